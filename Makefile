@@ -1,0 +1,50 @@
+# Thin wrapper over Meson for the README's two commands and a few chores.
+# The build itself is described in meson.build.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+MESON_OPTS ?=
+
+.PHONY: all deps build build-asan guest run test test-asan format check-format clean
+
+all: build
+
+deps:
+	@tools/install-deps
+
+$(BUILD)/build.ninja:
+	@tools/install-deps
+	meson setup $(BUILD) $(MESON_OPTS)
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD_ASAN)/build.ninja:
+	@tools/install-deps
+	meson setup $(BUILD_ASAN) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
+
+build-asan: $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN)
+
+guest: deps
+	tools/guest-image
+
+# Boot the Debian guest with its console on this terminal.
+run: build guest
+	tools/run-guest $(BUILD)
+
+# Every test suite (unit, ISA, system); ends with "N passed, N failed".
+test: build guest
+	tools/run-tests $(BUILD)
+
+test-asan: build-asan guest
+	tools/run-tests $(BUILD_ASAN)
+
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i
+
+check-format:
+	git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

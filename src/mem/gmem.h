@@ -1,0 +1,165 @@
+/*
+ * Guest physical memory of one VM: RAM as 4 KiB frames behind a p2m table,
+ * and the MMIO bus that dispatches the rest of the physical address space to
+ * device callbacks.
+ *
+ * RAM model (ARCHITECTURE.md, "Boundaries"): guest frame number (gfn) ->
+ * host frame. A frame that was never written maps to one shared, read-only
+ * zero frame; the first write gives it a private frame. Nothing outside
+ * src/mem may assume that two guest frames are adjacent in host memory:
+ * every host pointer handed out covers one page at most (gmem_page) or is an
+ * iovec list (DMA API).
+ *
+ * Host memory safety never depends on guest behaviour: a host pointer
+ * obtained here stays valid (readable and writable for a private frame) for
+ * the lifetime of the gmem, even if the frame is later released (balloon) or
+ * remapped; at worst a stale pointer reads zeros or writes into a released
+ * slot. Callers that cache pointers (the hart TLBs) must be flushed when the
+ * owner changes a mapping; gmem itself never frees host memory before
+ * gmem_destroy().
+ *
+ * Thread safety: all functions except create/destroy/map_mmio may be called
+ * from any thread concurrently (harts, I/O threads). MMIO regions are
+ * registered before the VM starts and never change while it runs.
+ */
+#ifndef SV_MEM_GMEM_H
+#define SV_MEM_GMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "util/compiler.h"
+#include "util/error.h"
+
+#define GUEST_PAGE_SHIFT 12
+#define GUEST_PAGE_SIZE	 (1ULL << GUEST_PAGE_SHIFT)
+#define GUEST_PAGE_MASK	 (GUEST_PAGE_SIZE - 1)
+
+struct gmem;
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+/* RAM of ram_size bytes (multiple of 4 KiB, > 0) at guest physical ram_base
+ * (4 KiB aligned). Host memory is reserved, not committed: a frame costs host
+ * memory only once written. */
+struct gmem *gmem_create(uint64_t ram_base, uint64_t ram_size,
+			 struct error *err);
+void gmem_destroy(struct gmem *gm);
+
+uint64_t gmem_ram_base(const struct gmem *gm);
+uint64_t gmem_ram_size(const struct gmem *gm);
+
+/* True if [gpa, gpa+len) lies entirely in RAM. */
+bool gmem_is_ram(const struct gmem *gm, uint64_t gpa, uint64_t len);
+
+/* ---- MMIO bus ---------------------------------------------------------- */
+
+/*
+ * Device callbacks. offset is relative to the region base; size is 1, 2, 4
+ * or 8 and the access is naturally aligned (the hart splits misaligned
+ * accesses to MMIO). read returns the value zero-extended; a device returns
+ * 0 for registers it does not have and ignores writes to them.
+ * Called on the accessing hart's thread (or a DMA thread): devices lock what
+ * they share.
+ */
+struct mmio_ops {
+	uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
+	void (*write)(void *opaque, uint64_t offset, uint64_t value,
+		      unsigned size);
+};
+
+/* Register [base, base+size) (both 4 KiB aligned, no overlap with RAM or
+ * another region). name is kept for messages. Not thread-safe: board set-up
+ * only. */
+int gmem_map_mmio(struct gmem *gm, uint64_t base, uint64_t size,
+		  const struct mmio_ops *ops, void *opaque, const char *name,
+		  struct error *err);
+
+/* True if gpa's page belongs to an MMIO region (such pages never enter a
+ * TLB). */
+bool gmem_is_mmio(const struct gmem *gm, uint64_t gpa);
+
+/* Bus access of 1/2/4/8 bytes at a naturally aligned gpa, RAM or MMIO.
+ * Returns 0, or -EFAULT if nothing is mapped there (the hart raises an
+ * access fault). */
+int gmem_bus_read(struct gmem *gm, uint64_t gpa, unsigned size,
+		  uint64_t *val) SV_MUST_CHECK;
+int gmem_bus_write(struct gmem *gm, uint64_t gpa, unsigned size,
+		   uint64_t val) SV_MUST_CHECK;
+
+/* ---- RAM pages (the hart's TLB fill path) ------------------------------ */
+
+enum gmem_page_flags {
+	/* The host page may only be read: a store must come back through
+	 * gmem_page(..., GMEM_WRITE, ...) (zero frame, later COW/dirty-log). */
+	GMEM_PAGE_READONLY = 1u << 0,
+};
+
+enum gmem_access { GMEM_READ = 0, GMEM_WRITE = 1 };
+
+/* Host address of the 4 KiB RAM page holding gpa (page-aligned address
+ * returned; add gpa & GUEST_PAGE_MASK). For GMEM_WRITE the frame is made
+ * private (allocated on first write) and marked dirty; *flags tells whether
+ * later stores may go straight to it. Returns NULL if gpa is not RAM. */
+uint8_t *gmem_page(struct gmem *gm, uint64_t gpa, enum gmem_access access,
+		   unsigned *flags);
+
+/* ---- bulk copies (loaders, device emulation, tests) -------------------- */
+
+/* Copy between a host buffer and guest RAM; any alignment, may cross pages.
+ * Returns 0 or -EFAULT if any byte is outside RAM (then nothing is copied). */
+int gmem_read(struct gmem *gm, uint64_t gpa, void *buf,
+	      size_t len) SV_MUST_CHECK;
+int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf,
+	       size_t len) SV_MUST_CHECK;
+
+/* ---- DMA API (devices) ------------------------------------------------- */
+
+/*
+ * Map [gpa, gpa+len) of RAM to host iovecs, one per run of host-contiguous
+ * frames (at most one page each is guaranteed; adjacent frames may merge).
+ * For GMEM_WRITE the frames are made private and marked dirty.
+ * Returns the number of iovecs used (>= 1 for len > 0, 0 for len == 0),
+ * -EFAULT if any byte is outside RAM or len overflows, -ENOBUFS if more than
+ * max_iov iovecs would be needed. Nothing needs unmapping today; callers
+ * still call gmem_dma_unmap() so pinning can be added without touching them.
+ */
+int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
+		 enum gmem_access access, struct iovec *iov,
+		 int max_iov) SV_MUST_CHECK;
+void gmem_dma_unmap(struct gmem *gm, const struct iovec *iov, int n_iov);
+
+/* ---- frames: release and statistics ------------------------------------ */
+
+/* Give the frame holding gpa back to the host (balloon inflate, free page
+ * reporting): the guest frame reads as zero again and the host memory is
+ * returned (MADV_DONTNEED). Returns 0 or -EFAULT if not RAM. Hart TLBs that
+ * may cache the page must be flushed by the caller's owner. */
+int gmem_release_page(struct gmem *gm, uint64_t gpa);
+
+struct gmem_stats {
+	uint64_t frames_total;	  /* ram_size / 4 KiB */
+	uint64_t frames_private;  /* guest frames backed by a private frame */
+	uint64_t frames_released; /* total releases since creation */
+};
+void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st);
+
+/* ---- dirty log (live migration) ---------------------------------------- */
+
+/* Start or stop tracking writes. While on, every write-mapping of a page
+ * (gmem_page GMEM_WRITE, gmem_write, DMA write) sets its bit. Pages already
+ * cached writable in hart TLBs are not seen: the owner flushes TLBs after
+ * starting the log and after each collection. */
+void gmem_dirty_log_start(struct gmem *gm);
+void gmem_dirty_log_stop(struct gmem *gm);
+bool gmem_dirty_log_active(const struct gmem *gm);
+
+/* Copy the dirty bitmap (one bit per RAM frame, bit i = frame at
+ * ram_base + i*4K; words of 64 bits) into out and clear it atomically per
+ * word. n_words must be >= (frames_total + 63) / 64. Returns the number of
+ * dirty frames. */
+uint64_t gmem_dirty_log_collect(struct gmem *gm, uint64_t *out, size_t n_words);
+
+#endif

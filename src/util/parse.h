@@ -1,0 +1,20 @@
+/* Parsing of user-supplied numbers and sizes, with messages that say what is
+ * expected. All functions return 0 or a negative errno and fill err. */
+#ifndef SV_UTIL_PARSE_H
+#define SV_UTIL_PARSE_H
+
+#include <stdint.h>
+
+#include "util/error.h"
+
+/* "512M", "2G", "4096", "1.5G" is rejected (integers only). Suffixes K, M, G,
+ * T (powers of 1024), optional trailing "B"/"iB". A bare number is bytes
+ * unless default_unit is not 1 (QEMU's -m takes MiB). what names the option. */
+int parse_size(const char *s, uint64_t default_unit, uint64_t *out,
+	       const char *what, struct error *err);
+
+/* Unsigned decimal or 0x-hex integer in [min, max]. */
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out,
+	      const char *what, struct error *err);
+
+#endif
