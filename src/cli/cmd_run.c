@@ -1,17 +1,173 @@
-/* softvisor run: boot one VM in this process (the one-shot vmkernel). */
+/*
+ * softvisor run: boot one VM in this process (the one-shot vmkernel).
+ * Option names follow QEMU where QEMU has the option (docs/cli.md).
+ */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "machine/virt.h"
+#include "util/log.h"
+#include "util/parse.h"
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: softvisor run --kernel FILE [options]\n"
+		"\n"
+		"Boot one RISC-V virtual machine (QEMU virt layout) in this\n"
+		"process until the guest powers off.\n"
+		"\n"
+		"  --kernel FILE     Linux Image, ELF or raw binary "
+		"(required)\n"
+		"  --initrd FILE     initial ramdisk\n"
+		"  --append STR      kernel command line\n"
+		"  --cpus N          number of harts, 1..64 (default 1)\n"
+		"  --memory SIZE     RAM, e.g. 512M or 2G; a bare number is\n"
+		"                    MiB (default 512M)\n"
+		"  --bios KIND       builtin (default: built-in SBI, kernel "
+		"in\n"
+		"                    S-mode), none (kernel/ELF in M-mode;\n"
+		"                    HTIF tohost for bare-metal tests), or\n"
+		"                    PATH of an M-mode firmware such as\n"
+		"                    OpenSBI fw_dynamic.bin\n"
+		"  --console SPEC    stdio (default), pty, unix:PATH or none\n"
+		"  --dump-dtb FILE   write the device tree to FILE and exit\n"
+		"  --timeout S       stop the VM after S seconds (exit 124)\n"
+		"  --log SPEC        log levels, e.g. info or warn,sbi=debug\n"
+		"  --help            this text\n"
+		"\n"
+		"On the stdio console, Ctrl-A x quits and Ctrl-A h lists the\n"
+		"other keys. Exit status: 0 when the guest powers off, the\n"
+		"guest's code when it reports a failure, 124 on --timeout,\n"
+		"128+N on signal N, 2 for bad options or files.\n");
+}
 
 int cmd_run(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: softvisor run --kernel FILE [options]\n");
-		return CLI_EXIT_OK;
+	enum {
+		O_KERNEL = 256,
+		O_INITRD,
+		O_APPEND,
+		O_CPUS,
+		O_MEMORY,
+		O_BIOS,
+		O_CONSOLE,
+		O_DUMP_DTB,
+		O_TIMEOUT,
+		O_LOG,
+		O_HELP
+	};
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, O_KERNEL },
+		{ "initrd", required_argument, NULL, O_INITRD },
+		{ "append", required_argument, NULL, O_APPEND },
+		{ "cpus", required_argument, NULL, O_CPUS },
+		{ "smp", required_argument, NULL, O_CPUS },
+		{ "memory", required_argument, NULL, O_MEMORY },
+		{ "bios", required_argument, NULL, O_BIOS },
+		{ "console", required_argument, NULL, O_CONSOLE },
+		{ "dump-dtb", required_argument, NULL, O_DUMP_DTB },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "log", required_argument, NULL, O_LOG },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct virt_config cfg = {
+		.ram_size = VIRT_DEFAULT_RAM,
+		.n_harts = 1,
+		.bios = VIRT_BIOS_BUILTIN,
+		.console = { .kind = CONSOLE_STDIO },
+	};
+	struct error err = { 0 };
+	uint64_t v;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_KERNEL: cfg.kernel = optarg; break;
+		case O_INITRD: cfg.initrd = optarg; break;
+		case O_APPEND: cfg.append = optarg; break;
+		case O_CPUS:
+			if (parse_u64(optarg, 1, VIRT_MAX_HARTS, &v, "--cpus",
+				      &err))
+				goto bad;
+			cfg.n_harts = (unsigned)v;
+			break;
+		case O_MEMORY:
+			if (parse_size(optarg, 1ULL << 20, &v, "--memory",
+				       &err))
+				goto bad;
+			if (v < (16ULL << 20) || v > (1ULL << 40) ||
+			    (v & 0xfff)) {
+				error_set(&err, 0,
+					  "--memory %s: expected a multiple of "
+					  "4K between 16M and 1T",
+					  optarg);
+				goto bad;
+			}
+			cfg.ram_size = v;
+			break;
+		case O_BIOS:
+			if (strcmp(optarg, "builtin") == 0) {
+				cfg.bios = VIRT_BIOS_BUILTIN;
+			} else if (strcmp(optarg, "none") == 0) {
+				cfg.bios = VIRT_BIOS_NONE;
+			} else {
+				cfg.bios = VIRT_BIOS_FILE;
+				cfg.bios_path = optarg;
+			}
+			break;
+		case O_CONSOLE:
+			if (console_parse(optarg, &cfg.console, &err))
+				goto bad;
+			break;
+		case O_DUMP_DTB: cfg.dump_dtb = optarg; break;
+		case O_TIMEOUT:
+			if (parse_u64(optarg, 1, 86400 * 365, &v, "--timeout",
+				      &err))
+				goto bad;
+			cfg.timeout_s = (unsigned)v;
+			break;
+		case O_LOG: {
+			char msg[256];
+			if (log_configure(optarg, msg, sizeof(msg))) {
+				fprintf(stderr, "softvisor run: --log %s\n",
+					msg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		}
+		case O_HELP: run_usage(stdout); return CLI_EXIT_OK;
+		default:
+			fprintf(stderr,
+				"softvisor run: unknown option '%s'\n\n",
+				argv[optind - 1]);
+			run_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
 	}
-	fprintf(stderr, "softvisor run: the virtual machine is not available "
-			"yet (the RISC-V hart and the virt board are still "
-			"being built)\n");
-	return CLI_EXIT_FAIL;
+	if (optind < argc) {
+		fprintf(stderr, "softvisor run: unexpected argument '%s'\n",
+			argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (!cfg.kernel) {
+		fprintf(stderr, "softvisor run: --kernel FILE is required\n\n");
+		run_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	int r = virt_run(&cfg, &err);
+	if (r < 0) {
+		fprintf(stderr, "softvisor run: %s\n", err.msg);
+		return CLI_EXIT_USAGE;
+	}
+	return r;
+bad:
+	fprintf(stderr, "softvisor run: %s\n", err.msg);
+	return CLI_EXIT_USAGE;
 }

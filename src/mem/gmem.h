@@ -83,7 +83,9 @@ bool gmem_is_mmio(const struct gmem *gm, uint64_t gpa);
 
 /* Bus access of 1/2/4/8 bytes at a naturally aligned gpa, RAM or MMIO.
  * Returns 0, or -EFAULT if nothing is mapped there (the hart raises an
- * access fault). */
+ * access fault), or -EINVAL for another size or a misaligned gpa (a caller
+ * bug). Aligned RAM accesses are single-copy atomic. MMIO values are
+ * truncated to size bytes both ways. */
 int gmem_bus_read(struct gmem *gm, uint64_t gpa, unsigned size,
 		  uint64_t *val) SV_MUST_CHECK;
 int gmem_bus_write(struct gmem *gm, uint64_t gpa, unsigned size,
@@ -95,6 +97,11 @@ enum gmem_page_flags {
 	/* The host page may only be read: a store must come back through
 	 * gmem_page(..., GMEM_WRITE, ...) (zero frame, later COW/dirty-log). */
 	GMEM_PAGE_READONLY = 1u << 0,
+	/* The page is the shared zero frame (never written). It must not be
+	 * cached for loads or fetches either: the first write anywhere (another
+	 * hart, DMA) replaces it with a private frame, and a cached pointer to
+	 * the zero frame would keep reading zeros. */
+	GMEM_PAGE_ZERO = 1u << 1,
 };
 
 enum gmem_access { GMEM_READ = 0, GMEM_WRITE = 1 };
@@ -102,7 +109,8 @@ enum gmem_access { GMEM_READ = 0, GMEM_WRITE = 1 };
 /* Host address of the 4 KiB RAM page holding gpa (page-aligned address
  * returned; add gpa & GUEST_PAGE_MASK). For GMEM_WRITE the frame is made
  * private (allocated on first write) and marked dirty; *flags tells whether
- * later stores may go straight to it. Returns NULL if gpa is not RAM. */
+ * later stores may go straight to it (flags may be NULL). Returns NULL if
+ * gpa is not RAM. Lock-free, no system call: the TLB fill path. */
 uint8_t *gmem_page(struct gmem *gm, uint64_t gpa, enum gmem_access access,
 		   unsigned *flags);
 
@@ -123,7 +131,10 @@ int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf,
  * For GMEM_WRITE the frames are made private and marked dirty.
  * Returns the number of iovecs used (>= 1 for len > 0, 0 for len == 0),
  * -EFAULT if any byte is outside RAM or len overflows, -ENOBUFS if more than
- * max_iov iovecs would be needed. Nothing needs unmapping today; callers
+ * max_iov iovecs would be needed (frames a failed GMEM_WRITE mapping already
+ * made private stay private and dirty, which is harmless). A GMEM_READ
+ * mapping may point at the shared read-only zero frame: never write through
+ * it. Nothing needs unmapping today; callers
  * still call gmem_dma_unmap() so pinning can be added without touching them.
  */
 int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
@@ -135,31 +146,40 @@ void gmem_dma_unmap(struct gmem *gm, const struct iovec *iov, int n_iov);
 
 /* Give the frame holding gpa back to the host (balloon inflate, free page
  * reporting): the guest frame reads as zero again and the host memory is
- * returned (MADV_DONTNEED). Returns 0 or -EFAULT if not RAM. Hart TLBs that
- * may cache the page must be flushed by the caller's owner. */
+ * returned (MADV_DONTNEED). The page counts as written for the dirty log.
+ * Returns 0 or -EFAULT if not RAM. Hart TLBs that may cache the page must
+ * be flushed by the caller's owner; a write racing with the release may be
+ * lost (never host-unsafe). */
 int gmem_release_page(struct gmem *gm, uint64_t gpa);
 
 struct gmem_stats {
 	uint64_t frames_total;	  /* ram_size / 4 KiB */
 	uint64_t frames_private;  /* guest frames backed by a private frame */
-	uint64_t frames_released; /* total releases since creation */
+	uint64_t frames_released; /* successful gmem_release_page() calls */
 };
 void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st);
 
 /* ---- dirty log (live migration) ---------------------------------------- */
 
 /* Start or stop tracking writes. While on, every write-mapping of a page
- * (gmem_page GMEM_WRITE, gmem_write, DMA write) sets its bit. Pages already
- * cached writable in hart TLBs are not seen: the owner flushes TLBs after
- * starting the log and after each collection. */
+ * (gmem_page GMEM_WRITE, gmem_write, gmem_bus_write, DMA write, release)
+ * sets its bit. Pages already cached writable in hart TLBs are not seen: the
+ * owner flushes TLBs after starting the log and after each collection, and
+ * waits for the flush before copying pages. Start clears the bitmap; stop
+ * keeps the bits for a final collection. Any thread, but start/stop/collect
+ * from one owner at a time. */
 void gmem_dirty_log_start(struct gmem *gm);
 void gmem_dirty_log_stop(struct gmem *gm);
 bool gmem_dirty_log_active(const struct gmem *gm);
 
 /* Copy the dirty bitmap (one bit per RAM frame, bit i = frame at
  * ram_base + i*4K; words of 64 bits) into out and clear it atomically per
- * word. n_words must be >= (frames_total + 63) / 64. Returns the number of
- * dirty frames. */
+ * word. n_words must be >= (frames_total + 63) / 64 (gmem_dirty_log_words);
+ * with fewer, only the first n_words are collected, with more the extra
+ * words are zeroed. Returns the number of dirty frames collected. */
 uint64_t gmem_dirty_log_collect(struct gmem *gm, uint64_t *out, size_t n_words);
+
+/* Number of 64-bit words of the dirty bitmap: (frames_total + 63) / 64. */
+size_t gmem_dirty_log_words(const struct gmem *gm);
 
 #endif

@@ -22,7 +22,7 @@ int error_set(struct error *err, int code, const char *fmt, ...)
 
 void error_prefix(struct error *err, const char *fmt, ...)
 {
-	char prefix[256], old[sizeof(err->msg)];
+	char prefix[256];
 	va_list ap;
 
 	if (!err)
@@ -30,8 +30,18 @@ void error_prefix(struct error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
-	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	/* "prefix: old message", cut at the buffer's end if too long */
+	size_t plen = strlen(prefix), cap = sizeof(err->msg) - 1;
+	if (plen + 2 > cap)
+		plen = cap - 2;
+	size_t olen = strnlen(err->msg, cap);
+	if (plen + 2 + olen > cap)
+		olen = cap - plen - 2;
+	memmove(err->msg + plen + 2, err->msg, olen);
+	memcpy(err->msg, prefix, plen);
+	err->msg[plen] = ':';
+	err->msg[plen + 1] = ' ';
+	err->msg[plen + 2 + olen] = '\0';
 }
 
 void error_clear(struct error *err)

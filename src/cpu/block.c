@@ -1,0 +1,194 @@
+/*
+ * Decoded-block cache (ARCHITECTURE.md, "The hot path": decode once).
+ * Blocks are keyed by the guest physical address of their first instruction
+ * and never cross a page, so a store to a page needs to drop only the blocks
+ * of that page. A block ends at a control transfer, a CSR or system
+ * instruction, the page end, or BLOCK_MAX_INSNS.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cpu/exec.h"
+
+int bcache_init(struct bcache *bc, struct gmem *mem)
+{
+	bc->ram_base = gmem_ram_base(mem);
+	bc->n_frames = gmem_ram_size(mem) >> GUEST_PAGE_SHIFT;
+	bc->code_pages = calloc((bc->n_frames + 63) / 64, sizeof(uint64_t));
+	bc->arena = mmap(NULL, BCACHE_ARENA, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!bc->code_pages || bc->arena == MAP_FAILED) {
+		free(bc->code_pages);
+		bc->code_pages = NULL;
+		if (bc->arena != MAP_FAILED)
+			munmap(bc->arena, BCACHE_ARENA);
+		bc->arena = NULL;
+		return -1;
+	}
+	bc->used = 0;
+	memset(bc->table, 0, sizeof(bc->table));
+	return 0;
+}
+
+void bcache_destroy(struct bcache *bc)
+{
+	free(bc->code_pages);
+	if (bc->arena)
+		munmap(bc->arena, BCACHE_ARENA);
+}
+
+void bcache_flush(struct hart *h)
+{
+	struct bcache *bc = &h->bc;
+	memset(bc->table, 0, sizeof(bc->table));
+	memset(bc->code_pages, 0, (bc->n_frames + 63) / 64 * sizeof(uint64_t));
+	bc->used = 0;
+}
+
+static inline unsigned bcache_index(uint64_t gpa)
+{
+	return (unsigned)((gpa >> 1) ^ (gpa >> (BCACHE_BITS + 1))) &
+	       (BCACHE_SIZE - 1);
+}
+
+void bcache_invalidate_page(struct hart *h, uint64_t gpa_page)
+{
+	struct bcache *bc = &h->bc;
+	for (unsigned i = 0; i < BCACHE_SIZE; i++) {
+		struct block *b = bc->table[i];
+		if (b && (b->gpa & ~GUEST_PAGE_MASK) == gpa_page)
+			bc->table[i] = NULL;
+	}
+	uint64_t f = (gpa_page - bc->ram_base) >> GUEST_PAGE_SHIFT;
+	if (f < bc->n_frames)
+		bc->code_pages[f / 64] &= ~(1ULL << (f % 64));
+}
+
+static void mark_code_page(struct hart *h, uint64_t gpa)
+{
+	struct bcache *bc = &h->bc;
+	uint64_t f = (gpa - bc->ram_base) >> GUEST_PAGE_SHIFT;
+	if (f >= bc->n_frames || ((bc->code_pages[f / 64] >> (f % 64)) & 1))
+		return;
+	bc->code_pages[f / 64] |= 1ULL << (f % 64);
+	/* from now on stores to the page must see it is code */
+	tlb_flush_store_gpa(h, gpa & ~GUEST_PAGE_MASK);
+}
+
+/* Scratch block for an instruction that straddles two pages: decoded each
+ * time it runs, never cached (its halves may be remapped independently). */
+static _Thread_local struct {
+	struct block b;
+	struct insn in[1];
+} straddle;
+
+/* Translate pc for fetch; returns the host page and gpa, or NULL after
+ * taking the trap. */
+static uint8_t *fetch_page(struct hart *h, uint64_t pc, uint64_t *gpa)
+{
+	struct tlb_entry *e = &h->tlb_fetch[(pc >> 12) & (TLB_SIZE - 1)];
+	if (likely(e->tag == (pc & ~GUEST_PAGE_MASK))) {
+		*gpa = e->gpa_page | (pc & GUEST_PAGE_MASK);
+		return (uint8_t *)(uintptr_t)(e->addend +
+					      (pc & ~GUEST_PAGE_MASK));
+	}
+	int cause = mmu_translate(h, pc, MMU_FETCH, gpa);
+	if (cause) {
+		hart_trap(h, h->s.pc, (uint64_t)cause, pc);
+		return NULL;
+	}
+	unsigned flags;
+	uint8_t *page = gmem_page(h->mem, *gpa, GMEM_READ, &flags);
+	if (!page || !pmp_check(h, *gpa, 2, h->s.priv, MMU_FETCH)) {
+		hart_trap(h, h->s.pc, EXC_INSN_ACCESS, pc);
+		return NULL;
+	}
+	if (!(flags & GMEM_PAGE_ZERO) &&
+	    pmp_check(h, *gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE, h->s.priv,
+		      MMU_FETCH)) {
+		e->tag = pc & ~GUEST_PAGE_MASK;
+		e->addend = (uintptr_t)page - (pc & ~GUEST_PAGE_MASK);
+		e->gpa_page = *gpa & ~GUEST_PAGE_MASK;
+	}
+	return page;
+}
+
+static struct block *decode_straddling(struct hart *h, uint8_t *page,
+				       uint64_t gpa)
+{
+	uint64_t pc = h->s.pc, gpa2;
+	uint16_t lo, hi;
+	memcpy(&lo, page + (gpa & GUEST_PAGE_MASK), 2);
+	uint8_t *page2 = fetch_page(h, pc + 2, &gpa2);
+	if (!page2)
+		return NULL; /* trap taken with tval = pc + 2, epc = pc */
+	memcpy(&hi, page2, 2);
+	struct block *b = &straddle.b;
+	b->gpa = gpa;
+	b->n = 1;
+	b->size = 4;
+	decode_insn((uint32_t)lo | (uint32_t)hi << 16, &b->insn[0]);
+	b->insn[0].pc_off = 0;
+	b->insn[0].idx = 0;
+	mark_code_page(h, gpa);
+	mark_code_page(h, gpa2);
+	return b;
+}
+
+static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
+{
+	struct bcache *bc = &h->bc;
+	size_t need = sizeof(struct block) +
+		      BLOCK_MAX_INSNS * sizeof(struct insn);
+	if (bc->used + need > BCACHE_ARENA)
+		bcache_flush(h);
+	struct block *b = (struct block *)(bc->arena + bc->used);
+	unsigned off = (unsigned)(gpa & GUEST_PAGE_MASK), start = off;
+	unsigned n = 0;
+
+	while (n < BLOCK_MAX_INSNS && off + 2 <= GUEST_PAGE_SIZE) {
+		uint16_t lo;
+		uint32_t raw;
+		memcpy(&lo, page + off, 2);
+		if ((lo & 3) == 3) {
+			if (off + 4 > GUEST_PAGE_SIZE)
+				break; /* straddles: own block next time */
+			memcpy(&raw, page + off, 4);
+		} else {
+			raw = lo;
+		}
+		struct insn *in = &b->insn[n];
+		bool ends = decode_insn(raw, in);
+		in->pc_off = (uint16_t)(off - start);
+		in->idx = (uint16_t)n;
+		off += in->len;
+		n++;
+		if (ends)
+			break;
+	}
+	b->gpa = gpa;
+	b->n = n;
+	b->size = off - start;
+	bc->used += (sizeof(struct block) + n * sizeof(struct insn) + 15) &
+		    ~15UL;
+	bc->table[bcache_index(gpa)] = b;
+	mark_code_page(h, gpa);
+	return b;
+}
+
+struct block *bcache_lookup(struct hart *h)
+{
+	uint64_t gpa;
+	uint8_t *page = fetch_page(h, h->s.pc, &gpa);
+	if (unlikely(!page))
+		return NULL;
+	struct block *b = h->bc.table[bcache_index(gpa)];
+	if (likely(b && b->gpa == gpa))
+		return b;
+	uint16_t first;
+	memcpy(&first, page + (gpa & GUEST_PAGE_MASK), 2);
+	if ((first & 3) == 3 && (gpa & GUEST_PAGE_MASK) > GUEST_PAGE_SIZE - 4)
+		return decode_straddling(h, page, gpa);
+	return decode_block(h, page, gpa);
+}

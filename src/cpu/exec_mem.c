@@ -1,0 +1,446 @@
+/*
+ * Loads, stores, atomics and fences (unprivileged spec ch. 2.6, 8 "A").
+ * The fast path is a software-TLB hit: tag compare + add (hart_impl.h).
+ * Everything else (misses, misaligned, MMIO, faults) goes to mmu.c.
+ */
+#include "cpu/exec.h"
+
+#include <string.h>
+
+/* Load of `size` bytes at va; on a fault the trap is taken and 1 returned. */
+static inline int load(struct hart *h, const struct insn *in, uint64_t va,
+		       unsigned size, uint64_t *val)
+{
+	const struct tlb_entry *e = &h->tlb_load[(va >> 12) & (TLB_SIZE - 1)];
+	if (likely((va & tlb_cmp_mask(size)) == e->tag)) {
+		const void *p = (const void *)(uintptr_t)(va + e->addend);
+		switch (size) {
+		case 1: *val = *(const uint8_t *)p; break;
+		case 2: *val = *(const uint16_t *)p; break;
+		case 4: *val = *(const uint32_t *)p; break;
+		default: *val = *(const uint64_t *)p; break;
+		}
+		return 0;
+	}
+	uint64_t tval;
+	int cause = mmu_load_slow(h, va, size, val, &tval);
+	if (unlikely(cause))
+		return hart_exception(h, in, (uint64_t)cause, tval);
+	return 0;
+}
+
+static inline int store(struct hart *h, const struct insn *in, uint64_t va,
+			unsigned size, uint64_t val)
+{
+	const struct tlb_entry *e = &h->tlb_store[(va >> 12) & (TLB_SIZE - 1)];
+	if (likely((va & tlb_cmp_mask(size)) == e->tag)) {
+		void *p = (void *)(uintptr_t)(va + e->addend);
+		switch (size) {
+		case 1: *(uint8_t *)p = (uint8_t)val; break;
+		case 2: *(uint16_t *)p = (uint16_t)val; break;
+		case 4: *(uint32_t *)p = (uint32_t)val; break;
+		default: *(uint64_t *)p = val; break;
+		}
+		return 0;
+	}
+	uint64_t tval;
+	int cause = mmu_store_slow(h, va, size, val, &tval);
+	if (unlikely(cause))
+		return hart_exception(h, in, (uint64_t)cause, tval);
+	if (unlikely(h->ended_block_for_smc)) {
+		/* the store rewrote code of this very block: continue with
+		 * freshly decoded instructions after it */
+		h->ended_block_for_smc = false;
+		h->s.pc += in->pc_off + in->len;
+		return 1;
+	}
+	return 0;
+}
+
+#define ADDR (X(in->rs1) + (uint64_t)(int64_t)in->imm)
+
+int op_lb(struct hart *h, const struct insn *in)
+{
+	uint64_t v;
+	if (load(h, in, ADDR, 1, &v))
+		return 1;
+	X(in->rd) = (uint64_t)(int64_t)(int8_t)v;
+	return 0;
+}
+
+int op_lh(struct hart *h, const struct insn *in)
+{
+	uint64_t v;
+	if (load(h, in, ADDR, 2, &v))
+		return 1;
+	X(in->rd) = (uint64_t)(int64_t)(int16_t)v;
+	return 0;
+}
+
+int op_lw(struct hart *h, const struct insn *in)
+{
+	uint64_t v;
+	if (load(h, in, ADDR, 4, &v))
+		return 1;
+	X(in->rd) = (uint64_t)(int64_t)(int32_t)v;
+	return 0;
+}
+
+int op_ld(struct hart *h, const struct insn *in)
+{
+	uint64_t v;
+	if (load(h, in, ADDR, 8, &v))
+		return 1;
+	X(in->rd) = v;
+	return 0;
+}
+
+int op_lbu(struct hart *h, const struct insn *in)
+{
+	uint64_t v;
+	if (load(h, in, ADDR, 1, &v))
+		return 1;
+	X(in->rd) = v;
+	return 0;
+}
+
+int op_lhu(struct hart *h, const struct insn *in)
+{
+	uint64_t v;
+	if (load(h, in, ADDR, 2, &v))
+		return 1;
+	X(in->rd) = v;
+	return 0;
+}
+
+int op_lwu(struct hart *h, const struct insn *in)
+{
+	uint64_t v;
+	if (load(h, in, ADDR, 4, &v))
+		return 1;
+	X(in->rd) = v;
+	return 0;
+}
+
+int op_sb(struct hart *h, const struct insn *in)
+{
+	return store(h, in, ADDR, 1, X(in->rs2));
+}
+
+int op_sh(struct hart *h, const struct insn *in)
+{
+	return store(h, in, ADDR, 2, X(in->rs2));
+}
+
+int op_sw(struct hart *h, const struct insn *in)
+{
+	return store(h, in, ADDR, 4, X(in->rs2));
+}
+
+int op_sd(struct hart *h, const struct insn *in)
+{
+	return store(h, in, ADDR, 8, X(in->rs2));
+}
+
+/* ---- FP loads and stores: need mstatus.FS != Off ------------------------ */
+
+int op_flw(struct hart *h, const struct insn *in)
+{
+	uint64_t v;
+	if (hart_fs_off(h))
+		return hart_illegal(h, in);
+	if (load(h, in, ADDR, 4, &v))
+		return 1;
+	h->s.f[in->rd] = v | 0xffffffff00000000ULL; /* NaN-boxed */
+	hart_fs_dirty(h);
+	return 0;
+}
+
+int op_fld(struct hart *h, const struct insn *in)
+{
+	uint64_t v;
+	if (hart_fs_off(h))
+		return hart_illegal(h, in);
+	if (load(h, in, ADDR, 8, &v))
+		return 1;
+	h->s.f[in->rd] = v;
+	hart_fs_dirty(h);
+	return 0;
+}
+
+int op_fsw(struct hart *h, const struct insn *in)
+{
+	if (hart_fs_off(h))
+		return hart_illegal(h, in);
+	return store(h, in, ADDR, 4, h->s.f[in->rs2]);
+}
+
+int op_fsd(struct hart *h, const struct insn *in)
+{
+	if (hart_fs_off(h))
+		return hart_illegal(h, in);
+	return store(h, in, ADDR, 8, h->s.f[in->rs2]);
+}
+
+/* ---- fences ------------------------------------------------------------- */
+
+int op_fence(struct hart *h, const struct insn *in)
+{
+	/* Harts run on host threads: a full host barrier gives at least the
+	 * ordering any RVWMO FENCE asks for. */
+	atomic_thread_fence(memory_order_seq_cst);
+	return 0;
+}
+
+int op_fence_i(struct hart *h, const struct insn *in)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	bcache_flush(h);
+	h->s.pc += in->pc_off + in->len;
+	return 1;
+}
+
+/* ---- A: LR/SC and AMOs (ch. 8) ------------------------------------------
+ * AMOs work on the host memory with host atomics, so harts on different
+ * threads see each other's updates atomically. LR/SC: the reservation is the
+ * physical address plus the value read; SC succeeds if the word still holds
+ * that value (compare-and-swap). That cannot tell an ABA write from no write,
+ * which RVWMO allows (an SC may succeed as long as no other hart's store to
+ * the reservation set was observed in between... here the value is the
+ * observation). Misaligned addresses raise address-misaligned (cause 6, or 4
+ * for LR), never access faults. */
+
+static inline void *amo_ptr(struct hart *h, const struct insn *in,
+			    unsigned size, bool is_lr, uint64_t *gpa, int *ret)
+{
+	uint64_t va = X(in->rs1);
+	int cause;
+
+	if (va & (size - 1)) {
+		*ret = hart_exception(
+			h, in,
+			is_lr ? EXC_LOAD_MISALIGNED : EXC_STORE_MISALIGNED, va);
+		return NULL;
+	}
+	void *p = is_lr ? mmu_lr_ptr(h, va, size, gpa, &cause)
+			: mmu_amo_ptr(h, va, size, gpa, &cause);
+	if (!p)
+		*ret = hart_exception(h, in, (uint64_t)cause, va);
+	return p;
+}
+
+int op_lr_w(struct hart *h, const struct insn *in)
+{
+	uint64_t gpa;
+	int ret;
+	int32_t *p = amo_ptr(h, in, 4, true, &gpa, &ret);
+	if (!p)
+		return ret;
+	int32_t v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	h->s.resv_addr = gpa;
+	h->s.resv_value = (uint32_t)v;
+	X(in->rd) = (uint64_t)(int64_t)v;
+	return 0;
+}
+
+int op_lr_d(struct hart *h, const struct insn *in)
+{
+	uint64_t gpa;
+	int ret;
+	uint64_t *p = amo_ptr(h, in, 8, true, &gpa, &ret);
+	if (!p)
+		return ret;
+	uint64_t v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	h->s.resv_addr = gpa;
+	h->s.resv_value = v;
+	X(in->rd) = v;
+	return 0;
+}
+
+int op_sc_w(struct hart *h, const struct insn *in)
+{
+	uint64_t gpa;
+	int ret;
+	uint32_t *p = amo_ptr(h, in, 4, false, &gpa, &ret);
+	if (!p)
+		return ret;
+	bool ok = false;
+	if (h->s.resv_addr == gpa) {
+		uint32_t expect = (uint32_t)h->s.resv_value;
+		ok = __atomic_compare_exchange_n(
+			p, &expect, (uint32_t)X(in->rs2), false,
+			__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+	h->s.resv_addr = ~0ULL;
+	X(in->rd) = !ok;
+	return 0;
+}
+
+int op_sc_d(struct hart *h, const struct insn *in)
+{
+	uint64_t gpa;
+	int ret;
+	uint64_t *p = amo_ptr(h, in, 8, false, &gpa, &ret);
+	if (!p)
+		return ret;
+	bool ok = false;
+	if (h->s.resv_addr == gpa) {
+		uint64_t expect = h->s.resv_value;
+		ok = __atomic_compare_exchange_n(p, &expect, X(in->rs2), false,
+						 __ATOMIC_SEQ_CST,
+						 __ATOMIC_SEQ_CST);
+	}
+	h->s.resv_addr = ~0ULL;
+	X(in->rd) = !ok;
+	return 0;
+}
+
+enum amo_op {
+	AMO_SWAP,
+	AMO_ADD,
+	AMO_XOR,
+	AMO_AND,
+	AMO_OR,
+	AMO_MIN,
+	AMO_MAX,
+	AMO_MINU,
+	AMO_MAXU
+};
+
+static inline uint64_t amo_apply(enum amo_op op, uint64_t old, uint64_t src,
+				 bool word)
+{
+	int64_t so = word ? (int32_t)old : (int64_t)old;
+	int64_t ss = word ? (int32_t)src : (int64_t)src;
+	uint64_t uo = word ? (uint32_t)old : old;
+	uint64_t us = word ? (uint32_t)src : src;
+
+	switch (op) {
+	case AMO_SWAP: return src;
+	case AMO_ADD: return old + src;
+	case AMO_XOR: return old ^ src;
+	case AMO_AND: return old & src;
+	case AMO_OR: return old | src;
+	case AMO_MIN: return so < ss ? old : src;
+	case AMO_MAX: return so > ss ? old : src;
+	case AMO_MINU: return uo < us ? old : src;
+	default: return uo > us ? old : src;
+	}
+}
+
+static int amo_w(struct hart *h, const struct insn *in, enum amo_op op)
+{
+	uint64_t gpa;
+	int ret;
+	uint32_t *p = amo_ptr(h, in, 4, false, &gpa, &ret);
+	if (!p)
+		return ret;
+	uint32_t src = (uint32_t)X(in->rs2);
+	uint32_t old = __atomic_load_n(p, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(
+		p, &old, (uint32_t)amo_apply(op, old, src, true), true,
+		__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		;
+	X(in->rd) = (uint64_t)(int64_t)(int32_t)old;
+	return 0;
+}
+
+static int amo_d(struct hart *h, const struct insn *in, enum amo_op op)
+{
+	uint64_t gpa;
+	int ret;
+	uint64_t *p = amo_ptr(h, in, 8, false, &gpa, &ret);
+	if (!p)
+		return ret;
+	uint64_t src = X(in->rs2), old;
+	switch (op) {
+	case AMO_SWAP:
+		old = __atomic_exchange_n(p, src, __ATOMIC_SEQ_CST);
+		break;
+	case AMO_ADD: old = __atomic_fetch_add(p, src, __ATOMIC_SEQ_CST); break;
+	case AMO_XOR: old = __atomic_fetch_xor(p, src, __ATOMIC_SEQ_CST); break;
+	case AMO_AND: old = __atomic_fetch_and(p, src, __ATOMIC_SEQ_CST); break;
+	case AMO_OR: old = __atomic_fetch_or(p, src, __ATOMIC_SEQ_CST); break;
+	default:
+		old = __atomic_load_n(p, __ATOMIC_RELAXED);
+		while (!__atomic_compare_exchange_n(
+			p, &old, amo_apply(op, old, src, false), true,
+			__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			;
+	}
+	X(in->rd) = old;
+	return 0;
+}
+
+int op_amoswap_w(struct hart *h, const struct insn *in)
+{
+	return amo_w(h, in, AMO_SWAP);
+}
+int op_amoadd_w(struct hart *h, const struct insn *in)
+{
+	return amo_w(h, in, AMO_ADD);
+}
+int op_amoxor_w(struct hart *h, const struct insn *in)
+{
+	return amo_w(h, in, AMO_XOR);
+}
+int op_amoand_w(struct hart *h, const struct insn *in)
+{
+	return amo_w(h, in, AMO_AND);
+}
+int op_amoor_w(struct hart *h, const struct insn *in)
+{
+	return amo_w(h, in, AMO_OR);
+}
+int op_amomin_w(struct hart *h, const struct insn *in)
+{
+	return amo_w(h, in, AMO_MIN);
+}
+int op_amomax_w(struct hart *h, const struct insn *in)
+{
+	return amo_w(h, in, AMO_MAX);
+}
+int op_amominu_w(struct hart *h, const struct insn *in)
+{
+	return amo_w(h, in, AMO_MINU);
+}
+int op_amomaxu_w(struct hart *h, const struct insn *in)
+{
+	return amo_w(h, in, AMO_MAXU);
+}
+int op_amoswap_d(struct hart *h, const struct insn *in)
+{
+	return amo_d(h, in, AMO_SWAP);
+}
+int op_amoadd_d(struct hart *h, const struct insn *in)
+{
+	return amo_d(h, in, AMO_ADD);
+}
+int op_amoxor_d(struct hart *h, const struct insn *in)
+{
+	return amo_d(h, in, AMO_XOR);
+}
+int op_amoand_d(struct hart *h, const struct insn *in)
+{
+	return amo_d(h, in, AMO_AND);
+}
+int op_amoor_d(struct hart *h, const struct insn *in)
+{
+	return amo_d(h, in, AMO_OR);
+}
+int op_amomin_d(struct hart *h, const struct insn *in)
+{
+	return amo_d(h, in, AMO_MIN);
+}
+int op_amomax_d(struct hart *h, const struct insn *in)
+{
+	return amo_d(h, in, AMO_MAX);
+}
+int op_amominu_d(struct hart *h, const struct insn *in)
+{
+	return amo_d(h, in, AMO_MINU);
+}
+int op_amomaxu_d(struct hart *h, const struct insn *in)
+{
+	return amo_d(h, in, AMO_MAXU);
+}

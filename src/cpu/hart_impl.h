@@ -1,0 +1,281 @@
+/*
+ * Inside the hart: its state, software TLB, decoded instructions and blocks.
+ * Only src/cpu includes this file; everything else uses hart.h.
+ *
+ * Threading: struct hart is owned by the thread running hart_run(). Other
+ * threads touch only `requests`, `irq_lines`, `mtimecmp`, `sbi_timecmp` and
+ * `parked` (all atomics), then wake the owner (hart_request and friends).
+ */
+#ifndef SV_CPU_HART_IMPL_H
+#define SV_CPU_HART_IMPL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu/hart.h"
+#include "cpu/riscv.h"
+#include "mem/gmem.h"
+#include "util/compiler.h"
+
+/* ---- software TLB (ARCHITECTURE.md, "The hot path") ---------------------
+ *
+ * Direct-mapped, TLB_SIZE entries per array. An entry maps one guest virtual
+ * page to host memory: hit = ((va & tlb_cmp_mask(size)) == tag), host address
+ * = va + addend. The access size's alignment bits are part of the compare, so
+ * a misaligned access misses and takes the slow path (TinyEMU's trick): no
+ * extra branch on the fast path. An empty entry has tag TLB_TAG_EMPTY, whose
+ * low bits can never match.
+ *
+ * Invariant: pages that are MMIO, the zero frame, read-only frames, or hold
+ * decoded code (for the store TLB) never get an entry where a hit would be
+ * wrong. Any change to translation (satp, sfence.vma, PMP, privilege or
+ * MPRV/SUM/MXR) must go through tlb_flush*() or selecting another context.
+ */
+#define TLB_BITS      8
+#define TLB_SIZE      (1u << TLB_BITS)
+#define TLB_TAG_EMPTY (~0ULL)
+_Static_assert(IS_POW2(TLB_SIZE), "TLB size must be a power of two");
+
+struct tlb_entry {
+	uint64_t tag;	   /* guest virtual page address, or TLB_TAG_EMPTY */
+	uintptr_t addend;  /* host address - guest virtual address */
+	uint64_t gpa_page; /* guest physical page (for code-page shootdown) */
+};
+
+/* Data TLB contexts: one per effective (privilege, SUM) pair, so that
+ * switching privilege or toggling SUM (Linux does it on every user copy)
+ * selects another array instead of flushing. */
+enum tlb_ctx {
+	TLB_CTX_U = 0,
+	TLB_CTX_S = 1,
+	TLB_CTX_S_SUM = 2,
+	TLB_CTX_M = 3,
+	TLB_NCTX = 4,
+};
+
+static inline uint64_t tlb_cmp_mask(unsigned size)
+{
+	return ~(GUEST_PAGE_MASK) | (uint64_t)(size - 1);
+}
+
+/* ---- decoded instructions and blocks -------------------------------------
+ *
+ * Each guest instruction is decoded once into a struct insn and cached in a
+ * block keyed by the guest physical address of its first instruction.
+ * Dispatch is a handler table: insn->fn is the instruction's semantic
+ * function. A handler returns 0 to continue with the next insn of the block,
+ * or 1 after it has set h->pc itself (taken control transfer, trap, or any
+ * state change that ends the block). During a block h->pc holds the virtual
+ * address of the block's first instruction; an instruction's own pc is
+ * h->pc + insn->pc_off.
+ */
+struct hart;
+struct insn;
+typedef int (*insn_fn)(struct hart *h, const struct insn *in);
+
+struct insn {
+	insn_fn fn;
+	int32_t imm;  /* immediate, CSR number, shift amount ... */
+	uint32_t raw; /* instruction bits (16-bit form for RVC) */
+	uint8_t rd;   /* destination; x0 is mapped to the sink x[32] */
+	uint8_t rs1, rs2, rs3;
+	uint8_t len;	 /* 2 or 4 */
+	uint8_t rm;	 /* FP rounding mode field, or aq/rl for atomics */
+	uint16_t pc_off; /* byte offset from the block's first instruction */
+	uint16_t idx;	 /* index in the block (for instret inside a block) */
+	uint16_t pad;
+};
+
+#define BLOCK_MAX_INSNS 64
+
+struct block {
+	uint64_t gpa;  /* guest physical address of the first instruction */
+	uint32_t n;    /* number of instructions */
+	uint32_t size; /* bytes covered */
+	struct insn insn[];
+};
+
+/* Per-hart cache of decoded blocks: a hash table into an arena. The arena is
+ * reset as a whole when full or on FENCE.I; blocks are never freed singly, so
+ * a block stays valid until the next block boundary even if invalidated. */
+#define BCACHE_BITS  13
+#define BCACHE_SIZE  (1u << BCACHE_BITS)
+#define BCACHE_ARENA (8u << 20)
+
+struct bcache {
+	struct block *table[BCACHE_SIZE];
+	uint8_t *arena;
+	size_t used;
+	/* Bitmap of RAM frames that hold decoded code of this hart: stores to
+	 * them go the slow path and invalidate. */
+	uint64_t *code_pages;
+	uint64_t n_frames;
+	uint64_t ram_base;
+};
+
+/* ---- the hart ------------------------------------------------------------ */
+
+/* Architectural state that survives snapshot/migration: no host pointers. */
+struct hart_state {
+	uint64_t x[33]; /* x[0] is always 0; x[32] is the write sink for rd=0 */
+	uint64_t pc;
+	uint64_t f[32];
+	enum priv priv;
+	uint32_t fflags; /* accumulated exception flags */
+	uint32_t frm;
+
+	uint64_t mstatus; /* FS and SD kept inside; sstatus is a view */
+	uint64_t medeleg, mideleg;
+	uint64_t mie;
+	uint64_t mip_sw; /* software-writable part of mip: SSIP, STIP, SEIP */
+	uint64_t mtvec, stvec;
+	uint64_t mepc, sepc, mcause, scause, mtval, stval;
+	uint64_t mscratch, sscratch;
+	uint32_t mcounteren, scounteren, mcountinhibit;
+	uint64_t menvcfg, senvcfg;
+	uint64_t satp;
+	uint64_t stimecmp;
+	uint64_t mcycle_offset; /* mcycle = instret + offset */
+	uint64_t instret;
+	uint8_t pmpcfg[PMP_COUNT];
+	uint64_t pmpaddr[PMP_COUNT];
+
+	/* LR/SC reservation */
+	uint64_t resv_addr; /* physical; ~0 = none */
+	uint64_t resv_value;
+	bool wfi;
+};
+
+struct hart {
+	struct hart_state s;
+
+	/* current TLB arrays, selected from the contexts below */
+	struct tlb_entry *tlb_load, *tlb_store, *tlb_fetch;
+
+	/* events from other threads: enum hart_request bits, plus
+	 * HART_EV_IRQ when an interrupt line changed */
+	_Atomic unsigned requests;
+	_Atomic uint64_t irq_lines; /* MSIP, MEIP, SEIP driven by devices */
+	_Atomic uint64_t mtimecmp;
+	_Atomic uint64_t sbi_timecmp;
+	_Atomic int parked;
+
+	/* set when something that affects interrupt delivery changed */
+	bool irq_check;
+	/* timer bits (MTIP, STIP) as of the last poll */
+	uint64_t mip_timer;
+	int poll_countdown;
+	int64_t budget;
+	bool stopped;
+	bool ended_block_for_smc; /* a store invalidated the running block */
+	uint64_t running_block_page;
+
+	/* configuration */
+	uint64_t hartid;
+	struct gmem *mem;
+	const struct vclock *clock;
+	bool sbi_builtin;
+	void (*sbi_call)(void *opaque, struct hart *h);
+	void (*fatal)(void *opaque, struct hart *h, const char *msg);
+	void *opaque;
+	bool pmp_active; /* some PMP entry is not OFF */
+	bool trace;	 /* log every block (--log cpu=trace) */
+
+	struct bcache bc;
+
+	struct tlb_entry tlb_data[TLB_NCTX][2]
+				 [TLB_SIZE]; /* [ctx][load/store] */
+	struct tlb_entry tlb_code[TLB_NCTX][TLB_SIZE];
+};
+
+#define HART_EV_IRQ (1u << 16)
+/* How many blocks run between timer polls (time is read from the host
+ * clock only this often; ~10-50 us of guest execution). */
+#define HART_POLL_BLOCKS 1024
+
+/* ---- internal interfaces between the cpu files ---------------------------- */
+
+/* trap.c */
+/* Take exception cause with tval at the instruction `in` of the running
+ * block; returns 1 (for handlers to return). */
+int hart_exception(struct hart *h, const struct insn *in, uint64_t cause,
+		   uint64_t tval);
+/* Take a trap at pc (used outside blocks: fetch faults). */
+void hart_trap(struct hart *h, uint64_t pc, uint64_t cause, uint64_t tval);
+/* Highest-priority interrupt that should be taken now, or -1. */
+int hart_pending_irq(struct hart *h);
+uint64_t hart_mip(struct hart *h);
+void hart_poll_timers(struct hart *h);
+/* Privilege or mstatus fields that select TLB contexts changed. */
+void hart_update_tlb_ctx(struct hart *h);
+int hart_illegal(struct hart *h, const struct insn *in);
+
+/* mmu.c */
+enum mmu_access { MMU_LOAD = 0, MMU_STORE = 1, MMU_FETCH = 2 };
+void tlb_flush_all(struct hart *h);
+void tlb_flush_va(struct hart *h, uint64_t va);
+/* Drop store-TLB entries that map guest physical page gpa_page. */
+void tlb_flush_store_gpa(struct hart *h, uint64_t gpa_page);
+/* Translate va for access; returns 0 and *gpa, or the exception cause
+ * (> 0) to raise with tval = va. */
+int mmu_translate(struct hart *h, uint64_t va, enum mmu_access acc,
+		  uint64_t *gpa);
+/* Slow paths of loads and stores (any size 1/2/4/8, any alignment).
+ * Return 0 or an exception cause (> 0); tval is the faulting va. */
+int mmu_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val,
+		  uint64_t *tval);
+int mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val,
+		   uint64_t *tval);
+/* Host pointer for an atomic access of size bytes at va (aligned, RAM
+ * only), or an exception cause via *cause. */
+void *mmu_amo_ptr(struct hart *h, uint64_t va, unsigned size, uint64_t *gpa,
+		  int *cause);
+/* Same for LR: needs only read permission; causes are load causes. */
+void *mmu_lr_ptr(struct hart *h, uint64_t va, unsigned size, uint64_t *gpa,
+		 int *cause);
+/* PMP check of [pa, pa+size) for priv; true if allowed. */
+bool pmp_check(struct hart *h, uint64_t pa, uint64_t size, enum priv priv,
+	       enum mmu_access acc);
+void pmp_update(struct hart *h);
+
+/* block.c */
+int bcache_init(struct bcache *bc, struct gmem *mem);
+void bcache_destroy(struct bcache *bc);
+void bcache_flush(struct hart *h);
+/* A store hit page gpa_page that holds code: drop its blocks. */
+void bcache_invalidate_page(struct hart *h, uint64_t gpa_page);
+static inline bool bcache_is_code_page(const struct bcache *bc, uint64_t gpa)
+{
+	uint64_t f = (gpa - bc->ram_base) >> GUEST_PAGE_SHIFT;
+	return f < bc->n_frames && (bc->code_pages[f / 64] >> (f % 64)) & 1;
+}
+/* Block at the current pc (translating and decoding as needed), or NULL if
+ * fetching raised a trap (already taken). */
+struct block *bcache_lookup(struct hart *h);
+
+/* decode.c */
+/* Decode one instruction (16- or 32-bit). Unknown encodings decode to an
+ * illegal-instruction handler. Returns true if it ends a block. */
+bool decode_insn(uint32_t raw, struct insn *in);
+
+/* csr.c */
+/* Read/write a CSR with privilege checks. Return 0 or -1 (illegal). */
+int csr_read(struct hart *h, unsigned csr, uint64_t *val, unsigned idx);
+int csr_write(struct hart *h, unsigned csr, uint64_t val);
+
+/* Registers used by handlers. */
+#define X(r) (h->s.x[(r)])
+
+static inline bool hart_fs_off(const struct hart *h)
+{
+	return (h->s.mstatus & MSTATUS_FS) == 0;
+}
+
+static inline void hart_fs_dirty(struct hart *h)
+{
+	h->s.mstatus |= MSTATUS_FS | MSTATUS_SD;
+}
+
+#endif

@@ -1,0 +1,589 @@
+/*
+ * The virt board: builds guest RAM, the platform devices and the harts in
+ * QEMU virt's layout, loads firmware/kernel/initrd/device tree, runs one
+ * host thread per hart and waits for the guest to power off or reboot.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dev/aclint.h"
+#include "dev/goldfish_rtc.h"
+#include "dev/plic.h"
+#include "dev/syscon.h"
+#include "dev/uart16550.h"
+#include "machine/fdt_board.h"
+#include "machine/loader.h"
+#include "machine/virt_impl.h"
+#include "mem/gmem.h"
+#include "util/log.h"
+
+#define LOG "virt"
+
+/* Instructions a hart runs between looks at the VM's state. */
+#define HART_SLICE 1000000
+
+void virt_post_event(struct virt *vm, enum virt_event ev, int code)
+{
+	int none = VIRT_EV_NONE;
+	if (atomic_compare_exchange_strong(&vm->event, &none, (int)ev)) {
+		vm->exit_code = code;
+		pthread_kill(vm->main_thread, SIGUSR1);
+	}
+}
+
+void virt_console_write(struct virt *vm, const uint8_t *buf, size_t len)
+{
+	if (vm->console)
+		console_write(vm->console, buf, len);
+}
+
+void virt_hsm_kick(struct virt *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/* ---- wiring: device outputs to hart inputs -------------------------------- */
+
+static void line_set(void *opaque, int level)
+{
+	struct virt_line *l = opaque;
+	hart_set_irq(l->vh->h, l->bit, level != 0);
+}
+
+static void aclint_set_mtimecmp(void *opaque, unsigned hart, uint64_t val)
+{
+	struct virt *vm = opaque;
+	if (hart < vm->n_harts)
+		hart_set_mtimecmp(vm->harts[hart].h, val);
+}
+
+static uint64_t aclint_get_mtimecmp(void *opaque, unsigned hart)
+{
+	struct virt *vm = opaque;
+	return hart < vm->n_harts ? hart_get_mtimecmp(vm->harts[hart].h) : 0;
+}
+
+static const struct aclint_timer_ops aclint_timer = {
+	.set_mtimecmp = aclint_set_mtimecmp,
+	.get_mtimecmp = aclint_get_mtimecmp,
+};
+
+static void on_poweroff(void *opaque, int code)
+{
+	virt_post_event(opaque, VIRT_EV_POWEROFF, code);
+}
+
+static void on_reboot(void *opaque)
+{
+	virt_post_event(opaque, VIRT_EV_REBOOT, 0);
+}
+
+static const struct syscon_ops syscon_cb = {
+	.on_poweroff = on_poweroff,
+	.on_reboot = on_reboot,
+};
+
+static void uart_output(void *opaque, const uint8_t *buf, size_t len)
+{
+	virt_console_write(opaque, buf, len);
+}
+
+static void uart_rx_ready(void *opaque)
+{
+	struct virt *vm = opaque;
+	if (vm->console)
+		console_kick_input(vm->console);
+}
+
+static void hart_fatal(void *opaque, struct hart *h, const char *msg)
+{
+	struct virt_hart *vh = opaque;
+	log_error(LOG, "hart %u: %s", vh->id, msg);
+	virt_post_event(vh->vm, VIRT_EV_FATAL, 1);
+}
+
+/* ---- hart threads --------------------------------------------------------- */
+
+static void *hart_thread(void *arg)
+{
+	struct virt_hart *vh = arg;
+	struct virt *vm = vh->vm;
+
+	while (!atomic_load(&vm->stopping)) {
+		int st = atomic_load(&vh->hsm);
+		if (st == HSM_STOPPED) {
+			pthread_mutex_lock(&vm->lock);
+			while (atomic_load(&vh->hsm) == HSM_STOPPED &&
+			       !atomic_load(&vm->stopping))
+				pthread_cond_wait(&vm->cond, &vm->lock);
+			pthread_mutex_unlock(&vm->lock);
+			continue;
+		}
+		if (st == HSM_START_PENDING) {
+			pthread_mutex_lock(&vm->lock);
+			hart_reset(vh->h, vh->start_addr, PRIV_S);
+			hart_set_reg(vh->h, 10, vh->id);
+			hart_set_reg(vh->h, 11, vh->start_opaque);
+			atomic_store(&vh->hsm, HSM_STARTED);
+			pthread_mutex_unlock(&vm->lock);
+		}
+		enum hart_run_result r = hart_run(vh->h, HART_SLICE);
+		if (r == HART_RUN_WFI)
+			hart_park(vh->h, UINT64_MAX);
+		if (hart_stopped(vh->h))
+			break;
+	}
+	return NULL;
+}
+
+/* ---- console input -------------------------------------------------------- */
+
+static size_t console_input(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct virt *vm = opaque;
+	return vm->uart ? uart_receive(vm->uart, buf, len) : len;
+}
+
+static void console_quit(void *opaque)
+{
+	virt_post_event(opaque, VIRT_EV_QUIT, 0);
+}
+
+/* ---- building the machine ------------------------------------------------- */
+
+static int map(struct virt *vm, uint64_t base, uint64_t size,
+	       const struct mmio_ops *ops, void *dev, const char *name,
+	       struct error *err)
+{
+	size = (size + GUEST_PAGE_MASK) & ~GUEST_PAGE_MASK;
+	return gmem_map_mmio(vm->mem, base, size, ops, dev, name, err);
+}
+
+static int build_devices(struct virt *vm, struct error *err)
+{
+	unsigned n = vm->n_harts;
+	struct irq_line ctx[2 * VIRT_MAX_HARTS], msip[VIRT_MAX_HARTS];
+
+	for (unsigned i = 0; i < n; i++) {
+		struct virt_hart *vh = &vm->harts[i];
+		vh->line_mei = (struct virt_line){ vh, IRQ_MEI };
+		vh->line_sei = (struct virt_line){ vh, IRQ_SEI };
+		vh->line_msi = (struct virt_line){ vh, IRQ_MSI };
+		ctx[2 * i] = (struct irq_line){ line_set, &vh->line_mei };
+		ctx[2 * i + 1] = (struct irq_line){ line_set, &vh->line_sei };
+		msip[i] = (struct irq_line){ line_set, &vh->line_msi };
+	}
+	vm->plic = plic_create(VIRT_PLIC_NDEV, n, ctx, err);
+	if (!vm->plic)
+		return -1;
+	vm->aclint = aclint_create(n, &vm->clock, msip, &aclint_timer, vm, err);
+	if (!vm->aclint)
+		return -1;
+	struct irq_line uart_irq = plic_source_line(vm->plic, VIRT_UART0_IRQ);
+	struct uart_backend be = { uart_output, uart_rx_ready, vm };
+	vm->uart = uart_create(&uart_irq, &be, err);
+	if (!vm->uart)
+		return -1;
+	struct irq_line rtc_irq = plic_source_line(vm->plic, VIRT_RTC_IRQ);
+	vm->rtc = goldfish_rtc_create(&rtc_irq, err);
+	if (!vm->rtc)
+		return -1;
+	vm->syscon = syscon_create(&syscon_cb, vm, err);
+	if (!vm->syscon)
+		return -1;
+
+	if (map(vm, VIRT_SYSCON_BASE, VIRT_SYSCON_SIZE, syscon_mmio_ops(),
+		vm->syscon, "syscon", err) ||
+	    map(vm, VIRT_RTC_BASE, VIRT_RTC_SIZE, goldfish_rtc_mmio_ops(),
+		vm->rtc, "rtc", err) ||
+	    map(vm, VIRT_CLINT_BASE, VIRT_CLINT_SIZE, aclint_mmio_ops(),
+		vm->aclint, "clint", err) ||
+	    map(vm, VIRT_PLIC_BASE, PLIC_MMIO_SIZE(n), plic_mmio_ops(),
+		vm->plic, "plic", err) ||
+	    map(vm, VIRT_UART0_BASE, VIRT_UART0_SIZE, uart_mmio_ops(), vm->uart,
+		"uart", err))
+		return -1;
+	return 0;
+}
+
+static int build_fdt(struct virt *vm, const struct loader_layout *lay,
+		     bool has_initrd, void **blob, size_t *size,
+		     struct error *err)
+{
+	const struct virt_config *cfg = vm->cfg;
+	struct fdt_board b;
+
+	fdt_board_init(&b);
+	b.n_harts = vm->n_harts;
+	b.isa = hart_isa_string();
+	b.isa_extensions = hart_isa_extensions(&b.n_isa_extensions);
+	b.ram_size = cfg->ram_size;
+	b.bootargs = cfg->append ? cfg->append : "";
+	b.has_initrd = has_initrd;
+	if (lay && has_initrd) {
+		b.initrd_start = lay->initrd_addr;
+		b.initrd_end = lay->initrd_end;
+	}
+	b.rng_seed = true;
+	return fdt_board_build(&b, blob, size, err);
+}
+
+static int load_images(struct virt *vm, struct error *err)
+{
+	const struct virt_config *cfg = vm->cfg;
+	struct loader_kernel k;
+	struct loader_layout lay;
+	uint64_t fw_size = 0, initrd_size = 0;
+	void *blob = NULL;
+	size_t blob_size;
+	int r;
+
+	r = loader_probe_kernel("kernel", cfg->kernel, true, 0, &k, err);
+	if (r)
+		return r;
+	if (cfg->bios == VIRT_BIOS_FILE) {
+		r = loader_file_size("bios", cfg->bios_path, &fw_size, err);
+		if (r)
+			return r;
+	}
+	if (cfg->initrd) {
+		r = loader_file_size("initrd", cfg->initrd, &initrd_size, err);
+		if (r)
+			return r;
+	}
+	/* the tree's size does not depend on the initrd addresses */
+	r = build_fdt(vm, NULL, cfg->initrd != NULL, &blob, &blob_size, err);
+	if (r)
+		return r;
+	free(blob);
+	blob = NULL;
+
+	struct loader_layout_req req = {
+		.ram_base = VIRT_RAM_BASE,
+		.ram_size = cfg->ram_size,
+		.fw_size = fw_size,
+		.kernel = &k,
+		.initrd_size = initrd_size,
+		.dtb_size = blob_size,
+		.fw_info = cfg->bios == VIRT_BIOS_FILE,
+		.kernel_name = cfg->kernel,
+		.initrd_name = cfg->initrd,
+		.fw_name = cfg->bios_path,
+	};
+	r = loader_layout(&req, &lay, err);
+	if (r)
+		return r;
+	r = build_fdt(vm, &lay, cfg->initrd != NULL, &blob, &blob_size, err);
+	if (r)
+		return r;
+	if (cfg->dump_dtb) {
+		r = fdt_board_dump(cfg->dump_dtb, blob, blob_size, err);
+		free(blob);
+		return r ? r : 1; /* 1: done, do not run */
+	}
+	r = loader_load_kernel(vm->mem, "kernel", cfg->kernel, &k,
+			       lay.kernel_addr, err);
+	if (!r && cfg->initrd)
+		r = loader_load_file(vm->mem, "initrd", cfg->initrd,
+				     lay.initrd_addr, initrd_size, err);
+	if (!r && cfg->bios == VIRT_BIOS_FILE)
+		r = loader_load_file(vm->mem, "bios", cfg->bios_path,
+				     lay.fw_addr, fw_size, err);
+	if (!r && gmem_write(vm->mem, lay.dtb_addr, blob, blob_size))
+		r = error_set(err, EFAULT, "device tree does not fit in RAM");
+	free(blob);
+	if (r)
+		return r;
+	if (cfg->bios == VIRT_BIOS_FILE) {
+		r = loader_write_fw_dynamic_info(vm->mem, lay.fw_info_addr,
+						 lay.kernel_entry,
+						 FW_DYNAMIC_NEXT_MODE_S, 0,
+						 FW_DYNAMIC_BOOT_HART_ANY, err);
+		if (r)
+			return r;
+	}
+
+	/* bare-metal programs talk HTIF through tohost/fromhost */
+	vm->htif = false;
+	if (cfg->bios == VIRT_BIOS_NONE && k.format == LOADER_FMT_ELF &&
+	    loader_elf_symbol(cfg->kernel, "tohost", &vm->tohost, NULL) == 0) {
+		vm->htif = true;
+		if (loader_elf_symbol(cfg->kernel, "fromhost", &vm->fromhost,
+				      NULL))
+			vm->fromhost = vm->tohost + 8;
+	}
+
+	/* initial hart states */
+	for (unsigned i = 0; i < vm->n_harts; i++) {
+		struct virt_hart *vh = &vm->harts[i];
+		struct hart *h = vh->h;
+		switch (cfg->bios) {
+		case VIRT_BIOS_BUILTIN:
+			if (i == 0) {
+				hart_reset(h, lay.kernel_entry, PRIV_S);
+				hart_set_reg(h, 10, 0);
+				hart_set_reg(h, 11, lay.dtb_addr);
+				atomic_store(&vh->hsm, HSM_STARTED);
+			} else {
+				atomic_store(&vh->hsm, HSM_STOPPED);
+			}
+			break;
+		case VIRT_BIOS_NONE:
+			hart_reset(h, lay.kernel_entry, PRIV_M);
+			hart_set_reg(h, 10, i);
+			hart_set_reg(h, 11, lay.dtb_addr);
+			atomic_store(&vh->hsm, HSM_STARTED);
+			break;
+		case VIRT_BIOS_FILE:
+			hart_reset(h, lay.fw_addr, PRIV_M);
+			hart_set_reg(h, 10, i);
+			hart_set_reg(h, 11, lay.dtb_addr);
+			hart_set_reg(h, 12, lay.fw_info_addr);
+			atomic_store(&vh->hsm, HSM_STARTED);
+			break;
+		}
+	}
+	return 0;
+}
+
+static void teardown(struct virt *vm)
+{
+	atomic_store(&vm->stopping, 1);
+	for (unsigned i = 0; i < vm->n_harts; i++)
+		if (vm->harts[i].h)
+			hart_request(vm->harts[i].h, HART_REQ_EXIT);
+	virt_hsm_kick(vm);
+	for (unsigned i = 0; i < vm->n_harts; i++) {
+		struct virt_hart *vh = &vm->harts[i];
+		if (vh->thread_started)
+			pthread_join(vh->thread, NULL);
+		vh->thread_started = false;
+	}
+	/* devices go before the harts their lines point at */
+	goldfish_rtc_destroy(vm->rtc);
+	uart_destroy(vm->uart);
+	syscon_destroy(vm->syscon);
+	aclint_destroy(vm->aclint);
+	plic_destroy(vm->plic);
+	vm->rtc = NULL;
+	vm->uart = NULL;
+	vm->syscon = NULL;
+	vm->aclint = NULL;
+	vm->plic = NULL;
+	for (unsigned i = 0; i < vm->n_harts; i++) {
+		hart_destroy(vm->harts[i].h);
+		vm->harts[i].h = NULL;
+	}
+	gmem_destroy(vm->mem);
+	vm->mem = NULL;
+}
+
+/* Build everything; returns 0, 1 (nothing to run: --dump-dtb), or <0. */
+static int build(struct virt *vm, struct error *err)
+{
+	const struct virt_config *cfg = vm->cfg;
+
+	atomic_store(&vm->stopping, 0);
+	atomic_store(&vm->event, VIRT_EV_NONE);
+	vm->exit_code = 0;
+	vclock_init(&vm->clock);
+	vm->mem = gmem_create(VIRT_RAM_BASE, cfg->ram_size, err);
+	if (!vm->mem)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vm->n_harts; i++) {
+		struct virt_hart *vh = &vm->harts[i];
+		vh->vm = vm;
+		vh->id = i;
+		struct hart_config hc = {
+			.hartid = i,
+			.mem = vm->mem,
+			.clock = &vm->clock,
+			.sbi_builtin = cfg->bios == VIRT_BIOS_BUILTIN,
+			.sbi_call = sbi_handle,
+			.fatal = hart_fatal,
+			.opaque = vh,
+		};
+		vh->h = hart_create(&hc, err);
+		if (!vh->h)
+			return -ENOMEM;
+	}
+	if (build_devices(vm, err))
+		return -EINVAL;
+	return load_images(vm, err);
+}
+
+/* ---- main loop -------------------------------------------------------------- */
+
+static void htif_poll(struct virt *vm)
+{
+	uint64_t v;
+	if (gmem_read(vm->mem, vm->tohost, &v, 8) || v == 0)
+		return;
+	unsigned dev = (unsigned)(v >> 56), cmd = (unsigned)(v >> 48) & 0xff;
+	uint64_t payload = v & ((1ULL << 48) - 1);
+	uint64_t zero = 0, one = 1;
+
+	if (dev == 0 && cmd == 0 && (payload & 1)) {
+		/* exit: payload >> 1 is the status (0 = pass) */
+		virt_post_event(vm, VIRT_EV_POWEROFF, (int)(payload >> 1));
+		return;
+	}
+	if (dev == 0 && cmd == 0) {
+		/* syscall: payload points at magic_mem[8]; only write(fd, buf,
+		 * len) to the console is served */
+		uint64_t mm[4];
+		int64_t ret = -38; /* ENOSYS */
+		if (!gmem_read(vm->mem, payload, mm, sizeof(mm)) &&
+		    mm[0] == 64) {
+			uint8_t buf[256];
+			uint64_t len = mm[3], done = 0;
+			while (done < len) {
+				size_t n = len - done < sizeof(buf)
+						   ? (size_t)(len - done)
+						   : sizeof(buf);
+				if (gmem_read(vm->mem, mm[2] + done, buf, n))
+					break;
+				virt_console_write(vm, buf, n);
+				done += n;
+			}
+			ret = (int64_t)done;
+		}
+		if (gmem_write(vm->mem, payload, &ret, 8)) {
+			/* bad pointer: nothing to answer */
+		}
+	} else if (dev == 1 && cmd == 1) {
+		uint8_t c = (uint8_t)payload;
+		virt_console_write(vm, &c, 1);
+	}
+	if (gmem_write(vm->mem, vm->tohost, &zero, 8) ||
+	    gmem_write(vm->mem, vm->fromhost, &one, 8)) {
+		/* tohost outside RAM cannot happen: the ELF loaded there */
+	}
+}
+
+static int wait_event(struct virt *vm, const sigset_t *sigs, time_t deadline)
+{
+	for (;;) {
+		int ev = atomic_load(&vm->event);
+		if (ev != VIRT_EV_NONE)
+			return ev;
+		struct timespec ts = { 0, vm->htif ? 200000 : 100000000 };
+		siginfo_t si;
+		int sig = sigtimedwait(sigs, &si, &ts);
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+			fprintf(stderr,
+				"\r\nsoftvisor: terminating on signal %d\r\n",
+				sig);
+			vm->exit_code = 128 + sig;
+			return VIRT_EV_QUIT;
+		}
+		if (vm->htif)
+			htif_poll(vm);
+		if (deadline && time(NULL) >= deadline) {
+			fprintf(stderr,
+				"\r\nsoftvisor: --timeout %u s reached, "
+				"stopping the VM\r\n",
+				vm->cfg->timeout_s);
+			vm->exit_code = VIRT_EXIT_TIMEOUT;
+			return VIRT_EV_QUIT;
+		}
+	}
+}
+
+int virt_run(const struct virt_config *cfg, struct error *err)
+{
+	struct virt *vm = calloc(1, sizeof(*vm));
+	sigset_t sigs, old;
+	int ret = 0;
+
+	if (!vm)
+		return error_set(err, ENOMEM, "out of memory");
+	if (cfg->n_harts < 1 || cfg->n_harts > VIRT_MAX_HARTS) {
+		free(vm);
+		return error_set(err, EINVAL, "--cpus %u: expected 1..%d",
+				 cfg->n_harts, VIRT_MAX_HARTS);
+	}
+	vm->cfg = cfg;
+	vm->n_harts = cfg->n_harts;
+	vm->main_thread = pthread_self();
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+
+	/* signals are taken synchronously by the main loop; every thread
+	 * created from here on inherits the mask */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+
+	time_t deadline = cfg->timeout_s ? time(NULL) + cfg->timeout_s : 0;
+	for (;;) {
+		int r = build(vm, err);
+		if (r == 1) { /* --dump-dtb */
+			teardown(vm);
+			ret = 0;
+			break;
+		}
+		if (r) {
+			teardown(vm);
+			ret = r < 0 ? r : -EINVAL;
+			break;
+		}
+		if (!vm->console && cfg->console.kind != CONSOLE_NONE) {
+			struct console_ops cops = { console_input,
+						    console_quit };
+			struct console_opts copts = { 0 };
+			vm->console = console_open(&cfg->console, &cops, vm,
+						   &copts, err);
+			if (!vm->console) {
+				teardown(vm);
+				ret = -EIO;
+				break;
+			}
+		}
+		for (unsigned i = 0; i < vm->n_harts; i++) {
+			struct virt_hart *vh = &vm->harts[i];
+			if (pthread_create(&vh->thread, NULL, hart_thread,
+					   vh)) {
+				ret = error_set(
+					err, EAGAIN,
+					"cannot start a thread for hart %u", i);
+				break;
+			}
+			vh->thread_started = true;
+		}
+		int ev = ret ? VIRT_EV_FATAL : wait_event(vm, &sigs, deadline);
+		int code = vm->exit_code;
+		teardown(vm);
+		if (ret)
+			break;
+		if (ev == VIRT_EV_REBOOT) {
+			log_info(LOG, "guest requested a reboot");
+			continue;
+		}
+		ret = code;
+		break;
+	}
+	if (vm->console)
+		console_close(vm->console);
+	/* drop our own wake-up signal before unblocking it */
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	struct timespec zero = { 0, 0 };
+	while (sigtimedwait(&usr1, NULL, &zero) == SIGUSR1)
+		;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_destroy(&vm->lock);
+	pthread_cond_destroy(&vm->cond);
+	free(vm);
+	return ret;
+}

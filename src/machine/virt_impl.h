@@ -1,0 +1,88 @@
+/* Inside the virt board: shared by virt.c (assembly, threads) and sbi.c
+ * (the built-in SBI). */
+#ifndef SV_MACHINE_VIRT_IMPL_H
+#define SV_MACHINE_VIRT_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "cpu/hart.h"
+#include "machine/virt.h"
+#include "util/vclock.h"
+
+struct gmem;
+struct virt;
+
+/* SBI HSM states (SBI spec 2.0, section 9, table 9.1). */
+enum hsm_state {
+	HSM_STARTED = 0,
+	HSM_STOPPED = 1,
+	HSM_START_PENDING = 2,
+	HSM_STOP_PENDING = 3,
+	HSM_SUSPENDED = 4,
+	HSM_SUSPEND_PENDING = 5,
+	HSM_RESUME_PENDING = 6,
+};
+
+struct virt_line {
+	struct virt_hart *vh;
+	enum irq_bit bit;
+};
+
+struct virt_hart {
+	struct virt *vm;
+	struct hart *h;
+	unsigned id;
+	pthread_t thread;
+	bool thread_started;
+	_Atomic int hsm;
+	/* HSM start request (under vm->lock) */
+	uint64_t start_addr, start_opaque;
+	struct virt_line line_mei, line_sei, line_msi;
+};
+
+enum virt_event {
+	VIRT_EV_NONE = 0,
+	VIRT_EV_POWEROFF,
+	VIRT_EV_REBOOT,
+	VIRT_EV_QUIT,
+	VIRT_EV_FATAL,
+};
+
+struct virt {
+	const struct virt_config *cfg;
+	struct gmem *mem;
+	struct vclock clock;
+	struct aclint *aclint;
+	struct plic *plic;
+	struct uart16550 *uart;
+	struct goldfish_rtc *rtc;
+	struct syscon *syscon;
+	struct console *console;
+	unsigned n_harts;
+	struct virt_hart harts[VIRT_MAX_HARTS];
+
+	pthread_mutex_t lock; /* HSM transitions */
+	pthread_cond_t cond;
+	_Atomic int stopping;
+	_Atomic int event;
+	int exit_code;
+	pthread_t main_thread;
+
+	/* bare-metal HTIF (tohost/fromhost polled by the main thread) */
+	bool htif;
+	uint64_t tohost, fromhost;
+};
+
+/* Report an event to the main thread (first one wins). Any thread. */
+void virt_post_event(struct virt *vm, enum virt_event ev, int code);
+/* Write guest console output (SBI console, HTIF) to the VM console. */
+void virt_console_write(struct virt *vm, const uint8_t *buf, size_t len);
+/* Wake harts waiting in HSM STOPPED / SUSPENDED. */
+void virt_hsm_kick(struct virt *vm);
+
+/* sbi.c: the built-in SBI's ECALL handler (struct hart_config.sbi_call;
+ * opaque is the struct virt_hart). */
+void sbi_handle(void *opaque, struct hart *h);
+
+#endif
