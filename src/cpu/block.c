@@ -44,6 +44,28 @@ void bcache_flush(struct hart *h)
 	memset(bc->table, 0, sizeof(bc->table));
 	memset(bc->code_pages, 0, (bc->n_frames + 63) / 64 * sizeof(uint64_t));
 	bc->used = 0;
+	bc->prev = NULL;
+}
+
+void bcache_fence_i(struct hart *h)
+{
+	h->bc.epoch++;
+}
+
+/* Does memory still hold the instructions b was decoded from? */
+static bool block_still_valid(const struct block *b, const uint8_t *page)
+{
+	const uint8_t *p = page + (b->gpa & GUEST_PAGE_MASK);
+	if ((b->gpa & GUEST_PAGE_MASK) + b->size > GUEST_PAGE_SIZE)
+		return false; /* the straddling scratch block: never cached */
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct insn *in = &b->insn[i];
+		uint32_t raw = 0;
+		memcpy(&raw, p + in->pc_off, in->len);
+		if (raw != in->raw)
+			return false;
+	}
+	return true;
 }
 
 static inline unsigned bcache_index(uint64_t gpa)
@@ -63,6 +85,9 @@ void bcache_invalidate_page(struct hart *h, uint64_t gpa_page)
 	uint64_t f = (gpa_page - bc->ram_base) >> GUEST_PAGE_SHIFT;
 	if (f < bc->n_frames)
 		bc->code_pages[f / 64] &= ~(1ULL << (f % 64));
+	/* blocks of the page may still be reachable through chains or after
+	 * losing their table slot: make every block prove its bytes again */
+	bc->epoch++;
 }
 
 static void mark_code_page(struct hart *h, uint64_t gpa)
@@ -80,8 +105,17 @@ static void mark_code_page(struct hart *h, uint64_t gpa)
  * time it runs, never cached (its halves may be remapped independently). */
 static _Thread_local struct {
 	struct block b;
-	struct insn in[1];
+	struct insn in[2];
 } straddle;
+
+static void add_sentinel(struct block *b)
+{
+	struct insn *end = &b->insn[b->n];
+	memset(end, 0, sizeof(*end));
+	end->fn = op_block_end;
+	end->pc_off = (uint16_t)b->size;
+	end->idx = (uint16_t)b->n;
+}
 
 /* Translate pc for fetch; returns the host page and gpa, or NULL after
  * taking the trap. */
@@ -125,12 +159,16 @@ static struct block *decode_straddling(struct hart *h, uint8_t *page,
 		return NULL; /* trap taken with tval = pc + 2, epc = pc */
 	memcpy(&hi, page2, 2);
 	struct block *b = &straddle.b;
+	memset(b, 0, sizeof(*b));
+	b->scratch = true;
 	b->gpa = gpa;
+	b->epoch = h->bc.epoch;
 	b->n = 1;
 	b->size = 4;
 	decode_insn((uint32_t)lo | (uint32_t)hi << 16, &b->insn[0]);
 	b->insn[0].pc_off = 0;
 	b->insn[0].idx = 0;
+	add_sentinel(b);
 	mark_code_page(h, gpa);
 	mark_code_page(h, gpa2);
 	return b;
@@ -140,7 +178,7 @@ static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
 {
 	struct bcache *bc = &h->bc;
 	size_t need = sizeof(struct block) +
-		      BLOCK_MAX_INSNS * sizeof(struct insn);
+		      (BLOCK_MAX_INSNS + 1) * sizeof(struct insn);
 	if (bc->used + need > BCACHE_ARENA)
 		bcache_flush(h);
 	struct block *b = (struct block *)(bc->arena + bc->used);
@@ -168,27 +206,74 @@ static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
 			break;
 	}
 	b->gpa = gpa;
+	b->epoch = bc->epoch;
+	b->succ_pc[0] = b->succ_pc[1] = ~0ULL;
+	b->succ[0] = b->succ[1] = NULL;
+	b->next_slot = 0;
+	b->scratch = false;
 	b->n = n;
 	b->size = off - start;
-	bc->used += (sizeof(struct block) + n * sizeof(struct insn) + 15) &
+	add_sentinel(b);
+	bc->used += (sizeof(struct block) + (n + 1) * sizeof(struct insn) +
+		     15) &
 		    ~15UL;
 	bc->table[bcache_index(gpa)] = b;
 	mark_code_page(h, gpa);
 	return b;
 }
 
-struct block *bcache_lookup(struct hart *h)
+static struct block *lookup_table(struct hart *h, uint8_t *page, uint64_t gpa)
 {
-	uint64_t gpa;
-	uint8_t *page = fetch_page(h, h->s.pc, &gpa);
-	if (unlikely(!page))
-		return NULL;
 	struct block *b = h->bc.table[bcache_index(gpa)];
-	if (likely(b && b->gpa == gpa))
-		return b;
+	if (likely(b && b->gpa == gpa)) {
+		if (likely(b->epoch == h->bc.epoch))
+			return b;
+		if (block_still_valid(b, page)) {
+			b->epoch = h->bc.epoch;
+			return b;
+		}
+	}
 	uint16_t first;
 	memcpy(&first, page + (gpa & GUEST_PAGE_MASK), 2);
 	if ((first & 3) == 3 && (gpa & GUEST_PAGE_MASK) > GUEST_PAGE_SIZE - 4)
 		return decode_straddling(h, page, gpa);
 	return decode_block(h, page, gpa);
+}
+
+struct block *bcache_lookup(struct hart *h)
+{
+	uint64_t pc = h->s.pc, gpa;
+	uint8_t *page;
+	const struct tlb_entry *e = &h->tlb_fetch[(pc >> 12) & (TLB_SIZE - 1)];
+
+	if (likely(e->tag == (pc & ~GUEST_PAGE_MASK))) {
+		gpa = e->gpa_page | (pc & GUEST_PAGE_MASK);
+		page = (uint8_t *)(uintptr_t)(e->addend +
+					      (pc & ~GUEST_PAGE_MASK));
+	} else {
+		page = fetch_page(h, pc, &gpa);
+		if (unlikely(!page))
+			return NULL;
+	}
+
+	struct block *prev = h->bc.prev, *b;
+	if (prev) {
+		int i = prev->succ_pc[0] == pc	 ? 0
+			: prev->succ_pc[1] == pc ? 1
+						 : -1;
+		if (i >= 0) {
+			b = prev->succ[i];
+			if (likely(b->gpa == gpa && b->epoch == h->bc.epoch))
+				return b;
+		}
+	}
+	b = lookup_table(h, page, gpa);
+	/* decoding may have flushed the arena, and prev with it */
+	prev = h->bc.prev;
+	if (b && prev && !b->scratch) {
+		prev->succ_pc[prev->next_slot] = pc;
+		prev->succ[prev->next_slot] = b;
+		prev->next_slot ^= 1;
+	}
+	return b;
 }

@@ -98,7 +98,7 @@ int csr_read(struct hart *h, unsigned csr, uint64_t *val, unsigned idx)
 	case CSR_INSTRET:
 		if (!counter_allowed(h, csr))
 			return -1;
-		*val = h->s.instret + idx +
+		*val = h->s.instret - h->cur_n + idx +
 		       (csr == CSR_CYCLE ? h->s.mcycle_offset : 0);
 		return 0;
 	case CSR_TIME:
@@ -107,9 +107,9 @@ int csr_read(struct hart *h, unsigned csr, uint64_t *val, unsigned idx)
 		*val = vclock_now(h->clock);
 		return 0;
 	case CSR_MCYCLE:
-		*val = h->s.instret + idx + h->s.mcycle_offset;
+		*val = h->s.instret - h->cur_n + idx + h->s.mcycle_offset;
 		return 0;
-	case CSR_MINSTRET: *val = h->s.instret + idx; return 0;
+	case CSR_MINSTRET: *val = h->s.instret - h->cur_n + idx; return 0;
 
 	case CSR_SSTATUS: *val = mstatus_read(h) & SSTATUS_VIEW; return 0;
 	case CSR_SIE: *val = h->s.mie & h->s.mideleg; return 0;
@@ -252,9 +252,10 @@ int csr_write(struct hart *h, unsigned csr, uint64_t val)
 		return 0;
 	case CSR_MCYCLE: h->s.mcycle_offset = val - h->s.instret; return 0;
 	case CSR_MINSTRET:
-		/* the write takes effect after this instruction retires */
-		h->s.mcycle_offset += h->s.instret - (val - 1);
-		h->s.instret = val - 1;
+		/* CSR instructions end their block, so instret already counts
+		 * this one: the next instruction sees val */
+		h->s.mcycle_offset += h->s.instret - val;
+		h->s.instret = val;
 		return 0;
 
 	case CSR_SSTATUS: mstatus_write(h, val, SSTATUS_WRITABLE); return 0;

@@ -7,32 +7,98 @@
 
 #include <string.h>
 
-/* Load of `size` bytes at va; on a fault the trap is taken and 1 returned. */
-static inline int load(struct hart *h, const struct insn *in, uint64_t va,
-		       unsigned size, uint64_t *val)
+/* What a load writes where: integer loads extend into rd, FP loads fill
+ * an f register (NaN-boxing a single). */
+enum ld_kind { LD_B, LD_H, LD_W, LD_D, LD_BU, LD_HU, LD_WU, LD_FW, LD_FD };
+
+static const uint8_t ld_size[] = { 1, 2, 4, 8, 1, 2, 4, 4, 8 };
+
+static inline void ld_write(struct hart *h, const struct insn *in, uint64_t v,
+			    enum ld_kind k)
 {
+	switch (k) {
+	case LD_B: X(in->rd) = (uint64_t)(int64_t)(int8_t)v; break;
+	case LD_H: X(in->rd) = (uint64_t)(int64_t)(int16_t)v; break;
+	case LD_W: X(in->rd) = (uint64_t)(int64_t)(int32_t)v; break;
+	case LD_D:
+	case LD_BU:
+	case LD_HU:
+	case LD_WU: X(in->rd) = v; break;
+	case LD_FW:
+		h->s.f[in->rd] = v | 0xffffffff00000000ULL;
+		hart_fs_dirty(h);
+		break;
+	case LD_FD:
+		h->s.f[in->rd] = v;
+		hart_fs_dirty(h);
+		break;
+	}
+}
+
+#define ADDR (X(in->rs1) + (uint64_t)(int64_t)in->imm)
+
+/* Everything but a TLB hit: misses, misaligned, MMIO and faults. Kept out
+ * of line so the fast path has no address-taken locals and its NEXT_INSN
+ * stays a jump. */
+static SV_NOINLINE void load_slow(struct hart *h, const struct insn *in,
+				  enum ld_kind k)
+{
+	uint64_t v, tval;
+	int cause = mmu_load_slow(h, ADDR, ld_size[k], &v, &tval);
+	if (unlikely(cause)) {
+		hart_exception(h, in, (uint64_t)cause, tval);
+		return;
+	}
+	ld_write(h, in, v, k);
+	NEXT_INSN(h, in);
+}
+
+static SV_ALWAYS_INLINE void load(struct hart *h, const struct insn *in,
+				  enum ld_kind k)
+{
+	uint64_t va = ADDR, v;
+	unsigned size = ld_size[k];
 	const struct tlb_entry *e = &h->tlb_load[(va >> 12) & (TLB_SIZE - 1)];
+
 	if (likely((va & tlb_cmp_mask(size)) == e->tag)) {
 		const void *p = (const void *)(uintptr_t)(va + e->addend);
 		switch (size) {
-		case 1: *val = *(const uint8_t *)p; break;
-		case 2: *val = *(const uint16_t *)p; break;
-		case 4: *val = *(const uint32_t *)p; break;
-		default: *val = *(const uint64_t *)p; break;
+		case 1: v = *(const uint8_t *)p; break;
+		case 2: v = *(const uint16_t *)p; break;
+		case 4: v = *(const uint32_t *)p; break;
+		default: v = *(const uint64_t *)p; break;
 		}
-		return 0;
+		ld_write(h, in, v, k);
+		NEXT_INSN(h, in);
 	}
-	uint64_t tval;
-	int cause = mmu_load_slow(h, va, size, val, &tval);
-	if (unlikely(cause))
-		return hart_exception(h, in, (uint64_t)cause, tval);
-	return 0;
+	load_slow(h, in, k);
 }
 
-static inline int store(struct hart *h, const struct insn *in, uint64_t va,
-			unsigned size, uint64_t val)
+static SV_NOINLINE void store_slow(struct hart *h, const struct insn *in,
+				   unsigned size, uint64_t val)
 {
+	uint64_t tval;
+	int cause = mmu_store_slow(h, ADDR, size, val, &tval);
+	if (unlikely(cause)) {
+		hart_exception(h, in, (uint64_t)cause, tval);
+		return;
+	}
+	if (unlikely(h->ended_block_for_smc)) {
+		/* the store rewrote code of this very block: continue with
+		 * freshly decoded instructions after it */
+		h->ended_block_for_smc = false;
+		hart_end_block_after(h, in);
+		return;
+	}
+	NEXT_INSN(h, in);
+}
+
+static SV_ALWAYS_INLINE void store(struct hart *h, const struct insn *in,
+				   unsigned size, uint64_t val)
+{
+	uint64_t va = ADDR;
 	const struct tlb_entry *e = &h->tlb_store[(va >> 12) & (TLB_SIZE - 1)];
+
 	if (likely((va & tlb_cmp_mask(size)) == e->tag)) {
 		void *p = (void *)(uintptr_t)(va + e->addend);
 		switch (size) {
@@ -41,163 +107,120 @@ static inline int store(struct hart *h, const struct insn *in, uint64_t va,
 		case 4: *(uint32_t *)p = (uint32_t)val; break;
 		default: *(uint64_t *)p = val; break;
 		}
-		return 0;
+		NEXT_INSN(h, in);
 	}
-	uint64_t tval;
-	int cause = mmu_store_slow(h, va, size, val, &tval);
-	if (unlikely(cause))
-		return hart_exception(h, in, (uint64_t)cause, tval);
-	if (unlikely(h->ended_block_for_smc)) {
-		/* the store rewrote code of this very block: continue with
-		 * freshly decoded instructions after it */
-		h->ended_block_for_smc = false;
-		h->s.pc += in->pc_off + in->len;
-		return 1;
-	}
-	return 0;
+	store_slow(h, in, size, val);
 }
 
-#define ADDR (X(in->rs1) + (uint64_t)(int64_t)in->imm)
-
-int op_lb(struct hart *h, const struct insn *in)
+void op_lb(struct hart *h, const struct insn *in)
 {
-	uint64_t v;
-	if (load(h, in, ADDR, 1, &v))
-		return 1;
-	X(in->rd) = (uint64_t)(int64_t)(int8_t)v;
-	return 0;
+	load(h, in, LD_B);
 }
 
-int op_lh(struct hart *h, const struct insn *in)
+void op_lh(struct hart *h, const struct insn *in)
 {
-	uint64_t v;
-	if (load(h, in, ADDR, 2, &v))
-		return 1;
-	X(in->rd) = (uint64_t)(int64_t)(int16_t)v;
-	return 0;
+	load(h, in, LD_H);
 }
 
-int op_lw(struct hart *h, const struct insn *in)
+void op_lw(struct hart *h, const struct insn *in)
 {
-	uint64_t v;
-	if (load(h, in, ADDR, 4, &v))
-		return 1;
-	X(in->rd) = (uint64_t)(int64_t)(int32_t)v;
-	return 0;
+	load(h, in, LD_W);
 }
 
-int op_ld(struct hart *h, const struct insn *in)
+void op_ld(struct hart *h, const struct insn *in)
 {
-	uint64_t v;
-	if (load(h, in, ADDR, 8, &v))
-		return 1;
-	X(in->rd) = v;
-	return 0;
+	load(h, in, LD_D);
 }
 
-int op_lbu(struct hart *h, const struct insn *in)
+void op_lbu(struct hart *h, const struct insn *in)
 {
-	uint64_t v;
-	if (load(h, in, ADDR, 1, &v))
-		return 1;
-	X(in->rd) = v;
-	return 0;
+	load(h, in, LD_BU);
 }
 
-int op_lhu(struct hart *h, const struct insn *in)
+void op_lhu(struct hart *h, const struct insn *in)
 {
-	uint64_t v;
-	if (load(h, in, ADDR, 2, &v))
-		return 1;
-	X(in->rd) = v;
-	return 0;
+	load(h, in, LD_HU);
 }
 
-int op_lwu(struct hart *h, const struct insn *in)
+void op_lwu(struct hart *h, const struct insn *in)
 {
-	uint64_t v;
-	if (load(h, in, ADDR, 4, &v))
-		return 1;
-	X(in->rd) = v;
-	return 0;
+	load(h, in, LD_WU);
 }
 
-int op_sb(struct hart *h, const struct insn *in)
+void op_sb(struct hart *h, const struct insn *in)
 {
-	return store(h, in, ADDR, 1, X(in->rs2));
+	store(h, in, 1, X(in->rs2));
 }
 
-int op_sh(struct hart *h, const struct insn *in)
+void op_sh(struct hart *h, const struct insn *in)
 {
-	return store(h, in, ADDR, 2, X(in->rs2));
+	store(h, in, 2, X(in->rs2));
 }
 
-int op_sw(struct hart *h, const struct insn *in)
+void op_sw(struct hart *h, const struct insn *in)
 {
-	return store(h, in, ADDR, 4, X(in->rs2));
+	store(h, in, 4, X(in->rs2));
 }
 
-int op_sd(struct hart *h, const struct insn *in)
+void op_sd(struct hart *h, const struct insn *in)
 {
-	return store(h, in, ADDR, 8, X(in->rs2));
+	store(h, in, 8, X(in->rs2));
 }
 
 /* ---- FP loads and stores: need mstatus.FS != Off ------------------------ */
 
-int op_flw(struct hart *h, const struct insn *in)
+void op_flw(struct hart *h, const struct insn *in)
 {
-	uint64_t v;
-	if (hart_fs_off(h))
-		return hart_illegal(h, in);
-	if (load(h, in, ADDR, 4, &v))
-		return 1;
-	h->s.f[in->rd] = v | 0xffffffff00000000ULL; /* NaN-boxed */
-	hart_fs_dirty(h);
-	return 0;
+	if (hart_fs_off(h)) {
+		hart_illegal(h, in);
+		return;
+	}
+	load(h, in, LD_FW);
 }
 
-int op_fld(struct hart *h, const struct insn *in)
+void op_fld(struct hart *h, const struct insn *in)
 {
-	uint64_t v;
-	if (hart_fs_off(h))
-		return hart_illegal(h, in);
-	if (load(h, in, ADDR, 8, &v))
-		return 1;
-	h->s.f[in->rd] = v;
-	hart_fs_dirty(h);
-	return 0;
+	if (hart_fs_off(h)) {
+		hart_illegal(h, in);
+		return;
+	}
+	load(h, in, LD_FD);
 }
 
-int op_fsw(struct hart *h, const struct insn *in)
+void op_fsw(struct hart *h, const struct insn *in)
 {
-	if (hart_fs_off(h))
-		return hart_illegal(h, in);
-	return store(h, in, ADDR, 4, h->s.f[in->rs2]);
+	if (hart_fs_off(h)) {
+		hart_illegal(h, in);
+		return;
+	}
+	store(h, in, 4, h->s.f[in->rs2]);
 }
 
-int op_fsd(struct hart *h, const struct insn *in)
+void op_fsd(struct hart *h, const struct insn *in)
 {
-	if (hart_fs_off(h))
-		return hart_illegal(h, in);
-	return store(h, in, ADDR, 8, h->s.f[in->rs2]);
+	if (hart_fs_off(h)) {
+		hart_illegal(h, in);
+		return;
+	}
+	store(h, in, 8, h->s.f[in->rs2]);
 }
 
 /* ---- fences ------------------------------------------------------------- */
 
-int op_fence(struct hart *h, const struct insn *in)
+void op_fence(struct hart *h, const struct insn *in)
 {
 	/* Harts run on host threads: a full host barrier gives at least the
 	 * ordering any RVWMO FENCE asks for. */
 	atomic_thread_fence(memory_order_seq_cst);
-	return 0;
+	NEXT_INSN(h, in);
 }
 
-int op_fence_i(struct hart *h, const struct insn *in)
+void op_fence_i(struct hart *h, const struct insn *in)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	bcache_flush(h);
+	bcache_fence_i(h);
 	h->s.pc += in->pc_off + in->len;
-	return 1;
+	return;
 }
 
 /* ---- A: LR/SC and AMOs (ch. 8) ------------------------------------------
@@ -229,41 +252,41 @@ static inline void *amo_ptr(struct hart *h, const struct insn *in,
 	return p;
 }
 
-int op_lr_w(struct hart *h, const struct insn *in)
+void op_lr_w(struct hart *h, const struct insn *in)
 {
 	uint64_t gpa;
 	int ret;
 	int32_t *p = amo_ptr(h, in, 4, true, &gpa, &ret);
 	if (!p)
-		return ret;
+		return;
 	int32_t v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
 	h->s.resv_addr = gpa;
 	h->s.resv_value = (uint32_t)v;
 	X(in->rd) = (uint64_t)(int64_t)v;
-	return 0;
+	NEXT_INSN(h, in);
 }
 
-int op_lr_d(struct hart *h, const struct insn *in)
+void op_lr_d(struct hart *h, const struct insn *in)
 {
 	uint64_t gpa;
 	int ret;
 	uint64_t *p = amo_ptr(h, in, 8, true, &gpa, &ret);
 	if (!p)
-		return ret;
+		return;
 	uint64_t v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
 	h->s.resv_addr = gpa;
 	h->s.resv_value = v;
 	X(in->rd) = v;
-	return 0;
+	NEXT_INSN(h, in);
 }
 
-int op_sc_w(struct hart *h, const struct insn *in)
+void op_sc_w(struct hart *h, const struct insn *in)
 {
 	uint64_t gpa;
 	int ret;
 	uint32_t *p = amo_ptr(h, in, 4, false, &gpa, &ret);
 	if (!p)
-		return ret;
+		return;
 	bool ok = false;
 	if (h->s.resv_addr == gpa) {
 		uint32_t expect = (uint32_t)h->s.resv_value;
@@ -273,16 +296,16 @@ int op_sc_w(struct hart *h, const struct insn *in)
 	}
 	h->s.resv_addr = ~0ULL;
 	X(in->rd) = !ok;
-	return 0;
+	NEXT_INSN(h, in);
 }
 
-int op_sc_d(struct hart *h, const struct insn *in)
+void op_sc_d(struct hart *h, const struct insn *in)
 {
 	uint64_t gpa;
 	int ret;
 	uint64_t *p = amo_ptr(h, in, 8, false, &gpa, &ret);
 	if (!p)
-		return ret;
+		return;
 	bool ok = false;
 	if (h->s.resv_addr == gpa) {
 		uint64_t expect = h->s.resv_value;
@@ -292,7 +315,7 @@ int op_sc_d(struct hart *h, const struct insn *in)
 	}
 	h->s.resv_addr = ~0ULL;
 	X(in->rd) = !ok;
-	return 0;
+	NEXT_INSN(h, in);
 }
 
 enum amo_op {
@@ -372,75 +395,147 @@ static int amo_d(struct hart *h, const struct insn *in, enum amo_op op)
 	return 0;
 }
 
-int op_amoswap_w(struct hart *h, const struct insn *in)
+void op_amoswap_w(struct hart *h, const struct insn *in)
 {
-	return amo_w(h, in, AMO_SWAP);
+	{
+		if (amo_w(h, in, AMO_SWAP))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amoadd_w(struct hart *h, const struct insn *in)
+void op_amoadd_w(struct hart *h, const struct insn *in)
 {
-	return amo_w(h, in, AMO_ADD);
+	{
+		if (amo_w(h, in, AMO_ADD))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amoxor_w(struct hart *h, const struct insn *in)
+void op_amoxor_w(struct hart *h, const struct insn *in)
 {
-	return amo_w(h, in, AMO_XOR);
+	{
+		if (amo_w(h, in, AMO_XOR))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amoand_w(struct hart *h, const struct insn *in)
+void op_amoand_w(struct hart *h, const struct insn *in)
 {
-	return amo_w(h, in, AMO_AND);
+	{
+		if (amo_w(h, in, AMO_AND))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amoor_w(struct hart *h, const struct insn *in)
+void op_amoor_w(struct hart *h, const struct insn *in)
 {
-	return amo_w(h, in, AMO_OR);
+	{
+		if (amo_w(h, in, AMO_OR))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amomin_w(struct hart *h, const struct insn *in)
+void op_amomin_w(struct hart *h, const struct insn *in)
 {
-	return amo_w(h, in, AMO_MIN);
+	{
+		if (amo_w(h, in, AMO_MIN))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amomax_w(struct hart *h, const struct insn *in)
+void op_amomax_w(struct hart *h, const struct insn *in)
 {
-	return amo_w(h, in, AMO_MAX);
+	{
+		if (amo_w(h, in, AMO_MAX))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amominu_w(struct hart *h, const struct insn *in)
+void op_amominu_w(struct hart *h, const struct insn *in)
 {
-	return amo_w(h, in, AMO_MINU);
+	{
+		if (amo_w(h, in, AMO_MINU))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amomaxu_w(struct hart *h, const struct insn *in)
+void op_amomaxu_w(struct hart *h, const struct insn *in)
 {
-	return amo_w(h, in, AMO_MAXU);
+	{
+		if (amo_w(h, in, AMO_MAXU))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amoswap_d(struct hart *h, const struct insn *in)
+void op_amoswap_d(struct hart *h, const struct insn *in)
 {
-	return amo_d(h, in, AMO_SWAP);
+	{
+		if (amo_d(h, in, AMO_SWAP))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amoadd_d(struct hart *h, const struct insn *in)
+void op_amoadd_d(struct hart *h, const struct insn *in)
 {
-	return amo_d(h, in, AMO_ADD);
+	{
+		if (amo_d(h, in, AMO_ADD))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amoxor_d(struct hart *h, const struct insn *in)
+void op_amoxor_d(struct hart *h, const struct insn *in)
 {
-	return amo_d(h, in, AMO_XOR);
+	{
+		if (amo_d(h, in, AMO_XOR))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amoand_d(struct hart *h, const struct insn *in)
+void op_amoand_d(struct hart *h, const struct insn *in)
 {
-	return amo_d(h, in, AMO_AND);
+	{
+		if (amo_d(h, in, AMO_AND))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amoor_d(struct hart *h, const struct insn *in)
+void op_amoor_d(struct hart *h, const struct insn *in)
 {
-	return amo_d(h, in, AMO_OR);
+	{
+		if (amo_d(h, in, AMO_OR))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amomin_d(struct hart *h, const struct insn *in)
+void op_amomin_d(struct hart *h, const struct insn *in)
 {
-	return amo_d(h, in, AMO_MIN);
+	{
+		if (amo_d(h, in, AMO_MIN))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amomax_d(struct hart *h, const struct insn *in)
+void op_amomax_d(struct hart *h, const struct insn *in)
 {
-	return amo_d(h, in, AMO_MAX);
+	{
+		if (amo_d(h, in, AMO_MAX))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amominu_d(struct hart *h, const struct insn *in)
+void op_amominu_d(struct hart *h, const struct insn *in)
 {
-	return amo_d(h, in, AMO_MINU);
+	{
+		if (amo_d(h, in, AMO_MINU))
+			return;
+		NEXT_INSN(h, in);
+	}
 }
-int op_amomaxu_d(struct hart *h, const struct insn *in)
+void op_amomaxu_d(struct hart *h, const struct insn *in)
 {
-	return amo_d(h, in, AMO_MAXU);
+	{
+		if (amo_d(h, in, AMO_MAXU))
+			return;
+		NEXT_INSN(h, in);
+	}
 }

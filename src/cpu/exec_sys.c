@@ -32,32 +32,50 @@ static int csr_insn(struct hart *h, const struct insn *in, enum csr_op op,
 	return 1;
 }
 
-int op_csrrw(struct hart *h, const struct insn *in)
+void op_csrrw(struct hart *h, const struct insn *in)
 {
-	return csr_insn(h, in, CSR_OP_W, X(in->rs1), true);
+	{
+		csr_insn(h, in, CSR_OP_W, X(in->rs1), true);
+		return;
+	}
 }
 
-int op_csrrs(struct hart *h, const struct insn *in)
+void op_csrrs(struct hart *h, const struct insn *in)
 {
-	return csr_insn(h, in, CSR_OP_S, X(in->rs1), in->rs1 != 0);
+	{
+		csr_insn(h, in, CSR_OP_S, X(in->rs1), in->rs1 != 0);
+		return;
+	}
 }
 
-int op_csrrc(struct hart *h, const struct insn *in)
+void op_csrrc(struct hart *h, const struct insn *in)
 {
-	return csr_insn(h, in, CSR_OP_C, X(in->rs1), in->rs1 != 0);
+	{
+		csr_insn(h, in, CSR_OP_C, X(in->rs1), in->rs1 != 0);
+		return;
+	}
 }
 
-int op_csrrwi(struct hart *h, const struct insn *in)
+void op_csrrwi(struct hart *h, const struct insn *in)
 {
-	return csr_insn(h, in, CSR_OP_W, in->rs1, true);
+	{
+		csr_insn(h, in, CSR_OP_W, in->rs1, true);
+		return;
+	}
 }
 
-int op_csrrsi(struct hart *h, const struct insn *in)
+void op_csrrsi(struct hart *h, const struct insn *in)
 {
-	return csr_insn(h, in, CSR_OP_S, in->rs1, in->rs1 != 0);
+	{
+		csr_insn(h, in, CSR_OP_S, in->rs1, in->rs1 != 0);
+		return;
+	}
 }
 
-int op_csrrci(struct hart *h, const struct insn *in)
+void op_csrrci(struct hart *h, const struct insn *in)
 {
-	return csr_insn(h, in, CSR_OP_C, in->rs1, in->rs1 != 0);
+	{
+		csr_insn(h, in, CSR_OP_C, in->rs1, in->rs1 != 0);
+		return;
+	}
 }

@@ -108,7 +108,7 @@ static void handle_requests(struct hart *h, unsigned req)
 	if (req & HART_REQ_TLB_FLUSH)
 		tlb_flush_all(h);
 	if (req & HART_REQ_FENCE_I)
-		bcache_flush(h);
+		bcache_fence_i(h);
 	if (req & HART_EV_IRQ) {
 		hart_poll_timers(h);
 		h->irq_check = true;
@@ -161,17 +161,13 @@ enum hart_run_result hart_run(struct hart *h, uint64_t max_insns)
 
 		if (unlikely(h->trace))
 			trace_block(h, b);
-		const struct insn *in = b->insn, *end = in + b->n;
 		h->running_block_page = b->gpa & ~GUEST_PAGE_MASK;
-		for (; in < end; in++)
-			if (unlikely(in->fn(h, in)))
-				break;
-		if (in == end) {
-			h->s.pc += b->size;
-			in--;
-		}
-		h->s.instret += (uint64_t)in->idx + 1;
-		h->budget -= in->idx + 1;
+		h->cur_n = b->n;
+		h->s.instret += b->n;
+		h->budget -= b->n;
+		b->insn[0].fn(h, b->insn);
+		h->cur_n = 0;
+		h->bc.prev = b->scratch ? NULL : b;
 
 		if (unlikely(h->s.wfi))
 			return HART_RUN_WFI;

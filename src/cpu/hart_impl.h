@@ -64,16 +64,24 @@ static inline uint64_t tlb_cmp_mask(unsigned size)
  *
  * Each guest instruction is decoded once into a struct insn and cached in a
  * block keyed by the guest physical address of its first instruction.
- * Dispatch is a handler table: insn->fn is the instruction's semantic
- * function. A handler returns 0 to continue with the next insn of the block,
- * or 1 after it has set h->pc itself (taken control transfer, trap, or any
- * state change that ends the block). During a block h->pc holds the virtual
- * address of the block's first instruction; an instruction's own pc is
- * h->pc + insn->pc_off.
+ * Dispatch is threaded through a handler table: insn->fn is the
+ * instruction's semantic function, and each handler ends by tail-calling the
+ * next instruction's handler (NEXT_INSN), so every handler has its own
+ * indirect jump and the host's branch predictor learns guest sequences.
+ * A handler that ends the block (taken control transfer, trap, or a state
+ * change) sets h->pc itself and returns. Every block ends with a sentinel
+ * (op_block_end) that advances pc past the block, so falling off the end is
+ * also a return. Blocks hold at most BLOCK_MAX_INSNS + 1 entries, which
+ * bounds the stack even where the compiler does not turn the tail calls into
+ * jumps (-O0, sanitizers).
+ *
+ * During a block h->pc holds the virtual address of its first instruction;
+ * an instruction's own pc is h->pc + insn->pc_off. instret is credited for
+ * the whole block on entry; a trap takes back what did not retire.
  */
 struct hart;
 struct insn;
-typedef int (*insn_fn)(struct hart *h, const struct insn *in);
+typedef void (*insn_fn)(struct hart *h, const struct insn *in);
 
 struct insn {
 	insn_fn fn;
@@ -90,8 +98,23 @@ struct insn {
 
 #define BLOCK_MAX_INSNS 64
 
+/* Continue with the next instruction of the block. */
+#define NEXT_INSN(h, in)                   \
+	do {                               \
+		(in)[1].fn((h), (in) + 1); \
+		return;                    \
+	} while (0)
+
 struct block {
-	uint64_t gpa;  /* guest physical address of the first instruction */
+	uint64_t gpa;	/* guest physical address of the first instruction */
+	uint64_t epoch; /* bcache epoch in which it was last checked */
+	/* Chaining: the last two blocks that ran after this one, by virtual
+	 * pc. Only a hint: the successor is used only if the fetch TLB maps
+	 * the pc to its gpa and its epoch is current. */
+	uint64_t succ_pc[2];
+	struct block *succ[2];
+	uint8_t next_slot;
+	bool scratch;  /* the straddling-instruction block, never chained */
 	uint32_t n;    /* number of instructions */
 	uint32_t size; /* bytes covered */
 	struct insn insn[];
@@ -106,6 +129,14 @@ struct block {
 
 struct bcache {
 	struct block *table[BCACHE_SIZE];
+	/* FENCE.I bumps the epoch instead of dropping every block: a block of
+	 * an older epoch is checked against memory (its instruction bits)
+	 * the next time it runs, and decoded again only if they changed.
+	 * Linux issues FENCE.I for every executable page it maps, so a full
+	 * flush there would re-decode the whole working set each time. */
+	uint64_t epoch;
+	/* block that ran last (for chaining); NULL after a flush */
+	struct block *prev;
 	uint8_t *arena;
 	size_t used;
 	/* Bitmap of RAM frames that hold decoded code of this hart: stores to
@@ -170,6 +201,7 @@ struct hart {
 	int64_t budget;
 	bool stopped;
 	bool ended_block_for_smc; /* a store invalidated the running block */
+	uint32_t cur_n;		  /* instructions in the running block, or 0 */
 	uint64_t running_block_page;
 
 	/* configuration */
@@ -199,9 +231,11 @@ struct hart {
 
 /* trap.c */
 /* Take exception cause with tval at the instruction `in` of the running
- * block; returns 1 (for handlers to return). */
+ * block; returns 1 (helpers pass it up so their handler returns). */
 int hart_exception(struct hart *h, const struct insn *in, uint64_t cause,
 		   uint64_t tval);
+/* The running block ends after instruction `in` (which retired). */
+void hart_end_block_after(struct hart *h, const struct insn *in);
 /* Take a trap at pc (used outside blocks: fetch faults). */
 void hart_trap(struct hart *h, uint64_t pc, uint64_t cause, uint64_t tval);
 /* Highest-priority interrupt that should be taken now, or -1. */
@@ -211,6 +245,8 @@ void hart_poll_timers(struct hart *h);
 /* Privilege or mstatus fields that select TLB contexts changed. */
 void hart_update_tlb_ctx(struct hart *h);
 int hart_illegal(struct hart *h, const struct insn *in);
+/* Sentinel ending every block: pc moves past the block. */
+void op_block_end(struct hart *h, const struct insn *in);
 
 /* mmu.c */
 enum mmu_access { MMU_LOAD = 0, MMU_STORE = 1, MMU_FETCH = 2 };
@@ -244,6 +280,8 @@ void pmp_update(struct hart *h);
 int bcache_init(struct bcache *bc, struct gmem *mem);
 void bcache_destroy(struct bcache *bc);
 void bcache_flush(struct hart *h);
+/* FENCE.I: later fetches must see every store made before it. */
+void bcache_fence_i(struct hart *h);
 /* A store hit page gpa_page that holds code: drop its blocks. */
 void bcache_invalidate_page(struct hart *h, uint64_t gpa_page);
 static inline bool bcache_is_code_page(const struct bcache *bc, uint64_t gpa)

@@ -63,8 +63,25 @@ void hart_trap(struct hart *h, uint64_t pc, uint64_t cause, uint64_t tval)
 int hart_exception(struct hart *h, const struct insn *in, uint64_t cause,
 		   uint64_t tval)
 {
+	/* the faulting instruction and the rest of the block do not retire */
+	h->s.instret -= h->cur_n - in->idx;
+	h->budget += h->cur_n - in->idx;
+	h->cur_n = 0;
 	hart_trap(h, h->s.pc + in->pc_off, cause, tval);
 	return 1;
+}
+
+void hart_end_block_after(struct hart *h, const struct insn *in)
+{
+	h->s.instret -= h->cur_n - in->idx - 1;
+	h->budget += h->cur_n - in->idx - 1;
+	h->cur_n = 0;
+	h->s.pc += in->pc_off + in->len;
+}
+
+void op_block_end(struct hart *h, const struct insn *in)
+{
+	h->s.pc += in->pc_off;
 }
 
 int hart_illegal(struct hart *h, const struct insn *in)
@@ -72,9 +89,12 @@ int hart_illegal(struct hart *h, const struct insn *in)
 	return hart_exception(h, in, EXC_ILLEGAL_INSN, in->raw);
 }
 
-int op_illegal(struct hart *h, const struct insn *in)
+void op_illegal(struct hart *h, const struct insn *in)
 {
-	return hart_illegal(h, in);
+	{
+		hart_illegal(h, in);
+		return;
+	}
 }
 
 /* ---- interrupts ----------------------------------------------------------- */
@@ -147,29 +167,37 @@ static int next(struct hart *h, const struct insn *in)
 	return 1;
 }
 
-int op_ecall(struct hart *h, const struct insn *in)
+void op_ecall(struct hart *h, const struct insn *in)
 {
 	if (h->s.priv == PRIV_S && h->sbi_builtin) {
 		/* hypercall: the vmkernel is the SEE (ARCHITECTURE.md) */
 		h->s.pc += in->pc_off;
 		h->sbi_call(h->opaque, h);
 		h->s.pc += in->len;
-		return 1;
+		return;
 	}
 	static const uint8_t cause[4] = { EXC_ECALL_U, EXC_ECALL_S, 0,
 					  EXC_ECALL_M };
-	return hart_exception(h, in, cause[h->s.priv], 0);
+	{
+		hart_exception(h, in, cause[h->s.priv], 0);
+		return;
+	}
 }
 
-int op_ebreak(struct hart *h, const struct insn *in)
+void op_ebreak(struct hart *h, const struct insn *in)
 {
-	return hart_exception(h, in, EXC_BREAKPOINT, h->s.pc + in->pc_off);
+	{
+		hart_exception(h, in, EXC_BREAKPOINT, h->s.pc + in->pc_off);
+		return;
+	}
 }
 
-int op_mret(struct hart *h, const struct insn *in)
+void op_mret(struct hart *h, const struct insn *in)
 {
-	if (h->s.priv != PRIV_M)
-		return hart_illegal(h, in);
+	if (h->s.priv != PRIV_M) {
+		hart_illegal(h, in);
+		return;
+	}
 	uint64_t st = h->s.mstatus;
 	enum priv to = (enum priv)((st & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT);
 	st = (st & ~(MSTATUS_MIE | MSTATUS_MPP)) | MSTATUS_MPIE;
@@ -182,14 +210,16 @@ int op_mret(struct hart *h, const struct insn *in)
 	h->s.pc = h->s.mepc;
 	hart_update_tlb_ctx(h);
 	h->irq_check = true;
-	return 1;
+	return;
 }
 
-int op_sret(struct hart *h, const struct insn *in)
+void op_sret(struct hart *h, const struct insn *in)
 {
 	if (h->s.priv < PRIV_S ||
-	    (h->s.priv == PRIV_S && (h->s.mstatus & MSTATUS_TSR)))
-		return hart_illegal(h, in);
+	    (h->s.priv == PRIV_S && (h->s.mstatus & MSTATUS_TSR))) {
+		hart_illegal(h, in);
+		return;
+	}
 	uint64_t st = h->s.mstatus;
 	enum priv to = (st & MSTATUS_SPP) ? PRIV_S : PRIV_U;
 	st = (st & ~(MSTATUS_SIE | MSTATUS_SPP)) | MSTATUS_SPIE;
@@ -201,29 +231,39 @@ int op_sret(struct hart *h, const struct insn *in)
 	h->s.pc = h->s.sepc;
 	hart_update_tlb_ctx(h);
 	h->irq_check = true;
-	return 1;
+	return;
 }
 
-int op_wfi(struct hart *h, const struct insn *in)
+void op_wfi(struct hart *h, const struct insn *in)
 {
 	if (h->s.priv == PRIV_U ||
-	    (h->s.priv == PRIV_S && (h->s.mstatus & MSTATUS_TW)))
-		return hart_illegal(h, in);
+	    (h->s.priv == PRIV_S && (h->s.mstatus & MSTATUS_TW))) {
+		hart_illegal(h, in);
+		return;
+	}
 	hart_poll_timers(h);
 	if (!(hart_mip(h) & h->s.mie))
 		h->s.wfi = true; /* hart_run returns HART_RUN_WFI */
-	return next(h, in);
+	{
+		next(h, in);
+		return;
+	}
 }
 
-int op_sfence_vma(struct hart *h, const struct insn *in)
+void op_sfence_vma(struct hart *h, const struct insn *in)
 {
 	if (h->s.priv == PRIV_U ||
-	    (h->s.priv == PRIV_S && (h->s.mstatus & MSTATUS_TVM)))
-		return hart_illegal(h, in);
+	    (h->s.priv == PRIV_S && (h->s.mstatus & MSTATUS_TVM))) {
+		hart_illegal(h, in);
+		return;
+	}
 	/* Entries are not tagged by ASID: an ASID-only fence flushes all. */
 	if (in->rs1)
 		tlb_flush_va(h, X(in->rs1));
 	else
 		tlb_flush_all(h);
-	return next(h, in);
+	{
+		next(h, in);
+		return;
+	}
 }

@@ -365,6 +365,11 @@ static void teardown(struct virt *vm)
 			pthread_join(vh->thread, NULL);
 		vh->thread_started = false;
 	}
+	for (unsigned i = 0; i < vm->n_harts; i++)
+		if (vm->harts[i].h)
+			log_info(LOG, "hart %u retired %llu instructions", i,
+				 (unsigned long long)hart_instret(
+					 vm->harts[i].h));
 	/* devices go before the harts their lines point at */
 	goldfish_rtc_destroy(vm->rtc);
 	uart_destroy(vm->uart);
