@@ -1,0 +1,280 @@
+/*
+ * Guest RAM: frame reserve, p2m table, zero frame, page lookup, bulk copies,
+ * release and statistics. See gmem.h for the contract, gmem_priv.h for the
+ * p2m encoding and docs/memory.md for the design.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "mem/gmem.h"
+#include "mem/gmem_priv.h"
+#include "util/log.h"
+
+/* Guest (RISC-V) is little-endian; the bus helpers copy values as host
+ * integers. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "src/mem assumes a little-endian host");
+_Static_assert(sizeof(uintptr_t) == 8, "src/mem assumes a 64-bit host");
+
+static void *map_anon(size_t len, int prot)
+{
+	void *p = mmap(NULL, len, prot,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+struct gmem *gmem_create(uint64_t ram_base, uint64_t ram_size,
+			 struct error *err)
+{
+	struct gmem *gm;
+	int e;
+
+	if (ram_size == 0 || (ram_size & GUEST_PAGE_MASK) ||
+	    (ram_base & GUEST_PAGE_MASK)) {
+		error_set(err, EINVAL,
+			  "guest RAM at 0x%llx size 0x%llx: base and size must "
+			  "be multiples of 4 KiB and size > 0",
+			  (unsigned long long)ram_base,
+			  (unsigned long long)ram_size);
+		return NULL;
+	}
+	if (ram_base + (ram_size - 1) < ram_base) {
+		error_set(err, EINVAL,
+			  "guest RAM at 0x%llx size 0x%llx: does not fit the "
+			  "64-bit physical address space",
+			  (unsigned long long)ram_base,
+			  (unsigned long long)ram_size);
+		return NULL;
+	}
+
+	gm = calloc(1, sizeof(*gm));
+	if (!gm) {
+		error_set(err, ENOMEM, "guest memory: out of host memory");
+		return NULL;
+	}
+	gm->ram_base = ram_base;
+	gm->ram_size = ram_size;
+	gm->nframes = ram_size >> GUEST_PAGE_SHIFT;
+
+	gm->reserve = map_anon(ram_size, PROT_READ | PROT_WRITE);
+	if (!gm->reserve) {
+		e = errno;
+		error_set(err, e,
+			  "guest RAM of %llu MiB: cannot reserve host address "
+			  "space: %s",
+			  (unsigned long long)(ram_size >> 20), strerror(e));
+		goto fail;
+	}
+	/* Frames are the unit of sharing, release and swap: keep the kernel
+	 * from backing the reserve with 2 MiB pages, or one first write would
+	 * commit 512 frames and a release would split a huge page. */
+	(void)madvise(gm->reserve, ram_size, MADV_NOHUGEPAGE);
+
+	gm->zero_page = map_anon(GUEST_PAGE_SIZE, PROT_READ);
+	gm->p2m_bytes = gm->nframes * sizeof(*gm->p2m);
+	gm->p2m = map_anon(gm->p2m_bytes, PROT_READ | PROT_WRITE);
+	gm->dirty_words = GMEM_DIRTY_WORDS(gm->nframes);
+	gm->dirty = calloc(gm->dirty_words, sizeof(*gm->dirty));
+	if (!gm->zero_page || !gm->p2m || !gm->dirty) {
+		error_set(err, ENOMEM,
+			  "guest RAM of %llu MiB: cannot allocate the frame "
+			  "table",
+			  (unsigned long long)(ram_size >> 20));
+		goto fail;
+	}
+	gm->zero_entry = (uintptr_t)gm->zero_page | P2M_F_RO | P2M_F_ZERO;
+	/* The p2m is all zero words, which decode to the zero frame. */
+	atomic_init(&gm->frames_private, 0);
+	atomic_init(&gm->frames_released, 0);
+	atomic_init(&gm->dirty_active, false);
+	log_debug("mem", "RAM 0x%llx..0x%llx: %llu frames reserved at %p",
+		  (unsigned long long)ram_base,
+		  (unsigned long long)(ram_base + ram_size - 1),
+		  (unsigned long long)gm->nframes, (void *)gm->reserve);
+	return gm;
+
+fail:
+	gmem_destroy(gm);
+	return NULL;
+}
+
+void gmem_destroy(struct gmem *gm)
+{
+	if (!gm)
+		return;
+	gmem_bus_destroy(gm);
+	free(gm->dirty);
+	if (gm->p2m)
+		munmap(gm->p2m, gm->p2m_bytes);
+	if (gm->zero_page)
+		munmap(gm->zero_page, GUEST_PAGE_SIZE);
+	if (gm->reserve)
+		munmap(gm->reserve, gm->ram_size);
+	free(gm);
+}
+
+uint64_t gmem_ram_base(const struct gmem *gm)
+{
+	return gm->ram_base;
+}
+
+uint64_t gmem_ram_size(const struct gmem *gm)
+{
+	return gm->ram_size;
+}
+
+bool gmem_is_ram(const struct gmem *gm, uint64_t gpa, uint64_t len)
+{
+	uint64_t off;
+
+	if (len == 0)
+		return gpa - gm->ram_base < gm->ram_size;
+	return gmem_ram_offset(gm, gpa, len, &off);
+}
+
+/*
+ * First write to a frame. The only transition from the zero frame is to
+ * slot gfn, so racing writers CAS the same value: one wins and counts the
+ * frame, the others see the slot and are done. The slot reads as zeros: it
+ * was never touched, or MADV_DONTNEED'd by gmem_release_page().
+ */
+uintptr_t gmem_make_private(struct gmem *gm, uint64_t gfn)
+{
+	uintptr_t cur = p2m_get(gm, gfn);
+	uintptr_t slot = (uintptr_t)p2m_slot(gm, gfn);
+
+	/* Today the only read-only frame is the zero frame; page sharing will
+	 * copy a shared frame into the slot here before the CAS. */
+	while (cur & P2M_F_RO) {
+		if (p2m_cas(gm, gfn, &cur, slot)) {
+			atomic_fetch_add_explicit(&gm->frames_private, 1,
+						  memory_order_relaxed);
+			return slot;
+		}
+	}
+	return cur;
+}
+
+/* Store path off the fast path: first write and/or dirty logging. A tail
+ * call from gmem_page(), so the common case needs no stack frame. */
+static SV_NOINLINE uint8_t *gmem_page_write_slow(struct gmem *gm, uint64_t gfn,
+						 uintptr_t e, unsigned *flags)
+{
+	if (e & P2M_F_RO)
+		e = gmem_make_private(gm, gfn);
+	gmem_mark_dirty(gm, gfn);
+	if (flags)
+		*flags = (unsigned)(e & P2M_PAGE_FLAGS);
+	return (uint8_t *)(e & ~P2M_FLAGS_MASK);
+}
+
+uint8_t *gmem_page(struct gmem *gm, uint64_t gpa, enum gmem_access access,
+		   unsigned *flags)
+{
+	uint64_t off = gpa - gm->ram_base;
+	uint64_t gfn;
+	uintptr_t e;
+
+	if (unlikely(off >= gm->ram_size))
+		return NULL;
+	gfn = off >> GUEST_PAGE_SHIFT;
+	e = p2m_get(gm, gfn);
+	if (access == GMEM_WRITE &&
+	    unlikely((e & P2M_F_RO) ||
+		     atomic_load_explicit(&gm->dirty_active,
+					  memory_order_relaxed)))
+		return gmem_page_write_slow(gm, gfn, e, flags);
+	if (flags)
+		*flags = (unsigned)(e & P2M_PAGE_FLAGS);
+	return (uint8_t *)(e & ~P2M_FLAGS_MASK);
+}
+
+int gmem_read(struct gmem *gm, uint64_t gpa, void *buf, size_t len)
+{
+	uint8_t *dst = buf;
+	uint64_t off;
+
+	if (len == 0)
+		return 0;
+	if (!gmem_ram_offset(gm, gpa, len, &off))
+		return -EFAULT;
+	while (len) {
+		size_t in_page = GUEST_PAGE_SIZE - (gpa & GUEST_PAGE_MASK);
+		size_t n = len < in_page ? len : in_page;
+		const uint8_t *page = gmem_page(gm, gpa, GMEM_READ, NULL);
+
+		memcpy(dst, page + (gpa & GUEST_PAGE_MASK), n);
+		dst += n;
+		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf, size_t len)
+{
+	const uint8_t *src = buf;
+	uint64_t off;
+
+	if (len == 0)
+		return 0;
+	if (!gmem_ram_offset(gm, gpa, len, &off))
+		return -EFAULT;
+	while (len) {
+		size_t in_page = GUEST_PAGE_SIZE - (gpa & GUEST_PAGE_MASK);
+		size_t n = len < in_page ? len : in_page;
+		uint8_t *page = gmem_page(gm, gpa, GMEM_WRITE, NULL);
+
+		memcpy(page + (gpa & GUEST_PAGE_MASK), src, n);
+		src += n;
+		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Entry back to the zero frame first, then the host memory. A writer racing
+ * with the release (the guest wrote a page it gave away, or a hart used a
+ * stale TLB entry) loses its write but never touches memory it does not
+ * own: the slot stays mapped and DONTNEED leaves it reading zeros, which
+ * keeps the invariant gmem_make_private() relies on.
+ */
+int gmem_release_page(struct gmem *gm, uint64_t gpa)
+{
+	uint64_t off, gfn;
+	uintptr_t cur;
+
+	if (!gmem_ram_offset(gm, gpa, 1, &off))
+		return -EFAULT;
+	gfn = off >> GUEST_PAGE_SHIFT;
+	cur = p2m_get(gm, gfn);
+	while (!(cur & P2M_F_RO)) {
+		if (p2m_cas(gm, gfn, &cur, gm->zero_entry)) {
+			atomic_fetch_sub_explicit(&gm->frames_private, 1,
+						  memory_order_relaxed);
+			break;
+		}
+	}
+	/* Unconditional: a stale writer may have touched a zero frame's slot.
+	 * Cannot fail on a range we mapped ourselves. */
+	(void)madvise(p2m_slot(gm, gfn), GUEST_PAGE_SIZE, MADV_DONTNEED);
+	/* The guest-visible content changed (now zeros): migration must send
+	 * the page again. */
+	gmem_mark_dirty(gm, gfn);
+	atomic_fetch_add_explicit(&gm->frames_released, 1,
+				  memory_order_relaxed);
+	return 0;
+}
+
+void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st)
+{
+	st->frames_total = gm->nframes;
+	st->frames_private = atomic_load_explicit(&gm->frames_private,
+						  memory_order_relaxed);
+	st->frames_released = atomic_load_explicit(&gm->frames_released,
+						   memory_order_relaxed);
+}

@@ -1,0 +1,140 @@
+/*
+ * Internals of src/mem shared by gmem.c, bus.c, dma.c and dirty.c. Nothing
+ * outside src/mem includes this file.
+ *
+ * p2m encoding. Each RAM frame (gfn = (gpa - ram_base) >> 12) has one atomic
+ * word. Its decoded value is a page-aligned host pointer with flag bits in
+ * the low 12 bits (P2M_F_*). To let the p2m array itself be lazily
+ * committed host memory (a 1 TiB guest has a 2 GiB p2m), the word stores
+ * decoded ^ zero_entry: an untouched (all-zero) word decodes to the zero
+ * frame. Decoding is one XOR, so the TLB fill path stays branch-free.
+ *
+ * Frame states today:
+ *   zero     zero_page | P2M_F_RO | P2M_F_ZERO  (never written, released)
+ *   private  reserve + gfn * 4K      (slot gfn of the frame reserve)
+ * Slot gfn is the only private frame gfn can ever have, so two racing
+ * first writes both CAS zero -> the same slot and agree on the result.
+ */
+#ifndef SV_MEM_GMEM_PRIV_H
+#define SV_MEM_GMEM_PRIV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem/gmem.h"
+
+/* Entry flags are the gmem_page_flags bits themselves, so gmem_page()
+ * hands them out with one AND.
+ * P2M_F_RO: the host page may only be read (zero frame; later shared COW
+ * frames). P2M_F_ZERO: the shared zero frame (no TLB may cache it). */
+#define P2M_F_RO		 ((uintptr_t)GMEM_PAGE_READONLY)
+#define P2M_F_ZERO		 ((uintptr_t)GMEM_PAGE_ZERO)
+#define P2M_PAGE_FLAGS		 (P2M_F_RO | P2M_F_ZERO)
+#define P2M_FLAGS_MASK		 ((uintptr_t)GUEST_PAGE_MASK)
+#define GMEM_NAME_MAX		 48
+#define GMEM_DIRTY_WORDS(frames) (((frames) + 63) / 64)
+
+struct mmio_region {
+	uint64_t base;
+	uint64_t size;
+	const struct mmio_ops *ops;
+	void *opaque;
+	char name[GMEM_NAME_MAX];
+};
+
+struct gmem {
+	uint64_t ram_base;
+	uint64_t ram_size;
+	uint64_t nframes;
+
+	/* Frame reserve: slot i backs gfn i once private. Never unmapped
+	 * before gmem_destroy(), so stale pointers stay harmless. */
+	uint8_t *reserve;
+	/* The shared zero frame, mapped PROT_READ. */
+	uint8_t *zero_page;
+	uintptr_t zero_entry; /* zero_page | P2M_F_RO | P2M_F_ZERO */
+	/* nframes encoded entries, lazily committed (see top of file). */
+	_Atomic uintptr_t *p2m;
+	size_t p2m_bytes;
+
+	_Atomic uint64_t frames_private;
+	_Atomic uint64_t frames_released;
+
+	/* Dirty log: one bit per frame. */
+	_Atomic uint64_t *dirty;
+	size_t dirty_words;
+	atomic_bool dirty_active;
+
+	/* MMIO regions sorted by base, non-overlapping. Written only by
+	 * gmem_map_mmio() (board set-up), read-only while harts run. */
+	struct mmio_region *regions;
+	size_t n_regions;
+	size_t cap_regions;
+};
+
+static inline uintptr_t p2m_get(const struct gmem *gm, uint64_t gfn)
+{
+	return atomic_load_explicit(&gm->p2m[gfn], memory_order_acquire) ^
+	       gm->zero_entry;
+}
+
+/* Replace *expected by desired if the entry holds *expected (decoded
+ * values). On failure *expected receives the current decoded value. */
+static inline bool p2m_cas(struct gmem *gm, uint64_t gfn, uintptr_t *expected,
+			   uintptr_t desired)
+{
+	uintptr_t exp = *expected ^ gm->zero_entry;
+	bool ok = atomic_compare_exchange_strong_explicit(
+		&gm->p2m[gfn], &exp, desired ^ gm->zero_entry,
+		memory_order_acq_rel, memory_order_acquire);
+
+	if (!ok)
+		*expected = exp ^ gm->zero_entry;
+	return ok;
+}
+
+static inline uint8_t *p2m_slot(const struct gmem *gm, uint64_t gfn)
+{
+	return gm->reserve + (gfn << GUEST_PAGE_SHIFT);
+}
+
+/* Offset of [gpa, gpa+len) in RAM, or false if any byte is outside RAM.
+ * Overflow-safe for any gpa and len. */
+static inline bool gmem_ram_offset(const struct gmem *gm, uint64_t gpa,
+				   uint64_t len, uint64_t *off)
+{
+	uint64_t o = gpa - gm->ram_base; /* wraps huge when gpa < base */
+
+	if (o >= gm->ram_size || len > gm->ram_size - o)
+		return false;
+	*off = o;
+	return true;
+}
+
+/* Set the dirty bit of gfn if the log is on (dirty.c). */
+static inline void gmem_mark_dirty(struct gmem *gm, uint64_t gfn)
+{
+	_Atomic uint64_t *w;
+	uint64_t bit;
+
+	if (!atomic_load_explicit(&gm->dirty_active, memory_order_relaxed))
+		return;
+	w = &gm->dirty[gfn >> 6];
+	bit = 1ULL << (gfn & 63);
+	/* Test first: a hot page is usually already dirty, and a plain load
+	 * keeps the cache line shared between harts. */
+	if (!(atomic_load_explicit(w, memory_order_relaxed) & bit))
+		atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+}
+
+/* Make gfn private (first write) and return its decoded entry. */
+uintptr_t gmem_make_private(struct gmem *gm, uint64_t gfn);
+
+/* Region holding gpa, or NULL (bus.c). Binary search. */
+const struct mmio_region *gmem_find_mmio(const struct gmem *gm, uint64_t gpa);
+
+/* Free the region table (bus.c). */
+void gmem_bus_destroy(struct gmem *gm);
+
+#endif
