@@ -327,7 +327,9 @@ int csr_write(struct hart *h, unsigned csr, uint64_t val)
 	case CSR_MTVAL: h->s.mtval = val; return 0;
 	case CSR_MIP: {
 		/* SSIP, SEIP writable; STIP too unless Sstc drives it */
-		uint64_t mask = MIP_SSIP | MIP_SEIP | MIP_STIP;
+		uint64_t mask = MIP_SSIP | MIP_SEIP;
+		if (!(h->s.menvcfg & MENVCFG_STCE))
+			mask |= MIP_STIP;
 		h->s.mip_sw = (h->s.mip_sw & ~mask) | (val & mask);
 		h->irq_check = true;
 		return 0;

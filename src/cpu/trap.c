@@ -110,7 +110,10 @@ uint64_t hart_mip(struct hart *h)
 		h->s.mip_sw |= MIP_SSIP;
 		lines &= ~MIP_SSIP;
 	}
-	return h->s.mip_sw | h->mip_timer | lines;
+	uint64_t sw = h->s.mip_sw;
+	if (h->s.menvcfg & MENVCFG_STCE)
+		sw &= ~MIP_STIP; /* Sstc: STIP follows stimecmp only */
+	return sw | h->mip_timer | lines;
 }
 
 void hart_poll_timers(struct hart *h)
