@@ -61,11 +61,11 @@
 				 : "=r"(r)          \
 				 : "r"(a), "i"(n)); \
 		break;
-#define IC8(insn, n)                                                  \
-	IC(insn, (n))                                                 \
-	IC(insn, (n) + 1) IC(insn, (n) + 2) IC(insn, (n) + 3)         \
-		IC(insn, (n) + 4) IC(insn, (n) + 5) IC(insn, (n) + 6) \
-			IC(insn, (n) + 7)
+/* clang-format off */
+#define IC8(insn, n) \
+	IC(insn, (n)) IC(insn, (n) + 1) IC(insn, (n) + 2) IC(insn, (n) + 3) \
+	IC(insn, (n) + 4) IC(insn, (n) + 5) IC(insn, (n) + 6) IC(insn, (n) + 7)
+/* clang-format on */
 #define IC32(insn) IC8(insn, 0) IC8(insn, 8) IC8(insn, 16) IC8(insn, 24)
 #define IC64(insn) \
 	IC32(insn) IC8(insn, 32) IC8(insn, 40) IC8(insn, 48) IC8(insn, 56)
