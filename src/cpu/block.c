@@ -60,8 +60,14 @@ static bool block_still_valid(const struct block *b, const uint8_t *page)
 		return false; /* the straddling scratch block: never cached */
 	for (uint32_t i = 0; i < b->n; i++) {
 		const struct insn *in = &b->insn[i];
-		uint32_t raw = 0;
-		memcpy(&raw, p + in->pc_off, in->len);
+		uint32_t raw;
+		if (in->len == 2) {
+			uint16_t r16;
+			memcpy(&r16, p + in->pc_off, 2);
+			raw = r16;
+		} else {
+			memcpy(&raw, p + in->pc_off, 4);
+		}
 		if (raw != in->raw)
 			return false;
 	}
@@ -240,7 +246,7 @@ static struct block *lookup_table(struct hart *h, uint8_t *page, uint64_t gpa)
 	return decode_block(h, page, gpa);
 }
 
-struct block *bcache_lookup(struct hart *h)
+struct block *bcache_lookup_slow(struct hart *h)
 {
 	uint64_t pc = h->s.pc, gpa;
 	uint8_t *page;

@@ -169,10 +169,8 @@ enum hart_run_result hart_run(struct hart *h, uint64_t max_insns)
 		h->cur_n = 0;
 		h->bc.prev = b->scratch ? NULL : b;
 
-		if (unlikely(h->s.wfi))
-			return HART_RUN_WFI;
-		if (unlikely(h->budget <= 0))
-			return HART_RUN_BUDGET;
+		if (unlikely((h->budget <= 0) | h->s.wfi))
+			return h->s.wfi ? HART_RUN_WFI : HART_RUN_BUDGET;
 	}
 }
 

@@ -291,7 +291,26 @@ static inline bool bcache_is_code_page(const struct bcache *bc, uint64_t gpa)
 }
 /* Block at the current pc (translating and decoding as needed), or NULL if
  * fetching raised a trap (already taken). */
-struct block *bcache_lookup(struct hart *h);
+struct block *bcache_lookup_slow(struct hart *h);
+
+/* The common case inline: the fetch TLB maps pc and the block that ran
+ * last remembers this pc's block, still current. */
+static inline struct block *bcache_lookup(struct hart *h)
+{
+	uint64_t pc = h->s.pc;
+	const struct tlb_entry *e = &h->tlb_fetch[(pc >> 12) & (TLB_SIZE - 1)];
+	const struct block *prev = h->bc.prev;
+
+	if (likely(prev && e->tag == (pc & ~GUEST_PAGE_MASK))) {
+		uint64_t gpa = e->gpa_page | (pc & GUEST_PAGE_MASK);
+		struct block *b = prev->succ_pc[0] == pc   ? prev->succ[0]
+				  : prev->succ_pc[1] == pc ? prev->succ[1]
+							   : NULL;
+		if (likely(b && b->gpa == gpa && b->epoch == h->bc.epoch))
+			return b;
+	}
+	return bcache_lookup_slow(h);
+}
 
 /* decode.c */
 /* Decode one instruction (16- or 32-bit). Unknown encodings decode to an

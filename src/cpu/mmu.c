@@ -265,6 +265,45 @@ int mmu_translate(struct hart *h, uint64_t va, enum mmu_access acc,
 
 /* ---- slow paths ----------------------------------------------------------- */
 
+/* Host memory access of 1..8 bytes, any alignment (fixed-size memcpy
+ * compiles to single moves; a variable size would call the library). */
+static inline uint64_t read_sized(const uint8_t *p, unsigned size)
+{
+	uint8_t b;
+	uint16_t hw;
+	uint32_t w;
+	uint64_t d;
+
+	switch (size) {
+	case 1: memcpy(&b, p, 1); return b;
+	case 2: memcpy(&hw, p, 2); return hw;
+	case 4: memcpy(&w, p, 4); return w;
+	case 8: memcpy(&d, p, 8); return d;
+	default:
+		d = 0;
+		for (unsigned i = 0; i < size; i++)
+			d |= (uint64_t)p[i] << (8 * i);
+		return d;
+	}
+}
+
+static inline void write_sized(uint8_t *p, unsigned size, uint64_t v)
+{
+	uint8_t b = (uint8_t)v;
+	uint16_t hw = (uint16_t)v;
+	uint32_t w = (uint32_t)v;
+
+	switch (size) {
+	case 1: memcpy(p, &b, 1); break;
+	case 2: memcpy(p, &hw, 2); break;
+	case 4: memcpy(p, &w, 4); break;
+	case 8: memcpy(p, &v, 8); break;
+	default:
+		for (unsigned i = 0; i < size; i++)
+			p[i] = (uint8_t)(v >> (8 * i));
+	}
+}
+
 static void tlb_fill(struct tlb_entry *e, uint64_t va, uint64_t gpa,
 		     uint8_t *page)
 {
@@ -287,9 +326,7 @@ static int load_in_page(struct hart *h, uint64_t va, unsigned size,
 	if (page) {
 		if (!pmp_check(h, gpa, size, priv, MMU_LOAD))
 			return EXC_LOAD_ACCESS;
-		uint64_t v = 0;
-		memcpy(&v, page + (gpa & GUEST_PAGE_MASK), size);
-		*val = v;
+		*val = read_sized(page + (gpa & GUEST_PAGE_MASK), size);
 		if (!(flags & GMEM_PAGE_ZERO) && !(va & (size - 1)) &&
 		    pmp_check(h, gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE, priv,
 			      MMU_LOAD))
@@ -368,7 +405,7 @@ static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 	uint8_t *page = gmem_page(h->mem, gpa, GMEM_WRITE, &flags);
 	if (page) {
 		bool code = bcache_is_code_page(&h->bc, gpa);
-		memcpy(page + (gpa & GUEST_PAGE_MASK), &val, size);
+		write_sized(page + (gpa & GUEST_PAGE_MASK), size, val);
 		if (code)
 			store_hits_code(h, gpa);
 		else if (!(flags & (GMEM_PAGE_READONLY | GMEM_PAGE_ZERO)) &&
