@@ -145,9 +145,9 @@ int cmd_run(int argc, char **argv)
 		case O_HELP: run_usage(stdout); return CLI_EXIT_OK;
 		default:
 			fprintf(stderr,
-				"softvisor run: unknown option '%s'\n\n",
+				"softvisor run: unknown option '%s' (see "
+				"'softvisor run --help')\n",
 				argv[optind - 1]);
-			run_usage(stderr);
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -157,8 +157,8 @@ int cmd_run(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (!cfg.kernel) {
-		fprintf(stderr, "softvisor run: --kernel FILE is required\n\n");
-		run_usage(stderr);
+		fprintf(stderr, "softvisor run: --kernel FILE is required (see "
+				"'softvisor run --help')\n");
 		return CLI_EXIT_USAGE;
 	}
 	int r = virt_run(&cfg, &err);
