@@ -295,12 +295,22 @@ void hart_set_sbi_timer(struct hart *h, uint64_t val)
 
 uint64_t hart_next_deadline(const struct hart *h)
 {
-	uint64_t d = atomic_load(&((struct hart *)h)->mtimecmp);
-	uint64_t s = atomic_load(&((struct hart *)h)->sbi_timecmp);
-	if (s < d)
-		d = s;
-	if ((h->s.menvcfg & MENVCFG_STCE) && h->s.stimecmp < d)
-		d = h->s.stimecmp;
+	/* Only a timer whose interrupt is enabled can end a WFI: firmware
+	 * often leaves mtimecmp in the past with MTIE clear, which must not
+	 * turn every WFI into a busy loop. */
+	uint64_t d = UINT64_MAX;
+	if (h->s.mie & MIP_MTIP) {
+		uint64_t m = atomic_load(&((struct hart *)h)->mtimecmp);
+		if (m < d)
+			d = m;
+	}
+	if (h->s.mie & MIP_STIP) {
+		uint64_t s = atomic_load(&((struct hart *)h)->sbi_timecmp);
+		if (s < d)
+			d = s;
+		if ((h->s.menvcfg & MENVCFG_STCE) && h->s.stimecmp < d)
+			d = h->s.stimecmp;
+	}
 	return d;
 }
 

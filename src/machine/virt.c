@@ -367,9 +367,16 @@ static void teardown(struct virt *vm)
 	}
 	for (unsigned i = 0; i < vm->n_harts; i++)
 		if (vm->harts[i].h)
-			log_info(LOG, "hart %u retired %llu instructions", i,
-				 (unsigned long long)hart_instret(
-					 vm->harts[i].h));
+			log_info(
+				LOG,
+				"hart %u retired %llu instructions, stopped "
+				"at pc %#llx in %c-mode (hsm state %d)",
+				i,
+				(unsigned long long)hart_instret(
+					vm->harts[i].h),
+				(unsigned long long)hart_get_pc(vm->harts[i].h),
+				"US?M"[hart_get_priv(vm->harts[i].h)],
+				atomic_load(&vm->harts[i].hsm));
 	/* devices go before the harts their lines point at */
 	goldfish_rtc_destroy(vm->rtc);
 	uart_destroy(vm->uart);
