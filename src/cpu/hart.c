@@ -51,6 +51,7 @@ struct hart *hart_create(const struct hart_config *cfg, struct error *err)
 	h->fatal = cfg->fatal;
 	h->opaque = cfg->opaque;
 	h->trace = log_enabled(LOG_LVL_TRACE, "cpu");
+	h->debug = log_enabled(LOG_LVL_DEBUG, "cpu");
 	if (bcache_init(&h->bc, cfg->mem) < 0) {
 		free(h);
 		error_set(err, ENOMEM,
@@ -88,6 +89,9 @@ void hart_reset(struct hart *h, uint64_t pc, enum priv priv)
 		h->s.medeleg = MEDELEG_MASK & ~(1ULL << EXC_ECALL_S);
 		h->s.mideleg = MIP_S_MASK;
 		h->s.mcounteren = ~0u;
+		/* like OpenSBI: U-mode may read cycle, time, instret (the
+		 * vDSO's clock_gettime uses rdtime) */
+		h->s.scounteren = 7;
 		h->s.menvcfg = MENVCFG_STCE;
 		h->s.mstatus = (uint64_t)FS_INITIAL << MSTATUS_FS_SHIFT;
 		h->s.stimecmp = UINT64_MAX;

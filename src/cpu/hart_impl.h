@@ -214,6 +214,7 @@ struct hart {
 	void *opaque;
 	bool pmp_active; /* some PMP entry is not OFF */
 	bool trace;	 /* log every block (--log cpu=trace) */
+	bool debug;	 /* log illegal instructions (--log cpu=debug) */
 
 	struct bcache bc;
 

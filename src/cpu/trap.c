@@ -5,6 +5,8 @@
  */
 #include <stdio.h>
 
+#include "util/log.h"
+
 #include "cpu/exec.h"
 
 void hart_trap(struct hart *h, uint64_t pc, uint64_t cause, uint64_t tval)
@@ -86,6 +88,14 @@ void op_block_end(struct hart *h, const struct insn *in)
 
 int hart_illegal(struct hart *h, const struct insn *in)
 {
+	if (unlikely(h->debug))
+		log_debug("cpu",
+			  "hart %llu: illegal instruction %#x (%s) at %#llx in "
+			  "%c-mode",
+			  (unsigned long long)h->hartid, in->raw,
+			  decode_name(in->raw),
+			  (unsigned long long)(h->s.pc + in->pc_off),
+			  "US?M"[h->s.priv]);
 	return hart_exception(h, in, EXC_ILLEGAL_INSN, in->raw);
 }
 
