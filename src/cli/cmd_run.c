@@ -36,6 +36,17 @@ static void run_usage(FILE *f)
 		"  --console SPEC    stdio (default), pty, unix:PATH or none\n"
 		"  --dump-dtb FILE   write the device tree to FILE and exit\n"
 		"  --timeout S       stop the VM after S seconds (exit 124)\n"
+		"  --disk SPEC       virtio-blk disk: PATH[,format=raw]\n"
+		"                    [,readonly=on][,serial=STR] (repeatable)\n"
+		"  --net SPEC        virtio-net: "
+		"user[,hostfwd=tcp:ADDR:PORT-:PORT]\n"
+		"                    [,mac=52:54:00:12:34:56] or none\n"
+		"                    (repeatable)\n"
+		"  --rng             virtio-rng fed from the host's getrandom\n"
+		"  --balloon         virtio-balloon (target set over --qmp)\n"
+		"  --virtio-console SPEC  virtio-console (hvc0): stdio, pty,\n"
+		"                    unix:PATH\n"
+		"  --qmp unix:PATH   JSON control channel (docs/qmp.md)\n"
 		"  --log SPEC        log levels, e.g. info or warn,sbi=debug\n"
 		"  --help            this text\n"
 		"\n"
@@ -58,7 +69,13 @@ int cmd_run(int argc, char **argv)
 		O_DUMP_DTB,
 		O_TIMEOUT,
 		O_LOG,
-		O_HELP
+		O_HELP,
+		O_DISK,
+		O_NET,
+		O_RNG,
+		O_BALLOON,
+		O_HVC,
+		O_QMP,
 	};
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
@@ -73,9 +90,17 @@ int cmd_run(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "disk", required_argument, NULL, O_DISK },
+		{ "net", required_argument, NULL, O_NET },
+		{ "rng", no_argument, NULL, O_RNG },
+		{ "balloon", no_argument, NULL, O_BALLOON },
+		{ "virtio-console", required_argument, NULL, O_HVC },
+		{ "qmp", required_argument, NULL, O_QMP },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct virt_config cfg = {
+	/* static: the disk and NIC configurations are large */
+	static struct virt_config cfg;
+	cfg = (struct virt_config){
 		.ram_size = VIRT_DEFAULT_RAM,
 		.n_harts = 1,
 		.bios = VIRT_BIOS_BUILTIN,
@@ -143,6 +168,37 @@ int cmd_run(int argc, char **argv)
 			break;
 		}
 		case O_HELP: run_usage(stdout); return CLI_EXIT_OK;
+		case O_DISK:
+			if (virt_virtio_count(&cfg) >= VIRT_MAX_VIRTIO)
+				goto too_many;
+			if (virtio_blk_parse(optarg, &cfg.disks[cfg.n_disks],
+					     &err))
+				goto bad;
+			cfg.n_disks++;
+			break;
+		case O_NET: {
+			struct virtio_net_config *n = &cfg.nets[cfg.n_nets];
+			if (virt_virtio_count(&cfg) >= VIRT_MAX_VIRTIO)
+				goto too_many;
+			virtio_net_config_init(n, cfg.n_nets);
+			if (virtio_net_parse(optarg, n, &err))
+				goto bad;
+			if (n->backend != VIRTIO_NET_BACKEND_NONE)
+				cfg.n_nets++;
+			break;
+		}
+		case O_RNG: cfg.rng = true; break;
+		case O_BALLOON: cfg.balloon = true; break;
+		case O_HVC:
+			if (console_parse(optarg, &cfg.hvc, &err))
+				goto bad;
+			cfg.has_hvc = cfg.hvc.kind != CONSOLE_NONE;
+			break;
+		case O_QMP:
+			if (qmp_parse(optarg, &cfg.qmp, &err))
+				goto bad;
+			cfg.has_qmp = true;
+			break;
 		default:
 			fprintf(stderr,
 				"softvisor run: unknown option '%s' (see "
@@ -169,5 +225,11 @@ int cmd_run(int argc, char **argv)
 	return r;
 bad:
 	fprintf(stderr, "softvisor run: %s\n", err.msg);
+	return CLI_EXIT_USAGE;
+too_many:
+	fprintf(stderr,
+		"softvisor run: %s: the board has %d virtio slots and they "
+		"are all used\n",
+		argv[optind - 1], VIRT_MAX_VIRTIO);
 	return CLI_EXIT_USAGE;
 }

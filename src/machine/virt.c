@@ -209,7 +209,7 @@ static int build_devices(struct virt *vm, struct error *err)
 	    map(vm, VIRT_UART0_BASE, VIRT_UART0_SIZE, uart_mmio_ops(), vm->uart,
 		"uart", err))
 		return -1;
-	return 0;
+	return virt_io_create(vm, err);
 }
 
 static int build_fdt(struct virt *vm, const struct loader_layout *lay,
@@ -231,6 +231,7 @@ static int build_fdt(struct virt *vm, const struct loader_layout *lay,
 		b.initrd_end = lay->initrd_end;
 	}
 	b.rng_seed = true;
+	b.n_virtio = virt_virtio_count(cfg);
 	return fdt_board_build(&b, blob, size, err);
 }
 
@@ -377,6 +378,8 @@ static void teardown(struct virt *vm)
 				(unsigned long long)hart_get_pc(vm->harts[i].h),
 				"US?M"[hart_get_priv(vm->harts[i].h)],
 				atomic_load(&vm->harts[i].hsm));
+	/* virtio back ends stop before the PLIC their lines point at */
+	virt_io_destroy(vm);
 	/* devices go before the harts their lines point at */
 	goldfish_rtc_destroy(vm->rtc);
 	uart_destroy(vm->uart);
@@ -526,6 +529,14 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 	vm->main_thread = pthread_self();
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
+	pthread_mutex_init(&vm->io_lock, NULL);
+	if (virt_virtio_count(cfg) > VIRT_MAX_VIRTIO) {
+		free(vm);
+		return error_set(err, EINVAL,
+				 "%u virtio devices asked for, the board has "
+				 "%d slots",
+				 virt_virtio_count(cfg), VIRT_MAX_VIRTIO);
+	}
 
 	/* signals are taken synchronously by the main loop; every thread
 	 * created from here on inherits the mask */
@@ -561,6 +572,11 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 				break;
 			}
 		}
+		if (virt_io_open_host(vm, err)) {
+			teardown(vm);
+			ret = -EIO;
+			break;
+		}
 		for (unsigned i = 0; i < vm->n_harts; i++) {
 			struct virt_hart *vh = &vm->harts[i];
 			if (pthread_create(&vh->thread, NULL, hart_thread,
@@ -584,6 +600,7 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 		ret = code;
 		break;
 	}
+	virt_io_close_host(vm);
 	if (vm->console)
 		console_close(vm->console);
 	/* drop our own wake-up signal before unblocking it */
@@ -596,6 +613,7 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->io_lock);
 	free(vm);
 	return ret;
 }

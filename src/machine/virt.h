@@ -11,10 +11,15 @@
 #include <stdint.h>
 
 #include "machine/console.h"
+#include "machine/qmp.h"
 #include "util/error.h"
+#include "virtio/blk.h"
+#include "virtio/net.h"
 
 #define VIRT_MAX_HARTS	 64
 #define VIRT_DEFAULT_RAM (512ULL << 20)
+/* virtio-mmio slots at 0x1000_1000 + n * 0x1000, PLIC source 1 + n */
+#define VIRT_MAX_VIRTIO 8
 
 enum virt_bios {
 	VIRT_BIOS_BUILTIN, /* built-in SBI: the kernel starts in S-mode */
@@ -33,7 +38,21 @@ struct virt_config {
 	const char *dump_dtb;  /* write the device tree here and exit */
 	struct console_spec console;
 	unsigned timeout_s; /* 0: none */
+
+	/* virtio devices, in slot order: disks, NICs, rng, balloon, console */
+	unsigned n_disks, n_nets;
+	struct virtio_blk_config disks[VIRT_MAX_VIRTIO];
+	struct virtio_net_config nets[VIRT_MAX_VIRTIO];
+	bool rng;
+	bool balloon;
+	bool has_hvc; /* virtio-console (hvc0) on hvc */
+	struct console_spec hvc;
+	bool has_qmp; /* control channel (docs/qmp.md) */
+	struct qmp_spec qmp;
 };
+
+/* Number of virtio slots cfg asks for (checked against VIRT_MAX_VIRTIO). */
+unsigned virt_virtio_count(const struct virt_config *cfg);
 
 /* Exit statuses of virt_run besides the guest's own codes. */
 enum {

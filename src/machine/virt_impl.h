@@ -12,6 +12,20 @@
 
 struct gmem;
 struct virt;
+struct virtio_dev;
+
+/* The virtio devices of one boot (rebuilt on reboot). */
+struct virt_io {
+	unsigned n;
+	struct virtio_dev *vd[VIRT_MAX_VIRTIO];
+	void *dev[VIRT_MAX_VIRTIO];
+	void (*destroy[VIRT_MAX_VIRTIO])(void *dev);
+	struct virtio_blk *blk[VIRT_MAX_VIRTIO];
+	struct virtio_net *net[VIRT_MAX_VIRTIO];
+	struct virtio_rng *rng;
+	struct virtio_balloon *balloon;
+	struct virtio_console *hvc;
+};
 
 /* SBI HSM states (SBI spec 2.0, section 9, table 9.1). */
 enum hsm_state {
@@ -69,6 +83,13 @@ struct virt {
 	int exit_code;
 	pthread_t main_thread;
 
+	/* virtio devices; io_lock guards them against the QMP thread while
+	 * they are created and destroyed */
+	pthread_mutex_t io_lock;
+	struct virt_io io;
+	struct console *hvc_console;
+	struct qmp *qmp;
+
 	/* bare-metal HTIF (tohost/fromhost polled by the main thread) */
 	bool htif;
 	uint64_t tohost, fromhost;
@@ -80,6 +101,14 @@ void virt_post_event(struct virt *vm, enum virt_event ev, int code);
 void virt_console_write(struct virt *vm, const uint8_t *buf, size_t len);
 /* Wake harts waiting in HSM STOPPED / SUSPENDED. */
 void virt_hsm_kick(struct virt *vm);
+
+/* virt_io.c: create the configured virtio devices and map their slots
+ * (after the PLIC exists); destroy them (before the PLIC goes). */
+int virt_io_create(struct virt *vm, struct error *err);
+void virt_io_destroy(struct virt *vm);
+/* virt_io.c: the VM-lifetime parts: hvc console backend and QMP. */
+int virt_io_open_host(struct virt *vm, struct error *err);
+void virt_io_close_host(struct virt *vm);
 
 /* sbi.c: the built-in SBI's ECALL handler (struct hart_config.sbi_call;
  * opaque is the struct virt_hart). */

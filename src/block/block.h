@@ -1,0 +1,88 @@
+/*
+ * Disk back ends: a block device is an image file seen through a format
+ * driver (raw today, qcow2 later) as a flat array of bytes.
+ *
+ *   struct blockdev *bd = blockdev_open("disk.img", "raw", false, &err);
+ *   blockdev_readv(bd, iov, n, offset);
+ *   blockdev_flush(bd);
+ *   blockdev_close(bd);
+ *
+ * A format is a struct blockdev_ops (block_int.h) plus a probe-free open
+ * function registered in blockdev.c; everything above src/block uses only
+ * the functions below. The I/O functions are synchronous (they block the
+ * calling thread): callers that must not block run them on a block_pool
+ * (pool.h) thread. See docs/block.md.
+ *
+ * Ownership: blockdev_open() returns a device owned by the caller, freed
+ * (and its image unlocked and closed) by blockdev_close().
+ *
+ * Thread safety: the I/O functions and blockdev_size() may be called from
+ * any number of threads at once (formats lock what they share).
+ * blockdev_close() must not race with any other call on the same device.
+ *
+ * Errors: I/O functions return 0 or a negative errno: -EROFS for a write to
+ * a read-only device, -EINVAL for a range outside the device (checked here,
+ * once, for every format), else the host's error (-EIO, -ENOSPC, ...).
+ *
+ * Locking: a writable open takes an exclusive OFD lock on the whole image, a
+ * read-only open a shared one (fcntl F_OFD_SETLK), so no two VMs, in this
+ * process or another, can open the same image for writing, nor read it while
+ * it is written. The lock lives as long as the device.
+ */
+#ifndef SV_BLOCK_BLOCK_H
+#define SV_BLOCK_BLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "util/error.h"
+
+struct blockdev;
+
+/* Open the image at path with a format ("raw"; NULL means raw). readonly
+ * opens O_RDONLY and refuses writes. Returns NULL with a message in err
+ * (no such file, unknown format, locked by another VM, ...). */
+struct blockdev *blockdev_open(const char *path, const char *format,
+			       bool readonly, struct error *err);
+
+/* Unlock and close the image, free the device. NULL is a no-op. */
+void blockdev_close(struct blockdev *bd);
+
+/* Size of the device in bytes. */
+uint64_t blockdev_size(const struct blockdev *bd);
+
+/* True if opened read-only. */
+bool blockdev_readonly(const struct blockdev *bd);
+
+/* Path the device was opened with (for messages). */
+const char *blockdev_path(const struct blockdev *bd);
+
+/* Format name ("raw"). */
+const char *blockdev_format(const struct blockdev *bd);
+
+/* True if discard and write-zeroes with unmap can deallocate space (the
+ * host file system supports hole punching). */
+bool blockdev_can_unmap(const struct blockdev *bd);
+
+/* Read exactly the bytes the iovecs describe from offset off. */
+int blockdev_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt,
+		   uint64_t off);
+
+/* Write exactly the bytes the iovecs describe at offset off. */
+int blockdev_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt,
+		    uint64_t off);
+
+/* Make every completed write durable (fdatasync for raw). */
+int blockdev_flush(struct blockdev *bd);
+
+/* Hint that [off, off+len) is unused: its space may be deallocated and
+ * reads of it return unspecified data (zeros for raw on Linux). */
+int blockdev_discard(struct blockdev *bd, uint64_t off, uint64_t len);
+
+/* Make [off, off+len) read as zeros. With may_unmap the space may be
+ * deallocated (a hole) instead of written. */
+int blockdev_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len,
+			  bool may_unmap);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * Inside src/block: what a format driver implements. Not for use outside
+ * src/block (and its unit tests).
+ *
+ * A format fills a struct blockdev (embedded first in its own state) in its
+ * open function. blockdev.c checks read-only and ranges before calling the
+ * ops, so ops see only valid, in-range requests on writable devices for the
+ * write-type ops. Ops may run on several threads at once.
+ */
+#ifndef SV_BLOCK_BLOCK_INT_H
+#define SV_BLOCK_BLOCK_INT_H
+
+#include "block/block.h"
+
+struct blockdev_ops {
+	const char *format; /* "raw" */
+	int (*readv)(struct blockdev *bd, const struct iovec *iov, int iovcnt,
+		     uint64_t off);
+	int (*writev)(struct blockdev *bd, const struct iovec *iov, int iovcnt,
+		      uint64_t off);
+	int (*flush)(struct blockdev *bd);
+	int (*discard)(struct blockdev *bd, uint64_t off, uint64_t len);
+	int (*write_zeroes)(struct blockdev *bd, uint64_t off, uint64_t len,
+			    bool may_unmap);
+	uint64_t (*size)(const struct blockdev *bd);
+	/* Release the format's state; blockdev.c frees path afterwards and
+	 * the format frees the struct it allocated. */
+	void (*close)(struct blockdev *bd);
+};
+
+struct blockdev {
+	const struct blockdev_ops *ops;
+	char *path; /* owned, set by blockdev_open */
+	bool readonly;
+	bool can_unmap; /* discard/unmap really deallocates */
+};
+
+/* The raw format (raw.c). */
+struct blockdev *raw_open(const char *path, bool readonly, struct error *err);
+
+/*
+ * Lock an open image file (lock.c): exclusive OFD lock for writers, shared
+ * for readers, on the whole file. On conflict returns -EBUSY with a message
+ * naming the holder if it can be found ("locked by process 1234
+ * (softvisor)", "already open in this process").
+ */
+int block_lock_file(int fd, const char *path, bool readonly, struct error *err);
+
+/* Find who holds a conflicting lock on the file open at fd: fills buf with
+ * a description and returns its pid, or -1 (buf "another process or VM"). */
+int block_lock_holder(int fd, char *buf, size_t len);
+
+#endif

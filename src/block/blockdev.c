@@ -1,0 +1,167 @@
+/* Format dispatch and the checks every format shares: see block.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/block_int.h"
+
+struct block_format {
+	const char *name;
+	struct blockdev *(*open)(const char *path, bool readonly,
+				 struct error *err);
+};
+
+static const struct block_format formats[] = {
+	{ "raw", raw_open },
+};
+
+struct blockdev *blockdev_open(const char *path, const char *format,
+			       bool readonly, struct error *err)
+{
+	const struct block_format *f = NULL;
+	struct blockdev *bd;
+
+	if (!format)
+		format = "raw";
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (!strcmp(formats[i].name, format))
+			f = &formats[i];
+	if (!f) {
+		error_set(err, EINVAL,
+			  "disk %s: format '%s' is not supported (expected "
+			  "raw)",
+			  path, format);
+		return NULL;
+	}
+	if (!path || !*path) {
+		error_set(err, EINVAL, "disk: empty image path");
+		return NULL;
+	}
+	bd = f->open(path, readonly, err);
+	if (!bd)
+		return NULL;
+	bd->path = strdup(path);
+	if (!bd->path) {
+		bd->ops->close(bd);
+		error_set(err, ENOMEM, "disk %s: out of memory", path);
+		return NULL;
+	}
+	bd->readonly = readonly;
+	return bd;
+}
+
+void blockdev_close(struct blockdev *bd)
+{
+	char *path;
+
+	if (!bd)
+		return;
+	path = bd->path;
+	bd->ops->close(bd);
+	free(path);
+}
+
+uint64_t blockdev_size(const struct blockdev *bd)
+{
+	return bd->ops->size(bd);
+}
+
+bool blockdev_readonly(const struct blockdev *bd)
+{
+	return bd->readonly;
+}
+
+const char *blockdev_path(const struct blockdev *bd)
+{
+	return bd->path;
+}
+
+const char *blockdev_format(const struct blockdev *bd)
+{
+	return bd->ops->format;
+}
+
+bool blockdev_can_unmap(const struct blockdev *bd)
+{
+	return bd->can_unmap && !bd->readonly;
+}
+
+/* [off, off+len) inside the device, without overflow. */
+static bool in_range(const struct blockdev *bd, uint64_t off, uint64_t len)
+{
+	uint64_t size = bd->ops->size(bd);
+
+	return off <= size && len <= size - off;
+}
+
+static int iov_length(const struct iovec *iov, int iovcnt, uint64_t *len)
+{
+	uint64_t total = 0;
+
+	if (iovcnt < 0)
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > UINT64_MAX - total)
+			return -EINVAL;
+		total += iov[i].iov_len;
+	}
+	*len = total;
+	return 0;
+}
+
+int blockdev_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt,
+		   uint64_t off)
+{
+	uint64_t len;
+
+	if (iov_length(iov, iovcnt, &len) < 0 || !in_range(bd, off, len))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	return bd->ops->readv(bd, iov, iovcnt, off);
+}
+
+int blockdev_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt,
+		    uint64_t off)
+{
+	uint64_t len;
+
+	if (bd->readonly)
+		return -EROFS;
+	if (iov_length(iov, iovcnt, &len) < 0 || !in_range(bd, off, len))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	return bd->ops->writev(bd, iov, iovcnt, off);
+}
+
+int blockdev_flush(struct blockdev *bd)
+{
+	/* Nothing was written through a read-only device. */
+	if (bd->readonly)
+		return 0;
+	return bd->ops->flush(bd);
+}
+
+int blockdev_discard(struct blockdev *bd, uint64_t off, uint64_t len)
+{
+	if (bd->readonly)
+		return -EROFS;
+	if (!in_range(bd, off, len))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	return bd->ops->discard(bd, off, len);
+}
+
+int blockdev_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len,
+			  bool may_unmap)
+{
+	if (bd->readonly)
+		return -EROFS;
+	if (!in_range(bd, off, len))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	return bd->ops->write_zeroes(bd, off, len, may_unmap);
+}

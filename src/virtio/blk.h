@@ -1,0 +1,113 @@
+/*
+ * virtio-blk back end (virtio 1.2, section 5.2) on a src/block disk.
+ *
+ *   struct virtio_blk_config cfg;
+ *   if (virtio_blk_parse("disk.img,serial=data0", &cfg, &err) < 0) ...
+ *   struct virtio_blk *blk = virtio_blk_create(&cfg, &err);
+ *   struct virtio_dev *vd = virtio_mmio_create(mem, virtio_blk_ops(blk),
+ *                                              blk, &irq, &err);
+ *   ...
+ *   virtio_mmio_destroy(vd);   (resets: stops the back end)
+ *   virtio_blk_destroy(blk);   (closes and unlocks the image)
+ *
+ * The image is opened (and locked) by virtio_blk_create(), so a disk that is
+ * already in use fails there with a message naming the holder.
+ *
+ * Threads: the ops run as virtio.h describes (queue_notify on a vCPU thread
+ * only wakes the device's I/O thread). The I/O thread pops requests and
+ * hands reads, writes, flushes, discards and write-zeroes to a block_pool
+ * (src/block/pool.h); a worker completes the request (status byte, used
+ * ring, interrupt) when the host call returned. reset() stops the I/O
+ * thread and waits for every request in flight.
+ *
+ * Ownership: the device owns its blockdev and threads; the caller owns the
+ * device and destroys it after the transport.
+ */
+#ifndef SV_VIRTIO_BLK_H
+#define SV_VIRTIO_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "virtio/virtio.h"
+
+struct virtq_req;
+
+#define VIRTIO_BLK_ID_BYTES  20 /* GET_ID string length (5.2.6) */
+#define VIRTIO_BLK_PATH_MAX  4096
+#define VIRTIO_BLK_QUEUE_MAX 256
+
+/* Feature bits (5.2.3). */
+#define VIRTIO_BLK_F_SIZE_MAX	  1
+#define VIRTIO_BLK_F_SEG_MAX	  2
+#define VIRTIO_BLK_F_RO		  5
+#define VIRTIO_BLK_F_BLK_SIZE	  6
+#define VIRTIO_BLK_F_FLUSH	  9
+#define VIRTIO_BLK_F_TOPOLOGY	  10
+#define VIRTIO_BLK_F_DISCARD	  13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* Request types and status values (5.2.6). */
+#define VIRTIO_BLK_T_IN		  0
+#define VIRTIO_BLK_T_OUT	  1
+#define VIRTIO_BLK_T_FLUSH	  4
+#define VIRTIO_BLK_T_GET_ID	  8
+#define VIRTIO_BLK_T_DISCARD	  11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK		  0
+#define VIRTIO_BLK_S_IOERR	  1
+#define VIRTIO_BLK_S_UNSUPP	  2
+
+/* What --disk says. Plain data: no pointers, copyable. */
+struct virtio_blk_config {
+	char path[VIRTIO_BLK_PATH_MAX];
+	char format[16]; /* "raw" */
+	bool readonly;
+	char serial[VIRTIO_BLK_ID_BYTES + 1]; /* NUL-terminated, may be "" */
+};
+
+/* Per-device counters (any thread; a consistent-enough snapshot). */
+struct virtio_blk_stats {
+	uint64_t rd_ops, rd_bytes;
+	uint64_t wr_ops, wr_bytes;
+	uint64_t flush_ops, discard_ops, write_zeroes_ops;
+	uint64_t errors; /* requests completed with IOERR or UNSUPP */
+};
+
+struct virtio_blk;
+
+/* Parse "PATH[,format=raw][,readonly=on][,serial=STR]" (",," is a literal
+ * comma in PATH or STR) into cfg. Returns 0 or -EINVAL with a message in
+ * err that starts with "--disk". */
+int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg,
+		     struct error *err);
+
+/* Open (and lock) the image and create the device. NULL with a message in
+ * err if the image cannot be opened. */
+struct virtio_blk *virtio_blk_create(const struct virtio_blk_config *cfg,
+				     struct error *err);
+
+/* Stop (as reset) and free the device, closing the image. NULL is a
+ * no-op. The transport must be destroyed first. */
+void virtio_blk_destroy(struct virtio_blk *blk);
+
+/* The ops to pass to virtio_mmio_create() with blk as opaque. They live as
+ * long as blk (features depend on the image: read-only, discard). */
+const struct virtio_dev_ops *virtio_blk_ops(struct virtio_blk *blk);
+
+/* Copy the counters. */
+void virtio_blk_get_stats(struct virtio_blk *blk, struct virtio_blk_stats *st);
+
+/*
+ * For unit tests and the fuzz target: run one request synchronously on the
+ * calling thread, as the device would (parse, I/O, status byte); req is
+ * not modified (the buffers it points to are). Returns the status
+ * written (VIRTIO_BLK_S_*) with *written set to the used length, or a
+ * negative errno when the chain is unusable as a request (no writable
+ * status byte), where the device would call virtio_device_error().
+ */
+int virtio_blk_handle_sync(struct virtio_blk *blk, struct virtq_req *req,
+			   uint32_t *written);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * virtio-rng (virtio 1.2, section 5.4). See rng.h.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "util/log.h"
+#include "virtio/rng.h"
+
+#define LOG_SUB "virtio-rng"
+
+struct virtio_rng {
+	struct virtio_dev_ops ops;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool running; /* thread exists (between start and reset) */
+	bool stop;    /* ask the thread to exit */
+	bool kicked;  /* the guest notified the request queue */
+	struct virtio_dev *vd;
+
+	_Atomic uint64_t requests, bytes;
+	bool warned; /* getrandom failure logged */
+
+	struct virtq_req req; /* worker scratch */
+};
+
+/* Fill up to len bytes at p; returns the count written (short only if
+ * getrandom(2) fails, which the host should never let happen). */
+static size_t rng_fill(struct virtio_rng *r, uint8_t *p, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = getrandom(p + done, len - done, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (!r->warned) {
+				r->warned = true;
+				log_error(LOG_SUB, "getrandom: %s",
+					  strerror(errno));
+			}
+			break;
+		}
+		done += (size_t)n;
+	}
+	return done;
+}
+
+/* 5.4.6: the device fills the driver's device-writable buffers; it may use
+ * less than all of them (we cap a request at VIRTIO_RNG_MAX_REQ). */
+int virtio_rng_handle(struct virtio_rng *r, const struct virtq_req *req)
+{
+	size_t budget = VIRTIO_RNG_MAX_REQ, written = 0;
+	unsigned i;
+
+	if (req->n_in == 0)
+		return -EINVAL;
+	for (i = req->n_out; i < req->n_out + req->n_in && budget; i++) {
+		size_t len = req->iov[i].iov_len;
+		size_t got;
+
+		if (len > budget)
+			len = budget;
+		got = rng_fill(r, req->iov[i].iov_base, len);
+		written += got;
+		budget -= got;
+		if (got < len)
+			break;
+	}
+	atomic_fetch_add_explicit(&r->requests, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->bytes, written, memory_order_relaxed);
+	return (int)written;
+}
+
+/* Drain the request queue once (worker thread). */
+static void rng_process(struct virtio_rng *r)
+{
+	struct virtio_dev *vd = r->vd;
+	struct virtq *vq = virtio_queue(vd, 0);
+	bool pushed = false;
+	int rc;
+
+	if (!vq || virtio_broken(vd))
+		return;
+	while ((rc = virtq_pop(vq, &r->req)) > 0) {
+		int n = virtio_rng_handle(r, &r->req);
+
+		if (n < 0) {
+			virtio_device_error(vd, "rng: request without a "
+						"device-writable buffer");
+			return;
+		}
+		virtq_push(vq, &r->req, (uint32_t)n);
+		pushed = true;
+	}
+	if (rc < 0)
+		virtio_device_error(vd, "rng: malformed request queue");
+	else if (pushed)
+		virtio_notify(vd, 0);
+}
+
+static void *rng_thread(void *arg)
+{
+	struct virtio_rng *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!r->kicked && !r->stop)
+			pthread_cond_wait(&r->cond, &r->lock);
+		if (r->stop)
+			break;
+		r->kicked = false;
+		pthread_mutex_unlock(&r->lock);
+		rng_process(r);
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+static void rng_start(void *opaque, struct virtio_dev *vd)
+{
+	struct virtio_rng *r = opaque;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->running) {
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	r->vd = vd;
+	r->stop = false;
+	r->kicked = true; /* buffers may be queued already */
+	rc = pthread_create(&r->thread, NULL, rng_thread, r);
+	r->running = rc == 0;
+	pthread_mutex_unlock(&r->lock);
+	if (rc) {
+		log_error(LOG_SUB, "cannot start worker: %s", strerror(rc));
+		virtio_device_error(vd, "rng: no worker thread");
+	}
+}
+
+static void rng_reset(void *opaque)
+{
+	struct virtio_rng *r = opaque;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->running) {
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	r->stop = true;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	pthread_mutex_lock(&r->lock);
+	r->running = false;
+	r->vd = NULL;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* 5.4.4: no configuration space; reads see zeros. */
+static void rng_config_read(void *opaque, uint32_t off, void *buf, uint32_t len)
+{
+	memset(buf, 0, len);
+}
+
+static void rng_queue_notify(void *opaque, unsigned q)
+{
+	struct virtio_rng *r = opaque;
+
+	pthread_mutex_lock(&r->lock);
+	r->kicked = true;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+struct virtio_rng *virtio_rng_create(struct error *err)
+{
+	struct virtio_rng *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		error_set(err, ENOMEM, "virtio-rng: out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	r->ops = (struct virtio_dev_ops){
+		.name = "virtio-rng",
+		.device_id = VIRTIO_ID_RNG,
+		.n_queues = 1,
+		.queue_max = VIRTIO_RNG_QUEUE_SIZE,
+		.features = 0,
+		.config_size = 0,
+		.config_read = rng_config_read,
+		.start = rng_start,
+		.reset = rng_reset,
+		.queue_notify = rng_queue_notify,
+	};
+	return r;
+}
+
+void virtio_rng_destroy(struct virtio_rng *r)
+{
+	if (!r)
+		return;
+	rng_reset(r);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+const struct virtio_dev_ops *virtio_rng_dev_ops(struct virtio_rng *r)
+{
+	return &r->ops;
+}
+
+void virtio_rng_get_stats(struct virtio_rng *r, struct virtio_rng_stats *st)
+{
+	st->requests = atomic_load_explicit(&r->requests, memory_order_relaxed);
+	st->bytes = atomic_load_explicit(&r->bytes, memory_order_relaxed);
+}

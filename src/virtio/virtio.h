@@ -1,0 +1,121 @@
+/*
+ * Virtio devices (virtio 1.2): the contract between a transport (virtio-mmio,
+ * mmio.c), the split virtqueues it sets up (virtq.h) and a device back end
+ * (blk.c, net.c, console.c, rng.c, balloon.c).
+ *
+ * Threads. Register accesses by the guest (MMIO) run on a vCPU thread and
+ * are serialized per device by the transport's lock. A back end does its
+ * work off the vCPU threads: queue_notify() only wakes the back end's own
+ * thread (an eventfd, a condition variable); the vCPU never waits for I/O.
+ * Back ends pop and push buffers and raise interrupts from their thread(s)
+ * with virtq_pop/virtq_push/virtio_notify, which are safe against the
+ * transport's register handlers.
+ *
+ * Hostile guests. Every ring index, descriptor, length and address is
+ * guest-controlled. On anything malformed (see virtq.h) the queue reports
+ * an error, the transport sets DEVICE_NEEDS_RESET and the device stops
+ * processing until the driver resets it; the host process and other VMs are
+ * never affected.
+ */
+#ifndef SV_VIRTIO_VIRTIO_H
+#define SV_VIRTIO_VIRTIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "util/irq.h"
+
+struct gmem;
+struct virtq;
+struct virtio_dev;
+
+/* Device IDs (virtio 1.2, section 5). */
+enum virtio_device_id {
+	VIRTIO_ID_NET = 1,
+	VIRTIO_ID_BLOCK = 2,
+	VIRTIO_ID_CONSOLE = 3,
+	VIRTIO_ID_RNG = 4,
+	VIRTIO_ID_BALLOON = 5,
+};
+
+/* Reserved feature bits (section 6). */
+#define VIRTIO_F_INDIRECT_DESC	 28
+#define VIRTIO_F_EVENT_IDX	 29
+#define VIRTIO_F_VERSION_1	 32
+#define VIRTIO_F_ACCESS_PLATFORM 33
+
+/* Device status bits (section 2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE	 1
+#define VIRTIO_STATUS_DRIVER		 2
+#define VIRTIO_STATUS_DRIVER_OK		 4
+#define VIRTIO_STATUS_FEATURES_OK	 8
+#define VIRTIO_STATUS_DEVICE_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED		 128
+
+#define VIRTIO_MAX_QUEUES 8
+
+/*
+ * What a back end provides. All callbacks get the back end's opaque.
+ * config_read/config_write access the device-specific configuration space
+ * (offset relative to its start, any width the guest uses).
+ */
+struct virtio_dev_ops {
+	const char *name; /* "virtio-blk", for messages */
+	enum virtio_device_id device_id;
+	unsigned n_queues;  /* 1..VIRTIO_MAX_QUEUES */
+	uint16_t queue_max; /* QueueNumMax, a power of two <= 32768 */
+	/* Device feature bits; the transport adds VERSION_1, INDIRECT_DESC
+	 * and EVENT_IDX. */
+	uint64_t features;
+	uint32_t config_size;
+	void (*config_read)(void *opaque, uint32_t off, void *buf,
+			    uint32_t len);
+	void (*config_write)(void *opaque, uint32_t off, const void *buf,
+			     uint32_t len); /* may be NULL: read-only config */
+	/* DRIVER_OK was set: queues are ready; start processing. */
+	void (*start)(void *opaque, struct virtio_dev *vd);
+	/* The driver reset the device (or the VM stops): stop touching the
+	 * queues and return only when no back-end thread uses them. Also
+	 * called when the device was never started (the driver resets it at
+	 * probe): must be idempotent. */
+	void (*reset)(void *opaque);
+	/* The guest notified queue q (vCPU thread): wake the back end. */
+	void (*queue_notify)(void *opaque, unsigned q);
+};
+
+/* ---- transport: virtio-mmio version 2 (section 4.2) ----------------------- */
+
+/* Create a virtio-mmio device at a slot: the board maps
+ * virtio_mmio_ops() at its base (0x1000 bytes) and wires irq to the PLIC. */
+struct virtio_dev *virtio_mmio_create(struct gmem *mem,
+				      const struct virtio_dev_ops *ops,
+				      void *opaque, const struct irq_line *irq,
+				      struct error *err);
+/* Reset the device (stopping the back end) and free the transport. */
+void virtio_mmio_destroy(struct virtio_dev *vd);
+const struct mmio_ops *virtio_mmio_ops(void);
+
+/* ---- for back ends (any thread) ------------------------------------------ */
+
+/* Queue q (valid from start() to the next reset()); NULL if the driver did
+ * not set that queue up (e.g. a queue gated by a feature it refused). */
+struct virtq *virtio_queue(struct virtio_dev *vd, unsigned q);
+/* Features the driver accepted. */
+uint64_t virtio_features(const struct virtio_dev *vd);
+/* Raise the used-buffer interrupt for queue q if the driver wants one
+ * (respects EVENT_IDX / VIRTQ_AVAIL_F_NO_INTERRUPT). */
+void virtio_notify(struct virtio_dev *vd, unsigned q);
+/* The device-specific configuration changed: bump the generation and
+ * raise the configuration-change interrupt. */
+void virtio_config_changed(struct virtio_dev *vd);
+/* A malformed ring or request: set DEVICE_NEEDS_RESET, raise the
+ * configuration interrupt, stop the device. what is logged once. */
+void virtio_device_error(struct virtio_dev *vd, const char *what);
+/* True after virtio_device_error until the driver resets the device. */
+bool virtio_broken(const struct virtio_dev *vd);
+/* Guest memory for DMA (the gmem DMA API). */
+struct gmem *virtio_mem(const struct virtio_dev *vd);
+
+#endif
