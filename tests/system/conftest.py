@@ -159,9 +159,11 @@ class VM:
             pytest.skip("softvisor run: machine not available yet")
         return time.monotonic() - self.t0
 
-    def run_result(self, timeout=60):
-        """Collect the sv.run script's output lines and exit status."""
-        self.expect(RUN_BEGIN, timeout=timeout, what=RUN_BEGIN)
+    def run_result(self, timeout=60, begun=False):
+        """Collect the sv.run script's output lines and exit status (from
+        where the console was read up to if begun)."""
+        if not begun:
+            self.expect(RUN_BEGIN, timeout=timeout, what=RUN_BEGIN)
         self.expect(RUN_EXIT_RE, timeout=timeout, what="SOFTVISOR-RUN-EXIT")
         status = int(self.child.match.group(1))
         lines = []
@@ -203,6 +205,23 @@ def vm_factory(tmp_path):
     yield make
     for vm in vms:
         vm.kill()
+
+
+# Script lines and check for "the guest clock and RTC are within 2 s of the
+# host": the guest prints both on one line; the host takes its own time the
+# moment pexpect sees that line, so a slow test runner does not count.
+CLOCK_SCRIPT = ("echo SVCLOCK $(date +%s) "
+                "$(cat /sys/class/rtc/rtc0/since_epoch)\n")
+
+
+def expect_clock_in_sync(vm, timeout=60):
+    vm.expect(r"SVCLOCK (\d+) (\d+)", timeout=timeout, what="SVCLOCK")
+    now = time.time()
+    date, rtc = (int(x) for x in vm.child.match.groups())
+    # date +%s and since_epoch truncate to whole seconds: allow 1 s more
+    # below than above
+    for what, t in (("date", date), ("RTC", rtc)):
+        assert -3 <= t - now <= 2, f"guest {what} {t}, host {now:.2f}"
 
 
 def run_script(vm, timeout=60):

@@ -1,0 +1,326 @@
+"""virtio-balloon and the QMP control channel with Debian's driver (issue 5).
+
+The guest (512 MiB) first touches most of its RAM, then the host asks it
+over QMP (docs/qmp.md) to keep only half: query-balloon must report the new
+size and the host RSS of the softvisor process must fall by at least 40 % of
+the guest RAM. Deflating gives the memory back and the guest can use it
+again. Also: query-stats, malformed JSON and quit.
+
+The guest runs its interactive shell (sv.after=shell) so that the test can
+act between the guest's steps; the host RSS is VmRSS of
+/proc/<softvisor pid>/status.
+"""
+
+import json
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import SOFTVISOR_BOOT_TIMEOUT, append_line, softvisor_argv
+
+MiB = 1 << 20
+RAM = 512 * MiB
+FILL_MIB = 300  # what the guest writes to tmpfs to touch its RAM
+# A file bigger than the guest's free RAM: the page cache then holds every
+# free page, so the balloon must reclaim touched pages only.
+CACHE_MIB = 480
+PROMPT = "softvisor:.*# "
+
+
+class Qmp:
+    """A minimal QMP client: one JSON object per line (docs/qmp.md)."""
+
+    def __init__(self, path, timeout=10):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.buf = b""
+        self.events = []
+        self.greeting = self.recv()
+
+    def recv(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("QMP connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def reply(self):
+        """The next reply, keeping the events that come before it."""
+        while True:
+            msg = self.recv()
+            if "event" in msg:
+                self.events.append(msg)
+                continue
+            return msg
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+        return self.reply()
+
+    def cmd(self, name, **arguments):
+        req = {"execute": name}
+        if arguments:
+            req["arguments"] = arguments
+        return self.send_raw(json.dumps(req).encode() + b"\n")
+
+    def ok(self, name, **arguments):
+        r = self.cmd(name, **arguments)
+        assert "return" in r, f"{name}: {r}"
+        return r["return"]
+
+    def close(self):
+        self.sock.close()
+
+
+def wait_qmp_socket(path, vm, timeout=30):
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if path.exists():
+            return
+        if not vm.child.isalive():
+            break
+        time.sleep(0.05)
+    pytest.fail(f"QMP socket {path} did not appear; console:\n{vm.tail()}")
+
+
+def vm_rss(vm):
+    """Host resident set size of the VM process in bytes."""
+    with open(f"/proc/{vm.child.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def boot(guest, vm_factory, tmp_path, extra=()):
+    qmp_path = tmp_path / "vm.qmp"
+    argv = softvisor_argv(guest, append_line(None, after="shell"),
+                          memory="512M",
+                          extra=["--balloon", "--qmp", f"unix:{qmp_path}",
+                                 *extra])
+    vm = vm_factory(argv, boot_timeout=SOFTVISOR_BOOT_TIMEOUT,
+                    name="balloon-")
+    vm.expect_marker()
+    vm.expect(PROMPT, timeout=60, what="shell prompt")
+    wait_qmp_socket(qmp_path, vm)
+    q = Qmp(qmp_path)
+    assert "QMP" in q.greeting, q.greeting
+    assert q.ok("qmp_capabilities") == {}
+    return vm, q
+
+
+def shell(vm, command, timeout=120):
+    """Run one command in the guest shell; return its output and status."""
+    vm.send(command + "; echo SV-DONE=$?\r")
+    vm.expect(r"SV-DONE=(\d+)", timeout=timeout, what=f"end of {command!r}")
+    status = int(vm.child.match.group(1))
+    out = vm.child.before
+    vm.expect(PROMPT, timeout=30, what="shell prompt")
+    return out, status
+
+
+def wait_until(what, pred, timeout, vm, poll=0.25):
+    t_end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < t_end:
+        ok, last = pred()
+        if ok:
+            return last
+        time.sleep(poll)
+    pytest.fail(f"timeout waiting for {what} (last: {last}); console:\n"
+                f"{vm.tail()}")
+
+
+def fill(vm, mib=FILL_MIB):
+    """Touch mib MiB of guest RAM through tmpfs, then free it in the guest."""
+    out, st = shell(vm, "mkdir -p /tmp/fill && "
+                    "mount -t tmpfs -o size=450m tmpfs /tmp/fill && "
+                    f"dd if=/dev/zero of=/tmp/fill/f bs=1M count={mib} "
+                    "2>&1 | tail -1")
+    assert st == 0, out
+    return out
+
+
+def unfill(vm):
+    out, st = shell(vm, "rm /tmp/fill/f && umount /tmp/fill")
+    assert st == 0, out
+
+
+def test_balloon_inflate_releases_host_memory(guest, vm_factory, tmp_path):
+    vm, q = boot(guest, vm_factory, tmp_path)
+    assert q.ok("query-balloon") == {"actual": RAM}
+    rss_boot = vm_rss(vm)
+
+    fill(vm)
+    rss_peak = vm_rss(vm)
+    assert rss_peak - rss_boot >= (FILL_MIB - 20) * MiB, \
+        "the guest did not touch its RAM"
+    unfill(vm)
+    print(f"RSS after boot {rss_boot / MiB:.0f} MiB, after writing "
+          f"{FILL_MIB} MiB to tmpfs {rss_peak / MiB:.0f} MiB, after freeing "
+          f"it in the guest {vm_rss(vm) / MiB:.0f} MiB")
+
+    # Inflate: keep half of RAM.
+    t0 = time.monotonic()
+    assert q.ok("balloon", value=RAM // 2) == {}
+
+    def deflated_to_half():
+        a = q.ok("query-balloon")["actual"]
+        return abs(a - RAM // 2) <= 4 * MiB, a
+
+    actual = wait_until("query-balloon ~256 MiB", deflated_to_half, 120, vm)
+
+    def rss_dropped():
+        r = vm_rss(vm)
+        return rss_peak - r >= 0.4 * RAM, r
+
+    rss_low = wait_until("host RSS to drop by 40 % of RAM", rss_dropped, 60,
+                         vm)
+    print(f"inflated in {time.monotonic() - t0:.1f} s: actual "
+          f"{actual / MiB:.0f} MiB, RSS {rss_low / MiB:.0f} MiB "
+          f"(-{(rss_peak - rss_low) / MiB:.0f} MiB)")
+    out, st = shell(vm, "grep MemTotal /proc/meminfo")
+    assert st == 0
+
+    stats = q.ok("query-stats", device="balloon")["balloon"]
+    assert stats["inflated_pages"] >= (RAM // 2 - 4 * MiB) // 4096, stats
+
+    # Deflate: the guest gets all of its RAM back and can use it.
+    assert q.ok("balloon", value=RAM) == {}
+
+    def back_to_full():
+        a = q.ok("query-balloon")["actual"]
+        return a == RAM, a
+
+    wait_until("query-balloon 512 MiB", back_to_full, 120, vm)
+    fill(vm)
+    rss_again = vm_rss(vm)
+    print(f"deflated; after writing {FILL_MIB} MiB again: RSS "
+          f"{rss_again / MiB:.0f} MiB")
+    assert rss_again - rss_low >= (FILL_MIB - 40) * MiB
+    unfill(vm)
+    out, st = shell(vm, "free -m")
+    assert st == 0, out
+    q.ok("quit")
+    assert vm.wait_exit(timeout=30) == 0
+
+
+def test_balloon_reclaims_page_cache(guest, vm_factory, tmp_path):
+    """Memory the guest still uses (the page cache of a file on an ext4
+    disk) is reclaimed by the inflation itself: free page reporting cannot
+    release it, only the balloon."""
+    disk = tmp_path / "cache.ext4"
+    with open(disk, "wb") as f:
+        f.truncate(1024 * MiB)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(disk)], check=True)
+    vm, q = boot(guest, vm_factory, tmp_path,
+                 extra=["--disk", f"{disk},format=raw"])
+    rss_boot = vm_rss(vm)
+    out, st = shell(vm, "mkdir -p /tmp/d && mount -t ext4 /dev/vda /tmp/d "
+                    f"&& dd if=/dev/zero of=/tmp/d/f bs=1M count={CACHE_MIB}"
+                    " 2>&1 | tail -1 && sync && grep '^Cached' /proc/meminfo")
+    assert st == 0, out
+    time.sleep(3)  # whatever free page reporting does, it has done
+    rss_peak = vm_rss(vm)
+    print(f"RSS after boot {rss_boot / MiB:.0f} MiB, with "
+          f"a {CACHE_MIB} MiB file in the page cache {rss_peak / MiB:.0f} MiB")
+    assert rss_peak - rss_boot >= 300 * MiB, out
+
+    assert q.ok("balloon", value=RAM // 2) == {}
+
+    def half():
+        a = q.ok("query-balloon")["actual"]
+        return abs(a - RAM // 2) <= 4 * MiB, a
+
+    wait_until("query-balloon ~256 MiB", half, 120, vm)
+
+    def rss_dropped():
+        r = vm_rss(vm)
+        return rss_peak - r >= 0.4 * RAM, r
+
+    rss_low = wait_until("host RSS to drop by 40 % of RAM", rss_dropped, 60,
+                         vm)
+    print(f"RSS after inflating {rss_low / MiB:.0f} MiB")
+    # The file is still there and readable (from the disk now).
+    out, st = shell(vm, "wc -c </tmp/d/f && umount /tmp/d")
+    assert st == 0 and str(CACHE_MIB * MiB) in out, out
+
+    assert q.ok("balloon", value=RAM) == {}
+
+    def full():
+        a = q.ok("query-balloon")["actual"]
+        return a == RAM, a
+
+    wait_until("query-balloon 512 MiB", full, 120, vm)
+    q.ok("quit")
+    assert vm.wait_exit(timeout=30) == 0
+
+
+def test_qmp_stats_errors_and_quit(guest, vm_factory, tmp_path):
+    disk = tmp_path / "d.img"
+    with open(disk, "wb") as f:
+        f.truncate(8 * MiB)
+    vm, q = boot(guest, vm_factory, tmp_path,
+                 extra=["--disk", f"{disk},format=raw", "--rng"])
+    out, st = shell(vm, "dd if=/dev/vda of=/dev/null bs=4k count=100 "
+                    "2>/dev/null && head -c 64 /dev/hwrng | wc -c")
+    assert st == 0, out
+
+    stats = q.ok("query-stats")
+    for dev in ("blk0", "rng", "balloon", "memory"):
+        assert dev in stats, stats
+        assert all(isinstance(v, int) for v in stats[dev].values()), stats
+    assert stats["blk0"]["rd_bytes"] >= 100 * 4096, stats
+    assert stats["rng"]["bytes"] >= 64, stats
+    assert stats["balloon"]["target_pages"] == 0, stats
+    only = q.ok("query-stats", device="rng")
+    assert set(only) == {"rng"} and only["rng"]["bytes"] >= 64, only
+    r = q.cmd("query-stats", device="nosuch")
+    assert r["error"]["class"] == "DeviceNotFound", r
+
+    # Malformed input gets an error reply; the VM and the session go on.
+    for bad in (b"{not json\n", b'{"execute": 5}\n', b"[1, 2]\n",
+                b'{"execute": "balloon", "arguments": {"value": "x"}}\n',
+                b'{"execute": "balloon", "arguments": {"value": -1}}\n',
+                b'{"execute": "query-status", "bogus": 1}\n',
+                b"\xff\xfe\x00garbage\n"):
+        r = q.send_raw(bad)
+        assert r["error"]["class"] == "GenericError", (bad, r)
+    r = q.cmd("frobnicate")
+    assert r["error"]["class"] == "CommandNotFound", r
+    assert q.ok("query-balloon") == {"actual": RAM}
+    out, st = shell(vm, "echo $((6 * 7))")
+    assert st == 0 and "42" in out
+
+    # A second client works alongside the first.
+    q2 = Qmp(vm.argv[vm.argv.index("--qmp") + 1][len("unix:"):])
+    r = q2.cmd("query-balloon")
+    assert r["error"]["class"] == "CommandNotFound", r
+    assert q2.ok("qmp_capabilities") == {}
+    q2.close()
+
+    assert q.ok("quit") == {}
+    assert vm.wait_exit(timeout=30) == 0
+
+
+def test_balloon_without_device(guest, vm_factory, tmp_path):
+    """Without --balloon the balloon commands answer DeviceNotActive."""
+    qmp_path = tmp_path / "nb.qmp"
+    argv = softvisor_argv(guest, append_line(None, after="shell"),
+                          extra=["--qmp", f"unix:{qmp_path}"])
+    vm = vm_factory(argv, boot_timeout=SOFTVISOR_BOOT_TIMEOUT, name="nb-")
+    vm.expect_marker()
+    wait_qmp_socket(qmp_path, vm)
+    q = Qmp(qmp_path)
+    q.ok("qmp_capabilities")
+    for name, args in (("balloon", {"value": RAM}), ("query-balloon", {})):
+        r = q.cmd(name, **args)
+        assert r["error"]["class"] == "DeviceNotActive", r
+    q.ok("quit")
+    assert vm.wait_exit(timeout=30) == 0
+    assert not qmp_path.exists()
