@@ -213,8 +213,10 @@ static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
 	}
 	b->gpa = gpa;
 	b->epoch = bc->epoch;
-	b->succ_pc[0] = b->succ_pc[1] = ~0ULL;
-	b->succ[0] = b->succ[1] = NULL;
+	for (int k = 0; k < BLOCK_SUCCS; k++) {
+		b->succ_pc[k] = ~0ULL;
+		b->succ[k] = NULL;
+	}
 	b->next_slot = 0;
 	b->scratch = false;
 	b->n = n;
@@ -266,6 +268,8 @@ struct block *bcache_lookup_slow(struct hart *h)
 	if (prev) {
 		int i = prev->succ_pc[0] == pc	 ? 0
 			: prev->succ_pc[1] == pc ? 1
+			: prev->succ_pc[2] == pc ? 2
+			: prev->succ_pc[3] == pc ? 3
 						 : -1;
 		if (i >= 0) {
 			b = prev->succ[i];
@@ -279,7 +283,7 @@ struct block *bcache_lookup_slow(struct hart *h)
 	if (b && prev && !b->scratch) {
 		prev->succ_pc[prev->next_slot] = pc;
 		prev->succ[prev->next_slot] = b;
-		prev->next_slot ^= 1;
+		prev->next_slot = (prev->next_slot + 1) % BLOCK_SUCCS;
 	}
 	return b;
 }

@@ -26,9 +26,16 @@ static inline int jump(struct hart *h, uint64_t target)
 	return 1;
 }
 
-static inline int branch(struct hart *h, const struct insn *in, bool taken)
+/* Conditional branches do not end a block: a not-taken branch falls
+ * through inside it; a taken one leaves it, taking back the instret
+ * credited for the rest of the block. */
+static inline void branch_taken(struct hart *h, const struct insn *in)
 {
-	return jump(h, taken ? PC + (uint64_t)IMM : PC + in->len);
+	uint32_t rest = h->cur_n - in->idx - 1;
+	h->s.instret -= rest;
+	h->budget += rest;
+	h->cur_n = 0;
+	h->s.pc = PC + (uint64_t)IMM;
 }
 
 void op_lui(struct hart *h, const struct insn *in)
@@ -65,50 +72,44 @@ void op_jalr(struct hart *h, const struct insn *in)
 
 void op_beq(struct hart *h, const struct insn *in)
 {
-	{
-		branch(h, in, RS1 == RS2);
-		return;
-	}
+	if (!(RS1 == RS2))
+		NEXT_INSN(h, in);
+	branch_taken(h, in);
 }
 
 void op_bne(struct hart *h, const struct insn *in)
 {
-	{
-		branch(h, in, RS1 != RS2);
-		return;
-	}
+	if (!(RS1 != RS2))
+		NEXT_INSN(h, in);
+	branch_taken(h, in);
 }
 
 void op_blt(struct hart *h, const struct insn *in)
 {
-	{
-		branch(h, in, (int64_t)RS1 < (int64_t)RS2);
-		return;
-	}
+	if (!((int64_t)RS1 < (int64_t)RS2))
+		NEXT_INSN(h, in);
+	branch_taken(h, in);
 }
 
 void op_bge(struct hart *h, const struct insn *in)
 {
-	{
-		branch(h, in, (int64_t)RS1 >= (int64_t)RS2);
-		return;
-	}
+	if (!((int64_t)RS1 >= (int64_t)RS2))
+		NEXT_INSN(h, in);
+	branch_taken(h, in);
 }
 
 void op_bltu(struct hart *h, const struct insn *in)
 {
-	{
-		branch(h, in, RS1 < RS2);
-		return;
-	}
+	if (!(RS1 < RS2))
+		NEXT_INSN(h, in);
+	branch_taken(h, in);
 }
 
 void op_bgeu(struct hart *h, const struct insn *in)
 {
-	{
-		branch(h, in, RS1 >= RS2);
-		return;
-	}
+	if (!(RS1 >= RS2))
+		NEXT_INSN(h, in);
+	branch_taken(h, in);
 }
 
 void op_addi(struct hart *h, const struct insn *in)

@@ -97,6 +97,9 @@ struct insn {
 };
 
 #define BLOCK_MAX_INSNS 64
+/* Successors a block remembers: its exits (taken branches inside it, the
+ * end) are usually at most a few. */
+#define BLOCK_SUCCS 4
 
 /* Continue with the next instruction of the block. */
 #define NEXT_INSN(h, in)                   \
@@ -108,11 +111,11 @@ struct insn {
 struct block {
 	uint64_t gpa;	/* guest physical address of the first instruction */
 	uint64_t epoch; /* bcache epoch in which it was last checked */
-	/* Chaining: the last two blocks that ran after this one, by virtual
+	/* Chaining: the last BLOCK_SUCCS blocks that ran after this one, by virtual
 	 * pc. Only a hint: the successor is used only if the fetch TLB maps
 	 * the pc to its gpa and its epoch is current. */
-	uint64_t succ_pc[2];
-	struct block *succ[2];
+	uint64_t succ_pc[BLOCK_SUCCS];
+	struct block *succ[BLOCK_SUCCS];
 	uint8_t next_slot;
 	bool scratch;  /* the straddling-instruction block, never chained */
 	uint32_t n;    /* number of instructions */
@@ -304,11 +307,15 @@ static inline struct block *bcache_lookup(struct hart *h)
 
 	if (likely(prev && e->tag == (pc & ~GUEST_PAGE_MASK))) {
 		uint64_t gpa = e->gpa_page | (pc & GUEST_PAGE_MASK);
-		struct block *b = prev->succ_pc[0] == pc   ? prev->succ[0]
-				  : prev->succ_pc[1] == pc ? prev->succ[1]
-							   : NULL;
-		if (likely(b && b->gpa == gpa && b->epoch == h->bc.epoch))
-			return b;
+		for (int i = 0; i < BLOCK_SUCCS; i++) {
+			struct block *b = prev->succ[i];
+			if (prev->succ_pc[i] == pc) {
+				if (likely(b->gpa == gpa &&
+					   b->epoch == h->bc.epoch))
+					return b;
+				break;
+			}
+		}
 	}
 	return bcache_lookup_slow(h);
 }
