@@ -38,8 +38,10 @@ test: build guest
 	tools/run-tests $(BUILD)
 
 # The sanitizer pass leaves out the suites that only exercise QEMU.
+# Sanitized code runs about three times slower: stretch the time limits.
 test-asan: build-asan guest
-	tools/run-tests $(BUILD_ASAN) --no-suite reference --no-suite isa-qemu
+	SOFTVISOR_BOOT_TIMEOUT=360 SOFTVISOR_TIME_SCALE=3 tools/run-tests $(BUILD_ASAN) \
+		--timeout-multiplier 4 --no-suite reference --no-suite isa-qemu
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i

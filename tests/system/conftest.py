@@ -5,6 +5,8 @@ Environment (set by tests/system/meson.build, all optional):
   SOFTVISOR_SRC    source tree (default: two levels above this file)
   SOFTVISOR_BUILD  build directory
   SOFTVISOR_BOOT_TIMEOUT  seconds a softvisor boot may take (default 120)
+  SOFTVISOR_TIME_SCALE    factor for every console wait (default 1; the
+                          sanitizer pass uses 3: ASan code runs slower)
 
 The guest's /init conventions (marker line, sv.run, sv.after) are described
 in docs/guest-image.md.
@@ -34,6 +36,7 @@ NOT_AVAILABLE = "not available yet"
 QEMU = "/usr/bin/qemu-system-riscv64"
 QEMU_BOOT_TIMEOUT = 120
 SOFTVISOR_BOOT_TIMEOUT = int(os.environ.get("SOFTVISOR_BOOT_TIMEOUT", "120"))
+TIME_SCALE = float(os.environ.get("SOFTVISOR_TIME_SCALE", "1"))
 
 # Kernel log lines that may slip in between a script's output lines.
 _KLOG = re.compile(r"^\[\s*\d+\.\d+\] ")
@@ -139,6 +142,8 @@ class VM:
         tail instead of a pexpect traceback."""
         if not isinstance(patterns, list):
             patterns = [patterns]
+        if timeout is not None and timeout > 0:
+            timeout *= TIME_SCALE
         try:
             return self.child.expect(patterns, timeout=timeout)
         except pexpect.TIMEOUT:
