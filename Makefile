@@ -40,7 +40,7 @@ test: build guest
 # The sanitizer pass leaves out the suites that only exercise QEMU.
 # Sanitized code runs about three times slower: stretch the time limits.
 test-asan: build-asan guest
-	SOFTVISOR_BOOT_TIMEOUT=360 SOFTVISOR_TIME_SCALE=3 tools/run-tests $(BUILD_ASAN) \
+	SOFTVISOR_TIME_SCALE=3 tools/run-tests $(BUILD_ASAN) \
 		--timeout-multiplier 4 --no-suite reference --no-suite isa-qemu
 
 format:
