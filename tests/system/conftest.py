@@ -220,7 +220,7 @@ CLOCK_SCRIPT = ("echo SVCLOCK $(date +%s) "
 
 
 def expect_clock_in_sync(vm, timeout=60):
-    vm.expect(r"SVCLOCK (\d+) (\d+)\r?\n", timeout=timeout, what="SVCLOCK")
+    vm.expect(r"SVCLOCK (\d+) (\d+)\s", timeout=timeout, what="SVCLOCK")
     now = time.time()
     date, rtc = (int(x) for x in vm.child.match.groups())
     # date +%s and since_epoch truncate to whole seconds: allow 1 s more
