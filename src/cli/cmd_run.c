@@ -2,6 +2,7 @@
  * softvisor run: boot one VM in this process (the one-shot vmkernel).
  * Option names follow QEMU where QEMU has the option (docs/cli.md).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,9 +191,16 @@ int cmd_run(int argc, char **argv)
 		case O_RNG: cfg.rng = true; break;
 		case O_BALLOON: cfg.balloon = true; break;
 		case O_HVC:
-			if (console_parse(optarg, &cfg.hvc, &err))
+			if (console_parse(optarg, &cfg.hvc, &err) ||
+			    cfg.hvc.kind == CONSOLE_NONE) {
+				error_set(
+					&err, EINVAL,
+					"--virtio-console %s: expected stdio, "
+					"pty or unix:PATH",
+					optarg);
 				goto bad;
-			cfg.has_hvc = cfg.hvc.kind != CONSOLE_NONE;
+			}
+			cfg.has_hvc = true;
 			break;
 		case O_QMP:
 			if (qmp_parse(optarg, &cfg.qmp, &err))
