@@ -1,0 +1,941 @@
+/* VM definition: parse, validate, serialize, convert (see vmdef.h and
+ * docs/vm-definition.md). */
+#include "api/vmdef.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/parse.h"
+#include "virtio/net.h"
+
+#define FIELD_MAX 64 /* "nics[7].hostfwd[15]" and the like */
+
+/* ---- helpers: messages ------------------------------------------------- */
+
+/* What a JSON value is, for "got ..." in messages. */
+static void describe(const json_t *v, char *buf, size_t len)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		snprintf(buf, len, "\"%.64s\"%s", json_string_value(v),
+			 json_string_length(v) > 64 ? "..." : "");
+		break;
+	case JSON_INTEGER:
+		snprintf(buf, len, "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(v));
+		break;
+	case JSON_REAL: snprintf(buf, len, "%g", json_real_value(v)); break;
+	case JSON_TRUE: snprintf(buf, len, "true"); break;
+	case JSON_FALSE: snprintf(buf, len, "false"); break;
+	case JSON_NULL: snprintf(buf, len, "null"); break;
+	case JSON_OBJECT: snprintf(buf, len, "an object"); break;
+	case JSON_ARRAY: snprintf(buf, len, "an array"); break;
+	default: snprintf(buf, len, "?"); break;
+	}
+}
+
+static int bad_type(const char *field, const char *expected, const json_t *v,
+		    struct error *err)
+{
+	char got[96];
+
+	describe(v, got, sizeof(got));
+	return error_set(err, EINVAL, "%s: expected %s, got %s", field,
+			 expected, got);
+}
+
+/* Reject members of obj not in allowed (NULL-terminated). where names the
+ * object in the message ("definition", "disks[0]"). */
+static int check_keys(const json_t *obj, const char *const *allowed,
+		      const char *where, struct error *err)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)obj, key, v)
+	{
+		const char *const *a;
+
+		for (a = allowed; *a; a++)
+			if (strcmp(*a, key) == 0)
+				break;
+		if (!*a)
+			return error_set(err, EINVAL,
+					 "unknown field '%.64s' in %s", key,
+					 where);
+	}
+	return 0;
+}
+
+/* out = "parent.key" (or "key" at the top), truncated if ever too long. */
+static void sub(char *out, const char *parent, const char *key)
+{
+	int n = parent[0] ? snprintf(out, FIELD_MAX, "%s.%s", parent, key)
+			  : snprintf(out, FIELD_MAX, "%s", key);
+
+	if (n < 0)
+		out[0] = '\0';
+}
+
+/* ---- helpers: typed getters -------------------------------------------- */
+
+/* A string member into buf (size len, NUL included). Missing: -ENOENT
+ * (not an error for the caller to report unless required). */
+static int get_str(const json_t *obj, const char *parent, const char *key,
+		   char *buf, size_t len, bool required, struct error *err)
+{
+	char field[FIELD_MAX];
+	json_t *v = json_object_get(obj, key);
+
+	sub(field, parent, key);
+	if (!v) {
+		if (required)
+			return error_set(err, EINVAL, "%s: required", field);
+		return -ENOENT;
+	}
+	if (!json_is_string(v))
+		return bad_type(field, "a string", v, err);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return error_set(err, EINVAL, "%s: contains a NUL character",
+				 field);
+	if (json_string_length(v) >= len)
+		return error_set(err, EINVAL,
+				 "%s: too long (%zu bytes, at most %zu)", field,
+				 json_string_length(v), len - 1);
+	memcpy(buf, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int get_path(const json_t *obj, const char *parent, const char *key,
+		    char *buf, size_t len, bool required, struct error *err)
+{
+	char field[FIELD_MAX];
+	int r = get_str(obj, parent, key, buf, len, required, err);
+
+	if (r)
+		return r;
+	sub(field, parent, key);
+	/* The daemon's working directory means nothing to its clients. */
+	if (buf[0] != '/')
+		return error_set(err, EINVAL,
+				 "%s: expected an absolute path, got \"%.64s\"",
+				 field, buf);
+	return 0;
+}
+
+static int get_bool(const json_t *obj, const char *parent, const char *key,
+		    bool *out, struct error *err)
+{
+	char field[FIELD_MAX];
+	json_t *v = json_object_get(obj, key);
+
+	if (!v)
+		return 0;
+	sub(field, parent, key);
+	if (!json_is_boolean(v))
+		return bad_type(field, "true or false", v, err);
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* An integer member in [min, max]; missing leaves *out alone. */
+static int get_uint(const json_t *obj, const char *parent, const char *key,
+		    uint64_t min, uint64_t max, uint64_t *out,
+		    struct error *err)
+{
+	char field[FIELD_MAX], expected[64];
+	json_t *v = json_object_get(obj, key);
+	json_int_t i;
+
+	if (!v)
+		return 0;
+	sub(field, parent, key);
+	snprintf(expected, sizeof(expected), "an integer %" PRIu64 "..%" PRIu64,
+		 min, max);
+	if (!json_is_integer(v))
+		return bad_type(field, expected, v, err);
+	i = json_integer_value(v);
+	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+		return error_set(err, EINVAL,
+				 "%s: %" JSON_INTEGER_FORMAT
+				 " is out of range %" PRIu64 "..%" PRIu64,
+				 field, i, min, max);
+	*out = (uint64_t)i;
+	return 0;
+}
+
+/* "2G" for sizes that are a whole number of a unit, else bytes. */
+static void format_size(uint64_t v, char *buf, size_t len)
+{
+	static const char units[] = "TGMK";
+	int shift = 40;
+
+	for (const char *u = units; *u; u++, shift -= 10) {
+		if (v && (v & ((1ULL << shift) - 1)) == 0) {
+			snprintf(buf, len, "%" PRIu64 "%c", v >> shift, *u);
+			return;
+		}
+	}
+	snprintf(buf, len, "%" PRIu64, v);
+}
+
+/* A size: an integer (bytes) or a string like "512M". Missing: -ENOENT. */
+static int get_size(const json_t *obj, const char *parent, const char *key,
+		    uint64_t *out, struct error *err)
+{
+	char field[FIELD_MAX], got[96];
+	json_t *v = json_object_get(obj, key);
+
+	if (!v)
+		return -ENOENT;
+	sub(field, parent, key);
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0)
+			return error_set(err, EINVAL,
+					 "%s: %" JSON_INTEGER_FORMAT
+					 " is negative; expected a size like "
+					 "512M or 2G",
+					 field, json_integer_value(v));
+		*out = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	describe(v, got, sizeof(got));
+	if (!json_is_string(v) ||
+	    strlen(json_string_value(v)) != json_string_length(v) ||
+	    parse_size(json_string_value(v), 1, out, field, NULL) < 0)
+		return error_set(err, EINVAL,
+				 "%s: expected a size like 512M or 2G, got %s",
+				 field, got);
+	return 0;
+}
+
+static int get_shares(const json_t *obj, const char *parent,
+		      struct vmdef_shares *out, struct error *err)
+{
+	char field[FIELD_MAX];
+	json_t *v = json_object_get(obj, "shares");
+	const char *expected = "\"low\", \"normal\", \"high\" or a number "
+			       "1..1000000";
+
+	if (!v)
+		return 0;
+	sub(field, parent, "shares");
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+
+		if (strcmp(s, "low") == 0)
+			*out = (struct vmdef_shares){ VMDEF_SHARES_LOW, 0 };
+		else if (strcmp(s, "normal") == 0)
+			*out = (struct vmdef_shares){ VMDEF_SHARES_NORMAL, 0 };
+		else if (strcmp(s, "high") == 0)
+			*out = (struct vmdef_shares){ VMDEF_SHARES_HIGH, 0 };
+		else
+			return bad_type(field, expected, v, err);
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > VMDEF_SHARES_MAX)
+		return bad_type(field, expected, v, err);
+	out->kind = VMDEF_SHARES_CUSTOM;
+	out->value = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+static int get_object(const json_t *obj, const char *key, const char *field,
+		      json_t **out, struct error *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (!json_is_object(v))
+		return bad_type(field, "an object", v, err);
+	*out = v;
+	return 0;
+}
+
+static int get_array(const json_t *obj, const char *key, size_t max,
+		     json_t **out, struct error *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (!json_is_array(v))
+		return bad_type(key, "an array", v, err);
+	if (json_array_size(v) > max)
+		return error_set(err, EINVAL, "%s: %zu entries, at most %zu",
+				 key, json_array_size(v), max);
+	*out = v;
+	return 0;
+}
+
+/* ---- the sections ------------------------------------------------------ */
+
+/* DNS-label-like: letters, digits and '-', not at either end. */
+static int check_name(const char *name, struct error *err)
+{
+	size_t n = strlen(name);
+
+	if (n == 0)
+		return error_set(err, EINVAL, "name: must not be empty");
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '-')
+			goto bad;
+	if (name[0] == '-' || name[n - 1] == '-')
+		goto bad;
+	return 0;
+bad:
+	return error_set(err, EINVAL,
+			 "name: \"%s\": expected letters, digits and '-' "
+			 "(not first or last), 1..63 characters",
+			 name);
+}
+
+static int check_mem_range(const char *field, uint64_t v, struct error *err)
+{
+	char s[32];
+
+	format_size(v, s, sizeof(s));
+	if (v < VMDEF_MEM_MIN || v > VMDEF_MEM_MAX)
+		return error_set(err, EINVAL, "%s: %s is out of range 16M..1T",
+				 field, s);
+	if (v & 0xfff)
+		return error_set(err, EINVAL, "%s: %s is not a multiple of 4K",
+				 field, s);
+	return 0;
+}
+
+static int parse_boot(const json_t *root, struct vmdef *d, struct error *err)
+{
+	static const char *const keys[] = { "kernel", "initrd", "append",
+					    "firmware", NULL };
+	json_t *boot;
+	int r;
+
+	if (get_object(root, "boot", "boot", &boot, err))
+		return -EINVAL;
+	if (!boot)
+		return error_set(err, EINVAL,
+				 "boot: required (an object with kernel, "
+				 "initrd, append, or firmware)");
+	if (check_keys(boot, keys, "boot", err))
+		return -EINVAL;
+	r = get_path(boot, "boot", "kernel", d->kernel, sizeof(d->kernel),
+		     false, err);
+	if (r && r != -ENOENT)
+		return r;
+	r = get_path(boot, "boot", "firmware", d->firmware, sizeof(d->firmware),
+		     false, err);
+	if (r && r != -ENOENT)
+		return r;
+	r = get_path(boot, "boot", "initrd", d->initrd, sizeof(d->initrd),
+		     false, err);
+	if (r && r != -ENOENT)
+		return r;
+	r = get_str(boot, "boot", "append", d->append, sizeof(d->append), false,
+		    err);
+	if (r && r != -ENOENT)
+		return r;
+
+	if (!d->kernel[0] && !d->firmware[0])
+		return error_set(err, EINVAL,
+				 "boot.kernel: required (or boot.firmware)");
+	if (d->kernel[0] && d->firmware[0])
+		return error_set(err, EINVAL,
+				 "boot.firmware: cannot be combined with "
+				 "boot.kernel");
+	if (d->firmware[0] && (d->initrd[0] || json_object_get(boot, "append")))
+		return error_set(err, EINVAL, "boot.%s: only with boot.kernel",
+				 d->initrd[0] ? "initrd" : "append");
+	return 0;
+}
+
+static int parse_bios(const json_t *root, struct vmdef *d, struct error *err)
+{
+	char s[VMDEF_PATH_MAX];
+	int r = get_str(root, "", "bios", s, sizeof(s), false, err);
+
+	if (r == -ENOENT) {
+		d->bios = d->firmware[0] ? VIRT_BIOS_NONE : VIRT_BIOS_BUILTIN;
+		return 0;
+	}
+	if (r)
+		return r;
+	if (strcmp(s, "builtin") == 0) {
+		d->bios = VIRT_BIOS_BUILTIN;
+	} else if (strcmp(s, "none") == 0) {
+		d->bios = VIRT_BIOS_NONE;
+	} else if (s[0] == '/') {
+		d->bios = VIRT_BIOS_FILE;
+		memcpy(d->bios_path, s, strlen(s) + 1);
+	} else {
+		return error_set(err, EINVAL,
+				 "bios: expected \"builtin\", \"none\" or an "
+				 "absolute path, got \"%.64s\"",
+				 s);
+	}
+	if (d->firmware[0] && d->bios != VIRT_BIOS_NONE)
+		return error_set(err, EINVAL,
+				 "bios: must be \"none\" with boot.firmware "
+				 "(the firmware is the M-mode image)");
+	return 0;
+}
+
+static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
+		      struct error *err)
+{
+	static const char *const keys[] = { "path", "format", "readonly",
+					    "serial", NULL };
+	char where[FIELD_MAX];
+	int r;
+
+	snprintf(where, sizeof(where), "disks[%u]", i);
+	if (!json_is_object(v))
+		return bad_type(where, "an object", v, err);
+	if (check_keys(v, keys, where, err))
+		return -EINVAL;
+	r = get_path(v, where, "path", dk->path, sizeof(dk->path), true, err);
+	if (r)
+		return r;
+	snprintf(dk->format, sizeof(dk->format), "raw");
+	r = get_str(v, where, "format", dk->format, sizeof(dk->format), false,
+		    err);
+	if (r == -EINVAL)
+		return r;
+	if (strcmp(dk->format, "raw") != 0)
+		return error_set(err, EINVAL,
+				 "%s.format: expected \"raw\", got \"%s\"",
+				 where, dk->format);
+	if (get_bool(v, where, "readonly", &dk->readonly, err))
+		return -EINVAL;
+	r = get_str(v, where, "serial", dk->serial, sizeof(dk->serial), false,
+		    err);
+	if (r == -EINVAL)
+		return r;
+	for (const char *c = dk->serial; *c; c++)
+		if (!isprint((unsigned char)*c))
+			return error_set(err, EINVAL,
+					 "%s.serial: expected printable ASCII",
+					 where);
+	return 0;
+}
+
+static int parse_nic(const json_t *v, unsigned i, struct vmdef_nic *nic,
+		     struct error *err)
+{
+	static const char *const keys[] = { "type", "hostfwd", "mac", NULL };
+	char where[FIELD_MAX], field[FIELD_MAX];
+	json_t *fwd, *m;
+	int r;
+
+	snprintf(where, sizeof(where), "nics[%u]", i);
+	if (!json_is_object(v))
+		return bad_type(where, "an object", v, err);
+	if (check_keys(v, keys, where, err))
+		return -EINVAL;
+	snprintf(nic->type, sizeof(nic->type), "user");
+	r = get_str(v, where, "type", nic->type, sizeof(nic->type), false, err);
+	sub(field, where, "type");
+	if (r == -EINVAL || (r == 0 && strcmp(nic->type, "user") != 0))
+		return bad_type(field, "\"user\"", json_object_get(v, "type"),
+				err);
+
+	fwd = json_object_get(v, "hostfwd");
+	sub(field, where, "hostfwd");
+	if (fwd && !json_is_array(fwd))
+		return bad_type(field, "an array of strings", fwd, err);
+	if (fwd && json_array_size(fwd) > NET_USER_MAX_HOSTFWD)
+		return error_set(err, EINVAL, "%s: %zu entries, at most %d",
+				 field, json_array_size(fwd),
+				 NET_USER_MAX_HOSTFWD);
+	for (size_t k = 0; fwd && k < json_array_size(fwd); k++) {
+		json_t *f = json_array_get(fwd, k);
+		char fk[FIELD_MAX];
+		struct net_hostfwd hf;
+		struct error e = { 0 };
+
+		if (snprintf(fk, sizeof(fk), "%s[%zu]", field, k) < 0)
+			fk[0] = '\0';
+		if (!json_is_string(f) ||
+		    json_string_length(f) >= VMDEF_HOSTFWD_LEN ||
+		    strlen(json_string_value(f)) != json_string_length(f) ||
+		    net_hostfwd_parse(json_string_value(f), &hf, &e) < 0)
+			return bad_type(fk,
+					"a forward like "
+					"\"tcp:127.0.0.1:2222-:22\"",
+					f, err);
+		snprintf(nic->hostfwd[k], sizeof(nic->hostfwd[k]), "%s",
+			 json_string_value(f));
+		nic->n_hostfwd++;
+	}
+
+	m = json_object_get(v, "mac");
+	sub(field, where, "mac");
+	if (m) {
+		uint8_t mac[6];
+		struct error e = { 0 };
+
+		if (!json_is_string(m) ||
+		    json_string_length(m) >= sizeof(nic->mac) ||
+		    strlen(json_string_value(m)) != json_string_length(m) ||
+		    virtio_net_parse_mac(json_string_value(m), mac, &e) < 0)
+			return bad_type(field,
+					"a unicast MAC like "
+					"\"52:54:00:12:34:56\"",
+					m, err);
+		memcpy(nic->mac, json_string_value(m),
+		       json_string_length(m) + 1);
+	}
+	return 0;
+}
+
+static int parse_devices(const json_t *root, struct vmdef *d, struct error *err)
+{
+	json_t *a;
+	unsigned n;
+
+	if (get_array(root, "disks", VMDEF_MAX_DISKS, &a, err))
+		return -EINVAL;
+	for (size_t i = 0; a && i < json_array_size(a); i++) {
+		if (parse_disk(json_array_get(a, i), (unsigned)i, &d->disks[i],
+			       err))
+			return -EINVAL;
+		d->n_disks++;
+	}
+	if (get_array(root, "nics", VMDEF_MAX_NICS, &a, err))
+		return -EINVAL;
+	for (size_t i = 0; a && i < json_array_size(a); i++) {
+		if (parse_nic(json_array_get(a, i), (unsigned)i, &d->nics[i],
+			      err))
+			return -EINVAL;
+		d->n_nics++;
+	}
+	if (get_bool(root, "", "rng", &d->rng, err) ||
+	    get_bool(root, "", "balloon", &d->balloon, err))
+		return -EINVAL;
+	n = d->n_disks + d->n_nics + d->rng + d->balloon;
+	if (n > VIRT_MAX_VIRTIO)
+		return error_set(
+			err, EINVAL,
+			"disks, nics, rng, balloon: %u virtio devices, "
+			"the board has %d slots",
+			n, VIRT_MAX_VIRTIO);
+	return 0;
+}
+
+static int parse_console(const json_t *root, struct vmdef *d, struct error *err)
+{
+	json_t *v = json_object_get(root, "console");
+	const char *expected = "\"managed\", \"none\", \"pty\" or "
+			       "\"unix:/PATH\"";
+	const char *s;
+
+	d->console = VMDEF_CONSOLE_MANAGED;
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return bad_type("console", expected, v, err);
+	s = json_string_value(v);
+	if (strcmp(s, "managed") == 0)
+		d->console = VMDEF_CONSOLE_MANAGED;
+	else if (strcmp(s, "none") == 0)
+		d->console = VMDEF_CONSOLE_NONE;
+	else if (strcmp(s, "pty") == 0)
+		d->console = VMDEF_CONSOLE_PTY;
+	else if (strncmp(s, "unix:/", 6) == 0 &&
+		 json_string_length(v) - 5 < sizeof(d->console_path) &&
+		 strlen(s) == json_string_length(v)) {
+		d->console = VMDEF_CONSOLE_UNIX;
+		memcpy(d->console_path, s + 5, strlen(s + 5) + 1);
+	} else
+		return bad_type("console", expected, v, err);
+	return 0;
+}
+
+static int parse_qos(const json_t *root, struct vmdef *d, struct error *err)
+{
+	static const char *const keys[] = { "cpu", "memory", NULL };
+	static const char *const cpu_keys[] = { "shares", "reservation_mhz",
+						"limit_mhz", NULL };
+	static const char *const mem_keys[] = { "shares", "reservation",
+						"limit", NULL };
+	char a[32], b[32];
+	json_t *qos, *cpu, *mem;
+	int r;
+
+	if (get_object(root, "qos", "qos", &qos, err))
+		return -EINVAL;
+	if (!qos)
+		return 0;
+	if (check_keys(qos, keys, "qos", err) ||
+	    get_object(qos, "cpu", "qos.cpu", &cpu, err) ||
+	    get_object(qos, "memory", "qos.memory", &mem, err))
+		return -EINVAL;
+
+	if (cpu) {
+		if (check_keys(cpu, cpu_keys, "qos.cpu", err) ||
+		    get_shares(cpu, "qos.cpu", &d->cpu_shares, err) ||
+		    get_uint(cpu, "qos.cpu", "reservation_mhz", 0, 100000000,
+			     &d->cpu_reservation_mhz, err) ||
+		    get_uint(cpu, "qos.cpu", "limit_mhz", 1, 100000000,
+			     &d->cpu_limit_mhz, err))
+			return -EINVAL;
+		if (d->cpu_limit_mhz &&
+		    d->cpu_reservation_mhz > d->cpu_limit_mhz)
+			return error_set(err, EINVAL,
+					 "qos.cpu.reservation_mhz: %" PRIu64
+					 " exceeds qos.cpu.limit_mhz %" PRIu64,
+					 d->cpu_reservation_mhz,
+					 d->cpu_limit_mhz);
+	}
+	if (mem) {
+		if (check_keys(mem, mem_keys, "qos.memory", err) ||
+		    get_shares(mem, "qos.memory", &d->mem_shares, err))
+			return -EINVAL;
+		r = get_size(mem, "qos.memory", "reservation",
+			     &d->mem_reservation, err);
+		if (r && r != -ENOENT)
+			return r;
+		if (d->mem_reservation & 0xfff)
+			return error_set(err, EINVAL,
+					 "qos.memory.reservation: not a "
+					 "multiple of 4K");
+		r = get_size(mem, "qos.memory", "limit", &d->mem_limit, err);
+		if (r && r != -ENOENT)
+			return r;
+		if (r == 0 &&
+		    (d->mem_limit < VMDEF_MEM_MIN || (d->mem_limit & 0xfff)))
+			return error_set(err, EINVAL,
+					 "qos.memory.limit: expected a "
+					 "multiple of 4K of at least 16M");
+		format_size(d->mem_reservation, a, sizeof(a));
+		if (d->mem_reservation > d->memory) {
+			format_size(d->memory, b, sizeof(b));
+			return error_set(err, EINVAL,
+					 "qos.memory.reservation: %s exceeds "
+					 "memory %s",
+					 a, b);
+		}
+		if (d->mem_limit && d->mem_reservation > d->mem_limit) {
+			format_size(d->mem_limit, b, sizeof(b));
+			return error_set(err, EINVAL,
+					 "qos.memory.reservation: %s exceeds "
+					 "qos.memory.limit %s",
+					 a, b);
+		}
+	}
+	return 0;
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+void vmdef_init(struct vmdef *def)
+{
+	memset(def, 0, sizeof(*def));
+	def->cpus = 1;
+	def->memory = VIRT_DEFAULT_RAM;
+	def->bios = VIRT_BIOS_BUILTIN;
+	def->console = VMDEF_CONSOLE_MANAGED;
+}
+
+int vmdef_from_json(const json_t *root, struct vmdef *d, struct error *err)
+{
+	static const char *const keys[] = {
+		"name",	 "cpus",      "memory",	 "boot", "bios",
+		"disks", "nics",      "console", "rng",	 "balloon",
+		"qos",	 "autostart", NULL,
+	};
+	uint64_t v;
+	int r;
+
+	vmdef_init(d);
+	if (!json_is_object(root))
+		return bad_type("definition", "a JSON object", root, err);
+	if (check_keys(root, keys, "definition", err))
+		return -EINVAL;
+
+	r = get_str(root, "", "name", d->name, sizeof(d->name), true, err);
+	if (r)
+		return r;
+	if (check_name(d->name, err))
+		return -EINVAL;
+	v = d->cpus;
+	if (get_uint(root, "", "cpus", 1, VMDEF_CPUS_MAX, &v, err))
+		return -EINVAL;
+	d->cpus = (unsigned)v;
+	r = get_size(root, "", "memory", &d->memory, err);
+	if (r && r != -ENOENT)
+		return r;
+	if (check_mem_range("memory", d->memory, err))
+		return -EINVAL;
+
+	if (parse_boot(root, d, err) || parse_bios(root, d, err) ||
+	    parse_devices(root, d, err) || parse_console(root, d, err) ||
+	    parse_qos(root, d, err) ||
+	    get_bool(root, "", "autostart", &d->autostart, err))
+		return -EINVAL;
+	return 0;
+}
+
+int vmdef_parse(const char *json, struct vmdef *out, struct error *err)
+{
+	json_error_t jerr;
+	json_t *root;
+	int r;
+
+	if (!json)
+		return error_set(err, EINVAL, "definition: empty");
+	root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return error_set(err, EINVAL,
+				 "definition: invalid JSON at line %d, "
+				 "column %d: %s",
+				 jerr.line, jerr.column, jerr.text);
+	r = vmdef_from_json(root, out, err);
+	json_decref(root);
+	return r;
+}
+
+static json_t *shares_json(const struct vmdef_shares *s)
+{
+	switch (s->kind) {
+	case VMDEF_SHARES_LOW: return json_string("low");
+	case VMDEF_SHARES_HIGH: return json_string("high");
+	case VMDEF_SHARES_CUSTOM: return json_integer(s->value);
+	default: return json_string("normal");
+	}
+}
+
+static json_t *size_json(uint64_t v)
+{
+	char s[32];
+
+	format_size(v, s, sizeof(s));
+	return json_string(s);
+}
+
+json_t *vmdef_to_json_value(const struct vmdef *d)
+{
+	json_t *o = json_object(), *boot = json_object();
+	json_t *disks = json_array(), *nics = json_array();
+	json_t *qos = json_object(), *cpu = json_object(), *mem = json_object();
+	char console[120];
+	int bad = 0;
+
+	if (!o || !boot || !disks || !nics || !qos || !cpu || !mem)
+		goto oom;
+	bad |= json_object_set_new(o, "name", json_string(d->name));
+	bad |= json_object_set_new(o, "cpus", json_integer(d->cpus));
+	bad |= json_object_set_new(o, "memory", size_json(d->memory));
+	if (d->firmware[0]) {
+		bad |= json_object_set_new(boot, "firmware",
+					   json_string(d->firmware));
+	} else {
+		bad |= json_object_set_new(boot, "kernel",
+					   json_string(d->kernel));
+		if (d->initrd[0])
+			bad |= json_object_set_new(boot, "initrd",
+						   json_string(d->initrd));
+		bad |= json_object_set_new(boot, "append",
+					   json_string(d->append));
+	}
+	bad |= json_object_set(o, "boot", boot);
+	bad |= json_object_set_new(
+		o, "bios",
+		json_string(d->bios == VIRT_BIOS_FILE	? d->bios_path
+			    : d->bios == VIRT_BIOS_NONE ? "none"
+							: "builtin"));
+	for (unsigned i = 0; i < d->n_disks; i++) {
+		const struct vmdef_disk *k = &d->disks[i];
+
+		bad |= json_array_append_new(
+			disks,
+			json_pack("{s:s, s:s, s:b, s:s}", "path", k->path,
+				  "format", k->format, "readonly", k->readonly,
+				  "serial", k->serial));
+	}
+	bad |= json_object_set(o, "disks", disks);
+	for (unsigned i = 0; i < d->n_nics; i++) {
+		const struct vmdef_nic *n = &d->nics[i];
+		json_t *nic = json_pack("{s:s, s:[]}", "type", n->type,
+					"hostfwd");
+		json_t *fw = nic ? json_object_get(nic, "hostfwd") : NULL;
+
+		for (unsigned k = 0; fw && k < n->n_hostfwd; k++)
+			bad |= json_array_append_new(
+				fw, json_string(n->hostfwd[k]));
+		if (nic && n->mac[0])
+			bad |= json_object_set_new(nic, "mac",
+						   json_string(n->mac));
+		bad |= json_array_append_new(nics, nic);
+	}
+	bad |= json_object_set(o, "nics", nics);
+	switch (d->console) {
+	case VMDEF_CONSOLE_NONE:
+		snprintf(console, sizeof(console), "none");
+		break;
+	case VMDEF_CONSOLE_PTY:
+		snprintf(console, sizeof(console), "pty");
+		break;
+	case VMDEF_CONSOLE_UNIX:
+		snprintf(console, sizeof(console), "unix:%s", d->console_path);
+		break;
+	default: snprintf(console, sizeof(console), "managed"); break;
+	}
+	bad |= json_object_set_new(o, "console", json_string(console));
+	bad |= json_object_set_new(o, "rng", json_boolean(d->rng));
+	bad |= json_object_set_new(o, "balloon", json_boolean(d->balloon));
+
+	bad |= json_object_set_new(cpu, "shares", shares_json(&d->cpu_shares));
+	bad |= json_object_set_new(
+		cpu, "reservation_mhz",
+		json_integer((json_int_t)d->cpu_reservation_mhz));
+	if (d->cpu_limit_mhz)
+		bad |= json_object_set_new(
+			cpu, "limit_mhz",
+			json_integer((json_int_t)d->cpu_limit_mhz));
+	bad |= json_object_set_new(mem, "shares", shares_json(&d->mem_shares));
+	bad |= json_object_set_new(mem, "reservation",
+				   size_json(d->mem_reservation));
+	if (d->mem_limit)
+		bad |= json_object_set_new(mem, "limit",
+					   size_json(d->mem_limit));
+	bad |= json_object_set(qos, "cpu", cpu);
+	bad |= json_object_set(qos, "memory", mem);
+	bad |= json_object_set(o, "qos", qos);
+	bad |= json_object_set_new(o, "autostart", json_boolean(d->autostart));
+	if (bad)
+		goto oom;
+	json_decref(boot);
+	json_decref(disks);
+	json_decref(nics);
+	json_decref(cpu);
+	json_decref(mem);
+	json_decref(qos);
+	return o;
+oom:
+	json_decref(o);
+	json_decref(boot);
+	json_decref(disks);
+	json_decref(nics);
+	json_decref(cpu);
+	json_decref(mem);
+	json_decref(qos);
+	return NULL;
+}
+
+char *vmdef_to_json(const struct vmdef *def)
+{
+	json_t *o = vmdef_to_json_value(def);
+	char *s;
+
+	if (!o)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return s;
+}
+
+bool vmdef_equal(const struct vmdef *a, const struct vmdef *b)
+{
+	/* The serialized form holds every field, so equal JSON values are
+	 * equal definitions. */
+	json_t *ja = vmdef_to_json_value(a), *jb = vmdef_to_json_value(b);
+	bool eq = ja && jb && json_equal(ja, jb);
+
+	json_decref(ja);
+	json_decref(jb);
+	return eq;
+}
+
+static uint64_t shares_value(const struct vmdef_shares *s, uint64_t low,
+			     uint64_t normal, uint64_t high, uint64_t scale)
+{
+	switch (s->kind) {
+	case VMDEF_SHARES_LOW: return low * scale;
+	case VMDEF_SHARES_HIGH: return high * scale;
+	case VMDEF_SHARES_CUSTOM: return s->value;
+	default: return normal * scale;
+	}
+}
+
+uint64_t vmdef_cpu_shares(const struct vmdef *def)
+{
+	return shares_value(&def->cpu_shares, VMDEF_CPU_SHARES_LOW,
+			    VMDEF_CPU_SHARES_NORMAL, VMDEF_CPU_SHARES_HIGH,
+			    def->cpus);
+}
+
+uint64_t vmdef_mem_shares(const struct vmdef *def)
+{
+	return shares_value(&def->mem_shares, VMDEF_MEM_SHARES_LOW,
+			    VMDEF_MEM_SHARES_NORMAL, VMDEF_MEM_SHARES_HIGH,
+			    def->memory >> 20);
+}
+
+int vmdef_to_virt_config(const struct vmdef *d, struct virt_config *cfg,
+			 struct error *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (!d->kernel[0] && !d->firmware[0])
+		return error_set(err, EINVAL, "boot.kernel: required");
+	if (d->cpus < 1 || d->cpus > VMDEF_CPUS_MAX ||
+	    check_mem_range("memory", d->memory, err) ||
+	    d->n_disks > VMDEF_MAX_DISKS || d->n_nics > VMDEF_MAX_NICS ||
+	    d->n_disks + d->n_nics + d->rng + d->balloon > VIRT_MAX_VIRTIO)
+		return error_set(err, EINVAL, "%s: not a valid definition",
+				 d->name);
+	cfg->ram_size = d->memory;
+	cfg->n_harts = d->cpus;
+	cfg->kernel = d->firmware[0] ? d->firmware : d->kernel;
+	cfg->initrd = d->initrd[0] ? d->initrd : NULL;
+	cfg->append = d->append[0] ? d->append : NULL;
+	cfg->bios = d->firmware[0] ? VIRT_BIOS_NONE : d->bios;
+	cfg->bios_path = d->bios == VIRT_BIOS_FILE ? d->bios_path : NULL;
+	switch (d->console) {
+	case VMDEF_CONSOLE_PTY: cfg->console.kind = CONSOLE_PTY; break;
+	case VMDEF_CONSOLE_UNIX:
+		cfg->console.kind = CONSOLE_UNIX;
+		snprintf(cfg->console.path, sizeof(cfg->console.path), "%s",
+			 d->console_path);
+		break;
+	default: cfg->console.kind = CONSOLE_NONE; break;
+	}
+
+	for (unsigned i = 0; i < d->n_disks; i++) {
+		struct virtio_blk_config *b = &cfg->disks[i];
+
+		snprintf(b->path, sizeof(b->path), "%s", d->disks[i].path);
+		snprintf(b->format, sizeof(b->format), "%s",
+			 d->disks[i].format);
+		b->readonly = d->disks[i].readonly;
+		snprintf(b->serial, sizeof(b->serial), "%s",
+			 d->disks[i].serial);
+	}
+	cfg->n_disks = d->n_disks;
+
+	for (unsigned i = 0; i < d->n_nics; i++) {
+		const struct vmdef_nic *n = &d->nics[i];
+		struct virtio_net_config *nc = &cfg->nets[i];
+
+		virtio_net_config_init(nc, i);
+		if (n->mac[0] && virtio_net_parse_mac(n->mac, nc->mac, err))
+			return -EINVAL;
+		for (unsigned k = 0; k < n->n_hostfwd; k++)
+			if (net_hostfwd_parse(n->hostfwd[k], &nc->user.fwd[k],
+					      err))
+				return -EINVAL;
+		nc->user.n_fwd = n->n_hostfwd;
+	}
+	cfg->n_nets = d->n_nics;
+	cfg->rng = d->rng;
+	cfg->balloon = d->balloon;
+	return 0;
+}
