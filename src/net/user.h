@@ -23,9 +23,10 @@
 struct netdev;
 
 #define NET_USER_MAX_HOSTFWD 16
-#define NET_USER_MTU_DEFAULT 1500
-#define NET_USER_MTU_MIN     576
-#define NET_USER_MTU_MAX     65521 /* libslirp's IF_MTU_MAX */
+#define NET_USER_MTU_DEFAULT \
+	65520 /* like passt: 1500-byte frames cost the guest per-packet work */
+#define NET_USER_MTU_MIN 576
+#define NET_USER_MTU_MAX 65521 /* libslirp's IF_MTU_MAX */
 
 /* A host forward: connections to host_addr:host_port on the host go to
  * guest_addr:guest_port in the guest. Addresses in network byte order;

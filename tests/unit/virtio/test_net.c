@@ -319,12 +319,12 @@ static void test_slirp_arp(void **state)
 	assert_non_null(d.n);
 	drv_up(&d, 1u << 5 | 1u << 15 | 1u << 16 | 1u << 3 | 1u << 1);
 
-	/* config space: mac, status LINK_UP, 1 queue pair, mtu 1500 */
+	/* config space: mac, status LINK_UP, 1 queue pair, the default mtu */
 	for (unsigned i = 0; i < 12; i++)
 		cfgsp[i] = (uint8_t)d.mo->read(d.vd, R_CONFIG + i, 1);
 	assert_memory_equal(cfgsp, cfg.mac, 6);
 	assert_int_equal(cfgsp[6] | cfgsp[7] << 8, 1);
-	assert_int_equal(cfgsp[10] | cfgsp[11] << 8, 1500);
+	assert_int_equal(cfgsp[10] | cfgsp[11] << 8, NET_USER_MTU_DEFAULT);
 	memcpy(mac, cfgsp, 6);
 
 	for (unsigned i = 0; i < 4; i++)
