@@ -192,9 +192,11 @@ uint8_t *gmem_page(struct gmem *gm, uint64_t gpa, enum gmem_access access,
 	return (uint8_t *)(e & ~P2M_FLAGS_MASK);
 }
 
-int gmem_read(struct gmem *gm, uint64_t gpa, void *buf, size_t len)
+/* Copy between buf and [gpa, gpa+len) of RAM page by page: guest frames are
+ * not adjacent in host memory. */
+static int gmem_copy(struct gmem *gm, uint64_t gpa, uint8_t *buf, size_t len,
+		     enum gmem_access access)
 {
-	uint8_t *dst = buf;
 	uint64_t off;
 
 	if (len == 0)
@@ -204,36 +206,29 @@ int gmem_read(struct gmem *gm, uint64_t gpa, void *buf, size_t len)
 	while (len) {
 		size_t in_page = GUEST_PAGE_SIZE - (gpa & GUEST_PAGE_MASK);
 		size_t n = len < in_page ? len : in_page;
-		const uint8_t *page = gmem_page(gm, gpa, GMEM_READ, NULL);
+		uint8_t *p = gmem_page(gm, gpa, access, NULL) +
+			     (gpa & GUEST_PAGE_MASK);
 
-		memcpy(dst, page + (gpa & GUEST_PAGE_MASK), n);
-		dst += n;
+		if (access == GMEM_WRITE)
+			memcpy(p, buf, n);
+		else
+			memcpy(buf, p, n);
+		buf += n;
 		gpa += n;
 		len -= n;
 	}
 	return 0;
 }
 
+int gmem_read(struct gmem *gm, uint64_t gpa, void *buf, size_t len)
+{
+	return gmem_copy(gm, gpa, buf, len, GMEM_READ);
+}
+
 int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf, size_t len)
 {
-	const uint8_t *src = buf;
-	uint64_t off;
-
-	if (len == 0)
-		return 0;
-	if (!gmem_ram_offset(gm, gpa, len, &off))
-		return -EFAULT;
-	while (len) {
-		size_t in_page = GUEST_PAGE_SIZE - (gpa & GUEST_PAGE_MASK);
-		size_t n = len < in_page ? len : in_page;
-		uint8_t *page = gmem_page(gm, gpa, GMEM_WRITE, NULL);
-
-		memcpy(page + (gpa & GUEST_PAGE_MASK), src, n);
-		src += n;
-		gpa += n;
-		len -= n;
-	}
-	return 0;
+	/* gmem_copy only reads from buf when access is GMEM_WRITE */
+	return gmem_copy(gm, gpa, (uint8_t *)(uintptr_t)buf, len, GMEM_WRITE);
 }
 
 /*
