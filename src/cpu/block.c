@@ -83,16 +83,12 @@ static inline unsigned bcache_index(uint64_t gpa)
 void bcache_invalidate_page(struct hart *h, uint64_t gpa_page)
 {
 	struct bcache *bc = &h->bc;
-	for (unsigned i = 0; i < BCACHE_SIZE; i++) {
-		struct block *b = bc->table[i];
-		if (b && (b->gpa & ~GUEST_PAGE_MASK) == gpa_page)
-			bc->table[i] = NULL;
-	}
 	uint64_t f = (gpa_page - bc->ram_base) >> GUEST_PAGE_SHIFT;
 	if (f < bc->n_frames)
 		bc->code_pages[f / 64] &= ~(1ULL << (f % 64));
-	/* blocks of the page may still be reachable through chains or after
-	 * losing their table slot: make every block prove its bytes again */
+	/* No need to find the page's blocks (they may also be reachable
+	 * through chains or have lost their table slot): a new epoch makes
+	 * every block prove its instruction bytes before it runs again. */
 	bc->epoch++;
 }
 
@@ -238,6 +234,8 @@ static struct block *lookup_table(struct hart *h, uint8_t *page, uint64_t gpa)
 			return b;
 		if (block_still_valid(b, page)) {
 			b->epoch = h->bc.epoch;
+			/* a store may have unmarked its page meanwhile */
+			mark_code_page(h, gpa);
 			return b;
 		}
 	}
