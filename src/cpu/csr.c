@@ -191,6 +191,17 @@ int csr_read(struct hart *h, unsigned csr, uint64_t *val, unsigned idx)
 	return -1;
 }
 
+uint64_t csr_rmw_base(const struct hart *h, unsigned csr, uint64_t read)
+{
+	/* mip.SEIP reads as the OR of the software bit and the PLIC line,
+	 * but csrrs/csrrc write back from the software bit only (3.1.9);
+	 * else an external interrupt that is up during M-mode's csrs mip
+	 * would stick. */
+	if (csr == CSR_MIP)
+		return (read & ~MIP_SEIP) | (h->s.mip_sw & MIP_SEIP);
+	return read;
+}
+
 static bool pmp_locked(const struct hart *h, unsigned i)
 {
 	return h->s.pmpcfg[i] & PMP_L;

@@ -21,13 +21,7 @@ static int csr_insn(struct hart *h, const struct insn *in, enum csr_op op,
 	if (do_read && csr_read(h, csr, &old, in->idx))
 		return hart_illegal(h, in);
 	if (do_write) {
-		/* mip.SEIP reads as the OR of the software bit and the PLIC
-		 * line, but a read-modify-write writes back from the software
-		 * bit only (priv. spec 3.1.9); else an external interrupt that
-		 * happens to be up during M-mode's csrs mip would stick. */
-		uint64_t base = old;
-		if (csr == CSR_MIP)
-			base = (old & ~MIP_SEIP) | (h->s.mip_sw & MIP_SEIP);
+		uint64_t base = csr_rmw_base(h, csr, old);
 		uint64_t nv = op == CSR_OP_W   ? src
 			      : op == CSR_OP_S ? base | src
 					       : base & ~src;

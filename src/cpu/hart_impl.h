@@ -329,6 +329,9 @@ bool decode_insn(uint32_t raw, struct insn *in);
 /* Read/write a CSR with privilege checks. Return 0 or -1 (illegal). */
 int csr_read(struct hart *h, unsigned csr, uint64_t *val, unsigned idx);
 int csr_write(struct hart *h, unsigned csr, uint64_t val);
+/* The value csrrs/csrrc modify, given what csr_read returned: the same,
+ * except where the spec has a read-modify-write use other bits. */
+uint64_t csr_rmw_base(const struct hart *h, unsigned csr, uint64_t read);
 
 /* Registers used by handlers. */
 #define X(r) (h->s.x[(r)])
