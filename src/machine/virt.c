@@ -395,8 +395,11 @@ static void teardown(struct virt *vm)
 		hart_destroy(vm->harts[i].h);
 		vm->harts[i].h = NULL;
 	}
+	/* under io_lock: the QMP thread reads memory statistics */
+	pthread_mutex_lock(&vm->io_lock);
 	gmem_destroy(vm->mem);
 	vm->mem = NULL;
+	pthread_mutex_unlock(&vm->io_lock);
 }
 
 /* Build everything; returns 0, 1 (nothing to run: --dump-dtb), or <0. */
@@ -408,7 +411,10 @@ static int build(struct virt *vm, struct error *err)
 	atomic_store(&vm->event, VIRT_EV_NONE);
 	vm->exit_code = 0;
 	vclock_init(&vm->clock);
-	vm->mem = gmem_create(VIRT_RAM_BASE, cfg->ram_size, err);
+	struct gmem *mem = gmem_create(VIRT_RAM_BASE, cfg->ram_size, err);
+	pthread_mutex_lock(&vm->io_lock);
+	vm->mem = mem;
+	pthread_mutex_unlock(&vm->io_lock);
 	if (!vm->mem)
 		return -ENOMEM;
 	for (unsigned i = 0; i < vm->n_harts; i++) {
@@ -457,7 +463,9 @@ static void htif_poll(struct virt *vm)
 		if (!gmem_read(vm->mem, payload, mm, sizeof(mm)) &&
 		    mm[0] == 64) {
 			uint8_t buf[256];
-			uint64_t len = mm[3], done = 0;
+			/* a guest-given length: print at most 64 KiB */
+			uint64_t len = mm[3] < 65536 ? mm[3] : 65536;
+			uint64_t done = 0;
 			while (done < len) {
 				size_t n = len - done < sizeof(buf)
 						   ? (size_t)(len - done)

@@ -267,7 +267,6 @@ static void qmp_get_stats(void *opaque, struct qmp_stats *st)
 		qmp_stats_u64(st, "console", "rx_bytes", s.rx_bytes);
 		qmp_stats_u64(st, "console", "tx_bytes", s.tx_bytes);
 	}
-	pthread_mutex_unlock(&vm->io_lock);
 	if (vm->mem) {
 		struct gmem_stats g;
 		gmem_get_stats(vm->mem, &g);
@@ -276,6 +275,7 @@ static void qmp_get_stats(void *opaque, struct qmp_stats *st)
 		qmp_stats_u64(st, "memory", "frames_released",
 			      g.frames_released);
 	}
+	pthread_mutex_unlock(&vm->io_lock);
 }
 
 static void qmp_quit(void *opaque)
