@@ -29,10 +29,12 @@
 void virt_post_event(struct virt *vm, enum virt_event ev, int code)
 {
 	int none = VIRT_EV_NONE;
+	pthread_mutex_lock(&vm->ev_lock);
 	if (atomic_compare_exchange_strong(&vm->event, &none, (int)ev)) {
 		vm->exit_code = code;
-		pthread_kill(vm->main_thread, SIGUSR1);
+		pthread_cond_broadcast(&vm->ev_cond);
 	}
+	pthread_mutex_unlock(&vm->ev_lock);
 }
 
 void virt_console_write(struct virt *vm, const uint8_t *buf, size_t len)
@@ -91,13 +93,19 @@ static const struct syscon_ops syscon_cb = {
 
 static void uart_output(void *opaque, const uint8_t *buf, size_t len)
 {
-	virt_console_write(opaque, buf, len);
+	struct virt *vm = opaque;
+	if (vm->hops.console_output)
+		vm->hops.console_output(vm->hops.opaque, buf, len);
+	else
+		virt_console_write(vm, buf, len);
 }
 
 static void uart_rx_ready(void *opaque)
 {
 	struct virt *vm = opaque;
-	if (vm->console)
+	if (vm->hops.console_rx_ready)
+		vm->hops.console_rx_ready(vm->hops.opaque);
+	else if (vm->console)
 		console_kick_input(vm->console);
 }
 
@@ -110,35 +118,60 @@ static void hart_fatal(void *opaque, struct hart *h, const char *msg)
 
 /* ---- hart threads --------------------------------------------------------- */
 
+/* May this hart run guest code now? Called with vm->lock held. */
+static bool hart_may_run(struct virt *vm, struct virt_hart *vh)
+{
+	return !vm->paused && atomic_load(&vh->hsm) != HSM_STOPPED &&
+	       !atomic_load(&vm->stopping);
+}
+
 static void *hart_thread(void *arg)
 {
 	struct virt_hart *vh = arg;
 	struct virt *vm = vh->vm;
+	const struct virt_vcpu_gate *gate = vm->hops.gate;
 
+	atomic_store(&vh->tid, (int)gettid());
 	while (!atomic_load(&vm->stopping)) {
-		int st = atomic_load(&vh->hsm);
-		if (st == HSM_STOPPED) {
-			pthread_mutex_lock(&vm->lock);
-			while (atomic_load(&vh->hsm) == HSM_STOPPED &&
-			       !atomic_load(&vm->stopping))
-				pthread_cond_wait(&vm->cond, &vm->lock);
-			pthread_mutex_unlock(&vm->lock);
+		/* paused or HSM-stopped: sleep until that changes */
+		pthread_mutex_lock(&vm->lock);
+		while (!hart_may_run(vm, vh) && !atomic_load(&vm->stopping))
+			pthread_cond_wait(&vm->cond, &vm->lock);
+		pthread_mutex_unlock(&vm->lock);
+		if (atomic_load(&vm->stopping))
+			break;
+
+		if (gate && !gate->enter(gate->opaque, vh->id, vh->h))
 			continue;
+		pthread_mutex_lock(&vm->lock);
+		bool run = hart_may_run(vm, vh);
+		if (run) {
+			vm->in_guest++;
+			if (atomic_load(&vh->hsm) == HSM_START_PENDING) {
+				hart_reset(vh->h, vh->start_addr, PRIV_S);
+				hart_set_reg(vh->h, 10, vh->id);
+				hart_set_reg(vh->h, 11, vh->start_opaque);
+				atomic_store(&vh->hsm, HSM_STARTED);
+			}
 		}
-		if (st == HSM_START_PENDING) {
+		pthread_mutex_unlock(&vm->lock);
+		enum hart_run_result r = HART_RUN_EXIT;
+		if (run) {
+			r = hart_run(vh->h, HART_SLICE);
 			pthread_mutex_lock(&vm->lock);
-			hart_reset(vh->h, vh->start_addr, PRIV_S);
-			hart_set_reg(vh->h, 10, vh->id);
-			hart_set_reg(vh->h, 11, vh->start_opaque);
-			atomic_store(&vh->hsm, HSM_STARTED);
+			if (--vm->in_guest == 0 && vm->paused)
+				pthread_cond_broadcast(&vm->cond);
 			pthread_mutex_unlock(&vm->lock);
 		}
-		enum hart_run_result r = hart_run(vh->h, HART_SLICE);
+		bool parks = r == HART_RUN_WFI || !run;
+		if (gate)
+			gate->leave(gate->opaque, vh->id, !parks);
 		if (r == HART_RUN_WFI)
 			hart_park(vh->h, UINT64_MAX);
 		if (hart_stopped(vh->h))
 			break;
 	}
+	atomic_store(&vh->tid, 0);
 	return NULL;
 }
 
@@ -146,8 +179,7 @@ static void *hart_thread(void *arg)
 
 static size_t console_input(void *opaque, const uint8_t *buf, size_t len)
 {
-	struct virt *vm = opaque;
-	return vm->uart ? uart_receive(vm->uart, buf, len) : len;
+	return virt_console_input(opaque, buf, len);
 }
 
 static void console_quit(void *opaque)
@@ -187,9 +219,12 @@ static int build_devices(struct virt *vm, struct error *err)
 		return -1;
 	struct irq_line uart_irq = plic_source_line(vm->plic, VIRT_UART0_IRQ);
 	struct uart_backend be = { uart_output, uart_rx_ready, vm };
-	vm->uart = uart_create(&uart_irq, &be, err);
-	if (!vm->uart)
+	struct uart16550 *uart = uart_create(&uart_irq, &be, err);
+	if (!uart)
 		return -1;
+	pthread_mutex_lock(&vm->uart_lock);
+	vm->uart = uart;
+	pthread_mutex_unlock(&vm->uart_lock);
 	struct irq_line rtc_irq = plic_source_line(vm->plic, VIRT_RTC_IRQ);
 	vm->rtc = goldfish_rtc_create(&rtc_irq, err);
 	if (!vm->rtc)
@@ -382,21 +417,25 @@ static void teardown(struct virt *vm)
 	virt_io_destroy(vm);
 	/* devices go before the harts their lines point at */
 	goldfish_rtc_destroy(vm->rtc);
-	uart_destroy(vm->uart);
+	pthread_mutex_lock(&vm->uart_lock);
+	struct uart16550 *uart = vm->uart;
+	vm->uart = NULL;
+	pthread_mutex_unlock(&vm->uart_lock);
+	uart_destroy(uart);
 	syscon_destroy(vm->syscon);
 	aclint_destroy(vm->aclint);
 	plic_destroy(vm->plic);
 	vm->rtc = NULL;
-	vm->uart = NULL;
 	vm->syscon = NULL;
 	vm->aclint = NULL;
 	vm->plic = NULL;
+	/* under io_lock: the QMP thread reads memory statistics, the
+	 * daemon instruction counts */
+	pthread_mutex_lock(&vm->io_lock);
 	for (unsigned i = 0; i < vm->n_harts; i++) {
 		hart_destroy(vm->harts[i].h);
 		vm->harts[i].h = NULL;
 	}
-	/* under io_lock: the QMP thread reads memory statistics */
-	pthread_mutex_lock(&vm->io_lock);
 	gmem_destroy(vm->mem);
 	vm->mem = NULL;
 	pthread_mutex_unlock(&vm->io_lock);
@@ -408,8 +447,14 @@ static int build(struct virt *vm, struct error *err)
 	const struct virt_config *cfg = vm->cfg;
 
 	atomic_store(&vm->stopping, 0);
+	pthread_mutex_lock(&vm->lock);
+	vm->paused = false;
+	vm->in_guest = 0;
+	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_lock(&vm->ev_lock);
 	atomic_store(&vm->event, VIRT_EV_NONE);
 	vm->exit_code = 0;
+	pthread_mutex_unlock(&vm->ev_lock);
 	vclock_init(&vm->clock);
 	struct gmem *mem = gmem_create(VIRT_RAM_BASE, cfg->ram_size, err);
 	pthread_mutex_lock(&vm->io_lock);
@@ -439,7 +484,7 @@ static int build(struct virt *vm, struct error *err)
 	return load_images(vm, err);
 }
 
-/* ---- main loop -------------------------------------------------------------- */
+/* ---- control thread --------------------------------------------------------- */
 
 static void htif_poll(struct virt *vm)
 {
@@ -472,7 +517,7 @@ static void htif_poll(struct virt *vm)
 						   : sizeof(buf);
 				if (gmem_read(vm->mem, mm[2] + done, buf, n))
 					break;
-				virt_console_write(vm, buf, n);
+				uart_output(vm, buf, n);
 				done += n;
 			}
 			ret = (int64_t)done;
@@ -482,7 +527,7 @@ static void htif_poll(struct virt *vm)
 		}
 	} else if (dev == 1 && cmd == 1) {
 		uint8_t c = (uint8_t)payload;
-		virt_console_write(vm, &c, 1);
+		uart_output(vm, &c, 1);
 	}
 	if (gmem_write(vm->mem, vm->tohost, &zero, 8) ||
 	    gmem_write(vm->mem, vm->fromhost, &one, 8)) {
@@ -490,138 +535,333 @@ static void htif_poll(struct virt *vm)
 	}
 }
 
-static int wait_event(struct virt *vm, const sigset_t *sigs, time_t deadline)
+/* Wait for the next event; HTIF programs are polled every 200 us. */
+static int wait_event(struct virt *vm)
 {
+	pthread_mutex_lock(&vm->ev_lock);
 	for (;;) {
 		int ev = atomic_load(&vm->event);
-		if (ev != VIRT_EV_NONE)
+		if (ev != VIRT_EV_NONE) {
+			pthread_mutex_unlock(&vm->ev_lock);
 			return ev;
-		struct timespec ts = { 0, vm->htif ? 200000 : 100000000 };
-		siginfo_t si;
-		int sig = sigtimedwait(sigs, &si, &ts);
-		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
-			fprintf(stderr,
-				"\r\nsoftvisor: terminating on signal %d\r\n",
-				sig);
-			vm->exit_code = 128 + sig;
-			return VIRT_EV_QUIT;
 		}
-		if (vm->htif)
+		if (vm->htif) {
+			pthread_mutex_unlock(&vm->ev_lock);
 			htif_poll(vm);
-		if (deadline && time(NULL) >= deadline) {
-			fprintf(stderr,
-				"\r\nsoftvisor: --timeout %u s reached, "
-				"stopping the VM\r\n",
-				vm->cfg->timeout_s);
-			vm->exit_code = VIRT_EXIT_TIMEOUT;
-			return VIRT_EV_QUIT;
+			struct timespec ts = { 0, 200000 };
+			nanosleep(&ts, NULL);
+			pthread_mutex_lock(&vm->ev_lock);
+			continue;
 		}
+		pthread_cond_wait(&vm->ev_cond, &vm->ev_lock);
 	}
 }
 
-int virt_run(const struct virt_config *cfg, struct error *err)
+static int start_harts(struct virt *vm, struct error *err)
 {
-	struct virt *vm = calloc(1, sizeof(*vm));
-	sigset_t sigs, old;
-	int ret = 0;
+	for (unsigned i = 0; i < vm->n_harts; i++) {
+		struct virt_hart *vh = &vm->harts[i];
+		if (pthread_create(&vh->thread, NULL, hart_thread, vh))
+			return error_set(err, EAGAIN,
+					 "cannot start a thread for hart %u", i);
+		char name[16];
+		snprintf(name, sizeof(name), "vcpu%u", i);
+		pthread_setname_np(vh->thread, name);
+		vh->thread_started = true;
+	}
+	return 0;
+}
 
-	if (!vm)
-		return error_set(err, ENOMEM, "out of memory");
+static void *control_thread(void *arg)
+{
+	struct virt *vm = arg;
+	enum virt_end why;
+	int code;
+
+	for (;;) {
+		int ev = wait_event(vm);
+		code = vm->exit_code;
+		teardown(vm);
+		if (ev == VIRT_EV_REBOOT) {
+			struct error err = { 0 };
+			log_info(LOG, "%s: rebooting",
+				 vm->cfg->name ? vm->cfg->name : "guest");
+			int r = build(vm, &err);
+			if (!r)
+				r = start_harts(vm, &err);
+			if (!r)
+				continue;
+			log_error(LOG, "reboot failed: %s", err.msg);
+			teardown(vm);
+			why = VIRT_END_CRASHED;
+			code = 1;
+			break;
+		}
+		why = ev == VIRT_EV_POWEROFF ? VIRT_END_POWEROFF
+		      : ev == VIRT_EV_FATAL  ? VIRT_END_CRASHED
+					     : VIRT_END_STOPPED;
+		break;
+	}
+	if (vm->hops.ended)
+		vm->hops.ended(vm->hops.opaque, why, code);
+	pthread_mutex_lock(&vm->ev_lock);
+	vm->end_why = why;
+	vm->end_code = code;
+	vm->ended = true;
+	atomic_store(&vm->running, false);
+	pthread_cond_broadcast(&vm->ev_cond);
+	pthread_mutex_unlock(&vm->ev_lock);
+	return NULL;
+}
+
+/* ---- the machine object ----------------------------------------------------- */
+
+struct virt *virt_create(const struct virt_config *cfg,
+			 const struct virt_host_ops *ops, struct error *err)
+{
 	if (cfg->n_harts < 1 || cfg->n_harts > VIRT_MAX_HARTS) {
-		free(vm);
-		return error_set(err, EINVAL, "--cpus %u: expected 1..%d",
-				 cfg->n_harts, VIRT_MAX_HARTS);
+		error_set(err, EINVAL, "--cpus %u: expected 1..%d",
+			  cfg->n_harts, VIRT_MAX_HARTS);
+		return NULL;
+	}
+	if (virt_virtio_count(cfg) > VIRT_MAX_VIRTIO) {
+		error_set(err, EINVAL,
+			  "%u virtio devices asked for, the board has %d slots",
+			  virt_virtio_count(cfg), VIRT_MAX_VIRTIO);
+		return NULL;
+	}
+	struct virt *vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		error_set(err, ENOMEM, "out of memory");
+		return NULL;
 	}
 	vm->cfg = cfg;
+	if (ops)
+		vm->hops = *ops;
 	vm->n_harts = cfg->n_harts;
-	vm->main_thread = pthread_self();
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
+	pthread_mutex_init(&vm->ev_lock, NULL);
+	pthread_cond_init(&vm->ev_cond, NULL);
 	pthread_mutex_init(&vm->io_lock, NULL);
-	if (virt_virtio_count(cfg) > VIRT_MAX_VIRTIO) {
-		free(vm);
-		return error_set(err, EINVAL,
-				 "%u virtio devices asked for, the board has "
-				 "%d slots",
-				 virt_virtio_count(cfg), VIRT_MAX_VIRTIO);
-	}
+	pthread_mutex_init(&vm->uart_lock, NULL);
+	return vm;
+}
 
-	/* signals are taken synchronously by the main loop; every thread
-	 * created from here on inherits the mask */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+int virt_start(struct virt *vm, struct error *err)
+{
+	const struct virt_config *cfg = vm->cfg;
+	int r = build(vm, err);
 
-	time_t deadline = cfg->timeout_s ? time(NULL) + cfg->timeout_s : 0;
-	for (;;) {
-		int r = build(vm, err);
-		if (r == 1) { /* --dump-dtb */
-			teardown(vm);
-			ret = 0;
-			break;
-		}
-		if (r) {
-			teardown(vm);
-			ret = r < 0 ? r : -EINVAL;
-			break;
-		}
-		if (!vm->console && cfg->console.kind != CONSOLE_NONE) {
-			struct console_ops cops = { console_input,
-						    console_quit };
-			struct console_opts copts = { 0 };
-			vm->console = console_open(&cfg->console, &cops, vm,
-						   &copts, err);
-			if (!vm->console) {
-				teardown(vm);
-				ret = -EIO;
-				break;
-			}
-		}
-		if (virt_io_open_host(vm, err)) {
-			teardown(vm);
-			ret = -EIO;
-			break;
-		}
-		for (unsigned i = 0; i < vm->n_harts; i++) {
-			struct virt_hart *vh = &vm->harts[i];
-			if (pthread_create(&vh->thread, NULL, hart_thread,
-					   vh)) {
-				ret = error_set(
-					err, EAGAIN,
-					"cannot start a thread for hart %u", i);
-				break;
-			}
-			vh->thread_started = true;
-		}
-		int ev = ret ? VIRT_EV_FATAL : wait_event(vm, &sigs, deadline);
-		int code = vm->exit_code;
+	if (r == 1) { /* --dump-dtb */
 		teardown(vm);
-		if (ret)
-			break;
-		if (ev == VIRT_EV_REBOOT) {
-			log_info(LOG, "guest requested a reboot");
-			continue;
+		return 1;
+	}
+	if (r) {
+		teardown(vm);
+		return r < 0 ? r : -EINVAL;
+	}
+	if (!vm->console && cfg->console.kind != CONSOLE_NONE) {
+		struct console_ops cops = { console_input, console_quit };
+		struct console_opts copts = { 0 };
+		vm->console =
+			console_open(&cfg->console, &cops, vm, &copts, err);
+		if (!vm->console) {
+			teardown(vm);
+			return -EIO;
 		}
-		ret = code;
-		break;
+	}
+	if (virt_io_open_host(vm, err)) {
+		teardown(vm);
+		return -EIO;
+	}
+	atomic_store(&vm->running, true);
+	r = start_harts(vm, err);
+	if (!r && pthread_create(&vm->ctl_thread, NULL, control_thread, vm))
+		r = error_set(err, EAGAIN, "cannot start the control thread");
+	if (r) {
+		teardown(vm);
+		atomic_store(&vm->running, false);
+		return r;
+	}
+	vm->ctl_started = true;
+	return 0;
+}
+
+void virt_stop(struct virt *vm, int code)
+{
+	virt_post_event(vm, VIRT_EV_QUIT, code);
+}
+
+void virt_reset(struct virt *vm)
+{
+	virt_post_event(vm, VIRT_EV_REBOOT, 0);
+}
+
+int virt_pause(struct virt *vm)
+{
+	if (!atomic_load(&vm->running))
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->paused) {
+		pthread_mutex_unlock(&vm->lock);
+		return 0;
+	}
+	vm->paused = true;
+	for (unsigned i = 0; i < vm->n_harts; i++)
+		if (vm->harts[i].h)
+			hart_request(vm->harts[i].h, HART_REQ_EXIT);
+	while (vm->in_guest > 0 && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	vclock_pause(&vm->clock);
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+int virt_resume(struct virt *vm)
+{
+	if (!atomic_load(&vm->running))
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->paused) {
+		vclock_resume(&vm->clock);
+		vm->paused = false;
+		pthread_cond_broadcast(&vm->cond);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+int virt_power_button(struct virt *vm)
+{
+	if (!atomic_load(&vm->running))
+		return -EINVAL;
+	return virt_io_power_button(vm);
+}
+
+size_t virt_console_input(struct virt *vm, const uint8_t *buf, size_t len)
+{
+	size_t n = len; /* no UART (between boots): input is dropped */
+	pthread_mutex_lock(&vm->uart_lock);
+	if (vm->uart)
+		n = uart_receive(vm->uart, buf, len);
+	pthread_mutex_unlock(&vm->uart_lock);
+	return n;
+}
+
+bool virt_running(const struct virt *vm)
+{
+	return atomic_load(&vm->running);
+}
+
+enum virt_end virt_wait(struct virt *vm, int *code)
+{
+	pthread_mutex_lock(&vm->ev_lock);
+	while (vm->ctl_started && !vm->ended)
+		pthread_cond_wait(&vm->ev_cond, &vm->ev_lock);
+	enum virt_end why = vm->end_why;
+	if (code)
+		*code = vm->end_code;
+	pthread_mutex_unlock(&vm->ev_lock);
+	if (vm->ctl_started) {
+		pthread_join(vm->ctl_thread, NULL);
+		vm->ctl_started = false;
+	}
+	return why;
+}
+
+unsigned virt_vcpu_tids(const struct virt *vm, int *tids, unsigned n)
+{
+	for (unsigned i = 0; i < vm->n_harts && i < n; i++)
+		tids[i] = atomic_load(&vm->harts[i].tid);
+	return vm->n_harts;
+}
+
+uint64_t virt_vcpu_instret(const struct virt *vm, unsigned i)
+{
+	/* a reboot replaces the harts under io_lock */
+	struct virt *m = (struct virt *)vm;
+	uint64_t n = 0;
+	pthread_mutex_lock(&m->io_lock);
+	if (i < vm->n_harts && vm->harts[i].h)
+		n = hart_instret(vm->harts[i].h);
+	pthread_mutex_unlock(&m->io_lock);
+	return n;
+}
+
+void virt_destroy(struct virt *vm)
+{
+	if (!vm)
+		return;
+	if (vm->ctl_started) {
+		virt_stop(vm, 0);
+		virt_wait(vm, NULL);
 	}
 	virt_io_close_host(vm);
 	if (vm->console)
 		console_close(vm->console);
-	/* drop our own wake-up signal before unblocking it */
-	sigset_t usr1;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	struct timespec zero = { 0, 0 };
-	while (sigtimedwait(&usr1, NULL, &zero) == SIGUSR1)
-		;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->ev_lock);
+	pthread_cond_destroy(&vm->ev_cond);
 	pthread_mutex_destroy(&vm->io_lock);
+	pthread_mutex_destroy(&vm->uart_lock);
 	free(vm);
-	return ret;
+}
+
+/* ---- softvisor run: one machine, signals, --timeout ------------------------- */
+
+int virt_run(const struct virt_config *cfg, struct error *err)
+{
+	sigset_t sigs, old;
+	struct virt *vm = virt_create(cfg, NULL, err);
+	if (!vm)
+		return -EINVAL;
+
+	/* signals are taken synchronously here; every thread created from
+	 * here on inherits the mask */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+
+	int ret = virt_start(vm, err);
+	if (ret) {
+		virt_destroy(vm);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return ret == 1 ? 0 : ret;
+	}
+	time_t deadline = cfg->timeout_s ? time(NULL) + cfg->timeout_s : 0;
+	while (virt_running(vm)) {
+		struct timespec ts = { 0, 100000000 };
+		siginfo_t si;
+		int sig = sigtimedwait(&sigs, &si, &ts);
+		if (sig > 0) {
+			fprintf(stderr,
+				"\r\nsoftvisor: terminating on signal %d\r\n",
+				sig);
+			virt_stop(vm, 128 + sig);
+			break;
+		}
+		if (deadline && time(NULL) >= deadline) {
+			fprintf(stderr,
+				"\r\nsoftvisor: --timeout %u s reached, "
+				"stopping the VM\r\n",
+				cfg->timeout_s);
+			virt_stop(vm, VIRT_EXIT_TIMEOUT);
+			break;
+		}
+	}
+	int code = 0;
+	enum virt_end why = virt_wait(vm, &code);
+	virt_destroy(vm);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return why == VIRT_END_CRASHED && code == 0 ? 1 : code;
+}
+/* TEMP-LEAD: until virt_io.c has it */
+__attribute__((weak)) int virt_io_power_button(struct virt *vm)
+{
+	(void)vm;
+	return -ENODEV;
 }

@@ -8,6 +8,7 @@
 #define SV_MACHINE_VIRT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "machine/console.h"
@@ -49,6 +50,8 @@ struct virt_config {
 	struct console_spec hvc;
 	bool has_qmp; /* control channel (docs/qmp.md) */
 	struct qmp_spec qmp;
+	bool power_button; /* virtio-input power button (docs/shutdown.md) */
+	const char *name;  /* for logs and thread names; may be NULL */
 };
 
 /* Number of virtio slots cfg asks for (checked against VIRT_MAX_VIRTIO). */
@@ -62,7 +65,93 @@ enum {
 /* Build the machine, run it until the guest powers off (rebooting it when
  * the guest asks), and return the process exit status: 0 for a poweroff,
  * the guest's code for a failure report (syscon, HTIF), VIRT_EXIT_TIMEOUT,
- * or 128 + signal. Set-up errors return -errno with err filled. */
+ * or 128 + signal. Set-up errors return -errno with err filled. This is
+ * `softvisor run`: virt_create + virt_start + signals + virt_wait. */
 int virt_run(const struct virt_config *cfg, struct error *err);
+
+/* ---- the machine as an object (the daemon runs many) -------------------- */
+
+struct virt;
+struct hart;
+
+/* Why a started machine ended (virt_wait, virt_host_ops.exited). */
+enum virt_end {
+	VIRT_END_POWEROFF, /* the guest powered off (code: its status) */
+	VIRT_END_STOPPED,  /* virt_stop() (code: what the caller gave) */
+	VIRT_END_CRASHED,  /* a state the machine cannot continue from */
+};
+
+/*
+ * The vCPU gate: how a scheduler multiplexes vCPU threads onto pCPUs
+ * (issue 7; docs/scheduler.md). Every hart thread calls enter() before it
+ * runs guest code and leave() when it stops running: runnable = true when
+ * it was preempted (hart_run returned because of a request or its budget),
+ * false when it parks (WFI, HSM stop, pause) and will call enter() again
+ * on wake-up. enter() blocks until the vCPU holds a pCPU; to preempt, the
+ * scheduler calls hart_request(h, HART_REQ_EXIT) and the thread calls
+ * leave(runnable = true) at its next block boundary. enter() returns false
+ * when the thread must not run (the gate is shutting the vCPU down); the
+ * thread then re-checks the machine's state. All callbacks run on the
+ * hart's own thread. NULL gate: harts run freely (one host thread each).
+ */
+struct virt_vcpu_gate {
+	bool (*enter)(void *opaque, unsigned vcpu, struct hart *h);
+	void (*leave)(void *opaque, unsigned vcpu, bool runnable);
+	void *opaque;
+};
+
+/* What the host side (daemon) gives a machine. Every member may be NULL. */
+struct virt_host_ops {
+	/* Guest UART output, instead of cfg->console (which should then be
+	 * CONSOLE_NONE). Called from vCPU threads: must not block long. */
+	void (*console_output)(void *opaque, const uint8_t *buf, size_t len);
+	/* The UART has room again after virt_console_input() took less than
+	 * it was offered. Any thread; must not call back into virt. */
+	void (*console_rx_ready)(void *opaque);
+	/* The machine ended (after its threads stopped, before virt_wait
+	 * returns). Runs on the machine's control thread. */
+	void (*ended)(void *opaque, enum virt_end why, int code);
+	const struct virt_vcpu_gate *gate;
+	void *opaque;
+};
+
+/* Create a machine for cfg (borrowed: keep it alive until virt_destroy)
+ * without building it. NULL with err set on a bad configuration. */
+struct virt *virt_create(const struct virt_config *cfg,
+			 const struct virt_host_ops *ops, struct error *err);
+/* Build the first boot (RAM, devices, images: errors such as a missing
+ * kernel are reported here, synchronously) and start the harts and the
+ * control thread, which reboots the machine when the guest asks. 0 or
+ * -errno with err set (the machine is then not running). Once. */
+int virt_start(struct virt *vm, struct error *err);
+/* Hard power-off (any thread, asynchronous; virt_wait to join): the
+ * machine ends with VIRT_END_STOPPED and code. No-op once ended. */
+void virt_stop(struct virt *vm, int code);
+/* Hard reset: rebuild and reboot as if the guest asked (any thread). */
+void virt_reset(struct virt *vm);
+/* Stop every vCPU at a block boundary and freeze the guest clock;
+ * returns when no vCPU runs guest code (0) or -EINVAL if not running.
+ * Paused vCPU threads sleep (no host CPU). */
+int virt_pause(struct virt *vm);
+/* Continue after virt_pause(): the clock resumes where it stopped. */
+int virt_resume(struct virt *vm);
+/* Press the power button (virtio-input KEY_POWER; docs/shutdown.md): a
+ * request the guest may honour. -ENODEV if the machine has none,
+ * -EINVAL if not running. */
+int virt_power_button(struct virt *vm);
+/* Offer console input to the UART; returns the bytes taken (the rest:
+ * wait for console_rx_ready). Any thread. */
+size_t virt_console_input(struct virt *vm, const uint8_t *buf, size_t len);
+/* True from virt_start until the machine ended. */
+bool virt_running(const struct virt *vm);
+/* Wait until the machine ended; returns what ended it and its code. */
+enum virt_end virt_wait(struct virt *vm, int *code);
+/* Host thread ids of the vCPUs (0 while a vCPU has no thread); n is the
+ * array size. Returns the number of vCPUs. */
+unsigned virt_vcpu_tids(const struct virt *vm, int *tids, unsigned n);
+/* Guest instructions retired by vCPU i of the current boot (0 if none). */
+uint64_t virt_vcpu_instret(const struct virt *vm, unsigned i);
+/* Free an ended (or never started) machine. */
+void virt_destroy(struct virt *vm);
 
 #endif

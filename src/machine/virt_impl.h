@@ -13,6 +13,7 @@
 struct gmem;
 struct virt;
 struct virtio_dev;
+struct virtio_input;
 
 /* The virtio devices of one boot (rebuilt on reboot). */
 struct virt_io {
@@ -25,6 +26,7 @@ struct virt_io {
 	struct virtio_rng *rng;
 	struct virtio_balloon *balloon;
 	struct virtio_console *hvc;
+	struct virtio_input *power_button; /* cfg->power_button */
 };
 
 /* SBI HSM states (SBI spec 2.0, section 9, table 9.1). */
@@ -49,6 +51,7 @@ struct virt_hart {
 	unsigned id;
 	pthread_t thread;
 	bool thread_started;
+	_Atomic int tid; /* host thread id while the thread lives */
 	_Atomic int hsm;
 	/* HSM start request (under vm->lock) */
 	uint64_t start_addr, start_opaque;
@@ -65,6 +68,7 @@ enum virt_event {
 
 struct virt {
 	const struct virt_config *cfg;
+	struct virt_host_ops hops;
 	struct gmem *mem;
 	struct vclock clock;
 	struct aclint *aclint;
@@ -76,12 +80,28 @@ struct virt {
 	unsigned n_harts;
 	struct virt_hart harts[VIRT_MAX_HARTS];
 
-	pthread_mutex_t lock; /* HSM transitions */
+	/* HSM transitions, pause: hart threads wait on cond */
+	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	_Atomic int stopping;
+	bool paused;	       /* under lock */
+	unsigned in_guest;     /* hart threads inside hart_run, under lock */
+
+	/* events for the control thread (first one wins) */
+	pthread_mutex_t ev_lock;
+	pthread_cond_t ev_cond;
 	_Atomic int event;
 	int exit_code;
-	pthread_t main_thread;
+
+	/* lifecycle: the control thread reboots and ends the machine */
+	pthread_t ctl_thread;
+	bool ctl_started;
+	_Atomic bool running; /* virt_start .. end */
+	bool ended;	      /* under ev_lock */
+	enum virt_end end_why;
+	int end_code;
+	/* guards vm->uart against console input while a reboot swaps it */
+	pthread_mutex_t uart_lock;
 
 	/* virtio devices; io_lock guards them against the QMP thread while
 	 * they are created and destroyed */
@@ -106,6 +126,9 @@ void virt_hsm_kick(struct virt *vm);
  * (after the PLIC exists); destroy them (before the PLIC goes). */
 int virt_io_create(struct virt *vm, struct error *err);
 void virt_io_destroy(struct virt *vm);
+/* virt_io.c: press the power button (virtio-input KEY_POWER down and up).
+ * -ENODEV without one. Any thread (takes io_lock). */
+int virt_io_power_button(struct virt *vm);
 /* virt_io.c: the VM-lifetime parts: hvc console backend and QMP. */
 int virt_io_open_host(struct virt *vm, struct error *err);
 void virt_io_close_host(struct virt *vm);

@@ -32,18 +32,14 @@ static struct virt *vm;
 
 static int setup(void **state)
 {
-	sigset_t s;
-	sigemptyset(&s);
-	sigaddset(&s, SIGUSR1); /* virt_post_event wakes the main thread */
-	pthread_sigmask(SIG_BLOCK, &s, NULL);
-
 	vm = calloc(1, sizeof(*vm));
 	vclock_init(&vm->clock);
 	vm->mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
 	assert_non_null(vm->mem);
 	vm->n_harts = 2;
-	vm->main_thread = pthread_self();
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->ev_lock, NULL);
+	pthread_cond_init(&vm->ev_cond, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	for (unsigned i = 0; i < 2; i++) {
 		struct hart_config hc = {
