@@ -1,0 +1,243 @@
+/*
+ * The VM object: a running machine, its console fan-out and how it ended.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "vmm/vm.h"
+
+#define LOG "vm"
+
+struct vm_viewer {
+	struct vm *vm;
+	struct vm_viewer_ops ops;
+	bool writer;
+	struct vm_viewer *next;
+};
+
+struct vm {
+	struct virt *board;
+	struct vm_ops ops;
+
+	/* console: scrollback ring and viewers, under con_lock */
+	pthread_mutex_t con_lock;
+	uint8_t ring[VM_SCROLLBACK];
+	size_t ring_head; /* next write position */
+	size_t ring_len;
+	struct vm_viewer *viewers;
+	bool has_writer;
+	bool ended;
+	unsigned refs; /* the owner and each viewer, under con_lock */
+};
+
+/* Drop a reference; the last one frees the machine and the VM. */
+static void vm_put(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->con_lock);
+	bool last = --vm->refs == 0;
+	pthread_mutex_unlock(&vm->con_lock);
+	if (!last)
+		return;
+	virt_destroy(vm->board); /* stops and joins first */
+	pthread_mutex_destroy(&vm->con_lock);
+	free(vm);
+}
+
+static void console_output(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = opaque;
+
+	pthread_mutex_lock(&vm->con_lock);
+	for (size_t i = 0; i < len; i++) {
+		vm->ring[vm->ring_head] = buf[i];
+		vm->ring_head = (vm->ring_head + 1) % VM_SCROLLBACK;
+	}
+	vm->ring_len = vm->ring_len + len > VM_SCROLLBACK ? VM_SCROLLBACK
+							  : vm->ring_len + len;
+	for (struct vm_viewer *v = vm->viewers; v; v = v->next)
+		v->ops.output(v->ops.opaque, buf, len);
+	pthread_mutex_unlock(&vm->con_lock);
+}
+
+static void machine_ended(void *opaque, enum virt_end why, int code)
+{
+	struct vm *vm = opaque;
+
+	pthread_mutex_lock(&vm->con_lock);
+	vm->ended = true;
+	for (struct vm_viewer *v = vm->viewers; v; v = v->next)
+		if (v->ops.closed)
+			v->ops.closed(v->ops.opaque);
+	pthread_mutex_unlock(&vm->con_lock);
+	if (vm->ops.ended)
+		vm->ops.ended(vm->ops.opaque, vm, why, code);
+}
+
+struct vm *vm_start(const struct vm_params *p, struct error *err)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		error_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	vm->ops = p->ops;
+	vm->refs = 1;
+	pthread_mutex_init(&vm->con_lock, NULL);
+	struct virt_host_ops hops = {
+		.console_output = console_output,
+		.ended = machine_ended,
+		.gate = p->gate,
+		.opaque = vm,
+	};
+	vm->board = virt_create(p->board, &hops, err);
+	if (!vm->board) {
+		pthread_mutex_destroy(&vm->con_lock);
+		free(vm);
+		return NULL;
+	}
+	int r = virt_start(vm->board, err);
+	if (r) {
+		if (r == 1)
+			error_set(err, EINVAL, "nothing to run");
+		virt_destroy(vm->board);
+		pthread_mutex_destroy(&vm->con_lock);
+		free(vm);
+		return NULL;
+	}
+	return vm;
+}
+
+int vm_pause(struct vm *vm)
+{
+	return virt_pause(vm->board);
+}
+
+int vm_resume(struct vm *vm)
+{
+	return virt_resume(vm->board);
+}
+
+void vm_reset(struct vm *vm)
+{
+	virt_reset(vm->board);
+}
+
+int vm_power_button(struct vm *vm)
+{
+	return virt_power_button(vm->board);
+}
+
+void vm_stop(struct vm *vm, int code)
+{
+	virt_stop(vm->board, code);
+}
+
+enum virt_end vm_wait(struct vm *vm, int *code)
+{
+	return virt_wait(vm->board, code);
+}
+
+bool vm_running(const struct vm *vm)
+{
+	return virt_running(vm->board);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	if (virt_running(vm->board))
+		virt_stop(vm->board, 0);
+	virt_wait(vm->board, NULL);
+	/* viewers still attached keep the object until they detach */
+	vm_put(vm);
+}
+
+unsigned vm_vcpu_tids(const struct vm *vm, int *tids, unsigned n)
+{
+	return virt_vcpu_tids(vm->board, tids, n);
+}
+
+uint64_t vm_vcpu_instret(const struct vm *vm, unsigned vcpu)
+{
+	return virt_vcpu_instret(vm->board, vcpu);
+}
+
+int vm_console_attach(struct vm *vm, bool writer,
+		      const struct vm_viewer_ops *ops, struct vm_viewer **out)
+{
+	struct vm_viewer *v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->vm = vm;
+	v->ops = *ops;
+	v->writer = writer;
+
+	pthread_mutex_lock(&vm->con_lock);
+	if (vm->ended || (writer && vm->has_writer)) {
+		int r = vm->ended ? -EINVAL : -EBUSY;
+		pthread_mutex_unlock(&vm->con_lock);
+		free(v);
+		return r;
+	}
+	/* the scrollback, oldest first, in at most two pieces */
+	size_t start = (vm->ring_head + VM_SCROLLBACK - vm->ring_len) %
+		       VM_SCROLLBACK;
+	size_t first = vm->ring_len < VM_SCROLLBACK - start
+			       ? vm->ring_len
+			       : VM_SCROLLBACK - start;
+	if (first)
+		v->ops.output(v->ops.opaque, vm->ring + start, first);
+	if (vm->ring_len > first)
+		v->ops.output(v->ops.opaque, vm->ring, vm->ring_len - first);
+	if (writer)
+		vm->has_writer = true;
+	vm->refs++;
+	v->next = vm->viewers;
+	vm->viewers = v;
+	pthread_mutex_unlock(&vm->con_lock);
+	*out = v;
+	return 0;
+}
+
+int vm_console_input(struct vm_viewer *v, const uint8_t *buf, size_t len)
+{
+	if (!v->writer)
+		return -EPERM;
+	size_t done = 0;
+	if (!v->vm->board || !virt_running(v->vm->board))
+		return -EINVAL;
+	/* the UART's FIFO is 16 bytes: offer the rest as it drains, at
+	 * keyboard speed this never waits long */
+	for (int tries = 0; done < len && tries < 2000; tries++) {
+		done += virt_console_input(v->vm->board, buf + done,
+					   len - done);
+		if (done < len) {
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return (int)done;
+}
+
+void vm_console_detach(struct vm_viewer *v)
+{
+	struct vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->con_lock);
+	for (struct vm_viewer **p = &vm->viewers; *p; p = &(*p)->next) {
+		if (*p == v) {
+			*p = v->next;
+			break;
+		}
+	}
+	if (v->writer)
+		vm->has_writer = false;
+	pthread_mutex_unlock(&vm->con_lock);
+	free(v);
+	vm_put(vm);
+}

@@ -1,0 +1,88 @@
+/*
+ * The vmkernel's VM object: one running machine (struct virt) with what the
+ * host keeps around it while it runs: its console (a scrollback and any
+ * number of viewers, one of them the writer), its place in the vCPU
+ * scheduler, and how it ended. The daemon (src/api/daemon.c) owns the
+ * lifecycle state machine and the inventory on top of it.
+ *
+ *   struct vm *vm = vm_start(&cfg, &ops, &err);   the machine runs
+ *   vm_pause(vm); vm_resume(vm); vm_power_button(vm);
+ *   vm_stop(vm, 0);                               asynchronous
+ *   vm_wait(vm, &code);                           joins it; ops.ended ran
+ *   vm_destroy(vm);
+ *
+ * Threads: every function may be called from any thread, except that
+ * vm_destroy must be the last call. ops.ended runs on the machine's control
+ * thread and must not call vm_wait/vm_destroy on its own VM. Viewer
+ * callbacks run on vCPU threads (output) or the control thread (closed).
+ */
+#ifndef SV_VMM_VM_H
+#define SV_VMM_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "machine/virt.h"
+#include "util/error.h"
+
+#define VM_SCROLLBACK (64 * 1024)
+
+struct vm;
+struct vm_viewer;
+
+struct vm_ops {
+	/* The machine ended (guest poweroff, vm_stop, crash). */
+	void (*ended)(void *opaque, struct vm *vm, enum virt_end why, int code);
+	void *opaque;
+};
+
+struct vm_viewer_ops {
+	/* Console output; must not block for long. */
+	void (*output)(void *opaque, const uint8_t *buf, size_t len);
+	/* The machine ended: no output follows. */
+	void (*closed)(void *opaque);
+	void *opaque;
+};
+
+/* What vm_start needs besides the board configuration. */
+struct vm_params {
+	const struct virt_config *board;   /* borrowed until vm_destroy */
+	const struct virt_vcpu_gate *gate; /* scheduler, or NULL */
+	struct vm_ops ops;
+};
+
+/* Build and start the machine (errors such as a missing kernel come back
+ * here). The board's UART is connected to the VM's console. */
+struct vm *vm_start(const struct vm_params *p, struct error *err);
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+void vm_reset(struct vm *vm);
+/* -ENODEV when the machine has no power button. */
+int vm_power_button(struct vm *vm);
+/* Hard power-off; asynchronous. */
+void vm_stop(struct vm *vm, int code);
+/* Wait until the machine ended. */
+enum virt_end vm_wait(struct vm *vm, int *code);
+bool vm_running(const struct vm *vm);
+/* Stop (if needed), wait, and drop the owner's reference: the VM is freed
+ * once every viewer detached too. */
+void vm_destroy(struct vm *vm);
+
+/* Host thread ids of the vCPUs; returns the vCPU count. */
+unsigned vm_vcpu_tids(const struct vm *vm, int *tids, unsigned n);
+/* Guest instructions retired by a vCPU in the current boot. */
+uint64_t vm_vcpu_instret(const struct vm *vm, unsigned vcpu);
+
+/* Attach a console viewer: ops.output first receives the scrollback.
+ * writer: the one viewer allowed to type (-EBUSY if taken). -EINVAL once
+ * the machine ended. */
+int vm_console_attach(struct vm *vm, bool writer,
+		      const struct vm_viewer_ops *ops, struct vm_viewer **out);
+/* Type (writer only, else -EPERM): waits up to 2 s for the UART to take
+ * it; returns the bytes taken. */
+int vm_console_input(struct vm_viewer *v, const uint8_t *buf, size_t len);
+/* Detach; no callback of v runs after it returns. */
+void vm_console_detach(struct vm_viewer *v);
+
+#endif
