@@ -48,6 +48,8 @@ static void run_usage(FILE *f)
 		"  --virtio-console SPEC  virtio-console (hvc0): stdio, pty,\n"
 		"                    unix:PATH\n"
 		"  --qmp unix:PATH   JSON control channel (docs/qmp.md)\n"
+		"  --power-button    virtio-input power button, pressed by\n"
+		"                    QMP system_powerdown (docs/shutdown.md)\n"
 		"  --log SPEC        log levels, e.g. info or warn,sbi=debug\n"
 		"  --help            this text\n"
 		"\n"
@@ -77,6 +79,7 @@ int cmd_run(int argc, char **argv)
 		O_BALLOON,
 		O_HVC,
 		O_QMP,
+		O_POWER_BUTTON,
 	};
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
@@ -97,6 +100,7 @@ int cmd_run(int argc, char **argv)
 		{ "balloon", no_argument, NULL, O_BALLOON },
 		{ "virtio-console", required_argument, NULL, O_HVC },
 		{ "qmp", required_argument, NULL, O_QMP },
+		{ "power-button", no_argument, NULL, O_POWER_BUTTON },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* static: the disk and NIC configurations are large */
@@ -190,6 +194,12 @@ int cmd_run(int argc, char **argv)
 		}
 		case O_RNG: cfg.rng = true; break;
 		case O_BALLOON: cfg.balloon = true; break;
+		case O_POWER_BUTTON:
+			if (!cfg.power_button &&
+			    virt_virtio_count(&cfg) >= VIRT_MAX_VIRTIO)
+				goto too_many;
+			cfg.power_button = true;
+			break;
 		case O_HVC:
 			if (console_parse(optarg, &cfg.hvc, &err) ||
 			    cfg.hvc.kind == CONSOLE_NONE) {

@@ -50,7 +50,8 @@ struct qmp {
 	pthread_mutex_t lock;
 	struct qmp_client *clients[QMP_MAX_CLIENTS];
 	atomic_bool stop;
-	bool quit_requested; /* thread: run ops->quit after the reply */
+	bool quit_requested;  /* thread: run ops->quit after the reply */
+	bool powerdown_event; /* thread: send POWERDOWN after the reply */
 };
 
 struct qmp_stats {
@@ -341,6 +342,28 @@ static json_t *cmd_cont(struct qmp *q, json_t *args, bool *neg,
 	return run_optional(q, q->ops->cont, "cont", e);
 }
 
+/* QEMU's system_powerdown: ask the guest to shut down (docs/shutdown.md).
+ * The POWERDOWN event follows the reply, as in QEMU. */
+static json_t *cmd_system_powerdown(struct qmp *q, json_t *args, bool *neg,
+				    struct qmp_err *e)
+{
+	static const char *const allowed[] = { NULL };
+	int rc;
+
+	if (!args_only(args, allowed, e))
+		return NULL;
+	rc = q->ops->system_powerdown(q->opaque);
+	if (rc == -ENODEV)
+		return fail(e, "DeviceNotActive",
+			    "The machine has no power button (softvisor run "
+			    "--power-button)");
+	if (rc < 0)
+		return fail(e, "GenericError", "system_powerdown: %s",
+			    strerror(-rc));
+	q->powerdown_event = true;
+	return json_object();
+}
+
 static json_t *cmd_query_commands(struct qmp *q, json_t *args, bool *neg,
 				  struct qmp_err *e);
 
@@ -364,6 +387,7 @@ static const struct qmp_cmd commands[] = {
 	{ "quit", cmd_quit, 0 },
 	{ "stop", cmd_stop, OPT(stop) },
 	{ "cont", cmd_cont, OPT(cont) },
+	{ "system_powerdown", cmd_system_powerdown, OPT(system_powerdown) },
 };
 
 static bool cmd_available(struct qmp *q, const struct qmp_cmd *c)
@@ -636,6 +660,10 @@ static bool client_lines(struct qmp *q, struct qmp_client *c)
 			ok = client_send(c, reply);
 		pthread_mutex_unlock(&q->lock);
 		free(reply);
+		if (q->powerdown_event) {
+			q->powerdown_event = false;
+			qmp_event(q, "POWERDOWN", NULL);
+		}
 		if (q->quit_requested) {
 			q->quit_requested = false;
 			if (q->ops->quit)

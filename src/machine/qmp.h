@@ -66,6 +66,11 @@ struct qmp_ops {
 	/* Optional (NULL: command not available): pause / resume vCPUs. */
 	int (*stop)(void *opaque);
 	int (*cont)(void *opaque);
+	/* Optional: system_powerdown, press the guest's power button
+	 * (docs/shutdown.md). 0, -ENODEV if the VM has none, or another
+	 * negative errno. On success the channel sends a POWERDOWN event
+	 * after the reply. */
+	int (*system_powerdown)(void *opaque);
 };
 
 struct qmp_opts {

@@ -390,7 +390,11 @@ static int load_images(struct virt *vm, struct error *err)
 
 static void teardown(struct virt *vm)
 {
+	const struct virt_vcpu_gate *gate = vm->hops.gate;
+
 	atomic_store(&vm->stopping, 1);
+	if (gate && gate->closing)
+		gate->closing(gate->opaque);
 	for (unsigned i = 0; i < vm->n_harts; i++)
 		if (vm->harts[i].h)
 			hart_request(vm->harts[i].h, HART_REQ_EXIT);
@@ -559,6 +563,10 @@ static int wait_event(struct virt *vm)
 
 static int start_harts(struct virt *vm, struct error *err)
 {
+	const struct virt_vcpu_gate *gate = vm->hops.gate;
+
+	if (gate && gate->opening)
+		gate->opening(gate->opaque);
 	for (unsigned i = 0; i < vm->n_harts; i++) {
 		struct virt_hart *vh = &vm->harts[i];
 		if (pthread_create(&vh->thread, NULL, hart_thread, vh))
@@ -858,10 +866,4 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 	virt_destroy(vm);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return why == VIRT_END_CRASHED && code == 0 ? 1 : code;
-}
-/* TEMP-LEAD: until virt_io.c has it */
-__attribute__((weak)) int virt_io_power_button(struct virt *vm)
-{
-	(void)vm;
-	return -ENODEV;
 }

@@ -97,6 +97,12 @@ enum virt_end {
 struct virt_vcpu_gate {
 	bool (*enter)(void *opaque, unsigned vcpu, struct hart *h);
 	void (*leave)(void *opaque, unsigned vcpu, bool runnable);
+	/* The machine is tearing its harts down (power-off, reboot): make
+	 * enter() return false. May be NULL. Control or caller thread. */
+	void (*closing)(void *opaque);
+	/* New harts are about to start (first boot, reboot): enter() may
+	 * grant again. May be NULL. */
+	void (*opening)(void *opaque);
 	void *opaque;
 };
 

@@ -1,7 +1,8 @@
 /*
  * The virt board's virtio devices: virtio-mmio slots 0x1000_1000 + n *
  * 0x1000 on PLIC sources 1 + n, filled in order with the disks, NICs, rng,
- * balloon and console of the configuration; and the parts that live as
+ * balloon, console and power button (virtio-input, docs/shutdown.md) of
+ * the configuration; and the parts that live as
  * long as the VM, across reboots: the hvc console backend and the QMP
  * control channel.
  */
@@ -17,6 +18,7 @@
 #include "util/log.h"
 #include "virtio/balloon.h"
 #include "virtio/console.h"
+#include "virtio/input.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
 
@@ -25,7 +27,7 @@
 unsigned virt_virtio_count(const struct virt_config *cfg)
 {
 	return cfg->n_disks + cfg->n_nets + cfg->rng + cfg->balloon +
-	       cfg->has_hvc;
+	       cfg->has_hvc + cfg->power_button;
 }
 
 /* ---- device lifetimes --------------------------------------------------- */
@@ -53,6 +55,11 @@ static void destroy_balloon(void *d)
 static void destroy_console(void *d)
 {
 	virtio_console_destroy(d);
+}
+
+static void destroy_input(void *d)
+{
+	virtio_input_destroy(d);
 }
 
 /* Pages went back to the host: every hart may cache pointers to them.
@@ -157,6 +164,15 @@ int virt_io_create(struct virt *vm, struct error *err)
 				       io->hvc, destroy_console, "console", err)
 			    : -EINVAL;
 	}
+	if (!r && cfg->power_button) {
+		io->power_button = virtio_input_create(err);
+		r = io->power_button
+			    ? add_slot(vm,
+				       virtio_input_dev_ops(io->power_button),
+				       io->power_button, destroy_input, "input",
+				       err)
+			    : -EINVAL;
+	}
 	pthread_mutex_unlock(&vm->io_lock);
 	return r;
 }
@@ -175,6 +191,19 @@ void virt_io_destroy(struct virt *vm)
 	}
 	memset(io, 0, sizeof(*io));
 	pthread_mutex_unlock(&vm->io_lock);
+}
+
+int virt_io_power_button(struct virt *vm)
+{
+	int r = -ENODEV;
+
+	pthread_mutex_lock(&vm->io_lock);
+	if (vm->io.power_button) {
+		virtio_input_power_press(vm->io.power_button);
+		r = 0;
+	}
+	pthread_mutex_unlock(&vm->io_lock);
+	return r;
 }
 
 /* ---- hvc console backend ------------------------------------------------ */
@@ -267,6 +296,15 @@ static void qmp_get_stats(void *opaque, struct qmp_stats *st)
 		qmp_stats_u64(st, "console", "rx_bytes", s.rx_bytes);
 		qmp_stats_u64(st, "console", "tx_bytes", s.tx_bytes);
 	}
+	if (io->power_button) {
+		struct virtio_input_stats s;
+		virtio_input_get_stats(io->power_button, &s);
+		qmp_stats_u64(st, "power-button", "presses", s.presses);
+		qmp_stats_u64(st, "power-button", "presses_dropped",
+			      s.presses_dropped);
+		qmp_stats_u64(st, "power-button", "events", s.events);
+		qmp_stats_u64(st, "power-button", "pending", s.pending);
+	}
 	if (vm->mem) {
 		struct gmem_stats g;
 		gmem_get_stats(vm->mem, &g);
@@ -283,11 +321,17 @@ static void qmp_quit(void *opaque)
 	virt_post_event(opaque, VIRT_EV_QUIT, 0);
 }
 
+static int qmp_powerdown(void *opaque)
+{
+	return virt_io_power_button(opaque);
+}
+
 static const struct qmp_ops qmp_cb = {
 	.set_balloon_target = qmp_set_balloon,
 	.get_balloon = qmp_get_balloon,
 	.get_stats = qmp_get_stats,
 	.quit = qmp_quit,
+	.system_powerdown = qmp_powerdown,
 };
 
 int virt_io_open_host(struct virt *vm, struct error *err)
