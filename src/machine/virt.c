@@ -571,7 +571,8 @@ static int start_harts(struct virt *vm, struct error *err)
 		struct virt_hart *vh = &vm->harts[i];
 		if (pthread_create(&vh->thread, NULL, hart_thread, vh))
 			return error_set(err, EAGAIN,
-					 "cannot start a thread for hart %u", i);
+					 "cannot start a thread for hart %u",
+					 i);
 		char name[16];
 		snprintf(name, sizeof(name), "vcpu%u", i);
 		pthread_setname_np(vh->thread, name);
@@ -672,8 +673,8 @@ int virt_start(struct virt *vm, struct error *err)
 	if (!vm->console && cfg->console.kind != CONSOLE_NONE) {
 		struct console_ops cops = { console_input, console_quit };
 		struct console_opts copts = { 0 };
-		vm->console =
-			console_open(&cfg->console, &cops, vm, &copts, err);
+		vm->console = console_open(&cfg->console, &cops, vm, &copts,
+					   err);
 		if (!vm->console) {
 			teardown(vm);
 			return -EIO;

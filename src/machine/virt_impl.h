@@ -84,8 +84,8 @@ struct virt {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	_Atomic int stopping;
-	bool paused;	       /* under lock */
-	unsigned in_guest;     /* hart threads inside hart_run, under lock */
+	bool paused;	   /* under lock */
+	unsigned in_guest; /* hart threads inside hart_run, under lock */
 
 	/* events for the control thread (first one wins) */
 	pthread_mutex_t ev_lock;
