@@ -674,10 +674,22 @@ void vmk_sched_leave(void *opaque, unsigned vcpu, bool runnable)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void gate_closing(void *opaque)
+{
+	vmk_sched_vm_shutdown(opaque);
+}
+
+static void gate_opening(void *opaque)
+{
+	vmk_sched_vm_reopen(opaque);
+}
+
 void vmk_sched_vm_gate(struct vmk_sched_vm *vm, struct virt_vcpu_gate *gate)
 {
 	gate->enter = vmk_sched_enter;
 	gate->leave = vmk_sched_leave;
+	gate->closing = gate_closing;
+	gate->opening = gate_opening;
 	gate->opaque = vm;
 }
 

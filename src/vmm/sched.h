@@ -112,8 +112,8 @@ bool vmk_sched_enter(void *opaque, unsigned vcpu, struct hart *h);
  * token goes to the next vCPU at once. */
 void vmk_sched_leave(void *opaque, unsigned vcpu, bool runnable);
 
-/* Fill gate with vmk_sched_enter/leave and vm as opaque, for
- * struct virt_host_ops.gate. */
+/* Fill gate for struct virt_host_ops.gate: vmk_sched_enter/leave, and
+ * closing/opening as vmk_sched_vm_shutdown/reopen; vm is the opaque. */
 void vmk_sched_vm_gate(struct vmk_sched_vm *vm, struct virt_vcpu_gate *gate);
 
 /* ---- statistics (any thread) ------------------------------------------- */

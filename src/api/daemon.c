@@ -1,0 +1,902 @@
+/*
+ * The daemon's core: VM records over the inventory, the lifecycle state
+ * machine, events, tasks and tokens (docs/daemon.md).
+ *
+ * Locks, outermost first: a VM record's op_lock (one API call on that VM at
+ * a time), then d->lock (the registry, tasks, the record's run fields). The
+ * machine's ended callback takes only d->lock and hands the rest to the
+ * reaper thread, which takes op_lock like an API call: an API call that
+ * waits for its machine to end (stop) can therefore never deadlock with it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/daemon.h"
+#include "api/daemon_impl.h"
+#include "api/inventory.h"
+#include "api/vmdef.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define LOG "daemon"
+
+#define TASKS_KEPT 256
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int daemon_http_status(int err, const char **code)
+{
+	const char *c;
+	int st;
+	switch (err) {
+	case -EINVAL: st = 400, c = "bad_request"; break;
+	case -EACCES: st = 401, c = "unauthorized"; break;
+	case -EPERM: st = 403, c = "forbidden"; break;
+	case -ENOENT: st = 404, c = "not_found"; break;
+	case -EEXIST:
+	case -EBUSY:
+	case -EALREADY:
+	case -ENOSPC: st = 409, c = "conflict"; break;
+	case -E2BIG: st = 413, c = "payload_too_large"; break;
+	default: st = 500, c = "internal"; break;
+	}
+	if (code)
+		*code = c;
+	return st;
+}
+
+static void event(struct daemon *d, const char *vm, const char *actor,
+		  const char *action, int r, const struct error *err)
+{
+	struct error e2 = { 0 };
+	const char *result = r == 0 ? "ok" : "failed";
+	if (inventory_event_add(d->inv, vm, actor, action, result,
+				r ? err->msg : NULL, &e2))
+		log_warn(LOG, "event not recorded: %s", e2.msg);
+}
+
+/* ---- the registry ------------------------------------------------------------ */
+
+static struct dvm *dvm_new(int64_t id, const struct vmdef *def,
+			   enum vm_state st, int64_t created, int64_t updated)
+{
+	struct dvm *v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->id = id;
+	v->def = *def;
+	v->state = st;
+	v->created_ms = created;
+	v->updated_ms = updated;
+	v->refs = 1; /* the registry's */
+	pthread_mutex_init(&v->op_lock, NULL);
+	pthread_cond_init(&v->ended_cond, NULL);
+	return v;
+}
+
+static void dvm_put_locked(struct daemon *d, struct dvm *v)
+{
+	(void)d;
+	if (--v->refs)
+		return;
+	pthread_mutex_destroy(&v->op_lock);
+	pthread_cond_destroy(&v->ended_cond);
+	free(v);
+}
+
+void dvm_put(struct daemon *d, struct dvm *v)
+{
+	pthread_mutex_lock(&d->lock);
+	dvm_put_locked(d, v);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Find a VM by name or decimal id and take a reference. */
+struct dvm *dvm_find(struct daemon *d, const char *ref, struct error *err)
+{
+	char *end;
+	long long id = strtoll(ref, &end, 10);
+	bool by_id = *ref && !*end;
+
+	pthread_mutex_lock(&d->lock);
+	for (struct dvm *v = d->vms; v; v = v->next) {
+		if (v->deleted)
+			continue;
+		if ((by_id && v->id == id) || !strcasecmp(v->def.name, ref)) {
+			v->refs++;
+			pthread_mutex_unlock(&d->lock);
+			return v;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	error_set(err, ENOENT, "no VM named '%s'", ref);
+	return NULL;
+}
+
+static double uptime_s(const struct dvm *v)
+{
+	if (v->state != VM_STATE_RUNNING && v->state != VM_STATE_PAUSED)
+		return 0;
+	return (double)(clock_monotonic_ns() - v->started_ns) / 1e9;
+}
+
+/* The Vm object of the API (caller holds op_lock or d->lock). */
+static json_t *vm_json(const struct dvm *v)
+{
+	json_t *def = vmdef_to_json_value(&v->def);
+	return json_pack("{s:I, s:s, s:s, s:i, s:I, s:f, s:b, s:I, s:I, s:o}",
+			 "id", (json_int_t)v->id, "name", v->def.name, "state",
+			 vm_state_name(v->state), "cpus", (int)v->def.cpus,
+			 "memory", (json_int_t)v->def.memory, "uptime_s",
+			 uptime_s(v), "autostart", v->def.autostart,
+			 "created_ms", (json_int_t)v->created_ms, "updated_ms",
+			 (json_int_t)v->updated_ms, "definition",
+			 def ? def : json_object());
+}
+
+static int set_state(struct daemon *d, struct dvm *v, enum vm_state st,
+		     struct error *err)
+{
+	int r = inventory_vm_set_state(d->inv, v->id, st, err);
+	if (r)
+		return r;
+	pthread_mutex_lock(&d->lock);
+	v->state = st;
+	v->updated_ms = wall_ms();
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+/* ---- machines ending --------------------------------------------------------- */
+
+/* The machine of v (generation gen) ended: record it and release it.
+ * Caller holds v->op_lock. No-op if that run was already finalized. */
+static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
+		     const char *actor)
+{
+	struct error err = { 0 };
+	pthread_mutex_lock(&d->lock);
+	if (!v->vm || v->gen != gen) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	struct vm *vm = v->vm;
+	struct dvm_sched_slot slot = v->sched;
+	pthread_mutex_unlock(&d->lock);
+
+	int code = 0;
+	enum virt_end why = vm_wait(vm, &code);
+	vm_destroy(vm);
+	daemon_sched_detach(d, &slot);
+
+	pthread_mutex_lock(&d->lock);
+	v->vm = NULL;
+	memset(&v->sched, 0, sizeof(v->sched));
+	pthread_cond_broadcast(&v->ended_cond);
+	pthread_mutex_unlock(&d->lock);
+
+	enum vm_state st = why == VIRT_END_CRASHED ? VM_STATE_CRASHED
+						   : VM_STATE_STOPPED;
+	if (set_state(d, v, st, &err))
+		log_error(LOG, "%s: %s", v->def.name, err.msg);
+	const char *action = why == VIRT_END_POWEROFF  ? "poweroff"
+			     : why == VIRT_END_CRASHED ? "crash"
+						       : "stopped";
+	char msg[96];
+	snprintf(msg, sizeof(msg), "exit code %d", code);
+	if (inventory_event_add(d->inv, v->def.name, actor, action,
+				why == VIRT_END_CRASHED ? "crashed" : "ok",
+				code ? msg : NULL, &err))
+		log_warn(LOG, "event not recorded: %s", err.msg);
+	log_info(LOG, "%s: %s (%s)", v->def.name, action, msg);
+}
+
+static void machine_ended(void *opaque, struct vm *vm, enum virt_end why,
+			  int code)
+{
+	struct dvm *v = opaque;
+	struct daemon *d = v->d;
+	(void)vm, (void)why, (void)code;
+
+	pthread_mutex_lock(&d->lock);
+	v->refs++;
+	v->reap_gen = v->gen;
+	v->reap_pending = true;
+	pthread_cond_broadcast(&d->reap_cond);
+	pthread_cond_broadcast(&v->ended_cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void *reaper_thread(void *arg)
+{
+	struct daemon *d = arg;
+
+	pthread_mutex_lock(&d->lock);
+	for (;;) {
+		struct dvm *v = NULL;
+		for (struct dvm *x = d->vms; x; x = x->next)
+			if (x->reap_pending) {
+				v = x;
+				break;
+			}
+		if (!v) {
+			if (d->closing)
+				break;
+			pthread_cond_wait(&d->reap_cond, &d->lock);
+			continue;
+		}
+		v->reap_pending = false;
+		unsigned gen = v->reap_gen;
+		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_lock(&v->op_lock);
+		finalize(d, v, gen, "guest");
+		pthread_mutex_unlock(&v->op_lock);
+		pthread_mutex_lock(&d->lock);
+		dvm_put_locked(d, v);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+/* ---- actions ----------------------------------------------------------------- */
+
+static int do_start(struct daemon *d, struct dvm *v, struct error *err)
+{
+	if (v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED)
+		return error_set(err, EBUSY, "%s is already %s", v->def.name,
+				 vm_state_name(v->state));
+	/* the board borrows the definition's strings: run a private copy */
+	v->run_def = v->def;
+	int r = vmdef_to_virt_config(&v->run_def, &v->board, err);
+	if (r)
+		return r;
+	v->board.name = v->run_def.name;
+	v->board.power_button = virt_virtio_count(&v->board) < VIRT_MAX_VIRTIO;
+	struct dvm_sched_slot slot = { 0 };
+	r = daemon_sched_attach(d, &v->run_def, &slot, err);
+	if (r)
+		return r;
+	struct vm_params p = {
+		.board = &v->board,
+		.gate = slot.gate_valid ? &slot.gate : NULL,
+		.ops = { machine_ended, v },
+	};
+	pthread_mutex_lock(&d->lock);
+	v->gen++;
+	v->sched = slot;
+	p.gate = slot.gate_valid ? &v->sched.gate : NULL;
+	pthread_mutex_unlock(&d->lock);
+	struct vm *vm = vm_start(&p, err);
+	if (!vm) {
+		daemon_sched_detach(d, &slot);
+		pthread_mutex_lock(&d->lock);
+		memset(&v->sched, 0, sizeof(v->sched));
+		pthread_mutex_unlock(&d->lock);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&d->lock);
+	v->vm = vm;
+	v->started_ns = clock_monotonic_ns();
+	pthread_mutex_unlock(&d->lock);
+	r = set_state(d, v, VM_STATE_RUNNING, err);
+	if (r) {
+		vm_stop(vm, 0);
+		finalize(d, v, v->gen, "daemon");
+	}
+	return r;
+}
+
+static int need_running(const struct dvm *v, bool paused_ok, struct error *err)
+{
+	if (v->state == VM_STATE_RUNNING ||
+	    (paused_ok && v->state == VM_STATE_PAUSED))
+		return 0;
+	return error_set(err, EBUSY, "%s is %s, not running", v->def.name,
+			 vm_state_name(v->state));
+}
+
+static int do_stop(struct daemon *d, struct dvm *v, const char *actor,
+		   struct error *err)
+{
+	int r = need_running(v, true, err);
+	if (r)
+		return r;
+	unsigned gen = v->gen;
+	vm_stop(v->vm, 0);
+	finalize(d, v, gen, actor);
+	return 0;
+}
+
+static int do_pause(struct daemon *d, struct dvm *v, bool pause,
+		    struct error *err)
+{
+	if (pause && v->state != VM_STATE_RUNNING)
+		return error_set(err, EBUSY, "%s is %s, not running",
+				 v->def.name, vm_state_name(v->state));
+	if (!pause && v->state != VM_STATE_PAUSED)
+		return error_set(err, EBUSY, "%s is %s, not paused",
+				 v->def.name, vm_state_name(v->state));
+	int r = pause ? vm_pause(v->vm) : vm_resume(v->vm);
+	if (r)
+		return error_set(err, -r, "%s: the machine is not running",
+				 v->def.name);
+	return set_state(d, v, pause ? VM_STATE_PAUSED : VM_STATE_RUNNING, err);
+}
+
+int daemon_action_parse(const char *s, enum daemon_action *out)
+{
+	static const char *const names[] = {
+		[DAEMON_START] = "start",	[DAEMON_STOP] = "stop",
+		[DAEMON_SHUTDOWN] = "shutdown", [DAEMON_PAUSE] = "pause",
+		[DAEMON_RESUME] = "resume",	[DAEMON_RESET] = "reset",
+	};
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i])) {
+			*out = (enum daemon_action)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static const char *action_name(enum daemon_action a)
+{
+	switch (a) {
+	case DAEMON_START: return "start";
+	case DAEMON_STOP: return "stop";
+	case DAEMON_SHUTDOWN: return "shutdown";
+	case DAEMON_PAUSE: return "pause";
+	case DAEMON_RESUME: return "resume";
+	default: return "reset";
+	}
+}
+
+int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
+		     enum daemon_action action, const char *body, json_t **out,
+		     struct error *err)
+{
+	struct dvm *v = dvm_find(d, ref, err);
+	if (!v)
+		return -ENOENT;
+	pthread_mutex_lock(&v->op_lock);
+	int r = 0;
+	if (v->deleted) {
+		r = error_set(err, ENOENT, "no VM named '%s'", ref);
+		goto out;
+	}
+	switch (action) {
+	case DAEMON_START: r = do_start(d, v, err); break;
+	case DAEMON_STOP: r = do_stop(d, v, actor, err); break;
+	case DAEMON_PAUSE: r = do_pause(d, v, true, err); break;
+	case DAEMON_RESUME: r = do_pause(d, v, false, err); break;
+	case DAEMON_RESET:
+		r = need_running(v, false, err);
+		if (!r)
+			vm_reset(v->vm);
+		break;
+	case DAEMON_SHUTDOWN:
+		r = daemon_shutdown_task(d, v, actor, body, out, err);
+		break;
+	}
+	if (!r && action != DAEMON_SHUTDOWN)
+		*out = vm_json(v);
+	event(d, v->def.name, actor, action_name(action), r, err);
+out:
+	pthread_mutex_unlock(&v->op_lock);
+	dvm_put(d, v);
+	return r;
+}
+
+/* ---- VMs --------------------------------------------------------------------- */
+
+int daemon_vm_list(struct daemon *d, json_t **out, struct error *err)
+{
+	(void)err;
+	json_t *arr = json_array();
+	pthread_mutex_lock(&d->lock);
+	for (struct dvm *v = d->vms; v; v = v->next)
+		if (!v->deleted)
+			json_array_append_new(arr, vm_json(v));
+	pthread_mutex_unlock(&d->lock);
+	*out = json_pack("{s:o}", "vms", arr);
+	return 0;
+}
+
+int daemon_vm_get(struct daemon *d, const char *ref, json_t **out,
+		  struct error *err)
+{
+	struct dvm *v = dvm_find(d, ref, err);
+	if (!v)
+		return -ENOENT;
+	pthread_mutex_lock(&d->lock);
+	*out = vm_json(v);
+	pthread_mutex_unlock(&d->lock);
+	dvm_put(d, v);
+	return 0;
+}
+
+/* Insert in name order (the list is what GET /v1/vms shows). */
+static void registry_add(struct daemon *d, struct dvm *v)
+{
+	struct dvm **p = &d->vms;
+	while (*p && strcasecmp((*p)->def.name, v->def.name) < 0)
+		p = &(*p)->next;
+	v->next = *p;
+	*p = v;
+	v->d = d;
+}
+
+int daemon_vm_create(struct daemon *d, const char *actor, const char *body,
+		     json_t **out, struct error *err)
+{
+	struct vmdef *def = calloc(1, sizeof(*def));
+	if (!def)
+		return error_set(err, ENOMEM, "out of memory");
+	int64_t id;
+	int r = vmdef_parse(body, def, err);
+	if (!r) {
+		pthread_mutex_lock(&d->create_lock);
+		r = inventory_vm_create(d->inv, def, &id, err);
+		if (!r) {
+			int64_t now = wall_ms();
+			struct dvm *v = dvm_new(id, def, VM_STATE_DEFINED, now,
+						now);
+			if (!v) {
+				r = error_set(err, ENOMEM, "out of memory");
+			} else {
+				pthread_mutex_lock(&d->lock);
+				registry_add(d, v);
+				*out = vm_json(v);
+				pthread_mutex_unlock(&d->lock);
+			}
+		}
+		pthread_mutex_unlock(&d->create_lock);
+	}
+	event(d, def->name[0] ? def->name : NULL, actor, "create", r, err);
+	free(def);
+	return r;
+}
+
+/* RFC 7396 JSON merge patch: target (owned) patched by patch (borrowed). */
+static json_t *merge_patch(json_t *target, const json_t *patch)
+{
+	if (!json_is_object(patch)) {
+		json_decref(target);
+		return json_deep_copy(patch);
+	}
+	if (!json_is_object(target)) {
+		json_decref(target);
+		target = json_object();
+	}
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)patch, key, val)
+	{
+		if (json_is_null(val)) {
+			json_object_del(target, key);
+		} else {
+			json_t *cur = json_object_get(target, key);
+			json_object_set_new(
+				target, key,
+				merge_patch(cur ? json_incref(cur) : NULL,
+					    val));
+		}
+	}
+	return target;
+}
+
+/* What may change while the machine runs: QoS and autostart. */
+static bool only_live_fields_differ(const struct vmdef *a,
+				    const struct vmdef *b)
+{
+	struct vmdef x = *a;
+	x.cpu_shares = b->cpu_shares;
+	x.cpu_reservation_mhz = b->cpu_reservation_mhz;
+	x.cpu_limit_mhz = b->cpu_limit_mhz;
+	x.mem_shares = b->mem_shares;
+	x.mem_reservation = b->mem_reservation;
+	x.mem_limit = b->mem_limit;
+	x.autostart = b->autostart;
+	return vmdef_equal(&x, b);
+}
+
+int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
+		    const char *body, json_t **out, struct error *err)
+{
+	struct dvm *v = dvm_find(d, ref, err);
+	if (!v)
+		return -ENOENT;
+	struct vmdef *def = calloc(1, sizeof(*def));
+	json_error_t jerr;
+	json_t *patch = json_loads(body, JSON_REJECT_DUPLICATES, &jerr);
+	int r = 0;
+
+	pthread_mutex_lock(&v->op_lock);
+	if (!def) {
+		r = error_set(err, ENOMEM, "out of memory");
+	} else if (!patch) {
+		r = error_set(err, EINVAL, "body: %s (line %d, column %d)",
+			      jerr.text, jerr.line, jerr.column);
+	} else if (!json_is_object(patch)) {
+		r = error_set(err, EINVAL, "body: expected a JSON object");
+	} else {
+		json_t *merged = merge_patch(vmdef_to_json_value(&v->def),
+					     patch);
+		r = vmdef_from_json(merged, def, err);
+		json_decref(merged);
+	}
+	bool live = v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED;
+	if (!r && live && !only_live_fields_differ(&v->def, def))
+		r = error_set(err, EBUSY,
+			      "%s is %s: only qos and autostart can change "
+			      "while it runs (stop it to change the rest)",
+			      v->def.name, vm_state_name(v->state));
+	if (!r && live)
+		r = daemon_sched_set_qos(d, v, def, err);
+	if (!r)
+		r = inventory_vm_update(d->inv, v->id, def, err);
+	if (!r) {
+		pthread_mutex_lock(&d->lock);
+		v->def = *def;
+		v->updated_ms = wall_ms();
+		*out = vm_json(v);
+		pthread_mutex_unlock(&d->lock);
+	}
+	event(d, v->def.name, actor, "edit", r, err);
+	pthread_mutex_unlock(&v->op_lock);
+	json_decref(patch);
+	free(def);
+	dvm_put(d, v);
+	return r;
+}
+
+int daemon_vm_delete(struct daemon *d, const char *actor, const char *ref,
+		     struct error *err)
+{
+	struct dvm *v = dvm_find(d, ref, err);
+	if (!v)
+		return -ENOENT;
+	pthread_mutex_lock(&v->op_lock);
+	int r = 0;
+	if (v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED)
+		r = error_set(err, EBUSY,
+			      "%s is %s: stop it before deleting it",
+			      v->def.name, vm_state_name(v->state));
+	if (!r)
+		r = inventory_vm_delete(d->inv, v->id, err);
+	if (!r) {
+		pthread_mutex_lock(&d->lock);
+		v->deleted = true;
+		for (struct dvm **p = &d->vms; *p; p = &(*p)->next)
+			if (*p == v) {
+				*p = v->next;
+				break;
+			}
+		dvm_put_locked(d, v); /* the registry's reference */
+		pthread_mutex_unlock(&d->lock);
+	}
+	event(d, v->def.name, actor, "delete", r, err);
+	pthread_mutex_unlock(&v->op_lock);
+	dvm_put(d, v);
+	return r;
+}
+
+/* ---- console ----------------------------------------------------------------- */
+
+struct daemon_console {
+	struct daemon *d;
+	struct dvm *v;
+	struct vm_viewer *viewer;
+	struct daemon_console_ops ops;
+};
+
+static void con_output(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct daemon_console *c = opaque;
+	c->ops.output(c->ops.opaque, buf, len);
+}
+
+static void con_closed(void *opaque)
+{
+	struct daemon_console *c = opaque;
+	if (c->ops.closed)
+		c->ops.closed(c->ops.opaque);
+}
+
+int daemon_console_attach(struct daemon *d, const char *ref, bool writer,
+			  const struct daemon_console_ops *ops,
+			  struct daemon_console **out, struct error *err)
+{
+	struct dvm *v = dvm_find(d, ref, err);
+	if (!v)
+		return -ENOENT;
+	struct daemon_console *c = calloc(1, sizeof(*c));
+	int r = 0;
+	pthread_mutex_lock(&v->op_lock);
+	if (!c) {
+		r = error_set(err, ENOMEM, "out of memory");
+	} else if (!v->vm) {
+		r = error_set(err, EBUSY,
+			      "%s is %s: its console exists "
+			      "only while it runs",
+			      v->def.name, vm_state_name(v->state));
+	} else {
+		c->d = d;
+		c->v = v;
+		c->ops = *ops;
+		struct vm_viewer_ops vo = { con_output, con_closed, c };
+		r = vm_console_attach(v->vm, writer, &vo, &c->viewer);
+		if (r == -EBUSY)
+			error_set(err, EBUSY,
+				  "the console of %s already has a writer",
+				  v->def.name);
+		else if (r)
+			error_set(err, -r, "%s: the machine ended",
+				  v->def.name);
+	}
+	pthread_mutex_unlock(&v->op_lock);
+	if (r) {
+		free(c);
+		dvm_put(d, v);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+int daemon_console_input(struct daemon_console *c, const uint8_t *buf,
+			 size_t len)
+{
+	int r = vm_console_input(c->viewer, buf, len);
+	return r < 0 ? r : 0;
+}
+
+void daemon_console_detach(struct daemon_console *c)
+{
+	if (!c)
+		return;
+	vm_console_detach(c->viewer);
+	dvm_put(c->d, c->v);
+	free(c);
+}
+
+/* ---- events, tokens ---------------------------------------------------------- */
+
+int daemon_event_list(struct daemon *d, const char *vm, int64_t after_id,
+		      unsigned limit, json_t **out, struct error *err)
+{
+	struct inventory_event *ev;
+	size_t n;
+	int r = inventory_event_list(d->inv, vm && *vm ? vm : NULL, after_id,
+				     limit ? limit : 100, &ev, &n, err);
+	if (r)
+		return r;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+			arr, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s}",
+				       "id", (json_int_t)ev[i].id, "time_ms",
+				       (json_int_t)ev[i].time_ms, "vm",
+				       ev[i].vm, "actor", ev[i].actor, "action",
+				       ev[i].action, "result", ev[i].result,
+				       "message", ev[i].message));
+	free(ev);
+	*out = json_pack("{s:o}", "events", arr);
+	return 0;
+}
+
+int daemon_token_create(struct daemon *d, const char *actor, const char *name,
+			json_t **out, struct error *err)
+{
+	char secret[INVENTORY_SECRET_MAX];
+	int64_t id;
+	int r = inventory_token_create(d->inv, name, secret, &id, err);
+	if (!r)
+		*out = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id,
+				 "name", name, "secret", secret);
+	event(d, NULL, actor, "token-create", r, err);
+	explicit_bzero(secret, sizeof(secret));
+	return r;
+}
+
+int daemon_token_list(struct daemon *d, json_t **out, struct error *err)
+{
+	struct inventory_token *t;
+	size_t n;
+	int r = inventory_token_list(d->inv, &t, &n, err);
+	if (r)
+		return r;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+			arr,
+			json_pack("{s:I, s:s, s:I, s:I}", "id",
+				  (json_int_t)t[i].id, "name", t[i].name,
+				  "created_ms", (json_int_t)t[i].created_ms,
+				  "revoked_ms", (json_int_t)t[i].revoked_ms));
+	free(t);
+	*out = json_pack("{s:o}", "tokens", arr);
+	return 0;
+}
+
+int daemon_token_revoke(struct daemon *d, const char *actor, const char *name,
+			struct error *err)
+{
+	int r = inventory_token_revoke(d->inv, name, err);
+	event(d, NULL, actor, "token-revoke", r, err);
+	return r;
+}
+
+int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
+			size_t actor_size, struct error *err)
+{
+	struct inventory_token t;
+	int r = inventory_token_verify(d->inv, secret, &t, err);
+	if (!r)
+		snprintf(actor, actor_size, "token:%s", t.name);
+	return r;
+}
+
+/* ---- open and close ---------------------------------------------------------- */
+
+static int load_inventory(struct daemon *d, struct error *err)
+{
+	struct inventory_vm *vms;
+	size_t n;
+	int r = inventory_vm_list(d->inv, &vms, &n, err);
+	if (r)
+		return r;
+	struct vmdef *def = calloc(1, sizeof(*def));
+	for (size_t i = 0; def && i < n; i++) {
+		struct error e = { 0 };
+		if (vmdef_parse(vms[i].definition, def, &e)) {
+			/* a definition this version cannot read: keep the
+			 * record, say so, but do not guess */
+			log_error(LOG, "inventory: VM %s: %s (skipped)",
+				  vms[i].name, e.msg);
+			continue;
+		}
+		struct dvm *v = dvm_new(vms[i].id, def, vms[i].state,
+					vms[i].created_ms, vms[i].updated_ms);
+		if (v)
+			registry_add(d, v);
+	}
+	free(def);
+	inventory_vm_list_free(vms, n);
+	return 0;
+}
+
+int daemon_open(const struct daemon_config *cfg, struct daemon **out,
+		struct error *err)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+	if (!d)
+		return error_set(err, ENOMEM, "out of memory");
+	d->cfg = *cfg;
+	d->started_ns = clock_monotonic_ns();
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->create_lock, NULL);
+	pthread_cond_init(&d->reap_cond, NULL);
+	pthread_cond_init(&d->task_cond, NULL);
+	int r = inventory_open(cfg->state_dir, &d->inv, err);
+	if (!r)
+		r = inventory_mark_crashed_on_restart(d->inv, NULL, NULL, err);
+	if (!r)
+		r = load_inventory(d, err);
+	if (!r)
+		r = daemon_sched_open(d, err);
+	if (!r && pthread_create(&d->reaper, NULL, reaper_thread, d))
+		r = error_set(err, EAGAIN, "cannot start the reaper thread");
+	if (r) {
+		inventory_close(d->inv);
+		free(d);
+		return r;
+	}
+	d->reaper_started = true;
+
+	/* autostart, as an ESXi host powers its autostart VMs on at boot */
+	struct error e = { 0 };
+	for (struct dvm *v = d->vms; v; v = v->next) {
+		if (!v->def.autostart)
+			continue;
+		json_t *vmj = NULL;
+		char ref[32];
+		snprintf(ref, sizeof(ref), "%lld", (long long)v->id);
+		if (daemon_vm_action(d, "daemon", ref, DAEMON_START, NULL, &vmj,
+				     &e))
+			log_error(LOG, "autostart of %s: %s", v->def.name,
+				  e.msg);
+		json_decref(vmj);
+	}
+	*out = d;
+	return 0;
+}
+
+void daemon_close(struct daemon *d)
+{
+	if (!d)
+		return;
+	/* stop every machine: disks are flushed as their devices close */
+	for (;;) {
+		struct dvm *v = NULL;
+		pthread_mutex_lock(&d->lock);
+		for (struct dvm *x = d->vms; x; x = x->next)
+			if (x->vm) {
+				v = x;
+				v->refs++;
+				break;
+			}
+		pthread_mutex_unlock(&d->lock);
+		if (!v)
+			break;
+		pthread_mutex_lock(&v->op_lock);
+		if (v->vm) {
+			unsigned gen = v->gen;
+			vm_stop(v->vm, 0);
+			finalize(d, v, gen, "daemon");
+		}
+		pthread_mutex_unlock(&v->op_lock);
+		dvm_put(d, v);
+	}
+	daemon_tasks_close(d);
+	pthread_mutex_lock(&d->lock);
+	d->closing = true;
+	pthread_cond_broadcast(&d->reap_cond);
+	pthread_mutex_unlock(&d->lock);
+	if (d->reaper_started)
+		pthread_join(d->reaper, NULL);
+	daemon_sched_close(d);
+	while (d->vms) {
+		struct dvm *v = d->vms;
+		d->vms = v->next;
+		dvm_put_locked(d, v);
+	}
+	inventory_close(d->inv);
+	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->create_lock);
+	pthread_cond_destroy(&d->reap_cond);
+	pthread_cond_destroy(&d->task_cond);
+	free(d);
+}
+
+bool dvm_wait_ended(struct daemon *d, struct dvm *v, unsigned gen,
+		    uint64_t timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(timeout_ms / 1000);
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&d->lock);
+	int r = 0;
+	while (v->vm && v->gen == gen && !v->reap_pending && r == 0)
+		r = pthread_cond_timedwait(&v->ended_cond, &d->lock, &ts);
+	bool ended = !v->vm || v->gen != gen || v->reap_pending;
+	pthread_mutex_unlock(&d->lock);
+	return ended;
+}
+
+void dvm_stop_gen(struct daemon *d, struct dvm *v, unsigned gen,
+		  const char *actor)
+{
+	pthread_mutex_lock(&v->op_lock);
+	if (v->vm && v->gen == gen) {
+		vm_stop(v->vm, 0);
+		finalize(d, v, gen, actor);
+	}
+	pthread_mutex_unlock(&v->op_lock);
+}

@@ -1,0 +1,139 @@
+/*
+ * The daemon's core: the host's VMs as objects in this process, their
+ * lifecycle state machine, the inventory behind them, events and tasks.
+ * The REST layer (rest.c) is a thin HTTP/JSON mapping over these calls
+ * (the API: docs/api.yaml; the model: docs/daemon.md).
+ *
+ * Every operation returns 0 or a negative errno with err filled; the REST
+ * layer maps them to statuses (daemon_http_status): -EINVAL 400 (bad
+ * input: the message names the field), -EACCES 401, -EPERM 403, -ENOENT
+ * 404, -EEXIST / -EBUSY / -EALREADY / -ENOSPC 409 (wrong state, duplicate,
+ * resources), anything else 500.
+ *
+ * JSON results (*out) are new references the caller json_decref()s. A VM
+ * is named in calls by its name or its decimal id ("web1" or "3").
+ * actor says who asked, for the event log ("unix", "token:ci", "daemon").
+ *
+ * Threads: every function may be called from any thread at once. Calls on
+ * one VM are serialized (a mutex per VM); calls on different VMs proceed in
+ * parallel. Console callbacks run on the VM's vCPU or console threads.
+ */
+#ifndef SV_API_DAEMON_H
+#define SV_API_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util/error.h"
+
+struct daemon;
+
+struct daemon_config {
+	const char *state_dir; /* inventory, certificates */
+	unsigned pcpus;	       /* 0: all host CPUs */
+	uint64_t mhz;	       /* nominal MHz per pCPU; 0: read the host */
+	unsigned shutdown_timeout_s; /* default for shutdown (0: 120) */
+	bool no_scheduler; /* harts run freely (benchmarks, debugging) */
+};
+
+/* Open the inventory, mark VMs that were running as crashed and start
+ * those with autostart. */
+int daemon_open(const struct daemon_config *cfg, struct daemon **out,
+		struct error *err);
+/* Stop every VM (disks flushed), close the inventory. */
+void daemon_close(struct daemon *d);
+
+/* Map a daemon error to an HTTP status and a stable error code string
+ * ("bad_request", "unauthorized", "forbidden", "not_found", "conflict",
+ * "internal"). */
+int daemon_http_status(int err, const char **code);
+
+/* ---- VMs -------------------------------------------------------------- */
+
+/* {"vms": [VM, ...]} (VM: see docs/api.yaml, schema Vm). */
+int daemon_vm_list(struct daemon *d, json_t **out, struct error *err);
+/* Create from a VM definition (JSON text); *out is the new VM. */
+int daemon_vm_create(struct daemon *d, const char *actor, const char *body,
+		     json_t **out, struct error *err);
+int daemon_vm_get(struct daemon *d, const char *vm, json_t **out,
+		  struct error *err);
+/* JSON merge patch (RFC 7396) of the definition. cpus, memory, boot,
+ * devices only while not running/paused (-EBUSY); QoS and autostart at any
+ * time (QoS applies to a running VM within one accounting window). */
+int daemon_vm_patch(struct daemon *d, const char *actor, const char *vm,
+		    const char *body, json_t **out, struct error *err);
+/* Refused (-EBUSY) while running or paused. */
+int daemon_vm_delete(struct daemon *d, const char *actor, const char *vm,
+		     struct error *err);
+
+enum daemon_action {
+	DAEMON_START,
+	DAEMON_STOP,
+	DAEMON_SHUTDOWN, /* asynchronous: *out is a Task */
+	DAEMON_PAUSE,
+	DAEMON_RESUME,
+	DAEMON_RESET,
+};
+/* "start", "stop", ... -> action; -EINVAL if unknown. */
+int daemon_action_parse(const char *s, enum daemon_action *out);
+/* Run an action. body may be NULL or a JSON object of options
+ * (shutdown: {"timeout_s": N}). *out: the VM after the action, or for
+ * shutdown the Task (status 202). */
+int daemon_vm_action(struct daemon *d, const char *actor, const char *vm,
+		     enum daemon_action action, const char *body, json_t **out,
+		     struct error *err);
+/* Per-vCPU and per-VM scheduler figures (docs/api.yaml VmStats). */
+int daemon_vm_stats(struct daemon *d, const char *vm, json_t **out,
+		    struct error *err);
+
+/* ---- console ------------------------------------------------------------ */
+
+struct daemon_console;
+
+struct daemon_console_ops {
+	/* Guest output (the scrollback first, on attach). Must not block for
+	 * long: a slow viewer may lose output, never stall the guest. */
+	void (*output)(void *opaque, const uint8_t *buf, size_t len);
+	/* The VM stopped (the stream ends); no output follows. */
+	void (*closed)(void *opaque);
+	void *opaque;
+};
+
+/* Attach a viewer to a running or paused VM's console; writer = true asks
+ * for the one writer role (-EBUSY if taken). */
+int daemon_console_attach(struct daemon *d, const char *vm, bool writer,
+			  const struct daemon_console_ops *ops,
+			  struct daemon_console **out, struct error *err);
+/* Type into the console (writer only; otherwise -EPERM). */
+int daemon_console_input(struct daemon_console *c, const uint8_t *buf,
+			 size_t len);
+/* Detach; no callback runs after it returns. */
+void daemon_console_detach(struct daemon_console *c);
+
+/* ---- host, events, tasks, tokens ---------------------------------------- */
+
+/* Host capacity and usage (docs/api.yaml Host). */
+int daemon_host_info(struct daemon *d, json_t **out, struct error *err);
+/* Scheduler figures of the host and each running VM (HostStats). */
+int daemon_host_stats(struct daemon *d, json_t **out, struct error *err);
+/* {"events": [...]}: vm NULL for all; after_id to page; limit 0 = 100. */
+int daemon_event_list(struct daemon *d, const char *vm, int64_t after_id,
+		      unsigned limit, json_t **out, struct error *err);
+/* {"tasks": [...]} and one Task. */
+int daemon_task_list(struct daemon *d, json_t **out, struct error *err);
+int daemon_task_get(struct daemon *d, int64_t id, json_t **out,
+		    struct error *err);
+/* {"id", "name", "secret"}: the secret is shown this once. */
+int daemon_token_create(struct daemon *d, const char *actor, const char *name,
+			json_t **out, struct error *err);
+int daemon_token_list(struct daemon *d, json_t **out, struct error *err);
+int daemon_token_revoke(struct daemon *d, const char *actor, const char *name,
+			struct error *err);
+/* Check a bearer secret; actor receives "token:NAME". -EACCES if bad. */
+int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
+			size_t actor_size, struct error *err);
+
+#endif

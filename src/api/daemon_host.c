@@ -1,0 +1,238 @@
+/*
+ * The daemon's host side: the vCPU scheduler the VMs run under (issue 7),
+ * host capacity and usage, and the esxtop-style figures of the API.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/sysinfo.h>
+
+#include "api/daemon_impl.h"
+#include "config.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "vmm/sched.h"
+
+#define LOG "daemon"
+
+int daemon_sched_open(struct daemon *d, struct error *err)
+{
+	if (d->cfg.no_scheduler)
+		return 0;
+	struct sched_params prm;
+	uint32_t n = d->cfg.pcpus ? d->cfg.pcpus : vmk_host_pcpus();
+	uint64_t mhz = d->cfg.mhz ? d->cfg.mhz : vmk_host_mhz();
+	sched_default_params(&prm, n, mhz);
+	return vmk_sched_create(&prm, &d->sched, err);
+}
+
+void daemon_sched_close(struct daemon *d)
+{
+	vmk_sched_destroy(d->sched);
+	d->sched = NULL;
+}
+
+static void sched_config(const struct vmdef *def, struct sched_vm_config *c)
+{
+	uint64_t shares = vmdef_cpu_shares(def);
+	c->n_vcpus = def->cpus;
+	c->shares = shares > SCHED_MAX_SHARES ? SCHED_MAX_SHARES
+					      : (uint32_t)shares;
+	c->reservation_mhz = def->cpu_reservation_mhz;
+	c->limit_mhz = def->cpu_limit_mhz;
+}
+
+int daemon_sched_attach(struct daemon *d, const struct vmdef *def,
+			struct dvm_sched_slot *slot, struct error *err)
+{
+	memset(slot, 0, sizeof(*slot));
+	if (!d->sched)
+		return 0;
+	struct sched_vm_config c;
+	sched_config(def, &c);
+	if (c.n_vcpus > SCHED_MAX_VCPUS)
+		return error_set(err, EINVAL,
+				 "cpus: the scheduler runs at most %d vCPUs "
+				 "per VM",
+				 SCHED_MAX_VCPUS);
+	struct vmk_sched_vm *h;
+	int r = vmk_sched_vm_add(d->sched, &c, &h, err);
+	if (r)
+		return r;
+	slot->handle = h;
+	vmk_sched_vm_gate(h, &slot->gate);
+	slot->gate_valid = true;
+	return 0;
+}
+
+void daemon_sched_detach(struct daemon *d, struct dvm_sched_slot *slot)
+{
+	(void)d;
+	if (slot->handle)
+		vmk_sched_vm_remove(slot->handle);
+	memset(slot, 0, sizeof(*slot));
+}
+
+int daemon_sched_set_qos(struct daemon *d, struct dvm *v,
+			 const struct vmdef *def, struct error *err)
+{
+	(void)d;
+	if (!v->sched.handle)
+		return 0;
+	struct sched_vm_config c;
+	sched_config(def, &c);
+	return vmk_sched_vm_set_qos(v->sched.handle, &c, err);
+}
+
+/* ---- host -------------------------------------------------------------------- */
+
+int daemon_host_info(struct daemon *d, json_t **out, struct error *err)
+{
+	(void)err;
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	struct sysinfo si;
+	uint64_t mem_total = 0;
+	if (!sysinfo(&si))
+		mem_total = (uint64_t)si.totalram * si.mem_unit;
+
+	uint64_t pcpus, mhz, cap = 0, reserved = 0;
+	if (d->sched) {
+		struct sched_params prm;
+		vmk_sched_params(d->sched, &prm);
+		pcpus = prm.n_pcpus;
+		mhz = prm.mhz_per_pcpu;
+		cap = vmk_sched_capacity_mhz(d->sched);
+		reserved = vmk_sched_reserved_mhz(d->sched);
+	} else {
+		pcpus = d->cfg.pcpus ? d->cfg.pcpus : vmk_host_pcpus();
+		mhz = d->cfg.mhz ? d->cfg.mhz : vmk_host_mhz();
+		cap = pcpus * mhz;
+	}
+	unsigned total = 0, running = 0;
+	uint64_t mem_running = 0;
+	pthread_mutex_lock(&d->lock);
+	for (struct dvm *v = d->vms; v; v = v->next) {
+		total++;
+		if (v->vm) {
+			running++;
+			mem_running += v->run_def.memory;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	*out = json_pack(
+		"{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:f, s:b}",
+		"hostname", host, "version", SOFTVISOR_VERSION, "pcpus",
+		(json_int_t)pcpus, "mhz_per_pcpu", (json_int_t)mhz,
+		"capacity_mhz", (json_int_t)cap, "reserved_mhz",
+		(json_int_t)reserved, "memory_total", (json_int_t)mem_total,
+		"memory_configured_running", (json_int_t)mem_running,
+		"vms_total", (int)total, "vms_running", (int)running,
+		"uptime_s",
+		(double)(clock_monotonic_ns() - d->started_ns) / 1e9,
+		"scheduler", d->sched != NULL);
+	return 0;
+}
+
+static const char *vcpu_state_name(int s)
+{
+	switch (s) {
+	case SCHED_READY: return "ready";
+	case SCHED_COSTOP: return "costop";
+	case SCHED_RUN: return "run";
+	default: return "wait";
+	}
+}
+
+/* VmStats of a running VM (d->lock held). */
+static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I}", "vm", v->def.name, "state",
+			      vm_state_name(v->state), "interval_us",
+			      (json_int_t)VMK_SCHED_SAMPLE_US);
+	int tids[VIRT_MAX_HARTS] = { 0 };
+	unsigned n = v->vm ? vm_vcpu_tids(v->vm, tids, VIRT_MAX_HARTS) : 0;
+	int id = v->sched.handle ? vmk_sched_vm_id(v->sched.handle) : -1;
+	json_t *vcpus = json_array();
+
+	for (int c = -1; c < (int)n; c++) {
+		struct sched_stats st = { 0 };
+		struct sched_pct pct = { 0 };
+		json_t *x = c < 0 ? o : json_object();
+		if (id >= 0) {
+			vmk_sched_vm_stats(d->sched, id, c, &st);
+			vmk_sched_vm_pct(d->sched, id, c, &pct);
+		}
+		json_object_set_new(x, "used_pct", json_real(pct.used));
+		json_object_set_new(x, "ready_pct", json_real(pct.ready));
+		json_object_set_new(x, "wait_pct", json_real(pct.wait));
+		json_object_set_new(x, "costop_pct", json_real(pct.costop));
+		json_object_set_new(x, "limited_pct", json_real(pct.limited));
+		json_object_set_new(x, "used_us", json_integer(st.used_us));
+		json_object_set_new(x, "ready_us", json_integer(st.ready_us));
+		json_object_set_new(x, "wait_us", json_integer(st.wait_us));
+		json_object_set_new(x, "costop_us", json_integer(st.costop_us));
+		if (c < 0)
+			continue;
+		json_object_set_new(x, "vcpu", json_integer(c));
+		json_object_set_new(x, "tid", json_integer(tids[c]));
+		json_object_set_new(
+			x, "instret",
+			json_integer((json_int_t)vm_vcpu_instret(v->vm, c)));
+		int vs = SCHED_WAIT;
+		if (id >= 0)
+			vs = vmk_sched_vcpu_state(d->sched, id, c);
+		json_object_set_new(x, "state",
+				    json_string(vcpu_state_name(vs)));
+		json_array_append_new(vcpus, x);
+	}
+	uint64_t ent = 0, dem = 0;
+	if (id >= 0)
+		vmk_sched_vm_mhz(d->sched, id, &ent, &dem);
+	json_object_set_new(o, "entitled_mhz", json_integer((json_int_t)ent));
+	json_object_set_new(o, "demand_mhz", json_integer((json_int_t)dem));
+	json_object_set_new(o, "vcpus", vcpus);
+	return o;
+}
+
+int daemon_vm_stats(struct daemon *d, const char *ref, json_t **out,
+		    struct error *err)
+{
+	struct dvm *v = dvm_find(d, ref, err);
+	if (!v)
+		return -ENOENT;
+	pthread_mutex_lock(&d->lock);
+	*out = vm_stats_json(d, v);
+	pthread_mutex_unlock(&d->lock);
+	dvm_put(d, v);
+	return 0;
+}
+
+int daemon_host_stats(struct daemon *d, json_t **out, struct error *err)
+{
+	(void)err;
+	json_t *vms = json_array();
+	double used = 0;
+	uint64_t pcpus = d->cfg.pcpus ? d->cfg.pcpus : vmk_host_pcpus();
+	uint64_t cap = 0;
+	if (d->sched) {
+		struct sched_params prm;
+		vmk_sched_params(d->sched, &prm);
+		pcpus = prm.n_pcpus;
+		cap = vmk_sched_capacity_mhz(d->sched);
+	}
+	pthread_mutex_lock(&d->lock);
+	for (struct dvm *v = d->vms; v; v = v->next) {
+		if (!v->vm)
+			continue;
+		json_t *s = vm_stats_json(d, v);
+		used += json_real_value(json_object_get(s, "used_pct"));
+		json_array_append_new(vms, s);
+	}
+	pthread_mutex_unlock(&d->lock);
+	*out = json_pack("{s:I, s:I, s:f, s:o}", "pcpus", (json_int_t)pcpus,
+			 "capacity_mhz", (json_int_t)cap, "used_pct",
+			 pcpus ? used / (double)pcpus : 0.0, "vms", vms);
+	return 0;
+}

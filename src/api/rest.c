@@ -1,0 +1,841 @@
+/*
+ * The REST/JSON API server: listeners, authentication, the route table and
+ * the handlers that map HTTP requests onto daemon calls (docs/api.yaml,
+ * docs/api.md).
+ *
+ * Unix socket: Debian's civetweb is built without USE_X_DOM_SOCKET, so we
+ * start it on a placeholder listener 127.0.0.1:0, find that listening fd
+ * and dup3() our own AF_UNIX listening socket over it. civetweb then
+ * accept()s unix connections and reports them with an empty remote_addr.
+ * A plain request with an IP address reached the placeholder (or the TLS
+ * relay's backend port without being the relay) and is refused with 403.
+ */
+#include "api/rest.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api/rest_priv.h"
+#include "util/log.h"
+
+#define REST_MAX_SEGS 6
+#define REST_PATH_MAX 2048
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void send_reply(struct mg_connection *conn, int status,
+		       const char *extra_headers, const char *body, size_t len)
+{
+	const char *reason = mg_get_response_code_text(conn, status);
+
+	if (status == 204) {
+		mg_printf(conn,
+			  "HTTP/1.1 204 %s\r\nCache-Control: no-store\r\n"
+			  "%s\r\n",
+			  reason, extra_headers ? extra_headers : "");
+		return;
+	}
+	mg_printf(conn,
+		  "HTTP/1.1 %d %s\r\n"
+		  "Content-Type: application/json\r\n"
+		  "Content-Length: %zu\r\n"
+		  "Cache-Control: no-store\r\n"
+		  "%s\r\n",
+		  status, reason, len, extra_headers ? extra_headers : "");
+	if (len)
+		mg_write(conn, body, len);
+}
+
+static int send_json(struct mg_connection *conn, int status,
+		     const char *extra_headers, json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+
+	if (!text)
+		return rest_send_error(conn, 500, "internal", NULL,
+				       "cannot encode the reply");
+	send_reply(conn, status, extra_headers, text, strlen(text));
+	free(text);
+	return status;
+}
+
+static const char *status_code_name(int status)
+{
+	switch (status) {
+	case 400: return "bad_request";
+	case 401: return "unauthorized";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 405: return "method_not_allowed";
+	case 409: return "conflict";
+	case 413: return "payload_too_large";
+	default: return status < 500 ? "bad_request" : "internal";
+	}
+}
+
+int rest_send_error(struct mg_connection *conn, int status, const char *code,
+		    const char *extra_headers, const char *fmt, ...)
+{
+	char msg[600];
+	json_t *body;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	body = json_pack("{s:{s:s,s:s}}", "error", "code",
+			 code ? code : status_code_name(status), "message",
+			 msg);
+	if (!body) {
+		/* Not UTF-8 (a path or name from the client): keep ASCII. */
+		char *p;
+
+		for (p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80 ||
+			    (unsigned char)*p < 0x20)
+				*p = '?';
+		body = json_pack("{s:{s:s,s:s}}", "error", "code",
+				 code ? code : status_code_name(status),
+				 "message", msg);
+	}
+	if (!body) {
+		send_reply(conn, status, extra_headers, "{}", 2);
+		return status;
+	}
+	send_json(conn, status, extra_headers, body);
+	json_decref(body);
+	return status;
+}
+
+int rest_send_daemon_error(struct mg_connection *conn, int rc, const char *msg)
+{
+	const char *code = NULL;
+	int status = daemon_http_status(rc, &code);
+
+	if (status < 400 || status > 599)
+		status = 500;
+	return rest_send_error(conn, status, code, NULL, "%s",
+			       msg && msg[0] ? msg : strerror(-rc));
+}
+
+/* civetweb's own errors (unparsable request, WebSocket to a non-console
+ * path, ...) get the same JSON body as ours. */
+static int on_http_error(struct mg_connection *conn, int status,
+			 const char *msg)
+{
+	if (status < 400)
+		return 1;
+	rest_send_error(conn, status, NULL, "Connection: close\r\n", "%s",
+			msg ? msg : "error");
+	return 0;
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *msg)
+{
+	log_debug("api", "civetweb: %s", msg);
+	return 1;
+}
+
+/* ---- authentication ------------------------------------------------------ */
+
+int rest_authenticate(struct rest *r, struct mg_connection *conn, char *actor,
+		      size_t actor_size, bool *tcp)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *auth;
+	struct error err = { 0 };
+
+	if (!ri->is_ssl && !ri->remote_addr[0]) {
+		*tcp = false;
+		snprintf(actor, actor_size, "unix");
+		return 0;
+	}
+	if (ri->is_ssl || strcmp(ri->remote_addr, "127.0.0.1") != 0 ||
+	    !tls_proxy_owns(r->tls, (unsigned)ri->remote_port))
+		return rest_send_error(conn, 403, "forbidden", NULL,
+				       "plain HTTP is not served: use the unix "
+				       "socket or TLS (--listen)");
+	*tcp = true;
+	auth = mg_get_header(conn, "Authorization");
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !auth[7])
+		return rest_send_error(
+			conn, 401, "unauthorized",
+			"WWW-Authenticate: Bearer "
+			"realm=\"softvisor\"\r\n",
+			"Authorization: Bearer <token> required");
+	auth += 7;
+	while (*auth == ' ')
+		auth++;
+	if (daemon_token_verify(r->d, auth, actor, actor_size, &err) < 0)
+		return rest_send_error(conn, 401, "unauthorized",
+				       "WWW-Authenticate: Bearer "
+				       "realm=\"softvisor\", "
+				       "error=\"invalid_token\"\r\n",
+				       "invalid or revoked token");
+	return 0;
+}
+
+/* ---- routes -------------------------------------------------------------- */
+
+struct req {
+	struct rest *r;
+	struct mg_connection *conn;
+	const struct mg_request_info *ri;
+	const char *actor;
+	bool tcp;
+	const char *arg[2]; /* the path's "*" segments */
+	char *body;	    /* NUL-terminated, NULL when empty */
+	int action;	    /* enum daemon_action for action routes */
+	json_t *out;
+	char headers[400]; /* extra reply headers (Location) */
+	struct error err;
+};
+
+enum {
+	ROUTE_BODY = 1 << 0,	  /* read the request body */
+	ROUTE_UNIX_ONLY = 1 << 1, /* refused over TCP (token routes) */
+};
+
+struct route {
+	const char *method;
+	const char *path; /* "*" matches one segment */
+	int status;	  /* on success */
+	unsigned flags;
+	int action;
+	int (*fn)(struct req *q);
+};
+
+static int h_vm_list(struct req *q)
+{
+	return daemon_vm_list(q->r->d, &q->out, &q->err);
+}
+
+static void set_location(struct req *q, const char *prefix, const char *id)
+{
+	snprintf(q->headers, sizeof(q->headers), "Location: %s%s\r\n", prefix,
+		 id);
+}
+
+static int h_vm_create(struct req *q)
+{
+	int rc = daemon_vm_create(q->r->d, q->actor, q->body ? q->body : "",
+				  &q->out, &q->err);
+	const char *name;
+
+	if (rc == 0 &&
+	    (name = json_string_value(json_object_get(q->out, "name"))))
+		set_location(q, "/v1/vms/", name);
+	return rc;
+}
+
+static int h_vm_get(struct req *q)
+{
+	return daemon_vm_get(q->r->d, q->arg[0], &q->out, &q->err);
+}
+
+static int h_vm_patch(struct req *q)
+{
+	return daemon_vm_patch(q->r->d, q->actor, q->arg[0],
+			       q->body ? q->body : "", &q->out, &q->err);
+}
+
+static int h_vm_delete(struct req *q)
+{
+	return daemon_vm_delete(q->r->d, q->actor, q->arg[0], &q->err);
+}
+
+static int h_vm_action(struct req *q)
+{
+	int rc = daemon_vm_action(q->r->d, q->actor, q->arg[0],
+				  (enum daemon_action)q->action, q->body,
+				  &q->out, &q->err);
+	char id[32];
+
+	if (rc == 0 && q->action == DAEMON_SHUTDOWN &&
+	    json_is_integer(json_object_get(q->out, "id"))) {
+		snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(q->out, "id")));
+		set_location(q, "/v1/tasks/", id);
+	}
+	return rc;
+}
+
+static int h_vm_stats(struct req *q)
+{
+	return daemon_vm_stats(q->r->d, q->arg[0], &q->out, &q->err);
+}
+
+static int h_vm_console(struct req *q)
+{
+	return error_set(&q->err, EINVAL,
+			 "console: a WebSocket upgrade is required "
+			 "(GET with Upgrade: websocket)");
+}
+
+static int h_host(struct req *q)
+{
+	return daemon_host_info(q->r->d, &q->out, &q->err);
+}
+
+static int h_host_stats(struct req *q)
+{
+	return daemon_host_stats(q->r->d, &q->out, &q->err);
+}
+
+/* A decimal integer >= 0 (query parameters, task ids). */
+static int parse_u64(const char *s, int64_t max, int64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s[0] || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > (unsigned long long)max)
+		return -1;
+	*out = (int64_t)v;
+	return 0;
+}
+
+static int h_events(struct req *q)
+{
+	const char *qs = q->ri->query_string ? q->ri->query_string : "";
+	size_t ql = strlen(qs);
+	char vm[256], buf[32];
+	int64_t after = 0, limit = 0;
+	int n;
+
+	n = mg_get_var(qs, ql, "vm", vm, sizeof(vm));
+	if (n == -2)
+		return error_set(&q->err, EINVAL, "vm: too long");
+	if (n == -1)
+		vm[0] = '\0';
+	n = mg_get_var(qs, ql, "after", buf, sizeof(buf));
+	if (n != -1 && (n < 0 || parse_u64(buf, INT64_MAX, &after) < 0))
+		return error_set(&q->err, EINVAL,
+				 "after: expected an event id (integer >= 0)");
+	n = mg_get_var(qs, ql, "limit", buf, sizeof(buf));
+	if (n != -1 && (n < 0 || parse_u64(buf, 100000, &limit) < 0))
+		return error_set(&q->err, EINVAL,
+				 "limit: expected an integer 0..100000 "
+				 "(0: the default, 100)");
+	return daemon_event_list(q->r->d, vm[0] ? vm : NULL, after,
+				 (unsigned)limit, &q->out, &q->err);
+}
+
+static int h_task_list(struct req *q)
+{
+	return daemon_task_list(q->r->d, &q->out, &q->err);
+}
+
+static int h_task_get(struct req *q)
+{
+	int64_t id;
+
+	if (parse_u64(q->arg[0], INT64_MAX, &id) < 0)
+		return error_set(&q->err, ENOENT, "task %s: no such task",
+				 q->arg[0]);
+	return daemon_task_get(q->r->d, id, &q->out, &q->err);
+}
+
+static int h_token_create(struct req *q)
+{
+	json_error_t jerr;
+	json_t *in = q->body ? json_loads(q->body, 0, &jerr) : NULL;
+	const char *name = json_string_value(json_object_get(in, "name"));
+	int rc;
+
+	if (!name) {
+		json_decref(in);
+		return error_set(&q->err, EINVAL,
+				 "name: required (a JSON object "
+				 "{\"name\": \"ci\"})");
+	}
+	rc = daemon_token_create(q->r->d, q->actor, name, &q->out, &q->err);
+	if (rc == 0)
+		set_location(q, "/v1/tokens/", name);
+	json_decref(in);
+	return rc;
+}
+
+static int h_token_list(struct req *q)
+{
+	return daemon_token_list(q->r->d, &q->out, &q->err);
+}
+
+static int h_token_revoke(struct req *q)
+{
+	return daemon_token_revoke(q->r->d, q->actor, q->arg[0], &q->err);
+}
+
+/* The API (docs/api.yaml). Keep both in step: a unit test checks that
+ * every path and method of the document is served. */
+static const struct route routes[] = {
+	{ "GET", "/v1/vms", 200, 0, 0, h_vm_list },
+	{ "POST", "/v1/vms", 201, ROUTE_BODY, 0, h_vm_create },
+	{ "GET", "/v1/vms/*", 200, 0, 0, h_vm_get },
+	{ "PATCH", "/v1/vms/*", 200, ROUTE_BODY, 0, h_vm_patch },
+	{ "DELETE", "/v1/vms/*", 204, 0, 0, h_vm_delete },
+	{ "POST", "/v1/vms/*/start", 200, ROUTE_BODY, DAEMON_START,
+	  h_vm_action },
+	{ "POST", "/v1/vms/*/stop", 200, ROUTE_BODY, DAEMON_STOP, h_vm_action },
+	{ "POST", "/v1/vms/*/shutdown", 202, ROUTE_BODY, DAEMON_SHUTDOWN,
+	  h_vm_action },
+	{ "POST", "/v1/vms/*/pause", 200, ROUTE_BODY, DAEMON_PAUSE,
+	  h_vm_action },
+	{ "POST", "/v1/vms/*/resume", 200, ROUTE_BODY, DAEMON_RESUME,
+	  h_vm_action },
+	{ "POST", "/v1/vms/*/reset", 200, ROUTE_BODY, DAEMON_RESET,
+	  h_vm_action },
+	{ "GET", "/v1/vms/*/stats", 200, 0, 0, h_vm_stats },
+	{ "GET", "/v1/vms/*/console", 101, 0, 0, h_vm_console },
+	{ "GET", "/v1/host", 200, 0, 0, h_host },
+	{ "GET", "/v1/host/stats", 200, 0, 0, h_host_stats },
+	{ "GET", "/v1/events", 200, 0, 0, h_events },
+	{ "GET", "/v1/tasks", 200, 0, 0, h_task_list },
+	{ "GET", "/v1/tasks/*", 200, 0, 0, h_task_get },
+	{ "POST", "/v1/tokens", 201, ROUTE_BODY | ROUTE_UNIX_ONLY, 0,
+	  h_token_create },
+	{ "GET", "/v1/tokens", 200, ROUTE_UNIX_ONLY, 0, h_token_list },
+	{ "DELETE", "/v1/tokens/*", 204, ROUTE_UNIX_ONLY, 0, h_token_revoke },
+};
+
+/* Match the split request path against a route pattern; fill args. */
+static bool route_match(const char *pattern, char **segs, int nsegs,
+			const char **args)
+{
+	char pat[64], *save = NULL, *p;
+	int i = 0, na = 0;
+
+	snprintf(pat, sizeof(pat), "%s", pattern);
+	for (p = strtok_r(pat, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+		if (i >= nsegs)
+			return false;
+		if (strcmp(p, "*") == 0) {
+			if (na < 2)
+				args[na++] = segs[i];
+		} else if (strcmp(p, segs[i]) != 0) {
+			return false;
+		}
+		i++;
+	}
+	return i == nsegs;
+}
+
+/* Read the body into q->body (NUL-terminated). Returns 0 or a status
+ * already sent. */
+static int read_body(struct req *q)
+{
+	long long cl = q->ri->content_length;
+	size_t cap, len = 0;
+	char *buf;
+	int n;
+
+	if (cl > (long long)REST_MAX_BODY)
+		return rest_send_error(q->conn, 413, "payload_too_large",
+				       "Connection: close\r\n",
+				       "request body over %u bytes",
+				       REST_MAX_BODY);
+	if (cl == 0)
+		return 0;
+	cap = cl > 0 ? (size_t)cl + 1 : 65536;
+	buf = malloc(cap);
+	if (!buf)
+		return rest_send_error(q->conn, 500, "internal", NULL,
+				       "out of memory");
+	for (;;) {
+		if (len + 1 >= cap) {
+			char *nb;
+
+			if (cap > REST_MAX_BODY + 1) {
+				free(buf);
+				return rest_send_error(
+					q->conn, 413, "payload_too_large",
+					"Connection: close\r\n",
+					"request body over %u bytes",
+					REST_MAX_BODY);
+			}
+			cap *= 2;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				return rest_send_error(q->conn, 500, "internal",
+						       NULL, "out of memory");
+			}
+			buf = nb;
+		}
+		n = mg_read(q->conn, buf + len, cap - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > REST_MAX_BODY) {
+		free(buf);
+		return rest_send_error(q->conn, 413, "payload_too_large",
+				       "Connection: close\r\n",
+				       "request body over %u bytes",
+				       REST_MAX_BODY);
+	}
+	buf[len] = '\0';
+	if (!len) {
+		free(buf);
+		return 0;
+	}
+	q->body = buf;
+	return 0;
+}
+
+static int run_route(struct req *q, const struct route *rt)
+{
+	int rc;
+
+	if ((rt->flags & ROUTE_UNIX_ONLY) && q->tcp)
+		return rest_send_error(q->conn, 403, "forbidden", NULL,
+				       "tokens are managed over the unix "
+				       "socket only");
+	if (rt->flags & ROUTE_BODY) {
+		rc = read_body(q);
+		if (rc)
+			return rc;
+	}
+	q->action = rt->action;
+	rc = rt->fn(q);
+	free(q->body);
+	q->body = NULL;
+	if (rc < 0) {
+		json_decref(q->out);
+		return rest_send_daemon_error(q->conn, rc, q->err.msg);
+	}
+	if (rt->status == 204) {
+		json_decref(q->out);
+		send_reply(q->conn, 204, q->headers, NULL, 0);
+		return 204;
+	}
+	if (!q->out)
+		return rest_send_error(q->conn, 500, "internal", NULL,
+				       "the daemon returned no result");
+	rc = send_json(q->conn, rt->status, q->headers, q->out);
+	json_decref(q->out);
+	return rc;
+}
+
+static int rest_handler(struct mg_connection *conn, void *cbdata)
+{
+	struct req q = { .r = cbdata, .conn = conn };
+	char actor[REST_ACTOR_MAX], path[REST_PATH_MAX], allow[128] = "";
+	char *segs[REST_MAX_SEGS], *save = NULL, *s;
+	int nsegs = 0, st;
+	size_t i;
+
+	q.ri = mg_get_request_info(conn);
+	st = rest_authenticate(q.r, conn, actor, sizeof(actor), &q.tcp);
+	if (st)
+		return st;
+	q.actor = actor;
+
+	if (strlen(q.ri->local_uri) >= sizeof(path))
+		return rest_send_error(conn, 404, "not_found", NULL,
+				       "no such resource");
+	strcpy(path, q.ri->local_uri);
+	for (s = strtok_r(path, "/", &save); s;
+	     s = strtok_r(NULL, "/", &save)) {
+		if (nsegs == REST_MAX_SEGS)
+			return rest_send_error(conn, 404, "not_found", NULL,
+					       "%s: no such resource",
+					       q.ri->local_uri);
+		segs[nsegs++] = s;
+	}
+
+	for (i = 0; i < ARRAY_SIZE(routes); i++) {
+		const char *args[2] = { NULL, NULL };
+
+		if (!route_match(routes[i].path, segs, nsegs, args))
+			continue;
+		if (strcmp(routes[i].method, q.ri->request_method) == 0) {
+			q.arg[0] = args[0];
+			q.arg[1] = args[1];
+			return run_route(&q, &routes[i]);
+		}
+		if (!strstr(allow, routes[i].method))
+			snprintf(allow + strlen(allow),
+				 sizeof(allow) - strlen(allow), "%s%s",
+				 allow[0] ? ", " : "", routes[i].method);
+	}
+	if (allow[0]) {
+		char hdr[160];
+
+		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+		return rest_send_error(conn, 405, "method_not_allowed", hdr,
+				       "%s %s: method not allowed (allowed: "
+				       "%s)",
+				       q.ri->request_method, q.ri->local_uri,
+				       allow);
+	}
+	return rest_send_error(conn, 404, "not_found", NULL,
+			       "%s: no such resource", q.ri->local_uri);
+}
+
+/* ---- listeners ------------------------------------------------------------ */
+
+int rest_default_socket_path(char *buf, size_t size)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (geteuid() == 0)
+		n = snprintf(buf, size, "/run/softvisor/api.sock");
+	else if (xdg && xdg[0] == '/')
+		n = snprintf(buf, size, "%s/softvisor/api.sock", xdg);
+	else
+		n = snprintf(buf, size, "/tmp/softvisor-%u/api.sock",
+			     (unsigned)geteuid());
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int mkdir_parents(const char *path)
+{
+	char dir[108], *p;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	p = strrchr(dir, '/');
+	if (!p || p == dir)
+		return 0;
+	*p = '\0';
+	for (p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int unix_listen(struct rest *r, struct error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = r->socket_path;
+	struct stat st;
+	int fd, rc;
+
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	rc = mkdir_parents(path);
+	if (rc < 0)
+		return error_set(err, -rc,
+				 "%s: cannot create its directory: %s", path,
+				 strerror(-rc));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return error_set(err, errno, "socket: %s", strerror(errno));
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			return error_set(err, EEXIST,
+					 "%s: exists and is not a socket",
+					 path);
+		}
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(fd);
+			return error_set(err, EADDRINUSE,
+					 "%s: a daemon is already running "
+					 "(it answers on the socket)",
+					 path);
+		}
+		/* Nobody answers: a stale socket of a daemon that died. */
+		close(fd);
+		unlink(path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return error_set(err, errno, "socket: %s",
+					 strerror(errno));
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = error_set(err, errno, "%s: %s", path, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	r->socket_bound = true;
+	if (chmod(path, 0660) < 0 || listen(fd, 128) < 0) {
+		rc = error_set(err, errno, "%s: %s", path, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* The listening socket civetweb opened for 127.0.0.1:port. */
+static int find_listen_fd(unsigned port)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)) && found < 0) {
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+		int fd = atoi(e->d_name), acc = 0;
+		socklen_t al = sizeof(acc);
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' ||
+		    fd == dirfd(dir))
+			continue;
+		if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ||
+		    sa.sin_family != AF_INET || ntohs(sa.sin_port) != port ||
+		    sa.sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 &&
+		    acc)
+			found = fd;
+	}
+	closedir(dir);
+	return found;
+}
+
+int rest_start(struct daemon *d, const struct rest_config *cfg,
+	       struct rest **out, struct error *err)
+{
+	const char *opts[] = {
+		"listening_ports",
+		cfg->listen ? "127.0.0.1:0,127.0.0.1:0" : "127.0.0.1:0",
+		"num_threads",
+		REST_THREADS,
+		"request_timeout_ms",
+		"30000",
+		"websocket_timeout_ms",
+		"30000",
+		"enable_websocket_ping_pong",
+		"yes",
+		"enable_keep_alive",
+		"yes",
+		"keep_alive_timeout_ms",
+		"5000",
+		NULL,
+		NULL,
+	};
+	struct mg_callbacks cb = {
+		.http_error = on_http_error,
+		.log_message = on_log_message,
+		.connection_close = rest_console_connection_closed,
+	};
+	struct mg_server_port ports[4];
+	struct rest *r;
+	int ufd = -1, tfd, n, rc;
+
+	if (!cfg->socket_path || !cfg->socket_path[0])
+		return error_set(err, EINVAL, "API socket: no path");
+	if (strlen(cfg->socket_path) >= sizeof(r->socket_path))
+		return error_set(err, ENAMETOOLONG,
+				 "%s: too long for a unix socket (max %zu)",
+				 cfg->socket_path, sizeof(r->socket_path) - 1);
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return error_set(err, ENOMEM, "out of memory");
+	r->d = d;
+	strcpy(r->socket_path, cfg->socket_path);
+
+	ufd = unix_listen(r, err);
+	if (ufd < 0) {
+		rc = ufd;
+		goto fail;
+	}
+	mg_init_library(MG_FEATURES_WEBSOCKET);
+	r->ctx = mg_start(&cb, r, opts);
+	if (!r->ctx) {
+		mg_exit_library();
+		rc = error_set(err, EIO, "cannot start the HTTP server");
+		goto fail;
+	}
+	mg_set_request_handler(r->ctx, "/", rest_handler, r);
+	rest_console_register(r);
+
+	n = mg_get_server_ports(r->ctx, (int)ARRAY_SIZE(ports), ports);
+	if (n < (cfg->listen ? 2 : 1)) {
+		rc = error_set(err, EIO, "HTTP server: no listener");
+		goto fail;
+	}
+	tfd = find_listen_fd((unsigned)ports[0].port);
+	if (tfd < 0) {
+		rc = error_set(err, EIO, "HTTP server: listener not found");
+		goto fail;
+	}
+	if (dup3(ufd, tfd, O_CLOEXEC) < 0) {
+		rc = error_set(err, errno, "dup3: %s", strerror(errno));
+		goto fail;
+	}
+	close(ufd);
+	ufd = -1;
+
+	if (cfg->listen) {
+		char pem[4200];
+		const char *cert = cfg->tls_cert, *key = cfg->tls_key;
+
+		if (!cert) {
+			if (!cfg->state_dir) {
+				rc = error_set(err, EINVAL,
+					       "TLS: no certificate and no "
+					       "state directory");
+				goto fail;
+			}
+			rc = tls_cert_ensure(cfg->state_dir, pem, sizeof(pem),
+					     err);
+			if (rc < 0)
+				goto fail;
+			cert = pem;
+			key = NULL;
+		}
+		rc = tls_proxy_start(cfg->listen, cert, key,
+				     (uint16_t)ports[1].port, &r->tls, err);
+		if (rc < 0)
+			goto fail;
+		log_info("api", "listening on %s (TLS) and %s", cfg->listen,
+			 r->socket_path);
+	} else {
+		log_info("api", "listening on %s", r->socket_path);
+	}
+	*out = r;
+	return 0;
+fail:
+	if (ufd >= 0)
+		close(ufd);
+	rest_stop(r);
+	return rc;
+}
+
+unsigned rest_tls_port(const struct rest *r)
+{
+	return r && r->tls ? tls_proxy_port(r->tls) : 0;
+}
+
+void rest_stop(struct rest *r)
+{
+	if (!r)
+		return;
+	tls_proxy_stop(r->tls); /* no new TLS clients; relays end */
+	if (r->ctx) {
+		mg_stop(r->ctx); /* consoles detach in their close handlers */
+		mg_exit_library();
+	}
+	if (r->socket_bound)
+		unlink(r->socket_path);
+	free(r);
+}

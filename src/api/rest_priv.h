@@ -1,0 +1,51 @@
+/*
+ * Internals shared by rest.c (routes) and rest_console.c (the console
+ * WebSocket). Not an API: only the REST server's files include it.
+ */
+#ifndef SV_API_REST_PRIV_H
+#define SV_API_REST_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <civetweb.h>
+
+#include "api/daemon.h"
+#include "api/rest.h"
+#include "api/tls.h"
+#include "util/compiler.h"
+
+#define REST_ACTOR_MAX 160
+
+struct rest {
+	struct daemon *d;
+	struct mg_context *ctx;
+	struct tls_proxy *tls;
+	char socket_path[108];
+	bool socket_bound;
+};
+
+/* Who is asking: authenticate the request on conn. Returns 0 with actor
+ * filled ("unix" or "token:NAME") and *tcp set, or sends the error reply
+ * (401 with WWW-Authenticate, or 403) and returns its status. */
+int rest_authenticate(struct rest *r, struct mg_connection *conn, char *actor,
+		      size_t actor_size, bool *tcp);
+
+/* Send {"error": {"code", "message"}} with status; extra_headers are
+ * complete "Name: value\r\n" lines or NULL. Returns status. */
+int rest_send_error(struct mg_connection *conn, int status, const char *code,
+		    const char *extra_headers, const char *fmt, ...)
+	SV_PRINTF(5, 6);
+
+/* Send a daemon failure (rc < 0, message in msg) mapped with
+ * daemon_http_status. Returns the status. */
+int rest_send_daemon_error(struct mg_connection *conn, int rc, const char *msg);
+
+/* Register the WebSocket handler of /v1/vms/{vm}/console. */
+void rest_console_register(struct rest *r);
+
+/* Safety net for connections that closed without the WebSocket close
+ * handler (failed handshake): detach a leftover viewer. */
+void rest_console_connection_closed(const struct mg_connection *conn);
+
+#endif
