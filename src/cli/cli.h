@@ -19,5 +19,13 @@ struct cli_command {
 };
 
 int cmd_run(int argc, char **argv);
+int cmd_daemon(int argc, char **argv); /* softvisor daemon (cmd_daemon.c) */
+
+/* Clients of the daemon's REST API (client.h): cmd_vm.c, cmd_host.c. */
+int cmd_vm(int argc, char **argv);
+int cmd_host(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_top(int argc, char **argv); /* softvisor top (cmd_top.c) */
 
 #endif

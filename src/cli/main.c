@@ -11,6 +11,14 @@
 
 static const struct cli_command commands[] = {
 	{ "run", "boot one virtual machine in this process", cmd_run },
+	{ "daemon", "run the host daemon: VMs, scheduler, REST API",
+	  cmd_daemon },
+	{ "vm", "manage the daemon's VMs (create, start, console, ...)",
+	  cmd_vm },
+	{ "host", "the daemon's host: capacity and usage", cmd_host },
+	{ "events", "the daemon's event log", cmd_events },
+	{ "token", "API tokens for remote access", cmd_token },
+	{ "top", "esxtop-style CPU figures of the daemon's VMs", cmd_top },
 };
 
 static void usage(FILE *f)

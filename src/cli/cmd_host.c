@@ -1,0 +1,383 @@
+/*
+ * softvisor host info, softvisor events, softvisor token ...: the host-wide
+ * commands of the client (docs/cli.md).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/cmdutil.h"
+#include "cli/output.h"
+#include "util/parse.h"
+
+/* ---- host info -------------------------------------------------------------- */
+
+static void host_usage(FILE *f)
+{
+	fprintf(f, "usage: softvisor host info [--output json|table]\n\n"
+		   "The host's capacity and what the VMs use of it.\n\n");
+	client_opts_usage(f);
+}
+
+static void print_host(const json_t *h)
+{
+	char b[64];
+
+	printf("%-26s  %s\n", "hostname", cmd_jstr(h, "hostname"));
+	printf("%-26s  %s\n", "version", cmd_jstr(h, "version"));
+	printf("%-26s  %.0f\n", "pcpus", cmd_jnum(h, "pcpus"));
+	printf("%-26s  %.0f\n", "MHz per pcpu", cmd_jnum(h, "mhz_per_pcpu"));
+	printf("%-26s  %.0f\n", "capacity MHz", cmd_jnum(h, "capacity_mhz"));
+	printf("%-26s  %.0f\n", "reserved MHz", cmd_jnum(h, "reserved_mhz"));
+	fmt_size((uint64_t)cmd_jnum(h, "memory_total"), b, sizeof(b));
+	printf("%-26s  %s\n", "memory", b);
+	fmt_size((uint64_t)cmd_jnum(h, "memory_configured_running"), b,
+		 sizeof(b));
+	printf("%-26s  %s\n", "memory of running VMs", b);
+	printf("%-26s  %.0f\n", "vms", cmd_jnum(h, "vms_total"));
+	printf("%-26s  %.0f\n", "vms running", cmd_jnum(h, "vms_running"));
+	fmt_duration(cmd_jnum(h, "uptime_s"), b, sizeof(b));
+	printf("%-26s  %s\n", "daemon uptime", b);
+}
+
+int cmd_host(int argc, char **argv)
+{
+	struct client_opts o = { 0 };
+	struct client *c;
+	json_t *h = NULL;
+	int r;
+
+	if (argc < 2 || (strcmp(argv[1], "info") && strcmp(argv[1], "--help") &&
+			 strcmp(argv[1], "-h"))) {
+		if (argc >= 2)
+			fprintf(stderr,
+				"softvisor host: unknown command "
+				"'%s'\n",
+				argv[1]);
+		host_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "info")) {
+		host_usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	r = cmd_parse(argc - 1, argv + 1, "host info", NULL, NULL, NULL, 0,
+		      NULL, &o, host_usage);
+	if (r >= 0)
+		return r;
+	if ((r = cmd_open(&o, &c)) != 0)
+		return r;
+	r = cmd_call(c, "GET", "/v1/host", NULL, &h);
+	if (!r) {
+		if (client_output(c) == CLIENT_OUTPUT_JSON)
+			output_json(stdout, h);
+		else
+			print_host(h);
+	}
+	json_decref(h);
+	client_close(c);
+	return r;
+}
+
+/* ---- events ----------------------------------------------------------------- */
+
+struct events_args {
+	const char *vm;
+	bool follow;
+	uint64_t limit;
+};
+
+enum { O_VM = 256, O_FOLLOW, O_LIMIT };
+
+static int events_opt(int c, const char *arg, void *opaque, struct error *err)
+{
+	struct events_args *a = opaque;
+
+	switch (c) {
+	case O_VM: a->vm = arg; return 0;
+	case O_FOLLOW: a->follow = true; return 0;
+	default: return parse_u64(arg, 1, 100000, &a->limit, "--limit", err);
+	}
+}
+
+static void events_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: softvisor events [--vm NAME] [--follow] [--limit N]\n"
+		"\n"
+		"The daemon's event log: who did what to which VM, and how\n"
+		"it ended. --follow keeps printing new events (one JSON\n"
+		"object per line with --output json) until interrupted.\n\n");
+	client_opts_usage(f);
+}
+
+static void print_events(const json_t *events)
+{
+	static const char *const hdr[] = { "TIME",   "VM",     "ACTOR",
+					   "ACTION", "RESULT", "MESSAGE" };
+	struct table *t = table_new(6, hdr);
+	const json_t *e;
+	size_t i;
+
+	if (!t)
+		return;
+	json_array_foreach(events, i, e)
+	{
+		char tm[32];
+		const char *cells[6];
+
+		fmt_time_ms((int64_t)cmd_jnum(e, "time_ms"), tm, sizeof(tm));
+		cells[0] = tm;
+		cells[1] = cmd_jstr(e, "vm");
+		cells[2] = cmd_jstr(e, "actor");
+		cells[3] = cmd_jstr(e, "action");
+		cells[4] = cmd_jstr(e, "result");
+		cells[5] = cmd_jstr(e, "message");
+		table_add(t, cells);
+	}
+	table_print(t, stdout);
+	table_free(t);
+}
+
+/* One row without the header (follow mode after the first page). */
+static void print_event_line(const json_t *e)
+{
+	char tm[32];
+
+	fmt_time_ms((int64_t)cmd_jnum(e, "time_ms"), tm, sizeof(tm));
+	printf("%s  %s  %s  %s  %s  %s\n", tm, cmd_jstr(e, "vm"),
+	       cmd_jstr(e, "actor"), cmd_jstr(e, "action"),
+	       cmd_jstr(e, "result"), cmd_jstr(e, "message"));
+}
+
+static char *events_path(const struct events_args *a, int64_t after)
+{
+	char *vm = a->vm ? cmd_escape(a->vm) : NULL, *p = NULL;
+	char lim[32] = "", aft[40] = "";
+
+	if (a->vm && !vm)
+		return NULL;
+	if (a->limit)
+		snprintf(lim, sizeof(lim), "&limit=%llu",
+			 (unsigned long long)a->limit);
+	if (after > 0)
+		snprintf(aft, sizeof(aft), "&after=%lld", (long long)after);
+	if (asprintf(&p, "/v1/events?%s%s%s%s", vm ? "vm=" : "", vm ? vm : "",
+		     lim, aft) < 0)
+		p = NULL;
+	free(vm);
+	/* "?&limit=" is harmless, but keep the query tidy */
+	if (p) {
+		char *q = strstr(p, "?&");
+		if (q)
+			memmove(q + 1, q + 2, strlen(q + 2) + 1);
+		else if (p[strlen(p) - 1] == '?')
+			p[strlen(p) - 1] = '\0';
+	}
+	return p;
+}
+
+static volatile sig_atomic_t stop_follow;
+
+static void on_int(int sig)
+{
+	stop_follow = 1;
+}
+
+int cmd_events(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vm", required_argument, NULL, O_VM },
+		{ "follow", no_argument, NULL, O_FOLLOW },
+		{ "limit", required_argument, NULL, O_LIMIT },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct events_args a = { 0 };
+	struct client_opts o = { 0 };
+	struct client *c;
+	json_t *reply = NULL, *e;
+	int64_t last = 0;
+	bool json;
+	char *path;
+	size_t i;
+	int r;
+
+	r = cmd_parse(argc, argv, "events", opts, events_opt, &a, 0, NULL, &o,
+		      events_usage);
+	if (r >= 0)
+		return r;
+	if ((r = cmd_open(&o, &c)) != 0)
+		return r;
+	json = client_output(c) == CLIENT_OUTPUT_JSON;
+	path = events_path(&a, 0);
+	r = cmd_call(c, "GET", path, NULL, &reply);
+	free(path);
+	if (r)
+		goto out;
+	if (json && !a.follow)
+		output_json(stdout, reply);
+	else if (!json)
+		print_events(json_object_get(reply, "events"));
+	json_array_foreach(json_object_get(reply, "events"), i, e)
+	{
+		if (json && a.follow) {
+			json_dumpf(e, stdout, JSON_COMPACT);
+			putchar('\n');
+		}
+		if (cmd_jnum(e, "id") > (double)last)
+			last = (int64_t)cmd_jnum(e, "id");
+	}
+	if (!a.follow)
+		goto out;
+	signal(SIGINT, on_int);
+	signal(SIGTERM, on_int);
+	/* follow: poll for events after the last one seen */
+	while (!stop_follow) {
+		struct timespec ts = { 1, 0 };
+
+		fflush(stdout);
+		nanosleep(&ts, NULL);
+		if (stop_follow)
+			break;
+		json_decref(reply);
+		reply = NULL;
+		path = events_path(&a, last);
+		r = cmd_call(c, "GET", path, NULL, &reply);
+		free(path);
+		if (r)
+			goto out;
+		json_array_foreach(json_object_get(reply, "events"), i, e)
+		{
+			if (json) {
+				json_dumpf(e, stdout, JSON_COMPACT);
+				putchar('\n');
+			} else {
+				print_event_line(e);
+			}
+			if (cmd_jnum(e, "id") > (double)last)
+				last = (int64_t)cmd_jnum(e, "id");
+		}
+	}
+	r = CLI_EXIT_OK;
+out:
+	json_decref(reply);
+	client_close(c);
+	return r;
+}
+
+/* ---- tokens ------------------------------------------------------------------ */
+
+static const char *token_sub; /* for token_usage() */
+
+static void token_usage(FILE *f)
+{
+	if (token_sub && !strcmp(token_sub, "create"))
+		fprintf(f, "usage: softvisor token create NAME\n\n"
+			   "Create an API token for remote access (--url).\n"
+			   "The secret is printed once; store it.\n\n");
+	else if (token_sub && !strcmp(token_sub, "list"))
+		fprintf(f, "usage: softvisor token list\n\n"
+			   "The API tokens (never their secrets).\n\n");
+	else if (token_sub && !strcmp(token_sub, "revoke"))
+		fprintf(f, "usage: softvisor token revoke NAME\n\n"
+			   "Revoke a token: requests with it get 401.\n\n");
+	else
+		fprintf(f, "usage: softvisor token create NAME | list | "
+			   "revoke NAME\n\n"
+			   "API tokens for remote (TLS) access; managed over\n"
+			   "the local socket only.\n\n");
+	client_opts_usage(f);
+}
+
+static void print_tokens(const json_t *tokens)
+{
+	static const char *const hdr[] = { "NAME", "ID", "CREATED", "REVOKED" };
+	struct table *t = table_new(4, hdr);
+	const json_t *k;
+	size_t i;
+
+	if (!t)
+		return;
+	json_array_foreach(tokens, i, k)
+	{
+		char id[24], cr[32], rv[32];
+		const char *cells[4] = { cmd_jstr(k, "name"), id, cr, rv };
+
+		snprintf(id, sizeof(id), "%.0f", cmd_jnum(k, "id"));
+		fmt_time_ms((int64_t)cmd_jnum(k, "created_ms"), cr, sizeof(cr));
+		fmt_time_ms((int64_t)cmd_jnum(k, "revoked_ms"), rv, sizeof(rv));
+		table_add(t, cells);
+	}
+	table_print(t, stdout);
+	table_free(t);
+}
+
+int cmd_token(int argc, char **argv)
+{
+	struct client_opts o = { 0 };
+	const char *name = NULL;
+	struct client *c;
+	json_t *reply = NULL, *body = NULL;
+	char cmd[32], *path = NULL;
+	int nargs, r;
+
+	token_sub = argc >= 2 ? argv[1] : NULL;
+	if (!token_sub ||
+	    (strcmp(token_sub, "create") && strcmp(token_sub, "list") &&
+	     strcmp(token_sub, "revoke"))) {
+		bool help = token_sub && (!strcmp(token_sub, "--help") ||
+					  !strcmp(token_sub, "-h"));
+		if (token_sub && !help)
+			fprintf(stderr,
+				"softvisor token: unknown command "
+				"'%s'\n",
+				token_sub);
+		token_sub = NULL;
+		token_usage(help ? stdout : stderr);
+		return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	}
+	snprintf(cmd, sizeof(cmd), "token %s", token_sub);
+	nargs = strcmp(token_sub, "list") ? 1 : 0;
+	r = cmd_parse(argc - 1, argv + 1, cmd, NULL, NULL, NULL, nargs, &name,
+		      &o, token_usage);
+	if (r >= 0)
+		return r;
+	if ((r = cmd_open(&o, &c)) != 0)
+		return r;
+	if (!strcmp(token_sub, "create")) {
+		body = json_pack("{ss}", "name", name);
+		r = cmd_call(c, "POST", "/v1/tokens", body, &reply);
+		if (!r && client_output(c) == CLIENT_OUTPUT_JSON) {
+			output_json(stdout, reply);
+		} else if (!r) {
+			printf("%s\n", cmd_jstr(reply, "secret"));
+			fprintf(stderr,
+				"token %s created; the secret above is "
+				"shown only once\n",
+				name);
+		}
+	} else if (!strcmp(token_sub, "list")) {
+		r = cmd_call(c, "GET", "/v1/tokens", NULL, &reply);
+		if (!r && client_output(c) == CLIENT_OUTPUT_JSON)
+			output_json(stdout, reply);
+		else if (!r)
+			print_tokens(json_object_get(reply, "tokens"));
+	} else {
+		char *e = cmd_escape(name);
+		if (e && asprintf(&path, "/v1/tokens/%s", e) < 0)
+			path = NULL;
+		free(e);
+		r = cmd_call(c, "DELETE", path, NULL, NULL);
+		if (!r)
+			printf("revoked %s\n", name);
+	}
+	free(path);
+	json_decref(body);
+	json_decref(reply);
+	client_close(c);
+	return r;
+}
