@@ -160,6 +160,34 @@ static void timer_poke(struct vmk_sched *s, uint64_t t)
 	}
 }
 
+/* Does the end of a slice of VM vm need enforcing now? Only if the VM has
+ * a limit (the slice is its remaining budget) or another vCPU waits for a
+ * pCPU. Otherwise the timer thread is not woken for it: an idle host's
+ * vCPUs wake, run briefly and park without waking a second thread. */
+static bool slice_matters(const struct vmk_sched *s, int vm)
+{
+	if (s->pol.vms[vm].cfg.limit_mhz)
+		return true;
+	for (unsigned i = 0; i < SCHED_MAX_VMS; i++) {
+		const struct sched_vm *v = &s->pol.vms[i];
+		if (!v->used)
+			continue;
+		for (unsigned c = 0; c < v->cfg.n_vcpus; c++)
+			if (v->vcpus[c].state == SCHED_READY ||
+			    v->vcpus[c].state == SCHED_COSTOP)
+				return true;
+	}
+	return false;
+}
+
+/* A vCPU waits for a pCPU: make sure the running slices end on time. */
+static void enforce_slices(struct vmk_sched *s)
+{
+	for (unsigned k = 0; k < s->pol.prm.n_pcpus; k++)
+		if (s->slot[k].deadline != UINT64_MAX)
+			timer_poke(s, s->slot[k].deadline);
+}
+
 /* pCPU k is free in the policy: ask it what runs next and hand the token
  * over (or arm the idle re-pick). */
 static void pick(struct vmk_sched *s, unsigned k, uint64_t now)
@@ -184,6 +212,8 @@ static void pick(struct vmk_sched *s, unsigned k, uint64_t now)
 							     : now + d.slice_us;
 		if (c->in_enter)
 			pthread_cond_signal(&c->cond);
+		if (!slice_matters(s, d.vm))
+			return; /* enforce_slices() if that changes */
 	}
 	if (sl->deadline != UINT64_MAX)
 		timer_poke(s, sl->deadline);
@@ -630,8 +660,10 @@ bool vmk_sched_enter(void *opaque, unsigned vcpu, struct hart *h)
 		if (pv->state == SCHED_WAIT) {
 			sched_wake(&s->pol, vm->id, (int)vcpu, now);
 			kick_idle(s, now);
-			if (c->tok < 0)
+			if (c->tok < 0) {
 				wake_preempt(s, vm->id, (int)vcpu, now);
+				enforce_slices(s);
+			}
 		}
 		c->in_enter = true;
 		while (c->tok < 0 && !vm->shutdown)

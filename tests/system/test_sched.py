@@ -1,0 +1,165 @@
+"""The vCPU scheduler with real Debian guests (issue 7): shares split a pCPU,
+a limit caps an otherwise idle host, a reservation holds against busy
+neighbours, idle VMs cost almost nothing; `vm set` changes QoS live and
+`softvisor top -b` shows the figures. Host CPU is measured from the vCPU
+threads' own CPU time in /proc, not from the scheduler's accounting."""
+
+import csv
+import io
+import json
+import os
+import time
+
+import pexpect
+import pytest
+
+from conftest import MARKER, TIME_SCALE
+from daemon_util import (Daemon, guest_definition, softvisor_exe,
+                         thread_cpu_ticks)
+
+BUSY = "while :; do :; done"
+MHZ = 2000  # nominal MHz per pCPU given to the daemon
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def wait_console(d, name, pattern, timeout=240):
+    env = dict(os.environ, SOFTVISOR_SOCKET=d.sock)
+    c = pexpect.spawn(softvisor_exe(), ["vm", "console", name, "--read-only"],
+                      env=env, encoding="utf-8", codec_errors="replace",
+                      timeout=timeout * TIME_SCALE)
+    c.logfile_read = open(d.tmp / f"console-{name}.log", "a")
+    try:
+        c.expect(pattern)
+    except (pexpect.TIMEOUT, pexpect.EOF):
+        pytest.fail(f"{name}: no {pattern!r}; console:\n"
+                    + (d.tmp / f"console-{name}.log").read_text()[-2000:])
+    finally:
+        c.terminate(force=True)
+
+
+def vcpu_tids(api, name):
+    return [v["tid"] for v in api.ok("GET", f"/v1/vms/{name}/stats")["vcpus"]]
+
+
+def cpu_shares_of(d, names, seconds):
+    """Host CPU (fraction of one core) each VM's vCPU threads used."""
+    api = d.api()
+    tids = {n: vcpu_tids(api, n) for n in names}
+    pid = d.proc.pid
+
+    def sample():
+        return {n: sum(thread_cpu_ticks(pid, t) for t in tids[n])
+                for n in names}
+    t0, a = time.monotonic(), sample()
+    time.sleep(seconds)
+    t1, b = time.monotonic(), sample()
+    return {n: (b[n] - a[n]) / TICK / (t1 - t0) for n in names}
+
+
+@pytest.fixture
+def one_pcpu(tmp_path):
+    d = Daemon(tmp_path, extra=["--pcpus", "1", "--mhz", str(MHZ)]).start()
+    yield d
+    rc = d.stop()
+    assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
+
+
+def busy_vm(d, guest, name, **qos):
+    defn = guest_definition(guest, name, script=BUSY, after="poweroff",
+                            qos={"cpu": qos} if qos else {})
+    d.api().ok("POST", "/v1/vms", defn)
+    d.api().ok("POST", f"/v1/vms/{name}/start")
+
+
+def test_shares_split_one_pcpu(one_pcpu, guest):
+    d = one_pcpu
+    names = ["s1", "s2", "s3"]
+    for n, shares in zip(names, [1000, 2000, 3000]):
+        busy_vm(d, guest, n, shares=shares)
+    for n in names:
+        wait_console(d, n, "SOFTVISOR-RUN-BEGIN")
+    got = cpu_shares_of(d, names, 20)
+    total = sum(got.values())
+    print("shares 1000:2000:3000 ->",
+          " ".join(f"{n}={got[n] / total:.3f}" for n in names))
+    assert total > 0.85, f"one pCPU should be busy: {got}"
+    for n, want in zip(names, [1 / 6, 2 / 6, 3 / 6]):
+        frac = got[n] / total
+        assert abs(frac - want) <= 0.05, \
+            f"{n}: {frac:.3f} of the CPU, want {want:.3f} +- 0.05 ({got})"
+
+    # top -b: live figures of the running VMs as CSV
+    p = d.cli("top", "-b", "-n", "2", "-d", "2.5")
+    rows = [r for r in csv.DictReader(io.StringIO(p.stdout))]
+    last = {r["vm"]: r for r in rows if r["vcpu"] == ""}
+    assert set(last) == set(names), p.stdout
+    used = {n: float(last[n]["used_pct"]) for n in names}
+    assert used["s3"] > used["s1"] > 0, used
+    host = d.api().ok("GET", "/v1/host/stats")
+    assert len(host["vms"]) == 3
+
+
+def test_limit_and_live_qos(one_pcpu, guest):
+    d = one_pcpu
+    busy_vm(d, guest, "lim")
+    wait_console(d, "lim", "SOFTVISOR-RUN-BEGIN")
+    free = cpu_shares_of(d, ["lim"], 4)["lim"]
+    assert free > 0.85, f"an unlimited busy VM should take the pCPU: {free}"
+    # a limit of 25 % of a pCPU, set on the running VM
+    d.cli("vm", "set", "lim", "--cpu-limit", str(MHZ // 4))
+    time.sleep(0.5)
+    got = cpu_shares_of(d, ["lim"], 10)["lim"]
+    print(f"limit 25 % -> {got:.3f} of a pCPU (unlimited {free:.3f})")
+    assert abs(got - 0.25) <= 0.03, f"limited to 25 %, used {got:.3f}"
+    info = d.api().ok("GET", "/v1/vms/lim")
+    assert info["definition"]["qos"]["cpu"]["limit_mhz"] == MHZ // 4
+
+
+def test_reservation_against_busy_neighbours(one_pcpu, guest):
+    d = one_pcpu
+    # by shares alone r1 would get 1000/5000 = 20 %; it reserves 60 %
+    busy_vm(d, guest, "r1", reservation_mhz=MHZ * 6 // 10)
+    busy_vm(d, guest, "r2", shares="high")
+    busy_vm(d, guest, "r3", shares="high")
+    for n in ["r1", "r2", "r3"]:
+        wait_console(d, n, "SOFTVISOR-RUN-BEGIN")
+    got = cpu_shares_of(d, ["r1", "r2", "r3"], 10)
+    print("reservation 60 % vs two high-share neighbours ->",
+          " ".join(f"{n}={v:.3f}" for n, v in got.items()))
+    assert got["r1"] >= 0.60 - 0.03, f"reservation not met: {got}"
+    assert abs(got["r2"] - got["r3"]) <= 0.05, got
+    # admission control: a reservation that does not fit is refused
+    defn = guest_definition(guest, "big", qos={"cpu": {
+        "reservation_mhz": MHZ // 2}})
+    d.api().ok("POST", "/v1/vms", defn)
+    st, j = d.api().call("POST", "/v1/vms/big/start")
+    assert st == 409 and "does not fit" in j["error"]["message"], j
+
+
+def test_idle_vms_cost_nothing(tmp_path, guest):
+    d = Daemon(tmp_path).start()
+    try:
+        names = [f"idle{i:02d}" for i in range(16)]
+        for n in names:
+            d.api().ok("POST", "/v1/vms",
+                       guest_definition(guest, n, memory="192M"))
+            d.api().ok("POST", f"/v1/vms/{n}/start")
+        for n in names:
+            wait_console(d, n, MARKER, timeout=400)
+        # let the guests finish what follows boot (deferred work, RCU)
+        time.sleep(10)
+        with open(f"/proc/{d.proc.pid}/stat") as f:
+            a = f.read().rsplit(")", 1)[1].split()
+        t0 = time.monotonic()
+        time.sleep(10)
+        with open(f"/proc/{d.proc.pid}/stat") as f:
+            b = f.read().rsplit(")", 1)[1].split()
+        t1 = time.monotonic()
+        used = (int(b[11]) + int(b[12]) - int(a[11]) - int(a[12])) / TICK
+        frac = used / (t1 - t0)
+        limit = 0.05 * TIME_SCALE
+        print(f"16 idle VMs -> {frac:.4f} of one core")
+        assert frac < limit, \
+            f"16 idle VMs used {frac:.3f} of a core (limit {limit})"
+    finally:
+        assert d.stop() == 0
