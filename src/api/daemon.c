@@ -125,6 +125,41 @@ struct dvm *dvm_find(struct daemon *d, const char *ref, struct error *err)
 	return NULL;
 }
 
+struct dvm *dvm_op_begin(struct daemon *d, const char *ref, struct error *err)
+{
+	struct dvm *v = dvm_find(d, ref, err);
+	if (!v)
+		return NULL;
+	pthread_mutex_lock(&v->op_lock);
+	if (v->deleted) { /* deleted while we waited for it */
+		pthread_mutex_unlock(&v->op_lock);
+		dvm_put(d, v);
+		error_set(err, ENOENT, "no VM named '%s'", ref);
+		return NULL;
+	}
+	return v;
+}
+
+void dvm_op_end(struct daemon *d, struct dvm *v)
+{
+	pthread_mutex_unlock(&v->op_lock);
+	dvm_put(d, v);
+}
+
+int dvm_get_json(struct daemon *d, const char *ref,
+		 json_t *(*fn)(struct daemon *d, struct dvm *v), json_t **out,
+		 struct error *err)
+{
+	struct dvm *v = dvm_find(d, ref, err);
+	if (!v)
+		return -ENOENT;
+	pthread_mutex_lock(&d->lock);
+	*out = fn(d, v);
+	pthread_mutex_unlock(&d->lock);
+	dvm_put(d, v);
+	return 0;
+}
+
 static double uptime_s(const struct dvm *v)
 {
 	if (v->state != VM_STATE_RUNNING && v->state != VM_STATE_PAUSED)
@@ -366,15 +401,10 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
 		     enum daemon_action action, const char *body, json_t **out,
 		     struct error *err)
 {
-	struct dvm *v = dvm_find(d, ref, err);
+	struct dvm *v = dvm_op_begin(d, ref, err);
 	if (!v)
 		return -ENOENT;
-	pthread_mutex_lock(&v->op_lock);
 	int r = 0;
-	if (v->deleted) {
-		r = error_set(err, ENOENT, "no VM named '%s'", ref);
-		goto out;
-	}
 	switch (action) {
 	case DAEMON_START: r = do_start(d, v, err); break;
 	case DAEMON_STOP: r = do_stop(d, v, actor, err); break;
@@ -392,9 +422,7 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
 	if (!r && action != DAEMON_SHUTDOWN)
 		*out = vm_json(v);
 	event(d, v->def.name, actor, action_name(action), r, err);
-out:
-	pthread_mutex_unlock(&v->op_lock);
-	dvm_put(d, v);
+	dvm_op_end(d, v);
 	return r;
 }
 
@@ -413,17 +441,16 @@ int daemon_vm_list(struct daemon *d, json_t **out, struct error *err)
 	return 0;
 }
 
+static json_t *vm_json_of(struct daemon *d, struct dvm *v)
+{
+	(void)d;
+	return vm_json(v);
+}
+
 int daemon_vm_get(struct daemon *d, const char *ref, json_t **out,
 		  struct error *err)
 {
-	struct dvm *v = dvm_find(d, ref, err);
-	if (!v)
-		return -ENOENT;
-	pthread_mutex_lock(&d->lock);
-	*out = vm_json(v);
-	pthread_mutex_unlock(&d->lock);
-	dvm_put(d, v);
-	return 0;
+	return dvm_get_json(d, ref, vm_json_of, out, err);
 }
 
 /* Insert in name order (the list is what GET /v1/vms shows). */
@@ -514,7 +541,7 @@ static bool only_live_fields_differ(const struct vmdef *a,
 int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
 		    const char *body, json_t **out, struct error *err)
 {
-	struct dvm *v = dvm_find(d, ref, err);
+	struct dvm *v = dvm_op_begin(d, ref, err);
 	if (!v)
 		return -ENOENT;
 	struct vmdef *def = calloc(1, sizeof(*def));
@@ -522,7 +549,6 @@ int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
 	json_t *patch = json_loads(body, JSON_REJECT_DUPLICATES, &jerr);
 	int r = 0;
 
-	pthread_mutex_lock(&v->op_lock);
 	if (!def) {
 		r = error_set(err, ENOMEM, "out of memory");
 	} else if (!patch) {
@@ -554,20 +580,18 @@ int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
 		pthread_mutex_unlock(&d->lock);
 	}
 	event(d, v->def.name, actor, "edit", r, err);
-	pthread_mutex_unlock(&v->op_lock);
+	dvm_op_end(d, v);
 	json_decref(patch);
 	free(def);
-	dvm_put(d, v);
 	return r;
 }
 
 int daemon_vm_delete(struct daemon *d, const char *actor, const char *ref,
 		     struct error *err)
 {
-	struct dvm *v = dvm_find(d, ref, err);
+	struct dvm *v = dvm_op_begin(d, ref, err);
 	if (!v)
 		return -ENOENT;
-	pthread_mutex_lock(&v->op_lock);
 	int r = 0;
 	if (v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED)
 		r = error_set(err, EBUSY,
@@ -587,8 +611,7 @@ int daemon_vm_delete(struct daemon *d, const char *actor, const char *ref,
 		pthread_mutex_unlock(&d->lock);
 	}
 	event(d, v->def.name, actor, "delete", r, err);
-	pthread_mutex_unlock(&v->op_lock);
-	dvm_put(d, v);
+	dvm_op_end(d, v);
 	return r;
 }
 
@@ -618,12 +641,11 @@ int daemon_console_attach(struct daemon *d, const char *ref, bool writer,
 			  const struct daemon_console_ops *ops,
 			  struct daemon_console **out, struct error *err)
 {
-	struct dvm *v = dvm_find(d, ref, err);
+	struct dvm *v = dvm_op_begin(d, ref, err);
 	if (!v)
 		return -ENOENT;
 	struct daemon_console *c = calloc(1, sizeof(*c));
 	int r = 0;
-	pthread_mutex_lock(&v->op_lock);
 	if (!c) {
 		r = error_set(err, ENOMEM, "out of memory");
 	} else if (!v->vm) {
@@ -645,7 +667,7 @@ int daemon_console_attach(struct daemon *d, const char *ref, bool writer,
 			error_set(err, -r, "%s: the machine ended",
 				  v->def.name);
 	}
-	pthread_mutex_unlock(&v->op_lock);
+	pthread_mutex_unlock(&v->op_lock); /* the viewer keeps its reference */
 	if (r) {
 		free(c);
 		dvm_put(d, v);

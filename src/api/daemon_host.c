@@ -199,14 +199,7 @@ static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
 int daemon_vm_stats(struct daemon *d, const char *ref, json_t **out,
 		    struct error *err)
 {
-	struct dvm *v = dvm_find(d, ref, err);
-	if (!v)
-		return -ENOENT;
-	pthread_mutex_lock(&d->lock);
-	*out = vm_stats_json(d, v);
-	pthread_mutex_unlock(&d->lock);
-	dvm_put(d, v);
-	return 0;
+	return dvm_get_json(d, ref, vm_stats_json, out, err);
 }
 
 int daemon_host_stats(struct daemon *d, json_t **out, struct error *err)

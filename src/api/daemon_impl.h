@@ -81,9 +81,17 @@ struct daemon {
 	struct vmk_sched *sched;
 };
 
-/* daemon.c */
+/* daemon.c: look a VM up by name or id and take a reference; drop it. */
 struct dvm *dvm_find(struct daemon *d, const char *ref, struct error *err);
 void dvm_put(struct daemon *d, struct dvm *v);
+/* dvm_find + its op_lock (one API call on a VM at a time); NULL with err
+ * (-ENOENT) if there is no such VM. dvm_op_end unlocks and puts. */
+struct dvm *dvm_op_begin(struct daemon *d, const char *ref, struct error *err);
+void dvm_op_end(struct daemon *d, struct dvm *v);
+/* *out = fn(d, v) for VM ref, under d->lock (a consistent snapshot). */
+int dvm_get_json(struct daemon *d, const char *ref,
+		 json_t *(*fn)(struct daemon *d, struct dvm *v), json_t **out,
+		 struct error *err);
 /* Wait (without op_lock) until run gen of v ended or timeout_ms passed;
  * true if it ended. */
 bool dvm_wait_ended(struct daemon *d, struct dvm *v, unsigned gen,

@@ -257,3 +257,30 @@ def test_concurrent_clients(daemon, guest):
         t.join()
     assert not errors, "\n".join(errors[:10])
     assert api.ok("GET", "/v1/vms")["vms"] == []
+
+
+def test_crash_is_isolated(daemon, guest, tmp_path):
+    """A machine that cannot continue goes to crashed; the daemon and the
+    other VMs go on. Here the guest reboots after its kernel file vanished:
+    the rebuild fails and the machine ends crashed."""
+    import shutil
+    api = daemon.api()
+    kernel = tmp_path / "Image"
+    shutil.copy(guest.image, kernel)
+    fragile = guest_definition(guest, "fragile", after="reboot",
+                               script="sleep 2")
+    fragile["boot"]["kernel"] = str(kernel)
+    api.ok("POST", "/v1/vms", fragile)
+    api.ok("POST", "/v1/vms", guest_definition(guest, "steady"))
+    api.ok("POST", "/v1/vms/steady/start")
+    api.ok("POST", "/v1/vms/fragile/start")
+    kernel.unlink()
+    api.wait_state("fragile", "crashed", timeout=180)
+    assert api.state("steady") == "running"
+    ev = api.ok("GET", "/v1/events?vm=fragile")["events"]
+    assert any(e["action"] == "crash" and e["result"] == "crashed"
+               for e in ev), ev
+    # a crashed VM can be started again once its kernel is back
+    shutil.copy(guest.image, kernel)
+    api.ok("POST", "/v1/vms/fragile/start")
+    assert api.state("fragile") == "running"
