@@ -453,6 +453,15 @@ int daemon_vm_get(struct daemon *d, const char *ref, json_t **out,
 	return dvm_get_json(d, ref, vm_json_of, out, err);
 }
 
+static void registry_remove(struct daemon *d, struct dvm *v)
+{
+	for (struct dvm **p = &d->vms; *p; p = &(*p)->next)
+		if (*p == v) {
+			*p = v->next;
+			return;
+		}
+}
+
 /* Insert in name order (the list is what GET /v1/vms shows). */
 static void registry_add(struct daemon *d, struct dvm *v)
 {
@@ -574,8 +583,13 @@ int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
 		r = inventory_vm_update(d->inv, v->id, def, err);
 	if (!r) {
 		pthread_mutex_lock(&d->lock);
+		bool renamed = strcmp(v->def.name, def->name) != 0;
 		v->def = *def;
 		v->updated_ms = wall_ms();
+		if (renamed) { /* keep the registry in name order */
+			registry_remove(d, v);
+			registry_add(d, v);
+		}
 		*out = vm_json(v);
 		pthread_mutex_unlock(&d->lock);
 	}
@@ -602,11 +616,7 @@ int daemon_vm_delete(struct daemon *d, const char *actor, const char *ref,
 	if (!r) {
 		pthread_mutex_lock(&d->lock);
 		v->deleted = true;
-		for (struct dvm **p = &d->vms; *p; p = &(*p)->next)
-			if (*p == v) {
-				*p = v->next;
-				break;
-			}
+		registry_remove(d, v);
 		dvm_put_locked(d, v); /* the registry's reference */
 		pthread_mutex_unlock(&d->lock);
 	}

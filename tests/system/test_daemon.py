@@ -186,6 +186,12 @@ def test_bad_input(daemon, guest):
     api.ok("PATCH", "/v1/vms/good", {"cpus": 2, "memory": "384M"})
     v = api.ok("GET", "/v1/vms/good")
     assert v["cpus"] == 2 and v["memory"] == 384 << 20
+    # a rename keeps the VM (its id) and the list in name order
+    api.ok("PATCH", "/v1/vms/good", {"name": "able"})
+    assert api.ok("GET", "/v1/vms/able")["id"] == v["id"]
+    assert api.call("GET", "/v1/vms/good")[0] == 404
+    names = [x["name"] for x in api.ok("GET", "/v1/vms")["vms"]]
+    assert names == sorted(names), names
     # CLI usage errors exit 2, failed operations 1
     assert daemon.cli("vm", "frobnicate", check=False).returncode == 2
     assert daemon.cli("vm", "info", "nosuch", check=False).returncode == 1
