@@ -82,6 +82,7 @@ def test_three_vms_lifecycle(daemon, guest):
 
     # the resumed guest still answers on its console
     c = console(daemon, "alpha")
+    c.expect(MARKER)  # the scrollback: the client is attached, in raw mode
     c.send("echo sum=$((40+2))\r")
     c.expect("sum=42", timeout=60 * TIME_SCALE)
     c.sendcontrol("]")
