@@ -11,13 +11,12 @@ act between the guest's steps; the host RSS is VmRSS of
 /proc/<softvisor pid>/status.
 """
 
-import json
-import socket
 import subprocess
 import time
 
 import pytest
 
+from qmp_client import Qmp, wait_qmp_socket
 from conftest import SOFTVISOR_BOOT_TIMEOUT, append_line, softvisor_argv
 
 MiB = 1 << 20
@@ -27,65 +26,6 @@ FILL_MIB = 300  # what the guest writes to tmpfs to touch its RAM
 # free page, so the balloon must reclaim touched pages only.
 CACHE_MIB = 480
 PROMPT = "softvisor:.*# "
-
-
-class Qmp:
-    """A minimal QMP client: one JSON object per line (docs/qmp.md)."""
-
-    def __init__(self, path, timeout=10):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(str(path))
-        self.buf = b""
-        self.events = []
-        self.greeting = self.recv()
-
-    def recv(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("QMP connection closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def reply(self):
-        """The next reply, keeping the events that come before it."""
-        while True:
-            msg = self.recv()
-            if "event" in msg:
-                self.events.append(msg)
-                continue
-            return msg
-
-    def send_raw(self, data):
-        self.sock.sendall(data)
-        return self.reply()
-
-    def cmd(self, name, **arguments):
-        req = {"execute": name}
-        if arguments:
-            req["arguments"] = arguments
-        return self.send_raw(json.dumps(req).encode() + b"\n")
-
-    def ok(self, name, **arguments):
-        r = self.cmd(name, **arguments)
-        assert "return" in r, f"{name}: {r}"
-        return r["return"]
-
-    def close(self):
-        self.sock.close()
-
-
-def wait_qmp_socket(path, vm, timeout=30):
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if path.exists():
-            return
-        if not vm.child.isalive():
-            break
-        time.sleep(0.05)
-    pytest.fail(f"QMP socket {path} did not appear; console:\n{vm.tail()}")
 
 
 def vm_rss(vm):

@@ -11,14 +11,13 @@ unmounted: e2fsck finds it clean, the file is there). Without the device
 the command fails and the VM keeps running.
 """
 
-import json
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
 
+from qmp_client import Qmp, wait_qmp_socket
 from conftest import SOFTVISOR_BOOT_TIMEOUT, TIME_SCALE, append_line, \
     softvisor_argv
 
@@ -29,60 +28,12 @@ SBIN = "/usr/sbin:/sbin:/usr/bin:/bin"
 SHUTDOWN_BOUND = 30
 
 
-class Qmp:
-    """A minimal QMP client: one JSON object per line (docs/qmp.md)."""
-
-    def __init__(self, path, timeout=10):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(str(path))
-        self.buf = b""
-        self.events = []
-        self.greeting = self.recv()
-
-    def recv(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("QMP connection closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name):
-        self.sock.sendall(json.dumps({"execute": name}).encode() + b"\n")
-        while True:
-            msg = self.recv()
-            if "event" not in msg:
-                return msg
-            self.events.append(msg)
-
-    def event(self, name, timeout=10):
-        """Wait for event name (it may have come already)."""
-        t_end = time.monotonic() + timeout
-        while not any(e["event"] == name for e in self.events):
-            self.sock.settimeout(max(0.1, t_end - time.monotonic()))
-            msg = self.recv()
-            if "event" in msg:
-                self.events.append(msg)
-        return next(e for e in self.events if e["event"] == name)
-
-    def close(self):
-        self.sock.close()
-
-
 def wait_qmp(path, vm, timeout=30):
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if path.exists():
-            q = Qmp(path)
-            assert "QMP" in q.greeting, q.greeting
-            assert q.cmd("qmp_capabilities") == {"return": {}}
-            return q
-        if not vm.child.isalive():
-            break
-        time.sleep(0.05)
-    pytest.fail(f"QMP socket {path} did not appear; console:\n{vm.tail()}")
+    wait_qmp_socket(path, vm, timeout)
+    q = Qmp(path)
+    assert "QMP" in q.greeting, q.greeting
+    assert q.cmd("qmp_capabilities") == {"return": {}}
+    return q
 
 
 def sbin_tool(name):

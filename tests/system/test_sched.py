@@ -6,7 +6,6 @@ threads' own CPU time in /proc, not from the scheduler's accounting."""
 
 import csv
 import io
-import json
 import os
 import time
 
