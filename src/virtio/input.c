@@ -454,7 +454,7 @@ struct virtio_input *virtio_input_create(struct error *err)
 	pthread_cond_init(&in->cond, NULL);
 	in->ops = (struct virtio_dev_ops){
 		.name = "virtio-input",
-		.device_id = (enum virtio_device_id)VIRTIO_INPUT_DEVICE_ID,
+		.device_id = VIRTIO_ID_INPUT,
 		.n_queues = 2,
 		.queue_max = VIRTIO_INPUT_QUEUE_SIZE,
 		.features = 0, /* 5.8.3: none */

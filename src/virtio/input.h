@@ -34,9 +34,6 @@
 #include "virtio/virtio.h"
 #include "virtio/virtq.h"
 
-/* Device ID of virtio-input (5: table of device IDs). */
-#define VIRTIO_INPUT_DEVICE_ID 18
-
 #define VIRTIO_INPUT_QUEUE_SIZE 64
 /* struct virtio_input_config (5.8.4): select, subsel, size, reserved[5],
  * then a 128-byte union. */

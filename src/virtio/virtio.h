@@ -38,6 +38,7 @@ enum virtio_device_id {
 	VIRTIO_ID_CONSOLE = 3,
 	VIRTIO_ID_RNG = 4,
 	VIRTIO_ID_BALLOON = 5,
+	VIRTIO_ID_INPUT = 18,
 };
 
 /* Reserved feature bits (section 6). */
