@@ -322,6 +322,17 @@ size_t uart_receive(struct uart16550 *u, const uint8_t *buf, size_t len)
 	return n;
 }
 
+bool uart_rx_listening(struct uart16550 *u)
+{
+	bool on;
+
+	pthread_mutex_lock(&u->lock);
+	on = (u->s.ier & IER_ERBFI) && (u->s.fcr & FCR_FIFOE) &&
+	     !(u->s.mcr & MCR_LOOP);
+	pthread_mutex_unlock(&u->lock);
+	return on;
+}
+
 size_t uart_rx_space(struct uart16550 *u)
 {
 	size_t n;

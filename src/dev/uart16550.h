@@ -81,6 +81,10 @@ const struct mmio_ops *uart_mmio_ops(void);
 /* Put up to len received bytes into the RX FIFO; returns how many were
  * accepted (0..len). */
 size_t uart_receive(struct uart16550 *u, const uint8_t *buf, size_t len);
+/* The guest's driver listens: receive interrupt and FIFOs enabled (what
+ * Linux's 8250 driver leaves once a program opened the tty; bytes taken
+ * before that are lost to the FIFO resets of its start-up). */
+bool uart_rx_listening(struct uart16550 *u);
 /* Bytes uart_receive would accept now. */
 size_t uart_rx_space(struct uart16550 *u);
 

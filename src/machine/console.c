@@ -63,6 +63,10 @@ struct console {
 	atomic_bool in_pending;
 	bool got_escape;
 	bool in_eof;
+	/* stdio from a pipe or a file (see console.h): input waits until
+	 * the guest listens, and its end is typed as Ctrl-D (EOT) */
+	bool scripted;
+	bool eot_pending;
 };
 
 /* ---- terminal ------------------------------------------------------------ */
@@ -330,8 +334,10 @@ static void take_input(struct console *c, const uint8_t *raw, size_t n)
 	}
 }
 
-static void deliver(struct console *c)
+static void deliver_buffer(struct console *c)
 {
+	if (c->scripted && c->ops.listening && !c->ops.listening(c->opaque))
+		return; /* offered again after RETRY_MS */
 	while (c->in_off < c->in_len) {
 		size_t n = 0;
 
@@ -348,6 +354,17 @@ static void deliver(struct console *c)
 	}
 	if (c->in_off == c->in_len)
 		c->in_off = c->in_len = 0;
+}
+
+static void deliver(struct console *c)
+{
+	deliver_buffer(c);
+	if (!c->in_len && c->eot_pending) {
+		c->eot_pending = false;
+		c->in_buf[0] = 0x04;
+		c->in_len = 1;
+		deliver_buffer(c);
+	}
 	atomic_store(&c->in_pending, c->in_len != 0);
 }
 
@@ -468,8 +485,11 @@ static void *console_thread(void *arg)
 				gone = !(re & POLLIN);
 			if (gone && c->kind == CONSOLE_UNIX)
 				drop_client(c);
-			else if (gone)
+			else if (gone) {
 				c->in_eof = true;
+				c->eot_pending = c->scripted;
+				deliver(c);
+			}
 		}
 		if (c->out_fd >= 0 && !ring_empty(c) && !drain(c))
 			drop_client(c);
@@ -584,6 +604,7 @@ struct console *console_open(const struct console_spec *spec,
 	switch (spec->kind) {
 	case CONSOLE_STDIO:
 		rc = stdio_raw(err);
+		c->scripted = !isatty(STDIN_FILENO);
 		c->in_fd = STDIN_FILENO;
 		c->out_fd = STDOUT_FILENO;
 		break;

@@ -9,6 +9,13 @@
  *                 QEMU's escape keys: Ctrl-A x quit, Ctrl-A h help,
  *                 Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A c (no monitor:
  *                 ignored), any other Ctrl-A sequence is dropped.
+ *                 When stdin is a pipe or a file (a script drives the
+ *                 VM), its bytes wait until the guest listens (the
+ *                 listening callback: a program has the console open), so
+ *                 none is lost to the driver's start-up, and its end
+ *                 reaches the guest as one Ctrl-D (EOT) after them, as if
+ *                 typed: a shell reading the console in canonical mode
+ *                 sees end of file.
  *   "pty"         a new pseudo-terminal in raw mode; its slave path is
  *                 printed on stderr ("console: /dev/pts/N") and returned by
  *                 console_pty_path().
@@ -65,6 +72,9 @@ struct console_ops {
 	/* Ctrl-A x: the user wants the VM to stop. May be NULL. Runs on
 	 * the console thread: it must not call console_close() itself. */
 	void (*quit)(void *opaque);
+	/* Whether the guest reads its console now (see "stdio" above).
+	 * May be NULL (always). */
+	bool (*listening)(void *opaque);
 };
 
 struct console_opts {

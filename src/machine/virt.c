@@ -187,6 +187,18 @@ static void console_quit(void *opaque)
 	virt_post_event(opaque, VIRT_EV_QUIT, 0);
 }
 
+static bool console_listening(void *opaque)
+{
+	struct virt *vm = opaque;
+	bool on = false;
+
+	pthread_mutex_lock(&vm->uart_lock);
+	if (vm->uart)
+		on = uart_rx_listening(vm->uart);
+	pthread_mutex_unlock(&vm->uart_lock);
+	return on;
+}
+
 /* ---- building the machine ------------------------------------------------- */
 
 static int map(struct virt *vm, uint64_t base, uint64_t size,
@@ -671,7 +683,8 @@ int virt_start(struct virt *vm, struct error *err)
 		return r < 0 ? r : -EINVAL;
 	}
 	if (!vm->console && cfg->console.kind != CONSOLE_NONE) {
-		struct console_ops cops = { console_input, console_quit };
+		struct console_ops cops = { console_input, console_quit,
+					    console_listening };
 		struct console_opts copts = { 0 };
 		vm->console = console_open(&cfg->console, &cops, vm, &copts,
 					   err);

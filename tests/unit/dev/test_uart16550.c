@@ -133,10 +133,14 @@ static void test_rx_fifo(void **state)
 	assert_int_equal(rx_ready_calls, 1); /* short accept -> told */
 	assert_int_equal(rd(u, LSR) & 1, 0);
 
-	/* FIFOs on, trigger 8 */
+	/* FIFOs on, trigger 8; the driver listens once the receive
+	 * interrupt is on too */
+	assert_false(uart_rx_listening(u));
 	wr(u, IIR, 0x81);
 	assert_int_equal(rd(u, IIR) & 0xc0, 0xc0);
+	assert_false(uart_rx_listening(u));
 	wr(u, IER, 0x01);
+	assert_true(uart_rx_listening(u));
 	assert_int_equal(uart_receive(u, buf, 4), 4);
 	assert_int_equal(irq_level, 1);
 	assert_int_equal(rd(u, IIR), 0xcc); /* below trigger: timeout */

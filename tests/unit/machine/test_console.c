@@ -27,6 +27,7 @@ struct sink {
 	size_t len;
 	size_t limit; /* accept at most this many bytes in total */
 	int quits;
+	bool listening; /* what the listening callback answers */
 };
 
 static size_t sink_input(void *opaque, const uint8_t *buf, size_t len)
@@ -387,6 +388,56 @@ static void test_unix_rejects_non_socket(void **state)
 	unlink(path);
 }
 
+static bool sink_listening(void *opaque)
+{
+	struct sink *s = opaque;
+	bool on;
+
+	pthread_mutex_lock(&s->lock);
+	on = s->listening;
+	pthread_mutex_unlock(&s->lock);
+	return on;
+}
+
+/* stdio from a pipe (a script drives the VM): nothing is delivered before
+ * the guest listens, then everything in order and one Ctrl-D for the end
+ * of the input, even while the sink takes a byte at a time. */
+static void test_stdio_script(void **state)
+{
+	static const struct console_ops ops = { .input = sink_input,
+						.listening = sink_listening };
+	struct console_spec sp = { .kind = CONSOLE_STDIO };
+	struct console_opts o = { .no_escape = true, .quiet = true };
+	struct error err = { 0 };
+	struct console *c;
+	struct sink s;
+	int p[2], saved = dup(STDIN_FILENO);
+
+	sink_init(&s);
+	assert_true(saved >= 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(dup2(p[0], STDIN_FILENO), STDIN_FILENO);
+	close(p[0]);
+	c = console_open(&sp, &ops, &s, &o, &err);
+	assert_non_null(c);
+	write_all(p[1], "ls\n", 3);
+	close(p[1]); /* end of the script */
+	sleep_ms(100);
+	pthread_mutex_lock(&s.lock);
+	assert_int_equal(s.len, 0); /* held: the guest does not listen */
+	s.listening = true;
+	s.limit = 1;
+	pthread_mutex_unlock(&s.lock);
+	sink_expect(&s, "l", 1);
+	pthread_mutex_lock(&s.lock);
+	s.limit = SIZE_MAX;
+	pthread_mutex_unlock(&s.lock);
+	sink_expect(&s, "ls\n\x04", 4);
+	console_close(c);
+	assert_int_equal(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+	close(saved);
+}
+
 static void test_none(void **state)
 {
 	struct console_spec sp = { .kind = CONSOLE_NONE };
@@ -411,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_unix_round_trip),
 		cmocka_unit_test(test_unix_ring_drops_oldest),
 		cmocka_unit_test(test_unix_rejects_non_socket),
+		cmocka_unit_test(test_stdio_script),
 		cmocka_unit_test(test_none),
 	};
 
