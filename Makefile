@@ -5,7 +5,8 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build build-asan guest run test test-asan format check-format clean
+.PHONY: all deps build build-tests build-asan guest run test test-full test-asan \
+	format check-format clean
 
 all: build
 
@@ -16,7 +17,12 @@ $(BUILD)/build.ninja:
 	@tools/install-deps
 	meson setup $(BUILD) $(MESON_OPTS)
 
+# The VMM only: a tool that only the tests need can never stop `make run`.
 build: $(BUILD)/build.ninja
+	ninja -C $(BUILD) softvisor
+
+# Everything, test programs included (cross-compiled ISA tests too).
+build-tests: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 $(BUILD_ASAN)/build.ninja:
@@ -29,19 +35,26 @@ build-asan: $(BUILD_ASAN)/build.ninja
 guest: deps
 	tools/guest-image
 
-# Boot the Debian guest with its console on this terminal.
+# Boot the Debian guest with its console on this terminal (from a pipe, the
+# piped lines are its shell's commands and their end powers it off).
 run: build guest
 	tools/run-guest $(BUILD)
 
-# Every test suite (unit, ISA, system); ends with "N passed, N failed".
-test: build guest
+# The test tier CI runs (docs/CONTRIBUTING.md): unit, ISA and the system
+# tests that guard each feature's main path; ends with "N passed, N failed".
+test: build-tests guest
+	tools/run-tests $(BUILD) --no-suite full
+
+# Everything above plus the long system, stress and soak tests.
+test-full: build-tests guest
 	tools/run-tests $(BUILD)
 
 # The sanitizer pass leaves out the suites that only exercise QEMU.
 # Sanitized code runs about three times slower: stretch the time limits.
 test-asan: build-asan guest
 	SOFTVISOR_TIME_SCALE=3 tools/run-tests $(BUILD_ASAN) \
-		--timeout-multiplier 4 --no-suite reference --no-suite isa-qemu
+		--timeout-multiplier 4 --no-suite full --no-suite reference \
+		--no-suite isa-qemu
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i

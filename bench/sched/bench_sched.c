@@ -11,6 +11,10 @@
  * 2. Wake-up latency: an idle vCPU (wfi loop, 1 ms timer) from its timer
  *    deadline to running guest code again: no gate (hart_park returns),
  *    gate with the pCPU free, gate next to a busy vCPU on the only pCPU.
+ * 3. Preemption: two busy vCPUs that never give the pCPU up (one
+ *    hart_run with an unbounded budget each turn) on one pCPU: how long
+ *    each turn lasts (the quantum is 5 ms) and how long each waits.
+ *    (tests/unit/vmm/test_sched.c checks only that they take turns.)
  *
  * Usage: bench_sched [seconds per round (default 1)] [rounds (default 3)]
  */
@@ -51,12 +55,15 @@ struct vcpu {
 	struct hart *h;
 	struct vmk_sched_vm *vm; /* NULL: no gate */
 	bool idle;
+	bool unbounded; /* one hart_run per turn: only preemption ends it */
 	pthread_t t;
 	_Atomic bool stop;
 	uint64_t run_ns;
 	uint64_t insns;
 	unsigned n_lat;
 	uint64_t lat[MAX_LAT];
+	unsigned n_turn, n_gap; /* unbounded: turn lengths and waits, ns */
+	uint64_t turn[MAX_LAT], gap[MAX_LAT];
 };
 
 static void vcpu_init(struct vcpu *v, struct vmk_sched_vm *vm, bool idle)
@@ -96,7 +103,7 @@ static void *vcpu_main(void *arg)
 {
 	struct vcpu *v = arg;
 	uint64_t t0 = clock_monotonic_ns(), i0 = hart_instret(v->h);
-	uint64_t wake_at = 0;
+	uint64_t wake_at = 0, left = 0;
 
 	while (!atomic_load_explicit(&v->stop, memory_order_relaxed)) {
 		if (v->vm && !vmk_sched_enter(v->vm, 0, v->h))
@@ -114,7 +121,14 @@ static void *vcpu_main(void *arg)
 		if (v->idle && vclock_now(&v->clk) >= hart_get_mtimecmp(v->h))
 			hart_set_mtimecmp(v->h,
 					  vclock_now(&v->clk) + PERIOD_TK);
-		enum hart_run_result r = hart_run(v->h, SLICE);
+		uint64_t in = clock_monotonic_ns();
+		if (left && v->n_gap < MAX_LAT)
+			v->gap[v->n_gap++] = in - left;
+		enum hart_run_result r = hart_run(
+			v->h, v->unbounded ? 1ULL << 40 : SLICE);
+		left = clock_monotonic_ns();
+		if (v->unbounded && v->n_turn < MAX_LAT)
+			v->turn[v->n_turn++] = left - in;
 		if (v->vm)
 			vmk_sched_leave(v->vm, 0, r != HART_RUN_WFI);
 		if (r == HART_RUN_WFI) {
@@ -237,6 +251,47 @@ static void latency(int mode, double secs)
 	vmk_sched_destroy(s);
 }
 
+static double pct_us(uint64_t *a, unsigned n, unsigned p)
+{
+	qsort(a, n, sizeof(*a), cmp_u64);
+	return n ? (double)a[(n - 1) * p / 100] / 1e3 : 0;
+}
+
+static void preemption(double secs)
+{
+	struct vmk_sched *s;
+	struct vcpu *v[2] = { malloc(sizeof(struct vcpu)),
+			      malloc(sizeof(struct vcpu)) };
+	struct sched_params prm;
+	struct error err;
+
+	sched_default_params(&prm, 1, vmk_host_mhz());
+	if (vmk_sched_create(&prm, &s, &err)) {
+		fprintf(stderr, "bench_sched: %s\n", err.msg);
+		exit(1);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		vcpu_init(v[i], add_vm(s), false);
+		v[i]->unbounded = true;
+	}
+	run_for(v, 2, secs);
+	for (unsigned i = 0; i < 2; i++) {
+		unsigned nt = v[i]->n_turn, ng = v[i]->n_gap;
+		printf("preemption, busy vCPU %u of 2 on one pCPU: %4u turns: "
+		       "turn median %6.1f us p90 %6.1f us, wait median "
+		       "%6.1f us p90 %6.1f us\n",
+		       i, nt, pct_us(v[i]->turn, nt, 50),
+		       pct_us(v[i]->turn, nt, 90), pct_us(v[i]->gap, ng, 50),
+		       pct_us(v[i]->gap, ng, 90));
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		vmk_sched_vm_remove(v[i]->vm);
+		vcpu_fini(v[i]);
+		free(v[i]);
+	}
+	vmk_sched_destroy(s);
+}
+
 int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 1.0;
@@ -260,5 +315,6 @@ int main(int argc, char **argv)
 	       best_free, best_gated, best_gated / best_free);
 	for (int mode = 0; mode < 3; mode++)
 		latency(mode, secs);
+	preemption(secs);
 	return 0;
 }

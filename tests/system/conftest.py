@@ -235,6 +235,12 @@ def run_script(vm, timeout=60):
     return vm.run_result(timeout=timeout)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "full: a long system, stress or soak test: it runs in "
+        "the 'full' suite (make test-full), not in make test")
+
+
 # meson counts exit status 77 as SKIP: report a file whose tests all skipped
 # (softvisor not available yet, QEMU missing) as skipped, not as passed.
 _outcomes = {"passed": 0, "failed": 0, "skipped": 0}

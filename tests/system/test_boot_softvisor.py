@@ -5,12 +5,14 @@ The same guest and the same checks as test_guest_qemu.py (the reference), on
 harts. While `softvisor run` answers "not available yet", the tests skip.
 """
 
+import os
+import subprocess
 import time
 
 import pytest
 
 from conftest import (CLOCK_SCRIPT, MARKER, SOFTVISOR_BOOT_TIMEOUT,
-                      append_line, expect_clock_in_sync,
+                      TIME_SCALE, append_line, expect_clock_in_sync,
                       run_script, softvisor_argv)
 
 BIOSES = ["builtin", "opensbi"]
@@ -58,6 +60,7 @@ def test_run_status_and_output(guest, vm_factory):
     assert vm.wait_exit() == 0
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("bios", BIOSES)
 def test_reboot_cycle(guest, vm_factory, bios):
     """sv.after=reboot: the machine resets and boots again (two markers)."""
@@ -77,3 +80,18 @@ def test_shell_and_ctrl_a_x(guest, vm_factory):
     vm.expect("42-answer", timeout=60)
     vm.send("\x01x")
     assert vm.wait_exit(timeout=20) == 0
+
+
+def test_make_run_from_a_pipe(guest):
+    """`make run` driven by a script (the README's non-interactive use):
+    tools/run-guest with the commands on a pipe runs them in the guest's
+    shell, and the end of the input powers the VM off (exit status 0)."""
+    src, build = os.environ["SOFTVISOR_SRC"], os.environ["SOFTVISOR_BUILD"]
+    p = subprocess.run([os.path.join(src, "tools/run-guest"), build],
+                       input="echo piped-$((6 * 7))\nuname -m\n", cwd=src,
+                       capture_output=True, text=True,
+                       timeout=240 * TIME_SCALE)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "piped-42" in p.stdout, p.stdout[-2000:]
+    assert "riscv64" in p.stdout, p.stdout[-2000:]
+    assert "sv-init: input ended, powering off" in p.stdout, p.stdout[-2000:]
