@@ -69,7 +69,7 @@ static int jd_side_init(struct jd_side *s, bool jit)
 	return s->h ? 0 : -1;
 }
 
-static void jd_side_fini(struct jd_side *s)
+static inline void jd_side_fini(struct jd_side *s)
 {
 	hart_destroy(s->h);
 	gmem_destroy(s->mem);

@@ -387,6 +387,17 @@ static void exit_to(struct tctx *t, int64_t delta)
 	jump_to_ended(t, jmp(t));
 }
 
+/* What the interpreter's handlers expect of a running block, set only
+ * before they are called: instructions in the block (for instret on a
+ * trap) and its page (a store to it ends the block). */
+static void handler_context(struct tctx *t)
+{
+	rm(t, 0, 0xc7, 0, RBX, HOFF(cur_n));
+	b4(t, t->b->n);
+	mov_ri(t, RAX, (int64_t)(t->b->gpa & ~GUEST_PAGE_MASK));
+	st64(t, RBX, HOFF(running_block_page), RAX);
+}
+
 /* Run `in` through its interpreter handler. */
 static bool fallback(struct tctx *t, const struct insn *in)
 {
@@ -396,6 +407,7 @@ static bool fallback(struct tctx *t, const struct insn *in)
 		return false;
 	}
 	write_back(t, t->dirty);
+	handler_context(t);
 	mov_rr(t, RDI, RBX);
 	mov_ri(t, RSI, (int64_t)(uintptr_t)pair);
 	call(t, (const void *)jit_exec_one);
@@ -479,23 +491,47 @@ static bool emit_store(struct tctx *t, const struct insn *in, unsigned size)
 
 /* ---- integer operations ---------------------------------------------------- */
 
-/* rax = rs1 op rs2 (op: an ALU opcode with r/m = rax, reg = rs2) */
+/* Where to compute rd: its own host register when it has one and the
+ * other source (other, or 0) is not rd itself, else rax. */
+static unsigned dst(struct tctx *t, unsigned rd, unsigned other)
+{
+	if (rd > 0 && rd < 32 && t->host[rd] >= 0 && other != rd)
+		return (unsigned)t->host[rd];
+	return RAX;
+}
+
+/* rd = rs1 op rs2 (op: an ALU opcode with r/m = dest, reg = rs2) */
 static void alu(struct tctx *t, const struct insn *in, unsigned op, bool word)
 {
-	load_to(t, RAX, in->rs1);
+	if (in->rd == 32)
+		return;
+	unsigned d = dst(t, in->rd, in->rs2);
+	load_to(t, d, in->rs1);
 	unsigned b = src(t, in->rs2, RCX);
-	rr(t, W, op, b, RAX);
+	rr(t, W, op, b, d);
 	if (word)
-		movsxd(t, RAX, RAX);
-	set_rd(t, in->rd, RAX);
+		movsxd(t, d, d);
+	set_rd(t, in->rd, d);
 }
 
 static void alu_imm(struct tctx *t, const struct insn *in, unsigned ext)
 {
-	load_to(t, RAX, in->rs1);
-	if (in->imm || ext == 4)
-		alu_ri(t, W, ext, RAX, in->imm);
-	set_rd(t, in->rd, RAX);
+	if (in->rd == 32)
+		return;
+	unsigned d = dst(t, in->rd, 0);
+	if (ext == 0 && in->rs1 && in->rs1 != 32) {
+		/* addi: lea d, [rs1 + imm] */
+		unsigned a = src(t, in->rs1, RAX);
+		if (in->imm)
+			rm(t, W, 0x8d, d, a, in->imm);
+		else
+			mov_rr(t, d, a);
+	} else {
+		load_to(t, d, in->rs1);
+		if (in->imm || ext == 4)
+			alu_ri(t, W, ext, d, in->imm);
+	}
+	set_rd(t, in->rd, d);
 }
 
 static void shift_reg(struct tctx *t, const struct insn *in, unsigned ext,
@@ -810,6 +846,7 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 	 * caller made room for one pair per instruction) */
 	const struct insn *pair = jit_new_pair(t->j, in);
 	write_back(t, c->dirty);
+	handler_context(t);
 	mov_rr(t, RDI, RBX);
 	mov_ri(t, RSI, (int64_t)(uintptr_t)pair);
 	call(t, (const void *)jit_exec_one);
@@ -862,30 +899,25 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	uint32_t epilogue = (uint32_t)(j->epilogue - j->rx);
 
 	/* chained entry: what the dispatcher checks between blocks */
-	uint32_t chain = off(&t), bail[5];
+	uint32_t chain = off(&t), bail[4];
 	rm(&t, 0, 0xff, 1, RBX, HOFF(poll_countdown)); /* dec dword */
 	bail[0] = jcc(&t, CC_LE);
 	alu_mi(&t, 0, 7, RBX, HOFF(requests), 0);
 	bail[1] = jcc(&t, CC_NE);
-	rm(&t, 0, 0x80, 7, RBX, HOFF(irq_check)); /* cmp byte [], 0 */
-	b1(&t, 0);
-	bail[2] = jcc(&t, CC_NE);
+	/* irq_check needs no test: only the dispatcher and instructions
+	 * that end the block (traps, CSR writes, xRET) set it */
 	alu_mi(&t, W, 7, RBX, HOFF(budget), 0);
-	bail[3] = jcc(&t, CC_LE);
+	bail[2] = jcc(&t, CC_LE);
 	/* the block must still be current (FENCE.I, stores to code) */
 	mov_ri(&t, RAX, (int64_t)(uintptr_t)&b->epoch);
 	ld64(&t, RAX, RAX, 0);
 	rm(&t, W, 0x3b, RAX, RBX, HOFF(bc.epoch));
-	bail[4] = jcc(&t, CC_NE);
+	bail[3] = jcc(&t, CC_NE);
 
 	/* entry: the dispatcher's bookkeeping of hart_run */
 	uint32_t entry = off(&t);
 	alu_mi(&t, W, 0, RBX, HOFF(s.instret), (int32_t)b->n);
 	alu_mi(&t, W, 5, RBX, HOFF(budget), (int32_t)b->n);
-	rm(&t, 0, 0xc7, 0, RBX, HOFF(cur_n));
-	b4(&t, b->n);
-	mov_ri(&t, RAX, (int64_t)(b->gpa & ~GUEST_PAGE_MASK));
-	st64(&t, RBX, HOFF(running_block_page), RAX);
 	for (unsigned g = 1; g < 32; g++)
 		if (t.host[g] >= 0)
 			ld64(&t, (unsigned)t.host[g], RBX, XOFF(g));
