@@ -34,8 +34,8 @@ static uint32_t r_type(unsigned op, unsigned rd, unsigned f3, unsigned rs1,
 static uint32_t i_type(unsigned op, unsigned rd, unsigned f3, unsigned rs1,
 		       int imm)
 {
-	return op | rd << 7 | f3 << 12 | rs1 << 15 | ((uint32_t)imm & 0xfff)
-							     << 20;
+	return op | rd << 7 | f3 << 12 | rs1 << 15 |
+	       ((uint32_t)imm & 0xfff) << 20;
 }
 
 static uint32_t s_type(unsigned f3, unsigned rs1, unsigned rs2, int imm)
@@ -57,11 +57,12 @@ static unsigned program(uint32_t *c)
 {
 	unsigned n = 0;
 	unsigned loop = n;
-	c[n++] = i_type(0x13, 5, 0, 0, 1);	    /* li x5, 1 */
-	c[n++] = r_type(0x2f, 0, 3, 11, 5, 0x00 << 2); /* amoadd.d x0,x5,(x11) */
+	c[n++] = i_type(0x13, 5, 0, 0, 1); /* li x5, 1 */
+	c[n++] = r_type(0x2f, 0, 3, 11, 5,
+			0x00 << 2); /* amoadd.d x0,x5,(x11) */
 	unsigned retry = n;
 	c[n++] = r_type(0x2f, 6, 3, 12, 0, 0x02 << 2); /* lr.d x6, (x12) */
-	c[n++] = i_type(0x13, 6, 0, 6, 1);		/* addi x6, x6, 1 */
+	c[n++] = i_type(0x13, 6, 0, 6, 1);	       /* addi x6, x6, 1 */
 	c[n++] = r_type(0x2f, 7, 3, 12, 6, 0x03 << 2); /* sc.d x7,x6,(x12) */
 	c[n] = bne(7, 0, (int)(retry - n) * 4);
 	n++;
@@ -69,9 +70,9 @@ static unsigned program(uint32_t *c)
 	c[n++] = i_type(0x13, 20, 0, 20, 1); /* addi x20, x20, 1 (patched) */
 	c[n++] = i_type(0x03, 15, 2, 14, 0); /* lw x15, 0(x14) */
 	c[n++] = r_type(0x33, 15, 4, 15, 16, 0); /* xor x15, x15, x16 */
-	c[n++] = s_type(2, 14, 15, 0);		/* sw x15, 0(x14) */
-	c[n++] = 0x0000100f;			/* fence.i */
-	c[n++] = i_type(0x13, 13, 0, 13, -1);	/* addi x13, x13, -1 */
+	c[n++] = s_type(2, 14, 15, 0);		 /* sw x15, 0(x14) */
+	c[n++] = 0x0000100f;			 /* fence.i */
+	c[n++] = i_type(0x13, 13, 0, 13, -1);	 /* addi x13, x13, -1 */
 	c[n] = bne(13, 0, (int)(loop - n) * 4);
 	n++;
 	c[n++] = 0x0000006f; /* j . */
@@ -119,8 +120,8 @@ static void test_smp_amo_lrsc_smc(void **state)
 		h->s.x[16] = 1u << 21; /* imm 1 <-> 3 */
 	}
 	for (unsigned i = 0; i < NHARTS; i++)
-		assert_int_equal(
-			pthread_create(&v[i].thread, NULL, run, &v[i]), 0);
+		assert_int_equal(pthread_create(&v[i].thread, NULL, run, &v[i]),
+				 0);
 	for (unsigned i = 0; i < NHARTS; i++)
 		pthread_join(v[i].thread, NULL);
 	uint64_t amo, lrsc;
