@@ -34,6 +34,9 @@ static void run_usage(FILE *f)
 		"                    HTIF tohost for bare-metal tests), or\n"
 		"                    PATH of an M-mode firmware such as\n"
 		"                    OpenSBI fw_dynamic.bin\n"
+		"  --accel ENGINE    jit (translate hot code to x86-64) or\n"
+		"                    interp (interpreter only); default: the\n"
+		"                    platform's (docs/jit.md)\n"
 		"  --console SPEC    stdio (default), pty, unix:PATH or none\n"
 		"  --dump-dtb FILE   write the device tree to FILE and exit\n"
 		"  --timeout S       stop the VM after S seconds (exit 124)\n"
@@ -80,6 +83,7 @@ int cmd_run(int argc, char **argv)
 		O_HVC,
 		O_QMP,
 		O_POWER_BUTTON,
+		O_ACCEL,
 	};
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
@@ -101,6 +105,7 @@ int cmd_run(int argc, char **argv)
 		{ "virtio-console", required_argument, NULL, O_HVC },
 		{ "qmp", required_argument, NULL, O_QMP },
 		{ "power-button", no_argument, NULL, O_POWER_BUTTON },
+		{ "accel", required_argument, NULL, O_ACCEL },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* static: the disk and NIC configurations are large */
@@ -150,6 +155,18 @@ int cmd_run(int argc, char **argv)
 			} else {
 				cfg.bios = VIRT_BIOS_FILE;
 				cfg.bios_path = optarg;
+			}
+			break;
+		case O_ACCEL:
+			if (strcmp(optarg, "jit") == 0) {
+				cfg.accel = VIRT_ACCEL_JIT;
+			} else if (strcmp(optarg, "interp") == 0) {
+				cfg.accel = VIRT_ACCEL_INTERP;
+			} else {
+				error_set(&err, EINVAL,
+					  "--accel %s: expected jit or interp",
+					  optarg);
+				goto bad;
 			}
 			break;
 		case O_CONSOLE:

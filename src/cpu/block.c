@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "cpu/exec.h"
+#include "cpu/jit/jit.h"
 
 int bcache_init(struct bcache *bc, struct gmem *mem)
 {
@@ -45,6 +46,8 @@ void bcache_flush(struct hart *h)
 	memset(bc->code_pages, 0, (bc->n_frames + 63) / 64 * sizeof(uint64_t));
 	bc->used = 0;
 	bc->prev = NULL;
+	/* translations point into the arena's blocks */
+	jit_flush(h);
 }
 
 void bcache_fence_i(struct hart *h)
@@ -215,6 +218,9 @@ static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
 	}
 	b->next_slot = 0;
 	b->scratch = false;
+	b->jit_entry = b->jit_chain = NULL;
+	b->jit_gen = 0;
+	b->hits = 0;
 	b->n = n;
 	b->size = off - start;
 	add_sentinel(b);

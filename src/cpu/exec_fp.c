@@ -56,10 +56,8 @@ void op_fadd_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_add_s(FS(in->rs1), FS(in->rs2), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fsub_s(struct hart *h, const struct insn *in)
@@ -70,10 +68,8 @@ void op_fsub_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_sub_s(FS(in->rs1), FS(in->rs2), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmul_s(struct hart *h, const struct insn *in)
@@ -84,10 +80,8 @@ void op_fmul_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_mul_s(FS(in->rs1), FS(in->rs2), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fdiv_s(struct hart *h, const struct insn *in)
@@ -98,10 +92,8 @@ void op_fdiv_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_div_s(FS(in->rs1), FS(in->rs2), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fsqrt_s(struct hart *h, const struct insn *in)
@@ -112,10 +104,8 @@ void op_fsqrt_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_sqrt_s(FS(in->rs1), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmadd_s(struct hart *h, const struct insn *in)
@@ -126,10 +116,8 @@ void op_fmadd_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_madd_s(FS(in->rs1), FS(in->rs2), FS(in->rs3), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmsub_s(struct hart *h, const struct insn *in)
@@ -140,10 +128,8 @@ void op_fmsub_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_msub_s(FS(in->rs1), FS(in->rs2), FS(in->rs3), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fnmsub_s(struct hart *h, const struct insn *in)
@@ -155,10 +141,8 @@ void op_fnmsub_s(struct hart *h, const struct insn *in)
 	}
 	uint32_t v = fpu_nmsub_s(FS(in->rs1), FS(in->rs2), FS(in->rs3), rm,
 				 &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fnmadd_s(struct hart *h, const struct insn *in)
@@ -170,10 +154,8 @@ void op_fnmadd_s(struct hart *h, const struct insn *in)
 	}
 	uint32_t v = fpu_nmadd_s(FS(in->rs1), FS(in->rs2), FS(in->rs3), rm,
 				 &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fsgnj_s(struct hart *h, const struct insn *in)
@@ -184,10 +166,8 @@ void op_fsgnj_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_sgnj_s(FS(in->rs1), FS(in->rs2));
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fsgnjn_s(struct hart *h, const struct insn *in)
@@ -198,10 +178,8 @@ void op_fsgnjn_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_sgnjn_s(FS(in->rs1), FS(in->rs2));
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fsgnjx_s(struct hart *h, const struct insn *in)
@@ -212,10 +190,8 @@ void op_fsgnjx_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_sgnjx_s(FS(in->rs1), FS(in->rs2));
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmin_s(struct hart *h, const struct insn *in)
@@ -226,10 +202,8 @@ void op_fmin_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_min_s(FS(in->rs1), FS(in->rs2), &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmax_s(struct hart *h, const struct insn *in)
@@ -240,10 +214,8 @@ void op_fmax_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_max_s(FS(in->rs1), FS(in->rs2), &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_feq_s(struct hart *h, const struct insn *in)
@@ -254,10 +226,8 @@ void op_feq_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = (uint64_t)fpu_eq_s(FS(in->rs1), FS(in->rs2), &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_flt_s(struct hart *h, const struct insn *in)
@@ -268,10 +238,8 @@ void op_flt_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = (uint64_t)fpu_lt_s(FS(in->rs1), FS(in->rs2), &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fle_s(struct hart *h, const struct insn *in)
@@ -282,10 +250,8 @@ void op_fle_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = (uint64_t)fpu_le_s(FS(in->rs1), FS(in->rs2), &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fclass_s(struct hart *h, const struct insn *in)
@@ -296,10 +262,8 @@ void op_fclass_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_class_s(FS(in->rs1));
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_w_s(struct hart *h, const struct insn *in)
@@ -310,10 +274,8 @@ void op_fcvt_w_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_w_s(FS(in->rs1), rm, &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_s_w(struct hart *h, const struct insn *in)
@@ -324,10 +286,8 @@ void op_fcvt_s_w(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_cvt_s_w(X(in->rs1), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_wu_s(struct hart *h, const struct insn *in)
@@ -338,10 +298,8 @@ void op_fcvt_wu_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_wu_s(FS(in->rs1), rm, &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_s_wu(struct hart *h, const struct insn *in)
@@ -352,10 +310,8 @@ void op_fcvt_s_wu(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_cvt_s_wu(X(in->rs1), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_l_s(struct hart *h, const struct insn *in)
@@ -366,10 +322,8 @@ void op_fcvt_l_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_l_s(FS(in->rs1), rm, &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_s_l(struct hart *h, const struct insn *in)
@@ -380,10 +334,8 @@ void op_fcvt_s_l(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_cvt_s_l(X(in->rs1), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_lu_s(struct hart *h, const struct insn *in)
@@ -394,10 +346,8 @@ void op_fcvt_lu_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_lu_s(FS(in->rs1), rm, &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_s_lu(struct hart *h, const struct insn *in)
@@ -408,10 +358,8 @@ void op_fcvt_s_lu(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_cvt_s_lu(X(in->rs1), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fadd_d(struct hart *h, const struct insn *in)
@@ -422,10 +370,8 @@ void op_fadd_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_add_d(FD(in->rs1), FD(in->rs2), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fsub_d(struct hart *h, const struct insn *in)
@@ -436,10 +382,8 @@ void op_fsub_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_sub_d(FD(in->rs1), FD(in->rs2), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmul_d(struct hart *h, const struct insn *in)
@@ -450,10 +394,8 @@ void op_fmul_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_mul_d(FD(in->rs1), FD(in->rs2), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fdiv_d(struct hart *h, const struct insn *in)
@@ -464,10 +406,8 @@ void op_fdiv_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_div_d(FD(in->rs1), FD(in->rs2), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fsqrt_d(struct hart *h, const struct insn *in)
@@ -478,10 +418,8 @@ void op_fsqrt_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_sqrt_d(FD(in->rs1), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmadd_d(struct hart *h, const struct insn *in)
@@ -492,10 +430,8 @@ void op_fmadd_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_madd_d(FD(in->rs1), FD(in->rs2), FD(in->rs3), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmsub_d(struct hart *h, const struct insn *in)
@@ -506,10 +442,8 @@ void op_fmsub_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_msub_d(FD(in->rs1), FD(in->rs2), FD(in->rs3), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fnmsub_d(struct hart *h, const struct insn *in)
@@ -521,10 +455,8 @@ void op_fnmsub_d(struct hart *h, const struct insn *in)
 	}
 	uint64_t v = fpu_nmsub_d(FD(in->rs1), FD(in->rs2), FD(in->rs3), rm,
 				 &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fnmadd_d(struct hart *h, const struct insn *in)
@@ -536,10 +468,8 @@ void op_fnmadd_d(struct hart *h, const struct insn *in)
 	}
 	uint64_t v = fpu_nmadd_d(FD(in->rs1), FD(in->rs2), FD(in->rs3), rm,
 				 &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fsgnj_d(struct hart *h, const struct insn *in)
@@ -550,10 +480,8 @@ void op_fsgnj_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_sgnj_d(FD(in->rs1), FD(in->rs2));
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fsgnjn_d(struct hart *h, const struct insn *in)
@@ -564,10 +492,8 @@ void op_fsgnjn_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_sgnjn_d(FD(in->rs1), FD(in->rs2));
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fsgnjx_d(struct hart *h, const struct insn *in)
@@ -578,10 +504,8 @@ void op_fsgnjx_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_sgnjx_d(FD(in->rs1), FD(in->rs2));
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmin_d(struct hart *h, const struct insn *in)
@@ -592,10 +516,8 @@ void op_fmin_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_min_d(FD(in->rs1), FD(in->rs2), &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmax_d(struct hart *h, const struct insn *in)
@@ -606,10 +528,8 @@ void op_fmax_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_max_d(FD(in->rs1), FD(in->rs2), &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_feq_d(struct hart *h, const struct insn *in)
@@ -620,10 +540,8 @@ void op_feq_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = (uint64_t)fpu_eq_d(FD(in->rs1), FD(in->rs2), &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_flt_d(struct hart *h, const struct insn *in)
@@ -634,10 +552,8 @@ void op_flt_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = (uint64_t)fpu_lt_d(FD(in->rs1), FD(in->rs2), &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fle_d(struct hart *h, const struct insn *in)
@@ -648,10 +564,8 @@ void op_fle_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = (uint64_t)fpu_le_d(FD(in->rs1), FD(in->rs2), &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fclass_d(struct hart *h, const struct insn *in)
@@ -662,10 +576,8 @@ void op_fclass_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_class_d(FD(in->rs1));
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_w_d(struct hart *h, const struct insn *in)
@@ -676,10 +588,8 @@ void op_fcvt_w_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_w_d(FD(in->rs1), rm, &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_d_w(struct hart *h, const struct insn *in)
@@ -690,10 +600,8 @@ void op_fcvt_d_w(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_d_w(X(in->rs1), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_wu_d(struct hart *h, const struct insn *in)
@@ -704,10 +612,8 @@ void op_fcvt_wu_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_wu_d(FD(in->rs1), rm, &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_d_wu(struct hart *h, const struct insn *in)
@@ -718,10 +624,8 @@ void op_fcvt_d_wu(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_d_wu(X(in->rs1), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_l_d(struct hart *h, const struct insn *in)
@@ -732,10 +636,8 @@ void op_fcvt_l_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_l_d(FD(in->rs1), rm, &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_d_l(struct hart *h, const struct insn *in)
@@ -746,10 +648,8 @@ void op_fcvt_d_l(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_d_l(X(in->rs1), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_lu_d(struct hart *h, const struct insn *in)
@@ -760,10 +660,8 @@ void op_fcvt_lu_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_lu_d(FD(in->rs1), rm, &fl);
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_d_lu(struct hart *h, const struct insn *in)
@@ -774,10 +672,8 @@ void op_fcvt_d_lu(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_d_lu(X(in->rs1), rm, &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_s_d(struct hart *h, const struct insn *in)
@@ -788,10 +684,8 @@ void op_fcvt_s_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = fpu_cvt_s_d(FD(in->rs1), rm, &fl);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fcvt_d_s(struct hart *h, const struct insn *in)
@@ -802,10 +696,8 @@ void op_fcvt_d_s(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = fpu_cvt_d_s(FS(in->rs1), &fl);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmv_x_w(struct hart *h, const struct insn *in)
@@ -816,10 +708,8 @@ void op_fmv_x_w(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = (uint64_t)(int64_t)(int32_t)h->s.f[in->rs1];
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmv_x_d(struct hart *h, const struct insn *in)
@@ -830,10 +720,8 @@ void op_fmv_x_d(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = h->s.f[in->rs1];
-	{
-		set_x(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_x(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmv_w_x(struct hart *h, const struct insn *in)
@@ -844,10 +732,8 @@ void op_fmv_w_x(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint32_t v = (uint32_t)X(in->rs1);
-	{
-		set_s(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_s(h, in, v, fl);
+	NEXT_INSN(h, in);
 }
 
 void op_fmv_d_x(struct hart *h, const struct insn *in)
@@ -858,8 +744,6 @@ void op_fmv_d_x(struct hart *h, const struct insn *in)
 		return;
 	}
 	uint64_t v = X(in->rs1);
-	{
-		set_d(h, in, v, fl);
-		NEXT_INSN(h, in);
-	}
+	set_d(h, in, v, fl);
+	NEXT_INSN(h, in);
 }

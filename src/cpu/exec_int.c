@@ -1,8 +1,8 @@
 /*
  * Integer instructions: RV64I computational and control transfer, M, Zba,
  * Zbb, Zbs, Zicond (unprivileged spec ch. 2, 5, 7, 28 and the Zicond spec).
- * Each returns 0 to continue the block; control transfers set h->pc and
- * return 1.
+ * Each continues with the next instruction (NEXT_INSN); control transfers
+ * set h->s.pc and return (hart_impl.h, "decoded instructions").
  */
 #include "cpu/exec.h"
 
@@ -54,20 +54,14 @@ void op_jal(struct hart *h, const struct insn *in)
 {
 	uint64_t pc = PC;
 	RD = pc + in->len;
-	{
-		jump(h, pc + (uint64_t)IMM);
-		return;
-	}
+	jump(h, pc + (uint64_t)IMM);
 }
 
 void op_jalr(struct hart *h, const struct insn *in)
 {
 	uint64_t target = (RS1 + (uint64_t)IMM) & ~1ULL;
 	RD = PC + in->len;
-	{
-		jump(h, target);
-		return;
-	}
+	jump(h, target);
 }
 
 void op_beq(struct hart *h, const struct insn *in)

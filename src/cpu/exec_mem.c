@@ -397,145 +397,109 @@ static int amo_d(struct hart *h, const struct insn *in, enum amo_op op)
 
 void op_amoswap_w(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_w(h, in, AMO_SWAP))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_w(h, in, AMO_SWAP))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amoadd_w(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_w(h, in, AMO_ADD))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_w(h, in, AMO_ADD))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amoxor_w(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_w(h, in, AMO_XOR))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_w(h, in, AMO_XOR))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amoand_w(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_w(h, in, AMO_AND))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_w(h, in, AMO_AND))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amoor_w(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_w(h, in, AMO_OR))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_w(h, in, AMO_OR))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amomin_w(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_w(h, in, AMO_MIN))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_w(h, in, AMO_MIN))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amomax_w(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_w(h, in, AMO_MAX))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_w(h, in, AMO_MAX))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amominu_w(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_w(h, in, AMO_MINU))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_w(h, in, AMO_MINU))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amomaxu_w(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_w(h, in, AMO_MAXU))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_w(h, in, AMO_MAXU))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amoswap_d(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_d(h, in, AMO_SWAP))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_d(h, in, AMO_SWAP))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amoadd_d(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_d(h, in, AMO_ADD))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_d(h, in, AMO_ADD))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amoxor_d(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_d(h, in, AMO_XOR))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_d(h, in, AMO_XOR))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amoand_d(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_d(h, in, AMO_AND))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_d(h, in, AMO_AND))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amoor_d(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_d(h, in, AMO_OR))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_d(h, in, AMO_OR))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amomin_d(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_d(h, in, AMO_MIN))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_d(h, in, AMO_MIN))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amomax_d(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_d(h, in, AMO_MAX))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_d(h, in, AMO_MAX))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amominu_d(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_d(h, in, AMO_MINU))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_d(h, in, AMO_MINU))
+		return;
+	NEXT_INSN(h, in);
 }
 void op_amomaxu_d(struct hart *h, const struct insn *in)
 {
-	{
-		if (amo_d(h, in, AMO_MAXU))
-			return;
-		NEXT_INSN(h, in);
-	}
+	if (amo_d(h, in, AMO_MAXU))
+		return;
+	NEXT_INSN(h, in);
 }

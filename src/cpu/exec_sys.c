@@ -35,48 +35,30 @@ static int csr_insn(struct hart *h, const struct insn *in, enum csr_op op,
 
 void op_csrrw(struct hart *h, const struct insn *in)
 {
-	{
-		csr_insn(h, in, CSR_OP_W, X(in->rs1), true);
-		return;
-	}
+	csr_insn(h, in, CSR_OP_W, X(in->rs1), true);
 }
 
 void op_csrrs(struct hart *h, const struct insn *in)
 {
-	{
-		csr_insn(h, in, CSR_OP_S, X(in->rs1), in->rs1 != 0);
-		return;
-	}
+	csr_insn(h, in, CSR_OP_S, X(in->rs1), in->rs1 != 0);
 }
 
 void op_csrrc(struct hart *h, const struct insn *in)
 {
-	{
-		csr_insn(h, in, CSR_OP_C, X(in->rs1), in->rs1 != 0);
-		return;
-	}
+	csr_insn(h, in, CSR_OP_C, X(in->rs1), in->rs1 != 0);
 }
 
 void op_csrrwi(struct hart *h, const struct insn *in)
 {
-	{
-		csr_insn(h, in, CSR_OP_W, in->rs1, true);
-		return;
-	}
+	csr_insn(h, in, CSR_OP_W, in->rs1, true);
 }
 
 void op_csrrsi(struct hart *h, const struct insn *in)
 {
-	{
-		csr_insn(h, in, CSR_OP_S, in->rs1, in->rs1 != 0);
-		return;
-	}
+	csr_insn(h, in, CSR_OP_S, in->rs1, in->rs1 != 0);
 }
 
 void op_csrrci(struct hart *h, const struct insn *in)
 {
-	{
-		csr_insn(h, in, CSR_OP_C, in->rs1, in->rs1 != 0);
-		return;
-	}
+	csr_insn(h, in, CSR_OP_C, in->rs1, in->rs1 != 0);
 }

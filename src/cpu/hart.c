@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cpu/exec.h"
+#include "cpu/jit/jit.h"
 #include "util/log.h"
 
 /* ---- the ISA this hart implements (must match the device tree) ---------- */
@@ -59,14 +60,43 @@ struct hart *hart_create(const struct hart_config *cfg, struct error *err)
 			  (unsigned long long)cfg->hartid);
 		return NULL;
 	}
+	if (cfg->jit && !h->trace) {
+		int r = jit_create(h);
+		if (r < 0)
+			log_warn("cpu",
+				 "hart %llu: no binary translator (%s): "
+				 "interpreting",
+				 (unsigned long long)cfg->hartid, strerror(-r));
+	}
 	hart_reset(h, 0, PRIV_M);
 	return h;
+}
+
+bool hart_jit_enabled(const struct hart *h)
+{
+	return h->jit != NULL;
 }
 
 void hart_destroy(struct hart *h)
 {
 	if (!h)
 		return;
+	const struct jit_stats *js = jit_stats(h);
+	if (js)
+		log_debug("cpu",
+			  "hart %llu jit: %llu blocks, %llu insns (%llu by "
+			  "handler), %llu bytes, %llu ns, %llu flushes, %llu "
+			  "entries, %llu links",
+			  (unsigned long long)h->hartid,
+			  (unsigned long long)js->blocks,
+			  (unsigned long long)js->insns,
+			  (unsigned long long)js->fallbacks,
+			  (unsigned long long)js->code_bytes,
+			  (unsigned long long)js->ns,
+			  (unsigned long long)js->flushes,
+			  (unsigned long long)js->entries,
+			  (unsigned long long)js->links);
+	jit_destroy(h);
 	bcache_destroy(&h->bc);
 	free(h);
 }
@@ -165,13 +195,20 @@ enum hart_run_result hart_run(struct hart *h, uint64_t max_insns)
 
 		if (unlikely(h->trace))
 			trace_block(h, b);
-		h->running_block_page = b->gpa & ~GUEST_PAGE_MASK;
-		h->cur_n = b->n;
-		h->s.instret += b->n;
-		h->budget -= b->n;
-		b->insn[0].fn(h, b->insn);
-		h->cur_n = 0;
-		h->bc.prev = b->scratch ? NULL : b;
+		if (h->jit && jit_block_ready(h, b)) {
+			/* runs, maybe chained, until an exit; sets bc.prev */
+			jit_run(h, b);
+			h->cur_n = 0;
+		} else {
+			h->jit_link = 0;
+			h->running_block_page = b->gpa & ~GUEST_PAGE_MASK;
+			h->cur_n = b->n;
+			h->s.instret += b->n;
+			h->budget -= b->n;
+			b->insn[0].fn(h, b->insn);
+			h->cur_n = 0;
+			h->bc.prev = b->scratch ? NULL : b;
+		}
 
 		if (unlikely((h->budget <= 0) | h->s.wfi))
 			return h->s.wfi ? HART_RUN_WFI : HART_RUN_BUDGET;

@@ -69,7 +69,14 @@ struct hart_config {
 	 * returns HART_RUN_EXIT and hart_stopped() is true. */
 	void (*fatal)(void *opaque, struct hart *h, const char *msg);
 	void *opaque;
+	/* Translate hot blocks to host code (src/cpu/jit). Ignored where
+	 * the host has no backend or refuses executable memory: the hart
+	 * interprets (hart_jit_enabled tells). */
+	bool jit;
 };
+
+/* Does the hart run translated code (struct hart_config.jit honoured)? */
+bool hart_jit_enabled(const struct hart *h);
 
 /* Create a hart in reset state (M-mode, pc = 0). */
 struct hart *hart_create(const struct hart_config *cfg, struct error *err);

@@ -79,6 +79,215 @@ static inline uint64_t tlb_cmp_mask(unsigned size)
  * an instruction's own pc is h->pc + insn->pc_off. instret is credited for
  * the whole block on entry; a trap takes back what did not retire.
  */
+/* Operation of a decoded instruction (struct insn.op), one per row of
+ * decode.c's pattern table; the translator switches on it. */
+enum insn_op {
+	OP_ILLEGAL = 0,
+	OP_LUI,
+	OP_AUIPC,
+	OP_JAL,
+	OP_JALR,
+	OP_BEQ,
+	OP_BNE,
+	OP_BLT,
+	OP_BGE,
+	OP_BLTU,
+	OP_BGEU,
+	OP_LB,
+	OP_LH,
+	OP_LW,
+	OP_LD,
+	OP_LBU,
+	OP_LHU,
+	OP_LWU,
+	OP_SB,
+	OP_SH,
+	OP_SW,
+	OP_SD,
+	OP_ADDI,
+	OP_SLTI,
+	OP_SLTIU,
+	OP_XORI,
+	OP_ORI,
+	OP_ANDI,
+	OP_SLLI,
+	OP_SRLI,
+	OP_SRAI,
+	OP_ADD,
+	OP_SUB,
+	OP_SLL,
+	OP_SLT,
+	OP_SLTU,
+	OP_XOR,
+	OP_SRL,
+	OP_SRA,
+	OP_OR,
+	OP_AND,
+	OP_ADDIW,
+	OP_SLLIW,
+	OP_SRLIW,
+	OP_SRAIW,
+	OP_ADDW,
+	OP_SUBW,
+	OP_SLLW,
+	OP_SRLW,
+	OP_SRAW,
+	OP_FENCE,
+	OP_FENCE_I,
+	OP_ECALL,
+	OP_EBREAK,
+	OP_MRET,
+	OP_SRET,
+	OP_WFI,
+	OP_SFENCE_VMA,
+	OP_CSRRW,
+	OP_CSRRS,
+	OP_CSRRC,
+	OP_CSRRWI,
+	OP_CSRRSI,
+	OP_CSRRCI,
+	OP_MUL,
+	OP_MULH,
+	OP_MULHSU,
+	OP_MULHU,
+	OP_DIV,
+	OP_DIVU,
+	OP_REM,
+	OP_REMU,
+	OP_MULW,
+	OP_DIVW,
+	OP_DIVUW,
+	OP_REMW,
+	OP_REMUW,
+	OP_LR_W,
+	OP_SC_W,
+	OP_AMOSWAP_W,
+	OP_AMOADD_W,
+	OP_AMOXOR_W,
+	OP_AMOAND_W,
+	OP_AMOOR_W,
+	OP_AMOMIN_W,
+	OP_AMOMAX_W,
+	OP_AMOMINU_W,
+	OP_AMOMAXU_W,
+	OP_LR_D,
+	OP_SC_D,
+	OP_AMOSWAP_D,
+	OP_AMOADD_D,
+	OP_AMOXOR_D,
+	OP_AMOAND_D,
+	OP_AMOOR_D,
+	OP_AMOMIN_D,
+	OP_AMOMAX_D,
+	OP_AMOMINU_D,
+	OP_AMOMAXU_D,
+	OP_FLW,
+	OP_FLD,
+	OP_FSW,
+	OP_FSD,
+	OP_FMADD_S,
+	OP_FMSUB_S,
+	OP_FNMSUB_S,
+	OP_FNMADD_S,
+	OP_FMADD_D,
+	OP_FMSUB_D,
+	OP_FNMSUB_D,
+	OP_FNMADD_D,
+	OP_FADD_S,
+	OP_FSUB_S,
+	OP_FMUL_S,
+	OP_FDIV_S,
+	OP_FSQRT_S,
+	OP_FSGNJ_S,
+	OP_FSGNJN_S,
+	OP_FSGNJX_S,
+	OP_FMIN_S,
+	OP_FMAX_S,
+	OP_FCVT_W_S,
+	OP_FCVT_WU_S,
+	OP_FCVT_L_S,
+	OP_FCVT_LU_S,
+	OP_FMV_X_W,
+	OP_FCLASS_S,
+	OP_FEQ_S,
+	OP_FLT_S,
+	OP_FLE_S,
+	OP_FCVT_S_W,
+	OP_FCVT_S_WU,
+	OP_FCVT_S_L,
+	OP_FCVT_S_LU,
+	OP_FMV_W_X,
+	OP_FADD_D,
+	OP_FSUB_D,
+	OP_FMUL_D,
+	OP_FDIV_D,
+	OP_FSQRT_D,
+	OP_FSGNJ_D,
+	OP_FSGNJN_D,
+	OP_FSGNJX_D,
+	OP_FMIN_D,
+	OP_FMAX_D,
+	OP_FCVT_S_D,
+	OP_FCVT_D_S,
+	OP_FEQ_D,
+	OP_FLT_D,
+	OP_FLE_D,
+	OP_FCLASS_D,
+	OP_FCVT_W_D,
+	OP_FCVT_WU_D,
+	OP_FCVT_L_D,
+	OP_FCVT_LU_D,
+	OP_FCVT_D_W,
+	OP_FCVT_D_WU,
+	OP_FCVT_D_L,
+	OP_FCVT_D_LU,
+	OP_FMV_X_D,
+	OP_FMV_D_X,
+	OP_SH1ADD,
+	OP_SH2ADD,
+	OP_SH3ADD,
+	OP_ADD_UW,
+	OP_SH1ADD_UW,
+	OP_SH2ADD_UW,
+	OP_SH3ADD_UW,
+	OP_SLLI_UW,
+	OP_ANDN,
+	OP_ORN,
+	OP_XNOR,
+	OP_CLZ,
+	OP_CTZ,
+	OP_CPOP,
+	OP_CLZW,
+	OP_CTZW,
+	OP_CPOPW,
+	OP_MAX,
+	OP_MAXU,
+	OP_MIN,
+	OP_MINU,
+	OP_SEXT_B,
+	OP_SEXT_H,
+	OP_ZEXT_H,
+	OP_ROL,
+	OP_ROR,
+	OP_ROLW,
+	OP_RORW,
+	OP_RORI,
+	OP_RORIW,
+	OP_ORC_B,
+	OP_REV8,
+	OP_BCLR,
+	OP_BCLRI,
+	OP_BEXT,
+	OP_BEXTI,
+	OP_BINV,
+	OP_BINVI,
+	OP_BSET,
+	OP_BSETI,
+	OP_CZERO_EQZ,
+	OP_CZERO_NEZ,
+	OP_COUNT
+};
+
 struct hart;
 struct insn;
 typedef void (*insn_fn)(struct hart *h, const struct insn *in);
@@ -93,8 +302,10 @@ struct insn {
 	uint8_t rm;	 /* FP rounding mode field, or aq/rl for atomics */
 	uint16_t pc_off; /* byte offset from the block's first instruction */
 	uint16_t idx;	 /* index in the block (for instret inside a block) */
-	uint16_t pad;
+	uint16_t op;	 /* enum insn_op */
 };
+_Static_assert(sizeof(struct insn) == 32, "struct insn: 32 bytes");
+_Static_assert(OP_COUNT <= 65535, "op codes fit insn.op");
 
 #define BLOCK_MAX_INSNS 64
 /* Successors a block remembers: its exits (taken branches inside it, the
@@ -120,6 +331,12 @@ struct block {
 	bool scratch;  /* the straddling-instruction block, never chained */
 	uint32_t n;    /* number of instructions */
 	uint32_t size; /* bytes covered */
+	/* Translation (src/cpu/jit): valid while jit_gen == h->jit_gen.
+	 * jit_entry is entered from the dispatcher, jit_chain from another
+	 * translated block (it checks requests, budget and epoch first). */
+	const void *jit_entry, *jit_chain;
+	uint32_t jit_gen;
+	uint32_t hits; /* runs in the interpreter, towards JIT_HOT */
 	struct insn insn[];
 };
 
@@ -220,6 +437,14 @@ struct hart {
 	bool debug;	 /* log illegal instructions (--log cpu=debug) */
 
 	struct bcache bc;
+
+	/* the translator (src/cpu/jit), NULL when interpreting */
+	struct jit *jit;
+	uint32_t jit_gen;  /* bumped by every jit_flush */
+	uint32_t jit_hot;  /* runs before a block is translated */
+	uint32_t jit_link; /* exit a translated block took, to be linked */
+	bool jit_continue; /* jit_exec_one: the instruction did not end the
+			      block */
 
 	struct tlb_entry tlb_data[TLB_NCTX][2]
 				 [TLB_SIZE]; /* [ctx][load/store] */

@@ -101,10 +101,7 @@ int hart_illegal(struct hart *h, const struct insn *in)
 
 void op_illegal(struct hart *h, const struct insn *in)
 {
-	{
-		hart_illegal(h, in);
-		return;
-	}
+	hart_illegal(h, in);
 }
 
 /* ---- interrupts ----------------------------------------------------------- */
@@ -191,18 +188,12 @@ void op_ecall(struct hart *h, const struct insn *in)
 	}
 	static const uint8_t cause[4] = { EXC_ECALL_U, EXC_ECALL_S, 0,
 					  EXC_ECALL_M };
-	{
-		hart_exception(h, in, cause[h->s.priv], 0);
-		return;
-	}
+	hart_exception(h, in, cause[h->s.priv], 0);
 }
 
 void op_ebreak(struct hart *h, const struct insn *in)
 {
-	{
-		hart_exception(h, in, EXC_BREAKPOINT, h->s.pc + in->pc_off);
-		return;
-	}
+	hart_exception(h, in, EXC_BREAKPOINT, h->s.pc + in->pc_off);
 }
 
 void op_mret(struct hart *h, const struct insn *in)
@@ -257,10 +248,7 @@ void op_wfi(struct hart *h, const struct insn *in)
 	hart_poll_timers(h);
 	if (!(hart_mip(h) & h->s.mie))
 		h->s.wfi = true; /* hart_run returns HART_RUN_WFI */
-	{
-		next(h, in);
-		return;
-	}
+	next(h, in);
 }
 
 void op_sfence_vma(struct hart *h, const struct insn *in)
@@ -275,8 +263,5 @@ void op_sfence_vma(struct hart *h, const struct insn *in)
 		tlb_flush_va(h, X(in->rs1));
 	else
 		tlb_flush_all(h);
-	{
-		next(h, in);
-		return;
-	}
+	next(h, in);
 }

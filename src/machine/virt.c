@@ -109,6 +109,16 @@ static void uart_rx_ready(void *opaque)
 		console_kick_input(vm->console);
 }
 
+/* The platform default: the interpreter until the translator passes every
+ * test under both engines (docs/jit.md). */
+#define VIRT_ACCEL_DEFAULT_JIT false
+
+static bool virt_accel_is_jit(enum virt_accel accel)
+{
+	return accel == VIRT_ACCEL_JIT ||
+	       (accel == VIRT_ACCEL_DEFAULT && VIRT_ACCEL_DEFAULT_JIT);
+}
+
 static void hart_fatal(void *opaque, struct hart *h, const char *msg)
 {
 	struct virt_hart *vh = opaque;
@@ -490,6 +500,7 @@ static int build(struct virt *vm, struct error *err)
 			.sbi_call = sbi_handle,
 			.fatal = hart_fatal,
 			.opaque = vh,
+			.jit = virt_accel_is_jit(cfg->accel),
 		};
 		vh->h = hart_create(&hc, err);
 		if (!vh->h)

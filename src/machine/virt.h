@@ -28,6 +28,14 @@ enum virt_bios {
 	VIRT_BIOS_FILE,	   /* M-mode firmware (OpenSBI fw_dynamic.bin) */
 };
 
+/* CPU engine of the harts (docs/jit.md). DEFAULT (a zeroed config) is
+ * the platform's choice: the translator where a backend exists. */
+enum virt_accel {
+	VIRT_ACCEL_DEFAULT = 0,
+	VIRT_ACCEL_INTERP, /* the interpreter only */
+	VIRT_ACCEL_JIT,	   /* translate hot blocks (interpreter elsewhere) */
+};
+
 struct virt_config {
 	uint64_t ram_size;
 	unsigned n_harts;
@@ -36,7 +44,8 @@ struct virt_config {
 	const char *append; /* kernel command line, optional */
 	enum virt_bios bios;
 	const char *bios_path; /* VIRT_BIOS_FILE */
-	const char *dump_dtb;  /* write the device tree here and exit */
+	enum virt_accel accel;
+	const char *dump_dtb; /* write the device tree here and exit */
 	struct console_spec console;
 	unsigned timeout_s; /* 0: none */
 

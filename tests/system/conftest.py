@@ -110,10 +110,13 @@ def softvisor_argv(guest, append, cpus=1, memory="512M", bios="builtin",
         pytest.skip("SOFTVISOR does not name a softvisor binary")
     if bios == "opensbi":
         bios = str(guest.firmware)
+    # SOFTVISOR_ACCEL=jit|interp: the CPU engine (system-boot-softvisor-jit)
+    accel = os.environ.get("SOFTVISOR_ACCEL")
+    accel_args = ["--accel", accel] if accel else []
     return [exe, "run", "--kernel", str(guest.image),
             "--initrd", str(guest.initrd), "--append", append,
             "--memory", memory, "--cpus", str(cpus),
-            "--bios", bios] + list(extra)
+            "--bios", bios] + accel_args + list(extra)
 
 
 class VM:

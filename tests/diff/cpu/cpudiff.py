@@ -18,6 +18,7 @@ program, not here:
   - Zicond is absent from QEMU 7.2 and so left out.
 
 usage: cpudiff.py --softvisor SV --qemu QEMU ELF [--seed N] [--cases N]
+                  [--accel jit|interp]
                   [--dump OP] [--timeout S]
        cpudiff.py --skip REASON          (exit 77: meson's SKIP)
 Environment: CPUDIFF_SEED, CPUDIFF_CASES override the built-in values.
@@ -100,6 +101,8 @@ def run(cmd, timeout):
 def run_both(args, elf):
     sv = [args.softvisor, "run", "--bios", "none", "--console", "stdio",
           "--timeout", str(args.timeout), "--kernel", elf]
+    if args.accel:
+        sv[2:2] = ["--accel", args.accel]
     qe = [args.qemu, "-M", "spike", "-bios", "none", "-nographic",
           "-kernel", elf]
     return run(sv, args.timeout + 10), run(qe, args.timeout + 10)
@@ -156,6 +159,8 @@ def main():
     ap.add_argument("--skip", metavar="REASON")
     ap.add_argument("--softvisor")
     ap.add_argument("--qemu")
+    ap.add_argument("--accel", choices=["jit", "interp"],
+                    help="Softvisor's CPU engine (default: its default)")
     ap.add_argument("--seed", type=lambda s: int(s, 0),
                     default=os.environ.get("CPUDIFF_SEED"))
     ap.add_argument("--cases", type=int,

@@ -1,0 +1,196 @@
+/*
+ * The translator's host-independent part (docs/jit.md): the code cache,
+ * hotness, linking of block exits, and running a single instruction through
+ * the interpreter for everything the backend leaves out.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpu/exec.h"
+#include "cpu/jit/jit_impl.h"
+#include "util/log.h"
+
+/* Sentinel after a single instruction: the handler's NEXT_INSN lands here
+ * and returns, telling jit_exec_one that the block goes on. */
+static void op_jit_stop(struct hart *h, const struct insn *in)
+{
+	(void)in;
+	h->jit_continue = true;
+}
+
+uint32_t jit_exec_one(struct hart *h, const struct insn *pair)
+{
+	h->jit_continue = false;
+	pair->fn(h, pair);
+	return h->jit_continue;
+}
+
+const struct insn *jit_new_pair(struct jit *j, const struct insn *in)
+{
+	if (j->pairs_used + 2 > JIT_PAIRS)
+		return NULL;
+	struct insn *p = &j->pairs[j->pairs_used];
+	j->pairs_used += 2;
+	p[0] = *in;
+	memset(&p[1], 0, sizeof(p[1]));
+	p[1].fn = op_jit_stop;
+	p[1].op = OP_ILLEGAL;
+	/* the handler may read in[1].pc_off, idx (block end conventions) */
+	p[1].pc_off = (uint16_t)(in->pc_off + in->len);
+	p[1].idx = (uint16_t)(in->idx + 1);
+	return p;
+}
+
+uint32_t jit_new_exit(struct jit *j, uint32_t site, uint64_t from_page,
+		      uint32_t target_off)
+{
+	if (j->exits_used >= JIT_LINKS)
+		return 0;
+	struct jit_exit *x = &j->exits[j->exits_used];
+	x->site = site;
+	x->from_page = from_page;
+	x->target_off = target_off;
+	return (uint32_t)j->exits_used++;
+}
+
+int jit_create(struct hart *h)
+{
+	struct jit *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->pairs = calloc(JIT_PAIRS, sizeof(*j->pairs));
+	j->exits = calloc(JIT_LINKS, sizeof(*j->exits));
+	j->fd = memfd_create("softvisor-jit", MFD_CLOEXEC);
+	int err = 0;
+	if (!j->pairs || !j->exits)
+		err = -ENOMEM;
+	else if (j->fd < 0 || ftruncate(j->fd, JIT_CODE_SIZE) < 0)
+		err = -errno;
+	if (!err) {
+		void *rw = mmap(NULL, JIT_CODE_SIZE, PROT_READ | PROT_WRITE,
+				MAP_SHARED, j->fd, 0);
+		void *rx = mmap(NULL, JIT_CODE_SIZE, PROT_READ | PROT_EXEC,
+				MAP_SHARED, j->fd, 0);
+		if (rw == MAP_FAILED || rx == MAP_FAILED) {
+			err = -errno;
+			if (rw != MAP_FAILED)
+				munmap(rw, JIT_CODE_SIZE);
+			if (rx != MAP_FAILED)
+				munmap(rx, JIT_CODE_SIZE);
+		} else {
+			j->rw = rw;
+			j->rx = rx;
+		}
+	}
+	if (err) {
+		if (j->fd >= 0)
+			close(j->fd);
+		free(j->pairs);
+		free(j->exits);
+		free(j);
+		return err;
+	}
+	jit_be_stubs(j);
+	j->stubs_end = j->used;
+	j->exits_used = 1;
+	h->jit = j;
+	h->jit_gen = 1;
+	h->jit_hot = JIT_HOT;
+	const char *hot = getenv("SV_JIT_HOT");
+	if (hot && atoi(hot) > 0)
+		h->jit_hot = (uint32_t)atoi(hot);
+	h->jit_link = 0;
+	return 0;
+}
+
+void jit_destroy(struct hart *h)
+{
+	struct jit *j = h->jit;
+	if (!j)
+		return;
+	munmap(j->rw, JIT_CODE_SIZE);
+	munmap((void *)j->rx, JIT_CODE_SIZE);
+	close(j->fd);
+	free(j->pairs);
+	free(j->exits);
+	free(j);
+	h->jit = NULL;
+}
+
+void jit_flush(struct hart *h)
+{
+	struct jit *j = h->jit;
+	if (!j)
+		return;
+	j->used = j->stubs_end;
+	j->pairs_used = 0;
+	j->exits_used = 1;
+	j->stats.flushes++;
+	h->jit_gen++; /* every block's translation is now stale */
+	h->jit_link = 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+bool jit_translate(struct hart *h, struct block *b)
+{
+	struct jit *j = h->jit;
+	if (!j || h->trace)
+		return false;
+	uint64_t t0 = now_ns();
+	size_t before = j->used;
+	if (j->used + JIT_BLOCK_MAX > JIT_CODE_SIZE ||
+	    j->pairs_used + 2 * (b->n + 1) > JIT_PAIRS ||
+	    j->exits_used + b->n + 2 > JIT_LINKS) {
+		/* whole-cache flush: blocks stay decoded, only translations
+		 * go (and the links between them, which live in the code) */
+		jit_flush(h);
+		before = j->used;
+	}
+	if (!jit_be_block(j, h, b)) {
+		jit_flush(h);
+		return false;
+	}
+	b->jit_gen = h->jit_gen;
+	j->stats.blocks++;
+	j->stats.insns += b->n;
+	j->stats.code_bytes += j->used - before;
+	j->stats.ns += now_ns() - t0;
+	return true;
+}
+
+/* The exit the last translated block left by leads to b: patch it into a
+ * direct jump when b starts where the exit goes, in the same page. */
+static void link_exit(struct hart *h, struct jit *j, const struct block *b)
+{
+	const struct jit_exit *x = &j->exits[h->jit_link];
+	h->jit_link = 0;
+	if ((b->gpa & ~GUEST_PAGE_MASK) != x->from_page ||
+	    (b->gpa & GUEST_PAGE_MASK) != x->target_off)
+		return;
+	jit_be_link(j, x->site, b->jit_chain);
+	j->stats.links++;
+}
+
+void jit_run(struct hart *h, struct block *b)
+{
+	struct jit *j = h->jit;
+	if (h->jit_link)
+		link_exit(h, j, b);
+	j->stats.entries++;
+	j->enter(h, b->jit_entry);
+}
+
+const struct jit_stats *jit_stats(const struct hart *h)
+{
+	return h->jit ? &h->jit->stats : NULL;
+}

@@ -1,0 +1,95 @@
+/*
+ * The binary translator (docs/jit.md): hot decoded blocks become host code.
+ * The interpreter stays the reference: a translated block keeps the
+ * interpreter's conventions (instret credited on entry and taken back on a
+ * trap or taken branch, h->s.pc = the block's first instruction while it
+ * runs), and every instruction the backend does not translate runs through
+ * its interpreter handler (jit_exec_one), so nothing is ever an error.
+ *
+ * Per hart, like the decoded-block cache: only the hart's own thread calls
+ * these functions, and translations are dropped with the bcache (they point
+ * into its blocks).
+ */
+#ifndef SV_CPU_JIT_JIT_H
+#define SV_CPU_JIT_JIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu/hart_impl.h"
+
+/* A block runs JIT_HOT times in the interpreter before it is translated:
+ * code that runs a few times (boot, short-lived programs) never pays for
+ * translation. The environment variable SV_JIT_HOT overrides it (tests
+ * use 1: translate everything, so every instruction runs translated). */
+#define JIT_HOT 48
+
+struct jit;
+
+/* Counters for docs/jit.md and bench/cpu (hart's thread; read after). */
+struct jit_stats {
+	uint64_t blocks;     /* translations */
+	uint64_t insns;	     /* guest instructions translated */
+	uint64_t fallbacks;  /* of which run through interpreter handlers */
+	uint64_t code_bytes; /* host code emitted */
+	uint64_t ns;	     /* time spent translating */
+	uint64_t flushes;    /* code cache flushed whole */
+	uint64_t entries;    /* blocks entered from the dispatcher */
+	uint64_t links;	     /* exits patched into direct jumps */
+};
+
+#if SV_HAVE_JIT
+/* Create the hart's translator (code cache); -errno if the host refuses
+ * (no memfd or no executable mapping): the hart then interprets. */
+int jit_create(struct hart *h);
+void jit_destroy(struct hart *h);
+/* Drop every translation (the bcache was flushed, or the cache is full). */
+void jit_flush(struct hart *h);
+/* Translate b; false if it cannot be (the interpreter runs it). */
+bool jit_translate(struct hart *h, struct block *b);
+/* Run b's translation (and whatever it chains to) from the dispatcher. */
+void jit_run(struct hart *h, struct block *b);
+const struct jit_stats *jit_stats(const struct hart *h);
+
+/* Is b translated (translating it now if it became hot)? */
+static inline bool jit_block_ready(struct hart *h, struct block *b)
+{
+	if (likely(b->jit_entry && b->jit_gen == h->jit_gen))
+		return true;
+	if (b->scratch || ++b->hits < h->jit_hot)
+		return false;
+	return jit_translate(h, b);
+}
+#else
+static inline int jit_create(struct hart *h)
+{
+	(void)h;
+	return -95; /* EOPNOTSUPP: no backend for this host */
+}
+static inline void jit_destroy(struct hart *h)
+{
+	(void)h;
+}
+static inline void jit_flush(struct hart *h)
+{
+	(void)h;
+}
+static inline bool jit_block_ready(struct hart *h, struct block *b)
+{
+	(void)h;
+	(void)b;
+	return false;
+}
+static inline void jit_run(struct hart *h, struct block *b)
+{
+	(void)h;
+	(void)b;
+}
+static inline const struct jit_stats *jit_stats(const struct hart *h)
+{
+	(void)h;
+	return 0;
+}
+#endif
+
+#endif

@@ -1,0 +1,970 @@
+/*
+ * The x86-64 backend of the translator (docs/jit.md): its own instruction
+ * encoder (Intel SDM vol. 2, ch. 2 "Instruction Format") and the code of
+ * each translated RISC-V operation. No IR: one pass over the decoded block.
+ *
+ * Host registers: rbx holds the struct hart (pinned for the whole time
+ * translated code runs); rbp, r12-r15 hold up to five guest registers, the
+ * ones the block uses most, loaded on entry and written back before every
+ * helper call and exit (dirty ones only). rax, rcx, rdx, rsi, rdi are
+ * scratch. The System V ABI keeps rbx, rbp and r12-r15 across the calls
+ * into C helpers.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "cpu/exec.h"
+#include "cpu/jit/jit_impl.h"
+
+enum {
+	RAX = 0,
+	RCX,
+	RDX,
+	RBX,
+	RSP,
+	RBP,
+	RSI,
+	RDI,
+	R8,
+	R9,
+	R10,
+	R11,
+	R12,
+	R13,
+	R14,
+	R15,
+};
+
+/* condition codes (the low nibble of Jcc/SETcc/CMOVcc) */
+enum {
+	CC_B = 2,
+	CC_AE = 3,
+	CC_E = 4,
+	CC_NE = 5,
+	CC_A = 7,
+	CC_L = 0xc,
+	CC_GE = 0xd,
+	CC_LE = 0xe,
+	CC_G = 0xf,
+};
+
+/* operand-size flags of an encoding */
+enum { W = 1, B8 = 2, P66 = 4 };
+
+#define N_HOST 5
+static const uint8_t host_pool[N_HOST] = { RBP, R12, R13, R14, R15 };
+
+#define XOFF(g) ((int32_t)(offsetof(struct hart, s.x) + 8 * (g)))
+#define HOFF(f) ((int32_t)offsetof(struct hart, f))
+
+/* Out-of-line code emitted after the block's main line. */
+enum cold_kind { COLD_BRANCH, COLD_MEM };
+struct cold {
+	enum cold_kind kind;
+	uint32_t fix;	 /* rel32 of the jump to this code */
+	uint32_t resume; /* COLD_MEM: where the main line goes on */
+	uint64_t dirty;	 /* guest registers dirty at that point */
+	const struct insn *in;
+};
+
+struct tctx {
+	struct jit *j;
+	struct hart *h;
+	struct block *b;
+	uint8_t *base; /* RW view of the cache; offsets are the same in RX */
+	uint8_t *p;
+	uint8_t *limit;
+	int8_t host[33]; /* guest register -> host register, or -1 */
+	uint64_t alloc, dirty;
+	uint32_t ended; /* offsets of jumps to the block's common exit */
+	uint32_t ended_fix[3 * BLOCK_MAX_INSNS + 8];
+	unsigned n_ended;
+	struct cold cold[2 * BLOCK_MAX_INSNS + 2];
+	unsigned n_cold;
+	bool overflow;
+};
+
+/* ---- encoder --------------------------------------------------------------- */
+
+static inline uint32_t off(const struct tctx *t)
+{
+	return (uint32_t)(t->p - t->base);
+}
+
+static void b1(struct tctx *t, unsigned v)
+{
+	*t->p++ = (uint8_t)v;
+}
+
+static void b4(struct tctx *t, uint32_t v)
+{
+	memcpy(t->p, &v, 4);
+	t->p += 4;
+}
+
+static void b8(struct tctx *t, uint64_t v)
+{
+	memcpy(t->p, &v, 8);
+	t->p += 8;
+}
+
+static void prefix(struct tctx *t, unsigned fl, unsigned reg, unsigned rm)
+{
+	if (fl & P66)
+		b1(t, 0x66);
+	unsigned r = 0x40 | ((fl & W) ? 8 : 0) | ((reg >> 3) & 1) << 2 |
+		     ((rm >> 3) & 1);
+	/* byte registers 4..7 are spl..dil only with a REX prefix */
+	if (r != 0x40 || ((fl & B8) && ((reg & ~3u) == 4 || (rm & ~3u) == 4)))
+		b1(t, r);
+}
+
+static void opcode(struct tctx *t, unsigned op)
+{
+	if (op > 0xff)
+		b1(t, op >> 8);
+	b1(t, op & 0xff);
+}
+
+/* op reg, rm (register direct) */
+static void rr(struct tctx *t, unsigned fl, unsigned op, unsigned reg,
+	       unsigned rm)
+{
+	prefix(t, fl, reg, rm);
+	opcode(t, op);
+	b1(t, 0xc0 | (reg & 7) << 3 | (rm & 7));
+}
+
+/* op reg, [base + disp] */
+static void rm(struct tctx *t, unsigned fl, unsigned op, unsigned reg,
+	       unsigned base, int32_t disp)
+{
+	prefix(t, fl, reg, base);
+	opcode(t, op);
+	unsigned mod = (disp == 0 && (base & 7) != RBP) ? 0
+		       : (disp >= -128 && disp <= 127)	? 1
+							: 2;
+	b1(t, mod << 6 | (reg & 7) << 3 | (base & 7));
+	if ((base & 7) == RSP)
+		b1(t, 0x24);
+	if (mod == 1)
+		b1(t, (uint8_t)disp);
+	else if (mod == 2)
+		b4(t, (uint32_t)disp);
+}
+
+static void mov_rr(struct tctx *t, unsigned d, unsigned s)
+{
+	if (d != s)
+		rr(t, W, 0x89, s, d);
+}
+
+static void ld64(struct tctx *t, unsigned d, unsigned base, int32_t disp)
+{
+	rm(t, W, 0x8b, d, base, disp);
+}
+
+static void st64(struct tctx *t, unsigned base, int32_t disp, unsigned s)
+{
+	rm(t, W, 0x89, s, base, disp);
+}
+
+static void mov_ri(struct tctx *t, unsigned d, int64_t v)
+{
+	if (v == 0) {
+		rr(t, 0, 0x31, d, d); /* xor d32, d32 */
+	} else if (v == (int32_t)v) {
+		prefix(t, W, 0, d);
+		b1(t, 0xc7);
+		b1(t, 0xc0 | (d & 7));
+		b4(t, (uint32_t)v);
+	} else if ((uint64_t)v <= 0xffffffffu) {
+		prefix(t, 0, 0, d);
+		b1(t, 0xb8 + (d & 7));
+		b4(t, (uint32_t)v);
+	} else {
+		prefix(t, W, 0, d);
+		b1(t, 0xb8 + (d & 7));
+		b8(t, (uint64_t)v);
+	}
+}
+
+/* group-1 ALU with an immediate: ext = 0 add, 1 or, 4 and, 5 sub, 6 xor,
+ * 7 cmp */
+static void alu_ri(struct tctx *t, unsigned fl, unsigned ext, unsigned d,
+		   int32_t imm)
+{
+	prefix(t, fl, 0, d);
+	if (imm >= -128 && imm <= 127) {
+		b1(t, 0x83);
+		b1(t, 0xc0 | ext << 3 | (d & 7));
+		b1(t, (uint8_t)imm);
+	} else {
+		b1(t, 0x81);
+		b1(t, 0xc0 | ext << 3 | (d & 7));
+		b4(t, (uint32_t)imm);
+	}
+}
+
+static void alu_mi(struct tctx *t, unsigned fl, unsigned ext, unsigned base,
+		   int32_t disp, int32_t imm)
+{
+	bool small = imm >= -128 && imm <= 127;
+	rm(t, fl, small ? 0x83 : 0x81, ext, base, disp);
+	if (small)
+		b1(t, (uint8_t)imm);
+	else
+		b4(t, (uint32_t)imm);
+}
+
+/* shifts and rotates: ext = 0 rol, 1 ror, 4 shl, 5 shr, 7 sar */
+static void shift_ri(struct tctx *t, unsigned fl, unsigned ext, unsigned d,
+		     unsigned n)
+{
+	prefix(t, fl, 0, d);
+	b1(t, 0xc1);
+	b1(t, 0xc0 | ext << 3 | (d & 7));
+	b1(t, n);
+}
+
+static void shift_cl(struct tctx *t, unsigned fl, unsigned ext, unsigned d)
+{
+	prefix(t, fl, 0, d);
+	b1(t, 0xd3);
+	b1(t, 0xc0 | ext << 3 | (d & 7));
+}
+
+static void movsxd(struct tctx *t, unsigned d, unsigned s)
+{
+	rr(t, W, 0x63, d, s);
+}
+
+static uint32_t jcc(struct tctx *t, unsigned cc)
+{
+	b1(t, 0x0f);
+	b1(t, 0x80 + cc);
+	b4(t, 0);
+	return off(t) - 4;
+}
+
+static uint32_t jmp(struct tctx *t)
+{
+	b1(t, 0xe9);
+	b4(t, 0);
+	return off(t) - 4;
+}
+
+static void patch(struct tctx *t, uint32_t fix, uint32_t target)
+{
+	int32_t rel = (int32_t)(target - (fix + 4));
+	memcpy(t->base + fix, &rel, 4);
+}
+
+static void call(struct tctx *t, const void *fn)
+{
+	mov_ri(t, RAX, (int64_t)(uintptr_t)fn);
+	b1(t, 0xff);
+	b1(t, 0xd0); /* call rax */
+}
+
+static void setcc(struct tctx *t, unsigned cc, unsigned d)
+{
+	prefix(t, B8, 0, d);
+	b1(t, 0x0f);
+	b1(t, 0x90 + cc);
+	b1(t, 0xc0 | (d & 7));
+}
+
+static void cmov(struct tctx *t, unsigned cc, unsigned d, unsigned s)
+{
+	rr(t, W, 0x0f40 + cc, d, s);
+}
+
+/* ---- guest registers ------------------------------------------------------- */
+
+/* A host register holding guest register g: its own, or scratch loaded. */
+static unsigned src(struct tctx *t, unsigned g, unsigned scratch)
+{
+	if (g == 0 || g == 32) {
+		mov_ri(t, scratch, 0);
+		return scratch;
+	}
+	if (t->host[g] >= 0)
+		return (unsigned)t->host[g];
+	ld64(t, scratch, RBX, XOFF(g));
+	return scratch;
+}
+
+/* Guest register g into exactly host register d. */
+static void load_to(struct tctx *t, unsigned d, unsigned g)
+{
+	mov_rr(t, d, src(t, g, d));
+}
+
+static void set_rd(struct tctx *t, unsigned g, unsigned s)
+{
+	if (g == 0 || g == 32)
+		return;
+	if (t->host[g] >= 0) {
+		mov_rr(t, (unsigned)t->host[g], s);
+		t->dirty |= 1ULL << g;
+	} else {
+		st64(t, RBX, XOFF(g), s);
+	}
+}
+
+static void write_back(struct tctx *t, uint64_t dirty)
+{
+	for (unsigned g = 1; g < 32; g++)
+		if ((dirty >> g) & 1)
+			st64(t, RBX, XOFF(g), (unsigned)t->host[g]);
+}
+
+/* after a helper wrote guest register g in memory */
+static void reload(struct tctx *t, unsigned g)
+{
+	if (g > 0 && g < 32 && t->host[g] >= 0)
+		ld64(t, (unsigned)t->host[g], RBX, XOFF(g));
+}
+
+/* Which integer registers does the instruction read and write? Rough is
+ * fine: it only ranks registers for allocation. */
+static void count_uses(const struct insn *in, unsigned *uses)
+{
+	uses[in->rs1 & 31]++;
+	uses[in->rs2 & 31]++;
+	if (in->rd < 32)
+		uses[in->rd]++;
+}
+
+static void allocate(struct tctx *t)
+{
+	unsigned uses[32] = { 0 };
+	for (uint32_t i = 0; i < t->b->n; i++)
+		count_uses(&t->b->insn[i], uses);
+	uses[0] = 0;
+	memset(t->host, -1, sizeof(t->host));
+	t->alloc = 0;
+	for (unsigned k = 0; k < N_HOST; k++) {
+		unsigned best = 0;
+		for (unsigned g = 1; g < 32; g++)
+			if (!(t->alloc >> g & 1) && uses[g] > uses[best])
+				best = g;
+		if (uses[best] < 2)
+			break;
+		t->host[best] = (int8_t)host_pool[k];
+		t->alloc |= 1ULL << best;
+	}
+}
+
+/* ---- exits ----------------------------------------------------------------- */
+
+static void jump_to_ended(struct tctx *t, uint32_t fix)
+{
+	t->ended_fix[t->n_ended++] = fix;
+}
+
+/* Leave the block for pc = block start + delta (a known target): write
+ * back, set pc, then a jump that is linked to the target's translation
+ * once both are known to be in the same guest page. */
+static void exit_to(struct tctx *t, int64_t delta)
+{
+	write_back(t, t->dirty);
+	if (delta)
+		alu_mi(t, W, 0, RBX, HOFF(s.pc), (int32_t)delta);
+	int64_t target = (int64_t)(t->b->gpa & GUEST_PAGE_MASK) + delta;
+	if (target >= 0 && target < (int64_t)GUEST_PAGE_SIZE) {
+		uint32_t site = jmp(t); /* rel32 0: falls to the stub */
+		uint32_t x = jit_new_exit(t->j, site,
+					  t->b->gpa & ~GUEST_PAGE_MASK,
+					  (uint32_t)target);
+		if (x) {
+			/* mov dword [rbx + jit_link], x */
+			rm(t, 0, 0xc7, 0, RBX, HOFF(jit_link));
+			b4(t, x);
+		}
+	}
+	jump_to_ended(t, jmp(t));
+}
+
+/* What the interpreter's handlers expect of a running block, set only
+ * before they are called: instructions in the block (for instret on a
+ * trap) and its page (a store to it ends the block). */
+static void handler_context(struct tctx *t)
+{
+	rm(t, 0, 0xc7, 0, RBX, HOFF(cur_n));
+	b4(t, t->b->n);
+	mov_ri(t, RAX, (int64_t)(t->b->gpa & ~GUEST_PAGE_MASK));
+	st64(t, RBX, HOFF(running_block_page), RAX);
+}
+
+/* Run `in` through its interpreter handler. */
+static bool fallback(struct tctx *t, const struct insn *in)
+{
+	const struct insn *pair = jit_new_pair(t->j, in);
+	if (!pair) {
+		t->overflow = true;
+		return false;
+	}
+	write_back(t, t->dirty);
+	handler_context(t);
+	mov_rr(t, RDI, RBX);
+	mov_ri(t, RSI, (int64_t)(uintptr_t)pair);
+	call(t, (const void *)jit_exec_one);
+	rr(t, 0, 0x85, RAX, RAX); /* test eax, eax */
+	jump_to_ended(t, jcc(t, CC_E));
+	reload(t, in->rd);
+	t->j->stats.fallbacks++;
+	return true;
+}
+
+/* ---- loads and stores: the soft-TLB fast path inline ----------------------- */
+
+/* rsi = va; rax = &tlb[idx]; jumps to the slow path on a miss */
+static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
+		       int32_t tlb_field)
+{
+	unsigned a = src(t, in->rs1, RSI);
+	/* lea rsi, [a + imm] */
+	rm(t, W, 0x8d, RSI, a, in->imm);
+	mov_rr(t, RAX, RSI);
+	shift_ri(t, W, 5, RAX, GUEST_PAGE_SHIFT);
+	rr(t, 0, 0x0fb6, RAX, RAX); /* movzx eax, al: TLB_SIZE = 256 */
+	_Static_assert(TLB_SIZE == 256 && sizeof(struct tlb_entry) == 24,
+		       "the inline TLB index assumes 256 entries of 24 bytes");
+	/* rax *= 24: lea rax, [rax + rax*2]; shl rax, 3 */
+	prefix(t, W, RAX, RAX);
+	b1(t, 0x8d);
+	b1(t, 0x04);
+	b1(t, 0x40);
+	shift_ri(t, W, 4, RAX, 3);
+	rm(t, W, 0x03, RAX, RBX, tlb_field); /* add rax, [rbx + tlb_x] */
+	mov_rr(t, RCX, RSI);
+	alu_ri(t, W, 4, RCX, (int32_t)tlb_cmp_mask(size));
+	rm(t, W, 0x3b, RCX, RAX, 0); /* cmp rcx, [rax] */
+	struct cold *c = &t->cold[t->n_cold++];
+	c->kind = COLD_MEM;
+	c->fix = jcc(t, CC_NE);
+	c->dirty = t->dirty;
+	c->in = in;
+	rm(t, W, 0x03, RSI, RAX, 8); /* add rsi, [rax + addend] */
+}
+
+static void resume_here(struct tctx *t)
+{
+	t->cold[t->n_cold - 1].resume = off(t);
+}
+
+static bool emit_load(struct tctx *t, const struct insn *in, unsigned size,
+		      bool sign)
+{
+	tlb_lookup(t, in, size, HOFF(tlb_load));
+	switch (size) {
+	case 1: rm(t, W, sign ? 0x0fbe : 0x0fb6, RAX, RSI, 0); break;
+	case 2: rm(t, W, sign ? 0x0fbf : 0x0fb7, RAX, RSI, 0); break;
+	case 4:
+		if (sign)
+			rm(t, W, 0x63, RAX, RSI, 0);
+		else
+			rm(t, 0, 0x8b, RAX, RSI, 0);
+		break;
+	default: ld64(t, RAX, RSI, 0); break;
+	}
+	set_rd(t, in->rd, RAX);
+	resume_here(t);
+	return true;
+}
+
+static bool emit_store(struct tctx *t, const struct insn *in, unsigned size)
+{
+	tlb_lookup(t, in, size, HOFF(tlb_store));
+	unsigned v = src(t, in->rs2, RDX);
+	switch (size) {
+	case 1: rm(t, B8, 0x88, v, RSI, 0); break;
+	case 2: rm(t, P66, 0x89, v, RSI, 0); break;
+	case 4: rm(t, 0, 0x89, v, RSI, 0); break;
+	default: st64(t, RSI, 0, v); break;
+	}
+	resume_here(t);
+	return true;
+}
+
+/* ---- integer operations ---------------------------------------------------- */
+
+/* Where to compute rd: its own host register when it has one and the
+ * other source (other, or 0) is not rd itself, else rax. */
+static unsigned dst(struct tctx *t, unsigned rd, unsigned other)
+{
+	if (rd > 0 && rd < 32 && t->host[rd] >= 0 && other != rd)
+		return (unsigned)t->host[rd];
+	return RAX;
+}
+
+/* rd = rs1 op rs2 (op: an ALU opcode with r/m = dest, reg = rs2) */
+static void alu(struct tctx *t, const struct insn *in, unsigned op, bool word)
+{
+	if (in->rd == 32)
+		return;
+	unsigned d = dst(t, in->rd, in->rs2);
+	load_to(t, d, in->rs1);
+	unsigned b = src(t, in->rs2, RCX);
+	rr(t, W, op, b, d);
+	if (word)
+		movsxd(t, d, d);
+	set_rd(t, in->rd, d);
+}
+
+static void alu_imm(struct tctx *t, const struct insn *in, unsigned ext)
+{
+	if (in->rd == 32)
+		return;
+	unsigned d = dst(t, in->rd, 0);
+	if (ext == 0 && in->rs1 && in->rs1 != 32) {
+		/* addi: lea d, [rs1 + imm] */
+		unsigned a = src(t, in->rs1, RAX);
+		if (in->imm)
+			rm(t, W, 0x8d, d, a, in->imm);
+		else
+			mov_rr(t, d, a);
+	} else {
+		load_to(t, d, in->rs1);
+		if (in->imm || ext == 4)
+			alu_ri(t, W, ext, d, in->imm);
+	}
+	set_rd(t, in->rd, d);
+}
+
+static void shift_reg(struct tctx *t, const struct insn *in, unsigned ext,
+		      bool word)
+{
+	load_to(t, RCX, in->rs2);
+	load_to(t, RAX, in->rs1);
+	shift_cl(t, word ? 0 : W, ext, RAX);
+	if (word)
+		movsxd(t, RAX, RAX);
+	set_rd(t, in->rd, RAX);
+}
+
+static void shift_imm(struct tctx *t, const struct insn *in, unsigned ext,
+		      bool word)
+{
+	load_to(t, RAX, in->rs1);
+	shift_ri(t, word ? 0 : W, ext, RAX, (unsigned)in->imm);
+	if (word)
+		movsxd(t, RAX, RAX);
+	set_rd(t, in->rd, RAX);
+}
+
+/* rd = (rs1 cc rs2 / imm) ? 1 : 0 */
+static void set_less(struct tctx *t, const struct insn *in, unsigned cc,
+		     bool imm)
+{
+	mov_ri(t, RDX, 0);
+	unsigned a = src(t, in->rs1, RAX);
+	if (imm)
+		alu_ri(t, W, 7, a, in->imm);
+	else
+		rr(t, W, 0x39, src(t, in->rs2, RCX), a);
+	setcc(t, cc, RDX);
+	set_rd(t, in->rd, RDX);
+}
+
+static void minmax(struct tctx *t, const struct insn *in, unsigned cc)
+{
+	load_to(t, RAX, in->rs1);
+	unsigned b = src(t, in->rs2, RCX);
+	rr(t, W, 0x39, b, RAX); /* cmp rax, b */
+	cmov(t, cc, RAX, b);
+	set_rd(t, in->rd, RAX);
+}
+
+/* rd = (rs1 << n) + rs2, rs1 zero-extended from 32 bits if uw */
+static void shadd(struct tctx *t, const struct insn *in, unsigned n, bool uw)
+{
+	unsigned a = src(t, in->rs1, RAX);
+	if (uw)
+		rr(t, 0, 0x89, a, RAX); /* mov eax, a32 */
+	else
+		mov_rr(t, RAX, a);
+	if (n)
+		shift_ri(t, W, 4, RAX, n);
+	rr(t, W, 0x01, src(t, in->rs2, RCX), RAX);
+	set_rd(t, in->rd, RAX);
+}
+
+/* bts/btr/btc rax, rcx (ext 5/6/7 of 0f ba for the immediate forms) */
+static void bitop(struct tctx *t, const struct insn *in, unsigned op_reg,
+		  unsigned ext, bool imm)
+{
+	load_to(t, RAX, in->rs1);
+	if (imm) {
+		prefix(t, W, 0, RAX);
+		b1(t, 0x0f);
+		b1(t, 0xba);
+		b1(t, 0xc0 | ext << 3);
+		b1(t, (unsigned)in->imm & 63);
+	} else {
+		load_to(t, RCX, in->rs2);
+		rr(t, W, op_reg, RCX, RAX);
+	}
+	set_rd(t, in->rd, RAX);
+}
+
+static void branch(struct tctx *t, const struct insn *in, unsigned cc)
+{
+	unsigned a = src(t, in->rs1, RAX);
+	if (in->rs2 == 0) {
+		rr(t, W, 0x85, a, a);
+	} else {
+		unsigned b = src(t, in->rs2, RCX);
+		rr(t, W, 0x39, b, a);
+	}
+	struct cold *c = &t->cold[t->n_cold++];
+	c->kind = COLD_BRANCH;
+	c->fix = jcc(t, cc);
+	c->dirty = t->dirty;
+	c->in = in;
+}
+
+/* rax = h->s.pc + pc_off + add */
+static void pc_plus(struct tctx *t, unsigned d, int64_t add)
+{
+	ld64(t, d, RBX, HOFF(s.pc));
+	if (add == (int32_t)add) {
+		if (add)
+			alu_ri(t, W, 0, d, (int32_t)add);
+	} else {
+		mov_ri(t, RCX, add);
+		rr(t, W, 0x01, RCX, d);
+	}
+}
+
+/* Emit one instruction; returns false if the block ends here (an exit
+ * was emitted). */
+static bool emit_insn(struct tctx *t, const struct insn *in)
+{
+	int64_t imm = in->imm;
+	switch ((enum insn_op)in->op) {
+	case OP_LUI:
+		mov_ri(t, RAX, imm);
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_AUIPC:
+		pc_plus(t, RAX, in->pc_off + imm);
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_JAL:
+		pc_plus(t, RAX, in->pc_off + in->len);
+		set_rd(t, in->rd, RAX);
+		exit_to(t, in->pc_off + imm);
+		return false;
+	case OP_JALR:
+		load_to(t, RDX, in->rs1);
+		if (imm)
+			alu_ri(t, W, 0, RDX, (int32_t)imm);
+		alu_ri(t, W, 4, RDX, -2);
+		pc_plus(t, RAX, in->pc_off + in->len);
+		set_rd(t, in->rd, RAX);
+		write_back(t, t->dirty);
+		st64(t, RBX, HOFF(s.pc), RDX);
+		jump_to_ended(t, jmp(t));
+		return false;
+	case OP_BEQ: branch(t, in, CC_E); return true;
+	case OP_BNE: branch(t, in, CC_NE); return true;
+	case OP_BLT: branch(t, in, CC_L); return true;
+	case OP_BGE: branch(t, in, CC_GE); return true;
+	case OP_BLTU: branch(t, in, CC_B); return true;
+	case OP_BGEU: branch(t, in, CC_AE); return true;
+	case OP_LB: return emit_load(t, in, 1, true);
+	case OP_LH: return emit_load(t, in, 2, true);
+	case OP_LW: return emit_load(t, in, 4, true);
+	case OP_LD: return emit_load(t, in, 8, false);
+	case OP_LBU: return emit_load(t, in, 1, false);
+	case OP_LHU: return emit_load(t, in, 2, false);
+	case OP_LWU: return emit_load(t, in, 4, false);
+	case OP_SB: return emit_store(t, in, 1);
+	case OP_SH: return emit_store(t, in, 2);
+	case OP_SW: return emit_store(t, in, 4);
+	case OP_SD: return emit_store(t, in, 8);
+	case OP_ADDI: alu_imm(t, in, 0); return true;
+	case OP_XORI: alu_imm(t, in, 6); return true;
+	case OP_ORI: alu_imm(t, in, 1); return true;
+	case OP_ANDI: alu_imm(t, in, 4); return true;
+	case OP_SLTI: set_less(t, in, CC_L, true); return true;
+	case OP_SLTIU: set_less(t, in, CC_B, true); return true;
+	case OP_SLLI: shift_imm(t, in, 4, false); return true;
+	case OP_SRLI: shift_imm(t, in, 5, false); return true;
+	case OP_SRAI: shift_imm(t, in, 7, false); return true;
+	case OP_ADD: alu(t, in, 0x01, false); return true;
+	case OP_SUB: alu(t, in, 0x29, false); return true;
+	case OP_XOR: alu(t, in, 0x31, false); return true;
+	case OP_OR: alu(t, in, 0x09, false); return true;
+	case OP_AND: alu(t, in, 0x21, false); return true;
+	case OP_SLT: set_less(t, in, CC_L, false); return true;
+	case OP_SLTU: set_less(t, in, CC_B, false); return true;
+	case OP_SLL: shift_reg(t, in, 4, false); return true;
+	case OP_SRL: shift_reg(t, in, 5, false); return true;
+	case OP_SRA: shift_reg(t, in, 7, false); return true;
+	case OP_ADDIW:
+		load_to(t, RAX, in->rs1);
+		if (imm)
+			alu_ri(t, 0, 0, RAX, (int32_t)imm);
+		movsxd(t, RAX, RAX);
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_SLLIW: shift_imm(t, in, 4, true); return true;
+	case OP_SRLIW: shift_imm(t, in, 5, true); return true;
+	case OP_SRAIW: shift_imm(t, in, 7, true); return true;
+	case OP_ADDW: alu(t, in, 0x01, true); return true;
+	case OP_SUBW: alu(t, in, 0x29, true); return true;
+	case OP_SLLW: shift_reg(t, in, 4, true); return true;
+	case OP_SRLW: shift_reg(t, in, 5, true); return true;
+	case OP_SRAW: shift_reg(t, in, 7, true); return true;
+	case OP_MUL:
+	case OP_MULW:
+		load_to(t, RAX, in->rs1);
+		rr(t, W, 0x0faf, RAX, src(t, in->rs2, RCX));
+		if (in->op == OP_MULW)
+			movsxd(t, RAX, RAX);
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_MULH:
+	case OP_MULHU:
+		load_to(t, RAX, in->rs1);
+		/* imul/mul r/m64: rdx:rax = rax * r/m */
+		rr(t, W, 0xf7, in->op == OP_MULH ? 5 : 4, src(t, in->rs2, RCX));
+		set_rd(t, in->rd, RDX);
+		return true;
+	case OP_SH1ADD: shadd(t, in, 1, false); return true;
+	case OP_SH2ADD: shadd(t, in, 2, false); return true;
+	case OP_SH3ADD: shadd(t, in, 3, false); return true;
+	case OP_ADD_UW: shadd(t, in, 0, true); return true;
+	case OP_SH1ADD_UW: shadd(t, in, 1, true); return true;
+	case OP_SH2ADD_UW: shadd(t, in, 2, true); return true;
+	case OP_SH3ADD_UW: shadd(t, in, 3, true); return true;
+	case OP_SLLI_UW:
+		rr(t, 0, 0x89, src(t, in->rs1, RAX), RAX);
+		shift_ri(t, W, 4, RAX, (unsigned)imm);
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_ANDN:
+	case OP_ORN:
+		load_to(t, RCX, in->rs2);
+		rr(t, W, 0xf7, 2, RCX); /* not rcx */
+		load_to(t, RAX, in->rs1);
+		rr(t, W, in->op == OP_ANDN ? 0x21 : 0x09, RCX, RAX);
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_XNOR:
+		load_to(t, RAX, in->rs1);
+		rr(t, W, 0x31, src(t, in->rs2, RCX), RAX);
+		rr(t, W, 0xf7, 2, RAX);
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_MIN: minmax(t, in, CC_G); return true;
+	case OP_MAX: minmax(t, in, CC_L); return true;
+	case OP_MINU: minmax(t, in, CC_A); return true;
+	case OP_MAXU: minmax(t, in, CC_B); return true;
+	case OP_SEXT_B:
+		rr(t, W | B8, 0x0fbe, RAX, src(t, in->rs1, RAX));
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_SEXT_H:
+		rr(t, W, 0x0fbf, RAX, src(t, in->rs1, RAX));
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_ZEXT_H:
+		rr(t, 0, 0x0fb7, RAX, src(t, in->rs1, RAX));
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_ROL: shift_reg(t, in, 0, false); return true;
+	case OP_ROR: shift_reg(t, in, 1, false); return true;
+	case OP_ROLW: shift_reg(t, in, 0, true); return true;
+	case OP_RORW: shift_reg(t, in, 1, true); return true;
+	case OP_RORI: shift_imm(t, in, 1, false); return true;
+	case OP_RORIW: shift_imm(t, in, 1, true); return true;
+	case OP_REV8:
+		load_to(t, RAX, in->rs1);
+		prefix(t, W, 0, RAX);
+		b1(t, 0x0f);
+		b1(t, 0xc8); /* bswap rax */
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_BSET: bitop(t, in, 0x0fab, 5, false); return true;
+	case OP_BCLR: bitop(t, in, 0x0fb3, 6, false); return true;
+	case OP_BINV: bitop(t, in, 0x0fbb, 7, false); return true;
+	case OP_BSETI: bitop(t, in, 0, 5, true); return true;
+	case OP_BCLRI: bitop(t, in, 0, 6, true); return true;
+	case OP_BINVI: bitop(t, in, 0, 7, true); return true;
+	case OP_BEXT:
+	case OP_BEXTI:
+		if (in->op == OP_BEXT) {
+			load_to(t, RCX, in->rs2);
+			load_to(t, RAX, in->rs1);
+			shift_cl(t, W, 5, RAX);
+		} else {
+			load_to(t, RAX, in->rs1);
+			shift_ri(t, W, 5, RAX, (unsigned)imm & 63);
+		}
+		alu_ri(t, 0, 4, RAX, 1);
+		set_rd(t, in->rd, RAX);
+		return true;
+	case OP_CZERO_EQZ:
+	case OP_CZERO_NEZ: {
+		load_to(t, RAX, in->rs1);
+		mov_ri(t, RDX, 0);
+		unsigned c = src(t, in->rs2, RCX);
+		rr(t, W, 0x85, c, c);
+		cmov(t, in->op == OP_CZERO_EQZ ? CC_E : CC_NE, RAX, RDX);
+		set_rd(t, in->rd, RAX);
+		return true;
+	}
+	default: return fallback(t, in);
+	}
+}
+
+/* ---- cold code ------------------------------------------------------------- */
+
+static void emit_cold(struct tctx *t, const struct cold *c)
+{
+	patch(t, c->fix, off(t));
+	const struct insn *in = c->in;
+	if (c->kind == COLD_BRANCH) {
+		/* taken: the rest of the block does not retire */
+		uint32_t rest = t->b->n - in->idx - 1;
+		if (rest) {
+			alu_mi(t, W, 5, RBX, HOFF(s.instret), (int32_t)rest);
+			alu_mi(t, W, 0, RBX, HOFF(budget), (int32_t)rest);
+		}
+		uint64_t saved = t->dirty;
+		t->dirty = c->dirty;
+		exit_to(t, in->pc_off + (int64_t)in->imm);
+		t->dirty = saved;
+		return;
+	}
+	/* TLB miss: the interpreter's handler takes the slow path (the
+	 * caller made room for one pair per instruction) */
+	const struct insn *pair = jit_new_pair(t->j, in);
+	write_back(t, c->dirty);
+	handler_context(t);
+	mov_rr(t, RDI, RBX);
+	mov_ri(t, RSI, (int64_t)(uintptr_t)pair);
+	call(t, (const void *)jit_exec_one);
+	rr(t, 0, 0x85, RAX, RAX);
+	jump_to_ended(t, jcc(t, CC_E));
+	reload(t, in->rd);
+	patch(t, jmp(t), c->resume);
+}
+
+/* ---- stubs and blocks ------------------------------------------------------ */
+
+void jit_be_stubs(struct jit *j)
+{
+	struct tctx t = { .j = j, .base = j->rw, .p = j->rw };
+	/* enter(h, code): save callee-saved registers, keep the stack
+	 * 16-byte aligned for helper calls, pin h in rbx */
+	j->enter = (void (*)(struct hart *, const void *))(uintptr_t)j->rx;
+	static const uint8_t save[] = { RBX, RBP, R12, R13, R14, R15 };
+	for (unsigned i = 0; i < ARRAY_SIZE(save); i++) {
+		prefix(&t, 0, 0, save[i]);
+		b1(&t, 0x50 + (save[i] & 7));
+	}
+	alu_ri(&t, W, 5, RSP, 8);
+	mov_rr(&t, RBX, RDI);
+	rr(&t, 0, 0xff, 4, RSI); /* jmp rsi */
+	j->epilogue = j->rx + off(&t);
+	alu_ri(&t, W, 0, RSP, 8);
+	for (unsigned i = ARRAY_SIZE(save); i-- > 0;) {
+		prefix(&t, 0, 0, save[i]);
+		b1(&t, 0x58 + (save[i] & 7));
+	}
+	b1(&t, 0xc3);
+	j->used = (off(&t) + 63) & ~63u;
+}
+
+bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
+{
+	static _Thread_local struct tctx t;
+	memset(&t, 0, offsetof(struct tctx, ended_fix));
+	t.j = j;
+	t.h = h;
+	t.b = b;
+	t.base = j->rw;
+	t.p = j->rw + j->used;
+	t.limit = j->rw + JIT_CODE_SIZE - 1024;
+	t.n_ended = 0;
+	t.n_cold = 0;
+	t.overflow = false;
+	allocate(&t);
+	uint32_t epilogue = (uint32_t)(j->epilogue - j->rx);
+
+	/* chained entry: what the dispatcher checks between blocks */
+	uint32_t chain = off(&t), bail[4];
+	rm(&t, 0, 0xff, 1, RBX, HOFF(poll_countdown)); /* dec dword */
+	bail[0] = jcc(&t, CC_LE);
+	alu_mi(&t, 0, 7, RBX, HOFF(requests), 0);
+	bail[1] = jcc(&t, CC_NE);
+	/* irq_check needs no test: only the dispatcher and instructions
+	 * that end the block (traps, CSR writes, xRET) set it */
+	alu_mi(&t, W, 7, RBX, HOFF(budget), 0);
+	bail[2] = jcc(&t, CC_LE);
+	/* the block must still be current (FENCE.I, stores to code) */
+	mov_ri(&t, RAX, (int64_t)(uintptr_t)&b->epoch);
+	ld64(&t, RAX, RAX, 0);
+	rm(&t, W, 0x3b, RAX, RBX, HOFF(bc.epoch));
+	bail[3] = jcc(&t, CC_NE);
+
+	/* entry: the dispatcher's bookkeeping of hart_run */
+	uint32_t entry = off(&t);
+	alu_mi(&t, W, 0, RBX, HOFF(s.instret), (int32_t)b->n);
+	alu_mi(&t, W, 5, RBX, HOFF(budget), (int32_t)b->n);
+	for (unsigned g = 1; g < 32; g++)
+		if (t.host[g] >= 0)
+			ld64(&t, (unsigned)t.host[g], RBX, XOFF(g));
+
+	bool open = true;
+	for (uint32_t i = 0; i < b->n && open; i++) {
+		if (t.p > t.limit - 2048 || t.overflow)
+			return false;
+		open = emit_insn(&t, &b->insn[i]);
+		if (t.overflow)
+			return false;
+	}
+	if (open)
+		exit_to(&t, b->size);
+	for (unsigned i = 0; i < t.n_cold; i++) {
+		if (t.p > t.limit - 2048)
+			return false;
+		emit_cold(&t, &t.cold[i]);
+	}
+
+	/* the block's common exit: remember it for the dispatcher's
+	 * successor hints, back to C */
+	uint32_t ended = off(&t);
+	mov_ri(&t, RAX, (int64_t)(uintptr_t)b);
+	st64(&t, RBX, HOFF(bc.prev), RAX);
+	patch(&t, jmp(&t), epilogue);
+	for (unsigned i = 0; i < t.n_ended; i++)
+		patch(&t, t.ended_fix[i], ended);
+
+	uint32_t bailed = off(&t);
+	/* bailed out of a chained entry: the previous block is not known
+	 * here, and the hint is only a hint */
+	rm(&t, W, 0xc7, 0, RBX, HOFF(bc.prev));
+	b4(&t, 0);
+	patch(&t, jmp(&t), epilogue);
+	for (unsigned i = 0; i < ARRAY_SIZE(bail); i++)
+		patch(&t, bail[i], bailed);
+
+	b->jit_chain = j->rx + chain;
+	b->jit_entry = j->rx + entry;
+	j->used = (off(&t) + 15) & ~15u;
+	return true;
+}
+
+void jit_be_link(struct jit *j, uint32_t site, const void *target)
+{
+	int32_t rel = (int32_t)((const uint8_t *)target - j->rx -
+				(int64_t)(site + 4));
+	memcpy(j->rw + site, &rel, 4);
+}

@@ -1,0 +1,379 @@
+/*
+ * Differential harness of the translator against the interpreter (the
+ * reference): the same program and initial state on two harts with two
+ * memories, one hart interpreting, the other translating (SV_JIT_HOT-like
+ * threshold per run, so translated and interpreted blocks mix), then every
+ * architectural register, CSR and byte of memory compared.
+ *
+ * Header-only (static functions) so that the unit test (random programs,
+ * tests/unit/cpu/test_jit_diff.c) and the libFuzzer target
+ * (tests/fuzz/fuzz_jit.c, programs from the fuzzer) share it.
+ *
+ * Machine: M-mode, bare, no interrupts (mie = 0), nothing reads the host
+ * clock (the generator avoids time CSRs), so both runs are deterministic.
+ * Layout: code at JD_CODE, a trap handler at JD_HANDLER that skips the
+ * faulting 4-byte instruction, data around JD_DATA (a page boundary) and
+ * at the very end of RAM (accesses that straddle the end fault half-way).
+ * Reserved registers: x1 = JD_DATA, x2 = JD_CODE (stores through it modify
+ * code), x3 = the handler's scratch, x4 = an instruction word that
+ * self-modifying stores write, x5 = RAM end - 1024.
+ */
+#ifndef SV_TESTS_DIFF_JITDIFF_H
+#define SV_TESTS_DIFF_JITDIFF_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/exec.h"
+#include "cpu/hart_impl.h"
+#include "mem/gmem.h"
+#include "util/vclock.h"
+
+#define JD_RAM_BASE 0x80000000ULL
+#define JD_RAM_SIZE (1ULL << 20)
+#define JD_CODE	    (JD_RAM_BASE + 0x1000)
+#define JD_HANDLER  (JD_RAM_BASE + 0x10000)
+#define JD_DATA	    (JD_RAM_BASE + 0x21000)
+#define JD_DATA_LO  (JD_DATA - 0x1000)
+#define JD_DATA_LEN 0x2000
+#define JD_MAX_CODE 0x8000 /* bytes of program */
+
+struct jd_prog {
+	uint32_t code[JD_MAX_CODE / 4];
+	unsigned n; /* instructions */
+	uint64_t x[32];
+	uint64_t f[32];
+	uint8_t data[JD_DATA_LEN];
+	uint32_t frm;
+	unsigned jit_hot;
+	uint64_t budget;
+};
+
+struct jd_side {
+	struct gmem *mem;
+	struct hart *h;
+};
+
+static struct vclock jd_clock;
+
+static int jd_side_init(struct jd_side *s, bool jit)
+{
+	s->mem = gmem_create(JD_RAM_BASE, JD_RAM_SIZE, NULL);
+	if (!s->mem)
+		return -1;
+	struct hart_config cfg = {
+		.hartid = 0, .mem = s->mem, .clock = &jd_clock, .jit = jit
+	};
+	s->h = hart_create(&cfg, NULL);
+	return s->h ? 0 : -1;
+}
+
+static inline void jd_side_fini(struct jd_side *s)
+{
+	hart_destroy(s->h);
+	gmem_destroy(s->mem);
+}
+
+static void jd_write(struct jd_side *s, uint64_t gpa, const void *buf,
+		     size_t len)
+{
+	if (gmem_write(s->mem, gpa, buf, len) < 0)
+		abort();
+}
+
+static void jd_load(struct jd_side *s, const struct jd_prog *p)
+{
+	static uint8_t zero[JD_RAM_SIZE];
+	jd_write(s, JD_RAM_BASE, zero, sizeof(zero));
+	jd_write(s, JD_CODE, p->code, p->n * 4);
+	/* end: back to the start, so blocks get hot; the budget stops */
+	uint32_t u = (uint32_t)(-(int32_t)(p->n * 4)), back;
+	back = 0x6f | ((u >> 12) & 0xff) << 12 | ((u >> 11) & 1) << 20 |
+	       ((u >> 1) & 0x3ff) << 21 | ((u >> 20) & 1) << 31;
+	jd_write(s, JD_CODE + p->n * 4, &back, 4);
+	/* handler: csrr x3, mepc; addi x3, x3, 4; csrw mepc, x3; mret */
+	static const uint32_t handler[] = { 0x341021f3, 0x00418193, 0x34119073,
+					    0x30200073 };
+	jd_write(s, JD_HANDLER, handler, sizeof(handler));
+	jd_write(s, JD_DATA_LO, p->data, JD_DATA_LEN);
+	jd_write(s, JD_RAM_BASE + JD_RAM_SIZE - JD_DATA_LEN / 2, p->data,
+		 JD_DATA_LEN / 2);
+
+	struct hart *h = s->h;
+	hart_reset(h, JD_CODE, PRIV_M);
+	for (unsigned r = 1; r < 32; r++)
+		h->s.x[r] = p->x[r];
+	memcpy(h->s.f, p->f, sizeof(h->s.f));
+	h->s.frm = p->frm & 7;
+	h->s.mtvec = JD_HANDLER;
+	h->s.mstatus = (uint64_t)FS_INITIAL << MSTATUS_FS_SHIFT;
+	/* PMP open for M is implicit; no interrupts */
+	h->s.mie = 0;
+	if (h->jit)
+		h->jit_hot = p->jit_hot ? p->jit_hot : 1;
+}
+
+static void jd_run(struct jd_side *s, uint64_t budget)
+{
+	uint64_t start = s->h->s.instret;
+	for (int i = 0; i < 1000 && s->h->s.instret - start < budget; i++) {
+		enum hart_run_result r = hart_run(s->h, budget / 4 + 1);
+		if (r == HART_RUN_EXIT)
+			break;
+	}
+}
+
+#define JD_CMP(field)                                                    \
+	do {                                                             \
+		if (a->s.field != b->s.field) {                          \
+			snprintf(why, len, "%s: interp %#llx jit %#llx", \
+				 #field, (unsigned long long)a->s.field, \
+				 (unsigned long long)b->s.field);        \
+			return false;                                    \
+		}                                                        \
+	} while (0)
+
+/* Same architectural state and memory? If not, why says where. */
+static bool jd_compare(const struct jd_side *ia, const struct jd_side *jb,
+		       char *why, size_t len)
+{
+	const struct hart *a = ia->h, *b = jb->h;
+	for (unsigned r = 0; r < 32; r++)
+		if (a->s.x[r] != b->s.x[r]) {
+			snprintf(why, len, "x%u: interp %#llx jit %#llx", r,
+				 (unsigned long long)a->s.x[r],
+				 (unsigned long long)b->s.x[r]);
+			return false;
+		}
+	for (unsigned r = 0; r < 32; r++)
+		if (a->s.f[r] != b->s.f[r]) {
+			snprintf(why, len, "f%u: interp %#llx jit %#llx", r,
+				 (unsigned long long)a->s.f[r],
+				 (unsigned long long)b->s.f[r]);
+			return false;
+		}
+	JD_CMP(pc);
+	JD_CMP(instret);
+	JD_CMP(priv);
+	JD_CMP(fflags);
+	JD_CMP(frm);
+	JD_CMP(mstatus);
+	JD_CMP(mepc);
+	JD_CMP(mcause);
+	JD_CMP(mtval);
+	JD_CMP(mscratch);
+	JD_CMP(sepc);
+	JD_CMP(scause);
+	JD_CMP(stval);
+	JD_CMP(sscratch);
+	JD_CMP(mcycle_offset);
+	JD_CMP(resv_addr);
+	JD_CMP(resv_value);
+	JD_CMP(satp);
+	static uint8_t ma[JD_RAM_SIZE], mb[JD_RAM_SIZE];
+	if (gmem_read(ia->mem, JD_RAM_BASE, ma, sizeof(ma)) < 0 ||
+	    gmem_read(jb->mem, JD_RAM_BASE, mb, sizeof(mb)) < 0)
+		abort();
+	for (size_t i = 0; i < sizeof(ma); i++)
+		if (ma[i] != mb[i]) {
+			snprintf(why, len,
+				 "memory at %#llx: interp %#x jit %#x",
+				 (unsigned long long)(JD_RAM_BASE + i), ma[i],
+				 mb[i]);
+			return false;
+		}
+	return true;
+}
+
+/* Run p on both; true if they agree (else why is filled). */
+static bool jd_check(struct jd_side *interp, struct jd_side *jit,
+		     const struct jd_prog *p, char *why, size_t len)
+{
+	jd_load(interp, p);
+	jd_load(jit, p);
+	jd_run(interp, p->budget);
+	jd_run(jit, p->budget);
+	return jd_compare(interp, jit, why, len);
+}
+
+/* ---- the random program generator ------------------------------------------ */
+
+static uint64_t jd_rng(uint64_t *s)
+{
+	/* splitmix64 */
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t jd_value(uint64_t *s)
+{
+	static const uint64_t edge[] = { 0,
+					 1,
+					 ~0ULL,
+					 0x7fffffffffffffffULL,
+					 0x8000000000000000ULL,
+					 0x7fffffff,
+					 0x80000000,
+					 0xffffffff,
+					 0xffffffff80000000ULL,
+					 0x3ff0000000000000ULL,
+					 0x7ff8000000000000ULL,
+					 0xffffffff7fc00000ULL,
+					 63,
+					 64 };
+	uint64_t r = jd_rng(s);
+	switch (r % 4) {
+	case 0: return edge[(r >> 8) % ARRAY_SIZE(edge)];
+	case 1: return (r >> 8) % 256;
+	default: return jd_rng(s);
+	}
+}
+
+/* CSRs a program may touch: none of them depends on the host clock. */
+static const uint16_t jd_csrs[] = { 0x340, 0x341, 0x342, 0x343, 0x001,
+				    0x002, 0x003, 0xc00, 0xc02, 0xb00,
+				    0xb02, 0x140, 0x300, 0x7a0, 0xfff };
+
+static uint32_t jd_insn(uint64_t *s, unsigned i, unsigned n)
+{
+	static const uint8_t opcodes[] = {
+		0x13, 0x13, 0x13, 0x13, 0x33, 0x33, 0x33, 0x33, 0x3b, 0x1b,
+		0x03, 0x03, 0x03, 0x23, 0x23, 0x23, 0x63, 0x63, 0x13, 0x53,
+		0x53, 0x43, 0x4f, 0x07, 0x27, 0x2f, 0x2f, 0x37, 0x17, 0x33,
+		0x13, 0x73, 0x0f, 0x33, 0x13, 0x3b, 0x33, 0x13, 0x03, 0x23,
+		0x1b, 0x3b, 0x33, 0x13, 0x63, 0x6f, 0x67, 0x33, 0x13, 0x53,
+	};
+	/* the opcode is kept while retrying, or opcodes with few valid
+	 * encodings (OP, OP-FP) would hardly ever be drawn */
+	unsigned op = opcodes[jd_rng(s) % ARRAY_SIZE(opcodes)];
+	for (;;) {
+		uint32_t w = (uint32_t)jd_rng(s);
+		/* funct7 from the ones in use, for OP and OP-32 */
+		if (op == 0x33 || op == 0x3b) {
+			static const uint8_t f7[] = { 0x00, 0x20, 0x01, 0x10,
+						      0x05, 0x30, 0x14, 0x24,
+						      0x34, 0x04, 0x07 };
+			w = (w & 0x01ffffffu) |
+			    (uint32_t)f7[jd_rng(s) % ARRAY_SIZE(f7)] << 25;
+		}
+		w = (w & ~0x7fu) | op;
+		unsigned rd = (w >> 7) & 31;
+		if (rd >= 1 && rd <= 5)
+			w ^= (uint32_t)(rd ^ (6 + jd_rng(s) % 26)) << 7;
+		unsigned sel = (unsigned)(jd_rng(s) % 16);
+		int64_t target;
+		switch (op) {
+		case 0x03:
+		case 0x07:
+		case 0x23:
+		case 0x27:
+		case 0x2f: {
+			/* base: mostly the data window, sometimes the end
+			 * of RAM, code (self-modification) or anything */
+			unsigned base = sel < 10   ? 1
+					: sel < 12 ? 5
+					: sel < 13 ? 2
+						   : (w >> 15) & 31;
+			w = (w & ~(31u << 15)) | base << 15;
+			if (op == 0x23 && base == 2) {
+				/* sw x4, off(x2): a valid instruction over
+				 * one a little ahead */
+				unsigned to = i + 1 + (unsigned)(jd_rng(s) % 8);
+				uint32_t off = (to < n ? to : i) * 4;
+				w = 0x23 | (off & 31) << 7 | 2u << 12 |
+				    2u << 15 | 4u << 20 |
+				    ((off >> 5) & 0x7f) << 25;
+			}
+			break;
+		}
+		case 0x63:
+		case 0x6f:
+			/* a nearby target inside the program */
+			target = (int64_t)i + (int64_t)(jd_rng(s) % 24) - 6;
+			if (target < 0 || target > (int64_t)n)
+				target = i + 1;
+			target = (target - (int64_t)i) * 4;
+			if (op == 0x63) {
+				uint32_t u = (uint32_t)target;
+				w = (w & 0x01fff07fu) | ((u >> 11) & 1) << 7 |
+				    ((u >> 1) & 0xf) << 8 |
+				    ((u >> 5) & 0x3f) << 25 |
+				    ((u >> 12) & 1) << 31;
+			} else {
+				uint32_t u = (uint32_t)target;
+				w = (w & 0xfffu) | ((u >> 12) & 0xff) << 12 |
+				    ((u >> 11) & 1) << 20 |
+				    ((u >> 1) & 0x3ff) << 21 |
+				    ((u >> 20) & 1) << 31;
+			}
+			break;
+		case 0x67:
+			/* jalr rd, off(x2): into the program */
+			target = (int64_t)(jd_rng(s) % (n + 1)) * 4;
+			if (target > 2044)
+				target = 2044;
+			w = (w & 0xfffu) | 2u << 15 | (uint32_t)target << 20;
+			break;
+		case 0x73:
+			if (sel < 12) {
+				w = (w & 0x000fffffu) |
+				    (uint32_t)jd_csrs[jd_rng(s) %
+						      ARRAY_SIZE(jd_csrs)]
+					    << 20;
+				if (((w >> 12) & 7) == 0 ||
+				    ((w >> 12) & 7) == 4)
+					w |= 2u << 12;
+			} else if (sel < 14) {
+				w = 0x00000073; /* ecall */
+			} else if (sel < 15) {
+				w = 0x00100073; /* ebreak */
+			} else {
+				w = 0x30200073; /* mret */
+			}
+			break;
+		case 0x0f:
+			w = sel < 8 ? 0x0ff0000f : 0x0000100f; /* fence.i */
+			break;
+		default: break;
+		}
+		/* mostly valid encodings; a few illegal ones trap */
+		if (strcmp(decode_name(w), "illegal") == 0 && sel != 0)
+			continue;
+		return w;
+	}
+}
+
+/* n <= 500: offsets of jalr and self-modifying stores are 12-bit */
+static void jd_generate(struct jd_prog *p, uint64_t seed, unsigned n)
+{
+	uint64_t s = seed;
+	if (n > 500)
+		n = 500;
+	p->n = n;
+	for (unsigned i = 0; i < n; i++)
+		p->code[i] = jd_insn(&s, i, n);
+	for (unsigned r = 0; r < 32; r++) {
+		p->x[r] = jd_value(&s);
+		p->f[r] = jd_value(&s);
+	}
+	p->x[0] = 0;
+	p->x[1] = JD_DATA;
+	p->x[2] = JD_CODE;
+	p->x[3] = 0;
+	/* what self-modifying stores write: addi a0, a0, 1; xor a1, a1, a2;
+	 * an illegal word; j +8 */
+	static const uint32_t patches[] = { 0x00150513, 0x00c5c5b3, 0,
+					    0x0080006f };
+	p->x[4] = patches[jd_rng(&s) % ARRAY_SIZE(patches)];
+	p->x[5] = JD_RAM_BASE + JD_RAM_SIZE - 1024;
+	for (unsigned k = 0; k < JD_DATA_LEN; k++)
+		p->data[k] = (uint8_t)jd_rng(&s);
+	p->frm = (uint32_t)(jd_rng(&s) % 5);
+	p->jit_hot = 1 + (unsigned)(jd_rng(&s) % 3);
+	p->budget = 20 * n + jd_rng(&s) % (40 * n + 1);
+}
+
+#endif
