@@ -216,34 +216,39 @@ static int get_shares(const json_t *obj, const char *parent,
 	return 0;
 }
 
-static int get_object(const json_t *obj, const char *key, const char *field,
-		      json_t **out, struct error *err)
+/* obj[key] into *out if present (NULL if not) and of type, else a
+ * message "field: expected <expected>, got ...". */
+static int get_typed(const json_t *obj, const char *key, const char *field,
+		     json_type type, const char *expected, json_t **out,
+		     struct error *err)
 {
 	json_t *v = json_object_get(obj, key);
 
 	*out = NULL;
-	if (!v)
-		return 0;
-	if (!json_is_object(v))
-		return bad_type(field, "an object", v, err);
+	if (v && json_typeof(v) != type)
+		return bad_type(field, expected, v, err);
 	*out = v;
 	return 0;
+}
+
+static int get_object(const json_t *obj, const char *key, const char *field,
+		      json_t **out, struct error *err)
+{
+	return get_typed(obj, key, field, JSON_OBJECT, "an object", out, err);
 }
 
 static int get_array(const json_t *obj, const char *key, size_t max,
 		     json_t **out, struct error *err)
 {
-	json_t *v = json_object_get(obj, key);
+	if (get_typed(obj, key, key, JSON_ARRAY, "an array", out, err))
+		return -EINVAL;
+	if (*out && json_array_size(*out) > max) {
+		size_t n = json_array_size(*out);
 
-	*out = NULL;
-	if (!v)
-		return 0;
-	if (!json_is_array(v))
-		return bad_type(key, "an array", v, err);
-	if (json_array_size(v) > max)
+		*out = NULL;
 		return error_set(err, EINVAL, "%s: %zu entries, at most %zu",
-				 key, json_array_size(v), max);
-	*out = v;
+				 key, n, max);
+	}
 	return 0;
 }
 
