@@ -183,12 +183,6 @@ static void test_nic(void **state)
 	assert_string_equal(d->nics[0].type, "user");
 	assert_int_equal(d->nics[0].n_hostfwd, 0);
 
-	assert_int_equal(
-		vmdef_opt_nic("user,hostfwd=tcp:127.0.0.1:2222-:22,"
-			      "hostfwd=udp::5353-10.0.2.15:53,"
-			      "mac=02:AB:cd:00:00:01,mtu=9000,restrict=on",
-			      &d->nics[0], &none, &err),
-		0);
 	/* through the board configuration, as both hosts use it */
 	vmdef_init(d);
 	strcpy(d->kernel, "Image");
