@@ -19,7 +19,7 @@
 #include "api/daemon.h"
 #include "api/daemon_impl.h"
 #include "api/inventory.h"
-#include "api/vmdef.h"
+#include "vmm/vmdef.h"
 #include "util/clock.h"
 #include "util/log.h"
 

@@ -33,12 +33,12 @@ void daemon_sched_close(struct daemon *d)
 	d->sched = NULL;
 }
 
+/* def passed vmdef_validate(), whose share counts fit SCHED_MAX_SHARES
+ * (vmm/vmdef.c): handed over as they are. */
 static void sched_config(const struct vmdef *def, struct sched_vm_config *c)
 {
-	uint64_t shares = vmdef_cpu_shares(def);
 	c->n_vcpus = def->cpus;
-	c->shares = shares > SCHED_MAX_SHARES ? SCHED_MAX_SHARES
-					      : (uint32_t)shares;
+	c->shares = (uint32_t)vmdef_cpu_shares(def);
 	c->reservation_mhz = def->cpu_reservation_mhz;
 	c->limit_mhz = def->cpu_limit_mhz;
 }

@@ -9,7 +9,7 @@
 
 #include "api/daemon.h"
 #include "api/inventory.h"
-#include "api/vmdef.h"
+#include "vmm/vmdef.h"
 #include "machine/virt.h"
 #include "vmm/vm.h"
 

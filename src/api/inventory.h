@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/vmdef.h"
+#include "vmm/vmdef.h"
 #include "util/error.h"
 
 #define INVENTORY_FILE		 "inventory.db"

@@ -1,6 +1,10 @@
 /*
  * softvisor run: boot one VM in this process (the one-shot vmkernel).
- * Option names follow QEMU where QEMU has the option (docs/cli.md).
+ * Option names follow QEMU where QEMU has the option (docs/cli.md). The
+ * flags build the same VM definition the daemon runs (vmm/vmdef.h): the
+ * same option parsers, rules and conversion to the board. What only this
+ * process has (--dump-dtb, --timeout, --qmp, --virtio-console,
+ * --power-button, --log) is added to the board configuration after.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +16,7 @@
 #include "machine/virt.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "vmm/vmdef.h"
 
 static void run_usage(FILE *f)
 {
@@ -62,6 +67,33 @@ static void run_usage(FILE *f)
 		"128+N on signal N, 2 for bad options or files.\n");
 }
 
+/* What this process adds to the definition's board. */
+struct run_extras {
+	const char *dump_dtb;
+	unsigned timeout_s;
+	bool has_hvc, has_qmp, power_button;
+	struct console_spec hvc;
+	struct qmp_spec qmp;
+};
+
+static void apply_extras(const struct run_extras *x, struct virt_config *cfg)
+{
+	cfg->dump_dtb = x->dump_dtb;
+	cfg->timeout_s = x->timeout_s;
+	cfg->has_hvc = x->has_hvc;
+	cfg->hvc = x->hvc;
+	cfg->has_qmp = x->has_qmp;
+	cfg->qmp = x->qmp;
+	cfg->power_button = x->power_button;
+}
+
+/* A virtio slot is left for one more device. */
+static bool slot_left(const struct vmdef *def, const struct run_extras *x)
+{
+	return vmdef_virtio_count(def) + x->has_hvc + x->power_button <
+	       VIRT_MAX_VIRTIO;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	enum {
@@ -108,77 +140,73 @@ int cmd_run(int argc, char **argv)
 		{ "accel", required_argument, NULL, O_ACCEL },
 		{ NULL, 0, NULL, 0 },
 	};
-	/* static: the disk and NIC configurations are large */
+	/* static: the definition and the board configuration are large */
+	static struct vmdef def;
 	static struct virt_config cfg;
-	cfg = (struct virt_config){
-		.ram_size = VIRT_DEFAULT_RAM,
-		.n_harts = 1,
-		.bios = VIRT_BIOS_BUILTIN,
-		.console = { .kind = CONSOLE_STDIO },
-	};
+	struct run_extras x = { 0 };
 	struct error err = { 0 };
 	uint64_t v;
+	bool none;
 	int c;
 
+	vmdef_init(&def);
+	def.console = VMDEF_CONSOLE_STDIO;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case O_KERNEL: cfg.kernel = optarg; break;
-		case O_INITRD: cfg.initrd = optarg; break;
-		case O_APPEND: cfg.append = optarg; break;
-		case O_CPUS:
-			if (parse_u64(optarg, 1, VIRT_MAX_HARTS, &v, "--cpus",
-				      &err))
+		case O_KERNEL:
+			if (vmdef_opt_path(optarg, "--kernel", def.kernel,
+					   sizeof(def.kernel), &err))
 				goto bad;
-			cfg.n_harts = (unsigned)v;
+			break;
+		case O_INITRD:
+			if (vmdef_opt_path(optarg, "--initrd", def.initrd,
+					   sizeof(def.initrd), &err))
+				goto bad;
+			break;
+		case O_APPEND:
+			if (strlen(optarg) >= sizeof(def.append)) {
+				error_set(&err, EINVAL,
+					  "--append: too long (%zu bytes, at "
+					  "most %zu)",
+					  strlen(optarg),
+					  sizeof(def.append) - 1);
+				goto bad;
+			}
+			strcpy(def.append, optarg);
+			break;
+		case O_CPUS:
+			if (vmdef_opt_cpus(optarg, "--cpus", &def.cpus, &err))
+				goto bad;
 			break;
 		case O_MEMORY:
-			if (parse_size(optarg, 1ULL << 20, &v, "--memory",
-				       &err))
+			if (vmdef_opt_memory(optarg, "--memory", &def.memory,
+					     &err))
 				goto bad;
-			if (v < (16ULL << 20) || v > (1ULL << 40) ||
-			    (v & 0xfff)) {
-				error_set(&err, 0,
-					  "--memory %s: expected a multiple of "
-					  "4K between 16M and 1T",
-					  optarg);
-				goto bad;
-			}
-			cfg.ram_size = v;
 			break;
 		case O_BIOS:
-			if (strcmp(optarg, "builtin") == 0) {
-				cfg.bios = VIRT_BIOS_BUILTIN;
-			} else if (strcmp(optarg, "none") == 0) {
-				cfg.bios = VIRT_BIOS_NONE;
-			} else {
-				cfg.bios = VIRT_BIOS_FILE;
-				cfg.bios_path = optarg;
-			}
+			if (vmdef_opt_bios(optarg, &def.bios, def.bios_path,
+					   sizeof(def.bios_path), &err))
+				goto bad;
 			break;
 		case O_ACCEL:
-			if (strcmp(optarg, "jit") == 0) {
-				cfg.accel = VIRT_ACCEL_JIT;
-			} else if (strcmp(optarg, "interp") == 0) {
-				cfg.accel = VIRT_ACCEL_INTERP;
-			} else {
-				error_set(&err, EINVAL,
-					  "--accel %s: expected jit or interp",
-					  optarg);
+			if (vmdef_opt_accel(optarg, "--accel", &def.accel,
+					    &err))
 				goto bad;
-			}
 			break;
 		case O_CONSOLE:
-			if (console_parse(optarg, &cfg.console, &err))
+			if (vmdef_opt_console(optarg, VMDEF_HOST_RUN,
+					      &def.console, def.console_path,
+					      sizeof(def.console_path), &err))
 				goto bad;
 			break;
-		case O_DUMP_DTB: cfg.dump_dtb = optarg; break;
+		case O_DUMP_DTB: x.dump_dtb = optarg; break;
 		case O_TIMEOUT:
 			if (parse_u64(optarg, 1, 86400 * 365, &v, "--timeout",
 				      &err))
 				goto bad;
-			cfg.timeout_s = (unsigned)v;
+			x.timeout_s = (unsigned)v;
 			break;
 		case O_LOG: {
 			char msg[256];
@@ -191,35 +219,32 @@ int cmd_run(int argc, char **argv)
 		}
 		case O_HELP: run_usage(stdout); return CLI_EXIT_OK;
 		case O_DISK:
-			if (virt_virtio_count(&cfg) >= VIRT_MAX_VIRTIO)
+			if (!slot_left(&def, &x))
 				goto too_many;
-			if (virtio_blk_parse(optarg, &cfg.disks[cfg.n_disks],
-					     &err))
+			if (vmdef_opt_disk(optarg, &def.disks[def.n_disks],
+					   &err))
 				goto bad;
-			cfg.n_disks++;
+			def.n_disks++;
 			break;
-		case O_NET: {
-			struct virtio_net_config *n = &cfg.nets[cfg.n_nets];
-			if (virt_virtio_count(&cfg) >= VIRT_MAX_VIRTIO)
+		case O_NET:
+			if (!slot_left(&def, &x))
 				goto too_many;
-			virtio_net_config_init(n, cfg.n_nets);
-			if (virtio_net_parse(optarg, n, &err))
+			if (vmdef_opt_nic(optarg, &def.nics[def.n_nics], &none,
+					  &err))
 				goto bad;
-			if (n->backend != VIRTIO_NET_BACKEND_NONE)
-				cfg.n_nets++;
+			if (!none)
+				def.n_nics++;
 			break;
-		}
-		case O_RNG: cfg.rng = true; break;
-		case O_BALLOON: cfg.balloon = true; break;
+		case O_RNG: def.rng = true; break;
+		case O_BALLOON: def.balloon = true; break;
 		case O_POWER_BUTTON:
-			if (!cfg.power_button &&
-			    virt_virtio_count(&cfg) >= VIRT_MAX_VIRTIO)
+			if (!x.power_button && !slot_left(&def, &x))
 				goto too_many;
-			cfg.power_button = true;
+			x.power_button = true;
 			break;
 		case O_HVC:
-			if (console_parse(optarg, &cfg.hvc, &err) ||
-			    cfg.hvc.kind == CONSOLE_NONE) {
+			if (console_parse(optarg, &x.hvc, &err) ||
+			    x.hvc.kind == CONSOLE_NONE) {
 				error_set(
 					&err, EINVAL,
 					"--virtio-console %s: expected stdio, "
@@ -227,12 +252,12 @@ int cmd_run(int argc, char **argv)
 					optarg);
 				goto bad;
 			}
-			cfg.has_hvc = true;
+			x.has_hvc = true;
 			break;
 		case O_QMP:
-			if (qmp_parse(optarg, &cfg.qmp, &err))
+			if (qmp_parse(optarg, &x.qmp, &err))
 				goto bad;
-			cfg.has_qmp = true;
+			x.has_qmp = true;
 			break;
 		default:
 			fprintf(stderr,
@@ -247,11 +272,15 @@ int cmd_run(int argc, char **argv)
 			argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
-	if (!cfg.kernel) {
+	if (!def.kernel[0]) {
 		fprintf(stderr, "softvisor run: --kernel FILE is required (see "
 				"'softvisor run --help')\n");
 		return CLI_EXIT_USAGE;
 	}
+	/* the daemon's rules (vmdef_validate) and conversion, for this host */
+	if (vmdef_to_virt_config(&def, &cfg, &err))
+		goto bad;
+	apply_extras(&x, &cfg);
 	int r = virt_run(&cfg, &err);
 	if (r < 0) {
 		fprintf(stderr, "softvisor run: %s\n", err.msg);

@@ -1,7 +1,9 @@
 /*
  * VM definitions from flags (vmargs.h). Field names: docs/vm-definition.md.
- * The daemon validates everything again; the checks here exist to give the
- * user a message naming the flag (exit 2) before anything is sent.
+ * The option strings are parsed by the definition's own parsers
+ * (vmdef_opt_*, vmm/vmdef.h), so a bad flag is refused here with a message
+ * naming it (exit 2) before anything is sent; the daemon checks the whole
+ * definition with vmdef_validate().
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,9 +14,7 @@
 
 #include "cli/vmargs.h"
 #include "util/parse.h"
-
-#define SHARES_MAX 1000000
-#define MHZ_MAX	   (1ULL << 40)
+#include "vmm/vmdef.h"
 
 int vmargs_abspath(const char *path, char *out, size_t size, struct error *err)
 {
@@ -42,207 +42,6 @@ int vmargs_abspath(const char *path, char *out, size_t size, struct error *err)
 	return 0;
 }
 
-/* Next comma-separated field of *p into out (",," is a literal comma).
- * Returns false at the end of the string. */
-static bool next_field(const char **p, char *out, size_t size, bool *trunc)
-{
-	const char *s = *p;
-	size_t n = 0;
-
-	if (!s)
-		return false;
-	for (; *s; s++) {
-		if (*s == ',') {
-			if (s[1] != ',')
-				break;
-			s++;
-		}
-		if (n + 1 < size)
-			out[n++] = *s;
-		else
-			*trunc = true;
-	}
-	out[n] = '\0';
-	*p = *s ? s + 1 : NULL;
-	return true;
-}
-
-static int onoff(const char *v, bool *out)
-{
-	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") ||
-	    !strcmp(v, "1"))
-		*out = true;
-	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") ||
-		 !strcmp(v, "0"))
-		*out = false;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-int vmargs_disk(const char *spec, json_t **out, struct error *err)
-{
-	char f[4096], abs[4096];
-	const char *p = spec;
-	bool trunc = false, b;
-	json_t *d;
-
-	*out = NULL;
-	if (!next_field(&p, f, sizeof(f), &trunc) || !f[0])
-		return error_set(err, EINVAL,
-				 "--disk %s: expected PATH[,readonly]"
-				 "[,serial=S]",
-				 spec);
-	if (vmargs_abspath(f, abs, sizeof(abs), err) < 0) {
-		error_prefix(err, "--disk");
-		return -EINVAL;
-	}
-	d = json_pack("{ss}", "path", abs);
-	while (d && next_field(&p, f, sizeof(f), &trunc)) {
-		char *eq = strchr(f, '=');
-		const char *v = eq ? eq + 1 : NULL;
-
-		if (eq)
-			*eq = '\0';
-		if (!strcmp(f, "readonly") || !strcmp(f, "ro")) {
-			if (v && onoff(v, &b) < 0)
-				goto bad;
-			json_object_set_new(d, "readonly",
-					    json_boolean(v ? b : true));
-		} else if (!strcmp(f, "serial") && v) {
-			json_object_set_new(d, "serial", json_string(v));
-		} else if (!strcmp(f, "format") && v) {
-			json_object_set_new(d, "format", json_string(v));
-		} else {
-			goto bad;
-		}
-	}
-	if (!d)
-		return error_set(err, ENOMEM, "out of memory");
-	if (trunc) {
-		json_decref(d);
-		return error_set(err, EINVAL, "--disk %s: field too long",
-				 spec);
-	}
-	*out = d;
-	return 0;
-bad:
-	json_decref(d);
-	return error_set(err, EINVAL,
-			 "--disk %s: unknown option '%s' (expected readonly, "
-			 "serial=S or format=raw)",
-			 spec, f);
-}
-
-int vmargs_nic(const char *spec, json_t **out, struct error *err)
-{
-	const char *p = spec;
-	char f[256];
-	bool trunc = false;
-	json_t *n, *fwd;
-
-	*out = NULL;
-	if (!next_field(&p, f, sizeof(f), &trunc))
-		f[0] = '\0';
-	if (!strcmp(f, "none") && !p)
-		return 0;
-	if (strcmp(f, "user") != 0)
-		return error_set(err, EINVAL,
-				 "--net %s: expected user[,hostfwd=RULE]"
-				 "[,mac=MAC] or none",
-				 spec);
-	n = json_pack("{ss}", "type", "user");
-	fwd = json_array();
-	while (n && fwd && next_field(&p, f, sizeof(f), &trunc)) {
-		char *eq = strchr(f, '=');
-
-		if (!eq)
-			goto bad;
-		*eq = '\0';
-		if (!strcmp(f, "hostfwd") && eq[1])
-			json_array_append_new(fwd, json_string(eq + 1));
-		else if (!strcmp(f, "mac") && eq[1])
-			json_object_set_new(n, "mac", json_string(eq + 1));
-		else
-			goto bad;
-	}
-	if (!n || !fwd) {
-		json_decref(n);
-		json_decref(fwd);
-		return error_set(err, ENOMEM, "out of memory");
-	}
-	if (trunc) {
-		json_decref(n);
-		json_decref(fwd);
-		return error_set(err, EINVAL, "--net %s: field too long", spec);
-	}
-	if (json_array_size(fwd))
-		json_object_set_new(n, "hostfwd", fwd);
-	else
-		json_decref(fwd);
-	*out = n;
-	return 0;
-bad:
-	json_decref(n);
-	json_decref(fwd);
-	return error_set(err, EINVAL,
-			 "--net %s: unknown option '%s' (expected "
-			 "hostfwd=RULE or mac=MAC)",
-			 spec, f);
-}
-
-int vmargs_shares(const char *s, const char *what, json_t **out,
-		  struct error *err)
-{
-	uint64_t v;
-
-	if (!strcmp(s, "low") || !strcmp(s, "normal") || !strcmp(s, "high")) {
-		*out = json_string(s);
-	} else {
-		if (parse_u64(s, 1, SHARES_MAX, &v, what, err) < 0)
-			return error_set(err, EINVAL,
-					 "%s %s: expected low, normal, high or "
-					 "a number 1..%d",
-					 what, s, SHARES_MAX);
-		*out = json_integer((json_int_t)v);
-	}
-	return *out ? 0 : error_set(err, ENOMEM, "out of memory");
-}
-
-int vmargs_mhz(const char *s, const char *what, bool allow_unlimited,
-	       json_t **out, struct error *err)
-{
-	uint64_t v;
-
-	if (allow_unlimited &&
-	    (!strcmp(s, "unlimited") || !strcmp(s, "none"))) {
-		*out = json_null();
-		return 0;
-	}
-	if (parse_u64(s, 0, MHZ_MAX, &v, what, err) < 0)
-		return error_set(err, EINVAL,
-				 "%s %s: expected MHz as a number%s", what, s,
-				 allow_unlimited ? " or unlimited" : "");
-	*out = json_integer((json_int_t)v);
-	return *out ? 0 : error_set(err, ENOMEM, "out of memory");
-}
-
-int vmargs_memory(const char *s, const char *what, uint64_t *out,
-		  struct error *err)
-{
-	uint64_t v;
-
-	if (parse_size(s, 1ULL << 20, &v, what, err) < 0)
-		return -EINVAL;
-	if (v < (16ULL << 20) || v > (1ULL << 40) || (v & 0xfff))
-		return error_set(err, EINVAL,
-				 "%s %s: expected a multiple of 4K between 16M "
-				 "and 1T",
-				 what, s);
-	*out = v;
-	return 0;
-}
-
 int vmargs_set(json_t *obj, const char *kv, struct error *err)
 {
 	const char *eq = strchr(kv, '=');
@@ -257,7 +56,7 @@ int vmargs_set(json_t *obj, const char *kv, struct error *err)
 				 kv);
 	memcpy(key, kv, (size_t)(eq - kv));
 	key[eq - kv] = '\0';
-	if (onoff(eq + 1, &b) == 0 && strcmp(eq + 1, "0") &&
+	if (parse_bool(eq + 1, &b) == 0 && strcmp(eq + 1, "0") &&
 	    strcmp(eq + 1, "1"))
 		v = json_boolean(b);
 	else if (!(v = json_loads(eq + 1, JSON_DECODE_ANY, NULL)))
@@ -353,6 +152,7 @@ enum {
 	O_APPEND,
 	O_FIRMWARE,
 	O_BIOS,
+	O_ACCEL,
 	O_DISK,
 	O_NET,
 	O_RNG,
@@ -380,6 +180,8 @@ static void create_usage(FILE *f)
 		"  --append STR          kernel command line\n"
 		"  --firmware FILE       M-mode image that boots on its own\n"
 		"  --bios KIND           builtin (default), none or PATH\n"
+		"  --accel ENGINE        jit, interp or default (the host's "
+		"choice)\n"
 		"  --disk SPEC           PATH[,readonly][,serial=S] "
 		"(repeatable)\n"
 		"  --net SPEC            user[,hostfwd=RULE][,mac=MAC] "
@@ -429,23 +231,89 @@ static json_t *qos_cpu(json_t *def)
 	return sub_object(sub_object(def, "qos"), "cpu");
 }
 
+/* A MHz flag: a number, or JSON null ("unlimited") to remove a limit in a
+ * merge patch. */
+static int mhz_json(const char *arg, const char *what, bool limit, json_t **out,
+		    struct error *err)
+{
+	uint64_t v;
+
+	if (vmdef_opt_mhz(arg, what, limit, &v, err) < 0)
+		return -EINVAL;
+	*out = limit && v == 0 ? json_null() : json_integer((json_int_t)v);
+	return 0;
+}
+
+/* --console: the definition's parser; a socket path made absolute. */
+static int console_json(const char *arg, json_t **out, struct error *err)
+{
+	enum vmdef_console kind;
+	char path[108], abs[4096];
+
+	if (vmdef_opt_console(arg, VMDEF_HOST_DAEMON, &kind, path, sizeof(path),
+			      err) < 0)
+		return -EINVAL;
+	if (kind != VMDEF_CONSOLE_UNIX) {
+		*out = json_string(arg);
+		return 0;
+	}
+	if (vmargs_abspath(path, abs, sizeof(abs), err) < 0) {
+		error_prefix(err, "--console");
+		return -EINVAL;
+	}
+	*out = json_sprintf("unix:%s", abs);
+	return 0;
+}
+
+/* --disk: the definition's parser, the path made absolute. */
+static int disk_json(const char *arg, json_t **out, struct error *err)
+{
+	static struct vmdef_disk d; /* 4 KB; getopt makes this one thread */
+	char abs[VIRTIO_BLK_PATH_MAX];
+
+	if (vmdef_opt_disk(arg, &d, err) < 0)
+		return -EINVAL;
+	if (vmargs_abspath(d.path, abs, sizeof(abs), err) < 0) {
+		error_prefix(err, "--disk");
+		return -EINVAL;
+	}
+	memcpy(d.path, abs, sizeof(d.path));
+	*out = vmdef_disk_to_json(&d, false);
+	return 0;
+}
+
+/* Store v (a new reference, NULL when out of memory) as obj[key], or at
+ * the end of obj when key is NULL (an array). */
+static int put(json_t *obj, const char *key, json_t *v, struct error *err)
+{
+	if (!v || (key ? json_object_set_new(obj, key, v)
+		       : json_array_append_new(obj, v)))
+		return error_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
 /* One option of create/set applied to the definition. */
 static int apply_opt(json_t *def, int c, const char *arg, struct error *err)
 {
+	struct vmdef_shares sh;
+	struct vmdef_nic nic;
+	enum virt_bios bios;
+	enum virt_accel accel;
+	char path[VMDEF_PATH_MAX];
+	unsigned cpus;
 	json_t *v;
 	uint64_t u;
+	bool none;
 
 	switch (c) {
 	case O_CPUS:
-		if (parse_u64(arg, 1, 64, &u, "--cpus", err) < 0)
+		if (vmdef_opt_cpus(arg, "--cpus", &cpus, err) < 0)
 			return -EINVAL;
-		json_object_set_new(def, "cpus", json_integer((json_int_t)u));
-		return 0;
+		return put(def, "cpus", json_integer(cpus), err);
 	case O_MEMORY:
-		if (vmargs_memory(arg, "--memory", &u, err) < 0)
+		if (vmdef_opt_memory(arg, "--memory", &u, err) < 0)
 			return -EINVAL;
-		json_object_set_new(def, "memory", json_integer((json_int_t)u));
-		return 0;
+		return put(def, "memory", json_integer((json_int_t)u), err);
 	case O_KERNEL:
 		return set_path(sub_object(def, "boot"), "kernel", arg,
 				"--kernel", err);
@@ -456,65 +324,50 @@ static int apply_opt(json_t *def, int c, const char *arg, struct error *err)
 		return set_path(sub_object(def, "boot"), "firmware", arg,
 				"--firmware", err);
 	case O_APPEND:
-		json_object_set_new(sub_object(def, "boot"), "append",
-				    json_string(arg));
-		return 0;
+		return put(sub_object(def, "boot"), "append", json_string(arg),
+			   err);
 	case O_BIOS:
-		if (!strcmp(arg, "builtin") || !strcmp(arg, "none")) {
-			json_object_set_new(def, "bios", json_string(arg));
-			return 0;
-		}
+		if (vmdef_opt_bios(arg, &bios, path, sizeof(path), err) < 0)
+			return -EINVAL;
+		if (bios != VIRT_BIOS_FILE)
+			return put(def, "bios", json_string(arg), err);
 		return set_path(def, "bios", arg, "--bios", err);
+	case O_ACCEL:
+		if (vmdef_opt_accel(arg, "--accel", &accel, err) < 0)
+			return -EINVAL;
+		return put(def, "accel", json_string(vmdef_accel_name(accel)),
+			   err);
 	case O_DISK:
-		if (vmargs_disk(arg, &v, err) < 0)
+		if (disk_json(arg, &v, err) < 0)
 			return -EINVAL;
-		json_array_append_new(json_object_get(def, "disks"), v);
-		return 0;
+		return put(json_object_get(def, "disks"), NULL, v, err);
 	case O_NET:
-		if (vmargs_nic(arg, &v, err) < 0)
+		if (vmdef_opt_nic(arg, &nic, &none, err) < 0)
 			return -EINVAL;
-		if (v)
-			json_array_append_new(json_object_get(def, "nics"), v);
-		return 0;
-	case O_RNG: json_object_set_new(def, "rng", json_true()); return 0;
-	case O_BALLOON:
-		json_object_set_new(def, "balloon", json_true());
-		return 0;
-	case O_AUTOSTART:
-		json_object_set_new(def, "autostart", json_true());
-		return 0;
+		if (none)
+			return 0;
+		return put(json_object_get(def, "nics"), NULL,
+			   vmdef_nic_to_json(&nic, false), err);
+	case O_RNG: return put(def, "rng", json_true(), err);
+	case O_BALLOON: return put(def, "balloon", json_true(), err);
+	case O_AUTOSTART: return put(def, "autostart", json_true(), err);
 	case O_CONSOLE:
-		if (!strncmp(arg, "unix:", 5)) {
-			char abs[4096];
-			if (vmargs_abspath(arg + 5, abs, sizeof(abs), err) < 0)
-				return -EINVAL;
-			v = json_sprintf("unix:%s", abs);
-		} else if (!strcmp(arg, "managed") || !strcmp(arg, "none") ||
-			   !strcmp(arg, "pty")) {
-			v = json_string(arg);
-		} else {
-			return error_set(err, EINVAL,
-					 "--console %s: expected managed, "
-					 "none, pty or unix:PATH",
-					 arg);
-		}
-		json_object_set_new(def, "console", v);
-		return 0;
+		if (console_json(arg, &v, err) < 0)
+			return -EINVAL;
+		return put(def, "console", v, err);
 	case O_CPU_SHARES:
-		if (vmargs_shares(arg, "--cpu-shares", &v, err) < 0)
+		if (vmdef_opt_shares(arg, "--cpu-shares", &sh, err) < 0)
 			return -EINVAL;
-		json_object_set_new(qos_cpu(def), "shares", v);
-		return 0;
+		return put(qos_cpu(def), "shares", vmdef_shares_to_json(&sh),
+			   err);
 	case O_CPU_RES:
-		if (vmargs_mhz(arg, "--cpu-reservation", false, &v, err) < 0)
+		if (mhz_json(arg, "--cpu-reservation", false, &v, err) < 0)
 			return -EINVAL;
-		json_object_set_new(qos_cpu(def), "reservation_mhz", v);
-		return 0;
+		return put(qos_cpu(def), "reservation_mhz", v, err);
 	case O_CPU_LIMIT:
-		if (vmargs_mhz(arg, "--cpu-limit", true, &v, err) < 0)
+		if (mhz_json(arg, "--cpu-limit", true, &v, err) < 0)
 			return -EINVAL;
-		json_object_set_new(qos_cpu(def), "limit_mhz", v);
-		return 0;
+		return put(qos_cpu(def), "limit_mhz", v, err);
 	default: return -ENOENT;
 	}
 }
@@ -542,6 +395,7 @@ int vmargs_parse_create(int argc, char **argv, struct client_opts *o,
 		{ "append", required_argument, NULL, O_APPEND },
 		{ "firmware", required_argument, NULL, O_FIRMWARE },
 		{ "bios", required_argument, NULL, O_BIOS },
+		{ "accel", required_argument, NULL, O_ACCEL },
 		{ "disk", required_argument, NULL, O_DISK },
 		{ "net", required_argument, NULL, O_NET },
 		{ "rng", no_argument, NULL, O_RNG },

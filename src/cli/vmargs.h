@@ -1,6 +1,7 @@
 /*
  * VM definitions from command-line flags (`vm create`, `vm set`,
- * `vm edit --set`): builds the JSON of docs/vm-definition.md, resolves
+ * `vm edit --set`): builds the JSON of docs/vm-definition.md with the
+ * definition's own option parsers (vmdef_opt_*, vmm/vmdef.h), resolves
  * relative paths, and computes the merge patch (RFC 7396) between two
  * definitions for `vm edit`.
  *
@@ -24,29 +25,6 @@
  * the file exists; a missing file is kept as cwd/path, the daemon reports
  * it when the VM starts). 0 or -errno. */
 int vmargs_abspath(const char *path, char *out, size_t size, struct error *err);
-
-/* "PATH[,readonly[=on|off]][,serial=S][,format=raw]" (",," is a literal
- * comma) -> a disks[] object. */
-int vmargs_disk(const char *spec, json_t **out, struct error *err);
-
-/* "user[,hostfwd=RULE]...[,mac=MAC]" -> a nics[] object; "none" -> *out =
- * NULL. */
-int vmargs_nic(const char *spec, json_t **out, struct error *err);
-
-/* "low" | "normal" | "high" | 1..1000000 -> a shares value. what names the
- * option. */
-int vmargs_shares(const char *s, const char *what, json_t **out,
-		  struct error *err);
-
-/* MHz: 0..2^40, or (allow_unlimited) "unlimited"/"none" -> JSON null,
- * which removes the limit in a merge patch. */
-int vmargs_mhz(const char *s, const char *what, bool allow_unlimited,
-	       json_t **out, struct error *err);
-
-/* Memory size with the run rules: bare number MiB, 16M..1T, multiple of
- * 4K -> bytes. */
-int vmargs_memory(const char *s, const char *what, uint64_t *out,
-		  struct error *err);
 
 /* "key.sub=value" into obj (objects created on the way). value is JSON if
  * it parses as JSON (4, true, "x", null), on/off/yes/no are booleans,

@@ -68,3 +68,41 @@ bad:
 	return error_set(err, EINVAL, "%s %s: expected a size like 512M or 2G",
 			 what, s ? s : "(null)");
 }
+
+int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "on", "yes", "true", "1" };
+	static const char *const no[] = { "off", "no", "false", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcmp(s, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcmp(s, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int parse_next_field(const char **sp, char *out, size_t size)
+{
+	const char *s = *sp;
+	size_t n = 0;
+
+	for (; *s; s++) {
+		if (*s == ',') {
+			if (s[1] != ',')
+				break;
+			s++;
+		}
+		if (n + 1 >= size)
+			return -1;
+		out[n++] = *s;
+	}
+	out[n] = '\0';
+	*sp = *s ? s + 1 : s;
+	return (int)n;
+}

@@ -3,6 +3,8 @@
 #ifndef SV_UTIL_PARSE_H
 #define SV_UTIL_PARSE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/error.h"
@@ -16,5 +18,15 @@ int parse_size(const char *s, uint64_t default_unit, uint64_t *out,
 /* Unsigned decimal or 0x-hex integer in [min, max]. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 	      const char *what, struct error *err);
+
+/* "on", "yes", "true", "1" -> true; "off", "no", "false", "0" -> false;
+ * anything else -EINVAL (err not touched: the caller names the option). */
+int parse_bool(const char *s, bool *out);
+
+/* Copy the next comma-separated field of *sp into out (",," is a literal
+ * comma) and advance *sp past its comma (to the NUL at the end). Returns
+ * the field's length, or -1 if it does not fit in size bytes (*sp is then
+ * left unchanged). Used by the option strings of --disk and --net. */
+int parse_next_field(const char **sp, char *out, size_t size);
 
 #endif

@@ -13,6 +13,7 @@
 #include "mem/gmem.h"
 #include "util/log.h"
 #include "virtio/balloon.h"
+#include "virtio/worker.h"
 
 #define LOG_SUB "virtio-balloon"
 
@@ -28,13 +29,12 @@ struct virtio_balloon {
 	struct virtio_balloon_opts opts;
 	uint64_t ram_pages;
 
-	pthread_mutex_t lock; /* thread state, kicks, stats */
-	pthread_cond_t cond;
-	pthread_t thread;
-	bool running, stop;
-	unsigned kicked; /* bit per enum balloon_queue */
-	bool want_stats; /* virtio_balloon_request_stats() */
-	struct virtio_dev *vd;
+	/* Serves the queues; events: a bit per enum balloon_queue, and
+	 * VIRTIO_WORKER_TICK to give the stats buffer back (every
+	 * opts.stats_interval_ms, and on virtio_balloon_request_stats()). */
+	struct virtio_worker worker;
+
+	pthread_mutex_t lock; /* qidx, stats, restore_held */
 	/* Transport queue index of each enum balloon_queue, -1 if absent:
 	 * absent queues are skipped in the numbering (Linux's find_vqs, QEMU),
 	 * so reporting_vq is 3 with STATS_VQ and 2 without. */
@@ -48,7 +48,6 @@ struct virtio_balloon {
 	/* Worker-only state. */
 	bool stats_held;   /* stats_req is the guest's buffer, not yet used */
 	bool restore_held; /* virtio_balloon_load: start() holds stats_req */
-	uint64_t next_stats_ns;
 	struct virtq_req req;
 	struct virtq_req stats_req;
 };
@@ -304,71 +303,27 @@ static void release_stats_buffer(struct virtio_balloon *b,
 	virtio_notify(vd, (unsigned)b->qidx[BQ_STATS]);
 }
 
-static void *balloon_thread(void *arg)
+/* The worker's process function. */
+static void balloon_process(void *opaque, struct virtio_dev *vd,
+			    uint32_t events)
 {
-	struct virtio_balloon *b = arg;
-	uint64_t interval = (uint64_t)b->opts.stats_interval_ms * 1000000ull;
+	struct virtio_balloon *b = opaque;
+	int w;
 
-	pthread_mutex_lock(&b->lock);
-	b->next_stats_ns = now_ns() + interval;
-	for (;;) {
-		unsigned kicked;
-		bool stats = false;
-		int w;
-
-		while (!b->kicked && !b->want_stats && !b->stop) {
-			struct timespec ts;
-			uint64_t t = b->next_stats_ns, now = now_ns();
-
-			if (!interval) {
-				pthread_cond_wait(&b->cond, &b->lock);
-				continue;
-			}
-			if (now >= t) {
-				stats = true;
-				break;
-			}
-			ts.tv_sec = (time_t)(t / 1000000000ull);
-			ts.tv_nsec = (long)(t % 1000000000ull);
-			pthread_cond_timedwait(&b->cond, &b->lock, &ts);
-		}
-		if (b->stop)
+	for (w = 0; w < BQ_NR; w++)
+		if ((events & (1u << w)) && !process_queue(b, vd, w))
 			break;
-		kicked = b->kicked;
-		stats |= b->want_stats;
-		b->kicked = 0;
-		b->want_stats = false;
-		if (stats)
-			b->next_stats_ns = now_ns() + interval;
-		pthread_mutex_unlock(&b->lock);
-
-		if (!virtio_broken(b->vd)) {
-			for (w = 0; w < BQ_NR; w++) {
-				if ((kicked & (1u << w)) &&
-				    !process_queue(b, b->vd, w))
-					break;
-			}
-			if (stats && !virtio_broken(b->vd))
-				release_stats_buffer(b, b->vd);
-		}
-		pthread_mutex_lock(&b->lock);
-	}
-	pthread_mutex_unlock(&b->lock);
-	return NULL;
+	if ((events & VIRTIO_WORKER_TICK) && !virtio_broken(vd))
+		release_stats_buffer(b, vd);
 }
 
 static void balloon_start(void *opaque, struct virtio_dev *vd)
 {
 	struct virtio_balloon *b = opaque;
 	uint64_t f = virtio_features(vd);
-	int rc, next = 2, i;
+	int next = 2;
 
 	pthread_mutex_lock(&b->lock);
-	if (b->running) {
-		pthread_mutex_unlock(&b->lock);
-		return;
-	}
-	b->vd = vd;
 	b->qidx[BQ_INFLATE] = 0;
 	b->qidx[BQ_DEFLATE] = 1;
 	b->qidx[BQ_STATS] = f & (1ULL << VIRTIO_BALLOON_F_STATS_VQ) ? next++
@@ -376,37 +331,20 @@ static void balloon_start(void *opaque, struct virtio_dev *vd)
 	/* FREE_PAGE_HINT is never offered: no free_page_vq. */
 	b->qidx[BQ_REPORT] = f & (1ULL << VIRTIO_BALLOON_F_REPORTING) ? next++
 								      : -1;
-	b->stop = false;
+	/* worker-only state: no worker runs (start() runs after reset()) */
 	b->stats_held = b->restore_held;
 	b->restore_held = false;
-	b->kicked = 0;
-	for (i = 0; i < BQ_NR; i++)
-		b->kicked |= 1u << i; /* buffers may be queued already */
-	rc = pthread_create(&b->thread, NULL, balloon_thread, b);
-	b->running = rc == 0;
 	pthread_mutex_unlock(&b->lock);
-	if (rc) {
-		log_error(LOG_SUB, "cannot start worker: %s", strerror(rc));
-		virtio_device_error(vd, "balloon: no worker thread");
-	}
+	/* buffers may be queued already */
+	virtio_worker_start(&b->worker, vd, (1u << BQ_NR) - 1);
 }
 
 static void balloon_reset(void *opaque)
 {
 	struct virtio_balloon *b = opaque;
 
+	virtio_worker_stop(&b->worker);
 	pthread_mutex_lock(&b->lock);
-	if (!b->running) {
-		pthread_mutex_unlock(&b->lock);
-		return;
-	}
-	b->stop = true;
-	pthread_cond_signal(&b->cond);
-	pthread_mutex_unlock(&b->lock);
-	pthread_join(b->thread, NULL);
-	pthread_mutex_lock(&b->lock);
-	b->running = false;
-	b->vd = NULL;
 	b->stats_held = false; /* the queue is gone with its buffer */
 	pthread_mutex_unlock(&b->lock);
 	/* 5.5.6: after a reset the driver starts with an empty balloon. */
@@ -416,15 +354,16 @@ static void balloon_reset(void *opaque)
 static void balloon_queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_balloon *b = opaque;
+	uint32_t ev = 0;
 	int i;
 
 	pthread_mutex_lock(&b->lock);
 	for (i = 0; i < BQ_NR; i++) {
 		if (b->qidx[i] == (int)q)
-			b->kicked |= 1u << i;
+			ev |= 1u << i;
 	}
-	pthread_cond_signal(&b->cond);
 	pthread_mutex_unlock(&b->lock);
+	virtio_worker_kick(&b->worker, ev);
 }
 
 /* 5.5.4: le32 num_pages, le32 actual, le32 free_page_hint_cmd_id,
@@ -470,7 +409,6 @@ struct virtio_balloon *virtio_balloon_create(
 	struct virtio_balloon *b = calloc(1, sizeof(*b));
 	uint64_t features = (1ULL << VIRTIO_BALLOON_F_STATS_VQ) |
 			    (1ULL << VIRTIO_BALLOON_F_REPORTING);
-	pthread_condattr_t ca;
 	int i;
 
 	if (!b) {
@@ -484,10 +422,9 @@ struct virtio_balloon *virtio_balloon_create(
 		features |= 1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM;
 	b->ram_pages = gmem_ram_size(mem) >> GUEST_PAGE_SHIFT;
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&b->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	virtio_worker_init(&b->worker, LOG_SUB, balloon_process, b);
+	virtio_worker_set_period(
+		&b->worker, (uint64_t)b->opts.stats_interval_ms * 1000000ull);
 	for (i = 0; i < BQ_NR; i++)
 		b->qidx[i] = -1;
 	b->ops = (struct virtio_dev_ops){
@@ -511,7 +448,7 @@ void virtio_balloon_destroy(struct virtio_balloon *b)
 	if (!b)
 		return;
 	balloon_reset(b);
-	pthread_cond_destroy(&b->cond);
+	virtio_worker_destroy(&b->worker);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
@@ -532,9 +469,7 @@ void virtio_balloon_set_target(struct virtio_balloon *b, uint64_t guest_bytes)
 	if (pages > UINT32_MAX)
 		pages = UINT32_MAX;
 	atomic_store(&b->num_pages, (uint32_t)pages);
-	pthread_mutex_lock(&b->lock);
-	vd = b->vd;
-	pthread_mutex_unlock(&b->lock);
+	vd = virtio_worker_dev(&b->worker);
 	/* Outside our lock: lock order is transport -> device. */
 	if (vd)
 		virtio_config_changed(vd);
@@ -574,10 +509,7 @@ void virtio_balloon_get_stats(struct virtio_balloon *b,
 
 void virtio_balloon_request_stats(struct virtio_balloon *b)
 {
-	pthread_mutex_lock(&b->lock);
-	b->want_stats = true;
-	pthread_cond_signal(&b->cond);
-	pthread_mutex_unlock(&b->lock);
+	virtio_worker_kick(&b->worker, VIRTIO_WORKER_TICK);
 }
 
 void virtio_balloon_save(struct virtio_balloon *b,

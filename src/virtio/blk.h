@@ -1,8 +1,7 @@
 /*
  * virtio-blk back end (virtio 1.2, section 5.2) on a src/block disk.
  *
- *   struct virtio_blk_config cfg;
- *   if (virtio_blk_parse("disk.img,serial=data0", &cfg, &err) < 0) ...
+ *   struct virtio_blk_config cfg = { .path = "disk.img", .format = "raw" };
  *   struct virtio_blk *blk = virtio_blk_create(&cfg, &err);
  *   struct virtio_dev *vd = virtio_mmio_create(mem, virtio_blk_ops(blk),
  *                                              blk, &irq, &err);
@@ -59,7 +58,8 @@ struct virtq_req;
 #define VIRTIO_BLK_S_IOERR	  1
 #define VIRTIO_BLK_S_UNSUPP	  2
 
-/* What --disk says. Plain data: no pointers, copyable. */
+/* One disk of the board (from a VM definition, vmm/vmdef.h). Plain data:
+ * no pointers, copyable. */
 struct virtio_blk_config {
 	char path[VIRTIO_BLK_PATH_MAX];
 	char format[16]; /* "raw" */
@@ -76,12 +76,6 @@ struct virtio_blk_stats {
 };
 
 struct virtio_blk;
-
-/* Parse "PATH[,format=raw][,readonly=on][,serial=STR]" (",," is a literal
- * comma in PATH or STR) into cfg. Returns 0 or -EINVAL with a message in
- * err that starts with "--disk". */
-int virtio_blk_parse(const char *spec, struct virtio_blk_config *cfg,
-		     struct error *err);
 
 /* Open (and lock) the image and create the device. NULL with a message in
  * err if the image cannot be opened. */

@@ -10,6 +10,7 @@
 
 #include "util/log.h"
 #include "virtio/console.h"
+#include "virtio/worker.h"
 
 #define LOG_SUB "virtio-console"
 
@@ -18,13 +19,11 @@ enum { CON_RXQ = 0, CON_TXQ = 1 };
 struct virtio_console {
 	struct virtio_dev_ops ops;
 
+	/* Serves both queues; events: 1 << CON_RXQ (receiveq notified or
+	 * new input), 1 << CON_TXQ (transmitq notified). */
+	struct virtio_worker worker;
+
 	pthread_mutex_t lock; /* everything below except the counters */
-	pthread_cond_t cond;
-	pthread_t thread;
-	bool running, stop;
-	bool kick_tx; /* transmitq notified */
-	bool kick_rx; /* receiveq notified or new input */
-	struct virtio_dev *vd;
 	struct virtio_console_host host;
 	uint16_t cols, rows;
 
@@ -173,88 +172,38 @@ static void con_process_rx(struct virtio_console *c, struct virtio_dev *vd)
 		h.input_ready(h.opaque);
 }
 
-static void *con_thread(void *arg)
+/* The worker's process function: what the guest or the host kicked. */
+static void con_process(void *opaque, struct virtio_dev *vd, uint32_t events)
 {
-	struct virtio_console *c = arg;
+	struct virtio_console *c = opaque;
 
-	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		bool tx, rx;
-
-		while (!c->kick_tx && !(c->kick_rx && c->in_count) && !c->stop)
-			pthread_cond_wait(&c->cond, &c->lock);
-		if (c->stop)
-			break;
-		tx = c->kick_tx;
-		rx = c->kick_rx && c->in_count;
-		c->kick_tx = false;
-		if (rx)
-			c->kick_rx = false;
-		pthread_mutex_unlock(&c->lock);
-		if (!virtio_broken(c->vd)) {
-			if (tx)
-				con_process_tx(c, c->vd);
-			if (rx)
-				con_process_rx(c, c->vd);
-		}
-		pthread_mutex_lock(&c->lock);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return NULL;
+	if (events & (1u << CON_TXQ))
+		con_process_tx(c, vd);
+	if ((events & (1u << CON_RXQ)) && !virtio_broken(vd))
+		con_process_rx(c, vd);
 }
 
 static void con_start(void *opaque, struct virtio_dev *vd)
 {
 	struct virtio_console *c = opaque;
-	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	if (c->running) {
-		pthread_mutex_unlock(&c->lock);
-		return;
-	}
-	c->vd = vd;
-	c->stop = false;
-	c->kick_tx = c->kick_rx = true; /* buffers may be queued already */
-	rc = pthread_create(&c->thread, NULL, con_thread, c);
-	c->running = rc == 0;
-	pthread_mutex_unlock(&c->lock);
-	if (rc) {
-		log_error(LOG_SUB, "cannot start worker: %s", strerror(rc));
-		virtio_device_error(vd, "console: no worker thread");
-	}
+	/* buffers may be queued already */
+	virtio_worker_start(&c->worker, vd, 1u << CON_RXQ | 1u << CON_TXQ);
 }
 
 static void con_reset(void *opaque)
 {
 	struct virtio_console *c = opaque;
 
-	pthread_mutex_lock(&c->lock);
-	if (!c->running) {
-		pthread_mutex_unlock(&c->lock);
-		return;
-	}
-	c->stop = true;
-	pthread_cond_signal(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-	pthread_join(c->thread, NULL);
-	pthread_mutex_lock(&c->lock);
-	c->running = false;
-	c->vd = NULL;
-	pthread_mutex_unlock(&c->lock);
+	virtio_worker_stop(&c->worker);
 }
 
 static void con_queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_console *c = opaque;
 
-	pthread_mutex_lock(&c->lock);
-	if (q == CON_TXQ)
-		c->kick_tx = true;
-	else if (q == CON_RXQ)
-		c->kick_rx = true;
-	pthread_cond_signal(&c->cond);
-	pthread_mutex_unlock(&c->lock);
+	if (q == CON_TXQ || q == CON_RXQ)
+		virtio_worker_kick(&c->worker, 1u << q);
 }
 
 /* 5.3.4: struct virtio_console_config { le16 cols, rows; le32
@@ -309,7 +258,7 @@ struct virtio_console *virtio_console_create(
 		return NULL;
 	}
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	virtio_worker_init(&c->worker, LOG_SUB, con_process, c);
 	if (host)
 		c->host = *host;
 	if (opts && opts->cols && opts->rows) {
@@ -337,8 +286,7 @@ void virtio_console_destroy(struct virtio_console *c)
 {
 	if (!c)
 		return;
-	con_reset(c);
-	pthread_cond_destroy(&c->cond);
+	virtio_worker_destroy(&c->worker);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -381,11 +329,9 @@ size_t virtio_console_input(struct virtio_console *c, const uint8_t *buf,
 		c->in_count += n;
 		done += n;
 	}
-	if (done) {
-		c->kick_rx = true;
-		pthread_cond_signal(&c->cond);
-	}
 	pthread_mutex_unlock(&c->lock);
+	if (done)
+		virtio_worker_kick(&c->worker, 1u << CON_RXQ);
 	return done;
 }
 
@@ -399,8 +345,8 @@ void virtio_console_set_size(struct virtio_console *c, uint16_t cols,
 	pthread_mutex_lock(&c->lock);
 	c->cols = cols;
 	c->rows = rows;
-	vd = c->vd;
 	pthread_mutex_unlock(&c->lock);
+	vd = virtio_worker_dev(&c->worker);
 	/* Outside our lock: the transport may call config_read under its own
 	 * lock (lock order transport -> device). */
 	if (vd)
@@ -438,8 +384,8 @@ int virtio_console_load(struct virtio_console *c,
 	memcpy(c->in_buf, st->in_buf, st->in_count);
 	c->in_head = 0;
 	c->in_count = st->in_count;
-	c->kick_rx = true;
 	pthread_mutex_unlock(&c->lock);
+	virtio_worker_kick(&c->worker, 1u << CON_RXQ);
 	return 0;
 }
 

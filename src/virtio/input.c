@@ -11,6 +11,7 @@
 #include "mem/gmem.h"
 #include "util/log.h"
 #include "virtio/input.h"
+#include "virtio/worker.h"
 
 #define LOG_SUB "virtio-input"
 
@@ -27,13 +28,12 @@ _Static_assert(VIRTIO_INPUT_PENDING >= 8, "room for two presses");
 struct virtio_input {
 	struct virtio_dev_ops ops;
 
+	/* Serves both queues; events: 1 << INPUT_EVENTQ (eventq notified or
+	 * new events), 1 << INPUT_STATUSQ (statusq notified). Lock order:
+	 * lock, then the worker's (kicks under lock are fine). */
+	struct virtio_worker worker;
+
 	pthread_mutex_t lock; /* everything below except the counters */
-	pthread_cond_t cond;
-	pthread_t thread;
-	bool running, stop;
-	bool kick_event;  /* eventq notified or new events */
-	bool kick_status; /* statusq notified */
-	struct virtio_dev *vd;
 	uint8_t select, subsel;
 
 	/* Events not yet in a guest buffer, oldest first, in groups (a press
@@ -211,8 +211,7 @@ static int queue_events(struct virtio_input *in,
 	memset(&in->first[in->n_pending], 0, n * sizeof(in->first[0]));
 	in->first[in->n_pending] = true;
 	in->n_pending += n;
-	in->kick_event = true;
-	pthread_cond_signal(&in->cond);
+	virtio_worker_kick(&in->worker, 1u << INPUT_EVENTQ);
 	return dropped;
 }
 
@@ -350,55 +349,25 @@ static void input_process_status(struct virtio_input *in, struct virtio_dev *vd)
 		virtio_notify(vd, INPUT_STATUSQ);
 }
 
-static void *input_thread(void *arg)
+/* The worker's process function. */
+static void input_process(void *opaque, struct virtio_dev *vd, uint32_t events)
 {
-	struct virtio_input *in = arg;
+	struct virtio_input *in = opaque;
 
-	pthread_mutex_lock(&in->lock);
-	for (;;) {
-		bool ev, st;
-
-		while (!in->kick_event && !in->kick_status && !in->stop)
-			pthread_cond_wait(&in->cond, &in->lock);
-		if (in->stop)
-			break;
-		ev = in->kick_event;
-		st = in->kick_status;
-		in->kick_event = in->kick_status = false;
-		pthread_mutex_unlock(&in->lock);
-		if (!virtio_broken(in->vd)) {
-			if (st)
-				input_process_status(in, in->vd);
-			if (ev)
-				input_process_events(in, in->vd);
-		}
-		pthread_mutex_lock(&in->lock);
-	}
-	pthread_mutex_unlock(&in->lock);
-	return NULL;
+	if (events & (1u << INPUT_STATUSQ))
+		input_process_status(in, vd);
+	if ((events & (1u << INPUT_EVENTQ)) && !virtio_broken(vd))
+		input_process_events(in, vd);
 }
 
 static void input_start(void *opaque, struct virtio_dev *vd)
 {
 	struct virtio_input *in = opaque;
-	int rc;
 
-	pthread_mutex_lock(&in->lock);
-	if (in->running) {
-		pthread_mutex_unlock(&in->lock);
-		return;
-	}
-	in->vd = vd;
-	in->stop = false;
-	in->have_req = false;
-	in->kick_event = in->kick_status = true; /* buffers may be queued */
-	rc = pthread_create(&in->thread, NULL, input_thread, in);
-	in->running = rc == 0;
-	pthread_mutex_unlock(&in->lock);
-	if (rc) {
-		log_error(LOG_SUB, "cannot start worker: %s", strerror(rc));
-		virtio_device_error(vd, "input: no worker thread");
-	}
+	in->have_req = false; /* worker scratch; no worker runs */
+	/* buffers may be queued already */
+	virtio_worker_start(&in->worker, vd,
+			    1u << INPUT_EVENTQ | 1u << INPUT_STATUSQ);
 }
 
 /* Pending events stay: see input.h. A buffer popped but not filled goes
@@ -406,38 +375,25 @@ static void input_start(void *opaque, struct virtio_dev *vd)
 static void input_reset(void *opaque)
 {
 	struct virtio_input *in = opaque;
+	struct virtio_dev *vd = virtio_worker_dev(&in->worker);
 
 	pthread_mutex_lock(&in->lock);
 	in->select = in->subsel = 0;
-	if (!in->running) {
-		pthread_mutex_unlock(&in->lock);
-		return;
-	}
-	in->stop = true;
-	pthread_cond_signal(&in->cond);
 	pthread_mutex_unlock(&in->lock);
-	pthread_join(in->thread, NULL);
-	pthread_mutex_lock(&in->lock);
-	if (in->have_req)
-		gmem_dma_unmap(virtio_mem(in->vd), in->ev_req.iov,
+	virtio_worker_stop(&in->worker);
+	/* the worker is gone: its scratch is ours */
+	if (vd && in->have_req)
+		gmem_dma_unmap(virtio_mem(vd), in->ev_req.iov,
 			       (int)(in->ev_req.n_out + in->ev_req.n_in));
-	in->running = false;
 	in->have_req = false;
-	in->vd = NULL;
-	pthread_mutex_unlock(&in->lock);
 }
 
 static void input_queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_input *in = opaque;
 
-	pthread_mutex_lock(&in->lock);
-	if (q == INPUT_EVENTQ)
-		in->kick_event = true;
-	else if (q == INPUT_STATUSQ)
-		in->kick_status = true;
-	pthread_cond_signal(&in->cond);
-	pthread_mutex_unlock(&in->lock);
+	if (q == INPUT_EVENTQ || q == INPUT_STATUSQ)
+		virtio_worker_kick(&in->worker, 1u << q);
 }
 
 /* ---- object -------------------------------------------------------------- */
@@ -451,7 +407,7 @@ struct virtio_input *virtio_input_create(struct error *err)
 		return NULL;
 	}
 	pthread_mutex_init(&in->lock, NULL);
-	pthread_cond_init(&in->cond, NULL);
+	virtio_worker_init(&in->worker, LOG_SUB, input_process, in);
 	in->ops = (struct virtio_dev_ops){
 		.name = "virtio-input",
 		.device_id = VIRTIO_ID_INPUT,
@@ -473,7 +429,7 @@ void virtio_input_destroy(struct virtio_input *in)
 	if (!in)
 		return;
 	input_reset(in);
-	pthread_cond_destroy(&in->cond);
+	virtio_worker_destroy(&in->worker);
 	pthread_mutex_destroy(&in->lock);
 	free(in);
 }
@@ -526,7 +482,7 @@ int virtio_input_load(struct virtio_input *in,
 		in->pending[i] = st->pending[i];
 		in->first[i] = st->group_start[i] != 0;
 	}
-	in->kick_event = true;
+	virtio_worker_kick(&in->worker, 1u << INPUT_EVENTQ);
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }

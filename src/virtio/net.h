@@ -4,7 +4,8 @@
  * default, any other netdev back end (a virtual switch port) when given.
  *
  * Ownership: the board fills a struct virtio_net_config (defaults from
- * virtio_net_config_init, then virtio_net_parse for "--net SPEC"), calls
+ * virtio_net_config_init, then what the VM definition says: vmm/vmdef.h
+ * parses "--net SPEC"), calls
  * virtio_net_create() when cfg.backend != VIRTIO_NET_BACKEND_NONE, passes
  * virtio_net_dev_ops(n) and n to virtio_mmio_create(), and at the end
  * destroys the transport first and the device after it. A netdev the device
@@ -14,7 +15,7 @@
  * Threads: the guest's kicks (vCPU thread) only wake the netdev thread; both
  * queues are served there (transmit in the netdev's poll callback, receive
  * in its receive callback). reset() waits until that thread is out of the
- * device. virtio_net_parse and virtio_net_config_init are pure.
+ * device. virtio_net_parse_mac and virtio_net_config_init are pure.
  */
 #ifndef SV_VIRTIO_NET_H
 #define SV_VIRTIO_NET_H
@@ -72,13 +73,6 @@ struct virtio_net_stats {
 /* Defaults for NIC number index: user back end, MAC 52:54:00:12:34:56+index,
  * no host forwards, MTU 1500, id "net<index>". */
 void virtio_net_config_init(struct virtio_net_config *cfg, unsigned index);
-/* Apply a --net spec to cfg (which holds the defaults):
- *   none
- *   user[,hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT]...[,mac=XX:..:XX]
- *       [,mtu=N][,restrict=on|off]
- * 0 or -EINVAL with a message naming the bad part and what is expected. */
-int virtio_net_parse(const char *spec, struct virtio_net_config *cfg,
-		     struct error *err);
 /* Parse "52:54:00:12:34:56" (unicast, not all zero). 0 or -EINVAL. */
 int virtio_net_parse_mac(const char *s, uint8_t mac[6], struct error *err);
 

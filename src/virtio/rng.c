@@ -2,7 +2,6 @@
  * virtio-rng (virtio 1.2, section 5.4). See rng.h.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,19 +9,14 @@
 
 #include "util/log.h"
 #include "virtio/rng.h"
+#include "virtio/worker.h"
 
 #define LOG_SUB "virtio-rng"
 
 struct virtio_rng {
 	struct virtio_dev_ops ops;
 
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	pthread_t thread;
-	bool running; /* thread exists (between start and reset) */
-	bool stop;    /* ask the thread to exit */
-	bool kicked;  /* the guest notified the request queue */
-	struct virtio_dev *vd;
+	struct virtio_worker worker; /* serves the request queue */
 
 	_Atomic uint64_t requests, bytes;
 	bool warned; /* getrandom failure logged */
@@ -81,14 +75,15 @@ int virtio_rng_handle(struct virtio_rng *r, const struct virtq_req *req)
 }
 
 /* Drain the request queue once (worker thread). */
-static void rng_process(struct virtio_rng *r)
+static void rng_process(void *opaque, struct virtio_dev *vd, uint32_t events)
 {
-	struct virtio_dev *vd = r->vd;
+	struct virtio_rng *r = opaque;
 	struct virtq *vq = virtio_queue(vd, 0);
 	bool pushed = false;
 	int rc;
 
-	if (!vq || virtio_broken(vd))
+	(void)events; /* one queue */
+	if (!vq)
 		return;
 	while ((rc = virtq_pop(vq, &r->req)) > 0) {
 		int n = virtio_rng_handle(r, &r->req);
@@ -107,64 +102,19 @@ static void rng_process(struct virtio_rng *r)
 		virtio_notify(vd, 0);
 }
 
-static void *rng_thread(void *arg)
-{
-	struct virtio_rng *r = arg;
-
-	pthread_mutex_lock(&r->lock);
-	for (;;) {
-		while (!r->kicked && !r->stop)
-			pthread_cond_wait(&r->cond, &r->lock);
-		if (r->stop)
-			break;
-		r->kicked = false;
-		pthread_mutex_unlock(&r->lock);
-		rng_process(r);
-		pthread_mutex_lock(&r->lock);
-	}
-	pthread_mutex_unlock(&r->lock);
-	return NULL;
-}
-
 static void rng_start(void *opaque, struct virtio_dev *vd)
 {
 	struct virtio_rng *r = opaque;
-	int rc;
 
-	pthread_mutex_lock(&r->lock);
-	if (r->running) {
-		pthread_mutex_unlock(&r->lock);
-		return;
-	}
-	r->vd = vd;
-	r->stop = false;
-	r->kicked = true; /* buffers may be queued already */
-	rc = pthread_create(&r->thread, NULL, rng_thread, r);
-	r->running = rc == 0;
-	pthread_mutex_unlock(&r->lock);
-	if (rc) {
-		log_error(LOG_SUB, "cannot start worker: %s", strerror(rc));
-		virtio_device_error(vd, "rng: no worker thread");
-	}
+	/* buffers may be queued already */
+	virtio_worker_start(&r->worker, vd, 1);
 }
 
 static void rng_reset(void *opaque)
 {
 	struct virtio_rng *r = opaque;
 
-	pthread_mutex_lock(&r->lock);
-	if (!r->running) {
-		pthread_mutex_unlock(&r->lock);
-		return;
-	}
-	r->stop = true;
-	pthread_cond_signal(&r->cond);
-	pthread_mutex_unlock(&r->lock);
-	pthread_join(r->thread, NULL);
-	pthread_mutex_lock(&r->lock);
-	r->running = false;
-	r->vd = NULL;
-	pthread_mutex_unlock(&r->lock);
+	virtio_worker_stop(&r->worker);
 }
 
 /* 5.4.4: no configuration space; reads see zeros. */
@@ -177,10 +127,7 @@ static void rng_queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_rng *r = opaque;
 
-	pthread_mutex_lock(&r->lock);
-	r->kicked = true;
-	pthread_cond_signal(&r->cond);
-	pthread_mutex_unlock(&r->lock);
+	virtio_worker_kick(&r->worker, 1u << q);
 }
 
 struct virtio_rng *virtio_rng_create(struct error *err)
@@ -191,8 +138,7 @@ struct virtio_rng *virtio_rng_create(struct error *err)
 		error_set(err, ENOMEM, "virtio-rng: out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
+	virtio_worker_init(&r->worker, LOG_SUB, rng_process, r);
 	r->ops = (struct virtio_dev_ops){
 		.name = "virtio-rng",
 		.device_id = VIRTIO_ID_RNG,
@@ -212,9 +158,7 @@ void virtio_rng_destroy(struct virtio_rng *r)
 {
 	if (!r)
 		return;
-	rng_reset(r);
-	pthread_cond_destroy(&r->cond);
-	pthread_mutex_destroy(&r->lock);
+	virtio_worker_destroy(&r->worker);
 	free(r);
 }
 

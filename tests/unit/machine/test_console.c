@@ -75,12 +75,12 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Wait up to 2 s until the sink holds want (exactly). */
+/* Wait up to 20 s (a loaded host) until the sink holds want (exactly). */
 static void sink_expect(struct sink *s, const void *want, size_t len)
 {
 	int i;
 
-	for (i = 0; i < 200; i++) {
+	for (i = 0; i < 2000; i++) {
 		pthread_mutex_lock(&s->lock);
 		if (s->len >= len) {
 			pthread_mutex_unlock(&s->lock);
@@ -96,13 +96,13 @@ static void sink_expect(struct sink *s, const void *want, size_t len)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Read from fd until buf holds len bytes or 2 s pass; returns bytes read. */
+/* Read from fd until buf holds len bytes or 20 s pass; returns bytes read. */
 static size_t read_for(int fd, void *buf, size_t len)
 {
 	size_t got = 0;
 	int i;
 
-	for (i = 0; i < 200 && got < len; i++) {
+	for (i = 0; i < 2000 && got < len; i++) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 

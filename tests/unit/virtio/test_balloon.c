@@ -236,7 +236,7 @@ static void test_stats(void **state)
 	f->ops->start(f->b, vd);
 
 	/* The driver's first buffer is held: nothing completed yet. */
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 1000; i++) {
 		virtio_balloon_get_stats(f->b, &st);
 		if (st.valid)
 			break;
@@ -266,7 +266,7 @@ static void test_stats(void **state)
 	fake_req_out(f->req, ent, 10);
 	fake_queue_add(vd, 2, f->req);
 	f->ops->queue_notify(f->b, 2);
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 1000; i++) {
 		virtio_balloon_get_stats(f->b, &st);
 		if (st.val[VIRTIO_BALLOON_S_MEMFREE] == 2000)
 			break;

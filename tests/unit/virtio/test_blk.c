@@ -102,65 +102,6 @@ static int run(struct virtio_blk *blk, struct fake *f, void *data, size_t len,
 	return virtio_blk_handle_sync(blk, &f->req, written);
 }
 
-static void test_parse(void **state)
-{
-	struct virtio_blk_config c;
-	struct error err = { 0 };
-	char big[64];
-
-	assert_int_equal(virtio_blk_parse("disk.img", &c, &err), 0);
-	assert_string_equal(c.path, "disk.img");
-	assert_string_equal(c.format, "raw");
-	assert_false(c.readonly);
-	assert_string_equal(c.serial, "");
-
-	assert_int_equal(virtio_blk_parse("/a/b.img,format=raw,readonly=on,"
-					  "serial=data0",
-					  &c, &err),
-			 0);
-	assert_string_equal(c.path, "/a/b.img");
-	assert_true(c.readonly);
-	assert_string_equal(c.serial, "data0");
-	assert_int_equal(virtio_blk_parse("x,readonly", &c, &err), 0);
-	assert_true(c.readonly);
-	assert_int_equal(virtio_blk_parse("x,readonly=off", &c, &err), 0);
-	assert_false(c.readonly);
-	/* ",," is a comma */
-	assert_int_equal(virtio_blk_parse("a,,b.img,serial=x,,y", &c, &err), 0);
-	assert_string_equal(c.path, "a,b.img");
-	assert_string_equal(c.serial, "x,y");
-	/* exactly 20 bytes */
-	assert_int_equal(
-		virtio_blk_parse("x,serial=01234567890123456789", &c, &err), 0);
-
-	assert_int_equal(virtio_blk_parse("", &c, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "missing image path"));
-	assert_int_equal(virtio_blk_parse(",readonly=on", &c, &err), -EINVAL);
-	assert_int_equal(virtio_blk_parse("x,bogus=1", &c, &err), -EINVAL);
-	assert_string_equal(
-		err.msg, "--disk x: unknown option 'bogus' (expected format, "
-			 "readonly or serial)");
-	assert_int_equal(virtio_blk_parse("x,readonly=maybe", &c, &err),
-			 -EINVAL);
-	assert_string_equal(err.msg,
-			    "--disk x: readonly=maybe: expected on or off");
-	assert_int_equal(virtio_blk_parse("x,format=qcow2", &c, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "not supported yet"));
-	assert_int_equal(virtio_blk_parse("x,format=vmdk", &c, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "unknown format 'vmdk'"));
-	assert_int_equal(virtio_blk_parse("x,format", &c, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "'format' needs a value"));
-	assert_int_equal(virtio_blk_parse("x,readonly,readonly", &c, &err),
-			 -EINVAL);
-	assert_non_null(strstr(err.msg, "given twice"));
-	snprintf(big, sizeof(big), "x,serial=%s", "012345678901234567890");
-	assert_int_equal(virtio_blk_parse(big, &c, &err), -EINVAL);
-	assert_string_equal(err.msg, "--disk x: serial '012345678901234567890' "
-				     "is 21 bytes long, at most 20 allowed");
-	assert_int_equal(virtio_blk_parse("x,serial=a\tb", &c, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "printable"));
-}
-
 static void test_rw(void **state)
 {
 	struct virtio_blk *blk = make(false, "sn1");
@@ -545,7 +486,6 @@ static void test_threaded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),
 		cmocka_unit_test_setup_teardown(test_rw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup,
 						teardown),

@@ -21,12 +21,11 @@
 #include "net/netdev.h"
 #include "virtio/net.h"
 
-/* ---- spec parsing ------------------------------------------------------------ */
+/* ---- configuration defaults (--net specs: tests/unit/vmm) -------------------- */
 
-static void test_parse_defaults(void **state)
+static void test_config_defaults(void **state)
 {
 	struct virtio_net_config c;
-	struct error err = { 0 };
 
 	virtio_net_config_init(&c, 0);
 	assert_int_equal(c.backend, VIRTIO_NET_BACKEND_USER);
@@ -35,75 +34,6 @@ static void test_parse_defaults(void **state)
 	virtio_net_config_init(&c, 2);
 	assert_int_equal(c.mac[5], 0x58);
 	assert_string_equal(c.id, "net2");
-
-	assert_int_equal(virtio_net_parse("none", &c, &err), 0);
-	assert_int_equal(c.backend, VIRTIO_NET_BACKEND_NONE);
-	virtio_net_config_init(&c, 0);
-	assert_int_equal(virtio_net_parse("user", &c, &err), 0);
-	assert_int_equal(c.backend, VIRTIO_NET_BACKEND_USER);
-	assert_int_equal(c.user.n_fwd, 0);
-}
-
-static void test_parse_user(void **state)
-{
-	struct virtio_net_config c;
-	struct error err = { 0 };
-
-	virtio_net_config_init(&c, 0);
-	assert_int_equal(
-		virtio_net_parse("user,hostfwd=tcp:127.0.0.1:2222-:22,"
-				 "hostfwd=udp::5353-10.0.2.15:53,"
-				 "mac=02:AB:cd:00:00:01,mtu=9000,restrict=on",
-				 &c, &err),
-		0);
-	assert_int_equal(c.user.n_fwd, 2);
-	assert_int_equal(c.user.fwd[0].host_port, 2222);
-	assert_int_equal(c.user.fwd[0].guest_port, 22);
-	assert_int_equal(c.user.fwd[0].host_addr.s_addr,
-			 htonl(INADDR_LOOPBACK));
-	assert_true(c.user.fwd[1].udp);
-	assert_memory_equal(c.mac, "\x02\xab\xcd\x00\x00\x01", 6);
-	assert_int_equal(c.user.mtu, 9000);
-	assert_true(c.user.restricted);
-}
-
-static void test_parse_errors(void **state)
-{
-	static const struct {
-		const char *spec, *msg;
-	} bad[] = {
-		{ "", "expected user" },
-		{ "tap", "unknown back end 'tap'" },
-		{ "none,mac=52:54:00:00:00:01", "takes no options" },
-		{ "user,foo=1", "unknown option 'foo'" },
-		{ "user,hostfwd", "needs a value" },
-		{ "user,hostfwd=tcp:127.0.0.1:2222", "hostfwd=" },
-		{ "user,hostfwd=tcp:127.0.0.1:99999-:22", "host port" },
-		{ "user,hostfwd=tcp::22-:22,hostfwd=tcp:127.0.0.1:22-:23",
-		  "already forwarded" },
-		{ "user,mac=52:54:00:12:34", "six hex byte pairs" },
-		{ "user,mac=52:54:00:12:34:5g", "six hex byte pairs" },
-		{ "user,mac=52:54:00:12:34:56:78", "six hex byte pairs" },
-		{ "user,mac=01:00:5e:00:00:01", "multicast" },
-		{ "user,mac=00:00:00:00:00:00", "all-zero" },
-		{ "user,mtu=100", "mtu" },
-		{ "user,mtu=70000", "mtu" },
-		{ "user,restrict=maybe", "expected on or off" },
-		{ "user,", "empty option" },
-		{ "user,,mtu=1500", "empty option" },
-	};
-	struct virtio_net_config c;
-	struct error err;
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		virtio_net_config_init(&c, 0);
-		error_clear(&err);
-		if (virtio_net_parse(bad[i].spec, &c, &err) != -EINVAL)
-			fail_msg("accepted '%s'", bad[i].spec);
-		if (!strstr(err.msg, bad[i].msg))
-			fail_msg("'%s': message '%s' lacks '%s'", bad[i].spec,
-				 err.msg, bad[i].msg);
-	}
 }
 
 /* ---- a minimal virtio-mmio driver ------------------------------------------------- */
@@ -570,9 +500,7 @@ static void test_rx_malformed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_defaults),
-		cmocka_unit_test(test_parse_user),
-		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_slirp_arp),
 		cmocka_unit_test(test_mrg_rxbuf),
 		cmocka_unit_test(test_no_mrg_too_big),

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "api/vmdef.h"
+#include "vmm/vmdef.h"
 
 static const char full_def[] =
 	"{\"name\": \"web-01\", \"cpus\": 4, \"memory\": \"2G\","
@@ -126,6 +126,8 @@ static void test_round_trip(void **state)
 	round_trip("{\"name\":\"fw\",\"memory\":16781312,"
 		   "\"boot\":{\"firmware\":\"/fw_payload.elf\"},"
 		   "\"console\":\"unix:/run/c.sock\"}");
+	round_trip("{\"name\":\"n\",\"boot\":{\"kernel\":\"/k\"},"
+		   "\"nics\":[{\"mtu\":9000,\"restrict\":true},{}]}");
 	round_trip("{\"name\":\"b\",\"bios\":\"/usr/lib/fw_dynamic.bin\","
 		   "\"boot\":{\"kernel\":\"/k\"},"
 		   "\"qos\":{\"cpu\":{\"shares\":123},"
@@ -230,6 +232,15 @@ static const struct {
 	  "\"nics\":[{\"mac\":\"01:00:00:00:00:01\"}]}",
 	  "nics[0].mac: expected a unicast MAC like \"52:54:00:12:34:56\", "
 	  "got \"01:00:00:00:00:01\"" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"nics\":[{\"mtu\":100}]}",
+	  "nics[0].mtu: 100 is out of range 576..65521" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"nics\":[{\"hostfwd\":[\"tcp::22-:22\",\"tcp::22-:23\"]}]}",
+	  "nics[0].hostfwd[1]: host port 22 is already forwarded" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"d.img\"}]}",
+	  "disks[0].path: expected an absolute path, got \"d.img\"" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},\"console\":\"stdio\"}",
 	  "console: expected \"managed\", \"none\", \"pty\" or "
 	  "\"unix:/PATH\", got \"stdio\"" },

@@ -1,6 +1,7 @@
-/* VM definition: parse, validate, serialize, convert (see vmdef.h and
+/* VM definition as JSON: read (types and shapes; the rules are
+ * vmdef_validate()'s) and write the normalized form (vmdef.h,
  * docs/vm-definition.md). */
-#include "api/vmdef.h"
+#include "vmm/vmdef.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,7 +11,7 @@
 #include <string.h>
 
 #include "util/parse.h"
-#include "virtio/net.h"
+#include "vmm/vmdef_priv.h"
 
 #define FIELD_MAX 64 /* "nics[7].hostfwd[15]" and the like */
 
@@ -110,23 +111,6 @@ static int get_str(const json_t *obj, const char *parent, const char *key,
 	return 0;
 }
 
-static int get_path(const json_t *obj, const char *parent, const char *key,
-		    char *buf, size_t len, bool required, struct error *err)
-{
-	char field[FIELD_MAX];
-	int r = get_str(obj, parent, key, buf, len, required, err);
-
-	if (r)
-		return r;
-	sub(field, parent, key);
-	/* The daemon's working directory means nothing to its clients. */
-	if (buf[0] != '/')
-		return error_set(err, EINVAL,
-				 "%s: expected an absolute path, got \"%.64s\"",
-				 field, buf);
-	return 0;
-}
-
 static int get_bool(const json_t *obj, const char *parent, const char *key,
 		    bool *out, struct error *err)
 {
@@ -168,21 +152,6 @@ static int get_uint(const json_t *obj, const char *parent, const char *key,
 	return 0;
 }
 
-/* "2G" for sizes that are a whole number of a unit, else bytes. */
-static void format_size(uint64_t v, char *buf, size_t len)
-{
-	static const char units[] = "TGMK";
-	int shift = 40;
-
-	for (const char *u = units; *u; u++, shift -= 10) {
-		if (v && (v & ((1ULL << shift) - 1)) == 0) {
-			snprintf(buf, len, "%" PRIu64 "%c", v >> shift, *u);
-			return;
-		}
-	}
-	snprintf(buf, len, "%" PRIu64, v);
-}
-
 /* A size: an integer (bytes) or a string like "512M". Missing: -ENOENT. */
 static int get_size(const json_t *obj, const char *parent, const char *key,
 		    uint64_t *out, struct error *err)
@@ -218,12 +187,14 @@ static int get_shares(const json_t *obj, const char *parent,
 {
 	char field[FIELD_MAX];
 	json_t *v = json_object_get(obj, "shares");
-	const char *expected = "\"low\", \"normal\", \"high\" or a number "
-			       "1..1000000";
+	char expected[64];
 
 	if (!v)
 		return 0;
 	sub(field, parent, "shares");
+	snprintf(expected, sizeof(expected),
+		 "\"low\", \"normal\", \"high\" or a number 1..%d",
+		 VMDEF_SHARES_MAX);
 	if (json_is_string(v)) {
 		const char *s = json_string_value(v);
 
@@ -245,79 +216,49 @@ static int get_shares(const json_t *obj, const char *parent,
 	return 0;
 }
 
-static int get_object(const json_t *obj, const char *key, const char *field,
-		      json_t **out, struct error *err)
+/* obj[key] into *out if present (NULL if not) and of type, else a
+ * message "field: expected <expected>, got ...". */
+static int get_typed(const json_t *obj, const char *key, const char *field,
+		     json_type type, const char *expected, json_t **out,
+		     struct error *err)
 {
 	json_t *v = json_object_get(obj, key);
 
 	*out = NULL;
-	if (!v)
-		return 0;
-	if (!json_is_object(v))
-		return bad_type(field, "an object", v, err);
+	if (v && json_typeof(v) != type)
+		return bad_type(field, expected, v, err);
 	*out = v;
 	return 0;
+}
+
+static int get_object(const json_t *obj, const char *key, const char *field,
+		      json_t **out, struct error *err)
+{
+	return get_typed(obj, key, field, JSON_OBJECT, "an object", out, err);
 }
 
 static int get_array(const json_t *obj, const char *key, size_t max,
 		     json_t **out, struct error *err)
 {
-	json_t *v = json_object_get(obj, key);
+	if (get_typed(obj, key, key, JSON_ARRAY, "an array", out, err))
+		return -EINVAL;
+	if (*out && json_array_size(*out) > max) {
+		size_t n = json_array_size(*out);
 
-	*out = NULL;
-	if (!v)
-		return 0;
-	if (!json_is_array(v))
-		return bad_type(key, "an array", v, err);
-	if (json_array_size(v) > max)
+		*out = NULL;
 		return error_set(err, EINVAL, "%s: %zu entries, at most %zu",
-				 key, json_array_size(v), max);
-	*out = v;
+				 key, n, max);
+	}
 	return 0;
 }
 
 /* ---- the sections ------------------------------------------------------ */
-
-/* DNS-label-like: letters, digits and '-', not at either end. */
-static int check_name(const char *name, struct error *err)
-{
-	size_t n = strlen(name);
-
-	if (n == 0)
-		return error_set(err, EINVAL, "name: must not be empty");
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && name[i] != '-')
-			goto bad;
-	if (name[0] == '-' || name[n - 1] == '-')
-		goto bad;
-	return 0;
-bad:
-	return error_set(err, EINVAL,
-			 "name: \"%s\": expected letters, digits and '-' "
-			 "(not first or last), 1..63 characters",
-			 name);
-}
-
-static int check_mem_range(const char *field, uint64_t v, struct error *err)
-{
-	char s[32];
-
-	format_size(v, s, sizeof(s));
-	if (v < VMDEF_MEM_MIN || v > VMDEF_MEM_MAX)
-		return error_set(err, EINVAL, "%s: %s is out of range 16M..1T",
-				 field, s);
-	if (v & 0xfff)
-		return error_set(err, EINVAL, "%s: %s is not a multiple of 4K",
-				 field, s);
-	return 0;
-}
 
 static int parse_boot(const json_t *root, struct vmdef *d, struct error *err)
 {
 	static const char *const keys[] = { "kernel", "initrd", "append",
 					    "firmware", NULL };
 	json_t *boot;
-	int r;
 
 	if (get_object(root, "boot", "boot", &boot, err))
 		return -EINVAL;
@@ -325,35 +266,16 @@ static int parse_boot(const json_t *root, struct vmdef *d, struct error *err)
 		return error_set(err, EINVAL,
 				 "boot: required (an object with kernel, "
 				 "initrd, append, or firmware)");
-	if (check_keys(boot, keys, "boot", err))
+	if (check_keys(boot, keys, "boot", err) ||
+	    get_str(boot, "boot", "kernel", d->kernel, sizeof(d->kernel), false,
+		    err) == -EINVAL ||
+	    get_str(boot, "boot", "firmware", d->firmware, sizeof(d->firmware),
+		    false, err) == -EINVAL ||
+	    get_str(boot, "boot", "initrd", d->initrd, sizeof(d->initrd), false,
+		    err) == -EINVAL ||
+	    get_str(boot, "boot", "append", d->append, sizeof(d->append), false,
+		    err) == -EINVAL)
 		return -EINVAL;
-	r = get_path(boot, "boot", "kernel", d->kernel, sizeof(d->kernel),
-		     false, err);
-	if (r && r != -ENOENT)
-		return r;
-	r = get_path(boot, "boot", "firmware", d->firmware, sizeof(d->firmware),
-		     false, err);
-	if (r && r != -ENOENT)
-		return r;
-	r = get_path(boot, "boot", "initrd", d->initrd, sizeof(d->initrd),
-		     false, err);
-	if (r && r != -ENOENT)
-		return r;
-	r = get_str(boot, "boot", "append", d->append, sizeof(d->append), false,
-		    err);
-	if (r && r != -ENOENT)
-		return r;
-
-	if (!d->kernel[0] && !d->firmware[0])
-		return error_set(err, EINVAL,
-				 "boot.kernel: required (or boot.firmware)");
-	if (d->kernel[0] && d->firmware[0])
-		return error_set(err, EINVAL,
-				 "boot.firmware: cannot be combined with "
-				 "boot.kernel");
-	if (d->firmware[0] && (d->initrd[0] || json_object_get(boot, "append")))
-		return error_set(err, EINVAL, "boot.%s: only with boot.kernel",
-				 d->initrd[0] ? "initrd" : "append");
 	return 0;
 }
 
@@ -381,11 +303,17 @@ static int parse_bios(const json_t *root, struct vmdef *d, struct error *err)
 				 "absolute path, got \"%.64s\"",
 				 s);
 	}
-	if (d->firmware[0] && d->bios != VIRT_BIOS_NONE)
-		return error_set(err, EINVAL,
-				 "bios: must be \"none\" with boot.firmware "
-				 "(the firmware is the M-mode image)");
 	return 0;
+}
+
+static int parse_accel(const json_t *root, struct vmdef *d, struct error *err)
+{
+	char s[16];
+	int r = get_str(root, "", "accel", s, sizeof(s), false, err);
+
+	if (r == -ENOENT)
+		return 0;
+	return r ? r : vmdef_opt_accel(s, "accel:", &d->accel, err);
 }
 
 static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
@@ -394,46 +322,30 @@ static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 	static const char *const keys[] = { "path", "format", "readonly",
 					    "serial", NULL };
 	char where[FIELD_MAX];
-	int r;
 
 	snprintf(where, sizeof(where), "disks[%u]", i);
 	if (!json_is_object(v))
 		return bad_type(where, "an object", v, err);
-	if (check_keys(v, keys, where, err))
-		return -EINVAL;
-	r = get_path(v, where, "path", dk->path, sizeof(dk->path), true, err);
-	if (r)
-		return r;
 	snprintf(dk->format, sizeof(dk->format), "raw");
-	r = get_str(v, where, "format", dk->format, sizeof(dk->format), false,
-		    err);
-	if (r == -EINVAL)
-		return r;
-	if (strcmp(dk->format, "raw") != 0)
-		return error_set(err, EINVAL,
-				 "%s.format: expected \"raw\", got \"%s\"",
-				 where, dk->format);
-	if (get_bool(v, where, "readonly", &dk->readonly, err))
+	if (check_keys(v, keys, where, err) ||
+	    get_str(v, where, "path", dk->path, sizeof(dk->path), true, err) ||
+	    get_str(v, where, "format", dk->format, sizeof(dk->format), false,
+		    err) == -EINVAL ||
+	    get_bool(v, where, "readonly", &dk->readonly, err) ||
+	    get_str(v, where, "serial", dk->serial, sizeof(dk->serial), false,
+		    err) == -EINVAL)
 		return -EINVAL;
-	r = get_str(v, where, "serial", dk->serial, sizeof(dk->serial), false,
-		    err);
-	if (r == -EINVAL)
-		return r;
-	for (const char *c = dk->serial; *c; c++)
-		if (!isprint((unsigned char)*c))
-			return error_set(err, EINVAL,
-					 "%s.serial: expected printable ASCII",
-					 where);
 	return 0;
 }
 
 static int parse_nic(const json_t *v, unsigned i, struct vmdef_nic *nic,
 		     struct error *err)
 {
-	static const char *const keys[] = { "type", "hostfwd", "mac", NULL };
+	static const char *const keys[] = { "type", "hostfwd",	"mac",
+					    "mtu",  "restrict", NULL };
 	char where[FIELD_MAX], field[FIELD_MAX];
-	json_t *fwd, *m;
-	int r;
+	uint64_t mtu = 0;
+	json_t *fwd;
 
 	snprintf(where, sizeof(where), "nics[%u]", i);
 	if (!json_is_object(v))
@@ -441,9 +353,9 @@ static int parse_nic(const json_t *v, unsigned i, struct vmdef_nic *nic,
 	if (check_keys(v, keys, where, err))
 		return -EINVAL;
 	snprintf(nic->type, sizeof(nic->type), "user");
-	r = get_str(v, where, "type", nic->type, sizeof(nic->type), false, err);
 	sub(field, where, "type");
-	if (r == -EINVAL || (r == 0 && strcmp(nic->type, "user") != 0))
+	if (get_str(v, where, "type", nic->type, sizeof(nic->type), false,
+		    err) == -EINVAL)
 		return bad_type(field, "\"user\"", json_object_get(v, "type"),
 				err);
 
@@ -458,15 +370,12 @@ static int parse_nic(const json_t *v, unsigned i, struct vmdef_nic *nic,
 	for (size_t k = 0; fwd && k < json_array_size(fwd); k++) {
 		json_t *f = json_array_get(fwd, k);
 		char fk[FIELD_MAX];
-		struct net_hostfwd hf;
-		struct error e = { 0 };
 
 		if (snprintf(fk, sizeof(fk), "%s[%zu]", field, k) < 0)
 			fk[0] = '\0';
 		if (!json_is_string(f) ||
 		    json_string_length(f) >= VMDEF_HOSTFWD_LEN ||
-		    strlen(json_string_value(f)) != json_string_length(f) ||
-		    net_hostfwd_parse(json_string_value(f), &hf, &e) < 0)
+		    strlen(json_string_value(f)) != json_string_length(f))
 			return bad_type(fk,
 					"a forward like "
 					"\"tcp:127.0.0.1:2222-:22\"",
@@ -476,30 +385,23 @@ static int parse_nic(const json_t *v, unsigned i, struct vmdef_nic *nic,
 		nic->n_hostfwd++;
 	}
 
-	m = json_object_get(v, "mac");
 	sub(field, where, "mac");
-	if (m) {
-		uint8_t mac[6];
-		struct error e = { 0 };
-
-		if (!json_is_string(m) ||
-		    json_string_length(m) >= sizeof(nic->mac) ||
-		    strlen(json_string_value(m)) != json_string_length(m) ||
-		    virtio_net_parse_mac(json_string_value(m), mac, &e) < 0)
-			return bad_type(field,
-					"a unicast MAC like "
-					"\"52:54:00:12:34:56\"",
-					m, err);
-		memcpy(nic->mac, json_string_value(m),
-		       json_string_length(m) + 1);
-	}
+	if (get_str(v, where, "mac", nic->mac, sizeof(nic->mac), false, err) ==
+	    -EINVAL)
+		return bad_type(field,
+				"a unicast MAC like \"52:54:00:12:34:56\"",
+				json_object_get(v, "mac"), err);
+	if (get_uint(v, where, "mtu", NET_USER_MTU_MIN, NET_USER_MTU_MAX, &mtu,
+		     err) ||
+	    get_bool(v, where, "restrict", &nic->restricted, err))
+		return -EINVAL;
+	nic->mtu = (uint32_t)mtu;
 	return 0;
 }
 
 static int parse_devices(const json_t *root, struct vmdef *d, struct error *err)
 {
 	json_t *a;
-	unsigned n;
 
 	if (get_array(root, "disks", VMDEF_MAX_DISKS, &a, err))
 		return -EINVAL;
@@ -520,13 +422,6 @@ static int parse_devices(const json_t *root, struct vmdef *d, struct error *err)
 	if (get_bool(root, "", "rng", &d->rng, err) ||
 	    get_bool(root, "", "balloon", &d->balloon, err))
 		return -EINVAL;
-	n = d->n_disks + d->n_nics + d->rng + d->balloon;
-	if (n > VIRT_MAX_VIRTIO)
-		return error_set(
-			err, EINVAL,
-			"disks, nics, rng, balloon: %u virtio devices, "
-			"the board has %d slots",
-			n, VIRT_MAX_VIRTIO);
 	return 0;
 }
 
@@ -566,7 +461,6 @@ static int parse_qos(const json_t *root, struct vmdef *d, struct error *err)
 						"limit_mhz", NULL };
 	static const char *const mem_keys[] = { "shares", "reservation",
 						"limit", NULL };
-	char a[32], b[32];
 	json_t *qos, *cpu, *mem;
 	int r;
 
@@ -579,22 +473,15 @@ static int parse_qos(const json_t *root, struct vmdef *d, struct error *err)
 	    get_object(qos, "memory", "qos.memory", &mem, err))
 		return -EINVAL;
 
-	if (cpu) {
-		if (check_keys(cpu, cpu_keys, "qos.cpu", err) ||
+	/* limit_mhz 0 and memory.limit 0 would read as "no limit": refused
+	 * here, where the JSON still tells them apart */
+	if (cpu && (check_keys(cpu, cpu_keys, "qos.cpu", err) ||
 		    get_shares(cpu, "qos.cpu", &d->cpu_shares, err) ||
-		    get_uint(cpu, "qos.cpu", "reservation_mhz", 0, 100000000,
-			     &d->cpu_reservation_mhz, err) ||
-		    get_uint(cpu, "qos.cpu", "limit_mhz", 1, 100000000,
-			     &d->cpu_limit_mhz, err))
-			return -EINVAL;
-		if (d->cpu_limit_mhz &&
-		    d->cpu_reservation_mhz > d->cpu_limit_mhz)
-			return error_set(err, EINVAL,
-					 "qos.cpu.reservation_mhz: %" PRIu64
-					 " exceeds qos.cpu.limit_mhz %" PRIu64,
-					 d->cpu_reservation_mhz,
-					 d->cpu_limit_mhz);
-	}
+		    get_uint(cpu, "qos.cpu", "reservation_mhz", 0,
+			     VMDEF_MHZ_MAX, &d->cpu_reservation_mhz, err) ||
+		    get_uint(cpu, "qos.cpu", "limit_mhz", 1, VMDEF_MHZ_MAX,
+			     &d->cpu_limit_mhz, err)))
+		return -EINVAL;
 	if (mem) {
 		if (check_keys(mem, mem_keys, "qos.memory", err) ||
 		    get_shares(mem, "qos.memory", &d->mem_shares, err))
@@ -603,54 +490,25 @@ static int parse_qos(const json_t *root, struct vmdef *d, struct error *err)
 			     &d->mem_reservation, err);
 		if (r && r != -ENOENT)
 			return r;
-		if (d->mem_reservation & 0xfff)
-			return error_set(err, EINVAL,
-					 "qos.memory.reservation: not a "
-					 "multiple of 4K");
 		r = get_size(mem, "qos.memory", "limit", &d->mem_limit, err);
 		if (r && r != -ENOENT)
 			return r;
-		if (r == 0 &&
-		    (d->mem_limit < VMDEF_MEM_MIN || (d->mem_limit & 0xfff)))
+		if (r == 0 && d->mem_limit == 0)
 			return error_set(err, EINVAL,
 					 "qos.memory.limit: expected a "
 					 "multiple of 4K of at least 16M");
-		format_size(d->mem_reservation, a, sizeof(a));
-		if (d->mem_reservation > d->memory) {
-			format_size(d->memory, b, sizeof(b));
-			return error_set(err, EINVAL,
-					 "qos.memory.reservation: %s exceeds "
-					 "memory %s",
-					 a, b);
-		}
-		if (d->mem_limit && d->mem_reservation > d->mem_limit) {
-			format_size(d->mem_limit, b, sizeof(b));
-			return error_set(err, EINVAL,
-					 "qos.memory.reservation: %s exceeds "
-					 "qos.memory.limit %s",
-					 a, b);
-		}
 	}
 	return 0;
 }
 
 /* ---- public ------------------------------------------------------------ */
 
-void vmdef_init(struct vmdef *def)
-{
-	memset(def, 0, sizeof(*def));
-	def->cpus = 1;
-	def->memory = VIRT_DEFAULT_RAM;
-	def->bios = VIRT_BIOS_BUILTIN;
-	def->console = VMDEF_CONSOLE_MANAGED;
-}
-
 int vmdef_from_json(const json_t *root, struct vmdef *d, struct error *err)
 {
 	static const char *const keys[] = {
-		"name",	 "cpus",      "memory",	 "boot", "bios",
-		"disks", "nics",      "console", "rng",	 "balloon",
-		"qos",	 "autostart", NULL,
+		"name",	   "cpus",  "memory",	 "boot",    "bios",
+		"accel",   "disks", "nics",	 "console", "rng",
+		"balloon", "qos",   "autostart", NULL,
 	};
 	uint64_t v;
 	int r;
@@ -664,8 +522,6 @@ int vmdef_from_json(const json_t *root, struct vmdef *d, struct error *err)
 	r = get_str(root, "", "name", d->name, sizeof(d->name), true, err);
 	if (r)
 		return r;
-	if (check_name(d->name, err))
-		return -EINVAL;
 	v = d->cpus;
 	if (get_uint(root, "", "cpus", 1, VMDEF_CPUS_MAX, &v, err))
 		return -EINVAL;
@@ -673,15 +529,13 @@ int vmdef_from_json(const json_t *root, struct vmdef *d, struct error *err)
 	r = get_size(root, "", "memory", &d->memory, err);
 	if (r && r != -ENOENT)
 		return r;
-	if (check_mem_range("memory", d->memory, err))
-		return -EINVAL;
 
 	if (parse_boot(root, d, err) || parse_bios(root, d, err) ||
-	    parse_devices(root, d, err) || parse_console(root, d, err) ||
-	    parse_qos(root, d, err) ||
+	    parse_accel(root, d, err) || parse_devices(root, d, err) ||
+	    parse_console(root, d, err) || parse_qos(root, d, err) ||
 	    get_bool(root, "", "autostart", &d->autostart, err))
 		return -EINVAL;
-	return 0;
+	return vmdef_validate(d, VMDEF_HOST_DAEMON, err);
 }
 
 int vmdef_parse(const char *json, struct vmdef *out, struct error *err)
@@ -703,7 +557,7 @@ int vmdef_parse(const char *json, struct vmdef *out, struct error *err)
 	return r;
 }
 
-static json_t *shares_json(const struct vmdef_shares *s)
+json_t *vmdef_shares_to_json(const struct vmdef_shares *s)
 {
 	switch (s->kind) {
 	case VMDEF_SHARES_LOW: return json_string("low");
@@ -717,8 +571,52 @@ static json_t *size_json(uint64_t v)
 {
 	char s[32];
 
-	format_size(v, s, sizeof(s));
+	vmdef_format_size(v, s, sizeof(s));
 	return json_string(s);
+}
+
+json_t *vmdef_disk_to_json(const struct vmdef_disk *k, bool full)
+{
+	json_t *o = json_pack("{s:s}", "path", k->path);
+	int bad = !o;
+
+	if (o && (full || strcmp(k->format, "raw") != 0))
+		bad |= json_object_set_new(o, "format", json_string(k->format));
+	if (o && (full || k->readonly))
+		bad |= json_object_set_new(o, "readonly",
+					   json_boolean(k->readonly));
+	if (o && (full || k->serial[0]))
+		bad |= json_object_set_new(o, "serial", json_string(k->serial));
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *vmdef_nic_to_json(const struct vmdef_nic *n, bool full)
+{
+	json_t *o = json_pack("{s:s}", "type", n->type);
+	json_t *fw = json_array();
+	int bad = !o || !fw;
+
+	for (unsigned k = 0; !bad && k < n->n_hostfwd; k++)
+		bad |= json_array_append_new(fw, json_string(n->hostfwd[k]));
+	if (!bad && (full || n->n_hostfwd))
+		bad |= json_object_set(o, "hostfwd", fw);
+	if (!bad && n->mac[0])
+		bad |= json_object_set_new(o, "mac", json_string(n->mac));
+	if (!bad && n->mtu)
+		bad |= json_object_set_new(o, "mtu", json_integer(n->mtu));
+	if (!bad && (full || n->restricted))
+		bad |= json_object_set_new(o, "restrict",
+					   json_boolean(n->restricted));
+	json_decref(fw);
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 json_t *vmdef_to_json_value(const struct vmdef *d)
@@ -752,30 +650,15 @@ json_t *vmdef_to_json_value(const struct vmdef *d)
 		json_string(d->bios == VIRT_BIOS_FILE	? d->bios_path
 			    : d->bios == VIRT_BIOS_NONE ? "none"
 							: "builtin"));
-	for (unsigned i = 0; i < d->n_disks; i++) {
-		const struct vmdef_disk *k = &d->disks[i];
-
+	bad |= json_object_set_new(o, "accel",
+				   json_string(vmdef_accel_name(d->accel)));
+	for (unsigned i = 0; i < d->n_disks; i++)
 		bad |= json_array_append_new(
-			disks,
-			json_pack("{s:s, s:s, s:b, s:s}", "path", k->path,
-				  "format", k->format, "readonly", k->readonly,
-				  "serial", k->serial));
-	}
+			disks, vmdef_disk_to_json(&d->disks[i], true));
 	bad |= json_object_set(o, "disks", disks);
-	for (unsigned i = 0; i < d->n_nics; i++) {
-		const struct vmdef_nic *n = &d->nics[i];
-		json_t *nic = json_pack("{s:s, s:[]}", "type", n->type,
-					"hostfwd");
-		json_t *fw = nic ? json_object_get(nic, "hostfwd") : NULL;
-
-		for (unsigned k = 0; fw && k < n->n_hostfwd; k++)
-			bad |= json_array_append_new(
-				fw, json_string(n->hostfwd[k]));
-		if (nic && n->mac[0])
-			bad |= json_object_set_new(nic, "mac",
-						   json_string(n->mac));
-		bad |= json_array_append_new(nics, nic);
-	}
+	for (unsigned i = 0; i < d->n_nics; i++)
+		bad |= json_array_append_new(
+			nics, vmdef_nic_to_json(&d->nics[i], true));
 	bad |= json_object_set(o, "nics", nics);
 	switch (d->console) {
 	case VMDEF_CONSOLE_NONE:
@@ -787,13 +670,17 @@ json_t *vmdef_to_json_value(const struct vmdef *d)
 	case VMDEF_CONSOLE_UNIX:
 		snprintf(console, sizeof(console), "unix:%s", d->console_path);
 		break;
+	case VMDEF_CONSOLE_STDIO: /* softvisor run only */
+		snprintf(console, sizeof(console), "stdio");
+		break;
 	default: snprintf(console, sizeof(console), "managed"); break;
 	}
 	bad |= json_object_set_new(o, "console", json_string(console));
 	bad |= json_object_set_new(o, "rng", json_boolean(d->rng));
 	bad |= json_object_set_new(o, "balloon", json_boolean(d->balloon));
 
-	bad |= json_object_set_new(cpu, "shares", shares_json(&d->cpu_shares));
+	bad |= json_object_set_new(cpu, "shares",
+				   vmdef_shares_to_json(&d->cpu_shares));
 	bad |= json_object_set_new(
 		cpu, "reservation_mhz",
 		json_integer((json_int_t)d->cpu_reservation_mhz));
@@ -801,7 +688,8 @@ json_t *vmdef_to_json_value(const struct vmdef *d)
 		bad |= json_object_set_new(
 			cpu, "limit_mhz",
 			json_integer((json_int_t)d->cpu_limit_mhz));
-	bad |= json_object_set_new(mem, "shares", shares_json(&d->mem_shares));
+	bad |= json_object_set_new(mem, "shares",
+				   vmdef_shares_to_json(&d->mem_shares));
 	bad |= json_object_set_new(mem, "reservation",
 				   size_json(d->mem_reservation));
 	if (d->mem_limit)
@@ -853,89 +741,4 @@ bool vmdef_equal(const struct vmdef *a, const struct vmdef *b)
 	json_decref(ja);
 	json_decref(jb);
 	return eq;
-}
-
-static uint64_t shares_value(const struct vmdef_shares *s, uint64_t low,
-			     uint64_t normal, uint64_t high, uint64_t scale)
-{
-	switch (s->kind) {
-	case VMDEF_SHARES_LOW: return low * scale;
-	case VMDEF_SHARES_HIGH: return high * scale;
-	case VMDEF_SHARES_CUSTOM: return s->value;
-	default: return normal * scale;
-	}
-}
-
-uint64_t vmdef_cpu_shares(const struct vmdef *def)
-{
-	return shares_value(&def->cpu_shares, VMDEF_CPU_SHARES_LOW,
-			    VMDEF_CPU_SHARES_NORMAL, VMDEF_CPU_SHARES_HIGH,
-			    def->cpus);
-}
-
-uint64_t vmdef_mem_shares(const struct vmdef *def)
-{
-	return shares_value(&def->mem_shares, VMDEF_MEM_SHARES_LOW,
-			    VMDEF_MEM_SHARES_NORMAL, VMDEF_MEM_SHARES_HIGH,
-			    def->memory >> 20);
-}
-
-int vmdef_to_virt_config(const struct vmdef *d, struct virt_config *cfg,
-			 struct error *err)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	if (!d->kernel[0] && !d->firmware[0])
-		return error_set(err, EINVAL, "boot.kernel: required");
-	if (d->cpus < 1 || d->cpus > VMDEF_CPUS_MAX ||
-	    check_mem_range("memory", d->memory, err) ||
-	    d->n_disks > VMDEF_MAX_DISKS || d->n_nics > VMDEF_MAX_NICS ||
-	    d->n_disks + d->n_nics + d->rng + d->balloon > VIRT_MAX_VIRTIO)
-		return error_set(err, EINVAL, "%s: not a valid definition",
-				 d->name);
-	cfg->ram_size = d->memory;
-	cfg->n_harts = d->cpus;
-	cfg->kernel = d->firmware[0] ? d->firmware : d->kernel;
-	cfg->initrd = d->initrd[0] ? d->initrd : NULL;
-	cfg->append = d->append[0] ? d->append : NULL;
-	cfg->bios = d->firmware[0] ? VIRT_BIOS_NONE : d->bios;
-	cfg->bios_path = d->bios == VIRT_BIOS_FILE ? d->bios_path : NULL;
-	switch (d->console) {
-	case VMDEF_CONSOLE_PTY: cfg->console.kind = CONSOLE_PTY; break;
-	case VMDEF_CONSOLE_UNIX:
-		cfg->console.kind = CONSOLE_UNIX;
-		snprintf(cfg->console.path, sizeof(cfg->console.path), "%s",
-			 d->console_path);
-		break;
-	default: cfg->console.kind = CONSOLE_NONE; break;
-	}
-
-	for (unsigned i = 0; i < d->n_disks; i++) {
-		struct virtio_blk_config *b = &cfg->disks[i];
-
-		snprintf(b->path, sizeof(b->path), "%s", d->disks[i].path);
-		snprintf(b->format, sizeof(b->format), "%s",
-			 d->disks[i].format);
-		b->readonly = d->disks[i].readonly;
-		snprintf(b->serial, sizeof(b->serial), "%s",
-			 d->disks[i].serial);
-	}
-	cfg->n_disks = d->n_disks;
-
-	for (unsigned i = 0; i < d->n_nics; i++) {
-		const struct vmdef_nic *n = &d->nics[i];
-		struct virtio_net_config *nc = &cfg->nets[i];
-
-		virtio_net_config_init(nc, i);
-		if (n->mac[0] && virtio_net_parse_mac(n->mac, nc->mac, err))
-			return -EINVAL;
-		for (unsigned k = 0; k < n->n_hostfwd; k++)
-			if (net_hostfwd_parse(n->hostfwd[k], &nc->user.fwd[k],
-					      err))
-				return -EINVAL;
-		nc->user.n_fwd = n->n_hostfwd;
-	}
-	cfg->n_nets = d->n_nics;
-	cfg->rng = d->rng;
-	cfg->balloon = d->balloon;
-	return 0;
 }

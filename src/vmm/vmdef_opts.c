@@ -1,0 +1,373 @@
+/*
+ * The option strings of the command line, parsed once for `softvisor run`
+ * and `softvisor vm create/set` (vmdef.h). Each parser checks the syntax of
+ * one flag and names the flag; vmdef_validate() checks the whole VM.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "machine/console.h"
+#include "util/parse.h"
+#include "virtio/net.h"
+#include "vmm/vmdef.h"
+
+int vmdef_opt_cpus(const char *s, const char *what, unsigned *out,
+		   struct error *err)
+{
+	uint64_t v;
+
+	if (parse_u64(s, 1, VMDEF_CPUS_MAX, &v, what, err) < 0)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int vmdef_opt_memory(const char *s, const char *what, uint64_t *out,
+		     struct error *err)
+{
+	uint64_t v;
+
+	if (parse_size(s, 1ULL << 20, &v, what, err) < 0)
+		return -EINVAL;
+	if (v < VMDEF_MEM_MIN || v > VMDEF_MEM_MAX || (v & 0xfff))
+		return error_set(err, EINVAL,
+				 "%s %s: expected a multiple of 4K between 16M "
+				 "and 1T",
+				 what, s);
+	*out = v;
+	return 0;
+}
+
+int vmdef_opt_shares(const char *s, const char *what, struct vmdef_shares *out,
+		     struct error *err)
+{
+	uint64_t v;
+
+	if (!strcmp(s, "low"))
+		*out = (struct vmdef_shares){ VMDEF_SHARES_LOW, 0 };
+	else if (!strcmp(s, "normal"))
+		*out = (struct vmdef_shares){ VMDEF_SHARES_NORMAL, 0 };
+	else if (!strcmp(s, "high"))
+		*out = (struct vmdef_shares){ VMDEF_SHARES_HIGH, 0 };
+	else if (parse_u64(s, 1, VMDEF_SHARES_MAX, &v, what, err) == 0)
+		*out = (struct vmdef_shares){ VMDEF_SHARES_CUSTOM,
+					      (uint32_t)v };
+	else
+		return error_set(err, EINVAL,
+				 "%s %s: expected low, normal, high or a "
+				 "number 1..%d",
+				 what, s, VMDEF_SHARES_MAX);
+	return 0;
+}
+
+int vmdef_opt_mhz(const char *s, const char *what, bool allow_unlimited,
+		  uint64_t *out, struct error *err)
+{
+	/* a limit of 0 would read as "no limit": say unlimited instead */
+	uint64_t min = allow_unlimited ? 1 : 0;
+
+	if (allow_unlimited &&
+	    (!strcmp(s, "unlimited") || !strcmp(s, "none"))) {
+		*out = 0;
+		return 0;
+	}
+	if (parse_u64(s, min, VMDEF_MHZ_MAX, out, what, err) < 0)
+		return error_set(err, EINVAL,
+				 "%s %s: expected MHz as a number %llu..%d%s",
+				 what, s, (unsigned long long)min,
+				 VMDEF_MHZ_MAX,
+				 allow_unlimited ? " or unlimited" : "");
+	return 0;
+}
+
+int vmdef_opt_path(const char *s, const char *what, char *buf, size_t size,
+		   struct error *err)
+{
+	size_t n = strlen(s);
+
+	if (n == 0)
+		return error_set(err, EINVAL, "%s: expected a file name", what);
+	if (n >= size)
+		return error_set(err, ENAMETOOLONG,
+				 "%s: path too long (%zu bytes, at most %zu)",
+				 what, n, size - 1);
+	memcpy(buf, s, n + 1);
+	return 0;
+}
+
+int vmdef_opt_accel(const char *s, const char *what, enum virt_accel *accel,
+		    struct error *err)
+{
+	static const enum virt_accel all[] = { VIRT_ACCEL_DEFAULT,
+					       VIRT_ACCEL_JIT,
+					       VIRT_ACCEL_INTERP };
+
+	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!strcmp(s, vmdef_accel_name(all[i]))) {
+			*accel = all[i];
+			return 0;
+		}
+	}
+	return error_set(err, EINVAL,
+			 "%s %.64s: expected jit, interp or default", what, s);
+}
+
+const char *vmdef_accel_name(enum virt_accel accel)
+{
+	switch (accel) {
+	case VIRT_ACCEL_JIT: return "jit";
+	case VIRT_ACCEL_INTERP: return "interp";
+	case VIRT_ACCEL_DEFAULT: break;
+	}
+	return "default";
+}
+
+int vmdef_opt_bios(const char *s, enum virt_bios *bios, char *path, size_t size,
+		   struct error *err)
+{
+	path[0] = '\0';
+	if (!strcmp(s, "builtin")) {
+		*bios = VIRT_BIOS_BUILTIN;
+		return 0;
+	}
+	if (!strcmp(s, "none")) {
+		*bios = VIRT_BIOS_NONE;
+		return 0;
+	}
+	*bios = VIRT_BIOS_FILE;
+	return vmdef_opt_path(s, "--bios", path, size, err);
+}
+
+int vmdef_opt_console(const char *s, enum vmdef_host host,
+		      enum vmdef_console *kind, char *path, size_t size,
+		      struct error *err)
+{
+	struct console_spec spec;
+
+	path[0] = '\0';
+	if (host == VMDEF_HOST_DAEMON && !strcmp(s, "managed")) {
+		*kind = VMDEF_CONSOLE_MANAGED;
+		return 0;
+	}
+	if (host == VMDEF_HOST_DAEMON &&
+	    (!strcmp(s, "stdio") || console_parse(s, &spec, NULL) < 0))
+		return error_set(err, EINVAL,
+				 "--console %s: expected managed, none, pty or "
+				 "unix:PATH",
+				 s);
+	if (console_parse(s, &spec, err) < 0)
+		return -EINVAL;
+	switch (spec.kind) {
+	case CONSOLE_STDIO: *kind = VMDEF_CONSOLE_STDIO; break;
+	case CONSOLE_PTY: *kind = VMDEF_CONSOLE_PTY; break;
+	case CONSOLE_NONE: *kind = VMDEF_CONSOLE_NONE; break;
+	case CONSOLE_UNIX:
+		*kind = VMDEF_CONSOLE_UNIX;
+		return vmdef_opt_path(spec.path, "--console unix:", path, size,
+				      err);
+	}
+	return 0;
+}
+
+/* ---- --disk PATH[,format=raw][,readonly=on][,serial=STR] ------------------ */
+
+#define DISK_USAGE "expected PATH[,format=raw][,readonly=on][,serial=STR]"
+
+/* One KEY[=VALUE] of --disk after the path; seen collects the keys given. */
+static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
+		       struct error *err)
+{
+	static const char *const keys[] = { "format", "readonly", "serial" };
+	char *val = strchr(key, '=');
+	unsigned bit;
+	size_t len;
+
+	if (val)
+		*val++ = '\0';
+	if (!strcmp(key, "ro"))
+		key = "readonly";
+	for (bit = 0; bit < 3 && strcmp(key, keys[bit]); bit++)
+		;
+	if (bit == 3)
+		return error_set(err, EINVAL,
+				 "--disk %s: unknown option '%s' (expected "
+				 "format, readonly or serial)",
+				 d->path, key);
+	if ((*seen & (1u << bit)) || (!val && bit != 1))
+		return error_set(err, EINVAL,
+				 "--disk %s: option '%s' %s (" DISK_USAGE ")",
+				 d->path, key,
+				 *seen & (1u << bit) ? "given twice"
+						     : "needs a value");
+	*seen |= 1u << bit;
+	switch (bit) {
+	case 0:
+		if (!strcmp(val, "qcow2"))
+			return error_set(err, EINVAL,
+					 "--disk %s: format=qcow2 is not "
+					 "supported yet (expected raw)",
+					 d->path);
+		if (strcmp(val, "raw"))
+			return error_set(err, EINVAL,
+					 "--disk %s: unknown format '%s' "
+					 "(expected raw)",
+					 d->path, val);
+		return 0;
+	case 1:
+		/* a bare "readonly" means readonly=on */
+		if (!val)
+			d->readonly = true;
+		else if (parse_bool(val, &d->readonly) < 0)
+			return error_set(err, EINVAL,
+					 "--disk %s: readonly=%s: expected on "
+					 "or off",
+					 d->path, val);
+		return 0;
+	default:
+		len = strlen(val);
+		if (len > VIRTIO_BLK_ID_BYTES)
+			return error_set(err, EINVAL,
+					 "--disk %s: serial '%s' is %zu bytes "
+					 "long, at most %d allowed",
+					 d->path, val, len,
+					 VIRTIO_BLK_ID_BYTES);
+		for (size_t i = 0; i < len; i++)
+			if (val[i] < 0x20 || val[i] > 0x7e)
+				return error_set(err, EINVAL,
+						 "--disk %s: serial may hold "
+						 "only printable ASCII",
+						 d->path);
+		memcpy(d->serial, val, len + 1);
+		return 0;
+	}
+}
+
+int vmdef_opt_disk(const char *spec, struct vmdef_disk *out, struct error *err)
+{
+	char field[VIRTIO_BLK_PATH_MAX + 64];
+	const char *s = spec ? spec : "";
+	unsigned seen = 0;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	strcpy(out->format, "raw");
+	n = parse_next_field(&s, out->path, sizeof(out->path));
+	if (n < 0)
+		return error_set(err, EINVAL,
+				 "--disk: image path too long (at most %d "
+				 "bytes)",
+				 VIRTIO_BLK_PATH_MAX - 1);
+	if (n == 0)
+		return error_set(err, EINVAL,
+				 "--disk '%s': missing image path (" DISK_USAGE
+				 ")",
+				 spec ? spec : "");
+	while (*s) {
+		if (parse_next_field(&s, field, sizeof(field)) < 0)
+			return error_set(err, EINVAL,
+					 "--disk %s: option too long",
+					 out->path);
+		if (disk_option(field, out, &seen, err) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- --net user[,hostfwd=RULE]...[,mac=MAC][,mtu=N][,restrict=on|off] ---- */
+
+/* One key=value option of "user". */
+static int nic_option(char *opt, struct vmdef_nic *nic, struct error *err)
+{
+	char *val = strchr(opt, '=');
+	uint8_t mac[6];
+	uint64_t v;
+
+	if (!val)
+		return error_set(err, EINVAL,
+				 "option '%s' needs a value (KEY=VALUE)", opt);
+	*val++ = '\0';
+	if (!strcmp(opt, "hostfwd")) {
+		struct net_hostfwd f;
+
+		if (nic->n_hostfwd == NET_USER_MAX_HOSTFWD)
+			return error_set(err, EINVAL,
+					 "more than %d hostfwd options",
+					 NET_USER_MAX_HOSTFWD);
+		if (net_hostfwd_parse(val, &f, err) < 0)
+			return -EINVAL;
+		if (strlen(val) >= VMDEF_HOSTFWD_LEN)
+			return error_set(err, EINVAL,
+					 "hostfwd=%s: longer than %d bytes",
+					 val, VMDEF_HOSTFWD_LEN - 1);
+		strcpy(nic->hostfwd[nic->n_hostfwd++], val);
+		return 0;
+	}
+	if (!strcmp(opt, "mac")) {
+		if (virtio_net_parse_mac(val, mac, err) < 0)
+			return -EINVAL;
+		/* valid means 17 characters: it fits */
+		snprintf(nic->mac, sizeof(nic->mac), "%s", val);
+		return 0;
+	}
+	if (!strcmp(opt, "mtu")) {
+		if (parse_u64(val, NET_USER_MTU_MIN, NET_USER_MTU_MAX, &v,
+			      "mtu", err) < 0)
+			return -EINVAL;
+		nic->mtu = (uint32_t)v;
+		return 0;
+	}
+	if (!strcmp(opt, "restrict")) {
+		if (parse_bool(val, &nic->restricted) < 0)
+			return error_set(err, EINVAL,
+					 "restrict=%s: expected on or off",
+					 val);
+		return 0;
+	}
+	return error_set(err, EINVAL,
+			 "unknown option '%s' (expected hostfwd=, mac=, mtu= "
+			 "or restrict=)",
+			 opt);
+}
+
+int vmdef_opt_nic(const char *spec, struct vmdef_nic *out, bool *none,
+		  struct error *err)
+{
+	char *buf = strdup(spec), *save = NULL, *tok;
+	int r = 0;
+
+	*none = false;
+	if (!buf)
+		return error_set(err, ENOMEM, "--net: out of memory");
+	memset(out, 0, sizeof(*out));
+	strcpy(out->type, "user");
+	tok = strtok_r(buf, ",", &save);
+	if (!tok) {
+		r = error_set(err, EINVAL,
+			      "--net '%s': expected user[,OPTIONS] or none",
+			      spec);
+	} else if (!strcmp(tok, "none")) {
+		*none = true;
+		if (strtok_r(NULL, ",", &save))
+			r = error_set(err, EINVAL,
+				      "--net %s: 'none' takes no options",
+				      spec);
+	} else if (!strcmp(tok, "user")) {
+		while (!r && (tok = strtok_r(NULL, ",", &save)))
+			if (nic_option(tok, out, err) < 0) {
+				error_prefix(err, "--net %s", spec);
+				r = -EINVAL;
+			}
+	} else {
+		r = error_set(err, EINVAL,
+			      "--net %s: unknown back end '%s' (expected user "
+			      "or none)",
+			      spec, tok);
+	}
+	/* ",," or a trailing "," leave empty options: reject them too */
+	if (!r && (strstr(spec, ",,") || spec[strlen(spec) - 1] == ','))
+		r = error_set(err, EINVAL, "--net %s: empty option", spec);
+	free(buf);
+	return r;
+}

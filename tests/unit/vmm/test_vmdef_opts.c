@@ -1,0 +1,298 @@
+/* Unit tests of the VM definition's option strings (vmdef_opts.c): the
+ * flags of `softvisor run` and `softvisor vm create/set`. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vmm/vmdef.h"
+
+static void test_units(void **state)
+{
+	struct error err = { 0 };
+	struct vmdef_shares sh;
+	unsigned cpus;
+	uint64_t v;
+
+	assert_int_equal(vmdef_opt_memory("512M", "--memory", &v, &err), 0);
+	assert_int_equal(v, 512ULL << 20);
+	assert_int_equal(vmdef_opt_memory("1024", "--memory", &v, &err), 0);
+	assert_int_equal(v, 1ULL << 30); /* bare number: MiB */
+	assert_int_equal(vmdef_opt_memory("5X", "--memory", &v, &err), -EINVAL);
+	assert_string_equal(err.msg,
+			    "--memory 5X: expected a size like 512M or 2G");
+	assert_int_equal(vmdef_opt_memory("2T", "--memory", &v, &err), -EINVAL);
+	assert_string_equal(err.msg, "--memory 2T: expected a multiple of 4K "
+				     "between 16M and 1T");
+	assert_int_equal(vmdef_opt_memory("8M", "--memory", &v, &err), -EINVAL);
+
+	assert_int_equal(vmdef_opt_cpus("64", "--cpus", &cpus, &err), 0);
+	assert_int_equal(cpus, 64);
+	assert_int_equal(vmdef_opt_cpus("65", "--cpus", &cpus, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "--cpus 65: out of range"));
+
+	assert_int_equal(vmdef_opt_shares("low", "--cpu-shares", &sh, &err), 0);
+	assert_int_equal(sh.kind, VMDEF_SHARES_LOW);
+	assert_int_equal(vmdef_opt_shares("1000000", "--cpu-shares", &sh, &err),
+			 0);
+	assert_int_equal(sh.kind, VMDEF_SHARES_CUSTOM);
+	assert_int_equal(sh.value, VMDEF_SHARES_MAX);
+	assert_int_equal(vmdef_opt_shares("1000001", "--cpu-shares", &sh, &err),
+			 -EINVAL);
+	assert_string_equal(err.msg, "--cpu-shares 1000001: expected low, "
+				     "normal, high or a number 1..1000000");
+
+	assert_int_equal(vmdef_opt_mhz("none", "--cpu-limit", true, &v, &err),
+			 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(vmdef_opt_mhz("0", "--cpu-limit", true, &v, &err),
+			 -EINVAL);
+	assert_int_equal(
+		vmdef_opt_mhz("none", "--cpu-reservation", false, &v, &err),
+		-EINVAL);
+	assert_int_equal(
+		vmdef_opt_mhz("0", "--cpu-reservation", false, &v, &err), 0);
+	assert_int_equal(vmdef_opt_mhz("100000001", "--cpu-reservation", false,
+				       &v, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "--cpu-reservation 100000001"));
+}
+
+static void test_console_bios(void **state)
+{
+	struct error err = { 0 };
+	enum vmdef_console k;
+	enum virt_bios b;
+	char path[108];
+
+	assert_int_equal(vmdef_opt_console("stdio", VMDEF_HOST_RUN, &k, path,
+					   sizeof(path), &err),
+			 0);
+	assert_int_equal(k, VMDEF_CONSOLE_STDIO);
+	assert_int_equal(vmdef_opt_console("stdio", VMDEF_HOST_DAEMON, &k, path,
+					   sizeof(path), &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "--console stdio"));
+	assert_int_equal(vmdef_opt_console("managed", VMDEF_HOST_RUN, &k, path,
+					   sizeof(path), &err),
+			 -EINVAL);
+	assert_int_equal(vmdef_opt_console("managed", VMDEF_HOST_DAEMON, &k,
+					   path, sizeof(path), &err),
+			 0);
+	assert_int_equal(k, VMDEF_CONSOLE_MANAGED);
+	assert_int_equal(vmdef_opt_console("unix:c.sock", VMDEF_HOST_RUN, &k,
+					   path, sizeof(path), &err),
+			 0);
+	assert_int_equal(k, VMDEF_CONSOLE_UNIX);
+	assert_string_equal(path, "c.sock");
+	assert_int_equal(vmdef_opt_console("tcp:1", VMDEF_HOST_RUN, &k, path,
+					   sizeof(path), &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "--console tcp:1"));
+
+	assert_int_equal(vmdef_opt_bios("none", &b, path, sizeof(path), &err),
+			 0);
+	assert_int_equal(b, VIRT_BIOS_NONE);
+	assert_int_equal(vmdef_opt_bios("fw.bin", &b, path, sizeof(path), &err),
+			 0);
+	assert_int_equal(b, VIRT_BIOS_FILE);
+	assert_string_equal(path, "fw.bin");
+	assert_int_equal(vmdef_opt_bios("", &b, path, sizeof(path), &err),
+			 -EINVAL);
+}
+
+static void test_disk(void **state)
+{
+	struct vmdef_disk c;
+	struct error err = { 0 };
+	char big[64];
+
+	assert_int_equal(vmdef_opt_disk("disk.img", &c, &err), 0);
+	assert_string_equal(c.path, "disk.img");
+	assert_string_equal(c.format, "raw");
+	assert_false(c.readonly);
+	assert_string_equal(c.serial, "");
+
+	assert_int_equal(vmdef_opt_disk("/a/b.img,format=raw,readonly=on,"
+					"serial=data0",
+					&c, &err),
+			 0);
+	assert_string_equal(c.path, "/a/b.img");
+	assert_true(c.readonly);
+	assert_string_equal(c.serial, "data0");
+	assert_int_equal(vmdef_opt_disk("x,readonly", &c, &err), 0);
+	assert_true(c.readonly);
+	assert_int_equal(vmdef_opt_disk("x,ro", &c, &err), 0);
+	assert_true(c.readonly);
+	assert_int_equal(vmdef_opt_disk("x,readonly=off", &c, &err), 0);
+	assert_false(c.readonly);
+	/* ",," is a comma */
+	assert_int_equal(vmdef_opt_disk("a,,b.img,serial=x,,y", &c, &err), 0);
+	assert_string_equal(c.path, "a,b.img");
+	assert_string_equal(c.serial, "x,y");
+	/* exactly 20 bytes */
+	assert_int_equal(
+		vmdef_opt_disk("x,serial=01234567890123456789", &c, &err), 0);
+
+	assert_int_equal(vmdef_opt_disk("", &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "missing image path"));
+	assert_int_equal(vmdef_opt_disk(",readonly=on", &c, &err), -EINVAL);
+	assert_int_equal(vmdef_opt_disk("x,bogus=1", &c, &err), -EINVAL);
+	assert_string_equal(
+		err.msg, "--disk x: unknown option 'bogus' (expected format, "
+			 "readonly or serial)");
+	assert_int_equal(vmdef_opt_disk("x,readonly=maybe", &c, &err), -EINVAL);
+	assert_string_equal(err.msg,
+			    "--disk x: readonly=maybe: expected on or off");
+	assert_int_equal(vmdef_opt_disk("x,format=qcow2", &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not supported yet"));
+	assert_int_equal(vmdef_opt_disk("x,format=vmdk", &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "unknown format 'vmdk'"));
+	assert_int_equal(vmdef_opt_disk("x,format", &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "'format' needs a value"));
+	assert_int_equal(vmdef_opt_disk("x,readonly,readonly", &c, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "given twice"));
+	snprintf(big, sizeof(big), "x,serial=%s", "012345678901234567890");
+	assert_int_equal(vmdef_opt_disk(big, &c, &err), -EINVAL);
+	assert_string_equal(err.msg, "--disk x: serial '012345678901234567890' "
+				     "is 21 bytes long, at most 20 allowed");
+	assert_int_equal(vmdef_opt_disk("x,serial=a\tb", &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "printable"));
+}
+
+static void test_nic(void **state)
+{
+	struct vmdef *d = calloc(1, sizeof(*d));
+	struct virt_config *cfg = calloc(1, sizeof(*cfg));
+	struct error err = { 0 };
+	bool none;
+
+	assert_non_null(d);
+	assert_non_null(cfg);
+	assert_int_equal(vmdef_opt_nic("none", &d->nics[0], &none, &err), 0);
+	assert_true(none);
+	assert_int_equal(vmdef_opt_nic("user", &d->nics[0], &none, &err), 0);
+	assert_false(none);
+	assert_string_equal(d->nics[0].type, "user");
+	assert_int_equal(d->nics[0].n_hostfwd, 0);
+
+	/* through the board configuration, as both hosts use it */
+	vmdef_init(d);
+	strcpy(d->kernel, "Image");
+	assert_int_equal(vmdef_opt_nic("user,hostfwd=tcp:127.0.0.1:2222-:22,"
+				       "hostfwd=udp::5353-10.0.2.15:53,"
+				       "mac=02:AB:cd:00:00:01,mtu=9000,"
+				       "restrict=on",
+				       &d->nics[0], &none, &err),
+			 0);
+	d->n_nics = 1;
+	assert_int_equal(vmdef_to_virt_config(d, cfg, &err), 0);
+	assert_int_equal(cfg->nets[0].backend, VIRTIO_NET_BACKEND_USER);
+	assert_int_equal(cfg->nets[0].user.n_fwd, 2);
+	assert_int_equal(cfg->nets[0].user.fwd[0].host_port, 2222);
+	assert_int_equal(cfg->nets[0].user.fwd[0].guest_port, 22);
+	assert_int_equal(cfg->nets[0].user.fwd[0].host_addr.s_addr,
+			 htonl(INADDR_LOOPBACK));
+	assert_true(cfg->nets[0].user.fwd[1].udp);
+	assert_memory_equal(cfg->nets[0].mac, "\x02\xab\xcd\x00\x00\x01", 6);
+	assert_int_equal(cfg->nets[0].user.mtu, 9000);
+	assert_true(cfg->nets[0].user.restricted);
+
+	/* two forwards of one host port: the definition's rule */
+	assert_int_equal(vmdef_opt_nic("user,hostfwd=tcp::22-:22,"
+				       "hostfwd=tcp:127.0.0.1:22-:23",
+				       &d->nics[0], &none, &err),
+			 0);
+	assert_int_equal(vmdef_validate(d, VMDEF_HOST_RUN, &err), -EINVAL);
+	assert_string_equal(err.msg, "nics[0].hostfwd[1]: host port 22 is "
+				     "already forwarded");
+	free(cfg);
+	free(d);
+}
+
+static void test_nic_errors(void **state)
+{
+	static const struct {
+		const char *spec, *msg;
+	} bad[] = {
+		{ "", "expected user" },
+		{ "tap", "unknown back end 'tap'" },
+		{ "none,mac=52:54:00:00:00:01", "takes no options" },
+		{ "user,foo=1", "unknown option 'foo'" },
+		{ "user,hostfwd", "needs a value" },
+		{ "user,hostfwd=tcp:127.0.0.1:2222", "hostfwd=" },
+		{ "user,hostfwd=tcp:127.0.0.1:99999-:22", "host port" },
+		{ "user,mac=52:54:00:12:34", "six hex byte pairs" },
+		{ "user,mac=52:54:00:12:34:5g", "six hex byte pairs" },
+		{ "user,mac=52:54:00:12:34:56:78", "six hex byte pairs" },
+		{ "user,mac=01:00:5e:00:00:01", "multicast" },
+		{ "user,mac=00:00:00:00:00:00", "all-zero" },
+		{ "user,mtu=100", "mtu" },
+		{ "user,mtu=70000", "mtu" },
+		{ "user,restrict=maybe", "expected on or off" },
+		{ "user,", "empty option" },
+		{ "user,,mtu=1500", "empty option" },
+	};
+	struct vmdef_nic n;
+	struct error err;
+	bool none;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		error_clear(&err);
+		if (vmdef_opt_nic(bad[i].spec, &n, &none, &err) != -EINVAL)
+			fail_msg("accepted '%s'", bad[i].spec);
+		if (!strstr(err.msg, bad[i].msg))
+			fail_msg("'%s': message '%s' lacks '%s'", bad[i].spec,
+				 err.msg, bad[i].msg);
+		if (strncmp(err.msg, "--net", 5) != 0)
+			fail_msg("'%s': message '%s' does not name --net",
+				 bad[i].spec, err.msg);
+	}
+}
+
+/* softvisor run's definition: relative paths, no name, stdio; the daemon
+ * refuses all three. */
+static void test_hosts(void **state)
+{
+	struct vmdef *d = calloc(1, sizeof(*d));
+	struct error err = { 0 };
+
+	assert_non_null(d);
+	vmdef_init(d);
+	d->console = VMDEF_CONSOLE_STDIO;
+	strcpy(d->kernel, "Image");
+	assert_int_equal(vmdef_validate(d, VMDEF_HOST_RUN, &err), 0);
+	assert_int_equal(vmdef_validate(d, VMDEF_HOST_DAEMON, &err), -EINVAL);
+	assert_string_equal(err.msg, "name: must not be empty");
+	strcpy(d->name, "a");
+	assert_int_equal(vmdef_validate(d, VMDEF_HOST_DAEMON, &err), -EINVAL);
+	assert_string_equal(err.msg, "boot.kernel: expected an absolute path, "
+				     "got \"Image\"");
+	strcpy(d->kernel, "/Image");
+	assert_int_equal(vmdef_validate(d, VMDEF_HOST_DAEMON, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "console: \"stdio\""));
+	d->console = VMDEF_CONSOLE_MANAGED;
+	assert_int_equal(vmdef_validate(d, VMDEF_HOST_DAEMON, &err), 0);
+	free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_units),
+		cmocka_unit_test(test_console_bios),
+		cmocka_unit_test(test_disk),
+		cmocka_unit_test(test_nic),
+		cmocka_unit_test(test_nic_errors),
+		cmocka_unit_test(test_hosts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
