@@ -5,7 +5,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build build-asan guest run test test-asan format check-format clean
+.PHONY: all deps build build-asan guest run run-debian test test-full test-asan format check-format clean
 
 all: build
 
@@ -33,15 +33,26 @@ guest: deps
 run: build guest
 	tools/run-guest $(BUILD)
 
-# Every test suite (unit, ISA, system); ends with "N passed, N failed".
+# Boot the full Debian root disk (built once by tools/guest-image --disk,
+# as root) to a login prompt: root / softvisor, ssh -p 2222 root@127.0.0.1.
+run-debian: build deps
+	tools/run-debian $(BUILD)
+
+# Every test suite (unit, ISA, system) but the long ones of the full tier;
+# ends with "N passed, N failed".
 test: build guest
-	tools/run-tests $(BUILD)
+	tools/run-tests $(BUILD) --no-suite full
+
+# The full tier only: long system tests (the Debian root disk boot).
+test-full: build guest
+	tools/run-tests $(BUILD) --suite full
 
 # The sanitizer pass leaves out the suites that only exercise QEMU.
 # Sanitized code runs about three times slower: stretch the time limits.
 test-asan: build-asan guest
 	SOFTVISOR_TIME_SCALE=3 tools/run-tests $(BUILD_ASAN) \
-		--timeout-multiplier 4 --no-suite reference --no-suite isa-qemu
+		--timeout-multiplier 4 --no-suite reference --no-suite isa-qemu \
+		--no-suite full
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
