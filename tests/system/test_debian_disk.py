@@ -139,6 +139,10 @@ def test_debian_boots_to_login_apt_systemd_ssh(debian_guest, vm_factory,
         pytest.fail(f"systemctl is-system-running: {state!r}; failed "
                     f"units:\n{failed}")
 
+    # The initramfs mounted it read-only; systemd remounts it (fstab).
+    out, _ = shell(vm, "findmnt -n -o OPTIONS /")
+    assert out.startswith("rw,"), f"root file system options: {out!r}"
+
     out, _ = shell(vm, "ip -color=never -4 -o addr show scope global")
     assert "inet 10.0.2.15/24" in out, f"no DHCP address: {out!r}"
 
