@@ -5,8 +5,8 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build build-tests build-asan guest run test test-full test-asan \
-	format check-format clean
+.PHONY: all deps build build-tests build-asan guest run run-debian test \
+	test-full test-asan format check-format clean
 
 all: build
 
@@ -39,6 +39,11 @@ guest: deps
 # piped lines are its shell's commands and their end powers it off).
 run: build guest
 	tools/run-guest $(BUILD)
+
+# Boot the full Debian root disk (built once by tools/guest-image --disk,
+# as root) to a login prompt: root / softvisor, ssh -p 2222 root@127.0.0.1.
+run-debian: build deps
+	tools/run-debian $(BUILD)
 
 # The test tier CI runs (docs/CONTRIBUTING.md): unit, ISA and the system
 # tests that guard each feature's main path; ends with "N passed, N failed".
