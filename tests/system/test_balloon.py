@@ -152,6 +152,7 @@ def test_balloon_inflate_releases_host_memory(guest, vm_factory, tmp_path):
     assert vm.wait_exit(timeout=30) == 0
 
 
+@pytest.mark.full
 def test_balloon_reclaims_page_cache(guest, vm_factory, tmp_path):
     """Memory the guest still uses (the page cache of a file on an ext4
     disk) is reclaimed by the inflation itself: free page reporting cannot

@@ -81,7 +81,7 @@ def test_shares_split_one_pcpu(one_pcpu, guest):
         busy_vm(d, guest, n, shares=shares)
     for n in names:
         wait_console(d, n, "SOFTVISOR-RUN-BEGIN")
-    got = cpu_shares_of(d, names, 20)
+    got = cpu_shares_of(d, names, 10)
     total = sum(got.values())
     print("shares 1000:2000:3000 ->",
           " ".join(f"{n}={got[n] / total:.3f}" for n in names))
