@@ -119,6 +119,14 @@ void daemon_console_detach(struct daemon_console *c);
 int daemon_host_info(struct daemon *d, json_t **out, struct error *err);
 /* Scheduler figures of the host and each running VM (HostStats). */
 int daemon_host_stats(struct daemon *d, json_t **out, struct error *err);
+/* The host and every VM as a metrics snapshot (api/metrics.h) for
+ * GET /metrics: one consistent view taken under the registry lock.
+ * s->vms is malloc'd: release with daemon_metrics_free. The API request
+ * counts (s->api) are the REST layer's to fill. */
+struct metrics_snapshot;
+int daemon_metrics(struct daemon *d, struct metrics_snapshot *s,
+		   struct error *err);
+void daemon_metrics_free(struct metrics_snapshot *s);
 /* {"events": [...]}: vm NULL for all; after_id to page; limit 0 = 100. */
 int daemon_event_list(struct daemon *d, const char *vm, int64_t after_id,
 		      unsigned limit, json_t **out, struct error *err);

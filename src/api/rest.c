@@ -208,6 +208,7 @@ struct req {
 enum {
 	ROUTE_BODY = 1 << 0,	  /* read the request body */
 	ROUTE_UNIX_ONLY = 1 << 1, /* refused over TCP (token routes) */
+	ROUTE_RAW = 1 << 2,	  /* fn sends its own reply, returns status */
 };
 
 struct route {
@@ -383,6 +384,11 @@ static int h_token_revoke(struct req *q)
 	return daemon_token_revoke(q->r->d, q->actor, q->arg[0], &q->err);
 }
 
+static int h_metrics(struct req *q)
+{
+	return rest_metrics_reply(q->r, q->conn);
+}
+
 /* The API (docs/api.yaml). Keep both in step: a unit test checks that
  * every path and method of the document is served. */
 static const struct route routes[] = {
@@ -413,6 +419,7 @@ static const struct route routes[] = {
 	  h_token_create },
 	{ "GET", "/v1/tokens", 200, ROUTE_UNIX_ONLY, 0, h_token_list },
 	{ "DELETE", "/v1/tokens/*", 204, ROUTE_UNIX_ONLY, 0, h_token_revoke },
+	{ "GET", "/metrics", 200, ROUTE_RAW, 0, h_metrics },
 };
 
 /* Match the split request path against a route pattern; fill args. */
@@ -514,6 +521,8 @@ static int run_route(struct req *q, const struct route *rt)
 			return rc;
 	}
 	q->action = rt->action;
+	if (rt->flags & ROUTE_RAW)
+		return rt->fn(q);
 	rc = rt->fn(q);
 	free(q->body);
 	q->body = NULL;
@@ -534,7 +543,7 @@ static int run_route(struct req *q, const struct route *rt)
 	return rc;
 }
 
-static int rest_handler(struct mg_connection *conn, void *cbdata)
+static int rest_dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct req q = { .r = cbdata, .conn = conn };
 	char actor[REST_ACTOR_MAX], path[REST_PATH_MAX], allow[128] = "";
@@ -588,6 +597,14 @@ static int rest_handler(struct mg_connection *conn, void *cbdata)
 	}
 	return rest_send_error(conn, 404, "not_found", NULL,
 			       "%s: no such resource", q.ri->local_uri);
+}
+
+static int rest_handler(struct mg_connection *conn, void *cbdata)
+{
+	int st = rest_dispatch(conn, cbdata);
+
+	rest_count_reply(cbdata, st);
+	return st;
 }
 
 /* ---- listeners ------------------------------------------------------------ */

@@ -17,12 +17,18 @@
 
 #define REST_ACTOR_MAX 160
 
+/* HTTP statuses counted for softvisor_api_requests_total */
+#define REST_STATUS_MIN 100
+#define REST_STATUS_MAX 599
+
 struct rest {
 	struct daemon *d;
 	struct mg_context *ctx;
 	struct tls_proxy *tls;
 	char socket_path[108];
 	bool socket_bound;
+	/* replies sent, by status (atomic adds; rest_metrics.c) */
+	uint64_t replies[REST_STATUS_MAX - REST_STATUS_MIN + 1];
 };
 
 /* Who is asking: authenticate the request on conn. Returns 0 with actor
@@ -40,6 +46,13 @@ int rest_send_error(struct mg_connection *conn, int status, const char *code,
 /* Send a daemon failure (rc < 0, message in msg) mapped with
  * daemon_http_status. Returns the status. */
 int rest_send_daemon_error(struct mg_connection *conn, int rc, const char *msg);
+
+/* Count one reply with status (any thread). */
+void rest_count_reply(struct rest *r, int status);
+
+/* Answer GET /metrics on conn (authenticated by the caller): the
+ * Prometheus text or a JSON error. Returns the status sent. */
+int rest_metrics_reply(struct rest *r, struct mg_connection *conn);
 
 /* Register the WebSocket handler of /v1/vms/{vm}/console. */
 void rest_console_register(struct rest *r);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/daemon.h"
+#include "api/metrics.h"
 #include "fake_daemon.h"
 
 #define FAKE_MAX 64
@@ -581,4 +582,33 @@ int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
 		}
 	}
 	LOCKED_ERR(EACCES, "token: invalid or revoked");
+}
+
+/* /metrics: a fixed snapshot (the renderer has its own unit test). */
+int daemon_metrics(struct daemon *d, struct metrics_snapshot *s,
+		   struct error *err)
+{
+	static const char *const states[] = { "defined", "running" };
+	static struct metrics_vm vm = {
+		.name = "alpha",
+		.id = 1,
+		.cpus = 1,
+		.memory_bytes = 1 << 20,
+	};
+
+	(void)d;
+	(void)err;
+	memset(s, 0, sizeof(*s));
+	s->host.version = "test";
+	vm.state = states[0];
+	s->vms = &vm;
+	s->n_vms = 1;
+	s->states = states;
+	s->n_states = 2;
+	return 0;
+}
+
+void daemon_metrics_free(struct metrics_snapshot *s)
+{
+	s->vms = NULL;
 }
