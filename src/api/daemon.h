@@ -144,4 +144,27 @@ int daemon_token_revoke(struct daemon *d, const char *actor, const char *name,
 int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
 			size_t actor_size, struct error *err);
 
+/* ---- audit log (daemon_audit.c; docs/api.md "Audit log") ---------------- */
+
+/* One API call that changed (or tried to change) something. */
+struct daemon_audit_record {
+	const char *principal; /* "token:NAME", "local", "unauthenticated" */
+	int64_t uid;	       /* unix socket peer's uid; -1: unknown/TLS */
+	const char *source;    /* "unix" or the TLS client's "ADDR:PORT" */
+	const char *action;    /* "vm.start", "token.create", ... */
+	const char *target;    /* VM or token name; NULL or "": none */
+	int status;	       /* HTTP status of the reply */
+};
+/* Append r to the audit log (the inventory). The reply is already sent:
+ * a failure to write is logged as an error, not returned. Never pass a
+ * secret in any field. */
+void daemon_audit(struct daemon *d, const struct daemon_audit_record *r);
+/* {"audit": [Audit...]} oldest first: the newest limit (0 = 100, at most
+ * 10000) records at or after since_ms (ms since the epoch; 0: all) about
+ * VM vm (NULL: all). */
+int daemon_audit_list(struct daemon *d, int64_t since_ms, const char *vm,
+		      unsigned limit, json_t **out, struct error *err);
+/* The name of VM ref (name or decimal id) into name; -ENOENT if none. */
+int daemon_vm_name(struct daemon *d, const char *ref, char *name, size_t size);
+
 #endif

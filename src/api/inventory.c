@@ -17,13 +17,10 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
+#include "api/inventory_priv.h"
+
 #define SALT_LEN   16
 #define SECRET_LEN 32 /* random bytes, shown as 64 hex digits */
-
-struct inventory {
-	pthread_mutex_t lock; /* serializes every use of db */
-	sqlite3 *db;
-};
 
 static const char *const state_names[] = {
 	[VM_STATE_DEFINED] = "defined", [VM_STATE_RUNNING] = "running",
@@ -60,6 +57,23 @@ static const char *const migrations[INVENTORY_SCHEMA_VERSION] = {
 	" created INTEGER NOT NULL,"
 	" revoked INTEGER NOT NULL DEFAULT 0);"
 	"CREATE UNIQUE INDEX tokens_name ON tokens (name) WHERE revoked = 0;",
+	/* 2: the audit log of API calls that change something (issue 19),
+	 * append-only: the triggers refuse UPDATE and DELETE */
+	"CREATE TABLE audit ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" time INTEGER NOT NULL,"
+	" principal TEXT NOT NULL,"
+	" uid INTEGER,"
+	" source TEXT NOT NULL,"
+	" action TEXT NOT NULL,"
+	" target TEXT NOT NULL DEFAULT '',"
+	" status INTEGER NOT NULL);"
+	"CREATE INDEX audit_time ON audit (time);"
+	"CREATE INDEX audit_target ON audit (target, time);"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 };
 
 const char *vm_state_name(enum vm_state s)
@@ -132,6 +146,29 @@ static void col_text(sqlite3_stmt *st, int col, char *buf, size_t len)
 	const unsigned char *t = sqlite3_column_text(st, col);
 
 	snprintf(buf, len, "%s", t ? (const char *)t : "");
+}
+
+/* For the other inventory files (inventory_priv.h). */
+int64_t inventory_now_ms(void)
+{
+	return now_ms();
+}
+
+int inventory_db_error(struct inventory *inv, const char *what,
+		       struct error *err)
+{
+	return db_error(inv, what, err);
+}
+
+int inventory_prepare(struct inventory *inv, const char *sql, sqlite3_stmt **st,
+		      struct error *err)
+{
+	return prepare(inv, sql, st, err);
+}
+
+void inventory_col_text(sqlite3_stmt *st, int col, char *buf, size_t len)
+{
+	col_text(st, col, buf, len);
 }
 
 /* ---- open / close ------------------------------------------------------ */

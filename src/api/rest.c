@@ -203,6 +203,7 @@ struct req {
 	json_t *out;
 	char headers[400]; /* extra reply headers (Location) */
 	struct error err;
+	struct rest_audit_info *audit; /* handlers may set its target */
 };
 
 enum {
@@ -218,6 +219,7 @@ struct route {
 	unsigned flags;
 	int action;
 	int (*fn)(struct req *q);
+	const char *audit; /* audit log action; NULL: not recorded (reads) */
 };
 
 static int h_vm_list(struct req *q)
@@ -238,8 +240,18 @@ static int h_vm_create(struct req *q)
 	const char *name;
 
 	if (rc == 0 &&
-	    (name = json_string_value(json_object_get(q->out, "name"))))
+	    (name = json_string_value(json_object_get(q->out, "name")))) {
 		set_location(q, "/v1/vms/", name);
+		snprintf(q->audit->target, sizeof(q->audit->target), "%s",
+			 name);
+	} else if (rc < 0 && q->body) {
+		json_t *in = json_loads(q->body, 0, NULL);
+
+		name = json_string_value(json_object_get(in, "name"));
+		snprintf(q->audit->target, sizeof(q->audit->target), "%s",
+			 name ? name : "");
+		json_decref(in);
+	}
 	return rc;
 }
 
@@ -339,6 +351,33 @@ static int h_events(struct req *q)
 				 (unsigned)limit, &q->out, &q->err);
 }
 
+static int h_audit(struct req *q)
+{
+	const char *qs = q->ri->query_string ? q->ri->query_string : "";
+	size_t ql = strlen(qs);
+	char vm[256], buf[32];
+	int64_t since = 0, limit = 0;
+	int n;
+
+	n = mg_get_var(qs, ql, "vm", vm, sizeof(vm));
+	if (n == -2)
+		return error_set(&q->err, EINVAL, "vm: too long");
+	if (n == -1)
+		vm[0] = '\0';
+	n = mg_get_var(qs, ql, "since", buf, sizeof(buf));
+	if (n != -1 && (n < 0 || parse_u64(buf, INT64_MAX, &since) < 0))
+		return error_set(&q->err, EINVAL,
+				 "since: expected a time in ms since the "
+				 "epoch (integer >= 0)");
+	n = mg_get_var(qs, ql, "limit", buf, sizeof(buf));
+	if (n != -1 && (n < 0 || parse_u64(buf, 10000, &limit) < 0))
+		return error_set(&q->err, EINVAL,
+				 "limit: expected an integer 0..10000 "
+				 "(0: the default, 100)");
+	return daemon_audit_list(q->r->d, since, vm[0] ? vm : NULL,
+				 (unsigned)limit, &q->out, &q->err);
+}
+
 static int h_task_list(struct req *q)
 {
 	return daemon_task_list(q->r->d, &q->out, &q->err);
@@ -367,6 +406,7 @@ static int h_token_create(struct req *q)
 				 "name: required (a JSON object "
 				 "{\"name\": \"ci\"})");
 	}
+	snprintf(q->audit->target, sizeof(q->audit->target), "%s", name);
 	rc = daemon_token_create(q->r->d, q->actor, name, &q->out, &q->err);
 	if (rc == 0)
 		set_location(q, "/v1/tokens/", name);
@@ -393,32 +433,35 @@ static int h_metrics(struct req *q)
  * every path and method of the document is served. */
 static const struct route routes[] = {
 	{ "GET", "/v1/vms", 200, 0, 0, h_vm_list },
-	{ "POST", "/v1/vms", 201, ROUTE_BODY, 0, h_vm_create },
+	{ "POST", "/v1/vms", 201, ROUTE_BODY, 0, h_vm_create, "vm.create" },
 	{ "GET", "/v1/vms/*", 200, 0, 0, h_vm_get },
-	{ "PATCH", "/v1/vms/*", 200, ROUTE_BODY, 0, h_vm_patch },
-	{ "DELETE", "/v1/vms/*", 204, 0, 0, h_vm_delete },
-	{ "POST", "/v1/vms/*/start", 200, ROUTE_BODY, DAEMON_START,
-	  h_vm_action },
-	{ "POST", "/v1/vms/*/stop", 200, ROUTE_BODY, DAEMON_STOP, h_vm_action },
+	{ "PATCH", "/v1/vms/*", 200, ROUTE_BODY, 0, h_vm_patch, "vm.edit" },
+	{ "DELETE", "/v1/vms/*", 204, 0, 0, h_vm_delete, "vm.delete" },
+	{ "POST", "/v1/vms/*/start", 200, ROUTE_BODY, DAEMON_START, h_vm_action,
+	  "vm.start" },
+	{ "POST", "/v1/vms/*/stop", 200, ROUTE_BODY, DAEMON_STOP, h_vm_action,
+	  "vm.stop" },
 	{ "POST", "/v1/vms/*/shutdown", 202, ROUTE_BODY, DAEMON_SHUTDOWN,
-	  h_vm_action },
-	{ "POST", "/v1/vms/*/pause", 200, ROUTE_BODY, DAEMON_PAUSE,
-	  h_vm_action },
+	  h_vm_action, "vm.shutdown" },
+	{ "POST", "/v1/vms/*/pause", 200, ROUTE_BODY, DAEMON_PAUSE, h_vm_action,
+	  "vm.pause" },
 	{ "POST", "/v1/vms/*/resume", 200, ROUTE_BODY, DAEMON_RESUME,
-	  h_vm_action },
-	{ "POST", "/v1/vms/*/reset", 200, ROUTE_BODY, DAEMON_RESET,
-	  h_vm_action },
+	  h_vm_action, "vm.resume" },
+	{ "POST", "/v1/vms/*/reset", 200, ROUTE_BODY, DAEMON_RESET, h_vm_action,
+	  "vm.reset" },
 	{ "GET", "/v1/vms/*/stats", 200, 0, 0, h_vm_stats },
 	{ "GET", "/v1/vms/*/console", 101, 0, 0, h_vm_console },
 	{ "GET", "/v1/host", 200, 0, 0, h_host },
 	{ "GET", "/v1/host/stats", 200, 0, 0, h_host_stats },
 	{ "GET", "/v1/events", 200, 0, 0, h_events },
+	{ "GET", "/v1/audit", 200, 0, 0, h_audit },
 	{ "GET", "/v1/tasks", 200, 0, 0, h_task_list },
 	{ "GET", "/v1/tasks/*", 200, 0, 0, h_task_get },
 	{ "POST", "/v1/tokens", 201, ROUTE_BODY | ROUTE_UNIX_ONLY, 0,
-	  h_token_create },
+	  h_token_create, "token.create" },
 	{ "GET", "/v1/tokens", 200, ROUTE_UNIX_ONLY, 0, h_token_list },
-	{ "DELETE", "/v1/tokens/*", 204, ROUTE_UNIX_ONLY, 0, h_token_revoke },
+	{ "DELETE", "/v1/tokens/*", 204, ROUTE_UNIX_ONLY, 0, h_token_revoke,
+	  "token.revoke" },
 	{ "GET", "/metrics", 200, ROUTE_RAW, 0, h_metrics },
 };
 
@@ -543,47 +586,94 @@ static int run_route(struct req *q, const struct route *rt)
 	return rc;
 }
 
-static int rest_dispatch(struct mg_connection *conn, void *cbdata)
+/* The route of the request's path and method (NULL: none; allow then
+ * lists the methods the path has). Pure: sends nothing. */
+static const struct route *find_route(const char *uri, const char *method,
+				      char *path, const char **args,
+				      char *allow, size_t allow_size,
+				      bool *path_ok)
 {
-	struct req q = { .r = cbdata, .conn = conn };
-	char actor[REST_ACTOR_MAX], path[REST_PATH_MAX], allow[128] = "";
 	char *segs[REST_MAX_SEGS], *save = NULL, *s;
-	int nsegs = 0, st;
-	size_t i;
+	int nsegs = 0;
 
-	q.ri = mg_get_request_info(conn);
-	st = rest_authenticate(q.r, conn, actor, sizeof(actor), &q.tcp);
-	if (st)
-		return st;
-	q.actor = actor;
-
-	if (strlen(q.ri->local_uri) >= sizeof(path))
-		return rest_send_error(conn, 404, "not_found", NULL,
-				       "no such resource");
-	strcpy(path, q.ri->local_uri);
+	*path_ok = false;
+	if (strlen(uri) >= REST_PATH_MAX)
+		return NULL;
+	strcpy(path, uri);
 	for (s = strtok_r(path, "/", &save); s;
 	     s = strtok_r(NULL, "/", &save)) {
 		if (nsegs == REST_MAX_SEGS)
-			return rest_send_error(conn, 404, "not_found", NULL,
-					       "%s: no such resource",
-					       q.ri->local_uri);
+			return NULL;
 		segs[nsegs++] = s;
 	}
+	*path_ok = true;
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		const char *a[2] = { NULL, NULL };
 
-	for (i = 0; i < ARRAY_SIZE(routes); i++) {
-		const char *args[2] = { NULL, NULL };
-
-		if (!route_match(routes[i].path, segs, nsegs, args))
+		if (!route_match(routes[i].path, segs, nsegs, a))
 			continue;
-		if (strcmp(routes[i].method, q.ri->request_method) == 0) {
-			q.arg[0] = args[0];
-			q.arg[1] = args[1];
-			return run_route(&q, &routes[i]);
+		if (strcmp(routes[i].method, method) == 0) {
+			args[0] = a[0];
+			args[1] = a[1];
+			return &routes[i];
 		}
 		if (!strstr(allow, routes[i].method))
 			snprintf(allow + strlen(allow),
-				 sizeof(allow) - strlen(allow), "%s%s",
+				 allow_size - strlen(allow), "%s%s",
 				 allow[0] ? ", " : "", routes[i].method);
+	}
+	return NULL;
+}
+
+static bool method_changes(const char *method)
+{
+	return strcmp(method, "GET") && strcmp(method, "HEAD") &&
+	       strcmp(method, "OPTIONS");
+}
+
+static int rest_dispatch(struct mg_connection *conn, struct rest *r,
+			 struct rest_audit_info *ai)
+{
+	struct req q = { .r = r, .conn = conn, .audit = ai };
+	char path[REST_PATH_MAX], allow[128] = "";
+	const char *args[2] = { NULL, NULL };
+	const struct route *rt;
+	bool path_ok;
+	int st;
+
+	q.ri = mg_get_request_info(conn);
+	/* what to audit is known before authentication, so that refused
+	 * attempts are recorded too */
+	rt = find_route(q.ri->local_uri, q.ri->request_method, path, args,
+			allow, sizeof(allow), &path_ok);
+	if (rt && rt->audit) {
+		ai->action = rt->audit;
+		if (args[0])
+			snprintf(ai->target, sizeof(ai->target), "%s", args[0]);
+	} else if (!rt && method_changes(q.ri->request_method)) {
+		ai->action = "unknown"; /* the path is not echoed */
+	}
+
+	st = rest_authenticate(r, conn, ai->actor, sizeof(ai->actor), &q.tcp);
+	if (st)
+		return st;
+	ai->authenticated = true;
+	ai->tcp = q.tcp;
+	q.actor = ai->actor;
+
+	if (!path_ok)
+		return rest_send_error(
+			conn, 404, "not_found", NULL, "%s: no such resource",
+			strlen(q.ri->local_uri) < 200 ? q.ri->local_uri
+						      : "path");
+	if (rt) {
+		/* a VM named by its id is recorded by its name */
+		if (rt->audit && !strncmp(rt->audit, "vm.", 3) && args[0])
+			daemon_vm_name(r->d, args[0], ai->target,
+				       sizeof(ai->target));
+		q.arg[0] = args[0];
+		q.arg[1] = args[1];
+		return run_route(&q, rt);
 	}
 	if (allow[0]) {
 		char hdr[160];
@@ -601,9 +691,12 @@ static int rest_dispatch(struct mg_connection *conn, void *cbdata)
 
 static int rest_handler(struct mg_connection *conn, void *cbdata)
 {
-	int st = rest_dispatch(conn, cbdata);
+	struct rest_audit_info ai = { 0 };
+	int st = rest_dispatch(conn, cbdata, &ai);
 
 	rest_count_reply(cbdata, st);
+	if (ai.action)
+		rest_audit_request(cbdata, conn, &ai, st);
 	return st;
 }
 

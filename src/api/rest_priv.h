@@ -47,6 +47,22 @@ int rest_send_error(struct mg_connection *conn, int status, const char *code,
  * daemon_http_status. Returns the status. */
 int rest_send_daemon_error(struct mg_connection *conn, int rc, const char *msg);
 
+/* What the audit log records of one request (rest.c fills it while it
+ * routes and authenticates; rest_audit.c writes it). */
+struct rest_audit_info {
+	const char *action; /* "vm.start", ...; NULL: not audited (reads) */
+	char target[128];   /* VM or token name, "" */
+	char actor[REST_ACTOR_MAX]; /* "unix", "token:NAME"; "" if refused */
+	bool authenticated;
+	bool tcp;
+};
+
+/* Record a changing request that was answered with status: principal
+ * ("local" with the peer's uid on the unix socket, "token:NAME" or
+ * "unauthenticated"), source, action, target. Any thread. */
+void rest_audit_request(struct rest *r, const struct mg_connection *conn,
+			const struct rest_audit_info *ai, int status);
+
 /* Count one reply with status (any thread). */
 void rest_count_reply(struct rest *r, int status);
 

@@ -389,6 +389,114 @@ static void test_tokens_tls(void **state)
 	expect(204, "DELETE", "/v1/vms/tls1", NULL, NULL);
 }
 
+/* The audit record with action on target, the last one; NULL if none. */
+static json_t *audit_find(json_t *audit, const char *action, const char *target)
+{
+	json_t *found = NULL, *a;
+	size_t i;
+
+	json_array_foreach(audit, i, a)
+	{
+		if (!strcmp(json_string_value(json_object_get(a, "action")),
+			    action) &&
+		    !strcmp(json_string_value(json_object_get(a, "target")),
+			    target))
+			found = a;
+	}
+	return found;
+}
+
+/* Changing calls are audited with principal, source and outcome (refused
+ * ones too); reads are not; secrets never appear. */
+static void test_audit(void **state)
+{
+	(void)state;
+	struct resp r, au;
+	char secret[128], body[64];
+	json_t *a;
+
+	expect(201, "POST", "/v1/vms", "{\"name\":\"aud1\"}", NULL);
+	expect(200, "GET", "/v1/vms/aud1", NULL, NULL);
+	expect(404, "POST", "/v1/vms/none/start", NULL, "not_found");
+	expect(404, "POST", "/v1/nowhere", NULL, "not_found");
+	assert_int_equal(
+		req("POST", "/v1/tokens", "{\"name\":\"auditor\"}", &r), 201);
+	snprintf(secret, sizeof(secret), "%s",
+		 json_string_value(json_object_get(r.json, "secret")));
+	resp_free(&r);
+	/* over TLS: refused without a token, then with it */
+	assert_int_equal(
+		http(true, NULL, "POST", "/v1/vms/aud1/stop", NULL, 0, &r),
+		401);
+	resp_free(&r);
+	snprintf(body, sizeof(body), "{\"name\":\"aud2\"}");
+	assert_int_equal(
+		http(true, secret, "POST", "/v1/vms", body, strlen(body), &r),
+		201);
+	resp_free(&r);
+
+	assert_int_equal(req("GET", "/v1/audit", NULL, &au), 200);
+	json_t *audit = json_object_get(au.json, "audit");
+	assert_null(strstr(au.body, secret));
+	assert_null(audit_find(audit, "vm.get", "aud1"));
+
+	a = audit_find(audit, "vm.create", "aud1");
+	assert_non_null(a);
+	assert_string_equal(json_string_value(json_object_get(a, "principal")),
+			    "local");
+	assert_string_equal(json_string_value(json_object_get(a, "source")),
+			    "unix");
+	/* only this process is connected: its uid is the peer's */
+	assert_int_equal(json_integer_value(json_object_get(a, "uid")),
+			 getuid());
+	assert_int_equal(json_integer_value(json_object_get(a, "status")), 201);
+
+	a = audit_find(audit, "vm.start", "none");
+	assert_non_null(a);
+	assert_int_equal(json_integer_value(json_object_get(a, "status")), 404);
+	a = audit_find(audit, "unknown", "");
+	assert_non_null(a);
+	a = audit_find(audit, "token.create", "auditor");
+	assert_non_null(a);
+	assert_int_equal(json_integer_value(json_object_get(a, "status")), 201);
+
+	a = audit_find(audit, "vm.stop", "aud1");
+	assert_non_null(a);
+	assert_string_equal(json_string_value(json_object_get(a, "principal")),
+			    "unauthenticated");
+	assert_int_equal(json_integer_value(json_object_get(a, "status")), 401);
+	assert_int_equal(
+		strncmp(json_string_value(json_object_get(a, "source")),
+			"127.0.0.1:", 10),
+		0);
+	a = audit_find(audit, "vm.create", "aud2");
+	assert_non_null(a);
+	assert_string_equal(json_string_value(json_object_get(a, "principal")),
+			    "token:auditor");
+	assert_true(json_is_null(json_object_get(a, "uid")));
+	resp_free(&au);
+
+	expect(400, "GET", "/v1/audit?limit=x", NULL, "bad_request");
+	expect(400, "GET", "/v1/audit?since=-1", NULL, "bad_request");
+	expect(200, "GET", "/v1/audit?vm=aud1&since=0&limit=5", NULL, NULL);
+
+	/* /metrics: text, authenticated like the API */
+	assert_int_equal(req("GET", "/metrics", NULL, &r), 200);
+	assert_non_null(strstr(r.headers, "text/plain; version=0.0.4"));
+	assert_non_null(strstr(r.body, "softvisor_vm_state{vm=\"alpha\","));
+	assert_non_null(strstr(r.body, "softvisor_api_requests_total{code="
+				       "\"401\"} "));
+	resp_free(&r);
+	assert_int_equal(http(true, NULL, "GET", "/metrics", NULL, 0, &r), 401);
+	resp_free(&r);
+	assert_int_equal(http(true, secret, "GET", "/metrics", NULL, 0, &r),
+			 200);
+	resp_free(&r);
+	expect(204, "DELETE", "/v1/tokens/auditor", NULL, NULL);
+	expect(204, "DELETE", "/v1/vms/aud1", NULL, NULL);
+	expect(204, "DELETE", "/v1/vms/aud2", NULL, NULL);
+}
+
 /* ---- a tiny WebSocket client (RFC 6455) over the unix socket ---------- */
 
 static int ws_open(const char *path, char *status_line, size_t size)
@@ -643,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_tokens_tls),
+		cmocka_unit_test(test_audit),
 		cmocka_unit_test(test_console),
 		cmocka_unit_test(test_routes_from_yaml),
 	};
