@@ -37,10 +37,27 @@
 
 /* ---- replies ------------------------------------------------------------ */
 
+/* The request this worker thread is answering (rest_handler): its audit
+ * record is written before the reply leaves, so that a client that got
+ * its answer finds the call in the log, and records are in the order the
+ * calls were answered. */
+static __thread struct rest *tl_rest;
+static __thread struct rest_audit_info *tl_audit;
+
+static void audit_before_reply(struct mg_connection *conn, int status)
+{
+	if (!tl_audit || !tl_audit->action || tl_audit->recorded)
+		return;
+	tl_audit->recorded = true;
+	rest_audit_request(tl_rest, conn, tl_audit, status);
+}
+
 static void send_reply(struct mg_connection *conn, int status,
 		       const char *extra_headers, const char *body, size_t len)
 {
 	const char *reason = mg_get_response_code_text(conn, status);
+
+	audit_before_reply(conn, status);
 
 	if (status == 204) {
 		mg_printf(conn,
@@ -692,11 +709,14 @@ static int rest_dispatch(struct mg_connection *conn, struct rest *r,
 static int rest_handler(struct mg_connection *conn, void *cbdata)
 {
 	struct rest_audit_info ai = { 0 };
-	int st = rest_dispatch(conn, cbdata, &ai);
+	int st;
 
+	tl_rest = cbdata;
+	tl_audit = &ai;
+	st = rest_dispatch(conn, cbdata, &ai);
+	audit_before_reply(conn, st); /* a reply not sent by send_reply */
+	tl_audit = NULL;
 	rest_count_reply(cbdata, st);
-	if (ai.action)
-		rest_audit_request(cbdata, conn, &ai, st);
 	return st;
 }
 

@@ -55,9 +55,11 @@ struct rest_audit_info {
 	char actor[REST_ACTOR_MAX]; /* "unix", "token:NAME"; "" if refused */
 	bool authenticated;
 	bool tcp;
+	bool recorded; /* written already */
 };
 
-/* Record a changing request that was answered with status: principal
+/* Record a changing request answered with status (rest.c calls it just
+ * before the reply is sent): principal
  * ("local" with the peer's uid on the unix socket, "token:NAME" or
  * "unauthenticated"), source, action, target. Any thread. */
 void rest_audit_request(struct rest *r, const struct mg_connection *conn,
