@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "api/grant.h"
 #include "util/error.h"
 
 struct daemon;
@@ -134,15 +135,26 @@ int daemon_event_list(struct daemon *d, const char *vm, int64_t after_id,
 int daemon_task_list(struct daemon *d, json_t **out, struct error *err);
 int daemon_task_get(struct daemon *d, int64_t id, json_t **out,
 		    struct error *err);
-/* {"id", "name", "secret"}: the secret is shown this once. */
-int daemon_token_create(struct daemon *d, const char *actor, const char *name,
-			json_t **out, struct error *err);
+/* A token to create: its name, what it may do, when it expires (ms since
+ * the epoch; 0: never). */
+struct daemon_token_spec {
+	const char *name;
+	struct grant grant;
+	int64_t expires_ms;
+};
+/* {"id", "name", "secret", "role", "vms", "expires_ms"}: the secret is
+ * shown this once. */
+int daemon_token_create(struct daemon *d, const char *actor,
+			const struct daemon_token_spec *spec, json_t **out,
+			struct error *err);
 int daemon_token_list(struct daemon *d, json_t **out, struct error *err);
 int daemon_token_revoke(struct daemon *d, const char *actor, const char *name,
 			struct error *err);
-/* Check a bearer secret; actor receives "token:NAME". -EACCES if bad. */
+/* Check a bearer secret; actor receives "token:NAME" and *grant (may be
+ * NULL) what the token may do. -EACCES if bad, revoked or expired. */
 int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
-			size_t actor_size, struct error *err);
+			size_t actor_size, struct grant *grant,
+			struct error *err);
 
 /* ---- audit log (daemon_audit.c; docs/api.md "Audit log") ---------------- */
 

@@ -74,6 +74,11 @@ static const char *const migrations[INVENTORY_SCHEMA_VERSION] = {
 	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+	/* 3: roles and scoped tokens; tokens made before are admins */
+	"ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'"
+	" CHECK (role IN ('admin', 'operator', 'read-only'));"
+	"ALTER TABLE tokens ADD COLUMN vms TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;",
 };
 
 const char *vm_state_name(enum vm_state s)
@@ -753,7 +758,18 @@ int inventory_token_create(struct inventory *inv, const char *name,
 			   char secret[INVENTORY_SECRET_MAX], int64_t *id,
 			   struct error *err)
 {
+	return inventory_token_create_grant(inv, name, NULL, 0, secret, id,
+					    err);
+}
+
+int inventory_token_create_grant(struct inventory *inv, const char *name,
+				 const struct grant *grant, int64_t expires_ms,
+				 char secret[INVENTORY_SECRET_MAX], int64_t *id,
+				 struct error *err)
+{
 	uint8_t salt[SALT_LEN], raw[SECRET_LEN], hash[32];
+	char vms[GRANT_MAX_VMS * GRANT_NAME_MAX] = "";
+	struct grant admin;
 	char hex[2 * SECRET_LEN + 1];
 	sqlite3_stmt *st = NULL;
 	int64_t tid = 0;
@@ -761,6 +777,11 @@ int inventory_token_create(struct inventory *inv, const char *name,
 
 	if (check_token_name(name, err))
 		return -EINVAL;
+	if (!grant) {
+		grant_admin(&admin);
+		grant = &admin;
+	}
+	grant_vms_format(grant, vms, sizeof(vms));
 	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
 	    RAND_bytes(raw, sizeof(raw)) != 1)
 		return error_set(err, EIO, "token: no random bytes");
@@ -771,8 +792,8 @@ int inventory_token_create(struct inventory *inv, const char *name,
 
 	pthread_mutex_lock(&inv->lock);
 	r = prepare(inv,
-		    "INSERT INTO tokens (name, salt, hash, created)"
-		    " VALUES (?, ?, ?, ?)",
+		    "INSERT INTO tokens (name, salt, hash, created, role, vms,"
+		    " expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		    &st, err);
 	if (r)
 		goto out;
@@ -780,6 +801,10 @@ int inventory_token_create(struct inventory *inv, const char *name,
 	sqlite3_bind_blob(st, 2, salt, sizeof(salt), SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, hash, sizeof(hash), SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now_ms());
+	sqlite3_bind_text(st, 5, grant_role_name(grant->role), -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, vms, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, expires_ms);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE)
 		r = error_set(err, EEXIST, "token '%s' already exists", name);
@@ -799,6 +824,20 @@ out:
 	OPENSSL_cleanse(raw, sizeof(raw));
 	OPENSSL_cleanse(hex, sizeof(hex));
 	return r;
+}
+
+/* Role, vms, expires from columns col.. of st into t. False if the
+ * stored role or scope does not parse. */
+static bool token_grant(sqlite3_stmt *st, int col, struct inventory_token *t)
+{
+	const char *role = (const char *)sqlite3_column_text(st, col);
+	const char *vms = (const char *)sqlite3_column_text(st, col + 1);
+	struct error err = { 0 };
+
+	grant_admin(&t->grant);
+	t->expires_ms = sqlite3_column_int64(st, col + 2);
+	return grant_role_parse(role, &t->grant.role) == 0 &&
+	       grant_vms_parse(vms, &t->grant, &err) == 0;
 }
 
 int inventory_token_verify(struct inventory *inv, const char *secret,
@@ -826,8 +865,8 @@ int inventory_token_verify(struct inventory *inv, const char *secret,
 
 	pthread_mutex_lock(&inv->lock);
 	r = prepare(inv,
-		    "SELECT salt, hash, name, created, revoked FROM tokens"
-		    " WHERE id = ?",
+		    "SELECT salt, hash, name, created, revoked, role, vms,"
+		    " expires FROM tokens WHERE id = ?",
 		    &st, err);
 	if (r) {
 		pthread_mutex_unlock(&inv->lock);
@@ -839,14 +878,17 @@ int inventory_token_verify(struct inventory *inv, const char *secret,
 	    sqlite3_column_bytes(st, 1) == 32 &&
 	    token_hash(sqlite3_column_blob(st, 0), hex, hash) == 0 &&
 	    CRYPTO_memcmp(hash, sqlite3_column_blob(st, 1), 32) == 0 &&
-	    sqlite3_column_int64(st, 4) == 0) {
-		ok = true;
-		if (out) {
-			memset(out, 0, sizeof(*out));
-			out->id = tid;
-			col_text(st, 2, out->name, sizeof(out->name));
-			out->created_ms = sqlite3_column_int64(st, 3);
-		}
+	    sqlite3_column_int64(st, 4) == 0 &&
+	    (sqlite3_column_int64(st, 7) == 0 ||
+	     now_ms() < sqlite3_column_int64(st, 7))) {
+		struct inventory_token t = { .id = tid };
+
+		/* a grant that does not parse denies (fail closed) */
+		ok = token_grant(st, 5, &t);
+		col_text(st, 2, t.name, sizeof(t.name));
+		t.created_ms = sqlite3_column_int64(st, 3);
+		if (ok && out)
+			*out = t;
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&inv->lock);
@@ -866,7 +908,8 @@ int inventory_token_list(struct inventory *inv, struct inventory_token **out,
 
 	pthread_mutex_lock(&inv->lock);
 	r = prepare(inv,
-		    "SELECT id, name, created, revoked FROM tokens ORDER BY id",
+		    "SELECT id, name, created, revoked, role, vms, expires"
+		    " FROM tokens ORDER BY id",
 		    &st, err);
 	while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct inventory_token *p = realloc(t, (cnt + 1) * sizeof(*t));
@@ -881,6 +924,7 @@ int inventory_token_list(struct inventory *inv, struct inventory_token **out,
 		col_text(st, 1, t[cnt].name, sizeof(t[cnt].name));
 		t[cnt].created_ms = sqlite3_column_int64(st, 2);
 		t[cnt].revoked_ms = sqlite3_column_int64(st, 3);
+		token_grant(st, 4, &t[cnt]);
 		cnt++;
 	}
 	if (!r && rc != SQLITE_DONE)

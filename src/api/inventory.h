@@ -35,11 +35,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/grant.h"
 #include "vmm/vmdef.h"
 #include "util/error.h"
 
 #define INVENTORY_FILE		 "inventory.db"
-#define INVENTORY_SCHEMA_VERSION 2
+#define INVENTORY_SCHEMA_VERSION 3
 
 enum vm_state {
 	VM_STATE_DEFINED,
@@ -75,6 +76,8 @@ struct inventory_token {
 	char name[64];
 	int64_t created_ms;
 	int64_t revoked_ms; /* 0: valid */
+	struct grant grant; /* role and VM scope (schema 3; older: admin) */
+	int64_t expires_ms; /* 0: never */
 };
 
 /* "defined", "running", ... */
@@ -146,8 +149,14 @@ int inventory_event_list(struct inventory *inv, const char *vm,
 int inventory_token_create(struct inventory *inv, const char *name,
 			   char secret[INVENTORY_SECRET_MAX], int64_t *id,
 			   struct error *err);
+/* The same with a grant (NULL: unscoped admin) and an expiry (ms since
+ * the epoch, 0: never). */
+int inventory_token_create_grant(struct inventory *inv, const char *name,
+				 const struct grant *grant, int64_t expires_ms,
+				 char secret[INVENTORY_SECRET_MAX], int64_t *id,
+				 struct error *err);
 /* Check a presented secret: 0 with *out (may be NULL) filled, or -EACCES
- * (unknown, wrong or revoked; the message does not say which). */
+ * (unknown, wrong, revoked or expired; the message does not say which). */
 int inventory_token_verify(struct inventory *inv, const char *secret,
 			   struct inventory_token *out, struct error *err);
 /* All tokens (revoked ones too), by id. *out is malloc'd (free()). */

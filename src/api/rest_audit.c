@@ -81,7 +81,9 @@ void rest_audit_request(struct rest *r, const struct mg_connection *conn,
 			snprintf(source, sizeof(source), "%s:%d",
 				 ri->remote_addr, ri->remote_port);
 	} else if (!ai->tcp) {
-		rec.principal = "local";
+		/* the socket's owner, or a token presented on the socket */
+		rec.principal = strncmp(ai->actor, "token:", 6) ? "local"
+								: ai->actor;
 		rec.uid = unix_peer_uid(r->socket_path);
 	} else {
 		rec.principal = ai->actor; /* "token:NAME" */

@@ -197,15 +197,35 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
 	char actor[REST_ACTOR_MAX], vm[256], w[8];
 	const char *qs = ri->query_string ? ri->query_string : "";
 	struct viewer *v;
-	bool tcp;
+	struct grant grant;
+	bool tcp, writer;
 	int rc;
 
-	if (rest_authenticate(r, conn, actor, sizeof(actor), &tcp))
+	if (rest_authenticate(r, conn, actor, sizeof(actor), &tcp, &grant))
 		return 1;
 	if (vm_from_uri(ri->local_uri, vm, sizeof(vm)) < 0) {
 		rest_send_error(conn, 404, "not_found", NULL,
 				"%s: no such resource", ri->local_uri);
 		return 1;
+	}
+	/* viewing needs read, typing power (operator), both the VM in scope */
+	writer = mg_get_var(qs, strlen(qs), "write", w, sizeof(w)) > 0 &&
+		 (strcmp(w, "1") == 0 || strcmp(w, "true") == 0);
+	if (!grant_has(&grant, writer ? GRANT_POWER : GRANT_READ)) {
+		rest_refuse_role(conn, actor, &grant,
+				 writer ? GRANT_POWER : GRANT_READ);
+		return 1;
+	}
+	if (grant.n_vms) {
+		char name[GRANT_NAME_MAX];
+
+		if (daemon_vm_name(r->d, vm, name, sizeof(name)) < 0)
+			snprintf(name, sizeof(name), "%.*s",
+				 (int)sizeof(name) - 1, vm);
+		if (!grant_vm(&grant, name)) {
+			rest_refuse_vm(conn, actor, &grant, name);
+			return 1;
+		}
 	}
 	v = calloc(1, sizeof(*v));
 	if (v)
@@ -218,8 +238,7 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
 	v->r = r;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->cond, NULL);
-	if (mg_get_var(qs, strlen(qs), "write", w, sizeof(w)) > 0)
-		v->writer = strcmp(w, "1") == 0 || strcmp(w, "true") == 0;
+	v->writer = writer;
 	ops.opaque = v;
 	rc = daemon_console_attach(r->d, vm, v->writer, &ops, &v->console,
 				   &err);

@@ -17,7 +17,8 @@ void rest_count_reply(struct rest *r, int status)
 				   __ATOMIC_RELAXED);
 }
 
-int rest_metrics_reply(struct rest *r, struct mg_connection *conn)
+int rest_metrics_reply(struct rest *r, struct mg_connection *conn,
+		       const struct grant *grant)
 {
 	struct metrics_api_count api[REST_STATUS_MAX - REST_STATUS_MIN + 1];
 	struct metrics_snapshot s;
@@ -29,6 +30,15 @@ int rest_metrics_reply(struct rest *r, struct mg_connection *conn)
 	rc = daemon_metrics(r->d, &s, &err);
 	if (rc < 0)
 		return rest_send_daemon_error(conn, rc, err.msg);
+	if (grant->n_vms) { /* a scoped token: its VMs only */
+		struct metrics_vm *vms = (struct metrics_vm *)s.vms;
+		size_t n = 0;
+
+		for (size_t i = 0; i < s.n_vms; i++)
+			if (grant_vm(grant, vms[i].name))
+				memmove(&vms[n++], &vms[i], sizeof(vms[i]));
+		s.n_vms = n;
+	}
 	for (int i = 0; i <= REST_STATUS_MAX - REST_STATUS_MIN; i++) {
 		uint64_t c = __atomic_load_n(&r->replies[i], __ATOMIC_RELAXED);
 

@@ -11,6 +11,7 @@
 #include <civetweb.h>
 
 #include "api/daemon.h"
+#include "api/grant.h"
 #include "api/rest.h"
 #include "api/tls.h"
 #include "util/compiler.h"
@@ -32,10 +33,26 @@ struct rest {
 };
 
 /* Who is asking: authenticate the request on conn. Returns 0 with actor
- * filled ("unix" or "token:NAME") and *tcp set, or sends the error reply
- * (401 with WWW-Authenticate, or 403) and returns its status. */
+ * filled ("unix" or "token:NAME"), *tcp set and *grant what it may do
+ * (the unix socket: an unscoped admin), or sends the error reply (401
+ * with WWW-Authenticate, or 403) and returns its status. */
 int rest_authenticate(struct rest *r, struct mg_connection *conn, char *actor,
-		      size_t actor_size, bool *tcp);
+		      size_t actor_size, bool *tcp, struct grant *grant);
+
+/* rest_grant.c: 403 because the role lacks perms (the message names the
+ * roles that have them), or because VM vm is outside the token's scope.
+ * Return the status sent. */
+int rest_refuse_role(struct mg_connection *conn, const char *actor,
+		     const struct grant *g, unsigned perms);
+int rest_refuse_vm(struct mg_connection *conn, const char *actor,
+		   const struct grant *g, const char *vm);
+/* True if a scoped client may see object o, whose o[key] names its VM
+ * (key "target": an audit record, which must be a vm.* call too). */
+bool rest_grant_keeps(const struct grant *g, const json_t *o, const char *key);
+/* Remove from array arr the objects the client may not see. */
+void rest_grant_filter(const struct grant *g, json_t *arr, const char *key);
+/* Wall clock, ms since the epoch. */
+int64_t rest_now_ms(void);
 
 /* Send {"error": {"code", "message"}} with status; extra_headers are
  * complete "Name: value\r\n" lines or NULL. Returns status. */
@@ -69,8 +86,16 @@ void rest_audit_request(struct rest *r, const struct mg_connection *conn,
 void rest_count_reply(struct rest *r, int status);
 
 /* Answer GET /metrics on conn (authenticated by the caller): the
- * Prometheus text or a JSON error. Returns the status sent. */
-int rest_metrics_reply(struct rest *r, struct mg_connection *conn);
+ * Prometheus text (a scoped grant sees its VMs only) or a JSON error.
+ * Returns the status sent. */
+int rest_metrics_reply(struct rest *r, struct mg_connection *conn,
+		       const struct grant *grant);
+
+/* rest.c: the request handler of every path, and civetweb's error and
+ * log callbacks (rest_listen.c installs them). */
+int rest_handler(struct mg_connection *conn, void *cbdata);
+int rest_on_http_error(struct mg_connection *conn, int status, const char *msg);
+int rest_on_log_message(const struct mg_connection *conn, const char *msg);
 
 /* Register the WebSocket handler of /v1/vms/{vm}/console. */
 void rest_console_register(struct rest *r);

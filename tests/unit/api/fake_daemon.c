@@ -29,6 +29,7 @@ struct daemon_console {
 struct fake_token {
 	char name[64], secret[96];
 	int64_t id, revoked_ms;
+	struct grant grant;
 };
 
 struct daemon {
@@ -503,9 +504,11 @@ int daemon_task_get(struct daemon *d, int64_t id, json_t **out,
 	LOCKED_ERR(ENOENT, "task %lld: not found", (long long)id);
 }
 
-int daemon_token_create(struct daemon *d, const char *actor, const char *name,
-			json_t **out, struct error *err)
+int daemon_token_create(struct daemon *d, const char *actor,
+			const struct daemon_token_spec *spec, json_t **out,
+			struct error *err)
 {
+	const char *name = spec->name;
 	int i, slot = -1;
 
 	if (!name[0] || strlen(name) >= 64)
@@ -520,6 +523,7 @@ int daemon_token_create(struct daemon *d, const char *actor, const char *name,
 	if (slot < 0)
 		LOCKED_ERR(ENOSPC, "too many tokens");
 	tokens[slot].id = next_token_id++;
+	tokens[slot].grant = spec->grant;
 	snprintf(tokens[slot].name, sizeof(tokens[slot].name), "%s", name);
 	snprintf(tokens[slot].secret, sizeof(tokens[slot].secret),
 		 "svt_secret_%s", name);
@@ -568,7 +572,8 @@ int daemon_token_revoke(struct daemon *d, const char *actor, const char *name,
 }
 
 int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
-			size_t actor_size, struct error *err)
+			size_t actor_size, struct grant *grant,
+			struct error *err)
 {
 	int i;
 
@@ -577,6 +582,8 @@ int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
 		if (tokens[i].id && !tokens[i].revoked_ms &&
 		    !strcmp(tokens[i].secret, secret)) {
 			snprintf(actor, actor_size, "token:%s", tokens[i].name);
+			if (grant)
+				*grant = tokens[i].grant;
 			pthread_mutex_unlock(&fake_lock);
 			return 0;
 		}

@@ -202,7 +202,9 @@ static const char schema1[] =
 	" ('old1', '{\"name\":\"old1\",\"boot\":{\"kernel\":\"/k\"}}',"
 	"  'stopped', 1, 2);"
 	"INSERT INTO events (time, vm, actor, action, result)"
-	" VALUES (5, 'old1', 'unix', 'create', 'ok');";
+	" VALUES (5, 'old1', 'unix', 'create', 'ok');"
+	"INSERT INTO tokens (name, salt, hash, created)"
+	" VALUES ('oldtok', x'00', x'00', 7);";
 
 static void test_migrate_from_1(void **state)
 {
@@ -233,6 +235,15 @@ static void test_migrate_from_1(void **state)
 			 0);
 	assert_int_equal(n, 1);
 	free(ev);
+	/* a token made before roles is an unscoped admin, never expires */
+	struct inventory_token *tok;
+	assert_int_equal(inventory_token_list(inv, &tok, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(tok[0].name, "oldtok");
+	assert_int_equal(tok[0].grant.role, GRANT_ADMIN);
+	assert_int_equal(tok[0].grant.n_vms, 0);
+	assert_int_equal(tok[0].expires_ms, 0);
+	free(tok);
 	/* and the audit log works */
 	add(inv, 0, "local", 0, "vm.start", "old1", 200);
 	assert_int_equal(inventory_audit_list(inv, 0, NULL, 0, &a, &n, &err),
@@ -259,6 +270,69 @@ static void test_migrate_from_1(void **state)
 	rm_dir(dir);
 }
 
+/* Tokens keep their role, VM scope and expiry; an expired one is
+ * refused like a revoked one. */
+static void test_token_grants(void **state)
+{
+	struct fixture *f = *state;
+	char secret[INVENTORY_SECRET_MAX], old[INVENTORY_SECRET_MAX];
+	struct inventory_token t, *list;
+	struct error err = { 0 };
+	struct grant g;
+	size_t n;
+
+	grant_admin(&g);
+	g.role = GRANT_OPERATOR;
+	assert_int_equal(grant_vms_parse("web1,db-2", &g, &err), 0);
+	assert_int_equal(inventory_token_create_grant(f->inv, "ops", &g, 0,
+						      secret, NULL, &err),
+			 0);
+	assert_int_equal(inventory_token_verify(f->inv, secret, &t, &err), 0);
+	assert_int_equal(t.grant.role, GRANT_OPERATOR);
+	assert_int_equal(t.grant.n_vms, 2);
+	assert_string_equal(t.grant.vms[1], "db-2");
+	assert_true(grant_vm(&t.grant, "WEB1"));
+	assert_false(grant_vm(&t.grant, "web"));
+
+	/* expired (1 ms after the epoch) and not yet expired */
+	g.role = GRANT_READ_ONLY;
+	g.n_vms = 0;
+	assert_int_equal(inventory_token_create_grant(f->inv, "old", &g, 1, old,
+						      NULL, &err),
+			 0);
+	assert_int_equal(inventory_token_verify(f->inv, old, NULL, &err),
+			 -EACCES);
+	assert_int_equal(inventory_token_create_grant(f->inv, "later", &g,
+						      4102444800000LL, secret,
+						      NULL, &err),
+			 0);
+	assert_int_equal(inventory_token_verify(f->inv, secret, &t, &err), 0);
+	assert_int_equal(t.grant.role, GRANT_READ_ONLY);
+	assert_int_equal(inventory_token_list(f->inv, &list, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(list[1].expires_ms, 1);
+	assert_int_equal(list[2].grant.role, GRANT_READ_ONLY);
+	free(list);
+
+	/* the pure parts */
+	struct grant p;
+	assert_int_equal(grant_vms_parse("a,,b", &p, &err), -EINVAL);
+	assert_int_equal(grant_vms_parse("a b", &p, &err), -EINVAL);
+	assert_int_equal(grant_vms_parse("", &p, &err), 0);
+	assert_int_equal(p.n_vms, 0);
+	enum grant_role role;
+	assert_int_equal(grant_role_parse("administrator", &role), 0);
+	assert_int_equal(role, GRANT_ADMIN);
+	assert_int_equal(grant_role_parse("root", &role), -EINVAL);
+	p.role = GRANT_OPERATOR;
+	assert_true(grant_has(&p, GRANT_READ | GRANT_POWER));
+	assert_false(grant_has(&p, GRANT_CONFIGURE));
+	assert_false(grant_has(&p, GRANT_AUDIT));
+	p.role = GRANT_READ_ONLY;
+	assert_false(grant_has(&p, GRANT_POWER));
+	assert_string_equal(grant_roles_with(GRANT_POWER), "operator or admin");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +340,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_only, setup,
 						teardown),
 		cmocka_unit_test(test_migrate_from_1),
+		cmocka_unit_test_setup_teardown(test_token_grants, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
