@@ -640,7 +640,8 @@ static int check_grant(struct req *q, const struct route *rt, const char *body)
 		}
 		return 0;
 	}
-	if (g->n_vms && rt->fn == h_vm_create) {
+	/* a create, or a rename, must name a VM of the scope */
+	if (g->n_vms && (rt->fn == h_vm_create || rt->fn == h_vm_patch)) {
 		json_t *in = json_loads(body, 0, NULL);
 		const char *vm = json_string_value(json_object_get(in, "name"));
 		int st = 0;

@@ -532,7 +532,7 @@ static void as(bool tls, const char *token, long status, const char *method,
 static void test_roles(void **state)
 {
 	(void)state;
-	char ro[128], op[128], adm[128], sc[128];
+	char ro[128], op[128], adm[128], sc[128], sa[128];
 	struct resp r;
 
 	expect(201, "POST", "/v1/vms", "{\"name\":\"g1\"}", NULL);
@@ -543,6 +543,7 @@ static void test_roles(void **state)
 	make_token("{\"name\":\"sc\",\"role\":\"operator\","
 		   "\"vms\":[\"g1\"]}",
 		   sc, sizeof(sc));
+	make_token("{\"name\":\"sa\",\"vms\":[\"g1\"]}", sa, sizeof(sa));
 	expect(400, "POST", "/v1/tokens", "{\"name\":\"x\",\"role\":\"boss\"}",
 	       "bad_request");
 	expect(400, "POST", "/v1/tokens", "{\"name\":\"x\",\"vms\":\"g1\"}",
@@ -584,6 +585,12 @@ static void test_roles(void **state)
 		as(tls, sc, 403, "POST", "/v1/vms/g2/start", NULL,
 		   "token:sc is limited to the VMs g1: not 'g2'");
 		as(tls, sc, 403, "GET", "/v1/vms/g2", NULL, "not 'g2'");
+		/* a scoped admin may not create or rename out of scope */
+		as(tls, sa, 403, "PATCH", "/v1/vms/g1", "{\"name\":\"g9\"}",
+		   "not 'g9'");
+		as(tls, sa, 403, "POST", "/v1/vms", "{\"name\":\"g9\"}",
+		   "not 'g9'");
+		as(tls, sa, 200, "PATCH", "/v1/vms/g1", "{\"cpus\":2}", NULL);
 		as(tls, sc, 403, "GET", "/v1/events?vm=g2", NULL, "not 'g2'");
 		assert_int_equal(http(tls, sc, "GET", "/v1/vms", NULL, 0, &r),
 				 200);
@@ -611,6 +618,7 @@ static void test_roles(void **state)
 	expect(204, "DELETE", "/v1/tokens/ro", NULL, NULL);
 	expect(204, "DELETE", "/v1/tokens/adm", NULL, NULL);
 	expect(204, "DELETE", "/v1/tokens/sc", NULL, NULL);
+	expect(204, "DELETE", "/v1/tokens/sa", NULL, NULL);
 	expect(204, "DELETE", "/v1/vms/g1", NULL, NULL);
 	expect(204, "DELETE", "/v1/vms/g2", NULL, NULL);
 }
