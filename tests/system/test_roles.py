@@ -127,6 +127,11 @@ def test_roles_and_scopes(tmp_path, guest):
         assert any(r["principal"] == "token:webops" and
                    r["target"] == "db1" and r["status"] == 403
                    for r in audit)
+        # a console writer's attach is audited, refused or not; a viewer not
+        cons = [(r["principal"], r["target"], r["status"]) for r in audit
+                if r["action"] == "vm.console"]
+        assert cons == [("token:viewer", "web1", 403),
+                        ("token:ops", "web1", 101)], cons
         # the unix socket's owner keeps every right
         assert api.call("GET", "/v1/tokens")[0] == 200
         d.cli("token", "revoke", "viewer")
