@@ -797,8 +797,10 @@ int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
 	int r = inventory_token_verify(d->inv, secret, &t, err);
 	if (!r) {
 		snprintf(actor, actor_size, "token:%s", t.name);
-		if (grant)
+		if (grant) {
 			*grant = t.grant;
+			grant->token_id = t.id;
+		}
 	}
 	return r;
 }

@@ -161,6 +161,7 @@ int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
 /* One API call that changed (or tried to change) something. */
 struct daemon_audit_record {
 	const char *principal; /* "token:NAME", "local", "unauthenticated" */
+	int64_t token_id;      /* the token's id; 0: none */
 	int64_t uid;	       /* unix socket peer's uid; -1: unknown/TLS */
 	const char *source;    /* "unix" or the TLS client's "ADDR:PORT" */
 	const char *action;    /* "vm.start", "token.create", ... */

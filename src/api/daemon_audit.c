@@ -13,7 +13,9 @@
 
 void daemon_audit(struct daemon *d, const struct daemon_audit_record *r)
 {
-	struct inventory_audit a = { .uid = r->uid, .status = r->status };
+	struct inventory_audit a = { .uid = r->uid,
+				     .token_id = r->token_id,
+				     .status = r->status };
 	struct error err = { 0 };
 
 	snprintf(a.principal, sizeof(a.principal), "%s", r->principal);
@@ -44,6 +46,10 @@ int daemon_audit_list(struct daemon *d, int64_t since_ms, const char *vm,
 				      rec[i].target, "status", rec[i].status);
 		if (!o) /* not UTF-8: a target the client sent */
 			continue;
+		json_object_set_new(o, "token_id",
+				    rec[i].token_id > 0
+					    ? json_integer(rec[i].token_id)
+					    : json_null());
 		json_object_set_new(o, "uid",
 				    rec[i].uid >= 0 ? json_integer(rec[i].uid)
 						    : json_null());

@@ -43,7 +43,8 @@ enum grant_perm {
 
 struct grant {
 	enum grant_role role;
-	unsigned n_vms; /* 0: every VM */
+	long long token_id; /* the token granting it; 0: the socket's owner */
+	unsigned n_vms;	    /* 0: every VM */
 	char vms[GRANT_MAX_VMS][GRANT_NAME_MAX];
 };
 

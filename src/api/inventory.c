@@ -63,6 +63,7 @@ static const char *const migrations[INVENTORY_SCHEMA_VERSION] = {
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" time INTEGER NOT NULL,"
 	" principal TEXT NOT NULL,"
+	" token_id INTEGER,"
 	" uid INTEGER,"
 	" source TEXT NOT NULL,"
 	" action TEXT NOT NULL,"

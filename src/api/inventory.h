@@ -173,6 +173,7 @@ struct inventory_audit {
 	int64_t id;	    /* increasing */
 	int64_t time_ms;    /* wall clock; 0 in inventory_audit_add: now */
 	char principal[80]; /* "token:NAME", "local", "unauthenticated" */
+	int64_t token_id;   /* the token's id; 0: none */
 	int64_t uid;	    /* unix socket peer uid; -1: unknown or TLS */
 	char source[64];    /* "unix" or the TLS client's "ADDR:PORT" */
 	char action[32];    /* "vm.start", "token.create", ... */

@@ -25,8 +25,8 @@ int inventory_audit_add(struct inventory *inv, const struct inventory_audit *a,
 	pthread_mutex_lock(&inv->lock);
 	r = inventory_prepare(inv,
 			      "INSERT INTO audit (time, principal, uid, source,"
-			      " action, target, status)"
-			      " VALUES (?, ?, ?, ?, ?, ?, ?)",
+			      " action, target, status, token_id)"
+			      " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 			      &st, err);
 	if (!r) {
 		sqlite3_bind_int64(
@@ -40,6 +40,10 @@ int inventory_audit_add(struct inventory *inv, const struct inventory_audit *a,
 		sqlite3_bind_text(st, 5, a->action, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 6, a->target, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 7, a->status);
+		if (a->token_id > 0)
+			sqlite3_bind_int64(st, 8, a->token_id);
+		else
+			sqlite3_bind_null(st, 8);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			r = inventory_db_error(inv, "adding an audit record",
 					       err);
@@ -71,11 +75,11 @@ int inventory_audit_list(struct inventory *inv, int64_t since_ms,
 	r = inventory_prepare(
 		inv,
 		vm ? "SELECT id, time, principal, uid, source, action, target,"
-		     " status FROM audit WHERE time >= ?1"
+		     " status, token_id FROM audit WHERE time >= ?1"
 		     " AND target = ?2 COLLATE NOCASE AND action LIKE 'vm.%'"
 		     " ORDER BY id DESC LIMIT ?3"
 		   : "SELECT id, time, principal, uid, source, action, target,"
-		     " status FROM audit WHERE time >= ?1"
+		     " status, token_id FROM audit WHERE time >= ?1"
 		     " ORDER BY id DESC LIMIT ?3",
 		&st, err);
 	if (r)
@@ -97,6 +101,7 @@ int inventory_audit_list(struct inventory *inv, int64_t since_ms,
 		inventory_col_text(st, 5, a->action, sizeof(a->action));
 		inventory_col_text(st, 6, a->target, sizeof(a->target));
 		a->status = sqlite3_column_int(st, 7);
+		a->token_id = sqlite3_column_int64(st, 8); /* NULL: 0 */
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		r = inventory_db_error(inv, "listing the audit log", err);

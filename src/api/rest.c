@@ -789,6 +789,7 @@ static int rest_dispatch(struct mg_connection *conn, struct rest *r,
 		return st;
 	ai->authenticated = true;
 	ai->tcp = q.tcp;
+	ai->token_id = q.grant.token_id;
 	q.actor = ai->actor;
 
 	if (!path_ok)

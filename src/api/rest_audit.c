@@ -91,6 +91,8 @@ void rest_audit_request(struct rest *r, const struct mg_connection *conn,
 				    sizeof(source)))
 			snprintf(source, sizeof(source), "tls");
 	}
+	if (ai->authenticated)
+		rec.token_id = ai->token_id;
 	rec.source = source;
 	daemon_audit(r->d, &rec);
 }

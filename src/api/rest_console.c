@@ -226,6 +226,7 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
 		return console_audit(r, conn, &ai, rc);
 	ai.authenticated = true;
 	ai.tcp = tcp;
+	ai.token_id = grant.token_id;
 	if (vm_from_uri(ri->local_uri, vm, sizeof(vm)) < 0)
 		return console_audit(
 			r, conn, &ai,

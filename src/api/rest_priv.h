@@ -70,6 +70,7 @@ struct rest_audit_info {
 	const char *action; /* "vm.start", ...; NULL: not audited (reads) */
 	char target[128];   /* VM or token name, "" */
 	char actor[REST_ACTOR_MAX]; /* "unix", "token:NAME"; "" if refused */
+	int64_t token_id;	    /* its id; 0: no token */
 	bool authenticated;
 	bool tcp;
 	bool recorded; /* written already */

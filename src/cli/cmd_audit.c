@@ -123,14 +123,21 @@ static void print_audit(const json_t *audit)
 		return;
 	json_array_foreach(audit, i, e)
 	{
-		char tm[32], uid[24], st[12];
+		char tm[32], uid[24], st[12], who[112];
 		const char *cells[7];
 
 		fmt_time_ms((int64_t)cmd_jnum(e, "time_ms"), tm, sizeof(tm));
 		fmt_json_scalar(json_object_get(e, "uid"), uid, sizeof(uid));
 		snprintf(st, sizeof(st), "%d", (int)cmd_jnum(e, "status"));
 		cells[0] = tm;
-		cells[1] = cmd_jstr(e, "principal");
+		if (json_is_integer(json_object_get(e, "token_id")))
+			snprintf(who, sizeof(who), "%s#%.0f",
+				 cmd_jstr(e, "principal"),
+				 cmd_jnum(e, "token_id"));
+		else
+			snprintf(who, sizeof(who), "%s",
+				 cmd_jstr(e, "principal"));
+		cells[1] = who;
 		cells[2] = uid;
 		cells[3] = cmd_jstr(e, "source");
 		cells[4] = cmd_jstr(e, "action");

@@ -85,6 +85,11 @@ def test_audit_log(tmp_path, guest):
             else:
                 assert r["source"].startswith("127.0.0.1:"), r
                 assert r["uid"] is None, r
+            # the token by id too (a name can be reused after a revoke)
+            if r["principal"] == "token:ops":
+                assert r["token_id"] == int(secret.split("_")[1]), r
+            else:
+                assert r["token_id"] is None, r
         times = [r["time_ms"] for r in rec]
         assert times == sorted(times)
 

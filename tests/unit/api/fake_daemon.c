@@ -582,8 +582,10 @@ int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
 		if (tokens[i].id && !tokens[i].revoked_ms &&
 		    !strcmp(tokens[i].secret, secret)) {
 			snprintf(actor, actor_size, "token:%s", tokens[i].name);
-			if (grant)
+			if (grant) {
 				*grant = tokens[i].grant;
+				grant->token_id = tokens[i].id;
+			}
 			pthread_mutex_unlock(&fake_lock);
 			return 0;
 		}
@@ -624,7 +626,7 @@ void daemon_metrics_free(struct metrics_snapshot *s)
 #define FAKE_AUDIT_MAX 256
 static struct {
 	char principal[80], source[64], action[32], target[128];
-	int64_t uid;
+	int64_t uid, token_id;
 	int status;
 } fake_audit[FAKE_AUDIT_MAX];
 static unsigned fake_audit_n;
@@ -646,6 +648,7 @@ void daemon_audit(struct daemon *d, const struct daemon_audit_record *r)
 		snprintf(fake_audit[i].target, sizeof(fake_audit[i].target),
 			 "%s", r->target ? r->target : "");
 		fake_audit[i].uid = r->uid;
+		fake_audit[i].token_id = r->token_id;
 		fake_audit[i].status = r->status;
 	}
 	pthread_mutex_unlock(&fake_audit_lock);
@@ -672,6 +675,8 @@ int daemon_audit_list(struct daemon *d, int64_t since_ms, const char *vm,
 			fake_audit[i].source, "action", fake_audit[i].action,
 			"target", fake_audit[i].target, "status",
 			fake_audit[i].status);
+		json_object_set_new(o, "token_id",
+				    json_integer(fake_audit[i].token_id));
 		json_object_set_new(o, "uid",
 				    fake_audit[i].uid >= 0
 					    ? json_integer(fake_audit[i].uid)

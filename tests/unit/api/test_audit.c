@@ -61,7 +61,8 @@ static void add(struct inventory *inv, int64_t t, const char *principal,
 {
 	struct inventory_audit a = { .time_ms = t,
 				     .uid = uid,
-				     .status = status };
+				     .status = status,
+				     .token_id = uid < 0 ? 42 : 0 };
 	struct error err = { 0 };
 
 	snprintf(a.principal, sizeof(a.principal), "%s", principal);
@@ -100,6 +101,8 @@ static void test_records(void **state)
 	assert_string_equal(a[0].target, "web1");
 	assert_int_equal(a[0].status, 201);
 	assert_int_equal(a[1].uid, -1); /* NULL in the table */
+	assert_int_equal(a[1].token_id, 42);
+	assert_int_equal(a[0].token_id, 0);
 	assert_string_equal(a[2].source, "127.0.0.1:4000");
 	assert_int_equal(a[2].status, 409);
 	free(a);

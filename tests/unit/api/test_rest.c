@@ -472,6 +472,7 @@ static void test_audit(void **state)
 	assert_non_null(a);
 	assert_string_equal(json_string_value(json_object_get(a, "principal")),
 			    "token:auditor");
+	assert_true(json_integer_value(json_object_get(a, "token_id")) > 0);
 	assert_true(json_is_null(json_object_get(a, "uid")));
 	resp_free(&au);
 
