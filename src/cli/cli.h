@@ -26,6 +26,7 @@ int cmd_vm(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_token(int argc, char **argv);
-int cmd_top(int argc, char **argv); /* softvisor top (cmd_top.c) */
+int cmd_top(int argc, char **argv);   /* softvisor top (cmd_top.c) */
+int cmd_image(int argc, char **argv); /* softvisor image (cmd_image.c) */
 
 #endif

@@ -19,6 +19,8 @@ static const struct cli_command commands[] = {
 	{ "events", "the daemon's event log", cmd_events },
 	{ "token", "API tokens for remote access", cmd_token },
 	{ "top", "esxtop-style CPU figures of the daemon's VMs", cmd_top },
+	{ "image", "disk images: create, info, check, convert, resize",
+	  cmd_image },
 };
 
 static void usage(FILE *f)
