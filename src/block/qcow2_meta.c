@@ -611,12 +611,16 @@ int qcow2_refcount_add(struct qcow2 *q, uint64_t hc, uint64_t n, int delta)
 
 int qcow2_alloc(struct qcow2 *q, uint64_t n, uint64_t *off)
 {
-	uint64_t end = (q->file_size + q->cluster_size - 1) >> q->cluster_bits;
 	uint64_t c = q->free_hint ? q->free_hint : 1, run = 0, start = 0, rc;
 	int r;
 
-	/* First fit below the end of the file, else append. */
-	for (; c < end && run < n; c++) {
+	/* First fit. Past the end of the file clusters are free unless a
+	 * refcount says otherwise (a crash after the refcount was synced
+	 * and before the data extended the file leaves such a cluster: it
+	 * is a leak, skipped like any used cluster). */
+	for (; run < n; c++) {
+		if (c >= (1ull << (56 - q->cluster_bits)))
+			return -ENOSPC;
 		r = qcow2_refcount_get(q, c, &rc);
 		if (r < 0)
 			return r;
@@ -630,26 +634,6 @@ int qcow2_alloc(struct qcow2 *q, uint64_t n, uint64_t *off)
 			start = c;
 		run++;
 	}
-	if (run < n) {
-		if (!run)
-			start = end > c ? end : c;
-		/* clusters past the end of the file are free if uncovered */
-		for (c = start + run; c < start + n; c++) {
-			r = qcow2_refcount_get(q, c, &rc);
-			if (r < 0)
-				return r;
-			if (rc)
-				return qcow2_corrupt(
-					q,
-					"host cluster 0x%llx beyond the end "
-					"of the file has refcount %llu",
-					(unsigned long long)(c
-							     << q->cluster_bits),
-					(unsigned long long)rc);
-		}
-	}
-	if ((start + n) << q->cluster_bits > (1ull << 56))
-		return -ENOSPC;
 	/* Claim the run before counting it, so a refcount block created on
 	 * the way (placed at the end of the file) does not land in it. */
 	if ((start + n) << q->cluster_bits > q->file_size)
