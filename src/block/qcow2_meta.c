@@ -619,8 +619,20 @@ int qcow2_alloc(struct qcow2 *q, uint64_t n, uint64_t *off)
 	 * and before the data extended the file leaves such a cluster: it
 	 * is a leak, skipped like any used cluster). */
 	for (; run < n; c++) {
+		uint64_t end = q->file_size >> q->cluster_bits;
+
 		if (c >= (1ull << (56 - q->cluster_bits)))
 			return -ENOSPC;
+		/* leaks past the end come one per crash: a long run of them
+		 * is a corrupt refcount structure, not worth a long scan */
+		if (c > end + QCOW2_MAX_EOF_LEAKS)
+			return qcow2_corrupt(
+				q,
+				"no free cluster within %d "
+				"clusters past the end of the "
+				"file (refcounts from 0x%llx on)",
+				QCOW2_MAX_EOF_LEAKS,
+				(unsigned long long)(end << q->cluster_bits));
 		r = qcow2_refcount_get(q, c, &rc);
 		if (r < 0)
 			return r;
