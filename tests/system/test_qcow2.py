@@ -1,0 +1,79 @@
+"""qcow2 disks under a real Debian guest (issue 16).
+
+One boot: the guest's ext4 data disk (tools/guest-image's data.ext4) is
+converted to qcow2 with `softvisor image convert`, attached with
+format=qcow2, mounted, read and written by the guest, which powers off.
+The host then proves the write is in the image: `softvisor image check`
+and `qemu-img check` (if installed) find no error or leak, and the image
+converted back to raw holds the guest's file (debugfs) and is a clean ext4
+(e2fsck). The probing rules of --disk without format= are checked without
+a boot.
+"""
+
+import os
+import subprocess
+
+from test_virtio import (HELLO, assert_one_line_error, boot, data_copy,
+                         run_script, sbin_tool, sv_fails)
+import shutil
+
+SOFTVISOR = os.environ.get("SOFTVISOR", "softvisor")
+
+
+def image(*args, check=True):
+    p = subprocess.run([SOFTVISOR, "image", *map(str, args)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=120)
+    if check:
+        assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return p
+
+
+def test_qcow2_guest_write(guest, vm_factory, tmp_path):
+    debugfs, e2fsck = sbin_tool("debugfs"), sbin_tool("e2fsck")
+    raw = data_copy(guest, tmp_path)
+    img = tmp_path / "data.qcow2"
+    image("convert", "-O", "qcow2", raw, img)
+    assert "file format:       qcow2" in image("info", img).stdout
+    token = f"written by the guest to qcow2 {os.getpid()}"
+    script = ("set -e\nmount -t ext4 /dev/vda /mnt\ncat /mnt/hello.txt\n"
+              f"echo '{token}' >/mnt/guest.txt\n"
+              "dd if=/dev/zero of=/mnt/big bs=64k count=32 2>/dev/null\n"
+              "rm /mnt/big\nsync\n"
+              "fstrim /mnt 2>/dev/null || true\n"
+              "umount /mnt\necho unmounted\n")
+    vm = boot(guest, vm_factory, script,
+              extra=["--disk", f"{img},format=qcow2"])
+    out, status = run_script(vm)
+    assert status == 0, out
+    assert HELLO in out and "unmounted" in out, out
+    assert vm.wait_exit() == 0
+
+    p = image("check", img, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    if shutil.which("qemu-img"):
+        p = subprocess.run(["qemu-img", "check", str(img)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=120)
+        assert p.returncode == 0, p.stdout
+    back = tmp_path / "back.raw"
+    image("convert", img, back)
+    p = subprocess.run([debugfs, "-R", "cat /guest.txt", str(back)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=30)
+    assert p.stdout == token + "\n", p.stderr
+    p = subprocess.run([e2fsck, "-fn", str(back)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout
+
+
+def test_probe_refuses_backing_file(guest, tmp_path):
+    """--disk without format= on a qcow2 image that names a backing file
+    (as a raw disk a guest wrote a qcow2 header into would): exit 2, no
+    boot, the message says to give the format."""
+    base = tmp_path / "base.raw"
+    image("create", "--format", "raw", base, "1M")
+    over = tmp_path / "over.qcow2"
+    image("create", "--backing", "base.raw", over)
+    status, err = sv_fails(guest, tmp_path, ["--disk", over])
+    assert_one_line_error(status, err, str(over), "format=qcow2")
