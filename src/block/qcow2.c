@@ -371,73 +371,94 @@ static int l2_write(struct qcow2 *q, uint64_t l2off, uint64_t gc,
 	return qcow2_pwrite(q, be, n * 8ull, l2off + (gc % q->l2_entries) * 8);
 }
 
+/* Fill guest cluster gc's new host cluster at host: the write's bytes
+ * [in, in+chunk) from the cursor, the rest from the cluster's old contents
+ * (entry e: backing file, zeros, compressed data). */
+static int fill_cluster(struct qcow2 *q, struct iovc *c, uint64_t gc,
+			uint64_t e, uint64_t in, size_t chunk, uint64_t host,
+			uint8_t **buf)
+{
+	struct iovec v;
+	struct iovc bc = { &v, 1, 0, 0 };
+	int r;
+
+	if (chunk == q->cluster_size)
+		return data_io(q, c, chunk, host, true);
+	if (!*buf && !(*buf = malloc(q->cluster_size)))
+		return -ENOMEM;
+	v.iov_base = *buf;
+	v.iov_len = q->cluster_size;
+	r = read_one(q, gc, e, 0, q->cluster_size, &bc);
+	if (r < 0)
+		return r;
+	iovc_copy(c, *buf + in, chunk, true);
+	return qcow2_pwrite(q, *buf, q->cluster_size, host);
+}
+
 /*
- * The allocating write, io held exclusive. Cluster by cluster: plain
- * clusters are written in place; others get a new cluster (refcount synced
- * by qcow2_alloc), filled with the old contents where the write does not
- * cover it, then the L2 entry is written. Old compressed or preallocated
- * zero clusters are freed after the new entry is durable.
+ * The allocating write, io held exclusive. Plain clusters are written in
+ * place. A run of clusters that need a new cluster (within one L2 table)
+ * gets one contiguous host run: refcounts written and synced once
+ * (qcow2_alloc), data written (the rest of partial clusters from their old
+ * contents), then their L2 entries in one write. Old compressed or
+ * preallocated zero clusters are freed after the new entries are durable.
  */
 static int write_alloc(struct qcow2 *q, struct iovc *c, uint64_t off,
 		       uint64_t len)
 {
-	uint64_t cs = q->cluster_size;
+	uint64_t cs = q->cluster_size, e[QCOW2_BATCH], ne[QCOW2_BATCH];
 	uint8_t *buf = NULL;
 	int r = 0;
 
 	while (len && r == 0) {
 		uint64_t gc = off >> q->cluster_bits, in = off & (cs - 1);
-		size_t chunk = (size_t)(cs - in < len ? cs - in : len);
-		uint64_t e, l2off, host, ne;
+		uint64_t left = (in + len + cs - 1) / cs, l2off, host;
+		unsigned n = (unsigned)(q->l2_entries - gc % q->l2_entries), k;
+		bool freed = false;
 
-		r = qcow2_l2_read(q, gc, &e, 1);
+		if (n > QCOW2_BATCH)
+			n = QCOW2_BATCH;
+		if (n > left)
+			n = (unsigned)left;
+		r = qcow2_l2_read(q, gc, e, n);
 		if (r < 0)
 			break;
-		if (is_plain(q, e)) {
-			r = qcow2_check_data(q, gc, e & QCOW2_OFFSET_MASK);
+		if (is_plain(q, e[0])) {
+			size_t chunk = (size_t)(cs - in < len ? cs - in : len);
+
+			r = qcow2_check_data(q, gc, e[0] & QCOW2_OFFSET_MASK);
 			if (r == 0)
 				r = data_io(q, c, chunk,
-					    (e & QCOW2_OFFSET_MASK) + in, true);
+					    (e[0] & QCOW2_OFFSET_MASK) + in,
+					    true);
 			off += chunk;
 			len -= chunk;
 			continue;
 		}
+		for (k = 1; k < n && !is_plain(q, e[k]); k++)
+			;
 		r = qcow2_l2_ensure(q, gc, &l2off);
-		if (r < 0)
-			break;
-		r = qcow2_alloc(q, 1, &host);
-		if (r < 0)
-			break;
-		if (chunk == cs) {
-			r = data_io(q, c, chunk, host, true);
-		} else {
-			struct iovec v;
-			struct iovc bc = { &v, 1, 0, 0 };
+		if (r == 0)
+			r = qcow2_alloc(q, k, &host);
+		for (unsigned i = 0; i < k && r == 0; i++) {
+			size_t chunk = (size_t)(cs - in < len ? cs - in : len);
 
-			if (!buf && !(buf = malloc(cs))) {
-				r = -ENOMEM;
-				break;
-			}
-			v.iov_base = buf;
-			v.iov_len = cs;
-			r = read_one(q, gc, e, 0, cs, &bc);
-			if (r == 0) {
-				iovc_copy(c, buf + in, chunk, true);
-				r = qcow2_pwrite(q, buf, cs, host);
-			}
+			r = fill_cluster(q, c, gc + i, e[i], in, chunk,
+					 host + i * cs, &buf);
+			ne[i] = (host + i * cs) | QCOW2_OFLAG_COPIED;
+			freed |= (e[i] & (QCOW2_OFLAG_COMPRESSED |
+					  QCOW2_OFFSET_MASK)) != 0;
+			off += chunk;
+			len -= chunk;
+			in = 0;
 		}
-		if (r < 0)
-			break;
-		ne = host | QCOW2_OFLAG_COPIED;
-		r = l2_write(q, l2off, gc, &ne, 1);
-		if (r == 0 &&
-		    ((e & QCOW2_OFLAG_COMPRESSED) || (e & QCOW2_OFFSET_MASK))) {
+		if (r == 0)
+			r = l2_write(q, l2off, gc, ne, k);
+		if (r == 0 && freed) {
 			r = qcow2_sync(q);
-			if (r == 0)
-				r = qcow2_free_entry(q, e);
+			for (unsigned i = 0; i < k && r == 0; i++)
+				r = qcow2_free_entry(q, e[i]);
 		}
-		off += chunk;
-		len -= chunk;
 	}
 	free(buf);
 	return r;
