@@ -128,8 +128,9 @@ static int data_io(struct qcow2 *q, struct iovc *c, size_t n, uint64_t off,
 				v[j].iov_len -= (size_t)r;
 			}
 		}
-		if (write && off > q->file_size)
-			q->file_size = off;
+		/* q->file_size is not touched: in-place writes run under
+		 * the shared lock, and new clusters were counted in it by
+		 * qcow2_alloc already */
 		n -= got;
 	}
 	return 0;
