@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -682,6 +683,66 @@ static void test_probe_and_info(void **state)
 			0);
 }
 
+/* Threads writing (allocating and in place), reading, discarding and
+ * zeroing disjoint regions of one image at once: each sees its own data,
+ * and the image checks clean (the pool runs requests like this). */
+struct worker {
+	struct blockdev *bd;
+	unsigned id;
+	int failed;
+};
+
+#define WORKER_SPAN (2 * MiB)
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	static __thread uint8_t a[CS + 4096], b[CS + 4096];
+	uint64_t base = w->id * WORKER_SPAN;
+	unsigned seed = w->id;
+
+	for (int i = 0; i < 300 && !w->failed; i++) {
+		uint64_t off = base + ((uint64_t)rand_r(&seed) %
+				       (WORKER_SPAN - sizeof(a))) /
+					      512 * 512;
+		size_t len = ((size_t)rand_r(&seed) % (sizeof(a) / 512) + 1) *
+			     512;
+
+		fill(a, len, (unsigned)(w->id * 1000 + i));
+		if (wr(w->bd, a, len, off) || rd(w->bd, b, len, off) ||
+		    memcmp(a, b, len))
+			w->failed = 1;
+		if (i % 17 == 0 &&
+		    blockdev_discard(w->bd, base + CS * (uint64_t)(i % 8), CS))
+			w->failed = 2;
+		if (i % 23 == 0 &&
+		    (blockdev_write_zeroes(w->bd, off, 4096, true) ||
+		     rd(w->bd, b, 4096, off) || !is_zero(b, 4096)))
+			w->failed = 3;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct blockdev *bd = create_open(img, 4 * WORKER_SPAN, NULL);
+	struct worker w[4];
+	pthread_t t[4];
+
+	(void)state;
+	for (unsigned i = 0; i < 4; i++) {
+		w[i] = (struct worker){ bd, i, 0 };
+		assert_int_equal(
+			pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (unsigned i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failed, 0);
+	}
+	blockdev_close(bd);
+	check_clean(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +767,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_and_info, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
