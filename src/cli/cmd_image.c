@@ -122,8 +122,9 @@ static int img_create(int argc, char **argv)
 	uint64_t size = 0;
 	int i = parse(argc, argv, &format, NULL, &backing, NULL);
 
-	if (i < 0 || argc - i < 1 || argc - i > 2 ||
-	    (argc - i == 1 && !backing)) {
+	if (i < 0)
+		return CLI_EXIT_USAGE;
+	if (argc - i < 1 || argc - i > 2 || (argc - i == 1 && !backing)) {
 		image_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -143,7 +144,9 @@ static int img_info(int argc, char **argv)
 	char b[64];
 	int i = parse(argc, argv, NULL, NULL, NULL, &json);
 
-	if (i < 0 || argc - i != 1) {
+	if (i < 0)
+		return CLI_EXIT_USAGE;
+	if (argc - i != 1) {
 		image_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -212,7 +215,9 @@ static int img_check(int argc, char **argv)
 	const char *fmt;
 	int i = parse(argc, argv, NULL, NULL, NULL, NULL);
 
-	if (i < 0 || argc - i != 1) {
+	if (i < 0)
+		return CLI_EXIT_USAGE;
+	if (argc - i != 1) {
 		image_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -264,7 +269,9 @@ static int img_convert(int argc, char **argv)
 	int r = CLI_EXIT_FAIL;
 	int i = parse(argc, argv, &ofmt, &ifmt, NULL, NULL);
 
-	if (i < 0 || argc - i != 2) {
+	if (i < 0)
+		return CLI_EXIT_USAGE;
+	if (argc - i != 2) {
 		image_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -334,7 +341,9 @@ static int img_resize(int argc, char **argv)
 	uint64_t size;
 	int i = parse(argc, argv, NULL, NULL, NULL, NULL), r;
 
-	if (i < 0 || argc - i != 2) {
+	if (i < 0)
+		return CLI_EXIT_USAGE;
+	if (argc - i != 2) {
 		image_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
