@@ -6,6 +6,10 @@
  * lock of block.h: a check or info of an image a VM has open for writing
  * fails with EBUSY). They return 0 or a negative errno with a message in
  * err naming the image and what was wrong.
+ *
+ * Threading: any thread; they share no state (two calls on one image
+ * conflict only through the image lock). Nothing is owned by the caller
+ * after they return.
  */
 #ifndef SV_BLOCK_IMAGE_H
 #define SV_BLOCK_IMAGE_H
