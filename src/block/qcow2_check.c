@@ -174,6 +174,14 @@ static int walk_snapshots(struct ck *k)
 		uint32_t l1n, extra;
 		uint16_t idl, nl;
 
+		if (pos + sizeof(h) > q->file_size) {
+			report(k,
+			       "ERROR snapshot %u: header at 0x%" PRIx64
+			       " beyond the end of the file",
+			       s, pos);
+			k->res->corruptions++;
+			return 0;
+		}
 		r = qcow2_pread(q, h, sizeof(h), pos);
 		if (r < 0)
 			return r;
@@ -184,7 +192,8 @@ static int walk_snapshots(struct ck *k)
 		extra = qcow2_be32(h + 36);
 		pos += (40 + (uint64_t)extra + idl + nl + 7) & ~7ull;
 		if (l1n > (1u << 25) || l1off % q->cluster_size ||
-		    l1off >= q->file_size) {
+		    l1off >= q->file_size ||
+		    (uint64_t)l1n * 8 > q->file_size - l1off) {
 			report(k,
 			       "ERROR snapshot %u: L1 table 0x%" PRIx64
 			       " invalid",

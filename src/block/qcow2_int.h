@@ -39,10 +39,11 @@
 #define QCOW2_HDR_V3_LEN    104
 #define QCOW2_MIN_CLUSTER   9
 #define QCOW2_MAX_CLUSTER   21
-#define QCOW2_MAX_BACKING   8	 /* backing chain depth limit */
-#define QCOW2_BACKING_MAX   1023 /* spec: backing file name length */
-#define QCOW2_DEF_CLUSTER   16	 /* 64 KiB, as qemu-img */
-#define QCOW2_MAX_EOF_LEAKS 4096 /* used clusters past EOF we skip */
+#define QCOW2_MAX_BACKING   8	  /* backing chain depth limit */
+#define QCOW2_BACKING_MAX   1023  /* spec: backing file name length */
+#define QCOW2_DEF_CLUSTER   16	  /* 64 KiB, as qemu-img */
+#define QCOW2_MAX_SNAPSHOTS 65536 /* as QEMU */
+#define QCOW2_MAX_EOF_LEAKS 4096  /* used clusters past EOF we skip */
 
 /* L1/L2 entry bits (spec "Cluster mapping"). */
 #define QCOW2_OFLAG_COPIED     (1ull << 63)

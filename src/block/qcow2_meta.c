@@ -330,6 +330,17 @@ int qcow2_load(struct qcow2 *q, struct error *err)
 	    check_table(q, "refcount table", q->rt_offset,
 			(uint64_t)q->rt_clusters * q->cluster_size, err))
 		return -EINVAL;
+	if (q->nb_snapshots > QCOW2_MAX_SNAPSHOTS ||
+	    (q->nb_snapshots &&
+	     check_table(q, "snapshot table", q->snapshots_offset,
+			 (uint64_t)q->nb_snapshots * 40, err)))
+		return error_set(err, EINVAL,
+				 "image %s: header: %u snapshots at offset "
+				 "0x%llx: too many (at most %d), misaligned or "
+				 "beyond the end of the file",
+				 q->name, q->nb_snapshots,
+				 (unsigned long long)q->snapshots_offset,
+				 QCOW2_MAX_SNAPSHOTS);
 	if (q->rt_clusters == 0)
 		return error_set(err, EINVAL,
 				 "image %s: header: empty refcount table",
