@@ -9,6 +9,7 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -687,6 +688,7 @@ static const struct blockdev_ops qcow2_ops = {
 static int open_backing(struct qcow2 *q, int depth, struct error *err)
 {
 	char path[4096], *dup, *dir;
+	struct stat st;
 	const char *fmt = q->backing_fmt[0] ? q->backing_fmt : NULL;
 
 	if (depth + 1 >= QCOW2_MAX_BACKING)
@@ -704,6 +706,16 @@ static int open_backing(struct qcow2 *q, int depth, struct error *err)
 		snprintf(path, sizeof(path), "%s/%s", dir, q->backing_name);
 		free(dup);
 	}
+	/* a name is data from the image: only regular files and block
+	 * devices (stat first: opening a FIFO would block) */
+	if (stat(path, &st) < 0)
+		return error_set(err, errno, "image %s: backing file %s: %s",
+				 q->name, path, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return error_set(err, EINVAL,
+				 "image %s: backing file %s is not a regular "
+				 "file or block device",
+				 q->name, path);
 	if (fmt && strcmp(fmt, "raw") && strcmp(fmt, "qcow2"))
 		return error_set(err, ENOTSUP,
 				 "image %s: backing file %s has format '%s' "
