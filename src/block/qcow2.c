@@ -517,7 +517,9 @@ static int zero_or_discard(struct qcow2 *q, uint64_t off, uint64_t len,
 
 		/* a partial cluster (the disk's last one counts as whole if
 		 * the range reaches the end of the disk) */
-		if (in || (len < cs && off + len < q->size)) {
+		/* v2 has no zero flag to hide a backing file: write zeros */
+		if (in || (len < cs && off + len < q->size) ||
+		    (zero && q->version < 3 && q->backing)) {
 			size_t chunk = (size_t)(cs - in < len ? cs - in : len);
 
 			if (zero) {
@@ -622,21 +624,7 @@ static int qcow2_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len,
 	int r;
 
 	pthread_rwlock_wrlock(&q->io);
-	if (q->version < 3 && q->backing) {
-		/* no zero flag to hide the backing file: write zeros */
-		r = 0;
-		for (uint64_t p = off; p < off + len && r == 0;) {
-			uint64_t chunk = q->cluster_size -
-					 (p & (q->cluster_size - 1));
-
-			if (chunk > off + len - p)
-				chunk = off + len - p;
-			r = zero_or_discard(q, p, chunk, true, may_unmap);
-			p += chunk;
-		}
-	} else {
-		r = zero_or_discard(q, off, len, true, may_unmap);
-	}
+	r = zero_or_discard(q, off, len, true, may_unmap);
 	pthread_rwlock_unlock(&q->io);
 	return r;
 }

@@ -743,6 +743,47 @@ static void test_threads(void **state)
 	check_clean(img);
 }
 
+/* Version 2 images (qemu-img -o compat=0.10): read and write; over a
+ * backing file, write-zeroes has no zero flag and must write zeros. */
+static void test_v2(void **state)
+{
+	static uint8_t a[2 * CS], b[2 * CS];
+	struct error err = { 0 };
+	struct blockdev *bd;
+	int fd;
+
+	(void)state;
+	if (!have_qemu()) {
+		print_message("skipped: qemu-img not installed (qemu-utils)\n");
+		return;
+	}
+	fill(a, sizeof(a), 11);
+	fd = open(img2, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(write(fd, a, sizeof(a)), sizeof(a));
+	assert_int_equal(ftruncate(fd, MiB), 0);
+	close(fd);
+	assert_int_equal(run("qemu-img create -q -f qcow2 -o compat=0.10 -b "
+			     "%s -F raw %s",
+			     img2, img),
+			 0);
+	bd = blockdev_open(img, "qcow2", false, &err);
+	assert_non_null(bd);
+	assert_int_equal(rd(bd, b, sizeof(b), 0), 0);
+	assert_memory_equal(a, b, sizeof(b));
+	assert_int_equal(blockdev_write_zeroes(bd, 0, CS, true), 0);
+	assert_int_equal(blockdev_discard(bd, CS, CS), 0); /* a hint */
+	fill(a, 512, 12);
+	assert_int_equal(wr(bd, a, 512, 4 * CS), 0);
+	assert_int_equal(rd(bd, b, CS, 0), 0);
+	assert_true(is_zero(b, CS));
+	assert_int_equal(rd(bd, b, 512, 4 * CS), 0);
+	assert_memory_equal(a, b, 512);
+	blockdev_close(bd);
+	assert_int_equal(run("qemu-img check -q %s", img), 0);
+	assert_int_equal(run("qemu-img info %s | grep -q 'compat: 0.10'", img),
+			 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -768,6 +809,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe_and_info, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
