@@ -517,6 +517,128 @@ int qcow2_refcount_get(struct qcow2 *q, uint64_t hc, uint64_t *rc)
 }
 
 /*
+ * Grow the refcount table so that entry ti exists. The new table goes to
+ * the end of the file, followed by the refcount blocks needed to count
+ * the new clusters that no block covers yet; the new clusters are counted
+ * in those blocks or in existing ones. Order: new blocks and table written
+ * and the counts in existing blocks bumped, fdatasync, header switched
+ * (refcount_table_offset and _clusters in one 12-byte write), fdatasync,
+ * old table freed. A crash before the switch leaks the new clusters; after
+ * it, the old table.
+ */
+static int rt_grow(struct qcow2 *q, uint64_t ti)
+{
+	const uint64_t cs = q->cluster_size, per = cs / 8;
+	uint64_t at = (q->file_size + cs - 1) >> q->cluster_bits;
+	uint64_t entries = q->rt_entries * 2 > ti + 1 ? q->rt_entries * 2
+						      : ti + 1;
+	uint64_t nc, nb, end, *rt = NULL, old = q->rt_offset;
+	uint64_t old_nc = q->rt_clusters;
+	uint8_t hdr[12], *blk = NULL;
+	int r = 0;
+
+	for (;;) {
+		nc = (entries + per - 1) / per;
+		/* blocks for the new clusters: iterate until they cover
+		 * themselves too */
+		nb = 0;
+		for (;;) {
+			uint64_t need = 0;
+
+			end = at + nc + nb;
+			for (uint64_t t = at / q->rb_entries;
+			     t <= (end - 1) / q->rb_entries; t++)
+				if (t >= q->rt_entries || !q->rt[t])
+					need++;
+			if (need <= nb)
+				break;
+			nb = need;
+		}
+		if ((end - 1) / q->rb_entries < nc * per)
+			break;
+		entries = ((end - 1) / q->rb_entries + 1) * 2;
+	}
+	if (nc > (1u << 24) || (end << q->cluster_bits) > (1ull << 56))
+		return qcow2_corrupt(q,
+				     "refcount table cannot grow to %llu "
+				     "clusters",
+				     (unsigned long long)nc);
+	rt = calloc(nc, cs);
+	blk = malloc(cs);
+	if (!rt || !blk) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < q->rt_entries; i++)
+		rt[i] = q->rt[i];
+	/* assign the new blocks, in order, after the table */
+	{
+		uint64_t next = at + nc;
+
+		for (uint64_t t = at / q->rb_entries;
+		     t <= (end - 1) / q->rb_entries; t++)
+			if (!rt[t])
+				rt[t] = (next++) << q->cluster_bits;
+	}
+	q->file_size = end << q->cluster_bits; /* claim [at, end) */
+	/* count [at, end): in new blocks (written whole) or existing ones */
+	for (uint64_t t = at / q->rb_entries;
+	     r == 0 && t <= (end - 1) / q->rb_entries; t++) {
+		uint64_t lo = t * q->rb_entries, hi = lo + q->rb_entries;
+		bool fresh = t >= q->rt_entries || !q->rt[t];
+		uint64_t byte;
+		unsigned n;
+
+		if (lo < at)
+			lo = at;
+		if (hi > end)
+			hi = end;
+		if (!fresh) {
+			r = qcow2_refcount_add(q, lo, hi - lo, 1);
+			continue;
+		}
+		memset(blk, 0, cs);
+		for (uint64_t c = lo; c < hi; c++)
+			rb_set(q, blk, c % q->rb_entries, 1, &byte, &n);
+		r = qcow2_pwrite(q, blk, cs, rt[t]);
+	}
+	if (r == 0) {
+		uint64_t *be = malloc(nc * cs);
+
+		if (!be) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (uint64_t i = 0; i < nc * per; i++)
+			qcow2_put64(&be[i], rt[i]);
+		r = qcow2_pwrite(q, be, nc * cs, at << q->cluster_bits);
+		free(be);
+	}
+	if (r == 0)
+		r = qcow2_sync(q);
+	if (r < 0)
+		goto out;
+	qcow2_put64(hdr, at << q->cluster_bits);
+	qcow2_put32(hdr + 8, (uint32_t)nc);
+	r = qcow2_pwrite(q, hdr, sizeof(hdr), 48);
+	if (r == 0)
+		r = qcow2_sync(q);
+	if (r < 0)
+		goto out;
+	free(q->rt);
+	q->rt = rt;
+	rt = NULL;
+	q->rt_offset = at << q->cluster_bits;
+	q->rt_clusters = (uint32_t)nc;
+	q->rt_entries = nc * per;
+	r = qcow2_refcount_add(q, old >> q->cluster_bits, old_nc, -1);
+out:
+	free(rt);
+	free(blk);
+	return r;
+}
+
+/*
  * Create the refcount block for table entry ti. It is placed at the end of
  * the file; if it covers its own cluster it counts itself, else its own
  * cluster is counted first (recursively, in the block that covers it).
@@ -530,11 +652,12 @@ static int rb_create(struct qcow2 *q, uint64_t ti)
 	unsigned nb;
 	int r;
 
-	if (ti >= q->rt_entries)
-		return qcow2_corrupt(q,
-				     "refcount table full (%llu entries); "
-				     "growing it is not supported yet",
-				     (unsigned long long)q->rt_entries);
+	if (ti >= q->rt_entries) {
+		r = rt_grow(q, ti);
+		if (r < 0 || q->rt[ti])
+			return r;
+		at = (q->file_size + q->cluster_size - 1) >> q->cluster_bits;
+	}
 	blk = calloc(1, q->cluster_size);
 	if (!blk)
 		return -ENOMEM;

@@ -784,6 +784,39 @@ static void test_v2(void **state)
 			 0);
 }
 
+/* 512-byte clusters: one refcount block covers 128 KiB and qemu-img's
+ * one-cluster refcount table 8 MiB, so writing 24 MiB grows the table
+ * several times (it moves to the end of the file each time). */
+static void test_refcount_table_growth(void **state)
+{
+	static uint8_t a[MiB], b[MiB];
+	struct error err = { 0 };
+	struct blockdev *bd;
+
+	(void)state;
+	if (!have_qemu()) {
+		print_message("skipped: qemu-img not installed (qemu-utils)\n");
+		return;
+	}
+	assert_int_equal(
+		run("qemu-img create -q -f qcow2 -o cluster_size=512 %s 32M",
+		    img),
+		0);
+	bd = blockdev_open(img, "qcow2", false, &err);
+	assert_non_null(bd);
+	for (unsigned i = 0; i < 24; i++) {
+		fill(a, sizeof(a), 100 + i);
+		assert_int_equal(wr(bd, a, sizeof(a), (uint64_t)i * MiB), 0);
+	}
+	for (unsigned i = 0; i < 24; i++) {
+		fill(a, sizeof(a), 100 + i);
+		assert_int_equal(rd(bd, b, sizeof(b), (uint64_t)i * MiB), 0);
+		assert_memory_equal(a, b, sizeof(a));
+	}
+	blockdev_close(bd);
+	check_clean(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -810,6 +843,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refcount_table_growth,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
