@@ -10,12 +10,13 @@ converted back to raw holds the guest's file (debugfs) and is a clean ext4
 a boot.
 """
 
+import json
 import os
+import shutil
 import subprocess
 
 from test_virtio import (HELLO, assert_one_line_error, boot, data_copy,
                          run_script, sbin_tool, sv_fails)
-import shutil
 
 SOFTVISOR = os.environ.get("SOFTVISOR", "softvisor")
 
@@ -82,7 +83,6 @@ def test_probe_refuses_backing_file(guest, tmp_path):
 def test_image_commands(tmp_path):
     """softvisor image without a guest: create/info/resize/convert/check,
     their exit statuses and qemu-img's view of the results."""
-    import json
     img = tmp_path / "a.qcow2"
     image("create", img, "64M")
     info = json.loads(image("info", "--json", img).stdout)
@@ -123,3 +123,20 @@ def test_image_commands(tmp_path):
     assert "ERROR cluster 0 refcount=0 reference=1" in p.stdout
     p = image("create", img, "10Q", check=False)
     assert p.returncode == 2 and "10Q" in p.stderr
+
+
+def test_probe_warns(guest, tmp_path):
+    """--disk without format= on a qcow2 image: probed as qcow2, with a
+    warning naming the option (checked without a boot: --dump-dtb); an
+    explicit format=qcow2 gives no warning."""
+    img = tmp_path / "p.qcow2"
+    image("create", img, "16M")
+    for spec, warned in ((str(img), True), (f"{img},format=qcow2", False)):
+        p = subprocess.run([SOFTVISOR, "run", "--kernel", str(guest.image),
+                            "--disk", spec, "--dump-dtb",
+                            str(tmp_path / "d.dtb")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert ("probed as qcow2" in p.stderr and
+                "format=qcow2" in p.stderr) == warned, p.stderr
