@@ -7,7 +7,8 @@ The host then proves the write is in the image: `softvisor image check`
 and `qemu-img check` (if installed) find no error or leak, and the image
 converted back to raw holds the guest's file (debugfs) and is a clean ext4
 (e2fsck). The probing rules of --disk without format= are checked without
-a boot.
+a boot. The full tier adds a round trip with QEMU: QEMU's guest writes to
+a qcow2 image Softvisor made, then Softvisor's guest reads that and writes.
 """
 
 import json
@@ -15,6 +16,9 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
+from conftest import QEMU, append_line, qemu_argv
 from test_virtio import (HELLO, assert_one_line_error, boot, data_copy,
                          run_script, sbin_tool, sv_fails)
 
@@ -140,3 +144,38 @@ def test_probe_warns(guest, tmp_path):
         assert p.returncode == 0, p.stderr
         assert ("probed as qcow2" in p.stderr and
                 "format=qcow2" in p.stderr) == warned, p.stderr
+
+
+@pytest.mark.full
+@pytest.mark.skipif(not os.access(QEMU, os.X_OK),
+                    reason="qemu-system-riscv64 not installed")
+def test_qcow2_qemu_round_trip(guest, vm_factory, tmp_path):
+    debugfs = sbin_tool("debugfs")
+    img = tmp_path / "data.qcow2"
+    image("convert", "-O", "qcow2", data_copy(guest, tmp_path), img)
+    script = ("set -e\nmount -t ext4 /dev/vda /mnt\ncat /mnt/hello.txt\n"
+              "echo from-qemu >/mnt/qemu.txt\numount /mnt\necho unmounted\n")
+    extra = ["-drive", f"if=none,id=d0,file={img},format=qcow2",
+             "-device", "virtio-blk-device,drive=d0"]
+    vm = vm_factory(qemu_argv(guest, append_line(script, "poweroff"),
+                              extra=extra))
+    out, status = run_script(vm)
+    assert status == 0 and HELLO in out and "unmounted" in out, out
+    assert vm.wait_exit() == 0
+    script = ("set -e\nmount -t ext4 /dev/vda /mnt\ncat /mnt/qemu.txt\n"
+              "echo from-softvisor >/mnt/sv.txt\numount /mnt\n"
+              "echo unmounted\n")
+    vm = boot(guest, vm_factory, script,
+              extra=["--disk", f"{img},format=qcow2"])
+    out, status = run_script(vm)
+    assert status == 0 and "from-qemu" in out and "unmounted" in out, out
+    assert vm.wait_exit() == 0
+    p = subprocess.run(["qemu-img", "check", str(img)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout
+    back = tmp_path / "back.raw"
+    image("convert", img, back)
+    got = subprocess.run([debugfs, "-R", "cat /sv.txt", str(back)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True, timeout=30).stdout
+    assert got == "from-softvisor\n"
