@@ -760,6 +760,24 @@ struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
 		goto fail;
 	if (qcow2_load(q, err) < 0)
 		goto fail;
+	/* spec "Header", autoclear_features: a writer that does not know
+	 * these bits (persistent bitmaps, ...) clears them all, telling
+	 * the next reader that what they describe may be stale */
+	if (!readonly && q->version >= 3 && q->autoclear) {
+		uint64_t zero = 0;
+		int r = qcow2_pwrite(q, &zero, 8, 88);
+
+		if (r == 0)
+			r = qcow2_sync(q);
+		if (r < 0) {
+			error_set(err, -r,
+				  "image %s: clearing autoclear "
+				  "features: %s",
+				  path, strerror(-r));
+			goto fail;
+		}
+		q->autoclear = 0;
+	}
 	/* depth -1: metadata only (image info), the chain stays closed */
 	if (q->backing_name[0] && depth >= 0 && open_backing(q, depth, err) < 0)
 		goto fail;

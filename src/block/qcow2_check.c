@@ -220,6 +220,67 @@ static int walk_snapshots(struct ck *k)
 	return 0;
 }
 
+/* Persistent dirty bitmaps (spec "Bitmaps extension"), counted only while
+ * the autoclear bit says they are consistent: the directory, each bitmap
+ * table and each data cluster it names. */
+static int walk_bitmaps(struct ck *k)
+{
+	struct qcow2 *q = k->q;
+	uint64_t pos = q->bitmap_dir_offset, end;
+	uint8_t h[24];
+	int r;
+
+	if (!(q->autoclear & QCOW2_AUTOCLEAR_BITMAPS) || !q->nb_bitmaps)
+		return 0;
+	if (q->bitmap_dir_size > q->file_size ||
+	    pos > q->file_size - q->bitmap_dir_size || !q->bitmap_dir_size) {
+		report(k, "ERROR bitmap directory at 0x%" PRIx64 " invalid",
+		       pos);
+		k->res->corruptions++;
+		return 0;
+	}
+	end = pos + q->bitmap_dir_size;
+	ref(k, "bitmap directory", pos, q->bitmap_dir_size);
+	for (uint32_t b = 0; b < q->nb_bitmaps && pos + 24 <= end; b++) {
+		uint64_t toff, *t;
+		uint32_t tsize, extra;
+		uint16_t nl;
+
+		r = qcow2_pread(q, h, sizeof(h), pos);
+		if (r < 0)
+			return r;
+		toff = qcow2_be64(h);
+		tsize = qcow2_be32(h + 8);
+		nl = (uint16_t)(h[14] << 8 | h[15]);
+		extra = qcow2_be32(h + 16);
+		pos += (24 + (uint64_t)extra + nl + 7) & ~7ull;
+		if (toff % q->cluster_size || toff >= q->file_size ||
+		    (uint64_t)tsize * 8 > q->file_size - toff) {
+			report(k,
+			       "ERROR bitmap %u: table at 0x%" PRIx64
+			       " invalid",
+			       b, toff);
+			k->res->corruptions++;
+			continue;
+		}
+		ref(k, "bitmap table", toff, (uint64_t)tsize * 8 + !tsize);
+		t = calloc(tsize + 1, 8);
+		if (!t)
+			return -ENOMEM;
+		r = qcow2_pread(q, t, (uint64_t)tsize * 8, toff);
+		for (uint32_t i = 0; r == 0 && i < tsize; i++) {
+			uint64_t off = qcow2_be64(&t[i]) & QCOW2_OFFSET_MASK;
+
+			if (off)
+				ref(k, "bitmap data", off, q->cluster_size);
+		}
+		free(t);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Compare stored refcounts with the references, block by block. */
 static int compare(struct ck *k)
 {
@@ -309,6 +370,8 @@ int image_check(const char *path, FILE *out, struct image_check *res,
 	r = walk_l1(&k, q->l1, q->l1_size, true);
 	if (r == 0)
 		r = walk_snapshots(&k);
+	if (r == 0)
+		r = walk_bitmaps(&k);
 	if (r == 0)
 		r = compare(&k);
 	if (r < 0)

@@ -62,9 +62,11 @@
 #define QCOW2_INCOMPAT_EXTL2	   (1ull << 4)
 
 /* Header extension types. */
-#define QCOW2_EXT_END	       0x00000000u
-#define QCOW2_EXT_BACKING_FMT  0xe2792acau
-#define QCOW2_EXT_FEATURE_NAME 0x6803f857u
+#define QCOW2_EXT_END		0x00000000u
+#define QCOW2_EXT_BACKING_FMT	0xe2792acau
+#define QCOW2_EXT_FEATURE_NAME	0x6803f857u
+#define QCOW2_EXT_BITMAPS	0x23852875u
+#define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
 
 struct qcow2 {
 	struct blockdev bd; /* first: qcow2_of() */
@@ -88,6 +90,10 @@ struct qcow2 {
 	uint32_t header_length;
 	char backing_name[QCOW2_BACKING_MAX + 1];
 	char backing_fmt[32];
+	/* bitmaps extension (persistent dirty bitmaps; only counted by the
+	 * check, and cleared with the autoclear bits on a writable open) */
+	uint32_t nb_bitmaps;
+	uint64_t bitmap_dir_size, bitmap_dir_offset;
 
 	/* Derived. */
 	uint64_t l2_entries; /* entries per L2 table */

@@ -104,6 +104,11 @@ static int load_extensions(struct qcow2 *q, const uint8_t *hdr, size_t len,
 			memcpy(q->backing_fmt, hdr + pos, elen);
 			q->backing_fmt[elen] = '\0';
 		}
+		if (type == QCOW2_EXT_BITMAPS && elen >= 24) {
+			q->nb_bitmaps = qcow2_be32(hdr + pos);
+			q->bitmap_dir_size = qcow2_be64(hdr + pos + 8);
+			q->bitmap_dir_offset = qcow2_be64(hdr + pos + 16);
+		}
 		pos += (elen + 7u) & ~7u;
 	}
 	return 0; /* no end marker before the cluster end: tolerated */
