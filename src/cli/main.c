@@ -20,6 +20,8 @@ static const struct cli_command commands[] = {
 	{ "token", "API tokens for remote access", cmd_token },
 	{ "top", "esxtop-style CPU figures of the daemon's VMs", cmd_top },
 	{ "audit", "who changed what through the API (audit log)", cmd_audit },
+	{ "image", "disk images: create, info, check, convert, resize",
+	  cmd_image },
 };
 
 static void usage(FILE *f)
