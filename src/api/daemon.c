@@ -728,15 +728,32 @@ int daemon_event_list(struct daemon *d, const char *vm, int64_t after_id,
 	return 0;
 }
 
-int daemon_token_create(struct daemon *d, const char *actor, const char *name,
-			json_t **out, struct error *err)
+/* role, vms, expires_ms of a token's JSON. */
+static void token_grant_json(json_t *o, const struct grant *g,
+			     int64_t expires_ms)
+{
+	json_t *vms = json_array();
+	for (unsigned i = 0; i < g->n_vms; i++)
+		json_array_append_new(vms, json_string(g->vms[i]));
+	json_object_set_new(o, "role", json_string(grant_role_name(g->role)));
+	json_object_set_new(o, "vms", vms);
+	json_object_set_new(o, "expires_ms", json_integer(expires_ms));
+}
+
+int daemon_token_create(struct daemon *d, const char *actor,
+			const struct daemon_token_spec *spec, json_t **out,
+			struct error *err)
 {
 	char secret[INVENTORY_SECRET_MAX];
 	int64_t id;
-	int r = inventory_token_create(d->inv, name, secret, &id, err);
-	if (!r)
+	int r = inventory_token_create_grant(d->inv, spec->name, &spec->grant,
+					     spec->expires_ms, secret, &id,
+					     err);
+	if (!r) {
 		*out = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id,
-				 "name", name, "secret", secret);
+				 "name", spec->name, "secret", secret);
+		token_grant_json(*out, &spec->grant, spec->expires_ms);
+	}
 	event(d, NULL, actor, "token-create", r, err);
 	explicit_bzero(secret, sizeof(secret));
 	return r;
@@ -750,13 +767,15 @@ int daemon_token_list(struct daemon *d, json_t **out, struct error *err)
 	if (r)
 		return r;
 	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(
-			arr,
-			json_pack("{s:I, s:s, s:I, s:I}", "id",
-				  (json_int_t)t[i].id, "name", t[i].name,
-				  "created_ms", (json_int_t)t[i].created_ms,
-				  "revoked_ms", (json_int_t)t[i].revoked_ms));
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:I, s:s, s:I, s:I}", "id",
+				      (json_int_t)t[i].id, "name", t[i].name,
+				      "created_ms", (json_int_t)t[i].created_ms,
+				      "revoked_ms",
+				      (json_int_t)t[i].revoked_ms);
+		token_grant_json(o, &t[i].grant, t[i].expires_ms);
+		json_array_append_new(arr, o);
+	}
 	free(t);
 	*out = json_pack("{s:o}", "tokens", arr);
 	return 0;
@@ -771,12 +790,18 @@ int daemon_token_revoke(struct daemon *d, const char *actor, const char *name,
 }
 
 int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
-			size_t actor_size, struct error *err)
+			size_t actor_size, struct grant *grant,
+			struct error *err)
 {
 	struct inventory_token t;
 	int r = inventory_token_verify(d->inv, secret, &t, err);
-	if (!r)
+	if (!r) {
 		snprintf(actor, actor_size, "token:%s", t.name);
+		if (grant) {
+			*grant = t.grant;
+			grant->token_id = t.id;
+		}
+	}
 	return r;
 }
 

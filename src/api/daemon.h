@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "api/grant.h"
 #include "util/error.h"
 
 struct daemon;
@@ -119,6 +120,14 @@ void daemon_console_detach(struct daemon_console *c);
 int daemon_host_info(struct daemon *d, json_t **out, struct error *err);
 /* Scheduler figures of the host and each running VM (HostStats). */
 int daemon_host_stats(struct daemon *d, json_t **out, struct error *err);
+/* The host and every VM as a metrics snapshot (api/metrics.h) for
+ * GET /metrics: one consistent view taken under the registry lock.
+ * s->vms is malloc'd: release with daemon_metrics_free. The API request
+ * counts (s->api) are the REST layer's to fill. */
+struct metrics_snapshot;
+int daemon_metrics(struct daemon *d, struct metrics_snapshot *s,
+		   struct error *err);
+void daemon_metrics_free(struct metrics_snapshot *s);
 /* {"events": [...]}: vm NULL for all; after_id to page; limit 0 = 100. */
 int daemon_event_list(struct daemon *d, const char *vm, int64_t after_id,
 		      unsigned limit, json_t **out, struct error *err);
@@ -126,14 +135,49 @@ int daemon_event_list(struct daemon *d, const char *vm, int64_t after_id,
 int daemon_task_list(struct daemon *d, json_t **out, struct error *err);
 int daemon_task_get(struct daemon *d, int64_t id, json_t **out,
 		    struct error *err);
-/* {"id", "name", "secret"}: the secret is shown this once. */
-int daemon_token_create(struct daemon *d, const char *actor, const char *name,
-			json_t **out, struct error *err);
+/* A token to create: its name, what it may do, when it expires (ms since
+ * the epoch; 0: never). */
+struct daemon_token_spec {
+	const char *name;
+	struct grant grant;
+	int64_t expires_ms;
+};
+/* {"id", "name", "secret", "role", "vms", "expires_ms"}: the secret is
+ * shown this once. */
+int daemon_token_create(struct daemon *d, const char *actor,
+			const struct daemon_token_spec *spec, json_t **out,
+			struct error *err);
 int daemon_token_list(struct daemon *d, json_t **out, struct error *err);
 int daemon_token_revoke(struct daemon *d, const char *actor, const char *name,
 			struct error *err);
-/* Check a bearer secret; actor receives "token:NAME". -EACCES if bad. */
+/* Check a bearer secret; actor receives "token:NAME" and *grant (may be
+ * NULL) what the token may do. -EACCES if bad, revoked or expired. */
 int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
-			size_t actor_size, struct error *err);
+			size_t actor_size, struct grant *grant,
+			struct error *err);
+
+/* ---- audit log (daemon_audit.c; docs/api.md "Audit log") ---------------- */
+
+/* One API call that changed (or tried to change) something. */
+struct daemon_audit_record {
+	const char *principal; /* "token:NAME", "local", "unauthenticated" */
+	int64_t token_id;      /* the token's id; 0: none */
+	int64_t uid;	       /* unix socket peer's uid; -1: unknown/TLS */
+	const char *source;    /* "unix" or the TLS client's "ADDR:PORT" */
+	const char *action;    /* "vm.start", "token.create", ... */
+	const char *target;    /* VM or token name; NULL or "": none */
+	int status;	       /* HTTP status of the reply */
+};
+/* Append r to the audit log (the inventory). The reply is already sent:
+ * a failure to write is logged as an error, not returned. Never pass a
+ * secret in any field. */
+void daemon_audit(struct daemon *d, const struct daemon_audit_record *r);
+/* {"audit": [Audit...]} oldest first: the newest limit (0 = 100, at most
+ * 10000) records at or after since_ms (ms since the epoch; 0: all) about
+ * VM vm (NULL: all). */
+int daemon_audit_list(struct daemon *d, int64_t since_ms, const char *vm,
+		      unsigned limit, json_t **out, struct error *err);
+/* The name of VM ref (name or decimal id) into name; -ENOENT if none. */
+int daemon_vm_name(struct daemon *d, const char *ref, char *name, size_t size);
 
 #endif

@@ -17,13 +17,10 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
+#include "api/inventory_priv.h"
+
 #define SALT_LEN   16
 #define SECRET_LEN 32 /* random bytes, shown as 64 hex digits */
-
-struct inventory {
-	pthread_mutex_t lock; /* serializes every use of db */
-	sqlite3 *db;
-};
 
 static const char *const state_names[] = {
 	[VM_STATE_DEFINED] = "defined", [VM_STATE_RUNNING] = "running",
@@ -60,6 +57,29 @@ static const char *const migrations[INVENTORY_SCHEMA_VERSION] = {
 	" created INTEGER NOT NULL,"
 	" revoked INTEGER NOT NULL DEFAULT 0);"
 	"CREATE UNIQUE INDEX tokens_name ON tokens (name) WHERE revoked = 0;",
+	/* 2: the audit log of API calls that change something (issue 19),
+	 * append-only: the triggers refuse UPDATE and DELETE */
+	"CREATE TABLE audit ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" time INTEGER NOT NULL,"
+	" principal TEXT NOT NULL,"
+	" token_id INTEGER,"
+	" uid INTEGER,"
+	" source TEXT NOT NULL,"
+	" action TEXT NOT NULL,"
+	" target TEXT NOT NULL DEFAULT '',"
+	" status INTEGER NOT NULL);"
+	"CREATE INDEX audit_time ON audit (time);"
+	"CREATE INDEX audit_target ON audit (target, time);"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+	/* 3: roles and scoped tokens; tokens made before are admins */
+	"ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'"
+	" CHECK (role IN ('admin', 'operator', 'read-only'));"
+	"ALTER TABLE tokens ADD COLUMN vms TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;",
 };
 
 const char *vm_state_name(enum vm_state s)
@@ -132,6 +152,29 @@ static void col_text(sqlite3_stmt *st, int col, char *buf, size_t len)
 	const unsigned char *t = sqlite3_column_text(st, col);
 
 	snprintf(buf, len, "%s", t ? (const char *)t : "");
+}
+
+/* For the other inventory files (inventory_priv.h). */
+int64_t inventory_now_ms(void)
+{
+	return now_ms();
+}
+
+int inventory_db_error(struct inventory *inv, const char *what,
+		       struct error *err)
+{
+	return db_error(inv, what, err);
+}
+
+int inventory_prepare(struct inventory *inv, const char *sql, sqlite3_stmt **st,
+		      struct error *err)
+{
+	return prepare(inv, sql, st, err);
+}
+
+void inventory_col_text(sqlite3_stmt *st, int col, char *buf, size_t len)
+{
+	col_text(st, col, buf, len);
 }
 
 /* ---- open / close ------------------------------------------------------ */
@@ -716,7 +759,18 @@ int inventory_token_create(struct inventory *inv, const char *name,
 			   char secret[INVENTORY_SECRET_MAX], int64_t *id,
 			   struct error *err)
 {
+	return inventory_token_create_grant(inv, name, NULL, 0, secret, id,
+					    err);
+}
+
+int inventory_token_create_grant(struct inventory *inv, const char *name,
+				 const struct grant *grant, int64_t expires_ms,
+				 char secret[INVENTORY_SECRET_MAX], int64_t *id,
+				 struct error *err)
+{
 	uint8_t salt[SALT_LEN], raw[SECRET_LEN], hash[32];
+	char vms[GRANT_MAX_VMS * GRANT_NAME_MAX] = "";
+	struct grant admin;
 	char hex[2 * SECRET_LEN + 1];
 	sqlite3_stmt *st = NULL;
 	int64_t tid = 0;
@@ -724,6 +778,11 @@ int inventory_token_create(struct inventory *inv, const char *name,
 
 	if (check_token_name(name, err))
 		return -EINVAL;
+	if (!grant) {
+		grant_admin(&admin);
+		grant = &admin;
+	}
+	grant_vms_format(grant, vms, sizeof(vms));
 	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
 	    RAND_bytes(raw, sizeof(raw)) != 1)
 		return error_set(err, EIO, "token: no random bytes");
@@ -734,8 +793,8 @@ int inventory_token_create(struct inventory *inv, const char *name,
 
 	pthread_mutex_lock(&inv->lock);
 	r = prepare(inv,
-		    "INSERT INTO tokens (name, salt, hash, created)"
-		    " VALUES (?, ?, ?, ?)",
+		    "INSERT INTO tokens (name, salt, hash, created, role, vms,"
+		    " expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		    &st, err);
 	if (r)
 		goto out;
@@ -743,6 +802,10 @@ int inventory_token_create(struct inventory *inv, const char *name,
 	sqlite3_bind_blob(st, 2, salt, sizeof(salt), SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, hash, sizeof(hash), SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now_ms());
+	sqlite3_bind_text(st, 5, grant_role_name(grant->role), -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, vms, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, expires_ms);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE)
 		r = error_set(err, EEXIST, "token '%s' already exists", name);
@@ -762,6 +825,20 @@ out:
 	OPENSSL_cleanse(raw, sizeof(raw));
 	OPENSSL_cleanse(hex, sizeof(hex));
 	return r;
+}
+
+/* Role, vms, expires from columns col.. of st into t. False if the
+ * stored role or scope does not parse. */
+static bool token_grant(sqlite3_stmt *st, int col, struct inventory_token *t)
+{
+	const char *role = (const char *)sqlite3_column_text(st, col);
+	const char *vms = (const char *)sqlite3_column_text(st, col + 1);
+	struct error err = { 0 };
+
+	grant_admin(&t->grant);
+	t->expires_ms = sqlite3_column_int64(st, col + 2);
+	return grant_role_parse(role, &t->grant.role) == 0 &&
+	       grant_vms_parse(vms, &t->grant, &err) == 0;
 }
 
 int inventory_token_verify(struct inventory *inv, const char *secret,
@@ -789,8 +866,8 @@ int inventory_token_verify(struct inventory *inv, const char *secret,
 
 	pthread_mutex_lock(&inv->lock);
 	r = prepare(inv,
-		    "SELECT salt, hash, name, created, revoked FROM tokens"
-		    " WHERE id = ?",
+		    "SELECT salt, hash, name, created, revoked, role, vms,"
+		    " expires FROM tokens WHERE id = ?",
 		    &st, err);
 	if (r) {
 		pthread_mutex_unlock(&inv->lock);
@@ -802,14 +879,17 @@ int inventory_token_verify(struct inventory *inv, const char *secret,
 	    sqlite3_column_bytes(st, 1) == 32 &&
 	    token_hash(sqlite3_column_blob(st, 0), hex, hash) == 0 &&
 	    CRYPTO_memcmp(hash, sqlite3_column_blob(st, 1), 32) == 0 &&
-	    sqlite3_column_int64(st, 4) == 0) {
-		ok = true;
-		if (out) {
-			memset(out, 0, sizeof(*out));
-			out->id = tid;
-			col_text(st, 2, out->name, sizeof(out->name));
-			out->created_ms = sqlite3_column_int64(st, 3);
-		}
+	    sqlite3_column_int64(st, 4) == 0 &&
+	    (sqlite3_column_int64(st, 7) == 0 ||
+	     now_ms() < sqlite3_column_int64(st, 7))) {
+		struct inventory_token t = { .id = tid };
+
+		/* a grant that does not parse denies (fail closed) */
+		ok = token_grant(st, 5, &t);
+		col_text(st, 2, t.name, sizeof(t.name));
+		t.created_ms = sqlite3_column_int64(st, 3);
+		if (ok && out)
+			*out = t;
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&inv->lock);
@@ -829,7 +909,8 @@ int inventory_token_list(struct inventory *inv, struct inventory_token **out,
 
 	pthread_mutex_lock(&inv->lock);
 	r = prepare(inv,
-		    "SELECT id, name, created, revoked FROM tokens ORDER BY id",
+		    "SELECT id, name, created, revoked, role, vms, expires"
+		    " FROM tokens ORDER BY id",
 		    &st, err);
 	while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct inventory_token *p = realloc(t, (cnt + 1) * sizeof(*t));
@@ -844,6 +925,7 @@ int inventory_token_list(struct inventory *inv, struct inventory_token **out,
 		col_text(st, 1, t[cnt].name, sizeof(t[cnt].name));
 		t[cnt].created_ms = sqlite3_column_int64(st, 2);
 		t[cnt].revoked_ms = sqlite3_column_int64(st, 3);
+		token_grant(st, 4, &t[cnt]);
 		cnt++;
 	}
 	if (!r && rc != SQLITE_DONE)

@@ -35,11 +35,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/grant.h"
 #include "vmm/vmdef.h"
 #include "util/error.h"
 
 #define INVENTORY_FILE		 "inventory.db"
-#define INVENTORY_SCHEMA_VERSION 1
+#define INVENTORY_SCHEMA_VERSION 3
 
 enum vm_state {
 	VM_STATE_DEFINED,
@@ -75,6 +76,8 @@ struct inventory_token {
 	char name[64];
 	int64_t created_ms;
 	int64_t revoked_ms; /* 0: valid */
+	struct grant grant; /* role and VM scope (schema 3; older: admin) */
+	int64_t expires_ms; /* 0: never */
 };
 
 /* "defined", "running", ... */
@@ -146,8 +149,14 @@ int inventory_event_list(struct inventory *inv, const char *vm,
 int inventory_token_create(struct inventory *inv, const char *name,
 			   char secret[INVENTORY_SECRET_MAX], int64_t *id,
 			   struct error *err);
+/* The same with a grant (NULL: unscoped admin) and an expiry (ms since
+ * the epoch, 0: never). */
+int inventory_token_create_grant(struct inventory *inv, const char *name,
+				 const struct grant *grant, int64_t expires_ms,
+				 char secret[INVENTORY_SECRET_MAX], int64_t *id,
+				 struct error *err);
 /* Check a presented secret: 0 with *out (may be NULL) filled, or -EACCES
- * (unknown, wrong or revoked; the message does not say which). */
+ * (unknown, wrong, revoked or expired; the message does not say which). */
 int inventory_token_verify(struct inventory *inv, const char *secret,
 			   struct inventory_token *out, struct error *err);
 /* All tokens (revoked ones too), by id. *out is malloc'd (free()). */
@@ -156,5 +165,32 @@ int inventory_token_list(struct inventory *inv, struct inventory_token **out,
 /* Revoke the valid token named name. -ENOENT if there is none. */
 int inventory_token_revoke(struct inventory *inv, const char *name,
 			   struct error *err);
+
+/* ---- the audit log (inventory_audit.c) ----------------------------------- */
+
+/* One API call that changes something (docs/api.md "Audit log"). */
+struct inventory_audit {
+	int64_t id;	    /* increasing */
+	int64_t time_ms;    /* wall clock; 0 in inventory_audit_add: now */
+	char principal[80]; /* "token:NAME", "local", "unauthenticated" */
+	int64_t token_id;   /* the token's id; 0: none */
+	int64_t uid;	    /* unix socket peer uid; -1: unknown or TLS */
+	char source[64];    /* "unix" or the TLS client's "ADDR:PORT" */
+	char action[32];    /* "vm.start", "token.create", ... */
+	char target[128];   /* VM or token name, "" if none */
+	int status;	    /* HTTP status of the reply */
+};
+
+/* Append a record (a->id is ignored). The caller keeps secrets out of
+ * every field: nothing here is hidden or hashed. */
+int inventory_audit_add(struct inventory *inv, const struct inventory_audit *a,
+			struct error *err);
+/* The newest records with time_ms >= since_ms (0: all) about VM vm (NULL:
+ * any target), at most limit (0 = 100, at most 10000), oldest first.
+ * *out is malloc'd (free()). */
+int inventory_audit_list(struct inventory *inv, int64_t since_ms,
+			 const char *vm, unsigned limit,
+			 struct inventory_audit **out, size_t *n,
+			 struct error *err);
 
 #endif

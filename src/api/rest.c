@@ -37,10 +37,27 @@
 
 /* ---- replies ------------------------------------------------------------ */
 
+/* The request this worker thread is answering (rest_handler): its audit
+ * record is written before the reply leaves, so that a client that got
+ * its answer finds the call in the log, and records are in the order the
+ * calls were answered. */
+static __thread struct rest *tl_rest;
+static __thread struct rest_audit_info *tl_audit;
+
+static void audit_before_reply(struct mg_connection *conn, int status)
+{
+	if (!tl_audit || !tl_audit->action || tl_audit->recorded)
+		return;
+	tl_audit->recorded = true;
+	rest_audit_request(tl_rest, conn, tl_audit, status);
+}
+
 static void send_reply(struct mg_connection *conn, int status,
 		       const char *extra_headers, const char *body, size_t len)
 {
 	const char *reason = mg_get_response_code_text(conn, status);
+
+	audit_before_reply(conn, status);
 
 	if (status == 204) {
 		mg_printf(conn,
@@ -134,8 +151,7 @@ int rest_send_daemon_error(struct mg_connection *conn, int rc, const char *msg)
 
 /* civetweb's own errors (unparsable request, WebSocket to a non-console
  * path, ...) get the same JSON body as ours. */
-static int on_http_error(struct mg_connection *conn, int status,
-			 const char *msg)
+int rest_on_http_error(struct mg_connection *conn, int status, const char *msg)
 {
 	if (status < 400)
 		return 1;
@@ -144,7 +160,7 @@ static int on_http_error(struct mg_connection *conn, int status,
 	return 0;
 }
 
-static int on_log_message(const struct mg_connection *conn, const char *msg)
+int rest_on_log_message(const struct mg_connection *conn, const char *msg)
 {
 	log_debug("api", "civetweb: %s", msg);
 	return 1;
@@ -153,24 +169,29 @@ static int on_log_message(const struct mg_connection *conn, const char *msg)
 /* ---- authentication ------------------------------------------------------ */
 
 int rest_authenticate(struct rest *r, struct mg_connection *conn, char *actor,
-		      size_t actor_size, bool *tcp)
+		      size_t actor_size, bool *tcp, struct grant *grant)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	const char *auth;
 	struct error err = { 0 };
 
+	grant_admin(grant);
+	auth = mg_get_header(conn, "Authorization");
 	if (!ri->is_ssl && !ri->remote_addr[0]) {
 		*tcp = false;
 		snprintf(actor, actor_size, "unix");
-		return 0;
-	}
-	if (ri->is_ssl || strcmp(ri->remote_addr, "127.0.0.1") != 0 ||
-	    !tls_proxy_owns(r->tls, (unsigned)ri->remote_port))
+		/* a token on the socket: the caller asks for its rights
+		 * (a tool that runs with less than the socket's owner) */
+		if (!auth)
+			return 0;
+	} else if (ri->is_ssl || strcmp(ri->remote_addr, "127.0.0.1") != 0 ||
+		   !tls_proxy_owns(r->tls, (unsigned)ri->remote_port)) {
 		return rest_send_error(conn, 403, "forbidden", NULL,
 				       "plain HTTP is not served: use the unix "
 				       "socket or TLS (--listen)");
-	*tcp = true;
-	auth = mg_get_header(conn, "Authorization");
+	} else {
+		*tcp = true;
+	}
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !auth[7])
 		return rest_send_error(
 			conn, 401, "unauthorized",
@@ -180,7 +201,7 @@ int rest_authenticate(struct rest *r, struct mg_connection *conn, char *actor,
 	auth += 7;
 	while (*auth == ' ')
 		auth++;
-	if (daemon_token_verify(r->d, auth, actor, actor_size, &err) < 0)
+	if (daemon_token_verify(r->d, auth, actor, actor_size, grant, &err) < 0)
 		return rest_send_error(conn, 401, "unauthorized",
 				       "WWW-Authenticate: Bearer "
 				       "realm=\"softvisor\", "
@@ -203,11 +224,14 @@ struct req {
 	json_t *out;
 	char headers[400]; /* extra reply headers (Location) */
 	struct error err;
+	struct rest_audit_info *audit; /* handlers may set its target */
+	struct grant grant;	       /* what the client may do */
 };
 
 enum {
 	ROUTE_BODY = 1 << 0,	  /* read the request body */
 	ROUTE_UNIX_ONLY = 1 << 1, /* refused over TCP (token routes) */
+	ROUTE_RAW = 1 << 2,	  /* fn sends its own reply, returns status */
 };
 
 struct route {
@@ -217,6 +241,11 @@ struct route {
 	unsigned flags;
 	int action;
 	int (*fn)(struct req *q);
+	const char *audit; /* audit log action; NULL: not recorded (reads) */
+	unsigned perm;	   /* enum grant_perm the client needs */
+	/* A VM-scoped client sees only its VMs of the reply: the objects of
+	 * array out[filter] ("": out itself) whose filter_key names one. */
+	const char *filter, *filter_key;
 };
 
 static int h_vm_list(struct req *q)
@@ -237,8 +266,18 @@ static int h_vm_create(struct req *q)
 	const char *name;
 
 	if (rc == 0 &&
-	    (name = json_string_value(json_object_get(q->out, "name"))))
+	    (name = json_string_value(json_object_get(q->out, "name")))) {
 		set_location(q, "/v1/vms/", name);
+		snprintf(q->audit->target, sizeof(q->audit->target), "%s",
+			 name);
+	} else if (rc < 0 && q->body) {
+		json_t *in = json_loads(q->body, 0, NULL);
+
+		name = json_string_value(json_object_get(in, "name"));
+		snprintf(q->audit->target, sizeof(q->audit->target), "%s",
+			 name ? name : "");
+		json_decref(in);
+	}
 	return rc;
 }
 
@@ -338,6 +377,33 @@ static int h_events(struct req *q)
 				 (unsigned)limit, &q->out, &q->err);
 }
 
+static int h_audit(struct req *q)
+{
+	const char *qs = q->ri->query_string ? q->ri->query_string : "";
+	size_t ql = strlen(qs);
+	char vm[256], buf[32];
+	int64_t since = 0, limit = 0;
+	int n;
+
+	n = mg_get_var(qs, ql, "vm", vm, sizeof(vm));
+	if (n == -2)
+		return error_set(&q->err, EINVAL, "vm: too long");
+	if (n == -1)
+		vm[0] = '\0';
+	n = mg_get_var(qs, ql, "since", buf, sizeof(buf));
+	if (n != -1 && (n < 0 || parse_u64(buf, INT64_MAX, &since) < 0))
+		return error_set(&q->err, EINVAL,
+				 "since: expected a time in ms since the "
+				 "epoch (integer >= 0)");
+	n = mg_get_var(qs, ql, "limit", buf, sizeof(buf));
+	if (n != -1 && (n < 0 || parse_u64(buf, 10000, &limit) < 0))
+		return error_set(&q->err, EINVAL,
+				 "limit: expected an integer 0..10000 "
+				 "(0: the default, 100)");
+	return daemon_audit_list(q->r->d, since, vm[0] ? vm : NULL,
+				 (unsigned)limit, &q->out, &q->err);
+}
+
 static int h_task_list(struct req *q)
 {
 	return daemon_task_list(q->r->d, &q->out, &q->err);
@@ -357,18 +423,36 @@ static int h_token_create(struct req *q)
 {
 	json_error_t jerr;
 	json_t *in = q->body ? json_loads(q->body, 0, &jerr) : NULL;
-	const char *name = json_string_value(json_object_get(in, "name"));
+	struct daemon_token_spec spec = {
+		.name = json_string_value(json_object_get(in, "name")),
+	};
+	json_t *exp = json_object_get(in, "expires_in_s");
 	int rc;
 
-	if (!name) {
+	if (!spec.name) {
 		json_decref(in);
 		return error_set(&q->err, EINVAL,
 				 "name: required (a JSON object "
 				 "{\"name\": \"ci\"})");
 	}
-	rc = daemon_token_create(q->r->d, q->actor, name, &q->out, &q->err);
+	snprintf(q->audit->target, sizeof(q->audit->target), "%s", spec.name);
+	rc = grant_from_json(in, &spec.grant, &q->err);
+	if (!rc && exp && !json_is_null(exp)) {
+		json_int_t s = json_integer_value(exp);
+
+		if (!json_is_integer(exp) || s <= 0 || s > 100LL * 366 * 86400)
+			rc = error_set(&q->err, EINVAL,
+				       "expires_in_s: expected seconds, "
+				       "1..%lld",
+				       100LL * 366 * 86400);
+		else
+			spec.expires_ms = rest_now_ms() + (int64_t)s * 1000;
+	}
+	if (!rc)
+		rc = daemon_token_create(q->r->d, q->actor, &spec, &q->out,
+					 &q->err);
 	if (rc == 0)
-		set_location(q, "/v1/tokens/", name);
+		set_location(q, "/v1/tokens/", spec.name);
 	json_decref(in);
 	return rc;
 }
@@ -383,36 +467,56 @@ static int h_token_revoke(struct req *q)
 	return daemon_token_revoke(q->r->d, q->actor, q->arg[0], &q->err);
 }
 
+static int h_metrics(struct req *q)
+{
+	return rest_metrics_reply(q->r, q->conn, &q->grant);
+}
+
 /* The API (docs/api.yaml). Keep both in step: a unit test checks that
  * every path and method of the document is served. */
 static const struct route routes[] = {
-	{ "GET", "/v1/vms", 200, 0, 0, h_vm_list },
-	{ "POST", "/v1/vms", 201, ROUTE_BODY, 0, h_vm_create },
-	{ "GET", "/v1/vms/*", 200, 0, 0, h_vm_get },
-	{ "PATCH", "/v1/vms/*", 200, ROUTE_BODY, 0, h_vm_patch },
-	{ "DELETE", "/v1/vms/*", 204, 0, 0, h_vm_delete },
-	{ "POST", "/v1/vms/*/start", 200, ROUTE_BODY, DAEMON_START,
-	  h_vm_action },
-	{ "POST", "/v1/vms/*/stop", 200, ROUTE_BODY, DAEMON_STOP, h_vm_action },
+	{ "GET", "/v1/vms", 200, 0, 0, h_vm_list, NULL, GRANT_READ, "vms",
+	  "name" },
+	{ "POST", "/v1/vms", 201, ROUTE_BODY, 0, h_vm_create, "vm.create",
+	  GRANT_CONFIGURE },
+	{ "GET", "/v1/vms/*", 200, 0, 0, h_vm_get, NULL, GRANT_READ },
+	{ "PATCH", "/v1/vms/*", 200, ROUTE_BODY, 0, h_vm_patch, "vm.edit",
+	  GRANT_CONFIGURE },
+	{ "DELETE", "/v1/vms/*", 204, 0, 0, h_vm_delete, "vm.delete",
+	  GRANT_CONFIGURE },
+	{ "POST", "/v1/vms/*/start", 200, ROUTE_BODY, DAEMON_START, h_vm_action,
+	  "vm.start", GRANT_POWER },
+	{ "POST", "/v1/vms/*/stop", 200, ROUTE_BODY, DAEMON_STOP, h_vm_action,
+	  "vm.stop", GRANT_POWER },
 	{ "POST", "/v1/vms/*/shutdown", 202, ROUTE_BODY, DAEMON_SHUTDOWN,
-	  h_vm_action },
-	{ "POST", "/v1/vms/*/pause", 200, ROUTE_BODY, DAEMON_PAUSE,
-	  h_vm_action },
+	  h_vm_action, "vm.shutdown", GRANT_POWER },
+	{ "POST", "/v1/vms/*/pause", 200, ROUTE_BODY, DAEMON_PAUSE, h_vm_action,
+	  "vm.pause", GRANT_POWER },
 	{ "POST", "/v1/vms/*/resume", 200, ROUTE_BODY, DAEMON_RESUME,
-	  h_vm_action },
-	{ "POST", "/v1/vms/*/reset", 200, ROUTE_BODY, DAEMON_RESET,
-	  h_vm_action },
-	{ "GET", "/v1/vms/*/stats", 200, 0, 0, h_vm_stats },
-	{ "GET", "/v1/vms/*/console", 101, 0, 0, h_vm_console },
-	{ "GET", "/v1/host", 200, 0, 0, h_host },
-	{ "GET", "/v1/host/stats", 200, 0, 0, h_host_stats },
-	{ "GET", "/v1/events", 200, 0, 0, h_events },
-	{ "GET", "/v1/tasks", 200, 0, 0, h_task_list },
-	{ "GET", "/v1/tasks/*", 200, 0, 0, h_task_get },
+	  h_vm_action, "vm.resume", GRANT_POWER },
+	{ "POST", "/v1/vms/*/reset", 200, ROUTE_BODY, DAEMON_RESET, h_vm_action,
+	  "vm.reset", GRANT_POWER },
+	{ "GET", "/v1/vms/*/stats", 200, 0, 0, h_vm_stats, NULL, GRANT_READ },
+	{ "GET", "/v1/vms/*/console", 101, 0, 0, h_vm_console, NULL,
+	  GRANT_READ },
+	{ "GET", "/v1/host", 200, 0, 0, h_host, NULL, GRANT_READ },
+	{ "GET", "/v1/host/stats", 200, 0, 0, h_host_stats, NULL, GRANT_READ,
+	  "vms", "vm" },
+	{ "GET", "/v1/events", 200, 0, 0, h_events, NULL, GRANT_READ, "events",
+	  "vm" },
+	{ "GET", "/v1/audit", 200, 0, 0, h_audit, NULL, GRANT_AUDIT, "audit",
+	  "target" },
+	{ "GET", "/v1/tasks", 200, 0, 0, h_task_list, NULL, GRANT_READ, "tasks",
+	  "vm" },
+	{ "GET", "/v1/tasks/*", 200, 0, 0, h_task_get, NULL, GRANT_READ, "",
+	  "vm" },
 	{ "POST", "/v1/tokens", 201, ROUTE_BODY | ROUTE_UNIX_ONLY, 0,
-	  h_token_create },
-	{ "GET", "/v1/tokens", 200, ROUTE_UNIX_ONLY, 0, h_token_list },
-	{ "DELETE", "/v1/tokens/*", 204, ROUTE_UNIX_ONLY, 0, h_token_revoke },
+	  h_token_create, "token.create", GRANT_CONFIGURE },
+	{ "GET", "/v1/tokens", 200, ROUTE_UNIX_ONLY, 0, h_token_list, NULL,
+	  GRANT_CONFIGURE },
+	{ "DELETE", "/v1/tokens/*", 204, ROUTE_UNIX_ONLY, 0, h_token_revoke,
+	  "token.revoke", GRANT_CONFIGURE },
+	{ "GET", "/metrics", 200, ROUTE_RAW, 0, h_metrics, NULL, GRANT_READ },
 };
 
 /* Match the split request path against a route pattern; fill args. */
@@ -500,20 +604,82 @@ static int read_body(struct req *q)
 	return 0;
 }
 
+/* May the client make this call (docs/api.md "Roles and scoped
+ * tokens")? body NULL: before the body is read (role, VM in the path,
+ * query); else what the body names (the VM a create would make). Returns
+ * 0 or the status of the 403 sent. */
+static int check_grant(struct req *q, const struct route *rt, const char *body)
+{
+	const struct grant *g = &q->grant;
+	char name[GRANT_NAME_MAX];
+
+	if (!body) {
+		if (!grant_has(g, rt->perm))
+			return rest_refuse_role(q->conn, q->actor, g, rt->perm);
+		if (!g->n_vms)
+			return 0;
+		if (q->arg[0] && !strncmp(rt->path, "/v1/vms/*", 9)) {
+			/* by name, also when the path gives its id */
+			if (daemon_vm_name(q->r->d, q->arg[0], name,
+					   sizeof(name)) < 0)
+				snprintf(name, sizeof(name), "%s", q->arg[0]);
+			if (!grant_vm(g, name))
+				return rest_refuse_vm(q->conn, q->actor, g,
+						      name);
+		}
+		if (rt->fn == h_events) {
+			const char *qs = q->ri->query_string
+						 ? q->ri->query_string
+						 : "";
+
+			if (mg_get_var(qs, strlen(qs), "vm", name,
+				       sizeof(name)) > 0 &&
+			    !grant_vm(g, name))
+				return rest_refuse_vm(q->conn, q->actor, g,
+						      name);
+		}
+		return 0;
+	}
+	/* a create, or a rename, must name a VM of the scope */
+	if (g->n_vms && (rt->fn == h_vm_create || rt->fn == h_vm_patch)) {
+		json_t *in = json_loads(body, 0, NULL);
+		const char *vm = json_string_value(json_object_get(in, "name"));
+		int st = 0;
+
+		if (vm && !grant_vm(g, vm))
+			st = rest_refuse_vm(q->conn, q->actor, g, vm);
+		json_decref(in);
+		return st;
+	}
+	return 0;
+}
+
 static int run_route(struct req *q, const struct route *rt)
 {
 	int rc;
 
-	if ((rt->flags & ROUTE_UNIX_ONLY) && q->tcp)
+	if ((rt->flags & ROUTE_UNIX_ONLY) &&
+	    (q->tcp || !strncmp(q->actor, "token:", 6)))
 		return rest_send_error(q->conn, 403, "forbidden", NULL,
 				       "tokens are managed over the unix "
-				       "socket only");
+				       "socket only, by its owner (no token)");
+	rc = check_grant(q, rt, NULL);
+	if (rc)
+		return rc;
 	if (rt->flags & ROUTE_BODY) {
 		rc = read_body(q);
 		if (rc)
 			return rc;
+		rc = check_grant(q, rt, q->body);
+		if (rc) {
+			free(q->body);
+			q->body = NULL;
+			return rc;
+		}
 	}
 	q->action = rt->action;
+	if (rt->flags & ROUTE_RAW)
+		return rt->fn(q);
 	rc = rt->fn(q);
 	free(q->body);
 	q->body = NULL;
@@ -529,52 +695,116 @@ static int run_route(struct req *q, const struct route *rt)
 	if (!q->out)
 		return rest_send_error(q->conn, 500, "internal", NULL,
 				       "the daemon returned no result");
+	if (q->grant.n_vms && rt->filter) {
+		if (rt->filter[0]) {
+			rest_grant_filter(&q->grant,
+					  json_object_get(q->out, rt->filter),
+					  rt->filter_key);
+		} else if (!rest_grant_keeps(&q->grant, q->out,
+					     rt->filter_key)) {
+			const char *vm = json_string_value(
+				json_object_get(q->out, rt->filter_key));
+
+			json_decref(q->out);
+			return rest_refuse_vm(q->conn, q->actor, &q->grant,
+					      vm ? vm : "");
+		}
+	}
 	rc = send_json(q->conn, rt->status, q->headers, q->out);
 	json_decref(q->out);
 	return rc;
 }
 
-static int rest_handler(struct mg_connection *conn, void *cbdata)
+/* The route of the request's path and method (NULL: none; allow then
+ * lists the methods the path has). Pure: sends nothing. */
+static const struct route *find_route(const char *uri, const char *method,
+				      char *path, const char **args,
+				      char *allow, size_t allow_size,
+				      bool *path_ok)
 {
-	struct req q = { .r = cbdata, .conn = conn };
-	char actor[REST_ACTOR_MAX], path[REST_PATH_MAX], allow[128] = "";
 	char *segs[REST_MAX_SEGS], *save = NULL, *s;
-	int nsegs = 0, st;
-	size_t i;
+	int nsegs = 0;
 
-	q.ri = mg_get_request_info(conn);
-	st = rest_authenticate(q.r, conn, actor, sizeof(actor), &q.tcp);
-	if (st)
-		return st;
-	q.actor = actor;
-
-	if (strlen(q.ri->local_uri) >= sizeof(path))
-		return rest_send_error(conn, 404, "not_found", NULL,
-				       "no such resource");
-	strcpy(path, q.ri->local_uri);
+	*path_ok = false;
+	if (strlen(uri) >= REST_PATH_MAX)
+		return NULL;
+	strcpy(path, uri);
 	for (s = strtok_r(path, "/", &save); s;
 	     s = strtok_r(NULL, "/", &save)) {
 		if (nsegs == REST_MAX_SEGS)
-			return rest_send_error(conn, 404, "not_found", NULL,
-					       "%s: no such resource",
-					       q.ri->local_uri);
+			return NULL;
 		segs[nsegs++] = s;
 	}
+	*path_ok = true;
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		const char *a[2] = { NULL, NULL };
 
-	for (i = 0; i < ARRAY_SIZE(routes); i++) {
-		const char *args[2] = { NULL, NULL };
-
-		if (!route_match(routes[i].path, segs, nsegs, args))
+		if (!route_match(routes[i].path, segs, nsegs, a))
 			continue;
-		if (strcmp(routes[i].method, q.ri->request_method) == 0) {
-			q.arg[0] = args[0];
-			q.arg[1] = args[1];
-			return run_route(&q, &routes[i]);
+		if (strcmp(routes[i].method, method) == 0) {
+			args[0] = a[0];
+			args[1] = a[1];
+			return &routes[i];
 		}
 		if (!strstr(allow, routes[i].method))
 			snprintf(allow + strlen(allow),
-				 sizeof(allow) - strlen(allow), "%s%s",
+				 allow_size - strlen(allow), "%s%s",
 				 allow[0] ? ", " : "", routes[i].method);
+	}
+	return NULL;
+}
+
+static bool method_changes(const char *method)
+{
+	return strcmp(method, "GET") && strcmp(method, "HEAD") &&
+	       strcmp(method, "OPTIONS");
+}
+
+static int rest_dispatch(struct mg_connection *conn, struct rest *r,
+			 struct rest_audit_info *ai)
+{
+	struct req q = { .r = r, .conn = conn, .audit = ai };
+	char path[REST_PATH_MAX], allow[128] = "";
+	const char *args[2] = { NULL, NULL };
+	const struct route *rt;
+	bool path_ok;
+	int st;
+
+	q.ri = mg_get_request_info(conn);
+	/* what to audit is known before authentication, so that refused
+	 * attempts are recorded too */
+	rt = find_route(q.ri->local_uri, q.ri->request_method, path, args,
+			allow, sizeof(allow), &path_ok);
+	if (rt && rt->audit) {
+		ai->action = rt->audit;
+		if (args[0])
+			snprintf(ai->target, sizeof(ai->target), "%s", args[0]);
+	} else if (!rt && method_changes(q.ri->request_method)) {
+		ai->action = "unknown"; /* the path is not echoed */
+	}
+
+	st = rest_authenticate(r, conn, ai->actor, sizeof(ai->actor), &q.tcp,
+			       &q.grant);
+	if (st)
+		return st;
+	ai->authenticated = true;
+	ai->tcp = q.tcp;
+	ai->token_id = q.grant.token_id;
+	q.actor = ai->actor;
+
+	if (!path_ok)
+		return rest_send_error(
+			conn, 404, "not_found", NULL, "%s: no such resource",
+			strlen(q.ri->local_uri) < 200 ? q.ri->local_uri
+						      : "path");
+	if (rt) {
+		/* a VM named by its id is recorded by its name */
+		if (rt->audit && !strncmp(rt->audit, "vm.", 3) && args[0])
+			daemon_vm_name(r->d, args[0], ai->target,
+				       sizeof(ai->target));
+		q.arg[0] = args[0];
+		q.arg[1] = args[1];
+		return run_route(&q, rt);
 	}
 	if (allow[0]) {
 		char hdr[160];
@@ -590,252 +820,16 @@ static int rest_handler(struct mg_connection *conn, void *cbdata)
 			       "%s: no such resource", q.ri->local_uri);
 }
 
-/* ---- listeners ------------------------------------------------------------ */
-
-int rest_default_socket_path(char *buf, size_t size)
+int rest_handler(struct mg_connection *conn, void *cbdata)
 {
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int n;
+	struct rest_audit_info ai = { 0 };
+	int st;
 
-	if (geteuid() == 0)
-		n = snprintf(buf, size, "/run/softvisor/api.sock");
-	else if (xdg && xdg[0] == '/')
-		n = snprintf(buf, size, "%s/softvisor/api.sock", xdg);
-	else
-		n = snprintf(buf, size, "/tmp/softvisor-%u/api.sock",
-			     (unsigned)geteuid());
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
-static int mkdir_parents(const char *path)
-{
-	char dir[108], *p;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	p = strrchr(dir, '/');
-	if (!p || p == dir)
-		return 0;
-	*p = '\0';
-	for (p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static int unix_listen(struct rest *r, struct error *err)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = r->socket_path;
-	struct stat st;
-	int fd, rc;
-
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	rc = mkdir_parents(path);
-	if (rc < 0)
-		return error_set(err, -rc,
-				 "%s: cannot create its directory: %s", path,
-				 strerror(-rc));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return error_set(err, errno, "socket: %s", strerror(errno));
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			close(fd);
-			return error_set(err, EEXIST,
-					 "%s: exists and is not a socket",
-					 path);
-		}
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(fd);
-			return error_set(err, EADDRINUSE,
-					 "%s: a daemon is already running "
-					 "(it answers on the socket)",
-					 path);
-		}
-		/* Nobody answers: a stale socket of a daemon that died. */
-		close(fd);
-		unlink(path);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return error_set(err, errno, "socket: %s",
-					 strerror(errno));
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = error_set(err, errno, "%s: %s", path, strerror(errno));
-		close(fd);
-		return rc;
-	}
-	r->socket_bound = true;
-	if (chmod(path, 0660) < 0 || listen(fd, 128) < 0) {
-		rc = error_set(err, errno, "%s: %s", path, strerror(errno));
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
-/* The listening socket civetweb opened for 127.0.0.1:port. */
-static int find_listen_fd(unsigned port)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	int found = -1;
-
-	if (!dir)
-		return -1;
-	while ((e = readdir(dir)) && found < 0) {
-		struct sockaddr_in sa;
-		socklen_t len = sizeof(sa);
-		int fd = atoi(e->d_name), acc = 0;
-		socklen_t al = sizeof(acc);
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9' ||
-		    fd == dirfd(dir))
-			continue;
-		if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ||
-		    sa.sin_family != AF_INET || ntohs(sa.sin_port) != port ||
-		    sa.sin_addr.s_addr != htonl(INADDR_LOOPBACK))
-			continue;
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 &&
-		    acc)
-			found = fd;
-	}
-	closedir(dir);
-	return found;
-}
-
-int rest_start(struct daemon *d, const struct rest_config *cfg,
-	       struct rest **out, struct error *err)
-{
-	const char *opts[] = {
-		"listening_ports",
-		cfg->listen ? "127.0.0.1:0,127.0.0.1:0" : "127.0.0.1:0",
-		"num_threads",
-		REST_THREADS,
-		"request_timeout_ms",
-		"30000",
-		"websocket_timeout_ms",
-		"30000",
-		"enable_websocket_ping_pong",
-		"yes",
-		"enable_keep_alive",
-		"yes",
-		"keep_alive_timeout_ms",
-		"5000",
-		NULL,
-		NULL,
-	};
-	struct mg_callbacks cb = {
-		.http_error = on_http_error,
-		.log_message = on_log_message,
-		.connection_close = rest_console_connection_closed,
-	};
-	struct mg_server_port ports[4];
-	struct rest *r;
-	int ufd = -1, tfd, n, rc;
-
-	if (!cfg->socket_path || !cfg->socket_path[0])
-		return error_set(err, EINVAL, "API socket: no path");
-	if (strlen(cfg->socket_path) >= sizeof(r->socket_path))
-		return error_set(err, ENAMETOOLONG,
-				 "%s: too long for a unix socket (max %zu)",
-				 cfg->socket_path, sizeof(r->socket_path) - 1);
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return error_set(err, ENOMEM, "out of memory");
-	r->d = d;
-	strcpy(r->socket_path, cfg->socket_path);
-
-	ufd = unix_listen(r, err);
-	if (ufd < 0) {
-		rc = ufd;
-		goto fail;
-	}
-	mg_init_library(MG_FEATURES_WEBSOCKET);
-	r->ctx = mg_start(&cb, r, opts);
-	if (!r->ctx) {
-		mg_exit_library();
-		rc = error_set(err, EIO, "cannot start the HTTP server");
-		goto fail;
-	}
-	mg_set_request_handler(r->ctx, "/", rest_handler, r);
-	rest_console_register(r);
-
-	n = mg_get_server_ports(r->ctx, (int)ARRAY_SIZE(ports), ports);
-	if (n < (cfg->listen ? 2 : 1)) {
-		rc = error_set(err, EIO, "HTTP server: no listener");
-		goto fail;
-	}
-	tfd = find_listen_fd((unsigned)ports[0].port);
-	if (tfd < 0) {
-		rc = error_set(err, EIO, "HTTP server: listener not found");
-		goto fail;
-	}
-	if (dup3(ufd, tfd, O_CLOEXEC) < 0) {
-		rc = error_set(err, errno, "dup3: %s", strerror(errno));
-		goto fail;
-	}
-	close(ufd);
-	ufd = -1;
-
-	if (cfg->listen) {
-		char pem[4200];
-		const char *cert = cfg->tls_cert, *key = cfg->tls_key;
-
-		if (!cert) {
-			if (!cfg->state_dir) {
-				rc = error_set(err, EINVAL,
-					       "TLS: no certificate and no "
-					       "state directory");
-				goto fail;
-			}
-			rc = tls_cert_ensure(cfg->state_dir, pem, sizeof(pem),
-					     err);
-			if (rc < 0)
-				goto fail;
-			cert = pem;
-			key = NULL;
-		}
-		rc = tls_proxy_start(cfg->listen, cert, key,
-				     (uint16_t)ports[1].port, &r->tls, err);
-		if (rc < 0)
-			goto fail;
-		log_info("api", "listening on %s (TLS) and %s", cfg->listen,
-			 r->socket_path);
-	} else {
-		log_info("api", "listening on %s", r->socket_path);
-	}
-	*out = r;
-	return 0;
-fail:
-	if (ufd >= 0)
-		close(ufd);
-	rest_stop(r);
-	return rc;
-}
-
-unsigned rest_tls_port(const struct rest *r)
-{
-	return r && r->tls ? tls_proxy_port(r->tls) : 0;
-}
-
-void rest_stop(struct rest *r)
-{
-	if (!r)
-		return;
-	tls_proxy_stop(r->tls); /* no new TLS clients; relays end */
-	if (r->ctx) {
-		mg_stop(r->ctx); /* consoles detach in their close handlers */
-		mg_exit_library();
-	}
-	if (r->socket_bound)
-		unlink(r->socket_path);
-	free(r);
+	tl_rest = cbdata;
+	tl_audit = &ai;
+	st = rest_dispatch(conn, cbdata, &ai);
+	audit_before_reply(conn, st); /* a reply not sent by send_reply */
+	tl_audit = NULL;
+	rest_count_reply(cbdata, st);
+	return st;
 }

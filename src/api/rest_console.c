@@ -184,6 +184,16 @@ static int vm_from_uri(const char *uri, char *vm, size_t size)
 	return 0;
 }
 
+/* Record a writer's attach (or its refusal) in the audit log; returns 1,
+ * the connect handler's "refused" (the reply is sent). */
+static int console_audit(struct rest *r, const struct mg_connection *conn,
+			 const struct rest_audit_info *ai, int status)
+{
+	if (ai->action)
+		rest_audit_request(r, conn, ai, status);
+	return 1;
+}
+
 static int ws_connect(const struct mg_connection *cconn, void *cbdata)
 {
 	/* civetweb hands us a const connection but expects a rejecting
@@ -194,19 +204,44 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
 					  .closed = on_closed };
 	struct rest *r = cbdata;
 	struct error err = { 0 };
-	char actor[REST_ACTOR_MAX], vm[256], w[8];
+	struct rest_audit_info ai = { 0 };
+	char vm[256], w[8];
 	const char *qs = ri->query_string ? ri->query_string : "";
 	struct viewer *v;
-	bool tcp;
+	struct grant grant;
+	bool tcp, writer;
 	int rc;
 
-	if (rest_authenticate(r, conn, actor, sizeof(actor), &tcp))
-		return 1;
-	if (vm_from_uri(ri->local_uri, vm, sizeof(vm)) < 0) {
-		rest_send_error(conn, 404, "not_found", NULL,
-				"%s: no such resource", ri->local_uri);
-		return 1;
-	}
+	/* typing into a guest changes it: a writer's attach is audited */
+	writer = mg_get_var(qs, strlen(qs), "write", w, sizeof(w)) > 0 &&
+		 (strcmp(w, "1") == 0 || strcmp(w, "true") == 0);
+	ai.action = writer ? "vm.console" : NULL;
+	if (vm_from_uri(ri->local_uri, vm, sizeof(vm)) == 0 &&
+	    daemon_vm_name(r->d, vm, ai.target, sizeof(ai.target)) < 0)
+		snprintf(ai.target, sizeof(ai.target), "%.*s",
+			 (int)sizeof(ai.target) - 1, vm);
+	rc = rest_authenticate(r, conn, ai.actor, sizeof(ai.actor), &tcp,
+			       &grant);
+	if (rc)
+		return console_audit(r, conn, &ai, rc);
+	ai.authenticated = true;
+	ai.tcp = tcp;
+	ai.token_id = grant.token_id;
+	if (vm_from_uri(ri->local_uri, vm, sizeof(vm)) < 0)
+		return console_audit(
+			r, conn, &ai,
+			rest_send_error(conn, 404, "not_found", NULL,
+					"%s: no such resource", ri->local_uri));
+	/* viewing needs read, typing power (operator), both the VM in scope */
+	if (!grant_has(&grant, writer ? GRANT_POWER : GRANT_READ))
+		return console_audit(
+			r, conn, &ai,
+			rest_refuse_role(conn, ai.actor, &grant,
+					 writer ? GRANT_POWER : GRANT_READ));
+	if (!grant_vm(&grant, ai.target))
+		return console_audit(
+			r, conn, &ai,
+			rest_refuse_vm(conn, ai.actor, &grant, ai.target));
 	v = calloc(1, sizeof(*v));
 	if (v)
 		v->ring = malloc(REST_CONSOLE_RING);
@@ -218,17 +253,17 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
 	v->r = r;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->cond, NULL);
-	if (mg_get_var(qs, strlen(qs), "write", w, sizeof(w)) > 0)
-		v->writer = strcmp(w, "1") == 0 || strcmp(w, "true") == 0;
+	v->writer = writer;
 	ops.opaque = v;
 	rc = daemon_console_attach(r->d, vm, v->writer, &ops, &v->console,
 				   &err);
 	if (rc < 0) {
 		viewer_free(v);
-		rest_send_daemon_error(conn, rc, err.msg);
-		return 1;
+		return console_audit(r, conn, &ai,
+				     rest_send_daemon_error(conn, rc, err.msg));
 	}
-	log_debug("api", "console %s: %s attached%s", vm, actor,
+	console_audit(r, conn, &ai, 101);
+	log_debug("api", "console %s: %s attached%s", vm, ai.actor,
 		  v->writer ? " as writer" : "");
 	mg_set_user_connection_data(conn, v);
 	return 0;

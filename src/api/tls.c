@@ -556,6 +556,45 @@ bool tls_proxy_owns(struct tls_proxy *p, unsigned src_port)
 	return found;
 }
 
+bool tls_proxy_peer(struct tls_proxy *p, unsigned src_port, char *buf,
+		    size_t size)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	char host[INET6_ADDRSTRLEN] = "";
+	unsigned port = 0;
+	struct tls_conn *c;
+	bool found = false;
+
+	if (!p || !src_port)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	for (c = p->conns; c && !found; c = c->next) {
+		if (c->src_port != src_port)
+			continue;
+		found = getpeername(c->cfd, (struct sockaddr *)&sa, &len) == 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (!found)
+		return false;
+	if (sa.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(buf, size, "%s:%u", host, port);
+	} else if (sa.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(buf, size, "[%s]:%u", host, port);
+	} else {
+		return false;
+	}
+	return true;
+}
+
 uint16_t tls_proxy_port(const struct tls_proxy *p)
 {
 	return p->port;

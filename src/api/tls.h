@@ -48,6 +48,11 @@ int tls_proxy_start(const char *listen, const char *cert_file,
  * backend is open right now. */
 bool tls_proxy_owns(struct tls_proxy *p, unsigned src_port);
 
+/* The TLS client ("ADDR:PORT", "[ADDR6]:PORT") of the live relay
+ * connection with source port src_port into buf; false if there is none. */
+bool tls_proxy_peer(struct tls_proxy *p, unsigned src_port, char *buf,
+		    size_t size);
+
 /* The TCP port actually bound (useful with port 0). */
 uint16_t tls_proxy_port(const struct tls_proxy *p);
 

@@ -1,6 +1,6 @@
 /*
  * Disk back ends: a block device is an image file seen through a format
- * driver (raw today, qcow2 later) as a flat array of bytes.
+ * driver (raw or qcow2) as a flat array of bytes.
  *
  *   struct blockdev *bd = blockdev_open("disk.img", "raw", false, &err);
  *   blockdev_readv(bd, iov, n, offset);
@@ -40,11 +40,22 @@
 
 struct blockdev;
 
-/* Open the image at path with a format ("raw"; NULL means raw). readonly
+/* Open the image at path with a format ("raw" or "qcow2"; NULL means
+ * raw: never probed here). readonly
  * opens O_RDONLY and refuses writes. Returns NULL with a message in err
  * (no such file, unknown format, locked by another VM, ...). */
 struct blockdev *blockdev_open(const char *path, const char *format,
 			       bool readonly, struct error *err);
+
+/* The format of the image at path from its contents: "qcow2" if it starts
+ * with the qcow2 magic, else "raw"; NULL with err if it cannot be read.
+ * Only for images whose format nobody stated: a raw image a guest wrote a
+ * qcow2 header into probes as qcow2 (docs/block.md, "Probing"). */
+const char *blockdev_probe(const char *path, struct error *err);
+
+/* Grow the device to size bytes (qcow2: L1 grows; raw: the file). Not
+ * while other threads use the device. 0 or -errno with err. */
+int blockdev_resize(struct blockdev *bd, uint64_t size, struct error *err);
 
 /* Unlock and close the image, free the device. NULL is a no-op. */
 void blockdev_close(struct blockdev *bd);
@@ -58,7 +69,7 @@ bool blockdev_readonly(const struct blockdev *bd);
 /* Path the device was opened with (for messages). */
 const char *blockdev_path(const struct blockdev *bd);
 
-/* Format name ("raw"). */
+/* Format name ("raw" or "qcow2"). */
 const char *blockdev_format(const struct blockdev *bd);
 
 /* True if discard and write-zeroes with unmap can deallocate space (the

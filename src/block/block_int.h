@@ -23,6 +23,8 @@ struct blockdev_ops {
 	int (*write_zeroes)(struct blockdev *bd, uint64_t off, uint64_t len,
 			    bool may_unmap);
 	uint64_t (*size)(const struct blockdev *bd);
+	/* Grow the device to size bytes (NULL: not supported). */
+	int (*resize)(struct blockdev *bd, uint64_t size, struct error *err);
 	/* Release the format's state; blockdev.c frees path afterwards and
 	 * the format frees the struct it allocated. */
 	void (*close)(struct blockdev *bd);
@@ -37,6 +39,15 @@ struct blockdev {
 
 /* The raw format (raw.c). */
 struct blockdev *raw_open(const char *path, bool readonly, struct error *err);
+
+/* The qcow2 format (qcow2.c); depth is the position in a backing chain
+ * (0 for the image a VM opens). */
+struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
+			    struct error *err);
+
+/* blockdev_open() for a backing file at the given chain depth. */
+struct blockdev *block_open_depth(const char *path, const char *format,
+				  bool readonly, int depth, struct error *err);
 
 /*
  * Lock an open image file (lock.c): exclusive OFD lock for writers, shared

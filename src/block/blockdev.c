@@ -1,5 +1,7 @@
 /* Format dispatch and the checks every format shares: see block.h. */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,16 +9,24 @@
 
 struct block_format {
 	const char *name;
-	struct blockdev *(*open)(const char *path, bool readonly,
+	struct blockdev *(*open)(const char *path, bool readonly, int depth,
 				 struct error *err);
 };
 
+static struct blockdev *raw_open_depth(const char *path, bool readonly,
+				       int depth, struct error *err)
+{
+	(void)depth;
+	return raw_open(path, readonly, err);
+}
+
 static const struct block_format formats[] = {
-	{ "raw", raw_open },
+	{ "raw", raw_open_depth },
+	{ "qcow2", qcow2_open },
 };
 
-struct blockdev *blockdev_open(const char *path, const char *format,
-			       bool readonly, struct error *err)
+struct blockdev *block_open_depth(const char *path, const char *format,
+				  bool readonly, int depth, struct error *err)
 {
 	const struct block_format *f = NULL;
 	struct blockdev *bd;
@@ -29,7 +39,7 @@ struct blockdev *blockdev_open(const char *path, const char *format,
 	if (!f) {
 		error_set(err, EINVAL,
 			  "disk %s: format '%s' is not supported (expected "
-			  "raw)",
+			  "raw or qcow2)",
 			  path, format);
 		return NULL;
 	}
@@ -37,7 +47,7 @@ struct blockdev *blockdev_open(const char *path, const char *format,
 		error_set(err, EINVAL, "disk: empty image path");
 		return NULL;
 	}
-	bd = f->open(path, readonly, err);
+	bd = f->open(path, readonly, depth, err);
 	if (!bd)
 		return NULL;
 	bd->path = strdup(path);
@@ -48,6 +58,42 @@ struct blockdev *blockdev_open(const char *path, const char *format,
 	}
 	bd->readonly = readonly;
 	return bd;
+}
+
+struct blockdev *blockdev_open(const char *path, const char *format,
+			       bool readonly, struct error *err)
+{
+	return block_open_depth(path, format, readonly, 0, err);
+}
+
+const char *blockdev_probe(const char *path, struct error *err)
+{
+	unsigned char m[4];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		error_set(err, errno, "disk %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	n = pread(fd, m, sizeof(m), 0);
+	close(fd);
+	if (n == 4 && m[0] == 'Q' && m[1] == 'F' && m[2] == 'I' && m[3] == 0xfb)
+		return "qcow2";
+	return "raw";
+}
+
+int blockdev_resize(struct blockdev *bd, uint64_t size, struct error *err)
+{
+	if (bd->readonly)
+		return error_set(err, EROFS, "disk %s: opened read-only",
+				 bd->path);
+	if (!bd->ops->resize)
+		return error_set(err, ENOTSUP,
+				 "disk %s: resizing %s images is not "
+				 "supported",
+				 bd->path, bd->ops->format);
+	return bd->ops->resize(bd, size, err);
 }
 
 void blockdev_close(struct blockdev *bd)

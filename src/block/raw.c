@@ -192,6 +192,21 @@ static uint64_t raw_size(const struct blockdev *bd)
 	return raw_of(bd)->size;
 }
 
+static int raw_resize(struct blockdev *bd, uint64_t size, struct error *err)
+{
+	struct raw *r = raw_of(bd);
+
+	if (size < r->size)
+		return error_set(err, ENOTSUP,
+				 "disk %s: shrinking is not supported",
+				 bd->path);
+	if (ftruncate(r->fd, (off_t)size) < 0)
+		return error_set(err, errno, "disk %s: resizing: %s", bd->path,
+				 strerror(errno));
+	r->size = size;
+	return 0;
+}
+
 static void raw_close(struct blockdev *bd)
 {
 	struct raw *r = raw_of(bd);
@@ -211,6 +226,7 @@ static const struct blockdev_ops raw_ops = {
 	.write_zeroes = raw_write_zeroes,
 	.size = raw_size,
 	.close = raw_close,
+	.resize = raw_resize,
 };
 
 struct blockdev *raw_open(const char *path, bool readonly, struct error *err)

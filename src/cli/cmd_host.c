@@ -276,9 +276,14 @@ static const char *token_sub; /* for token_usage() */
 static void token_usage(FILE *f)
 {
 	if (token_sub && !strcmp(token_sub, "create"))
-		fprintf(f, "usage: softvisor token create NAME\n\n"
-			   "Create an API token for remote access (--url).\n"
-			   "The secret is printed once; store it.\n\n");
+		fprintf(f,
+			"usage: softvisor token create NAME [--role ROLE] "
+			"[--vm VM]... [--expires-in DUR]\n\n"
+			"Create an API token for remote access (--url).\n"
+			"The secret is printed once; store it.\n"
+			"ROLE: admin (default), operator (power operations\n"
+			"and console) or read-only. --vm (repeatable) limits\n"
+			"the token to those VMs. DUR: 90s, 30m, 12h, 30d.\n\n");
 	else if (token_sub && !strcmp(token_sub, "list"))
 		fprintf(f, "usage: softvisor token list\n\n"
 			   "The API tokens (never their secrets).\n\n");
@@ -295,8 +300,10 @@ static void token_usage(FILE *f)
 
 static void print_tokens(const json_t *tokens)
 {
-	static const char *const hdr[] = { "NAME", "ID", "CREATED", "REVOKED" };
-	struct table *t = table_new(4, hdr);
+	static const char *const hdr[] = { "NAME",   "ID",	"ROLE",
+					   "VMS",    "CREATED", "EXPIRES",
+					   "REVOKED" };
+	struct table *t = table_new(7, hdr);
 	const json_t *k;
 	size_t i;
 
@@ -304,11 +311,27 @@ static void print_tokens(const json_t *tokens)
 		return;
 	json_array_foreach(tokens, i, k)
 	{
-		char id[24], cr[32], rv[32];
-		const char *cells[4] = { cmd_jstr(k, "name"), id, cr, rv };
+		char id[24], cr[32], ex[32], rv[32], vms[256] = "";
+		const char *cells[7] = {
+			cmd_jstr(k, "name"), id, "admin", vms, cr, ex, rv
+		};
+		const json_t *v;
+		size_t j;
 
 		snprintf(id, sizeof(id), "%.0f", cmd_jnum(k, "id"));
+		if (json_is_string(json_object_get(k, "role")))
+			cells[2] = cmd_jstr(k, "role");
+		json_array_foreach(json_object_get(k, "vms"), j, v)
+		{
+			size_t used = strlen(vms);
+
+			snprintf(vms + used, sizeof(vms) - used, "%s%s",
+				 j ? "," : "", json_string_value(v));
+		}
+		if (!vms[0])
+			snprintf(vms, sizeof(vms), "all");
 		fmt_time_ms((int64_t)cmd_jnum(k, "created_ms"), cr, sizeof(cr));
+		fmt_time_ms((int64_t)cmd_jnum(k, "expires_ms"), ex, sizeof(ex));
 		fmt_time_ms((int64_t)cmd_jnum(k, "revoked_ms"), rv, sizeof(rv));
 		table_add(t, cells);
 	}
@@ -316,8 +339,53 @@ static void print_tokens(const json_t *tokens)
 	table_free(t);
 }
 
+struct token_args {
+	const char *role;
+	json_t *vms;
+	uint64_t expires_s;
+};
+
+enum { O_ROLE = 300, O_TVM, O_EXPIRES };
+
+static int token_opt(int c, const char *arg, void *opaque, struct error *err)
+{
+	struct token_args *a = opaque;
+	char *end;
+	unsigned long long v;
+
+	switch (c) {
+	case O_ROLE: a->role = arg; return 0;
+	case O_TVM: json_array_append_new(a->vms, json_string(arg)); return 0;
+	default:
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (!errno && end != arg && v > 0 && v < (1ull << 40)) {
+			uint64_t mul = !strcmp(end, "s")   ? 1
+				       : !strcmp(end, "m") ? 60
+				       : !strcmp(end, "h") ? 3600
+				       : !strcmp(end, "d") ? 86400
+							   : 0;
+			if (mul) {
+				a->expires_s = v * mul;
+				return 0;
+			}
+		}
+		return error_set(err, EINVAL,
+				 "--expires-in %s: expected a duration "
+				 "(90s, 30m, 12h, 30d)",
+				 arg);
+	}
+}
+
 int cmd_token(int argc, char **argv)
 {
+	static const struct option create_opts[] = {
+		{ "role", required_argument, NULL, O_ROLE },
+		{ "vm", required_argument, NULL, O_TVM },
+		{ "expires-in", required_argument, NULL, O_EXPIRES },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct token_args ta = { .vms = json_array() };
 	struct client_opts o = { 0 };
 	const char *name = NULL;
 	struct client *c;
@@ -342,14 +410,24 @@ int cmd_token(int argc, char **argv)
 	}
 	snprintf(cmd, sizeof(cmd), "token %s", token_sub);
 	nargs = strcmp(token_sub, "list") ? 1 : 0;
-	r = cmd_parse(argc - 1, argv + 1, cmd, NULL, NULL, NULL, nargs, &name,
-		      &o, token_usage);
-	if (r >= 0)
+	bool create = !strcmp(token_sub, "create");
+	r = cmd_parse(argc - 1, argv + 1, cmd, create ? create_opts : NULL,
+		      create ? token_opt : NULL, &ta, nargs, &name, &o,
+		      token_usage);
+	if (r >= 0 || (r = cmd_open(&o, &c)) != 0) {
+		json_decref(ta.vms);
 		return r;
-	if ((r = cmd_open(&o, &c)) != 0)
-		return r;
-	if (!strcmp(token_sub, "create")) {
+	}
+	if (create) {
 		body = json_pack("{ss}", "name", name);
+		if (ta.role)
+			json_object_set_new(body, "role", json_string(ta.role));
+		if (json_array_size(ta.vms))
+			json_object_set(body, "vms", ta.vms);
+		if (ta.expires_s)
+			json_object_set_new(
+				body, "expires_in_s",
+				json_integer((json_int_t)ta.expires_s));
 		r = cmd_call(c, "POST", "/v1/tokens", body, &reply);
 		if (!r && client_output(c) == CLIENT_OUTPUT_JSON) {
 			output_json(stdout, reply);
@@ -376,6 +454,7 @@ int cmd_token(int argc, char **argv)
 			printf("revoked %s\n", name);
 	}
 	free(path);
+	json_decref(ta.vms);
 	json_decref(body);
 	json_decref(reply);
 	client_close(c);

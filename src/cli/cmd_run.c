@@ -45,7 +45,7 @@ static void run_usage(FILE *f)
 		"  --console SPEC    stdio (default), pty, unix:PATH or none\n"
 		"  --dump-dtb FILE   write the device tree to FILE and exit\n"
 		"  --timeout S       stop the VM after S seconds (exit 124)\n"
-		"  --disk SPEC       virtio-blk disk: PATH[,format=raw]\n"
+		"  --disk SPEC       virtio-blk disk: PATH[,format=raw|qcow2]\n"
 		"                    [,readonly=on][,serial=STR] (repeatable)\n"
 		"  --net SPEC        virtio-net: "
 		"user[,hostfwd=tcp:ADDR:PORT-:PORT]\n"

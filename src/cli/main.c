@@ -19,6 +19,9 @@ static const struct cli_command commands[] = {
 	{ "events", "the daemon's event log", cmd_events },
 	{ "token", "API tokens for remote access", cmd_token },
 	{ "top", "esxtop-style CPU figures of the daemon's VMs", cmd_top },
+	{ "audit", "who changed what through the API (audit log)", cmd_audit },
+	{ "image", "disk images: create, info, check, convert, resize",
+	  cmd_image },
 };
 
 static void usage(FILE *f)

@@ -166,6 +166,16 @@ enum virt_end virt_wait(struct virt *vm, int *code);
 unsigned virt_vcpu_tids(const struct virt *vm, int *tids, unsigned n);
 /* Guest instructions retired by vCPU i of the current boot (0 if none). */
 uint64_t virt_vcpu_instret(const struct virt *vm, unsigned i);
+
+/* Counters of the virtio disks (cfg->disks order) and NICs (cfg->nets
+ * order) of the current boot: a reboot rebuilds the devices, so they
+ * restart at 0. Zero counts while the devices do not exist. Any thread. */
+struct virt_dev_stats {
+	unsigned n_disks, n_nets;
+	struct virtio_blk_stats disk[VIRT_MAX_VIRTIO];
+	struct virtio_net_stats net[VIRT_MAX_VIRTIO];
+};
+void virt_dev_stats(const struct virt *vm, struct virt_dev_stats *st);
 /* Free an ended (or never started) machine. */
 void virt_destroy(struct virt *vm);
 

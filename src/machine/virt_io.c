@@ -247,6 +247,21 @@ static int qmp_get_balloon(void *opaque, uint64_t *actual)
 	return r;
 }
 
+void virt_dev_stats(const struct virt *vm, struct virt_dev_stats *st)
+{
+	/* io_lock: a reboot replaces the devices under it */
+	struct virt *m = (struct virt *)vm;
+	const struct virt_io *io = &m->io;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&m->io_lock);
+	for (unsigned i = 0; i < VIRT_MAX_VIRTIO && io->blk[i]; i++)
+		virtio_blk_get_stats(io->blk[i], &st->disk[st->n_disks++]);
+	for (unsigned i = 0; i < VIRT_MAX_VIRTIO && io->net[i]; i++)
+		virtio_net_get_stats(io->net[i], &st->net[st->n_nets++]);
+	pthread_mutex_unlock(&m->io_lock);
+}
+
 static void qmp_get_stats(void *opaque, struct qmp_stats *st)
 {
 	struct virt *vm = opaque;

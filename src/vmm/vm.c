@@ -167,6 +167,11 @@ uint64_t vm_vcpu_instret(const struct vm *vm, unsigned vcpu)
 	return virt_vcpu_instret(vm->board, vcpu);
 }
 
+void vm_dev_stats(const struct vm *vm, struct virt_dev_stats *st)
+{
+	virt_dev_stats(vm->board, st);
+}
+
 int vm_console_attach(struct vm *vm, bool writer,
 		      const struct vm_viewer_ops *ops, struct vm_viewer **out)
 {

@@ -73,6 +73,8 @@ void vm_destroy(struct vm *vm);
 unsigned vm_vcpu_tids(const struct vm *vm, int *tids, unsigned n);
 /* Guest instructions retired by a vCPU in the current boot. */
 uint64_t vm_vcpu_instret(const struct vm *vm, unsigned vcpu);
+/* Disk and NIC counters of the current boot (virt_dev_stats). */
+void vm_dev_stats(const struct vm *vm, struct virt_dev_stats *st);
 
 /* Attach a console viewer: ops.output first receives the scrollback.
  * writer: the one viewer allowed to type (-EBUSY if taken). -EINVAL once

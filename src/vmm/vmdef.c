@@ -162,10 +162,10 @@ static int check_disk(const struct vmdef_disk *dk, unsigned i,
 	snprintf(field, sizeof(field), "disks[%u].path", i);
 	if (check_path(field, dk->path, true, host, err))
 		return -EINVAL;
-	if (strcmp(dk->format, "raw") != 0)
+	if (strcmp(dk->format, "raw") != 0 && strcmp(dk->format, "qcow2") != 0)
 		return error_set(err, EINVAL,
-				 "disks[%u].format: expected \"raw\", got "
-				 "\"%s\"",
+				 "disks[%u].format: expected \"raw\" or "
+				 "\"qcow2\", got \"%s\"",
 				 i, dk->format);
 	for (const char *c = dk->serial; *c; c++)
 		if (*c < 0x20 || *c > 0x7e)

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/block.h"
+#include "block/image.h"
 #include "machine/console.h"
+#include "util/log.h"
 #include "util/parse.h"
 #include "virtio/net.h"
 #include "vmm/vmdef.h"
@@ -171,9 +174,9 @@ int vmdef_opt_console(const char *s, enum vmdef_host host,
 	return 0;
 }
 
-/* ---- --disk PATH[,format=raw][,readonly=on][,serial=STR] ------------------ */
+/* ---- --disk PATH[,format=raw|qcow2][,readonly=on][,serial=STR] ------------ */
 
-#define DISK_USAGE "expected PATH[,format=raw][,readonly=on][,serial=STR]"
+#define DISK_USAGE "expected PATH[,format=raw|qcow2][,readonly=on][,serial=STR]"
 
 /* One KEY[=VALUE] of --disk after the path; seen collects the keys given. */
 static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
@@ -204,16 +207,12 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 	*seen |= 1u << bit;
 	switch (bit) {
 	case 0:
-		if (!strcmp(val, "qcow2"))
-			return error_set(err, EINVAL,
-					 "--disk %s: format=qcow2 is not "
-					 "supported yet (expected raw)",
-					 d->path);
-		if (strcmp(val, "raw"))
+		if (strcmp(val, "raw") && strcmp(val, "qcow2"))
 			return error_set(err, EINVAL,
 					 "--disk %s: unknown format '%s' "
-					 "(expected raw)",
+					 "(expected raw or qcow2)",
 					 d->path, val);
+		strcpy(d->format, val);
 		return 0;
 	case 1:
 		/* a bare "readonly" means readonly=on */
@@ -244,6 +243,36 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 	}
 }
 
+/*
+ * No format= given: probe as QEMU does (a file starting with the qcow2
+ * magic is qcow2), warning that the format should be explicit. A probed
+ * qcow2 image must not name a backing file: a guest that wrote a qcow2
+ * header into a raw disk would otherwise make us open any host file it
+ * names. An unreadable file stays raw (opening it reports the error).
+ */
+static int disk_probe(struct vmdef_disk *d, struct error *err)
+{
+	struct image_info info;
+	struct error e = { 0 };
+	const char *fmt = blockdev_probe(d->path, &e);
+
+	if (!fmt || strcmp(fmt, "qcow2"))
+		return 0;
+	if (image_info(d->path, &info, &e) == 0 && info.backing[0])
+		return error_set(err, EINVAL,
+				 "--disk %s: the image looks like qcow2 with "
+				 "backing file %s; a probed image may not "
+				 "open a backing file: give format=qcow2 "
+				 "(or format=raw) explicitly",
+				 d->path, info.backing);
+	log_msg(LOG_LVL_WARN, "disk",
+		"--disk %s: image format was not specified; probed as qcow2. "
+		"Give format=qcow2 (or format=raw) to make it explicit",
+		d->path);
+	strcpy(d->format, "qcow2");
+	return 0;
+}
+
 int vmdef_opt_disk(const char *spec, struct vmdef_disk *out, struct error *err)
 {
 	char field[VIRTIO_BLK_PATH_MAX + 64];
@@ -272,6 +301,8 @@ int vmdef_opt_disk(const char *spec, struct vmdef_disk *out, struct error *err)
 		if (disk_option(field, out, &seen, err) < 0)
 			return -EINVAL;
 	}
+	if (!(seen & 1))
+		return disk_probe(out, err);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/daemon.h"
+#include "api/metrics.h"
 #include "fake_daemon.h"
 
 #define FAKE_MAX 64
@@ -28,6 +29,7 @@ struct daemon_console {
 struct fake_token {
 	char name[64], secret[96];
 	int64_t id, revoked_ms;
+	struct grant grant;
 };
 
 struct daemon {
@@ -502,9 +504,11 @@ int daemon_task_get(struct daemon *d, int64_t id, json_t **out,
 	LOCKED_ERR(ENOENT, "task %lld: not found", (long long)id);
 }
 
-int daemon_token_create(struct daemon *d, const char *actor, const char *name,
-			json_t **out, struct error *err)
+int daemon_token_create(struct daemon *d, const char *actor,
+			const struct daemon_token_spec *spec, json_t **out,
+			struct error *err)
 {
+	const char *name = spec->name;
 	int i, slot = -1;
 
 	if (!name[0] || strlen(name) >= 64)
@@ -519,6 +523,7 @@ int daemon_token_create(struct daemon *d, const char *actor, const char *name,
 	if (slot < 0)
 		LOCKED_ERR(ENOSPC, "too many tokens");
 	tokens[slot].id = next_token_id++;
+	tokens[slot].grant = spec->grant;
 	snprintf(tokens[slot].name, sizeof(tokens[slot].name), "%s", name);
 	snprintf(tokens[slot].secret, sizeof(tokens[slot].secret),
 		 "svt_secret_%s", name);
@@ -567,7 +572,8 @@ int daemon_token_revoke(struct daemon *d, const char *actor, const char *name,
 }
 
 int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
-			size_t actor_size, struct error *err)
+			size_t actor_size, struct grant *grant,
+			struct error *err)
 {
 	int i;
 
@@ -576,9 +582,117 @@ int daemon_token_verify(struct daemon *d, const char *secret, char *actor,
 		if (tokens[i].id && !tokens[i].revoked_ms &&
 		    !strcmp(tokens[i].secret, secret)) {
 			snprintf(actor, actor_size, "token:%s", tokens[i].name);
+			if (grant) {
+				*grant = tokens[i].grant;
+				grant->token_id = tokens[i].id;
+			}
 			pthread_mutex_unlock(&fake_lock);
 			return 0;
 		}
 	}
 	LOCKED_ERR(EACCES, "token: invalid or revoked");
+}
+
+/* /metrics: a fixed snapshot (the renderer has its own unit test). */
+int daemon_metrics(struct daemon *d, struct metrics_snapshot *s,
+		   struct error *err)
+{
+	static const char *const states[] = { "defined", "running" };
+	static struct metrics_vm vm = {
+		.name = "alpha",
+		.id = 1,
+		.cpus = 1,
+		.memory_bytes = 1 << 20,
+	};
+
+	(void)d;
+	(void)err;
+	memset(s, 0, sizeof(*s));
+	s->host.version = "test";
+	vm.state = states[0];
+	s->vms = &vm;
+	s->n_vms = 1;
+	s->states = states;
+	s->n_states = 2;
+	return 0;
+}
+
+void daemon_metrics_free(struct metrics_snapshot *s)
+{
+	s->vms = NULL;
+}
+
+/* The audit log: kept in memory, listed as the real one. */
+#define FAKE_AUDIT_MAX 256
+static struct {
+	char principal[80], source[64], action[32], target[128];
+	int64_t uid, token_id;
+	int status;
+} fake_audit[FAKE_AUDIT_MAX];
+static unsigned fake_audit_n;
+static pthread_mutex_t fake_audit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void daemon_audit(struct daemon *d, const struct daemon_audit_record *r)
+{
+	(void)d;
+	pthread_mutex_lock(&fake_audit_lock);
+	if (fake_audit_n < FAKE_AUDIT_MAX) {
+		unsigned i = fake_audit_n++;
+
+		snprintf(fake_audit[i].principal,
+			 sizeof(fake_audit[i].principal), "%s", r->principal);
+		snprintf(fake_audit[i].source, sizeof(fake_audit[i].source),
+			 "%s", r->source);
+		snprintf(fake_audit[i].action, sizeof(fake_audit[i].action),
+			 "%s", r->action);
+		snprintf(fake_audit[i].target, sizeof(fake_audit[i].target),
+			 "%s", r->target ? r->target : "");
+		fake_audit[i].uid = r->uid;
+		fake_audit[i].token_id = r->token_id;
+		fake_audit[i].status = r->status;
+	}
+	pthread_mutex_unlock(&fake_audit_lock);
+}
+
+int daemon_audit_list(struct daemon *d, int64_t since_ms, const char *vm,
+		      unsigned limit, json_t **out, struct error *err)
+{
+	json_t *arr = json_array();
+
+	(void)d;
+	(void)since_ms;
+	(void)err;
+	pthread_mutex_lock(&fake_audit_lock);
+	for (unsigned i = 0; i < fake_audit_n; i++) {
+		if (vm && strcmp(vm, fake_audit[i].target))
+			continue;
+		if (limit && json_array_size(arr) >= limit)
+			break;
+		json_t *o = json_pack(
+			"{s:I, s:I, s:s, s:s, s:s, s:s, s:i}", "id",
+			(json_int_t)i + 1, "time_ms", (json_int_t)0,
+			"principal", fake_audit[i].principal, "source",
+			fake_audit[i].source, "action", fake_audit[i].action,
+			"target", fake_audit[i].target, "status",
+			fake_audit[i].status);
+		json_object_set_new(o, "token_id",
+				    json_integer(fake_audit[i].token_id));
+		json_object_set_new(o, "uid",
+				    fake_audit[i].uid >= 0
+					    ? json_integer(fake_audit[i].uid)
+					    : json_null());
+		json_array_append_new(arr, o);
+	}
+	pthread_mutex_unlock(&fake_audit_lock);
+	*out = json_pack("{s:o}", "audit", arr);
+	return 0;
+}
+
+int daemon_vm_name(struct daemon *d, const char *ref, char *name, size_t size)
+{
+	(void)d;
+	(void)ref;
+	(void)name;
+	(void)size;
+	return -ENOENT; /* names are what the request said */
 }

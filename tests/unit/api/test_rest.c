@@ -86,14 +86,13 @@ static long http(bool tls, const char *token, const char *method,
 		snprintf(url, sizeof(url), "https://127.0.0.1:%u%s", tls_port,
 			 path);
 		curl_easy_setopt(c, CURLOPT_CAINFO, ca_path);
-		if (token) {
-			snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-				 token);
-			h = curl_slist_append(h, auth);
-		}
 	} else {
 		snprintf(url, sizeof(url), "http://localhost%s", path);
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock_path);
+	}
+	if (token) { /* over TLS, or a token's rights on the socket */
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		h = curl_slist_append(h, auth);
 	}
 	h = curl_slist_append(h, "Expect:");
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -389,6 +388,242 @@ static void test_tokens_tls(void **state)
 	expect(204, "DELETE", "/v1/vms/tls1", NULL, NULL);
 }
 
+/* The audit record with action on target, the last one; NULL if none. */
+static json_t *audit_find(json_t *audit, const char *action, const char *target)
+{
+	json_t *found = NULL, *a;
+	size_t i;
+
+	json_array_foreach(audit, i, a)
+	{
+		if (!strcmp(json_string_value(json_object_get(a, "action")),
+			    action) &&
+		    !strcmp(json_string_value(json_object_get(a, "target")),
+			    target))
+			found = a;
+	}
+	return found;
+}
+
+/* Changing calls are audited with principal, source and outcome (refused
+ * ones too); reads are not; secrets never appear. */
+static void test_audit(void **state)
+{
+	(void)state;
+	struct resp r, au;
+	char secret[128], body[64];
+	json_t *a;
+
+	expect(201, "POST", "/v1/vms", "{\"name\":\"aud1\"}", NULL);
+	expect(200, "GET", "/v1/vms/aud1", NULL, NULL);
+	expect(404, "POST", "/v1/vms/none/start", NULL, "not_found");
+	expect(404, "POST", "/v1/nowhere", NULL, "not_found");
+	assert_int_equal(
+		req("POST", "/v1/tokens", "{\"name\":\"auditor\"}", &r), 201);
+	snprintf(secret, sizeof(secret), "%s",
+		 json_string_value(json_object_get(r.json, "secret")));
+	resp_free(&r);
+	/* over TLS: refused without a token, then with it */
+	assert_int_equal(
+		http(true, NULL, "POST", "/v1/vms/aud1/stop", NULL, 0, &r),
+		401);
+	resp_free(&r);
+	snprintf(body, sizeof(body), "{\"name\":\"aud2\"}");
+	assert_int_equal(
+		http(true, secret, "POST", "/v1/vms", body, strlen(body), &r),
+		201);
+	resp_free(&r);
+
+	assert_int_equal(req("GET", "/v1/audit", NULL, &au), 200);
+	json_t *audit = json_object_get(au.json, "audit");
+	assert_null(strstr(au.body, secret));
+	assert_null(audit_find(audit, "vm.get", "aud1"));
+
+	a = audit_find(audit, "vm.create", "aud1");
+	assert_non_null(a);
+	assert_string_equal(json_string_value(json_object_get(a, "principal")),
+			    "local");
+	assert_string_equal(json_string_value(json_object_get(a, "source")),
+			    "unix");
+	/* only this process is connected: its uid is the peer's */
+	assert_int_equal(json_integer_value(json_object_get(a, "uid")),
+			 getuid());
+	assert_int_equal(json_integer_value(json_object_get(a, "status")), 201);
+
+	a = audit_find(audit, "vm.start", "none");
+	assert_non_null(a);
+	assert_int_equal(json_integer_value(json_object_get(a, "status")), 404);
+	a = audit_find(audit, "unknown", "");
+	assert_non_null(a);
+	a = audit_find(audit, "token.create", "auditor");
+	assert_non_null(a);
+	assert_int_equal(json_integer_value(json_object_get(a, "status")), 201);
+
+	a = audit_find(audit, "vm.stop", "aud1");
+	assert_non_null(a);
+	assert_string_equal(json_string_value(json_object_get(a, "principal")),
+			    "unauthenticated");
+	assert_int_equal(json_integer_value(json_object_get(a, "status")), 401);
+	assert_int_equal(
+		strncmp(json_string_value(json_object_get(a, "source")),
+			"127.0.0.1:", 10),
+		0);
+	a = audit_find(audit, "vm.create", "aud2");
+	assert_non_null(a);
+	assert_string_equal(json_string_value(json_object_get(a, "principal")),
+			    "token:auditor");
+	assert_true(json_integer_value(json_object_get(a, "token_id")) > 0);
+	assert_true(json_is_null(json_object_get(a, "uid")));
+	resp_free(&au);
+
+	expect(400, "GET", "/v1/audit?limit=x", NULL, "bad_request");
+	expect(400, "GET", "/v1/audit?since=-1", NULL, "bad_request");
+	expect(200, "GET", "/v1/audit?vm=aud1&since=0&limit=5", NULL, NULL);
+
+	/* /metrics: text, authenticated like the API */
+	assert_int_equal(req("GET", "/metrics", NULL, &r), 200);
+	assert_non_null(strstr(r.headers, "text/plain; version=0.0.4"));
+	assert_non_null(strstr(r.body, "softvisor_vm_state{vm=\"alpha\","));
+	assert_non_null(strstr(r.body, "softvisor_api_requests_total{code="
+				       "\"401\"} "));
+	resp_free(&r);
+	assert_int_equal(http(true, NULL, "GET", "/metrics", NULL, 0, &r), 401);
+	resp_free(&r);
+	assert_int_equal(http(true, secret, "GET", "/metrics", NULL, 0, &r),
+			 200);
+	resp_free(&r);
+	expect(204, "DELETE", "/v1/tokens/auditor", NULL, NULL);
+	expect(204, "DELETE", "/v1/vms/aud1", NULL, NULL);
+	expect(204, "DELETE", "/v1/vms/aud2", NULL, NULL);
+}
+
+/* A token with a role and scope; its secret into secret. */
+static void make_token(const char *body, char *secret, size_t size)
+{
+	struct resp r;
+
+	if (req("POST", "/v1/tokens", body, &r) != 201)
+		fail_msg("POST /v1/tokens %s: %ld %s", body, r.status, r.body);
+	snprintf(secret, size, "%s",
+		 json_string_value(json_object_get(r.json, "secret")));
+	resp_free(&r);
+}
+
+/* status of method path with token over one transport; a 403 must say
+ * why (want_msg). */
+static void as(bool tls, const char *token, long status, const char *method,
+	       const char *path, const char *body, const char *want_msg)
+{
+	struct resp r;
+	long st = http(tls, token, method, path, body, body ? strlen(body) : 0,
+		       &r);
+
+	if (st != status)
+		fail_msg("%s %s %s: %ld, expected %ld: %s",
+			 tls ? "TLS" : "unix", method, path, st, status,
+			 r.body ? r.body : "");
+	if (want_msg && !strstr(err_msg(&r), want_msg))
+		fail_msg("%s %s: message '%s' lacks '%s'", method, path,
+			 err_msg(&r), want_msg);
+	resp_free(&r);
+}
+
+/* Each role is refused what it may not do, over TLS and on the unix
+ * socket with the token; a scoped token sees and touches its VMs only. */
+static void test_roles(void **state)
+{
+	(void)state;
+	char ro[128], op[128], adm[128], sc[128], sa[128];
+	struct resp r;
+
+	expect(201, "POST", "/v1/vms", "{\"name\":\"g1\"}", NULL);
+	expect(201, "POST", "/v1/vms", "{\"name\":\"g2\"}", NULL);
+	make_token("{\"name\":\"ro\",\"role\":\"read-only\"}", ro, sizeof(ro));
+	make_token("{\"name\":\"op\",\"role\":\"operator\"}", op, sizeof(op));
+	make_token("{\"name\":\"adm\"}", adm, sizeof(adm));
+	make_token("{\"name\":\"sc\",\"role\":\"operator\","
+		   "\"vms\":[\"g1\"]}",
+		   sc, sizeof(sc));
+	make_token("{\"name\":\"sa\",\"vms\":[\"g1\"]}", sa, sizeof(sa));
+	expect(400, "POST", "/v1/tokens", "{\"name\":\"x\",\"role\":\"boss\"}",
+	       "bad_request");
+	expect(400, "POST", "/v1/tokens", "{\"name\":\"x\",\"vms\":\"g1\"}",
+	       "bad_request");
+	expect(400, "POST", "/v1/tokens", "{\"name\":\"x\",\"vms\":[\"a,b\"]}",
+	       "bad_request");
+
+	for (int tls = 0; tls < 2; tls++) {
+		/* read-only: reads, nothing else */
+		as(tls, ro, 200, "GET", "/v1/vms", NULL, NULL);
+		as(tls, ro, 200, "GET", "/v1/vms/g1", NULL, NULL);
+		as(tls, ro, 200, "GET", "/metrics", NULL, NULL);
+		as(tls, ro, 403, "POST", "/v1/vms/g1/start", NULL,
+		   "token:ro has the read-only role: POST /v1/vms/g1/start "
+		   "needs the operator or admin role");
+		as(tls, ro, 403, "POST", "/v1/vms", "{\"name\":\"g3\"}",
+		   "needs the admin role");
+		as(tls, ro, 403, "DELETE", "/v1/vms/g2", NULL, "read-only");
+		as(tls, ro, 403, "GET", "/v1/audit", NULL, "admin role");
+		/* operator: power, not configuration */
+		as(tls, op, 200, "POST", "/v1/vms/g1/start", NULL, NULL);
+		as(tls, op, 200, "POST", "/v1/vms/g1/stop", NULL, NULL);
+		as(tls, op, 403, "PATCH", "/v1/vms/g1", "{\"cpus\":2}",
+		   "token:op has the operator role");
+		as(tls, op, 403, "POST", "/v1/vms", "{\"name\":\"g3\"}",
+		   "admin role");
+		as(tls, op, 403, "DELETE", "/v1/vms/g2", NULL, "admin role");
+		as(tls, op, 403, "GET", "/v1/audit", NULL, "admin role");
+		/* admin: everything but token management */
+		as(tls, adm, 201, "POST", "/v1/vms", "{\"name\":\"g3\"}", NULL);
+		as(tls, adm, 204, "DELETE", "/v1/vms/g3", NULL, NULL);
+		as(tls, adm, 200, "GET", "/v1/audit", NULL, NULL);
+		as(tls, adm, 403, "POST", "/v1/tokens", "{\"name\":\"y\"}",
+		   NULL);
+		as(tls, adm, 403, "GET", "/v1/tokens", NULL, NULL);
+		/* scoped to g1 */
+		as(tls, sc, 200, "POST", "/v1/vms/g1/start", NULL, NULL);
+		as(tls, sc, 200, "POST", "/v1/vms/g1/stop", NULL, NULL);
+		as(tls, sc, 403, "POST", "/v1/vms/g2/start", NULL,
+		   "token:sc is limited to the VMs g1: not 'g2'");
+		as(tls, sc, 403, "GET", "/v1/vms/g2", NULL, "not 'g2'");
+		/* a scoped admin may not create or rename out of scope */
+		as(tls, sa, 403, "PATCH", "/v1/vms/g1", "{\"name\":\"g9\"}",
+		   "not 'g9'");
+		as(tls, sa, 403, "POST", "/v1/vms", "{\"name\":\"g9\"}",
+		   "not 'g9'");
+		as(tls, sa, 200, "PATCH", "/v1/vms/g1", "{\"cpus\":2}", NULL);
+		as(tls, sc, 403, "GET", "/v1/events?vm=g2", NULL, "not 'g2'");
+		assert_int_equal(http(tls, sc, "GET", "/v1/vms", NULL, 0, &r),
+				 200);
+		json_t *vms = json_object_get(r.json, "vms");
+		assert_int_equal(json_array_size(vms), 1);
+		assert_string_equal(json_string_value(json_object_get(
+					    json_array_get(vms, 0), "name")),
+				    "g1");
+		resp_free(&r);
+		assert_int_equal(
+			http(tls, sc, "GET", "/v1/events", NULL, 0, &r), 200);
+		json_t *ev, *events = json_object_get(r.json, "events");
+		size_t i;
+		json_array_foreach(events, i, ev) assert_string_equal(
+			json_string_value(json_object_get(ev, "vm")), "g1");
+		resp_free(&r);
+	}
+	/* the socket without a token is its owner: everything */
+	expect(200, "GET", "/v1/tokens", NULL, NULL);
+	/* a revoked token is refused at once */
+	expect(204, "DELETE", "/v1/tokens/op", NULL, NULL);
+	as(false, op, 401, "GET", "/v1/vms", NULL, NULL);
+	as(true, op, 401, "GET", "/v1/vms", NULL, NULL);
+	expect(200, "GET", "/v1/tokens", NULL, NULL);
+	expect(204, "DELETE", "/v1/tokens/ro", NULL, NULL);
+	expect(204, "DELETE", "/v1/tokens/adm", NULL, NULL);
+	expect(204, "DELETE", "/v1/tokens/sc", NULL, NULL);
+	expect(204, "DELETE", "/v1/tokens/sa", NULL, NULL);
+	expect(204, "DELETE", "/v1/vms/g1", NULL, NULL);
+	expect(204, "DELETE", "/v1/vms/g2", NULL, NULL);
+}
+
 /* ---- a tiny WebSocket client (RFC 6455) over the unix socket ---------- */
 
 static int ws_open(const char *path, char *status_line, size_t size)
@@ -643,6 +878,8 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_tokens_tls),
+		cmocka_unit_test(test_audit),
+		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_console),
 		cmocka_unit_test(test_routes_from_yaml),
 	};

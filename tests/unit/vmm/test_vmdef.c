@@ -210,8 +210,8 @@ static const struct {
 	  "\"disks\":[{\"path\":\"/x\"},{\"readonly\":true}]}",
 	  "disks[1].path: required" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
-	  "\"disks\":[{\"path\":\"/x\",\"format\":\"qcow2\"}]}",
-	  "disks[0].format: expected \"raw\", got \"qcow2\"" },
+	  "\"disks\":[{\"path\":\"/x\",\"format\":\"vmdk\"}]}",
+	  "disks[0].format: expected \"raw\" or \"qcow2\", got \"vmdk\"" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
 	  "\"disks\":[{\"path\":\"/x\",\"readonly\":\"yes\"}]}",
 	  "disks[0].readonly: expected true or false, got \"yes\"" },

@@ -1,0 +1,349 @@
+/*
+ * Prometheus text exposition format 0.0.4 (see metrics.h and
+ * docs/metrics.md). One family at a time: its # HELP and # TYPE, then
+ * every sample of it, so that a family's lines are contiguous as the
+ * format requires ("Text format details": all lines for a given metric
+ * must be provided as one single group).
+ */
+#include "api/metrics.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+void metrics_write_label_value(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '\\': fputs("\\\\", f); break;
+		case '"': fputs("\\\"", f); break;
+		case '\n': fputs("\\n", f); break;
+		default: fputc(*s, f);
+		}
+	}
+}
+
+/* # HELP text escapes only backslash and line feed; ours are constants
+ * without either. */
+static void family(FILE *f, const char *name, const char *type,
+		   const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void vm_label(FILE *f, const char *name, const struct metrics_vm *vm)
+{
+	fprintf(f, "%s{vm=\"", name);
+	metrics_write_label_value(f, vm->name);
+	fputc('"', f);
+}
+
+static void sample_u64(FILE *f, const char *name, const struct metrics_vm *vm,
+		       const char *label, unsigned idx, uint64_t v)
+{
+	vm_label(f, name, vm);
+	if (label)
+		fprintf(f, ",%s=\"%u\"", label, idx);
+	fprintf(f, "} %" PRIu64 "\n", v);
+}
+
+/* Microseconds as seconds, exactly (no float rounding). */
+static void sample_us(FILE *f, const char *name, const struct metrics_vm *vm,
+		      unsigned vcpu, uint64_t us)
+{
+	vm_label(f, name, vm);
+	fprintf(f, ",vcpu=\"%u\"} %" PRIu64 ".%06" PRIu64 "\n", vcpu,
+		us / 1000000, us % 1000000);
+}
+
+/* ---- the daemon and the host -------------------------------------------- */
+
+static int cmp_api(const void *a, const void *b)
+{
+	const struct metrics_api_count *x = a, *y = b;
+
+	return (x->status > y->status) - (x->status < y->status);
+}
+
+static void render_daemon(FILE *f, const struct metrics_snapshot *s)
+{
+	const struct metrics_host *h = &s->host;
+
+	family(f, "softvisor_build_info", "gauge",
+	       "Softvisor version of the daemon (always 1).");
+	fputs("softvisor_build_info{version=\"", f);
+	metrics_write_label_value(f, h->version ? h->version : "");
+	fputs("\"} 1\n", f);
+	family(f, "softvisor_daemon_uptime_seconds", "gauge",
+	       "Seconds since the daemon started.");
+	fprintf(f, "softvisor_daemon_uptime_seconds %.3f\n", h->uptime_s);
+
+	family(f, "softvisor_api_requests_total", "counter",
+	       "API requests answered, by HTTP status code.");
+	struct metrics_api_count *api = NULL;
+	if (s->n_api)
+		api = malloc(s->n_api * sizeof(*api));
+	if (api) {
+		memcpy(api, s->api, s->n_api * sizeof(*api));
+		qsort(api, s->n_api, sizeof(*api), cmp_api);
+		for (size_t i = 0; i < s->n_api; i++)
+			fprintf(f,
+				"softvisor_api_requests_total{code=\"%d\"} "
+				"%" PRIu64 "\n",
+				api[i].status, api[i].count);
+		free(api);
+	}
+
+	family(f, "softvisor_host_pcpus", "gauge",
+	       "Host CPUs given to the vmkernel.");
+	fprintf(f, "softvisor_host_pcpus %" PRIu64 "\n", h->pcpus);
+	family(f, "softvisor_host_cpu_frequency_hertz", "gauge",
+	       "Nominal frequency of one host CPU.");
+	fprintf(f, "softvisor_host_cpu_frequency_hertz %" PRIu64 "\n",
+		h->mhz_per_pcpu * 1000000);
+	family(f, "softvisor_host_cpu_capacity_hertz", "gauge",
+	       "Host CPU capacity: pCPUs times their nominal frequency.");
+	fprintf(f, "softvisor_host_cpu_capacity_hertz %" PRIu64 "\n",
+		h->capacity_mhz * 1000000);
+	family(f, "softvisor_host_cpu_reserved_hertz", "gauge",
+	       "CPU reserved by the running VMs (admission control).");
+	fprintf(f, "softvisor_host_cpu_reserved_hertz %" PRIu64 "\n",
+		h->reserved_mhz * 1000000);
+	family(f, "softvisor_host_memory_bytes", "gauge", "Host memory.");
+	fprintf(f, "softvisor_host_memory_bytes %" PRIu64 "\n",
+		h->memory_bytes);
+	family(f, "softvisor_host_scheduler_enabled", "gauge",
+	       "1 if VMs run under the vCPU scheduler (0: --no-scheduler).");
+	fprintf(f, "softvisor_host_scheduler_enabled %d\n", h->scheduler);
+}
+
+/* ---- VMs ----------------------------------------------------------------- */
+
+enum vm_field {
+	F_VCPUS,
+	F_MEMORY,
+	F_SHARES,
+	F_RESERVATION,
+	F_LIMIT,
+	F_ENTITLED,
+	F_DEMAND,
+};
+
+/* A per-VM gauge; reports false if the VM has no such figure. */
+static bool vm_field(const struct metrics_vm *vm, enum vm_field fld,
+		     uint64_t *v)
+{
+	switch (fld) {
+	case F_VCPUS: *v = vm->cpus; return true;
+	case F_MEMORY: *v = vm->memory_bytes; return true;
+	case F_SHARES: *v = vm->cpu_shares; return true;
+	case F_RESERVATION: *v = vm->cpu_reservation_mhz * 1000000; return true;
+	case F_LIMIT:
+		*v = vm->cpu_limit_mhz * 1000000;
+		return vm->cpu_limit_mhz != 0;
+	case F_ENTITLED:
+		*v = vm->entitled_mhz * 1000000;
+		return vm->live && vm->sched;
+	case F_DEMAND:
+		*v = vm->demand_mhz * 1000000;
+		return vm->live && vm->sched;
+	}
+	return false;
+}
+
+static const struct {
+	const char *name, *help;
+	enum vm_field fld;
+} vm_gauges[] = {
+	{ "softvisor_vm_vcpus", "Configured vCPUs.", F_VCPUS },
+	{ "softvisor_vm_memory_bytes", "Configured guest memory.", F_MEMORY },
+	{ "softvisor_vm_cpu_shares", "CPU shares (relative weight).",
+	  F_SHARES },
+	{ "softvisor_vm_cpu_reservation_hertz",
+	  "CPU reservation (guaranteed under contention).", F_RESERVATION },
+	{ "softvisor_vm_cpu_limit_hertz", "CPU limit (absent: unlimited).",
+	  F_LIMIT },
+	{ "softvisor_vm_cpu_entitlement_hertz",
+	  "CPU entitlement over the last accounting window (running VMs).",
+	  F_ENTITLED },
+	{ "softvisor_vm_cpu_demand_hertz",
+	  "CPU demand over the last accounting window (running VMs).",
+	  F_DEMAND },
+};
+
+static void render_vm_config(FILE *f, const struct metrics_snapshot *s)
+{
+	family(f, "softvisor_vm_state", "gauge",
+	       "1 for the VM's lifecycle state, 0 for the others.");
+	for (size_t i = 0; i < s->n_vms; i++) {
+		const struct metrics_vm *vm = &s->vms[i];
+
+		for (size_t k = 0; k < s->n_states; k++) {
+			vm_label(f, "softvisor_vm_state", vm);
+			fprintf(f, ",state=\"%s\"} %d\n", s->states[k],
+				vm->state && !strcmp(vm->state, s->states[k]));
+		}
+	}
+	family(f, "softvisor_vm_info", "gauge",
+	       "The VM's inventory id (always 1).");
+	for (size_t i = 0; i < s->n_vms; i++) {
+		vm_label(f, "softvisor_vm_info", &s->vms[i]);
+		fprintf(f, ",id=\"%" PRId64 "\"} 1\n", s->vms[i].id);
+	}
+	for (size_t g = 0; g < sizeof(vm_gauges) / sizeof(vm_gauges[0]); g++) {
+		family(f, vm_gauges[g].name, "gauge", vm_gauges[g].help);
+		for (size_t i = 0; i < s->n_vms; i++) {
+			uint64_t v;
+
+			if (vm_field(&s->vms[i], vm_gauges[g].fld, &v))
+				sample_u64(f, vm_gauges[g].name, &s->vms[i],
+					   NULL, 0, v);
+		}
+	}
+}
+
+static uint64_t vcpu_field(const struct metrics_vcpu *c, int k)
+{
+	switch (k) {
+	case 0: return c->used_us;
+	case 1: return c->ready_us;
+	case 2: return c->costop_us;
+	default: return c->wait_us;
+	}
+}
+
+static void render_vm_cpu(FILE *f, const struct metrics_snapshot *s)
+{
+	static const struct {
+		const char *name, *help;
+	} fam[] = {
+		{ "softvisor_vm_cpu_used_seconds_total",
+		  "Time the vCPU ran on a host CPU." },
+		{ "softvisor_vm_cpu_ready_seconds_total",
+		  "Time the vCPU was runnable but not running (includes "
+		  "throttling by the limit)." },
+		{ "softvisor_vm_cpu_costop_seconds_total",
+		  "Time the vCPU was runnable but co-stopped (relaxed "
+		  "co-scheduling)." },
+		{ "softvisor_vm_cpu_wait_seconds_total",
+		  "Time the vCPU was idle or blocked." },
+	};
+
+	for (int k = 0; k < 4; k++) {
+		family(f, fam[k].name, "counter", fam[k].help);
+		for (size_t i = 0; i < s->n_vms; i++) {
+			const struct metrics_vm *vm = &s->vms[i];
+
+			if (!vm->live || !vm->sched)
+				continue;
+			for (unsigned c = 0; c < vm->n_vcpus; c++)
+				sample_us(f, fam[k].name, vm, c,
+					  vcpu_field(&vm->vcpu[c], k));
+		}
+	}
+	family(f, "softvisor_vm_cpu_instructions_total", "counter",
+	       "Guest instructions the vCPU retired in the current boot.");
+	for (size_t i = 0; i < s->n_vms; i++) {
+		const struct metrics_vm *vm = &s->vms[i];
+
+		if (!vm->live)
+			continue;
+		for (unsigned c = 0; c < vm->n_vcpus; c++)
+			sample_u64(f, "softvisor_vm_cpu_instructions_total", vm,
+				   "vcpu", c, vm->vcpu[c].instret);
+	}
+}
+
+/* Device counters: an offset into the device struct, so one loop renders
+ * every family. */
+struct dev_family {
+	const char *name, *help;
+	size_t off;
+};
+
+#define DISK(field, name, help)                              \
+	{                                                    \
+		"softvisor_vm_disk_" name "_total", help,    \
+			offsetof(struct metrics_disk, field) \
+	}
+static const struct dev_family disk_fam[] = {
+	DISK(rd_bytes, "read_bytes", "Bytes the guest read from the disk."),
+	DISK(rd_ops, "read_requests", "Read requests completed."),
+	DISK(wr_bytes, "written_bytes", "Bytes the guest wrote to the disk."),
+	DISK(wr_ops, "write_requests", "Write requests completed."),
+	DISK(flush_ops, "flush_requests", "Flush requests completed."),
+	DISK(errors, "errors", "Requests that completed with an error."),
+};
+
+#define NIC(field, name, help)                              \
+	{                                                   \
+		"softvisor_vm_nic_" name "_total", help,    \
+			offsetof(struct metrics_nic, field) \
+	}
+static const struct dev_family nic_fam[] = {
+	NIC(rx_bytes, "rx_bytes", "Bytes delivered to the guest."),
+	NIC(rx_packets, "rx_packets", "Frames delivered to the guest."),
+	NIC(rx_dropped, "rx_dropped",
+	    "Frames for the guest that were dropped."),
+	NIC(tx_bytes, "tx_bytes", "Bytes the guest sent."),
+	NIC(tx_packets, "tx_packets", "Frames the guest sent."),
+	NIC(tx_dropped, "tx_dropped",
+	    "Frames from the guest that were dropped."),
+};
+
+static void render_devices(FILE *f, const struct metrics_snapshot *s,
+			   const struct dev_family *fam, size_t n_fam,
+			   bool disks)
+{
+	for (size_t k = 0; k < n_fam; k++) {
+		family(f, fam[k].name, "counter", fam[k].help);
+		for (size_t i = 0; i < s->n_vms; i++) {
+			const struct metrics_vm *vm = &s->vms[i];
+			unsigned n = disks ? vm->n_disks : vm->n_nics;
+
+			if (!vm->live)
+				continue;
+			for (unsigned d = 0; d < n && d < METRICS_MAX_DEVICES;
+			     d++) {
+				const char *base =
+					disks ? (const char *)&vm->disk[d]
+					      : (const char *)&vm->nic[d];
+				uint64_t v;
+
+				memcpy(&v, base + fam[k].off, sizeof(v));
+				sample_u64(f, fam[k].name, vm,
+					   disks ? "disk" : "nic", d, v);
+			}
+		}
+	}
+}
+
+int metrics_render(const struct metrics_snapshot *s, char **text, size_t *len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (!f)
+		return -ENOMEM;
+	render_daemon(f, s);
+	render_vm_config(f, s);
+	render_vm_cpu(f, s);
+	render_devices(f, s, disk_fam, sizeof(disk_fam) / sizeof(disk_fam[0]),
+		       true);
+	render_devices(f, s, nic_fam, sizeof(nic_fam) / sizeof(nic_fam[0]),
+		       false);
+	if (ferror(f)) {
+		fclose(f);
+		free(buf);
+		return -ENOMEM;
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*text = buf;
+	*len = size;
+	return 0;
+}

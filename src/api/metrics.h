@@ -1,0 +1,99 @@
+/*
+ * The Prometheus text exposition (format 0.0.4) of GET /metrics
+ * (docs/metrics.md): a pure renderer over a snapshot of plain numbers.
+ * The daemon fills the snapshot (daemon_metrics.c), the REST layer adds its
+ * request counts and serves the text (rest_metrics.c); unit tests render a
+ * synthetic snapshot.
+ *
+ * Naming follows Prometheus' conventions: base units (seconds, bytes,
+ * hertz), counters end in _total, VM names and devices are label values
+ * (never part of a metric name), every family has # HELP and # TYPE and
+ * its samples are contiguous.
+ *
+ * Threads: no state of its own; any thread. Ownership: the snapshot is
+ * borrowed for the call; *text is malloc'd and the caller frees it.
+ */
+#ifndef SV_API_METRICS_H
+#define SV_API_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define METRICS_MAX_VCPUS   64
+#define METRICS_MAX_DEVICES 8
+#define METRICS_NAME_MAX    128
+
+/* Cumulative scheduler figures of one vCPU (microseconds, since the VM
+ * started) and the instructions it retired in the current boot. */
+struct metrics_vcpu {
+	uint64_t used_us, ready_us, wait_us, costop_us;
+	uint64_t instret;
+};
+
+/* Counters of one virtio disk and one NIC (current boot). rx is toward
+ * the guest. */
+struct metrics_disk {
+	uint64_t rd_ops, rd_bytes, wr_ops, wr_bytes, flush_ops, errors;
+};
+struct metrics_nic {
+	uint64_t rx_packets, rx_bytes, rx_dropped;
+	uint64_t tx_packets, tx_bytes, tx_dropped;
+};
+
+struct metrics_vm {
+	char name[METRICS_NAME_MAX]; /* any bytes but NUL: escaped */
+	int64_t id;
+	const char *state; /* one of metrics_snapshot.states */
+	/* configuration */
+	unsigned cpus;
+	uint64_t memory_bytes;
+	uint64_t cpu_shares, cpu_reservation_mhz, cpu_limit_mhz; /* 0: none */
+	/* live figures; only while it runs (running or paused) */
+	bool live;
+	bool sched; /* vcpu[] scheduler figures and entitlement are valid */
+	uint64_t entitled_mhz, demand_mhz;
+	unsigned n_vcpus;
+	struct metrics_vcpu vcpu[METRICS_MAX_VCPUS];
+	unsigned n_disks, n_nics;
+	struct metrics_disk disk[METRICS_MAX_DEVICES];
+	struct metrics_nic nic[METRICS_MAX_DEVICES];
+};
+
+struct metrics_host {
+	const char *version;
+	double uptime_s;
+	uint64_t pcpus, mhz_per_pcpu, capacity_mhz, reserved_mhz;
+	uint64_t memory_bytes; /* host RAM */
+	bool scheduler;
+};
+
+/* API replies sent so far with one HTTP status. */
+struct metrics_api_count {
+	int status;
+	uint64_t count;
+};
+
+struct metrics_snapshot {
+	struct metrics_host host;
+	const struct metrics_vm *vms;
+	size_t n_vms;
+	/* every state name, for softvisor_vm_state's 0/1 series */
+	const char *const *states;
+	size_t n_states;
+	const struct metrics_api_count *api; /* non-zero counts only */
+	size_t n_api;
+};
+
+/* Render s as text/plain; version=0.0.4. 0, or -ENOMEM. */
+int metrics_render(const struct metrics_snapshot *s, char **text, size_t *len);
+
+/* Write s as a label value: backslash, double quote and line feed become
+ * \\, \" and \n (exposition format 0.0.4); other bytes pass unchanged. */
+void metrics_write_label_value(FILE *f, const char *s);
+
+/* The Content-Type of the rendered text. */
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+#endif

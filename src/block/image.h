@@ -1,0 +1,63 @@
+/*
+ * Image files as a user sees them (softvisor image ...): create, describe
+ * and check raw and qcow2 images. The guest-facing I/O is block.h.
+ *
+ * All functions are synchronous and open the image themselves (taking the
+ * lock of block.h: a check or info of an image a VM has open for writing
+ * fails with EBUSY). They return 0 or a negative errno with a message in
+ * err naming the image and what was wrong.
+ *
+ * Threading: any thread; they share no state (two calls on one image
+ * conflict only through the image lock). Nothing is owned by the caller
+ * after they return.
+ */
+#ifndef SV_BLOCK_IMAGE_H
+#define SV_BLOCK_IMAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/error.h"
+
+/* Create (or truncate) the image at path. format "raw" or "qcow2"; size in
+ * bytes (qcow2 with a backing file: 0 means the backing file's size).
+ * backing (qcow2 only, may be NULL) is stored as given, resolved relative
+ * to the new image's directory; its format is probed and recorded. */
+int image_create(const char *path, const char *format, uint64_t size,
+		 const char *backing, struct error *err);
+
+struct image_info {
+	char format[8];	       /* "raw" or "qcow2" */
+	uint64_t virtual_size; /* bytes the guest sees */
+	uint64_t disk_size;    /* bytes allocated on the host */
+	/* qcow2 only: */
+	unsigned version;
+	uint64_t cluster_size;
+	unsigned refcount_bits;
+	unsigned snapshots;
+	bool dirty, corrupt;
+	char backing[1024];
+	char backing_format[32];
+};
+
+/* Describe the image (format probed from its contents). */
+int image_info(const char *path, struct image_info *info, struct error *err);
+
+struct image_check {
+	uint64_t corruptions; /* references without refcount, bad entries */
+	uint64_t leaks;	      /* refcounts without references */
+	uint64_t allocated;   /* data clusters referenced by the active L1 */
+	uint64_t total;	      /* guest clusters */
+};
+
+/* Check a qcow2 image's metadata: every cluster's refcount against the
+ * references from the header, tables, L2 entries and snapshots; entries
+ * pointing outside the file or misaligned; COPIED flags. Each problem is
+ * printed to report (if not NULL) as qemu-img does. Returns 0 when the
+ * check ran (res tells what it found), -errno if the image could not be
+ * opened or read. */
+int image_check(const char *path, FILE *report, struct image_check *res,
+		struct error *err);
+
+#endif

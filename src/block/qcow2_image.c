@@ -1,0 +1,179 @@
+/*
+ * Image tools (image.h): create raw and qcow2 images, describe them, check
+ * a qcow2 image's refcounts against its references (as qemu-img check).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block/image.h"
+#include "block/qcow2_int.h"
+
+/* ---- create -------------------------------------------------------------- */
+
+/* Layout of a new qcow2 image: header (cluster 0), refcount table (1),
+ * one refcount block (2), L1 table (3...). Every one counted once. */
+static int qcow2_write_new(int fd, const char *path, uint64_t size,
+			   const char *backing, const char *backing_fmt,
+			   struct error *err)
+{
+	const unsigned cb = QCOW2_DEF_CLUSTER;
+	const uint64_t cs = 1ull << cb, per_l1 = (cs / 8) << cb;
+	uint64_t l1_size = (size + per_l1 - 1) / per_l1, l1c, n;
+	uint8_t *img;
+	size_t pos = QCOW2_HDR_V3_LEN, blen = backing ? strlen(backing) : 0;
+	ssize_t w;
+
+	if (l1_size == 0)
+		l1_size = 1;
+	l1c = (l1_size * 8 + cs - 1) / cs;
+	n = 3 + l1c;
+	if (size > (1ull << 56) || n > cs * 8 / 16)
+		return error_set(err, EINVAL, "image %s: size %llu too large",
+				 path, (unsigned long long)size);
+	if (blen > QCOW2_BACKING_MAX)
+		return error_set(err, EINVAL,
+				 "image %s: backing file name longer than %d "
+				 "bytes",
+				 path, QCOW2_BACKING_MAX);
+	img = calloc(n, cs);
+	if (!img)
+		return error_set(err, ENOMEM, "image %s: out of memory", path);
+	qcow2_put32(img, QCOW2_MAGIC);
+	qcow2_put32(img + 4, 3);
+	qcow2_put32(img + 20, cb);
+	qcow2_put64(img + 24, size);
+	qcow2_put32(img + 36, (uint32_t)l1_size);
+	qcow2_put64(img + 40, 3 * cs);
+	qcow2_put64(img + 48, cs);
+	qcow2_put32(img + 56, 1);
+	qcow2_put32(img + 96, 4); /* 16-bit refcounts */
+	qcow2_put32(img + 100, QCOW2_HDR_V3_LEN);
+	if (backing) {
+		size_t fl = strlen(backing_fmt);
+
+		qcow2_put32(img + pos, QCOW2_EXT_BACKING_FMT);
+		qcow2_put32(img + pos + 4, (uint32_t)fl);
+		memcpy(img + pos + 8, backing_fmt, fl);
+		pos += 8 + ((fl + 7) & ~(size_t)7);
+	}
+	pos += 8; /* end of extensions */
+	if (backing) {
+		memcpy(img + pos, backing, blen);
+		qcow2_put64(img + 8, pos);
+		qcow2_put32(img + 16, (uint32_t)blen);
+	}
+	qcow2_put64(img + cs, 2 * cs); /* refcount table -> block */
+	for (uint64_t i = 0; i < n; i++)
+		img[2 * cs + i * 2 + 1] = 1;
+	w = pwrite(fd, img, n * cs, 0);
+	free(img);
+	if (w != (ssize_t)(n * cs) || fsync(fd) < 0)
+		return error_set(err, w < 0 ? errno : EIO,
+				 "image %s: writing: %s", path,
+				 strerror(w < 0 ? errno : EIO));
+	return 0;
+}
+
+int image_create(const char *path, const char *format, uint64_t size,
+		 const char *backing, struct error *err)
+{
+	const char *bfmt = NULL;
+	int fd, r;
+
+	if (strcmp(format, "raw") && strcmp(format, "qcow2"))
+		return error_set(err, EINVAL,
+				 "image %s: unknown format '%s' (expected raw "
+				 "or qcow2)",
+				 path, format);
+	if (backing && strcmp(format, "qcow2"))
+		return error_set(err, EINVAL,
+				 "image %s: a backing file needs format qcow2",
+				 path);
+	if (backing) {
+		char full[4096];
+		struct blockdev *b;
+
+		if (backing[0] == '/') {
+			snprintf(full, sizeof(full), "%s", backing);
+		} else {
+			const char *slash = strrchr(path, '/');
+
+			snprintf(full, sizeof(full), "%.*s%s",
+				 slash ? (int)(slash - path + 1) : 0, path,
+				 backing);
+		}
+		bfmt = blockdev_probe(full, err);
+		if (!bfmt)
+			return -err->code;
+		b = blockdev_open(full, bfmt, true, err);
+		if (!b)
+			return -err->code;
+		if (!size)
+			size = blockdev_size(b);
+		blockdev_close(b);
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return error_set(err, errno, "image %s: %s", path,
+				 strerror(errno));
+	/* lock before truncating: never clobber an image a VM has open */
+	r = block_lock_file(fd, path, false, err);
+	if (r == 0 && ftruncate(fd, 0) < 0)
+		r = error_set(err, errno, "image %s: %s", path,
+			      strerror(errno));
+	if (r == 0 && !strcmp(format, "raw") && ftruncate(fd, (off_t)size) < 0)
+		r = error_set(err, errno, "image %s: %s", path,
+			      strerror(errno));
+	if (r == 0 && !strcmp(format, "qcow2"))
+		r = qcow2_write_new(fd, path, size, backing, bfmt, err);
+	close(fd);
+	return r;
+}
+
+/* ---- info ------------------------------------------------------------- */
+
+int image_info(const char *path, struct image_info *info, struct error *err)
+{
+	const char *fmt = blockdev_probe(path, err);
+	struct qcow2 *q;
+	struct stat st;
+
+	memset(info, 0, sizeof(*info));
+	if (!fmt)
+		return -err->code;
+	if (stat(path, &st) < 0)
+		return error_set(err, errno, "image %s: %s", path,
+				 strerror(errno));
+	info->disk_size = (uint64_t)st.st_blocks * 512;
+	snprintf(info->format, sizeof(info->format), "%s", fmt);
+	if (!strcmp(fmt, "raw")) {
+		struct blockdev *bd = blockdev_open(path, "raw", true, err);
+
+		if (!bd)
+			return -err->code;
+		info->virtual_size = blockdev_size(bd);
+		blockdev_close(bd);
+		return 0;
+	}
+	/* depth at the limit: read the header without opening the chain */
+	q = (struct qcow2 *)qcow2_open(path, true, -1, err);
+	if (!q)
+		return -err->code;
+	info->virtual_size = q->size;
+	info->version = q->version;
+	info->cluster_size = q->cluster_size;
+	info->refcount_bits = 1u << q->refcount_order;
+	info->snapshots = q->nb_snapshots;
+	info->dirty = q->incompat & QCOW2_INCOMPAT_DIRTY;
+	info->corrupt = q->incompat & QCOW2_INCOMPAT_CORRUPT;
+	snprintf(info->backing, sizeof(info->backing), "%s", q->backing_name);
+	snprintf(info->backing_format, sizeof(info->backing_format), "%s",
+		 q->backing_fmt);
+	q->bd.path = NULL;
+	q->bd.ops->close(&q->bd);
+	return 0;
+}
