@@ -419,6 +419,9 @@ struct hart {
 	uint64_t mip_timer;
 	int poll_countdown;
 	int64_t budget;
+	/* translated code counts down jit_left instead of instret and budget
+	 * (one counter); jit_sync credits jit_left0 - jit_left to both */
+	int64_t jit_left, jit_left0;
 	bool stopped;
 	bool ended_block_for_smc; /* a store invalidated the running block */
 	uint32_t cur_n;		  /* instructions in the running block, or 0 */

@@ -22,11 +22,36 @@ static void op_jit_stop(struct hart *h, const struct insn *in)
 	h->jit_continue = true;
 }
 
+/* Translated code counts only jit_left down; credit what it ran to
+ * instret and budget, so that C code sees the interpreter's values. */
+#define JIT_STOP (1LL << 40)
+
+static inline void jit_sync(struct hart *h)
+{
+	int64_t ran = h->jit_left0 - h->jit_left;
+	h->s.instret += (uint64_t)ran;
+	h->budget -= ran;
+	h->jit_left0 = h->jit_left;
+}
+
 uint32_t jit_exec_one(struct hart *h, const struct insn *pair)
 {
+	jit_sync(h);
+	uint64_t epoch = h->bc.epoch;
 	h->jit_continue = false;
 	pair->fn(h, pair);
-	return h->jit_continue;
+	if (!h->jit_continue)
+		return 0;
+	/* a store into a code page (not this block's, else the handler
+	 * ended it): the block goes on, as in the interpreter, but the
+	 * next block must be revalidated by the dispatcher, not reached
+	 * through a link. Shifting both ends of the countdown makes the
+	 * next chained entry bail without changing what jit_sync credits. */
+	if (unlikely(h->bc.epoch != epoch)) {
+		h->jit_left -= JIT_STOP;
+		h->jit_left0 -= JIT_STOP;
+	}
+	return 1;
 }
 
 const struct insn *jit_new_pair(struct jit *j, const struct insn *in)
@@ -64,9 +89,10 @@ int jit_create(struct hart *h)
 		return -ENOMEM;
 	j->pairs = calloc(JIT_PAIRS, sizeof(*j->pairs));
 	j->exits = calloc(JIT_LINKS, sizeof(*j->exits));
+	j->linked = calloc(JIT_LINKS, sizeof(*j->linked));
 	j->fd = memfd_create("softvisor-jit", MFD_CLOEXEC);
 	int err = 0;
-	if (!j->pairs || !j->exits)
+	if (!j->pairs || !j->exits || !j->linked)
 		err = -ENOMEM;
 	else if (j->fd < 0 || ftruncate(j->fd, JIT_CODE_SIZE) < 0)
 		err = -errno;
@@ -91,6 +117,7 @@ int jit_create(struct hart *h)
 			close(j->fd);
 		free(j->pairs);
 		free(j->exits);
+		free(j->linked);
 		free(j);
 		return err;
 	}
@@ -117,6 +144,7 @@ void jit_destroy(struct hart *h)
 	close(j->fd);
 	free(j->pairs);
 	free(j->exits);
+	free(j->linked);
 	free(j);
 	h->jit = NULL;
 }
@@ -129,6 +157,7 @@ void jit_flush(struct hart *h)
 	j->used = j->stubs_end;
 	j->pairs_used = 0;
 	j->exits_used = 1;
+	j->n_linked = 0;
 	j->stats.flushes++;
 	h->jit_gen++; /* every block's translation is now stale */
 	h->jit_link = 0;
@@ -177,17 +206,39 @@ static void link_exit(struct hart *h, struct jit *j, const struct block *b)
 	if ((b->gpa & ~GUEST_PAGE_MASK) != x->from_page ||
 	    (b->gpa & GUEST_PAGE_MASK) != x->target_off)
 		return;
+	if (j->n_linked == JIT_LINKS)
+		return; /* cannot be undone: leave it to the stub */
 	jit_be_link(j, x->site, b->jit_chain);
+	j->linked[j->n_linked++] = x->site;
 	j->stats.links++;
+}
+
+/* The bcache epoch moved (FENCE.I, a store to code): every block must be
+ * revalidated by the dispatcher before it runs again, so no link may
+ * bypass it. They are made again as the blocks run. */
+static void unlink_all(struct hart *h, struct jit *j)
+{
+	for (size_t i = 0; i < j->n_linked; i++)
+		jit_be_link(j, j->linked[i], NULL);
+	j->n_linked = 0;
+	j->link_epoch = h->bc.epoch;
+	h->jit_link = 0;
 }
 
 void jit_run(struct hart *h, struct block *b)
 {
 	struct jit *j = h->jit;
+	if (unlikely(j->link_epoch != h->bc.epoch))
+		unlink_all(h, j);
 	if (h->jit_link)
 		link_exit(h, j, b);
 	j->stats.entries++;
+	int64_t left = h->budget < JIT_POLL_INSNS ? h->budget : JIT_POLL_INSNS;
+	h->jit_left = h->jit_left0 = left;
 	j->enter(h, b->jit_entry);
+	jit_sync(h);
+	if (h->jit_left <= 0)
+		h->poll_countdown = 1; /* ran JIT_POLL_INSNS: poll now */
 }
 
 const struct jit_stats *jit_stats(const struct hart *h)

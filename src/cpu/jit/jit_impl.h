@@ -38,7 +38,9 @@ struct jit {
 	/* dispatcher -> translated code: saves the host callee-saved
 	 * registers, pins h, jumps to code */
 	void (*enter)(struct hart *h, const void *code);
-	const uint8_t *epilogue; /* translated code -> dispatcher */
+	/* translated code -> dispatcher: stores the pinned guest
+	 * registers into h->s.x first; epilogue_mem when they are there */
+	const uint8_t *epilogue, *epilogue_mem;
 	size_t stubs_end;
 	/* copies of the instructions run through their interpreter handler,
 	 * each followed by a stop sentinel (jit_exec_one) */
@@ -46,6 +48,11 @@ struct jit {
 	size_t pairs_used;
 	struct jit_exit *exits; /* [0] unused: h->jit_link = 0 is none */
 	size_t exits_used;
+	/* sites patched into direct jumps, undone when the bcache epoch
+	 * moves (a linked target would otherwise skip its revalidation) */
+	uint32_t *linked;
+	size_t n_linked;
+	uint64_t link_epoch;
 	struct jit_stats stats;
 };
 
@@ -67,7 +74,8 @@ void jit_be_stubs(struct jit *j);
 /* Translate b at j->used; sets b->jit_entry and jit_chain and advances
  * j->used. false if the cache or a table is too full (caller flushes). */
 bool jit_be_block(struct jit *j, struct hart *h, struct block *b);
-/* Patch the jump whose rel32 field is at code offset site to target. */
+/* Patch the jump whose rel32 field is at code offset site to target;
+ * target NULL undoes the link (the jump goes to its exit stub again). */
 void jit_be_link(struct jit *j, uint32_t site, const void *target);
 
 #endif

@@ -4,11 +4,14 @@
  * each translated RISC-V operation. No IR: one pass over the decoded block.
  *
  * Host registers: rbx holds the struct hart (pinned for the whole time
- * translated code runs); rbp, r12-r15 hold up to five guest registers, the
- * ones the block uses most, loaded on entry and written back before every
- * helper call and exit (dirty ones only). rax, rcx, rdx, rsi, rdi are
- * scratch. The System V ABI keeps rbx, rbp and r12-r15 across the calls
- * into C helpers.
+ * translated code runs); rbp, r8-r15 hold nine guest registers, the same
+ * ones in every block (the ones compiled RISC-V code uses most), so that
+ * chained blocks pass them in host registers. They are loaded when the
+ * dispatcher enters translated code, stored when it returns there, and
+ * written back before every helper call (which may read any register and
+ * writes at most rd: only the caller-saved r8-r11 and rd are reloaded).
+ * rax, rcx, rdx, rsi, rdi are scratch. The System V ABI keeps rbx, rbp
+ * and r12-r15 across the calls into C helpers.
  */
 #include <stddef.h>
 #include <string.h>
@@ -51,8 +54,14 @@ enum {
 /* operand-size flags of an encoding */
 enum { W = 1, B8 = 2, P66 = 4 };
 
-#define N_HOST 5
-static const uint8_t host_pool[N_HOST] = { RBP, R12, R13, R14, R15 };
+/* guest register -> host register for the pinned ones: a5, sp, a4, a0,
+ * s0, a3, a1, a2, s1, by static use in Debian's riscv64 libc */
+#define N_PINNED 9
+static const uint8_t pinned_guest[N_PINNED] = {
+	15, 2, 14, 10, 8, 13, 11, 12, 9
+};
+static const uint8_t pinned_host[N_PINNED] = { RBP, R12, R13, R14, R15,
+					       R8,  R9,	 R10, R11 };
 
 #define XOFF(g) ((int32_t)(offsetof(struct hart, s.x) + 8 * (g)))
 #define HOFF(f) ((int32_t)offsetof(struct hart, f))
@@ -63,7 +72,6 @@ struct cold {
 	enum cold_kind kind;
 	uint32_t fix;	 /* rel32 of the jump to this code */
 	uint32_t resume; /* COLD_MEM: where the main line goes on */
-	uint64_t dirty;	 /* guest registers dirty at that point */
 	const struct insn *in;
 };
 
@@ -75,10 +83,11 @@ struct tctx {
 	uint8_t *p;
 	uint8_t *limit;
 	int8_t host[33]; /* guest register -> host register, or -1 */
-	uint64_t alloc, dirty;
-	uint32_t ended; /* offsets of jumps to the block's common exit */
+	/* jumps to the block's common exit, with the pinned registers live
+	 * (ended) or already in h->s.x (after a helper ended the block) */
+	unsigned n_ended, n_ended_mem;
 	uint32_t ended_fix[3 * BLOCK_MAX_INSNS + 8];
-	unsigned n_ended;
+	uint32_t ended_mem_fix[2 * BLOCK_MAX_INSNS + 2];
 	struct cold cold[2 * BLOCK_MAX_INSNS + 2];
 	unsigned n_cold;
 	bool overflow;
@@ -307,54 +316,34 @@ static void set_rd(struct tctx *t, unsigned g, unsigned s)
 		return;
 	if (t->host[g] >= 0) {
 		mov_rr(t, (unsigned)t->host[g], s);
-		t->dirty |= 1ULL << g;
 	} else {
 		st64(t, RBX, XOFF(g), s);
 	}
 }
 
-static void write_back(struct tctx *t, uint64_t dirty)
+/* The pinned registers into h->s.x (before a helper reads them). */
+static void write_back(struct tctx *t)
 {
-	for (unsigned g = 1; g < 32; g++)
-		if ((dirty >> g) & 1)
-			st64(t, RBX, XOFF(g), (unsigned)t->host[g]);
+	for (unsigned k = 0; k < N_PINNED; k++)
+		st64(t, RBX, XOFF(pinned_guest[k]), pinned_host[k]);
 }
 
-/* after a helper wrote guest register g in memory */
-static void reload(struct tctx *t, unsigned g)
+/* After a helper that went on with the block: it wrote at most rd in
+ * memory, and the call clobbered the caller-saved pinned registers. */
+static void reload(struct tctx *t, unsigned rd)
 {
-	if (g > 0 && g < 32 && t->host[g] >= 0)
-		ld64(t, (unsigned)t->host[g], RBX, XOFF(g));
-}
-
-/* Which integer registers does the instruction read and write? Rough is
- * fine: it only ranks registers for allocation. */
-static void count_uses(const struct insn *in, unsigned *uses)
-{
-	uses[in->rs1 & 31]++;
-	uses[in->rs2 & 31]++;
-	if (in->rd < 32)
-		uses[in->rd]++;
+	for (unsigned k = 0; k < N_PINNED; k++) {
+		unsigned hr = pinned_host[k];
+		if (pinned_guest[k] == rd || (hr >= R8 && hr <= R11))
+			ld64(t, hr, RBX, XOFF(pinned_guest[k]));
+	}
 }
 
 static void allocate(struct tctx *t)
 {
-	unsigned uses[32] = { 0 };
-	for (uint32_t i = 0; i < t->b->n; i++)
-		count_uses(&t->b->insn[i], uses);
-	uses[0] = 0;
 	memset(t->host, -1, sizeof(t->host));
-	t->alloc = 0;
-	for (unsigned k = 0; k < N_HOST; k++) {
-		unsigned best = 0;
-		for (unsigned g = 1; g < 32; g++)
-			if (!(t->alloc >> g & 1) && uses[g] > uses[best])
-				best = g;
-		if (uses[best] < 2)
-			break;
-		t->host[best] = (int8_t)host_pool[k];
-		t->alloc |= 1ULL << best;
-	}
+	for (unsigned k = 0; k < N_PINNED; k++)
+		t->host[pinned_guest[k]] = (int8_t)pinned_host[k];
 }
 
 /* ---- exits ----------------------------------------------------------------- */
@@ -364,12 +353,16 @@ static void jump_to_ended(struct tctx *t, uint32_t fix)
 	t->ended_fix[t->n_ended++] = fix;
 }
 
-/* Leave the block for pc = block start + delta (a known target): write
- * back, set pc, then a jump that is linked to the target's translation
- * once both are known to be in the same guest page. */
+static void jump_to_ended_mem(struct tctx *t, uint32_t fix)
+{
+	t->ended_mem_fix[t->n_ended_mem++] = fix;
+}
+
+/* Leave the block for pc = block start + delta (a known target): set
+ * pc, then a jump that is linked to the target's translation once both
+ * are known to be in the same guest page. */
 static void exit_to(struct tctx *t, int64_t delta)
 {
-	write_back(t, t->dirty);
 	if (delta)
 		alu_mi(t, W, 0, RBX, HOFF(s.pc), (int32_t)delta);
 	int64_t target = (int64_t)(t->b->gpa & GUEST_PAGE_MASK) + delta;
@@ -398,6 +391,21 @@ static void handler_context(struct tctx *t)
 	st64(t, RBX, HOFF(running_block_page), RAX);
 }
 
+/* Run pair (a copy of in) through its interpreter handler; the block
+ * ends if it says so. */
+static void call_handler(struct tctx *t, const struct insn *in,
+			 const struct insn *pair)
+{
+	write_back(t);
+	handler_context(t);
+	mov_rr(t, RDI, RBX);
+	mov_ri(t, RSI, (int64_t)(uintptr_t)pair);
+	call(t, (const void *)jit_exec_one);
+	rr(t, 0, 0x85, RAX, RAX); /* test eax, eax */
+	jump_to_ended_mem(t, jcc(t, CC_E));
+	reload(t, in->rd);
+}
+
 /* Run `in` through its interpreter handler. */
 static bool fallback(struct tctx *t, const struct insn *in)
 {
@@ -406,14 +414,7 @@ static bool fallback(struct tctx *t, const struct insn *in)
 		t->overflow = true;
 		return false;
 	}
-	write_back(t, t->dirty);
-	handler_context(t);
-	mov_rr(t, RDI, RBX);
-	mov_ri(t, RSI, (int64_t)(uintptr_t)pair);
-	call(t, (const void *)jit_exec_one);
-	rr(t, 0, 0x85, RAX, RAX); /* test eax, eax */
-	jump_to_ended(t, jcc(t, CC_E));
-	reload(t, in->rd);
+	call_handler(t, in, pair);
 	t->j->stats.fallbacks++;
 	return true;
 }
@@ -445,7 +446,6 @@ static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 	struct cold *c = &t->cold[t->n_cold++];
 	c->kind = COLD_MEM;
 	c->fix = jcc(t, CC_NE);
-	c->dirty = t->dirty;
 	c->in = in;
 	rm(t, W, 0x03, RSI, RAX, 8); /* add rsi, [rax + addend] */
 }
@@ -622,7 +622,6 @@ static void branch(struct tctx *t, const struct insn *in, unsigned cc)
 	struct cold *c = &t->cold[t->n_cold++];
 	c->kind = COLD_BRANCH;
 	c->fix = jcc(t, cc);
-	c->dirty = t->dirty;
 	c->in = in;
 }
 
@@ -665,7 +664,6 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 		alu_ri(t, W, 4, RDX, -2);
 		pc_plus(t, RAX, in->pc_off + in->len);
 		set_rd(t, in->rd, RAX);
-		write_back(t, t->dirty);
 		st64(t, RBX, HOFF(s.pc), RDX);
 		jump_to_ended(t, jmp(t));
 		return false;
@@ -832,27 +830,14 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 	if (c->kind == COLD_BRANCH) {
 		/* taken: the rest of the block does not retire */
 		uint32_t rest = t->b->n - in->idx - 1;
-		if (rest) {
-			alu_mi(t, W, 5, RBX, HOFF(s.instret), (int32_t)rest);
-			alu_mi(t, W, 0, RBX, HOFF(budget), (int32_t)rest);
-		}
-		uint64_t saved = t->dirty;
-		t->dirty = c->dirty;
+		if (rest)
+			alu_mi(t, W, 0, RBX, HOFF(jit_left), (int32_t)rest);
 		exit_to(t, in->pc_off + (int64_t)in->imm);
-		t->dirty = saved;
 		return;
 	}
 	/* TLB miss: the interpreter's handler takes the slow path (the
 	 * caller made room for one pair per instruction) */
-	const struct insn *pair = jit_new_pair(t->j, in);
-	write_back(t, c->dirty);
-	handler_context(t);
-	mov_rr(t, RDI, RBX);
-	mov_ri(t, RSI, (int64_t)(uintptr_t)pair);
-	call(t, (const void *)jit_exec_one);
-	rr(t, 0, 0x85, RAX, RAX);
-	jump_to_ended(t, jcc(t, CC_E));
-	reload(t, in->rd);
+	call_handler(t, in, jit_new_pair(t->j, in));
 	patch(t, jmp(t), c->resume);
 }
 
@@ -871,8 +856,12 @@ void jit_be_stubs(struct jit *j)
 	}
 	alu_ri(&t, W, 5, RSP, 8);
 	mov_rr(&t, RBX, RDI);
+	for (unsigned k = 0; k < N_PINNED; k++)
+		ld64(&t, pinned_host[k], RBX, XOFF(pinned_guest[k]));
 	rr(&t, 0, 0xff, 4, RSI); /* jmp rsi */
 	j->epilogue = j->rx + off(&t);
+	write_back(&t);
+	j->epilogue_mem = j->rx + off(&t);
 	alu_ri(&t, W, 0, RSP, 8);
 	for (unsigned i = ARRAY_SIZE(save); i-- > 0;) {
 		prefix(&t, 0, 0, save[i]);
@@ -893,34 +882,29 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	t.p = j->rw + j->used;
 	t.limit = j->rw + JIT_CODE_SIZE - 1024;
 	t.n_ended = 0;
+	t.n_ended_mem = 0;
 	t.n_cold = 0;
 	t.overflow = false;
 	allocate(&t);
 	uint32_t epilogue = (uint32_t)(j->epilogue - j->rx);
+	uint32_t epilogue_mem = (uint32_t)(j->epilogue_mem - j->rx);
 
-	/* chained entry: what the dispatcher checks between blocks */
-	uint32_t chain = off(&t), bail[4];
-	rm(&t, 0, 0xff, 1, RBX, HOFF(poll_countdown)); /* dec dword */
-	bail[0] = jcc(&t, CC_LE);
+	/* chained entry: what the dispatcher checks between blocks. The
+	 * epoch needs no test: links are undone when it moves (jit_run),
+	 * and a helper that moves it ends the block (jit_exec_one); nor
+	 * does irq_check: only the dispatcher and instructions that end
+	 * the block (traps, CSR writes, xRET) set it. */
+	uint32_t chain = off(&t), bail[2];
 	alu_mi(&t, 0, 7, RBX, HOFF(requests), 0);
-	bail[1] = jcc(&t, CC_NE);
-	/* irq_check needs no test: only the dispatcher and instructions
-	 * that end the block (traps, CSR writes, xRET) set it */
-	alu_mi(&t, W, 7, RBX, HOFF(budget), 0);
-	bail[2] = jcc(&t, CC_LE);
-	/* the block must still be current (FENCE.I, stores to code) */
-	mov_ri(&t, RAX, (int64_t)(uintptr_t)&b->epoch);
-	ld64(&t, RAX, RAX, 0);
-	rm(&t, W, 0x3b, RAX, RBX, HOFF(bc.epoch));
-	bail[3] = jcc(&t, CC_NE);
+	bail[0] = jcc(&t, CC_NE);
+	/* the budget and the timer poll, in one countdown */
+	alu_mi(&t, W, 7, RBX, HOFF(jit_left), 0);
+	bail[1] = jcc(&t, CC_LE);
 
-	/* entry: the dispatcher's bookkeeping of hart_run */
+	/* entry: the dispatcher's bookkeeping of hart_run (jit_sync
+	 * credits instret and budget) */
 	uint32_t entry = off(&t);
-	alu_mi(&t, W, 0, RBX, HOFF(s.instret), (int32_t)b->n);
-	alu_mi(&t, W, 5, RBX, HOFF(budget), (int32_t)b->n);
-	for (unsigned g = 1; g < 32; g++)
-		if (t.host[g] >= 0)
-			ld64(&t, (unsigned)t.host[g], RBX, XOFF(g));
+	alu_mi(&t, W, 5, RBX, HOFF(jit_left), (int32_t)b->n);
 
 	bool open = true;
 	for (uint32_t i = 0; i < b->n && open; i++) {
@@ -946,6 +930,14 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	patch(&t, jmp(&t), epilogue);
 	for (unsigned i = 0; i < t.n_ended; i++)
 		patch(&t, t.ended_fix[i], ended);
+	if (t.n_ended_mem) {
+		ended = off(&t);
+		mov_ri(&t, RAX, (int64_t)(uintptr_t)b);
+		st64(&t, RBX, HOFF(bc.prev), RAX);
+		patch(&t, jmp(&t), epilogue_mem);
+		for (unsigned i = 0; i < t.n_ended_mem; i++)
+			patch(&t, t.ended_mem_fix[i], ended);
+	}
 
 	uint32_t bailed = off(&t);
 	/* bailed out of a chained entry: the previous block is not known
@@ -964,7 +956,9 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 
 void jit_be_link(struct jit *j, uint32_t site, const void *target)
 {
-	int32_t rel = (int32_t)((const uint8_t *)target - j->rx -
-				(int64_t)(site + 4));
+	/* unlinked: rel32 0 falls through to the exit stub */
+	int32_t rel = target ? (int32_t)((const uint8_t *)target - j->rx -
+					 (int64_t)(site + 4))
+			     : 0;
 	memcpy(j->rw + site, &rel, 4);
 }
