@@ -4,14 +4,17 @@
  * each translated RISC-V operation. No IR: one pass over the decoded block.
  *
  * Host registers: rbx holds the struct hart (pinned for the whole time
- * translated code runs); rbp, r8-r15 hold nine guest registers, the same
- * ones in every block (the ones compiled RISC-V code uses most), so that
- * chained blocks pass them in host registers. They are loaded when the
- * dispatcher enters translated code, stored when it returns there, and
- * written back before every helper call (which may read any register and
- * writes at most rd: only the caller-saved r8-r11 and rd are reloaded).
- * rax, rcx, rdx, rsi, rdi are scratch. The System V ABI keeps rbx, rbp
- * and r12-r15 across the calls into C helpers.
+ * translated code runs); r15 holds h->s.pc (the running block's first
+ * instruction) and r14 h->jit_left (the countdown of instructions), so
+ * that going from block to block touches no memory; rbp, r12, r13, rdi
+ * and r8-r11 hold eight guest registers, the same ones in every block
+ * (the ones compiled RISC-V code uses most), so that chained blocks pass
+ * them in host registers. All are loaded when the dispatcher enters
+ * translated code, stored when it returns there, and written back before
+ * every helper call (which may read any of them and writes at most rd and
+ * jit_left: only those and the caller-saved ones are reloaded). rax, rcx,
+ * rdx and rsi are scratch. The System V ABI keeps rbx, rbp and r12-r15
+ * across the calls into C helpers.
  */
 #include <stddef.h>
 #include <string.h>
@@ -55,13 +58,18 @@ enum {
 enum { W = 1, B8 = 2, P66 = 4 };
 
 /* guest register -> host register for the pinned ones: a5, sp, a4, a0,
- * s0, a3, a1, a2, s1, by static use in Debian's riscv64 libc */
-#define N_PINNED 9
-static const uint8_t pinned_guest[N_PINNED] = {
-	15, 2, 14, 10, 8, 13, 11, 12, 9
-};
-static const uint8_t pinned_host[N_PINNED] = { RBP, R12, R13, R14, R15,
+ * s0, a3, a1, a2, the most used by static count in Debian's riscv64 libc */
+#define N_PINNED 8
+static const uint8_t pinned_guest[N_PINNED] = { 15, 2, 14, 10, 8, 13, 11, 12 };
+static const uint8_t pinned_host[N_PINNED] = { RBP, R12, R13, RDI,
 					       R8,  R9,	 R10, R11 };
+#define RPC   R15 /* h->s.pc */
+#define RLEFT R14 /* h->jit_left */
+
+static bool caller_saved(unsigned hr)
+{
+	return hr == RDI || (hr >= R8 && hr <= R11);
+}
 
 #define XOFF(g) ((int32_t)(offsetof(struct hart, s.x) + 8 * (g)))
 #define HOFF(f) ((int32_t)offsetof(struct hart, f))
@@ -321,22 +329,34 @@ static void set_rd(struct tctx *t, unsigned g, unsigned s)
 	}
 }
 
-/* The pinned registers into h->s.x (before a helper reads them). */
+/* The pinned registers into the hart (before a helper reads them). */
 static void write_back(struct tctx *t)
 {
 	for (unsigned k = 0; k < N_PINNED; k++)
 		st64(t, RBX, XOFF(pinned_guest[k]), pinned_host[k]);
+	st64(t, RBX, HOFF(s.pc), RPC);
+	st64(t, RBX, HOFF(jit_left), RLEFT);
 }
 
-/* After a helper that went on with the block: it wrote at most rd in
- * memory, and the call clobbered the caller-saved pinned registers. */
+static void load_pinned(struct tctx *t)
+{
+	for (unsigned k = 0; k < N_PINNED; k++)
+		ld64(t, pinned_host[k], RBX, XOFF(pinned_guest[k]));
+	ld64(t, RPC, RBX, HOFF(s.pc));
+	ld64(t, RLEFT, RBX, HOFF(jit_left));
+}
+
+/* After a helper that went on with the block: it wrote at most rd and
+ * jit_left in memory (pc stays the block's), and the call clobbered the
+ * caller-saved pinned registers. */
 static void reload(struct tctx *t, unsigned rd)
 {
 	for (unsigned k = 0; k < N_PINNED; k++) {
 		unsigned hr = pinned_host[k];
-		if (pinned_guest[k] == rd || (hr >= R8 && hr <= R11))
+		if (pinned_guest[k] == rd || caller_saved(hr))
 			ld64(t, hr, RBX, XOFF(pinned_guest[k]));
 	}
+	ld64(t, RLEFT, RBX, HOFF(jit_left));
 }
 
 static void allocate(struct tctx *t)
@@ -364,7 +384,7 @@ static void jump_to_ended_mem(struct tctx *t, uint32_t fix)
 static void exit_to(struct tctx *t, int64_t delta)
 {
 	if (delta)
-		alu_mi(t, W, 0, RBX, HOFF(s.pc), (int32_t)delta);
+		alu_ri(t, W, 0, RPC, (int32_t)delta);
 	int64_t target = (int64_t)(t->b->gpa & GUEST_PAGE_MASK) + delta;
 	if (target >= 0 && target < (int64_t)GUEST_PAGE_SIZE) {
 		uint32_t site = jmp(t); /* rel32 0: falls to the stub */
@@ -628,11 +648,10 @@ static void branch(struct tctx *t, const struct insn *in, unsigned cc)
 /* rax = h->s.pc + pc_off + add */
 static void pc_plus(struct tctx *t, unsigned d, int64_t add)
 {
-	ld64(t, d, RBX, HOFF(s.pc));
 	if (add == (int32_t)add) {
-		if (add)
-			alu_ri(t, W, 0, d, (int32_t)add);
+		rm(t, W, 0x8d, d, RPC, (int32_t)add); /* lea d, [pc + add] */
 	} else {
+		mov_rr(t, d, RPC);
 		mov_ri(t, RCX, add);
 		rr(t, W, 0x01, RCX, d);
 	}
@@ -664,7 +683,7 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 		alu_ri(t, W, 4, RDX, -2);
 		pc_plus(t, RAX, in->pc_off + in->len);
 		set_rd(t, in->rd, RAX);
-		st64(t, RBX, HOFF(s.pc), RDX);
+		mov_rr(t, RPC, RDX);
 		jump_to_ended(t, jmp(t));
 		return false;
 	case OP_BEQ: branch(t, in, CC_E); return true;
@@ -831,7 +850,7 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 		/* taken: the rest of the block does not retire */
 		uint32_t rest = t->b->n - in->idx - 1;
 		if (rest)
-			alu_mi(t, W, 0, RBX, HOFF(jit_left), (int32_t)rest);
+			alu_ri(t, W, 0, RLEFT, (int32_t)rest);
 		exit_to(t, in->pc_off + (int64_t)in->imm);
 		return;
 	}
@@ -856,8 +875,7 @@ void jit_be_stubs(struct jit *j)
 	}
 	alu_ri(&t, W, 5, RSP, 8);
 	mov_rr(&t, RBX, RDI);
-	for (unsigned k = 0; k < N_PINNED; k++)
-		ld64(&t, pinned_host[k], RBX, XOFF(pinned_guest[k]));
+	load_pinned(&t);
 	rr(&t, 0, 0xff, 4, RSI); /* jmp rsi */
 	j->epilogue = j->rx + off(&t);
 	write_back(&t);
@@ -898,13 +916,13 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	alu_mi(&t, 0, 7, RBX, HOFF(requests), 0);
 	bail[0] = jcc(&t, CC_NE);
 	/* the budget and the timer poll, in one countdown */
-	alu_mi(&t, W, 7, RBX, HOFF(jit_left), 0);
+	rr(&t, W, 0x85, RLEFT, RLEFT); /* test r14, r14 */
 	bail[1] = jcc(&t, CC_LE);
 
 	/* entry: the dispatcher's bookkeeping of hart_run (jit_sync
 	 * credits instret and budget) */
 	uint32_t entry = off(&t);
-	alu_mi(&t, W, 5, RBX, HOFF(jit_left), (int32_t)b->n);
+	alu_ri(&t, W, 5, RLEFT, (int32_t)b->n);
 
 	bool open = true;
 	for (uint32_t i = 0; i < b->n && open; i++) {
