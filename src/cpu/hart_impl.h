@@ -42,6 +42,7 @@ struct tlb_entry {
 	uint64_t tag;	   /* guest virtual page address, or TLB_TAG_EMPTY */
 	uintptr_t addend;  /* host address - guest virtual address */
 	uint64_t gpa_page; /* guest physical page (for code-page shootdown) */
+	uint64_t pad;	   /* 32 bytes: translated code indexes by a shift */
 };
 
 /* Data TLB contexts: one per effective (privilege, SUM) pair, so that

@@ -439,6 +439,15 @@ static bool fallback(struct tctx *t, const struct insn *in)
 	return true;
 }
 
+/* Where to compute rd: its own host register when it has one and the
+ * other source (other, or 0) is not rd itself, else rax. */
+static unsigned dst(struct tctx *t, unsigned rd, unsigned other)
+{
+	if (rd > 0 && rd < 32 && t->host[rd] >= 0 && other != rd)
+		return (unsigned)t->host[rd];
+	return RAX;
+}
+
 /* ---- loads and stores: the soft-TLB fast path inline ----------------------- */
 
 /* rsi = va; rax = &tlb[idx]; jumps to the slow path on a miss */
@@ -446,19 +455,16 @@ static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 		       int32_t tlb_field)
 {
 	unsigned a = src(t, in->rs1, RSI);
-	/* lea rsi, [a + imm] */
-	rm(t, W, 0x8d, RSI, a, in->imm);
-	mov_rr(t, RAX, RSI);
-	shift_ri(t, W, 5, RAX, GUEST_PAGE_SHIFT);
-	rr(t, 0, 0x0fb6, RAX, RAX); /* movzx eax, al: TLB_SIZE = 256 */
-	_Static_assert(TLB_SIZE == 256 && sizeof(struct tlb_entry) == 24,
-		       "the inline TLB index assumes 256 entries of 24 bytes");
-	/* rax *= 24: lea rax, [rax + rax*2]; shl rax, 3 */
-	prefix(t, W, RAX, RAX);
-	b1(t, 0x8d);
-	b1(t, 0x04);
-	b1(t, 0x40);
-	shift_ri(t, W, 4, RAX, 3);
+	if (in->imm)
+		rm(t, W, 0x8d, RSI, a, in->imm); /* lea rsi, [a + imm] */
+	else
+		mov_rr(t, RSI, a);
+	/* rax = index * 32: eax = (esi >> 7) & 0x1fe0 */
+	_Static_assert(sizeof(struct tlb_entry) == 32 && GUEST_PAGE_SHIFT > 5,
+		       "the inline TLB index assumes entries of 32 bytes");
+	rr(t, 0, 0x89, RSI, RAX); /* mov eax, esi */
+	shift_ri(t, 0, 5, RAX, GUEST_PAGE_SHIFT - 5);
+	alu_ri(t, 0, 4, RAX, (int32_t)((TLB_SIZE - 1) << 5));
 	rm(t, W, 0x03, RAX, RBX, tlb_field); /* add rax, [rbx + tlb_x] */
 	mov_rr(t, RCX, RSI);
 	alu_ri(t, W, 4, RCX, (int32_t)tlb_cmp_mask(size));
@@ -479,18 +485,20 @@ static bool emit_load(struct tctx *t, const struct insn *in, unsigned size,
 		      bool sign)
 {
 	tlb_lookup(t, in, size, HOFF(tlb_load));
+	/* straight into rd's host register when it has one */
+	unsigned d = dst(t, in->rd, 0);
 	switch (size) {
-	case 1: rm(t, W, sign ? 0x0fbe : 0x0fb6, RAX, RSI, 0); break;
-	case 2: rm(t, W, sign ? 0x0fbf : 0x0fb7, RAX, RSI, 0); break;
+	case 1: rm(t, W, sign ? 0x0fbe : 0x0fb6, d, RSI, 0); break;
+	case 2: rm(t, W, sign ? 0x0fbf : 0x0fb7, d, RSI, 0); break;
 	case 4:
 		if (sign)
-			rm(t, W, 0x63, RAX, RSI, 0);
+			rm(t, W, 0x63, d, RSI, 0);
 		else
-			rm(t, 0, 0x8b, RAX, RSI, 0);
+			rm(t, 0, 0x8b, d, RSI, 0);
 		break;
-	default: ld64(t, RAX, RSI, 0); break;
+	default: ld64(t, d, RSI, 0); break;
 	}
-	set_rd(t, in->rd, RAX);
+	set_rd(t, in->rd, d);
 	resume_here(t);
 	return true;
 }
@@ -510,15 +518,6 @@ static bool emit_store(struct tctx *t, const struct insn *in, unsigned size)
 }
 
 /* ---- integer operations ---------------------------------------------------- */
-
-/* Where to compute rd: its own host register when it has one and the
- * other source (other, or 0) is not rd itself, else rax. */
-static unsigned dst(struct tctx *t, unsigned rd, unsigned other)
-{
-	if (rd > 0 && rd < 32 && t->host[rd] >= 0 && other != rd)
-		return (unsigned)t->host[rd];
-	return RAX;
-}
 
 /* rd = rs1 op rs2 (op: an ALU opcode with r/m = dest, reg = rs2) */
 static void alu(struct tctx *t, const struct insn *in, unsigned op, bool word)
