@@ -400,6 +400,8 @@ struct hart_state {
 	bool wfi;
 };
 
+struct jit_jc;
+
 struct hart {
 	struct hart_state s;
 
@@ -444,10 +446,11 @@ struct hart {
 
 	/* the translator (src/cpu/jit), NULL when interpreting */
 	struct jit *jit;
-	uint32_t jit_gen;  /* bumped by every jit_flush */
-	uint32_t jit_hot;  /* runs before a block is translated */
-	uint32_t jit_link; /* exit a translated block took, to be linked */
-	bool jit_continue; /* jit_exec_one: the instruction did not end the
+	uint32_t jit_gen;      /* bumped by every jit_flush */
+	uint32_t jit_hot;      /* runs before a block is translated */
+	uint32_t jit_link;     /* exit a translated block took, to be linked */
+	struct jit_jc *jit_jc; /* the translator's jump cache */
+	bool jit_continue;     /* jit_exec_one: the instruction did not end the
 			      block */
 
 	struct tlb_entry tlb_data[TLB_NCTX][2]

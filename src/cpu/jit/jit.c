@@ -82,6 +82,11 @@ uint32_t jit_new_exit(struct jit *j, uint32_t site, uint64_t from_page,
 	return (uint32_t)j->exits_used++;
 }
 
+static void jc_clear(struct jit *j)
+{
+	memset(j->jc, 0xff, sizeof(j->jc));
+}
+
 int jit_create(struct hart *h)
 {
 	struct jit *j = calloc(1, sizeof(*j));
@@ -124,7 +129,9 @@ int jit_create(struct hart *h)
 	jit_be_stubs(j);
 	j->stubs_end = j->used;
 	j->exits_used = 1;
+	jc_clear(j);
 	h->jit = j;
+	h->jit_jc = j->jc;
 	h->jit_gen = 1;
 	h->jit_hot = JIT_HOT;
 	const char *hot = getenv("SV_JIT_HOT");
@@ -158,6 +165,7 @@ void jit_flush(struct hart *h)
 	j->pairs_used = 0;
 	j->exits_used = 1;
 	j->n_linked = 0;
+	jc_clear(j);
 	j->stats.flushes++;
 	h->jit_gen++; /* every block's translation is now stale */
 	h->jit_link = 0;
@@ -223,6 +231,7 @@ static void unlink_all(struct hart *h, struct jit *j)
 	j->n_linked = 0;
 	j->link_epoch = h->bc.epoch;
 	h->jit_link = 0;
+	jc_clear(j);
 }
 
 void jit_run(struct hart *h, struct block *b)
@@ -232,6 +241,9 @@ void jit_run(struct hart *h, struct block *b)
 		unlink_all(h, j);
 	if (h->jit_link)
 		link_exit(h, j, b);
+	struct jit_jc *e = &j->jc[(b->gpa >> 1) % JIT_JC_SIZE];
+	e->gpa = b->gpa;
+	e->chain = b->jit_chain;
 	j->stats.entries++;
 	int64_t left = h->budget < JIT_POLL_INSNS ? h->budget : JIT_POLL_INSNS;
 	h->jit_left = h->jit_left0 = left;

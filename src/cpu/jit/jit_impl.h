@@ -19,6 +19,16 @@
 #define JIT_BLOCK_MAX (48u << 10)
 #define JIT_PAIRS     (128u << 10)
 #define JIT_LINKS     (256u << 10)
+/* The jump cache: computed jumps (jalr) from translated code go straight
+ * to the target's translation when it is here. Keyed by guest physical
+ * address (found through the fetch TLB, as the dispatcher does), filled
+ * by the dispatcher, cleared when the bcache epoch moves or the cache is
+ * flushed (the same lifetime as the links). */
+#define JIT_JC_SIZE 1024u
+struct jit_jc {
+	uint64_t gpa; /* ~0: empty */
+	const void *chain;
+};
 
 /* A chainable exit: a direct jump that leaves its block for a target in
  * the same guest page, initially to the exit stub. Linked (patched to the
@@ -53,6 +63,7 @@ struct jit {
 	uint32_t *linked;
 	size_t n_linked;
 	uint64_t link_epoch;
+	struct jit_jc jc[JIT_JC_SIZE]; /* h->jit_jc points here */
 	struct jit_stats stats;
 };
 

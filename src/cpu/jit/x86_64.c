@@ -400,6 +400,39 @@ static void exit_to(struct tctx *t, int64_t delta)
 	jump_to_ended(t, jmp(t));
 }
 
+/* Leave the block for pc = rdx (= r15), a computed target (jalr): find
+ * its translation through the fetch TLB (as the dispatcher does: the
+ * mapping, privilege and execute permission of now) and the jump cache
+ * (guest physical address -> chained entry, jit.c), else return to the
+ * dispatcher. */
+static void jump_cache(struct tctx *t)
+{
+	_Static_assert(sizeof(struct tlb_entry) == 32 &&
+			       sizeof(struct jit_jc) == 16,
+		       "the inline lookups assume these sizes");
+	rr(t, 0, 0x89, RDX, RAX); /* mov eax, edx */
+	shift_ri(t, 0, 5, RAX, GUEST_PAGE_SHIFT - 5);
+	alu_ri(t, 0, 4, RAX, (int32_t)((TLB_SIZE - 1) << 5));
+	rm(t, W, 0x03, RAX, RBX, HOFF(tlb_fetch));
+	mov_rr(t, RCX, RDX);
+	alu_ri(t, W, 4, RCX, (int32_t)~GUEST_PAGE_MASK);
+	rm(t, W, 0x3b, RCX, RAX, 0); /* cmp rcx, [rax + tag] */
+	jump_to_ended(t, jcc(t, CC_NE));
+	/* rcx = gpa = gpa_page | pc & page mask */
+	rm(t, W, 0x8b, RCX, RAX, (int32_t)offsetof(struct tlb_entry, gpa_page));
+	rr(t, 0, 0x89, RDX, RSI); /* mov esi, edx */
+	alu_ri(t, 0, 4, RSI, (int32_t)GUEST_PAGE_MASK);
+	rr(t, W, 0x09, RSI, RCX); /* or rcx, rsi */
+	/* rax = &jc[(gpa >> 1) % JIT_JC_SIZE] */
+	rr(t, 0, 0x89, RCX, RAX); /* mov eax, ecx */
+	shift_ri(t, 0, 4, RAX, 3);
+	alu_ri(t, 0, 4, RAX, (int32_t)((JIT_JC_SIZE - 1) << 4));
+	rm(t, W, 0x03, RAX, RBX, HOFF(jit_jc));
+	rm(t, W, 0x3b, RCX, RAX, 0); /* cmp rcx, [rax + gpa] */
+	jump_to_ended(t, jcc(t, CC_NE));
+	rm(t, 0, 0xff, 4, RAX, 8); /* jmp [rax + chain] */
+}
+
 /* What the interpreter's handlers expect of a running block, set only
  * before they are called: instructions in the block (for instret on a
  * trap) and its page (a store to it ends the block). */
@@ -683,7 +716,7 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 		pc_plus(t, RAX, in->pc_off + in->len);
 		set_rd(t, in->rd, RAX);
 		mov_rr(t, RPC, RDX);
-		jump_to_ended(t, jmp(t));
+		jump_cache(t);
 		return false;
 	case OP_BEQ: branch(t, in, CC_E); return true;
 	case OP_BNE: branch(t, in, CC_NE); return true;
