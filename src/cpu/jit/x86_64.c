@@ -417,6 +417,50 @@ static void branch(struct tctx *t, const struct insn *in, unsigned cc)
 	c->in = in;
 }
 
+/* Division with RISC-V's results where x86 has none or traps: by zero
+ * (quotient all ones, remainder the dividend) and the signed overflow
+ * MIN / -1 (quotient MIN, remainder 0). word: 32-bit operands, result
+ * sign-extended. */
+static void divide(struct tctx *t, const struct insn *in, bool sign, bool rem,
+		   bool word)
+{
+	unsigned fl = word ? 0 : W;
+	load_to(t, RCX, in->rs2);
+	load_to(t, RAX, in->rs1);
+	rr(t, fl, 0x85, RCX, RCX); /* test rcx, rcx */
+	uint32_t by_zero = jcc(t, CC_E), minus_one = 0;
+	if (sign) {
+		alu_ri(t, fl, 7, RCX, -1);
+		minus_one = jcc(t, CC_E);
+		prefix(t, fl, 0, 0);
+		b1(t, 0x99); /* cqo / cdq */
+	} else {
+		rr(t, 0, 0x31, RDX, RDX); /* xor edx, edx */
+	}
+	rr(t, fl, 0xf7, sign ? 7 : 6, RCX); /* idiv / div rcx */
+	if (rem)
+		mov_rr(t, RAX, RDX);
+	uint32_t done[2];
+	done[0] = jmp(t);
+	patch(t, by_zero, off(t));
+	if (!rem)
+		mov_ri(t, RAX, -1); /* else rax is the dividend already */
+	done[1] = sign ? jmp(t) : 0;
+	if (sign) {
+		patch(t, minus_one, off(t));
+		if (rem)
+			rr(t, 0, 0x31, RAX, RAX);
+		else
+			rr(t, fl, 0xf7, 3, RAX); /* neg: MIN stays MIN */
+	}
+	patch(t, done[0], off(t));
+	if (done[1])
+		patch(t, done[1], off(t));
+	if (word)
+		movsxd(t, RAX, RAX);
+	set_rd(t, in->rd, RAX);
+}
+
 /* rax = h->s.pc + pc_off + add */
 static void pc_plus(struct tctx *t, unsigned d, int64_t add)
 {
@@ -517,6 +561,14 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 			movsxd(t, RAX, RAX);
 		set_rd(t, in->rd, RAX);
 		return true;
+	case OP_DIV: divide(t, in, true, false, false); return true;
+	case OP_DIVU: divide(t, in, false, false, false); return true;
+	case OP_REM: divide(t, in, true, true, false); return true;
+	case OP_REMU: divide(t, in, false, true, false); return true;
+	case OP_DIVW: divide(t, in, true, false, true); return true;
+	case OP_DIVUW: divide(t, in, false, false, true); return true;
+	case OP_REMW: divide(t, in, true, true, true); return true;
+	case OP_REMUW: divide(t, in, false, true, true); return true;
 	case OP_MULH:
 	case OP_MULHU:
 		load_to(t, RAX, in->rs1);
