@@ -299,8 +299,11 @@ static void alu(struct tctx *t, const struct insn *in, unsigned op, bool word)
 		return;
 	unsigned d = dst(t, in->rd, in->rs2);
 	load_to(t, d, in->rs1);
-	unsigned b = src(t, in->rs2, RCX);
-	rr(t, W, op, b, d);
+	unsigned g = in->rs2;
+	if (g != 0 && g != 32 && t->host[g] < 0)
+		rm(t, W, op + 2, d, RBX, XOFF(g)); /* op d, [rbx + x] */
+	else
+		rr(t, W, op, src(t, g, RCX), d);
 	if (word)
 		movsxd(t, d, d);
 	set_rd(t, in->rd, d);
@@ -340,11 +343,12 @@ static void shift_reg(struct tctx *t, const struct insn *in, unsigned ext,
 static void shift_imm(struct tctx *t, const struct insn *in, unsigned ext,
 		      bool word)
 {
-	load_to(t, RAX, in->rs1);
-	shift_ri(t, word ? 0 : W, ext, RAX, (unsigned)in->imm);
+	unsigned d = dst(t, in->rd, 0);
+	load_to(t, d, in->rs1);
+	shift_ri(t, word ? 0 : W, ext, d, (unsigned)in->imm);
 	if (word)
-		movsxd(t, RAX, RAX);
-	set_rd(t, in->rd, RAX);
+		movsxd(t, d, d);
+	set_rd(t, in->rd, d);
 }
 
 /* rd = (rs1 cc rs2 / imm) ? 1 : 0 */
@@ -538,13 +542,14 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 	case OP_SLL: shift_reg(t, in, 4, false); return true;
 	case OP_SRL: shift_reg(t, in, 5, false); return true;
 	case OP_SRA: shift_reg(t, in, 7, false); return true;
-	case OP_ADDIW:
-		load_to(t, RAX, in->rs1);
-		if (imm)
-			alu_ri(t, 0, 0, RAX, (int32_t)imm);
-		movsxd(t, RAX, RAX);
-		set_rd(t, in->rd, RAX);
+	case OP_ADDIW: {
+		/* lea d32, [rs1 + imm]; movsxd d, d32 */
+		unsigned d = dst(t, in->rd, 0);
+		rm(t, 0, 0x8d, d, src(t, in->rs1, RAX), (int32_t)imm);
+		movsxd(t, d, d);
+		set_rd(t, in->rd, d);
 		return true;
+	}
 	case OP_SLLIW: shift_imm(t, in, 4, true); return true;
 	case OP_SRLIW: shift_imm(t, in, 5, true); return true;
 	case OP_SRAIW: shift_imm(t, in, 7, true); return true;
