@@ -370,6 +370,12 @@ struct bcache {
 /* ---- the hart ------------------------------------------------------------ */
 
 /* Architectural state that survives snapshot/migration: no host pointers. */
+/* Sdtrig triggers (trigger.c) and the kinds of access they watch */
+#define TRIG_COUNT 4
+#define TRIG_EXEC  (1ULL << 2) /* mcontrol6 execute, store, load bits */
+#define TRIG_STORE (1ULL << 1)
+#define TRIG_LOAD  (1ULL << 0)
+
 struct hart_state {
 	uint64_t x[33]; /* x[0] is always 0; x[32] is the write sink for rd=0 */
 	uint64_t pc;
@@ -393,6 +399,9 @@ struct hart_state {
 	uint64_t instret;
 	uint8_t pmpcfg[PMP_COUNT];
 	uint64_t pmpaddr[PMP_COUNT];
+	/* Sdtrig (trigger.c) */
+	uint64_t tselect;
+	uint64_t tdata1[TRIG_COUNT], tdata2[TRIG_COUNT];
 
 	/* LR/SC reservation */
 	uint64_t resv_addr; /* physical; ~0 = none */
@@ -418,6 +427,9 @@ struct hart {
 
 	/* set when something that affects interrupt delivery changed */
 	bool irq_check;
+	/* some debug trigger watches execution / data accesses */
+	bool trig_exec, trig_data;
+	bool trig_continue; /* trig_run_block: the instruction went on */
 	/* timer bits (MTIP, STIP) as of the last poll */
 	uint64_t mip_timer;
 	int poll_countdown;
@@ -556,6 +568,19 @@ static inline struct block *bcache_lookup(struct hart *h)
 /* Decode one instruction (16- or 32-bit). Unknown encodings decode to an
  * illegal-instruction handler. Returns true if it ends a block. */
 bool decode_insn(uint32_t raw, struct insn *in);
+
+/* trigger.c: Sdtrig debug triggers */
+/* Disarm every trigger (hart reset). */
+void trig_reset(struct hart *h);
+/* tselect, tdata1-3, tinfo; -1 for another CSR. */
+int trig_csr_read(struct hart *h, unsigned csr, uint64_t *val);
+int trig_csr_write(struct hart *h, unsigned csr, uint64_t val);
+/* Does an armed trigger of one of these kinds (TRIG_*) match addr in the
+ * current mode? Marks it hit. The caller raises the breakpoint. */
+bool trig_fire(struct hart *h, uint64_t kinds, uint64_t addr);
+/* Run b one instruction at a time, each after the execute triggers saw
+ * its pc (the dispatcher, while h->trig_exec). */
+void trig_run_block(struct hart *h, struct block *b);
 
 /* csr.c */
 /* Read/write a CSR with privilege checks. Return 0 or -1 (illegal). */
