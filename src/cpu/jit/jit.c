@@ -34,8 +34,17 @@ static inline void jit_sync(struct hart *h)
 	h->jit_left0 = h->jit_left;
 }
 
-uint32_t jit_exec_one(struct hart *h, const struct insn *pair)
+uint32_t jit_exec_one(struct hart *h, const struct insn *in)
 {
+	/* a copy of the instruction followed by the stop sentinel; the
+	 * handler may read in[1].pc_off, idx (block end conventions) */
+	struct insn pair[2];
+	pair[0] = *in;
+	memset(&pair[1], 0, sizeof(pair[1]));
+	pair[1].fn = op_jit_stop;
+	pair[1].op = OP_ILLEGAL;
+	pair[1].pc_off = (uint16_t)(in->pc_off + in->len);
+	pair[1].idx = (uint16_t)(in->idx + 1);
 	jit_sync(h);
 	uint64_t epoch = h->bc.epoch;
 	h->jit_continue = false;
@@ -52,22 +61,6 @@ uint32_t jit_exec_one(struct hart *h, const struct insn *pair)
 		h->jit_left0 -= JIT_STOP;
 	}
 	return 1;
-}
-
-const struct insn *jit_new_pair(struct jit *j, const struct insn *in)
-{
-	if (j->pairs_used + 2 > JIT_PAIRS)
-		return NULL;
-	struct insn *p = &j->pairs[j->pairs_used];
-	j->pairs_used += 2;
-	p[0] = *in;
-	memset(&p[1], 0, sizeof(p[1]));
-	p[1].fn = op_jit_stop;
-	p[1].op = OP_ILLEGAL;
-	/* the handler may read in[1].pc_off, idx (block end conventions) */
-	p[1].pc_off = (uint16_t)(in->pc_off + in->len);
-	p[1].idx = (uint16_t)(in->idx + 1);
-	return p;
 }
 
 uint32_t jit_new_exit(struct jit *j, uint32_t site, uint64_t from_page,
@@ -92,12 +85,11 @@ int jit_create(struct hart *h)
 	struct jit *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	j->pairs = calloc(JIT_PAIRS, sizeof(*j->pairs));
 	j->exits = calloc(JIT_LINKS, sizeof(*j->exits));
 	j->linked = calloc(JIT_LINKS, sizeof(*j->linked));
 	j->fd = memfd_create("softvisor-jit", MFD_CLOEXEC);
 	int err = 0;
-	if (!j->pairs || !j->exits || !j->linked)
+	if (!j->exits || !j->linked)
 		err = -ENOMEM;
 	else if (j->fd < 0 || ftruncate(j->fd, JIT_CODE_SIZE) < 0)
 		err = -errno;
@@ -120,7 +112,6 @@ int jit_create(struct hart *h)
 	if (err) {
 		if (j->fd >= 0)
 			close(j->fd);
-		free(j->pairs);
 		free(j->exits);
 		free(j->linked);
 		free(j);
@@ -149,7 +140,6 @@ void jit_destroy(struct hart *h)
 	munmap(j->rw, JIT_CODE_SIZE);
 	munmap((void *)j->rx, JIT_CODE_SIZE);
 	close(j->fd);
-	free(j->pairs);
 	free(j->exits);
 	free(j->linked);
 	free(j);
@@ -162,7 +152,6 @@ void jit_flush(struct hart *h)
 	if (!j)
 		return;
 	j->used = j->stubs_end;
-	j->pairs_used = 0;
 	j->exits_used = 1;
 	j->n_linked = 0;
 	jc_clear(j);
@@ -186,7 +175,6 @@ bool jit_translate(struct hart *h, struct block *b)
 	uint64_t t0 = now_ns();
 	size_t before = j->used;
 	if (j->used + JIT_BLOCK_MAX > JIT_CODE_SIZE ||
-	    j->pairs_used + 2 * (b->n + 1) > JIT_PAIRS ||
 	    j->exits_used + b->n + 2 > JIT_LINKS) {
 		/* whole-cache flush: blocks stay decoded, only translations
 		 * go (and the links between them, which live in the code) */

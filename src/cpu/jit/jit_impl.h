@@ -17,7 +17,6 @@
 #define JIT_CODE_SIZE (16u << 20)
 /* Worst case code of one block (64 instructions, cold paths included). */
 #define JIT_BLOCK_MAX (48u << 10)
-#define JIT_PAIRS     (128u << 10)
 #define JIT_LINKS     (256u << 10)
 /* The jump cache: computed jumps (jalr) from translated code go straight
  * to the target's translation when it is here. Keyed by guest physical
@@ -52,10 +51,6 @@ struct jit {
 	 * registers into h->s.x first; epilogue_mem when they are there */
 	const uint8_t *epilogue, *epilogue_mem;
 	size_t stubs_end;
-	/* copies of the instructions run through their interpreter handler,
-	 * each followed by a stop sentinel (jit_exec_one) */
-	struct insn *pairs;
-	size_t pairs_used;
 	struct jit_exit *exits; /* [0] unused: h->jit_link = 0 is none */
 	size_t exits_used;
 	/* sites patched into direct jumps, undone when the bcache epoch
@@ -68,12 +63,11 @@ struct jit {
 };
 
 /* jit.c, for the backend */
-/* Run one decoded instruction through its interpreter handler; 1 if the
- * block continues after it, 0 if it ended the block (trap, jump, state
- * change: h->s.pc is already set). pair = the copy, then a sentinel. */
-uint32_t jit_exec_one(struct hart *h, const struct insn *pair);
-/* A pair for `in`, or NULL if the table is full. */
-const struct insn *jit_new_pair(struct jit *j, const struct insn *in);
+/* Run one decoded instruction (in its block, which outlives the
+ * translation) through its interpreter handler; 1 if the block continues
+ * after it, 0 if it ended the block (trap, jump, state change: h->s.pc is
+ * already set). */
+uint32_t jit_exec_one(struct hart *h, const struct insn *in);
 /* Register a chainable exit; returns its number (never 0), or 0 if the
  * table is full (the exit then simply is not chainable). */
 uint32_t jit_new_exit(struct jit *j, uint32_t site, uint64_t from_page,

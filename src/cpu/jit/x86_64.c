@@ -184,15 +184,14 @@ static void handler_context(struct tctx *t)
 	st64(t, RBX, HOFF(running_block_page), RAX);
 }
 
-/* Run pair (a copy of in) through its interpreter handler; the block
- * ends if it says so. */
-static void call_handler(struct tctx *t, const struct insn *in,
-			 const struct insn *pair)
+/* Run `in` through its interpreter handler; the block ends if it says
+ * so. */
+static void call_handler(struct tctx *t, const struct insn *in)
 {
 	write_back(t);
 	handler_context(t);
 	mov_rr(t, RDI, RBX);
-	mov_ri(t, RSI, (int64_t)(uintptr_t)pair);
+	mov_ri(t, RSI, (int64_t)(uintptr_t)in);
 	call(t, (const void *)jit_exec_one);
 	rr(t, 0, 0x85, RAX, RAX); /* test eax, eax */
 	jump_to_ended_mem(t, jcc(t, CC_E));
@@ -202,12 +201,7 @@ static void call_handler(struct tctx *t, const struct insn *in,
 /* Run `in` through its interpreter handler. */
 static bool fallback(struct tctx *t, const struct insn *in)
 {
-	const struct insn *pair = jit_new_pair(t->j, in);
-	if (!pair) {
-		t->overflow = true;
-		return false;
-	}
-	call_handler(t, in, pair);
+	call_handler(t, in);
 	t->j->stats.fallbacks++;
 	return true;
 }
@@ -683,9 +677,8 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 		exit_to(t, in->pc_off + (int64_t)in->imm);
 		return;
 	}
-	/* TLB miss: the interpreter's handler takes the slow path (the
-	 * caller made room for one pair per instruction) */
-	call_handler(t, in, jit_new_pair(t->j, in));
+	/* TLB miss: the interpreter's handler takes the slow path */
+	call_handler(t, in);
 	patch(t, jmp(t), c->resume);
 }
 
@@ -731,7 +724,6 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	t.n_ended = 0;
 	t.n_ended_mem = 0;
 	t.n_cold = 0;
-	t.overflow = false;
 	allocate(&t);
 	uint32_t epilogue = (uint32_t)(j->epilogue - j->rx);
 	uint32_t epilogue_mem = (uint32_t)(j->epilogue_mem - j->rx);
@@ -755,11 +747,9 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 
 	bool open = true;
 	for (uint32_t i = 0; i < b->n && open; i++) {
-		if (t.p > t.limit - 2048 || t.overflow)
+		if (t.p > t.limit - 2048)
 			return false;
 		open = emit_insn(&t, &b->insn[i]);
-		if (t.overflow)
-			return false;
 	}
 	if (open)
 		exit_to(&t, b->size);

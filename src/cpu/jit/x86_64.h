@@ -77,7 +77,6 @@ struct tctx {
 	uint32_t ended_mem_fix[2 * BLOCK_MAX_INSNS + 2];
 	struct cold cold[2 * BLOCK_MAX_INSNS + 2];
 	unsigned n_cold;
-	bool overflow;
 };
 
 /* ---- encoder --------------------------------------------------------------- */
