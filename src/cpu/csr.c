@@ -188,6 +188,8 @@ int csr_read(struct hart *h, unsigned csr, uint64_t *val, unsigned idx)
 		*val = n < PMP_COUNT ? h->s.pmpaddr[n] : 0;
 		return 0;
 	}
+	if (csr >= CSR_TSELECT && csr <= CSR_TINFO)
+		return trig_csr_read(h, csr, val);
 	return -1;
 }
 
@@ -360,5 +362,7 @@ int csr_write(struct hart *h, unsigned csr, uint64_t val)
 		pmpaddr_write(h, csr - CSR_PMPADDR0, val);
 		return 0;
 	}
+	if (csr >= CSR_TSELECT && csr <= CSR_TINFO)
+		return trig_csr_write(h, csr, val);
 	return -1;
 }

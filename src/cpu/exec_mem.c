@@ -239,6 +239,11 @@ static inline void *amo_ptr(struct hart *h, const struct insn *in,
 	uint64_t va = X(in->rs1);
 	int cause;
 
+	if (unlikely(h->trig_data) &&
+	    trig_fire(h, is_lr ? TRIG_LOAD : TRIG_LOAD | TRIG_STORE, va)) {
+		*ret = hart_exception(h, in, EXC_BREAKPOINT, va);
+		return NULL;
+	}
 	if (va & (size - 1)) {
 		*ret = hart_exception(
 			h, in,

@@ -112,6 +112,7 @@ void hart_reset(struct hart *h, uint64_t pc, enum priv priv)
 	h->mip_timer = 0;
 	h->stopped = false;
 	h->ended_block_for_smc = false;
+	trig_reset(h);
 	if (h->sbi_builtin) {
 		/* What an SBI implementation leaves for its S-mode payload:
 		 * every delegable exception and the S interrupts delegated,
@@ -195,7 +196,9 @@ enum hart_run_result hart_run(struct hart *h, uint64_t max_insns)
 
 		if (unlikely(h->trace))
 			trace_block(h, b);
-		if (h->jit && jit_block_ready(h, b)) {
+		if (unlikely(h->trig_exec)) {
+			trig_run_block(h, b); /* each pc checked first */
+		} else if (h->jit && jit_block_ready(h, b)) {
 			/* runs, maybe chained, until an exit; sets bc.prev */
 			jit_run(h, b);
 			h->cur_n = 0;

@@ -42,6 +42,7 @@ struct tlb_entry {
 	uint64_t tag;	   /* guest virtual page address, or TLB_TAG_EMPTY */
 	uintptr_t addend;  /* host address - guest virtual address */
 	uint64_t gpa_page; /* guest physical page (for code-page shootdown) */
+	uint64_t pad;	   /* 32 bytes: translated code indexes by a shift */
 };
 
 /* Data TLB contexts: one per effective (privilege, SUM) pair, so that
@@ -369,6 +370,12 @@ struct bcache {
 /* ---- the hart ------------------------------------------------------------ */
 
 /* Architectural state that survives snapshot/migration: no host pointers. */
+/* Sdtrig triggers (trigger.c) and the kinds of access they watch */
+#define TRIG_COUNT 4
+#define TRIG_EXEC  (1ULL << 2) /* mcontrol6 execute, store, load bits */
+#define TRIG_STORE (1ULL << 1)
+#define TRIG_LOAD  (1ULL << 0)
+
 struct hart_state {
 	uint64_t x[33]; /* x[0] is always 0; x[32] is the write sink for rd=0 */
 	uint64_t pc;
@@ -392,12 +399,17 @@ struct hart_state {
 	uint64_t instret;
 	uint8_t pmpcfg[PMP_COUNT];
 	uint64_t pmpaddr[PMP_COUNT];
+	/* Sdtrig (trigger.c) */
+	uint64_t tselect;
+	uint64_t tdata1[TRIG_COUNT], tdata2[TRIG_COUNT];
 
 	/* LR/SC reservation */
 	uint64_t resv_addr; /* physical; ~0 = none */
 	uint64_t resv_value;
 	bool wfi;
 };
+
+struct jit_jc;
 
 struct hart {
 	struct hart_state s;
@@ -415,10 +427,16 @@ struct hart {
 
 	/* set when something that affects interrupt delivery changed */
 	bool irq_check;
+	/* some debug trigger watches execution / data accesses */
+	bool trig_exec, trig_data;
+	bool trig_continue; /* trig_run_block: the instruction went on */
 	/* timer bits (MTIP, STIP) as of the last poll */
 	uint64_t mip_timer;
 	int poll_countdown;
 	int64_t budget;
+	/* translated code counts down jit_left instead of instret and budget
+	 * (one counter); jit_sync credits jit_left0 - jit_left to both */
+	int64_t jit_left, jit_left0;
 	bool stopped;
 	bool ended_block_for_smc; /* a store invalidated the running block */
 	uint32_t cur_n;		  /* instructions in the running block, or 0 */
@@ -440,10 +458,11 @@ struct hart {
 
 	/* the translator (src/cpu/jit), NULL when interpreting */
 	struct jit *jit;
-	uint32_t jit_gen;  /* bumped by every jit_flush */
-	uint32_t jit_hot;  /* runs before a block is translated */
-	uint32_t jit_link; /* exit a translated block took, to be linked */
-	bool jit_continue; /* jit_exec_one: the instruction did not end the
+	uint32_t jit_gen;      /* bumped by every jit_flush */
+	uint32_t jit_hot;      /* runs before a block is translated */
+	uint32_t jit_link;     /* exit a translated block took, to be linked */
+	struct jit_jc *jit_jc; /* the translator's jump cache */
+	bool jit_continue;     /* jit_exec_one: the instruction did not end the
 			      block */
 
 	struct tlb_entry tlb_data[TLB_NCTX][2]
@@ -549,6 +568,19 @@ static inline struct block *bcache_lookup(struct hart *h)
 /* Decode one instruction (16- or 32-bit). Unknown encodings decode to an
  * illegal-instruction handler. Returns true if it ends a block. */
 bool decode_insn(uint32_t raw, struct insn *in);
+
+/* trigger.c: Sdtrig debug triggers */
+/* Disarm every trigger (hart reset). */
+void trig_reset(struct hart *h);
+/* tselect, tdata1-3, tinfo; -1 for another CSR. */
+int trig_csr_read(struct hart *h, unsigned csr, uint64_t *val);
+int trig_csr_write(struct hart *h, unsigned csr, uint64_t val);
+/* Does an armed trigger of one of these kinds (TRIG_*) match addr in the
+ * current mode? Marks it hit. The caller raises the breakpoint. */
+bool trig_fire(struct hart *h, uint64_t kinds, uint64_t addr);
+/* Run b one instruction at a time, each after the execute triggers saw
+ * its pc (the dispatcher, while h->trig_exec). */
+void trig_run_block(struct hart *h, struct block *b);
 
 /* csr.c */
 /* Read/write a CSR with privilege checks. Return 0 or -1 (illegal). */

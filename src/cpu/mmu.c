@@ -327,7 +327,9 @@ static int load_in_page(struct hart *h, uint64_t va, unsigned size,
 		if (!pmp_check(h, gpa, size, priv, MMU_LOAD))
 			return EXC_LOAD_ACCESS;
 		*val = read_sized(page + (gpa & GUEST_PAGE_MASK), size);
+		/* a data trigger needs every access on this path */
 		if (!(flags & GMEM_PAGE_ZERO) && !(va & (size - 1)) &&
+		    !h->trig_data &&
 		    pmp_check(h, gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE, priv,
 			      MMU_LOAD))
 			tlb_fill(&h->tlb_load[(va >> 12) & (TLB_SIZE - 1)], va,
@@ -358,6 +360,8 @@ int mmu_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val,
 {
 	uint64_t off = va & GUEST_PAGE_MASK;
 	*tval = va;
+	if (unlikely(h->trig_data) && trig_fire(h, TRIG_LOAD, va))
+		return EXC_BREAKPOINT;
 	if (off + size <= GUEST_PAGE_SIZE)
 		return load_in_page(h, va, size, val);
 	/* crosses a page: both halves translate before anything is read */
@@ -409,7 +413,7 @@ static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 		if (code)
 			store_hits_code(h, gpa);
 		else if (!(flags & (GMEM_PAGE_READONLY | GMEM_PAGE_ZERO)) &&
-			 !(va & (size - 1)) &&
+			 !(va & (size - 1)) && !h->trig_data &&
 			 pmp_check(h, gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE,
 				   priv, MMU_STORE))
 			tlb_fill(&h->tlb_store[(va >> 12) & (TLB_SIZE - 1)], va,
@@ -433,6 +437,8 @@ int mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val,
 {
 	uint64_t off = va & GUEST_PAGE_MASK;
 	*tval = va;
+	if (unlikely(h->trig_data) && trig_fire(h, TRIG_STORE, va))
+		return EXC_BREAKPOINT;
 	if (off + size <= GUEST_PAGE_SIZE)
 		return store_in_page(h, va, size, val);
 	unsigned n1 = (unsigned)(GUEST_PAGE_SIZE - off);

@@ -109,9 +109,13 @@ static void uart_rx_ready(void *opaque)
 		console_kick_input(vm->console);
 }
 
-/* The platform default: the interpreter until the translator passes every
- * test under both engines (docs/jit.md). */
+/* The platform default: the translator where it has a backend (x86-64),
+ * the interpreter elsewhere (docs/jit.md). */
+#if defined(__x86_64__)
+#define VIRT_ACCEL_DEFAULT_JIT true
+#else
 #define VIRT_ACCEL_DEFAULT_JIT false
+#endif
 
 static bool virt_accel_is_jit(enum virt_accel accel)
 {

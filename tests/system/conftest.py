@@ -110,7 +110,8 @@ def softvisor_argv(guest, append, cpus=1, memory="512M", bios="builtin",
         pytest.skip("SOFTVISOR does not name a softvisor binary")
     if bios == "opensbi":
         bios = str(guest.firmware)
-    # SOFTVISOR_ACCEL=jit|interp: the CPU engine (system-boot-softvisor-jit)
+    # SOFTVISOR_ACCEL=jit|interp: the CPU engine, else the platform's
+    # default (system-boot-softvisor-interp)
     accel = os.environ.get("SOFTVISOR_ACCEL")
     accel_args = ["--accel", accel] if accel else []
     return [exe, "run", "--kernel", str(guest.image),

@@ -22,27 +22,45 @@ static void op_jit_stop(struct hart *h, const struct insn *in)
 	h->jit_continue = true;
 }
 
-uint32_t jit_exec_one(struct hart *h, const struct insn *pair)
+/* Translated code counts only jit_left down; credit what it ran to
+ * instret and budget, so that C code sees the interpreter's values. */
+#define JIT_STOP (1LL << 40)
+
+static inline void jit_sync(struct hart *h)
 {
-	h->jit_continue = false;
-	pair->fn(h, pair);
-	return h->jit_continue;
+	int64_t ran = h->jit_left0 - h->jit_left;
+	h->s.instret += (uint64_t)ran;
+	h->budget -= ran;
+	h->jit_left0 = h->jit_left;
 }
 
-const struct insn *jit_new_pair(struct jit *j, const struct insn *in)
+uint32_t jit_exec_one(struct hart *h, const struct insn *in)
 {
-	if (j->pairs_used + 2 > JIT_PAIRS)
-		return NULL;
-	struct insn *p = &j->pairs[j->pairs_used];
-	j->pairs_used += 2;
-	p[0] = *in;
-	memset(&p[1], 0, sizeof(p[1]));
-	p[1].fn = op_jit_stop;
-	p[1].op = OP_ILLEGAL;
-	/* the handler may read in[1].pc_off, idx (block end conventions) */
-	p[1].pc_off = (uint16_t)(in->pc_off + in->len);
-	p[1].idx = (uint16_t)(in->idx + 1);
-	return p;
+	/* a copy of the instruction followed by the stop sentinel; the
+	 * handler may read in[1].pc_off, idx (block end conventions) */
+	struct insn pair[2];
+	pair[0] = *in;
+	memset(&pair[1], 0, sizeof(pair[1]));
+	pair[1].fn = op_jit_stop;
+	pair[1].op = OP_ILLEGAL;
+	pair[1].pc_off = (uint16_t)(in->pc_off + in->len);
+	pair[1].idx = (uint16_t)(in->idx + 1);
+	jit_sync(h);
+	uint64_t epoch = h->bc.epoch;
+	h->jit_continue = false;
+	pair->fn(h, pair);
+	if (!h->jit_continue)
+		return 0;
+	/* a store into a code page (not this block's, else the handler
+	 * ended it): the block goes on, as in the interpreter, but the
+	 * next block must be revalidated by the dispatcher, not reached
+	 * through a link. Shifting both ends of the countdown makes the
+	 * next chained entry bail without changing what jit_sync credits. */
+	if (unlikely(h->bc.epoch != epoch)) {
+		h->jit_left -= JIT_STOP;
+		h->jit_left0 -= JIT_STOP;
+	}
+	return 1;
 }
 
 uint32_t jit_new_exit(struct jit *j, uint32_t site, uint64_t from_page,
@@ -57,16 +75,21 @@ uint32_t jit_new_exit(struct jit *j, uint32_t site, uint64_t from_page,
 	return (uint32_t)j->exits_used++;
 }
 
+static void jc_clear(struct jit *j)
+{
+	memset(j->jc, 0xff, sizeof(j->jc));
+}
+
 int jit_create(struct hart *h)
 {
 	struct jit *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	j->pairs = calloc(JIT_PAIRS, sizeof(*j->pairs));
 	j->exits = calloc(JIT_LINKS, sizeof(*j->exits));
+	j->linked = calloc(JIT_LINKS, sizeof(*j->linked));
 	j->fd = memfd_create("softvisor-jit", MFD_CLOEXEC);
 	int err = 0;
-	if (!j->pairs || !j->exits)
+	if (!j->exits || !j->linked)
 		err = -ENOMEM;
 	else if (j->fd < 0 || ftruncate(j->fd, JIT_CODE_SIZE) < 0)
 		err = -errno;
@@ -89,15 +112,17 @@ int jit_create(struct hart *h)
 	if (err) {
 		if (j->fd >= 0)
 			close(j->fd);
-		free(j->pairs);
 		free(j->exits);
+		free(j->linked);
 		free(j);
 		return err;
 	}
 	jit_be_stubs(j);
 	j->stubs_end = j->used;
 	j->exits_used = 1;
+	jc_clear(j);
 	h->jit = j;
+	h->jit_jc = j->jc;
 	h->jit_gen = 1;
 	h->jit_hot = JIT_HOT;
 	const char *hot = getenv("SV_JIT_HOT");
@@ -115,8 +140,8 @@ void jit_destroy(struct hart *h)
 	munmap(j->rw, JIT_CODE_SIZE);
 	munmap((void *)j->rx, JIT_CODE_SIZE);
 	close(j->fd);
-	free(j->pairs);
 	free(j->exits);
+	free(j->linked);
 	free(j);
 	h->jit = NULL;
 }
@@ -127,8 +152,9 @@ void jit_flush(struct hart *h)
 	if (!j)
 		return;
 	j->used = j->stubs_end;
-	j->pairs_used = 0;
 	j->exits_used = 1;
+	j->n_linked = 0;
+	jc_clear(j);
 	j->stats.flushes++;
 	h->jit_gen++; /* every block's translation is now stale */
 	h->jit_link = 0;
@@ -149,7 +175,6 @@ bool jit_translate(struct hart *h, struct block *b)
 	uint64_t t0 = now_ns();
 	size_t before = j->used;
 	if (j->used + JIT_BLOCK_MAX > JIT_CODE_SIZE ||
-	    j->pairs_used + 2 * (b->n + 1) > JIT_PAIRS ||
 	    j->exits_used + b->n + 2 > JIT_LINKS) {
 		/* whole-cache flush: blocks stay decoded, only translations
 		 * go (and the links between them, which live in the code) */
@@ -177,17 +202,43 @@ static void link_exit(struct hart *h, struct jit *j, const struct block *b)
 	if ((b->gpa & ~GUEST_PAGE_MASK) != x->from_page ||
 	    (b->gpa & GUEST_PAGE_MASK) != x->target_off)
 		return;
+	if (j->n_linked == JIT_LINKS)
+		return; /* cannot be undone: leave it to the stub */
 	jit_be_link(j, x->site, b->jit_chain);
+	j->linked[j->n_linked++] = x->site;
 	j->stats.links++;
+}
+
+/* The bcache epoch moved (FENCE.I, a store to code): every block must be
+ * revalidated by the dispatcher before it runs again, so no link may
+ * bypass it. They are made again as the blocks run. */
+static void unlink_all(struct hart *h, struct jit *j)
+{
+	for (size_t i = 0; i < j->n_linked; i++)
+		jit_be_link(j, j->linked[i], NULL);
+	j->n_linked = 0;
+	j->link_epoch = h->bc.epoch;
+	h->jit_link = 0;
+	jc_clear(j);
 }
 
 void jit_run(struct hart *h, struct block *b)
 {
 	struct jit *j = h->jit;
+	if (unlikely(j->link_epoch != h->bc.epoch))
+		unlink_all(h, j);
 	if (h->jit_link)
 		link_exit(h, j, b);
+	struct jit_jc *e = &j->jc[(b->gpa >> 1) % JIT_JC_SIZE];
+	e->gpa = b->gpa;
+	e->chain = b->jit_chain;
 	j->stats.entries++;
+	int64_t left = h->budget < JIT_POLL_INSNS ? h->budget : JIT_POLL_INSNS;
+	h->jit_left = h->jit_left0 = left;
 	j->enter(h, b->jit_entry);
+	jit_sync(h);
+	if (h->jit_left <= 0)
+		h->poll_countdown = 1; /* ran JIT_POLL_INSNS: poll now */
 }
 
 const struct jit_stats *jit_stats(const struct hart *h)

@@ -24,6 +24,11 @@
  * use 1: translate everything, so every instruction runs translated). */
 #define JIT_HOT 48
 
+/* Translated code runs (chained) for at most this many guest instructions
+ * before it returns to the dispatcher, which then polls the timers: the
+ * interpreter's HART_POLL_BLOCKS, counted in instructions. */
+#define JIT_POLL_INSNS 8192
+
 struct jit;
 
 /* Counters for docs/jit.md and bench/cpu (hart's thread; read after). */

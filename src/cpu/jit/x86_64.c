@@ -1,283 +1,40 @@
 /*
- * The x86-64 backend of the translator (docs/jit.md): its own instruction
- * encoder (Intel SDM vol. 2, ch. 2 "Instruction Format") and the code of
- * each translated RISC-V operation. No IR: one pass over the decoded block.
+ * The x86-64 backend of the translator (docs/jit.md): the code of each
+ * translated RISC-V operation, written with its own instruction encoder
+ * (x86_64.h). No IR: one pass over the decoded block.
  *
  * Host registers: rbx holds the struct hart (pinned for the whole time
- * translated code runs); rbp, r12-r15 hold up to five guest registers, the
- * ones the block uses most, loaded on entry and written back before every
- * helper call and exit (dirty ones only). rax, rcx, rdx, rsi, rdi are
- * scratch. The System V ABI keeps rbx, rbp and r12-r15 across the calls
- * into C helpers.
+ * translated code runs); r15 holds h->s.pc (the running block's first
+ * instruction) and r14 h->jit_left (the countdown of instructions), so
+ * that going from block to block touches no memory; rbp, r12, r13, rdi
+ * and r8-r11 hold eight guest registers, the same ones in every block
+ * (the ones compiled RISC-V code uses most), so that chained blocks pass
+ * them in host registers. All are loaded when the dispatcher enters
+ * translated code, stored when it returns there, and written back before
+ * every helper call (which may read any of them and writes at most rd and
+ * jit_left: only those and the caller-saved ones are reloaded). rax, rcx,
+ * rdx and rsi are scratch. The System V ABI keeps rbx, rbp and r12-r15
+ * across the calls into C helpers.
  */
 #include <stddef.h>
 #include <string.h>
 
 #include "cpu/exec.h"
 #include "cpu/jit/jit_impl.h"
+#include "cpu/jit/x86_64.h"
 
-enum {
-	RAX = 0,
-	RCX,
-	RDX,
-	RBX,
-	RSP,
-	RBP,
-	RSI,
-	RDI,
-	R8,
-	R9,
-	R10,
-	R11,
-	R12,
-	R13,
-	R14,
-	R15,
-};
+/* guest register -> host register for the pinned ones: a5, sp, a4, a0,
+ * s0, a3, a1, a2, the most used by static count in Debian's riscv64 libc */
+#define N_PINNED 8
+static const uint8_t pinned_guest[N_PINNED] = { 15, 2, 14, 10, 8, 13, 11, 12 };
+static const uint8_t pinned_host[N_PINNED] = { RBP, R12, R13, RDI,
+					       R8,  R9,	 R10, R11 };
+#define RPC   R15 /* h->s.pc */
+#define RLEFT R14 /* h->jit_left */
 
-/* condition codes (the low nibble of Jcc/SETcc/CMOVcc) */
-enum {
-	CC_B = 2,
-	CC_AE = 3,
-	CC_E = 4,
-	CC_NE = 5,
-	CC_A = 7,
-	CC_L = 0xc,
-	CC_GE = 0xd,
-	CC_LE = 0xe,
-	CC_G = 0xf,
-};
-
-/* operand-size flags of an encoding */
-enum { W = 1, B8 = 2, P66 = 4 };
-
-#define N_HOST 5
-static const uint8_t host_pool[N_HOST] = { RBP, R12, R13, R14, R15 };
-
-#define XOFF(g) ((int32_t)(offsetof(struct hart, s.x) + 8 * (g)))
-#define HOFF(f) ((int32_t)offsetof(struct hart, f))
-
-/* Out-of-line code emitted after the block's main line. */
-enum cold_kind { COLD_BRANCH, COLD_MEM };
-struct cold {
-	enum cold_kind kind;
-	uint32_t fix;	 /* rel32 of the jump to this code */
-	uint32_t resume; /* COLD_MEM: where the main line goes on */
-	uint64_t dirty;	 /* guest registers dirty at that point */
-	const struct insn *in;
-};
-
-struct tctx {
-	struct jit *j;
-	struct hart *h;
-	struct block *b;
-	uint8_t *base; /* RW view of the cache; offsets are the same in RX */
-	uint8_t *p;
-	uint8_t *limit;
-	int8_t host[33]; /* guest register -> host register, or -1 */
-	uint64_t alloc, dirty;
-	uint32_t ended; /* offsets of jumps to the block's common exit */
-	uint32_t ended_fix[3 * BLOCK_MAX_INSNS + 8];
-	unsigned n_ended;
-	struct cold cold[2 * BLOCK_MAX_INSNS + 2];
-	unsigned n_cold;
-	bool overflow;
-};
-
-/* ---- encoder --------------------------------------------------------------- */
-
-static inline uint32_t off(const struct tctx *t)
+static bool caller_saved(unsigned hr)
 {
-	return (uint32_t)(t->p - t->base);
-}
-
-static void b1(struct tctx *t, unsigned v)
-{
-	*t->p++ = (uint8_t)v;
-}
-
-static void b4(struct tctx *t, uint32_t v)
-{
-	memcpy(t->p, &v, 4);
-	t->p += 4;
-}
-
-static void b8(struct tctx *t, uint64_t v)
-{
-	memcpy(t->p, &v, 8);
-	t->p += 8;
-}
-
-static void prefix(struct tctx *t, unsigned fl, unsigned reg, unsigned rm)
-{
-	if (fl & P66)
-		b1(t, 0x66);
-	unsigned r = 0x40 | ((fl & W) ? 8 : 0) | ((reg >> 3) & 1) << 2 |
-		     ((rm >> 3) & 1);
-	/* byte registers 4..7 are spl..dil only with a REX prefix */
-	if (r != 0x40 || ((fl & B8) && ((reg & ~3u) == 4 || (rm & ~3u) == 4)))
-		b1(t, r);
-}
-
-static void opcode(struct tctx *t, unsigned op)
-{
-	if (op > 0xff)
-		b1(t, op >> 8);
-	b1(t, op & 0xff);
-}
-
-/* op reg, rm (register direct) */
-static void rr(struct tctx *t, unsigned fl, unsigned op, unsigned reg,
-	       unsigned rm)
-{
-	prefix(t, fl, reg, rm);
-	opcode(t, op);
-	b1(t, 0xc0 | (reg & 7) << 3 | (rm & 7));
-}
-
-/* op reg, [base + disp] */
-static void rm(struct tctx *t, unsigned fl, unsigned op, unsigned reg,
-	       unsigned base, int32_t disp)
-{
-	prefix(t, fl, reg, base);
-	opcode(t, op);
-	unsigned mod = (disp == 0 && (base & 7) != RBP) ? 0
-		       : (disp >= -128 && disp <= 127)	? 1
-							: 2;
-	b1(t, mod << 6 | (reg & 7) << 3 | (base & 7));
-	if ((base & 7) == RSP)
-		b1(t, 0x24);
-	if (mod == 1)
-		b1(t, (uint8_t)disp);
-	else if (mod == 2)
-		b4(t, (uint32_t)disp);
-}
-
-static void mov_rr(struct tctx *t, unsigned d, unsigned s)
-{
-	if (d != s)
-		rr(t, W, 0x89, s, d);
-}
-
-static void ld64(struct tctx *t, unsigned d, unsigned base, int32_t disp)
-{
-	rm(t, W, 0x8b, d, base, disp);
-}
-
-static void st64(struct tctx *t, unsigned base, int32_t disp, unsigned s)
-{
-	rm(t, W, 0x89, s, base, disp);
-}
-
-static void mov_ri(struct tctx *t, unsigned d, int64_t v)
-{
-	if (v == 0) {
-		rr(t, 0, 0x31, d, d); /* xor d32, d32 */
-	} else if (v == (int32_t)v) {
-		prefix(t, W, 0, d);
-		b1(t, 0xc7);
-		b1(t, 0xc0 | (d & 7));
-		b4(t, (uint32_t)v);
-	} else if ((uint64_t)v <= 0xffffffffu) {
-		prefix(t, 0, 0, d);
-		b1(t, 0xb8 + (d & 7));
-		b4(t, (uint32_t)v);
-	} else {
-		prefix(t, W, 0, d);
-		b1(t, 0xb8 + (d & 7));
-		b8(t, (uint64_t)v);
-	}
-}
-
-/* group-1 ALU with an immediate: ext = 0 add, 1 or, 4 and, 5 sub, 6 xor,
- * 7 cmp */
-static void alu_ri(struct tctx *t, unsigned fl, unsigned ext, unsigned d,
-		   int32_t imm)
-{
-	prefix(t, fl, 0, d);
-	if (imm >= -128 && imm <= 127) {
-		b1(t, 0x83);
-		b1(t, 0xc0 | ext << 3 | (d & 7));
-		b1(t, (uint8_t)imm);
-	} else {
-		b1(t, 0x81);
-		b1(t, 0xc0 | ext << 3 | (d & 7));
-		b4(t, (uint32_t)imm);
-	}
-}
-
-static void alu_mi(struct tctx *t, unsigned fl, unsigned ext, unsigned base,
-		   int32_t disp, int32_t imm)
-{
-	bool small = imm >= -128 && imm <= 127;
-	rm(t, fl, small ? 0x83 : 0x81, ext, base, disp);
-	if (small)
-		b1(t, (uint8_t)imm);
-	else
-		b4(t, (uint32_t)imm);
-}
-
-/* shifts and rotates: ext = 0 rol, 1 ror, 4 shl, 5 shr, 7 sar */
-static void shift_ri(struct tctx *t, unsigned fl, unsigned ext, unsigned d,
-		     unsigned n)
-{
-	prefix(t, fl, 0, d);
-	b1(t, 0xc1);
-	b1(t, 0xc0 | ext << 3 | (d & 7));
-	b1(t, n);
-}
-
-static void shift_cl(struct tctx *t, unsigned fl, unsigned ext, unsigned d)
-{
-	prefix(t, fl, 0, d);
-	b1(t, 0xd3);
-	b1(t, 0xc0 | ext << 3 | (d & 7));
-}
-
-static void movsxd(struct tctx *t, unsigned d, unsigned s)
-{
-	rr(t, W, 0x63, d, s);
-}
-
-static uint32_t jcc(struct tctx *t, unsigned cc)
-{
-	b1(t, 0x0f);
-	b1(t, 0x80 + cc);
-	b4(t, 0);
-	return off(t) - 4;
-}
-
-static uint32_t jmp(struct tctx *t)
-{
-	b1(t, 0xe9);
-	b4(t, 0);
-	return off(t) - 4;
-}
-
-static void patch(struct tctx *t, uint32_t fix, uint32_t target)
-{
-	int32_t rel = (int32_t)(target - (fix + 4));
-	memcpy(t->base + fix, &rel, 4);
-}
-
-static void call(struct tctx *t, const void *fn)
-{
-	mov_ri(t, RAX, (int64_t)(uintptr_t)fn);
-	b1(t, 0xff);
-	b1(t, 0xd0); /* call rax */
-}
-
-static void setcc(struct tctx *t, unsigned cc, unsigned d)
-{
-	prefix(t, B8, 0, d);
-	b1(t, 0x0f);
-	b1(t, 0x90 + cc);
-	b1(t, 0xc0 | (d & 7));
-}
-
-static void cmov(struct tctx *t, unsigned cc, unsigned d, unsigned s)
-{
-	rr(t, W, 0x0f40 + cc, d, s);
+	return hr == RDI || (hr >= R8 && hr <= R11);
 }
 
 /* ---- guest registers ------------------------------------------------------- */
@@ -307,54 +64,46 @@ static void set_rd(struct tctx *t, unsigned g, unsigned s)
 		return;
 	if (t->host[g] >= 0) {
 		mov_rr(t, (unsigned)t->host[g], s);
-		t->dirty |= 1ULL << g;
 	} else {
 		st64(t, RBX, XOFF(g), s);
 	}
 }
 
-static void write_back(struct tctx *t, uint64_t dirty)
+/* The pinned registers into the hart (before a helper reads them). */
+static void write_back(struct tctx *t)
 {
-	for (unsigned g = 1; g < 32; g++)
-		if ((dirty >> g) & 1)
-			st64(t, RBX, XOFF(g), (unsigned)t->host[g]);
+	for (unsigned k = 0; k < N_PINNED; k++)
+		st64(t, RBX, XOFF(pinned_guest[k]), pinned_host[k]);
+	st64(t, RBX, HOFF(s.pc), RPC);
+	st64(t, RBX, HOFF(jit_left), RLEFT);
 }
 
-/* after a helper wrote guest register g in memory */
-static void reload(struct tctx *t, unsigned g)
+static void load_pinned(struct tctx *t)
 {
-	if (g > 0 && g < 32 && t->host[g] >= 0)
-		ld64(t, (unsigned)t->host[g], RBX, XOFF(g));
+	for (unsigned k = 0; k < N_PINNED; k++)
+		ld64(t, pinned_host[k], RBX, XOFF(pinned_guest[k]));
+	ld64(t, RPC, RBX, HOFF(s.pc));
+	ld64(t, RLEFT, RBX, HOFF(jit_left));
 }
 
-/* Which integer registers does the instruction read and write? Rough is
- * fine: it only ranks registers for allocation. */
-static void count_uses(const struct insn *in, unsigned *uses)
+/* After a helper that went on with the block: it wrote at most rd and
+ * jit_left in memory (pc stays the block's), and the call clobbered the
+ * caller-saved pinned registers. */
+static void reload(struct tctx *t, unsigned rd)
 {
-	uses[in->rs1 & 31]++;
-	uses[in->rs2 & 31]++;
-	if (in->rd < 32)
-		uses[in->rd]++;
+	for (unsigned k = 0; k < N_PINNED; k++) {
+		unsigned hr = pinned_host[k];
+		if (pinned_guest[k] == rd || caller_saved(hr))
+			ld64(t, hr, RBX, XOFF(pinned_guest[k]));
+	}
+	ld64(t, RLEFT, RBX, HOFF(jit_left));
 }
 
 static void allocate(struct tctx *t)
 {
-	unsigned uses[32] = { 0 };
-	for (uint32_t i = 0; i < t->b->n; i++)
-		count_uses(&t->b->insn[i], uses);
-	uses[0] = 0;
 	memset(t->host, -1, sizeof(t->host));
-	t->alloc = 0;
-	for (unsigned k = 0; k < N_HOST; k++) {
-		unsigned best = 0;
-		for (unsigned g = 1; g < 32; g++)
-			if (!(t->alloc >> g & 1) && uses[g] > uses[best])
-				best = g;
-		if (uses[best] < 2)
-			break;
-		t->host[best] = (int8_t)host_pool[k];
-		t->alloc |= 1ULL << best;
-	}
+	for (unsigned k = 0; k < N_PINNED; k++)
+		t->host[pinned_guest[k]] = (int8_t)pinned_host[k];
 }
 
 /* ---- exits ----------------------------------------------------------------- */
@@ -364,14 +113,18 @@ static void jump_to_ended(struct tctx *t, uint32_t fix)
 	t->ended_fix[t->n_ended++] = fix;
 }
 
-/* Leave the block for pc = block start + delta (a known target): write
- * back, set pc, then a jump that is linked to the target's translation
- * once both are known to be in the same guest page. */
+static void jump_to_ended_mem(struct tctx *t, uint32_t fix)
+{
+	t->ended_mem_fix[t->n_ended_mem++] = fix;
+}
+
+/* Leave the block for pc = block start + delta (a known target): set
+ * pc, then a jump that is linked to the target's translation once both
+ * are known to be in the same guest page. */
 static void exit_to(struct tctx *t, int64_t delta)
 {
-	write_back(t, t->dirty);
 	if (delta)
-		alu_mi(t, W, 0, RBX, HOFF(s.pc), (int32_t)delta);
+		alu_ri(t, W, 0, RPC, (int32_t)delta);
 	int64_t target = (int64_t)(t->b->gpa & GUEST_PAGE_MASK) + delta;
 	if (target >= 0 && target < (int64_t)GUEST_PAGE_SIZE) {
 		uint32_t site = jmp(t); /* rel32 0: falls to the stub */
@@ -387,6 +140,39 @@ static void exit_to(struct tctx *t, int64_t delta)
 	jump_to_ended(t, jmp(t));
 }
 
+/* Leave the block for pc = rdx (= r15), a computed target (jalr): find
+ * its translation through the fetch TLB (as the dispatcher does: the
+ * mapping, privilege and execute permission of now) and the jump cache
+ * (guest physical address -> chained entry, jit.c), else return to the
+ * dispatcher. */
+static void jump_cache(struct tctx *t)
+{
+	_Static_assert(sizeof(struct tlb_entry) == 32 &&
+			       sizeof(struct jit_jc) == 16,
+		       "the inline lookups assume these sizes");
+	rr(t, 0, 0x89, RDX, RAX); /* mov eax, edx */
+	shift_ri(t, 0, 5, RAX, GUEST_PAGE_SHIFT - 5);
+	alu_ri(t, 0, 4, RAX, (int32_t)((TLB_SIZE - 1) << 5));
+	rm(t, W, 0x03, RAX, RBX, HOFF(tlb_fetch));
+	mov_rr(t, RCX, RDX);
+	alu_ri(t, W, 4, RCX, (int32_t)~GUEST_PAGE_MASK);
+	rm(t, W, 0x3b, RCX, RAX, 0); /* cmp rcx, [rax + tag] */
+	jump_to_ended(t, jcc(t, CC_NE));
+	/* rcx = gpa = gpa_page | pc & page mask */
+	rm(t, W, 0x8b, RCX, RAX, (int32_t)offsetof(struct tlb_entry, gpa_page));
+	rr(t, 0, 0x89, RDX, RSI); /* mov esi, edx */
+	alu_ri(t, 0, 4, RSI, (int32_t)GUEST_PAGE_MASK);
+	rr(t, W, 0x09, RSI, RCX); /* or rcx, rsi */
+	/* rax = &jc[(gpa >> 1) % JIT_JC_SIZE] */
+	rr(t, 0, 0x89, RCX, RAX); /* mov eax, ecx */
+	shift_ri(t, 0, 4, RAX, 3);
+	alu_ri(t, 0, 4, RAX, (int32_t)((JIT_JC_SIZE - 1) << 4));
+	rm(t, W, 0x03, RAX, RBX, HOFF(jit_jc));
+	rm(t, W, 0x3b, RCX, RAX, 0); /* cmp rcx, [rax + gpa] */
+	jump_to_ended(t, jcc(t, CC_NE));
+	rm(t, 0, 0xff, 4, RAX, 8); /* jmp [rax + chain] */
+}
+
 /* What the interpreter's handlers expect of a running block, set only
  * before they are called: instructions in the block (for instret on a
  * trap) and its page (a store to it ends the block). */
@@ -398,24 +184,35 @@ static void handler_context(struct tctx *t)
 	st64(t, RBX, HOFF(running_block_page), RAX);
 }
 
+/* Run `in` through its interpreter handler; the block ends if it says
+ * so. */
+static void call_handler(struct tctx *t, const struct insn *in)
+{
+	write_back(t);
+	handler_context(t);
+	mov_rr(t, RDI, RBX);
+	mov_ri(t, RSI, (int64_t)(uintptr_t)in);
+	call(t, (const void *)jit_exec_one);
+	rr(t, 0, 0x85, RAX, RAX); /* test eax, eax */
+	jump_to_ended_mem(t, jcc(t, CC_E));
+	reload(t, in->rd);
+}
+
 /* Run `in` through its interpreter handler. */
 static bool fallback(struct tctx *t, const struct insn *in)
 {
-	const struct insn *pair = jit_new_pair(t->j, in);
-	if (!pair) {
-		t->overflow = true;
-		return false;
-	}
-	write_back(t, t->dirty);
-	handler_context(t);
-	mov_rr(t, RDI, RBX);
-	mov_ri(t, RSI, (int64_t)(uintptr_t)pair);
-	call(t, (const void *)jit_exec_one);
-	rr(t, 0, 0x85, RAX, RAX); /* test eax, eax */
-	jump_to_ended(t, jcc(t, CC_E));
-	reload(t, in->rd);
+	call_handler(t, in);
 	t->j->stats.fallbacks++;
 	return true;
+}
+
+/* Where to compute rd: its own host register when it has one and the
+ * other source (other, or 0) is not rd itself, else rax. */
+static unsigned dst(struct tctx *t, unsigned rd, unsigned other)
+{
+	if (rd > 0 && rd < 32 && t->host[rd] >= 0 && other != rd)
+		return (unsigned)t->host[rd];
+	return RAX;
 }
 
 /* ---- loads and stores: the soft-TLB fast path inline ----------------------- */
@@ -425,19 +222,16 @@ static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 		       int32_t tlb_field)
 {
 	unsigned a = src(t, in->rs1, RSI);
-	/* lea rsi, [a + imm] */
-	rm(t, W, 0x8d, RSI, a, in->imm);
-	mov_rr(t, RAX, RSI);
-	shift_ri(t, W, 5, RAX, GUEST_PAGE_SHIFT);
-	rr(t, 0, 0x0fb6, RAX, RAX); /* movzx eax, al: TLB_SIZE = 256 */
-	_Static_assert(TLB_SIZE == 256 && sizeof(struct tlb_entry) == 24,
-		       "the inline TLB index assumes 256 entries of 24 bytes");
-	/* rax *= 24: lea rax, [rax + rax*2]; shl rax, 3 */
-	prefix(t, W, RAX, RAX);
-	b1(t, 0x8d);
-	b1(t, 0x04);
-	b1(t, 0x40);
-	shift_ri(t, W, 4, RAX, 3);
+	if (in->imm)
+		rm(t, W, 0x8d, RSI, a, in->imm); /* lea rsi, [a + imm] */
+	else
+		mov_rr(t, RSI, a);
+	/* rax = index * 32: eax = (esi >> 7) & 0x1fe0 */
+	_Static_assert(sizeof(struct tlb_entry) == 32 && GUEST_PAGE_SHIFT > 5,
+		       "the inline TLB index assumes entries of 32 bytes");
+	rr(t, 0, 0x89, RSI, RAX); /* mov eax, esi */
+	shift_ri(t, 0, 5, RAX, GUEST_PAGE_SHIFT - 5);
+	alu_ri(t, 0, 4, RAX, (int32_t)((TLB_SIZE - 1) << 5));
 	rm(t, W, 0x03, RAX, RBX, tlb_field); /* add rax, [rbx + tlb_x] */
 	mov_rr(t, RCX, RSI);
 	alu_ri(t, W, 4, RCX, (int32_t)tlb_cmp_mask(size));
@@ -445,7 +239,6 @@ static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 	struct cold *c = &t->cold[t->n_cold++];
 	c->kind = COLD_MEM;
 	c->fix = jcc(t, CC_NE);
-	c->dirty = t->dirty;
 	c->in = in;
 	rm(t, W, 0x03, RSI, RAX, 8); /* add rsi, [rax + addend] */
 }
@@ -459,18 +252,20 @@ static bool emit_load(struct tctx *t, const struct insn *in, unsigned size,
 		      bool sign)
 {
 	tlb_lookup(t, in, size, HOFF(tlb_load));
+	/* straight into rd's host register when it has one */
+	unsigned d = dst(t, in->rd, 0);
 	switch (size) {
-	case 1: rm(t, W, sign ? 0x0fbe : 0x0fb6, RAX, RSI, 0); break;
-	case 2: rm(t, W, sign ? 0x0fbf : 0x0fb7, RAX, RSI, 0); break;
+	case 1: rm(t, W, sign ? 0x0fbe : 0x0fb6, d, RSI, 0); break;
+	case 2: rm(t, W, sign ? 0x0fbf : 0x0fb7, d, RSI, 0); break;
 	case 4:
 		if (sign)
-			rm(t, W, 0x63, RAX, RSI, 0);
+			rm(t, W, 0x63, d, RSI, 0);
 		else
-			rm(t, 0, 0x8b, RAX, RSI, 0);
+			rm(t, 0, 0x8b, d, RSI, 0);
 		break;
-	default: ld64(t, RAX, RSI, 0); break;
+	default: ld64(t, d, RSI, 0); break;
 	}
-	set_rd(t, in->rd, RAX);
+	set_rd(t, in->rd, d);
 	resume_here(t);
 	return true;
 }
@@ -491,15 +286,6 @@ static bool emit_store(struct tctx *t, const struct insn *in, unsigned size)
 
 /* ---- integer operations ---------------------------------------------------- */
 
-/* Where to compute rd: its own host register when it has one and the
- * other source (other, or 0) is not rd itself, else rax. */
-static unsigned dst(struct tctx *t, unsigned rd, unsigned other)
-{
-	if (rd > 0 && rd < 32 && t->host[rd] >= 0 && other != rd)
-		return (unsigned)t->host[rd];
-	return RAX;
-}
-
 /* rd = rs1 op rs2 (op: an ALU opcode with r/m = dest, reg = rs2) */
 static void alu(struct tctx *t, const struct insn *in, unsigned op, bool word)
 {
@@ -507,8 +293,11 @@ static void alu(struct tctx *t, const struct insn *in, unsigned op, bool word)
 		return;
 	unsigned d = dst(t, in->rd, in->rs2);
 	load_to(t, d, in->rs1);
-	unsigned b = src(t, in->rs2, RCX);
-	rr(t, W, op, b, d);
+	unsigned g = in->rs2;
+	if (g != 0 && g != 32 && t->host[g] < 0)
+		rm(t, W, op + 2, d, RBX, XOFF(g)); /* op d, [rbx + x] */
+	else
+		rr(t, W, op, src(t, g, RCX), d);
 	if (word)
 		movsxd(t, d, d);
 	set_rd(t, in->rd, d);
@@ -548,11 +337,12 @@ static void shift_reg(struct tctx *t, const struct insn *in, unsigned ext,
 static void shift_imm(struct tctx *t, const struct insn *in, unsigned ext,
 		      bool word)
 {
-	load_to(t, RAX, in->rs1);
-	shift_ri(t, word ? 0 : W, ext, RAX, (unsigned)in->imm);
+	unsigned d = dst(t, in->rd, 0);
+	load_to(t, d, in->rs1);
+	shift_ri(t, word ? 0 : W, ext, d, (unsigned)in->imm);
 	if (word)
-		movsxd(t, RAX, RAX);
-	set_rd(t, in->rd, RAX);
+		movsxd(t, d, d);
+	set_rd(t, in->rd, d);
 }
 
 /* rd = (rs1 cc rs2 / imm) ? 1 : 0 */
@@ -622,18 +412,60 @@ static void branch(struct tctx *t, const struct insn *in, unsigned cc)
 	struct cold *c = &t->cold[t->n_cold++];
 	c->kind = COLD_BRANCH;
 	c->fix = jcc(t, cc);
-	c->dirty = t->dirty;
 	c->in = in;
+}
+
+/* Division with RISC-V's results where x86 has none or traps: by zero
+ * (quotient all ones, remainder the dividend) and the signed overflow
+ * MIN / -1 (quotient MIN, remainder 0). word: 32-bit operands, result
+ * sign-extended. */
+static void divide(struct tctx *t, const struct insn *in, bool sign, bool rem,
+		   bool word)
+{
+	unsigned fl = word ? 0 : W;
+	load_to(t, RCX, in->rs2);
+	load_to(t, RAX, in->rs1);
+	rr(t, fl, 0x85, RCX, RCX); /* test rcx, rcx */
+	uint32_t by_zero = jcc(t, CC_E), minus_one = 0;
+	if (sign) {
+		alu_ri(t, fl, 7, RCX, -1);
+		minus_one = jcc(t, CC_E);
+		prefix(t, fl, 0, 0);
+		b1(t, 0x99); /* cqo / cdq */
+	} else {
+		rr(t, 0, 0x31, RDX, RDX); /* xor edx, edx */
+	}
+	rr(t, fl, 0xf7, sign ? 7 : 6, RCX); /* idiv / div rcx */
+	if (rem)
+		mov_rr(t, RAX, RDX);
+	uint32_t done[2];
+	done[0] = jmp(t);
+	patch(t, by_zero, off(t));
+	if (!rem)
+		mov_ri(t, RAX, -1); /* else rax is the dividend already */
+	done[1] = sign ? jmp(t) : 0;
+	if (sign) {
+		patch(t, minus_one, off(t));
+		if (rem)
+			rr(t, 0, 0x31, RAX, RAX);
+		else
+			rr(t, fl, 0xf7, 3, RAX); /* neg: MIN stays MIN */
+	}
+	patch(t, done[0], off(t));
+	if (done[1])
+		patch(t, done[1], off(t));
+	if (word)
+		movsxd(t, RAX, RAX);
+	set_rd(t, in->rd, RAX);
 }
 
 /* rax = h->s.pc + pc_off + add */
 static void pc_plus(struct tctx *t, unsigned d, int64_t add)
 {
-	ld64(t, d, RBX, HOFF(s.pc));
 	if (add == (int32_t)add) {
-		if (add)
-			alu_ri(t, W, 0, d, (int32_t)add);
+		rm(t, W, 0x8d, d, RPC, (int32_t)add); /* lea d, [pc + add] */
 	} else {
+		mov_rr(t, d, RPC);
 		mov_ri(t, RCX, add);
 		rr(t, W, 0x01, RCX, d);
 	}
@@ -665,9 +497,8 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 		alu_ri(t, W, 4, RDX, -2);
 		pc_plus(t, RAX, in->pc_off + in->len);
 		set_rd(t, in->rd, RAX);
-		write_back(t, t->dirty);
-		st64(t, RBX, HOFF(s.pc), RDX);
-		jump_to_ended(t, jmp(t));
+		mov_rr(t, RPC, RDX);
+		jump_cache(t);
 		return false;
 	case OP_BEQ: branch(t, in, CC_E); return true;
 	case OP_BNE: branch(t, in, CC_NE); return true;
@@ -705,13 +536,14 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 	case OP_SLL: shift_reg(t, in, 4, false); return true;
 	case OP_SRL: shift_reg(t, in, 5, false); return true;
 	case OP_SRA: shift_reg(t, in, 7, false); return true;
-	case OP_ADDIW:
-		load_to(t, RAX, in->rs1);
-		if (imm)
-			alu_ri(t, 0, 0, RAX, (int32_t)imm);
-		movsxd(t, RAX, RAX);
-		set_rd(t, in->rd, RAX);
+	case OP_ADDIW: {
+		/* lea d32, [rs1 + imm]; movsxd d, d32 */
+		unsigned d = dst(t, in->rd, 0);
+		rm(t, 0, 0x8d, d, src(t, in->rs1, RAX), (int32_t)imm);
+		movsxd(t, d, d);
+		set_rd(t, in->rd, d);
 		return true;
+	}
 	case OP_SLLIW: shift_imm(t, in, 4, true); return true;
 	case OP_SRLIW: shift_imm(t, in, 5, true); return true;
 	case OP_SRAIW: shift_imm(t, in, 7, true); return true;
@@ -728,6 +560,14 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 			movsxd(t, RAX, RAX);
 		set_rd(t, in->rd, RAX);
 		return true;
+	case OP_DIV: divide(t, in, true, false, false); return true;
+	case OP_DIVU: divide(t, in, false, false, false); return true;
+	case OP_REM: divide(t, in, true, true, false); return true;
+	case OP_REMU: divide(t, in, false, true, false); return true;
+	case OP_DIVW: divide(t, in, true, false, true); return true;
+	case OP_DIVUW: divide(t, in, false, false, true); return true;
+	case OP_REMW: divide(t, in, true, true, true); return true;
+	case OP_REMUW: divide(t, in, false, true, true); return true;
 	case OP_MULH:
 	case OP_MULHU:
 		load_to(t, RAX, in->rs1);
@@ -832,27 +672,13 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 	if (c->kind == COLD_BRANCH) {
 		/* taken: the rest of the block does not retire */
 		uint32_t rest = t->b->n - in->idx - 1;
-		if (rest) {
-			alu_mi(t, W, 5, RBX, HOFF(s.instret), (int32_t)rest);
-			alu_mi(t, W, 0, RBX, HOFF(budget), (int32_t)rest);
-		}
-		uint64_t saved = t->dirty;
-		t->dirty = c->dirty;
+		if (rest)
+			alu_ri(t, W, 0, RLEFT, (int32_t)rest);
 		exit_to(t, in->pc_off + (int64_t)in->imm);
-		t->dirty = saved;
 		return;
 	}
-	/* TLB miss: the interpreter's handler takes the slow path (the
-	 * caller made room for one pair per instruction) */
-	const struct insn *pair = jit_new_pair(t->j, in);
-	write_back(t, c->dirty);
-	handler_context(t);
-	mov_rr(t, RDI, RBX);
-	mov_ri(t, RSI, (int64_t)(uintptr_t)pair);
-	call(t, (const void *)jit_exec_one);
-	rr(t, 0, 0x85, RAX, RAX);
-	jump_to_ended(t, jcc(t, CC_E));
-	reload(t, in->rd);
+	/* TLB miss: the interpreter's handler takes the slow path */
+	call_handler(t, in);
 	patch(t, jmp(t), c->resume);
 }
 
@@ -871,8 +697,11 @@ void jit_be_stubs(struct jit *j)
 	}
 	alu_ri(&t, W, 5, RSP, 8);
 	mov_rr(&t, RBX, RDI);
+	load_pinned(&t);
 	rr(&t, 0, 0xff, 4, RSI); /* jmp rsi */
 	j->epilogue = j->rx + off(&t);
+	write_back(&t);
+	j->epilogue_mem = j->rx + off(&t);
 	alu_ri(&t, W, 0, RSP, 8);
 	for (unsigned i = ARRAY_SIZE(save); i-- > 0;) {
 		prefix(&t, 0, 0, save[i]);
@@ -893,42 +722,34 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	t.p = j->rw + j->used;
 	t.limit = j->rw + JIT_CODE_SIZE - 1024;
 	t.n_ended = 0;
+	t.n_ended_mem = 0;
 	t.n_cold = 0;
-	t.overflow = false;
 	allocate(&t);
 	uint32_t epilogue = (uint32_t)(j->epilogue - j->rx);
+	uint32_t epilogue_mem = (uint32_t)(j->epilogue_mem - j->rx);
 
-	/* chained entry: what the dispatcher checks between blocks */
-	uint32_t chain = off(&t), bail[4];
-	rm(&t, 0, 0xff, 1, RBX, HOFF(poll_countdown)); /* dec dword */
-	bail[0] = jcc(&t, CC_LE);
+	/* chained entry: what the dispatcher checks between blocks. The
+	 * epoch needs no test: links are undone when it moves (jit_run),
+	 * and a helper that moves it ends the block (jit_exec_one); nor
+	 * does irq_check: only the dispatcher and instructions that end
+	 * the block (traps, CSR writes, xRET) set it. */
+	uint32_t chain = off(&t), bail[2];
 	alu_mi(&t, 0, 7, RBX, HOFF(requests), 0);
-	bail[1] = jcc(&t, CC_NE);
-	/* irq_check needs no test: only the dispatcher and instructions
-	 * that end the block (traps, CSR writes, xRET) set it */
-	alu_mi(&t, W, 7, RBX, HOFF(budget), 0);
-	bail[2] = jcc(&t, CC_LE);
-	/* the block must still be current (FENCE.I, stores to code) */
-	mov_ri(&t, RAX, (int64_t)(uintptr_t)&b->epoch);
-	ld64(&t, RAX, RAX, 0);
-	rm(&t, W, 0x3b, RAX, RBX, HOFF(bc.epoch));
-	bail[3] = jcc(&t, CC_NE);
+	bail[0] = jcc(&t, CC_NE);
+	/* the budget and the timer poll, in one countdown */
+	rr(&t, W, 0x85, RLEFT, RLEFT); /* test r14, r14 */
+	bail[1] = jcc(&t, CC_LE);
 
-	/* entry: the dispatcher's bookkeeping of hart_run */
+	/* entry: the dispatcher's bookkeeping of hart_run (jit_sync
+	 * credits instret and budget) */
 	uint32_t entry = off(&t);
-	alu_mi(&t, W, 0, RBX, HOFF(s.instret), (int32_t)b->n);
-	alu_mi(&t, W, 5, RBX, HOFF(budget), (int32_t)b->n);
-	for (unsigned g = 1; g < 32; g++)
-		if (t.host[g] >= 0)
-			ld64(&t, (unsigned)t.host[g], RBX, XOFF(g));
+	alu_ri(&t, W, 5, RLEFT, (int32_t)b->n);
 
 	bool open = true;
 	for (uint32_t i = 0; i < b->n && open; i++) {
-		if (t.p > t.limit - 2048 || t.overflow)
+		if (t.p > t.limit - 2048)
 			return false;
 		open = emit_insn(&t, &b->insn[i]);
-		if (t.overflow)
-			return false;
 	}
 	if (open)
 		exit_to(&t, b->size);
@@ -946,6 +767,14 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	patch(&t, jmp(&t), epilogue);
 	for (unsigned i = 0; i < t.n_ended; i++)
 		patch(&t, t.ended_fix[i], ended);
+	if (t.n_ended_mem) {
+		ended = off(&t);
+		mov_ri(&t, RAX, (int64_t)(uintptr_t)b);
+		st64(&t, RBX, HOFF(bc.prev), RAX);
+		patch(&t, jmp(&t), epilogue_mem);
+		for (unsigned i = 0; i < t.n_ended_mem; i++)
+			patch(&t, t.ended_mem_fix[i], ended);
+	}
 
 	uint32_t bailed = off(&t);
 	/* bailed out of a chained entry: the previous block is not known
@@ -964,7 +793,9 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 
 void jit_be_link(struct jit *j, uint32_t site, const void *target)
 {
-	int32_t rel = (int32_t)((const uint8_t *)target - j->rx -
-				(int64_t)(site + 4));
+	/* unlinked: rel32 0 falls through to the exit stub */
+	int32_t rel = target ? (int32_t)((const uint8_t *)target - j->rx -
+					 (int64_t)(site + 4))
+			     : 0;
 	memcpy(j->rw + site, &rel, 4);
 }
