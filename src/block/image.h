@@ -27,6 +27,14 @@
 int image_create(const char *path, const char *format, uint64_t size,
 		 const char *backing, struct error *err);
 
+/* Create a linked clone at path: a new qcow2 overlay whose backing file is
+ * template (raw or qcow2, format probed and recorded), stored as an
+ * absolute path so the clone may move. Copies no data: the clone reads
+ * through to the template until the guest writes. Refuses an existing
+ * path (a clone never clobbers a file) and path == template. The template
+ * is only read here; writes to the clone never reach it. */
+int image_clone(const char *template, const char *path, struct error *err);
+
 struct image_info {
 	char format[8];	       /* "raw" or "qcow2" */
 	uint64_t virtual_size; /* bytes the guest sees */

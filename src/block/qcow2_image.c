@@ -134,6 +134,42 @@ int image_create(const char *path, const char *format, uint64_t size,
 	return r;
 }
 
+/* ---- linked clone ------------------------------------------------------- */
+
+int image_clone(const char *template, const char *path, struct error *err)
+{
+	char *abs = realpath(template, NULL);
+	struct stat st;
+	int fd, r;
+
+	if (!abs)
+		return error_set(err, errno, "clone %s: template %s: %s", path,
+				 template, strerror(errno));
+	if (stat(abs, &st) < 0 || !S_ISREG(st.st_mode)) {
+		free(abs);
+		return error_set(err, EINVAL,
+				 "clone %s: template %s is not a regular file",
+				 path, template);
+	}
+	/* O_EXCL: never clobber a file (or the template itself) */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = error_set(
+			err, errno, "clone %s: %s%s", path, strerror(errno),
+			errno == EEXIST ? " (a clone is a new file)" : "");
+		free(abs);
+		return r;
+	}
+	close(fd);
+	r = image_create(path, "qcow2", 0, abs, err);
+	if (r < 0) {
+		unlink(path);
+		error_prefix(err, "linked clone of %s", template);
+	}
+	free(abs);
+	return r;
+}
+
 /* ---- info ------------------------------------------------------------- */
 
 int image_info(const char *path, struct image_info *info, struct error *err)

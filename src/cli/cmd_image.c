@@ -41,7 +41,10 @@ static void image_usage(FILE *f)
 		"  convert SRC DST [-f FMT] [-O qcow2|raw]\n"
 		"                     copy SRC into a new image DST (default\n"
 		"                     raw); zero areas stay unallocated\n"
-		"  resize FILE SIZE   grow the image to SIZE (or +SIZE)\n");
+		"  resize FILE SIZE   grow the image to SIZE (or +SIZE)\n"
+		"  clone TEMPLATE NEW linked clone: a new qcow2 overlay NEW\n"
+		"                     reading through to TEMPLATE (stored\n"
+		"                     absolute); copies nothing\n");
 }
 
 static int fail(struct error *err)
@@ -366,6 +369,22 @@ static int img_resize(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+static int img_clone(int argc, char **argv)
+{
+	struct error err = { 0 };
+	int i = parse(argc, argv, NULL, NULL, NULL, NULL);
+
+	if (i < 0)
+		return CLI_EXIT_USAGE;
+	if (argc - i != 2) {
+		image_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (image_clone(argv[i], argv[i + 1], &err) < 0)
+		return fail(&err);
+	return CLI_EXIT_OK;
+}
+
 int cmd_image(int argc, char **argv)
 {
 	static const struct {
@@ -374,7 +393,7 @@ int cmd_image(int argc, char **argv)
 	} sub[] = {
 		{ "create", img_create }, { "info", img_info },
 		{ "check", img_check },	  { "convert", img_convert },
-		{ "resize", img_resize },
+		{ "resize", img_resize }, { "clone", img_clone },
 	};
 
 	if (argc < 2) {

@@ -11,6 +11,7 @@ a boot. The full tier adds a round trip with QEMU: QEMU's guest writes to
 a qcow2 image Softvisor made, then Softvisor's guest reads that and writes.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -127,6 +128,48 @@ def test_image_commands(tmp_path):
     assert "ERROR cluster 0 refcount=0 reference=1" in p.stdout
     p = image("create", img, "10Q", check=False)
     assert p.returncode == 2 and "10Q" in p.stderr
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 22), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def test_linked_clone(tmp_path):
+    """softvisor image clone of a 256 MiB template, no boot: the clone reads
+    through to the template, qemu-io's writes to the clone land in the
+    clone only (the template's checksum is unchanged), both check clean."""
+    tpl = tmp_path / "tpl.raw"
+    head, tail = os.urandom(1 << 20), os.urandom(1 << 20)
+    with open(tpl, "wb") as f:
+        f.write(head)
+        f.seek((256 << 20) - (1 << 20))
+        f.write(tail)
+    digest = sha256(tpl)
+    clone = tmp_path / "clone.qcow2"
+    image("clone", tpl, clone)
+    info = json.loads(image("info", "--json", clone).stdout)
+    assert info["backing-filename"] == str(tpl)
+    assert info["backing-filename-format"] == "raw"
+    assert info["virtual-size"] == 256 << 20
+    assert os.stat(clone).st_size < 1 << 20
+    assert image("clone", tpl, clone, check=False).returncode == 1
+    if shutil.which("qemu-io"):
+        subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                        "write -P 0x5a 4096 8192", str(clone)], check=True,
+                       stdout=subprocess.DEVNULL, timeout=60)
+        head = head[:4096] + b"\x5a" * 8192 + head[12288:]
+    back = tmp_path / "back.raw"
+    image("convert", clone, back)
+    with open(back, "rb") as f:
+        assert f.read(1 << 20) == head
+        f.seek((256 << 20) - (1 << 20))
+        assert f.read() == tail
+    assert image("check", clone).returncode == 0
+    assert sha256(tpl) == digest
 
 
 def test_probe_warns(guest, tmp_path):
