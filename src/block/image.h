@@ -35,6 +35,26 @@ int image_create(const char *path, const char *format, uint64_t size,
  * is only read here; writes to the clone never reach it. */
 int image_clone(const char *template, const char *path, struct error *err);
 
+/* Internal qcow2 snapshots (as qemu-img snapshot -l/-c/-a/-d). A snapshot
+ * is named by its name, or else its id. create: a new snapshot of the
+ * image's current state (version 3 images). apply: the image's state
+ * becomes the snapshot's (same disk size only), the snapshot stays.
+ * delete: frees what only the snapshot held. The image must not be open
+ * for writing elsewhere (image lock: EBUSY). */
+struct image_snapshot {
+	char id[128], name[256];
+	uint32_t date_sec, date_nsec;
+	uint64_t vm_clock_nsec, vm_state_size;
+};
+/* *list (free() it) gets *n snapshots in table order. */
+int image_snapshot_list(const char *path, struct image_snapshot **list,
+			unsigned *n, struct error *err);
+int image_snapshot_create(const char *path, const char *name,
+			  struct error *err);
+int image_snapshot_apply(const char *path, const char *name, struct error *err);
+int image_snapshot_delete(const char *path, const char *name,
+			  struct error *err);
+
 struct image_info {
 	char format[8];	       /* "raw" or "qcow2" */
 	uint64_t virtual_size; /* bytes the guest sees */

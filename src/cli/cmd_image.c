@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -44,7 +45,10 @@ static void image_usage(FILE *f)
 		"  resize FILE SIZE   grow the image to SIZE (or +SIZE)\n"
 		"  clone TEMPLATE NEW linked clone: a new qcow2 overlay NEW\n"
 		"                     reading through to TEMPLATE (stored\n"
-		"                     absolute); copies nothing\n");
+		"                     absolute); copies nothing\n"
+		"  snapshot FILE create|list|apply|delete [NAME]\n"
+		"                     internal qcow2 snapshots (as qemu-img\n"
+		"                     snapshot -c|-l|-a|-d)\n");
 }
 
 static int fail(struct error *err)
@@ -385,15 +389,64 @@ static int img_clone(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+static int img_snapshot(int argc, char **argv)
+{
+	struct error err = { 0 };
+	struct image_snapshot *l;
+	const char *op;
+	unsigned n;
+	int i = parse(argc, argv, NULL, NULL, NULL, NULL), r;
+
+	if (i < 0)
+		return CLI_EXIT_USAGE;
+	op = argc - i >= 2 ? argv[i + 1] : "";
+	if (!strcmp(op, "list") && argc - i == 2) {
+		if (image_snapshot_list(argv[i], &l, &n, &err) < 0)
+			return fail(&err);
+		printf("Snapshot list:\n%-4s %-20s %19s %s\n", "ID", "TAG",
+		       "DATE", "VM SIZE");
+		for (unsigned k = 0; k < n; k++) {
+			char d[32];
+			time_t t = l[k].date_sec;
+
+			strftime(d, sizeof(d), "%Y-%m-%d %H:%M:%S",
+				 localtime(&t));
+			printf("%-4s %-20s %19s %llu\n", l[k].id, l[k].name, d,
+			       (unsigned long long)l[k].vm_state_size);
+		}
+		free(l);
+		return CLI_EXIT_OK;
+	}
+	if (argc - i != 3) {
+		image_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (!strcmp(op, "create"))
+		r = image_snapshot_create(argv[i], argv[i + 2], &err);
+	else if (!strcmp(op, "apply"))
+		r = image_snapshot_apply(argv[i], argv[i + 2], &err);
+	else if (!strcmp(op, "delete"))
+		r = image_snapshot_delete(argv[i], argv[i + 2], &err);
+	else {
+		fprintf(stderr,
+			"softvisor image snapshot: unknown operation '%s' "
+			"(expected create, list, apply or delete)\n",
+			op);
+		return CLI_EXIT_USAGE;
+	}
+	return r < 0 ? fail(&err) : CLI_EXIT_OK;
+}
+
 int cmd_image(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
 	} sub[] = {
-		{ "create", img_create }, { "info", img_info },
-		{ "check", img_check },	  { "convert", img_convert },
-		{ "resize", img_resize }, { "clone", img_clone },
+		{ "create", img_create },     { "info", img_info },
+		{ "check", img_check },	      { "convert", img_convert },
+		{ "resize", img_resize },     { "clone", img_clone },
+		{ "snapshot", img_snapshot },
 	};
 
 	if (argc < 2) {

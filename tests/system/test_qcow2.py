@@ -172,6 +172,38 @@ def test_linked_clone(tmp_path):
     assert sha256(tpl) == digest
 
 
+def test_snapshot_commands(tmp_path):
+    """softvisor image snapshot create|list|apply|delete, no boot: the
+    snapshot is qemu-img's too, apply restores the data, check stays
+    clean."""
+    img = tmp_path / "s.qcow2"
+    image("create", img, "16M")
+    image("snapshot", img, "create", "before")
+    p = image("snapshot", img, "list")
+    assert "before" in p.stdout and p.stdout.count("\n") == 3, p.stdout
+    assert image("snapshot", img, "create", "before",
+                 check=False).returncode == 1
+    p = image("snapshot", img, "apply", "nope", check=False)
+    assert p.returncode == 1 and "nope" in p.stderr and str(img) in p.stderr
+    if not shutil.which("qemu-io"):
+        return
+    q = ["qemu-io", "-f", "qcow2", "-c"]
+    subprocess.run(q + ["write -P 0x66 0 1M", str(img)], check=True,
+                   stdout=subprocess.DEVNULL, timeout=60)
+    assert "before" in subprocess.run(
+        ["qemu-img", "snapshot", "-l", str(img)], stdout=subprocess.PIPE,
+        text=True, check=True, timeout=60).stdout
+    image("snapshot", img, "apply", "before")
+    out = subprocess.run(q + ["read -P 0 0 1M", str(img)],
+                         stdout=subprocess.PIPE, text=True,
+                         timeout=60).stdout
+    assert "Pattern verification failed" not in out, out
+    image("snapshot", img, "delete", "before")
+    assert image("check", img).returncode == 0
+    subprocess.run(["qemu-img", "check", "-q", str(img)], check=True,
+                   timeout=60)
+
+
 def test_probe_warns(guest, tmp_path):
     """--disk without format= on a qcow2 image: probed as qcow2, with a
     warning naming the option (checked without a boot: --dump-dtb); an
