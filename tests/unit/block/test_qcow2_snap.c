@@ -232,12 +232,104 @@ static void test_qemu_interop(void **state)
 	assert_int_equal(run("qemu-img snapshot -l %s | grep -q sv1", img), 1);
 }
 
+/* Random writes, zeroes, discards and snapshot operations against a model
+ * of the disk and of every snapshot; the image checks clean after each
+ * snapshot operation. Deterministic (fixed seed). */
+#define RND_SIZE  (4 * MiB)
+#define RND_SNAPS 4
+
+static void test_random(void **state)
+{
+	static uint8_t model[RND_SIZE], snap[RND_SNAPS][RND_SIZE],
+		buf[RND_SIZE];
+	bool have[RND_SNAPS] = { false };
+	struct error err = { 0 };
+	struct blockdev *bd;
+	unsigned seed = 1234, ops[3] = { 0 };
+
+	(void)state;
+	assert_int_equal(image_create(img, "qcow2", RND_SIZE, NULL, &err), 0);
+	memset(model, 0, sizeof(model));
+	for (int step = 0; step < 100; step++) {
+		int op = rand_r(&seed) % 8, k = rand_r(&seed) % RND_SNAPS;
+		char name[8];
+
+		snprintf(name, sizeof(name), "s%d", k);
+		if (op < 5) { /* I/O burst */
+			bd = open_rw();
+			for (int i = 0; i < 8; i++) {
+				uint64_t off =
+					(uint64_t)(rand_r(&seed) % 1024) * 4096;
+				size_t len = (size_t)(1 + rand_r(&seed) % 40) *
+					     4096;
+				int what = rand_r(&seed) % 6;
+				struct iovec io = { buf, len };
+
+				if (off + len > RND_SIZE)
+					len = RND_SIZE - off;
+				io.iov_len = len;
+				if (what == 0) {
+					assert_int_equal(
+						blockdev_write_zeroes(
+							bd, off, len,
+							rand_r(&seed) & 1),
+						0);
+					memset(model + off, 0, len);
+				} else {
+					memset(buf, 1 + rand_r(&seed) % 250,
+					       len);
+					assert_int_equal(blockdev_writev(bd,
+									 &io, 1,
+									 off),
+							 0);
+					memcpy(model + off, buf, len);
+				}
+			}
+			blockdev_close(bd);
+		} else if (op == 5 && !have[k]) {
+			assert_int_equal(image_snapshot_create(img, name, &err),
+					 0);
+			memcpy(snap[k], model, RND_SIZE);
+			have[k] = true;
+			ops[0]++;
+			check_clean();
+		} else if (op == 6 && have[k]) {
+			assert_int_equal(image_snapshot_apply(img, name, &err),
+					 0);
+			memcpy(model, snap[k], RND_SIZE);
+			ops[1]++;
+			check_clean();
+		} else if (op == 7 && have[k]) {
+			assert_int_equal(image_snapshot_delete(img, name, &err),
+					 0);
+			have[k] = false;
+			ops[2]++;
+			check_clean();
+		}
+		bd = open_rw();
+		{
+			struct iovec io = { buf, RND_SIZE };
+
+			assert_int_equal(blockdev_readv(bd, &io, 1, 0), 0);
+		}
+		blockdev_close(bd);
+		if (memcmp(buf, model, RND_SIZE))
+			fail_msg("step %d: the disk differs from the model",
+				 step);
+	}
+	check_clean();
+	print_message("%u creates, %u applies, %u deletes\n", ops[0], ops[1],
+		      ops[2]);
+	assert_true(ops[0] >= 3 && ops[1] >= 2 && ops[2] >= 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qemu_interop, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_random, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
