@@ -26,14 +26,21 @@
  * to the new image's directory; its format is probed and recorded. */
 int image_create(const char *path, const char *format, uint64_t size,
 		 const char *backing, struct error *err);
+/* The same with the backing file's format given (raw or qcow2; NULL:
+ * probed). Give it for a raw backing file a guest could have written a
+ * qcow2 header into: a probe would believe the header. */
+int image_create_backing(const char *path, const char *format, uint64_t size,
+			 const char *backing, const char *backing_fmt,
+			 struct error *err);
 
 /* Create a linked clone at path: a new qcow2 overlay whose backing file is
- * template (raw or qcow2, format probed and recorded), stored as an
+ * template (template_fmt raw or qcow2, NULL: probed; recorded), stored as an
  * absolute path so the clone may move. Copies no data: the clone reads
  * through to the template until the guest writes. Refuses an existing
  * path (a clone never clobbers a file) and path == template. The template
  * is only read here; writes to the clone never reach it. */
-int image_clone(const char *template, const char *path, struct error *err);
+int image_clone(const char *template, const char *template_fmt,
+		const char *path, struct error *err);
 
 /* Internal qcow2 snapshots (as qemu-img snapshot -l/-c/-a/-d). A snapshot
  * is named by its name, or else its id. create: a new snapshot of the

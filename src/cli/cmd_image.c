@@ -32,7 +32,8 @@ static void image_usage(FILE *f)
 		"\n"
 		"Raw and qcow2 disk images (compatible with qemu-img).\n"
 		"\n"
-		"  create FILE [SIZE] [--format qcow2|raw] [--backing FILE]\n"
+		"  create FILE [SIZE] [--format qcow2|raw] [--backing FILE\n"
+		"                     [--backing-format raw|qcow2]]\n"
 		"                     new image (default qcow2); SIZE like "
 		"10G,\n"
 		"                     optional with --backing (its size)\n"
@@ -43,7 +44,8 @@ static void image_usage(FILE *f)
 		"                     copy SRC into a new image DST (default\n"
 		"                     raw); zero areas stay unallocated\n"
 		"  resize FILE SIZE   grow the image to SIZE (or +SIZE)\n"
-		"  clone TEMPLATE NEW linked clone: a new qcow2 overlay NEW\n"
+		"  clone TEMPLATE NEW [-f raw|qcow2]\n"
+		"                     linked clone: a new qcow2 overlay NEW\n"
 		"                     reading through to TEMPLATE (stored\n"
 		"                     absolute); copies nothing\n"
 		"  snapshot FILE create|list|apply|delete [NAME]\n"
@@ -74,11 +76,13 @@ static bool known_format(const char *v)
 /* getopt over argv (argv[0] = the subcommand); long options only plus
  * -O/-f. Returns the index of the first operand, or -1 after a message. */
 static int parse(int argc, char **argv, const char **format,
-		 const char **src_format, const char **backing, bool *json)
+		 const char **src_format, const char **backing,
+		 const char **backing_fmt, bool *json)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'O' },
 		{ "backing", required_argument, NULL, 'b' },
+		{ "backing-format", required_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -87,7 +91,7 @@ static int parse(int argc, char **argv, const char **format,
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "O:f:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "O:f:F:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'O':
 			if (!format || !known_format(optarg))
@@ -105,6 +109,13 @@ static int parse(int argc, char **argv, const char **format,
 			if (!backing)
 				return -1;
 			*backing = optarg;
+			break;
+		case 'F':
+			if (!backing_fmt || !known_format(optarg))
+				return backing_fmt
+				       ? bad_format("--backing-format", optarg),
+				       -1 : -1;
+			*backing_fmt = optarg;
 			break;
 		case 'j':
 			if (!json)
@@ -124,10 +135,10 @@ static int parse(int argc, char **argv, const char **format,
 
 static int img_create(int argc, char **argv)
 {
-	const char *format = "qcow2", *backing = NULL;
+	const char *format = "qcow2", *backing = NULL, *bfmt = NULL;
 	struct error err = { 0 };
 	uint64_t size = 0;
-	int i = parse(argc, argv, &format, NULL, &backing, NULL);
+	int i = parse(argc, argv, &format, NULL, &backing, &bfmt, NULL);
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -138,7 +149,13 @@ static int img_create(int argc, char **argv)
 	if (argc - i == 2 && parse_size(argv[i + 1], 1, &size, "SIZE", &err))
 		return fprintf(stderr, "softvisor image create: %s\n", err.msg),
 		       CLI_EXIT_USAGE;
-	if (image_create(argv[i], format, size, backing, &err) < 0)
+	if (bfmt && !backing) {
+		fprintf(stderr, "softvisor image create: --backing-format "
+				"needs --backing\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (image_create_backing(argv[i], format, size, backing, bfmt, &err) <
+	    0)
 		return fail(&err);
 	return CLI_EXIT_OK;
 }
@@ -149,7 +166,7 @@ static int img_info(int argc, char **argv)
 	struct error err = { 0 };
 	bool json = false;
 	char b[64];
-	int i = parse(argc, argv, NULL, NULL, NULL, &json);
+	int i = parse(argc, argv, NULL, NULL, NULL, NULL, &json);
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -220,7 +237,7 @@ static int img_check(int argc, char **argv)
 	struct image_check res;
 	struct error err = { 0 };
 	const char *fmt;
-	int i = parse(argc, argv, NULL, NULL, NULL, NULL);
+	int i = parse(argc, argv, NULL, NULL, NULL, NULL, NULL);
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -274,7 +291,7 @@ static int img_convert(int argc, char **argv)
 	uint8_t *buf = NULL;
 	uint64_t size, last = UINT64_MAX;
 	int r = CLI_EXIT_FAIL;
-	int i = parse(argc, argv, &ofmt, &ifmt, NULL, NULL);
+	int i = parse(argc, argv, &ofmt, &ifmt, NULL, NULL, NULL);
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -346,7 +363,7 @@ static int img_resize(int argc, char **argv)
 	struct blockdev *bd;
 	const char *fmt, *s;
 	uint64_t size;
-	int i = parse(argc, argv, NULL, NULL, NULL, NULL), r;
+	int i = parse(argc, argv, NULL, NULL, NULL, NULL, NULL), r;
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -376,7 +393,8 @@ static int img_resize(int argc, char **argv)
 static int img_clone(int argc, char **argv)
 {
 	struct error err = { 0 };
-	int i = parse(argc, argv, NULL, NULL, NULL, NULL);
+	const char *tfmt = NULL;
+	int i = parse(argc, argv, NULL, &tfmt, NULL, NULL, NULL);
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -384,7 +402,7 @@ static int img_clone(int argc, char **argv)
 		image_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if (image_clone(argv[i], argv[i + 1], &err) < 0)
+	if (image_clone(argv[i], tfmt, argv[i + 1], &err) < 0)
 		return fail(&err);
 	return CLI_EXIT_OK;
 }
@@ -395,7 +413,7 @@ static int img_snapshot(int argc, char **argv)
 	struct image_snapshot *l;
 	const char *op;
 	unsigned n;
-	int i = parse(argc, argv, NULL, NULL, NULL, NULL), r;
+	int i = parse(argc, argv, NULL, NULL, NULL, NULL, NULL), r;
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;

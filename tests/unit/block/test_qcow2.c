@@ -851,6 +851,14 @@ static void test_bitmaps(void **state)
 	assert_int_not_equal(run("qemu-img check -q %s 2>/dev/null", img), 2);
 }
 
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
 /* FNV-1a of a whole file: the template must not change under a clone. */
 static uint64_t file_hash(const char *path)
 {
@@ -889,7 +897,7 @@ static void test_clone(void **state)
 	snprintf(clone, sizeof(clone), "%s/clone.qcow2", dir);
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	assert_int_equal(chdir(dir), 0);
-	assert_int_equal(image_clone("a.qcow2", clone, &err), 0);
+	assert_int_equal(image_clone("a.qcow2", NULL, clone, &err), 0);
 	assert_int_equal(chdir(cwd), 0);
 	assert_int_equal(image_info(clone, &in, &err), 0);
 	assert_string_equal(in.backing, img);
@@ -916,14 +924,23 @@ static void test_clone(void **state)
 	/* a raw template; an existing target is refused, template intact */
 	assert_int_equal(image_create(img2, "raw", MiB, NULL, &err), 0);
 	snprintf(clone, sizeof(clone), "%s/clone2.qcow2", dir);
-	assert_int_equal(image_clone(img2, clone, &err), 0);
+	assert_int_equal(image_clone(img2, NULL, clone, &err), 0);
 	assert_int_equal(image_info(clone, &in, &err), 0);
 	assert_string_equal(in.backing_format, "raw");
-	assert_int_equal(image_clone(img, clone, &err), -EEXIST);
+	assert_int_equal(image_clone(img, NULL, clone, &err), -EEXIST);
 	assert_non_null(strstr(err.msg, clone));
-	assert_int_equal(image_clone(img, img, &err), -EEXIST);
+	assert_int_equal(image_clone(img, NULL, img, &err), -EEXIST);
 	assert_int_equal(file_hash(img), h);
-	assert_int_equal(image_clone(img3, clone, &err), -ENOENT);
+	assert_int_equal(image_clone(img3, NULL, clone, &err), -ENOENT);
+	/* a format given is believed, not probed: a raw disk holding a
+	 * qcow2 header (as a guest may write) stays raw */
+	snprintf(clone, sizeof(clone), "%s/clone3.qcow2", dir);
+	assert_int_equal(image_clone(img, "raw", clone, &err), 0);
+	assert_int_equal(image_info(clone, &in, &err), 0);
+	assert_string_equal(in.backing_format, "raw");
+	assert_int_equal(in.virtual_size, file_size(img));
+	assert_int_equal(image_clone(img, "vmdk", img3, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "vmdk"));
 	assert_non_null(strstr(err.msg, "c.img"));
 }
 
