@@ -254,3 +254,24 @@ def test_qcow2_qemu_round_trip(guest, vm_factory, tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          text=True, timeout=30).stdout
     assert got == "from-softvisor\n"
+
+
+@pytest.mark.full
+def test_linked_clone_boot(guest, vm_factory, tmp_path):
+    """A guest boots with a linked clone of the data disk (raw template),
+    reads the template's file through it and writes; the template is
+    unchanged and the clone checks clean."""
+    tpl = data_copy(guest, tmp_path)
+    digest = sha256(tpl)
+    clone = tmp_path / "clone.qcow2"
+    image("clone", "-f", "raw", tpl, clone)
+    script = ("set -e\nmount -t ext4 /dev/vda /mnt\ncat /mnt/hello.txt\n"
+              "echo in-the-clone >/mnt/clone.txt\nsync\numount /mnt\n"
+              "echo unmounted\n")
+    vm = boot(guest, vm_factory, script,
+              extra=["--disk", f"{clone},format=qcow2"])
+    out, status = run_script(vm)
+    assert status == 0 and HELLO in out and "unmounted" in out, out
+    assert vm.wait_exit() == 0
+    assert sha256(tpl) == digest
+    assert image("check", clone).returncode == 0
