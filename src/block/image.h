@@ -26,6 +26,41 @@
  * to the new image's directory; its format is probed and recorded. */
 int image_create(const char *path, const char *format, uint64_t size,
 		 const char *backing, struct error *err);
+/* The same with the backing file's format given (raw or qcow2; NULL:
+ * probed). Give it for a raw backing file a guest could have written a
+ * qcow2 header into: a probe would believe the header. */
+int image_create_backing(const char *path, const char *format, uint64_t size,
+			 const char *backing, const char *backing_fmt,
+			 struct error *err);
+
+/* Create a linked clone at path: a new qcow2 overlay whose backing file is
+ * template (template_fmt raw or qcow2, NULL: probed; recorded), stored as an
+ * absolute path so the clone may move. Copies no data: the clone reads
+ * through to the template until the guest writes. Refuses an existing
+ * path (a clone never clobbers a file) and path == template. The template
+ * is only read here; writes to the clone never reach it. */
+int image_clone(const char *template, const char *template_fmt,
+		const char *path, struct error *err);
+
+/* Internal qcow2 snapshots (as qemu-img snapshot -l/-c/-a/-d). A snapshot
+ * is named by its name, or else its id. create: a new snapshot of the
+ * image's current state (version 3 images). apply: the image's state
+ * becomes the snapshot's (same disk size only), the snapshot stays.
+ * delete: frees what only the snapshot held. The image must not be open
+ * for writing elsewhere (image lock: EBUSY). */
+struct image_snapshot {
+	char id[128], name[256];
+	uint32_t date_sec, date_nsec;
+	uint64_t vm_clock_nsec, vm_state_size;
+};
+/* *list (free() it) gets *n snapshots in table order. */
+int image_snapshot_list(const char *path, struct image_snapshot **list,
+			unsigned *n, struct error *err);
+int image_snapshot_create(const char *path, const char *name,
+			  struct error *err);
+int image_snapshot_apply(const char *path, const char *name, struct error *err);
+int image_snapshot_delete(const char *path, const char *name,
+			  struct error *err);
 
 struct image_info {
 	char format[8];	       /* "raw" or "qcow2" */

@@ -259,6 +259,15 @@ static bool is_plain(const struct qcow2 *q, uint64_t e)
 	       !((e & QCOW2_OFLAG_ZERO) && q->version >= 3);
 }
 
+/* True if guest cluster gc (entry e) may be written in place: plain, and
+ * neither it nor its L2 table is shared with a snapshot (COPIED set in
+ * both entries: refcount 1). Otherwise the write copies it. */
+static bool is_own(const struct qcow2 *q, uint64_t gc, uint64_t e)
+{
+	return is_plain(q, e) && (e & QCOW2_OFLAG_COPIED) &&
+	       (q->l1[gc / q->l2_entries] & QCOW2_OFLAG_COPIED);
+}
+
 /*
  * Read or write (plain clusters only, see need_alloc) the request. Runs of
  * host-contiguous plain clusters become one preadv/pwritev. Caller holds
@@ -289,7 +298,7 @@ static int do_rw(struct qcow2 *q, const struct iovec *iov, int iovcnt,
 			if (r < 0)
 				return r;
 			for (unsigned i = 0; i < n; i++)
-				if (!is_plain(q, e[i]))
+				if (!is_own(q, gc + i, e[i]))
 					return *need_alloc = true, 0;
 			p += (uint64_t)n * cs;
 		}
@@ -425,7 +434,7 @@ static int write_alloc(struct qcow2 *q, struct iovc *c, uint64_t off,
 		r = qcow2_l2_read(q, gc, e, n);
 		if (r < 0)
 			break;
-		if (is_plain(q, e[0])) {
+		if (is_own(q, gc, e[0])) {
 			size_t chunk = (size_t)(cs - in < len ? cs - in : len);
 
 			r = qcow2_check_data(q, gc, e[0] & QCOW2_OFFSET_MASK);
@@ -437,7 +446,7 @@ static int write_alloc(struct qcow2 *q, struct iovc *c, uint64_t off,
 			len -= chunk;
 			continue;
 		}
-		for (k = 1; k < n && !is_plain(q, e[k]); k++)
+		for (k = 1; k < n && !is_own(q, gc + k, e[k]); k++)
 			;
 		r = qcow2_l2_ensure(q, gc, &l2off);
 		if (r == 0)
@@ -555,7 +564,7 @@ static int zero_or_discard(struct qcow2 *q, uint64_t off, uint64_t len,
 			break;
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t host = e[i] & QCOW2_OFFSET_MASK;
-			bool plain = is_plain(q, e[i]);
+			bool plain = is_own(q, gc + i, e[i]);
 
 			if (zero && q->version >= 3)
 				ne[i] = QCOW2_OFLAG_ZERO |
@@ -575,7 +584,8 @@ static int zero_or_discard(struct qcow2 *q, uint64_t off, uint64_t len,
 			if (ne[i] != e[i])
 				changed++;
 		}
-		if (changed && !l2off) {
+		if (changed && (!l2off || !(q->l1[gc / q->l2_entries] &
+					    QCOW2_OFLAG_COPIED))) {
 			/* only zero flags over a backing file need a table */
 			r = qcow2_l2_ensure(q, gc, &l2off);
 			if (r < 0)

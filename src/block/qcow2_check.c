@@ -22,8 +22,12 @@ struct ck {
 	FILE *out;
 	struct image_check *res;
 	uint32_t *refs;
-	uint64_t n;	  /* clusters tracked */
-	uint8_t *seen_l2; /* one bit per cluster: L2 table walked */
+	uint64_t n; /* clusters tracked */
+	/* one bit per cluster: L2 table walked for the current L1 table.
+	 * Reset per L1 table: an L2 table shared by the active L1 and a
+	 * snapshot's holds one reference on its data clusters for each (as
+	 * qemu-img check counts); within one L1 a table is walked once. */
+	uint8_t *seen_l2;
 };
 
 static void report(struct ck *k, const char *fmt, ...) SV_PRINTF(2, 3);
@@ -208,6 +212,7 @@ static int walk_snapshots(struct ck *k)
 		r = qcow2_pread(q, l1, (uint64_t)l1n * 8, l1off);
 		for (uint32_t i = 0; i < l1n; i++)
 			l1[i] = qcow2_be64(&l1[i]);
+		memset(k->seen_l2, 0, k->n / 8 + 1);
 		if (r == 0)
 			r = walk_l1(k, l1, l1n, false);
 		free(l1);

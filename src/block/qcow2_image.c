@@ -81,7 +81,14 @@ static int qcow2_write_new(int fd, const char *path, uint64_t size,
 int image_create(const char *path, const char *format, uint64_t size,
 		 const char *backing, struct error *err)
 {
-	const char *bfmt = NULL;
+	return image_create_backing(path, format, size, backing, NULL, err);
+}
+
+int image_create_backing(const char *path, const char *format, uint64_t size,
+			 const char *backing, const char *backing_fmt,
+			 struct error *err)
+{
+	const char *bfmt = backing_fmt;
 	int fd, r;
 
 	if (strcmp(format, "raw") && strcmp(format, "qcow2"))
@@ -106,7 +113,13 @@ int image_create(const char *path, const char *format, uint64_t size,
 				 slash ? (int)(slash - path + 1) : 0, path,
 				 backing);
 		}
-		bfmt = blockdev_probe(full, err);
+		if (bfmt && strcmp(bfmt, "raw") && strcmp(bfmt, "qcow2"))
+			return error_set(err, EINVAL,
+					 "image %s: backing file %s: unknown "
+					 "format '%s' (expected raw or qcow2)",
+					 path, backing, bfmt);
+		if (!bfmt)
+			bfmt = blockdev_probe(full, err);
 		if (!bfmt)
 			return -err->code;
 		b = blockdev_open(full, bfmt, true, err);
@@ -131,6 +144,43 @@ int image_create(const char *path, const char *format, uint64_t size,
 	if (r == 0 && !strcmp(format, "qcow2"))
 		r = qcow2_write_new(fd, path, size, backing, bfmt, err);
 	close(fd);
+	return r;
+}
+
+/* ---- linked clone ------------------------------------------------------- */
+
+int image_clone(const char *template, const char *template_fmt,
+		const char *path, struct error *err)
+{
+	char *abs = realpath(template, NULL);
+	struct stat st;
+	int fd, r;
+
+	if (!abs)
+		return error_set(err, errno, "clone %s: template %s: %s", path,
+				 template, strerror(errno));
+	if (stat(abs, &st) < 0 || !S_ISREG(st.st_mode)) {
+		free(abs);
+		return error_set(err, EINVAL,
+				 "clone %s: template %s is not a regular file",
+				 path, template);
+	}
+	/* O_EXCL: never clobber a file (or the template itself) */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = error_set(
+			err, errno, "clone %s: %s%s", path, strerror(errno),
+			errno == EEXIST ? " (a clone is a new file)" : "");
+		free(abs);
+		return r;
+	}
+	close(fd);
+	r = image_create_backing(path, "qcow2", 0, abs, template_fmt, err);
+	if (r < 0) {
+		unlink(path);
+		error_prefix(err, "linked clone of %s", template);
+	}
+	free(abs);
 	return r;
 }
 

@@ -202,12 +202,6 @@ static int load_header(struct qcow2 *q, uint8_t *hdr, size_t hlen,
 				 "written back); repair it with qemu-img check "
 				 "-r all before opening it for writing",
 				 q->name);
-	if (!q->readonly && q->nb_snapshots)
-		return error_set(err, ENOTSUP,
-				 "image %s: has %u internal snapshots; "
-				 "writing such images is not supported yet "
-				 "(open it read-only)",
-				 q->name, q->nb_snapshots);
 	if (backing_off) {
 		if (backing_len > QCOW2_BACKING_MAX || backing_off > hlen ||
 		    backing_len > hlen - backing_off || backing_len == 0)
@@ -804,15 +798,30 @@ int qcow2_l2_ensure(struct qcow2 *q, uint64_t gc, uint64_t *l2off)
 	void *zero;
 	int r = qcow2_l2_offset(q, gc, l2off);
 
-	if (r < 0 || *l2off)
+	uint64_t shared;
+
+	/* a table with COPIED set is ours alone: written in place */
+	if (r < 0 || (*l2off && (q->l1[i] & QCOW2_OFLAG_COPIED)))
 		return r;
+	shared = *l2off;
 	r = qcow2_alloc(q, 1, &off);
 	if (r < 0)
 		return r;
 	zero = calloc(1, q->cluster_size);
 	if (!zero)
 		return -ENOMEM;
-	r = qcow2_pwrite(q, zero, q->cluster_size, off);
+	/* copy-on-write of a shared table (a snapshot holds it): the copy
+	 * references the same data clusters, which the snapshot's count
+	 * already covers; their entries stay without COPIED */
+	r = shared ? qcow2_pread(q, zero, q->cluster_size, shared) : 0;
+	for (uint64_t j = 0; shared && r == 0 && j < q->l2_entries; j++) {
+		uint64_t *e = (uint64_t *)zero + j;
+
+		if (!(qcow2_be64(e) & QCOW2_OFLAG_COMPRESSED))
+			qcow2_put64(e, qcow2_be64(e) & ~QCOW2_OFLAG_COPIED);
+	}
+	if (r == 0)
+		r = qcow2_pwrite(q, zero, q->cluster_size, off);
 	free(zero);
 	if (r == 0)
 		r = qcow2_sync(q);
@@ -824,7 +833,14 @@ int qcow2_l2_ensure(struct qcow2 *q, uint64_t gc, uint64_t *l2off)
 		return r;
 	q->l1[i] = off | QCOW2_OFLAG_COPIED;
 	*l2off = off;
-	return 0;
+	/* the old table loses our reference only once L1 is durable */
+	if (shared) {
+		r = qcow2_sync(q);
+		if (r == 0)
+			r = qcow2_refcount_add(q, shared >> q->cluster_bits, 1,
+					       -1);
+	}
+	return r;
 }
 
 int qcow2_free_entry(struct qcow2 *q, uint64_t e)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -31,7 +32,8 @@ static void image_usage(FILE *f)
 		"\n"
 		"Raw and qcow2 disk images (compatible with qemu-img).\n"
 		"\n"
-		"  create FILE [SIZE] [--format qcow2|raw] [--backing FILE]\n"
+		"  create FILE [SIZE] [--format qcow2|raw] [--backing FILE\n"
+		"                     [--backing-format raw|qcow2]]\n"
 		"                     new image (default qcow2); SIZE like "
 		"10G,\n"
 		"                     optional with --backing (its size)\n"
@@ -41,7 +43,14 @@ static void image_usage(FILE *f)
 		"  convert SRC DST [-f FMT] [-O qcow2|raw]\n"
 		"                     copy SRC into a new image DST (default\n"
 		"                     raw); zero areas stay unallocated\n"
-		"  resize FILE SIZE   grow the image to SIZE (or +SIZE)\n");
+		"  resize FILE SIZE   grow the image to SIZE (or +SIZE)\n"
+		"  clone TEMPLATE NEW [-f raw|qcow2]\n"
+		"                     linked clone: a new qcow2 overlay NEW\n"
+		"                     reading through to TEMPLATE (stored\n"
+		"                     absolute); copies nothing\n"
+		"  snapshot FILE create|list|apply|delete [NAME]\n"
+		"                     internal qcow2 snapshots (as qemu-img\n"
+		"                     snapshot -c|-l|-a|-d)\n");
 }
 
 static int fail(struct error *err)
@@ -67,11 +76,13 @@ static bool known_format(const char *v)
 /* getopt over argv (argv[0] = the subcommand); long options only plus
  * -O/-f. Returns the index of the first operand, or -1 after a message. */
 static int parse(int argc, char **argv, const char **format,
-		 const char **src_format, const char **backing, bool *json)
+		 const char **src_format, const char **backing,
+		 const char **backing_fmt, bool *json)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'O' },
 		{ "backing", required_argument, NULL, 'b' },
+		{ "backing-format", required_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -80,7 +91,7 @@ static int parse(int argc, char **argv, const char **format,
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "O:f:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "O:f:F:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'O':
 			if (!format || !known_format(optarg))
@@ -98,6 +109,13 @@ static int parse(int argc, char **argv, const char **format,
 			if (!backing)
 				return -1;
 			*backing = optarg;
+			break;
+		case 'F':
+			if (!backing_fmt || !known_format(optarg))
+				return backing_fmt
+				       ? bad_format("--backing-format", optarg),
+				       -1 : -1;
+			*backing_fmt = optarg;
 			break;
 		case 'j':
 			if (!json)
@@ -117,10 +135,10 @@ static int parse(int argc, char **argv, const char **format,
 
 static int img_create(int argc, char **argv)
 {
-	const char *format = "qcow2", *backing = NULL;
+	const char *format = "qcow2", *backing = NULL, *bfmt = NULL;
 	struct error err = { 0 };
 	uint64_t size = 0;
-	int i = parse(argc, argv, &format, NULL, &backing, NULL);
+	int i = parse(argc, argv, &format, NULL, &backing, &bfmt, NULL);
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -131,7 +149,13 @@ static int img_create(int argc, char **argv)
 	if (argc - i == 2 && parse_size(argv[i + 1], 1, &size, "SIZE", &err))
 		return fprintf(stderr, "softvisor image create: %s\n", err.msg),
 		       CLI_EXIT_USAGE;
-	if (image_create(argv[i], format, size, backing, &err) < 0)
+	if (bfmt && !backing) {
+		fprintf(stderr, "softvisor image create: --backing-format "
+				"needs --backing\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (image_create_backing(argv[i], format, size, backing, bfmt, &err) <
+	    0)
 		return fail(&err);
 	return CLI_EXIT_OK;
 }
@@ -142,7 +166,7 @@ static int img_info(int argc, char **argv)
 	struct error err = { 0 };
 	bool json = false;
 	char b[64];
-	int i = parse(argc, argv, NULL, NULL, NULL, &json);
+	int i = parse(argc, argv, NULL, NULL, NULL, NULL, &json);
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -213,7 +237,7 @@ static int img_check(int argc, char **argv)
 	struct image_check res;
 	struct error err = { 0 };
 	const char *fmt;
-	int i = parse(argc, argv, NULL, NULL, NULL, NULL);
+	int i = parse(argc, argv, NULL, NULL, NULL, NULL, NULL);
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -267,7 +291,7 @@ static int img_convert(int argc, char **argv)
 	uint8_t *buf = NULL;
 	uint64_t size, last = UINT64_MAX;
 	int r = CLI_EXIT_FAIL;
-	int i = parse(argc, argv, &ofmt, &ifmt, NULL, NULL);
+	int i = parse(argc, argv, &ofmt, &ifmt, NULL, NULL, NULL);
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -339,7 +363,7 @@ static int img_resize(int argc, char **argv)
 	struct blockdev *bd;
 	const char *fmt, *s;
 	uint64_t size;
-	int i = parse(argc, argv, NULL, NULL, NULL, NULL), r;
+	int i = parse(argc, argv, NULL, NULL, NULL, NULL, NULL), r;
 
 	if (i < 0)
 		return CLI_EXIT_USAGE;
@@ -366,15 +390,81 @@ static int img_resize(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+static int img_clone(int argc, char **argv)
+{
+	struct error err = { 0 };
+	const char *tfmt = NULL;
+	int i = parse(argc, argv, NULL, &tfmt, NULL, NULL, NULL);
+
+	if (i < 0)
+		return CLI_EXIT_USAGE;
+	if (argc - i != 2) {
+		image_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (image_clone(argv[i], tfmt, argv[i + 1], &err) < 0)
+		return fail(&err);
+	return CLI_EXIT_OK;
+}
+
+static int img_snapshot(int argc, char **argv)
+{
+	struct error err = { 0 };
+	struct image_snapshot *l;
+	const char *op;
+	unsigned n;
+	int i = parse(argc, argv, NULL, NULL, NULL, NULL, NULL), r;
+
+	if (i < 0)
+		return CLI_EXIT_USAGE;
+	op = argc - i >= 2 ? argv[i + 1] : "";
+	if (!strcmp(op, "list") && argc - i == 2) {
+		if (image_snapshot_list(argv[i], &l, &n, &err) < 0)
+			return fail(&err);
+		printf("Snapshot list:\n%-4s %-20s %19s %s\n", "ID", "TAG",
+		       "DATE", "VM SIZE");
+		for (unsigned k = 0; k < n; k++) {
+			char d[32];
+			time_t t = l[k].date_sec;
+
+			strftime(d, sizeof(d), "%Y-%m-%d %H:%M:%S",
+				 localtime(&t));
+			printf("%-4s %-20s %19s %llu\n", l[k].id, l[k].name, d,
+			       (unsigned long long)l[k].vm_state_size);
+		}
+		free(l);
+		return CLI_EXIT_OK;
+	}
+	if (argc - i != 3) {
+		image_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (!strcmp(op, "create"))
+		r = image_snapshot_create(argv[i], argv[i + 2], &err);
+	else if (!strcmp(op, "apply"))
+		r = image_snapshot_apply(argv[i], argv[i + 2], &err);
+	else if (!strcmp(op, "delete"))
+		r = image_snapshot_delete(argv[i], argv[i + 2], &err);
+	else {
+		fprintf(stderr,
+			"softvisor image snapshot: unknown operation '%s' "
+			"(expected create, list, apply or delete)\n",
+			op);
+		return CLI_EXIT_USAGE;
+	}
+	return r < 0 ? fail(&err) : CLI_EXIT_OK;
+}
+
 int cmd_image(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
 	} sub[] = {
-		{ "create", img_create }, { "info", img_info },
-		{ "check", img_check },	  { "convert", img_convert },
-		{ "resize", img_resize },
+		{ "create", img_create },     { "info", img_info },
+		{ "check", img_check },	      { "convert", img_convert },
+		{ "resize", img_resize },     { "clone", img_clone },
+		{ "snapshot", img_snapshot },
 	};
 
 	if (argc < 2) {

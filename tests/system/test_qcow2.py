@@ -11,6 +11,7 @@ a boot. The full tier adds a round trip with QEMU: QEMU's guest writes to
 a qcow2 image Softvisor made, then Softvisor's guest reads that and writes.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -129,6 +130,80 @@ def test_image_commands(tmp_path):
     assert p.returncode == 2 and "10Q" in p.stderr
 
 
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 22), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def test_linked_clone(tmp_path):
+    """softvisor image clone of a 256 MiB template, no boot: the clone reads
+    through to the template, qemu-io's writes to the clone land in the
+    clone only (the template's checksum is unchanged), both check clean."""
+    tpl = tmp_path / "tpl.raw"
+    head, tail = os.urandom(1 << 20), os.urandom(1 << 20)
+    with open(tpl, "wb") as f:
+        f.write(head)
+        f.seek((256 << 20) - (1 << 20))
+        f.write(tail)
+    digest = sha256(tpl)
+    clone = tmp_path / "clone.qcow2"
+    image("clone", tpl, clone)
+    info = json.loads(image("info", "--json", clone).stdout)
+    assert info["backing-filename"] == str(tpl)
+    assert info["backing-filename-format"] == "raw"
+    assert info["virtual-size"] == 256 << 20
+    assert os.stat(clone).st_size < 1 << 20
+    assert image("clone", tpl, clone, check=False).returncode == 1
+    if shutil.which("qemu-io"):
+        subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                        "write -P 0x5a 4096 8192", str(clone)], check=True,
+                       stdout=subprocess.DEVNULL, timeout=60)
+        head = head[:4096] + b"\x5a" * 8192 + head[12288:]
+    back = tmp_path / "back.raw"
+    image("convert", clone, back)
+    with open(back, "rb") as f:
+        assert f.read(1 << 20) == head
+        f.seek((256 << 20) - (1 << 20))
+        assert f.read() == tail
+    assert image("check", clone).returncode == 0
+    assert sha256(tpl) == digest
+
+
+def test_snapshot_commands(tmp_path):
+    """softvisor image snapshot create|list|apply|delete, no boot: the
+    snapshot is qemu-img's too, apply restores the data, check stays
+    clean."""
+    img = tmp_path / "s.qcow2"
+    image("create", img, "16M")
+    image("snapshot", img, "create", "before")
+    p = image("snapshot", img, "list")
+    assert "before" in p.stdout and p.stdout.count("\n") == 3, p.stdout
+    assert image("snapshot", img, "create", "before",
+                 check=False).returncode == 1
+    p = image("snapshot", img, "apply", "nope", check=False)
+    assert p.returncode == 1 and "nope" in p.stderr and str(img) in p.stderr
+    if not shutil.which("qemu-io"):
+        return
+    q = ["qemu-io", "-f", "qcow2", "-c"]
+    subprocess.run(q + ["write -P 0x66 0 1M", str(img)], check=True,
+                   stdout=subprocess.DEVNULL, timeout=60)
+    assert "before" in subprocess.run(
+        ["qemu-img", "snapshot", "-l", str(img)], stdout=subprocess.PIPE,
+        text=True, check=True, timeout=60).stdout
+    image("snapshot", img, "apply", "before")
+    out = subprocess.run(q + ["read -P 0 0 1M", str(img)],
+                         stdout=subprocess.PIPE, text=True,
+                         timeout=60).stdout
+    assert "Pattern verification failed" not in out, out
+    image("snapshot", img, "delete", "before")
+    assert image("check", img).returncode == 0
+    subprocess.run(["qemu-img", "check", "-q", str(img)], check=True,
+                   timeout=60)
+
+
 def test_probe_warns(guest, tmp_path):
     """--disk without format= on a qcow2 image: probed as qcow2, with a
     warning naming the option (checked without a boot: --dump-dtb); an
@@ -179,3 +254,24 @@ def test_qcow2_qemu_round_trip(guest, vm_factory, tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          text=True, timeout=30).stdout
     assert got == "from-softvisor\n"
+
+
+@pytest.mark.full
+def test_linked_clone_boot(guest, vm_factory, tmp_path):
+    """A guest boots with a linked clone of the data disk (raw template),
+    reads the template's file through it and writes; the template is
+    unchanged and the clone checks clean."""
+    tpl = data_copy(guest, tmp_path)
+    digest = sha256(tpl)
+    clone = tmp_path / "clone.qcow2"
+    image("clone", "-f", "raw", tpl, clone)
+    script = ("set -e\nmount -t ext4 /dev/vda /mnt\ncat /mnt/hello.txt\n"
+              "echo in-the-clone >/mnt/clone.txt\nsync\numount /mnt\n"
+              "echo unmounted\n")
+    vm = boot(guest, vm_factory, script,
+              extra=["--disk", f"{clone},format=qcow2"])
+    out, status = run_script(vm)
+    assert status == 0 and HELLO in out and "unmounted" in out, out
+    assert vm.wait_exit() == 0
+    assert sha256(tpl) == digest
+    assert image("check", clone).returncode == 0

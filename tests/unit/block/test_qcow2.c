@@ -851,6 +851,99 @@ static void test_bitmaps(void **state)
 	assert_int_not_equal(run("qemu-img check -q %s 2>/dev/null", img), 2);
 }
 
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/* FNV-1a of a whole file: the template must not change under a clone. */
+static uint64_t file_hash(const char *path)
+{
+	static uint8_t b[1 << 16];
+	uint64_t h = 1469598103934665603ull;
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	while ((n = read(fd, b, sizeof(b))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			h = (h ^ b[i]) * 1099511628211ull;
+	close(fd);
+	return h;
+}
+
+/* A linked clone: an overlay on the template (absolute path, format
+ * recorded), reads through, writes stay in the clone. */
+static void test_clone(void **state)
+{
+	static uint8_t a[2 * CS], b[2 * CS];
+	struct image_info in;
+	struct error err = { 0 };
+	struct blockdev *bd;
+	char clone[160], cwd[512];
+	uint64_t h;
+
+	(void)state;
+	bd = create_open(img, 2048 * MiB, NULL);
+	fill(a, sizeof(a), 11);
+	assert_int_equal(wr(bd, a, sizeof(a), 5 * MiB), 0);
+	blockdev_close(bd);
+	h = file_hash(img);
+
+	/* relative template path: stored absolute */
+	snprintf(clone, sizeof(clone), "%s/clone.qcow2", dir);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(image_clone("a.qcow2", NULL, clone, &err), 0);
+	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(image_info(clone, &in, &err), 0);
+	assert_string_equal(in.backing, img);
+	assert_string_equal(in.backing_format, "qcow2");
+	assert_int_equal(in.virtual_size, 2048 * MiB);
+	assert_true(file_blocks(clone) < 1 * MiB);
+
+	bd = blockdev_open(clone, "qcow2", false, &err);
+	assert_non_null(bd);
+	assert_int_equal(rd(bd, b, sizeof(b), 5 * MiB), 0);
+	assert_memory_equal(b, a, sizeof(b));
+	fill(b, CS, 12);
+	assert_int_equal(wr(bd, b, 100, 5 * MiB + 10), 0);
+	assert_int_equal(wr(bd, b, CS, 7 * MiB), 0);
+	assert_int_equal(blockdev_flush(bd), 0);
+	assert_int_equal(rd(bd, b, sizeof(b), 5 * MiB), 0);
+	assert_memory_equal(b, a, 10);
+	assert_memory_equal(b + 110, a + 110, sizeof(b) - 110);
+	blockdev_close(bd);
+	assert_int_equal(file_hash(img), h);
+	check_clean(clone);
+	check_clean(img);
+
+	/* a raw template; an existing target is refused, template intact */
+	assert_int_equal(image_create(img2, "raw", MiB, NULL, &err), 0);
+	snprintf(clone, sizeof(clone), "%s/clone2.qcow2", dir);
+	assert_int_equal(image_clone(img2, NULL, clone, &err), 0);
+	assert_int_equal(image_info(clone, &in, &err), 0);
+	assert_string_equal(in.backing_format, "raw");
+	assert_int_equal(image_clone(img, NULL, clone, &err), -EEXIST);
+	assert_non_null(strstr(err.msg, clone));
+	assert_int_equal(image_clone(img, NULL, img, &err), -EEXIST);
+	assert_int_equal(file_hash(img), h);
+	assert_int_equal(image_clone(img3, NULL, clone, &err), -ENOENT);
+	/* a format given is believed, not probed: a raw disk holding a
+	 * qcow2 header (as a guest may write) stays raw */
+	snprintf(clone, sizeof(clone), "%s/clone3.qcow2", dir);
+	assert_int_equal(image_clone(img, "raw", clone, &err), 0);
+	assert_int_equal(image_info(clone, &in, &err), 0);
+	assert_string_equal(in.backing_format, "raw");
+	assert_int_equal(in.virtual_size, file_size(img));
+	assert_int_equal(image_clone(img, "vmdk", img3, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "vmdk"));
+	assert_non_null(strstr(err.msg, "c.img"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -880,6 +973,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refcount_table_growth,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bitmaps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clone, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
