@@ -83,9 +83,12 @@ static void vcpu_init(struct vcpu *v, struct vmk_sched_vm *vm, bool idle)
 		ok = gmem_write(v->mem, RAM_BASE, prog_busy, sizeof(prog_busy));
 	if (ok)
 		abort();
+	/* BENCH_ACCEL=jit: the translator (where the host has one) */
+	const char *accel = getenv("BENCH_ACCEL");
 	struct hart_config cfg = { .hartid = 0,
 				   .mem = v->mem,
-				   .clock = &v->clk };
+				   .clock = &v->clk,
+				   .jit = accel && !strcmp(accel, "jit") };
 	v->h = hart_create(&cfg, NULL);
 	if (!v->h)
 		abort();
