@@ -351,55 +351,60 @@ static int parse_u64(const char *s, int64_t max, int64_t *out)
 	return 0;
 }
 
-static int h_events(struct req *q)
+/* The query parameter "vm" into vm (size bytes; "" when absent). */
+static int query_vm(struct req *q, char *vm, size_t size)
 {
 	const char *qs = q->ri->query_string ? q->ri->query_string : "";
-	size_t ql = strlen(qs);
-	char vm[256], buf[32];
-	int64_t after = 0, limit = 0;
-	int n;
+	int n = mg_get_var(qs, strlen(qs), "vm", vm, size);
 
-	n = mg_get_var(qs, ql, "vm", vm, sizeof(vm));
 	if (n == -2)
 		return error_set(&q->err, EINVAL, "vm: too long");
 	if (n == -1)
 		vm[0] = '\0';
-	n = mg_get_var(qs, ql, "after", buf, sizeof(buf));
-	if (n != -1 && (n < 0 || parse_u64(buf, INT64_MAX, &after) < 0))
-		return error_set(&q->err, EINVAL,
-				 "after: expected an event id (integer >= 0)");
-	n = mg_get_var(qs, ql, "limit", buf, sizeof(buf));
-	if (n != -1 && (n < 0 || parse_u64(buf, 100000, &limit) < 0))
-		return error_set(&q->err, EINVAL,
-				 "limit: expected an integer 0..100000 "
-				 "(0: the default, 100)");
+	return 0;
+}
+
+/* The integer query parameter name, 0..max, into *out (kept when absent);
+ * what says what is expected, for the error. */
+static int query_uint(struct req *q, const char *name, int64_t max,
+		      const char *what, int64_t *out)
+{
+	const char *qs = q->ri->query_string ? q->ri->query_string : "";
+	char buf[32];
+	int n = mg_get_var(qs, strlen(qs), name, buf, sizeof(buf));
+
+	if (n != -1 && (n < 0 || parse_u64(buf, max, out) < 0))
+		return error_set(&q->err, EINVAL, "%s: expected %s", name,
+				 what);
+	return 0;
+}
+
+static int h_events(struct req *q)
+{
+	char vm[256];
+	int64_t after = 0, limit = 0;
+
+	if (query_vm(q, vm, sizeof(vm)) ||
+	    query_uint(q, "after", INT64_MAX, "an event id (integer >= 0)",
+		       &after) ||
+	    query_uint(q, "limit", 100000,
+		       "an integer 0..100000 (0: the default, 100)", &limit))
+		return -EINVAL;
 	return daemon_event_list(q->r->d, vm[0] ? vm : NULL, after,
 				 (unsigned)limit, &q->out, &q->err);
 }
 
 static int h_audit(struct req *q)
 {
-	const char *qs = q->ri->query_string ? q->ri->query_string : "";
-	size_t ql = strlen(qs);
-	char vm[256], buf[32];
+	char vm[256];
 	int64_t since = 0, limit = 0;
-	int n;
 
-	n = mg_get_var(qs, ql, "vm", vm, sizeof(vm));
-	if (n == -2)
-		return error_set(&q->err, EINVAL, "vm: too long");
-	if (n == -1)
-		vm[0] = '\0';
-	n = mg_get_var(qs, ql, "since", buf, sizeof(buf));
-	if (n != -1 && (n < 0 || parse_u64(buf, INT64_MAX, &since) < 0))
-		return error_set(&q->err, EINVAL,
-				 "since: expected a time in ms since the "
-				 "epoch (integer >= 0)");
-	n = mg_get_var(qs, ql, "limit", buf, sizeof(buf));
-	if (n != -1 && (n < 0 || parse_u64(buf, 10000, &limit) < 0))
-		return error_set(&q->err, EINVAL,
-				 "limit: expected an integer 0..10000 "
-				 "(0: the default, 100)");
+	if (query_vm(q, vm, sizeof(vm)) ||
+	    query_uint(q, "since", INT64_MAX,
+		       "a time in ms since the epoch (integer >= 0)", &since) ||
+	    query_uint(q, "limit", 10000,
+		       "an integer 0..10000 (0: the default, 100)", &limit))
+		return -EINVAL;
 	return daemon_audit_list(q->r->d, since, vm[0] ? vm : NULL,
 				 (unsigned)limit, &q->out, &q->err);
 }
