@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/qos.h"
 #include "vmm/sched_policy.h"
 
 /* Virtual time advances by used_us * VT_SCALE / per-vCPU shares. */
@@ -14,11 +15,6 @@
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
-}
-
-static uint64_t clamp_u64(uint64_t x, uint64_t lo, uint64_t hi)
-{
-	return x < lo ? lo : (x > hi ? hi : x);
 }
 
 void sched_default_params(struct sched_params *prm, uint32_t n_pcpus,
@@ -89,81 +85,22 @@ int sched_parse_shares(const char *s, uint32_t n_vcpus, uint32_t *shares,
 	return 0;
 }
 
-/*
- * Water-filling. With lo_j = min(res_j, hi_j), hi_j = min(limit_j, demand_j,
- * C), VM j gets x_j = clamp(L * s_j, lo_j, hi_j) for the level L at which
- * g(L) = sum_j x_j(L) = C. g is nondecreasing and piecewise linear, so VM j
- * is pinned at hi_j iff g(hi_j / s_j) <= C, at lo_j iff g(lo_j / s_j) >= C,
- * and free otherwise; free VMs split what the pinned ones leave by shares.
- * g(num/den) * den is computed in integers, so the classification is exact:
- * inputs are bounded (MHz <= 2^30, shares < 2^24, n <= 64) to fit in u64.
- */
-static uint64_t wf_g_scaled(const uint64_t *lo, const uint64_t *hi,
-			    const struct sched_alloc *a, unsigned int n,
-			    uint64_t num, uint64_t den)
-{
-	uint64_t sum = 0;
-
-	for (unsigned int j = 0; j < n; j++)
-		sum += clamp_u64(num * a[j].shares, lo[j] * den, hi[j] * den);
-	return sum;
-}
-
 void sched_entitlements(struct sched_alloc *a, unsigned int n,
 			uint64_t capacity_mhz)
 {
-	uint64_t lo[SCHED_MAX_VMS], hi[SCHED_MAX_VMS];
-	bool pinned[SCHED_MAX_VMS];
-	uint64_t c = min_u64(capacity_mhz, SCHED_MAX_MHZ);
-	uint64_t sum_lo = 0, sum_hi = 0, fixed = 0, free_shares = 0;
+	struct qos_claim c[SCHED_MAX_VMS];
 
 	if (n > SCHED_MAX_VMS)
 		n = SCHED_MAX_VMS;
+	for (unsigned int j = 0; j < n; j++)
+		c[j] = (struct qos_claim){ .shares = a[j].shares,
+					   .reservation = a[j].reservation_mhz,
+					   .limit = a[j].limit_mhz,
+					   .demand = a[j].demand_mhz };
+	qos_waterfill(c, n, min_u64(capacity_mhz, SCHED_MAX_MHZ));
 	for (unsigned int j = 0; j < n; j++) {
-		uint64_t cap = a[j].limit_mhz ? a[j].limit_mhz : c;
-
-		if (a[j].shares > SCHED_MAX_SHARES)
-			a[j].shares = SCHED_MAX_SHARES;
-		hi[j] = min_u64(min_u64(cap, a[j].demand_mhz), c);
-		lo[j] = min_u64(a[j].reservation_mhz, hi[j]);
-		sum_lo += lo[j];
-		sum_hi += hi[j];
-	}
-	if (sum_hi <= c) {
-		/* Everybody gets what they want (up to their limit). */
-		for (unsigned int j = 0; j < n; j++)
-			a[j].entitled_mhz = hi[j];
-		return;
-	}
-	if (sum_lo >= c) {
-		/* Only after a capacity drop: reservations pro rata. */
-		for (unsigned int j = 0; j < n; j++)
-			a[j].entitled_mhz = lo[j] * c / sum_lo;
-		return;
-	}
-	for (unsigned int j = 0; j < n; j++) {
-		uint64_t s = a[j].shares;
-
-		pinned[j] = true;
-		if (s == 0 || lo[j] == hi[j] ||
-		    wf_g_scaled(lo, hi, a, n, lo[j], s) >= c * s) {
-			a[j].entitled_mhz = lo[j];
-		} else if (wf_g_scaled(lo, hi, a, n, hi[j], s) <= c * s) {
-			a[j].entitled_mhz = hi[j];
-		} else {
-			pinned[j] = false;
-			free_shares += s;
-			continue;
-		}
-		fixed += a[j].entitled_mhz;
-	}
-	for (unsigned int j = 0; j < n; j++) {
-		uint64_t rest = c > fixed ? c - fixed : 0;
-
-		if (pinned[j])
-			continue;
-		a[j].entitled_mhz = clamp_u64(rest * a[j].shares / free_shares,
-					      lo[j], hi[j]);
+		a[j].shares = c[j].shares;
+		a[j].entitled_mhz = c[j].granted;
 	}
 }
 

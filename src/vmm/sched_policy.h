@@ -149,8 +149,9 @@ int sched_parse_shares(const char *s, uint32_t n_vcpus, uint32_t *shares,
 		       struct error *err);
 
 /*
- * Water-filling: reservations first, the rest by shares, each VM capped by
- * min(limit, demand). Pure function of its inputs; n <= SCHED_MAX_VMS.
+ * Water-filling (vmm/qos.h, shared with the memory policy): reservations
+ * first, the rest by shares, each VM capped by min(limit, demand). Pure
+ * function of its inputs; n <= SCHED_MAX_VMS.
  * Writes a[i].entitled_mhz. Sum of entitlements <= capacity_mhz.
  */
 void sched_entitlements(struct sched_alloc *a, unsigned int n,
