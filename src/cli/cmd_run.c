@@ -42,6 +42,8 @@ static void run_usage(FILE *f)
 		"  --accel ENGINE    jit (translate hot code to x86-64) or\n"
 		"                    interp (interpreter only); default: the\n"
 		"                    platform's (docs/jit.md)\n"
+		"  --on-panic ACTION stop (default: exit 1), pause or restart\n"
+		"                    when the guest panics (docs/shutdown.md)\n"
 		"  --console SPEC    stdio (default), pty, unix:PATH or none\n"
 		"  --dump-dtb FILE   write the device tree to FILE and exit\n"
 		"  --timeout S       stop the VM after S seconds (exit 124)\n"
@@ -116,6 +118,7 @@ int cmd_run(int argc, char **argv)
 		O_QMP,
 		O_POWER_BUTTON,
 		O_ACCEL,
+		O_ON_PANIC,
 	};
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
@@ -138,6 +141,7 @@ int cmd_run(int argc, char **argv)
 		{ "qmp", required_argument, NULL, O_QMP },
 		{ "power-button", no_argument, NULL, O_POWER_BUTTON },
 		{ "accel", required_argument, NULL, O_ACCEL },
+		{ "on-panic", required_argument, NULL, O_ON_PANIC },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* static: the definition and the board configuration are large */
@@ -193,6 +197,11 @@ int cmd_run(int argc, char **argv)
 		case O_ACCEL:
 			if (vmdef_opt_accel(optarg, "--accel", &def.accel,
 					    &err))
+				goto bad;
+			break;
+		case O_ON_PANIC:
+			if (vmdef_opt_on_panic(optarg, "--on-panic",
+					       &def.on_panic, &err))
 				goto bad;
 			break;
 		case O_CONSOLE:

@@ -153,6 +153,7 @@ enum {
 	O_FIRMWARE,
 	O_BIOS,
 	O_ACCEL,
+	O_ON_PANIC,
 	O_DISK,
 	O_NET,
 	O_RNG,
@@ -182,6 +183,8 @@ static void create_usage(FILE *f)
 		"  --bios KIND           builtin (default), none or PATH\n"
 		"  --accel ENGINE        jit, interp or default (the host's "
 		"choice)\n"
+		"  --on-panic ACTION     stop (default), pause or restart when "
+		"the guest panics\n"
 		"  --disk SPEC           PATH[,readonly][,serial=S] "
 		"(repeatable)\n"
 		"  --net SPEC            user[,hostfwd=RULE][,mac=MAC] "
@@ -299,6 +302,7 @@ static int apply_opt(json_t *def, int c, const char *arg, struct error *err)
 	struct vmdef_nic nic;
 	enum virt_bios bios;
 	enum virt_accel accel;
+	enum virt_on_panic on_panic;
 	char path[VMDEF_PATH_MAX];
 	unsigned cpus;
 	json_t *v;
@@ -337,6 +341,11 @@ static int apply_opt(json_t *def, int c, const char *arg, struct error *err)
 			return -EINVAL;
 		return put(def, "accel", json_string(vmdef_accel_name(accel)),
 			   err);
+	case O_ON_PANIC:
+		if (vmdef_opt_on_panic(arg, "--on-panic", &on_panic, err) < 0)
+			return -EINVAL;
+		return put(def, "on_panic",
+			   json_string(vmdef_on_panic_name(on_panic)), err);
 	case O_DISK:
 		if (disk_json(arg, &v, err) < 0)
 			return -EINVAL;
@@ -396,6 +405,7 @@ int vmargs_parse_create(int argc, char **argv, struct client_opts *o,
 		{ "firmware", required_argument, NULL, O_FIRMWARE },
 		{ "bios", required_argument, NULL, O_BIOS },
 		{ "accel", required_argument, NULL, O_ACCEL },
+		{ "on-panic", required_argument, NULL, O_ON_PANIC },
 		{ "disk", required_argument, NULL, O_DISK },
 		{ "net", required_argument, NULL, O_NET },
 		{ "rng", no_argument, NULL, O_RNG },

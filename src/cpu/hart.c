@@ -270,6 +270,20 @@ uint64_t hart_instret(const struct hart *h)
 	return h->s.instret;
 }
 
+void hart_progress(const struct hart *h, struct hart_progress *p)
+{
+	uint64_t mstatus = __atomic_load_n(&h->s.mstatus, __ATOMIC_RELAXED);
+	uint64_t mie = __atomic_load_n(&h->s.mie, __ATOMIC_RELAXED);
+
+	p->traps = __atomic_load_n(&h->n_traps, __ATOMIC_RELAXED);
+	p->pc = __atomic_load_n(&h->s.pc, __ATOMIC_RELAXED);
+	p->instret = __atomic_load_n(&h->s.instret, __ATOMIC_RELAXED);
+	p->priv = (enum priv)__atomic_load_n(&h->s.priv, __ATOMIC_RELAXED);
+	p->irqs_off = !(mstatus & MSTATUS_SIE) || !(mie & MIP_S_MASK);
+	p->parked = atomic_load_explicit(&h->parked, memory_order_relaxed) ||
+		    __atomic_load_n(&h->stopped, __ATOMIC_RELAXED);
+}
+
 /* ---- inputs from other threads -------------------------------------------- */
 
 static void wake(struct hart *h)

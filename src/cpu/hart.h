@@ -105,6 +105,21 @@ bool hart_stopped(const struct hart *h);
 /* Instructions retired (minstret). */
 uint64_t hart_instret(const struct hart *h);
 
+/* What a watchdog on another thread may sample while the hart runs (the
+ * board's guest-panic detection): each field is one relaxed load of a word
+ * the hart's thread writes, so the set is not a consistent snapshot; good
+ * for heuristics only. pc is the last block boundary the hart passed. */
+struct hart_progress {
+	uint64_t traps; /* traps taken so far (interrupts and exceptions) */
+	uint64_t instret;
+	uint64_t pc;
+	enum priv priv;
+	bool irqs_off; /* no S-mode interrupt can be taken: sstatus.SIE
+			  clear or none enabled in sie */
+	bool parked;   /* in WFI or stopped: costs the host nothing */
+};
+void hart_progress(const struct hart *h, struct hart_progress *p);
+
 /* ---- inputs (any thread) ----------------------------------------------- */
 
 /* Drive an external interrupt line: IRQ_MSI, IRQ_MEI or IRQ_SEI (the

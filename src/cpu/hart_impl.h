@@ -453,6 +453,9 @@ struct hart {
 	bool pmp_active; /* some PMP entry is not OFF */
 	bool trace;	 /* log every block (--log cpu=trace) */
 	bool debug;	 /* log illegal instructions (--log cpu=debug) */
+	/* traps taken (hart_trap), for watchdogs on other threads
+	 * (hart_progress): written by the hart's thread only */
+	uint64_t n_traps;
 
 	struct bcache bc;
 

@@ -16,6 +16,7 @@ void hart_trap(struct hart *h, uint64_t pc, uint64_t cause, uint64_t tval)
 	uint64_t deleg = irq ? h->s.mideleg : h->s.medeleg;
 	enum priv from = h->s.priv;
 
+	__atomic_store_n(&h->n_traps, h->n_traps + 1, __ATOMIC_RELAXED);
 	h->s.wfi = false;
 	if (from <= PRIV_S && ((deleg >> code) & 1)) {
 		h->s.sepc = pc;

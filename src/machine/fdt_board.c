@@ -269,6 +269,13 @@ static void build_soc(struct fdtw *w, const struct fdt_board *b)
 	w_u32(w, "phandle", ph_syscon(b));
 	w_end(w);
 
+	/* pvpanic-mmio (QEMU's binding): one byte register, the kernel
+	 * writes 1 when it panics */
+	w_begin_at(w, "pvpanic", VIRT_PVPANIC_BASE);
+	w_str(w, "compatible", "qemu,pvpanic-mmio");
+	w_reg(w, VIRT_PVPANIC_BASE, 2);
+	w_end(w);
+
 	w_begin_at(w, "rtc", VIRT_RTC_BASE);
 	w_str(w, "compatible", "google,goldfish-rtc");
 	w_reg(w, VIRT_RTC_BASE, VIRT_RTC_SIZE);

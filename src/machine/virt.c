@@ -13,6 +13,7 @@
 #include "dev/aclint.h"
 #include "dev/goldfish_rtc.h"
 #include "dev/plic.h"
+#include "dev/pvpanic.h"
 #include "dev/syscon.h"
 #include "dev/uart16550.h"
 #include "machine/fdt_board.h"
@@ -91,9 +92,48 @@ static const struct syscon_ops syscon_cb = {
 	.on_reboot = on_reboot,
 };
 
+/* A hart's store: only note it, the control thread reports it. */
+static void on_pvpanic(void *opaque, unsigned events)
+{
+	struct virt *vm = opaque;
+
+	if (!(events & PVPANIC_PANICKED))
+		return; /* a crash kernel takes over: nothing to do */
+	pthread_mutex_lock(&vm->ev_lock);
+	atomic_store(&vm->pvpanic_seen, true);
+	pthread_cond_broadcast(&vm->ev_cond);
+	pthread_mutex_unlock(&vm->ev_lock);
+}
+
+static const struct pvpanic_ops pvpanic_cb = { .event = on_pvpanic };
+
+/* Linux's panic() prints this on the console before it stops or, with
+ * panic=N, reboots: a reboot that follows it is a panic reboot. */
+static const char panic_banner[] = "Kernel panic - not syncing";
+
+static void scan_for_panic(struct virt *vm, const uint8_t *buf, size_t len)
+{
+	unsigned k = vm->panic_match;
+
+	for (size_t i = 0; i < len; i++) {
+		/* the banner's first letter occurs once in it: on a mismatch
+		 * the match restarts at 0 or 1 */
+		if (buf[i] == (uint8_t)panic_banner[k])
+			k++;
+		else
+			k = buf[i] == (uint8_t)panic_banner[0];
+		if (k == sizeof(panic_banner) - 1) {
+			atomic_store(&vm->console_panic, true);
+			k = 0;
+		}
+	}
+	vm->panic_match = k;
+}
+
 static void uart_output(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct virt *vm = opaque;
+	scan_for_panic(vm, buf, len);
 	if (vm->hops.console_output)
 		vm->hops.console_output(vm->hops.opaque, buf, len);
 	else
@@ -258,9 +298,20 @@ static int build_devices(struct virt *vm, struct error *err)
 	vm->syscon = syscon_create(&syscon_cb, vm, err);
 	if (!vm->syscon)
 		return -1;
+	vm->pvpanic = pvpanic_create(&pvpanic_cb, vm, err);
+	if (!vm->pvpanic)
+		return -1;
+	/* a new boot: panics are judged afresh */
+	atomic_store(&vm->pvpanic_seen, false);
+	atomic_store(&vm->console_panic, false);
+	vm->panic_match = 0;
+	panic_watch_reset(&vm->watch);
+	vm->panic_reported = false;
 
 	if (map(vm, VIRT_SYSCON_BASE, VIRT_SYSCON_SIZE, syscon_mmio_ops(),
 		vm->syscon, "syscon", err) ||
+	    map(vm, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, pvpanic_mmio_ops(),
+		vm->pvpanic, "pvpanic", err) ||
 	    map(vm, VIRT_RTC_BASE, VIRT_RTC_SIZE, goldfish_rtc_mmio_ops(),
 		vm->rtc, "rtc", err) ||
 	    map(vm, VIRT_CLINT_BASE, VIRT_CLINT_SIZE, aclint_mmio_ops(),
@@ -453,10 +504,12 @@ static void teardown(struct virt *vm)
 	pthread_mutex_unlock(&vm->uart_lock);
 	uart_destroy(uart);
 	syscon_destroy(vm->syscon);
+	pvpanic_destroy(vm->pvpanic);
 	aclint_destroy(vm->aclint);
 	plic_destroy(vm->plic);
 	vm->rtc = NULL;
 	vm->syscon = NULL;
+	vm->pvpanic = NULL;
 	vm->aclint = NULL;
 	vm->plic = NULL;
 	/* under io_lock: the QMP thread reads memory statistics, the
@@ -567,6 +620,68 @@ static void htif_poll(struct virt *vm)
 }
 
 /* Wait for the next event; HTIF programs are polled every 200 us. */
+static void report_panic(struct virt *vm, enum virt_panic how);
+
+/* Control thread, every second and on a pvpanic report: report a guest
+ * panic once per boot. Harts are not paused by the check; a paused
+ * machine is not judged (its harts make no progress by design). */
+static void panic_check(struct virt *vm)
+{
+	struct hart_progress s[VIRT_MAX_HARTS];
+	enum virt_panic how = VIRT_PANIC_PVPANIC;
+	struct timespec now;
+	bool paused;
+
+	if (vm->panic_reported || !vm->harts[0].h)
+		return;
+	if (!atomic_load(&vm->pvpanic_seen)) {
+		pthread_mutex_lock(&vm->lock);
+		paused = vm->paused;
+		pthread_mutex_unlock(&vm->lock);
+		if (paused) {
+			panic_watch_reset(&vm->watch);
+			return;
+		}
+		for (unsigned i = 0; i < vm->n_harts; i++)
+			hart_progress(vm->harts[i].h, &s[i]);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!panic_watch_sample(&vm->watch,
+					(uint64_t)now.tv_sec * 1000000 +
+						(uint64_t)now.tv_nsec / 1000,
+					s, vm->n_harts,
+					atomic_load(&vm->console_panic)))
+			return;
+		how = VIRT_PANIC_STUCK;
+	}
+	report_panic(vm, how);
+	switch (vm->cfg->on_panic) {
+	case VIRT_ON_PANIC_PAUSE: virt_pause(vm); break;
+	case VIRT_ON_PANIC_RESTART:
+		virt_post_event(vm, VIRT_EV_REBOOT, 0);
+		break;
+	default: virt_post_event(vm, VIRT_EV_PANICKED, 1); break;
+	}
+}
+
+static void report_panic(struct virt *vm, enum virt_panic how)
+{
+	static const char *const action[] = {
+		[VIRT_ON_PANIC_STOP] = "stopping it",
+		[VIRT_ON_PANIC_PAUSE] = "pausing it",
+		[VIRT_ON_PANIC_RESTART] = "restarting it",
+	};
+
+	vm->panic_reported = true;
+	log_warn(LOG, "%s: the guest panicked (%s); %s (on-panic)",
+		 vm->cfg->name ? vm->cfg->name : "guest",
+		 how == VIRT_PANIC_PVPANIC ? "it said so through pvpanic"
+		 : how == VIRT_PANIC_STUCK ? "it stopped making progress"
+					   : "it rebooted after a panic",
+		 action[vm->cfg->on_panic]);
+	if (vm->hops.panicked)
+		vm->hops.panicked(vm->hops.opaque, how);
+}
+
 static int wait_event(struct virt *vm)
 {
 	pthread_mutex_lock(&vm->ev_lock);
@@ -584,7 +699,15 @@ static int wait_event(struct virt *vm)
 			pthread_mutex_lock(&vm->ev_lock);
 			continue;
 		}
-		pthread_cond_wait(&vm->ev_cond, &vm->ev_lock);
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&vm->ev_cond, &vm->ev_lock, &until);
+		if (atomic_load(&vm->event) == VIRT_EV_NONE) {
+			pthread_mutex_unlock(&vm->ev_lock);
+			panic_check(vm);
+			pthread_mutex_lock(&vm->ev_lock);
+		}
 	}
 }
 
@@ -608,6 +731,18 @@ static int start_harts(struct virt *vm, struct error *err)
 	return 0;
 }
 
+/* Pause a machine whose harts have not started yet (they wait for
+ * virt_resume before their first instruction). */
+static void virt_pause_before_start(struct virt *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->paused) {
+		vm->paused = true;
+		vclock_pause(&vm->clock);
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
 static void *control_thread(void *arg)
 {
 	struct virt *vm = arg;
@@ -617,12 +752,27 @@ static void *control_thread(void *arg)
 	for (;;) {
 		int ev = wait_event(vm);
 		code = vm->exit_code;
+		bool pause_after = false;
+		if (ev == VIRT_EV_REBOOT && atomic_load(&vm->console_panic) &&
+		    !vm->panic_reported) {
+			/* panic=N: the guest reboots itself after a panic */
+			report_panic(vm, VIRT_PANIC_REBOOT);
+			if (vm->cfg->on_panic == VIRT_ON_PANIC_STOP) {
+				ev = VIRT_EV_PANICKED;
+				code = 1;
+			}
+			/* its memory goes with its own reboot: pause waits
+			 * at the start of the next boot */
+			pause_after = vm->cfg->on_panic == VIRT_ON_PANIC_PAUSE;
+		}
 		teardown(vm);
 		if (ev == VIRT_EV_REBOOT) {
 			struct error err = { 0 };
 			log_info(LOG, "%s: rebooting",
 				 vm->cfg->name ? vm->cfg->name : "guest");
 			int r = build(vm, &err);
+			if (!r && pause_after)
+				virt_pause_before_start(vm);
 			if (!r)
 				r = start_harts(vm, &err);
 			if (!r)
@@ -633,9 +783,10 @@ static void *control_thread(void *arg)
 			code = 1;
 			break;
 		}
-		why = ev == VIRT_EV_POWEROFF ? VIRT_END_POWEROFF
-		      : ev == VIRT_EV_FATAL  ? VIRT_END_CRASHED
-					     : VIRT_END_STOPPED;
+		why = ev == VIRT_EV_POWEROFF   ? VIRT_END_POWEROFF
+		      : ev == VIRT_EV_FATAL    ? VIRT_END_CRASHED
+		      : ev == VIRT_EV_PANICKED ? VIRT_END_PANICKED
+					       : VIRT_END_STOPPED;
 		break;
 	}
 	if (vm->hops.ended)
@@ -678,7 +829,12 @@ struct virt *virt_create(const struct virt_config *cfg,
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	pthread_mutex_init(&vm->ev_lock, NULL);
-	pthread_cond_init(&vm->ev_cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&vm->ev_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	panic_watch_init(&vm->watch, cfg->panic_window_us);
 	pthread_mutex_init(&vm->io_lock, NULL);
 	pthread_mutex_init(&vm->uart_lock, NULL);
 	return vm;

@@ -36,6 +36,15 @@ enum virt_accel {
 	VIRT_ACCEL_JIT,	   /* translate hot blocks (interpreter elsewhere) */
 };
 
+/* What the machine does when its guest panics (virt_config.on_panic),
+ * after telling the host: stop is QEMU's -action panic=shutdown and
+ * libvirt's on_crash=destroy, the default of both. */
+enum virt_on_panic {
+	VIRT_ON_PANIC_STOP = 0, /* end with VIRT_END_PANICKED */
+	VIRT_ON_PANIC_PAUSE,	/* keep it, paused, for inspection */
+	VIRT_ON_PANIC_RESTART,	/* reboot it */
+};
+
 struct virt_config {
 	uint64_t ram_size;
 	unsigned n_harts;
@@ -61,6 +70,10 @@ struct virt_config {
 	struct qmp_spec qmp;
 	bool power_button; /* virtio-input power button (docs/shutdown.md) */
 	const char *name;  /* for logs and thread names; may be NULL */
+	/* guest panic detection: how long a guest may make no progress
+	 * with interrupts off (panic_watch.h); 0 = 10 s */
+	uint64_t panic_window_us;
+	enum virt_on_panic on_panic;
 };
 
 /* Number of virtio slots cfg asks for (checked against VIRT_MAX_VIRTIO). */
@@ -88,6 +101,7 @@ enum virt_end {
 	VIRT_END_POWEROFF, /* the guest powered off (code: its status) */
 	VIRT_END_STOPPED,  /* virt_stop() (code: what the caller gave) */
 	VIRT_END_CRASHED,  /* a state the machine cannot continue from */
+	VIRT_END_PANICKED, /* the guest panicked, on_panic is stop */
 };
 
 /*
@@ -115,6 +129,14 @@ struct virt_vcpu_gate {
 	void *opaque;
 };
 
+/* How a guest panic was noticed (virt_host_ops.panicked). */
+enum virt_panic {
+	VIRT_PANIC_PVPANIC, /* the kernel wrote PANICKED to pvpanic */
+	VIRT_PANIC_STUCK,   /* no progress for the whole window */
+	VIRT_PANIC_REBOOT,  /* it printed Linux's panic banner, then asked
+			       for a reboot (panic=N) */
+};
+
 /* What the host side (daemon) gives a machine. Every member may be NULL. */
 struct virt_host_ops {
 	/* Guest UART output, instead of cfg->console (which should then be
@@ -126,6 +148,11 @@ struct virt_host_ops {
 	/* The machine ended (after its threads stopped, before virt_wait
 	 * returns). Runs on the machine's control thread. */
 	void (*ended)(void *opaque, enum virt_end why, int code);
+	/* The guest panicked (once per boot): it said so through pvpanic,
+	 * or it has made no progress for the panic window (panic_watch.h).
+	 * Runs on the control thread, which the callback may use to pause,
+	 * stop or reset the machine. */
+	void (*panicked)(void *opaque, enum virt_panic how);
 	const struct virt_vcpu_gate *gate;
 	void *opaque;
 };

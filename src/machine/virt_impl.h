@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "cpu/hart.h"
+#include "machine/panic_watch.h"
 #include "machine/virt.h"
 #include "util/vclock.h"
 
@@ -64,6 +65,7 @@ enum virt_event {
 	VIRT_EV_REBOOT,
 	VIRT_EV_QUIT,
 	VIRT_EV_FATAL,
+	VIRT_EV_PANICKED, /* the guest panicked and on_panic says stop */
 };
 
 struct virt {
@@ -76,6 +78,14 @@ struct virt {
 	struct uart16550 *uart;
 	struct goldfish_rtc *rtc;
 	struct syscon *syscon;
+	struct pvpanic *pvpanic;
+	/* guest panic: pvpanic's report (any hart), the watch (control
+	 * thread), reported once per boot */
+	_Atomic bool pvpanic_seen;
+	struct panic_watch watch;
+	bool panic_reported;
+	_Atomic bool console_panic; /* the panic banner went by */
+	unsigned panic_match;	    /* bytes of the banner matched */
 	struct console *console;
 	unsigned n_harts;
 	struct virt_hart harts[VIRT_MAX_HARTS];

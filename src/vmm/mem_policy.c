@@ -17,7 +17,8 @@ static unsigned long long mib(uint64_t pages)
 int mem_check_config(const struct mem_vm_config *c, struct error *err)
 {
 	if (c->size_pages == 0)
-		return error_set(err, EINVAL, "memory size 0: expected >= 1 page");
+		return error_set(err, EINVAL,
+				 "memory size 0: expected >= 1 page");
 	if (c->shares == 0)
 		return error_set(err, EINVAL, "memory shares 0: expected >= 1");
 	if (c->reservation_pages > c->size_pages)
@@ -29,7 +30,8 @@ int mem_check_config(const struct mem_vm_config *c, struct error *err)
 		return error_set(err, EINVAL,
 				 "memory limit %lluM: below the reservation "
 				 "%lluM",
-				 mib(c->limit_pages), mib(c->reservation_pages));
+				 mib(c->limit_pages),
+				 mib(c->reservation_pages));
 	return 0;
 }
 
@@ -97,7 +99,8 @@ void mem_targets(const struct mem_params *p, struct mem_vm_state *v,
 			s = s ? s : 1;
 		}
 		c[j] = (struct qos_claim){ .shares = (uint32_t)s,
-					   .reservation = cfg->reservation_pages,
+					   .reservation =
+						   cfg->reservation_pages,
 					   .limit = cfg->limit_pages,
 					   .demand = cfg->size_pages };
 	}

@@ -85,7 +85,7 @@ void qos_waterfill(struct qos_claim *a, unsigned int n, uint64_t capacity)
 
 		if (pinned[j])
 			continue;
-		a[j].granted =
-			clamp_u64(rest * a[j].shares / free_shares, lo[j], hi[j]);
+		a[j].granted = clamp_u64(rest * a[j].shares / free_shares,
+					 lo[j], hi[j]);
 	}
 }

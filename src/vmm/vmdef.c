@@ -379,6 +379,7 @@ int vmdef_to_virt_config(const struct vmdef *d, struct virt_config *cfg,
 	cfg->bios = d->firmware[0] ? VIRT_BIOS_NONE : d->bios;
 	cfg->bios_path = d->bios == VIRT_BIOS_FILE ? d->bios_path : NULL;
 	cfg->accel = d->accel;
+	cfg->on_panic = d->on_panic;
 	switch (d->console) {
 	case VMDEF_CONSOLE_STDIO: cfg->console.kind = CONSOLE_STDIO; break;
 	case VMDEF_CONSOLE_PTY: cfg->console.kind = CONSOLE_PTY; break;

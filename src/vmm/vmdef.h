@@ -142,6 +142,7 @@ struct vmdef {
 	enum virt_bios bios;
 	char bios_path[VMDEF_PATH_MAX]; /* VIRT_BIOS_FILE */
 	enum virt_accel accel; /* CPU engine; DEFAULT: the host's choice */
+	enum virt_on_panic on_panic; /* what a guest panic does */
 
 	struct vmdef_disk disks[VMDEF_MAX_DISKS];
 	unsigned n_disks;
@@ -258,6 +259,10 @@ int vmdef_opt_accel(const char *s, const char *what, enum virt_accel *accel,
 		    struct error *err);
 /* The name vmdef_opt_accel() and the JSON "accel" field use. */
 const char *vmdef_accel_name(enum virt_accel accel);
+/* --on-panic (named by what): "stop", "pause" or "restart". */
+int vmdef_opt_on_panic(const char *s, const char *what, enum virt_on_panic *out,
+		       struct error *err);
+const char *vmdef_on_panic_name(enum virt_on_panic p);
 
 /* --console for host: "stdio" (VMDEF_HOST_RUN only), "managed"
  * (VMDEF_HOST_DAEMON only), "pty", "none", "unix:PATH" (the socket path

@@ -316,6 +316,17 @@ static int parse_accel(const json_t *root, struct vmdef *d, struct error *err)
 	return r ? r : vmdef_opt_accel(s, "accel:", &d->accel, err);
 }
 
+static int parse_on_panic(const json_t *root, struct vmdef *d,
+			  struct error *err)
+{
+	char s[16];
+	int r = get_str(root, "", "on_panic", s, sizeof(s), false, err);
+
+	if (r == -ENOENT)
+		return 0;
+	return r ? r : vmdef_opt_on_panic(s, "on_panic:", &d->on_panic, err);
+}
+
 static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 		      struct error *err)
 {
@@ -506,9 +517,9 @@ static int parse_qos(const json_t *root, struct vmdef *d, struct error *err)
 int vmdef_from_json(const json_t *root, struct vmdef *d, struct error *err)
 {
 	static const char *const keys[] = {
-		"name",	   "cpus",  "memory",	 "boot",    "bios",
-		"accel",   "disks", "nics",	 "console", "rng",
-		"balloon", "qos",   "autostart", NULL,
+		"name",	 "cpus",     "memory", "boot",	    "bios",
+		"accel", "on_panic", "disks",  "nics",	    "console",
+		"rng",	 "balloon",  "qos",    "autostart", NULL,
 	};
 	uint64_t v;
 	int r;
@@ -531,8 +542,9 @@ int vmdef_from_json(const json_t *root, struct vmdef *d, struct error *err)
 		return r;
 
 	if (parse_boot(root, d, err) || parse_bios(root, d, err) ||
-	    parse_accel(root, d, err) || parse_devices(root, d, err) ||
-	    parse_console(root, d, err) || parse_qos(root, d, err) ||
+	    parse_accel(root, d, err) || parse_on_panic(root, d, err) ||
+	    parse_devices(root, d, err) || parse_console(root, d, err) ||
+	    parse_qos(root, d, err) ||
 	    get_bool(root, "", "autostart", &d->autostart, err))
 		return -EINVAL;
 	return vmdef_validate(d, VMDEF_HOST_DAEMON, err);
@@ -652,6 +664,8 @@ json_t *vmdef_to_json_value(const struct vmdef *d)
 							: "builtin"));
 	bad |= json_object_set_new(o, "accel",
 				   json_string(vmdef_accel_name(d->accel)));
+	bad |= json_object_set_new(
+		o, "on_panic", json_string(vmdef_on_panic_name(d->on_panic)));
 	for (unsigned i = 0; i < d->n_disks; i++)
 		bad |= json_array_append_new(
 			disks, vmdef_disk_to_json(&d->disks[i], true));

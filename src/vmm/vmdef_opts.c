@@ -127,6 +127,33 @@ const char *vmdef_accel_name(enum virt_accel accel)
 	return "default";
 }
 
+int vmdef_opt_on_panic(const char *s, const char *what, enum virt_on_panic *out,
+		       struct error *err)
+{
+	static const enum virt_on_panic all[] = { VIRT_ON_PANIC_STOP,
+						  VIRT_ON_PANIC_PAUSE,
+						  VIRT_ON_PANIC_RESTART };
+
+	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!strcmp(s, vmdef_on_panic_name(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return error_set(err, EINVAL,
+			 "%s %.64s: expected stop, pause or restart", what, s);
+}
+
+const char *vmdef_on_panic_name(enum virt_on_panic p)
+{
+	switch (p) {
+	case VIRT_ON_PANIC_PAUSE: return "pause";
+	case VIRT_ON_PANIC_RESTART: return "restart";
+	case VIRT_ON_PANIC_STOP: break;
+	}
+	return "stop";
+}
+
 int vmdef_opt_bios(const char *s, enum virt_bios *bios, char *path, size_t size,
 		   struct error *err)
 {

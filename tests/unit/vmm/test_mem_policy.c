@@ -143,8 +143,12 @@ static void test_huge_shares_keep_ratios(void **state)
 static void test_admission(void **state)
 {
 	struct mem_vm_config run[2] = {
-		{ .size_pages = 16 * GIB, .shares = 1, .reservation_pages = 10 * GIB },
-		{ .size_pages = 16 * GIB, .shares = 1, .reservation_pages = 11 * GIB },
+		{ .size_pages = 16 * GIB,
+		  .shares = 1,
+		  .reservation_pages = 10 * GIB },
+		{ .size_pages = 16 * GIB,
+		  .shares = 1,
+		  .reservation_pages = 11 * GIB },
 	};
 	struct mem_vm_config c = { .size_pages = 8 * GIB,
 				   .shares = 1,
@@ -185,7 +189,8 @@ static void test_invariants(void **state)
 
 		p.budget_pages = 1 + (uint64_t)rand_r(&seed) % (64 * GIB);
 		for (unsigned int j = 0; j < n; j++) {
-			uint64_t size = 1 + (uint64_t)rand_r(&seed) % (16 * GIB);
+			uint64_t size = 1 +
+					(uint64_t)rand_r(&seed) % (16 * GIB);
 			uint64_t res = rand_r(&seed) % 3 ? 0 : size / 4;
 			uint64_t lim = rand_r(&seed) % 3 ? 0 : size / 2 + res;
 
@@ -200,9 +205,9 @@ static void test_invariants(void **state)
 		for (unsigned int j = 0; j < n; j++) {
 			const struct mem_vm_config *c = &v[j].cfg;
 			uint64_t cap = c->limit_pages && c->limit_pages <
-								 c->size_pages ?
-					       c->limit_pages :
-					       c->size_pages;
+								 c->size_pages
+					       ? c->limit_pages
+					       : c->size_pages;
 
 			assert_true(v[j].target_pages >= c->reservation_pages);
 			assert_true(v[j].target_pages <= cap);
