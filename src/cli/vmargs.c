@@ -163,6 +163,7 @@ enum {
 	O_CPU_SHARES,
 	O_CPU_RES,
 	O_CPU_LIMIT,
+	O_CPU_AFFINITY,
 	O_FROM_JSON,
 	O_HELP,
 };
@@ -197,6 +198,8 @@ static void create_usage(FILE *f)
 		"  --cpu-shares S        low, normal, high or 1..1000000\n"
 		"  --cpu-reservation MHZ guaranteed MHz\n"
 		"  --cpu-limit MHZ       MHz cap\n"
+		"  --cpu-affinity LIST   host pCPUs the vCPUs may run on, "
+		"e.g. 0-1,3\n"
 		"  --from-json FILE      start from a definition file (- for "
 		"stdin);\n"
 		"                        flags override its fields\n"
@@ -377,6 +380,14 @@ static int apply_opt(json_t *def, int c, const char *arg, struct error *err)
 		if (mhz_json(arg, "--cpu-limit", true, &v, err) < 0)
 			return -EINVAL;
 		return put(qos_cpu(def), "limit_mhz", v, err);
+	case O_CPU_AFFINITY: {
+		char set[200];
+
+		if (vmdef_opt_cpuset(arg, "--cpu-affinity", &u, err) < 0)
+			return -EINVAL;
+		vmdef_cpuset_str(u, set, sizeof(set));
+		return put(qos_cpu(def), "affinity", json_string(set), err);
+	}
 	default: return -ENOENT;
 	}
 }
@@ -415,6 +426,7 @@ int vmargs_parse_create(int argc, char **argv, struct client_opts *o,
 		{ "cpu-shares", required_argument, NULL, O_CPU_SHARES },
 		{ "cpu-reservation", required_argument, NULL, O_CPU_RES },
 		{ "cpu-limit", required_argument, NULL, O_CPU_LIMIT },
+		{ "cpu-affinity", required_argument, NULL, O_CPU_AFFINITY },
 		{ "from-json", required_argument, NULL, O_FROM_JSON },
 		{ "help", no_argument, NULL, O_HELP },
 		CLIENT_LONG_OPTIONS,
@@ -500,6 +512,7 @@ static void set_usage(FILE *f)
 	fprintf(f, "usage: softvisor vm set NAME [--cpu-shares S] "
 		   "[--cpu-reservation MHZ]\n"
 		   "                            [--cpu-limit MHZ|unlimited]\n"
+		   "                            [--cpu-affinity LIST|all]\n"
 		   "\n"
 		   "Change a VM's CPU QoS; applies to a running VM within one\n"
 		   "accounting interval.\n"
@@ -514,6 +527,7 @@ int vmargs_parse_set(int argc, char **argv, struct client_opts *o,
 		{ "cpu-shares", required_argument, NULL, O_CPU_SHARES },
 		{ "cpu-reservation", required_argument, NULL, O_CPU_RES },
 		{ "cpu-limit", required_argument, NULL, O_CPU_LIMIT },
+		{ "cpu-affinity", required_argument, NULL, O_CPU_AFFINITY },
 		{ "help", no_argument, NULL, O_HELP },
 		CLIENT_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
@@ -554,7 +568,8 @@ int vmargs_parse_set(int argc, char **argv, struct client_opts *o,
 	if (!json_object_size(p)) {
 		r = error_set(err, EINVAL,
 			      "nothing to set: give --cpu-shares, "
-			      "--cpu-reservation or --cpu-limit");
+			      "--cpu-reservation, --cpu-limit or "
+			      "--cpu-affinity");
 		goto fail;
 	}
 	*name = argv[optind];

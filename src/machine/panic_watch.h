@@ -37,14 +37,14 @@
 
 #include "cpu/hart.h"
 
-#define PANIC_WATCH_HARTS   64
-#define PANIC_WATCH_PAGES   4
-#define PANIC_WATCH_DEFAULT 10000000ull /* us: 10 s */
+#define PANIC_WATCH_HARTS	 64
+#define PANIC_WATCH_PAGES	 4
+#define PANIC_WATCH_DEFAULT	 10000000ull /* us: 10 s */
 #define PANIC_WATCH_SILENT_INSNS (1ull << 32)
 
 struct panic_watch {
 	uint64_t window_us;
-	uint64_t since;	    /* start of the stretch; 0: none */
+	uint64_t since; /* start of the stretch; 0: none */
 	unsigned int n_harts;
 	uint64_t traps[PANIC_WATCH_HARTS];
 	uint64_t instret[PANIC_WATCH_HARTS]; /* at the stretch's start */

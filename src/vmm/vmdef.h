@@ -158,6 +158,7 @@ struct vmdef {
 	struct vmdef_shares cpu_shares;
 	uint64_t cpu_reservation_mhz;
 	uint64_t cpu_limit_mhz;
+	uint64_t cpu_affinity; /* host pCPUs the vCPUs may use; 0 = all */
 	struct vmdef_shares mem_shares;
 	uint64_t mem_reservation; /* bytes */
 	uint64_t mem_limit;	  /* bytes */
@@ -259,6 +260,12 @@ int vmdef_opt_accel(const char *s, const char *what, enum virt_accel *accel,
 		    struct error *err);
 /* The name vmdef_opt_accel() and the JSON "accel" field use. */
 const char *vmdef_accel_name(enum virt_accel accel);
+/* A CPU list as taskset and cpuset write it ("0-3,6"; "all" = 0, no
+ * restriction), of CPUs 0..63, into a mask. */
+int vmdef_opt_cpuset(const char *s, const char *what, uint64_t *mask,
+		     struct error *err);
+/* The mask as such a list ("all" for 0); buf of at least 192 bytes. */
+void vmdef_cpuset_str(uint64_t mask, char *buf, size_t size);
 /* --on-panic (named by what): "stop", "pause" or "restart". */
 int vmdef_opt_on_panic(const char *s, const char *what, enum virt_on_panic *out,
 		       struct error *err);

@@ -469,7 +469,7 @@ static int parse_qos(const json_t *root, struct vmdef *d, struct error *err)
 {
 	static const char *const keys[] = { "cpu", "memory", NULL };
 	static const char *const cpu_keys[] = { "shares", "reservation_mhz",
-						"limit_mhz", NULL };
+						"limit_mhz", "affinity", NULL };
 	static const char *const mem_keys[] = { "shares", "reservation",
 						"limit", NULL };
 	json_t *qos, *cpu, *mem;
@@ -493,6 +493,15 @@ static int parse_qos(const json_t *root, struct vmdef *d, struct error *err)
 		    get_uint(cpu, "qos.cpu", "limit_mhz", 1, VMDEF_MHZ_MAX,
 			     &d->cpu_limit_mhz, err)))
 		return -EINVAL;
+	if (cpu && json_object_get(cpu, "affinity")) {
+		char s[200];
+
+		r = get_str(cpu, "qos.cpu", "affinity", s, sizeof(s), false,
+			    err);
+		if (r || vmdef_opt_cpuset(
+				 s, "qos.cpu.affinity:", &d->cpu_affinity, err))
+			return -EINVAL;
+	}
 	if (mem) {
 		if (check_keys(mem, mem_keys, "qos.memory", err) ||
 		    get_shares(mem, "qos.memory", &d->mem_shares, err))
@@ -702,6 +711,12 @@ json_t *vmdef_to_json_value(const struct vmdef *d)
 		bad |= json_object_set_new(
 			cpu, "limit_mhz",
 			json_integer((json_int_t)d->cpu_limit_mhz));
+	if (d->cpu_affinity) {
+		char set[200];
+
+		vmdef_cpuset_str(d->cpu_affinity, set, sizeof(set));
+		bad |= json_object_set_new(cpu, "affinity", json_string(set));
+	}
 	bad |= json_object_set_new(mem, "shares",
 				   vmdef_shares_to_json(&d->mem_shares));
 	bad |= json_object_set_new(mem, "reservation",

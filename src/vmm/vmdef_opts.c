@@ -127,6 +127,71 @@ const char *vmdef_accel_name(enum virt_accel accel)
 	return "default";
 }
 
+int vmdef_opt_cpuset(const char *s, const char *what, uint64_t *mask,
+		     struct error *err)
+{
+	const char *p = s;
+	uint64_t m = 0;
+
+	if (!strcmp(s, "all")) {
+		*mask = 0;
+		return 0;
+	}
+	for (;;) {
+		char *end;
+		unsigned long a, b;
+
+		if (*p < '0' || *p > '9')
+			goto bad;
+		a = b = strtoul(p, &end, 10);
+		p = end;
+		if (*p == '-') {
+			if (p[1] < '0' || p[1] > '9')
+				goto bad;
+			b = strtoul(p + 1, &end, 10);
+			p = end;
+		}
+		if (a > b || b > 63)
+			goto bad;
+		for (unsigned long c = a; c <= b; c++)
+			m |= 1ull << c;
+		if (*p == '\0')
+			break;
+		if (*p++ != ',')
+			goto bad;
+	}
+	*mask = m;
+	return 0;
+bad:
+	return error_set(err, EINVAL,
+			 "%s %.64s: expected a CPU list such as 0-3,6 "
+			 "(CPUs 0..63) or all",
+			 what, s);
+}
+
+void vmdef_cpuset_str(uint64_t mask, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	if (!mask) {
+		snprintf(buf, size, "all");
+		return;
+	}
+	buf[0] = '\0';
+	for (unsigned c = 0; c < 64 && n < size; c++) {
+		unsigned e = c;
+
+		if (!(mask >> c & 1))
+			continue;
+		while (e < 63 && mask >> (e + 1) & 1)
+			e++;
+		n += (size_t)snprintf(buf + n, size - n,
+				      e > c ? "%s%u-%u" : "%s%u", n ? "," : "",
+				      c, e);
+		c = e;
+	}
+}
+
 int vmdef_opt_on_panic(const char *s, const char *what, enum virt_on_panic *out,
 		       struct error *err)
 {

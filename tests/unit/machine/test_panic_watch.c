@@ -17,21 +17,20 @@
 
 static struct hart_progress spin(uint64_t traps, uint64_t pc)
 {
-	return (struct hart_progress){ .traps = traps,
-				       .pc = pc,
-				       .priv = PRIV_S,
-				       .irqs_off = true };
+	return (struct hart_progress){
+		.traps = traps, .pc = pc, .priv = PRIV_S, .irqs_off = true
+	};
 }
 
-static const struct hart_progress parked = { .traps = 7,
-					     .priv = PRIV_S,
-					     .irqs_off = false,
-					     .parked = true };
+static const struct hart_progress parked = {
+	.traps = 7, .priv = PRIV_S, .irqs_off = false, .parked = true
+};
 
 /* Feed one sample a second from t = 1 s to t = secs s; the second at which
  * the watch fired (0: never), and it must fire at most once. */
 static bool banner; /* the console showed Linux's panic banner */
-static uint64_t ips = 1000000000; /* instructions a running hart retires a second */
+static uint64_t ips =
+	1000000000; /* instructions a running hart retires a second */
 
 static unsigned int feed(struct panic_watch *w, struct hart_progress *s,
 			 unsigned int n, unsigned int secs,

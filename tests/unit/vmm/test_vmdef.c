@@ -22,8 +22,9 @@ static const char full_def[] =
 	"  \"hostfwd\": [\"tcp:127.0.0.1:2222-:22\", \"udp::5353-:53\"],"
 	"  \"mac\": \"52:54:00:aa:bb:cc\"}],"
 	" \"console\": \"pty\", \"rng\": true, \"balloon\": true,"
+	" \"on_panic\": \"pause\","
 	" \"qos\": {\"cpu\": {\"shares\": \"high\", \"reservation_mhz\": 1000,"
-	"  \"limit_mhz\": 4000},"
+	"  \"limit_mhz\": 4000, \"affinity\": \"0,2-3\"},"
 	"  \"memory\": {\"shares\": 5000, \"reservation\": \"512M\","
 	"   \"limit\": \"1G\"}},"
 	" \"autostart\": true}";
@@ -64,6 +65,8 @@ static void test_full(void **state)
 	assert_int_equal(vmdef_cpu_shares(d), 4 * VMDEF_CPU_SHARES_HIGH);
 	assert_int_equal(d->cpu_reservation_mhz, 1000);
 	assert_int_equal(d->cpu_limit_mhz, 4000);
+	assert_int_equal(d->cpu_affinity, 0xd);
+	assert_int_equal(d->on_panic, VIRT_ON_PANIC_PAUSE);
 	assert_int_equal(vmdef_mem_shares(d), 5000);
 	assert_int_equal(d->mem_reservation, 512ULL << 20);
 	assert_int_equal(d->mem_limit, 1ULL << 30);
@@ -258,6 +261,13 @@ static const struct {
 	  "\"qos\":{\"cpu\":{\"reservation_mhz\":3000,\"limit_mhz\":2000}}}",
 	  "qos.cpu.reservation_mhz: 3000 exceeds qos.cpu.limit_mhz 2000" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"qos\":{\"cpu\":{\"affinity\":\"0-64\"}}}",
+	  "qos.cpu.affinity: 0-64: expected a CPU list such as 0-3,6 (CPUs "
+	  "0..63) or all" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"on_panic\":\"reboot\"}",
+	  "on_panic: reboot: expected stop, pause or restart" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
 	  "\"qos\":{\"cpu\":{\"limit_mhz\":0}}}",
 	  "qos.cpu.limit_mhz: 0 is out of range 1..100000000" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
@@ -342,6 +352,7 @@ static void test_virt_config(void **state)
 	assert_true(cfg->nets[0].user.fwd[1].udp);
 	assert_true(cfg->rng);
 	assert_true(cfg->balloon);
+	assert_int_equal(cfg->on_panic, VIRT_ON_PANIC_PAUSE);
 	assert_false(cfg->has_hvc);
 	assert_int_equal(virt_virtio_count(cfg), 5);
 

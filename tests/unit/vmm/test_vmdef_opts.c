@@ -283,6 +283,58 @@ static void test_hosts(void **state)
 	free(d);
 }
 
+static void test_cpuset_and_on_panic(void **state)
+{
+	static const char *const bad[] = {
+		"", "-1", "1-", "3-1", "64", "0,,1", "0-63,", "a", "1 ,2", "0x1"
+	};
+	struct error err = { 0 };
+	enum virt_on_panic op;
+	char buf[200];
+	uint64_t m;
+
+	(void)state;
+	assert_int_equal(vmdef_opt_cpuset("0-3,6", "--cpu-affinity", &m, &err),
+			 0);
+	assert_int_equal(m, 0x4f);
+	vmdef_cpuset_str(m, buf, sizeof(buf));
+	assert_string_equal(buf, "0-3,6");
+	assert_int_equal(vmdef_opt_cpuset("63,1,0", "x", &m, &err), 0);
+	assert_int_equal(m, (1ull << 63) | 3);
+	vmdef_cpuset_str(m, buf, sizeof(buf));
+	assert_string_equal(buf, "0-1,63");
+	assert_int_equal(vmdef_opt_cpuset("0-63", "x", &m, &err), 0);
+	vmdef_cpuset_str(m, buf, sizeof(buf));
+	assert_string_equal(buf, "0-63");
+	assert_int_equal(vmdef_opt_cpuset("all", "x", &m, &err), 0);
+	assert_int_equal(m, 0);
+	vmdef_cpuset_str(0, buf, sizeof(buf));
+	assert_string_equal(buf, "all");
+	/* every other CPU: the longest list */
+	vmdef_cpuset_str(0x5555555555555555ull, buf, sizeof(buf));
+	assert_int_equal(vmdef_opt_cpuset(buf, "x", &m, &err), 0);
+	assert_int_equal(m, 0x5555555555555555ull);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(
+			vmdef_opt_cpuset(bad[i], "--cpu-affinity", &m, &err),
+			-EINVAL);
+		assert_non_null(strstr(err.msg, "expected a CPU list"));
+	}
+
+	assert_int_equal(vmdef_opt_on_panic("pause", "--on-panic", &op, &err),
+			 0);
+	assert_int_equal(op, VIRT_ON_PANIC_PAUSE);
+	assert_string_equal(vmdef_on_panic_name(op), "pause");
+	assert_int_equal(vmdef_opt_on_panic("restart", "x", &op, &err), 0);
+	assert_string_equal(vmdef_on_panic_name(op), "restart");
+	assert_int_equal(vmdef_opt_on_panic("stop", "x", &op, &err), 0);
+	assert_int_equal(op, VIRT_ON_PANIC_STOP);
+	assert_int_equal(vmdef_opt_on_panic("halt", "--on-panic", &op, &err),
+			 -EINVAL);
+	assert_string_equal(err.msg, "--on-panic halt: expected stop, pause "
+				     "or restart");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_nic),
 		cmocka_unit_test(test_nic_errors),
 		cmocka_unit_test(test_hosts),
+		cmocka_unit_test(test_cpuset_and_on_panic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
