@@ -43,6 +43,7 @@ static void run_usage(FILE *f)
 		"                    interp (interpreter only); default: the\n"
 		"                    platform's (docs/jit.md)\n"
 		"  --on-panic ACTION stop (default: exit 1), pause or restart\n"
+		"  --mem-merge on|off share zero pages (default on)\n"
 		"                    when the guest panics (docs/shutdown.md)\n"
 		"  --console SPEC    stdio (default), pty, unix:PATH or none\n"
 		"  --dump-dtb FILE   write the device tree to FILE and exit\n"
@@ -119,6 +120,7 @@ int cmd_run(int argc, char **argv)
 		O_POWER_BUTTON,
 		O_ACCEL,
 		O_ON_PANIC,
+		O_MEM_MERGE,
 	};
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
@@ -142,6 +144,7 @@ int cmd_run(int argc, char **argv)
 		{ "power-button", no_argument, NULL, O_POWER_BUTTON },
 		{ "accel", required_argument, NULL, O_ACCEL },
 		{ "on-panic", required_argument, NULL, O_ON_PANIC },
+		{ "mem-merge", required_argument, NULL, O_MEM_MERGE },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* static: the definition and the board configuration are large */
@@ -197,6 +200,11 @@ int cmd_run(int argc, char **argv)
 		case O_ACCEL:
 			if (vmdef_opt_accel(optarg, "--accel", &def.accel,
 					    &err))
+				goto bad;
+			break;
+		case O_MEM_MERGE:
+			if (vmdef_opt_onoff(optarg, "--mem-merge",
+					    &def.mem_merge, &err))
 				goto bad;
 			break;
 		case O_ON_PANIC:

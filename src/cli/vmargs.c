@@ -154,6 +154,7 @@ enum {
 	O_BIOS,
 	O_ACCEL,
 	O_ON_PANIC,
+	O_MEM_MERGE,
 	O_DISK,
 	O_NET,
 	O_RNG,
@@ -192,6 +193,7 @@ static void create_usage(FILE *f)
 		"(repeatable)\n"
 		"  --rng                 virtio-rng\n"
 		"  --balloon             virtio-balloon\n"
+		"  --mem-merge on|off    share zero pages (default on)\n"
 		"  --console KIND        managed (default), none, pty, "
 		"unix:PATH\n"
 		"  --autostart           start again after a daemon crash\n"
@@ -349,6 +351,10 @@ static int apply_opt(json_t *def, int c, const char *arg, struct error *err)
 			return -EINVAL;
 		return put(def, "on_panic",
 			   json_string(vmdef_on_panic_name(on_panic)), err);
+	case O_MEM_MERGE:
+		if (vmdef_opt_onoff(arg, "--mem-merge", &none, err) < 0)
+			return -EINVAL;
+		return put(def, "mem_merge", json_boolean(none), err);
 	case O_DISK:
 		if (disk_json(arg, &v, err) < 0)
 			return -EINVAL;
@@ -417,6 +423,7 @@ int vmargs_parse_create(int argc, char **argv, struct client_opts *o,
 		{ "bios", required_argument, NULL, O_BIOS },
 		{ "accel", required_argument, NULL, O_ACCEL },
 		{ "on-panic", required_argument, NULL, O_ON_PANIC },
+		{ "mem-merge", required_argument, NULL, O_MEM_MERGE },
 		{ "disk", required_argument, NULL, O_DISK },
 		{ "net", required_argument, NULL, O_NET },
 		{ "rng", no_argument, NULL, O_RNG },

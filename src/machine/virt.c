@@ -305,6 +305,7 @@ static int build_devices(struct virt *vm, struct error *err)
 	atomic_store(&vm->pvpanic_seen, false);
 	atomic_store(&vm->console_panic, false);
 	vm->panic_match = 0;
+	memset(&vm->share, 0, sizeof(vm->share));
 	panic_watch_reset(&vm->watch);
 	vm->panic_reported = false;
 
@@ -682,6 +683,38 @@ static void report_panic(struct virt *vm, enum virt_panic how)
 		vm->hops.panicked(vm->hops.opaque, how);
 }
 
+static void share_flush(void *opaque)
+{
+	struct virt *vm = opaque;
+
+	for (unsigned i = 0; i < vm->n_harts; i++)
+		if (vm->harts[i].h)
+			hart_request(vm->harts[i].h, HART_REQ_TLB_FLUSH);
+}
+
+static bool share_flushed(void *opaque)
+{
+	struct virt *vm = opaque;
+
+	for (unsigned i = 0; i < vm->n_harts; i++)
+		if (vm->harts[i].h &&
+		    !hart_request_done(vm->harts[i].h, HART_REQ_TLB_FLUSH))
+			return false;
+	return true;
+}
+
+/* Control thread, every second: one step of the zero-page scanner. */
+static void share_tick(struct virt *vm)
+{
+	const struct gmem_share_ops ops = { share_flush, share_flushed, vm };
+	uint32_t rate = vm->cfg->share_rate ? vm->cfg->share_rate
+					    : VIRT_SHARE_DEFAULT;
+
+	if (rate == VIRT_SHARE_OFF || !vm->mem || !vm->harts[0].h)
+		return;
+	(void)gmem_share_step(vm->mem, &vm->share, &ops, rate);
+}
+
 static int wait_event(struct virt *vm)
 {
 	pthread_mutex_lock(&vm->ev_lock);
@@ -706,6 +739,7 @@ static int wait_event(struct virt *vm)
 		if (atomic_load(&vm->event) == VIRT_EV_NONE) {
 			pthread_mutex_unlock(&vm->ev_lock);
 			panic_check(vm);
+			share_tick(vm);
 			pthread_mutex_lock(&vm->ev_lock);
 		}
 	}

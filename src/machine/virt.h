@@ -74,7 +74,12 @@ struct virt_config {
 	 * with interrupts off (panic_watch.h); 0 = 10 s */
 	uint64_t panic_window_us;
 	enum virt_on_panic on_panic;
+	/* page sharing (docs/memory.md): frames the scanner looks at per
+	 * second; 0 = VIRT_SHARE_DEFAULT, VIRT_SHARE_OFF = none */
+	uint32_t share_rate;
 };
+#define VIRT_SHARE_DEFAULT 16384u /* 64 MiB/s */
+#define VIRT_SHARE_OFF	   UINT32_MAX
 
 /* Number of virtio slots cfg asks for (checked against VIRT_MAX_VIRTIO). */
 unsigned virt_virtio_count(const struct virt_config *cfg);

@@ -9,6 +9,7 @@
 #include "cpu/hart.h"
 #include "machine/panic_watch.h"
 #include "machine/virt.h"
+#include "mem/gmem.h"
 #include "util/vclock.h"
 
 struct gmem;
@@ -85,7 +86,9 @@ struct virt {
 	struct panic_watch watch;
 	bool panic_reported;
 	_Atomic bool console_panic; /* the panic banner went by */
-	unsigned panic_match;	    /* bytes of the banner matched */
+	/* page sharing: the scanner's state (control thread) */
+	struct gmem_share share;
+	unsigned panic_match; /* bytes of the banner matched */
 	struct console *console;
 	unsigned n_harts;
 	struct virt_hart harts[VIRT_MAX_HARTS];

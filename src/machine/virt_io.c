@@ -327,6 +327,10 @@ static void qmp_get_stats(void *opaque, struct qmp_stats *st)
 		qmp_stats_u64(st, "memory", "frames_private", g.frames_private);
 		qmp_stats_u64(st, "memory", "frames_released",
 			      g.frames_released);
+		qmp_stats_u64(st, "memory", "frames_zero_shared",
+			      g.frames_zero_shared);
+		qmp_stats_u64(st, "memory", "share_scanned", g.share_scanned);
+		qmp_stats_u64(st, "memory", "cow_breaks", g.cow_breaks);
 	}
 	pthread_mutex_unlock(&vm->io_lock);
 }

@@ -8,10 +8,16 @@
 #include "mem/gmem.h"
 #include "mem/gmem_priv.h"
 
+static void pin_range(struct gmem *gm, uint64_t gfn, uint64_t last, int d)
+{
+	for (; gfn <= last; gfn++)
+		atomic_fetch_add(&gm->pins[gfn], (uint32_t)d);
+}
+
 int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
 		 enum gmem_access access, struct iovec *iov, int max_iov)
 {
-	uint64_t off;
+	uint64_t off, first, last;
 	int n = 0;
 
 	if (len == 0)
@@ -20,6 +26,13 @@ int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
 		return -EFAULT;
 	if (max_iov <= 0 || !iov)
 		return -ENOBUFS;
+	/* Pin before looking the frames up (sequentially consistent on both
+	 * sides): the scanner either sees the pin or its commit is seen by
+	 * the lookup below (share.c). */
+	first = off >> GUEST_PAGE_SHIFT;
+	last = (off + len - 1) >> GUEST_PAGE_SHIFT;
+	pin_range(gm, first, last, 1);
+	atomic_thread_fence(memory_order_seq_cst);
 	while (len) {
 		uint64_t in_page = GUEST_PAGE_SIZE - (gpa & GUEST_PAGE_MASK);
 		uint64_t chunk = len < in_page ? len : in_page;
@@ -34,8 +47,10 @@ int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
 		} else {
 			/* Frames already made private stay so: harmless, a
 			 * retry with more iovecs finds them private. */
-			if (n == max_iov)
+			if (n == max_iov) {
+				pin_range(gm, first, last, -1);
 				return -ENOBUFS;
+			}
 			iov[n].iov_base = p;
 			iov[n].iov_len = chunk;
 			n++;
@@ -46,11 +61,12 @@ int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
 	return n;
 }
 
-void gmem_dma_unmap(struct gmem *gm, const struct iovec *iov, int n_iov)
+void gmem_dma_unpin(struct gmem *gm, uint64_t gpa, uint64_t len)
 {
-	/* Nothing is pinned yet. Sharing and swap will hold a per-frame pin
-	 * between map and unmap. */
-	(void)gm;
-	(void)iov;
-	(void)n_iov;
+	uint64_t off;
+
+	if (len == 0 || !gmem_ram_offset(gm, gpa, len, &off))
+		return;
+	pin_range(gm, off >> GUEST_PAGE_SHIFT,
+		  (off + len - 1) >> GUEST_PAGE_SHIFT, -1);
 }

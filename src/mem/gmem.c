@@ -4,6 +4,7 @@
  * p2m encoding and docs/memory.md for the design.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -78,7 +79,9 @@ struct gmem *gmem_create(uint64_t ram_base, uint64_t ram_size,
 	gm->p2m = map_anon(gm->p2m_bytes, PROT_READ | PROT_WRITE);
 	gm->dirty_words = GMEM_DIRTY_WORDS(gm->nframes);
 	gm->dirty = calloc(gm->dirty_words, sizeof(*gm->dirty));
-	if (!gm->zero_page || !gm->p2m || !gm->dirty) {
+	gm->pins_bytes = gm->nframes * sizeof(*gm->pins);
+	gm->pins = map_anon(gm->pins_bytes, PROT_READ | PROT_WRITE);
+	if (!gm->zero_page || !gm->p2m || !gm->dirty || !gm->pins) {
 		error_set(err, ENOMEM,
 			  "guest RAM of %llu MiB: cannot allocate the frame "
 			  "table",
@@ -89,6 +92,9 @@ struct gmem *gmem_create(uint64_t ram_base, uint64_t ram_size,
 	/* The p2m is all zero words, which decode to the zero frame. */
 	atomic_init(&gm->frames_private, 0);
 	atomic_init(&gm->frames_released, 0);
+	atomic_init(&gm->frames_zero_shared, 0);
+	atomic_init(&gm->share_scanned, 0);
+	atomic_init(&gm->cow_breaks, 0);
 	atomic_init(&gm->dirty_active, false);
 	log_debug("mem", "RAM 0x%llx..0x%llx: %llu frames reserved at %p",
 		  (unsigned long long)ram_base,
@@ -107,6 +113,8 @@ void gmem_destroy(struct gmem *gm)
 		return;
 	gmem_bus_destroy(gm);
 	free(gm->dirty);
+	if (gm->pins)
+		munmap(gm->pins, gm->pins_bytes);
 	if (gm->p2m)
 		munmap(gm->p2m, gm->p2m_bytes);
 	if (gm->zero_page)
@@ -135,25 +143,49 @@ bool gmem_is_ram(const struct gmem *gm, uint64_t gpa, uint64_t len)
 	return gmem_ram_offset(gm, gpa, len, &off);
 }
 
+/* The scanner is deciding about gfn (a few microseconds): wait. */
+uintptr_t gmem_wait_not_busy(struct gmem *gm, uint64_t gfn)
+{
+	uintptr_t cur = p2m_get(gm, gfn);
+
+	for (unsigned spins = 0; cur & P2M_F_BUSY; spins++) {
+		if (spins > 64)
+			sched_yield();
+		cur = p2m_get(gm, gfn);
+	}
+	return cur;
+}
+
 /*
- * First write to a frame. The only transition from the zero frame is to
- * slot gfn, so racing writers CAS the same value: one wins and counts the
- * frame, the others see the slot and are done. The slot reads as zeros: it
- * was never touched, or MADV_DONTNEED'd by gmem_release_page().
+ * A store to a frame that is not plainly private. From the zero frame the
+ * only transition is to slot gfn, so racing writers CAS the same value: one
+ * wins and counts the frame, the others see the slot and are done. The slot
+ * reads as zeros: it was never touched, or MADV_DONTNEED'd by
+ * gmem_release_page() or the scanner. A protected frame (page sharing,
+ * phase 1) just loses its protection: the scanner's commit then fails.
  */
 uintptr_t gmem_make_private(struct gmem *gm, uint64_t gfn)
 {
-	uintptr_t cur = p2m_get(gm, gfn);
+	uintptr_t cur = gmem_wait_not_busy(gm, gfn);
 	uintptr_t slot = (uintptr_t)p2m_slot(gm, gfn);
 
-	/* Today the only read-only frame is the zero frame; page sharing will
-	 * copy a shared frame into the slot here before the CAS. */
 	while (cur & P2M_F_RO) {
-		if (p2m_cas(gm, gfn, &cur, slot)) {
+		if (cur & P2M_F_BUSY) {
+			cur = gmem_wait_not_busy(gm, gfn);
+			continue;
+		}
+		if (!p2m_cas(gm, gfn, &cur, slot))
+			continue;
+		if (cur & P2M_F_ZERO)
 			atomic_fetch_add_explicit(&gm->frames_private, 1,
 						  memory_order_relaxed);
-			return slot;
+		if (cur & P2M_F_SHARED) {
+			atomic_fetch_sub_explicit(&gm->frames_zero_shared, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&gm->cow_breaks, 1,
+						  memory_order_relaxed);
 		}
+		return slot;
 	}
 	return cur;
 }
@@ -246,8 +278,13 @@ int gmem_release_page(struct gmem *gm, uint64_t gpa)
 	if (!gmem_ram_offset(gm, gpa, 1, &off))
 		return -EFAULT;
 	gfn = off >> GUEST_PAGE_SHIFT;
-	cur = p2m_get(gm, gfn);
-	while (!(cur & P2M_F_RO)) {
+	cur = gmem_wait_not_busy(gm, gfn);
+	/* private or protected (not the zero frame): back to zero */
+	while (!(cur & P2M_F_ZERO)) {
+		if (cur & P2M_F_BUSY) {
+			cur = gmem_wait_not_busy(gm, gfn);
+			continue;
+		}
 		if (p2m_cas(gm, gfn, &cur, gm->zero_entry)) {
 			atomic_fetch_sub_explicit(&gm->frames_private, 1,
 						  memory_order_relaxed);
@@ -272,4 +309,10 @@ void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st)
 						  memory_order_relaxed);
 	st->frames_released = atomic_load_explicit(&gm->frames_released,
 						   memory_order_relaxed);
+	st->frames_zero_shared = atomic_load_explicit(&gm->frames_zero_shared,
+						      memory_order_relaxed);
+	st->share_scanned = atomic_load_explicit(&gm->share_scanned,
+						 memory_order_relaxed);
+	st->cow_breaks = atomic_load_explicit(&gm->cow_breaks,
+					      memory_order_relaxed);
 }

@@ -134,13 +134,16 @@ int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf,
  * max_iov iovecs would be needed (frames a failed GMEM_WRITE mapping already
  * made private stay private and dirty, which is harmless). A GMEM_READ
  * mapping may point at the shared read-only zero frame: never write through
- * it. Nothing needs unmapping today; callers
- * still call gmem_dma_unmap() so pinning can be added without touching them.
+ * it. Every frame of a mapped range is pinned until gmem_dma_unpin() of the
+ * same range (page sharing leaves pinned frames alone: a device may be
+ * reading or writing them); a failed map pins nothing.
  */
 int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
 		 enum gmem_access access, struct iovec *iov,
 		 int max_iov) SV_MUST_CHECK;
-void gmem_dma_unmap(struct gmem *gm, const struct iovec *iov, int n_iov);
+/* Unpin the frames of a range gmem_dma_map() mapped (the same gpa and len,
+ * or the pieces of it its iovecs covered: each frame once). */
+void gmem_dma_unpin(struct gmem *gm, uint64_t gpa, uint64_t len);
 
 /* ---- frames: release and statistics ------------------------------------ */
 
@@ -156,6 +159,10 @@ struct gmem_stats {
 	uint64_t frames_total;	  /* ram_size / 4 KiB */
 	uint64_t frames_private;  /* guest frames backed by a private frame */
 	uint64_t frames_released; /* successful gmem_release_page() calls */
+	/* page sharing (share.c) */
+	uint64_t frames_zero_shared; /* zero frames the scanner shares now */
+	uint64_t share_scanned;	     /* frames looked at, total */
+	uint64_t cow_breaks;	     /* writes that unshared a frame, total */
 };
 void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st);
 
@@ -181,5 +188,58 @@ uint64_t gmem_dirty_log_collect(struct gmem *gm, uint64_t *out, size_t n_words);
 
 /* Number of 64-bit words of the dirty bitmap: (frames_total + 63) / 64. */
 size_t gmem_dirty_log_words(const struct gmem *gm);
+
+/* ---- page sharing (share.c, docs/memory.md "Page sharing") ------------ */
+
+/*
+ * The scanner gives private frames that hold only zeros back to the shared
+ * zero frame, in two phases a flush of every hart's TLB apart:
+ *
+ *   protect  a private, unpinned frame that reads as zero is made
+ *            read-only (stores come back through gmem_page, which cancels)
+ *   ...      the owner flushes every hart's TLB (no store can still go
+ *            straight to the frame) and waits until each hart did
+ *   commit   still protected, unpinned and zero: the entry becomes the
+ *            zero frame and the host memory is returned (MADV_DONTNEED);
+ *            the next write makes it private again (a COW break)
+ *
+ * struct gmem_share keeps the position and the batch between the phases;
+ * gmem_share_step() runs one step of it for an owner that supplies the
+ * flush. Not thread-safe against itself: one scanner per gmem.
+ */
+#define GMEM_SHARE_BATCH 4096
+
+struct gmem_share_ops {
+	/* Ask every hart to flush its TLB (returns at once). */
+	void (*flush)(void *opaque);
+	/* Every hart flushed since the last flush() (or runs no guest code:
+	 * parked, stopped). */
+	bool (*flushed)(void *opaque);
+	void *opaque;
+};
+
+struct gmem_share {
+	uint64_t cursor; /* next gfn to look at */
+	uint32_t n;	 /* protected frames waiting for the commit */
+	uint32_t waited; /* steps the flush has not completed */
+	uint32_t gfn[GMEM_SHARE_BATCH];
+};
+
+/* Phase 1 and 2 for one frame (the step below and the tests use them):
+ * protect returns true if the frame is now protected; commit true if it
+ * became the zero frame (else the protection is lifted); unprotect lifts
+ * it without a commit. */
+bool gmem_share_protect_zero(struct gmem *gm, uint64_t gfn);
+bool gmem_share_commit_zero(struct gmem *gm, uint64_t gfn);
+void gmem_share_unprotect(struct gmem *gm, uint64_t gfn);
+
+/* One step: commit the batch protected by the previous step if every hart
+ * flushed (after 8 steps without, give it up), then look at up to `scan`
+ * more frames, protect the zero ones (at most GMEM_SHARE_BATCH) and ask
+ * for a flush. Returns the frames shared by this step. */
+unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
+			 const struct gmem_share_ops *ops, unsigned scan);
+/* Lift the protection of a batch in flight (before the owner stops). */
+void gmem_share_abort(struct gmem *gm, struct gmem_share *s);
 
 #endif

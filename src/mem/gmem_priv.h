@@ -10,10 +10,16 @@
  * frame. Decoding is one XOR, so the TLB fill path stays branch-free.
  *
  * Frame states today:
- *   zero     zero_page | P2M_F_RO | P2M_F_ZERO  (never written, released)
- *   private  reserve + gfn * 4K      (slot gfn of the frame reserve)
+ *   zero       zero_page | P2M_F_RO | P2M_F_ZERO  (never written, released)
+ *              (| P2M_F_SHARED when the scanner put it there)
+ *   private    reserve + gfn * 4K      (slot gfn of the frame reserve)
+ *   protected  slot | P2M_F_RO         (page sharing, phase 1: stores come
+ *              back through gmem_page, which lifts the protection)
+ *   busy       slot | P2M_F_RO | P2M_F_BUSY (the scanner is committing:
+ *              writers wait the few microseconds until it decided)
  * Slot gfn is the only private frame gfn can ever have, so two racing
- * first writes both CAS zero -> the same slot and agree on the result.
+ * first writes both CAS zero -> the same slot and agree on the result, and
+ * a stale pointer to the slot reads what the frame holds or held.
  */
 #ifndef SV_MEM_GMEM_PRIV_H
 #define SV_MEM_GMEM_PRIV_H
@@ -28,9 +34,12 @@
  * hands them out with one AND.
  * P2M_F_RO: the host page may only be read (zero frame; later shared COW
  * frames). P2M_F_ZERO: the shared zero frame (no TLB may cache it). */
-#define P2M_F_RO		 ((uintptr_t)GMEM_PAGE_READONLY)
-#define P2M_F_ZERO		 ((uintptr_t)GMEM_PAGE_ZERO)
-#define P2M_PAGE_FLAGS		 (P2M_F_RO | P2M_F_ZERO)
+#define P2M_F_RO       ((uintptr_t)GMEM_PAGE_READONLY)
+#define P2M_F_ZERO     ((uintptr_t)GMEM_PAGE_ZERO)
+#define P2M_PAGE_FLAGS (P2M_F_RO | P2M_F_ZERO)
+/* Internal flags, never handed out by gmem_page(). */
+#define P2M_F_BUSY		 ((uintptr_t)1 << 2)
+#define P2M_F_SHARED		 ((uintptr_t)1 << 3)
 #define P2M_FLAGS_MASK		 ((uintptr_t)GUEST_PAGE_MASK)
 #define GMEM_NAME_MAX		 48
 #define GMEM_DIRTY_WORDS(frames) (((frames) + 63) / 64)
@@ -60,6 +69,14 @@ struct gmem {
 
 	_Atomic uint64_t frames_private;
 	_Atomic uint64_t frames_released;
+	_Atomic uint64_t frames_zero_shared;
+	_Atomic uint64_t share_scanned;
+	_Atomic uint64_t cow_breaks;
+
+	/* DMA pins, one per frame, lazily committed like the p2m: a pinned
+	 * frame is never shared (a device holds a pointer to its slot). */
+	_Atomic uint32_t *pins;
+	size_t pins_bytes;
 
 	/* Dirty log: one bit per frame. */
 	_Atomic uint64_t *dirty;
@@ -128,8 +145,11 @@ static inline void gmem_mark_dirty(struct gmem *gm, uint64_t gfn)
 		atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
 }
 
-/* Make gfn private (first write) and return its decoded entry. */
+/* Make gfn private (first write, lifting a protection) and return its
+ * decoded entry. */
 uintptr_t gmem_make_private(struct gmem *gm, uint64_t gfn);
+/* The entry of gfn once the scanner is not committing it. */
+uintptr_t gmem_wait_not_busy(struct gmem *gm, uint64_t gfn);
 
 /* Region holding gpa, or NULL (bus.c). Binary search. */
 const struct mmio_region *gmem_find_mmio(const struct gmem *gm, uint64_t gpa);

@@ -383,8 +383,7 @@ static void input_reset(void *opaque)
 	virtio_worker_stop(&in->worker);
 	/* the worker is gone: its scratch is ours */
 	if (vd && in->have_req)
-		gmem_dma_unmap(virtio_mem(vd), in->ev_req.iov,
-			       (int)(in->ev_req.n_out + in->ev_req.n_in));
+		virtq_req_release(virtio_mem(vd), &in->ev_req);
 	in->have_req = false;
 }
 

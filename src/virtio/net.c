@@ -173,9 +173,7 @@ static void rx_stash_free(struct virtio_net *n)
 
 	for (unsigned i = 0; i < n->rx_cap; i++) {
 		if (i < n->rx_n && gm)
-			gmem_dma_unmap(gm, n->rx_stash[i]->iov,
-				       (int)(n->rx_stash[i]->n_out +
-					     n->rx_stash[i]->n_in));
+			virtq_req_release(gm, n->rx_stash[i]);
 		free(n->rx_stash[i]);
 	}
 	free(n->rx_stash);

@@ -213,6 +213,20 @@ static inline int read_desc(const struct virtq *vq, uint64_t table,
 	return 0;
 }
 
+/* Unpin the guest frames under the first n iovecs of req. */
+static void unpin(struct gmem *mem, const struct virtq_req *req, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		gmem_dma_unpin(mem, req->addr[i], req->pin_len[i]);
+}
+
+void virtq_req_release(struct gmem *mem, struct virtq_req *req)
+{
+	unpin(mem, req, req->n_out + req->n_in);
+	req->n_out = req->n_in = 0;
+	req->out_len = req->in_len = 0;
+}
+
 /*
  * Walk the chain starting at head and map its buffers into req. All checks
  * of virtq.h happen here, on the copied descriptors. On error nothing of
@@ -310,8 +324,12 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_req *req)
 			 * reporting needs guest pages, not host pointers) */
 			uint64_t seg = d.addr;
 			for (int k = 0; k < r; k++) {
+				size_t l =
+					req->iov[n_iov + (unsigned)k].iov_len;
+
 				req->addr[n_iov + (unsigned)k] = seg;
-				seg += req->iov[n_iov + (unsigned)k].iov_len;
+				req->pin_len[n_iov + (unsigned)k] = (uint32_t)l;
+				seg += l;
 			}
 			n_iov += (unsigned)r;
 			if (wr) {
@@ -331,7 +349,7 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_req *req)
 		}
 	}
 fail:
-	gmem_dma_unmap(vq->mem, req->iov, (int)n_iov);
+	unpin(vq->mem, req, n_iov);
 	req->n_out = req->n_in = 0;
 	req->out_len = req->in_len = 0;
 	return r;
@@ -382,7 +400,7 @@ void virtq_push(struct virtq *vq, const struct virtq_req *req, uint32_t written)
 
 	if (written > req->in_len)
 		written = (uint32_t)req->in_len;
-	gmem_dma_unmap(vq->mem, req->iov, (int)(req->n_out + req->n_in));
+	unpin(vq->mem, req, req->n_out + req->n_in);
 	vq_store32(vq, elem, req->head);
 	vq_store32(vq, elem + 4, written);
 	vq->used_idx++;

@@ -42,6 +42,9 @@ struct virtq_req {
 	/* Guest physical address of the first byte of each iov[i] (free
 	 * page reporting releases the guest pages an in-buffer covers). */
 	uint64_t addr[VIRTQ_MAX_IOV];
+	/* Bytes of guest memory iov[i] pinned at pop time (back ends may
+	 * trim iov_len; the unpin must see what the pin saw). */
+	uint32_t pin_len[VIRTQ_MAX_IOV];
 };
 
 struct virtq;
@@ -68,6 +71,10 @@ bool virtq_need_notify(struct virtq *vq);
 void virtq_set_notify(struct virtq *vq, bool enable);
 /* Any chain available? */
 bool virtq_has_work(struct virtq *vq);
+
+/* Unpin a popped request's buffers without returning it (a device that
+ * drops requests it holds on reset; virtq_push() does this itself). */
+void virtq_req_release(struct gmem *mem, struct virtq_req *req);
 
 /* Copy helpers over a request's iovecs. */
 size_t virtq_req_read(const struct virtq_req *req, size_t off, void *buf,

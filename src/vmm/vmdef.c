@@ -42,6 +42,7 @@ void vmdef_init(struct vmdef *def)
 	def->memory = VIRT_DEFAULT_RAM;
 	def->bios = VIRT_BIOS_BUILTIN;
 	def->console = VMDEF_CONSOLE_MANAGED;
+	def->mem_merge = true;
 }
 
 unsigned vmdef_virtio_count(const struct vmdef *def)
@@ -408,5 +409,6 @@ int vmdef_to_virt_config(const struct vmdef *d, struct virt_config *cfg,
 	cfg->n_nets = d->n_nics;
 	cfg->rng = d->rng;
 	cfg->balloon = d->balloon;
+	cfg->share_rate = d->mem_merge ? 0 : VIRT_SHARE_OFF;
 	return 0;
 }

@@ -153,6 +153,9 @@ struct vmdef {
 	char console_path[108]; /* VMDEF_CONSOLE_UNIX (sun_path limit) */
 	bool rng;
 	bool balloon;
+	/* page sharing (QEMU's -machine mem-merge): zero frames go back to
+	 * the shared zero frame (docs/memory.md); default on */
+	bool mem_merge;
 
 	/* QoS (consumed by the scheduler and memory manager); 0 = none */
 	struct vmdef_shares cpu_shares;
@@ -266,6 +269,9 @@ int vmdef_opt_cpuset(const char *s, const char *what, uint64_t *mask,
 		     struct error *err);
 /* The mask as such a list ("all" for 0); buf of at least 192 bytes. */
 void vmdef_cpuset_str(uint64_t mask, char *buf, size_t size);
+/* --mem-merge (named by what): on/off, yes/no, true/false, 1/0. */
+int vmdef_opt_onoff(const char *s, const char *what, bool *out,
+		    struct error *err);
 /* --on-panic (named by what): "stop", "pause" or "restart". */
 int vmdef_opt_on_panic(const char *s, const char *what, enum virt_on_panic *out,
 		       struct error *err);

@@ -431,7 +431,8 @@ static int parse_devices(const json_t *root, struct vmdef *d, struct error *err)
 		d->n_nics++;
 	}
 	if (get_bool(root, "", "rng", &d->rng, err) ||
-	    get_bool(root, "", "balloon", &d->balloon, err))
+	    get_bool(root, "", "balloon", &d->balloon, err) ||
+	    get_bool(root, "", "mem_merge", &d->mem_merge, err))
 		return -EINVAL;
 	return 0;
 }
@@ -526,9 +527,10 @@ static int parse_qos(const json_t *root, struct vmdef *d, struct error *err)
 int vmdef_from_json(const json_t *root, struct vmdef *d, struct error *err)
 {
 	static const char *const keys[] = {
-		"name",	 "cpus",     "memory", "boot",	    "bios",
-		"accel", "on_panic", "disks",  "nics",	    "console",
-		"rng",	 "balloon",  "qos",    "autostart", NULL,
+		"name", "cpus",	     "memory",	  "boot",
+		"bios", "accel",     "on_panic",  "disks",
+		"nics", "console",   "rng",	  "balloon",
+		"qos",	"autostart", "mem_merge", NULL,
 	};
 	uint64_t v;
 	int r;
@@ -701,6 +703,7 @@ json_t *vmdef_to_json_value(const struct vmdef *d)
 	bad |= json_object_set_new(o, "console", json_string(console));
 	bad |= json_object_set_new(o, "rng", json_boolean(d->rng));
 	bad |= json_object_set_new(o, "balloon", json_boolean(d->balloon));
+	bad |= json_object_set_new(o, "mem_merge", json_boolean(d->mem_merge));
 
 	bad |= json_object_set_new(cpu, "shares",
 				   vmdef_shares_to_json(&d->cpu_shares));

@@ -192,6 +192,15 @@ void vmdef_cpuset_str(uint64_t mask, char *buf, size_t size)
 	}
 }
 
+int vmdef_opt_onoff(const char *s, const char *what, bool *out,
+		    struct error *err)
+{
+	if (parse_bool(s, out) < 0)
+		return error_set(err, EINVAL, "%s %.64s: expected on or off",
+				 what, s);
+	return 0;
+}
+
 int vmdef_opt_on_panic(const char *s, const char *what, enum virt_on_panic *out,
 		       struct error *err)
 {

@@ -267,3 +267,54 @@ def test_balloon_without_device(guest, vm_factory, tmp_path):
     q.ok("quit")
     assert vm.wait_exit(timeout=30) == 0
     assert not qmp_path.exists()
+
+
+def mem_stats(q):
+    return q.ok("query-stats", device="memory")["memory"]
+
+
+def test_zero_pages_are_shared(guest, vm_factory, tmp_path):
+    """Page sharing (docs/memory.md): RAM the guest filled with zeros and
+    still holds (a tmpfs file) goes back to the shared zero frame, the host
+    RSS falls, the file still reads as zeros, and writing it breaks the
+    sharing (copy-on-write) without losing a byte."""
+    vm, q = boot(guest, vm_factory, tmp_path)
+    fill(vm, 200)
+    rss_filled = vm_rss(vm)
+
+    def shared_enough():
+        s = mem_stats(q)
+        return s["frames_zero_shared"] * 4096 >= 150 * MiB, s
+
+    s = wait_until("150 MiB of zero pages shared", shared_enough, 120, vm)
+    rss_shared = vm_rss(vm)
+    print(f"RSS with 200 MiB of zeros in tmpfs {rss_filled / MiB:.0f} MiB, "
+          f"after sharing {rss_shared / MiB:.0f} MiB; stats {s}")
+    assert rss_filled - rss_shared >= 100 * MiB
+
+    # The guest still holds the file and it still reads as zeros.
+    out, st = shell(vm, "cmp -n 209715200 /tmp/fill/f /dev/zero "
+                    "&& echo SAME")
+    assert st == 0 and "SAME" in out, out
+    # Writing breaks the sharing of what it touches; the data is there.
+    out, st = shell(vm, "dd if=/dev/urandom of=/tmp/fill/g bs=1M count=8 "
+                    "2>/dev/null && dd if=/tmp/fill/g of=/tmp/fill/f bs=1M "
+                    "conv=notrunc 2>/dev/null && cmp -n 8388608 /tmp/fill/f "
+                    "/tmp/fill/g && echo SAME")
+    assert st == 0 and "SAME" in out, out
+    after = mem_stats(q)
+    assert after["cow_breaks"] > s["cow_breaks"], after
+    unfill(vm)
+    q.ok("quit")
+    assert vm.wait_exit(timeout=30) == 0
+
+
+@pytest.mark.full
+def test_mem_merge_off(guest, vm_factory, tmp_path):
+    vm, q = boot(guest, vm_factory, tmp_path, extra=["--mem-merge", "off"])
+    fill(vm, 64)
+    time.sleep(5)  # five scanner periods
+    s = mem_stats(q)
+    assert s["frames_zero_shared"] == 0 and s["share_scanned"] == 0, s
+    q.ok("quit")
+    assert vm.wait_exit(timeout=30) == 0

@@ -625,7 +625,7 @@ static void test_dma_map(void **state)
 	assert_int_equal(iov[1].iov_len, PG);
 	assert_ptr_equal(iov[2].iov_base, zero);
 	assert_int_equal(iov[2].iov_len, 100);
-	gmem_dma_unmap(gm, iov, n);
+	gmem_dma_unpin(gm, gpa, 2 * PG);
 	assert_int_equal(n_private(gm), 0);
 
 	/* Write mapping: private, adjacent slots merge into one iovec. */
@@ -634,7 +634,7 @@ static void test_dma_map(void **state)
 	assert_int_equal(iov[0].iov_len, 2 * PG);
 	assert_int_equal(n_private(gm), 3);
 	memset(iov[0].iov_base, 0x77, iov[0].iov_len);
-	gmem_dma_unmap(gm, iov, n);
+	gmem_dma_unpin(gm, gpa, 2 * PG);
 	assert_int_equal(gmem_read(gm, gpa + 2 * PG - 8, buf, 16), 0);
 	assert_int_equal(buf[7], 0x77);
 	assert_int_equal(buf[8], 0);

@@ -298,3 +298,12 @@ bool virtq_has_work(struct virtq *vq)
 	pthread_mutex_unlock(&vq->vd->lock);
 	return w;
 }
+
+void virtq_req_release(struct gmem *mem, struct virtq_req *req)
+{
+	/* The fake's requests are not pinned (fake_req_gpa's pins are
+	 * dropped with the gmem). */
+	(void)mem;
+	req->n_out = req->n_in = 0;
+	req->out_len = req->in_len = 0;
+}

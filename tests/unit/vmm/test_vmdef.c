@@ -22,7 +22,7 @@ static const char full_def[] =
 	"  \"hostfwd\": [\"tcp:127.0.0.1:2222-:22\", \"udp::5353-:53\"],"
 	"  \"mac\": \"52:54:00:aa:bb:cc\"}],"
 	" \"console\": \"pty\", \"rng\": true, \"balloon\": true,"
-	" \"on_panic\": \"pause\","
+	" \"on_panic\": \"pause\", \"mem_merge\": false,"
 	" \"qos\": {\"cpu\": {\"shares\": \"high\", \"reservation_mhz\": 1000,"
 	"  \"limit_mhz\": 4000, \"affinity\": \"0,2-3\"},"
 	"  \"memory\": {\"shares\": 5000, \"reservation\": \"512M\","
@@ -61,6 +61,7 @@ static void test_full(void **state)
 	assert_int_equal(d->console, VMDEF_CONSOLE_PTY);
 	assert_true(d->rng);
 	assert_true(d->balloon);
+	assert_false(d->mem_merge);
 	assert_int_equal(d->cpu_shares.kind, VMDEF_SHARES_HIGH);
 	assert_int_equal(vmdef_cpu_shares(d), 4 * VMDEF_CPU_SHARES_HIGH);
 	assert_int_equal(d->cpu_reservation_mhz, 1000);
@@ -268,6 +269,9 @@ static const struct {
 	  "\"on_panic\":\"reboot\"}",
 	  "on_panic: reboot: expected stop, pause or restart" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"mem_merge\":\"yes\"}",
+	  "mem_merge: expected true or false, got \"yes\"" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
 	  "\"qos\":{\"cpu\":{\"limit_mhz\":0}}}",
 	  "qos.cpu.limit_mhz: 0 is out of range 1..100000000" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
@@ -353,6 +357,7 @@ static void test_virt_config(void **state)
 	assert_true(cfg->rng);
 	assert_true(cfg->balloon);
 	assert_int_equal(cfg->on_panic, VIRT_ON_PANIC_PAUSE);
+	assert_int_equal(cfg->share_rate, VIRT_SHARE_OFF);
 	assert_false(cfg->has_hvc);
 	assert_int_equal(virt_virtio_count(cfg), 5);
 

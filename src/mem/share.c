@@ -1,0 +1,136 @@
+/*
+ * Page sharing, first step: zero frames (docs/memory.md, "Page sharing").
+ * A private frame that holds only zeros goes back to the shared zero frame
+ * and its host memory to the host, in two phases a TLB flush apart (see
+ * gmem.h for the contract and gmem_priv.h for the frame states).
+ *
+ * Why nothing can be lost:
+ *  - a hart stores straight into a frame only through a TLB entry filled by
+ *    gmem_page(GMEM_WRITE) while the frame was writable. Protection makes
+ *    new fills come back through gmem_page, which lifts it; the owner's
+ *    flush removes the old entries before the commit looks at the frame.
+ *  - the commit marks the frame busy first: a writer that comes now waits
+ *    until the frame is the zero frame and then makes the same slot private
+ *    again, after the DONTNEED. A reader may still read the slot through a
+ *    stale pointer: it reads zeros, which is what the frame holds, and
+ *    after the next write the same slot again.
+ *  - a device may hold a pointer to the slot from gmem_dma_map() since
+ *    before the protection: such frames are pinned and left alone. The
+ *    pin is taken before the lookup and checked after the busy mark, with
+ *    a full fence on both sides, so one of the two sees the other.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "mem/gmem.h"
+#include "mem/gmem_priv.h"
+
+/* Words, not bytes: the scanner looks at many frames. */
+static bool frame_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)p;
+	uint64_t acc = 0;
+
+	for (size_t i = 0; i < GUEST_PAGE_SIZE / 8; i += 8) {
+		acc |= w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] |
+		       w[i + 5] | w[i + 6] | w[i + 7];
+		if (acc)
+			return false;
+	}
+	return true;
+}
+
+bool gmem_share_protect_zero(struct gmem *gm, uint64_t gfn)
+{
+	uintptr_t cur, slot;
+
+	if (gfn >= gm->nframes)
+		return false;
+	atomic_fetch_add_explicit(&gm->share_scanned, 1, memory_order_relaxed);
+	cur = p2m_get(gm, gfn);
+	slot = (uintptr_t)p2m_slot(gm, gfn);
+	/* private and writable only; a racy look at the content is fine,
+	 * the commit looks again once no store can be in flight */
+	if (cur != slot || atomic_load(&gm->pins[gfn]) ||
+	    !frame_is_zero(p2m_slot(gm, gfn)))
+		return false;
+	return p2m_cas(gm, gfn, &cur, slot | P2M_F_RO);
+}
+
+void gmem_share_unprotect(struct gmem *gm, uint64_t gfn)
+{
+	uintptr_t slot;
+
+	if (gfn >= gm->nframes)
+		return;
+	slot = (uintptr_t)p2m_slot(gm, gfn);
+	uintptr_t cur = slot | P2M_F_RO;
+	(void)p2m_cas(gm, gfn, &cur, slot); /* a writer may have lifted it */
+}
+
+bool gmem_share_commit_zero(struct gmem *gm, uint64_t gfn)
+{
+	uintptr_t slot, cur, busy;
+
+	if (gfn >= gm->nframes)
+		return false;
+	slot = (uintptr_t)p2m_slot(gm, gfn);
+	cur = slot | P2M_F_RO;
+	busy = slot | P2M_F_RO | P2M_F_BUSY;
+	if (!p2m_cas(gm, gfn, &cur, busy))
+		return false; /* written since the protection */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load(&gm->pins[gfn]) || !frame_is_zero(p2m_slot(gm, gfn))) {
+		cur = busy;
+		(void)p2m_cas(gm, gfn, &cur, slot); /* only we leave busy */
+		return false;
+	}
+	/* Cannot fail on a range we mapped ourselves. */
+	(void)madvise(p2m_slot(gm, gfn), GUEST_PAGE_SIZE, MADV_DONTNEED);
+	cur = busy;
+	(void)p2m_cas(gm, gfn, &cur, gm->zero_entry | P2M_F_SHARED);
+	atomic_fetch_sub_explicit(&gm->frames_private, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&gm->frames_zero_shared, 1,
+				  memory_order_relaxed);
+	return true;
+}
+
+void gmem_share_abort(struct gmem *gm, struct gmem_share *s)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		gmem_share_unprotect(gm, s->gfn[i]);
+	s->n = 0;
+	s->waited = 0;
+}
+
+unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
+			 const struct gmem_share_ops *ops, unsigned scan)
+{
+	unsigned shared = 0;
+
+	if (s->n) {
+		if (!ops->flushed(ops->opaque)) {
+			/* a vCPU that does not run for long (throttled,
+			 * descheduled) holds the batch back: give it up */
+			if (++s->waited >= 8)
+				gmem_share_abort(gm, s);
+			return 0;
+		}
+		for (uint32_t i = 0; i < s->n; i++)
+			shared += gmem_share_commit_zero(gm, s->gfn[i]);
+		s->n = 0;
+		s->waited = 0;
+	}
+	for (unsigned k = 0; k < scan && s->n < GMEM_SHARE_BATCH; k++) {
+		uint64_t gfn = s->cursor++;
+
+		if (s->cursor >= gm->nframes)
+			s->cursor = 0;
+		if (gmem_share_protect_zero(gm, gfn))
+			s->gfn[s->n++] = (uint32_t)gfn;
+	}
+	if (s->n)
+		ops->flush(ops->opaque);
+	return shared;
+}
