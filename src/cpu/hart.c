@@ -162,11 +162,8 @@ static void trace_block(struct hart *h, const struct block *b)
 	}
 }
 
-enum hart_run_result hart_run(struct hart *h, uint64_t max_insns)
+static enum hart_run_result run_blocks(struct hart *h)
 {
-	h->budget = max_insns > INT64_MAX ? INT64_MAX : (int64_t)max_insns;
-	h->s.wfi = false;
-
 	for (;;) {
 		unsigned req = atomic_load_explicit(&h->requests,
 						    memory_order_relaxed);
@@ -216,6 +213,27 @@ enum hart_run_result hart_run(struct hart *h, uint64_t max_insns)
 		if (unlikely((h->budget <= 0) | h->s.wfi))
 			return h->s.wfi ? HART_RUN_WFI : HART_RUN_BUDGET;
 	}
+}
+
+/*
+ * in_run tells other threads whether this hart may be using its TLB now.
+ * Outside hart_run() a request posted to it counts as done
+ * (hart_request_done): it is served at the top of the next run, before any
+ * guest instruction. The store and the requests load are ordered by a full
+ * fence against the poster's fetch_or and load of in_run, so either the
+ * poster sees in_run or the run sees the request.
+ */
+enum hart_run_result hart_run(struct hart *h, uint64_t max_insns)
+{
+	enum hart_run_result r;
+
+	h->budget = max_insns > INT64_MAX ? INT64_MAX : (int64_t)max_insns;
+	h->s.wfi = false;
+	atomic_store(&h->in_run, true);
+	atomic_thread_fence(memory_order_seq_cst);
+	r = run_blocks(h);
+	atomic_store_explicit(&h->in_run, false, memory_order_release);
+	return r;
 }
 
 /* ---- registers ------------------------------------------------------------ */
@@ -302,7 +320,7 @@ void hart_request(struct hart *h, unsigned reqs)
 bool hart_request_done(struct hart *h, unsigned reqs)
 {
 	return !(atomic_load(&h->requests) & reqs) || atomic_load(&h->parked) ||
-	       h->stopped;
+	       !atomic_load(&h->in_run) || h->stopped;
 }
 
 void hart_service_requests(struct hart *h)

@@ -135,8 +135,9 @@ uint64_t hart_get_mtimecmp(const struct hart *h);
 void hart_set_sbi_timer(struct hart *h, uint64_t val);
 /* Post requests (enum hart_request bits) and wake the hart if parked. */
 void hart_request(struct hart *h, unsigned reqs);
-/* True once none of reqs is still waiting for h, or h is parked (a parked
- * hart handles its requests before it runs again). Any thread. */
+/* True once none of reqs is still waiting for h, or h is parked or outside
+ * hart_run() (waiting for a pCPU, paused): such a hart handles its requests
+ * before it runs guest code again. Any thread. */
 bool hart_request_done(struct hart *h, unsigned reqs);
 /* Handle this hart's own pending TLB_FLUSH/FENCE_I requests now. Owner
  * thread, from inside a callback (sbi_call): lets two harts that wait for

@@ -424,6 +424,8 @@ struct hart {
 	_Atomic uint64_t mtimecmp;
 	_Atomic uint64_t sbi_timecmp;
 	_Atomic int parked;
+	/* inside hart_run(): may use its TLB (hart_request_done) */
+	_Atomic bool in_run;
 
 	/* set when something that affects interrupt delivery changed */
 	bool irq_check;

@@ -168,6 +168,15 @@ static void test_rfence(void **state)
 	/* hypervisor fences are not supported */
 	assert_int_equal(call(0, EXT_RFENCE, 3, 3, 0, 0, NULL), -2);
 	assert_int_equal(call(0, EXT_RFENCE, 0, 8, 0, 0, NULL), -3);
+
+	/* hart 1 started but not running guest code (its vCPU waits for a
+	 * pCPU that the caller's vCPU holds): the fence must not wait for
+	 * it, it is served when hart 1 runs again. This deadlocked a 2-vCPU
+	 * VM on one pCPU. */
+	atomic_store(&vm->harts[1].hsm, HSM_STARTED);
+	assert_int_equal(call(0, EXT_RFENCE, 1, 3, 0, 0, NULL), 0);
+	assert_true(hart_request_done(vm->harts[1].h, HART_REQ_TLB_FLUSH));
+	atomic_store(&vm->harts[1].hsm, HSM_STOPPED);
 }
 
 static void test_hsm(void **state)
