@@ -540,6 +540,7 @@ static bool only_live_fields_differ(const struct vmdef *a,
 	x.cpu_shares = b->cpu_shares;
 	x.cpu_reservation_mhz = b->cpu_reservation_mhz;
 	x.cpu_limit_mhz = b->cpu_limit_mhz;
+	x.cpu_affinity = b->cpu_affinity;
 	x.mem_shares = b->mem_shares;
 	x.mem_reservation = b->mem_reservation;
 	x.mem_limit = b->mem_limit;

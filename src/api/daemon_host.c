@@ -43,6 +43,36 @@ static void sched_config(const struct vmdef *def, struct sched_vm_config *c)
 	c->limit_mhz = def->cpu_limit_mhz;
 }
 
+/* qos.cpu.affinity must name a pCPU of this host (0 = all of them). */
+static int affinity_check(struct daemon *d, const struct vmdef *def,
+			  struct error *err)
+{
+	struct sched_params prm;
+	char list[192];
+
+	vmk_sched_params(d->sched, &prm);
+	if (!def->cpu_affinity || prm.n_pcpus >= 64 ||
+	    def->cpu_affinity & ((1ULL << prm.n_pcpus) - 1))
+		return 0;
+	vmdef_cpuset_str(def->cpu_affinity, list, sizeof(list));
+	return error_set(err, EINVAL,
+			 "qos.cpu.affinity %s names none of the host's pCPUs "
+			 "0-%u",
+			 list, prm.n_pcpus - 1);
+}
+
+/* qos.cpu.affinity on every vCPU (checked by affinity_check). */
+static int sched_affinity(struct vmk_sched_vm *h, const struct vmdef *def,
+			  struct error *err)
+{
+	uint64_t mask = def->cpu_affinity ? def->cpu_affinity : UINT64_MAX;
+
+	for (unsigned i = 0; i < def->cpus; i++)
+		if (vmk_sched_vcpu_set_affinity(h, i, mask, err))
+			return -EINVAL;
+	return 0;
+}
+
 int daemon_sched_attach(struct daemon *d, const struct vmdef *def,
 			struct dvm_sched_slot *slot, struct error *err)
 {
@@ -57,9 +87,17 @@ int daemon_sched_attach(struct daemon *d, const struct vmdef *def,
 				 "per VM",
 				 SCHED_MAX_VCPUS);
 	struct vmk_sched_vm *h;
-	int r = vmk_sched_vm_add(d->sched, &c, &h, err);
+	int r = affinity_check(d, def, err);
 	if (r)
 		return r;
+	r = vmk_sched_vm_add(d->sched, &c, &h, err);
+	if (r)
+		return r;
+	r = sched_affinity(h, def, err);
+	if (r) {
+		vmk_sched_vm_remove(h);
+		return r;
+	}
 	slot->handle = h;
 	vmk_sched_vm_gate(h, &slot->gate);
 	slot->gate_valid = true;
@@ -82,7 +120,10 @@ int daemon_sched_set_qos(struct daemon *d, struct dvm *v,
 		return 0;
 	struct sched_vm_config c;
 	sched_config(def, &c);
-	return vmk_sched_vm_set_qos(v->sched.handle, &c, err);
+	int r = affinity_check(d, def, err);
+	if (!r)
+		r = vmk_sched_vm_set_qos(v->sched.handle, &c, err);
+	return r ? r : sched_affinity(v->sched.handle, def, err);
 }
 
 /* ---- host -------------------------------------------------------------------- */
@@ -176,6 +217,11 @@ static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
 		if (c < 0)
 			continue;
 		json_object_set_new(x, "vcpu", json_integer(c));
+		json_object_set_new(
+			x, "pcpu",
+			json_integer(
+				id >= 0 ? vmk_sched_vcpu_pcpu(d->sched, id, c)
+					: -1));
 		json_object_set_new(x, "tid", json_integer(tids[c]));
 		json_object_set_new(
 			x, "instret",
@@ -191,6 +237,9 @@ static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
 	if (id >= 0)
 		vmk_sched_vm_mhz(d->sched, id, &ent, &dem);
 	json_object_set_new(o, "entitled_mhz", json_integer((json_int_t)ent));
+	char aff[192];
+	vmdef_cpuset_str(v->def.cpu_affinity, aff, sizeof(aff));
+	json_object_set_new(o, "affinity", json_string(aff));
 	json_object_set_new(o, "demand_mhz", json_integer((json_int_t)dem));
 	json_object_set_new(o, "vcpus", vcpus);
 	return o;

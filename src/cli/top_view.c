@@ -94,6 +94,25 @@ static int get_string(const json_t *o, const char *field, const char *where,
 	return 0;
 }
 
+/* vcpus[].pcpu, optional: the pCPU held or held last, -1 for none yet. */
+static int get_pcpu(const json_t *o, const char *where, struct top_row *r,
+		    struct error *err)
+{
+	const json_t *v = json_object_get(o, "pcpu");
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < -1 ||
+	    json_integer_value(v) > 9999)
+		return bad_field(err, where, "pcpu", "an integer -1..9999");
+	if (json_integer_value(v) < 0)
+		snprintf(r->cpus, sizeof(r->cpus), "-");
+	else
+		snprintf(r->cpus, sizeof(r->cpus), "%d",
+			 (int)json_integer_value(v));
+	return 0;
+}
+
 /* The figures VmStats and its vcpus[] entries share. */
 static int parse_figures(const json_t *o, const char *where, struct top_row *r,
 			 struct error *err)
@@ -136,6 +155,9 @@ static int parse_vm(const json_t *o, size_t idx, struct top_vm *vm,
 	e = e ?: parse_figures(o, where, &vm->row, err);
 	e = e ?: get_u64(o, "entitled_mhz", where, &vm->row.entitled_mhz, err);
 	e = e ?: get_u64(o, "demand_mhz", where, &vm->row.demand_mhz, err);
+	e = e
+		    ?: get_string(o, "affinity", where, vm->row.cpus,
+				  sizeof(vm->row.cpus), false, err);
 	if (e)
 		return e;
 	*limited |= vm->row.has_limited;
@@ -164,6 +186,7 @@ static int parse_vm(const json_t *o, size_t idx, struct top_vm *vm,
 		e = get_long(c, "vcpu", where, &idx_v, err);
 		e = e ?: get_long(c, "tid", where, &r->tid, err);
 		e = e ?: parse_figures(c, where, r, err);
+		e = e ?: get_pcpu(c, where, r, err);
 		if (e)
 			return e;
 		/* The daemon numbers vCPUs; fall back to the position. */
@@ -339,15 +362,16 @@ void top_format_host(char *buf, size_t len, const struct top_sample *s)
 }
 
 /*
- * Columns (docs/cli.md): NAME STATE NVCPU %USED %RDY %WAIT %CSTP [%MLMTD]
- * ENTMHZ DMDMHZ. Percentages of a VM are sums over its vCPUs and reach
+ * Columns (docs/cli.md): NAME STATE NVCPU CPUS %USED %RDY %WAIT %CSTP
+ * [%MLMTD] ENTMHZ DMDMHZ. CPUS is a VM's affinity and the pCPU of a vCPU. Percentages of a VM are sums over its vCPUs and reach
  * 100 x NVCPU, so they get 7 characters ("6400.0" plus a space).
  */
 void top_format_heading(char *buf, size_t len, int name_w, bool limited)
 {
-	snprintf(buf, len, "%-*s %-8s %5s %7s %7s %7s %7s%s %8s %8s", name_w,
-		 "NAME", "STATE", "NVCPU", "%USED", "%RDY", "%WAIT", "%CSTP",
-		 limited ? "  %MLMTD" : "", "ENTMHZ", "DMDMHZ");
+	snprintf(buf, len, "%-*s %-8s %5s %-8s %7s %7s %7s %7s%s %8s %8s",
+		 name_w, "NAME", "STATE", "NVCPU", "CPUS", "%USED", "%RDY",
+		 "%WAIT", "%CSTP", limited ? "  %MLMTD" : "", "ENTMHZ",
+		 "DMDMHZ");
 }
 
 void top_format_row(char *buf, size_t len, const struct top_row *r,
@@ -369,9 +393,9 @@ void top_format_row(char *buf, size_t len, const struct top_row *r,
 	if (limited)
 		snprintf(lim, sizeof(lim), " %7.1f", r->limited_pct);
 	snprintf(buf, len,
-		 "%-*.*s %-8.8s %5s %7.1f %7.1f %7.1f %7.1f%s %8s %8s", name_w,
-		 name_w, name, r->state, nv, r->used_pct, r->ready_pct,
-		 r->wait_pct, r->costop_pct, lim, ent, dmd);
+		 "%-*.*s %-8.8s %5s %-8.8s %7.1f %7.1f %7.1f %7.1f%s %8s %8s",
+		 name_w, name_w, name, r->state, nv, r->cpus, r->used_pct,
+		 r->ready_pct, r->wait_pct, r->costop_pct, lim, ent, dmd);
 }
 
 /* RFC 4180: quote a field holding a separator, quote or line break. */
@@ -393,7 +417,7 @@ static void csv_field(FILE *f, const char *s)
 int top_csv_header(FILE *f)
 {
 	fputs("timestamp_ms,vm,vcpu,state,used_pct,ready_pct,wait_pct,"
-	      "costop_pct,used_us,ready_us,wait_us,costop_us\n",
+	      "costop_pct,used_us,ready_us,wait_us,costop_us,cpus\n",
 	      f);
 	return ferror(f) ? -EIO : 0;
 }
@@ -407,11 +431,13 @@ static void csv_row(FILE *f, const struct top_row *r, uint64_t time_ms)
 	else
 		fputs(",,", f);
 	csv_field(f, r->state);
-	fprintf(f, ",%.2f,%.2f,%.2f,%.2f,%llu,%llu,%llu,%llu\n", r->used_pct,
+	fprintf(f, ",%.2f,%.2f,%.2f,%.2f,%llu,%llu,%llu,%llu,", r->used_pct,
 		r->ready_pct, r->wait_pct, r->costop_pct,
 		(unsigned long long)r->used_us, (unsigned long long)r->ready_us,
 		(unsigned long long)r->wait_us,
 		(unsigned long long)r->costop_us);
+	csv_field(f, r->cpus);
+	fputc('\n', f);
 }
 
 int top_csv_sample(FILE *f, const struct top_sample *s, uint64_t time_ms,

@@ -25,6 +25,7 @@
  * longer strings from the daemon are truncated, never overflowed. */
 #define TOP_NAME_MAX  64
 #define TOP_STATE_MAX 16
+#define TOP_CPUS_MAX  24
 
 /* One line of figures: a VM (vcpu < 0) or one of its vCPUs. */
 struct top_row {
@@ -37,6 +38,9 @@ struct top_row {
 	bool has_limited;   /* the daemon sent limited_pct */
 	uint64_t used_us, ready_us, wait_us, costop_us;
 	uint64_t entitled_mhz, demand_mhz; /* VM rows only */
+	/* CPUS column: a VM's affinity ("all", "0-3"), the pCPU a vCPU
+	 * holds or held last ("-" never); "" if the daemon did not say */
+	char cpus[TOP_CPUS_MAX];
 };
 
 struct top_vm {

@@ -41,6 +41,7 @@ struct vmk_vcpu {
 	pthread_cond_t cond;	 /* signalled when tok changes or on shutdown */
 	struct hart *h;		 /* valid while running */
 	int tok;		 /* pCPU token held, -1 = none */
+	int last_tok;		 /* the last one held, -1 = never */
 	bool running;		 /* between enter() == true and leave() */
 	bool in_enter;		 /* the thread waits in enter() */
 	struct sched_stats prev; /* sampler */
@@ -208,6 +209,7 @@ static void pick(struct vmk_sched *s, unsigned k, uint64_t now)
 		struct vmk_vcpu *c = vcpu_of(s, d.vm, d.vcpu);
 
 		c->tok = (int)k;
+		c->last_tok = (int)k;
 		sl->deadline = d.slice_us > UINT64_MAX - now ? UINT64_MAX
 							     : now + d.slice_us;
 		if (c->in_enter)
@@ -511,6 +513,7 @@ int vmk_sched_vm_add(struct vmk_sched *s, const struct sched_vm_config *cfg,
 	vm->n_vcpus = cfg->n_vcpus;
 	for (unsigned j = 0; j < cfg->n_vcpus; j++) {
 		vm->vcpus[j].tok = -1;
+		vm->vcpus[j].last_tok = -1;
 		pthread_cond_init(&vm->vcpus[j].cond, NULL);
 	}
 	pthread_mutex_lock(&s->lock);
@@ -757,6 +760,17 @@ int vmk_sched_vcpu_state(struct vmk_sched *s, int vm_id, int vcpu)
 		state = s->pol.vms[vm_id].vcpus[vcpu].state;
 	pthread_mutex_unlock(&s->lock);
 	return state;
+}
+
+int vmk_sched_vcpu_pcpu(struct vmk_sched *s, int vm_id, int vcpu)
+{
+	int k = -1;
+
+	pthread_mutex_lock(&s->lock);
+	if (vcpu >= 0 && valid(s, vm_id, vcpu))
+		k = s->vms[vm_id]->vcpus[vcpu].last_tok;
+	pthread_mutex_unlock(&s->lock);
+	return k;
 }
 
 int vmk_sched_vm_pct(struct vmk_sched *s, int vm_id, int vcpu,

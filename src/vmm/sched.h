@@ -81,6 +81,9 @@ int vmk_sched_vm_add(struct vmk_sched *s, const struct sched_vm_config *cfg,
 /* The VM's id for the stats functions below (0..SCHED_MAX_VMS-1). */
 int vmk_sched_vm_id(const struct vmk_sched_vm *vm);
 
+/* The pCPU vCPU vcpu of VM vm_id holds or held last; -1 if none yet. */
+int vmk_sched_vcpu_pcpu(struct vmk_sched *s, int vm_id, int vcpu);
+
 /* Change shares/reservation/limit (same n_vcpus); admission control
  * applies. Takes effect at the next pick; budgets at once. */
 int vmk_sched_vm_set_qos(struct vmk_sched_vm *vm,

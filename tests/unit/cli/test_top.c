@@ -21,13 +21,14 @@ static const char *const stats_json =
 	"   \"used_pct\": 120.5, \"ready_pct\": 3.25, \"wait_pct\": 76.0,"
 	"   \"costop_pct\": 0.5, \"used_us\": 2410000, \"ready_us\": 65000,"
 	"   \"wait_us\": 1520000, \"costop_us\": 10000,"
-	"   \"entitled_mhz\": 2000, \"demand_mhz\": 2400,"
+	"   \"entitled_mhz\": 2000, \"demand_mhz\": 2400, \"affinity\": "
+	"\"0-3\","
 	"   \"vcpus\": ["
-	"    {\"vcpu\": 0, \"tid\": 4321, \"state\": \"run\","
+	"    {\"vcpu\": 0, \"tid\": 4321, \"state\": \"run\", \"pcpu\": 2,"
 	"     \"used_pct\": 100.0, \"ready_pct\": 0, \"wait_pct\": 0,"
 	"     \"costop_pct\": 0, \"used_us\": 2000000, \"ready_us\": 0,"
 	"     \"wait_us\": 0, \"costop_us\": 0},"
-	"    {\"vcpu\": 1, \"tid\": 4322, \"state\": \"wait\","
+	"    {\"vcpu\": 1, \"tid\": 4322, \"state\": \"wait\", \"pcpu\": -1,"
 	"     \"used_pct\": 20.5, \"ready_pct\": 3.25, \"wait_pct\": 76.0,"
 	"     \"costop_pct\": 0.5, \"used_us\": 410000, \"ready_us\": 65000,"
 	"     \"wait_us\": 1520000, \"costop_us\": 10000}]},"
@@ -277,24 +278,28 @@ static void test_format(void **state)
 	w = top_name_width(&s, false);
 	assert_int_equal(w, 4);
 	top_format_heading(line, sizeof(line), w, false);
-	assert_string_equal(line, "NAME STATE    NVCPU   %USED    %RDY   "
-				  "%WAIT   %CSTP   ENTMHZ   DMDMHZ");
+	assert_string_equal(line,
+			    "NAME STATE    NVCPU CPUS       %USED    %RDY   "
+			    "%WAIT   %CSTP   ENTMHZ   DMDMHZ");
 	top_format_row(line, sizeof(line), &s.vms[0].row, s.vms[0].n_vcpus, w,
 		       false);
-	assert_string_equal(line, "web1 running      2   120.5     3.2    76.0"
-				  "     0.5     2000     2400");
+	assert_string_equal(line, "web1 running      2 0-3        120.5     3.2"
+				  "    76.0     0.5     2000     2400");
 
 	w = top_name_width(&s, true);
 	assert_int_equal(w, (int)strlen("  vcpu0 tid 4321"));
 	top_format_row(line, sizeof(line), &s.vms[0].vcpus[1], 0, w, false);
-	assert_string_equal(line, "  vcpu1 tid 4322 wait              20.5"
-				  "     3.2    76.0     0.5                  ");
+	assert_string_equal(line, "  vcpu1 tid 4322 wait           -       "
+				  "    20.5     3.2    76.0     0.5          "
+				  "        ");
+	top_format_row(line, sizeof(line), &s.vms[0].vcpus[0], 0, w, false);
+	assert_non_null(strstr(line, "run            2          100.0"));
 
 	top_format_heading(line, sizeof(line), 4, true);
 	assert_non_null(strstr(line, "%CSTP  %MLMTD   ENTMHZ"));
 	top_format_row(line, sizeof(line), &s.vms[1].row, 1, 4, true);
-	assert_string_equal(line, "db   paused       1     0.0     9.0   100.0"
-				  "     7.0     0.0        0        0");
+	assert_string_equal(line, "db   paused       1              0.0     9.0"
+				  "   100.0     7.0     0.0        0        0");
 
 	/* A short buffer truncates, never overflows. */
 	char small[10];
@@ -312,24 +317,24 @@ static void test_csv(void **state)
 	csv = csv_of(&s, 1700000000123ULL, false, true);
 	assert_string_equal(
 		csv, "timestamp_ms,vm,vcpu,state,used_pct,ready_pct,wait_pct,"
-		     "costop_pct,used_us,ready_us,wait_us,costop_us\n"
+		     "costop_pct,used_us,ready_us,wait_us,costop_us,cpus\n"
 		     "1700000000123,web1,,running,120.50,3.25,76.00,0.50,"
-		     "2410000,65000,1520000,10000\n"
+		     "2410000,65000,1520000,10000,0-3\n"
 		     "1700000000123,db,,paused,0.00,9.00,100.00,7.00,"
-		     "0,180000,2000000,140000\n");
+		     "0,180000,2000000,140000,\n");
 	free(csv);
 
 	csv = csv_of(&s, 5, true, false);
 	assert_string_equal(csv, "5,web1,,running,120.50,3.25,76.00,0.50,"
-				 "2410000,65000,1520000,10000\n"
+				 "2410000,65000,1520000,10000,0-3\n"
 				 "5,web1,0,run,100.00,0.00,0.00,0.00,"
-				 "2000000,0,0,0\n"
+				 "2000000,0,0,0,2\n"
 				 "5,web1,1,wait,20.50,3.25,76.00,0.50,"
-				 "410000,65000,1520000,10000\n"
+				 "410000,65000,1520000,10000,-\n"
 				 "5,db,,paused,0.00,9.00,100.00,7.00,"
-				 "0,180000,2000000,140000\n"
+				 "0,180000,2000000,140000,\n"
 				 "5,db,0,wait,0.00,0.00,100.00,0.00,"
-				 "0,0,2000000,0\n");
+				 "0,0,2000000,0,\n");
 	free(csv);
 	top_sample_free(&s);
 
@@ -337,7 +342,7 @@ static void test_csv(void **state)
 	parse_ok("{\"vms\": [{\"vm\": \"a,\\\"b\", \"state\": \"x\"}]}", &s);
 	csv = csv_of(&s, 1, false, false);
 	assert_string_equal(csv, "1,\"a,\"\"b\",,x,0.00,0.00,0.00,0.00,"
-				 "0,0,0,0\n");
+				 "0,0,0,0,\n");
 	free(csv);
 	top_sample_free(&s);
 }
