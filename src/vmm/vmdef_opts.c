@@ -100,31 +100,47 @@ int vmdef_opt_path(const char *s, const char *what, char *buf, size_t size,
 	return 0;
 }
 
+/* Enumerations named on the command line and in definitions: the names
+ * are indexed by the enum's value. */
+static const char *const accel_names[] = {
+	[VIRT_ACCEL_DEFAULT] = "default",
+	[VIRT_ACCEL_JIT] = "jit",
+	[VIRT_ACCEL_INTERP] = "interp",
+};
+static const char *const on_panic_names[] = {
+	[VIRT_ON_PANIC_STOP] = "stop",
+	[VIRT_ON_PANIC_PAUSE] = "pause",
+	[VIRT_ON_PANIC_RESTART] = "restart",
+};
+#define N_NAMES(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The value named s, or -1. */
+static int name_value(const char *s, const char *const *names, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (names[i] && !strcmp(s, names[i]))
+			return (int)i;
+	return -1;
+}
+
 int vmdef_opt_accel(const char *s, const char *what, enum virt_accel *accel,
 		    struct error *err)
 {
-	static const enum virt_accel all[] = { VIRT_ACCEL_DEFAULT,
-					       VIRT_ACCEL_JIT,
-					       VIRT_ACCEL_INTERP };
+	int v = name_value(s, accel_names, N_NAMES(accel_names));
 
-	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		if (!strcmp(s, vmdef_accel_name(all[i]))) {
-			*accel = all[i];
-			return 0;
-		}
-	}
-	return error_set(err, EINVAL,
-			 "%s %.64s: expected jit, interp or default", what, s);
+	if (v < 0)
+		return error_set(err, EINVAL,
+				 "%s %.64s: expected jit, interp or default",
+				 what, s);
+	*accel = (enum virt_accel)v;
+	return 0;
 }
 
 const char *vmdef_accel_name(enum virt_accel accel)
 {
-	switch (accel) {
-	case VIRT_ACCEL_JIT: return "jit";
-	case VIRT_ACCEL_INTERP: return "interp";
-	case VIRT_ACCEL_DEFAULT: break;
-	}
-	return "default";
+	return (unsigned)accel < N_NAMES(accel_names) && accel_names[accel]
+		       ? accel_names[accel]
+		       : "default";
 }
 
 int vmdef_opt_cpuset(const char *s, const char *what, uint64_t *mask,
@@ -204,28 +220,21 @@ int vmdef_opt_onoff(const char *s, const char *what, bool *out,
 int vmdef_opt_on_panic(const char *s, const char *what, enum virt_on_panic *out,
 		       struct error *err)
 {
-	static const enum virt_on_panic all[] = { VIRT_ON_PANIC_STOP,
-						  VIRT_ON_PANIC_PAUSE,
-						  VIRT_ON_PANIC_RESTART };
+	int v = name_value(s, on_panic_names, N_NAMES(on_panic_names));
 
-	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		if (!strcmp(s, vmdef_on_panic_name(all[i]))) {
-			*out = all[i];
-			return 0;
-		}
-	}
-	return error_set(err, EINVAL,
-			 "%s %.64s: expected stop, pause or restart", what, s);
+	if (v < 0)
+		return error_set(err, EINVAL,
+				 "%s %.64s: expected stop, pause or restart",
+				 what, s);
+	*out = (enum virt_on_panic)v;
+	return 0;
 }
 
 const char *vmdef_on_panic_name(enum virt_on_panic p)
 {
-	switch (p) {
-	case VIRT_ON_PANIC_PAUSE: return "pause";
-	case VIRT_ON_PANIC_RESTART: return "restart";
-	case VIRT_ON_PANIC_STOP: break;
-	}
-	return "stop";
+	return (unsigned)p < N_NAMES(on_panic_names) && on_panic_names[p]
+		       ? on_panic_names[p]
+		       : "stop";
 }
 
 int vmdef_opt_bios(const char *s, enum virt_bios *bios, char *path, size_t size,
