@@ -57,6 +57,19 @@ const char *blockdev_probe(const char *path, struct error *err);
  * while other threads use the device. 0 or -errno with err. */
 int blockdev_resize(struct blockdev *bd, uint64_t size, struct error *err);
 
+struct throttle_config;
+struct throttle_clock;
+
+/* Apply I/O limits (throttle.h) to every later read, write and
+ * write-zeroes of the device: a request waits in its caller's thread until
+ * the limits allow it. A config without limits removes them. clock NULL:
+ * the host's monotonic clock. Not while other threads use the device.
+ * 0 or -errno with err (bad limits, a group with other limits). */
+int blockdev_set_throttle(struct blockdev *bd,
+			  const struct throttle_config *cfg,
+			  const struct throttle_clock *clock,
+			  struct error *err);
+
 /* Unlock and close the image, free the device. NULL is a no-op. */
 void blockdev_close(struct blockdev *bd);
 

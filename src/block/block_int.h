@@ -11,6 +11,7 @@
 #define SV_BLOCK_BLOCK_INT_H
 
 #include "block/block.h"
+#include "block/throttle.h"
 
 struct blockdev_ops {
 	const char *format; /* "raw" */
@@ -34,7 +35,8 @@ struct blockdev {
 	const struct blockdev_ops *ops;
 	char *path; /* owned, set by blockdev_open */
 	bool readonly;
-	bool can_unmap; /* discard/unmap really deallocates */
+	bool can_unmap;			  /* discard/unmap really deallocates */
+	struct throttle_member *throttle; /* owned; NULL: no I/O limits */
 };
 
 /* The raw format (raw.c). */
