@@ -651,6 +651,11 @@ struct virtio_blk *virtio_blk_create(const struct virtio_blk_config *cfg,
 		free(blk);
 		return NULL;
 	}
+	if (blockdev_set_throttle(blk->bd, &cfg->throttle, NULL, err) < 0) {
+		blockdev_close(blk->bd);
+		free(blk);
+		return NULL;
+	}
 	blk->pool = block_pool_create(BLK_POOL_THREADS, "virtio", err);
 	if (!blk->pool) {
 		blockdev_close(blk->bd);

@@ -173,6 +173,10 @@ static int check_disk(const struct vmdef_disk *dk, unsigned i,
 					 "disks[%u].serial: expected printable "
 					 "ASCII",
 					 i);
+	if (throttle_config_check(&dk->throttle, err) < 0) {
+		error_prefix(err, "disks[%u]", i);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -398,6 +402,7 @@ int vmdef_to_virt_config(const struct vmdef *d, struct virt_config *cfg,
 		snprintf(b->format, sizeof(b->format), "%s",
 			 d->disks[i].format);
 		b->readonly = d->disks[i].readonly;
+		b->throttle = d->disks[i].throttle;
 		snprintf(b->serial, sizeof(b->serial), "%s",
 			 d->disks[i].serial);
 	}

@@ -117,6 +117,7 @@ struct vmdef_disk {
 	char format[16]; /* "raw" */
 	bool readonly;
 	char serial[VIRTIO_BLK_ID_BYTES + 1]; /* may be "" */
+	struct throttle_config throttle;      /* throttling.*; all 0: none */
 };
 
 struct vmdef_nic {

@@ -266,9 +266,12 @@ int vmdef_opt_console(const char *s, enum vmdef_host host,
 	return 0;
 }
 
-/* ---- --disk PATH[,format=raw|qcow2][,readonly=on][,serial=STR] ------------ */
+/* ---- --disk PATH[,format=raw|qcow2][,readonly=on][,serial=STR]
+ *             [,throttling.KEY=VALUE]... ------------------------------------ */
 
-#define DISK_USAGE "expected PATH[,format=raw|qcow2][,readonly=on][,serial=STR]"
+#define DISK_USAGE                                                    \
+	"expected PATH[,format=raw|qcow2][,readonly=on][,serial=STR]" \
+	"[,throttling.KEY=N]..."
 
 /* One KEY[=VALUE] of --disk after the path; seen collects the keys given. */
 static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
@@ -281,6 +284,14 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 
 	if (val)
 		*val++ = '\0';
+	/* QEMU's -drive throttling.* options (docs/block.md, "I/O limits") */
+	if (!strncmp(key, "throttling.", 11)) {
+		if (throttle_config_set(&d->throttle, key + 11, val, err) < 0) {
+			error_prefix(err, "--disk %s", d->path);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!strcmp(key, "ro"))
 		key = "readonly";
 	for (bit = 0; bit < 3 && strcmp(key, keys[bit]); bit++)
@@ -288,7 +299,7 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 	if (bit == 3)
 		return error_set(err, EINVAL,
 				 "--disk %s: unknown option '%s' (expected "
-				 "format, readonly or serial)",
+				 "format, readonly, serial or throttling.*)",
 				 d->path, key);
 	if ((*seen & (1u << bit)) || (!val && bit != 1))
 		return error_set(err, EINVAL,
@@ -392,6 +403,10 @@ int vmdef_opt_disk(const char *spec, struct vmdef_disk *out, struct error *err)
 					 out->path);
 		if (disk_option(field, out, &seen, err) < 0)
 			return -EINVAL;
+	}
+	if (throttle_config_check(&out->throttle, err) < 0) {
+		error_prefix(err, "--disk %s", out->path);
+		return -EINVAL;
 	}
 	if (!(seen & 1))
 		return disk_probe(out, err);
