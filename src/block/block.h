@@ -47,6 +47,15 @@ struct blockdev;
 struct blockdev *blockdev_open(const char *path, const char *format,
 			       bool readonly, struct error *err);
 
+/* The same for an image that may be encrypted (qcow2 with LUKS,
+ * docs/block.md "Encryption"): key_secret is "file:PATH" or "env:NAME"
+ * naming the passphrase (NULL: none). An encrypted image without a key, a
+ * key for an unencrypted image, or a wrong passphrase fail with a message
+ * (-EACCES for the passphrase). */
+struct blockdev *blockdev_open_secret(const char *path, const char *format,
+				      bool readonly, const char *key_secret,
+				      struct error *err);
+
 /* The format of the image at path from its contents: "qcow2" if it starts
  * with the qcow2 magic, else "raw"; NULL with err if it cannot be read.
  * Only for images whose format nobody stated: a raw image a guest wrote a

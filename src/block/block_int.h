@@ -43,13 +43,17 @@ struct blockdev {
 struct blockdev *raw_open(const char *path, bool readonly, struct error *err);
 
 /* The qcow2 format (qcow2.c); depth is the position in a backing chain
- * (0 for the image a VM opens). */
+ * (0 for the image a VM opens; -1: metadata only, for the image tools,
+ * which may open an encrypted image without its key). key_secret: the
+ * "file:PATH"/"env:NAME" spec of an encrypted image's passphrase, or
+ * NULL. */
 struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
-			    struct error *err);
+			    const char *key_secret, struct error *err);
 
 /* blockdev_open() for a backing file at the given chain depth. */
 struct blockdev *block_open_depth(const char *path, const char *format,
-				  bool readonly, int depth, struct error *err);
+				  bool readonly, int depth,
+				  const char *key_secret, struct error *err);
 
 /*
  * Lock an open image file (lock.c): exclusive OFD lock for writers, shared

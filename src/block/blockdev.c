@@ -10,13 +10,21 @@
 struct block_format {
 	const char *name;
 	struct blockdev *(*open)(const char *path, bool readonly, int depth,
-				 struct error *err);
+				 const char *key_secret, struct error *err);
 };
 
 static struct blockdev *raw_open_depth(const char *path, bool readonly,
-				       int depth, struct error *err)
+				       int depth, const char *key_secret,
+				       struct error *err)
 {
 	(void)depth;
+	if (key_secret) {
+		error_set(err, EINVAL,
+			  "disk %s: key-secret is only for encrypted qcow2 "
+			  "images (this one is raw)",
+			  path);
+		return NULL;
+	}
 	return raw_open(path, readonly, err);
 }
 
@@ -26,7 +34,8 @@ static const struct block_format formats[] = {
 };
 
 struct blockdev *block_open_depth(const char *path, const char *format,
-				  bool readonly, int depth, struct error *err)
+				  bool readonly, int depth,
+				  const char *key_secret, struct error *err)
 {
 	const struct block_format *f = NULL;
 	struct blockdev *bd;
@@ -47,7 +56,7 @@ struct blockdev *block_open_depth(const char *path, const char *format,
 		error_set(err, EINVAL, "disk: empty image path");
 		return NULL;
 	}
-	bd = f->open(path, readonly, depth, err);
+	bd = f->open(path, readonly, depth, key_secret, err);
 	if (!bd)
 		return NULL;
 	bd->path = strdup(path);
@@ -63,7 +72,14 @@ struct blockdev *block_open_depth(const char *path, const char *format,
 struct blockdev *blockdev_open(const char *path, const char *format,
 			       bool readonly, struct error *err)
 {
-	return block_open_depth(path, format, readonly, 0, err);
+	return block_open_depth(path, format, readonly, 0, NULL, err);
+}
+
+struct blockdev *blockdev_open_secret(const char *path, const char *format,
+				      bool readonly, const char *key_secret,
+				      struct error *err)
+{
+	return block_open_depth(path, format, readonly, 0, key_secret, err);
 }
 
 const char *blockdev_probe(const char *path, struct error *err)
