@@ -81,6 +81,7 @@ struct image_info {
 	unsigned refcount_bits;
 	unsigned snapshots;
 	bool dirty, corrupt;
+	bool encrypted; /* LUKS (encrypt.format=luks) */
 	char backing[1024];
 	char backing_format[32];
 };

@@ -266,6 +266,7 @@ int image_info(const char *path, struct image_info *info, struct error *err)
 	info->snapshots = q->nb_snapshots;
 	info->dirty = q->incompat & QCOW2_INCOMPAT_DIRTY;
 	info->corrupt = q->incompat & QCOW2_INCOMPAT_CORRUPT;
+	info->encrypted = q->crypt_method == QCOW2_CRYPT_LUKS;
 	snprintf(info->backing, sizeof(info->backing), "%s", q->backing_name);
 	snprintf(info->backing_format, sizeof(info->backing_format), "%s",
 		 q->backing_fmt);

@@ -67,6 +67,9 @@ struct virtio_blk_config {
 	bool readonly;
 	char serial[VIRTIO_BLK_ID_BYTES + 1]; /* NUL-terminated, may be "" */
 	struct throttle_config throttle;      /* I/O limits; all 0: none */
+	/* an encrypted image's passphrase: "file:PATH" or "env:NAME"
+	 * (never the secret itself); "" for none */
+	char key_secret[VIRTIO_BLK_PATH_MAX + 8];
 };
 
 /* Per-device counters (any thread; a consistent-enough snapshot). */

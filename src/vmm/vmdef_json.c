@@ -375,8 +375,10 @@ static int parse_throttling(const json_t *disk, const char *where,
 static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 		      struct error *err)
 {
-	static const char *const keys[] = { "path",   "format",	    "readonly",
-					    "serial", "throttling", NULL };
+	static const char *const keys[] = { "path",	  "format",
+					    "readonly",	  "serial",
+					    "throttling", "key_secret",
+					    NULL };
 	char where[FIELD_MAX];
 
 	snprintf(where, sizeof(where), "disks[%u]", i);
@@ -390,6 +392,8 @@ static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 	    get_bool(v, where, "readonly", &dk->readonly, err) ||
 	    get_str(v, where, "serial", dk->serial, sizeof(dk->serial), false,
 		    err) == -EINVAL ||
+	    get_str(v, where, "key_secret", dk->key_secret,
+		    sizeof(dk->key_secret), false, err) == -EINVAL ||
 	    parse_throttling(v, where, &dk->throttle, err))
 		return -EINVAL;
 	return 0;
@@ -690,6 +694,9 @@ json_t *vmdef_disk_to_json(const struct vmdef_disk *k, bool full)
 					   json_boolean(k->readonly));
 	if (o && (full || k->serial[0]))
 		bad |= json_object_set_new(o, "serial", json_string(k->serial));
+	if (o && k->key_secret[0])
+		bad |= json_object_set_new(o, "key_secret",
+					   json_string(k->key_secret));
 	if (o &&
 	    (throttle_config_enabled(&k->throttle) || k->throttle.group[0]))
 		bad |= json_object_set_new(o, "throttling",

@@ -271,7 +271,7 @@ int vmdef_opt_console(const char *s, enum vmdef_host host,
 
 #define DISK_USAGE                                                    \
 	"expected PATH[,format=raw|qcow2][,readonly=on][,serial=STR]" \
-	"[,throttling.KEY=N]..."
+	"[,key-secret=file:PATH|env:NAME][,throttling.KEY=N]..."
 
 /* One KEY[=VALUE] of --disk after the path; seen collects the keys given. */
 static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
@@ -292,6 +292,21 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 		}
 		return 0;
 	}
+	if (!strcmp(key, "key-secret")) {
+		if (!val ||
+		    (strncmp(val, "file:", 5) && strncmp(val, "env:", 4)))
+			return error_set(err, EINVAL,
+					 "--disk %s: key-secret: expected "
+					 "file:PATH or env:NAME (a secret is "
+					 "never given literally)",
+					 d->path);
+		if (strlen(val) >= sizeof(d->key_secret))
+			return error_set(err, EINVAL,
+					 "--disk %s: key-secret too long",
+					 d->path);
+		strcpy(d->key_secret, val);
+		return 0;
+	}
 	if (!strcmp(key, "ro"))
 		key = "readonly";
 	for (bit = 0; bit < 3 && strcmp(key, keys[bit]); bit++)
@@ -299,7 +314,8 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 	if (bit == 3)
 		return error_set(err, EINVAL,
 				 "--disk %s: unknown option '%s' (expected "
-				 "format, readonly, serial or throttling.*)",
+				 "format, readonly, serial, key-secret or "
+				 "throttling.*)",
 				 d->path, key);
 	if ((*seen & (1u << bit)) || (!val && bit != 1))
 		return error_set(err, EINVAL,

@@ -16,7 +16,9 @@ static const char full_def[] =
 	"  \"append\": \"console=ttyS0 quiet\"},"
 	" \"bios\": \"builtin\","
 	" \"disks\": [{\"path\": \"/d/root.img\"},"
-	"  {\"path\": \"/d/data.img\", \"format\": \"raw\", \"readonly\": true,"
+	"  {\"path\": \"/d/data.img\", \"format\": \"qcow2\", \"readonly\": "
+	"true,"
+	"   \"key_secret\": \"file:/etc/softvisor/data.key\","
 	"   \"serial\": \"data0\", \"throttling\": {\"bps-write\": 1048576,"
 	"    \"bps-write-max\": 4194304, \"bps-write-max-length\": 5,"
 	"    \"iops-total\": 200, \"iops-size\": 4096, \"group\": \"g\","
@@ -59,6 +61,9 @@ static void test_full(void **state)
 	assert_true(d->disks[1].readonly);
 	assert_string_equal(d->disks[1].serial, "data0");
 	assert_false(throttle_config_enabled(&d->disks[0].throttle));
+	assert_string_equal(d->disks[0].key_secret, "");
+	assert_string_equal(d->disks[1].key_secret,
+			    "file:/etc/softvisor/data.key");
 	assert_int_equal(d->disks[1].throttle.l[THROTTLE_BPS_WRITE].avg,
 			 1048576);
 	assert_int_equal(d->disks[1].throttle.l[THROTTLE_BPS_WRITE].max,
@@ -183,6 +188,19 @@ static const struct {
 	  "\"disks\":[{\"path\":\"/x\",\"throttling\":{\"bps-total\":-1}}]}",
 	  "disks[0].throttling.bps-total: expected a non-negative integer, "
 	  "got -1" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"format\":\"qcow2\","
+	  "\"key_secret\":\"s3cret\"}]}",
+	  "disks[0].key_secret: expected file:PATH or env:NAME (a secret is "
+	  "never given literally)" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"key_secret\":\"env:K\"}]}",
+	  "disks[0].key_secret: only for encrypted qcow2 images (give format "
+	  "qcow2)" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"throttling\":{\"bps-total\":-2}}]}",
+	  "disks[0].throttling.bps-total: expected a non-negative integer, "
+	  "got -2" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
 	  "\"disks\":[{\"path\":\"/x\",\"throttling\":{\"iops-max\":1}}]}",
 	  NULL },
@@ -369,7 +387,11 @@ static void test_virt_config(void **state)
 	assert_int_equal(cfg->console.kind, CONSOLE_PTY);
 	assert_int_equal(cfg->n_disks, 2);
 	assert_string_equal(cfg->disks[1].path, "/d/data.img");
-	assert_string_equal(cfg->disks[1].format, "raw");
+	assert_string_equal(cfg->disks[1].format, "qcow2");
+	assert_string_equal(cfg->disks[1].key_secret,
+			    "file:/etc/softvisor/data.key");
+	assert_int_equal(cfg->disks[1].throttle.l[THROTTLE_IOPS_TOTAL].avg,
+			 200);
 	assert_true(cfg->disks[1].readonly);
 	assert_string_equal(cfg->disks[1].serial, "data0");
 	assert_int_equal(cfg->n_nets, 1);

@@ -146,7 +146,7 @@ static void test_disk(void **state)
 	assert_int_equal(vmdef_opt_disk("x,bogus=1", &c, &err), -EINVAL);
 	assert_string_equal(
 		err.msg, "--disk x: unknown option 'bogus' (expected format, "
-			 "readonly, serial or throttling.*)");
+			 "readonly, serial, key-secret or throttling.*)");
 	assert_int_equal(vmdef_opt_disk("x,readonly=maybe", &c, &err), -EINVAL);
 	assert_string_equal(err.msg,
 			    "--disk x: readonly=maybe: expected on or off");
@@ -165,6 +165,20 @@ static void test_disk(void **state)
 				     "is 21 bytes long, at most 20 allowed");
 	assert_int_equal(vmdef_opt_disk("x,serial=a\tb", &c, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "printable"));
+
+	/* the passphrase of an encrypted image: a reference, never literal */
+	assert_int_equal(vmdef_opt_disk("x,format=qcow2,key-secret=file:/k/pw",
+					&c, &err),
+			 0);
+	assert_string_equal(c.key_secret, "file:/k/pw");
+	assert_int_equal(
+		vmdef_opt_disk("x,format=qcow2,key-secret=env:PW", &c, &err),
+		0);
+	assert_int_equal(
+		vmdef_opt_disk("x,format=qcow2,key-secret=hunter2", &c, &err),
+		-EINVAL);
+	assert_non_null(strstr(err.msg, "never given literally"));
+	assert_null(strstr(err.msg, "hunter2"));
 
 	/* QEMU's throttling.* options */
 	assert_int_equal(
