@@ -79,6 +79,15 @@ int blockdev_set_throttle(struct blockdev *bd,
 			  const struct throttle_clock *clock,
 			  struct error *err);
 
+/* Choose how data reads and writes reach the host (aio.h): "auto",
+ * "threads" or "io_uring" as an enum block_aio. AUTO takes io_uring when
+ * io_uring_setup works here, else threads; IO_URING fails (-ENOSYS with a
+ * message) when it does not. Not while other threads use the device. */
+int blockdev_set_aio(struct blockdev *bd, int mode, struct error *err);
+
+/* The resolved mode's name: "threads" or "io_uring". */
+const char *blockdev_aio_name(const struct blockdev *bd);
+
 /* Unlock and close the image, free the device. NULL is a no-op. */
 void blockdev_close(struct blockdev *bd);
 

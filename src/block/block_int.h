@@ -11,6 +11,7 @@
 #define SV_BLOCK_BLOCK_INT_H
 
 #include "block/block.h"
+#include "block/aio.h"
 #include "block/throttle.h"
 
 struct blockdev_ops {
@@ -37,6 +38,8 @@ struct blockdev {
 	bool readonly;
 	bool can_unmap;			  /* discard/unmap really deallocates */
 	struct throttle_member *throttle; /* owned; NULL: no I/O limits */
+	enum block_aio aio; /* resolved: THREADS (0 = AUTO: the same) or
+			     * IO_URING, for the format's data I/O */
 };
 
 /* The raw format (raw.c). */

@@ -131,6 +131,25 @@ int blockdev_set_throttle(struct blockdev *bd,
 	return 0;
 }
 
+int blockdev_set_aio(struct blockdev *bd, int mode, struct error *err)
+{
+	enum block_aio got;
+	struct error e = { 0 };
+	int r = block_aio_resolve((enum block_aio)mode, &got, &e);
+
+	if (r < 0)
+		return error_set(err, e.code, "disk %s: %s", bd->path, e.msg);
+	bd->aio = got;
+	return 0;
+}
+
+const char *blockdev_aio_name(const struct blockdev *bd)
+{
+	return block_aio_name(bd->aio == BLOCK_AIO_IO_URING
+				      ? BLOCK_AIO_IO_URING
+				      : BLOCK_AIO_THREADS);
+}
+
 void blockdev_close(struct blockdev *bd)
 {
 	char *path;

@@ -109,8 +109,10 @@ static int data_io_plain(struct qcow2 *q, struct iovc *c, size_t n,
 		}
 		for (int j = 0; j < k;) {
 			ssize_t r =
-				write ? pwritev(q->fd, v + j, k - j, (off_t)off)
-				      : preadv(q->fd, v + j, k - j, (off_t)off);
+				write ? block_pwritev(q->bd.aio, q->fd, v + j,
+						      k - j, (off_t)off)
+				      : block_preadv(q->bd.aio, q->fd, v + j,
+						     k - j, (off_t)off);
 
 			if (r < 0 && errno == EINTR)
 				continue;
