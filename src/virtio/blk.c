@@ -652,7 +652,8 @@ struct virtio_blk *virtio_blk_create(const struct virtio_blk_config *cfg,
 		free(blk);
 		return NULL;
 	}
-	if (blockdev_set_throttle(blk->bd, &cfg->throttle, NULL, err) < 0) {
+	if (blockdev_set_aio(blk->bd, cfg->aio, err) < 0 ||
+	    blockdev_set_throttle(blk->bd, &cfg->throttle, NULL, err) < 0) {
 		blockdev_close(blk->bd);
 		free(blk);
 		return NULL;

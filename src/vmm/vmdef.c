@@ -416,6 +416,7 @@ int vmdef_to_virt_config(const struct vmdef *d, struct virt_config *cfg,
 		b->throttle = d->disks[i].throttle;
 		snprintf(b->key_secret, sizeof(b->key_secret), "%s",
 			 d->disks[i].key_secret);
+		b->aio = d->disks[i].aio;
 		snprintf(b->serial, sizeof(b->serial), "%s",
 			 d->disks[i].serial);
 	}

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/aio.h"
 #include "util/parse.h"
 #include "vmm/vmdef_priv.h"
 
@@ -372,13 +373,35 @@ static int parse_throttling(const json_t *disk, const char *where,
 	return 0;
 }
 
+/* disks[i].aio: "auto" (default), "threads" or "io_uring". */
+static int parse_aio(const json_t *disk, const char *where, int *aio,
+		     struct error *err)
+{
+	char s[16], field[FIELD_MAX];
+	enum block_aio m;
+	int r = get_str(disk, where, "aio", s, sizeof(s), false, err);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r)
+		return r;
+	sub(field, where, "aio");
+	if (block_aio_parse(s, &m) < 0)
+		return error_set(err, EINVAL,
+				 "%s: expected \"auto\", \"threads\" or "
+				 "\"io_uring\", got \"%s\"",
+				 field, s);
+	*aio = (int)m;
+	return 0;
+}
+
 static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 		      struct error *err)
 {
 	static const char *const keys[] = { "path",	  "format",
 					    "readonly",	  "serial",
 					    "throttling", "key_secret",
-					    NULL };
+					    "aio",	  NULL };
 	char where[FIELD_MAX];
 
 	snprintf(where, sizeof(where), "disks[%u]", i);
@@ -394,6 +417,7 @@ static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 		    err) == -EINVAL ||
 	    get_str(v, where, "key_secret", dk->key_secret,
 		    sizeof(dk->key_secret), false, err) == -EINVAL ||
+	    parse_aio(v, where, &dk->aio, err) ||
 	    parse_throttling(v, where, &dk->throttle, err))
 		return -EINVAL;
 	return 0;
@@ -694,6 +718,9 @@ json_t *vmdef_disk_to_json(const struct vmdef_disk *k, bool full)
 					   json_boolean(k->readonly));
 	if (o && (full || k->serial[0]))
 		bad |= json_object_set_new(o, "serial", json_string(k->serial));
+	if (o && (full || k->aio))
+		bad |= json_object_set_new(o, "aio",
+					   json_string(block_aio_name(k->aio)));
 	if (o && k->key_secret[0])
 		bad |= json_object_set_new(o, "key_secret",
 					   json_string(k->key_secret));

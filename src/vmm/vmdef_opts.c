@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/aio.h"
 #include "block/block.h"
 #include "block/image.h"
 #include "machine/console.h"
@@ -269,9 +270,10 @@ int vmdef_opt_console(const char *s, enum vmdef_host host,
 /* ---- --disk PATH[,format=raw|qcow2][,readonly=on][,serial=STR]
  *             [,throttling.KEY=VALUE]... ------------------------------------ */
 
-#define DISK_USAGE                                                    \
-	"expected PATH[,format=raw|qcow2][,readonly=on][,serial=STR]" \
-	"[,key-secret=file:PATH|env:NAME][,throttling.KEY=N]..."
+#define DISK_USAGE                                                     \
+	"expected PATH[,format=raw|qcow2][,readonly=on][,serial=STR]"  \
+	"[,aio=auto|threads|io_uring][,key-secret=file:PATH|env:NAME]" \
+	"[,throttling.KEY=N]..."
 
 /* One KEY[=VALUE] of --disk after the path; seen collects the keys given. */
 static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
@@ -290,6 +292,17 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 			error_prefix(err, "--disk %s", d->path);
 			return -EINVAL;
 		}
+		return 0;
+	}
+	if (!strcmp(key, "aio")) {
+		enum block_aio m;
+
+		if (!val || block_aio_parse(val, &m) < 0)
+			return error_set(err, EINVAL,
+					 "--disk %s: aio=%s: expected auto, "
+					 "threads or io_uring",
+					 d->path, val ? val : "");
+		d->aio = (int)m;
 		return 0;
 	}
 	if (!strcmp(key, "key-secret")) {
@@ -314,7 +327,7 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 	if (bit == 3)
 		return error_set(err, EINVAL,
 				 "--disk %s: unknown option '%s' (expected "
-				 "format, readonly, serial, key-secret or "
+				 "format, readonly, serial, aio, key-secret or "
 				 "throttling.*)",
 				 d->path, key);
 	if ((*seen & (1u << bit)) || (!val && bit != 1))

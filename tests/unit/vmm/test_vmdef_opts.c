@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "block/aio.h"
 #include "vmm/vmdef.h"
 
 static void test_units(void **state)
@@ -146,7 +147,7 @@ static void test_disk(void **state)
 	assert_int_equal(vmdef_opt_disk("x,bogus=1", &c, &err), -EINVAL);
 	assert_string_equal(
 		err.msg, "--disk x: unknown option 'bogus' (expected format, "
-			 "readonly, serial, key-secret or throttling.*)");
+			 "readonly, serial, aio, key-secret or throttling.*)");
 	assert_int_equal(vmdef_opt_disk("x,readonly=maybe", &c, &err), -EINVAL);
 	assert_string_equal(err.msg,
 			    "--disk x: readonly=maybe: expected on or off");
@@ -165,6 +166,20 @@ static void test_disk(void **state)
 				     "is 21 bytes long, at most 20 allowed");
 	assert_int_equal(vmdef_opt_disk("x,serial=a\tb", &c, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "printable"));
+
+	/* the data path */
+	assert_int_equal(vmdef_opt_disk("x,format=raw", &c, &err), 0);
+	assert_int_equal(c.aio, BLOCK_AIO_AUTO);
+	assert_int_equal(vmdef_opt_disk("x,format=raw,aio=io_uring", &c, &err),
+			 0);
+	assert_int_equal(c.aio, BLOCK_AIO_IO_URING);
+	assert_int_equal(vmdef_opt_disk("x,format=raw,aio=threads", &c, &err),
+			 0);
+	assert_int_equal(c.aio, BLOCK_AIO_THREADS);
+	assert_int_equal(vmdef_opt_disk("x,format=raw,aio=native", &c, &err),
+			 -EINVAL);
+	assert_string_equal(err.msg, "--disk x: aio=native: expected auto, "
+				     "threads or io_uring");
 
 	/* the passphrase of an encrypted image: a reference, never literal */
 	assert_int_equal(vmdef_opt_disk("x,format=qcow2,key-secret=file:/k/pw",
