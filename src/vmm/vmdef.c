@@ -179,6 +179,10 @@ static int check_disk(const struct vmdef_disk *dk, unsigned i,
 				 "disks[%u].key_secret: expected file:PATH or "
 				 "env:NAME (a secret is never given literally)",
 				 i);
+	snprintf(field, sizeof(field), "disks[%u].key_secret (file:)", i);
+	if (!strncmp(dk->key_secret, "file:", 5) &&
+	    check_path(field, dk->key_secret + 5, true, host, err))
+		return -EINVAL;
 	if (dk->key_secret[0] && strcmp(dk->format, "qcow2"))
 		return error_set(err, EINVAL,
 				 "disks[%u].key_secret: only for encrypted "
