@@ -47,6 +47,15 @@ struct blockdev;
 struct blockdev *blockdev_open(const char *path, const char *format,
 			       bool readonly, struct error *err);
 
+/* The same for an image that may be encrypted (qcow2 with LUKS,
+ * docs/block.md "Encryption"): key_secret is "file:PATH" or "env:NAME"
+ * naming the passphrase (NULL: none). An encrypted image without a key, a
+ * key for an unencrypted image, or a wrong passphrase fail with a message
+ * (-EACCES for the passphrase). */
+struct blockdev *blockdev_open_secret(const char *path, const char *format,
+				      bool readonly, const char *key_secret,
+				      struct error *err);
+
 /* The format of the image at path from its contents: "qcow2" if it starts
  * with the qcow2 magic, else "raw"; NULL with err if it cannot be read.
  * Only for images whose format nobody stated: a raw image a guest wrote a
@@ -56,6 +65,28 @@ const char *blockdev_probe(const char *path, struct error *err);
 /* Grow the device to size bytes (qcow2: L1 grows; raw: the file). Not
  * while other threads use the device. 0 or -errno with err. */
 int blockdev_resize(struct blockdev *bd, uint64_t size, struct error *err);
+
+struct throttle_config;
+struct throttle_clock;
+
+/* Apply I/O limits (throttle.h) to every later read, write and
+ * write-zeroes of the device: a request waits in its caller's thread until
+ * the limits allow it. A config without limits removes them. clock NULL:
+ * the host's monotonic clock. Not while other threads use the device.
+ * 0 or -errno with err (bad limits, a group with other limits). */
+int blockdev_set_throttle(struct blockdev *bd,
+			  const struct throttle_config *cfg,
+			  const struct throttle_clock *clock,
+			  struct error *err);
+
+/* Choose how data reads and writes reach the host (aio.h): "auto",
+ * "threads" or "io_uring" as an enum block_aio. AUTO takes io_uring when
+ * io_uring_setup works here, else threads; IO_URING fails (-ENOSYS with a
+ * message) when it does not. Not while other threads use the device. */
+int blockdev_set_aio(struct blockdev *bd, int mode, struct error *err);
+
+/* The resolved mode's name: "threads" or "io_uring". */
+const char *blockdev_aio_name(const struct blockdev *bd);
 
 /* Unlock and close the image, free the device. NULL is a no-op. */
 void blockdev_close(struct blockdev *bd);

@@ -11,6 +11,8 @@
 #define SV_BLOCK_BLOCK_INT_H
 
 #include "block/block.h"
+#include "block/aio.h"
+#include "block/throttle.h"
 
 struct blockdev_ops {
 	const char *format; /* "raw" */
@@ -34,20 +36,27 @@ struct blockdev {
 	const struct blockdev_ops *ops;
 	char *path; /* owned, set by blockdev_open */
 	bool readonly;
-	bool can_unmap; /* discard/unmap really deallocates */
+	bool can_unmap;			  /* discard/unmap really deallocates */
+	struct throttle_member *throttle; /* owned; NULL: no I/O limits */
+	enum block_aio aio; /* resolved: THREADS (0 = AUTO: the same) or
+			     * IO_URING, for the format's data I/O */
 };
 
 /* The raw format (raw.c). */
 struct blockdev *raw_open(const char *path, bool readonly, struct error *err);
 
 /* The qcow2 format (qcow2.c); depth is the position in a backing chain
- * (0 for the image a VM opens). */
+ * (0 for the image a VM opens; -1: metadata only, for the image tools,
+ * which may open an encrypted image without its key). key_secret: the
+ * "file:PATH"/"env:NAME" spec of an encrypted image's passphrase, or
+ * NULL. */
 struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
-			    struct error *err);
+			    const char *key_secret, struct error *err);
 
 /* blockdev_open() for a backing file at the given chain depth. */
 struct blockdev *block_open_depth(const char *path, const char *format,
-				  bool readonly, int depth, struct error *err);
+				  bool readonly, int depth,
+				  const char *key_secret, struct error *err);
 
 /*
  * Lock an open image file (lock.c): exclusive OFD lock for writers, shared

@@ -10,13 +10,21 @@
 struct block_format {
 	const char *name;
 	struct blockdev *(*open)(const char *path, bool readonly, int depth,
-				 struct error *err);
+				 const char *key_secret, struct error *err);
 };
 
 static struct blockdev *raw_open_depth(const char *path, bool readonly,
-				       int depth, struct error *err)
+				       int depth, const char *key_secret,
+				       struct error *err)
 {
 	(void)depth;
+	if (key_secret) {
+		error_set(err, EINVAL,
+			  "disk %s: key-secret is only for encrypted qcow2 "
+			  "images (this one is raw)",
+			  path);
+		return NULL;
+	}
 	return raw_open(path, readonly, err);
 }
 
@@ -26,7 +34,8 @@ static const struct block_format formats[] = {
 };
 
 struct blockdev *block_open_depth(const char *path, const char *format,
-				  bool readonly, int depth, struct error *err)
+				  bool readonly, int depth,
+				  const char *key_secret, struct error *err)
 {
 	const struct block_format *f = NULL;
 	struct blockdev *bd;
@@ -47,7 +56,7 @@ struct blockdev *block_open_depth(const char *path, const char *format,
 		error_set(err, EINVAL, "disk: empty image path");
 		return NULL;
 	}
-	bd = f->open(path, readonly, depth, err);
+	bd = f->open(path, readonly, depth, key_secret, err);
 	if (!bd)
 		return NULL;
 	bd->path = strdup(path);
@@ -63,7 +72,14 @@ struct blockdev *block_open_depth(const char *path, const char *format,
 struct blockdev *blockdev_open(const char *path, const char *format,
 			       bool readonly, struct error *err)
 {
-	return block_open_depth(path, format, readonly, 0, err);
+	return block_open_depth(path, format, readonly, 0, NULL, err);
+}
+
+struct blockdev *blockdev_open_secret(const char *path, const char *format,
+				      bool readonly, const char *key_secret,
+				      struct error *err)
+{
+	return block_open_depth(path, format, readonly, 0, key_secret, err);
 }
 
 const char *blockdev_probe(const char *path, struct error *err)
@@ -96,12 +112,52 @@ int blockdev_resize(struct blockdev *bd, uint64_t size, struct error *err)
 	return bd->ops->resize(bd, size, err);
 }
 
+int blockdev_set_throttle(struct blockdev *bd,
+			  const struct throttle_config *cfg,
+			  const struct throttle_clock *clock, struct error *err)
+{
+	struct throttle_member *m = NULL;
+	struct error e = { 0 };
+
+	/* A group name alone joins the group (and its limits). */
+	if (throttle_config_enabled(cfg) || cfg->group[0]) {
+		m = throttle_member_new(cfg, clock, &e);
+		if (!m)
+			return error_set(err, e.code, "disk %s: %s", bd->path,
+					 e.msg);
+	}
+	throttle_member_free(bd->throttle);
+	bd->throttle = m;
+	return 0;
+}
+
+int blockdev_set_aio(struct blockdev *bd, int mode, struct error *err)
+{
+	enum block_aio got;
+	struct error e = { 0 };
+	int r = block_aio_resolve((enum block_aio)mode, &got, &e);
+
+	if (r < 0)
+		return error_set(err, e.code, "disk %s: %s", bd->path, e.msg);
+	bd->aio = got;
+	return 0;
+}
+
+const char *blockdev_aio_name(const struct blockdev *bd)
+{
+	return block_aio_name(bd->aio == BLOCK_AIO_IO_URING
+				      ? BLOCK_AIO_IO_URING
+				      : BLOCK_AIO_THREADS);
+}
+
 void blockdev_close(struct blockdev *bd)
 {
 	char *path;
 
 	if (!bd)
 		return;
+	throttle_member_free(bd->throttle);
+	bd->throttle = NULL;
 	path = bd->path;
 	bd->ops->close(bd);
 	free(path);
@@ -164,6 +220,7 @@ int blockdev_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 		return -EINVAL;
 	if (len == 0)
 		return 0;
+	throttle_member_io(bd->throttle, false, len);
 	return bd->ops->readv(bd, iov, iovcnt, off);
 }
 
@@ -178,6 +235,7 @@ int blockdev_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 		return -EINVAL;
 	if (len == 0)
 		return 0;
+	throttle_member_io(bd->throttle, true, len);
 	return bd->ops->writev(bd, iov, iovcnt, off);
 }
 
@@ -209,5 +267,8 @@ int blockdev_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len,
 		return -EINVAL;
 	if (len == 0)
 		return 0;
+	/* One write I/O: it moves no data through the host (docs/block.md,
+	 * "I/O limits"). */
+	throttle_member_io(bd->throttle, true, 0);
 	return bd->ops->write_zeroes(bd, off, len, may_unmap);
 }

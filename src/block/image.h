@@ -33,6 +33,15 @@ int image_create_backing(const char *path, const char *format, uint64_t size,
 			 const char *backing, const char *backing_fmt,
 			 struct error *err);
 
+/* Create an encrypted qcow2 image (QEMU's encrypt.format=luks: LUKS1,
+ * AES-256-XTS-plain64, sha256, slot 0 keyed with the passphrase named by
+ * key_secret, "file:PATH" or "env:NAME"). iter_ms: PBKDF2 time per key
+ * (0: 2000 ms, as QEMU's encrypt.iter-time). backing as above (its data
+ * is read in clear; written clusters are encrypted). */
+int image_create_luks(const char *path, uint64_t size, const char *backing,
+		      const char *backing_fmt, const char *key_secret,
+		      unsigned iter_ms, struct error *err);
+
 /* Create a linked clone at path: a new qcow2 overlay whose backing file is
  * template (template_fmt raw or qcow2, NULL: probed; recorded), stored as an
  * absolute path so the clone may move. Copies no data: the clone reads
@@ -72,6 +81,7 @@ struct image_info {
 	unsigned refcount_bits;
 	unsigned snapshots;
 	bool dirty, corrupt;
+	bool encrypted; /* LUKS (encrypt.format=luks) */
 	char backing[1024];
 	char backing_format[32];
 };

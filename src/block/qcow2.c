@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <openssl/crypto.h>
+
 #include "block/qcow2_int.h"
 #include "util/log.h"
 
@@ -85,8 +87,8 @@ static int iovc_slice(struct iovc *c, size_t n, struct iovec *out, int max)
 }
 
 /* preadv/pwritev n bytes of the cursor at host offset off. */
-static int data_io(struct qcow2 *q, struct iovc *c, size_t n, uint64_t off,
-		   bool write)
+static int data_io_plain(struct qcow2 *q, struct iovc *c, size_t n,
+			 uint64_t off, bool write)
 {
 	struct iovec v[IOV_MAX];
 
@@ -107,8 +109,10 @@ static int data_io(struct qcow2 *q, struct iovc *c, size_t n, uint64_t off,
 		}
 		for (int j = 0; j < k;) {
 			ssize_t r =
-				write ? pwritev(q->fd, v + j, k - j, (off_t)off)
-				      : preadv(q->fd, v + j, k - j, (off_t)off);
+				write ? block_pwritev(q->bd.aio, q->fd, v + j,
+						      k - j, (off_t)off)
+				      : block_preadv(q->bd.aio, q->fd, v + j,
+						     k - j, (off_t)off);
 
 			if (r < 0 && errno == EINTR)
 				continue;
@@ -137,6 +141,56 @@ static int data_io(struct qcow2 *q, struct iovc *c, size_t n, uint64_t off,
 	return 0;
 }
 
+/* Bounce buffer for encrypted I/O: 1 MiB at a time. */
+#define CRYPT_CHUNK (1u << 20)
+
+/*
+ * Guest data at host offset off: in place, or for an encrypted image
+ * through a bounce buffer, each 512-byte sector en/decrypted with its host
+ * sector number as IV (offsets and lengths are sector multiples: checked
+ * by readv/writev).
+ */
+static int data_io(struct qcow2 *q, struct iovc *c, size_t n, uint64_t off,
+		   bool write)
+{
+	size_t blen = n < CRYPT_CHUNK ? n : CRYPT_CHUNK;
+	uint8_t *buf;
+	int r = 0;
+
+	if (!q->crypt_method)
+		return data_io_plain(q, c, n, off, write);
+	if (!q->luks)
+		return -EACCES; /* opened for metadata only */
+	buf = malloc(blen);
+	if (!buf)
+		return -ENOMEM;
+	while (n && r == 0) {
+		size_t k = n < CRYPT_CHUNK ? n : CRYPT_CHUNK;
+		struct iovec v = { buf, k };
+		struct iovc bc = { &v, 1, 0, 0 };
+
+		if (write) {
+			iovc_copy(c, buf, k, true);
+			r = luks_crypt(q->luks, off / LUKS_SECTOR, buf, k,
+				       true);
+			if (r == 0)
+				r = data_io_plain(q, &bc, k, off, true);
+		} else {
+			r = data_io_plain(q, &bc, k, off, false);
+			if (r == 0)
+				r = luks_crypt(q->luks, off / LUKS_SECTOR, buf,
+					       k, false);
+			if (r == 0)
+				iovc_copy(c, buf, k, false);
+		}
+		off += k;
+		n -= k;
+	}
+	OPENSSL_cleanse(buf, blen);
+	free(buf);
+	return r;
+}
+
 /* Inflate the compressed cluster of entry e into out (cluster_size). */
 static int read_compressed(struct qcow2 *q, uint64_t gc, uint64_t e,
 			   uint8_t *out)
@@ -146,6 +200,12 @@ static int read_compressed(struct qcow2 *q, uint64_t gc, uint64_t e,
 	uint8_t *in;
 	int r;
 
+	if (q->crypt_method)
+		return qcow2_corrupt(
+			q,
+			"L2 entry of guest offset 0x%llx: a "
+			"compressed cluster in an encrypted image",
+			(unsigned long long)(gc << q->cluster_bits));
 	qcow2_compressed(q, e, &off, &len);
 	if (off >= q->file_size)
 		return qcow2_corrupt(
@@ -365,6 +425,8 @@ static int qcow2_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
+	if (q->crypt_method && (off | len) % LUKS_SECTOR)
+		return -EINVAL;
 	pthread_rwlock_rdlock(&q->io);
 	r = do_rw(q, iov, iovcnt, off, len, false, NULL);
 	pthread_rwlock_unlock(&q->io);
@@ -403,6 +465,12 @@ static int fill_cluster(struct qcow2 *q, struct iovc *c, uint64_t gc,
 	if (r < 0)
 		return r;
 	iovc_copy(c, *buf + in, chunk, true);
+	if (q->crypt_method) {
+		/* data_io encrypts: write the merged cluster through it */
+		struct iovc wc = { &v, 1, 0, 0 };
+
+		return data_io(q, &wc, q->cluster_size, host, true);
+	}
 	return qcow2_pwrite(q, *buf, q->cluster_size, host);
 }
 
@@ -485,6 +553,8 @@ static int qcow2_writev(struct blockdev *bd, const struct iovec *iov,
 
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
+	if (q->crypt_method && (off | len) % LUKS_SECTOR)
+		return -EINVAL;
 	pthread_rwlock_rdlock(&q->io);
 	r = do_rw(q, iov, iovcnt, off, len, true, &need_alloc);
 	pthread_rwlock_unlock(&q->io);
@@ -649,6 +719,7 @@ static void qcow2_close(struct blockdev *bd)
 	struct qcow2 *q = qcow2_of(bd);
 
 	blockdev_close(q->backing);
+	luks_free(q->luks);
 	if (q->fd >= 0)
 		close(q->fd);
 	pthread_rwlock_destroy(&q->io);
@@ -728,7 +799,7 @@ static int open_backing(struct qcow2 *q, int depth, struct error *err)
 			"probed as %s",
 			q->name, path, fmt);
 	}
-	q->backing = block_open_depth(path, fmt, true, depth + 1, err);
+	q->backing = block_open_depth(path, fmt, true, depth + 1, NULL, err);
 	if (!q->backing) {
 		error_prefix(err, "image %s: backing file", q->name);
 		return -err->code;
@@ -737,7 +808,7 @@ static int open_backing(struct qcow2 *q, int depth, struct error *err)
 }
 
 struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
-			    struct error *err)
+			    const char *key_secret, struct error *err)
 {
 	struct qcow2 *q = calloc(1, sizeof(*q));
 	pthread_rwlockattr_t a;
@@ -770,6 +841,18 @@ struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
 		goto fail;
 	if (qcow2_load(q, err) < 0)
 		goto fail;
+	/* depth -1 (the image tools' metadata opens) may go without the
+	 * key: data I/O then fails with -EACCES */
+	if (q->crypt_method && (key_secret || depth >= 0) &&
+	    qcow2_crypt_unlock(q, key_secret, err) < 0)
+		goto fail;
+	if (!q->crypt_method && key_secret) {
+		error_set(err, EINVAL,
+			  "image %s: key-secret given, but the image is not "
+			  "encrypted",
+			  path);
+		goto fail;
+	}
 	/* spec "Header", autoclear_features: a writer that does not know
 	 * these bits (persistent bitmaps, ...) clears them all, telling
 	 * the next reader that what they describe may be stale */

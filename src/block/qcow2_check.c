@@ -345,7 +345,7 @@ int image_check(const char *path, FILE *out, struct image_check *res,
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	q = (struct qcow2 *)qcow2_open(path, true, -1, err);
+	q = (struct qcow2 *)qcow2_open(path, true, -1, NULL, err);
 	if (!q)
 		return -err->code;
 	k.q = q;
@@ -368,6 +368,8 @@ int image_check(const char *path, FILE *out, struct image_check *res,
 	    (uint64_t)q->l1_size * 8 + !q->l1_size);
 	ref(&k, "refcount table", q->rt_offset,
 	    (uint64_t)q->rt_clusters * q->cluster_size);
+	if (q->crypt_method)
+		ref(&k, "LUKS header", q->crypt_off, q->crypt_len);
 	for (uint64_t i = 0; i < q->rt_entries; i++)
 		if (q->rt[i] & ~QCOW2_RT_RESERVED)
 			ref(&k, "refcount block", q->rt[i] & ~QCOW2_RT_RESERVED,

@@ -15,14 +15,16 @@
 /* ---- create -------------------------------------------------------------- */
 
 /* Layout of a new qcow2 image: header (cluster 0), refcount table (1),
- * one refcount block (2), L1 table (3...). Every one counted once. */
+ * one refcount block (2), L1 table (3...), then the LUKS area of an
+ * encrypted image (as QEMU lays it out). Every one counted once. */
 static int qcow2_write_new(int fd, const char *path, uint64_t size,
 			   const char *backing, const char *backing_fmt,
+			   const uint8_t *luks, uint64_t luks_len,
 			   struct error *err)
 {
 	const unsigned cb = QCOW2_DEF_CLUSTER;
 	const uint64_t cs = 1ull << cb, per_l1 = (cs / 8) << cb;
-	uint64_t l1_size = (size + per_l1 - 1) / per_l1, l1c, n;
+	uint64_t l1_size = (size + per_l1 - 1) / per_l1, l1c, n, lc;
 	uint8_t *img;
 	size_t pos = QCOW2_HDR_V3_LEN, blen = backing ? strlen(backing) : 0;
 	ssize_t w;
@@ -30,7 +32,8 @@ static int qcow2_write_new(int fd, const char *path, uint64_t size,
 	if (l1_size == 0)
 		l1_size = 1;
 	l1c = (l1_size * 8 + cs - 1) / cs;
-	n = 3 + l1c;
+	lc = (luks_len + cs - 1) / cs;
+	n = 3 + l1c + lc;
 	if (size > (1ull << 56) || n > cs * 8 / 16)
 		return error_set(err, EINVAL, "image %s: size %llu too large",
 				 path, (unsigned long long)size);
@@ -52,6 +55,15 @@ static int qcow2_write_new(int fd, const char *path, uint64_t size,
 	qcow2_put32(img + 56, 1);
 	qcow2_put32(img + 96, 4); /* 16-bit refcounts */
 	qcow2_put32(img + 100, QCOW2_HDR_V3_LEN);
+	if (luks) {
+		qcow2_put32(img + 32, QCOW2_CRYPT_LUKS);
+		qcow2_put32(img + pos, QCOW2_EXT_CRYPTO);
+		qcow2_put32(img + pos + 4, 16);
+		qcow2_put64(img + pos + 8, (3 + l1c) * cs);
+		qcow2_put64(img + pos + 16, luks_len);
+		pos += 24;
+		memcpy(img + (3 + l1c) * cs, luks, luks_len);
+	}
 	if (backing) {
 		size_t fl = strlen(backing_fmt);
 
@@ -84,11 +96,32 @@ int image_create(const char *path, const char *format, uint64_t size,
 	return image_create_backing(path, format, size, backing, NULL, err);
 }
 
+static int create(const char *path, const char *format, uint64_t size,
+		  const char *backing, const char *backing_fmt,
+		  const char *key_secret, unsigned iter_ms, struct error *err);
+
 int image_create_backing(const char *path, const char *format, uint64_t size,
 			 const char *backing, const char *backing_fmt,
 			 struct error *err)
 {
+	return create(path, format, size, backing, backing_fmt, NULL, 0, err);
+}
+
+int image_create_luks(const char *path, uint64_t size, const char *backing,
+		      const char *backing_fmt, const char *key_secret,
+		      unsigned iter_ms, struct error *err)
+{
+	return create(path, "qcow2", size, backing, backing_fmt, key_secret,
+		      iter_ms ? iter_ms : 2000, err);
+}
+
+static int create(const char *path, const char *format, uint64_t size,
+		  const char *backing, const char *backing_fmt,
+		  const char *key_secret, unsigned iter_ms, struct error *err)
+{
 	const char *bfmt = backing_fmt;
+	uint8_t *luks = NULL;
+	uint64_t luks_len = 0;
 	int fd, r;
 
 	if (strcmp(format, "raw") && strcmp(format, "qcow2"))
@@ -129,10 +162,21 @@ int image_create_backing(const char *path, const char *format, uint64_t size,
 			size = blockdev_size(b);
 		blockdev_close(b);
 	}
+	/* the key first: a bad secret leaves no file behind */
+	if (key_secret) {
+		r = qcow2_crypt_new_area(key_secret, iter_ms, &luks, &luks_len,
+					 err);
+		if (r < 0) {
+			error_prefix(err, "image %s", path);
+			return r;
+		}
+	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
+	if (fd < 0) {
+		free(luks);
 		return error_set(err, errno, "image %s: %s", path,
 				 strerror(errno));
+	}
 	/* lock before truncating: never clobber an image a VM has open */
 	r = block_lock_file(fd, path, false, err);
 	if (r == 0 && ftruncate(fd, 0) < 0)
@@ -142,8 +186,10 @@ int image_create_backing(const char *path, const char *format, uint64_t size,
 		r = error_set(err, errno, "image %s: %s", path,
 			      strerror(errno));
 	if (r == 0 && !strcmp(format, "qcow2"))
-		r = qcow2_write_new(fd, path, size, backing, bfmt, err);
+		r = qcow2_write_new(fd, path, size, backing, bfmt, luks,
+				    luks_len, err);
 	close(fd);
+	free(luks);
 	return r;
 }
 
@@ -210,7 +256,7 @@ int image_info(const char *path, struct image_info *info, struct error *err)
 		return 0;
 	}
 	/* depth at the limit: read the header without opening the chain */
-	q = (struct qcow2 *)qcow2_open(path, true, -1, err);
+	q = (struct qcow2 *)qcow2_open(path, true, -1, NULL, err);
 	if (!q)
 		return -err->code;
 	info->virtual_size = q->size;
@@ -220,6 +266,7 @@ int image_info(const char *path, struct image_info *info, struct error *err)
 	info->snapshots = q->nb_snapshots;
 	info->dirty = q->incompat & QCOW2_INCOMPAT_DIRTY;
 	info->corrupt = q->incompat & QCOW2_INCOMPAT_CORRUPT;
+	info->encrypted = q->crypt_method == QCOW2_CRYPT_LUKS;
 	snprintf(info->backing, sizeof(info->backing), "%s", q->backing_name);
 	snprintf(info->backing_format, sizeof(info->backing_format), "%s",
 		 q->backing_fmt);

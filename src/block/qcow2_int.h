@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "block/block_int.h"
+#include "block/luks.h"
 
 #define QCOW2_MAGIC	    0x514649fbu /* "QFI\xfb" */
 #define QCOW2_HDR_V2_LEN    72
@@ -66,6 +67,10 @@
 #define QCOW2_EXT_BACKING_FMT	0xe2792acau
 #define QCOW2_EXT_FEATURE_NAME	0x6803f857u
 #define QCOW2_EXT_BITMAPS	0x23852875u
+#define QCOW2_EXT_CRYPTO	0x0537be77u /* full disk encryption header */
+#define QCOW2_CRYPT_AES		1u	    /* legacy, refused */
+#define QCOW2_CRYPT_LUKS	2u
+#define QCOW2_CRYPT_HDR_MAX	(64ull << 20) /* bytes of a LUKS area */
 #define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
 
 struct qcow2 {
@@ -94,6 +99,10 @@ struct qcow2 {
 	 * check, and cleared with the autoclear bits on a writable open) */
 	uint32_t nb_bitmaps;
 	uint64_t bitmap_dir_size, bitmap_dir_offset;
+	/* encryption (spec "Full disk encryption header pointer") */
+	uint32_t crypt_method;	       /* 0 or QCOW2_CRYPT_LUKS */
+	uint64_t crypt_off, crypt_len; /* the LUKS area in the file */
+	struct luks *luks;	       /* unlocked; NULL: no key given */
 
 	/* Derived. */
 	uint64_t l2_entries; /* entries per L2 table */
@@ -199,6 +208,17 @@ int qcow2_free_entry(struct qcow2 *q, uint64_t e);
 
 /* Grow the guest size (L1 grows as needed). io exclusive. */
 int qcow2_grow(struct qcow2 *q, uint64_t size, struct error *err);
+
+/* Read the LUKS area and unlock it with the secret (luks.h) into q->luks.
+ * 0 or -errno with err (-EACCES: wrong passphrase). */
+int qcow2_crypt_unlock(struct qcow2 *q, const char *key_secret,
+		       struct error *err);
+
+/* A new LUKS area (luks_area_len() bytes, *area to free) keyed with the
+ * secret named by key_secret ("file:PATH"/"env:NAME"), PBKDF2 timed to
+ * iter_ms. For image creation. */
+int qcow2_crypt_new_area(const char *key_secret, unsigned iter_ms,
+			 uint8_t **area, uint64_t *len, struct error *err);
 
 /* Decode a compressed entry: host byte offset and byte count. */
 void qcow2_compressed(const struct qcow2 *q, uint64_t e, uint64_t *off,

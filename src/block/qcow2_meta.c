@@ -104,6 +104,16 @@ static int load_extensions(struct qcow2 *q, const uint8_t *hdr, size_t len,
 			memcpy(q->backing_fmt, hdr + pos, elen);
 			q->backing_fmt[elen] = '\0';
 		}
+		if (type == QCOW2_EXT_CRYPTO) {
+			if (elen < 16)
+				return error_set(err, EINVAL,
+						 "image %s: encryption header "
+						 "extension: %u bytes "
+						 "(expected 16)",
+						 q->name, elen);
+			q->crypt_off = qcow2_be64(hdr + pos);
+			q->crypt_len = qcow2_be64(hdr + pos + 8);
+		}
 		if (type == QCOW2_EXT_BITMAPS && elen >= 24) {
 			q->nb_bitmaps = qcow2_be32(hdr + pos);
 			q->bitmap_dir_size = qcow2_be64(hdr + pos + 8);
@@ -157,11 +167,19 @@ static int load_header(struct qcow2 *q, uint8_t *hdr, size_t hlen,
 				 q->name, q->cluster_bits, QCOW2_MIN_CLUSTER,
 				 QCOW2_MAX_CLUSTER);
 	q->cluster_size = 1ull << q->cluster_bits;
-	if (crypt)
+	if (crypt == QCOW2_CRYPT_AES)
 		return error_set(err, ENOTSUP,
-				 "image %s: encrypted images (crypt_method %u) "
-				 "are not supported",
+				 "image %s: encrypted with legacy AES "
+				 "(crypt_method 1), which is insecure and not "
+				 "supported; convert it with qemu-img to "
+				 "encrypt.format=luks",
+				 q->name);
+	if (crypt && crypt != QCOW2_CRYPT_LUKS)
+		return error_set(err, ENOTSUP,
+				 "image %s: unknown crypt_method %u "
+				 "(expected 0 or 2, LUKS)",
 				 q->name, crypt);
+	q->crypt_method = crypt;
 	if (q->refcount_order > 6)
 		return error_set(err, EINVAL,
 				 "image %s: header: refcount_order %u out of "
@@ -344,6 +362,17 @@ int qcow2_load(struct qcow2 *q, struct error *err)
 		return error_set(err, EINVAL,
 				 "image %s: header: empty refcount table",
 				 q->name);
+	if (q->crypt_method == QCOW2_CRYPT_LUKS &&
+	    (q->crypt_len < LUKS_HDR_LEN || q->crypt_len > QCOW2_CRYPT_HDR_MAX))
+		return error_set(err, EINVAL,
+				 "image %s: LUKS header: missing, or length "
+				 "%llu out of range (%d to %llu)",
+				 q->name, (unsigned long long)q->crypt_len,
+				 LUKS_HDR_LEN,
+				 (unsigned long long)QCOW2_CRYPT_HDR_MAX);
+	if (q->crypt_method == QCOW2_CRYPT_LUKS &&
+	    check_table(q, "LUKS header", q->crypt_off, q->crypt_len, err))
+		return -EINVAL;
 	r = load_table(q, "L1 table", q->l1_offset, q->l1_size, &q->l1, err);
 	if (r < 0)
 		return r;
@@ -909,7 +938,7 @@ int qcow2_grow(struct qcow2 *q, uint64_t size, struct error *err)
 	/* size (24), crypt_method (32), l1_size (36), l1_table_offset (40)
 	 * in one write. */
 	qcow2_put64(hdr, size);
-	qcow2_put32(hdr + 8, 0);
+	qcow2_put32(hdr + 8, q->crypt_method);
 	qcow2_put32(hdr + 12, need > q->l1_size ? (uint32_t)need : q->l1_size);
 	qcow2_put64(hdr + 16, off);
 	r = qcow2_pwrite(q, hdr, sizeof(hdr), 24);

@@ -37,7 +37,7 @@ static struct qcow2 *snap_open(const char *path, bool ro, struct error *err)
 			  fmt);
 		return NULL;
 	}
-	return (struct qcow2 *)qcow2_open(path, ro, -1, err);
+	return (struct qcow2 *)qcow2_open(path, ro, -1, NULL, err);
 }
 
 static void snap_close(struct qcow2 *q)

@@ -61,8 +61,10 @@ static int raw_rw(struct raw *r, const struct iovec *iov, int iovcnt,
 				i++;
 				continue;
 			}
-			done = write ? pwritev(r->fd, v + i, n - i, (off_t)off)
-				     : preadv(r->fd, v + i, n - i, (off_t)off);
+			done = write ? block_pwritev(r->bd.aio, r->fd, v + i,
+						     n - i, (off_t)off)
+				     : block_preadv(r->bd.aio, r->fd, v + i,
+						    n - i, (off_t)off);
 			if (done < 0) {
 				if (errno == EINTR)
 					continue;

@@ -37,6 +37,10 @@ static void image_usage(FILE *f)
 		"                     new image (default qcow2); SIZE like "
 		"10G,\n"
 		"                     optional with --backing (its size)\n"
+		"                     [--key-secret file:PATH|env:NAME\n"
+		"                     [--iter-time MS]]: encrypted qcow2\n"
+		"                     (LUKS, as qemu-img's "
+		"encrypt.format=luks)\n"
 		"  info FILE [--json] format, sizes, backing file\n"
 		"  check FILE         qcow2 refcount/leak/corruption check;\n"
 		"                     exit 0 clean, 2 corrupt, 3 leaks only\n"
@@ -73,6 +77,10 @@ static bool known_format(const char *v)
 	return !strcmp(v, "qcow2") || !strcmp(v, "raw");
 }
 
+/* create's --key-secret and --iter-time (NULL/0 when not given) */
+static const char *opt_key_secret;
+static unsigned opt_iter_ms;
+
 /* getopt over argv (argv[0] = the subcommand); long options only plus
  * -O/-f. Returns the index of the first operand, or -1 after a message. */
 static int parse(int argc, char **argv, const char **format,
@@ -84,6 +92,8 @@ static int parse(int argc, char **argv, const char **format,
 		{ "backing", required_argument, NULL, 'b' },
 		{ "backing-format", required_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "key-secret", required_argument, NULL, 'k' },
+		{ "iter-time", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -122,8 +132,29 @@ static int parse(int argc, char **argv, const char **format,
 				return -1;
 			*json = true;
 			break;
+		case 'k':
+			if (strcmp(argv[0], "create"))
+				goto unknown;
+			opt_key_secret = optarg;
+			break;
+		case 'i': {
+			struct error e = { 0 };
+			uint64_t ms;
+
+			if (strcmp(argv[0], "create"))
+				goto unknown;
+			if (parse_u64(optarg, 1, 600000, &ms, "--iter-time",
+				      &e) < 0) {
+				fprintf(stderr, "softvisor image create: %s\n",
+					e.msg);
+				return -1;
+			}
+			opt_iter_ms = (unsigned)ms;
+			break;
+		}
 		case 'h': image_usage(stdout); exit(CLI_EXIT_OK);
 		default:
+unknown:
 			fprintf(stderr,
 				"softvisor image %s: unknown option '%s'\n",
 				argv[0], argv[optind - 1]);
@@ -154,8 +185,21 @@ static int img_create(int argc, char **argv)
 				"needs --backing\n");
 		return CLI_EXIT_USAGE;
 	}
-	if (image_create_backing(argv[i], format, size, backing, bfmt, &err) <
-	    0)
+	if (opt_iter_ms && !opt_key_secret) {
+		fprintf(stderr, "softvisor image create: --iter-time needs "
+				"--key-secret\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (opt_key_secret && strcmp(format, "qcow2")) {
+		fprintf(stderr, "softvisor image create: --key-secret: only "
+				"qcow2 images are encrypted\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (opt_key_secret
+		    ? image_create_luks(argv[i], size, backing, bfmt,
+					opt_key_secret, opt_iter_ms, &err) < 0
+		    : image_create_backing(argv[i], format, size, backing, bfmt,
+					   &err) < 0)
 		return fail(&err);
 	return CLI_EXIT_OK;
 }
@@ -193,6 +237,8 @@ static int img_info(int argc, char **argv)
 			json_object_set_new(o, "snapshots",
 					    json_integer(in.snapshots));
 			json_object_set_new(o, "dirty", json_boolean(in.dirty));
+			json_object_set_new(o, "encrypted",
+					    json_boolean(in.encrypted));
 			json_object_set_new(o, "corrupt",
 					    json_boolean(in.corrupt));
 			if (in.backing[0])
@@ -222,6 +268,8 @@ static int img_info(int argc, char **argv)
 	printf("%-18s %u\n", "refcount bits:", in.refcount_bits);
 	if (in.snapshots)
 		printf("%-18s %u\n", "snapshots:", in.snapshots);
+	if (in.encrypted)
+		printf("%-18s %s\n", "encrypted:", "yes (luks)");
 	if (in.backing[0])
 		printf("%-18s %s%s%s%s\n", "backing file:", in.backing,
 		       in.backing_format[0] ? " (format " : "",

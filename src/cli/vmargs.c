@@ -286,6 +286,16 @@ static int disk_json(const char *arg, json_t **out, struct error *err)
 		return -EINVAL;
 	}
 	memcpy(d.path, abs, sizeof(d.path));
+	/* the daemon's worker reads the key file: make its path absolute */
+	if (!strncmp(d.key_secret, "file:", 5)) {
+		/* abs (VIRTIO_BLK_PATH_MAX) + "file:" fits key_secret */
+		if (vmargs_abspath(d.key_secret + 5, abs, sizeof(abs), err) <
+		    0) {
+			error_prefix(err, "--disk key-secret");
+			return -EINVAL;
+		}
+		snprintf(d.key_secret, sizeof(d.key_secret), "file:%s", abs);
+	}
 	*out = vmdef_disk_to_json(&d, false);
 	return 0;
 }

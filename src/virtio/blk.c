@@ -645,9 +645,16 @@ struct virtio_blk *virtio_blk_create(const struct virtio_blk_config *cfg,
 	blk->cfg = *cfg;
 	blk->cfg.path[sizeof(blk->cfg.path) - 1] = '\0';
 	blk->cfg.serial[sizeof(blk->cfg.serial) - 1] = '\0';
-	blk->bd = blockdev_open(cfg->path, cfg->format[0] ? cfg->format : "raw",
-				cfg->readonly, err);
+	blk->bd = blockdev_open_secret(
+		cfg->path, cfg->format[0] ? cfg->format : "raw", cfg->readonly,
+		cfg->key_secret[0] ? cfg->key_secret : NULL, err);
 	if (!blk->bd) {
+		free(blk);
+		return NULL;
+	}
+	if (blockdev_set_aio(blk->bd, cfg->aio, err) < 0 ||
+	    blockdev_set_throttle(blk->bd, &cfg->throttle, NULL, err) < 0) {
+		blockdev_close(blk->bd);
 		free(blk);
 		return NULL;
 	}

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "block/throttle.h"
 #include "util/error.h"
 #include "virtio/virtio.h"
 
@@ -65,6 +66,11 @@ struct virtio_blk_config {
 	char format[16]; /* "raw" */
 	bool readonly;
 	char serial[VIRTIO_BLK_ID_BYTES + 1]; /* NUL-terminated, may be "" */
+	struct throttle_config throttle;      /* I/O limits; all 0: none */
+	/* an encrypted image's passphrase: "file:PATH" or "env:NAME"
+	 * (never the secret itself); "" for none */
+	char key_secret[VIRTIO_BLK_PATH_MAX + 8];
+	int aio; /* enum block_aio: 0 auto (io_uring if possible), ... */
 };
 
 /* Per-device counters (any thread; a consistent-enough snapshot). */

@@ -174,6 +174,25 @@ static int check_disk(const struct vmdef_disk *dk, unsigned i,
 					 "disks[%u].serial: expected printable "
 					 "ASCII",
 					 i);
+	if (dk->key_secret[0] && strncmp(dk->key_secret, "file:", 5) &&
+	    strncmp(dk->key_secret, "env:", 4))
+		return error_set(err, EINVAL,
+				 "disks[%u].key_secret: expected file:PATH or "
+				 "env:NAME (a secret is never given literally)",
+				 i);
+	snprintf(field, sizeof(field), "disks[%u].key_secret (file:)", i);
+	if (!strncmp(dk->key_secret, "file:", 5) &&
+	    check_path(field, dk->key_secret + 5, true, host, err))
+		return -EINVAL;
+	if (dk->key_secret[0] && strcmp(dk->format, "qcow2"))
+		return error_set(err, EINVAL,
+				 "disks[%u].key_secret: only for encrypted "
+				 "qcow2 images (give format qcow2)",
+				 i);
+	if (throttle_config_check(&dk->throttle, err) < 0) {
+		error_prefix(err, "disks[%u]", i);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -399,6 +418,10 @@ int vmdef_to_virt_config(const struct vmdef *d, struct virt_config *cfg,
 		snprintf(b->format, sizeof(b->format), "%s",
 			 d->disks[i].format);
 		b->readonly = d->disks[i].readonly;
+		b->throttle = d->disks[i].throttle;
+		snprintf(b->key_secret, sizeof(b->key_secret), "%s",
+			 d->disks[i].key_secret);
+		b->aio = d->disks[i].aio;
 		snprintf(b->serial, sizeof(b->serial), "%s",
 			 d->disks[i].serial);
 	}

@@ -117,6 +117,11 @@ struct vmdef_disk {
 	char format[16]; /* "raw" */
 	bool readonly;
 	char serial[VIRTIO_BLK_ID_BYTES + 1]; /* may be "" */
+	struct throttle_config throttle;      /* throttling.*; all 0: none */
+	/* key-secret: "file:PATH" or "env:NAME" of an encrypted qcow2
+	 * image's passphrase (the secret is never stored); "" for none */
+	char key_secret[VIRTIO_BLK_PATH_MAX + 8];
+	int aio; /* enum block_aio (block/aio.h): 0 auto, threads, io_uring */
 };
 
 struct vmdef_nic {

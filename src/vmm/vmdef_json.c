@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/aio.h"
 #include "util/parse.h"
 #include "vmm/vmdef_priv.h"
 
@@ -327,11 +328,80 @@ static int parse_on_panic(const json_t *root, struct vmdef *d,
 	return r ? r : vmdef_opt_on_panic(s, "on_panic:", &d->on_panic, err);
 }
 
+/* disks[i].throttling: {"bps-total": 1048576, "group": "db", ...}, QEMU's
+ * throttling.* names without the prefix (docs/vm-definition.md). */
+static int parse_throttling(const json_t *disk, const char *where,
+			    struct throttle_config *cfg, struct error *err)
+{
+	json_t *o = json_object_get(disk, "throttling"), *v;
+	char field[FIELD_MAX], val[64];
+	const char *key;
+
+	if (!o)
+		return 0;
+	sub(field, where, "throttling");
+	if (!json_is_object(o))
+		return bad_type(field, "an object", o, err);
+	json_object_foreach(o, key, v)
+	{
+		const char *s = val;
+
+		if (json_is_integer(v) && json_integer_value(v) >= 0)
+			snprintf(val, sizeof(val), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(v));
+		else if (json_is_string(v) && !strcmp(key, "group"))
+			s = json_string_value(v);
+		else {
+			char f[FIELD_MAX];
+
+			sub(f, field, key);
+			return bad_type(f,
+					strcmp(key, "group")
+						? "a non-negative integer"
+						: "a string",
+					v, err);
+		}
+		if (throttle_config_set(cfg, key, s, err) < 0) {
+			error_prefix(err, "%s", field);
+			return -EINVAL;
+		}
+	}
+	if (throttle_config_check(cfg, err) < 0) {
+		error_prefix(err, "%s", field);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* disks[i].aio: "auto" (default), "threads" or "io_uring". */
+static int parse_aio(const json_t *disk, const char *where, int *aio,
+		     struct error *err)
+{
+	char s[16], field[FIELD_MAX];
+	enum block_aio m;
+	int r = get_str(disk, where, "aio", s, sizeof(s), false, err);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r)
+		return r;
+	sub(field, where, "aio");
+	if (block_aio_parse(s, &m) < 0)
+		return error_set(err, EINVAL,
+				 "%s: expected \"auto\", \"threads\" or "
+				 "\"io_uring\", got \"%s\"",
+				 field, s);
+	*aio = (int)m;
+	return 0;
+}
+
 static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 		      struct error *err)
 {
-	static const char *const keys[] = { "path", "format", "readonly",
-					    "serial", NULL };
+	static const char *const keys[] = { "path",	  "format",
+					    "readonly",	  "serial",
+					    "throttling", "key_secret",
+					    "aio",	  NULL };
 	char where[FIELD_MAX];
 
 	snprintf(where, sizeof(where), "disks[%u]", i);
@@ -344,7 +414,11 @@ static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 		    err) == -EINVAL ||
 	    get_bool(v, where, "readonly", &dk->readonly, err) ||
 	    get_str(v, where, "serial", dk->serial, sizeof(dk->serial), false,
-		    err) == -EINVAL)
+		    err) == -EINVAL ||
+	    get_str(v, where, "key_secret", dk->key_secret,
+		    sizeof(dk->key_secret), false, err) == -EINVAL ||
+	    parse_aio(v, where, &dk->aio, err) ||
+	    parse_throttling(v, where, &dk->throttle, err))
 		return -EINVAL;
 	return 0;
 }
@@ -598,6 +672,42 @@ static json_t *size_json(uint64_t v)
 	return json_string(s);
 }
 
+/* The limits that are set, with their throttling.* names. */
+static json_t *throttle_to_json(const struct throttle_config *c)
+{
+	static const char *const sfx[] = { "", "-max", "-max-length" };
+	json_t *o = json_object();
+	char key[48];
+	int bad = !o;
+
+	for (int b = 0; o && b < THROTTLE_N_BUCKETS; b++) {
+		const uint64_t v[3] = { c->l[b].avg, c->l[b].max,
+					c->l[b].max_length };
+
+		for (int k = 0; k < 3; k++) {
+			if (!v[k])
+				continue;
+			snprintf(key, sizeof(key), "%s%s",
+				 throttle_bucket_name(b), sfx[k]);
+			bad |= json_object_set_new(
+				o, key, json_integer((json_int_t)v[k]));
+		}
+	}
+	if (o && c->iops_size)
+		bad |= json_object_set_new(
+			o, "iops-size", json_integer((json_int_t)c->iops_size));
+	if (o && c->group[0])
+		bad |= json_object_set_new(o, "group", json_string(c->group));
+	if (o && c->shares)
+		bad |= json_object_set_new(o, "shares",
+					   json_integer(c->shares));
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 json_t *vmdef_disk_to_json(const struct vmdef_disk *k, bool full)
 {
 	json_t *o = json_pack("{s:s}", "path", k->path);
@@ -610,6 +720,16 @@ json_t *vmdef_disk_to_json(const struct vmdef_disk *k, bool full)
 					   json_boolean(k->readonly));
 	if (o && (full || k->serial[0]))
 		bad |= json_object_set_new(o, "serial", json_string(k->serial));
+	if (o && (full || k->aio))
+		bad |= json_object_set_new(o, "aio",
+					   json_string(block_aio_name(k->aio)));
+	if (o && k->key_secret[0])
+		bad |= json_object_set_new(o, "key_secret",
+					   json_string(k->key_secret));
+	if (o &&
+	    (throttle_config_enabled(&k->throttle) || k->throttle.group[0]))
+		bad |= json_object_set_new(o, "throttling",
+					   throttle_to_json(&k->throttle));
 	if (bad) {
 		json_decref(o);
 		return NULL;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/aio.h"
 #include "block/block.h"
 #include "block/image.h"
 #include "machine/console.h"
@@ -284,9 +285,13 @@ int vmdef_opt_console(const char *s, enum vmdef_host host,
 	return 0;
 }
 
-/* ---- --disk PATH[,format=raw|qcow2][,readonly=on][,serial=STR] ------------ */
+/* ---- --disk PATH[,format=raw|qcow2][,readonly=on][,serial=STR]
+ *             [,throttling.KEY=VALUE]... ------------------------------------ */
 
-#define DISK_USAGE "expected PATH[,format=raw|qcow2][,readonly=on][,serial=STR]"
+#define DISK_USAGE                                                     \
+	"expected PATH[,format=raw|qcow2][,readonly=on][,serial=STR]"  \
+	"[,aio=auto|threads|io_uring][,key-secret=file:PATH|env:NAME]" \
+	"[,throttling.KEY=N]..."
 
 /* One KEY[=VALUE] of --disk after the path; seen collects the keys given. */
 static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
@@ -299,6 +304,40 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 
 	if (val)
 		*val++ = '\0';
+	/* QEMU's -drive throttling.* options (docs/block.md, "I/O limits") */
+	if (!strncmp(key, "throttling.", 11)) {
+		if (throttle_config_set(&d->throttle, key + 11, val, err) < 0) {
+			error_prefix(err, "--disk %s", d->path);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(key, "aio")) {
+		enum block_aio m;
+
+		if (!val || block_aio_parse(val, &m) < 0)
+			return error_set(err, EINVAL,
+					 "--disk %s: aio=%s: expected auto, "
+					 "threads or io_uring",
+					 d->path, val ? val : "");
+		d->aio = (int)m;
+		return 0;
+	}
+	if (!strcmp(key, "key-secret")) {
+		if (!val ||
+		    (strncmp(val, "file:", 5) && strncmp(val, "env:", 4)))
+			return error_set(err, EINVAL,
+					 "--disk %s: key-secret: expected "
+					 "file:PATH or env:NAME (a secret is "
+					 "never given literally)",
+					 d->path);
+		if (strlen(val) >= sizeof(d->key_secret))
+			return error_set(err, EINVAL,
+					 "--disk %s: key-secret too long",
+					 d->path);
+		strcpy(d->key_secret, val);
+		return 0;
+	}
 	if (!strcmp(key, "ro"))
 		key = "readonly";
 	for (bit = 0; bit < 3 && strcmp(key, keys[bit]); bit++)
@@ -306,7 +345,8 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 	if (bit == 3)
 		return error_set(err, EINVAL,
 				 "--disk %s: unknown option '%s' (expected "
-				 "format, readonly or serial)",
+				 "format, readonly, serial, aio, key-secret or "
+				 "throttling.*)",
 				 d->path, key);
 	if ((*seen & (1u << bit)) || (!val && bit != 1))
 		return error_set(err, EINVAL,
@@ -410,6 +450,10 @@ int vmdef_opt_disk(const char *spec, struct vmdef_disk *out, struct error *err)
 					 out->path);
 		if (disk_option(field, out, &seen, err) < 0)
 			return -EINVAL;
+	}
+	if (throttle_config_check(&out->throttle, err) < 0) {
+		error_prefix(err, "--disk %s", out->path);
+		return -EINVAL;
 	}
 	if (!(seen & 1))
 		return disk_probe(out, err);

@@ -16,8 +16,14 @@ static const char full_def[] =
 	"  \"append\": \"console=ttyS0 quiet\"},"
 	" \"bios\": \"builtin\","
 	" \"disks\": [{\"path\": \"/d/root.img\"},"
-	"  {\"path\": \"/d/data.img\", \"format\": \"raw\", \"readonly\": true,"
-	"   \"serial\": \"data0\"}],"
+	"  {\"path\": \"/d/data.img\", \"format\": \"qcow2\", \"readonly\": "
+	"true,"
+	"   \"key_secret\": \"file:/etc/softvisor/data.key\", \"aio\": "
+	"\"threads\","
+	"   \"serial\": \"data0\", \"throttling\": {\"bps-write\": 1048576,"
+	"    \"bps-write-max\": 4194304, \"bps-write-max-length\": 5,"
+	"    \"iops-total\": 200, \"iops-size\": 4096, \"group\": \"g\","
+	"    \"shares\": 2000}}],"
 	" \"nics\": [{\"type\": \"user\","
 	"  \"hostfwd\": [\"tcp:127.0.0.1:2222-:22\", \"udp::5353-:53\"],"
 	"  \"mac\": \"52:54:00:aa:bb:cc\"}],"
@@ -55,6 +61,22 @@ static void test_full(void **state)
 	assert_false(d->disks[0].readonly);
 	assert_true(d->disks[1].readonly);
 	assert_string_equal(d->disks[1].serial, "data0");
+	assert_false(throttle_config_enabled(&d->disks[0].throttle));
+	assert_string_equal(d->disks[0].key_secret, "");
+	assert_int_equal(d->disks[0].aio, 0);
+	assert_int_equal(d->disks[1].aio, 1); /* BLOCK_AIO_THREADS */
+	assert_string_equal(d->disks[1].key_secret,
+			    "file:/etc/softvisor/data.key");
+	assert_int_equal(d->disks[1].throttle.l[THROTTLE_BPS_WRITE].avg,
+			 1048576);
+	assert_int_equal(d->disks[1].throttle.l[THROTTLE_BPS_WRITE].max,
+			 4194304);
+	assert_int_equal(d->disks[1].throttle.l[THROTTLE_BPS_WRITE].max_length,
+			 5);
+	assert_int_equal(d->disks[1].throttle.l[THROTTLE_IOPS_TOTAL].avg, 200);
+	assert_int_equal(d->disks[1].throttle.iops_size, 4096);
+	assert_string_equal(d->disks[1].throttle.group, "g");
+	assert_int_equal(d->disks[1].throttle.shares, 2000);
 	assert_int_equal(d->n_nics, 1);
 	assert_int_equal(d->nics[0].n_hostfwd, 2);
 	assert_string_equal(d->nics[0].mac, "52:54:00:aa:bb:cc");
@@ -148,6 +170,9 @@ static void test_not_equal(void **state)
 	assert_true(vmdef_equal(a, b));
 	b->disks[1].readonly = false;
 	assert_false(vmdef_equal(a, b));
+	memcpy(b, a, sizeof(*a));
+	b->disks[1].throttle.l[THROTTLE_IOPS_TOTAL].avg++;
+	assert_false(vmdef_equal(a, b));
 	free(a);
 	free(b);
 }
@@ -163,6 +188,31 @@ static const struct {
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
 	  "\"disks\":[{\"path\":\"/x\",\"size\":1}]}",
 	  "unknown field 'size' in disks[0]" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"throttling\":{\"bps-total\":-1}}]}",
+	  "disks[0].throttling.bps-total: expected a non-negative integer, "
+	  "got -1" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"format\":\"qcow2\","
+	  "\"key_secret\":\"s3cret\"}]}",
+	  "disks[0].key_secret: expected file:PATH or env:NAME (a secret is "
+	  "never given literally)" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"key_secret\":\"env:K\"}]}",
+	  "disks[0].key_secret: only for encrypted qcow2 images (give format "
+	  "qcow2)" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"throttling\":{\"bps-total\":-2}}]}",
+	  "disks[0].throttling.bps-total: expected a non-negative integer, "
+	  "got -2" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"throttling\":{\"iops-max\":1}}]}",
+	  NULL },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"throttling\":"
+	  "{\"iops-read\":1,\"iops-read-max\":0,\"iops-total\":5}}]}",
+	  "disks[0].throttling: throttling.iops-total cannot be combined with "
+	  "iops-read or iops-write" },
 	{ "{\"boot\":{\"kernel\":\"/k\"}}", "name: required" },
 	{ "{\"name\":\"-a\",\"boot\":{\"kernel\":\"/k\"}}", NULL },
 	{ "{\"name\":\"a b\",\"boot\":{\"kernel\":\"/k\"}}", NULL },
@@ -344,7 +394,11 @@ static void test_virt_config(void **state)
 	assert_int_equal(cfg->console.kind, CONSOLE_PTY);
 	assert_int_equal(cfg->n_disks, 2);
 	assert_string_equal(cfg->disks[1].path, "/d/data.img");
-	assert_string_equal(cfg->disks[1].format, "raw");
+	assert_string_equal(cfg->disks[1].format, "qcow2");
+	assert_string_equal(cfg->disks[1].key_secret,
+			    "file:/etc/softvisor/data.key");
+	assert_int_equal(cfg->disks[1].throttle.l[THROTTLE_IOPS_TOTAL].avg,
+			 200);
 	assert_true(cfg->disks[1].readonly);
 	assert_string_equal(cfg->disks[1].serial, "data0");
 	assert_int_equal(cfg->n_nets, 1);

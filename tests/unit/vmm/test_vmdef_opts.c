@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "block/aio.h"
 #include "vmm/vmdef.h"
 
 static void test_units(void **state)
@@ -146,7 +147,7 @@ static void test_disk(void **state)
 	assert_int_equal(vmdef_opt_disk("x,bogus=1", &c, &err), -EINVAL);
 	assert_string_equal(
 		err.msg, "--disk x: unknown option 'bogus' (expected format, "
-			 "readonly or serial)");
+			 "readonly, serial, aio, key-secret or throttling.*)");
 	assert_int_equal(vmdef_opt_disk("x,readonly=maybe", &c, &err), -EINVAL);
 	assert_string_equal(err.msg,
 			    "--disk x: readonly=maybe: expected on or off");
@@ -165,6 +166,63 @@ static void test_disk(void **state)
 				     "is 21 bytes long, at most 20 allowed");
 	assert_int_equal(vmdef_opt_disk("x,serial=a\tb", &c, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "printable"));
+
+	/* the data path */
+	assert_int_equal(vmdef_opt_disk("x,format=raw", &c, &err), 0);
+	assert_int_equal(c.aio, BLOCK_AIO_AUTO);
+	assert_int_equal(vmdef_opt_disk("x,format=raw,aio=io_uring", &c, &err),
+			 0);
+	assert_int_equal(c.aio, BLOCK_AIO_IO_URING);
+	assert_int_equal(vmdef_opt_disk("x,format=raw,aio=threads", &c, &err),
+			 0);
+	assert_int_equal(c.aio, BLOCK_AIO_THREADS);
+	assert_int_equal(vmdef_opt_disk("x,format=raw,aio=native", &c, &err),
+			 -EINVAL);
+	assert_string_equal(err.msg, "--disk x: aio=native: expected auto, "
+				     "threads or io_uring");
+
+	/* the passphrase of an encrypted image: a reference, never literal */
+	assert_int_equal(vmdef_opt_disk("x,format=qcow2,key-secret=file:/k/pw",
+					&c, &err),
+			 0);
+	assert_string_equal(c.key_secret, "file:/k/pw");
+	assert_int_equal(
+		vmdef_opt_disk("x,format=qcow2,key-secret=env:PW", &c, &err),
+		0);
+	assert_int_equal(
+		vmdef_opt_disk("x,format=qcow2,key-secret=hunter2", &c, &err),
+		-EINVAL);
+	assert_non_null(strstr(err.msg, "never given literally"));
+	assert_null(strstr(err.msg, "hunter2"));
+
+	/* QEMU's throttling.* options */
+	assert_int_equal(
+		vmdef_opt_disk("x,format=raw,throttling.iops-total=100,"
+			       "throttling.bps-write=1048576,"
+			       "throttling.bps-write-max=2097152,"
+			       "throttling.group=db,throttling.shares=500",
+			       &c, &err),
+		0);
+	assert_int_equal(c.throttle.l[THROTTLE_IOPS_TOTAL].avg, 100);
+	assert_int_equal(c.throttle.l[THROTTLE_BPS_WRITE].avg, 1048576);
+	assert_int_equal(c.throttle.l[THROTTLE_BPS_WRITE].max, 2097152);
+	assert_string_equal(c.throttle.group, "db");
+	assert_int_equal(c.throttle.shares, 500);
+	assert_int_equal(
+		vmdef_opt_disk("x,format=raw,throttling.iops=5", &c, &err),
+		-EINVAL);
+	assert_non_null(strstr(err.msg, "--disk x: unknown option "
+					"throttling.iops "));
+	assert_int_equal(vmdef_opt_disk("x,format=raw,throttling.bps-total=1,"
+					"throttling.bps-read=1",
+					&c, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "cannot be combined"));
+	assert_int_equal(
+		vmdef_opt_disk("x,format=raw,throttling.bps-read-max=9", &c,
+			       &err),
+		-EINVAL);
+	assert_non_null(strstr(err.msg, "needs throttling.bps-read"));
 }
 
 static void test_nic(void **state)
