@@ -394,6 +394,11 @@ static int h_events(struct req *q)
 				 (unsigned)limit, &q->out, &q->err);
 }
 
+static int h_events_stream(struct req *q)
+{
+	return rest_events_stream(q->r, q->conn, q->actor, &q->grant);
+}
+
 static int h_audit(struct req *q)
 {
 	char vm[256];
@@ -509,6 +514,8 @@ static const struct route routes[] = {
 	  "vms", "vm" },
 	{ "GET", "/v1/events", 200, 0, 0, h_events, NULL, GRANT_READ, "events",
 	  "vm" },
+	{ "GET", "/v1/events/stream", 200, ROUTE_RAW, 0, h_events_stream, NULL,
+	  GRANT_READ },
 	{ "GET", "/v1/audit", 200, 0, 0, h_audit, NULL, GRANT_AUDIT, "audit",
 	  "target" },
 	{ "GET", "/v1/tasks", 200, 0, 0, h_task_list, NULL, GRANT_READ, "tasks",

@@ -92,6 +92,13 @@ void rest_count_reply(struct rest *r, int status);
 int rest_metrics_reply(struct rest *r, struct mg_connection *conn,
 		       const struct grant *grant);
 
+/* Answer GET /v1/events/stream on conn (authenticated by the caller,
+ * who is actor with grant): server-sent events until the client goes
+ * away, falls behind or the server stops (rest_events.c). Returns the
+ * status sent. */
+int rest_events_stream(struct rest *r, struct mg_connection *conn,
+		       const char *actor, const struct grant *grant);
+
 /* rest.c: the request handler of every path, and civetweb's error and
  * log callbacks (rest_listen.c installs them). */
 int rest_handler(struct mg_connection *conn, void *cbdata);
