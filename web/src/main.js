@@ -1,0 +1,319 @@
+// Softvisor's web console: a hash router over four views (log in, VM
+// list, VM detail with console and chart, events). Plain DOM, no
+// framework; every value from the server goes in as text, never as HTML.
+import { call, token, setToken, followEvents, ApiError } from "./api.js";
+import { openConsole } from "./console.js";
+import { cpuChart } from "./chart.js";
+
+const main = document.getElementById("main");
+let cleanup = [];           // what the current view must undo
+const events = [];          // the newest events, oldest first (<= 500)
+const eventListeners = new Set();
+let stopEvents = null;
+let streamState = "";
+
+function h(tag, attrs = {}, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, "");
+    else if (v !== false && v != null) el.setAttribute(k, v);
+  }
+  for (const c of kids.flat()) {
+    if (c == null) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function fmtBytes(n) {
+  if (n >= 1 << 30) return (n / (1 << 30)).toFixed(n % (1 << 30) ? 1 : 0) + " GiB";
+  return Math.round(n / (1 << 20)) + " MiB";
+}
+
+function fmtTime(ms) {
+  return new Date(ms).toLocaleString();
+}
+
+function fmtUptime(s) {
+  if (!s) return "";
+  s = Math.floor(s);
+  const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600);
+  const mm = Math.floor((s % 3600) / 60), ss = s % 60;
+  return (d ? d + "d " : "") + `${hh}:${String(mm).padStart(2, "0")}:${String(ss).padStart(2, "0")}`;
+}
+
+function flash(msg, bad = true) {
+  const el = h("div", { class: bad ? "flash bad" : "flash", role: "status" }, msg);
+  main.prepend(el);
+  setTimeout(() => el.remove(), 6000);
+}
+
+const ACTIONS = {
+  start: ["defined", "stopped", "crashed"],
+  shutdown: ["running"],
+  stop: ["running", "paused"],
+  pause: ["running"],
+  resume: ["paused"],
+};
+
+function actionButtons(vm, after) {
+  return Object.entries(ACTIONS).map(([act, states]) =>
+    h("button", {
+      type: "button",
+      class: "act-" + act,
+      "data-action": act,
+      disabled: !states.includes(vm.state),
+      onclick: async (e) => {
+        e.target.disabled = true;
+        try {
+          await call("POST", `/v1/vms/${encodeURIComponent(vm.name)}/${act}`);
+        } catch (err) {
+          flash(`${act} ${vm.name}: ${err.message}`);
+        }
+        after && after();
+      },
+    }, act));
+}
+
+function stateBadge(state) {
+  return h("span", { class: "state state-" + state }, state);
+}
+
+// ---- log in ---------------------------------------------------------------
+
+function viewLogin() {
+  document.getElementById("nav").hidden = true;
+  const input = h("input", { type: "password", id: "token", autocomplete: "off",
+    placeholder: "svt_...", size: 50, required: true });
+  const msg = h("p", { class: "error", id: "login-error" });
+  const form = h("form", {
+    id: "login",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      setToken(input.value.trim());
+      try {
+        await call("GET", "/v1/host");
+        startSession();
+        location.hash = "#/";
+        route();
+      } catch (err) {
+        setToken("");
+        msg.textContent = err instanceof ApiError && err.status === 401
+          ? "That token is not valid (unknown, revoked or expired)."
+          : "Cannot log in: " + err.message;
+      }
+    },
+  },
+  h("h1", {}, "Log in"),
+  h("p", {}, "Paste an API token (softvisor token create NAME on the host)."),
+  h("label", { for: "token" }, "Token "), input, " ",
+  h("button", { type: "submit" }, "Log in"), msg);
+  main.append(form);
+  input.focus();
+}
+
+// ---- VM list --------------------------------------------------------------
+
+function viewList() {
+  const tbody = h("tbody");
+  const summary = h("p", { class: "summary" });
+  main.append(
+    h("h1", {}, "Virtual machines"), summary,
+    h("table", { id: "vms", class: "grid" },
+      h("thead", {}, h("tr", {},
+        ["Name", "State", "vCPUs", "Memory", "CPU used", "CPU ready", "Uptime", ""].map((t) => h("th", {}, t)))),
+      tbody));
+
+  let busy = false;
+  async function refresh() {
+    if (busy) return;
+    busy = true;
+    try {
+      const [list, stats, host] = await Promise.all([
+        call("GET", "/v1/vms"),
+        call("GET", "/v1/host/stats").catch(() => ({ vms: [] })),
+        call("GET", "/v1/host").catch(() => null),
+      ]);
+      const byName = new Map((stats.vms || []).map((s) => [s.vm, s]));
+      const rows = list.vms.map((vm) => {
+        const s = byName.get(vm.name) || {};
+        const live = vm.state === "running" || vm.state === "paused";
+        return h("tr", { "data-vm": vm.name },
+          h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name)),
+          h("td", {}, stateBadge(vm.state)),
+          h("td", { class: "num" }, vm.cpus),
+          h("td", { class: "num" }, fmtBytes(vm.memory)),
+          h("td", { class: "num" }, live && s.used_pct != null ? s.used_pct.toFixed(1) + " %" : ""),
+          h("td", { class: "num" }, live && s.ready_pct != null ? s.ready_pct.toFixed(1) + " %" : ""),
+          h("td", { class: "num" }, fmtUptime(vm.uptime_s)),
+          h("td", { class: "actions" }, actionButtons(vm, refresh)));
+      });
+      tbody.replaceChildren(...rows);
+      const running = list.vms.filter((v) => v.state === "running").length;
+      summary.textContent = `${list.vms.length} VMs, ${running} running` +
+        (host ? ` · host ${host.hostname || ""}` : "") +
+        (stats.used_pct != null ? ` · host CPU ${stats.used_pct.toFixed(1)} %` : "");
+      main.dataset.loaded = "1";
+    } catch (e) {
+      if (e.status === 401) return logout();
+      flash("VM list: " + e.message);
+    } finally {
+      busy = false;
+    }
+  }
+  refresh();
+  const t = setInterval(refresh, 2000);
+  const onEv = (e) => { if (e.vm) refresh(); };
+  eventListeners.add(onEv);
+  cleanup.push(() => { clearInterval(t); eventListeners.delete(onEv); });
+}
+
+// ---- VM detail ------------------------------------------------------------
+
+function viewVm(name) {
+  const head = h("div", { class: "vmhead" });
+  const status = h("span", { id: "console-status", class: "muted" });
+  const term = h("div", { id: "console", class: "console" });
+  const chart = h("div", { id: "cpu-chart", class: "chart" });
+  const evs = h("ul", { id: "vm-events", class: "feed" });
+  main.append(
+    h("p", {}, h("a", { href: "#/" }, "← all VMs")),
+    head,
+    h("section", {}, h("h2", {}, "Console ", status), term),
+    h("section", {}, h("h2", {}, "CPU"), chart),
+    h("section", {}, h("h2", {}, "Events"), evs));
+
+  let closeConsole = null, state = null, vmObj = null;
+  function attach() {
+    if (closeConsole) closeConsole();
+    closeConsole = null;
+    term.replaceChildren();
+    if (vmObj.state === "running" || vmObj.state === "paused") {
+      closeConsole = openConsole(term, name, { onStatus: (s) => (status.textContent = s) });
+    } else {
+      status.textContent = "the VM is " + vmObj.state;
+    }
+  }
+  async function refresh() {
+    try {
+      vmObj = await call("GET", `/v1/vms/${encodeURIComponent(name)}`);
+    } catch (e) {
+      if (e.status === 401) return logout();
+      head.replaceChildren(h("p", { class: "error" }, e.message));
+      return;
+    }
+    head.replaceChildren(
+      h("h1", {}, vmObj.name, " ", stateBadge(vmObj.state)),
+      h("p", {}, `${vmObj.cpus} vCPUs · ${fmtBytes(vmObj.memory)}` +
+        (vmObj.uptime_s ? ` · up ${fmtUptime(vmObj.uptime_s)}` : "")),
+      h("div", { class: "actions" }, actionButtons(vmObj, refresh)));
+    const was = state;
+    state = vmObj.state;
+    const live = (s) => s === "running" || s === "paused";
+    if (was === null || live(was) !== live(state)) attach();
+  }
+  function showEvent(e) {
+    evs.prepend(h("li", {}, h("time", {}, fmtTime(e.time_ms)), " ",
+      `${e.action} ${e.result} by ${e.actor}`, e.message ? ": " + e.message : ""));
+  }
+  events.filter((e) => e.vm === name).forEach(showEvent);
+  const onEv = (e) => {
+    if (e.vm !== name) return;
+    showEvent(e);
+    refresh();
+  };
+  eventListeners.add(onEv);
+  refresh();
+  const stopChart = cpuChart(chart, name);
+  const t = setInterval(refresh, 5000);
+  cleanup.push(() => {
+    clearInterval(t);
+    eventListeners.delete(onEv);
+    stopChart();
+    if (closeConsole) closeConsole();
+  });
+}
+
+// ---- events ---------------------------------------------------------------
+
+function eventRow(e) {
+  return h("tr", { "data-id": e.id },
+    h("td", {}, fmtTime(e.time_ms)), h("td", {}, e.vm), h("td", {}, e.actor),
+    h("td", {}, e.action), h("td", {}, e.result), h("td", {}, e.message));
+}
+
+function viewEvents() {
+  const tbody = h("tbody");
+  const st = h("span", { id: "stream-state", class: "muted" }, streamState);
+  main.append(h("h1", {}, "Events ", st),
+    h("table", { id: "events", class: "grid" },
+      h("thead", {}, h("tr", {}, ["Time", "VM", "Actor", "Action", "Result", "Message"].map((t) => h("th", {}, t)))),
+      tbody));
+  tbody.append(...events.slice().reverse().map(eventRow));
+  const onEv = (e) => {
+    tbody.prepend(eventRow(e));
+    st.textContent = streamState;
+  };
+  eventListeners.add(onEv);
+  cleanup.push(() => eventListeners.delete(onEv));
+}
+
+// ---- session and routing --------------------------------------------------
+
+async function loadRecentEvents() {
+  // the log is oldest first: page to its end, keep the newest 500
+  let after = 0;
+  for (;;) {
+    const r = await call("GET", `/v1/events?after=${after}&limit=1000`);
+    for (const e of r.events) pushEvent(e, false);
+    if (r.events.length < 1000) return after;
+    after = r.events[r.events.length - 1].id;
+  }
+}
+
+function pushEvent(e, notify = true) {
+  if (events.length && e.id <= events[events.length - 1].id) return;
+  events.push(e);
+  if (events.length > 500) events.shift();
+  if (notify) eventListeners.forEach((f) => f(e));
+}
+
+function startSession() {
+  document.getElementById("nav").hidden = false;
+  if (stopEvents) return;
+  loadRecentEvents().catch(() => {}).finally(() => {
+    if (!token()) return;
+    stopEvents = followEvents((e) => pushEvent(e), (s) => {
+      streamState = s;
+      const el = document.getElementById("stream-state");
+      if (el) el.textContent = s;
+    });
+  });
+}
+
+function logout() {
+  setToken("");
+  if (stopEvents) stopEvents();
+  stopEvents = null;
+  events.length = 0;
+  location.hash = "#/login";
+  route();
+}
+
+function route() {
+  cleanup.forEach((f) => f());
+  cleanup = [];
+  main.replaceChildren();
+  delete main.dataset.loaded;
+  const hash = location.hash.replace(/^#/, "") || "/";
+  if (!token() || hash === "/login") return viewLogin();
+  startSession();
+  if (hash.startsWith("/vm/")) return viewVm(decodeURIComponent(hash.slice(4)));
+  if (hash === "/events") return viewEvents();
+  return viewList();
+}
+
+document.getElementById("logout").addEventListener("click", logout);
+window.addEventListener("hashchange", route);
+route();
