@@ -2,7 +2,7 @@
 // index.html, app.js and app.css there. tools/build-web embeds them in
 // the daemon.
 import { build } from "esbuild";
-import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { readFile, readdir, writeFile, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -13,13 +13,18 @@ if (!out) {
   process.exit(2);
 }
 await mkdir(out, { recursive: true });
+// The list page loads main.js only; the VM page's xterm.js and uPlot
+// (most of the bytes) come as vmpage.js when a VM is opened.
 await build({
-  entryPoints: [join(here, "src", "main.js")],
+  entryPoints: [join(here, "src", "main.js"), join(here, "src", "vmpage.js")],
   bundle: true,
   minify: true,
-  format: "iife",
+  splitting: true,
+  format: "esm",
   target: ["es2020"],
-  outfile: join(out, "app.js"),
+  outdir: out,
+  entryNames: "[name]",
+  chunkNames: "chunk-[hash]",
   legalComments: "none",
   logLevel: "warning",
 });
@@ -35,5 +40,8 @@ const min = await build({
   logLevel: "warning",
 });
 await writeFile(join(out, "app.css"), min.outputFiles[0].contents);
-await writeFile(join(out, "index.html"),
-  await readFile(join(here, "src", "index.html")));
+// main.js's shared chunks are fetched with it, not after it is parsed
+const chunks = (await readdir(out)).filter((f) => f.startsWith("chunk-"));
+const preload = chunks.map((f) => `<link rel="modulepreload" href="/ui/${f}">`).join("\n");
+const html = await readFile(join(here, "src", "index.html"), "utf8");
+await writeFile(join(out, "index.html"), html.replace("<!-- preload -->", preload));

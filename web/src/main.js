@@ -2,8 +2,6 @@
 // list, VM detail with console and chart, events). Plain DOM, no
 // framework; every value from the server goes in as text, never as HTML.
 import { call, token, setToken, followEvents, ApiError } from "./api.js";
-import { openConsole } from "./console.js";
-import { cpuChart } from "./chart.js";
 
 const main = document.getElementById("main");
 let cleanup = [];           // what the current view must undo
@@ -126,35 +124,42 @@ function viewList() {
       tbody));
 
   let busy = false;
+  let stats = { vms: [] }, host = null;
+  function render(list) {
+    const byName = new Map((stats.vms || []).map((s) => [s.vm, s]));
+    const rows = list.vms.map((vm) => {
+      const s = byName.get(vm.name) || {};
+      const live = vm.state === "running" || vm.state === "paused";
+      return h("tr", { "data-vm": vm.name },
+        h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name)),
+        h("td", {}, stateBadge(vm.state)),
+        h("td", { class: "num" }, vm.cpus),
+        h("td", { class: "num" }, fmtBytes(vm.memory)),
+        h("td", { class: "num" }, live && s.used_pct != null ? s.used_pct.toFixed(1) + " %" : ""),
+        h("td", { class: "num" }, live && s.ready_pct != null ? s.ready_pct.toFixed(1) + " %" : ""),
+        h("td", { class: "num" }, fmtUptime(vm.uptime_s)),
+        h("td", { class: "actions" }, actionButtons(vm, refresh)));
+    });
+    tbody.replaceChildren(...rows);
+    const running = list.vms.filter((v) => v.state === "running").length;
+    summary.textContent = `${list.vms.length} VMs, ${running} running` +
+      (host ? ` · host ${host.hostname || ""}` : "") +
+      (stats.used_pct != null ? ` · host CPU ${stats.used_pct.toFixed(1)} %` : "");
+    main.dataset.loaded = "1";
+  }
   async function refresh() {
     if (busy) return;
     busy = true;
     try {
-      const [list, stats, host] = await Promise.all([
-        call("GET", "/v1/vms"),
-        call("GET", "/v1/host/stats").catch(() => ({ vms: [] })),
-        call("GET", "/v1/host").catch(() => null),
+      // the list is drawn as soon as it arrives; the figures follow
+      const more = Promise.all([
+        call("GET", "/v1/host/stats").catch(() => stats),
+        call("GET", "/v1/host").catch(() => host),
       ]);
-      const byName = new Map((stats.vms || []).map((s) => [s.vm, s]));
-      const rows = list.vms.map((vm) => {
-        const s = byName.get(vm.name) || {};
-        const live = vm.state === "running" || vm.state === "paused";
-        return h("tr", { "data-vm": vm.name },
-          h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name)),
-          h("td", {}, stateBadge(vm.state)),
-          h("td", { class: "num" }, vm.cpus),
-          h("td", { class: "num" }, fmtBytes(vm.memory)),
-          h("td", { class: "num" }, live && s.used_pct != null ? s.used_pct.toFixed(1) + " %" : ""),
-          h("td", { class: "num" }, live && s.ready_pct != null ? s.ready_pct.toFixed(1) + " %" : ""),
-          h("td", { class: "num" }, fmtUptime(vm.uptime_s)),
-          h("td", { class: "actions" }, actionButtons(vm, refresh)));
-      });
-      tbody.replaceChildren(...rows);
-      const running = list.vms.filter((v) => v.state === "running").length;
-      summary.textContent = `${list.vms.length} VMs, ${running} running` +
-        (host ? ` · host ${host.hostname || ""}` : "") +
-        (stats.used_pct != null ? ` · host CPU ${stats.used_pct.toFixed(1)} %` : "");
-      main.dataset.loaded = "1";
+      const list = await call("GET", "/v1/vms");
+      render(list);
+      [stats, host] = await more;
+      render(list);
     } catch (e) {
       if (e.status === 401) return logout();
       flash("VM list: " + e.message);
@@ -190,7 +195,7 @@ function viewVm(name) {
     closeConsole = null;
     term.replaceChildren();
     if (vmObj.state === "running" || vmObj.state === "paused") {
-      closeConsole = openConsole(term, name, { onStatus: (s) => (status.textContent = s) });
+      closeConsole = heavy.openConsole(term, name, { onStatus: (s) => (status.textContent = s) });
     } else {
       status.textContent = "the VM is " + vmObj.state;
     }
@@ -224,14 +229,20 @@ function viewVm(name) {
     refresh();
   };
   eventListeners.add(onEv);
-  refresh();
-  const stopChart = cpuChart(chart, name);
-  const t = setInterval(refresh, 5000);
+  let heavy = null, stopChart = null, t = null, gone = false;
   cleanup.push(() => {
+    gone = true;
     clearInterval(t);
     eventListeners.delete(onEv);
-    stopChart();
+    if (stopChart) stopChart();
     if (closeConsole) closeConsole();
+  });
+  import("./vmpage.js").then((m) => {
+    if (gone) return;
+    heavy = m;
+    refresh();
+    stopChart = heavy.cpuChart(chart, name);
+    t = setInterval(refresh, 5000);
   });
 }
 
