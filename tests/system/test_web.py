@@ -1,9 +1,9 @@
 """The web console (issue 19) against a real daemon with a Debian guest:
 the daemon serves the page over TLS; Debian's chromium, driven by
 playwright-core (web/package-lock.json; never a downloaded browser), logs
-in with a token, sees the VM listed, starts it, sees the console print the
-guest's boot and answer a typed command, pauses/resumes/stops it and sees
-the events arrive. Without chromium or web/node_modules the browser part
+in with a token, creates a VM with the form, starts it, sees the console
+print the guest's boot and answer a typed command, pauses/resumes/stops
+it and sees the events arrive, deletes it. Without chromium or web/node_modules the browser part
 is skipped with the reason; the console WebSocket's bearer subprotocol
 is checked without a browser. docs/web.md."""
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MARKER, TIME_SCALE
+from conftest import MARKER, TIME_SCALE, append_line
 from daemon_util import Daemon, guest_definition
 
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -108,7 +108,9 @@ def test_web_console(tmp_path, guest):
             pytest.skip("no playwright-core: run `npm ci` in web/ "
                         "(tools/install-deps does)")
         env = dict(os.environ, SV_URL=f"https://127.0.0.1:{port}",
-                   SV_TOKEN=secret, SV_VM="web1", SV_MARKER=MARKER,
+                   SV_TOKEN=secret, SV_VM="web2", SV_OTHER_VM="web1",
+                   SV_KERNEL=str(guest.image), SV_INITRD=str(guest.initrd),
+                   SV_APPEND=append_line(after="shell"), SV_MARKER=MARKER,
                    SV_WEB_DIR=str(WEB), SV_OUT=str(tmp_path),
                    SV_CHROMIUM=CHROMIUM,
                    SV_TIMEOUT_MS=str(int(180000 * TIME_SCALE)))
@@ -120,9 +122,17 @@ def test_web_console(tmp_path, guest):
         res = json.loads(p.stdout.strip().splitlines()[-1])
         print("web:", res)
         assert p.returncode == 0 and res["ok"], res
-        assert res["listed_state"] == "stopped"
+        assert res["listed_state"] == "defined"
         assert res["stop_status"] == 200
         assert res["page_errors"] == []
+        # what the browser did is in the audit log under the token
+        got = [(r["action"], r["target"]) for r in
+               api.ok("GET", "/v1/audit")["audit"]
+               if r["principal"] == "token:web"]
+        for want in [("vm.create", "web2"), ("vm.start", "web2"),
+                     ("vm.console", "web2"), ("vm.pause", "web2"),
+                     ("vm.stop", "web2"), ("vm.delete", "web2")]:
+            assert want in got, got
     finally:
         rc = d.stop()
     assert rc == 0, d.tail()

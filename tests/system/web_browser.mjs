@@ -49,6 +49,16 @@ try {
   step("log in");
   await page.fill("#token", tok);
   await page.click("#login button[type=submit]");
+  await page.locator(`#vms tr[data-vm="${env.SV_OTHER_VM}"]`).waitFor();
+
+  step("create a VM with the form");
+  await page.click("details.create summary");
+  await page.fill("#new-name", vm);
+  await page.fill("#new-memory", "256M");
+  await page.fill("#new-kernel", env.SV_KERNEL);
+  await page.fill("#new-initrd", env.SV_INITRD);
+  await page.fill("#new-append", env.SV_APPEND);
+  await page.click("#create button[type=submit]");
   const row = page.locator(`#vms tr[data-vm="${vm}"]`);
   await row.waitFor();
   out.listed_state = await row.locator(".state").textContent();
@@ -116,6 +126,13 @@ try {
   await page.waitForFunction((n) =>
     document.querySelector(`#vms tr[data-vm="${n}"] .state`)?.textContent === "stopped", vm);
   await page.screenshot({ path: join(env.SV_OUT, "web-list.png") });
+
+  step("delete it from its page");
+  page.on("dialog", (d) => d.accept());
+  await page.goto(url + "/#/vm/" + vm);
+  await page.click(".vmhead button[data-action=delete]");
+  await page.waitForFunction((n) => location.hash === "#/" &&
+    document.querySelector("#vms tbody tr") && !document.querySelector(`#vms tr[data-vm="${n}"]`), vm);
 
   out.page_errors = errors;
   out.ok = errors.length === 0;

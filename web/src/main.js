@@ -113,11 +113,47 @@ function viewLogin() {
 
 // ---- VM list --------------------------------------------------------------
 
+// The create form: a VM that boots a kernel and initrd (vm create's
+// --kernel/--initrd/--append); docs/vm-definition.md has the rest.
+function createForm(after) {
+  const f = (id, label, attrs = {}) => h("label", {}, label + " ",
+    h("input", { id: "new-" + id, ...attrs }));  // no name: form.append would be the input
+  const msg = h("span", { class: "error", id: "create-error" });
+  const form = h("form", {
+    id: "create",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const v = (id) => form.querySelector("#new-" + id).value.trim();
+      const def = { name: v("name"), cpus: Number(v("cpus")), memory: v("memory"),
+        boot: { kernel: v("kernel"), initrd: v("initrd") || undefined, append: v("append") || undefined } };
+      msg.textContent = "";
+      try {
+        await call("POST", "/v1/vms", def);
+        form.reset();
+        form.closest("details").open = false;
+        after();
+      } catch (err) {
+        msg.textContent = err.message;
+      }
+    },
+  },
+  f("name", "Name", { required: true, size: 16, pattern: "[A-Za-z0-9][A-Za-z0-9._-]*" }),
+  f("cpus", "vCPUs", { type: "number", min: 1, max: 64, value: 1, required: true }),
+  f("memory", "Memory", { value: "512M", size: 6, required: true }),
+  h("br"),
+  f("kernel", "Kernel", { required: true, size: 40, placeholder: "/path/to/Image" }),
+  f("initrd", "Initrd", { size: 40 }),
+  h("br"),
+  f("append", "Command line", { size: 60, value: "console=ttyS0" }),
+  h("button", { type: "submit" }, "Create"), " ", msg);
+  return h("details", { class: "create" }, h("summary", {}, "Create a VM"), form);
+}
+
 function viewList() {
   const tbody = h("tbody");
   const summary = h("p", { class: "summary" });
   main.append(
-    h("h1", {}, "Virtual machines"), summary,
+    h("h1", {}, "Virtual machines"), summary, createForm(() => refresh()),
     h("table", { id: "vms", class: "grid" },
       h("thead", {}, h("tr", {},
         ["Name", "State", "vCPUs", "Memory", "CPU used", "CPU ready", "Uptime", ""].map((t) => h("th", {}, t)))),
@@ -212,7 +248,20 @@ function viewVm(name) {
       h("h1", {}, vmObj.name, " ", stateBadge(vmObj.state)),
       h("p", {}, `${vmObj.cpus} vCPUs · ${fmtBytes(vmObj.memory)}` +
         (vmObj.uptime_s ? ` · up ${fmtUptime(vmObj.uptime_s)}` : "")),
-      h("div", { class: "actions" }, actionButtons(vmObj, refresh)));
+      h("div", { class: "actions" }, actionButtons(vmObj, refresh),
+        h("button", {
+          type: "button", "data-action": "delete", class: "danger",
+          disabled: vmObj.state === "running" || vmObj.state === "paused",
+          onclick: async () => {
+            if (!confirm(`Delete ${vmObj.name}? Its definition is removed (disks stay).`)) return;
+            try {
+              await call("DELETE", `/v1/vms/${encodeURIComponent(vmObj.name)}`);
+              location.hash = "#/";
+            } catch (err) {
+              flash(`delete ${vmObj.name}: ${err.message}`);
+            }
+          },
+        }, "delete")));
     const was = state;
     state = vmObj.state;
     const live = (s) => s === "running" || s === "paused";
