@@ -76,6 +76,8 @@ def test_web_console(tmp_path, guest):
     try:
         api = d.api()
         secret = d.cli("token", "create", "web").stdout.strip().split()[-1]
+        ro = d.cli("token", "create", "viewer", "--role",
+                   "read-only").stdout.strip().split()[-1]
         api.ok("POST", "/v1/vms", guest_definition(guest, "web1"))
 
         # the page and its files need no token; the API does
@@ -108,7 +110,7 @@ def test_web_console(tmp_path, guest):
             pytest.skip("no playwright-core: run `npm ci` in web/ "
                         "(tools/install-deps does)")
         env = dict(os.environ, SV_URL=f"https://127.0.0.1:{port}",
-                   SV_TOKEN=secret, SV_VM="web2", SV_OTHER_VM="web1",
+                   SV_TOKEN=secret, SV_RO_TOKEN=ro, SV_VM="web2", SV_OTHER_VM="web1",
                    SV_KERNEL=str(guest.image), SV_INITRD=str(guest.initrd),
                    SV_APPEND=append_line(after="shell"), SV_MARKER=MARKER,
                    SV_WEB_DIR=str(WEB), SV_OUT=str(tmp_path),

@@ -78,6 +78,15 @@ try {
   await page.keyboard.type("echo sum=$((40+2))\n");
   await waitConsole(page, "sum=42");
 
+  step("a read-only token gets the console as a viewer");
+  const ro = await browser.newContext({ ignoreHTTPSErrors: true });
+  await ro.addInitScript((t) => sessionStorage.setItem("softvisor.token", t), env.SV_RO_TOKEN);
+  const rop = await ro.newPage();
+  await rop.goto(url + "/#/vm/" + vm);
+  await rop.locator("#console-status", { hasText: "view only" }).waitFor();
+  await waitConsole(rop, "sum=42");
+  await ro.close();
+
   step("keystroke echo latency");
   const lat = [];
   for (let i = 0; i < 20; i++) {

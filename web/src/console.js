@@ -21,21 +21,35 @@ export function openConsole(el, vm, { write = true, onStatus } = {}) {
   ro.observe(el);
 
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const url = `${proto}//${location.host}/v1/vms/${encodeURIComponent(vm)}/console` +
-    (write ? "?write=1" : "");
-  const ws = new WebSocket(url, ["softvisor.console", "bearer." + token()]);
-  ws.binaryType = "arraybuffer";
   const enc = new TextEncoder();
-  ws.onopen = () => onStatus && onStatus("connected" + (write ? "" : " (view only)"));
-  ws.onmessage = (m) => {
-    if (typeof m.data === "string") term.write(m.data);
-    else term.write(new Uint8Array(m.data));
-  };
-  ws.onclose = (e) => onStatus && onStatus(`closed (${e.code})`);
-  ws.onerror = () => onStatus && onStatus("error");
+  let ws = null, writing = write, closed = false;
+
+  // As writer first; an attach refused before it opened (a read-only
+  // token, or another writer is attached) is retried once as a viewer.
+  function connect(asWriter) {
+    const url = `${proto}//${location.host}/v1/vms/${encodeURIComponent(vm)}/console` +
+      (asWriter ? "?write=1" : "");
+    let opened = false;
+    writing = asWriter;
+    ws = new WebSocket(url, ["softvisor.console", "bearer." + token()]);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      opened = true;
+      onStatus && onStatus("connected" + (asWriter ? "" : " (view only)"));
+    };
+    ws.onmessage = (m) => {
+      if (typeof m.data === "string") term.write(m.data);
+      else term.write(new Uint8Array(m.data));
+    };
+    ws.onclose = (e) => {
+      if (!opened && asWriter && !closed) return connect(false);
+      onStatus && onStatus(`closed (${e.code})`);
+    };
+  }
+  connect(write);
   // typed keys and pasted text (xterm turns a paste into onData)
   const sub = term.onData((d) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(enc.encode(d));
+    if (writing && ws.readyState === WebSocket.OPEN) ws.send(enc.encode(d));
   });
   // copy: the selection goes to the clipboard as it is made
   term.onSelectionChange(() => {
@@ -46,6 +60,7 @@ export function openConsole(el, vm, { write = true, onStatus } = {}) {
   window.__svConsole = term; // for the browser test and debugging
 
   return () => {
+    closed = true;
     sub.dispose();
     ro.disconnect();
     ws.close();
