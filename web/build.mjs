@@ -1,8 +1,11 @@
 // Bundle the web console (docs/web.md): node build.mjs OUTDIR writes
-// index.html, app.js and app.css there. tools/build-web embeds them in
-// the daemon.
+// index.html (the list page's script and all the CSS inline: one request
+// draws it), vmpage.js (xterm.js and uPlot, loaded when a VM page opens)
+// and index.csp (the Content-Security-Policy, with the inline script's
+// hash). tools/build-web embeds them in the daemon.
 import { build } from "esbuild";
-import { readFile, readdir, writeFile, mkdir } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -13,35 +16,37 @@ if (!out) {
   process.exit(2);
 }
 await mkdir(out, { recursive: true });
-// The list page loads main.js only; the VM page's xterm.js and uPlot
-// (most of the bytes) come as vmpage.js when a VM is opened.
-await build({
-  entryPoints: [join(here, "src", "main.js"), join(here, "src", "vmpage.js")],
-  bundle: true,
-  minify: true,
-  splitting: true,
-  format: "esm",
-  target: ["es2020"],
-  outdir: out,
-  entryNames: "[name]",
-  chunkNames: "chunk-[hash]",
-  legalComments: "none",
-  logLevel: "warning",
+
+const common = { bundle: true, minify: true, target: ["es2020"], legalComments: "none", logLevel: "warning" };
+await build({ ...common, entryPoints: [join(here, "src", "vmpage.js")], format: "esm", outfile: join(out, "vmpage.js") });
+const main = await build({
+  ...common,
+  entryPoints: [join(here, "src", "main.js")],
+  format: "iife",
+  external: ["/ui/vmpage.js"],
+  write: false,
 });
+const js = main.outputFiles[0].text.trim();
+if (/<\/script/i.test(js)) throw new Error("main.js contains </script");
+
 const css = await Promise.all([
   "node_modules/@xterm/xterm/css/xterm.css",
   "node_modules/uplot/dist/uPlot.min.css",
   "src/style.css",
 ].map((f) => readFile(join(here, f), "utf8")));
-const min = await build({
-  stdin: { contents: css.join("\n"), loader: "css" },
-  minify: true,
-  write: false,
-  logLevel: "warning",
-});
-await writeFile(join(out, "app.css"), min.outputFiles[0].contents);
-// main.js's shared chunks are fetched with it, not after it is parsed
-const chunks = (await readdir(out)).filter((f) => f.startsWith("chunk-"));
-const preload = chunks.map((f) => `<link rel="modulepreload" href="/ui/${f}">`).join("\n");
-const html = await readFile(join(here, "src", "index.html"), "utf8");
-await writeFile(join(out, "index.html"), html.replace("<!-- preload -->", preload));
+const min = await build({ stdin: { contents: css.join("\n"), loader: "css" }, minify: true, write: false, logLevel: "warning" });
+const style = min.outputFiles[0].text.trim();
+if (/<\/style/i.test(style)) throw new Error("the CSS contains </style");
+
+const html = (await readFile(join(here, "src", "index.html"), "utf8"))
+  .replace("<!-- style -->", () => `<style>${style}</style>`)
+  .replace("<!-- script -->", () => `<script>${js}</script>`);
+await writeFile(join(out, "index.html"), html);
+
+// Scripts: the daemon's files and this one inline script only (no eval);
+// inline styles for xterm.js; talk to the daemon only; no framing.
+const hash = createHash("sha256").update(js).digest("base64");
+await writeFile(join(out, "index.csp"),
+  `default-src 'self'; script-src 'self' 'sha256-${hash}'; ` +
+  "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");

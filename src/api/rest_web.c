@@ -11,15 +11,11 @@
 #include "api/rest_priv.h"
 #include "api/web_assets.h"
 
-/* The page may load its own files and talk to its own origin only; no
- * framing, no sniffing, no referrer. xterm.js sets inline styles. */
-#define WEB_HEADERS                                                     \
-	"Content-Security-Policy: default-src 'self'; "                 \
-	"style-src 'self' 'unsafe-inline'; img-src 'self' data:; "      \
-	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; " \
-	"form-action 'self'\r\n"                                        \
-	"X-Frame-Options: DENY\r\n"                                     \
-	"X-Content-Type-Options: nosniff\r\n"                           \
+/* With web_csp (the page's scripts by origin and hash): no framing, no
+ * sniffing, no referrer. */
+#define WEB_HEADERS                           \
+	"X-Frame-Options: DENY\r\n"           \
+	"X-Content-Type-Options: nosniff\r\n" \
 	"Referrer-Policy: no-referrer\r\n"
 
 static const struct web_asset *find_asset(const char *path)
@@ -83,8 +79,9 @@ int rest_web_serve(struct rest *r, struct mg_connection *conn)
 	if (inm && etag_matches(inm, a->etag)) {
 		mg_printf(conn,
 			  "HTTP/1.1 304 Not Modified\r\nETag: %s\r\n"
-			  "Cache-Control: no-cache\r\n" WEB_HEADERS "\r\n",
-			  a->etag);
+			  "Cache-Control: no-cache\r\n"
+			  "Content-Security-Policy: %s\r\n" WEB_HEADERS "\r\n",
+			  a->etag, web_csp);
 		return 304;
 	}
 	/* no-cache: the browser revalidates (a 304 when unchanged), so a
@@ -92,8 +89,9 @@ int rest_web_serve(struct rest *r, struct mg_connection *conn)
 	mg_printf(conn,
 		  "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
 		  "Content-Length: %zu\r\nETag: %s\r\n"
-		  "Cache-Control: no-cache\r\n" WEB_HEADERS "\r\n",
-		  a->content_type, a->len, a->etag);
+		  "Cache-Control: no-cache\r\n"
+		  "Content-Security-Policy: %s\r\n" WEB_HEADERS "\r\n",
+		  a->content_type, a->len, a->etag, web_csp);
 	if (!head)
 		mg_write(conn, a->data, a->len);
 	return 200;

@@ -19,4 +19,8 @@ struct web_asset {
  * the build has no web console: meson -Dweb=disabled). */
 extern const struct web_asset web_assets[];
 
+/* The Content-Security-Policy of the files: scripts from the daemon and
+ * the page's one inline script (by its hash), generated with them. */
+extern const char web_csp[];
+
 #endif

@@ -83,11 +83,14 @@ def test_web_console(tmp_path, guest):
         # the page and its files need no token; the API does
         st, h, body = https_get(port, "/")
         assert st == 200 and h["content-type"].startswith("text/html")
-        assert b"/ui/main.js" in body
-        assert "default-src 'self'" in h["content-security-policy"]
-        st, h, _ = https_get(port, "/ui/main.js")
+        assert b"<script>" in body and b"/ui/vmpage.js" in body
+        csp = h["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self' 'sha256-" in csp
+        assert "unsafe-eval" not in csp
+        st, h, _ = https_get(port, "/ui/vmpage.js")
         assert st == 200 and h["content-type"].startswith("text/javascript")
-        st, _, _ = https_get(port, "/ui/main.js", [("If-None-Match", h["etag"])])
+        st, _, _ = https_get(port, "/ui/vmpage.js",
+                             [("If-None-Match", h["etag"])])
         assert st == 304
         assert https_get(port, "/ui/nosuch.js")[0] == 404
         assert https_get(port, "/v1/vms")[0] == 401

@@ -286,7 +286,7 @@ function viewVm(name) {
     if (stopChart) stopChart();
     if (closeConsole) closeConsole();
   });
-  import("./vmpage.js").then((m) => {
+  import("/ui/vmpage.js").then((m) => {
     if (gone) return;
     heavy = m;
     refresh();
