@@ -129,6 +129,10 @@ def test_web_console(tmp_path, guest):
         assert p.returncode == 0 and res["ok"], res
         assert res["listed_state"] == "defined"
         assert res["stop_status"] == 200
+        assert res["qos"]["cpu"]["shares"] == "high"
+        assert res["qos"]["cpu"]["limit_mhz"] == 4000
+        assert res["qos"]["memory"]["reservation"] in ("64M", "64MiB",
+                                                       str(64 << 20))
         assert res["page_errors"] == []
         # what the browser did is in the audit log under the token
         got = [(r["action"], r["target"]) for r in
@@ -136,7 +140,8 @@ def test_web_console(tmp_path, guest):
                if r["principal"] == "token:web"]
         for want in [("vm.create", "web2"), ("vm.start", "web2"),
                      ("vm.console", "web2"), ("vm.pause", "web2"),
-                     ("vm.stop", "web2"), ("vm.delete", "web2")]:
+                     ("vm.edit", "web2"), ("vm.stop", "web2"),
+                     ("vm.delete", "web2")]:
             assert want in got, got
     finally:
         rc = d.stop()

@@ -116,6 +116,19 @@ try {
   await page.locator("#cpu-chart canvas").waitFor();
   await page.screenshot({ path: join(env.SV_OUT, "web-vm.png") });
 
+  step("edit QoS while it runs");
+  await page.click("#edit-box summary");
+  await page.selectOption("#e-cshares", "high");
+  await page.fill("#e-clim", "4000");
+  await page.fill("#e-mres", "64M");
+  await page.click("#edit button[type=submit]");
+  await page.locator(".flash", { hasText: "saved" }).waitFor();
+  out.qos = await page.evaluate(async (n) => {
+    const t = sessionStorage.getItem("softvisor.token");
+    const r = await fetch(`/v1/vms/${n}`, { headers: { Authorization: "Bearer " + t } });
+    return (await r.json()).definition.qos;
+  }, vm);
+
   step("the events page lists them, live");
   await page.goto(url + "/#/events");
   await page.locator("#events tbody tr", { hasText: "resume" }).first().waitFor();

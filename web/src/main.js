@@ -218,9 +218,10 @@ function viewVm(name) {
   const term = h("div", { id: "console", class: "console" });
   const chart = h("div", { id: "cpu-chart", class: "chart" });
   const evs = h("ul", { id: "vm-events", class: "feed" });
+  const edit = h("div", { id: "edit-slot" });
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← all VMs")),
-    head,
+    head, edit,
     h("section", {}, h("h2", {}, "Console ", status), term),
     h("section", {}, h("h2", {}, "CPU"), chart),
     h("section", {}, h("h2", {}, "Events"), evs));
@@ -264,6 +265,8 @@ function viewVm(name) {
         }, "delete")));
     const was = state;
     state = vmObj.state;
+    if (was !== state && !edit.querySelector("details[open]"))
+      edit.replaceChildren(editForm(vmObj, refresh));
     const live = (s) => s === "running" || s === "paused";
     if (was === null || live(was) !== live(state)) attach();
   }
@@ -293,6 +296,63 @@ function viewVm(name) {
     stopChart = heavy.cpuChart(chart, name);
     t = setInterval(refresh, 5000);
   });
+}
+
+// The edit form of a VM: size (while it is not running) and QoS (at any
+// time), sent as a JSON merge patch of its definition (RFC 7396: an
+// empty limit is null, i.e. unlimited).
+function editForm(vm, after) {
+  const d = vm.definition || {};
+  const q = d.qos || {}, qc = q.cpu || {}, qm = q.memory || {};
+  const running = vm.state === "running" || vm.state === "paused";
+  const shares = (id, v) => h("select", { id },
+    ...["low", "normal", "high"].map((o) => h("option", { value: o, selected: o === v }, o)),
+    ...(["low", "normal", "high"].includes(v) ? [] : [h("option", { value: String(v), selected: true }, String(v))]));
+  const inp = (id, v, attrs = {}) => h("input", { id, value: v == null ? "" : String(v), ...attrs });
+  const lab = (text, el) => h("label", {}, text + " ", el);
+  const msg = h("span", { class: "error", id: "edit-error" });
+  const form = h("form", {
+    id: "edit",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const val = (id) => form.querySelector("#" + id).value.trim();
+      const num = (s) => (/^[0-9]+$/.test(s) ? Number(s) : s);
+      const patch = {
+        qos: {
+          cpu: { shares: num(val("e-cshares")), reservation_mhz: Number(val("e-cres") || 0),
+            limit_mhz: val("e-clim") ? Number(val("e-clim")) : null },
+          memory: { shares: num(val("e-mshares")), reservation: val("e-mres") || "0",
+            limit: val("e-mlim") || null },
+        },
+      };
+      if (!running) {
+        patch.cpus = Number(val("e-cpus"));
+        patch.memory = val("e-mem");
+      }
+      msg.textContent = "";
+      try {
+        await call("PATCH", `/v1/vms/${encodeURIComponent(vm.name)}`, patch);
+        msg.textContent = "";
+        flash(`${vm.name}: saved`, false);
+        after();
+      } catch (err) {
+        msg.textContent = err.message;
+      }
+    },
+  },
+  lab("vCPUs", inp("e-cpus", d.cpus, { type: "number", min: 1, max: 64, disabled: running })),
+  lab("Memory", inp("e-mem", d.memory, { size: 6, disabled: running })),
+  running ? h("span", { class: "muted" }, " (size: stop the VM to change)") : null,
+  h("br"),
+  lab("CPU shares", shares("e-cshares", qc.shares || "normal")),
+  lab("reservation MHz", inp("e-cres", qc.reservation_mhz || 0, { size: 7 })),
+  lab("limit MHz", inp("e-clim", qc.limit_mhz, { size: 7, placeholder: "unlimited" })),
+  h("br"),
+  lab("Memory shares", shares("e-mshares", qm.shares || "normal")),
+  lab("reservation", inp("e-mres", qm.reservation || "0", { size: 6 })),
+  lab("limit", inp("e-mlim", qm.limit, { size: 6, placeholder: "unlimited" })),
+  h("button", { type: "submit" }, "Save"), " ", msg);
+  return h("details", { class: "create", id: "edit-box" }, h("summary", {}, "Edit size and QoS"), form);
 }
 
 // ---- events ---------------------------------------------------------------
