@@ -129,6 +129,7 @@ def test_web_console(tmp_path, guest):
         assert p.returncode == 0 and res["ok"], res
         assert res["listed_state"] == "defined"
         assert res["stop_status"] == 200
+        assert "Memory of running VMs" in res["host_text"]
         assert res["qos"]["cpu"]["shares"] == "high"
         assert res["qos"]["cpu"]["limit_mhz"] == 4000
         assert res["qos"]["memory"]["reservation"] in ("64M", "64MiB",

@@ -143,6 +143,11 @@ try {
   out.event_rows = await page.locator("#events tbody tr").count();
   await page.screenshot({ path: join(env.SV_OUT, "web-events.png") });
 
+  step("the host page");
+  await page.goto(url + "/#/host");
+  await page.locator("#host", { hasText: "running of" }).waitFor();
+  out.host_text = (await page.textContent("#host")).slice(0, 400);
+
   step("back on the list the VM is stopped");
   await page.goto(url + "/#/");
   await page.waitForFunction((n) =>

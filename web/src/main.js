@@ -355,6 +355,42 @@ function editForm(vm, after) {
   return h("details", { class: "create", id: "edit-box" }, h("summary", {}, "Edit size and QoS"), form);
 }
 
+// ---- host -----------------------------------------------------------------
+
+function meter(used, total) {
+  const pct = total ? Math.min(100, (100 * used) / total) : 0;
+  return h("span", { class: "meter", title: pct.toFixed(0) + " %" },
+    h("span", { style: `width:${pct.toFixed(1)}%` }));
+}
+
+function viewHost() {
+  const box = h("div", { id: "host" });
+  main.append(h("h1", {}, "Host"), box);
+  async function refresh() {
+    try {
+      const [hi, st] = await Promise.all([call("GET", "/v1/host"), call("GET", "/v1/host/stats")]);
+      const row = (k, v, m) => h("tr", {}, h("th", {}, k), h("td", { class: "num" }, v), h("td", {}, m || ""));
+      box.replaceChildren(h("table", { class: "grid kv" }, h("tbody", {},
+        row("Host name", hi.hostname), row("Softvisor", hi.version),
+        row("Uptime", fmtUptime(hi.uptime_s)),
+        row("pCPUs", `${hi.pcpus} × ${hi.mhz_per_pcpu} MHz`),
+        row("CPU used", (st.used_pct || 0).toFixed(1) + " %", meter(st.used_pct || 0, 100)),
+        row("CPU reserved", `${hi.reserved_mhz} of ${hi.capacity_mhz} MHz`, meter(hi.reserved_mhz, hi.capacity_mhz)),
+        row("Memory of running VMs", `${fmtBytes(hi.memory_configured_running)} of ${fmtBytes(hi.memory_total)}`,
+          meter(hi.memory_configured_running, hi.memory_total)),
+        row("VMs", `${hi.vms_running} running of ${hi.vms_total}`),
+        row("Scheduler", hi.scheduler ? "on" : "off (--no-scheduler)"))));
+      main.dataset.loaded = "1";
+    } catch (e) {
+      if (e.status === 401) return logout();
+      flash("host: " + e.message);
+    }
+  }
+  refresh();
+  const t = setInterval(refresh, 2000);
+  cleanup.push(() => clearInterval(t));
+}
+
 // ---- events ---------------------------------------------------------------
 
 function eventRow(e) {
@@ -431,6 +467,7 @@ function route() {
   startSession();
   if (hash.startsWith("/vm/")) return viewVm(decodeURIComponent(hash.slice(4)));
   if (hash === "/events") return viewEvents();
+  if (hash === "/host") return viewHost();
   return viewList();
 }
 
