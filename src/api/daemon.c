@@ -18,6 +18,7 @@
 
 #include "api/daemon.h"
 #include "api/daemon_impl.h"
+#include "api/event_bus.h"
 #include "api/inventory.h"
 #include "vmm/vmdef.h"
 #include "util/clock.h"
@@ -729,6 +730,11 @@ int daemon_event_list(struct daemon *d, const char *vm, int64_t after_id,
 	return 0;
 }
 
+struct event_bus *daemon_event_bus(struct daemon *d)
+{
+	return d->bus;
+}
+
 /* role, vms, expires_ms of a token's JSON. */
 static void token_grant_json(json_t *o, const struct grant *g,
 			     int64_t expires_ms)
@@ -847,7 +853,11 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 	pthread_mutex_init(&d->create_lock, NULL);
 	pthread_cond_init(&d->reap_cond, NULL);
 	pthread_cond_init(&d->task_cond, NULL);
-	int r = inventory_open(cfg->state_dir, &d->inv, err);
+	d->bus = event_bus_new(0, 0);
+	int r = d->bus ? inventory_open(cfg->state_dir, &d->inv, err)
+		       : error_set(err, ENOMEM, "out of memory");
+	if (!r)
+		inventory_set_event_hook(d->inv, event_bus_hook, d->bus);
 	if (!r)
 		r = inventory_mark_crashed_on_restart(d->inv, NULL, NULL, err);
 	if (!r)
@@ -858,6 +868,7 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		r = error_set(err, EAGAIN, "cannot start the reaper thread");
 	if (r) {
 		inventory_close(d->inv);
+		event_bus_free(d->bus);
 		free(d);
 		return r;
 	}
@@ -921,6 +932,7 @@ void daemon_close(struct daemon *d)
 		dvm_put_locked(d, v);
 	}
 	inventory_close(d->inv);
+	event_bus_free(d->bus);
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->create_lock);
 	pthread_cond_destroy(&d->reap_cond);

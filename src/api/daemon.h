@@ -131,6 +131,10 @@ void daemon_metrics_free(struct metrics_snapshot *s);
 /* {"events": [...]}: vm NULL for all; after_id to page; limit 0 = 100. */
 int daemon_event_list(struct daemon *d, const char *vm, int64_t after_id,
 		      unsigned limit, json_t **out, struct error *err);
+/* The bus every recorded event is published to (event_bus.h), for live
+ * streams; NULL where there is none (a test's fake daemon). */
+struct event_bus;
+struct event_bus *daemon_event_bus(struct daemon *d);
 /* {"tasks": [...]} and one Task. */
 int daemon_task_list(struct daemon *d, json_t **out, struct error *err);
 int daemon_task_get(struct daemon *d, int64_t id, json_t **out,

@@ -14,6 +14,7 @@
 #include "vmm/vm.h"
 
 struct vmk_sched;
+struct event_bus;
 
 /* A VM's place in the scheduler while it runs. */
 struct dvm_sched_slot {
@@ -79,6 +80,9 @@ struct daemon {
 
 	/* scheduler (daemon_host.c) */
 	struct vmk_sched *sched;
+
+	/* every event recorded is published here (event_bus.h) */
+	struct event_bus *bus;
 };
 
 /* daemon.c: look a VM up by name or id and take a reference; drop it. */

@@ -563,6 +563,7 @@ static int event_insert(struct inventory *inv, const char *vm,
 			struct error *err)
 {
 	sqlite3_stmt *st = NULL;
+	int64_t t = now_ms();
 	int r;
 
 	r = prepare(inv,
@@ -571,7 +572,7 @@ static int event_insert(struct inventory *inv, const char *vm,
 		    &st, err);
 	if (r)
 		return r;
-	sqlite3_bind_int64(st, 1, now_ms());
+	sqlite3_bind_int64(st, 1, t);
 	sqlite3_bind_text(st, 2, vm ? vm : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
@@ -580,7 +581,32 @@ static int event_insert(struct inventory *inv, const char *vm,
 	if (sqlite3_step(st) != SQLITE_DONE)
 		r = db_error(inv, "adding an event", err);
 	sqlite3_finalize(st);
+	if (!r && inv->event_hook) {
+		struct inventory_event e = {
+			.id = sqlite3_last_insert_rowid(inv->db),
+			.time_ms = t,
+		};
+
+		snprintf(e.vm, sizeof(e.vm), "%s", vm ? vm : "");
+		snprintf(e.actor, sizeof(e.actor), "%s", actor);
+		snprintf(e.action, sizeof(e.action), "%s", action);
+		snprintf(e.result, sizeof(e.result), "%s", result);
+		snprintf(e.message, sizeof(e.message), "%s",
+			 message ? message : "");
+		inv->event_hook(inv->event_hook_opaque, &e);
+	}
 	return r;
+}
+
+void inventory_set_event_hook(struct inventory *inv,
+			      void (*fn)(void *opaque,
+					 const struct inventory_event *e),
+			      void *opaque)
+{
+	pthread_mutex_lock(&inv->lock);
+	inv->event_hook = fn;
+	inv->event_hook_opaque = opaque;
+	pthread_mutex_unlock(&inv->lock);
 }
 
 int inventory_event_add(struct inventory *inv, const char *vm,

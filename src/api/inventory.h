@@ -133,6 +133,15 @@ int inventory_event_add(struct inventory *inv, const char *vm,
 			const char *actor, const char *action,
 			const char *result, const char *message,
 			struct error *err);
+/* fn(opaque, e) is called with every event added from now on, with its
+ * id and time, while the inventory's lock is held (so in id order): it
+ * must be short and must not call into the inventory (the event bus,
+ * src/api/event_bus.h). fn NULL: none. Set it before other threads use
+ * the inventory. */
+void inventory_set_event_hook(struct inventory *inv,
+			      void (*fn)(void *opaque,
+					 const struct inventory_event *e),
+			      void *opaque);
 /* Events with id > after_id, oldest first, at most limit (0 = 1000), of
  * one VM (vm != NULL) or all. *out is malloc'd (free()). */
 int inventory_event_list(struct inventory *inv, const char *vm,

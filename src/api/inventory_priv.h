@@ -15,6 +15,9 @@
 struct inventory {
 	pthread_mutex_t lock; /* serializes every use of db */
 	sqlite3 *db;
+	/* inventory_set_event_hook: told of each event added (under lock) */
+	void (*event_hook)(void *opaque, const struct inventory_event *e);
+	void *event_hook_opaque;
 };
 
 /* Wall clock in ms since the epoch. */

@@ -32,8 +32,9 @@
 #include "api/rest_priv.h"
 #include "util/log.h"
 
-#define REST_MAX_SEGS 6
-#define REST_PATH_MAX 2048
+#define REST_MAX_SEGS  6
+#define REST_PATH_MAX  2048
+#define REST_TOKEN_MAX 256 /* a longer bearer subprotocol: ignored */
 
 /* ---- replies ------------------------------------------------------------ */
 
@@ -168,15 +169,41 @@ int rest_on_log_message(const struct mg_connection *conn, const char *msg)
 
 /* ---- authentication ------------------------------------------------------ */
 
+/* A browser's WebSocket cannot send Authorization: it offers the token
+ * as the subprotocol "bearer.<token>" (docs/api.md "Console WebSocket").
+ * Returns "Bearer <token>" in buf, or NULL. */
+static const char *subprotocol_token(struct mg_connection *conn, char *buf,
+				     size_t size)
+{
+	const char *p = mg_get_header(conn, "Sec-WebSocket-Protocol");
+
+	while (p && *p) {
+		size_t n;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		n = strcspn(p, ", ");
+		if (n > 7 && !strncmp(p, "bearer.", 7) && n - 7 + 8 < size) {
+			snprintf(buf, size, "Bearer %.*s", (int)(n - 7), p + 7);
+			return buf;
+		}
+		p += n;
+	}
+	return NULL;
+}
+
 int rest_authenticate(struct rest *r, struct mg_connection *conn, char *actor,
 		      size_t actor_size, bool *tcp, struct grant *grant)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	const char *auth;
+	char bearer[REST_TOKEN_MAX + 8];
 	struct error err = { 0 };
 
 	grant_admin(grant);
 	auth = mg_get_header(conn, "Authorization");
+	if (!auth)
+		auth = subprotocol_token(conn, bearer, sizeof(bearer));
 	if (!ri->is_ssl && !ri->remote_addr[0]) {
 		*tcp = false;
 		snprintf(actor, actor_size, "unix");
@@ -394,6 +421,11 @@ static int h_events(struct req *q)
 				 (unsigned)limit, &q->out, &q->err);
 }
 
+static int h_events_stream(struct req *q)
+{
+	return rest_events_stream(q->r, q->conn, q->actor, &q->grant);
+}
+
 static int h_audit(struct req *q)
 {
 	char vm[256];
@@ -509,6 +541,8 @@ static const struct route routes[] = {
 	  "vms", "vm" },
 	{ "GET", "/v1/events", 200, 0, 0, h_events, NULL, GRANT_READ, "events",
 	  "vm" },
+	{ "GET", "/v1/events/stream", 200, ROUTE_RAW, 0, h_events_stream, NULL,
+	  GRANT_READ },
 	{ "GET", "/v1/audit", 200, 0, 0, h_audit, NULL, GRANT_AUDIT, "audit",
 	  "target" },
 	{ "GET", "/v1/tasks", 200, 0, 0, h_task_list, NULL, GRANT_READ, "tasks",
@@ -825,11 +859,27 @@ static int rest_dispatch(struct mg_connection *conn, struct rest *r,
 			       "%s: no such resource", q.ri->local_uri);
 }
 
+bool rest_trusted_transport(struct rest *r, const struct mg_connection *conn)
+{
+	const struct mg_request_info *ri = mg_get_request_info(
+		(struct mg_connection *)conn);
+
+	if (!ri->is_ssl && !ri->remote_addr[0])
+		return true; /* the unix socket */
+	return !ri->is_ssl && strcmp(ri->remote_addr, "127.0.0.1") == 0 &&
+	       tls_proxy_owns(r->tls, (unsigned)ri->remote_port);
+}
+
 int rest_handler(struct mg_connection *conn, void *cbdata)
 {
 	struct rest_audit_info ai = { 0 };
 	int st;
 
+	st = rest_web_serve(cbdata, conn);
+	if (st) {
+		rest_count_reply(cbdata, st);
+		return st;
+	}
 	tl_rest = cbdata;
 	tl_audit = &ai;
 	st = rest_dispatch(conn, cbdata, &ai);

@@ -329,8 +329,19 @@ void rest_console_connection_closed(const struct mg_connection *conn)
 	}
 }
 
+/* A browser cannot set headers on a WebSocket: it offers the protocols
+ * "softvisor.console" and "bearer.<token>" (rest_authenticate reads the
+ * token); the server answers with "softvisor.console" only, so the token
+ * is never echoed. Clients that offer no protocol are served as before. */
+static const char *ws_protocols[] = { "softvisor.console" };
+static struct mg_websocket_subprotocols ws_subprotocols = {
+	.nb_subprotocols = 1,
+	.subprotocols = ws_protocols,
+};
+
 void rest_console_register(struct rest *r)
 {
-	mg_set_websocket_handler(r->ctx, "/v1/vms/*/console", ws_connect,
-				 ws_ready, ws_data, ws_close, r);
+	mg_set_websocket_handler_with_subprotocols(
+		r->ctx, "/v1/vms/*/console", &ws_subprotocols, ws_connect,
+		ws_ready, ws_data, ws_close, r);
 }

@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "api/event_bus.h"
 #include "api/rest_priv.h"
 #include "util/log.h"
 
@@ -261,6 +262,9 @@ void rest_stop(struct rest *r)
 	if (!r)
 		return;
 	tls_proxy_stop(r->tls); /* no new TLS clients; relays end */
+	/* event streams end, so that their workers can be joined */
+	if (r->d)
+		event_bus_shutdown(daemon_event_bus(r->d));
 	if (r->ctx) {
 		mg_stop(r->ctx); /* consoles detach in their close handlers */
 		mg_exit_library();

@@ -92,6 +92,22 @@ void rest_count_reply(struct rest *r, int status);
 int rest_metrics_reply(struct rest *r, struct mg_connection *conn,
 		       const struct grant *grant);
 
+/* Answer GET /v1/events/stream on conn (authenticated by the caller,
+ * who is actor with grant): server-sent events until the client goes
+ * away, falls behind or the server stops (rest_events.c). Returns the
+ * status sent. */
+int rest_events_stream(struct rest *r, struct mg_connection *conn,
+		       const char *actor, const struct grant *grant);
+
+/* True if conn came over a listener the API serves: the unix socket or
+ * the TLS front end (not plain HTTP). rest.c. */
+bool rest_trusted_transport(struct rest *r, const struct mg_connection *conn);
+
+/* rest_web.c: answer a GET/HEAD of the web console's files ("/",
+ * "/ui/...") on a trusted transport, with no token. Returns the status
+ * sent, or 0 if conn is not such a request (the API routes it). */
+int rest_web_serve(struct rest *r, struct mg_connection *conn);
+
 /* rest.c: the request handler of every path, and civetweb's error and
  * log callbacks (rest_listen.c installs them). */
 int rest_handler(struct mg_connection *conn, void *cbdata);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/client_stream.h"
 #include "cli/cmdutil.h"
 #include "cli/output.h"
 #include "util/parse.h"
@@ -183,6 +184,49 @@ static char *events_path(const struct events_args *a, int64_t after)
 
 static volatile sig_atomic_t stop_follow;
 
+struct follow {
+	bool json;
+	int64_t last;
+};
+
+static int on_follow_event(void *opaque, const struct client_sse_event *ev)
+{
+	struct follow *f = opaque;
+	json_t *e;
+
+	if (strcmp(ev->event, "event") != 0)
+		return 0; /* overflow: the stream ends, we resume */
+	e = json_loads(ev->data, 0, NULL);
+	if (!e)
+		return 0;
+	if (f->json) {
+		json_dumpf(e, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else {
+		print_event_line(e);
+	}
+	fflush(stdout);
+	if (cmd_jnum(e, "id") > (double)f->last)
+		f->last = (int64_t)cmd_jnum(e, "id");
+	json_decref(e);
+	return 0;
+}
+
+/* The stream of --follow (the vm filter; where to start is sent as
+ * Last-Event-ID). */
+static char *follow_path(const struct events_args *a)
+{
+	char *vm = a->vm ? cmd_escape(a->vm) : NULL, *p = NULL;
+
+	if (a->vm && !vm)
+		return NULL;
+	if (asprintf(&p, "/v1/events/stream%s%s", vm ? "?vm=" : "",
+		     vm ? vm : "") < 0)
+		p = NULL;
+	free(vm);
+	return p;
+}
+
 static void on_int(int sig)
 {
 	stop_follow = 1;
@@ -235,33 +279,34 @@ int cmd_events(int argc, char **argv)
 		goto out;
 	signal(SIGINT, on_int);
 	signal(SIGTERM, on_int);
-	/* follow: poll for events after the last one seen */
+	fflush(stdout);
+	/* follow: the live stream, resumed after the last event seen when
+	 * the server ends it (a client that fell behind is dropped) */
+	path = follow_path(&a);
+	if (!path) {
+		r = CLI_EXIT_FAIL;
+		goto out;
+	}
 	while (!stop_follow) {
-		struct timespec ts = { 1, 0 };
+		struct follow f = { .json = json, .last = last };
+		struct error err = { 0 };
 
-		fflush(stdout);
-		nanosleep(&ts, NULL);
-		if (stop_follow)
-			break;
-		json_decref(reply);
-		reply = NULL;
-		path = events_path(&a, last);
-		r = cmd_call(c, "GET", path, NULL, &reply);
-		free(path);
-		if (r)
+		r = client_stream(c, path, last, on_follow_event, &f,
+				  &stop_follow, &err);
+		last = f.last;
+		if (r < 0) {
+			fprintf(stderr, "softvisor: %s\n", err.msg);
+			free(path);
+			r = CLI_EXIT_FAIL;
 			goto out;
-		json_array_foreach(json_object_get(reply, "events"), i, e)
-		{
-			if (json) {
-				json_dumpf(e, stdout, JSON_COMPACT);
-				putchar('\n');
-			} else {
-				print_event_line(e);
-			}
-			if (cmd_jnum(e, "id") > (double)last)
-				last = (int64_t)cmd_jnum(e, "id");
+		}
+		if (!stop_follow) {
+			struct timespec ts = { 1, 0 };
+
+			nanosleep(&ts, NULL);
 		}
 	}
+	free(path);
 	r = CLI_EXIT_OK;
 out:
 	json_decref(reply);

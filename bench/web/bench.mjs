@@ -1,0 +1,78 @@
+// Web console figures (bench/web/run sets the environment): the VM list
+// page's load time with SV_NVMS VMs defined, cold (new browser context)
+// and warm (reload: the files revalidate with 304s), and the console's
+// keystroke echo latency on the running VM SV_VM. One JSON line out.
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const env = process.env;
+const require = createRequire(join(env.SV_WEB_DIR, "package.json"));
+const { chromium } = require("playwright-core");
+const url = env.SV_URL, tok = env.SV_TOKEN, nvms = Number(env.SV_NVMS);
+const runs = Number(env.SV_RUNS || 10);
+
+const pct = (a, p) => a.slice().sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * p))];
+const summary = (a) => ({ median: pct(a, 0.5), p90: pct(a, 0.9), min: Math.min(...a), max: Math.max(...a), n: a.length });
+
+const browser = await chromium.launch({
+  executablePath: env.SV_CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu"],
+});
+const out = {};
+try {
+  // in the page: ms from navigation start to all rows drawn
+  const rowsLoaded = (n) => document.querySelectorAll("#vms tbody tr").length === n && performance.now();
+  const cold = [], warm = [], coldWall = [];
+  for (let i = 0; i < runs; i++) {
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    await ctx.addInitScript((t) => sessionStorage.setItem("softvisor.token", t), tok);
+    const page = await ctx.newPage();
+    const t0 = Date.now();
+    await page.goto(url + "/#/");
+    let h = await page.waitForFunction(rowsLoaded, nvms, { polling: "raf" });
+    coldWall.push(Date.now() - t0);
+    cold.push(Math.round(await h.jsonValue()));
+    await page.reload();
+    h = await page.waitForFunction(rowsLoaded, nvms, { polling: "raf" });
+    warm.push(Math.round(await h.jsonValue()));
+    await ctx.close();
+  }
+  out.list_load_ms = { cold: summary(cold), warm: summary(warm), cold_wall: summary(coldWall) };
+
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+  await ctx.addInitScript((t) => sessionStorage.setItem("softvisor.token", t), tok);
+  const page = await ctx.newPage();
+  await page.goto(url + "/#/vm/" + env.SV_VM);
+  await page.waitForFunction((m) => {
+    const t = window.__svConsole;
+    if (!t) return false;
+    const b = t.buffer.active;
+    for (let i = 0; i < b.length; i++) if (b.getLine(i).translateToString(true).includes(m)) return true;
+    return false;
+  }, env.SV_MARKER, { timeout: 300000 });
+  await page.click("#console");
+  await page.keyboard.press("Enter");
+  await page.waitForTimeout(500);
+  const lat = [];
+  const line = () => {
+    const b = window.__svConsole.buffer.active;
+    return b.getLine(b.baseY + b.cursorY).translateToString(true);
+  };
+  for (let i = 0; i < 60; i++) {
+    if (i % 30 === 29) await page.keyboard.press("Control+U");
+    const before = await page.evaluate(line);
+    const t0 = Date.now();
+    await page.keyboard.type("x");
+    await page.waitForFunction((prev) => {
+      const b = window.__svConsole.buffer.active;
+      return b.getLine(b.baseY + b.cursorY).translateToString(true) !== prev;
+    }, before, { polling: "raf" });
+    lat.push(Date.now() - t0);
+    await page.waitForTimeout(50);
+  }
+  out.echo_ms = summary(lat);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));

@@ -1,0 +1,149 @@
+"""The web console (issue 19) against a real daemon with a Debian guest:
+the daemon serves the page over TLS; Debian's chromium, driven by
+playwright-core (web/package-lock.json; never a downloaded browser), logs
+in with a token, creates a VM with the form, starts it, sees the console
+print the guest's boot and answer a typed command, pauses/resumes/stops
+it and sees the events arrive, deletes it. Without chromium or web/node_modules the browser part
+is skipped with the reason; the console WebSocket's bearer subprotocol
+is checked without a browser. docs/web.md."""
+
+import base64
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import MARKER, TIME_SCALE, append_line
+from daemon_util import Daemon, guest_definition
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+CHROMIUM = os.environ.get("SV_CHROMIUM", "/usr/bin/chromium")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def https_get(port, path, headers=()):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port),
+                                                 timeout=30))
+    headers = dict(headers)
+    headers.setdefault("Connection", "close")
+    req = f"GET {path} HTTP/1.1\r\nHost: x\r\n"
+    req += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    s.sendall((req + "\r\n").encode())
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+        if b"\r\n\r\n" in data and path.endswith("/console"):
+            break
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    hdrs = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return int(lines[0].split()[1]), hdrs, body
+
+
+def ws_upgrade(port, vm, protocols):
+    key = base64.b64encode(os.urandom(16)).decode()
+    return https_get(port, f"/v1/vms/{vm}/console", [
+        ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Protocol", protocols)])
+
+
+def test_web_console(tmp_path, guest):
+    port = free_port()
+    d = Daemon(tmp_path, extra=["--listen", f"127.0.0.1:{port}"]).start()
+    try:
+        api = d.api()
+        secret = d.cli("token", "create", "web").stdout.strip().split()[-1]
+        ro = d.cli("token", "create", "viewer", "--role",
+                   "read-only").stdout.strip().split()[-1]
+        api.ok("POST", "/v1/vms", guest_definition(guest, "web1"))
+
+        # the page and its files need no token; the API does
+        st, h, body = https_get(port, "/")
+        assert st == 200 and h["content-type"].startswith("text/html")
+        assert b"<script>" in body and b"/ui/vmpage.js" in body
+        csp = h["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self' 'sha256-" in csp
+        assert "unsafe-eval" not in csp
+        st, h, _ = https_get(port, "/ui/vmpage.js")
+        assert st == 200 and h["content-type"].startswith("text/javascript")
+        st, _, _ = https_get(port, "/ui/vmpage.js",
+                             [("If-None-Match", h["etag"])])
+        assert st == 304
+        assert https_get(port, "/ui/nosuch.js")[0] == 404
+        assert https_get(port, "/v1/vms")[0] == 401
+
+        # the console WebSocket takes the token as a subprotocol and
+        # answers with softvisor.console only (the token is not echoed)
+        assert ws_upgrade(port, "web1", "softvisor.console, bearer.x")[0] == 401
+        api.ok("POST", "/v1/vms/web1/start")
+        st, h, _ = ws_upgrade(port, "web1",
+                              f"softvisor.console, bearer.{secret}")
+        assert st == 101, h
+        assert h["sec-websocket-protocol"] == "softvisor.console"
+        api.ok("POST", "/v1/vms/web1/stop")
+
+        if not os.access(CHROMIUM, os.X_OK):
+            pytest.skip(f"no browser: {CHROMIUM} is not installed "
+                        "(apt-get install chromium; tools/install-deps)")
+        if not (WEB / "node_modules" / "playwright-core").is_dir() or \
+                not shutil.which("node"):
+            pytest.skip("no playwright-core: run `npm ci` in web/ "
+                        "(tools/install-deps does)")
+        env = dict(os.environ, SV_URL=f"https://127.0.0.1:{port}",
+                   SV_TOKEN=secret, SV_RO_TOKEN=ro, SV_VM="web2", SV_OTHER_VM="web1",
+                   SV_KERNEL=str(guest.image), SV_INITRD=str(guest.initrd),
+                   SV_APPEND=append_line(after="shell"), SV_MARKER=MARKER,
+                   SV_WEB_DIR=str(WEB), SV_OUT=str(tmp_path),
+                   SV_CHROMIUM=CHROMIUM,
+                   SV_TIMEOUT_MS=str(int(180000 * TIME_SCALE)))
+        p = subprocess.run(["node", str(Path(__file__).parent /
+                                        "web_browser.mjs")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=env, timeout=600 * TIME_SCALE)
+        print(p.stderr)
+        res = json.loads(p.stdout.strip().splitlines()[-1])
+        print("web:", res)
+        assert p.returncode == 0 and res["ok"], res
+        assert res["listed_state"] == "defined"
+        assert res["stop_status"] == 200
+        assert "Memory of running VMs" in res["host_text"]
+        assert res["qos"]["cpu"]["shares"] == "high"
+        assert res["qos"]["cpu"]["limit_mhz"] == 4000
+        assert res["qos"]["memory"]["reservation"] in ("64M", "64MiB",
+                                                       str(64 << 20))
+        assert res["page_errors"] == []
+        # what the browser did is in the audit log under the token
+        got = [(r["action"], r["target"]) for r in
+               api.ok("GET", "/v1/audit")["audit"]
+               if r["principal"] == "token:web"]
+        for want in [("vm.create", "web2"), ("vm.start", "web2"),
+                     ("vm.console", "web2"), ("vm.pause", "web2"),
+                     ("vm.edit", "web2"), ("vm.stop", "web2"),
+                     ("vm.delete", "web2")]:
+            assert want in got, got
+    finally:
+        rc = d.stop()
+    assert rc == 0, d.tail()

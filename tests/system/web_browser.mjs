@@ -1,0 +1,174 @@
+// The web console in a real browser (Debian's chromium, driven by
+// playwright-core from web/package-lock.json): run by test_web.py with
+// SV_URL, SV_TOKEN, SV_VM, SV_MARKER, SV_WEB_DIR, SV_OUT set. Prints one
+// JSON line of results; exits non-zero on the first failed step.
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const env = process.env;
+const require = createRequire(join(env.SV_WEB_DIR, "package.json"));
+const { chromium } = require("playwright-core");
+const url = env.SV_URL, tok = env.SV_TOKEN, vm = env.SV_VM;
+const T = Number(env.SV_TIMEOUT_MS || 180000);
+const out = {};
+
+function step(name) {
+  out.step = name;
+  console.error("web: " + name);
+}
+
+// Wait until the console (xterm's buffer) holds text.
+function waitConsole(page, text) {
+  return page.waitForFunction((m) => {
+    const t = window.__svConsole;
+    if (!t) return false;
+    const b = t.buffer.active;
+    for (let i = 0; i < b.length; i++) if (b.getLine(i).translateToString(true).includes(m)) return true;
+    return false;
+  }, text);
+}
+
+const browser = await chromium.launch({
+  executablePath: env.SV_CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu"],
+});
+try {
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.setDefaultTimeout(T);
+
+  step("a wrong token is refused");
+  await page.goto(url + "/");
+  await page.fill("#token", "svt_1_" + "0".repeat(64));
+  await page.click("#login button[type=submit]");
+  await page.waitForFunction(() => /not valid/.test(document.getElementById("login-error")?.textContent || ""));
+
+  step("log in");
+  await page.fill("#token", tok);
+  await page.click("#login button[type=submit]");
+  await page.locator(`#vms tr[data-vm="${env.SV_OTHER_VM}"]`).waitFor();
+
+  step("create a VM with the form");
+  await page.click("details.create summary");
+  await page.fill("#new-name", vm);
+  await page.fill("#new-memory", "256M");
+  await page.fill("#new-kernel", env.SV_KERNEL);
+  await page.fill("#new-initrd", env.SV_INITRD);
+  await page.fill("#new-append", env.SV_APPEND);
+  await page.click("#create button[type=submit]");
+  const row = page.locator(`#vms tr[data-vm="${vm}"]`);
+  await row.waitFor();
+  out.listed_state = await row.locator(".state").textContent();
+
+  step("start from the list");
+  await row.locator("button[data-action=start]").click();
+  await page.waitForFunction((n) =>
+    document.querySelector(`#vms tr[data-vm="${n}"] .state`)?.textContent === "running", vm);
+
+  step("the VM page: the console shows the boot");
+  await row.locator("a").click();
+  await waitConsole(page, env.SV_MARKER);
+  out.console_status = await page.textContent("#console-status");
+
+  step("type a command, see its answer");
+  await page.click("#console");
+  await page.keyboard.type("echo sum=$((40+2))\n");
+  await waitConsole(page, "sum=42");
+
+  step("a read-only token gets the console as a viewer");
+  const ro = await browser.newContext({ ignoreHTTPSErrors: true });
+  await ro.addInitScript((t) => sessionStorage.setItem("softvisor.token", t), env.SV_RO_TOKEN);
+  const rop = await ro.newPage();
+  await rop.goto(url + "/#/vm/" + vm);
+  await rop.locator("#console-status", { hasText: "view only" }).waitFor();
+  await waitConsole(rop, "sum=42");
+  await ro.close();
+
+  step("keystroke echo latency");
+  const lat = [];
+  for (let i = 0; i < 20; i++) {
+    const ch = "abcdefghijklmnopqrst"[i];
+    const before = await page.evaluate(() => {
+      const b = window.__svConsole.buffer.active;
+      return b.getLine(b.baseY + b.cursorY).translateToString(true);
+    });
+    const t0 = Date.now();
+    await page.keyboard.type(ch);
+    await page.waitForFunction((prev) => {
+      const b = window.__svConsole.buffer.active;
+      return b.getLine(b.baseY + b.cursorY).translateToString(true) !== prev;
+    }, before, { polling: "raf" });
+    lat.push(Date.now() - t0);
+  }
+  await page.keyboard.press("Control+U");
+  lat.sort((a, b) => a - b);
+  out.echo_ms = { median: lat[lat.length >> 1], p90: lat[Math.floor(lat.length * 0.9)], max: lat[lat.length - 1] };
+
+  step("pause and resume: events arrive on the VM page");
+  await page.click(".vmhead button[data-action=pause]");
+  await page.locator("#vm-events li", { hasText: "pause ok" }).waitFor();
+  await page.locator(".vmhead .state", { hasText: "paused" }).waitFor();
+  await page.click(".vmhead button[data-action=resume]");
+  await page.locator("#vm-events li", { hasText: "resume ok" }).waitFor();
+  await page.locator("#cpu-chart canvas").waitFor();
+  await page.screenshot({ path: join(env.SV_OUT, "web-vm.png") });
+
+  step("edit QoS while it runs");
+  await page.click("#edit-box summary");
+  await page.selectOption("#e-cshares", "high");
+  await page.fill("#e-clim", "4000");
+  await page.fill("#e-mres", "64M");
+  await page.click("#edit button[type=submit]");
+  await page.locator(".flash", { hasText: "saved" }).waitFor();
+  out.qos = await page.evaluate(async (n) => {
+    const t = sessionStorage.getItem("softvisor.token");
+    const r = await fetch(`/v1/vms/${n}`, { headers: { Authorization: "Bearer " + t } });
+    return (await r.json()).definition.qos;
+  }, vm);
+
+  step("the events page lists them, live");
+  await page.goto(url + "/#/events");
+  await page.locator("#events tbody tr", { hasText: "resume" }).first().waitFor();
+  // an event made elsewhere (the API) shows up without a reload
+  const r = await page.evaluate(async (n) => {
+    const t = sessionStorage.getItem("softvisor.token");
+    const res = await fetch(`/v1/vms/${n}/stop`, { method: "POST", headers: { Authorization: "Bearer " + t } });
+    return res.status;
+  }, vm);
+  out.stop_status = r;
+  await page.locator("#events tbody tr", { hasText: "stop" }).first().waitFor();
+  out.event_rows = await page.locator("#events tbody tr").count();
+  await page.screenshot({ path: join(env.SV_OUT, "web-events.png") });
+
+  step("the host page");
+  await page.goto(url + "/#/host");
+  await page.locator("#host", { hasText: "running of" }).waitFor();
+  out.host_text = (await page.textContent("#host")).slice(0, 400);
+
+  step("back on the list the VM is stopped");
+  await page.goto(url + "/#/");
+  await page.waitForFunction((n) =>
+    document.querySelector(`#vms tr[data-vm="${n}"] .state`)?.textContent === "stopped", vm);
+  await page.screenshot({ path: join(env.SV_OUT, "web-list.png") });
+
+  step("delete it from its page");
+  page.on("dialog", (d) => d.accept());
+  await page.goto(url + "/#/vm/" + vm);
+  await page.click(".vmhead button[data-action=delete]");
+  await page.waitForFunction((n) => location.hash === "#/" &&
+    document.querySelector("#vms tbody tr") && !document.querySelector(`#vms tr[data-vm="${n}"]`), vm);
+
+  out.page_errors = errors;
+  out.ok = errors.length === 0;
+  delete out.step;
+} catch (e) {
+  out.ok = false;
+  out.error = String(e).slice(0, 2000);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
+process.exit(out.ok ? 0 : 1);

@@ -1,0 +1,52 @@
+// Bundle the web console (docs/web.md): node build.mjs OUTDIR writes
+// index.html (the list page's script and all the CSS inline: one request
+// draws it), vmpage.js (xterm.js and uPlot, loaded when a VM page opens)
+// and index.csp (the Content-Security-Policy, with the inline script's
+// hash). tools/build-web embeds them in the daemon.
+import { build } from "esbuild";
+import { createHash } from "node:crypto";
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = process.argv[2];
+if (!out) {
+  console.error("usage: node build.mjs OUTDIR");
+  process.exit(2);
+}
+await mkdir(out, { recursive: true });
+
+const common = { bundle: true, minify: true, target: ["es2020"], legalComments: "none", logLevel: "warning" };
+await build({ ...common, entryPoints: [join(here, "src", "vmpage.js")], format: "esm", outfile: join(out, "vmpage.js") });
+const main = await build({
+  ...common,
+  entryPoints: [join(here, "src", "main.js")],
+  format: "iife",
+  external: ["/ui/vmpage.js"],
+  write: false,
+});
+const js = main.outputFiles[0].text.trim();
+if (/<\/script/i.test(js)) throw new Error("main.js contains </script");
+
+const css = await Promise.all([
+  "node_modules/@xterm/xterm/css/xterm.css",
+  "node_modules/uplot/dist/uPlot.min.css",
+  "src/style.css",
+].map((f) => readFile(join(here, f), "utf8")));
+const min = await build({ stdin: { contents: css.join("\n"), loader: "css" }, minify: true, write: false, logLevel: "warning" });
+const style = min.outputFiles[0].text.trim();
+if (/<\/style/i.test(style)) throw new Error("the CSS contains </style");
+
+const html = (await readFile(join(here, "src", "index.html"), "utf8"))
+  .replace("<!-- style -->", () => `<style>${style}</style>`)
+  .replace("<!-- script -->", () => `<script>${js}</script>`);
+await writeFile(join(out, "index.html"), html);
+
+// Scripts: the daemon's files and this one inline script only (no eval);
+// inline styles for xterm.js; talk to the daemon only; no framing.
+const hash = createHash("sha256").update(js).digest("base64");
+await writeFile(join(out, "index.csp"),
+  `default-src 'self'; script-src 'self' 'sha256-${hash}'; ` +
+  "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");

@@ -1,0 +1,476 @@
+// Softvisor's web console: a hash router over four views (log in, VM
+// list, VM detail with console and chart, events). Plain DOM, no
+// framework; every value from the server goes in as text, never as HTML.
+import { call, token, setToken, followEvents, ApiError } from "./api.js";
+
+const main = document.getElementById("main");
+let cleanup = [];           // what the current view must undo
+const events = [];          // the newest events, oldest first (<= 500)
+const eventListeners = new Set();
+let stopEvents = null;
+let streamState = "";
+
+function h(tag, attrs = {}, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, "");
+    else if (v !== false && v != null) el.setAttribute(k, v);
+  }
+  for (const c of kids.flat()) {
+    if (c == null) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function fmtBytes(n) {
+  if (n >= 1 << 30) return (n / (1 << 30)).toFixed(n % (1 << 30) ? 1 : 0) + " GiB";
+  return Math.round(n / (1 << 20)) + " MiB";
+}
+
+function fmtTime(ms) {
+  return new Date(ms).toLocaleString();
+}
+
+function fmtUptime(s) {
+  if (!s) return "";
+  s = Math.floor(s);
+  const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600);
+  const mm = Math.floor((s % 3600) / 60), ss = s % 60;
+  return (d ? d + "d " : "") + `${hh}:${String(mm).padStart(2, "0")}:${String(ss).padStart(2, "0")}`;
+}
+
+function flash(msg, bad = true) {
+  const el = h("div", { class: bad ? "flash bad" : "flash", role: "status" }, msg);
+  main.prepend(el);
+  setTimeout(() => el.remove(), 6000);
+}
+
+const ACTIONS = {
+  start: ["defined", "stopped", "crashed"],
+  shutdown: ["running"],
+  stop: ["running", "paused"],
+  pause: ["running"],
+  resume: ["paused"],
+};
+
+function actionButtons(vm, after) {
+  return Object.entries(ACTIONS).map(([act, states]) =>
+    h("button", {
+      type: "button",
+      class: "act-" + act,
+      "data-action": act,
+      disabled: !states.includes(vm.state),
+      onclick: async (e) => {
+        e.target.disabled = true;
+        try {
+          await call("POST", `/v1/vms/${encodeURIComponent(vm.name)}/${act}`);
+        } catch (err) {
+          flash(`${act} ${vm.name}: ${err.message}`);
+        }
+        after && after();
+      },
+    }, act));
+}
+
+function stateBadge(state) {
+  return h("span", { class: "state state-" + state }, state);
+}
+
+// ---- log in ---------------------------------------------------------------
+
+function viewLogin() {
+  document.getElementById("nav").hidden = true;
+  const input = h("input", { type: "password", id: "token", autocomplete: "off",
+    placeholder: "svt_...", size: 50, required: true });
+  const msg = h("p", { class: "error", id: "login-error" });
+  const form = h("form", {
+    id: "login",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      setToken(input.value.trim());
+      try {
+        await call("GET", "/v1/host");
+        startSession();
+        location.hash = "#/";
+        route();
+      } catch (err) {
+        setToken("");
+        msg.textContent = err instanceof ApiError && err.status === 401
+          ? "That token is not valid (unknown, revoked or expired)."
+          : "Cannot log in: " + err.message;
+      }
+    },
+  },
+  h("h1", {}, "Log in"),
+  h("p", {}, "Paste an API token (softvisor token create NAME on the host)."),
+  h("label", { for: "token" }, "Token "), input, " ",
+  h("button", { type: "submit" }, "Log in"), msg);
+  main.append(form);
+  input.focus();
+}
+
+// ---- VM list --------------------------------------------------------------
+
+// The create form: a VM that boots a kernel and initrd (vm create's
+// --kernel/--initrd/--append); docs/vm-definition.md has the rest.
+function createForm(after) {
+  const f = (id, label, attrs = {}) => h("label", {}, label + " ",
+    h("input", { id: "new-" + id, ...attrs }));  // no name: form.append would be the input
+  const msg = h("span", { class: "error", id: "create-error" });
+  const form = h("form", {
+    id: "create",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const v = (id) => form.querySelector("#new-" + id).value.trim();
+      const def = { name: v("name"), cpus: Number(v("cpus")), memory: v("memory"),
+        boot: { kernel: v("kernel"), initrd: v("initrd") || undefined, append: v("append") || undefined } };
+      msg.textContent = "";
+      try {
+        await call("POST", "/v1/vms", def);
+        form.reset();
+        form.closest("details").open = false;
+        after();
+      } catch (err) {
+        msg.textContent = err.message;
+      }
+    },
+  },
+  f("name", "Name", { required: true, size: 16, pattern: "[A-Za-z0-9][A-Za-z0-9._-]*" }),
+  f("cpus", "vCPUs", { type: "number", min: 1, max: 64, value: 1, required: true }),
+  f("memory", "Memory", { value: "512M", size: 6, required: true }),
+  h("br"),
+  f("kernel", "Kernel", { required: true, size: 40, placeholder: "/path/to/Image" }),
+  f("initrd", "Initrd", { size: 40 }),
+  h("br"),
+  f("append", "Command line", { size: 60, value: "console=ttyS0" }),
+  h("button", { type: "submit" }, "Create"), " ", msg);
+  return h("details", { class: "create" }, h("summary", {}, "Create a VM"), form);
+}
+
+function viewList() {
+  const tbody = h("tbody");
+  const summary = h("p", { class: "summary" });
+  main.append(
+    h("h1", {}, "Virtual machines"), summary, createForm(() => refresh()),
+    h("table", { id: "vms", class: "grid" },
+      h("thead", {}, h("tr", {},
+        ["Name", "State", "vCPUs", "Memory", "CPU used", "CPU ready", "Uptime", ""].map((t) => h("th", {}, t)))),
+      tbody));
+
+  let busy = false;
+  let stats = { vms: [] }, host = null;
+  function render(list) {
+    const byName = new Map((stats.vms || []).map((s) => [s.vm, s]));
+    const rows = list.vms.map((vm) => {
+      const s = byName.get(vm.name) || {};
+      const live = vm.state === "running" || vm.state === "paused";
+      return h("tr", { "data-vm": vm.name },
+        h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name)),
+        h("td", {}, stateBadge(vm.state)),
+        h("td", { class: "num" }, vm.cpus),
+        h("td", { class: "num" }, fmtBytes(vm.memory)),
+        h("td", { class: "num" }, live && s.used_pct != null ? s.used_pct.toFixed(1) + " %" : ""),
+        h("td", { class: "num" }, live && s.ready_pct != null ? s.ready_pct.toFixed(1) + " %" : ""),
+        h("td", { class: "num" }, fmtUptime(vm.uptime_s)),
+        h("td", { class: "actions" }, actionButtons(vm, refresh)));
+    });
+    tbody.replaceChildren(...rows);
+    const running = list.vms.filter((v) => v.state === "running").length;
+    summary.textContent = `${list.vms.length} VMs, ${running} running` +
+      (host ? ` · host ${host.hostname || ""}` : "") +
+      (stats.used_pct != null ? ` · host CPU ${stats.used_pct.toFixed(1)} %` : "");
+    main.dataset.loaded = "1";
+  }
+  async function refresh() {
+    if (busy) return;
+    busy = true;
+    try {
+      // the list is drawn as soon as it arrives; the figures follow
+      const more = Promise.all([
+        call("GET", "/v1/host/stats").catch(() => stats),
+        call("GET", "/v1/host").catch(() => host),
+      ]);
+      const list = await call("GET", "/v1/vms");
+      render(list);
+      [stats, host] = await more;
+      render(list);
+    } catch (e) {
+      if (e.status === 401) return logout();
+      flash("VM list: " + e.message);
+    } finally {
+      busy = false;
+    }
+  }
+  refresh();
+  const t = setInterval(refresh, 2000);
+  const onEv = (e) => { if (e.vm) refresh(); };
+  eventListeners.add(onEv);
+  cleanup.push(() => { clearInterval(t); eventListeners.delete(onEv); });
+}
+
+// ---- VM detail ------------------------------------------------------------
+
+function viewVm(name) {
+  const head = h("div", { class: "vmhead" });
+  const status = h("span", { id: "console-status", class: "muted" });
+  const term = h("div", { id: "console", class: "console" });
+  const chart = h("div", { id: "cpu-chart", class: "chart" });
+  const evs = h("ul", { id: "vm-events", class: "feed" });
+  const edit = h("div", { id: "edit-slot" });
+  main.append(
+    h("p", {}, h("a", { href: "#/" }, "← all VMs")),
+    head, edit,
+    h("section", {}, h("h2", {}, "Console ", status), term),
+    h("section", {}, h("h2", {}, "CPU"), chart),
+    h("section", {}, h("h2", {}, "Events"), evs));
+
+  let closeConsole = null, state = null, vmObj = null;
+  function attach() {
+    if (closeConsole) closeConsole();
+    closeConsole = null;
+    term.replaceChildren();
+    if (vmObj.state === "running" || vmObj.state === "paused") {
+      closeConsole = heavy.openConsole(term, name, { onStatus: (s) => (status.textContent = s) });
+    } else {
+      status.textContent = "the VM is " + vmObj.state;
+    }
+  }
+  async function refresh() {
+    try {
+      vmObj = await call("GET", `/v1/vms/${encodeURIComponent(name)}`);
+    } catch (e) {
+      if (e.status === 401) return logout();
+      head.replaceChildren(h("p", { class: "error" }, e.message));
+      return;
+    }
+    head.replaceChildren(
+      h("h1", {}, vmObj.name, " ", stateBadge(vmObj.state)),
+      h("p", {}, `${vmObj.cpus} vCPUs · ${fmtBytes(vmObj.memory)}` +
+        (vmObj.uptime_s ? ` · up ${fmtUptime(vmObj.uptime_s)}` : "")),
+      h("div", { class: "actions" }, actionButtons(vmObj, refresh),
+        h("button", {
+          type: "button", "data-action": "delete", class: "danger",
+          disabled: vmObj.state === "running" || vmObj.state === "paused",
+          onclick: async () => {
+            if (!confirm(`Delete ${vmObj.name}? Its definition is removed (disks stay).`)) return;
+            try {
+              await call("DELETE", `/v1/vms/${encodeURIComponent(vmObj.name)}`);
+              location.hash = "#/";
+            } catch (err) {
+              flash(`delete ${vmObj.name}: ${err.message}`);
+            }
+          },
+        }, "delete")));
+    const was = state;
+    state = vmObj.state;
+    if (was !== state && !edit.querySelector("details[open]"))
+      edit.replaceChildren(editForm(vmObj, refresh));
+    const live = (s) => s === "running" || s === "paused";
+    if (was === null || live(was) !== live(state)) attach();
+  }
+  function showEvent(e) {
+    evs.prepend(h("li", {}, h("time", {}, fmtTime(e.time_ms)), " ",
+      `${e.action} ${e.result} by ${e.actor}`, e.message ? ": " + e.message : ""));
+  }
+  events.filter((e) => e.vm === name).forEach(showEvent);
+  const onEv = (e) => {
+    if (e.vm !== name) return;
+    showEvent(e);
+    refresh();
+  };
+  eventListeners.add(onEv);
+  let heavy = null, stopChart = null, t = null, gone = false;
+  cleanup.push(() => {
+    gone = true;
+    clearInterval(t);
+    eventListeners.delete(onEv);
+    if (stopChart) stopChart();
+    if (closeConsole) closeConsole();
+  });
+  import("/ui/vmpage.js").then((m) => {
+    if (gone) return;
+    heavy = m;
+    refresh();
+    stopChart = heavy.cpuChart(chart, name);
+    t = setInterval(refresh, 5000);
+  });
+}
+
+// The edit form of a VM: size (while it is not running) and QoS (at any
+// time), sent as a JSON merge patch of its definition (RFC 7396: an
+// empty limit is null, i.e. unlimited).
+function editForm(vm, after) {
+  const d = vm.definition || {};
+  const q = d.qos || {}, qc = q.cpu || {}, qm = q.memory || {};
+  const running = vm.state === "running" || vm.state === "paused";
+  const shares = (id, v) => h("select", { id },
+    ...["low", "normal", "high"].map((o) => h("option", { value: o, selected: o === v }, o)),
+    ...(["low", "normal", "high"].includes(v) ? [] : [h("option", { value: String(v), selected: true }, String(v))]));
+  const inp = (id, v, attrs = {}) => h("input", { id, value: v == null ? "" : String(v), ...attrs });
+  const lab = (text, el) => h("label", {}, text + " ", el);
+  const msg = h("span", { class: "error", id: "edit-error" });
+  const form = h("form", {
+    id: "edit",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const val = (id) => form.querySelector("#" + id).value.trim();
+      const num = (s) => (/^[0-9]+$/.test(s) ? Number(s) : s);
+      const patch = {
+        qos: {
+          cpu: { shares: num(val("e-cshares")), reservation_mhz: Number(val("e-cres") || 0),
+            limit_mhz: val("e-clim") ? Number(val("e-clim")) : null },
+          memory: { shares: num(val("e-mshares")), reservation: val("e-mres") || "0",
+            limit: val("e-mlim") || null },
+        },
+      };
+      if (!running) {
+        patch.cpus = Number(val("e-cpus"));
+        patch.memory = val("e-mem");
+      }
+      msg.textContent = "";
+      try {
+        await call("PATCH", `/v1/vms/${encodeURIComponent(vm.name)}`, patch);
+        msg.textContent = "";
+        flash(`${vm.name}: saved`, false);
+        after();
+      } catch (err) {
+        msg.textContent = err.message;
+      }
+    },
+  },
+  lab("vCPUs", inp("e-cpus", d.cpus, { type: "number", min: 1, max: 64, disabled: running })),
+  lab("Memory", inp("e-mem", d.memory, { size: 6, disabled: running })),
+  running ? h("span", { class: "muted" }, " (size: stop the VM to change)") : null,
+  h("br"),
+  lab("CPU shares", shares("e-cshares", qc.shares || "normal")),
+  lab("reservation MHz", inp("e-cres", qc.reservation_mhz || 0, { size: 7 })),
+  lab("limit MHz", inp("e-clim", qc.limit_mhz, { size: 7, placeholder: "unlimited" })),
+  h("br"),
+  lab("Memory shares", shares("e-mshares", qm.shares || "normal")),
+  lab("reservation", inp("e-mres", qm.reservation || "0", { size: 6 })),
+  lab("limit", inp("e-mlim", qm.limit, { size: 6, placeholder: "unlimited" })),
+  h("button", { type: "submit" }, "Save"), " ", msg);
+  return h("details", { class: "create", id: "edit-box" }, h("summary", {}, "Edit size and QoS"), form);
+}
+
+// ---- host -----------------------------------------------------------------
+
+function meter(used, total) {
+  const pct = total ? Math.min(100, (100 * used) / total) : 0;
+  return h("span", { class: "meter", title: pct.toFixed(0) + " %" },
+    h("span", { style: `width:${pct.toFixed(1)}%` }));
+}
+
+function viewHost() {
+  const box = h("div", { id: "host" });
+  main.append(h("h1", {}, "Host"), box);
+  async function refresh() {
+    try {
+      const [hi, st] = await Promise.all([call("GET", "/v1/host"), call("GET", "/v1/host/stats")]);
+      const row = (k, v, m) => h("tr", {}, h("th", {}, k), h("td", { class: "num" }, v), h("td", {}, m || ""));
+      box.replaceChildren(h("table", { class: "grid kv" }, h("tbody", {},
+        row("Host name", hi.hostname), row("Softvisor", hi.version),
+        row("Uptime", fmtUptime(hi.uptime_s)),
+        row("pCPUs", `${hi.pcpus} × ${hi.mhz_per_pcpu} MHz`),
+        row("CPU used", (st.used_pct || 0).toFixed(1) + " %", meter(st.used_pct || 0, 100)),
+        row("CPU reserved", `${hi.reserved_mhz} of ${hi.capacity_mhz} MHz`, meter(hi.reserved_mhz, hi.capacity_mhz)),
+        row("Memory of running VMs", `${fmtBytes(hi.memory_configured_running)} of ${fmtBytes(hi.memory_total)}`,
+          meter(hi.memory_configured_running, hi.memory_total)),
+        row("VMs", `${hi.vms_running} running of ${hi.vms_total}`),
+        row("Scheduler", hi.scheduler ? "on" : "off (--no-scheduler)"))));
+      main.dataset.loaded = "1";
+    } catch (e) {
+      if (e.status === 401) return logout();
+      flash("host: " + e.message);
+    }
+  }
+  refresh();
+  const t = setInterval(refresh, 2000);
+  cleanup.push(() => clearInterval(t));
+}
+
+// ---- events ---------------------------------------------------------------
+
+function eventRow(e) {
+  return h("tr", { "data-id": e.id },
+    h("td", {}, fmtTime(e.time_ms)), h("td", {}, e.vm), h("td", {}, e.actor),
+    h("td", {}, e.action), h("td", {}, e.result), h("td", {}, e.message));
+}
+
+function viewEvents() {
+  const tbody = h("tbody");
+  const st = h("span", { id: "stream-state", class: "muted" }, streamState);
+  main.append(h("h1", {}, "Events ", st),
+    h("table", { id: "events", class: "grid" },
+      h("thead", {}, h("tr", {}, ["Time", "VM", "Actor", "Action", "Result", "Message"].map((t) => h("th", {}, t)))),
+      tbody));
+  tbody.append(...events.slice().reverse().map(eventRow));
+  const onEv = (e) => {
+    tbody.prepend(eventRow(e));
+    st.textContent = streamState;
+  };
+  eventListeners.add(onEv);
+  cleanup.push(() => eventListeners.delete(onEv));
+}
+
+// ---- session and routing --------------------------------------------------
+
+async function loadRecentEvents() {
+  // the log is oldest first: page to its end, keep the newest 500
+  let after = 0;
+  for (;;) {
+    const r = await call("GET", `/v1/events?after=${after}&limit=1000`);
+    for (const e of r.events) pushEvent(e, false);
+    if (r.events.length < 1000) return after;
+    after = r.events[r.events.length - 1].id;
+  }
+}
+
+function pushEvent(e, notify = true) {
+  if (events.length && e.id <= events[events.length - 1].id) return;
+  events.push(e);
+  if (events.length > 500) events.shift();
+  if (notify) eventListeners.forEach((f) => f(e));
+}
+
+function startSession() {
+  document.getElementById("nav").hidden = false;
+  if (stopEvents) return;
+  loadRecentEvents().catch(() => {}).finally(() => {
+    if (!token()) return;
+    stopEvents = followEvents((e) => pushEvent(e), (s) => {
+      streamState = s;
+      const el = document.getElementById("stream-state");
+      if (el) el.textContent = s;
+    });
+  });
+}
+
+function logout() {
+  setToken("");
+  if (stopEvents) stopEvents();
+  stopEvents = null;
+  events.length = 0;
+  location.hash = "#/login";
+  route();
+}
+
+function route() {
+  cleanup.forEach((f) => f());
+  cleanup = [];
+  main.replaceChildren();
+  delete main.dataset.loaded;
+  const hash = location.hash.replace(/^#/, "") || "/";
+  if (!token() || hash === "/login") return viewLogin();
+  startSession();
+  if (hash.startsWith("/vm/")) return viewVm(decodeURIComponent(hash.slice(4)));
+  if (hash === "/events") return viewEvents();
+  if (hash === "/host") return viewHost();
+  return viewList();
+}
+
+document.getElementById("logout").addEventListener("click", logout);
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,3 @@
+// The VM page's heavy parts, loaded on demand (a chunk of its own).
+export { openConsole } from "./console.js";
+export { cpuChart } from "./chart.js";
