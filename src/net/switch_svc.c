@@ -1,0 +1,449 @@
+/* The switch service: a vSwitch behind a SOCK_SEQPACKET socket (switch_svc.h). */
+#include "net/switch_svc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "net/swproto.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define LOG_SUB "vswitch"
+/* Connections: every port plus a few that have not said hello yet. */
+#define MAX_CONNS (VSWITCH_MAX_PORTS + 16)
+/* Frames read from one port before the loop looks at the others. */
+#define BATCH 32
+/* Socket buffers: a few 64 KiB frames in flight per port. */
+#define SOCK_BUF (1 << 20)
+
+struct conn {
+	int fd;	  /* -1: free slot */
+	int port; /* -1 until the hello was accepted */
+	uint8_t mac[6];
+	uint64_t sock_dropped;
+};
+
+struct switch_svc {
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int listen_fd;
+	int evfd;
+	pthread_t thread;
+	bool stop;
+
+	pthread_mutex_t lock; /* sw and conns[].port/mac/sock_dropped */
+	struct vswitch *sw;
+	struct conn conns[MAX_CONNS];
+	struct pollfd pfd[MAX_CONNS + 2];
+	int pfd_conn[MAX_CONNS + 2]; /* conn index of pfd[i], -1 */
+	uint8_t *buf;		     /* VSWITCH_MAX_FRAME bytes */
+};
+
+/* ---- socket set-up -------------------------------------------------------- */
+
+static int listen_socket(const char *path, struct error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, probe;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return error_set(err, ENAMETOOLONG,
+				 "switch socket %s: longer than %zu bytes",
+				 path, sizeof(sa.sun_path) - 1);
+	strcpy(sa.sun_path, path);
+	/* a socket file left by a dead service: replace it; a live one: no */
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		int r = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+		int e = errno;
+		close(probe);
+		if (r == 0)
+			return error_set(err, EADDRINUSE,
+					 "switch socket %s: a switch already "
+					 "listens there",
+					 path);
+		if (e == ECONNREFUSED)
+			unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return error_set(err, errno, "switch socket: %s",
+				 strerror(errno));
+	mode_t old = umask(0077);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	int e = errno;
+	umask(old);
+	if (r < 0 || listen(fd, 64) < 0) {
+		e = r < 0 ? e : errno;
+		close(fd);
+		return error_set(err, e, "switch socket %s: %s", path,
+				 strerror(e));
+	}
+	return fd;
+}
+
+static void set_bufs(int fd)
+{
+	int sz = SOCK_BUF;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+}
+
+/* ---- ports -------------------------------------------------------------------- */
+
+/* The switch hands a frame to a port: into its socket, never blocking (a
+ * VM that does not read loses frames, the switch goes on). */
+static void conn_output(void *opaque, const uint8_t *frame, size_t len)
+{
+	struct conn *c = opaque;
+
+	if (send(c->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		c->sock_dropped++;
+}
+
+static void conn_close(struct switch_svc *svc, struct conn *c)
+{
+	pthread_mutex_lock(&svc->lock);
+	if (c->port >= 0)
+		vswitch_port_del(svc->sw, c->port);
+	c->port = -1;
+	close(c->fd);
+	c->fd = -1;
+	pthread_mutex_unlock(&svc->lock);
+}
+
+static void reply(int fd, int status, uint32_t mtu, const char *msg)
+{
+	struct swproto_reply r;
+
+	memset(&r, 0, sizeof(r));
+	memcpy(r.magic, SWPROTO_REPLY_MAGIC, sizeof(r.magic));
+	r.status = status;
+	r.mtu = mtu;
+	snprintf(r.msg, sizeof(r.msg), "%s", msg ? msg : "");
+	if (send(fd, &r, sizeof(r), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug(LOG_SUB, "hello reply: %s", strerror(errno));
+}
+
+/* The first message of a connection: check it, connect the port. false:
+ * refused (the caller closes). */
+static bool conn_hello(struct switch_svc *svc, struct conn *c)
+{
+	struct swproto_hello h;
+	struct error err = { 0 };
+	ssize_t n = recv(c->fd, &h, sizeof(h), MSG_DONTWAIT | MSG_TRUNC);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	if (n != sizeof(h) || memcmp(h.magic, SWPROTO_MAGIC, sizeof(h.magic))) {
+		reply(c->fd, -EPROTO, 0, "bad hello: not a softvisor port");
+		return false;
+	}
+	if (!memchr(h.portgroup, 0, sizeof(h.portgroup))) {
+		reply(c->fd, -EINVAL, 0, "bad hello: port group name");
+		return false;
+	}
+	if (h.mac[0] & 1) {
+		reply(c->fd, -EINVAL, 0, "bad hello: a multicast MAC");
+		return false;
+	}
+	pthread_mutex_lock(&svc->lock);
+	int port = vswitch_port_add(
+		svc->sw, h.portgroup[0] ? h.portgroup : SWITCH_SVC_DEFAULT_PG,
+		h.mac, conn_output, c, &err);
+	uint32_t mtu = vswitch_mtu(svc->sw);
+	if (port >= 0) {
+		c->port = port;
+		memcpy(c->mac, h.mac, 6);
+		c->sock_dropped = 0;
+	}
+	pthread_mutex_unlock(&svc->lock);
+	if (port < 0) {
+		reply(c->fd, port, 0, err.msg);
+		return false;
+	}
+	reply(c->fd, 0, mtu, NULL);
+	log_debug(LOG_SUB, "%s: port %d joined %s", vswitch_name(svc->sw), port,
+		  h.portgroup);
+	return true;
+}
+
+/* Frames from a port: switch up to BATCH of them. false: the VM left. */
+static bool conn_input(struct switch_svc *svc, struct conn *c)
+{
+	bool alive = true;
+
+	pthread_mutex_lock(&svc->lock);
+	uint64_t now = clock_monotonic_ns();
+	for (int i = 0; i < BATCH; i++) {
+		ssize_t n = recv(c->fd, svc->buf, VSWITCH_MAX_FRAME,
+				 MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0) {
+			alive = errno == EAGAIN || errno == EINTR;
+			break;
+		}
+		if (n == 0) {
+			alive = false;
+			break;
+		}
+		/* a truncated frame has n > VSWITCH_MAX_FRAME: dropped there */
+		vswitch_input(svc->sw, c->port, svc->buf, (size_t)n, now);
+	}
+	pthread_mutex_unlock(&svc->lock);
+	return alive;
+}
+
+static void accept_conns(struct switch_svc *svc)
+{
+	for (;;) {
+		int fd = accept4(svc->listen_fd, NULL, NULL,
+				 SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int i;
+
+		if (fd < 0)
+			return;
+		for (i = 0; i < MAX_CONNS && svc->conns[i].fd >= 0; i++)
+			;
+		if (i == MAX_CONNS) {
+			reply(fd, -ENOSPC, 0, "switch: too many connections");
+			close(fd);
+			continue;
+		}
+		set_bufs(fd);
+		pthread_mutex_lock(&svc->lock);
+		svc->conns[i].fd = fd;
+		svc->conns[i].port = -1;
+		pthread_mutex_unlock(&svc->lock);
+	}
+}
+
+/* ---- the thread ------------------------------------------------------------------ */
+
+static void *svc_thread(void *arg)
+{
+	struct switch_svc *svc = arg;
+
+	for (;;) {
+		int n = 0;
+
+		svc->pfd[n] = (struct pollfd){ svc->evfd, POLLIN, 0 };
+		svc->pfd_conn[n++] = -1;
+		svc->pfd[n] = (struct pollfd){ svc->listen_fd, POLLIN, 0 };
+		svc->pfd_conn[n++] = -1;
+		for (int i = 0; i < MAX_CONNS; i++) {
+			if (svc->conns[i].fd < 0)
+				continue;
+			svc->pfd[n] = (struct pollfd){ svc->conns[i].fd, POLLIN,
+						       0 };
+			svc->pfd_conn[n++] = i;
+		}
+		if (poll(svc->pfd, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error(LOG_SUB, "poll: %s", strerror(errno));
+			break;
+		}
+		if (__atomic_load_n(&svc->stop, __ATOMIC_ACQUIRE))
+			break;
+		if (svc->pfd[1].revents & POLLIN)
+			accept_conns(svc);
+		for (int k = 2; k < n; k++) {
+			struct conn *c = &svc->conns[svc->pfd_conn[k]];
+			short ev = svc->pfd[k].revents;
+			bool ok = true;
+
+			if (!ev)
+				continue;
+			if (ev & POLLIN)
+				ok = c->port < 0 ? conn_hello(svc, c)
+						 : conn_input(svc, c);
+			else if (ev & (POLLHUP | POLLERR | POLLNVAL))
+				ok = false;
+			if (!ok)
+				conn_close(svc, c);
+		}
+	}
+	return NULL;
+}
+
+/* ---- life cycle and configuration --------------------------------------------- */
+
+struct switch_svc *switch_svc_start(const char *name, const char *sock_path,
+				    uint32_t mtu, struct error *err)
+{
+	struct vswitch_portgroup_config pg;
+	struct switch_svc *svc;
+	sigset_t all, old;
+	int r;
+
+	if (vswitch_check_name(name, "switch", err))
+		return NULL;
+	if (mtu && (mtu < VSWITCH_MTU_MIN || mtu > VSWITCH_MTU_MAX)) {
+		error_set(err, EINVAL, "switch %s: mtu %u: expected %d..%d",
+			  name, mtu, VSWITCH_MTU_MIN, VSWITCH_MTU_MAX);
+		return NULL;
+	}
+	svc = calloc(1, sizeof(*svc));
+	if (!svc || !(svc->buf = malloc(VSWITCH_MAX_FRAME)) ||
+	    !(svc->sw = vswitch_new(name, mtu))) {
+		if (svc)
+			free(svc->buf);
+		free(svc);
+		error_set(err, ENOMEM, "switch %s: out of memory", name);
+		return NULL;
+	}
+	for (int i = 0; i < MAX_CONNS; i++)
+		svc->conns[i].fd = -1;
+	vswitch_portgroup_init(&pg, SWITCH_SVC_DEFAULT_PG);
+	vswitch_portgroup_set(svc->sw, &pg, NULL);
+	pthread_mutex_init(&svc->lock, NULL);
+	svc->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	svc->listen_fd = svc->evfd < 0 ? -1 : listen_socket(sock_path, err);
+	if (svc->evfd < 0)
+		error_set(err, errno, "switch %s: eventfd: %s", name,
+			  strerror(errno));
+	if (svc->listen_fd < 0)
+		goto fail;
+	snprintf(svc->path, sizeof(svc->path), "%s", sock_path);
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&svc->thread, NULL, svc_thread, svc);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		error_set(err, r, "switch %s: thread: %s", name, strerror(r));
+		close(svc->listen_fd);
+		unlink(sock_path);
+		goto fail;
+	}
+	char tname[16];
+	snprintf(tname, sizeof(tname), "sw-%.12s", name);
+	pthread_setname_np(svc->thread, tname);
+	return svc;
+fail:
+	if (svc->evfd >= 0)
+		close(svc->evfd);
+	pthread_mutex_destroy(&svc->lock);
+	vswitch_free(svc->sw);
+	free(svc->buf);
+	free(svc);
+	return NULL;
+}
+
+void switch_svc_stop(struct switch_svc *svc)
+{
+	uint64_t one = 1;
+
+	if (!svc)
+		return;
+	__atomic_store_n(&svc->stop, true, __ATOMIC_RELEASE);
+	if (write(svc->evfd, &one, sizeof(one)) < 0)
+		log_warn(LOG_SUB, "eventfd: %s", strerror(errno));
+	pthread_join(svc->thread, NULL);
+	for (int i = 0; i < MAX_CONNS; i++)
+		if (svc->conns[i].fd >= 0)
+			conn_close(svc, &svc->conns[i]);
+	close(svc->listen_fd);
+	unlink(svc->path);
+	close(svc->evfd);
+	pthread_mutex_destroy(&svc->lock);
+	vswitch_free(svc->sw);
+	free(svc->buf);
+	free(svc);
+}
+
+const char *switch_svc_name(const struct switch_svc *svc)
+{
+	return vswitch_name(svc->sw);
+}
+
+const char *switch_svc_path(const struct switch_svc *svc)
+{
+	return svc->path;
+}
+
+uint32_t switch_svc_mtu(struct switch_svc *svc)
+{
+	pthread_mutex_lock(&svc->lock);
+	uint32_t m = vswitch_mtu(svc->sw);
+	pthread_mutex_unlock(&svc->lock);
+	return m;
+}
+
+int switch_svc_set_mtu(struct switch_svc *svc, uint32_t mtu, struct error *err)
+{
+	pthread_mutex_lock(&svc->lock);
+	int r = vswitch_set_mtu(svc->sw, mtu, err);
+	pthread_mutex_unlock(&svc->lock);
+	return r;
+}
+
+int switch_svc_portgroup_set(struct switch_svc *svc,
+			     const struct vswitch_portgroup_config *pg,
+			     struct error *err)
+{
+	pthread_mutex_lock(&svc->lock);
+	int r = vswitch_portgroup_set(svc->sw, pg, err);
+	pthread_mutex_unlock(&svc->lock);
+	return r;
+}
+
+int switch_svc_portgroup_del(struct switch_svc *svc, const char *name,
+			     struct error *err)
+{
+	pthread_mutex_lock(&svc->lock);
+	int r = vswitch_portgroup_del(svc->sw, name, err);
+	pthread_mutex_unlock(&svc->lock);
+	return r;
+}
+
+unsigned switch_svc_portgroups(struct switch_svc *svc,
+			       struct vswitch_portgroup_config *out,
+			       unsigned max)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&svc->lock);
+	const struct vswitch_portgroup_config *pg = vswitch_portgroups(svc->sw,
+								       &n);
+	memcpy(out, pg, (n < max ? n : max) * sizeof(*pg));
+	pthread_mutex_unlock(&svc->lock);
+	return n;
+}
+
+unsigned switch_svc_ports(struct switch_svc *svc, struct switch_port_info *out,
+			  unsigned max)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&svc->lock);
+	for (int i = 0; i < MAX_CONNS; i++) {
+		const struct conn *c = &svc->conns[i];
+		if (c->fd < 0 || c->port < 0)
+			continue;
+		if (n < max) {
+			struct switch_port_info *p = &out[n];
+			memset(p, 0, sizeof(*p));
+			p->id = c->port;
+			snprintf(p->portgroup, sizeof(p->portgroup), "%s",
+				 vswitch_port_portgroup(svc->sw, c->port));
+			memcpy(p->mac, c->mac, 6);
+			vswitch_port_stats(svc->sw, c->port, &p->st);
+			p->sock_dropped = c->sock_dropped;
+		}
+		n++;
+	}
+	pthread_mutex_unlock(&svc->lock);
+	return n;
+}

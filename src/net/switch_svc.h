@@ -1,0 +1,71 @@
+/*
+ * The switch service: one vSwitch (vswitch.h) served on a unix socket.
+ *
+ * Each VM NIC on the switch is one SOCK_SEQPACKET connection to the
+ * service's socket (protocol in swproto.h); the VM's side is swport.h.
+ * Frames between two VMs go VM -> socket -> this service -> socket -> VM:
+ * they never pass through the host's network stack.
+ *
+ * The service owns a thread running a poll() loop over the listening
+ * socket and every port connection; it alone calls vswitch_input. The
+ * configuration calls below may be called from any thread: they take the
+ * service's lock, which the thread holds while it switches a batch of
+ * frames, so a change applies between two frames without stopping ports
+ * ("applied without restarting VMs").
+ *
+ * The socket is created with mode 0600 (the owner's VMs only); an existing
+ * socket file at the path is replaced only when nobody listens on it.
+ *
+ * Ownership: switch_svc_start returns the service; switch_svc_stop closes
+ * every port (the VMs see their link go away), removes the socket file and
+ * frees everything.
+ */
+#ifndef SV_NET_SWITCH_SVC_H
+#define SV_NET_SWITCH_SVC_H
+
+#include <stdint.h>
+
+#include "net/vswitch.h"
+#include "util/error.h"
+
+#define SWITCH_SVC_DEFAULT_PG "default"
+
+struct switch_svc;
+
+/* A connected port as seen from outside. */
+struct switch_port_info {
+	int id;
+	char portgroup[VSWITCH_NAME_MAX + 1];
+	uint8_t mac[6];
+	struct vswitch_port_stats st;
+	uint64_t sock_dropped; /* toward the VM: its socket was full */
+};
+
+/* Start a switch named name (vswitch_check_name) with MTU mtu (0 = the
+ * default) listening on sock_path, with one port group "default" (VLAN 0).
+ * NULL with err set (bad name, path in use, no memory). */
+struct switch_svc *switch_svc_start(const char *name, const char *sock_path,
+				    uint32_t mtu, struct error *err);
+/* Stop and free (NULL: no-op). Any thread but the service's. */
+void switch_svc_stop(struct switch_svc *svc);
+
+const char *switch_svc_name(const struct switch_svc *svc);
+const char *switch_svc_path(const struct switch_svc *svc);
+uint32_t switch_svc_mtu(struct switch_svc *svc);
+int switch_svc_set_mtu(struct switch_svc *svc, uint32_t mtu, struct error *err);
+
+/* Port groups: as vswitch_portgroup_set/del, under the lock. */
+int switch_svc_portgroup_set(struct switch_svc *svc,
+			     const struct vswitch_portgroup_config *pg,
+			     struct error *err);
+int switch_svc_portgroup_del(struct switch_svc *svc, const char *name,
+			     struct error *err);
+/* Copy up to max port groups into out; returns how many there are. */
+unsigned switch_svc_portgroups(struct switch_svc *svc,
+			       struct vswitch_portgroup_config *out,
+			       unsigned max);
+/* Copy up to max connected ports into out; returns how many there are. */
+unsigned switch_svc_ports(struct switch_svc *svc, struct switch_port_info *out,
+			  unsigned max);
+
+#endif
