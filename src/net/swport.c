@@ -12,6 +12,7 @@
 
 #include "net/netdev.h"
 #include "net/swproto.h"
+#include "net/vswitch.h"
 #include "util/log.h"
 
 #define LOG_SUB		 "net-switch"
@@ -184,4 +185,52 @@ struct netdev *net_swport_create(const char *sock_path, const char *pg,
 	if (mtu_out)
 		*mtu_out = mtu;
 	return p->nd;
+}
+
+/* ---- naming ------------------------------------------------------------------ */
+
+static char switch_dir[92];
+
+void net_switch_set_dir(const char *dir)
+{
+	snprintf(switch_dir, sizeof(switch_dir), "%s", dir ? dir : "");
+}
+
+void net_switch_dir(char *buf, size_t size)
+{
+	const char *env = getenv("SOFTVISOR_SWITCH_DIR");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (switch_dir[0])
+		snprintf(buf, size, "%s", switch_dir);
+	else if (env && env[0] == '/')
+		snprintf(buf, size, "%s", env);
+	else if (geteuid() == 0)
+		snprintf(buf, size, "/run/softvisor/switch");
+	else if (xdg && xdg[0] == '/')
+		snprintf(buf, size, "%s/softvisor/switch", xdg);
+	else
+		snprintf(buf, size, "/tmp/softvisor-%u/switch",
+			 (unsigned)geteuid());
+}
+
+int net_switch_socket_path(const char *name_or_path, char *buf, size_t size,
+			   struct error *err)
+{
+	char dir[108];
+	int n;
+
+	if (strchr(name_or_path, '/')) {
+		n = snprintf(buf, size, "%s", name_or_path);
+	} else {
+		if (vswitch_check_name(name_or_path, "switch", err))
+			return -EINVAL;
+		net_switch_dir(dir, sizeof(dir));
+		n = snprintf(buf, size, "%s/%s.sock", dir, name_or_path);
+	}
+	if (n < 0 || (size_t)n >= size || (size_t)n >= 108)
+		return error_set(err, ENAMETOOLONG,
+				 "switch socket path for '%s': too long",
+				 name_or_path);
+	return 0;
 }

@@ -24,6 +24,19 @@ struct netdev;
  * default), with the NIC's mac. *mtu_out (may be NULL) gets the switch's
  * MTU. NULL with err set: no switch there, port group unknown, switch
  * full. */
+/* Where the socket of a named switch lives: name_or_path itself when it
+ * holds a '/', else DIR/NAME.sock with DIR the one set by
+ * net_switch_set_dir (the daemon's), $SOFTVISOR_SWITCH_DIR, or by default
+ * /run/softvisor/switch (root), $XDG_RUNTIME_DIR/softvisor/switch,
+ * /tmp/softvisor-UID/switch. 0 or -EINVAL/-ENAMETOOLONG (err set). */
+int net_switch_socket_path(const char *name_or_path, char *buf, size_t size,
+			   struct error *err);
+/* The directory of named switches' sockets, into buf. */
+void net_switch_dir(char *buf, size_t size);
+/* Set it for this process (the daemon, at start; not thread-safe against
+ * concurrent lookups). NULL restores the default. */
+void net_switch_set_dir(const char *dir);
+
 struct netdev *net_swport_create(const char *sock_path, const char *pg,
 				 const uint8_t mac[6], const char *name,
 				 uint32_t *mtu_out, struct error *err);

@@ -93,6 +93,14 @@ int vswitch_check_name(const char *name, const char *what, struct error *err);
 /* Parse a MAC "52:54:00:12:34:56". 0 or -EINVAL. */
 int vswitch_parse_mac(const char *s, uint8_t mac[6]);
 
+/* Parse a CLI port group spec (vswitch_opts.c):
+ *   NAME[,vlan=N][,promiscuous=on|off][,mac-changes=on|off]
+ *       [,forged-transmits=on|off][,shape-tx=AVG:PEAK:BURST][,shape-rx=...]
+ * shaping in ESXi's units (Kbit/s, Kbit/s, KB). 0 or -EINVAL (err). */
+int vswitch_portgroup_parse(const char *spec,
+			    struct vswitch_portgroup_config *pg,
+			    struct error *err);
+
 /* A switch with no port group. NULL when out of memory. */
 struct vswitch *vswitch_new(const char *name, uint32_t mtu);
 void vswitch_free(struct vswitch *sw);
