@@ -79,6 +79,9 @@ struct daemon {
 
 	/* scheduler (daemon_host.c) */
 	struct vmk_sched *sched;
+
+	/* virtual switches (daemon_switch.c) */
+	struct daemon_switches *switches;
 };
 
 /* daemon.c: look a VM up by name or id and take a reference; drop it. */

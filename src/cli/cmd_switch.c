@@ -1,7 +1,11 @@
 /*
- * softvisor switch: virtual switches.
+ * softvisor switch: virtual switches (docs/network.md, docs/cli.md).
  *
- *   softvisor switch serve NAME [--socket PATH] [--mtu N] [--portgroup SPEC]...
+ *   the daemon's switches (REST /v1/switches):
+ *     create NAME [--mtu N] [--portgroup SPEC]...   list   show NAME
+ *     delete NAME   portgroup-add SWITCH SPEC   portgroup-delete SWITCH PG
+ *   standalone:
+ *     serve NAME [--socket PATH] [--mtu N] [--portgroup SPEC]...
  *       run a switch in this process until SIGINT/SIGTERM (for VMs of
  *       `softvisor run --net switch=NAME`).
  */
@@ -14,7 +18,9 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "api/switch_json.h"
 #include "cli/cmdutil.h"
+#include "cli/output.h"
 #include "net/switch_svc.h"
 #include "net/swport.h"
 #include "util/parse.h"
@@ -141,10 +147,210 @@ static int cmd_switch_serve(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/* ---- the daemon's switches ------------------------------------------------ */
+
+static void client_usage(FILE *f)
+{
+	fprintf(f, "usage: softvisor switch create NAME [--mtu N] "
+		   "[--portgroup SPEC]...\n"
+		   "       softvisor switch list\n"
+		   "       softvisor switch show NAME\n"
+		   "       softvisor switch delete NAME\n"
+		   "       softvisor switch portgroup-add SWITCH SPEC\n"
+		   "       softvisor switch portgroup-delete SWITCH PORTGROUP\n"
+		   "SPEC: NAME[,vlan=N][,promiscuous=on|off]"
+		   "[,mac-changes=on|off]\n"
+		   "      [,forged-transmits=on|off][,shape-tx=AVG:PEAK:BURST]"
+		   "[,shape-rx=...]\n"
+		   "portgroup-add changes a port group of that name in "
+		   "place.\n\n");
+	client_opts_usage(f);
+}
+
+struct create_args {
+	uint64_t mtu;
+	json_t *pgs;
+};
+
+enum { O_MTU = 300, O_PG };
+
+static int create_opt(int c, const char *arg, void *opaque, struct error *err)
+{
+	struct create_args *a = opaque;
+	struct vswitch_portgroup_config pg;
+
+	if (c == O_MTU)
+		return parse_u64(arg, VSWITCH_MTU_MIN, VSWITCH_MTU_MAX, &a->mtu,
+				 "--mtu", err);
+	if (vswitch_portgroup_parse(arg, &pg, err))
+		return -EINVAL;
+	return json_array_append_new(a->pgs, switch_portgroup_to_json(&pg))
+		       ? error_set(err, ENOMEM, "out of memory")
+		       : 0;
+}
+
+static void print_switch(const json_t *sw)
+{
+	const json_t *pg, *p;
+	size_t i;
+
+	printf("switch %s  mtu %.0f  socket %s\n", cmd_jstr(sw, "name"),
+	       cmd_jnum(sw, "mtu"), cmd_jstr(sw, "socket"));
+	printf("%-16s %5s  %-5s %-5s %-5s %s\n", "PORTGROUP", "VLAN", "PROMI",
+	       "MACCH", "FORGE", "SHAPING tx / rx (avg:peak kbit/s:burst KB)");
+	json_array_foreach(json_object_get(sw, "portgroups"), i, pg)
+	{
+		char sh[2][64];
+		const char *k[2] = { "shaping_tx", "shaping_rx" };
+		for (int d = 0; d < 2; d++) {
+			const json_t *x = json_object_get(pg, k[d]);
+			if (json_is_object(x))
+				snprintf(sh[d], sizeof(sh[d]), "%.0f:%.0f:%.0f",
+					 cmd_jnum(x, "average_kbps"),
+					 cmd_jnum(x, "peak_kbps"),
+					 cmd_jnum(x, "burst_kb"));
+			else
+				snprintf(sh[d], sizeof(sh[d]), "-");
+		}
+		printf("%-16s %5.0f  %-5s %-5s %-5s %s / %s\n",
+		       cmd_jstr(pg, "name"), cmd_jnum(pg, "vlan"),
+		       json_is_true(json_object_get(pg, "promiscuous")) ? "yes"
+									: "no",
+		       json_is_true(json_object_get(pg, "mac_changes")) ? "yes"
+									: "no",
+		       json_is_true(json_object_get(pg, "forged_transmits"))
+			       ? "yes"
+			       : "no",
+		       sh[0], sh[1]);
+	}
+	printf("%-4s %-16s %-17s %12s %12s %10s %10s\n", "PORT", "PORTGROUP",
+	       "MAC", "TX FRAMES", "RX FRAMES", "TX DROP", "RX DROP");
+	json_array_foreach(json_object_get(sw, "ports"), i, p) printf(
+		"%-4.0f %-16s %-17s %12.0f %12.0f %10.0f %10.0f\n",
+		cmd_jnum(p, "id"), cmd_jstr(p, "portgroup"), cmd_jstr(p, "mac"),
+		cmd_jnum(p, "tx_frames"), cmd_jnum(p, "rx_frames"),
+		cmd_jnum(p, "tx_dropped"), cmd_jnum(p, "rx_dropped"));
+}
+
+static char *switch_path(const char *name, const char *suffix)
+{
+	char *e = cmd_escape(name), *p = NULL;
+	size_t n;
+
+	if (!e)
+		return NULL;
+	n = strlen("/v1/switches/") + strlen(e) + strlen(suffix) + 1;
+	p = malloc(n);
+	if (p)
+		snprintf(p, n, "/v1/switches/%s%s", e, suffix);
+	free(e);
+	return p;
+}
+
+static int cmd_switch_client(int argc, char **argv)
+{
+	static const struct option create_opts[] = {
+		{ "mtu", required_argument, NULL, O_MTU },
+		{ "portgroup", required_argument, NULL, O_PG },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sub = argv[1];
+	struct create_args a = { 0, json_array() };
+	struct client_opts o = { 0 };
+	const char *pos[2] = { NULL, NULL };
+	struct client *c;
+	json_t *reply = NULL, *body = NULL;
+	struct error err = { 0 };
+	char cmd[48], *path = NULL;
+	bool create = !strcmp(sub, "create");
+	int nargs = !strcmp(sub, "list")	      ? 0
+		    : !strncmp(sub, "portgroup-", 10) ? 2
+						      : 1;
+	int r;
+
+	snprintf(cmd, sizeof(cmd), "switch %s", sub);
+	r = cmd_parse(argc - 1, argv + 1, cmd, create ? create_opts : NULL,
+		      create ? create_opt : NULL, &a, nargs, pos, &o,
+		      client_usage);
+	if (r >= 0)
+		goto out;
+	if (!strcmp(sub, "portgroup-add")) {
+		struct vswitch_portgroup_config pg;
+		if (vswitch_portgroup_parse(pos[1], &pg, &err)) {
+			r = cmd_usage_error(cmd, &err);
+			goto out;
+		}
+		body = switch_portgroup_to_json(&pg);
+	} else if (create) {
+		body = json_pack("{s:s,s:O}", "name", pos[0], "portgroups",
+				 a.pgs);
+		if (body && a.mtu)
+			json_object_set_new(body, "mtu", json_integer(a.mtu));
+		if (body && !json_array_size(a.pgs))
+			json_object_del(body, "portgroups");
+	}
+	if ((r = cmd_open(&o, &c)) != 0)
+		goto out;
+	if (!strcmp(sub, "list")) {
+		r = cmd_call(c, "GET", "/v1/switches", NULL, &reply);
+	} else if (create) {
+		r = cmd_call(c, "POST", "/v1/switches", body, &reply);
+	} else if (!strcmp(sub, "show")) {
+		r = cmd_call(c, "GET", path = switch_path(pos[0], ""), NULL,
+			     &reply);
+	} else if (!strcmp(sub, "delete")) {
+		r = cmd_call(c, "DELETE", path = switch_path(pos[0], ""), NULL,
+			     &reply);
+	} else if (!strcmp(sub, "portgroup-add")) {
+		r = cmd_call(c, "POST",
+			     path = switch_path(pos[0], "/portgroups"), body,
+			     &reply);
+	} else {
+		char *pg = cmd_escape(pos[1]), suffix[128];
+		snprintf(suffix, sizeof(suffix), "/portgroups/%s",
+			 pg ? pg : "");
+		free(pg);
+		r = cmd_call(c, "DELETE", path = switch_path(pos[0], suffix),
+			     NULL, &reply);
+	}
+	if (!r && reply) {
+		if (client_output(c) == CLIENT_OUTPUT_JSON) {
+			output_json(stdout, reply);
+		} else if (!strcmp(sub, "list")) {
+			const json_t *sw;
+			size_t i;
+			printf("%-16s %6s %10s %6s\n", "NAME", "MTU",
+			       "PORTGROUPS", "PORTS");
+			json_array_foreach(json_object_get(reply, "switches"),
+					   i, sw)
+				printf("%-16s %6.0f %10zu %6zu\n",
+				       cmd_jstr(sw, "name"),
+				       cmd_jnum(sw, "mtu"),
+				       json_array_size(json_object_get(
+					       sw, "portgroups")),
+				       json_array_size(
+					       json_object_get(sw, "ports")));
+		} else {
+			print_switch(reply);
+		}
+	}
+	client_close(c);
+out:
+	free(path);
+	json_decref(reply);
+	json_decref(body);
+	json_decref(a.pgs);
+	return r;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: softvisor switch COMMAND [ARGS...]\n"
 		   "commands:\n"
+		   "  create NAME [--mtu N] [--portgroup SPEC]...\n"
+		   "  list | show NAME | delete NAME\n"
+		   "  portgroup-add SWITCH SPEC | portgroup-delete SWITCH PG\n"
+		   "                   the daemon's switches\n"
 		   "  serve NAME ...   run a switch in this process\n"
 		   "docs/network.md describes switches, port groups and "
 		   "VLANs.\n");
@@ -162,6 +368,13 @@ int cmd_switch(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "serve"))
 		return cmd_switch_serve(argc - 1, argv + 1);
+	static const char *const client_cmds[] = {
+		"create",	    "list", "show", "delete", "portgroup-add",
+		"portgroup-delete", NULL
+	};
+	for (int i = 0; client_cmds[i]; i++)
+		if (!strcmp(argv[1], client_cmds[i]))
+			return cmd_switch_client(argc, argv);
 	fprintf(stderr, "softvisor switch: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return CLI_EXIT_USAGE;

@@ -8,11 +8,13 @@ switch (it has no uplink).
 
 import os
 import subprocess
+import time
 
 import pytest
 
 from conftest import (RUN_EXIT_RE, SOFTVISOR_BOOT_TIMEOUT,
                       append_line, softvisor_argv)
+from daemon_util import Daemon, guest_definition
 
 
 @pytest.fixture
@@ -115,3 +117,107 @@ def test_vlan_isolation(guest, vm_factory, switch):
     blue.expect(RUN_EXIT_RE, timeout=60, what="SOFTVISOR-RUN-EXIT")
     red1.send("")  # still attached
     assert red1.child.isalive() and red2.child.isalive()
+
+
+# ---- the daemon's switches ---------------------------------------------------
+
+def test_daemon_switch_api_and_cli(tmp_path):
+    """switch create/list/show/portgroup-add/delete through the CLI and
+    REST; refusals with clear messages; the definition survives a daemon
+    restart and the switch serves again."""
+    d = Daemon(tmp_path).start()
+    try:
+        d.cli("switch", "create", "sw0", "--mtu", "9000",
+              "--portgroup", "red,vlan=10",
+              "--portgroup", "blue,vlan=20,shape-tx=1000:2000:1024")
+        out = d.cli("switch", "list").stdout
+        assert "sw0" in out and "9000" in out, out
+        api = d.api()
+        st, sw = api.call("GET", "/v1/switches/sw0")
+        assert st == 200, sw
+        assert [p["name"] for p in sw["portgroups"]] == ["red", "blue"]
+        assert sw["portgroups"][1]["shaping_tx"] == {
+            "average_kbps": 1000, "peak_kbps": 2000, "burst_kb": 1024}
+        assert sw["ports"] == []
+        assert os.path.exists(sw["socket"])
+        # a change in place, and a new port group
+        d.cli("switch", "portgroup-add", "sw0", "red,vlan=11,promiscuous=on")
+        d.cli("switch", "portgroup-add", "sw0", "trunk,vlan=4095")
+        out = d.cli("switch", "show", "sw0").stdout
+        assert "red" in out and "   11" in out and "trunk" in out, out
+        # refusals
+        st, j = api.call("POST", "/v1/switches", {"name": "sw0"})
+        assert st == 409 and "exists" in j["error"]["message"]
+        st, j = api.call("POST", "/v1/switches",
+                         {"name": "x", "portgroups": [{"name": "a",
+                                                       "vlan": 5000}]})
+        assert st == 400 and "vlan" in j["error"]["message"], j
+        st, j = api.call("POST", "/v1/switches", {"name": "bad name"})
+        assert st == 400, j
+        p = d.cli("switch", "portgroup-add", "sw0", "g,vlan=x", check=False)
+        assert p.returncode == 2 and "vlan=x" in p.stderr, p.stderr
+        st, j = api.call("GET", "/v1/switches/nope")
+        assert st == 404
+        d.cli("switch", "portgroup-delete", "sw0", "trunk")
+    finally:
+        assert d.stop() == 0, d.tail()
+    d.start()
+    try:
+        st, sw = d.api().call("GET", "/v1/switches/sw0")
+        assert st == 200 and sw["mtu"] == 9000, sw
+        assert [(p["name"], p["vlan"]) for p in sw["portgroups"]] == \
+            [("red", 11), ("blue", 20)]
+        assert sw["portgroups"][0]["promiscuous"] is True
+        assert os.path.exists(sw["socket"])
+        d.cli("switch", "delete", "sw0")
+        assert not os.path.exists(sw["socket"])
+        assert "sw0" not in d.cli("switch", "list").stdout
+    finally:
+        assert d.stop() == 0, d.tail()
+
+
+def test_daemon_vms_on_switch(tmp_path, guest):
+    """Two daemon VMs with NICs on the daemon's switch ping each other; the
+    switch counts their frames; it cannot be deleted while they run."""
+    d = Daemon(tmp_path).start()
+    try:
+        d.cli("switch", "create", "lan", "--portgroup", "web,vlan=7")
+        api = d.api()
+        for i, (me, peer) in enumerate((("1", "2"), ("2", "1"))):
+            script = guest_script(f"10.77.0.{me}", f"10.77.0.{peer}",
+                                  linger=600)
+            defn = guest_definition(
+                guest, f"vm{me}", script=script, after="poweroff",
+                nics=[{"type": "switch", "switch": "lan",
+                       "portgroup": "web",
+                       "mac": f"52:54:00:77:01:0{me}"}])
+            api.ok("POST", "/v1/vms", defn)
+            api.ok("POST", f"/v1/vms/vm{me}/start")
+        # both ports connected; wait until each side had its 3 replies
+        deadline = time.monotonic() + 300
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            _, sw = api.call("GET", "/v1/switches/lan")
+            ports = sw["ports"]
+            ok = len(ports) == 2 and all(p["rx_frames"] >= 4 and
+                                         p["tx_frames"] >= 4
+                                         for p in ports)
+            time.sleep(1)
+        assert ok, (sw, d.tail())
+        assert {p["portgroup"] for p in ports} == {"web"}
+        st, j = api.call("DELETE", "/v1/switches/lan")
+        assert st == 409 and "connected" in j["error"]["message"], j
+        st, j = api.call("DELETE", "/v1/switches/lan/portgroups/web")
+        assert st == 409, j
+        for n in ("vm1", "vm2"):
+            api.ok("POST", f"/v1/vms/{n}/stop")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            _, sw = api.call("GET", "/v1/switches/lan")
+            if not sw["ports"]:
+                break
+            time.sleep(0.2)
+        assert sw["ports"] == []
+        api.ok("DELETE", "/v1/switches/lan")
+    finally:
+        assert d.stop() == 0, d.tail()
