@@ -45,7 +45,12 @@ static void serve_usage(FILE *f)
 		"[,shape-rx=...]\n"
 		"                    (Kbit/s, Kbit/s, KB); repeatable; a "
 		"port\n"
-		"                    group 'default' (VLAN 0) always exists\n");
+		"                    group 'default' (VLAN 0) always exists\n"
+		"  --uplink bridge=BR[,portgroup=PG]\n"
+		"                    a TAP device sv-NAME attached to the "
+		"existing\n"
+		"                    Linux bridge BR, a port of PG (default\n"
+		"                    'default'); needs CAP_NET_ADMIN\n");
 }
 
 static int mkdir_parent(const char *path)
@@ -64,15 +69,47 @@ static int mkdir_parent(const char *path)
 
 #define MAX_PG_ARGS 64
 
+/* --uplink bridge=BR[,portgroup=PG] */
+static int parse_uplink(const char *s, char *br, size_t nbr, char *pg,
+			size_t npg, struct error *err)
+{
+	const char *comma;
+
+	if (strncmp(s, "bridge=", 7))
+		return error_set(err, EINVAL,
+				 "--uplink %s: expected bridge=BRIDGE"
+				 "[,portgroup=PG]",
+				 s);
+	s += 7;
+	comma = strchr(s, ',');
+	size_t n = comma ? (size_t)(comma - s) : strlen(s);
+	if (!n || n >= nbr || n >= 16)
+		return error_set(err, EINVAL,
+				 "--uplink: bridge name: 1..15 characters");
+	memcpy(br, s, n);
+	br[n] = '\0';
+	if (comma) {
+		if (strncmp(comma + 1, "portgroup=", 10) ||
+		    strlen(comma + 11) >= npg || !comma[11])
+			return error_set(err, EINVAL,
+					 "--uplink: after the bridge: "
+					 "portgroup=PG");
+		strcpy(pg, comma + 11);
+	}
+	return 0;
+}
+
 static int cmd_switch_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "mtu", required_argument, NULL, 'm' },
 		{ "portgroup", required_argument, NULL, 'p' },
+		{ "uplink", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char bridge[32] = "", up_pg[32] = "";
 	struct vswitch_portgroup_config pgs[MAX_PG_ARGS];
 	unsigned n_pg = 0;
 	const char *sock = NULL;
@@ -100,6 +137,11 @@ static int cmd_switch_serve(int argc, char **argv)
 			if (vswitch_portgroup_parse(optarg, &pgs[n_pg], &err))
 				return cmd_usage_error("switch serve", &err);
 			n_pg++;
+			break;
+		case 'u':
+			if (parse_uplink(optarg, bridge, sizeof(bridge), up_pg,
+					 sizeof(up_pg), &err))
+				return cmd_usage_error("switch serve", &err);
 			break;
 		case 'h': serve_usage(stdout); return CLI_EXIT_OK;
 		default: serve_usage(stderr); return CLI_EXIT_USAGE;
@@ -139,6 +181,11 @@ static int cmd_switch_serve(int argc, char **argv)
 			switch_svc_stop(svc);
 			return cmd_usage_error("switch serve", &err);
 		}
+	if (bridge[0] && switch_svc_set_uplink_bridge(
+				 svc, bridge, up_pg[0] ? up_pg : NULL, &err)) {
+		switch_svc_stop(svc);
+		return cmd_fail(&err);
+	}
 	printf("switch %s listening on %s\n", name, path);
 	fflush(stdout);
 	int sig;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "net/swproto.h"
+#include "net/tap.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -41,11 +42,15 @@ struct switch_svc {
 	pthread_t thread;
 	bool stop;
 
-	pthread_mutex_t lock; /* sw and conns[].port/mac/sock_dropped */
+	pthread_mutex_t lock; /* sw, conns[].port/mac/sock_dropped, uplink */
+	int uplink_fd;	      /* -1: none */
+	int uplink_port;
+	char uplink_name[TAP_IFNAME_MAX];
+	uint64_t uplink_dropped;
 	struct vswitch *sw;
 	struct conn conns[MAX_CONNS];
-	struct pollfd pfd[MAX_CONNS + 2];
-	int pfd_conn[MAX_CONNS + 2]; /* conn index of pfd[i], -1 */
+	struct pollfd pfd[MAX_CONNS + 3];
+	int pfd_conn[MAX_CONNS + 3]; /* conn index of pfd[i], -1 */
 	uint8_t *buf;		     /* VSWITCH_MAX_FRAME bytes */
 };
 
@@ -228,6 +233,74 @@ static void accept_conns(struct switch_svc *svc)
 	}
 }
 
+/* ---- the uplink ---------------------------------------------------------------- */
+
+static void uplink_output(void *opaque, const uint8_t *frame, size_t len)
+{
+	struct switch_svc *svc = opaque;
+
+	if (write(svc->uplink_fd, frame, len) < 0)
+		svc->uplink_dropped++;
+}
+
+/* Frames from the host's side of the TAP. */
+static void uplink_input(struct switch_svc *svc)
+{
+	pthread_mutex_lock(&svc->lock);
+	uint64_t now = clock_monotonic_ns();
+	for (int i = 0; i < BATCH; i++) {
+		ssize_t n = read(svc->uplink_fd, svc->buf, VSWITCH_MAX_FRAME);
+		if (n <= 0)
+			break;
+		vswitch_input(svc->sw, svc->uplink_port, svc->buf, (size_t)n,
+			      now);
+	}
+	pthread_mutex_unlock(&svc->lock);
+}
+
+int switch_svc_set_uplink_bridge(struct switch_svc *svc, const char *bridge,
+				 const char *pg, struct error *err)
+{
+	char want[TAP_IFNAME_MAX], got[TAP_IFNAME_MAX];
+	uint64_t one = 1;
+	int fd, port;
+
+	pthread_mutex_lock(&svc->lock);
+	if (svc->uplink_fd >= 0) {
+		pthread_mutex_unlock(&svc->lock);
+		return error_set(err, EALREADY, "switch %s has an uplink",
+				 vswitch_name(svc->sw));
+	}
+	snprintf(want, sizeof(want), "sv-%.12s", vswitch_name(svc->sw));
+	fd = tap_open(want, bridge, vswitch_mtu(svc->sw), got, err);
+	if (fd < 0) {
+		pthread_mutex_unlock(&svc->lock);
+		return fd;
+	}
+	port = vswitch_uplink_add(svc->sw, pg ? pg : SWITCH_SVC_DEFAULT_PG,
+				  uplink_output, svc, err);
+	if (port < 0) {
+		close(fd);
+		pthread_mutex_unlock(&svc->lock);
+		return port;
+	}
+	svc->uplink_fd = fd;
+	svc->uplink_port = port;
+	snprintf(svc->uplink_name, sizeof(svc->uplink_name), "%s", got);
+	pthread_mutex_unlock(&svc->lock);
+	/* the loop polls the new fd from its next round */
+	if (write(svc->evfd, &one, sizeof(one)) < 0)
+		log_warn(LOG_SUB, "eventfd: %s", strerror(errno));
+	return 0;
+}
+
+void switch_svc_uplink_name(struct switch_svc *svc, char *buf, size_t size)
+{
+	pthread_mutex_lock(&svc->lock);
+	snprintf(buf, size, "%s", svc->uplink_name);
+	pthread_mutex_unlock(&svc->lock);
+}
+
 /* ---- the thread ------------------------------------------------------------------ */
 
 static void *svc_thread(void *arg)
@@ -240,6 +313,11 @@ static void *svc_thread(void *arg)
 		svc->pfd[n] = (struct pollfd){ svc->evfd, POLLIN, 0 };
 		svc->pfd_conn[n++] = -1;
 		svc->pfd[n] = (struct pollfd){ svc->listen_fd, POLLIN, 0 };
+		svc->pfd_conn[n++] = -1;
+		pthread_mutex_lock(&svc->lock);
+		int ufd = svc->uplink_fd;
+		pthread_mutex_unlock(&svc->lock);
+		svc->pfd[n] = (struct pollfd){ ufd, POLLIN, 0 };
 		svc->pfd_conn[n++] = -1;
 		for (int i = 0; i < MAX_CONNS; i++) {
 			if (svc->conns[i].fd < 0)
@@ -256,9 +334,17 @@ static void *svc_thread(void *arg)
 		}
 		if (__atomic_load_n(&svc->stop, __ATOMIC_ACQUIRE))
 			break;
+		if (svc->pfd[0].revents & POLLIN) {
+			uint64_t cnt;
+			if (read(svc->evfd, &cnt, sizeof(cnt)) < 0)
+				log_debug(LOG_SUB, "eventfd: %s",
+					  strerror(errno));
+		}
 		if (svc->pfd[1].revents & POLLIN)
 			accept_conns(svc);
-		for (int k = 2; k < n; k++) {
+		if (svc->pfd[2].revents & POLLIN)
+			uplink_input(svc);
+		for (int k = 3; k < n; k++) {
 			struct conn *c = &svc->conns[svc->pfd_conn[k]];
 			short ev = svc->pfd[k].revents;
 			bool ok = true;
@@ -305,6 +391,7 @@ struct switch_svc *switch_svc_start(const char *name, const char *sock_path,
 	}
 	for (int i = 0; i < MAX_CONNS; i++)
 		svc->conns[i].fd = -1;
+	svc->uplink_fd = -1;
 	vswitch_portgroup_init(&pg, SWITCH_SVC_DEFAULT_PG);
 	vswitch_portgroup_set(svc->sw, &pg, NULL);
 	pthread_mutex_init(&svc->lock, NULL);
@@ -357,6 +444,8 @@ void switch_svc_stop(struct switch_svc *svc)
 	close(svc->listen_fd);
 	unlink(svc->path);
 	close(svc->evfd);
+	if (svc->uplink_fd >= 0)
+		close(svc->uplink_fd); /* the TAP device goes with it */
 	pthread_mutex_destroy(&svc->lock);
 	vswitch_free(svc->sw);
 	free(svc->buf);

@@ -23,6 +23,7 @@
 #ifndef SV_NET_SWITCH_SVC_H
 #define SV_NET_SWITCH_SVC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "net/vswitch.h"
@@ -53,6 +54,17 @@ const char *switch_svc_name(const struct switch_svc *svc);
 const char *switch_svc_path(const struct switch_svc *svc);
 uint32_t switch_svc_mtu(struct switch_svc *svc);
 int switch_svc_set_mtu(struct switch_svc *svc, uint32_t mtu, struct error *err);
+
+/* Give the switch a bridged uplink: a TAP device (net/tap.h) attached to
+ * the existing Linux bridge `bridge`, as a port of port group pg (its VLAN
+ * decides what the LAN sees: an access VLAN untagged, a trunk tagged).
+ * The TAP is named sv-NAME (truncated to 15 characters) and goes away with
+ * the switch. -EALREADY if it has one; errors of tap_open (-EPERM without
+ * CAP_NET_ADMIN, -ENODEV without such a bridge). */
+int switch_svc_set_uplink_bridge(struct switch_svc *svc, const char *bridge,
+				 const char *pg, struct error *err);
+/* The uplink's TAP name into buf ("" without an uplink). */
+void switch_svc_uplink_name(struct switch_svc *svc, char *buf, size_t size);
 
 /* Port groups: as vswitch_portgroup_set/del, under the lock. */
 int switch_svc_portgroup_set(struct switch_svc *svc,

@@ -28,7 +28,8 @@ struct pgroup {
 
 struct port {
 	bool used;
-	int pg; /* index into pgs */
+	bool uplink; /* to the host's network: no MAC policies */
+	int pg;	     /* index into pgs */
 	uint8_t mac[6];
 	vswitch_output_fn out;
 	void *opaque;
@@ -339,6 +340,17 @@ int vswitch_port_add(struct vswitch *sw, const char *pg, const uint8_t mac[6],
 			 sw->name, VSWITCH_MAX_PORTS);
 }
 
+int vswitch_uplink_add(struct vswitch *sw, const char *pg,
+		       vswitch_output_fn out, void *opaque, struct error *err)
+{
+	static const uint8_t none[6];
+	int p = vswitch_port_add(sw, pg, none, out, opaque, err);
+
+	if (p >= 0)
+		sw->ports[p].uplink = true;
+	return p;
+}
+
 static struct port *port_get(const struct vswitch *sw, int port)
 {
 	if (port < 0 || port >= VSWITCH_MAX_PORTS || !sw->ports[port].used)
@@ -475,7 +487,7 @@ int vswitch_input(struct vswitch *sw, int port, const uint8_t *frame,
 		goto drop;
 	if (mac_is_multicast(src))
 		goto drop; /* 802.3: a source address is never a group */
-	if (!pol->forged_transmits && memcmp(src, in->mac, 6))
+	if (!pol->forged_transmits && !in->uplink && memcmp(src, in->mac, 6))
 		goto drop;
 	if (!shaper_admit(&in->tx, len, now_ns)) {
 		in->st.tx_shaped++;
@@ -506,8 +518,9 @@ int vswitch_input(struct vswitch *sw, int port, const uint8_t *frame,
 		else /* unknown unicast: flood */
 			want = true;
 		/* MAC changes rejected: unicast only for the port's own MAC */
-		if (want && !op->mac_changes && !mac_is_multicast(dst) &&
-		    !op->promiscuous && memcmp(dst, o->mac, 6))
+		if (want && !op->mac_changes && !o->uplink &&
+		    !mac_is_multicast(dst) && !op->promiscuous &&
+		    memcmp(dst, o->mac, 6))
 			want = false;
 		if (want && port_output(sw, o, vlan, f, len, now_ns))
 			sent++;

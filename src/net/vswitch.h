@@ -127,6 +127,12 @@ const struct vswitch_portgroup_config *vswitch_portgroups(
  * (>= 0) or -ENOENT (no such port group), -ENOSPC. */
 int vswitch_port_add(struct vswitch *sw, const char *pg, const uint8_t mac[6],
 		     vswitch_output_fn out, void *opaque, struct error *err);
+/* Connect an uplink port (to the host's network: a TAP) to port group pg.
+ * An uplink carries any source MAC (the LAN's) and receives unicast for
+ * any MAC: the forged-transmit and MAC-change policies do not apply to it.
+ * Returns the port id or as vswitch_port_add. */
+int vswitch_uplink_add(struct vswitch *sw, const char *pg,
+		       vswitch_output_fn out, void *opaque, struct error *err);
 /* Disconnect a port; its learned addresses are forgotten. */
 void vswitch_port_del(struct vswitch *sw, int port);
 /* The port group name of a port, NULL for a bad id. */

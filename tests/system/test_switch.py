@@ -221,3 +221,59 @@ def test_daemon_vms_on_switch(tmp_path, guest):
         api.ok("DELETE", "/v1/switches/lan")
     finally:
         assert d.stop() == 0, d.tail()
+
+
+# ---- bridged uplink ------------------------------------------------------------
+
+@pytest.fixture
+def netns():
+    """A network namespace with a Linux bridge br0 at 10.77.0.254/24;
+    removed (with everything in it) at teardown."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a network namespace")
+    ns = f"svtest{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (["link", "set", "lo", "up"],
+                    ["link", "add", "br0", "type", "bridge"],
+                    ["addr", "add", "10.77.0.254/24", "dev", "br0"],
+                    ["link", "set", "br0", "up"]):
+            subprocess.run(["ip", "-n", ns] + cmd, check=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
+def test_bridged_uplink(guest, vm_factory, netns, tmp_path):
+    """A switch with a TAP uplink into an existing bridge: the guest pings
+    the bridge's address in the namespace (which learns the guest's MAC);
+    the TAP goes away with the switch and the bridge stays."""
+    exe = os.environ.get("SOFTVISOR")
+    sock = tmp_path / "up.sock"
+    sw = subprocess.Popen(["ip", "netns", "exec", netns, exe, "switch",
+                           "serve", "up0", "--socket", str(sock),
+                           "--uplink", "bridge=br0"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    try:
+        line = sw.stdout.readline()
+        assert "listening on" in line, sw.stderr.read()
+        links = subprocess.run(["ip", "-n", netns, "link", "show",
+                                "master", "br0"], capture_output=True,
+                               text=True, check=True).stdout
+        assert "sv-up0" in links, links
+        vm = start_vm(guest, vm_factory, sock,
+                      guest_script("10.77.0.1", "10.77.0.254", linger=600),
+                      "52:54:00:77:02:01", name="bridged")
+        assert received(vm) == 3, vm.tail()
+        # the namespace answered the guest: it knows the guest's MAC
+        neigh = subprocess.run(["ip", "-n", netns, "neigh", "show",
+                                "10.77.0.1"], capture_output=True,
+                               text=True).stdout
+        assert "52:54:00:77:02:01" in neigh, neigh
+    finally:
+        sw.terminate()
+        sw.wait(timeout=10)
+    links = subprocess.run(["ip", "-n", netns, "link", "show"],
+                           capture_output=True, text=True).stdout
+    assert "sv-up0" not in links and "br0" in links, links

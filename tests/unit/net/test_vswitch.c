@@ -284,6 +284,37 @@ static void test_policies(void **state)
 	vswitch_free(r->sw);
 }
 
+static void test_uplink(void **state)
+{
+	struct rig *r = rig_new();
+	struct vswitch_portgroup_config pg;
+	struct error err = { 0 };
+	uint8_t buf[128];
+	const uint8_t lan[6] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55 };
+
+	vswitch_portgroup_init(&pg, "pg");
+	pg.policy.forged_transmits = false;
+	pg.policy.mac_changes = false;
+	assert_int_equal(vswitch_portgroup_set(r->sw, &pg, &err), 0);
+	port_add(r, 0, "pg");
+	r->port[1] = vswitch_uplink_add(r->sw, "pg", sink_out, &r->sink[1],
+					&err);
+	assert_true(r->port[1] >= 0);
+	/* the LAN's hosts send through the uplink with their own MACs */
+	size_t n = frame(buf, r->mac[0], lan, 1);
+	assert_int_equal(vswitch_input(r->sw, r->port[1], buf, n, 1), 1);
+	assert_int_equal(vswitch_lookup(r->sw, 0, lan, 1), r->port[1]);
+	/* and the VM reaches them: unicast to a MAC that is not the
+	 * uplink's own */
+	assert_int_equal(send(r, 0, lan, 2), 1);
+	assert_int_equal(r->sink[1].n, 1);
+	/* an unknown unicast is flooded to the uplink too */
+	uint8_t far[6] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x99 };
+	assert_int_equal(send(r, 0, far, 3), 1);
+	assert_int_equal(r->sink[1].n, 2);
+	vswitch_free(r->sw);
+}
+
 static void test_mtu_and_bad_frames(void **state)
 {
 	struct rig *r = rig_new();
@@ -435,6 +466,7 @@ int main(void)
 		cmocka_unit_test(test_vlan_isolation),
 		cmocka_unit_test(test_trunk),
 		cmocka_unit_test(test_policies),
+		cmocka_unit_test(test_uplink),
 		cmocka_unit_test(test_mtu_and_bad_frames),
 		cmocka_unit_test(test_portgroups),
 		cmocka_unit_test(test_shaper),
