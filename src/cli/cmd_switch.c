@@ -23,6 +23,7 @@
 #include "cli/output.h"
 #include "net/switch_svc.h"
 #include "net/swport.h"
+#include "net/user.h"
 #include "util/parse.h"
 
 static void serve_usage(FILE *f)
@@ -50,7 +51,11 @@ static void serve_usage(FILE *f)
 		"                    a TAP device sv-NAME attached to the "
 		"existing\n"
 		"                    Linux bridge BR, a port of PG (default\n"
-		"                    'default'); needs CAP_NET_ADMIN\n");
+		"                    'default'); needs CAP_NET_ADMIN\n"
+		"  --uplink nat[,portgroup=PG][,hostfwd=RULE]...\n"
+		"                    user-mode NAT (10.0.2.0/24, DHCP) shared "
+		"by\n"
+		"                    the VMs of PG\n");
 }
 
 static int mkdir_parent(const char *path)
@@ -69,32 +74,59 @@ static int mkdir_parent(const char *path)
 
 #define MAX_PG_ARGS 64
 
-/* --uplink bridge=BR[,portgroup=PG] */
-static int parse_uplink(const char *s, char *br, size_t nbr, char *pg,
-			size_t npg, struct error *err)
-{
-	const char *comma;
+struct uplink_args {
+	char kind[8]; /* "", "bridge", "nat" */
+	char bridge[16];
+	char pg[32];
+	struct net_user_config nat;
+};
 
-	if (strncmp(s, "bridge=", 7))
+/* --uplink bridge=BR[,portgroup=PG] | nat[,portgroup=PG][,hostfwd=R]... */
+static int parse_uplink(const char *spec, struct uplink_args *u,
+			struct error *err)
+{
+	char buf[512], *save = NULL, *tok;
+
+	memset(u, 0, sizeof(*u));
+	if (strlen(spec) >= sizeof(buf))
+		return error_set(err, EINVAL, "--uplink: too long");
+	strcpy(buf, spec);
+	tok = strtok_r(buf, ",", &save);
+	if (tok && !strncmp(tok, "bridge=", 7) && tok[7] &&
+	    strlen(tok + 7) < sizeof(u->bridge)) {
+		strcpy(u->kind, "bridge");
+		strcpy(u->bridge, tok + 7);
+	} else if (tok && !strcmp(tok, "nat")) {
+		strcpy(u->kind, "nat");
+	} else {
 		return error_set(err, EINVAL,
-				 "--uplink %s: expected bridge=BRIDGE"
-				 "[,portgroup=PG]",
-				 s);
-	s += 7;
-	comma = strchr(s, ',');
-	size_t n = comma ? (size_t)(comma - s) : strlen(s);
-	if (!n || n >= nbr || n >= 16)
-		return error_set(err, EINVAL,
-				 "--uplink: bridge name: 1..15 characters");
-	memcpy(br, s, n);
-	br[n] = '\0';
-	if (comma) {
-		if (strncmp(comma + 1, "portgroup=", 10) ||
-		    strlen(comma + 11) >= npg || !comma[11])
+				 "--uplink %s: expected bridge=BRIDGE (1..15 "
+				 "characters) or nat, then ,portgroup=PG",
+				 spec);
+	}
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		if (!strncmp(tok, "portgroup=", 10) && tok[10] &&
+		    strlen(tok + 10) < sizeof(u->pg)) {
+			strcpy(u->pg, tok + 10);
+		} else if (!strncmp(tok, "hostfwd=", 8) &&
+			   !strcmp(u->kind, "nat")) {
+			if (u->nat.n_fwd == NET_USER_MAX_HOSTFWD)
+				return error_set(err, EINVAL,
+						 "--uplink: more than %d "
+						 "hostfwd",
+						 NET_USER_MAX_HOSTFWD);
+			if (net_hostfwd_parse(tok + 8,
+					      &u->nat.fwd[u->nat.n_fwd++], err))
+				return -EINVAL;
+		} else {
 			return error_set(err, EINVAL,
-					 "--uplink: after the bridge: "
-					 "portgroup=PG");
-		strcpy(pg, comma + 11);
+					 "--uplink %s: unknown option '%s' "
+					 "(expected portgroup=PG%s)",
+					 spec, tok,
+					 strcmp(u->kind, "nat")
+						 ? ""
+						 : " or hostfwd=RULE");
+		}
 	}
 	return 0;
 }
@@ -109,7 +141,7 @@ static int cmd_switch_serve(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char bridge[32] = "", up_pg[32] = "";
+	struct uplink_args up = { 0 };
 	struct vswitch_portgroup_config pgs[MAX_PG_ARGS];
 	unsigned n_pg = 0;
 	const char *sock = NULL;
@@ -139,8 +171,7 @@ static int cmd_switch_serve(int argc, char **argv)
 			n_pg++;
 			break;
 		case 'u':
-			if (parse_uplink(optarg, bridge, sizeof(bridge), up_pg,
-					 sizeof(up_pg), &err))
+			if (parse_uplink(optarg, &up, &err))
 				return cmd_usage_error("switch serve", &err);
 			break;
 		case 'h': serve_usage(stdout); return CLI_EXIT_OK;
@@ -181,8 +212,11 @@ static int cmd_switch_serve(int argc, char **argv)
 			switch_svc_stop(svc);
 			return cmd_usage_error("switch serve", &err);
 		}
-	if (bridge[0] && switch_svc_set_uplink_bridge(
-				 svc, bridge, up_pg[0] ? up_pg : NULL, &err)) {
+	const char *up_pg = up.pg[0] ? up.pg : NULL;
+	if ((!strcmp(up.kind, "bridge") &&
+	     switch_svc_set_uplink_bridge(svc, up.bridge, up_pg, &err)) ||
+	    (!strcmp(up.kind, "nat") &&
+	     switch_svc_set_uplink_nat(svc, &up.nat, up_pg, &err))) {
 		switch_svc_stop(svc);
 		return cmd_fail(&err);
 	}

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "net/netdev.h"
 #include "net/swproto.h"
 #include "net/tap.h"
 #include "util/clock.h"
@@ -44,6 +45,7 @@ struct switch_svc {
 
 	pthread_mutex_t lock; /* sw, conns[].port/mac/sock_dropped, uplink */
 	int uplink_fd;	      /* -1: none */
+	struct netdev *nat;   /* the NAT uplink, or NULL */
 	int uplink_port;
 	char uplink_name[TAP_IFNAME_MAX];
 	uint64_t uplink_dropped;
@@ -294,6 +296,71 @@ int switch_svc_set_uplink_bridge(struct switch_svc *svc, const char *bridge,
 	return 0;
 }
 
+/* NAT: the switch hands frames to slirp (queued to its netdev thread);
+ * slirp's frames arrive on that thread through this client. */
+static void nat_output(void *opaque, const uint8_t *frame, size_t len)
+{
+	struct switch_svc *svc = opaque;
+	struct iovec iov = { (void *)frame, len };
+
+	if (netdev_send(svc->nat, &iov, 1) < 0)
+		svc->uplink_dropped++;
+}
+
+static int nat_receive(void *opaque, const struct iovec *iov, int n_iov)
+{
+	struct switch_svc *svc = opaque;
+
+	if (n_iov != 1)
+		return -EINVAL; /* the netdev core delivers one buffer */
+	pthread_mutex_lock(&svc->lock);
+	vswitch_input(svc->sw, svc->uplink_port, iov[0].iov_base,
+		      iov[0].iov_len, clock_monotonic_ns());
+	pthread_mutex_unlock(&svc->lock);
+	return 0;
+}
+
+int switch_svc_set_uplink_nat(struct switch_svc *svc,
+			      const struct net_user_config *cfg, const char *pg,
+			      struct error *err)
+{
+	char name[32];
+	struct netdev *nd;
+	int port;
+
+	pthread_mutex_lock(&svc->lock);
+	if (svc->uplink_fd >= 0 || svc->nat) {
+		pthread_mutex_unlock(&svc->lock);
+		return error_set(err, EALREADY, "switch %s has an uplink",
+				 vswitch_name(svc->sw));
+	}
+	snprintf(name, sizeof(name), "nat-%.20s", vswitch_name(svc->sw));
+	/* slirp's frames must fit the switch */
+	struct net_user_config c2 = *cfg;
+	c2.mtu = vswitch_mtu(svc->sw);
+	if (c2.mtu > NET_USER_MTU_MAX)
+		c2.mtu = NET_USER_MTU_MAX;
+	nd = net_user_create(&c2, name, err);
+	if (!nd) {
+		pthread_mutex_unlock(&svc->lock);
+		return -EIO;
+	}
+	port = vswitch_uplink_add(svc->sw, pg ? pg : SWITCH_SVC_DEFAULT_PG,
+				  nat_output, svc, err);
+	if (port < 0) {
+		pthread_mutex_unlock(&svc->lock);
+		netdev_destroy(nd);
+		return port;
+	}
+	svc->nat = nd;
+	svc->uplink_port = port;
+	snprintf(svc->uplink_name, sizeof(svc->uplink_name), "nat");
+	pthread_mutex_unlock(&svc->lock);
+	struct netdev_client c = { nat_receive, NULL, svc };
+	netdev_attach(nd, &c);
+	return 0;
+}
+
 void switch_svc_uplink_name(struct switch_svc *svc, char *buf, size_t size)
 {
 	pthread_mutex_lock(&svc->lock);
@@ -438,6 +505,10 @@ void switch_svc_stop(struct switch_svc *svc)
 	if (write(svc->evfd, &one, sizeof(one)) < 0)
 		log_warn(LOG_SUB, "eventfd: %s", strerror(errno));
 	pthread_join(svc->thread, NULL);
+	if (svc->nat) {
+		netdev_detach(svc->nat);
+		netdev_destroy(svc->nat);
+	}
 	for (int i = 0; i < MAX_CONNS; i++)
 		if (svc->conns[i].fd >= 0)
 			conn_close(svc, &svc->conns[i]);

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/user.h"
 #include "net/vswitch.h"
 #include "util/error.h"
 
@@ -63,7 +64,15 @@ int switch_svc_set_mtu(struct switch_svc *svc, uint32_t mtu, struct error *err);
  * CAP_NET_ADMIN, -ENODEV without such a bridge). */
 int switch_svc_set_uplink_bridge(struct switch_svc *svc, const char *bridge,
 				 const char *pg, struct error *err);
-/* The uplink's TAP name into buf ("" without an uplink). */
+/* Give the switch a NAT uplink: user-mode NAT (libslirp, net/user.h) as a
+ * port of port group pg, shared by the VMs of that port group: they get
+ * DHCP leases from 10.0.2.15 on, reach the outside through the host's
+ * sockets, and cfg's host forwards reach them. -EALREADY if it has an
+ * uplink; errors of net_user_create (a host port in use). */
+int switch_svc_set_uplink_nat(struct switch_svc *svc,
+			      const struct net_user_config *cfg, const char *pg,
+			      struct error *err);
+/* The uplink's TAP name into buf ("" without an uplink, "nat" for NAT). */
 void switch_svc_uplink_name(struct switch_svc *svc, char *buf, size_t size);
 
 /* Port groups: as vswitch_portgroup_set/del, under the lock. */

@@ -277,3 +277,35 @@ def test_bridged_uplink(guest, vm_factory, netns, tmp_path):
     links = subprocess.run(["ip", "-n", netns, "link", "show"],
                            capture_output=True, text=True).stdout
     assert "sv-up0" not in links and "br0" in links, links
+
+
+def test_nat_uplink(guest, vm_factory, tmp_path):
+    """A switch whose uplink is user-mode NAT: a guest on it gets its DHCP
+    lease from the NAT and pings the gateway (10.0.2.2, answered by
+    libslirp; nothing leaves the host)."""
+    exe = os.environ.get("SOFTVISOR")
+    if not exe:
+        pytest.skip("SOFTVISOR does not name a softvisor binary")
+    sock = tmp_path / "nat.sock"
+    sw = subprocess.Popen([exe, "switch", "serve", "nat0", "--socket",
+                           str(sock), "--uplink", "nat"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    try:
+        line = sw.stdout.readline()
+        assert "listening on" in line, sw.stderr.read()
+        script = ("ip link set eth0 up\n"
+                  "udhcpc -i eth0 -n -q -t 5 -s /bin/true 2>&1 | "
+                  "grep -o 'lease of [0-9.]*'\n"
+                  "ip addr add 10.0.2.15/24 dev eth0\n"
+                  "ping -c 3 -w 30 10.0.2.2 >/tmp/p 2>&1\n"
+                  "echo PING-RECEIVED $(grep -c 'bytes from' /tmp/p)\n")
+        vm = start_vm(guest, vm_factory, sock, script, "52:54:00:77:03:01",
+                      name="nat")
+        vm.expect(r"lease of ([0-9.]+)", timeout=SOFTVISOR_BOOT_TIMEOUT,
+                  what="DHCP lease")
+        assert vm.child.match.group(1) == "10.0.2.15"
+        assert received(vm) == 3, vm.tail()
+    finally:
+        sw.terminate()
+        sw.wait(timeout=10)
