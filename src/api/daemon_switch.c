@@ -60,6 +60,19 @@ static struct switch_svc *start(const struct switch_def *def, struct error *err)
 	}
 	if (!has_default)
 		switch_svc_portgroup_del(svc, SWITCH_SVC_DEFAULT_PG, NULL);
+	const struct switch_uplink *u = &def->uplink;
+	const char *pg = u->portgroup[0] ? u->portgroup : NULL;
+	struct net_user_config nat = { 0 };
+	int r = 0;
+	if (!strcmp(u->type, "bridge"))
+		r = switch_svc_set_uplink_bridge(svc, u->bridge, pg, err);
+	else if (!strcmp(u->type, "nat"))
+		r = switch_svc_set_uplink_nat(svc, &nat, pg, err);
+	if (r) {
+		error_prefix(err, "switch %s: uplink", def->name);
+		switch_svc_stop(svc);
+		return NULL;
+	}
 	return svc;
 }
 
@@ -239,7 +252,8 @@ int daemon_switch_create(struct daemon *d, const char *actor, const char *body,
 		r = error_set(err, EEXIST, "switch '%s' exists", w->def.name);
 	} else if (!(w->svc = start(&w->def, err))) {
 		int c = err ? err->code : 0;
-		r = c == EINVAL || c == ENAMETOOLONG ? -EINVAL : -EIO;
+		r = c == EINVAL || c == ENAMETOOLONG || c == ENODEV ? -EINVAL
+								    : -EIO;
 	} else if ((r = store(s, &w->def, err))) {
 		switch_svc_stop(w->svc);
 	} else {

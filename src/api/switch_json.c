@@ -166,17 +166,70 @@ json_t *switch_def_to_json(const struct switch_def *def)
 			goto fail;
 	if (!pgs)
 		return NULL;
-	return json_pack("{s:s,s:i,s:o}", "name", def->name, "mtu",
-			 (int)def->mtu, "portgroups", pgs);
+	json_t *up = json_pack("{s:s}", "type",
+			       def->uplink.type[0] ? def->uplink.type : "none");
+	if (up && def->uplink.bridge[0])
+		json_object_set_new(up, "bridge",
+				    json_string(def->uplink.bridge));
+	if (up && def->uplink.portgroup[0])
+		json_object_set_new(up, "portgroup",
+				    json_string(def->uplink.portgroup));
+	return json_pack("{s:s,s:i,s:o,s:o*}", "name", def->name, "mtu",
+			 (int)def->mtu, "portgroups", pgs, "uplink", up);
 fail:
 	json_decref(pgs);
 	return NULL;
 }
 
+static int uplink_from_json(const json_t *u, struct switch_uplink *up,
+			    struct error *err)
+{
+	static const char *const keys[] = { "type", "bridge", "portgroup",
+					    NULL };
+	const char *t, *b, *pg;
+
+	strcpy(up->type, "none");
+	if (!u || json_is_null(u))
+		return 0;
+	if (!json_is_object(u))
+		return error_set(err, EINVAL, "uplink: expected an object");
+	if (check_keys(u, "uplink", keys, err))
+		return -EINVAL;
+	t = json_string_value(json_object_get(u, "type"));
+	b = json_string_value(json_object_get(u, "bridge"));
+	pg = json_string_value(json_object_get(u, "portgroup"));
+	if (!t ||
+	    (strcmp(t, "none") && strcmp(t, "bridge") && strcmp(t, "nat")))
+		return error_set(err, EINVAL,
+				 "uplink.type: expected \"none\", "
+				 "\"bridge\" or \"nat\"");
+	strcpy(up->type, t);
+	if (!strcmp(t, "bridge") != (b != NULL))
+		return error_set(err, EINVAL, "uplink.bridge: %s",
+				 b ? "only for type \"bridge\""
+				   : "required for type \"bridge\"");
+	if (b) {
+		if (!b[0] || strlen(b) >= sizeof(up->bridge) || strchr(b, '/'))
+			return error_set(err, EINVAL,
+					 "uplink.bridge: expected an "
+					 "interface name of 1..15 characters");
+		strcpy(up->bridge, b);
+	}
+	if (json_object_get(u, "portgroup")) {
+		if (!pg || vswitch_check_name(pg, "port group", err)) {
+			error_prefix(err, "uplink.portgroup");
+			return -EINVAL;
+		}
+		strcpy(up->portgroup, pg);
+	}
+	return 0;
+}
+
 int switch_def_from_json(const json_t *v, struct switch_def *def,
 			 struct error *err)
 {
-	static const char *const keys[] = { "name", "mtu", "portgroups", NULL };
+	static const char *const keys[] = { "name", "mtu", "portgroups",
+					    "uplink", NULL };
 	json_t *name, *pgs;
 	uint64_t mtu = VSWITCH_MTU_DEFAULT;
 
@@ -202,6 +255,8 @@ int switch_def_from_json(const json_t *v, struct switch_def *def,
 				 (unsigned long long)mtu, VSWITCH_MTU_MIN,
 				 VSWITCH_MTU_MAX);
 	def->mtu = (uint32_t)mtu;
+	if (uplink_from_json(json_object_get(v, "uplink"), &def->uplink, err))
+		return -EINVAL;
 	pgs = json_object_get(v, "portgroups");
 	if (!pgs) {
 		vswitch_portgroup_init(&def->pgs[0], "default");

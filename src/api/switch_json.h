@@ -9,7 +9,11 @@
  *                    "shaping_tx": {"average_kbps": 100000,
  *                                   "peak_kbps": 200000,
  *                                   "burst_kb": 1024},
- *                    "shaping_rx": null}]}
+ *                    "shaping_rx": null}],
+ *    "uplink": {"type": "bridge", "bridge": "br0", "portgroup": "red"}}
+ *
+ * uplink.type: "none" (isolated, the default), "bridge" (a TAP device in
+ * an existing Linux bridge) or "nat" (user-mode NAT); set at creation.
  *
  * Pure functions (any thread). Parsers check every field and name the bad
  * one; unknown keys are refused.
@@ -22,9 +26,16 @@
 #include "net/vswitch.h"
 #include "util/error.h"
 
+struct switch_uplink {
+	char type[8];	    /* "none", "bridge", "nat" */
+	char bridge[16];    /* type bridge: the existing Linux bridge */
+	char portgroup[32]; /* "" = "default" */
+};
+
 struct switch_def {
 	char name[VSWITCH_NAME_MAX + 1];
 	uint32_t mtu;
+	struct switch_uplink uplink;
 	struct vswitch_portgroup_config pgs[VSWITCH_MAX_PORTGROUPS];
 	unsigned n_pgs;
 };

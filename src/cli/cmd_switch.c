@@ -234,6 +234,8 @@ static void client_usage(FILE *f)
 {
 	fprintf(f, "usage: softvisor switch create NAME [--mtu N] "
 		   "[--portgroup SPEC]...\n"
+		   "              [--uplink bridge=BR[,portgroup=PG] | "
+		   "nat[,portgroup=PG]]\n"
 		   "       softvisor switch list\n"
 		   "       softvisor switch show NAME\n"
 		   "       softvisor switch delete NAME\n"
@@ -251,9 +253,10 @@ static void client_usage(FILE *f)
 struct create_args {
 	uint64_t mtu;
 	json_t *pgs;
+	json_t *uplink;
 };
 
-enum { O_MTU = 300, O_PG };
+enum { O_MTU = 300, O_PG, O_UPLINK };
 
 static int create_opt(int c, const char *arg, void *opaque, struct error *err)
 {
@@ -263,6 +266,24 @@ static int create_opt(int c, const char *arg, void *opaque, struct error *err)
 	if (c == O_MTU)
 		return parse_u64(arg, VSWITCH_MTU_MIN, VSWITCH_MTU_MAX, &a->mtu,
 				 "--mtu", err);
+	if (c == O_UPLINK) {
+		struct uplink_args u;
+		if (parse_uplink(arg, &u, err))
+			return -EINVAL;
+		if (u.nat.n_fwd)
+			return error_set(err, EINVAL,
+					 "--uplink: hostfwd is for switch "
+					 "serve only");
+		json_decref(a->uplink);
+		a->uplink = json_pack("{s:s}", "type", u.kind);
+		if (u.bridge[0])
+			json_object_set_new(a->uplink, "bridge",
+					    json_string(u.bridge));
+		if (u.pg[0])
+			json_object_set_new(a->uplink, "portgroup",
+					    json_string(u.pg));
+		return 0;
+	}
 	if (vswitch_portgroup_parse(arg, &pg, err))
 		return -EINVAL;
 	return json_array_append_new(a->pgs, switch_portgroup_to_json(&pg))
@@ -275,8 +296,13 @@ static void print_switch(const json_t *sw)
 	const json_t *pg, *p;
 	size_t i;
 
-	printf("switch %s  mtu %.0f  socket %s\n", cmd_jstr(sw, "name"),
-	       cmd_jnum(sw, "mtu"), cmd_jstr(sw, "socket"));
+	const json_t *up = json_object_get(sw, "uplink");
+	printf("switch %s  mtu %.0f  socket %s  uplink %s%s%s\n",
+	       cmd_jstr(sw, "name"), cmd_jnum(sw, "mtu"),
+	       cmd_jstr(sw, "socket"), up ? cmd_jstr(up, "type") : "none",
+	       up && json_object_get(up, "bridge") ? " " : "",
+	       up && json_object_get(up, "bridge") ? cmd_jstr(up, "bridge")
+						   : "");
 	printf("%-16s %5s  %-5s %-5s %-5s %s\n", "PORTGROUP", "VLAN", "PROMI",
 	       "MACCH", "FORGE", "SHAPING tx / rx (avg:peak kbit/s:burst KB)");
 	json_array_foreach(json_object_get(sw, "portgroups"), i, pg)
@@ -333,10 +359,11 @@ static int cmd_switch_client(int argc, char **argv)
 	static const struct option create_opts[] = {
 		{ "mtu", required_argument, NULL, O_MTU },
 		{ "portgroup", required_argument, NULL, O_PG },
+		{ "uplink", required_argument, NULL, O_UPLINK },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sub = argv[1];
-	struct create_args a = { 0, json_array() };
+	struct create_args a = { 0, json_array(), NULL };
 	struct client_opts o = { 0 };
 	const char *pos[2] = { NULL, NULL };
 	struct client *c;
@@ -369,6 +396,8 @@ static int cmd_switch_client(int argc, char **argv)
 			json_object_set_new(body, "mtu", json_integer(a.mtu));
 		if (body && !json_array_size(a.pgs))
 			json_object_del(body, "portgroups");
+		if (body && a.uplink)
+			json_object_set(body, "uplink", a.uplink);
 	}
 	if ((r = cmd_open(&o, &c)) != 0)
 		goto out;
@@ -421,6 +450,7 @@ out:
 	json_decref(reply);
 	json_decref(body);
 	json_decref(a.pgs);
+	json_decref(a.uplink);
 	return r;
 }
 

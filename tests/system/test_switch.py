@@ -159,6 +159,15 @@ def test_daemon_switch_api_and_cli(tmp_path):
         st, j = api.call("GET", "/v1/switches/nope")
         assert st == 404
         d.cli("switch", "portgroup-delete", "sw0", "trunk")
+        # a NAT uplink; a bridge that is not there is refused
+        d.cli("switch", "create", "natsw", "--uplink", "nat")
+        assert "uplink nat" in d.cli("switch", "show", "natsw").stdout
+        d.cli("switch", "delete", "natsw")
+        if os.geteuid() == 0:
+            st, j = api.call("POST", "/v1/switches", {
+                "name": "b", "uplink": {"type": "bridge",
+                                        "bridge": "svnosuchbr0"}})
+            assert st == 400 and "svnosuchbr0" in j["error"]["message"], j
     finally:
         assert d.stop() == 0, d.tail()
     d.start()

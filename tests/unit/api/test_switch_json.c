@@ -58,7 +58,25 @@ static void test_round_trip(void **state)
 	assert_memory_equal(&def, &back, sizeof(def));
 
 	/* defaults: MTU 1500, one port group "default" */
+	assert_int_equal(parse("{\"name\":\"b\",\"uplink\":{\"type\":"
+			       "\"bridge\",\"bridge\":\"br0\","
+			       "\"portgroup\":\"red\"}}",
+			       &def, &err),
+			 0);
+	assert_string_equal(def.uplink.type, "bridge");
+	assert_string_equal(def.uplink.bridge, "br0");
+	assert_string_equal(def.uplink.portgroup, "red");
+	assert_int_equal(parse("{\"name\":\"b\",\"uplink\":{\"type\":"
+			       "\"bridge\",\"bridge\":\"br0\","
+			       "\"portgroup\":\"red\"}}",
+			       &def, &err),
+			 0);
+	assert_string_equal(def.uplink.type, "bridge");
+	assert_string_equal(def.uplink.bridge, "br0");
+	assert_string_equal(def.uplink.portgroup, "red");
 	assert_int_equal(parse("{\"name\":\"a\"}", &def, &err), 0);
+	assert_string_equal(def.uplink.type, "none");
+	assert_string_equal(def.uplink.type, "none");
 	assert_int_equal(def.mtu, VSWITCH_MTU_DEFAULT);
 	assert_int_equal(def.n_pgs, 1);
 	assert_string_equal(def.pgs[0].name, "default");
@@ -98,6 +116,26 @@ static void test_refusals(void **state)
 		  "\"burst_kb\":1}}]}",
 		  "burst" },
 		{ "{\"name\":\"a\",\"portgroups\":[{\"vlan\":1}]}", "name" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"tap\"}}",
+		  "uplink.type" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"bridge\"}}",
+		  "required" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"nat\","
+		  "\"bridge\":\"br0\"}}",
+		  "only for" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"bridge\","
+		  "\"bridge\":\"a-very-long-bridge-name\"}}",
+		  "1..15" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"tap\"}}",
+		  "uplink.type" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"bridge\"}}",
+		  "required" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"nat\","
+		  "\"bridge\":\"br0\"}}",
+		  "only for" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"bridge\","
+		  "\"bridge\":\"a-very-long-bridge-name\"}}",
+		  "1..15" },
 	};
 	static struct switch_def def;
 
