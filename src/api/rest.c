@@ -674,6 +674,12 @@ static int check_grant(struct req *q, const struct route *rt, const char *body)
 	const struct grant *g = &q->grant;
 	char name[GRANT_NAME_MAX];
 
+	/* switches are host-wide: a token limited to VMs may only read */
+	if (g->n_vms && rt->audit && !strncmp(rt->path, "/v1/switches", 12))
+		return rest_send_error(q->conn, 403, "forbidden", NULL,
+				       "%s is limited to some VMs: virtual "
+				       "switches are host-wide",
+				       q->actor);
 	if (!body) {
 		if (!grant_has(g, rt->perm))
 			return rest_refuse_role(q->conn, q->actor, g, rt->perm);

@@ -159,6 +159,17 @@ def test_daemon_switch_api_and_cli(tmp_path):
         st, j = api.call("GET", "/v1/switches/nope")
         assert st == 404
         d.cli("switch", "portgroup-delete", "sw0", "trunk")
+        # a token limited to VMs reads switches but cannot change them
+        st, tok = api.call("POST", "/v1/tokens", {
+            "name": "web", "role": "admin", "vms": ["web1"]})
+        assert st == 201, tok
+        scoped = d.api(token=tok["secret"])
+        st, _ = scoped.call("GET", "/v1/switches/sw0")
+        assert st == 200
+        st, j = scoped.call("POST", "/v1/switches", {"name": "mine"})
+        assert st == 403 and "host-wide" in j["error"]["message"], j
+        st, j = scoped.call("DELETE", "/v1/switches/sw0")
+        assert st == 403, j
         # a NAT uplink; a bridge that is not there is refused
         d.cli("switch", "create", "natsw", "--uplink", "nat")
         assert "uplink nat" in d.cli("switch", "show", "natsw").stdout
