@@ -44,6 +44,8 @@ struct vswitch {
 	struct vswitch_portgroup_config pg_list[VSWITCH_MAX_PORTGROUPS];
 	struct port ports[VSWITCH_MAX_PORTS];
 	unsigned n_ports;
+	int port_hi;	  /* ports[port_hi..] are all free */
+	bool any_promisc; /* some port group is promiscuous */
 	struct mac_entry macs[VSWITCH_MAC_TABLE];
 	/* a frame re-tagged for one egress port */
 	uint8_t scratch[VSWITCH_MAX_FRAME];
@@ -234,6 +236,20 @@ static int pg_find(const struct vswitch *sw, const char *name)
 	return -1;
 }
 
+/* After a port or port group change: the bounds the forwarding loop
+ * relies on. */
+static void recompute(struct vswitch *sw)
+{
+	sw->port_hi = 0;
+	for (int p = 0; p < VSWITCH_MAX_PORTS; p++)
+		if (sw->ports[p].used)
+			sw->port_hi = p + 1;
+	sw->any_promisc = false;
+	for (int i = 0; i < VSWITCH_MAX_PORTGROUPS; i++)
+		if (sw->pgs[i].used && sw->pgs[i].cfg.policy.promiscuous)
+			sw->any_promisc = true;
+}
+
 static void port_shapers_init(struct vswitch *sw, struct port *p)
 {
 	const struct vswitch_portgroup_config *c = &sw->pgs[p->pg].cfg;
@@ -276,6 +292,7 @@ int vswitch_portgroup_set(struct vswitch *sw,
 	}
 	sw->pgs[i].cfg = *pg;
 	sw->pgs[i].used = true;
+	recompute(sw);
 	for (int p = 0; p < VSWITCH_MAX_PORTS; p++)
 		if (sw->ports[p].used && sw->ports[p].pg == i)
 			port_shapers_init(sw, &sw->ports[p]);
@@ -296,6 +313,7 @@ int vswitch_portgroup_del(struct vswitch *sw, const char *name,
 					 "port group %s is in use by a port",
 					 name);
 	sw->pgs[i].used = false;
+	recompute(sw);
 	return 0;
 }
 
@@ -334,6 +352,7 @@ int vswitch_port_add(struct vswitch *sw, const char *pg, const uint8_t mac[6],
 		po->opaque = opaque;
 		port_shapers_init(sw, po);
 		sw->n_ports++;
+		recompute(sw);
 		return p;
 	}
 	return error_set(err, ENOSPC, "switch %s: all %d ports in use",
@@ -367,6 +386,7 @@ void vswitch_port_del(struct vswitch *sw, int port)
 	mac_forget(sw, port, -1);
 	p->used = false;
 	sw->n_ports--;
+	recompute(sw);
 }
 
 const char *vswitch_port_portgroup(const struct vswitch *sw, int port)
@@ -503,7 +523,13 @@ int vswitch_input(struct vswitch *sw, int port, const uint8_t *frame,
 		if (e && entry_live(e, now_ns))
 			to = e->port;
 	}
-	for (int p = 0; p < VSWITCH_MAX_PORTS; p++) {
+	/* a known unicast and nobody promiscuous: one port, no scan */
+	int lo = 0, hi = sw->port_hi;
+	if (to >= 0 && !sw->any_promisc) {
+		lo = to;
+		hi = to + 1;
+	}
+	for (int p = lo; p < hi; p++) {
 		struct port *o = &sw->ports[p];
 		const struct vswitch_policy *op;
 		bool want;
