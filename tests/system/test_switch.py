@@ -7,6 +7,7 @@ switch (it has no uplink).
 """
 
 import os
+import shutil
 import subprocess
 import time
 
@@ -265,11 +266,23 @@ def netns():
 
 
 def test_bridged_uplink(guest, vm_factory, netns, tmp_path):
-    """A switch with a TAP uplink into an existing bridge: the guest pings
-    the bridge's address in the namespace (which learns the guest's MAC);
-    the TAP goes away with the switch and the bridge stays."""
+    """A switch with a TAP uplink into an existing bridge: the guest gets a
+    DHCP lease from a dnsmasq on that bridge in the namespace and pings the
+    bridge's address (the namespace learns the guest's MAC); the TAP goes
+    away with the switch and the bridge stays."""
     exe = os.environ.get("SOFTVISOR")
+    dnsmasq = shutil.which("dnsmasq", path="/usr/sbin:/sbin:/usr/bin")
+    if not dnsmasq:
+        pytest.skip("dnsmasq not installed (dnsmasq-base)")
     sock = tmp_path / "up.sock"
+    dhcp = subprocess.Popen(
+        ["ip", "netns", "exec", netns, dnsmasq, "--keep-in-foreground",
+         "--no-resolv", "--no-hosts", "--port=0", "--interface=br0",
+         "--bind-interfaces", "--user=root",
+         "--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h",
+         f"--dhcp-leasefile={tmp_path / 'leases'}",
+         f"--pid-file={tmp_path / 'dnsmasq.pid'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sw = subprocess.Popen(["ip", "netns", "exec", netns, exe, "switch",
                            "serve", "up0", "--socket", str(sock),
                            "--uplink", "bridge=br0"],
@@ -282,18 +295,29 @@ def test_bridged_uplink(guest, vm_factory, netns, tmp_path):
                                 "master", "br0"], capture_output=True,
                                text=True, check=True).stdout
         assert "sv-up0" in links, links
-        vm = start_vm(guest, vm_factory, sock,
-                      guest_script("10.77.0.1", "10.77.0.254", linger=600),
-                      "52:54:00:77:02:01", name="bridged")
+        script = ("ip link set eth0 up\n"
+                  "a=$(udhcpc -i eth0 -n -q -t 10 -s /bin/true 2>&1 | "
+                  "sed -n 's/.*lease of \\([0-9.]*\\).*/\\1/p')\n"
+                  "echo LEASE $a\n"
+                  "ip addr add $a/24 dev eth0\n"
+                  "ping -c 3 -w 60 10.77.0.254 >/tmp/p 2>&1\n"
+                  "echo PING-RECEIVED $(grep -c 'bytes from' /tmp/p)\n"
+                  "sleep 600\n")
+        vm = start_vm(guest, vm_factory, sock, script, "52:54:00:77:02:01",
+                      name="bridged")
+        vm.expect(r"LEASE (10\.77\.0\.1[0-5][0-9])\s",
+                  timeout=SOFTVISOR_BOOT_TIMEOUT, what="DHCP lease")
+        lease = vm.child.match.group(1)
         assert received(vm) == 3, vm.tail()
         # the namespace answered the guest: it knows the guest's MAC
-        neigh = subprocess.run(["ip", "-n", netns, "neigh", "show",
-                                "10.77.0.1"], capture_output=True,
-                               text=True).stdout
+        neigh = subprocess.run(["ip", "-n", netns, "neigh", "show", lease],
+                               capture_output=True, text=True).stdout
         assert "52:54:00:77:02:01" in neigh, neigh
     finally:
         sw.terminate()
         sw.wait(timeout=10)
+        dhcp.terminate()
+        dhcp.wait(timeout=10)
     links = subprocess.run(["ip", "-n", netns, "link", "show"],
                            capture_output=True, text=True).stdout
     assert "sv-up0" not in links and "br0" in links, links
