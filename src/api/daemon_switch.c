@@ -12,6 +12,7 @@
 #include "api/inventory_switch.h"
 #include "api/switch_json.h"
 #include "net/switch_svc.h"
+#include "net/tap.h"
 #include "net/swport.h"
 #include "util/log.h"
 
@@ -68,6 +69,14 @@ static struct switch_svc *start(const struct switch_def *def, struct error *err)
 		r = switch_svc_set_uplink_bridge(svc, u->bridge, pg, err);
 	else if (!strcmp(u->type, "nat"))
 		r = switch_svc_set_uplink_nat(svc, &nat, pg, err);
+	else if (!strcmp(u->type, "routed")) {
+		uint32_t addr;
+		unsigned prefix;
+		r = net_parse_cidr(u->address, &addr, &prefix);
+		if (!r)
+			r = switch_svc_set_uplink_routed(svc, addr, prefix,
+							 u->dhcp, pg, err);
+	}
 	if (r) {
 		error_prefix(err, "switch %s: uplink", def->name);
 		switch_svc_stop(svc);

@@ -1,6 +1,8 @@
 /* Virtual switch definitions in JSON (switch_json.h). */
 #include "api/switch_json.h"
 
+#include "net/tap.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -171,6 +173,11 @@ json_t *switch_def_to_json(const struct switch_def *def)
 	if (up && def->uplink.bridge[0])
 		json_object_set_new(up, "bridge",
 				    json_string(def->uplink.bridge));
+	if (up && def->uplink.address[0])
+		json_object_set_new(up, "address",
+				    json_string(def->uplink.address));
+	if (up && !strcmp(def->uplink.type, "routed"))
+		json_object_set_new(up, "dhcp", json_boolean(def->uplink.dhcp));
 	if (up && def->uplink.portgroup[0])
 		json_object_set_new(up, "portgroup",
 				    json_string(def->uplink.portgroup));
@@ -184,8 +191,8 @@ fail:
 static int uplink_from_json(const json_t *u, struct switch_uplink *up,
 			    struct error *err)
 {
-	static const char *const keys[] = { "type", "bridge", "portgroup",
-					    NULL };
+	static const char *const keys[] = { "type",    "bridge", "portgroup",
+					    "address", "dhcp",	 NULL };
 	const char *t, *b, *pg;
 
 	strcpy(up->type, "none");
@@ -198,12 +205,35 @@ static int uplink_from_json(const json_t *u, struct switch_uplink *up,
 	t = json_string_value(json_object_get(u, "type"));
 	b = json_string_value(json_object_get(u, "bridge"));
 	pg = json_string_value(json_object_get(u, "portgroup"));
-	if (!t ||
-	    (strcmp(t, "none") && strcmp(t, "bridge") && strcmp(t, "nat")))
+	if (!t || (strcmp(t, "none") && strcmp(t, "bridge") &&
+		   strcmp(t, "nat") && strcmp(t, "routed")))
 		return error_set(err, EINVAL,
 				 "uplink.type: expected \"none\", "
-				 "\"bridge\" or \"nat\"");
+				 "\"bridge\", \"nat\" or \"routed\"");
 	strcpy(up->type, t);
+	const char *a = json_string_value(json_object_get(u, "address"));
+	uint32_t addr;
+	unsigned prefix;
+	if (!strcmp(t, "routed") != (a != NULL))
+		return error_set(err, EINVAL, "uplink.address: %s",
+				 a ? "only for type \"routed\""
+				   : "required for type \"routed\"");
+	if (a) {
+		if (strlen(a) >= sizeof(up->address) ||
+		    net_parse_cidr(a, &addr, &prefix) || prefix > 29)
+			return error_set(err, EINVAL,
+					 "uplink.address: '%s': expected "
+					 "A.B.C.D/N like 10.78.0.1/24 (N "
+					 "1..29)",
+					 a);
+		strcpy(up->address, a);
+	}
+	json_t *dh = json_object_get(u, "dhcp");
+	if (dh && (!json_is_boolean(dh) || strcmp(t, "routed")))
+		return error_set(err, EINVAL,
+				 "uplink.dhcp: true or false, for type "
+				 "\"routed\"");
+	up->dhcp = json_is_true(dh);
 	if (!strcmp(t, "bridge") != (b != NULL))
 		return error_set(err, EINVAL, "uplink.bridge: %s",
 				 b ? "only for type \"bridge\""

@@ -13,7 +13,9 @@
  *    "uplink": {"type": "bridge", "bridge": "br0", "portgroup": "red"}}
  *
  * uplink.type: "none" (isolated, the default), "bridge" (a TAP device in
- * an existing Linux bridge) or "nat" (user-mode NAT); set at creation.
+ * an existing Linux bridge), "nat" (user-mode NAT) or "routed" (a TAP with
+ * the host's "address": "10.78.0.1/24" and, with "dhcp": true, a
+ * dnsmasq); set at creation.
  *
  * Pure functions (any thread). Parsers check every field and name the bad
  * one; unknown keys are refused.
@@ -27,8 +29,10 @@
 #include "util/error.h"
 
 struct switch_uplink {
-	char type[8];	    /* "none", "bridge", "nat" */
+	char type[8];	    /* "none", "bridge", "nat", "routed" */
 	char bridge[16];    /* type bridge: the existing Linux bridge */
+	char address[24];   /* type routed: the host's "A.B.C.D/N" */
+	bool dhcp;	    /* type routed: serve DHCP (dnsmasq) */
 	char portgroup[32]; /* "" = "default" */
 };
 

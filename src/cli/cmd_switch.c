@@ -9,6 +9,7 @@
  *       run a switch in this process until SIGINT/SIGTERM (for VMs of
  *       `softvisor run --net switch=NAME`).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include "cli/output.h"
 #include "net/switch_svc.h"
 #include "net/swport.h"
+#include "net/tap.h"
 #include "net/user.h"
 #include "util/parse.h"
 
@@ -52,6 +54,11 @@ static void serve_usage(FILE *f)
 		"existing\n"
 		"                    Linux bridge BR, a port of PG (default\n"
 		"                    'default'); needs CAP_NET_ADMIN\n"
+		"  --uplink routed=ADDR/PREFIX[,dhcp=on][,portgroup=PG]\n"
+		"                    a TAP device sv-NAME with the host's "
+		"address\n"
+		"                    on the switch's subnet (dnsmasq for "
+		"DHCP)\n"
 		"  --uplink nat[,portgroup=PG][,hostfwd=RULE]...\n"
 		"                    user-mode NAT (10.0.2.0/24, DHCP) shared "
 		"by\n"
@@ -75,7 +82,10 @@ static int mkdir_parent(const char *path)
 #define MAX_PG_ARGS 64
 
 struct uplink_args {
-	char kind[8]; /* "", "bridge", "nat" */
+	char kind[8];  /* "", "bridge", "nat", "routed" */
+	uint32_t addr; /* routed: network byte order */
+	unsigned prefix;
+	bool dhcp;
 	char bridge[16];
 	char pg[32];
 	struct net_user_config nat;
@@ -98,16 +108,28 @@ static int parse_uplink(const char *spec, struct uplink_args *u,
 		strcpy(u->bridge, tok + 7);
 	} else if (tok && !strcmp(tok, "nat")) {
 		strcpy(u->kind, "nat");
+	} else if (tok && !strncmp(tok, "routed=", 7)) {
+		strcpy(u->kind, "routed");
+		if (net_parse_cidr(tok + 7, &u->addr, &u->prefix))
+			return error_set(err, EINVAL,
+					 "--uplink %s: expected "
+					 "routed=ADDRESS/PREFIX like "
+					 "10.78.0.1/24",
+					 spec);
 	} else {
 		return error_set(err, EINVAL,
 				 "--uplink %s: expected bridge=BRIDGE (1..15 "
-				 "characters) or nat, then ,portgroup=PG",
+				 "characters), nat or routed=ADDR/PREFIX, then "
+				 ",portgroup=PG",
 				 spec);
 	}
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		if (!strncmp(tok, "portgroup=", 10) && tok[10] &&
 		    strlen(tok + 10) < sizeof(u->pg)) {
 			strcpy(u->pg, tok + 10);
+		} else if (!strcmp(tok, "dhcp=on") &&
+			   !strcmp(u->kind, "routed")) {
+			u->dhcp = true;
 		} else if (!strncmp(tok, "hostfwd=", 8) &&
 			   !strcmp(u->kind, "nat")) {
 			if (u->nat.n_fwd == NET_USER_MAX_HOSTFWD)
@@ -216,7 +238,10 @@ static int cmd_switch_serve(int argc, char **argv)
 	if ((!strcmp(up.kind, "bridge") &&
 	     switch_svc_set_uplink_bridge(svc, up.bridge, up_pg, &err)) ||
 	    (!strcmp(up.kind, "nat") &&
-	     switch_svc_set_uplink_nat(svc, &up.nat, up_pg, &err))) {
+	     switch_svc_set_uplink_nat(svc, &up.nat, up_pg, &err)) ||
+	    (!strcmp(up.kind, "routed") &&
+	     switch_svc_set_uplink_routed(svc, up.addr, up.prefix, up.dhcp,
+					  up_pg, &err))) {
 		switch_svc_stop(svc);
 		return cmd_fail(&err);
 	}
@@ -235,7 +260,9 @@ static void client_usage(FILE *f)
 	fprintf(f, "usage: softvisor switch create NAME [--mtu N] "
 		   "[--portgroup SPEC]...\n"
 		   "              [--uplink bridge=BR[,portgroup=PG] | "
-		   "nat[,portgroup=PG]]\n"
+		   "nat[,portgroup=PG] |\n"
+		   "                        routed=ADDR/N[,dhcp=on]"
+		   "[,portgroup=PG]]\n"
 		   "       softvisor switch list\n"
 		   "       softvisor switch show NAME\n"
 		   "       softvisor switch delete NAME\n"
@@ -279,6 +306,15 @@ static int create_opt(int c, const char *arg, void *opaque, struct error *err)
 		if (u.bridge[0])
 			json_object_set_new(a->uplink, "bridge",
 					    json_string(u.bridge));
+		if (!strcmp(u.kind, "routed")) {
+			char ip[INET_ADDRSTRLEN], cidr[INET_ADDRSTRLEN + 4];
+			inet_ntop(AF_INET, &u.addr, ip, sizeof(ip));
+			snprintf(cidr, sizeof(cidr), "%s/%u", ip, u.prefix);
+			json_object_set_new(a->uplink, "address",
+					    json_string(cidr));
+			json_object_set_new(a->uplink, "dhcp",
+					    json_boolean(u.dhcp));
+		}
 		if (u.pg[0])
 			json_object_set_new(a->uplink, "portgroup",
 					    json_string(u.pg));

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -49,6 +52,7 @@ struct switch_svc {
 	int uplink_port;
 	char uplink_name[TAP_IFNAME_MAX];
 	uint64_t uplink_dropped;
+	pid_t dhcp_pid; /* dnsmasq of a routed uplink, 0: none */
 	struct vswitch *sw;
 	struct conn conns[MAX_CONNS];
 	struct pollfd pfd[MAX_CONNS + 3];
@@ -296,6 +300,119 @@ int switch_svc_set_uplink_bridge(struct switch_svc *svc, const char *bridge,
 	return 0;
 }
 
+/* Connect an opened TAP as the uplink port (caller holds the lock). */
+static int uplink_attach_tap(struct switch_svc *svc, int fd, const char *name,
+			     const char *pg, struct error *err)
+{
+	int port = vswitch_uplink_add(svc->sw, pg ? pg : SWITCH_SVC_DEFAULT_PG,
+				      uplink_output, svc, err);
+	uint64_t one = 1;
+
+	if (port < 0)
+		return port;
+	svc->uplink_fd = fd;
+	svc->uplink_port = port;
+	snprintf(svc->uplink_name, sizeof(svc->uplink_name), "%s", name);
+	/* the loop polls the new fd from its next round */
+	if (write(svc->evfd, &one, sizeof(one)) < 0)
+		log_warn(LOG_SUB, "eventfd: %s", strerror(errno));
+	return 0;
+}
+
+extern char **environ;
+
+/* dnsmasq on ifname serving [lo, hi] of the subnet. */
+static int dhcp_start(struct switch_svc *svc, const char *ifname, uint32_t lo,
+		      uint32_t hi, uint32_t mask, struct error *err)
+{
+	static const char exe[] = "/usr/sbin/dnsmasq";
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], m[INET_ADDRSTRLEN];
+	char range[96], iface[48];
+	pid_t pid;
+	int r;
+
+	inet_ntop(AF_INET, &lo, a, sizeof(a));
+	inet_ntop(AF_INET, &hi, b, sizeof(b));
+	inet_ntop(AF_INET, &mask, m, sizeof(m));
+	snprintf(range, sizeof(range), "--dhcp-range=%s,%s,%s,1h", a, b, m);
+	snprintf(iface, sizeof(iface), "--interface=%s", ifname);
+	char *argv[] = { (char *)exe,
+			 "--keep-in-foreground",
+			 "--no-resolv",
+			 "--no-hosts",
+			 "--port=0",
+			 "--bind-interfaces",
+			 "--conf-file",
+			 iface,
+			 "--except-interface=lo",
+			 range,
+			 "--leasefile-ro",
+			 "--pid-file",
+			 NULL };
+	if (access(exe, X_OK) < 0)
+		return error_set(err, ENOENT,
+				 "dhcp: %s not found (Debian's dnsmasq-base)",
+				 exe);
+	/* the child starts with no signal blocked or ignored: the caller
+	 * (switch serve) blocks SIGTERM for sigwait, and a dnsmasq that
+	 * inherited that would never stop */
+	posix_spawnattr_t attr;
+	sigset_t none, def;
+	sigemptyset(&none);
+	sigfillset(&def);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF);
+	r = posix_spawn(&pid, exe, NULL, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	if (r)
+		return error_set(err, r, "dhcp: cannot start %s: %s", exe,
+				 strerror(r));
+	svc->dhcp_pid = pid;
+	return 0;
+}
+
+int switch_svc_set_uplink_routed(struct switch_svc *svc, uint32_t addr,
+				 unsigned prefix, bool dhcp, const char *pg,
+				 struct error *err)
+{
+	char want[TAP_IFNAME_MAX], got[TAP_IFNAME_MAX];
+	int fd, r;
+
+	if (prefix < 1 || prefix > 29)
+		return error_set(err, EINVAL,
+				 "routed: prefix /%u: expected 1..29", prefix);
+	pthread_mutex_lock(&svc->lock);
+	if (svc->uplink_fd >= 0 || svc->nat) {
+		pthread_mutex_unlock(&svc->lock);
+		return error_set(err, EALREADY, "switch %s has an uplink",
+				 vswitch_name(svc->sw));
+	}
+	snprintf(want, sizeof(want), "sv-%.12s", vswitch_name(svc->sw));
+	fd = tap_open(want, NULL, vswitch_mtu(svc->sw), got, err);
+	r = fd < 0 ? fd : tap_set_ipv4(got, addr, prefix, err);
+	if (!r) {
+		uint32_t h = ntohl(addr), mask = ~0u << (32 - prefix);
+		uint32_t net = h & mask, hostmax = ~mask;
+		uint32_t lo = net | (hostmax / 2 + 1), hi = net | (hostmax - 1);
+		if ((h & hostmax) > hostmax / 2) {
+			lo = net | 2;
+			hi = net | (hostmax / 2);
+		}
+		if (dhcp)
+			r = dhcp_start(svc, got, htonl(lo), htonl(hi),
+				       htonl(mask), err);
+	}
+	if (!r)
+		r = uplink_attach_tap(svc, fd, got, pg, err);
+	pthread_mutex_unlock(&svc->lock);
+	if (r && fd >= 0)
+		close(fd);
+	return r;
+}
+
 /* NAT: the switch hands frames to slirp (queued to its netdev thread);
  * slirp's frames arrive on that thread through this client. */
 static void nat_output(void *opaque, const uint8_t *frame, size_t len)
@@ -515,6 +632,10 @@ void switch_svc_stop(struct switch_svc *svc)
 	close(svc->listen_fd);
 	unlink(svc->path);
 	close(svc->evfd);
+	if (svc->dhcp_pid > 0) {
+		kill(svc->dhcp_pid, SIGTERM);
+		waitpid(svc->dhcp_pid, NULL, 0);
+	}
 	if (svc->uplink_fd >= 0)
 		close(svc->uplink_fd); /* the TAP device goes with it */
 	pthread_mutex_destroy(&svc->lock);

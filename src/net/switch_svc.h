@@ -23,6 +23,7 @@
 #ifndef SV_NET_SWITCH_SVC_H
 #define SV_NET_SWITCH_SVC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,17 @@ int switch_svc_set_mtu(struct switch_svc *svc, uint32_t mtu, struct error *err);
  * CAP_NET_ADMIN, -ENODEV without such a bridge). */
 int switch_svc_set_uplink_bridge(struct switch_svc *svc, const char *bridge,
 				 const char *pg, struct error *err);
+/* Give the switch a routed uplink: a TAP device sv-NAME, not bridged,
+ * with the host's address addr/prefix (network byte order) on the
+ * switch's subnet, so the host routes between that subnet and its own
+ * networks (forwarding and masquerade are the host's: not set here). With
+ * dhcp, a dnsmasq (Debian's dnsmasq-base) serves leases on it from the
+ * upper half of the subnet (the lower half if addr is there); it is
+ * stopped with the switch. Errors as for the bridge, -ENOENT without
+ * dnsmasq. */
+int switch_svc_set_uplink_routed(struct switch_svc *svc, uint32_t addr,
+				 unsigned prefix, bool dhcp, const char *pg,
+				 struct error *err);
 /* Give the switch a NAT uplink: user-mode NAT (libslirp, net/user.h) as a
  * port of port group pg, shared by the VMs of that port group: they get
  * DHCP leases from 10.0.2.15 on, reach the outside through the host's

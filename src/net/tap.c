@@ -6,6 +6,9 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -93,4 +96,58 @@ fail:
 		close(s);
 	close(fd); /* a non-persistent TAP goes with its fd */
 	return r;
+}
+
+int tap_set_ipv4(const char *ifname, uint32_t addr, unsigned prefix,
+		 struct error *err)
+{
+	struct ifreq ifr;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	int s, r;
+
+	if (prefix < 1 || prefix > 30)
+		return error_set(err, EINVAL, "prefix /%u: expected 1..30",
+				 prefix);
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return error_set(err, errno, "socket: %s", strerror(errno));
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = addr;
+	r = ifreq_call(s, SIOCSIFADDR, &ifr, "set address", ifname, err);
+	if (!r) {
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(~0u << (32 - prefix));
+		r = ifreq_call(s, SIOCSIFNETMASK, &ifr, "set netmask", ifname,
+			       err);
+	}
+	close(s);
+	return r;
+}
+
+int net_parse_cidr(const char *s, uint32_t *addr, unsigned *prefix)
+{
+	char buf[INET_ADDRSTRLEN + 4], *slash, *end;
+	struct in_addr a;
+	unsigned long p;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash++ = '\0';
+	if (inet_pton(AF_INET, buf, &a) != 1 || !*slash)
+		return -EINVAL;
+	errno = 0;
+	p = strtoul(slash, &end, 10);
+	if (errno || *end || p < 1 || p > 30)
+		return -EINVAL;
+	*addr = a.s_addr;
+	*prefix = (unsigned)p;
+	return 0;
 }

@@ -26,4 +26,13 @@
 int tap_open(const char *ifname, const char *bridge, uint32_t mtu, char *out,
 	     struct error *err);
 
+/* Parse "A.B.C.D/N" (N 1..30): 0 or -EINVAL. addr in network order. */
+int net_parse_cidr(const char *s, uint32_t *addr, unsigned *prefix);
+
+/* Give interface ifname the IPv4 address addr/prefix (network byte
+ * order), for the routed model: the host's side of the switch's subnet.
+ * 0 or a negative errno (err). */
+int tap_set_ipv4(const char *ifname, uint32_t addr, unsigned prefix,
+		 struct error *err);
+
 #endif

@@ -353,3 +353,59 @@ def test_nat_uplink(guest, vm_factory, tmp_path):
     finally:
         sw.terminate()
         sw.wait(timeout=10)
+
+
+def test_routed_uplink(guest, vm_factory, tmp_path):
+    """A routed uplink in a namespace of the test: the switch's TAP gets the
+    host's address 10.78.0.1/24 and a dnsmasq, the guest leases an address
+    from the upper half and pings the host's side; the TAP and dnsmasq go
+    away with the switch."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a network namespace")
+    if not os.access("/usr/sbin/dnsmasq", os.X_OK):
+        pytest.skip("dnsmasq not installed (dnsmasq-base)")
+    exe = os.environ.get("SOFTVISOR")
+    ns = f"svtestr{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    sock = tmp_path / "rt.sock"
+    sw = None
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"],
+                       check=True)
+        sw = subprocess.Popen(["ip", "netns", "exec", ns, exe, "switch",
+                               "serve", "rt0", "--socket", str(sock),
+                               "--uplink", "routed=10.78.0.1/24,dhcp=on"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+        line = sw.stdout.readline()
+        assert "listening on" in line, sw.stderr.read()
+        addrs = subprocess.run(["ip", "-n", ns, "addr", "show", "sv-rt0"],
+                               capture_output=True, text=True).stdout
+        assert "10.78.0.1/24" in addrs, addrs
+        script = ("ip link set eth0 up\n"
+                  "a=$(udhcpc -i eth0 -n -q -t 10 -s /bin/true 2>&1 | "
+                  "sed -n 's/.*lease of \\([0-9.]*\\).*/\\1/p')\n"
+                  "echo LEASE $a\n"
+                  "ip addr add $a/24 dev eth0\n"
+                  "ping -c 3 -w 60 10.78.0.1 >/tmp/p 2>&1\n"
+                  "echo PING-RECEIVED $(grep -c 'bytes from' /tmp/p)\n"
+                  "sleep 600\n")
+        vm = start_vm(guest, vm_factory, sock, script, "52:54:00:77:04:01",
+                      name="routed")
+        vm.expect(r"LEASE 10\.78\.0\.(\d+)\s",
+                  timeout=SOFTVISOR_BOOT_TIMEOUT, what="DHCP lease")
+        assert 128 <= int(vm.child.match.group(1)) <= 254
+        assert received(vm) == 3, vm.tail()
+        sw.terminate()
+        sw.wait(timeout=10)
+        links = subprocess.run(["ip", "-n", ns, "link", "show"],
+                               capture_output=True, text=True).stdout
+        assert "sv-rt0" not in links, links
+        left = subprocess.run(["ip", "netns", "pids", ns],
+                              capture_output=True, text=True).stdout
+        assert left.strip() == "", f"processes left in the namespace: {left}"
+    finally:
+        if sw and sw.poll() is None:
+            sw.kill()
+            sw.wait()
+        subprocess.run(["ip", "netns", "del", ns])

@@ -66,6 +66,17 @@ static void test_round_trip(void **state)
 	assert_string_equal(def.uplink.type, "bridge");
 	assert_string_equal(def.uplink.bridge, "br0");
 	assert_string_equal(def.uplink.portgroup, "red");
+	assert_int_equal(parse("{\"name\":\"r\",\"uplink\":{\"type\":"
+			       "\"routed\",\"address\":\"10.78.0.1/24\","
+			       "\"dhcp\":true}}",
+			       &def, &err),
+			 0);
+	assert_string_equal(def.uplink.address, "10.78.0.1/24");
+	assert_true(def.uplink.dhcp);
+	j = switch_def_to_json(&def);
+	assert_int_equal(switch_def_from_json(j, &back, &err), 0);
+	json_decref(j);
+	assert_memory_equal(&def, &back, sizeof(def));
 	assert_int_equal(parse("{\"name\":\"b\",\"uplink\":{\"type\":"
 			       "\"bridge\",\"bridge\":\"br0\","
 			       "\"portgroup\":\"red\"}}",
@@ -118,6 +129,14 @@ static void test_refusals(void **state)
 		{ "{\"name\":\"a\",\"portgroups\":[{\"vlan\":1}]}", "name" },
 		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"tap\"}}",
 		  "uplink.type" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"routed\"}}",
+		  "uplink.address" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"routed\","
+		  "\"address\":\"10.0.0.1\"}}",
+		  "A.B.C.D/N" },
+		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"nat\","
+		  "\"dhcp\":true}}",
+		  "uplink.dhcp" },
 		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"bridge\"}}",
 		  "required" },
 		{ "{\"name\":\"a\",\"uplink\":{\"type\":\"nat\","
