@@ -29,12 +29,16 @@
 #define MAX_CONNS (VSWITCH_MAX_PORTS + 16)
 /* Frames read from one port before the loop looks at the others. */
 #define BATCH 32
+/* A connection that says no hello in this time is closed: it would hold
+ * one of the few spare connection slots. */
+#define HELLO_TIMEOUT_NS (5ull * 1000000000ull)
 /* Socket buffers: a few 64 KiB frames in flight per port. */
 #define SOCK_BUF (1 << 20)
 
 struct conn {
-	int fd;	  /* -1: free slot */
-	int port; /* -1 until the hello was accepted */
+	int fd;			    /* -1: free slot */
+	int port;		    /* -1 until the hello was accepted */
+	uint64_t hello_deadline_ns; /* port -1: closed when passed */
 	uint8_t mac[6];
 	uint64_t sock_dropped;
 };
@@ -235,6 +239,8 @@ static void accept_conns(struct switch_svc *svc)
 		pthread_mutex_lock(&svc->lock);
 		svc->conns[i].fd = fd;
 		svc->conns[i].port = -1;
+		svc->conns[i].hello_deadline_ns = clock_monotonic_ns() +
+						  HELLO_TIMEOUT_NS;
 		pthread_mutex_unlock(&svc->lock);
 	}
 }
@@ -510,7 +516,16 @@ static void *svc_thread(void *arg)
 						       0 };
 			svc->pfd_conn[n++] = i;
 		}
-		if (poll(svc->pfd, (nfds_t)n, -1) < 0) {
+		/* wake for the earliest hello deadline */
+		uint64_t now = clock_monotonic_ns(), next = UINT64_MAX;
+		for (int i = 0; i < MAX_CONNS; i++)
+			if (svc->conns[i].fd >= 0 && svc->conns[i].port < 0 &&
+			    svc->conns[i].hello_deadline_ns < next)
+				next = svc->conns[i].hello_deadline_ns;
+		int timeout = next == UINT64_MAX ? -1
+			      : next <= now	 ? 0
+					    : (int)((next - now) / 1000000 + 1);
+		if (poll(svc->pfd, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error(LOG_SUB, "poll: %s", strerror(errno));
@@ -523,6 +538,18 @@ static void *svc_thread(void *arg)
 			if (read(svc->evfd, &cnt, sizeof(cnt)) < 0)
 				log_debug(LOG_SUB, "eventfd: %s",
 					  strerror(errno));
+		}
+		now = clock_monotonic_ns();
+		for (int k = 3; k < n; k++) {
+			struct conn *c = &svc->conns[svc->pfd_conn[k]];
+			if (c->fd >= 0 && c->port < 0 &&
+			    !(svc->pfd[k].revents & POLLIN) &&
+			    now >= c->hello_deadline_ns) {
+				log_debug(LOG_SUB,
+					  "a connection said no hello");
+				conn_close(svc, c);
+				svc->pfd[k].revents = 0;
+			}
 		}
 		if (svc->pfd[1].revents & POLLIN)
 			accept_conns(svc);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -247,6 +248,14 @@ static void test_bad_hello(void **state)
 		assert_int_equal(r.status, -EINVAL);
 		close(fd);
 	}
+	/* a connection that never says hello is closed after 5 s */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = { 15, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* closed (0), not the 15 s receive timeout (-1) */
+	assert_int_equal(recv(fd, &r, sizeof(r), 0), 0);
+	close(fd);
 	/* a port that sends runt and oversized frames is still served */
 	struct vnic a, b;
 	assert_int_equal(vnic_open(&a, 1, "", &err), 0);
