@@ -133,6 +133,10 @@ static json_t *to_json(struct dswitch *w)
 	}
 	if (json_object_set_new(o, "socket",
 				json_string(switch_svc_path(w->svc))) ||
+	    json_object_set_new(
+		    o, "cpu_ms",
+		    json_integer((json_int_t)(switch_svc_cpu_ns(w->svc) /
+					      1000000))) ||
 	    json_object_set_new(o, "ports", pa))
 		goto fail_o;
 	return o;

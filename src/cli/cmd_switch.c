@@ -333,9 +333,10 @@ static void print_switch(const json_t *sw)
 	size_t i;
 
 	const json_t *up = json_object_get(sw, "uplink");
-	printf("switch %s  mtu %.0f  socket %s  uplink %s%s%s\n",
+	printf("switch %s  mtu %.0f  cpu %.0f ms  socket %s  uplink %s%s%s\n",
 	       cmd_jstr(sw, "name"), cmd_jnum(sw, "mtu"),
-	       cmd_jstr(sw, "socket"), up ? cmd_jstr(up, "type") : "none",
+	       cmd_jnum(sw, "cpu_ms"), cmd_jstr(sw, "socket"),
+	       up ? cmd_jstr(up, "type") : "none",
 	       up && json_object_get(up, "bridge") ? " " : "",
 	       up && json_object_get(up, "bridge") ? cmd_jstr(up, "bridge")
 						   : "");

@@ -484,6 +484,16 @@ int switch_svc_set_uplink_nat(struct switch_svc *svc,
 	return 0;
 }
 
+uint64_t switch_svc_cpu_ns(struct switch_svc *svc)
+{
+	clockid_t cid;
+	struct timespec ts;
+
+	if (pthread_getcpuclockid(svc->thread, &cid) || clock_gettime(cid, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void switch_svc_uplink_name(struct switch_svc *svc, char *buf, size_t size)
 {
 	pthread_mutex_lock(&svc->lock);

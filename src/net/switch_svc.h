@@ -84,6 +84,9 @@ int switch_svc_set_uplink_routed(struct switch_svc *svc, uint32_t addr,
 int switch_svc_set_uplink_nat(struct switch_svc *svc,
 			      const struct net_user_config *cfg, const char *pg,
 			      struct error *err);
+/* CPU time the switch's thread has used (switching cost), ns; 0 if the
+ * clock cannot be read. Any thread. */
+uint64_t switch_svc_cpu_ns(struct switch_svc *svc);
 /* The uplink's TAP name into buf ("" without an uplink, "nat" for NAT). */
 void switch_svc_uplink_name(struct switch_svc *svc, char *buf, size_t size);
 

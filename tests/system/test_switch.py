@@ -226,6 +226,7 @@ def test_daemon_vms_on_switch(tmp_path, guest):
             time.sleep(1)
         assert ok, (sw, d.tail())
         assert {p["portgroup"] for p in ports} == {"web"}
+        assert sw["cpu_ms"] >= 0
         st, j = api.call("DELETE", "/v1/switches/lan")
         assert st == 409 and "connected" in j["error"]["message"], j
         st, j = api.call("DELETE", "/v1/switches/lan/portgroups/web")
