@@ -299,7 +299,7 @@ int switch_def_from_json(const json_t *v, struct switch_def *def,
 				 "portgroups: expected an array of at most %d",
 				 VSWITCH_MAX_PORTGROUPS);
 	for (size_t i = 0; i < json_array_size(pgs); i++) {
-		char w[32];
+		char w[48];
 
 		snprintf(w, sizeof(w), "portgroups[%zu]", i);
 		if (switch_portgroup_from_json(json_array_get(pgs, i), w,
