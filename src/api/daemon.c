@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/daemon_switch.h"
 #include "api/daemon.h"
 #include "api/daemon_impl.h"
 #include "api/event_bus.h"
@@ -864,6 +865,8 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		r = load_inventory(d, err);
 	if (!r)
 		r = daemon_sched_open(d, err);
+	if (!r)
+		r = daemon_switches_open(d, &d->switches, err);
 	if (!r && pthread_create(&d->reaper, NULL, reaper_thread, d))
 		r = error_set(err, EAGAIN, "cannot start the reaper thread");
 	if (r) {
@@ -926,6 +929,7 @@ void daemon_close(struct daemon *d)
 	if (d->reaper_started)
 		pthread_join(d->reaper, NULL);
 	daemon_sched_close(d);
+	daemon_switches_close(d->switches);
 	while (d->vms) {
 		struct dvm *v = d->vms;
 		d->vms = v->next;

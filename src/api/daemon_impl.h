@@ -83,6 +83,8 @@ struct daemon {
 
 	/* every event recorded is published here (event_bus.h) */
 	struct event_bus *bus;
+	/* virtual switches (daemon_switch.c) */
+	struct daemon_switches *switches;
 };
 
 /* daemon.c: look a VM up by name or id and take a reference; drop it. */

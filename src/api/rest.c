@@ -10,6 +10,7 @@
  * A plain request with an IP address reached the placeholder (or the TLS
  * relay's backend port without being the relay) and is refused with 403.
  */
+#include "api/daemon_switch.h"
 #include "api/rest.h"
 
 #include <arpa/inet.h>
@@ -504,6 +505,51 @@ static int h_token_revoke(struct req *q)
 	return daemon_token_revoke(q->r->d, q->actor, q->arg[0], &q->err);
 }
 
+/* virtual switches (daemon_switch.h) */
+static int h_switch_list(struct req *q)
+{
+	return daemon_switch_list(q->r->d, &q->out, &q->err);
+}
+
+static int h_switch_create(struct req *q)
+{
+	int rc = daemon_switch_create(q->r->d, q->actor, q->body, &q->out,
+				      &q->err);
+	const char *name = json_string_value(json_object_get(q->out, "name"));
+
+	if (rc == 0 && name) {
+		set_location(q, "/v1/switches/", name);
+		snprintf(q->audit->target, sizeof(q->audit->target), "%s",
+			 name);
+	}
+	return rc;
+}
+
+static int h_switch_get(struct req *q)
+{
+	return daemon_switch_get(q->r->d, q->arg[0], &q->out, &q->err);
+}
+
+static int h_switch_delete(struct req *q)
+{
+	snprintf(q->audit->target, sizeof(q->audit->target), "%s", q->arg[0]);
+	return daemon_switch_delete(q->r->d, q->actor, q->arg[0], &q->err);
+}
+
+static int h_switch_pg_set(struct req *q)
+{
+	snprintf(q->audit->target, sizeof(q->audit->target), "%s", q->arg[0]);
+	return daemon_switch_portgroup_set(q->r->d, q->actor, q->arg[0],
+					   q->body, &q->out, &q->err);
+}
+
+static int h_switch_pg_delete(struct req *q)
+{
+	snprintf(q->audit->target, sizeof(q->audit->target), "%s", q->arg[0]);
+	return daemon_switch_portgroup_delete(q->r->d, q->actor, q->arg[0],
+					      q->arg[1], &q->err);
+}
+
 static int h_metrics(struct req *q)
 {
 	return rest_metrics_reply(q->r, q->conn, &q->grant);
@@ -556,6 +602,16 @@ static const struct route routes[] = {
 	{ "DELETE", "/v1/tokens/*", 204, ROUTE_UNIX_ONLY, 0, h_token_revoke,
 	  "token.revoke", GRANT_CONFIGURE },
 	{ "GET", "/metrics", 200, ROUTE_RAW, 0, h_metrics, NULL, GRANT_READ },
+	{ "GET", "/v1/switches", 200, 0, 0, h_switch_list, NULL, GRANT_READ },
+	{ "POST", "/v1/switches", 201, ROUTE_BODY, 0, h_switch_create,
+	  "switch.create", GRANT_CONFIGURE },
+	{ "GET", "/v1/switches/*", 200, 0, 0, h_switch_get, NULL, GRANT_READ },
+	{ "DELETE", "/v1/switches/*", 204, 0, 0, h_switch_delete,
+	  "switch.delete", GRANT_CONFIGURE },
+	{ "POST", "/v1/switches/*/portgroups", 200, ROUTE_BODY, 0,
+	  h_switch_pg_set, "switch.portgroup.set", GRANT_CONFIGURE },
+	{ "DELETE", "/v1/switches/*/portgroups/*", 204, 0, 0,
+	  h_switch_pg_delete, "switch.portgroup.delete", GRANT_CONFIGURE },
 };
 
 /* Match the split request path against a route pattern; fill args. */
@@ -652,6 +708,12 @@ static int check_grant(struct req *q, const struct route *rt, const char *body)
 	const struct grant *g = &q->grant;
 	char name[GRANT_NAME_MAX];
 
+	/* switches are host-wide: a token limited to VMs may only read */
+	if (g->n_vms && rt->audit && !strncmp(rt->path, "/v1/switches", 12))
+		return rest_send_error(q->conn, 403, "forbidden", NULL,
+				       "%s is limited to some VMs: virtual "
+				       "switches are host-wide",
+				       q->actor);
 	if (!body) {
 		if (!grant_has(g, rt->perm))
 			return rest_refuse_role(q->conn, q->actor, g, rt->perm);

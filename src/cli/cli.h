@@ -26,8 +26,9 @@ int cmd_vm(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_token(int argc, char **argv);
-int cmd_top(int argc, char **argv);   /* softvisor top (cmd_top.c) */
-int cmd_audit(int argc, char **argv); /* softvisor audit (cmd_audit.c) */
-int cmd_image(int argc, char **argv); /* softvisor image (cmd_image.c) */
+int cmd_top(int argc, char **argv);    /* softvisor top (cmd_top.c) */
+int cmd_audit(int argc, char **argv);  /* softvisor audit (cmd_audit.c) */
+int cmd_image(int argc, char **argv);  /* softvisor image (cmd_image.c) */
+int cmd_switch(int argc, char **argv); /* virtual switches (cmd_switch.c) */
 
 #endif

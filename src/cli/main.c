@@ -22,6 +22,7 @@ static const struct cli_command commands[] = {
 	{ "audit", "who changed what through the API (audit log)", cmd_audit },
 	{ "image", "disk images: create, info, check, convert, resize",
 	  cmd_image },
+	{ "switch", "virtual switches, port groups and VLANs", cmd_switch },
 };
 
 static void usage(FILE *f)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mem/gmem.h"
+#include "net/swport.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -376,7 +377,8 @@ struct virtio_net *virtio_net_create(const struct virtio_net_config *cfg,
 	struct virtio_net *n;
 	uint32_t mtu = cfg->user.mtu ? cfg->user.mtu : NET_USER_MTU_DEFAULT;
 
-	if (!cfg->netdev && cfg->backend != VIRTIO_NET_BACKEND_USER) {
+	if (!cfg->netdev && cfg->backend != VIRTIO_NET_BACKEND_USER &&
+	    cfg->backend != VIRTIO_NET_BACKEND_SWITCH) {
 		error_set(err, EINVAL, "virtio-net %s: no back end", cfg->id);
 		return NULL;
 	}
@@ -390,6 +392,20 @@ struct virtio_net *virtio_net_create(const struct virtio_net_config *cfg,
 	pthread_mutex_init(&n->lock, NULL);
 	if (cfg->netdev) {
 		n->nd = cfg->netdev;
+	} else if (cfg->backend == VIRTIO_NET_BACKEND_SWITCH) {
+		uint32_t sw_mtu = 0;
+
+		n->nd = net_swport_create(cfg->switch_path, cfg->portgroup,
+					  cfg->mac, n->id, &sw_mtu, err);
+		if (!n->nd) {
+			pthread_mutex_destroy(&n->lock);
+			free(n->tx_buf);
+			free(n);
+			return NULL;
+		}
+		n->own_nd = true;
+		if (!cfg->user.mtu || cfg->user.mtu > sw_mtu)
+			mtu = sw_mtu;
 	} else {
 		n->nd = net_user_create(&cfg->user, n->id, err);
 		if (!n->nd) {

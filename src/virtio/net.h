@@ -47,15 +47,20 @@
 	}
 
 enum virtio_net_backend {
-	VIRTIO_NET_BACKEND_NONE, /* "--net none": no device */
-	VIRTIO_NET_BACKEND_USER, /* user-mode NAT (libslirp) */
+	VIRTIO_NET_BACKEND_NONE,   /* "--net none": no device */
+	VIRTIO_NET_BACKEND_USER,   /* user-mode NAT (libslirp) */
+	VIRTIO_NET_BACKEND_SWITCH, /* a vSwitch port (net/swport.h) */
 };
 
 struct virtio_net_config {
 	enum virtio_net_backend backend;
 	char id[16]; /* "net0": messages and the netdev thread's name */
 	uint8_t mac[6];
-	struct net_user_config user; /* backend == USER */
+	struct net_user_config user; /* backend == USER; user.mtu: the NIC's
+					MTU for SWITCH too (capped by the
+					switch's) */
+	char switch_path[108];	     /* backend == SWITCH: its socket */
+	char portgroup[32];	     /* backend == SWITCH: "" = default */
 	/* If not NULL: use this netdev instead of creating one (not owned;
 	 * its MTU is taken to be user.mtu or 1500). */
 	struct netdev *netdev;

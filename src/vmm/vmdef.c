@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "net/swport.h"
 #include "virtio/net.h"
 #include "vmm/sched_policy.h"
 #include "vmm/vmdef_priv.h"
@@ -202,11 +203,26 @@ static int check_nic(const struct vmdef_nic *nic, unsigned i, struct error *err)
 	struct error e = { 0 };
 	uint8_t mac[6];
 
-	if (strcmp(nic->type, "user") != 0)
+	if (!strcmp(nic->type, "switch")) {
+		char path[VMDEF_SWITCH_LEN];
+
+		if (nic->n_hostfwd || nic->restricted)
+			return error_set(err, EINVAL,
+					 "nics[%u]: hostfwd and restrict are "
+					 "for type \"user\"",
+					 i);
+		if (!nic->sw[0] ||
+		    net_switch_socket_path(nic->sw, path, sizeof(path), &e))
+			return error_set(err, EINVAL,
+					 "nics[%u].switch: expected a switch "
+					 "name or a socket path, got \"%s\"",
+					 i, nic->sw);
+	} else if (strcmp(nic->type, "user") != 0) {
 		return error_set(err, EINVAL,
-				 "nics[%u].type: expected \"user\", got "
-				 "\"%s\"",
+				 "nics[%u].type: expected \"user\" or "
+				 "\"switch\", got \"%s\"",
 				 i, nic->type);
+	}
 	if (nic->n_hostfwd > NET_USER_MAX_HOSTFWD)
 		return error_set(err, EINVAL,
 				 "nics[%u].hostfwd: %u entries, at most %d", i,
@@ -373,6 +389,14 @@ static int nic_config(const struct vmdef_nic *n, unsigned i,
 		      struct virtio_net_config *nc, struct error *err)
 {
 	virtio_net_config_init(nc, i);
+	if (!strcmp(n->type, "switch")) {
+		nc->backend = VIRTIO_NET_BACKEND_SWITCH;
+		if (net_switch_socket_path(n->sw, nc->switch_path,
+					   sizeof(nc->switch_path), err))
+			return -EINVAL;
+		snprintf(nc->portgroup, sizeof(nc->portgroup), "%s",
+			 n->portgroup);
+	}
 	if (n->mac[0] && virtio_net_parse_mac(n->mac, nc->mac, err))
 		return -EINVAL;
 	for (unsigned k = 0; k < n->n_hostfwd; k++)

@@ -65,6 +65,7 @@
 #define VMDEF_MAX_DISKS	  VIRT_MAX_VIRTIO
 #define VMDEF_MAX_NICS	  VIRT_MAX_VIRTIO
 #define VMDEF_HOSTFWD_LEN 64
+#define VMDEF_SWITCH_LEN  108	    /* a unix socket path */
 #define VMDEF_SHARES_MAX  1000000   /* a custom share count, VM total */
 #define VMDEF_MHZ_MAX	  100000000 /* reservation and limit */
 
@@ -125,7 +126,11 @@ struct vmdef_disk {
 };
 
 struct vmdef_nic {
-	char type[8]; /* "user" */
+	char type[8]; /* "user" or "switch" */
+	/* type "switch": a switch name or a socket path (holds a '/'), and
+	 * the port group ("" = the switch's default) */
+	char sw[VMDEF_SWITCH_LEN];
+	char portgroup[32];
 	/* QEMU syntax as given ("tcp:127.0.0.1:2222-:22") */
 	char hostfwd[NET_USER_MAX_HOSTFWD][VMDEF_HOSTFWD_LEN];
 	unsigned n_hostfwd;
@@ -293,8 +298,9 @@ int vmdef_opt_console(const char *s, enum vmdef_host host,
  * literal comma in PATH or STR; "ro" is readonly). out is overwritten. */
 int vmdef_opt_disk(const char *spec, struct vmdef_disk *out, struct error *err);
 
-/* --net "user[,hostfwd=RULE]...[,mac=MAC][,mtu=N][,restrict=on|off]" or
- * "none" (*none = true, out untouched). out is overwritten otherwise. */
+/* --net "user[,hostfwd=RULE]...[,mac=MAC][,mtu=N][,restrict=on|off]",
+ * "switch=NAME|PATH[,portgroup=PG][,mac=MAC][,mtu=N]" or "none" (*none =
+ * true, out untouched). out is overwritten otherwise. */
 int vmdef_opt_nic(const char *spec, struct vmdef_nic *out, bool *none,
 		  struct error *err);
 

@@ -426,8 +426,9 @@ static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 static int parse_nic(const json_t *v, unsigned i, struct vmdef_nic *nic,
 		     struct error *err)
 {
-	static const char *const keys[] = { "type", "hostfwd",	"mac",
-					    "mtu",  "restrict", NULL };
+	static const char *const keys[] = { "type",	 "hostfwd",  "mac",
+					    "mtu",	 "restrict", "switch",
+					    "portgroup", NULL };
 	char where[FIELD_MAX], field[FIELD_MAX];
 	uint64_t mtu = 0;
 	json_t *fwd;
@@ -441,8 +442,18 @@ static int parse_nic(const json_t *v, unsigned i, struct vmdef_nic *nic,
 	sub(field, where, "type");
 	if (get_str(v, where, "type", nic->type, sizeof(nic->type), false,
 		    err) == -EINVAL)
-		return bad_type(field, "\"user\"", json_object_get(v, "type"),
-				err);
+		return bad_type(field, "\"user\" or \"switch\"",
+				json_object_get(v, "type"), err);
+	sub(field, where, "switch");
+	if (get_str(v, where, "switch", nic->sw, sizeof(nic->sw), false, err) ==
+	    -EINVAL)
+		return bad_type(field, "a switch name or socket path",
+				json_object_get(v, "switch"), err);
+	sub(field, where, "portgroup");
+	if (get_str(v, where, "portgroup", nic->portgroup,
+		    sizeof(nic->portgroup), false, err) == -EINVAL)
+		return bad_type(field, "a port group name",
+				json_object_get(v, "portgroup"), err);
 
 	fwd = json_object_get(v, "hostfwd");
 	sub(field, where, "hostfwd");
@@ -747,6 +758,11 @@ json_t *vmdef_nic_to_json(const struct vmdef_nic *n, bool full)
 		bad |= json_array_append_new(fw, json_string(n->hostfwd[k]));
 	if (!bad && (full || n->n_hostfwd))
 		bad |= json_object_set(o, "hostfwd", fw);
+	if (!bad && n->sw[0])
+		bad |= json_object_set_new(o, "switch", json_string(n->sw));
+	if (!bad && n->portgroup[0])
+		bad |= json_object_set_new(o, "portgroup",
+					   json_string(n->portgroup));
 	if (!bad && n->mac[0])
 		bad |= json_object_set_new(o, "mac", json_string(n->mac));
 	if (!bad && n->mtu)

@@ -473,6 +473,22 @@ static int nic_option(char *opt, struct vmdef_nic *nic, struct error *err)
 		return error_set(err, EINVAL,
 				 "option '%s' needs a value (KEY=VALUE)", opt);
 	*val++ = '\0';
+	bool sw = !strcmp(nic->type, "switch");
+
+	if (sw && !strcmp(opt, "portgroup")) {
+		if (strlen(val) >= sizeof(nic->portgroup) || !val[0])
+			return error_set(err, EINVAL,
+					 "portgroup=%s: expected a port group "
+					 "name of 1..%zu bytes",
+					 val, sizeof(nic->portgroup) - 1);
+		strcpy(nic->portgroup, val);
+		return 0;
+	}
+	if (sw && (!strcmp(opt, "hostfwd") || !strcmp(opt, "restrict")))
+		return error_set(err, EINVAL,
+				 "%s= is for user networking; a switch NIC "
+				 "takes portgroup=, mac=, mtu=",
+				 opt);
 	if (!strcmp(opt, "hostfwd")) {
 		struct net_hostfwd f;
 
@@ -530,7 +546,8 @@ int vmdef_opt_nic(const char *spec, struct vmdef_nic *out, bool *none,
 	tok = strtok_r(buf, ",", &save);
 	if (!tok) {
 		r = error_set(err, EINVAL,
-			      "--net '%s': expected user[,OPTIONS] or none",
+			      "--net '%s': expected user[,OPTIONS], "
+			      "switch=NAME[,OPTIONS] or none",
 			      spec);
 	} else if (!strcmp(tok, "none")) {
 		*none = true;
@@ -538,6 +555,20 @@ int vmdef_opt_nic(const char *spec, struct vmdef_nic *out, bool *none,
 			r = error_set(err, EINVAL,
 				      "--net %s: 'none' takes no options",
 				      spec);
+	} else if (!strncmp(tok, "switch=", 7)) {
+		strcpy(out->type, "switch");
+		if (!tok[7] || strlen(tok + 7) >= sizeof(out->sw))
+			r = error_set(err, EINVAL,
+				      "--net %s: expected switch=NAME or "
+				      "switch=SOCKET-PATH (< %zu bytes)",
+				      spec, sizeof(out->sw));
+		else
+			strcpy(out->sw, tok + 7);
+		while (!r && (tok = strtok_r(NULL, ",", &save)))
+			if (nic_option(tok, out, err) < 0) {
+				error_prefix(err, "--net %s", spec);
+				r = -EINVAL;
+			}
 	} else if (!strcmp(tok, "user")) {
 		while (!r && (tok = strtok_r(NULL, ",", &save)))
 			if (nic_option(tok, out, err) < 0) {
@@ -546,8 +577,8 @@ int vmdef_opt_nic(const char *spec, struct vmdef_nic *out, bool *none,
 			}
 	} else {
 		r = error_set(err, EINVAL,
-			      "--net %s: unknown back end '%s' (expected user "
-			      "or none)",
+			      "--net %s: unknown back end '%s' (expected user, "
+			      "switch=NAME or none)",
 			      spec, tok);
 	}
 	/* ",," or a trailing "," leave empty options: reject them too */

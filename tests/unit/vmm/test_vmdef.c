@@ -277,7 +277,7 @@ static const struct {
 	  "disks: expected an array, got an object" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
 	  "\"nics\":[{\"type\":\"tap\"}]}",
-	  "nics[0].type: expected \"user\", got \"tap\"" },
+	  "nics[0].type: expected \"user\" or \"switch\", got \"tap\"" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
 	  "\"nics\":[{\"hostfwd\":[\"tcp:2222:22\"]}]}",
 	  "nics[0].hostfwd[0]: expected a forward like "

@@ -271,6 +271,31 @@ static void test_nic(void **state)
 	assert_int_equal(vmdef_validate(d, VMDEF_HOST_RUN, &err), -EINVAL);
 	assert_string_equal(err.msg, "nics[0].hostfwd[1]: host port 22 is "
 				     "already forwarded");
+
+	/* a switch NIC: by name (the switch directory) and by path */
+	setenv("SOFTVISOR_SWITCH_DIR", "/run/sw", 1);
+	assert_int_equal(vmdef_opt_nic("switch=sw0,portgroup=red,"
+				       "mac=52:54:00:00:00:07,mtu=9000",
+				       &d->nics[0], &none, &err),
+			 0);
+	assert_string_equal(d->nics[0].type, "switch");
+	assert_int_equal(vmdef_to_virt_config(d, cfg, &err), 0);
+	assert_int_equal(cfg->nets[0].backend, VIRTIO_NET_BACKEND_SWITCH);
+	assert_string_equal(cfg->nets[0].switch_path, "/run/sw/sw0.sock");
+	assert_string_equal(cfg->nets[0].portgroup, "red");
+	assert_int_equal(cfg->nets[0].user.mtu, 9000);
+	assert_int_equal(
+		vmdef_opt_nic("switch=/tmp/x.sock", &d->nics[0], &none, &err),
+		0);
+	assert_int_equal(vmdef_to_virt_config(d, cfg, &err), 0);
+	assert_string_equal(cfg->nets[0].switch_path, "/tmp/x.sock");
+	assert_string_equal(cfg->nets[0].portgroup, "");
+	/* a bad switch name is caught by validation */
+	assert_int_equal(
+		vmdef_opt_nic("switch=no good", &d->nics[0], &none, &err), 0);
+	assert_int_equal(vmdef_validate(d, VMDEF_HOST_RUN, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "nics[0].switch"));
+	unsetenv("SOFTVISOR_SWITCH_DIR");
 	free(cfg);
 	free(d);
 }
@@ -297,6 +322,11 @@ static void test_nic_errors(void **state)
 		{ "user,restrict=maybe", "expected on or off" },
 		{ "user,", "empty option" },
 		{ "user,,mtu=1500", "empty option" },
+		{ "switch=", "switch=NAME" },
+		{ "switch=sw0,hostfwd=tcp::22-:22", "portgroup=" },
+		{ "switch=sw0,restrict=on", "user networking" },
+		{ "switch=sw0,portgroup=", "port group name" },
+		{ "switch=sw0,foo=1", "unknown option 'foo'" },
 	};
 	struct vmdef_nic n;
 	struct error err;

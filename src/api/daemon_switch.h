@@ -1,0 +1,48 @@
+/*
+ * The daemon's virtual switches: definitions in the inventory
+ * (inventory_switch.h), each served by a switch service (net/switch_svc.h)
+ * on <state-dir>/switch/NAME.sock while the daemon runs. VM NICs join with
+ * nics[].type "switch" and the switch's name (net/swport.h resolves it in
+ * that directory, which the daemon sets process-wide).
+ *
+ * Calls as in daemon.h: 0 or a negative errno with err; *out a new JSON
+ * reference (schema Switch of docs/api.yaml: the definition of
+ * api/switch_json.h plus "socket" and "ports"). Changes apply to a running
+ * switch at once (connected VMs keep their ports) and are stored.
+ * -EBUSY: deleting a switch with ports, or a port group in use.
+ *
+ * Threads: any; calls are serialized by one lock of the switch registry.
+ */
+#ifndef SV_API_DAEMON_SWITCH_H
+#define SV_API_DAEMON_SWITCH_H
+
+#include <jansson.h>
+
+#include "util/error.h"
+
+struct daemon;
+struct daemon_switches;
+
+/* daemon_open: load the inventory's switches and start them. A switch
+ * that cannot start is logged and skipped. */
+int daemon_switches_open(struct daemon *d, struct daemon_switches **out,
+			 struct error *err);
+/* daemon_close, after the VMs stopped: stop every switch. NULL: no-op. */
+void daemon_switches_close(struct daemon_switches *s);
+
+int daemon_switch_list(struct daemon *d, json_t **out, struct error *err);
+int daemon_switch_create(struct daemon *d, const char *actor, const char *body,
+			 json_t **out, struct error *err);
+int daemon_switch_get(struct daemon *d, const char *name, json_t **out,
+		      struct error *err);
+int daemon_switch_delete(struct daemon *d, const char *actor, const char *name,
+			 struct error *err);
+/* Add a port group or change the one of that name (body: PortGroup). */
+int daemon_switch_portgroup_set(struct daemon *d, const char *actor,
+				const char *sw, const char *body, json_t **out,
+				struct error *err);
+int daemon_switch_portgroup_delete(struct daemon *d, const char *actor,
+				   const char *sw, const char *pg,
+				   struct error *err);
+
+#endif

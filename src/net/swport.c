@@ -1,0 +1,236 @@
+/* The VM side of a vSwitch port (swport.h). */
+#include "net/swport.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "net/netdev.h"
+#include "net/swproto.h"
+#include "net/vswitch.h"
+#include "util/log.h"
+
+#define LOG_SUB		 "net-switch"
+#define HELLO_TIMEOUT_MS 5000
+#define BATCH		 64
+#define SOCK_BUF	 (1 << 20)
+
+struct swport {
+	int fd; /* -1 once the switch went away */
+	struct netdev *nd;
+	uint8_t *buf; /* NETDEV_MAX_FRAME + 1 */
+	char path[108];
+};
+
+static void swport_output(void *be, const uint8_t *frame, size_t len)
+{
+	struct swport *p = be;
+
+	if (p->fd < 0)
+		return;
+	/* EAGAIN: the switch is behind; drop (TCP will retransmit) */
+	if (send(p->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	    errno != EAGAIN && errno != ENOBUFS)
+		log_debug(LOG_SUB, "%s: send: %s", p->path, strerror(errno));
+}
+
+static void swport_prepare(void *be, struct netdev_pollset *ps, int *timeout)
+{
+	struct swport *p = be;
+
+	if (p->fd >= 0)
+		netdev_pollset_add(ps, p->fd, POLLIN);
+}
+
+static void swport_down(struct swport *p, const char *why)
+{
+	log_warn(LOG_SUB, "%s: switch %s went away (%s): link down",
+		 netdev_name(p->nd), p->path, why);
+	close(p->fd);
+	p->fd = -1;
+}
+
+static void swport_dispatch(void *be, struct netdev_pollset *ps, bool error)
+{
+	struct swport *p = be;
+
+	if (p->fd < 0 || error)
+		return;
+	for (int i = 0; i < BATCH; i++) {
+		ssize_t n = recv(p->fd, p->buf, NETDEV_MAX_FRAME + 1,
+				 MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				swport_down(p, strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			swport_down(p, "closed");
+			return;
+		}
+		if (n >= 14 && n <= NETDEV_MAX_FRAME)
+			netdev_deliver(p->nd, p->buf, (size_t)n);
+	}
+}
+
+static void swport_destroy(void *be)
+{
+	struct swport *p = be;
+
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p->buf);
+	free(p);
+}
+
+static const struct netdev_backend_ops swport_ops = {
+	.kind = "switch",
+	.output = swport_output,
+	.poll_prepare = swport_prepare,
+	.poll_dispatch = swport_dispatch,
+	.destroy = swport_destroy,
+};
+
+/* Connect and say hello; returns the fd or a negative errno (err set). */
+static int swport_connect(const char *path, const char *pg,
+			  const uint8_t mac[6], uint32_t *mtu,
+			  struct error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct swproto_hello h;
+	struct swproto_reply r;
+	struct pollfd pfd;
+	int fd, sz = SOCK_BUF;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return error_set(err, ENAMETOOLONG,
+				 "switch socket %s: longer than %zu bytes",
+				 path, sizeof(sa.sun_path) - 1);
+	if (strlen(pg) >= sizeof(h.portgroup))
+		return error_set(err, EINVAL,
+				 "portgroup=%s: longer than %zu bytes", pg,
+				 sizeof(h.portgroup) - 1);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return error_set(err, errno, "switch socket: %s",
+				 strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return error_set(err, e, "switch %s: cannot connect: %s", path,
+				 strerror(e));
+	}
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, SWPROTO_MAGIC, sizeof(h.magic));
+	strcpy(h.portgroup, pg);
+	memcpy(h.mac, mac, 6);
+	if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h))
+		goto io_error;
+	pfd = (struct pollfd){ fd, POLLIN, 0 };
+	if (poll(&pfd, 1, HELLO_TIMEOUT_MS) != 1) {
+		close(fd);
+		return error_set(err, ETIMEDOUT, "switch %s: no answer", path);
+	}
+	if (recv(fd, &r, sizeof(r), MSG_DONTWAIT) != sizeof(r) ||
+	    memcmp(r.magic, SWPROTO_REPLY_MAGIC, sizeof(r.magic)))
+		goto io_error;
+	if (r.status) {
+		int e = r.status < 0 && r.status > -4096 ? -r.status : EPROTO;
+		r.msg[sizeof(r.msg) - 1] = '\0';
+		close(fd);
+		return error_set(err, e, "switch %s: %s", path, r.msg);
+	}
+	*mtu = r.mtu;
+	return fd;
+io_error:
+	close(fd);
+	return error_set(err, EPROTO, "switch %s: bad answer to hello", path);
+}
+
+struct netdev *net_swport_create(const char *sock_path, const char *pg,
+				 const uint8_t mac[6], const char *name,
+				 uint32_t *mtu_out, struct error *err)
+{
+	struct swport *p = calloc(1, sizeof(*p));
+	uint32_t mtu = 0;
+
+	if (!p || !(p->buf = malloc(NETDEV_MAX_FRAME + 1))) {
+		free(p);
+		error_set(err, ENOMEM, "net %s: out of memory", name);
+		return NULL;
+	}
+	snprintf(p->path, sizeof(p->path), "%s", sock_path);
+	p->fd = swport_connect(sock_path, pg ? pg : "", mac, &mtu, err);
+	if (p->fd < 0) {
+		swport_destroy(p);
+		return NULL;
+	}
+	p->nd = netdev_new(&swport_ops, p, name, err);
+	if (!p->nd) {
+		swport_destroy(p);
+		return NULL;
+	}
+	if (netdev_start(p->nd, err) < 0) {
+		netdev_destroy(p->nd); /* frees p */
+		return NULL;
+	}
+	if (mtu_out)
+		*mtu_out = mtu;
+	return p->nd;
+}
+
+/* ---- naming ------------------------------------------------------------------ */
+
+static char switch_dir[92];
+
+void net_switch_set_dir(const char *dir)
+{
+	snprintf(switch_dir, sizeof(switch_dir), "%s", dir ? dir : "");
+}
+
+void net_switch_dir(char *buf, size_t size)
+{
+	const char *env = getenv("SOFTVISOR_SWITCH_DIR");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (switch_dir[0])
+		snprintf(buf, size, "%s", switch_dir);
+	else if (env && env[0] == '/')
+		snprintf(buf, size, "%s", env);
+	else if (geteuid() == 0)
+		snprintf(buf, size, "/run/softvisor/switch");
+	else if (xdg && xdg[0] == '/')
+		snprintf(buf, size, "%s/softvisor/switch", xdg);
+	else
+		snprintf(buf, size, "/tmp/softvisor-%u/switch",
+			 (unsigned)geteuid());
+}
+
+int net_switch_socket_path(const char *name_or_path, char *buf, size_t size,
+			   struct error *err)
+{
+	char dir[108];
+	int n;
+
+	if (strchr(name_or_path, '/')) {
+		n = snprintf(buf, size, "%s", name_or_path);
+	} else {
+		if (vswitch_check_name(name_or_path, "switch", err))
+			return -EINVAL;
+		net_switch_dir(dir, sizeof(dir));
+		n = snprintf(buf, size, "%s/%s.sock", dir, name_or_path);
+	}
+	if (n < 0 || (size_t)n >= size || (size_t)n >= 108)
+		return error_set(err, ENAMETOOLONG,
+				 "switch socket path for '%s': too long",
+				 name_or_path);
+	return 0;
+}
