@@ -5,7 +5,8 @@
  *
  * Save: pause every vCPU at a block boundary (virt_pause: the guest clock
  * freezes with them), then write "machine", "hart" x n, "aclint", "plic",
- * "uart16550", "goldfish-rtc", "ram" x chunks and the end section to
+ * "uart16550", "goldfish-rtc", "ram" x chunks, "virtio-mmio" x devices
+ * (quiesced first: nothing in flight) and the end section to
  * PATH.tmp, fsync it and rename it to PATH, so PATH is either the old file
  * or a complete new one. The machine stays paused; the caller resumes or
  * stops it.
@@ -31,6 +32,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/state_io.h"
+#include "virtio/virtio.h"
 
 #define LOG		"virt"
 #define MACHINE_VERSION 1
@@ -91,6 +93,11 @@ static int write_all_sections(struct virt *vm, struct state_writer *w,
 	r = gmem_state_save(vm->mem, w, &gs, err);
 	if (r)
 		return r;
+	for (unsigned i = 0; i < vm->io.n; i++) {
+		virtio_mmio_save(vm->io.vd[i], i, w);
+		if ((r = state_end(w, err)))
+			return r;
+	}
 	if (st) {
 		st->ram_frames = gs.frames_total;
 		st->ram_frames_saved = gs.frames_saved;
@@ -107,27 +114,38 @@ int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
 
 	if (!atomic_load(&vm->running))
 		return error_set(err, EINVAL, "save: the VM is not running");
-	if (vm->io.n > 0)
-		return error_set(err, ENOTSUP,
-				 "save: the VM has %u virtio device(s); saving "
-				 "virtio state is not supported yet",
-				 vm->io.n);
+	for (unsigned i = 0; i < vm->io.n; i++)
+		if (!virtio_mmio_can_save(vm->io.vd[i]))
+			return error_set(err, ENOTSUP,
+					 "save: %s (virtio slot %u) cannot "
+					 "save its state yet",
+					 virtio_mmio_name(vm->io.vd[i]), i);
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return error_set(err, ENAMETOOLONG, "save: path too long");
 	virt_pause(vm);
+	/* requests the devices took are completed into guest RAM and the
+	 * interrupt controllers before anything is written */
+	for (unsigned i = 0; i < vm->io.n; i++)
+		virtio_mmio_quiesce(vm->io.vd[i]);
 	uint64_t t_paused = now_ns();
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return error_set(err, errno, "save: %s: %s", tmp,
-				 strerror(errno));
-	int r = state_writer_open(&w, fd, err);
-	if (!r) {
-		r = write_all_sections(vm, &w, st, err);
-		if (!r)
-			r = state_writer_finish(&w, err);
-		else
-			state_writer_abort(&w);
+	int r, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = error_set(err, errno, "save: %s: %s", tmp, strerror(errno));
+	} else {
+		r = state_writer_open(&w, fd, err);
+		if (!r) {
+			r = write_all_sections(vm, &w, st, err);
+			if (!r)
+				r = state_writer_finish(&w, err);
+			else
+				state_writer_abort(&w);
+		}
 	}
+	/* the vCPUs stay paused, so the devices find nothing new to do */
+	for (unsigned i = 0; i < vm->io.n; i++)
+		virtio_mmio_resume(vm->io.vd[i]);
+	if (fd < 0)
+		return r;
 	if (!r && fsync(fd))
 		r = error_set(err, errno, "save: fsync %s: %s", tmp,
 			      strerror(errno));
@@ -256,6 +274,11 @@ static int load_sections(struct virt *vm, struct state_reader *r,
 		if ((rc = gmem_state_load(vm->mem, r, err)))
 			return rc;
 	}
+	/* after RAM: a started device looks at its rings at once */
+	for (unsigned i = 0; i < vm->io.n; i++)
+		if ((rc = next(r, "virtio-mmio", err)) ||
+		    (rc = virtio_mmio_load(vm->io.vd[i], i, r, err)))
+			return rc;
 	rc = state_next(r, err);
 	if (rc < 0)
 		return rc;
