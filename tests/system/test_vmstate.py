@@ -143,3 +143,41 @@ def test_restore_refuses_mismatch_and_damage(guest, vm_factory, tmp_path):
     vm = vm_factory(argv + ["--restore", str(bad)], name="bad-cut-")
     vm.expect(r"section ram/\d+: truncated", timeout=30)
     assert vm.wait_exit(timeout=30) == 2
+
+
+def test_qmp_migrate_to_file(guest, vm_factory, tmp_path):
+    """QMP stop + migrate "file:PATH" + cont: the guest goes on, and the
+    file restores the state it had at the migrate."""
+    from qmp_client import Qmp, wait_qmp_socket
+
+    state = tmp_path / "qmp.state"
+    qmp_path = tmp_path / "vm.qmp"
+    argv = softvisor_argv(guest, append_line(after="shell"), memory="256M",
+                          extra=["--qmp", f"unix:{qmp_path}"])
+    vm = vm_factory(argv, boot_timeout=SOFTVISOR_BOOT_TIMEOUT, name="qmp-")
+    vm.expect_marker()
+    vm.expect(PROMPT, timeout=30, what="shell prompt")
+    vm.send("N=qmp-$((5*5)); echo SET-$N\n")
+    vm.expect("SET-qmp-25", timeout=30)
+    wait_qmp_socket(qmp_path, vm, 30)
+    q = Qmp(qmp_path)
+    q.ok("qmp_capabilities")
+    q.ok("stop")
+    assert q.ok("query-status")["status"] == "paused"
+    r = q.cmd("migrate", uri="exec:cat > /dev/null")
+    assert "only file:PATH" in r["error"]["desc"], r
+    q.ok("migrate", uri=f"file:{state}")
+    assert state.stat().st_size > 0
+    assert q.ok("query-status")["status"] == "paused"
+    q.ok("cont")
+    vm.send("N=changed; echo NOW-$N\n")
+    vm.expect("NOW-changed", timeout=30, what="guest after cont")
+    q.ok("quit")
+    q.close()
+    assert vm.wait_exit(timeout=30) == 0
+
+    vm = vm_factory(argv + ["--restore", str(state)], name="qmp-restore-")
+    vm.send("echo GOT-$N\n")
+    vm.expect("GOT-qmp-25", timeout=30, what="state at the migrate")
+    vm.send("exit\n")
+    assert vm.wait_exit(timeout=60) == 0
