@@ -1006,7 +1006,7 @@ void virt_destroy(struct virt *vm)
 
 /* ---- softvisor run: one machine, signals, --timeout ------------------------- */
 
-/* --save: write the state, report, and give the exit status (0 saved). */
+/* --save: write the state and report; 0 or -1. */
 static int virt_run_save(struct virt *vm, const char *path)
 {
 	struct virt_save_stats st;
@@ -1014,7 +1014,7 @@ static int virt_run_save(struct virt *vm, const char *path)
 
 	if (virt_save(vm, path, &st, &err)) {
 		fprintf(stderr, "\r\nsoftvisor: %s\r\n", err.msg);
-		return 1;
+		return -1;
 	}
 	fprintf(stderr,
 		"\r\nsoftvisor: VM state saved to %s (%llu bytes, %llu of "
@@ -1055,7 +1055,13 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 		int sig = sigtimedwait(&sigs, &si, &ts);
 		if (sig > 0 && cfg->save &&
 		    (sig == SIGUSR1 || sig == SIGTERM)) {
-			virt_stop(vm, virt_run_save(vm, cfg->save));
+			/* a failed save keeps the VM on SIGUSR1 */
+			int saved = virt_run_save(vm, cfg->save);
+			if (saved < 0 && sig == SIGUSR1) {
+				virt_resume(vm);
+				continue;
+			}
+			virt_stop(vm, saved < 0 ? 1 : 0);
 			break;
 		}
 		if (sig > 0) {

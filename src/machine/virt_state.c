@@ -105,6 +105,21 @@ static int write_all_sections(struct virt *vm, struct state_writer *w,
 	return 0;
 }
 
+/* Can the machine be saved now? Under io_lock. */
+static int savable(struct virt *vm, struct error *err)
+{
+	if (atomic_load(&vm->stopping) || !vm->mem)
+		return error_set(err, EAGAIN,
+				 "save: the VM is rebooting or stopping");
+	for (unsigned i = 0; i < vm->io.n; i++)
+		if (!virtio_mmio_can_save(vm->io.vd[i]))
+			return error_set(err, ENOTSUP,
+					 "save: %s (virtio slot %u) cannot "
+					 "save its state yet",
+					 virtio_mmio_name(vm->io.vd[i]), i);
+	return 0;
+}
+
 int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
 	      struct error *err)
 {
@@ -114,21 +129,24 @@ int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
 
 	if (!atomic_load(&vm->running))
 		return error_set(err, EINVAL, "save: the VM is not running");
-	for (unsigned i = 0; i < vm->io.n; i++)
-		if (!virtio_mmio_can_save(vm->io.vd[i]))
-			return error_set(err, ENOTSUP,
-					 "save: %s (virtio slot %u) cannot "
-					 "save its state yet",
-					 virtio_mmio_name(vm->io.vd[i]), i);
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return error_set(err, ENAMETOOLONG, "save: path too long");
+	/* io_lock: a reboot (the control thread) destroys the devices, then
+	 * the harts and RAM, only after it got io_lock (virt_io_destroy);
+	 * it sets stopping first */
+	pthread_mutex_lock(&vm->io_lock);
+	int r = savable(vm, err);
+	if (r) {
+		pthread_mutex_unlock(&vm->io_lock);
+		return r;
+	}
 	virt_pause(vm);
 	/* requests the devices took are completed into guest RAM and the
 	 * interrupt controllers before anything is written */
 	for (unsigned i = 0; i < vm->io.n; i++)
 		virtio_mmio_quiesce(vm->io.vd[i]);
 	uint64_t t_paused = now_ns();
-	int r, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = error_set(err, errno, "save: %s: %s", tmp, strerror(errno));
 	} else {
@@ -144,6 +162,7 @@ int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
 	/* the vCPUs stay paused, so the devices find nothing new to do */
 	for (unsigned i = 0; i < vm->io.n; i++)
 		virtio_mmio_resume(vm->io.vd[i]);
+	pthread_mutex_unlock(&vm->io_lock);
 	if (fd < 0)
 		return r;
 	if (!r && fsync(fd))

@@ -367,6 +367,8 @@ static const uint8_t *take(struct state_reader *r, size_t n)
 		r->pos = r->len;
 		return NULL;
 	}
+	if (n == 0)
+		return NULL; /* (an empty section has no buffer) */
 	const uint8_t *p = r->buf + r->pos;
 	r->pos += n;
 	return p;

@@ -91,8 +91,9 @@ uint32_t state_get_u32(struct state_reader *r);
 uint64_t state_get_u64(struct state_reader *r);
 /* Copy len bytes out (zeros past the end). */
 void state_get_bytes(struct state_reader *r, void *p, size_t len);
-/* Pointer to the next len bytes of the payload (valid until state_next),
- * or NULL (and the section counts as truncated) if fewer remain. */
+/* Pointer to the next len (> 0) bytes of the payload (valid until
+ * state_next), or NULL (and the section counts as truncated) if fewer
+ * remain. */
 const void *state_get_ptr(struct state_reader *r, size_t len);
 /* Bytes of the current section not yet read. */
 size_t state_remaining(const struct state_reader *r);

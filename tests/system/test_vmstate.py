@@ -181,3 +181,23 @@ def test_qmp_migrate_to_file(guest, vm_factory, tmp_path):
     vm.expect("GOT-qmp-25", timeout=30, what="state at the migrate")
     vm.send("exit\n")
     assert vm.wait_exit(timeout=60) == 0
+
+
+def test_save_refused_keeps_the_vm(guest, vm_factory, tmp_path):
+    """A device that cannot save its state yet (virtio-balloon): SIGUSR1
+    says so and the VM goes on; no file is left behind."""
+    state = tmp_path / "vm.state"
+    argv = softvisor_argv(guest, append_line(after="shell"), memory="256M",
+                          extra=["--save", str(state), "--balloon"])
+    vm = vm_factory(argv, boot_timeout=SOFTVISOR_BOOT_TIMEOUT, name="nosave-")
+    vm.expect_marker()
+    vm.expect(PROMPT, timeout=30, what="shell prompt")
+    os.kill(vm.child.pid, signal.SIGUSR1)
+    vm.expect(r"save: virtio-balloon \(virtio slot 0\) cannot save its "
+              r"state yet", timeout=30)
+    vm.send("echo STILL-$((2*21))\n")
+    vm.expect("STILL-42", timeout=30, what="guest after the refused save")
+    assert not state.exists()
+    assert not os.path.exists(str(state) + ".tmp")
+    vm.send("exit\n")
+    assert vm.wait_exit(timeout=60) == 0
