@@ -48,6 +48,10 @@ static void run_usage(FILE *f)
 		"  --console SPEC    stdio (default), pty, unix:PATH or none\n"
 		"  --dump-dtb FILE   write the device tree to FILE and exit\n"
 		"  --timeout S       stop the VM after S seconds (exit 124)\n"
+		"  --save FILE       on SIGUSR1 or SIGTERM, save the whole VM\n"
+		"                    to FILE and exit 0 (docs/vm-state.md)\n"
+		"  --restore FILE    continue the VM saved in FILE instead of\n"
+		"                    booting (give the same options it had)\n"
 		"  --disk SPEC       virtio-blk disk: PATH[,format=raw|qcow2]\n"
 		"                    [,readonly=on][,serial=STR] (repeatable)\n"
 		"  --net SPEC        virtio-net: "
@@ -73,6 +77,7 @@ static void run_usage(FILE *f)
 /* What this process adds to the definition's board. */
 struct run_extras {
 	const char *dump_dtb;
+	const char *save, *restore;
 	unsigned timeout_s;
 	bool has_hvc, has_qmp, power_button;
 	struct console_spec hvc;
@@ -82,6 +87,8 @@ struct run_extras {
 static void apply_extras(const struct run_extras *x, struct virt_config *cfg)
 {
 	cfg->dump_dtb = x->dump_dtb;
+	cfg->save = x->save;
+	cfg->restore = x->restore;
 	cfg->timeout_s = x->timeout_s;
 	cfg->has_hvc = x->has_hvc;
 	cfg->hvc = x->hvc;
@@ -121,6 +128,8 @@ int cmd_run(int argc, char **argv)
 		O_ACCEL,
 		O_ON_PANIC,
 		O_MEM_MERGE,
+		O_SAVE,
+		O_RESTORE,
 	};
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
@@ -145,6 +154,8 @@ int cmd_run(int argc, char **argv)
 		{ "accel", required_argument, NULL, O_ACCEL },
 		{ "on-panic", required_argument, NULL, O_ON_PANIC },
 		{ "mem-merge", required_argument, NULL, O_MEM_MERGE },
+		{ "save", required_argument, NULL, O_SAVE },
+		{ "restore", required_argument, NULL, O_RESTORE },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* static: the definition and the board configuration are large */
@@ -219,6 +230,8 @@ int cmd_run(int argc, char **argv)
 				goto bad;
 			break;
 		case O_DUMP_DTB: x.dump_dtb = optarg; break;
+		case O_SAVE: x.save = optarg; break;
+		case O_RESTORE: x.restore = optarg; break;
 		case O_TIMEOUT:
 			if (parse_u64(optarg, 1, 86400 * 365, &v, "--timeout",
 				      &err))

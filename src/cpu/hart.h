@@ -19,6 +19,8 @@
 
 struct gmem;
 struct hart;
+struct state_reader;
+struct state_writer;
 
 /* Privilege levels (encoding of mstatus.MPP). */
 enum priv {
@@ -119,6 +121,16 @@ struct hart_progress {
 	bool parked;   /* in WFI or stopped: costs the host nothing */
 };
 void hart_progress(const struct hart *h, struct hart_progress *p);
+
+/* ---- save and load (docs/vm-state.md) ------------------------------------
+ * While the hart is not running (paused at a block boundary, or before its
+ * thread starts). Save writes section "hart"/hartid: every register and CSR,
+ * FP state, timer compares; the LR reservation is dropped. Load takes the
+ * reader's current section (it must be hart/<hartid>), checks every field,
+ * and leaves the hart as saved with its TLBs and decoded blocks flushed;
+ * -EINVAL / -EPROTONOSUPPORT with err naming the section and the field. */
+void hart_state_save(struct hart *h, struct state_writer *w);
+int hart_state_load(struct hart *h, struct state_reader *r, struct error *err);
 
 /* ---- inputs (any thread) ----------------------------------------------- */
 

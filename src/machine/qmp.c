@@ -364,6 +364,30 @@ static json_t *cmd_system_powerdown(struct qmp *q, json_t *args, bool *neg,
 	return json_object();
 }
 
+/* QEMU's migrate, for the file: transport only (QEMU 8.2's "file:PATH"):
+ * the whole VM is written to PATH before the reply (docs/vm-state.md). */
+static json_t *cmd_migrate(struct qmp *q, json_t *args, bool *neg,
+			   struct qmp_err *e)
+{
+	static const char *const allowed[] = { "uri", "detach", NULL };
+	json_t *uri = json_object_get(args, "uri");
+	char msg[512] = "";
+
+	if (!args_only(args, allowed, e))
+		return NULL;
+	if (!uri || !json_is_string(uri))
+		return fail(e, "GenericError",
+			    "Parameter 'uri' is missing or not a string");
+	const char *u = json_string_value(uri);
+	if (strncmp(u, "file:", 5) != 0 || !u[5])
+		return fail(e, "GenericError",
+			    "migrate: uri '%s': only file:PATH is supported",
+			    u);
+	if (q->ops->migrate_file(q->opaque, u + 5, msg, sizeof(msg)) < 0)
+		return fail(e, "GenericError", "migrate: %s", msg);
+	return json_object();
+}
+
 static json_t *cmd_query_commands(struct qmp *q, json_t *args, bool *neg,
 				  struct qmp_err *e);
 
@@ -388,6 +412,7 @@ static const struct qmp_cmd commands[] = {
 	{ "stop", cmd_stop, OPT(stop) },
 	{ "cont", cmd_cont, OPT(cont) },
 	{ "system_powerdown", cmd_system_powerdown, OPT(system_powerdown) },
+	{ "migrate", cmd_migrate, OPT(migrate_file) },
 };
 
 static bool cmd_available(struct qmp *q, const struct qmp_cmd *c)

@@ -71,6 +71,12 @@ struct qmp_ops {
 	 * negative errno. On success the channel sends a POWERDOWN event
 	 * after the reply. */
 	int (*system_powerdown)(void *opaque);
+	/* Optional: migrate to "file:PATH" (docs/vm-state.md): save the
+	 * whole VM to path and leave it paused (QEMU's postmigrate; `cont`
+	 * continues it, `quit` ends it). Runs on the channel's thread until
+	 * the file is complete. 0 or -errno with msg (msg_len bytes) set. */
+	int (*migrate_file)(void *opaque, const char *path, char *msg,
+			    size_t msg_len);
 };
 
 struct qmp_opts {

@@ -883,6 +883,8 @@ int virt_start(struct virt *vm, struct error *err)
 		teardown(vm);
 		return 1;
 	}
+	if (!r && cfg->restore)
+		r = virt_state_load(vm, cfg->restore, err);
 	if (r) {
 		teardown(vm);
 		return r < 0 ? r : -EINVAL;
@@ -1038,6 +1040,25 @@ void virt_destroy(struct virt *vm)
 
 /* ---- softvisor run: one machine, signals, --timeout ------------------------- */
 
+/* --save: write the state and report; 0 or -1. */
+static int virt_run_save(struct virt *vm, const char *path)
+{
+	struct virt_save_stats st;
+	struct error err = { 0 };
+
+	if (virt_save(vm, path, &st, &err)) {
+		fprintf(stderr, "\r\nsoftvisor: %s\r\n", err.msg);
+		return -1;
+	}
+	fprintf(stderr,
+		"\r\nsoftvisor: VM state saved to %s (%llu bytes, %llu of "
+		"%llu RAM pages, %.1f ms)\r\n",
+		path, (unsigned long long)st.bytes,
+		(unsigned long long)st.ram_frames_saved,
+		(unsigned long long)st.ram_frames, st.total_ns / 1e6);
+	return 0;
+}
+
 int virt_run(const struct virt_config *cfg, struct error *err)
 {
 	sigset_t sigs, old;
@@ -1051,6 +1072,8 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	if (cfg->save)
+		sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
 
 	int ret = virt_start(vm, err);
@@ -1064,6 +1087,17 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 		struct timespec ts = { 0, 100000000 };
 		siginfo_t si;
 		int sig = sigtimedwait(&sigs, &si, &ts);
+		if (sig > 0 && cfg->save &&
+		    (sig == SIGUSR1 || sig == SIGTERM)) {
+			/* a failed save keeps the VM on SIGUSR1 */
+			int saved = virt_run_save(vm, cfg->save);
+			if (saved < 0 && sig == SIGUSR1) {
+				virt_resume(vm);
+				continue;
+			}
+			virt_stop(vm, saved < 0 ? 1 : 0);
+			break;
+		}
 		if (sig > 0) {
 			fprintf(stderr,
 				"\r\nsoftvisor: terminating on signal %d\r\n",

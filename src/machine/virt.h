@@ -77,6 +77,11 @@ struct virt_config {
 	/* page sharing (docs/memory.md): frames the scanner looks at per
 	 * second; 0 = VIRT_SHARE_DEFAULT, VIRT_SHARE_OFF = none */
 	uint32_t share_rate;
+	/* docs/vm-state.md: start from this saved state instead of booting
+	 * (same configuration required); save to this file when told to
+	 * (virt_run: SIGUSR1 or SIGTERM), then end */
+	const char *restore;
+	const char *save;
 };
 #define VIRT_SHARE_DEFAULT 16384u /* 64 MiB/s */
 #define VIRT_SHARE_OFF	   UINT32_MAX
@@ -208,6 +213,20 @@ struct virt_dev_stats {
 	struct virtio_net_stats net[VIRT_MAX_VIRTIO];
 };
 void virt_dev_stats(const struct virt *vm, struct virt_dev_stats *st);
+/* Save the machine's complete state to path (docs/vm-state.md): pause
+ * every vCPU at an instruction boundary, write, fsync and rename into
+ * place. The machine stays paused (virt_resume or virt_stop after it).
+ * Any thread but a vCPU's. 0 or -errno with err set (path is then left
+ * as it was). */
+struct virt_save_stats {
+	uint64_t bytes;		   /* file size */
+	uint64_t ram_frames;	   /* guest RAM frames */
+	uint64_t ram_frames_saved; /* of which not all zeros (written) */
+	uint64_t pause_ns;	   /* time to stop the vCPUs */
+	uint64_t total_ns;	   /* pause + write + fsync */
+};
+int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
+	      struct error *err);
 /* Free an ended (or never started) machine. */
 void virt_destroy(struct virt *vm);
 

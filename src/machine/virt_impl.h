@@ -146,6 +146,12 @@ int virt_io_power_button(struct virt *vm);
 int virt_io_open_host(struct virt *vm, struct error *err);
 void virt_io_close_host(struct virt *vm);
 
+/* virt_state.c: load the state file at path (or read from fd) over a
+ * machine just built from the same configuration, before its harts start
+ * (docs/vm-state.md). 0 or -errno with err naming the section. */
+int virt_state_load(struct virt *vm, const char *path, struct error *err);
+int virt_state_read(struct virt *vm, int fd, struct error *err);
+
 /* sbi.c: the built-in SBI's ECALL handler (struct hart_config.sbi_call;
  * opaque is the struct virt_hart). */
 void sbi_handle(void *opaque, struct hart *h);

@@ -345,12 +345,45 @@ static int qmp_powerdown(void *opaque)
 	return virt_io_power_button(opaque);
 }
 
+static const char *qmp_status(void *opaque)
+{
+	struct virt *vm = opaque;
+	pthread_mutex_lock(&vm->lock);
+	bool paused = vm->paused;
+	pthread_mutex_unlock(&vm->lock);
+	return paused ? "paused" : "running";
+}
+
+static int qmp_stop(void *opaque)
+{
+	return virt_pause(opaque);
+}
+
+static int qmp_cont(void *opaque)
+{
+	return virt_resume(opaque);
+}
+
+static int qmp_migrate_file(void *opaque, const char *path, char *msg,
+			    size_t msg_len)
+{
+	struct error err = { 0 };
+	int rc = virt_save(opaque, path, NULL, &err);
+	if (rc)
+		snprintf(msg, msg_len, "%s", err.msg);
+	return rc;
+}
+
 static const struct qmp_ops qmp_cb = {
+	.query_status = qmp_status,
 	.set_balloon_target = qmp_set_balloon,
 	.get_balloon = qmp_get_balloon,
 	.get_stats = qmp_get_stats,
 	.quit = qmp_quit,
+	.stop = qmp_stop,
+	.cont = qmp_cont,
 	.system_powerdown = qmp_powerdown,
+	.migrate_file = qmp_migrate_file,
 };
 
 int virt_io_open_host(struct virt *vm, struct error *err)

@@ -241,5 +241,29 @@ unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 			 const struct gmem_share_ops *ops, unsigned scan);
 /* Lift the protection of a batch in flight (before the owner stops). */
 void gmem_share_abort(struct gmem *gm, struct gmem_share *s);
+/* ---- VM state file (gmem_state.c; docs/vm-state.md) --------------------- */
+
+struct state_reader;
+struct state_writer;
+
+/* Frames per "ram" section. */
+#define GMEM_STATE_CHUNK (16384u) /* 64 MiB */
+
+struct gmem_state_stats {
+	uint64_t frames_total; /* RAM frames */
+	uint64_t frames_saved; /* frames not all zeros, written out */
+};
+
+/* Number of "ram" sections a save writes (and a load needs). */
+uint32_t gmem_state_chunks(const struct gmem *gm);
+/* Write RAM as "ram" sections 0..chunks-1, skipping zero frames. The VM's
+ * harts and devices must not write RAM meanwhile (paused, quiesced).
+ * 0 or -errno with err set. st may be NULL. */
+int gmem_state_save(struct gmem *gm, struct state_writer *w,
+		    struct gmem_state_stats *st, struct error *err);
+/* Load the reader's current "ram" section: its frames get the saved
+ * contents, the chunk's other frames read as zero. Refuses a section of
+ * another RAM size or layout. 0 or -errno with err set. */
+int gmem_state_load(struct gmem *gm, struct state_reader *r, struct error *err);
 
 #endif

@@ -587,6 +587,30 @@ static void blk_reset(void *opaque)
 	pthread_mutex_unlock(&blk->lock);
 }
 
+/*
+ * VM save: like reset, the I/O thread ends and the pool drains, but the
+ * completions are pushed to the used ring as usual (stopping stays false),
+ * so nothing is in flight when the state is written. blk_start continues.
+ */
+static void blk_quiesce(void *opaque)
+{
+	struct virtio_blk *blk = opaque;
+
+	pthread_mutex_lock(&blk->lock);
+	if (!blk->running) {
+		pthread_mutex_unlock(&blk->lock);
+		return;
+	}
+	blk->stop = true;
+	pthread_cond_signal(&blk->cond);
+	pthread_mutex_unlock(&blk->lock);
+	pthread_join(blk->thread, NULL);
+	block_pool_drain(blk->pool);
+	pthread_mutex_lock(&blk->lock);
+	blk->running = false;
+	pthread_mutex_unlock(&blk->lock);
+}
+
 static void blk_queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_blk *blk = opaque;
@@ -680,6 +704,7 @@ struct virtio_blk *virtio_blk_create(const struct virtio_blk_config *cfg,
 		.config_write = NULL,
 		.start = blk_start,
 		.reset = blk_reset,
+		.quiesce = blk_quiesce,
 		.queue_notify = blk_queue_notify,
 	};
 	blk_fill_config(blk);

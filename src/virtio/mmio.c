@@ -20,6 +20,7 @@
 #include "mem/gmem.h"
 #include "util/compiler.h"
 #include "util/log.h"
+#include "util/state_io.h"
 #include "virtio/virtio.h"
 #include "virtio/virtq.h"
 
@@ -532,4 +533,172 @@ bool virtio_broken(const struct virtio_dev *vd)
 struct gmem *virtio_mem(const struct virtio_dev *vd)
 {
 	return vd->mem;
+}
+
+/* ---- save and restore (docs/vm-state.md) --------------------------------- */
+
+#define VMMIO_STATE_VERSION 1
+
+const char *virtio_mmio_name(const struct virtio_dev *vd)
+{
+	return vd->ops->name ? vd->ops->name : "virtio";
+}
+
+bool virtio_mmio_can_save(const struct virtio_dev *vd)
+{
+	return vd->ops->quiesce != NULL;
+}
+
+void virtio_mmio_quiesce(struct virtio_dev *vd)
+{
+	pthread_mutex_lock(&vd->lock);
+	if (vd->started && vd->ops->quiesce)
+		vd->ops->quiesce(vd->opaque);
+	pthread_mutex_unlock(&vd->lock);
+}
+
+void virtio_mmio_resume(struct virtio_dev *vd)
+{
+	pthread_mutex_lock(&vd->lock);
+	if (vd->started && vd->ops->start)
+		vd->ops->start(vd->opaque, vd);
+	pthread_mutex_unlock(&vd->lock);
+}
+
+void virtio_mmio_save(struct virtio_dev *vd, uint32_t instance,
+		      struct state_writer *w)
+{
+	pthread_mutex_lock(&vd->lock);
+	state_begin(w, "virtio-mmio", instance, VMMIO_STATE_VERSION);
+	state_put_u32(w, vd->ops->device_id);
+	state_put_u32(w, vd->ops->n_queues);
+	state_put_u32(w, atomic_load(&vd->status));
+	state_put_u8(w, atomic_load(&vd->broken));
+	state_put_u8(w, vd->started);
+	state_put_u64(w, atomic_load(&vd->driver_features));
+	state_put_u32(w, vd->dev_features_sel);
+	state_put_u32(w, vd->drv_features_sel);
+	state_put_u32(w, vd->queue_sel);
+	state_put_u32(w, atomic_load(&vd->config_gen));
+	state_put_u32(w, isr_get(vd));
+	for (unsigned i = 0; i < vd->ops->n_queues; i++) {
+		const struct vmmio_queue *q = &vd->queues[i];
+		struct virtq_state qs = { 0 };
+		if (q->vq)
+			virtq_get_state(q->vq, &qs);
+		state_put_u32(w, q->num);
+		state_put_u32(w, q->ready);
+		state_put_u64(w, q->desc);
+		state_put_u64(w, q->driver);
+		state_put_u64(w, q->device);
+		state_put_u16(w, qs.last_avail);
+		state_put_u16(w, qs.used_idx);
+		state_put_u16(w, qs.signalled_used);
+		state_put_u8(w, qs.notify_enabled);
+	}
+	pthread_mutex_unlock(&vd->lock);
+}
+
+static int vmmio_load_locked(struct virtio_dev *vd, uint32_t instance,
+			     struct state_reader *r, struct error *err)
+{
+	struct vmmio_queue qs[VIRTIO_MAX_QUEUES];
+	struct virtq_state vs[VIRTIO_MAX_QUEUES];
+	const char *name = vd->ops->name;
+
+	if (!state_is(r, "virtio-mmio") || r->instance != instance)
+		return state_fail(r, err, EINVAL, "expected virtio-mmio/%u",
+				  instance);
+	int rc = state_check_version(r, VMMIO_STATE_VERSION, err);
+	if (rc)
+		return rc;
+	uint32_t id = state_get_u32(r), nq = state_get_u32(r);
+	if (!r->short_read &&
+	    (id != (uint32_t)vd->ops->device_id || nq != vd->ops->n_queues))
+		return state_fail(r, err, EINVAL,
+				  "saved for virtio device type %u with %u "
+				  "queues, this slot has %s",
+				  id, nq, name);
+	uint32_t status = state_get_u32(r);
+	bool broken = state_get_u8(r), started = state_get_u8(r);
+	uint64_t feat = state_get_u64(r);
+	uint32_t dsel = state_get_u32(r), drsel = state_get_u32(r);
+	uint32_t qsel = state_get_u32(r), gen = state_get_u32(r);
+	uint32_t isr = state_get_u32(r);
+	for (unsigned i = 0; i < nq && i < VIRTIO_MAX_QUEUES; i++) {
+		qs[i].num = state_get_u32(r);
+		qs[i].ready = state_get_u32(r);
+		qs[i].desc = state_get_u64(r);
+		qs[i].driver = state_get_u64(r);
+		qs[i].device = state_get_u64(r);
+		vs[i].last_avail = state_get_u16(r);
+		vs[i].used_idx = state_get_u16(r);
+		vs[i].signalled_used = state_get_u16(r);
+		vs[i].notify_enabled = state_get_u8(r);
+	}
+	rc = state_section_done(r, err);
+	if (rc)
+		return rc;
+	if (status & ~0xffu)
+		return state_fail(r, err, EINVAL, "%s: status %#x", name,
+				  status);
+	if (feat & ~vd->host_features)
+		return state_fail(r, err, EINVAL,
+				  "%s: features %#llx not offered (%#llx)",
+				  name, (unsigned long long)feat,
+				  (unsigned long long)vd->host_features);
+	if (started && !(status & VIRTIO_STATUS_DRIVER_OK))
+		return state_fail(r, err, EINVAL,
+				  "%s: started without DRIVER_OK", name);
+
+	vmmio_reset(vd);
+	vd->dev_features_sel = dsel;
+	vd->drv_features_sel = drsel;
+	vd->queue_sel = qsel;
+	atomic_store(&vd->driver_features, feat);
+	atomic_store(&vd->config_gen, gen);
+	for (unsigned i = 0; i < nq; i++) {
+		struct vmmio_queue *q = &vd->queues[i];
+		if (qs[i].num > vd->ops->queue_max)
+			return state_fail(r, err, EINVAL,
+					  "%s: queue %u of %u entries, at "
+					  "most %u",
+					  name, i, qs[i].num,
+					  vd->ops->queue_max);
+		q->num = qs[i].num;
+		q->desc = qs[i].desc;
+		q->driver = qs[i].driver;
+		q->device = qs[i].device;
+		if (!qs[i].ready)
+			continue;
+		q->vq = virtq_create(vd->mem, (uint16_t)q->num, q->desc,
+				     q->driver, q->device,
+				     feat & (1ull << VIRTIO_F_EVENT_IDX),
+				     feat & (1ull << VIRTIO_F_INDIRECT_DESC));
+		if (!q->vq)
+			return state_fail(r, err, EINVAL,
+					  "%s: queue %u: bad rings", name, i);
+		virtq_set_state(q->vq, &vs[i]);
+		q->ready = 1;
+	}
+	atomic_store(&vd->status, status & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	atomic_store(&vd->broken, broken);
+	isr_update(vd, isr & (VMMIO_INT_VRING | VMMIO_INT_CONFIG), 0);
+	if (started) {
+		vd->started = true;
+		if (vd->ops->start)
+			vd->ops->start(vd->opaque, vd);
+	}
+	return 0;
+}
+
+int virtio_mmio_load(struct virtio_dev *vd, uint32_t instance,
+		     struct state_reader *r, struct error *err)
+{
+	pthread_mutex_lock(&vd->lock);
+	int rc = vmmio_load_locked(vd, instance, r, err);
+	if (rc)
+		vmmio_reset(vd); /* nothing half-loaded stays */
+	pthread_mutex_unlock(&vd->lock);
+	return rc;
 }

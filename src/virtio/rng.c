@@ -149,6 +149,9 @@ struct virtio_rng *virtio_rng_create(struct error *err)
 		.config_read = rng_config_read,
 		.start = rng_start,
 		.reset = rng_reset,
+		/* every request is served within one process() call: a
+		 * stopped worker has nothing in flight */
+		.quiesce = rng_reset,
 		.queue_notify = rng_queue_notify,
 	};
 	return r;

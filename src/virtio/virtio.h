@@ -28,6 +28,8 @@
 #include "util/irq.h"
 
 struct gmem;
+struct state_reader;
+struct state_writer;
 struct virtq;
 struct virtio_dev;
 
@@ -84,6 +86,12 @@ struct virtio_dev_ops {
 	void (*reset)(void *opaque);
 	/* The guest notified queue q (vCPU thread): wake the back end. */
 	void (*queue_notify)(void *opaque, unsigned q);
+	/* VM save (docs/vm-state.md), with the vCPUs paused: stop taking
+	 * requests and return once every request taken from the queues has
+	 * been completed into the used ring (unlike reset(), completions are
+	 * kept); start() continues. NULL: the device's state cannot be saved
+	 * (a save is refused, naming it). */
+	void (*quiesce)(void *opaque);
 };
 
 /* ---- transport: virtio-mmio version 2 (section 4.2) ----------------------- */
@@ -118,5 +126,29 @@ void virtio_device_error(struct virtio_dev *vd, const char *what);
 bool virtio_broken(const struct virtio_dev *vd);
 /* Guest memory for DMA (the gmem DMA API). */
 struct gmem *virtio_mem(const struct virtio_dev *vd);
+
+/* ---- save and restore (docs/vm-state.md; the VM's owner thread) -------
+ * Quiesce, save, then resume (or destroy); or, on a device just created
+ * with the same ops, load. */
+
+/* The device's name ("virtio-blk"), for messages. */
+const char *virtio_mmio_name(const struct virtio_dev *vd);
+/* Can the device's state be saved (its back end has quiesce)? */
+bool virtio_mmio_can_save(const struct virtio_dev *vd);
+/* Stop the back end with nothing in flight (ops->quiesce), if started. */
+void virtio_mmio_quiesce(struct virtio_dev *vd);
+/* Start the back end again after virtio_mmio_quiesce, if it was started. */
+void virtio_mmio_resume(struct virtio_dev *vd);
+/* Write section "virtio-mmio"/instance: registers, status, features,
+ * interrupt status, every queue's addresses and device-side indices.
+ * Quiesced first. */
+void virtio_mmio_save(struct virtio_dev *vd, uint32_t instance,
+		      struct state_writer *w);
+/* Load the reader's current section over the device (reset first), check
+ * it against the device (device type, queue limits, offered features,
+ * rings in RAM), and start the back end if the driver had set DRIVER_OK.
+ * Guest RAM must already be loaded. 0 or -errno with err set. */
+int virtio_mmio_load(struct virtio_dev *vd, uint32_t instance,
+		     struct state_reader *r, struct error *err);
 
 #endif

@@ -179,6 +179,24 @@ void virtq_destroy(struct virtq *vq)
 	free(vq);
 }
 
+void virtq_get_state(const struct virtq *vq, struct virtq_state *st)
+{
+	st->last_avail = vq->last_avail;
+	st->used_idx = vq->used_idx;
+	st->signalled_used = vq->signalled_used;
+	st->notify_enabled = vq->notify_enabled;
+}
+
+/* Any 16-bit values are safe: indices wrap, and virtq_pop checks the
+ * distance to the driver's avail->idx against the queue size. */
+void virtq_set_state(struct virtq *vq, const struct virtq_state *st)
+{
+	vq->last_avail = st->last_avail;
+	vq->used_idx = st->used_idx;
+	vq->signalled_used = st->signalled_used;
+	vq->notify_enabled = st->notify_enabled;
+}
+
 /* ---- popping a chain (2.7.13.2 from the device side) ------------------- */
 
 static SV_COLD int vq_bad(struct virtq *vq, int err, const char *what,

@@ -57,6 +57,18 @@ struct virtq *virtq_create(struct gmem *mem, uint16_t size, uint64_t desc,
 			   bool indirect);
 void virtq_destroy(struct virtq *vq);
 
+/* The device side of a queue, for the VM state file (docs/vm-state.md):
+ * everything else of a queue is in guest RAM or the transport's registers.
+ * Get/set only while no thread uses the queue (the back end quiesced). */
+struct virtq_state {
+	uint16_t last_avail;	 /* next avail ring entry to consume */
+	uint16_t used_idx;	 /* our used->idx */
+	uint16_t signalled_used; /* used_idx at the last notify decision */
+	bool notify_enabled;
+};
+void virtq_get_state(const struct virtq *vq, struct virtq_state *st);
+void virtq_set_state(struct virtq *vq, const struct virtq_state *st);
+
 /* Next available chain: 1 = *req filled, 0 = nothing available,
  * < 0 = malformed (see above). */
 int virtq_pop(struct virtq *vq, struct virtq_req *req);

@@ -74,6 +74,20 @@ static int vm_stop(void *opaque)
 	return 0;
 }
 
+static char migrated[256];
+
+static int vm_migrate_file(void *opaque, const char *path, char *msg,
+			   size_t msg_len)
+{
+	if (!strcmp(path, "/nonexistent/x")) {
+		snprintf(msg, msg_len, "save: %s: No such file or directory",
+			 path);
+		return -ENOENT;
+	}
+	snprintf(migrated, sizeof(migrated), "%s", path);
+	return 0;
+}
+
 static const struct qmp_ops vm_ops = {
 	.query_status = vm_status,
 	.set_balloon_target = vm_set_target,
@@ -81,6 +95,7 @@ static const struct qmp_ops vm_ops = {
 	.get_stats = vm_stats,
 	.quit = vm_quit,
 	.stop = vm_stop,
+	.migrate_file = vm_migrate_file,
 };
 
 struct fixture {
@@ -482,6 +497,30 @@ static void test_attach_fd_and_limits(void **state)
 	close(sv[0]);
 }
 
+/* migrate: file:PATH only, the op's message reaches the client. */
+static void test_migrate(void **state)
+{
+	struct fixture *f = *state;
+	int fd = connect_negotiated(f);
+	json_t *r;
+
+	json_decref(
+		assert_return(cmd(fd, "{\"execute\":\"migrate\",\"arguments\":"
+				      "{\"uri\":\"file:/tmp/vm.state\"}}")));
+	assert_string_equal(migrated, "/tmp/vm.state");
+	r = cmd(fd, "{\"execute\":\"migrate\",\"arguments\":"
+		    "{\"uri\":\"exec:cat > /tmp/x\"}}");
+	assert_error(r, "GenericError", "only file:PATH is supported");
+	r = cmd(fd, "{\"execute\":\"migrate\",\"arguments\":"
+		    "{\"uri\":\"file:/nonexistent/x\"}}");
+	assert_error(
+		r, "GenericError",
+		"migrate: save: /nonexistent/x: No such file or directory");
+	r = cmd(fd, "{\"execute\":\"migrate\"}");
+	assert_error(r, "GenericError", "'uri' is missing");
+	close(fd);
+}
+
 static void test_handle_line_direct(void **state)
 {
 	struct fixture *f = *state;
@@ -540,6 +579,7 @@ int main(void)
 		T(test_id_and_commands),
 		T(test_events_and_quit),
 		T(test_attach_fd_and_limits),
+		T(test_migrate),
 		T(test_handle_line_direct),
 		T(test_stale_and_busy_path),
 	};
