@@ -171,14 +171,20 @@ static double uptime_s(const struct dvm *v)
 static json_t *vm_json(const struct dvm *v)
 {
 	json_t *def = vmdef_to_json_value(&v->def);
-	return json_pack("{s:I, s:s, s:s, s:i, s:I, s:f, s:b, s:I, s:I, s:o}",
-			 "id", (json_int_t)v->id, "name", v->def.name, "state",
-			 vm_state_name(v->state), "cpus", (int)v->def.cpus,
-			 "memory", (json_int_t)v->def.memory, "uptime_s",
-			 uptime_s(v), "autostart", v->def.autostart,
-			 "created_ms", (json_int_t)v->created_ms, "updated_ms",
-			 (json_int_t)v->updated_ms, "definition",
-			 def ? def : json_object());
+	json_t *o = json_pack(
+		"{s:I, s:s, s:s, s:i, s:I, s:f, s:b, s:I, s:I, s:o}", "id",
+		(json_int_t)v->id, "name", v->def.name, "state",
+		vm_state_name(v->state), "cpus", (int)v->def.cpus, "memory",
+		(json_int_t)v->def.memory, "uptime_s", uptime_s(v), "autostart",
+		v->def.autostart, "created_ms", (json_int_t)v->created_ms,
+		"updated_ms", (json_int_t)v->updated_ms, "definition",
+		def ? def : json_object());
+	/* the VM's worker process (issue 14); 0: none or in-process */
+	if (o)
+		json_object_set_new(
+			o, "worker_pid",
+			json_integer(v->vm ? vm_worker_pid(v->vm) : 0));
+	return o;
 }
 
 static int set_state(struct daemon *d, struct dvm *v, enum vm_state st,
@@ -213,6 +219,9 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 
 	int code = 0;
 	enum virt_end why = vm_wait(vm, &code);
+	char cause[128] = "";
+	if (vm_end_cause(vm))
+		snprintf(cause, sizeof(cause), "%s", vm_end_cause(vm));
 	vm_destroy(vm);
 	daemon_sched_detach(d, &slot);
 
@@ -229,11 +238,14 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	const char *action = why == VIRT_END_POWEROFF  ? "poweroff"
 			     : why == VIRT_END_CRASHED ? "crash"
 						       : "stopped";
-	char msg[96];
-	snprintf(msg, sizeof(msg), "exit code %d", code);
+	char msg[160];
+	if (cause[0]) /* its worker process died */
+		snprintf(msg, sizeof(msg), "%s", cause);
+	else
+		snprintf(msg, sizeof(msg), "exit code %d", code);
 	if (inventory_event_add(d->inv, v->def.name, actor, action,
 				why == VIRT_END_CRASHED ? "crashed" : "ok",
-				code ? msg : NULL, &err))
+				code || cause[0] ? msg : NULL, &err))
 		log_warn(LOG, "event not recorded: %s", err.msg);
 	log_info(LOG, "%s: %s (%s)", v->def.name, action, msg);
 }
@@ -308,12 +320,22 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		.gate = slot.gate_valid ? &slot.gate : NULL,
 		.ops = { machine_ended, v },
 	};
+	char *json = NULL;
+	if (!d->cfg.in_process) { /* a worker process per VM (issue 14) */
+		json = vmdef_to_json(&v->run_def);
+		p.worker_exe = d->cfg.worker_exe ? d->cfg.worker_exe
+						 : "/proc/self/exe";
+		p.def_json = json ? json : "";
+		p.n_vcpus = v->run_def.cpus;
+		p.sched = slot.handle;
+	}
 	pthread_mutex_lock(&d->lock);
 	v->gen++;
 	v->sched = slot;
 	p.gate = slot.gate_valid ? &v->sched.gate : NULL;
 	pthread_mutex_unlock(&d->lock);
 	struct vm *vm = vm_start(&p, err);
+	free(json);
 	if (!vm) {
 		daemon_sched_detach(d, &slot);
 		pthread_mutex_lock(&d->lock);

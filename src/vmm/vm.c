@@ -9,6 +9,7 @@
 
 #include "util/log.h"
 #include "vmm/vm.h"
+#include "vmm/vmproc.h"
 
 #define LOG "vm"
 
@@ -20,7 +21,8 @@ struct vm_viewer {
 };
 
 struct vm {
-	struct virt *board;
+	struct virt *board;  /* in this process, or */
+	struct vmproc *proc; /* in a worker process */
 	struct vm_ops ops;
 
 	/* console: scrollback ring and viewers, under con_lock */
@@ -42,7 +44,10 @@ static void vm_put(struct vm *vm)
 	pthread_mutex_unlock(&vm->con_lock);
 	if (!last)
 		return;
-	virt_destroy(vm->board); /* stops and joins first */
+	if (vm->proc)
+		vmproc_destroy(vm->proc);
+	else
+		virt_destroy(vm->board); /* stops and joins first */
 	pthread_mutex_destroy(&vm->con_lock);
 	free(vm);
 }
@@ -77,6 +82,29 @@ static void machine_ended(void *opaque, enum virt_end why, int code)
 		vm->ops.ended(vm->ops.opaque, vm, why, code);
 }
 
+static void proc_ended(void *opaque, enum virt_end why, int code)
+{
+	machine_ended(opaque, why, code);
+}
+
+static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
+			       struct error *err)
+{
+	struct vmproc_params wp = {
+		.exe = p->worker_exe,
+		.def_json = p->def_json,
+		.n_vcpus = p->n_vcpus,
+		.sched = p->sched,
+		.ops = { console_output, proc_ended, vm },
+	};
+	if (vmproc_start(&wp, &vm->proc, err)) {
+		pthread_mutex_destroy(&vm->con_lock);
+		free(vm);
+		return NULL;
+	}
+	return vm;
+}
+
 struct vm *vm_start(const struct vm_params *p, struct error *err)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -87,6 +115,8 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 	vm->ops = p->ops;
 	vm->refs = 1;
 	pthread_mutex_init(&vm->con_lock, NULL);
+	if (p->worker_exe)
+		return start_worker(vm, p, err);
 	struct virt_host_ops hops = {
 		.console_output = console_output,
 		.ended = machine_ended,
@@ -113,63 +143,121 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 
 int vm_pause(struct vm *vm)
 {
+	if (vm->proc)
+		return vmproc_call(vm->proc, VMPROTO_PAUSE, 0, NULL, 0);
 	return virt_pause(vm->board);
 }
 
 int vm_resume(struct vm *vm)
 {
+	if (vm->proc)
+		return vmproc_call(vm->proc, VMPROTO_RESUME, 0, NULL, 0);
 	return virt_resume(vm->board);
 }
 
 void vm_reset(struct vm *vm)
 {
-	virt_reset(vm->board);
+	if (vm->proc)
+		vmproc_call(vm->proc, VMPROTO_RESET, 0, NULL, 0);
+	else
+		virt_reset(vm->board);
 }
 
 int vm_power_button(struct vm *vm)
 {
+	if (vm->proc)
+		return vmproc_call(vm->proc, VMPROTO_POWER, 0, NULL, 0);
 	return virt_power_button(vm->board);
 }
 
 void vm_stop(struct vm *vm, int code)
 {
-	virt_stop(vm->board, code);
+	if (vm->proc)
+		vmproc_stop(vm->proc, code);
+	else
+		virt_stop(vm->board, code);
 }
 
 enum virt_end vm_wait(struct vm *vm, int *code)
 {
+	if (vm->proc)
+		return vmproc_wait(vm->proc, code);
 	return virt_wait(vm->board, code);
 }
 
 bool vm_running(const struct vm *vm)
 {
+	if (vm->proc)
+		return vmproc_running(vm->proc);
 	return virt_running(vm->board);
+}
+
+int vm_worker_pid(const struct vm *vm)
+{
+	return vm->proc ? (int)vmproc_pid(vm->proc) : 0;
+}
+
+const char *vm_end_cause(struct vm *vm)
+{
+	return vm->proc ? vmproc_cause(vm->proc) : NULL;
 }
 
 void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
-	if (virt_running(vm->board))
-		virt_stop(vm->board, 0);
-	virt_wait(vm->board, NULL);
+	if (vm_running(vm))
+		vm_stop(vm, 0);
+	vm_wait(vm, NULL);
 	/* viewers still attached keep the object until they detach */
 	vm_put(vm);
 }
 
+/* The worker's figures (zeroes if it does not answer). */
+static struct vmproto_stats *worker_stats(const struct vm *vm)
+{
+	struct vmproto_stats *st = malloc(sizeof(*st));
+	if (st)
+		vmproc_stats(vm->proc, st);
+	return st;
+}
+
 unsigned vm_vcpu_tids(const struct vm *vm, int *tids, unsigned n)
 {
-	return virt_vcpu_tids(vm->board, tids, n);
+	if (!vm->proc)
+		return virt_vcpu_tids(vm->board, tids, n);
+	struct vmproto_stats *st = worker_stats(vm);
+	if (!st)
+		return 0;
+	unsigned k = st->n_vcpus;
+	for (unsigned i = 0; i < k && i < n; i++)
+		tids[i] = st->tids[i];
+	free(st);
+	return k;
 }
 
 uint64_t vm_vcpu_instret(const struct vm *vm, unsigned vcpu)
 {
-	return virt_vcpu_instret(vm->board, vcpu);
+	if (!vm->proc)
+		return virt_vcpu_instret(vm->board, vcpu);
+	struct vmproto_stats *st = worker_stats(vm);
+	uint64_t r = st && vcpu < st->n_vcpus ? st->instret[vcpu] : 0;
+	free(st);
+	return r;
 }
 
 void vm_dev_stats(const struct vm *vm, struct virt_dev_stats *st)
 {
-	virt_dev_stats(vm->board, st);
+	if (!vm->proc) {
+		virt_dev_stats(vm->board, st);
+		return;
+	}
+	struct vmproto_stats *w = worker_stats(vm);
+	if (w)
+		*st = w->dev;
+	else
+		memset(st, 0, sizeof(*st));
+	free(w);
 }
 
 int vm_console_attach(struct vm *vm, bool writer,
@@ -214,19 +302,34 @@ int vm_console_input(struct vm_viewer *v, const uint8_t *buf, size_t len)
 	if (!v->writer)
 		return -EPERM;
 	size_t done = 0;
-	if (!v->vm->board || !virt_running(v->vm->board))
+	if (!vm_running(v->vm))
 		return -EINVAL;
 	/* the UART's FIFO is 16 bytes: offer the rest as it drains, at
 	 * keyboard speed this never waits long */
 	for (int tries = 0; done < len && tries < 2000; tries++) {
-		done += virt_console_input(v->vm->board, buf + done,
-					   len - done);
+		int r = vm_console_try_input(v, buf + done, len - done);
+		if (r < 0)
+			return done ? (int)done : r;
+		done += (size_t)r;
 		if (done < len) {
 			struct timespec ts = { 0, 1000000 };
 			nanosleep(&ts, NULL);
 		}
 	}
 	return (int)done;
+}
+
+int vm_console_try_input(struct vm_viewer *v, const uint8_t *buf, size_t len)
+{
+	if (!v->writer)
+		return -EPERM;
+	if (!v->vm->proc)
+		return (int)virt_console_input(v->vm->board, buf, len);
+	if (len > 4096)
+		len = 4096;
+	int r = vmproc_call(v->vm->proc, VMPROTO_CONSOLE_IN, 0, buf,
+			    (uint32_t)len);
+	return r > (int)len ? (int)len : r; /* the worker is not trusted */
 }
 
 void vm_console_detach(struct vm_viewer *v)
