@@ -2,6 +2,7 @@
  * The VM object: a running machine, its console fan-out and how it ended.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,16 @@ struct vm_viewer {
 };
 
 struct vm {
-	struct virt *board;  /* in this process, or */
-	struct vmproc *proc; /* in a worker process */
+	struct virt *board; /* in this process, or */
+	bool remote;	    /* in a worker process: */
+	/* the worker, until vm_destroy: the owner lets go of the process
+	 * (and the scheduler handle it uses) even while viewers keep the
+	 * object; calls take proc_lock to read, vm_destroy to clear */
+	pthread_rwlock_t proc_lock;
+	struct vmproc *proc;
+	enum virt_end end_why; /* after vm_destroy let go of the worker */
+	int end_code;
+	char end_cause[128];
 	struct vm_ops ops;
 
 	/* console: scrollback ring and viewers, under con_lock */
@@ -44,10 +53,11 @@ static void vm_put(struct vm *vm)
 	pthread_mutex_unlock(&vm->con_lock);
 	if (!last)
 		return;
-	if (vm->proc)
-		vmproc_destroy(vm->proc);
+	if (vm->remote)
+		vmproc_destroy(vm->proc); /* NULL after vm_destroy */
 	else
 		virt_destroy(vm->board); /* stops and joins first */
+	pthread_rwlock_destroy(&vm->proc_lock);
 	pthread_mutex_destroy(&vm->con_lock);
 	free(vm);
 }
@@ -97,7 +107,12 @@ static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 		.sched = p->sched,
 		.ops = { console_output, proc_ended, vm },
 	};
-	if (vmproc_start(&wp, &vm->proc, err)) {
+	vm->remote = true;
+	pthread_rwlock_wrlock(&vm->proc_lock);
+	int r = vmproc_start(&wp, &vm->proc, err);
+	pthread_rwlock_unlock(&vm->proc_lock);
+	if (r) {
+		pthread_rwlock_destroy(&vm->proc_lock);
 		pthread_mutex_destroy(&vm->con_lock);
 		free(vm);
 		return NULL;
@@ -115,6 +130,7 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 	vm->ops = p->ops;
 	vm->refs = 1;
 	pthread_mutex_init(&vm->con_lock, NULL);
+	pthread_rwlock_init(&vm->proc_lock, NULL);
 	if (p->worker_exe)
 		return start_worker(vm, p, err);
 	struct virt_host_ops hops = {
@@ -125,6 +141,7 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 	};
 	vm->board = virt_create(p->board, &hops, err);
 	if (!vm->board) {
+		pthread_rwlock_destroy(&vm->proc_lock);
 		pthread_mutex_destroy(&vm->con_lock);
 		free(vm);
 		return NULL;
@@ -134,6 +151,7 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 		if (r == 1)
 			error_set(err, EINVAL, "nothing to run");
 		virt_destroy(vm->board);
+		pthread_rwlock_destroy(&vm->proc_lock);
 		pthread_mutex_destroy(&vm->con_lock);
 		free(vm);
 		return NULL;
@@ -141,65 +159,115 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 	return vm;
 }
 
+/* The worker of a remote VM, read-locked: NULL once vm_destroy let go of
+ * it. proc_put always follows. */
+static struct vmproc *proc_get(const struct vm *vm)
+{
+	struct vm *m = (struct vm *)vm;
+	pthread_rwlock_rdlock(&m->proc_lock);
+	return m->proc;
+}
+
+static void proc_put(const struct vm *vm)
+{
+	pthread_rwlock_unlock(&((struct vm *)vm)->proc_lock);
+}
+
+static int proc_call(struct vm *vm, unsigned type, const void *data,
+		     uint32_t len)
+{
+	struct vmproc *p = proc_get(vm);
+	int r = p ? vmproc_call(p, type, 0, data, len) : -EPIPE;
+	proc_put(vm);
+	return r;
+}
+
 int vm_pause(struct vm *vm)
 {
-	if (vm->proc)
-		return vmproc_call(vm->proc, VMPROTO_PAUSE, 0, NULL, 0);
+	if (vm->remote)
+		return proc_call(vm, VMPROTO_PAUSE, NULL, 0);
 	return virt_pause(vm->board);
 }
 
 int vm_resume(struct vm *vm)
 {
-	if (vm->proc)
-		return vmproc_call(vm->proc, VMPROTO_RESUME, 0, NULL, 0);
+	if (vm->remote)
+		return proc_call(vm, VMPROTO_RESUME, NULL, 0);
 	return virt_resume(vm->board);
 }
 
 void vm_reset(struct vm *vm)
 {
-	if (vm->proc)
-		vmproc_call(vm->proc, VMPROTO_RESET, 0, NULL, 0);
+	if (vm->remote)
+		proc_call(vm, VMPROTO_RESET, NULL, 0);
 	else
 		virt_reset(vm->board);
 }
 
 int vm_power_button(struct vm *vm)
 {
-	if (vm->proc)
-		return vmproc_call(vm->proc, VMPROTO_POWER, 0, NULL, 0);
+	if (vm->remote)
+		return proc_call(vm, VMPROTO_POWER, NULL, 0);
 	return virt_power_button(vm->board);
 }
 
 void vm_stop(struct vm *vm, int code)
 {
-	if (vm->proc)
-		vmproc_stop(vm->proc, code);
-	else
+	if (!vm->remote) {
 		virt_stop(vm->board, code);
+		return;
+	}
+	struct vmproc *p = proc_get(vm);
+	if (p)
+		vmproc_stop(p, code);
+	proc_put(vm);
 }
 
 enum virt_end vm_wait(struct vm *vm, int *code)
 {
-	if (vm->proc)
-		return vmproc_wait(vm->proc, code);
-	return virt_wait(vm->board, code);
+	if (!vm->remote)
+		return virt_wait(vm->board, code);
+	struct vmproc *p = proc_get(vm);
+	enum virt_end why = vm->end_why;
+	int c = vm->end_code;
+	if (p)
+		why = vmproc_wait(p, &c);
+	proc_put(vm);
+	if (code)
+		*code = c;
+	return why;
 }
 
 bool vm_running(const struct vm *vm)
 {
-	if (vm->proc)
-		return vmproc_running(vm->proc);
-	return virt_running(vm->board);
+	if (!vm->remote)
+		return virt_running(vm->board);
+	struct vmproc *p = proc_get(vm);
+	bool r = p && vmproc_running(p);
+	proc_put(vm);
+	return r;
 }
 
 int vm_worker_pid(const struct vm *vm)
 {
-	return vm->proc ? (int)vmproc_pid(vm->proc) : 0;
+	if (!vm->remote)
+		return 0;
+	struct vmproc *p = proc_get(vm);
+	int pid = p ? (int)vmproc_pid(p) : 0;
+	proc_put(vm);
+	return pid;
 }
 
 const char *vm_end_cause(struct vm *vm)
 {
-	return vm->proc ? vmproc_cause(vm->proc) : NULL;
+	if (!vm->remote)
+		return NULL;
+	struct vmproc *p = proc_get(vm);
+	if (p && vmproc_cause(p))
+		snprintf(vm->end_cause, sizeof(vm->end_cause), "%s",
+			 vmproc_cause(p));
+	proc_put(vm);
+	return vm->end_cause[0] ? vm->end_cause : NULL;
 }
 
 void vm_destroy(struct vm *vm)
@@ -208,23 +276,41 @@ void vm_destroy(struct vm *vm)
 		return;
 	if (vm_running(vm))
 		vm_stop(vm, 0);
-	vm_wait(vm, NULL);
+	if (vm->remote) {
+		/* let go of the worker now: viewers may keep the object */
+		vm->end_why = vm_wait(vm, &vm->end_code);
+		vm_end_cause(vm);
+		pthread_rwlock_wrlock(&vm->proc_lock);
+		struct vmproc *p = vm->proc;
+		vm->proc = NULL;
+		pthread_rwlock_unlock(&vm->proc_lock);
+		vmproc_destroy(p);
+	} else {
+		virt_wait(vm->board, NULL);
+	}
 	/* viewers still attached keep the object until they detach */
 	vm_put(vm);
 }
 
-/* The worker's figures (zeroes if it does not answer). */
+/* The worker's figures (NULL if it is gone; zeroes if it does not
+ * answer). */
 static struct vmproto_stats *worker_stats(const struct vm *vm)
 {
 	struct vmproto_stats *st = malloc(sizeof(*st));
-	if (st)
-		vmproc_stats(vm->proc, st);
+	struct vmproc *p = proc_get(vm);
+	if (st && p) {
+		vmproc_stats(p, st);
+	} else {
+		free(st);
+		st = NULL;
+	}
+	proc_put(vm);
 	return st;
 }
 
 unsigned vm_vcpu_tids(const struct vm *vm, int *tids, unsigned n)
 {
-	if (!vm->proc)
+	if (!vm->remote)
 		return virt_vcpu_tids(vm->board, tids, n);
 	struct vmproto_stats *st = worker_stats(vm);
 	if (!st)
@@ -238,7 +324,7 @@ unsigned vm_vcpu_tids(const struct vm *vm, int *tids, unsigned n)
 
 uint64_t vm_vcpu_instret(const struct vm *vm, unsigned vcpu)
 {
-	if (!vm->proc)
+	if (!vm->remote)
 		return virt_vcpu_instret(vm->board, vcpu);
 	struct vmproto_stats *st = worker_stats(vm);
 	uint64_t r = st && vcpu < st->n_vcpus ? st->instret[vcpu] : 0;
@@ -248,7 +334,7 @@ uint64_t vm_vcpu_instret(const struct vm *vm, unsigned vcpu)
 
 void vm_dev_stats(const struct vm *vm, struct virt_dev_stats *st)
 {
-	if (!vm->proc) {
+	if (!vm->remote) {
 		virt_dev_stats(vm->board, st);
 		return;
 	}
@@ -323,12 +409,11 @@ int vm_console_try_input(struct vm_viewer *v, const uint8_t *buf, size_t len)
 {
 	if (!v->writer)
 		return -EPERM;
-	if (!v->vm->proc)
+	if (!v->vm->remote)
 		return (int)virt_console_input(v->vm->board, buf, len);
 	if (len > 4096)
 		len = 4096;
-	int r = vmproc_call(v->vm->proc, VMPROTO_CONSOLE_IN, 0, buf,
-			    (uint32_t)len);
+	int r = proc_call(v->vm, VMPROTO_CONSOLE_IN, buf, (uint32_t)len);
 	return r > (int)len ? (int)len : r; /* the worker is not trusted */
 }
 
