@@ -306,11 +306,11 @@ static void *reader_thread(void *arg)
 		p->ended = true;
 	}
 	pthread_cond_broadcast(&p->cond);
+	struct vmproc_ops ops = p->ops;
 	pthread_mutex_unlock(&p->lock);
-	if (!was_ended) {
+	if (!was_ended && ops.ended) { /* none if the start failed */
 		log_warn(LOG, "worker %d: %s", (int)p->pid, p->cause);
-		if (p->ops.ended)
-			p->ops.ended(p->ops.opaque, p->why, p->code);
+		ops.ended(ops.opaque, p->why, p->code);
 	}
 	return NULL;
 }
@@ -422,6 +422,10 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 		pthread_mutex_unlock(&p->lock);
 	}
 	if (r) {
+		/* the caller hears of the failure from us, not the end */
+		pthread_mutex_lock(&p->lock);
+		memset(&p->ops, 0, sizeof(p->ops));
+		pthread_mutex_unlock(&p->lock);
 		vmproc_destroy(p);
 		return r;
 	}
