@@ -205,8 +205,9 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 		return 0;
 	case VMPROTO_CONSOLE_OUT:
 		if (p->ops.output) {
+			struct vmproc_ops ops = p->ops;
 			pthread_mutex_unlock(&p->lock);
-			p->ops.output(p->ops.opaque, m->data, m->len);
+			ops.output(ops.opaque, m->data, m->len);
 			pthread_mutex_lock(&p->lock);
 		}
 		return 0;
@@ -220,9 +221,10 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 		p->code = m->a1;
 		p->ended = true;
 		pthread_cond_broadcast(&p->cond);
+		struct vmproc_ops ops = p->ops;
 		pthread_mutex_unlock(&p->lock);
-		if (p->ops.ended)
-			p->ops.ended(p->ops.opaque, p->why, p->code);
+		if (ops.ended)
+			ops.ended(ops.opaque, (enum virt_end)m->a0, m->a1);
 		pthread_mutex_lock(&p->lock);
 		return 0;
 	case VMPROTO_GATE_ENTER:
