@@ -231,8 +231,7 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	pthread_cond_broadcast(&v->ended_cond);
 	pthread_mutex_unlock(&d->lock);
 
-	enum vm_state st = why == VIRT_END_CRASHED ? VM_STATE_CRASHED
-						   : VM_STATE_STOPPED;
+	enum vm_state st = vm_lifecycle_ended(why);
 	if (set_state(d, v, st, &err))
 		log_error(LOG, "%s: %s", v->def.name, err.msg);
 	const char *action = why == VIRT_END_POWEROFF  ? "poweroff"
@@ -301,12 +300,12 @@ static void *reaper_thread(void *arg)
 
 static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 {
-	if (v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED)
-		return error_set(err, EBUSY, "%s is already %s", v->def.name,
-				 vm_state_name(v->state));
+	int r = vm_lifecycle_check(v->state, VM_OP_START, v->def.name, err);
+	if (r)
+		return r;
 	/* the board borrows the definition's strings: run a private copy */
 	v->run_def = v->def;
-	int r = vmdef_to_virt_config(&v->run_def, &v->board, err);
+	r = vmdef_to_virt_config(&v->run_def, &v->board, err);
 	if (r)
 		return r;
 	v->board.name = v->run_def.name;
@@ -355,19 +354,10 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	return r;
 }
 
-static int need_running(const struct dvm *v, bool paused_ok, struct error *err)
-{
-	if (v->state == VM_STATE_RUNNING ||
-	    (paused_ok && v->state == VM_STATE_PAUSED))
-		return 0;
-	return error_set(err, EBUSY, "%s is %s, not running", v->def.name,
-			 vm_state_name(v->state));
-}
-
 static int do_stop(struct daemon *d, struct dvm *v, const char *actor,
 		   struct error *err)
 {
-	int r = need_running(v, true, err);
+	int r = vm_lifecycle_check(v->state, VM_OP_STOP, v->def.name, err);
 	if (r)
 		return r;
 	unsigned gen = v->gen;
@@ -379,17 +369,15 @@ static int do_stop(struct daemon *d, struct dvm *v, const char *actor,
 static int do_pause(struct daemon *d, struct dvm *v, bool pause,
 		    struct error *err)
 {
-	if (pause && v->state != VM_STATE_RUNNING)
-		return error_set(err, EBUSY, "%s is %s, not running",
-				 v->def.name, vm_state_name(v->state));
-	if (!pause && v->state != VM_STATE_PAUSED)
-		return error_set(err, EBUSY, "%s is %s, not paused",
-				 v->def.name, vm_state_name(v->state));
-	int r = pause ? vm_pause(v->vm) : vm_resume(v->vm);
+	enum vm_op op = pause ? VM_OP_PAUSE : VM_OP_RESUME;
+	int r = vm_lifecycle_check(v->state, op, v->def.name, err);
+	if (r)
+		return r;
+	r = pause ? vm_pause(v->vm) : vm_resume(v->vm);
 	if (r)
 		return error_set(err, -r, "%s: the machine is not running",
 				 v->def.name);
-	return set_state(d, v, pause ? VM_STATE_PAUSED : VM_STATE_RUNNING, err);
+	return set_state(d, v, vm_lifecycle_next(v->state, op), err);
 }
 
 int daemon_action_parse(const char *s, enum daemon_action *out)
@@ -433,7 +421,7 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
 	case DAEMON_PAUSE: r = do_pause(d, v, true, err); break;
 	case DAEMON_RESUME: r = do_pause(d, v, false, err); break;
 	case DAEMON_RESET:
-		r = need_running(v, false, err);
+		r = vm_lifecycle_check(v->state, VM_OP_RESET, v->def.name, err);
 		if (!r)
 			vm_reset(v->vm);
 		break;
@@ -628,11 +616,7 @@ int daemon_vm_delete(struct daemon *d, const char *actor, const char *ref,
 	struct dvm *v = dvm_op_begin(d, ref, err);
 	if (!v)
 		return -ENOENT;
-	int r = 0;
-	if (v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED)
-		r = error_set(err, EBUSY,
-			      "%s is %s: stop it before deleting it",
-			      v->def.name, vm_state_name(v->state));
+	int r = vm_lifecycle_check(v->state, VM_OP_DELETE, v->def.name, err);
 	if (!r)
 		r = inventory_vm_delete(d->inv, v->id, err);
 	if (!r) {
