@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "vmm/vm.h"
 #include "vmm/vmproc.h"
@@ -32,6 +33,9 @@ struct vm {
 	enum virt_end end_why; /* after vm_destroy let go of the worker */
 	int end_code;
 	char end_cause[128];
+	pthread_mutex_t stats_lock; /* the worker's last figures */
+	struct vmproto_stats *stats;
+	uint64_t stats_ns;
 	struct vm_ops ops;
 
 	/* console: scrollback ring and viewers, under con_lock */
@@ -58,7 +62,9 @@ static void vm_put(struct vm *vm)
 	else
 		virt_destroy(vm->board); /* stops and joins first */
 	pthread_rwlock_destroy(&vm->proc_lock);
+	pthread_mutex_destroy(&vm->stats_lock);
 	pthread_mutex_destroy(&vm->con_lock);
+	free(vm->stats);
 	free(vm);
 }
 
@@ -113,6 +119,7 @@ static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 	pthread_rwlock_unlock(&vm->proc_lock);
 	if (r) {
 		pthread_rwlock_destroy(&vm->proc_lock);
+		pthread_mutex_destroy(&vm->stats_lock);
 		pthread_mutex_destroy(&vm->con_lock);
 		free(vm);
 		return NULL;
@@ -131,6 +138,7 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 	vm->refs = 1;
 	pthread_mutex_init(&vm->con_lock, NULL);
 	pthread_rwlock_init(&vm->proc_lock, NULL);
+	pthread_mutex_init(&vm->stats_lock, NULL);
 	if (p->worker_exe)
 		return start_worker(vm, p, err);
 	struct virt_host_ops hops = {
@@ -142,6 +150,7 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 	vm->board = virt_create(p->board, &hops, err);
 	if (!vm->board) {
 		pthread_rwlock_destroy(&vm->proc_lock);
+		pthread_mutex_destroy(&vm->stats_lock);
 		pthread_mutex_destroy(&vm->con_lock);
 		free(vm);
 		return NULL;
@@ -152,6 +161,7 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 			error_set(err, EINVAL, "nothing to run");
 		virt_destroy(vm->board);
 		pthread_rwlock_destroy(&vm->proc_lock);
+		pthread_mutex_destroy(&vm->stats_lock);
 		pthread_mutex_destroy(&vm->con_lock);
 		free(vm);
 		return NULL;
@@ -293,17 +303,33 @@ void vm_destroy(struct vm *vm)
 }
 
 /* The worker's figures (NULL if it is gone; zeroes if it does not
- * answer). */
+ * answer). One query serves the callers of the next STATS_CACHE_NS: a
+ * metrics scrape asks for every vCPU and device of a VM in a row. */
+#define STATS_CACHE_NS 100000000ull
 static struct vmproto_stats *worker_stats(const struct vm *vm)
 {
+	struct vm *m = (struct vm *)vm;
 	struct vmproto_stats *st = malloc(sizeof(*st));
 	struct vmproc *p = proc_get(vm);
-	if (st && p) {
-		vmproc_stats(p, st);
-	} else {
+	if (!st || !p) {
+		proc_put(vm);
 		free(st);
-		st = NULL;
+		return NULL;
 	}
+	pthread_mutex_lock(&m->stats_lock);
+	uint64_t now = clock_monotonic_ns();
+	if (!m->stats || now - m->stats_ns > STATS_CACHE_NS) {
+		if (!m->stats)
+			m->stats = malloc(sizeof(*m->stats));
+		if (m->stats)
+			vmproc_stats(p, m->stats);
+		m->stats_ns = now;
+	}
+	if (m->stats)
+		*st = *m->stats;
+	else
+		memset(st, 0, sizeof(*st));
+	pthread_mutex_unlock(&m->stats_lock);
 	proc_put(vm);
 	return st;
 }

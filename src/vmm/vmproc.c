@@ -26,7 +26,7 @@
 #define LOG		 "vmproc"
 #define WORKER_FD	 3
 #define CALL_TIMEOUT_MS	 5000
-#define STATS_TIMEOUT_MS 1000
+#define STATS_TIMEOUT_MS 250
 #define START_TIMEOUT_MS 30000
 #define PROXY_QUEUE	 4
 

@@ -50,7 +50,7 @@ int vmproc_start(const struct vmproc_params *p, struct vmproc **out,
 int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,
 		uint32_t len);
 /* Figures of the running machine; zeroes if the worker does not answer
- * within a second. */
+ * within 250 ms. */
 int vmproc_stats(struct vmproc *p, struct vmproto_stats *st);
 /* Hard power-off (asynchronous). */
 void vmproc_stop(struct vmproc *p, int code);
