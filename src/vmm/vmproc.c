@@ -339,11 +339,15 @@ static int spawn(struct vmproc *p, const char *exe, struct error *err)
 	snprintf(fdarg, sizeof(fdarg), "%d", WORKER_FD);
 	char *argv[] = { (char *)"softvisor", (char *)"__vm-worker",
 			 (char *)"--fd", fdarg, NULL };
-	/* its own session: a terminal's ^C reaches the daemon, which stops
-	 * its VMs cleanly, not the workers behind its back */
+	/* its own process group: a terminal's ^C reaches the daemon, which
+	 * stops its VMs cleanly, not the workers behind its back. Not its
+	 * own session: with CFS autogroups every session is a task group of
+	 * its own, and the host kernel would then share the CPU between the
+	 * workers by group, not by the run tokens the daemon hands out. */
 	posix_spawnattr_t at;
 	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
 	int r = posix_spawn(&p->pid, exe, &fa, &at, argv, environ);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);

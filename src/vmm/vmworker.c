@@ -24,8 +24,9 @@
 #define LOG "worker"
 
 struct wvcpu {
-	int grant;	/* -1 waiting, 0 refused, 1 granted */
-	struct hart *h; /* while granted */
+	int grant;	   /* -1 waiting, 0 refused, 1 granted */
+	struct hart *h;	   /* while granted and running */
+	bool kick_pending; /* kicked between GRANT and the thread running */
 };
 
 struct worker {
@@ -81,6 +82,7 @@ static bool gate_enter(void *opaque, unsigned vcpu, struct hart *h)
 		return true;
 	}
 	c->grant = -1;
+	c->kick_pending = false; /* kicks of an earlier slice are stale */
 	pthread_mutex_unlock(&w->lock);
 	send_simple(w, VMPROTO_GATE_ENTER, 0, (int32_t)vcpu, 0);
 	pthread_mutex_lock(&w->lock);
@@ -88,6 +90,12 @@ static bool gate_enter(void *opaque, unsigned vcpu, struct hart *h)
 		pthread_cond_wait(&w->cond, &w->lock);
 	bool ok = c->grant == 1 && !w->dead;
 	c->h = ok ? h : NULL;
+	if (ok && c->kick_pending) {
+		/* the slice ended before this thread got to run: leave at
+		 * once, as the in-process hart_request would have made it */
+		c->kick_pending = false;
+		hart_request(h, HART_REQ_EXIT);
+	}
 	pthread_mutex_unlock(&w->lock);
 	return ok;
 }
@@ -137,6 +145,8 @@ static int gate_msg(struct worker *w, const struct vmproto_msg *m,
 		pthread_cond_broadcast(&w->cond);
 	} else if (c->h) {
 		hart_request(c->h, HART_REQ_EXIT);
+	} else if (c->grant == 1) {
+		c->kick_pending = true; /* granted, the thread not yet back */
 	}
 	pthread_mutex_unlock(&w->lock);
 	return 0;
