@@ -28,18 +28,18 @@
 #define CALL_TIMEOUT_MS	 5000
 #define STATS_TIMEOUT_MS 250
 #define START_TIMEOUT_MS 30000
-#define PROXY_QUEUE	 4
 
 extern char **environ;
 
-/* A vCPU's run-token proxy: GATE_ENTER/LEAVE of the worker, in order. */
+/* A vCPU's run-token proxy: reads GATE_ENTER/LEAVE from the vCPU's own
+ * gate socket and answers GATE_GRANT on it, so a grant wakes the worker's
+ * vCPU thread directly. */
 struct proxy {
 	struct vmproc *p;
 	unsigned vcpu;
+	int sock; /* our end of the vCPU's gate socketpair, -1: none */
 	pthread_t thread;
 	bool started;
-	int q[PROXY_QUEUE]; /* 0: enter, 1: leave parks, 2: leave runnable */
-	unsigned head, count;
 	bool entered; /* between enter and leave, from the worker's view */
 };
 
@@ -60,6 +60,7 @@ struct vmproc {
 	enum virt_end why;
 	int code;
 	char cause[128];
+	char proto_err[128]; /* why a proxy killed the worker */
 	bool hello;
 	bool started; /* STARTED arrived */
 	int start_result;
@@ -72,7 +73,6 @@ struct vmproc {
 	int reply;
 	struct vmproto_stats *stats; /* where STATS_REPLY goes */
 
-	bool quit; /* proxies: stop */
 	struct proxy px[VMPROTO_STATS_VCPUS];
 };
 
@@ -102,59 +102,60 @@ static void kick(void *opaque, unsigned vcpu)
 	vmproto_send(p->sock, &m, NULL, 0, MSG_DONTWAIT, NULL);
 }
 
+/* The worker broke the protocol on a gate socket: kill it; the reader
+ * then ends the VM crashed with this cause. */
+static void proxy_violation(struct vmproc *p, const char *msg)
+{
+	pthread_mutex_lock(&p->lock);
+	if (!p->proto_err[0])
+		snprintf(p->proto_err, sizeof(p->proto_err), "%.100s", msg);
+	pthread_mutex_unlock(&p->lock);
+	log_error(LOG, "worker %d: %s: killing it", (int)p->pid, msg);
+	kill_worker(p);
+}
+
 static void *proxy_thread(void *arg)
 {
 	struct proxy *x = arg;
 	struct vmproc *p = x->p;
+	uint8_t *buf = malloc(VMPROTO_RXBUF);
+	struct vmproto_msg m;
+	struct error err = { 0 };
 
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		while (!x->count && !p->quit)
-			pthread_cond_wait(&p->cond, &p->lock);
-		if (!x->count)
+	while (buf) {
+		int r = vmproto_recv(x->sock, buf, &m, NULL, NULL, &err);
+		if (r == -ECONNRESET)
 			break;
-		int op = x->q[x->head];
-		x->head = (x->head + 1) % PROXY_QUEUE;
-		x->count--;
-		pthread_mutex_unlock(&p->lock);
-		if (op == 0) {
+		if (!r && m.type != VMPROTO_GATE_ENTER &&
+		    m.type != VMPROTO_GATE_LEAVE)
+			r = error_set(&err, EPROTO,
+				      "vCPU %u: %s on its gate socket", x->vcpu,
+				      vmproto_type_name(m.type));
+		else if (!r && m.a0 != (int32_t)x->vcpu)
+			r = error_set(&err, EPROTO,
+				      "vCPU %u: gate message for vCPU %d",
+				      x->vcpu, m.a0);
+		else if (!r && (m.type == VMPROTO_GATE_ENTER) == x->entered)
+			r = error_set(&err, EPROTO, "vCPU %u: %s twice",
+				      x->vcpu, x->entered ? "enter" : "leave");
+		if (r) {
+			if (r != -ESHUTDOWN && r != -EBADF)
+				proxy_violation(p, err.msg);
+			break;
+		}
+		x->entered = m.type == VMPROTO_GATE_ENTER;
+		if (x->entered) {
 			bool ok = vmk_sched_enter(p->sched, x->vcpu, NULL);
-			struct vmproto_msg m = { .type = VMPROTO_GATE_GRANT,
+			struct vmproto_msg g = { .type = VMPROTO_GATE_GRANT,
 						 .a0 = (int32_t)x->vcpu,
 						 .a1 = ok };
-			vmproto_send(p->sock, &m, NULL, 0, 0, NULL);
+			vmproto_send(x->sock, &g, NULL, 0, 0, NULL);
 		} else {
-			vmk_sched_leave(p->sched, x->vcpu, op == 2);
+			vmk_sched_leave(p->sched, x->vcpu, m.a1 != 0);
 		}
-		pthread_mutex_lock(&p->lock);
 	}
-	pthread_mutex_unlock(&p->lock);
+	free(buf);
 	return NULL;
-}
-
-/* Queue a gate request of the worker (p->lock held). */
-static int proxy_push(struct vmproc *p, const struct vmproto_msg *m,
-		      struct error *err)
-{
-	if (!p->sched)
-		return error_set(err, EPROTO, "%s without a scheduler",
-				 vmproto_type_name(m->type));
-	if (m->a0 < 0 || (unsigned)m->a0 >= p->n_vcpus)
-		return error_set(err, EPROTO, "%s: no vCPU %d",
-				 vmproto_type_name(m->type), m->a0);
-	struct proxy *x = &p->px[m->a0];
-	bool enter = m->type == VMPROTO_GATE_ENTER;
-	if (enter == x->entered)
-		return error_set(err, EPROTO, "vCPU %d: %s twice", m->a0,
-				 enter ? "enter" : "leave");
-	if (x->count == PROXY_QUEUE)
-		return error_set(err, EPROTO, "vCPU %d: too many requests",
-				 m->a0);
-	x->entered = enter;
-	x->q[(x->head + x->count) % PROXY_QUEUE] = enter ? 0 : 1 + !!m->a1;
-	x->count++;
-	pthread_cond_broadcast(&p->cond);
-	return 0;
 }
 
 /* ---- the reader ------------------------------------------------------------ */
@@ -227,10 +228,8 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 			ops.ended(ops.opaque, (enum virt_end)m->a0, m->a1);
 		pthread_mutex_lock(&p->lock);
 		return 0;
-	case VMPROTO_GATE_ENTER:
-	case VMPROTO_GATE_LEAVE: return proxy_push(p, m, err);
 	case VMPROTO_GATE_CLOSING:
-	case VMPROTO_GATE_OPENING:
+	case VMPROTO_GATE_OPENING: {
 		if (!p->sched)
 			return error_set(err, EPROTO, "%s without a scheduler",
 					 vmproto_type_name(m->type));
@@ -238,7 +237,11 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 			vmk_sched_vm_shutdown(p->sched);
 		else
 			vmk_sched_vm_reopen(p->sched);
+		/* in effect: the worker's vCPUs may ask again */
+		struct vmproto_msg a = { .type = VMPROTO_REPLY, .seq = m->seq };
+		vmproto_send(p->sock, &a, NULL, 0, MSG_DONTWAIT, NULL);
 		return 0;
+	}
 	case VMPROTO_RAM_FD: return 0; /* not used by the daemon yet */
 	default:
 		return error_set(err, EPROTO, "unexpected %s from the worker",
@@ -305,6 +308,9 @@ static void *reader_thread(void *arg)
 		if (r != -ECONNRESET)
 			snprintf(p->cause, sizeof(p->cause),
 				 "protocol error: %.80s", err.msg);
+		else if (p->proto_err[0])
+			snprintf(p->cause, sizeof(p->cause),
+				 "protocol error: %.80s", p->proto_err);
 		p->ended = true;
 	}
 	pthread_cond_broadcast(&p->cond);
@@ -389,18 +395,36 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 		free(p);
 		return r;
 	}
+	int wfds[VMPROTO_STATS_VCPUS];
+	unsigned n_wfds = 0;
+	for (unsigned i = 0; i < VMPROTO_STATS_VCPUS; i++)
+		p->px[i].sock = -1;
 	if (p->sched) {
 		vmk_sched_vm_set_kick(p->sched, kick, p);
-		for (unsigned i = 0; i < p->n_vcpus; i++) {
+		for (unsigned i = 0; i < p->n_vcpus && !r; i++) {
 			struct proxy *x = &p->px[i];
+			int sv[2];
+			if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
+				       0, sv)) {
+				r = error_set(err, errno, "socketpair: %s",
+					      strerror(errno));
+				break;
+			}
 			x->p = p;
 			x->vcpu = i;
+			x->sock = sv[0];
+			wfds[n_wfds++] = sv[1];
 			x->started = !pthread_create(&x->thread, NULL,
 						     proxy_thread, x);
+			if (!x->started)
+				r = error_set(err, EAGAIN,
+					      "cannot start a proxy thread");
 		}
 	}
-	p->reader_started = !pthread_create(&p->reader, NULL, reader_thread, p);
-	if (!p->reader_started) {
+	if (!r)
+		p->reader_started = !pthread_create(&p->reader, NULL,
+						    reader_thread, p);
+	if (!r && !p->reader_started) {
 		kill_worker(p);
 		shutdown(p->sock, SHUT_RDWR);
 		r = error_set(err, EAGAIN, "cannot start a reader thread");
@@ -410,7 +434,9 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 				 .data = prm->def_json,
 				 .len = (uint32_t)json_len };
 	if (!r)
-		r = vmproto_send(p->sock, &m, NULL, 0, 0, err);
+		r = vmproto_send(p->sock, &m, wfds, n_wfds, 0, err);
+	for (unsigned i = 0; i < n_wfds; i++)
+		close(wfds[i]); /* the worker has its own now */
 	if (!r) {
 		struct timespec ts;
 		deadline_after(START_TIMEOUT_MS, &ts);
@@ -572,9 +598,14 @@ void vmproc_destroy(struct vmproc *p)
 		if (!wait_flag(p, &p->ended, 5000))
 			kill_worker(p);
 	}
-	/* closing our end lets the worker exit; the reader then reaps it
+	/* closing our ends lets the worker exit; the reader then reaps it
 	 * (a worker that does not exit within 5 s is killed) */
+	if (p->sched)
+		vmk_sched_vm_shutdown(p->sched);
 	shutdown(p->sock, SHUT_RDWR);
+	for (unsigned i = 0; i < p->n_vcpus; i++)
+		if (p->px[i].sock >= 0)
+			shutdown(p->px[i].sock, SHUT_RDWR);
 	if (p->reader_started) {
 		if (!wait_flag(p, &p->gone, 5000))
 			kill_worker(p);
@@ -583,17 +614,14 @@ void vmproc_destroy(struct vmproc *p)
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, NULL, 0);
 	}
-	if (p->sched) {
-		vmk_sched_vm_shutdown(p->sched);
-		pthread_mutex_lock(&p->lock);
-		p->quit = true;
-		pthread_cond_broadcast(&p->cond);
-		pthread_mutex_unlock(&p->lock);
-		for (unsigned i = 0; i < p->n_vcpus; i++)
-			if (p->px[i].started)
-				pthread_join(p->px[i].thread, NULL);
-		vmk_sched_vm_set_kick(p->sched, NULL, NULL);
+	for (unsigned i = 0; i < p->n_vcpus; i++) {
+		if (p->px[i].started)
+			pthread_join(p->px[i].thread, NULL);
+		if (p->px[i].sock >= 0)
+			close(p->px[i].sock);
 	}
+	if (p->sched)
+		vmk_sched_vm_set_kick(p->sched, NULL, NULL);
 	close(p->sock);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);

@@ -14,9 +14,9 @@
 static const struct {
 	const char *name;
 	uint32_t min_len, max_len; /* data */
-	unsigned max_fds;
+	unsigned max_fds;	   /* RAM_FD: exactly 1 */
 } types[VMPROTO_TYPE_END] = {
-	[VMPROTO_START] = { "start", 2, VMPROTO_MAX_DATA, 0 },
+	[VMPROTO_START] = { "start", 2, VMPROTO_MAX_DATA, VMPROTO_MAX_FDS },
 	[VMPROTO_STOP] = { "stop", 0, 0, 0 },
 	[VMPROTO_PAUSE] = { "pause", 0, 0, 0 },
 	[VMPROTO_RESUME] = { "resume", 0, 0, 0 },
@@ -259,7 +259,7 @@ int vmproto_recv(int sock, uint8_t *buf, struct vmproto_msg *m, int *fds,
 				"(allowed %u)",
 				types[m->type].name, n_got,
 				types[m->type].max_fds);
-	if (!ret && n_got < types[m->type].max_fds)
+	if (!ret && m->type == VMPROTO_RAM_FD && n_got < 1)
 		ret = error_set(err, EPROTO,
 				"vmproto: %s: %u descriptors attached "
 				"(expected %u)",

@@ -26,7 +26,7 @@
 #define VMPROTO_MAGIC	 0x5356u /* "SV" */
 #define VMPROTO_VERSION	 1u
 #define VMPROTO_MAX_DATA (64u * 1024)
-#define VMPROTO_MAX_FDS	 8u
+#define VMPROTO_MAX_FDS	 64u /* VIRT_MAX_HARTS gate sockets */
 
 enum vmproto_type {
 	/* daemon -> worker */
@@ -41,17 +41,17 @@ enum vmproto_type {
 	VMPROTO_GATE_GRANT, /* a0: vCPU, a1: 1 granted, 0 shut down */
 	VMPROTO_GATE_KICK,  /* a0: vCPU: leave at the next block end */
 	/* worker -> daemon */
-	VMPROTO_HELLO,	     /* a0: protocol version, a1: worker pid */
-	VMPROTO_STARTED,     /* a0: 0 or -errno; data: error message */
-	VMPROTO_REPLY,	     /* a0: result (seq: the request's) */
-	VMPROTO_STATS_REPLY, /* data: struct vmproto_stats */
-	VMPROTO_CONSOLE_OUT, /* data: bytes */
-	VMPROTO_ENDED,	     /* a0: enum virt_end, a1: exit code */
-	VMPROTO_GATE_ENTER,  /* a0: vCPU; answered by GATE_GRANT */
-	VMPROTO_GATE_LEAVE,  /* a0: vCPU, a1: 1 runnable, 0 parks */
-	VMPROTO_GATE_CLOSING,
-	VMPROTO_GATE_OPENING,
-	VMPROTO_RAM_FD, /* one fd: guest RAM (memfd); a0: size MiB */
+	VMPROTO_HELLO,	      /* a0: protocol version, a1: worker pid */
+	VMPROTO_STARTED,      /* a0: 0 or -errno; data: error message */
+	VMPROTO_REPLY,	      /* a0: result (seq: the request's) */
+	VMPROTO_STATS_REPLY,  /* data: struct vmproto_stats */
+	VMPROTO_CONSOLE_OUT,  /* data: bytes */
+	VMPROTO_ENDED,	      /* a0: enum virt_end, a1: exit code */
+	VMPROTO_GATE_ENTER,   /* gate socket; a0: vCPU; answer: GATE_GRANT */
+	VMPROTO_GATE_LEAVE,   /* gate socket; a0: vCPU, a1: 1 runnable */
+	VMPROTO_GATE_CLOSING, /* seq; answered by REPLY once in effect */
+	VMPROTO_GATE_OPENING, /* seq; answered by REPLY once in effect */
+	VMPROTO_RAM_FD,	      /* one fd: guest RAM (memfd); a0: size MiB */
 	VMPROTO_TYPE_END
 };
 

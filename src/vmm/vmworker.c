@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cpu/hart.h"
@@ -24,19 +25,22 @@
 #define LOG "worker"
 
 struct wvcpu {
-	int grant;	   /* -1 waiting, 0 refused, 1 granted */
+	int sock;	   /* gate socket to the daemon's proxy, -1: none */
+	uint8_t *buf;	   /* its receive buffer */
 	struct hart *h;	   /* while granted and running */
-	bool kick_pending; /* kicked between GRANT and the thread running */
+	bool kick_pending; /* kicked before the granted thread ran */
 };
 
 struct worker {
 	int sock;
+	pthread_t main; /* reads sock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool ready;   /* the guest may run (after hooks.prepare) */
 	bool remote;  /* the daemon's scheduler grants run tokens */
 	bool closing; /* local gate: the machine tears its harts down */
 	bool dead;    /* the daemon is gone */
+	uint32_t next_seq, acked_seq; /* GATE_CLOSING/OPENING answered */
 	struct wvcpu vcpu[VIRT_MAX_HARTS];
 	unsigned n_vcpus;
 
@@ -73,29 +77,25 @@ static bool gate_enter(void *opaque, unsigned vcpu, struct hart *h)
 	pthread_mutex_lock(&w->lock);
 	while (!w->ready && !w->dead)
 		pthread_cond_wait(&w->cond, &w->lock);
-	if (w->dead || (!w->remote && w->closing)) {
-		pthread_mutex_unlock(&w->lock);
-		return false;
-	}
-	if (!w->remote) {
-		pthread_mutex_unlock(&w->lock);
-		return true;
-	}
-	c->grant = -1;
-	c->kick_pending = false; /* kicks of an earlier slice are stale */
+	bool local = !w->remote, ok = !w->dead && !(local && w->closing);
 	pthread_mutex_unlock(&w->lock);
-	send_simple(w, VMPROTO_GATE_ENTER, 0, (int32_t)vcpu, 0);
+	if (local || !ok)
+		return ok;
+	/* ask on our own gate socket; the grant wakes this thread */
+	struct vmproto_msg m = { .type = VMPROTO_GATE_ENTER,
+				 .a0 = (int32_t)vcpu };
+	ok = !vmproto_send(c->sock, &m, NULL, 0, 0, NULL) &&
+	     !vmproto_recv(c->sock, c->buf, &m, NULL, NULL, NULL) &&
+	     m.type == VMPROTO_GATE_GRANT && m.a0 == (int32_t)vcpu && m.a1;
 	pthread_mutex_lock(&w->lock);
-	while (c->grant < 0 && !w->dead)
-		pthread_cond_wait(&w->cond, &w->lock);
-	bool ok = c->grant == 1 && !w->dead;
+	ok = ok && !w->dead;
 	c->h = ok ? h : NULL;
 	if (ok && c->kick_pending) {
 		/* the slice ended before this thread got to run: leave at
 		 * once, as the in-process hart_request would have made it */
-		c->kick_pending = false;
 		hart_request(h, HART_REQ_EXIT);
 	}
+	c->kick_pending = false;
 	pthread_mutex_unlock(&w->lock);
 	return ok;
 }
@@ -105,49 +105,60 @@ static void gate_leave(void *opaque, unsigned vcpu, bool runnable)
 	struct worker *w = opaque;
 	if (vcpu >= w->n_vcpus || !w->remote)
 		return;
+	struct wvcpu *c = &w->vcpu[vcpu];
 	pthread_mutex_lock(&w->lock);
-	w->vcpu[vcpu].h = NULL;
+	c->h = NULL;
 	pthread_mutex_unlock(&w->lock);
-	send_simple(w, VMPROTO_GATE_LEAVE, 0, (int32_t)vcpu, runnable);
+	struct vmproto_msg m = { .type = VMPROTO_GATE_LEAVE,
+				 .a0 = (int32_t)vcpu,
+				 .a1 = runnable };
+	vmproto_send(c->sock, &m, NULL, 0, 0, NULL);
+}
+
+/* Tell the daemon's scheduler that the harts close or open, and wait
+ * until it is in effect: the harts of a reboot must not ask for a token
+ * before the scheduler reopened. (Not on the main thread, which reads the
+ * answer: that is only the first boot, when the gate is open anyway.) */
+static void gate_tell(struct worker *w, unsigned type, bool closing)
+{
+	pthread_mutex_lock(&w->lock);
+	w->closing = closing;
+	uint32_t seq = ++w->next_seq;
+	pthread_mutex_unlock(&w->lock);
+	if (!w->remote)
+		return;
+	send_simple(w, type, seq, 0, 0);
+	if (pthread_equal(pthread_self(), w->main))
+		return;
+	pthread_mutex_lock(&w->lock);
+	while (w->acked_seq < seq && !w->dead)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
 }
 
 static void gate_closing(void *opaque)
 {
-	struct worker *w = opaque;
-	pthread_mutex_lock(&w->lock);
-	w->closing = true;
-	pthread_mutex_unlock(&w->lock);
-	if (w->remote)
-		send_simple(w, VMPROTO_GATE_CLOSING, 0, 0, 0);
+	gate_tell(opaque, VMPROTO_GATE_CLOSING, true);
 }
 
 static void gate_opening(void *opaque)
 {
-	struct worker *w = opaque;
-	pthread_mutex_lock(&w->lock);
-	w->closing = false;
-	pthread_mutex_unlock(&w->lock);
-	if (w->remote)
-		send_simple(w, VMPROTO_GATE_OPENING, 0, 0, 0);
+	gate_tell(opaque, VMPROTO_GATE_OPENING, false);
 }
 
-/* The daemon answered GATE_ENTER or asks a running vCPU to leave. */
-static int gate_msg(struct worker *w, const struct vmproto_msg *m,
-		    struct error *err)
+/* The daemon asks a running vCPU to leave (its slice ended). */
+static int gate_kick(struct worker *w, const struct vmproto_msg *m,
+		     struct error *err)
 {
 	if (m->a0 < 0 || (unsigned)m->a0 >= w->n_vcpus)
 		return error_set(err, EPROTO, "%s: no vCPU %d",
 				 vmproto_type_name(m->type), m->a0);
 	struct wvcpu *c = &w->vcpu[m->a0];
 	pthread_mutex_lock(&w->lock);
-	if (m->type == VMPROTO_GATE_GRANT) {
-		c->grant = m->a1 ? 1 : 0;
-		pthread_cond_broadcast(&w->cond);
-	} else if (c->h) {
+	if (c->h)
 		hart_request(c->h, HART_REQ_EXIT);
-	} else if (c->grant == 1) {
+	else
 		c->kick_pending = true; /* granted, the thread not yet back */
-	}
 	pthread_mutex_unlock(&w->lock);
 	return 0;
 }
@@ -197,8 +208,9 @@ static unsigned open_fds(int *fds, unsigned cap)
 	return n;
 }
 
-static int start(struct worker *w, const struct vmproto_msg *m,
-		 const struct vmworker_hooks *hooks, struct error *err)
+static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
+		 unsigned nfds, const struct vmworker_hooks *hooks,
+		 struct error *err)
 {
 	if (w->vm)
 		return error_set(err, EBUSY, "the VM is already started");
@@ -216,6 +228,16 @@ static int start(struct worker *w, const struct vmproto_msg *m,
 	w->board.power_button = virt_virtio_count(&w->board) < VIRT_MAX_VIRTIO;
 	w->n_vcpus = w->def.cpus;
 	w->remote = m->a0 != 0;
+	if (w->n_vcpus > VIRT_MAX_HARTS || nfds != (w->remote ? w->n_vcpus : 0))
+		return error_set(err, EINVAL,
+				 "start: %u gate sockets for %u vCPUs", nfds,
+				 w->remote ? w->n_vcpus : 0);
+	for (unsigned i = 0; i < nfds; i++) {
+		w->vcpu[i].buf = malloc(VMPROTO_RXBUF);
+		if (!w->vcpu[i].buf)
+			return error_set(err, ENOMEM, "out of memory");
+		w->vcpu[i].sock = fds[i];
+	}
 	static struct virt_vcpu_gate gate = { gate_enter, gate_leave,
 					      gate_closing, gate_opening,
 					      NULL };
@@ -231,9 +253,9 @@ static int start(struct worker *w, const struct vmproto_msg *m,
 	if (r)
 		return error_set(err, -r, "console: %s", strerror(-r));
 	if (hooks && hooks->prepare) {
-		int fds[256];
-		unsigned n = open_fds(fds, 256);
-		r = hooks->prepare(hooks->opaque, fds, n, err);
+		int keep[256];
+		unsigned n = open_fds(keep, 256);
+		r = hooks->prepare(hooks->opaque, keep, n, err);
 		if (r)
 			return r;
 	}
@@ -265,6 +287,7 @@ static void stats(struct worker *w, uint32_t seq)
 
 /* One command of the daemon; -EPROTO ends the worker. */
 static int command(struct worker *w, const struct vmproto_msg *m,
+		   const int *fds, unsigned nfds,
 		   const struct vmworker_hooks *hooks, struct error *err)
 {
 	int r;
@@ -275,7 +298,7 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 	switch (m->type) {
 	case VMPROTO_START: {
 		struct error e = { 0 };
-		r = start(w, m, hooks, &e);
+		r = start(w, m, fds, nfds, hooks, &e);
 		struct vmproto_msg s = { .type = VMPROTO_STARTED,
 					 .seq = m->seq,
 					 .a0 = r,
@@ -300,8 +323,14 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		r = vm_console_try_input(w->viewer, m->data, m->len);
 		break;
 	case VMPROTO_STATS: stats(w, m->seq); return 0;
-	case VMPROTO_GATE_GRANT:
-	case VMPROTO_GATE_KICK: return gate_msg(w, m, err);
+	case VMPROTO_GATE_KICK: return gate_kick(w, m, err);
+	case VMPROTO_REPLY: /* to GATE_CLOSING/OPENING */
+		pthread_mutex_lock(&w->lock);
+		if (m->seq > w->acked_seq && m->seq <= w->next_seq)
+			w->acked_seq = m->seq;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		return 0;
 	default:
 		return error_set(err, EPROTO, "unexpected %s from the daemon",
 				 vmproto_type_name(m->type));
@@ -322,10 +351,24 @@ int vmworker_main(int sock, const struct vmworker_hooks *hooks)
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
 	send_simple(&w, VMPROTO_HELLO, 0, VMPROTO_VERSION, (int32_t)getpid());
+	for (unsigned i = 0; i < VIRT_MAX_HARTS; i++)
+		w.vcpu[i].sock = -1;
+	w.main = pthread_self();
 	for (;;) {
-		int r = vmproto_recv(sock, buf, &m, NULL, NULL, &err);
-		if (!r)
-			r = command(&w, &m, hooks, &err);
+		int fds[VMPROTO_MAX_FDS];
+		unsigned nfds = 0;
+		int r = vmproto_recv(sock, buf, &m, fds, &nfds, &err);
+		if (!r) {
+			r = command(&w, &m, fds, nfds, hooks, &err);
+			/* descriptors the start did not take */
+			for (unsigned i = 0; i < nfds; i++) {
+				bool taken = false;
+				for (unsigned k = 0; k < w.n_vcpus; k++)
+					taken |= w.vcpu[k].sock == fds[i];
+				if (!taken)
+					close(fds[i]);
+			}
+		}
 		if (r == -ECONNRESET)
 			break;
 		if (r) {
@@ -339,6 +382,9 @@ int vmworker_main(int sock, const struct vmworker_hooks *hooks)
 	w.dead = true;
 	pthread_cond_broadcast(&w.cond);
 	pthread_mutex_unlock(&w.lock);
+	for (unsigned i = 0; i < VIRT_MAX_HARTS; i++)
+		if (w.vcpu[i].sock >= 0) /* vCPUs waiting for a grant */
+			shutdown(w.vcpu[i].sock, SHUT_RDWR);
 	if (w.vm) {
 		if (w.viewer)
 			vm_console_detach(w.viewer);

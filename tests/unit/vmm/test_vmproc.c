@@ -43,14 +43,13 @@ static void wrecv(int fd, struct vmproto_msg *m)
 		_exit(0); /* the daemon let go */
 }
 
-/* Wait for a GRANT of vCPU 0; its a1. */
-static int wgrant(int fd)
+/* Ask for vCPU 0's run token on its gate socket; the grant's a1. */
+static int wenter(int gate)
 {
 	struct vmproto_msg m;
-	do
-		wrecv(fd, &m);
-	while (m.type != VMPROTO_GATE_GRANT);
-	return m.a1;
+	wsend(gate, VMPROTO_GATE_ENTER, 0, 0, 0, NULL);
+	wrecv(gate, &m);
+	return m.type == VMPROTO_GATE_GRANT ? m.a1 : -1;
 }
 
 static int fake_worker(const char *mode)
@@ -59,8 +58,10 @@ static int fake_worker(const char *mode)
 	struct vmproto_msg m;
 
 	wsend(fd, VMPROTO_HELLO, 0, VMPROTO_VERSION, getpid(), NULL);
-	wrecv(fd, &m);
-	if (m.type != VMPROTO_START)
+	int gates[VMPROTO_MAX_FDS];
+	unsigned n_gates = 0;
+	if (vmproto_recv(fd, rxbuf, &m, gates, &n_gates, NULL) ||
+	    m.type != VMPROTO_START)
 		return 2;
 	if (!strcmp(mode, "startfail")) {
 		wsend(fd, VMPROTO_STARTED, m.seq, -ENOENT, 0,
@@ -70,17 +71,18 @@ static int fake_worker(const char *mode)
 	}
 	wsend(fd, VMPROTO_STARTED, m.seq, 0, 0, NULL);
 	if (!strcmp(mode, "gate") || !strcmp(mode, "gate-twice")) {
-		wsend(fd, VMPROTO_GATE_ENTER, 0, 0, 0, NULL);
-		int g1 = wgrant(fd);
-		wsend(fd, VMPROTO_GATE_LEAVE, 0, 0, 0, NULL);
+		if (n_gates != 1)
+			return 2;
+		int gate = gates[0];
+		int g1 = wenter(gate);
+		wsend(gate, VMPROTO_GATE_LEAVE, 0, 0, 0, NULL);
 		if (!strcmp(mode, "gate-twice")) { /* enter twice: hostile */
-			wsend(fd, VMPROTO_GATE_ENTER, 0, 0, 0, NULL);
-			wsend(fd, VMPROTO_GATE_ENTER, 0, 0, 0, NULL);
+			wsend(gate, VMPROTO_GATE_LEAVE, 0, 0, 0, NULL);
+			for (;;)
+				pause(); /* the daemon kills us */
 		}
-		wsend(fd, VMPROTO_GATE_ENTER, 0, 0, 0, NULL);
-		int g2 = wgrant(fd);
-		wsend(fd, VMPROTO_GATE_LEAVE, 0, 0, 0, NULL);
-		/* a vCPU the VM does not have */
+		int g2 = wenter(gate);
+		wsend(gate, VMPROTO_GATE_LEAVE, 0, 0, 0, NULL);
 		wsend(fd, VMPROTO_CONSOLE_OUT, 0, 0, 0,
 		      g1 == 1 && g2 == 1 ? "granted twice" : "refused");
 		wsend(fd, VMPROTO_ENDED, 0, VIRT_END_POWEROFF, 0, NULL);
@@ -263,11 +265,11 @@ static void test_run_tokens(void **state)
 	vmproc_destroy(p);
 	assert_string_equal(s.out, "granted twice");
 
-	/* entering twice is a protocol violation: the worker is killed */
+	/* leaving twice is a protocol violation: the worker is killed */
 	vmk_sched_vm_reopen(h);
 	assert_int_equal(start("gate-twice", &s, h, &p, &err), 0);
 	assert_int_equal(vmproc_wait(p, NULL), VIRT_END_CRASHED);
-	assert_non_null(strstr(vmproc_cause(p), "enter twice"));
+	assert_non_null(strstr(vmproc_cause(p), "leave twice"));
 	vmproc_destroy(p);
 
 	vmk_sched_vm_remove(h);
