@@ -173,14 +173,20 @@ static double uptime_s(const struct dvm *v)
 static json_t *vm_json(const struct dvm *v)
 {
 	json_t *def = vmdef_to_json_value(&v->def);
-	return json_pack("{s:I, s:s, s:s, s:i, s:I, s:f, s:b, s:I, s:I, s:o}",
-			 "id", (json_int_t)v->id, "name", v->def.name, "state",
-			 vm_state_name(v->state), "cpus", (int)v->def.cpus,
-			 "memory", (json_int_t)v->def.memory, "uptime_s",
-			 uptime_s(v), "autostart", v->def.autostart,
-			 "created_ms", (json_int_t)v->created_ms, "updated_ms",
-			 (json_int_t)v->updated_ms, "definition",
-			 def ? def : json_object());
+	json_t *o = json_pack(
+		"{s:I, s:s, s:s, s:i, s:I, s:f, s:b, s:I, s:I, s:o}", "id",
+		(json_int_t)v->id, "name", v->def.name, "state",
+		vm_state_name(v->state), "cpus", (int)v->def.cpus, "memory",
+		(json_int_t)v->def.memory, "uptime_s", uptime_s(v), "autostart",
+		v->def.autostart, "created_ms", (json_int_t)v->created_ms,
+		"updated_ms", (json_int_t)v->updated_ms, "definition",
+		def ? def : json_object());
+	/* the VM's worker process (issue 14); 0: none or in-process */
+	if (o)
+		json_object_set_new(
+			o, "worker_pid",
+			json_integer(v->vm ? vm_worker_pid(v->vm) : 0));
+	return o;
 }
 
 static int set_state(struct daemon *d, struct dvm *v, enum vm_state st,
@@ -215,6 +221,9 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 
 	int code = 0;
 	enum virt_end why = vm_wait(vm, &code);
+	char cause[128] = "";
+	if (vm_end_cause(vm))
+		snprintf(cause, sizeof(cause), "%s", vm_end_cause(vm));
 	vm_destroy(vm);
 	daemon_sched_detach(d, &slot);
 
@@ -224,18 +233,20 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	pthread_cond_broadcast(&v->ended_cond);
 	pthread_mutex_unlock(&d->lock);
 
-	enum vm_state st = why == VIRT_END_CRASHED ? VM_STATE_CRASHED
-						   : VM_STATE_STOPPED;
+	enum vm_state st = vm_lifecycle_ended(why);
 	if (set_state(d, v, st, &err))
 		log_error(LOG, "%s: %s", v->def.name, err.msg);
 	const char *action = why == VIRT_END_POWEROFF  ? "poweroff"
 			     : why == VIRT_END_CRASHED ? "crash"
 						       : "stopped";
-	char msg[96];
-	snprintf(msg, sizeof(msg), "exit code %d", code);
+	char msg[160];
+	if (cause[0]) /* its worker process died */
+		snprintf(msg, sizeof(msg), "%s", cause);
+	else
+		snprintf(msg, sizeof(msg), "exit code %d", code);
 	if (inventory_event_add(d->inv, v->def.name, actor, action,
 				why == VIRT_END_CRASHED ? "crashed" : "ok",
-				code ? msg : NULL, &err))
+				code || cause[0] ? msg : NULL, &err))
 		log_warn(LOG, "event not recorded: %s", err.msg);
 	log_info(LOG, "%s: %s (%s)", v->def.name, action, msg);
 }
@@ -291,12 +302,12 @@ static void *reaper_thread(void *arg)
 
 static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 {
-	if (v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED)
-		return error_set(err, EBUSY, "%s is already %s", v->def.name,
-				 vm_state_name(v->state));
+	int r = vm_lifecycle_check(v->state, VM_OP_START, v->def.name, err);
+	if (r)
+		return r;
 	/* the board borrows the definition's strings: run a private copy */
 	v->run_def = v->def;
-	int r = vmdef_to_virt_config(&v->run_def, &v->board, err);
+	r = vmdef_to_virt_config(&v->run_def, &v->board, err);
 	if (r)
 		return r;
 	v->board.name = v->run_def.name;
@@ -310,12 +321,22 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		.gate = slot.gate_valid ? &slot.gate : NULL,
 		.ops = { machine_ended, v },
 	};
+	char *json = NULL;
+	if (!d->cfg.in_process) { /* a worker process per VM (issue 14) */
+		json = vmdef_to_json(&v->run_def);
+		p.worker_exe = d->cfg.worker_exe ? d->cfg.worker_exe
+						 : "/proc/self/exe";
+		p.def_json = json ? json : "";
+		p.n_vcpus = v->run_def.cpus;
+		p.sched = slot.handle;
+	}
 	pthread_mutex_lock(&d->lock);
 	v->gen++;
 	v->sched = slot;
 	p.gate = slot.gate_valid ? &v->sched.gate : NULL;
 	pthread_mutex_unlock(&d->lock);
 	struct vm *vm = vm_start(&p, err);
+	free(json);
 	if (!vm) {
 		daemon_sched_detach(d, &slot);
 		pthread_mutex_lock(&d->lock);
@@ -335,19 +356,10 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	return r;
 }
 
-static int need_running(const struct dvm *v, bool paused_ok, struct error *err)
-{
-	if (v->state == VM_STATE_RUNNING ||
-	    (paused_ok && v->state == VM_STATE_PAUSED))
-		return 0;
-	return error_set(err, EBUSY, "%s is %s, not running", v->def.name,
-			 vm_state_name(v->state));
-}
-
 static int do_stop(struct daemon *d, struct dvm *v, const char *actor,
 		   struct error *err)
 {
-	int r = need_running(v, true, err);
+	int r = vm_lifecycle_check(v->state, VM_OP_STOP, v->def.name, err);
 	if (r)
 		return r;
 	unsigned gen = v->gen;
@@ -359,17 +371,15 @@ static int do_stop(struct daemon *d, struct dvm *v, const char *actor,
 static int do_pause(struct daemon *d, struct dvm *v, bool pause,
 		    struct error *err)
 {
-	if (pause && v->state != VM_STATE_RUNNING)
-		return error_set(err, EBUSY, "%s is %s, not running",
-				 v->def.name, vm_state_name(v->state));
-	if (!pause && v->state != VM_STATE_PAUSED)
-		return error_set(err, EBUSY, "%s is %s, not paused",
-				 v->def.name, vm_state_name(v->state));
-	int r = pause ? vm_pause(v->vm) : vm_resume(v->vm);
+	enum vm_op op = pause ? VM_OP_PAUSE : VM_OP_RESUME;
+	int r = vm_lifecycle_check(v->state, op, v->def.name, err);
+	if (r)
+		return r;
+	r = pause ? vm_pause(v->vm) : vm_resume(v->vm);
 	if (r)
 		return error_set(err, -r, "%s: the machine is not running",
 				 v->def.name);
-	return set_state(d, v, pause ? VM_STATE_PAUSED : VM_STATE_RUNNING, err);
+	return set_state(d, v, vm_lifecycle_next(v->state, op), err);
 }
 
 int daemon_action_parse(const char *s, enum daemon_action *out)
@@ -413,7 +423,7 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
 	case DAEMON_PAUSE: r = do_pause(d, v, true, err); break;
 	case DAEMON_RESUME: r = do_pause(d, v, false, err); break;
 	case DAEMON_RESET:
-		r = need_running(v, false, err);
+		r = vm_lifecycle_check(v->state, VM_OP_RESET, v->def.name, err);
 		if (!r)
 			vm_reset(v->vm);
 		break;
@@ -609,11 +619,7 @@ int daemon_vm_delete(struct daemon *d, const char *actor, const char *ref,
 	struct dvm *v = dvm_op_begin(d, ref, err);
 	if (!v)
 		return -ENOENT;
-	int r = 0;
-	if (v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED)
-		r = error_set(err, EBUSY,
-			      "%s is %s: stop it before deleting it",
-			      v->def.name, vm_state_name(v->state));
+	int r = vm_lifecycle_check(v->state, VM_OP_DELETE, v->def.name, err);
 	if (!r)
 		r = inventory_vm_delete(d->inv, v->id, err);
 	if (!r) {

@@ -38,6 +38,11 @@ struct daemon_config {
 	uint64_t mhz;	       /* nominal MHz per pCPU; 0: read the host */
 	unsigned shutdown_timeout_s; /* default for shutdown (0: 120) */
 	bool no_scheduler; /* harts run freely (benchmarks, debugging) */
+	/* Every VM runs in its own worker process (issue 14) of this
+	 * binary, worker_exe (NULL: /proc/self/exe); in_process: in the
+	 * daemon's own process instead (debugging). */
+	bool in_process;
+	const char *worker_exe;
 };
 
 /* Open the inventory, mark VMs that were running as crashed and start

@@ -196,10 +196,10 @@ int daemon_shutdown_task(struct daemon *d, struct dvm *v, const char *actor,
 		}
 		json_decref(o);
 	}
-	if (v->state != VM_STATE_RUNNING)
-		return error_set(err, EBUSY, "%s is %s, not running",
-				 v->def.name, vm_state_name(v->state));
-	int r = vm_power_button(v->vm);
+	int r = vm_lifecycle_check(v->state, VM_OP_SHUTDOWN, v->def.name, err);
+	if (r)
+		return r;
+	r = vm_power_button(v->vm);
 	if (r && r != -ENODEV)
 		return error_set(err, -r, "%s: power button: %s", v->def.name,
 				 strerror(-r));

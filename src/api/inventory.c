@@ -22,12 +22,6 @@
 #define SALT_LEN   16
 #define SECRET_LEN 32 /* random bytes, shown as 64 hex digits */
 
-static const char *const state_names[] = {
-	[VM_STATE_DEFINED] = "defined", [VM_STATE_RUNNING] = "running",
-	[VM_STATE_PAUSED] = "paused",	[VM_STATE_STOPPED] = "stopped",
-	[VM_STATE_CRASHED] = "crashed",
-};
-
 /* Schema migrations: migrations[v] takes a database from user_version v
  * to v + 1. Append, never edit a released step. */
 static const char *const migrations[INVENTORY_SCHEMA_VERSION] = {
@@ -81,25 +75,6 @@ static const char *const migrations[INVENTORY_SCHEMA_VERSION] = {
 	"ALTER TABLE tokens ADD COLUMN vms TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;",
 };
-
-const char *vm_state_name(enum vm_state s)
-{
-	if ((unsigned)s >= sizeof(state_names) / sizeof(state_names[0]))
-		return "?";
-	return state_names[s];
-}
-
-int vm_state_parse(const char *s, enum vm_state *out)
-{
-	for (unsigned i = 0; i < sizeof(state_names) / sizeof(state_names[0]);
-	     i++) {
-		if (s && strcmp(s, state_names[i]) == 0) {
-			*out = (enum vm_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
 
 static int64_t now_ms(void)
 {

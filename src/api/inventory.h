@@ -36,19 +36,14 @@
 #include <stdint.h>
 
 #include "api/grant.h"
+#include "vmm/lifecycle.h"
 #include "vmm/vmdef.h"
 #include "util/error.h"
 
 #define INVENTORY_FILE		 "inventory.db"
 #define INVENTORY_SCHEMA_VERSION 3
 
-enum vm_state {
-	VM_STATE_DEFINED,
-	VM_STATE_RUNNING,
-	VM_STATE_PAUSED,
-	VM_STATE_STOPPED,
-	VM_STATE_CRASHED,
-};
+/* enum vm_state, vm_state_name(), vm_state_parse(): vmm/lifecycle.h */
 
 struct inventory;
 
@@ -79,11 +74,6 @@ struct inventory_token {
 	struct grant grant; /* role and VM scope (schema 3; older: admin) */
 	int64_t expires_ms; /* 0: never */
 };
-
-/* "defined", "running", ... */
-const char *vm_state_name(enum vm_state s);
-/* Parse a state name. 0 or -EINVAL. */
-int vm_state_parse(const char *s, enum vm_state *out);
 
 /* Open (creating the directory (0700) and the database (0600) if needed)
  * and migrate the schema. -EPROTO if the file has a newer schema than this

@@ -20,6 +20,8 @@ struct cli_command {
 
 int cmd_run(int argc, char **argv);
 int cmd_daemon(int argc, char **argv); /* softvisor daemon (cmd_daemon.c) */
+/* softvisor __vm-worker (cmd_worker.c): started by the daemon only. */
+int cmd_vm_worker(int argc, char **argv);
 
 /* Clients of the daemon's REST API (client.h): cmd_vm.c, cmd_host.c. */
 int cmd_vm(int argc, char **argv);

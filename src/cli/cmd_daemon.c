@@ -46,6 +46,9 @@ static void daemon_usage(FILE *f)
 		"                      the power button before a hard stop "
 		"(120)\n"
 		"  --no-scheduler      vCPU threads run freely (benchmarks)\n"
+		"  --in-process        run the VMs in the daemon's process,\n"
+		"                      not one worker process each "
+		"(debugging)\n"
 		"  --log SPEC          log levels, e.g. daemon=debug\n");
 }
 
@@ -75,6 +78,7 @@ int cmd_daemon(int argc, char **argv)
 		{ "mhz", required_argument, NULL, 'm' },
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "no-scheduler", no_argument, NULL, 'n' },
+		{ "in-process", no_argument, NULL, 'i' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -98,6 +102,7 @@ int cmd_daemon(int argc, char **argv)
 		case 'c': rc.tls_cert = optarg; break;
 		case 'k': rc.tls_key = optarg; break;
 		case 'n': dc.no_scheduler = true; break;
+		case 'i': dc.in_process = true; break;
 		case 'p':
 		case 'm':
 		case 't':

@@ -53,6 +53,9 @@ int main(int argc, char **argv)
 		printf("softvisor %s\n", SOFTVISOR_VERSION);
 		return 0;
 	}
+	/* the daemon's VM worker (issue 14): not a user command */
+	if (strcmp(argv[1], "__vm-worker") == 0)
+		return cmd_vm_worker(argc - 1, argv + 1);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);

@@ -53,6 +53,10 @@ struct vmk_sched_vm {
 	int id;
 	unsigned n_vcpus;
 	bool shutdown;
+	/* preempts a running vCPU when its hart is in another process
+	 * (vmk_sched_vm_set_kick); NULL: hart_request on its hart */
+	void (*kick)(void *opaque, unsigned vcpu);
+	void *kick_opaque;
 	bool have_pct;
 	struct sched_stats prev;
 	struct sched_pct pct;
@@ -150,6 +154,17 @@ uint32_t vmk_host_pcpus(void)
 static struct vmk_vcpu *vcpu_of(struct vmk_sched *s, int vm, int vcpu)
 {
 	return &s->vms[vm]->vcpus[vcpu];
+}
+
+/* Ask running vCPU (vm, vcpu) to leave at its next block boundary. */
+static void post_exit(struct vmk_sched *s, int vm, int vcpu)
+{
+	struct vmk_sched_vm *v = s->vms[vm];
+
+	if (v->kick)
+		v->kick(v->kick_opaque, (unsigned)vcpu);
+	else
+		hart_request(v->vcpus[vcpu].h, HART_REQ_EXIT);
 }
 
 /* Make the timer thread wake up no later than t. */
@@ -299,8 +314,7 @@ static void wake_preempt(struct vmk_sched *s, int vm, int vcpu, uint64_t now)
 		if (now - sl->start >= WAKE_GRANULARITY_US) {
 			sl->exit_posted = true;
 			sl->deadline = UINT64_MAX;
-			hart_request(vcpu_of(s, pc->vm, pc->vcpu)->h,
-				     HART_REQ_EXIT);
+			post_exit(s, pc->vm, pc->vcpu);
 		} else if (sl->start + WAKE_GRANULARITY_US < sl->deadline) {
 			/* too early for the runner: end its slice at the
 			 * granularity instead (the timer thread does it) */
@@ -364,7 +378,7 @@ static uint64_t timer_tick(struct vmk_sched *s, uint64_t now)
 					 * overrun is charged as used */
 					sl->exit_posted = true;
 					sl->deadline = UINT64_MAX;
-					hart_request(c->h, HART_REQ_EXIT);
+					post_exit(s, pc->vm, pc->vcpu);
 				} else if (c->in_enter) {
 					/* granted, thread still waking */
 					sl->deadline = now + WAKING_RECHECK_US;
@@ -573,7 +587,7 @@ int vmk_sched_vcpu_set_affinity(struct vmk_sched_vm *vm, unsigned vcpu,
 		    !(s->pol.vms[vm->id].vcpus[vcpu].affinity >> c->tok & 1)) {
 			if (c->running) {
 				s->slot[c->tok].exit_posted = true;
-				hart_request(c->h, HART_REQ_EXIT);
+				post_exit(s, vm->id, (int)vcpu);
 			} else {
 				release(s, (unsigned)c->tok, now, true);
 			}
@@ -595,7 +609,7 @@ void vmk_sched_vm_shutdown(struct vmk_sched_vm *vm)
 		struct vmk_vcpu *c = &vm->vcpus[j];
 
 		if (c->running)
-			hart_request(c->h, HART_REQ_EXIT);
+			post_exit(s, vm->id, (int)j);
 		else if (c->tok >= 0)
 			release(s, (unsigned)c->tok, now, false);
 		else
@@ -707,6 +721,16 @@ void vmk_sched_leave(void *opaque, unsigned vcpu, bool runnable)
 	else if (!runnable)
 		sched_block(&s->pol, vm->id, (int)vcpu, now);
 	pthread_mutex_unlock(&s->lock);
+}
+
+void vmk_sched_vm_set_kick(struct vmk_sched_vm *vm,
+			   void (*kick)(void *opaque, unsigned vcpu),
+			   void *opaque)
+{
+	pthread_mutex_lock(&vm->s->lock);
+	vm->kick = kick;
+	vm->kick_opaque = opaque;
+	pthread_mutex_unlock(&vm->s->lock);
 }
 
 static void gate_closing(void *opaque)

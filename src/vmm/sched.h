@@ -115,6 +115,15 @@ bool vmk_sched_enter(void *opaque, unsigned vcpu, struct hart *h);
  * token goes to the next vCPU at once. */
 void vmk_sched_leave(void *opaque, unsigned vcpu, bool runnable);
 
+/* For a VM whose harts run in another process (a VM worker, issue 14):
+ * enter() is called with h = NULL by a proxy thread, and the scheduler
+ * preempts a running vCPU by calling kick(opaque, vcpu) instead of
+ * hart_request(); kick runs under the scheduler's lock and must not block
+ * or call back into it. */
+void vmk_sched_vm_set_kick(struct vmk_sched_vm *vm,
+			   void (*kick)(void *opaque, unsigned vcpu),
+			   void *opaque);
+
 /* Fill gate for struct virt_host_ops.gate: vmk_sched_enter/leave, and
  * closing/opening as vmk_sched_vm_shutdown/reopen; vm is the opaque. */
 void vmk_sched_vm_gate(struct vmk_sched_vm *vm, struct virt_vcpu_gate *gate);

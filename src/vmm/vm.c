@@ -2,13 +2,16 @@
  * The VM object: a running machine, its console fan-out and how it ended.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "vmm/vm.h"
+#include "vmm/vmproc.h"
 
 #define LOG "vm"
 
@@ -20,7 +23,19 @@ struct vm_viewer {
 };
 
 struct vm {
-	struct virt *board;
+	struct virt *board; /* in this process, or */
+	bool remote;	    /* in a worker process: */
+	/* the worker, until vm_destroy: the owner lets go of the process
+	 * (and the scheduler handle it uses) even while viewers keep the
+	 * object; calls take proc_lock to read, vm_destroy to clear */
+	pthread_rwlock_t proc_lock;
+	struct vmproc *proc;
+	enum virt_end end_why; /* after vm_destroy let go of the worker */
+	int end_code;
+	char end_cause[128];
+	pthread_mutex_t stats_lock; /* the worker's last figures */
+	struct vmproto_stats *stats;
+	uint64_t stats_ns;
 	struct vm_ops ops;
 
 	/* console: scrollback ring and viewers, under con_lock */
@@ -42,8 +57,14 @@ static void vm_put(struct vm *vm)
 	pthread_mutex_unlock(&vm->con_lock);
 	if (!last)
 		return;
-	virt_destroy(vm->board); /* stops and joins first */
+	if (vm->remote)
+		vmproc_destroy(vm->proc); /* NULL after vm_destroy */
+	else
+		virt_destroy(vm->board); /* stops and joins first */
+	pthread_rwlock_destroy(&vm->proc_lock);
+	pthread_mutex_destroy(&vm->stats_lock);
 	pthread_mutex_destroy(&vm->con_lock);
+	free(vm->stats);
 	free(vm);
 }
 
@@ -77,6 +98,35 @@ static void machine_ended(void *opaque, enum virt_end why, int code)
 		vm->ops.ended(vm->ops.opaque, vm, why, code);
 }
 
+static void proc_ended(void *opaque, enum virt_end why, int code)
+{
+	machine_ended(opaque, why, code);
+}
+
+static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
+			       struct error *err)
+{
+	struct vmproc_params wp = {
+		.exe = p->worker_exe,
+		.def_json = p->def_json,
+		.n_vcpus = p->n_vcpus,
+		.sched = p->sched,
+		.ops = { console_output, proc_ended, vm },
+	};
+	vm->remote = true;
+	pthread_rwlock_wrlock(&vm->proc_lock);
+	int r = vmproc_start(&wp, &vm->proc, err);
+	pthread_rwlock_unlock(&vm->proc_lock);
+	if (r) {
+		pthread_rwlock_destroy(&vm->proc_lock);
+		pthread_mutex_destroy(&vm->stats_lock);
+		pthread_mutex_destroy(&vm->con_lock);
+		free(vm);
+		return NULL;
+	}
+	return vm;
+}
+
 struct vm *vm_start(const struct vm_params *p, struct error *err)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -87,6 +137,10 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 	vm->ops = p->ops;
 	vm->refs = 1;
 	pthread_mutex_init(&vm->con_lock, NULL);
+	pthread_rwlock_init(&vm->proc_lock, NULL);
+	pthread_mutex_init(&vm->stats_lock, NULL);
+	if (p->worker_exe)
+		return start_worker(vm, p, err);
 	struct virt_host_ops hops = {
 		.console_output = console_output,
 		.ended = machine_ended,
@@ -95,6 +149,8 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 	};
 	vm->board = virt_create(p->board, &hops, err);
 	if (!vm->board) {
+		pthread_rwlock_destroy(&vm->proc_lock);
+		pthread_mutex_destroy(&vm->stats_lock);
 		pthread_mutex_destroy(&vm->con_lock);
 		free(vm);
 		return NULL;
@@ -104,6 +160,8 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 		if (r == 1)
 			error_set(err, EINVAL, "nothing to run");
 		virt_destroy(vm->board);
+		pthread_rwlock_destroy(&vm->proc_lock);
+		pthread_mutex_destroy(&vm->stats_lock);
 		pthread_mutex_destroy(&vm->con_lock);
 		free(vm);
 		return NULL;
@@ -111,65 +169,207 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 	return vm;
 }
 
+/* The worker of a remote VM, read-locked: NULL once vm_destroy let go of
+ * it. proc_put always follows. */
+static struct vmproc *proc_get(const struct vm *vm)
+{
+	struct vm *m = (struct vm *)vm;
+	pthread_rwlock_rdlock(&m->proc_lock);
+	return m->proc;
+}
+
+static void proc_put(const struct vm *vm)
+{
+	pthread_rwlock_unlock(&((struct vm *)vm)->proc_lock);
+}
+
+static int proc_call(struct vm *vm, unsigned type, const void *data,
+		     uint32_t len)
+{
+	struct vmproc *p = proc_get(vm);
+	int r = p ? vmproc_call(p, type, 0, data, len) : -EPIPE;
+	proc_put(vm);
+	return r;
+}
+
 int vm_pause(struct vm *vm)
 {
+	if (vm->remote)
+		return proc_call(vm, VMPROTO_PAUSE, NULL, 0);
 	return virt_pause(vm->board);
 }
 
 int vm_resume(struct vm *vm)
 {
+	if (vm->remote)
+		return proc_call(vm, VMPROTO_RESUME, NULL, 0);
 	return virt_resume(vm->board);
 }
 
 void vm_reset(struct vm *vm)
 {
-	virt_reset(vm->board);
+	if (vm->remote)
+		proc_call(vm, VMPROTO_RESET, NULL, 0);
+	else
+		virt_reset(vm->board);
 }
 
 int vm_power_button(struct vm *vm)
 {
+	if (vm->remote)
+		return proc_call(vm, VMPROTO_POWER, NULL, 0);
 	return virt_power_button(vm->board);
 }
 
 void vm_stop(struct vm *vm, int code)
 {
-	virt_stop(vm->board, code);
+	if (!vm->remote) {
+		virt_stop(vm->board, code);
+		return;
+	}
+	struct vmproc *p = proc_get(vm);
+	if (p)
+		vmproc_stop(p, code);
+	proc_put(vm);
 }
 
 enum virt_end vm_wait(struct vm *vm, int *code)
 {
-	return virt_wait(vm->board, code);
+	if (!vm->remote)
+		return virt_wait(vm->board, code);
+	struct vmproc *p = proc_get(vm);
+	enum virt_end why = vm->end_why;
+	int c = vm->end_code;
+	if (p)
+		why = vmproc_wait(p, &c);
+	proc_put(vm);
+	if (code)
+		*code = c;
+	return why;
 }
 
 bool vm_running(const struct vm *vm)
 {
-	return virt_running(vm->board);
+	if (!vm->remote)
+		return virt_running(vm->board);
+	struct vmproc *p = proc_get(vm);
+	bool r = p && vmproc_running(p);
+	proc_put(vm);
+	return r;
+}
+
+int vm_worker_pid(const struct vm *vm)
+{
+	if (!vm->remote)
+		return 0;
+	struct vmproc *p = proc_get(vm);
+	int pid = p ? (int)vmproc_pid(p) : 0;
+	proc_put(vm);
+	return pid;
+}
+
+const char *vm_end_cause(struct vm *vm)
+{
+	if (!vm->remote)
+		return NULL;
+	struct vmproc *p = proc_get(vm);
+	if (p && vmproc_cause(p))
+		snprintf(vm->end_cause, sizeof(vm->end_cause), "%s",
+			 vmproc_cause(p));
+	proc_put(vm);
+	return vm->end_cause[0] ? vm->end_cause : NULL;
 }
 
 void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
-	if (virt_running(vm->board))
-		virt_stop(vm->board, 0);
-	virt_wait(vm->board, NULL);
+	if (vm_running(vm))
+		vm_stop(vm, 0);
+	if (vm->remote) {
+		/* let go of the worker now: viewers may keep the object */
+		vm->end_why = vm_wait(vm, &vm->end_code);
+		vm_end_cause(vm);
+		pthread_rwlock_wrlock(&vm->proc_lock);
+		struct vmproc *p = vm->proc;
+		vm->proc = NULL;
+		pthread_rwlock_unlock(&vm->proc_lock);
+		vmproc_destroy(p);
+	} else {
+		virt_wait(vm->board, NULL);
+	}
 	/* viewers still attached keep the object until they detach */
 	vm_put(vm);
 }
 
+/* The worker's figures (NULL if it is gone; zeroes if it does not
+ * answer). One query serves the callers of the next STATS_CACHE_NS: a
+ * metrics scrape asks for every vCPU and device of a VM in a row. */
+#define STATS_CACHE_NS 100000000ull
+static struct vmproto_stats *worker_stats(const struct vm *vm)
+{
+	struct vm *m = (struct vm *)vm;
+	struct vmproto_stats *st = malloc(sizeof(*st));
+	struct vmproc *p = proc_get(vm);
+	if (!st || !p) {
+		proc_put(vm);
+		free(st);
+		return NULL;
+	}
+	pthread_mutex_lock(&m->stats_lock);
+	uint64_t now = clock_monotonic_ns();
+	if (!m->stats || now - m->stats_ns > STATS_CACHE_NS) {
+		if (!m->stats)
+			m->stats = malloc(sizeof(*m->stats));
+		if (m->stats)
+			vmproc_stats(p, m->stats);
+		m->stats_ns = now;
+	}
+	if (m->stats)
+		*st = *m->stats;
+	else
+		memset(st, 0, sizeof(*st));
+	pthread_mutex_unlock(&m->stats_lock);
+	proc_put(vm);
+	return st;
+}
+
 unsigned vm_vcpu_tids(const struct vm *vm, int *tids, unsigned n)
 {
-	return virt_vcpu_tids(vm->board, tids, n);
+	if (!vm->remote)
+		return virt_vcpu_tids(vm->board, tids, n);
+	struct vmproto_stats *st = worker_stats(vm);
+	if (!st)
+		return 0;
+	unsigned k = st->n_vcpus;
+	for (unsigned i = 0; i < k && i < n; i++)
+		tids[i] = st->tids[i];
+	free(st);
+	return k;
 }
 
 uint64_t vm_vcpu_instret(const struct vm *vm, unsigned vcpu)
 {
-	return virt_vcpu_instret(vm->board, vcpu);
+	if (!vm->remote)
+		return virt_vcpu_instret(vm->board, vcpu);
+	struct vmproto_stats *st = worker_stats(vm);
+	uint64_t r = st && vcpu < st->n_vcpus ? st->instret[vcpu] : 0;
+	free(st);
+	return r;
 }
 
 void vm_dev_stats(const struct vm *vm, struct virt_dev_stats *st)
 {
-	virt_dev_stats(vm->board, st);
+	if (!vm->remote) {
+		virt_dev_stats(vm->board, st);
+		return;
+	}
+	struct vmproto_stats *w = worker_stats(vm);
+	if (w)
+		*st = w->dev;
+	else
+		memset(st, 0, sizeof(*st));
+	free(w);
 }
 
 int vm_console_attach(struct vm *vm, bool writer,
@@ -214,19 +414,33 @@ int vm_console_input(struct vm_viewer *v, const uint8_t *buf, size_t len)
 	if (!v->writer)
 		return -EPERM;
 	size_t done = 0;
-	if (!v->vm->board || !virt_running(v->vm->board))
+	if (!vm_running(v->vm))
 		return -EINVAL;
 	/* the UART's FIFO is 16 bytes: offer the rest as it drains, at
 	 * keyboard speed this never waits long */
 	for (int tries = 0; done < len && tries < 2000; tries++) {
-		done += virt_console_input(v->vm->board, buf + done,
-					   len - done);
+		int r = vm_console_try_input(v, buf + done, len - done);
+		if (r < 0)
+			return done ? (int)done : r;
+		done += (size_t)r;
 		if (done < len) {
 			struct timespec ts = { 0, 1000000 };
 			nanosleep(&ts, NULL);
 		}
 	}
 	return (int)done;
+}
+
+int vm_console_try_input(struct vm_viewer *v, const uint8_t *buf, size_t len)
+{
+	if (!v->writer)
+		return -EPERM;
+	if (!v->vm->remote)
+		return (int)virt_console_input(v->vm->board, buf, len);
+	if (len > 4096)
+		len = 4096;
+	int r = proc_call(v->vm, VMPROTO_CONSOLE_IN, buf, (uint32_t)len);
+	return r > (int)len ? (int)len : r; /* the worker is not trusted */
 }
 
 void vm_console_detach(struct vm_viewer *v)

@@ -45,11 +45,22 @@ struct vm_viewer_ops {
 	void *opaque;
 };
 
+struct vmk_sched_vm;
+
 /* What vm_start needs besides the board configuration. */
 struct vm_params {
 	const struct virt_config *board;   /* borrowed until vm_destroy */
 	const struct virt_vcpu_gate *gate; /* scheduler, or NULL */
 	struct vm_ops ops;
+	/* Set: run the machine in a VM worker process (issue 14,
+	 * vmm/vmproc.h) of this binary instead of in this process. board
+	 * and gate are then unused: the worker builds the machine from
+	 * def_json (a VM definition) and its vCPUs take their run tokens
+	 * from sched (the scheduler's VM handle, or NULL: run freely). */
+	const char *worker_exe;
+	const char *def_json;
+	unsigned n_vcpus;
+	struct vmk_sched_vm *sched;
 };
 
 /* Build and start the machine (errors such as a missing kernel come back
@@ -69,7 +80,14 @@ bool vm_running(const struct vm *vm);
  * once every viewer detached too. */
 void vm_destroy(struct vm *vm);
 
-/* Host thread ids of the vCPUs; returns the vCPU count. */
+/* The worker process of the VM, 0 when it runs in this process. */
+int vm_worker_pid(const struct vm *vm);
+/* Why the machine ended when its worker died ("worker killed by signal 9
+ * (Killed)"), NULL otherwise. Valid until vm_destroy. */
+const char *vm_end_cause(struct vm *vm);
+
+/* Host thread ids of the vCPUs (in the worker's process if it has one);
+ * returns the vCPU count. */
 unsigned vm_vcpu_tids(const struct vm *vm, int *tids, unsigned n);
 /* Guest instructions retired by a vCPU in the current boot. */
 uint64_t vm_vcpu_instret(const struct vm *vm, unsigned vcpu);
@@ -84,6 +102,8 @@ int vm_console_attach(struct vm *vm, bool writer,
 /* Type (writer only, else -EPERM): waits up to 2 s for the UART to take
  * it; returns the bytes taken. */
 int vm_console_input(struct vm_viewer *v, const uint8_t *buf, size_t len);
+/* Like vm_console_input without waiting: the bytes the UART took now. */
+int vm_console_try_input(struct vm_viewer *v, const uint8_t *buf, size_t len);
 /* Detach; no callback of v runs after it returns. */
 void vm_console_detach(struct vm_viewer *v);
 

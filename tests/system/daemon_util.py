@@ -186,3 +186,16 @@ def thread_cpu_ticks(pid, tid):
     with open(f"/proc/{pid}/task/{tid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def vm_pid(api, name, daemon):
+    """The process a VM's vCPU threads live in: its worker (issue 14) or,
+    with --in-process, the daemon."""
+    return api.ok("GET", f"/v1/vms/{name}")["worker_pid"] or daemon.proc.pid
+
+
+def process_cpu_ticks(pid):
+    """utime + stime of a whole process, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])

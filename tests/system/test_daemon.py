@@ -15,7 +15,7 @@ import pytest
 
 from conftest import MARKER, TIME_SCALE
 from daemon_util import (Api, Daemon, guest_definition, softvisor_exe,
-                         thread_cpu_ticks)
+                         thread_cpu_ticks, vm_pid)
 
 
 @pytest.fixture
@@ -71,9 +71,10 @@ def test_three_vms_lifecycle(daemon, guest):
     stats = api.ok("GET", "/v1/vms/alpha/stats")
     tids = [v["tid"] for v in stats["vcpus"]]
     assert tids and all(tids)
-    before = [thread_cpu_ticks(daemon.proc.pid, t) for t in tids]
+    pid = vm_pid(api, "alpha", daemon)
+    before = [thread_cpu_ticks(pid, t) for t in tids]
     time.sleep(3)
-    after = [thread_cpu_ticks(daemon.proc.pid, t) for t in tids]
+    after = [thread_cpu_ticks(pid, t) for t in tids]
     assert after == before, f"paused vCPU threads ran: {before} -> {after}"
     st, j = api.call("POST", "/v1/vms/alpha/pause")
     assert st == 409

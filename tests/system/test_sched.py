@@ -18,7 +18,7 @@ import pytest
 
 from conftest import MARKER, TIME_SCALE
 from daemon_util import (Daemon, guest_definition, softvisor_exe,
-                         thread_cpu_ticks)
+                         thread_cpu_ticks, vm_pid, process_cpu_ticks)
 
 BUSY = "while :; do :; done"
 MHZ = 2000  # nominal MHz per pCPU given to the daemon
@@ -48,10 +48,10 @@ def cpu_shares_of(d, names, seconds):
     """Host CPU (fraction of one core) each VM's vCPU threads used."""
     api = d.api()
     tids = {n: vcpu_tids(api, n) for n in names}
-    pid = d.proc.pid
+    pids = {n: vm_pid(api, n, d) for n in names}
 
     def sample():
-        return {n: sum(thread_cpu_ticks(pid, t) for t in tids[n])
+        return {n: sum(thread_cpu_ticks(pids[n], t) for t in tids[n])
                 for n in names}
     t0, a = time.monotonic(), sample()
     time.sleep(seconds)
@@ -156,14 +156,14 @@ def test_idle_vms_cost_nothing(tmp_path, guest):
             wait_console(d, n, MARKER, timeout=400)
         # let the guests finish what follows boot (deferred work, RCU)
         time.sleep(10)
-        with open(f"/proc/{d.proc.pid}/stat") as f:
-            a = f.read().rsplit(")", 1)[1].split()
+        # the daemon and every VM's worker process (issue 14)
+        pids = {d.proc.pid} | {vm_pid(d.api(), n, d) for n in names}
+        a = sum(process_cpu_ticks(p) for p in pids)
         t0 = time.monotonic()
         time.sleep(10)
-        with open(f"/proc/{d.proc.pid}/stat") as f:
-            b = f.read().rsplit(")", 1)[1].split()
+        b = sum(process_cpu_ticks(p) for p in pids)
         t1 = time.monotonic()
-        used = (int(b[11]) + int(b[12]) - int(a[11]) - int(a[12])) / TICK
+        used = (b - a) / TICK
         frac = used / (t1 - t0)
         limit = 0.05 * TIME_SCALE
         print(f"16 idle VMs -> {frac:.4f} of one core")

@@ -1,0 +1,67 @@
+/*
+ * The VM lifecycle state machine (issue 14: moved out of api/daemon.c so
+ * that the daemon and its workers share it): the states a VM record goes
+ * through, which operation each state allows, and where each operation
+ * or the machine's end leads. Pure: no locks, no I/O.
+ *
+ *            start               pause
+ *   defined ------> running <----------> paused
+ *   stopped ------>   |  ^     resume      |
+ *   crashed ------>   |  | reset           | stop
+ *                     v  |                 v
+ *   (the machine ends: poweroff, stop, panic stop -> stopped; crash ->
+ *    crashed)
+ *
+ *   if (vm_lifecycle_check(st, VM_OP_PAUSE, name, &err)) -> -EBUSY, message
+ *   st = vm_lifecycle_next(st, VM_OP_PAUSE);
+ *   st = vm_lifecycle_ended(VIRT_END_CRASHED);           -> crashed
+ */
+#ifndef SV_VMM_LIFECYCLE_H
+#define SV_VMM_LIFECYCLE_H
+
+#include <stdbool.h>
+
+#include "machine/virt.h"
+#include "util/error.h"
+
+enum vm_state {
+	VM_STATE_DEFINED,
+	VM_STATE_RUNNING,
+	VM_STATE_PAUSED,
+	VM_STATE_STOPPED,
+	VM_STATE_CRASHED,
+};
+
+enum vm_op {
+	VM_OP_START,
+	VM_OP_STOP,	/* hard power-off */
+	VM_OP_SHUTDOWN, /* the power button */
+	VM_OP_PAUSE,
+	VM_OP_RESUME,
+	VM_OP_RESET,
+	VM_OP_DELETE,
+};
+
+/* "defined", "running", ...; "?" out of range. */
+const char *vm_state_name(enum vm_state s);
+/* Parse a state name. 0 or -EINVAL. */
+int vm_state_parse(const char *s, enum vm_state *out);
+/* Name of an operation ("start", ...). */
+const char *vm_op_name(enum vm_op op);
+
+/* The machine exists (running or paused). */
+bool vm_state_live(enum vm_state s);
+
+/* 0 if op is allowed in state s; else -EBUSY (-EINVAL for an unknown op
+ * or state) with err saying why, about VM name. */
+int vm_lifecycle_check(enum vm_state s, enum vm_op op, const char *name,
+		       struct error *err);
+
+/* The state once op (allowed in s) succeeded. SHUTDOWN leaves the state
+ * as it is: the guest decides when its machine ends. */
+enum vm_state vm_lifecycle_next(enum vm_state s, enum vm_op op);
+
+/* The state of a VM whose machine ended with why. */
+enum vm_state vm_lifecycle_ended(enum virt_end why);
+
+#endif

@@ -1,0 +1,629 @@
+/*
+ * The daemon's side of a VM worker: spawn, reader thread, run-token
+ * proxies, reaping. See vmproc.h.
+ *
+ * Threads: the caller's (start, call, stop, destroy); the reader thread
+ * (every message from the worker, the end); one proxy thread per vCPU that
+ * blocks in vmk_sched_enter for its vCPU. p->lock guards the rest.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "vmm/sched.h"
+#include "vmm/vmproc.h"
+
+#define LOG		 "vmproc"
+#define WORKER_FD	 3
+#define CALL_TIMEOUT_MS	 5000
+#define STATS_TIMEOUT_MS 250
+#define START_TIMEOUT_MS 30000
+
+extern char **environ;
+
+/* A vCPU's run-token proxy: reads GATE_ENTER/LEAVE from the vCPU's own
+ * gate socket and answers GATE_GRANT on it, so a grant wakes the worker's
+ * vCPU thread directly. */
+struct proxy {
+	struct vmproc *p;
+	unsigned vcpu;
+	int sock; /* our end of the vCPU's gate socketpair, -1: none */
+	pthread_t thread;
+	bool started;
+	bool entered; /* between enter and leave, from the worker's view */
+};
+
+struct vmproc {
+	int sock;
+	pid_t pid;
+	struct vmproc_ops ops;
+	struct vmk_sched_vm *sched;
+	unsigned n_vcpus;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t reader;
+	bool reader_started;
+	bool gone;  /* the worker's socket closed or it broke protocol */
+	bool ended; /* the VM ended (ENDED or the worker died) */
+	bool reaped;
+	enum virt_end why;
+	int code;
+	char cause[128];
+	char proto_err[128]; /* why a proxy killed the worker */
+	bool hello;
+	bool started; /* STARTED arrived */
+	int start_result;
+	char start_msg[512];
+
+	/* one outstanding reply at a time per caller, matched by seq */
+	uint32_t next_seq;
+	uint32_t reply_seq;
+	bool reply_ready;
+	int reply;
+	struct vmproto_stats *stats; /* where STATS_REPLY goes */
+
+	struct proxy px[VMPROTO_STATS_VCPUS];
+};
+
+static void kill_worker(struct vmproc *p);
+
+static uint64_t deadline_after(unsigned ms, struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+	return 0;
+}
+
+/* ---- run-token proxies ---------------------------------------------------- */
+
+static void kick(void *opaque, unsigned vcpu)
+{
+	struct vmproc *p = opaque;
+	struct vmproto_msg m = { .type = VMPROTO_GATE_KICK,
+				 .a0 = (int32_t)vcpu };
+	/* under the scheduler's lock: never block on a full socket (a
+	 * worker that does not read loses its kicks, not our time) */
+	vmproto_send(p->sock, &m, NULL, 0, MSG_DONTWAIT, NULL);
+}
+
+/* The worker broke the protocol on a gate socket: kill it; the reader
+ * then ends the VM crashed with this cause. */
+static void proxy_violation(struct vmproc *p, const char *msg)
+{
+	pthread_mutex_lock(&p->lock);
+	if (!p->proto_err[0])
+		snprintf(p->proto_err, sizeof(p->proto_err), "%.100s", msg);
+	pthread_mutex_unlock(&p->lock);
+	log_error(LOG, "worker %d: %s: killing it", (int)p->pid, msg);
+	kill_worker(p);
+}
+
+static void *proxy_thread(void *arg)
+{
+	struct proxy *x = arg;
+	struct vmproc *p = x->p;
+	uint8_t *buf = malloc(VMPROTO_RXBUF);
+	struct vmproto_msg m;
+	struct error err = { 0 };
+
+	while (buf) {
+		int r = vmproto_recv(x->sock, buf, &m, NULL, NULL, &err);
+		if (r == -ECONNRESET)
+			break;
+		if (!r && m.type != VMPROTO_GATE_ENTER &&
+		    m.type != VMPROTO_GATE_LEAVE)
+			r = error_set(&err, EPROTO,
+				      "vCPU %u: %s on its gate socket", x->vcpu,
+				      vmproto_type_name(m.type));
+		else if (!r && m.a0 != (int32_t)x->vcpu)
+			r = error_set(&err, EPROTO,
+				      "vCPU %u: gate message for vCPU %d",
+				      x->vcpu, m.a0);
+		else if (!r && (m.type == VMPROTO_GATE_ENTER) == x->entered)
+			r = error_set(&err, EPROTO, "vCPU %u: %s twice",
+				      x->vcpu, x->entered ? "enter" : "leave");
+		if (r) {
+			if (r != -ESHUTDOWN && r != -EBADF)
+				proxy_violation(p, err.msg);
+			break;
+		}
+		x->entered = m.type == VMPROTO_GATE_ENTER;
+		if (x->entered) {
+			bool ok = vmk_sched_enter(p->sched, x->vcpu, NULL);
+			struct vmproto_msg g = { .type = VMPROTO_GATE_GRANT,
+						 .a0 = (int32_t)x->vcpu,
+						 .a1 = ok };
+			vmproto_send(x->sock, &g, NULL, 0, 0, NULL);
+		} else {
+			vmk_sched_leave(p->sched, x->vcpu, m.a1 != 0);
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* ---- the reader ------------------------------------------------------------ */
+
+/* One message of the worker (p->lock held); -EPROTO drops the worker. */
+static int handle(struct vmproc *p, const struct vmproto_msg *m,
+		  struct error *err)
+{
+	if (!p->hello && m->type != VMPROTO_HELLO)
+		return error_set(err, EPROTO, "%s before hello",
+				 vmproto_type_name(m->type));
+	switch (m->type) {
+	case VMPROTO_HELLO:
+		if (p->hello || m->a0 != VMPROTO_VERSION)
+			return error_set(err, EPROTO,
+					 "hello: protocol version %d (want "
+					 "%u)",
+					 m->a0, VMPROTO_VERSION);
+		p->hello = true;
+		return 0;
+	case VMPROTO_STARTED:
+		if (p->started)
+			return error_set(err, EPROTO, "started twice");
+		p->started = true;
+		p->start_result = m->a0 > 0 ? -EINVAL : m->a0;
+		snprintf(p->start_msg, sizeof(p->start_msg), "%.*s",
+			 (int)m->len, m->len ? (const char *)m->data : "");
+		pthread_cond_broadcast(&p->cond);
+		return 0;
+	case VMPROTO_REPLY:
+	case VMPROTO_STATS_REPLY:
+		if (m->seq != p->reply_seq || p->reply_ready)
+			return 0; /* a reply we stopped waiting for */
+		if (m->type == VMPROTO_STATS_REPLY) {
+			if (!p->stats)
+				return 0;
+			memcpy(p->stats, m->data, sizeof(*p->stats));
+			if (p->stats->n_vcpus > VMPROTO_STATS_VCPUS)
+				p->stats->n_vcpus = VMPROTO_STATS_VCPUS;
+			if (p->stats->dev.n_disks > VIRT_MAX_VIRTIO)
+				p->stats->dev.n_disks = VIRT_MAX_VIRTIO;
+			if (p->stats->dev.n_nets > VIRT_MAX_VIRTIO)
+				p->stats->dev.n_nets = VIRT_MAX_VIRTIO;
+		}
+		p->reply = m->a0;
+		p->reply_ready = true;
+		pthread_cond_broadcast(&p->cond);
+		return 0;
+	case VMPROTO_CONSOLE_OUT:
+		if (p->ops.output) {
+			struct vmproc_ops ops = p->ops;
+			pthread_mutex_unlock(&p->lock);
+			ops.output(ops.opaque, m->data, m->len);
+			pthread_mutex_lock(&p->lock);
+		}
+		return 0;
+	case VMPROTO_ENDED:
+		if (p->ended)
+			return 0;
+		if (m->a0 < VIRT_END_POWEROFF || m->a0 > VIRT_END_PANICKED)
+			return error_set(err, EPROTO, "ended: bad reason %d",
+					 m->a0);
+		p->why = (enum virt_end)m->a0;
+		p->code = m->a1;
+		p->ended = true;
+		pthread_cond_broadcast(&p->cond);
+		struct vmproc_ops ops = p->ops;
+		pthread_mutex_unlock(&p->lock);
+		if (ops.ended)
+			ops.ended(ops.opaque, (enum virt_end)m->a0, m->a1);
+		pthread_mutex_lock(&p->lock);
+		return 0;
+	case VMPROTO_GATE_CLOSING:
+	case VMPROTO_GATE_OPENING: {
+		if (!p->sched)
+			return error_set(err, EPROTO, "%s without a scheduler",
+					 vmproto_type_name(m->type));
+		if (m->type == VMPROTO_GATE_CLOSING)
+			vmk_sched_vm_shutdown(p->sched);
+		else
+			vmk_sched_vm_reopen(p->sched);
+		/* in effect: the worker's vCPUs may ask again */
+		struct vmproto_msg a = { .type = VMPROTO_REPLY, .seq = m->seq };
+		vmproto_send(p->sock, &a, NULL, 0, MSG_DONTWAIT, NULL);
+		return 0;
+	}
+	case VMPROTO_RAM_FD: return 0; /* not used by the daemon yet */
+	default:
+		return error_set(err, EPROTO, "unexpected %s from the worker",
+				 vmproto_type_name(m->type));
+	}
+}
+
+static void describe_status(struct vmproc *p, int status)
+{
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		snprintf(p->cause, sizeof(p->cause),
+			 "worker killed by signal %d (%s)", sig,
+			 strsignal(sig));
+		p->code = 128 + sig;
+	} else if (WIFEXITED(status)) {
+		snprintf(p->cause, sizeof(p->cause),
+			 "worker exited with status %d", WEXITSTATUS(status));
+		p->code = WEXITSTATUS(status);
+	}
+}
+
+static void *reader_thread(void *arg)
+{
+	struct vmproc *p = arg;
+	uint8_t *buf = malloc(VMPROTO_RXBUF);
+	struct vmproto_msg m;
+	struct error err = { 0 };
+	int r = buf ? 0 : error_set(&err, ENOMEM, "out of memory");
+
+	while (!r) {
+		r = vmproto_recv(p->sock, buf, &m, NULL, NULL, &err);
+		pthread_mutex_lock(&p->lock);
+		if (!r)
+			r = handle(p, &m, &err);
+		pthread_mutex_unlock(&p->lock);
+	}
+	free(buf);
+	if (r != -ECONNRESET) {
+		log_error(LOG, "worker %d: %s: killing it", (int)p->pid,
+			  err.msg);
+		kill(p->pid, SIGKILL);
+	}
+	/* the worker is gone or going: release its vCPUs, reap it */
+	if (p->sched)
+		vmk_sched_vm_shutdown(p->sched);
+	int status = 0;
+	pid_t w;
+	do
+		w = waitpid(p->pid, &status, 0);
+	while (w < 0 && errno == EINTR);
+
+	pthread_mutex_lock(&p->lock);
+	p->gone = true;
+	p->reaped = w == p->pid;
+	bool was_ended = p->ended;
+	if (!was_ended) {
+		p->why = VIRT_END_CRASHED;
+		p->code = 0;
+		if (p->reaped)
+			describe_status(p, status);
+		else
+			snprintf(p->cause, sizeof(p->cause), "worker lost");
+		if (r != -ECONNRESET)
+			snprintf(p->cause, sizeof(p->cause),
+				 "protocol error: %.80s", err.msg);
+		else if (p->proto_err[0])
+			snprintf(p->cause, sizeof(p->cause),
+				 "protocol error: %.80s", p->proto_err);
+		p->ended = true;
+	}
+	pthread_cond_broadcast(&p->cond);
+	struct vmproc_ops ops = p->ops;
+	pthread_mutex_unlock(&p->lock);
+	if (!was_ended && ops.ended) { /* none if the start failed */
+		log_warn(LOG, "worker %d: %s", (int)p->pid, p->cause);
+		ops.ended(ops.opaque, p->why, p->code);
+	}
+	return NULL;
+}
+
+/* ---- spawn ------------------------------------------------------------------ */
+
+static int spawn(struct vmproc *p, const char *exe, struct error *err)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return error_set(err, errno, "socketpair: %s", strerror(errno));
+	/* the child's end must not already be WORKER_FD (dup2 would then
+	 * keep its close-on-exec flag) */
+	int child = fcntl(sv[1], F_DUPFD_CLOEXEC, WORKER_FD + 1);
+	close(sv[1]);
+	if (child < 0) {
+		close(sv[0]);
+		return error_set(err, errno, "fcntl: %s", strerror(errno));
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, child, WORKER_FD);
+	char fdarg[16];
+	snprintf(fdarg, sizeof(fdarg), "%d", WORKER_FD);
+	char *argv[] = { (char *)"softvisor", (char *)"__vm-worker",
+			 (char *)"--fd", fdarg, NULL };
+	/* its own process group: a terminal's ^C reaches the daemon, which
+	 * stops its VMs cleanly, not the workers behind its back. Not its
+	 * own session: with CFS autogroups every session is a task group of
+	 * its own, and the host kernel would then share the CPU between the
+	 * workers by group, not by the run tokens the daemon hands out. */
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
+	int r = posix_spawn(&p->pid, exe, &fa, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	close(child);
+	if (r) {
+		close(sv[0]);
+		return error_set(err, r, "cannot start the VM worker %s: %s",
+				 exe, strerror(r));
+	}
+	p->sock = sv[0];
+	return 0;
+}
+
+int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
+		 struct error *err)
+{
+	if (prm->n_vcpus == 0 || prm->n_vcpus > VMPROTO_STATS_VCPUS)
+		return error_set(err, EINVAL, "cpus: 1..%u",
+				 VMPROTO_STATS_VCPUS);
+	size_t json_len = strlen(prm->def_json);
+	if (json_len < 2 || json_len > VMPROTO_MAX_DATA)
+		return error_set(err, EINVAL,
+				 "the VM definition is too large for a "
+				 "worker (%zu bytes)",
+				 json_len);
+	struct vmproc *p = calloc(1, sizeof(*p));
+	if (!p)
+		return error_set(err, ENOMEM, "out of memory");
+	p->ops = prm->ops;
+	p->sched = prm->sched;
+	p->n_vcpus = prm->n_vcpus;
+	p->sock = -1;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	int r = spawn(p, prm->exe, err);
+	if (r) {
+		pthread_mutex_destroy(&p->lock);
+		pthread_cond_destroy(&p->cond);
+		free(p);
+		return r;
+	}
+	int wfds[VMPROTO_STATS_VCPUS];
+	unsigned n_wfds = 0;
+	for (unsigned i = 0; i < VMPROTO_STATS_VCPUS; i++)
+		p->px[i].sock = -1;
+	if (p->sched) {
+		vmk_sched_vm_set_kick(p->sched, kick, p);
+		for (unsigned i = 0; i < p->n_vcpus && !r; i++) {
+			struct proxy *x = &p->px[i];
+			int sv[2];
+			if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
+				       0, sv)) {
+				r = error_set(err, errno, "socketpair: %s",
+					      strerror(errno));
+				break;
+			}
+			x->p = p;
+			x->vcpu = i;
+			x->sock = sv[0];
+			wfds[n_wfds++] = sv[1];
+			x->started = !pthread_create(&x->thread, NULL,
+						     proxy_thread, x);
+			if (!x->started)
+				r = error_set(err, EAGAIN,
+					      "cannot start a proxy thread");
+		}
+	}
+	if (!r)
+		p->reader_started = !pthread_create(&p->reader, NULL,
+						    reader_thread, p);
+	if (!r && !p->reader_started) {
+		kill_worker(p);
+		shutdown(p->sock, SHUT_RDWR);
+		r = error_set(err, EAGAIN, "cannot start a reader thread");
+	}
+	struct vmproto_msg m = { .type = VMPROTO_START,
+				 .a0 = p->sched != NULL,
+				 .data = prm->def_json,
+				 .len = (uint32_t)json_len };
+	if (!r)
+		r = vmproto_send(p->sock, &m, wfds, n_wfds, 0, err);
+	for (unsigned i = 0; i < n_wfds; i++)
+		close(wfds[i]); /* the worker has its own now */
+	if (!r) {
+		struct timespec ts;
+		deadline_after(START_TIMEOUT_MS, &ts);
+		pthread_mutex_lock(&p->lock);
+		int w = 0;
+		while (!p->started && !p->gone && w == 0)
+			w = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+		if (p->started && p->start_result)
+			r = error_set(err, -p->start_result, "%s",
+				      p->start_msg);
+		else if (!p->started)
+			r = error_set(err, EIO,
+				      "the VM worker did not start: %s",
+				      p->gone ? p->cause : "timed out");
+		pthread_mutex_unlock(&p->lock);
+	}
+	if (r) {
+		/* the caller hears of the failure from us, not the end */
+		pthread_mutex_lock(&p->lock);
+		memset(&p->ops, 0, sizeof(p->ops));
+		pthread_mutex_unlock(&p->lock);
+		vmproc_destroy(p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
+/* ---- requests ------------------------------------------------------------- */
+
+static int request(struct vmproc *p, unsigned type, int32_t a0,
+		   const void *data, uint32_t len, struct vmproto_stats *st,
+		   unsigned timeout_ms)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->gone || p->ended) {
+		pthread_mutex_unlock(&p->lock);
+		return -EPIPE;
+	}
+	/* one request at a time: wait for the previous one */
+	while (p->reply_seq && !p->reply_ready && !p->gone)
+		pthread_cond_wait(&p->cond, &p->lock);
+	uint32_t seq = ++p->next_seq ? p->next_seq : ++p->next_seq;
+	p->reply_seq = seq;
+	p->reply_ready = false;
+	p->stats = st;
+	pthread_mutex_unlock(&p->lock);
+
+	struct vmproto_msg m = { .type = (uint16_t)type,
+				 .seq = seq,
+				 .a0 = a0,
+				 .data = data,
+				 .len = len };
+	int r = vmproto_send(p->sock, &m, NULL, 0, 0, NULL);
+
+	struct timespec ts;
+	deadline_after(timeout_ms, &ts);
+	pthread_mutex_lock(&p->lock);
+	int w = 0;
+	while (!r && !p->reply_ready && !p->gone && w == 0)
+		w = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+	if (!r)
+		r = p->reply_ready ? p->reply : p->gone ? -EPIPE : -ETIMEDOUT;
+	p->reply_ready = true; /* frees the slot for the next request */
+	p->stats = NULL;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,
+		uint32_t len)
+{
+	return request(p, type, a0, data, len, NULL, CALL_TIMEOUT_MS);
+}
+
+int vmproc_stats(struct vmproc *p, struct vmproto_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	int r = request(p, VMPROTO_STATS, 0, NULL, 0, st, STATS_TIMEOUT_MS);
+	if (r)
+		memset(st, 0, sizeof(*st));
+	return r;
+}
+
+/* SIGKILL the worker unless it was reaped (its pid may be reused). */
+static void kill_worker(struct vmproc *p)
+{
+	pthread_mutex_lock(&p->lock);
+	if (!p->reaped)
+		kill(p->pid, SIGKILL);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Wait up to ms for flag (under p->lock); false on timeout. */
+static bool wait_flag(struct vmproc *p, const bool *flag, unsigned ms)
+{
+	struct timespec ts;
+	deadline_after(ms, &ts);
+	pthread_mutex_lock(&p->lock);
+	int w = 0;
+	while (!*flag && w == 0)
+		w = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+	bool ok = *flag;
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+void vmproc_stop(struct vmproc *p, int code)
+{
+	struct vmproto_msg m = { .type = VMPROTO_STOP, .a0 = code };
+	if (vmproto_send(p->sock, &m, NULL, 0, MSG_DONTWAIT, NULL))
+		kill_worker(p); /* cannot ask it: end it */
+}
+
+enum virt_end vmproc_wait(struct vmproc *p, int *code)
+{
+	pthread_mutex_lock(&p->lock);
+	while (!p->ended)
+		pthread_cond_wait(&p->cond, &p->lock);
+	enum virt_end why = p->why;
+	if (code)
+		*code = p->code;
+	pthread_mutex_unlock(&p->lock);
+	return why;
+}
+
+bool vmproc_running(struct vmproc *p)
+{
+	pthread_mutex_lock(&p->lock);
+	bool r = !p->ended;
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+pid_t vmproc_pid(const struct vmproc *p)
+{
+	return p->pid;
+}
+
+const char *vmproc_cause(struct vmproc *p)
+{
+	pthread_mutex_lock(&p->lock);
+	const char *c = p->cause[0] ? p->cause : NULL;
+	pthread_mutex_unlock(&p->lock);
+	return c;
+}
+
+void vmproc_destroy(struct vmproc *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	bool ended = p->ended;
+	pthread_mutex_unlock(&p->lock);
+	if (!ended) {
+		vmproc_stop(p, 0);
+		/* a worker that does not stop within 5 s is killed */
+		if (!wait_flag(p, &p->ended, 5000))
+			kill_worker(p);
+	}
+	/* closing our ends lets the worker exit; the reader then reaps it
+	 * (a worker that does not exit within 5 s is killed) */
+	if (p->sched)
+		vmk_sched_vm_shutdown(p->sched);
+	shutdown(p->sock, SHUT_RDWR);
+	for (unsigned i = 0; i < p->n_vcpus; i++)
+		if (p->px[i].sock >= 0)
+			shutdown(p->px[i].sock, SHUT_RDWR);
+	if (p->reader_started) {
+		if (!wait_flag(p, &p->gone, 5000))
+			kill_worker(p);
+		pthread_join(p->reader, NULL);
+	} else {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+	}
+	for (unsigned i = 0; i < p->n_vcpus; i++) {
+		if (p->px[i].started)
+			pthread_join(p->px[i].thread, NULL);
+		if (p->px[i].sock >= 0)
+			close(p->px[i].sock);
+	}
+	if (p->sched)
+		vmk_sched_vm_set_kick(p->sched, NULL, NULL);
+	close(p->sock);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}

@@ -1,0 +1,67 @@
+/*
+ * The daemon's side of a VM worker (issue 14): spawn `softvisor
+ * __vm-worker`, drive it over vmproto, proxy its vCPUs' run-token requests
+ * to the daemon's scheduler, notice its end (clean or crash) and reap it.
+ *
+ *   vmproc_start(&p, &proc, &err)   spawned, the machine built, running
+ *   vmproc_call(proc, VMPROTO_PAUSE, 0, NULL, 0)   0 or -errno
+ *   vmproc_stop(proc, code);  vmproc_wait(proc, &code);
+ *   vmproc_destroy(proc)             kills if needed, reaps, joins
+ *
+ * Everything from the worker is untrusted: a malformed message or a
+ * protocol violation kills the worker (SIGKILL) and the VM ends crashed.
+ * ops.ended runs once, on the reader thread.
+ */
+#ifndef SV_VMM_VMPROC_H
+#define SV_VMM_VMPROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "machine/virt.h"
+#include "util/error.h"
+#include "vmm/vmproto.h"
+
+struct vmproc;
+struct vmk_sched_vm;
+
+struct vmproc_ops {
+	void (*output)(void *opaque, const uint8_t *buf, size_t len);
+	void (*ended)(void *opaque, enum virt_end why, int code);
+	void *opaque;
+};
+
+struct vmproc_params {
+	const char *exe;	    /* the softvisor binary */
+	const char *def_json;	    /* the VM definition */
+	unsigned n_vcpus;	    /* its cpus */
+	struct vmk_sched_vm *sched; /* the scheduler's handle, or NULL */
+	struct vmproc_ops ops;
+};
+
+/* Spawn the worker, start the VM in it; 0 once the machine was built (its
+ * errors, e.g. a missing kernel, come back here), or -errno with err. */
+int vmproc_start(const struct vmproc_params *p, struct vmproc **out,
+		 struct error *err);
+/* A request with a reply (PAUSE, RESUME, RESET, POWER, CONSOLE_IN): the
+ * worker's answer, -EPIPE once it is gone, -ETIMEDOUT after 5 s. */
+int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,
+		uint32_t len);
+/* Figures of the running machine; zeroes if the worker does not answer
+ * within 250 ms. */
+int vmproc_stats(struct vmproc *p, struct vmproto_stats *st);
+/* Hard power-off (asynchronous). */
+void vmproc_stop(struct vmproc *p, int code);
+/* Wait until the VM ended (or the worker died). */
+enum virt_end vmproc_wait(struct vmproc *p, int *code);
+bool vmproc_running(struct vmproc *p);
+pid_t vmproc_pid(const struct vmproc *p);
+/* Why it ended when the worker died ("worker killed by signal 9"), or
+ * NULL. Valid until vmproc_destroy. */
+const char *vmproc_cause(struct vmproc *p);
+/* Stop it if it runs, reap the worker, free. */
+void vmproc_destroy(struct vmproc *p);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * The daemon <-> VM worker protocol (issue 14, docs/architecture.md,
+ * "Process per VM"): small framed messages over an AF_UNIX SOCK_SEQPACKET
+ * socketpair, one message per packet, with file descriptors passed as
+ * SCM_RIGHTS. Both ends validate everything: the worker runs a hostile
+ * guest, so the daemon treats every message from it as untrusted input; a
+ * malformed message is a protocol error (-EPROTO with a clear message),
+ * never a crash, and the daemon then drops that worker.
+ *
+ *   struct vmproto_msg m = { .type = VMPROTO_PAUSE, .seq = 7 };
+ *   vmproto_send(fd, &m, NULL, 0, &err);
+ *   vmproto_recv(fd, &m, fds, &nfds, &err);   validated, or -EPROTO
+ *
+ * Threads: send may be called by several threads at once (each packet is
+ * atomic); recv by one reader per socket.
+ */
+#ifndef SV_VMM_VMPROTO_H
+#define SV_VMM_VMPROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "machine/virt.h"
+#include "util/error.h"
+
+#define VMPROTO_MAGIC	 0x5356u /* "SV" */
+#define VMPROTO_VERSION	 1u
+#define VMPROTO_MAX_DATA (64u * 1024)
+#define VMPROTO_MAX_FDS	 64u /* VIRT_MAX_HARTS gate sockets */
+
+enum vmproto_type {
+	/* daemon -> worker */
+	VMPROTO_START = 1,  /* data: VM definition (JSON); a0: gate on */
+	VMPROTO_STOP,	    /* a0: exit code; hard power-off */
+	VMPROTO_PAUSE,	    /* reply: a0 = 0 or -errno */
+	VMPROTO_RESUME,	    /* reply */
+	VMPROTO_RESET,	    /* reply */
+	VMPROTO_POWER,	    /* power button; reply */
+	VMPROTO_CONSOLE_IN, /* data: bytes; reply a0 = bytes taken */
+	VMPROTO_STATS,	    /* reply: VMPROTO_STATS_REPLY */
+	VMPROTO_GATE_GRANT, /* a0: vCPU, a1: 1 granted, 0 shut down */
+	VMPROTO_GATE_KICK,  /* a0: vCPU: leave at the next block end */
+	/* worker -> daemon */
+	VMPROTO_HELLO,	      /* a0: protocol version, a1: worker pid */
+	VMPROTO_STARTED,      /* a0: 0 or -errno; data: error message */
+	VMPROTO_REPLY,	      /* a0: result (seq: the request's) */
+	VMPROTO_STATS_REPLY,  /* data: struct vmproto_stats */
+	VMPROTO_CONSOLE_OUT,  /* data: bytes */
+	VMPROTO_ENDED,	      /* a0: enum virt_end, a1: exit code */
+	VMPROTO_GATE_ENTER,   /* gate socket; a0: vCPU; answer: GATE_GRANT */
+	VMPROTO_GATE_LEAVE,   /* gate socket; a0: vCPU, a1: 1 runnable */
+	VMPROTO_GATE_CLOSING, /* seq; answered by REPLY once in effect */
+	VMPROTO_GATE_OPENING, /* seq; answered by REPLY once in effect */
+	VMPROTO_RAM_FD,	      /* one fd: guest RAM (memfd); a0: size MiB */
+	VMPROTO_TYPE_END
+};
+
+#define VMPROTO_STATS_VCPUS VIRT_MAX_HARTS
+
+/* Fixed-layout statistics of VMPROTO_STATS_REPLY (host byte order: both
+ * ends are the same binary on the same host). */
+struct vmproto_stats {
+	uint32_t n_vcpus; /* <= VMPROTO_STATS_VCPUS */
+	int32_t tids[VMPROTO_STATS_VCPUS];
+	uint64_t instret[VMPROTO_STATS_VCPUS];
+	struct virt_dev_stats dev;
+};
+
+/* Bytes of a receive buffer: the largest packet and one more. */
+#define VMPROTO_RXBUF (VMPROTO_MAX_DATA + 32)
+
+/* A message; a received one's data points into the caller's receive
+ * buffer (valid until the next recv into it). */
+struct vmproto_msg {
+	uint16_t type;
+	uint32_t seq;
+	int32_t a0, a1;
+	const void *data;
+	uint32_t len;
+};
+
+/* Name of a message type, "?" if unknown. */
+const char *vmproto_type_name(unsigned type);
+
+/* Encode m (type, seq, a0, a1, data/len) into out (cap bytes); returns the
+ * packet size or -EINVAL. */
+int vmproto_encode(const struct vmproto_msg *m, uint8_t *out, size_t cap,
+		   struct error *err);
+
+/* Validate and decode one packet of n bytes into m (m->data points into
+ * pkt). -EPROTO with err on anything malformed. */
+int vmproto_decode(const uint8_t *pkt, size_t n, struct vmproto_msg *m,
+		   struct error *err);
+
+/* Send m with nfds descriptors (0..VMPROTO_MAX_FDS). 0 or -errno (EPIPE
+ * when the peer is gone). flags: MSG_DONTWAIT or 0. */
+int vmproto_send(int sock, const struct vmproto_msg *m, const int *fds,
+		 unsigned nfds, int flags, struct error *err);
+
+/* Shorthand: send a message without data or fds. */
+int vmproto_send_simple(int sock, unsigned type, uint32_t seq, int32_t a0,
+			int32_t a1, struct error *err);
+
+/* Receive and validate one message into buf (VMPROTO_RXBUF bytes, e.g.
+ * heap: too large for small thread stacks). fds (may be NULL: received
+ * descriptors are then closed) gets up to VMPROTO_MAX_FDS, *nfds their
+ * count. 0, -ECONNRESET at end of stream (with err), -EPROTO malformed,
+ * other -errno. Descriptors of a rejected message are closed. */
+int vmproto_recv(int sock, uint8_t *buf, struct vmproto_msg *m, int *fds,
+		 unsigned *nfds, struct error *err);
+
+#endif

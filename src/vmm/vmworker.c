@@ -1,0 +1,395 @@
+/*
+ * The VM worker: runs one VM in its own process for the daemon. See
+ * vmworker.h and docs/architecture.md, "Process per VM".
+ *
+ * Threads: the main thread reads the daemon's messages; the machine's own
+ * threads (vCPUs, control) send console output, gate requests and the end.
+ * w->lock guards the gate state.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cpu/hart.h"
+#include "util/log.h"
+#include "vmm/vm.h"
+#include "vmm/vmdef.h"
+#include "vmm/vmproto.h"
+#include "vmm/vmworker.h"
+
+#define LOG "worker"
+
+struct wvcpu {
+	int sock;	   /* gate socket to the daemon's proxy, -1: none */
+	uint8_t *buf;	   /* its receive buffer */
+	struct hart *h;	   /* while granted and running */
+	bool kick_pending; /* kicked before the granted thread ran */
+};
+
+struct worker {
+	int sock;
+	pthread_t main; /* reads sock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool ready;   /* the guest may run (after hooks.prepare) */
+	bool remote;  /* the daemon's scheduler grants run tokens */
+	bool closing; /* local gate: the machine tears its harts down */
+	bool dead;    /* the daemon is gone */
+	uint32_t next_seq, acked_seq; /* GATE_CLOSING/OPENING answered */
+	struct wvcpu vcpu[VIRT_MAX_HARTS];
+	unsigned n_vcpus;
+
+	struct vmdef def;
+	struct virt_config board;
+	struct vm *vm;
+	struct vm_viewer *viewer;
+};
+
+static void send_or_log(struct worker *w, const struct vmproto_msg *m)
+{
+	struct error err = { 0 };
+	if (vmproto_send(w->sock, m, NULL, 0, 0, &err) && err.code != EPIPE)
+		log_warn(LOG, "%s", err.msg);
+}
+
+static void send_simple(struct worker *w, unsigned type, uint32_t seq,
+			int32_t a0, int32_t a1)
+{
+	struct vmproto_msg m = {
+		.type = (uint16_t)type, .seq = seq, .a0 = a0, .a1 = a1
+	};
+	send_or_log(w, &m);
+}
+
+/* ---- the gate: run tokens from the daemon's scheduler ------------------ */
+
+static bool gate_enter(void *opaque, unsigned vcpu, struct hart *h)
+{
+	struct worker *w = opaque;
+	if (vcpu >= w->n_vcpus)
+		return false;
+	struct wvcpu *c = &w->vcpu[vcpu];
+	pthread_mutex_lock(&w->lock);
+	while (!w->ready && !w->dead)
+		pthread_cond_wait(&w->cond, &w->lock);
+	bool local = !w->remote, ok = !w->dead && !(local && w->closing);
+	pthread_mutex_unlock(&w->lock);
+	if (local || !ok)
+		return ok;
+	/* ask on our own gate socket; the grant wakes this thread */
+	struct vmproto_msg m = { .type = VMPROTO_GATE_ENTER,
+				 .a0 = (int32_t)vcpu };
+	ok = !vmproto_send(c->sock, &m, NULL, 0, 0, NULL) &&
+	     !vmproto_recv(c->sock, c->buf, &m, NULL, NULL, NULL) &&
+	     m.type == VMPROTO_GATE_GRANT && m.a0 == (int32_t)vcpu && m.a1;
+	pthread_mutex_lock(&w->lock);
+	ok = ok && !w->dead;
+	c->h = ok ? h : NULL;
+	if (ok && c->kick_pending) {
+		/* the slice ended before this thread got to run: leave at
+		 * once, as the in-process hart_request would have made it */
+		hart_request(h, HART_REQ_EXIT);
+	}
+	c->kick_pending = false;
+	pthread_mutex_unlock(&w->lock);
+	return ok;
+}
+
+static void gate_leave(void *opaque, unsigned vcpu, bool runnable)
+{
+	struct worker *w = opaque;
+	if (vcpu >= w->n_vcpus || !w->remote)
+		return;
+	struct wvcpu *c = &w->vcpu[vcpu];
+	pthread_mutex_lock(&w->lock);
+	c->h = NULL;
+	pthread_mutex_unlock(&w->lock);
+	struct vmproto_msg m = { .type = VMPROTO_GATE_LEAVE,
+				 .a0 = (int32_t)vcpu,
+				 .a1 = runnable };
+	vmproto_send(c->sock, &m, NULL, 0, 0, NULL);
+}
+
+/* Tell the daemon's scheduler that the harts close or open, and wait
+ * until it is in effect: the harts of a reboot must not ask for a token
+ * before the scheduler reopened. (Not on the main thread, which reads the
+ * answer: that is only the first boot, when the gate is open anyway.) */
+static void gate_tell(struct worker *w, unsigned type, bool closing)
+{
+	pthread_mutex_lock(&w->lock);
+	w->closing = closing;
+	uint32_t seq = ++w->next_seq;
+	pthread_mutex_unlock(&w->lock);
+	if (!w->remote)
+		return;
+	send_simple(w, type, seq, 0, 0);
+	if (pthread_equal(pthread_self(), w->main))
+		return;
+	pthread_mutex_lock(&w->lock);
+	while (w->acked_seq < seq && !w->dead)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void gate_closing(void *opaque)
+{
+	gate_tell(opaque, VMPROTO_GATE_CLOSING, true);
+}
+
+static void gate_opening(void *opaque)
+{
+	gate_tell(opaque, VMPROTO_GATE_OPENING, false);
+}
+
+/* The daemon asks a running vCPU to leave (its slice ended). */
+static int gate_kick(struct worker *w, const struct vmproto_msg *m,
+		     struct error *err)
+{
+	if (m->a0 < 0 || (unsigned)m->a0 >= w->n_vcpus)
+		return error_set(err, EPROTO, "%s: no vCPU %d",
+				 vmproto_type_name(m->type), m->a0);
+	struct wvcpu *c = &w->vcpu[m->a0];
+	pthread_mutex_lock(&w->lock);
+	if (c->h)
+		hart_request(c->h, HART_REQ_EXIT);
+	else
+		c->kick_pending = true; /* granted, the thread not yet back */
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+/* ---- the machine --------------------------------------------------------- */
+
+static void con_output(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct worker *w = opaque;
+	while (len) {
+		size_t n = len > 4096 ? 4096 : len;
+		struct vmproto_msg m = { .type = VMPROTO_CONSOLE_OUT,
+					 .data = buf,
+					 .len = (uint32_t)n };
+		send_or_log(w, &m);
+		buf += n;
+		len -= n;
+	}
+}
+
+static void machine_ended(void *opaque, struct vm *vm, enum virt_end why,
+			  int code)
+{
+	struct worker *w = opaque;
+	(void)vm;
+	send_simple(w, VMPROTO_ENDED, 0, (int32_t)why, code);
+}
+
+/* The descriptors open now (after the machine was built): all of them are
+ * needed from here on. */
+static unsigned open_fds(int *fds, unsigned cap)
+{
+	unsigned n = 0;
+	DIR *dir = opendir("/proc/self/fd");
+	if (!dir)
+		return 0;
+	int self = dirfd(dir);
+	struct dirent *e;
+	while ((e = readdir(dir)) && n < cap) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd != self)
+			fds[n++] = fd;
+	}
+	closedir(dir);
+	return n;
+}
+
+static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
+		 unsigned nfds, const struct vmworker_hooks *hooks,
+		 struct error *err)
+{
+	if (w->vm)
+		return error_set(err, EBUSY, "the VM is already started");
+	char *json = strndup(m->data, m->len);
+	if (!json)
+		return error_set(err, ENOMEM, "out of memory");
+	int r = vmdef_parse(json, &w->def, err);
+	free(json);
+	if (r)
+		return r;
+	r = vmdef_to_virt_config(&w->def, &w->board, err);
+	if (r)
+		return r;
+	w->board.name = w->def.name;
+	w->board.power_button = virt_virtio_count(&w->board) < VIRT_MAX_VIRTIO;
+	w->n_vcpus = w->def.cpus;
+	w->remote = m->a0 != 0;
+	if (w->n_vcpus > VIRT_MAX_HARTS || nfds != (w->remote ? w->n_vcpus : 0))
+		return error_set(err, EINVAL,
+				 "start: %u gate sockets for %u vCPUs", nfds,
+				 w->remote ? w->n_vcpus : 0);
+	for (unsigned i = 0; i < nfds; i++) {
+		w->vcpu[i].buf = malloc(VMPROTO_RXBUF);
+		if (!w->vcpu[i].buf)
+			return error_set(err, ENOMEM, "out of memory");
+		w->vcpu[i].sock = fds[i];
+	}
+	static struct virt_vcpu_gate gate = { gate_enter, gate_leave,
+					      gate_closing, gate_opening,
+					      NULL };
+	gate.opaque = w;
+	struct vm_params p = { .board = &w->board,
+			       .gate = &gate,
+			       .ops = { machine_ended, w } };
+	w->vm = vm_start(&p, err);
+	if (!w->vm)
+		return err->code ? -err->code : -EINVAL;
+	struct vm_viewer_ops vo = { con_output, NULL, w };
+	r = vm_console_attach(w->vm, true, &vo, &w->viewer);
+	if (r)
+		return error_set(err, -r, "console: %s", strerror(-r));
+	if (hooks && hooks->prepare) {
+		int keep[256];
+		unsigned n = open_fds(keep, 256);
+		r = hooks->prepare(hooks->opaque, keep, n, err);
+		if (r)
+			return r;
+	}
+	pthread_mutex_lock(&w->lock);
+	w->ready = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+static void stats(struct worker *w, uint32_t seq)
+{
+	static struct vmproto_stats st;
+	memset(&st, 0, sizeof(st));
+	if (w->vm) {
+		st.n_vcpus = vm_vcpu_tids(w->vm, st.tids, VMPROTO_STATS_VCPUS);
+		if (st.n_vcpus > VMPROTO_STATS_VCPUS)
+			st.n_vcpus = VMPROTO_STATS_VCPUS;
+		for (unsigned i = 0; i < st.n_vcpus; i++)
+			st.instret[i] = vm_vcpu_instret(w->vm, i);
+		vm_dev_stats(w->vm, &st.dev);
+	}
+	struct vmproto_msg m = { .type = VMPROTO_STATS_REPLY,
+				 .seq = seq,
+				 .data = &st,
+				 .len = sizeof(st) };
+	send_or_log(w, &m);
+}
+
+/* One command of the daemon; -EPROTO ends the worker. */
+static int command(struct worker *w, const struct vmproto_msg *m,
+		   const int *fds, unsigned nfds,
+		   const struct vmworker_hooks *hooks, struct error *err)
+{
+	int r;
+	if (m->type != VMPROTO_START && m->type != VMPROTO_STATS && !w->vm &&
+	    m->type != VMPROTO_STOP)
+		return error_set(err, EPROTO, "%s before start",
+				 vmproto_type_name(m->type));
+	switch (m->type) {
+	case VMPROTO_START: {
+		struct error e = { 0 };
+		r = start(w, m, fds, nfds, hooks, &e);
+		struct vmproto_msg s = { .type = VMPROTO_STARTED,
+					 .seq = m->seq,
+					 .a0 = r,
+					 .data = e.msg,
+					 .len = r ? (uint32_t)strlen(e.msg)
+						  : 0 };
+		send_or_log(w, &s);
+		return 0;
+	}
+	case VMPROTO_STOP:
+		if (w->vm)
+			vm_stop(w->vm, m->a0);
+		return 0;
+	case VMPROTO_PAUSE: r = vm_pause(w->vm); break;
+	case VMPROTO_RESUME: r = vm_resume(w->vm); break;
+	case VMPROTO_RESET:
+		vm_reset(w->vm);
+		r = 0;
+		break;
+	case VMPROTO_POWER: r = vm_power_button(w->vm); break;
+	case VMPROTO_CONSOLE_IN:
+		r = vm_console_try_input(w->viewer, m->data, m->len);
+		break;
+	case VMPROTO_STATS: stats(w, m->seq); return 0;
+	case VMPROTO_GATE_KICK: return gate_kick(w, m, err);
+	case VMPROTO_REPLY: /* to GATE_CLOSING/OPENING */
+		pthread_mutex_lock(&w->lock);
+		if (m->seq > w->acked_seq && m->seq <= w->next_seq)
+			w->acked_seq = m->seq;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		return 0;
+	default:
+		return error_set(err, EPROTO, "unexpected %s from the daemon",
+				 vmproto_type_name(m->type));
+	}
+	send_simple(w, VMPROTO_REPLY, m->seq, r, 0);
+	return 0;
+}
+
+int vmworker_main(int sock, const struct vmworker_hooks *hooks)
+{
+	static struct worker w;
+	static uint8_t buf[VMPROTO_RXBUF];
+	struct vmproto_msg m;
+	struct error err = { 0 };
+	int status = 0;
+
+	w.sock = sock;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	send_simple(&w, VMPROTO_HELLO, 0, VMPROTO_VERSION, (int32_t)getpid());
+	for (unsigned i = 0; i < VIRT_MAX_HARTS; i++)
+		w.vcpu[i].sock = -1;
+	w.main = pthread_self();
+	for (;;) {
+		int fds[VMPROTO_MAX_FDS];
+		unsigned nfds = 0;
+		int r = vmproto_recv(sock, buf, &m, fds, &nfds, &err);
+		if (!r) {
+			r = command(&w, &m, fds, nfds, hooks, &err);
+			/* descriptors the start did not take */
+			for (unsigned i = 0; i < nfds; i++) {
+				bool taken = false;
+				for (unsigned k = 0; k < w.n_vcpus; k++)
+					taken |= w.vcpu[k].sock == fds[i];
+				if (!taken)
+					close(fds[i]);
+			}
+		}
+		if (r == -ECONNRESET)
+			break;
+		if (r) {
+			log_error(LOG, "%s", err.msg);
+			status = 1;
+			break;
+		}
+	}
+	/* the daemon let go (or broke the protocol): stop the VM */
+	pthread_mutex_lock(&w.lock);
+	w.dead = true;
+	pthread_cond_broadcast(&w.cond);
+	pthread_mutex_unlock(&w.lock);
+	for (unsigned i = 0; i < VIRT_MAX_HARTS; i++)
+		if (w.vcpu[i].sock >= 0) /* vCPUs waiting for a grant */
+			shutdown(w.vcpu[i].sock, SHUT_RDWR);
+	if (w.vm) {
+		if (w.viewer)
+			vm_console_detach(w.viewer);
+		vm_destroy(w.vm);
+	}
+	close(sock);
+	return status;
+}

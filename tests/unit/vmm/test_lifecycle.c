@@ -1,0 +1,108 @@
+/* Unit tests of the VM lifecycle state machine (vmm/lifecycle.c): every
+ * operation in every state, where it leads, the end of a machine, names. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vmm/lifecycle.h"
+
+#define D VM_STATE_DEFINED
+#define R VM_STATE_RUNNING
+#define P VM_STATE_PAUSED
+#define S VM_STATE_STOPPED
+#define C VM_STATE_CRASHED
+
+static void test_allowed(void **state)
+{
+	(void)state;
+	/* allowed[op][state] */
+	static const bool allowed[7][5] = {
+		[VM_OP_START] = { 1, 0, 0, 1, 1 },
+		[VM_OP_STOP] = { 0, 1, 1, 0, 0 },
+		[VM_OP_SHUTDOWN] = { 0, 1, 0, 0, 0 },
+		[VM_OP_PAUSE] = { 0, 1, 0, 0, 0 },
+		[VM_OP_RESUME] = { 0, 0, 1, 0, 0 },
+		[VM_OP_RESET] = { 0, 1, 0, 0, 0 },
+		[VM_OP_DELETE] = { 1, 0, 0, 1, 1 },
+	};
+	for (int op = 0; op < 7; op++)
+		for (int st = 0; st < 5; st++) {
+			struct error err = { 0 };
+			int r = vm_lifecycle_check((enum vm_state)st,
+						   (enum vm_op)op, "vm1", &err);
+			assert_int_equal(r, allowed[op][st] ? 0 : -EBUSY);
+			if (r)
+				assert_non_null(strstr(err.msg, "vm1 is "));
+		}
+}
+
+static void test_messages(void **state)
+{
+	(void)state;
+	struct error err = { 0 };
+	vm_lifecycle_check(R, VM_OP_START, "a", &err);
+	assert_string_equal(err.msg, "a is already running");
+	vm_lifecycle_check(S, VM_OP_STOP, "a", &err);
+	assert_string_equal(err.msg, "a is stopped, not running");
+	vm_lifecycle_check(R, VM_OP_RESUME, "a", &err);
+	assert_string_equal(err.msg, "a is running, not paused");
+	vm_lifecycle_check(P, VM_OP_DELETE, "a", &err);
+	assert_string_equal(err.msg, "a is paused: stop it before deleting it");
+	assert_int_equal(
+		vm_lifecycle_check((enum vm_state)9, VM_OP_START, "a", &err),
+		-EINVAL);
+	assert_int_equal(vm_lifecycle_check(R, (enum vm_op)42, "a", &err),
+			 -EINVAL);
+}
+
+static void test_transitions(void **state)
+{
+	(void)state;
+	assert_int_equal(vm_lifecycle_next(D, VM_OP_START), R);
+	assert_int_equal(vm_lifecycle_next(C, VM_OP_START), R);
+	assert_int_equal(vm_lifecycle_next(R, VM_OP_PAUSE), P);
+	assert_int_equal(vm_lifecycle_next(P, VM_OP_RESUME), R);
+	assert_int_equal(vm_lifecycle_next(P, VM_OP_STOP), S);
+	assert_int_equal(vm_lifecycle_next(R, VM_OP_RESET), R);
+	assert_int_equal(vm_lifecycle_next(R, VM_OP_SHUTDOWN), R);
+	assert_int_equal(vm_lifecycle_ended(VIRT_END_POWEROFF), S);
+	assert_int_equal(vm_lifecycle_ended(VIRT_END_STOPPED), S);
+	assert_int_equal(vm_lifecycle_ended(VIRT_END_CRASHED), C);
+	assert_int_equal(vm_lifecycle_ended(VIRT_END_PANICKED), S);
+	assert_true(vm_state_live(R) && vm_state_live(P));
+	assert_false(vm_state_live(D) || vm_state_live(S) || vm_state_live(C));
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	for (int st = 0; st < 5; st++) {
+		enum vm_state back;
+		assert_int_equal(
+			vm_state_parse(vm_state_name((enum vm_state)st), &back),
+			0);
+		assert_int_equal(back, st);
+	}
+	enum vm_state x;
+	assert_int_equal(vm_state_parse("zombie", &x), -EINVAL);
+	assert_int_equal(vm_state_parse(NULL, &x), -EINVAL);
+	assert_string_equal(vm_state_name((enum vm_state)77), "?");
+	assert_string_equal(vm_op_name(VM_OP_RESUME), "resume");
+	assert_string_equal(vm_op_name((enum vm_op)77), "?");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_allowed),
+		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_transitions),
+		cmocka_unit_test(test_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,294 @@
+/* Unit tests of the daemon's side of a VM worker (vmm/vmproc.c) against
+ * fake workers: this test binary re-executed as `__vm-worker`, behaving as
+ * FAKE_WORKER says (a good worker, one that breaks the protocol, one that
+ * crashes, one whose start fails, one that takes run tokens). */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vmm/sched.h"
+#include "vmm/vmproc.h"
+
+static uint8_t rxbuf[VMPROTO_RXBUF];
+
+/* ---- the fake workers ------------------------------------------------- */
+
+static void wsend(int fd, unsigned type, uint32_t seq, int a0, int a1,
+		  const char *data)
+{
+	struct vmproto_msg m = { .type = (uint16_t)type,
+				 .seq = seq,
+				 .a0 = a0,
+				 .a1 = a1,
+				 .data = data,
+				 .len = data ? (uint32_t)strlen(data) : 0 };
+	if (vmproto_send(fd, &m, NULL, 0, 0, NULL))
+		_exit(3);
+}
+
+static void wrecv(int fd, struct vmproto_msg *m)
+{
+	if (vmproto_recv(fd, rxbuf, m, NULL, NULL, NULL))
+		_exit(0); /* the daemon let go */
+}
+
+/* Ask for vCPU 0's run token on its gate socket; the grant's a1. */
+static int wenter(int gate)
+{
+	struct vmproto_msg m;
+	wsend(gate, VMPROTO_GATE_ENTER, 0, 0, 0, NULL);
+	wrecv(gate, &m);
+	return m.type == VMPROTO_GATE_GRANT ? m.a1 : -1;
+}
+
+static int fake_worker(const char *mode)
+{
+	const int fd = 3;
+	struct vmproto_msg m;
+
+	wsend(fd, VMPROTO_HELLO, 0, VMPROTO_VERSION, getpid(), NULL);
+	int gates[VMPROTO_MAX_FDS];
+	unsigned n_gates = 0;
+	if (vmproto_recv(fd, rxbuf, &m, gates, &n_gates, NULL) ||
+	    m.type != VMPROTO_START)
+		return 2;
+	if (!strcmp(mode, "startfail")) {
+		wsend(fd, VMPROTO_STARTED, m.seq, -ENOENT, 0,
+		      "boot.kernel: no such file");
+		wrecv(fd, &m);
+		return 0;
+	}
+	wsend(fd, VMPROTO_STARTED, m.seq, 0, 0, NULL);
+	if (!strcmp(mode, "gate") || !strcmp(mode, "gate-twice")) {
+		if (n_gates != 1)
+			return 2;
+		int gate = gates[0];
+		int g1 = wenter(gate);
+		wsend(gate, VMPROTO_GATE_LEAVE, 0, 0, 0, NULL);
+		if (!strcmp(mode, "gate-twice")) { /* enter twice: hostile */
+			wsend(gate, VMPROTO_GATE_LEAVE, 0, 0, 0, NULL);
+			for (;;)
+				pause(); /* the daemon kills us */
+		}
+		int g2 = wenter(gate);
+		wsend(gate, VMPROTO_GATE_LEAVE, 0, 0, 0, NULL);
+		wsend(fd, VMPROTO_CONSOLE_OUT, 0, 0, 0,
+		      g1 == 1 && g2 == 1 ? "granted twice" : "refused");
+		wsend(fd, VMPROTO_ENDED, 0, VIRT_END_POWEROFF, 0, NULL);
+	}
+	for (;;) {
+		wrecv(fd, &m);
+		switch (m.type) {
+		case VMPROTO_PAUSE:
+			if (!strcmp(mode, "garbage")) {
+				const char junk[] = "not a vmproto message!";
+				send(fd, junk, sizeof(junk), 0);
+				break;
+			}
+			if (!strcmp(mode, "segv"))
+				raise(SIGSEGV);
+			if (!strcmp(mode, "hang"))
+				break; /* never answers */
+			wsend(fd, VMPROTO_REPLY, m.seq, 0, 0, NULL);
+			break;
+		case VMPROTO_CONSOLE_IN: {
+			char echo[64];
+			snprintf(echo, sizeof(echo), "echo:%.*s", (int)m.len,
+				 (const char *)m.data);
+			wsend(fd, VMPROTO_CONSOLE_OUT, 0, 0, 0, echo);
+			wsend(fd, VMPROTO_REPLY, m.seq, (int)m.len, 0, NULL);
+			break;
+		}
+		case VMPROTO_STOP:
+			wsend(fd, VMPROTO_ENDED, 0, VIRT_END_STOPPED, m.a0,
+			      NULL);
+			break;
+		default: break;
+		}
+	}
+}
+
+/* ---- the daemon's side -------------------------------------------------- */
+
+struct seen {
+	pthread_mutex_t lock;
+	char out[256];
+	size_t n;
+	int ended;
+	enum virt_end why;
+	int code;
+};
+
+static void on_output(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct seen *s = opaque;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < len && s->n + 1 < sizeof(s->out); i++)
+		s->out[s->n++] = (char)buf[i];
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void on_ended(void *opaque, enum virt_end why, int code)
+{
+	struct seen *s = opaque;
+	pthread_mutex_lock(&s->lock);
+	s->ended++;
+	s->why = why;
+	s->code = code;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int start(const char *mode, struct seen *s, struct vmk_sched_vm *h,
+		 struct vmproc **p, struct error *err)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	setenv("FAKE_WORKER", mode, 1);
+	struct vmproc_params prm = {
+		.exe = "/proc/self/exe",
+		.def_json = "{\"name\":\"fake\"}",
+		.n_vcpus = 1,
+		.sched = h,
+		.ops = { on_output, on_ended, s },
+	};
+	return vmproc_start(&prm, p, err);
+}
+
+static void test_good_worker(void **state)
+{
+	(void)state;
+	struct error err = { 0 };
+	struct seen s;
+	struct vmproc *p;
+	assert_int_equal(start("good", &s, NULL, &p, &err), 0);
+	assert_true(vmproc_pid(p) > 0 && vmproc_pid(p) != getpid());
+	assert_true(vmproc_running(p));
+	assert_int_equal(vmproc_call(p, VMPROTO_PAUSE, 0, NULL, 0), 0);
+	assert_int_equal(vmproc_call(p, VMPROTO_CONSOLE_IN, 0, "ls", 2), 2);
+	vmproc_stop(p, 7);
+	int code;
+	assert_int_equal(vmproc_wait(p, &code), VIRT_END_STOPPED);
+	assert_int_equal(code, 7);
+	assert_false(vmproc_running(p));
+	assert_null(vmproc_cause(p));
+	/* gone: calls fail cleanly */
+	assert_int_equal(vmproc_call(p, VMPROTO_PAUSE, 0, NULL, 0), -EPIPE);
+	vmproc_destroy(p);
+	assert_string_equal(s.out, "echo:ls");
+	assert_int_equal(s.ended, 1);
+}
+
+static void test_start_fails(void **state)
+{
+	(void)state;
+	struct error err = { 0 };
+	struct seen s;
+	struct vmproc *p;
+	assert_int_equal(start("startfail", &s, NULL, &p, &err), -ENOENT);
+	assert_string_equal(err.msg, "boot.kernel: no such file");
+}
+
+static void test_protocol_error_kills(void **state)
+{
+	(void)state;
+	struct error err = { 0 };
+	struct seen s;
+	struct vmproc *p;
+	assert_int_equal(start("garbage", &s, NULL, &p, &err), 0);
+	int r = vmproc_call(p, VMPROTO_PAUSE, 0, NULL, 0);
+	assert_int_equal(r, -EPIPE);
+	int code;
+	assert_int_equal(vmproc_wait(p, &code), VIRT_END_CRASHED);
+	assert_non_null(vmproc_cause(p));
+	assert_non_null(strstr(vmproc_cause(p), "protocol error: vmproto: "
+						"bad magic"));
+	vmproc_destroy(p);
+	assert_int_equal(s.ended, 1);
+	assert_int_equal(s.why, VIRT_END_CRASHED);
+}
+
+static void test_crash(void **state)
+{
+	(void)state;
+	struct error err = { 0 };
+	struct seen s;
+	struct vmproc *p;
+	assert_int_equal(start("segv", &s, NULL, &p, &err), 0);
+	assert_int_equal(vmproc_call(p, VMPROTO_PAUSE, 0, NULL, 0), -EPIPE);
+	int code;
+	assert_int_equal(vmproc_wait(p, &code), VIRT_END_CRASHED);
+	assert_int_equal(code, 128 + SIGSEGV);
+	assert_non_null(strstr(vmproc_cause(p), "worker killed by signal 11"));
+	vmproc_destroy(p);
+}
+
+static void test_hung_worker(void **state)
+{
+	(void)state;
+	struct error err = { 0 };
+	struct seen s;
+	struct vmproc *p;
+	assert_int_equal(start("hang", &s, NULL, &p, &err), 0);
+	/* no answer: the call times out, the worker is still there */
+	assert_int_equal(vmproc_call(p, VMPROTO_PAUSE, 0, NULL, 0), -ETIMEDOUT);
+	assert_true(vmproc_running(p));
+	vmproc_destroy(p); /* it does stop when asked */
+}
+
+static void test_run_tokens(void **state)
+{
+	(void)state;
+	struct error err = { 0 };
+	struct sched_params prm;
+	struct vmk_sched *sc;
+	struct vmk_sched_vm *h;
+	sched_default_params(&prm, 1, 1000);
+	assert_int_equal(vmk_sched_create(&prm, &sc, &err), 0);
+	struct sched_vm_config c = { .n_vcpus = 1, .shares = 1000 };
+	assert_int_equal(vmk_sched_vm_add(sc, &c, &h, &err), 0);
+
+	struct seen s;
+	struct vmproc *p;
+	assert_int_equal(start("gate", &s, h, &p, &err), 0);
+	assert_int_equal(vmproc_wait(p, NULL), VIRT_END_POWEROFF);
+	vmproc_destroy(p);
+	assert_string_equal(s.out, "granted twice");
+
+	/* leaving twice is a protocol violation: the worker is killed */
+	vmk_sched_vm_reopen(h);
+	assert_int_equal(start("gate-twice", &s, h, &p, &err), 0);
+	assert_int_equal(vmproc_wait(p, NULL), VIRT_END_CRASHED);
+	assert_non_null(strstr(vmproc_cause(p), "leave twice"));
+	vmproc_destroy(p);
+
+	vmk_sched_vm_remove(h);
+	vmk_sched_destroy(sc);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "__vm-worker"))
+		return fake_worker(getenv("FAKE_WORKER") ? getenv("FAKE_WORKER")
+							 : "good");
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_worker),
+		cmocka_unit_test(test_start_fails),
+		cmocka_unit_test(test_protocol_error_kills),
+		cmocka_unit_test(test_crash),
+		cmocka_unit_test(test_hung_worker),
+		cmocka_unit_test(test_run_tokens),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
