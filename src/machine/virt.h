@@ -74,6 +74,13 @@ struct virt_config {
 	 * with interrupts off (panic_watch.h); 0 = 10 s */
 	uint64_t panic_window_us;
 	enum virt_on_panic on_panic;
+	/* Called once by virt_start on the caller's thread, after the
+	 * first boot's RAM, devices, images and host channels are open and
+	 * before the first guest instruction: the VM process's sandbox
+	 * goes in here (vmm/sandbox.h). Non-zero fails virt_start with err
+	 * set. May be NULL. */
+	int (*before_guest)(void *opaque, struct error *err);
+	void *before_guest_opaque;
 };
 
 /* Number of virtio slots cfg asks for (checked against VIRT_MAX_VIRTIO). */
