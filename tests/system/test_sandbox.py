@@ -24,12 +24,11 @@ from conftest import (SOFTVISOR_BOOT_TIMEOUT, append_line, softvisor_argv)
 NOBODY = 65534
 
 
-def vm_process(keeper_pid):
+def vm_process(vm):
     """The keeper's only child: the VM process."""
-    with open(f"/proc/{keeper_pid}/task/{keeper_pid}/children") as f:
-        kids = f.read().split()
-    assert len(kids) == 1, f"keeper {keeper_pid} has children {kids}"
-    return int(kids[0])
+    pid = vm.vm_pid()
+    assert pid != vm.child.pid, "no VM process under the keeper"
+    return pid
 
 
 def proc_status(pid):
@@ -58,7 +57,7 @@ def test_guest_runs_in_the_sandbox(guest, vm_factory, tmp_path):
     vm = vm_factory(argv, boot_timeout=SOFTVISOR_BOOT_TIMEOUT)
     vm.expect_marker()
 
-    pid = vm_process(vm.child.pid)
+    pid = vm_process(vm)
     st = proc_status(pid)
     assert st["Seccomp"] == "2"
     assert st["NoNewPrivs"] == "1"
@@ -95,7 +94,7 @@ def test_guest_runs_in_the_sandbox(guest, vm_factory, tmp_path):
     vm.expect_marker()
     lines, status = vm.run_result()
     assert status == 0 and want in " ".join(lines), lines
-    assert vm_process(vm.child.pid) == pid
+    assert vm_process(vm) == pid
     vm.expect("# ", timeout=30, what="shell prompt")
     vm.send("poweroff -f\n")
     assert vm.wait_exit(timeout=60) == 0

@@ -169,12 +169,7 @@ def test_blk_lock_two_vms(guest, vm_factory, tmp_path):
     first = boot(guest, vm_factory, None, after="shell",
                  extra=["--disk", img], name="first-")
     first.expect_marker()
-    # the holder is the VM process: with the sandbox (the default) that
-    # is the child of `softvisor run` (docs/security.md)
-    holder = first.child.pid
-    kids = f"/proc/{holder}/task/{holder}/children"
-    with open(kids) as f:
-        holder = int((f.read().split() or [holder])[0])
+    holder = first.vm_pid()  # the sandboxed child (docs/security.md)
 
     for spec, how in [(str(img), "for writing"),
                       (f"{img},readonly=on", "read-only")]:
