@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -98,6 +99,49 @@ def test_guest_runs_in_the_sandbox(guest, vm_factory, tmp_path):
     vm.expect("# ", timeout=30, what="shell prompt")
     vm.send("poweroff -f\n")
     assert vm.wait_exit(timeout=60) == 0
+
+
+def test_leaked_fd_closed_and_signal_forwarded(guest, tmp_path):
+    """A descriptor the caller leaks to `softvisor run` stays with the
+    keeper and is closed in the VM process; SIGTERM to the keeper stops
+    the VM cleanly (exit 128 + 15)."""
+    leak = tmp_path / "leaked"
+    leak.write_text("secret")
+    fd = os.open(leak, os.O_RDONLY)
+    argv = softvisor_argv(guest, append_line(None, after="shell"),
+                          extra=["--console", "none"])
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, pass_fds=(fd,))
+    os.close(fd)
+    try:
+        # the VM process exists and its sandbox is in place
+        deadline = time.monotonic() + SOFTVISOR_BOOT_TIMEOUT
+        pid = None
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                    kids = f.read().split()
+                if kids and proc_status(kids[0])["Seccomp"] == "2":
+                    pid = int(kids[0])
+                    break
+            except (OSError, KeyError):
+                pass
+            time.sleep(0.05)
+        assert pid, "no sandboxed VM process"
+        def fds(p_):
+            return [os.readlink(f"/proc/{p_}/fd/{n}")
+                    for n in os.listdir(f"/proc/{p_}/fd")]
+        assert str(leak) in fds(p.pid)
+        assert str(leak) not in fds(pid)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 128 + signal.SIGTERM, err
+        assert "terminating on signal 15" in err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def run_fault(guest, tmp_path, fault):
