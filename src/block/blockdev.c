@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "block/block_int.h"
+#include "util/hostfile.h"
 
 struct block_format {
 	const char *name;
@@ -86,7 +87,7 @@ const char *blockdev_probe(const char *path, struct error *err)
 {
 	unsigned char m[4];
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = hostfile_open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
 		error_set(err, errno, "disk %s: %s", path, strerror(errno));

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "block/qcow2_int.h"
+#include "util/hostfile.h"
 #include "util/log.h"
 
 #define QCOW2_BATCH 64 /* L2 entries looked up at once */
@@ -777,7 +778,7 @@ static int open_backing(struct qcow2 *q, int depth, struct error *err)
 	}
 	/* a name is data from the image: only regular files and block
 	 * devices (stat first: opening a FIFO would block) */
-	if (stat(path, &st) < 0)
+	if (hostfile_stat(path, &st) < 0)
 		return error_set(err, errno, "image %s: backing file %s: %s",
 				 q->name, path, strerror(errno));
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
@@ -832,7 +833,7 @@ struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
 		error_set(err, ENOMEM, "image %s: out of memory", path);
 		goto fail;
 	}
-	q->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	q->fd = hostfile_open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (q->fd < 0) {
 		error_set(err, errno, "disk %s: %s", path, strerror(errno));
 		goto fail;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "block/block_int.h"
+#include "util/hostfile.h"
 #include "util/log.h"
 
 #define RAW_ZERO_CHUNK (64u << 10)
@@ -237,7 +238,7 @@ struct blockdev *raw_open(const char *path, bool readonly, struct error *err)
 	struct stat st;
 	int fd, ret;
 
-	fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	fd = hostfile_open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
 

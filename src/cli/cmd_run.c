@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/run_sandbox.h"
 #include "machine/virt.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -66,12 +67,16 @@ static void run_usage(FILE *f)
 		"  --power-button    virtio-input power button, pressed by\n"
 		"                    QMP system_powerdown (docs/shutdown.md)\n"
 		"  --log SPEC        log levels, e.g. info or warn,sbi=debug\n"
+		"  --sandbox on|off  run the VM in a sandboxed child process\n"
+		"                    (default on; docs/security.md)\n"
 		"  --help            this text\n"
 		"\n"
 		"On the stdio console, Ctrl-A x quits and Ctrl-A h lists the\n"
 		"other keys. Exit status: 0 when the guest powers off, the\n"
 		"guest's code when it reports a failure, 124 on --timeout,\n"
-		"128+N on signal N, 2 for bad options or files.\n");
+		"128+N on signal N (also when N killed the sandboxed VM\n"
+		"process: 159 for a forbidden system call), 2 for bad\n"
+		"options or files.\n");
 }
 
 /* What this process adds to the definition's board. */
@@ -130,6 +135,7 @@ int cmd_run(int argc, char **argv)
 		O_MEM_MERGE,
 		O_SAVE,
 		O_RESTORE,
+		O_SANDBOX,
 	};
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
@@ -156,6 +162,7 @@ int cmd_run(int argc, char **argv)
 		{ "mem-merge", required_argument, NULL, O_MEM_MERGE },
 		{ "save", required_argument, NULL, O_SAVE },
 		{ "restore", required_argument, NULL, O_RESTORE },
+		{ "sandbox", required_argument, NULL, O_SANDBOX },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* static: the definition and the board configuration are large */
@@ -164,7 +171,7 @@ int cmd_run(int argc, char **argv)
 	struct run_extras x = { 0 };
 	struct error err = { 0 };
 	uint64_t v;
-	bool none;
+	bool none, sandbox = true;
 	int c;
 
 	vmdef_init(&def);
@@ -248,6 +255,15 @@ int cmd_run(int argc, char **argv)
 			break;
 		}
 		case O_HELP: run_usage(stdout); return CLI_EXIT_OK;
+		case O_SANDBOX:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				error_set(&err, EINVAL,
+					  "--sandbox %s: expected on or off",
+					  optarg);
+				goto bad;
+			}
+			sandbox = !strcmp(optarg, "on");
+			break;
 		case O_DISK:
 			if (!slot_left(&def, &x))
 				goto too_many;
@@ -311,7 +327,9 @@ int cmd_run(int argc, char **argv)
 	if (vmdef_to_virt_config(&def, &cfg, &err))
 		goto bad;
 	apply_extras(&x, &cfg);
-	int r = virt_run(&cfg, &err);
+	/* --dump-dtb runs no guest */
+	int r = sandbox && !x.dump_dtb ? run_sandboxed(&cfg, &err)
+				       : virt_run(&cfg, &err);
 	if (r < 0) {
 		fprintf(stderr, "softvisor run: %s\n", err.msg);
 		return CLI_EXIT_USAGE;

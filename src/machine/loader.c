@@ -17,6 +17,7 @@
 #include "machine/loader.h"
 #include "mem/gmem.h"
 #include "util/compiler.h"
+#include "util/hostfile.h"
 
 #define CHUNK (256 * 1024)
 
@@ -61,7 +62,7 @@ static int open_file(const char *what, const char *path, uint64_t *size,
 	struct stat st;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = hostfile_open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return error_set(err, errno, "%s %s: %s", what, path,
 				 strerror(errno));

@@ -904,6 +904,11 @@ int virt_start(struct virt *vm, struct error *err)
 		teardown(vm);
 		return -EIO;
 	}
+	if (cfg->before_guest &&
+	    (r = cfg->before_guest(cfg->before_guest_opaque, err)) != 0) {
+		teardown(vm);
+		return r < 0 ? r : -EPERM;
+	}
 	atomic_store(&vm->running, true);
 	r = start_harts(vm, err);
 	if (!r && pthread_create(&vm->ctl_thread, NULL, control_thread, vm))

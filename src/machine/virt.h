@@ -82,6 +82,13 @@ struct virt_config {
 	 * (virt_run: SIGUSR1 or SIGTERM), then end */
 	const char *restore;
 	const char *save;
+	/* Called once by virt_start on the caller's thread, after the
+	 * first boot's RAM, devices, images and host channels are open and
+	 * before the first guest instruction: the VM process's sandbox
+	 * goes in here (vmm/sandbox.h). Non-zero fails virt_start with err
+	 * set. May be NULL. */
+	int (*before_guest)(void *opaque, struct error *err);
+	void *before_guest_opaque;
 };
 #define VIRT_SHARE_DEFAULT 16384u /* 64 MiB/s */
 #define VIRT_SHARE_OFF	   UINT32_MAX

@@ -193,6 +193,18 @@ class VM:
     def send(self, text):
         self.child.send(text)
 
+    def vm_pid(self):
+        """The process that runs the guest: with the sandbox (the default
+        of `softvisor run`) the only child of the spawned keeper, else the
+        spawned process itself (docs/security.md)."""
+        pid = self.child.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        return int(kids[0]) if len(kids) == 1 else pid
+
     def kill(self):
         if self.child.isalive():
             self.child.terminate(force=True)

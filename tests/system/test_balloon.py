@@ -30,7 +30,7 @@ PROMPT = "softvisor:.*# "
 
 def vm_rss(vm):
     """Host resident set size of the VM process in bytes."""
-    with open(f"/proc/{vm.child.pid}/status") as f:
+    with open(f"/proc/{vm.vm_pid()}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024

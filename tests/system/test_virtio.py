@@ -169,6 +169,7 @@ def test_blk_lock_two_vms(guest, vm_factory, tmp_path):
     first = boot(guest, vm_factory, None, after="shell",
                  extra=["--disk", img], name="first-")
     first.expect_marker()
+    holder = first.vm_pid()  # the sandboxed child (docs/security.md)
 
     for spec, how in [(str(img), "for writing"),
                       (f"{img},readonly=on", "read-only")]:
@@ -176,7 +177,7 @@ def test_blk_lock_two_vms(guest, vm_factory, tmp_path):
         status, err = sv_fails(guest, tmp_path, ["--disk", spec])
         took = time.monotonic() - t0
         assert_one_line_error(status, err, str(img), "in use", how,
-                              f"process {first.child.pid}")
+                              f"process {holder}")
         assert took < 10, f"second VM took {took:.1f} s to fail"
 
     assert ofd_lock_type(img) == fcntl.F_WRLCK
