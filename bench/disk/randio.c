@@ -35,8 +35,7 @@ static uint64_t next(void)
 	return rng;
 }
 
-static double phase(int fd, void *buf, uint64_t blocks, double secs,
-		    int write)
+static double phase(int fd, void *buf, uint64_t blocks, double secs, int write)
 {
 	double t0 = now(), t;
 	uint64_t n = 0;

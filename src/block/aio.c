@@ -28,7 +28,8 @@ const char *block_aio_name(enum block_aio mode)
 	switch (mode) {
 	case BLOCK_AIO_THREADS: return "threads";
 	case BLOCK_AIO_IO_URING: return "io_uring";
-	default: return "auto";
+	case BLOCK_AIO_AUTO: return "auto";
+	default: return "threads";
 	}
 }
 

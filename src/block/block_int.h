@@ -38,8 +38,8 @@ struct blockdev {
 	bool readonly;
 	bool can_unmap;			  /* discard/unmap really deallocates */
 	struct throttle_member *throttle; /* owned; NULL: no I/O limits */
-	enum block_aio aio; /* resolved: THREADS (0 = AUTO: the same) or
-			     * IO_URING, for the format's data I/O */
+	enum block_aio aio; /* resolved: THREADS (0) or IO_URING, for the
+			     * format's data I/O */
 };
 
 /* The raw format (raw.c). */

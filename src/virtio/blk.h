@@ -70,7 +70,7 @@ struct virtio_blk_config {
 	/* an encrypted image's passphrase: "file:PATH" or "env:NAME"
 	 * (never the secret itself); "" for none */
 	char key_secret[VIRTIO_BLK_PATH_MAX + 8];
-	int aio; /* enum block_aio: 0 auto (io_uring if possible), ... */
+	int aio; /* enum block_aio: 0 threads, auto, io_uring */
 };
 
 /* Per-device counters (any thread; a consistent-enough snapshot). */

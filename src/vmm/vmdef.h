@@ -122,7 +122,7 @@ struct vmdef_disk {
 	/* key-secret: "file:PATH" or "env:NAME" of an encrypted qcow2
 	 * image's passphrase (the secret is never stored); "" for none */
 	char key_secret[VIRTIO_BLK_PATH_MAX + 8];
-	int aio; /* enum block_aio (block/aio.h): 0 auto, threads, io_uring */
+	int aio; /* enum block_aio (block/aio.h): 0 threads, auto, io_uring */
 };
 
 struct vmdef_nic {

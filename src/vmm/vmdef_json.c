@@ -373,7 +373,7 @@ static int parse_throttling(const json_t *disk, const char *where,
 	return 0;
 }
 
-/* disks[i].aio: "auto" (default), "threads" or "io_uring". */
+/* disks[i].aio: "threads" (default), "auto" or "io_uring". */
 static int parse_aio(const json_t *disk, const char *where, int *aio,
 		     struct error *err)
 {

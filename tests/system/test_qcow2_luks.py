@@ -2,7 +2,9 @@
 guest (issue 16, docs/block.md "Encryption").
 
 qemu-img converts the guest's ext4 data disk into an encrypted qcow2 image;
-Softvisor boots with --disk ...,key-secret=file:PW, the guest mounts it,
+Softvisor boots with --disk ...,key-secret=file:PW,aio=auto (io_uring
+where the host allows it, so that path runs under a real guest too), the
+guest mounts it,
 reads the host's file and writes one; afterwards qemu-img checks the image
 and, with the passphrase, decrypts it to raw where debugfs finds the
 guest's file. No clear text of the guest's file is in the image. A wrong
@@ -62,7 +64,8 @@ def test_guest_on_qemu_encrypted_disk(guest, vm_factory, tmp_path,
               f"echo '{token}' >/mnt/guest.txt\nsync\numount /mnt\n"
               "echo unmounted\n")
     vm = boot(guest, vm_factory, script,
-              extra=["--disk", f"{img},format=qcow2,key-secret=file:{pw}"])
+              extra=["--disk", f"{img},format=qcow2,key-secret=file:{pw},"
+                     "aio=auto"])
     lines, status = run_script(vm)
     out = "\n".join(lines)
     assert status == 0, out

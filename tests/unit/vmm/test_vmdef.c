@@ -19,7 +19,7 @@ static const char full_def[] =
 	"  {\"path\": \"/d/data.img\", \"format\": \"qcow2\", \"readonly\": "
 	"true,"
 	"   \"key_secret\": \"file:/etc/softvisor/data.key\", \"aio\": "
-	"\"threads\","
+	"\"auto\","
 	"   \"serial\": \"data0\", \"throttling\": {\"bps-write\": 1048576,"
 	"    \"bps-write-max\": 4194304, \"bps-write-max-length\": 5,"
 	"    \"iops-total\": 200, \"iops-size\": 4096, \"group\": \"g\","
@@ -64,7 +64,7 @@ static void test_full(void **state)
 	assert_false(throttle_config_enabled(&d->disks[0].throttle));
 	assert_string_equal(d->disks[0].key_secret, "");
 	assert_int_equal(d->disks[0].aio, 0);
-	assert_int_equal(d->disks[1].aio, 1); /* BLOCK_AIO_THREADS */
+	assert_int_equal(d->disks[1].aio, 1); /* BLOCK_AIO_AUTO */
 	assert_string_equal(d->disks[1].key_secret,
 			    "file:/etc/softvisor/data.key");
 	assert_int_equal(d->disks[1].throttle.l[THROTTLE_BPS_WRITE].avg,

@@ -169,7 +169,7 @@ static void test_disk(void **state)
 
 	/* the data path */
 	assert_int_equal(vmdef_opt_disk("x,format=raw", &c, &err), 0);
-	assert_int_equal(c.aio, BLOCK_AIO_AUTO);
+	assert_int_equal(c.aio, BLOCK_AIO_THREADS);
 	assert_int_equal(vmdef_opt_disk("x,format=raw,aio=io_uring", &c, &err),
 			 0);
 	assert_int_equal(c.aio, BLOCK_AIO_IO_URING);
