@@ -242,7 +242,8 @@ int client_stream(struct client *c, const char *path, int64_t last_id,
 		const char *m = json_string_value(json_object_get(
 			json_object_get(j, "error"), "message"));
 
-		r = error_set(err, EREMOTEIO, "%s",
+		/* 503: the daemon has too many streams; worth a retry */
+		r = error_set(err, s.status == 503 ? EAGAIN : EREMOTEIO, "%s",
 			      m ? m : "the daemon refused the event stream");
 		json_decref(j);
 	} else if (rc != CURLE_OK && rc != CURLE_PARTIAL_FILE &&

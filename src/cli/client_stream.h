@@ -26,8 +26,9 @@ struct client_sse_event {
  * until the server ends the stream (returns 0), *stop becomes non-zero
  * (checked at least once a second; returns 0), on_event returns non-zero
  * (returns that) or an error (-errno with err set: the daemon could not
- * be reached, a non-2xx reply with the server's message, a reply that is
- * not text/event-stream). */
+ * be reached, a non-2xx reply with the server's message (-EAGAIN for 503:
+ * too many streams, try again later), a reply that is not
+ * text/event-stream). */
 int client_stream(struct client *c, const char *path, int64_t last_id,
 		  int (*on_event)(void *opaque,
 				  const struct client_sse_event *e),

@@ -287,6 +287,8 @@ int cmd_events(int argc, char **argv)
 		r = CLI_EXIT_FAIL;
 		goto out;
 	}
+	bool busy_told = false;
+
 	while (!stop_follow) {
 		struct follow f = { .json = json, .last = last };
 		struct error err = { 0 };
@@ -294,6 +296,17 @@ int cmd_events(int argc, char **argv)
 		r = client_stream(c, path, last, on_follow_event, &f,
 				  &stop_follow, &err);
 		last = f.last;
+		if (r == -EAGAIN) {
+			/* the daemon has too many streams: wait for a place */
+			struct timespec ts = { 5, 0 };
+
+			if (!busy_told)
+				fprintf(stderr, "softvisor: %s: retrying\n",
+					err.msg);
+			busy_told = true;
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		if (r < 0) {
 			fprintf(stderr, "softvisor: %s\n", err.msg);
 			free(path);
