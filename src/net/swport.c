@@ -19,9 +19,11 @@
 #define HELLO_TIMEOUT_MS 5000
 #define BATCH		 64
 #define SOCK_BUF	 (1 << 20)
+#define SEND_WAIT_MS	 10 /* back pressure before a drop */
 
 struct swport {
-	int fd; /* -1 once the switch went away */
+	int fd;		  /* -1 once the switch went away */
+	uint64_t dropped; /* frames the switch had no room for */
 	struct netdev *nd;
 	uint8_t *buf; /* NETDEV_MAX_FRAME + 1 */
 	char path[108];
@@ -33,10 +35,19 @@ static void swport_output(void *be, const uint8_t *frame, size_t len)
 
 	if (p->fd < 0)
 		return;
-	/* EAGAIN: the switch is behind; drop (TCP will retransmit) */
-	if (send(p->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
-	    errno != EAGAIN && errno != ENOBUFS)
-		log_debug(LOG_SUB, "%s: send: %s", p->path, strerror(errno));
+	for (int tries = 0; tries < 2; tries++) {
+		if (send(p->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			return;
+		if (errno != EAGAIN && errno != ENOBUFS)
+			break;
+		/* the switch is behind: wait a little for room (back
+		 * pressure on this VM only, as a full NIC ring is), then
+		 * drop (TCP retransmits) */
+		struct pollfd pfd = { p->fd, POLLOUT, 0 };
+		if (poll(&pfd, 1, SEND_WAIT_MS) <= 0)
+			break;
+	}
+	p->dropped++;
 }
 
 static void swport_prepare(void *be, struct netdev_pollset *ps, int *timeout)
