@@ -359,6 +359,27 @@ static void net_reset(void *opaque)
 	pthread_mutex_unlock(&n->lock);
 }
 
+/*
+ * VM save: transmit requests are popped and pushed under the lock, so none
+ * is in flight once we hold it. The receive buffers held in rx_stash are
+ * the rx_n most recent pops, in order (pops append, frames consume from
+ * the front): they go back to the queue (virtq_unpop) and are popped again
+ * after a restore. Frames arriving until start() are dropped, as on a
+ * wire while the VM is paused.
+ */
+static void net_quiesce(void *opaque)
+{
+	struct virtio_net *n = opaque;
+
+	pthread_mutex_lock(&n->lock);
+	struct virtq *vq = n->vd ? virtio_queue(n->vd, RXQ) : NULL;
+	if (vq && n->rx_n)
+		virtq_unpop(vq, (uint16_t)n->rx_n);
+	rx_stash_free(n);
+	n->vd = NULL;
+	pthread_mutex_unlock(&n->lock);
+}
+
 static void net_queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_net *n = opaque;
@@ -439,6 +460,7 @@ struct virtio_net *virtio_net_create(const struct virtio_net_config *cfg,
 		.config_write = NULL, /* mac is read-only without legacy */
 		.start = net_start,
 		.reset = net_reset,
+		.quiesce = net_quiesce,
 		.queue_notify = net_queue_notify,
 	};
 	/* until a driver negotiates: what we offer (for handle_tx users) */

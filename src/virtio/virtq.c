@@ -189,6 +189,11 @@ void virtq_get_state(const struct virtq *vq, struct virtq_state *st)
 
 /* Any 16-bit values are safe: indices wrap, and virtq_pop checks the
  * distance to the driver's avail->idx against the queue size. */
+void virtq_unpop(struct virtq *vq, uint16_t n)
+{
+	vq->last_avail = (uint16_t)(vq->last_avail - n);
+}
+
 void virtq_set_state(struct virtq *vq, const struct virtq_state *st)
 {
 	vq->last_avail = st->last_avail;

@@ -68,6 +68,11 @@ struct virtq_state {
 };
 void virtq_get_state(const struct virtq *vq, struct virtq_state *st);
 void virtq_set_state(struct virtq *vq, const struct virtq_state *st);
+/* Give back the last n chains popped and not pushed (a device quiescing
+ * with buffers it holds, such as virtio-net's receive buffers): they are
+ * popped again, in the same order, after a restore. Only while no thread
+ * uses the queue. */
+void virtq_unpop(struct virtq *vq, uint16_t n);
 
 /* Next available chain: 1 = *req filled, 0 = nothing available,
  * < 0 = malformed (see above). */

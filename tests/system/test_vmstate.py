@@ -1,8 +1,8 @@
 """VM save/restore to a file (issue 18, docs/vm-state.md).
 
 `softvisor run --save FILE` saves the whole machine (harts, interrupt
-controllers, timer, UART, RTC, RAM, virtio-blk and virtio-rng with their
-queues) when it gets SIGUSR1 and exits 0; `softvisor run --restore FILE`
+controllers, timer, UART, RTC, RAM, virtio-blk, virtio-net and virtio-rng
+with their queues) when it gets SIGUSR1 and exits 0; `softvisor run --restore FILE`
 with the same options continues that guest where it was: a shell variable,
 a tmpfs file and a file on the ext4 disk written before the save are still
 there, a disk read loop that ran across the save goes on, the console and
@@ -11,6 +11,7 @@ restore with other options, or from a damaged file, is refused with a
 message naming what differs.
 """
 
+import hashlib
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import time
 import pytest
 
 from conftest import SOFTVISOR_BOOT_TIMEOUT, append_line, softvisor_argv
+from test_virtio import http_server  # noqa: F401 (a fixture)
 
 PROMPT = "softvisor:.*# "
 SBIN = "/usr/sbin:/sbin:/usr/bin:/bin"
@@ -199,5 +201,40 @@ def test_save_refused_keeps_the_vm(guest, vm_factory, tmp_path):
     vm.expect("STILL-42", timeout=30, what="guest after the refused save")
     assert not state.exists()
     assert not os.path.exists(str(state) + ".tmp")
+    vm.send("exit\n")
+    assert vm.wait_exit(timeout=60) == 0
+
+
+def test_save_restore_with_network(guest, vm_factory, tmp_path,
+                                   http_server):
+    """virtio-net over user-mode NAT: the receive buffers the device holds
+    go back to the queue at the save and are used after the restore; the
+    guest's network configuration survives and it fetches a file from a
+    host HTTP server on loopback through the NAT (a fresh NAT: connections
+    open at the save do not survive)."""
+    port, root = http_server
+    content = b"".join(hashlib.sha256(i.to_bytes(4, "little")).digest()
+                       for i in range(4096))
+    (root / "file.txt").write_bytes(content)
+    state = tmp_path / "net.state"
+    argv = softvisor_argv(guest, append_line(after="shell"), memory="256M",
+                          extra=["--save", str(state), "--net", "user"])
+    vm = vm_factory(argv, boot_timeout=SOFTVISOR_BOOT_TIMEOUT, name="net-")
+    vm.expect_marker()
+    vm.expect(PROMPT, timeout=30, what="shell prompt")
+    vm.send("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && "
+            "ip route add default via 10.0.2.2 && "
+            f"wget -q -O /tmp/a http://10.0.2.2:{port}/file.txt && "
+            "echo NET-$(wc -c </tmp/a)\n")
+    vm.expect(f"NET-{len(content)}", timeout=60, what="fetch before")
+    os.kill(vm.child.pid, signal.SIGUSR1)
+    vm.expect("VM state saved to", timeout=60, what="saved")
+    assert vm.wait_exit(timeout=30) == 0
+
+    vm = vm_factory(argv + ["--restore", str(state)], name="net-restore-")
+    vm.send(f"wget -q -O /tmp/b http://10.0.2.2:{port}/file.txt && "
+            "md5sum /tmp/b\n")
+    vm.expect(f"{hashlib.md5(content).hexdigest()}  /tmp/b", timeout=60,
+              what="fetch after restore")
     vm.send("exit\n")
     assert vm.wait_exit(timeout=60) == 0

@@ -87,6 +87,7 @@ static void test_uart(void **unused)
 	assert_int_equal(ops->read(b, 0, 1), 'b');
 
 	/* another instance is refused */
+	state_reader_close(&r);
 	lseek(fd, 0, SEEK_SET);
 	assert_int_equal(state_reader_open(&r, fd, &err), 0);
 	assert_int_equal(state_next(&r, &err), 1);
@@ -142,6 +143,7 @@ static void test_aclint(void **unused)
 	assert_int_equal(ops->read(b, ACLINT_MSIP_OFF + 4, 4), 1);
 
 	/* saved with 2 harts, loaded into 1 */
+	state_reader_close(&r);
 	lseek(fd, 0, SEEK_SET);
 	assert_int_equal(state_reader_open(&r, fd, &err), 0);
 	assert_int_equal(state_next(&r, &err), 1);
@@ -193,6 +195,7 @@ static void test_plic(void **unused)
 		ops->read(b, PLIC_CONTEXT_OFF + PLIC_CONTEXT_STRIDE * 1 + 4, 4),
 		33);
 
+	state_reader_close(&r);
 	lseek(fd, 0, SEEK_SET);
 	assert_int_equal(state_reader_open(&r, fd, &err), 0);
 	assert_int_equal(state_next(&r, &err), 1);
