@@ -8,10 +8,10 @@ import os
 import signal
 import time
 
-import pytest
+import pexpect
 
 from conftest import MARKER, TIME_SCALE
-from daemon_util import Daemon, guest_definition, vm_pid
+from daemon_util import Daemon, guest_definition, softvisor_exe, vm_pid
 from test_sched import busy_vm, cpu_shares_of, vcpu_tids, wait_console
 
 
@@ -91,6 +91,31 @@ def test_kill_one_worker(tmp_path, guest):
     # a clean daemon stop stops and reaps every worker
     for pid in pids.values():
         assert not alive(pid), f"worker {pid} outlived the daemon"
+
+
+def test_reset_in_worker(tmp_path, guest):
+    """A reboot inside the worker: the harts close and reopen their gate
+    with the daemon's scheduler, and the guest boots again."""
+    d = Daemon(tmp_path).start()
+    api = d.api()
+    try:
+        api.ok("POST", "/v1/vms", guest_definition(guest, "rb"))
+        api.ok("POST", "/v1/vms/rb/start")
+        wait_console(d, "rb", MARKER)
+        api.ok("POST", "/v1/vms/rb/reset")
+        # the scrollback holds the first boot's marker, then the second's
+        env = dict(os.environ, SOFTVISOR_SOCKET=d.sock)
+        c = pexpect.spawn(softvisor_exe(), ["vm", "console", "rb",
+                                            "--read-only"],
+                          env=env, encoding="utf-8", codec_errors="replace",
+                          timeout=180 * TIME_SCALE)
+        c.expect(MARKER)
+        c.expect(MARKER)
+        c.terminate(force=True)
+        assert api.state("rb") == "running"
+    finally:
+        rc = d.stop()
+    assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
 
 
 def test_daemon_death_ends_its_workers(tmp_path, guest):
