@@ -222,12 +222,18 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	char cause[128] = "";
 	if (vm_end_cause(vm))
 		snprintf(cause, sizeof(cause), "%s", vm_end_cause(vm));
+
+	/* readers under d->lock (the API's VM object, statistics, metrics)
+	 * must not reach the machine or its scheduler handle once they are
+	 * being freed */
+	pthread_mutex_lock(&d->lock);
+	v->vm = NULL;
+	memset(&v->sched, 0, sizeof(v->sched));
+	pthread_mutex_unlock(&d->lock);
 	vm_destroy(vm);
 	daemon_sched_detach(d, &slot);
 
 	pthread_mutex_lock(&d->lock);
-	v->vm = NULL;
-	memset(&v->sched, 0, sizeof(v->sched));
 	pthread_cond_broadcast(&v->ended_cond);
 	pthread_mutex_unlock(&d->lock);
 
