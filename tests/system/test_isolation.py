@@ -28,6 +28,11 @@ def alive(pid):
         return False
 
 
+def sched_used_us(api, name):
+    """Run-token time the daemon's scheduler charged to the VM so far."""
+    return api.ok("GET", f"/v1/vms/{name}/stats")["used_us"]
+
+
 def wait_gone(pid, timeout=20):
     end = time.monotonic() + timeout * TIME_SCALE
     while time.monotonic() < end and alive(pid):
@@ -71,13 +76,23 @@ def test_kill_one_worker(tmp_path, guest):
         for n in ["w1", "w3"]:
             assert api.state(n) == "running"
             assert alive(pids[n]) and vm_pid(api, n, d) == pids[n]
+        before = {n: sched_used_us(api, n) for n in ["w1", "w3"]}
         got = cpu_shares_of(d, ["w1", "w3"], 6)
-        total = sum(got.values())
-        print("after the kill, shares 1000:3000 ->",
-              " ".join(f"{n}={got[n] / total:.3f}" for n in got))
+        after = {n: sched_used_us(api, n) for n in ["w1", "w3"]}
+        used = {n: after[n] - before[n] for n in after}
+        total, sched_total = sum(got.values()), sum(used.values())
+        print("after the kill, shares 1000:3000 -> host CPU",
+              " ".join(f"{n}={got[n] / total:.3f}" for n in got),
+              "run tokens",
+              " ".join(f"{n}={used[n] / sched_total:.3f}" for n in used))
         assert total > 0.2, f"the pCPU should be in use: {got}"
-        assert abs(got["w1"] / total - 0.25) <= 0.06, got
-        assert abs(got["w3"] / total - 0.75) <= 0.06, got
+        # the scheduler's run tokens split exactly as in one process ...
+        assert abs(used["w1"] / sched_total - 0.25) <= 0.05, used
+        # ... and so does the host CPU the vCPU threads got (wider: the
+        # kick reaches a worker's hart through its main thread, late on
+        # an overloaded host; test_sched.py checks +-0.05 on a calm one)
+        assert abs(got["w1"] / total - 0.25) <= 0.08, got
+        assert abs(got["w3"] / total - 0.75) <= 0.08, got
 
         # the crashed VM starts again, in a new worker
         api.ok("POST", "/v1/vms/w2/start")
