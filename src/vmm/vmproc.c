@@ -78,7 +78,7 @@ struct vmproc {
 
 static void kill_worker(struct vmproc *p);
 
-static uint64_t deadline_after(unsigned ms, struct timespec *ts)
+static void deadline_after(unsigned ms, struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
 	ts->tv_sec += ms / 1000;
@@ -87,7 +87,6 @@ static uint64_t deadline_after(unsigned ms, struct timespec *ts)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000;
 	}
-	return 0;
 }
 
 /* ---- run-token proxies ---------------------------------------------------- */
