@@ -20,6 +20,7 @@
 #include "api/daemon_impl.h"
 #include "api/inventory.h"
 #include "vmm/vmdef.h"
+#include "vmm/vmproc.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -865,9 +866,13 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		r = load_inventory(d, err);
 	if (!r)
 		r = daemon_sched_open(d, err);
+	if (!r && !cfg->in_process) /* a worker ready for the first start */
+		vmproc_spare_enable(cfg->worker_exe ? cfg->worker_exe
+						    : "/proc/self/exe");
 	if (!r && pthread_create(&d->reaper, NULL, reaper_thread, d))
 		r = error_set(err, EAGAIN, "cannot start the reaper thread");
 	if (r) {
+		vmproc_spare_close();
 		inventory_close(d->inv);
 		free(d);
 		return r;
@@ -926,6 +931,7 @@ void daemon_close(struct daemon *d)
 	if (d->reaper_started)
 		pthread_join(d->reaper, NULL);
 	daemon_sched_close(d);
+	vmproc_spare_close();
 	while (d->vms) {
 		struct dvm *v = d->vms;
 		d->vms = v->next;
