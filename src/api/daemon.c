@@ -22,6 +22,7 @@
 #include "api/event_bus.h"
 #include "api/inventory.h"
 #include "vmm/vmdef.h"
+#include "vmm/vmproc.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -224,12 +225,18 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	char cause[128] = "";
 	if (vm_end_cause(vm))
 		snprintf(cause, sizeof(cause), "%s", vm_end_cause(vm));
+
+	/* readers under d->lock (the API's VM object, statistics, metrics)
+	 * must not reach the machine or its scheduler handle once they are
+	 * being freed */
+	pthread_mutex_lock(&d->lock);
+	v->vm = NULL;
+	memset(&v->sched, 0, sizeof(v->sched));
+	pthread_mutex_unlock(&d->lock);
 	vm_destroy(vm);
 	daemon_sched_detach(d, &slot);
 
 	pthread_mutex_lock(&d->lock);
-	v->vm = NULL;
-	memset(&v->sched, 0, sizeof(v->sched));
 	pthread_cond_broadcast(&v->ended_cond);
 	pthread_mutex_unlock(&d->lock);
 
@@ -873,9 +880,13 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		r = daemon_sched_open(d, err);
 	if (!r)
 		r = daemon_switches_open(d, &d->switches, err);
+	if (!r && !cfg->in_process) /* a worker ready for the first start */
+		vmproc_spare_enable(cfg->worker_exe ? cfg->worker_exe
+						    : "/proc/self/exe");
 	if (!r && pthread_create(&d->reaper, NULL, reaper_thread, d))
 		r = error_set(err, EAGAIN, "cannot start the reaper thread");
 	if (r) {
+		vmproc_spare_close();
 		inventory_close(d->inv);
 		event_bus_free(d->bus);
 		free(d);
@@ -936,6 +947,7 @@ void daemon_close(struct daemon *d)
 		pthread_join(d->reaper, NULL);
 	daemon_sched_close(d);
 	daemon_switches_close(d->switches);
+	vmproc_spare_close();
 	while (d->vms) {
 		struct dvm *v = d->vms;
 		d->vms = v->next;

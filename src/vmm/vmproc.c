@@ -78,7 +78,7 @@ struct vmproc {
 
 static void kill_worker(struct vmproc *p);
 
-static uint64_t deadline_after(unsigned ms, struct timespec *ts)
+static void deadline_after(unsigned ms, struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
 	ts->tv_sec += ms / 1000;
@@ -87,7 +87,6 @@ static uint64_t deadline_after(unsigned ms, struct timespec *ts)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000;
 	}
-	return 0;
 }
 
 /* ---- run-token proxies ---------------------------------------------------- */
@@ -325,7 +324,7 @@ static void *reader_thread(void *arg)
 
 /* ---- spawn ------------------------------------------------------------------ */
 
-static int spawn(struct vmproc *p, const char *exe, struct error *err)
+static int spawn_raw(const char *exe, pid_t *pid, int *sock, struct error *err)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
@@ -354,7 +353,7 @@ static int spawn(struct vmproc *p, const char *exe, struct error *err)
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
 	posix_spawnattr_setpgroup(&at, 0);
-	int r = posix_spawn(&p->pid, exe, &fa, &at, argv, environ);
+	int r = posix_spawn(pid, exe, &fa, &at, argv, environ);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	close(child);
@@ -363,8 +362,81 @@ static int spawn(struct vmproc *p, const char *exe, struct error *err)
 		return error_set(err, r, "cannot start the VM worker %s: %s",
 				 exe, strerror(r));
 	}
-	p->sock = sv[0];
+	*sock = sv[0];
 	return 0;
+}
+
+/* One spare worker, spawned ahead so that a start does not wait for the
+ * exec and the dynamic linker (vmproc_spare_enable). */
+static struct {
+	pthread_mutex_t lock;
+	bool on;
+	const char *exe;
+	pid_t pid; /* 0: none */
+	int sock;
+} spare = { PTHREAD_MUTEX_INITIALIZER, false, NULL, 0, -1 };
+
+static void spare_refill(void)
+{
+	pthread_mutex_lock(&spare.lock);
+	if (spare.on && !spare.pid) {
+		struct error err = { 0 };
+		if (spawn_raw(spare.exe, &spare.pid, &spare.sock, &err)) {
+			log_warn(LOG, "spare worker: %s", err.msg);
+			spare.pid = 0;
+		}
+	}
+	pthread_mutex_unlock(&spare.lock);
+}
+
+/* Take the spare for exe if it is alive. */
+static bool spare_take(const char *exe, pid_t *pid, int *sock)
+{
+	bool ok = false;
+	pthread_mutex_lock(&spare.lock);
+	if (spare.pid && !strcmp(spare.exe, exe)) {
+		if (waitpid(spare.pid, NULL, WNOHANG) == 0) {
+			*pid = spare.pid;
+			*sock = spare.sock;
+			ok = true;
+		} else { /* it died waiting: reaped now */
+			close(spare.sock);
+		}
+		spare.pid = 0;
+		spare.sock = -1;
+	}
+	pthread_mutex_unlock(&spare.lock);
+	return ok;
+}
+
+void vmproc_spare_enable(const char *exe)
+{
+	pthread_mutex_lock(&spare.lock);
+	spare.on = true;
+	spare.exe = exe;
+	pthread_mutex_unlock(&spare.lock);
+	spare_refill();
+}
+
+void vmproc_spare_close(void)
+{
+	pthread_mutex_lock(&spare.lock);
+	spare.on = false;
+	if (spare.pid) {
+		close(spare.sock); /* it exits at the end of its socket */
+		while (waitpid(spare.pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		spare.pid = 0;
+		spare.sock = -1;
+	}
+	pthread_mutex_unlock(&spare.lock);
+}
+
+static int spawn(struct vmproc *p, const char *exe, struct error *err)
+{
+	if (spare_take(exe, &p->pid, &p->sock))
+		return 0;
+	return spawn_raw(exe, &p->pid, &p->sock, err);
 }
 
 int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
@@ -453,6 +525,7 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 				      p->gone ? p->cause : "timed out");
 		pthread_mutex_unlock(&p->lock);
 	}
+	spare_refill(); /* for the next start */
 	if (r) {
 		/* the caller hears of the failure from us, not the end */
 		pthread_mutex_lock(&p->lock);

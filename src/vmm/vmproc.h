@@ -64,4 +64,10 @@ const char *vmproc_cause(struct vmproc *p);
 /* Stop it if it runs, reap the worker, free. */
 void vmproc_destroy(struct vmproc *p);
 
+/* Keep one worker of exe spawned ahead: a start then takes it and does not
+ * wait for the exec (the daemon enables it; off by default). Close ends
+ * and reaps the spare. Process-wide. */
+void vmproc_spare_enable(const char *exe);
+void vmproc_spare_close(void);
+
 #endif

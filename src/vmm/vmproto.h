@@ -51,7 +51,8 @@ enum vmproto_type {
 	VMPROTO_GATE_LEAVE,   /* gate socket; a0: vCPU, a1: 1 runnable */
 	VMPROTO_GATE_CLOSING, /* seq; answered by REPLY once in effect */
 	VMPROTO_GATE_OPENING, /* seq; answered by REPLY once in effect */
-	VMPROTO_RAM_FD,	      /* one fd: guest RAM (memfd); a0: size MiB */
+	VMPROTO_RAM_FD,	      /* one fd: guest RAM (memfd); a0: size MiB.
+				 Reserved: RAM is not a memfd yet */
 	VMPROTO_TYPE_END
 };
 

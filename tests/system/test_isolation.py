@@ -8,10 +8,10 @@ import os
 import signal
 import time
 
-import pytest
+import pexpect
 
 from conftest import MARKER, TIME_SCALE
-from daemon_util import Daemon, guest_definition, vm_pid
+from daemon_util import Daemon, guest_definition, softvisor_exe, vm_pid
 from test_sched import busy_vm, cpu_shares_of, vcpu_tids, wait_console
 
 
@@ -26,6 +26,11 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def sched_used_us(api, name):
+    """Run-token time the daemon's scheduler charged to the VM so far."""
+    return api.ok("GET", f"/v1/vms/{name}/stats")["used_us"]
 
 
 def wait_gone(pid, timeout=20):
@@ -71,13 +76,23 @@ def test_kill_one_worker(tmp_path, guest):
         for n in ["w1", "w3"]:
             assert api.state(n) == "running"
             assert alive(pids[n]) and vm_pid(api, n, d) == pids[n]
+        before = {n: sched_used_us(api, n) for n in ["w1", "w3"]}
         got = cpu_shares_of(d, ["w1", "w3"], 6)
-        total = sum(got.values())
-        print("after the kill, shares 1000:3000 ->",
-              " ".join(f"{n}={got[n] / total:.3f}" for n in got))
+        after = {n: sched_used_us(api, n) for n in ["w1", "w3"]}
+        used = {n: after[n] - before[n] for n in after}
+        total, sched_total = sum(got.values()), sum(used.values())
+        print("after the kill, shares 1000:3000 -> host CPU",
+              " ".join(f"{n}={got[n] / total:.3f}" for n in got),
+              "run tokens",
+              " ".join(f"{n}={used[n] / sched_total:.3f}" for n in used))
         assert total > 0.2, f"the pCPU should be in use: {got}"
-        assert abs(got["w1"] / total - 0.25) <= 0.06, got
-        assert abs(got["w3"] / total - 0.75) <= 0.06, got
+        # the scheduler's run tokens split exactly as in one process ...
+        assert abs(used["w1"] / sched_total - 0.25) <= 0.05, used
+        # ... and so does the host CPU the vCPU threads got (wider: the
+        # kick reaches a worker's hart through its main thread, late on
+        # an overloaded host; test_sched.py checks +-0.05 on a calm one)
+        assert abs(got["w1"] / total - 0.25) <= 0.08, got
+        assert abs(got["w3"] / total - 0.75) <= 0.08, got
 
         # the crashed VM starts again, in a new worker
         api.ok("POST", "/v1/vms/w2/start")
@@ -91,6 +106,31 @@ def test_kill_one_worker(tmp_path, guest):
     # a clean daemon stop stops and reaps every worker
     for pid in pids.values():
         assert not alive(pid), f"worker {pid} outlived the daemon"
+
+
+def test_reset_in_worker(tmp_path, guest):
+    """A reboot inside the worker: the harts close and reopen their gate
+    with the daemon's scheduler, and the guest boots again."""
+    d = Daemon(tmp_path).start()
+    api = d.api()
+    try:
+        api.ok("POST", "/v1/vms", guest_definition(guest, "rb"))
+        api.ok("POST", "/v1/vms/rb/start")
+        wait_console(d, "rb", MARKER)
+        api.ok("POST", "/v1/vms/rb/reset")
+        # the scrollback holds the first boot's marker, then the second's
+        env = dict(os.environ, SOFTVISOR_SOCKET=d.sock)
+        c = pexpect.spawn(softvisor_exe(), ["vm", "console", "rb",
+                                            "--read-only"],
+                          env=env, encoding="utf-8", codec_errors="replace",
+                          timeout=180 * TIME_SCALE)
+        c.expect(MARKER)
+        c.expect(MARKER)
+        c.terminate(force=True)
+        assert api.state("rb") == "running"
+    finally:
+        rc = d.stop()
+    assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
 
 
 def test_daemon_death_ends_its_workers(tmp_path, guest):
