@@ -24,14 +24,30 @@
 /* Where the empty root is mounted, in our own mount namespace only. */
 #define JAIL "/tmp"
 
-int sandbox_unshare_pid(struct error *err)
+pid_t sandbox_fork(struct error *err)
 {
-	if (geteuid() != 0)
-		return 0;
-	if (unshare(CLONE_NEWPID) < 0)
-		return error_set(err, errno, "sandbox: PID namespace: %s",
-				 strerror(errno));
-	return 0;
+	int ns = -1;
+
+	/* unshare(CLONE_NEWPID) changes where our next child goes; setns
+	 * back to our own namespace after the fork */
+	if (geteuid() == 0) {
+		ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+		if (ns >= 0 && unshare(CLONE_NEWPID) < 0) {
+			log_warn(LOG, "no PID namespace: %s", strerror(errno));
+			close(ns);
+			ns = -1;
+		}
+	}
+	pid_t pid = fork();
+	int e = errno;
+	if (pid != 0 && ns >= 0 && setns(ns, CLONE_NEWPID) < 0)
+		log_warn(LOG, "back to our PID namespace: %s", strerror(errno));
+	if (ns >= 0)
+		close(ns);
+	if (pid < 0)
+		return error_set(err, e, "cannot start the VM process: %s",
+				 strerror(e));
+	return pid;
 }
 
 /* unshare one namespace; a host that refuses (a container) is not an

@@ -14,8 +14,8 @@
  *                      capabilities, no_new_privs, then the seccomp filter,
  *                      for every thread of the process.
  *
- * The PID namespace is entered by the parent (sandbox_unshare_pid) before it
- * forks the VM process, which then is its namespace's init. Without root
+ * The PID namespace comes with the fork of the VM process (sandbox_fork),
+ * which then is its namespace's init. Without root
  * (euid != 0) the namespaces, the root and the user change are left out:
  * the process is unprivileged already; descriptors, no_new_privs and
  * seccomp still apply. Not thread-safe: one caller, the VM process's main
@@ -56,9 +56,10 @@ struct sandbox {
 	gid_t gid;
 };
 
-/* Enter a new PID namespace for the children forked after this call (root
- * only). 0, or -errno with err set. */
-int sandbox_unshare_pid(struct error *err);
+/* fork(), with the child as the init of a new PID namespace when we are
+ * root (the caller's own children later, such as LeakSanitizer's helper,
+ * stay in its namespace). Returns as fork does; -errno with err set. */
+pid_t sandbox_fork(struct error *err);
 
 /* Step one (see above). Looks the user nobody up now, while /etc is still
  * there. Namespaces the host refuses are left out with a warning. */
