@@ -551,20 +551,26 @@ static json_t *merge_patch(json_t *target, const json_t *patch)
 	return target;
 }
 
-/* What may change while the machine runs: QoS and autostart. */
+/* What may change while the machine runs: QoS and autostart. A vmdef is
+ * too big for a civetweb worker's stack: the copy lives on the heap. */
 static bool only_live_fields_differ(const struct vmdef *a,
 				    const struct vmdef *b)
 {
-	struct vmdef x = *a;
-	x.cpu_shares = b->cpu_shares;
-	x.cpu_reservation_mhz = b->cpu_reservation_mhz;
-	x.cpu_limit_mhz = b->cpu_limit_mhz;
-	x.cpu_affinity = b->cpu_affinity;
-	x.mem_shares = b->mem_shares;
-	x.mem_reservation = b->mem_reservation;
-	x.mem_limit = b->mem_limit;
-	x.autostart = b->autostart;
-	return vmdef_equal(&x, b);
+	struct vmdef *x = malloc(sizeof(*x));
+	if (!x)
+		return false;
+	*x = *a;
+	x->cpu_shares = b->cpu_shares;
+	x->cpu_reservation_mhz = b->cpu_reservation_mhz;
+	x->cpu_limit_mhz = b->cpu_limit_mhz;
+	x->cpu_affinity = b->cpu_affinity;
+	x->mem_shares = b->mem_shares;
+	x->mem_reservation = b->mem_reservation;
+	x->mem_limit = b->mem_limit;
+	x->autostart = b->autostart;
+	bool eq = vmdef_equal(x, b);
+	free(x);
+	return eq;
 }
 
 int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,

@@ -205,6 +205,10 @@ static char switch_dir[92];
 void net_switch_set_dir(const char *dir)
 {
 	snprintf(switch_dir, sizeof(switch_dir), "%s", dir ? dir : "");
+	/* the daemon's VM workers (other processes) find it in their
+	 * environment */
+	if (dir && dir[0] == '/')
+		(void)setenv("SOFTVISOR_SWITCH_DIR", dir, 1);
 }
 
 void net_switch_dir(char *buf, size_t size)

@@ -37,12 +37,14 @@ def vm_rss(vm):
     raise AssertionError("no VmRSS")
 
 
-def boot(guest, vm_factory, tmp_path, extra=()):
+def boot(guest, vm_factory, tmp_path, extra=(), merge="off"):
+    """Page sharing is off unless asked for: the balloon tests fill RAM
+    with zeros, which the scanner would share away."""
     qmp_path = tmp_path / "vm.qmp"
     argv = softvisor_argv(guest, append_line(None, after="shell"),
                           memory="512M",
                           extra=["--balloon", "--qmp", f"unix:{qmp_path}",
-                                 *extra])
+                                 "--mem-merge", merge, *extra])
     vm = vm_factory(argv, boot_timeout=SOFTVISOR_BOOT_TIMEOUT,
                     name="balloon-")
     vm.expect_marker()
@@ -278,7 +280,7 @@ def test_zero_pages_are_shared(guest, vm_factory, tmp_path):
     still holds (a tmpfs file) goes back to the shared zero frame, the host
     RSS falls, the file still reads as zeros, and writing it breaks the
     sharing (copy-on-write) without losing a byte."""
-    vm, q = boot(guest, vm_factory, tmp_path)
+    vm, q = boot(guest, vm_factory, tmp_path, merge="on")
     fill(vm, 200)
     rss_filled = vm_rss(vm)
 
@@ -311,7 +313,7 @@ def test_zero_pages_are_shared(guest, vm_factory, tmp_path):
 
 @pytest.mark.full
 def test_mem_merge_off(guest, vm_factory, tmp_path):
-    vm, q = boot(guest, vm_factory, tmp_path, extra=["--mem-merge", "off"])
+    vm, q = boot(guest, vm_factory, tmp_path)
     fill(vm, 64)
     time.sleep(5)  # five scanner periods
     s = mem_stats(q)
