@@ -20,7 +20,15 @@ import time
 
 import pytest
 
-from conftest import SOFTVISOR_BOOT_TIMEOUT, append_line, softvisor_argv
+from conftest import SOFTVISOR_BOOT_TIMEOUT, append_line
+from conftest import softvisor_argv as _softvisor_argv
+
+
+def softvisor_argv(*args, **kw):
+    """Saving needs --sandbox off: the sandboxed VM process cannot create
+    the state file (docs/security.md)."""
+    kw["extra"] = ["--sandbox", "off", *kw.get("extra", [])]
+    return _softvisor_argv(*args, **kw)
 from test_virtio import http_server  # noqa: F401 (a fixture)
 
 PROMPT = "softvisor:.*# "
