@@ -14,6 +14,7 @@ line, and the secret never appears in the message.
 
 import os
 import shutil
+import time
 import subprocess
 
 import pytest
@@ -44,13 +45,18 @@ def encrypted(guest, tmp_path):
     pw.write_text(PASS)
     img = tmp_path / "data.qcow2"
     # qemu-img times PBKDF2 with getrusage; on a busy host it may fail
-    for _ in range(5):
+    # ("Unable to get accurate CPU usage"): that is the peer tool's
+    # limitation, not ours, so after ten tries the test is skipped
+    for _ in range(10):
         rc, out = qemu_img("convert", "-O", "qcow2", "--object",
                            f"secret,id=s0,file={pw}", "-o",
                            "encrypt.format=luks,encrypt.key-secret=s0,"
                            "encrypt.iter-time=50", raw, img)
         if rc == 0:
             break
+        time.sleep(0.5)
+    if rc != 0 and "accurate CPU usage" in out:
+        pytest.skip(f"qemu-img could not encrypt on this host: {out}")
     assert rc == 0, out
     return img, pw
 
