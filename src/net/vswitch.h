@@ -90,9 +90,6 @@ void vswitch_portgroup_init(struct vswitch_portgroup_config *pg,
  * what names the thing in the message ("switch", "port group"). */
 int vswitch_check_name(const char *name, const char *what, struct error *err);
 
-/* Parse a MAC "52:54:00:12:34:56". 0 or -EINVAL. */
-int vswitch_parse_mac(const char *s, uint8_t mac[6]);
-
 /* Parse a CLI port group spec (vswitch_opts.c):
  *   NAME[,vlan=N][,promiscuous=on|off][,mac-changes=on|off]
  *       [,forged-transmits=on|off][,shape-tx=AVG:PEAK:BURST][,shape-rx=...]

@@ -87,6 +87,32 @@ int parse_bool(const char *s, bool *out)
 	return -EINVAL;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int parse_mac(const char *s, uint8_t mac[6])
+{
+	uint8_t m[6];
+
+	for (int i = 0; i < 6; i++) {
+		const char *p = s + 3 * i;
+		int hi = hexval(p[0]), lo = hi < 0 ? -1 : hexval(p[1]);
+		if (lo < 0 || p[2] != (i == 5 ? '\0' : ':'))
+			return -EINVAL;
+		m[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(mac, m, 6);
+	return 0;
+}
+
 int parse_next_field(const char **sp, char *out, size_t size)
 {
 	const char *s = *sp;

@@ -23,6 +23,11 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out,
  * anything else -EINVAL (err not touched: the caller names the option). */
 int parse_bool(const char *s, bool *out);
 
+/* A MAC address "52:54:00:12:34:56" (hex digits in either case, ':' between
+ * the six bytes, nothing after). 0 or -EINVAL (err not touched: the caller
+ * says what the address is for and which addresses it refuses). */
+int parse_mac(const char *s, uint8_t mac[6]);
+
 /* Copy the next comma-separated field of *sp into out (",," is a literal
  * comma) and advance *sp past its comma (to the NUL at the end). Returns
  * the field's length, or -1 if it does not fit in size bytes (*sp is then

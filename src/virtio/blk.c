@@ -557,15 +557,16 @@ static void blk_start(void *opaque, struct virtio_dev *vd)
 }
 
 /*
- * Stop: no more pops, completions are dropped (the driver is resetting the
- * rings), and return only when the I/O thread and every pool job are done.
- * The completions in flight call virtio_notify(): the transport must not
- * hold a lock across reset() that virtio_notify() takes.
+ * End the I/O thread and wait for every pool job. With drop_completions
+ * (reset: the driver is resetting the rings) the completions in flight are
+ * dropped and the device forgets its transport; without (VM save: quiesce)
+ * they are pushed to the used ring as usual, so nothing is in flight when
+ * the state is written and blk_start continues. The completions call
+ * virtio_notify(): the transport must not hold a lock across reset() that
+ * virtio_notify() takes.
  */
-static void blk_reset(void *opaque)
+static void blk_stop(struct virtio_blk *blk, bool drop_completions)
 {
-	struct virtio_blk *blk = opaque;
-
 	pthread_mutex_lock(&blk->lock);
 	if (!blk->running) {
 		pthread_mutex_unlock(&blk->lock);
@@ -574,41 +575,30 @@ static void blk_reset(void *opaque)
 	blk->stop = true;
 	pthread_cond_signal(&blk->cond);
 	pthread_mutex_unlock(&blk->lock);
-	pthread_mutex_lock(&blk->qlock);
-	atomic_store(&blk->stopping, true);
-	pthread_mutex_unlock(&blk->qlock);
+	if (drop_completions) {
+		pthread_mutex_lock(&blk->qlock);
+		atomic_store(&blk->stopping, true);
+		pthread_mutex_unlock(&blk->qlock);
+	}
 
 	pthread_join(blk->thread, NULL);
 	block_pool_drain(blk->pool);
 
 	pthread_mutex_lock(&blk->lock);
 	blk->running = false;
-	blk->vd = NULL;
+	if (drop_completions)
+		blk->vd = NULL;
 	pthread_mutex_unlock(&blk->lock);
 }
 
-/*
- * VM save: like reset, the I/O thread ends and the pool drains, but the
- * completions are pushed to the used ring as usual (stopping stays false),
- * so nothing is in flight when the state is written. blk_start continues.
- */
+static void blk_reset(void *opaque)
+{
+	blk_stop(opaque, true);
+}
+
 static void blk_quiesce(void *opaque)
 {
-	struct virtio_blk *blk = opaque;
-
-	pthread_mutex_lock(&blk->lock);
-	if (!blk->running) {
-		pthread_mutex_unlock(&blk->lock);
-		return;
-	}
-	blk->stop = true;
-	pthread_cond_signal(&blk->cond);
-	pthread_mutex_unlock(&blk->lock);
-	pthread_join(blk->thread, NULL);
-	block_pool_drain(blk->pool);
-	pthread_mutex_lock(&blk->lock);
-	blk->running = false;
-	pthread_mutex_unlock(&blk->lock);
+	blk_stop(opaque, false);
 }
 
 static void blk_queue_notify(void *opaque, unsigned q)

@@ -514,32 +514,15 @@ void virtio_net_config_init(struct virtio_net_config *cfg, unsigned index)
 	cfg->mac[5] = (uint8_t)(cfg->mac[5] + index);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int virtio_net_parse_mac(const char *s, uint8_t mac[6], struct error *err)
 {
 	uint8_t m[6];
 
-	for (int i = 0; i < 6; i++) {
-		const char *p = s + 3 * i;
-		int hi = hexval(p[0]), lo = hi < 0 ? -1 : hexval(p[1]);
-		char sep = lo < 0 ? 'x' : p[2];
-		if (lo < 0 || sep != (i == 5 ? '\0' : ':'))
-			return error_set(err, EINVAL,
-					 "mac=%s: expected six hex byte pairs "
-					 "like 52:54:00:12:34:56",
-					 s);
-		m[i] = (uint8_t)(hi << 4 | lo);
-	}
+	if (parse_mac(s, m) < 0)
+		return error_set(err, EINVAL,
+				 "mac=%s: expected six hex byte pairs "
+				 "like 52:54:00:12:34:56",
+				 s);
 	if (m[0] & 1)
 		return error_set(err, EINVAL,
 				 "mac=%s: a multicast address (the first byte "

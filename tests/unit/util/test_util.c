@@ -65,6 +65,23 @@ static void test_error_prefix(void **state)
 	assert_int_equal(error_set(NULL, EIO, "ignored"), -EIO);
 }
 
+static void test_parse_mac(void **state)
+{
+	uint8_t mac[6] = { 0 };
+
+	assert_int_equal(parse_mac("52:54:00:aA:bb:CC", mac), 0);
+	assert_int_equal(mac[0], 0x52);
+	assert_int_equal(mac[3], 0xaa);
+	assert_int_equal(mac[5], 0xcc);
+	/* short, long, wrong separator, not hex: refused, mac untouched */
+	assert_int_equal(parse_mac("52:54:00:11:22", mac), -EINVAL);
+	assert_int_equal(parse_mac("52:54:00:11:22:33:", mac), -EINVAL);
+	assert_int_equal(parse_mac("52-54-00-11-22-33", mac), -EINVAL);
+	assert_int_equal(parse_mac("52:54:00:11:22:3g", mac), -EINVAL);
+	assert_int_equal(parse_mac("", mac), -EINVAL);
+	assert_int_equal(mac[5], 0xcc);
+}
+
 static void test_log_spec(void **state)
 {
 	char msg[200];
@@ -105,6 +122,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_u64),
 		cmocka_unit_test(test_error_prefix),
+		cmocka_unit_test(test_parse_mac),
 		cmocka_unit_test(test_log_spec),
 		cmocka_unit_test(test_vclock_pause),
 	};
