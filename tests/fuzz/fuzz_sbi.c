@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: the built-in SBI (src/machine/sbi.c), the ECALL
  * interface an S-mode guest kernel reaches directly. A two-hart machine
- * of real harts and guest RAM (as in tests/unit/machine/test_sbi.c); the
+ * of real harts and guest RAM (tests/unit/machine/sbi_machine.h); the
  * input is first copied into guest RAM (hart masks and console buffers
  * are read from there), then read as a sequence of calls of 32 bytes:
  *
@@ -28,6 +28,7 @@
 #include "machine/virt_impl.h"
 #include "mem/gmem.h"
 #include "util/log.h"
+#include "../unit/machine/sbi_machine.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -52,30 +53,8 @@ static struct virt *vm;
 static void init(void)
 {
 	log_set_file(fopen("/dev/null", "w"));
-	vm = calloc(1, sizeof(*vm));
+	vm = sbi_machine_new(RAM_BASE, RAM_SIZE);
 	CHECK(vm);
-	vclock_init(&vm->clock);
-	vm->mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
-	CHECK(vm->mem);
-	vm->n_harts = 2;
-	pthread_mutex_init(&vm->lock, NULL);
-	pthread_mutex_init(&vm->ev_lock, NULL);
-	pthread_cond_init(&vm->ev_cond, NULL);
-	pthread_cond_init(&vm->cond, NULL);
-	for (unsigned i = 0; i < 2; i++) {
-		struct hart_config hc = {
-			.hartid = i,
-			.mem = vm->mem,
-			.clock = &vm->clock,
-			.sbi_builtin = true,
-			.sbi_call = sbi_handle,
-			.opaque = &vm->harts[i],
-		};
-		vm->harts[i].vm = vm;
-		vm->harts[i].id = i;
-		vm->harts[i].h = hart_create(&hc, NULL);
-		CHECK(vm->harts[i].h);
-	}
 }
 
 static uint64_t u64(const uint8_t *p)

@@ -15,6 +15,7 @@
 #include "cpu/hart.h"
 #include "machine/virt_impl.h"
 #include "mem/gmem.h"
+#include "sbi_machine.h"
 
 #define RAM_BASE 0x80000000ULL
 #define RAM_SIZE (16ULL << 20)
@@ -32,30 +33,10 @@ static struct virt *vm;
 
 static int setup(void **state)
 {
-	vm = calloc(1, sizeof(*vm));
-	vclock_init(&vm->clock);
-	vm->mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
-	assert_non_null(vm->mem);
-	vm->n_harts = 2;
-	pthread_mutex_init(&vm->lock, NULL);
-	pthread_mutex_init(&vm->ev_lock, NULL);
-	pthread_cond_init(&vm->ev_cond, NULL);
-	pthread_cond_init(&vm->cond, NULL);
-	for (unsigned i = 0; i < 2; i++) {
-		struct hart_config hc = {
-			.hartid = i,
-			.mem = vm->mem,
-			.clock = &vm->clock,
-			.sbi_builtin = true,
-			.sbi_call = sbi_handle,
-			.opaque = &vm->harts[i],
-		};
-		vm->harts[i].vm = vm;
-		vm->harts[i].id = i;
-		vm->harts[i].h = hart_create(&hc, NULL);
-		assert_non_null(vm->harts[i].h);
+	vm = sbi_machine_new(RAM_BASE, RAM_SIZE);
+	assert_non_null(vm);
+	for (unsigned i = 0; i < 2; i++)
 		hart_reset(vm->harts[i].h, RAM_BASE, PRIV_S);
-	}
 	atomic_store(&vm->harts[0].hsm, HSM_STARTED);
 	atomic_store(&vm->harts[1].hsm, HSM_STOPPED);
 	return 0;
@@ -63,10 +44,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	for (unsigned i = 0; i < 2; i++)
-		hart_destroy(vm->harts[i].h);
-	gmem_destroy(vm->mem);
-	free(vm);
+	sbi_machine_free(vm);
 	return 0;
 }
 
