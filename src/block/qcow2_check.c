@@ -165,6 +165,30 @@ static int walk_l1(struct ck *k, const uint64_t *l1, uint64_t size, bool active)
 	return 0;
 }
 
+/* A table of n big-endian 64-bit entries at off (a snapshot's L1 table, a
+ * bitmap table) whose bounds the caller checked: counted as one reference,
+ * read and converted to host order into *out (free it). */
+static int read_table(struct ck *k, const char *what, uint64_t off, uint32_t n,
+		      uint64_t **out)
+{
+	uint64_t *t;
+	int r;
+
+	ref(k, what, off, (uint64_t)n * 8 + !n);
+	t = calloc((size_t)n + 1, 8);
+	if (!t)
+		return -ENOMEM;
+	r = qcow2_pread(k->q, t, (uint64_t)n * 8, off);
+	if (r < 0) {
+		free(t);
+		return r;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		t[i] = qcow2_be64(&t[i]);
+	*out = t;
+	return 0;
+}
+
 /* The snapshot table (spec "Snapshots"): each snapshot's L1 table. */
 static int walk_snapshots(struct ck *k)
 {
@@ -205,16 +229,11 @@ static int walk_snapshots(struct ck *k)
 			k->res->corruptions++;
 			continue;
 		}
-		ref(k, "snapshot L1 table", l1off, (uint64_t)l1n * 8 + !l1n);
-		l1 = calloc(l1n + 1, 8);
-		if (!l1)
-			return -ENOMEM;
-		r = qcow2_pread(q, l1, (uint64_t)l1n * 8, l1off);
-		for (uint32_t i = 0; i < l1n; i++)
-			l1[i] = qcow2_be64(&l1[i]);
+		r = read_table(k, "snapshot L1 table", l1off, l1n, &l1);
+		if (r < 0)
+			return r;
 		memset(k->seen_l2, 0, k->n / 8 + 1);
-		if (r == 0)
-			r = walk_l1(k, l1, l1n, false);
+		r = walk_l1(k, l1, l1n, false);
 		free(l1);
 		if (r < 0)
 			return r;
@@ -268,20 +287,16 @@ static int walk_bitmaps(struct ck *k)
 			k->res->corruptions++;
 			continue;
 		}
-		ref(k, "bitmap table", toff, (uint64_t)tsize * 8 + !tsize);
-		t = calloc(tsize + 1, 8);
-		if (!t)
-			return -ENOMEM;
-		r = qcow2_pread(q, t, (uint64_t)tsize * 8, toff);
-		for (uint32_t i = 0; r == 0 && i < tsize; i++) {
-			uint64_t off = qcow2_be64(&t[i]) & QCOW2_OFFSET_MASK;
+		r = read_table(k, "bitmap table", toff, tsize, &t);
+		if (r < 0)
+			return r;
+		for (uint32_t i = 0; i < tsize; i++) {
+			uint64_t off = t[i] & QCOW2_OFFSET_MASK;
 
 			if (off)
 				ref(k, "bitmap data", off, q->cluster_size);
 		}
 		free(t);
-		if (r < 0)
-			return r;
 	}
 	return 0;
 }
