@@ -2,6 +2,7 @@
  * Water-filling: see qos.h for the contract.
  */
 #include <stdbool.h>
+#include <stdlib.h>
 
 #include "vmm/qos.h"
 
@@ -22,26 +23,23 @@ static uint64_t clamp_u64(uint64_t x, uint64_t lo, uint64_t hi)
  * free claims split what the pinned ones leave by shares. g(num/den) * den
  * is computed in integers, so the classification is exact.
  */
-static uint64_t g_scaled(const uint64_t *lo, const uint64_t *hi,
-			 const struct qos_claim *a, unsigned int n,
-			 uint64_t num, uint64_t den)
+typedef unsigned __int128 u128;
+
+static u128 g_scaled(const uint64_t *lo, const uint64_t *hi,
+		     const struct qos_claim *a, unsigned int n, uint64_t num,
+		     uint64_t den)
 {
-	uint64_t sum = 0;
+	u128 sum = 0;
 
 	for (unsigned int j = 0; j < n; j++)
 		sum += clamp_u64(num * a[j].shares, lo[j] * den, hi[j] * den);
 	return sum;
 }
 
-void qos_waterfill(struct qos_claim *a, unsigned int n, uint64_t capacity)
+/* Per-claim bounds: lo[j] <= hi[j], the caps of water-filling. */
+static void bounds(struct qos_claim *a, unsigned int n, uint64_t c,
+		   uint64_t *lo, uint64_t *hi)
 {
-	uint64_t lo[QOS_MAX_CLAIMS], hi[QOS_MAX_CLAIMS];
-	bool pinned[QOS_MAX_CLAIMS];
-	uint64_t c = min_u64(capacity, QOS_MAX_CAPACITY);
-	uint64_t sum_lo = 0, sum_hi = 0, fixed = 0, free_shares = 0;
-
-	if (n > QOS_MAX_CLAIMS)
-		n = QOS_MAX_CLAIMS;
 	for (unsigned int j = 0; j < n; j++) {
 		uint64_t cap = a[j].limit ? a[j].limit : c;
 
@@ -49,6 +47,16 @@ void qos_waterfill(struct qos_claim *a, unsigned int n, uint64_t capacity)
 			a[j].shares = QOS_MAX_SHARES;
 		hi[j] = min_u64(min_u64(cap, a[j].demand), c);
 		lo[j] = min_u64(a[j].reservation, hi[j]);
+	}
+}
+
+static void fill(struct qos_claim *a, unsigned int n, uint64_t c, uint64_t *lo,
+		 uint64_t *hi, bool *pinned)
+{
+	uint64_t sum_lo = 0, sum_hi = 0, fixed = 0, free_shares = 0;
+
+	bounds(a, n, c, lo, hi);
+	for (unsigned int j = 0; j < n; j++) {
 		sum_lo += lo[j];
 		sum_hi += hi[j];
 	}
@@ -69,9 +77,9 @@ void qos_waterfill(struct qos_claim *a, unsigned int n, uint64_t capacity)
 
 		pinned[j] = true;
 		if (s == 0 || lo[j] == hi[j] ||
-		    g_scaled(lo, hi, a, n, lo[j], s) >= c * s) {
+		    g_scaled(lo, hi, a, n, lo[j], s) >= (u128)c * s) {
 			a[j].granted = lo[j];
-		} else if (g_scaled(lo, hi, a, n, hi[j], s) <= c * s) {
+		} else if (g_scaled(lo, hi, a, n, hi[j], s) <= (u128)c * s) {
 			a[j].granted = hi[j];
 		} else {
 			pinned[j] = false;
@@ -88,4 +96,29 @@ void qos_waterfill(struct qos_claim *a, unsigned int n, uint64_t capacity)
 		a[j].granted = clamp_u64(rest * a[j].shares / free_shares,
 					 lo[j], hi[j]);
 	}
+}
+
+void qos_waterfill(struct qos_claim *a, unsigned int n, uint64_t capacity)
+{
+	uint64_t c = min_u64(capacity, QOS_MAX_CAPACITY);
+	uint64_t lo_s[QOS_STACK_CLAIMS], hi_s[QOS_STACK_CLAIMS];
+	bool pinned_s[QOS_STACK_CLAIMS];
+	uint64_t *heap;
+
+	if (n <= QOS_STACK_CLAIMS) {
+		fill(a, n, c, lo_s, hi_s, pinned_s);
+		return;
+	}
+	heap = malloc((size_t)n * (2 * sizeof(uint64_t) + sizeof(bool)));
+	if (!heap) {
+		uint64_t lo, hi;
+
+		for (unsigned int j = 0; j < n; j++) {
+			bounds(&a[j], 1, c, &lo, &hi);
+			a[j].granted = lo;
+		}
+		return;
+	}
+	fill(a, n, c, heap, heap + n, (bool *)(heap + 2 * (size_t)n));
+	free(heap);
 }

@@ -79,7 +79,8 @@ struct vmk_sched {
 	uint64_t last_sample;
 	struct sched_policy pol;
 	struct pcpu_slot slot[SCHED_MAX_PCPUS];
-	struct vmk_sched_vm *vms[SCHED_MAX_VMS];
+	struct vmk_sched_vm **vms; /* by policy id, pol.cap_vms of them */
+	uint32_t cap_vms;
 };
 
 static uint64_t now_us(void)
@@ -184,7 +185,7 @@ static bool slice_matters(const struct vmk_sched *s, int vm)
 {
 	if (s->pol.vms[vm].cfg.limit_mhz)
 		return true;
-	for (unsigned i = 0; i < SCHED_MAX_VMS; i++) {
+	for (unsigned i = 0; i < s->pol.n_vms; i++) {
 		const struct sched_vm *v = &s->pol.vms[i];
 		if (!v->used)
 			continue;
@@ -331,7 +332,7 @@ static void sample_locked(struct vmk_sched *s, uint64_t now)
 	uint64_t dt = now - s->last_sample;
 
 	sched_advance(&s->pol, now);
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)s->pol.n_vms; i++) {
 		struct vmk_sched_vm *vm = s->vms[i];
 		struct sched_stats st;
 
@@ -476,13 +477,15 @@ void vmk_sched_destroy(struct vmk_sched *s)
 	pthread_cond_signal(&s->timer_cond);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->timer, NULL);
-	for (int i = 0; i < SCHED_MAX_VMS; i++)
+	for (int i = 0; i < (int)s->pol.n_vms; i++)
 		if (s->vms[i]) {
 			log_warn(LOG, "VM %d still added at destroy", i);
 			for (unsigned j = 0; j < s->vms[i]->n_vcpus; j++)
 				pthread_cond_destroy(&s->vms[i]->vcpus[j].cond);
 			free(s->vms[i]);
 		}
+	free(s->vms);
+	sched_fini(&s->pol);
 	pthread_cond_destroy(&s->timer_cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -532,6 +535,21 @@ int vmk_sched_vm_add(struct vmk_sched *s, const struct sched_vm_config *cfg,
 	}
 	pthread_mutex_lock(&s->lock);
 	id = sched_admit(&s->pol, cfg, now_us(), err);
+	if (id >= 0 && s->cap_vms < s->pol.cap_vms) {
+		/* the policy's table grew: so does ours, zeroed */
+		struct vmk_sched_vm **v = realloc(s->vms,
+						  s->pol.cap_vms * sizeof(*v));
+
+		if (v) {
+			memset(v + s->cap_vms, 0,
+			       (s->pol.cap_vms - s->cap_vms) * sizeof(*v));
+			s->vms = v;
+			s->cap_vms = s->pol.cap_vms;
+		} else {
+			sched_remove(&s->pol, id);
+			id = error_set(err, ENOMEM, "no memory for a VM");
+		}
+	}
 	if (id >= 0) {
 		vm->id = id;
 		s->vms[id] = vm;
@@ -756,7 +774,7 @@ void vmk_sched_vm_gate(struct vmk_sched_vm *vm, struct virt_vcpu_gate *gate)
 
 static bool valid(struct vmk_sched *s, int vm_id, int vcpu)
 {
-	return vm_id >= 0 && vm_id < SCHED_MAX_VMS && s->vms[vm_id] &&
+	return vm_id >= 0 && vm_id < (int)s->pol.n_vms && s->vms[vm_id] &&
 	       vcpu < (int)s->vms[vm_id]->n_vcpus;
 }
 

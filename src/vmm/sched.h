@@ -78,7 +78,7 @@ uint64_t vmk_sched_reserved_mhz(struct vmk_sched *s);
 int vmk_sched_vm_add(struct vmk_sched *s, const struct sched_vm_config *cfg,
 		     struct vmk_sched_vm **out, struct error *err);
 
-/* The VM's id for the stats functions below (0..SCHED_MAX_VMS-1). */
+/* The VM's id for the stats functions below (a policy id, >= 0). */
 int vmk_sched_vm_id(const struct vmk_sched_vm *vm);
 
 /* The pCPU vCPU vcpu of VM vm_id holds or held last; -1 if none yet. */

@@ -28,6 +28,17 @@ void sched_default_params(struct sched_params *prm, uint32_t n_pcpus,
 	prm->min_slice_us = 100;
 }
 
+void sched_fini(struct sched_policy *p)
+{
+	free(p->vms);
+	free(p->roll_alloc);
+	free(p->roll_idx);
+	p->vms = NULL;
+	p->roll_alloc = NULL;
+	p->roll_idx = NULL;
+	p->n_vms = p->cap_vms = 0;
+}
+
 int sched_init(struct sched_policy *p, const struct sched_params *prm,
 	       struct error *err)
 {
@@ -88,10 +99,18 @@ int sched_parse_shares(const char *s, uint32_t n_vcpus, uint32_t *shares,
 void sched_entitlements(struct sched_alloc *a, unsigned int n,
 			uint64_t capacity_mhz)
 {
-	struct qos_claim c[SCHED_MAX_VMS];
+	struct qos_claim stack[QOS_STACK_CLAIMS];
+	struct qos_claim *c = stack;
 
-	if (n > SCHED_MAX_VMS)
-		n = SCHED_MAX_VMS;
+	if (n > QOS_STACK_CLAIMS) {
+		c = malloc(n * sizeof(*c));
+		if (!c) {
+			/* what admission control guarantees */
+			for (unsigned int j = 0; j < n; j++)
+				a[j].entitled_mhz = a[j].reservation_mhz;
+			return;
+		}
+	}
 	for (unsigned int j = 0; j < n; j++)
 		c[j] = (struct qos_claim){ .shares = a[j].shares,
 					   .reservation = a[j].reservation_mhz,
@@ -102,6 +121,8 @@ void sched_entitlements(struct sched_alloc *a, unsigned int n,
 		a[j].shares = c[j].shares;
 		a[j].entitled_mhz = c[j].granted;
 	}
+	if (c != stack)
+		free(c);
 }
 
 /* --- Per-window budgets ------------------------------------------------ */
@@ -197,7 +218,7 @@ static void charge_vcpu(struct sched_policy *p, struct sched_vm *v,
 
 static void charge_to(struct sched_policy *p, uint64_t t)
 {
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)p->n_vms; i++) {
 		struct sched_vm *v = &p->vms[i];
 
 		if (!v->used)
@@ -210,7 +231,7 @@ static void charge_to(struct sched_policy *p, uint64_t t)
 /* Decide READY / COSTOP / throttled for every runnable, waiting vCPU. */
 static void classify(struct sched_policy *p)
 {
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)p->n_vms; i++) {
 		struct sched_vm *v = &p->vms[i];
 		bool thr;
 		uint64_t minp;
@@ -244,7 +265,7 @@ static void normalise_vt(struct sched_policy *p)
 {
 	uint64_t base = UINT64_MAX;
 
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)p->n_vms; i++) {
 		const struct sched_vm *v = &p->vms[i];
 
 		if (!v->used)
@@ -255,7 +276,7 @@ static void normalise_vt(struct sched_policy *p)
 	}
 	if (base == UINT64_MAX || base == 0)
 		return;
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)p->n_vms; i++) {
 		struct sched_vm *v = &p->vms[i];
 
 		if (!v->used)
@@ -271,12 +292,12 @@ static void normalise_vt(struct sched_policy *p)
 /* Window end at t: demand and entitlements for reporting, new budgets. */
 static void roll(struct sched_policy *p, uint64_t t)
 {
-	struct sched_alloc a[SCHED_MAX_VMS];
-	int idx[SCHED_MAX_VMS];
+	struct sched_alloc *a = p->roll_alloc;
+	int *idx = p->roll_idx;
 	unsigned int n = 0;
 	uint64_t len = t - p->win_start;
 
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)p->n_vms; i++) {
 		struct sched_vm *v = &p->vms[i];
 
 		if (!v->used)
@@ -368,8 +389,34 @@ static int check_config(const struct sched_policy *p,
 
 static bool valid_vcpu(const struct sched_policy *p, int vm, int vcpu)
 {
-	return vm >= 0 && vm < SCHED_MAX_VMS && p->vms[vm].used && vcpu >= 0 &&
+	return vm >= 0 && vm < (int)p->n_vms && p->vms[vm].used && vcpu >= 0 &&
 	       (unsigned int)vcpu < p->vms[vm].cfg.n_vcpus;
+}
+
+/* Room for one more VM id: n_vms < cap_vms afterwards, or -ENOMEM. */
+static int grow(struct sched_policy *p, struct error *err)
+{
+	uint32_t cap = p->cap_vms ? p->cap_vms * 2 : 8;
+	struct sched_vm *vms;
+	struct sched_alloc *a;
+	int *idx;
+
+	if (cap > SCHED_MAX_VMS)
+		cap = SCHED_MAX_VMS;
+	vms = realloc(p->vms, cap * sizeof(*vms));
+	if (vms)
+		p->vms = vms;
+	a = realloc(p->roll_alloc, cap * sizeof(*a));
+	if (a)
+		p->roll_alloc = a;
+	idx = realloc(p->roll_idx, cap * sizeof(*idx));
+	if (idx)
+		p->roll_idx = idx;
+	if (!vms || !a || !idx)
+		return error_set(err, ENOMEM, "no memory for %u VMs", cap);
+	memset(vms + p->cap_vms, 0, (cap - p->cap_vms) * sizeof(*vms));
+	p->cap_vms = cap;
+	return 0;
 }
 
 int sched_admit(struct sched_policy *p, const struct sched_vm_config *cfg,
@@ -378,28 +425,34 @@ int sched_admit(struct sched_policy *p, const struct sched_vm_config *cfg,
 	int rc = check_config(p, cfg, p->reserved_mhz, err);
 	uint64_t all = p->prm.n_pcpus == 64 ? UINT64_MAX
 					    : (1ull << p->prm.n_pcpus) - 1;
+	uint32_t i = 0;
+	struct sched_vm *v;
 
 	if (rc)
 		return rc;
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
-		struct sched_vm *v = &p->vms[i];
-
-		if (v->used)
-			continue;
-		sched_advance(p, now);
-		memset(v, 0, sizeof(*v));
-		v->used = true;
-		v->cfg = *cfg;
-		for (unsigned int j = 0; j < cfg->n_vcpus; j++) {
-			v->vcpus[j].pcpu = -1;
-			v->vcpus[j].affinity = all;
-			v->vcpus[j].since = p->now;
-		}
-		p->reserved_mhz += cfg->reservation_mhz;
-		return i;
+	while (i < p->n_vms && p->vms[i].used)
+		i++;
+	if (i == p->n_vms) {
+		if (i == SCHED_MAX_VMS)
+			return error_set(err, EMFILE,
+					 "too many VMs (at most %d)",
+					 SCHED_MAX_VMS);
+		if (i == p->cap_vms && (rc = grow(p, err)) < 0)
+			return rc;
+		p->n_vms++;
 	}
-	return error_set(err, EMFILE, "too many VMs (at most %d)",
-			 SCHED_MAX_VMS);
+	sched_advance(p, now);
+	v = &p->vms[i];
+	memset(v, 0, sizeof(*v));
+	v->used = true;
+	v->cfg = *cfg;
+	for (unsigned int j = 0; j < cfg->n_vcpus; j++) {
+		v->vcpus[j].pcpu = -1;
+		v->vcpus[j].affinity = all;
+		v->vcpus[j].since = p->now;
+	}
+	p->reserved_mhz += cfg->reservation_mhz;
+	return (int)i;
 }
 
 int sched_set_qos(struct sched_policy *p, int vm,
@@ -470,7 +523,7 @@ void sched_wake(struct sched_policy *p, int vm, int vcpu, uint64_t now)
 	sched_advance(p, now);
 	/* No credit for sleeping: start no earlier than the least virtual
 	 * time among runnable vCPUs, or a sleeper would monopolise pCPUs. */
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)p->n_vms; i++) {
 		const struct sched_vm *v = &p->vms[i];
 
 		if (!v->used)
@@ -516,7 +569,7 @@ int sched_pick(struct sched_policy *p, unsigned int pcpu, uint64_t now,
 	if (p->pcpus[pcpu].vm >= 0)
 		return -EBUSY;
 	sched_advance(p, now);
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)p->n_vms; i++) {
 		bool boost;
 
 		v = &p->vms[i];

@@ -5,7 +5,8 @@
  * co-scheduling, and esxtop-style accounting (used / ready / wait / co-stop).
  * See docs/scheduler.md for the model and the formulas.
  *
- * This module is pure policy: no threads, no clock, no allocation. The
+ * This module is pure policy: no threads and no clock; it allocates only
+ * its table of VMs, which sched_admit() grows and sched_fini() frees. The
  * mechanism (pCPU worker threads, parking, preemption) owns the clock and
  * tells the policy what happened with timestamps in microseconds:
  *
@@ -17,9 +18,8 @@
  * the longest the mechanism may let the vCPU run before calling sched_put()
  * (a limit or the co-stop bound may depend on it).
  *
- * Ownership and threads: struct sched_policy is a plain struct with no host
- * pointers (it can be copied, snapshotted or kept in shared memory); the
- * caller allocates it. Nothing here locks: the mechanism serialises every
+ * Ownership and threads: the caller allocates struct sched_policy and ends
+ * it with sched_fini(). Nothing here locks: the mechanism serialises every
  * call on one policy (one lock around it, or one scheduler thread).
  */
 #ifndef SV_VMM_SCHED_POLICY_H
@@ -30,9 +30,9 @@
 
 #include "util/error.h"
 
-#define SCHED_MAX_PCPUS	 64 /* affinity is a uint64_t bitmask */
-#define SCHED_MAX_VMS	 64
-#define SCHED_MAX_VCPUS	 32 /* per VM */
+#define SCHED_MAX_PCPUS	 64    /* affinity is a uint64_t bitmask */
+#define SCHED_MAX_VMS	 32767 /* VM ids are int16_t in struct sched_pcpu */
+#define SCHED_MAX_VCPUS	 32    /* per VM */
 #define SCHED_MAX_SHARES 16000000u
 #define SCHED_MAX_MHZ	 1000000000ull /* per host; keeps products in u64 */
 
@@ -128,7 +128,12 @@ struct sched_policy {
 	uint64_t now;	       /* last time seen */
 	uint64_t win_start;
 	struct sched_pcpu pcpus[SCHED_MAX_PCPUS];
-	struct sched_vm vms[SCHED_MAX_VMS];
+	/* VM ids are indexes into vms; ids below n_vms have been handed out
+	 * (a removed VM's id is reused first), cap_vms are allocated. */
+	struct sched_vm *vms;
+	uint32_t n_vms, cap_vms;
+	struct sched_alloc *roll_alloc; /* cap_vms entries, for window ends */
+	int *roll_idx;
 };
 
 struct sched_decision {
@@ -144,6 +149,9 @@ void sched_default_params(struct sched_params *prm, uint32_t n_pcpus,
 int sched_init(struct sched_policy *p, const struct sched_params *prm,
 	       struct error *err);
 
+/* Free what p allocated; p may be initialised again. */
+void sched_fini(struct sched_policy *p);
+
 /* Parse "low", "normal", "high" (x n_vcpus) or a number (VM total). */
 int sched_parse_shares(const char *s, uint32_t n_vcpus, uint32_t *shares,
 		       struct error *err);
@@ -151,14 +159,15 @@ int sched_parse_shares(const char *s, uint32_t n_vcpus, uint32_t *shares,
 /*
  * Water-filling (vmm/qos.h, shared with the memory policy): reservations
  * first, the rest by shares, each VM capped by min(limit, demand). Pure
- * function of its inputs; n <= SCHED_MAX_VMS.
+ * function of its inputs.
  * Writes a[i].entitled_mhz. Sum of entitlements <= capacity_mhz.
  */
 void sched_entitlements(struct sched_alloc *a, unsigned int n,
 			uint64_t capacity_mhz);
 
 /* Admission control: add a VM (all vCPUs idle) at time now. Returns its id
- * (>= 0), -ENOSPC if the reservation does not fit, -EINVAL, -EMFILE. */
+ * (>= 0), -ENOSPC if the reservation does not fit, -EINVAL, -ENOMEM, or
+ * -EMFILE beyond SCHED_MAX_VMS. */
 int sched_admit(struct sched_policy *p, const struct sched_vm_config *cfg,
 		uint64_t now, struct error *err);
 

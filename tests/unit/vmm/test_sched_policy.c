@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "vmm/qos.h"
 #include "vmm/sched_policy.h"
 
 /* --- Simulated-time harness ------------------------------------------- */
@@ -28,17 +29,21 @@ struct wl_vcpu {
 	uint64_t next; /* next toggle */
 };
 
+/* The simulator's bound on VM ids (the policy has none below
+ * SCHED_MAX_VMS). */
+#define SIM_MAX_VMS 256
+
 struct sim {
 	struct sched_policy p;
 	unsigned int n_pcpus;
 	uint64_t now;
 	int vm_of[SCHED_MAX_PCPUS], vcpu_of[SCHED_MAX_PCPUS];
 	uint64_t until[SCHED_MAX_PCPUS];
-	struct wl_vcpu wl[SCHED_MAX_VMS][SCHED_MAX_VCPUS];
-	uint64_t last_off[SCHED_MAX_VMS][SCHED_MAX_VCPUS];
-	uint64_t max_gap[SCHED_MAX_VMS][SCHED_MAX_VCPUS];
-	uint64_t max_skew[SCHED_MAX_VMS];
-	uint64_t runs_on[SCHED_MAX_VMS][SCHED_MAX_VCPUS]; /* pCPU bitmask */
+	struct wl_vcpu wl[SIM_MAX_VMS][SCHED_MAX_VCPUS];
+	uint64_t last_off[SIM_MAX_VMS][SCHED_MAX_VCPUS];
+	uint64_t max_gap[SIM_MAX_VMS][SCHED_MAX_VCPUS];
+	uint64_t max_skew[SIM_MAX_VMS];
+	uint64_t runs_on[SIM_MAX_VMS][SCHED_MAX_VCPUS]; /* pCPU bitmask */
 };
 
 static struct sim *sim_new(unsigned int n_pcpus, uint64_t mhz,
@@ -72,6 +77,7 @@ static int sim_vm(struct sim *s, uint32_t n_vcpus, uint32_t shares,
 
 	if (vm < 0)
 		fail_msg("admit: %s", err.msg);
+	assert_true(vm < SIM_MAX_VMS);
 	for (uint32_t j = 0; j < n_vcpus; j++) {
 		s->wl[vm][j].mode = mode;
 		s->wl[vm][j].on_us = 7000;
@@ -83,7 +89,7 @@ static int sim_vm(struct sim *s, uint32_t n_vcpus, uint32_t shares,
 /* Start the workloads at the current time. */
 static void sim_start(struct sim *s)
 {
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)s->p.n_vms; i++) {
 		if (!s->p.vms[i].used)
 			continue;
 		for (uint32_t j = 0; j < s->p.vms[i].cfg.n_vcpus; j++) {
@@ -140,7 +146,7 @@ static void sim_check(struct sim *s)
 {
 	const struct sched_policy *p = &s->p;
 
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)p->n_vms; i++) {
 		const struct sched_vm *v = &p->vms[i];
 		uint64_t committed = 0, lo = UINT64_MAX, hi = 0;
 
@@ -174,7 +180,7 @@ static void sim_run(struct sim *s, uint64_t dur)
 	uint64_t end = s->now + dur, next;
 
 	for (;;) {
-		for (int i = 0; i < SCHED_MAX_VMS; i++) {
+		for (int i = 0; i < (int)s->p.n_vms; i++) {
 			if (!s->p.vms[i].used)
 				continue;
 			for (uint32_t j = 0; j < s->p.vms[i].cfg.n_vcpus; j++)
@@ -216,7 +222,7 @@ static void sim_run(struct sim *s, uint64_t dur)
 		for (unsigned int k = 0; k < s->n_pcpus; k++)
 			if (s->until[k] > s->now && s->until[k] < next)
 				next = s->until[k];
-		for (int i = 0; i < SCHED_MAX_VMS; i++) {
+		for (int i = 0; i < (int)s->p.n_vms; i++) {
 			if (!s->p.vms[i].used)
 				continue;
 			for (uint32_t j = 0; j < s->p.vms[i].cfg.n_vcpus; j++)
@@ -249,7 +255,7 @@ static double vm_host_pct(const struct sim *s, int vm)
 /* Every vCPU's buckets add up to the elapsed time. */
 static void check_accounting(const struct sim *s)
 {
-	for (int i = 0; i < SCHED_MAX_VMS; i++) {
+	for (int i = 0; i < (int)s->p.n_vms; i++) {
 		if (!s->p.vms[i].used)
 			continue;
 		for (uint32_t j = 0; j < s->p.vms[i].cfg.n_vcpus; j++) {
@@ -315,6 +321,7 @@ static void run_worked(uint64_t res0, const double *want_pct,
 				 vm_host_pct(s, i), want_pct[i]);
 	}
 	check_accounting(s);
+	sched_fini(&s->p);
 	free(s);
 }
 
@@ -334,7 +341,7 @@ static void test_worked_examples_simulated(void **state)
 static void ref_waterfill(const struct sched_alloc *a, unsigned int n,
 			  double cap, double *out)
 {
-	double lo[SCHED_MAX_VMS], hi[SCHED_MAX_VMS], sl = 0, sh = 0;
+	double lo[SIM_MAX_VMS], hi[SIM_MAX_VMS], sl = 0, sh = 0;
 	double l0 = 0, l1 = 1e12;
 
 	for (unsigned int j = 0; j < n; j++) {
@@ -373,12 +380,15 @@ static uint64_t rnd(uint64_t n)
 	return rng_state % n;
 }
 
-static void test_random_entitlements(void **state)
+/* iters random mixes of min_n .. min_n + span - 1 VMs against the
+ * reference and the water-filling's invariants. */
+static void random_entitlements(int iters, unsigned int min_n,
+				unsigned int span)
 {
-	for (int iter = 0; iter < 1000; iter++) {
-		struct sched_alloc a[SCHED_MAX_VMS];
-		double ref[SCHED_MAX_VMS];
-		unsigned int n = 1 + (unsigned int)rnd(16);
+	for (int iter = 0; iter < iters; iter++) {
+		struct sched_alloc a[SIM_MAX_VMS];
+		double ref[SIM_MAX_VMS];
+		unsigned int n = min_n + (unsigned int)rnd(span);
 		uint64_t cap = 10000 + rnd(100000), sum = 0, sum_lo = 0;
 		uint64_t sum_hi = 0, reserved = 0;
 		double ratio_min = 1e300, ratio_max = 0;
@@ -439,6 +449,18 @@ static void test_random_entitlements(void **state)
 		if (ratio_max > 0)
 			assert_true(ratio_max <= ratio_min * 1.01);
 	}
+}
+
+static void test_random_entitlements(void **state)
+{
+	random_entitlements(1000, 1, 16);
+}
+
+/* Beyond the water-filling's stack scratch (heap and 128-bit sums); run
+ * after the simulations, which draw from the same random sequence. */
+static void test_random_entitlements_many(void **state)
+{
+	random_entitlements(100, QOS_STACK_CLAIMS + 1, 150);
 }
 
 static void test_entitlement_edges(void **state)
@@ -522,6 +544,7 @@ static void test_admission(void **state)
 	assert_int_equal(sched_parse_shares("-5", 4, &sh, &err), -EINVAL);
 	assert_int_equal(sched_parse_shares("12x", 4, &sh, &err), -EINVAL);
 	/* Bad parameters. */
+	sched_fini(p);
 	prm.n_pcpus = 0;
 	assert_int_equal(sched_init(p, &prm, &err), -EINVAL);
 	free(p);
@@ -544,6 +567,7 @@ static void test_three_vm_split(void **state)
 		if (fabs(vm_used_pct(s, i) - 100.0 * (i + 1) / 6) > 1.0)
 			fail_msg("VM%d used %.2f%%", i, vm_used_pct(s, i));
 	check_accounting(s);
+	sched_fini(&s->p);
 	free(s);
 }
 
@@ -563,6 +587,7 @@ static void test_limit_idle_host(void **state)
 	assert_true(st.used_us <= 10000000 / 4);
 	assert_true(st.limited_us > 0);
 	check_accounting(s);
+	sched_fini(&s->p);
 	free(s);
 }
 
@@ -582,6 +607,7 @@ static void test_reservation_contention(void **state)
 	    fabs(vm_used_pct(s, 2) - 25.0) > 1.0)
 		fail_msg("split %.2f / %.2f / %.2f", vm_used_pct(s, 0),
 			 vm_used_pct(s, 1), vm_used_pct(s, 2));
+	sched_fini(&s->p);
 	free(s);
 }
 
@@ -604,6 +630,7 @@ static void test_work_conservation(void **state)
 	assert_int_equal(s->p.vms[1].entitled_mhz, 2000);
 	assert_int_equal(s->p.vms[2].entitled_mhz, 0);
 	check_accounting(s);
+	sched_fini(&s->p);
 	free(s);
 }
 
@@ -631,6 +658,7 @@ static uint64_t costop_skew(uint64_t threshold, uint64_t *costop)
 	*costop = st.costop_us;
 	skew = s->max_skew[0];
 	check_accounting(s);
+	sched_fini(&s->p);
 	free(s);
 	return skew;
 }
@@ -676,6 +704,7 @@ static void test_affinity(void **state)
 	assert_true(s->runs_on[1][2] != 0);
 	assert_true(s->runs_on[2][0] != 0);
 	check_accounting(s);
+	sched_fini(&s->p);
 	free(s);
 }
 
@@ -699,6 +728,34 @@ static void test_no_starvation(void **state)
 				 (unsigned long long)s->max_gap[i][0]);
 	assert_true(vm_used_pct(s, 0) > 0.5);
 	check_accounting(s);
+	sched_fini(&s->p);
+	free(s);
+}
+
+/* More VMs than the policy's first table (and than the 64 it once had):
+ * 200 busy one-vCPU VMs with equal shares on 2 pCPUs each get 1/200 of the
+ * host, a removed VM's id is handed out again, and nobody starves. */
+static void test_many_vms(void **state)
+{
+	struct sim *s = sim_new(2, 3000, NULL);
+	struct sched_vm_config c = { .n_vcpus = 1, .shares = 1000 };
+	struct error err = { 0 };
+
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(sim_vm(s, 1, 1000, 0, 0, WL_BUSY), i);
+	assert_int_equal(s->p.n_vms, 200);
+	assert_true(s->p.cap_vms >= 200);
+	assert_int_equal(sched_remove(&s->p, 70), 0);
+	assert_int_equal(sched_admit(&s->p, &c, s->now, &err), 70);
+	assert_int_equal(s->p.n_vms, 200);
+	sim_start(s);
+	sim_run(s, 4000000);
+	for (int i = 0; i < 200; i++)
+		if (fabs(vm_host_pct(s, i) - 0.5) > 0.25)
+			fail_msg("VM%d used %.3f%% of the host, want 0.5%%", i,
+				 vm_host_pct(s, i));
+	check_accounting(s);
+	sched_fini(&s->p);
 	free(s);
 }
 
@@ -763,6 +820,7 @@ static void test_random_simulations(void **state)
 					(unsigned long long)c->reservation_mhz);
 		}
 		assert_true(total <= np * 2000000ull);
+		sched_fini(&s->p);
 		free(s);
 	}
 	print_message("%d reserved VMs, worst shortfall %.0f us\n", n_res,
@@ -794,6 +852,7 @@ static void test_set_qos_live(void **state)
 	sched_stats_pct(&b, &a, 1000000, &pct);
 	assert_true(fabs(pct.used - 50.0) < 0.5);
 	assert_true(fabs(pct.limited - 50.0) < 0.5);
+	sched_fini(&s->p);
 	free(s);
 }
 
@@ -825,6 +884,7 @@ static void test_long_gap(void **state)
 	assert_int_equal(st.ready_us, 10);
 	assert_int_equal(sched_remove(&s->p, 0), 0);
 	assert_int_equal(sched_remove(&s->p, 0), -ENOENT);
+	sched_fini(&s->p);
 	free(s);
 }
 
@@ -860,6 +920,8 @@ int main(void)
 		cmocka_unit_test(test_affinity),
 		cmocka_unit_test(test_no_starvation),
 		cmocka_unit_test(test_random_simulations),
+		cmocka_unit_test(test_many_vms),
+		cmocka_unit_test(test_random_entitlements_many),
 		cmocka_unit_test(test_set_qos_live),
 		cmocka_unit_test(test_long_gap),
 		cmocka_unit_test(test_stats_pct),
