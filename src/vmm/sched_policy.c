@@ -161,6 +161,25 @@ static bool vm_boosted(const struct sched_policy *p, int vm)
 		       budget_us(p, v->cfg.reservation_mhz);
 }
 
+/*
+ * How much pCPU time a boosted VM can still go without in this window and
+ * meet its reservation: what its vCPUs could run until the window ends,
+ * less what the reservation still needs. Among boosted VMs the least slack
+ * goes first (least laxity), so a reservation close to what its vCPUs can
+ * run is not crowded out by boosted neighbours with time to spare.
+ */
+static uint64_t vm_slack(const struct sched_policy *p, int vm)
+{
+	const struct sched_vm *v = &p->vms[vm];
+	uint64_t end = p->win_start + p->prm.window_us;
+	uint64_t left = end > p->now ? end - p->now : 0;
+	uint64_t can = left * min_u64(v->cfg.n_vcpus, p->prm.n_pcpus);
+	uint64_t need = budget_us(p, v->cfg.reservation_mhz) - v->win_used -
+			committed(p, vm); /* > 0: the VM is boosted */
+
+	return can > need ? can - need : 0;
+}
+
 static bool runnable(const struct sched_vcpu *c)
 {
 	return c->state != SCHED_WAIT;
@@ -560,7 +579,7 @@ int sched_pick(struct sched_policy *p, unsigned int pcpu, uint64_t now,
 {
 	int best_vm = -1, best_vcpu = -1;
 	bool best_boost = false, waiting_here = false;
-	uint64_t best_vt = 0, slice, minp;
+	uint64_t best_vt = 0, best_slack = 0, slice, minp;
 	struct sched_vm *v;
 	struct sched_vcpu *c;
 
@@ -571,11 +590,13 @@ int sched_pick(struct sched_policy *p, unsigned int pcpu, uint64_t now,
 	sched_advance(p, now);
 	for (int i = 0; i < (int)p->n_vms; i++) {
 		bool boost;
+		uint64_t slack;
 
 		v = &p->vms[i];
 		if (!v->used)
 			continue;
 		boost = vm_boosted(p, i);
+		slack = boost ? vm_slack(p, i) : 0;
 		for (unsigned int j = 0; j < v->cfg.n_vcpus; j++) {
 			c = &v->vcpus[j];
 			if (!(c->affinity >> pcpu & 1) || !runnable(c) ||
@@ -585,13 +606,17 @@ int sched_pick(struct sched_policy *p, unsigned int pcpu, uint64_t now,
 				waiting_here = true;
 				continue;
 			}
-			/* Boosted first, then least virtual time; ties go to
-			 * the lowest index (deterministic). */
+			/* Boosted first (the least slack first), then least
+			 * virtual time; ties go to the lowest index
+			 * (deterministic). */
 			if (best_vm < 0 || (boost && !best_boost) ||
-			    (boost == best_boost && c->vt < best_vt)) {
+			    (boost && best_boost && slack < best_slack) ||
+			    (boost == best_boost && slack == best_slack &&
+			     c->vt < best_vt)) {
 				best_vm = i;
 				best_vcpu = (int)j;
 				best_boost = boost;
+				best_slack = slack;
 				best_vt = c->vt;
 			}
 		}

@@ -732,6 +732,33 @@ static void test_no_starvation(void **state)
 	free(s);
 }
 
+/* A reservation close to what its vCPUs can run (3535 of 4000 MHz) next
+ * to a boosted neighbour with time to spare: least slack goes first, so
+ * both reservations are met (found by the random simulations: served by
+ * virtual time alone, the tight one got 3136 of its 3535 MHz). */
+static void test_tight_reservation(void **state)
+{
+	struct sim *s = sim_new(3, 2000, NULL);
+	struct sched_stats st;
+
+	sim_vm(s, 3, 4334, 1352, 0, WL_BUSY);
+	sim_vm(s, 3, 1055, 0, 0, WL_PERIODIC);
+	sim_vm(s, 1, 1171, 0, 0, WL_IDLE);
+	sim_vm(s, 2, 1257, 3535, 0, WL_BUSY);
+	sim_vm(s, 3, 168, 0, 0, WL_PERIODIC);
+	sim_start(s);
+	sim_run(s, 2000000);
+	check_accounting(s);
+	sched_get_stats(&s->p, 3, -1, &st);
+	print_message("tight reservation: %llu us of %llu\n",
+		      (unsigned long long)st.used_us, 3535ull * 1000);
+	assert_true(st.used_us + 2 * s->p.prm.quantum_us >= 3535ull * 1000);
+	sched_get_stats(&s->p, 0, -1, &st);
+	assert_true(st.used_us + 2 * s->p.prm.quantum_us >= 1352ull * 1000);
+	sched_fini(&s->p);
+	free(s);
+}
+
 /* More VMs than the policy's first table (and than the 64 it once had):
  * 200 busy one-vCPU VMs with equal shares on 2 pCPUs each get 1/200 of the
  * host, a removed VM's id is handed out again, and nobody starves. */
@@ -920,6 +947,7 @@ int main(void)
 		cmocka_unit_test(test_affinity),
 		cmocka_unit_test(test_no_starvation),
 		cmocka_unit_test(test_random_simulations),
+		cmocka_unit_test(test_tight_reservation),
 		cmocka_unit_test(test_many_vms),
 		cmocka_unit_test(test_random_entitlements_many),
 		cmocka_unit_test(test_set_qos_live),
