@@ -519,7 +519,7 @@ static int write_alloc(struct qcow2 *q, struct iovc *c, uint64_t off,
 			;
 		r = qcow2_l2_ensure(q, gc, &l2off);
 		if (r == 0)
-			r = qcow2_alloc(q, k, &host);
+			r = qcow2_alloc_data(q, k, &host);
 		for (unsigned i = 0; i < k && r == 0; i++) {
 			size_t chunk = (size_t)(cs - in < len ? cs - in : len);
 
@@ -719,6 +719,10 @@ static void qcow2_close(struct blockdev *bd)
 {
 	struct qcow2 *q = qcow2_of(bd);
 
+	/* the clusters counted ahead and not used: a clean close leaks none
+	 * (a failure here is a leak, which qemu-img check -r leaks repairs) */
+	if (q->pool_end > q->pool_next && qcow2_pool_release(q) == 0)
+		qcow2_sync(q);
 	blockdev_close(q->backing);
 	luks_free(q->luks);
 	if (q->fd >= 0)

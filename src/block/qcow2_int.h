@@ -45,6 +45,10 @@
 #define QCOW2_DEF_CLUSTER   16	  /* 64 KiB, as qemu-img */
 #define QCOW2_MAX_SNAPSHOTS 65536 /* as QEMU */
 #define QCOW2_MAX_EOF_LEAKS 4096  /* used clusters past EOF we skip */
+/* Data clusters are counted ahead in runs of up to this many clusters
+ * (and bytes), one sync per run (qcow2_alloc_data). */
+#define QCOW2_POOL_CLUSTERS 64
+#define QCOW2_POOL_BYTES    (4u << 20)
 
 /* L1/L2 entry bits (spec "Cluster mapping"). */
 #define QCOW2_OFLAG_COPIED     (1ull << 63)
@@ -114,6 +118,10 @@ struct qcow2 {
 	uint64_t *rt;	    /* rt_entries entries, host order */
 	uint64_t file_size; /* bytes; grows with allocations */
 	uint64_t free_hint; /* no free cluster below this index */
+	/* Clusters counted (refcount 1, synced) for guest data and not yet
+	 * referenced by any L2 entry: [pool_next, pool_end). */
+	uint64_t pool_next, pool_end;
+	bool pool_stale; /* clusters were freed since the pool was filled */
 
 	struct blockdev *backing; /* read-only, or NULL */
 	pthread_rwlock_t io;
@@ -197,6 +205,14 @@ int qcow2_refcount_add(struct qcow2 *q, uint64_t hc, uint64_t n, int delta);
 /* Find n contiguous free clusters, set their refcounts to 1 and sync.
  * Returns the first cluster's byte offset in *off. io exclusive. */
 int qcow2_alloc(struct qcow2 *q, uint64_t n, uint64_t *off);
+
+/* The same for n clusters of guest data, taken from the pool of clusters
+ * counted ahead: a sync only when the pool is refilled. io exclusive. */
+int qcow2_alloc_data(struct qcow2 *q, uint64_t n, uint64_t *off);
+
+/* Give the pool's clusters back (refcounts to 0, no sync: nothing refers
+ * to them). At close, and before a refill. io exclusive. */
+int qcow2_pool_release(struct qcow2 *q);
 
 /* Make sure the L2 table for gc exists (allocating a zeroed one); its
  * offset in *l2off. io exclusive. */

@@ -766,28 +766,38 @@ int qcow2_refcount_add(struct qcow2 *q, uint64_t hc, uint64_t n, int delta)
 		r = qcow2_pwrite(q, blk + byte, nb, b + byte);
 		if (delta < 0 && c < q->free_hint)
 			q->free_hint = c;
+		if (delta < 0 && v == 1)
+			q->pool_stale = true; /* a hole the pool may skip */
 	}
 	free(blk);
 	return r;
 }
 
-int qcow2_alloc(struct qcow2 *q, uint64_t n, uint64_t *off)
+/* First fit of a free run of at least min_n clusters, extended up to
+ * max_n while the clusters after it are free: counted (refcount 1) and
+ * synced; its first cluster in *first, its length in *got. */
+static int alloc_run(struct qcow2 *q, uint64_t min_n, uint64_t max_n,
+		     uint64_t *first, uint64_t *got)
 {
 	uint64_t c = q->free_hint ? q->free_hint : 1, run = 0, start = 0, rc;
 	int r;
 
-	/* First fit. Past the end of the file clusters are free unless a
-	 * refcount says otherwise (a crash after the refcount was synced
-	 * and before the data extended the file leaves such a cluster: it
-	 * is a leak, skipped like any used cluster). */
-	for (; run < n; c++) {
+	/* Past the end of the file clusters are free unless a refcount says
+	 * otherwise (a crash after the refcount was synced and before the
+	 * data extended the file leaves such a cluster: it is a leak,
+	 * skipped like any used cluster). */
+	for (; run < max_n; c++) {
 		uint64_t end = q->file_size >> q->cluster_bits;
 
-		if (c >= (1ull << (56 - q->cluster_bits)))
+		if (c >= (1ull << (56 - q->cluster_bits))) {
+			if (run >= min_n)
+				break;
 			return -ENOSPC;
-		/* leaks past the end come one per crash: a long run of them
-		 * is a corrupt refcount structure, not worth a long scan */
-		if (c > end + QCOW2_MAX_EOF_LEAKS)
+		}
+		/* leaks past the end come one run per crash: a long run of
+		 * them is a corrupt refcount structure, not worth a long
+		 * scan */
+		if (c > end + QCOW2_MAX_EOF_LEAKS && run < min_n)
 			return qcow2_corrupt(
 				q,
 				"no free cluster within %d "
@@ -799,6 +809,8 @@ int qcow2_alloc(struct qcow2 *q, uint64_t n, uint64_t *off)
 		if (r < 0)
 			return r;
 		if (rc) {
+			if (run >= min_n)
+				break;
 			run = 0;
 			if (c == q->free_hint)
 				q->free_hint = c + 1;
@@ -810,14 +822,66 @@ int qcow2_alloc(struct qcow2 *q, uint64_t n, uint64_t *off)
 	}
 	/* Claim the run before counting it, so a refcount block created on
 	 * the way (placed at the end of the file) does not land in it. */
-	if ((start + n) << q->cluster_bits > q->file_size)
-		q->file_size = (start + n) << q->cluster_bits;
-	r = qcow2_refcount_add(q, start, n, 1);
+	if ((start + run) << q->cluster_bits > q->file_size)
+		q->file_size = (start + run) << q->cluster_bits;
+	r = qcow2_refcount_add(q, start, run, 1);
 	if (r == 0)
 		r = qcow2_sync(q);
 	if (r < 0)
 		return r;
-	*off = start << q->cluster_bits;
+	*first = start;
+	*got = run;
+	return 0;
+}
+
+int qcow2_alloc(struct qcow2 *q, uint64_t n, uint64_t *off)
+{
+	uint64_t first, got;
+	int r = alloc_run(q, n, n, &first, &got);
+
+	if (r == 0)
+		*off = first << q->cluster_bits;
+	return r;
+}
+
+int qcow2_pool_release(struct qcow2 *q)
+{
+	uint64_t n = q->pool_end - q->pool_next;
+	int r = n ? qcow2_refcount_add(q, q->pool_next, n, -1) : 0;
+
+	q->pool_next = q->pool_end = 0;
+	return r;
+}
+
+/*
+ * Guest data is what allocates most, one cluster at a time under random
+ * writes to fresh space: counting a run of clusters ahead with one sync
+ * keeps the crash-consistent order (the refcount is durable before any L2
+ * entry can point to the cluster) at one sync per run instead of one per
+ * request. A crash leaks at most the rest of the run; a clean close gives
+ * it back (docs/block.md).
+ */
+int qcow2_alloc_data(struct qcow2 *q, uint64_t n, uint64_t *off)
+{
+	uint64_t want = QCOW2_POOL_BYTES >> q->cluster_bits, first, got;
+	int r;
+
+	/* refilled after frees too, so freed clusters are used first and
+	 * the file does not grow past its holes */
+	if (q->pool_end - q->pool_next < n || q->pool_stale) {
+		if (want > QCOW2_POOL_CLUSTERS)
+			want = QCOW2_POOL_CLUSTERS;
+		r = qcow2_pool_release(q);
+		if (r == 0)
+			r = alloc_run(q, n, want > n ? want : n, &first, &got);
+		if (r < 0)
+			return r;
+		q->pool_next = first;
+		q->pool_end = first + got;
+		q->pool_stale = false;
+	}
+	*off = q->pool_next << q->cluster_bits;
+	q->pool_next += n;
 	return 0;
 }
 
