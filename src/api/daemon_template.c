@@ -360,6 +360,10 @@ int daemon_vm_clone(struct daemon *d, const char *actor, const char *ref,
 			      v->def.name, vm_state_name(v->state));
 	if (!r)
 		r = clone_def(v, j, err);
+	/* the new definition is valid (its name above all) before any
+	 * image is made */
+	if (!r)
+		r = vmdef_validate(&j->def, VMDEF_HOST_DAEMON, err);
 	if (!r) {
 		struct error e = { 0 };
 		struct dvm *other = dvm_find(d, j->name, &e);

@@ -208,6 +208,11 @@ def test_template_and_clones(daemon, guest, tmp_path):
     p = daemon.cli("vm", "snapshot", "create", "tmpl", "x", check=False)
     assert p.returncode == 1 and "template" in p.stderr
     before = sha256(img)
+    # a bad name or one in use: refused before any image is made
+    for bad in ("bad/name", "tmpl"):
+        p = daemon.cli("vm", "clone", "tmpl", bad, check=False)
+        assert p.returncode == 1, p.stderr
+    assert sorted(os.listdir(tdir)) == ["base.qcow2"]
 
     out = daemon.cli("vm", "clone", "tmpl", "c1", "--linked").stdout
     assert "linked clone" in out, out
