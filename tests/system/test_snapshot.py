@@ -103,7 +103,21 @@ def define(daemon, guest, name, disks, **more):
                input=json.dumps(defn))
 
 
-def test_snapshot_running_vm_and_revert(daemon, guest, tmp_path):
+@pytest.fixture(params=["worker", "in-process"])
+def any_daemon(request, tmp_path):
+    """The daemon with VMs in worker processes (the snapshot goes through
+    VMPROTO_DISK_SNAPSHOT) and in its own process (virt_disk_snapshot
+    directly)."""
+    extra = ["--in-process"] if request.param == "in-process" else []
+    d = Daemon(tmp_path, extra=extra).start()
+    yield d
+    if d.proc:
+        rc = d.stop()
+        assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
+
+
+def test_snapshot_running_vm_and_revert(any_daemon, guest, tmp_path):
+    daemon = any_daemon
     img = tmp_path / "disk.qcow2"
     image("create", img, "16M")
     define(daemon, guest, "snap1",
