@@ -222,14 +222,15 @@ static int clone_def(const struct dvm *t, struct clone_job *j,
 					 "cloning encrypted disks is not "
 					 "supported",
 					 t->def.name, i, dk->path);
-		char dir[VMDEF_PATH_MAX];
+		char dir[VMDEF_PATH_MAX], path[VMDEF_PATH_MAX];
 		snprintf(dir, sizeof(dir), "%s", dk->path);
 		snprintf(j->src[i], sizeof(j->src[i]), "%s", dk->path);
-		if (snprintf(dk->path, sizeof(dk->path), "%s/%s-disk%u.qcow2",
-			     dirname(dir), j->name, i) >= (int)sizeof(dk->path))
+		if (snprintf(path, sizeof(path), "%s/%s-disk%u.qcow2",
+			     dirname(dir), j->name, i) >= (int)sizeof(path))
 			return error_set(err, ENAMETOOLONG,
 					 "clone %s: disk %u: path too long",
 					 j->name, i);
+		memcpy(dk->path, path, sizeof(dk->path));
 		if (!access(dk->path, F_OK))
 			return error_set(err, EEXIST,
 					 "clone %s: %s exists already (a "
