@@ -22,6 +22,9 @@
 
 #define LOG "daemon"
 
+_Static_assert(sizeof(((struct vmdef_disk *)0)->path) == VMDEF_PATH_MAX,
+	       "a disk path is VMDEF_PATH_MAX bytes");
+
 static void tmpl_event(struct daemon *d, const char *vm, const char *actor,
 		       const char *action, int r, const char *msg)
 {
