@@ -227,7 +227,7 @@ static int clone_def(const struct dvm *t, struct clone_job *j,
 					 t->def.name, i, dk->path);
 		char dir[VMDEF_PATH_MAX], path[VMDEF_PATH_MAX];
 		snprintf(dir, sizeof(dir), "%s", dk->path);
-		snprintf(j->src[i], sizeof(j->src[i]), "%s", dk->path);
+		memcpy(j->src[i], dir, sizeof(j->src[i])); /* before dirname */
 		if (snprintf(path, sizeof(path), "%s/%s-disk%u.qcow2",
 			     dirname(dir), j->name, i) >= (int)sizeof(path))
 			return error_set(err, ENAMETOOLONG,

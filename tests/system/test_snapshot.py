@@ -173,6 +173,71 @@ def test_snapshot_running_vm_and_revert(any_daemon, guest, tmp_path):
     check_clean(img)
 
 
+# A guest loop writing 64 KiB blocks of its counter (8-byte lines) over
+# the first 8 MiB of its disk, one block after the other, fsync'd.
+WRITER = ("(i=0; while :; do i=$((i+1)); yes $(printf %07d $i) | "
+          "head -c 65536 >/tmp/b; dd if=/tmp/b of=/dev/vda bs=65536 "
+          "seek=$((i%128)) count=1 conv=notrunc,fsync 2>/dev/null "
+          "|| break; done) & echo bg$((1+1))\r")
+
+
+def pages(raw):
+    """The counters of the first 8 MiB's 4 KiB pages (0: never written).
+    A page holds one counter: the guest's page cache writes whole pages,
+    and a snapshot never holds half a request."""
+    out = []
+    with open(raw, "rb") as f:
+        for n in range(8 << 8):
+            p = f.read(4096)
+            if p == bytes(4096):
+                out.append(0)
+                continue
+            line = p[:8]
+            assert line.endswith(b"\n") and p == line * 512, \
+                f"page {n} mixes writes: {p[:16]!r} ... {p[-16:]!r}"
+            out.append(int(line))
+    return out
+
+
+def test_live_snapshots_under_writes(daemon, guest, tmp_path):
+    img = tmp_path / "busy.qcow2"
+    image("create", img, "16M")
+    define(daemon, guest, "busy", [{"path": str(img), "format": "qcow2"}])
+    daemon.cli("vm", "start", "busy")
+    c = console(daemon, "busy")
+    c.send(WRITER)
+    c.expect("bg2")
+    names = [f"l{i}" for i in range(3)]
+    for n in names:
+        # a few blocks between snapshots: the guest writes all along
+        c.send("sleep 0.5; echo s$((1+1))\r")
+        c.expect("s2")
+        daemon.cli("vm", "snapshot", "create", "busy", n)
+    # the guest's loop still runs after the snapshots: its counter grows
+    c.send("sleep 0.5; kill $!; wait; echo k$((1+1))\r")
+    c.expect("k2")
+    detach(c)
+    daemon.cli("vm", "stop", "busy")
+    check_clean(img)
+    last = max(pages_of(img, tmp_path))
+    highest = 0
+    for n in names:
+        daemon.cli("vm", "snapshot", "revert", "busy", n)
+        check_clean(img)
+        top = max(pages_of(img, tmp_path))
+        assert top > highest, f"snapshot {n}: counters {top} <= {highest}"
+        highest = top
+    assert last > highest
+
+
+def pages_of(img, tmp_path):
+    out = tmp_path / "pages.raw"
+    if out.exists():
+        out.unlink()
+    image("convert", img, out)
+    return pages(out)
+
+
 def test_snapshot_refusals(daemon, guest, tmp_path):
     """No boot: a raw disk, bad names, duplicates."""
     raw = tmp_path / "d.raw"
