@@ -137,6 +137,13 @@ def test_snapshot_running_vm_and_revert(any_daemon, guest, tmp_path):
     # a second snapshot taken and deleted while it runs
     daemon.cli("vm", "snapshot", "create", "snap1", "tmp")
     daemon.cli("vm", "snapshot", "delete", "snap1", "tmp")
+    # a paused VM stays paused through a snapshot
+    daemon.cli("vm", "pause", "snap1")
+    daemon.cli("vm", "snapshot", "create", "snap1", "p1")
+    assert daemon.api().state("snap1") == "paused"
+    daemon.cli("vm", "resume", "snap1")
+    daemon.cli("vm", "snapshot", "delete", "snap1", "p1")
+    assert read(c) == "MARKB-42"
     detach(c)
     daemon.cli("vm", "stop", "snap1")
 
