@@ -232,6 +232,8 @@ int vm_disk_snapshot(struct vm *vm, const char *name, bool del,
 					(uint32_t)strlen(name), 60000)
 		  : -EPIPE;
 	proc_put(vm);
+	if (r > 0 || r < -4095) /* the worker is not trusted */
+		r = -EPROTO;
 	if (r)
 		error_set(err, -r, "snapshot %s of the running VM's disks: %s",
 			  name,
