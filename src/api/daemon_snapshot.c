@@ -254,9 +254,13 @@ int daemon_snapshot_create(struct daemon *d, const char *actor, const char *ref,
 				offline(disks, s.name, true, &e);
 		}
 	}
-	if (!r && !inventory_snapshot_get(d->inv, v->id, s.name, &old, err)) {
-		*out = snap_json(&old);
-		free(old.disks);
+	if (!r) { /* as recorded (its time); else as taken */
+		struct error e = { 0 };
+		bool got = !inventory_snapshot_get(d->inv, v->id, s.name, &old,
+						   &e);
+		*out = snap_json(got ? &old : &s);
+		if (got)
+			free(old.disks);
 	}
 	if (r)
 		error_prefix(err, "snapshot of %s", v->def.name);
