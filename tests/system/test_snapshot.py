@@ -341,6 +341,15 @@ def test_template_and_clones(daemon, guest, tmp_path):
         full[0]["progress"] == 100
     check_clean(img, disk["path"], f1["path"])
 
+    # after a daemon restart the template is still one, still kept
+    assert daemon.stop() == 0
+    daemon.start()
+    assert daemon.api().ok("GET", "/v1/vms/tmpl")["template"] is True
+    p = daemon.cli("vm", "start", "tmpl", check=False)
+    assert p.returncode == 1 and "template" in p.stderr
+    p = daemon.cli("vm", "delete", "tmpl", check=False)
+    assert p.returncode == 1 and "c1" in p.stderr
+
     daemon.cli("vm", "delete", "c1")
     daemon.cli("vm", "delete", "tmpl")
     daemon.cli("vm", "delete", "f1")
