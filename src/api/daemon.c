@@ -187,6 +187,9 @@ static json_t *vm_json(const struct dvm *v)
 		json_object_set_new(
 			o, "worker_pid",
 			json_integer(v->vm ? vm_worker_pid(v->vm) : 0));
+	if (o) /* issue 16: a template cannot start */
+		json_object_set_new(o, "template",
+				    json_boolean(v->is_template));
 	return o;
 }
 
@@ -310,6 +313,8 @@ static void *reaper_thread(void *arg)
 static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 {
 	int r = vm_lifecycle_check(v->state, VM_OP_START, v->def.name, err);
+	if (!r) /* a template never starts (daemon_template.c) */
+		r = daemon_template_check_start(d, v, err);
 	if (r)
 		return r;
 	/* the board borrows the definition's strings: run a private copy */
@@ -633,6 +638,8 @@ int daemon_vm_delete(struct daemon *d, const char *actor, const char *ref,
 	if (!v)
 		return -ENOENT;
 	int r = vm_lifecycle_check(v->state, VM_OP_DELETE, v->def.name, err);
+	if (!r) /* not a template its linked clones use */
+		r = daemon_template_check_delete(d, v, err);
 	if (!r)
 		r = inventory_vm_delete(d->inv, v->id, err);
 	if (!r) {
@@ -882,6 +889,8 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		r = inventory_mark_crashed_on_restart(d->inv, NULL, NULL, err);
 	if (!r)
 		r = load_inventory(d, err);
+	if (!r)
+		daemon_templates_load(d);
 	if (!r)
 		r = daemon_sched_open(d, err);
 	if (!r)

@@ -47,6 +47,7 @@ struct dvm {
 	struct dvm_sched_slot sched; /* (op+d) */
 	bool reap_pending;	     /* (d) the machine ended */
 	unsigned reap_gen;
+	bool is_template; /* (op+d) daemon_template.c */
 };
 
 struct daemon_task {
@@ -111,6 +112,24 @@ void dvm_stop_gen(struct daemon *d, struct dvm *v, unsigned gen,
 int daemon_shutdown_task(struct daemon *d, struct dvm *v, const char *actor,
 			 const char *body, json_t **out, struct error *err);
 void daemon_tasks_close(struct daemon *d);
+
+/* daemon_task.c, for tasks of other files: a new running task (*out its
+ * JSON) and its id, or 0 with err; set its progress, message and (state
+ * not NULL) its end; daemon_task_end once its thread is done. */
+int64_t daemon_task_begin(struct daemon *d, const char *kind, const char *vm,
+			  json_t **out, struct error *err);
+void daemon_task_set(struct daemon *d, int64_t id, const char *state,
+		     int progress, const char *msg);
+void daemon_task_end(struct daemon *d);
+
+/* daemon_template.c: a template cannot start (-EBUSY), nor be deleted
+ * while linked clones use its images (-EBUSY naming them); caller holds
+ * v->op_lock. Load the template marks at open. */
+int daemon_template_check_start(struct daemon *d, struct dvm *v,
+				struct error *err);
+int daemon_template_check_delete(struct daemon *d, struct dvm *v,
+				 struct error *err);
+void daemon_templates_load(struct daemon *d);
 
 /* daemon_host.c: the scheduler. attach fills slot for a VM about to start
  * (admission control: -ENOSPC with the numbers); detach after it ended. */

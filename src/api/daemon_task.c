@@ -246,6 +246,36 @@ int daemon_shutdown_task(struct daemon *d, struct dvm *v, const char *actor,
 	return 0;
 }
 
+int64_t daemon_task_begin(struct daemon *d, const char *kind, const char *vm,
+			  json_t **out, struct error *err)
+{
+	pthread_mutex_lock(&d->lock);
+	struct daemon_task *t = task_new(d, kind, vm);
+	int64_t id = t ? t->id : 0;
+	if (t) {
+		*out = task_json(t);
+		d->tasks_running++;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (!t)
+		error_set(err, EBUSY, "too many tasks running");
+	return id;
+}
+
+void daemon_task_set(struct daemon *d, int64_t id, const char *state,
+		     int progress, const char *msg)
+{
+	task_update(d, id, state, progress, msg);
+}
+
+void daemon_task_end(struct daemon *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->tasks_running--;
+	pthread_cond_broadcast(&d->task_cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
 void daemon_tasks_close(struct daemon *d)
 {
 	/* every VM is stopped by now, so shutdown tasks end at once */

@@ -353,6 +353,14 @@ static int h_vm_console(struct req *q)
 			 "(GET with Upgrade: websocket)");
 }
 
+/* snapshots, templates, clones: rest_snapshot.c */
+static int h_storage(struct req *q)
+{
+	return rest_storage_call(q->r->d, q->action, q->actor, q->arg, q->body,
+				 &q->out, q->headers, sizeof(q->headers),
+				 &q->err);
+}
+
 static int h_host(struct req *q)
 {
 	return daemon_host_info(q->r->d, &q->out, &q->err);
@@ -582,6 +590,20 @@ static const struct route routes[] = {
 	{ "GET", "/v1/vms/*/stats", 200, 0, 0, h_vm_stats, NULL, GRANT_READ },
 	{ "GET", "/v1/vms/*/console", 101, 0, 0, h_vm_console, NULL,
 	  GRANT_READ },
+	{ "GET", "/v1/vms/*/snapshots", 200, 0, REST_SNAP_LIST, h_storage, NULL,
+	  GRANT_READ },
+	{ "POST", "/v1/vms/*/snapshots", 201, ROUTE_BODY, REST_SNAP_CREATE,
+	  h_storage, "vm.snapshot.create", GRANT_CONFIGURE },
+	{ "GET", "/v1/vms/*/snapshots/*", 200, 0, REST_SNAP_GET, h_storage,
+	  NULL, GRANT_READ },
+	{ "DELETE", "/v1/vms/*/snapshots/*", 204, 0, REST_SNAP_DELETE,
+	  h_storage, "vm.snapshot.delete", GRANT_CONFIGURE },
+	{ "POST", "/v1/vms/*/snapshots/*/revert", 200, ROUTE_BODY,
+	  REST_SNAP_REVERT, h_storage, "vm.snapshot.revert", GRANT_CONFIGURE },
+	{ "POST", "/v1/vms/*/template", 200, ROUTE_BODY, REST_VM_TEMPLATE,
+	  h_storage, "vm.template", GRANT_CONFIGURE },
+	{ "POST", "/v1/vms/*/clone", 202, ROUTE_BODY, REST_VM_CLONE, h_storage,
+	  "vm.clone", GRANT_CONFIGURE },
 	{ "GET", "/v1/host", 200, 0, 0, h_host, NULL, GRANT_READ },
 	{ "GET", "/v1/host/stats", 200, 0, 0, h_host_stats, NULL, GRANT_READ,
 	  "vms", "vm" },
@@ -742,7 +764,9 @@ static int check_grant(struct req *q, const struct route *rt, const char *body)
 		return 0;
 	}
 	/* a create, or a rename, must name a VM of the scope */
-	if (g->n_vms && (rt->fn == h_vm_create || rt->fn == h_vm_patch)) {
+	if (g->n_vms &&
+	    (rt->fn == h_vm_create || rt->fn == h_vm_patch ||
+	     (rt->fn == h_storage && rt->action == REST_VM_CLONE))) {
 		json_t *in = json_loads(body, 0, NULL);
 		const char *vm = json_string_value(json_object_get(in, "name"));
 		int st = 0;

@@ -114,6 +114,22 @@ int rest_handler(struct mg_connection *conn, void *cbdata);
 int rest_on_http_error(struct mg_connection *conn, int status, const char *msg);
 int rest_on_log_message(const struct mg_connection *conn, const char *msg);
 
+/* rest_snapshot.c: the snapshot, template and clone routes (issue 16):
+ * op is one of these, arg the path's "*" segments; headers receives a
+ * Location line. Returns as the daemon call. */
+enum {
+	REST_SNAP_LIST,
+	REST_SNAP_GET,
+	REST_SNAP_CREATE,
+	REST_SNAP_REVERT,
+	REST_SNAP_DELETE,
+	REST_VM_TEMPLATE,
+	REST_VM_CLONE,
+};
+int rest_storage_call(struct daemon *d, int op, const char *actor,
+		      const char *const arg[2], const char *body, json_t **out,
+		      char *headers, size_t hsize, struct error *err);
+
 /* Register the WebSocket handler of /v1/vms/{vm}/console. */
 void rest_console_register(struct rest *r);
 

@@ -88,6 +88,18 @@ int blockdev_set_aio(struct blockdev *bd, int mode, struct error *err);
 /* The resolved mode's name: "threads" or "io_uring". */
 const char *blockdev_aio_name(const struct blockdev *bd);
 
+/* Internal snapshots of an image that is open here (a running VM's qcow2
+ * disk; image.h has the same for a closed image): create a snapshot named
+ * name of the device's current state, or delete one. Every write that
+ * completed before the call is in the snapshot: the caller must keep new
+ * requests out and let those in flight finish first (the VM paused and
+ * its disk drained: src/machine/virt_snap.c). -ENOTSUP for a raw image,
+ * -EROFS read-only, -EEXIST / -ENOENT for the name, with err. */
+int blockdev_snapshot_create(struct blockdev *bd, const char *name,
+			     struct error *err);
+int blockdev_snapshot_delete(struct blockdev *bd, const char *name,
+			     struct error *err);
+
 /* Unlock and close the image, free the device. NULL is a no-op. */
 void blockdev_close(struct blockdev *bd);
 

@@ -51,6 +51,15 @@ int image_create_luks(const char *path, uint64_t size, const char *backing,
 int image_clone(const char *template, const char *template_fmt,
 		const char *path, struct error *err);
 
+/* A full copy of the image src (src_fmt raw or qcow2, NULL: probed; read
+ * through its backing chain) into a new qcow2 image dst of the same size
+ * that stands alone. Refuses an existing dst. progress (may be NULL) is
+ * called after each MiB with the bytes done and the total. On failure dst
+ * is removed. */
+int image_copy(const char *src, const char *src_fmt, const char *dst,
+	       void (*progress)(void *opaque, uint64_t done, uint64_t total),
+	       void *opaque, struct error *err);
+
 /* Internal qcow2 snapshots (as qemu-img snapshot -l/-c/-a/-d). A snapshot
  * is named by its name, or else its id. create: a new snapshot of the
  * image's current state (version 3 images). apply: the image's state

@@ -324,13 +324,23 @@ static int find(const struct snap *s, uint32_t n, const char *name)
 	return -1;
 }
 
-static int op_fail(struct qcow2 *q, struct snap *s, int r, const char *what,
-		   const char *name, struct error *err)
+/* The end of an operation on an image some caller keeps open: the message
+ * (if the step that failed set none) and s freed. */
+static int snap_fail(struct qcow2 *q, struct snap *s, int r, const char *what,
+		     const char *name, struct error *err)
 {
 	if (r < 0 && !err->code)
 		error_set(err, -r, "image %s: snapshot %s: %s: %s", q->name,
 			  name, what, strerror(-r));
 	free(s);
+	return r;
+}
+
+/* The same for an image the operation opened itself: closed too. */
+static int op_fail(struct qcow2 *q, struct snap *s, int r, const char *what,
+		   const char *name, struct error *err)
+{
+	snap_fail(q, s, r, what, name, err);
 	snap_close(q);
 	return r;
 }
@@ -369,44 +379,43 @@ int image_snapshot_list(const char *path, struct image_snapshot **list,
 	return op_fail(q, s, 0, "", "", err);
 }
 
-int image_snapshot_create(const char *path, const char *name, struct error *err)
+/* Create snapshot name of q (open for writing; nothing else uses it). */
+static int snap_create(struct qcow2 *q, const char *name, struct error *err)
 {
-	struct qcow2 *q = snap_open(path, false, err);
+	const char *path = q->name;
 	struct snap *s = NULL, *ns;
 	uint64_t l1off = 0, l1c, *be, maxid = 0;
 	struct timespec ts;
 	int r;
 
-	if (!q)
-		return -err->code;
-	error_clear(err); /* op_fail keeps a message set here */
+	error_clear(err); /* snap_fail keeps a message set here */
 	if (!*name || strlen(name) >= sizeof(s->name))
 		return error_set(err, EINVAL,
 				 "image %s: snapshot name '%s': empty or "
 				 "longer than %zu bytes",
 				 path, name, sizeof(s->name) - 1),
-		       op_fail(q, s, -EINVAL, "", name, err);
+		       snap_fail(q, s, -EINVAL, "", name, err);
 	if (q->version < 3)
 		return error_set(err, ENOTSUP,
 				 "image %s: snapshot %s: needs a version 3 "
 				 "image (compat 1.1)",
 				 path, name),
-		       op_fail(q, s, -ENOTSUP, "", name, err);
+		       snap_fail(q, s, -ENOTSUP, "", name, err);
 	if (snap_load(q, &s, err) < 0)
-		return op_fail(q, s, -err->code, "", name, err);
+		return snap_fail(q, s, -err->code, "", name, err);
 	if (find(s, q->nb_snapshots, name) >= 0)
 		return error_set(err, EEXIST,
 				 "image %s: snapshot %s already exists", path,
 				 name),
-		       op_fail(q, s, -EEXIST, "", name, err);
+		       snap_fail(q, s, -EEXIST, "", name, err);
 	if (q->nb_snapshots >= QCOW2_MAX_SNAPSHOTS)
 		return error_set(err, ENOSPC,
 				 "image %s: snapshot %s: already %u snapshots",
 				 path, name, q->nb_snapshots),
-		       op_fail(q, s, -ENOSPC, "", name, err);
+		       snap_fail(q, s, -ENOSPC, "", name, err);
 	ns = realloc(s, (q->nb_snapshots + 1) * sizeof(*s));
 	if (!ns)
-		return op_fail(q, s, -ENOMEM, "creating", name, err);
+		return snap_fail(q, s, -ENOMEM, "creating", name, err);
 	s = ns;
 	for (uint32_t i = 0; i < q->nb_snapshots; i++)
 		if (strtoull(s[i].id, NULL, 10) > maxid)
@@ -447,7 +456,18 @@ int image_snapshot_create(const char *path, const char *name, struct error *err)
 	/* 4. the new table, then the header */
 	if (r == 0)
 		r = snap_store(q, s, q->nb_snapshots + 1);
-	return op_fail(q, s, r, "creating", name, err);
+	return snap_fail(q, s, r, "creating", name, err);
+}
+
+int image_snapshot_create(const char *path, const char *name, struct error *err)
+{
+	struct qcow2 *q = snap_open(path, false, err);
+
+	if (!q)
+		return -err->code;
+	int r = snap_create(q, name, err);
+	snap_close(q);
+	return r;
 }
 
 int image_snapshot_apply(const char *path, const char *name, struct error *err)
@@ -512,23 +532,22 @@ int image_snapshot_apply(const char *path, const char *name, struct error *err)
 	return op_fail(q, s, r, "applying", name, err);
 }
 
-int image_snapshot_delete(const char *path, const char *name, struct error *err)
+/* Delete snapshot name of q (open for writing; nothing else uses it). */
+static int snap_delete(struct qcow2 *q, const char *name, struct error *err)
 {
-	struct qcow2 *q = snap_open(path, false, err);
+	const char *path = q->name;
 	struct snap *s = NULL, gone;
 	uint64_t *l1 = NULL;
 	int r, k;
 
-	if (!q)
-		return -err->code;
-	error_clear(err); /* op_fail keeps a message set here */
+	error_clear(err); /* snap_fail keeps a message set here */
 	if (snap_load(q, &s, err) < 0)
-		return op_fail(q, s, -err->code, "", name, err);
+		return snap_fail(q, s, -err->code, "", name, err);
 	k = find(s, q->nb_snapshots, name);
 	if (k < 0)
 		return error_set(err, ENOENT, "image %s: no snapshot named %s",
 				 path, name),
-		       op_fail(q, s, -ENOENT, "", name, err);
+		       snap_fail(q, s, -ENOENT, "", name, err);
 	gone = s[k];
 	memmove(&s[k], &s[k + 1],
 		(q->nb_snapshots - (uint32_t)k - 1) * sizeof(*s));
@@ -549,5 +568,55 @@ int image_snapshot_delete(const char *path, const char *name, struct error *err)
 	if (r == 0)
 		r = fix_copied(q);
 	free(l1);
-	return op_fail(q, s, r, "deleting", name, err);
+	return snap_fail(q, s, r, "deleting", name, err);
+}
+
+int image_snapshot_delete(const char *path, const char *name, struct error *err)
+{
+	struct qcow2 *q = snap_open(path, false, err);
+
+	if (!q)
+		return -err->code;
+	int r = snap_delete(q, name, err);
+	snap_close(q);
+	return r;
+}
+
+/* The image is open (a running VM's disk): its io lock held exclusive
+ * keeps every guest request out while the tables change. The caller
+ * (the machine) has also drained the device, so no request waits. */
+static int open_op(struct blockdev *bd, const char *name, bool del,
+		   struct error *err)
+{
+	if (strcmp(blockdev_format(bd), "qcow2"))
+		return error_set(err, ENOTSUP,
+				 "image %s: format %s has no internal "
+				 "snapshots",
+				 blockdev_path(bd), blockdev_format(bd));
+	if (blockdev_readonly(bd))
+		return error_set(err, EROFS,
+				 "image %s: open read-only, no snapshot %s",
+				 blockdev_path(bd), name);
+	struct qcow2 *q = qcow2_of(bd);
+	pthread_rwlock_wrlock(&q->io);
+	int r = qcow2_sync(q);
+	if (r < 0)
+		error_set(err, -r, "image %s: flush before snapshot %s: %s",
+			  q->name, name, strerror(-r));
+	else
+		r = del ? snap_delete(q, name, err) : snap_create(q, name, err);
+	pthread_rwlock_unlock(&q->io);
+	return r;
+}
+
+int blockdev_snapshot_create(struct blockdev *bd, const char *name,
+			     struct error *err)
+{
+	return open_op(bd, name, false, err);
+}
+
+int blockdev_snapshot_delete(struct blockdev *bd, const char *name,
+			     struct error *err)
+{
+	return open_op(bd, name, true, err);
 }

@@ -87,7 +87,9 @@ static void print_vm_table(const json_t *vms)
 		fmt_size((uint64_t)cmd_jnum(vm, "memory"), mem, sizeof(mem));
 		fmt_duration(cmd_jnum(vm, "uptime_s"), up, sizeof(up));
 		cells[0] = cmd_jstr(vm, "name");
-		cells[1] = cmd_jstr(vm, "state");
+		cells[1] = json_is_true(json_object_get(vm, "template"))
+				   ? "template"
+				   : cmd_jstr(vm, "state");
 		cells[2] = cpus;
 		cells[3] = mem;
 		cells[4] = up;
@@ -639,6 +641,10 @@ static const struct vm_sub subs[] = {
 	{ "set", "change CPU QoS (shares, reservation, limit)", vm_set },
 	{ "stats", "scheduler figures of a VM", vm_stats },
 	{ "console", "attach to the serial console", cmd_vm_console },
+	{ "snapshot", "disk snapshots: create|list|revert|delete",
+	  cmd_vm_snapshot },
+	{ "template", "mark a VM that is off as a template", cmd_vm_template },
+	{ "clone", "a new VM from a template (linked or full)", cmd_vm_clone },
 };
 
 static void vm_usage(FILE *f)

@@ -55,6 +55,11 @@ const char *cmd_jstr(const json_t *o, const char *key);
 /* o[key] as a number (integer or real); 0 when absent. */
 double cmd_jnum(const json_t *o, const char *key);
 
+/* `vm snapshot|template|clone`: cmd_snapshot.c (issue 16). */
+int cmd_vm_snapshot(int argc, char **argv);
+int cmd_vm_template(int argc, char **argv);
+int cmd_vm_clone(int argc, char **argv);
+
 /* `vm console NAME`: cmd_console.c. */
 int cmd_vm_console(int argc, char **argv);
 

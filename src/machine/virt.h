@@ -234,6 +234,16 @@ struct virt_save_stats {
 };
 int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
 	      struct error *err);
+/* Internal snapshot name of every writable disk at one instant (or, del,
+ * delete snapshot name from them): the vCPUs stop at a block boundary,
+ * the disks' requests in flight complete and nothing new starts, the
+ * images are flushed, each is snapshotted, then the machine runs on (stays
+ * paused if it was). A create that fails on one disk deletes what it made
+ * on the others; a delete skips disks without that snapshot. Any thread
+ * but a vCPU's. 0 or -errno with err naming the disk (docs/block.md,
+ * "Snapshots of a running VM"). */
+int virt_disk_snapshot(struct virt *vm, const char *name, bool del,
+		       struct error *err);
 /* Free an ended (or never started) machine. */
 void virt_destroy(struct virt *vm);
 

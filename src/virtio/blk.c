@@ -725,6 +725,11 @@ const struct virtio_dev_ops *virtio_blk_ops(struct virtio_blk *blk)
 	return &blk->ops;
 }
 
+struct blockdev *virtio_blk_blockdev(struct virtio_blk *blk)
+{
+	return blk->bd;
+}
+
 void virtio_blk_get_stats(struct virtio_blk *blk, struct virtio_blk_stats *st)
 {
 	st->rd_ops = atomic_load(&blk->rd_ops);

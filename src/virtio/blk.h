@@ -96,6 +96,10 @@ void virtio_blk_destroy(struct virtio_blk *blk);
  * long as blk (features depend on the image: read-only, discard). */
 const struct virtio_dev_ops *virtio_blk_ops(struct virtio_blk *blk);
 
+/* The device's open image (for internal snapshots of a running VM,
+ * machine/virt_snap.c): use it only while the device is quiesced. */
+struct blockdev *virtio_blk_blockdev(struct virtio_blk *blk);
+
 /* Copy the counters. */
 void virtio_blk_get_stats(struct virtio_blk *blk, struct virtio_blk_stats *st);
 

@@ -221,6 +221,27 @@ int vm_power_button(struct vm *vm)
 	return virt_power_button(vm->board);
 }
 
+int vm_disk_snapshot(struct vm *vm, const char *name, bool del,
+		     struct error *err)
+{
+	if (!vm->remote)
+		return virt_disk_snapshot(vm->board, name, del, err);
+	/* the worker says why in its log; the reply carries the errno */
+	struct vmproc *p = proc_get(vm);
+	int r = p ? vmproc_call_timeout(p, VMPROTO_DISK_SNAPSHOT, del, name,
+					(uint32_t)strlen(name), 60000)
+		  : -EPIPE;
+	proc_put(vm);
+	if (r > 0 || r < -4095) /* the worker is not trusted */
+		r = -EPROTO;
+	if (r)
+		error_set(err, -r, "snapshot %s of the running VM's disks: %s",
+			  name,
+			  r == -EPIPE ? "the VM's worker is gone"
+				      : strerror(-r));
+	return r;
+}
+
 void vm_stop(struct vm *vm, int code)
 {
 	if (!vm->remote) {

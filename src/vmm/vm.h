@@ -71,6 +71,12 @@ int vm_resume(struct vm *vm);
 void vm_reset(struct vm *vm);
 /* -ENODEV when the machine has no power button. */
 int vm_power_button(struct vm *vm);
+/* Internal snapshot name of every writable disk at one instant, or (del)
+ * its deletion (virt_disk_snapshot; in a worker process through
+ * VMPROTO_DISK_SNAPSHOT, the worker holding the images open). 0 or -errno
+ * with err. */
+int vm_disk_snapshot(struct vm *vm, const char *name, bool del,
+		     struct error *err);
 /* Hard power-off; asynchronous. */
 void vm_stop(struct vm *vm, int code);
 /* Wait until the machine ended. */

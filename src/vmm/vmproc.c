@@ -586,6 +586,12 @@ int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,
 	return request(p, type, a0, data, len, NULL, CALL_TIMEOUT_MS);
 }
 
+int vmproc_call_timeout(struct vmproc *p, unsigned type, int32_t a0,
+			const void *data, uint32_t len, unsigned timeout_ms)
+{
+	return request(p, type, a0, data, len, NULL, timeout_ms);
+}
+
 int vmproc_stats(struct vmproc *p, struct vmproto_stats *st)
 {
 	memset(st, 0, sizeof(*st));

@@ -49,6 +49,9 @@ int vmproc_start(const struct vmproc_params *p, struct vmproc **out,
  * worker's answer, -EPIPE once it is gone, -ETIMEDOUT after 5 s. */
 int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,
 		uint32_t len);
+/* vmproc_call with its own timeout (a disk snapshot may take longer). */
+int vmproc_call_timeout(struct vmproc *p, unsigned type, int32_t a0,
+			const void *data, uint32_t len, unsigned timeout_ms);
 /* Figures of the running machine; zeroes if the worker does not answer
  * within 250 ms. */
 int vmproc_stats(struct vmproc *p, struct vmproto_stats *st);

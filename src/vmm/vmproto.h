@@ -53,6 +53,10 @@ enum vmproto_type {
 	VMPROTO_GATE_OPENING, /* seq; answered by REPLY once in effect */
 	VMPROTO_RAM_FD,	      /* one fd: guest RAM (memfd); a0: size MiB.
 				 Reserved: RAM is not a memfd yet */
+	/* daemon -> worker: internal snapshot of every writable disk at
+	 * one instant (virt_disk_snapshot); data: the snapshot's name;
+	 * a0: 0 create, 1 delete; reply a0 = 0 or -errno */
+	VMPROTO_DISK_SNAPSHOT,
 	VMPROTO_TYPE_END
 };
 

@@ -285,6 +285,23 @@ static void stats(struct worker *w, uint32_t seq)
 	send_or_log(w, &m);
 }
 
+/* A snapshot of the disks this worker holds open (the daemon checked the
+ * name and the disks' formats; the message stays in this log). */
+static int disk_snapshot(struct worker *w, const struct vmproto_msg *m)
+{
+	char name[256];
+	struct error e = { 0 };
+	if (m->len >= sizeof(name) || memchr(m->data, 0, m->len) ||
+	    (m->a0 != 0 && m->a0 != 1))
+		return -EINVAL;
+	memcpy(name, m->data, m->len);
+	name[m->len] = 0;
+	int r = vm_disk_snapshot(w->vm, name, m->a0 == 1, &e);
+	if (r)
+		log_error(LOG, "%s", e.msg);
+	return r;
+}
+
 /* One command of the daemon; -EPROTO ends the worker. */
 static int command(struct worker *w, const struct vmproto_msg *m,
 		   const int *fds, unsigned nfds,
@@ -322,6 +339,7 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 	case VMPROTO_CONSOLE_IN:
 		r = vm_console_try_input(w->viewer, m->data, m->len);
 		break;
+	case VMPROTO_DISK_SNAPSHOT: r = disk_snapshot(w, m); break;
 	case VMPROTO_STATS: stats(w, m->seq); return 0;
 	case VMPROTO_GATE_KICK: return gate_kick(w, m, err);
 	case VMPROTO_REPLY: /* to GATE_CLOSING/OPENING */

@@ -185,6 +185,52 @@ static void test_cycle(void **state)
 }
 
 /* Snapshots made by qemu-img applied by Softvisor and the reverse. */
+/* Snapshots of an image kept open (a running VM's disk): the device
+ * writes on after the snapshot, copy-on-write keeps the snapshot's data;
+ * deleting one on the open device frees it; a raw device is refused. */
+static void test_open_device(void **state)
+{
+	struct error err = { 0 };
+	struct image_snapshot *l;
+	unsigned n;
+	(void)state;
+
+	assert_int_equal(image_create(img, "qcow2", 8 * MiB, NULL, &err), 0);
+	struct blockdev *bd = open_rw();
+	uint8_t *b = malloc(2 * CS);
+	struct iovec io = { b, 2 * CS };
+	memset(b, 0x11, 2 * CS);
+	assert_int_equal(blockdev_writev(bd, &io, 1, CS), 0);
+	assert_int_equal(blockdev_snapshot_create(bd, "live", &err), 0);
+	assert_int_equal(blockdev_snapshot_create(bd, "live", &err), -EEXIST);
+	memset(b, 0x22, 2 * CS);
+	assert_int_equal(blockdev_writev(bd, &io, 1, CS), 0);
+	assert_int_equal(blockdev_snapshot_create(bd, "tmp", &err), 0);
+	assert_int_equal(blockdev_snapshot_delete(bd, "tmp", &err), 0);
+	assert_int_equal(blockdev_snapshot_delete(bd, "tmp", &err), -ENOENT);
+	assert_int_equal(blockdev_flush(bd), 0);
+	blockdev_close(bd);
+	check_clean();
+	expect(CS, 2 * CS, 0x22);
+	assert_int_equal(image_snapshot_list(img, &l, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(l[0].name, "live");
+	free(l);
+	assert_int_equal(image_snapshot_apply(img, "live", &err), 0);
+	expect(CS, 2 * CS, 0x11);
+	check_clean();
+
+	char raw[160];
+	snprintf(raw, sizeof(raw), "%s/r.raw", dir);
+	assert_int_equal(image_create(raw, "raw", MiB, NULL, &err), 0);
+	bd = blockdev_open(raw, "raw", false, &err);
+	assert_non_null(bd);
+	assert_int_equal(blockdev_snapshot_create(bd, "x", &err), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "raw"));
+	blockdev_close(bd);
+	free(b);
+}
+
 static void test_qemu_interop(void **state)
 {
 	struct error err = { 0 };
@@ -327,6 +373,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_device, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_qemu_interop, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_random, setup, teardown),
