@@ -39,6 +39,12 @@ static bool caller_saved(unsigned hr)
 
 /* ---- guest registers ------------------------------------------------------- */
 
+/* x0, or the sink the decoder maps rd = x0 to */
+static bool is_zero_reg(unsigned g)
+{
+	return g == 0 || g == 32;
+}
+
 /* A host register holding guest register g: its own, or scratch loaded. */
 static unsigned src(struct tctx *t, unsigned g, unsigned scratch)
 {
@@ -118,9 +124,13 @@ static void jump_to_ended_mem(struct tctx *t, uint32_t fix)
 	t->ended_mem_fix[t->n_ended_mem++] = fix;
 }
 
+static void jump_cache(struct tctx *t);
+
 /* Leave the block for pc = block start + delta (a known target): set
  * pc, then a jump that is linked to the target's translation once both
- * are known to be in the same guest page. */
+ * are known to be in the same guest page. A target in another page goes
+ * through the jump cache, which checks the page's current mapping (the
+ * fetch TLB) as the dispatcher would. */
 static void exit_to(struct tctx *t, int64_t delta)
 {
 	if (delta)
@@ -136,8 +146,11 @@ static void exit_to(struct tctx *t, int64_t delta)
 			rm(t, 0, 0xc7, 0, RBX, HOFF(jit_link));
 			b4(t, x);
 		}
+		jump_to_ended(t, jmp(t));
+		return;
 	}
-	jump_to_ended(t, jmp(t));
+	mov_rr(t, RDX, RPC);
+	jump_cache(t);
 }
 
 /* Leave the block for pc = rdx (= r15), a computed target (jalr): find
@@ -291,6 +304,24 @@ static void alu(struct tctx *t, const struct insn *in, unsigned op, bool word)
 {
 	if (in->rd == 32)
 		return;
+	/* a copy (mv and friends): add/or/xor with x0, or sub x0 from */
+	bool comm = op == 0x01 || op == 0x09 || op == 0x31;
+	unsigned copy = 0;
+	if (comm && is_zero_reg(in->rs1) && !is_zero_reg(in->rs2))
+		copy = in->rs2;
+	else if ((comm || op == 0x29) && is_zero_reg(in->rs2) &&
+		 !is_zero_reg(in->rs1))
+		copy = in->rs1;
+	if (copy) {
+		if (word) {
+			unsigned d = dst(t, in->rd, 0);
+			movsxd(t, d, src(t, copy, d));
+			set_rd(t, in->rd, d);
+		} else {
+			set_rd(t, in->rd, src(t, copy, RAX));
+		}
+		return;
+	}
 	unsigned d = dst(t, in->rd, in->rs2);
 	load_to(t, d, in->rs1);
 	unsigned g = in->rs2;
@@ -400,14 +431,40 @@ static void bitop(struct tctx *t, const struct insn *in, unsigned op_reg,
 	set_rd(t, in->rd, RAX);
 }
 
+/* The condition with its operands swapped: a cc b == b swapped(cc) a. */
+static unsigned cc_swapped(unsigned cc)
+{
+	switch (cc) {
+	case CC_L: return CC_G;
+	case CC_G: return CC_L;
+	case CC_GE: return CC_LE;
+	case CC_LE: return CC_GE;
+	case CC_B: return CC_A;
+	case CC_A: return CC_B;
+	case CC_AE: return CC_BE;
+	case CC_BE: return CC_AE;
+	default: return cc; /* E, NE */
+	}
+}
+
 static void branch(struct tctx *t, const struct insn *in, unsigned cc)
 {
-	unsigned a = src(t, in->rs1, RAX);
-	if (in->rs2 == 0) {
+	unsigned g1 = in->rs1, g2 = in->rs2;
+	if (is_zero_reg(g1) && !is_zero_reg(g2)) {
+		/* 0 cc b: test b, b and the swapped condition (test
+		 * clears CF and OF, as cmp b, 0 does) */
+		unsigned b = src(t, g2, RCX);
+		rr(t, W, 0x85, b, b);
+		cc = cc_swapped(cc);
+	} else if (is_zero_reg(g2)) {
+		unsigned a = src(t, g1, RAX);
 		rr(t, W, 0x85, a, a);
+	} else if (t->host[g2] < 0) {
+		/* cmp a, [rbx + x2]: no load into a scratch register */
+		rm(t, W, 0x3b, src(t, g1, RAX), RBX, XOFF(g2));
 	} else {
-		unsigned b = src(t, in->rs2, RCX);
-		rr(t, W, 0x39, b, a);
+		unsigned a = src(t, g1, RAX);
+		rr(t, W, 0x39, (unsigned)t->host[g2], a);
 	}
 	struct cold *c = &t->cold[t->n_cold++];
 	c->kind = COLD_BRANCH;
@@ -457,6 +514,38 @@ static void divide(struct tctx *t, const struct insn *in, bool sign, bool rem,
 	if (word)
 		movsxd(t, RAX, RAX);
 	set_rd(t, in->rd, RAX);
+}
+
+/* clz, ctz, cpop and their 32-bit forms. bsr/bsf leave a zero source's
+ * result to the cmov (RISC-V: 64 or 32); clz = 63 - bsr = bsr ^ 63, and
+ * 127 ^ 63 = 64 for zero (31 and 63 for the word forms). */
+static bool bitcount(struct tctx *t, const struct insn *in)
+{
+	bool word = in->op == OP_CLZW || in->op == OP_CTZW ||
+		    in->op == OP_CPOPW;
+	unsigned fl = word ? 0 : W, bits = word ? 32 : 64;
+	unsigned a = src(t, in->rs1, RAX);
+	switch (in->op) {
+	case OP_CLZ:
+	case OP_CLZW:
+		mov_ri(t, RDX, 2 * bits - 1);
+		rr(t, fl, 0x0fbd, RAX, a);   /* bsr */
+		rr(t, fl, 0x0f44, RAX, RDX); /* cmovz */
+		alu_ri(t, fl, 6, RAX, (int32_t)bits - 1);
+		break;
+	case OP_CTZ:
+	case OP_CTZW:
+		mov_ri(t, RDX, bits);
+		rr(t, fl, 0x0fbc, RAX, a); /* bsf */
+		rr(t, fl, 0x0f44, RAX, RDX);
+		break;
+	default:
+		b1(t, 0xf3); /* popcnt: the f3 goes before REX */
+		rr(t, fl, 0x0fb8, RAX, a);
+		break;
+	}
+	set_rd(t, in->rd, RAX);
+	return true;
 }
 
 /* rax = h->s.pc + pc_off + add */
@@ -659,6 +748,41 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 		set_rd(t, in->rd, RAX);
 		return true;
 	}
+	case OP_CLZ:
+	case OP_CLZW:
+	case OP_CTZ:
+	case OP_CTZW: return bitcount(t, in);
+	case OP_CPOP:
+	case OP_CPOPW:
+		if (!__builtin_cpu_supports("popcnt"))
+			return fallback(t, in);
+		return bitcount(t, in);
+	case OP_ORC_B: {
+		/* bytes that are zero -> 0x00, others -> 0xff: pcmpeqb
+		 * against zero, inverted */
+		unsigned a = src(t, in->rs1, RAX);
+		rr(t, P66 | W, 0x0f6e, 0, a);	/* movq xmm0, a */
+		rr(t, P66, 0x0fef, 1, 1);	/* pxor xmm1, xmm1 */
+		rr(t, P66, 0x0f74, 0, 1);	/* pcmpeqb xmm0, xmm1 */
+		rr(t, P66 | W, 0x0f7e, 0, RAX); /* movq rax, xmm0 */
+		rr(t, W, 0xf7, 2, RAX);		/* not rax */
+		set_rd(t, in->rd, RAX);
+		return true;
+	}
+	case OP_FENCE: {
+		/* x86-64 keeps every order RVWMO asks of loads and stores
+		 * but store -> load: only a fence ordering earlier writes
+		 * (W, O) before later reads (R, I) needs mfence (the
+		 * interpreter's full barrier is not weaker than that) */
+		unsigned pred = (in->raw >> 24) & 15,
+			 succ = (in->raw >> 20) & 15;
+		if ((pred & 5) && (succ & 10)) {
+			b1(t, 0x0f);
+			b1(t, 0xae);
+			b1(t, 0xf0); /* mfence */
+		}
+		return true;
+	}
 	default: return fallback(t, in);
 	}
 }
@@ -680,6 +804,53 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 	/* TLB miss: the interpreter's handler takes the slow path */
 	call_handler(t, in);
 	patch(t, jmp(t), c->resume);
+}
+
+/* ---- perf map (SV_JIT_PERFMAP) --------------------------------------------- */
+
+/* What a main-line instruction's code is, for the profile's breakdown. */
+static const char *op_class(const struct insn *in)
+{
+	enum insn_op op = (enum insn_op)in->op;
+	if (op >= OP_LB && op <= OP_LWU)
+		return "jit:load";
+	if (op >= OP_SB && op <= OP_SD)
+		return "jit:store";
+	if (op >= OP_BEQ && op <= OP_BGEU)
+		return "jit:branch";
+	if (op == OP_JAL)
+		return "jit:jal";
+	if (op == OP_JALR)
+		return "jit:jalr";
+	if (op >= OP_MUL && op <= OP_REMUW)
+		return "jit:muldiv";
+	if (op >= OP_LR_W && op <= OP_AMOMAXU_D)
+		return "jit:call-amo";
+	if (op >= OP_FLW && op <= OP_FMV_D_X)
+		return "jit:call-fp";
+	if (op >= OP_CSRRW && op <= OP_CSRRCI)
+		return "jit:call-csr";
+	if (op >= OP_FENCE && op <= OP_SFENCE_VMA)
+		return "jit:call-sys";
+	return "jit:alu";
+}
+
+static void perfmap_block(struct tctx *t, uint32_t chain, uint32_t entry,
+			  uint32_t main_end, uint32_t cold_end, uint32_t end)
+{
+	struct jit *j = t->j;
+	jit_perfmap(j, chain, entry, "jit:chain-check");
+	for (uint32_t i = 0; i < t->b->n; i++) {
+		uint32_t a = t->insn_off[i], e = t->insn_off[i + 1];
+		if (!e || e > main_end)
+			e = main_end;
+		if (a)
+			jit_perfmap(j, a, e, op_class(&t->b->insn[i]));
+	}
+	if (t->insn_off[t->b->n])
+		jit_perfmap(j, t->insn_off[t->b->n], main_end, "jit:exit");
+	jit_perfmap(j, main_end, cold_end, "jit:cold");
+	jit_perfmap(j, cold_end, end, "jit:exit");
 }
 
 /* ---- stubs and blocks ------------------------------------------------------ */
@@ -746,13 +917,20 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	alu_ri(&t, W, 5, RLEFT, (int32_t)b->n);
 
 	bool open = true;
+	memset(t.insn_off, 0, sizeof(t.insn_off));
+	t.insn_off[0] = entry;
 	for (uint32_t i = 0; i < b->n && open; i++) {
 		if (t.p > t.limit - 2048)
 			return false;
+		if (i)
+			t.insn_off[i] = off(&t);
 		open = emit_insn(&t, &b->insn[i]);
 	}
-	if (open)
+	if (open) {
+		t.insn_off[b->n] = off(&t);
 		exit_to(&t, b->size);
+	}
+	uint32_t main_end = off(&t);
 	for (unsigned i = 0; i < t.n_cold; i++) {
 		if (t.p > t.limit - 2048)
 			return false;
@@ -761,7 +939,7 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 
 	/* the block's common exit: remember it for the dispatcher's
 	 * successor hints, back to C */
-	uint32_t ended = off(&t);
+	uint32_t ended = off(&t), cold_end = ended;
 	mov_ri(&t, RAX, (int64_t)(uintptr_t)b);
 	st64(&t, RBX, HOFF(bc.prev), RAX);
 	patch(&t, jmp(&t), epilogue);
@@ -785,6 +963,8 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	for (unsigned i = 0; i < ARRAY_SIZE(bail); i++)
 		patch(&t, bail[i], bailed);
 
+	if (j->perfmap)
+		perfmap_block(&t, chain, entry, main_end, cold_end, off(&t));
 	b->jit_chain = j->rx + chain;
 	b->jit_entry = j->rx + entry;
 	j->used = (off(&t) + 15) & ~15u;

@@ -40,6 +40,7 @@ enum {
 	CC_AE = 3,
 	CC_E = 4,
 	CC_NE = 5,
+	CC_BE = 6,
 	CC_A = 7,
 	CC_L = 0xc,
 	CC_GE = 0xd,
@@ -77,6 +78,8 @@ struct tctx {
 	uint32_t ended_mem_fix[2 * BLOCK_MAX_INSNS + 2];
 	struct cold cold[2 * BLOCK_MAX_INSNS + 2];
 	unsigned n_cold;
+	/* SV_JIT_PERFMAP: where each main-line instruction's code starts */
+	uint32_t insn_off[BLOCK_MAX_INSNS + 1];
 };
 
 /* ---- encoder --------------------------------------------------------------- */
