@@ -230,19 +230,26 @@ static unsigned dst(struct tctx *t, unsigned rd, unsigned other)
 
 /* ---- loads and stores: the soft-TLB fast path inline ----------------------- */
 
-/* rsi = va; rax = &tlb[idx]; jumps to the slow path on a miss */
+/* rsi = va, rcx = the entry's addend (the access is [rsi + rcx]); jumps
+ * to the slow path on a miss. The index is computed from the base
+ * register in parallel with rsi, and the addend is not added first: on
+ * a chain of dependent loads (lists) each step is shorter by two
+ * cycles. */
 static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 		       int32_t tlb_field)
 {
 	unsigned a = src(t, in->rs1, RSI);
-	if (in->imm)
+	/* eax = va (low half, for the index) before rsi changes */
+	if (in->imm) {
+		rm(t, 0, 0x8d, RAX, a, in->imm); /* lea eax, [a + imm] */
 		rm(t, W, 0x8d, RSI, a, in->imm); /* lea rsi, [a + imm] */
-	else
+	} else {
+		rr(t, 0, 0x89, a, RAX); /* mov eax, a32 */
 		mov_rr(t, RSI, a);
-	/* rax = index * 32: eax = (esi >> 7) & 0x1fe0 */
+	}
+	/* rax = index * 32: eax = (va >> 7) & 0x1fe0 */
 	_Static_assert(sizeof(struct tlb_entry) == 32 && GUEST_PAGE_SHIFT > 5,
 		       "the inline TLB index assumes entries of 32 bytes");
-	rr(t, 0, 0x89, RSI, RAX); /* mov eax, esi */
 	shift_ri(t, 0, 5, RAX, GUEST_PAGE_SHIFT - 5);
 	alu_ri(t, 0, 4, RAX, (int32_t)((TLB_SIZE - 1) << 5));
 	rm(t, W, 0x03, RAX, RBX, tlb_field); /* add rax, [rbx + tlb_x] */
@@ -253,7 +260,7 @@ static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 	c->kind = COLD_MEM;
 	c->fix = jcc(t, CC_NE);
 	c->in = in;
-	rm(t, W, 0x03, RSI, RAX, 8); /* add rsi, [rax + addend] */
+	ld64(t, RCX, RAX, 8); /* mov rcx, [rax + addend] */
 }
 
 static void resume_here(struct tctx *t)
@@ -268,15 +275,15 @@ static bool emit_load(struct tctx *t, const struct insn *in, unsigned size,
 	/* straight into rd's host register when it has one */
 	unsigned d = dst(t, in->rd, 0);
 	switch (size) {
-	case 1: rm(t, W, sign ? 0x0fbe : 0x0fb6, d, RSI, 0); break;
-	case 2: rm(t, W, sign ? 0x0fbf : 0x0fb7, d, RSI, 0); break;
+	case 1: rm_idx(t, W, sign ? 0x0fbe : 0x0fb6, d, RSI, RCX); break;
+	case 2: rm_idx(t, W, sign ? 0x0fbf : 0x0fb7, d, RSI, RCX); break;
 	case 4:
 		if (sign)
-			rm(t, W, 0x63, d, RSI, 0);
+			rm_idx(t, W, 0x63, d, RSI, RCX);
 		else
-			rm(t, 0, 0x8b, d, RSI, 0);
+			rm_idx(t, 0, 0x8b, d, RSI, RCX);
 		break;
-	default: ld64(t, d, RSI, 0); break;
+	default: rm_idx(t, W, 0x8b, d, RSI, RCX); break;
 	}
 	set_rd(t, in->rd, d);
 	resume_here(t);
@@ -288,10 +295,10 @@ static bool emit_store(struct tctx *t, const struct insn *in, unsigned size)
 	tlb_lookup(t, in, size, HOFF(tlb_store));
 	unsigned v = src(t, in->rs2, RDX);
 	switch (size) {
-	case 1: rm(t, B8, 0x88, v, RSI, 0); break;
-	case 2: rm(t, P66, 0x89, v, RSI, 0); break;
-	case 4: rm(t, 0, 0x89, v, RSI, 0); break;
-	default: st64(t, RSI, 0, v); break;
+	case 1: rm_idx(t, B8, 0x88, v, RSI, RCX); break;
+	case 2: rm_idx(t, P66, 0x89, v, RSI, RCX); break;
+	case 4: rm_idx(t, 0, 0x89, v, RSI, RCX); break;
+	default: rm_idx(t, W, 0x89, v, RSI, RCX); break;
 	}
 	resume_here(t);
 	return true;

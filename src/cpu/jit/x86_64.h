@@ -152,6 +152,17 @@ static inline void rm(struct tctx *t, unsigned fl, unsigned op, unsigned reg,
 		b4(t, (uint32_t)disp);
 }
 
+/* op reg, [base + index] (no displacement: base must not be rbp/r13,
+ * index below r8) */
+static inline void rm_idx(struct tctx *t, unsigned fl, unsigned op,
+			  unsigned reg, unsigned base, unsigned index)
+{
+	prefix(t, fl, reg, base);
+	opcode(t, op);
+	b1(t, (reg & 7) << 3 | 4);
+	b1(t, (index & 7) << 3 | (base & 7));
+}
+
 static inline void mov_rr(struct tctx *t, unsigned d, unsigned s)
 {
 	if (d != s)
