@@ -523,38 +523,6 @@ static void divide(struct tctx *t, const struct insn *in, bool sign, bool rem,
 	set_rd(t, in->rd, RAX);
 }
 
-/* clz, ctz, cpop and their 32-bit forms. bsr/bsf leave a zero source's
- * result to the cmov (RISC-V: 64 or 32); clz = 63 - bsr = bsr ^ 63, and
- * 127 ^ 63 = 64 for zero (31 and 63 for the word forms). */
-static bool bitcount(struct tctx *t, const struct insn *in)
-{
-	bool word = in->op == OP_CLZW || in->op == OP_CTZW ||
-		    in->op == OP_CPOPW;
-	unsigned fl = word ? 0 : W, bits = word ? 32 : 64;
-	unsigned a = src(t, in->rs1, RAX);
-	switch (in->op) {
-	case OP_CLZ:
-	case OP_CLZW:
-		mov_ri(t, RDX, 2 * bits - 1);
-		rr(t, fl, 0x0fbd, RAX, a);   /* bsr */
-		rr(t, fl, 0x0f44, RAX, RDX); /* cmovz */
-		alu_ri(t, fl, 6, RAX, (int32_t)bits - 1);
-		break;
-	case OP_CTZ:
-	case OP_CTZW:
-		mov_ri(t, RDX, bits);
-		rr(t, fl, 0x0fbc, RAX, a); /* bsf */
-		rr(t, fl, 0x0f44, RAX, RDX);
-		break;
-	default:
-		b1(t, 0xf3); /* popcnt: the f3 goes before REX */
-		rr(t, fl, 0x0fb8, RAX, a);
-		break;
-	}
-	set_rd(t, in->rd, RAX);
-	return true;
-}
-
 /* rax = h->s.pc + pc_off + add */
 static void pc_plus(struct tctx *t, unsigned d, int64_t add)
 {
@@ -758,12 +726,12 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 	case OP_CLZ:
 	case OP_CLZW:
 	case OP_CTZ:
-	case OP_CTZW: return bitcount(t, in);
+	case OP_CTZW: return jx_bitcount(t, in);
 	case OP_CPOP:
 	case OP_CPOPW:
 		if (!__builtin_cpu_supports("popcnt"))
 			return fallback(t, in);
-		return bitcount(t, in);
+		return jx_bitcount(t, in);
 	case OP_ORC_B: {
 		/* bytes that are zero -> 0x00, others -> 0xff: pcmpeqb
 		 * against zero, inverted */
@@ -776,6 +744,20 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 		set_rd(t, in->rd, RAX);
 		return true;
 	}
+	case OP_LR_W:
+	case OP_LR_D:
+	case OP_SC_W:
+	case OP_SC_D:
+	case OP_AMOSWAP_W:
+	case OP_AMOSWAP_D:
+	case OP_AMOADD_W:
+	case OP_AMOADD_D:
+	case OP_AMOXOR_W:
+	case OP_AMOXOR_D:
+	case OP_AMOAND_W:
+	case OP_AMOAND_D:
+	case OP_AMOOR_W:
+	case OP_AMOOR_D: return jx_atomic(t, in);
 	case OP_FENCE: {
 		/* x86-64 keeps every order RVWMO asks of loads and stores
 		 * but store -> load: only a fence ordering earlier writes
@@ -811,53 +793,6 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 	/* TLB miss: the interpreter's handler takes the slow path */
 	call_handler(t, in);
 	patch(t, jmp(t), c->resume);
-}
-
-/* ---- perf map (SV_JIT_PERFMAP) --------------------------------------------- */
-
-/* What a main-line instruction's code is, for the profile's breakdown. */
-static const char *op_class(const struct insn *in)
-{
-	enum insn_op op = (enum insn_op)in->op;
-	if (op >= OP_LB && op <= OP_LWU)
-		return "jit:load";
-	if (op >= OP_SB && op <= OP_SD)
-		return "jit:store";
-	if (op >= OP_BEQ && op <= OP_BGEU)
-		return "jit:branch";
-	if (op == OP_JAL)
-		return "jit:jal";
-	if (op == OP_JALR)
-		return "jit:jalr";
-	if (op >= OP_MUL && op <= OP_REMUW)
-		return "jit:muldiv";
-	if (op >= OP_LR_W && op <= OP_AMOMAXU_D)
-		return "jit:call-amo";
-	if (op >= OP_FLW && op <= OP_FMV_D_X)
-		return "jit:call-fp";
-	if (op >= OP_CSRRW && op <= OP_CSRRCI)
-		return "jit:call-csr";
-	if (op >= OP_FENCE && op <= OP_SFENCE_VMA)
-		return "jit:call-sys";
-	return "jit:alu";
-}
-
-static void perfmap_block(struct tctx *t, uint32_t chain, uint32_t entry,
-			  uint32_t main_end, uint32_t cold_end, uint32_t end)
-{
-	struct jit *j = t->j;
-	jit_perfmap(j, chain, entry, "jit:chain-check");
-	for (uint32_t i = 0; i < t->b->n; i++) {
-		uint32_t a = t->insn_off[i], e = t->insn_off[i + 1];
-		if (!e || e > main_end)
-			e = main_end;
-		if (a)
-			jit_perfmap(j, a, e, op_class(&t->b->insn[i]));
-	}
-	if (t->insn_off[t->b->n])
-		jit_perfmap(j, t->insn_off[t->b->n], main_end, "jit:exit");
-	jit_perfmap(j, main_end, cold_end, "jit:cold");
-	jit_perfmap(j, cold_end, end, "jit:exit");
 }
 
 /* ---- stubs and blocks ------------------------------------------------------ */
@@ -971,7 +906,7 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 		patch(&t, bail[i], bailed);
 
 	if (j->perfmap)
-		perfmap_block(&t, chain, entry, main_end, cold_end, off(&t));
+		jx_perfmap_block(&t, chain, entry, main_end, cold_end, off(&t));
 	b->jit_chain = j->rx + chain;
 	b->jit_entry = j->rx + entry;
 	j->used = (off(&t) + 15) & ~15u;
@@ -985,4 +920,32 @@ void jit_be_link(struct jit *j, uint32_t site, const void *target)
 					 (int64_t)(site + 4))
 			     : 0;
 	memcpy(j->rw + site, &rel, 4);
+}
+
+/* ---- for x86_64_ops.c ------------------------------------------------------- */
+
+unsigned jx_src(struct tctx *t, unsigned g, unsigned scratch)
+{
+	return src(t, g, scratch);
+}
+
+void jx_set_rd(struct tctx *t, unsigned g, unsigned s)
+{
+	set_rd(t, g, s);
+}
+
+void jx_tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
+		   int32_t tlb_field)
+{
+	tlb_lookup(t, in, size, tlb_field);
+}
+
+void jx_resume_here(struct tctx *t)
+{
+	resume_here(t);
+}
+
+bool jx_fallback(struct tctx *t, const struct insn *in)
+{
+	return fallback(t, in);
 }

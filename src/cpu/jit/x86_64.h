@@ -291,4 +291,17 @@ static inline void cmov(struct tctx *t, unsigned cc, unsigned d, unsigned s)
 	rr(t, W, 0x0f40 + cc, d, s);
 }
 
+/* x86_64.c, for x86_64_ops.c */
+unsigned jx_src(struct tctx *t, unsigned g, unsigned scratch);
+void jx_set_rd(struct tctx *t, unsigned g, unsigned s);
+void jx_tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
+		   int32_t tlb_field);
+void jx_resume_here(struct tctx *t);
+bool jx_fallback(struct tctx *t, const struct insn *in);
+/* x86_64_ops.c */
+bool jx_bitcount(struct tctx *t, const struct insn *in);
+bool jx_atomic(struct tctx *t, const struct insn *in);
+void jx_perfmap_block(struct tctx *t, uint32_t chain, uint32_t entry,
+		      uint32_t main_end, uint32_t cold_end, uint32_t end);
+
 #endif
