@@ -84,7 +84,7 @@ struct tctx {
 
 /* ---- encoder --------------------------------------------------------------- */
 
-static inline inline uint32_t off(const struct tctx *t)
+static inline uint32_t off(const struct tctx *t)
 {
 	return (uint32_t)(t->p - t->base);
 }
