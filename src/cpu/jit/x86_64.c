@@ -260,7 +260,10 @@ static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 	c->kind = COLD_MEM;
 	c->fix = jcc(t, CC_NE);
 	c->in = in;
+	c->size = size;
+	c->tlb_field = tlb_field;
 	ld64(t, RCX, RAX, 8); /* mov rcx, [rax + addend] */
+	c->access = off(t);
 }
 
 static void resume_here(struct tctx *t)
@@ -790,7 +793,33 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 		exit_to(t, in->pc_off + (int64_t)in->imm);
 		return;
 	}
-	/* TLB miss: the interpreter's handler takes the slow path */
+	/* TLB miss: try a refill first (mmu_jit_fill), which needs none of
+	 * the guest registers in the hart: only the caller-saved pinned
+	 * ones and the address are kept (six pushes keep the stack
+	 * aligned); on success the lookup is redone and the access runs */
+	static const uint8_t keep[] = { RDI, R8, R9, R10, R11, RSI };
+	for (unsigned i = 0; i < ARRAY_SIZE(keep); i++) {
+		prefix(t, 0, 0, keep[i]);
+		b1(t, 0x50 + (keep[i] & 7));
+	}
+	mov_rr(t, RDI, RBX);
+	mov_ri(t, RDX, c->size);
+	mov_ri(t, RCX, c->tlb_field == HOFF(tlb_store));
+	call(t, (const void *)mmu_jit_fill);
+	for (unsigned i = ARRAY_SIZE(keep); i-- > 0;) {
+		prefix(t, 0, 0, keep[i]);
+		b1(t, 0x58 + (keep[i] & 7));
+	}
+	rr(t, B8, 0x84, RAX, RAX); /* test al, al */
+	uint32_t slow = jcc(t, CC_E);
+	rr(t, 0, 0x89, RSI, RAX); /* mov eax, esi */
+	shift_ri(t, 0, 5, RAX, GUEST_PAGE_SHIFT - 5);
+	alu_ri(t, 0, 4, RAX, (int32_t)((TLB_SIZE - 1) << 5));
+	rm(t, W, 0x03, RAX, RBX, c->tlb_field);
+	ld64(t, RCX, RAX, 8);
+	patch(t, jmp(t), c->access);
+	/* else the interpreter's handler takes the slow path */
+	patch(t, slow, off(t));
 	call_handler(t, in);
 	patch(t, jmp(t), c->resume);
 }

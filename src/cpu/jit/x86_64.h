@@ -60,6 +60,9 @@ struct cold {
 	enum cold_kind kind;
 	uint32_t fix;	 /* rel32 of the jump to this code */
 	uint32_t resume; /* COLD_MEM: where the main line goes on */
+	uint32_t access; /* COLD_MEM: the access, after the TLB lookup */
+	int32_t tlb_field;
+	unsigned size;
 	const struct insn *in;
 };
 
