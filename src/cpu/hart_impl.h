@@ -517,6 +517,13 @@ int mmu_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val,
 		  uint64_t *tval);
 int mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val,
 		   uint64_t *tval);
+/* The translator's TLB miss: fill the load (store false) or store TLB
+ * entry of va as the slow path of an aligned access of size bytes would
+ * after the access, without doing it; false if the access must take the
+ * slow path (fault, MMIO, misaligned, the zero frame for loads, a code
+ * page for stores, triggers, a page PMP does not cover whole). A
+ * successful walk may set A/D, as the access itself then does. */
+bool mmu_jit_fill(struct hart *h, uint64_t va, unsigned size, bool store);
 /* Host pointer for an atomic access of size bytes at va (aligned, RAM
  * only), or an exception cause via *cause. */
 void *mmu_amo_ptr(struct hart *h, uint64_t va, unsigned size, uint64_t *gpa,

@@ -461,6 +461,36 @@ int mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val,
 	return cause;
 }
 
+bool mmu_jit_fill(struct hart *h, uint64_t va, unsigned size, bool store)
+{
+	/* the conditions under which load_in_page / store_in_page fill */
+	if ((va & (size - 1)) ||
+	    (va & GUEST_PAGE_MASK) + size > GUEST_PAGE_SIZE || h->trig_data)
+		return false;
+	enum mmu_access acc = store ? MMU_STORE : MMU_LOAD;
+	uint64_t gpa;
+	if (mmu_translate(h, va, acc, &gpa))
+		return false;
+	/* the whole page allowed implies the access allowed */
+	if (!pmp_check(h, gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE, data_priv(h),
+		       acc))
+		return false;
+	/* a store to code, or the first store after an AMO rewrote this
+	 * block's code (store_slow ends the block then) */
+	if (store &&
+	    (bcache_is_code_page(&h->bc, gpa) || h->ended_block_for_smc))
+		return false;
+	unsigned flags;
+	uint8_t *page = gmem_page(h->mem, gpa, store ? GMEM_WRITE : GMEM_READ,
+				  &flags);
+	if (!page || (flags & GMEM_PAGE_ZERO) ||
+	    (store && (flags & GMEM_PAGE_READONLY)))
+		return false;
+	struct tlb_entry *t = store ? h->tlb_store : h->tlb_load;
+	tlb_fill(&t[(va >> 12) & (TLB_SIZE - 1)], va, gpa, page);
+	return true;
+}
+
 void *mmu_amo_ptr(struct hart *h, uint64_t va, unsigned size, uint64_t *gpa,
 		  int *cause)
 {

@@ -32,7 +32,9 @@
 
 #define JD_RAM_BASE 0x80000000ULL
 #define JD_RAM_SIZE (1ULL << 20)
-#define JD_CODE	    (JD_RAM_BASE + 0x1000)
+/* not page-aligned: programs over 256 instructions cross a page, so
+ * branches, jumps and falling through go from page to page */
+#define JD_CODE	    (JD_RAM_BASE + 0x1c00)
 #define JD_HANDLER  (JD_RAM_BASE + 0x10000)
 #define JD_DATA	    (JD_RAM_BASE + 0x21000)
 #define JD_DATA_LO  (JD_DATA - 0x1000)
@@ -245,6 +247,7 @@ static uint32_t jd_insn(uint64_t *s, unsigned i, unsigned n)
 		0x53, 0x43, 0x4f, 0x07, 0x27, 0x2f, 0x2f, 0x37, 0x17, 0x33,
 		0x13, 0x73, 0x0f, 0x33, 0x13, 0x3b, 0x33, 0x13, 0x03, 0x23,
 		0x1b, 0x3b, 0x33, 0x13, 0x63, 0x6f, 0x67, 0x33, 0x13, 0x53,
+		0x00, 0x00, 0x00, 0x63, 0x33, 0x3b,
 	};
 	/* the opcode is kept while retrying, or opcodes with few valid
 	 * encodings (OP, OP-FP) would hardly ever be drawn */
@@ -259,12 +262,27 @@ static uint32_t jd_insn(uint64_t *s, unsigned i, unsigned n)
 			w = (w & 0x01ffffffu) |
 			    (uint32_t)f7[jd_rng(s) % ARRAY_SIZE(f7)] << 25;
 		}
-		w = (w & ~0x7fu) | op;
+		if (op == 0x00) {
+			/* Zbb's unary operations (clz, ctz, cpop, their
+			 * word forms, orc.b, sext, rev8): rare by chance */
+			static const uint32_t unary[] = {
+				0x60001013, 0x60101013, 0x60201013, 0x6000101b,
+				0x6010101b, 0x6020101b, 0x28705013, 0x60401013,
+				0x60501013, 0x6b805013, 0x0800403b,
+			};
+			w = (w & 0x000f8f80u) |
+			    unary[jd_rng(s) % ARRAY_SIZE(unary)];
+		} else {
+			w = (w & ~0x7fu) | op;
+		}
 		unsigned rd = (w >> 7) & 31;
 		if (rd >= 1 && rd <= 5)
 			w ^= (uint32_t)(rd ^ (6 + jd_rng(s) % 26)) << 7;
 		unsigned sel = (unsigned)(jd_rng(s) % 16);
 		int64_t target;
+		/* x0 as an operand (mv, neg, sext.w, beqz, bgtz ...) */
+		if ((op == 0x33 || op == 0x3b || op == 0x63) && sel >= 12)
+			w &= sel & 1 ? ~(31u << 15) : ~(31u << 20);
 		switch (op) {
 		case 0x03:
 		case 0x07:
@@ -335,7 +353,11 @@ static uint32_t jd_insn(uint64_t *s, unsigned i, unsigned n)
 			}
 			break;
 		case 0x0f:
-			w = sel < 8 ? 0x0ff0000f : 0x0000100f; /* fence.i */
+			/* fence with any predecessor and successor sets,
+			 * fence.tso, fence.i */
+			w = sel < 8    ? (w & 0x0ff00000u) | 0x0f
+			    : sel < 10 ? 0x8330000f
+				       : 0x0000100f;
 			break;
 		default: break;
 		}

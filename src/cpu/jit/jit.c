@@ -129,7 +129,23 @@ int jit_create(struct hart *h)
 	if (hot && atoi(hot) > 0)
 		h->jit_hot = (uint32_t)atoi(hot);
 	h->jit_link = 0;
+	const char *pm = getenv("SV_JIT_PERFMAP");
+	if (pm && *pm == '1') {
+		char path[64];
+		snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
+		j->perfmap = fopen(path, "a");
+		if (!j->perfmap)
+			log_warn("cpu", "%s: cannot open the perf map", path);
+	}
 	return 0;
+}
+
+void jit_perfmap(struct jit *j, uint32_t start, uint32_t end, const char *name)
+{
+	if (end > start)
+		fprintf(j->perfmap, "%lx %x %s\n",
+			(unsigned long)(uintptr_t)(j->rx + start), end - start,
+			name);
 }
 
 void jit_destroy(struct hart *h)
@@ -137,6 +153,21 @@ void jit_destroy(struct hart *h)
 	struct jit *j = h->jit;
 	if (!j)
 		return;
+	if (j->perfmap) {
+		/* and the code (of the current generation) beside it, for
+		 * objdump -b binary --adjust-vma=<the first line's address> */
+		char path[64];
+		snprintf(path, sizeof(path), "/tmp/perf-%d.code",
+			 (int)getpid());
+		FILE *f = fopen(path, "w");
+		if (f) {
+			fprintf(j->perfmap, "%lx 0 jit:code-base\n",
+				(unsigned long)(uintptr_t)j->rx);
+			fwrite(j->rw, 1, j->used, f);
+			fclose(f);
+		}
+		fclose(j->perfmap);
+	}
 	munmap(j->rw, JIT_CODE_SIZE);
 	munmap((void *)j->rx, JIT_CODE_SIZE);
 	close(j->fd);

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cpu/jit/jit.h"
 
@@ -60,6 +61,9 @@ struct jit {
 	uint64_t link_epoch;
 	struct jit_jc jc[JIT_JC_SIZE]; /* h->jit_jc points here */
 	struct jit_stats stats;
+	/* SV_JIT_PERFMAP=1: /tmp/perf-PID.map, each range of translated
+	 * code named by what it does, for perf report (docs/performance.md) */
+	FILE *perfmap;
 };
 
 /* jit.c, for the backend */
@@ -72,6 +76,9 @@ uint32_t jit_exec_one(struct hart *h, const struct insn *in);
  * table is full (the exit then simply is not chainable). */
 uint32_t jit_new_exit(struct jit *j, uint32_t site, uint64_t from_page,
 		      uint32_t target_off);
+
+/* Name the code at [start, end) (code offsets) in the perf map. */
+void jit_perfmap(struct jit *j, uint32_t start, uint32_t end, const char *name);
 
 /* the backend */
 /* Emit the enter/epilogue stubs at the start of the cache. */

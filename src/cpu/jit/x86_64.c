@@ -39,6 +39,12 @@ static bool caller_saved(unsigned hr)
 
 /* ---- guest registers ------------------------------------------------------- */
 
+/* x0, or the sink the decoder maps rd = x0 to */
+static bool is_zero_reg(unsigned g)
+{
+	return g == 0 || g == 32;
+}
+
 /* A host register holding guest register g: its own, or scratch loaded. */
 static unsigned src(struct tctx *t, unsigned g, unsigned scratch)
 {
@@ -118,9 +124,13 @@ static void jump_to_ended_mem(struct tctx *t, uint32_t fix)
 	t->ended_mem_fix[t->n_ended_mem++] = fix;
 }
 
+static void jump_cache(struct tctx *t);
+
 /* Leave the block for pc = block start + delta (a known target): set
  * pc, then a jump that is linked to the target's translation once both
- * are known to be in the same guest page. */
+ * are known to be in the same guest page. A target in another page goes
+ * through the jump cache, which checks the page's current mapping (the
+ * fetch TLB) as the dispatcher would. */
 static void exit_to(struct tctx *t, int64_t delta)
 {
 	if (delta)
@@ -136,8 +146,11 @@ static void exit_to(struct tctx *t, int64_t delta)
 			rm(t, 0, 0xc7, 0, RBX, HOFF(jit_link));
 			b4(t, x);
 		}
+		jump_to_ended(t, jmp(t));
+		return;
 	}
-	jump_to_ended(t, jmp(t));
+	mov_rr(t, RDX, RPC);
+	jump_cache(t);
 }
 
 /* Leave the block for pc = rdx (= r15), a computed target (jalr): find
@@ -217,19 +230,26 @@ static unsigned dst(struct tctx *t, unsigned rd, unsigned other)
 
 /* ---- loads and stores: the soft-TLB fast path inline ----------------------- */
 
-/* rsi = va; rax = &tlb[idx]; jumps to the slow path on a miss */
+/* rsi = va, rcx = the entry's addend (the access is [rsi + rcx]); jumps
+ * to the slow path on a miss. The index is computed from the base
+ * register in parallel with rsi, and the addend is not added first: on
+ * a chain of dependent loads (lists) each step is shorter by two
+ * cycles. */
 static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 		       int32_t tlb_field)
 {
 	unsigned a = src(t, in->rs1, RSI);
-	if (in->imm)
+	/* eax = va (low half, for the index) before rsi changes */
+	if (in->imm) {
+		rm(t, 0, 0x8d, RAX, a, in->imm); /* lea eax, [a + imm] */
 		rm(t, W, 0x8d, RSI, a, in->imm); /* lea rsi, [a + imm] */
-	else
+	} else {
+		rr(t, 0, 0x89, a, RAX); /* mov eax, a32 */
 		mov_rr(t, RSI, a);
-	/* rax = index * 32: eax = (esi >> 7) & 0x1fe0 */
+	}
+	/* rax = index * 32: eax = (va >> 7) & 0x1fe0 */
 	_Static_assert(sizeof(struct tlb_entry) == 32 && GUEST_PAGE_SHIFT > 5,
 		       "the inline TLB index assumes entries of 32 bytes");
-	rr(t, 0, 0x89, RSI, RAX); /* mov eax, esi */
 	shift_ri(t, 0, 5, RAX, GUEST_PAGE_SHIFT - 5);
 	alu_ri(t, 0, 4, RAX, (int32_t)((TLB_SIZE - 1) << 5));
 	rm(t, W, 0x03, RAX, RBX, tlb_field); /* add rax, [rbx + tlb_x] */
@@ -240,7 +260,10 @@ static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 	c->kind = COLD_MEM;
 	c->fix = jcc(t, CC_NE);
 	c->in = in;
-	rm(t, W, 0x03, RSI, RAX, 8); /* add rsi, [rax + addend] */
+	c->size = size;
+	c->tlb_field = tlb_field;
+	ld64(t, RCX, RAX, 8); /* mov rcx, [rax + addend] */
+	c->access = off(t);
 }
 
 static void resume_here(struct tctx *t)
@@ -255,15 +278,15 @@ static bool emit_load(struct tctx *t, const struct insn *in, unsigned size,
 	/* straight into rd's host register when it has one */
 	unsigned d = dst(t, in->rd, 0);
 	switch (size) {
-	case 1: rm(t, W, sign ? 0x0fbe : 0x0fb6, d, RSI, 0); break;
-	case 2: rm(t, W, sign ? 0x0fbf : 0x0fb7, d, RSI, 0); break;
+	case 1: rm_idx(t, W, sign ? 0x0fbe : 0x0fb6, d, RSI, RCX); break;
+	case 2: rm_idx(t, W, sign ? 0x0fbf : 0x0fb7, d, RSI, RCX); break;
 	case 4:
 		if (sign)
-			rm(t, W, 0x63, d, RSI, 0);
+			rm_idx(t, W, 0x63, d, RSI, RCX);
 		else
-			rm(t, 0, 0x8b, d, RSI, 0);
+			rm_idx(t, 0, 0x8b, d, RSI, RCX);
 		break;
-	default: ld64(t, d, RSI, 0); break;
+	default: rm_idx(t, W, 0x8b, d, RSI, RCX); break;
 	}
 	set_rd(t, in->rd, d);
 	resume_here(t);
@@ -275,10 +298,10 @@ static bool emit_store(struct tctx *t, const struct insn *in, unsigned size)
 	tlb_lookup(t, in, size, HOFF(tlb_store));
 	unsigned v = src(t, in->rs2, RDX);
 	switch (size) {
-	case 1: rm(t, B8, 0x88, v, RSI, 0); break;
-	case 2: rm(t, P66, 0x89, v, RSI, 0); break;
-	case 4: rm(t, 0, 0x89, v, RSI, 0); break;
-	default: st64(t, RSI, 0, v); break;
+	case 1: rm_idx(t, B8, 0x88, v, RSI, RCX); break;
+	case 2: rm_idx(t, P66, 0x89, v, RSI, RCX); break;
+	case 4: rm_idx(t, 0, 0x89, v, RSI, RCX); break;
+	default: rm_idx(t, W, 0x89, v, RSI, RCX); break;
 	}
 	resume_here(t);
 	return true;
@@ -291,6 +314,24 @@ static void alu(struct tctx *t, const struct insn *in, unsigned op, bool word)
 {
 	if (in->rd == 32)
 		return;
+	/* a copy (mv and friends): add/or/xor with x0, or sub x0 from */
+	bool comm = op == 0x01 || op == 0x09 || op == 0x31;
+	unsigned copy = 0;
+	if (comm && is_zero_reg(in->rs1) && !is_zero_reg(in->rs2))
+		copy = in->rs2;
+	else if ((comm || op == 0x29) && is_zero_reg(in->rs2) &&
+		 !is_zero_reg(in->rs1))
+		copy = in->rs1;
+	if (copy) {
+		if (word) {
+			unsigned d = dst(t, in->rd, 0);
+			movsxd(t, d, src(t, copy, d));
+			set_rd(t, in->rd, d);
+		} else {
+			set_rd(t, in->rd, src(t, copy, RAX));
+		}
+		return;
+	}
 	unsigned d = dst(t, in->rd, in->rs2);
 	load_to(t, d, in->rs1);
 	unsigned g = in->rs2;
@@ -400,14 +441,40 @@ static void bitop(struct tctx *t, const struct insn *in, unsigned op_reg,
 	set_rd(t, in->rd, RAX);
 }
 
+/* The condition with its operands swapped: a cc b == b swapped(cc) a. */
+static unsigned cc_swapped(unsigned cc)
+{
+	switch (cc) {
+	case CC_L: return CC_G;
+	case CC_G: return CC_L;
+	case CC_GE: return CC_LE;
+	case CC_LE: return CC_GE;
+	case CC_B: return CC_A;
+	case CC_A: return CC_B;
+	case CC_AE: return CC_BE;
+	case CC_BE: return CC_AE;
+	default: return cc; /* E, NE */
+	}
+}
+
 static void branch(struct tctx *t, const struct insn *in, unsigned cc)
 {
-	unsigned a = src(t, in->rs1, RAX);
-	if (in->rs2 == 0) {
+	unsigned g1 = in->rs1, g2 = in->rs2;
+	if (is_zero_reg(g1) && !is_zero_reg(g2)) {
+		/* 0 cc b: test b, b and the swapped condition (test
+		 * clears CF and OF, as cmp b, 0 does) */
+		unsigned b = src(t, g2, RCX);
+		rr(t, W, 0x85, b, b);
+		cc = cc_swapped(cc);
+	} else if (is_zero_reg(g2)) {
+		unsigned a = src(t, g1, RAX);
 		rr(t, W, 0x85, a, a);
+	} else if (t->host[g2] < 0) {
+		/* cmp a, [rbx + x2]: no load into a scratch register */
+		rm(t, W, 0x3b, src(t, g1, RAX), RBX, XOFF(g2));
 	} else {
-		unsigned b = src(t, in->rs2, RCX);
-		rr(t, W, 0x39, b, a);
+		unsigned a = src(t, g1, RAX);
+		rr(t, W, 0x39, (unsigned)t->host[g2], a);
 	}
 	struct cold *c = &t->cold[t->n_cold++];
 	c->kind = COLD_BRANCH;
@@ -659,6 +726,55 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 		set_rd(t, in->rd, RAX);
 		return true;
 	}
+	case OP_CLZ:
+	case OP_CLZW:
+	case OP_CTZ:
+	case OP_CTZW: return jx_bitcount(t, in);
+	case OP_CPOP:
+	case OP_CPOPW:
+		if (!__builtin_cpu_supports("popcnt"))
+			return fallback(t, in);
+		return jx_bitcount(t, in);
+	case OP_ORC_B: {
+		/* bytes that are zero -> 0x00, others -> 0xff: pcmpeqb
+		 * against zero, inverted */
+		unsigned a = src(t, in->rs1, RAX);
+		rr(t, P66 | W, 0x0f6e, 0, a);	/* movq xmm0, a */
+		rr(t, P66, 0x0fef, 1, 1);	/* pxor xmm1, xmm1 */
+		rr(t, P66, 0x0f74, 0, 1);	/* pcmpeqb xmm0, xmm1 */
+		rr(t, P66 | W, 0x0f7e, 0, RAX); /* movq rax, xmm0 */
+		rr(t, W, 0xf7, 2, RAX);		/* not rax */
+		set_rd(t, in->rd, RAX);
+		return true;
+	}
+	case OP_LR_W:
+	case OP_LR_D:
+	case OP_SC_W:
+	case OP_SC_D:
+	case OP_AMOSWAP_W:
+	case OP_AMOSWAP_D:
+	case OP_AMOADD_W:
+	case OP_AMOADD_D:
+	case OP_AMOXOR_W:
+	case OP_AMOXOR_D:
+	case OP_AMOAND_W:
+	case OP_AMOAND_D:
+	case OP_AMOOR_W:
+	case OP_AMOOR_D: return jx_atomic(t, in);
+	case OP_FENCE: {
+		/* x86-64 keeps every order RVWMO asks of loads and stores
+		 * but store -> load: only a fence ordering earlier writes
+		 * (W, O) before later reads (R, I) needs mfence (the
+		 * interpreter's full barrier is not weaker than that) */
+		unsigned pred = (in->raw >> 24) & 15,
+			 succ = (in->raw >> 20) & 15;
+		if ((pred & 5) && (succ & 10)) {
+			b1(t, 0x0f);
+			b1(t, 0xae);
+			b1(t, 0xf0); /* mfence */
+		}
+		return true;
+	}
 	default: return fallback(t, in);
 	}
 }
@@ -677,7 +793,33 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 		exit_to(t, in->pc_off + (int64_t)in->imm);
 		return;
 	}
-	/* TLB miss: the interpreter's handler takes the slow path */
+	/* TLB miss: try a refill first (mmu_jit_fill), which needs none of
+	 * the guest registers in the hart: only the caller-saved pinned
+	 * ones and the address are kept (six pushes keep the stack
+	 * aligned); on success the lookup is redone and the access runs */
+	static const uint8_t keep[] = { RDI, R8, R9, R10, R11, RSI };
+	for (unsigned i = 0; i < ARRAY_SIZE(keep); i++) {
+		prefix(t, 0, 0, keep[i]);
+		b1(t, 0x50 + (keep[i] & 7));
+	}
+	mov_rr(t, RDI, RBX);
+	mov_ri(t, RDX, c->size);
+	mov_ri(t, RCX, c->tlb_field == HOFF(tlb_store));
+	call(t, (const void *)mmu_jit_fill);
+	for (unsigned i = ARRAY_SIZE(keep); i-- > 0;) {
+		prefix(t, 0, 0, keep[i]);
+		b1(t, 0x58 + (keep[i] & 7));
+	}
+	rr(t, B8, 0x84, RAX, RAX); /* test al, al */
+	uint32_t slow = jcc(t, CC_E);
+	rr(t, 0, 0x89, RSI, RAX); /* mov eax, esi */
+	shift_ri(t, 0, 5, RAX, GUEST_PAGE_SHIFT - 5);
+	alu_ri(t, 0, 4, RAX, (int32_t)((TLB_SIZE - 1) << 5));
+	rm(t, W, 0x03, RAX, RBX, c->tlb_field);
+	ld64(t, RCX, RAX, 8);
+	patch(t, jmp(t), c->access);
+	/* else the interpreter's handler takes the slow path */
+	patch(t, slow, off(t));
 	call_handler(t, in);
 	patch(t, jmp(t), c->resume);
 }
@@ -746,13 +888,20 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	alu_ri(&t, W, 5, RLEFT, (int32_t)b->n);
 
 	bool open = true;
+	memset(t.insn_off, 0, sizeof(t.insn_off));
+	t.insn_off[0] = entry;
 	for (uint32_t i = 0; i < b->n && open; i++) {
 		if (t.p > t.limit - 2048)
 			return false;
+		if (i)
+			t.insn_off[i] = off(&t);
 		open = emit_insn(&t, &b->insn[i]);
 	}
-	if (open)
+	if (open) {
+		t.insn_off[b->n] = off(&t);
 		exit_to(&t, b->size);
+	}
+	uint32_t main_end = off(&t);
 	for (unsigned i = 0; i < t.n_cold; i++) {
 		if (t.p > t.limit - 2048)
 			return false;
@@ -761,7 +910,7 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 
 	/* the block's common exit: remember it for the dispatcher's
 	 * successor hints, back to C */
-	uint32_t ended = off(&t);
+	uint32_t ended = off(&t), cold_end = ended;
 	mov_ri(&t, RAX, (int64_t)(uintptr_t)b);
 	st64(&t, RBX, HOFF(bc.prev), RAX);
 	patch(&t, jmp(&t), epilogue);
@@ -785,6 +934,8 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	for (unsigned i = 0; i < ARRAY_SIZE(bail); i++)
 		patch(&t, bail[i], bailed);
 
+	if (j->perfmap)
+		jx_perfmap_block(&t, chain, entry, main_end, cold_end, off(&t));
 	b->jit_chain = j->rx + chain;
 	b->jit_entry = j->rx + entry;
 	j->used = (off(&t) + 15) & ~15u;
@@ -798,4 +949,32 @@ void jit_be_link(struct jit *j, uint32_t site, const void *target)
 					 (int64_t)(site + 4))
 			     : 0;
 	memcpy(j->rw + site, &rel, 4);
+}
+
+/* ---- for x86_64_ops.c ------------------------------------------------------- */
+
+unsigned jx_src(struct tctx *t, unsigned g, unsigned scratch)
+{
+	return src(t, g, scratch);
+}
+
+void jx_set_rd(struct tctx *t, unsigned g, unsigned s)
+{
+	set_rd(t, g, s);
+}
+
+void jx_tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
+		   int32_t tlb_field)
+{
+	tlb_lookup(t, in, size, tlb_field);
+}
+
+void jx_resume_here(struct tctx *t)
+{
+	resume_here(t);
+}
+
+bool jx_fallback(struct tctx *t, const struct insn *in)
+{
+	return fallback(t, in);
 }

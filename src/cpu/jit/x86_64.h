@@ -40,6 +40,7 @@ enum {
 	CC_AE = 3,
 	CC_E = 4,
 	CC_NE = 5,
+	CC_BE = 6,
 	CC_A = 7,
 	CC_L = 0xc,
 	CC_GE = 0xd,
@@ -59,6 +60,9 @@ struct cold {
 	enum cold_kind kind;
 	uint32_t fix;	 /* rel32 of the jump to this code */
 	uint32_t resume; /* COLD_MEM: where the main line goes on */
+	uint32_t access; /* COLD_MEM: the access, after the TLB lookup */
+	int32_t tlb_field;
+	unsigned size;
 	const struct insn *in;
 };
 
@@ -77,11 +81,13 @@ struct tctx {
 	uint32_t ended_mem_fix[2 * BLOCK_MAX_INSNS + 2];
 	struct cold cold[2 * BLOCK_MAX_INSNS + 2];
 	unsigned n_cold;
+	/* SV_JIT_PERFMAP: where each main-line instruction's code starts */
+	uint32_t insn_off[BLOCK_MAX_INSNS + 1];
 };
 
 /* ---- encoder --------------------------------------------------------------- */
 
-static inline inline uint32_t off(const struct tctx *t)
+static inline uint32_t off(const struct tctx *t)
 {
 	return (uint32_t)(t->p - t->base);
 }
@@ -147,6 +153,17 @@ static inline void rm(struct tctx *t, unsigned fl, unsigned op, unsigned reg,
 		b1(t, (uint8_t)disp);
 	else if (mod == 2)
 		b4(t, (uint32_t)disp);
+}
+
+/* op reg, [base + index] (no displacement: base must not be rbp/r13,
+ * index below r8) */
+static inline void rm_idx(struct tctx *t, unsigned fl, unsigned op,
+			  unsigned reg, unsigned base, unsigned index)
+{
+	prefix(t, fl, reg, base);
+	opcode(t, op);
+	b1(t, (reg & 7) << 3 | 4);
+	b1(t, (index & 7) << 3 | (base & 7));
 }
 
 static inline void mov_rr(struct tctx *t, unsigned d, unsigned s)
@@ -276,5 +293,18 @@ static inline void cmov(struct tctx *t, unsigned cc, unsigned d, unsigned s)
 {
 	rr(t, W, 0x0f40 + cc, d, s);
 }
+
+/* x86_64.c, for x86_64_ops.c */
+unsigned jx_src(struct tctx *t, unsigned g, unsigned scratch);
+void jx_set_rd(struct tctx *t, unsigned g, unsigned s);
+void jx_tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
+		   int32_t tlb_field);
+void jx_resume_here(struct tctx *t);
+bool jx_fallback(struct tctx *t, const struct insn *in);
+/* x86_64_ops.c */
+bool jx_bitcount(struct tctx *t, const struct insn *in);
+bool jx_atomic(struct tctx *t, const struct insn *in);
+void jx_perfmap_block(struct tctx *t, uint32_t chain, uint32_t entry,
+		      uint32_t main_end, uint32_t cold_end, uint32_t end);
 
 #endif

@@ -138,10 +138,102 @@ static void test_smp_amo_lrsc_smc(void **state)
 	gmem_destroy(mem);
 }
 
+/* Four harts take a spinlock made of amoswap.w (acquire/release) around
+ * a plain ld/addi/sd increment, set and clear their own bit of a shared
+ * word with amoor.d/amoand.d, toggle it in another with amoxor.d and
+ * count with amoadd.w. Translated inline, these are xchg, lock xadd and
+ * lock cmpxchg loops: any non-atomic step loses an increment or leaves
+ * a bit behind. */
+#define LOCK	 (RAM_BASE + 0x20000)
+#define COUNTER	 (RAM_BASE + 0x20040)
+#define BITS	 (RAM_BASE + 0x20080)
+#define XORW	 (RAM_BASE + 0x200c0)
+#define ADDW	 (RAM_BASE + 0x20100)
+#define N_LOCKED 100000 /* even: every xor toggle is undone */
+
+static unsigned lock_program(uint32_t *c)
+{
+	unsigned n = 0;
+	unsigned loop = n;
+	c[n++] = i_type(0x13, 5, 0, 0, 1); /* li x5, 1 */
+	unsigned acquire = n;
+	c[n++] = r_type(0x2f, 6, 2, 11, 5, 0x04 | 2); /* amoswap.w.aq x6 */
+	c[n] = bne(6, 0, (int)(acquire - n) * 4);
+	n++;
+	c[n++] = i_type(0x03, 7, 3, 12, 0);		/* ld x7, 0(x12) */
+	c[n++] = i_type(0x13, 7, 0, 7, 1);		/* addi x7, x7, 1 */
+	c[n++] = s_type(3, 12, 7, 0);			/* sd x7, 0(x12) */
+	c[n++] = r_type(0x2f, 0, 2, 11, 0, 0x04 | 1);	/* amoswap.w.rl */
+	c[n++] = r_type(0x2f, 0, 3, 14, 15, 0x08 << 2); /* amoor.d */
+	c[n++] = r_type(0x2f, 0, 3, 16, 15, 0x04 << 2); /* amoxor.d */
+	c[n++] = r_type(0x2f, 0, 3, 14, 18, 0x0c << 2); /* amoand.d */
+	c[n++] = r_type(0x2f, 0, 2, 19, 5, 0x00);	/* amoadd.w */
+	c[n++] = i_type(0x13, 13, 0, 13, -1);		/* addi x13, x13, -1 */
+	c[n] = bne(13, 0, (int)(loop - n) * 4);
+	n++;
+	c[n++] = 0x0000006f; /* j . */
+	return n;
+}
+
+static void test_smp_lock_bits(void **state)
+{
+	(void)state;
+	struct vclock clock;
+	vclock_init(&clock);
+	struct gmem *mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
+	assert_non_null(mem);
+	struct vcpu v[NHARTS];
+	uint32_t code[32];
+	unsigned len = lock_program(code);
+	for (unsigned i = 0; i < NHARTS; i++) {
+		uint64_t base = RAM_BASE + 0x1000 * (i + 1);
+		assert_int_equal(gmem_write(mem, base, code, 4 * len), 0);
+		struct hart_config cfg = {
+			.hartid = i, .mem = mem, .clock = &clock, .jit = true
+		};
+		v[i].h = hart_create(&cfg, NULL);
+		assert_non_null(v[i].h);
+		struct hart *h = v[i].h;
+		hart_reset(h, base, PRIV_M);
+		h->jit_hot = 2;
+		h->s.x[11] = LOCK;
+		h->s.x[12] = COUNTER;
+		h->s.x[13] = N_LOCKED;
+		h->s.x[14] = BITS;
+		h->s.x[15] = 1ULL << (8 * i + 3);
+		h->s.x[16] = XORW;
+		h->s.x[18] = ~(1ULL << (8 * i + 3));
+		h->s.x[19] = ADDW;
+	}
+	for (unsigned i = 0; i < NHARTS; i++)
+		assert_int_equal(pthread_create(&v[i].thread, NULL, run, &v[i]),
+				 0);
+	for (unsigned i = 0; i < NHARTS; i++)
+		pthread_join(v[i].thread, NULL);
+	uint64_t counter, bits, xorw, lock;
+	uint32_t addw;
+	assert_int_equal(gmem_read(mem, COUNTER, &counter, 8), 0);
+	assert_int_equal(gmem_read(mem, BITS, &bits, 8), 0);
+	assert_int_equal(gmem_read(mem, XORW, &xorw, 8), 0);
+	assert_int_equal(gmem_read(mem, LOCK, &lock, 8), 0);
+	assert_int_equal(gmem_read(mem, ADDW, &addw, 4), 0);
+	assert_int_equal(counter, (uint64_t)NHARTS * N_LOCKED);
+	assert_int_equal(addw, NHARTS * N_LOCKED);
+	assert_int_equal(bits, 0);
+	assert_int_equal(xorw, 0);
+	assert_int_equal(lock, 0);
+	for (unsigned i = 0; i < NHARTS; i++) {
+		assert_true(hart_jit_enabled(v[i].h));
+		hart_destroy(v[i].h);
+	}
+	gmem_destroy(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_smp_amo_lrsc_smc),
+		cmocka_unit_test(test_smp_lock_bits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
