@@ -76,6 +76,8 @@ static struct switch_svc *start(const struct switch_def *def, struct error *err)
 		if (!r)
 			r = switch_svc_set_uplink_routed(svc, addr, prefix,
 							 u->dhcp, pg, err);
+		if (!r && u->nat)
+			r = switch_svc_set_masquerade(svc, err);
 	}
 	if (r) {
 		error_prefix(err, "switch %s: uplink", def->name);

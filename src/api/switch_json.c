@@ -176,8 +176,10 @@ json_t *switch_def_to_json(const struct switch_def *def)
 	if (up && def->uplink.address[0])
 		json_object_set_new(up, "address",
 				    json_string(def->uplink.address));
-	if (up && !strcmp(def->uplink.type, "routed"))
+	if (up && !strcmp(def->uplink.type, "routed")) {
 		json_object_set_new(up, "dhcp", json_boolean(def->uplink.dhcp));
+		json_object_set_new(up, "nat", json_boolean(def->uplink.nat));
+	}
 	if (up && def->uplink.portgroup[0])
 		json_object_set_new(up, "portgroup",
 				    json_string(def->uplink.portgroup));
@@ -192,7 +194,8 @@ static int uplink_from_json(const json_t *u, struct switch_uplink *up,
 			    struct error *err)
 {
 	static const char *const keys[] = { "type",    "bridge", "portgroup",
-					    "address", "dhcp",	 NULL };
+					    "address", "dhcp",	 "nat",
+					    NULL };
 	const char *t, *b, *pg;
 
 	strcpy(up->type, "none");
@@ -234,6 +237,13 @@ static int uplink_from_json(const json_t *u, struct switch_uplink *up,
 				 "uplink.dhcp: true or false, for type "
 				 "\"routed\"");
 	up->dhcp = json_is_true(dh);
+	json_t *nat = json_object_get(u, "nat");
+	if (nat && (!json_is_boolean(nat) || strcmp(t, "routed")))
+		return error_set(err, EINVAL,
+				 "uplink.nat: true or false, for type "
+				 "\"routed\" (type \"nat\" is user-mode "
+				 "NAT)");
+	up->nat = json_is_true(nat);
 	if (!strcmp(t, "bridge") != (b != NULL))
 		return error_set(err, EINVAL, "uplink.bridge: %s",
 				 b ? "only for type \"bridge\""

@@ -15,7 +15,8 @@
  * uplink.type: "none" (isolated, the default), "bridge" (a TAP device in
  * an existing Linux bridge), "nat" (user-mode NAT) or "routed" (a TAP with
  * the host's "address": "10.78.0.1/24" and, with "dhcp": true, a
- * dnsmasq); set at creation.
+ * dnsmasq; with "nat": true an nftables masquerade of the subnet, libvirt's
+ * forward mode "nat"); set at creation.
  *
  * Pure functions (any thread). Parsers check every field and name the bad
  * one; unknown keys are refused.
@@ -33,6 +34,7 @@ struct switch_uplink {
 	char bridge[16];    /* type bridge: the existing Linux bridge */
 	char address[24];   /* type routed: the host's "A.B.C.D/N" */
 	bool dhcp;	    /* type routed: serve DHCP (dnsmasq) */
+	bool nat;	    /* type routed: masquerade the subnet (nftables) */
 	char portgroup[32]; /* "" = "default" */
 };
 

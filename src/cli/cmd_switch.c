@@ -54,11 +54,14 @@ static void serve_usage(FILE *f)
 		"existing\n"
 		"                    Linux bridge BR, a port of PG (default\n"
 		"                    'default'); needs CAP_NET_ADMIN\n"
-		"  --uplink routed=ADDR/PREFIX[,dhcp=on][,portgroup=PG]\n"
+		"  --uplink routed=ADDR/PREFIX[,dhcp=on][,nat=on]"
+		"[,portgroup=PG]\n"
 		"                    a TAP device sv-NAME with the host's "
 		"address\n"
 		"                    on the switch's subnet (dnsmasq for "
-		"DHCP)\n"
+		"DHCP;\n"
+		"                    nat=on: nftables masquerade in table\n"
+		"                    ip softvisor)\n"
 		"  --uplink nat[,portgroup=PG][,hostfwd=RULE]...\n"
 		"                    user-mode NAT (10.0.2.0/24, DHCP) shared "
 		"by\n"
@@ -86,6 +89,7 @@ struct uplink_args {
 	uint32_t addr; /* routed: network byte order */
 	unsigned prefix;
 	bool dhcp;
+	bool masq; /* routed: nat=on, masquerade */
 	char bridge[16];
 	char pg[32];
 	struct net_user_config nat;
@@ -130,6 +134,9 @@ static int parse_uplink(const char *spec, struct uplink_args *u,
 		} else if (!strcmp(tok, "dhcp=on") &&
 			   !strcmp(u->kind, "routed")) {
 			u->dhcp = true;
+		} else if (!strcmp(tok, "nat=on") &&
+			   !strcmp(u->kind, "routed")) {
+			u->masq = true;
 		} else if (!strncmp(tok, "hostfwd=", 8) &&
 			   !strcmp(u->kind, "nat")) {
 			if (u->nat.n_fwd == NET_USER_MAX_HOSTFWD)
@@ -145,9 +152,11 @@ static int parse_uplink(const char *spec, struct uplink_args *u,
 					 "--uplink %s: unknown option '%s' "
 					 "(expected portgroup=PG%s)",
 					 spec, tok,
-					 strcmp(u->kind, "nat")
-						 ? ""
-						 : " or hostfwd=RULE");
+					 !strcmp(u->kind, "nat")
+						 ? " or hostfwd=RULE"
+					 : !strcmp(u->kind, "routed")
+						 ? ", dhcp=on or nat=on"
+						 : "");
 		}
 	}
 	return 0;
@@ -240,8 +249,9 @@ static int cmd_switch_serve(int argc, char **argv)
 	    (!strcmp(up.kind, "nat") &&
 	     switch_svc_set_uplink_nat(svc, &up.nat, up_pg, &err)) ||
 	    (!strcmp(up.kind, "routed") &&
-	     switch_svc_set_uplink_routed(svc, up.addr, up.prefix, up.dhcp,
-					  up_pg, &err))) {
+	     (switch_svc_set_uplink_routed(svc, up.addr, up.prefix, up.dhcp,
+					   up_pg, &err) ||
+	      (up.masq && switch_svc_set_masquerade(svc, &err))))) {
 		switch_svc_stop(svc);
 		return cmd_fail(&err);
 	}
@@ -261,7 +271,7 @@ static void client_usage(FILE *f)
 		   "[--portgroup SPEC]...\n"
 		   "              [--uplink bridge=BR[,portgroup=PG] | "
 		   "nat[,portgroup=PG] |\n"
-		   "                        routed=ADDR/N[,dhcp=on]"
+		   "                        routed=ADDR/N[,dhcp=on][,nat=on]"
 		   "[,portgroup=PG]]\n"
 		   "       softvisor switch list\n"
 		   "       softvisor switch show NAME\n"
@@ -314,6 +324,8 @@ static int create_opt(int c, const char *arg, void *opaque, struct error *err)
 					    json_string(cidr));
 			json_object_set_new(a->uplink, "dhcp",
 					    json_boolean(u.dhcp));
+			json_object_set_new(a->uplink, "nat",
+					    json_boolean(u.masq));
 		}
 		if (u.pg[0])
 			json_object_set_new(a->uplink, "portgroup",

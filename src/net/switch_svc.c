@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "net/netdev.h"
+#include "net/nft_masq.h"
 #include "net/swproto.h"
 #include "net/tap.h"
 #include "util/clock.h"
@@ -56,7 +57,10 @@ struct switch_svc {
 	int uplink_port;
 	char uplink_name[TAP_IFNAME_MAX];
 	uint64_t uplink_dropped;
-	pid_t dhcp_pid; /* dnsmasq of a routed uplink, 0: none */
+	pid_t dhcp_pid;	      /* dnsmasq of a routed uplink, 0: none */
+	uint32_t routed_addr; /* routed uplink: host address, 0: none */
+	unsigned routed_prefix;
+	bool masq; /* its nftables masquerade chain is ours to remove */
 	struct vswitch *sw;
 	struct conn conns[MAX_CONNS];
 	struct pollfd pfd[MAX_CONNS + 3];
@@ -413,9 +417,40 @@ int switch_svc_set_uplink_routed(struct switch_svc *svc, uint32_t addr,
 	}
 	if (!r)
 		r = uplink_attach_tap(svc, fd, got, pg, err);
+	if (!r) {
+		svc->routed_addr = addr;
+		svc->routed_prefix = prefix;
+	}
 	pthread_mutex_unlock(&svc->lock);
 	if (r && fd >= 0)
 		close(fd);
+	return r;
+}
+
+int switch_svc_set_masquerade(struct switch_svc *svc, struct error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&svc->lock);
+	if (!svc->routed_addr)
+		r = error_set(err, EINVAL,
+			      "switch %s: masquerade needs a routed uplink",
+			      vswitch_name(svc->sw));
+	else if (svc->masq)
+		r = error_set(err, EALREADY, "switch %s: masquerade is on",
+			      vswitch_name(svc->sw));
+	else
+		r = nft_masq_add(vswitch_name(svc->sw), svc->routed_addr,
+				 svc->routed_prefix, err);
+	if (!r) {
+		svc->masq = true;
+		if (!nft_masq_forwarding())
+			log_warn(LOG_SUB,
+				 "%s: masquerade set, but IPv4 forwarding is "
+				 "off (sysctl net.ipv4.ip_forward=1)",
+				 vswitch_name(svc->sw));
+	}
+	pthread_mutex_unlock(&svc->lock);
 	return r;
 }
 
@@ -672,6 +707,11 @@ void switch_svc_stop(struct switch_svc *svc)
 	if (svc->dhcp_pid > 0) {
 		kill(svc->dhcp_pid, SIGTERM);
 		waitpid(svc->dhcp_pid, NULL, 0);
+	}
+	if (svc->masq) {
+		struct error e = { 0 };
+		if (nft_masq_del(vswitch_name(svc->sw), &e))
+			log_warn(LOG_SUB, "%s", e.msg);
 	}
 	if (svc->uplink_fd >= 0)
 		close(svc->uplink_fd); /* the TAP device goes with it */

@@ -76,6 +76,11 @@ int switch_svc_set_uplink_bridge(struct switch_svc *svc, const char *bridge,
 int switch_svc_set_uplink_routed(struct switch_svc *svc, uint32_t addr,
 				 unsigned prefix, bool dhcp, const char *pg,
 				 struct error *err);
+/* Masquerade the routed uplink's subnet (nft_masq.h): the daemon's own
+ * nftables chain masq-NAME in table ip softvisor, removed by
+ * switch_svc_stop. Call after switch_svc_set_uplink_routed. -EINVAL
+ * without a routed uplink, -EALREADY if set, nftables' errors (-EPERM). */
+int switch_svc_set_masquerade(struct switch_svc *svc, struct error *err);
 /* Give the switch a NAT uplink: user-mode NAT (libslirp, net/user.h) as a
  * port of port group pg, shared by the VMs of that port group: they get
  * DHCP leases from 10.0.2.15 on, reach the outside through the host's
