@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -60,7 +62,8 @@ struct switch_svc {
 	pid_t dhcp_pid;	      /* dnsmasq of a routed uplink, 0: none */
 	uint32_t routed_addr; /* routed uplink: host address, 0: none */
 	unsigned routed_prefix;
-	bool masq; /* its nftables masquerade chain is ours to remove */
+	bool masq;	  /* its nftables masquerade chain is ours to remove */
+	struct vxlan *vx; /* distributed: uplink_fd is its UDP socket */
 	struct vswitch *sw;
 	struct conn conns[MAX_CONNS];
 	struct pollfd pfd[MAX_CONNS + 3];
@@ -259,10 +262,127 @@ static void uplink_output(void *opaque, const uint8_t *frame, size_t len)
 		svc->uplink_dropped++;
 }
 
+/* Datagrams from the VXLAN peers (caller holds the lock). */
+static void vxlan_input(struct switch_svc *svc, uint64_t now)
+{
+	for (int i = 0; i < BATCH; i++) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		const uint8_t *frame;
+		size_t flen;
+		ssize_t n = recvfrom(svc->uplink_fd, svc->buf,
+				     VSWITCH_MAX_FRAME, MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			break;
+		if (fl != sizeof(from) || from.sin_family != AF_INET)
+			continue;
+		if (vxlan_decap(svc->vx, svc->buf, (size_t)n, &from, now,
+				&frame, &flen))
+			continue; /* counted there */
+		vswitch_input(svc->sw, svc->uplink_port, frame, flen, now);
+	}
+}
+
+/* The switch hands a frame to the VXLAN uplink: to its peer, or to every
+ * peer (head-end replication). */
+static void vxlan_output(void *opaque, const uint8_t *frame, size_t len)
+{
+	struct switch_svc *svc = opaque;
+	struct vxlan_tx tx;
+	unsigned n = vxlan_encap(svc->vx, frame, len, clock_monotonic_ns(),
+				 &tx);
+	const struct vxlan_config *cfg = vxlan_config(svc->vx);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct iovec iov[2] = { { tx.hdr, VXLAN_HLEN },
+					{ (void *)tx.inner, tx.inner_len } };
+		struct msghdr m = { .msg_name = (void *)&cfg->peers[tx.dst[i]],
+				    .msg_namelen = sizeof(struct sockaddr_in),
+				    .msg_iov = iov,
+				    .msg_iovlen = 2 };
+		if (sendmsg(svc->uplink_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) <
+		    0)
+			svc->uplink_dropped++;
+	}
+}
+
+int switch_svc_set_uplink_vxlan(struct switch_svc *svc,
+				const struct vxlan_config *cfg,
+				struct error *err)
+{
+	char a[32];
+	int fd, one = 1;
+	struct vxlan *vx = vxlan_new(cfg, err);
+
+	if (!vx)
+		return err ? -err->code : -EINVAL;
+	vxlan_format_addr(&cfg->local, a, sizeof(a));
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		vxlan_free(vx);
+		return error_set(err, errno, "vxlan: socket: %s",
+				 strerror(errno));
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	set_bufs(fd);
+	if (bind(fd, (const struct sockaddr *)&cfg->local, sizeof(cfg->local)) <
+	    0) {
+		int e = errno;
+		close(fd);
+		vxlan_free(vx);
+		return error_set(err, e, "vxlan: bind %s: %s", a, strerror(e));
+	}
+	pthread_mutex_lock(&svc->lock);
+	if (svc->uplink_fd >= 0 || svc->nat) {
+		pthread_mutex_unlock(&svc->lock);
+		close(fd);
+		vxlan_free(vx);
+		return error_set(err, EALREADY, "switch %s has an uplink",
+				 vswitch_name(svc->sw));
+	}
+	int port = vswitch_trunk_uplink_add(svc->sw, vxlan_output, svc, err);
+	if (port < 0) {
+		pthread_mutex_unlock(&svc->lock);
+		close(fd);
+		vxlan_free(vx);
+		return port;
+	}
+	svc->vx = vx;
+	svc->uplink_fd = fd;
+	svc->uplink_port = port;
+	snprintf(svc->uplink_name, sizeof(svc->uplink_name), "vxlan");
+	pthread_mutex_unlock(&svc->lock);
+	uint64_t ev = 1;
+	if (write(svc->evfd, &ev, sizeof(ev)) < 0)
+		log_warn(LOG_SUB, "eventfd: %s", strerror(errno));
+	log_info(LOG_SUB, "%s: VXLAN endpoint %s, %u peer(s)",
+		 vswitch_name(svc->sw), a, vxlan_config(vx)->n_peers);
+	return 0;
+}
+
+int switch_svc_vxlan_stats(struct switch_svc *svc, struct vxlan_stats *st)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&svc->lock);
+	if (svc->vx) {
+		vxlan_stats(svc->vx, st);
+		r = 0;
+	}
+	pthread_mutex_unlock(&svc->lock);
+	return r;
+}
+
 /* Frames from the host's side of the TAP. */
 static void uplink_input(struct switch_svc *svc)
 {
 	pthread_mutex_lock(&svc->lock);
+	if (svc->vx) {
+		vxlan_input(svc, clock_monotonic_ns());
+		pthread_mutex_unlock(&svc->lock);
+		return;
+	}
 	uint64_t now = clock_monotonic_ns();
 	for (int i = 0; i < BATCH; i++) {
 		ssize_t n = read(svc->uplink_fd, svc->buf, VSWITCH_MAX_FRAME);
@@ -715,6 +835,7 @@ void switch_svc_stop(struct switch_svc *svc)
 	}
 	if (svc->uplink_fd >= 0)
 		close(svc->uplink_fd); /* the TAP device goes with it */
+	vxlan_free(svc->vx);
 	pthread_mutex_destroy(&svc->lock);
 	vswitch_free(svc->sw);
 	free(svc->buf);

@@ -29,6 +29,7 @@
 
 #include "net/user.h"
 #include "net/vswitch.h"
+#include "net/vxlan.h"
 #include "util/error.h"
 
 #define SWITCH_SVC_DEFAULT_PG "default"
@@ -89,6 +90,17 @@ int switch_svc_set_masquerade(struct switch_svc *svc, struct error *err);
 int switch_svc_set_uplink_nat(struct switch_svc *svc,
 			      const struct net_user_config *cfg, const char *pg,
 			      struct error *err);
+/* Make the switch distributed: its uplink is a VXLAN tunnel endpoint
+ * (vxlan.h) on a UDP socket bound to cfg->local, a trunk port carrying
+ * every VLAN to the peers (VNI = cfg->vni_base + VLAN). Frames stay out of
+ * the host's network stack but for the UDP datagrams; no privilege is
+ * needed (but for a port below 1024). -EALREADY if it has an uplink,
+ * -EADDRINUSE, -EINVAL bad config. */
+int switch_svc_set_uplink_vxlan(struct switch_svc *svc,
+				const struct vxlan_config *cfg,
+				struct error *err);
+/* The VXLAN counters: 0, or -ENOENT when the switch is not distributed. */
+int switch_svc_vxlan_stats(struct switch_svc *svc, struct vxlan_stats *st);
 /* CPU time the switch's thread has used (switching cost), ns; 0 if the
  * clock cannot be read. Any thread. */
 uint64_t switch_svc_cpu_ns(struct switch_svc *svc);
