@@ -65,7 +65,12 @@ static struct switch_svc *start(const struct switch_def *def, struct error *err)
 	const char *pg = u->portgroup[0] ? u->portgroup : NULL;
 	struct net_user_config nat = { 0 };
 	int r = 0;
-	if (!strcmp(u->type, "bridge"))
+	if (def->distributed) {
+		struct vxlan_config vc;
+		r = switch_def_vxlan_config(def, &vc, err);
+		if (!r)
+			r = switch_svc_set_uplink_vxlan(svc, &vc, err);
+	} else if (!strcmp(u->type, "bridge"))
 		r = switch_svc_set_uplink_bridge(svc, u->bridge, pg, err);
 	else if (!strcmp(u->type, "nat"))
 		r = switch_svc_set_uplink_nat(svc, &nat, pg, err);
@@ -133,6 +138,25 @@ static json_t *to_json(struct dswitch *w)
 						   p->sock_dropped))))
 			goto fail;
 	}
+	struct vxlan_stats vs;
+	if (!switch_svc_vxlan_stats(w->svc, &vs) &&
+	    json_object_set_new(
+		    o, "vxlan_stats",
+		    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+			      "s:I}",
+			      "tx_packets", (json_int_t)vs.tx_packets,
+			      "tx_bytes", (json_int_t)vs.tx_bytes, "tx_flooded",
+			      (json_int_t)vs.tx_flooded, "tx_dropped",
+			      (json_int_t)vs.tx_dropped, "rx_packets",
+			      (json_int_t)vs.rx_packets, "rx_bytes",
+			      (json_int_t)vs.rx_bytes, "rx_not_peer",
+			      (json_int_t)vs.rx_not_peer, "rx_short",
+			      (json_int_t)vs.rx_short, "rx_bad_flags",
+			      (json_int_t)vs.rx_bad_flags, "rx_bad_vni",
+			      (json_int_t)vs.rx_bad_vni, "rx_bad_frame",
+			      (json_int_t)vs.rx_bad_frame, "fdb_learned",
+			      (json_int_t)vs.fdb_learned)))
+		goto fail;
 	if (json_object_set_new(o, "socket",
 				json_string(switch_svc_path(w->svc))) ||
 	    json_object_set_new(
@@ -267,8 +291,10 @@ int daemon_switch_create(struct daemon *d, const char *actor, const char *body,
 		r = error_set(err, EEXIST, "switch '%s' exists", w->def.name);
 	} else if (!(w->svc = start(&w->def, err))) {
 		int c = err ? err->code : 0;
-		r = c == EINVAL || c == ENAMETOOLONG || c == ENODEV ? -EINVAL
-								    : -EIO;
+		r = c == EINVAL || c == ENAMETOOLONG || c == ENODEV ||
+				    c == EADDRINUSE || c == EADDRNOTAVAIL
+			    ? -EINVAL
+			    : -EIO;
 	} else if ((r = store(s, &w->def, err))) {
 		switch_svc_stop(w->svc);
 	} else {

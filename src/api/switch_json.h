@@ -18,6 +18,11 @@
  * dnsmasq; with "nat": true an nftables masquerade of the subnet, libvirt's
  * forward mode "nat"); set at creation.
  *
+ * "type": "distributed" (vSphere's vDS) carries the port groups to other
+ * daemons over VXLAN: "vxlan": {"local": "192.0.2.1:4789", "peers":
+ * ["192.0.2.2"], "vni_base": 10000}; no other uplink then. Default type
+ * "standard".
+ *
  * Pure functions (any thread). Parsers check every field and name the bad
  * one; unknown keys are refused.
  */
@@ -27,6 +32,7 @@
 #include <jansson.h>
 
 #include "net/vswitch.h"
+#include "net/vxlan.h"
 #include "util/error.h"
 
 struct switch_uplink {
@@ -38,9 +44,19 @@ struct switch_uplink {
 	char portgroup[32]; /* "" = "default" */
 };
 
+/* A distributed switch's VXLAN endpoint (vxlan.h), as written. */
+struct switch_vxlan {
+	char local[24]; /* "A.B.C.D[:PORT]" (default port 4789) */
+	char peers[VXLAN_MAX_PEERS][24];
+	unsigned n_peers;
+	uint32_t vni_base;
+};
+
 struct switch_def {
 	char name[VSWITCH_NAME_MAX + 1];
 	uint32_t mtu;
+	bool distributed;	   /* "type": "distributed" (else "standard") */
+	struct switch_vxlan vxlan; /* distributed only */
 	struct switch_uplink uplink;
 	struct vswitch_portgroup_config pgs[VSWITCH_MAX_PORTGROUPS];
 	unsigned n_pgs;
@@ -54,6 +70,9 @@ int switch_portgroup_from_json(const json_t *v, const char *where,
 			       struct error *err);
 /* The whole definition. */
 json_t *switch_def_to_json(const struct switch_def *def);
+/* The VXLAN config of a distributed definition (addresses parsed). */
+int switch_def_vxlan_config(const struct switch_def *def,
+			    struct vxlan_config *cfg, struct error *err);
 /* Parse a definition; a missing "portgroups" gives one "default" (VLAN
  * 0); a missing mtu the default. 0 or -EINVAL (err names the field). */
 int switch_def_from_json(const json_t *v, struct switch_def *def,
