@@ -361,6 +361,35 @@ int switch_svc_set_uplink_vxlan(struct switch_svc *svc,
 	return 0;
 }
 
+int switch_svc_set_vxlan_peers(struct switch_svc *svc,
+			       const struct sockaddr_in *peers, unsigned n,
+			       unsigned *n_out)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&svc->lock);
+	if (svc->vx)
+		r = vxlan_set_peers(svc->vx, peers, n);
+	pthread_mutex_unlock(&svc->lock);
+	if (r >= 0 && n_out)
+		*n_out = (unsigned)r;
+	return r < 0 ? r : 0;
+}
+
+int switch_svc_vxlan_peers(struct switch_svc *svc, struct sockaddr_in *out)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&svc->lock);
+	if (svc->vx) {
+		const struct vxlan_config *c = vxlan_config(svc->vx);
+		memcpy(out, c->peers, c->n_peers * sizeof(*out));
+		r = (int)c->n_peers;
+	}
+	pthread_mutex_unlock(&svc->lock);
+	return r;
+}
+
 int switch_svc_vxlan_stats(struct switch_svc *svc, struct vxlan_stats *st)
 {
 	int r = -ENOENT;

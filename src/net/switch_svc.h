@@ -99,6 +99,14 @@ int switch_svc_set_uplink_nat(struct switch_svc *svc,
 int switch_svc_set_uplink_vxlan(struct switch_svc *svc,
 				const struct vxlan_config *cfg,
 				struct error *err);
+/* Replace the VXLAN peers (vxlan_set_peers), live. -ENOENT when not
+ * distributed. *n_out (may be NULL) gets the number kept. */
+int switch_svc_set_vxlan_peers(struct switch_svc *svc,
+			       const struct sockaddr_in *peers, unsigned n,
+			       unsigned *n_out);
+/* Copy the current peers (up to VXLAN_MAX_PEERS) into out; their
+ * number, or -ENOENT. */
+int switch_svc_vxlan_peers(struct switch_svc *svc, struct sockaddr_in *out);
 /* The VXLAN counters: 0, or -ENOENT when the switch is not distributed. */
 int switch_svc_vxlan_stats(struct switch_svc *svc, struct vxlan_stats *st);
 /* CPU time the switch's thread has used (switching cost), ns; 0 if the

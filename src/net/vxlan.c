@@ -74,6 +74,24 @@ static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
 	       a->sin_port == b->sin_port;
 }
 
+int vxlan_set_peers(struct vxlan *vx, const struct sockaddr_in *peers,
+		    unsigned n)
+{
+	if (n > VXLAN_MAX_PEERS)
+		return -EINVAL;
+	vx->cfg.n_peers = 0;
+	for (unsigned i = 0; i < n; i++) {
+		bool dup = same_addr(&peers[i], &vx->cfg.local);
+		for (unsigned j = 0; j < vx->cfg.n_peers && !dup; j++)
+			dup = same_addr(&peers[i], &vx->cfg.peers[j]);
+		if (!dup)
+			vx->cfg.peers[vx->cfg.n_peers++] = peers[i];
+	}
+	for (unsigned i = 0; i < VXLAN_FDB_SIZE; i++)
+		vx->fdb[i].peer = -1;
+	return (int)vx->cfg.n_peers;
+}
+
 struct vxlan *vxlan_new(const struct vxlan_config *cfg, struct error *err)
 {
 	struct vxlan *vx;
@@ -96,16 +114,7 @@ struct vxlan *vxlan_new(const struct vxlan_config *cfg, struct error *err)
 		return NULL;
 	}
 	vx->cfg = *cfg;
-	vx->cfg.n_peers = 0;
-	for (unsigned i = 0; i < cfg->n_peers; i++) {
-		bool dup = same_addr(&cfg->peers[i], &cfg->local);
-		for (unsigned j = 0; j < vx->cfg.n_peers && !dup; j++)
-			dup = same_addr(&cfg->peers[i], &vx->cfg.peers[j]);
-		if (!dup)
-			vx->cfg.peers[vx->cfg.n_peers++] = cfg->peers[i];
-	}
-	for (unsigned i = 0; i < VXLAN_FDB_SIZE; i++)
-		vx->fdb[i].peer = -1;
+	vxlan_set_peers(vx, cfg->peers, cfg->n_peers);
 	return vx;
 }
 

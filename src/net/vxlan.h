@@ -76,6 +76,11 @@ void vxlan_format_addr(const struct sockaddr_in *a, char *buf, size_t size);
  * can name every host). NULL with err set: bad VNI base, no memory. */
 struct vxlan *vxlan_new(const struct vxlan_config *cfg, struct error *err);
 void vxlan_free(struct vxlan *vx);
+/* Replace the peer list (as in vxlan_new: the local address and duplicates
+ * left out); the learned addresses are forgotten. Returns the number of
+ * peers kept, or -EINVAL for more than VXLAN_MAX_PEERS. */
+int vxlan_set_peers(struct vxlan *vx, const struct sockaddr_in *peers,
+		    unsigned n);
 const struct vxlan_config *vxlan_config(const struct vxlan *vx);
 
 /* Write the 8-byte header for vni into hdr. */
