@@ -1,6 +1,7 @@
 /* Virtual switch definitions in JSON (switch_json.h). */
 #include "api/switch_json.h"
 
+#include "api/etcd.h"
 #include "net/tap.h"
 
 #include <errno.h>
@@ -192,11 +193,13 @@ json_t *switch_def_to_json(const struct switch_def *def)
 		for (unsigned i = 0; peers && i < def->vxlan.n_peers; i++)
 			json_array_append_new(peers,
 					      json_string(def->vxlan.peers[i]));
-		json_object_set_new(o, "vxlan",
-				    json_pack("{s:s,s:o*,s:I}", "local",
-					      def->vxlan.local, "peers", peers,
-					      "vni_base",
-					      (json_int_t)def->vxlan.vni_base));
+		json_t *x = json_pack(
+			"{s:s,s:o*,s:I}", "local", def->vxlan.local, "peers",
+			peers, "vni_base", (json_int_t)def->vxlan.vni_base);
+		if (x && def->vxlan.etcd[0])
+			json_object_set_new(x, "etcd",
+					    json_string(def->vxlan.etcd));
+		json_object_set_new(o, "vxlan", x);
 	}
 	return o;
 fail:
@@ -299,7 +302,7 @@ static int vxlan_from_json(const json_t *x, struct switch_vxlan *vx,
 			   struct error *err)
 {
 	static const char *const keys[] = { "local", "peers", "vni_base",
-					    NULL };
+					    "etcd", NULL };
 	struct sockaddr_in a;
 	uint64_t base = VXLAN_VNI_BASE;
 
@@ -339,6 +342,19 @@ static int vxlan_from_json(const json_t *x, struct switch_vxlan *vx,
 		     err))
 		return -EINVAL;
 	vx->vni_base = (uint32_t)base;
+	json_t *et = json_object_get(x, "etcd");
+	if (et) {
+		const char *u = json_string_value(et);
+		if (!u || strlen(u) >= sizeof(vx->etcd))
+			return error_set(err, EINVAL,
+					 "vxlan.etcd: expected "
+					 "\"http://HOST:PORT\"");
+		if (etcd_check_url(u, err)) {
+			error_prefix(err, "vxlan.etcd");
+			return -EINVAL;
+		}
+		strcpy(vx->etcd, u);
+	}
 	return 0;
 }
 
@@ -398,6 +414,7 @@ int switch_def_from_json(const json_t *v, struct switch_def *def,
 			return -EINVAL;
 	}
 	pgs = json_object_get(v, "portgroups");
+	def->pgs_given = pgs != NULL;
 	if (!pgs) {
 		vswitch_portgroup_init(&def->pgs[0], "default");
 		def->n_pgs = 1;

@@ -20,8 +20,9 @@
  *
  * "type": "distributed" (vSphere's vDS) carries the port groups to other
  * daemons over VXLAN: "vxlan": {"local": "192.0.2.1:4789", "peers":
- * ["192.0.2.2"], "vni_base": 10000}; no other uplink then. Default type
- * "standard".
+ * ["192.0.2.2"], "vni_base": 10000, "etcd": "http://127.0.0.1:2379"};
+ * no other uplink then. With "etcd" the definition and the VTEPs are
+ * shared there (daemon_switch_etcd.h). Default type "standard".
  *
  * Pure functions (any thread). Parsers check every field and name the bad
  * one; unknown keys are refused.
@@ -50,6 +51,7 @@ struct switch_vxlan {
 	char peers[VXLAN_MAX_PEERS][24];
 	unsigned n_peers;
 	uint32_t vni_base;
+	char etcd[128]; /* "" or "http://HOST:PORT": definition and VTEPs */
 };
 
 struct switch_def {
@@ -60,6 +62,7 @@ struct switch_def {
 	struct switch_uplink uplink;
 	struct vswitch_portgroup_config pgs[VSWITCH_MAX_PORTGROUPS];
 	unsigned n_pgs;
+	bool pgs_given; /* "portgroups" was in the JSON (not the default) */
 };
 
 /* A port group as JSON (new reference; NULL: out of memory). */

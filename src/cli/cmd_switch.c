@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "api/etcd.h"
 #include "api/switch_json.h"
 #include "cli/cmdutil.h"
 #include "cli/output.h"
@@ -176,7 +177,7 @@ static int parse_distributed(const char *spec, struct vxlan_config *cfg,
 {
 	char buf[2048], *save = NULL, *tok;
 	json_t *peers = json_array();
-	const char *local = NULL;
+	const char *local = NULL, *etcd = NULL;
 	uint64_t base = VXLAN_VNI_BASE;
 	int r = -EINVAL;
 
@@ -208,6 +209,12 @@ static int parse_distributed(const char *spec, struct vxlan_config *cfg,
 				goto out;
 			cfg->n_peers++;
 			json_array_append_new(peers, json_string(tok + 5));
+		} else if (!strncmp(tok, "etcd=", 5) && json) {
+			if (etcd_check_url(tok + 5, err)) {
+				error_prefix(err, "--distributed");
+				goto out;
+			}
+			etcd = tok + 5;
 		} else if (!strncmp(tok, "vni-base=", 9)) {
 			if (parse_u64(tok + 9, 0, VXLAN_VNI_MAX - 4094, &base,
 				      "--distributed vni-base", err))
@@ -216,8 +223,8 @@ static int parse_distributed(const char *spec, struct vxlan_config *cfg,
 			error_set(err, EINVAL,
 				  "--distributed %s: unknown option '%s' "
 				  "(expected local=ADDR[:PORT], "
-				  "peer=ADDR[:PORT] or vni-base=N)",
-				  spec, tok);
+				  "peer=ADDR[:PORT], vni-base=N%s)",
+				  spec, tok, json ? " or etcd=URL" : "");
 			goto out;
 		}
 	}
@@ -234,6 +241,8 @@ static int parse_distributed(const char *spec, struct vxlan_config *cfg,
 		vxlan_format_addr(&cfg->local, l, sizeof(l));
 		*json = json_pack("{s:s,s:O,s:I}", "local", l, "peers", peers,
 				  "vni_base", (json_int_t)base);
+		if (*json && etcd)
+			json_object_set_new(*json, "etcd", json_string(etcd));
 	}
 	r = 0;
 out:
@@ -368,7 +377,8 @@ static void client_usage(FILE *f)
 		   "                        routed=ADDR/N[,dhcp=on][,nat=on]"
 		   "[,portgroup=PG]]\n"
 		   "              [--distributed local=ADDR[:PORT]"
-		   "[,peer=ADDR[:PORT]]...[,vni-base=N]]\n"
+		   "[,peer=ADDR[:PORT]]...[,vni-base=N]\n"
+		   "                             [,etcd=http://HOST:PORT]]\n"
 		   "       softvisor switch list\n"
 		   "       softvisor switch show NAME\n"
 		   "       softvisor switch delete NAME\n"
