@@ -95,8 +95,8 @@ int nft_masq_del(const char *name, struct error *err)
 
 	if (check(name, err))
 		return -EINVAL;
-	snprintf(cmd, sizeof(cmd),
-		 "delete chain ip " NFT_MASQ_TABLE " masq-%s", name);
+	snprintf(cmd, sizeof(cmd), "delete chain ip " NFT_MASQ_TABLE " masq-%s",
+		 name);
 	r = nft_run(cmd, NULL, 0, err);
 	if (r)
 		return r;
