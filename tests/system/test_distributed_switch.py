@@ -27,6 +27,7 @@ def guest_script(addr, peer, wait=90, linger=600):
     return ("ip link set eth0 up\n"
             f"ip addr add {addr}/24 dev eth0\n"
             f"ping -c 3 -w {wait} {peer} >/tmp/p 2>&1\n"
+            "cat /tmp/p\n"
             "echo PING-RECEIVED $(grep -c 'bytes from' /tmp/p)\n"
             f"sleep {linger}\n")
 
@@ -43,7 +44,8 @@ def received(d, name, timeout=300, expect=3):
         c.expect(r"PING-RECEIVED (\d+)")
         n = int(c.match.group(1))
         if n != expect:
-            print(f"console of {name}:\n{c.before[-3000:]}")
+            print(f"console of {name}:\n{c.before[-3000:]}\n"
+                  f"daemon:\n{d.tail()}")
         return n
     finally:
         c.sendcontrol("]")
