@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "api/daemon_impl.h"
+#include "api/daemon_switch_etcd.h"
 #include "api/inventory_switch.h"
 #include "api/switch_json.h"
 #include "net/switch_svc.h"
@@ -21,6 +22,9 @@
 struct dswitch {
 	struct switch_def def;
 	struct switch_svc *svc;
+	struct etcd *etcd; /* distributed with vxlan.etcd, else NULL */
+	char *published;   /* the VTEP record last written to etcd */
+	bool etcd_failing; /* logged once until it works again */
 	struct dswitch *next;
 };
 
@@ -28,7 +32,13 @@ struct daemon_switches {
 	pthread_mutex_t lock;
 	struct dswitch *list;
 	struct inventory *inv;
+	/* etcd: VTEP records and peers refreshed every second */
+	pthread_t sync;
+	pthread_cond_t cond;
+	bool stop, sync_started;
 };
+
+#define SYNC_PERIOD_S 1
 
 static struct dswitch *find(struct daemon_switches *s, const char *name)
 {
@@ -36,6 +46,97 @@ static struct dswitch *find(struct daemon_switches *s, const char *name)
 		if (!strcasecmp(w->def.name, name))
 			return w;
 	return NULL;
+}
+
+/* ---- etcd (distributed switches) ------------------------------------------------ */
+
+static bool same_peer_sets(const struct sockaddr_in *a, int na,
+			   const struct sockaddr_in *b, int nb)
+{
+	if (na != nb)
+		return false;
+	for (int i = 0; i < na; i++) {
+		int j;
+		for (j = 0; j < nb; j++)
+			if (a[i].sin_addr.s_addr == b[j].sin_addr.s_addr &&
+			    a[i].sin_port == b[j].sin_port)
+				break;
+		if (j == nb)
+			return false;
+	}
+	return true;
+}
+
+/* Write this host's VTEP record, take the peers from etcd (registry lock
+ * held). */
+static void etcd_sync_one(struct dswitch *w)
+{
+	struct sockaddr_in want[VXLAN_MAX_PEERS * 2], have[VXLAN_MAX_PEERS];
+	struct error err = { 0 };
+	unsigned kept;
+	int n;
+
+	if (!w->etcd)
+		return;
+	if (dswitch_etcd_publish(w->etcd, &w->def, w->svc, &w->published,
+				 &err) ||
+	    (n = dswitch_etcd_peers(w->etcd, &w->def, want, &err)) < 0) {
+		if (!w->etcd_failing)
+			log_warn(LOG, "switch %s: %s (peers unchanged)",
+				 w->def.name, err.msg);
+		w->etcd_failing = true;
+		return;
+	}
+	if (w->etcd_failing)
+		log_info(LOG, "switch %s: etcd answers again", w->def.name);
+	w->etcd_failing = false;
+	/* what the switch would keep: without itself and duplicates */
+	struct sockaddr_in me;
+	int k = 0;
+	vxlan_parse_addr(w->def.vxlan.local, VXLAN_PORT, &me, "local", NULL);
+	for (int i = 0; i < n && k < VXLAN_MAX_PEERS; i++) {
+		bool dup = want[i].sin_addr.s_addr == me.sin_addr.s_addr &&
+			   want[i].sin_port == me.sin_port;
+		for (int j = 0; j < k && !dup; j++)
+			dup = same_peer_sets(&want[i], 1, &want[j], 1);
+		if (!dup)
+			want[k++] = want[i];
+	}
+	int nh = switch_svc_vxlan_peers(w->svc, have);
+	if (nh >= 0 && same_peer_sets(want, k, have, nh))
+		return;
+	if (!switch_svc_set_vxlan_peers(w->svc, want, (unsigned)k, &kept))
+		log_info(LOG, "switch %s: %u VXLAN peer(s) from etcd",
+			 w->def.name, kept);
+}
+
+static void *sync_thread(void *arg)
+{
+	struct daemon_switches *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += SYNC_PERIOD_S;
+		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+		if (s->stop)
+			break;
+		for (struct dswitch *w = s->list; w; w = w->next)
+			etcd_sync_one(w);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void dswitch_free(struct dswitch *w, bool deleted)
+{
+	if (w->etcd) {
+		dswitch_etcd_leave(w->etcd, &w->def, deleted);
+		etcd_close(w->etcd);
+	}
+	free(w->published);
+	free(w);
 }
 
 /* Start the service of def (port groups applied). */
@@ -65,7 +166,12 @@ static struct switch_svc *start(const struct switch_def *def, struct error *err)
 	const char *pg = u->portgroup[0] ? u->portgroup : NULL;
 	struct net_user_config nat = { 0 };
 	int r = 0;
-	if (!strcmp(u->type, "bridge"))
+	if (def->distributed) {
+		struct vxlan_config vc;
+		r = switch_def_vxlan_config(def, &vc, err);
+		if (!r)
+			r = switch_svc_set_uplink_vxlan(svc, &vc, err);
+	} else if (!strcmp(u->type, "bridge"))
 		r = switch_svc_set_uplink_bridge(svc, u->bridge, pg, err);
 	else if (!strcmp(u->type, "nat"))
 		r = switch_svc_set_uplink_nat(svc, &nat, pg, err);
@@ -76,6 +182,8 @@ static struct switch_svc *start(const struct switch_def *def, struct error *err)
 		if (!r)
 			r = switch_svc_set_uplink_routed(svc, addr, prefix,
 							 u->dhcp, pg, err);
+		if (!r && u->nat)
+			r = switch_svc_set_masquerade(svc, err);
 	}
 	if (r) {
 		error_prefix(err, "switch %s: uplink", def->name);
@@ -131,6 +239,37 @@ static json_t *to_json(struct dswitch *w)
 						   p->sock_dropped))))
 			goto fail;
 	}
+	struct sockaddr_in peers[VXLAN_MAX_PEERS];
+	int np = switch_svc_vxlan_peers(w->svc, peers);
+	if (np >= 0) {
+		json_t *pl = json_array();
+		for (int i = 0; pl && i < np; i++) {
+			char a[32];
+			vxlan_format_addr(&peers[i], a, sizeof(a));
+			json_array_append_new(pl, json_string(a));
+		}
+		if (json_object_set_new(o, "vxlan_peers", pl))
+			goto fail;
+	}
+	struct vxlan_stats vs;
+	if (!switch_svc_vxlan_stats(w->svc, &vs) &&
+	    json_object_set_new(
+		    o, "vxlan_stats",
+		    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+			      "s:I}",
+			      "tx_packets", (json_int_t)vs.tx_packets,
+			      "tx_bytes", (json_int_t)vs.tx_bytes, "tx_flooded",
+			      (json_int_t)vs.tx_flooded, "tx_dropped",
+			      (json_int_t)vs.tx_dropped, "rx_packets",
+			      (json_int_t)vs.rx_packets, "rx_bytes",
+			      (json_int_t)vs.rx_bytes, "rx_not_peer",
+			      (json_int_t)vs.rx_not_peer, "rx_short",
+			      (json_int_t)vs.rx_short, "rx_bad_flags",
+			      (json_int_t)vs.rx_bad_flags, "rx_bad_vni",
+			      (json_int_t)vs.rx_bad_vni, "rx_bad_frame",
+			      (json_int_t)vs.rx_bad_frame, "fdb_learned",
+			      (json_int_t)vs.fdb_learned)))
+		goto fail;
 	if (json_object_set_new(o, "socket",
 				json_string(switch_svc_path(w->svc))) ||
 	    json_object_set_new(
@@ -189,12 +328,21 @@ int daemon_switches_open(struct daemon *d, struct daemon_switches **out,
 				  list[i].name, e.msg[0] ? e.msg : "bad");
 			free(w);
 		} else {
+			if (w->def.distributed && w->def.vxlan.etcd[0])
+				w->etcd = etcd_open(w->def.vxlan.etcd, NULL);
 			w->next = s->list;
 			s->list = w;
 		}
 		json_decref(j);
 	}
 	inventory_switch_list_free(list, n);
+	pthread_cond_init(&s->cond, NULL);
+	if (pthread_create(&s->sync, NULL, sync_thread, s) == 0) {
+		pthread_setname_np(s->sync, "switch-etcd");
+		s->sync_started = true;
+	} else {
+		log_warn(LOG, "switches: no etcd sync thread");
+	}
 	*out = s;
 	return 0;
 }
@@ -203,12 +351,20 @@ void daemon_switches_close(struct daemon_switches *s)
 {
 	if (!s)
 		return;
+	if (s->sync_started) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = true;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->sync, NULL);
+	}
 	while (s->list) {
 		struct dswitch *w = s->list;
 		s->list = w->next;
 		switch_svc_stop(w->svc);
-		free(w);
+		dswitch_free(w, false); /* the host leaves; the switch stays */
 	}
+	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -263,21 +419,31 @@ int daemon_switch_create(struct daemon *d, const char *actor, const char *body,
 	pthread_mutex_lock(&s->lock);
 	if (find(s, w->def.name)) {
 		r = error_set(err, EEXIST, "switch '%s' exists", w->def.name);
+	} else if (w->def.distributed && w->def.vxlan.etcd[0] &&
+		   (r = dswitch_etcd_join(&w->def, !w->def.pgs_given, &w->etcd,
+					  err))) {
+		r = r == -EINVAL ? r : -EIO;
 	} else if (!(w->svc = start(&w->def, err))) {
 		int c = err ? err->code : 0;
-		r = c == EINVAL || c == ENAMETOOLONG || c == ENODEV ? -EINVAL
-								    : -EIO;
+		r = c == EINVAL || c == ENAMETOOLONG || c == ENODEV ||
+				    c == EADDRINUSE || c == EADDRNOTAVAIL
+			    ? -EINVAL
+			    : -EIO;
 	} else if ((r = store(s, &w->def, err))) {
 		switch_svc_stop(w->svc);
 	} else {
 		w->next = s->list;
 		s->list = w;
+		etcd_sync_one(w);
 		*out = to_json(w);
 		log_info(LOG, "switch %s created by %s", w->def.name, actor);
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (r)
+	if (r) {
+		if (w->etcd)
+			etcd_close(w->etcd);
 		free(w);
+	}
 	return r;
 }
 
@@ -321,7 +487,7 @@ int daemon_switch_delete(struct daemon *d, const char *actor, const char *name,
 		*pp = w->next;
 		switch_svc_stop(w->svc);
 		log_info(LOG, "switch %s deleted by %s", w->def.name, actor);
-		free(w);
+		dswitch_free(w, true);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
@@ -367,6 +533,8 @@ int daemon_switch_portgroup_set(struct daemon *d, const char *actor,
 	if ((r = store(s, &next, err)))
 		goto out;
 	w->def = next;
+	if (w->etcd && dswitch_etcd_put_definition(w->etcd, &w->def, err))
+		log_warn(LOG, "switch %s: %s", sw, err->msg);
 	*out = to_json(w);
 	log_info(LOG, "switch %s: port group %s set by %s", sw, pg.name, actor);
 out:
@@ -395,8 +563,13 @@ int daemon_switch_portgroup_delete(struct daemon *d, const char *actor,
 		if (strcmp(next.pgs[i].name, pg))
 			next.pgs[k++] = next.pgs[i];
 	next.n_pgs = k;
-	if (!(r = store(s, &next, err)))
+	if (!(r = store(s, &next, err))) {
 		w->def = next;
+		struct error e2 = { 0 };
+		if (w->etcd &&
+		    dswitch_etcd_put_definition(w->etcd, &w->def, &e2))
+			log_warn(LOG, "switch %s: %s", sw, e2.msg);
+	}
 	log_info(LOG, "switch %s: port group %s deleted by %s", sw, pg, actor);
 out:
 	pthread_mutex_unlock(&s->lock);

@@ -1,6 +1,7 @@
 /* Virtual switch definitions in JSON (switch_json.h). */
 #include "api/switch_json.h"
 
+#include "api/etcd.h"
 #include "net/tap.h"
 
 #include <errno.h>
@@ -176,13 +177,31 @@ json_t *switch_def_to_json(const struct switch_def *def)
 	if (up && def->uplink.address[0])
 		json_object_set_new(up, "address",
 				    json_string(def->uplink.address));
-	if (up && !strcmp(def->uplink.type, "routed"))
+	if (up && !strcmp(def->uplink.type, "routed")) {
 		json_object_set_new(up, "dhcp", json_boolean(def->uplink.dhcp));
+		json_object_set_new(up, "nat", json_boolean(def->uplink.nat));
+	}
 	if (up && def->uplink.portgroup[0])
 		json_object_set_new(up, "portgroup",
 				    json_string(def->uplink.portgroup));
-	return json_pack("{s:s,s:i,s:o,s:o*}", "name", def->name, "mtu",
-			 (int)def->mtu, "portgroups", pgs, "uplink", up);
+	json_t *o = json_pack(
+		"{s:s,s:s,s:i,s:o,s:o*}", "name", def->name, "type",
+		def->distributed ? "distributed" : "standard", "mtu",
+		(int)def->mtu, "portgroups", pgs, "uplink", up);
+	if (o && def->distributed) {
+		json_t *peers = json_array();
+		for (unsigned i = 0; peers && i < def->vxlan.n_peers; i++)
+			json_array_append_new(peers,
+					      json_string(def->vxlan.peers[i]));
+		json_t *x = json_pack(
+			"{s:s,s:o*,s:I}", "local", def->vxlan.local, "peers",
+			peers, "vni_base", (json_int_t)def->vxlan.vni_base);
+		if (x && def->vxlan.etcd[0])
+			json_object_set_new(x, "etcd",
+					    json_string(def->vxlan.etcd));
+		json_object_set_new(o, "vxlan", x);
+	}
+	return o;
 fail:
 	json_decref(pgs);
 	return NULL;
@@ -192,7 +211,8 @@ static int uplink_from_json(const json_t *u, struct switch_uplink *up,
 			    struct error *err)
 {
 	static const char *const keys[] = { "type",    "bridge", "portgroup",
-					    "address", "dhcp",	 NULL };
+					    "address", "dhcp",	 "nat",
+					    NULL };
 	const char *t, *b, *pg;
 
 	strcpy(up->type, "none");
@@ -234,6 +254,13 @@ static int uplink_from_json(const json_t *u, struct switch_uplink *up,
 				 "uplink.dhcp: true or false, for type "
 				 "\"routed\"");
 	up->dhcp = json_is_true(dh);
+	json_t *nat = json_object_get(u, "nat");
+	if (nat && (!json_is_boolean(nat) || strcmp(t, "routed")))
+		return error_set(err, EINVAL,
+				 "uplink.nat: true or false, for type "
+				 "\"routed\" (type \"nat\" is user-mode "
+				 "NAT)");
+	up->nat = json_is_true(nat);
 	if (!strcmp(t, "bridge") != (b != NULL))
 		return error_set(err, EINVAL, "uplink.bridge: %s",
 				 b ? "only for type \"bridge\""
@@ -255,11 +282,88 @@ static int uplink_from_json(const json_t *u, struct switch_uplink *up,
 	return 0;
 }
 
+int switch_def_vxlan_config(const struct switch_def *def,
+			    struct vxlan_config *cfg, struct error *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->vni_base = def->vxlan.vni_base;
+	if (vxlan_parse_addr(def->vxlan.local, VXLAN_PORT, &cfg->local,
+			     "vxlan.local", err))
+		return -EINVAL;
+	for (unsigned i = 0; i < def->vxlan.n_peers; i++)
+		if (vxlan_parse_addr(def->vxlan.peers[i], VXLAN_PORT,
+				     &cfg->peers[i], "vxlan.peers[]", err))
+			return -EINVAL;
+	cfg->n_peers = def->vxlan.n_peers;
+	return 0;
+}
+
+static int vxlan_from_json(const json_t *x, struct switch_vxlan *vx,
+			   struct error *err)
+{
+	static const char *const keys[] = { "local", "peers", "vni_base",
+					    "etcd", NULL };
+	struct sockaddr_in a;
+	uint64_t base = VXLAN_VNI_BASE;
+
+	if (!json_is_object(x))
+		return error_set(err, EINVAL,
+				 "vxlan: an object {\"local\": \"A.B.C.D"
+				 "[:PORT]\", \"peers\": [...]} is required "
+				 "for type \"distributed\"");
+	if (check_keys(x, "vxlan", keys, err))
+		return -EINVAL;
+	const char *l = json_string_value(json_object_get(x, "local"));
+	if (!l || strlen(l) >= sizeof(vx->local))
+		return error_set(err, EINVAL,
+				 "vxlan.local: expected \"A.B.C.D[:PORT]\"");
+	if (vxlan_parse_addr(l, VXLAN_PORT, &a, "vxlan.local", err))
+		return -EINVAL;
+	strcpy(vx->local, l);
+	json_t *peers = json_object_get(x, "peers");
+	if (peers &&
+	    (!json_is_array(peers) || json_array_size(peers) > VXLAN_MAX_PEERS))
+		return error_set(err, EINVAL,
+				 "vxlan.peers: expected an array of at most "
+				 "%d addresses",
+				 VXLAN_MAX_PEERS);
+	for (size_t i = 0; i < json_array_size(peers); i++) {
+		const char *p = json_string_value(json_array_get(peers, i));
+		char w[48];
+		snprintf(w, sizeof(w), "vxlan.peers[%zu]", i);
+		if (!p || strlen(p) >= sizeof(vx->peers[0]))
+			return error_set(err, EINVAL,
+					 "%s: expected \"A.B.C.D[:PORT]\"", w);
+		if (vxlan_parse_addr(p, VXLAN_PORT, &a, w, err))
+			return -EINVAL;
+		strcpy(vx->peers[vx->n_peers++], p);
+	}
+	if (get_uint(x, "vxlan", "vni_base", VXLAN_VNI_MAX - 4094, &base, false,
+		     err))
+		return -EINVAL;
+	vx->vni_base = (uint32_t)base;
+	json_t *et = json_object_get(x, "etcd");
+	if (et) {
+		const char *u = json_string_value(et);
+		if (!u || strlen(u) >= sizeof(vx->etcd))
+			return error_set(err, EINVAL,
+					 "vxlan.etcd: expected "
+					 "\"http://HOST:PORT\"");
+		if (etcd_check_url(u, err)) {
+			error_prefix(err, "vxlan.etcd");
+			return -EINVAL;
+		}
+		strcpy(vx->etcd, u);
+	}
+	return 0;
+}
+
 int switch_def_from_json(const json_t *v, struct switch_def *def,
 			 struct error *err)
 {
-	static const char *const keys[] = { "name", "mtu", "portgroups",
-					    "uplink", NULL };
+	static const char *const keys[] = { "name",  "type",	   "mtu",
+					    "vxlan", "portgroups", "uplink",
+					    NULL };
 	json_t *name, *pgs;
 	uint64_t mtu = VSWITCH_MTU_DEFAULT;
 
@@ -287,7 +391,30 @@ int switch_def_from_json(const json_t *v, struct switch_def *def,
 	def->mtu = (uint32_t)mtu;
 	if (uplink_from_json(json_object_get(v, "uplink"), &def->uplink, err))
 		return -EINVAL;
+	json_t *type = json_object_get(v, "type");
+	if (type && (!json_is_string(type) ||
+		     (strcmp(json_string_value(type), "standard") &&
+		      strcmp(json_string_value(type), "distributed"))))
+		return error_set(err, EINVAL,
+				 "type: expected \"standard\" or "
+				 "\"distributed\"");
+	def->distributed = type &&
+			   !strcmp(json_string_value(type), "distributed");
+	if (!def->distributed && json_object_get(v, "vxlan"))
+		return error_set(err, EINVAL,
+				 "vxlan: only for type \"distributed\"");
+	if (def->distributed) {
+		if (strcmp(def->uplink.type, "none"))
+			return error_set(err, EINVAL,
+					 "uplink: a distributed switch's "
+					 "uplink is its VXLAN endpoint (no "
+					 "\"uplink\")");
+		if (vxlan_from_json(json_object_get(v, "vxlan"), &def->vxlan,
+				    err))
+			return -EINVAL;
+	}
 	pgs = json_object_get(v, "portgroups");
+	def->pgs_given = pgs != NULL;
 	if (!pgs) {
 		vswitch_portgroup_init(&def->pgs[0], "default");
 		def->n_pgs = 1;

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "api/etcd.h"
 #include "api/switch_json.h"
 #include "cli/cmdutil.h"
 #include "cli/output.h"
@@ -54,15 +55,25 @@ static void serve_usage(FILE *f)
 		"existing\n"
 		"                    Linux bridge BR, a port of PG (default\n"
 		"                    'default'); needs CAP_NET_ADMIN\n"
-		"  --uplink routed=ADDR/PREFIX[,dhcp=on][,portgroup=PG]\n"
+		"  --uplink routed=ADDR/PREFIX[,dhcp=on][,nat=on]"
+		"[,portgroup=PG]\n"
 		"                    a TAP device sv-NAME with the host's "
 		"address\n"
 		"                    on the switch's subnet (dnsmasq for "
-		"DHCP)\n"
+		"DHCP;\n"
+		"                    nat=on: nftables masquerade in table\n"
+		"                    ip softvisor)\n"
 		"  --uplink nat[,portgroup=PG][,hostfwd=RULE]...\n"
 		"                    user-mode NAT (10.0.2.0/24, DHCP) shared "
 		"by\n"
-		"                    the VMs of PG\n");
+		"                    the VMs of PG\n"
+		"  --distributed local=ADDR[:PORT][,peer=ADDR[:PORT]]..."
+		"[,vni-base=N]\n"
+		"                    a distributed switch: every VLAN to the "
+		"peers\n"
+		"                    over VXLAN (UDP, port 4789 by default), "
+		"VNI\n"
+		"                    N + VLAN (default N 10000)\n");
 }
 
 static int mkdir_parent(const char *path)
@@ -86,6 +97,7 @@ struct uplink_args {
 	uint32_t addr; /* routed: network byte order */
 	unsigned prefix;
 	bool dhcp;
+	bool masq; /* routed: nat=on, masquerade */
 	char bridge[16];
 	char pg[32];
 	struct net_user_config nat;
@@ -130,6 +142,9 @@ static int parse_uplink(const char *spec, struct uplink_args *u,
 		} else if (!strcmp(tok, "dhcp=on") &&
 			   !strcmp(u->kind, "routed")) {
 			u->dhcp = true;
+		} else if (!strcmp(tok, "nat=on") &&
+			   !strcmp(u->kind, "routed")) {
+			u->masq = true;
 		} else if (!strncmp(tok, "hostfwd=", 8) &&
 			   !strcmp(u->kind, "nat")) {
 			if (u->nat.n_fwd == NET_USER_MAX_HOSTFWD)
@@ -145,12 +160,94 @@ static int parse_uplink(const char *spec, struct uplink_args *u,
 					 "--uplink %s: unknown option '%s' "
 					 "(expected portgroup=PG%s)",
 					 spec, tok,
-					 strcmp(u->kind, "nat")
-						 ? ""
-						 : " or hostfwd=RULE");
+					 !strcmp(u->kind, "nat")
+						 ? " or hostfwd=RULE"
+					 : !strcmp(u->kind, "routed")
+						 ? ", dhcp=on or nat=on"
+						 : "");
 		}
 	}
 	return 0;
+}
+
+/* --distributed local=ADDR[:PORT][,peer=ADDR[:PORT]]...[,vni-base=N]:
+ * cfg parsed; json (may be NULL) gets the definition's "vxlan" object. */
+static int parse_distributed(const char *spec, struct vxlan_config *cfg,
+			     json_t **json, struct error *err)
+{
+	char buf[2048], *save = NULL, *tok;
+	json_t *peers = json_array();
+	const char *local = NULL, *etcd = NULL;
+	uint64_t base = VXLAN_VNI_BASE;
+	int r = -EINVAL;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!peers)
+		return error_set(err, ENOMEM, "out of memory");
+	if (strlen(spec) >= sizeof(buf)) {
+		error_set(err, EINVAL, "--distributed: too long");
+		goto out;
+	}
+	strcpy(buf, spec);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "local=", 6)) {
+			if (vxlan_parse_addr(tok + 6, VXLAN_PORT, &cfg->local,
+					     "--distributed local", err))
+				goto out;
+			local = tok;
+		} else if (!strncmp(tok, "peer=", 5)) {
+			if (cfg->n_peers == VXLAN_MAX_PEERS) {
+				error_set(err, EINVAL,
+					  "--distributed: more than %d peers",
+					  VXLAN_MAX_PEERS);
+				goto out;
+			}
+			if (vxlan_parse_addr(tok + 5, VXLAN_PORT,
+					     &cfg->peers[cfg->n_peers],
+					     "--distributed peer", err))
+				goto out;
+			cfg->n_peers++;
+			json_array_append_new(peers, json_string(tok + 5));
+		} else if (!strncmp(tok, "etcd=", 5) && json) {
+			if (etcd_check_url(tok + 5, err)) {
+				error_prefix(err, "--distributed");
+				goto out;
+			}
+			etcd = tok + 5;
+		} else if (!strncmp(tok, "vni-base=", 9)) {
+			if (parse_u64(tok + 9, 0, VXLAN_VNI_MAX - 4094, &base,
+				      "--distributed vni-base", err))
+				goto out;
+		} else {
+			error_set(err, EINVAL,
+				  "--distributed %s: unknown option '%s' "
+				  "(expected local=ADDR[:PORT], "
+				  "peer=ADDR[:PORT], vni-base=N%s)",
+				  spec, tok, json ? " or etcd=URL" : "");
+			goto out;
+		}
+	}
+	if (!local) {
+		error_set(err, EINVAL,
+			  "--distributed %s: local=ADDR[:PORT] is required "
+			  "(this host's VXLAN endpoint)",
+			  spec);
+		goto out;
+	}
+	cfg->vni_base = (uint32_t)base;
+	if (json) {
+		char l[32];
+		vxlan_format_addr(&cfg->local, l, sizeof(l));
+		*json = json_pack("{s:s,s:O,s:I}", "local", l, "peers", peers,
+				  "vni_base", (json_int_t)base);
+		if (*json && etcd)
+			json_object_set_new(*json, "etcd", json_string(etcd));
+	}
+	r = 0;
+out:
+	json_decref(peers);
+	return r;
 }
 
 static int cmd_switch_serve(int argc, char **argv)
@@ -160,10 +257,13 @@ static int cmd_switch_serve(int argc, char **argv)
 		{ "mtu", required_argument, NULL, 'm' },
 		{ "portgroup", required_argument, NULL, 'p' },
 		{ "uplink", required_argument, NULL, 'u' },
+		{ "distributed", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct uplink_args up = { 0 };
+	struct vxlan_config vxc;
+	bool distributed = false;
 	struct vswitch_portgroup_config pgs[MAX_PG_ARGS];
 	unsigned n_pg = 0;
 	const char *sock = NULL;
@@ -196,6 +296,11 @@ static int cmd_switch_serve(int argc, char **argv)
 			if (parse_uplink(optarg, &up, &err))
 				return cmd_usage_error("switch serve", &err);
 			break;
+		case 'd':
+			if (parse_distributed(optarg, &vxc, NULL, &err))
+				return cmd_usage_error("switch serve", &err);
+			distributed = true;
+			break;
 		case 'h': serve_usage(stdout); return CLI_EXIT_OK;
 		default: serve_usage(stderr); return CLI_EXIT_USAGE;
 		}
@@ -207,6 +312,12 @@ static int cmd_switch_serve(int argc, char **argv)
 	const char *name = argv[optind];
 	if (vswitch_check_name(name, "switch", &err))
 		return cmd_usage_error("switch serve", &err);
+	if (distributed && up.kind[0]) {
+		error_set(&err, EINVAL,
+			  "--distributed and --uplink: a distributed "
+			  "switch's uplink is its VXLAN endpoint");
+		return cmd_usage_error("switch serve", &err);
+	}
 	if (net_switch_socket_path(sock ? sock : name, path, sizeof(path),
 				   &err))
 		return cmd_usage_error("switch serve", &err);
@@ -239,9 +350,11 @@ static int cmd_switch_serve(int argc, char **argv)
 	     switch_svc_set_uplink_bridge(svc, up.bridge, up_pg, &err)) ||
 	    (!strcmp(up.kind, "nat") &&
 	     switch_svc_set_uplink_nat(svc, &up.nat, up_pg, &err)) ||
+	    (distributed && switch_svc_set_uplink_vxlan(svc, &vxc, &err)) ||
 	    (!strcmp(up.kind, "routed") &&
-	     switch_svc_set_uplink_routed(svc, up.addr, up.prefix, up.dhcp,
-					  up_pg, &err))) {
+	     (switch_svc_set_uplink_routed(svc, up.addr, up.prefix, up.dhcp,
+					   up_pg, &err) ||
+	      (up.masq && switch_svc_set_masquerade(svc, &err))))) {
 		switch_svc_stop(svc);
 		return cmd_fail(&err);
 	}
@@ -261,8 +374,11 @@ static void client_usage(FILE *f)
 		   "[--portgroup SPEC]...\n"
 		   "              [--uplink bridge=BR[,portgroup=PG] | "
 		   "nat[,portgroup=PG] |\n"
-		   "                        routed=ADDR/N[,dhcp=on]"
+		   "                        routed=ADDR/N[,dhcp=on][,nat=on]"
 		   "[,portgroup=PG]]\n"
+		   "              [--distributed local=ADDR[:PORT]"
+		   "[,peer=ADDR[:PORT]]...[,vni-base=N]\n"
+		   "                             [,etcd=http://HOST:PORT]]\n"
 		   "       softvisor switch list\n"
 		   "       softvisor switch show NAME\n"
 		   "       softvisor switch delete NAME\n"
@@ -281,9 +397,10 @@ struct create_args {
 	uint64_t mtu;
 	json_t *pgs;
 	json_t *uplink;
+	json_t *vxlan; /* --distributed */
 };
 
-enum { O_MTU = 300, O_PG, O_UPLINK };
+enum { O_MTU = 300, O_PG, O_UPLINK, O_DIST };
 
 static int create_opt(int c, const char *arg, void *opaque, struct error *err)
 {
@@ -293,6 +410,12 @@ static int create_opt(int c, const char *arg, void *opaque, struct error *err)
 	if (c == O_MTU)
 		return parse_u64(arg, VSWITCH_MTU_MIN, VSWITCH_MTU_MAX, &a->mtu,
 				 "--mtu", err);
+	if (c == O_DIST) {
+		struct vxlan_config vc;
+		json_decref(a->vxlan);
+		a->vxlan = NULL;
+		return parse_distributed(arg, &vc, &a->vxlan, err);
+	}
 	if (c == O_UPLINK) {
 		struct uplink_args u;
 		if (parse_uplink(arg, &u, err))
@@ -314,6 +437,8 @@ static int create_opt(int c, const char *arg, void *opaque, struct error *err)
 					    json_string(cidr));
 			json_object_set_new(a->uplink, "dhcp",
 					    json_boolean(u.dhcp));
+			json_object_set_new(a->uplink, "nat",
+					    json_boolean(u.masq));
 		}
 		if (u.pg[0])
 			json_object_set_new(a->uplink, "portgroup",
@@ -340,6 +465,29 @@ static void print_switch(const json_t *sw)
 	       up && json_object_get(up, "bridge") ? " " : "",
 	       up && json_object_get(up, "bridge") ? cmd_jstr(up, "bridge")
 						   : "");
+	const json_t *vx = json_object_get(sw, "vxlan");
+	if (vx) {
+		const json_t *st = json_object_get(sw, "vxlan_stats"), *pe;
+		size_t k;
+		printf("distributed: VXLAN endpoint %s  VNI %.0f + VLAN  peers",
+		       cmd_jstr(vx, "local"), cmd_jnum(vx, "vni_base"));
+		json_array_foreach(json_object_get(vx, "peers"), k, pe)
+			printf(" %s", json_string_value(pe));
+		printf("\n");
+		if (st)
+			printf("  vxlan tx %.0f (flooded %.0f, dropped %.0f)  "
+			       "rx %.0f  dropped: not a peer %.0f, short "
+			       "%.0f, flags %.0f, vni %.0f, frame %.0f\n",
+			       cmd_jnum(st, "tx_packets"),
+			       cmd_jnum(st, "tx_flooded"),
+			       cmd_jnum(st, "tx_dropped"),
+			       cmd_jnum(st, "rx_packets"),
+			       cmd_jnum(st, "rx_not_peer"),
+			       cmd_jnum(st, "rx_short"),
+			       cmd_jnum(st, "rx_bad_flags"),
+			       cmd_jnum(st, "rx_bad_vni"),
+			       cmd_jnum(st, "rx_bad_frame"));
+	}
 	printf("%-16s %5s  %-5s %-5s %-5s %s\n", "PORTGROUP", "VLAN", "PROMI",
 	       "MACCH", "FORGE", "SHAPING tx / rx (avg:peak kbit/s:burst KB)");
 	json_array_foreach(json_object_get(sw, "portgroups"), i, pg)
@@ -397,10 +545,11 @@ static int cmd_switch_client(int argc, char **argv)
 		{ "mtu", required_argument, NULL, O_MTU },
 		{ "portgroup", required_argument, NULL, O_PG },
 		{ "uplink", required_argument, NULL, O_UPLINK },
+		{ "distributed", required_argument, NULL, O_DIST },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sub = argv[1];
-	struct create_args a = { 0, json_array(), NULL };
+	struct create_args a = { 0, json_array(), NULL, NULL };
 	struct client_opts o = { 0 };
 	const char *pos[2] = { NULL, NULL };
 	struct client *c;
@@ -435,6 +584,11 @@ static int cmd_switch_client(int argc, char **argv)
 			json_object_del(body, "portgroups");
 		if (body && a.uplink)
 			json_object_set(body, "uplink", a.uplink);
+		if (body && a.vxlan) {
+			json_object_set_new(body, "type",
+					    json_string("distributed"));
+			json_object_set(body, "vxlan", a.vxlan);
+		}
 	}
 	if ((r = cmd_open(&o, &c)) != 0)
 		goto out;
@@ -488,6 +642,7 @@ out:
 	json_decref(body);
 	json_decref(a.pgs);
 	json_decref(a.uplink);
+	json_decref(a.vxlan);
 	return r;
 }
 
@@ -495,7 +650,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: softvisor switch COMMAND [ARGS...]\n"
 		   "commands:\n"
-		   "  create NAME [--mtu N] [--portgroup SPEC]...\n"
+		   "  create NAME [--mtu N] [--portgroup SPEC]... "
+		   "[--uplink U | --distributed D]\n"
 		   "  list | show NAME | delete NAME\n"
 		   "  portgroup-add SWITCH SPEC | portgroup-delete SWITCH PG\n"
 		   "                   the daemon's switches\n"

@@ -10,15 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "net/netdev.h"
+#include "net/nft_masq.h"
 #include "net/swproto.h"
 #include "net/tap.h"
 #include "util/clock.h"
@@ -56,7 +59,11 @@ struct switch_svc {
 	int uplink_port;
 	char uplink_name[TAP_IFNAME_MAX];
 	uint64_t uplink_dropped;
-	pid_t dhcp_pid; /* dnsmasq of a routed uplink, 0: none */
+	pid_t dhcp_pid;	      /* dnsmasq of a routed uplink, 0: none */
+	uint32_t routed_addr; /* routed uplink: host address, 0: none */
+	unsigned routed_prefix;
+	bool masq;	  /* its nftables masquerade chain is ours to remove */
+	struct vxlan *vx; /* distributed: uplink_fd is its UDP socket */
 	struct vswitch *sw;
 	struct conn conns[MAX_CONNS];
 	struct pollfd pfd[MAX_CONNS + 3];
@@ -255,10 +262,156 @@ static void uplink_output(void *opaque, const uint8_t *frame, size_t len)
 		svc->uplink_dropped++;
 }
 
+/* Datagrams from the VXLAN peers (caller holds the lock). */
+static void vxlan_input(struct switch_svc *svc, uint64_t now)
+{
+	for (int i = 0; i < BATCH; i++) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		const uint8_t *frame;
+		size_t flen;
+		ssize_t n = recvfrom(svc->uplink_fd, svc->buf,
+				     VSWITCH_MAX_FRAME, MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			break;
+		if (fl != sizeof(from) || from.sin_family != AF_INET)
+			continue;
+		if (vxlan_decap(svc->vx, svc->buf, (size_t)n, &from, now,
+				&frame, &flen))
+			continue; /* counted there */
+		vswitch_input(svc->sw, svc->uplink_port, frame, flen, now);
+	}
+}
+
+/* The switch hands a frame to the VXLAN uplink: to its peer, or to every
+ * peer (head-end replication). */
+static void vxlan_output(void *opaque, const uint8_t *frame, size_t len)
+{
+	struct switch_svc *svc = opaque;
+	struct vxlan_tx tx;
+	unsigned n = vxlan_encap(svc->vx, frame, len, clock_monotonic_ns(),
+				 &tx);
+	const struct vxlan_config *cfg = vxlan_config(svc->vx);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct iovec iov[2] = { { tx.hdr, VXLAN_HLEN },
+					{ (void *)tx.inner, tx.inner_len } };
+		struct msghdr m = { .msg_name = (void *)&cfg->peers[tx.dst[i]],
+				    .msg_namelen = sizeof(struct sockaddr_in),
+				    .msg_iov = iov,
+				    .msg_iovlen = 2 };
+		if (sendmsg(svc->uplink_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) <
+		    0)
+			svc->uplink_dropped++;
+	}
+}
+
+int switch_svc_set_uplink_vxlan(struct switch_svc *svc,
+				const struct vxlan_config *cfg,
+				struct error *err)
+{
+	char a[32];
+	int fd, one = 1;
+	struct vxlan *vx = vxlan_new(cfg, err);
+
+	if (!vx)
+		return err ? -err->code : -EINVAL;
+	vxlan_format_addr(&cfg->local, a, sizeof(a));
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		vxlan_free(vx);
+		return error_set(err, errno, "vxlan: socket: %s",
+				 strerror(errno));
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	set_bufs(fd);
+	if (bind(fd, (const struct sockaddr *)&cfg->local, sizeof(cfg->local)) <
+	    0) {
+		int e = errno;
+		close(fd);
+		vxlan_free(vx);
+		return error_set(err, e, "vxlan: bind %s: %s", a, strerror(e));
+	}
+	pthread_mutex_lock(&svc->lock);
+	if (svc->uplink_fd >= 0 || svc->nat) {
+		pthread_mutex_unlock(&svc->lock);
+		close(fd);
+		vxlan_free(vx);
+		return error_set(err, EALREADY, "switch %s has an uplink",
+				 vswitch_name(svc->sw));
+	}
+	int port = vswitch_trunk_uplink_add(svc->sw, vxlan_output, svc, err);
+	if (port < 0) {
+		pthread_mutex_unlock(&svc->lock);
+		close(fd);
+		vxlan_free(vx);
+		return port;
+	}
+	svc->vx = vx;
+	svc->uplink_fd = fd;
+	svc->uplink_port = port;
+	snprintf(svc->uplink_name, sizeof(svc->uplink_name), "vxlan");
+	pthread_mutex_unlock(&svc->lock);
+	uint64_t ev = 1;
+	if (write(svc->evfd, &ev, sizeof(ev)) < 0)
+		log_warn(LOG_SUB, "eventfd: %s", strerror(errno));
+	log_info(LOG_SUB, "%s: VXLAN endpoint %s, %u peer(s)",
+		 vswitch_name(svc->sw), a, vxlan_config(vx)->n_peers);
+	return 0;
+}
+
+int switch_svc_set_vxlan_peers(struct switch_svc *svc,
+			       const struct sockaddr_in *peers, unsigned n,
+			       unsigned *n_out)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&svc->lock);
+	if (svc->vx)
+		r = vxlan_set_peers(svc->vx, peers, n);
+	pthread_mutex_unlock(&svc->lock);
+	if (r >= 0 && n_out)
+		*n_out = (unsigned)r;
+	return r < 0 ? r : 0;
+}
+
+int switch_svc_vxlan_peers(struct switch_svc *svc, struct sockaddr_in *out)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&svc->lock);
+	if (svc->vx) {
+		const struct vxlan_config *c = vxlan_config(svc->vx);
+		memcpy(out, c->peers, c->n_peers * sizeof(*out));
+		r = (int)c->n_peers;
+	}
+	pthread_mutex_unlock(&svc->lock);
+	return r;
+}
+
+int switch_svc_vxlan_stats(struct switch_svc *svc, struct vxlan_stats *st)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&svc->lock);
+	if (svc->vx) {
+		vxlan_stats(svc->vx, st);
+		r = 0;
+	}
+	pthread_mutex_unlock(&svc->lock);
+	return r;
+}
+
 /* Frames from the host's side of the TAP. */
 static void uplink_input(struct switch_svc *svc)
 {
 	pthread_mutex_lock(&svc->lock);
+	if (svc->vx) {
+		vxlan_input(svc, clock_monotonic_ns());
+		pthread_mutex_unlock(&svc->lock);
+		return;
+	}
 	uint64_t now = clock_monotonic_ns();
 	for (int i = 0; i < BATCH; i++) {
 		ssize_t n = read(svc->uplink_fd, svc->buf, VSWITCH_MAX_FRAME);
@@ -413,9 +566,40 @@ int switch_svc_set_uplink_routed(struct switch_svc *svc, uint32_t addr,
 	}
 	if (!r)
 		r = uplink_attach_tap(svc, fd, got, pg, err);
+	if (!r) {
+		svc->routed_addr = addr;
+		svc->routed_prefix = prefix;
+	}
 	pthread_mutex_unlock(&svc->lock);
 	if (r && fd >= 0)
 		close(fd);
+	return r;
+}
+
+int switch_svc_set_masquerade(struct switch_svc *svc, struct error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&svc->lock);
+	if (!svc->routed_addr)
+		r = error_set(err, EINVAL,
+			      "switch %s: masquerade needs a routed uplink",
+			      vswitch_name(svc->sw));
+	else if (svc->masq)
+		r = error_set(err, EALREADY, "switch %s: masquerade is on",
+			      vswitch_name(svc->sw));
+	else
+		r = nft_masq_add(vswitch_name(svc->sw), svc->routed_addr,
+				 svc->routed_prefix, err);
+	if (!r) {
+		svc->masq = true;
+		if (!nft_masq_forwarding())
+			log_warn(LOG_SUB,
+				 "%s: masquerade set, but IPv4 forwarding is "
+				 "off (sysctl net.ipv4.ip_forward=1)",
+				 vswitch_name(svc->sw));
+	}
+	pthread_mutex_unlock(&svc->lock);
 	return r;
 }
 
@@ -673,8 +857,14 @@ void switch_svc_stop(struct switch_svc *svc)
 		kill(svc->dhcp_pid, SIGTERM);
 		waitpid(svc->dhcp_pid, NULL, 0);
 	}
+	if (svc->masq) {
+		struct error e = { 0 };
+		if (nft_masq_del(vswitch_name(svc->sw), &e))
+			log_warn(LOG_SUB, "%s", e.msg);
+	}
 	if (svc->uplink_fd >= 0)
 		close(svc->uplink_fd); /* the TAP device goes with it */
+	vxlan_free(svc->vx);
 	pthread_mutex_destroy(&svc->lock);
 	vswitch_free(svc->sw);
 	free(svc->buf);

@@ -29,6 +29,7 @@
 
 #include "net/user.h"
 #include "net/vswitch.h"
+#include "net/vxlan.h"
 #include "util/error.h"
 
 #define SWITCH_SVC_DEFAULT_PG "default"
@@ -76,6 +77,11 @@ int switch_svc_set_uplink_bridge(struct switch_svc *svc, const char *bridge,
 int switch_svc_set_uplink_routed(struct switch_svc *svc, uint32_t addr,
 				 unsigned prefix, bool dhcp, const char *pg,
 				 struct error *err);
+/* Masquerade the routed uplink's subnet (nft_masq.h): the daemon's own
+ * nftables chain masq-NAME in table ip softvisor, removed by
+ * switch_svc_stop. Call after switch_svc_set_uplink_routed. -EINVAL
+ * without a routed uplink, -EALREADY if set, nftables' errors (-EPERM). */
+int switch_svc_set_masquerade(struct switch_svc *svc, struct error *err);
 /* Give the switch a NAT uplink: user-mode NAT (libslirp, net/user.h) as a
  * port of port group pg, shared by the VMs of that port group: they get
  * DHCP leases from 10.0.2.15 on, reach the outside through the host's
@@ -84,6 +90,25 @@ int switch_svc_set_uplink_routed(struct switch_svc *svc, uint32_t addr,
 int switch_svc_set_uplink_nat(struct switch_svc *svc,
 			      const struct net_user_config *cfg, const char *pg,
 			      struct error *err);
+/* Make the switch distributed: its uplink is a VXLAN tunnel endpoint
+ * (vxlan.h) on a UDP socket bound to cfg->local, a trunk port carrying
+ * every VLAN to the peers (VNI = cfg->vni_base + VLAN). Frames stay out of
+ * the host's network stack but for the UDP datagrams; no privilege is
+ * needed (but for a port below 1024). -EALREADY if it has an uplink,
+ * -EADDRINUSE, -EINVAL bad config. */
+int switch_svc_set_uplink_vxlan(struct switch_svc *svc,
+				const struct vxlan_config *cfg,
+				struct error *err);
+/* Replace the VXLAN peers (vxlan_set_peers), live. -ENOENT when not
+ * distributed. *n_out (may be NULL) gets the number kept. */
+int switch_svc_set_vxlan_peers(struct switch_svc *svc,
+			       const struct sockaddr_in *peers, unsigned n,
+			       unsigned *n_out);
+/* Copy the current peers (up to VXLAN_MAX_PEERS) into out; their
+ * number, or -ENOENT. */
+int switch_svc_vxlan_peers(struct switch_svc *svc, struct sockaddr_in *out);
+/* The VXLAN counters: 0, or -ENOENT when the switch is not distributed. */
+int switch_svc_vxlan_stats(struct switch_svc *svc, struct vxlan_stats *st);
 /* CPU time the switch's thread has used (switching cost), ns; 0 if the
  * clock cannot be read. Any thread. */
 uint64_t switch_svc_cpu_ns(struct switch_svc *svc);

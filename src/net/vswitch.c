@@ -29,7 +29,7 @@ struct pgroup {
 struct port {
 	bool used;
 	bool uplink; /* to the host's network: no MAC policies */
-	int pg;	     /* index into pgs */
+	int pg;	     /* index into pgs; -1: a trunk uplink of no group */
 	uint8_t mac[6];
 	vswitch_output_fn out;
 	void *opaque;
@@ -226,9 +226,22 @@ static void recompute(struct vswitch *sw)
 			sw->any_promisc = true;
 }
 
+/* The settings of a port without a port group (a trunk uplink): every
+ * VLAN, default policies, no shaping. */
+static const struct vswitch_portgroup_config no_group = {
+	.vlan = VSWITCH_VLAN_TRUNK,
+	.policy = { .mac_changes = true, .forged_transmits = true },
+};
+
+static const struct vswitch_portgroup_config *port_cfg(const struct vswitch *sw,
+						       const struct port *p)
+{
+	return p->pg < 0 ? &no_group : &sw->pgs[p->pg].cfg;
+}
+
 static void port_shapers_init(struct vswitch *sw, struct port *p)
 {
-	const struct vswitch_portgroup_config *c = &sw->pgs[p->pg].cfg;
+	const struct vswitch_portgroup_config *c = port_cfg(sw, p);
 
 	shaper_init(&p->tx, &c->shape_tx, VSWITCH_MAX_FRAME);
 	shaper_init(&p->rx, &c->shape_rx, VSWITCH_MAX_FRAME);
@@ -346,6 +359,28 @@ int vswitch_uplink_add(struct vswitch *sw, const char *pg,
 	return p;
 }
 
+int vswitch_trunk_uplink_add(struct vswitch *sw, vswitch_output_fn out,
+			     void *opaque, struct error *err)
+{
+	for (int p = 0; p < VSWITCH_MAX_PORTS; p++) {
+		struct port *po = &sw->ports[p];
+		if (po->used)
+			continue;
+		memset(po, 0, sizeof(*po));
+		po->used = true;
+		po->uplink = true;
+		po->pg = -1;
+		po->out = out;
+		po->opaque = opaque;
+		port_shapers_init(sw, po);
+		sw->n_ports++;
+		recompute(sw);
+		return p;
+	}
+	return error_set(err, ENOSPC, "switch %s: all %d ports in use",
+			 sw->name, VSWITCH_MAX_PORTS);
+}
+
 static struct port *port_get(const struct vswitch *sw, int port)
 {
 	if (port < 0 || port >= VSWITCH_MAX_PORTS || !sw->ports[port].used)
@@ -369,7 +404,7 @@ const char *vswitch_port_portgroup(const struct vswitch *sw, int port)
 {
 	struct port *p = port_get(sw, port);
 
-	return p ? sw->pgs[p->pg].cfg.name : NULL;
+	return p ? port_cfg(sw, p)->name : NULL;
 }
 
 int vswitch_port_stats(const struct vswitch *sw, int port,
@@ -400,7 +435,7 @@ int vswitch_port_next(const struct vswitch *sw, int port)
 
 static uint16_t pg_vlan(const struct vswitch *sw, const struct port *p)
 {
-	return sw->pgs[p->pg].cfg.vlan;
+	return port_cfg(sw, p)->vlan;
 }
 
 /* Is a frame of vlan carried by port p? */
@@ -457,7 +492,7 @@ int vswitch_input(struct vswitch *sw, int port, const uint8_t *frame,
 	if (len < ETH_HLEN || len > VSWITCH_MAX_FRAME)
 		goto drop;
 	pgv = pg_vlan(sw, in);
-	pol = &sw->pgs[in->pg].cfg.policy;
+	pol = &port_cfg(sw, in)->policy;
 	dst = frame;
 	src = frame + 6;
 	vlan = pgv == VSWITCH_VLAN_TRUNK ? 0 : pgv;
@@ -512,7 +547,7 @@ int vswitch_input(struct vswitch *sw, int port, const uint8_t *frame,
 
 		if (!o->used || p == port || !port_in_vlan(sw, o, vlan))
 			continue;
-		op = &sw->pgs[o->pg].cfg.policy;
+		op = &port_cfg(sw, o)->policy;
 		if (mac_is_multicast(dst))
 			want = true;
 		else if (to >= 0)

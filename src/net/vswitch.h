@@ -130,6 +130,12 @@ int vswitch_port_add(struct vswitch *sw, const char *pg, const uint8_t mac[6],
  * Returns the port id or as vswitch_port_add. */
 int vswitch_uplink_add(struct vswitch *sw, const char *pg,
 		       vswitch_output_fn out, void *opaque, struct error *err);
+/* Connect an uplink port that belongs to no port group and carries every
+ * VLAN as a trunk (tagged, VLAN 0 untagged): the distributed switch's VXLAN
+ * uplink (vxlan.h). Its port group name is "". Returns the port id or
+ * -ENOSPC. */
+int vswitch_trunk_uplink_add(struct vswitch *sw, vswitch_output_fn out,
+			     void *opaque, struct error *err);
 /* Disconnect a port; its learned addresses are forgotten. */
 void vswitch_port_del(struct vswitch *sw, int port);
 /* The port group name of a port, NULL for a bad id. */

@@ -410,3 +410,75 @@ def test_routed_uplink(guest, vm_factory, tmp_path):
             sw.kill()
             sw.wait()
         subprocess.run(["ip", "netns", "del", ns])
+
+
+def test_routed_masquerade(guest, vm_factory, tmp_path):
+    """A routed uplink with nat=on, in namespaces of the test: host H runs
+    the switch (10.78.0.1/24) and reaches an outside namespace O over a
+    veth (10.79.0.0/24); O has no route back to 10.78.0.0/24, so the guest
+    reaches O only through the masquerade in H's table ip softvisor. The
+    switch's chain and table go away when it stops; a table it did not
+    create stays."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces")
+    exe = os.environ.get("SOFTVISOR")
+    h, o = f"svtestmh{os.getpid()}", f"svtestmo{os.getpid()}"
+    sock = tmp_path / "mq.sock"
+    sw = None
+
+    def ip(ns, *args):
+        subprocess.run(["ip", "-n", ns] + list(args), check=True)
+
+    def nft(ns, *args, check=True):
+        return subprocess.run(["ip", "netns", "exec", ns, "nft"] +
+                              list(args), capture_output=True, text=True,
+                              check=check)
+    if not shutil.which("nft", path="/usr/sbin:/sbin:/usr/bin"):
+        pytest.skip("nft not installed (nftables)")
+    subprocess.run(["ip", "netns", "add", h], check=True)
+    subprocess.run(["ip", "netns", "add", o], check=True)
+    try:
+        ip(h, "link", "set", "lo", "up")
+        ip(o, "link", "set", "lo", "up")
+        ip(h, "link", "add", "vh", "type", "veth", "peer", "name", "vo",
+           "netns", o)
+        ip(h, "addr", "add", "10.79.0.1/24", "dev", "vh")
+        ip(h, "link", "set", "vh", "up")
+        ip(o, "addr", "add", "10.79.0.2/24", "dev", "vo")
+        ip(o, "link", "set", "vo", "up")
+        subprocess.run(["ip", "netns", "exec", h, "sysctl", "-qw",
+                        "net.ipv4.ip_forward=1"], check=True)
+        # somebody else's table in H: never touched
+        nft(h, "add", "table", "ip", "other")
+        nft(h, "add", "chain", "ip", "other", "keep")
+        sw = subprocess.Popen(["ip", "netns", "exec", h, exe, "switch",
+                               "serve", "mq0", "--socket", str(sock),
+                               "--uplink", "routed=10.78.0.1/24,nat=on"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+        line = sw.stdout.readline()
+        assert "listening on" in line, sw.stderr.read()
+        table = nft(h, "list", "table", "ip", "softvisor").stdout
+        assert "masq-mq0" in table and "10.78.0.0/24" in table and \
+            "masquerade" in table, table
+        script = ("ip link set eth0 up\n"
+                  "ip addr add 10.78.0.5/24 dev eth0\n"
+                  "ip route add default via 10.78.0.1\n"
+                  "ping -c 3 -w 60 10.79.0.2 >/tmp/p 2>&1\n"
+                  "echo PING-RECEIVED $(grep -c 'bytes from' /tmp/p)\n"
+                  "sleep 600\n")
+        vm = start_vm(guest, vm_factory, sock, script, "52:54:00:77:05:01",
+                      name="masq")
+        assert received(vm) == 3, vm.tail()
+        sw.terminate()
+        sw.wait(timeout=10)
+        gone = nft(h, "list", "table", "ip", "softvisor", check=False)
+        assert gone.returncode != 0, gone.stdout
+        kept = nft(h, "list", "table", "ip", "other").stdout
+        assert "keep" in kept, kept
+    finally:
+        if sw and sw.poll() is None:
+            sw.kill()
+            sw.wait()
+        subprocess.run(["ip", "netns", "del", h])
+        subprocess.run(["ip", "netns", "del", o])

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
@@ -76,6 +77,8 @@ static void test_round_trip(void **state)
 	j = switch_def_to_json(&def);
 	assert_int_equal(switch_def_from_json(j, &back, &err), 0);
 	json_decref(j);
+	/* a detail of parsing: the first had no "portgroups" */
+	back.pgs_given = def.pgs_given;
 	assert_memory_equal(&def, &back, sizeof(def));
 	assert_int_equal(parse("{\"name\":\"b\",\"uplink\":{\"type\":"
 			       "\"bridge\",\"bridge\":\"br0\","
@@ -168,11 +171,107 @@ static void test_refusals(void **state)
 	}
 }
 
+/* A distributed switch and a routed one with masquerade: round trip and
+ * refusals naming the field. */
+static void test_distributed_and_nat(void **state)
+{
+	static struct switch_def def, back;
+	struct vxlan_config vc;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(parse("{\"name\":\"dvs\",\"type\":\"distributed\","
+			       "\"vxlan\":{\"local\":\"127.0.0.2:4790\","
+			       "\"peers\":[\"127.0.0.3\",\"127.0.0.4:5000\"],"
+			       "\"vni_base\":7000}}",
+			       &def, &err),
+			 0);
+	assert_true(def.distributed);
+	assert_int_equal(def.vxlan.n_peers, 2);
+	assert_int_equal(def.vxlan.vni_base, 7000);
+	assert_int_equal(switch_def_vxlan_config(&def, &vc, &err), 0);
+	assert_int_equal(ntohs(vc.local.sin_port), 4790);
+	assert_int_equal(ntohs(vc.peers[0].sin_port), VXLAN_PORT);
+	assert_int_equal(ntohs(vc.peers[1].sin_port), 5000);
+	json_t *j = switch_def_to_json(&def);
+	assert_string_equal(json_string_value(json_object_get(j, "type")),
+			    "distributed");
+	assert_int_equal(switch_def_from_json(j, &back, &err), 0);
+	json_decref(j);
+	assert_memory_equal(&def.vxlan, &back.vxlan, sizeof(def.vxlan));
+	/* the default VNI base; a standard switch says so */
+	assert_int_equal(parse("{\"name\":\"d\",\"type\":\"distributed\","
+			       "\"vxlan\":{\"local\":\"10.0.0.1\"}}",
+			       &def, &err),
+			 0);
+	assert_int_equal(def.vxlan.vni_base, VXLAN_VNI_BASE);
+	assert_int_equal(def.vxlan.n_peers, 0);
+	assert_int_equal(parse("{\"name\":\"s\"}", &def, &err), 0);
+	j = switch_def_to_json(&def);
+	assert_string_equal(json_string_value(json_object_get(j, "type")),
+			    "standard");
+	assert_null(json_object_get(j, "vxlan"));
+	json_decref(j);
+	/* routed with nat */
+	assert_int_equal(parse("{\"name\":\"r\",\"uplink\":{\"type\":"
+			       "\"routed\",\"address\":\"10.78.0.1/24\","
+			       "\"nat\":true}}",
+			       &def, &err),
+			 0);
+	assert_true(def.uplink.nat);
+	j = switch_def_to_json(&def);
+	assert_true(json_is_true(
+		json_object_get(json_object_get(j, "uplink"), "nat")));
+	json_decref(j);
+
+	static const struct {
+		const char *json, *word;
+	} bad[] = {
+		{ "{\"name\":\"d\",\"type\":\"distributed\"}", "vxlan" },
+		{ "{\"name\":\"d\",\"type\":\"vds\"}", "type" },
+		{ "{\"name\":\"d\",\"vxlan\":{\"local\":\"1.2.3.4\"}}",
+		  "only for type" },
+		{ "{\"name\":\"d\",\"type\":\"distributed\",\"vxlan\":"
+		  "{\"local\":\"1.2.3\"}}",
+		  "vxlan.local" },
+		{ "{\"name\":\"d\",\"type\":\"distributed\",\"vxlan\":"
+		  "{\"local\":\"1.2.3.4\",\"peers\":[\"x\"]}}",
+		  "vxlan.peers[0]" },
+		{ "{\"name\":\"d\",\"type\":\"distributed\",\"vxlan\":"
+		  "{\"local\":\"1.2.3.4:0\"}}",
+		  "vxlan.local" },
+		{ "{\"name\":\"d\",\"type\":\"distributed\",\"vxlan\":"
+		  "{\"local\":\"1.2.3.4\",\"vni_base\":16777215}}",
+		  "vni_base" },
+		{ "{\"name\":\"d\",\"type\":\"distributed\",\"vxlan\":"
+		  "{\"local\":\"1.2.3.4\",\"group\":1}}",
+		  "group" },
+		{ "{\"name\":\"d\",\"type\":\"distributed\",\"vxlan\":"
+		  "{\"local\":\"1.2.3.4\"},\"uplink\":{\"type\":"
+		  "\"nat\"}}",
+		  "uplink" },
+		{ "{\"name\":\"r\",\"uplink\":{\"type\":\"nat\","
+		  "\"nat\":true}}",
+		  "uplink.nat" },
+		{ "{\"name\":\"r\",\"uplink\":{\"type\":\"routed\","
+		  "\"address\":\"10.78.0.1/24\",\"nat\":1}}",
+		  "uplink.nat" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(parse(bad[i].json, &def, &err), -EINVAL);
+		if (!strstr(err.msg, bad[i].word))
+			fail_msg("%s: '%s' does not name %s", bad[i].json,
+				 err.msg, bad[i].word);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_distributed_and_nat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
