@@ -600,7 +600,8 @@ int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
 	bool live = v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED;
 	if (!r && live && !only_live_fields_differ(&v->def, def))
 		r = error_set(err, EBUSY,
-			      "%s is %s: only qos and autostart can change "
+			      "%s is %s: only qos, autostart and on_crash can "
+			      "change "
 			      "while it runs (stop it to change the rest)",
 			      v->def.name, vm_state_name(v->state));
 	if (!r && live)
@@ -886,6 +887,7 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		r = daemon_sched_open(d, err);
 	if (!r)
 		r = daemon_switches_open(d, &d->switches, err);
+	vmproc_set_sandbox(!cfg->no_sandbox);
 	if (!r && !cfg->in_process) /* a worker ready for the first start */
 		vmproc_spare_enable(cfg->worker_exe ? cfg->worker_exe
 						    : "/proc/self/exe");

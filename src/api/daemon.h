@@ -43,6 +43,8 @@ struct daemon_config {
 	 * daemon's own process instead (debugging). */
 	bool in_process;
 	const char *worker_exe;
+	/* --sandbox off: workers run without the sandbox (docs/security.md) */
+	bool no_sandbox;
 };
 
 /* Open the inventory, mark VMs that were running as crashed and start

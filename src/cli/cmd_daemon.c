@@ -49,6 +49,8 @@ static void daemon_usage(FILE *f)
 		"  --in-process        run the VMs in the daemon's process,\n"
 		"                      not one worker process each "
 		"(debugging)\n"
+		"  --sandbox on|off    VM workers in the sandbox (default on;\n"
+		"                      docs/security.md)\n"
 		"  --log SPEC          log levels, e.g. daemon=debug\n");
 }
 
@@ -79,6 +81,7 @@ int cmd_daemon(int argc, char **argv)
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "no-scheduler", no_argument, NULL, 'n' },
 		{ "in-process", no_argument, NULL, 'i' },
+		{ "sandbox", required_argument, NULL, 'X' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -103,6 +106,16 @@ int cmd_daemon(int argc, char **argv)
 		case 'k': rc.tls_key = optarg; break;
 		case 'n': dc.no_scheduler = true; break;
 		case 'i': dc.in_process = true; break;
+		case 'X':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr,
+					"softvisor daemon: --sandbox: "
+					"on or off, not '%s'\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			dc.no_sandbox = !strcmp(optarg, "off");
+			break;
 		case 'p':
 		case 'm':
 		case 't':

@@ -35,6 +35,10 @@ struct vm_ops {
 	/* The machine ended (guest poweroff, vm_stop, crash). */
 	void (*ended)(void *opaque, struct vm *vm, enum virt_end why, int code);
 	void *opaque;
+	/* The guest panicked (once per boot; the machine acts on its
+	 * on_panic itself). Control or worker reader thread: must not wait
+	 * for calls on this VM. May be NULL. */
+	void (*panicked)(void *opaque, struct vm *vm, enum virt_panic how);
 };
 
 struct vm_viewer_ops {

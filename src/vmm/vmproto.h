@@ -53,6 +53,8 @@ enum vmproto_type {
 	VMPROTO_GATE_OPENING, /* seq; answered by REPLY once in effect */
 	VMPROTO_RAM_FD,	      /* one fd: guest RAM (memfd); a0: size MiB.
 				 Reserved: RAM is not a memfd yet */
+	VMPROTO_PANICKED,     /* a0: enum virt_panic, a1: the on_panic
+				 action the machine takes (issue 19) */
 	VMPROTO_TYPE_END
 };
 
