@@ -182,6 +182,8 @@ static json_t *vm_json(const struct dvm *v)
 		v->def.autostart, "created_ms", (json_int_t)v->created_ms,
 		"updated_ms", (json_int_t)v->updated_ms, "definition",
 		def ? def : json_object());
+	if (o && v->reason[0]) /* why it is in its state (daemon_crash.c) */
+		json_object_set_new(o, "state_reason", json_string(v->reason));
 	/* the VM's worker process (issue 14); 0: none or in-process */
 	if (o)
 		json_object_set_new(
@@ -206,15 +208,16 @@ static int set_state(struct daemon *d, struct dvm *v, enum vm_state st,
 /* ---- machines ending --------------------------------------------------------- */
 
 /* The machine of v (generation gen) ended: record it and release it.
- * Caller holds v->op_lock. No-op if that run was already finalized. */
-static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
-		     const char *actor)
+ * Caller holds v->op_lock. No-op (-1) if that run was already finalized;
+ * else how it ended (enum virt_end). */
+static int finalize(struct daemon *d, struct dvm *v, unsigned gen,
+		    const char *actor)
 {
 	struct error err = { 0 };
 	pthread_mutex_lock(&d->lock);
 	if (!v->vm || v->gen != gen) {
 		pthread_mutex_unlock(&d->lock);
-		return;
+		return -1;
 	}
 	struct vm *vm = v->vm;
 	struct dvm_sched_slot slot = v->sched;
@@ -240,7 +243,8 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	pthread_cond_broadcast(&v->ended_cond);
 	pthread_mutex_unlock(&d->lock);
 
-	enum vm_state st = vm_lifecycle_ended(why);
+	/* on_crash destroy, reasons (daemon_crash.c) */
+	enum vm_state st = daemon_end_state(d, v, why, cause[0] != 0);
 	if (set_state(d, v, st, &err))
 		log_error(LOG, "%s: %s", v->def.name, err.msg);
 	const char *action = why == VIRT_END_POWEROFF  ? "poweroff"
@@ -256,6 +260,7 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 				code || cause[0] ? msg : NULL, &err))
 		log_warn(LOG, "event not recorded: %s", err.msg);
 	log_info(LOG, "%s: %s (%s)", v->def.name, action, msg);
+	return (int)why;
 }
 
 static void machine_ended(void *opaque, struct vm *vm, enum virt_end why,
@@ -296,7 +301,8 @@ static void *reaper_thread(void *arg)
 		unsigned gen = v->reap_gen;
 		pthread_mutex_unlock(&d->lock);
 		pthread_mutex_lock(&v->op_lock);
-		finalize(d, v, gen, "guest");
+		if (finalize(d, v, gen, "guest") == VIRT_END_CRASHED)
+			daemon_on_crash(d, v); /* its on_crash policy */
 		pthread_mutex_unlock(&v->op_lock);
 		pthread_mutex_lock(&d->lock);
 		dvm_put_locked(d, v);
@@ -354,6 +360,7 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	pthread_mutex_lock(&d->lock);
 	v->vm = vm;
 	v->started_ns = clock_monotonic_ns();
+	v->reason[0] = '\0';
 	pthread_mutex_unlock(&d->lock);
 	r = set_state(d, v, VM_STATE_RUNNING, err);
 	if (r) {
@@ -361,6 +368,11 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		finalize(d, v, v->gen, "daemon");
 	}
 	return r;
+}
+
+int daemon_vm_restart(struct daemon *d, struct dvm *v, struct error *err)
+{
+	return do_start(d, v, err);
 }
 
 static int do_stop(struct daemon *d, struct dvm *v, const char *actor,
@@ -568,6 +580,7 @@ static bool only_live_fields_differ(const struct vmdef *a,
 	x->mem_reservation = b->mem_reservation;
 	x->mem_limit = b->mem_limit;
 	x->autostart = b->autostart;
+	x->on_crash = b->on_crash;
 	bool eq = vmdef_equal(x, b);
 	free(x);
 	return eq;

@@ -11,6 +11,7 @@
 #include "api/inventory.h"
 #include "vmm/vmdef.h"
 #include "machine/virt.h"
+#include "vmm/lifecycle.h"
 #include "vmm/vm.h"
 
 struct vmk_sched;
@@ -47,6 +48,10 @@ struct dvm {
 	struct dvm_sched_slot sched; /* (op+d) */
 	bool reap_pending;	     /* (d) the machine ended */
 	unsigned reap_gen;
+	/* (d) why it is in its state: "panicked", "crashed", ... ("": the
+	 * state says it all); on_crash restarts so far (daemon_crash.c) */
+	char reason[16];
+	struct vm_restarts restarts;
 };
 
 struct daemon_task {
@@ -105,6 +110,16 @@ bool dvm_wait_ended(struct daemon *d, struct dvm *v, unsigned gen,
 /* Hard-stop run gen of v if it still runs (takes op_lock). */
 void dvm_stop_gen(struct daemon *d, struct dvm *v, unsigned gen,
 		  const char *actor);
+
+/* daemon.c: start v again (caller holds op_lock), as the start action. */
+int daemon_vm_restart(struct daemon *d, struct dvm *v, struct error *err);
+
+/* daemon_crash.c (issue 14, 19): the state a VM ends in (on_crash
+ * destroy turns a crash into stopped) and its reason; then, for a crash,
+ * the on_crash policy (a bounded restart). Caller holds v->op_lock. */
+enum vm_state daemon_end_state(struct daemon *d, struct dvm *v,
+			       enum virt_end why, bool worker_died);
+void daemon_on_crash(struct daemon *d, struct dvm *v);
 
 /* daemon_task.c: start a shutdown (caller holds v->op_lock); *out is the
  * Task. Waiting for running tasks at close. */
