@@ -201,6 +201,8 @@ static int set_state(struct daemon *d, struct dvm *v, enum vm_state st,
 	pthread_mutex_lock(&d->lock);
 	v->state = st;
 	v->updated_ms = wall_ms();
+	if (st == VM_STATE_RUNNING) /* started or resumed: no reason left */
+		v->reason[0] = '\0';
 	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
@@ -247,17 +249,24 @@ static int finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	enum vm_state st = daemon_end_state(d, v, why, cause[0] != 0);
 	if (set_state(d, v, st, &err))
 		log_error(LOG, "%s: %s", v->def.name, err.msg);
-	const char *action = why == VIRT_END_POWEROFF  ? "poweroff"
-			     : why == VIRT_END_CRASHED ? "crash"
-						       : "stopped";
+	const char *action = why == VIRT_END_POWEROFF ? "poweroff"
+			     : why == VIRT_END_CRASHED ||
+					     why == VIRT_END_PANICKED
+				     ? "crash"
+				     : "stopped";
 	char msg[160];
 	if (cause[0]) /* its worker process died */
 		snprintf(msg, sizeof(msg), "%s", cause);
+	else if (why == VIRT_END_PANICKED)
+		snprintf(msg, sizeof(msg),
+			 "the guest panicked (on_panic stop); exit code %d",
+			 code);
 	else
 		snprintf(msg, sizeof(msg), "exit code %d", code);
+	bool bad = why == VIRT_END_CRASHED || why == VIRT_END_PANICKED;
 	if (inventory_event_add(d->inv, v->def.name, actor, action,
-				why == VIRT_END_CRASHED ? "crashed" : "ok",
-				code || cause[0] ? msg : NULL, &err))
+				bad ? "crashed" : "ok",
+				code || cause[0] || bad ? msg : NULL, &err))
 		log_warn(LOG, "event not recorded: %s", err.msg);
 	log_info(LOG, "%s: %s (%s)", v->def.name, action, msg);
 	return (int)why;
@@ -287,7 +296,7 @@ static void *reaper_thread(void *arg)
 	for (;;) {
 		struct dvm *v = NULL;
 		for (struct dvm *x = d->vms; x; x = x->next)
-			if (x->reap_pending) {
+			if (x->reap_pending || x->panic_pending) {
 				v = x;
 				break;
 			}
@@ -295,6 +304,10 @@ static void *reaper_thread(void *arg)
 			if (d->closing)
 				break;
 			pthread_cond_wait(&d->reap_cond, &d->lock);
+			continue;
+		}
+		if (v->panic_pending) { /* before the end it may lead to */
+			daemon_reap_panic(d, v);
 			continue;
 		}
 		v->reap_pending = false;
@@ -332,7 +345,7 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	struct vm_params p = {
 		.board = &v->board,
 		.gate = slot.gate_valid ? &slot.gate : NULL,
-		.ops = { machine_ended, v },
+		.ops = { machine_ended, v, daemon_machine_panicked },
 	};
 	char *json = NULL;
 	if (!d->cfg.in_process) { /* a worker process per VM (issue 14) */
@@ -360,7 +373,6 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	pthread_mutex_lock(&d->lock);
 	v->vm = vm;
 	v->started_ns = clock_monotonic_ns();
-	v->reason[0] = '\0';
 	pthread_mutex_unlock(&d->lock);
 	r = set_state(d, v, VM_STATE_RUNNING, err);
 	if (r) {
@@ -373,6 +385,12 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 int daemon_vm_restart(struct daemon *d, struct dvm *v, struct error *err)
 {
 	return do_start(d, v, err);
+}
+
+int daemon_vm_set_state(struct daemon *d, struct dvm *v, enum vm_state st,
+			struct error *err)
+{
+	return set_state(d, v, st, err);
 }
 
 static int do_stop(struct daemon *d, struct dvm *v, const char *actor,

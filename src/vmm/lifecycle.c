@@ -109,8 +109,11 @@ enum vm_state vm_lifecycle_next(enum vm_state s, enum vm_op op)
 
 enum vm_state vm_lifecycle_ended(enum virt_end why)
 {
-	/* a panicked guest whose on_panic is stop was stopped as asked */
-	return why == VIRT_END_CRASHED ? VM_STATE_CRASHED : VM_STATE_STOPPED;
+	/* a panicked guest whose on_panic is stop ends crashed (libvirt:
+	 * crashed, reason panicked; the daemon gives the reason) */
+	return why == VIRT_END_CRASHED || why == VIRT_END_PANICKED
+		       ? VM_STATE_CRASHED
+		       : VM_STATE_STOPPED;
 }
 
 unsigned vm_restarts_recent(const struct vm_restarts *r, uint64_t now_ms,

@@ -9,7 +9,7 @@
  *   stopped ------>   |  ^     resume      |
  *   crashed ------>   |  | reset           | stop
  *                     v  |                 v
- *   (the machine ends: poweroff, stop, panic stop -> stopped; crash ->
+ *   (the machine ends: poweroff, stop -> stopped; crash, panic stop ->
  *    crashed)
  *
  *   if (vm_lifecycle_check(st, VM_OP_PAUSE, name, &err)) -> -EBUSY, message

@@ -469,3 +469,14 @@ void vm_console_detach(struct vm_viewer *v)
 	free(v);
 	vm_put(vm);
 }
+
+size_t vm_console_tail(struct vm *vm, uint8_t *buf, size_t cap)
+{
+	pthread_mutex_lock(&vm->con_lock);
+	size_t n = vm->ring_len < cap ? vm->ring_len : cap;
+	size_t start = (vm->ring_head + VM_SCROLLBACK - n) % VM_SCROLLBACK;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = vm->ring[(start + i) % VM_SCROLLBACK];
+	pthread_mutex_unlock(&vm->con_lock);
+	return n;
+}

@@ -110,5 +110,8 @@ int vm_console_input(struct vm_viewer *v, const uint8_t *buf, size_t len);
 int vm_console_try_input(struct vm_viewer *v, const uint8_t *buf, size_t len);
 /* Detach; no callback of v runs after it returns. */
 void vm_console_detach(struct vm_viewer *v);
+/* The last (up to cap) bytes of the console's scrollback into buf, oldest
+ * first; returns how many (any thread; e.g. a panic's last lines). */
+size_t vm_console_tail(struct vm *vm, uint8_t *buf, size_t cap);
 
 #endif

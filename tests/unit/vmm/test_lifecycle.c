@@ -73,7 +73,7 @@ static void test_transitions(void **state)
 	assert_int_equal(vm_lifecycle_ended(VIRT_END_POWEROFF), S);
 	assert_int_equal(vm_lifecycle_ended(VIRT_END_STOPPED), S);
 	assert_int_equal(vm_lifecycle_ended(VIRT_END_CRASHED), C);
-	assert_int_equal(vm_lifecycle_ended(VIRT_END_PANICKED), S);
+	assert_int_equal(vm_lifecycle_ended(VIRT_END_PANICKED), C);
 	assert_true(vm_state_live(R) && vm_state_live(P));
 	assert_false(vm_state_live(D) || vm_state_live(S) || vm_state_live(C));
 }
