@@ -65,5 +65,5 @@ int cmd_vm_worker(int argc, char **argv)
 		fprintf(stderr, "softvisor __vm-worker: %s\n", err.msg);
 		return CLI_EXIT_FAIL;
 	}
-	return vmworker_main((int)fd, &hooks);
+	return worker_sandbox_exit(vmworker_main((int)fd, &hooks));
 }

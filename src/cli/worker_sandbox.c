@@ -16,10 +16,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli/worker_sandbox.h"
+#include "util/clock.h"
 #include "util/hostfile.h"
 #include "util/log.h"
 #include "vmm/sandbox.h"
@@ -33,6 +35,7 @@ static struct {
 	struct sandbox sb;
 	bool on;
 	enum fault fault;
+	uint64_t prepare_ns, netns_ns; /* what the steps cost (bench) */
 } ws;
 
 /* The fault SOFTVISOR_TEST_WORKER_FAULT asks of the VM called name. */
@@ -94,7 +97,10 @@ static int configure(void *opaque, const struct vmdef *def,
 			    !board->nets[i].netdev;
 	ws.sb.cfg.host_net = host_net;
 	if (!host_net && ws.sb.privileged) {
-		if (unshare(CLONE_NEWNET) == 0)
+		uint64_t t0 = clock_monotonic_ns();
+		int r = unshare(CLONE_NEWNET);
+		ws.netns_ns = clock_monotonic_ns() - t0;
+		if (r == 0)
 			ws.sb.net_ns = true;
 		else
 			log_warn(LOG, "no network namespace: %s",
@@ -110,10 +116,17 @@ static int prepare(void *opaque, const int *keep, unsigned n_keep,
 		   struct error *err)
 {
 	(void)opaque, (void)keep, (void)n_keep;
+	uint64_t t0 = clock_monotonic_ns();
 	int r = sandbox_enter(&ws.sb, err);
 	if (r)
 		return r;
 	hostfile_seal();
+	log_info(LOG,
+		 "sandbox: prepare %llu us, network namespace %llu us, "
+		 "enter %llu us",
+		 (unsigned long long)ws.prepare_ns / 1000,
+		 (unsigned long long)ws.netns_ns / 1000,
+		 (unsigned long long)(clock_monotonic_ns() - t0) / 1000);
 	return 0;
 }
 
@@ -133,11 +146,34 @@ int worker_sandbox_init(int sock, struct vmworker_hooks *hooks,
 	sc.host_net = true; /* until the definition says otherwise */
 	sc.keep[sc.n_keep++] = sock;
 	sc.seccomp_trap = mode && !strcmp(mode, "trap");
+	uint64_t t0 = clock_monotonic_ns();
 	int r = sandbox_prepare(&ws.sb, &sc, err);
 	if (r)
 		return r;
+	ws.prepare_ns = clock_monotonic_ns() - t0;
 	ws.on = true;
 	worker_hooks_plain(hooks);
 	hooks->prepare = prepare;
 	return 0;
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WORKER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define WORKER_ASAN 1
+#endif
+
+int worker_sandbox_exit(int status)
+{
+#ifdef WORKER_ASAN
+	if (ws.on && ws.sb.seccomp) {
+		fflush(stdout);
+		fflush(stderr);
+		syscall(SYS_exit_group, status);
+	}
+#endif
+	return status;
 }

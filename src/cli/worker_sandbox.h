@@ -20,4 +20,9 @@ int worker_sandbox_init(int sock, struct vmworker_hooks *hooks,
 /* Hooks of an unsandboxed worker: only the test-only fault injection. */
 void worker_hooks_plain(struct vmworker_hooks *hooks);
 
+/* The worker's status once vmworker_main returned. Sanitizer builds of a
+ * sandboxed worker leave without LeakSanitizer's exit-time check, which
+ * needs /proc and ptrace (as run's VM process: docs/security.md). */
+int worker_sandbox_exit(int status);
+
 #endif
