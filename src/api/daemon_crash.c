@@ -79,7 +79,7 @@ void daemon_on_crash(struct daemon *d, struct dvm *v)
 			 "on_crash restart: not restarted, %u restarts within "
 			 "%u s already (the limit); it stays crashed",
 			 limit, window);
-		record(d, v->def.name, "restart", "refused", msg);
+		record(d, v->def.name, "crash-restart", "refused", msg);
 		log_warn(LOG, "%s: %s", v->def.name, msg);
 		return;
 	}
@@ -94,7 +94,7 @@ void daemon_on_crash(struct daemon *d, struct dvm *v)
 		snprintf(msg, sizeof(msg),
 			 "on_crash restart (%u of %u within %u s)", n, limit,
 			 window);
-	record(d, v->def.name, "restart", r ? "failed" : "ok", msg);
+	record(d, v->def.name, "crash-restart", r ? "failed" : "ok", msg);
 	log_info(LOG, "%s: %s", v->def.name, msg);
 }
 

@@ -1,7 +1,7 @@
 """What the daemon does when a VM's worker dies (issue 14, docs/daemon.md,
 "When a worker dies"): the VM's on_crash policy. restart starts it again
 in a new worker, at most N times within S seconds (--restart-limit N/S),
-then it stays crashed and the event says so; destroy turns it off
+then it stays crashed and its crash-restart event says so; destroy turns it off
 (stopped, reason crashed); preserve (the default) keeps it crashed. The
 workers are killed with SIGKILL; the other VMs never notice."""
 
@@ -28,7 +28,7 @@ def wait_new_worker(api, name, old, timeout=60):
             return vm["worker_pid"]
         time.sleep(0.1)
     raise AssertionError(f"{name} was not restarted: {vm} "
-                         f"{events(api, name, 'restart')}")
+                         f"{events(api, name, 'crash-restart')}")
 
 
 def test_on_crash_policies(tmp_path, guest):
@@ -57,7 +57,7 @@ def test_on_crash_policies(tmp_path, guest):
         for i in range(2):
             os.kill(pid, signal.SIGKILL)
             pid = wait_new_worker(api, "phoenix", pid)
-            r = events(api, "phoenix", "restart")
+            r = events(api, "phoenix", "crash-restart")
             assert len(r) == i + 1 and r[-1]["result"] == "ok", r
             assert f"{i + 1} of 2 within 600 s" in r[-1]["message"], r
         crash = events(api, "phoenix", "crash")
@@ -67,10 +67,10 @@ def test_on_crash_policies(tmp_path, guest):
         os.kill(pid, signal.SIGKILL)
         api.wait_state("phoenix", "crashed", timeout=30)
         end = time.monotonic() + 10 * TIME_SCALE
-        while len(events(api, "phoenix", "restart")) < 3 and \
+        while len(events(api, "phoenix", "crash-restart")) < 3 and \
                 time.monotonic() < end:
             time.sleep(0.1)
-        r = events(api, "phoenix", "restart")
+        r = events(api, "phoenix", "crash-restart")
         assert r[-1]["result"] == "refused", r
         assert "2 restarts within 600 s" in r[-1]["message"], r
         assert api.state("phoenix") == "crashed"
@@ -80,7 +80,7 @@ def test_on_crash_policies(tmp_path, guest):
         api.wait_state("ash", "stopped", timeout=30)
         vm = api.ok("GET", "/v1/vms/ash")
         assert vm["state_reason"] == "crashed", vm
-        assert not events(api, "ash", "restart")
+        assert not events(api, "ash", "crash-restart")
 
         # the bystander with the default policy was never touched; its
         # own crash leaves it crashed
@@ -90,7 +90,7 @@ def test_on_crash_policies(tmp_path, guest):
         api.wait_state("keep", "crashed", timeout=30)
         vm = api.ok("GET", "/v1/vms/keep")
         assert vm["state_reason"] == "worker-died", vm
-        assert not events(api, "keep", "restart")
+        assert not events(api, "keep", "crash-restart")
         # a manual start clears the reason
         api.ok("POST", "/v1/vms/keep/start")
         assert "state_reason" not in api.ok("GET", "/v1/vms/keep")
