@@ -182,6 +182,8 @@ static json_t *vm_json(const struct dvm *v)
 		v->def.autostart, "created_ms", (json_int_t)v->created_ms,
 		"updated_ms", (json_int_t)v->updated_ms, "definition",
 		def ? def : json_object());
+	if (o && v->reason[0]) /* why it is in its state (daemon_crash.c) */
+		json_object_set_new(o, "state_reason", json_string(v->reason));
 	/* the VM's worker process (issue 14); 0: none or in-process */
 	if (o)
 		json_object_set_new(
@@ -202,6 +204,8 @@ static int set_state(struct daemon *d, struct dvm *v, enum vm_state st,
 	pthread_mutex_lock(&d->lock);
 	v->state = st;
 	v->updated_ms = wall_ms();
+	if (st == VM_STATE_RUNNING) /* started or resumed: no reason left */
+		v->reason[0] = '\0';
 	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
@@ -209,15 +213,16 @@ static int set_state(struct daemon *d, struct dvm *v, enum vm_state st,
 /* ---- machines ending --------------------------------------------------------- */
 
 /* The machine of v (generation gen) ended: record it and release it.
- * Caller holds v->op_lock. No-op if that run was already finalized. */
-static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
-		     const char *actor)
+ * Caller holds v->op_lock. No-op (-1) if that run was already finalized;
+ * else how it ended (enum virt_end). */
+static int finalize(struct daemon *d, struct dvm *v, unsigned gen,
+		    const char *actor)
 {
 	struct error err = { 0 };
 	pthread_mutex_lock(&d->lock);
 	if (!v->vm || v->gen != gen) {
 		pthread_mutex_unlock(&d->lock);
-		return;
+		return -1;
 	}
 	struct vm *vm = v->vm;
 	struct dvm_sched_slot slot = v->sched;
@@ -243,22 +248,31 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	pthread_cond_broadcast(&v->ended_cond);
 	pthread_mutex_unlock(&d->lock);
 
-	enum vm_state st = vm_lifecycle_ended(why);
+	/* on_crash destroy, reasons (daemon_crash.c) */
+	enum vm_state st = daemon_end_state(d, v, why, cause[0] != 0);
 	if (set_state(d, v, st, &err))
 		log_error(LOG, "%s: %s", v->def.name, err.msg);
-	const char *action = why == VIRT_END_POWEROFF  ? "poweroff"
-			     : why == VIRT_END_CRASHED ? "crash"
-						       : "stopped";
+	const char *action = why == VIRT_END_POWEROFF ? "poweroff"
+			     : why == VIRT_END_CRASHED ||
+					     why == VIRT_END_PANICKED
+				     ? "crash"
+				     : "stopped";
 	char msg[160];
 	if (cause[0]) /* its worker process died */
 		snprintf(msg, sizeof(msg), "%s", cause);
+	else if (why == VIRT_END_PANICKED)
+		snprintf(msg, sizeof(msg),
+			 "the guest panicked (on_panic stop); exit code %d",
+			 code);
 	else
 		snprintf(msg, sizeof(msg), "exit code %d", code);
+	bool bad = why == VIRT_END_CRASHED || why == VIRT_END_PANICKED;
 	if (inventory_event_add(d->inv, v->def.name, actor, action,
-				why == VIRT_END_CRASHED ? "crashed" : "ok",
-				code || cause[0] ? msg : NULL, &err))
+				bad ? "crashed" : "ok",
+				code || cause[0] || bad ? msg : NULL, &err))
 		log_warn(LOG, "event not recorded: %s", err.msg);
 	log_info(LOG, "%s: %s (%s)", v->def.name, action, msg);
+	return (int)why;
 }
 
 static void machine_ended(void *opaque, struct vm *vm, enum virt_end why,
@@ -285,7 +299,7 @@ static void *reaper_thread(void *arg)
 	for (;;) {
 		struct dvm *v = NULL;
 		for (struct dvm *x = d->vms; x; x = x->next)
-			if (x->reap_pending) {
+			if (x->reap_pending || x->panic_pending) {
 				v = x;
 				break;
 			}
@@ -295,11 +309,16 @@ static void *reaper_thread(void *arg)
 			pthread_cond_wait(&d->reap_cond, &d->lock);
 			continue;
 		}
+		if (v->panic_pending) { /* before the end it may lead to */
+			daemon_reap_panic(d, v);
+			continue;
+		}
 		v->reap_pending = false;
 		unsigned gen = v->reap_gen;
 		pthread_mutex_unlock(&d->lock);
 		pthread_mutex_lock(&v->op_lock);
-		finalize(d, v, gen, "guest");
+		if (finalize(d, v, gen, "guest") == VIRT_END_CRASHED)
+			daemon_on_crash(d, v); /* its on_crash policy */
 		pthread_mutex_unlock(&v->op_lock);
 		pthread_mutex_lock(&d->lock);
 		dvm_put_locked(d, v);
@@ -331,7 +350,7 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	struct vm_params p = {
 		.board = &v->board,
 		.gate = slot.gate_valid ? &slot.gate : NULL,
-		.ops = { machine_ended, v },
+		.ops = { machine_ended, v, daemon_machine_panicked },
 	};
 	char *json = NULL;
 	if (!d->cfg.in_process) { /* a worker process per VM (issue 14) */
@@ -366,6 +385,17 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		finalize(d, v, v->gen, "daemon");
 	}
 	return r;
+}
+
+int daemon_vm_restart(struct daemon *d, struct dvm *v, struct error *err)
+{
+	return do_start(d, v, err);
+}
+
+int daemon_vm_set_state(struct daemon *d, struct dvm *v, enum vm_state st,
+			struct error *err)
+{
+	return set_state(d, v, st, err);
 }
 
 static int do_stop(struct daemon *d, struct dvm *v, const char *actor,
@@ -573,6 +603,7 @@ static bool only_live_fields_differ(const struct vmdef *a,
 	x->mem_reservation = b->mem_reservation;
 	x->mem_limit = b->mem_limit;
 	x->autostart = b->autostart;
+	x->on_crash = b->on_crash;
 	bool eq = vmdef_equal(x, b);
 	free(x);
 	return eq;
@@ -605,7 +636,8 @@ int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
 	bool live = v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED;
 	if (!r && live && !only_live_fields_differ(&v->def, def))
 		r = error_set(err, EBUSY,
-			      "%s is %s: only qos and autostart can change "
+			      "%s is %s: only qos, autostart and on_crash can "
+			      "change "
 			      "while it runs (stop it to change the rest)",
 			      v->def.name, vm_state_name(v->state));
 	if (!r && live)
@@ -895,6 +927,7 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		r = daemon_sched_open(d, err);
 	if (!r)
 		r = daemon_switches_open(d, &d->switches, err);
+	vmproc_set_sandbox(!cfg->no_sandbox);
 	if (!r && !cfg->in_process) /* a worker ready for the first start */
 		vmproc_spare_enable(cfg->worker_exe ? cfg->worker_exe
 						    : "/proc/self/exe");

@@ -43,6 +43,11 @@ struct daemon_config {
 	 * daemon's own process instead (debugging). */
 	bool in_process;
 	const char *worker_exe;
+	/* --sandbox off: workers run without the sandbox (docs/security.md) */
+	bool no_sandbox;
+	/* on_crash restart: at most restart_limit restarts of a VM within
+	 * restart_window_s (0, 0: 3 in 60 s; --restart-limit N/S) */
+	unsigned restart_limit, restart_window_s;
 };
 
 /* Open the inventory, mark VMs that were running as crashed and start

@@ -11,6 +11,7 @@
 #include "api/inventory.h"
 #include "vmm/vmdef.h"
 #include "machine/virt.h"
+#include "vmm/lifecycle.h"
 #include "vmm/vm.h"
 
 struct vmk_sched;
@@ -48,6 +49,13 @@ struct dvm {
 	bool reap_pending;	     /* (d) the machine ended */
 	unsigned reap_gen;
 	bool is_template; /* (op+d) daemon_template.c */
+	/* (d) why it is in its state: "panicked", "crashed", ... ("": the
+	 * state says it all); on_crash restarts so far (daemon_crash.c) */
+	char reason[16];
+	struct vm_restarts restarts;
+	bool panic_pending; /* (d) the guest panicked (run panic_gen) */
+	unsigned panic_gen;
+	enum virt_panic panic_how;
 };
 
 struct daemon_task {
@@ -106,6 +114,29 @@ bool dvm_wait_ended(struct daemon *d, struct dvm *v, unsigned gen,
 /* Hard-stop run gen of v if it still runs (takes op_lock). */
 void dvm_stop_gen(struct daemon *d, struct dvm *v, unsigned gen,
 		  const char *actor);
+
+/* daemon.c: start v again (caller holds op_lock), as the start action. */
+int daemon_vm_restart(struct daemon *d, struct dvm *v, struct error *err);
+/* Record v's new state (inventory and registry; caller holds op_lock). */
+int daemon_vm_set_state(struct daemon *d, struct dvm *v, enum vm_state st,
+			struct error *err);
+
+/* daemon_crash.c (issue 14, 19): the state a VM ends in (on_crash
+ * destroy turns a crash into stopped) and its reason; then, for a crash,
+ * the on_crash policy (a bounded restart). Caller holds v->op_lock. */
+enum vm_state daemon_end_state(struct daemon *d, struct dvm *v,
+			       enum virt_end why, bool worker_died);
+void daemon_on_crash(struct daemon *d, struct dvm *v);
+/* The guest of run gen panicked (issue 19): a "panic" event with the
+ * last console lines; on_panic pause makes the VM paused (reason
+ * panicked). The machine acted on on_panic itself. Holds op_lock. */
+void daemon_on_panic(struct daemon *d, struct dvm *v, unsigned gen,
+		     enum virt_panic how);
+/* vm_ops.panicked of a daemon VM (opaque: its dvm): marks it for the
+ * reaper, which calls daemon_reap_panic (d->lock held, held again on
+ * return) and so daemon_on_panic under op_lock. */
+void daemon_machine_panicked(void *opaque, struct vm *vm, enum virt_panic how);
+void daemon_reap_panic(struct daemon *d, struct dvm *v);
 
 /* daemon_task.c: start a shutdown (caller holds v->op_lock); *out is the
  * Task. Waiting for running tasks at close. */

@@ -49,6 +49,11 @@ static void daemon_usage(FILE *f)
 		"  --in-process        run the VMs in the daemon's process,\n"
 		"                      not one worker process each "
 		"(debugging)\n"
+		"  --sandbox on|off    VM workers in the sandbox (default on;\n"
+		"                      docs/security.md)\n"
+		"  --restart-limit N/S  on_crash restart: at most N restarts "
+		"of a VM\n"
+		"                      within S seconds (default 3/60)\n"
 		"  --log SPEC          log levels, e.g. daemon=debug\n");
 }
 
@@ -79,6 +84,8 @@ int cmd_daemon(int argc, char **argv)
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "no-scheduler", no_argument, NULL, 'n' },
 		{ "in-process", no_argument, NULL, 'i' },
+		{ "sandbox", required_argument, NULL, 'X' },
+		{ "restart-limit", required_argument, NULL, 'R' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -103,6 +110,32 @@ int cmd_daemon(int argc, char **argv)
 		case 'k': rc.tls_key = optarg; break;
 		case 'n': dc.no_scheduler = true; break;
 		case 'i': dc.in_process = true; break;
+		case 'X':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr,
+					"softvisor daemon: --sandbox: "
+					"on or off, not '%s'\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			dc.no_sandbox = !strcmp(optarg, "off");
+			break;
+		case 'R': {
+			unsigned n = 0, s = 0;
+			char tail;
+			if (sscanf(optarg, "%u/%u%c", &n, &s, &tail) != 2 ||
+			    n < 1 || n > 16 || s < 1 || s > 86400) {
+				fprintf(stderr,
+					"softvisor daemon: --restart-limit: "
+					"N/SECONDS with N 1..16, SECONDS "
+					"1..86400, not '%s'\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			dc.restart_limit = n;
+			dc.restart_window_s = s;
+			break;
+		}
 		case 'p':
 		case 'm':
 		case 't':

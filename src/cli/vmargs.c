@@ -154,6 +154,7 @@ enum {
 	O_BIOS,
 	O_ACCEL,
 	O_ON_PANIC,
+	O_ON_CRASH,
 	O_MEM_MERGE,
 	O_DISK,
 	O_NET,
@@ -187,6 +188,10 @@ static void create_usage(FILE *f)
 		"choice)\n"
 		"  --on-panic ACTION     stop (default), pause or restart when "
 		"the guest panics\n"
+		"  --on-crash ACTION     preserve (default), destroy or "
+		"restart "
+		"when the\n"
+		"                        VM's worker process dies (daemon)\n"
 		"  --disk SPEC           PATH[,readonly][,serial=S] "
 		"(repeatable)\n"
 		"  --net SPEC            user[,hostfwd=RULE][,mac=MAC] "
@@ -318,6 +323,7 @@ static int apply_opt(json_t *def, int c, const char *arg, struct error *err)
 	enum virt_bios bios;
 	enum virt_accel accel;
 	enum virt_on_panic on_panic;
+	enum vmdef_on_crash on_crash;
 	char path[VMDEF_PATH_MAX];
 	unsigned cpus;
 	json_t *v;
@@ -361,6 +367,11 @@ static int apply_opt(json_t *def, int c, const char *arg, struct error *err)
 			return -EINVAL;
 		return put(def, "on_panic",
 			   json_string(vmdef_on_panic_name(on_panic)), err);
+	case O_ON_CRASH:
+		if (vmdef_opt_on_crash(arg, "--on-crash", &on_crash, err) < 0)
+			return -EINVAL;
+		return put(def, "on_crash",
+			   json_string(vmdef_on_crash_name(on_crash)), err);
 	case O_MEM_MERGE:
 		if (vmdef_opt_onoff(arg, "--mem-merge", &none, err) < 0)
 			return -EINVAL;
@@ -433,6 +444,7 @@ int vmargs_parse_create(int argc, char **argv, struct client_opts *o,
 		{ "bios", required_argument, NULL, O_BIOS },
 		{ "accel", required_argument, NULL, O_ACCEL },
 		{ "on-panic", required_argument, NULL, O_ON_PANIC },
+		{ "on-crash", required_argument, NULL, O_ON_CRASH },
 		{ "mem-merge", required_argument, NULL, O_MEM_MERGE },
 		{ "disk", required_argument, NULL, O_DISK },
 		{ "net", required_argument, NULL, O_NET },
@@ -530,9 +542,11 @@ static void set_usage(FILE *f)
 		   "[--cpu-reservation MHZ]\n"
 		   "                            [--cpu-limit MHZ|unlimited]\n"
 		   "                            [--cpu-affinity LIST|all]\n"
+		   "                            [--on-crash ACTION]\n"
 		   "\n"
 		   "Change a VM's CPU QoS; applies to a running VM within one\n"
-		   "accounting interval.\n"
+		   "accounting interval. --on-crash: preserve, destroy or\n"
+		   "restart when its worker process dies.\n"
 		   "\n");
 	client_opts_usage(f);
 }
@@ -545,6 +559,7 @@ int vmargs_parse_set(int argc, char **argv, struct client_opts *o,
 		{ "cpu-reservation", required_argument, NULL, O_CPU_RES },
 		{ "cpu-limit", required_argument, NULL, O_CPU_LIMIT },
 		{ "cpu-affinity", required_argument, NULL, O_CPU_AFFINITY },
+		{ "on-crash", required_argument, NULL, O_ON_CRASH },
 		{ "help", no_argument, NULL, O_HELP },
 		CLIENT_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
@@ -585,8 +600,8 @@ int vmargs_parse_set(int argc, char **argv, struct client_opts *o,
 	if (!json_object_size(p)) {
 		r = error_set(err, EINVAL,
 			      "nothing to set: give --cpu-shares, "
-			      "--cpu-reservation, --cpu-limit or "
-			      "--cpu-affinity");
+			      "--cpu-reservation, --cpu-limit, "
+			      "--cpu-affinity or --on-crash");
 		goto fail;
 	}
 	*name = argv[optind];

@@ -109,6 +109,32 @@ enum vm_state vm_lifecycle_next(enum vm_state s, enum vm_op op)
 
 enum vm_state vm_lifecycle_ended(enum virt_end why)
 {
-	/* a panicked guest whose on_panic is stop was stopped as asked */
-	return why == VIRT_END_CRASHED ? VM_STATE_CRASHED : VM_STATE_STOPPED;
+	/* a panicked guest whose on_panic is stop ends crashed (libvirt:
+	 * crashed, reason panicked; the daemon gives the reason) */
+	return why == VIRT_END_CRASHED || why == VIRT_END_PANICKED
+		       ? VM_STATE_CRASHED
+		       : VM_STATE_STOPPED;
+}
+
+unsigned vm_restarts_recent(const struct vm_restarts *r, uint64_t now_ms,
+			    uint64_t window_ms)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < VM_RESTART_MAX; i++)
+		if (r->times[i] && r->times[i] <= now_ms &&
+		    now_ms - r->times[i] < window_ms)
+			n++;
+	return n;
+}
+
+bool vm_restarts_take(struct vm_restarts *r, uint64_t now_ms, unsigned limit,
+		      uint64_t window_ms)
+{
+	if (limit > VM_RESTART_MAX)
+		limit = VM_RESTART_MAX;
+	if (vm_restarts_recent(r, now_ms, window_ms) >= limit)
+		return false;
+	memmove(r->times, r->times + 1, sizeof(r->times) - sizeof(r->times[0]));
+	r->times[VM_RESTART_MAX - 1] = now_ms;
+	return true;
 }

@@ -9,7 +9,7 @@
  *   stopped ------>   |  ^     resume      |
  *   crashed ------>   |  | reset           | stop
  *                     v  |                 v
- *   (the machine ends: poweroff, stop, panic stop -> stopped; crash ->
+ *   (the machine ends: poweroff, stop -> stopped; crash, panic stop ->
  *    crashed)
  *
  *   if (vm_lifecycle_check(st, VM_OP_PAUSE, name, &err)) -> -EBUSY, message
@@ -20,6 +20,7 @@
 #define SV_VMM_LIFECYCLE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "machine/virt.h"
 #include "util/error.h"
@@ -63,5 +64,20 @@ enum vm_state vm_lifecycle_next(enum vm_state s, enum vm_op op);
 
 /* The state of a VM whose machine ended with why. */
 enum vm_state vm_lifecycle_ended(enum virt_end why);
+
+/* The bounded restart rate of on_crash restart: at most limit restarts
+ * in any window_ms. times[0..VM_RESTART_MAX) holds the last restarts
+ * (ms > 0, 0: none), oldest first; limit <= VM_RESTART_MAX. */
+#define VM_RESTART_MAX 16
+struct vm_restarts {
+	uint64_t times[VM_RESTART_MAX];
+};
+/* How many restarts of r fall within the window ending at now_ms. */
+unsigned vm_restarts_recent(const struct vm_restarts *r, uint64_t now_ms,
+			    uint64_t window_ms);
+/* True if one more restart at now_ms keeps within limit per window_ms;
+ * it is then recorded. False: the limit is reached, nothing recorded. */
+bool vm_restarts_take(struct vm_restarts *r, uint64_t now_ms, unsigned limit,
+		      uint64_t window_ms);
 
 #endif

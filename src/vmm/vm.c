@@ -103,6 +103,14 @@ static void proc_ended(void *opaque, enum virt_end why, int code)
 	machine_ended(opaque, why, code);
 }
 
+static void machine_panicked(void *opaque, enum virt_panic how)
+{
+	struct vm *vm = opaque;
+
+	if (vm->ops.panicked)
+		vm->ops.panicked(vm->ops.opaque, vm, how);
+}
+
 static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 			       struct error *err)
 {
@@ -111,7 +119,7 @@ static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 		.def_json = p->def_json,
 		.n_vcpus = p->n_vcpus,
 		.sched = p->sched,
-		.ops = { console_output, proc_ended, vm },
+		.ops = { console_output, proc_ended, vm, machine_panicked },
 	};
 	vm->remote = true;
 	pthread_rwlock_wrlock(&vm->proc_lock);
@@ -144,6 +152,7 @@ struct vm *vm_start(const struct vm_params *p, struct error *err)
 	struct virt_host_ops hops = {
 		.console_output = console_output,
 		.ended = machine_ended,
+		.panicked = machine_panicked,
 		.gate = p->gate,
 		.opaque = vm,
 	};
@@ -480,4 +489,15 @@ void vm_console_detach(struct vm_viewer *v)
 	pthread_mutex_unlock(&vm->con_lock);
 	free(v);
 	vm_put(vm);
+}
+
+size_t vm_console_tail(struct vm *vm, uint8_t *buf, size_t cap)
+{
+	pthread_mutex_lock(&vm->con_lock);
+	size_t n = vm->ring_len < cap ? vm->ring_len : cap;
+	size_t start = (vm->ring_head + VM_SCROLLBACK - n) % VM_SCROLLBACK;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = vm->ring[(start + i) % VM_SCROLLBACK];
+	pthread_mutex_unlock(&vm->con_lock);
+	return n;
 }

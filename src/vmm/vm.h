@@ -35,6 +35,10 @@ struct vm_ops {
 	/* The machine ended (guest poweroff, vm_stop, crash). */
 	void (*ended)(void *opaque, struct vm *vm, enum virt_end why, int code);
 	void *opaque;
+	/* The guest panicked (once per boot; the machine acts on its
+	 * on_panic itself). Control or worker reader thread: must not wait
+	 * for calls on this VM. May be NULL. */
+	void (*panicked)(void *opaque, struct vm *vm, enum virt_panic how);
 };
 
 struct vm_viewer_ops {
@@ -112,5 +116,8 @@ int vm_console_input(struct vm_viewer *v, const uint8_t *buf, size_t len);
 int vm_console_try_input(struct vm_viewer *v, const uint8_t *buf, size_t len);
 /* Detach; no callback of v runs after it returns. */
 void vm_console_detach(struct vm_viewer *v);
+/* The last (up to cap) bytes of the console's scrollback into buf, oldest
+ * first; returns how many (any thread; e.g. a panic's last lines). */
+size_t vm_console_tail(struct vm *vm, uint8_t *buf, size_t cap);
 
 #endif

@@ -139,6 +139,16 @@ struct vmdef_nic {
 	bool restricted; /* only the host forwards, no NAT (docs/net.md) */
 };
 
+/* What the daemon does when a VM's worker process dies (a crash, kill -9,
+ * a seccomp violation; docs/daemon.md, "When a worker dies"). libvirt's
+ * names: preserve keeps the VM crashed, destroy turns it off (stopped),
+ * restart starts it again (at most a few times in a row). */
+enum vmdef_on_crash {
+	VMDEF_ON_CRASH_PRESERVE = 0, /* state crashed (the default) */
+	VMDEF_ON_CRASH_DESTROY,	     /* state stopped, reason crashed */
+	VMDEF_ON_CRASH_RESTART,	     /* started again by the daemon */
+};
+
 struct vmdef {
 	char name[VMDEF_NAME_MAX + 1]; /* "" only for VMDEF_HOST_RUN */
 	unsigned cpus;
@@ -152,7 +162,9 @@ struct vmdef {
 	enum virt_bios bios;
 	char bios_path[VMDEF_PATH_MAX]; /* VIRT_BIOS_FILE */
 	enum virt_accel accel; /* CPU engine; DEFAULT: the host's choice */
-	enum virt_on_panic on_panic; /* what a guest panic does */
+	enum virt_on_panic on_panic;  /* what a guest panic does */
+	enum vmdef_on_crash on_crash; /* what the daemon does when the
+					 VM's worker dies */
 
 	struct vmdef_disk disks[VMDEF_MAX_DISKS];
 	unsigned n_disks;
@@ -282,6 +294,10 @@ void vmdef_cpuset_str(uint64_t mask, char *buf, size_t size);
 /* --mem-merge (named by what): on/off, yes/no, true/false, 1/0. */
 int vmdef_opt_onoff(const char *s, const char *what, bool *out,
 		    struct error *err);
+/* --on-crash (named by what): "preserve", "destroy" or "restart". */
+int vmdef_opt_on_crash(const char *s, const char *what,
+		       enum vmdef_on_crash *out, struct error *err);
+const char *vmdef_on_crash_name(enum vmdef_on_crash c);
 /* --on-panic (named by what): "stop", "pause" or "restart". */
 int vmdef_opt_on_panic(const char *s, const char *what, enum virt_on_panic *out,
 		       struct error *err);

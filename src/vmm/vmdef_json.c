@@ -607,15 +607,26 @@ static int parse_qos(const json_t *root, struct vmdef *d, struct error *err)
 	return 0;
 }
 
+static int parse_on_crash(const json_t *root, struct vmdef *d,
+			  struct error *err)
+{
+	char s[16];
+	int r = get_str(root, "", "on_crash", s, sizeof(s), false, err);
+
+	if (r == -ENOENT)
+		return 0;
+	return r ? r : vmdef_opt_on_crash(s, "on_crash:", &d->on_crash, err);
+}
+
 /* ---- public ------------------------------------------------------------ */
 
 int vmdef_from_json(const json_t *root, struct vmdef *d, struct error *err)
 {
 	static const char *const keys[] = {
-		"name", "cpus",	     "memory",	  "boot",
-		"bios", "accel",     "on_panic",  "disks",
-		"nics", "console",   "rng",	  "balloon",
-		"qos",	"autostart", "mem_merge", NULL,
+		"name",	    "cpus",	"memory", "boot",      "bios",
+		"accel",    "on_panic", "disks",  "nics",      "console",
+		"rng",	    "balloon",	"qos",	  "autostart", "mem_merge",
+		"on_crash", NULL,
 	};
 	uint64_t v;
 	int r;
@@ -639,8 +650,8 @@ int vmdef_from_json(const json_t *root, struct vmdef *d, struct error *err)
 
 	if (parse_boot(root, d, err) || parse_bios(root, d, err) ||
 	    parse_accel(root, d, err) || parse_on_panic(root, d, err) ||
-	    parse_devices(root, d, err) || parse_console(root, d, err) ||
-	    parse_qos(root, d, err) ||
+	    parse_on_crash(root, d, err) || parse_devices(root, d, err) ||
+	    parse_console(root, d, err) || parse_qos(root, d, err) ||
 	    get_bool(root, "", "autostart", &d->autostart, err))
 		return -EINVAL;
 	return vmdef_validate(d, VMDEF_HOST_DAEMON, err);
@@ -813,6 +824,8 @@ json_t *vmdef_to_json_value(const struct vmdef *d)
 				   json_string(vmdef_accel_name(d->accel)));
 	bad |= json_object_set_new(
 		o, "on_panic", json_string(vmdef_on_panic_name(d->on_panic)));
+	bad |= json_object_set_new(
+		o, "on_crash", json_string(vmdef_on_crash_name(d->on_crash)));
 	for (unsigned i = 0; i < d->n_disks; i++)
 		bad |= json_array_append_new(
 			disks, vmdef_disk_to_json(&d->disks[i], true));

@@ -113,6 +113,11 @@ static const char *const on_panic_names[] = {
 	[VIRT_ON_PANIC_PAUSE] = "pause",
 	[VIRT_ON_PANIC_RESTART] = "restart",
 };
+static const char *const on_crash_names[] = {
+	[VMDEF_ON_CRASH_PRESERVE] = "preserve",
+	[VMDEF_ON_CRASH_DESTROY] = "destroy",
+	[VMDEF_ON_CRASH_RESTART] = "restart",
+};
 #define N_NAMES(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The value named s, or -1. */
@@ -229,6 +234,27 @@ int vmdef_opt_on_panic(const char *s, const char *what, enum virt_on_panic *out,
 				 what, s);
 	*out = (enum virt_on_panic)v;
 	return 0;
+}
+
+int vmdef_opt_on_crash(const char *s, const char *what,
+		       enum vmdef_on_crash *out, struct error *err)
+{
+	int v = name_value(s, on_crash_names, N_NAMES(on_crash_names));
+
+	if (v < 0)
+		return error_set(err, EINVAL,
+				 "%s %.64s: expected preserve, destroy or "
+				 "restart",
+				 what, s);
+	*out = (enum vmdef_on_crash)v;
+	return 0;
+}
+
+const char *vmdef_on_crash_name(enum vmdef_on_crash c)
+{
+	return (unsigned)c < N_NAMES(on_crash_names) && on_crash_names[c]
+		       ? on_crash_names[c]
+		       : "preserve";
 }
 
 const char *vmdef_on_panic_name(enum virt_on_panic p)

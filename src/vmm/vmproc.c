@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/log.h"
+#include "vmm/sandbox.h"
+#include "vmm/seccomp_audit.h"
 #include "vmm/sched.h"
 #include "vmm/vmproc.h"
 
@@ -46,6 +50,7 @@ struct proxy {
 struct vmproc {
 	int sock;
 	pid_t pid;
+	uint64_t spawned_us; /* CLOCK_MONOTONIC, for the audit records */
 	struct vmproc_ops ops;
 	struct vmk_sched_vm *sched;
 	unsigned n_vcpus;
@@ -242,6 +247,19 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 		return 0;
 	}
 	case VMPROTO_RAM_FD: return 0; /* not used by the daemon yet */
+	case VMPROTO_PANICKED: {
+		if (m->a0 < VIRT_PANIC_PVPANIC || m->a0 > VIRT_PANIC_REBOOT)
+			return error_set(err, EPROTO, "panicked: bad reason %d",
+					 m->a0);
+		if (p->ended)
+			return 0;
+		struct vmproc_ops po = p->ops;
+		pthread_mutex_unlock(&p->lock);
+		if (po.panicked)
+			po.panicked(po.opaque, (enum virt_panic)m->a0);
+		pthread_mutex_lock(&p->lock);
+		return 0;
+	}
 	default:
 		return error_set(err, EPROTO, "unexpected %s from the worker",
 				 vmproto_type_name(m->type));
@@ -250,12 +268,38 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 
 static void describe_status(struct vmproc *p, int status)
 {
-	if (WIFSIGNALED(status)) {
+	char sys[32];
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
+		/* the seccomp filter (docs/security.md): name the call from
+		 * the kernel's audit record when we can read it */
+		if (seccomp_audit_lookup(p->pid, p->spawned_us, 1000, sys,
+					 sizeof(sys)))
+			snprintf(p->cause, sizeof(p->cause),
+				 "seccomp violation: syscall %s (worker "
+				 "killed by signal %d, SIGSYS)",
+				 sys, SIGSYS);
+		else
+			snprintf(p->cause, sizeof(p->cause),
+				 "seccomp violation: a system call not on the "
+				 "allow-list (worker killed by signal %d, "
+				 "SIGSYS; the kernel's audit log names it)",
+				 SIGSYS);
+		p->code = 128 + SIGSYS;
+	} else if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
 		snprintf(p->cause, sizeof(p->cause),
-			 "worker killed by signal %d (%s)", sig,
-			 strsignal(sig));
+			 "worker killed by signal %d (%s)%s", sig,
+			 strsignal(sig),
+			 WCOREDUMP(status) ? ", core dumped" : "");
 		p->code = 128 + sig;
+	} else if (WIFEXITED(status) &&
+		   WEXITSTATUS(status) == SANDBOX_EXIT_SECCOMP) {
+		/* SOFTVISOR_SECCOMP=trap: the worker printed the call */
+		snprintf(p->cause, sizeof(p->cause),
+			 "seccomp violation (trap mode: the worker's "
+			 "stderr names the call; exit status %d)",
+			 SANDBOX_EXIT_SECCOMP);
+		p->code = SANDBOX_EXIT_SECCOMP;
 	} else if (WIFEXITED(status)) {
 		snprintf(p->cause, sizeof(p->cause),
 			 "worker exited with status %d", WEXITSTATUS(status));
@@ -324,6 +368,14 @@ static void *reader_thread(void *arg)
 
 /* ---- spawn ------------------------------------------------------------------ */
 
+/* Workers enter the sandbox (vmproc_set_sandbox). */
+static atomic_bool sandbox_on = true;
+
+void vmproc_set_sandbox(bool on)
+{
+	atomic_store(&sandbox_on, on);
+}
+
 static int spawn_raw(const char *exe, pid_t *pid, int *sock, struct error *err)
 {
 	int sv[2];
@@ -342,8 +394,13 @@ static int spawn_raw(const char *exe, pid_t *pid, int *sock, struct error *err)
 	posix_spawn_file_actions_adddup2(&fa, child, WORKER_FD);
 	char fdarg[16];
 	snprintf(fdarg, sizeof(fdarg), "%d", WORKER_FD);
-	char *argv[] = { (char *)"softvisor", (char *)"__vm-worker",
-			 (char *)"--fd", fdarg, NULL };
+	char *argv[] = { (char *)"softvisor",
+			 (char *)"__vm-worker",
+			 (char *)"--fd",
+			 fdarg,
+			 (char *)"--sandbox",
+			 (char *)(atomic_load(&sandbox_on) ? "on" : "off"),
+			 NULL };
 	/* its own process group: a terminal's ^C reaches the daemon, which
 	 * stops its VMs cleanly, not the workers behind its back. Not its
 	 * own session: with CFS autogroups every session is a task group of
@@ -434,6 +491,9 @@ void vmproc_spare_close(void)
 
 static int spawn(struct vmproc *p, const char *exe, struct error *err)
 {
+	/* 2 s of slack: the kernel log's clock and ours may differ a bit */
+	uint64_t now = clock_monotonic_ns() / 1000;
+	p->spawned_us = now > 2000000 ? now - 2000000 : 0;
 	if (spare_take(exe, &p->pid, &p->sock))
 		return 0;
 	return spawn_raw(exe, &p->pid, &p->sock, err);

@@ -31,6 +31,8 @@ struct vmproc_ops {
 	void (*output)(void *opaque, const uint8_t *buf, size_t len);
 	void (*ended)(void *opaque, enum virt_end why, int code);
 	void *opaque;
+	/* The worker says its guest panicked (a0 validated). May be NULL. */
+	void (*panicked)(void *opaque, enum virt_panic how);
 };
 
 struct vmproc_params {
@@ -71,6 +73,9 @@ void vmproc_destroy(struct vmproc *p);
  * wait for the exec (the daemon enables it; off by default). Close ends
  * and reaps the spare. Process-wide. */
 void vmproc_spare_enable(const char *exe);
+/* Workers spawned from now on enter the sandbox (on, the default) or not
+ * (`softvisor daemon --sandbox off`). Set before the spare is enabled. */
+void vmproc_set_sandbox(bool on);
 void vmproc_spare_close(void);
 
 #endif

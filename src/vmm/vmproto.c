@@ -39,6 +39,7 @@ static const struct {
 	[VMPROTO_GATE_OPENING] = { "gate-opening", 0, 0, 0 },
 	[VMPROTO_RAM_FD] = { "ram-fd", 0, 0, 1 },
 	[VMPROTO_DISK_SNAPSHOT] = { "disk-snapshot", 1, 255, 0 },
+	[VMPROTO_PANICKED] = { "panicked", 0, 0, 0 },
 };
 
 const char *vmproto_type_name(unsigned type)

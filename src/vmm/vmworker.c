@@ -7,6 +7,7 @@
  * w->lock guards the gate state.
  */
 #include <dirent.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "cpu/hart.h"
+#include "net/swport.h"
 #include "util/log.h"
 #include "vmm/vm.h"
 #include "vmm/vmdef.h"
@@ -48,6 +50,11 @@ struct worker {
 	struct virt_config board;
 	struct vm *vm;
 	struct vm_viewer *viewer;
+	/* switch ports, made once: they live across the guest's reboots
+	 * (a sandboxed worker could not connect again) */
+	struct netdev *ports[VIRT_MAX_VIRTIO];
+	const struct vmworker_hooks *hooks;
+	atomic_bool said_something; /* the guest's first console output */
 };
 
 static void send_or_log(struct worker *w, const struct vmproto_msg *m)
@@ -168,6 +175,9 @@ static int gate_kick(struct worker *w, const struct vmproto_msg *m,
 static void con_output(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct worker *w = opaque;
+	if (len && !atomic_exchange(&w->said_something, true) && w->hooks &&
+	    w->hooks->first_output)
+		w->hooks->first_output(w->hooks->opaque);
 	while (len) {
 		size_t n = len > 4096 ? 4096 : len;
 		struct vmproto_msg m = { .type = VMPROTO_CONSOLE_OUT,
@@ -185,6 +195,36 @@ static void machine_ended(void *opaque, struct vm *vm, enum virt_end why,
 	struct worker *w = opaque;
 	(void)vm;
 	send_simple(w, VMPROTO_ENDED, 0, (int32_t)why, code);
+}
+
+/* The guest panicked: the daemon records it and sets the VM's state; the
+ * machine acts on on_panic itself (stop, pause, restart). */
+static void machine_panicked(void *opaque, struct vm *vm, enum virt_panic how)
+{
+	struct worker *w = opaque;
+	(void)vm;
+	send_simple(w, VMPROTO_PANICKED, 0, (int32_t)how,
+		    (int32_t)w->board.on_panic);
+}
+
+/* Connect the switch ports now, as netdevs the board borrows: a reboot
+ * keeps them instead of connecting again. */
+static int connect_ports(struct worker *w, struct error *err)
+{
+	for (unsigned i = 0; i < w->board.n_nets; i++) {
+		struct virtio_net_config *n = &w->board.nets[i];
+		if (n->backend != VIRTIO_NET_BACKEND_SWITCH || n->netdev)
+			continue;
+		uint32_t mtu = 0;
+		w->ports[i] = net_swport_create(n->switch_path, n->portgroup,
+						n->mac, n->id, &mtu, err);
+		if (!w->ports[i])
+			return err->code ? -err->code : -EIO;
+		if (!n->user.mtu || n->user.mtu > mtu)
+			n->user.mtu = mtu;
+		n->netdev = w->ports[i];
+	}
+	return 0;
 }
 
 /* The descriptors open now (after the machine was built): all of them are
@@ -228,6 +268,15 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 	w->board.power_button = virt_virtio_count(&w->board) < VIRT_MAX_VIRTIO;
 	w->n_vcpus = w->def.cpus;
 	w->remote = m->a0 != 0;
+	w->hooks = hooks;
+	if (hooks && hooks->configure) {
+		r = hooks->configure(hooks->opaque, &w->def, &w->board, err);
+		if (r)
+			return r;
+	}
+	r = connect_ports(w, err);
+	if (r)
+		return r;
 	if (w->n_vcpus > VIRT_MAX_HARTS || nfds != (w->remote ? w->n_vcpus : 0))
 		return error_set(err, EINVAL,
 				 "start: %u gate sockets for %u vCPUs", nfds,
@@ -244,7 +293,7 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 	gate.opaque = w;
 	struct vm_params p = { .board = &w->board,
 			       .gate = &gate,
-			       .ops = { machine_ended, w } };
+			       .ops = { machine_ended, w, machine_panicked } };
 	w->vm = vm_start(&p, err);
 	if (!w->vm)
 		return err->code ? -err->code : -EINVAL;
@@ -408,6 +457,9 @@ int vmworker_main(int sock, const struct vmworker_hooks *hooks)
 			vm_console_detach(w.viewer);
 		vm_destroy(w.vm);
 	}
+	for (unsigned i = 0; i < VIRT_MAX_VIRTIO; i++)
+		if (w.ports[i])
+			netdev_destroy(w.ports[i]);
 	close(sock);
 	return status;
 }

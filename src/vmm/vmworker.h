@@ -21,9 +21,22 @@
 
 #include "util/error.h"
 
+struct vmdef;
+struct virt_config;
+
 struct vmworker_hooks {
+	/* After the definition was parsed, before anything of the machine
+	 * is built or opened (the worker is still single-threaded): e.g.
+	 * a network namespace for a VM without user networking, recording
+	 * host files. May be NULL; non-zero aborts the start. */
+	int (*configure)(void *opaque, const struct vmdef *def,
+			 const struct virt_config *board, struct error *err);
 	int (*prepare)(void *opaque, const int *keep_fds, unsigned n_keep,
 		       struct error *err);
+	/* The guest wrote to its console for the first time (on a vCPU
+	 * thread, inside the UART's transmit path); the test-only fault
+	 * injection fires here (docs/security.md). May be NULL. */
+	void (*first_output)(void *opaque);
 	void *opaque;
 };
 

@@ -267,12 +267,24 @@ def test_concurrent_clients(daemon, guest):
     assert api.ok("GET", "/v1/vms")["vms"] == []
 
 
-def test_crash_is_isolated(daemon, guest, tmp_path):
+@pytest.fixture
+def open_daemon(tmp_path):
+    """Workers without the sandbox: a sandboxed worker keeps its kernel
+    file open across reboots (docs/security.md, "Files after the
+    sandbox"), so a vanished kernel would not fail its reboot."""
+    d = Daemon(tmp_path, extra=["--sandbox", "off"]).start()
+    yield d
+    if d.proc:
+        rc = d.stop()
+        assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
+
+
+def test_crash_is_isolated(open_daemon, guest, tmp_path):
     """A machine that cannot continue goes to crashed; the daemon and the
     other VMs go on. Here the guest reboots after its kernel file vanished:
     the rebuild fails and the machine ends crashed."""
     import shutil
-    api = daemon.api()
+    api = open_daemon.api()
     kernel = tmp_path / "Image"
     shutil.copy(guest.image, kernel)
     fragile = guest_definition(guest, "fragile", after="reboot",

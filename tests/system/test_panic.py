@@ -11,6 +11,8 @@ measures time.
 import os
 import subprocess
 
+import pytest
+
 SOFTVISOR = os.environ.get("SOFTVISOR", "build/softvisor")
 SCALE = float(os.environ.get("SOFTVISOR_TIME_SCALE", "1"))
 # generous: a panic is noticed after 10 s without progress, more under
@@ -69,3 +71,48 @@ def test_panic_reboot_restarts_or_stops(guest):
         text=True, timeout=limit + 60)
     assert "restarting it" in p.stderr, p.stderr[-2000:]
     assert p.stdout.count("Linux version") >= 2
+
+
+@pytest.mark.parametrize("mode", ["worker", "in-process"])
+def test_daemon_vm_panic_is_reported(tmp_path, guest, mode):
+    """A daemon VM's guest panics inside its worker: the worker tells the
+    daemon, which records a 'panic' event and sets the state (issue 19:
+    libvirt's crashed/panicked); on_panic pause leaves it paused for
+    inspection. Both guests panic at once in 64 MiB. The same for VMs in
+    the daemon's own process (--in-process)."""
+    from daemon_util import Daemon, guest_definition
+
+    extra = ["--in-process"] if mode == "in-process" else []
+    d = Daemon(tmp_path, extra=extra).start()
+    api = d.api()
+    try:
+        api.ok("POST", "/v1/vms", guest_definition(guest, "p-stop",
+                                                   memory="64M"))
+        api.ok("POST", "/v1/vms", guest_definition(
+            guest, "p-pause", memory="64M", on_panic="pause"))
+        for n in ["p-stop", "p-pause"]:
+            api.ok("POST", f"/v1/vms/{n}/start")
+        api.wait_state("p-stop", "crashed", timeout=180)
+        vm = api.ok("GET", "/v1/vms/p-stop")
+        assert vm["state_reason"] == "panicked", vm
+        ev = api.ok("GET", "/v1/events?vm=p-stop")["events"]
+        panic = [e for e in ev if e["action"] == "panic"]
+        assert panic and panic[0]["result"] == "panicked", ev
+        assert "stopped making progress" in panic[0]["message"], panic
+        assert "on_panic stop" in panic[0]["message"], panic
+        crash = [e for e in ev if e["action"] == "crash"]
+        assert crash and "panicked" in crash[-1]["message"], ev
+
+        api.wait_state("p-pause", "paused", timeout=180)
+        vm = api.ok("GET", "/v1/vms/p-pause")
+        assert vm["state_reason"] == "panicked", vm
+        if mode == "worker":  # kept, with its memory, to inspect
+            assert vm["worker_pid"] > 0
+        ev = api.ok("GET", "/v1/events?vm=p-pause")["events"]
+        assert any(e["action"] == "panic" and
+                   "on_panic pause" in e["message"] for e in ev), ev
+        api.ok("POST", "/v1/vms/p-pause/stop")
+        assert api.state("p-pause") == "stopped"
+    finally:
+        rc = d.stop()
+    assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"

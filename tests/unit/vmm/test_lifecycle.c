@@ -73,7 +73,7 @@ static void test_transitions(void **state)
 	assert_int_equal(vm_lifecycle_ended(VIRT_END_POWEROFF), S);
 	assert_int_equal(vm_lifecycle_ended(VIRT_END_STOPPED), S);
 	assert_int_equal(vm_lifecycle_ended(VIRT_END_CRASHED), C);
-	assert_int_equal(vm_lifecycle_ended(VIRT_END_PANICKED), S);
+	assert_int_equal(vm_lifecycle_ended(VIRT_END_PANICKED), C);
 	assert_true(vm_state_live(R) && vm_state_live(P));
 	assert_false(vm_state_live(D) || vm_state_live(S) || vm_state_live(C));
 }
@@ -96,6 +96,29 @@ static void test_names(void **state)
 	assert_string_equal(vm_op_name((enum vm_op)77), "?");
 }
 
+static void test_restart_rate(void **state)
+{
+	(void)state;
+	struct vm_restarts r = { 0 };
+	/* 3 per 60 s: the fourth within the minute is refused */
+	assert_true(vm_restarts_take(&r, 1000, 3, 60000));
+	assert_true(vm_restarts_take(&r, 2000, 3, 60000));
+	assert_true(vm_restarts_take(&r, 3000, 3, 60000));
+	assert_int_equal(vm_restarts_recent(&r, 3000, 60000), 3);
+	assert_false(vm_restarts_take(&r, 4000, 3, 60000));
+	assert_false(vm_restarts_take(&r, 60999, 3, 60000));
+	/* the first one left the window */
+	assert_true(vm_restarts_take(&r, 61000, 3, 60000));
+	assert_false(vm_restarts_take(&r, 61500, 3, 60000));
+	assert_int_equal(vm_restarts_recent(&r, 200000, 60000), 0);
+	/* limit 0: never; a limit above the memory is capped */
+	struct vm_restarts z = { 0 };
+	assert_false(vm_restarts_take(&z, 5, 0, 1000));
+	for (unsigned i = 0; i < VM_RESTART_MAX; i++)
+		assert_true(vm_restarts_take(&z, 10 + i, 1000, 1000));
+	assert_false(vm_restarts_take(&z, 100, 1000, 1000));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -103,6 +126,7 @@ int main(void)
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_transitions),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_restart_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

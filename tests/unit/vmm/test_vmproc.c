@@ -104,6 +104,17 @@ static int fake_worker(const char *mode)
 			}
 			if (!strcmp(mode, "hang"))
 				break; /* never answers */
+			if (!strcmp(mode, "sigsys")) {
+				/* as the seccomp filter kills (no audit
+				 * record names a call for this one) */
+				signal(SIGSYS, SIG_DFL);
+				raise(SIGSYS);
+			}
+			if (!strcmp(mode, "panic"))
+				wsend(fd, VMPROTO_PANICKED, 0, VIRT_PANIC_STUCK,
+				      0, NULL);
+			if (!strcmp(mode, "panic-bad"))
+				wsend(fd, VMPROTO_PANICKED, 0, 99, 0, NULL);
 			wsend(fd, VMPROTO_REPLY, m.seq, 0, 0, NULL);
 			break;
 		case VMPROTO_CONSOLE_IN: {
@@ -129,6 +140,8 @@ struct seen {
 	pthread_mutex_t lock;
 	char out[256];
 	size_t n;
+	int panicked;
+	enum virt_panic how;
 	int ended;
 	enum virt_end why;
 	int code;
@@ -153,6 +166,15 @@ static void on_ended(void *opaque, enum virt_end why, int code)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void on_panicked(void *opaque, enum virt_panic how)
+{
+	struct seen *s = opaque;
+	pthread_mutex_lock(&s->lock);
+	s->panicked++;
+	s->how = how;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static int start(const char *mode, struct seen *s, struct vmk_sched_vm *h,
 		 struct vmproc **p, struct error *err)
 {
@@ -164,7 +186,7 @@ static int start(const char *mode, struct seen *s, struct vmk_sched_vm *h,
 		.def_json = "{\"name\":\"fake\"}",
 		.n_vcpus = 1,
 		.sched = h,
-		.ops = { on_output, on_ended, s },
+		.ops = { on_output, on_ended, s, on_panicked },
 	};
 	return vmproc_start(&prm, p, err);
 }
@@ -237,6 +259,50 @@ static void test_crash(void **state)
 	vmproc_destroy(p);
 }
 
+/* A worker killed by SIGSYS is reported as a seccomp violation (the call
+ * is named only when the kernel's audit record is there). */
+static void test_sigsys(void **state)
+{
+	(void)state;
+	struct error err = { 0 };
+	struct seen s;
+	struct vmproc *p;
+	assert_int_equal(start("sigsys", &s, NULL, &p, &err), 0);
+	assert_int_equal(vmproc_call(p, VMPROTO_PAUSE, 0, NULL, 0), -EPIPE);
+	int code;
+	assert_int_equal(vmproc_wait(p, &code), VIRT_END_CRASHED);
+	assert_int_equal(code, 128 + SIGSYS);
+	assert_non_null(strstr(vmproc_cause(p), "seccomp violation"));
+	assert_non_null(strstr(vmproc_cause(p), "SIGSYS"));
+	vmproc_destroy(p);
+}
+
+/* PANICKED reaches ops.panicked before the reply; a bad reason is a
+ * protocol error that kills the worker. */
+static void test_panicked(void **state)
+{
+	(void)state;
+	struct error err = { 0 };
+	struct seen s;
+	struct vmproc *p;
+	assert_int_equal(start("panic", &s, NULL, &p, &err), 0);
+	assert_int_equal(vmproc_call(p, VMPROTO_PAUSE, 0, NULL, 0), 0);
+	pthread_mutex_lock(&s.lock);
+	assert_int_equal(s.panicked, 1);
+	assert_int_equal(s.how, VIRT_PANIC_STUCK);
+	pthread_mutex_unlock(&s.lock);
+	vmproc_destroy(p);
+
+	assert_int_equal(start("panic-bad", &s, NULL, &p, &err), 0);
+	assert_int_equal(vmproc_call(p, VMPROTO_PAUSE, 0, NULL, 0), -EPIPE);
+	int code;
+	assert_int_equal(vmproc_wait(p, &code), VIRT_END_CRASHED);
+	assert_non_null(strstr(vmproc_cause(p),
+			       "protocol error: panicked: bad reason"));
+	vmproc_destroy(p);
+	assert_int_equal(s.panicked, 0);
+}
+
 static void test_hung_worker(void **state)
 {
 	(void)state;
@@ -291,6 +357,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_start_fails),
 		cmocka_unit_test(test_protocol_error_kills),
 		cmocka_unit_test(test_crash),
+		cmocka_unit_test(test_sigsys),
+		cmocka_unit_test(test_panicked),
 		cmocka_unit_test(test_hung_worker),
 		cmocka_unit_test(test_run_tokens),
 	};
