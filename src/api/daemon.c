@@ -241,8 +241,12 @@ static void finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	pthread_mutex_unlock(&d->lock);
 
 	enum vm_state st = vm_lifecycle_ended(why);
+	if (v->suspending) /* the suspend records its own event */
+		st = VM_STATE_SUSPENDED;
 	if (set_state(d, v, st, &err))
 		log_error(LOG, "%s: %s", v->def.name, err.msg);
+	if (v->suspending)
+		return;
 	const char *action = why == VIRT_END_POWEROFF  ? "poweroff"
 			     : why == VIRT_END_CRASHED ? "crash"
 						       : "stopped";
@@ -337,6 +341,10 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		p.n_vcpus = v->run_def.cpus;
 		p.sched = slot.handle;
 	}
+	if (v->restoring) { /* daemon_vm_restore */
+		p.restore = v->board.restore_by_fd = true;
+		p.restore_fd = v->board.restore_fd = v->restore_fd;
+	}
 	pthread_mutex_lock(&d->lock);
 	v->gen++;
 	v->sched = slot;
@@ -363,12 +371,31 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	return r;
 }
 
+int dvm_start(struct daemon *d, struct dvm *v, struct error *err)
+{
+	return do_start(d, v, err);
+}
+
+int dvm_set_state(struct daemon *d, struct dvm *v, enum vm_state st,
+		  struct error *err)
+{
+	return set_state(d, v, st, err);
+}
+
+void dvm_finalize(struct daemon *d, struct dvm *v, unsigned gen,
+		  const char *actor)
+{
+	finalize(d, v, gen, actor);
+}
+
 static int do_stop(struct daemon *d, struct dvm *v, const char *actor,
 		   struct error *err)
 {
 	int r = vm_lifecycle_check(v->state, VM_OP_STOP, v->def.name, err);
 	if (r)
 		return r;
+	if (v->state == VM_STATE_SUSPENDED) /* discard the saved state */
+		return daemon_vm_discard_state(d, v, err);
 	unsigned gen = v->gen;
 	vm_stop(v->vm, 0);
 	finalize(d, v, gen, actor);
@@ -395,6 +422,7 @@ int daemon_action_parse(const char *s, enum daemon_action *out)
 		[DAEMON_START] = "start",	[DAEMON_STOP] = "stop",
 		[DAEMON_SHUTDOWN] = "shutdown", [DAEMON_PAUSE] = "pause",
 		[DAEMON_RESUME] = "resume",	[DAEMON_RESET] = "reset",
+		[DAEMON_SUSPEND] = "suspend",
 	};
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i])) {
@@ -412,6 +440,7 @@ static const char *action_name(enum daemon_action a)
 	case DAEMON_SHUTDOWN: return "shutdown";
 	case DAEMON_PAUSE: return "pause";
 	case DAEMON_RESUME: return "resume";
+	case DAEMON_SUSPEND: return "suspend";
 	default: return "reset";
 	}
 }
@@ -424,11 +453,19 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
 	if (!v)
 		return -ENOENT;
 	int r = 0;
+	bool suspended = v->state == VM_STATE_SUSPENDED;
 	switch (action) {
-	case DAEMON_START: r = do_start(d, v, err); break;
+	case DAEMON_START:
+		r = suspended ? daemon_vm_restore(d, v, err)
+			      : do_start(d, v, err);
+		break;
 	case DAEMON_STOP: r = do_stop(d, v, actor, err); break;
 	case DAEMON_PAUSE: r = do_pause(d, v, true, err); break;
-	case DAEMON_RESUME: r = do_pause(d, v, false, err); break;
+	case DAEMON_RESUME:
+		r = suspended ? daemon_vm_restore(d, v, err)
+			      : do_pause(d, v, false, err);
+		break;
+	case DAEMON_SUSPEND: r = daemon_vm_suspend(d, v, actor, err); break;
 	case DAEMON_RESET:
 		r = vm_lifecycle_check(v->state, VM_OP_RESET, v->def.name, err);
 		if (!r)
@@ -598,6 +635,14 @@ int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
 		json_decref(merged);
 	}
 	bool live = v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED;
+	/* a suspended VM continues on the machine it was saved from */
+	if (!r && v->state == VM_STATE_SUSPENDED &&
+	    !only_live_fields_differ(&v->def, def))
+		r = error_set(err, EBUSY,
+			      "%s is suspended: only qos and autostart can "
+			      "change (resume it, or stop it to discard the "
+			      "saved state)",
+			      v->def.name);
 	if (!r && live && !only_live_fields_differ(&v->def, def))
 		r = error_set(err, EBUSY,
 			      "%s is %s: only qos and autostart can change "
@@ -633,6 +678,8 @@ int daemon_vm_delete(struct daemon *d, const char *actor, const char *ref,
 	if (!v)
 		return -ENOENT;
 	int r = vm_lifecycle_check(v->state, VM_OP_DELETE, v->def.name, err);
+	if (!r && v->state == VM_STATE_SUSPENDED)
+		r = daemon_vm_discard_state(d, v, err);
 	if (!r)
 		r = inventory_vm_delete(d->inv, v->id, err);
 	if (!r) {

@@ -82,6 +82,7 @@ enum daemon_action {
 	DAEMON_PAUSE,
 	DAEMON_RESUME,
 	DAEMON_RESET,
+	DAEMON_SUSPEND, /* save to a file and free the machine (issue 18) */
 };
 /* "start", "stop", ... -> action; -EINVAL if unknown. */
 int daemon_action_parse(const char *s, enum daemon_action *out);

@@ -47,6 +47,10 @@ struct dvm {
 	struct dvm_sched_slot sched; /* (op+d) */
 	bool reap_pending;	     /* (d) the machine ended */
 	unsigned reap_gen;
+	/* suspend and resume (daemon_state.c): the next start continues
+	 * from restore_fd; the end being finalized is a suspend */
+	bool restoring, suspending; /* (op) */
+	int restore_fd;		    /* (op) */
 };
 
 struct daemon_task {
@@ -105,6 +109,27 @@ bool dvm_wait_ended(struct daemon *d, struct dvm *v, unsigned gen,
 /* Hard-stop run gen of v if it still runs (takes op_lock). */
 void dvm_stop_gen(struct daemon *d, struct dvm *v, unsigned gen,
 		  const char *actor);
+
+/* daemon.c, for daemon_state.c (caller holds v->op_lock): start v's
+ * machine (continuing from v->restore_fd if v->restoring); record a
+ * state; record that run gen ended (vm_stop first). */
+int dvm_start(struct daemon *d, struct dvm *v, struct error *err);
+int dvm_set_state(struct daemon *d, struct dvm *v, enum vm_state st,
+		  struct error *err);
+void dvm_finalize(struct daemon *d, struct dvm *v, unsigned gen,
+		  const char *actor);
+
+/* daemon_state.c (docs/vm-state.md), caller holds v->op_lock: suspend
+ * (save the machine to <state_dir>/vmstate/<id>.state, end it); continue
+ * a suspended VM from that file (start, resume); discard it (stop of a
+ * suspended VM, delete). */
+int daemon_vm_suspend(struct daemon *d, struct dvm *v, const char *actor,
+		      struct error *err);
+int daemon_vm_restore(struct daemon *d, struct dvm *v, struct error *err);
+int daemon_vm_discard_state(struct daemon *d, struct dvm *v, struct error *err);
+/* The state file's path of VM id. 0 or -ENAMETOOLONG. */
+int daemon_state_path(struct daemon *d, int64_t id, char *buf, size_t cap,
+		      struct error *err);
 
 /* daemon_task.c: start a shutdown (caller holds v->op_lock); *out is the
  * Task. Waiting for running tasks at close. */

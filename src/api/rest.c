@@ -579,6 +579,8 @@ static const struct route routes[] = {
 	  h_vm_action, "vm.resume", GRANT_POWER },
 	{ "POST", "/v1/vms/*/reset", 200, ROUTE_BODY, DAEMON_RESET, h_vm_action,
 	  "vm.reset", GRANT_POWER },
+	{ "POST", "/v1/vms/*/suspend", 200, ROUTE_BODY, DAEMON_SUSPEND,
+	  h_vm_action, "vm.suspend", GRANT_POWER },
 	{ "GET", "/v1/vms/*/stats", 200, 0, 0, h_vm_stats, NULL, GRANT_READ },
 	{ "GET", "/v1/vms/*/console", 101, 0, 0, h_vm_console, NULL,
 	  GRANT_READ },

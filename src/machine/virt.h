@@ -82,6 +82,14 @@ struct virt_config {
 	 * (virt_run: SIGUSR1 or SIGTERM), then end */
 	const char *restore;
 	const char *save;
+	/* The same through descriptors someone else opened (the sandboxed
+	 * VM process, the daemon's worker: they cannot open paths).
+	 * restore_by_fd: read the state from restore_fd (not closed) instead
+	 * of restore. save_by_fd: write --save to save_fd (rewound and
+	 * truncated first, fsynced, not renamed) and then write one byte to
+	 * save_done_fd, so that the opener can put the file in place. */
+	bool restore_by_fd, save_by_fd;
+	int restore_fd, save_fd, save_done_fd;
 	/* Called once by virt_start on the caller's thread, after the
 	 * first boot's RAM, devices, images and host channels are open and
 	 * before the first guest instruction: the VM process's sandbox
@@ -234,6 +242,12 @@ struct virt_save_stats {
 };
 int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
 	      struct error *err);
+/* The same state written to fd (a file, pipe or socket the caller opened:
+ * the sandboxed VM process cannot create files) from its current offset;
+ * no fsync, no rename: the caller owns fd and decides what a complete
+ * write means. The machine stays paused. 0 or -errno with err set. */
+int virt_save_fd(struct virt *vm, int fd, struct virt_save_stats *st,
+		 struct error *err);
 /* Free an ended (or never started) machine. */
 void virt_destroy(struct virt *vm);
 

@@ -120,17 +120,14 @@ static int savable(struct virt *vm, struct error *err)
 	return 0;
 }
 
-int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
-	      struct error *err)
+int virt_save_fd(struct virt *vm, int fd, struct virt_save_stats *st,
+		 struct error *err)
 {
 	struct state_writer w;
-	char tmp[4096];
 	uint64_t t0 = now_ns();
 
 	if (!atomic_load(&vm->running))
 		return error_set(err, EINVAL, "save: the VM is not running");
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return error_set(err, ENAMETOOLONG, "save: path too long");
 	/* io_lock: a reboot (the control thread) destroys the devices, then
 	 * the harts and RAM, only after it got io_lock (virt_io_destroy);
 	 * it sets stopping first */
@@ -146,25 +143,43 @@ int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
 	for (unsigned i = 0; i < vm->io.n; i++)
 		virtio_mmio_quiesce(vm->io.vd[i]);
 	uint64_t t_paused = now_ns();
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = error_set(err, errno, "save: %s: %s", tmp, strerror(errno));
-	} else {
-		r = state_writer_open(&w, fd, err);
-		if (!r) {
-			r = write_all_sections(vm, &w, st, err);
-			if (!r)
-				r = state_writer_finish(&w, err);
-			else
-				state_writer_abort(&w);
-		}
+	r = state_writer_open(&w, fd, err);
+	if (!r) {
+		r = write_all_sections(vm, &w, st, err);
+		if (!r)
+			r = state_writer_finish(&w, err);
+		else
+			state_writer_abort(&w);
 	}
 	/* the vCPUs stay paused, so the devices find nothing new to do */
 	for (unsigned i = 0; i < vm->io.n; i++)
 		virtio_mmio_resume(vm->io.vd[i]);
 	pthread_mutex_unlock(&vm->io_lock);
-	if (fd < 0)
+	if (r)
 		return r;
+	if (st) {
+		st->bytes = w.bytes;
+		st->pause_ns = t_paused - t0;
+		st->total_ns = now_ns() - t0;
+	}
+	return 0;
+}
+
+int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
+	      struct error *err)
+{
+	char tmp[4096];
+	uint64_t t0 = now_ns();
+
+	if (!atomic_load(&vm->running))
+		return error_set(err, EINVAL, "save: the VM is not running");
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return error_set(err, ENAMETOOLONG, "save: path too long");
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_set(err, errno, "save: %s: %s", tmp,
+				 strerror(errno));
+	int r = virt_save_fd(vm, fd, st, err);
 	if (!r && fsync(fd))
 		r = error_set(err, errno, "save: fsync %s: %s", tmp,
 			      strerror(errno));
@@ -177,11 +192,8 @@ int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
 		error_prefix(err, "saving the VM to %s", path);
 		return r;
 	}
-	if (st) {
-		st->bytes = w.bytes;
-		st->pause_ns = t_paused - t0;
+	if (st)
 		st->total_ns = now_ns() - t0;
-	}
 	return 0;
 }
 

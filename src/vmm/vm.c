@@ -112,6 +112,8 @@ static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 		.n_vcpus = p->n_vcpus,
 		.sched = p->sched,
 		.ops = { console_output, proc_ended, vm },
+		.restore = p->restore,
+		.restore_fd = p->restore_fd,
 	};
 	vm->remote = true;
 	pthread_rwlock_wrlock(&vm->proc_lock);
@@ -189,6 +191,27 @@ static int proc_call(struct vm *vm, unsigned type, const void *data,
 	struct vmproc *p = proc_get(vm);
 	int r = p ? vmproc_call(p, type, 0, data, len) : -EPIPE;
 	proc_put(vm);
+	return r;
+}
+
+int vm_save_fd(struct vm *vm, int fd, struct virt_save_stats *st,
+	       struct error *err)
+{
+	if (!vm->remote)
+		return virt_save_fd(vm->board, fd, st, err);
+	struct vmproto_saved sv;
+	struct vmproc *p = proc_get(vm);
+	/* a big VM to a slow disk: minutes, not the 5 s of a call */
+	int r = p ? vmproc_save(p, fd, &sv, 600 * 1000, err)
+		  : error_set(err, EPIPE, "save: the VM's worker is gone");
+	proc_put(vm);
+	if (!r && st) {
+		st->bytes = sv.bytes;
+		st->ram_frames = sv.ram_frames;
+		st->ram_frames_saved = sv.ram_frames_saved;
+		st->pause_ns = sv.pause_ns;
+		st->total_ns = sv.total_ns;
+	}
 	return r;
 }
 

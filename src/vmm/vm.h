@@ -61,6 +61,11 @@ struct vm_params {
 	const char *def_json;
 	unsigned n_vcpus;
 	struct vmk_sched_vm *sched;
+	/* worker only: continue from the VM state readable at restore_fd
+	 * (kept by the caller) instead of booting; in this process the
+	 * board says so itself (virt_config.restore_by_fd) */
+	bool restore;
+	int restore_fd;
 };
 
 /* Build and start the machine (errors such as a missing kernel come back
@@ -71,6 +76,10 @@ int vm_resume(struct vm *vm);
 void vm_reset(struct vm *vm);
 /* -ENODEV when the machine has no power button. */
 int vm_power_button(struct vm *vm);
+/* Write the machine's state to fd (docs/vm-state.md; virt_save_fd): the
+ * machine stays paused. 0 with *st filled, or -errno with err set. */
+int vm_save_fd(struct vm *vm, int fd, struct virt_save_stats *st,
+	       struct error *err);
 /* Hard power-off; asynchronous. */
 void vm_stop(struct vm *vm, int code);
 /* Wait until the machine ended. */

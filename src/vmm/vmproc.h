@@ -39,6 +39,10 @@ struct vmproc_params {
 	unsigned n_vcpus;	    /* its cpus */
 	struct vmk_sched_vm *sched; /* the scheduler's handle, or NULL */
 	struct vmproc_ops ops;
+	/* continue from the VM state readable at restore_fd (the caller's:
+	 * the worker gets a duplicate) instead of booting */
+	bool restore;
+	int restore_fd;
 };
 
 /* Spawn the worker, start the VM in it; 0 once the machine was built (its
@@ -49,6 +53,11 @@ int vmproc_start(const struct vmproc_params *p, struct vmproc **out,
  * worker's answer, -EPIPE once it is gone, -ETIMEDOUT after 5 s. */
 int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,
 		uint32_t len);
+/* Save the VM's state (docs/vm-state.md) to fd, which the worker gets a
+ * duplicate of (a file, or a socket someone reads); the VM stays paused.
+ * 0 with *out filled, or -errno with err (the worker's message). */
+int vmproc_save(struct vmproc *p, int fd, struct vmproto_saved *out,
+		unsigned timeout_ms, struct error *err);
 /* Figures of the running machine; zeroes if the worker does not answer
  * within 250 ms. */
 int vmproc_stats(struct vmproc *p, struct vmproto_stats *st);

@@ -26,7 +26,7 @@
 #define VMPROTO_MAGIC	 0x5356u /* "SV" */
 #define VMPROTO_VERSION	 1u
 #define VMPROTO_MAX_DATA (64u * 1024)
-#define VMPROTO_MAX_FDS	 64u /* VIRT_MAX_HARTS gate sockets */
+#define VMPROTO_MAX_FDS	 65u /* VIRT_MAX_HARTS gate sockets + a state */
 
 enum vmproto_type {
 	/* daemon -> worker */
@@ -53,6 +53,12 @@ enum vmproto_type {
 	VMPROTO_GATE_OPENING, /* seq; answered by REPLY once in effect */
 	VMPROTO_RAM_FD,	      /* one fd: guest RAM (memfd); a0: size MiB.
 				 Reserved: RAM is not a memfd yet */
+	/* docs/vm-state.md: save and restore through descriptors the
+	 * daemon opened (the worker cannot open paths) */
+	VMPROTO_SAVE,  /* daemon -> worker, one fd: write the VM's state
+			  to it (the VM stays paused); answer: SAVED */
+	VMPROTO_SAVED, /* a0: 0 or -errno; data: struct vmproto_saved on
+			  success, the error message otherwise */
 	VMPROTO_TYPE_END
 };
 
@@ -66,6 +72,16 @@ struct vmproto_stats {
 	uint64_t instret[VMPROTO_STATS_VCPUS];
 	struct virt_dev_stats dev;
 };
+
+/* What a save wrote (VMPROTO_SAVED on success; host byte order). */
+struct vmproto_saved {
+	uint64_t bytes, ram_frames, ram_frames_saved, pause_ns, total_ns;
+};
+
+/* VMPROTO_START: a1 = VMPROTO_START_RESTORE when the last descriptor is a
+ * VM state to continue from (read before the guest's first instruction,
+ * then closed). */
+#define VMPROTO_START_RESTORE 1
 
 /* Bytes of a receive buffer: the largest packet and one more. */
 #define VMPROTO_RXBUF (VMPROTO_MAX_DATA + 32)

@@ -21,6 +21,7 @@
 #include "vmm/vmdef.h"
 #include "vmm/vmproto.h"
 #include "vmm/vmworker.h"
+#include "vmm/vmworker_state.h"
 
 #define LOG "worker"
 
@@ -228,6 +229,12 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 	w->board.power_button = virt_virtio_count(&w->board) < VIRT_MAX_VIRTIO;
 	w->n_vcpus = w->def.cpus;
 	w->remote = m->a0 != 0;
+	/* docs/vm-state.md: the last descriptor is the state to continue */
+	bool restore = m->a1 == VMPROTO_START_RESTORE;
+	if (restore && nfds) {
+		w->board.restore_by_fd = true;
+		w->board.restore_fd = fds[--nfds];
+	}
 	if (w->n_vcpus > VIRT_MAX_HARTS || nfds != (w->remote ? w->n_vcpus : 0))
 		return error_set(err, EINVAL,
 				 "start: %u gate sockets for %u vCPUs", nfds,
@@ -323,6 +330,9 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		r = vm_console_try_input(w->viewer, m->data, m->len);
 		break;
 	case VMPROTO_STATS: stats(w, m->seq); return 0;
+	case VMPROTO_SAVE:
+		vmworker_save(w->vm, w->sock, m->seq, nfds == 1 ? fds[0] : -1);
+		return 0;
 	case VMPROTO_GATE_KICK: return gate_kick(w, m, err);
 	case VMPROTO_REPLY: /* to GATE_CLOSING/OPENING */
 		pthread_mutex_lock(&w->lock);
