@@ -341,9 +341,10 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		p.n_vcpus = v->run_def.cpus;
 		p.sched = slot.handle;
 	}
-	if (v->restoring) { /* daemon_vm_restore */
+	if (v->restoring) { /* daemon_vm_restore, daemon_migrate.c */
 		p.restore = v->board.restore_by_fd = true;
 		p.restore_fd = v->board.restore_fd = v->restore_fd;
+		p.start_paused = v->board.start_paused = v->start_paused;
 	}
 	pthread_mutex_lock(&d->lock);
 	v->gen++;
@@ -422,7 +423,7 @@ int daemon_action_parse(const char *s, enum daemon_action *out)
 		[DAEMON_START] = "start",	[DAEMON_STOP] = "stop",
 		[DAEMON_SHUTDOWN] = "shutdown", [DAEMON_PAUSE] = "pause",
 		[DAEMON_RESUME] = "resume",	[DAEMON_RESET] = "reset",
-		[DAEMON_SUSPEND] = "suspend",
+		[DAEMON_SUSPEND] = "suspend",	[DAEMON_MIGRATE] = "migrate",
 	};
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i])) {
@@ -441,6 +442,7 @@ static const char *action_name(enum daemon_action a)
 	case DAEMON_PAUSE: return "pause";
 	case DAEMON_RESUME: return "resume";
 	case DAEMON_SUSPEND: return "suspend";
+	case DAEMON_MIGRATE: return "migrate";
 	default: return "reset";
 	}
 }
@@ -466,6 +468,9 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
 			      : do_pause(d, v, false, err);
 		break;
 	case DAEMON_SUSPEND: r = daemon_vm_suspend(d, v, actor, err); break;
+	case DAEMON_MIGRATE:
+		r = daemon_vm_migrate(d, v, actor, body, out, err);
+		break;
 	case DAEMON_RESET:
 		r = vm_lifecycle_check(v->state, VM_OP_RESET, v->def.name, err);
 		if (!r)
@@ -475,9 +480,11 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
 		r = daemon_shutdown_task(d, v, actor, body, out, err);
 		break;
 	}
-	if (!r && action != DAEMON_SHUTDOWN)
+	if (!r && action != DAEMON_SHUTDOWN && action != DAEMON_MIGRATE)
 		*out = vm_json(v);
-	event(d, v->def.name, actor, action_name(action), r, err);
+	/* a migration records its outcome when it ends (daemon_migrate.c) */
+	if (r || action != DAEMON_MIGRATE)
+		event(d, v->def.name, actor, action_name(action), r, err);
 	dvm_op_end(d, v);
 	return r;
 }

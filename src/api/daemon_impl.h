@@ -51,6 +51,7 @@ struct dvm {
 	 * from restore_fd; the end being finalized is a suspend */
 	bool restoring, suspending; /* (op) */
 	int restore_fd;		    /* (op) */
+	bool start_paused;	    /* (op) incoming migration */
 };
 
 struct daemon_task {
@@ -61,6 +62,10 @@ struct daemon_task {
 	int progress;
 	char message[256];
 	int64_t created_ms, finished_ms;
+	/* a transfer (migration): shown when has_xfer */
+	bool has_xfer;
+	uint64_t bytes_sent, bytes_remaining;
+	double dirty_rate; /* bytes/s dirtied while copying */
 };
 
 struct daemon {
@@ -130,6 +135,19 @@ int daemon_vm_discard_state(struct daemon *d, struct dvm *v, struct error *err);
 /* The state file's path of VM id. 0 or -ENAMETOOLONG. */
 int daemon_state_path(struct daemon *d, int64_t id, char *buf, size_t cap,
 		      struct error *err);
+
+/* daemon_task.c: a task other files run (migration): begin (counted
+ * until end; *out its JSON), progress, end. */
+int daemon_task_begin(struct daemon *d, const char *kind, const char *vm,
+		      int64_t *id, json_t **out, struct error *err);
+void daemon_task_progress(struct daemon *d, int64_t id, int progress,
+			  const char *msg, uint64_t sent, uint64_t remaining,
+			  double dirty_rate);
+void daemon_task_end(struct daemon *d, int64_t id, bool ok, const char *msg);
+
+/* daemon_migrate.c (docs/vm-state.md, "Live migration"). */
+int daemon_vm_migrate(struct daemon *d, struct dvm *v, const char *actor,
+		      const char *body, json_t **out, struct error *err);
 
 /* daemon_task.c: start a shutdown (caller holds v->op_lock); *out is the
  * Task. Waiting for running tasks at close. */

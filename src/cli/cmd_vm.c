@@ -638,6 +638,7 @@ static const struct vm_sub subs[] = {
 	{ "pause", "pause the vCPUs", vm_action },
 	{ "resume", "continue a paused or suspended VM", vm_action },
 	{ "suspend", "save to disk and free the memory", vm_action },
+	{ "migrate", "move the running VM to another daemon", cmd_vm_migrate },
 	{ "reset", "hard reset", vm_action },
 	{ "delete", "remove a VM that is not running", vm_action },
 	{ "edit", "change the definition ($EDITOR or --set)", vm_edit },

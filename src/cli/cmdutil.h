@@ -57,5 +57,7 @@ double cmd_jnum(const json_t *o, const char *key);
 
 /* `vm console NAME`: cmd_console.c. */
 int cmd_vm_console(int argc, char **argv);
+/* `vm migrate NAME --to URL`: cmd_migrate.c. */
+int cmd_vm_migrate(int argc, char **argv);
 
 #endif

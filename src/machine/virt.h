@@ -90,6 +90,10 @@ struct virt_config {
 	 * save_done_fd, so that the opener can put the file in place. */
 	bool restore_by_fd, save_by_fd;
 	int restore_fd, save_fd, save_done_fd;
+	/* The harts wait, paused, before their first instruction until
+	 * virt_resume (an incoming migration: the source still owns the
+	 * guest until it lets go). */
+	bool start_paused;
 	/* Called once by virt_start on the caller's thread, after the
 	 * first boot's RAM, devices, images and host channels are open and
 	 * before the first guest instruction: the VM process's sandbox

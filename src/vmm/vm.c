@@ -114,6 +114,7 @@ static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 		.ops = { console_output, proc_ended, vm },
 		.restore = p->restore,
 		.restore_fd = p->restore_fd,
+		.start_paused = p->start_paused,
 	};
 	vm->remote = true;
 	pthread_rwlock_wrlock(&vm->proc_lock);

@@ -66,6 +66,7 @@ struct vm_params {
 	 * board says so itself (virt_config.restore_by_fd) */
 	bool restore;
 	int restore_fd;
+	bool start_paused; /* worker only (else virt_config.start_paused) */
 };
 
 /* Build and start the machine (errors such as a missing kernel come back

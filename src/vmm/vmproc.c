@@ -517,9 +517,11 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 	/* the state to continue from goes last (the caller keeps its fd) */
 	unsigned n_send = n_wfds;
 	if (prm->restore) {
-		m.a1 = VMPROTO_START_RESTORE;
+		m.a1 |= VMPROTO_START_RESTORE;
 		wfds[n_send++] = prm->restore_fd;
 	}
+	if (prm->start_paused)
+		m.a1 |= VMPROTO_START_PAUSED;
 	if (!r)
 		r = vmproto_send(p->sock, &m, wfds, n_send, 0, err);
 	for (unsigned i = 0; i < n_wfds; i++)
@@ -615,9 +617,9 @@ int vmproc_save(struct vmproc *p, int fd, struct vmproto_saved *out,
 	char data[512];
 	uint32_t len = 0;
 	int r = request_fds(p, &m, &fd, 1, NULL, timeout_ms, data, &len);
-	if (r == -EPIPE)
+	if (r && !len && r == -EPIPE)
 		return error_set(err, EPIPE, "save: the VM's worker is gone");
-	if (r == -ETIMEDOUT)
+	if (r && !len && r == -ETIMEDOUT)
 		return error_set(err, ETIMEDOUT,
 				 "save: no answer from the VM's worker "
 				 "within %u s",

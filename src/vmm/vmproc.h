@@ -43,6 +43,7 @@ struct vmproc_params {
 	 * the worker gets a duplicate) instead of booting */
 	bool restore;
 	int restore_fd;
+	bool start_paused; /* the vCPUs wait for RESUME */
 };
 
 /* Spawn the worker, start the VM in it; 0 once the machine was built (its

@@ -82,6 +82,8 @@ struct vmproto_saved {
  * VM state to continue from (read before the guest's first instruction,
  * then closed). */
 #define VMPROTO_START_RESTORE 1
+/* VMPROTO_START: a1 bit: the vCPUs wait, paused, until RESUME. */
+#define VMPROTO_START_PAUSED 2
 
 /* Bytes of a receive buffer: the largest packet and one more. */
 #define VMPROTO_RXBUF (VMPROTO_MAX_DATA + 32)

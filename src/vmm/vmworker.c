@@ -230,7 +230,8 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 	w->n_vcpus = w->def.cpus;
 	w->remote = m->a0 != 0;
 	/* docs/vm-state.md: the last descriptor is the state to continue */
-	bool restore = m->a1 == VMPROTO_START_RESTORE;
+	bool restore = (m->a1 & VMPROTO_START_RESTORE) != 0;
+	w->board.start_paused = (m->a1 & VMPROTO_START_PAUSED) != 0;
 	if (restore && nfds) {
 		w->board.restore_by_fd = true;
 		w->board.restore_fd = fds[--nfds];

@@ -337,6 +337,8 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *vm,
 			LOCKED_ERR(EBUSY, "vm %s: not paused", v->name);
 		v->state = "running";
 		break;
+	case DAEMON_MIGRATE:
+		LOCKED_ERR(ENOTSUP, "vm %s: no migration in the fake", v->name);
 	case DAEMON_SUSPEND:
 		if (!active(v))
 			LOCKED_ERR(EBUSY, "vm %s: not running", v->name);
@@ -709,4 +711,14 @@ struct event_bus *daemon_event_bus(struct daemon *d)
 {
 	(void)d;
 	return NULL;
+}
+
+int daemon_migrate_incoming(struct daemon *d, const char *actor,
+			    const char *def_json,
+			    long (*rd)(void *opaque, void *buf, size_t n),
+			    void *opaque, json_t **out, struct error *err)
+{
+	(void)d, (void)actor, (void)def_json, (void)rd, (void)opaque;
+	(void)out;
+	return error_set(err, ENOTSUP, "no migration in the fake");
 }
