@@ -12,6 +12,10 @@
  *   ── POST /v1/vms/NAME/resume ─────────────────────▶ it runs
  *   the source's machine ends and its record goes
  *
+ * The worker's state stream is pre-copy (machine/virt_migrate.c): RAM
+ * passes while the guest runs, then the paused rest within the downtime
+ * budget ("downtime_ms", default 50; 0: stop-and-copy, all of it paused).
+ *
  * A failure at any point before the destination answered the resume
  * leaves the VM on the source, which continues it (resume), and the
  * destination drops what it received; if the resume's answer is lost the
@@ -169,15 +173,21 @@ struct migr_job {
 	char token[TOKEN_MAX];
 	char ca_file[URL_MAX];
 	bool insecure;
+	unsigned downtime_ms; /* 0: stop-and-copy */
+	/* one handle for every call: the resume after the stream reuses its
+	 * connection (no TLS handshake inside the downtime) */
+	CURL *curl;
 };
 
 /* The worker's save into the socket, on its own thread. */
 struct saver {
 	struct vm *vm;
 	int fd;
+	unsigned budget_ms;
 	int r;
 	struct error err;
 	struct virt_save_stats st;
+	struct virt_precopy_result res;
 	uint64_t t_start, t_end;
 };
 
@@ -186,7 +196,13 @@ static void *saver_thread(void *arg)
 	struct saver *s = arg;
 
 	s->t_start = clock_monotonic_ns();
-	s->r = vm_save_fd(s->vm, s->fd, &s->st, &s->err);
+	if (s->budget_ms)
+		s->r = vm_migrate_fd(s->vm, s->fd, s->budget_ms, &s->st,
+				     &s->res, &s->err);
+	else
+		s->r = vm_save_fd(s->vm, s->fd, &s->st, &s->err);
+	if (!s->r && !s->res.final_pause_ns) /* stop-and-copy: all paused */
+		s->res.final_pause_ns = s->t_start;
 	s->t_end = clock_monotonic_ns();
 	shutdown(s->fd, SHUT_WR); /* the end of the upload */
 	return NULL;
@@ -195,6 +211,7 @@ static void *saver_thread(void *arg)
 /* The upload: the stream's header, then what the worker writes. */
 struct upload {
 	struct migr_job *j;
+	struct vm *vm;
 	char *head;
 	size_t head_len, head_pos;
 	int fd;
@@ -224,15 +241,22 @@ static size_t upload_read(char *buf, size_t size, size_t nmemb, void *opaque)
 		return CURL_READFUNC_ABORT;
 	}
 	u->sent += (uint64_t)r;
-	if (u->sent - u->last_report >= (4u << 20) || r == 0) {
-		uint64_t est = u->estimate > u->sent ? u->estimate : u->sent;
-		int pct = (int)(u->sent * 95 / (est ? est : 1));
-		char msg[96];
-		snprintf(msg, sizeof(msg), "copying the state: %llu MiB sent",
-			 (unsigned long long)(u->sent >> 20));
-		/* stop-and-copy: the VM is paused, nothing is dirtied */
+	if (u->sent - u->last_report >= (1u << 20) || r == 0) {
+		struct virt_precopy_progress pr;
+		vm_migrate_progress(u->vm, &pr);
+		/* pass 0: the RAM's size is the estimate; then what the last
+		 * pass left dirty */
+		uint64_t left = pr.pass			? pr.dirty_frames * 4096
+				: u->estimate > u->sent ? u->estimate - u->sent
+							: 0;
+		int pct = (int)(u->sent * 95 / (u->sent + left + 1));
+		char msg[128];
+		snprintf(msg, sizeof(msg),
+			 "copying: pass %u, %llu MiB sent, %llu MiB dirty",
+			 pr.pass, (unsigned long long)(u->sent >> 20),
+			 (unsigned long long)(left >> 20));
 		daemon_task_progress(u->j->d, u->j->task, pct, msg, u->sent,
-				     est - u->sent, 0);
+				     left, pr.dirty_rate);
 		u->last_report = u->sent;
 	}
 	return (size_t)r;
@@ -269,10 +293,11 @@ static int dest_call(struct migr_job *j, const char *method, const char *path,
 	char url[URL_MAX + 256], auth[TOKEN_MAX + 32];
 	struct reply rp = { 0 };
 	struct curl_slist *h = NULL;
-	CURL *c = curl_easy_init();
+	CURL *c = j->curl;
 
 	if (!c)
 		return error_set(err, ENOMEM, "curl: cannot start");
+	curl_easy_reset(c); /* options go, the connection stays */
 	snprintf(url, sizeof(url), "%s%s", j->to, path);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", j->token);
 	h = curl_slist_append(h, auth);
@@ -321,7 +346,6 @@ static int dest_call(struct migr_job *j, const char *method, const char *path,
 		}
 	}
 	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
 	free(rp.buf);
 	return r;
 }
@@ -337,6 +361,8 @@ static int send_state(struct migr_job *j, struct dvm *v, struct saver *s,
 		return error_set(err, errno, "socketpair: %s", strerror(errno));
 	s->vm = v->vm;
 	s->fd = sv[1];
+	s->budget_ms = j->downtime_ms;
+	up->vm = v->vm;
 	if (pthread_create(&th, NULL, saver_thread, s)) {
 		close(sv[0]);
 		close(sv[1]);
@@ -376,6 +402,7 @@ static void *migrate_thread(void *arg)
 	uint64_t t0 = clock_monotonic_ns(), t_resumed = 0;
 	int r = 0;
 
+	j->curl = curl_easy_init();
 	pthread_mutex_lock(&v->op_lock);
 	snprintf(name, sizeof(name), "%s", v->def.name);
 	if (v->deleted || v->gen != j->gen || !vm_state_live(v->state))
@@ -399,6 +426,7 @@ static void *migrate_thread(void *arg)
 		r = error_set(&err, ENOMEM, "out of memory");
 	if (!r)
 		r = send_state(j, v, &s, &up, &err);
+	uint64_t t_restored = clock_monotonic_ns();
 	if (!r) {
 		/* phase 2: the destination's copy runs */
 		long status = 0;
@@ -423,9 +451,15 @@ static void *migrate_thread(void *arg)
 		dvm_finalize(d, v, gen, j->actor);
 		snprintf(msg, sizeof(msg),
 			 "migrated to %.200s: downtime %.1f ms, total %.1f ms, "
-			 "%llu bytes sent",
-			 j->to, (t_resumed - s.t_start) / 1e6,
-			 (t_resumed - t0) / 1e6, (unsigned long long)up.sent);
+			 "%llu bytes sent, %u passes, %llu pages paused "
+			 "(paused: %.1f ms writing, %.1f ms to the "
+			 "destination's restore, %.1f ms to its resume)",
+			 j->to, (t_resumed - s.res.final_pause_ns) / 1e6,
+			 (t_resumed - t0) / 1e6, (unsigned long long)up.sent,
+			 s.res.passes, (unsigned long long)s.res.final_frames,
+			 (s.t_end - s.res.final_pause_ns) / 1e6,
+			 (t_restored - s.t_end) / 1e6,
+			 (t_resumed - t_restored) / 1e6);
 	} else {
 		/* the VM stays here: the save paused it */
 		if (was_running && v->vm && vm_resume(v->vm))
@@ -445,6 +479,8 @@ static void *migrate_thread(void *arg)
 			log_warn(LOG, "%s: %s", name, e2.msg);
 	}
 	daemon_task_end(d, j->task, moved, msg);
+	if (j->curl)
+		curl_easy_cleanup(j->curl);
 	free(up.head);
 	free(def);
 	dvm_put(d, v);
@@ -473,6 +509,10 @@ static int parse_body(const char *body, struct migr_job *j, struct error *err)
 		const char *s = json_string_value(val);
 		if (!strcmp(key, "insecure") && json_is_boolean(val))
 			j->insecure = json_is_true(val);
+		else if (!strcmp(key, "downtime_ms") && json_is_integer(val) &&
+			 json_integer_value(val) >= 0 &&
+			 json_integer_value(val) <= 60000)
+			j->downtime_ms = (unsigned)json_integer_value(val);
 		else if (!strcmp(key, "to") && s && strlen(s) < URL_MAX)
 			snprintf(j->to, sizeof(j->to), "%s", s);
 		else if (!strcmp(key, "token") && s && strlen(s) < TOKEN_MAX)
@@ -509,6 +549,7 @@ int daemon_vm_migrate(struct daemon *d, struct dvm *v, const char *actor,
 
 	if (!j)
 		return error_set(err, ENOMEM, "out of memory");
+	j->downtime_ms = 50;
 	int r = parse_body(body, j, err);
 	if (!r && !vm_state_live(v->state))
 		r = error_set(err, EBUSY, "%s is %s, not running", v->def.name,

@@ -15,20 +15,26 @@
 #include "cli/cli.h"
 #include "cli/cmdutil.h"
 #include "cli/output.h"
+#include "util/parse.h"
 
-enum { O_TO = 256, O_TO_TOKEN, O_TO_INSECURE, O_TO_CA, O_NO_WAIT };
+enum { O_TO = 256, O_TO_TOKEN, O_TO_INSECURE, O_TO_CA, O_NO_WAIT, O_DOWNTIME };
 
 struct migrate_args {
 	const char *to, *token, *ca;
 	bool insecure, no_wait;
+	uint64_t downtime_ms;
+	bool has_downtime;
 };
 
 static int migrate_opt(int c, const char *arg, void *opaque, struct error *err)
 {
 	struct migrate_args *a = opaque;
 
-	(void)err;
 	switch (c) {
+	case O_DOWNTIME:
+		a->has_downtime = true;
+		return parse_u64(arg, 0, 60000, &a->downtime_ms, "--downtime",
+				 err);
 	case O_TO: a->to = arg; break;
 	case O_TO_TOKEN: a->token = arg; break;
 	case O_TO_CA: a->ca = arg; break;
@@ -43,12 +49,14 @@ static void migrate_usage(FILE *f)
 	fprintf(f,
 		"usage: softvisor vm migrate NAME --to https://HOST:PORT\n"
 		"         [--to-token TOKEN] [--to-insecure | --to-ca FILE]\n"
-		"         [--no-wait]\n\n"
+		"         [--downtime MS] [--no-wait]\n\n"
 		"Move the running VM to another softvisor daemon without "
 		"stopping it\n(docs/vm-state.md). The destination's API token "
 		"comes from --to-token\nor $SOFTVISOR_MIGRATE_TOKEN. A failure "
-		"leaves the VM running here.\n--no-wait prints the task id "
-		"and returns at once.\n\n");
+		"leaves the VM running here.\n--downtime: the budget for the "
+		"part copied with the VM paused\n(default 50 ms; 0: all of "
+		"it, stop-and-copy). --no-wait prints the\ntask id and "
+		"returns at once.\n\n");
 	client_opts_usage(f);
 }
 
@@ -84,6 +92,7 @@ int cmd_vm_migrate(int argc, char **argv)
 		{ "to-insecure", no_argument, NULL, O_TO_INSECURE },
 		{ "to-ca", required_argument, NULL, O_TO_CA },
 		{ "no-wait", no_argument, NULL, O_NO_WAIT },
+		{ "downtime", required_argument, NULL, O_DOWNTIME },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct migrate_args a = { 0 };
@@ -111,6 +120,9 @@ int cmd_vm_migrate(int argc, char **argv)
 		return r;
 	body = json_pack("{s:s, s:s, s:b}", "to", a.to, "token", a.token,
 			 "insecure", a.insecure);
+	if (body && a.has_downtime)
+		json_object_set_new(body, "downtime_ms",
+				    json_integer((json_int_t)a.downtime_ms));
 	if (body && a.ca)
 		json_object_set_new(body, "ca_file", json_string(a.ca));
 	char *path = cmd_vm_path(name, "/migrate");

@@ -23,11 +23,12 @@
 #include "vmm/sched.h"
 #include "vmm/vmproc.h"
 
-#define LOG		 "vmproc"
-#define WORKER_FD	 3
-#define CALL_TIMEOUT_MS	 5000
-#define STATS_TIMEOUT_MS 250
-#define START_TIMEOUT_MS 30000
+#define LOG		   "vmproc"
+#define WORKER_FD	   3
+#define CALL_TIMEOUT_MS	   5000
+#define STATS_TIMEOUT_MS   250
+#define START_TIMEOUT_MS   30000
+#define RESTORE_TIMEOUT_MS (600 * 1000)
 
 extern char **environ;
 
@@ -74,6 +75,7 @@ struct vmproc {
 	struct vmproto_stats *stats; /* where STATS_REPLY goes */
 	char reply_data[512];	     /* SAVED's data */
 	uint32_t reply_len;
+	struct vmproto_progress progress; /* the last PROGRESS */
 
 	struct proxy px[VMPROTO_STATS_VCPUS];
 };
@@ -251,6 +253,9 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 		return 0;
 	}
 	case VMPROTO_RAM_FD: return 0; /* not used by the daemon yet */
+	case VMPROTO_PROGRESS:	       /* figures only: shown, never trusted */
+		memcpy(&p->progress, m->data, sizeof(p->progress));
+		return 0;
 	default:
 		return error_set(err, EPROTO, "unexpected %s from the worker",
 				 vmproto_type_name(m->type));
@@ -528,7 +533,11 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 		close(wfds[i]); /* the worker has its own now */
 	if (!r) {
 		struct timespec ts;
-		deadline_after(START_TIMEOUT_MS, &ts);
+		/* a restore reads a stream that may take its time (a live
+		 * migration's passes) */
+		deadline_after(prm->restore ? RESTORE_TIMEOUT_MS
+					    : START_TIMEOUT_MS,
+			       &ts);
 		pthread_mutex_lock(&p->lock);
 		int w = 0;
 		while (!p->started && !p->gone && w == 0)
@@ -610,10 +619,21 @@ static int request(struct vmproc *p, unsigned type, int32_t a0,
 	return request_fds(p, &m, NULL, 0, st, timeout_ms, NULL, NULL);
 }
 
-int vmproc_save(struct vmproc *p, int fd, struct vmproto_saved *out,
-		unsigned timeout_ms, struct error *err)
+void vmproc_progress(struct vmproc *p, struct vmproto_progress *out)
 {
-	struct vmproto_msg m = { .type = VMPROTO_SAVE };
+	pthread_mutex_lock(&p->lock);
+	*out = p->progress;
+	pthread_mutex_unlock(&p->lock);
+}
+
+int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms,
+		struct vmproto_saved *out, unsigned timeout_ms,
+		struct error *err)
+{
+	struct vmproto_msg m = { .type = VMPROTO_SAVE, .a0 = budget_ms };
+	pthread_mutex_lock(&p->lock);
+	memset(&p->progress, 0, sizeof(p->progress));
+	pthread_mutex_unlock(&p->lock);
 	char data[512];
 	uint32_t len = 0;
 	int r = request_fds(p, &m, &fd, 1, NULL, timeout_ms, data, &len);

@@ -56,9 +56,13 @@ int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,
 		uint32_t len);
 /* Save the VM's state (docs/vm-state.md) to fd, which the worker gets a
  * duplicate of (a file, or a socket someone reads); the VM stays paused.
+ * budget_ms > 0: live migration's pre-copy with that downtime budget.
  * 0 with *out filled, or -errno with err (the worker's message). */
-int vmproc_save(struct vmproc *p, int fd, struct vmproto_saved *out,
-		unsigned timeout_ms, struct error *err);
+int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms,
+		struct vmproto_saved *out, unsigned timeout_ms,
+		struct error *err);
+/* The last PROGRESS of a pre-copy (zeroes before the first). */
+void vmproc_progress(struct vmproc *p, struct vmproto_progress *out);
 /* Figures of the running machine; zeroes if the worker does not answer
  * within 250 ms. */
 int vmproc_stats(struct vmproc *p, struct vmproto_stats *st);

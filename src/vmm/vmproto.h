@@ -55,10 +55,14 @@ enum vmproto_type {
 				 Reserved: RAM is not a memfd yet */
 	/* docs/vm-state.md: save and restore through descriptors the
 	 * daemon opened (the worker cannot open paths) */
-	VMPROTO_SAVE,  /* daemon -> worker, one fd: write the VM's state
-			  to it (the VM stays paused); answer: SAVED */
-	VMPROTO_SAVED, /* a0: 0 or -errno; data: struct vmproto_saved on
+	VMPROTO_SAVE,	  /* daemon -> worker, one fd: write the VM's state
+			  to it (the VM stays paused); answer: SAVED.
+			  a0 > 0: live migration, pre-copy with a downtime
+			  budget of a0 ms (PROGRESS after each pass) */
+	VMPROTO_SAVED,	  /* a0: 0 or -errno; data: struct vmproto_saved on
 			  success, the error message otherwise */
+	VMPROTO_PROGRESS, /* worker -> daemon during a pre-copy:
+			     struct vmproto_progress */
 	VMPROTO_TYPE_END
 };
 
@@ -76,6 +80,16 @@ struct vmproto_stats {
 /* What a save wrote (VMPROTO_SAVED on success; host byte order). */
 struct vmproto_saved {
 	uint64_t bytes, ram_frames, ram_frames_saved, pause_ns, total_ns;
+	/* pre-copy: passes, frames sent paused, CLOCK_MONOTONIC of the
+	 * final pause, the last pass's dirty rate (bytes/s) */
+	uint64_t passes, final_frames, final_pause_ns;
+	double dirty_rate;
+};
+
+/* VMPROTO_PROGRESS (host byte order). */
+struct vmproto_progress {
+	uint64_t pass, bytes_sent, dirty_frames;
+	double dirty_rate, bandwidth; /* bytes/s */
 };
 
 /* VMPROTO_START: a1 = VMPROTO_START_RESTORE when the last descriptor is a

@@ -332,7 +332,8 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		break;
 	case VMPROTO_STATS: stats(w, m->seq); return 0;
 	case VMPROTO_SAVE:
-		vmworker_save(w->vm, w->sock, m->seq, nfds == 1 ? fds[0] : -1);
+		vmworker_save(w->vm, w->sock, m->seq, nfds == 1 ? fds[0] : -1,
+			      m->a0 > 0 ? (unsigned)m->a0 : 0);
 		return 0;
 	case VMPROTO_GATE_KICK: return gate_kick(w, m, err);
 	case VMPROTO_REPLY: /* to GATE_CLOSING/OPENING */

@@ -12,9 +12,11 @@
 struct vm;
 
 /* Write vm's state to fd (-1: the message came without one) and answer
- * VMPROTO_SAVED on sock with the request's seq. The VM stays paused
- * after a successful save; the daemon then stops or resumes it. On the
- * worker's main thread. */
-void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd);
+ * VMPROTO_SAVED on sock with the request's seq. budget_ms > 0: live
+ * migration's pre-copy with that downtime budget, VMPROTO_PROGRESS after
+ * each pass. The VM stays paused after a successful save; the daemon
+ * then stops or resumes it. On the worker's main thread. */
+void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
+		   unsigned budget_ms);
 
 #endif

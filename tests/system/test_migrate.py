@@ -4,7 +4,8 @@ docs/vm-state.md "Live migration").
 Two daemons with their own state directories and sockets, each serving
 its API over TLS on loopback; the destination's token authenticates the
 source. A guest runs the self-checking counter of test_suspend.py; it is
-migrated back and forth with `softvisor vm migrate NAME --to URL`, and
+migrated back and forth with `softvisor vm migrate NAME --to URL` (pre-copy:
+its RAM moves while it runs; once stop-and-copy), and
 across all moves its console shows every count once, in order, and takes
 input at the end. A migration whose destination is killed while the
 state streams leaves the VM running on the source, and one to a
@@ -12,6 +13,7 @@ destination that refuses (a wrong token) too.
 """
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -57,9 +59,9 @@ def session(d, name, rec):
     return c
 
 
-def migrate(src, dst, name, check=True):
+def migrate(src, dst, name, check=True, extra=()):
     return src.cli("vm", "migrate", name, "--to", dst.url, "--to-token",
-                   dst.token, "--to-insecure", check=check)
+                   dst.token, "--to-insecure", *extra, check=check)
 
 
 def test_migrate_back_and_forth(tmp_path, guest):
@@ -87,8 +89,14 @@ def run(tmp_path, a, b, guest):
     for i in range(4):
         src, dst = hosts[i % 2], hosts[(i + 1) % 2]
         c.expect(CTR, timeout=60 * TIME_SCALE)
-        p = migrate(src, dst, "mig")
+        # pre-copy (RAM moves while the guest runs), and once
+        # stop-and-copy (all of it paused)
+        stop_and_copy = i == 1
+        p = migrate(src, dst, "mig",
+                    extra=["--downtime", "0"] if stop_and_copy else [])
         assert "migrated to" in p.stdout and "downtime" in p.stdout, p.stdout
+        passes = int(re.search(r"(\d+) passes", p.stdout).group(1))
+        assert (passes == 0) == stop_and_copy, p.stdout
         # the source's copy is gone, its console stream ended
         c.expect(pexpect.EOF, timeout=30 * TIME_SCALE)
         st, _ = src.api().call("GET", "/v1/vms/mig")
