@@ -4,7 +4,7 @@ docs/vm-state.md "Live migration").
 Two daemons with their own state directories and sockets, each serving
 its API over TLS on loopback; the destination's token authenticates the
 source. A guest runs the self-checking counter of test_suspend.py; it is
-migrated back and forth with `softvisor vm migrate NAME --to URL` (pre-copy:
+migrated back and forth ten times with `softvisor vm migrate NAME --to URL` (pre-copy:
 its RAM moves while it runs; once stop-and-copy), and
 across all moves its console shows every count once, in order, and takes
 input at the end. A migration whose destination is killed while the
@@ -86,7 +86,7 @@ def run(tmp_path, a, b, guest):
     c.expect(MARKER, timeout=180 * TIME_SCALE)
     c.expect(r"CTR 3 ", timeout=60 * TIME_SCALE)
     hosts = [a, b]
-    for i in range(4):
+    for i in range(10):
         src, dst = hosts[i % 2], hosts[(i + 1) % 2]
         c.expect(CTR, timeout=60 * TIME_SCALE)
         # pre-copy (RAM moves while the guest runs), and once
@@ -121,7 +121,7 @@ def run(tmp_path, a, b, guest):
     c.sendcontrol("]")
     c.expect(pexpect.EOF, timeout=10 * TIME_SCALE)
 
-    # the VM is on a again (4 moves); a wrong token: refused, it runs on
+    # the VM is on a again (10 moves); a wrong token: refused, it runs on
     ev_before = len(a.api().ok("GET", "/v1/events?vm=mig&limit=500")
                     ["events"])
     p = a.cli("vm", "migrate", "mig", "--to", b.url, "--to-token",
