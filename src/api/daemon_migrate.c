@@ -451,12 +451,14 @@ static void *migrate_thread(void *arg)
 		dvm_finalize(d, v, gen, j->actor);
 		snprintf(msg, sizeof(msg),
 			 "migrated to %.200s: downtime %.1f ms, total %.1f ms, "
-			 "%llu bytes sent, %u passes, %llu pages paused "
+			 "%llu bytes sent, %u passes, %llu pages paused, "
+			 "dirty rate %.1f MB/s "
 			 "(paused: %.1f ms writing, %.1f ms to the "
 			 "destination's restore, %.1f ms to its resume)",
 			 j->to, (t_resumed - s.res.final_pause_ns) / 1e6,
 			 (t_resumed - t0) / 1e6, (unsigned long long)up.sent,
 			 s.res.passes, (unsigned long long)s.res.final_frames,
+			 s.res.dirty_rate / 1e6,
 			 (s.t_end - s.res.final_pause_ns) / 1e6,
 			 (t_restored - s.t_end) / 1e6,
 			 (t_resumed - t_restored) / 1e6);

@@ -60,6 +60,9 @@ static int passes(struct virt *vm, struct state_writer *w,
 {
 	struct gmem_state_stats gs = { 0 };
 	uint64_t t0 = clock_monotonic_ns(), b0 = w->bytes;
+	/* the frames a collect finds were dirtied since the one before (the
+	 * first: since the log went on, just before pass 0) */
+	uint64_t t_collect = t0;
 	int r = gmem_state_save_frames(vm->mem, w, "ram-pass", NULL, &gs, err);
 	if (r)
 		return r;
@@ -75,10 +78,11 @@ static int passes(struct virt *vm, struct state_writer *w,
 			.bytes_sent = w->bytes,
 			.dirty_frames = n,
 			.dirty_rate = (double)(n * GUEST_PAGE_SIZE) /
-				      ((t - t_last) / 1e9 + 1e-6),
+				      ((t - t_collect) / 1e9 + 1e-6),
 			.bandwidth = bw,
 		};
 		res->dirty_rate = pr.dirty_rate;
+		t_collect = t;
 		if (prm->progress)
 			prm->progress(prm->opaque, &pr);
 		/* what is left fits the budget: it goes paused */
