@@ -250,8 +250,12 @@ static int finalize(struct daemon *d, struct dvm *v, unsigned gen,
 
 	/* on_crash destroy, reasons (daemon_crash.c) */
 	enum vm_state st = daemon_end_state(d, v, why, cause[0] != 0);
+	if (v->suspending) /* the suspend records its own event */
+		st = VM_STATE_SUSPENDED;
 	if (set_state(d, v, st, &err))
 		log_error(LOG, "%s: %s", v->def.name, err.msg);
+	if (v->suspending)
+		return -1; /* no on_crash for it */
 	const char *action = why == VIRT_END_POWEROFF ? "poweroff"
 			     : why == VIRT_END_CRASHED ||
 					     why == VIRT_END_PANICKED
@@ -361,6 +365,11 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		p.n_vcpus = v->run_def.cpus;
 		p.sched = slot.handle;
 	}
+	if (v->restoring) { /* daemon_vm_restore, daemon_migrate.c */
+		p.restore = v->board.restore_by_fd = true;
+		p.restore_fd = v->board.restore_fd = v->restore_fd;
+		p.start_paused = v->board.start_paused = v->start_paused;
+	}
 	pthread_mutex_lock(&d->lock);
 	v->gen++;
 	v->sched = slot;
@@ -387,15 +396,21 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	return r;
 }
 
-int daemon_vm_restart(struct daemon *d, struct dvm *v, struct error *err)
+int dvm_start(struct daemon *d, struct dvm *v, struct error *err)
 {
 	return do_start(d, v, err);
 }
 
-int daemon_vm_set_state(struct daemon *d, struct dvm *v, enum vm_state st,
-			struct error *err)
+int dvm_set_state(struct daemon *d, struct dvm *v, enum vm_state st,
+		  struct error *err)
 {
 	return set_state(d, v, st, err);
+}
+
+void dvm_finalize(struct daemon *d, struct dvm *v, unsigned gen,
+		  const char *actor)
+{
+	finalize(d, v, gen, actor);
 }
 
 static int do_stop(struct daemon *d, struct dvm *v, const char *actor,
@@ -404,6 +419,8 @@ static int do_stop(struct daemon *d, struct dvm *v, const char *actor,
 	int r = vm_lifecycle_check(v->state, VM_OP_STOP, v->def.name, err);
 	if (r)
 		return r;
+	if (v->state == VM_STATE_SUSPENDED) /* discard the saved state */
+		return daemon_vm_discard_state(d, v, err);
 	unsigned gen = v->gen;
 	vm_stop(v->vm, 0);
 	finalize(d, v, gen, actor);
@@ -430,6 +447,7 @@ int daemon_action_parse(const char *s, enum daemon_action *out)
 		[DAEMON_START] = "start",	[DAEMON_STOP] = "stop",
 		[DAEMON_SHUTDOWN] = "shutdown", [DAEMON_PAUSE] = "pause",
 		[DAEMON_RESUME] = "resume",	[DAEMON_RESET] = "reset",
+		[DAEMON_SUSPEND] = "suspend",	[DAEMON_MIGRATE] = "migrate",
 	};
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i])) {
@@ -447,6 +465,8 @@ static const char *action_name(enum daemon_action a)
 	case DAEMON_SHUTDOWN: return "shutdown";
 	case DAEMON_PAUSE: return "pause";
 	case DAEMON_RESUME: return "resume";
+	case DAEMON_SUSPEND: return "suspend";
+	case DAEMON_MIGRATE: return "migrate";
 	default: return "reset";
 	}
 }
@@ -459,11 +479,22 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
 	if (!v)
 		return -ENOENT;
 	int r = 0;
+	bool suspended = v->state == VM_STATE_SUSPENDED;
 	switch (action) {
-	case DAEMON_START: r = do_start(d, v, err); break;
+	case DAEMON_START:
+		r = suspended ? daemon_vm_restore(d, v, err)
+			      : do_start(d, v, err);
+		break;
 	case DAEMON_STOP: r = do_stop(d, v, actor, err); break;
 	case DAEMON_PAUSE: r = do_pause(d, v, true, err); break;
-	case DAEMON_RESUME: r = do_pause(d, v, false, err); break;
+	case DAEMON_RESUME:
+		r = suspended ? daemon_vm_restore(d, v, err)
+			      : do_pause(d, v, false, err);
+		break;
+	case DAEMON_SUSPEND: r = daemon_vm_suspend(d, v, actor, err); break;
+	case DAEMON_MIGRATE:
+		r = daemon_vm_migrate(d, v, actor, body, out, err);
+		break;
 	case DAEMON_RESET:
 		r = vm_lifecycle_check(v->state, VM_OP_RESET, v->def.name, err);
 		if (!r)
@@ -473,9 +504,11 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
 		r = daemon_shutdown_task(d, v, actor, body, out, err);
 		break;
 	}
-	if (!r && action != DAEMON_SHUTDOWN)
+	if (!r && action != DAEMON_SHUTDOWN && action != DAEMON_MIGRATE)
 		*out = vm_json(v);
-	event(d, v->def.name, actor, action_name(action), r, err);
+	/* a migration records its outcome when it ends (daemon_migrate.c) */
+	if (r || action != DAEMON_MIGRATE)
+		event(d, v->def.name, actor, action_name(action), r, err);
 	dvm_op_end(d, v);
 	return r;
 }
@@ -634,6 +667,14 @@ int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
 		json_decref(merged);
 	}
 	bool live = v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED;
+	/* a suspended VM continues on the machine it was saved from */
+	if (!r && v->state == VM_STATE_SUSPENDED &&
+	    !only_live_fields_differ(&v->def, def))
+		r = error_set(err, EBUSY,
+			      "%s is suspended: only qos and autostart can "
+			      "change (resume it, or stop it to discard the "
+			      "saved state)",
+			      v->def.name);
 	if (!r && live && !only_live_fields_differ(&v->def, def))
 		r = error_set(err, EBUSY,
 			      "%s is %s: only qos, autostart and on_crash can "
@@ -672,6 +713,8 @@ int daemon_vm_delete(struct daemon *d, const char *actor, const char *ref,
 	int r = vm_lifecycle_check(v->state, VM_OP_DELETE, v->def.name, err);
 	if (!r) /* not a template its linked clones use */
 		r = daemon_template_check_delete(d, v, err);
+	if (!r && v->state == VM_STATE_SUSPENDED)
+		r = daemon_vm_discard_state(d, v, err);
 	if (!r)
 		r = inventory_vm_delete(d->inv, v->id, err);
 	if (!r) {

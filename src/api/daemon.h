@@ -87,6 +87,8 @@ enum daemon_action {
 	DAEMON_PAUSE,
 	DAEMON_RESUME,
 	DAEMON_RESET,
+	DAEMON_SUSPEND, /* save to a file and free the machine (issue 18) */
+	DAEMON_MIGRATE, /* asynchronous: *out is a Task; body {"to", ...} */
 };
 /* "start", "stop", ... -> action; -EINVAL if unknown. */
 int daemon_action_parse(const char *s, enum daemon_action *out);
@@ -96,6 +98,14 @@ int daemon_action_parse(const char *s, enum daemon_action *out);
 int daemon_vm_action(struct daemon *d, const char *actor, const char *vm,
 		     enum daemon_action action, const char *body, json_t **out,
 		     struct error *err);
+/* The destination of a live migration (docs/vm-state.md): create VM
+ * def_json and restore it, paused, from the state rd reads (bytes, 0 at
+ * the end, <0 on error); *out the VM. On failure nothing is kept. The
+ * source then resumes it (DAEMON_RESUME). */
+int daemon_migrate_incoming(struct daemon *d, const char *actor,
+			    const char *def_json,
+			    long (*rd)(void *opaque, void *buf, size_t n),
+			    void *opaque, json_t **out, struct error *err);
 /* Per-vCPU and per-VM scheduler figures (docs/api.yaml VmStats). */
 int daemon_vm_stats(struct daemon *d, const char *vm, json_t **out,
 		    struct error *err);

@@ -84,7 +84,7 @@ void daemon_on_crash(struct daemon *d, struct dvm *v)
 		return;
 	}
 	struct error err = { 0 };
-	int r = daemon_vm_restart(d, v, &err);
+	int r = dvm_start(d, v, &err);
 	if (r)
 		snprintf(msg, sizeof(msg),
 			 "on_crash restart (%u of %u within %u s) failed: "
@@ -175,7 +175,7 @@ void daemon_on_panic(struct daemon *d, struct dvm *v, unsigned gen,
 	    v->state != VM_STATE_RUNNING)
 		return;
 	struct error err = { 0 };
-	if (daemon_vm_set_state(d, v, VM_STATE_PAUSED, &err))
+	if (dvm_set_state(d, v, VM_STATE_PAUSED, &err))
 		log_error(LOG, "%s: %s", v->def.name, err.msg);
 	pthread_mutex_lock(&d->lock);
 	snprintf(v->reason, sizeof(v->reason), "panicked");

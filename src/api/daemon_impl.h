@@ -56,6 +56,11 @@ struct dvm {
 	bool panic_pending; /* (d) the guest panicked (run panic_gen) */
 	unsigned panic_gen;
 	enum virt_panic panic_how;
+	/* suspend and resume (daemon_state.c): the next start continues
+	 * from restore_fd; the end being finalized is a suspend */
+	bool restoring, suspending; /* (op) */
+	int restore_fd;		    /* (op) */
+	bool start_paused;	    /* (op) incoming migration */
 };
 
 struct daemon_task {
@@ -66,6 +71,10 @@ struct daemon_task {
 	int progress;
 	char message[256];
 	int64_t created_ms, finished_ms;
+	/* a transfer (migration): shown when has_xfer */
+	bool has_xfer;
+	uint64_t bytes_sent, bytes_remaining;
+	double dirty_rate; /* bytes/s dirtied while copying */
 };
 
 struct daemon {
@@ -115,11 +124,39 @@ bool dvm_wait_ended(struct daemon *d, struct dvm *v, unsigned gen,
 void dvm_stop_gen(struct daemon *d, struct dvm *v, unsigned gen,
 		  const char *actor);
 
-/* daemon.c: start v again (caller holds op_lock), as the start action. */
-int daemon_vm_restart(struct daemon *d, struct dvm *v, struct error *err);
-/* Record v's new state (inventory and registry; caller holds op_lock). */
-int daemon_vm_set_state(struct daemon *d, struct dvm *v, enum vm_state st,
-			struct error *err);
+/* daemon.c, for daemon_state.c (caller holds v->op_lock): start v's
+ * machine (continuing from v->restore_fd if v->restoring); record a
+ * state; record that run gen ended (vm_stop first). */
+int dvm_start(struct daemon *d, struct dvm *v, struct error *err);
+int dvm_set_state(struct daemon *d, struct dvm *v, enum vm_state st,
+		  struct error *err);
+void dvm_finalize(struct daemon *d, struct dvm *v, unsigned gen,
+		  const char *actor);
+
+/* daemon_state.c (docs/vm-state.md), caller holds v->op_lock: suspend
+ * (save the machine to <state_dir>/vmstate/<id>.state, end it); continue
+ * a suspended VM from that file (start, resume); discard it (stop of a
+ * suspended VM, delete). */
+int daemon_vm_suspend(struct daemon *d, struct dvm *v, const char *actor,
+		      struct error *err);
+int daemon_vm_restore(struct daemon *d, struct dvm *v, struct error *err);
+int daemon_vm_discard_state(struct daemon *d, struct dvm *v, struct error *err);
+/* The state file's path of VM id. 0 or -ENAMETOOLONG. */
+int daemon_state_path(struct daemon *d, int64_t id, char *buf, size_t cap,
+		      struct error *err);
+
+/* daemon_task.c: a task other files run (migration): begin (counted
+ * until end; *out its JSON), progress, end. */
+int daemon_task_begin(struct daemon *d, const char *kind, const char *vm,
+		      int64_t *id, json_t **out, struct error *err);
+void daemon_task_progress(struct daemon *d, int64_t id, int progress,
+			  const char *msg, uint64_t sent, uint64_t remaining,
+			  double dirty_rate);
+void daemon_task_end(struct daemon *d, int64_t id, bool ok, const char *msg);
+
+/* daemon_migrate.c (docs/vm-state.md, "Live migration"). */
+int daemon_vm_migrate(struct daemon *d, struct dvm *v, const char *actor,
+		      const char *body, json_t **out, struct error *err);
 
 /* daemon_crash.c (issue 14, 19): the state a VM ends in (on_crash
  * destroy turns a crash into stopped) and its reason; then, for a crash,
@@ -144,14 +181,11 @@ int daemon_shutdown_task(struct daemon *d, struct dvm *v, const char *actor,
 			 const char *body, json_t **out, struct error *err);
 void daemon_tasks_close(struct daemon *d);
 
-/* daemon_task.c, for tasks of other files: a new running task (*out its
- * JSON) and its id, or 0 with err; set its progress, message and (state
- * not NULL) its end; daemon_task_end once its thread is done. */
-int64_t daemon_task_begin(struct daemon *d, const char *kind, const char *vm,
-			  json_t **out, struct error *err);
+/* daemon_task.c: set a task's progress, message and (state not NULL)
+ * its state, for tasks without a transfer (clones); daemon_task_end
+ * still ends it. */
 void daemon_task_set(struct daemon *d, int64_t id, const char *state,
 		     int progress, const char *msg);
-void daemon_task_end(struct daemon *d);
 
 /* daemon_template.c: a template cannot start (-EBUSY), nor be deleted
  * while linked clones use its images (-EBUSY naming them); caller holds

@@ -16,10 +16,9 @@
 #include "vmm/sched.h"
 
 static const char *const all_states[] = {
-	"defined", "running", "paused", "stopped", "crashed",
+	"defined", "running", "paused", "stopped", "crashed", "suspended",
 };
-_Static_assert(sizeof(all_states) / sizeof(all_states[0]) ==
-		       VM_STATE_CRASHED + 1,
+_Static_assert(sizeof(all_states) / sizeof(all_states[0]) == VM_STATE_LAST + 1,
 	       "every enum vm_state has a name for softvisor_vm_state");
 
 static void host_figures(struct daemon *d, struct metrics_host *h)

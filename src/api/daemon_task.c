@@ -27,11 +27,20 @@ static int64_t wall_ms(void)
 
 static json_t *task_json(const struct daemon_task *t)
 {
-	return json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:I, s:I}", "id",
-			 (json_int_t)t->id, "kind", t->kind, "vm", t->vm,
-			 "state", t->state, "progress", t->progress, "message",
-			 t->message, "created_ms", (json_int_t)t->created_ms,
-			 "finished_ms", (json_int_t)t->finished_ms);
+	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:I, s:I}", "id",
+			      (json_int_t)t->id, "kind", t->kind, "vm", t->vm,
+			      "state", t->state, "progress", t->progress,
+			      "message", t->message, "created_ms",
+			      (json_int_t)t->created_ms, "finished_ms",
+			      (json_int_t)t->finished_ms);
+	if (o && t->has_xfer) /* a migration */
+		json_object_set_new(
+			o, "transfer",
+			json_pack("{s:I, s:I, s:f}", "bytes_sent",
+				  (json_int_t)t->bytes_sent, "bytes_remaining",
+				  (json_int_t)t->bytes_remaining,
+				  "dirty_rate_bytes_s", t->dirty_rate));
+	return o;
 }
 
 /* A new task (d->lock held); the oldest finished one makes room. */
@@ -246,20 +255,20 @@ int daemon_shutdown_task(struct daemon *d, struct dvm *v, const char *actor,
 	return 0;
 }
 
-int64_t daemon_task_begin(struct daemon *d, const char *kind, const char *vm,
-			  json_t **out, struct error *err)
+int daemon_task_begin(struct daemon *d, const char *kind, const char *vm,
+		      int64_t *id, json_t **out, struct error *err)
 {
 	pthread_mutex_lock(&d->lock);
 	struct daemon_task *t = task_new(d, kind, vm);
-	int64_t id = t ? t->id : 0;
-	if (t) {
-		*out = task_json(t);
-		d->tasks_running++;
+	if (!t) {
+		pthread_mutex_unlock(&d->lock);
+		return error_set(err, EBUSY, "too many tasks running");
 	}
+	*id = t->id;
+	*out = task_json(t);
+	d->tasks_running++;
 	pthread_mutex_unlock(&d->lock);
-	if (!t)
-		error_set(err, EBUSY, "too many tasks running");
-	return id;
+	return 0;
 }
 
 void daemon_task_set(struct daemon *d, int64_t id, const char *state,
@@ -268,9 +277,31 @@ void daemon_task_set(struct daemon *d, int64_t id, const char *state,
 	task_update(d, id, state, progress, msg);
 }
 
-void daemon_task_end(struct daemon *d)
+void daemon_task_progress(struct daemon *d, int64_t id, int progress,
+			  const char *msg, uint64_t sent, uint64_t remaining,
+			  double dirty_rate)
 {
 	pthread_mutex_lock(&d->lock);
+	struct daemon_task *t = task_by_id(d, id);
+	if (t) {
+		t->has_xfer = true; /* a transfer: bytes and dirty rate shown */
+		t->progress = progress;
+		if (msg)
+			snprintf(t->message, sizeof(t->message), "%s", msg);
+		t->bytes_sent = sent;
+		t->bytes_remaining = remaining;
+		t->dirty_rate = dirty_rate;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+void daemon_task_end(struct daemon *d, int64_t id, bool ok, const char *msg)
+{
+	task_update(d, id, ok ? "success" : "error", ok ? 100 : 0, msg);
+	pthread_mutex_lock(&d->lock);
+	struct daemon_task *t = task_by_id(d, id);
+	if (t && ok)
+		t->bytes_remaining = 0;
 	d->tasks_running--;
 	pthread_cond_broadcast(&d->task_cond);
 	pthread_mutex_unlock(&d->lock);

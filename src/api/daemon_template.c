@@ -325,11 +325,10 @@ static void *clone_thread(void *arg)
 	else
 		snprintf(msg, sizeof(msg), "created %s, a full clone of %s",
 			 j->name, j->tmpl->def.name);
-	daemon_task_set(d, j->task, r ? "error" : "success", r ? 0 : 100, msg);
+	daemon_task_end(d, j->task, r == 0, msg);
 	tmpl_event(d, j->tmpl->def.name, j->actor, "clone", r, msg);
 	json_decref(vm);
 	dvm_put(d, j->tmpl);
-	daemon_task_end(d);
 	free(j);
 	return NULL;
 }
@@ -386,9 +385,9 @@ int daemon_vm_clone(struct daemon *d, const char *actor, const char *ref,
 				j->total += info.virtual_size;
 		}
 	}
-	int64_t task = r ? 0 : daemon_task_begin(d, "clone", j->name, out, err);
-	if (!r && !task)
-		r = -err->code;
+	int64_t task = 0;
+	if (!r)
+		r = daemon_task_begin(d, "clone", j->name, &task, out, err);
 	j->task = task;
 	if (!r && j->linked) {
 		/* no data to copy: done before the reply */
@@ -401,9 +400,7 @@ int daemon_vm_clone(struct daemon *d, const char *actor, const char *ref,
 			snprintf(msg, sizeof(msg),
 				 "created %s, a linked clone of %s", j->name,
 				 v->def.name);
-		daemon_task_set(d, task, r ? "error" : "success", r ? 0 : 100,
-				msg);
-		daemon_task_end(d);
+		daemon_task_end(d, task, r == 0, msg);
 		json_decref(vm);
 		if (!r) { /* the task as it is now */
 			json_decref(*out);
@@ -427,9 +424,8 @@ int daemon_vm_clone(struct daemon *d, const char *actor, const char *ref,
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		if (pthread_create(&th, &attr, clone_thread, j)) {
-			daemon_task_set(d, task, "error", 0,
+			daemon_task_end(d, task, false,
 					"cannot start a thread");
-			daemon_task_end(d);
 			dvm_put(d, v);
 			json_decref(*out);
 			*out = NULL;

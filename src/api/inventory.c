@@ -74,6 +74,29 @@ static const char *const migrations[INVENTORY_SCHEMA_VERSION] = {
 	" CHECK (role IN ('admin', 'operator', 'read-only'));"
 	"ALTER TABLE tokens ADD COLUMN vms TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;",
+	/* 4: the suspended state (issue 18). SQLite cannot change a CHECK
+	 * constraint: the table is rebuilt, ids and AUTOINCREMENT kept */
+	"CREATE TABLE vms_new ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+	" definition TEXT NOT NULL CHECK (json_valid(definition)),"
+	" state TEXT NOT NULL CHECK (state IN ('defined', 'running',"
+	"  'paused', 'stopped', 'crashed', 'suspended')),"
+	" autostart INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL);"
+	"INSERT INTO vms_new (id, name, definition, state, autostart,"
+	" created, updated) SELECT id, name, definition, state, autostart,"
+	" created, updated FROM vms;"
+	"INSERT INTO sqlite_sequence (name, seq) SELECT 'vms_new', seq"
+	" FROM sqlite_sequence WHERE name = 'vms'"
+	" AND NOT EXISTS (SELECT 1 FROM sqlite_sequence"
+	"  WHERE name = 'vms_new');"
+	"UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence"
+	" WHERE name = 'vms') WHERE name = 'vms_new'"
+	" AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'vms');"
+	"DROP TABLE vms;"
+	"ALTER TABLE vms_new RENAME TO vms;",
 };
 
 static int64_t now_ms(void)
@@ -457,7 +480,7 @@ int inventory_vm_set_state(struct inventory *inv, int64_t id,
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((unsigned)state > VM_STATE_CRASHED)
+	if ((unsigned)state > VM_STATE_LAST)
 		return error_set(err, EINVAL, "bad vm state %d", state);
 	pthread_mutex_lock(&inv->lock);
 	r = prepare(inv, "UPDATE vms SET state = ?, updated = ? WHERE id = ?",

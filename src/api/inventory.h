@@ -41,7 +41,7 @@
 #include "util/error.h"
 
 #define INVENTORY_FILE		 "inventory.db"
-#define INVENTORY_SCHEMA_VERSION 3
+#define INVENTORY_SCHEMA_VERSION 4
 
 /* enum vm_state, vm_state_name(), vm_state_parse(): vmm/lifecycle.h */
 

@@ -430,6 +430,18 @@ static int h_events(struct req *q)
 				 (unsigned)limit, &q->out, &q->err);
 }
 
+/* POST /v1/migrations/incoming (rest_migrate.c): a streamed body */
+static int h_migrate_in(struct req *q)
+{
+	return rest_migrate_in(q->r, q->conn, q->actor, q->audit->target,
+			       sizeof(q->audit->target));
+}
+
+int rest_send_json(struct mg_connection *conn, int status, json_t *obj)
+{
+	return send_json(conn, status, NULL, obj);
+}
+
 static int h_events_stream(struct req *q)
 {
 	return rest_events_stream(q->r, q->conn, q->actor, &q->grant);
@@ -587,6 +599,12 @@ static const struct route routes[] = {
 	  h_vm_action, "vm.resume", GRANT_POWER },
 	{ "POST", "/v1/vms/*/reset", 200, ROUTE_BODY, DAEMON_RESET, h_vm_action,
 	  "vm.reset", GRANT_POWER },
+	{ "POST", "/v1/vms/*/suspend", 200, ROUTE_BODY, DAEMON_SUSPEND,
+	  h_vm_action, "vm.suspend", GRANT_POWER },
+	{ "POST", "/v1/vms/*/migrate", 202, ROUTE_BODY, DAEMON_MIGRATE,
+	  h_vm_action, "vm.migrate", GRANT_CONFIGURE },
+	{ "POST", "/v1/migrations/incoming", 200, ROUTE_RAW, 0, h_migrate_in,
+	  "vm.migrate-in", GRANT_CONFIGURE },
 	{ "GET", "/v1/vms/*/stats", 200, 0, 0, h_vm_stats, NULL, GRANT_READ },
 	{ "GET", "/v1/vms/*/console", 101, 0, 0, h_vm_console, NULL,
 	  GRANT_READ },

@@ -60,6 +60,15 @@ int rest_send_error(struct mg_connection *conn, int status, const char *code,
 		    const char *extra_headers, const char *fmt, ...)
 	SV_PRINTF(5, 6);
 
+/* Send obj as the JSON reply with status. Returns status. */
+int rest_send_json(struct mg_connection *conn, int status, json_t *obj);
+
+/* rest_migrate.c: POST /v1/migrations/incoming, an incoming live
+ * migration's stream (docs/vm-state.md); target gets the VM's name for
+ * the audit log. Returns the status sent. */
+int rest_migrate_in(struct rest *r, struct mg_connection *conn,
+		    const char *actor, char *target, size_t target_size);
+
 /* Send a daemon failure (rc < 0, message in msg) mapped with
  * daemon_http_status. Returns the status. */
 int rest_send_daemon_error(struct mg_connection *conn, int rc, const char *msg);

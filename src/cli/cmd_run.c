@@ -327,14 +327,6 @@ int cmd_run(int argc, char **argv)
 	if (vmdef_to_virt_config(&def, &cfg, &err))
 		goto bad;
 	apply_extras(&x, &cfg);
-	/* --dump-dtb runs no guest */
-	if (sandbox && x.save) {
-		fprintf(stderr,
-			"softvisor run: --save needs --sandbox off: the "
-			"sandboxed VM process cannot create files "
-			"(docs/security.md)\n");
-		return CLI_EXIT_USAGE;
-	}
 	int r = sandbox && !x.dump_dtb ? run_sandboxed(&cfg, &err)
 				       : virt_run(&cfg, &err);
 	if (r < 0) {

@@ -269,7 +269,11 @@ static const char *action_help(const char *a)
 	if (!strcmp(a, "pause"))
 		return "Stop running the vCPUs; memory stays.";
 	if (!strcmp(a, "resume"))
-		return "Continue a paused VM.";
+		return "Continue a paused or suspended VM.";
+	if (!strcmp(a, "suspend"))
+		return "Save the VM's state to the daemon's disk and free its "
+		       "memory;\n'vm resume' (or 'vm start') continues it "
+		       "(docs/vm-state.md).";
 	if (!strcmp(a, "reset"))
 		return "Hard reset: the VM boots again.";
 	return "Remove a VM that is not running (its disks stay).";
@@ -634,7 +638,9 @@ static const struct vm_sub subs[] = {
 	{ "stop", "power off at once", vm_action },
 	{ "shutdown", "ask the guest to power off and wait", vm_shutdown },
 	{ "pause", "pause the vCPUs", vm_action },
-	{ "resume", "continue a paused VM", vm_action },
+	{ "resume", "continue a paused or suspended VM", vm_action },
+	{ "suspend", "save to disk and free the memory", vm_action },
+	{ "migrate", "move the running VM to another daemon", cmd_vm_migrate },
 	{ "reset", "hard reset", vm_action },
 	{ "delete", "remove a VM that is not running", vm_action },
 	{ "edit", "change the definition ($EDITOR or --set)", vm_edit },

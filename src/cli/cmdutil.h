@@ -62,5 +62,7 @@ int cmd_vm_clone(int argc, char **argv);
 
 /* `vm console NAME`: cmd_console.c. */
 int cmd_vm_console(int argc, char **argv);
+/* `vm migrate NAME --to URL`: cmd_migrate.c. */
+int cmd_vm_migrate(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@
  * so the system tests can show that only it dies, with a clear message.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,10 @@ static SV_NORETURN void vm_child(struct virt_config *cfg)
 	/* the keeper's death ends the VM too */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	sc.host_net = cfg->n_nets > 0;
+	if (cfg->save_by_fd) { /* --save: the keeper's PATH.tmp */
+		sc.keep[sc.n_keep++] = cfg->save_fd;
+		sc.keep[sc.n_keep++] = cfg->save_done_fd;
+	}
 	const char *mode = getenv("SOFTVISOR_SECCOMP");
 	sc.seccomp_trap = mode && !strcmp(mode, "trap");
 	if (sandbox_prepare(&sb, &sc, &err)) {
@@ -155,8 +160,117 @@ static int report(pid_t pid, int status, const struct virt_config *cfg,
 	return 128 + sig;
 }
 
+/* --save: the VM process cannot create files, so the keeper creates an
+ * unnamed file (O_TMPFILE) in FILE's directory and hands it down with a
+ * pipe; the VM process writes the state, fsyncs it and says so on the
+ * pipe, and once it ended the keeper links the file in as FILE.tmp and
+ * renames that to FILE (docs/vm-state.md). Nothing appears under FILE's
+ * name before a save completed. Where the file system has no O_TMPFILE,
+ * FILE.tmp is created up front instead. */
+struct save_file {
+	char tmp[4096];
+	int fd;	     /* the keeper's copy of the state file */
+	bool named;  /* fd is FILE.tmp (no O_TMPFILE) */
+	int done_rd; /* -1: no --save */
+};
+
+static int save_open(struct virt_config *cfg, struct save_file *sf,
+		     struct error *err)
+{
+	int pipefd[2];
+	char dir[4096];
+
+	sf->done_rd = -1;
+	if (!cfg->save)
+		return 0;
+	if (snprintf(sf->tmp, sizeof(sf->tmp), "%s.tmp", cfg->save) >=
+	    (int)sizeof(sf->tmp))
+		return error_set(err, ENAMETOOLONG, "--save %s: path too long",
+				 cfg->save);
+	snprintf(dir, sizeof(dir), "%s", cfg->save);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	sf->named = false;
+	sf->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (sf->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		sf->named = true;
+		sf->fd = open(sf->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+			      0600);
+	}
+	if (sf->fd < 0)
+		return error_set(err, errno, "--save %s: %s", cfg->save,
+				 strerror(errno));
+	if (pipe2(pipefd, O_CLOEXEC)) {
+		int e = errno;
+		close(sf->fd);
+		if (sf->named)
+			unlink(sf->tmp);
+		return error_set(err, e, "pipe: %s", strerror(e));
+	}
+	sf->done_rd = pipefd[0];
+	cfg->save_by_fd = true;
+	cfg->save_fd = sf->fd;
+	cfg->save_done_fd = pipefd[1];
+	return 0;
+}
+
+/* After the fork: the keeper keeps the file and the pipe's read end. */
+static void save_forked(struct virt_config *cfg, struct save_file *sf)
+{
+	if (sf->done_rd >= 0)
+		close(cfg->save_done_fd);
+}
+
+/* Put the completed state file in place as FILE. */
+static int save_link(const struct virt_config *cfg, struct save_file *sf)
+{
+	char proc[64];
+
+	if (!sf->named) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", sf->fd);
+		unlink(sf->tmp); /* a leftover of an earlier crash */
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, sf->tmp,
+			   AT_SYMLINK_FOLLOW))
+			return -1;
+	}
+	if (rename(sf->tmp, cfg->save)) {
+		int e = errno;
+		unlink(sf->tmp);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/* The VM process ended: FILE if it said the save completed. */
+static void save_finish(const struct virt_config *cfg, struct save_file *sf)
+{
+	char c = 0;
+
+	if (sf->done_rd < 0)
+		return;
+	(void)fcntl(sf->done_rd, F_SETFL, O_NONBLOCK);
+	bool saved = read(sf->done_rd, &c, 1) == 1 && c == 'S';
+	close(sf->done_rd);
+	if (saved && save_link(cfg, sf))
+		fprintf(stderr, "softvisor run: --save %s: %s\n", cfg->save,
+			strerror(errno));
+	else if (!saved && sf->named)
+		unlink(sf->tmp);
+	close(sf->fd);
+}
+
 int run_sandboxed(struct virt_config *cfg, struct error *err)
 {
+	struct save_file sf;
+	int sr = save_open(cfg, &sf, err);
+	if (sr)
+		return sr;
 	struct termios tio;
 	bool have_tio = isatty(0) && tcgetattr(0, &tio) == 0;
 	sigset_t sigs, old;
@@ -165,16 +279,21 @@ int run_sandboxed(struct virt_config *cfg, struct error *err)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, SIGCHLD);
+	if (cfg->save)
+		sigaddset(&sigs, SIGUSR1); /* save and go on (virt_run) */
 	sigprocmask(SIG_BLOCK, &sigs, &old);
 	fflush(stdout);
 	fflush(stderr);
 	pid_t pid = sandbox_fork(err);
 	if (pid < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		save_forked(cfg, &sf);
+		save_finish(cfg, &sf);
 		return pid;
 	}
 	if (pid == 0)
 		vm_child(cfg);
+	save_forked(cfg, &sf);
 
 	int status = 0;
 	for (;;) {
@@ -190,10 +309,12 @@ int run_sandboxed(struct virt_config *cfg, struct error *err)
 			break;
 		if (w < 0 && errno != EINTR) {
 			sigprocmask(SIG_SETMASK, &old, NULL);
+			save_finish(cfg, &sf);
 			return error_set(err, errno, "waiting for the VM: %s",
 					 strerror(errno));
 		}
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	save_finish(cfg, &sf);
 	return report(pid, status, cfg, have_tio ? &tio : NULL);
 }

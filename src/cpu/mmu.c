@@ -412,7 +412,8 @@ static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 		write_sized(page + (gpa & GUEST_PAGE_MASK), size, val);
 		if (code)
 			store_hits_code(h, gpa);
-		else if (!(flags & (GMEM_PAGE_READONLY | GMEM_PAGE_ZERO)) &&
+		else if (!(flags & (GMEM_PAGE_READONLY | GMEM_PAGE_ZERO |
+				    GMEM_PAGE_LOGGED)) &&
 			 !(va & (size - 1)) && !h->trig_data &&
 			 pmp_check(h, gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE,
 				   priv, MMU_STORE))

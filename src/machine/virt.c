@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dev/aclint.h"
 #include "dev/goldfish_rtc.h"
@@ -883,7 +884,9 @@ int virt_start(struct virt *vm, struct error *err)
 		teardown(vm);
 		return 1;
 	}
-	if (!r && cfg->restore)
+	if (!r && cfg->restore_by_fd)
+		r = virt_state_read(vm, cfg->restore_fd, err);
+	else if (!r && cfg->restore)
 		r = virt_state_load(vm, cfg->restore, err);
 	if (r) {
 		teardown(vm);
@@ -910,6 +913,8 @@ int virt_start(struct virt *vm, struct error *err)
 		return r < 0 ? r : -EPERM;
 	}
 	atomic_store(&vm->running, true);
+	if (cfg->start_paused)
+		virt_pause_before_start(vm);
 	r = start_harts(vm, err);
 	if (!r && pthread_create(&vm->ctl_thread, NULL, control_thread, vm))
 		r = error_set(err, EAGAIN, "cannot start the control thread");
@@ -1046,12 +1051,32 @@ void virt_destroy(struct virt *vm)
 /* ---- softvisor run: one machine, signals, --timeout ------------------------- */
 
 /* --save: write the state and report; 0 or -1. */
-static int virt_run_save(struct virt *vm, const char *path)
+static int virt_run_save(struct virt *vm, const struct virt_config *cfg)
 {
 	struct virt_save_stats st;
 	struct error err = { 0 };
+	const char *path = cfg->save;
+	int r;
 
-	if (virt_save(vm, path, &st, &err)) {
+	if (cfg->save_by_fd) {
+		/* the keeper's PATH.tmp: it renames it once we said so */
+		if (lseek(cfg->save_fd, 0, SEEK_SET) < 0 ||
+		    ftruncate(cfg->save_fd, 0))
+			r = error_set(&err, errno, "save: %s.tmp: %s", path,
+				      strerror(errno));
+		else
+			r = virt_save_fd(vm, cfg->save_fd, &st, &err);
+		if (!r && fsync(cfg->save_fd))
+			r = error_set(&err, errno, "save: fsync %s.tmp: %s",
+				      path, strerror(errno));
+		if (!r && write(cfg->save_done_fd, "S", 1) != 1)
+			r = error_set(&err, errno,
+				      "save: telling the keeper: %s",
+				      strerror(errno));
+	} else {
+		r = virt_save(vm, path, &st, &err);
+	}
+	if (r) {
 		fprintf(stderr, "\r\nsoftvisor: %s\r\n", err.msg);
 		return -1;
 	}
@@ -1095,7 +1120,7 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 		if (sig > 0 && cfg->save &&
 		    (sig == SIGUSR1 || sig == SIGTERM)) {
 			/* a failed save keeps the VM on SIGUSR1 */
-			int saved = virt_run_save(vm, cfg->save);
+			int saved = virt_run_save(vm, cfg);
 			if (saved < 0 && sig == SIGUSR1) {
 				virt_resume(vm);
 				continue;

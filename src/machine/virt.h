@@ -82,6 +82,18 @@ struct virt_config {
 	 * (virt_run: SIGUSR1 or SIGTERM), then end */
 	const char *restore;
 	const char *save;
+	/* The same through descriptors someone else opened (the sandboxed
+	 * VM process, the daemon's worker: they cannot open paths).
+	 * restore_by_fd: read the state from restore_fd (not closed) instead
+	 * of restore. save_by_fd: write --save to save_fd (rewound and
+	 * truncated first, fsynced, not renamed) and then write one byte to
+	 * save_done_fd, so that the opener can put the file in place. */
+	bool restore_by_fd, save_by_fd;
+	int restore_fd, save_fd, save_done_fd;
+	/* The harts wait, paused, before their first instruction until
+	 * virt_resume (an incoming migration: the source still owns the
+	 * guest until it lets go). */
+	bool start_paused;
 	/* Called once by virt_start on the caller's thread, after the
 	 * first boot's RAM, devices, images and host channels are open and
 	 * before the first guest instruction: the VM process's sandbox
@@ -244,6 +256,41 @@ int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
  * "Snapshots of a running VM"). */
 int virt_disk_snapshot(struct virt *vm, const char *name, bool del,
 		       struct error *err);
+/* The same state written to fd (a file, pipe or socket the caller opened:
+ * the sandboxed VM process cannot create files) from its current offset;
+ * no fsync, no rename: the caller owns fd and decides what a complete
+ * write means. The machine stays paused. 0 or -errno with err set. */
+int virt_save_fd(struct virt *vm, int fd, struct virt_save_stats *st,
+		 struct error *err);
+/* Live migration's pre-copy (docs/vm-state.md): the same state as
+ * virt_save_fd, but RAM goes first while the guest runs, in passes of
+ * the frames it dirtied meanwhile, until the rest fits downtime_ns at
+ * the measured bandwidth; then the machine pauses and the rest follows.
+ * The machine stays paused. progress runs on the caller's thread after
+ * each pass. 0 or -errno with err set. */
+struct virt_precopy_progress {
+	unsigned pass;
+	uint64_t bytes_sent;   /* so far */
+	uint64_t dirty_frames; /* dirtied during the last pass */
+	double dirty_rate;     /* bytes/s dirtied during the last pass */
+	double bandwidth;      /* bytes/s written in the last pass */
+};
+struct virt_precopy_params {
+	uint64_t downtime_ns; /* the budget for the paused part */
+	unsigned max_passes;  /* 0: 30 */
+	void (*progress)(void *opaque, const struct virt_precopy_progress *p);
+	void *opaque;
+};
+struct virt_precopy_result {
+	unsigned passes;
+	uint64_t final_frames;	 /* frames sent while paused */
+	uint64_t final_pause_ns; /* CLOCK_MONOTONIC at the final pause */
+	double dirty_rate;	 /* of the last pass, bytes/s */
+};
+int virt_precopy_fd(struct virt *vm, int fd,
+		    const struct virt_precopy_params *prm,
+		    struct virt_save_stats *st, struct virt_precopy_result *res,
+		    struct error *err);
 /* Free an ended (or never started) machine. */
 void virt_destroy(struct virt *vm);
 

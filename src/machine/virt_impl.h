@@ -150,6 +150,14 @@ void virt_io_close_host(struct virt *vm);
  * machine just built from the same configuration, before its harts start
  * (docs/vm-state.md). 0 or -errno with err naming the section. */
 int virt_state_load(struct virt *vm, const char *path, struct error *err);
+/* virt_state.c, for virt_migrate.c: can the machine be saved now (under
+ * io_lock)? Write every section but the file header and end (dirty: RAM
+ * as a delta of those frames; NULL: all of RAM). */
+int virt_state_savable(struct virt *vm, struct error *err);
+struct state_writer;
+int virt_state_write(struct virt *vm, struct state_writer *w,
+		     const uint64_t *dirty, struct virt_save_stats *st,
+		     struct error *err);
 int virt_state_read(struct virt *vm, int fd, struct error *err);
 
 /* sbi.c: the built-in SBI's ECALL handler (struct hart_config.sbi_call;

@@ -64,8 +64,9 @@ static void machine_save(struct virt *vm, struct state_writer *w)
 	}
 }
 
-static int write_all_sections(struct virt *vm, struct state_writer *w,
-			      struct virt_save_stats *st, struct error *err)
+int virt_state_write(struct virt *vm, struct state_writer *w,
+		     const uint64_t *dirty, struct virt_save_stats *st,
+		     struct error *err)
 {
 	struct gmem_state_stats gs = { 0 };
 	int r;
@@ -90,7 +91,8 @@ static int write_all_sections(struct virt *vm, struct state_writer *w,
 	goldfish_rtc_state_save(vm->rtc, w);
 	if ((r = state_end(w, err)))
 		return r;
-	r = gmem_state_save(vm->mem, w, &gs, err);
+	r = dirty ? gmem_state_save_frames(vm->mem, w, "ram", dirty, &gs, err)
+		  : gmem_state_save(vm->mem, w, &gs, err);
 	if (r)
 		return r;
 	for (unsigned i = 0; i < vm->io.n; i++) {
@@ -106,7 +108,7 @@ static int write_all_sections(struct virt *vm, struct state_writer *w,
 }
 
 /* Can the machine be saved now? Under io_lock. */
-static int savable(struct virt *vm, struct error *err)
+int virt_state_savable(struct virt *vm, struct error *err)
 {
 	if (atomic_load(&vm->stopping) || !vm->mem)
 		return error_set(err, EAGAIN,
@@ -120,22 +122,19 @@ static int savable(struct virt *vm, struct error *err)
 	return 0;
 }
 
-int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
-	      struct error *err)
+int virt_save_fd(struct virt *vm, int fd, struct virt_save_stats *st,
+		 struct error *err)
 {
 	struct state_writer w;
-	char tmp[4096];
 	uint64_t t0 = now_ns();
 
 	if (!atomic_load(&vm->running))
 		return error_set(err, EINVAL, "save: the VM is not running");
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return error_set(err, ENAMETOOLONG, "save: path too long");
 	/* io_lock: a reboot (the control thread) destroys the devices, then
 	 * the harts and RAM, only after it got io_lock (virt_io_destroy);
 	 * it sets stopping first */
 	pthread_mutex_lock(&vm->io_lock);
-	int r = savable(vm, err);
+	int r = virt_state_savable(vm, err);
 	if (r) {
 		pthread_mutex_unlock(&vm->io_lock);
 		return r;
@@ -146,25 +145,43 @@ int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
 	for (unsigned i = 0; i < vm->io.n; i++)
 		virtio_mmio_quiesce(vm->io.vd[i]);
 	uint64_t t_paused = now_ns();
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = error_set(err, errno, "save: %s: %s", tmp, strerror(errno));
-	} else {
-		r = state_writer_open(&w, fd, err);
-		if (!r) {
-			r = write_all_sections(vm, &w, st, err);
-			if (!r)
-				r = state_writer_finish(&w, err);
-			else
-				state_writer_abort(&w);
-		}
+	r = state_writer_open(&w, fd, err);
+	if (!r) {
+		r = virt_state_write(vm, &w, NULL, st, err);
+		if (!r)
+			r = state_writer_finish(&w, err);
+		else
+			state_writer_abort(&w);
 	}
 	/* the vCPUs stay paused, so the devices find nothing new to do */
 	for (unsigned i = 0; i < vm->io.n; i++)
 		virtio_mmio_resume(vm->io.vd[i]);
 	pthread_mutex_unlock(&vm->io_lock);
-	if (fd < 0)
+	if (r)
 		return r;
+	if (st) {
+		st->bytes = w.bytes;
+		st->pause_ns = t_paused - t0;
+		st->total_ns = now_ns() - t0;
+	}
+	return 0;
+}
+
+int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
+	      struct error *err)
+{
+	char tmp[4096];
+	uint64_t t0 = now_ns();
+
+	if (!atomic_load(&vm->running))
+		return error_set(err, EINVAL, "save: the VM is not running");
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return error_set(err, ENAMETOOLONG, "save: path too long");
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_set(err, errno, "save: %s: %s", tmp,
+				 strerror(errno));
+	int r = virt_save_fd(vm, fd, st, err);
 	if (!r && fsync(fd))
 		r = error_set(err, errno, "save: fsync %s: %s", tmp,
 			      strerror(errno));
@@ -177,11 +194,8 @@ int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
 		error_prefix(err, "saving the VM to %s", path);
 		return r;
 	}
-	if (st) {
-		st->bytes = w.bytes;
-		st->pause_ns = t_paused - t0;
+	if (st)
 		st->total_ns = now_ns() - t0;
-	}
 	return 0;
 }
 
@@ -264,9 +278,24 @@ static int machine_load(struct virt *vm, struct state_reader *r,
 static int load_sections(struct virt *vm, struct state_reader *r,
 			 struct error *err)
 {
-	int rc;
+	int rc = state_next(r, err);
 
-	if ((rc = next(r, "machine", err)) || (rc = machine_load(vm, r, err)))
+	/* live migration: RAM sent while the guest still ran comes first */
+	while (rc > 0 && state_is(r, "ram-pass")) {
+		rc = gmem_state_load(vm->mem, r, err);
+		if (!rc)
+			rc = state_next(r, err);
+	}
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return error_set(err, EINVAL,
+				 "VM state ends where section machine was "
+				 "expected");
+	if (!state_is(r, "machine"))
+		return state_fail(r, err, EINVAL,
+				  "found where section machine was expected");
+	if ((rc = machine_load(vm, r, err)))
 		return rc;
 	for (unsigned i = 0; i < vm->n_harts; i++)
 		if ((rc = next(r, "hart", err)) ||

@@ -51,3 +51,16 @@ uint64_t gmem_dirty_log_collect(struct gmem *gm, uint64_t *out, size_t n_words)
 		out[i] = 0;
 	return count;
 }
+
+void gmem_dirty_log_mark(struct gmem *gm, uint64_t gpa, uint64_t len)
+{
+	uint64_t off;
+
+	if (!len ||
+	    !atomic_load_explicit(&gm->dirty_active, memory_order_relaxed) ||
+	    !gmem_ram_offset(gm, gpa, len, &off))
+		return;
+	for (uint64_t f = off >> GUEST_PAGE_SHIFT;
+	     f <= (off + len - 1) >> GUEST_PAGE_SHIFT; f++)
+		gmem_mark_dirty(gm, f);
+}

@@ -199,7 +199,11 @@ static SV_NOINLINE uint8_t *gmem_page_write_slow(struct gmem *gm, uint64_t gfn,
 		e = gmem_make_private(gm, gfn);
 	gmem_mark_dirty(gm, gfn);
 	if (flags)
-		*flags = (unsigned)(e & P2M_PAGE_FLAGS);
+		*flags = (unsigned)(e & P2M_PAGE_FLAGS) |
+			 (atomic_load_explicit(&gm->dirty_active,
+					       memory_order_relaxed)
+				  ? GMEM_PAGE_LOGGED
+				  : 0u);
 	return (uint8_t *)(e & ~P2M_FLAGS_MASK);
 }
 

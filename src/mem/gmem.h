@@ -102,6 +102,10 @@ enum gmem_page_flags {
 	 * hart, DMA) replaces it with a private frame, and a cached pointer to
 	 * the zero frame would keep reading zeros. */
 	GMEM_PAGE_ZERO = 1u << 1,
+	/* Dirty logging is on (live migration): a store must not be cached
+	 * in a TLB, or later stores to the page would not mark it again
+	 * after the log was collected. */
+	GMEM_PAGE_LOGGED = 1u << 2,
 };
 
 enum gmem_access { GMEM_READ = 0, GMEM_WRITE = 1 };
@@ -186,6 +190,10 @@ bool gmem_dirty_log_active(const struct gmem *gm);
  * words are zeroed. Returns the number of dirty frames collected. */
 uint64_t gmem_dirty_log_collect(struct gmem *gm, uint64_t *out, size_t n_words);
 
+/* Mark [gpa, gpa+len) dirty if the log is on (a device wrote it through a
+ * mapping taken before the last collect). Any thread. */
+void gmem_dirty_log_mark(struct gmem *gm, uint64_t gpa, uint64_t len);
+
 /* Number of 64-bit words of the dirty bitmap: (frames_total + 63) / 64. */
 size_t gmem_dirty_log_words(const struct gmem *gm);
 
@@ -253,6 +261,15 @@ struct gmem_state_stats {
 	uint64_t frames_total; /* RAM frames */
 	uint64_t frames_saved; /* frames not all zeros, written out */
 };
+
+/* Live migration: write the frames of bitmap (bit i: frame i) as
+ * sections name ("ram-pass": while the guest runs, with the dirty log on;
+ * "ram": the final part), version 2: a load leaves the frames they do not
+ * name as they are. bitmap NULL: every frame that is not zeros, version 1
+ * (a load zeroes the others), as gmem_state_save. */
+int gmem_state_save_frames(struct gmem *gm, struct state_writer *w,
+			   const char *name, const uint64_t *bitmap,
+			   struct gmem_state_stats *st, struct error *err);
 
 /* Number of "ram" sections a save writes (and a load needs). */
 uint32_t gmem_state_chunks(const struct gmem *gm);

@@ -17,7 +17,8 @@
 #include "mem/gmem.h"
 #include "util/state_io.h"
 
-#define RAM_VERSION 1
+#define RAM_VERSION	  1
+#define RAM_VERSION_DELTA 2 /* frames no run names keep their content */
 
 static const uint8_t zero_page[GUEST_PAGE_SIZE];
 
@@ -48,35 +49,56 @@ uint32_t gmem_state_chunks(const struct gmem *gm)
 	return (uint32_t)((frames + GMEM_STATE_CHUNK - 1) / GMEM_STATE_CHUNK);
 }
 
+/* Is frame gfn one to write: in the bitmap (NULL: every frame), and for
+ * a full save not all zeros? */
+static bool frame_wanted(struct gmem *gm, const uint64_t *bitmap, uint64_t gfn)
+{
+	if (bitmap)
+		return (bitmap[gfn >> 6] >> (gfn & 63)) & 1;
+	return frame_data(gm, gfn) != NULL;
+}
+
 int gmem_state_save(struct gmem *gm, struct state_writer *w,
 		    struct gmem_state_stats *st, struct error *err)
 {
+	return gmem_state_save_frames(gm, w, "ram", NULL, st, err);
+}
+
+int gmem_state_save_frames(struct gmem *gm, struct state_writer *w,
+			   const char *name, const uint64_t *bitmap,
+			   struct gmem_state_stats *st, struct error *err)
+{
 	uint64_t frames = gmem_ram_size(gm) >> GUEST_PAGE_SHIFT;
+	/* with a bitmap: a delta (frames not named keep their content);
+	 * without: the whole RAM (frames not named are zero; the receiver's
+	 * RAM holds the kernel its own build loaded) */
+	uint32_t version = bitmap ? RAM_VERSION_DELTA : RAM_VERSION;
 
 	for (uint32_t c = 0; c < gmem_state_chunks(gm); c++) {
 		uint64_t first = (uint64_t)c * GMEM_STATE_CHUNK;
 		uint64_t n = frames - first;
 		if (n > GMEM_STATE_CHUNK)
 			n = GMEM_STATE_CHUNK;
-		state_begin(w, "ram", c, RAM_VERSION);
+		state_begin(w, name, c, version);
 		state_put_u64(w, gmem_ram_base(gm));
 		state_put_u64(w, gmem_ram_size(gm));
 		state_put_u64(w, first);
 		state_put_u32(w, (uint32_t)n);
 		uint64_t i = 0;
 		while (i < n) {
-			if (!frame_data(gm, first + i)) {
+			if (!frame_wanted(gm, bitmap, first + i)) {
 				i++;
 				continue;
 			}
 			uint64_t j = i + 1;
-			while (j < n && frame_data(gm, first + j))
+			while (j < n && frame_wanted(gm, bitmap, first + j))
 				j++;
 			state_put_u32(w, (uint32_t)i);
 			state_put_u32(w, (uint32_t)(j - i));
 			for (uint64_t k = i; k < j; k++) {
-				/* read again: a page is never freed under us,
-				 * and the VM is paused */
+				/* read again: a page is never freed under us;
+				 * one the running guest changes meanwhile
+				 * (ram-pass) is dirty and sent again */
 				const uint8_t *p = frame_data(gm, first + k);
 				if (p)
 					state_put_bytes(w, p, GUEST_PAGE_SIZE);
@@ -111,11 +133,16 @@ int gmem_state_load(struct gmem *gm, struct state_reader *r, struct error *err)
 {
 	uint64_t frames = gmem_ram_size(gm) >> GUEST_PAGE_SHIFT;
 
-	if (!state_is(r, "ram"))
+	bool pass = state_is(r, "ram-pass");
+	if (!pass && !state_is(r, "ram"))
 		return state_fail(r, err, EINVAL, "expected a ram section");
-	int rc = state_check_version(r, RAM_VERSION, err);
+	(void)pass;
+	int rc = state_check_version(r, RAM_VERSION_DELTA, err);
 	if (rc)
 		return rc;
+	/* a delta (a later pass, the final RAM after passes): frames not
+	 * named stay as they are */
+	bool keep = r->version == RAM_VERSION_DELTA;
 	uint64_t base = state_get_u64(r), size = state_get_u64(r);
 	uint64_t first = state_get_u64(r);
 	uint32_t n = state_get_u32(r);
@@ -149,7 +176,7 @@ int gmem_state_load(struct gmem *gm, struct state_reader *r, struct error *err)
 							       GUEST_PAGE_SIZE);
 		if (!data)
 			break;
-		for (uint64_t k = next; k < at; k++)
+		for (uint64_t k = next; k < at && !keep; k++)
 			frame_zero(gm, first + k);
 		uint64_t gpa = base + ((first + at) << GUEST_PAGE_SHIFT);
 		if (gmem_write(gm, gpa, data, (size_t)cnt * GUEST_PAGE_SIZE))
@@ -160,7 +187,7 @@ int gmem_state_load(struct gmem *gm, struct state_reader *r, struct error *err)
 	rc = state_section_done(r, err);
 	if (rc)
 		return rc;
-	for (uint64_t k = next; k < n; k++)
+	for (uint64_t k = next; k < n && !keep; k++)
 		frame_zero(gm, first + k);
 	return 0;
 }

@@ -387,6 +387,31 @@ static void input_reset(void *opaque)
 	in->have_req = false;
 }
 
+/*
+ * VM save (docs/vm-state.md): the worker stops after the request it is
+ * serving (statusq buffers are completed at once, so none is in flight);
+ * the eventq buffer held for the next event is the most recent pop of
+ * that queue and goes back to it (virtq_unpop), to be popped again after
+ * the restore. Events not yet delivered (a press racing the save) are not
+ * part of the state: they are delivered here if the VM goes on, and lost
+ * with the machine if it ends.
+ */
+static void input_quiesce(void *opaque)
+{
+	struct virtio_input *in = opaque;
+	struct virtio_dev *vd = virtio_worker_dev(&in->worker);
+
+	virtio_worker_stop(&in->worker);
+	if (vd && in->have_req) {
+		struct virtq *vq = virtio_queue(vd, INPUT_EVENTQ);
+
+		virtq_req_release(virtio_mem(vd), &in->ev_req);
+		if (vq)
+			virtq_unpop(vq, 1);
+	}
+	in->have_req = false;
+}
+
 static void input_queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_input *in = opaque;
@@ -418,6 +443,7 @@ struct virtio_input *virtio_input_create(struct error *err)
 		.config_write = input_config_write,
 		.start = input_start,
 		.reset = input_reset,
+		.quiesce = input_quiesce,
 		.queue_notify = input_queue_notify,
 	};
 	return in;

@@ -239,8 +239,13 @@ static inline int read_desc(const struct virtq *vq, uint64_t table,
 /* Unpin the guest frames under the first n iovecs of req. */
 static void unpin(struct gmem *mem, const struct virtq_req *req, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
+		/* device-writable: written after it was mapped (and marked),
+		 * maybe after a dirty log collect in between */
+		if (i >= req->n_out)
+			gmem_dirty_log_mark(mem, req->addr[i], req->pin_len[i]);
 		gmem_dma_unpin(mem, req->addr[i], req->pin_len[i]);
+	}
 }
 
 void virtq_req_release(struct gmem *mem, struct virtq_req *req)

@@ -9,14 +9,14 @@
 static const char *const state_names[] = {
 	[VM_STATE_DEFINED] = "defined", [VM_STATE_RUNNING] = "running",
 	[VM_STATE_PAUSED] = "paused",	[VM_STATE_STOPPED] = "stopped",
-	[VM_STATE_CRASHED] = "crashed",
+	[VM_STATE_CRASHED] = "crashed", [VM_STATE_SUSPENDED] = "suspended",
 };
 
 static const char *const op_names[] = {
 	[VM_OP_START] = "start",       [VM_OP_STOP] = "stop",
 	[VM_OP_SHUTDOWN] = "shutdown", [VM_OP_PAUSE] = "pause",
 	[VM_OP_RESUME] = "resume",     [VM_OP_RESET] = "reset",
-	[VM_OP_DELETE] = "delete",
+	[VM_OP_DELETE] = "delete",     [VM_OP_SUSPEND] = "suspend",
 };
 
 #define N_STATES (sizeof(state_names) / sizeof(state_names[0]))
@@ -66,6 +66,11 @@ int vm_lifecycle_check(enum vm_state s, enum vm_op op, const char *name,
 					 sn);
 		return 0;
 	case VM_OP_STOP:
+		if (!vm_state_live(s) && s != VM_STATE_SUSPENDED)
+			return error_set(err, EBUSY, "%s is %s, not running",
+					 name, sn);
+		return 0;
+	case VM_OP_SUSPEND:
 		if (!vm_state_live(s))
 			return error_set(err, EBUSY, "%s is %s, not running",
 					 name, sn);
@@ -78,8 +83,9 @@ int vm_lifecycle_check(enum vm_state s, enum vm_op op, const char *name,
 					 name, sn);
 		return 0;
 	case VM_OP_RESUME:
-		if (s != VM_STATE_PAUSED)
-			return error_set(err, EBUSY, "%s is %s, not paused",
+		if (s != VM_STATE_PAUSED && s != VM_STATE_SUSPENDED)
+			return error_set(err, EBUSY,
+					 "%s is %s, not paused or suspended",
 					 name, sn);
 		return 0;
 	case VM_OP_DELETE:
@@ -101,6 +107,7 @@ enum vm_state vm_lifecycle_next(enum vm_state s, enum vm_op op)
 	case VM_OP_RESET: return VM_STATE_RUNNING;
 	case VM_OP_STOP: return VM_STATE_STOPPED;
 	case VM_OP_PAUSE: return VM_STATE_PAUSED;
+	case VM_OP_SUSPEND: return VM_STATE_SUSPENDED;
 	case VM_OP_SHUTDOWN:
 	case VM_OP_DELETE: break;
 	}

@@ -12,6 +12,11 @@
  *   (the machine ends: poweroff, stop -> stopped; crash, panic stop ->
  *    crashed)
  *
+ *   running, paused --suspend--> suspended (its state saved to a file,
+ *   the machine gone: docs/vm-state.md); suspended --start/resume-->
+ *   running (continued from that file); suspended --stop--> stopped (the
+ *   file discarded, as a power-off of a suspended VM in vSphere)
+ *
  *   if (vm_lifecycle_check(st, VM_OP_PAUSE, name, &err)) -> -EBUSY, message
  *   st = vm_lifecycle_next(st, VM_OP_PAUSE);
  *   st = vm_lifecycle_ended(VIRT_END_CRASHED);           -> crashed
@@ -31,7 +36,9 @@ enum vm_state {
 	VM_STATE_PAUSED,
 	VM_STATE_STOPPED,
 	VM_STATE_CRASHED,
+	VM_STATE_SUSPENDED, /* saved to a file, no machine (issue 18) */
 };
+#define VM_STATE_LAST VM_STATE_SUSPENDED
 
 enum vm_op {
 	VM_OP_START,
@@ -41,6 +48,7 @@ enum vm_op {
 	VM_OP_RESUME,
 	VM_OP_RESET,
 	VM_OP_DELETE,
+	VM_OP_SUSPEND, /* save the machine to a file and end it */
 };
 
 /* "defined", "running", ...; "?" out of range. */

@@ -120,6 +120,9 @@ static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 		.n_vcpus = p->n_vcpus,
 		.sched = p->sched,
 		.ops = { console_output, proc_ended, vm, machine_panicked },
+		.restore = p->restore,
+		.restore_fd = p->restore_fd,
+		.start_paused = p->start_paused,
 	};
 	vm->remote = true;
 	pthread_rwlock_wrlock(&vm->proc_lock);
@@ -199,6 +202,81 @@ static int proc_call(struct vm *vm, unsigned type, const void *data,
 	int r = p ? vmproc_call(p, type, 0, data, len) : -EPIPE;
 	proc_put(vm);
 	return r;
+}
+
+static int remote_save(struct vm *vm, int fd, unsigned budget_ms,
+		       struct virt_save_stats *st,
+		       struct virt_precopy_result *res, struct error *err)
+{
+	struct vmproto_saved sv;
+	struct vmproc *p = proc_get(vm);
+	/* a big VM to a slow disk: minutes, not the 5 s of a call */
+	int r = p ? vmproc_save(p, fd, (int32_t)budget_ms, &sv, 600 * 1000, err)
+		  : error_set(err, EPIPE, "save: the VM's worker is gone");
+	proc_put(vm);
+	if (!r && res) {
+		res->passes = (unsigned)sv.passes;
+		res->final_frames = sv.final_frames;
+		res->final_pause_ns = sv.final_pause_ns;
+		res->dirty_rate = sv.dirty_rate;
+	}
+	if (!r && st) {
+		st->bytes = sv.bytes;
+		st->ram_frames = sv.ram_frames;
+		st->ram_frames_saved = sv.ram_frames_saved;
+		st->pause_ns = sv.pause_ns;
+		st->total_ns = sv.total_ns;
+	}
+	return r;
+}
+
+int vm_save_fd(struct vm *vm, int fd, struct virt_save_stats *st,
+	       struct error *err)
+{
+	if (!vm->remote)
+		return virt_save_fd(vm->board, fd, st, err);
+	return remote_save(vm, fd, 0, st, NULL, err);
+}
+
+int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms,
+		  struct virt_save_stats *st, struct virt_precopy_result *res,
+		  struct error *err)
+{
+	if (!vm->remote) {
+		struct virt_precopy_params prm = {
+			.downtime_ns = (uint64_t)budget_ms * 1000000,
+		};
+		return virt_precopy_fd(vm->board, fd, &prm, st, res, err);
+	}
+	return remote_save(vm, fd, budget_ms ? budget_ms : 1, st, res, err);
+}
+
+int vm_precopy_local(struct vm *vm, int fd,
+		     const struct virt_precopy_params *prm,
+		     struct virt_save_stats *st,
+		     struct virt_precopy_result *res, struct error *err)
+{
+	if (vm->remote)
+		return error_set(err, EINVAL, "save: the VM is in a worker");
+	return virt_precopy_fd(vm->board, fd, prm, st, res, err);
+}
+
+void vm_migrate_progress(struct vm *vm, struct virt_precopy_progress *pr)
+{
+	memset(pr, 0, sizeof(*pr));
+	if (!vm->remote)
+		return;
+	struct vmproto_progress x;
+	struct vmproc *p = proc_get(vm);
+	if (p) {
+		vmproc_progress(p, &x);
+		pr->pass = (unsigned)x.pass;
+		pr->bytes_sent = x.bytes_sent;
+		pr->dirty_frames = x.dirty_frames;
+		pr->dirty_rate = x.dirty_rate;
+		pr->bandwidth = x.bandwidth;
+	}
+	proc_put(vm);
 }
 
 int vm_pause(struct vm *vm)

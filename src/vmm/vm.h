@@ -65,6 +65,12 @@ struct vm_params {
 	const char *def_json;
 	unsigned n_vcpus;
 	struct vmk_sched_vm *sched;
+	/* worker only: continue from the VM state readable at restore_fd
+	 * (kept by the caller) instead of booting; in this process the
+	 * board says so itself (virt_config.restore_by_fd) */
+	bool restore;
+	int restore_fd;
+	bool start_paused; /* worker only (else virt_config.start_paused) */
 };
 
 /* Build and start the machine (errors such as a missing kernel come back
@@ -81,6 +87,24 @@ int vm_power_button(struct vm *vm);
  * with err. */
 int vm_disk_snapshot(struct vm *vm, const char *name, bool del,
 		     struct error *err);
+/* Write the machine's state to fd (docs/vm-state.md; virt_save_fd): the
+ * machine stays paused. 0 with *st filled, or -errno with err set. */
+int vm_save_fd(struct vm *vm, int fd, struct virt_save_stats *st,
+	       struct error *err);
+/* Live migration: the state to fd with pre-copy (virt_precopy_fd) and a
+ * downtime budget of budget_ms. */
+int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms,
+		  struct virt_save_stats *st, struct virt_precopy_result *res,
+		  struct error *err);
+/* The same for a VM of this process with the full parameters (the
+ * worker's side; -EINVAL for a VM in a worker). */
+int vm_precopy_local(struct vm *vm, int fd,
+		     const struct virt_precopy_params *prm,
+		     struct virt_save_stats *st,
+		     struct virt_precopy_result *res, struct error *err);
+/* The figures of the last pre-copy pass (zeroes if none yet or the VM
+ * runs in this process). */
+void vm_migrate_progress(struct vm *vm, struct virt_precopy_progress *pr);
 /* Hard power-off; asynchronous. */
 void vm_stop(struct vm *vm, int code);
 /* Wait until the machine ended. */

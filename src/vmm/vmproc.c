@@ -27,11 +27,12 @@
 #include "vmm/sched.h"
 #include "vmm/vmproc.h"
 
-#define LOG		 "vmproc"
-#define WORKER_FD	 3
-#define CALL_TIMEOUT_MS	 5000
-#define STATS_TIMEOUT_MS 250
-#define START_TIMEOUT_MS 30000
+#define LOG		   "vmproc"
+#define WORKER_FD	   3
+#define CALL_TIMEOUT_MS	   5000
+#define STATS_TIMEOUT_MS   250
+#define START_TIMEOUT_MS   30000
+#define RESTORE_TIMEOUT_MS (600 * 1000)
 
 extern char **environ;
 
@@ -77,6 +78,9 @@ struct vmproc {
 	bool reply_ready;
 	int reply;
 	struct vmproto_stats *stats; /* where STATS_REPLY goes */
+	char reply_data[512];	     /* SAVED's data */
+	uint32_t reply_len;
+	struct vmproto_progress progress; /* the last PROGRESS */
 
 	struct proxy px[VMPROTO_STATS_VCPUS];
 };
@@ -190,9 +194,16 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 		pthread_cond_broadcast(&p->cond);
 		return 0;
 	case VMPROTO_REPLY:
+	case VMPROTO_SAVED:
 	case VMPROTO_STATS_REPLY:
 		if (m->seq != p->reply_seq || p->reply_ready)
 			return 0; /* a reply we stopped waiting for */
+		p->reply_len = 0;
+		if (m->type == VMPROTO_SAVED &&
+		    m->len <= sizeof(p->reply_data)) {
+			memcpy(p->reply_data, m->data, m->len);
+			p->reply_len = m->len;
+		}
 		if (m->type == VMPROTO_STATS_REPLY) {
 			if (!p->stats)
 				return 0;
@@ -260,6 +271,9 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 		pthread_mutex_lock(&p->lock);
 		return 0;
 	}
+	case VMPROTO_PROGRESS:	       /* figures only: shown, never trusted */
+		memcpy(&p->progress, m->data, sizeof(p->progress));
+		return 0;
 	default:
 		return error_set(err, EPROTO, "unexpected %s from the worker",
 				 vmproto_type_name(m->type));
@@ -527,7 +541,7 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 		free(p);
 		return r;
 	}
-	int wfds[VMPROTO_STATS_VCPUS];
+	int wfds[VMPROTO_MAX_FDS];
 	unsigned n_wfds = 0;
 	for (unsigned i = 0; i < VMPROTO_STATS_VCPUS; i++)
 		p->px[i].sock = -1;
@@ -565,13 +579,25 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 				 .a0 = p->sched != NULL,
 				 .data = prm->def_json,
 				 .len = (uint32_t)json_len };
+	/* the state to continue from goes last (the caller keeps its fd) */
+	unsigned n_send = n_wfds;
+	if (prm->restore) {
+		m.a1 |= VMPROTO_START_RESTORE;
+		wfds[n_send++] = prm->restore_fd;
+	}
+	if (prm->start_paused)
+		m.a1 |= VMPROTO_START_PAUSED;
 	if (!r)
-		r = vmproto_send(p->sock, &m, wfds, n_wfds, 0, err);
+		r = vmproto_send(p->sock, &m, wfds, n_send, 0, err);
 	for (unsigned i = 0; i < n_wfds; i++)
 		close(wfds[i]); /* the worker has its own now */
 	if (!r) {
 		struct timespec ts;
-		deadline_after(START_TIMEOUT_MS, &ts);
+		/* a restore reads a stream that may take its time (a live
+		 * migration's passes) */
+		deadline_after(prm->restore ? RESTORE_TIMEOUT_MS
+					    : START_TIMEOUT_MS,
+			       &ts);
 		pthread_mutex_lock(&p->lock);
 		int w = 0;
 		while (!p->started && !p->gone && w == 0)
@@ -600,9 +626,9 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 
 /* ---- requests ------------------------------------------------------------- */
 
-static int request(struct vmproc *p, unsigned type, int32_t a0,
-		   const void *data, uint32_t len, struct vmproto_stats *st,
-		   unsigned timeout_ms)
+static int request_fds(struct vmproc *p, const struct vmproto_msg *req,
+		       const int *fds, unsigned nfds, struct vmproto_stats *st,
+		       unsigned timeout_ms, void *reply, uint32_t *reply_len)
 {
 	pthread_mutex_lock(&p->lock);
 	if (p->gone || p->ended) {
@@ -618,12 +644,9 @@ static int request(struct vmproc *p, unsigned type, int32_t a0,
 	p->stats = st;
 	pthread_mutex_unlock(&p->lock);
 
-	struct vmproto_msg m = { .type = (uint16_t)type,
-				 .seq = seq,
-				 .a0 = a0,
-				 .data = data,
-				 .len = len };
-	int r = vmproto_send(p->sock, &m, NULL, 0, 0, NULL);
+	struct vmproto_msg m = *req;
+	m.seq = seq;
+	int r = vmproto_send(p->sock, &m, fds, nfds, 0, NULL);
 
 	struct timespec ts;
 	deadline_after(timeout_ms, &ts);
@@ -633,11 +656,70 @@ static int request(struct vmproc *p, unsigned type, int32_t a0,
 		w = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
 	if (!r)
 		r = p->reply_ready ? p->reply : p->gone ? -EPIPE : -ETIMEDOUT;
+	if (reply_len) {
+		bool got = p->reply_ready && p->reply_seq == seq;
+		*reply_len = got ? p->reply_len : 0;
+		if (got && p->reply_len)
+			memcpy(reply, p->reply_data, p->reply_len);
+	}
 	p->reply_ready = true; /* frees the slot for the next request */
 	p->stats = NULL;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	return r;
+}
+
+static int request(struct vmproc *p, unsigned type, int32_t a0,
+		   const void *data, uint32_t len, struct vmproto_stats *st,
+		   unsigned timeout_ms)
+{
+	struct vmproto_msg m = {
+		.type = (uint16_t)type, .a0 = a0, .data = data, .len = len
+	};
+	return request_fds(p, &m, NULL, 0, st, timeout_ms, NULL, NULL);
+}
+
+void vmproc_progress(struct vmproc *p, struct vmproto_progress *out)
+{
+	pthread_mutex_lock(&p->lock);
+	*out = p->progress;
+	pthread_mutex_unlock(&p->lock);
+}
+
+int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms,
+		struct vmproto_saved *out, unsigned timeout_ms,
+		struct error *err)
+{
+	struct vmproto_msg m = { .type = VMPROTO_SAVE, .a0 = budget_ms };
+	pthread_mutex_lock(&p->lock);
+	memset(&p->progress, 0, sizeof(p->progress));
+	pthread_mutex_unlock(&p->lock);
+	char data[512];
+	uint32_t len = 0;
+	int r = request_fds(p, &m, &fd, 1, NULL, timeout_ms, data, &len);
+	if (r && !len && r == -EPIPE)
+		return error_set(err, EPIPE, "save: the VM's worker is gone");
+	if (r && !len && r == -ETIMEDOUT)
+		return error_set(err, ETIMEDOUT,
+				 "save: no answer from the VM's worker "
+				 "within %u s",
+				 timeout_ms / 1000);
+	if (r) {
+		/* the worker's answer is untrusted: an errno, printable text */
+		int e = r < 0 && r > -4096 ? -r : EIO;
+		for (uint32_t i = 0; i < len; i++)
+			if (data[i] < 0x20 || data[i] > 0x7e)
+				data[i] = '?';
+		return error_set(err, e, "%.*s", (int)len,
+				 len ? data : strerror(e));
+	}
+	if (len != sizeof(*out))
+		return error_set(err, EPROTO,
+				 "save: the worker answered %u bytes of "
+				 "figures (want %zu)",
+				 len, sizeof(*out));
+	memcpy(out, data, sizeof(*out));
+	return 0;
 }
 
 int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,

@@ -41,6 +41,11 @@ struct vmproc_params {
 	unsigned n_vcpus;	    /* its cpus */
 	struct vmk_sched_vm *sched; /* the scheduler's handle, or NULL */
 	struct vmproc_ops ops;
+	/* continue from the VM state readable at restore_fd (the caller's:
+	 * the worker gets a duplicate) instead of booting */
+	bool restore;
+	int restore_fd;
+	bool start_paused; /* the vCPUs wait for RESUME */
 };
 
 /* Spawn the worker, start the VM in it; 0 once the machine was built (its
@@ -54,6 +59,15 @@ int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,
 /* vmproc_call with its own timeout (a disk snapshot may take longer). */
 int vmproc_call_timeout(struct vmproc *p, unsigned type, int32_t a0,
 			const void *data, uint32_t len, unsigned timeout_ms);
+/* Save the VM's state (docs/vm-state.md) to fd, which the worker gets a
+ * duplicate of (a file, or a socket someone reads); the VM stays paused.
+ * budget_ms > 0: live migration's pre-copy with that downtime budget.
+ * 0 with *out filled, or -errno with err (the worker's message). */
+int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms,
+		struct vmproto_saved *out, unsigned timeout_ms,
+		struct error *err);
+/* The last PROGRESS of a pre-copy (zeroes before the first). */
+void vmproc_progress(struct vmproc *p, struct vmproto_progress *out);
 /* Figures of the running machine; zeroes if the worker does not answer
  * within 250 ms. */
 int vmproc_stats(struct vmproc *p, struct vmproto_stats *st);

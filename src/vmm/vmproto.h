@@ -26,7 +26,7 @@
 #define VMPROTO_MAGIC	 0x5356u /* "SV" */
 #define VMPROTO_VERSION	 1u
 #define VMPROTO_MAX_DATA (64u * 1024)
-#define VMPROTO_MAX_FDS	 64u /* VIRT_MAX_HARTS gate sockets */
+#define VMPROTO_MAX_FDS	 65u /* VIRT_MAX_HARTS gate sockets + a state */
 
 enum vmproto_type {
 	/* daemon -> worker */
@@ -59,6 +59,16 @@ enum vmproto_type {
 	VMPROTO_DISK_SNAPSHOT,
 	VMPROTO_PANICKED,     /* a0: enum virt_panic, a1: the on_panic
 				 action the machine takes (issue 19) */
+	/* docs/vm-state.md: save and restore through descriptors the
+	 * daemon opened (the worker cannot open paths) */
+	VMPROTO_SAVE,	  /* daemon -> worker, one fd: write the VM's state
+			  to it (the VM stays paused); answer: SAVED.
+			  a0 > 0: live migration, pre-copy with a downtime
+			  budget of a0 ms (PROGRESS after each pass) */
+	VMPROTO_SAVED,	  /* a0: 0 or -errno; data: struct vmproto_saved on
+			  success, the error message otherwise */
+	VMPROTO_PROGRESS, /* worker -> daemon during a pre-copy:
+			     struct vmproto_progress */
 	VMPROTO_TYPE_END
 };
 
@@ -72,6 +82,28 @@ struct vmproto_stats {
 	uint64_t instret[VMPROTO_STATS_VCPUS];
 	struct virt_dev_stats dev;
 };
+
+/* What a save wrote (VMPROTO_SAVED on success; host byte order). */
+struct vmproto_saved {
+	uint64_t bytes, ram_frames, ram_frames_saved, pause_ns, total_ns;
+	/* pre-copy: passes, frames sent paused, CLOCK_MONOTONIC of the
+	 * final pause, the last pass's dirty rate (bytes/s) */
+	uint64_t passes, final_frames, final_pause_ns;
+	double dirty_rate;
+};
+
+/* VMPROTO_PROGRESS (host byte order). */
+struct vmproto_progress {
+	uint64_t pass, bytes_sent, dirty_frames;
+	double dirty_rate, bandwidth; /* bytes/s */
+};
+
+/* VMPROTO_START: a1 = VMPROTO_START_RESTORE when the last descriptor is a
+ * VM state to continue from (read before the guest's first instruction,
+ * then closed). */
+#define VMPROTO_START_RESTORE 1
+/* VMPROTO_START: a1 bit: the vCPUs wait, paused, until RESUME. */
+#define VMPROTO_START_PAUSED 2
 
 /* Bytes of a receive buffer: the largest packet and one more. */
 #define VMPROTO_RXBUF (VMPROTO_MAX_DATA + 32)

@@ -23,6 +23,7 @@
 #include "vmm/vmdef.h"
 #include "vmm/vmproto.h"
 #include "vmm/vmworker.h"
+#include "vmm/vmworker_state.h"
 
 #define LOG "worker"
 
@@ -268,6 +269,13 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 	w->board.power_button = virt_virtio_count(&w->board) < VIRT_MAX_VIRTIO;
 	w->n_vcpus = w->def.cpus;
 	w->remote = m->a0 != 0;
+	/* docs/vm-state.md: the last descriptor is the state to continue */
+	bool restore = (m->a1 & VMPROTO_START_RESTORE) != 0;
+	w->board.start_paused = (m->a1 & VMPROTO_START_PAUSED) != 0;
+	if (restore && nfds) {
+		w->board.restore_by_fd = true;
+		w->board.restore_fd = fds[--nfds];
+	}
 	w->hooks = hooks;
 	if (hooks && hooks->configure) {
 		r = hooks->configure(hooks->opaque, &w->def, &w->board, err);
@@ -390,6 +398,10 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		break;
 	case VMPROTO_DISK_SNAPSHOT: r = disk_snapshot(w, m); break;
 	case VMPROTO_STATS: stats(w, m->seq); return 0;
+	case VMPROTO_SAVE:
+		vmworker_save(w->vm, w->sock, m->seq, nfds == 1 ? fds[0] : -1,
+			      m->a0 > 0 ? (unsigned)m->a0 : 0);
+		return 0;
 	case VMPROTO_GATE_KICK: return gate_kick(w, m, err);
 	case VMPROTO_REPLY: /* to GATE_CLOSING/OPENING */
 		pthread_mutex_lock(&w->lock);

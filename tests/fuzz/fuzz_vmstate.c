@@ -127,7 +127,7 @@ static int load_section(struct state_reader *r, struct error *err)
 		return uart_state_load(uart, 0, r, err);
 	if (state_is(r, "goldfish-rtc"))
 		return goldfish_rtc_state_load(rtc, r, err);
-	if (state_is(r, "ram"))
+	if (state_is(r, "ram") || state_is(r, "ram-pass")) /* + migration */
 		return gmem_state_load(gm, r, err);
 	if (state_is(r, "virtio-mmio"))
 		return virtio_mmio_load(vd, 0, r, err);

@@ -21,14 +21,7 @@ import time
 import pytest
 
 from conftest import SOFTVISOR_BOOT_TIMEOUT, append_line
-from conftest import softvisor_argv as _softvisor_argv
-
-
-def softvisor_argv(*args, **kw):
-    """Saving needs --sandbox off: the sandboxed VM process cannot create
-    the state file (docs/security.md)."""
-    kw["extra"] = ["--sandbox", "off", *kw.get("extra", [])]
-    return _softvisor_argv(*args, **kw)
+from conftest import softvisor_argv
 from test_virtio import http_server  # noqa: F401 (a fixture)
 
 PROMPT = "softvisor:.*# "
@@ -162,8 +155,10 @@ def test_qmp_migrate_to_file(guest, vm_factory, tmp_path):
 
     state = tmp_path / "qmp.state"
     qmp_path = tmp_path / "vm.qmp"
+    # QMP names a path: the sandboxed VM process cannot create it
     argv = softvisor_argv(guest, append_line(after="shell"), memory="256M",
-                          extra=["--qmp", f"unix:{qmp_path}"])
+                          extra=["--sandbox", "off",
+                                 "--qmp", f"unix:{qmp_path}"])
     vm = vm_factory(argv, boot_timeout=SOFTVISOR_BOOT_TIMEOUT, name="qmp-")
     vm.expect_marker()
     vm.expect(PROMPT, timeout=30, what="shell prompt")

@@ -267,8 +267,8 @@ int daemon_vm_delete(struct daemon *d, const char *actor, const char *vm,
 
 int daemon_action_parse(const char *s, enum daemon_action *out)
 {
-	static const char *names[] = { "start", "stop",	  "shutdown",
-				       "pause", "resume", "reset" };
+	static const char *names[] = { "start",	 "stop",  "shutdown", "pause",
+				       "resume", "reset", "suspend" };
 	unsigned i;
 
 	for (i = 0; i < 6; i++) {
@@ -299,8 +299,8 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *vm,
 		     enum daemon_action action, const char *body, json_t **out,
 		     struct error *err)
 {
-	static const char *names[] = { "start", "stop",	  "shutdown",
-				       "pause", "resume", "reset" };
+	static const char *names[] = { "start",	 "stop",  "shutdown", "pause",
+				       "resume", "reset", "suspend" };
 	struct fake_vm *v;
 
 	if (body) {
@@ -333,9 +333,17 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *vm,
 		v->state = "paused";
 		break;
 	case DAEMON_RESUME:
-		if (strcmp(v->state, "paused"))
+		if (strcmp(v->state, "paused") && strcmp(v->state, "suspended"))
 			LOCKED_ERR(EBUSY, "vm %s: not paused", v->name);
 		v->state = "running";
+		break;
+	case DAEMON_MIGRATE:
+		LOCKED_ERR(ENOTSUP, "vm %s: no migration in the fake", v->name);
+	case DAEMON_SUSPEND:
+		if (!active(v))
+			LOCKED_ERR(EBUSY, "vm %s: not running", v->name);
+		v->state = "suspended";
+		consoles_closed(v);
 		break;
 	case DAEMON_RESET:
 		if (!active(v))
@@ -343,7 +351,7 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *vm,
 		break;
 	}
 	event_add(v->name, actor,
-		  (unsigned)action < 6 ? names[action] : "action");
+		  (unsigned)action < 7 ? names[action] : "action");
 	if (action == DAEMON_SHUTDOWN) {
 		json_t *t = json_pack("{s:I,s:s,s:s,s:s,s:i,s:s,s:I,s:I}", "id",
 				      (json_int_t)next_task_id++, "kind",
@@ -703,4 +711,14 @@ struct event_bus *daemon_event_bus(struct daemon *d)
 {
 	(void)d;
 	return NULL;
+}
+
+int daemon_migrate_incoming(struct daemon *d, const char *actor,
+			    const char *def_json,
+			    long (*rd)(void *opaque, void *buf, size_t n),
+			    void *opaque, json_t **out, struct error *err)
+{
+	(void)d, (void)actor, (void)def_json, (void)rd, (void)opaque;
+	(void)out;
+	return error_set(err, ENOTSUP, "no migration in the fake");
 }

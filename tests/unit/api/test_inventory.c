@@ -171,7 +171,7 @@ static void test_states(void **state)
 {
 	enum vm_state s;
 
-	for (unsigned i = VM_STATE_DEFINED; i <= VM_STATE_CRASHED; i++) {
+	for (unsigned i = VM_STATE_DEFINED; i <= VM_STATE_LAST; i++) {
 		assert_int_equal(vm_state_parse(vm_state_name(i), &s), 0);
 		assert_int_equal(s, i);
 	}
@@ -328,7 +328,12 @@ static void test_restart(void **state)
 	int64_t b = create(f->inv, "b", false);
 	int64_t c = create(f->inv, "c", true);
 	int64_t d = create(f->inv, "d", true);
+	int64_t e = create(f->inv, "e", true);
 
+	/* suspended (schema 4): kept as is across a restart, its state
+	 * file on disk is what it continues from */
+	assert_int_equal(
+		inventory_vm_set_state(f->inv, e, VM_STATE_SUSPENDED, &err), 0);
 	assert_int_equal(
 		inventory_vm_set_state(f->inv, a, VM_STATE_RUNNING, &err), 0);
 	assert_int_equal(
@@ -353,6 +358,9 @@ static void test_restart(void **state)
 	}
 	assert_int_equal(inventory_vm_get(f->inv, d, &vm, &err), 0);
 	assert_int_equal(vm.state, VM_STATE_STOPPED);
+	inventory_vm_clear(&vm);
+	assert_int_equal(inventory_vm_get(f->inv, e, &vm, &err), 0);
+	assert_int_equal(vm.state, VM_STATE_SUSPENDED);
 	inventory_vm_clear(&vm);
 	assert_int_equal(
 		inventory_event_list(f->inv, NULL, 0, 0, &ev, &nev, &err), 0);
@@ -412,6 +420,39 @@ static void test_newer_schema(void **state)
 	assert_int_equal(system(cmd), 0);
 	/* a state directory that cannot be created */
 	assert_true(inventory_open("/proc/no/such", &inv, &err) < 0);
+}
+
+/* Migration 4 rebuilds the vms table (the suspended state): rows, ids and
+ * the AUTOINCREMENT sequence survive (ids are never reused). Run again
+ * over a current database by setting user_version back to 3. */
+static void test_migration_4(void **state)
+{
+	struct fixture *f = *state;
+	struct error err = { 0 };
+	struct inventory_vm vm;
+	char cmd[256];
+	int64_t a = create(f->inv, "a", false);
+	int64_t b = create(f->inv, "b", false);
+
+	assert_int_equal(
+		inventory_vm_set_state(f->inv, a, VM_STATE_PAUSED, &err), 0);
+	assert_int_equal(inventory_vm_delete(f->inv, b, &err), 0);
+	inventory_close(f->inv);
+	snprintf(cmd, sizeof(cmd),
+		 "command -v sqlite3 >/dev/null || exit 77; "
+		 "sqlite3 %s/inventory.db 'PRAGMA user_version = 3'",
+		 f->dir);
+	int rc = system(cmd);
+	assert_int_equal(inventory_open(f->dir, &f->inv, &err), 0);
+	if (rc != 0)
+		skip();
+	assert_int_equal(inventory_vm_get(f->inv, a, &vm, &err), 0);
+	assert_string_equal(vm.name, "a");
+	assert_int_equal(vm.state, VM_STATE_PAUSED);
+	inventory_vm_clear(&vm);
+	assert_int_equal(
+		inventory_vm_set_state(f->inv, a, VM_STATE_SUSPENDED, &err), 0);
+	assert_true(create(f->inv, "c", false) > b);
 }
 
 #define N_THREADS  8
@@ -503,6 +544,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_not_stored, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_migration_4, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),

@@ -727,8 +727,21 @@ static void test_dirty_log(void **state)
 		gmem_dma_map(gm, RAM_BASE + 102 * PG, 8, GMEM_READ, iov, 4), 1);
 	assert_non_null(gmem_page(gm, RAM_BASE + 103 * PG, GMEM_READ, NULL));
 
+	/* A store mapping while logging says it must not be cached (a TLB
+	 * would hide later stores from the log)... */
+	unsigned fl = 0;
+	assert_non_null(gmem_page(gm, RAM_BASE + 200 * PG, GMEM_WRITE, &fl));
+	assert_true(fl & GMEM_PAGE_LOGGED);
+	/* ...and a device marks what it wrote through an older mapping. */
+	gmem_dirty_log_mark(gm, RAM_BASE + 300 * PG + 10, PG);
+	gmem_dirty_log_mark(gm, RAM_BASE + RAM_SIZE, PG); /* not RAM */
+
 	memset(bm, 0xff, (nw + 2) * sizeof(*bm));
-	assert_int_equal(gmem_dirty_log_collect(gm, bm, nw + 2), 6);
+	assert_int_equal(gmem_dirty_log_collect(gm, bm, nw + 2), 9);
+	assert_true(bit(bm, 200));
+	assert_true(bit(bm, 300));
+	assert_true(bit(bm, 301));
+	assert_false(bit(bm, 302));
 	assert_true(bit(bm, 0));
 	assert_true(bit(bm, 4));
 	assert_true(bit(bm, 5));
@@ -750,6 +763,10 @@ static void test_dirty_log(void **state)
 	gmem_dirty_log_stop(gm);
 	assert_false(gmem_dirty_log_active(gm));
 	assert_int_equal(gmem_write(gm, RAM_BASE + 71 * PG, "z", 1), 0);
+	gmem_dirty_log_mark(gm, RAM_BASE + 73 * PG, PG);
+	fl = 0;
+	assert_non_null(gmem_page(gm, RAM_BASE + 200 * PG, GMEM_WRITE, &fl));
+	assert_false(fl & GMEM_PAGE_LOGGED);
 	/* A short buffer collects only its words. */
 	assert_int_equal(gmem_dirty_log_collect(gm, bm, 1), 0);
 	assert_int_equal(gmem_dirty_log_collect(gm, bm, nw), 1);

@@ -289,6 +289,23 @@ void virtq_push(struct virtq *vq, const struct virtq_req *req, uint32_t written)
 	pthread_mutex_unlock(&vd->lock);
 }
 
+void virtq_unpop(struct virtq *vq, uint16_t n)
+{
+	pthread_mutex_lock(&vq->vd->lock);
+	vq->next = n > vq->next ? 0 : vq->next - n;
+	pthread_mutex_unlock(&vq->vd->lock);
+}
+
+unsigned fake_popped(struct virtio_dev *vd, unsigned q)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&vd->lock);
+	n = vd->q[q].next;
+	pthread_mutex_unlock(&vd->lock);
+	return n;
+}
+
 bool virtq_has_work(struct virtq *vq)
 {
 	bool w;

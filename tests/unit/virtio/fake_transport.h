@@ -28,6 +28,8 @@ void fake_queue_add(struct virtio_dev *vd, unsigned q,
 void fake_queue_fail_next(struct virtio_dev *vd, unsigned q, int rc);
 /* Requests completed (pushed) on queue q so far. */
 unsigned fake_used(struct virtio_dev *vd, unsigned q);
+/* Requests of queue q popped so far (virtq_unpop gives them back). */
+unsigned fake_popped(struct virtio_dev *vd, unsigned q);
 /* head and written of the i-th completed request of queue q. */
 uint16_t fake_used_head(struct virtio_dev *vd, unsigned q, unsigned i);
 uint32_t fake_used_written(struct virtio_dev *vd, unsigned q, unsigned i);

@@ -16,22 +16,25 @@
 #define P VM_STATE_PAUSED
 #define S VM_STATE_STOPPED
 #define C VM_STATE_CRASHED
+#define U VM_STATE_SUSPENDED
 
 static void test_allowed(void **state)
 {
 	(void)state;
 	/* allowed[op][state] */
-	static const bool allowed[7][5] = {
-		[VM_OP_START] = { 1, 0, 0, 1, 1 },
-		[VM_OP_STOP] = { 0, 1, 1, 0, 0 },
-		[VM_OP_SHUTDOWN] = { 0, 1, 0, 0, 0 },
-		[VM_OP_PAUSE] = { 0, 1, 0, 0, 0 },
-		[VM_OP_RESUME] = { 0, 0, 1, 0, 0 },
-		[VM_OP_RESET] = { 0, 1, 0, 0, 0 },
-		[VM_OP_DELETE] = { 1, 0, 0, 1, 1 },
+	/* states: D R P S C U */
+	static const bool allowed[8][6] = {
+		[VM_OP_START] = { 1, 0, 0, 1, 1, 1 },
+		[VM_OP_STOP] = { 0, 1, 1, 0, 0, 1 },
+		[VM_OP_SHUTDOWN] = { 0, 1, 0, 0, 0, 0 },
+		[VM_OP_PAUSE] = { 0, 1, 0, 0, 0, 0 },
+		[VM_OP_RESUME] = { 0, 0, 1, 0, 0, 1 },
+		[VM_OP_RESET] = { 0, 1, 0, 0, 0, 0 },
+		[VM_OP_DELETE] = { 1, 0, 0, 1, 1, 1 },
+		[VM_OP_SUSPEND] = { 0, 1, 1, 0, 0, 0 },
 	};
-	for (int op = 0; op < 7; op++)
-		for (int st = 0; st < 5; st++) {
+	for (int op = 0; op < 8; op++)
+		for (int st = 0; st < 6; st++) {
 			struct error err = { 0 };
 			int r = vm_lifecycle_check((enum vm_state)st,
 						   (enum vm_op)op, "vm1", &err);
@@ -50,7 +53,9 @@ static void test_messages(void **state)
 	vm_lifecycle_check(S, VM_OP_STOP, "a", &err);
 	assert_string_equal(err.msg, "a is stopped, not running");
 	vm_lifecycle_check(R, VM_OP_RESUME, "a", &err);
-	assert_string_equal(err.msg, "a is running, not paused");
+	assert_string_equal(err.msg, "a is running, not paused or suspended");
+	vm_lifecycle_check(S, VM_OP_SUSPEND, "a", &err);
+	assert_string_equal(err.msg, "a is stopped, not running");
 	vm_lifecycle_check(P, VM_OP_DELETE, "a", &err);
 	assert_string_equal(err.msg, "a is paused: stop it before deleting it");
 	assert_int_equal(
@@ -70,18 +75,24 @@ static void test_transitions(void **state)
 	assert_int_equal(vm_lifecycle_next(P, VM_OP_STOP), S);
 	assert_int_equal(vm_lifecycle_next(R, VM_OP_RESET), R);
 	assert_int_equal(vm_lifecycle_next(R, VM_OP_SHUTDOWN), R);
+	assert_int_equal(vm_lifecycle_next(R, VM_OP_SUSPEND), U);
+	assert_int_equal(vm_lifecycle_next(P, VM_OP_SUSPEND), U);
+	assert_int_equal(vm_lifecycle_next(U, VM_OP_START), R);
+	assert_int_equal(vm_lifecycle_next(U, VM_OP_RESUME), R);
+	assert_int_equal(vm_lifecycle_next(U, VM_OP_STOP), S);
 	assert_int_equal(vm_lifecycle_ended(VIRT_END_POWEROFF), S);
 	assert_int_equal(vm_lifecycle_ended(VIRT_END_STOPPED), S);
 	assert_int_equal(vm_lifecycle_ended(VIRT_END_CRASHED), C);
 	assert_int_equal(vm_lifecycle_ended(VIRT_END_PANICKED), C);
 	assert_true(vm_state_live(R) && vm_state_live(P));
-	assert_false(vm_state_live(D) || vm_state_live(S) || vm_state_live(C));
+	assert_false(vm_state_live(D) || vm_state_live(S) || vm_state_live(C) ||
+		     vm_state_live(U));
 }
 
 static void test_names(void **state)
 {
 	(void)state;
-	for (int st = 0; st < 5; st++) {
+	for (int st = 0; st < 6; st++) {
 		enum vm_state back;
 		assert_int_equal(
 			vm_state_parse(vm_state_name((enum vm_state)st), &back),
@@ -93,6 +104,8 @@ static void test_names(void **state)
 	assert_int_equal(vm_state_parse(NULL, &x), -EINVAL);
 	assert_string_equal(vm_state_name((enum vm_state)77), "?");
 	assert_string_equal(vm_op_name(VM_OP_RESUME), "resume");
+	assert_string_equal(vm_op_name(VM_OP_SUSPEND), "suspend");
+	assert_string_equal(vm_state_name(U), "suspended");
 	assert_string_equal(vm_op_name((enum vm_op)77), "?");
 }
 

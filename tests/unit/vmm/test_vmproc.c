@@ -88,8 +88,35 @@ static int fake_worker(const char *mode)
 		wsend(fd, VMPROTO_ENDED, 0, VIRT_END_POWEROFF, 0, NULL);
 	}
 	for (;;) {
-		wrecv(fd, &m);
+		int fds[VMPROTO_MAX_FDS];
+		unsigned nfds = 0;
+		if (vmproto_recv(fd, rxbuf, &m, fds, &nfds, NULL))
+			_exit(0); /* the daemon let go */
 		switch (m.type) {
+		case VMPROTO_SAVE: {
+			/* good: the state goes to the descriptor; savefail:
+			 * an error with a control character; saveshort:
+			 * success with a figures block of the wrong size */
+			struct vmproto_saved sv = { .bytes = 5 };
+			struct vmproto_msg r = { .type = VMPROTO_SAVED,
+						 .seq = m.seq,
+						 .data = &sv,
+						 .len = sizeof(sv) };
+			if (nfds != 1 || write(fds[0], "STATE", 5) != 5)
+				_exit(4);
+			close(fds[0]);
+			if (!strcmp(mode, "savefail")) {
+				r.a0 = -ENOSPC;
+				r.data = "disk\x01"
+					 "full";
+				r.len = 9;
+			} else if (!strcmp(mode, "saveshort")) {
+				r.len = 8;
+			}
+			if (vmproto_send(fd, &r, NULL, 0, 0, NULL))
+				_exit(3);
+			break;
+		}
 		case VMPROTO_PAUSE:
 			if (!strcmp(mode, "garbage")) {
 				const char junk[] = "not a vmproto message!";
@@ -213,6 +240,41 @@ static void test_good_worker(void **state)
 	vmproc_destroy(p);
 	assert_string_equal(s.out, "echo:ls");
 	assert_int_equal(s.ended, 1);
+}
+
+static void test_save(void **state)
+{
+	(void)state;
+	static const char *const modes[] = { "good", "savefail", "saveshort" };
+	for (unsigned i = 0; i < 3; i++) {
+		struct error err = { 0 };
+		struct seen s;
+		struct vmproc *p;
+		struct vmproto_saved sv = { 0 };
+		int pfd[2];
+		char buf[8] = { 0 };
+		assert_int_equal(pipe(pfd), 0);
+		assert_int_equal(start(modes[i], &s, NULL, &p, &err), 0);
+		int r = vmproc_save(p, pfd[1], 0, &sv, 5000, &err);
+		close(pfd[1]);
+		/* the worker wrote to its duplicate of the descriptor */
+		assert_int_equal(read(pfd[0], buf, sizeof(buf)), 5);
+		assert_string_equal(buf, "STATE");
+		close(pfd[0]);
+		if (i == 0) {
+			assert_int_equal(r, 0);
+			assert_int_equal(sv.bytes, 5);
+		} else if (i == 1) {
+			assert_int_equal(r, -ENOSPC);
+			assert_string_equal(err.msg, "disk?full");
+		} else {
+			assert_int_equal(r, -EPROTO);
+			assert_non_null(strstr(err.msg, "8 bytes of figures"));
+		}
+		vmproc_stop(p, 0);
+		vmproc_wait(p, NULL);
+		vmproc_destroy(p);
+	}
 }
 
 static void test_start_fails(void **state)
@@ -354,6 +416,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_worker),
+		cmocka_unit_test(test_save),
 		cmocka_unit_test(test_start_fails),
 		cmocka_unit_test(test_protocol_error_kills),
 		cmocka_unit_test(test_crash),
