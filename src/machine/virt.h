@@ -77,6 +77,12 @@ struct virt_config {
 	/* page sharing (docs/memory.md): frames the scanner looks at per
 	 * second; 0 = VIRT_SHARE_DEFAULT, VIRT_SHARE_OFF = none */
 	uint32_t share_rate;
+	/* compression and swap (docs/memory.md): frames past mem_limit
+	 * bytes (0 = none) are reclaimed; mem_swap is the swap file's path
+	 * (NULL = none: frames that do not compress stay), opened once by
+	 * the first virt_start, before before_guest */
+	uint64_t mem_limit;
+	const char *mem_swap;
 	/* docs/vm-state.md: start from this saved state instead of booting
 	 * (same configuration required); save to this file when told to
 	 * (virt_run: SIGUSR1 or SIGTERM), then end */
