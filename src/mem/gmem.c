@@ -261,6 +261,7 @@ static int gmem_copy(struct gmem *gm, uint64_t gpa, uint8_t *buf, size_t len,
 		return 0;
 	if (!gmem_ram_offset(gm, gpa, len, &off))
 		return -EFAULT;
+	gmem_no_throttle = true; /* loaders and devices: never wait */
 	while (len) {
 		size_t in_page = GUEST_PAGE_SIZE - (gpa & GUEST_PAGE_MASK);
 		size_t n = len < in_page ? len : in_page;
@@ -282,6 +283,7 @@ static int gmem_copy(struct gmem *gm, uint64_t gpa, uint8_t *buf, size_t len,
 		gpa += n;
 		len -= n;
 	}
+	gmem_no_throttle = false;
 	return 0;
 }
 

@@ -194,8 +194,10 @@ uintptr_t gmem_reclaim_fault(struct gmem *gm, uint64_t gfn);
 void gmem_reclaim_drop(struct gmem *gm, uint64_t gfn);
 /* Free the store and the location table (gmem_destroy). */
 void gmem_reclaim_destroy(struct gmem *gm);
-/* A new frame is being committed: wait a little if the VM is far over
- * its target (reclaim.c). */
+/* A first write is committing a new frame: wait a little if the VM is
+ * far over its target (reclaim.c), unless this thread set
+ * gmem_no_throttle (DMA mappings, bulk copies: device threads). */
+extern _Thread_local bool gmem_no_throttle;
 void gmem_reclaim_throttle(struct gmem *gm);
 
 /* Words, not bytes: the scanners look at many frames (share.c). */

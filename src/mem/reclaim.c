@@ -441,7 +441,6 @@ uintptr_t gmem_reclaim_fault(struct gmem *gm, uint64_t gfn)
 			continue;
 		w = atomic_load_explicit(&gm->loc[gfn], memory_order_relaxed);
 		if (!(cur & P2M_F_HELD)) {
-			gmem_reclaim_throttle(gm);
 			store_get(gm, w, p2m_slot(gm, gfn));
 			atomic_fetch_add(&gm->frames_private, 1);
 		}
@@ -461,13 +460,17 @@ void gmem_reclaim_drop(struct gmem *gm, uint64_t gfn)
 	atomic_store_explicit(&gm->loc[gfn], 0, memory_order_relaxed);
 }
 
+_Thread_local bool gmem_no_throttle;
+
 /*
- * A new frame (first write, a page brought back) while the VM is well
- * over its target: the reclaimer is behind, so slow the allocation down a
- * little (at most 5 ms a frame) instead of letting the VM run away with
- * the host's memory. Only with a swap file, where reclaim always makes
- * progress; a hart sleeping here still serves its flush requests at the
- * next block boundary.
+ * A first write to a frame while the VM is well over its target: the
+ * reclaimer is behind, so slow the guest down a little (at most 5 ms a
+ * frame) instead of letting it run away with the host's memory. Only with
+ * a swap file, where reclaim always makes progress, and only for harts
+ * (device back-ends mapping buffers set gmem_no_throttle: a device must
+ * not stall on a page, and a balloon report holds pins meanwhile); a hart
+ * sleeping here serves its flush requests at the next block boundary.
+ * Pages brought back are not throttled: the guest needs them now.
  */
 void gmem_reclaim_throttle(struct gmem *gm)
 {
@@ -475,7 +478,7 @@ void gmem_reclaim_throttle(struct gmem *gm)
 					    memory_order_relaxed);
 	const struct timespec ts = { 0, 100000 };
 
-	if (!lim || !gm->swap)
+	if (!lim || !gm->swap || gmem_no_throttle)
 		return;
 	for (unsigned i = 0; i < 50; i++) {
 		if (atomic_load_explicit(&gm->frames_private,

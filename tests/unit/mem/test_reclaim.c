@@ -332,7 +332,7 @@ static void test_zero_and_release(void **state)
 #define HARTS	    2
 #define H_FRAMES    48
 #define LIMIT	    16 /* frames: far below what the harts touch */
-#define BACK_WANTED 400
+#define BACK_WANTED 100
 #define STEPS_LIMIT 100000
 
 struct race {
@@ -491,6 +491,16 @@ static void test_harts_racing_the_reclaimer(void **state)
 			memcpy(h[i].init[f] + 8 * (f % 512), &h[i].last[f], 8);
 			check(r.gm, i * H_FRAMES + f, h[i].init[f]);
 		}
+	/* frames_private counts the frames whose slot holds memory (all
+	 * hold non-zero content) */
+	{
+		uint8_t *base = gmem_page(r.gm, gpa_of(0), GMEM_READ, NULL);
+		uint64_t res = 0;
+
+		for (uint64_t g = 0; g < NFRAMES; g++)
+			res += resident(base + g * PG);
+		assert_int_equal(stats(r.gm).frames_private, res);
+	}
 	free(s);
 	gmem_destroy(r.gm);
 	close(fd);
