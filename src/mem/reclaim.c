@@ -100,14 +100,26 @@ void gmem_set_limit(struct gmem *gm, uint64_t limit)
 	atomic_store(&gm->limit_frames, limit >> GUEST_PAGE_SHIFT);
 }
 
+/* What the VM costs the host in frames: its private frames and its
+ * compressed store (ESX carves the compression cache out of the VM's
+ * memory too), so that the limit bounds both. */
+static uint64_t charged_frames(const struct gmem *gm)
+{
+	uint64_t priv = atomic_load_explicit(&gm->frames_private,
+					     memory_order_relaxed);
+	uint64_t zbytes = atomic_load_explicit(&gm->bytes_compressed,
+					       memory_order_relaxed);
+
+	return priv + ((zbytes + GUEST_PAGE_MASK) >> GUEST_PAGE_SHIFT);
+}
+
 uint64_t gmem_reclaim_excess(const struct gmem *gm)
 {
 	uint64_t lim = atomic_load_explicit(&gm->limit_frames,
 					    memory_order_relaxed);
-	uint64_t priv = atomic_load_explicit(&gm->frames_private,
-					     memory_order_relaxed);
+	uint64_t used = charged_frames(gm);
 
-	return lim && gm->cctx && priv > lim ? priv - lim : 0;
+	return lim && gm->cctx && used > lim ? used - lim : 0;
 }
 
 void gmem_reclaim_destroy(struct gmem *gm)
@@ -481,9 +493,7 @@ void gmem_reclaim_throttle(struct gmem *gm)
 	if (!lim || !gm->swap || gmem_no_throttle)
 		return;
 	for (unsigned i = 0; i < 50; i++) {
-		if (atomic_load_explicit(&gm->frames_private,
-					 memory_order_relaxed) <=
-		    lim + lim / 8 + 256)
+		if (charged_frames(gm) <= lim + lim / 8 + 256)
 			return;
 		nanosleep(&ts, NULL);
 	}
