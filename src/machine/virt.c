@@ -747,13 +747,13 @@ static void share_tick(struct virt *vm, bool full)
 	(void)gmem_share_step(vm->mem, &vm->share, &ops, rate);
 }
 
-/* How long the control thread sleeps: 1 s, 20 ms while reclaiming. */
+/* How long the control thread sleeps: 1 s, 5 ms while reclaiming. */
 static uint64_t tick_ns(struct virt *vm)
 {
 	if (vm->mem && vm->cfg->mem_limit &&
 	    (gmem_reclaim_excess(vm->mem) || vm->share.n_held ||
 	     vm->share.n_cold))
-		return 20000000;
+		return 5000000;
 	return 1000000000;
 }
 

@@ -13,6 +13,7 @@
 
 #include "machine/console.h"
 #include "machine/qmp.h"
+#include "mem/gmem.h"
 #include "util/error.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
@@ -224,6 +225,8 @@ struct virt_dev_stats {
 	unsigned n_disks, n_nets;
 	struct virtio_blk_stats disk[VIRT_MAX_VIRTIO];
 	struct virtio_net_stats net[VIRT_MAX_VIRTIO];
+	bool has_mem; /* guest memory figures (docs/memory.md) */
+	struct gmem_stats mem;
 };
 void virt_dev_stats(const struct virt *vm, struct virt_dev_stats *st);
 /* Save the machine's complete state to path (docs/vm-state.md): pause

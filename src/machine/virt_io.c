@@ -259,6 +259,10 @@ void virt_dev_stats(const struct virt *vm, struct virt_dev_stats *st)
 		virtio_blk_get_stats(io->blk[i], &st->disk[st->n_disks++]);
 	for (unsigned i = 0; i < VIRT_MAX_VIRTIO && io->net[i]; i++)
 		virtio_net_get_stats(io->net[i], &st->net[st->n_nets++]);
+	if (m->mem) {
+		gmem_get_stats(m->mem, &st->mem);
+		st->has_mem = true;
+	}
 	pthread_mutex_unlock(&m->io_lock);
 }
 

@@ -192,6 +192,8 @@ uintptr_t gmem_reclaim_fault(struct gmem *gm, uint64_t gfn);
 /* Drop the stored copy of an out frame that is being released to zero
  * (entry held BUSY by the caller). */
 void gmem_reclaim_drop(struct gmem *gm, uint64_t gfn);
+/* Frames the scanner reclaims past the target once over it (reclaim.c). */
+uint64_t gmem_reclaim_margin(const struct gmem *gm);
 /* Free the store and the location table (gmem_destroy). */
 void gmem_reclaim_destroy(struct gmem *gm);
 /* A first write is committing a new frame: wait a little if the VM is

@@ -122,6 +122,12 @@ uint64_t gmem_reclaim_excess(const struct gmem *gm)
 	return lim && gm->cctx && used > lim ? used - lim : 0;
 }
 
+uint64_t gmem_reclaim_margin(const struct gmem *gm)
+{
+	return atomic_load_explicit(&gm->limit_frames, memory_order_relaxed) /
+	       32;
+}
+
 void gmem_reclaim_destroy(struct gmem *gm)
 {
 	if (gm->loc) {
@@ -448,6 +454,9 @@ uintptr_t gmem_reclaim_fault(struct gmem *gm, uint64_t gfn)
 						  memory_order_relaxed);
 			return slot;
 		}
+		/* before the busy mark: other accessors need not wait */
+		if (!(cur & P2M_F_HELD))
+			gmem_reclaim_throttle(gm);
 		busy = cur | P2M_F_BUSY;
 		if (!p2m_cas(gm, gfn, &cur, busy))
 			continue;
@@ -475,25 +484,25 @@ void gmem_reclaim_drop(struct gmem *gm, uint64_t gfn)
 _Thread_local bool gmem_no_throttle;
 
 /*
- * A first write to a frame while the VM is well over its target: the
- * reclaimer is behind, so slow the guest down a little (at most 5 ms a
- * frame) instead of letting it run away with the host's memory. Only with
+ * A new frame (a first write, a page brought back) while the VM is well
+ * over its target: the reclaimer is behind, so slow the guest down a
+ * little instead of letting it run away with the host's memory. Only with
  * a swap file, where reclaim always makes progress, and only for harts
  * (device back-ends mapping buffers set gmem_no_throttle: a device must
  * not stall on a page, and a balloon report holds pins meanwhile); a hart
  * sleeping here serves its flush requests at the next block boundary.
- * Pages brought back are not throttled: the guest needs them now.
  */
 void gmem_reclaim_throttle(struct gmem *gm)
 {
 	uint64_t lim = atomic_load_explicit(&gm->limit_frames,
 					    memory_order_relaxed);
-	const struct timespec ts = { 0, 100000 };
+	const struct timespec ts = { 0, 50000 };
 
 	if (!lim || !gm->swap || gmem_no_throttle)
 		return;
-	for (unsigned i = 0; i < 50; i++) {
-		if (charged_frames(gm) <= lim + lim / 8 + 256)
+	/* a quarter over: until back under it, at most 5 ms */
+	for (unsigned i = 0; i < 100; i++) {
+		if (charged_frames(gm) <= lim + lim / 4 + 256)
 			return;
 		nanosleep(&ts, NULL);
 	}

@@ -167,10 +167,13 @@ unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 		if (gmem_share_protect_zero(gm, gfn))
 			s->gfn[s->n++] = (uint32_t)gfn;
 	}
-	/* frames whose slot goes back next step count as gone already */
+	/* frames whose slot goes back next step count as gone already; a
+	 * VM over its target is taken a little further (1/32 of the
+	 * target), so that it runs a while before it is over again */
 	excess = gmem_reclaim_excess(gm);
 	if (excess > s->n_held)
-		reclaim_probe(gm, s, excess - s->n_held);
+		reclaim_probe(gm, s,
+			      excess - s->n_held + gmem_reclaim_margin(gm));
 	if (s->n || s->n_cold || s->n_held)
 		ops->flush(ops->opaque);
 	return shared;
