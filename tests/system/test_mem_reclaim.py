@@ -8,11 +8,13 @@ they go to the swap file). Both files must read back intact (the text
 against a checksum computed here on the host, the random one against the
 same 100 copies streamed again), the scanner must have compressed, swapped
 and brought pages back, and the host RSS of the VM process must stay near
-the limit instead of growing by what the guest touched.
+the limit instead of growing by what the guest touched. A daemon VM with
+qos.memory.limit gets compression (no swap file) and /metrics shows it.
 """
 
 import hashlib
 import re
+import time
 
 from test_balloon import MiB, boot, mem_stats, shell, vm_rss, wait_until
 
@@ -93,3 +95,65 @@ def test_pages_compressed_and_swapped_come_back(guest, vm_factory, tmp_path):
     assert st == 0, out
     q.ok("quit")
     assert vm.wait_exit(timeout=30) == 0
+
+
+# A daemon VM with qos.memory.limit: its guest writes 100 MiB of text to
+# tmpfs; the worker compresses what goes past the limit and /metrics shows
+# it (docs/metrics.md).
+DAEMON_SCRIPT = ("mkdir -p /tmp/fill && mount -t tmpfs -o size=200m tmpfs "
+                 "/tmp/fill && seq 1 200000 > /tmp/c && "
+                 f"for i in $(seq {COPIES}); do cat /tmp/c; done "
+                 "> /tmp/fill/text && echo RECLAIM-WROTE\n")
+
+
+def test_daemon_vm_limit_in_metrics(tmp_path, guest):
+    from conftest import TIME_SCALE
+    from daemon_util import Daemon, guest_definition
+    from test_metrics import parse, scrape, value
+
+    d = Daemon(tmp_path).start()
+    try:
+        api = d.api()
+        defn = guest_definition(guest, "lim", script=DAEMON_SCRIPT,
+                                qos={"memory": {"limit": "96M"}})
+        api.ok("POST", "/v1/vms", defn)
+        api.ok("POST", "/v1/vms/lim/start")
+
+        def compressed():
+            st, _, text = scrape(api)
+            assert st == 200, text
+            m = parse(text)
+            c = value(m, "softvisor_vm_memory_compressed_bytes", vm="lim")
+            used = (value(m, "softvisor_vm_memory_private_bytes", vm="lim")
+                    + value(m, "softvisor_vm_memory_compression_cache_bytes",
+                            vm="lim"))
+            # without a swap file nothing slows the guest down: it may
+            # run past the limit while it writes, then comes back to it
+            return c >= 32 * MiB and used <= LIMIT + 8 * MiB, (c, used)
+
+        wait_until_daemon("32 MiB compressed, back at the limit",
+                          compressed, 240 * TIME_SCALE)
+        _, _, text = scrape(api)
+        m = parse(text)
+        assert value(m, "softvisor_vm_memory_limit_bytes",
+                     vm="lim") == LIMIT
+        cache = value(m, "softvisor_vm_memory_compression_cache_bytes",
+                      vm="lim")
+        assert 0 < cache * 2 <= value(
+            m, "softvisor_vm_memory_compressed_bytes", vm="lim")
+        assert value(m, "softvisor_vm_memory_private_bytes",
+                     vm="lim") + cache <= LIMIT + 8 * MiB
+        api.ok("POST", "/v1/vms/lim/stop")
+    finally:
+        d.stop()
+
+
+def wait_until_daemon(what, pred, timeout):
+    t_end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < t_end:
+        ok, last = pred()
+        if ok:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timeout waiting for {what} (last: {last})")
