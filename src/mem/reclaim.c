@@ -296,6 +296,38 @@ static void store_free(struct gmem *gm, uintptr_t w)
 	free(z);
 }
 
+/* A decompression context per thread (harts and device threads fault
+ * pages in concurrently): ZSTD_decompress() would allocate and free one,
+ * about 100 KiB, on every call. Freed when the thread ends. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+
+static void dctx_free(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
+
+static void dctx_key_init(void)
+{
+	(void)pthread_key_create(&dctx_key, dctx_free);
+}
+
+static ZSTD_DCtx *thread_dctx(void)
+{
+	ZSTD_DCtx *d;
+
+	(void)pthread_once(&dctx_once, dctx_key_init);
+	d = pthread_getspecific(dctx_key);
+	if (!d) {
+		d = ZSTD_createDCtx();
+		if (d && pthread_setspecific(dctx_key, d)) {
+			ZSTD_freeDCtx(d);
+			d = NULL;
+		}
+	}
+	return d;
+}
+
 /* The copy at w back into page. The store is host memory or our own swap
  * file: failing to read it back is a host failure (an I/O error of the
  * disk under the swap file), and the guest's memory is gone. Stop the VM
@@ -317,7 +349,13 @@ static void store_get(struct gmem *gm, uintptr_t w, uint8_t *page)
 		return;
 	}
 	struct zpage *z = (struct zpage *)w;
-	size_t n = ZSTD_decompress(page, GUEST_PAGE_SIZE, z->data, z->len);
+	ZSTD_DCtx *dctx = thread_dctx();
+	/* without a context of its own (out of memory), zstd's one-shot call
+	 * makes a temporary one */
+	size_t n = dctx ? ZSTD_decompressDCtx(dctx, page, GUEST_PAGE_SIZE,
+					      z->data, z->len)
+			: ZSTD_decompress(page, GUEST_PAGE_SIZE, z->data,
+					  z->len);
 
 	if (ZSTD_isError(n) || n != GUEST_PAGE_SIZE) {
 		log_error("mem", "compressed page does not decompress (%s)",
