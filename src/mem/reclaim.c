@@ -522,26 +522,25 @@ void gmem_reclaim_drop(struct gmem *gm, uint64_t gfn)
 _Thread_local bool gmem_no_throttle;
 
 /*
- * A new frame (a first write, a page brought back) while the VM is well
- * over its target: the reclaimer is behind, so slow the guest down a
- * little instead of letting it run away with the host's memory. Only with
- * a swap file, where reclaim always makes progress, and only for harts
- * (device back-ends mapping buffers set gmem_no_throttle: a device must
- * not stall on a page, and a balloon report holds pins meanwhile); a hart
- * sleeping here serves its flush requests at the next block boundary.
+ * A new frame (a first write, a page brought back) while the VM is an
+ * eighth over its target: the reclaimer is behind, so slow the guest down
+ * (100 us a frame, at most ~40 MB/s a hart) instead of letting it run away
+ * with the host's memory. Only with a swap file, where reclaim always
+ * makes progress, and only for harts (device back-ends mapping buffers set
+ * gmem_no_throttle: a device must not stall on a page, and a balloon
+ * report holds pins meanwhile).
  */
 void gmem_reclaim_throttle(struct gmem *gm)
 {
 	uint64_t lim = atomic_load_explicit(&gm->limit_frames,
 					    memory_order_relaxed);
-	const struct timespec ts = { 0, 50000 };
+	const struct timespec ts = { 0, 100000 };
 
 	if (!lim || !gm->swap || gmem_no_throttle)
 		return;
-	/* a quarter over: until back under it, at most 5 ms */
-	for (unsigned i = 0; i < 100; i++) {
-		if (charged_frames(gm) <= lim + lim / 4 + 256)
-			return;
+	/* One short sleep per frame, never a wait until the VM is under the
+	 * limit again: the reclaimer needs this hart to pass a block
+	 * boundary (acknowledge its flush) before it can commit anything. */
+	if (charged_frames(gm) > lim + lim / 8 + 256)
 		nanosleep(&ts, NULL);
-	}
 }
