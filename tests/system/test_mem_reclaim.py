@@ -9,7 +9,8 @@ against a checksum computed here on the host, the random one against the
 same 100 copies streamed again), the scanner must have compressed, swapped
 and brought pages back, and the host RSS of the VM process must stay near
 the limit instead of growing by what the guest touched. A daemon VM with
-qos.memory.limit gets compression (no swap file) and /metrics shows it.
+qos.memory.limit gets compression (no swap file), and /metrics and its
+stats show it.
 """
 
 import hashlib
@@ -143,6 +144,12 @@ def test_daemon_vm_limit_in_metrics(tmp_path, guest):
             m, "softvisor_vm_memory_compressed_bytes", vm="lim")
         assert value(m, "softvisor_vm_memory_private_bytes",
                      vm="lim") + cache <= LIMIT + 8 * MiB
+        # the same figures in the VM's stats (docs/api.yaml VmMemoryStats)
+        mem = api.ok("GET", "/v1/vms/lim/stats")["memory"]
+        assert mem["limit_bytes"] == LIMIT, mem
+        assert mem["compressed_bytes"] >= 32 * MiB, mem
+        assert 0 < mem["compression_cache_bytes"] * 2 <= \
+            mem["compressed_bytes"], mem
         api.ok("POST", "/v1/vms/lim/stop")
     finally:
         d.stop()
