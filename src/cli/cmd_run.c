@@ -339,6 +339,13 @@ int cmd_run(int argc, char **argv)
 				"'softvisor run --help')\n");
 		return CLI_EXIT_USAGE;
 	}
+	if (mem_swap && !def.mem_limit) {
+		fprintf(stderr,
+			"softvisor run: --mem-swap %s needs --mem-limit "
+			"SIZE: without a limit nothing is swapped\n",
+			mem_swap);
+		return CLI_EXIT_USAGE;
+	}
 	/* the daemon's rules (vmdef_validate) and conversion, for this host */
 	if (vmdef_to_virt_config(&def, &cfg, &err))
 		goto bad;
