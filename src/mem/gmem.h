@@ -110,7 +110,12 @@ enum gmem_access { GMEM_READ = 0, GMEM_WRITE = 1 };
  * returned; add gpa & GUEST_PAGE_MASK). For GMEM_WRITE the frame is made
  * private (allocated on first write) and marked dirty; *flags tells whether
  * later stores may go straight to it (flags may be NULL). Returns NULL if
- * gpa is not RAM. Lock-free, no system call: the TLB fill path. */
+ * gpa is not RAM. Lock-free, no system call: the TLB fill path. The
+ * exceptions are the rare slow paths: a frame the reclaimer put out comes
+ * back first (decompressed, or read from the swap file: a pread), and a
+ * hart's new frame of a VM far over its limit sleeps 100 us. The pointer
+ * must be used at once (within the current guest instruction); only a
+ * hart TLB may keep it, and only as the flags allow. */
 uint8_t *gmem_page(struct gmem *gm, uint64_t gpa, enum gmem_access access,
 		   unsigned *flags);
 
