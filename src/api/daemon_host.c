@@ -186,6 +186,35 @@ static const char *vcpu_state_name(int s)
 	}
 }
 
+/* Guest memory figures (docs/memory.md) of a running VM, as "memory". */
+static void vm_memory_json(struct dvm *v, json_t *o)
+{
+	struct virt_dev_stats ds;
+
+	if (!v->vm)
+		return;
+	vm_dev_stats(v->vm, &ds);
+	if (!ds.has_mem)
+		return;
+	json_object_set_new(
+		o, "memory",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			  "private_bytes",
+			  (json_int_t)(ds.mem.frames_private * 4096),
+			  "zero_shared_bytes",
+			  (json_int_t)(ds.mem.frames_zero_shared * 4096),
+			  "compressed_bytes",
+			  (json_int_t)(ds.mem.frames_compressed * 4096),
+			  "compression_cache_bytes",
+			  (json_int_t)ds.mem.bytes_compressed, "swapped_bytes",
+			  (json_int_t)(ds.mem.frames_swapped * 4096),
+			  "limit_bytes",
+			  (json_int_t)(ds.mem.limit_frames * 4096),
+			  "cow_breaks", (json_int_t)ds.mem.cow_breaks,
+			  "decompressions", (json_int_t)ds.mem.decompressions,
+			  "swap_ins", (json_int_t)ds.mem.swap_ins));
+}
+
 /* VmStats of a running VM (d->lock held). */
 static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
 {
@@ -242,6 +271,7 @@ static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
 	json_object_set_new(o, "affinity", json_string(aff));
 	json_object_set_new(o, "demand_mhz", json_integer((json_int_t)dem));
 	json_object_set_new(o, "vcpus", vcpus);
+	vm_memory_json(v, o);
 	return o;
 }
 

@@ -103,6 +103,20 @@ static void vm_live(struct daemon *d, struct dvm *v, struct metrics_vm *m)
 		};
 		m->n_nics = i + 1;
 	}
+	if (ds.has_mem) {
+		m->has_mem = true;
+		m->mem = (struct metrics_mem){
+			.private_bytes = ds.mem.frames_private * 4096,
+			.zero_shared_bytes = ds.mem.frames_zero_shared * 4096,
+			.compressed_bytes = ds.mem.frames_compressed * 4096,
+			.compressed_store_bytes = ds.mem.bytes_compressed,
+			.swapped_bytes = ds.mem.frames_swapped * 4096,
+			.limit_bytes = ds.mem.limit_frames * 4096,
+			.cow_breaks = ds.mem.cow_breaks,
+			.decompressions = ds.mem.decompressions,
+			.swap_ins = ds.mem.swap_ins,
+		};
+	}
 }
 
 int daemon_metrics(struct daemon *d, struct metrics_snapshot *s,

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,6 +256,56 @@ static void render_vm_cpu(FILE *f, const struct metrics_snapshot *s)
 	}
 }
 
+/* Guest memory of running VMs (docs/memory.md). */
+static void render_vm_mem(FILE *f, const struct metrics_snapshot *s)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} fam[] = {
+#define MEM(n, t, h, field) \
+	{ "softvisor_vm_memory_" n, t, h, offsetof(struct metrics_mem, field) }
+		MEM("private_bytes", "gauge",
+		    "Guest memory backed by host memory of its own.",
+		    private_bytes),
+		MEM("zero_shared_bytes", "gauge",
+		    "Guest memory shared with the zero frame.",
+		    zero_shared_bytes),
+		MEM("compressed_bytes", "gauge",
+		    "Guest memory held compressed (its size before).",
+		    compressed_bytes),
+		MEM("compression_cache_bytes", "gauge",
+		    "Host memory the compressed pages take.",
+		    compressed_store_bytes),
+		MEM("swapped_bytes", "gauge",
+		    "Guest memory in the VM's swap file.", swapped_bytes),
+		MEM("limit_bytes", "gauge",
+		    "The memory limit reclamation keeps to (0: none).",
+		    limit_bytes),
+		MEM("cow_breaks_total", "counter",
+		    "Writes that ended the sharing of a page.", cow_breaks),
+		MEM("decompressions_total", "counter",
+		    "Pages decompressed back on access.", decompressions),
+		MEM("swap_ins_total", "counter",
+		    "Pages read back from the swap file on access.", swap_ins),
+#undef MEM
+	};
+
+	for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+		family(f, fam[k].name, fam[k].type, fam[k].help);
+		for (size_t i = 0; i < s->n_vms; i++) {
+			const struct metrics_vm *vm = &s->vms[i];
+			uint64_t v;
+
+			if (!vm->live || !vm->has_mem)
+				continue;
+			memcpy(&v, (const char *)&vm->mem + fam[k].off,
+			       sizeof(v));
+			sample_u64(f, fam[k].name, vm, NULL, 0, v);
+		}
+	}
+}
+
 /* Device counters: an offset into the device struct, so one loop renders
  * every family. */
 struct dev_family {
@@ -330,6 +381,7 @@ int metrics_render(const struct metrics_snapshot *s, char **text, size_t *len)
 	render_daemon(f, s);
 	render_vm_config(f, s);
 	render_vm_cpu(f, s);
+	render_vm_mem(f, s);
 	render_devices(f, s, disk_fam, sizeof(disk_fam) / sizeof(disk_fam[0]),
 		       true);
 	render_devices(f, s, nic_fam, sizeof(nic_fam) / sizeof(nic_fam[0]),

@@ -42,6 +42,13 @@ struct metrics_nic {
 	uint64_t tx_packets, tx_bytes, tx_dropped;
 };
 
+/* Guest memory (docs/memory.md), bytes unless named otherwise. */
+struct metrics_mem {
+	uint64_t private_bytes, zero_shared_bytes, compressed_bytes,
+		compressed_store_bytes, swapped_bytes, limit_bytes;
+	uint64_t cow_breaks, decompressions, swap_ins; /* counters */
+};
+
 struct metrics_vm {
 	char name[METRICS_NAME_MAX]; /* any bytes but NUL: escaped */
 	int64_t id;
@@ -59,6 +66,8 @@ struct metrics_vm {
 	unsigned n_disks, n_nics;
 	struct metrics_disk disk[METRICS_MAX_DEVICES];
 	struct metrics_nic nic[METRICS_MAX_DEVICES];
+	bool has_mem;
+	struct metrics_mem mem;
 };
 
 struct metrics_host {

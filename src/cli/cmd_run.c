@@ -46,6 +46,11 @@ static void run_usage(FILE *f)
 		"  --on-panic ACTION stop (default: exit 1), pause or restart\n"
 		"  --mem-merge on|off share zero pages (default on)\n"
 		"                    when the guest panics (docs/shutdown.md)\n"
+		"  --mem-limit SIZE  keep the VM's host memory near SIZE:\n"
+		"                    cold pages are compressed (zstd) or\n"
+		"                    swapped (docs/memory.md)\n"
+		"  --mem-swap FILE   swap file for pages that do not\n"
+		"                    compress (scratch: truncated at start)\n"
 		"  --console SPEC    stdio (default), pty, unix:PATH or none\n"
 		"  --dump-dtb FILE   write the device tree to FILE and exit\n"
 		"  --timeout S       stop the VM after S seconds (exit 124)\n"
@@ -133,6 +138,8 @@ int cmd_run(int argc, char **argv)
 		O_ACCEL,
 		O_ON_PANIC,
 		O_MEM_MERGE,
+		O_MEM_LIMIT,
+		O_MEM_SWAP,
 		O_SAVE,
 		O_RESTORE,
 		O_SANDBOX,
@@ -160,6 +167,8 @@ int cmd_run(int argc, char **argv)
 		{ "accel", required_argument, NULL, O_ACCEL },
 		{ "on-panic", required_argument, NULL, O_ON_PANIC },
 		{ "mem-merge", required_argument, NULL, O_MEM_MERGE },
+		{ "mem-limit", required_argument, NULL, O_MEM_LIMIT },
+		{ "mem-swap", required_argument, NULL, O_MEM_SWAP },
 		{ "save", required_argument, NULL, O_SAVE },
 		{ "restore", required_argument, NULL, O_RESTORE },
 		{ "sandbox", required_argument, NULL, O_SANDBOX },
@@ -172,6 +181,7 @@ int cmd_run(int argc, char **argv)
 	struct error err = { 0 };
 	uint64_t v;
 	bool none, sandbox = true;
+	const char *mem_swap = NULL;
 	int c;
 
 	vmdef_init(&def);
@@ -225,6 +235,12 @@ int cmd_run(int argc, char **argv)
 					    &def.mem_merge, &err))
 				goto bad;
 			break;
+		case O_MEM_LIMIT:
+			if (vmdef_opt_memory(optarg, "--mem-limit",
+					     &def.mem_limit, &err))
+				goto bad;
+			break;
+		case O_MEM_SWAP: mem_swap = optarg; break;
 		case O_ON_PANIC:
 			if (vmdef_opt_on_panic(optarg, "--on-panic",
 					       &def.on_panic, &err))
@@ -323,10 +339,18 @@ int cmd_run(int argc, char **argv)
 				"'softvisor run --help')\n");
 		return CLI_EXIT_USAGE;
 	}
+	if (mem_swap && !def.mem_limit) {
+		fprintf(stderr,
+			"softvisor run: --mem-swap %s needs --mem-limit "
+			"SIZE: without a limit nothing is swapped\n",
+			mem_swap);
+		return CLI_EXIT_USAGE;
+	}
 	/* the daemon's rules (vmdef_validate) and conversion, for this host */
 	if (vmdef_to_virt_config(&def, &cfg, &err))
 		goto bad;
 	apply_extras(&x, &cfg);
+	cfg.mem_swap = mem_swap;
 	int r = sandbox && !x.dump_dtb ? run_sandboxed(&cfg, &err)
 				       : virt_run(&cfg, &err);
 	if (r < 0) {

@@ -166,6 +166,7 @@ enum {
 	O_CPU_RES,
 	O_CPU_LIMIT,
 	O_CPU_AFFINITY,
+	O_MEM_LIMIT,
 	O_FROM_JSON,
 	O_HELP,
 };
@@ -199,6 +200,8 @@ static void create_usage(FILE *f)
 		"  --rng                 virtio-rng\n"
 		"  --balloon             virtio-balloon\n"
 		"  --mem-merge on|off    share zero pages (default on)\n"
+		"  --mem-limit SIZE      memory limit: cold pages past it are\n"
+		"                        compressed (qos.memory.limit)\n"
 		"  --console KIND        managed (default), none, pty, "
 		"unix:PATH\n"
 		"  --autostart           start again after a daemon crash\n"
@@ -339,6 +342,11 @@ static int apply_opt(json_t *def, int c, const char *arg, struct error *err)
 		if (vmdef_opt_memory(arg, "--memory", &u, err) < 0)
 			return -EINVAL;
 		return put(def, "memory", json_integer((json_int_t)u), err);
+	case O_MEM_LIMIT:
+		if (vmdef_opt_memory(arg, "--mem-limit", &u, err) < 0)
+			return -EINVAL;
+		return put(sub_object(sub_object(def, "qos"), "memory"),
+			   "limit", json_integer((json_int_t)u), err);
 	case O_KERNEL:
 		return set_path(sub_object(def, "boot"), "kernel", arg,
 				"--kernel", err);
@@ -456,6 +464,7 @@ int vmargs_parse_create(int argc, char **argv, struct client_opts *o,
 		{ "cpu-reservation", required_argument, NULL, O_CPU_RES },
 		{ "cpu-limit", required_argument, NULL, O_CPU_LIMIT },
 		{ "cpu-affinity", required_argument, NULL, O_CPU_AFFINITY },
+		{ "mem-limit", required_argument, NULL, O_MEM_LIMIT },
 		{ "from-json", required_argument, NULL, O_FROM_JSON },
 		{ "help", no_argument, NULL, O_HELP },
 		CLIENT_LONG_OPTIONS,

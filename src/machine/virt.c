@@ -4,6 +4,7 @@
  * host thread per hart and waits for the guest to power off or reboot.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -526,6 +527,28 @@ static void teardown(struct virt *vm)
 	pthread_mutex_unlock(&vm->io_lock);
 }
 
+/* Compression and swap: the swap file is opened by the first build (before
+ * the sandbox) and kept across reboots; its content is scratch. */
+static int reclaim_setup(struct virt *vm, struct error *err)
+{
+	const struct virt_config *cfg = vm->cfg;
+
+	if (!cfg->mem_limit && !cfg->mem_swap)
+		return 0;
+	if (cfg->mem_swap && !vm->swap_open) {
+		int fd = open(cfg->mem_swap, O_RDWR | O_CREAT | O_CLOEXEC,
+			      0600);
+		if (fd < 0)
+			return error_set(err, errno,
+					 "--mem-swap %s: cannot open: %s",
+					 cfg->mem_swap, strerror(errno));
+		vm->swap_fd = fd;
+		vm->swap_open = true;
+	}
+	return gmem_reclaim_setup(vm->mem, cfg->mem_limit,
+				  vm->swap_open ? vm->swap_fd : -1, err);
+}
+
 /* Build everything; returns 0, 1 (nothing to run: --dump-dtb), or <0. */
 static int build(struct virt *vm, struct error *err)
 {
@@ -547,6 +570,8 @@ static int build(struct virt *vm, struct error *err)
 	pthread_mutex_unlock(&vm->io_lock);
 	if (!vm->mem)
 		return -ENOMEM;
+	if (reclaim_setup(vm, err))
+		return -EINVAL;
 	for (unsigned i = 0; i < vm->n_harts; i++) {
 		struct virt_hart *vh = &vm->harts[i];
 		vh->vm = vm;
@@ -704,16 +729,32 @@ static bool share_flushed(void *opaque)
 	return true;
 }
 
-/* Control thread, every second: one step of the zero-page scanner. */
-static void share_tick(struct virt *vm)
+/* Control thread, every second (full): one step of the zero-page scanner;
+ * in between, while the VM is over its memory limit, steps that only
+ * reclaim (docs/memory.md, "Compression and swap"). */
+static void share_tick(struct virt *vm, bool full)
 {
 	const struct gmem_share_ops ops = { share_flush, share_flushed, vm };
 	uint32_t rate = vm->cfg->share_rate ? vm->cfg->share_rate
 					    : VIRT_SHARE_DEFAULT;
 
-	if (rate == VIRT_SHARE_OFF || !vm->mem || !vm->harts[0].h)
+	if (!vm->mem || !vm->harts[0].h)
 		return;
+	if (rate == VIRT_SHARE_OFF && !vm->cfg->mem_limit)
+		return;
+	if (!full || rate == VIRT_SHARE_OFF)
+		rate = 0;
 	(void)gmem_share_step(vm->mem, &vm->share, &ops, rate);
+}
+
+/* How long the control thread sleeps: 1 s, 5 ms while reclaiming. */
+static uint64_t tick_ns(struct virt *vm)
+{
+	if (vm->mem && vm->cfg->mem_limit &&
+	    (gmem_reclaim_excess(vm->mem) || vm->share.n_held ||
+	     vm->share.n_cold))
+		return 5000000;
+	return 1000000000;
 }
 
 static int wait_event(struct virt *vm)
@@ -735,12 +776,23 @@ static int wait_event(struct virt *vm)
 		}
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += 1;
+		uint64_t now = (uint64_t)until.tv_sec * 1000000000 +
+			       (uint64_t)until.tv_nsec;
+		uint64_t wake = now + tick_ns(vm);
+		until.tv_sec = (time_t)(wake / 1000000000);
+		until.tv_nsec = (long)(wake % 1000000000);
 		pthread_cond_timedwait(&vm->ev_cond, &vm->ev_lock, &until);
 		if (atomic_load(&vm->event) == VIRT_EV_NONE) {
 			pthread_mutex_unlock(&vm->ev_lock);
-			panic_check(vm);
-			share_tick(vm);
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			now = (uint64_t)until.tv_sec * 1000000000 +
+			      (uint64_t)until.tv_nsec;
+			bool full = now - vm->share_full_ns >= 999000000;
+			if (full) {
+				vm->share_full_ns = now;
+				panic_check(vm);
+			}
+			share_tick(vm, full);
 			pthread_mutex_lock(&vm->ev_lock);
 		}
 	}
@@ -1039,6 +1091,8 @@ void virt_destroy(struct virt *vm)
 	virt_io_close_host(vm);
 	if (vm->console)
 		console_close(vm->console);
+	if (vm->swap_open)
+		close(vm->swap_fd);
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->ev_lock);

@@ -13,6 +13,7 @@
 
 #include "machine/console.h"
 #include "machine/qmp.h"
+#include "mem/gmem.h"
 #include "util/error.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
@@ -77,6 +78,12 @@ struct virt_config {
 	/* page sharing (docs/memory.md): frames the scanner looks at per
 	 * second; 0 = VIRT_SHARE_DEFAULT, VIRT_SHARE_OFF = none */
 	uint32_t share_rate;
+	/* compression and swap (docs/memory.md): frames past mem_limit
+	 * bytes (0 = none) are reclaimed; mem_swap is the swap file's path
+	 * (NULL = none: frames that do not compress stay), opened once by
+	 * the first virt_start, before before_guest */
+	uint64_t mem_limit;
+	const char *mem_swap;
 	/* docs/vm-state.md: start from this saved state instead of booting
 	 * (same configuration required); save to this file when told to
 	 * (virt_run: SIGUSR1 or SIGTERM), then end */
@@ -230,6 +237,8 @@ struct virt_dev_stats {
 	unsigned n_disks, n_nets;
 	struct virtio_blk_stats disk[VIRT_MAX_VIRTIO];
 	struct virtio_net_stats net[VIRT_MAX_VIRTIO];
+	bool has_mem; /* guest memory figures (docs/memory.md) */
+	struct gmem_stats mem;
 };
 void virt_dev_stats(const struct virt *vm, struct virt_dev_stats *st);
 /* Save the machine's complete state to path (docs/vm-state.md): pause

@@ -88,6 +88,9 @@ struct virt {
 	_Atomic bool console_panic; /* the panic banner went by */
 	/* page sharing: the scanner's state (control thread) */
 	struct gmem_share share;
+	uint64_t share_full_ns; /* when the last full scanner step ran */
+	int swap_fd;		/* the swap file, if swap_open */
+	bool swap_open;
 	unsigned panic_match; /* bytes of the banner matched */
 	struct console *console;
 	unsigned n_harts;

@@ -259,6 +259,10 @@ void virt_dev_stats(const struct virt *vm, struct virt_dev_stats *st)
 		virtio_blk_get_stats(io->blk[i], &st->disk[st->n_disks++]);
 	for (unsigned i = 0; i < VIRT_MAX_VIRTIO && io->net[i]; i++)
 		virtio_net_get_stats(io->net[i], &st->net[st->n_nets++]);
+	if (m->mem) {
+		gmem_get_stats(m->mem, &st->mem);
+		st->has_mem = true;
+	}
 	pthread_mutex_unlock(&m->io_lock);
 }
 
@@ -331,6 +335,18 @@ static void qmp_get_stats(void *opaque, struct qmp_stats *st)
 			      g.frames_zero_shared);
 		qmp_stats_u64(st, "memory", "share_scanned", g.share_scanned);
 		qmp_stats_u64(st, "memory", "cow_breaks", g.cow_breaks);
+		qmp_stats_u64(st, "memory", "limit_frames", g.limit_frames);
+		qmp_stats_u64(st, "memory", "frames_compressed",
+			      g.frames_compressed);
+		qmp_stats_u64(st, "memory", "bytes_compressed",
+			      g.bytes_compressed);
+		qmp_stats_u64(st, "memory", "frames_swapped", g.frames_swapped);
+		qmp_stats_u64(st, "memory", "swap_ins", g.swap_ins);
+		qmp_stats_u64(st, "memory", "decompressions", g.decompressions);
+		qmp_stats_u64(st, "memory", "reclaim_probed", g.reclaim_probed);
+		qmp_stats_u64(st, "memory", "reclaim_touched",
+			      g.reclaim_touched);
+		qmp_stats_u64(st, "memory", "reclaim_kept", g.reclaim_kept);
 	}
 	pthread_mutex_unlock(&vm->io_lock);
 }

@@ -33,6 +33,7 @@ int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
 	last = (off + len - 1) >> GUEST_PAGE_SHIFT;
 	pin_range(gm, first, last, 1);
 	atomic_thread_fence(memory_order_seq_cst);
+	gmem_no_throttle = true; /* a device thread: never wait for reclaim */
 	while (len) {
 		uint64_t in_page = GUEST_PAGE_SIZE - (gpa & GUEST_PAGE_MASK);
 		uint64_t chunk = len < in_page ? len : in_page;
@@ -49,6 +50,7 @@ int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
 			 * retry with more iovecs finds them private. */
 			if (n == max_iov) {
 				pin_range(gm, first, last, -1);
+				gmem_no_throttle = false;
 				return -ENOBUFS;
 			}
 			iov[n].iov_base = p;
@@ -58,6 +60,7 @@ int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
 		gpa += chunk;
 		len -= chunk;
 	}
+	gmem_no_throttle = false;
 	return n;
 }
 

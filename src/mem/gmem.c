@@ -112,6 +112,9 @@ void gmem_destroy(struct gmem *gm)
 	if (!gm)
 		return;
 	gmem_bus_destroy(gm);
+	gmem_reclaim_destroy(gm);
+	if (gm->loc)
+		munmap(gm->loc, gm->loc_bytes);
 	free(gm->dirty);
 	if (gm->pins)
 		munmap(gm->pins, gm->pins_bytes);
@@ -174,6 +177,12 @@ uintptr_t gmem_make_private(struct gmem *gm, uint64_t gfn)
 			cur = gmem_wait_not_busy(gm, gfn);
 			continue;
 		}
+		if (cur & P2M_F_COLD) {
+			cur = gmem_reclaim_fault(gm, gfn);
+			continue;
+		}
+		if (cur & P2M_F_ZERO)
+			gmem_reclaim_throttle(gm);
 		if (!p2m_cas(gm, gfn, &cur, slot))
 			continue;
 		if (cur & P2M_F_ZERO)
@@ -207,6 +216,21 @@ static SV_NOINLINE uint8_t *gmem_page_write_slow(struct gmem *gm, uint64_t gfn,
 	return (uint8_t *)(e & ~P2M_FLAGS_MASK);
 }
 
+/* A frame the reclaimer probed or put out: end the probe or bring the
+ * content back, then as usual. */
+static SV_NOINLINE uint8_t *gmem_page_cold(struct gmem *gm, uint64_t gfn,
+					   enum gmem_access access,
+					   unsigned *flags)
+{
+	uintptr_t e = gmem_reclaim_fault(gm, gfn);
+
+	if (access == GMEM_WRITE)
+		return gmem_page_write_slow(gm, gfn, e, flags);
+	if (flags)
+		*flags = (unsigned)(e & P2M_PAGE_FLAGS);
+	return (uint8_t *)(e & ~P2M_FLAGS_MASK);
+}
+
 uint8_t *gmem_page(struct gmem *gm, uint64_t gpa, enum gmem_access access,
 		   unsigned *flags)
 {
@@ -218,6 +242,8 @@ uint8_t *gmem_page(struct gmem *gm, uint64_t gpa, enum gmem_access access,
 		return NULL;
 	gfn = off >> GUEST_PAGE_SHIFT;
 	e = p2m_get(gm, gfn);
+	if (unlikely(e & P2M_F_COLD))
+		return gmem_page_cold(gm, gfn, access, flags);
 	if (access == GMEM_WRITE &&
 	    unlikely((e & P2M_F_RO) ||
 		     atomic_load_explicit(&gm->dirty_active,
@@ -239,20 +265,29 @@ static int gmem_copy(struct gmem *gm, uint64_t gpa, uint8_t *buf, size_t len,
 		return 0;
 	if (!gmem_ram_offset(gm, gpa, len, &off))
 		return -EFAULT;
+	gmem_no_throttle = true; /* loaders and devices: never wait */
 	while (len) {
 		size_t in_page = GUEST_PAGE_SIZE - (gpa & GUEST_PAGE_MASK);
 		size_t n = len < in_page ? len : in_page;
-		uint8_t *p = gmem_page(gm, gpa, access, NULL) +
-			     (gpa & GUEST_PAGE_MASK);
+		uint64_t gfn = (gpa - gm->ram_base) >> GUEST_PAGE_SHIFT;
+		uint8_t *p;
 
+		/* Pinned across the copy, as a DMA mapping: neither the
+		 * sharing nor the reclaim commit takes the frame from under
+		 * the memcpy (they check the pin behind a fence). */
+		atomic_fetch_add(&gm->pins[gfn], 1);
+		atomic_thread_fence(memory_order_seq_cst);
+		p = gmem_page(gm, gpa, access, NULL) + (gpa & GUEST_PAGE_MASK);
 		if (access == GMEM_WRITE)
 			memcpy(p, buf, n);
 		else
 			memcpy(buf, p, n);
+		atomic_fetch_sub(&gm->pins[gfn], 1);
 		buf += n;
 		gpa += n;
 		len -= n;
 	}
+	gmem_no_throttle = false;
 	return 0;
 }
 
@@ -283,11 +318,26 @@ int gmem_release_page(struct gmem *gm, uint64_t gpa)
 		return -EFAULT;
 	gfn = off >> GUEST_PAGE_SHIFT;
 	cur = gmem_wait_not_busy(gm, gfn);
-	/* private or protected (not the zero frame): back to zero */
-	while (!(cur & P2M_F_ZERO)) {
+	/* private, protected, probed or out (not the zero frame): to zero */
+	while ((cur & ~P2M_FLAGS_MASK) != (uintptr_t)gm->zero_page) {
 		if (cur & P2M_F_BUSY) {
 			cur = gmem_wait_not_busy(gm, gfn);
 			continue;
+		}
+		if (cur & P2M_F_OUT) {
+			/* hold it busy while its copy goes */
+			uintptr_t busy = cur | P2M_F_BUSY;
+
+			if (!p2m_cas(gm, gfn, &cur, busy))
+				continue;
+			gmem_reclaim_drop(gm, gfn);
+			cur = busy;
+			(void)p2m_cas(gm, gfn, &cur, gm->zero_entry);
+			if (busy & P2M_F_HELD)
+				atomic_fetch_sub_explicit(&gm->frames_private,
+							  1,
+							  memory_order_relaxed);
+			break;
 		}
 		if (p2m_cas(gm, gfn, &cur, gm->zero_entry)) {
 			atomic_fetch_sub_explicit(&gm->frames_private, 1,
@@ -319,4 +369,13 @@ void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st)
 						 memory_order_relaxed);
 	st->cow_breaks = atomic_load_explicit(&gm->cow_breaks,
 					      memory_order_relaxed);
+	st->limit_frames = atomic_load(&gm->limit_frames);
+	st->frames_compressed = atomic_load(&gm->frames_compressed);
+	st->bytes_compressed = atomic_load(&gm->bytes_compressed);
+	st->frames_swapped = atomic_load(&gm->frames_swapped);
+	st->swap_ins = atomic_load(&gm->swap_ins);
+	st->decompressions = atomic_load(&gm->decompressions);
+	st->reclaim_probed = atomic_load(&gm->reclaim_probed);
+	st->reclaim_touched = atomic_load(&gm->reclaim_touched);
+	st->reclaim_kept = atomic_load(&gm->reclaim_kept);
 }

@@ -114,7 +114,12 @@ enum gmem_access { GMEM_READ = 0, GMEM_WRITE = 1 };
  * returned; add gpa & GUEST_PAGE_MASK). For GMEM_WRITE the frame is made
  * private (allocated on first write) and marked dirty; *flags tells whether
  * later stores may go straight to it (flags may be NULL). Returns NULL if
- * gpa is not RAM. Lock-free, no system call: the TLB fill path. */
+ * gpa is not RAM. Lock-free, no system call: the TLB fill path. The
+ * exceptions are the rare slow paths: a frame the reclaimer put out comes
+ * back first (decompressed, or read from the swap file: a pread), and a
+ * hart's new frame of a VM far over its limit sleeps 100 us. The pointer
+ * must be used at once (within the current guest instruction); only a
+ * hart TLB may keep it, and only as the flags allow. */
 uint8_t *gmem_page(struct gmem *gm, uint64_t gpa, enum gmem_access access,
 		   unsigned *flags);
 
@@ -167,6 +172,16 @@ struct gmem_stats {
 	uint64_t frames_zero_shared; /* zero frames the scanner shares now */
 	uint64_t share_scanned;	     /* frames looked at, total */
 	uint64_t cow_breaks;	     /* writes that unshared a frame, total */
+	/* compression and swap (reclaim.c) */
+	uint64_t limit_frames;	    /* the target, 0 = none */
+	uint64_t frames_compressed; /* frames in the compressed store now */
+	uint64_t bytes_compressed;  /* their compressed bytes */
+	uint64_t frames_swapped;    /* frames in the swap file now */
+	uint64_t swap_ins;	    /* frames read back from swap, total */
+	uint64_t decompressions;    /* frames decompressed back, total */
+	uint64_t reclaim_probed;    /* frames probed for an access, total */
+	uint64_t reclaim_touched;   /* probes ended by an access, total */
+	uint64_t reclaim_kept; /* cold frames kept: incompressible, no swap */
 };
 void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st);
 
@@ -231,6 +246,12 @@ struct gmem_share {
 	uint32_t n;	 /* protected frames waiting for the commit */
 	uint32_t waited; /* steps the flush has not completed */
 	uint32_t gfn[GMEM_SHARE_BATCH];
+	/* reclamation (reclaim.c): the clock hand, frames probed by the
+	 * last step, frames out whose slot goes back after the flush */
+	uint64_t clock;
+	uint32_t n_cold, n_held;
+	uint32_t cold[GMEM_SHARE_BATCH];
+	uint32_t held[GMEM_SHARE_BATCH];
 };
 
 /* Phase 1 and 2 for one frame (the step below and the tests use them):
@@ -241,14 +262,63 @@ bool gmem_share_protect_zero(struct gmem *gm, uint64_t gfn);
 bool gmem_share_commit_zero(struct gmem *gm, uint64_t gfn);
 void gmem_share_unprotect(struct gmem *gm, uint64_t gfn);
 
-/* One step: commit the batch protected by the previous step if every hart
- * flushed (after 8 steps without, give it up), then look at up to `scan`
- * more frames, protect the zero ones (at most GMEM_SHARE_BATCH) and ask
- * for a flush. Returns the frames shared by this step. */
+/* One step: if every hart flushed since the last step (after 8 steps
+ * without, the protected and probed batches are given up), release the
+ * slots of the frames the last step put out, commit the zero frames and
+ * the cold frames (reclaim.c) the last step protected or probed; then look
+ * at up to `scan` more frames and protect the zero ones (at most
+ * GMEM_SHARE_BATCH), and if the VM is over its target probe as many
+ * frames as it is over (a clock); ask for a flush if anything waits for
+ * one. Returns the frames shared by this step. A step with scan = 0 only
+ * reclaims: an owner steps often while gmem_reclaim_excess() says so. */
 unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 			 const struct gmem_share_ops *ops, unsigned scan);
-/* Lift the protection of a batch in flight (before the owner stops). */
+/* Lift the protection of a batch in flight (before the owner stops); the
+ * frames already out stay out (their slots are released later or never:
+ * harmless). */
 void gmem_share_abort(struct gmem *gm, struct gmem_share *s);
+/* ---- compression and swap (reclaim.c, docs/memory.md) ----------------- */
+
+/*
+ * Past a target (the VM's memory limit), the scanner reclaims cold frames:
+ * a frame is probed for one step (every access comes to the slow path and
+ * ends the probe), and one that nobody touched is compressed with zstd
+ * into a per-VM store if it shrinks to half a page or less, else written
+ * to the swap file (without one it stays). Its host memory goes back after
+ * one more TLB flush; the next access brings the content back into the
+ * same slot. Pinned frames (DMA) are never reclaimed.
+ *
+ * gmem_reclaim_setup: limit in bytes (multiple of 4 KiB; 0 = none, which
+ * also leaves everything resident), swap_fd a file open read-write (it is
+ * truncated: its content is scratch) or -1. The fd is borrowed: it must
+ * stay open until gmem_destroy(). Call before the harts run; 0 or -errno
+ * with err set. gmem_set_limit changes the target at any time.
+ */
+int gmem_reclaim_setup(struct gmem *gm, uint64_t limit, int swap_fd,
+		       struct error *err);
+void gmem_set_limit(struct gmem *gm, uint64_t limit);
+/* Frames over the target now (0 if none or within it): private frames
+ * plus the compressed store's bytes in frames count against it. */
+uint64_t gmem_reclaim_excess(const struct gmem *gm);
+
+enum gmem_reclaim_result {
+	GMEM_RECLAIM_TOUCHED, /* accessed since the probe (or gone) */
+	GMEM_RECLAIM_KEPT,    /* pinned, or incompressible without swap */
+	GMEM_RECLAIM_ZERO,    /* held zeros: shared with the zero frame */
+	GMEM_RECLAIM_OUT,     /* stored; release the slot after a flush */
+};
+/* The phases for one frame (gmem_share_step drives them; tests call them
+ * directly): probe a private unpinned frame (true if probed); after a
+ * flush of every hart, commit it; after one more, release its slot (true
+ * if the host memory went back). unprobe ends a probe without a commit. */
+bool gmem_reclaim_probe(struct gmem *gm, uint64_t gfn);
+void gmem_reclaim_unprobe(struct gmem *gm, uint64_t gfn);
+enum gmem_reclaim_result gmem_reclaim_commit(struct gmem *gm, uint64_t gfn);
+bool gmem_reclaim_release(struct gmem *gm, uint64_t gfn);
+/* Swap slots in use now, and the file's size in slots. */
+uint64_t gmem_swap_slots_used(const struct gmem *gm);
+uint64_t gmem_swap_slots_top(const struct gmem *gm);
+
 /* ---- VM state file (gmem_state.c; docs/vm-state.md) --------------------- */
 
 struct state_reader;

@@ -17,6 +17,17 @@
  *              back through gmem_page, which lifts the protection)
  *   busy       slot | P2M_F_RO | P2M_F_BUSY (the scanner is committing:
  *              writers wait the few microseconds until it decided)
+ * Reclamation (reclaim.c), all with P2M_F_COLD | P2M_F_RO | P2M_F_ZERO so
+ * that gmem_page() hands out "read-only, do not cache" and every access
+ * comes back through its slow path (gmem_reclaim_fault):
+ *   probed     slot | COLD ...      (one step without an access: cold)
+ *   out, held  slot | COLD | OUT | HELD (compressed or swapped; the slot
+ *              still holds the content until every hart passed a block
+ *              boundary, then the host memory goes back)
+ *   out        slot | COLD | OUT    (the content is only in the store)
+ *   + P2M_F_BUSY while the reclaimer commits or releases it, or a fault
+ *              brings it back (whoever set BUSY is the only one to clear
+ *              it)
  * Slot gfn is the only private frame gfn can ever have, so two racing
  * first writes both CAS zero -> the same slot and agree on the result, and
  * a stale pointer to the slot reads what the frame holds or held.
@@ -24,6 +35,7 @@
 #ifndef SV_MEM_GMEM_PRIV_H
 #define SV_MEM_GMEM_PRIV_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,6 +52,10 @@
 /* Internal flags, never handed out by gmem_page(). */
 #define P2M_F_BUSY		 ((uintptr_t)1 << 2)
 #define P2M_F_SHARED		 ((uintptr_t)1 << 3)
+#define P2M_F_COLD		 ((uintptr_t)1 << 4)
+#define P2M_F_OUT		 ((uintptr_t)1 << 5)
+#define P2M_F_HELD		 ((uintptr_t)1 << 6)
+#define P2M_COLD_FLAGS		 (P2M_F_COLD | P2M_F_RO | P2M_F_ZERO)
 #define P2M_FLAGS_MASK		 ((uintptr_t)GUEST_PAGE_MASK)
 #define GMEM_NAME_MAX		 48
 #define GMEM_DIRTY_WORDS(frames) (((frames) + 63) / 64)
@@ -77,6 +93,24 @@ struct gmem {
 	 * frame is never shared (a device holds a pointer to its slot). */
 	_Atomic uint32_t *pins;
 	size_t pins_bytes;
+
+	/* Reclamation (reclaim.c): the target in frames (0 = none), where
+	 * the content of each out frame is (lazily committed, one word per
+	 * frame: a compressed copy's address, or swap slot << 1 | 1), and
+	 * the swap file (-1 = none; borrowed, not closed here). */
+	_Atomic uint64_t limit_frames;
+	_Atomic uintptr_t *loc;
+	size_t loc_bytes;
+	struct gmem_swap *swap;
+	void *cctx; /* zstd compression context (the reclaimer's) */
+	_Atomic uint64_t frames_compressed;
+	_Atomic uint64_t bytes_compressed;
+	_Atomic uint64_t frames_swapped;
+	_Atomic uint64_t swap_ins;
+	_Atomic uint64_t decompressions;
+	_Atomic uint64_t reclaim_probed;
+	_Atomic uint64_t reclaim_touched;
+	_Atomic uint64_t reclaim_kept;
 
 	/* Dirty log: one bit per frame. */
 	_Atomic uint64_t *dirty;
@@ -150,6 +184,26 @@ static inline void gmem_mark_dirty(struct gmem *gm, uint64_t gfn)
 uintptr_t gmem_make_private(struct gmem *gm, uint64_t gfn);
 /* The entry of gfn once the scanner is not committing it. */
 uintptr_t gmem_wait_not_busy(struct gmem *gm, uint64_t gfn);
+
+/* An access reached a frame with P2M_F_COLD (reclaim.c): end the probe
+ * or bring the content back into the frame's slot; returns the entry,
+ * which no longer has P2M_F_COLD. */
+uintptr_t gmem_reclaim_fault(struct gmem *gm, uint64_t gfn);
+/* Drop the stored copy of an out frame that is being released to zero
+ * (entry held BUSY by the caller). */
+void gmem_reclaim_drop(struct gmem *gm, uint64_t gfn);
+/* Frames the scanner reclaims past the target once over it (reclaim.c). */
+uint64_t gmem_reclaim_margin(const struct gmem *gm);
+/* Free the store and the location table (gmem_destroy). */
+void gmem_reclaim_destroy(struct gmem *gm);
+/* A first write is committing a new frame: wait a little if the VM is
+ * far over its target (reclaim.c), unless this thread set
+ * gmem_no_throttle (DMA mappings, bulk copies: device threads). */
+extern _Thread_local bool gmem_no_throttle;
+void gmem_reclaim_throttle(struct gmem *gm);
+
+/* Words, not bytes: the scanners look at many frames (share.c). */
+bool gmem_frame_is_zero(const uint8_t *p);
 
 /* Region holding gpa, or NULL (bus.c). Binary search. */
 const struct mmio_region *gmem_find_mmio(const struct gmem *gm, uint64_t gpa);

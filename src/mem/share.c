@@ -27,7 +27,7 @@
 #include "mem/gmem_priv.h"
 
 /* Words, not bytes: the scanner looks at many frames. */
-static bool frame_is_zero(const uint8_t *p)
+bool gmem_frame_is_zero(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)(const void *)p;
 	uint64_t acc = 0;
@@ -53,7 +53,7 @@ bool gmem_share_protect_zero(struct gmem *gm, uint64_t gfn)
 	/* private and writable only; a racy look at the content is fine,
 	 * the commit looks again once no store can be in flight */
 	if (cur != slot || atomic_load(&gm->pins[gfn]) ||
-	    !frame_is_zero(p2m_slot(gm, gfn)))
+	    !gmem_frame_is_zero(p2m_slot(gm, gfn)))
 		return false;
 	return p2m_cas(gm, gfn, &cur, slot | P2M_F_RO);
 }
@@ -81,7 +81,8 @@ bool gmem_share_commit_zero(struct gmem *gm, uint64_t gfn)
 	if (!p2m_cas(gm, gfn, &cur, busy))
 		return false; /* written since the protection */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load(&gm->pins[gfn]) || !frame_is_zero(p2m_slot(gm, gfn))) {
+	if (atomic_load(&gm->pins[gfn]) ||
+	    !gmem_frame_is_zero(p2m_slot(gm, gfn))) {
 		cur = busy;
 		(void)p2m_cas(gm, gfn, &cur, slot); /* only we leave busy */
 		return false;
@@ -100,26 +101,62 @@ void gmem_share_abort(struct gmem *gm, struct gmem_share *s)
 {
 	for (uint32_t i = 0; i < s->n; i++)
 		gmem_share_unprotect(gm, s->gfn[i]);
+	for (uint32_t i = 0; i < s->n_cold; i++)
+		gmem_reclaim_unprobe(gm, s->cold[i]);
 	s->n = 0;
+	s->n_cold = 0;
 	s->waited = 0;
+}
+
+/* Probe up to `want` frames on the clock (reclaim.c); a clock pass looks
+ * at most at four batches' worth of frames. */
+static void reclaim_probe(struct gmem *gm, struct gmem_share *s, uint64_t want)
+{
+	uint64_t look = 4 * (uint64_t)GMEM_SHARE_BATCH;
+
+	if (want > GMEM_SHARE_BATCH)
+		want = GMEM_SHARE_BATCH;
+	for (uint64_t k = 0; k < look && s->n_cold < want; k++) {
+		uint64_t gfn = s->clock++;
+
+		if (s->clock >= gm->nframes)
+			s->clock = 0;
+		if (gmem_reclaim_probe(gm, gfn))
+			s->cold[s->n_cold++] = (uint32_t)gfn;
+	}
 }
 
 unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 			 const struct gmem_share_ops *ops, unsigned scan)
 {
 	unsigned shared = 0;
+	uint64_t excess;
 
-	if (s->n) {
+	if (s->n || s->n_cold || s->n_held) {
 		if (!ops->flushed(ops->opaque)) {
 			/* a vCPU that does not run for long (throttled,
-			 * descheduled) holds the batch back: give it up */
+			 * descheduled) holds the batch back: give it up
+			 * (the held slots wait: they only cost memory) */
 			if (++s->waited >= 8)
 				gmem_share_abort(gm, s);
 			return 0;
 		}
+		for (uint32_t i = 0; i < s->n_held; i++)
+			(void)gmem_reclaim_release(gm, s->held[i]);
+		s->n_held = 0;
 		for (uint32_t i = 0; i < s->n; i++)
 			shared += gmem_share_commit_zero(gm, s->gfn[i]);
 		s->n = 0;
+		for (uint32_t i = 0; i < s->n_cold; i++) {
+			switch (gmem_reclaim_commit(gm, s->cold[i])) {
+			case GMEM_RECLAIM_OUT:
+				s->held[s->n_held++] = s->cold[i];
+				break;
+			case GMEM_RECLAIM_ZERO: shared++; break;
+			default: break;
+			}
+		}
+		s->n_cold = 0;
 		s->waited = 0;
 	}
 	for (unsigned k = 0; k < scan && s->n < GMEM_SHARE_BATCH; k++) {
@@ -130,7 +167,14 @@ unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 		if (gmem_share_protect_zero(gm, gfn))
 			s->gfn[s->n++] = (uint32_t)gfn;
 	}
-	if (s->n)
+	/* frames whose slot goes back next step count as gone already; a
+	 * VM over its target is taken a little further (1/32 of the
+	 * target), so that it runs a while before it is over again */
+	excess = gmem_reclaim_excess(gm);
+	if (excess > s->n_held)
+		reclaim_probe(gm, s,
+			      excess - s->n_held + gmem_reclaim_margin(gm));
+	if (s->n || s->n_cold || s->n_held)
 		ops->flush(ops->opaque);
 	return shared;
 }

@@ -457,5 +457,6 @@ int vmdef_to_virt_config(const struct vmdef *d, struct virt_config *cfg,
 	cfg->rng = d->rng;
 	cfg->balloon = d->balloon;
 	cfg->share_rate = d->mem_merge ? 0 : VIRT_SHARE_OFF;
+	cfg->mem_limit = d->mem_limit; /* compression (and swap) past it */
 	return 0;
 }

@@ -63,6 +63,13 @@ static void snapshot(struct metrics_snapshot *s, struct metrics_vm vms[2],
 					      .tx_packets = 6,
 					      .tx_bytes = 400,
 					      .tx_dropped = 1 };
+	vms[0].has_mem = true;
+	vms[0].mem = (struct metrics_mem){ .private_bytes = 100 << 20,
+					   .compressed_bytes = 8192,
+					   .compressed_store_bytes = 3000,
+					   .swapped_bytes = 4096,
+					   .limit_bytes = 96 << 20,
+					   .swap_ins = 7 };
 	strcpy(vms[1].name, "we\"ird\\na\nme");
 	vms[1].id = 4;
 	vms[1].state = "defined";
@@ -156,6 +163,19 @@ static void test_values(void **state)
 				   "268435456"));
 	assert_true(has_line(text, "softvisor_vm_cpu_used_seconds_total{vm="
 				   "\"web1\",vcpu=\"0\"} 1.500000"));
+	/* guest memory (docs/memory.md) */
+	assert_true(has_line(text, "softvisor_vm_memory_private_bytes{vm="
+				   "\"web1\"} 104857600"));
+	assert_true(has_line(text, "softvisor_vm_memory_compressed_bytes{vm="
+				   "\"web1\"} 8192"));
+	assert_true(has_line(text, "softvisor_vm_memory_compression_cache_"
+				   "bytes{vm=\"web1\"} 3000"));
+	assert_true(has_line(text, "softvisor_vm_memory_swapped_bytes{vm="
+				   "\"web1\"} 4096"));
+	assert_true(has_line(text, "softvisor_vm_memory_limit_bytes{vm="
+				   "\"web1\"} 100663296"));
+	assert_true(has_line(text, "softvisor_vm_memory_swap_ins_total{vm="
+				   "\"web1\"} 7"));
 	assert_true(has_line(text, "softvisor_vm_cpu_used_seconds_total{vm="
 				   "\"web1\",vcpu=\"1\"} 0.000042"));
 	assert_true(has_line(text, "softvisor_vm_cpu_wait_seconds_total{vm="

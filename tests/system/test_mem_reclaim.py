@@ -1,0 +1,166 @@
+"""Memory compression and hypervisor swap (issue 15, docs/memory.md,
+"Compression and swap").
+
+A 512 MiB guest runs with --mem-limit 96M and a swap file, and writes
+about 230 MiB to tmpfs: 100 copies of `seq 1 200000` (text: its pages
+compress) and 100 copies of 1 MiB from /dev/urandom (its pages do not:
+they go to the swap file). Both files must read back intact (the text
+against a checksum computed here on the host, the random one against the
+same 100 copies streamed again), the scanner must have compressed, swapped
+and brought pages back, and the host RSS of the VM process must stay near
+the limit instead of growing by what the guest touched. A daemon VM with
+qos.memory.limit gets compression (no swap file), and /metrics and its
+stats show it.
+"""
+
+import hashlib
+import re
+import time
+
+from test_balloon import MiB, boot, mem_stats, shell, vm_rss, wait_until
+
+LIMIT = 96 * MiB
+COPIES = 100
+# What the VM process holds besides guest RAM (binary, JIT code cache,
+# device buffers, the compressed store) and the throttle's slack (an
+# eighth of the limit) while the guest writes.
+RSS_SLACK = 64 * MiB
+
+
+def text_md5():
+    """md5 of COPIES copies of `seq 1 200000` (what the guest writes)."""
+    chunk = "".join(f"{k}\n" for k in range(1, 200001)).encode()
+    h = hashlib.md5()
+    for _ in range(COPIES):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def test_pages_compressed_and_swapped_come_back(guest, vm_factory, tmp_path):
+    swap = tmp_path / "vm.swap"
+    swap.write_bytes(b"stale content of a previous run")
+    vm, q = boot(guest, vm_factory, tmp_path, merge="on",
+                 extra=["--mem-limit", "96M", "--mem-swap", str(swap)])
+    s = mem_stats(q)
+    assert s["limit_frames"] * 4096 == LIMIT, s
+    rss_boot = vm_rss(vm)
+
+    out, st = shell(vm, "mkdir -p /tmp/fill && "
+                    "mount -t tmpfs -o size=450m tmpfs /tmp/fill && "
+                    "seq 1 200000 > /tmp/c && "
+                    "dd if=/dev/urandom of=/tmp/r bs=1M count=1 2>/dev/null"
+                    f" && for i in $(seq {COPIES}); do cat /tmp/c; done "
+                    "> /tmp/fill/text && "
+                    f"for i in $(seq {COPIES}); do cat /tmp/r; done "
+                    "> /tmp/fill/rand", timeout=300)
+    assert st == 0, out
+    rss_written = vm_rss(vm)
+
+    def reclaimed():
+        s = mem_stats(q)
+        return (s["frames_compressed"] * 4096 >= 32 * MiB and
+                s["frames_swapped"] * 4096 >= 32 * MiB and
+                s["frames_private"] * 4096 <= LIMIT + 4 * MiB), s
+
+    s = wait_until("the VM back at its limit", reclaimed, 60, vm)
+    rss_limit = vm_rss(vm)
+    print(f"RSS after boot {rss_boot / MiB:.0f} MiB, after writing "
+          f"{2 * COPIES} MiB+ {rss_written / MiB:.0f} MiB, settled "
+          f"{rss_limit / MiB:.0f} MiB; compressed "
+          f"{s['frames_compressed'] * 4096 / MiB:.0f} MiB into "
+          f"{s['bytes_compressed'] / MiB:.1f} MiB, swapped "
+          f"{s['frames_swapped'] * 4096 / MiB:.0f} MiB (file "
+          f"{swap.stat().st_size / MiB:.0f} MiB)")
+    assert rss_written <= LIMIT + LIMIT // 8 + RSS_SLACK, rss_written
+    assert rss_limit <= LIMIT + RSS_SLACK, rss_limit
+    assert s["bytes_compressed"] * 2 <= s["frames_compressed"] * 4096, s
+    assert swap.stat().st_size <= s["frames_swapped"] * 4096 * 2, s
+
+    # Both files read back intact: every page comes back on access.
+    out, st = shell(vm, "md5sum /tmp/fill/text /tmp/fill/rand && "
+                    f"for i in $(seq {COPIES}); do cat /tmp/r; done | "
+                    "md5sum", timeout=300)
+    assert st == 0, out
+    sums = dict((name, h) for h, name in
+                re.findall(r"([0-9a-f]{32})\s+(/tmp/fill/\w+|-)", out))
+    assert sums.get("/tmp/fill/text") == text_md5(), out
+    assert sums.get("/tmp/fill/rand") == sums.get("-"), out
+    after = mem_stats(q)
+    assert after["decompressions"] > s["decompressions"], after
+    assert after["swap_ins"] > s["swap_ins"], after
+    rss_read = vm_rss(vm)
+    print(f"read back: RSS {rss_read / MiB:.0f} MiB; stats {after}")
+    assert rss_read <= LIMIT + LIMIT // 8 + RSS_SLACK, rss_read
+
+    out, st = shell(vm, "rm /tmp/fill/* && umount /tmp/fill")
+    assert st == 0, out
+    q.ok("quit")
+    assert vm.wait_exit(timeout=30) == 0
+
+
+# A daemon VM with qos.memory.limit: its guest writes 100 MiB of text to
+# tmpfs; the worker compresses what goes past the limit and /metrics shows
+# it (docs/metrics.md).
+DAEMON_SCRIPT = ("mkdir -p /tmp/fill && mount -t tmpfs -o size=200m tmpfs "
+                 "/tmp/fill && seq 1 200000 > /tmp/c && "
+                 f"for i in $(seq {COPIES}); do cat /tmp/c; done "
+                 "> /tmp/fill/text && echo RECLAIM-WROTE\n")
+
+
+def test_daemon_vm_limit_in_metrics(tmp_path, guest):
+    from conftest import TIME_SCALE
+    from daemon_util import Daemon, guest_definition
+    from test_metrics import parse, scrape, value
+
+    d = Daemon(tmp_path).start()
+    try:
+        api = d.api()
+        defn = guest_definition(guest, "lim", script=DAEMON_SCRIPT,
+                                qos={"memory": {"limit": "96M"}})
+        api.ok("POST", "/v1/vms", defn)
+        api.ok("POST", "/v1/vms/lim/start")
+
+        def compressed():
+            st, _, text = scrape(api)
+            assert st == 200, text
+            m = parse(text)
+            c = value(m, "softvisor_vm_memory_compressed_bytes", vm="lim")
+            used = (value(m, "softvisor_vm_memory_private_bytes", vm="lim")
+                    + value(m, "softvisor_vm_memory_compression_cache_bytes",
+                            vm="lim"))
+            # without a swap file nothing slows the guest down: it may
+            # run past the limit while it writes, then comes back to it
+            return c >= 32 * MiB and used <= LIMIT + 8 * MiB, (c, used)
+
+        wait_until_daemon("32 MiB compressed, back at the limit",
+                          compressed, 240 * TIME_SCALE)
+        _, _, text = scrape(api)
+        m = parse(text)
+        assert value(m, "softvisor_vm_memory_limit_bytes",
+                     vm="lim") == LIMIT
+        cache = value(m, "softvisor_vm_memory_compression_cache_bytes",
+                      vm="lim")
+        assert 0 < cache * 2 <= value(
+            m, "softvisor_vm_memory_compressed_bytes", vm="lim")
+        assert value(m, "softvisor_vm_memory_private_bytes",
+                     vm="lim") + cache <= LIMIT + 8 * MiB
+        # the same figures in the VM's stats (docs/api.yaml VmMemoryStats)
+        mem = api.ok("GET", "/v1/vms/lim/stats")["memory"]
+        assert mem["limit_bytes"] == LIMIT, mem
+        assert mem["compressed_bytes"] >= 32 * MiB, mem
+        assert 0 < mem["compression_cache_bytes"] * 2 <= \
+            mem["compressed_bytes"], mem
+        api.ok("POST", "/v1/vms/lim/stop")
+    finally:
+        d.stop()
+
+
+def wait_until_daemon(what, pred, timeout):
+    t_end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < t_end:
+        ok, last = pred()
+        if ok:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timeout waiting for {what} (last: {last})")
