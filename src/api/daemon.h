@@ -43,6 +43,9 @@ struct daemon_config {
 	 * daemon's own process instead (debugging). */
 	bool in_process;
 	const char *worker_exe;
+	/* memory the VMs may hold in total (issue 15, docs/memory.md);
+	 * 0: host RAM minus a reserve */
+	uint64_t mem_budget;
 };
 
 /* Open the inventory, mark VMs that were running as crashed and start
@@ -123,6 +126,10 @@ void daemon_console_detach(struct daemon_console *c);
 
 /* Host capacity and usage (docs/api.yaml Host). */
 int daemon_host_info(struct daemon *d, json_t **out, struct error *err);
+/* Change host settings at run time: {"memory_budget": BYTES} (JSON
+ * object; docs/api.yaml HostPatch). *out is the Host. */
+int daemon_host_patch(struct daemon *d, const char *actor, const char *body,
+		      json_t **out, struct error *err);
 /* Scheduler figures of the host and each running VM (HostStats). */
 int daemon_host_stats(struct daemon *d, json_t **out, struct error *err);
 /* The host and every VM as a metrics snapshot (api/metrics.h) for

@@ -9,6 +9,7 @@
 #include <sys/sysinfo.h>
 
 #include "api/daemon_impl.h"
+#include "api/daemon_mem.h"
 #include "config.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -173,6 +174,8 @@ int daemon_host_info(struct daemon *d, json_t **out, struct error *err)
 		"uptime_s",
 		(double)(clock_monotonic_ns() - d->started_ns) / 1e9,
 		"scheduler", d->sched != NULL);
+	if (*out)
+		daemon_mem_host_json(d, *out);
 	return 0;
 }
 
@@ -242,6 +245,9 @@ static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
 	json_object_set_new(o, "affinity", json_string(aff));
 	json_object_set_new(o, "demand_mhz", json_integer((json_int_t)dem));
 	json_object_set_new(o, "vcpus", vcpus);
+	json_t *mem = daemon_mem_vm_json(d, v);
+	if (mem)
+		json_object_set_new(o, "memory", mem);
 	return o;
 }
 
@@ -277,4 +283,40 @@ int daemon_host_stats(struct daemon *d, json_t **out, struct error *err)
 			 "capacity_mhz", (json_int_t)cap, "used_pct",
 			 pcpus ? used / (double)pcpus : 0.0, "vms", vms);
 	return 0;
+}
+
+int daemon_host_patch(struct daemon *d, const char *actor, const char *body,
+		      json_t **out, struct error *err)
+{
+	(void)actor;
+	json_error_t jerr;
+	json_t *o = json_loads(body ? body : "", JSON_REJECT_DUPLICATES, &jerr);
+	const char *key;
+	json_t *val;
+	int r = 0;
+
+	if (!o)
+		return error_set(err, EINVAL, "body: %s (line %d, column %d)",
+				 jerr.text, jerr.line, jerr.column);
+	if (!json_is_object(o))
+		r = error_set(err, EINVAL, "body: expected a JSON object");
+	json_object_foreach(o, key, val)
+	{
+		if (r)
+			break;
+		if (strcmp(key, "memory_budget"))
+			r = error_set(err, EINVAL,
+				      "%s: unknown field (expected "
+				      "memory_budget)",
+				      key);
+		else if (!json_is_integer(val) || json_integer_value(val) <= 0)
+			r = error_set(err, EINVAL,
+				      "memory_budget: expected a size in "
+				      "bytes");
+		else
+			r = daemon_mem_set_budget(
+				d, (uint64_t)json_integer_value(val), err);
+	}
+	json_decref(o);
+	return r ? r : daemon_host_info(d, out, err);
 }

@@ -358,6 +358,11 @@ static int h_host(struct req *q)
 	return daemon_host_info(q->r->d, &q->out, &q->err);
 }
 
+static int h_host_patch(struct req *q)
+{
+	return daemon_host_patch(q->r->d, q->actor, q->body, &q->out, &q->err);
+}
+
 static int h_host_stats(struct req *q)
 {
 	return daemon_host_stats(q->r->d, &q->out, &q->err);
@@ -583,6 +588,8 @@ static const struct route routes[] = {
 	{ "GET", "/v1/vms/*/console", 101, 0, 0, h_vm_console, NULL,
 	  GRANT_READ },
 	{ "GET", "/v1/host", 200, 0, 0, h_host, NULL, GRANT_READ },
+	{ "PATCH", "/v1/host", 200, ROUTE_BODY, 0, h_host_patch, "host.edit",
+	  GRANT_CONFIGURE },
 	{ "GET", "/v1/host/stats", 200, 0, 0, h_host_stats, NULL, GRANT_READ,
 	  "vms", "vm" },
 	{ "GET", "/v1/events", 200, 0, 0, h_events, NULL, GRANT_READ, "events",

@@ -46,6 +46,11 @@ static void daemon_usage(FILE *f)
 		"                      the power button before a hard stop "
 		"(120)\n"
 		"  --no-scheduler      vCPU threads run freely (benchmarks)\n"
+		"  --mem-budget SIZE   memory the VMs may hold in total, e.g. "
+		"48G\n"
+		"                      (default: host RAM minus the larger "
+		"of 1G\n"
+		"                      and 10 %%); docs/memory.md\n"
 		"  --in-process        run the VMs in the daemon's process,\n"
 		"                      not one worker process each "
 		"(debugging)\n"
@@ -79,6 +84,7 @@ int cmd_daemon(int argc, char **argv)
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "no-scheduler", no_argument, NULL, 'n' },
 		{ "in-process", no_argument, NULL, 'i' },
+		{ "mem-budget", required_argument, NULL, 'B' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -103,6 +109,17 @@ int cmd_daemon(int argc, char **argv)
 		case 'k': rc.tls_key = optarg; break;
 		case 'n': dc.no_scheduler = true; break;
 		case 'i': dc.in_process = true; break;
+		case 'B':
+			if (parse_size(optarg, 1ull << 20, &dc.mem_budget,
+				       "--mem-budget", &err) ||
+			    dc.mem_budget < (16ull << 20)) {
+				fprintf(stderr, "softvisor daemon: %s\n",
+					err.msg[0] ? err.msg
+						   : "--mem-budget: at least "
+						     "16M");
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case 'p':
 		case 'm':
 		case 't':

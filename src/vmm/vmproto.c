@@ -38,6 +38,7 @@ static const struct {
 	[VMPROTO_GATE_CLOSING] = { "gate-closing", 0, 0, 0 },
 	[VMPROTO_GATE_OPENING] = { "gate-opening", 0, 0, 0 },
 	[VMPROTO_RAM_FD] = { "ram-fd", 0, 0, 1 },
+	[VMPROTO_BALLOON] = { "balloon", 0, 0, 0 },
 };
 
 const char *vmproto_type_name(unsigned type)

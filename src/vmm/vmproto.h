@@ -53,6 +53,9 @@ enum vmproto_type {
 	VMPROTO_GATE_OPENING, /* seq; answered by REPLY once in effect */
 	VMPROTO_RAM_FD,	      /* one fd: guest RAM (memfd); a0: size MiB.
 				 Reserved: RAM is not a memfd yet */
+	/* daemon -> worker (issue 15, the memory policy loop) */
+	VMPROTO_BALLOON, /* a0: 4 KiB pages the balloon should hold (0 ..
+			    RAM); reply a0 = 0, -ENODEV (none), -EINVAL */
 	VMPROTO_TYPE_END
 };
 
@@ -65,6 +68,7 @@ struct vmproto_stats {
 	int32_t tids[VMPROTO_STATS_VCPUS];
 	uint64_t instret[VMPROTO_STATS_VCPUS];
 	struct virt_dev_stats dev;
+	struct virt_mem_stats mem; /* untrusted: the daemon clamps it */
 };
 
 /* Bytes of a receive buffer: the largest packet and one more. */
