@@ -282,6 +282,8 @@ int daemon_host_stats(struct daemon *d, json_t **out, struct error *err)
 	*out = json_pack("{s:I, s:I, s:f, s:o}", "pcpus", (json_int_t)pcpus,
 			 "capacity_mhz", (json_int_t)cap, "used_pct",
 			 pcpus ? used / (double)pcpus : 0.0, "vms", vms);
+	if (*out)
+		daemon_mem_host_json(d, *out);
 	return 0;
 }
 

@@ -9,7 +9,8 @@ PATCH /v1/host deflates the balloon and the guest gets its memory back.
 Page sharing is off (mem_merge false): zero pages shared away would change
 the active estimates (see test_balloon.py)."""
 
-import json
+import csv
+import io
 import os
 import re
 import time
@@ -116,6 +117,13 @@ def test_admission_and_balloon_policy(daemon, guest):
                   text, re.M)
     assert m and int(m.group(1)) >= BALLOON_MAX - 8 * MiB, text[-3000:]
     assert f"softvisor_host_memory_budget_bytes {BUDGET}" in text
+
+    # softvisor top's memory view shows the same figures
+    rows = {r["vm"]: r for r in csv.DictReader(io.StringIO(
+        daemon.cli("top", "-b", "-m", "-n", "1").stdout))}
+    assert int(rows["lo"]["mctlsz"]) >= BALLOON_MAX - 8 * MiB, rows
+    assert int(rows["lo"]["memsz"]) == 512 * MiB, rows
+    assert rows["hi"]["mctlsz"] == "0" and "big" not in rows, rows
 
     # a budget below the reservations is refused; a bigger one deflates
     st, j = api.call("PATCH", "/v1/host", {"memory_budget": 1})
