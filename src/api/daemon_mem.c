@@ -495,6 +495,10 @@ json_t *daemon_mem_vm_json(struct daemon *d, struct dvm *v)
 		json_object_set_new(o, "balloon_target",
 				    json_integer(bytes(bt)));
 		json_object_set_new(o, "balloon_size", json_integer(bytes(ba)));
+		json_object_set_new(
+			o, "beyond_balloon",
+			json_integer(bytes(e->decided ? l->beyond_balloon_pages
+						      : 0)));
 		if (s->guest_stats)
 			json_object_set_new(
 				o, "guest",

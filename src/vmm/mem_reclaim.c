@@ -58,6 +58,9 @@ void mem_reclaim_decide(const struct mem_params *p, struct mem_reclaim_vm *v,
 		}
 		v[j].target_pages = target;
 		v[j].balloon_pages = want > max_balloon ? max_balloon : want;
+		if (!v[j].fig.has_balloon)
+			v[j].balloon_pages = 0;
+		v[j].beyond_balloon_pages = want - v[j].balloon_pages;
 		uint64_t diff = v[j].balloon_pages > cur
 					? v[j].balloon_pages - cur
 					: cur - v[j].balloon_pages;

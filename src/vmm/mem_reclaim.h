@@ -64,7 +64,11 @@ struct mem_reclaim_vm {
 	uint32_t active_permille;
 	uint64_t target_pages;	/* mem_targets() */
 	uint64_t balloon_pages; /* to ask of the guest (0: deflated) */
-	bool send;		/* differs enough from fig's target */
+	/* what the balloon cannot take (its cap, or no balloon): size -
+	 * target - what the balloon is asked for; the next steps'
+	 * (compression, swap) to reclaim */
+	uint64_t beyond_balloon_pages;
+	bool send; /* differs enough from fig's target */
 };
 
 /* Decide for the n VMs (see the header comment). fig.size_pages is taken

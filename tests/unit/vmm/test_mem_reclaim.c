@@ -86,6 +86,10 @@ static void test_lower_shares_are_ballooned(void **state)
 	assert_int_equal(v[1].balloon_pages,
 			 512 * MIB * MEM_BALLOON_MAX_PCT / 100);
 	assert_true(v[1].send);
+	/* what the balloon's cap leaves is for compression and swap */
+	assert_int_equal(v[1].beyond_balloon_pages,
+			 384 * MIB - v[1].balloon_pages);
+	assert_int_equal(v[0].beyond_balloon_pages, 0);
 	/* once the guest took it, the same decision is not sent again */
 	v[1].fig.balloon_target_pages = v[1].balloon_pages;
 	mem_reclaim_decide(&p, v, 2);
@@ -158,7 +162,8 @@ static void test_without_balloon_nothing_sent(void **state)
 	v[1].fig.has_balloon = 0;
 	mem_reclaim_decide(&p, v, 2);
 	assert_int_equal(v[1].target_pages, 128 * MIB);
-	assert_true(v[1].balloon_pages > 0);
+	assert_int_equal(v[1].balloon_pages, 0);
+	assert_int_equal(v[1].beyond_balloon_pages, 384 * MIB);
 	assert_false(v[1].send);
 }
 
