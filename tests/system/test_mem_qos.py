@@ -4,7 +4,9 @@ the balloons. Two 512 MiB guests under a 640 MiB budget: the one with the
 low memory shares is ballooned toward its target (the guest itself sees
 less memory: MemTotal in /proc/meminfo), the other keeps all of its
 memory, both keep answering on their consoles; raising the budget through
-PATCH /v1/host deflates the balloon and the guest gets its memory back.
+PATCH /v1/host deflates the balloon and the guest gets its memory back. A
+live reservation counts against the budget at once and is released when
+its VM stops.
 
 Page sharing is off (mem_merge false): zero pages shared away would change
 the active estimates (see test_balloon.py)."""
@@ -137,5 +139,17 @@ def test_admission_and_balloon_policy(daemon, guest):
         answers(cons[name], 10 + i)
         cons[name].sendcontrol("]")
         cons[name].expect(pexpect.EOF, timeout=10 * TIME_SCALE)
+
+    # a reservation of a running VM counts at once (live QoS edit) and
+    # holds the budget up; it is released when the VM stops
+    api.ok("PATCH", "/v1/vms/hi", {"qos": {"memory": {"reservation": "300M"}}})
+    assert api.ok("GET", "/v1/host")["memory_reserved"] == 300 * MiB
+    st, j = api.call("PATCH", "/v1/host", {"memory_budget": 256 * MiB})
+    assert st == 400 and "300M" in j["error"]["message"], (st, j)
+    api.ok("PATCH", "/v1/host", {"memory_budget": BUDGET})
+    st, j = api.call("PATCH", "/v1/vms/lo",
+                     {"qos": {"memory": {"reservation": "512M"}}})
+    assert st == 409 and "does not fit" in j["error"]["message"], (st, j)
     for name in ("hi", "lo"):
         api.ok("POST", f"/v1/vms/{name}/stop")
+    assert api.ok("GET", "/v1/host")["memory_reserved"] == 0
