@@ -224,6 +224,7 @@ struct dm_run {
 	struct virt_mem_stats raw;
 	uint64_t send_pages;
 	bool send;
+	char name[VMDEF_NAME_MAX + 1]; /* for the log, read under op_lock */
 };
 
 /* The worker's figures as the policy's (pages; untrusted values are
@@ -292,11 +293,11 @@ static void record_send(struct daemon_mem *m, struct dm_run *x, int r)
 		e->send_err = r;
 	pthread_mutex_unlock(&m->lock);
 	if (r && first) /* once per change, not every round */
-		log_warn(LOG, "%s: balloon to %lluM: %s", x->v->def.name,
+		log_warn(LOG, "%s: balloon to %lluM: %s", x->name,
 			 (unsigned long long)(x->send_pages / MIB_PAGES),
 			 strerror(-r));
 	else if (!r)
-		log_debug(LOG, "%s: balloon %lluM", x->v->def.name,
+		log_debug(LOG, "%s: balloon %lluM", x->name,
 			  (unsigned long long)(x->send_pages / MIB_PAGES));
 }
 
@@ -339,6 +340,7 @@ void daemon_mem_tick(struct daemon *d)
 		int r = 0;
 		if (v->vm && v->gen == run[i].gen)
 			r = vm_balloon_set(v->vm, run[i].send_pages);
+		snprintf(run[i].name, sizeof(run[i].name), "%s", v->def.name);
 		pthread_mutex_unlock(&v->op_lock);
 		record_send(m, &run[i], r);
 	}
