@@ -111,12 +111,16 @@ int cmd_daemon(int argc, char **argv)
 		case 'i': dc.in_process = true; break;
 		case 'B':
 			if (parse_size(optarg, 1ull << 20, &dc.mem_budget,
-				       "--mem-budget", &err) ||
-			    dc.mem_budget < (16ull << 20)) {
+				       "--mem-budget", &err)) {
 				fprintf(stderr, "softvisor daemon: %s\n",
-					err.msg[0] ? err.msg
-						   : "--mem-budget: at least "
-						     "16M");
+					err.msg);
+				return CLI_EXIT_USAGE;
+			}
+			if (dc.mem_budget < (16ull << 20)) {
+				fprintf(stderr,
+					"softvisor daemon: --mem-budget %s: "
+					"expected at least 16M\n",
+					optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
