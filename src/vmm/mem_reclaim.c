@@ -57,6 +57,13 @@ void mem_reclaim_decide(const struct mem_params *p, struct mem_reclaim_vm *v,
 			v[j].active_permille = 0;
 		}
 		v[j].target_pages = target;
+		uint64_t headroom = size / MEM_BALLOON_HEADROOM_DIV;
+		if (headroom < MEM_BALLOON_HEADROOM_MIN_PAGES)
+			headroom = MEM_BALLOON_HEADROOM_MIN_PAGES;
+		uint64_t keep = v[j].active_pages + headroom;
+		uint64_t free_pages = keep < size ? size - keep : 0;
+		if (max_balloon > free_pages)
+			max_balloon = free_pages;
 		v[j].balloon_pages = want > max_balloon ? max_balloon : want;
 		if (!v[j].fig.has_balloon)
 			v[j].balloon_pages = 0;

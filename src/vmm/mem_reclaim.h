@@ -14,6 +14,11 @@
  *  - The balloon asks the guest to give up size - target pages, but never
  *    more than MEM_BALLOON_MAX_PCT of its memory (ESX's Mem.CtlMaxPercent):
  *    the rest is for compression and swap.
+ *  - Nor does it take the guest's working set: the guest keeps at least
+ *    its active memory plus a headroom (the larger of
+ *    MEM_BALLOON_HEADROOM_MIN_PAGES and 1/MEM_BALLOON_HEADROOM_DIV of its
+ *    memory), or it would run out of memory (Linux's OOM killer) before
+ *    the next round could deflate.
  *  - A change smaller than MEM_RECLAIM_STEP_PAGES is not sent (no churn
  *    from the estimate's noise); a full deflate always is.
  *
@@ -28,8 +33,10 @@
 
 #include "vmm/mem_policy.h"
 
-#define MEM_BALLOON_MAX_PCT    65u  /* of a VM's memory, ESX's default */
-#define MEM_RECLAIM_STEP_PAGES 256u /* 1 MiB */
+#define MEM_BALLOON_MAX_PCT	       65u /* of a VM's memory, ESX's default */
+#define MEM_RECLAIM_STEP_PAGES	       256u   /* 1 MiB */
+#define MEM_BALLOON_HEADROOM_MIN_PAGES 16384u /* 64 MiB */
+#define MEM_BALLOON_HEADROOM_DIV       8u
 
 /* What was measured of one VM (the daemon fills it from the worker's
  * struct virt_mem_stats). All pages are 4 KiB. Every figure is the
@@ -64,7 +71,8 @@ struct mem_reclaim_vm {
 	uint32_t active_permille;
 	uint64_t target_pages;	/* mem_targets() */
 	uint64_t balloon_pages; /* to ask of the guest (0: deflated) */
-	/* what the balloon cannot take (its cap, or no balloon): size -
+	/* what the balloon cannot take (its cap, the working set, no
+	 * balloon): size -
 	 * target - what the balloon is asked for; the next steps'
 	 * (compression, swap) to reclaim */
 	uint64_t beyond_balloon_pages;

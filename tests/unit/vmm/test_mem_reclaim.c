@@ -153,6 +153,33 @@ static void test_reservation_and_limit(void **state)
 	assert_int_equal(v[1].balloon_pages, 256 * MIB);
 }
 
+/* The balloon never takes the working set: a guest keeps its active
+ * memory plus the headroom, whatever its target says. */
+static void test_working_set_is_kept(void **state)
+{
+	struct mem_params p = budget(640);
+	struct mem_reclaim_vm v[2] = { vm(512, 20, 60), vm(512, 5, 300) };
+
+	(void)state;
+	mem_reclaim_decide(&p, v, 2);
+	assert_true(v[1].target_pages < 364 * MIB);
+	/* 512 - 300 active - 64 headroom */
+	assert_int_equal(v[1].balloon_pages, 148 * MIB);
+	assert_int_equal(v[1].beyond_balloon_pages,
+			 512 * MIB - v[1].target_pages - 148 * MIB);
+	/* the headroom is 1/8 of a big VM */
+	struct mem_reclaim_vm big[2] = { vm(4096, 20, 60), vm(4096, 5, 1000) };
+	p = budget(4096 + 1024);
+	mem_reclaim_decide(&p, big, 2);
+	assert_int_equal(big[1].balloon_pages, (4096 - 1000 - 512) * MIB);
+	/* all active: nothing to take */
+	v[1] = vm(512, 5, 450);
+	p = budget(640);
+	mem_reclaim_decide(&p, v, 2);
+	assert_int_equal(v[1].balloon_pages, 0);
+	assert_false(v[1].send);
+}
+
 static void test_without_balloon_nothing_sent(void **state)
 {
 	struct mem_params p = budget(640);
@@ -219,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_small_changes_not_sent),
 		cmocka_unit_test(test_idle_vm_gives_back_first),
 		cmocka_unit_test(test_reservation_and_limit),
+		cmocka_unit_test(test_working_set_is_kept),
 		cmocka_unit_test(test_without_balloon_nothing_sent),
 		cmocka_unit_test(test_active_estimate),
 		cmocka_unit_test(test_worker_size_ignored),
