@@ -19,6 +19,7 @@
 #include "api/daemon_switch.h"
 #include "api/daemon.h"
 #include "api/daemon_impl.h"
+#include "api/daemon_mem.h"
 #include "api/event_bus.h"
 #include "api/inventory.h"
 #include "vmm/vmdef.h"
@@ -243,6 +244,7 @@ static int finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	pthread_mutex_unlock(&d->lock);
 	vm_destroy(vm);
 	daemon_sched_detach(d, &slot);
+	daemon_mem_detach(d, v);
 
 	pthread_mutex_lock(&d->lock);
 	pthread_cond_broadcast(&v->ended_cond);
@@ -348,9 +350,13 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	v->board.name = v->run_def.name;
 	v->board.power_button = virt_virtio_count(&v->board) < VIRT_MAX_VIRTIO;
 	struct dvm_sched_slot slot = { 0 };
-	r = daemon_sched_attach(d, &v->run_def, &slot, err);
-	if (r)
+	r = daemon_mem_attach(d, v, &v->run_def, err);
+	if (!r)
+		r = daemon_sched_attach(d, &v->run_def, &slot, err);
+	if (r) {
+		daemon_mem_detach(d, v);
 		return r;
+	}
 	struct vm_params p = {
 		.board = &v->board,
 		.gate = slot.gate_valid ? &slot.gate : NULL,
@@ -379,6 +385,7 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	free(json);
 	if (!vm) {
 		daemon_sched_detach(d, &slot);
+		daemon_mem_detach(d, v);
 		pthread_mutex_lock(&d->lock);
 		memset(&v->sched, 0, sizeof(v->sched));
 		pthread_mutex_unlock(&d->lock);
@@ -683,6 +690,8 @@ int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
 			      v->def.name, vm_state_name(v->state));
 	if (!r && live)
 		r = daemon_sched_set_qos(d, v, def, err);
+	if (!r && live)
+		r = daemon_mem_set_qos(d, v, def, err);
 	if (!r)
 		r = inventory_vm_update(d->inv, v->id, def, err);
 	if (!r) {
@@ -971,12 +980,15 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 	if (!r)
 		r = daemon_switches_open(d, &d->switches, err);
 	vmproc_set_sandbox(!cfg->no_sandbox);
+	if (!r)
+		r = daemon_mem_open(d, err);
 	if (!r && !cfg->in_process) /* a worker ready for the first start */
 		vmproc_spare_enable(cfg->worker_exe ? cfg->worker_exe
 						    : "/proc/self/exe");
 	if (!r && pthread_create(&d->reaper, NULL, reaper_thread, d))
 		r = error_set(err, EAGAIN, "cannot start the reaper thread");
 	if (r) {
+		daemon_mem_close(d);
 		vmproc_spare_close();
 		inventory_close(d->inv);
 		event_bus_free(d->bus);
@@ -1036,6 +1048,7 @@ void daemon_close(struct daemon *d)
 	pthread_mutex_unlock(&d->lock);
 	if (d->reaper_started)
 		pthread_join(d->reaper, NULL);
+	daemon_mem_close(d);
 	daemon_sched_close(d);
 	daemon_switches_close(d->switches);
 	vmproc_spare_close();

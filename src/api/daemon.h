@@ -48,6 +48,9 @@ struct daemon_config {
 	/* on_crash restart: at most restart_limit restarts of a VM within
 	 * restart_window_s (0, 0: 3 in 60 s; --restart-limit N/S) */
 	unsigned restart_limit, restart_window_s;
+	/* memory the VMs may hold in total (issue 15, docs/memory.md);
+	 * 0: host RAM minus a reserve */
+	uint64_t mem_budget;
 };
 
 /* Open the inventory, mark VMs that were running as crashed and start
@@ -138,6 +141,10 @@ void daemon_console_detach(struct daemon_console *c);
 
 /* Host capacity and usage (docs/api.yaml Host). */
 int daemon_host_info(struct daemon *d, json_t **out, struct error *err);
+/* Change host settings at run time: {"memory_budget": BYTES} (JSON
+ * object; docs/api.yaml HostPatch). *out is the Host. */
+int daemon_host_patch(struct daemon *d, const char *actor, const char *body,
+		      json_t **out, struct error *err);
 /* Scheduler figures of the host and each running VM (HostStats). */
 int daemon_host_stats(struct daemon *d, json_t **out, struct error *err);
 /* The host and every VM as a metrics snapshot (api/metrics.h) for

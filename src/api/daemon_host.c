@@ -9,6 +9,7 @@
 #include <sys/sysinfo.h>
 
 #include "api/daemon_impl.h"
+#include "api/daemon_mem.h"
 #include "config.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -173,6 +174,8 @@ int daemon_host_info(struct daemon *d, json_t **out, struct error *err)
 		"uptime_s",
 		(double)(clock_monotonic_ns() - d->started_ns) / 1e9,
 		"scheduler", d->sched != NULL);
+	if (*out)
+		daemon_mem_host_json(d, *out);
 	return 0;
 }
 
@@ -196,23 +199,27 @@ static void vm_memory_json(struct dvm *v, json_t *o)
 	vm_dev_stats(v->vm, &ds);
 	if (!ds.has_mem)
 		return;
-	json_object_set_new(
-		o, "memory",
-		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			  "private_bytes",
-			  (json_int_t)(ds.mem.frames_private * 4096),
-			  "zero_shared_bytes",
-			  (json_int_t)(ds.mem.frames_zero_shared * 4096),
-			  "compressed_bytes",
-			  (json_int_t)(ds.mem.frames_compressed * 4096),
-			  "compression_cache_bytes",
-			  (json_int_t)ds.mem.bytes_compressed, "swapped_bytes",
-			  (json_int_t)(ds.mem.frames_swapped * 4096),
-			  "limit_bytes",
-			  (json_int_t)(ds.mem.limit_frames * 4096),
-			  "cow_breaks", (json_int_t)ds.mem.cow_breaks,
-			  "decompressions", (json_int_t)ds.mem.decompressions,
-			  "swap_ins", (json_int_t)ds.mem.swap_ins));
+	/* into the memory manager's object when it made one */
+	json_t *m = json_object_get(o, "memory");
+	if (!m) {
+		m = json_object();
+		json_object_set_new(o, "memory", m);
+	}
+	json_t *add = json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"private_bytes", (json_int_t)(ds.mem.frames_private * 4096),
+		"zero_shared_bytes",
+		(json_int_t)(ds.mem.frames_zero_shared * 4096),
+		"compressed_bytes",
+		(json_int_t)(ds.mem.frames_compressed * 4096),
+		"compression_cache_bytes", (json_int_t)ds.mem.bytes_compressed,
+		"swapped_bytes", (json_int_t)(ds.mem.frames_swapped * 4096),
+		"limit_bytes", (json_int_t)(ds.mem.limit_frames * 4096),
+		"cow_breaks", (json_int_t)ds.mem.cow_breaks, "decompressions",
+		(json_int_t)ds.mem.decompressions, "swap_ins",
+		(json_int_t)ds.mem.swap_ins);
+	json_object_update(m, add);
+	json_decref(add);
 }
 
 /* VmStats of a running VM (d->lock held). */
@@ -271,6 +278,9 @@ static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
 	json_object_set_new(o, "affinity", json_string(aff));
 	json_object_set_new(o, "demand_mhz", json_integer((json_int_t)dem));
 	json_object_set_new(o, "vcpus", vcpus);
+	json_t *mem = daemon_mem_vm_json(d, v);
+	if (mem)
+		json_object_set_new(o, "memory", mem);
 	vm_memory_json(v, o);
 	return o;
 }
@@ -306,5 +316,43 @@ int daemon_host_stats(struct daemon *d, json_t **out, struct error *err)
 	*out = json_pack("{s:I, s:I, s:f, s:o}", "pcpus", (json_int_t)pcpus,
 			 "capacity_mhz", (json_int_t)cap, "used_pct",
 			 pcpus ? used / (double)pcpus : 0.0, "vms", vms);
+	if (*out)
+		daemon_mem_host_json(d, *out);
 	return 0;
+}
+
+int daemon_host_patch(struct daemon *d, const char *actor, const char *body,
+		      json_t **out, struct error *err)
+{
+	(void)actor;
+	json_error_t jerr;
+	json_t *o = json_loads(body ? body : "", JSON_REJECT_DUPLICATES, &jerr);
+	const char *key;
+	json_t *val;
+	int r = 0;
+
+	if (!o)
+		return error_set(err, EINVAL, "body: %s (line %d, column %d)",
+				 jerr.text, jerr.line, jerr.column);
+	if (!json_is_object(o))
+		r = error_set(err, EINVAL, "body: expected a JSON object");
+	json_object_foreach(o, key, val)
+	{
+		if (r)
+			break;
+		if (strcmp(key, "memory_budget"))
+			r = error_set(err, EINVAL,
+				      "%s: unknown field (expected "
+				      "memory_budget)",
+				      key);
+		else if (!json_is_integer(val) || json_integer_value(val) <= 0)
+			r = error_set(err, EINVAL,
+				      "memory_budget: expected a size in "
+				      "bytes");
+		else
+			r = daemon_mem_set_budget(
+				d, (uint64_t)json_integer_value(val), err);
+	}
+	json_decref(o);
+	return r ? r : daemon_host_info(d, out, err);
 }

@@ -103,6 +103,8 @@ struct daemon {
 	struct event_bus *bus;
 	/* virtual switches (daemon_switch.c) */
 	struct daemon_switches *switches;
+	/* memory budget, admission, policy loop (daemon_mem.c) */
+	struct daemon_mem *mem;
 };
 
 /* daemon.c: look a VM up by name or id and take a reference; drop it. */

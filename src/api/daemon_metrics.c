@@ -10,6 +10,7 @@
 #include <sys/sysinfo.h>
 
 #include "api/daemon_impl.h"
+#include "api/daemon_mem.h"
 #include "api/metrics.h"
 #include "config.h"
 #include "util/clock.h"
@@ -44,6 +45,7 @@ static void host_figures(struct daemon *d, struct metrics_host *h)
 		h->mhz_per_pcpu = d->cfg.mhz ? d->cfg.mhz : vmk_host_mhz();
 		h->capacity_mhz = h->pcpus * h->mhz_per_pcpu;
 	}
+	daemon_mem_host_metrics(d, h);
 }
 
 /* The live figures of a running or paused VM (d->lock held). */
@@ -151,6 +153,7 @@ int daemon_metrics(struct daemon *d, struct metrics_snapshot *s,
 		m->cpu_shares = vmdef_cpu_shares(&v->def);
 		m->cpu_reservation_mhz = v->def.cpu_reservation_mhz;
 		m->cpu_limit_mhz = v->def.cpu_limit_mhz;
+		daemon_mem_vm_metrics(d, v, m);
 		if (v->vm)
 			vm_live(d, v, m);
 	}

@@ -114,6 +114,14 @@ static void render_daemon(FILE *f, const struct metrics_snapshot *s)
 	family(f, "softvisor_host_memory_bytes", "gauge", "Host memory.");
 	fprintf(f, "softvisor_host_memory_bytes %" PRIu64 "\n",
 		h->memory_bytes);
+	family(f, "softvisor_host_memory_budget_bytes", "gauge",
+	       "Memory the VMs may hold in total (--mem-budget).");
+	fprintf(f, "softvisor_host_memory_budget_bytes %" PRIu64 "\n",
+		h->mem_budget_bytes);
+	family(f, "softvisor_host_memory_reserved_bytes", "gauge",
+	       "Memory reserved by the running VMs (admission control).");
+	fprintf(f, "softvisor_host_memory_reserved_bytes %" PRIu64 "\n",
+		h->mem_reserved_bytes);
 	family(f, "softvisor_host_scheduler_enabled", "gauge",
 	       "1 if VMs run under the vCPU scheduler (0: --no-scheduler).");
 	fprintf(f, "softvisor_host_scheduler_enabled %d\n", h->scheduler);
@@ -257,6 +265,8 @@ static void render_vm_cpu(FILE *f, const struct metrics_snapshot *s)
 }
 
 /* Guest memory of running VMs (docs/memory.md). */
+/* The reclaimer's figures (compression, swap); the zero-page, COW and
+ * limit families are render_vm_memory's. */
 static void render_vm_mem(FILE *f, const struct metrics_snapshot *s)
 {
 	static const struct {
@@ -268,9 +278,6 @@ static void render_vm_mem(FILE *f, const struct metrics_snapshot *s)
 		MEM("private_bytes", "gauge",
 		    "Guest memory backed by host memory of its own.",
 		    private_bytes),
-		MEM("zero_shared_bytes", "gauge",
-		    "Guest memory shared with the zero frame.",
-		    zero_shared_bytes),
 		MEM("compressed_bytes", "gauge",
 		    "Guest memory held compressed (its size before).",
 		    compressed_bytes),
@@ -279,11 +286,6 @@ static void render_vm_mem(FILE *f, const struct metrics_snapshot *s)
 		    compressed_store_bytes),
 		MEM("swapped_bytes", "gauge",
 		    "Guest memory in the VM's swap file.", swapped_bytes),
-		MEM("limit_bytes", "gauge",
-		    "The memory limit reclamation keeps to (0: none).",
-		    limit_bytes),
-		MEM("cow_breaks_total", "counter",
-		    "Writes that ended the sharing of a page.", cow_breaks),
 		MEM("decompressions_total", "counter",
 		    "Pages decompressed back on access.", decompressions),
 		MEM("swap_ins_total", "counter",
@@ -343,6 +345,84 @@ static const struct dev_family nic_fam[] = {
 	    "Frames from the guest that were dropped."),
 };
 
+/* Memory figures of the memory manager (issue 15, docs/memory.md): one
+ * gauge family per field of struct metrics_vm. */
+#define MEM(field, name, help, type)                       \
+	{                                                  \
+		"softvisor_vm_memory_" name, help, type,   \
+			offsetof(struct metrics_vm, field) \
+	}
+static const struct {
+	const char *name, *help, *type;
+	size_t off;
+} mem_fam[] = {
+	MEM(mem_target_bytes, "target_bytes",
+	    "Memory the policy grants the VM (shares, reservation, limit, "
+	    "idle tax).",
+	    "gauge"),
+	MEM(mem_active_bytes, "active_bytes",
+	    "Active memory estimate (the guest's in use, else touched).",
+	    "gauge"),
+	MEM(mem_consumed_bytes, "consumed_bytes",
+	    "Guest memory backed by a private host frame.", "gauge"),
+	MEM(mem_zero_shared_bytes, "zero_shared_bytes",
+	    "Guest memory mapped to the shared zero frame.", "gauge"),
+	MEM(mem_cow_breaks, "cow_breaks_total",
+	    "Guest writes that broke the sharing of a frame.", "counter"),
+	MEM(mem_balloon_target_bytes, "balloon_target_bytes",
+	    "Memory the balloon asks the guest to give up.", "gauge"),
+	MEM(mem_balloon_bytes, "balloon_bytes",
+	    "Memory the guest holds in its balloon.", "gauge"),
+};
+
+static void render_vm_memory(FILE *f, const struct metrics_snapshot *s)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} cfg[] = {
+		{ "softvisor_vm_memory_shares", "Memory shares.",
+		  offsetof(struct metrics_vm, mem_shares) },
+		{ "softvisor_vm_memory_reservation_bytes",
+		  "Memory reservation (never reclaimed).",
+		  offsetof(struct metrics_vm, mem_reservation_bytes) },
+	};
+
+	for (size_t k = 0; k < sizeof(cfg) / sizeof(cfg[0]); k++) {
+		family(f, cfg[k].name, "gauge", cfg[k].help);
+		for (size_t i = 0; i < s->n_vms; i++) {
+			uint64_t v;
+
+			memcpy(&v, (const char *)&s->vms[i] + cfg[k].off,
+			       sizeof(v));
+			sample_u64(f, cfg[k].name, &s->vms[i], NULL, 0, v);
+		}
+	}
+	family(f, "softvisor_vm_memory_limit_bytes", "gauge",
+	       "Memory limit (absent: none).");
+	for (size_t i = 0; i < s->n_vms; i++)
+		if (s->vms[i].mem_limit_bytes)
+			sample_u64(f, "softvisor_vm_memory_limit_bytes",
+				   &s->vms[i], NULL, 0,
+				   s->vms[i].mem_limit_bytes);
+	for (size_t k = 0; k < sizeof(mem_fam) / sizeof(mem_fam[0]); k++) {
+		bool balloon = strstr(mem_fam[k].name, "balloon") != NULL;
+
+		family(f, mem_fam[k].name, mem_fam[k].type, mem_fam[k].help);
+		for (size_t i = 0; i < s->n_vms; i++) {
+			const struct metrics_vm *vm = &s->vms[i];
+			uint64_t v;
+
+			if (!vm->live || !vm->mem_live ||
+			    (balloon && !vm->mem_has_balloon))
+				continue;
+			memcpy(&v, (const char *)vm + mem_fam[k].off,
+			       sizeof(v));
+			sample_u64(f, mem_fam[k].name, vm, NULL, 0, v);
+		}
+	}
+}
+
 static void render_devices(FILE *f, const struct metrics_snapshot *s,
 			   const struct dev_family *fam, size_t n_fam,
 			   bool disks)
@@ -382,6 +462,7 @@ int metrics_render(const struct metrics_snapshot *s, char **text, size_t *len)
 	render_vm_config(f, s);
 	render_vm_cpu(f, s);
 	render_vm_mem(f, s);
+	render_vm_memory(f, s);
 	render_devices(f, s, disk_fam, sizeof(disk_fam) / sizeof(disk_fam[0]),
 		       true);
 	render_devices(f, s, nic_fam, sizeof(nic_fam) / sizeof(nic_fam[0]),

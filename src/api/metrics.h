@@ -68,13 +68,22 @@ struct metrics_vm {
 	struct metrics_nic nic[METRICS_MAX_DEVICES];
 	bool has_mem;
 	struct metrics_mem mem;
+	/* memory QoS (configuration) and the memory manager's figures
+	 * (issue 15; mem_live: it measured the VM) */
+	uint64_t mem_shares, mem_reservation_bytes, mem_limit_bytes;
+	bool mem_live, mem_has_balloon;
+	uint64_t mem_target_bytes, mem_active_bytes, mem_consumed_bytes;
+	uint64_t mem_zero_shared_bytes, mem_cow_breaks;
+	uint64_t mem_balloon_target_bytes, mem_balloon_bytes;
 };
 
 struct metrics_host {
 	const char *version;
 	double uptime_s;
 	uint64_t pcpus, mhz_per_pcpu, capacity_mhz, reserved_mhz;
-	uint64_t memory_bytes; /* host RAM */
+	uint64_t memory_bytes;	     /* host RAM */
+	uint64_t mem_budget_bytes;   /* what the VMs may hold in total */
+	uint64_t mem_reserved_bytes; /* reservations of the running VMs */
 	bool scheduler;
 };
 

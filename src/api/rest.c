@@ -366,6 +366,11 @@ static int h_host(struct req *q)
 	return daemon_host_info(q->r->d, &q->out, &q->err);
 }
 
+static int h_host_patch(struct req *q)
+{
+	return daemon_host_patch(q->r->d, q->actor, q->body, &q->out, &q->err);
+}
+
 static int h_host_stats(struct req *q)
 {
 	return daemon_host_stats(q->r->d, &q->out, &q->err);
@@ -623,6 +628,8 @@ static const struct route routes[] = {
 	{ "POST", "/v1/vms/*/clone", 202, ROUTE_BODY, REST_VM_CLONE, h_storage,
 	  "vm.clone", GRANT_CONFIGURE },
 	{ "GET", "/v1/host", 200, 0, 0, h_host, NULL, GRANT_READ },
+	{ "PATCH", "/v1/host", 200, ROUTE_BODY, 0, h_host_patch, "host.edit",
+	  GRANT_CONFIGURE },
 	{ "GET", "/v1/host/stats", 200, 0, 0, h_host_stats, NULL, GRANT_READ,
 	  "vms", "vm" },
 	{ "GET", "/v1/events", 200, 0, 0, h_events, NULL, GRANT_READ, "events",

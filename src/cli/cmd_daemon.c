@@ -46,6 +46,11 @@ static void daemon_usage(FILE *f)
 		"                      the power button before a hard stop "
 		"(120)\n"
 		"  --no-scheduler      vCPU threads run freely (benchmarks)\n"
+		"  --mem-budget SIZE   memory the VMs may hold in total, e.g. "
+		"48G\n"
+		"                      (default: host RAM minus the larger "
+		"of 1G\n"
+		"                      and 10 %%); docs/memory.md\n"
 		"  --in-process        run the VMs in the daemon's process,\n"
 		"                      not one worker process each "
 		"(debugging)\n"
@@ -86,6 +91,7 @@ int cmd_daemon(int argc, char **argv)
 		{ "in-process", no_argument, NULL, 'i' },
 		{ "sandbox", required_argument, NULL, 'X' },
 		{ "restart-limit", required_argument, NULL, 'R' },
+		{ "mem-budget", required_argument, NULL, 'B' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -136,6 +142,21 @@ int cmd_daemon(int argc, char **argv)
 			dc.restart_window_s = s;
 			break;
 		}
+		case 'B':
+			if (parse_size(optarg, 1ull << 20, &dc.mem_budget,
+				       "--mem-budget", &err)) {
+				fprintf(stderr, "softvisor daemon: %s\n",
+					err.msg);
+				return CLI_EXIT_USAGE;
+			}
+			if (dc.mem_budget < (16ull << 20)) {
+				fprintf(stderr,
+					"softvisor daemon: --mem-budget %s: "
+					"expected at least 16M\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case 'p':
 		case 'm':
 		case 't':

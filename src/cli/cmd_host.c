@@ -39,6 +39,10 @@ static void print_host(const json_t *h)
 	fmt_size((uint64_t)cmd_jnum(h, "memory_configured_running"), b,
 		 sizeof(b));
 	printf("%-26s  %s\n", "memory of running VMs", b);
+	fmt_size((uint64_t)cmd_jnum(h, "memory_budget"), b, sizeof(b));
+	printf("%-26s  %s\n", "memory budget", b);
+	fmt_size((uint64_t)cmd_jnum(h, "memory_reserved"), b, sizeof(b));
+	printf("%-26s  %s\n", "memory reserved", b);
 	printf("%-26s  %.0f\n", "vms", cmd_jnum(h, "vms_total"));
 	printf("%-26s  %.0f\n", "vms running", cmd_jnum(h, "vms_running"));
 	fmt_duration(cmd_jnum(h, "uptime_s"), b, sizeof(b));

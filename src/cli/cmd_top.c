@@ -42,6 +42,7 @@ struct top_args {
 	long count; /* samples to take; < 0 = until stopped */
 	bool batch;
 	bool vcpus;
+	bool memory; /* the memory view (top_mem.c) */
 };
 
 /* One line of the table: a VM (vcpu < 0) or one of its vCPUs. */
@@ -67,6 +68,7 @@ struct top_ui {
 	struct top_line *lines;
 	size_t n_lines;
 	char status[512]; /* last fetch error (struct error size); "" = fine */
+	bool memory;	  /* the memory view: VM rows only */
 };
 
 static volatile sig_atomic_t top_signal;
@@ -171,11 +173,18 @@ static int top_batch(const struct top_args *a, struct client *c)
 		top_sample_sort(&s, TOP_SORT_NAME, false);
 		/* The heading once, after the daemon answered: a failed
 		 * connection leaves stdout empty. */
-		r = n == 0 ? top_csv_header(stdout) : 0;
-		if (r == 0)
-			r = top_csv_sample(stdout, &s,
-					   top_now_ms(CLOCK_REALTIME),
-					   a->vcpus);
+		if (a->memory) {
+			r = n == 0 ? top_mem_csv_header(stdout) : 0;
+			if (r == 0)
+				r = top_mem_csv_sample(
+					stdout, &s, top_now_ms(CLOCK_REALTIME));
+		} else {
+			r = n == 0 ? top_csv_header(stdout) : 0;
+			if (r == 0)
+				r = top_csv_sample(stdout, &s,
+						   top_now_ms(CLOCK_REALTIME),
+						   a->vcpus);
+		}
 		top_sample_free(&s);
 		if (r || fflush(stdout)) {
 			fprintf(stderr, "softvisor: top: writing: %s\n",
@@ -199,6 +208,8 @@ static bool ui_toggled(const struct top_ui *u, const char *name, size_t *at)
 
 static bool ui_expanded(const struct top_ui *u, const char *name)
 {
+	if (u->memory) /* no per-vCPU memory figures */
+		return false;
 	return u->expand_all != ui_toggled(u, name, NULL);
 }
 
@@ -297,10 +308,16 @@ static void ui_draw(struct top_ui *u)
 	snprintf(buf, sizeof(buf), "softvisor top  %s  every %gs  %s", clock,
 		 u->args->delay_s, client_target(u->client));
 	ui_line(TOP_ROW_TITLE, buf, A_BOLD);
-	top_format_host(buf, sizeof(buf), &u->s);
+	if (u->memory)
+		top_format_mem_host(buf, sizeof(buf), &u->s);
+	else
+		top_format_host(buf, sizeof(buf), &u->s);
 	ui_line(TOP_ROW_HOST, buf, A_NORMAL);
 	ui_line(TOP_ROW_STATUS, u->status, A_BOLD);
-	top_format_heading(buf, sizeof(buf), name_w, lim);
+	if (u->memory)
+		top_format_mem_heading(buf, sizeof(buf), name_w);
+	else
+		top_format_heading(buf, sizeof(buf), name_w, lim);
 	ui_line(TOP_ROW_HEADING, buf, A_REVERSE);
 
 	for (size_t i = 0; i < u->n_lines; i++)
@@ -323,14 +340,19 @@ static void ui_draw(struct top_ui *u)
 		const struct top_row *row = l->vcpu < 0 ? &vm->row
 							: &vm->vcpus[l->vcpu];
 
-		top_format_row(buf, sizeof(buf), row, vm->n_vcpus, name_w, lim);
+		if (u->memory)
+			top_format_mem_row(buf, sizeof(buf), row, name_w);
+		else
+			top_format_row(buf, sizeof(buf), row, vm->n_vcpus,
+				       name_w, lim);
 		ui_line(TOP_ROW_FIRST + r, buf,
 			u->scroll + r == sel_line ? A_REVERSE : A_NORMAL);
 	}
 	snprintf(buf, sizeof(buf),
 		 "sort %s%s | up/down move, Enter/e expand, E all, "
-		 "U R W C N sort, space refresh, q quit",
-		 top_sort_key_name(u->key), u->reverse ? " (reversed)" : "");
+		 "U R W C N sort, m %s, space refresh, q quit",
+		 top_sort_key_name(u->key), u->reverse ? " (reversed)" : "",
+		 u->memory ? "CPU view" : "memory view");
 	if (LINES > TOP_ROW_FIRST)
 		ui_line(LINES - 1, buf, A_BOLD);
 	refresh();
@@ -380,6 +402,8 @@ static bool ui_key(struct top_ui *u, int ch, bool *refetch)
 		u->n_toggled = 0;
 		break;
 	case ' ': *refetch = true; break;
+	case 'm':
+	case 'M': u->memory = !u->memory; break;
 	case KEY_RESIZE: break; /* ncurses updated LINES/COLS */
 	default:
 		if (!top_sort_key_from_char(ch, &key))
@@ -394,7 +418,10 @@ static bool ui_key(struct top_ui *u, int ch, bool *refetch)
 
 static int top_interactive(const struct top_args *a, struct client *c)
 {
-	struct top_ui u = { .args = a, .client = c, .expand_all = a->vcpus };
+	struct top_ui u = { .args = a,
+			    .client = c,
+			    .expand_all = a->vcpus,
+			    .memory = a->memory };
 	struct error err = { 0 };
 	uint64_t step_ms = (uint64_t)(a->delay_s * 1000), next;
 	SCREEN *scr;
@@ -472,7 +499,7 @@ static int top_interactive(const struct top_args *a, struct client *c)
 static void top_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: softvisor top [-b] [-n COUNT] [-d SECONDS] [-H] "
+		"usage: softvisor top [-b] [-n COUNT] [-d SECONDS] [-H] [-m] "
 		"[connection options]\n"
 		"\n"
 		"Show the scheduler's per-VM and per-vCPU figures (esxtop "
@@ -489,14 +516,18 @@ static void top_usage(FILE *f)
 		"  -H, --vcpus          batch: a line per vCPU too; screen: "
 		"start\n"
 		"                       with every VM expanded\n"
+		"  -m, --memory         the memory view (MEMSZ, GRANT, SZTGT, "
+		"ACTV,\n"
+		"                       ZERO, balloon; key m switches)\n"
 		"  -h, --help           this text\n"
 		"\n"
 		"keys: up/down/PgUp/PgDn/Home/End move, Enter or e expands "
 		"the\n"
 		"selected VM into its vCPUs, E expands all, U %%USED, R %%RDY, "
 		"W %%WAIT,\n"
-		"C %%CSTP, N name sort (again: reverse), space refreshes, q "
-		"quits.\n"
+		"C %%CSTP, N name sort (again: reverse), m memory/CPU view, "
+		"space\n"
+		"refreshes, q quits.\n"
 		"\n");
 	client_opts_usage(f);
 }
@@ -508,6 +539,7 @@ static int top_parse_args(int argc, char **argv, struct top_args *a)
 		{ "iterations", required_argument, NULL, 'n' },
 		{ "delay", required_argument, NULL, 'd' },
 		{ "vcpus", no_argument, NULL, 'H' },
+		{ "memory", no_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		CLIENT_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
@@ -518,10 +550,11 @@ static int top_parse_args(int argc, char **argv, struct top_args *a)
 
 	a->delay_s = 2;
 	a->count = -1;
-	while ((c = getopt_long(argc, argv, "bn:d:Hh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "bn:d:Hmh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b': a->batch = true; break;
 		case 'H': a->vcpus = true; break;
+		case 'm': a->memory = true; break;
 		case 'h': top_usage(stdout); return 1;
 		case 'n':
 			errno = 0;

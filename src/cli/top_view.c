@@ -136,6 +136,41 @@ static int parse_figures(const json_t *o, const char *where, struct top_row *r,
 	return e;
 }
 
+/* VmStats "memory", optional (a VM the memory manager did not measure,
+ * an older daemon). */
+static int parse_mem(const json_t *o, const char *where, struct top_mem *m,
+		     struct error *err)
+{
+	const json_t *mo = json_object_get(o, "memory"), *b;
+	char w[80];
+	int e;
+
+	if (!mo)
+		return 0;
+	if (!json_is_object(mo))
+		return bad_field(err, where, "memory", "an object");
+	snprintf(w, sizeof(w), "%smemory.", where);
+	e = get_u64(mo, "size", w, &m->size, err);
+	e = e ?: get_u64(mo, "target", w, &m->target, err);
+	e = e ?: get_u64(mo, "active", w, &m->active, err);
+	e = e ?: get_u64(mo, "consumed", w, &m->consumed, err);
+	e = e ?: get_u64(mo, "zero_shared", w, &m->zero_shared, err);
+	e = e ?: get_u64(mo, "balloon_target", w, &m->balloon_target, err);
+	e = e ?: get_u64(mo, "balloon_size", w, &m->balloon_size, err);
+	if (e)
+		return e;
+	b = json_object_get(mo, "balloon");
+	if (b && !json_is_boolean(b))
+		return bad_field(err, w, "balloon", "true or false");
+	m->balloon = json_is_true(b);
+	m->has_compressed = json_object_get(mo, "compressed") != NULL;
+	m->has_swapped = json_object_get(mo, "swapped") != NULL;
+	e = get_u64(mo, "compressed", w, &m->compressed, err);
+	e = e ?: get_u64(mo, "swapped", w, &m->swapped, err);
+	m->present = e == 0;
+	return e;
+}
+
 static int parse_vm(const json_t *o, size_t idx, struct top_vm *vm,
 		    bool *limited, struct error *err)
 {
@@ -158,6 +193,7 @@ static int parse_vm(const json_t *o, size_t idx, struct top_vm *vm,
 	e = e
 		    ?: get_string(o, "affinity", where, vm->row.cpus,
 				  sizeof(vm->row.cpus), false, err);
+	e = e ?: parse_mem(o, where, &vm->row.mem, err);
 	if (e)
 		return e;
 	*limited |= vm->row.has_limited;
@@ -212,6 +248,8 @@ int top_sample_parse(const json_t *stats, struct top_sample *out,
 	e = get_long(stats, "pcpus", "", &out->pcpus, err);
 	e = e ?: get_u64(stats, "capacity_mhz", "", &out->capacity_mhz, err);
 	e = e ?: get_double(stats, "used_pct", "", &out->used_pct, NULL, err);
+	e = e ?: get_u64(stats, "memory_budget", "", &out->mem_budget, err);
+	e = e ?: get_u64(stats, "memory_reserved", "", &out->mem_reserved, err);
 	if (e)
 		return e;
 	vms = json_object_get(stats, "vms");

@@ -27,6 +27,19 @@
 #define TOP_STATE_MAX 16
 #define TOP_CPUS_MAX  24
 
+/* The memory figures of a VM row (VmStats "memory", docs/memory.md), in
+ * bytes; present only when the daemon's memory manager measured the VM.
+ * Compression and swap are not in the API yet: has_* stay false and the
+ * columns show "-". */
+struct top_mem {
+	bool present;
+	uint64_t size, target, active, consumed, zero_shared;
+	bool balloon; /* the VM has a balloon device */
+	uint64_t balloon_target, balloon_size;
+	bool has_compressed, has_swapped;
+	uint64_t compressed, swapped;
+};
+
 /* One line of figures: a VM (vcpu < 0) or one of its vCPUs. */
 struct top_row {
 	char name[TOP_NAME_MAX];   /* the VM's name, also on vCPU rows */
@@ -41,6 +54,7 @@ struct top_row {
 	/* CPUS column: a VM's affinity ("all", "0-3"), the pCPU a vCPU
 	 * holds or held last ("-" never); "" if the daemon did not say */
 	char cpus[TOP_CPUS_MAX];
+	struct top_mem mem; /* VM rows only */
 };
 
 struct top_vm {
@@ -56,6 +70,8 @@ struct top_sample {
 	bool has_limited; /* any VM or vCPU carried limited_pct */
 	size_t n_vms;
 	size_t n_running; /* VMs whose state is "running" */
+	/* the host's memory budget and reservations (0: not sent) */
+	uint64_t mem_budget, mem_reserved;
 	struct top_vm *vms;
 };
 
@@ -112,5 +128,20 @@ int top_csv_header(FILE *f);
  * VM), all stamped time_ms. Returns 0 or -EIO. */
 int top_csv_sample(FILE *f, const struct top_sample *s, uint64_t time_ms,
 		   bool vcpus);
+
+/* ---- the memory view (top_mem.c; `top -m`, key 'm') -------------------- */
+
+/* The one-line host summary of the memory view. */
+void top_format_mem_host(char *buf, size_t len, const struct top_sample *s);
+/* Headings and one VM line of the memory view (esxtop's memory columns,
+ * docs/cli.md): NAME STATE MEMSZ GRANT SZTGT ACTV ZERO MCTL? MCTLTGT
+ * MCTLSZ ZIP SWCUR, sizes in MiB, "-" where there is no figure. */
+void top_format_mem_heading(char *buf, size_t len, int name_w);
+void top_format_mem_row(char *buf, size_t len, const struct top_row *r,
+			int name_w);
+/* Batch CSV of the memory view (bytes; empty fields: no figure).
+ * Returns 0 or -EIO. */
+int top_mem_csv_header(FILE *f);
+int top_mem_csv_sample(FILE *f, const struct top_sample *s, uint64_t time_ms);
 
 #endif

@@ -241,6 +241,29 @@ struct virt_dev_stats {
 	struct gmem_stats mem;
 };
 void virt_dev_stats(const struct virt *vm, struct virt_dev_stats *st);
+/* Memory figures of the machine (virt_mem.c; docs/memory.md "The policy
+ * loop"): RAM frames, page sharing, the balloon and the guest's own
+ * statistics from it. Asks the guest for fresh statistics each call (they
+ * arrive asynchronously: the next call sees them). Any thread. */
+struct virt_mem_stats {
+	uint64_t ram_pages;	       /* 4 KiB frames of guest RAM */
+	uint64_t private_pages;	       /* backed by a private host frame */
+	uint64_t zero_shared_pages;    /* on the shared zero frame (share.c) */
+	uint64_t cow_breaks;	       /* total */
+	uint32_t has_balloon;	       /* 1: a virtio-balloon device exists */
+	uint32_t guest_stats;	       /* 1: guest_* are valid */
+	uint64_t balloon_target_pages; /* pages asked of the guest now */
+	uint64_t balloon_actual_pages; /* pages the guest holds in it */
+	uint64_t guest_total_bytes;    /* MemTotal */
+	uint64_t guest_avail_bytes;    /* MemAvailable */
+	uint64_t guest_free_bytes;     /* MemFree */
+	uint64_t guest_stats_age_ms;   /* since the guest sent them */
+};
+void virt_mem_stats(const struct virt *vm, struct virt_mem_stats *st);
+/* Ask the guest's balloon to hold pages 4 KiB pages (0: deflate all):
+ * the guest then keeps RAM - pages * 4 KiB. -ENODEV without a balloon,
+ * -EINVAL for more pages than RAM. Any thread. */
+int virt_balloon_set(struct virt *vm, uint64_t pages);
 /* Save the machine's complete state to path (docs/vm-state.md): pause
  * every vCPU at an instruction boundary, write, fsync and rename into
  * place. The machine stays paused (virt_resume or virt_stop after it).

@@ -480,6 +480,33 @@ void vm_dev_stats(const struct vm *vm, struct virt_dev_stats *st)
 	free(w);
 }
 
+void vm_mem_stats(const struct vm *vm, struct virt_mem_stats *st)
+{
+	if (!vm->remote) {
+		virt_mem_stats(vm->board, st);
+		return;
+	}
+	struct vmproto_stats *w = worker_stats(vm);
+	if (w)
+		*st = w->mem;
+	else
+		memset(st, 0, sizeof(*st));
+	free(w);
+}
+
+int vm_balloon_set(struct vm *vm, uint64_t pages)
+{
+	if (!vm->remote)
+		return virt_balloon_set(vm->board, pages);
+	if (pages > INT32_MAX)
+		return -EINVAL;
+	struct vmproc *p = proc_get(vm);
+	int r = p ? vmproc_call(p, VMPROTO_BALLOON, (int32_t)pages, NULL, 0)
+		  : -EPIPE;
+	proc_put(vm);
+	return r;
+}
+
 int vm_console_attach(struct vm *vm, bool writer,
 		      const struct vm_viewer_ops *ops, struct vm_viewer **out)
 {

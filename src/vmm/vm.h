@@ -127,6 +127,11 @@ unsigned vm_vcpu_tids(const struct vm *vm, int *tids, unsigned n);
 uint64_t vm_vcpu_instret(const struct vm *vm, unsigned vcpu);
 /* Disk and NIC counters of the current boot (virt_dev_stats). */
 void vm_dev_stats(const struct vm *vm, struct virt_dev_stats *st);
+/* Memory figures (virt_mem_stats; a worker's are its word, untrusted)
+ * and the balloon (virt_balloon_set: -ENODEV without one, -EINVAL for
+ * more pages than RAM, -EPIPE once the worker is gone). */
+void vm_mem_stats(const struct vm *vm, struct virt_mem_stats *st);
+int vm_balloon_set(struct vm *vm, uint64_t pages);
 
 /* Attach a console viewer: ops.output first receives the scrollback.
  * writer: the one viewer allowed to type (-EBUSY if taken). -EINVAL once

@@ -44,6 +44,7 @@ static const struct {
 	[VMPROTO_SAVED] = { "saved", 0, 512, 0 },
 	[VMPROTO_PROGRESS] = { "progress", sizeof(struct vmproto_progress),
 			       sizeof(struct vmproto_progress), 0 },
+	[VMPROTO_BALLOON] = { "balloon", 0, 0, 0 },
 };
 
 const char *vmproto_type_name(unsigned type)

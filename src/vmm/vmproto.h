@@ -69,6 +69,9 @@ enum vmproto_type {
 			  success, the error message otherwise */
 	VMPROTO_PROGRESS, /* worker -> daemon during a pre-copy:
 			     struct vmproto_progress */
+	/* daemon -> worker (issue 15, the memory policy loop) */
+	VMPROTO_BALLOON, /* a0: 4 KiB pages the balloon should hold (0 ..
+			    RAM); reply a0 = 0, -ENODEV (none), -EINVAL */
 	VMPROTO_TYPE_END
 };
 
@@ -81,6 +84,7 @@ struct vmproto_stats {
 	int32_t tids[VMPROTO_STATS_VCPUS];
 	uint64_t instret[VMPROTO_STATS_VCPUS];
 	struct virt_dev_stats dev;
+	struct virt_mem_stats mem; /* untrusted: the daemon clamps it */
 };
 
 /* What a save wrote (VMPROTO_SAVED on success; host byte order). */

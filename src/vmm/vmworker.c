@@ -334,6 +334,7 @@ static void stats(struct worker *w, uint32_t seq)
 		for (unsigned i = 0; i < st.n_vcpus; i++)
 			st.instret[i] = vm_vcpu_instret(w->vm, i);
 		vm_dev_stats(w->vm, &st.dev);
+		vm_mem_stats(w->vm, &st.mem);
 	}
 	struct vmproto_msg m = { .type = VMPROTO_STATS_REPLY,
 				 .seq = seq,
@@ -402,6 +403,10 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		vmworker_save(w->vm, w->sock, m->seq, nfds == 1 ? fds[0] : -1,
 			      m->a0 > 0 ? (unsigned)m->a0 : 0);
 		return 0;
+	case VMPROTO_BALLOON:
+		r = m->a0 < 0 ? -EINVAL
+			      : vm_balloon_set(w->vm, (uint64_t)m->a0);
+		break;
 	case VMPROTO_GATE_KICK: return gate_kick(w, m, err);
 	case VMPROTO_REPLY: /* to GATE_CLOSING/OPENING */
 		pthread_mutex_lock(&w->lock);

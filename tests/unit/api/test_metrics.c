@@ -70,6 +70,15 @@ static void snapshot(struct metrics_snapshot *s, struct metrics_vm vms[2],
 					   .swapped_bytes = 4096,
 					   .limit_bytes = 96 << 20,
 					   .swap_ins = 7 };
+	s->host.mem_budget_bytes = 640ull << 20;
+	s->host.mem_reserved_bytes = 64ull << 20;
+	vms[0].mem_shares = 2560;
+	vms[0].mem_live = vms[0].mem_has_balloon = true;
+	vms[0].mem_target_bytes = 128ull << 20;
+	vms[0].mem_active_bytes = 50ull << 20;
+	vms[0].mem_balloon_target_bytes = 100ull << 20;
+	vms[0].mem_balloon_bytes = 99ull << 20;
+	vms[0].mem_cow_breaks = 7;
 	strcpy(vms[1].name, "we\"ird\\na\nme");
 	vms[1].id = 4;
 	vms[1].state = "defined";
@@ -190,6 +199,22 @@ static void test_values(void **state)
 				   "\"web1\",nic=\"0\"} 1"));
 	assert_true(has_line(text, "softvisor_vm_cpu_limit_hertz{vm=\"we\\\""
 				   "ird\\\\na\\nme\"} 100000000"));
+	/* memory (issue 15) */
+	assert_true(has_line(text, "softvisor_host_memory_budget_bytes "
+				   "671088640"));
+	assert_true(has_line(text, "softvisor_host_memory_reserved_bytes "
+				   "67108864"));
+	assert_true(has_line(text, "softvisor_vm_memory_shares{vm=\"web1\"} "
+				   "2560"));
+	assert_true(has_line(text, "softvisor_vm_memory_target_bytes{vm="
+				   "\"web1\"} 134217728"));
+	assert_true(has_line(text, "softvisor_vm_memory_balloon_bytes{vm="
+				   "\"web1\"} 103809024"));
+	assert_true(has_line(text, "softvisor_vm_memory_cow_breaks_total{vm="
+				   "\"web1\"} 7"));
+	assert_null(
+		strstr(text, "softvisor_vm_memory_target_bytes{vm=\"we\\\""));
+	assert_null(strstr(text, "softvisor_vm_memory_limit_bytes{vm="));
 	/* a VM that does not run has no live figures; no limit: no sample */
 	assert_null(strstr(text,
 			   "softvisor_vm_cpu_used_seconds_total{vm=\"we\\\""));

@@ -347,6 +347,88 @@ static void test_csv(void **state)
 	top_sample_free(&s);
 }
 
+/* The memory view (top_mem.c): a measured, ballooned VM, one without a
+ * balloon, one the memory manager has no figures for. */
+static const char *const mem_json =
+	"{\"pcpus\": 2, \"capacity_mhz\": 4000, \"used_pct\": 1,"
+	" \"memory_budget\": 671088640, \"memory_reserved\": 104857600,"
+	" \"vms\": ["
+	"  {\"vm\": \"lo\", \"state\": \"running\", \"memory\": {"
+	"   \"size\": 536870912, \"target\": 134217728, \"active\": 52428800,"
+	"   \"consumed\": 188743680, \"zero_shared\": 1048576,"
+	"   \"balloon\": true, \"balloon_target\": 348962816,"
+	"   \"balloon_size\": 340787200}},"
+	"  {\"vm\": \"nb\", \"state\": \"running\", \"memory\": {"
+	"   \"size\": 268435456, \"target\": 268435456, \"active\": 0,"
+	"   \"consumed\": 0, \"zero_shared\": 0, \"balloon\": false,"
+	"   \"compressed\": 4096, \"swapped\": 8192}},"
+	"  {\"vm\": \"x\", \"state\": \"paused\"}"
+	" ]}";
+
+static void test_memory_view(void **state)
+{
+	struct top_sample s;
+	char buf[512];
+	char *csv = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	parse_ok(mem_json, &s);
+	assert_int_equal(s.mem_budget, 671088640);
+	assert_int_equal(s.mem_reserved, 104857600);
+	assert_true(s.vms[0].row.mem.present);
+	assert_int_equal(s.vms[0].row.mem.balloon_size, 340787200);
+	assert_false(s.vms[2].row.mem.present);
+
+	top_format_mem_heading(buf, sizeof(buf), 4);
+	assert_string_equal(buf, "NAME STATE       MEMSZ    GRANT    SZTGT "
+				 "    ACTV     ZERO MCTL?  MCTLTGT   MCTLSZ "
+				 "    ZIP   SWCUR");
+	top_format_mem_row(buf, sizeof(buf), &s.vms[0].row, 4);
+	assert_string_equal(buf, "lo   running       512      180      128 "
+				 "      50        1     Y      333      325 "
+				 "      -       -");
+	top_format_mem_row(buf, sizeof(buf), &s.vms[1].row, 4);
+	assert_string_equal(buf, "nb   running       256        0      256 "
+				 "       0        0     N        -        - "
+				 "      0       0");
+	top_format_mem_row(buf, sizeof(buf), &s.vms[2].row, 4);
+	assert_string_equal(buf, "x    paused          -        -        - "
+				 "       -        -     -        -        - "
+				 "      -       -");
+	top_format_mem_host(buf, sizeof(buf), &s);
+	assert_non_null(strstr(buf, "budget 640 MiB, 100 MiB reserved"));
+	assert_non_null(strstr(buf, "2 VMs measured: 768 MiB configured, "
+				    "384 MiB granted"));
+
+	f = open_memstream(&csv, &len);
+	assert_non_null(f);
+	assert_int_equal(top_mem_csv_header(f), 0);
+	assert_int_equal(top_mem_csv_sample(f, &s, 7), 0);
+	fclose(f);
+	assert_string_equal(
+		csv,
+		"timestamp_ms,vm,state,memsz,grant,sztgt,active,zero_shared,"
+		"balloon,mctltgt,mctlsz,compressed,swapped\n"
+		"7,lo,running,536870912,188743680,134217728,52428800,1048576,"
+		"1,348962816,340787200,,\n"
+		"7,nb,running,268435456,0,268435456,0,0,0,,,4096,8192\n"
+		"7,x,paused,,,,,,,,,,\n");
+	free(csv);
+	top_sample_free(&s);
+
+	/* a hostile memory object is refused with its path */
+	parse_fails("{\"vms\": [{\"vm\": \"a\", \"memory\": 5}]}",
+		    "vms[0].memory");
+	parse_fails("{\"vms\": [{\"vm\": \"a\", \"memory\": "
+		    "{\"size\": \"big\"}}]}",
+		    "vms[0].memory.size");
+	parse_fails("{\"vms\": [{\"vm\": \"a\", \"memory\": "
+		    "{\"balloon\": 1}}]}",
+		    "vms[0].memory.balloon");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_sort_keys),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_csv),
+		cmocka_unit_test(test_memory_view),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,14 +80,14 @@ static void test_round_trip(void **state)
 	assert_string_equal(vmproto_type_name(m.type), "start");
 
 	/* every type without data goes through */
-	unsigned plain[] = { VMPROTO_STOP,	   VMPROTO_PAUSE,
-			     VMPROTO_RESUME,	   VMPROTO_RESET,
-			     VMPROTO_POWER,	   VMPROTO_STATS,
-			     VMPROTO_GATE_GRANT,   VMPROTO_GATE_KICK,
-			     VMPROTO_HELLO,	   VMPROTO_STARTED,
-			     VMPROTO_REPLY,	   VMPROTO_ENDED,
-			     VMPROTO_GATE_ENTER,   VMPROTO_GATE_LEAVE,
-			     VMPROTO_GATE_CLOSING, VMPROTO_GATE_OPENING };
+	unsigned plain[] = {
+		VMPROTO_STOP,	      VMPROTO_PAUSE,	  VMPROTO_RESUME,
+		VMPROTO_RESET,	      VMPROTO_POWER,	  VMPROTO_STATS,
+		VMPROTO_GATE_GRANT,   VMPROTO_GATE_KICK,  VMPROTO_HELLO,
+		VMPROTO_STARTED,      VMPROTO_REPLY,	  VMPROTO_ENDED,
+		VMPROTO_GATE_ENTER,   VMPROTO_GATE_LEAVE, VMPROTO_GATE_CLOSING,
+		VMPROTO_GATE_OPENING, VMPROTO_BALLOON
+	};
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
 		assert_int_equal(vmproto_send_simple(sv[1], plain[i], 9,
 						     (int32_t)i, 3, &err),
@@ -133,6 +133,13 @@ static void test_encode_refuses(void **state)
 				  .len = 1 };
 	assert_int_equal(vmproto_encode(&m, out, sizeof(out), &err), -EINVAL);
 	assert_string_equal(err.msg, "vmproto: pause: 1 bytes of data (0..0)");
+	/* the balloon's size travels in a0: no data */
+	m = (struct vmproto_msg){ .type = VMPROTO_BALLOON,
+				  .data = "x",
+				  .len = 1 };
+	assert_int_equal(vmproto_encode(&m, out, sizeof(out), &err), -EINVAL);
+	assert_string_equal(err.msg,
+			    "vmproto: balloon: 1 bytes of data (0..0)");
 	m = (struct vmproto_msg){ .type = VMPROTO_CONSOLE_OUT, .len = 0 };
 	assert_int_equal(vmproto_encode(&m, out, sizeof(out), &err), -EINVAL);
 	char big[100] = { 0 };
