@@ -115,6 +115,14 @@ void throttle_member_free(struct throttle_member *m);
 void throttle_member_io(struct throttle_member *m, bool is_write,
 			uint64_t bytes);
 
+/* Change the average rate of buckets iops-total and bps-total of m, a
+ * member of a private group (no burst rates), while I/O runs: 0 removes
+ * the limit. Requests waiting are re-evaluated at once. For the daemon's
+ * datastore caps (docs/block.md, "Disk shares"). -EINVAL for a member of
+ * a named group or a value above THROTTLE_VALUE_MAX. Any thread. */
+int throttle_member_set_rate(struct throttle_member *m, uint64_t iops,
+			     uint64_t bps);
+
 /* Total nanoseconds requests of m spent waiting (for stats). */
 uint64_t throttle_member_waited_ns(const struct throttle_member *m);
 

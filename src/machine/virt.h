@@ -220,6 +220,14 @@ struct virt_dev_stats {
 	struct virtio_net_stats net[VIRT_MAX_VIRTIO];
 };
 void virt_dev_stats(const struct virt *vm, struct virt_dev_stats *st);
+/* Datastore caps of the virtio disks (cfg->disks order; docs/block.md
+ * "Disk shares"): caps[i] for disk i < n, 0 = none; disks past n are
+ * uncapped. Applies while requests run. Any thread. 0 or -errno. */
+struct virt_disk_cap {
+	uint64_t iops, bps;
+};
+int virt_set_disk_caps(struct virt *vm, const struct virt_disk_cap *caps,
+		       unsigned n);
 /* Save the machine's complete state to path (docs/vm-state.md): pause
  * every vCPU at an instruction boundary, write, fsync and rename into
  * place. The machine stays paused (virt_resume or virt_stop after it).

@@ -77,6 +77,9 @@ int vm_power_button(struct vm *vm);
  * with err. */
 int vm_disk_snapshot(struct vm *vm, const char *name, bool del,
 		     struct error *err);
+/* Datastore caps of the disks (virt_set_disk_caps; in a worker process
+ * through VMPROTO_DISK_CAP). 0 or -errno. */
+int vm_disk_caps(struct vm *vm, const struct virt_disk_cap *caps, unsigned n);
 /* Hard power-off; asynchronous. */
 void vm_stop(struct vm *vm, int code);
 /* Wait until the machine ended. */

@@ -39,6 +39,9 @@ static const struct {
 	[VMPROTO_GATE_OPENING] = { "gate-opening", 0, 0, 0 },
 	[VMPROTO_RAM_FD] = { "ram-fd", 0, 0, 1 },
 	[VMPROTO_DISK_SNAPSHOT] = { "disk-snapshot", 1, 255, 0 },
+	[VMPROTO_DISK_CAP] = { "disk-cap", 0,
+			       VIRT_MAX_VIRTIO * sizeof(struct virt_disk_cap),
+			       0 },
 };
 
 const char *vmproto_type_name(unsigned type)

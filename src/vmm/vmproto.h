@@ -57,6 +57,10 @@ enum vmproto_type {
 	 * one instant (virt_disk_snapshot); data: the snapshot's name;
 	 * a0: 0 create, 1 delete; reply a0 = 0 or -errno */
 	VMPROTO_DISK_SNAPSHOT,
+	/* daemon -> worker: datastore caps of the disks (disk shares,
+	 * docs/block.md); data: struct virt_disk_cap per disk, in order;
+	 * reply a0 = 0 or -errno */
+	VMPROTO_DISK_CAP,
 	VMPROTO_TYPE_END
 };
 
