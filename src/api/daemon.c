@@ -19,6 +19,7 @@
 #include "api/daemon_switch.h"
 #include "api/daemon.h"
 #include "api/daemon_impl.h"
+#include "api/daemon_io.h"
 #include "api/event_bus.h"
 #include "api/inventory.h"
 #include "vmm/vmdef.h"
@@ -895,12 +896,16 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		r = daemon_sched_open(d, err);
 	if (!r)
 		r = daemon_switches_open(d, &d->switches, err);
+	if (!r)
+		r = daemon_io_open(d, cfg->datastores, cfg->n_datastores,
+				   &d->io, err);
 	if (!r && !cfg->in_process) /* a worker ready for the first start */
 		vmproc_spare_enable(cfg->worker_exe ? cfg->worker_exe
 						    : "/proc/self/exe");
 	if (!r && pthread_create(&d->reaper, NULL, reaper_thread, d))
 		r = error_set(err, EAGAIN, "cannot start the reaper thread");
 	if (r) {
+		daemon_io_close(d->io);
 		vmproc_spare_close();
 		inventory_close(d->inv);
 		event_bus_free(d->bus);
@@ -954,6 +959,8 @@ void daemon_close(struct daemon *d)
 		dvm_put(d, v);
 	}
 	daemon_tasks_close(d);
+	daemon_io_close(d->io);
+	d->io = NULL;
 	pthread_mutex_lock(&d->lock);
 	d->closing = true;
 	pthread_cond_broadcast(&d->reap_cond);

@@ -31,6 +31,7 @@
 #include "util/error.h"
 
 struct daemon;
+struct daemon_datastore_cfg;
 
 struct daemon_config {
 	const char *state_dir; /* inventory, certificates */
@@ -43,6 +44,9 @@ struct daemon_config {
 	 * daemon's own process instead (debugging). */
 	bool in_process;
 	const char *worker_exe;
+	/* datastores with a capacity for disk shares (daemon_io.h) */
+	const struct daemon_datastore_cfg *datastores;
+	unsigned n_datastores;
 };
 
 /* Open the inventory, mark VMs that were running as crashed and start
@@ -125,6 +129,9 @@ void daemon_console_detach(struct daemon_console *c);
 int daemon_host_info(struct daemon *d, json_t **out, struct error *err);
 /* Scheduler figures of the host and each running VM (HostStats). */
 int daemon_host_stats(struct daemon *d, json_t **out, struct error *err);
+/* Per-disk figures of the last period and the datastores' shares
+ * (daemon_io.h; docs/api.yaml HostDisks). */
+int daemon_host_disks(struct daemon *d, json_t **out, struct error *err);
 /* The host and every VM as a metrics snapshot (api/metrics.h) for
  * GET /metrics: one consistent view taken under the registry lock.
  * s->vms is malloc'd: release with daemon_metrics_free. The API request

@@ -86,6 +86,8 @@ struct daemon {
 	struct event_bus *bus;
 	/* virtual switches (daemon_switch.c) */
 	struct daemon_switches *switches;
+	/* disk figures and shares (daemon_io.c) */
+	struct daemon_io *io;
 };
 
 /* daemon.c: look a VM up by name or id and take a reference; drop it. */

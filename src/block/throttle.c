@@ -57,6 +57,20 @@ int throttle_config_set(struct throttle_config *cfg, const char *key,
 		return 0;
 	}
 	if (!strcmp(key, "shares")) {
+		/* the presets of CPU shares per vCPU and of VMware SIOC */
+		static const struct {
+			const char *name;
+			uint32_t v;
+		} presets[] = { { "low", 500 },
+				{ "normal", 1000 },
+				{ "high", 2000 } };
+
+		for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]);
+		     i++)
+			if (!strcmp(val, presets[i].name)) {
+				cfg->shares = presets[i].v;
+				return 0;
+			}
 		if (parse_u64(val, 1, THROTTLE_SHARES_MAX, &v, what, err) < 0)
 			return -EINVAL;
 		cfg->shares = (uint32_t)v;

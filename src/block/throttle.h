@@ -69,7 +69,8 @@ bool throttle_config_enabled(const struct throttle_config *cfg);
 
 /* Set one option from its QEMU name without the "throttling." prefix:
  * "bps-total", "iops-read-max", "bps-write-max-length", "iops-size",
- * "group", "shares". -EINVAL with a message naming key for an unknown
+ * "group", "shares" (1..THROTTLE_SHARES_MAX, or low, normal, high:
+ * 500, 1000, 2000). -EINVAL with a message naming key for an unknown
  * key or a bad value. */
 int throttle_config_set(struct throttle_config *cfg, const char *key,
 			const char *val, struct error *err);

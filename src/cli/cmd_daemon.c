@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/daemon.h"
+#include "api/daemon_io.h"
 #include "api/rest.h"
 #include "cli/cli.h"
 #include "util/log.h"
@@ -46,6 +47,10 @@ static void daemon_usage(FILE *f)
 		"                      the power button before a hard stop "
 		"(120)\n"
 		"  --no-scheduler      vCPU threads run freely (benchmarks)\n"
+		"  --datastore PATH,iops=N[,bps=N]  the capacity of the file\n"
+		"                      system holding PATH, divided by disk\n"
+		"                      shares when its VMs contend "
+		"(repeatable)\n"
 		"  --in-process        run the VMs in the daemon's process,\n"
 		"                      not one worker process each "
 		"(debugging)\n"
@@ -79,6 +84,7 @@ int cmd_daemon(int argc, char **argv)
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "no-scheduler", no_argument, NULL, 'n' },
 		{ "in-process", no_argument, NULL, 'i' },
+		{ "datastore", required_argument, NULL, 'D' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -103,6 +109,27 @@ int cmd_daemon(int argc, char **argv)
 		case 'k': rc.tls_key = optarg; break;
 		case 'n': dc.no_scheduler = true; break;
 		case 'i': dc.in_process = true; break;
+		case 'D': {
+			static struct daemon_datastore_cfg
+				ds[DAEMON_IO_MAX_DATASTORES];
+
+			if (dc.n_datastores == DAEMON_IO_MAX_DATASTORES) {
+				fprintf(stderr,
+					"softvisor daemon: --datastore: at "
+					"most %u\n",
+					DAEMON_IO_MAX_DATASTORES);
+				return CLI_EXIT_USAGE;
+			}
+			if (daemon_io_parse_datastore(
+				    optarg, &ds[dc.n_datastores], &err)) {
+				fprintf(stderr, "softvisor daemon: %s\n",
+					err.msg);
+				return CLI_EXIT_USAGE;
+			}
+			dc.datastores = ds;
+			dc.n_datastores++;
+			break;
+		}
 		case 'p':
 		case 'm':
 		case 't':
