@@ -23,6 +23,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/top_disk.h"
 #include "cli/top_view.h"
 
 #define TOP_KEY_SLICE_MS 250
@@ -42,6 +43,7 @@ struct top_args {
 	long count; /* samples to take; < 0 = until stopped */
 	bool batch;
 	bool vcpus;
+	bool disks; /* -D: the per-disk view (top_disk.c) */
 };
 
 /* One line of the table: a VM (vcpu < 0) or one of its vCPUs. */
@@ -489,6 +491,8 @@ static void top_usage(FILE *f)
 		"  -H, --vcpus          batch: a line per vCPU too; screen: "
 		"start\n"
 		"                       with every VM expanded\n"
+		"  -D, --disks          per-disk figures instead: IOPS, MB/s,\n"
+		"                       latency, time throttled, shares, cap\n"
 		"  -h, --help           this text\n"
 		"\n"
 		"keys: up/down/PgUp/PgDn/Home/End move, Enter or e expands "
@@ -508,6 +512,7 @@ static int top_parse_args(int argc, char **argv, struct top_args *a)
 		{ "iterations", required_argument, NULL, 'n' },
 		{ "delay", required_argument, NULL, 'd' },
 		{ "vcpus", no_argument, NULL, 'H' },
+		{ "disks", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		CLIENT_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
@@ -518,10 +523,11 @@ static int top_parse_args(int argc, char **argv, struct top_args *a)
 
 	a->delay_s = 2;
 	a->count = -1;
-	while ((c = getopt_long(argc, argv, "bn:d:Hh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "bn:d:HDh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b': a->batch = true; break;
 		case 'H': a->vcpus = true; break;
+		case 'D': a->disks = true; break;
 		case 'h': top_usage(stdout); return 1;
 		case 'n':
 			errno = 0;
@@ -582,7 +588,10 @@ int cmd_top(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	top_signals(!a.batch);
-	r = a.batch ? top_batch(&a, c) : top_interactive(&a, c);
+	if (a.disks)
+		r = top_disk_run(c, a.delay_s, a.count, a.batch, &top_signal);
+	else
+		r = a.batch ? top_batch(&a, c) : top_interactive(&a, c);
 	client_close(c);
 	return r;
 }
