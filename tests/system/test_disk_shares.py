@@ -10,12 +10,13 @@ datastore contended and caps each disk at its entitlement: the VM with
 shares=high (2000) gets about twice the IOPS of the one with normal
 (1000). Asserted on the ratio of the rates the daemon measured, with a
 generous margin; never on wall time. `softvisor top -b -D` prints a line
-per disk.
+per disk, /metrics the disk times and caps.
 """
 
 import csv
 import io
 import json
+import re
 import time
 
 import pytest
@@ -103,6 +104,18 @@ def test_shares_divide_a_contended_datastore(daemon, guest, tmp_path):
     assert int(hi["shares"]) == 2000 and int(hi["cap_iops"]) > 0, out
     assert float(hi["write_iops"]) > 0 and float(hi["latency_ms"]) > 0, out
     assert float(hi["throttled_ms_per_s"]) > 0, out
+
+    # /metrics: the disk times and the cap of each disk
+    st, text = api.call("GET", "/metrics")
+    assert st == 200, text
+    m = re.search(r'^softvisor_vm_disk_cap_iops\{vm="hi",disk="0"\} (\d+)$',
+                  text, re.M)
+    assert m and int(m.group(1)) > 0, text
+    m = re.search(r'^softvisor_vm_disk_throttled_seconds_total'
+                  r'\{vm="lo",disk="0"\} ([0-9.]+)$', text, re.M)
+    assert m and float(m.group(1)) > 0, text
+    assert re.search(r'^softvisor_vm_disk_write_time_seconds_total'
+                     r'\{vm="lo",disk="0"\} [0-9.]+$', text, re.M), text
 
     # stopped VMs: the daemon forgets their disks
     for name in ("lo", "hi"):
