@@ -20,6 +20,7 @@
 #include "api/daemon.h"
 #include "api/daemon_impl.h"
 #include "api/daemon_mem.h"
+#include "api/daemon_io.h"
 #include "api/event_bus.h"
 #include "api/inventory.h"
 #include "vmm/vmdef.h"
@@ -982,6 +983,9 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 	vmproc_set_sandbox(!cfg->no_sandbox);
 	if (!r)
 		r = daemon_mem_open(d, err);
+	if (!r)
+		r = daemon_io_open(d, cfg->datastores, cfg->n_datastores,
+				   &d->io, err);
 	if (!r && !cfg->in_process) /* a worker ready for the first start */
 		vmproc_spare_enable(cfg->worker_exe ? cfg->worker_exe
 						    : "/proc/self/exe");
@@ -989,6 +993,7 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		r = error_set(err, EAGAIN, "cannot start the reaper thread");
 	if (r) {
 		daemon_mem_close(d);
+		daemon_io_close(d->io);
 		vmproc_spare_close();
 		inventory_close(d->inv);
 		event_bus_free(d->bus);
@@ -1042,6 +1047,8 @@ void daemon_close(struct daemon *d)
 		dvm_put(d, v);
 	}
 	daemon_tasks_close(d);
+	daemon_io_close(d->io);
+	d->io = NULL;
 	pthread_mutex_lock(&d->lock);
 	d->closing = true;
 	pthread_cond_broadcast(&d->reap_cond);

@@ -31,6 +31,7 @@
 #include "util/error.h"
 
 struct daemon;
+struct daemon_datastore_cfg;
 
 struct daemon_config {
 	const char *state_dir; /* inventory, certificates */
@@ -51,6 +52,9 @@ struct daemon_config {
 	/* memory the VMs may hold in total (issue 15, docs/memory.md);
 	 * 0: host RAM minus a reserve */
 	uint64_t mem_budget;
+	/* datastores with a capacity for disk shares (daemon_io.h) */
+	const struct daemon_datastore_cfg *datastores;
+	unsigned n_datastores;
 };
 
 /* Open the inventory, mark VMs that were running as crashed and start
@@ -147,6 +151,9 @@ int daemon_host_patch(struct daemon *d, const char *actor, const char *body,
 		      json_t **out, struct error *err);
 /* Scheduler figures of the host and each running VM (HostStats). */
 int daemon_host_stats(struct daemon *d, json_t **out, struct error *err);
+/* Per-disk figures of the last period and the datastores' shares
+ * (daemon_io.h; docs/api.yaml HostDisks). */
+int daemon_host_disks(struct daemon *d, json_t **out, struct error *err);
 /* The host and every VM as a metrics snapshot (api/metrics.h) for
  * GET /metrics: one consistent view taken under the registry lock.
  * s->vms is malloc'd: release with daemon_metrics_free. The API request

@@ -105,6 +105,8 @@ struct daemon {
 	struct daemon_switches *switches;
 	/* memory budget, admission, policy loop (daemon_mem.c) */
 	struct daemon_mem *mem;
+	/* disk figures and shares (daemon_io.c) */
+	struct daemon_io *io;
 };
 
 /* daemon.c: look a VM up by name or id and take a reference; drop it. */

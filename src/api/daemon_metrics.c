@@ -14,6 +14,7 @@
 #include "api/metrics.h"
 #include "config.h"
 #include "util/clock.h"
+#include "block/throttle.h"
 #include "vmm/sched.h"
 
 static const char *const all_states[] = {
@@ -87,7 +88,17 @@ static void vm_live(struct daemon *d, struct dvm *v, struct metrics_vm *m)
 			.wr_bytes = b->wr_bytes,
 			.flush_ops = b->flush_ops,
 			.errors = b->errors,
+			.rd_time_ns = b->rd_lat_ns,
+			.wr_time_ns = b->wr_lat_ns,
+			.throttled_ns = b->throttled_ns,
+			.cap_iops = b->cap_iops,
+			.cap_bps = b->cap_bps,
 		};
+		if (i < v->run_def.n_disks)
+			m->disk[i].shares =
+				v->run_def.disks[i].throttle.shares
+					? v->run_def.disks[i].throttle.shares
+					: THROTTLE_SHARES_DEFAULT;
 		m->n_disks = i + 1;
 	}
 	for (unsigned i = 0; i < ds.n_nets && i < METRICS_MAX_DEVICES; i++) {

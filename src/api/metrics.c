@@ -423,6 +423,70 @@ static void render_vm_memory(FILE *f, const struct metrics_snapshot *s)
 	}
 }
 
+/* Disk times (nanoseconds, rendered as seconds) and the disk shares'
+ * gauges (docs/metrics.md, docs/block.md "Disk shares"). */
+struct disk_extra {
+	const char *name, *type, *help;
+	size_t off;
+	bool ns; /* a u64 of nanoseconds, else a plain u64 */
+};
+
+#define DISK_X(field, name, type, ns, help)                      \
+	{                                                        \
+		"softvisor_vm_disk_" name, type, help,           \
+			offsetof(struct metrics_disk, field), ns \
+	}
+static const struct disk_extra disk_extra[] = {
+	DISK_X(rd_time_ns, "read_time_seconds_total", "counter", true,
+	       "Time reads took from the queue to completion (latency = "
+	       "this / read requests)."),
+	DISK_X(wr_time_ns, "write_time_seconds_total", "counter", true,
+	       "Time writes took from the queue to completion."),
+	DISK_X(throttled_ns, "throttled_seconds_total", "counter", true,
+	       "Time requests waited on the disk's limits and its datastore "
+	       "cap."),
+	DISK_X(cap_iops, "cap_iops", "gauge", false,
+	       "The datastore cap of the disk's IOPS under contention (0: "
+	       "none)."),
+	DISK_X(cap_bps, "cap_bytes_per_second", "gauge", false,
+	       "The datastore cap of the disk's bytes per second (0: none)."),
+	DISK_X(shares, "shares", "gauge", false,
+	       "The disk's shares on its datastore."),
+};
+
+static void render_disk_extra(FILE *f, const struct metrics_snapshot *s)
+{
+	for (size_t k = 0; k < sizeof(disk_extra) / sizeof(disk_extra[0]);
+	     k++) {
+		const struct disk_extra *x = &disk_extra[k];
+
+		family(f, x->name, x->type, x->help);
+		for (size_t i = 0; i < s->n_vms; i++) {
+			const struct metrics_vm *vm = &s->vms[i];
+
+			if (!vm->live)
+				continue;
+			for (unsigned d = 0;
+			     d < vm->n_disks && d < METRICS_MAX_DEVICES; d++) {
+				const char *base = (const char *)&vm->disk[d];
+				uint64_t v;
+
+				memcpy(&v, base + x->off, sizeof(v));
+				if (!x->ns) {
+					sample_u64(f, x->name, vm, "disk", d,
+						   v);
+					continue;
+				}
+				vm_label(f, x->name, vm);
+				fprintf(f,
+					",disk=\"%u\"} %" PRIu64 ".%09" PRIu64
+					"\n",
+					d, v / 1000000000u, v % 1000000000u);
+			}
+		}
+	}
+}
+
 static void render_devices(FILE *f, const struct metrics_snapshot *s,
 			   const struct dev_family *fam, size_t n_fam,
 			   bool disks)
@@ -465,6 +529,7 @@ int metrics_render(const struct metrics_snapshot *s, char **text, size_t *len)
 	render_vm_memory(f, s);
 	render_devices(f, s, disk_fam, sizeof(disk_fam) / sizeof(disk_fam[0]),
 		       true);
+	render_disk_extra(f, s);
 	render_devices(f, s, nic_fam, sizeof(nic_fam) / sizeof(nic_fam[0]),
 		       false);
 	if (ferror(f)) {

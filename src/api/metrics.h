@@ -36,6 +36,11 @@ struct metrics_vcpu {
  * the guest. */
 struct metrics_disk {
 	uint64_t rd_ops, rd_bytes, wr_ops, wr_bytes, flush_ops, errors;
+	/* nanoseconds: reads and writes from the ring to completion
+	 * (summed), waits on limits and the datastore cap */
+	uint64_t rd_time_ns, wr_time_ns, throttled_ns;
+	uint64_t cap_iops, cap_bps; /* the datastore cap now, 0: none */
+	uint64_t shares;	    /* docs/block.md "Disk shares" */
 };
 struct metrics_nic {
 	uint64_t rx_packets, rx_bytes, rx_dropped;

@@ -376,6 +376,11 @@ static int h_host_stats(struct req *q)
 	return daemon_host_stats(q->r->d, &q->out, &q->err);
 }
 
+static int h_host_disks(struct req *q)
+{
+	return daemon_host_disks(q->r->d, &q->out, &q->err);
+}
+
 /* A decimal integer >= 0 (query parameters, task ids). */
 static int parse_u64(const char *s, int64_t max, int64_t *out)
 {
@@ -632,6 +637,8 @@ static const struct route routes[] = {
 	  GRANT_CONFIGURE },
 	{ "GET", "/v1/host/stats", 200, 0, 0, h_host_stats, NULL, GRANT_READ,
 	  "vms", "vm" },
+	{ "GET", "/v1/host/disks", 200, 0, 0, h_host_disks, NULL, GRANT_READ,
+	  "disks", "vm" },
 	{ "GET", "/v1/events", 200, 0, 0, h_events, NULL, GRANT_READ, "events",
 	  "vm" },
 	{ "GET", "/v1/events/stream", 200, ROUTE_RAW, 0, h_events_stream, NULL,

@@ -79,6 +79,16 @@ int blockdev_set_throttle(struct blockdev *bd,
 			  const struct throttle_clock *clock,
 			  struct error *err);
 
+/* Cap the device's IOPS and bytes per second (0: no cap in that
+ * dimension) on top of its own limits: the daemon's share of a contended
+ * datastore (docs/block.md, "Disk shares"). Unlike blockdev_set_throttle
+ * this may be called while other threads do I/O; requests waiting on the
+ * old cap are re-evaluated at once. 0 or -ENOMEM / -EINVAL. */
+int blockdev_set_cap(struct blockdev *bd, uint64_t iops, uint64_t bps);
+
+/* Nanoseconds the device's requests waited on its limits and its cap. */
+uint64_t blockdev_throttled_ns(const struct blockdev *bd);
+
 /* Choose how data reads and writes reach the host (aio.h): "auto",
  * "threads" or "io_uring" as an enum block_aio. AUTO takes io_uring when
  * io_uring_setup works here, else threads; IO_URING fails (-ENOSYS with a

@@ -38,6 +38,8 @@ struct blockdev {
 	bool readonly;
 	bool can_unmap;			  /* discard/unmap really deallocates */
 	struct throttle_member *throttle; /* owned; NULL: no I/O limits */
+	struct throttle_member *cap; /* owned; the datastore cap, NULL: none
+				      * (blockdev_set_cap; atomic pointer) */
 	enum block_aio aio; /* resolved: THREADS (0) or IO_URING, for the
 			     * format's data I/O */
 };

@@ -132,6 +132,52 @@ int blockdev_set_throttle(struct blockdev *bd,
 	return 0;
 }
 
+/* The datastore cap: created by the first blockdev_set_cap() while I/O
+ * may run, so published with a release store and read with an acquire
+ * load; it lives until blockdev_close(). */
+static struct throttle_member *blockdev_cap(struct blockdev *bd)
+{
+	return __atomic_load_n(&bd->cap, __ATOMIC_ACQUIRE);
+}
+
+int blockdev_set_cap(struct blockdev *bd, uint64_t iops, uint64_t bps)
+{
+	static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+	struct throttle_member *m = blockdev_cap(bd);
+
+	if (!m) {
+		struct throttle_config none = { 0 };
+		struct error e = { 0 };
+
+		if (!iops && !bps)
+			return 0;
+		pthread_mutex_lock(&create_lock);
+		m = blockdev_cap(bd);
+		if (!m) {
+			m = throttle_member_new(&none, NULL, &e);
+			if (m)
+				__atomic_store_n(&bd->cap, m, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&create_lock);
+		if (!m)
+			return -ENOMEM;
+	}
+	return throttle_member_set_rate(m, iops, bps);
+}
+
+uint64_t blockdev_throttled_ns(const struct blockdev *bd)
+{
+	const struct throttle_member *cap = __atomic_load_n(&bd->cap,
+							    __ATOMIC_ACQUIRE);
+	uint64_t ns = 0;
+
+	if (bd->throttle)
+		ns += throttle_member_waited_ns(bd->throttle);
+	if (cap)
+		ns += throttle_member_waited_ns(cap);
+	return ns;
+}
+
 int blockdev_set_aio(struct blockdev *bd, int mode, struct error *err)
 {
 	enum block_aio got;
@@ -159,6 +205,8 @@ void blockdev_close(struct blockdev *bd)
 		return;
 	throttle_member_free(bd->throttle);
 	bd->throttle = NULL;
+	throttle_member_free(bd->cap);
+	bd->cap = NULL;
 	path = bd->path;
 	bd->ops->close(bd);
 	free(path);
@@ -222,6 +270,7 @@ int blockdev_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 	if (len == 0)
 		return 0;
 	throttle_member_io(bd->throttle, false, len);
+	throttle_member_io(blockdev_cap(bd), false, len);
 	return bd->ops->readv(bd, iov, iovcnt, off);
 }
 
@@ -237,6 +286,7 @@ int blockdev_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 	if (len == 0)
 		return 0;
 	throttle_member_io(bd->throttle, true, len);
+	throttle_member_io(blockdev_cap(bd), true, len);
 	return bd->ops->writev(bd, iov, iovcnt, off);
 }
 
@@ -271,5 +321,6 @@ int blockdev_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len,
 	/* One write I/O: it moves no data through the host (docs/block.md,
 	 * "I/O limits"). */
 	throttle_member_io(bd->throttle, true, 0);
+	throttle_member_io(blockdev_cap(bd), true, 0);
 	return bd->ops->write_zeroes(bd, off, len, may_unmap);
 }

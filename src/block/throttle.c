@@ -57,6 +57,20 @@ int throttle_config_set(struct throttle_config *cfg, const char *key,
 		return 0;
 	}
 	if (!strcmp(key, "shares")) {
+		/* the presets of CPU shares per vCPU and of VMware SIOC */
+		static const struct {
+			const char *name;
+			uint32_t v;
+		} presets[] = { { "low", 500 },
+				{ "normal", 1000 },
+				{ "high", 2000 } };
+
+		for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]);
+		     i++)
+			if (!strcmp(val, presets[i].name)) {
+				cfg->shares = presets[i].v;
+				return 0;
+			}
 		if (parse_u64(val, 1, THROTTLE_SHARES_MAX, &v, what, err) < 0)
 			return -EINVAL;
 		cfg->shares = (uint32_t)v;
@@ -337,6 +351,39 @@ struct throttle_group *throttle_member_group(struct throttle_member *m)
 	return m->g;
 }
 
+static void leak(struct throttle_group *g, uint64_t now);
+
+int throttle_member_set_rate(struct throttle_member *m, uint64_t iops,
+			     uint64_t bps)
+{
+	struct throttle_group *g = m->g;
+	const int which[2] = { THROTTLE_IOPS_TOTAL, THROTTLE_BPS_TOTAL };
+	const uint64_t rate[2] = { iops, bps };
+	unsigned limited;
+
+	if (g->name[0] || iops > THROTTLE_VALUE_MAX || bps > THROTTLE_VALUE_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&g->lock);
+	leak(g, g->clock.now(g->clock.opaque));
+	limited = g->limited;
+	for (int k = 0; k < 2; k++) {
+		struct throttle_limit *l = &g->cfg.l[which[k]];
+
+		/* a bucket that did not leak while unlimited starts empty */
+		if (!l->avg)
+			g->b[which[k]] = (struct bucket){ 0 };
+		*l = (struct throttle_limit){ .avg = rate[k] };
+		if (rate[k])
+			limited |= 1u << which[k];
+		else
+			limited &= ~(1u << which[k]);
+	}
+	__atomic_store_n(&g->limited, limited, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	return 0;
+}
+
 uint64_t throttle_member_waited_ns(const struct throttle_member *m)
 {
 	uint64_t v;
@@ -533,7 +580,8 @@ void throttle_member_io(struct throttle_member *m, bool is_write,
 	g = m->g;
 	/* No limit applies to this direction: nothing to wait for, and the
 	 * charge would never be looked at. */
-	if (!(g->limited & buckets_for(is_write)))
+	if (!(__atomic_load_n(&g->limited, __ATOMIC_RELAXED) &
+	      buckets_for(is_write)))
 		return;
 	pthread_mutex_lock(&g->lock);
 	throttle_sched_enqueue(&w);

@@ -69,7 +69,8 @@ bool throttle_config_enabled(const struct throttle_config *cfg);
 
 /* Set one option from its QEMU name without the "throttling." prefix:
  * "bps-total", "iops-read-max", "bps-write-max-length", "iops-size",
- * "group", "shares". -EINVAL with a message naming key for an unknown
+ * "group", "shares" (1..THROTTLE_SHARES_MAX, or low, normal, high:
+ * 500, 1000, 2000). -EINVAL with a message naming key for an unknown
  * key or a bad value. */
 int throttle_config_set(struct throttle_config *cfg, const char *key,
 			const char *val, struct error *err);
@@ -114,6 +115,14 @@ void throttle_member_free(struct throttle_member *m);
  * charge it. NULL m: no limit. */
 void throttle_member_io(struct throttle_member *m, bool is_write,
 			uint64_t bytes);
+
+/* Change the average rate of buckets iops-total and bps-total of m, a
+ * member of a private group (no burst rates), while I/O runs: 0 removes
+ * the limit. Requests waiting are re-evaluated at once. For the daemon's
+ * datastore caps (docs/block.md, "Disk shares"). -EINVAL for a member of
+ * a named group or a value above THROTTLE_VALUE_MAX. Any thread. */
+int throttle_member_set_rate(struct throttle_member *m, uint64_t iops,
+			     uint64_t bps);
 
 /* Total nanoseconds requests of m spent waiting (for stats). */
 uint64_t throttle_member_waited_ns(const struct throttle_member *m);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/daemon.h"
+#include "api/daemon_io.h"
 #include "api/rest.h"
 #include "cli/cli.h"
 #include "util/log.h"
@@ -51,6 +52,10 @@ static void daemon_usage(FILE *f)
 		"                      (default: host RAM minus the larger "
 		"of 1G\n"
 		"                      and 10 %%); docs/memory.md\n"
+		"  --datastore PATH,iops=N[,bps=N]  the capacity of the file\n"
+		"                      system holding PATH, divided by disk\n"
+		"                      shares when its VMs contend "
+		"(repeatable)\n"
 		"  --in-process        run the VMs in the daemon's process,\n"
 		"                      not one worker process each "
 		"(debugging)\n"
@@ -92,6 +97,7 @@ int cmd_daemon(int argc, char **argv)
 		{ "sandbox", required_argument, NULL, 'X' },
 		{ "restart-limit", required_argument, NULL, 'R' },
 		{ "mem-budget", required_argument, NULL, 'B' },
+		{ "datastore", required_argument, NULL, 'D' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -145,6 +151,19 @@ int cmd_daemon(int argc, char **argv)
 		case 'B':
 			if (parse_size(optarg, 1ull << 20, &dc.mem_budget,
 				       "--mem-budget", &err)) {
+		case 'D': {
+			static struct daemon_datastore_cfg
+				ds[DAEMON_IO_MAX_DATASTORES];
+
+			if (dc.n_datastores == DAEMON_IO_MAX_DATASTORES) {
+				fprintf(stderr,
+					"softvisor daemon: --datastore: at "
+					"most %u\n",
+					DAEMON_IO_MAX_DATASTORES);
+				return CLI_EXIT_USAGE;
+			}
+			if (daemon_io_parse_datastore(
+				    optarg, &ds[dc.n_datastores], &err)) {
 				fprintf(stderr, "softvisor daemon: %s\n",
 					err.msg);
 				return CLI_EXIT_USAGE;
@@ -157,6 +176,10 @@ int cmd_daemon(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			break;
+			dc.datastores = ds;
+			dc.n_datastores++;
+			break;
+		}
 		case 'p':
 		case 'm':
 		case 't':

@@ -264,6 +264,14 @@ void virt_mem_stats(const struct virt *vm, struct virt_mem_stats *st);
  * the guest then keeps RAM - pages * 4 KiB. -ENODEV without a balloon,
  * -EINVAL for more pages than RAM. Any thread. */
 int virt_balloon_set(struct virt *vm, uint64_t pages);
+/* Datastore caps of the virtio disks (cfg->disks order; docs/block.md
+ * "Disk shares"): caps[i] for disk i < n, 0 = none; disks past n are
+ * uncapped. Applies while requests run. Any thread. 0 or -errno. */
+struct virt_disk_cap {
+	uint64_t iops, bps;
+};
+int virt_set_disk_caps(struct virt *vm, const struct virt_disk_cap *caps,
+		       unsigned n);
 /* Save the machine's complete state to path (docs/vm-state.md): pause
  * every vCPU at an instruction boundary, write, fsync and rename into
  * place. The machine stays paused (virt_resume or virt_stop after it).

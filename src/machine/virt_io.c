@@ -266,6 +266,21 @@ void virt_dev_stats(const struct virt *vm, struct virt_dev_stats *st)
 	pthread_mutex_unlock(&m->io_lock);
 }
 
+int virt_set_disk_caps(struct virt *vm, const struct virt_disk_cap *caps,
+		       unsigned n)
+{
+	const struct virt_io *io = &vm->io;
+	int r = 0;
+
+	pthread_mutex_lock(&vm->io_lock);
+	for (unsigned i = 0; i < VIRT_MAX_VIRTIO && io->blk[i] && !r; i++)
+		r = i < n ? virtio_blk_set_cap(io->blk[i], caps[i].iops,
+					       caps[i].bps)
+			  : virtio_blk_set_cap(io->blk[i], 0, 0);
+	pthread_mutex_unlock(&vm->io_lock);
+	return r;
+}
+
 static void qmp_get_stats(void *opaque, struct qmp_stats *st)
 {
 	struct virt *vm = opaque;

@@ -13,6 +13,7 @@
 
 #include "block/block.h"
 #include "block/pool.h"
+#include "util/clock.h"
 #include "util/compiler.h"
 #include "util/log.h"
 #include "virtio/blk.h"
@@ -106,6 +107,7 @@ struct blk_req {
 	uint8_t *status_ptr; /* last byte of the in buffers */
 	uint32_t written;
 	uint64_t off;
+	uint64_t t0_ns;	    /* taken off the ring (latency) */
 	struct iovec *data; /* into vreq.iov, trimmed to the data */
 	int n_data;
 	unsigned n_seg;
@@ -137,6 +139,7 @@ struct virtio_blk {
 
 	atomic_uint_fast64_t rd_ops, rd_bytes, wr_ops, wr_bytes;
 	atomic_uint_fast64_t flush_ops, discard_ops, wz_ops, errors;
+	atomic_uint_fast64_t rd_lat_ns, wr_lat_ns, cap_iops, cap_bps;
 	atomic_bool warned; /* one host I/O error message per device */
 };
 
@@ -345,6 +348,9 @@ static void blk_execute(struct virtio_blk *blk, struct blk_req *r)
 		ret = blockdev_readv(blk->bd, r->data, r->n_data, r->off);
 		for (int i = 0; i < r->n_data; i++)
 			bytes += r->data[i].iov_len;
+		if (r->t0_ns)
+			atomic_fetch_add(&blk->rd_lat_ns,
+					 clock_monotonic_ns() - r->t0_ns);
 		atomic_fetch_add(&blk->rd_ops, 1);
 		atomic_fetch_add(&blk->rd_bytes, bytes);
 		break;
@@ -352,6 +358,9 @@ static void blk_execute(struct virtio_blk *blk, struct blk_req *r)
 		ret = blockdev_writev(blk->bd, r->data, r->n_data, r->off);
 		for (int i = 0; i < r->n_data; i++)
 			bytes += r->data[i].iov_len;
+		if (r->t0_ns)
+			atomic_fetch_add(&blk->wr_lat_ns,
+					 clock_monotonic_ns() - r->t0_ns);
 		atomic_fetch_add(&blk->wr_ops, 1);
 		atomic_fetch_add(&blk->wr_bytes, bytes);
 		break;
@@ -401,6 +410,7 @@ int virtio_blk_handle_sync(struct virtio_blk *blk, struct virtq_req *req,
 		return -ENOMEM;
 	memcpy(&r->vreq, req, sizeof(*req));
 	r->blk = blk;
+	r->t0_ns = 0;
 	ret = blk_parse(blk, r);
 	if (ret == 0) {
 		blk_execute(blk, r);
@@ -475,6 +485,7 @@ static void blk_process(struct virtio_blk *blk)
 		pthread_mutex_lock(&blk->qlock);
 		ret = virtq_pop(vq, &r->vreq);
 		pthread_mutex_unlock(&blk->qlock);
+		r->t0_ns = clock_monotonic_ns();
 		if (ret <= 0) {
 			blk_req_put(blk, r);
 			if (ret < 0)
@@ -740,4 +751,20 @@ void virtio_blk_get_stats(struct virtio_blk *blk, struct virtio_blk_stats *st)
 	st->discard_ops = atomic_load(&blk->discard_ops);
 	st->write_zeroes_ops = atomic_load(&blk->wz_ops);
 	st->errors = atomic_load(&blk->errors);
+	st->rd_lat_ns = atomic_load(&blk->rd_lat_ns);
+	st->wr_lat_ns = atomic_load(&blk->wr_lat_ns);
+	st->throttled_ns = blockdev_throttled_ns(blk->bd);
+	st->cap_iops = atomic_load(&blk->cap_iops);
+	st->cap_bps = atomic_load(&blk->cap_bps);
+}
+
+int virtio_blk_set_cap(struct virtio_blk *blk, uint64_t iops, uint64_t bps)
+{
+	int r = blockdev_set_cap(blk->bd, iops, bps);
+
+	if (!r) {
+		atomic_store(&blk->cap_iops, iops);
+		atomic_store(&blk->cap_bps, bps);
+	}
+	return r;
 }

@@ -79,6 +79,12 @@ struct virtio_blk_stats {
 	uint64_t wr_ops, wr_bytes;
 	uint64_t flush_ops, discard_ops, write_zeroes_ops;
 	uint64_t errors; /* requests completed with IOERR or UNSUPP */
+	/* nanoseconds from taking a read (write) off the ring to its
+	 * completion, summed over rd_ops (wr_ops): the guest's latency,
+	 * waits on limits and caps included */
+	uint64_t rd_lat_ns, wr_lat_ns;
+	uint64_t throttled_ns;	    /* waited on limits and the datastore cap */
+	uint64_t cap_iops, cap_bps; /* the datastore cap now (0: none) */
 };
 
 struct virtio_blk;
@@ -99,6 +105,10 @@ const struct virtio_dev_ops *virtio_blk_ops(struct virtio_blk *blk);
 /* The device's open image (for internal snapshots of a running VM,
  * machine/virt_snap.c): use it only while the device is quiesced. */
 struct blockdev *virtio_blk_blockdev(struct virtio_blk *blk);
+
+/* Set the datastore cap of the disk (blockdev_set_cap): any thread, while
+ * the device runs. 0 or -errno. */
+int virtio_blk_set_cap(struct virtio_blk *blk, uint64_t iops, uint64_t bps);
 
 /* Copy the counters. */
 void virtio_blk_get_stats(struct virtio_blk *blk, struct virtio_blk_stats *st);

@@ -329,6 +329,22 @@ int vm_disk_snapshot(struct vm *vm, const char *name, bool del,
 	return r;
 }
 
+int vm_disk_caps(struct vm *vm, const struct virt_disk_cap *caps, unsigned n)
+{
+	if (n > VIRT_MAX_VIRTIO)
+		return -EINVAL;
+	if (!vm->remote)
+		return virt_set_disk_caps(vm->board, caps, n);
+	struct vmproc *p = proc_get(vm);
+	int r = p ? vmproc_call_timeout(p, VMPROTO_DISK_CAP, 0, caps,
+					(uint32_t)(n * sizeof(*caps)), 2000)
+		  : -EPIPE;
+	proc_put(vm);
+	if (r > 0 || r < -4095) /* the worker is not trusted */
+		r = -EPROTO;
+	return r;
+}
+
 void vm_stop(struct vm *vm, int code)
 {
 	if (!vm->remote) {

@@ -105,6 +105,9 @@ int vm_precopy_local(struct vm *vm, int fd,
 /* The figures of the last pre-copy pass (zeroes if none yet or the VM
  * runs in this process). */
 void vm_migrate_progress(struct vm *vm, struct virt_precopy_progress *pr);
+/* Datastore caps of the disks (virt_set_disk_caps; in a worker process
+ * through VMPROTO_DISK_CAP). 0 or -errno. */
+int vm_disk_caps(struct vm *vm, const struct virt_disk_cap *caps, unsigned n);
 /* Hard power-off; asynchronous. */
 void vm_stop(struct vm *vm, int code);
 /* Wait until the machine ended. */

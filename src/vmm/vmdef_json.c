@@ -349,7 +349,8 @@ static int parse_throttling(const json_t *disk, const char *where,
 		if (json_is_integer(v) && json_integer_value(v) >= 0)
 			snprintf(val, sizeof(val), "%" JSON_INTEGER_FORMAT,
 				 json_integer_value(v));
-		else if (json_is_string(v) && !strcmp(key, "group"))
+		else if (json_is_string(v) &&
+			 (!strcmp(key, "group") || !strcmp(key, "shares")))
 			s = json_string_value(v);
 		else {
 			char f[FIELD_MAX];
@@ -748,8 +749,8 @@ json_t *vmdef_disk_to_json(const struct vmdef_disk *k, bool full)
 	if (o && k->key_secret[0])
 		bad |= json_object_set_new(o, "key_secret",
 					   json_string(k->key_secret));
-	if (o &&
-	    (throttle_config_enabled(&k->throttle) || k->throttle.group[0]))
+	if (o && (throttle_config_enabled(&k->throttle) ||
+		  k->throttle.group[0] || k->throttle.shares))
 		bad |= json_object_set_new(o, "throttling",
 					   throttle_to_json(&k->throttle));
 	if (bad) {

@@ -317,7 +317,7 @@ int vmdef_opt_console(const char *s, enum vmdef_host host,
 #define DISK_USAGE                                                     \
 	"expected PATH[,format=raw|qcow2][,readonly=on][,serial=STR]"  \
 	"[,aio=auto|threads|io_uring][,key-secret=file:PATH|env:NAME]" \
-	"[,throttling.KEY=N]..."
+	"[,shares=low|normal|high|N][,throttling.KEY=N]..."
 
 /* One KEY[=VALUE] of --disk after the path; seen collects the keys given. */
 static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
@@ -330,6 +330,15 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 
 	if (val)
 		*val++ = '\0';
+	/* shares=: the disk's weight on its datastore and in its throttle
+	 * group, throttling.shares (docs/block.md, "Disk shares") */
+	if (!strcmp(key, "shares")) {
+		if (throttle_config_set(&d->throttle, key, val, err) < 0) {
+			error_prefix(err, "--disk %s", d->path);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	/* QEMU's -drive throttling.* options (docs/block.md, "I/O limits") */
 	if (!strncmp(key, "throttling.", 11)) {
 		if (throttle_config_set(&d->throttle, key + 11, val, err) < 0) {
@@ -371,8 +380,8 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 	if (bit == 3)
 		return error_set(err, EINVAL,
 				 "--disk %s: unknown option '%s' (expected "
-				 "format, readonly, serial, aio, key-secret or "
-				 "throttling.*)",
+				 "format, readonly, serial, aio, key-secret, "
+				 "shares or throttling.*)",
 				 d->path, key);
 	if ((*seen & (1u << bit)) || (!val && bit != 1))
 		return error_set(err, EINVAL,

@@ -45,6 +45,9 @@ static const struct {
 	[VMPROTO_PROGRESS] = { "progress", sizeof(struct vmproto_progress),
 			       sizeof(struct vmproto_progress), 0 },
 	[VMPROTO_BALLOON] = { "balloon", 0, 0, 0 },
+	[VMPROTO_DISK_CAP] = { "disk-cap", 0,
+			       VIRT_MAX_VIRTIO * sizeof(struct virt_disk_cap),
+			       0 },
 };
 
 const char *vmproto_type_name(unsigned type)

@@ -72,6 +72,10 @@ enum vmproto_type {
 	/* daemon -> worker (issue 15, the memory policy loop) */
 	VMPROTO_BALLOON, /* a0: 4 KiB pages the balloon should hold (0 ..
 			    RAM); reply a0 = 0, -ENODEV (none), -EINVAL */
+	/* daemon -> worker: datastore caps of the disks (disk shares,
+	 * docs/block.md); data: struct virt_disk_cap per disk, in order;
+	 * reply a0 = 0 or -errno */
+	VMPROTO_DISK_CAP,
 	VMPROTO_TYPE_END
 };
 

@@ -360,6 +360,20 @@ static int disk_snapshot(struct worker *w, const struct vmproto_msg *m)
 	return r;
 }
 
+/* Datastore caps from the daemon: whole struct virt_disk_cap entries, each
+ * value checked (the daemon is trusted, but a bad value is still an error,
+ * not a wrong cap). */
+static int disk_cap(struct worker *w, const struct vmproto_msg *m)
+{
+	struct virt_disk_cap caps[VIRT_MAX_VIRTIO];
+	unsigned n = m->len / sizeof(caps[0]);
+
+	if (m->len % sizeof(caps[0]) || n > VIRT_MAX_VIRTIO)
+		return -EINVAL;
+	memcpy(caps, m->data, m->len);
+	return vm_disk_caps(w->vm, caps, n);
+}
+
 /* One command of the daemon; -EPROTO ends the worker. */
 static int command(struct worker *w, const struct vmproto_msg *m,
 		   const int *fds, unsigned nfds,
@@ -398,6 +412,7 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		r = vm_console_try_input(w->viewer, m->data, m->len);
 		break;
 	case VMPROTO_DISK_SNAPSHOT: r = disk_snapshot(w, m); break;
+	case VMPROTO_DISK_CAP: r = disk_cap(w, m); break;
 	case VMPROTO_STATS: stats(w, m->seq); return 0;
 	case VMPROTO_SAVE:
 		vmworker_save(w->vm, w->sock, m->seq, nfds == 1 ? fds[0] : -1,

