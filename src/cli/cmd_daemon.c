@@ -151,6 +151,18 @@ int cmd_daemon(int argc, char **argv)
 		case 'B':
 			if (parse_size(optarg, 1ull << 20, &dc.mem_budget,
 				       "--mem-budget", &err)) {
+				fprintf(stderr, "softvisor daemon: %s\n",
+					err.msg);
+				return CLI_EXIT_USAGE;
+			}
+			if (dc.mem_budget < (16ull << 20)) {
+				fprintf(stderr,
+					"softvisor daemon: --mem-budget %s: "
+					"expected at least 16M\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case 'D': {
 			static struct daemon_datastore_cfg
 				ds[DAEMON_IO_MAX_DATASTORES];
@@ -168,14 +180,6 @@ int cmd_daemon(int argc, char **argv)
 					err.msg);
 				return CLI_EXIT_USAGE;
 			}
-			if (dc.mem_budget < (16ull << 20)) {
-				fprintf(stderr,
-					"softvisor daemon: --mem-budget %s: "
-					"expected at least 16M\n",
-					optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
 			dc.datastores = ds;
 			dc.n_datastores++;
 			break;
