@@ -44,7 +44,7 @@ struct top_args {
 	bool batch;
 	bool vcpus;
 	bool memory; /* the memory view (top_mem.c) */
-	bool disks; /* -D: the per-disk view (top_disk.c) */
+	bool disks;  /* -D: the per-disk view (top_disk.c) */
 };
 
 /* One line of the table: a VM (vcpu < 0) or one of its vCPUs. */

@@ -271,7 +271,7 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 		pthread_mutex_lock(&p->lock);
 		return 0;
 	}
-	case VMPROTO_PROGRESS:	       /* figures only: shown, never trusted */
+	case VMPROTO_PROGRESS: /* figures only: shown, never trusted */
 		memcpy(&p->progress, m->data, sizeof(p->progress));
 		return 0;
 	default:

@@ -57,7 +57,7 @@ enum vmproto_type {
 	 * one instant (virt_disk_snapshot); data: the snapshot's name;
 	 * a0: 0 create, 1 delete; reply a0 = 0 or -errno */
 	VMPROTO_DISK_SNAPSHOT,
-	VMPROTO_PANICKED,     /* a0: enum virt_panic, a1: the on_panic
+	VMPROTO_PANICKED, /* a0: enum virt_panic, a1: the on_panic
 				 action the machine takes (issue 19) */
 	/* docs/vm-state.md: save and restore through descriptors the
 	 * daemon opened (the worker cannot open paths) */
