@@ -16,26 +16,16 @@
 #include <sqlite3.h>
 
 #include "api/inventory.h"
-
-struct fixture {
-	char dir[64];
-	struct inventory *inv;
-};
+#include "inventory_fixture.h"
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct error err = { 0 };
+	return inventory_fixture_setup(state);
+}
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sv-audit-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	if (inventory_open(f->dir, &f->inv, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
-		return -1;
-	}
-	*state = f;
-	return 0;
+static int teardown(void **state)
+{
+	return inventory_fixture_teardown(state);
 }
 
 static void rm_dir(const char *dir)
@@ -44,16 +34,6 @@ static void rm_dir(const char *dir)
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	inventory_close(f->inv);
-	rm_dir(f->dir);
-	free(f);
-	return 0;
 }
 
 static void add(struct inventory *inv, int64_t t, const char *principal,

@@ -13,39 +13,16 @@
 #include <cmocka.h>
 
 #include "api/inventory.h"
-
-struct fixture {
-	char dir[64];
-	struct inventory *inv;
-};
+#include "inventory_fixture.h"
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct error err = { 0 };
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sv-inv-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	if (inventory_open(f->dir, &f->inv, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return inventory_fixture_setup(state);
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	char cmd[128];
-
-	inventory_close(f->inv);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
+	return inventory_fixture_teardown(state);
 }
 
 static struct vmdef *make_def(const char *name, bool autostart)
