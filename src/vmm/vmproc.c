@@ -630,14 +630,29 @@ static int request_fds(struct vmproc *p, const struct vmproto_msg *req,
 		       const int *fds, unsigned nfds, struct vmproto_stats *st,
 		       unsigned timeout_ms, void *reply, uint32_t *reply_len)
 {
+	struct timespec ts;
+	int w = 0;
+
+	/* the deadline covers the wait for a previous request too: a long
+	 * one (a save streaming a migration) must not hold a caller that
+	 * may hold the daemon's locks (a stats poll) past its timeout */
+	deadline_after(timeout_ms, &ts);
 	pthread_mutex_lock(&p->lock);
 	if (p->gone || p->ended) {
 		pthread_mutex_unlock(&p->lock);
 		return -EPIPE;
 	}
 	/* one request at a time: wait for the previous one */
-	while (p->reply_seq && !p->reply_ready && !p->gone)
-		pthread_cond_wait(&p->cond, &p->lock);
+	while (p->reply_seq && !p->reply_ready && !p->gone && w == 0)
+		w = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+	if (p->gone) {
+		pthread_mutex_unlock(&p->lock);
+		return -EPIPE;
+	}
+	if (p->reply_seq && !p->reply_ready) {
+		pthread_mutex_unlock(&p->lock);
+		return -ETIMEDOUT;
+	}
 	uint32_t seq = ++p->next_seq ? p->next_seq : ++p->next_seq;
 	p->reply_seq = seq;
 	p->reply_ready = false;
@@ -648,10 +663,8 @@ static int request_fds(struct vmproc *p, const struct vmproto_msg *req,
 	m.seq = seq;
 	int r = vmproto_send(p->sock, &m, fds, nfds, 0, NULL);
 
-	struct timespec ts;
-	deadline_after(timeout_ms, &ts);
 	pthread_mutex_lock(&p->lock);
-	int w = 0;
+	w = 0;
 	while (!r && !p->reply_ready && !p->gone && w == 0)
 		w = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
 	if (!r)
