@@ -75,6 +75,7 @@ struct vmproc {
 	/* one outstanding reply at a time per caller, matched by seq */
 	uint32_t next_seq;
 	uint32_t reply_seq;
+	bool busy; /* a request holds the slot until it consumed its reply */
 	bool reply_ready;
 	int reply;
 	struct vmproto_stats *stats; /* where STATS_REPLY goes */
@@ -642,18 +643,21 @@ static int request_fds(struct vmproc *p, const struct vmproto_msg *req,
 		pthread_mutex_unlock(&p->lock);
 		return -EPIPE;
 	}
-	/* one request at a time: wait for the previous one */
-	while (p->reply_seq && !p->reply_ready && !p->gone && w == 0)
+	/* one request at a time: wait until the previous one has taken its
+	 * reply (not only until it arrived: its data must not be replaced
+	 * before its requester read it) */
+	while (p->busy && !p->gone && w == 0)
 		w = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
 	if (p->gone) {
 		pthread_mutex_unlock(&p->lock);
 		return -EPIPE;
 	}
-	if (p->reply_seq && !p->reply_ready) {
+	if (p->busy) {
 		pthread_mutex_unlock(&p->lock);
 		return -ETIMEDOUT;
 	}
 	uint32_t seq = ++p->next_seq ? p->next_seq : ++p->next_seq;
+	p->busy = true;
 	p->reply_seq = seq;
 	p->reply_ready = false;
 	p->stats = st;
@@ -675,7 +679,8 @@ static int request_fds(struct vmproc *p, const struct vmproto_msg *req,
 		if (got && p->reply_len)
 			memcpy(reply, p->reply_data, p->reply_len);
 	}
-	p->reply_ready = true; /* frees the slot for the next request */
+	p->reply_ready = true; /* a late reply to this one is dropped */
+	p->busy = false;       /* the slot is free for the next request */
 	p->stats = NULL;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
