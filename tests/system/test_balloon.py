@@ -11,6 +11,7 @@ act between the guest's steps; the host RSS is VmRSS of
 /proc/<softvisor pid>/status.
 """
 
+import re
 import subprocess
 import time
 
@@ -35,6 +36,27 @@ def vm_rss(vm):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
+
+
+def ram_rss(vm, size):
+    """Host RSS in bytes of the VM process's guest RAM: the anonymous
+    mapping of exactly `size` bytes (src/mem/gmem.c maps RAM in one piece
+    and never splits it). Unlike VmRSS it leaves out what the process
+    holds besides guest RAM (and a sanitizer's shadow and quarantine)."""
+    found = None
+    with open(f"/proc/{vm.vm_pid()}/smaps") as f:
+        cur = None
+        for line in f:
+            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(\S*)",
+                         line)
+            if m:
+                start, end = int(m.group(1), 16), int(m.group(2), 16)
+                cur = end - start == size and not m.group(3)
+            elif cur and line.startswith("Rss:"):
+                assert found is None, "two mappings of the guest RAM's size"
+                found = int(line.split()[1]) * 1024
+    assert found is not None, f"no {size}-byte mapping in smaps"
+    return found
 
 
 def boot(guest, vm_factory, tmp_path, extra=(), merge="off"):
