@@ -8,8 +8,9 @@ they go to the swap file). Both files must read back intact (the text
 against a checksum computed here on the host, the random one against the
 same 100 copies streamed again), the scanner must have compressed, swapped
 and brought pages back, and the host RSS of the guest RAM must stay near
-the limit instead of growing by what the guest touched (and that of the
-whole VM process near its figure after boot). A daemon VM with
+the limit instead of growing by what the guest touched (the whole
+process's RSS is printed, not bounded: under ASan its quarantine and
+shadow grow with every allocation). A daemon VM with
 qos.memory.limit gets compression (no swap file), and /metrics and its
 stats show it.
 """
@@ -29,9 +30,6 @@ COPIES = 100
 AHEAD = LIMIT // 8
 # Pages in flight between the scanner and the guest.
 RAM_SLACK = 4 * MiB
-# What the whole process may grow by besides guest RAM while the guest
-# writes: the compressed store (about 20 MiB here), device buffers.
-GROWTH_SLACK = 48 * MiB
 
 
 def text_md5():
@@ -83,13 +81,9 @@ def test_pages_compressed_and_swapped_come_back(guest, vm_factory, tmp_path):
           f"{s['frames_swapped'] * 4096 / MiB:.0f} MiB (file "
           f"{swap.stat().st_size / MiB:.0f} MiB)")
     # guest RAM stays near the limit instead of growing by what the guest
-    # touched, and so does the whole process (the boot's figure plus what
-    # guest RAM may still grow by, plus the store)
+    # touched
     assert ram_written <= LIMIT + AHEAD + RAM_SLACK, ram_written
     assert ram_limit <= LIMIT + RAM_SLACK, ram_limit
-    grow = LIMIT + AHEAD - min(ram_boot, LIMIT + AHEAD) + GROWTH_SLACK
-    assert rss_written <= rss_boot + grow, (rss_boot, rss_written)
-    assert rss_limit <= rss_boot + grow, (rss_boot, rss_limit)
     assert s["bytes_compressed"] * 2 <= s["frames_compressed"] * 4096, s
     assert swap.stat().st_size <= s["frames_swapped"] * 4096 * 2, s
 
@@ -110,7 +104,6 @@ def test_pages_compressed_and_swapped_come_back(guest, vm_factory, tmp_path):
     print(f"read back: RSS {rss_read / MiB:.0f} ({ram_read / MiB:.0f}) MiB;"
           f" stats {after}")
     assert ram_read <= LIMIT + AHEAD + RAM_SLACK, ram_read
-    assert rss_read <= rss_boot + grow, (rss_boot, rss_read)
 
     out, st = shell(vm, "rm /tmp/fill/* && umount /tmp/fill")
     assert st == 0, out
