@@ -54,6 +54,8 @@ static unsigned src(struct tctx *t, unsigned g, unsigned scratch)
 	}
 	if (t->host[g] >= 0)
 		return (unsigned)t->host[g];
+	if (scratch == RAX && t->fwd_end == off(t) && t->fwd_g == g)
+		return RAX; /* stored from rax by the code just before */
 	ld64(t, scratch, RBX, XOFF(g));
 	return scratch;
 }
@@ -72,6 +74,10 @@ static void set_rd(struct tctx *t, unsigned g, unsigned s)
 		mov_rr(t, (unsigned)t->host[g], s);
 	} else {
 		st64(t, RBX, XOFF(g), s);
+		if (s == RAX) {
+			t->fwd_end = off(t);
+			t->fwd_g = (uint8_t)g;
+		}
 	}
 }
 
@@ -269,6 +275,7 @@ static void tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 static void resume_here(struct tctx *t)
 {
 	t->cold[t->n_cold - 1].resume = off(t);
+	t->fwd_end = 0; /* the slow path comes back here */
 }
 
 static bool emit_load(struct tctx *t, const struct insn *in, unsigned size,
@@ -875,21 +882,20 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	 * and a helper that moves it ends the block (jit_exec_one); nor
 	 * does irq_check: only the dispatcher and instructions that end
 	 * the block (traps, CSR writes, xRET) set it. */
-	uint32_t chain = off(&t), bail[2];
+	uint32_t chain = off(&t), bail;
 	alu_mi(&t, 0, 7, RBX, HOFF(requests), 0);
-	bail[0] = jcc(&t, CC_NE);
-	/* the budget and the timer poll, in one countdown */
-	rr(&t, W, 0x85, RLEFT, RLEFT); /* test r14, r14 */
-	bail[1] = jcc(&t, CC_LE);
-
-	/* entry: the dispatcher's bookkeeping of hart_run (jit_sync
-	 * credits instret and budget) */
-	uint32_t entry = off(&t);
+	bail = jcc(&t, CC_NE);
+	/* the budget and the timer poll, in one countdown, credited on
+	 * entry (jit_sync credits instret and budget from it): a block
+	 * runs chained only if all of it fits, else the dispatcher polls
+	 * first (the subtraction is undone on the way out) */
 	alu_ri(&t, W, 5, RLEFT, (int32_t)b->n);
+	uint32_t short_left = jcc(&t, CC_L); /* left < n */
+	uint32_t body = off(&t);
 
 	bool open = true;
 	memset(t.insn_off, 0, sizeof(t.insn_off));
-	t.insn_off[0] = entry;
+	t.insn_off[0] = body;
 	for (uint32_t i = 0; i < b->n && open; i++) {
 		if (t.p > t.limit - 2048)
 			return false;
@@ -925,17 +931,25 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 			patch(&t, t.ended_mem_fix[i], ended);
 	}
 
+	/* the countdown ran out at a chained entry: undo its subtraction */
+	patch(&t, short_left, off(&t));
+	alu_ri(&t, W, 0, RLEFT, (int32_t)b->n);
 	uint32_t bailed = off(&t);
 	/* bailed out of a chained entry: the previous block is not known
 	 * here, and the hint is only a hint */
 	rm(&t, W, 0xc7, 0, RBX, HOFF(bc.prev));
 	b4(&t, 0);
 	patch(&t, jmp(&t), epilogue);
-	for (unsigned i = 0; i < ARRAY_SIZE(bail); i++)
-		patch(&t, bail[i], bailed);
+	patch(&t, bail, bailed);
+
+	/* entry from the dispatcher (jit_run), which polled already: the
+	 * countdown's subtraction without the test */
+	uint32_t entry = off(&t);
+	alu_ri(&t, W, 5, RLEFT, (int32_t)b->n);
+	patch(&t, jmp(&t), body);
 
 	if (j->perfmap)
-		jx_perfmap_block(&t, chain, entry, main_end, cold_end, off(&t));
+		jx_perfmap_block(&t, chain, body, main_end, cold_end, entry);
 	b->jit_chain = j->rx + chain;
 	b->jit_entry = j->rx + entry;
 	j->used = (off(&t) + 15) & ~15u;

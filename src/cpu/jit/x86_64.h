@@ -74,6 +74,12 @@ struct tctx {
 	uint8_t *p;
 	uint8_t *limit;
 	int8_t host[33]; /* guest register -> host register, or -1 */
+	/* rax still holds guest register fwd_g (just stored to the hart
+	 * from it) while the code ends at fwd_end and nothing jumps there:
+	 * the next read of fwd_g takes rax instead of reloading it (0:
+	 * none) */
+	uint32_t fwd_end;
+	uint8_t fwd_g;
 	/* jumps to the block's common exit, with the pinned registers live
 	 * (ended) or already in h->s.x (after a helper ended the block) */
 	unsigned n_ended, n_ended_mem;
@@ -272,6 +278,8 @@ static inline void patch(struct tctx *t, uint32_t fix, uint32_t target)
 {
 	int32_t rel = (int32_t)(target - (fix + 4));
 	memcpy(t->base + fix, &rel, 4);
+	if (target >= t->fwd_end)
+		t->fwd_end = 0; /* a jump lands there: rax is not known */
 }
 
 static inline void call(struct tctx *t, const void *fn)
