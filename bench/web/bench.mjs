@@ -23,7 +23,25 @@ const out = {};
 try {
   // in the page: ms from navigation start to all rows drawn
   const rowsLoaded = (n) => document.querySelectorAll("#vms tbody tr").length === n && performance.now();
-  const cold = [], warm = [], coldWall = [];
+  const cold = [], warm = [], coldWall = [], phases = [];
+  // where a cold load's time goes (ms from navigation start): the page's
+  // response, its script run, each request's start and end and bytes
+  const timings = () => {
+    const n = performance.getEntriesByType("navigation")[0];
+    const r = {
+      doc_request: Math.round(n.requestStart), doc_response: Math.round(n.responseEnd),
+      doc_bytes: n.encodedBodySize, dom_interactive: Math.round(n.domInteractive),
+      requests: 1,
+    };
+    for (const e of performance.getEntriesByType("resource")) {
+      const k = new URL(e.name).pathname.replace(/^\/v1\//, "api_").replace(/\W/g, "_");
+      r.requests++;
+      r[k + "_start"] = Math.round(e.startTime);
+      r[k + "_end"] = Math.round(e.responseEnd);
+      r[k + "_bytes"] = e.encodedBodySize;
+    }
+    return r;
+  };
   for (let i = 0; i < runs; i++) {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
     await ctx.addInitScript((t) => sessionStorage.setItem("softvisor.token", t), tok);
@@ -33,12 +51,17 @@ try {
     let h = await page.waitForFunction(rowsLoaded, nvms, { polling: "raf" });
     coldWall.push(Date.now() - t0);
     cold.push(Math.round(await h.jsonValue()));
+    phases.push(await page.evaluate(timings));
     await page.reload();
     h = await page.waitForFunction(rowsLoaded, nvms, { polling: "raf" });
     warm.push(Math.round(await h.jsonValue()));
     await ctx.close();
   }
   out.list_load_ms = { cold: summary(cold), warm: summary(warm), cold_wall: summary(coldWall) };
+  // the median of each phase over the cold loads
+  const keys = new Set(phases.flatMap((p) => Object.keys(p)));
+  out.cold_phases = Object.fromEntries([...keys].map((k) =>
+    [k, pct(phases.map((p) => p[k]).filter((v) => v != null), 0.5)]));
 
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
   await ctx.addInitScript((t) => sessionStorage.setItem("softvisor.token", t), tok);
