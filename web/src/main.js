@@ -58,8 +58,10 @@ const ACTIONS = {
   resume: ["paused"],
 };
 
-function actionButtons(vm, after) {
-  return Object.entries(ACTIONS).map(([act, states]) =>
+// The power buttons of a VM, enabled by its state; only the ones its
+// state allows with applicable (the list: fewer controls to lay out).
+function actionButtons(vm, after, applicable = false) {
+  return Object.entries(ACTIONS).filter(([, states]) => !applicable || states.includes(vm.state)).map(([act, states]) =>
     h("button", {
       type: "button",
       class: "act-" + act,
@@ -178,7 +180,7 @@ function viewList() {
       h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name)),
       h("td", {}, stateBadge(vm.state)),
       cells.slice(1).map((c) => h("td", { class: "num" }, c)),
-      h("td", { class: "actions" }, actionButtons(vm, refresh)));
+      h("td", { class: "actions" }, actionButtons(vm, refresh, true)));
     shown.set(vm.name, { sig, tr });
     return tr;
   }
