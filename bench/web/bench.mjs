@@ -67,7 +67,7 @@ try {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
     await ctx.addInitScript((t) => sessionStorage.setItem("softvisor.token", t), tok);
     const page = await ctx.newPage();
-    await browser.startTracing(page, { categories: ["devtools.timeline"] });
+    await browser.startTracing(page, { categories: ["toplevel", "devtools.timeline"] });
     await page.goto(url + "/#/");
     await page.waitForFunction(rowsLoaded, nvms, { polling: "raf" });
     const tr = JSON.parse((await browser.stopTracing()).toString());
