@@ -221,6 +221,8 @@ function viewList() {
       if (first) {
         first = false;
         startSession();
+        // for bench/web: the first frame with the list painted
+        requestAnimationFrame(() => setTimeout(() => performance.mark("sv:list-painted")));
       }
     }
   }
