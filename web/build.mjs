@@ -1,8 +1,10 @@
 // Bundle the web console (docs/web.md): node build.mjs OUTDIR writes
-// index.html (the list page's script and all the CSS inline: one request
-// draws it), vmpage.js (xterm.js and uPlot, loaded when a VM page opens)
-// and index.csp (the Content-Security-Policy, with the inline script's
-// hash). tools/build-web embeds them in the daemon.
+// index.html (the list page's script and its CSS inline: one request
+// draws it), vmpage.HASH.js and vmpage.HASH.css (xterm.js and uPlot with
+// their CSS, loaded when a VM page opens; HASH, of the content, lets the
+// daemon serve them as immutable) and index.csp (the
+// Content-Security-Policy, with the inline script's hash).
+// tools/build-web embeds them in the daemon.
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
@@ -16,26 +18,33 @@ if (!out) {
   process.exit(2);
 }
 await mkdir(out, { recursive: true });
+const hashed = (base, ext, text) =>
+  `${base}.${createHash("sha256").update(text).digest("hex").slice(0, 12)}.${ext}`;
+const cssOf = async (files) => {
+  const css = await Promise.all(files.map((f) => readFile(join(here, f), "utf8")));
+  const min = await build({ stdin: { contents: css.join("\n"), loader: "css" }, minify: true, write: false, logLevel: "warning" });
+  return min.outputFiles[0].text.trim();
+};
 
 const common = { bundle: true, minify: true, target: ["es2020"], legalComments: "none", logLevel: "warning" };
-await build({ ...common, entryPoints: [join(here, "src", "vmpage.js")], format: "esm", outfile: join(out, "vmpage.js") });
+const vm = await build({ ...common, entryPoints: [join(here, "src", "vmpage.js")], format: "esm", write: false });
+const vmJs = vm.outputFiles[0].text;
+const vmCss = await cssOf(["node_modules/@xterm/xterm/css/xterm.css", "node_modules/uplot/dist/uPlot.min.css"]);
+const vmJsName = hashed("vmpage", "js", vmJs), vmCssName = hashed("vmpage", "css", vmCss);
+await writeFile(join(out, vmJsName), vmJs);
+await writeFile(join(out, vmCssName), vmCss);
 const main = await build({
   ...common,
   entryPoints: [join(here, "src", "main.js")],
   format: "iife",
-  external: ["/ui/vmpage.js"],
+  define: { VMPAGE_JS: JSON.stringify("/ui/" + vmJsName), VMPAGE_CSS: JSON.stringify("/ui/" + vmCssName) },
+  external: ["/ui/*"],
   write: false,
 });
 const js = main.outputFiles[0].text.trim();
 if (/<\/script/i.test(js)) throw new Error("main.js contains </script");
 
-const css = await Promise.all([
-  "node_modules/@xterm/xterm/css/xterm.css",
-  "node_modules/uplot/dist/uPlot.min.css",
-  "src/style.css",
-].map((f) => readFile(join(here, f), "utf8")));
-const min = await build({ stdin: { contents: css.join("\n"), loader: "css" }, minify: true, write: false, logLevel: "warning" });
-const style = min.outputFiles[0].text.trim();
+const style = await cssOf(["src/style.css"]);
 if (/<\/style/i.test(style)) throw new Error("the CSS contains </style");
 
 const html = (await readFile(join(here, "src", "index.html"), "utf8"))

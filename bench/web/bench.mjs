@@ -23,7 +23,28 @@ const out = {};
 try {
   // in the page: ms from navigation start to all rows drawn
   const rowsLoaded = (n) => document.querySelectorAll("#vms tbody tr").length === n && performance.now();
-  const cold = [], warm = [], coldWall = [];
+  const cold = [], warm = [], coldWall = [], phases = [], painted = [], warmPainted = [];
+  // the page's own mark: the frame after its first list was drawn (not
+  // bent by when the driver gets to look)
+  const painted1 = () => performance.getEntriesByName("sv:list-painted")[0]?.startTime || 0;
+  // where a cold load's time goes (ms from navigation start): the page's
+  // response, its script run, each request's start and end and bytes
+  const timings = () => {
+    const n = performance.getEntriesByType("navigation")[0];
+    const r = {
+      doc_request: Math.round(n.requestStart), doc_response: Math.round(n.responseEnd),
+      doc_bytes: n.encodedBodySize, dom_interactive: Math.round(n.domInteractive),
+      requests: 1,
+    };
+    for (const e of performance.getEntriesByType("resource")) {
+      const k = new URL(e.name).pathname.replace(/^\/v1\//, "api_").replace(/\W/g, "_");
+      r.requests++;
+      r[k + "_start"] = Math.round(e.startTime);
+      r[k + "_end"] = Math.round(e.responseEnd);
+      r[k + "_bytes"] = e.encodedBodySize;
+    }
+    return r;
+  };
   for (let i = 0; i < runs; i++) {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
     await ctx.addInitScript((t) => sessionStorage.setItem("softvisor.token", t), tok);
@@ -33,12 +54,51 @@ try {
     let h = await page.waitForFunction(rowsLoaded, nvms, { polling: "raf" });
     coldWall.push(Date.now() - t0);
     cold.push(Math.round(await h.jsonValue()));
+    phases.push(await page.evaluate(timings));
+    await page.waitForFunction(painted1);
+    painted.push(Math.round(await page.evaluate(painted1)));
     await page.reload();
     h = await page.waitForFunction(rowsLoaded, nvms, { polling: "raf" });
     warm.push(Math.round(await h.jsonValue()));
+    await page.waitForFunction(painted1);
+    warmPainted.push(Math.round(await page.evaluate(painted1)));
     await ctx.close();
   }
-  out.list_load_ms = { cold: summary(cold), warm: summary(warm), cold_wall: summary(coldWall) };
+  out.list_load_ms = { cold: summary(cold), warm: summary(warm), cold_wall: summary(coldWall),
+    cold_painted: summary(painted), warm_painted: summary(warmPainted) };
+  // the renderer's main-thread CPU time of a cold load, from a trace
+  // (thread time, so less bent by the machine's load than the wall
+  // clock): all its tasks from navigation to the rows seen, and the
+  // main kinds of work
+  const cpu = [];
+  for (let i = 0; i < Math.min(runs, 5); i++) {
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    await ctx.addInitScript((t) => sessionStorage.setItem("softvisor.token", t), tok);
+    const page = await ctx.newPage();
+    await browser.startTracing(page, { categories: ["toplevel", "devtools.timeline"] });
+    await page.goto(url + "/#/");
+    await page.waitForFunction(rowsLoaded, nvms, { polling: "raf" });
+    const tr = JSON.parse((await browser.stopTracing()).toString());
+    const evs = tr.traceEvents || tr;
+    const ph = evs.find((e) => e.name === "ParseHTML");
+    const r = { total: 0, script: 0, style_layout: 0, paint: 0 };
+    for (const e of evs) {
+      if (!ph || e.pid !== ph.pid || e.tid !== ph.tid || e.ph !== "X") continue;
+      const ms = (e.tdur || 0) / 1000;
+      if (e.name === "RunTask" || e.name === "ThreadControllerImpl::RunTask") r.total += ms;
+      else if (e.name === "EvaluateScript" || e.name === "FunctionCall" || e.name === "RunMicrotasks") r.script += ms;
+      else if (e.name === "Layout" || e.name === "UpdateLayoutTree") r.style_layout += ms;
+      else if (e.name === "Paint" || e.name === "PrePaint") r.paint += ms;
+    }
+    cpu.push(r);
+    await ctx.close();
+  }
+  out.cold_cpu_ms = Object.fromEntries(["total", "script", "style_layout", "paint"].map((k) =>
+    [k, Math.round(pct(cpu.map((r) => r[k]), 0.5))]));
+  // the median of each phase over the cold loads
+  const keys = new Set(phases.flatMap((p) => Object.keys(p)));
+  out.cold_phases = Object.fromEntries([...keys].map((k) =>
+    [k, pct(phases.map((p) => p[k]).filter((v) => v != null), 0.5)]));
 
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
   await ctx.addInitScript((t) => sessionStorage.setItem("softvisor.token", t), tok);

@@ -73,6 +73,10 @@ int daemon_http_status(int err, const char **code);
 
 /* {"vms": [VM, ...]} (VM: see docs/api.yaml, schema Vm). */
 int daemon_vm_list(struct daemon *d, json_t **out, struct error *err);
+/* GET /v1/vms?view=summary (the web console's list page, docs/api.md):
+ * per VM what the list shows and its CPU figures; the host's name and
+ * CPU used (daemon_live.c). */
+int daemon_vm_summary(struct daemon *d, json_t **out, struct error *err);
 /* Create from a VM definition (JSON text); *out is the new VM. */
 int daemon_vm_create(struct daemon *d, const char *actor, const char *body,
 		     json_t **out, struct error *err);

@@ -190,15 +190,11 @@ static const char *vcpu_state_name(int s)
 }
 
 /* Guest memory figures (docs/memory.md) of a running VM, as "memory". */
-static void vm_memory_json(struct dvm *v, json_t *o)
+static void vm_memory_json(const struct dvm_live *l, json_t *o)
 {
-	struct virt_dev_stats ds;
-
-	if (!v->vm)
+	if (!l || !l->ds.has_mem)
 		return;
-	vm_dev_stats(v->vm, &ds);
-	if (!ds.has_mem)
-		return;
+	const struct gmem_stats *gm = &l->ds.mem;
 	/* into the memory manager's object when it made one */
 	json_t *m = json_object_get(o, "memory");
 	if (!m) {
@@ -207,29 +203,29 @@ static void vm_memory_json(struct dvm *v, json_t *o)
 	}
 	json_t *add = json_pack(
 		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-		"private_bytes", (json_int_t)(ds.mem.frames_private * 4096),
+		"private_bytes", (json_int_t)(gm->frames_private * 4096),
 		"zero_shared_bytes",
-		(json_int_t)(ds.mem.frames_zero_shared * 4096),
-		"compressed_bytes",
-		(json_int_t)(ds.mem.frames_compressed * 4096),
-		"compression_cache_bytes", (json_int_t)ds.mem.bytes_compressed,
-		"swapped_bytes", (json_int_t)(ds.mem.frames_swapped * 4096),
-		"limit_bytes", (json_int_t)(ds.mem.limit_frames * 4096),
-		"cow_breaks", (json_int_t)ds.mem.cow_breaks, "decompressions",
-		(json_int_t)ds.mem.decompressions, "swap_ins",
-		(json_int_t)ds.mem.swap_ins);
+		(json_int_t)(gm->frames_zero_shared * 4096), "compressed_bytes",
+		(json_int_t)(gm->frames_compressed * 4096),
+		"compression_cache_bytes", (json_int_t)gm->bytes_compressed,
+		"swapped_bytes", (json_int_t)(gm->frames_swapped * 4096),
+		"limit_bytes", (json_int_t)(gm->limit_frames * 4096),
+		"cow_breaks", (json_int_t)gm->cow_breaks, "decompressions",
+		(json_int_t)gm->decompressions, "swap_ins",
+		(json_int_t)gm->swap_ins);
 	json_object_update(m, add);
 	json_decref(add);
 }
 
-/* VmStats of a running VM (d->lock held). */
-static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
+/* VmStats of a running VM (d->lock held; l: its worker's figures,
+ * daemon_live.c). */
+static json_t *vm_stats_json(struct daemon *d, struct dvm *v,
+			     const struct dvm_live *l)
 {
 	json_t *o = json_pack("{s:s, s:s, s:I}", "vm", v->def.name, "state",
 			      vm_state_name(v->state), "interval_us",
 			      (json_int_t)VMK_SCHED_SAMPLE_US);
-	int tids[VIRT_MAX_HARTS] = { 0 };
-	unsigned n = v->vm ? vm_vcpu_tids(v->vm, tids, VIRT_MAX_HARTS) : 0;
+	unsigned n = l ? l->n_vcpus : 0;
 	int id = v->sched.handle ? vmk_sched_vm_id(v->sched.handle) : -1;
 	json_t *vcpus = json_array();
 
@@ -258,10 +254,9 @@ static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
 			json_integer(
 				id >= 0 ? vmk_sched_vcpu_pcpu(d->sched, id, c)
 					: -1));
-		json_object_set_new(x, "tid", json_integer(tids[c]));
-		json_object_set_new(
-			x, "instret",
-			json_integer((json_int_t)vm_vcpu_instret(v->vm, c)));
+		json_object_set_new(x, "tid", json_integer(l->tids[c]));
+		json_object_set_new(x, "instret",
+				    json_integer((json_int_t)l->instret[c]));
 		int vs = SCHED_WAIT;
 		if (id >= 0)
 			vs = vmk_sched_vcpu_state(d->sched, id, c);
@@ -281,21 +276,35 @@ static json_t *vm_stats_json(struct daemon *d, struct dvm *v)
 	json_t *mem = daemon_mem_vm_json(d, v);
 	if (mem)
 		json_object_set_new(o, "memory", mem);
-	vm_memory_json(v, o);
+	vm_memory_json(l, o);
 	return o;
 }
 
 int daemon_vm_stats(struct daemon *d, const char *ref, json_t **out,
 		    struct error *err)
 {
-	return dvm_get_json(d, ref, vm_stats_json, out, err);
+	struct dvm *v = dvm_find(d, ref, err);
+	struct dvm_live_set live;
+
+	if (!v)
+		return -ENOENT;
+	if (dvm_live_collect(d, v, &live)) {
+		dvm_put(d, v);
+		return error_set(err, ENOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&d->lock);
+	*out = vm_stats_json(d, v, dvm_live_of(&live, v));
+	pthread_mutex_unlock(&d->lock);
+	dvm_live_free(d, &live);
+	dvm_put(d, v);
+	return 0;
 }
 
 int daemon_host_stats(struct daemon *d, json_t **out, struct error *err)
 {
-	(void)err;
 	json_t *vms = json_array();
 	double used = 0;
+	struct dvm_live_set live;
 	uint64_t pcpus = d->cfg.pcpus ? d->cfg.pcpus : vmk_host_pcpus();
 	uint64_t cap = 0;
 	if (d->sched) {
@@ -304,15 +313,20 @@ int daemon_host_stats(struct daemon *d, json_t **out, struct error *err)
 		pcpus = prm.n_pcpus;
 		cap = vmk_sched_capacity_mhz(d->sched);
 	}
+	if (dvm_live_collect(d, NULL, &live)) {
+		json_decref(vms);
+		return error_set(err, ENOMEM, "out of memory");
+	}
 	pthread_mutex_lock(&d->lock);
 	for (struct dvm *v = d->vms; v; v = v->next) {
 		if (!v->vm)
 			continue;
-		json_t *s = vm_stats_json(d, v);
+		json_t *s = vm_stats_json(d, v, dvm_live_of(&live, v));
 		used += json_real_value(json_object_get(s, "used_pct"));
 		json_array_append_new(vms, s);
 	}
 	pthread_mutex_unlock(&d->lock);
+	dvm_live_free(d, &live);
 	*out = json_pack("{s:I, s:I, s:f, s:o}", "pcpus", (json_int_t)pcpus,
 			 "capacity_mhz", (json_int_t)cap, "used_pct",
 			 pcpus ? used / (double)pcpus : 0.0, "vms", vms);

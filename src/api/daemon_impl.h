@@ -120,6 +120,29 @@ void dvm_op_end(struct daemon *d, struct dvm *v);
 int dvm_get_json(struct daemon *d, const char *ref,
 		 json_t *(*fn)(struct daemon *d, struct dvm *v), json_t **out,
 		 struct error *err);
+/* daemon_live.c: the worker's figures of running VMs, asked without
+ * d->lock. collect: every running VM (only NULL) or only that one (a
+ * reference held); then, under d->lock, dvm_live_of(s, v) gives v's
+ * figures (NULL: not running when asked, or restarted since); free drops
+ * the references (no lock held). */
+struct dvm_live {
+	struct dvm *v;
+	struct vm *vm; /* vm_hold */
+	unsigned n_vcpus;
+	int tids[VIRT_MAX_HARTS];
+	uint64_t instret[VIRT_MAX_HARTS];
+	struct virt_dev_stats ds;
+};
+struct dvm_live_set {
+	struct dvm_live *a;
+	size_t n;
+};
+int dvm_live_collect(struct daemon *d, struct dvm *only,
+		     struct dvm_live_set *s);
+const struct dvm_live *dvm_live_of(const struct dvm_live_set *s,
+				   const struct dvm *v);
+void dvm_live_free(struct daemon *d, struct dvm_live_set *s);
+
 /* Wait (without op_lock) until run gen of v ended or timeout_ms passed;
  * true if it ended. */
 bool dvm_wait_ended(struct daemon *d, struct dvm *v, unsigned gen,

@@ -1,7 +1,8 @@
 /*
  * The daemon's figures for GET /metrics (api/metrics.h): one consistent
  * snapshot of the host and every VM, taken under d->lock like the
- * esxtop-style stats of daemon_host.c.
+ * esxtop-style stats of daemon_host.c; the workers' figures are asked for
+ * just before, without the lock (daemon_live.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -49,13 +50,15 @@ static void host_figures(struct daemon *d, struct metrics_host *h)
 	daemon_mem_host_metrics(d, h);
 }
 
-/* The live figures of a running or paused VM (d->lock held). */
-static void vm_live(struct daemon *d, struct dvm *v, struct metrics_vm *m)
+/* The live figures of a running or paused VM (d->lock held; l: its
+ * worker's, asked before the lock was taken, daemon_live.c). */
+static void vm_live(struct daemon *d, struct dvm *v, const struct dvm_live *l,
+		    struct metrics_vm *m)
 {
-	int tids[VIRT_MAX_HARTS];
-	unsigned n = vm_vcpu_tids(v->vm, tids, VIRT_MAX_HARTS);
+	static const struct virt_dev_stats none;
+	unsigned n = l ? l->n_vcpus : 0;
 	int id = v->sched.handle ? vmk_sched_vm_id(v->sched.handle) : -1;
-	struct virt_dev_stats ds;
+	const struct virt_dev_stats *ds = l ? &l->ds : &none;
 
 	m->live = true;
 	m->sched = id >= 0;
@@ -71,15 +74,14 @@ static void vm_live(struct daemon *d, struct dvm *v, struct metrics_vm *m)
 		m->vcpu[c].ready_us = st.ready_us;
 		m->vcpu[c].wait_us = st.wait_us;
 		m->vcpu[c].costop_us = st.costop_us;
-		m->vcpu[c].instret = vm_vcpu_instret(v->vm, c);
+		m->vcpu[c].instret = l->instret[c];
 	}
 	if (id >= 0)
 		vmk_sched_vm_mhz(d->sched, id, &m->entitled_mhz,
 				 &m->demand_mhz);
 
-	vm_dev_stats(v->vm, &ds);
-	for (unsigned i = 0; i < ds.n_disks && i < METRICS_MAX_DEVICES; i++) {
-		const struct virtio_blk_stats *b = &ds.disk[i];
+	for (unsigned i = 0; i < ds->n_disks && i < METRICS_MAX_DEVICES; i++) {
+		const struct virtio_blk_stats *b = &ds->disk[i];
 
 		m->disk[i] = (struct metrics_disk){
 			.rd_ops = b->rd_ops,
@@ -101,8 +103,8 @@ static void vm_live(struct daemon *d, struct dvm *v, struct metrics_vm *m)
 					: THROTTLE_SHARES_DEFAULT;
 		m->n_disks = i + 1;
 	}
-	for (unsigned i = 0; i < ds.n_nets && i < METRICS_MAX_DEVICES; i++) {
-		const struct virtio_net_stats *s = &ds.net[i];
+	for (unsigned i = 0; i < ds->n_nets && i < METRICS_MAX_DEVICES; i++) {
+		const struct virtio_net_stats *s = &ds->net[i];
 
 		/* netdev rx/tx are toward/from the guest; frames the device
 		 * refused (malformed, too big) count as dropped too */
@@ -116,18 +118,18 @@ static void vm_live(struct daemon *d, struct dvm *v, struct metrics_vm *m)
 		};
 		m->n_nics = i + 1;
 	}
-	if (ds.has_mem) {
+	if (ds->has_mem) {
 		m->has_mem = true;
 		m->mem = (struct metrics_mem){
-			.private_bytes = ds.mem.frames_private * 4096,
-			.zero_shared_bytes = ds.mem.frames_zero_shared * 4096,
-			.compressed_bytes = ds.mem.frames_compressed * 4096,
-			.compressed_store_bytes = ds.mem.bytes_compressed,
-			.swapped_bytes = ds.mem.frames_swapped * 4096,
-			.limit_bytes = ds.mem.limit_frames * 4096,
-			.cow_breaks = ds.mem.cow_breaks,
-			.decompressions = ds.mem.decompressions,
-			.swap_ins = ds.mem.swap_ins,
+			.private_bytes = ds->mem.frames_private * 4096,
+			.zero_shared_bytes = ds->mem.frames_zero_shared * 4096,
+			.compressed_bytes = ds->mem.frames_compressed * 4096,
+			.compressed_store_bytes = ds->mem.bytes_compressed,
+			.swapped_bytes = ds->mem.frames_swapped * 4096,
+			.limit_bytes = ds->mem.limit_frames * 4096,
+			.cow_breaks = ds->mem.cow_breaks,
+			.decompressions = ds->mem.decompressions,
+			.swap_ins = ds->mem.swap_ins,
 		};
 	}
 }
@@ -137,12 +139,15 @@ int daemon_metrics(struct daemon *d, struct metrics_snapshot *s,
 {
 	struct metrics_vm *vms = NULL;
 	size_t n = 0, cap = 0;
+	struct dvm_live_set live;
 
 	memset(s, 0, sizeof(*s));
 	host_figures(d, &s->host);
 	s->states = all_states;
 	s->n_states = sizeof(all_states) / sizeof(all_states[0]);
 
+	if (dvm_live_collect(d, NULL, &live))
+		return error_set(err, ENOMEM, "out of memory");
 	pthread_mutex_lock(&d->lock);
 	for (struct dvm *v = d->vms; v; v = v->next)
 		cap++;
@@ -150,6 +155,7 @@ int daemon_metrics(struct daemon *d, struct metrics_snapshot *s,
 		vms = calloc(cap, sizeof(*vms));
 		if (!vms) {
 			pthread_mutex_unlock(&d->lock);
+			dvm_live_free(d, &live);
 			return error_set(err, ENOMEM, "out of memory");
 		}
 	}
@@ -166,9 +172,10 @@ int daemon_metrics(struct daemon *d, struct metrics_snapshot *s,
 		m->cpu_limit_mhz = v->def.cpu_limit_mhz;
 		daemon_mem_vm_metrics(d, v, m);
 		if (v->vm)
-			vm_live(d, v, m);
+			vm_live(d, v, dvm_live_of(&live, v), m);
 	}
 	pthread_mutex_unlock(&d->lock);
+	dvm_live_free(d, &live);
 	s->vms = vms;
 	s->n_vms = n;
 	return 0;

@@ -278,7 +278,15 @@ struct route {
 
 static int h_vm_list(struct req *q)
 {
-	return daemon_vm_list(q->r->d, &q->out, &q->err);
+	const char *qs = q->ri->query_string ? q->ri->query_string : "";
+	char view[16];
+	int n = mg_get_var(qs, strlen(qs), "view", view, sizeof(view));
+
+	if (n == -1 || (n >= 0 && !strcmp(view, "full")))
+		return daemon_vm_list(q->r->d, &q->out, &q->err);
+	if (n >= 0 && !strcmp(view, "summary")) /* the web console's list */
+		return daemon_vm_summary(q->r->d, &q->out, &q->err);
+	return error_set(&q->err, EINVAL, "view: expected full or summary");
 }
 
 static void set_location(struct req *q, const char *prefix, const char *id)

@@ -1,10 +1,13 @@
 /*
  * The web console's files (docs/web.md), served from the binary: GET or
- * HEAD of "/", "/ui/app.js", "/ui/app.css". They hold no data and need
- * no token (the page asks for one and sends it with every API call), but
+ * HEAD of "/" and "/ui/NAME" (gzip when the client takes it). They hold
+ * no data and need no token (the page asks for one and sends it with
+ * every API call), but
  * they are served on the same listeners as the API only: the unix socket
  * and the TLS front end, never plain HTTP.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -28,10 +31,11 @@ static const struct web_asset *find_asset(const char *path)
 	return NULL;
 }
 
-/* Does If-None-Match name etag (or "*")? */
+/* Does If-None-Match name etag, its gzip form's (etag with -gz before
+ * the closing quote) or "*"? Either means the client has this content. */
 static bool etag_matches(const char *inm, const char *etag)
 {
-	size_t n = strlen(etag);
+	size_t n = strlen(etag) - 1; /* up to the closing quote */
 
 	for (const char *p = inm; p && *p;) {
 		while (*p == ' ' || *p == ',')
@@ -40,9 +44,37 @@ static bool etag_matches(const char *inm, const char *etag)
 			return true;
 		if (!strncmp(p, "W/", 2))
 			p += 2;
-		if (!strncmp(p, etag, n))
+		if (!strncmp(p, etag, n) &&
+		    (p[n] == '"' || !strncmp(p + n, "-gz\"", 4)))
 			return true;
 		p = strchr(p, ',');
+	}
+	return false;
+}
+
+/* Does Accept-Encoding take gzip ("gzip" or "*", with no q=0)? */
+static bool accepts_gzip(const char *ae)
+{
+	for (const char *p = ae; p && *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		size_t n = strcspn(p, " \t;,");
+		bool name = (n == 4 && !strncasecmp(p, "gzip", 4)) ||
+			    (n == 1 && *p == '*');
+		const char *end = p + strcspn(p, ",");
+		if (name) {
+			const char *q = p + n;
+
+			while (q < end &&
+			       (*q == ' ' || *q == '\t' || *q == ';'))
+				q++;
+			/* q=0, q=0.0, q=0.000: refused */
+			if (q + 2 <= end && (q[0] == 'q' || q[0] == 'Q') &&
+			    q[1] == '=' && strtod(q + 2, NULL) <= 0.0)
+				return false;
+			return true;
+		}
+		p = end;
 	}
 	return false;
 }
@@ -51,8 +83,9 @@ int rest_web_serve(struct rest *r, struct mg_connection *conn)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	const struct web_asset *a;
-	const char *inm;
-	bool head;
+	const char *inm, *cache;
+	char etag[80];
+	bool head, gz;
 
 	if (strcmp(ri->request_method, "GET") &&
 	    strcmp(ri->request_method, "HEAD"))
@@ -75,24 +108,38 @@ int rest_web_serve(struct rest *r, struct mg_connection *conn)
 			strlen(ri->local_uri) < 200 ? ri->local_uri : "path");
 	}
 	head = !strcmp(ri->request_method, "HEAD");
+	gz = a->gz && accepts_gzip(mg_get_header(conn, "Accept-Encoding"));
+	/* the gzip form is another representation: its own validator */
+	if (gz)
+		snprintf(etag, sizeof(etag), "%.*s-gz\"",
+			 (int)strlen(a->etag) - 1, a->etag);
+	else
+		snprintf(etag, sizeof(etag), "%s", a->etag);
+	/* a file named by its hash never changes: cached for a year without
+	 * asking again; the page itself (no-cache) is revalidated each time
+	 * (a 304 when unchanged), so a new daemon's console, and with it the
+	 * names of its new files, is picked up at once */
+	cache = a->immutable ? "public, max-age=31536000, immutable"
+			     : "no-cache";
 	inm = mg_get_header(conn, "If-None-Match");
 	if (inm && etag_matches(inm, a->etag)) {
 		mg_printf(conn,
 			  "HTTP/1.1 304 Not Modified\r\nETag: %s\r\n"
-			  "Cache-Control: no-cache\r\n"
+			  "Cache-Control: %s\r\n%s"
 			  "Content-Security-Policy: %s\r\n" WEB_HEADERS "\r\n",
-			  a->etag, web_csp);
+			  etag, cache, a->gz ? "Vary: Accept-Encoding\r\n" : "",
+			  web_csp);
 		return 304;
 	}
-	/* no-cache: the browser revalidates (a 304 when unchanged), so a
-	 * new daemon's console is picked up at once */
 	mg_printf(conn,
 		  "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
 		  "Content-Length: %zu\r\nETag: %s\r\n"
-		  "Cache-Control: no-cache\r\n"
+		  "Cache-Control: %s\r\n%s%s"
 		  "Content-Security-Policy: %s\r\n" WEB_HEADERS "\r\n",
-		  a->content_type, a->len, a->etag, web_csp);
+		  a->content_type, gz ? a->gz_len : a->len, etag, cache,
+		  a->gz ? "Vary: Accept-Encoding\r\n" : "",
+		  gz ? "Content-Encoding: gzip\r\n" : "", web_csp);
 	if (!head)
-		mg_write(conn, a->data, a->len);
+		mg_write(conn, gz ? a->gz : a->data, gz ? a->gz_len : a->len);
 	return 200;
 }

@@ -5,6 +5,7 @@
 #ifndef SV_API_WEB_ASSETS_H
 #define SV_API_WEB_ASSETS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct web_asset {
@@ -13,6 +14,9 @@ struct web_asset {
 	const char *etag;	  /* quoted strong validator */
 	const unsigned char *data;
 	size_t len;
+	const unsigned char *gz; /* the gzip form, NULL when not smaller */
+	size_t gz_len;
+	bool immutable; /* named by its content's hash: cached for good */
 };
 
 /* The table, ended by an entry whose path is NULL (the first one when

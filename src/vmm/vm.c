@@ -382,6 +382,20 @@ bool vm_running(const struct vm *vm)
 	return r;
 }
 
+struct vm *vm_hold(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->con_lock);
+	vm->refs++;
+	pthread_mutex_unlock(&vm->con_lock);
+	return vm;
+}
+
+void vm_release(struct vm *vm)
+{
+	if (vm)
+		vm_put(vm);
+}
+
 int vm_worker_pid(const struct vm *vm)
 {
 	if (!vm->remote)

@@ -117,6 +117,13 @@ bool vm_running(const struct vm *vm);
  * once every viewer detached too. */
 void vm_destroy(struct vm *vm);
 
+/* Keep the object alive (not the machine) past a vm_destroy by its
+ * owner; vm_release drops it. Lets a caller ask a worker for figures
+ * without holding the lock that guards the owner's pointer: the figures
+ * of a destroyed machine read as zeroes. */
+struct vm *vm_hold(struct vm *vm);
+void vm_release(struct vm *vm);
+
 /* The worker process of the VM, 0 when it runs in this process. */
 int vm_worker_pid(const struct vm *vm);
 /* Why the machine ended when its worker died ("worker killed by signal 9

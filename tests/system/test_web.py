@@ -8,8 +8,10 @@ is skipped with the reason; the console WebSocket's bearer subprotocol
 is checked without a browser. docs/web.md."""
 
 import base64
+import gzip
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -83,17 +85,61 @@ def test_web_console(tmp_path, guest):
         # the page and its files need no token; the API does
         st, h, body = https_get(port, "/")
         assert st == 200 and h["content-type"].startswith("text/html")
-        assert b"<script>" in body and b"/ui/vmpage.js" in body
+        assert "content-encoding" not in h  # not asked for
+        assert h["cache-control"] == "no-cache"  # revalidated: a 304
+        assert b"<script>" in body
+        # the VM page's files are named by their content's hash
+        js = re.search(rb'"(/ui/vmpage\.[0-9a-f]{12}\.js)"', body)
+        css = re.search(rb'"(/ui/vmpage\.[0-9a-f]{12}\.css)"', body)
+        assert js and css, body[-400:]
+        js, css = js.group(1).decode(), css.group(1).decode()
         csp = h["content-security-policy"]
         assert "default-src 'self'" in csp and "script-src 'self' 'sha256-" in csp
         assert "unsafe-eval" not in csp
-        st, h, _ = https_get(port, "/ui/vmpage.js")
+        st, h2, _ = https_get(port, "/", [("If-None-Match", h["etag"])])
+        assert st == 304 and h2["etag"] == h["etag"]
+        # gzip when the client takes it: its own ETag, the same content;
+        # either ETag revalidates
+        st, hz, zbody = https_get(port, "/", [("Accept-Encoding",
+                                               "br, gzip")])
+        assert st == 200 and hz["content-encoding"] == "gzip"
+        assert hz["vary"] == "Accept-Encoding"
+        assert hz["etag"] != h["etag"] and gzip.decompress(zbody) == body
+        assert len(zbody) < len(body)
+        assert https_get(port, "/", [("If-None-Match", hz["etag"])])[0] == 304
+        st, hq, _ = https_get(port, "/", [("Accept-Encoding", "gzip;q=0")])
+        assert st == 200 and "content-encoding" not in hq
+        st, h, jsbody = https_get(port, js)
         assert st == 200 and h["content-type"].startswith("text/javascript")
-        st, _, _ = https_get(port, "/ui/vmpage.js",
-                             [("If-None-Match", h["etag"])])
+        assert "immutable" in h["cache-control"]
+        assert "max-age=31536000" in h["cache-control"]
+        assert b"xterm" in jsbody
+        st, _, _ = https_get(port, js, [("If-None-Match", h["etag"])])
         assert st == 304
+        st, h, _ = https_get(port, css, [("Accept-Encoding", "gzip")])
+        assert st == 200 and h["content-type"].startswith("text/css")
+        assert "immutable" in h["cache-control"]
         assert https_get(port, "/ui/nosuch.js")[0] == 404
+        assert https_get(port, "/ui/vmpage.js")[0] == 404
         assert https_get(port, "/v1/vms")[0] == 401
+
+        # the list page's one request: what the list shows, the host's
+        # name and CPU; a token limited to a VM sees that VM only
+        summ = api.ok("GET", "/v1/vms?view=summary")
+        assert [v["name"] for v in summ["vms"]] == ["web1"]
+        assert summ["vms"][0]["state"] == "defined"
+        assert summ["vms"][0]["memory"] > 0 and summ["vms"][0]["cpus"] >= 1
+        assert "definition" not in summ["vms"][0]
+        assert summ["host"]["hostname"] and summ["host"]["pcpus"] >= 1
+        assert api.call("GET", "/v1/vms?view=nosuch")[0] == 400
+        api.ok("POST", "/v1/vms", guest_definition(guest, "other1"))
+        one = d.cli("token", "create", "one", "--vm",
+                    "web1").stdout.strip().split()[-1]
+        st, _, b = https_get(port, "/v1/vms?view=summary",
+                             [("Authorization", f"Bearer {one}")])
+        assert st == 200
+        assert [v["name"] for v in json.loads(b)["vms"]] == ["web1"]
+        api.ok("DELETE", "/v1/vms/other1")
 
         # the console WebSocket takes the token as a subprotocol and
         # answers with softvisor.console only (the token is not echoed)

@@ -3,6 +3,9 @@
 // framework; every value from the server goes in as text, never as HTML.
 import { call, token, setToken, followEvents, ApiError } from "./api.js";
 
+// VMPAGE_JS, VMPAGE_CSS: the URLs of the VM page's script and styles,
+// named by their content's hash (set by build.mjs)
+
 const main = document.getElementById("main");
 let cleanup = [];           // what the current view must undo
 const events = [];          // the newest events, oldest first (<= 500)
@@ -55,8 +58,10 @@ const ACTIONS = {
   resume: ["paused"],
 };
 
-function actionButtons(vm, after) {
-  return Object.entries(ACTIONS).map(([act, states]) =>
+// The power buttons of a VM, enabled by its state; only the ones its
+// state allows with applicable (the list: fewer controls to lay out).
+function actionButtons(vm, after, applicable = false) {
+  return Object.entries(ACTIONS).filter(([, states]) => !applicable || states.includes(vm.state)).map(([act, states]) =>
     h("button", {
       type: "button",
       class: "act-" + act,
@@ -159,48 +164,66 @@ function viewList() {
         ["Name", "State", "vCPUs", "Memory", "CPU used", "CPU ready", "Uptime", ""].map((t) => h("th", {}, t)))),
       tbody));
 
-  let busy = false;
-  let stats = { vms: [] }, host = null;
+  // one request draws the list: GET /v1/vms?view=summary (the VMs, their
+  // CPU figures, the host's name and CPU); a row is rebuilt only when
+  // what it shows changed
+  let busy = false, first = true;
+  const shown = new Map(); // name -> { sig, tr }
+  function row(vm) {
+    const live = vm.state === "running" || vm.state === "paused";
+    const pct = (v) => (live && v != null ? v.toFixed(1) + " %" : "");
+    const cells = [vm.state, vm.cpus, fmtBytes(vm.memory), pct(vm.used_pct), pct(vm.ready_pct), fmtUptime(vm.uptime_s)];
+    const sig = cells.join("\u0000");
+    const old = shown.get(vm.name);
+    if (old && old.sig === sig) return old.tr;
+    const tr = h("tr", { "data-vm": vm.name },
+      h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name)),
+      h("td", {}, stateBadge(vm.state)),
+      cells.slice(1).map((c) => h("td", { class: "num" }, c)),
+      h("td", { class: "actions" }, actionButtons(vm, refresh, true)));
+    shown.set(vm.name, { sig, tr });
+    return tr;
+  }
   function render(list) {
-    const byName = new Map((stats.vms || []).map((s) => [s.vm, s]));
-    const rows = list.vms.map((vm) => {
-      const s = byName.get(vm.name) || {};
-      const live = vm.state === "running" || vm.state === "paused";
-      return h("tr", { "data-vm": vm.name },
-        h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name)),
-        h("td", {}, stateBadge(vm.state)),
-        h("td", { class: "num" }, vm.cpus),
-        h("td", { class: "num" }, fmtBytes(vm.memory)),
-        h("td", { class: "num" }, live && s.used_pct != null ? s.used_pct.toFixed(1) + " %" : ""),
-        h("td", { class: "num" }, live && s.ready_pct != null ? s.ready_pct.toFixed(1) + " %" : ""),
-        h("td", { class: "num" }, fmtUptime(vm.uptime_s)),
-        h("td", { class: "actions" }, actionButtons(vm, refresh)));
-    });
-    tbody.replaceChildren(...rows);
+    const rows = list.vms.map(row);
+    const names = new Set(list.vms.map((v) => v.name));
+    for (const n of shown.keys()) if (!names.has(n)) shown.delete(n);
+    // put the rows in order, moving only those out of place
+    let at = tbody.firstChild;
+    for (const tr of rows) {
+      if (tr === at) at = at.nextSibling;
+      else tbody.insertBefore(tr, at);
+    }
+    while (at) {
+      const next = at.nextSibling;
+      at.remove();
+      at = next;
+    }
     const running = list.vms.filter((v) => v.state === "running").length;
+    const host = list.host || {};
     summary.textContent = `${list.vms.length} VMs, ${running} running` +
-      (host ? ` · host ${host.hostname || ""}` : "") +
-      (stats.used_pct != null ? ` · host CPU ${stats.used_pct.toFixed(1)} %` : "");
+      (host.hostname ? ` · host ${host.hostname}` : "") +
+      (host.used_pct != null ? ` · host CPU ${host.used_pct.toFixed(1)} %` : "");
     main.dataset.loaded = "1";
   }
   async function refresh() {
     if (busy) return;
     busy = true;
     try {
-      // the list is drawn as soon as it arrives; the figures follow
-      const more = Promise.all([
-        call("GET", "/v1/host/stats").catch(() => stats),
-        call("GET", "/v1/host").catch(() => host),
-      ]);
-      const list = await call("GET", "/v1/vms");
-      render(list);
-      [stats, host] = await more;
-      render(list);
+      render(await call("GET", "/v1/vms?view=summary"));
     } catch (e) {
       if (e.status === 401) return logout();
       flash("VM list: " + e.message);
     } finally {
       busy = false;
+      // the event log and stream once the list is drawn: they do not
+      // compete with its request
+      if (first) {
+        first = false;
+        startSession();
+        // for bench/web: the first frame with the list painted
+        requestAnimationFrame(() => setTimeout(() => performance.mark("sv:list-painted")));
+      }
     }
   }
   refresh();
@@ -289,7 +312,7 @@ function viewVm(name) {
     if (stopChart) stopChart();
     if (closeConsole) closeConsole();
   });
-  import("/ui/vmpage.js").then((m) => {
+  Promise.all([import(VMPAGE_JS), loadCss(VMPAGE_CSS)]).then(([m]) => {
     if (gone) return;
     heavy = m;
     refresh();
@@ -435,11 +458,14 @@ function pushEvent(e, notify = true) {
   if (notify) eventListeners.forEach((f) => f(e));
 }
 
+let sessionOn = false, sessionGen = 0;
 function startSession() {
   document.getElementById("nav").hidden = false;
-  if (stopEvents) return;
+  if (sessionOn) return;
+  sessionOn = true;
+  const gen = ++sessionGen;
   loadRecentEvents().catch(() => {}).finally(() => {
-    if (!token()) return;
+    if (!token() || gen !== sessionGen) return;
     stopEvents = followEvents((e) => pushEvent(e), (s) => {
       streamState = s;
       const el = document.getElementById("stream-state");
@@ -452,9 +478,22 @@ function logout() {
   setToken("");
   if (stopEvents) stopEvents();
   stopEvents = null;
+  sessionOn = false;
+  sessionGen++;
   events.length = 0;
   location.hash = "#/login";
   route();
+}
+
+// A stylesheet of the daemon's (the VM page's xterm.js and uPlot CSS),
+// once; resolves when it applies (or failed: the page works unstyled).
+const cssLoaded = new Map();
+function loadCss(href) {
+  if (!cssLoaded.has(href))
+    cssLoaded.set(href, new Promise((res) => {
+      document.head.append(h("link", { rel: "stylesheet", href, onload: res, onerror: res }));
+    }));
+  return cssLoaded.get(href);
 }
 
 function route() {
@@ -464,6 +503,8 @@ function route() {
   delete main.dataset.loaded;
   const hash = location.hash.replace(/^#/, "") || "/";
   if (!token() || hash === "/login") return viewLogin();
+  document.getElementById("nav").hidden = false;
+  if (hash === "/") return viewList(); // starts the session once drawn
   startSession();
   if (hash.startsWith("/vm/")) return viewVm(decodeURIComponent(hash.slice(4)));
   if (hash === "/events") return viewEvents();
