@@ -172,7 +172,12 @@ static struct switch_svc *start(const struct switch_def *def, struct error *err)
 		if (!r)
 			r = switch_svc_set_uplink_vxlan(svc, &vc, err);
 	} else if (!strcmp(u->type, "bridge"))
-		r = switch_svc_set_uplink_bridge(svc, u->bridge, pg, err);
+		r = switch_svc_set_uplink_bridge_kind(
+			svc, u->bridge,
+			!strcmp(u->bridge_type, "ovs")	   ? SWITCH_BRIDGE_OVS
+			: !strcmp(u->bridge_type, "linux") ? SWITCH_BRIDGE_LINUX
+							   : SWITCH_BRIDGE_AUTO,
+			pg, err);
 	else if (!strcmp(u->type, "nat"))
 		r = switch_svc_set_uplink_nat(svc, &nat, pg, err);
 	else if (!strcmp(u->type, "routed")) {
@@ -226,7 +231,9 @@ static json_t *to_json(struct dswitch *w)
 			 p->mac[5]);
 		if (json_array_append_new(
 			    pa,
-			    json_pack("{s:i,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}",
+			    json_pack("{s:i,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,"
+				      "s:I}",
+				      "cpu_us", (json_int_t)(p->cpu_ns / 1000),
 				      "id", p->id, "portgroup", p->portgroup,
 				      "mac", mac, "tx_frames",
 				      (json_int_t)p->st.tx_frames, "tx_bytes",
@@ -270,12 +277,29 @@ static json_t *to_json(struct dswitch *w)
 			      (json_int_t)vs.rx_bad_frame, "fdb_learned",
 			      (json_int_t)vs.fdb_learned)))
 		goto fail;
+	char upn[32];
+	switch_svc_uplink_name(w->svc, upn, sizeof(upn));
+	if (upn[0] && strcmp(upn, "nat") && strcmp(upn, "vxlan") &&
+	    json_object_set_new(o, "uplink_device", json_string(upn)))
+		goto fail;
+	if (switch_svc_bridge_kind(w->svc)[0] &&
+	    json_object_set_new(o, "uplink_bridge",
+				json_string(switch_svc_bridge_kind(w->svc))))
+		goto fail;
 	if (json_object_set_new(o, "socket",
 				json_string(switch_svc_path(w->svc))) ||
 	    json_object_set_new(
 		    o, "cpu_ms",
 		    json_integer((json_int_t)(switch_svc_cpu_ns(w->svc) /
 					      1000000))) ||
+	    json_object_set_new(
+		    o, "cpu_us",
+		    json_integer(
+			    (json_int_t)(switch_svc_cpu_ns(w->svc) / 1000))) ||
+	    json_object_set_new(
+		    o, "uplink_cpu_us",
+		    json_integer((json_int_t)(switch_svc_uplink_cpu_ns(w->svc) /
+					      1000))) ||
 	    json_object_set_new(o, "ports", pa))
 		goto fail_o;
 	return o;
@@ -370,6 +394,72 @@ void daemon_switches_close(struct daemon_switches *s)
 }
 
 /* ---- API -------------------------------------------------------------------- */
+
+int daemon_switch_metrics(struct daemon *d, struct metrics_switch **out,
+			  size_t *n_out)
+{
+	static struct switch_port_info ports[VSWITCH_MAX_PORTS];
+	struct daemon_switches *s = d->switches;
+	struct metrics_switch *a = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	for (struct dswitch *w = s->list; w; w = w->next)
+		cap++;
+	a = cap ? calloc(cap, sizeof(*a)) : NULL;
+	for (struct dswitch *w = s->list; a && w; w = w->next) {
+		struct metrics_switch *m = &a[n++];
+		/* ports under the registry lock: the static buffer is ours */
+		unsigned np = switch_svc_ports(w->svc, ports,
+					       VSWITCH_MAX_PORTS);
+		char up[32];
+		if (np > VSWITCH_MAX_PORTS)
+			np = VSWITCH_MAX_PORTS;
+		switch_svc_uplink_name(w->svc, up, sizeof(up));
+		snprintf(m->name, sizeof(m->name), "%s", w->def.name);
+		m->cpu_ns = switch_svc_cpu_ns(w->svc);
+		m->ports = calloc(np + 1, sizeof(*m->ports));
+		if (!m->ports)
+			continue;
+		for (unsigned i = 0; i < np; i++) {
+			struct metrics_switch_port *p = &m->ports[i];
+			const uint8_t *x = ports[i].mac;
+			snprintf(p->id, sizeof(p->id), "%d", ports[i].id);
+			snprintf(p->mac, sizeof(p->mac),
+				 "%02x:%02x:%02x:%02x:%02x:%02x", x[0], x[1],
+				 x[2], x[3], x[4], x[5]);
+			snprintf(p->portgroup, sizeof(p->portgroup), "%s",
+				 ports[i].portgroup);
+			p->cpu_ns = ports[i].cpu_ns;
+			p->tx_frames = ports[i].st.tx_frames;
+			p->tx_bytes = ports[i].st.tx_bytes;
+			p->rx_frames = ports[i].st.rx_frames;
+			p->rx_bytes = ports[i].st.rx_bytes;
+		}
+		m->n_ports = np;
+		if (up[0]) {
+			struct metrics_switch_port *p = &m->ports[np];
+			snprintf(p->id, sizeof(p->id), "uplink");
+			snprintf(p->portgroup, sizeof(p->portgroup), "%s",
+				 w->def.uplink.portgroup[0]
+					 ? w->def.uplink.portgroup
+				 : w->def.distributed ? ""
+						      : SWITCH_SVC_DEFAULT_PG);
+			p->cpu_ns = switch_svc_uplink_cpu_ns(w->svc);
+			m->n_ports++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (cap && !a)
+		return -ENOMEM;
+	*out = a;
+	*n_out = n;
+	return 0;
+}
 
 int daemon_switch_list(struct daemon *d, json_t **out, struct error *err)
 {
