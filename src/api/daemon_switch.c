@@ -231,7 +231,7 @@ static json_t *to_json(struct dswitch *w)
 			 p->mac[5]);
 		if (json_array_append_new(
 			    pa,
-			    json_pack("{s:i,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,"
+			    json_pack("{s:I,s:i,s:s,s:s,s:I,s:I,s:I,s:I,s:I,"
 				      "s:I}",
 				      "cpu_us", (json_int_t)(p->cpu_ns / 1000),
 				      "id", p->id, "portgroup", p->portgroup,
@@ -278,6 +278,18 @@ static json_t *to_json(struct dswitch *w)
 			      (json_int_t)vs.fdb_learned)))
 		goto fail;
 	char upn[32];
+	struct vswitch_port_stats us;
+	if (!switch_svc_uplink_stats(w->svc, &us) &&
+	    json_object_set_new(
+		    o, "uplink_counters",
+		    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "tx_frames",
+			      (json_int_t)us.tx_frames, "tx_bytes",
+			      (json_int_t)us.tx_bytes, "rx_frames",
+			      (json_int_t)us.rx_frames, "rx_bytes",
+			      (json_int_t)us.rx_bytes, "tx_dropped",
+			      (json_int_t)us.tx_dropped, "rx_dropped",
+			      (json_int_t)us.rx_dropped)))
+		goto fail;
 	switch_svc_uplink_name(w->svc, upn, sizeof(upn));
 	if (upn[0] && strcmp(upn, "nat") && strcmp(upn, "vxlan") &&
 	    json_object_set_new(o, "uplink_device", json_string(upn)))
@@ -450,6 +462,13 @@ int daemon_switch_metrics(struct daemon *d, struct metrics_switch **out,
 				 : w->def.distributed ? ""
 						      : SWITCH_SVC_DEFAULT_PG);
 			p->cpu_ns = switch_svc_uplink_cpu_ns(w->svc);
+			struct vswitch_port_stats us;
+			if (!switch_svc_uplink_stats(w->svc, &us)) {
+				p->tx_frames = us.tx_frames;
+				p->tx_bytes = us.tx_bytes;
+				p->rx_frames = us.rx_frames;
+				p->rx_bytes = us.rx_bytes;
+			}
 			m->n_ports++;
 		}
 	}
@@ -515,8 +534,12 @@ int daemon_switch_create(struct daemon *d, const char *actor, const char *body,
 		r = r == -EINVAL ? r : -EIO;
 	} else if (!(w->svc = start(&w->def, err))) {
 		int c = err ? err->code : 0;
+		/* what this host cannot do as asked (no such bridge, an OVS
+		 * port of that name that is not ours, no OVS): a bad request */
 		r = c == EINVAL || c == ENAMETOOLONG || c == ENODEV ||
-				    c == EADDRINUSE || c == EADDRNOTAVAIL
+				    c == EADDRINUSE || c == EADDRNOTAVAIL ||
+				    c == EEXIST || c == ENOENT ||
+				    c == EOPNOTSUPP
 			    ? -EINVAL
 			    : -EIO;
 	} else if ((r = store(s, &w->def, err))) {

@@ -98,6 +98,17 @@ int top_net_parse(const json_t *reply, struct top_net_port **out, size_t *n,
 			snprintf(r->sw, sizeof(r->sw), "%s", name);
 			snprintf(r->port, sizeof(r->port), "uplink");
 			r->cpu_us = up;
+			const json_t *uc = json_object_get(sw,
+							   "uplink_counters");
+			if (uc && (u64(uc, "tx_frames", &r->tx_frames) ||
+				   u64(uc, "tx_bytes", &r->tx_bytes) ||
+				   u64(uc, "rx_frames", &r->rx_frames) ||
+				   u64(uc, "rx_bytes", &r->rx_bytes) ||
+				   u64(uc, "tx_dropped", &r->tx_dropped) ||
+				   u64(uc, "rx_dropped", &r->rx_dropped))) {
+				free(rows);
+				return bad(err, i, "uplink_counters");
+			}
 		}
 	}
 	*out = rows;

@@ -794,6 +794,20 @@ uint64_t switch_svc_cpu_ns(struct switch_svc *svc)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int switch_svc_uplink_stats(struct switch_svc *svc,
+			    struct vswitch_port_stats *st)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&svc->lock);
+	if (svc->uplink_fd >= 0 || svc->nat)
+		r = vswitch_port_stats(svc->sw, svc->uplink_port, st);
+	if (!r)
+		st->rx_dropped += svc->uplink_dropped;
+	pthread_mutex_unlock(&svc->lock);
+	return r;
+}
+
 uint64_t switch_svc_uplink_cpu_ns(struct switch_svc *svc)
 {
 	pthread_mutex_lock(&svc->lock);

@@ -134,6 +134,11 @@ int switch_svc_vxlan_stats(struct switch_svc *svc, struct vxlan_stats *st);
 /* CPU time the switch's thread has used (switching cost), ns; 0 if the
  * clock cannot be read. Any thread. */
 uint64_t switch_svc_cpu_ns(struct switch_svc *svc);
+/* The uplink port's counters (tx: into the switch from the host's side or
+ * the VXLAN peers; rx_dropped counts what its device refused). 0, or
+ * -ENOENT without an uplink. */
+int switch_svc_uplink_stats(struct switch_svc *svc,
+			    struct vswitch_port_stats *st);
 /* The part of it spent on frames from the uplink (TAP or VXLAN), ns. */
 uint64_t switch_svc_uplink_cpu_ns(struct switch_svc *svc);
 /* The uplink's TAP name into buf ("" without an uplink, "nat" for NAT). */
