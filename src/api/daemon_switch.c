@@ -15,6 +15,7 @@
 #include "net/switch_svc.h"
 #include "net/tap.h"
 #include "net/swport.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define LOG "daemon"
@@ -24,6 +25,8 @@ struct dswitch {
 	struct switch_svc *svc;
 	struct etcd *etcd; /* distributed with vxlan.etcd, else NULL */
 	char *published;   /* the VTEP record last written to etcd */
+	int64_t lease;	   /* the VTEP record's etcd lease, 0: none yet */
+	uint64_t lease_renewed_ns;
 	bool etcd_failing; /* logged once until it works again */
 	struct dswitch *next;
 };
@@ -78,8 +81,29 @@ static void etcd_sync_one(struct dswitch *w)
 
 	if (!w->etcd)
 		return;
-	if (dswitch_etcd_publish(w->etcd, &w->def, w->svc, &w->published,
-				 &err) ||
+	/* the VTEP record lives under a lease kept alive here: a daemon
+	 * that dies (SIGKILL, a lost host) loses its record after the TTL */
+	uint64_t now = clock_monotonic_ns();
+	if (w->lease && now - w->lease_renewed_ns >=
+				DSWITCH_LEASE_RENEW_S * 1000000000ull) {
+		int t = etcd_lease_keepalive(w->etcd, w->lease, &err);
+		if (t == -ENOENT) {
+			log_warn(LOG, "switch %s: %s; a new one", w->def.name,
+				 err.msg);
+			w->lease = 0;
+		} else if (t > 0) {
+			w->lease_renewed_ns = now;
+		}
+	}
+	if (!w->lease &&
+	    !etcd_lease_grant(w->etcd, DSWITCH_LEASE_TTL_S, &w->lease, &err)) {
+		w->lease_renewed_ns = now;
+		free(w->published); /* put again, under the new lease */
+		w->published = NULL;
+	}
+	if (!w->lease ||
+	    dswitch_etcd_publish(w->etcd, &w->def, w->svc, w->lease,
+				 &w->published, &err) ||
 	    (n = dswitch_etcd_peers(w->etcd, &w->def, want, &err)) < 0) {
 		if (!w->etcd_failing)
 			log_warn(LOG, "switch %s: %s (peers unchanged)",
@@ -133,6 +157,8 @@ static void dswitch_free(struct dswitch *w, bool deleted)
 {
 	if (w->etcd) {
 		dswitch_etcd_leave(w->etcd, &w->def, deleted);
+		if (w->lease)
+			etcd_lease_revoke(w->etcd, w->lease, NULL);
 		etcd_close(w->etcd);
 	}
 	free(w->published);
