@@ -13,6 +13,7 @@
 #include "api/daemon_impl.h"
 #include "api/daemon_mem.h"
 #include "api/metrics.h"
+#include "api/daemon_switch.h"
 #include "config.h"
 #include "util/clock.h"
 #include "block/throttle.h"
@@ -178,6 +179,9 @@ int daemon_metrics(struct daemon *d, struct metrics_snapshot *s,
 	dvm_live_free(d, &live);
 	s->vms = vms;
 	s->n_vms = n;
+	struct metrics_switch *sw = NULL;
+	if (daemon_switch_metrics(d, &sw, &s->n_switches) == 0)
+		s->switches = sw;
 	return 0;
 }
 
@@ -186,4 +190,9 @@ void daemon_metrics_free(struct metrics_snapshot *s)
 	free((void *)s->vms);
 	s->vms = NULL;
 	s->n_vms = 0;
+	for (size_t i = 0; i < s->n_switches; i++)
+		free(s->switches[i].ports);
+	free((void *)s->switches);
+	s->switches = NULL;
+	s->n_switches = 0;
 }

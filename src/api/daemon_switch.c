@@ -15,6 +15,7 @@
 #include "net/switch_svc.h"
 #include "net/tap.h"
 #include "net/swport.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define LOG "daemon"
@@ -24,6 +25,8 @@ struct dswitch {
 	struct switch_svc *svc;
 	struct etcd *etcd; /* distributed with vxlan.etcd, else NULL */
 	char *published;   /* the VTEP record last written to etcd */
+	int64_t lease;	   /* the VTEP record's etcd lease, 0: none yet */
+	uint64_t lease_renewed_ns;
 	bool etcd_failing; /* logged once until it works again */
 	struct dswitch *next;
 };
@@ -78,8 +81,29 @@ static void etcd_sync_one(struct dswitch *w)
 
 	if (!w->etcd)
 		return;
-	if (dswitch_etcd_publish(w->etcd, &w->def, w->svc, &w->published,
-				 &err) ||
+	/* the VTEP record lives under a lease kept alive here: a daemon
+	 * that dies (SIGKILL, a lost host) loses its record after the TTL */
+	uint64_t now = clock_monotonic_ns();
+	if (w->lease && now - w->lease_renewed_ns >=
+				DSWITCH_LEASE_RENEW_S * 1000000000ull) {
+		int t = etcd_lease_keepalive(w->etcd, w->lease, &err);
+		if (t == -ENOENT) {
+			log_warn(LOG, "switch %s: %s; a new one", w->def.name,
+				 err.msg);
+			w->lease = 0;
+		} else if (t > 0) {
+			w->lease_renewed_ns = now;
+		}
+	}
+	if (!w->lease &&
+	    !etcd_lease_grant(w->etcd, DSWITCH_LEASE_TTL_S, &w->lease, &err)) {
+		w->lease_renewed_ns = now;
+		free(w->published); /* put again, under the new lease */
+		w->published = NULL;
+	}
+	if (!w->lease ||
+	    dswitch_etcd_publish(w->etcd, &w->def, w->svc, w->lease,
+				 &w->published, &err) ||
 	    (n = dswitch_etcd_peers(w->etcd, &w->def, want, &err)) < 0) {
 		if (!w->etcd_failing)
 			log_warn(LOG, "switch %s: %s (peers unchanged)",
@@ -133,6 +157,8 @@ static void dswitch_free(struct dswitch *w, bool deleted)
 {
 	if (w->etcd) {
 		dswitch_etcd_leave(w->etcd, &w->def, deleted);
+		if (w->lease)
+			etcd_lease_revoke(w->etcd, w->lease, NULL);
 		etcd_close(w->etcd);
 	}
 	free(w->published);
@@ -172,7 +198,12 @@ static struct switch_svc *start(const struct switch_def *def, struct error *err)
 		if (!r)
 			r = switch_svc_set_uplink_vxlan(svc, &vc, err);
 	} else if (!strcmp(u->type, "bridge"))
-		r = switch_svc_set_uplink_bridge(svc, u->bridge, pg, err);
+		r = switch_svc_set_uplink_bridge_kind(
+			svc, u->bridge,
+			!strcmp(u->bridge_type, "ovs")	   ? SWITCH_BRIDGE_OVS
+			: !strcmp(u->bridge_type, "linux") ? SWITCH_BRIDGE_LINUX
+							   : SWITCH_BRIDGE_AUTO,
+			pg, err);
 	else if (!strcmp(u->type, "nat"))
 		r = switch_svc_set_uplink_nat(svc, &nat, pg, err);
 	else if (!strcmp(u->type, "routed")) {
@@ -226,7 +257,9 @@ static json_t *to_json(struct dswitch *w)
 			 p->mac[5]);
 		if (json_array_append_new(
 			    pa,
-			    json_pack("{s:i,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}",
+			    json_pack("{s:I,s:i,s:s,s:s,s:I,s:I,s:I,s:I,s:I,"
+				      "s:I}",
+				      "cpu_us", (json_int_t)(p->cpu_ns / 1000),
 				      "id", p->id, "portgroup", p->portgroup,
 				      "mac", mac, "tx_frames",
 				      (json_int_t)p->st.tx_frames, "tx_bytes",
@@ -270,12 +303,41 @@ static json_t *to_json(struct dswitch *w)
 			      (json_int_t)vs.rx_bad_frame, "fdb_learned",
 			      (json_int_t)vs.fdb_learned)))
 		goto fail;
+	char upn[32];
+	struct vswitch_port_stats us;
+	if (!switch_svc_uplink_stats(w->svc, &us) &&
+	    json_object_set_new(
+		    o, "uplink_counters",
+		    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "tx_frames",
+			      (json_int_t)us.tx_frames, "tx_bytes",
+			      (json_int_t)us.tx_bytes, "rx_frames",
+			      (json_int_t)us.rx_frames, "rx_bytes",
+			      (json_int_t)us.rx_bytes, "tx_dropped",
+			      (json_int_t)us.tx_dropped, "rx_dropped",
+			      (json_int_t)us.rx_dropped)))
+		goto fail;
+	switch_svc_uplink_name(w->svc, upn, sizeof(upn));
+	if (upn[0] && strcmp(upn, "nat") && strcmp(upn, "vxlan") &&
+	    json_object_set_new(o, "uplink_device", json_string(upn)))
+		goto fail;
+	if (switch_svc_bridge_kind(w->svc)[0] &&
+	    json_object_set_new(o, "uplink_bridge",
+				json_string(switch_svc_bridge_kind(w->svc))))
+		goto fail;
 	if (json_object_set_new(o, "socket",
 				json_string(switch_svc_path(w->svc))) ||
 	    json_object_set_new(
 		    o, "cpu_ms",
 		    json_integer((json_int_t)(switch_svc_cpu_ns(w->svc) /
 					      1000000))) ||
+	    json_object_set_new(
+		    o, "cpu_us",
+		    json_integer(
+			    (json_int_t)(switch_svc_cpu_ns(w->svc) / 1000))) ||
+	    json_object_set_new(
+		    o, "uplink_cpu_us",
+		    json_integer((json_int_t)(switch_svc_uplink_cpu_ns(w->svc) /
+					      1000))) ||
 	    json_object_set_new(o, "ports", pa))
 		goto fail_o;
 	return o;
@@ -371,6 +433,79 @@ void daemon_switches_close(struct daemon_switches *s)
 
 /* ---- API -------------------------------------------------------------------- */
 
+int daemon_switch_metrics(struct daemon *d, struct metrics_switch **out,
+			  size_t *n_out)
+{
+	static struct switch_port_info ports[VSWITCH_MAX_PORTS];
+	struct daemon_switches *s = d->switches;
+	struct metrics_switch *a = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	for (struct dswitch *w = s->list; w; w = w->next)
+		cap++;
+	a = cap ? calloc(cap, sizeof(*a)) : NULL;
+	for (struct dswitch *w = s->list; a && w; w = w->next) {
+		struct metrics_switch *m = &a[n++];
+		/* ports under the registry lock: the static buffer is ours */
+		unsigned np = switch_svc_ports(w->svc, ports,
+					       VSWITCH_MAX_PORTS);
+		char up[32];
+		if (np > VSWITCH_MAX_PORTS)
+			np = VSWITCH_MAX_PORTS;
+		switch_svc_uplink_name(w->svc, up, sizeof(up));
+		snprintf(m->name, sizeof(m->name), "%s", w->def.name);
+		m->cpu_ns = switch_svc_cpu_ns(w->svc);
+		m->ports = calloc(np + 1, sizeof(*m->ports));
+		if (!m->ports)
+			continue;
+		for (unsigned i = 0; i < np; i++) {
+			struct metrics_switch_port *p = &m->ports[i];
+			const uint8_t *x = ports[i].mac;
+			snprintf(p->id, sizeof(p->id), "%d", ports[i].id);
+			snprintf(p->mac, sizeof(p->mac),
+				 "%02x:%02x:%02x:%02x:%02x:%02x", x[0], x[1],
+				 x[2], x[3], x[4], x[5]);
+			snprintf(p->portgroup, sizeof(p->portgroup), "%s",
+				 ports[i].portgroup);
+			p->cpu_ns = ports[i].cpu_ns;
+			p->tx_frames = ports[i].st.tx_frames;
+			p->tx_bytes = ports[i].st.tx_bytes;
+			p->rx_frames = ports[i].st.rx_frames;
+			p->rx_bytes = ports[i].st.rx_bytes;
+		}
+		m->n_ports = np;
+		if (up[0]) {
+			struct metrics_switch_port *p = &m->ports[np];
+			snprintf(p->id, sizeof(p->id), "uplink");
+			snprintf(p->portgroup, sizeof(p->portgroup), "%s",
+				 w->def.uplink.portgroup[0]
+					 ? w->def.uplink.portgroup
+				 : w->def.distributed ? ""
+						      : SWITCH_SVC_DEFAULT_PG);
+			p->cpu_ns = switch_svc_uplink_cpu_ns(w->svc);
+			struct vswitch_port_stats us;
+			if (!switch_svc_uplink_stats(w->svc, &us)) {
+				p->tx_frames = us.tx_frames;
+				p->tx_bytes = us.tx_bytes;
+				p->rx_frames = us.rx_frames;
+				p->rx_bytes = us.rx_bytes;
+			}
+			m->n_ports++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (cap && !a)
+		return -ENOMEM;
+	*out = a;
+	*n_out = n;
+	return 0;
+}
+
 int daemon_switch_list(struct daemon *d, json_t **out, struct error *err)
 {
 	struct daemon_switches *s = d->switches;
@@ -425,8 +560,12 @@ int daemon_switch_create(struct daemon *d, const char *actor, const char *body,
 		r = r == -EINVAL ? r : -EIO;
 	} else if (!(w->svc = start(&w->def, err))) {
 		int c = err ? err->code : 0;
+		/* what this host cannot do as asked (no such bridge, an OVS
+		 * port of that name that is not ours, no OVS): a bad request */
 		r = c == EINVAL || c == ENAMETOOLONG || c == ENODEV ||
-				    c == EADDRINUSE || c == EADDRNOTAVAIL
+				    c == EADDRINUSE || c == EADDRNOTAVAIL ||
+				    c == EEXIST || c == ENOENT ||
+				    c == EOPNOTSUPP
 			    ? -EINVAL
 			    : -EIO;
 	} else if ((r = store(s, &w->def, err))) {

@@ -17,6 +17,9 @@
 #define SV_API_DAEMON_SWITCH_H
 
 #include <jansson.h>
+#include <stddef.h>
+
+#include "api/metrics.h"
 
 #include "util/error.h"
 
@@ -30,6 +33,11 @@ int daemon_switches_open(struct daemon *d, struct daemon_switches **out,
 /* daemon_close, after the VMs stopped: stop every switch. NULL: no-op. */
 void daemon_switches_close(struct daemon_switches *s);
 
+/* The switches' CPU time and per-port figures for GET /metrics: *out a
+ * malloc'd array (each ports array malloc'd too), *n_out of them. 0 or
+ * -ENOMEM. */
+int daemon_switch_metrics(struct daemon *d, struct metrics_switch **out,
+			  size_t *n_out);
 int daemon_switch_list(struct daemon *d, json_t **out, struct error *err);
 int daemon_switch_create(struct daemon *d, const char *actor, const char *body,
 			 json_t **out, struct error *err);

@@ -88,7 +88,8 @@ int dswitch_etcd_join(struct switch_def *def, bool adopt, struct etcd **out,
 }
 
 int dswitch_etcd_publish(struct etcd *e, const struct switch_def *def,
-			 struct switch_svc *svc, char **last, struct error *err)
+			 struct switch_svc *svc, int64_t lease, char **last,
+			 struct error *err)
 {
 	static struct switch_port_info ports[VSWITCH_MAX_PORTS];
 	static pthread_mutex_t ports_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -126,7 +127,7 @@ int dswitch_etcd_publish(struct etcd *e, const struct switch_def *def,
 	}
 	snprintf(k, sizeof(k), DSWITCH_ETCD_PREFIX "%s/vteps/%s", def->name,
 		 vtep);
-	r = etcd_put(e, k, text, err);
+	r = etcd_put_lease(e, k, text, lease, err);
 	if (!r) {
 		free(*last);
 		*last = text;

@@ -195,8 +195,15 @@ static int call(struct etcd *e, const char *path, json_t *body, json_t **out,
 int etcd_put(struct etcd *e, const char *key, const char *value,
 	     struct error *err)
 {
+	return etcd_put_lease(e, key, value, 0, err);
+}
+
+int etcd_put_lease(struct etcd *e, const char *key, const char *value,
+		   int64_t lease, struct error *err)
+{
 	char *k = b64(key, strlen(key)), *v = b64(value, strlen(value));
-	json_t *rep = NULL;
+	json_t *rep = NULL, *body;
+	char id[24];
 	int r;
 
 	if (!k || !v) {
@@ -204,10 +211,83 @@ int etcd_put(struct etcd *e, const char *key, const char *value,
 		free(v);
 		return error_set(err, ENOMEM, "etcd: out of memory");
 	}
-	r = call(e, "/v3/kv/put", json_pack("{s:s,s:s}", "key", k, "value", v),
-		 &rep, err);
+	body = json_pack("{s:s,s:s}", "key", k, "value", v);
+	/* int64 as a JSON string, as the gateway writes them */
+	snprintf(id, sizeof(id), "%lld", (long long)lease);
+	if (body && lease)
+		json_object_set_new(body, "lease", json_string(id));
+	r = call(e, "/v3/kv/put", body, &rep, err);
 	free(k);
 	free(v);
+	json_decref(rep);
+	return r;
+}
+
+/* An int64 the gateway sends as a JSON string (or a number); 0 if none. */
+static int64_t int64_of(const json_t *v)
+{
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_string(v))
+		return strtoll(json_string_value(v), NULL, 10);
+	return 0;
+}
+
+int etcd_lease_grant(struct etcd *e, unsigned ttl_s, int64_t *id,
+		     struct error *err)
+{
+	json_t *rep = NULL;
+	int r = call(e, "/v3/lease/grant",
+		     json_pack("{s:I}", "TTL", (json_int_t)ttl_s), &rep, err);
+
+	if (!r) {
+		*id = int64_of(json_object_get(rep, "ID"));
+		if (*id <= 0)
+			r = error_set(
+				err, EPROTO,
+				"etcd %s: lease grant: no lease ID "
+				"(%s)",
+				e->url,
+				json_string_value(json_object_get(rep, "error"))
+					?: "no error given");
+	}
+	json_decref(rep);
+	return r;
+}
+
+int etcd_lease_keepalive(struct etcd *e, int64_t id, struct error *err)
+{
+	char s[24];
+	json_t *rep = NULL;
+	int r;
+
+	snprintf(s, sizeof(s), "%lld", (long long)id);
+	/* a stream in gRPC; over the gateway one request gets one
+	 * {"result": {...}} and the stream ends */
+	r = call(e, "/v3/lease/keepalive", json_pack("{s:s}", "ID", s), &rep,
+		 err);
+	if (!r) {
+		/* an expired or unknown lease answers TTL 0, which the
+		 * gateway leaves out */
+		int64_t ttl = int64_of(
+			json_object_get(json_object_get(rep, "result"), "TTL"));
+		r = ttl > 0 ? (int)(ttl > INT32_MAX ? INT32_MAX : ttl)
+			    : error_set(err, ENOENT,
+					"etcd %s: lease %lld expired", e->url,
+					(long long)id);
+	}
+	json_decref(rep);
+	return r;
+}
+
+int etcd_lease_revoke(struct etcd *e, int64_t id, struct error *err)
+{
+	char s[24];
+	json_t *rep = NULL;
+	int r;
+
+	snprintf(s, sizeof(s), "%lld", (long long)id);
+	r = call(e, "/v3/lease/revoke", json_pack("{s:s}", "ID", s), &rep, err);
 	json_decref(rep);
 	return r;
 }

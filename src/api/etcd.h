@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -29,6 +30,18 @@ int etcd_check_url(const char *url, struct error *err);
 
 int etcd_put(struct etcd *e, const char *key, const char *value,
 	     struct error *err);
+/* Put attached to lease (0: none): the key goes when the lease does. */
+int etcd_put_lease(struct etcd *e, const char *key, const char *value,
+		   int64_t lease, struct error *err);
+
+/* Leases (/v3/lease/...): grant one of ttl_s seconds into *id; refresh
+ * it (the TTL it has again, in seconds, or -ENOENT when it expired or is
+ * unknown); revoke it (its keys are deleted with it). */
+int etcd_lease_grant(struct etcd *e, unsigned ttl_s, int64_t *id,
+		     struct error *err);
+int etcd_lease_keepalive(struct etcd *e, int64_t id, struct error *err);
+int etcd_lease_revoke(struct etcd *e, int64_t id, struct error *err);
+
 /* The value of key (malloc'd, NUL-terminated) into *value; -ENOENT when
  * there is none. */
 int etcd_get(struct etcd *e, const char *key, char **value, struct error *err);

@@ -532,6 +532,7 @@ int metrics_render(const struct metrics_snapshot *s, char **text, size_t *len)
 	render_disk_extra(f, s);
 	render_devices(f, s, nic_fam, sizeof(nic_fam) / sizeof(nic_fam[0]),
 		       false);
+	metrics_render_switches(f, s);
 	if (ferror(f)) {
 		fclose(f);
 		free(buf);

@@ -98,6 +98,22 @@ struct metrics_api_count {
 	uint64_t count;
 };
 
+/* One port of a virtual switch (docs/network.md "CPU cost"): a VM NIC,
+ * or the uplink (id "uplink", mac ""). cpu_ns is the switch thread's CPU
+ * time spent on the frames the port sent. */
+struct metrics_switch_port {
+	char id[12];
+	char mac[18];
+	char portgroup[32];
+	uint64_t cpu_ns, tx_frames, tx_bytes, rx_frames, rx_bytes;
+};
+struct metrics_switch {
+	char name[32];
+	uint64_t cpu_ns; /* the switch thread's CPU time, all of it */
+	size_t n_ports;
+	struct metrics_switch_port *ports; /* malloc'd */
+};
+
 struct metrics_snapshot {
 	struct metrics_host host;
 	const struct metrics_vm *vms;
@@ -107,10 +123,15 @@ struct metrics_snapshot {
 	size_t n_states;
 	const struct metrics_api_count *api; /* non-zero counts only */
 	size_t n_api;
+	const struct metrics_switch *switches; /* the daemon's switches */
+	size_t n_switches;
 };
 
 /* Render s as text/plain; version=0.0.4. 0, or -ENOMEM. */
 int metrics_render(const struct metrics_snapshot *s, char **text, size_t *len);
+
+/* The switch families (metrics_switch.c); metrics_render calls it. */
+void metrics_render_switches(FILE *f, const struct metrics_snapshot *s);
 
 /* Write s as a label value: backslash, double quote and line feed become
  * \\, \" and \n (exposition format 0.0.4); other bytes pass unchanged. */

@@ -174,6 +174,9 @@ json_t *switch_def_to_json(const struct switch_def *def)
 	if (up && def->uplink.bridge[0])
 		json_object_set_new(up, "bridge",
 				    json_string(def->uplink.bridge));
+	if (up && def->uplink.bridge_type[0])
+		json_object_set_new(up, "bridge_type",
+				    json_string(def->uplink.bridge_type));
 	if (up && def->uplink.address[0])
 		json_object_set_new(up, "address",
 				    json_string(def->uplink.address));
@@ -210,9 +213,10 @@ fail:
 static int uplink_from_json(const json_t *u, struct switch_uplink *up,
 			    struct error *err)
 {
-	static const char *const keys[] = { "type",    "bridge", "portgroup",
-					    "address", "dhcp",	 "nat",
-					    NULL };
+	static const char *const keys[] = { "type",	   "bridge",
+					    "bridge_type", "portgroup",
+					    "address",	   "dhcp",
+					    "nat",	   NULL };
 	const char *t, *b, *pg;
 
 	strcpy(up->type, "none");
@@ -271,6 +275,16 @@ static int uplink_from_json(const json_t *u, struct switch_uplink *up,
 					 "uplink.bridge: expected an "
 					 "interface name of 1..15 characters");
 		strcpy(up->bridge, b);
+	}
+	json_t *bt = json_object_get(u, "bridge_type");
+	if (bt) {
+		const char *v = json_string_value(bt);
+		if (strcmp(t, "bridge") || !v ||
+		    (strcmp(v, "linux") && strcmp(v, "ovs")))
+			return error_set(err, EINVAL,
+					 "uplink.bridge_type: \"linux\" or "
+					 "\"ovs\", for type \"bridge\"");
+		strcpy(up->bridge_type, v);
 	}
 	if (json_object_get(u, "portgroup")) {
 		if (!pg || vswitch_check_name(pg, "port group", err)) {

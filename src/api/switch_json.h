@@ -13,7 +13,8 @@
  *    "uplink": {"type": "bridge", "bridge": "br0", "portgroup": "red"}}
  *
  * uplink.type: "none" (isolated, the default), "bridge" (a TAP device in
- * an existing Linux bridge), "nat" (user-mode NAT) or "routed" (a TAP with
+ * an existing Linux bridge or Open vSwitch bridge; "bridge_type": "linux"
+ * or "ovs" insists on one, without it a Linux bridge is tried first), "nat" (user-mode NAT) or "routed" (a TAP with
  * the host's "address": "10.78.0.1/24" and, with "dhcp": true, a
  * dnsmasq; with "nat": true an nftables masquerade of the subnet, libvirt's
  * forward mode "nat"); set at creation.
@@ -37,12 +38,13 @@
 #include "util/error.h"
 
 struct switch_uplink {
-	char type[8];	    /* "none", "bridge", "nat", "routed" */
-	char bridge[16];    /* type bridge: the existing Linux bridge */
-	char address[24];   /* type routed: the host's "A.B.C.D/N" */
-	bool dhcp;	    /* type routed: serve DHCP (dnsmasq) */
-	bool nat;	    /* type routed: masquerade the subnet (nftables) */
-	char portgroup[32]; /* "" = "default" */
+	char type[8];	     /* "none", "bridge", "nat", "routed" */
+	char bridge[16];     /* type bridge: the existing Linux or OVS bridge */
+	char bridge_type[8]; /* type bridge: "" either, "linux", "ovs" */
+	char address[24];    /* type routed: the host's "A.B.C.D/N" */
+	bool dhcp;	     /* type routed: serve DHCP (dnsmasq) */
+	bool nat;	     /* type routed: masquerade the subnet (nftables) */
+	char portgroup[32];  /* "" = "default" */
 };
 
 /* A distributed switch's VXLAN endpoint (vxlan.h), as written. */

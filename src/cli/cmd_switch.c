@@ -53,8 +53,14 @@ static void serve_usage(FILE *f)
 		"  --uplink bridge=BR[,portgroup=PG]\n"
 		"                    a TAP device sv-NAME attached to the "
 		"existing\n"
-		"                    Linux bridge BR, a port of PG (default\n"
-		"                    'default'); needs CAP_NET_ADMIN\n"
+		"                    Linux or Open vSwitch bridge BR, a port "
+		"of\n"
+		"                    PG (default 'default'); needs "
+		"CAP_NET_ADMIN\n"
+		"  --uplink ovs-bridge=BR[,portgroup=PG]\n"
+		"                    the same, BR an Open vSwitch bridge (the "
+		"port\n"
+		"                    tagged with PG's VLAN)\n"
 		"  --uplink routed=ADDR/PREFIX[,dhcp=on][,nat=on]"
 		"[,portgroup=PG]\n"
 		"                    a TAP device sv-NAME with the host's "
@@ -99,6 +105,7 @@ struct uplink_args {
 	bool dhcp;
 	bool masq; /* routed: nat=on, masquerade */
 	char bridge[16];
+	bool ovs; /* ovs-bridge=BR: an Open vSwitch bridge */
 	char pg[32];
 	struct net_user_config nat;
 };
@@ -118,6 +125,11 @@ static int parse_uplink(const char *spec, struct uplink_args *u,
 	    strlen(tok + 7) < sizeof(u->bridge)) {
 		strcpy(u->kind, "bridge");
 		strcpy(u->bridge, tok + 7);
+	} else if (tok && !strncmp(tok, "ovs-bridge=", 11) && tok[11] &&
+		   strlen(tok + 11) < sizeof(u->bridge)) {
+		strcpy(u->kind, "bridge");
+		strcpy(u->bridge, tok + 11);
+		u->ovs = true;
 	} else if (tok && !strcmp(tok, "nat")) {
 		strcpy(u->kind, "nat");
 	} else if (tok && !strncmp(tok, "routed=", 7)) {
@@ -130,9 +142,9 @@ static int parse_uplink(const char *spec, struct uplink_args *u,
 					 spec);
 	} else {
 		return error_set(err, EINVAL,
-				 "--uplink %s: expected bridge=BRIDGE (1..15 "
-				 "characters), nat or routed=ADDR/PREFIX, then "
-				 ",portgroup=PG",
+				 "--uplink %s: expected bridge=BRIDGE or "
+				 "ovs-bridge=BRIDGE (1..15 characters), nat or "
+				 "routed=ADDR/PREFIX, then ,portgroup=PG",
 				 spec);
 	}
 	while ((tok = strtok_r(NULL, ",", &save))) {
@@ -347,7 +359,10 @@ static int cmd_switch_serve(int argc, char **argv)
 		}
 	const char *up_pg = up.pg[0] ? up.pg : NULL;
 	if ((!strcmp(up.kind, "bridge") &&
-	     switch_svc_set_uplink_bridge(svc, up.bridge, up_pg, &err)) ||
+	     switch_svc_set_uplink_bridge_kind(svc, up.bridge,
+					       up.ovs ? SWITCH_BRIDGE_OVS
+						      : SWITCH_BRIDGE_AUTO,
+					       up_pg, &err)) ||
 	    (!strcmp(up.kind, "nat") &&
 	     switch_svc_set_uplink_nat(svc, &up.nat, up_pg, &err)) ||
 	    (distributed && switch_svc_set_uplink_vxlan(svc, &vxc, &err)) ||
@@ -372,7 +387,7 @@ static void client_usage(FILE *f)
 {
 	fprintf(f, "usage: softvisor switch create NAME [--mtu N] "
 		   "[--portgroup SPEC]...\n"
-		   "              [--uplink bridge=BR[,portgroup=PG] | "
+		   "              [--uplink [ovs-]bridge=BR[,portgroup=PG] | "
 		   "nat[,portgroup=PG] |\n"
 		   "                        routed=ADDR/N[,dhcp=on][,nat=on]"
 		   "[,portgroup=PG]]\n"
@@ -429,6 +444,9 @@ static int create_opt(int c, const char *arg, void *opaque, struct error *err)
 		if (u.bridge[0])
 			json_object_set_new(a->uplink, "bridge",
 					    json_string(u.bridge));
+		if (u.ovs)
+			json_object_set_new(a->uplink, "bridge_type",
+					    json_string("ovs"));
 		if (!strcmp(u.kind, "routed")) {
 			char ip[INET_ADDRSTRLEN], cidr[INET_ADDRSTRLEN + 4];
 			inet_ntop(AF_INET, &u.addr, ip, sizeof(ip));
@@ -515,13 +533,24 @@ static void print_switch(const json_t *sw)
 			       : "no",
 		       sh[0], sh[1]);
 	}
-	printf("%-4s %-16s %-17s %12s %12s %10s %10s\n", "PORT", "PORTGROUP",
-	       "MAC", "TX FRAMES", "RX FRAMES", "TX DROP", "RX DROP");
+	if (json_object_get(sw, "uplink_device"))
+		printf("uplink device %s%s%s%s  cpu %.3f ms\n",
+		       cmd_jstr(sw, "uplink_device"),
+		       json_object_get(sw, "uplink_bridge") ? " (bridge: " : "",
+		       json_object_get(sw, "uplink_bridge")
+			       ? cmd_jstr(sw, "uplink_bridge")
+			       : "",
+		       json_object_get(sw, "uplink_bridge") ? ")" : "",
+		       cmd_jnum(sw, "uplink_cpu_us") / 1000.0);
+	printf("%-4s %-16s %-17s %12s %12s %10s %10s %10s\n", "PORT",
+	       "PORTGROUP", "MAC", "TX FRAMES", "RX FRAMES", "TX DROP",
+	       "RX DROP", "CPU ms");
 	json_array_foreach(json_object_get(sw, "ports"), i, p) printf(
-		"%-4.0f %-16s %-17s %12.0f %12.0f %10.0f %10.0f\n",
+		"%-4.0f %-16s %-17s %12.0f %12.0f %10.0f %10.0f %10.3f\n",
 		cmd_jnum(p, "id"), cmd_jstr(p, "portgroup"), cmd_jstr(p, "mac"),
 		cmd_jnum(p, "tx_frames"), cmd_jnum(p, "rx_frames"),
-		cmd_jnum(p, "tx_dropped"), cmd_jnum(p, "rx_dropped"));
+		cmd_jnum(p, "tx_dropped"), cmd_jnum(p, "rx_dropped"),
+		cmd_jnum(p, "cpu_us") / 1000.0);
 }
 
 static char *switch_path(const char *name, const char *suffix)

@@ -24,6 +24,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/top_disk.h"
+#include "cli/top_net.h"
 #include "cli/top_view.h"
 
 #define TOP_KEY_SLICE_MS 250
@@ -45,6 +46,7 @@ struct top_args {
 	bool vcpus;
 	bool memory; /* the memory view (top_mem.c) */
 	bool disks;  /* -D: the per-disk view (top_disk.c) */
+	bool net;    /* -N: the network view (top_net.c) */
 };
 
 /* One line of the table: a VM (vcpu < 0) or one of its vCPUs. */
@@ -523,6 +525,9 @@ static void top_usage(FILE *f)
 		"                       ZERO, balloon; key m switches)\n"
 		"  -D, --disks          per-disk figures instead: IOPS, MB/s,\n"
 		"                       latency, time throttled, shares, cap\n"
+		"  -N, --network        per-port figures of the switches: "
+		"frames,\n"
+		"                       Mbit/s, drops, %%CPU of switching\n"
 		"  -h, --help           this text\n"
 		"\n"
 		"keys: up/down/PgUp/PgDn/Home/End move, Enter or e expands "
@@ -545,6 +550,7 @@ static int top_parse_args(int argc, char **argv, struct top_args *a)
 		{ "vcpus", no_argument, NULL, 'H' },
 		{ "memory", no_argument, NULL, 'm' },
 		{ "disks", no_argument, NULL, 'D' },
+		{ "network", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		CLIENT_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
@@ -555,12 +561,13 @@ static int top_parse_args(int argc, char **argv, struct top_args *a)
 
 	a->delay_s = 2;
 	a->count = -1;
-	while ((c = getopt_long(argc, argv, "bn:d:HmDh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "bn:d:HmDNh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b': a->batch = true; break;
 		case 'H': a->vcpus = true; break;
 		case 'm': a->memory = true; break;
 		case 'D': a->disks = true; break;
+		case 'N': a->net = true; break;
 		case 'h': top_usage(stdout); return 1;
 		case 'n':
 			errno = 0;
@@ -621,7 +628,9 @@ int cmd_top(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	top_signals(!a.batch);
-	if (a.disks)
+	if (a.net)
+		r = top_net_run(c, a.delay_s, a.count, a.batch, &top_signal);
+	else if (a.disks)
 		r = top_disk_run(c, a.delay_s, a.count, a.batch, &top_signal);
 	else
 		r = a.batch ? top_batch(&a, c) : top_interactive(&a, c);

@@ -14,6 +14,7 @@
 #include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/stat.h>
@@ -22,6 +23,8 @@
 
 #include "net/netdev.h"
 #include "net/nft_masq.h"
+#include "net/ipfwd.h"
+#include "net/ovs.h"
 #include "net/swproto.h"
 #include "net/tap.h"
 #include "util/clock.h"
@@ -44,6 +47,7 @@ struct conn {
 	uint64_t hello_deadline_ns; /* port -1: closed when passed */
 	uint8_t mac[6];
 	uint64_t sock_dropped;
+	uint64_t cpu_ns; /* switching its frames (thread CPU time) */
 };
 
 struct switch_svc {
@@ -59,10 +63,15 @@ struct switch_svc {
 	int uplink_port;
 	char uplink_name[TAP_IFNAME_MAX];
 	uint64_t uplink_dropped;
-	pid_t dhcp_pid;	      /* dnsmasq of a routed uplink, 0: none */
-	uint32_t routed_addr; /* routed uplink: host address, 0: none */
+	uint64_t uplink_cpu_ns; /* switching the uplink's frames */
+	pid_t dhcp_pid;		/* dnsmasq of a routed uplink, 0: none */
+	uint32_t routed_addr;	/* routed uplink: host address, 0: none */
 	unsigned routed_prefix;
-	bool masq;	  /* its nftables masquerade chain is ours to remove */
+	bool masq;  /* its nftables masquerade chain is ours to remove */
+	bool ipfwd; /* holds IPv4 forwarding (ipfwd.h) */
+	char ovs_bridge[TAP_IFNAME_MAX]; /* bridged into OVS: its bridge */
+	char bridge_kind[8];		 /* "linux", "ovs" or "" */
+	char uplink_pg[VSWITCH_NAME_MAX + 1];
 	struct vxlan *vx; /* distributed: uplink_fd is its UDP socket */
 	struct vswitch *sw;
 	struct conn conns[MAX_CONNS];
@@ -189,6 +198,7 @@ static bool conn_hello(struct switch_svc *svc, struct conn *c)
 		c->port = port;
 		memcpy(c->mac, h.mac, 6);
 		c->sock_dropped = 0;
+		c->cpu_ns = 0;
 	}
 	pthread_mutex_unlock(&svc->lock);
 	if (port < 0) {
@@ -201,12 +211,25 @@ static bool conn_hello(struct switch_svc *svc, struct conn *c)
 	return true;
 }
 
+/* CPU time of the calling thread, ns. The cost of switching is charged
+ * per batch to the port the frames came from: two clock reads per batch
+ * of up to BATCH frames, against a recv and a send per frame. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Frames from a port: switch up to BATCH of them. false: the VM left. */
 static bool conn_input(struct switch_svc *svc, struct conn *c)
 {
 	bool alive = true;
 
 	pthread_mutex_lock(&svc->lock);
+	uint64_t cpu0 = thread_cpu_ns();
 	uint64_t now = clock_monotonic_ns();
 	for (int i = 0; i < BATCH; i++) {
 		ssize_t n = recv(c->fd, svc->buf, VSWITCH_MAX_FRAME,
@@ -222,6 +245,7 @@ static bool conn_input(struct switch_svc *svc, struct conn *c)
 		/* a truncated frame has n > VSWITCH_MAX_FRAME: dropped there */
 		vswitch_input(svc->sw, c->port, svc->buf, (size_t)n, now);
 	}
+	c->cpu_ns += thread_cpu_ns() - cpu0;
 	pthread_mutex_unlock(&svc->lock);
 	return alive;
 }
@@ -407,8 +431,10 @@ int switch_svc_vxlan_stats(struct switch_svc *svc, struct vxlan_stats *st)
 static void uplink_input(struct switch_svc *svc)
 {
 	pthread_mutex_lock(&svc->lock);
+	uint64_t cpu0 = thread_cpu_ns();
 	if (svc->vx) {
 		vxlan_input(svc, clock_monotonic_ns());
+		svc->uplink_cpu_ns += thread_cpu_ns() - cpu0;
 		pthread_mutex_unlock(&svc->lock);
 		return;
 	}
@@ -420,43 +446,125 @@ static void uplink_input(struct switch_svc *svc)
 		vswitch_input(svc->sw, svc->uplink_port, svc->buf, (size_t)n,
 			      now);
 	}
+	svc->uplink_cpu_ns += thread_cpu_ns() - cpu0;
 	pthread_mutex_unlock(&svc->lock);
+}
+
+static int uplink_attach_tap(struct switch_svc *svc, int fd, const char *name,
+			     const char *pg, struct error *err);
+
+/* The VLAN of port group name: 0..4095, or 0 when there is none (caller
+ * holds the lock). */
+static unsigned pg_vlan(struct switch_svc *svc, const char *name)
+{
+	unsigned n;
+	const struct vswitch_portgroup_config *pg = vswitch_portgroups(svc->sw,
+								       &n);
+
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(pg[i].name, name))
+			return pg[i].vlan;
+	return 0;
 }
 
 int switch_svc_set_uplink_bridge(struct switch_svc *svc, const char *bridge,
 				 const char *pg, struct error *err)
 {
-	char want[TAP_IFNAME_MAX], got[TAP_IFNAME_MAX];
-	uint64_t one = 1;
-	int fd, port;
+	return switch_svc_set_uplink_bridge_kind(svc, bridge,
+						 SWITCH_BRIDGE_AUTO, pg, err);
+}
 
+/* Attach TAP got to bridge as kind wants; *ovs set when it went into
+ * Open vSwitch. No lock held: ovs-vsctl takes its time. */
+static int bridge_attach(struct switch_svc *svc, const char *got,
+			 const char *bridge, enum switch_bridge_kind kind,
+			 unsigned vlan, bool *ovs, struct error *err)
+{
+	struct error e2 = { 0 };
+	int r = -EOPNOTSUPP, x;
+
+	*ovs = false;
+	if (kind != SWITCH_BRIDGE_OVS) {
+		r = tap_bridge_attach(got, bridge, err);
+		if (!r || kind == SWITCH_BRIDGE_LINUX ||
+		    (r != -EOPNOTSUPP && r != -ENODEV) || !ovs_running())
+			return r;
+	}
+	/* not a Linux bridge (or asked for OVS): is it an OVS bridge? */
+	x = ovs_bridge_exists(bridge, &e2);
+	if (x == 1) {
+		*ovs = true;
+		return ovs_port_add(bridge, got, vswitch_name(svc->sw), vlan,
+				    err);
+	}
+	if (kind == SWITCH_BRIDGE_OVS)
+		return x == 0 ? error_set(err, ENODEV,
+					  "no Open vSwitch bridge %s", bridge)
+			      : error_set(err, -x, "%s", e2.msg);
+	if (x == 0)
+		error_set(err, -r, "tap %s: no Linux or Open vSwitch bridge %s",
+			  got, bridge);
+	return r;
+}
+
+int switch_svc_set_uplink_bridge_kind(struct switch_svc *svc,
+				      const char *bridge,
+				      enum switch_bridge_kind kind,
+				      const char *pg, struct error *err)
+{
+	char want[TAP_IFNAME_MAX], got[TAP_IFNAME_MAX];
+	const char *pgn = pg ? pg : SWITCH_SVC_DEFAULT_PG;
+	bool ovs = false;
+	unsigned vlan;
+	int fd, r;
+
+	if (strlen(bridge) >= TAP_IFNAME_MAX)
+		return error_set(err, EINVAL, "bridge '%s': longer than %d",
+				 bridge, TAP_IFNAME_MAX - 1);
 	pthread_mutex_lock(&svc->lock);
-	if (svc->uplink_fd >= 0) {
-		pthread_mutex_unlock(&svc->lock);
-		return error_set(err, EALREADY, "switch %s has an uplink",
-				 vswitch_name(svc->sw));
-	}
+	r = svc->uplink_fd >= 0 || svc->nat
+		    ? error_set(err, EALREADY, "switch %s has an uplink",
+				vswitch_name(svc->sw))
+		    : 0;
 	snprintf(want, sizeof(want), "sv-%.12s", vswitch_name(svc->sw));
-	fd = tap_open(want, bridge, vswitch_mtu(svc->sw), got, err);
-	if (fd < 0) {
-		pthread_mutex_unlock(&svc->lock);
-		return fd;
-	}
-	port = vswitch_uplink_add(svc->sw, pg ? pg : SWITCH_SVC_DEFAULT_PG,
-				  uplink_output, svc, err);
-	if (port < 0) {
-		close(fd);
-		pthread_mutex_unlock(&svc->lock);
-		return port;
-	}
-	svc->uplink_fd = fd;
-	svc->uplink_port = port;
-	snprintf(svc->uplink_name, sizeof(svc->uplink_name), "%s", got);
+	uint32_t mtu = vswitch_mtu(svc->sw);
+	vlan = pg_vlan(svc, pgn);
 	pthread_mutex_unlock(&svc->lock);
-	/* the loop polls the new fd from its next round */
-	if (write(svc->evfd, &one, sizeof(one)) < 0)
-		log_warn(LOG_SUB, "eventfd: %s", strerror(errno));
-	return 0;
+	if (r)
+		return r;
+	fd = tap_open(want, NULL, mtu, got, err);
+	if (fd < 0)
+		return fd;
+	r = bridge_attach(svc, got, bridge, kind, vlan, &ovs, err);
+	if (r) {
+		close(fd);
+		return r;
+	}
+	pthread_mutex_lock(&svc->lock);
+	r = svc->uplink_fd >= 0 || svc->nat
+		    ? error_set(err, EALREADY, "switch %s has an uplink",
+				vswitch_name(svc->sw))
+		    : uplink_attach_tap(svc, fd, got, pgn, err);
+	if (!r) {
+		snprintf(svc->bridge_kind, sizeof(svc->bridge_kind), "%s",
+			 ovs ? "ovs" : "linux");
+		snprintf(svc->uplink_pg, sizeof(svc->uplink_pg), "%s", pgn);
+		if (ovs)
+			snprintf(svc->ovs_bridge, sizeof(svc->ovs_bridge), "%s",
+				 bridge);
+	}
+	pthread_mutex_unlock(&svc->lock);
+	if (r) {
+		if (ovs)
+			ovs_port_del(bridge, got, vswitch_name(svc->sw), NULL);
+		close(fd);
+	}
+	return r;
+}
+
+const char *switch_svc_bridge_kind(struct switch_svc *svc)
+{
+	return svc->bridge_kind; /* set once, before anyone asks */
 }
 
 /* Connect an opened TAP as the uplink port (caller holds the lock). */
@@ -567,8 +675,16 @@ int switch_svc_set_uplink_routed(struct switch_svc *svc, uint32_t addr,
 	if (!r)
 		r = uplink_attach_tap(svc, fd, got, pg, err);
 	if (!r) {
+		struct error fe = { 0 };
 		svc->routed_addr = addr;
 		svc->routed_prefix = prefix;
+		/* routing needs forwarding; without it the host side is
+		 * still reachable, so a refusal is a warning */
+		svc->ipfwd = ipfwd_acquire(&fe) == 0;
+		if (!svc->ipfwd)
+			log_warn(LOG_SUB,
+				 "%s: cannot turn IPv4 forwarding on: %s",
+				 vswitch_name(svc->sw), fe.msg);
 	}
 	pthread_mutex_unlock(&svc->lock);
 	if (r && fd >= 0)
@@ -676,6 +792,28 @@ uint64_t switch_svc_cpu_ns(struct switch_svc *svc)
 	if (pthread_getcpuclockid(svc->thread, &cid) || clock_gettime(cid, &ts))
 		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int switch_svc_uplink_stats(struct switch_svc *svc,
+			    struct vswitch_port_stats *st)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&svc->lock);
+	if (svc->uplink_fd >= 0 || svc->nat)
+		r = vswitch_port_stats(svc->sw, svc->uplink_port, st);
+	if (!r)
+		st->rx_dropped += svc->uplink_dropped;
+	pthread_mutex_unlock(&svc->lock);
+	return r;
+}
+
+uint64_t switch_svc_uplink_cpu_ns(struct switch_svc *svc)
+{
+	pthread_mutex_lock(&svc->lock);
+	uint64_t ns = svc->uplink_cpu_ns;
+	pthread_mutex_unlock(&svc->lock);
+	return ns;
 }
 
 void switch_svc_uplink_name(struct switch_svc *svc, char *buf, size_t size)
@@ -862,8 +1000,17 @@ void switch_svc_stop(struct switch_svc *svc)
 		if (nft_masq_del(vswitch_name(svc->sw), &e))
 			log_warn(LOG_SUB, "%s", e.msg);
 	}
+	if (svc->ovs_bridge[0]) {
+		struct error e = { 0 };
+		if (ovs_port_del(svc->ovs_bridge, svc->uplink_name,
+				 vswitch_name(svc->sw), &e) < 0 &&
+		    e.msg[0])
+			log_warn(LOG_SUB, "%s", e.msg);
+	}
 	if (svc->uplink_fd >= 0)
 		close(svc->uplink_fd); /* the TAP device goes with it */
+	if (svc->ipfwd)
+		ipfwd_release();
 	vxlan_free(svc->vx);
 	pthread_mutex_destroy(&svc->lock);
 	vswitch_free(svc->sw);
@@ -902,8 +1049,14 @@ int switch_svc_portgroup_set(struct switch_svc *svc,
 			     struct error *err)
 {
 	pthread_mutex_lock(&svc->lock);
+	bool ovs = svc->ovs_bridge[0] && !strcmp(pg->name, svc->uplink_pg);
+	unsigned old = pg_vlan(svc, pg->name);
 	int r = vswitch_portgroup_set(svc->sw, pg, err);
 	pthread_mutex_unlock(&svc->lock);
+	/* the OVS port of a bridged uplink follows its port group's VLAN */
+	if (!r && ovs && old != pg->vlan)
+		r = ovs_port_set_vlan(svc->uplink_name, vswitch_name(svc->sw),
+				      pg->vlan, err);
 	return r;
 }
 
@@ -949,6 +1102,7 @@ unsigned switch_svc_ports(struct switch_svc *svc, struct switch_port_info *out,
 			memcpy(p->mac, c->mac, 6);
 			vswitch_port_stats(svc->sw, c->port, &p->st);
 			p->sock_dropped = c->sock_dropped;
+			p->cpu_ns = c->cpu_ns;
 		}
 		n++;
 	}

@@ -43,6 +43,9 @@ struct switch_port_info {
 	uint8_t mac[6];
 	struct vswitch_port_stats st;
 	uint64_t sock_dropped; /* toward the VM: its socket was full */
+	uint64_t cpu_ns;       /* the switch thread's CPU time spent on the
+				* frames this port sent (recv, forwarding,
+				* the sends to their destinations) */
 };
 
 /* Start a switch named name (vswitch_check_name) with MTU mtu (0 = the
@@ -66,6 +69,25 @@ int switch_svc_set_mtu(struct switch_svc *svc, uint32_t mtu, struct error *err);
  * CAP_NET_ADMIN, -ENODEV without such a bridge). */
 int switch_svc_set_uplink_bridge(struct switch_svc *svc, const char *bridge,
 				 const char *pg, struct error *err);
+/* Which bridge a bridged uplink joins: a Linux bridge, an Open vSwitch
+ * bridge (net/ovs.h: the TAP becomes an OVS port of the uplink port
+ * group's VLAN, removed again by switch_svc_stop), or whichever `bridge`
+ * is (a Linux bridge first, then OVS if it runs). */
+enum switch_bridge_kind {
+	SWITCH_BRIDGE_AUTO,
+	SWITCH_BRIDGE_LINUX,
+	SWITCH_BRIDGE_OVS,
+};
+/* switch_svc_set_uplink_bridge with the bridge's kind. Blocks while
+ * ovs-vsctl runs (seconds at most); -ENODEV without such a bridge,
+ * -EEXIST when OVS has a port of the TAP's name that is not this
+ * switch's, -ENOENT when OVS was asked for but does not run. */
+int switch_svc_set_uplink_bridge_kind(struct switch_svc *svc,
+				      const char *bridge,
+				      enum switch_bridge_kind kind,
+				      const char *pg, struct error *err);
+/* "linux" or "ovs" for a bridged uplink, else "". */
+const char *switch_svc_bridge_kind(struct switch_svc *svc);
 /* Give the switch a routed uplink: a TAP device sv-NAME, not bridged,
  * with the host's address addr/prefix (network byte order) on the
  * switch's subnet, so the host routes between that subnet and its own
@@ -112,6 +134,13 @@ int switch_svc_vxlan_stats(struct switch_svc *svc, struct vxlan_stats *st);
 /* CPU time the switch's thread has used (switching cost), ns; 0 if the
  * clock cannot be read. Any thread. */
 uint64_t switch_svc_cpu_ns(struct switch_svc *svc);
+/* The uplink port's counters (tx: into the switch from the host's side or
+ * the VXLAN peers; rx_dropped counts what its device refused). 0, or
+ * -ENOENT without an uplink. */
+int switch_svc_uplink_stats(struct switch_svc *svc,
+			    struct vswitch_port_stats *st);
+/* The part of it spent on frames from the uplink (TAP or VXLAN), ns. */
+uint64_t switch_svc_uplink_cpu_ns(struct switch_svc *svc);
 /* The uplink's TAP name into buf ("" without an uplink, "nat" for NAT). */
 void switch_svc_uplink_name(struct switch_svc *svc, char *buf, size_t size);
 

@@ -64,24 +64,8 @@ int tap_open(const char *ifname, const char *bridge, uint32_t mtu, char *out,
 		if ((r = ifreq_call(s, SIOCSIFMTU, &ifr, "set MTU", out, err)))
 			goto fail;
 	}
-	if (bridge) {
-		memset(&ifr, 0, sizeof(ifr));
-		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", bridge);
-		struct ifreq q;
-		memset(&q, 0, sizeof(q));
-		snprintf(q.ifr_name, IFNAMSIZ, "%s", out);
-		if ((r = ifreq_call(s, SIOCGIFINDEX, &q, "interface index", out,
-				    err)))
-			goto fail;
-		ifr.ifr_ifindex = q.ifr_ifindex;
-		if (ioctl(s, SIOCBRADDIF, &ifr) < 0) {
-			r = error_set(err, errno,
-				      "tap %s: cannot attach to bridge %s: "
-				      "%s",
-				      out, bridge, strerror(errno));
-			goto fail;
-		}
-	}
+	if (bridge && (r = tap_bridge_attach(out, bridge, err)))
+		goto fail;
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", out);
 	if ((r = ifreq_call(s, SIOCGIFFLAGS, &ifr, "get flags", out, err)))
@@ -95,6 +79,40 @@ fail:
 	if (s >= 0)
 		close(s);
 	close(fd); /* a non-persistent TAP goes with its fd */
+	return r;
+}
+
+int tap_bridge_attach(const char *ifname, const char *bridge, struct error *err)
+{
+	struct ifreq ifr, q;
+	int s, r;
+
+	if (strlen(bridge) >= IFNAMSIZ)
+		return error_set(err, EINVAL, "bridge '%s': longer than %d",
+				 bridge, IFNAMSIZ - 1);
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return error_set(err, errno, "tap %s: socket: %s", ifname,
+				 strerror(errno));
+	memset(&q, 0, sizeof(q));
+	snprintf(q.ifr_name, IFNAMSIZ, "%s", ifname);
+	r = ifreq_call(s, SIOCGIFINDEX, &q, "interface index", ifname, err);
+	if (!r) {
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", bridge);
+		ifr.ifr_ifindex = q.ifr_ifindex;
+		if (ioctl(s, SIOCBRADDIF, &ifr) < 0) {
+			r = -errno;
+			/* the kernel says EOPNOTSUPP for a device that is
+			 * not a Linux bridge (an OVS bridge's is not) */
+			error_set(err, errno,
+				  "tap %s: cannot attach to bridge %s: %s%s",
+				  ifname, bridge, strerror(errno),
+				  errno == EOPNOTSUPP ? " (not a Linux bridge)"
+						      : "");
+		}
+	}
+	close(s);
 	return r;
 }
 

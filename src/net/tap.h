@@ -26,6 +26,12 @@
 int tap_open(const char *ifname, const char *bridge, uint32_t mtu, char *out,
 	     struct error *err);
 
+/* Attach interface ifname to the existing Linux bridge `bridge`. 0,
+ * -ENODEV (no such device), -EOPNOTSUPP (a device that is not a Linux
+ * bridge, e.g. an Open vSwitch bridge) or another negative errno (err). */
+int tap_bridge_attach(const char *ifname, const char *bridge,
+		      struct error *err);
+
 /* Parse "A.B.C.D/N" (N 1..30): 0 or -EINVAL. addr in network order. */
 int net_parse_cidr(const char *s, uint32_t *addr, unsigned *prefix);
 

@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import subprocess
+import signal
 import time
 import urllib.request
 
@@ -163,6 +164,17 @@ def etcd_range(url, key, prefix=False):
             base64.b64decode(kv.get("value", "")).decode() for kv in kvs}
 
 
+def etcd_lease_of(url, key):
+    """The lease ID key is attached to (0: none)."""
+    body = {"key": base64.b64encode(key.encode()).decode()}
+    req = urllib.request.Request(url + "/v3/kv/range",
+                                 json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        kvs = json.load(r).get("kvs", [])
+    return int(kvs[0].get("lease", 0)) if kvs else 0
+
+
 def wait_peers(d, want, timeout=30):
     end = time.monotonic() + timeout
     while True:
@@ -225,6 +237,24 @@ def test_distributed_switch_etcd(tmp_path, guest, etcd):
         kv = etcd_range(etcd, "/softvisor/switches/dvs/vteps/", prefix=True)
         assert list(kv) == [f"/softvisor/switches/dvs/vteps/{vtep['a']}"], kv
         wait_peers(ds["a"], [])
+        # B again, then killed: its record is under a lease nobody keeps
+        # alive any more, so it expires (TTL 10 s) and A drops B
+        ds["b"].start()
+        wait_peers(ds["a"], [vtep["b"]])
+        bkey = f"/softvisor/switches/dvs/vteps/{vtep['b']}"
+        lease = etcd_lease_of(etcd, bkey)
+        assert lease, "B's VTEP record has no lease"
+        assert etcd_lease_of(etcd, f"/softvisor/switches/dvs/vteps/"
+                             f"{vtep['a']}")
+        assert ds["b"].stop(sig=signal.SIGKILL) != 0
+        end = time.monotonic() + 60
+        while bkey in etcd_range(etcd, bkey) and time.monotonic() < end:
+            time.sleep(0.5)
+        assert bkey not in etcd_range(etcd, bkey), "the lease did not expire"
+        wait_peers(ds["a"], [], timeout=30)
+        # A's own record is kept alive past the TTL
+        assert etcd_range(etcd, f"/softvisor/switches/dvs/vteps/"
+                          f"{vtep['a']}")
     finally:
         for d in ds.values():
             rc = d.stop()

@@ -356,11 +356,18 @@ def test_nat_uplink(guest, vm_factory, tmp_path):
         sw.wait(timeout=10)
 
 
+def ip_forward(ns):
+    """net.ipv4.ip_forward of namespace ns, "0" or "1"."""
+    return subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-n",
+                           "net.ipv4.ip_forward"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
 def test_routed_uplink(guest, vm_factory, tmp_path):
     """A routed uplink in a namespace of the test: the switch's TAP gets the
     host's address 10.78.0.1/24 and a dnsmasq, the guest leases an address
     from the upper half and pings the host's side; the TAP and dnsmasq go
-    away with the switch."""
+    away with the switch. IPv4 forwarding, on before, stays on."""
     if os.geteuid() != 0:
         pytest.skip("needs root for a network namespace")
     if not os.access("/usr/sbin/dnsmasq", os.X_OK):
@@ -373,6 +380,9 @@ def test_routed_uplink(guest, vm_factory, tmp_path):
     try:
         subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"],
                        check=True)
+        # forwarding that was on before the switch is never changed
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                        "net.ipv4.ip_forward=1"], check=True)
         sw = subprocess.Popen(["ip", "netns", "exec", ns, exe, "switch",
                                "serve", "rt0", "--socket", str(sock),
                                "--uplink", "routed=10.78.0.1/24,dhcp=on"],
@@ -402,6 +412,7 @@ def test_routed_uplink(guest, vm_factory, tmp_path):
         links = subprocess.run(["ip", "-n", ns, "link", "show"],
                                capture_output=True, text=True).stdout
         assert "sv-rt0" not in links, links
+        assert ip_forward(ns) == "1"
         left = subprocess.run(["ip", "netns", "pids", ns],
                               capture_output=True, text=True).stdout
         assert left.strip() == "", f"processes left in the namespace: {left}"
@@ -416,9 +427,10 @@ def test_routed_masquerade(guest, vm_factory, tmp_path):
     """A routed uplink with nat=on, in namespaces of the test: host H runs
     the switch (10.78.0.1/24) and reaches an outside namespace O over a
     veth (10.79.0.0/24); O has no route back to 10.78.0.0/24, so the guest
-    reaches O only through the masquerade in H's table ip softvisor. The
-    switch's chain and table go away when it stops; a table it did not
-    create stays."""
+    reaches O only through the masquerade in H's table ip softvisor and
+    H's forwarding, which the switch turns on (it was off) and off again
+    when it stops. The switch's chain and table go away when it stops; a
+    table it did not create stays."""
     if os.geteuid() != 0:
         pytest.skip("needs root for network namespaces")
     exe = os.environ.get("SOFTVISOR")
@@ -446,8 +458,9 @@ def test_routed_masquerade(guest, vm_factory, tmp_path):
         ip(h, "link", "set", "vh", "up")
         ip(o, "addr", "add", "10.79.0.2/24", "dev", "vo")
         ip(o, "link", "set", "vo", "up")
-        subprocess.run(["ip", "netns", "exec", h, "sysctl", "-qw",
-                        "net.ipv4.ip_forward=1"], check=True)
+        # forwarding is off in H (a new namespace's default): the switch
+        # turns it on for its routed uplink and off again when it goes
+        assert ip_forward(h) == "0"
         # somebody else's table in H: never touched
         nft(h, "add", "table", "ip", "other")
         nft(h, "add", "chain", "ip", "other", "keep")
@@ -461,6 +474,7 @@ def test_routed_masquerade(guest, vm_factory, tmp_path):
         table = nft(h, "list", "table", "ip", "softvisor").stdout
         assert "masq-mq0" in table and "10.78.0.0/24" in table and \
             "masquerade" in table, table
+        assert ip_forward(h) == "1"
         script = ("ip link set eth0 up\n"
                   "ip addr add 10.78.0.5/24 dev eth0\n"
                   "ip route add default via 10.78.0.1\n"
@@ -472,6 +486,7 @@ def test_routed_masquerade(guest, vm_factory, tmp_path):
         assert received(vm) == 3, vm.tail()
         sw.terminate()
         sw.wait(timeout=10)
+        assert ip_forward(h) == "0", "forwarding not restored"
         gone = nft(h, "list", "table", "ip", "softvisor", check=False)
         assert gone.returncode != 0, gone.stdout
         kept = nft(h, "list", "table", "ip", "other").stdout

@@ -121,6 +121,43 @@ static void test_kv(void **state)
 	etcd_close(e);
 }
 
+/* A key under a lease: keepalive renews it, revoking the lease deletes
+ * the key, an unknown lease is -ENOENT. Expiry itself is the system
+ * test's (test_distributed_switch.py: a killed daemon's VTEP goes). */
+static void test_lease(void **state)
+{
+	struct error err = { 0 };
+	int64_t id = 0;
+	char *v = NULL;
+
+	(void)state;
+	if (!etcd_pid) {
+		print_message("skipped: %s not installed (Debian's "
+			      "etcd-server)\n",
+			      ETCD_EXE);
+		skip();
+	}
+	struct etcd *e = etcd_open(url, &err);
+	assert_non_null(e);
+	assert_int_equal(etcd_lease_grant(e, 60, &id, &err), 0);
+	assert_true(id > 0);
+	assert_int_equal(etcd_put_lease(e, "/sv/l", "x", id, &err), 0);
+	int ttl = etcd_lease_keepalive(e, id, &err);
+	assert_true(ttl > 0 && ttl <= 60);
+	assert_int_equal(etcd_get(e, "/sv/l", &v, &err), 0);
+	assert_string_equal(v, "x");
+	free(v);
+	assert_int_equal(etcd_lease_revoke(e, id, &err), 0);
+	assert_int_equal(etcd_get(e, "/sv/l", &v, &err), -ENOENT);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(etcd_lease_keepalive(e, id, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "expired"));
+	/* a put under a lease that is gone fails, nothing is written */
+	assert_true(etcd_put_lease(e, "/sv/l", "y", id, &err) < 0);
+	assert_int_equal(etcd_get(e, "/sv/l", &v, &err), -ENOENT);
+	etcd_close(e);
+}
+
 static void test_errors(void **state)
 {
 	struct error err = { 0 };
@@ -146,6 +183,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kv),
+		cmocka_unit_test(test_lease),
 		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, start_etcd, stop_etcd);

@@ -341,6 +341,52 @@ static void test_format(void **state)
 	free(text);
 }
 
+/* The switch families: the thread's CPU time and each port's share, in
+ * seconds exactly; label values escaped. */
+static void test_switches(void **state)
+{
+	(void)state;
+	struct metrics_switch_port ports[2] = {
+		{ .id = "3",
+		  .mac = "52:54:00:00:00:01",
+		  .portgroup = "red",
+		  .cpu_ns = 1500000001,
+		  .tx_frames = 7,
+		  .rx_bytes = 9 },
+		{ .id = "uplink", .portgroup = "r\"d", .cpu_ns = 20 },
+	};
+	struct metrics_switch sw = { .name = "lan",
+				     .cpu_ns = 2000000000,
+				     .n_ports = 2,
+				     .ports = ports };
+	struct metrics_snapshot s = { .host = { .version = "x" },
+				      .switches = &sw,
+				      .n_switches = 1 };
+	char *text = NULL;
+	size_t len;
+
+	assert_int_equal(metrics_render(&s, &text, &len), 0);
+	assert_true(has_line(
+		text, "softvisor_switch_cpu_seconds_total{switch=\"lan\"} "
+		      "2.000000000"));
+	assert_true(has_line(text, "softvisor_switch_port_cpu_seconds_total{"
+				   "switch=\"lan\",port=\"3\",portgroup="
+				   "\"red\",mac=\"52:54:00:00:00:01\"} "
+				   "1.500000001"));
+	assert_true(has_line(text, "softvisor_switch_port_cpu_seconds_total{"
+				   "switch=\"lan\",port=\"uplink\","
+				   "portgroup=\"r\\\"d\",mac=\"\"} "
+				   "0.000000020"));
+	assert_true(has_line(text,
+			     "softvisor_switch_port_transmit_frames_total{"
+			     "switch=\"lan\",port=\"3\",portgroup="
+			     "\"red\",mac=\"52:54:00:00:00:01\"} 7"));
+	assert_non_null(
+		strstr(text, "# TYPE softvisor_switch_port_receive_bytes_total "
+			     "counter\n"));
+	free(text);
+}
+
 static void test_empty(void **state)
 {
 	(void)state;
@@ -359,10 +405,9 @@ static void test_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_escape),
-		cmocka_unit_test(test_values),
-		cmocka_unit_test(test_format),
-		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_escape),	 cmocka_unit_test(test_values),
+		cmocka_unit_test(test_format),	 cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_switches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
