@@ -23,6 +23,30 @@ uint64_t mem_active_estimate(const struct mem_vm_figures *f)
 	return a > size ? size : a;
 }
 
+/* What compression is to reclaim: the guest holds at most size - beyond -
+ * what its balloon holds now (untrusted, so clamped to what it is asked
+ * for). */
+static void reclaim_limit(struct mem_reclaim_vm *v)
+{
+	uint64_t size = v->cfg.size_pages, beyond = v->beyond_balloon_pages;
+	uint64_t actual = v->fig.balloon_actual_pages, lim = 0;
+	uint64_t cur = v->fig.reclaim_limit_pages;
+
+	if (actual > v->balloon_pages)
+		actual = v->balloon_pages;
+	if (beyond) {
+		lim = size - beyond - actual; /* >= target >= 0 */
+		if (lim < MEM_RECLAIM_STEP_PAGES)
+			lim = MEM_RECLAIM_STEP_PAGES;
+	}
+	if (cur > size) /* the worker's word */
+		cur = size + 1;
+	uint64_t diff = lim > cur ? lim - cur : cur - lim;
+	v->reclaim_limit_pages = lim;
+	v->send_limit = diff &&
+			(diff >= MEM_RECLAIM_STEP_PAGES || !lim || !cur);
+}
+
 void mem_reclaim_decide(const struct mem_params *p, struct mem_reclaim_vm *v,
 			unsigned n)
 {
@@ -74,5 +98,6 @@ void mem_reclaim_decide(const struct mem_params *p, struct mem_reclaim_vm *v,
 		v[j].send = v[j].fig.has_balloon && diff &&
 			    (diff >= MEM_RECLAIM_STEP_PAGES ||
 			     v[j].balloon_pages == 0);
+		reclaim_limit(&v[j]);
 	}
 }
