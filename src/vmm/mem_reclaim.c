@@ -34,8 +34,8 @@ static void reclaim_limit(struct mem_reclaim_vm *v)
 
 	if (actual > v->balloon_pages)
 		actual = v->balloon_pages;
-	if (beyond) {
-		lim = size - beyond - actual; /* >= target >= 0 */
+	if (beyond >= MEM_RECLAIM_STEP_PAGES) { /* less is not worth it */
+		lim = size - beyond - actual;	/* >= target >= 0 */
 		if (lim < MEM_RECLAIM_STEP_PAGES)
 			lim = MEM_RECLAIM_STEP_PAGES;
 	}
@@ -89,7 +89,11 @@ void mem_reclaim_decide(const struct mem_params *p, struct mem_reclaim_vm *v,
 		if (max_balloon > free_pages)
 			max_balloon = free_pages;
 		v[j].balloon_pages = want > max_balloon ? max_balloon : want;
-		if (!v[j].fig.has_balloon)
+		/* a balloon under a step is not worth it: deflated, which
+		 * is always sent (else it would stay at a small size the
+		 * hysteresis never lets go) */
+		if (!v[j].fig.has_balloon ||
+		    v[j].balloon_pages < MEM_RECLAIM_STEP_PAGES)
 			v[j].balloon_pages = 0;
 		v[j].beyond_balloon_pages = want - v[j].balloon_pages;
 		uint64_t diff = v[j].balloon_pages > cur

@@ -112,6 +112,19 @@ static void test_small_changes_not_sent(void **state)
 	mem_reclaim_decide(&p, v, 2);
 	assert_true(v[0].send);
 	assert_int_equal(v[0].balloon_pages, want);
+	/* a balloon left under a step by the last decision is deflated,
+	 * and so little beyond it is not compressed either */
+	struct mem_reclaim_vm w[2] = { vm(512, 20, 60), vm(512, 5, 60) };
+	p = budget(640 - 0); /* lo gets 128 MiB, hi all of its 512 */
+	w[0].cfg.size_pages += 20;
+	w[0].fig.size_pages += 20;
+	w[0].fig.balloon_target_pages = 193;
+	mem_reclaim_decide(&p, w, 2);
+	assert_true(w[0].target_pages < w[0].cfg.size_pages);
+	assert_int_equal(w[0].balloon_pages, 0);
+	assert_true(w[0].send);
+	assert_true(w[0].beyond_balloon_pages < MEM_RECLAIM_STEP_PAGES);
+	assert_int_equal(w[0].reclaim_limit_pages, 0);
 }
 
 static void test_idle_vm_gives_back_first(void **state)
