@@ -27,7 +27,8 @@ struct dm_vm {
 	struct virt_mem_stats raw;  /* last figures of its worker */
 	struct mem_reclaim_vm last; /* last decision */
 	bool measured, decided;
-	int send_err; /* last balloon request failed with this */
+	int send_err;  /* last balloon request failed with this */
+	int limit_err; /* last reclaim limit request failed with this */
 };
 
 struct daemon_mem {
@@ -224,6 +225,8 @@ struct dm_run {
 	struct virt_mem_stats raw;
 	uint64_t send_pages;
 	bool send;
+	uint64_t limit_pages; /* the reclaim limit to send */
+	bool send_limit;
 	char name[VMDEF_NAME_MAX + 1]; /* for the log, read under op_lock */
 };
 
@@ -244,6 +247,7 @@ static void figures(const struct virt_mem_stats *s, struct mem_vm_figures *f)
 		.guest_avail_pages = s->guest_avail_bytes / PAGE,
 		.guest_free_pages = s->guest_free_bytes / PAGE,
 		.guest_stats_age_ms = s->guest_stats_age_ms,
+		.reclaim_limit_pages = s->policy_limit_pages,
 	};
 }
 
@@ -278,6 +282,8 @@ static void decide(struct daemon_mem *m, struct dm_run *run, unsigned n_run)
 			continue;
 		run[i].send = e->last.send;
 		run[i].send_pages = e->last.balloon_pages;
+		run[i].send_limit = e->last.send_limit;
+		run[i].limit_pages = e->last.reclaim_limit_pages;
 	}
 	m->rounds++;
 	pthread_mutex_unlock(&m->lock);
@@ -299,6 +305,23 @@ static void record_send(struct daemon_mem *m, struct dm_run *x, int r)
 	else if (!r)
 		log_debug(LOG, "%s: balloon %lluM", x->name,
 			  (unsigned long long)(x->send_pages / MIB_PAGES));
+}
+
+static void record_limit(struct daemon_mem *m, struct dm_run *x, int r)
+{
+	pthread_mutex_lock(&m->lock);
+	struct dm_vm *e = find(m, x->v);
+	bool first = e && e->limit_err != r;
+	if (e)
+		e->limit_err = r;
+	pthread_mutex_unlock(&m->lock);
+	if (r && first)
+		log_warn(LOG, "%s: reclaim limit %lluM: %s", x->name,
+			 (unsigned long long)(x->limit_pages / MIB_PAGES),
+			 strerror(-r));
+	else if (!r)
+		log_debug(LOG, "%s: reclaim limit %lluM", x->name,
+			  (unsigned long long)(x->limit_pages / MIB_PAGES));
 }
 
 void daemon_mem_tick(struct daemon *d)
@@ -335,14 +358,22 @@ void daemon_mem_tick(struct daemon *d)
 	decide(m, run, n);
 	for (unsigned i = 0; i < n; i++) {
 		struct dvm *v = run[i].v;
-		if (!run[i].send || pthread_mutex_trylock(&v->op_lock))
+		if ((!run[i].send && !run[i].send_limit) ||
+		    pthread_mutex_trylock(&v->op_lock))
 			continue;
-		int r = 0;
-		if (v->vm && v->gen == run[i].gen)
+		int r = 0, rl = 0;
+		bool live = v->vm && v->gen == run[i].gen;
+		if (live && run[i].send)
 			r = vm_balloon_set(v->vm, run[i].send_pages);
+		/* what the balloon cannot take, compression reclaims */
+		if (live && run[i].send_limit)
+			rl = vm_mem_target_set(v->vm, run[i].limit_pages);
 		snprintf(run[i].name, sizeof(run[i].name), "%s", v->def.name);
 		pthread_mutex_unlock(&v->op_lock);
-		record_send(m, &run[i], r);
+		if (run[i].send)
+			record_send(m, &run[i], r);
+		if (run[i].send_limit)
+			record_limit(m, &run[i], rl);
 	}
 	for (unsigned i = 0; i < n; i++)
 		dvm_put(d, run[i].v);
@@ -501,6 +532,13 @@ json_t *daemon_mem_vm_json(struct daemon *d, struct dvm *v)
 			o, "beyond_balloon",
 			json_integer(bytes(e->decided ? l->beyond_balloon_pages
 						      : 0)));
+		/* compression's limit as the worker holds it, clamped (the
+		 * figures of compression are the machine's: daemon_host.c) */
+		json_object_set_new(
+			o, "reclaim_limit",
+			json_integer(bytes(s->policy_limit_pages > size
+						   ? size
+						   : s->policy_limit_pages)));
 		if (s->guest_stats)
 			json_object_set_new(
 				o, "guest",

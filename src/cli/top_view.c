@@ -163,10 +163,17 @@ static int parse_mem(const json_t *o, const char *where, struct top_mem *m,
 	if (b && !json_is_boolean(b))
 		return bad_field(err, w, "balloon", "true or false");
 	m->balloon = json_is_true(b);
-	m->has_compressed = json_object_get(mo, "compressed") != NULL;
-	m->has_swapped = json_object_get(mo, "swapped") != NULL;
-	e = get_u64(mo, "compressed", w, &m->compressed, err);
-	e = e ?: get_u64(mo, "swapped", w, &m->swapped, err);
+	/* the daemon names them compressed_bytes and swapped_bytes (the
+	 * machine's figures, docs/api.yaml VmMemoryStats) */
+	const char *ck = json_object_get(mo, "compressed_bytes")
+				 ? "compressed_bytes"
+				 : "compressed";
+	const char *sk = json_object_get(mo, "swapped_bytes") ? "swapped_bytes"
+							      : "swapped";
+	m->has_compressed = json_object_get(mo, ck) != NULL;
+	m->has_swapped = json_object_get(mo, sk) != NULL;
+	e = get_u64(mo, ck, w, &m->compressed, err);
+	e = e ?: get_u64(mo, sk, w, &m->swapped, err);
 	m->present = e == 0;
 	return e;
 }

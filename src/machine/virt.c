@@ -528,13 +528,13 @@ static void teardown(struct virt *vm)
 }
 
 /* Compression and swap: the swap file is opened by the first build (before
- * the sandbox) and kept across reboots; its content is scratch. */
+ * the sandbox) and kept across reboots; its content is scratch. Every VM
+ * gets a compressor, since the memory policy may set a target at any time
+ * (virt_mem_target_set); it costs nothing until a limit is set. */
 static int reclaim_setup(struct virt *vm, struct error *err)
 {
 	const struct virt_config *cfg = vm->cfg;
 
-	if (!cfg->mem_limit && !cfg->mem_swap)
-		return 0;
 	if (cfg->mem_swap && !vm->swap_open) {
 		int fd = open(cfg->mem_swap, O_RDWR | O_CREAT | O_CLOEXEC,
 			      0600);
@@ -545,7 +545,7 @@ static int reclaim_setup(struct virt *vm, struct error *err)
 		vm->swap_fd = fd;
 		vm->swap_open = true;
 	}
-	return gmem_reclaim_setup(vm->mem, cfg->mem_limit,
+	return gmem_reclaim_setup(vm->mem, virt_mem_limit(vm),
 				  vm->swap_open ? vm->swap_fd : -1, err);
 }
 
@@ -740,7 +740,7 @@ static void share_tick(struct virt *vm, bool full)
 
 	if (!vm->mem || !vm->harts[0].h)
 		return;
-	if (rate == VIRT_SHARE_OFF && !vm->cfg->mem_limit)
+	if (rate == VIRT_SHARE_OFF && !gmem_get_limit(vm->mem))
 		return;
 	if (!full || rate == VIRT_SHARE_OFF)
 		rate = 0;
@@ -750,7 +750,7 @@ static void share_tick(struct virt *vm, bool full)
 /* How long the control thread sleeps: 1 s, 5 ms while reclaiming. */
 static uint64_t tick_ns(struct virt *vm)
 {
-	if (vm->mem && vm->cfg->mem_limit &&
+	if (vm->mem && gmem_get_limit(vm->mem) &&
 	    (gmem_reclaim_excess(vm->mem) || vm->share.n_held ||
 	     vm->share.n_cold))
 		return 5000000;

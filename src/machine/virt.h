@@ -258,12 +258,24 @@ struct virt_mem_stats {
 	uint64_t guest_avail_bytes;    /* MemAvailable */
 	uint64_t guest_free_bytes;     /* MemFree */
 	uint64_t guest_stats_age_ms;   /* since the guest sent them */
+	/* the policy's reclaim target as set (virt_mem_target_set), 0: none;
+	 * the other figures of compression are in struct gmem_stats */
+	uint64_t policy_limit_pages;
 };
 void virt_mem_stats(const struct virt *vm, struct virt_mem_stats *st);
 /* Ask the guest's balloon to hold pages 4 KiB pages (0: deflate all):
  * the guest then keeps RAM - pages * 4 KiB. -ENODEV without a balloon,
  * -EINVAL for more pages than RAM. Any thread. */
 int virt_balloon_set(struct virt *vm, uint64_t pages);
+/* The memory policy's reclaim target (docs/memory.md "The policy loop"):
+ * compression (and swap) keep the VM's private frames and compressed
+ * store within pages 4 KiB pages; 0 lifts it. With a configured limit
+ * (cfg->mem_limit) the smaller one holds. Kept across guest reboots.
+ * -EINVAL for more pages than RAM. Any thread. */
+int virt_mem_target_set(struct virt *vm, uint64_t pages);
+/* The limit the RAM is reclaimed to now (bytes, 0 = none): the smaller
+ * of cfg->mem_limit and the policy's target. */
+uint64_t virt_mem_limit(const struct virt *vm);
 /* Datastore caps of the virtio disks (cfg->disks order; docs/block.md
  * "Disk shares"): caps[i] for disk i < n, 0 = none; disks past n are
  * uncapped. Applies while requests run. Any thread. 0 or -errno. */

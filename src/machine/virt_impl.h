@@ -90,6 +90,9 @@ struct virt {
 	struct gmem_share share;
 	uint64_t share_full_ns; /* when the last full scanner step ran */
 	int swap_fd;		/* the swap file, if swap_open */
+	/* the memory policy's reclaim target (bytes, 0 = none): with
+	 * cfg->mem_limit the smaller one is the RAM's limit (virt_mem.c) */
+	_Atomic uint64_t policy_limit;
 	bool swap_open;
 	unsigned panic_match; /* bytes of the banner matched */
 	struct console *console;

@@ -55,6 +55,7 @@ void virt_mem_stats(const struct virt *vm, struct virt_mem_stats *st)
 		st->zero_shared_pages = g.frames_zero_shared;
 		st->cow_breaks = g.cow_breaks;
 	}
+	st->policy_limit_pages = atomic_load(&m->policy_limit) >> PAGE_SHIFT;
 	if (m->io.balloon)
 		balloon_figures(m->io.balloon, st);
 	pthread_mutex_unlock(&m->io_lock);
@@ -78,5 +79,40 @@ int virt_balloon_set(struct virt *vm, uint64_t pages)
 		}
 	}
 	pthread_mutex_unlock(&vm->io_lock);
+	return r;
+}
+
+uint64_t virt_mem_limit(const struct virt *vm)
+{
+	uint64_t cfg = vm->cfg->mem_limit;
+	uint64_t pol = atomic_load(&((struct virt *)vm)->policy_limit);
+
+	if (!cfg)
+		return pol;
+	return pol && pol < cfg ? pol : cfg;
+}
+
+int virt_mem_target_set(struct virt *vm, uint64_t pages)
+{
+	int r = 0;
+
+	/* io_lock: a reboot replaces the RAM under it; the build applies
+	 * virt_mem_limit() to the new one */
+	pthread_mutex_lock(&vm->io_lock);
+	if (vm->mem && pages > gmem_ram_size(vm->mem) >> PAGE_SHIFT) {
+		r = -EINVAL;
+	} else {
+		atomic_store(&vm->policy_limit, pages << PAGE_SHIFT);
+		if (vm->mem)
+			gmem_set_limit(vm->mem, virt_mem_limit(vm));
+	}
+	pthread_mutex_unlock(&vm->io_lock);
+	/* the control thread sleeps a second between steps: wake it so
+	 * that it reclaims at its fast pace at once */
+	if (!r && pages) {
+		pthread_mutex_lock(&vm->ev_lock);
+		pthread_cond_broadcast(&vm->ev_cond);
+		pthread_mutex_unlock(&vm->ev_lock);
+	}
 	return r;
 }

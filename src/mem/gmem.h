@@ -297,6 +297,8 @@ void gmem_share_abort(struct gmem *gm, struct gmem_share *s);
 int gmem_reclaim_setup(struct gmem *gm, uint64_t limit, int swap_fd,
 		       struct error *err);
 void gmem_set_limit(struct gmem *gm, uint64_t limit);
+/* The target now, in bytes (0 = none). */
+uint64_t gmem_get_limit(const struct gmem *gm);
 /* Frames over the target now (0 if none or within it): private frames
  * plus the compressed store's bytes in frames count against it. */
 uint64_t gmem_reclaim_excess(const struct gmem *gm);

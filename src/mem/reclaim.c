@@ -100,6 +100,12 @@ void gmem_set_limit(struct gmem *gm, uint64_t limit)
 	atomic_store(&gm->limit_frames, limit >> GUEST_PAGE_SHIFT);
 }
 
+uint64_t gmem_get_limit(const struct gmem *gm)
+{
+	return atomic_load_explicit(&gm->limit_frames, memory_order_relaxed)
+	       << GUEST_PAGE_SHIFT;
+}
+
 /* What the VM costs the host in frames: its private frames and its
  * compressed store (ESX carves the compression cache out of the VM's
  * memory too), so that the limit bounds both. */

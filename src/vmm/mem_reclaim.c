@@ -23,6 +23,30 @@ uint64_t mem_active_estimate(const struct mem_vm_figures *f)
 	return a > size ? size : a;
 }
 
+/* What compression is to reclaim: the guest holds at most size - beyond -
+ * what its balloon holds now (untrusted, so clamped to what it is asked
+ * for). */
+static void reclaim_limit(struct mem_reclaim_vm *v)
+{
+	uint64_t size = v->cfg.size_pages, beyond = v->beyond_balloon_pages;
+	uint64_t actual = v->fig.balloon_actual_pages, lim = 0;
+	uint64_t cur = v->fig.reclaim_limit_pages;
+
+	if (actual > v->balloon_pages)
+		actual = v->balloon_pages;
+	if (beyond >= MEM_RECLAIM_STEP_PAGES) { /* less is not worth it */
+		lim = size - beyond - actual;	/* >= target >= 0 */
+		if (lim < MEM_RECLAIM_STEP_PAGES)
+			lim = MEM_RECLAIM_STEP_PAGES;
+	}
+	if (cur > size) /* the worker's word */
+		cur = size + 1;
+	uint64_t diff = lim > cur ? lim - cur : cur - lim;
+	v->reclaim_limit_pages = lim;
+	v->send_limit = diff &&
+			(diff >= MEM_RECLAIM_STEP_PAGES || !lim || !cur);
+}
+
 void mem_reclaim_decide(const struct mem_params *p, struct mem_reclaim_vm *v,
 			unsigned n)
 {
@@ -65,7 +89,11 @@ void mem_reclaim_decide(const struct mem_params *p, struct mem_reclaim_vm *v,
 		if (max_balloon > free_pages)
 			max_balloon = free_pages;
 		v[j].balloon_pages = want > max_balloon ? max_balloon : want;
-		if (!v[j].fig.has_balloon)
+		/* a balloon under a step is not worth it: deflated, which
+		 * is always sent (else it would stay at a small size the
+		 * hysteresis never lets go) */
+		if (!v[j].fig.has_balloon ||
+		    v[j].balloon_pages < MEM_RECLAIM_STEP_PAGES)
 			v[j].balloon_pages = 0;
 		v[j].beyond_balloon_pages = want - v[j].balloon_pages;
 		uint64_t diff = v[j].balloon_pages > cur
@@ -74,5 +102,6 @@ void mem_reclaim_decide(const struct mem_params *p, struct mem_reclaim_vm *v,
 		v[j].send = v[j].fig.has_balloon && diff &&
 			    (diff >= MEM_RECLAIM_STEP_PAGES ||
 			     v[j].balloon_pages == 0);
+		reclaim_limit(&v[j]);
 	}
 }

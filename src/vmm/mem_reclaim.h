@@ -19,8 +19,15 @@
  *    MEM_BALLOON_HEADROOM_MIN_PAGES and 1/MEM_BALLOON_HEADROOM_DIV of its
  *    memory), or it would run out of memory (Linux's OOM killer) before
  *    the next round could deflate.
+ *  - What the balloon cannot take (its cap, the working set, no balloon)
+ *    goes to compression (and swap) in the worker: its reclaim limit is
+ *    what the guest may hold outside the balloon, size - beyond_balloon -
+ *    the balloon's actual size (so that a balloon still inflating is not
+ *    compressed as well). With nothing beyond the balloon the limit is
+ *    lifted (0).
  *  - A change smaller than MEM_RECLAIM_STEP_PAGES is not sent (no churn
- *    from the estimate's noise); a full deflate always is.
+ *    from the estimate's noise); a full deflate, setting and lifting the
+ *    reclaim limit always are.
  *
  * With no contention (the VMs' memory, capped by their limits, fits in the
  * budget) every target is the whole size and no balloon is inflated.
@@ -54,6 +61,7 @@ struct mem_vm_figures {
 	uint64_t guest_avail_pages;    /* MemAvailable */
 	uint64_t guest_free_pages;     /* MemFree */
 	uint64_t guest_stats_age_ms;   /* since the guest sent them */
+	uint64_t reclaim_limit_pages;  /* the worker's reclaim limit, 0: none */
 };
 
 /* Guest statistics older than this are not used. */
@@ -77,6 +85,11 @@ struct mem_reclaim_vm {
 	 * (compression, swap) to reclaim */
 	uint64_t beyond_balloon_pages;
 	bool send; /* differs enough from fig's target */
+	/* compression's limit for the worker (0: none, else >=
+	 * MEM_RECLAIM_STEP_PAGES), and whether it differs enough from
+	 * fig.reclaim_limit_pages to be sent */
+	uint64_t reclaim_limit_pages;
+	bool send_limit;
 };
 
 /* Decide for the n VMs (see the header comment). fig.size_pages is taken

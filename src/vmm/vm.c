@@ -537,6 +537,19 @@ int vm_balloon_set(struct vm *vm, uint64_t pages)
 	return r;
 }
 
+int vm_mem_target_set(struct vm *vm, uint64_t pages)
+{
+	if (!vm->remote)
+		return virt_mem_target_set(vm->board, pages);
+	if (pages > INT32_MAX)
+		return -EINVAL;
+	struct vmproc *p = proc_get(vm);
+	int r = p ? vmproc_call(p, VMPROTO_MEM_TARGET, (int32_t)pages, NULL, 0)
+		  : -EPIPE;
+	proc_put(vm);
+	return r;
+}
+
 int vm_console_attach(struct vm *vm, bool writer,
 		      const struct vm_viewer_ops *ops, struct vm_viewer **out)
 {

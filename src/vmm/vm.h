@@ -142,6 +142,9 @@ void vm_dev_stats(const struct vm *vm, struct virt_dev_stats *st);
  * more pages than RAM, -EPIPE once the worker is gone). */
 void vm_mem_stats(const struct vm *vm, struct virt_mem_stats *st);
 int vm_balloon_set(struct vm *vm, uint64_t pages);
+/* The memory policy's reclaim target (virt_mem_target_set: pages, 0 =
+ * none; -EINVAL beyond RAM, -EPIPE once the worker is gone). */
+int vm_mem_target_set(struct vm *vm, uint64_t pages);
 
 /* Attach a console viewer: ops.output first receives the scrollback.
  * writer: the one viewer allowed to type (-EBUSY if taken). -EINVAL once

@@ -48,6 +48,7 @@ static const struct {
 	[VMPROTO_DISK_CAP] = { "disk-cap", 0,
 			       VIRT_MAX_VIRTIO * sizeof(struct virt_disk_cap),
 			       0 },
+	[VMPROTO_MEM_TARGET] = { "mem-target", 0, 0, 0 },
 };
 
 const char *vmproto_type_name(unsigned type)

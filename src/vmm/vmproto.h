@@ -76,6 +76,10 @@ enum vmproto_type {
 	 * docs/block.md); data: struct virt_disk_cap per disk, in order;
 	 * reply a0 = 0 or -errno */
 	VMPROTO_DISK_CAP,
+	/* daemon -> worker (issue 15): the memory policy's reclaim target,
+	 * a0: 4 KiB pages (0 = none, 1 .. RAM) that compression keeps the
+	 * VM within; reply a0 = 0 or -EINVAL */
+	VMPROTO_MEM_TARGET,
 	VMPROTO_TYPE_END
 };
 

@@ -422,6 +422,10 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		r = m->a0 < 0 ? -EINVAL
 			      : vm_balloon_set(w->vm, (uint64_t)m->a0);
 		break;
+	case VMPROTO_MEM_TARGET:
+		r = m->a0 < 0 ? -EINVAL
+			      : vm_mem_target_set(w->vm, (uint64_t)m->a0);
+		break;
 	case VMPROTO_GATE_KICK: return gate_kick(w, m, err);
 	case VMPROTO_REPLY: /* to GATE_CLOSING/OPENING */
 		pthread_mutex_lock(&w->lock);

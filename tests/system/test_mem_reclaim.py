@@ -177,3 +177,77 @@ def wait_until_daemon(what, pred, timeout):
             return last
         time.sleep(0.5)
     raise AssertionError(f"timeout waiting for {what} (last: {last})")
+
+
+# A daemon VM without a balloon under the memory policy (docs/memory.md
+# "The policy loop"): when the host budget shrinks below what it holds,
+# its target is all the balloon-less VM may keep, and the worker's
+# compressor takes it there; when the budget grows again the limit is
+# lifted and what the guest reads comes back.
+def test_policy_target_compresses_vm_without_balloon(tmp_path, guest):
+    from conftest import TIME_SCALE
+    from daemon_util import Daemon, guest_definition
+    from test_mem_qos import console
+
+    target = 160 * MiB
+    d = Daemon(tmp_path, extra=["--mem-budget", "1G"]).start()
+    try:
+        api = d.api()
+        defn = guest_definition(guest, "nb", memory="512M",
+                                script=DAEMON_SCRIPT, mem_merge=False)
+        api.ok("POST", "/v1/vms", defn)
+        api.ok("POST", "/v1/vms/nb/start")
+        c = console(d, "nb")
+        c.expect("RECLAIM-WROTE")
+
+        def mem():
+            return api.ok("GET", "/v1/vms/nb/stats")["memory"]
+
+        m = mem()
+        assert not m["balloon"] and m["reclaim_limit"] == 0, m
+        assert m["limit_bytes"] == 0 and m["compressed_bytes"] == 0, m
+        assert m["private_bytes"] > target + 32 * MiB, m
+
+        api.ok("PATCH", "/v1/host", {"memory_budget": target})
+
+        def compressed():
+            m = mem()
+            used = m["private_bytes"] + m["compression_cache_bytes"]
+            return (m["reclaim_limit"] == target and
+                    m["limit_bytes"] == target and
+                    m["compressed_bytes"] >= 64 * MiB and
+                    used <= target + 8 * MiB), m
+
+        m = wait_until_daemon("compressed toward the 160 MiB target",
+                              compressed, 120 * TIME_SCALE)
+        assert m["target"] == target and m["beyond_balloon"] > 0, m
+        c.send("md5sum /tmp/fill/text\r")
+        c.expect(r"([0-9a-f]{32})\s+/tmp/fill/text", timeout=120 * TIME_SCALE)
+        assert c.match.group(1) == text_md5()
+        low = mem()
+
+        # the budget allows it again: the limit goes, pages come back
+        api.ok("PATCH", "/v1/host", {"memory_budget": 1024 * MiB})
+        wait_until_daemon(
+            "the reclaim limit lifted",
+            lambda: (lambda m: (m["reclaim_limit"] == 0 and
+                                m["limit_bytes"] == 0, m))(mem()),
+            30 * TIME_SCALE)
+        # the guest may hold more than the old target again: 48 MiB more
+        # (the tmpfs holds 200 MiB) stay resident, nothing more is
+        # compressed
+        c.send(f"head -c {48 * MiB} /tmp/fill/text > /tmp/fill/more && "
+               "md5sum /tmp/fill/text\r")
+        c.expect(r"([0-9a-f]{32})\s+/tmp/fill/text", timeout=120 * TIME_SCALE)
+        assert c.match.group(1) == text_md5()
+        back = mem()
+        print(f"low budget: {low}\nback: {back}")
+        assert back["decompressions"] > 0, back
+        assert back["compressed_bytes"] <= low["compressed_bytes"], back
+        assert (back["private_bytes"] + back["compression_cache_bytes"]
+                >= target + 40 * MiB), back
+        c.send("echo sum=$((40+2))\r")
+        c.expect("sum=42", timeout=60 * TIME_SCALE)
+        api.ok("POST", "/v1/vms/nb/stop")
+    finally:
+        d.stop()

@@ -361,7 +361,7 @@ static const char *const mem_json =
 	"  {\"vm\": \"nb\", \"state\": \"running\", \"memory\": {"
 	"   \"size\": 268435456, \"target\": 268435456, \"active\": 0,"
 	"   \"consumed\": 0, \"zero_shared\": 0, \"balloon\": false,"
-	"   \"compressed\": 4096, \"swapped\": 8192}},"
+	"   \"compressed_bytes\": 4096, \"swapped_bytes\": 8192}},"
 	"  {\"vm\": \"x\", \"state\": \"paused\"}"
 	" ]}";
 

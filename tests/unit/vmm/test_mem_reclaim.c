@@ -112,6 +112,19 @@ static void test_small_changes_not_sent(void **state)
 	mem_reclaim_decide(&p, v, 2);
 	assert_true(v[0].send);
 	assert_int_equal(v[0].balloon_pages, want);
+	/* a balloon left under a step by the last decision is deflated,
+	 * and so little beyond it is not compressed either */
+	struct mem_reclaim_vm w[2] = { vm(512, 20, 60), vm(512, 5, 60) };
+	p = budget(640 - 0); /* lo gets 128 MiB, hi all of its 512 */
+	w[0].cfg.size_pages += 20;
+	w[0].fig.size_pages += 20;
+	w[0].fig.balloon_target_pages = 193;
+	mem_reclaim_decide(&p, w, 2);
+	assert_true(w[0].target_pages < w[0].cfg.size_pages);
+	assert_int_equal(w[0].balloon_pages, 0);
+	assert_true(w[0].send);
+	assert_true(w[0].beyond_balloon_pages < MEM_RECLAIM_STEP_PAGES);
+	assert_int_equal(w[0].reclaim_limit_pages, 0);
 }
 
 static void test_idle_vm_gives_back_first(void **state)
@@ -194,6 +207,74 @@ static void test_without_balloon_nothing_sent(void **state)
 	assert_false(v[1].send);
 }
 
+/* What the balloon cannot take goes to compression: the worker's reclaim
+ * limit is what the guest may hold outside its balloon; it is lifted when
+ * the budget allows, and sent only when it changed enough. */
+static void test_reclaim_limit(void **state)
+{
+	struct mem_params p = budget(640);
+	struct mem_reclaim_vm v[2] = { vm(512, 20, 60), vm(512, 5, 60) };
+
+	(void)state;
+	v[1].fig.has_balloon = 0;
+	mem_reclaim_decide(&p, v, 2);
+	assert_int_equal(v[1].reclaim_limit_pages, 128 * MIB);
+	assert_true(v[1].send_limit);
+	assert_int_equal(v[0].reclaim_limit_pages, 0);
+	assert_false(v[0].send_limit);
+	/* the worker took it: not sent again, nor a change under 1 MiB */
+	v[1].fig.reclaim_limit_pages = 128 * MIB;
+	mem_reclaim_decide(&p, v, 2);
+	assert_false(v[1].send_limit);
+	v[1].fig.reclaim_limit_pages = 128 * MIB + 100;
+	mem_reclaim_decide(&p, v, 2);
+	assert_false(v[1].send_limit);
+	/* a hostile figure beyond the size is corrected */
+	v[1].fig.reclaim_limit_pages = ~0ull;
+	mem_reclaim_decide(&p, v, 2);
+	assert_true(v[1].send_limit);
+	assert_int_equal(v[1].reclaim_limit_pages, 128 * MIB);
+
+	/* the budget allows it again: lifted, once */
+	v[1].fig.reclaim_limit_pages = 128 * MIB;
+	p = budget(2048);
+	mem_reclaim_decide(&p, v, 2);
+	assert_int_equal(v[1].reclaim_limit_pages, 0);
+	assert_true(v[1].send_limit);
+	v[1].fig.reclaim_limit_pages = 0;
+	mem_reclaim_decide(&p, v, 2);
+	assert_false(v[1].send_limit);
+
+	/* with a balloon at its cap: the balloon's part is not compressed
+	 * while the guest still inflates it; once it did, the limit is the
+	 * target */
+	struct mem_reclaim_vm b[2] = { vm(512, 20, 60), vm(512, 5, 60) };
+	p = budget(640);
+	mem_reclaim_decide(&p, b, 2);
+	uint64_t beyond = b[1].beyond_balloon_pages;
+	assert_true(beyond > 0);
+	assert_int_equal(b[1].reclaim_limit_pages, 512 * MIB - beyond);
+	b[1].fig.balloon_actual_pages = b[1].balloon_pages;
+	mem_reclaim_decide(&p, b, 2);
+	assert_int_equal(b[1].reclaim_limit_pages, b[1].target_pages);
+	/* a guest claiming a bigger balloon than asked for gains nothing */
+	b[1].fig.balloon_actual_pages = 512 * MIB;
+	mem_reclaim_decide(&p, b, 2);
+	assert_int_equal(b[1].reclaim_limit_pages, b[1].target_pages);
+	/* the balloon alone reaches the target: no limit */
+	assert_int_equal(b[0].beyond_balloon_pages, 0);
+	assert_int_equal(b[0].reclaim_limit_pages, 0);
+
+	/* a target of a few pages still leaves a limit (0 means none) */
+	struct mem_reclaim_vm t[2] = { vm(512, 1000, 60), vm(512, 1, 60) };
+	t[1].fig.has_balloon = 0;
+	p = budget(16);
+	mem_reclaim_decide(&p, t, 2);
+	assert_true(t[1].target_pages < MEM_RECLAIM_STEP_PAGES);
+	assert_int_equal(t[1].reclaim_limit_pages, MEM_RECLAIM_STEP_PAGES);
+	assert_true(t[1].send_limit);
+}
+
 static void test_active_estimate(void **state)
 {
 	struct mem_reclaim_vm v = vm(512, 10, 100);
@@ -248,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_reservation_and_limit),
 		cmocka_unit_test(test_working_set_is_kept),
 		cmocka_unit_test(test_without_balloon_nothing_sent),
+		cmocka_unit_test(test_reclaim_limit),
 		cmocka_unit_test(test_active_estimate),
 		cmocka_unit_test(test_worker_size_ignored),
 	};
