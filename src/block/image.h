@@ -98,6 +98,43 @@ struct image_info {
 /* Describe the image (format probed from its contents). */
 int image_info(const char *path, struct image_info *info, struct error *err);
 
+/* Backing chains and external snapshots (image_chain.c; docs/block.md
+ * "External snapshots"). One image of a chain, the top first. */
+struct image_chain_entry {
+	char path[4096]; /* as the image above names it, resolved */
+	char format[8];	 /* "raw" or "qcow2" */
+	uint64_t virtual_size;
+	bool encrypted;
+	unsigned snapshots; /* internal ones */
+	char backing[4096]; /* resolved path of the next image, or "" */
+};
+/* Walk the chain of path (fmt raw, qcow2 or NULL: probed; a raw image is
+ * never parsed): *out (free() it) gets *n images, the top first. A
+ * missing backing file (-ENOENT), a loop (-ELOOP) and a chain deeper
+ * than 8 images (-ELOOP) are errors naming the image that points on. */
+int image_chain(const char *path, const char *fmt,
+		struct image_chain_entry **out, unsigned *n, struct error *err);
+/* An external snapshot (virsh snapshot-create --disk-only): a new qcow2
+ * overlay whose backing file is path (absolute, format recorded), as
+ * image_clone. path is not written again by whoever uses overlay. */
+int image_snapshot_external(const char *path, const char *fmt,
+			    const char *overlay, struct error *err);
+/* Commit (qemu-img commit -d, virsh blockcommit): every cluster the
+ * qcow2 overlay holds itself (data or zeros) is written into its backing
+ * file, which then reads as the overlay did. The overlay is left as it
+ * was (it still reads the same). A crash midway leaves the overlay whole
+ * and reading as before. */
+int image_commit(const char *overlay,
+		 void (*progress)(void *opaque, uint64_t done, uint64_t total),
+		 void *opaque, struct error *err);
+/* Pull (virsh blockpull, QEMU block-stream, qemu-img rebase -b ""):
+ * every cluster the overlay does not hold is copied into it from its
+ * backing chain, then the header forgets the backing file: the overlay
+ * stands alone. Refused with internal snapshots in the overlay. */
+int image_pull(const char *overlay,
+	       void (*progress)(void *opaque, uint64_t done, uint64_t total),
+	       void *opaque, struct error *err);
+
 struct image_check {
 	uint64_t corruptions; /* references without refcount, bad entries */
 	uint64_t leaks;	      /* refcounts without references */
