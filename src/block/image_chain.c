@@ -10,10 +10,13 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "block/image.h"
 #include "block/qcow2_int.h"
+#include "util/hostfile.h"
 
 /* The backing file name of an image, resolved as the qcow2 driver does:
  * relative to the directory of the image naming it. */
@@ -267,7 +270,7 @@ int image_commit(const char *overlay,
 		r = -err->code;
 	if (!r && !(base = blockdev_open(c[1].path, c[1].format, false, err)))
 		r = -err->code;
-	if (!r && !(cp.buf = malloc(qcow2_of(top)->cluster_size)))
+	if (!r && !(cp.buf = malloc(1u << QCOW2_MAX_CLUSTER)))
 		r = error_set(err, ENOMEM, "out of memory");
 	if (!r) {
 		cp.from = top;
@@ -392,7 +395,7 @@ int image_pull(const char *overlay,
 			      overlay, c[0].snapshots);
 	if (!r && !(bd = blockdev_open(overlay, "qcow2", false, err)))
 		r = -err->code;
-	if (!r && !(cp.buf = malloc(qcow2_of(bd)->cluster_size)))
+	if (!r && !(cp.buf = malloc(1u << QCOW2_MAX_CLUSTER)))
 		r = error_set(err, ENOMEM, "out of memory");
 	if (!r) {
 		cp.from = cp.to = bd;
@@ -414,4 +417,97 @@ int image_pull(const char *overlay,
 		error_prefix(err, "pull into %s", overlay);
 	free(c);
 	return r;
+}
+
+/* ---- external snapshots of open devices ------------------------------ */
+
+static bool is_qcow2(const struct blockdev *bd)
+{
+	return !strcmp(blockdev_format(bd), "qcow2");
+}
+
+int blockdev_snapshot_external(struct blockdev *bd, const char *overlay,
+			       struct blockdev **out, struct error *err)
+{
+	unsigned depth = 1;
+	struct stat st;
+	int fd, r;
+
+	for (struct blockdev *b = bd; is_qcow2(b) && qcow2_of(b)->backing;
+	     b = qcow2_of(b)->backing)
+		depth++;
+	if (depth >= QCOW2_MAX_BACKING)
+		return error_set(err, ELOOP,
+				 "disk %s: its backing chain has %u images, "
+				 "an overlay would exceed the limit of %d",
+				 bd->path, depth, QCOW2_MAX_BACKING);
+	if (bd->readonly)
+		return error_set(err, EROFS, "disk %s is read-only", bd->path);
+	if (is_qcow2(bd) && qcow2_of(bd)->crypt_method)
+		return error_set(err, ENOTSUP,
+				 "disk %s is encrypted: external snapshots "
+				 "of encrypted images are not supported yet",
+				 bd->path);
+	if (bd->path[0] != '/')
+		return error_set(err, EINVAL,
+				 "disk %s: an overlay needs its backing "
+				 "file's absolute path",
+				 bd->path);
+	fd = hostfile_open(overlay, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return error_set(err, errno, "overlay %s: %s", overlay,
+				 strerror(errno));
+	if (fstat(fd, &st) < 0 || st.st_size != 0) {
+		close(fd);
+		return error_set(err, EEXIST,
+				 "overlay %s: not an empty new file", overlay);
+	}
+	r = blockdev_flush(bd);
+	if (r < 0) {
+		close(fd);
+		return error_set(err, -r, "disk %s: flush: %s", bd->path,
+				 strerror(-r));
+	}
+	r = qcow2_format_overlay(fd, overlay, blockdev_size(bd), bd->path,
+				 blockdev_format(bd), err);
+	close(fd);
+	if (r < 0)
+		return r;
+	struct blockdev *ov = qcow2_open_over(overlay, bd, err);
+	if (!ov)
+		return -err->code;
+	ov->path = strdup(overlay);
+	if (!ov->path) {
+		qcow2_of(ov)->backing = NULL;
+		ov->ops->close(ov);
+		return error_set(err, ENOMEM, "out of memory");
+	}
+	ov->readonly = false;
+	ov->aio = bd->aio;
+	ov->throttle = bd->throttle;
+	bd->throttle = NULL;
+	ov->cap = __atomic_exchange_n(&bd->cap, NULL, __ATOMIC_ACQ_REL);
+	*out = ov;
+	return 0;
+}
+
+struct blockdev *blockdev_snapshot_external_undo(struct blockdev *ov)
+{
+	struct qcow2 *q = qcow2_of(ov);
+	struct blockdev *bd = q->backing;
+	int fd = dup(q->fd);
+
+	q->backing = NULL;
+	bd->throttle = ov->throttle;
+	ov->throttle = NULL;
+	bd->cap = ov->cap;
+	ov->cap = NULL;
+	blockdev_close(ov);
+	if (fd >= 0) { /* the daemon removes the file */
+		if (ftruncate(fd, 0) < 0) {
+			/* nothing names it: the daemon removes it anyway */
+		}
+		close(fd);
+	}
+	return bd;
 }

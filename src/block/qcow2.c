@@ -812,8 +812,9 @@ static int open_backing(struct qcow2 *q, int depth, struct error *err)
 	return 0;
 }
 
-struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
-			    const char *key_secret, struct error *err)
+static struct blockdev *open_impl(const char *path, bool readonly, int depth,
+				  const char *key_secret,
+				  struct blockdev *backing, struct error *err)
 {
 	struct qcow2 *q = calloc(1, sizeof(*q));
 	pthread_rwlockattr_t a;
@@ -877,11 +878,30 @@ struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
 		q->autoclear = 0;
 	}
 	/* depth -1: metadata only (image info), the chain stays closed */
-	if (q->backing_name[0] && depth >= 0 && open_backing(q, depth, err) < 0)
+	if (backing && !q->backing_name[0]) {
+		error_set(err, EINVAL, "image %s: names no backing file", path);
+		goto fail;
+	}
+	if (backing) /* last: a failure never closes the caller's device */
+		q->backing = backing;
+	else if (q->backing_name[0] && depth >= 0 &&
+		 open_backing(q, depth, err) < 0)
 		goto fail;
 	q->bd.can_unmap = true;
 	return &q->bd;
 fail:
 	qcow2_close(&q->bd);
 	return NULL;
+}
+
+struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
+			    const char *key_secret, struct error *err)
+{
+	return open_impl(path, readonly, depth, key_secret, NULL, err);
+}
+
+struct blockdev *qcow2_open_over(const char *path, struct blockdev *backing,
+				 struct error *err)
+{
+	return open_impl(path, false, 0, NULL, backing, err);
 }

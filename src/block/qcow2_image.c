@@ -90,6 +90,14 @@ static int qcow2_write_new(int fd, const char *path, uint64_t size,
 	return 0;
 }
 
+int qcow2_format_overlay(int fd, const char *path, uint64_t size,
+			 const char *backing, const char *backing_fmt,
+			 struct error *err)
+{
+	return qcow2_write_new(fd, path, size, backing, backing_fmt, NULL, 0,
+			       err);
+}
+
 int image_create(const char *path, const char *format, uint64_t size,
 		 const char *backing, struct error *err)
 {

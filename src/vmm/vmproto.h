@@ -76,6 +76,11 @@ enum vmproto_type {
 	 * docs/block.md); data: struct virt_disk_cap per disk, in order;
 	 * reply a0 = 0 or -errno */
 	VMPROTO_DISK_CAP,
+	/* daemon -> worker: external snapshot of every writable disk at one
+	 * instant (virt_disk_snapshot_external); a0: n; n fds, the new
+	 * empty overlay files opened read-write; data: their n absolute
+	 * paths, each NUL-terminated; reply a0 = 0 or -errno */
+	VMPROTO_DISK_SNAPSHOT_EXT,
 	VMPROTO_TYPE_END
 };
 

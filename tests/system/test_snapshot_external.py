@@ -1,0 +1,198 @@
+"""External (disk-only) snapshots through the daemon (issue 16), with a
+real Debian guest: `virsh snapshot-create --disk-only`, revert and
+blockcommit as Softvisor does them.
+
+The VM boots on a chain already (a qcow2 overlay on a raw image holding a
+marker the guest reads), writes, and is snapshotted live: its worker
+(sandboxed, so the daemon opens the new overlay for it) puts a new overlay
+on top and the guest writes on. With the VM stopped, `qemu-img info
+--backing-chain` shows the three images, `qemu-io` reads each layer's
+data, revert gives an empty overlay on the snapshot's image, and delete
+commits the overlay into the image below (the VM's disk is that image
+again). Every image passes `softvisor image check` and `qemu-img check`.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pexpect
+import pytest
+
+from conftest import MARKER, TIME_SCALE
+from daemon_util import Daemon, guest_definition, softvisor_exe
+
+WRITE = ("printf 'MARK%s' {tag}-$((6*7)) | dd of=/dev/vda bs=8 count=1 "
+         "conv=notrunc,fsync 2>/dev/null; sync; echo w$((1+1)){tag}\r")
+READ = "dd if=/dev/vda bs=8 count=1 2>/dev/null; echo ' r'$((1+1))\r"
+# a second area, 1 MiB in, written only before the snapshot
+WRITE2 = ("printf 'DEEP%s' {tag}-$((6*7)) | dd of=/dev/vda bs=8 count=1 "
+          "seek=131072 conv=notrunc,fsync 2>/dev/null; sync; "
+          "echo d$((1+1)){tag}\r")
+
+needs_qemu = pytest.mark.skipif(not shutil.which("qemu-img")
+                                or not shutil.which("qemu-io"),
+                                reason="qemu-utils not installed")
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    d = Daemon(tmp_path).start()
+    yield d
+    if d.proc:
+        rc = d.stop()
+        assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
+
+
+def console(d, name):
+    env = dict(os.environ, SOFTVISOR_SOCKET=d.sock)
+    child = pexpect.spawn(softvisor_exe(), ["vm", "console", name], env=env,
+                          encoding="utf-8", codec_errors="replace",
+                          timeout=120 * TIME_SCALE)
+    child.logfile_read = open(d.tmp / f"console-{name}.log", "a")
+    child.expect(MARKER, timeout=180 * TIME_SCALE)
+    return child
+
+
+def detach(c):
+    c.sendcontrol("]")
+    c.expect(pexpect.EOF, timeout=10 * TIME_SCALE)
+    c.close()
+
+
+def write(c, tag, cmd=WRITE, ack="w2"):
+    c.send(cmd.format(tag=tag))
+    c.expect(f"{ack}{tag}")
+
+
+def read(c):
+    c.send(READ)
+    c.expect(r"(\S{8}) r2")
+    return c.match.group(1)
+
+
+def image(*args, check=True):
+    p = subprocess.run([softvisor_exe(), "image", *map(str, args)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=120 * TIME_SCALE)
+    if check:
+        assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return p
+
+
+def qemu_read(img, off=0):
+    """8 bytes at off of the image as QEMU reads it (through its chain)."""
+    p = subprocess.run(["qemu-io", "-r", "-f", "qcow2", "-c",
+                        f"read -v {off} 8", str(img)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stdout
+    # "00000000:  4d 41 52 4b ...  MARKA.42": the bytes in hex
+    hexes = p.stdout.splitlines()[0].split(":", 1)[1].split()[:8]
+    return bytes(int(h, 16) for h in hexes).decode(errors="replace")
+
+
+def check_clean(*imgs):
+    for img in imgs:
+        p = image("check", img, check=False)
+        assert p.returncode == 0, f"{img}: {p.stdout}{p.stderr}"
+        p = subprocess.run(["qemu-img", "check", str(img)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=120)
+        assert p.returncode == 0, f"{img}: {p.stdout}"
+
+
+def chain(img):
+    p = subprocess.run(["qemu-img", "info", "--backing-chain",
+                        "--output=json", str(img)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return [i["filename"] for i in json.loads(p.stdout)]
+
+
+def disk_of(daemon, name):
+    return daemon.api().ok("GET", f"/v1/vms/{name}")["definition"]["disks"][0]
+
+
+@needs_qemu
+def test_external_snapshot_live_revert_commit(daemon, guest, tmp_path):
+    base = tmp_path / "base.raw"
+    pre = tmp_path / "pre.qcow2"
+    top = tmp_path / "pre.s1.qcow2"
+    image("create", base, "16M", "--format", "raw")
+    with open(base, "r+b") as f:
+        f.write(b"MARKZ-42")
+    image("snapshot", "--external", base, pre, "-f", "raw")
+    defn = guest_definition(guest, "ext1", after="shell",
+                            disks=[{"path": str(pre), "format": "qcow2"}])
+    daemon.cli("vm", "create", "ext1", "--from-json", "-",
+               input=json.dumps(defn))
+    daemon.cli("vm", "start", "ext1")
+    c = console(daemon, "ext1")
+    assert read(c) == "MARKZ-42"  # through the chain, from the raw image
+    write(c, "A")
+    write(c, "A", WRITE2, "d2")
+    out = daemon.cli("vm", "snapshot", "create", "ext1", "s1",
+                     "--disk-only", "--description", "before B").stdout
+    assert "external snapshot s1 taken (1 overlay, VM running)" in out, out
+    assert disk_of(daemon, "ext1") == {**disk_of(daemon, "ext1"),
+                                       "path": str(top), "format": "qcow2"}
+    # the guest runs on, now writing the new overlay
+    write(c, "B")
+    assert read(c) == "MARKB-42"
+    # blockcommit of a running VM: refused, saying why
+    p = daemon.cli("vm", "snapshot", "delete", "ext1", "s1", check=False)
+    assert p.returncode == 1 and "VM stopped" in p.stderr, p.stderr
+    # a second name that exists is refused before anything is made
+    p = daemon.cli("vm", "snapshot", "create", "ext1", "s1", "--disk-only",
+                   check=False)
+    assert p.returncode == 1 and "already has a snapshot" in p.stderr
+    detach(c)
+    daemon.cli("vm", "stop", "ext1")
+
+    assert chain(top) == [str(top), str(pre), str(base)]
+    check_clean(pre, top)
+    assert qemu_read(pre) == "MARKA-42"  # frozen at the snapshot
+    assert qemu_read(top) == "MARKB-42"
+    assert qemu_read(top, 1 << 20) == "DEEPA-42"  # from below
+    lst = json.loads(daemon.cli("vm", "snapshot", "list", "ext1",
+                                "--output", "json").stdout)["snapshots"]
+    assert [(s["name"], s["type"], s["vm_state"], s["disks"],
+             s["overlays"]) for s in lst] == \
+        [("s1", "external", "running", [str(pre)], [str(top)])]
+    assert "external" in daemon.cli("vm", "snapshot", "list", "ext1").stdout
+
+    # revert: the overlay starts again, empty, on the snapshot's image
+    daemon.cli("vm", "snapshot", "revert", "ext1", "s1")
+    assert qemu_read(top) == "MARKA-42"
+    assert disk_of(daemon, "ext1")["path"] == str(top)
+    check_clean(top)
+    daemon.cli("vm", "start", "ext1")
+    c = console(daemon, "ext1")
+    assert read(c) == "MARKA-42"
+    write(c, "C")
+    detach(c)
+    daemon.cli("vm", "stop", "ext1")
+
+    # delete = blockcommit: the overlay's data goes into pre.qcow2, which
+    # is the VM's disk again; the overlay is gone
+    daemon.cli("vm", "snapshot", "delete", "ext1", "s1")
+    assert not top.exists()
+    assert disk_of(daemon, "ext1")["path"] == str(pre)
+    assert qemu_read(pre) == "MARKC-42"
+    assert qemu_read(pre, 1 << 20) == "DEEPA-42"
+    assert chain(pre) == [str(pre), str(base)]
+    check_clean(pre)
+    with open(base, "rb") as f:  # never written since the chain began
+        assert f.read(8) == b"MARKZ-42"
+    p = daemon.cli("vm", "snapshot", "list", "ext1", "--output", "json")
+    assert json.loads(p.stdout)["snapshots"] == []
+
+    # and the guest boots on it and reads the committed data
+    daemon.cli("vm", "start", "ext1")
+    c = console(daemon, "ext1")
+    assert read(c) == "MARKC-42"
+    detach(c)
+    daemon.cli("vm", "stop", "ext1")
