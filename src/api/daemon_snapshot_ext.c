@@ -81,14 +81,19 @@ int daemon_snapshot_ext_create(struct daemon *d, struct dvm *v,
 			       struct inventory_snapshot *s, struct error *err)
 {
 	const char *ovp[VIRT_MAX_VIRTIO];
-	char ov[VIRT_MAX_VIRTIO][VMDEF_PATH_MAX];
+	/* heap: the API's threads have small stacks */
+	char(*ov)[VMDEF_PATH_MAX] = calloc(VIRT_MAX_VIRTIO, sizeof(*ov));
 	unsigned idx[VIRT_MAX_VIRTIO], n = 0, made = 0;
 	struct vmdef *def = malloc(sizeof(*def));
 	json_t *disks = json_array();
 	int r = 0;
 
-	if (!def)
+	if (!def || !ov) {
+		free(def);
+		free(ov);
+		json_decref(disks);
 		return error_set(err, ENOMEM, "out of memory");
+	}
 	*def = v->def;
 	for (unsigned i = 0; i < def->n_disks && !r; i++) {
 		const struct vmdef_disk *dk = &def->disks[i];
@@ -170,6 +175,7 @@ int daemon_snapshot_ext_create(struct daemon *d, struct dvm *v,
 out:
 	json_decref(disks);
 	free(def);
+	free(ov);
 	return r;
 }
 

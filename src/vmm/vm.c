@@ -337,15 +337,18 @@ int vm_disk_snapshot_external(struct vm *vm, const char *const *overlays,
 	if (!vm->remote)
 		return virt_disk_snapshot_external(vm->board, overlays, n, err);
 	int fds[VIRT_MAX_VIRTIO];
-	char data[VIRT_MAX_VIRTIO * 4096];
+	char *data = malloc(VIRT_MAX_VIRTIO * 4096); /* small stacks */
 	size_t len = 0;
 	unsigned k;
 	int r = 0;
 
+	if (!data)
+		return error_set(err, ENOMEM, "out of memory");
 	if (n > VIRT_MAX_VIRTIO)
-		return error_set(err, EINVAL, "too many disks");
+		r = error_set(err, EINVAL, "too many disks");
 	for (k = 0; k < n && !r; k++) {
 		size_t l = strlen(overlays[k]) + 1;
+		fds[k] = -1;
 		if (l > 4096)
 			r = error_set(err, ENAMETOOLONG, "%.64s...: too long",
 				      overlays[k]);
@@ -359,8 +362,10 @@ int vm_disk_snapshot_external(struct vm *vm, const char *const *overlays,
 		}
 	}
 	if (r) {
-		for (unsigned i = 0; i + 1 < k; i++)
-			close(fds[i]);
+		for (unsigned i = 0; i < k; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		free(data);
 		return r;
 	}
 	/* the worker says why in its log; the reply carries the errno */
@@ -371,6 +376,7 @@ int vm_disk_snapshot_external(struct vm *vm, const char *const *overlays,
 	proc_put(vm);
 	for (k = 0; k < n; k++)
 		close(fds[k]);
+	free(data);
 	if (r > 0 || r < -4095)
 		r = -EPROTO;
 	if (r)
