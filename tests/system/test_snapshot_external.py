@@ -5,7 +5,8 @@ blockcommit as Softvisor does them.
 The VM boots on a chain already (a qcow2 overlay on a raw image holding a
 marker the guest reads), writes, and is snapshotted live: its worker
 (sandboxed, so the daemon opens the new overlay for it) puts a new overlay
-on top and the guest writes on. With the VM stopped, `qemu-img info
+on top and the guest writes on, also after a reboot (which rebuilds the
+disks from the worker's updated definition). With the VM stopped, `qemu-img info
 --backing-chain` shows the three images, `qemu-io` reads each layer's
 data, revert gives an empty overlay on the snapshot's image, and delete
 commits the overlay into the image below (the VM's disk is that image
@@ -141,6 +142,11 @@ def test_external_snapshot_live_revert_commit(daemon, guest, tmp_path):
                                        "path": str(top), "format": "qcow2"}
     # the guest runs on, now writing the new overlay
     write(c, "B")
+    assert read(c) == "MARKB-42"
+    # a reboot rebuilds the machine in the (sandboxed) worker: it opens
+    # the overlay the daemon handed over, not the image below it
+    c.send("echo b > /proc/sysrq-trigger || reboot -f\r")
+    c.expect(MARKER, timeout=180 * TIME_SCALE)
     assert read(c) == "MARKB-42"
     # blockcommit of a running VM: refused, saying why
     p = daemon.cli("vm", "snapshot", "delete", "ext1", "s1", check=False)
