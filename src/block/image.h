@@ -51,6 +51,16 @@ int image_create_luks(const char *path, uint64_t size, const char *backing,
 int image_clone(const char *template, const char *template_fmt,
 		const char *path, struct error *err);
 
+/* A linked clone of an encrypted template (qcow2 LUKS): the clone is
+ * encrypted too (its own master key) under the same passphrase, which
+ * also unlocks the template when the clone reads through to it; open the
+ * clone with key_secret. The template must open with key_secret (checked
+ * first: a wrong key is refused before anything is made). iter_ms as
+ * image_create_luks. */
+int image_clone_luks(const char *template, const char *template_fmt,
+		     const char *path, const char *key_secret, unsigned iter_ms,
+		     struct error *err);
+
 /* A full copy of the image src (src_fmt raw or qcow2, NULL: probed; read
  * through its backing chain) into a new qcow2 image dst of the same size
  * that stands alone. Refuses an existing dst. progress (may be NULL) is
@@ -59,6 +69,15 @@ int image_clone(const char *template, const char *template_fmt,
 int image_copy(const char *src, const char *src_fmt, const char *dst,
 	       void (*progress)(void *opaque, uint64_t done, uint64_t total),
 	       void *opaque, struct error *err);
+/* The same for encrypted images: src opened with src_key (NULL: clear);
+ * dst encrypted (LUKS, PBKDF2 timed to iter_ms, 0: 2000) under dst_key,
+ * which may be src_key or a new secret (NULL: dst in clear). */
+int image_copy_secret(const char *src, const char *src_fmt,
+		      const char *src_key, const char *dst,
+		      const char *dst_key, unsigned iter_ms,
+		      void (*progress)(void *opaque, uint64_t done,
+				       uint64_t total),
+		      void *opaque, struct error *err);
 
 /* Internal qcow2 snapshots (as qemu-img snapshot -l/-c/-a/-d). A snapshot
  * is named by its name, or else its id. create: a new snapshot of the

@@ -759,7 +759,8 @@ static const struct blockdev_ops qcow2_ops = {
 
 /* Open the backing file named in the header, relative to the image's
  * directory unless absolute; read-only, one level deeper. */
-static int open_backing(struct qcow2 *q, int depth, struct error *err)
+static int open_backing(struct qcow2 *q, int depth, const char *key_secret,
+			struct error *err)
 {
 	char path[4096], *dup, *dir;
 	struct stat st;
@@ -804,7 +805,11 @@ static int open_backing(struct qcow2 *q, int depth, struct error *err)
 			"probed as %s",
 			q->name, path, fmt);
 	}
-	q->backing = block_open_depth(path, fmt, true, depth + 1, NULL, err);
+	/* an encrypted chain (a linked clone of an encrypted template) has
+	 * one passphrase: the backing file gets the same key-secret */
+	q->backing = block_open_depth(path, fmt, true, depth + 1,
+				      strcmp(fmt, "qcow2") ? NULL : key_secret,
+				      err);
 	if (!q->backing) {
 		error_prefix(err, "image %s: backing file", q->name);
 		return -err->code;
@@ -852,7 +857,7 @@ static struct blockdev *open_impl(const char *path, bool readonly, int depth,
 	if (q->crypt_method && (key_secret || depth >= 0) &&
 	    qcow2_crypt_unlock(q, key_secret, err) < 0)
 		goto fail;
-	if (!q->crypt_method && key_secret) {
+	if (!q->crypt_method && key_secret && depth <= 0) {
 		error_set(err, EINVAL,
 			  "image %s: key-secret given, but the image is not "
 			  "encrypted",
@@ -885,7 +890,7 @@ static struct blockdev *open_impl(const char *path, bool readonly, int depth,
 	if (backing) /* last: a failure never closes the caller's device */
 		q->backing = backing;
 	else if (q->backing_name[0] && depth >= 0 &&
-		 open_backing(q, depth, err) < 0)
+		 open_backing(q, depth, key_secret, err) < 0)
 		goto fail;
 	q->bd.can_unmap = true;
 	return &q->bd;
