@@ -72,9 +72,8 @@ int image_copy(const char *src, const char *src_fmt, const char *dst,
 /* The same for encrypted images: src opened with src_key (NULL: clear);
  * dst encrypted (LUKS, PBKDF2 timed to iter_ms, 0: 2000) under dst_key,
  * which may be src_key or a new secret (NULL: dst in clear). */
-int image_copy_secret(const char *src, const char *src_fmt,
-		      const char *src_key, const char *dst,
-		      const char *dst_key, unsigned iter_ms,
+int image_copy_secret(const char *src, const char *src_fmt, const char *src_key,
+		      const char *dst, const char *dst_key, unsigned iter_ms,
 		      void (*progress)(void *opaque, uint64_t done,
 				       uint64_t total),
 		      void *opaque, struct error *err);

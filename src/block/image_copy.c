@@ -33,9 +33,8 @@ int image_copy(const char *src, const char *src_fmt, const char *dst,
 				 opaque, err);
 }
 
-int image_copy_secret(const char *src, const char *src_fmt,
-		      const char *src_key, const char *dst,
-		      const char *dst_key, unsigned iter_ms,
+int image_copy_secret(const char *src, const char *src_fmt, const char *src_key,
+		      const char *dst, const char *dst_key, unsigned iter_ms,
 		      void (*progress)(void *opaque, uint64_t done,
 				       uint64_t total),
 		      void *opaque, struct error *err)
@@ -62,8 +61,8 @@ int image_copy_secret(const char *src, const char *src_fmt,
 	r = dst_key ? image_create_luks(dst, size, NULL, NULL, dst_key, iter_ms,
 					err)
 		    : image_create(dst, "qcow2", size, NULL, err);
-	if (!r && !(out = blockdev_open_secret(dst, "qcow2", false, dst_key,
-					       err)))
+	if (!r &&
+	    !(out = blockdev_open_secret(dst, "qcow2", false, dst_key, err)))
 		r = -err->code;
 	if (!r && !(buf = malloc(COPY_CHUNK)))
 		r = error_set(err, ENOMEM, "copy to %s: out of memory", dst);

@@ -205,7 +205,6 @@ static int create(const char *path, const char *format, uint64_t size,
 
 /* ---- linked clone ------------------------------------------------------- */
 
-
 static int clone_impl(const char *template, const char *template_fmt,
 		      const char *path, const char *key_secret,
 		      unsigned iter_ms, struct error *err);
@@ -225,9 +224,9 @@ int image_clone_luks(const char *template, const char *template_fmt,
 	if (!key_secret)
 		return error_set(err, EINVAL, "clone %s: no key-secret", path);
 	/* the template must open with this key: the clone reads it so */
-	t = blockdev_open_secret(template, template_fmt ? template_fmt
-							: "qcow2",
-				 true, key_secret, err);
+	t = blockdev_open_secret(template,
+				 template_fmt ? template_fmt : "qcow2", true,
+				 key_secret, err);
 	if (!t) {
 		error_prefix(err, "linked clone of %s", template);
 		return -err->code;

@@ -34,7 +34,15 @@ static void snapshot_usage(FILE *f)
 	client_opts_usage(f);
 }
 
-enum { O_DESC = 256, O_LINKED, O_FULL, O_NO_WAIT, O_OFF, O_DISK_ONLY };
+enum {
+	O_DESC = 256,
+	O_LINKED,
+	O_FULL,
+	O_NO_WAIT,
+	O_OFF,
+	O_DISK_ONLY,
+	O_KEY_SECRET
+};
 
 struct create_opts {
 	const char *desc;
@@ -230,25 +238,32 @@ int cmd_vm_template(int argc, char **argv)
 
 static void clone_usage(FILE *f)
 {
-	fprintf(f, "usage: softvisor vm clone TEMPLATE NEW [--linked|--full] "
-		   "[--no-wait]\n\n"
-		   "A new VM NEW from TEMPLATE, with new MACs. --linked (the "
-		   "default, needs\na template): its disks are qcow2 overlays "
-		   "on the template's images,\nmade at once. --full: copies, "
-		   "made by a daemon task with progress\n(--no-wait prints the "
-		   "task id and returns).\n\n");
+	fprintf(f,
+		"usage: softvisor vm clone TEMPLATE NEW [--linked|--full] "
+		"[--no-wait]\n"
+		"                        [--key-secret file:PATH|env:NAME]\n\n"
+		"A new VM NEW from TEMPLATE, with new MACs. --linked (the "
+		"default, needs\na template): its disks are qcow2 overlays "
+		"on the template's images,\nmade at once. --full: copies, "
+		"made by a daemon task with progress\n(--no-wait prints the "
+		"task id and returns).\nEncrypted disks: a linked clone is "
+		"encrypted under the template's key-secret;\n--full "
+		"--key-secret file:PATH|env:NAME encrypts the copies under "
+		"a new one.\n\n");
 	client_opts_usage(f);
 }
 
 struct clone_args {
 	bool full, linked, no_wait;
+	const char *key_secret;
 };
 
 static int clone_opt(int c, const char *arg, void *opaque, struct error *err)
 {
 	struct clone_args *a = opaque;
-	(void)arg;
-	if (c == O_FULL)
+	if (c == O_KEY_SECRET)
+		a->key_secret = arg;
+	else if (c == O_FULL)
 		a->full = true;
 	else if (c == O_LINKED)
 		a->linked = true;
@@ -272,6 +287,7 @@ int cmd_vm_clone(int argc, char **argv)
 		{ "linked", no_argument, NULL, O_LINKED },
 		{ "full", no_argument, NULL, O_FULL },
 		{ "no-wait", no_argument, NULL, O_NO_WAIT },
+		{ "key-secret", required_argument, NULL, O_KEY_SECRET },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct clone_args a = { 0 };
@@ -293,6 +309,9 @@ int cmd_vm_clone(int argc, char **argv)
 	char *path = cmd_vm_path(pos[0], "/clone");
 	body = json_pack("{s:s, s:s}", "name", pos[1], "mode",
 			 a.full ? "full" : "linked");
+	if (a.key_secret)
+		json_object_set_new(body, "key_secret",
+				    json_string(a.key_secret));
 	r = cmd_call(c, "POST", path, body, &task);
 	free(path);
 	json_decref(body);

@@ -202,3 +202,67 @@ def test_external_snapshot_live_revert_commit(daemon, guest, tmp_path):
     assert read(c) == "MARKC-42"
     detach(c)
     daemon.cli("vm", "stop", "ext1")
+
+
+def qemu_decrypt(img, keyfile, off, backing):
+    """8 bytes at off of an encrypted image as qemu-img decrypts them."""
+    opts = (f"driver=qcow2,file.filename={img},encrypt.key-secret=s0"
+            + (",backing.encrypt.key-secret=s0" if backing else ""))
+    p = subprocess.run(["qemu-io", "-r", "--object",
+                        f"secret,id=s0,file={keyfile}", "--image-opts",
+                        opts, "-c", f"read -v {off} 8"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stdout
+    hexes = p.stdout.splitlines()[0].split(":", 1)[1].split()[:8]
+    return bytes(int(h, 16) for h in hexes).decode(errors="replace")
+
+
+@needs_qemu
+def test_encrypted_template_clones(daemon, guest, tmp_path):
+    """Linked and full clones of a template whose disk is LUKS-encrypted:
+    the linked clone is an encrypted overlay under the template's secret,
+    a full clone may get a new secret; qemu-img decrypts each."""
+    key, key2 = tmp_path / "tmpl.key", tmp_path / "new.key"
+    key.write_text("template secret")
+    key2.write_text("a new secret")
+    img = tmp_path / "tmpl.qcow2"
+    image("create", img, "8M", "--key-secret", f"file:{key}",
+          "--iter-time", "10")
+    subprocess.run(["qemu-io", "--object", f"secret,id=s0,file={key}",
+                    "--image-opts", f"driver=qcow2,file.filename={img},"
+                    "encrypt.key-secret=s0", "-c", "write -P 0x41 0 64k"],
+                   check=True, stdout=subprocess.DEVNULL, timeout=60)
+    defn = guest_definition(guest, "etmpl", after="shell",
+                            disks=[{"path": str(img), "format": "qcow2",
+                                    "key_secret": f"file:{key}"}])
+    daemon.cli("vm", "create", "etmpl", "--from-json", "-",
+               input=json.dumps(defn))
+    daemon.cli("vm", "template", "etmpl")
+    # a new secret is for full clones only
+    p = daemon.cli("vm", "clone", "etmpl", "bad", "--key-secret",
+                   f"file:{key2}", check=False)
+    assert p.returncode == 1 and "full clone" in p.stderr, p.stderr
+
+    daemon.cli("vm", "clone", "etmpl", "lc", "--linked")
+    lc = disk_of(daemon, "lc")
+    assert lc["key_secret"] == f"file:{key}"
+    info = json.loads(image("info", "--json", lc["path"]).stdout)
+    assert info["encrypted"] and info["backing-filename"] == str(img)
+    assert qemu_decrypt(lc["path"], key, 0, True) == "AAAAAAAA"
+
+    daemon.cli("vm", "clone", "etmpl", "fc", "--full", "--key-secret",
+               f"file:{key2}")
+    fc = disk_of(daemon, "fc")
+    assert fc["key_secret"] == f"file:{key2}"
+    info = json.loads(image("info", "--json", fc["path"]).stdout)
+    assert info["encrypted"] and "backing-filename" not in info
+    assert qemu_decrypt(fc["path"], key2, 0, False) == "AAAAAAAA"
+    # the old secret does not open the full clone
+    p = subprocess.run(["qemu-img", "info", "--object",
+                        f"secret,id=s0,file={key}", "--image-opts",
+                        f"driver=qcow2,file.filename={fc['path']},"
+                        "encrypt.key-secret=s0"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=60)
+    assert p.returncode != 0, p.stdout

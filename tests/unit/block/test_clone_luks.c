@@ -55,12 +55,11 @@ static void put(const char *path, const char *s)
 	fclose(f);
 }
 
-static void io(const char *path, const char *sp, bool wr, uint64_t off,
-	       int v)
+static void io(const char *path, const char *sp, bool wr, uint64_t off, int v)
 {
 	struct error err = { 0 };
-	struct blockdev *bd =
-		blockdev_open_secret(path, "qcow2", !wr, sp, &err);
+	struct blockdev *bd = blockdev_open_secret(path, "qcow2", !wr, sp,
+						   &err);
 	uint8_t *b = malloc(LEN);
 
 	if (!bd)
@@ -152,9 +151,8 @@ static int setup(void **state)
 	snprintf(spec2, sizeof(spec2), "file:%s", key2);
 	put(key, "template passphrase");
 	put(key2, "another passphrase");
-	assert_int_equal(image_create_luks(tmpl, SIZE, NULL, NULL, spec, 10,
-					   &err),
-			 0);
+	assert_int_equal(
+		image_create_luks(tmpl, SIZE, NULL, NULL, spec, 10, &err), 0);
 	io(tmpl, spec, true, 0, 0x5a);
 	return 0;
 }
@@ -176,8 +174,7 @@ static void test_linked_clone(void **state)
 
 	(void)state;
 	snprintf(c, sizeof(c), "%s/c.qcow2", dir);
-	assert_int_equal(image_clone_luks(tmpl, "qcow2", c, spec, 10, &err),
-			 0);
+	assert_int_equal(image_clone_luks(tmpl, "qcow2", c, spec, 10, &err), 0);
 	assert_int_equal(image_info(c, &in, &err), 0);
 	assert_true(in.encrypted);
 	assert_string_equal(in.backing, tmpl);
