@@ -259,10 +259,11 @@ def test_encrypted_template_clones(daemon, guest, tmp_path):
     assert info["encrypted"] and "backing-filename" not in info
     assert qemu_decrypt(fc["path"], key2, 0, False) == "AAAAAAAA"
     # the old secret does not open the full clone
-    p = subprocess.run(["qemu-img", "info", "--object",
+    p = subprocess.run(["qemu-io", "-r", "--object",
                         f"secret,id=s0,file={key}", "--image-opts",
                         f"driver=qcow2,file.filename={fc['path']},"
-                        "encrypt.key-secret=s0"],
+                        "encrypt.key-secret=s0", "-c", "read 0 512"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, timeout=60)
-    assert p.returncode != 0, p.stdout
+    assert p.returncode != 0 or "Invalid password" in p.stdout, p.stdout
+    assert "read 512/512" not in p.stdout, p.stdout
