@@ -117,8 +117,22 @@ def disk_of(daemon, name):
     return daemon.api().ok("GET", f"/v1/vms/{name}")["definition"]["disks"][0]
 
 
+@pytest.fixture(params=["worker", "in-process"])
+def any_daemon(request, tmp_path):
+    """VMs in sandboxed worker processes (the daemon hands the overlays
+    over through VMPROTO_DISK_SNAPSHOT_EXT) and in the daemon's own
+    process (virt_disk_snapshot_external directly)."""
+    extra = ["--in-process"] if request.param == "in-process" else []
+    d = Daemon(tmp_path, extra=extra).start()
+    yield d
+    if d.proc:
+        rc = d.stop()
+        assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
+
+
 @needs_qemu
-def test_external_snapshot_live_revert_commit(daemon, guest, tmp_path):
+def test_external_snapshot_live_revert_commit(any_daemon, guest, tmp_path):
+    daemon = any_daemon
     base = tmp_path / "base.raw"
     pre = tmp_path / "pre.qcow2"
     top = tmp_path / "pre.s1.qcow2"
