@@ -301,7 +301,8 @@ int virt_disk_snapshot(struct virt *vm, const char *name, bool del,
  * disk in order; empty files made by the caller) becomes the k-th
  * writable disk's image, its old image the overlay's backing file; the
  * definition's disk paths follow (a reboot opens the overlays). All or
- * none. 0 or -errno with err (docs/block.md "External snapshots"). */
+ * none. overlays[k] NULL: that disk is left as it is. 0 or -errno with
+ * err (docs/block.md "External snapshots"). */
 int virt_disk_snapshot_external(struct virt *vm, const char *const *overlays,
 				unsigned n, struct error *err);
 /* The same state written to fd (a file, pipe or socket the caller opened:

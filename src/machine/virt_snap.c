@@ -80,8 +80,10 @@ static int each_disk_external(struct virt *vm, const char *const *overlays,
 		struct blockdev *bd = virtio_blk_blockdev(io->blk[i]);
 		if (blockdev_readonly(bd))
 			continue;
-		r = blockdev_snapshot_external(bd, overlays[k++], &made[i],
-					       err);
+		if (overlays[k]) /* NULL: this disk stays as it is */
+			r = blockdev_snapshot_external(bd, overlays[k],
+						       &made[i], err);
+		k++;
 	}
 	for (i = 0; i < VIRT_MAX_VIRTIO && io->blk[i]; i++) {
 		if (!made[i])

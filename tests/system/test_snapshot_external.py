@@ -281,3 +281,46 @@ def test_encrypted_template_clones(daemon, guest, tmp_path):
                        text=True, timeout=60)
     assert p.returncode != 0 or "Invalid password" in p.stdout, p.stdout
     assert "read 512/512" not in p.stdout, p.stdout
+
+
+@needs_qemu
+def test_qmp_blockdev_snapshot_sync(guest, vm_factory, tmp_path):
+    """softvisor run: QMP blockdev-snapshot-sync, as QEMU's, puts a new
+    overlay on a running disk; the guest's later writes land there."""
+    from conftest import SOFTVISOR_BOOT_TIMEOUT, append_line, softvisor_argv
+    from qmp_client import Qmp, wait_qmp_socket
+
+    disk = tmp_path / "d.qcow2"
+    top = tmp_path / "d.top.qcow2"
+    image("create", disk, "16M")
+    qmp_path = tmp_path / "vm.qmp"
+    # the sandboxed VM process could not create the overlay file
+    argv = softvisor_argv(guest, append_line(after="shell"), memory="256M",
+                          extra=["--sandbox", "off",
+                                 "--disk", f"{disk},format=qcow2",
+                                 "--qmp", f"unix:{qmp_path}"])
+    vm = vm_factory(argv, boot_timeout=SOFTVISOR_BOOT_TIMEOUT, name="ext-")
+    vm.expect_marker()
+    vm.expect("softvisor:.*# ", timeout=30)
+    vm.send(WRITE.format(tag="P"))
+    vm.expect("w2P", timeout=60)
+    wait_qmp_socket(qmp_path, vm, 30)
+    q = Qmp(qmp_path)
+    q.ok("qmp_capabilities")
+    r = q.cmd("blockdev-snapshot-sync", device="blk7",
+              **{"snapshot-file": str(top)})
+    assert r["error"]["class"] == "DeviceNotFound", r
+    q.ok("blockdev-snapshot-sync", device="blk0", format="qcow2",
+         **{"snapshot-file": str(top)})
+    r = q.cmd("blockdev-snapshot-sync", device="blk0",
+              **{"snapshot-file": str(top)})
+    assert "exists" in r["error"]["desc"], r  # never clobbered
+    vm.send(WRITE.format(tag="Q"))
+    vm.expect("w2Q", timeout=60)
+    q.ok("quit")
+    q.close()
+    assert vm.wait_exit(timeout=60) == 0
+    assert chain(top) == [str(top), str(disk)]
+    check_clean(disk, top)
+    assert qemu_read(disk) == "MARKP-42"
+    assert qemu_read(top) == "MARKQ-42"
