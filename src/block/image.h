@@ -153,6 +153,14 @@ int image_pull(const char *overlay,
 	       void (*progress)(void *opaque, uint64_t done, uint64_t total),
 	       void *opaque, struct error *err);
 
+/* qemu-img rebase -u: the qcow2 image at path names backing (NULL: none;
+ * stored as given, resolved against path's directory) as its backing
+ * file, format backing_fmt (NULL: probed), without copying anything: the
+ * caller knows the new backing file reads as the old one did (after a
+ * commit into it). */
+int image_rebase_unsafe(const char *path, const char *backing,
+			const char *backing_fmt, struct error *err);
+
 struct image_check {
 	uint64_t corruptions; /* references without refcount, bad entries */
 	uint64_t leaks;	      /* refcounts without references */

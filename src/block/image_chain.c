@@ -305,17 +305,28 @@ static int pull_one(void *opaque, uint64_t off, uint64_t len, int state)
 	return blockdev_writev(c->to, &v, 1, off);
 }
 
-/* Remove the backing file name and its format extension from the header
- * (one write of the header's first bytes, then synced). */
-static int drop_backing(struct qcow2 *q, struct error *err)
+/* Point the header at another backing file (NULL: none): the backing
+ * format extension and the name are rewritten after the other extensions,
+ * in one write of the header's first bytes, then synced. */
+static int set_backing(struct qcow2 *q, const char *backing, const char *fmt,
+		       struct error *err)
 {
 	size_t hl = q->cluster_size < 65536 ? (size_t)q->cluster_size : 65536;
 	uint8_t *in = calloc(1, hl), *out = calloc(1, hl);
 	size_t pos = q->header_length, op = q->header_length, end;
+	size_t blen = backing ? strlen(backing) : 0;
+	size_t flen = fmt ? strlen(fmt) : 0;
 	int r = 0;
 
 	if (!in || !out) {
 		r = error_set(err, ENOMEM, "out of memory");
+		goto done;
+	}
+	if (q->version < 3 && backing) {
+		r = error_set(err, ENOTSUP,
+			      "image %s: a version 2 image: rebase it with "
+			      "qemu-img",
+			      q->name);
 		goto done;
 	}
 	if (hl > q->file_size)
@@ -349,20 +360,77 @@ static int drop_backing(struct qcow2 *q, struct error *err)
 	end = pos + 8; /* the old extensions and their end marker */
 	if (qcow2_be64(in + 8) + qcow2_be32(in + 16) > end)
 		end = qcow2_be64(in + 8) + qcow2_be32(in + 16);
+	if (backing && (blen > QCOW2_BACKING_MAX || flen > 16 ||
+			op + 8 + 16 + 8 + blen > hl)) {
+		r = error_set(err, EINVAL,
+			      "image %s: backing file name %s does not fit in "
+			      "the header",
+			      q->name, backing);
+		goto done;
+	}
+	if (backing && flen) {
+		qcow2_put32(out + op, QCOW2_EXT_BACKING_FMT);
+		qcow2_put32(out + op + 4, (uint32_t)flen);
+		memcpy(out + op + 8, fmt, flen);
+		op += 8 + ((flen + 7) & ~(size_t)7);
+	}
+	op += 8; /* end of extensions (zeros) */
+	qcow2_put64(out + 8, backing ? op : 0);
+	qcow2_put32(out + 16, (uint32_t)blen);
+	memcpy(out + op, backing ? backing : "", blen);
+	op += blen;
+	if (op > end)
+		end = op;
 	if (end > hl)
 		end = hl;
-	qcow2_put64(out + 8, 0);
-	qcow2_put32(out + 16, 0);
 	r = qcow2_pwrite(q, out, end, 0);
 	if (!r)
 		r = qcow2_sync(q);
-	if (r)
+	if (r) {
 		error_set(err, -r, "image %s: writing the header", q->name);
-	else
-		q->backing_name[0] = q->backing_fmt[0] = '\0';
+	} else {
+		snprintf(q->backing_name, sizeof(q->backing_name), "%s",
+			 backing ? backing : "");
+		snprintf(q->backing_fmt, sizeof(q->backing_fmt), "%s",
+			 backing && fmt ? fmt : "");
+	}
 done:
 	free(in);
 	free(out);
+	return r;
+}
+
+int image_rebase_unsafe(const char *path, const char *backing,
+			const char *backing_fmt, struct error *err)
+{
+	struct blockdev *bd;
+	int r = 0;
+
+	if (backing_fmt && strcmp(backing_fmt, "raw") &&
+	    strcmp(backing_fmt, "qcow2"))
+		return error_set(err, EINVAL,
+				 "rebase of %s: backing format '%s' (expected "
+				 "raw or qcow2)",
+				 path, backing_fmt);
+	if (backing) {
+		char full[4096];
+		struct stat st;
+		resolve(path, backing, full, sizeof(full));
+		if (stat(full, &st) < 0)
+			return error_set(err, errno,
+					 "rebase of %s: backing file %s: %s",
+					 path, full, strerror(errno));
+		if (!backing_fmt && !(backing_fmt = blockdev_probe(full, err)))
+			return -err->code;
+	}
+	/* metadata only: the old chain stays closed */
+	bd = block_open_depth(path, "qcow2", false, -1, NULL, err);
+	if (!bd)
+		return -err->code;
+	r = set_backing(qcow2_of(bd), backing, backing_fmt, err);
+	blockdev_close(bd);
+	if (r)
+		error_prefix(err, "rebase of %s", path);
 	return r;
 }
 
@@ -410,7 +478,7 @@ int image_pull(const char *overlay,
 	/* every cluster is in the overlay and synced: now it may forget
 	 * its backing file */
 	if (!r)
-		r = drop_backing(qcow2_of(bd), err);
+		r = set_backing(qcow2_of(bd), NULL, NULL, err);
 	free(cp.buf);
 	blockdev_close(bd);
 	if (r)

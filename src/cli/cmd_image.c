@@ -65,6 +65,9 @@ static void image_usage(FILE *f)
 		"                     file (qemu-img commit -d, blockcommit)\n"
 		"  pull OVERLAY       copy the backing chain into OVERLAY and\n"
 		"                     drop it (blockpull, block-stream)\n"
+		"  rebase -u -b BACKING|\"\" [-F raw|qcow2] FILE\n"
+		"                     name another backing file, copying\n"
+		"                     nothing (qemu-img rebase -u)\n"
 		"  info FILE --backing-chain [--json]\n"
 		"                     every image of the chain, top first\n");
 }
@@ -533,7 +536,7 @@ int cmd_image(int argc, char **argv)
 		{ "check", img_check },	      { "convert", img_convert },
 		{ "resize", img_resize },     { "clone", img_clone },
 		{ "snapshot", img_snapshot }, { "commit", image_cmd_commit },
-		{ "pull", image_cmd_pull },
+		{ "pull", image_cmd_pull },   { "rebase", image_cmd_rebase },
 	};
 
 	if (argc < 2) {

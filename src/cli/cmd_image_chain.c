@@ -145,3 +145,44 @@ int image_cmd_chain(int argc, char **argv)
 	free(c);
 	return CLI_EXIT_OK;
 }
+
+int image_cmd_rebase(int argc, char **argv)
+{
+	static const struct option opts[] = { { 0 } };
+	const char *backing = NULL, *fmt = NULL;
+	bool unsafe = false;
+	struct error err = { 0 };
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "ub:F:", opts, NULL)) != -1) {
+		if (c == 'u')
+			unsafe = true;
+		else if (c == 'b')
+			backing = optarg;
+		else if (c == 'F' &&
+			 (!strcmp(optarg, "raw") || !strcmp(optarg, "qcow2")))
+			fmt = optarg;
+		else
+			goto usage;
+	}
+	if (argc - optind != 1 || !backing)
+		goto usage;
+	if (!unsafe) {
+		fprintf(stderr,
+			"softvisor image rebase: only -u (unsafe: nothing is "
+			"copied; the new backing file must read as the old "
+			"one); to make an image stand alone use 'softvisor "
+			"image pull'\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (image_rebase_unsafe(argv[optind], backing[0] ? backing : NULL, fmt,
+				&err) < 0)
+		return fail("rebase", &err);
+	return CLI_EXIT_OK;
+usage:
+	fprintf(stderr, "usage: softvisor image rebase -u -b BACKING|\"\" "
+			"[-F raw|qcow2] FILE\n");
+	return CLI_EXIT_USAGE;
+}

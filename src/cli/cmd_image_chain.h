@@ -9,5 +9,6 @@ int image_cmd_snapshot_external(int argc, char **argv);
 int image_cmd_commit(int argc, char **argv);
 int image_cmd_pull(int argc, char **argv);
 int image_cmd_chain(int argc, char **argv);
+int image_cmd_rebase(int argc, char **argv);
 
 #endif

@@ -237,6 +237,44 @@ static void test_commit_raw_base(void **state)
 	expect(p("base"), "raw", 10 * MiB, 100 << 10, 0x44);
 }
 
+/* Deleting the middle of a chain: commit s1 into base, point s2 at base
+ * (qemu-img rebase -u), drop s1: s2 reads the same. */
+static void test_commit_middle_and_rebase(void **state)
+{
+	struct image_info in;
+	struct error err = { 0 };
+	char abs[256];
+
+	(void)state;
+	make_chain("qcow2");
+	assert_int_equal(image_commit(p("s1"), NULL, NULL, &err), 0);
+	assert_non_null(realpath(p("base"), abs));
+	assert_int_equal(image_rebase_unsafe(p("s2"), abs, "qcow2", &err), 0);
+	assert_int_equal(unlink(p("s1")), 0);
+	assert_int_equal(image_info(p("s2"), &in, &err), 0);
+	assert_string_equal(in.backing, abs);
+	assert_string_equal(in.backing_format, "qcow2");
+	expect_top(p("s2"));
+	check_clean(p("s2"));
+	if (have_qemu())
+		assert_int_equal(
+			run("qemu-img info --backing-chain %s | grep -c "
+			    "'^image:' | grep -qx 2",
+			    p("s2")),
+			0);
+	/* a relative name, then none */
+	assert_int_equal(image_rebase_unsafe(p("s2"), "base", NULL, &err), 0);
+	expect_top(p("s2"));
+	assert_int_equal(image_rebase_unsafe(p("s2"), NULL, NULL, &err), 0);
+	assert_int_equal(image_info(p("s2"), &in, &err), 0);
+	assert_string_equal(in.backing, "");
+	check_clean(p("s2"));
+	expect(p("s2"), "qcow2", 10 * MiB, 100 << 10, 0x44);
+	/* a missing new backing file changes nothing */
+	assert_int_equal(image_rebase_unsafe(p("s2"), "nope", NULL, &err),
+			 -ENOENT);
+}
+
 static void test_pull(void **state)
 {
 	struct image_info in;
@@ -381,6 +419,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_raw_base, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_commit_middle_and_rebase,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pull, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_pull_refuses_internal_snapshots, setup, teardown),
