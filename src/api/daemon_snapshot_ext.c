@@ -306,13 +306,51 @@ out:
 	return r;
 }
 
+/* The image of the disk's chain right above image (NULL: image is the
+ * top) into *above (free() it), and image's internal snapshot count. */
+static int above_in_chain(const struct vmdef_disk *dk, const char *image,
+			  char **above, unsigned *snapshots, struct error *err)
+{
+	struct image_chain_entry *c;
+	unsigned n;
+	char *want = realpath(image, NULL);
+	int r = image_chain(dk->path, dk->format, &c, &n, err);
+	bool got = r == 0;
+	int at = -1;
+
+	for (unsigned i = 0; !r && want && i < n && at < 0; i++) {
+		char *rp = realpath(c[i].path, NULL);
+		if (rp && !strcmp(rp, want))
+			at = (int)i;
+		free(rp);
+	}
+	if (!r && at < 0)
+		r = error_set(err, ENOENT,
+			      "disk %s no longer reads through %s (changed "
+			      "outside the daemon?)",
+			      dk->path, image);
+	if (!r) {
+		*snapshots = c[at].snapshots;
+		*above = at ? strdup(c[at - 1].path) : NULL;
+		if (at && !*above)
+			r = error_set(err, ENOMEM, "out of memory");
+	}
+	if (got)
+		free(c);
+	free(want);
+	return r;
+}
+
 int daemon_snapshot_ext_delete(struct daemon *d, struct dvm *v,
 			       const char *name, json_t *disks,
 			       struct error *err)
 {
 	struct ext_disk e[VIRT_MAX_VIRTIO];
+	char *above[VIRT_MAX_VIRTIO] = { 0 };
+	struct inventory_snapshot *all = NULL;
+	size_t na = 0;
 	struct vmdef *def = NULL;
-	unsigned n;
+	unsigned n = 0;
 	int r = parse_disks(disks, e, &n, v, name, err);
 
 	if (!r && v->vm)
@@ -323,44 +361,82 @@ int daemon_snapshot_ext_delete(struct daemon *d, struct dvm *v,
 			      "blockcommit is not supported yet)",
 			      v->def.name, vm_state_name(v->state), name);
 	for (unsigned k = 0; !r && k < n; k++) {
-		const struct vmdef_disk *dk = &v->def.disks[e[k].disk];
 		unsigned snaps = 0;
-		if (strcmp(dk->path, e[k].overlay))
-			r = error_set(err, EBUSY,
-				      "disk %u is %s, not the overlay %s of "
-				      "%s: delete the snapshots taken after "
-				      "%s first",
-				      e[k].disk, dk->path, e[k].overlay, name,
-				      name);
-		if (!r)
-			r = chain_has(dk, e[k].overlay, &snaps, err);
+		r = above_in_chain(&v->def.disks[e[k].disk], e[k].overlay,
+				   &above[k], &snaps, err);
 		if (!r && snaps)
 			r = error_set(err, EBUSY,
 				      "overlay %s holds %u internal "
 				      "snapshot(s): delete them first",
 				      e[k].overlay, snaps);
 	}
+	if (!r)
+		r = inventory_snapshot_list(d->inv, v->id, &all, &na, err);
 	if (!r && !(def = malloc(sizeof(*def))))
 		r = error_set(err, ENOMEM, "out of memory");
 	if (r)
 		goto out;
-	/* blockcommit: each overlay into its image, which the disk then is
-	 * again (a crash midway: the overlays still read the same) */
+	/* blockcommit: each overlay into its image (a crash midway: the
+	 * overlays still read the same) */
 	for (unsigned k = 0; !r && k < n; k++)
 		r = image_commit(e[k].overlay, NULL, NULL, err);
+	/* the image reads as the overlay did: what read through the overlay
+	 * (a newer snapshot's overlay, or the VM's disk) reads the image */
 	*def = v->def;
 	for (unsigned k = 0; !r && k < n; k++) {
 		struct vmdef_disk *dk = &def->disks[e[k].disk];
+		if (above[k]) {
+			r = image_rebase_unsafe(above[k], e[k].image,
+						e[k].format, err);
+			continue;
+		}
 		snprintf(dk->path, sizeof(dk->path), "%s", e[k].image);
 		snprintf(dk->format, sizeof(dk->format), "%s", e[k].format);
 	}
 	if (!r)
 		r = set_def(d, v, def, err);
+	/* newer snapshots' records name the overlay as their image */
+	for (size_t i = 0; !r && i < na; i++) {
+		json_t *a = json_loads(all[i].disks, 0, NULL);
+		size_t x;
+		json_t *o;
+		bool changed = false;
+		if (strcmp(all[i].name, name) &&
+		    json_is_object(json_array_get(a, 0)))
+			json_array_foreach(a, x, o)
+			{
+				const char *img = json_string_value(
+					json_object_get(o, "image"));
+				for (unsigned k = 0; img && k < n; k++) {
+					if (strcmp(img, e[k].overlay))
+						continue;
+					json_object_set_new(
+						o, "image",
+						json_string(e[k].image));
+					json_object_set_new(
+						o, "format",
+						json_string(e[k].format));
+					changed = true;
+					break;
+				}
+			}
+		char *txt = changed ? json_dumps(a, JSON_COMPACT) : NULL;
+		if (changed && !txt)
+			r = error_set(err, ENOMEM, "out of memory");
+		else if (txt)
+			r = inventory_snapshot_set_disks(d->inv, v->id,
+							 all[i].name, txt, err);
+		free(txt);
+		json_decref(a);
+	}
 	for (unsigned k = 0; !r && k < n; k++)
 		if (unlink(e[k].overlay))
 			log_warn(LOG, "removing %s: %s", e[k].overlay,
 				 strerror(errno));
 out:
+	for (unsigned k = 0; k < n; k++)
+		free(above[k]);
+	inventory_snapshot_list_free(all, na);
 	free(def);
 	return r;
 }

@@ -196,10 +196,27 @@ def test_external_snapshot_live_revert_commit(any_daemon, guest, tmp_path):
     detach(c)
     daemon.cli("vm", "stop", "ext1")
 
-    # delete = blockcommit: the overlay's data goes into pre.qcow2, which
-    # is the VM's disk again; the overlay is gone
+    # a second one, of the stopped VM: pre <- pre.s1 <- pre.s1.s2
+    top2 = tmp_path / "pre.s1.s2.qcow2"
+    daemon.cli("vm", "snapshot", "create", "ext1", "s2", "--disk-only")
+    assert disk_of(daemon, "ext1")["path"] == str(top2)
+    assert chain(top2) == [str(top2), str(top), str(pre), str(base)]
+    # deleting the older one: pre.s1 is committed into pre.qcow2 and
+    # pre.s1.s2 now reads through pre.qcow2 (the middle of the chain goes)
     daemon.cli("vm", "snapshot", "delete", "ext1", "s1")
     assert not top.exists()
+    assert chain(top2) == [str(top2), str(pre), str(base)]
+    assert qemu_read(top2) == "MARKC-42"
+    check_clean(pre, top2)
+    lst = json.loads(daemon.cli("vm", "snapshot", "list", "ext1",
+                                "--output", "json").stdout)["snapshots"]
+    assert [(s["name"], s["disks"], s["overlays"]) for s in lst] == \
+        [("s2", [str(pre)], [str(top2)])]
+
+    # delete = blockcommit: the overlay's data goes into pre.qcow2, which
+    # is the VM's disk again; the overlay is gone
+    daemon.cli("vm", "snapshot", "delete", "ext1", "s2")
+    assert not top2.exists()
     assert disk_of(daemon, "ext1")["path"] == str(pre)
     assert qemu_read(pre) == "MARKC-42"
     assert qemu_read(pre, 1 << 20) == "DEEPA-42"
