@@ -82,10 +82,30 @@ static int snap_disks(const struct dvm *v, json_t **out, struct error *err)
 static json_t *snap_json(const struct inventory_snapshot *s)
 {
 	json_t *disks = json_loads(s->disks, 0, NULL);
-	return json_pack("{s:s, s:I, s:s, s:o, s:s}", "name", s->name,
-			 "created_ms", (json_int_t)s->created_ms, "description",
-			 s->description, "disks", disks ? disks : json_array(),
-			 "vm_state", s->running ? "running" : "off");
+	bool ext = json_is_object(json_array_get(disks, 0));
+	json_t *o = NULL;
+	if (ext) { /* images frozen at the snapshot, and their overlays */
+		json_t *img = json_array(), *ov = json_array();
+		size_t i;
+		json_t *e;
+		json_array_foreach(disks, i, e)
+		{
+			json_array_append(img, json_object_get(e, "image"));
+			json_array_append(ov, json_object_get(e, "overlay"));
+		}
+		json_decref(disks);
+		disks = img;
+		o = ov;
+	}
+	json_t *j = json_pack("{s:s, s:I, s:s, s:o, s:s, s:s}", "name", s->name,
+			      "created_ms", (json_int_t)s->created_ms,
+			      "description", s->description, "disks",
+			      disks ? disks : json_array(), "vm_state",
+			      s->running ? "running" : "off", "type",
+			      ext ? "external" : "internal");
+	if (o)
+		json_object_set_new(j, "overlays", o);
+	return j;
 }
 
 static int refuse_template(const struct dvm *v, const char *what,
@@ -139,9 +159,9 @@ int daemon_snapshot_get(struct daemon *d, const char *ref, const char *name,
 	return r;
 }
 
-/* Parse {"name", "description"}. */
+/* Parse {"name", "description", "disk_only"}. */
 static int parse_create(const char *body, struct inventory_snapshot *s,
-			struct error *err)
+			bool *disk_only, struct error *err)
 {
 	json_error_t jerr;
 	json_t *o = json_loads(body ? body : "", JSON_REJECT_DUPLICATES, &jerr);
@@ -156,6 +176,16 @@ static int parse_create(const char *body, struct inventory_snapshot *s,
 	json_t *val;
 	json_object_foreach(o, key, val)
 	{
+		if (!strcmp(key, "disk_only")) {
+			if (!json_is_boolean(val)) {
+				r = error_set(err, EINVAL,
+					      "disk_only: expected true or "
+					      "false");
+				break;
+			}
+			*disk_only = json_is_true(val);
+			continue;
+		}
 		if (strcmp(key, "name") && strcmp(key, "description")) {
 			r = error_set(err, EINVAL, "unknown field '%s'", key);
 			break;
@@ -224,15 +254,21 @@ int daemon_snapshot_create(struct daemon *d, const char *actor, const char *ref,
 	if (!v)
 		return -ENOENT;
 	json_t *disks = NULL;
-	int r = parse_create(body, &s, err);
+	bool disk_only = false;
+	int r = parse_create(body, &s, &disk_only, err);
 	if (!r)
 		r = refuse_template(v, "taken", err);
-	if (!r)
+	if (!r && !disk_only)
 		r = snap_disks(v, &disks, err);
 	if (!r && !inventory_snapshot_get(d->inv, v->id, s.name, &old, err)) {
 		free(old.disks);
 		r = error_set(err, EEXIST, "%s already has a snapshot named %s",
 			      v->def.name, s.name);
+	}
+	if (!r && disk_only) {
+		error_clear(err);
+		r = daemon_snapshot_ext_create(d, v, &s, err);
+		goto recorded;
 	}
 	if (!r) {
 		error_clear(err);
@@ -254,6 +290,7 @@ int daemon_snapshot_create(struct daemon *d, const char *actor, const char *ref,
 				offline(disks, s.name, true, &e);
 		}
 	}
+recorded:
 	if (!r) { /* as recorded (its time); else as taken */
 		struct error e = { 0 };
 		bool got = !inventory_snapshot_get(d->inv, v->id, s.name, &old,
@@ -307,6 +344,11 @@ int daemon_snapshot_revert(struct daemon *d, const char *actor, const char *ref,
 			      v->def.name, vm_state_name(v->state), name);
 	if (!r)
 		r = recorded_disks(d, v, name, &disks, err);
+	if (!r && json_is_object(json_array_get(disks, 0))) {
+		r = daemon_snapshot_ext_revert(d, v, name, disks, err);
+		json_decref(disks);
+		disks = json_array(); /* done */
+	}
 	for (size_t i = 0; !r && i < json_array_size(disks); i++) {
 		const char *p = json_string_value(json_array_get(disks, i));
 		bool found = false;
@@ -359,7 +401,9 @@ int daemon_snapshot_delete(struct daemon *d, const char *actor, const char *ref,
 	int r = refuse_template(v, "deleted", err);
 	if (!r)
 		r = recorded_disks(d, v, name, &disks, err);
-	if (!r)
+	if (!r && json_is_object(json_array_get(disks, 0)))
+		r = daemon_snapshot_ext_delete(d, v, name, disks, err);
+	else if (!r)
 		r = v->vm ? vm_disk_snapshot(v->vm, name, true, err)
 			  : offline(disks, name, true, err);
 	if (!r)

@@ -29,7 +29,8 @@ int daemon_snapshot_list(struct daemon *d, const char *vm, json_t **out,
 			 struct error *err);
 int daemon_snapshot_get(struct daemon *d, const char *vm, const char *name,
 			json_t **out, struct error *err);
-/* body: {"name": "...", "description": "..."}; *out the Snapshot. Names:
+/* body: {"name": "...", "description": "...", "disk_only": false}; *out
+ * the Snapshot. disk_only: an external snapshot (overlays). Names:
  * 1..64 of [A-Za-z0-9._-], starting with a letter or digit, not all
  * digits (qcow2 also finds a snapshot by its numeric id). */
 int daemon_snapshot_create(struct daemon *d, const char *actor, const char *vm,
@@ -39,6 +40,22 @@ int daemon_snapshot_revert(struct daemon *d, const char *actor, const char *vm,
 			   const char *name, json_t **out, struct error *err);
 int daemon_snapshot_delete(struct daemon *d, const char *actor, const char *vm,
 			   const char *name, struct error *err);
+
+/* External (disk-only) snapshots (daemon_snapshot_ext.c), called by the
+ * functions above with v's op_lock held: create (s: name and description
+ * parsed; s->disks set here), revert (the VM off) and delete (blockcommit,
+ * the VM off) of the snapshot whose recorded disks are disks. */
+struct dvm;
+struct inventory_snapshot;
+bool daemon_snapshot_is_external(const char *disks_json);
+int daemon_snapshot_ext_create(struct daemon *d, struct dvm *v,
+			       struct inventory_snapshot *s, struct error *err);
+int daemon_snapshot_ext_revert(struct daemon *d, struct dvm *v,
+			       const char *name, json_t *disks,
+			       struct error *err);
+int daemon_snapshot_ext_delete(struct daemon *d, struct dvm *v,
+			       const char *name, json_t *disks,
+			       struct error *err);
 
 /* body: {"template": true|false} (NULL or {}: true). A template is a VM
  * that is not running; it cannot start, its snapshots cannot change, and

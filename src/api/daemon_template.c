@@ -152,6 +152,8 @@ struct clone_job {
 	unsigned disk;				   /* being copied */
 	uint64_t done, total;			   /* bytes, all disks */
 	uint64_t disk_base;
+	/* full clone: the copies' new key-secret ("": the template's) */
+	char key_secret[VMDEF_PATH_MAX + 8];
 };
 
 static int parse_clone_body(const char *body, struct clone_job *j,
@@ -180,6 +182,19 @@ static int parse_clone_body(const char *body, struct clone_job *j,
 				   (!strcmp(s, "linked") ||
 				    !strcmp(s, "full"))) {
 				j->linked = !strcmp(s, "linked");
+			} else if (!strcmp(key, "key_secret") && s) {
+				/* a reference, never the secret itself */
+				if ((strncmp(s, "file:/", 6) &&
+				     strncmp(s, "env:", 4)) ||
+				    strlen(s) >= sizeof(j->key_secret))
+					r = error_set(err, EINVAL,
+						      "key_secret: expected "
+						      "file:/ABSOLUTE/PATH or "
+						      "env:NAME");
+				else
+					snprintf(j->key_secret,
+						 sizeof(j->key_secret), "%s",
+						 s);
 			} else {
 				r = error_set(err, EINVAL,
 					      "%s: expected name (a string) "
@@ -192,6 +207,11 @@ static int parse_clone_body(const char *body, struct clone_job *j,
 		}
 	if (!r && !j->name[0])
 		r = error_set(err, EINVAL, "name: required");
+	if (!r && j->linked && j->key_secret[0])
+		r = error_set(err, EINVAL,
+			      "key_secret: only for a full clone (a linked "
+			      "clone reads the template's images, so it uses "
+			      "their key-secret)");
 	json_decref(o);
 	return r;
 }
@@ -219,12 +239,11 @@ static int clone_def(const struct dvm *t, struct clone_job *j,
 		struct vmdef_disk *dk = &j->def.disks[i];
 		if (dk->readonly)
 			continue; /* never written: shared */
-		if (dk->key_secret[0])
-			return error_set(err, ENOTSUP,
-					 "%s: disk %u (%s) is encrypted: "
-					 "cloning encrypted disks is not "
-					 "supported",
-					 t->def.name, i, dk->path);
+		/* encrypted: a linked clone keeps the template's key-secret
+		 * (image_clone_luks); a full one may get a new one */
+		if (!j->linked && j->key_secret[0])
+			snprintf(dk->key_secret, sizeof(dk->key_secret), "%s",
+				 j->key_secret);
 		char dir[VMDEF_PATH_MAX], path[VMDEF_PATH_MAX];
 		snprintf(dir, sizeof(dir), "%s", dk->path);
 		memcpy(j->src[i], dir, sizeof(j->src[i])); /* before dirname */
@@ -277,13 +296,22 @@ static int clone_run(struct clone_job *j, json_t **vm, struct error *err)
 		}
 		j->disk = i;
 		j->disk_base = j->done;
-		if (j->linked) {
+		const char *key = td->disks[i].key_secret[0]
+					  ? td->disks[i].key_secret
+					  : NULL;
+		const char *nkey = j->def.disks[i].key_secret[0]
+					   ? j->def.disks[i].key_secret
+					   : NULL;
+		if (j->linked && key) {
+			r = image_clone_luks(j->src[i], td->disks[i].format,
+					     j->def.disks[i].path, key, 0, err);
+		} else if (j->linked) {
 			r = image_clone(j->src[i], td->disks[i].format,
 					j->def.disks[i].path, err);
 		} else {
-			r = image_copy(j->src[i], td->disks[i].format,
-				       j->def.disks[i].path, copy_progress, j,
-				       err);
+			r = image_copy_secret(j->src[i], td->disks[i].format,
+					      key, j->def.disks[i].path, nkey,
+					      0, copy_progress, j, err);
 		}
 		j->made = r ? i : i + 1;
 	}

@@ -231,6 +231,28 @@ int inventory_snapshot_delete(struct inventory *inv, int64_t vm,
 	return r;
 }
 
+int inventory_snapshot_set_disks(struct inventory *inv, int64_t vm,
+				 const char *name, const char *disks,
+				 struct error *err)
+{
+	sqlite3_stmt *st;
+	int r = begin_stmt(inv,
+			   "UPDATE vm_snapshots SET disks = ?3"
+			   " WHERE vm = ?1 AND name = ?2",
+			   &st, err);
+	if (r)
+		return r;
+	sqlite3_bind_int64(st, 1, vm);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, disks, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		r = inventory_db_error(inv, "updating a snapshot", err);
+	else if (sqlite3_changes(inv->db) == 0)
+		r = error_set(err, ENOENT, "no snapshot named %s", name);
+	end_stmt(inv, st);
+	return r;
+}
+
 int inventory_template_set(struct inventory *inv, int64_t vm, bool on,
 			   struct error *err)
 {

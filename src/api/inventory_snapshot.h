@@ -55,6 +55,12 @@ int inventory_snapshot_delete(struct inventory *inv, int64_t vm,
 			      const char *name, struct error *err);
 
 /* Mark VM vm a template (on) or not. */
+/* Replace the recorded disks (JSON) of snapshot name (an external
+ * snapshot whose backing image changed when an older one was deleted). */
+int inventory_snapshot_set_disks(struct inventory *inv, int64_t vm,
+				 const char *name, const char *disks,
+				 struct error *err);
+
 int inventory_template_set(struct inventory *inv, int64_t vm, bool on,
 			   struct error *err);
 /* *is: is VM vm a template. */

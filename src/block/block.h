@@ -110,6 +110,22 @@ int blockdev_snapshot_create(struct blockdev *bd, const char *name,
 int blockdev_snapshot_delete(struct blockdev *bd, const char *name,
 			     struct error *err);
 
+/* An external snapshot of an open device (a running VM's disk; image.h
+ * has the same for a closed image, docs/block.md "External snapshots"):
+ * the empty file at overlay (opened through hostfile_open; the daemon
+ * made it) becomes a qcow2 image of bd's size whose backing file is bd's
+ * path (absolute; format recorded), and is opened writable with bd itself
+ * as its backing device: bd is never written again and belongs to *out
+ * (closed with it), which takes over bd's limits, cap and aio mode. The
+ * caller keeps requests out (as for blockdev_snapshot_create). On failure
+ * bd is unchanged. -ELOOP past 8 images, -ENOTSUP encrypted, -EEXIST a
+ * file that is not empty. */
+int blockdev_snapshot_external(struct blockdev *bd, const char *overlay,
+			       struct blockdev **out, struct error *err);
+/* Undo it (all disks or none): close the overlay device, give back its
+ * backing device (with the limits) and empty the overlay file. */
+struct blockdev *blockdev_snapshot_external_undo(struct blockdev *ov);
+
 /* Unlock and close the image, free the device. NULL is a no-op. */
 void blockdev_close(struct blockdev *bd);
 

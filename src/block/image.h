@@ -51,6 +51,16 @@ int image_create_luks(const char *path, uint64_t size, const char *backing,
 int image_clone(const char *template, const char *template_fmt,
 		const char *path, struct error *err);
 
+/* A linked clone of an encrypted template (qcow2 LUKS): the clone is
+ * encrypted too (its own master key) under the same passphrase, which
+ * also unlocks the template when the clone reads through to it; open the
+ * clone with key_secret. The template must open with key_secret (checked
+ * first: a wrong key is refused before anything is made). iter_ms as
+ * image_create_luks. */
+int image_clone_luks(const char *template, const char *template_fmt,
+		     const char *path, const char *key_secret, unsigned iter_ms,
+		     struct error *err);
+
 /* A full copy of the image src (src_fmt raw or qcow2, NULL: probed; read
  * through its backing chain) into a new qcow2 image dst of the same size
  * that stands alone. Refuses an existing dst. progress (may be NULL) is
@@ -59,6 +69,14 @@ int image_clone(const char *template, const char *template_fmt,
 int image_copy(const char *src, const char *src_fmt, const char *dst,
 	       void (*progress)(void *opaque, uint64_t done, uint64_t total),
 	       void *opaque, struct error *err);
+/* The same for encrypted images: src opened with src_key (NULL: clear);
+ * dst encrypted (LUKS, PBKDF2 timed to iter_ms, 0: 2000) under dst_key,
+ * which may be src_key or a new secret (NULL: dst in clear). */
+int image_copy_secret(const char *src, const char *src_fmt, const char *src_key,
+		      const char *dst, const char *dst_key, unsigned iter_ms,
+		      void (*progress)(void *opaque, uint64_t done,
+				       uint64_t total),
+		      void *opaque, struct error *err);
 
 /* Internal qcow2 snapshots (as qemu-img snapshot -l/-c/-a/-d). A snapshot
  * is named by its name, or else its id. create: a new snapshot of the
@@ -97,6 +115,51 @@ struct image_info {
 
 /* Describe the image (format probed from its contents). */
 int image_info(const char *path, struct image_info *info, struct error *err);
+
+/* Backing chains and external snapshots (image_chain.c; docs/block.md
+ * "External snapshots"). One image of a chain, the top first. */
+struct image_chain_entry {
+	char path[4096]; /* as the image above names it, resolved */
+	char format[8];	 /* "raw" or "qcow2" */
+	uint64_t virtual_size;
+	bool encrypted;
+	unsigned snapshots; /* internal ones */
+	char backing[4096]; /* resolved path of the next image, or "" */
+};
+/* Walk the chain of path (fmt raw, qcow2 or NULL: probed; a raw image is
+ * never parsed): *out (free() it) gets *n images, the top first. A
+ * missing backing file (-ENOENT), a loop (-ELOOP) and a chain deeper
+ * than 8 images (-ELOOP) are errors naming the image that points on. */
+int image_chain(const char *path, const char *fmt,
+		struct image_chain_entry **out, unsigned *n, struct error *err);
+/* An external snapshot (virsh snapshot-create --disk-only): a new qcow2
+ * overlay whose backing file is path (absolute, format recorded), as
+ * image_clone. path is not written again by whoever uses overlay. */
+int image_snapshot_external(const char *path, const char *fmt,
+			    const char *overlay, struct error *err);
+/* Commit (qemu-img commit -d, virsh blockcommit): every cluster the
+ * qcow2 overlay holds itself (data or zeros) is written into its backing
+ * file, which then reads as the overlay did. The overlay is left as it
+ * was (it still reads the same). A crash midway leaves the overlay whole
+ * and reading as before. */
+int image_commit(const char *overlay,
+		 void (*progress)(void *opaque, uint64_t done, uint64_t total),
+		 void *opaque, struct error *err);
+/* Pull (virsh blockpull, QEMU block-stream, qemu-img rebase -b ""):
+ * every cluster the overlay does not hold is copied into it from its
+ * backing chain, then the header forgets the backing file: the overlay
+ * stands alone. Refused with internal snapshots in the overlay. */
+int image_pull(const char *overlay,
+	       void (*progress)(void *opaque, uint64_t done, uint64_t total),
+	       void *opaque, struct error *err);
+
+/* qemu-img rebase -u: the qcow2 image at path names backing (NULL: none;
+ * stored as given, resolved against path's directory) as its backing
+ * file, format backing_fmt (NULL: probed), without copying anything: the
+ * caller knows the new backing file reads as the old one did (after a
+ * commit into it). */
+int image_rebase_unsafe(const char *path, const char *backing,
+			const char *backing_fmt, struct error *err);
 
 struct image_check {
 	uint64_t corruptions; /* references without refcount, bad entries */

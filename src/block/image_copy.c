@@ -29,6 +29,16 @@ int image_copy(const char *src, const char *src_fmt, const char *dst,
 	       void (*progress)(void *opaque, uint64_t done, uint64_t total),
 	       void *opaque, struct error *err)
 {
+	return image_copy_secret(src, src_fmt, NULL, dst, NULL, 0, progress,
+				 opaque, err);
+}
+
+int image_copy_secret(const char *src, const char *src_fmt, const char *src_key,
+		      const char *dst, const char *dst_key, unsigned iter_ms,
+		      void (*progress)(void *opaque, uint64_t done,
+				       uint64_t total),
+		      void *opaque, struct error *err)
+{
 	struct blockdev *in = NULL, *out = NULL;
 	uint8_t *buf = NULL;
 	int r;
@@ -42,14 +52,17 @@ int image_copy(const char *src, const char *src_fmt, const char *dst,
 			err, errno, "copy to %s: %s%s", dst, strerror(errno),
 			errno == EEXIST ? " (a copy is a new file)" : "");
 	close(fd);
-	in = blockdev_open(src, src_fmt, true, err);
+	in = blockdev_open_secret(src, src_fmt, true, src_key, err);
 	if (!in) {
 		r = -err->code;
 		goto out;
 	}
 	uint64_t size = blockdev_size(in);
-	r = image_create(dst, "qcow2", size, NULL, err);
-	if (!r && !(out = blockdev_open(dst, "qcow2", false, err)))
+	r = dst_key ? image_create_luks(dst, size, NULL, NULL, dst_key, iter_ms,
+					err)
+		    : image_create(dst, "qcow2", size, NULL, err);
+	if (!r &&
+	    !(out = blockdev_open_secret(dst, "qcow2", false, dst_key, err)))
 		r = -err->code;
 	if (!r && !(buf = malloc(COPY_CHUNK)))
 		r = error_set(err, ENOMEM, "copy to %s: out of memory", dst);

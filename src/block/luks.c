@@ -123,10 +123,12 @@ int luks_parse(const uint8_t *buf, size_t len, uint64_t area_len,
 				 "LUKS header: hash %s is not supported "
 				 "(expected sha1, sha256 or sha512)",
 				 h->hash_spec);
-	if (h->mk_iterations == 0)
+	if (h->mk_iterations == 0 || h->mk_iterations > LUKS_MAX_ITER)
 		return error_set(err, EINVAL,
 				 "LUKS header: master key digest iterations "
-				 "is 0");
+				 "%u (expected 1..%u)",
+				 h->mk_iterations, LUKS_MAX_ITER);
+	uint64_t all_iter = 0;
 	for (int i = 0; i < LUKS_SLOTS; i++) {
 		const uint8_t *p = buf + H_SLOTS + i * SLOT_LEN;
 		struct luks_slot *s = &h->slot[i];
@@ -153,6 +155,19 @@ int luks_parse(const uint8_t *buf, size_t len, uint64_t area_len,
 					 "%d stripes, iterations > 0)",
 					 i, s->stripes, s->iterations,
 					 LUKS_STRIPES);
+		/* each active slot is tried in turn: bound the sum too */
+		all_iter += s->iterations;
+		if (s->iterations > LUKS_MAX_ITER ||
+		    all_iter > 2ull * LUKS_MAX_ITER)
+			return error_set(err, EINVAL,
+					 "LUKS header: key slot %d: %u PBKDF2 "
+					 "iterations (%llu in the active slots "
+					 "so far): more than the %u per slot "
+					 "(%u in all) accepted, which would "
+					 "take minutes to try",
+					 i, s->iterations,
+					 (unsigned long long)all_iter,
+					 LUKS_MAX_ITER, 2 * LUKS_MAX_ITER);
 		start = (uint64_t)s->key_offset * LUKS_SECTOR;
 		end = start +
 		      material_sectors(h->key_bytes, s->stripes) * LUKS_SECTOR;
@@ -427,7 +442,7 @@ static uint32_t iterations_for(const EVP_MD *md, unsigned ms)
 	n = (double)probe * ms * 1e6 / (double)dt;
 	if (n < 1000)
 		return 1000;
-	return n > 0x7fffffff ? 0x7fffffff : (uint32_t)n;
+	return n > LUKS_MAX_ITER ? LUKS_MAX_ITER : (uint32_t)n;
 }
 
 int luks_format(uint8_t *area, size_t area_len, const uint8_t *pass,

@@ -759,7 +759,8 @@ static const struct blockdev_ops qcow2_ops = {
 
 /* Open the backing file named in the header, relative to the image's
  * directory unless absolute; read-only, one level deeper. */
-static int open_backing(struct qcow2 *q, int depth, struct error *err)
+static int open_backing(struct qcow2 *q, int depth, const char *key_secret,
+			struct error *err)
 {
 	char path[4096], *dup, *dir;
 	struct stat st;
@@ -804,7 +805,11 @@ static int open_backing(struct qcow2 *q, int depth, struct error *err)
 			"probed as %s",
 			q->name, path, fmt);
 	}
-	q->backing = block_open_depth(path, fmt, true, depth + 1, NULL, err);
+	/* an encrypted chain (a linked clone of an encrypted template) has
+	 * one passphrase: the backing file gets the same key-secret */
+	q->backing = block_open_depth(path, fmt, true, depth + 1,
+				      strcmp(fmt, "qcow2") ? NULL : key_secret,
+				      err);
 	if (!q->backing) {
 		error_prefix(err, "image %s: backing file", q->name);
 		return -err->code;
@@ -812,8 +817,9 @@ static int open_backing(struct qcow2 *q, int depth, struct error *err)
 	return 0;
 }
 
-struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
-			    const char *key_secret, struct error *err)
+static struct blockdev *open_impl(const char *path, bool readonly, int depth,
+				  const char *key_secret,
+				  struct blockdev *backing, struct error *err)
 {
 	struct qcow2 *q = calloc(1, sizeof(*q));
 	pthread_rwlockattr_t a;
@@ -851,7 +857,7 @@ struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
 	if (q->crypt_method && (key_secret || depth >= 0) &&
 	    qcow2_crypt_unlock(q, key_secret, err) < 0)
 		goto fail;
-	if (!q->crypt_method && key_secret) {
+	if (!q->crypt_method && key_secret && depth <= 0) {
 		error_set(err, EINVAL,
 			  "image %s: key-secret given, but the image is not "
 			  "encrypted",
@@ -877,11 +883,30 @@ struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
 		q->autoclear = 0;
 	}
 	/* depth -1: metadata only (image info), the chain stays closed */
-	if (q->backing_name[0] && depth >= 0 && open_backing(q, depth, err) < 0)
+	if (backing && !q->backing_name[0]) {
+		error_set(err, EINVAL, "image %s: names no backing file", path);
+		goto fail;
+	}
+	if (backing) /* last: a failure never closes the caller's device */
+		q->backing = backing;
+	else if (q->backing_name[0] && depth >= 0 &&
+		 open_backing(q, depth, key_secret, err) < 0)
 		goto fail;
 	q->bd.can_unmap = true;
 	return &q->bd;
 fail:
 	qcow2_close(&q->bd);
 	return NULL;
+}
+
+struct blockdev *qcow2_open(const char *path, bool readonly, int depth,
+			    const char *key_secret, struct error *err)
+{
+	return open_impl(path, readonly, depth, key_secret, NULL, err);
+}
+
+struct blockdev *qcow2_open_over(const char *path, struct blockdev *backing,
+				 struct error *err)
+{
+	return open_impl(path, false, 0, NULL, backing, err);
 }

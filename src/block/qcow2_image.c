@@ -90,6 +90,14 @@ static int qcow2_write_new(int fd, const char *path, uint64_t size,
 	return 0;
 }
 
+int qcow2_format_overlay(int fd, const char *path, uint64_t size,
+			 const char *backing, const char *backing_fmt,
+			 struct error *err)
+{
+	return qcow2_write_new(fd, path, size, backing, backing_fmt, NULL, 0,
+			       err);
+}
+
 int image_create(const char *path, const char *format, uint64_t size,
 		 const char *backing, struct error *err)
 {
@@ -155,7 +163,9 @@ static int create(const char *path, const char *format, uint64_t size,
 			bfmt = blockdev_probe(full, err);
 		if (!bfmt)
 			return -err->code;
-		b = blockdev_open(full, bfmt, true, err);
+		/* its metadata only (the size): an encrypted backing file
+		 * opens without its key */
+		b = block_open_depth(full, bfmt, true, -1, NULL, err);
 		if (!b)
 			return -err->code;
 		if (!size)
@@ -195,8 +205,40 @@ static int create(const char *path, const char *format, uint64_t size,
 
 /* ---- linked clone ------------------------------------------------------- */
 
+static int clone_impl(const char *template, const char *template_fmt,
+		      const char *path, const char *key_secret,
+		      unsigned iter_ms, struct error *err);
+
 int image_clone(const char *template, const char *template_fmt,
 		const char *path, struct error *err)
+{
+	return clone_impl(template, template_fmt, path, NULL, 0, err);
+}
+
+int image_clone_luks(const char *template, const char *template_fmt,
+		     const char *path, const char *key_secret, unsigned iter_ms,
+		     struct error *err)
+{
+	struct blockdev *t;
+
+	if (!key_secret)
+		return error_set(err, EINVAL, "clone %s: no key-secret", path);
+	/* the template must open with this key: the clone reads it so */
+	t = blockdev_open_secret(template,
+				 template_fmt ? template_fmt : "qcow2", true,
+				 key_secret, err);
+	if (!t) {
+		error_prefix(err, "linked clone of %s", template);
+		return -err->code;
+	}
+	blockdev_close(t);
+	return clone_impl(template, template_fmt, path, key_secret, iter_ms,
+			  err);
+}
+
+static int clone_impl(const char *template, const char *template_fmt,
+		      const char *path, const char *key_secret,
+		      unsigned iter_ms, struct error *err)
 {
 	char *abs = realpath(template, NULL);
 	struct stat st;
@@ -221,7 +263,10 @@ int image_clone(const char *template, const char *template_fmt,
 		return r;
 	}
 	close(fd);
-	r = image_create_backing(path, "qcow2", 0, abs, template_fmt, err);
+	r = key_secret ? image_create_luks(path, 0, abs, template_fmt,
+					   key_secret, iter_ms, err)
+		       : image_create_backing(path, "qcow2", 0, abs,
+					      template_fmt, err);
 	if (r < 0) {
 		unlink(path);
 		error_prefix(err, "linked clone of %s", template);

@@ -175,6 +175,17 @@ static inline void qcow2_put32(void *p, uint32_t v)
 /* Parse and validate the header, extensions, L1 and refcount tables of the
  * image open at q->fd (q->name, q->readonly set). 0 or -errno with err. */
 int qcow2_load(struct qcow2 *q, struct error *err);
+/* Open the qcow2 overlay at path writable with backing (an open device:
+ * the overlay's backing file, whose name the caller checked) as its
+ * backing device instead of opening the file it names; on success the
+ * overlay owns backing (closes it), on failure backing is untouched. */
+struct blockdev *qcow2_open_over(const char *path, struct blockdev *backing,
+				 struct error *err);
+/* Write a new qcow2 image of size bytes into the file open at fd (path
+ * for messages), backing file name backing (format backing_fmt). */
+int qcow2_format_overlay(int fd, const char *path, uint64_t size,
+			 const char *backing, const char *backing_fmt,
+			 struct error *err);
 
 /* Report a corrupt structure: logs once per image, returns -EIO. */
 int qcow2_corrupt(struct qcow2 *q, const char *fmt, ...) SV_PRINTF(2, 3);

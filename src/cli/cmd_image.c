@@ -16,6 +16,7 @@
 #include "block/block.h"
 #include "block/image.h"
 #include "cli/cli.h"
+#include "cli/cmd_image_chain.h"
 #include "cli/output.h"
 #include "util/parse.h"
 
@@ -54,7 +55,21 @@ static void image_usage(FILE *f)
 		"                     absolute); copies nothing\n"
 		"  snapshot FILE create|list|apply|delete [NAME]\n"
 		"                     internal qcow2 snapshots (as qemu-img\n"
-		"                     snapshot -c|-l|-a|-d)\n");
+		"                     snapshot -c|-l|-a|-d)\n"
+		"  snapshot --external FILE OVERLAY [-f raw|qcow2]\n"
+		"                     external snapshot: a new qcow2 overlay\n"
+		"                     on FILE (virsh snapshot-create "
+		"--disk-only)\n"
+		"  commit OVERLAY     write OVERLAY's clusters into its "
+		"backing\n"
+		"                     file (qemu-img commit -d, blockcommit)\n"
+		"  pull OVERLAY       copy the backing chain into OVERLAY and\n"
+		"                     drop it (blockpull, block-stream)\n"
+		"  rebase -u -b BACKING|\"\" [-F raw|qcow2] FILE\n"
+		"                     name another backing file, copying\n"
+		"                     nothing (qemu-img rebase -u)\n"
+		"  info FILE --backing-chain [--json]\n"
+		"                     every image of the chain, top first\n");
 }
 
 static int fail(struct error *err)
@@ -210,8 +225,12 @@ static int img_info(int argc, char **argv)
 	struct error err = { 0 };
 	bool json = false;
 	char b[64];
-	int i = parse(argc, argv, NULL, NULL, NULL, NULL, &json);
+	int i;
 
+	for (int k = 1; k < argc; k++)
+		if (!strcmp(argv[k], "--backing-chain"))
+			return image_cmd_chain(argc, argv);
+	i = parse(argc, argv, NULL, NULL, NULL, NULL, &json);
 	if (i < 0)
 		return CLI_EXIT_USAGE;
 	if (argc - i != 1) {
@@ -461,8 +480,12 @@ static int img_snapshot(int argc, char **argv)
 	struct image_snapshot *l;
 	const char *op;
 	unsigned n;
-	int i = parse(argc, argv, NULL, NULL, NULL, NULL, NULL), r;
+	int i, r;
 
+	for (int k = 1; k < argc; k++)
+		if (!strcmp(argv[k], "--external"))
+			return image_cmd_snapshot_external(argc, argv);
+	i = parse(argc, argv, NULL, NULL, NULL, NULL, NULL);
 	if (i < 0)
 		return CLI_EXIT_USAGE;
 	op = argc - i >= 2 ? argv[i + 1] : "";
@@ -512,7 +535,8 @@ int cmd_image(int argc, char **argv)
 		{ "create", img_create },     { "info", img_info },
 		{ "check", img_check },	      { "convert", img_convert },
 		{ "resize", img_resize },     { "clone", img_clone },
-		{ "snapshot", img_snapshot },
+		{ "snapshot", img_snapshot }, { "commit", image_cmd_commit },
+		{ "pull", image_cmd_pull },   { "rebase", image_cmd_rebase },
 	};
 
 	if (argc < 2) {

@@ -18,32 +18,53 @@
 static void snapshot_usage(FILE *f)
 {
 	fprintf(f, "usage: softvisor vm snapshot create VM NAME "
-		   "[--description TEXT]\n"
+		   "[--description TEXT] [--disk-only]\n"
 		   "       softvisor vm snapshot list VM\n"
 		   "       softvisor vm snapshot revert VM NAME\n"
 		   "       softvisor vm snapshot delete VM NAME\n\n"
 		   "Internal qcow2 snapshots of every writable disk of a VM, "
 		   "taken at one\ninstant (a running VM is paused at a "
 		   "consistent point and runs on).\nrevert needs the VM "
-		   "stopped. NAME: 1..64 of A-Z a-z 0-9 . _ -.\n\n");
+		   "stopped. NAME: 1..64 of A-Z a-z 0-9 . _ -.\n"
+		   "--disk-only: an external snapshot (as virsh): each "
+		   "writable disk gets a\nnew qcow2 overlay "
+		   "(IMAGE.NAME.qcow2) and the VM writes there from then\n"
+		   "on; delete commits the overlay into the image "
+		   "(blockcommit, VM stopped).\n\n");
 	client_opts_usage(f);
 }
 
-enum { O_DESC = 256, O_LINKED, O_FULL, O_NO_WAIT, O_OFF };
+enum {
+	O_DESC = 256,
+	O_LINKED,
+	O_FULL,
+	O_NO_WAIT,
+	O_OFF,
+	O_DISK_ONLY,
+	O_KEY_SECRET
+};
+
+struct create_opts {
+	const char *desc;
+	bool disk_only;
+};
 
 static int desc_opt(int c, const char *arg, void *opaque, struct error *err)
 {
-	(void)c;
+	struct create_opts *co = opaque;
 	(void)err;
-	*(const char **)opaque = arg;
+	if (c == O_DISK_ONLY)
+		co->disk_only = true;
+	else
+		co->desc = arg;
 	return 0;
 }
 
 static void print_snapshots(const json_t *list)
 {
-	static const char *const hdr[] = { "NAME", "CREATED", "VM STATE",
-					   "DISKS", "DESCRIPTION" };
-	struct table *t = table_new(5, hdr);
+	static const char *const hdr[] = { "NAME",  "CREATED", "VM STATE",
+					   "DISKS", "TYPE",    "DESCRIPTION" };
+	struct table *t = table_new(6, hdr);
 	const json_t *s;
 	size_t i;
 
@@ -53,7 +74,7 @@ static void print_snapshots(const json_t *list)
 	json_array_foreach(list, i, s)
 	{
 		char when[32], disks[16];
-		const char *cells[5];
+		const char *cells[6];
 
 		fmt_time_ms((int64_t)cmd_jnum(s, "created_ms"), when,
 			    sizeof(when));
@@ -63,7 +84,8 @@ static void print_snapshots(const json_t *list)
 		cells[1] = when;
 		cells[2] = cmd_jstr(s, "vm_state");
 		cells[3] = disks;
-		cells[4] = cmd_jstr(s, "description");
+		cells[4] = cmd_jstr(s, "type");
+		cells[5] = cmd_jstr(s, "description");
 		table_add(t, cells);
 	}
 	table_print(t, stdout);
@@ -74,10 +96,12 @@ int cmd_vm_snapshot(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "description", required_argument, NULL, O_DESC },
+		{ "disk-only", no_argument, NULL, O_DISK_ONLY },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct create_opts co = { 0 };
 	struct client_opts o = { 0 };
-	const char *pos[2], *desc = NULL, *op = argc > 1 ? argv[1] : "";
+	const char *pos[2], *op = argc > 1 ? argv[1] : "";
 	struct client *c;
 	json_t *body = NULL, *reply = NULL;
 	char cmd[48], *path = NULL, *esc = NULL, suffix[200];
@@ -98,7 +122,7 @@ int cmd_vm_snapshot(int argc, char **argv)
 	}
 	snprintf(cmd, sizeof(cmd), "vm snapshot %s", op);
 	r = cmd_parse(argc - 1, argv + 1, cmd, create ? opts : NULL,
-		      create ? desc_opt : NULL, &desc, list ? 1 : 2, pos, &o,
+		      create ? desc_opt : NULL, &co, list ? 1 : 2, pos, &o,
 		      snapshot_usage);
 	if (r >= 0)
 		return r;
@@ -114,9 +138,11 @@ int cmd_vm_snapshot(int argc, char **argv)
 	}
 	if (create) {
 		body = json_pack("{s:s}", "name", pos[1]);
-		if (desc)
+		if (co.desc)
 			json_object_set_new(body, "description",
-					    json_string(desc));
+					    json_string(co.desc));
+		if (co.disk_only)
+			json_object_set_new(body, "disk_only", json_true());
 	}
 	r = cmd_call(c,
 		     list		     ? "GET"
@@ -127,6 +153,15 @@ int cmd_vm_snapshot(int argc, char **argv)
 		output_json(stdout, reply);
 	else if (!r && list)
 		print_snapshots(json_object_get(reply, "snapshots"));
+	else if (!r && create && co.disk_only)
+		printf("%s: external snapshot %s taken (%zu overlay%s, VM "
+		       "%s)\n",
+		       pos[0], pos[1],
+		       json_array_size(json_object_get(reply, "overlays")),
+		       json_array_size(json_object_get(reply, "overlays")) == 1
+			       ? ""
+			       : "s",
+		       cmd_jstr(reply, "vm_state"));
 	else if (!r && create)
 		printf("%s: snapshot %s taken (%zu disk%s, VM %s)\n", pos[0],
 		       pos[1], json_array_size(json_object_get(reply, "disks")),
@@ -203,25 +238,32 @@ int cmd_vm_template(int argc, char **argv)
 
 static void clone_usage(FILE *f)
 {
-	fprintf(f, "usage: softvisor vm clone TEMPLATE NEW [--linked|--full] "
-		   "[--no-wait]\n\n"
-		   "A new VM NEW from TEMPLATE, with new MACs. --linked (the "
-		   "default, needs\na template): its disks are qcow2 overlays "
-		   "on the template's images,\nmade at once. --full: copies, "
-		   "made by a daemon task with progress\n(--no-wait prints the "
-		   "task id and returns).\n\n");
+	fprintf(f,
+		"usage: softvisor vm clone TEMPLATE NEW [--linked|--full] "
+		"[--no-wait]\n"
+		"                        [--key-secret file:PATH|env:NAME]\n\n"
+		"A new VM NEW from TEMPLATE, with new MACs. --linked (the "
+		"default, needs\na template): its disks are qcow2 overlays "
+		"on the template's images,\nmade at once. --full: copies, "
+		"made by a daemon task with progress\n(--no-wait prints the "
+		"task id and returns).\nEncrypted disks: a linked clone is "
+		"encrypted under the template's key-secret;\n--full "
+		"--key-secret file:PATH|env:NAME encrypts the copies under "
+		"a new one.\n\n");
 	client_opts_usage(f);
 }
 
 struct clone_args {
 	bool full, linked, no_wait;
+	const char *key_secret;
 };
 
 static int clone_opt(int c, const char *arg, void *opaque, struct error *err)
 {
 	struct clone_args *a = opaque;
-	(void)arg;
-	if (c == O_FULL)
+	if (c == O_KEY_SECRET)
+		a->key_secret = arg;
+	else if (c == O_FULL)
 		a->full = true;
 	else if (c == O_LINKED)
 		a->linked = true;
@@ -245,6 +287,7 @@ int cmd_vm_clone(int argc, char **argv)
 		{ "linked", no_argument, NULL, O_LINKED },
 		{ "full", no_argument, NULL, O_FULL },
 		{ "no-wait", no_argument, NULL, O_NO_WAIT },
+		{ "key-secret", required_argument, NULL, O_KEY_SECRET },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct clone_args a = { 0 };
@@ -266,6 +309,9 @@ int cmd_vm_clone(int argc, char **argv)
 	char *path = cmd_vm_path(pos[0], "/clone");
 	body = json_pack("{s:s, s:s}", "name", pos[1], "mode",
 			 a.full ? "full" : "linked");
+	if (a.key_secret)
+		json_object_set_new(body, "key_secret",
+				    json_string(a.key_secret));
 	r = cmd_call(c, "POST", path, body, &task);
 	free(path);
 	json_decref(body);

@@ -388,6 +388,45 @@ static json_t *cmd_migrate(struct qmp *q, json_t *args, bool *neg,
 	return json_object();
 }
 
+/* QEMU's blockdev-snapshot-sync (an external snapshot: docs/block.md),
+ * format qcow2 and mode absolute-paths only. */
+static json_t *cmd_blockdev_snapshot_sync(struct qmp *q, json_t *args,
+					  bool *neg, struct qmp_err *e)
+{
+	static const char *const allowed[] = { "device", "snapshot-file",
+					       "format", "mode", NULL };
+	const char *dev = json_string_value(json_object_get(args, "device"));
+	const char *file = json_string_value(
+		json_object_get(args, "snapshot-file"));
+	const char *fmt = json_string_value(json_object_get(args, "format"));
+	const char *mode = json_string_value(json_object_get(args, "mode"));
+	char msg[512] = "";
+
+	if (!args_only(args, allowed, e))
+		return NULL;
+	if (!dev || !file || !*file)
+		return fail(e, "GenericError",
+			    "Parameters 'device' and 'snapshot-file' are "
+			    "required strings");
+	if (fmt && strcmp(fmt, "qcow2"))
+		return fail(e, "GenericError",
+			    "blockdev-snapshot-sync: format '%s': only qcow2",
+			    fmt);
+	if (mode && strcmp(mode, "absolute-paths"))
+		return fail(e, "GenericError",
+			    "blockdev-snapshot-sync: mode '%s': only "
+			    "absolute-paths (a new file)",
+			    mode);
+	int rc = q->ops->snapshot_external(q->opaque, dev, file, msg,
+					   sizeof(msg));
+	if (rc == -ENODEV)
+		return fail(e, "DeviceNotFound", "Device '%s' not found", dev);
+	if (rc < 0)
+		return fail(e, "GenericError", "blockdev-snapshot-sync: %s",
+			    msg);
+	return json_object();
+}
+
 static json_t *cmd_query_commands(struct qmp *q, json_t *args, bool *neg,
 				  struct qmp_err *e);
 
@@ -413,6 +452,8 @@ static const struct qmp_cmd commands[] = {
 	{ "cont", cmd_cont, OPT(cont) },
 	{ "system_powerdown", cmd_system_powerdown, OPT(system_powerdown) },
 	{ "migrate", cmd_migrate, OPT(migrate_file) },
+	{ "blockdev-snapshot-sync", cmd_blockdev_snapshot_sync,
+	  OPT(snapshot_external) },
 };
 
 static bool cmd_available(struct qmp *q, const struct qmp_cmd *c)

@@ -77,6 +77,11 @@ struct qmp_ops {
 	 * the file is complete. 0 or -errno with msg (msg_len bytes) set. */
 	int (*migrate_file)(void *opaque, const char *path, char *msg,
 			    size_t msg_len);
+	/* Optional: blockdev-snapshot-sync, an external snapshot of disk
+	 * device ("blk0", ...) into the new qcow2 overlay file (created
+	 * here). 0 or -errno with msg set. */
+	int (*snapshot_external)(void *opaque, const char *device,
+				 const char *file, char *msg, size_t msg_len);
 };
 
 struct qmp_opts {

@@ -308,6 +308,15 @@ int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
  * "Snapshots of a running VM"). */
 int virt_disk_snapshot(struct virt *vm, const char *name, bool del,
 		       struct error *err);
+/* External snapshot of every writable disk at the same instant
+ * (blockdev_snapshot_external): overlays[k] (n of them, one per writable
+ * disk in order; empty files made by the caller) becomes the k-th
+ * writable disk's image, its old image the overlay's backing file; the
+ * definition's disk paths follow (a reboot opens the overlays). All or
+ * none. overlays[k] NULL: that disk is left as it is. 0 or -errno with
+ * err (docs/block.md "External snapshots"). */
+int virt_disk_snapshot_external(struct virt *vm, const char *const *overlays,
+				unsigned n, struct error *err);
 /* The same state written to fd (a file, pipe or socket the caller opened:
  * the sandboxed VM process cannot create files) from its current offset;
  * no fsync, no rename: the caller owns fd and decides what a complete

@@ -7,15 +7,19 @@
  * control channel.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "dev/plic.h"
 #include "machine/fdt_board.h"
 #include "machine/virt_impl.h"
+#include "block/block.h"
 #include "mem/gmem.h"
 #include "util/log.h"
+#include "virtio/blk.h"
 #include "virtio/balloon.h"
 #include "virtio/console.h"
 #include "virtio/input.h"
@@ -405,6 +409,47 @@ static int qmp_migrate_file(void *opaque, const char *path, char *msg,
 	return rc;
 }
 
+static int qmp_snapshot_external(void *opaque, const char *device,
+				 const char *file, char *msg, size_t msg_len)
+{
+	struct virt *vm = opaque;
+	const char *ov[VIRT_MAX_VIRTIO] = { 0 };
+	struct error err = { 0 };
+	unsigned k = 0, n = 0;
+	int idx = -1, fd, rc;
+
+	pthread_mutex_lock(&vm->io_lock);
+	for (unsigned i = 0; i < VIRT_MAX_VIRTIO && vm->io.blk[i]; i++) {
+		char name[16];
+		bool ro = blockdev_readonly(virtio_blk_blockdev(vm->io.blk[i]));
+		snprintf(name, sizeof(name), "blk%u", i);
+		if (!strcmp(name, device) && !ro)
+			idx = (int)(k = n);
+		n += !ro;
+	}
+	pthread_mutex_unlock(&vm->io_lock);
+	if (idx < 0) {
+		snprintf(msg, msg_len, "no writable disk %s", device);
+		return -ENODEV;
+	}
+	/* a new file (the sandboxed VM process cannot create one: take
+	 * the snapshot through the daemon, or run with --sandbox off) */
+	fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(msg, msg_len, "%s: %s", file, strerror(errno));
+		return rc;
+	}
+	close(fd);
+	ov[k] = file;
+	rc = virt_disk_snapshot_external(vm, ov, n, &err);
+	if (rc) {
+		unlink(file);
+		snprintf(msg, msg_len, "%s", err.msg);
+	}
+	return rc;
+}
+
 static const struct qmp_ops qmp_cb = {
 	.query_status = qmp_status,
 	.set_balloon_target = qmp_set_balloon,
@@ -415,6 +460,7 @@ static const struct qmp_ops qmp_cb = {
 	.cont = qmp_cont,
 	.system_powerdown = qmp_powerdown,
 	.migrate_file = qmp_migrate_file,
+	.snapshot_external = qmp_snapshot_external,
 };
 
 int virt_io_open_host(struct virt *vm, struct error *err)

@@ -58,6 +58,77 @@ static int each_disk(struct virt *vm, const char *name, bool del,
 	return r;
 }
 
+/* The external snapshot on the quiesced disks: all or none. */
+static int each_disk_external(struct virt *vm, const char *const *overlays,
+			      unsigned n, struct error *err)
+{
+	struct virt_io *io = &vm->io;
+	struct virt_config *cfg = (struct virt_config *)vm->cfg;
+	struct blockdev *made[VIRT_MAX_VIRTIO] = { 0 };
+	unsigned k = 0, i;
+	int r = 0;
+
+	for (i = 0; i < VIRT_MAX_VIRTIO && io->blk[i]; i++)
+		k += !blockdev_readonly(virtio_blk_blockdev(io->blk[i]));
+	if (k != n)
+		return error_set(err, EINVAL,
+				 "external snapshot: %u overlays for %u "
+				 "writable disks",
+				 n, k);
+	k = 0;
+	for (i = 0; i < VIRT_MAX_VIRTIO && io->blk[i] && !r; i++) {
+		struct blockdev *bd = virtio_blk_blockdev(io->blk[i]);
+		if (blockdev_readonly(bd))
+			continue;
+		if (overlays[k]) /* NULL: this disk stays as it is */
+			r = blockdev_snapshot_external(bd, overlays[k],
+						       &made[i], err);
+		k++;
+	}
+	for (i = 0; i < VIRT_MAX_VIRTIO && io->blk[i]; i++) {
+		if (!made[i])
+			continue;
+		if (r) { /* undo: the old image again */
+			blockdev_snapshot_external_undo(made[i]);
+			continue;
+		}
+		virtio_blk_set_blockdev(io->blk[i], made[i]);
+		/* a reboot rebuilds the devices from the definition */
+		snprintf(cfg->disks[i].path, sizeof(cfg->disks[i].path), "%s",
+			 blockdev_path(made[i]));
+		snprintf(cfg->disks[i].format, sizeof(cfg->disks[i].format),
+			 "qcow2");
+	}
+	return r;
+}
+
+int virt_disk_snapshot_external(struct virt *vm, const char *const *overlays,
+				unsigned n, struct error *err)
+{
+	if (!atomic_load(&vm->running))
+		return error_set(err, EINVAL,
+				 "snapshot: the VM is not running");
+	pthread_mutex_lock(&vm->io_lock);
+	if (atomic_load(&vm->stopping) || !vm->mem) {
+		pthread_mutex_unlock(&vm->io_lock);
+		return error_set(err, EAGAIN,
+				 "snapshot: the VM is rebooting or stopping");
+	}
+	pthread_mutex_lock(&vm->lock);
+	bool was_paused = vm->paused;
+	pthread_mutex_unlock(&vm->lock);
+	virt_pause(vm);
+	for (unsigned i = 0; i < vm->io.n && vm->io.blk[i]; i++)
+		virtio_mmio_quiesce(vm->io.vd[i]);
+	int r = each_disk_external(vm, overlays, n, err);
+	for (unsigned i = 0; i < vm->io.n && vm->io.blk[i]; i++)
+		virtio_mmio_resume(vm->io.vd[i]);
+	if (!was_paused)
+		virt_resume(vm);
+	pthread_mutex_unlock(&vm->io_lock);
+	return r;
+}
+
 int virt_disk_snapshot(struct virt *vm, const char *name, bool del,
 		       struct error *err)
 {

@@ -88,6 +88,32 @@ int hostfile_open(const char *path, int flags)
 	return fd;
 }
 
+int hostfile_add(const char *path, int fd, int accmode)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&hf_lock);
+	if ((hf_recording || hf_sealed) && !find(path, accmode)) {
+		char *p = strdup(path);
+		int d = hf_n < HOSTFILE_MAX ? fcntl(fd, F_DUPFD_CLOEXEC, 0)
+					    : -1;
+
+		if (p && d >= 0) {
+			hf[hf_n++] = (struct hostfile){ p, accmode, d };
+		} else {
+			r = -1;
+			errno = hf_n >= HOSTFILE_MAX ? ENOSPC
+				: !p		     ? ENOMEM
+						     : errno;
+			free(p);
+			if (d >= 0)
+				close(d);
+		}
+	}
+	pthread_mutex_unlock(&hf_lock);
+	return r;
+}
+
 int hostfile_stat(const char *path, struct stat *st)
 {
 	pthread_mutex_lock(&hf_lock);

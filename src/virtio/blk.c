@@ -741,6 +741,14 @@ struct blockdev *virtio_blk_blockdev(struct virtio_blk *blk)
 	return blk->bd;
 }
 
+void virtio_blk_set_blockdev(struct virtio_blk *blk, struct blockdev *bd)
+{
+	blk->bd = bd;
+	snprintf(blk->cfg.path, sizeof(blk->cfg.path), "%s", blockdev_path(bd));
+	snprintf(blk->cfg.format, sizeof(blk->cfg.format), "%s",
+		 blockdev_format(bd));
+}
+
 void virtio_blk_get_stats(struct virtio_blk *blk, struct virtio_blk_stats *st)
 {
 	st->rd_ops = atomic_load(&blk->rd_ops);

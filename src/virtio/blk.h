@@ -105,6 +105,10 @@ const struct virtio_dev_ops *virtio_blk_ops(struct virtio_blk *blk);
 /* The device's open image (for internal snapshots of a running VM,
  * machine/virt_snap.c): use it only while the device is quiesced. */
 struct blockdev *virtio_blk_blockdev(struct virtio_blk *blk);
+/* Replace the device's image by bd, of the same size (an external
+ * snapshot's overlay, which owns the old one): only while the device is
+ * quiesced or not started. The old device is not closed here. */
+void virtio_blk_set_blockdev(struct virtio_blk *blk, struct blockdev *bd);
 
 /* Set the datastore cap of the disk (blockdev_set_cap): any thread, while
  * the device runs. 0 or -errno. */

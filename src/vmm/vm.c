@@ -2,6 +2,8 @@
  * The VM object: a running machine, its console fan-out and how it ended.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -324,6 +326,62 @@ int vm_disk_snapshot(struct vm *vm, const char *name, bool del,
 	if (r)
 		error_set(err, -r, "snapshot %s of the running VM's disks: %s",
 			  name,
+			  r == -EPIPE ? "the VM's worker is gone"
+				      : strerror(-r));
+	return r;
+}
+
+int vm_disk_snapshot_external(struct vm *vm, const char *const *overlays,
+			      unsigned n, struct error *err)
+{
+	if (!vm->remote)
+		return virt_disk_snapshot_external(vm->board, overlays, n, err);
+	int fds[VIRT_MAX_VIRTIO];
+	char *data = malloc(VIRT_MAX_VIRTIO * 4096); /* small stacks */
+	size_t len = 0;
+	unsigned k;
+	int r = 0;
+
+	if (!data)
+		return error_set(err, ENOMEM, "out of memory");
+	if (n > VIRT_MAX_VIRTIO)
+		r = error_set(err, EINVAL, "too many disks");
+	for (k = 0; k < n && !r; k++) {
+		size_t l = strlen(overlays[k]) + 1;
+		fds[k] = -1;
+		if (l > 4096)
+			r = error_set(err, ENAMETOOLONG, "%.64s...: too long",
+				      overlays[k]);
+		fds[k] = r ? -1 : open(overlays[k], O_RDWR | O_CLOEXEC);
+		if (!r && fds[k] < 0)
+			r = error_set(err, errno, "overlay %s: %s", overlays[k],
+				      strerror(errno));
+		if (!r) {
+			memcpy(data + len, overlays[k], l);
+			len += l;
+		}
+	}
+	if (r) {
+		for (unsigned i = 0; i < k; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		free(data);
+		return r;
+	}
+	/* the worker says why in its log; the reply carries the errno */
+	struct vmproc *p = proc_get(vm);
+	r = p ? vmproc_call_fds(p, VMPROTO_DISK_SNAPSHOT_EXT, (int32_t)n, data,
+				(uint32_t)len, fds, n, 60000)
+	      : -EPIPE;
+	proc_put(vm);
+	for (k = 0; k < n; k++)
+		close(fds[k]);
+	free(data);
+	if (r > 0 || r < -4095)
+		r = -EPROTO;
+	if (r)
+		error_set(err, -r,
+			  "external snapshot of the running VM's disks: %s",
 			  r == -EPIPE ? "the VM's worker is gone"
 				      : strerror(-r));
 	return r;

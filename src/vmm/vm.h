@@ -87,6 +87,13 @@ int vm_power_button(struct vm *vm);
  * with err. */
 int vm_disk_snapshot(struct vm *vm, const char *name, bool del,
 		     struct error *err);
+/* External snapshot of every writable disk at one instant
+ * (virt_disk_snapshot_external; in a worker process through
+ * VMPROTO_DISK_SNAPSHOT_EXT with the overlays opened here, as the
+ * sandboxed worker cannot open new files). overlays: n absolute paths of
+ * empty files, one per writable disk in order. 0 or -errno with err. */
+int vm_disk_snapshot_external(struct vm *vm, const char *const *overlays,
+			      unsigned n, struct error *err);
 /* Write the machine's state to fd (docs/vm-state.md; virt_save_fd): the
  * machine stays paused. 0 with *st filled, or -errno with err set. */
 int vm_save_fd(struct vm *vm, int fd, struct virt_save_stats *st,

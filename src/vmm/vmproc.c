@@ -752,6 +752,16 @@ int vmproc_call_timeout(struct vmproc *p, unsigned type, int32_t a0,
 	return request(p, type, a0, data, len, NULL, timeout_ms);
 }
 
+int vmproc_call_fds(struct vmproc *p, unsigned type, int32_t a0,
+		    const void *data, uint32_t len, const int *fds,
+		    unsigned nfds, unsigned timeout_ms)
+{
+	struct vmproto_msg m = {
+		.type = (uint16_t)type, .a0 = a0, .data = data, .len = len
+	};
+	return request_fds(p, &m, fds, nfds, NULL, timeout_ms, NULL, NULL);
+}
+
 int vmproc_stats(struct vmproc *p, struct vmproto_stats *st)
 {
 	memset(st, 0, sizeof(*st));

@@ -59,6 +59,10 @@ int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,
 /* vmproc_call with its own timeout (a disk snapshot may take longer). */
 int vmproc_call_timeout(struct vmproc *p, unsigned type, int32_t a0,
 			const void *data, uint32_t len, unsigned timeout_ms);
+/* vmproc_call_timeout with descriptors (the worker gets duplicates). */
+int vmproc_call_fds(struct vmproc *p, unsigned type, int32_t a0,
+		    const void *data, uint32_t len, const int *fds,
+		    unsigned nfds, unsigned timeout_ms);
 /* Save the VM's state (docs/vm-state.md) to fd, which the worker gets a
  * duplicate of (a file, or a socket someone reads); the VM stays paused.
  * budget_ms > 0: live migration's pre-copy with that downtime budget.

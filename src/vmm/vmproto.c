@@ -49,6 +49,9 @@ static const struct {
 			       VIRT_MAX_VIRTIO * sizeof(struct virt_disk_cap),
 			       0 },
 	[VMPROTO_MEM_TARGET] = { "mem-target", 0, 0, 0 },
+	[VMPROTO_DISK_SNAPSHOT_EXT] = { "disk-snapshot-ext", 2,
+					VIRT_MAX_VIRTIO * 4096,
+					VIRT_MAX_VIRTIO },
 };
 
 const char *vmproto_type_name(unsigned type)

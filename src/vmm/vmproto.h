@@ -80,6 +80,11 @@ enum vmproto_type {
 	 * a0: 4 KiB pages (0 = none, 1 .. RAM) that compression keeps the
 	 * VM within; reply a0 = 0 or -EINVAL */
 	VMPROTO_MEM_TARGET,
+	/* daemon -> worker: external snapshot of every writable disk at one
+	 * instant (virt_disk_snapshot_external); a0: n; n fds, the new
+	 * empty overlay files opened read-write; data: their n absolute
+	 * paths, each NUL-terminated; reply a0 = 0 or -errno */
+	VMPROTO_DISK_SNAPSHOT_EXT,
 	VMPROTO_TYPE_END
 };
 

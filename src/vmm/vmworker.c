@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <stdatomic.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "cpu/hart.h"
 #include "net/swport.h"
+#include "util/hostfile.h"
 #include "util/log.h"
 #include "vmm/vm.h"
 #include "vmm/vmdef.h"
@@ -360,6 +362,36 @@ static int disk_snapshot(struct worker *w, const struct vmproto_msg *m)
 	return r;
 }
 
+/* An external snapshot: the daemon made and opened the overlay files (the
+ * sandbox lets this process open only files it recorded), sent as fds
+ * with their paths. */
+static int disk_snapshot_ext(struct worker *w, const struct vmproto_msg *m,
+			     const int *fds, unsigned nfds)
+{
+	const char *paths[VIRT_MAX_VIRTIO];
+	const char *d = (const char *)m->data, *end = d + m->len;
+	struct error e = { 0 };
+	unsigned n = (unsigned)m->a0;
+
+	if (m->a0 < 1 || n > VIRT_MAX_VIRTIO || nfds != n)
+		return -EINVAL;
+	for (unsigned k = 0; k < n; k++) {
+		const char *z = memchr(d, 0, (size_t)(end - d));
+		if (!z || d[0] != '/')
+			return -EINVAL;
+		paths[k] = d;
+		d = z + 1;
+		if (hostfile_add(paths[k], fds[k], O_RDWR) < 0)
+			return -errno;
+	}
+	if (d != end)
+		return -EINVAL;
+	int r = vm_disk_snapshot_external(w->vm, paths, n, &e);
+	if (r)
+		log_error(LOG, "%s", e.msg);
+	return r;
+}
+
 /* Datastore caps from the daemon: whole struct virt_disk_cap entries, each
  * value checked (the daemon is trusted, but a bad value is still an error,
  * not a wrong cap). */
@@ -413,6 +445,9 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		break;
 	case VMPROTO_DISK_SNAPSHOT: r = disk_snapshot(w, m); break;
 	case VMPROTO_DISK_CAP: r = disk_cap(w, m); break;
+	case VMPROTO_DISK_SNAPSHOT_EXT:
+		r = disk_snapshot_ext(w, m, fds, nfds);
+		break;
 	case VMPROTO_STATS: stats(w, m->seq); return 0;
 	case VMPROTO_SAVE:
 		vmworker_save(w->vm, w->sock, m->seq, nfds == 1 ? fds[0] : -1,

@@ -166,6 +166,26 @@ static void test_parse_errors(void **state)
 	memcpy(bad, area, len);
 	bad[208 + 48 + 3] = 0x01;
 	assert_int_equal(luks_parse(bad, len, len, &h, &err), -EINVAL);
+	/* hostile iteration counts: refused at once, not tried for hours */
+	memcpy(bad, area, len);
+	memset(bad + 208 + 4, 0xff, 4); /* slot 0: 2^32 - 1 */
+	assert_int_equal(luks_parse(bad, len, len, &h, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "PBKDF2 iterations"));
+	memcpy(bad, area, len);
+	memset(bad + 164, 0xff, 4); /* the master key digest's */
+	assert_int_equal(luks_parse(bad, len, len, &h, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "master key digest iterations"));
+	/* three active slots at the cap each: over the total */
+	memcpy(bad, area, len);
+	for (int s = 0; s < 3; s++) {
+		uint8_t *p = bad + 208 + s * 48;
+		memcpy(p, area + 208, 48);
+		p[4] = 0x04, p[5] = p[6] = p[7] = 0; /* 2^26 */
+		/* key material of slot s where luks_format puts it */
+		memcpy(p + 40, area + 208 + s * 48 + 40, 4);
+	}
+	assert_int_equal(luks_parse(bad, len, len, &h, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "in all"));
 	/* area shorter than the key material */
 	assert_int_equal(luks_parse(area, len, 4096, &h, &err), -EINVAL);
 	free(bad);
