@@ -48,6 +48,13 @@ static const struct {
 	[VMPROTO_DISK_CAP] = { "disk-cap", 0,
 			       VIRT_MAX_VIRTIO * sizeof(struct virt_disk_cap),
 			       0 },
+	[VMPROTO_RENDEZVOUS] = { "rendezvous", 0, 0, 1 },
+	[VMPROTO_ATTACH] = { "attach", 0, 0, VIRT_MAX_HARTS },
+	[VMPROTO_ATTACHED] = { "attached", 0,
+			       sizeof(struct vmproto_attached) > 512
+				       ? sizeof(struct vmproto_attached)
+				       : 512,
+			       0 },
 };
 
 const char *vmproto_type_name(unsigned type)
