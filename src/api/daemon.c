@@ -19,6 +19,7 @@
 #include "api/daemon_switch.h"
 #include "api/daemon.h"
 #include "api/daemon_impl.h"
+#include "api/daemon_reattach.h"
 #include "api/daemon_mem.h"
 #include "api/daemon_io.h"
 #include "api/event_bus.h"
@@ -244,6 +245,7 @@ static int finalize(struct daemon *d, struct dvm *v, unsigned gen,
 	memset(&v->sched, 0, sizeof(v->sched));
 	pthread_mutex_unlock(&d->lock);
 	vm_destroy(vm);
+	daemon_reattach_forget(d, v->id); /* its record, if it had one */
 	daemon_sched_detach(d, &slot);
 	daemon_mem_detach(d, v);
 
@@ -296,6 +298,11 @@ static void machine_ended(void *opaque, struct vm *vm, enum virt_end why,
 	pthread_cond_broadcast(&d->reap_cond);
 	pthread_cond_broadcast(&v->ended_cond);
 	pthread_mutex_unlock(&d->lock);
+}
+
+void dvm_machine_ended(void *opaque, struct vm *vm, enum virt_end why, int code)
+{
+	machine_ended(opaque, vm, why, code);
 }
 
 static void *reaper_thread(void *arg)
@@ -401,6 +408,10 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		vm_stop(vm, 0);
 		finalize(d, v, v->gen, "daemon");
 	}
+	struct error re = { 0 }; /* --keep-vms: outlive the daemon */
+	if (!r && daemon_reattach_give(d, v, &re))
+		log_warn(LOG, "%s: cannot be re-attached after a restart: %s",
+			 v->def.name, re.msg);
 	return r;
 }
 
@@ -953,6 +964,33 @@ static int load_inventory(struct daemon *d, struct error *err)
 	return 0;
 }
 
+/* Adopt the workers that outlived the previous daemon; mark the VMs
+ * still recorded running or paused crashed (in the registry too). */
+static int reattach_or_crash(struct daemon *d, struct error *err)
+{
+	int64_t *kept = NULL;
+	size_t n_kept = 0;
+	daemon_reattach_open(d, &kept, &n_kept);
+	int r = inventory_mark_crashed_on_restart_except(d->inv, kept, n_kept,
+							 err);
+	pthread_mutex_lock(&d->lock);
+	for (struct dvm *v = d->vms; !r && v; v = v->next)
+		if (!v->vm && (v->state == VM_STATE_RUNNING ||
+			       v->state == VM_STATE_PAUSED))
+			v->state = VM_STATE_CRASHED;
+	pthread_mutex_unlock(&d->lock);
+	free(kept);
+	return r;
+}
+
+void daemon_close_leave_vms(struct daemon *d)
+{
+	if (!d)
+		return;
+	daemon_reattach_leave(d);
+	daemon_close(d);
+}
+
 int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		struct error *err)
 {
@@ -970,8 +1008,8 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		       : error_set(err, ENOMEM, "out of memory");
 	if (!r)
 		inventory_set_event_hook(d->inv, event_bus_hook, d->bus);
-	if (!r)
-		r = inventory_mark_crashed_on_restart(d->inv, NULL, NULL, err);
+	/* the VMs as recorded; those still recorded running are adopted
+	 * (daemon_reattach.c) or marked crashed further down */
 	if (!r)
 		r = load_inventory(d, err);
 	if (!r)
@@ -986,6 +1024,8 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 	if (!r)
 		r = daemon_io_open(d, cfg->datastores, cfg->n_datastores,
 				   &d->io, err);
+	if (!r)
+		r = reattach_or_crash(d, err);
 	if (!r && !cfg->in_process) /* a worker ready for the first start */
 		vmproc_spare_enable(cfg->worker_exe ? cfg->worker_exe
 						    : "/proc/self/exe");

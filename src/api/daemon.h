@@ -55,10 +55,18 @@ struct daemon_config {
 	/* datastores with a capacity for disk shares (daemon_io.h) */
 	const struct daemon_datastore_cfg *datastores;
 	unsigned n_datastores;
+	/* --keep-vms[=S]: workers outlive the daemon (a crash, or
+	 * daemon_close_leave_vms) and wait keep_vms_grace_s (0: 300) for a
+	 * new one (docs/architecture.md, "Re-attaching workers") */
+	bool keep_vms;
+	unsigned keep_vms_grace_s;
 };
 
 /* Open the inventory, mark VMs that were running as crashed and start
  * those with autostart. */
+/* Close, leaving the VMs running in their workers for the next daemon
+ * (--keep-vms; without it the workers stop their VMs as the daemon goes). */
+void daemon_close_leave_vms(struct daemon *d);
 int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		struct error *err);
 /* Stop every VM (disks flushed), close the inventory. */

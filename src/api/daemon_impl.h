@@ -109,6 +109,10 @@ struct daemon {
 	struct daemon_io *io;
 };
 
+/* daemon.c: vm_ops.ended of a daemon VM (opaque: its dvm), for VMs that
+ * daemon_reattach.c adopts. */
+void dvm_machine_ended(void *opaque, struct vm *vm, enum virt_end why,
+		       int code);
 /* daemon.c: look a VM up by name or id and take a reference; drop it. */
 struct dvm *dvm_find(struct daemon *d, const char *ref, struct error *err);
 void dvm_put(struct daemon *d, struct dvm *v);

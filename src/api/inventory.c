@@ -679,9 +679,35 @@ out:
 
 /* ---- restart ----------------------------------------------------------- */
 
+static bool kept(const int64_t *keep, size_t n_keep, int64_t id)
+{
+	for (size_t i = 0; i < n_keep; i++)
+		if (keep[i] == id)
+			return true;
+	return false;
+}
+
+static int mark_crashed(struct inventory *inv, const int64_t *keep,
+			size_t n_keep, int64_t **autostart_ids,
+			size_t *n_autostart, struct error *err);
+
 int inventory_mark_crashed_on_restart(struct inventory *inv,
 				      int64_t **autostart_ids,
 				      size_t *n_autostart, struct error *err)
+{
+	return mark_crashed(inv, NULL, 0, autostart_ids, n_autostart, err);
+}
+
+int inventory_mark_crashed_on_restart_except(struct inventory *inv,
+					     const int64_t *keep, size_t n_keep,
+					     struct error *err)
+{
+	return mark_crashed(inv, keep, n_keep, NULL, NULL, err);
+}
+
+static int mark_crashed(struct inventory *inv, const int64_t *keep,
+			size_t n_keep, int64_t **autostart_ids,
+			size_t *n_autostart, struct error *err)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t *ids = NULL;
@@ -699,6 +725,8 @@ int inventory_mark_crashed_on_restart(struct inventory *inv,
 	while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char name[VMDEF_NAME_MAX + 1], msg[128];
 
+		if (kept(keep, n_keep, sqlite3_column_int64(st, 0)))
+			continue;
 		col_text(st, 1, name, sizeof(name));
 		snprintf(msg, sizeof(msg),
 			 "the daemon stopped while the vm was %s",
@@ -720,11 +748,30 @@ int inventory_mark_crashed_on_restart(struct inventory *inv,
 		r = db_error(inv, "marking crashed vms", err);
 	sqlite3_finalize(st);
 	st = NULL;
-	if (!r)
+	if (!r && !n_keep)
 		r = exec(inv,
 			 "UPDATE vms SET state = 'crashed' WHERE state IN"
 			 " ('running', 'paused')",
 			 err);
+	if (!r && n_keep) {
+		/* every id but the kept ones (integers: no quoting) */
+		size_t cap = 96 + n_keep * 24;
+		char *sql = malloc(cap);
+		size_t n = sql ? (size_t)snprintf(sql, cap,
+						  "UPDATE vms SET state = "
+						  "'crashed' WHERE state IN "
+						  "('running', 'paused') AND "
+						  "id NOT IN (")
+			       : 0;
+		for (size_t k = 0; sql && k < n_keep; k++)
+			n += (size_t)snprintf(sql + n, cap - n, "%s%lld",
+					      k ? "," : "", (long long)keep[k]);
+		if (sql)
+			snprintf(sql + n, cap - n, ")");
+		r = sql ? exec(inv, sql, err)
+			: error_set(err, ENOMEM, "out of memory");
+		free(sql);
+	}
 	if (!r)
 		r = commit(inv, err);
 	if (r)

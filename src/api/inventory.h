@@ -114,6 +114,11 @@ int inventory_vm_delete(struct inventory *inv, int64_t id, struct error *err);
  * crashed (with a "daemon"/"restart" event each), in one transaction.
  * *autostart_ids (may be NULL) receives a malloc'd array of the ids of
  * those that have autostart, *n_autostart their number. */
+/* The same, except the VMs keep[0..n_keep) (re-attached after a daemon
+ * restart): they stay as recorded. */
+int inventory_mark_crashed_on_restart_except(struct inventory *inv,
+					     const int64_t *keep, size_t n_keep,
+					     struct error *err);
 int inventory_mark_crashed_on_restart(struct inventory *inv,
 				      int64_t **autostart_ids,
 				      size_t *n_autostart, struct error *err);

@@ -64,6 +64,13 @@ static void daemon_usage(FILE *f)
 		"  --restart-limit N/S  on_crash restart: at most N restarts "
 		"of a VM\n"
 		"                      within S seconds (default 3/60)\n"
+		"  --keep-vms[=S]      VMs outlive the daemon: a crash, or "
+		"SIGUSR2,\n"
+		"                      leaves them running; the next daemon "
+		"on this\n"
+		"                      state dir re-attaches them (their "
+		"workers wait\n"
+		"                      S seconds for it, default 300)\n"
 		"  --log SPEC          log levels, e.g. daemon=debug\n");
 }
 
@@ -99,6 +106,7 @@ int cmd_daemon(int argc, char **argv)
 		{ "mem-budget", required_argument, NULL, 'B' },
 		{ "datastore", required_argument, NULL, 'D' },
 		{ "log", required_argument, NULL, 'L' },
+		{ "keep-vms", optional_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -122,6 +130,16 @@ int cmd_daemon(int argc, char **argv)
 		case 'k': rc.tls_key = optarg; break;
 		case 'n': dc.no_scheduler = true; break;
 		case 'i': dc.in_process = true; break;
+		case 'K':
+			dc.keep_vms = true;
+			if (optarg && parse_u64(optarg, 1, 86400, &u,
+						"--keep-vms", &err)) {
+				fprintf(stderr, "softvisor daemon: %s\n",
+					err.msg);
+				return CLI_EXIT_USAGE;
+			}
+			dc.keep_vms_grace_s = optarg ? (unsigned)u : 0;
+			break;
 		case 'X':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
 				fprintf(stderr,
@@ -236,6 +254,7 @@ int cmd_daemon(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR2); /* leave the VMs running (--keep-vms) */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -260,9 +279,14 @@ int cmd_daemon(int argc, char **argv)
 			continue; /* no configuration to reload yet */
 		break;
 	}
-	fprintf(stderr, "softvisor daemon: signal %d: stopping VMs\n", sig);
+	bool leave = sig == SIGUSR2 && dc.keep_vms;
+	fprintf(stderr, "softvisor daemon: signal %d: %s\n", sig,
+		leave ? "leaving the VMs running" : "stopping VMs");
 	rest_stop(rest);
-	daemon_close(d);
+	if (leave)
+		daemon_close_leave_vms(d);
+	else
+		daemon_close(d);
 	fprintf(stderr, "softvisor daemon: stopped\n");
 	return CLI_EXIT_OK;
 }

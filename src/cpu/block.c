@@ -50,6 +50,14 @@ void bcache_flush(struct hart *h)
 	jit_flush(h);
 }
 
+void bcache_trim(struct hart *h)
+{
+	bcache_flush(h);
+	/* the arena's pages go back to the host; the next blocks decoded
+	 * (an idle guest's few) touch only what they need again */
+	madvise(h->bc.arena, BCACHE_ARENA, MADV_DONTNEED);
+}
+
 void bcache_fence_i(struct hart *h)
 {
 	h->bc.epoch++;

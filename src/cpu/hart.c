@@ -417,8 +417,17 @@ void hart_park(struct hart *h, uint64_t timeout_ns)
 			.tv_sec = (time_t)(wait_ns / 1000000000ULL),
 			.tv_nsec = (long)(wait_ns % 1000000000ULL)
 		};
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		syscall(SYS_futex, &h->requests, FUTEX_WAIT_PRIVATE, 0,
 			wait_ns == UINT64_MAX ? NULL : &ts, NULL, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		uint64_t slept = (uint64_t)(t1.tv_sec - t0.tv_sec) *
+					 1000000000ULL +
+				 (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+		if (slept >= BCACHE_TRIM_IDLE_NS &&
+		    h->bc.used >= BCACHE_TRIM_MIN)
+			bcache_trim(h);
 	}
 	atomic_store(&h->parked, 0);
 	h->irq_check = true;

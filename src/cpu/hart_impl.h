@@ -540,6 +540,15 @@ void pmp_update(struct hart *h);
 int bcache_init(struct bcache *bc, struct gmem *mem);
 void bcache_destroy(struct bcache *bc);
 void bcache_flush(struct hart *h);
+/* Flush and return the arena's pages to the host (an idle hart: the
+ * worker's memory overhead, docs/performance.md). Hart thread only. */
+void bcache_trim(struct hart *h);
+/* A park at least this long trims a block cache holding at least
+ * BCACHE_TRIM_MIN bytes: the guest went idle, what its boot or its last
+ * burst decoded is unlikely to run soon, and an idle VM should not hold
+ * 8 MiB of decoded blocks per vCPU. */
+#define BCACHE_TRIM_IDLE_NS 200000000ull
+#define BCACHE_TRIM_MIN	    (1u << 20)
 /* FENCE.I: later fetches must see every store made before it. */
 void bcache_fence_i(struct hart *h);
 /* A store hit page gpa_page that holds code: drop its blocks. */

@@ -122,6 +122,9 @@ static const int allow_plain[] = {
 	SCMP_SYS(getpeername),
 	SCMP_SYS(getsockopt),
 	SCMP_SYS(setsockopt),
+	/* the rendezvous the daemon bound for re-attaching (vmworker_attach.c;
+	 * no socket or bind without --net user: only a socket it was given) */
+	SCMP_SYS(listen),
 };
 
 /* User networking (slirp) makes new host sockets: on guest connections,

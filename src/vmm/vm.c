@@ -498,6 +498,73 @@ void vm_destroy(struct vm *vm)
 	vm_put(vm);
 }
 
+/* ---- re-attach (docs/architecture.md, "Re-attaching workers") ---------- */
+
+struct vm *vm_adopt(const struct vm_adopt_params *a, struct error *err)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		error_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	vm->ops = a->ops;
+	vm->refs = 1;
+	vm->remote = true;
+	pthread_mutex_init(&vm->con_lock, NULL);
+	pthread_rwlock_init(&vm->proc_lock, NULL);
+	pthread_mutex_init(&vm->stats_lock, NULL);
+	struct vmproc_adopt pa = {
+		.sock_path = a->sock_path,
+		.pid = a->pid,
+		.pid_start = a->pid_start,
+		.gen = a->gen,
+		.name = a->name,
+		.n_vcpus = a->n_vcpus,
+		.sched = a->sched,
+		.ops = { console_output, proc_ended, vm, machine_panicked },
+	};
+	pthread_rwlock_wrlock(&vm->proc_lock);
+	int r = vmproc_adopt(&pa, &vm->proc, a->info, err);
+	pthread_rwlock_unlock(&vm->proc_lock);
+	if (r) {
+		pthread_rwlock_destroy(&vm->proc_lock);
+		pthread_mutex_destroy(&vm->stats_lock);
+		pthread_mutex_destroy(&vm->con_lock);
+		free(vm);
+		return NULL;
+	}
+	return vm;
+}
+
+int vm_rendezvous(struct vm *vm, int listen_fd, unsigned grace_s, uint32_t gen,
+		  struct error *err)
+{
+	struct vmproc *p = proc_get(vm);
+	int r = p ? vmproc_rendezvous(p, listen_fd, grace_s, gen, err)
+		  : error_set(err, EINVAL, "the VM does not run in a worker");
+	proc_put(vm);
+	return r;
+}
+
+void vm_detach(struct vm *vm)
+{
+	if (!vm)
+		return;
+	pthread_rwlock_wrlock(&vm->proc_lock);
+	struct vmproc *p = vm->proc;
+	vm->proc = NULL;
+	pthread_rwlock_unlock(&vm->proc_lock);
+	vmproc_detach(p);
+	pthread_mutex_lock(&vm->con_lock);
+	vm->ended = true; /* for us: viewers see no more output */
+	for (struct vm_viewer *v = vm->viewers; v; v = v->next)
+		if (v->ops.closed)
+			v->ops.closed(v->ops.opaque);
+	pthread_mutex_unlock(&vm->con_lock);
+	vm->end_why = VIRT_END_STOPPED;
+	vm_put(vm);
+}
+
 /* The worker's figures (NULL if it is gone; zeroes if it does not
  * answer). One query serves the callers of the next STATS_CACHE_NS: a
  * metrics scrape asks for every vCPU and device of a VM in a row. */

@@ -130,6 +130,30 @@ void vm_destroy(struct vm *vm);
  * of a destroyed machine read as zeroes. */
 struct vm *vm_hold(struct vm *vm);
 void vm_release(struct vm *vm);
+/* Re-attaching workers after a daemon restart (docs/architecture.md,
+ * "Re-attaching workers after a daemon restart"; vmproc.h). */
+struct vmproto_attached;
+struct vm_adopt_params {
+	const char *sock_path; /* the worker's rendezvous */
+	int pid;	       /* the record's worker, its start time */
+	uint64_t pid_start;
+	uint32_t gen;
+	const char *name;
+	unsigned n_vcpus;
+	struct vmk_sched_vm *sched; /* or NULL */
+	struct vm_ops ops;
+	struct vmproto_attached *info; /* filled: the worker's answer */
+};
+/* A VM object for a worker another daemon started (vmproc_adopt); the
+ * worker's scrollback arrives as console output. NULL with err. */
+struct vm *vm_adopt(const struct vm_adopt_params *a, struct error *err);
+/* Give the worker its rendezvous (vmproc_rendezvous); -EINVAL for a VM
+ * of this process. */
+int vm_rendezvous(struct vm *vm, int listen_fd, unsigned grace_s, uint32_t gen,
+		  struct error *err);
+/* Let go of the worker without stopping the VM (vmproc_detach) and drop
+ * the owner's reference, as vm_destroy does; ops.ended does not run. */
+void vm_detach(struct vm *vm);
 
 /* The worker process of the VM, 0 when it runs in this process. */
 int vm_worker_pid(const struct vm *vm);

@@ -26,6 +26,7 @@
 #include "vmm/seccomp_audit.h"
 #include "vmm/sched.h"
 #include "vmm/vmproc.h"
+#include "vmm/vmproc_priv.h"
 
 #define LOG		   "vmproc"
 #define WORKER_FD	   3
@@ -35,58 +36,6 @@
 #define RESTORE_TIMEOUT_MS (600 * 1000)
 
 extern char **environ;
-
-/* A vCPU's run-token proxy: reads GATE_ENTER/LEAVE from the vCPU's own
- * gate socket and answers GATE_GRANT on it, so a grant wakes the worker's
- * vCPU thread directly. */
-struct proxy {
-	struct vmproc *p;
-	unsigned vcpu;
-	int sock; /* our end of the vCPU's gate socketpair, -1: none */
-	pthread_t thread;
-	bool started;
-	bool entered; /* between enter and leave, from the worker's view */
-};
-
-struct vmproc {
-	int sock;
-	pid_t pid;
-	uint64_t spawned_us; /* CLOCK_MONOTONIC, for the audit records */
-	struct vmproc_ops ops;
-	struct vmk_sched_vm *sched;
-	unsigned n_vcpus;
-
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	pthread_t reader;
-	bool reader_started;
-	bool gone;  /* the worker's socket closed or it broke protocol */
-	bool ended; /* the VM ended (ENDED or the worker died) */
-	bool reaped;
-	enum virt_end why;
-	int code;
-	char cause[128];
-	char proto_err[128]; /* why a proxy killed the worker */
-	bool hello;
-	bool started; /* STARTED arrived */
-	int start_result;
-	char start_msg[512];
-
-	/* one outstanding reply at a time per caller, matched by seq */
-	uint32_t next_seq;
-	uint32_t reply_seq;
-	bool busy; /* a request holds the slot until it consumed its reply */
-	bool reply_ready;
-	int reply;
-	struct vmproto_stats *stats; /* where STATS_REPLY goes */
-	char reply_data[512];	     /* SAVED's data */
-	uint32_t reply_len;
-	struct vmproto_progress progress; /* the last PROGRESS */
-
-	struct proxy px[VMPROTO_STATS_VCPUS];
-};
-
-static void kill_worker(struct vmproc *p);
 
 static void deadline_after(unsigned ms, struct timespec *ts)
 {
@@ -101,7 +50,7 @@ static void deadline_after(unsigned ms, struct timespec *ts)
 
 /* ---- run-token proxies ---------------------------------------------------- */
 
-static void kick(void *opaque, unsigned vcpu)
+void vmproc_kick(void *opaque, unsigned vcpu)
 {
 	struct vmproc *p = opaque;
 	struct vmproto_msg m = { .type = VMPROTO_GATE_KICK,
@@ -116,14 +65,18 @@ static void kick(void *opaque, unsigned vcpu)
 static void proxy_violation(struct vmproc *p, const char *msg)
 {
 	pthread_mutex_lock(&p->lock);
+	if (p->detaching) { /* our own sockets closing under it */
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
 	if (!p->proto_err[0])
 		snprintf(p->proto_err, sizeof(p->proto_err), "%.100s", msg);
 	pthread_mutex_unlock(&p->lock);
 	log_error(LOG, "worker %d: %s: killing it", (int)p->pid, msg);
-	kill_worker(p);
+	vmproc_kill_worker(p);
 }
 
-static void *proxy_thread(void *arg)
+void *vmproc_proxy_thread(void *arg)
 {
 	struct proxy *x = arg;
 	struct vmproc *p = x->p;
@@ -322,7 +275,7 @@ static void describe_status(struct vmproc *p, int status)
 	}
 }
 
-static void *reader_thread(void *arg)
+void *vmproc_reader_thread(void *arg)
 {
 	struct vmproc *p = arg;
 	uint8_t *buf = malloc(VMPROTO_RXBUF);
@@ -338,19 +291,34 @@ static void *reader_thread(void *arg)
 		pthread_mutex_unlock(&p->lock);
 	}
 	free(buf);
+	pthread_mutex_lock(&p->lock);
+	bool detaching = p->detaching;
+	pthread_mutex_unlock(&p->lock);
+	if (detaching) /* vmproc_detach: the worker runs on without us */
+		return NULL;
 	if (r != -ECONNRESET) {
 		log_error(LOG, "worker %d: %s: killing it", (int)p->pid,
 			  err.msg);
-		kill(p->pid, SIGKILL);
+		vmproc_kill_worker(p);
 	}
 	/* the worker is gone or going: release its vCPUs, reap it */
 	if (p->sched)
 		vmk_sched_vm_shutdown(p->sched);
 	int status = 0;
 	pid_t w;
+	if (p->pidfd >= 0) { /* adopted: not our child (vmproc_attach.c) */
+		w = vmproc_adopted_wait(p) ? p->pid : -1;
+		if (w == p->pid) {
+			pthread_mutex_lock(&p->lock);
+			p->reaped = true;
+			pthread_mutex_unlock(&p->lock);
+		}
+		goto died;
+	}
 	do
 		w = waitpid(p->pid, &status, 0);
 	while (w < 0 && errno == EINTR);
+died:
 
 	pthread_mutex_lock(&p->lock);
 	p->gone = true;
@@ -359,7 +327,9 @@ static void *reader_thread(void *arg)
 	if (!was_ended) {
 		p->why = VIRT_END_CRASHED;
 		p->code = 0;
-		if (p->reaped)
+		if (p->pidfd >= 0 && p->reaped)
+			vmproc_adopted_cause(p);
+		else if (p->reaped)
 			describe_status(p, status);
 		else
 			snprintf(p->cause, sizeof(p->cause), "worker lost");
@@ -533,6 +503,7 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 	p->sched = prm->sched;
 	p->n_vcpus = prm->n_vcpus;
 	p->sock = -1;
+	p->pidfd = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	int r = spawn(p, prm->exe, err);
@@ -547,7 +518,7 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 	for (unsigned i = 0; i < VMPROTO_STATS_VCPUS; i++)
 		p->px[i].sock = -1;
 	if (p->sched) {
-		vmk_sched_vm_set_kick(p->sched, kick, p);
+		vmk_sched_vm_set_kick(p->sched, vmproc_kick, p);
 		for (unsigned i = 0; i < p->n_vcpus && !r; i++) {
 			struct proxy *x = &p->px[i];
 			int sv[2];
@@ -562,7 +533,7 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 			x->sock = sv[0];
 			wfds[n_wfds++] = sv[1];
 			x->started = !pthread_create(&x->thread, NULL,
-						     proxy_thread, x);
+						     vmproc_proxy_thread, x);
 			if (!x->started)
 				r = error_set(err, EAGAIN,
 					      "cannot start a proxy thread");
@@ -570,9 +541,9 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 	}
 	if (!r)
 		p->reader_started = !pthread_create(&p->reader, NULL,
-						    reader_thread, p);
+						    vmproc_reader_thread, p);
 	if (!r && !p->reader_started) {
-		kill_worker(p);
+		vmproc_kill_worker(p);
 		shutdown(p->sock, SHUT_RDWR);
 		r = error_set(err, EAGAIN, "cannot start a reader thread");
 	}
@@ -740,6 +711,12 @@ int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms,
 	return 0;
 }
 
+int vmproc_call_fds(struct vmproc *p, const struct vmproto_msg *m,
+		    const int *fds, unsigned nfds)
+{
+	return request_fds(p, m, fds, nfds, NULL, CALL_TIMEOUT_MS, NULL, NULL);
+}
+
 int vmproc_call(struct vmproc *p, unsigned type, int32_t a0, const void *data,
 		uint32_t len)
 {
@@ -772,10 +749,12 @@ int vmproc_stats(struct vmproc *p, struct vmproto_stats *st)
 }
 
 /* SIGKILL the worker unless it was reaped (its pid may be reused). */
-static void kill_worker(struct vmproc *p)
+void vmproc_kill_worker(struct vmproc *p)
 {
 	pthread_mutex_lock(&p->lock);
-	if (!p->reaped)
+	if (p->pidfd >= 0) /* adopted: never a reused pid */
+		vmproc_pidfd_kill(p->pidfd);
+	else if (!p->reaped)
 		kill(p->pid, SIGKILL);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -798,7 +777,7 @@ void vmproc_stop(struct vmproc *p, int code)
 {
 	struct vmproto_msg m = { .type = VMPROTO_STOP, .a0 = code };
 	if (vmproto_send(p->sock, &m, NULL, 0, MSG_DONTWAIT, NULL))
-		kill_worker(p); /* cannot ask it: end it */
+		vmproc_kill_worker(p); /* cannot ask it: end it */
 }
 
 enum virt_end vmproc_wait(struct vmproc *p, int *code)
@@ -845,7 +824,7 @@ void vmproc_destroy(struct vmproc *p)
 		vmproc_stop(p, 0);
 		/* a worker that does not stop within 5 s is killed */
 		if (!wait_flag(p, &p->ended, 5000))
-			kill_worker(p);
+			vmproc_kill_worker(p);
 	}
 	/* closing our ends lets the worker exit; the reader then reaps it
 	 * (a worker that does not exit within 5 s is killed) */
@@ -857,7 +836,7 @@ void vmproc_destroy(struct vmproc *p)
 			shutdown(p->px[i].sock, SHUT_RDWR);
 	if (p->reader_started) {
 		if (!wait_flag(p, &p->gone, 5000))
-			kill_worker(p);
+			vmproc_kill_worker(p);
 		pthread_join(p->reader, NULL);
 	} else {
 		kill(p->pid, SIGKILL);
@@ -872,6 +851,8 @@ void vmproc_destroy(struct vmproc *p)
 	if (p->sched)
 		vmk_sched_vm_set_kick(p->sched, NULL, NULL);
 	close(p->sock);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);

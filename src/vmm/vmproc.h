@@ -87,6 +87,45 @@ const char *vmproc_cause(struct vmproc *p);
 /* Stop it if it runs, reap the worker, free. */
 void vmproc_destroy(struct vmproc *p);
 
+/*
+ * Re-attaching workers after a daemon restart (docs/architecture.md,
+ * "Re-attaching workers after a daemon restart"; vmproc_attach.c).
+ */
+
+/* Give the running worker its rendezvous: listen_fd, a bound AF_UNIX
+ * SOCK_SEQPACKET socket (the caller keeps its own descriptor and closes
+ * it), on which the worker accepts a new daemon for grace_s seconds after
+ * this one let go of it or died. gen: the run's generation (the record's).
+ * 0 or -errno with err. */
+int vmproc_rendezvous(struct vmproc *p, int listen_fd, unsigned grace_s,
+		      uint32_t gen, struct error *err);
+
+/* What vmproc_adopt needs: the record (worker_record.h) and the VM. */
+struct vmproc_adopt {
+	const char *sock_path; /* the rendezvous */
+	pid_t pid;	       /* the record's worker and its start time */
+	uint64_t pid_start;
+	uint32_t gen;
+	const char *name;	    /* the VM's */
+	unsigned n_vcpus;	    /* its definition's */
+	struct vmk_sched_vm *sched; /* the scheduler's handle, or NULL */
+	struct vmproc_ops ops;
+};
+
+/* Reconnect to a worker a previous daemon started: check the process is
+ * the recorded one (pid, start time), connect, check the peer (its pid,
+ * uid: ours or the sandbox's), ATTACH with fresh gate sockets, check the
+ * ATTACHED answer (pid, generation, vCPUs, name). 0 with *out (a vmproc
+ * as from vmproc_start) and *info, or -errno with err (ESRCH: no such
+ * worker any more; EPERM: not that worker; EPROTO; ETIMEDOUT). */
+int vmproc_adopt(const struct vmproc_adopt *a, struct vmproc **out,
+		 struct vmproto_attached *info, struct error *err);
+
+/* Let go of the worker without stopping its VM (the daemon leaves its VMs
+ * running): the threads end, ops.ended does not run, p is freed. The
+ * worker keeps running and waits for a new daemon (its rendezvous). */
+void vmproc_detach(struct vmproc *p);
+
 /* Keep one worker of exe spawned ahead: a start then takes it and does not
  * wait for the exec (the daemon enables it; off by default). Close ends
  * and reaps the spare. Process-wide. */

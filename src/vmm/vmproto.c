@@ -52,6 +52,13 @@ static const struct {
 	[VMPROTO_DISK_SNAPSHOT_EXT] = { "disk-snapshot-ext", 2,
 					VIRT_MAX_VIRTIO * 4096,
 					VIRT_MAX_VIRTIO },
+	[VMPROTO_RENDEZVOUS] = { "rendezvous", 0, 0, 1 },
+	[VMPROTO_ATTACH] = { "attach", 0, 0, VIRT_MAX_HARTS },
+	[VMPROTO_ATTACHED] = { "attached", 0,
+			       sizeof(struct vmproto_attached) > 512
+				       ? sizeof(struct vmproto_attached)
+				       : 512,
+			       0 },
 };
 
 const char *vmproto_type_name(unsigned type)

@@ -85,6 +85,18 @@ enum vmproto_type {
 	 * empty overlay files opened read-write; data: their n absolute
 	 * paths, each NUL-terminated; reply a0 = 0 or -errno */
 	VMPROTO_DISK_SNAPSHOT_EXT,
+	/* re-attaching workers after a daemon restart (docs/architecture.md,
+	 * "Re-attaching workers"): RENDEZVOUS, daemon -> worker, one fd: a
+	 * bound AF_UNIX SOCK_SEQPACKET socket the worker listens on; a0:
+	 * grace period in seconds (1..VMPROTO_GRACE_MAX), a1: the run's
+	 * generation; reply a0 = 0 or -errno. ATTACH, a new daemon -> worker
+	 * on an accepted connection: a0 protocol version, a1 generation,
+	 * fds: one gate socket per vCPU (none without a scheduler); answer
+	 * ATTACHED: a0 = 0 or -errno, data: struct vmproto_attached or the
+	 * error message. */
+	VMPROTO_RENDEZVOUS,
+	VMPROTO_ATTACH,
+	VMPROTO_ATTACHED,
 	VMPROTO_TYPE_END
 };
 
@@ -98,6 +110,19 @@ struct vmproto_stats {
 	uint64_t instret[VMPROTO_STATS_VCPUS];
 	struct virt_dev_stats dev;
 	struct virt_mem_stats mem; /* untrusted: the daemon clamps it */
+};
+
+/* The longest a worker waits for a new daemon (seconds). */
+#define VMPROTO_GRACE_MAX (24 * 3600)
+
+/* VMPROTO_ATTACHED on success (host byte order). */
+struct vmproto_attached {
+	int32_t pid;	     /* the worker's */
+	uint32_t gen;	     /* the run's generation (RENDEZVOUS a1) */
+	uint32_t n_vcpus;    /* of its machine */
+	uint32_t paused;     /* 1: the machine is paused */
+	uint32_t detached_s; /* how long it ran without a daemon */
+	char name[64];	     /* the VM's name, NUL-terminated */
 };
 
 /* What a save wrote (VMPROTO_SAVED on success; host byte order). */

@@ -26,39 +26,9 @@
 #include "vmm/vmproto.h"
 #include "vmm/vmworker.h"
 #include "vmm/vmworker_state.h"
+#include "vmm/vmworker_priv.h"
 
 #define LOG "worker"
-
-struct wvcpu {
-	int sock;	   /* gate socket to the daemon's proxy, -1: none */
-	uint8_t *buf;	   /* its receive buffer */
-	struct hart *h;	   /* while granted and running */
-	bool kick_pending; /* kicked before the granted thread ran */
-};
-
-struct worker {
-	int sock;
-	pthread_t main; /* reads sock */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool ready;   /* the guest may run (after hooks.prepare) */
-	bool remote;  /* the daemon's scheduler grants run tokens */
-	bool closing; /* local gate: the machine tears its harts down */
-	bool dead;    /* the daemon is gone */
-	uint32_t next_seq, acked_seq; /* GATE_CLOSING/OPENING answered */
-	struct wvcpu vcpu[VIRT_MAX_HARTS];
-	unsigned n_vcpus;
-
-	struct vmdef def;
-	struct virt_config board;
-	struct vm *vm;
-	struct vm_viewer *viewer;
-	/* switch ports, made once: they live across the guest's reboots
-	 * (a sandboxed worker could not connect again) */
-	struct netdev *ports[VIRT_MAX_VIRTIO];
-	const struct vmworker_hooks *hooks;
-	atomic_bool said_something; /* the guest's first console output */
-};
 
 static void send_or_log(struct worker *w, const struct vmproto_msg *m)
 {
@@ -84,41 +54,65 @@ static bool gate_enter(void *opaque, unsigned vcpu, struct hart *h)
 	if (vcpu >= w->n_vcpus)
 		return false;
 	struct wvcpu *c = &w->vcpu[vcpu];
-	pthread_mutex_lock(&w->lock);
-	while (!w->ready && !w->dead)
-		pthread_cond_wait(&w->cond, &w->lock);
-	bool local = !w->remote, ok = !w->dead && !(local && w->closing);
-	pthread_mutex_unlock(&w->lock);
-	if (local || !ok)
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		while (!w->ready && !w->dead)
+			pthread_cond_wait(&w->cond, &w->lock);
+		bool local = !w->remote,
+		     ok = !w->dead && !(local && w->closing);
+		unsigned link = w->link_gen;
+		c->granted = false;
+		pthread_mutex_unlock(&w->lock);
+		if (local || !ok)
+			return ok;
+		/* ask on our own gate socket; the grant wakes this thread */
+		struct vmproto_msg m = { .type = VMPROTO_GATE_ENTER,
+					 .a0 = (int32_t)vcpu };
+		bool sock_ok = !vmproto_send(c->sock, &m, NULL, 0, 0, NULL) &&
+			       !vmproto_recv(c->sock, c->buf, &m, NULL, NULL,
+					     NULL);
+		ok = sock_ok && m.type == VMPROTO_GATE_GRANT &&
+		     m.a0 == (int32_t)vcpu && m.a1;
+		pthread_mutex_lock(&w->lock);
+		if (!sock_ok && !w->dead && w->listen_fd >= 0) {
+			/* the daemon went away: wait until the main thread
+			 * took note (we then run on our own) or a new daemon
+			 * attached (we ask it) */
+			while (!w->dead && w->link_gen == link)
+				pthread_cond_wait(&w->cond, &w->lock);
+			pthread_mutex_unlock(&w->lock);
+			continue;
+		}
+		ok = ok && !w->dead && w->link_gen == link;
+		c->granted = ok;
+		c->h = ok ? h : NULL;
+		if (ok && c->kick_pending) {
+			/* the slice ended before this thread got to run:
+			 * leave at once, as the in-process hart_request
+			 * would have made it */
+			hart_request(h, HART_REQ_EXIT);
+		}
+		c->kick_pending = false;
+		pthread_mutex_unlock(&w->lock);
 		return ok;
-	/* ask on our own gate socket; the grant wakes this thread */
-	struct vmproto_msg m = { .type = VMPROTO_GATE_ENTER,
-				 .a0 = (int32_t)vcpu };
-	ok = !vmproto_send(c->sock, &m, NULL, 0, 0, NULL) &&
-	     !vmproto_recv(c->sock, c->buf, &m, NULL, NULL, NULL) &&
-	     m.type == VMPROTO_GATE_GRANT && m.a0 == (int32_t)vcpu && m.a1;
-	pthread_mutex_lock(&w->lock);
-	ok = ok && !w->dead;
-	c->h = ok ? h : NULL;
-	if (ok && c->kick_pending) {
-		/* the slice ended before this thread got to run: leave at
-		 * once, as the in-process hart_request would have made it */
-		hart_request(h, HART_REQ_EXIT);
 	}
-	c->kick_pending = false;
-	pthread_mutex_unlock(&w->lock);
-	return ok;
 }
 
 static void gate_leave(void *opaque, unsigned vcpu, bool runnable)
 {
 	struct worker *w = opaque;
-	if (vcpu >= w->n_vcpus || !w->remote)
+	if (vcpu >= w->n_vcpus)
 		return;
 	struct wvcpu *c = &w->vcpu[vcpu];
 	pthread_mutex_lock(&w->lock);
 	c->h = NULL;
+	/* only a token of the daemon now attached is given back: one
+	 * taken while on our own, or of the daemon that left, is not */
+	bool held = c->granted;
+	c->granted = false;
 	pthread_mutex_unlock(&w->lock);
+	if (!held)
+		return;
 	struct vmproto_msg m = { .type = VMPROTO_GATE_LEAVE,
 				 .a0 = (int32_t)vcpu,
 				 .a1 = runnable };
@@ -134,8 +128,9 @@ static void gate_tell(struct worker *w, unsigned type, bool closing)
 	pthread_mutex_lock(&w->lock);
 	w->closing = closing;
 	uint32_t seq = ++w->next_seq;
+	bool remote = w->remote;
 	pthread_mutex_unlock(&w->lock);
-	if (!w->remote)
+	if (!remote)
 		return;
 	send_simple(w, type, seq, 0, 0);
 	if (pthread_equal(pthread_self(), w->main))
@@ -175,7 +170,7 @@ static int gate_kick(struct worker *w, const struct vmproto_msg *m,
 
 /* ---- the machine --------------------------------------------------------- */
 
-static void con_output(void *opaque, const uint8_t *buf, size_t len)
+void worker_con_output(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct worker *w = opaque;
 	if (len && !atomic_exchange(&w->said_something, true) && w->hooks &&
@@ -197,6 +192,7 @@ static void machine_ended(void *opaque, struct vm *vm, enum virt_end why,
 {
 	struct worker *w = opaque;
 	(void)vm;
+	atomic_store(&w->machine_ended, true);
 	send_simple(w, VMPROTO_ENDED, 0, (int32_t)why, code);
 }
 
@@ -270,7 +266,7 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 	w->board.name = w->def.name;
 	w->board.power_button = virt_virtio_count(&w->board) < VIRT_MAX_VIRTIO;
 	w->n_vcpus = w->def.cpus;
-	w->remote = m->a0 != 0;
+	w->remote = w->use_gate = m->a0 != 0;
 	/* docs/vm-state.md: the last descriptor is the state to continue */
 	bool restore = (m->a1 & VMPROTO_START_RESTORE) != 0;
 	w->board.start_paused = (m->a1 & VMPROTO_START_PAUSED) != 0;
@@ -307,8 +303,7 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 	w->vm = vm_start(&p, err);
 	if (!w->vm)
 		return err->code ? -err->code : -EINVAL;
-	struct vm_viewer_ops vo = { con_output, NULL, w };
-	r = vm_console_attach(w->vm, true, &vo, &w->viewer);
+	r = worker_console_attach(w);
 	if (r)
 		return error_set(err, -r, "console: %s", strerror(-r));
 	if (hooks && hooks->prepare) {
@@ -412,6 +407,11 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		   const struct vmworker_hooks *hooks, struct error *err)
 {
 	int r;
+	if (m->type == VMPROTO_RENDEZVOUS && w->vm) {
+		r = worker_rendezvous(w, m, fds, nfds);
+		send_simple(w, VMPROTO_REPLY, m->seq, r, 0);
+		return 0;
+	}
 	if (m->type != VMPROTO_START && m->type != VMPROTO_STATS && !w->vm &&
 	    m->type != VMPROTO_STOP)
 		return error_set(err, EPROTO, "%s before start",
@@ -433,8 +433,16 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		if (w->vm)
 			vm_stop(w->vm, m->a0);
 		return 0;
-	case VMPROTO_PAUSE: r = vm_pause(w->vm); break;
-	case VMPROTO_RESUME: r = vm_resume(w->vm); break;
+	case VMPROTO_PAUSE:
+		r = vm_pause(w->vm);
+		if (!r)
+			atomic_store(&w->paused, true);
+		break;
+	case VMPROTO_RESUME:
+		r = vm_resume(w->vm);
+		if (!r)
+			atomic_store(&w->paused, false);
+		break;
 	case VMPROTO_RESET:
 		vm_reset(w->vm);
 		r = 0;
@@ -486,6 +494,8 @@ int vmworker_main(int sock, const struct vmworker_hooks *hooks)
 	int status = 0;
 
 	w.sock = sock;
+	w.listen_fd = -1;
+	worker_note_daemon(&w);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
 	send_simple(&w, VMPROTO_HELLO, 0, VMPROTO_VERSION, (int32_t)getpid());
@@ -503,10 +513,17 @@ int vmworker_main(int sock, const struct vmworker_hooks *hooks)
 				bool taken = false;
 				for (unsigned k = 0; k < w.n_vcpus; k++)
 					taken |= w.vcpu[k].sock == fds[i];
+				taken |= w.listen_fd == fds[i];
 				if (!taken)
 					close(fds[i]);
 			}
 		}
+		/* the daemon went away: with a rendezvous, run on and wait
+		 * for a new one (its grace period) */
+		if (r == -ECONNRESET && w.listen_fd >= 0 && w.vm &&
+		    !atomic_load(&w.machine_ended) &&
+		    worker_wait_for_daemon(&w) == 0)
+			continue;
 		if (r == -ECONNRESET)
 			break;
 		if (r) {
@@ -531,6 +548,8 @@ int vmworker_main(int sock, const struct vmworker_hooks *hooks)
 	for (unsigned i = 0; i < VIRT_MAX_VIRTIO; i++)
 		if (w.ports[i])
 			netdev_destroy(w.ports[i]);
+	if (w.listen_fd >= 0)
+		close(w.listen_fd);
 	close(sock);
 	return status;
 }

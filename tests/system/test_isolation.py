@@ -134,8 +134,8 @@ def test_reset_in_worker(tmp_path, guest):
 
 
 def test_daemon_death_ends_its_workers(tmp_path, guest):
-    """Until daemon restarts reconnect to running workers, a worker whose
-    daemon died stops its VM and exits: no orphaned guests."""
+    """Without --keep-vms (test_daemon_reattach.py), a worker whose daemon
+    died stops its VM and exits: no orphaned guests."""
     d = Daemon(tmp_path).start()
     api = d.api()
     api.ok("POST", "/v1/vms", guest_definition(guest, "orphan"))

@@ -1,0 +1,86 @@
+/*
+ * Inside vmproc: the state shared by vmproc.c (spawned workers) and
+ * vmproc_attach.c (rendezvous, adoption after a daemon restart, detach).
+ */
+#ifndef SV_VMM_VMPROC_PRIV_H
+#define SV_VMM_VMPROC_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vmm/vmproc.h"
+
+/* A vCPU's run-token proxy: reads GATE_ENTER/LEAVE from the vCPU's own
+ * gate socket and answers GATE_GRANT on it, so a grant wakes the worker's
+ * vCPU thread directly. */
+struct proxy {
+	struct vmproc *p;
+	unsigned vcpu;
+	int sock; /* our end of the vCPU's gate socketpair, -1: none */
+	pthread_t thread;
+	bool started;
+	bool entered; /* between enter and leave, from the worker's view */
+};
+
+struct vmproc {
+	int sock;
+	pid_t pid;
+	uint64_t spawned_us; /* CLOCK_MONOTONIC, for the audit records */
+	struct vmproc_ops ops;
+	struct vmk_sched_vm *sched;
+	unsigned n_vcpus;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t reader;
+	bool reader_started;
+	bool gone;  /* the worker's socket closed or it broke protocol */
+	bool ended; /* the VM ended (ENDED or the worker died) */
+	bool reaped;
+	enum virt_end why;
+	int code;
+	char cause[128];
+	char proto_err[128]; /* why a proxy killed the worker */
+	bool hello;
+	bool started; /* STARTED arrived */
+	int start_result;
+	char start_msg[512];
+
+	/* one outstanding reply at a time per caller, matched by seq */
+	uint32_t next_seq;
+	uint32_t reply_seq;
+	bool busy; /* a request holds the slot until it consumed its reply */
+	bool reply_ready;
+	int reply;
+	struct vmproto_stats *stats; /* where STATS_REPLY goes */
+	char reply_data[512];	     /* SAVED's data */
+	uint32_t reply_len;
+	struct vmproto_progress progress; /* the last PROGRESS */
+
+	struct proxy px[VMPROTO_STATS_VCPUS];
+
+	/* re-attach (vmproc_attach.c) */
+	int pidfd;	/* adopted: the worker is not our child; else -1 */
+	bool detaching; /* vmproc_detach: let go, the worker runs on */
+};
+
+/* vmproc.c: the reader and proxy threads, the kick hook; SIGKILL the
+ * worker unless it was reaped. */
+void *vmproc_reader_thread(void *arg);
+void *vmproc_proxy_thread(void *arg);
+void vmproc_kick(void *opaque, unsigned vcpu);
+void vmproc_kill_worker(struct vmproc *p);
+/* A request with descriptors and the default timeout. */
+int vmproc_call_fds(struct vmproc *p, const struct vmproto_msg *m,
+		    const int *fds, unsigned nfds);
+
+/* vmproc_attach.c: wait until an adopted worker's pidfd says it ended
+ * (true), or give up after 5 s (false); name the cause (p->lock not
+ * held). SIGKILL through a pidfd. */
+bool vmproc_adopted_wait(struct vmproc *p);
+void vmproc_adopted_cause(struct vmproc *p);
+void vmproc_pidfd_kill(int pidfd);
+
+#endif

@@ -1,0 +1,203 @@
+"""VMs outlive their daemon (issue 14, item 4; docs/architecture.md,
+"Re-attaching workers after a daemon restart"): with --keep-vms a daemon
+that is killed (kill -9) or leaves on purpose (SIGUSR2) leaves its VMs
+running in their workers; a new daemon on the same state directory finds
+them, re-attaches them and manages them again: same worker process, the
+guest's counter never reset, the console (with what the guest wrote while
+no daemon ran), stats, pause, stop and events all work. A worker killed
+while no daemon ran is reported crashed with the reason; a worker left
+alone past its grace period stops its VM and exits."""
+
+import os
+import re
+import signal
+import time
+
+import pexpect
+import pytest
+
+from conftest import TIME_SCALE
+from daemon_util import Daemon, guest_definition, softvisor_exe, vm_pid
+
+# a workload that checks itself: a counter printed on the console every
+# second, in the background of the console's shell
+COUNTER = "(i=0; while :; do i=$((i+1)); echo TICK-$i; sleep 1; done) &"
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pid, timeout=30):
+    end = time.monotonic() + timeout * TIME_SCALE
+    while time.monotonic() < end and alive(pid):
+        time.sleep(0.1)
+    return not alive(pid)
+
+
+def console(d, name, read_only=True):
+    env = dict(os.environ, SOFTVISOR_SOCKET=d.sock)
+    args = ["vm", "console", name] + (["--read-only"] if read_only else [])
+    c = pexpect.spawn(softvisor_exe(), args, env=env, encoding="utf-8",
+                      codec_errors="replace", timeout=240 * TIME_SCALE)
+    c.logfile_read = open(d.tmp / f"console-{name}.log", "a")
+    return c
+
+
+def ticks_upto(d, name, upto):
+    """Every TICK the console shows (the scrollback, then live output)
+    until TICK-upto."""
+    c = console(d, name)
+    try:
+        c.expect(f"TICK-{upto}\r")
+        text = c.before + c.after
+    except (pexpect.TIMEOUT, pexpect.EOF):
+        pytest.fail(f"{name}: no TICK-{upto}; console:\n"
+                    + (d.tmp / f"console-{name}.log").read_text()[-2000:])
+    finally:
+        c.terminate(force=True)
+    return [int(x) for x in re.findall(r"TICK-(\d+)\r", text)]
+
+
+def latest_tick(d, name):
+    """The counter's value now: the scrollback's last TICK, read after
+    one more has been printed."""
+    c = console(d, name)
+    try:
+        c.expect(r"TICK-(\d+)\r")
+        first = int(c.match.group(1))
+        # read up to one more live tick than the scrollback showed
+        text = c.before + c.after
+        c.expect(pexpect.TIMEOUT, timeout=2 * TIME_SCALE)
+        text += c.before
+    finally:
+        c.terminate(force=True)
+    return max([first] + [int(x) for x in re.findall(r"TICK-(\d+)\r",
+                                                       text)])
+
+
+def start_counter(api, guest, name):
+    api.ok("POST", "/v1/vms", guest_definition(guest, name, memory="128M",
+                                              script=COUNTER))
+    api.ok("POST", f"/v1/vms/{name}/start")
+
+
+def events(api, name, action):
+    ev = api.ok("GET", f"/v1/events?vm={name}")["events"]
+    return [e for e in ev if e["action"] == action]
+
+
+def check_managed(d, name, pid, before):
+    """After a re-attach: the same worker, the counter went on from where
+    it was without a reset and without losing lines, console input, stats,
+    run tokens from the new scheduler."""
+    api = d.api()
+    assert api.state(name) == "running"
+    assert vm_pid(api, name, d) == pid
+    ticks = ticks_upto(d, name, before + 3)
+    # one boot, every line kept (also those written while no daemon ran)
+    assert ticks == list(range(1, before + 4)), ticks
+    ev = events(api, name, "reattach")
+    assert ev and ev[-1]["result"] == "ok", ev
+    assert str(pid) in ev[-1]["message"], ev
+    # the new daemon's scheduler hands the vCPUs their run tokens
+    used = api.ok("GET", f"/v1/vms/{name}/stats")["used_us"]
+    c = console(d, name, read_only=False)
+    c.expect(r"TICK-\d+\r")
+    c.send("echo sum=$((40+2))\r")
+    c.expect("sum=42", timeout=60 * TIME_SCALE)
+    c.sendcontrol("]")
+    c.expect(pexpect.EOF, timeout=10 * TIME_SCALE)
+    assert api.ok("GET", f"/v1/vms/{name}/stats")["used_us"] > used
+
+
+def test_daemon_restart_keeps_vms(tmp_path, guest):
+    d = Daemon(tmp_path, extra=["--keep-vms=120"]).start()
+    api = d.api()
+    pids = {}
+    try:
+        for n in ["c1", "c2", "gone"]:
+            start_counter(api, guest, n)
+            pids[n] = vm_pid(api, n, d)
+        for n in pids:
+            ticks_upto(d, n, 3)
+        before = {n: latest_tick(d, n) for n in ["c1", "c2"]}
+        run = tmp_path / "state" / "run"
+        assert sorted(p.name for p in run.iterdir()) == sorted(
+            f"vm-{api.ok('GET', f'/v1/vms/{n}')['id']}.{x}"
+            for n in pids for x in ("sock", "worker"))
+
+        # 1. the daemon dies: the guests run on in their workers
+        assert d.stop(sig=signal.SIGKILL) == -signal.SIGKILL
+        for n, pid in pids.items():
+            assert alive(pid), f"{n}'s worker died with the daemon"
+        # a worker killed while no daemon runs: a stale record
+        os.kill(pids["gone"], signal.SIGKILL)
+        assert wait_gone(pids["gone"])
+        d.start()
+        for n in ["c1", "c2"]:
+            check_managed(d, n, pids[n], before[n])
+        assert api.state("gone") == "crashed"
+        vm = api.ok("GET", "/v1/vms/gone")
+        assert vm["worker_pid"] == 0
+        ev = events(api, "gone", "reattach")
+        assert ev and ev[-1]["result"] == "crashed", ev
+        assert "worker is gone" in ev[-1]["message"], ev
+        # the crashed VM starts again (a new worker) and is re-attachable
+        api.ok("POST", "/v1/vms/gone/start")
+        pids["gone"] = vm_pid(api, "gone", d)
+
+        # 2. a graceful leave (an upgrade): SIGUSR2, exit status 0
+        before = {n: latest_tick(d, n) for n in ["c1", "c2"]}
+        api.ok("POST", "/v1/vms/c2/pause")
+        assert d.stop(sig=signal.SIGUSR2) == 0
+        for n, pid in pids.items():
+            assert alive(pid), f"{n}'s worker died with the daemon"
+        d.start()
+        check_managed(d, "c1", pids["c1"], before["c1"])
+        assert api.state("c2") == "paused"
+        assert vm_pid(api, "c2", d) == pids["c2"]
+        api.ok("POST", "/v1/vms/c2/resume")
+        check_managed(d, "c2", pids["c2"], latest_tick(d, "c2"))
+        assert api.state("gone") == "running"
+
+        # 3. stop works on an adopted VM and ends its worker
+        d.cli("vm", "stop", "c1")
+        assert api.state("c1") == "stopped"
+        assert wait_gone(pids["c1"])
+        assert not (run / f"vm-{api.ok('GET', '/v1/vms/c1')['id']}.worker"
+                    ).exists()
+    finally:
+        rc = d.stop()
+        for pid in pids.values():  # nothing may outlive the test
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
+    for n, pid in pids.items():
+        assert wait_gone(pid), f"{n}: worker {pid} outlived a clean stop"
+
+
+def test_worker_alone_past_grace_stops(tmp_path, guest):
+    d = Daemon(tmp_path, extra=["--keep-vms=2"]).start()
+    api = d.api()
+    start_counter(api, guest, "alone")
+    pid = vm_pid(api, "alone", d)
+    ticks_upto(d, "alone", 1)
+    assert d.stop(sig=signal.SIGKILL) == -signal.SIGKILL
+    try:
+        assert wait_gone(pid, timeout=60), "the worker outlived its grace"
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    # the next daemon finds the record stale and says so
+    d.start()
+    try:
+        assert api.state("alone") == "crashed"
+        ev = events(api, "alone", "reattach")
+        assert ev and "worker is gone" in ev[-1]["message"], ev
+    finally:
+        assert d.stop() == 0
