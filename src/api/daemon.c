@@ -454,6 +454,9 @@ static int do_pause(struct daemon *d, struct dvm *v, bool pause,
 	if (r)
 		return r;
 	r = pause ? vm_pause(v->vm) : vm_resume(v->vm);
+	if (r && r != -EINVAL) /* its disks (a migration's hand-over) */
+		return error_set(err, -r, "%s: cannot resume: %s (see the log)",
+				 v->def.name, strerror(-r));
 	if (r)
 		return error_set(err, -r, "%s: the machine is not running",
 				 v->def.name);

@@ -21,9 +21,11 @@
  * destination drops what it received; if the resume's answer is lost the
  * source asks the destination to stop and delete its copy before it
  * continues (the guest never runs on both: the destination's copy stays
- * paused until that resume). Shared storage: disks are not copied, and
- * the image lock hand-over is not built yet, so a VM with disks is
- * refused.
+ * paused until that resume). Shared storage: disks are not copied; the
+ * source's worker hands each image over at the final pause (written
+ * back, unlocked) and the destination's opens it at the resume
+ * (machine/virt_disks.c). With disks, a resume whose answer is lost
+ * leaves the VM paused here: the copy there may have written them.
  *
  * The source holds the VM's op_lock for the whole migration (no start,
  * stop or edit meanwhile).
@@ -196,11 +198,8 @@ static void *saver_thread(void *arg)
 	struct saver *s = arg;
 
 	s->t_start = clock_monotonic_ns();
-	if (s->budget_ms)
-		s->r = vm_migrate_fd(s->vm, s->fd, s->budget_ms, &s->st,
-				     &s->res, &s->err);
-	else
-		s->r = vm_save_fd(s->vm, s->fd, &s->st, &s->err);
+	s->r = vm_migrate_fd(s->vm, s->fd, s->budget_ms, &s->st, &s->res,
+			     &s->err);
 	if (!s->r && !s->res.final_pause_ns) /* stop-and-copy: all paused */
 		s->res.final_pause_ns = s->t_start;
 	s->t_end = clock_monotonic_ns();
@@ -398,7 +397,7 @@ static void *migrate_thread(void *arg)
 	struct error err = { 0 };
 	struct saver s = { 0 };
 	char name[VMDEF_NAME_MAX + 1], msg[512], path[VMDEF_NAME_MAX + 32];
-	bool moved = false;
+	bool moved = false, unknown = false;
 	uint64_t t0 = clock_monotonic_ns(), t_resumed = 0;
 	int r = 0;
 
@@ -436,6 +435,9 @@ static void *migrate_thread(void *arg)
 			moved = true;
 			t_resumed = clock_monotonic_ns();
 		} else {
+			/* no answer: the copy there may have run and written
+			 * the disks; the source must not go on over them */
+			unknown = r2 && v->def.n_disks;
 			/* whatever became of the resume: the copy goes */
 			struct error e2 = { 0 };
 			snprintf(path, sizeof(path), "/v1/vms/%s/stop", name);
@@ -462,6 +464,16 @@ static void *migrate_thread(void *arg)
 			 (s.t_end - s.res.final_pause_ns) / 1e6,
 			 (t_restored - s.t_end) / 1e6,
 			 (t_resumed - t_restored) / 1e6);
+	} else if (unknown) {
+		struct error e2 = { 0 };
+		if (dvm_set_state(d, v, VM_STATE_PAUSED, &e2))
+			log_warn(LOG, "%s: %s", name, e2.msg);
+		snprintf(msg, sizeof(msg),
+			 "%.200s: the destination's resume went unanswered; "
+			 "the VM stays paused here (the copy there may have "
+			 "written its disks: check it before resuming this "
+			 "one)",
+			 err.msg);
 	} else {
 		/* the VM stays here: the save paused it */
 		if (was_running && v->vm && vm_resume(v->vm))
@@ -556,10 +568,14 @@ int daemon_vm_migrate(struct daemon *d, struct dvm *v, const char *actor,
 	if (!r && !vm_state_live(v->state))
 		r = error_set(err, EBUSY, "%s is %s, not running", v->def.name,
 			      vm_state_name(v->state));
-	if (!r && v->def.n_disks)
+	const char *xd = getenv("SOFTVISOR_MIGRATE_DISKS");
+	if (!r && v->def.n_disks && !(xd && !strcmp(xd, "1")))
 		r = error_set(err, ENOTSUP,
-			      "%s has disks: migration over shared storage "
-			      "needs the image lock hand-over, not built yet "
+			      "%s has disks: their hand-over over shared "
+			      "storage is experimental (a guest writing its "
+			      "disk during the move has hung on the "
+			      "destination); SOFTVISOR_MIGRATE_DISKS=1 in the "
+			      "source daemon's environment allows it "
 			      "(docs/vm-state.md)",
 			      v->def.name);
 	if (!r)

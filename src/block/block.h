@@ -126,6 +126,36 @@ int blockdev_snapshot_external(struct blockdev *bd, const char *overlay,
  * backing device (with the limits) and empty the overlay file. */
 struct blockdev *blockdev_snapshot_external_undo(struct blockdev *ov);
 
+/*
+ * Live migration over shared storage (block/handover.c; docs/vm-state.md,
+ * "Disks on shared storage"). The identity of an image file as the
+ * source left it: a destination that sees another size or modification
+ * time is not looking at the same file.
+ */
+struct blockdev_identity {
+	uint64_t size;	  /* bytes of the file */
+	int64_t mtime_ns; /* its modification time, ns since the epoch */
+};
+/* Open an image whose writer is another process that will hand it over:
+ * read-only and without a lock (its size known, its files opened); no
+ * I/O. A writable one is also opened for writing once, so that a
+ * sandbox can reopen it so later. The real open replaces it. */
+struct blockdev *blockdev_open_incoming(const char *path, const char *format,
+				       bool readonly, const char *key_secret,
+				       struct error *err);
+/* Hand the image over (no request in flight): write back and sync what
+ * the format keeps, note its identity, drop the write lock. From then on
+ * every I/O fails with -EIO and close writes nothing. */
+int blockdev_release(struct blockdev *bd, struct blockdev_identity *id,
+		     struct error *err);
+/* Take a released image back (the hand-over failed): its lock again. */
+int blockdev_reacquire(struct blockdev *bd, struct error *err);
+/* Released (or opened incoming): holds no write lock, does no I/O. */
+bool blockdev_released(const struct blockdev *bd);
+/* The identity of the open image file now. */
+int blockdev_identity(const struct blockdev *bd, struct blockdev_identity *id,
+		      struct error *err);
+
 /* Unlock and close the image, free the device. NULL is a no-op. */
 void blockdev_close(struct blockdev *bd);
 

@@ -30,6 +30,10 @@ struct blockdev_ops {
 	/* Release the format's state; blockdev.c frees path afterwards and
 	 * the format frees the struct it allocated. */
 	void (*close)(struct blockdev *bd);
+	/* Write back whatever the format keeps for itself before another
+	 * process takes the image over (qcow2: the clusters counted ahead),
+	 * then sync; afterwards close() must write nothing. NULL: flush. */
+	int (*release)(struct blockdev *bd);
 };
 
 struct blockdev {
@@ -42,6 +46,8 @@ struct blockdev {
 				      * (blockdev_set_cap; atomic pointer) */
 	enum block_aio aio; /* resolved: THREADS (0) or IO_URING, for the
 			     * format's data I/O */
+	int lock_fd;	    /* the descriptor the image lock is held on */
+	bool released;	    /* blockdev_release(): no lock, no I/O */
 };
 
 /* The raw format (raw.c). */
@@ -67,6 +73,11 @@ struct blockdev *block_open_depth(const char *path, const char *format,
  * (softvisor)", "already open in this process").
  */
 int block_lock_file(int fd, const char *path, bool readonly, struct error *err);
+
+/* Set by blockdev_open_incoming() around its open on this thread:
+ * block_lock_file() takes no lock (the source of a live migration still
+ * holds it). */
+extern _Thread_local bool block_lock_skip;
 
 /* Find who holds a conflicting lock on the file open at fd: fills buf with
  * a description and returns its pid, or -1 (buf "another process or VM"). */

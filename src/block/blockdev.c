@@ -267,6 +267,8 @@ int blockdev_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 
 	if (iov_length(iov, iovcnt, &len) < 0 || !in_range(bd, off, len))
 		return -EINVAL;
+	if (bd->released) /* another process owns it (handover.c) */
+		return -EIO;
 	if (len == 0)
 		return 0;
 	throttle_member_io(bd->throttle, false, len);
@@ -281,6 +283,8 @@ int blockdev_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 
 	if (bd->readonly)
 		return -EROFS;
+	if (bd->released)
+		return -EIO;
 	if (iov_length(iov, iovcnt, &len) < 0 || !in_range(bd, off, len))
 		return -EINVAL;
 	if (len == 0)
@@ -295,6 +299,8 @@ int blockdev_flush(struct blockdev *bd)
 	/* Nothing was written through a read-only device. */
 	if (bd->readonly)
 		return 0;
+	if (bd->released)
+		return -EIO;
 	return bd->ops->flush(bd);
 }
 
@@ -302,6 +308,8 @@ int blockdev_discard(struct blockdev *bd, uint64_t off, uint64_t len)
 {
 	if (bd->readonly)
 		return -EROFS;
+	if (bd->released)
+		return -EIO;
 	if (!in_range(bd, off, len))
 		return -EINVAL;
 	if (len == 0)
@@ -314,6 +322,8 @@ int blockdev_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len,
 {
 	if (bd->readonly)
 		return -EROFS;
+	if (bd->released)
+		return -EIO;
 	if (!in_range(bd, off, len))
 		return -EINVAL;
 	if (len == 0)

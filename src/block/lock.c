@@ -116,6 +116,8 @@ int block_lock_holder(int fd, char *buf, size_t len)
 	return pid;
 }
 
+_Thread_local bool block_lock_skip;
+
 int block_lock_file(int fd, const char *path, bool readonly, struct error *err)
 {
 	struct flock fl = {
@@ -126,6 +128,8 @@ int block_lock_file(int fd, const char *path, bool readonly, struct error *err)
 	};
 	char holder[128];
 
+	if (block_lock_skip)
+		return 0;
 	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 		return 0;
 	if (errno != EAGAIN && errno != EACCES)

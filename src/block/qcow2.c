@@ -745,6 +745,21 @@ static int qcow2_resize(struct blockdev *bd, uint64_t size, struct error *err)
 	return r;
 }
 
+/* Before another process takes the image over (a live migration's
+ * destination): the clusters counted ahead go back, so that the image
+ * the other one opens is complete and leaks nothing (qemu-img check). */
+static int qcow2_release(struct blockdev *bd)
+{
+	struct qcow2 *q = qcow2_of(bd);
+
+	pthread_rwlock_wrlock(&q->io);
+	int r = qcow2_pool_release(q);
+	if (r == 0)
+		r = qcow2_sync(q);
+	pthread_rwlock_unlock(&q->io);
+	return r;
+}
+
 static const struct blockdev_ops qcow2_ops = {
 	.format = "qcow2",
 	.readv = qcow2_readv,
@@ -755,6 +770,7 @@ static const struct blockdev_ops qcow2_ops = {
 	.size = qcow2_size,
 	.close = qcow2_close,
 	.resize = qcow2_resize,
+	.release = qcow2_release,
 };
 
 /* Open the backing file named in the header, relative to the image's
@@ -848,6 +864,7 @@ static struct blockdev *open_impl(const char *path, bool readonly, int depth,
 		error_set(err, errno, "disk %s: %s", path, strerror(errno));
 		goto fail;
 	}
+	q->bd.lock_fd = q->fd;
 	if (block_lock_file(q->fd, path, readonly, err) < 0)
 		goto fail;
 	if (qcow2_load(q, err) < 0)

@@ -267,6 +267,7 @@ struct blockdev *raw_open(const char *path, bool readonly, struct error *err)
 		goto fail;
 	}
 	r->fd = fd;
+	r->bd.lock_fd = fd;
 	r->bd.ops = &raw_ops;
 	r->bd.can_unmap = true;
 	atomic_init(&r->punch_ok, true);

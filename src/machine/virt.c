@@ -930,6 +930,9 @@ struct virt *virt_create(const struct virt_config *cfg,
 int virt_start(struct virt *vm, struct error *err)
 {
 	const struct virt_config *cfg = vm->cfg;
+	/* an incoming migration: its disks wait for the source's hand-over
+	 * (virt_disks.c) */
+	vm->disks_incoming = cfg->start_paused;
 	int r = build(vm, err);
 
 	if (r == 1) { /* --dump-dtb */

@@ -341,6 +341,13 @@ struct virt_precopy_params {
 	unsigned max_passes;  /* 0: 30 */
 	void (*progress)(void *opaque, const struct virt_precopy_progress *p);
 	void *opaque;
+	/* no passes: all of it paused (stop-and-copy) */
+	bool stop_and_copy;
+	/* a migration: the disks are handed over at the final pause
+	 * (docs/vm-state.md, "Disks on shared storage"); the caller's
+	 * failure path takes them back with virt_disks_activate (or
+	 * vm_resume), the machine ends after a success */
+	bool release_disks;
 };
 struct virt_precopy_result {
 	unsigned passes;
@@ -352,6 +359,10 @@ int virt_precopy_fd(struct virt *vm, int fd,
 		    const struct virt_precopy_params *prm,
 		    struct virt_save_stats *st, struct virt_precopy_result *res,
 		    struct error *err);
+/* Take the disks a migration released (the source, after a failure) or
+ * open an incoming machine's disks for real (the destination, before its
+ * first instruction). No-op without such disks. 0 or -errno with err. */
+int virt_disks_activate(struct virt *vm, struct error *err);
 /* Free an ended (or never started) machine. */
 void virt_destroy(struct virt *vm);
 

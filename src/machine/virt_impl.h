@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "block/block.h"
 #include "cpu/hart.h"
 #include "machine/panic_watch.h"
 #include "machine/virt.h"
@@ -29,6 +30,10 @@ struct virt_io {
 	struct virtio_balloon *balloon;
 	struct virtio_console *hvc;
 	struct virtio_input *power_button; /* cfg->power_button */
+	/* live migration (virt_disks.c): the identity each released disk
+	 * was left with, written as its "disk-handover" section */
+	bool handed[VIRT_MAX_VIRTIO];
+	struct blockdev_identity left[VIRT_MAX_VIRTIO];
 };
 
 /* SBI HSM states (SBI spec 2.0, section 9, table 9.1). */
@@ -129,6 +134,10 @@ struct virt {
 	struct console *hvc_console;
 	struct qmp *qmp;
 
+	/* an incoming migration (cfg->start_paused): disks open as
+	 * stand-ins until virt_disks_activate (virt_disks.c) */
+	bool disks_incoming;
+
 	/* bare-metal HTIF (tohost/fromhost polled by the main thread) */
 	bool htif;
 	uint64_t tohost, fromhost;
@@ -165,6 +174,19 @@ int virt_state_write(struct virt *vm, struct state_writer *w,
 		     const uint64_t *dirty, struct virt_save_stats *st,
 		     struct error *err);
 int virt_state_read(struct virt *vm, int fd, struct error *err);
+
+/* virt_disks.c: live migration over shared storage (docs/vm-state.md,
+ * "Disks on shared storage"). release: every disk handed over (vCPUs
+ * paused, devices quiesced, under io_lock), all or none. activate: take
+ * them (back); takes io_lock. write/read: the "disk-handover" sections. */
+int virt_disks_release(struct virt *vm, struct error *err);
+int virt_disks_activate(struct virt *vm, struct error *err);
+struct state_writer;
+struct state_reader;
+int virt_disks_state_write(struct virt *vm, struct state_writer *w,
+			   struct error *err);
+int virt_disks_state_load(struct virt *vm, struct state_reader *r,
+			  struct error *err);
 
 /* sbi.c: the built-in SBI's ECALL handler (struct hart_config.sbi_call;
  * opaque is the struct virt_hart). */

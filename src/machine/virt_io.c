@@ -123,7 +123,9 @@ int virt_io_create(struct virt *vm, struct error *err)
 	pthread_mutex_lock(&vm->io_lock);
 	memset(io, 0, sizeof(*io));
 	for (unsigned i = 0; i < cfg->n_disks && !r; i++) {
-		struct virtio_blk *b = virtio_blk_create(&cfg->disks[i], err);
+		struct virtio_blk_config dc = cfg->disks[i];
+		dc.incoming = vm->disks_incoming;
+		struct virtio_blk *b = virtio_blk_create(&dc, err);
 		if (!b) {
 			r = -EINVAL;
 			break;

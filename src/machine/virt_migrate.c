@@ -29,6 +29,7 @@
 #include "machine/virt_impl.h"
 #include "mem/gmem.h"
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/state_io.h"
 #include "virtio/virtio.h"
 
@@ -130,13 +131,15 @@ int virt_precopy_fd(struct virt *vm, int fd,
 		free(last);
 		return r;
 	}
-	bool was_paused = user_paused(vm);
-	virt_pause(vm);
-	flush_tlbs(vm);
-	gmem_dirty_log_start(vm->mem);
-	if (!was_paused)
-		virt_resume(vm);
-	r = passes(vm, &w, prm, pending, words, res, err);
+	if (!prm->stop_and_copy) {
+		bool was_paused = user_paused(vm);
+		virt_pause(vm);
+		flush_tlbs(vm);
+		gmem_dirty_log_start(vm->mem);
+		if (!was_paused)
+			virt_resume(vm);
+		r = passes(vm, &w, prm, pending, words, res, err);
+	}
 
 	/* the final pass: paused, nothing in flight */
 	virt_pause(vm);
@@ -146,14 +149,27 @@ int virt_precopy_fd(struct virt *vm, int fd,
 	if (!r && atomic_load(&vm->stopping))
 		r = error_set(err, EAGAIN,
 			      "save: the VM rebooted during the migration");
-	gmem_dirty_log_stop(vm->mem);
-	gmem_dirty_log_collect(vm->mem, last, words);
-	for (size_t i = 0; i < words; i++) {
-		pending[i] |= last[i];
-		res->final_frames += (uint64_t)__builtin_popcountll(pending[i]);
+	if (!prm->stop_and_copy) {
+		gmem_dirty_log_stop(vm->mem);
+		gmem_dirty_log_collect(vm->mem, last, words);
+		for (size_t i = 0; i < words; i++) {
+			pending[i] |= last[i];
+			res->final_frames += (uint64_t)__builtin_popcountll(
+				pending[i]);
+		}
+	}
+	/* nothing in flight, the guest stopped: the images go to the
+	 * destination (virt_disks.c) */
+	bool released = false;
+	if (!r && prm->release_disks) {
+		r = virt_disks_release(vm, err);
+		released = !r;
 	}
 	if (!r)
-		r = virt_state_write(vm, &w, pending, st, err);
+		r = virt_state_write(
+			vm, &w, prm->stop_and_copy ? NULL : pending, st, err);
+	if (!r)
+		r = virt_disks_state_write(vm, &w, err);
 	if (!r)
 		r = state_writer_finish(&w, err);
 	else
@@ -163,6 +179,11 @@ int virt_precopy_fd(struct virt *vm, int fd,
 	pthread_mutex_unlock(&vm->io_lock);
 	free(pending);
 	free(last);
+	if (r && released) { /* the stream failed: the disks stay here */
+		struct error e = { 0 };
+		if (virt_disks_activate(vm, &e))
+			log_warn("virt", "%s", e.msg);
+	}
 	if (r)
 		return r;
 	if (st) {

@@ -328,6 +328,13 @@ static int load_sections(struct virt *vm, struct state_reader *r,
 		    (rc = virtio_mmio_load(vm->io.vd[i], i, r, err)))
 			return rc;
 	rc = state_next(r, err);
+	/* live migration over shared storage: how the source left each
+	 * disk (virt_disks.c) */
+	while (rc > 0 && state_is(r, "disk-handover")) {
+		rc = virt_disks_state_load(vm, r, err);
+		if (!rc)
+			rc = state_next(r, err);
+	}
 	if (rc < 0)
 		return rc;
 	if (rc > 0)

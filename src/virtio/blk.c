@@ -123,6 +123,10 @@ struct virtio_blk {
 	struct blk_cfgspace cs;
 	uint64_t capacity; /* sectors */
 	bool can_unmap;
+	/* live migration: opened incoming (bd is a stand-in until
+	 * virtio_blk_activate), and the identity the source left */
+	bool incoming, has_expect;
+	struct blockdev_identity expect;
 
 	/* lock guards the fields below it up to qlock. */
 	pthread_mutex_t lock;
@@ -552,6 +556,13 @@ static void blk_start(void *opaque, struct virtio_dev *vd)
 		return;
 	}
 	blk->vd = vd;
+	/* a migration's hand-over (docs/vm-state.md): the image is not
+	 * ours; requests the guest queued wait in the ring until
+	 * virtio_blk_activate starts the device again */
+	if (blk->incoming || blockdev_released(blk->bd)) {
+		pthread_mutex_unlock(&blk->lock);
+		return;
+	}
 	blk->stop = false;
 	blk->kicked = true; /* look at the queue once: it may hold work */
 	atomic_store(&blk->stopping, false);
@@ -629,7 +640,7 @@ static void blk_queue_notify(void *opaque, unsigned q)
 static void blk_fill_config(struct virtio_blk *blk)
 {
 	struct blk_cfgspace *cs = &blk->cs;
-	bool ro = blockdev_readonly(blk->bd);
+	bool ro = blk->cfg.readonly; /* an incoming stand-in is read-only */
 	uint64_t f = (1ull << VIRTIO_BLK_F_SIZE_MAX) |
 		     (1ull << VIRTIO_BLK_F_SEG_MAX) |
 		     (1ull << VIRTIO_BLK_F_BLK_SIZE) |
@@ -670,7 +681,9 @@ struct virtio_blk *virtio_blk_create(const struct virtio_blk_config *cfg,
 	blk->cfg = *cfg;
 	blk->cfg.path[sizeof(blk->cfg.path) - 1] = '\0';
 	blk->cfg.serial[sizeof(blk->cfg.serial) - 1] = '\0';
-	blk->bd = blockdev_open_secret(
+	blk->incoming = cfg->incoming;
+	blk->bd = (cfg->incoming ? blockdev_open_incoming
+				 : blockdev_open_secret)(
 		cfg->path, cfg->format[0] ? cfg->format : "raw", cfg->readonly,
 		cfg->key_secret[0] ? cfg->key_secret : NULL, err);
 	if (!blk->bd) {
@@ -761,18 +774,92 @@ void virtio_blk_get_stats(struct virtio_blk *blk, struct virtio_blk_stats *st)
 	st->errors = atomic_load(&blk->errors);
 	st->rd_lat_ns = atomic_load(&blk->rd_lat_ns);
 	st->wr_lat_ns = atomic_load(&blk->wr_lat_ns);
+	pthread_mutex_lock(&blk->lock); /* virtio_blk_activate swaps bd */
 	st->throttled_ns = blockdev_throttled_ns(blk->bd);
+	pthread_mutex_unlock(&blk->lock);
 	st->cap_iops = atomic_load(&blk->cap_iops);
 	st->cap_bps = atomic_load(&blk->cap_bps);
 }
 
 int virtio_blk_set_cap(struct virtio_blk *blk, uint64_t iops, uint64_t bps)
 {
+	pthread_mutex_lock(&blk->lock);
 	int r = blockdev_set_cap(blk->bd, iops, bps);
+	pthread_mutex_unlock(&blk->lock);
 
 	if (!r) {
 		atomic_store(&blk->cap_iops, iops);
 		atomic_store(&blk->cap_bps, bps);
 	}
 	return r;
+}
+
+/* ---- live migration over shared storage ------------------------------------ */
+
+int virtio_blk_release(struct virtio_blk *blk, struct blockdev_identity *id,
+		       struct error *err)
+{
+	return blockdev_release(blk->bd, id, err);
+}
+
+void virtio_blk_expect(struct virtio_blk *blk,
+		       const struct blockdev_identity *id)
+{
+	blk->expect = *id;
+	blk->has_expect = true;
+}
+
+bool virtio_blk_inactive(struct virtio_blk *blk)
+{
+	return blk->incoming || blockdev_released(blk->bd);
+}
+
+int virtio_blk_activate(struct virtio_blk *blk, struct error *err)
+{
+	const struct virtio_blk_config *cfg = &blk->cfg;
+
+	if (!blk->incoming)
+		return blockdev_reacquire(blk->bd, err);
+	if (!blk->has_expect)
+		return error_set(err, EPROTO,
+				 "disk %s: the source did not hand the image "
+				 "over",
+				 cfg->path);
+	struct blockdev *bd = blockdev_open_secret(
+		cfg->path, cfg->format[0] ? cfg->format : "raw", cfg->readonly,
+		cfg->key_secret[0] ? cfg->key_secret : NULL, err);
+	if (!bd)
+		return -err->code;
+	struct blockdev_identity now;
+	int r = blockdev_identity(bd, &now, err);
+	if (!r && (now.size != blk->expect.size ||
+		   now.mtime_ns != blk->expect.mtime_ns))
+		r = error_set(err, ESTALE,
+			      "disk %s: not the image the source left (its "
+			      "size or modification time differs): live "
+			      "migration needs the same file on shared "
+			      "storage at the same path",
+			      cfg->path);
+	if (!r && blockdev_size(bd) >> SECTOR_SHIFT != blk->capacity)
+		r = error_set(err, ESTALE, "disk %s: its size changed",
+			      cfg->path);
+	if (!r)
+		r = blockdev_set_aio(bd, cfg->aio, err);
+	if (!r)
+		r = blockdev_set_throttle(bd, &cfg->throttle, NULL, err);
+	uint64_t iops = atomic_load(&blk->cap_iops);
+	uint64_t bps = atomic_load(&blk->cap_bps);
+	if (!r && (iops || bps) && blockdev_set_cap(bd, iops, bps) < 0)
+		r = error_set(err, ENOMEM, "disk %s: datastore cap", cfg->path);
+	if (r) {
+		blockdev_close(bd);
+		return r;
+	}
+	pthread_mutex_lock(&blk->lock);
+	struct blockdev *old = blk->bd;
+	blk->bd = bd;
+	blk->incoming = false;
+	pthread_mutex_unlock(&blk->lock);
+	blockdev_close(old);
+	return 0;
 }

@@ -71,6 +71,10 @@ struct virtio_blk_config {
 	 * (never the secret itself); "" for none */
 	char key_secret[VIRTIO_BLK_PATH_MAX + 8];
 	int aio; /* enum block_aio: 0 threads, auto, io_uring */
+	/* an incoming live migration: the source still writes the image;
+	 * it is opened without a lock and for real by virtio_blk_activate
+	 * (docs/vm-state.md, "Disks on shared storage") */
+	bool incoming;
 };
 
 /* Per-device counters (any thread; a consistent-enough snapshot). */
@@ -113,6 +117,24 @@ void virtio_blk_set_blockdev(struct virtio_blk *blk, struct blockdev *bd);
 /* Set the datastore cap of the disk (blockdev_set_cap): any thread, while
  * the device runs. 0 or -errno. */
 int virtio_blk_set_cap(struct virtio_blk *blk, uint64_t iops, uint64_t bps);
+
+/*
+ * Live migration over shared storage (docs/vm-state.md): with the device
+ * quiesced, release hands the image over (blockdev_release: written back,
+ * synced, unlocked; id: the file as it was left); activate takes it:
+ * an incoming device opens the image for real (its lock, its metadata
+ * read now), checks that it is the file the source left (expect, from
+ * virtio_blk_expect) and that its size did not change, and swaps it in; a
+ * released one takes its lock back. Both 0 or -errno with err.
+ */
+struct blockdev_identity;
+int virtio_blk_release(struct virtio_blk *blk, struct blockdev_identity *id,
+		       struct error *err);
+void virtio_blk_expect(struct virtio_blk *blk,
+		       const struct blockdev_identity *id);
+int virtio_blk_activate(struct virtio_blk *blk, struct error *err);
+/* Does the device wait for (or has it done) a hand-over? */
+bool virtio_blk_inactive(struct virtio_blk *blk);
 
 /* Copy the counters. */
 void virtio_blk_get_stats(struct virtio_blk *blk, struct virtio_blk_stats *st);

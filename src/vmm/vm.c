@@ -206,14 +206,15 @@ static int proc_call(struct vm *vm, unsigned type, const void *data,
 	return r;
 }
 
-static int remote_save(struct vm *vm, int fd, unsigned budget_ms,
+static int remote_save(struct vm *vm, int fd, unsigned budget_ms, int32_t flags,
 		       struct virt_save_stats *st,
 		       struct virt_precopy_result *res, struct error *err)
 {
 	struct vmproto_saved sv;
 	struct vmproc *p = proc_get(vm);
 	/* a big VM to a slow disk: minutes, not the 5 s of a call */
-	int r = p ? vmproc_save(p, fd, (int32_t)budget_ms, &sv, 600 * 1000, err)
+	int r = p ? vmproc_save(p, fd, (int32_t)budget_ms, flags, &sv,
+				600 * 1000, err)
 		  : error_set(err, EPIPE, "save: the VM's worker is gone");
 	proc_put(vm);
 	if (!r && res) {
@@ -237,7 +238,7 @@ int vm_save_fd(struct vm *vm, int fd, struct virt_save_stats *st,
 {
 	if (!vm->remote)
 		return virt_save_fd(vm->board, fd, st, err);
-	return remote_save(vm, fd, 0, st, NULL, err);
+	return remote_save(vm, fd, 0, 0, st, NULL, err);
 }
 
 int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms,
@@ -247,10 +248,13 @@ int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms,
 	if (!vm->remote) {
 		struct virt_precopy_params prm = {
 			.downtime_ns = (uint64_t)budget_ms * 1000000,
+			.stop_and_copy = budget_ms == 0,
+			.release_disks = true,
 		};
 		return virt_precopy_fd(vm->board, fd, &prm, st, res, err);
 	}
-	return remote_save(vm, fd, budget_ms ? budget_ms : 1, st, res, err);
+	return remote_save(vm, fd, budget_ms, VMPROTO_SAVE_MIGRATE, st, res,
+			   err);
 }
 
 int vm_precopy_local(struct vm *vm, int fd,
@@ -292,6 +296,13 @@ int vm_resume(struct vm *vm)
 {
 	if (vm->remote)
 		return proc_call(vm, VMPROTO_RESUME, NULL, 0);
+	/* disks a migration handed over (back) first: docs/vm-state.md */
+	struct error e = { 0 };
+	int r = virt_disks_activate(vm->board, &e);
+	if (r) {
+		log_warn("vm", "not resumed: %s", e.msg);
+		return r;
+	}
 	return virt_resume(vm->board);
 }
 

@@ -99,7 +99,8 @@ int vm_disk_snapshot_external(struct vm *vm, const char *const *overlays,
 int vm_save_fd(struct vm *vm, int fd, struct virt_save_stats *st,
 	       struct error *err);
 /* Live migration: the state to fd with pre-copy (virt_precopy_fd) and a
- * downtime budget of budget_ms. */
+ * downtime budget of budget_ms (0: stop-and-copy); the disks are handed
+ * over at the final pause (vm_resume takes them back). */
 int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms,
 		  struct virt_save_stats *st, struct virt_precopy_result *res,
 		  struct error *err);

@@ -675,11 +675,13 @@ void vmproc_progress(struct vmproc *p, struct vmproto_progress *out)
 	pthread_mutex_unlock(&p->lock);
 }
 
-int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms,
+int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms, int32_t flags,
 		struct vmproto_saved *out, unsigned timeout_ms,
 		struct error *err)
 {
-	struct vmproto_msg m = { .type = VMPROTO_SAVE, .a0 = budget_ms };
+	struct vmproto_msg m = { .type = VMPROTO_SAVE,
+				 .a0 = budget_ms,
+				 .a1 = flags };
 	pthread_mutex_lock(&p->lock);
 	memset(&p->progress, 0, sizeof(p->progress));
 	pthread_mutex_unlock(&p->lock);

@@ -67,7 +67,7 @@ int vmproc_call_fds(struct vmproc *p, unsigned type, int32_t a0,
  * duplicate of (a file, or a socket someone reads); the VM stays paused.
  * budget_ms > 0: live migration's pre-copy with that downtime budget.
  * 0 with *out filled, or -errno with err (the worker's message). */
-int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms,
+int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms, int32_t flags,
 		struct vmproto_saved *out, unsigned timeout_ms,
 		struct error *err);
 /* The last PROGRESS of a pre-copy (zeroes before the first). */

@@ -140,6 +140,10 @@ struct vmproto_progress {
 	double dirty_rate, bandwidth; /* bytes/s */
 };
 
+/* VMPROTO_SAVE: a1 bit: a live migration (a0 = 0: stop-and-copy): the
+ * disks are handed over at the final pause (docs/vm-state.md). */
+#define VMPROTO_SAVE_MIGRATE 1
+
 /* VMPROTO_START: a1 = VMPROTO_START_RESTORE when the last descriptor is a
  * VM state to continue from (read before the guest's first instruction,
  * then closed). */

@@ -459,7 +459,8 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 	case VMPROTO_STATS: stats(w, m->seq); return 0;
 	case VMPROTO_SAVE:
 		vmworker_save(w->vm, w->sock, m->seq, nfds == 1 ? fds[0] : -1,
-			      m->a0 > 0 ? (unsigned)m->a0 : 0);
+			      m->a0 > 0 ? (unsigned)m->a0 : 0,
+			      (m->a1 & VMPROTO_SAVE_MIGRATE) != 0);
 		return 0;
 	case VMPROTO_BALLOON:
 		r = m->a0 < 0 ? -EINVAL

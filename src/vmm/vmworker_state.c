@@ -33,7 +33,7 @@ static void send_progress(void *opaque, const struct virt_precopy_progress *p)
 }
 
 void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
-		   unsigned budget_ms)
+		   unsigned budget_ms, bool migrate)
 {
 	struct virt_save_stats st = { 0 };
 	struct virt_precopy_result res = { 0 };
@@ -44,12 +44,14 @@ void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
 	if (fd < 0) {
 		r = error_set(&err, EBADF,
 			      "save: no descriptor came with the request");
-	} else if (budget_ms) {
+	} else if (budget_ms || migrate) {
 		struct progress_ctx ctx = { sock };
 		struct virt_precopy_params prm = {
 			.downtime_ns = (uint64_t)budget_ms * 1000000,
 			.progress = send_progress,
 			.opaque = &ctx,
+			.stop_and_copy = budget_ms == 0,
+			.release_disks = migrate,
 		};
 		r = vm_precopy_local(vm, fd, &prm, &st, &res, &err);
 	} else {

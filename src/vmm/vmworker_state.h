@@ -7,6 +7,7 @@
 #ifndef SV_VMM_VMWORKER_STATE_H
 #define SV_VMM_VMWORKER_STATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct vm;
@@ -14,9 +15,11 @@ struct vm;
 /* Write vm's state to fd (-1: the message came without one) and answer
  * VMPROTO_SAVED on sock with the request's seq. budget_ms > 0: live
  * migration's pre-copy with that downtime budget, VMPROTO_PROGRESS after
- * each pass. The VM stays paused after a successful save; the daemon
+ * each pass. migrate (VMPROTO_SAVE_MIGRATE): a live migration, also with
+ * budget_ms 0 (stop-and-copy): the disks are handed over at the final
+ * pause. The VM stays paused after a successful save; the daemon
  * then stops or resumes it. On the worker's main thread. */
 void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
-		   unsigned budget_ms);
+		   unsigned budget_ms, bool migrate);
 
 #endif

@@ -5,7 +5,8 @@ Two daemons with their own state directories and sockets, each serving
 its API over TLS on loopback; the destination's token authenticates the
 source. A guest runs the self-checking counter of test_suspend.py; it is
 migrated back and forth ten times with `softvisor vm migrate NAME --to URL` (pre-copy:
-its RAM moves while it runs; once stop-and-copy), and
+its RAM moves while it runs; once stop-and-copy; twice in the default
+tier, ten times in the full tier), and
 across all moves its console shows every count once, in order, and takes
 input at the end. A migration whose destination is killed while the
 state streams leaves the VM running on the source, and one to a
@@ -19,6 +20,7 @@ import subprocess
 import time
 
 import pexpect
+import pytest
 
 from conftest import MARKER, TIME_SCALE
 from daemon_util import Daemon, guest_definition, softvisor_exe
@@ -65,17 +67,28 @@ def migrate(src, dst, name, check=True, extra=()):
 
 
 def test_migrate_back_and_forth(tmp_path, guest):
+    """Two moves (there and back): the default tier."""
+    back_and_forth(tmp_path, guest, 2)
+
+
+@pytest.mark.full
+def test_migrate_back_and_forth_ten_times(tmp_path, guest):
+    """The issue's ten moves: the full tier."""
+    back_and_forth(tmp_path, guest, 10)
+
+
+def back_and_forth(tmp_path, guest, moves):
     a = tls_daemon(tmp_path, "a")
     b = tls_daemon(tmp_path, "b")
     try:
-        run(tmp_path, a, b, guest)
+        run(tmp_path, a, b, guest, moves)
     finally:
         for d in (a, b):
             if d.proc:
                 assert d.stop() == 0, d.tail()
 
 
-def run(tmp_path, a, b, guest):
+def run(tmp_path, a, b, guest, moves):
     defn = guest_definition(guest, "mig", script=WORKLOAD, after="shell")
     a.api().ok("POST", "/v1/vms", defn)
     a.cli("vm", "start", "mig")
@@ -86,7 +99,7 @@ def run(tmp_path, a, b, guest):
     c.expect(MARKER, timeout=180 * TIME_SCALE)
     c.expect(r"CTR 3 ", timeout=60 * TIME_SCALE)
     hosts = [a, b]
-    for i in range(10):
+    for i in range(moves):
         src, dst = hosts[i % 2], hosts[(i + 1) % 2]
         c.expect(CTR, timeout=60 * TIME_SCALE)
         # pre-copy (RAM moves while the guest runs), and once
@@ -121,7 +134,7 @@ def run(tmp_path, a, b, guest):
     c.sendcontrol("]")
     c.expect(pexpect.EOF, timeout=10 * TIME_SCALE)
 
-    # the VM is on a again (10 moves); a wrong token: refused, it runs on
+    # the VM is on a again (an even number of moves); a wrong token: refused, it runs on
     ev_before = len(a.api().ok("GET", "/v1/events?vm=mig&limit=500")
                     ["events"])
     p = a.cli("vm", "migrate", "mig", "--to", b.url, "--to-token",
