@@ -713,7 +713,7 @@ int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms, int32_t flags,
 	return 0;
 }
 
-int vmproc_call_fds(struct vmproc *p, const struct vmproto_msg *m,
+int vmproc_call_msg(struct vmproc *p, const struct vmproto_msg *m,
 		    const int *fds, unsigned nfds)
 {
 	return request_fds(p, m, fds, nfds, NULL, CALL_TIMEOUT_MS, NULL, NULL);

@@ -36,7 +36,7 @@ int vmproc_rendezvous(struct vmproc *p, int listen_fd, unsigned grace_s,
 	struct vmproto_msg m = { .type = VMPROTO_RENDEZVOUS,
 				 .a0 = (int32_t)grace_s,
 				 .a1 = (int32_t)gen };
-	int r = vmproc_call_fds(p, &m, &listen_fd, 1);
+	int r = vmproc_call_msg(p, &m, &listen_fd, 1);
 	if (r)
 		return error_set(err, -r, "rendezvous: %s", strerror(-r));
 	return 0;

@@ -73,7 +73,7 @@ void *vmproc_proxy_thread(void *arg);
 void vmproc_kick(void *opaque, unsigned vcpu);
 void vmproc_kill_worker(struct vmproc *p);
 /* A request with descriptors and the default timeout. */
-int vmproc_call_fds(struct vmproc *p, const struct vmproto_msg *m,
+int vmproc_call_msg(struct vmproc *p, const struct vmproto_msg *m,
 		    const int *fds, unsigned nfds);
 
 /* vmproc_attach.c: wait until an adopted worker's pidfd says it ended

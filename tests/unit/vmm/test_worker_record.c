@@ -381,8 +381,10 @@ static void test_adopt(void **state)
 	struct error err = { 0 };
 	assert_int_equal(vmproc_adopt(&a, &p, &info, &err), -EPERM);
 	assert_non_null(strstr(err.msg, "not the recorded worker"));
-	/* a recorded start time that differs: another process now */
-	a.pid = pid;
+	/* a recorded start time that differs: another process now (this
+	 * process, alive for sure: the fake may have exited once the
+	 * adoption above hung up on it) */
+	a.pid = getpid();
 	a.pid_start = 1;
 	assert_int_equal(vmproc_adopt(&a, &p, &info, &err), -ESRCH);
 	assert_non_null(strstr(err.msg, "start time"));
