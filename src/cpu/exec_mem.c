@@ -257,6 +257,13 @@ static inline void *amo_ptr(struct hart *h, const struct insn *in,
 	return p;
 }
 
+/* After an SC or AMO wrote (a full barrier itself): mark the frame again
+ * for live migration, as store_in_page does after a logged store. */
+static inline void amo_wrote(struct hart *h, uint64_t gpa, unsigned size)
+{
+	gmem_dirty_log_mark(h->mem, gpa, size);
+}
+
 void op_lr_w(struct hart *h, const struct insn *in)
 {
 	uint64_t gpa;
@@ -298,6 +305,8 @@ void op_sc_w(struct hart *h, const struct insn *in)
 		ok = __atomic_compare_exchange_n(
 			p, &expect, (uint32_t)X(in->rs2), false,
 			__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		if (ok)
+			amo_wrote(h, gpa, 4);
 	}
 	h->s.resv_addr = ~0ULL;
 	X(in->rd) = !ok;
@@ -317,6 +326,8 @@ void op_sc_d(struct hart *h, const struct insn *in)
 		ok = __atomic_compare_exchange_n(p, &expect, X(in->rs2), false,
 						 __ATOMIC_SEQ_CST,
 						 __ATOMIC_SEQ_CST);
+		if (ok)
+			amo_wrote(h, gpa, 8);
 	}
 	h->s.resv_addr = ~0ULL;
 	X(in->rd) = !ok;
@@ -369,6 +380,7 @@ static int amo_w(struct hart *h, const struct insn *in, enum amo_op op)
 		p, &old, (uint32_t)amo_apply(op, old, src, true), true,
 		__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		;
+	amo_wrote(h, gpa, 4);
 	X(in->rd) = (uint64_t)(int64_t)(int32_t)old;
 	return 0;
 }
@@ -396,6 +408,7 @@ static int amo_d(struct hart *h, const struct insn *in, enum amo_op op)
 			__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 			;
 	}
+	amo_wrote(h, gpa, 8);
 	X(in->rd) = old;
 	return 0;
 }

@@ -5,6 +5,7 @@
  * A/D bits are updated by the walker (Svadu behaviour), atomically.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "cpu/exec.h"
@@ -395,6 +396,18 @@ static void store_hits_code(struct hart *h, uint64_t gpa)
 		h->ended_block_for_smc = true;
 }
 
+/*
+ * gmem_page marked the frame before the store: a pass of the migration
+ * that collected the mark and copied the frame between the two would miss
+ * the store. Mark it again once the store is visible (the fence: a store
+ * may otherwise still sit in this CPU's buffer while the bit reads as set).
+ */
+static void dirty_after_store(struct hart *h, uint64_t gpa, unsigned size)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	gmem_dirty_log_mark(h->mem, gpa, size);
+}
+
 static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 			 uint64_t val)
 {
@@ -410,6 +423,8 @@ static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 	if (page) {
 		bool code = bcache_is_code_page(&h->bc, gpa);
 		write_sized(page + (gpa & GUEST_PAGE_MASK), size, val);
+		if (flags & GMEM_PAGE_LOGGED)
+			dirty_after_store(h, gpa, size);
 		if (code)
 			store_hits_code(h, gpa);
 		else if (!(flags & (GMEM_PAGE_READONLY | GMEM_PAGE_ZERO |
@@ -484,8 +499,10 @@ bool mmu_jit_fill(struct hart *h, uint64_t va, unsigned size, bool store)
 	unsigned flags;
 	uint8_t *page = gmem_page(h->mem, gpa, store ? GMEM_WRITE : GMEM_READ,
 				  &flags);
+	/* a logged page (live migration's dirty log) stays out of the store
+	 * TLB: every store must reach gmem_page to mark its frame */
 	if (!page || (flags & GMEM_PAGE_ZERO) ||
-	    (store && (flags & GMEM_PAGE_READONLY)))
+	    (store && (flags & (GMEM_PAGE_READONLY | GMEM_PAGE_LOGGED))))
 		return false;
 	struct tlb_entry *t = store ? h->tlb_store : h->tlb_load;
 	tlb_fill(&t[(va >> 12) & (TLB_SIZE - 1)], va, gpa, page);

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -617,6 +618,43 @@ static void test_tlb_no_store_entry_for_code(void **state)
 	assert_int_equal(load_entry(code + 0x800)->tag, code);
 }
 
+/* Live migration's dirty log: no store entry is cached while it is on
+ * (neither by the slow path nor by the JIT's fill), so every store reaches
+ * gmem_page and marks its frame; loads may still be cached. */
+static void test_tlb_dirty_log(void **state)
+{
+	(void)state;
+	uint64_t v, tval;
+	const uint64_t pa = DATA_BASE + 0xb000;
+	size_t nw = gmem_dirty_log_words(mem);
+	uint64_t *bm = calloc(nw, sizeof(*bm));
+	assert_non_null(bm);
+
+	new_space(SATP_MODE_SV39, PRIV_M); /* M-mode: bare addresses */
+	assert_int_equal(mmu_store_slow(h, pa, 8, 1, &tval), 0);
+	assert_int_equal(store_entry(pa)->tag, pa);
+	tlb_flush_all(h);
+	gmem_dirty_log_start(mem);
+	assert_int_equal(mmu_store_slow(h, pa + 8, 8, 2, &tval), 0);
+	assert_int_equal(store_entry(pa)->tag, TLB_TAG_EMPTY);
+	assert_false(mmu_jit_fill(h, pa + 16, 8, true));
+	assert_int_equal(store_entry(pa)->tag, TLB_TAG_EMPTY);
+	assert_true(mmu_jit_fill(h, pa + 16, 8, false));
+	assert_int_equal(mmu_load_slow(h, pa + 8, 8, &v, &tval), 0);
+	assert_int_equal(v, 2);
+	uint64_t gfn = (pa - RAM_BASE) >> 12;
+	assert_int_equal(gmem_dirty_log_collect(mem, bm, nw), 1);
+	assert_true(bm[gfn / 64] & (1ULL << (gfn % 64)));
+	/* a store after the collect marks the frame again */
+	assert_int_equal(mmu_store_slow(h, pa + 24, 8, 3, &tval), 0);
+	assert_int_equal(gmem_dirty_log_collect(mem, bm, nw), 1);
+	gmem_dirty_log_stop(mem);
+	/* with the log off, the page is cached for stores again */
+	assert_true(mmu_jit_fill(h, pa + 16, 8, true));
+	assert_int_equal(store_entry(pa)->tag, pa);
+	free(bm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -638,6 +676,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_u_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mxr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mprv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tlb_dirty_log, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ad_update, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pmp_on_page_table, setup,
