@@ -141,8 +141,8 @@ struct blockdev_identity {
  * I/O. A writable one is also opened for writing once, so that a
  * sandbox can reopen it so later. The real open replaces it. */
 struct blockdev *blockdev_open_incoming(const char *path, const char *format,
-				       bool readonly, const char *key_secret,
-				       struct error *err);
+					bool readonly, const char *key_secret,
+					struct error *err);
 /* Hand the image over (no request in flight): write back and sync what
  * the format keeps, note its identity, drop the write lock. From then on
  * every I/O fails with -EIO and close writes nothing. */

@@ -211,8 +211,8 @@ static void test_fuzz(void **state)
 		int m = worker_record_format(&r, back, sizeof(back), &err);
 		assert_true(m > 0);
 		struct worker_record r2;
-		assert_int_equal(worker_record_parse(back, (size_t)m, &r2, &err),
-				 0);
+		assert_int_equal(
+			worker_record_parse(back, (size_t)m, &r2, &err), 0);
 		assert_same(&r, &r2);
 	}
 	/* some mutations keep it valid (a digit for a digit) */
@@ -256,8 +256,16 @@ static void test_files(void **state)
 
 /* ---- vmproc_adopt against fake workers ---------------------------------- */
 
-enum fake { FAKE_OK, FAKE_PID, FAKE_GEN, FAKE_NAME, FAKE_SHORT, FAKE_REFUSE,
-	    FAKE_WRONG_TYPE, FAKE_NO_LISTEN };
+enum fake {
+	FAKE_OK,
+	FAKE_PID,
+	FAKE_GEN,
+	FAKE_NAME,
+	FAKE_SHORT,
+	FAKE_REFUSE,
+	FAKE_WRONG_TYPE,
+	FAKE_NO_LISTEN
+};
 
 /* A fake worker: listens at path, accepts one daemon, answers ATTACH as
  * told, then waits for the end of the connection. Returns its pid once
