@@ -131,6 +131,19 @@ struct dvm *dvm_find(struct daemon *d, const char *ref, struct error *err)
 	return NULL;
 }
 
+struct dvm *dvm_first_running(struct daemon *d)
+{
+	struct dvm *v = NULL;
+	pthread_mutex_lock(&d->lock);
+	for (struct dvm *x = d->vms; x && !v; x = x->next)
+		if (x->vm) {
+			v = x;
+			v->refs++;
+		}
+	pthread_mutex_unlock(&d->lock);
+	return v;
+}
+
 struct dvm *dvm_op_begin(struct daemon *d, const char *ref, struct error *err)
 {
 	struct dvm *v = dvm_find(d, ref, err);
@@ -1069,15 +1082,7 @@ void daemon_close(struct daemon *d)
 		return;
 	/* stop every machine: disks are flushed as their devices close */
 	for (;;) {
-		struct dvm *v = NULL;
-		pthread_mutex_lock(&d->lock);
-		for (struct dvm *x = d->vms; x; x = x->next)
-			if (x->vm) {
-				v = x;
-				v->refs++;
-				break;
-			}
-		pthread_mutex_unlock(&d->lock);
+		struct dvm *v = dvm_first_running(d);
 		if (!v)
 			break;
 		pthread_mutex_lock(&v->op_lock);

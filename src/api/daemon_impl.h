@@ -116,6 +116,9 @@ void dvm_machine_ended(void *opaque, struct vm *vm, enum virt_end why,
 /* daemon.c: look a VM up by name or id and take a reference; drop it. */
 struct dvm *dvm_find(struct daemon *d, const char *ref, struct error *err);
 void dvm_put(struct daemon *d, struct dvm *v);
+/* The first VM that still has a machine, with a reference (dvm_put), or
+ * NULL: shutdown and leave-running loops take them one at a time. */
+struct dvm *dvm_first_running(struct daemon *d);
 /* dvm_find + its op_lock (one API call on a VM at a time); NULL with err
  * (-ENOENT) if there is no such VM. dvm_op_end unlocks and puts. */
 struct dvm *dvm_op_begin(struct daemon *d, const char *ref, struct error *err);

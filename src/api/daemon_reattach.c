@@ -118,15 +118,7 @@ int daemon_reattach_give(struct daemon *d, struct dvm *v, struct error *err)
 void daemon_reattach_leave(struct daemon *d)
 {
 	for (;;) {
-		struct dvm *v = NULL;
-		pthread_mutex_lock(&d->lock);
-		for (struct dvm *x = d->vms; x; x = x->next)
-			if (x->vm) {
-				v = x;
-				v->refs++;
-				break;
-			}
-		pthread_mutex_unlock(&d->lock);
+		struct dvm *v = dvm_first_running(d);
 		if (!v)
 			break;
 		pthread_mutex_lock(&v->op_lock);
