@@ -67,6 +67,18 @@ def test_shares_divide_a_contended_datastore(daemon, guest, tmp_path):
             break
         assert time.monotonic() < end, (d, daemon.tail())
         time.sleep(1)
+    # the water-filling settles over a few periods once the second guest's
+    # writes begin (until then the first takes the whole datastore): wait
+    # for two periods in a row whose caps split the datastore by the shares
+    settled = 0
+    while settled < 2:
+        assert time.monotonic() < end, (d, daemon.tail())
+        time.sleep(1)
+        d = disks(api)
+        ok = all(x["write_iops"] > 0 for x in d.values()) and \
+            d["lo"]["cap_iops"] > 0 and \
+            1.6 <= d["hi"]["cap_iops"] / d["lo"]["cap_iops"] <= 2.4
+        settled = settled + 1 if ok else 0
     ds = api.ok("GET", "/v1/host/disks")["datastores"]
     assert ds[0]["capacity_iops"] == DS_IOPS and ds[0]["contended_iops"]
     assert d["hi"]["shares"] == 2000 and d["lo"]["shares"] == 1000
