@@ -238,6 +238,8 @@ restart:;
 				    ptep, &pte, want, false, __ATOMIC_ACQ_REL,
 				    __ATOMIC_ACQUIRE))
 				goto restart;
+			if (flags & GMEM_PAGE_LOGGED)
+				gmem_dirty_log_wrote(h->mem, pte_addr, 8);
 		}
 		*gpa = ((ppn | ((va >> 12) & low_mask)) << GUEST_PAGE_SHIFT) |
 		       (va & GUEST_PAGE_MASK);
@@ -396,18 +398,6 @@ static void store_hits_code(struct hart *h, uint64_t gpa)
 		h->ended_block_for_smc = true;
 }
 
-/*
- * gmem_page marked the frame before the store: a pass of the migration
- * that collected the mark and copied the frame between the two would miss
- * the store. Mark it again once the store is visible (the fence: a store
- * may otherwise still sit in this CPU's buffer while the bit reads as set).
- */
-static void dirty_after_store(struct hart *h, uint64_t gpa, unsigned size)
-{
-	atomic_thread_fence(memory_order_seq_cst);
-	gmem_dirty_log_mark(h->mem, gpa, size);
-}
-
 static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 			 uint64_t val)
 {
@@ -424,7 +414,7 @@ static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 		bool code = bcache_is_code_page(&h->bc, gpa);
 		write_sized(page + (gpa & GUEST_PAGE_MASK), size, val);
 		if (flags & GMEM_PAGE_LOGGED)
-			dirty_after_store(h, gpa, size);
+			gmem_dirty_log_wrote(h->mem, gpa, size);
 		if (code)
 			store_hits_code(h, gpa);
 		else if (!(flags & (GMEM_PAGE_READONLY | GMEM_PAGE_ZERO |

@@ -207,6 +207,7 @@ int gmem_bus_write(struct gmem *gm, uint64_t gpa, unsigned size, uint64_t val)
 	page = gmem_page(gm, gpa, GMEM_WRITE, NULL);
 	if (page) {
 		ram_store(page + (gpa & GUEST_PAGE_MASK), size, val);
+		gmem_dirty_log_wrote(gm, gpa, size);
 		return 0;
 	}
 	r = gmem_find_mmio(gm, gpa);

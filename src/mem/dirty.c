@@ -29,6 +29,16 @@ bool gmem_dirty_log_active(const struct gmem *gm)
 	return atomic_load_explicit(&gm->dirty_active, memory_order_relaxed);
 }
 
+void gmem_dirty_log_wrote(struct gmem *gm, uint64_t gpa, uint64_t len)
+{
+	/* A log started after this load: its first pass copies every frame,
+	 * after the store. */
+	if (!atomic_load_explicit(&gm->dirty_active, memory_order_relaxed))
+		return;
+	atomic_thread_fence(memory_order_seq_cst);
+	gmem_dirty_log_mark(gm, gpa, len);
+}
+
 size_t gmem_dirty_log_words(const struct gmem *gm)
 {
 	return gm->dirty_words;

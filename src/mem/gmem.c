@@ -278,9 +278,10 @@ static int gmem_copy(struct gmem *gm, uint64_t gpa, uint8_t *buf, size_t len,
 		atomic_fetch_add(&gm->pins[gfn], 1);
 		atomic_thread_fence(memory_order_seq_cst);
 		p = gmem_page(gm, gpa, access, NULL) + (gpa & GUEST_PAGE_MASK);
-		if (access == GMEM_WRITE)
+		if (access == GMEM_WRITE) {
 			memcpy(p, buf, n);
-		else
+			gmem_dirty_log_wrote(gm, gpa, n);
+		} else
 			memcpy(buf, p, n);
 		atomic_fetch_sub(&gm->pins[gfn], 1);
 		buf += n;

@@ -209,6 +209,15 @@ uint64_t gmem_dirty_log_collect(struct gmem *gm, uint64_t *out, size_t n_words);
  * mapping taken before the last collect). Any thread. */
 void gmem_dirty_log_mark(struct gmem *gm, uint64_t gpa, uint64_t len);
 
+/* After a store to [gpa, gpa+len) through a pointer gmem_page() gave:
+ * gmem_page marked the frame before the store, and a migration pass that
+ * collected the mark and copied the frame between the two missed the
+ * store. Marks the range again once the store is visible to the pass (a
+ * full fence first: the store may otherwise still sit in this CPU's store
+ * buffer while the bit reads as set). Nothing when the log is off. Any
+ * thread. */
+void gmem_dirty_log_wrote(struct gmem *gm, uint64_t gpa, uint64_t len);
+
 /* Number of 64-bit words of the dirty bitmap: (frames_total + 63) / 64. */
 size_t gmem_dirty_log_words(const struct gmem *gm);
 

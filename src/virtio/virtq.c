@@ -94,6 +94,7 @@ static inline void vq_store16(const struct virtq *vq, uint64_t gpa, uint16_t v,
 	uint16_t *p = vq_host(vq, gpa, GMEM_WRITE);
 
 	__atomic_store_n(p, htole16(v), order);
+	gmem_dirty_log_wrote(vq->mem, gpa, sizeof(v));
 }
 
 static inline void vq_store32(const struct virtq *vq, uint64_t gpa, uint32_t v)
@@ -101,6 +102,7 @@ static inline void vq_store32(const struct virtq *vq, uint64_t gpa, uint32_t v)
 	uint32_t *p = vq_host(vq, gpa, GMEM_WRITE);
 
 	__atomic_store_n(p, htole32(v), __ATOMIC_RELAXED);
+	gmem_dirty_log_wrote(vq->mem, gpa, sizeof(v));
 }
 
 /* 2.7.6: avail = { le16 flags; le16 idx; le16 ring[size]; le16 used_event } */

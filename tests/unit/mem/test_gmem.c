@@ -757,6 +757,17 @@ static void test_dirty_log(void **state)
 	/* Collecting cleared the log. */
 	assert_int_equal(gmem_dirty_log_collect(gm, bm, nw), 0);
 	assert_int_equal(bm[0], 0);
+
+	/* A store through a pointer taken before that collect marks its
+	 * frame again once written (the pass may have copied the frame
+	 * between gmem_page's mark and the store). */
+	uint8_t *p = gmem_page(gm, RAM_BASE + 400 * PG, GMEM_WRITE, NULL);
+	assert_non_null(p);
+	assert_int_equal(gmem_dirty_log_collect(gm, bm, nw), 1);
+	p[8] = 1;
+	gmem_dirty_log_wrote(gm, RAM_BASE + 400 * PG + 8, 1);
+	assert_int_equal(gmem_dirty_log_collect(gm, bm, nw), 1);
+	assert_true(bit(bm, 400));
 	assert_int_equal(gmem_write(gm, RAM_BASE + 70 * PG, "z", 1), 0);
 
 	/* Stop keeps what is set for a final collection, records no more. */
@@ -764,6 +775,7 @@ static void test_dirty_log(void **state)
 	assert_false(gmem_dirty_log_active(gm));
 	assert_int_equal(gmem_write(gm, RAM_BASE + 71 * PG, "z", 1), 0);
 	gmem_dirty_log_mark(gm, RAM_BASE + 73 * PG, PG);
+	gmem_dirty_log_wrote(gm, RAM_BASE + 74 * PG, 8);
 	fl = 0;
 	assert_non_null(gmem_page(gm, RAM_BASE + 200 * PG, GMEM_WRITE, &fl));
 	assert_false(fl & GMEM_PAGE_LOGGED);
