@@ -31,7 +31,7 @@ from test_daemon import console
 from test_migrate import migrate, tls_daemon
 from test_snapshot import check_clean, image
 
-CHUNKS = 240
+CHUNKS = 48
 WRITER = ("(k={k}; while [ $k -lt {n} ]; do "
           "head -c 1048576 /dev/urandom > /tmp/c; "
           "dd if=/tmp/c of=/dev/vda bs=1M seek=$k conv=notrunc,fsync "

@@ -81,7 +81,20 @@ def test_shares_split_one_pcpu(one_pcpu, guest):
         busy_vm(d, guest, n, shares=shares)
     for n in names:
         wait_console(d, n, "SOFTVISOR-RUN-BEGIN")
-    got = cpu_shares_of(d, names, 10)
+    # The split is only the shares' when the three get the whole pCPU: on
+    # a host busy with other work their threads wait for a core, and the
+    # scheduler (work-conserving) hands a waiting VM's turn to the others.
+    # Measure again (a few windows) until the VMs had most of the pCPU.
+    best = None
+    for _ in range(4):
+        got = cpu_shares_of(d, names, 10)
+        if best is None or sum(got.values()) > sum(best.values()):
+            best = got
+        if sum(got.values()) >= 0.75:
+            break
+        print("host busy: the VMs got", round(sum(got.values()), 2),
+              "of the pCPU; measuring again")
+    got = best
     total = sum(got.values())
     print("shares 1000:2000:3000 ->",
           " ".join(f"{n}={got[n] / total:.3f}" for n in names))
