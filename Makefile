@@ -54,12 +54,14 @@ test: build-tests guest
 test-full: build-tests guest
 	tools/run-tests $(BUILD)
 
-# The sanitizer pass leaves out the suites that only exercise QEMU.
-# Sanitized code runs about three times slower: stretch the time limits.
+# The sanitizer pass leaves out the suites that only exercise QEMU, the
+# QoS ratio tests ('timing') and the interpreter's Debian boot ('interp'):
+# tests/system/meson.build says why. Sanitized code runs about three times
+# slower: stretch the time limits.
 test-asan: build-asan guest
 	SOFTVISOR_TIME_SCALE=3 tools/run-tests $(BUILD_ASAN) \
 		--timeout-multiplier 4 --no-suite full --no-suite reference \
-		--no-suite isa-qemu
+		--no-suite isa-qemu --no-suite timing --no-suite interp
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
