@@ -237,7 +237,8 @@ static int create_with_memory(struct daemon *d, struct dvm *v,
 	if (fd < 0)
 		return error_set(err, errno, "%s: %s", tmp, strerror(errno));
 	r = vm_snapshot_save(v->vm, s->name, fd, &st, err);
-	bool taken = !r;
+	/* no answer in time: the worker may have taken them after all */
+	bool taken = !r || r == -ETIMEDOUT;
 	struct stat sb;
 	if (!r && fsync(fd))
 		r = error_set(err, errno, "fsync %s: %s", tmp, strerror(errno));
