@@ -19,6 +19,7 @@
 #include "api/daemon_switch.h"
 #include "api/daemon.h"
 #include "api/daemon_impl.h"
+#include "api/daemon_snapshot.h"
 #include "api/daemon_reattach.h"
 #include "api/daemon_mem.h"
 #include "api/daemon_io.h"
@@ -396,6 +397,7 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		p.restore = v->board.restore_by_fd = true;
 		p.restore_fd = v->board.restore_fd = v->restore_fd;
 		p.start_paused = v->board.start_paused = v->start_paused;
+		p.start_held = v->board.start_held = v->start_held;
 	}
 	pthread_mutex_lock(&d->lock);
 	v->gen++;
@@ -754,6 +756,8 @@ int daemon_vm_delete(struct daemon *d, const char *actor, const char *ref,
 		r = daemon_vm_discard_state(d, v, err);
 	if (!r)
 		r = inventory_vm_delete(d->inv, v->id, err);
+	if (!r) /* its snapshots' memory states (the records went with it) */
+		daemon_snapshot_files_remove(d, v->id);
 	if (!r) {
 		pthread_mutex_lock(&d->lock);
 		v->deleted = true;

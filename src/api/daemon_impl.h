@@ -61,6 +61,7 @@ struct dvm {
 	bool restoring, suspending; /* (op) */
 	int restore_fd;		    /* (op) */
 	bool start_paused;	    /* (op) incoming migration */
+	bool start_held; /* (op) restore paused (a snapshot's revert) */
 };
 
 struct daemon_task {

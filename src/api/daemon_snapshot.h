@@ -11,9 +11,14 @@
  *    image is snapshotted in turn here (image.h);
  *  - a running or paused VM: its worker takes them at one instant, vCPUs
  *    stopped and disk I/O drained (vm_disk_snapshot: the worker holds the
- *    images open, so only it may change them).
- * A writable raw disk makes create fail (-EINVAL naming it); revert needs
- * the machine off (-EBUSY). A template's snapshots cannot change (its
+ *    images open, so only it may change them), and by default the VM's
+ *    memory state (harts, RAM, devices) at the same instant
+ *    (vm_snapshot_save), to <state_dir>/snapshots/<id>/<name>.state.
+ * A writable raw disk makes create fail (-EINVAL naming it). Revert of a
+ * snapshot without memory needs the machine off (-EBUSY); one with
+ * memory stops the machine (a suspended VM's state is discarded),
+ * reverts the disks and starts the VM from the snapshot's state, running
+ * or paused as it was then. A template's snapshots cannot change (its
  * images are read by its linked clones).
  */
 #ifndef SV_API_DAEMON_SNAPSHOT_H
@@ -24,22 +29,31 @@
 #include "api/daemon.h"
 
 /* {"snapshots": [Snapshot...]} oldest first (Snapshot: name, created_ms,
- * description, disks, vm_state "running" or "off"). */
+ * description, disks, vm_state "running", "paused" or "off", type,
+ * memory, memory_bytes). */
 int daemon_snapshot_list(struct daemon *d, const char *vm, json_t **out,
 			 struct error *err);
 int daemon_snapshot_get(struct daemon *d, const char *vm, const char *name,
 			json_t **out, struct error *err);
-/* body: {"name": "...", "description": "...", "disk_only": false}; *out
- * the Snapshot. disk_only: an external snapshot (overlays). Names:
+/* body: {"name": "...", "description": "...", "disk_only": false,
+ * "memory": bool}; *out the Snapshot. disk_only: an external snapshot
+ * (overlays). memory: with the VM's memory state (default: when the VM
+ * has a machine and not disk_only; true for a VM that is off is
+ * refused). Names:
  * 1..64 of [A-Za-z0-9._-], starting with a letter or digit, not all
  * digits (qcow2 also finds a snapshot by its numeric id). */
 int daemon_snapshot_create(struct daemon *d, const char *actor, const char *vm,
 			   const char *body, json_t **out, struct error *err);
-/* The VM's disks become what they were at the snapshot; *out the VM. */
+/* The VM's disks become what they were at the snapshot (and, with
+ * memory, the VM runs on from the snapshot's instant); *out the VM. */
 int daemon_snapshot_revert(struct daemon *d, const char *actor, const char *vm,
 			   const char *name, json_t **out, struct error *err);
 int daemon_snapshot_delete(struct daemon *d, const char *actor, const char *vm,
 			   const char *name, struct error *err);
+
+/* Remove the memory state files of VM id's snapshots (the VM is being
+ * deleted; its records go with it). Failures are logged. */
+void daemon_snapshot_files_remove(struct daemon *d, int64_t id);
 
 /* External (disk-only) snapshots (daemon_snapshot_ext.c), called by the
  * functions above with v's op_lock held: create (s: name and description

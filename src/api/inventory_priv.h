@@ -6,6 +6,7 @@
 #define SV_API_INVENTORY_PRIV_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sqlite3.h>
@@ -18,6 +19,8 @@ struct inventory {
 	/* inventory_set_event_hook: told of each event added (under lock) */
 	void (*event_hook)(void *opaque, const struct inventory_event *e);
 	void *event_hook_opaque;
+	/* inventory_snapshot.c: vm_snapshots has its later columns */
+	bool snap_columns;
 };
 
 /* Wall clock in ms since the epoch. */

@@ -8,6 +8,34 @@
 
 #include "api/inventory_priv.h"
 
+/* Caller holds inv->lock. Snapshots with memory (issue 18) added two
+ * columns: a table made before gains them, once per open. */
+static int snap_columns(struct inventory *inv, struct error *err)
+{
+	sqlite3_stmt *st;
+	if (inv->snap_columns)
+		return 0;
+	if (inventory_prepare(inv,
+			      "SELECT 1 FROM pragma_table_info('vm_snapshots')"
+			      " WHERE name = 'memory_bytes'",
+			      &st, err))
+		return -EIO;
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE &&
+	    sqlite3_exec(inv->db,
+			 "ALTER TABLE vm_snapshots ADD COLUMN memory_bytes"
+			 " INTEGER NOT NULL DEFAULT 0;"
+			 "ALTER TABLE vm_snapshots ADD COLUMN paused"
+			 " INTEGER NOT NULL DEFAULT 0;",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return inventory_db_error(inv, "adding snapshot columns", err);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return inventory_db_error(inv, "snapshot columns", err);
+	inv->snap_columns = true;
+	return 0;
+}
+
 /* Caller holds inv->lock. A linked clone's linked_to keeps its template
  * (no ON DELETE action: the delete fails); origin is only informational. */
 static int ensure_tables(struct inventory *inv, struct error *err)
@@ -23,6 +51,8 @@ static int ensure_tables(struct inventory *inv, struct error *err)
 			 " description TEXT NOT NULL DEFAULT '',"
 			 " disks TEXT NOT NULL CHECK (json_valid(disks)),"
 			 " running INTEGER NOT NULL DEFAULT 0,"
+			 " memory_bytes INTEGER NOT NULL DEFAULT 0,"
+			 " paused INTEGER NOT NULL DEFAULT 0,"
 			 " PRIMARY KEY (vm, name));"
 			 "CREATE TABLE IF NOT EXISTS vm_templates ("
 			 " vm INTEGER PRIMARY KEY REFERENCES vms(id)"
@@ -42,7 +72,7 @@ static int ensure_tables(struct inventory *inv, struct error *err)
 		sqlite3_free(msg);
 		return -EIO;
 	}
-	return 0;
+	return snap_columns(inv, err);
 }
 
 /* Lock and prepare sql: 0 with *st, or -errno (unlocked again). */
@@ -73,8 +103,8 @@ int inventory_snapshot_add(struct inventory *inv, int64_t vm,
 	sqlite3_stmt *st;
 	int r = begin_stmt(inv,
 			   "INSERT INTO vm_snapshots (vm, name, created,"
-			   " description, disks, running)"
-			   " VALUES (?, ?, ?, ?, ?, ?)",
+			   " description, disks, running, memory_bytes,"
+			   " paused) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 			   &st, err);
 	if (r)
 		return r;
@@ -85,6 +115,8 @@ int inventory_snapshot_add(struct inventory *inv, int64_t vm,
 	sqlite3_bind_text(st, 4, s->description, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, s->disks ? s->disks : "[]", -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 6, s->running);
+	sqlite3_bind_int64(st, 7, s->memory_bytes);
+	sqlite3_bind_int(st, 8, s->paused);
 	int rc = sqlite3_step(st);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT &&
 	    sqlite3_extended_errcode(inv->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -107,10 +139,13 @@ static int snap_from_row(sqlite3_stmt *st, struct inventory_snapshot *s)
 	const unsigned char *d = sqlite3_column_text(st, 3);
 	s->disks = strdup(d ? (const char *)d : "[]");
 	s->running = sqlite3_column_int(st, 4) != 0;
+	s->memory_bytes = sqlite3_column_int64(st, 5);
+	s->paused = sqlite3_column_int(st, 6) != 0;
 	return s->disks ? 0 : -ENOMEM;
 }
 
-#define SNAP_COLS "name, created, description, disks, running"
+#define SNAP_COLS \
+	"name, created, description, disks, running, memory_bytes, paused"
 
 int inventory_snapshot_get(struct inventory *inv, int64_t vm, const char *name,
 			   struct inventory_snapshot *out, struct error *err)

@@ -7,7 +7,8 @@
  *
  *   vm_snapshots   (vm, name) -> created, description, disks (JSON array
  *                  of the image paths snapshotted), running (taken while
- *                  the VM ran)
+ *                  the VM ran), memory_bytes (the size of its memory
+ *                  state file, 0: disks only), paused (the VM was)
  *   vm_templates   vm -> created
  *   vm_clones      clone vm -> template vm, linked. A linked clone's row
  *                  holds a reference the template cannot be deleted under
@@ -34,6 +35,10 @@ struct inventory_snapshot {
 	char description[INVENTORY_SNAP_DESC_MAX + 1];
 	char *disks; /* JSON array of image paths, owned (malloc) */
 	bool running;
+	/* a snapshot with memory: its state file's size (> 0; 0: disks
+	 * only) and whether the VM was paused at it */
+	int64_t memory_bytes;
+	bool paused;
 };
 
 /* Record snapshot s of VM vm (s->created_ms 0: now). -EEXIST if the VM

@@ -18,13 +18,17 @@
 static void snapshot_usage(FILE *f)
 {
 	fprintf(f, "usage: softvisor vm snapshot create VM NAME "
-		   "[--description TEXT] [--disk-only]\n"
+		   "[--description TEXT] [--no-memory|--disk-only]\n"
 		   "       softvisor vm snapshot list VM\n"
 		   "       softvisor vm snapshot revert VM NAME\n"
 		   "       softvisor vm snapshot delete VM NAME\n\n"
 		   "Internal qcow2 snapshots of every writable disk of a VM, "
 		   "taken at one\ninstant (a running VM is paused at a "
-		   "consistent point and runs on).\nrevert needs the VM "
+		   "consistent point and runs on), with\nthe VM's memory "
+		   "state when it runs or is paused (--no-memory: the disks\n"
+		   "only). revert of a snapshot with memory stops the VM, "
+		   "reverts the disks\nand continues the VM from the "
+		   "snapshot's instant; without memory it needs\nthe VM "
 		   "stopped. NAME: 1..64 of A-Z a-z 0-9 . _ -.\n"
 		   "--disk-only: an external snapshot (as virsh): each "
 		   "writable disk gets a\nnew qcow2 overlay "
@@ -41,30 +45,37 @@ enum {
 	O_NO_WAIT,
 	O_OFF,
 	O_DISK_ONLY,
+	O_NO_MEMORY,
 	O_KEY_SECRET
 };
 
 struct create_opts {
 	const char *desc;
-	bool disk_only;
+	bool disk_only, no_memory;
 };
 
 static int desc_opt(int c, const char *arg, void *opaque, struct error *err)
 {
 	struct create_opts *co = opaque;
-	(void)err;
 	if (c == O_DISK_ONLY)
 		co->disk_only = true;
+	else if (c == O_NO_MEMORY)
+		co->no_memory = true;
 	else
 		co->desc = arg;
+	if (co->disk_only && co->no_memory)
+		return error_set(err, EINVAL,
+				 "--disk-only has no memory already: give "
+				 "one of --disk-only and --no-memory");
 	return 0;
 }
 
 static void print_snapshots(const json_t *list)
 {
-	static const char *const hdr[] = { "NAME",  "CREATED", "VM STATE",
-					   "DISKS", "TYPE",    "DESCRIPTION" };
-	struct table *t = table_new(6, hdr);
+	static const char *const hdr[] = { "NAME",	 "CREATED", "VM STATE",
+					   "DISKS",	 "TYPE",    "MEMORY",
+					   "DESCRIPTION" };
+	struct table *t = table_new(7, hdr);
 	const json_t *s;
 	size_t i;
 
@@ -73,8 +84,8 @@ static void print_snapshots(const json_t *list)
 	table_align_right(t, 3);
 	json_array_foreach(list, i, s)
 	{
-		char when[32], disks[16];
-		const char *cells[6];
+		char when[32], disks[16], mem[24] = "no";
+		const char *cells[7];
 
 		fmt_time_ms((int64_t)cmd_jnum(s, "created_ms"), when,
 			    sizeof(when));
@@ -84,8 +95,12 @@ static void print_snapshots(const json_t *list)
 		cells[1] = when;
 		cells[2] = cmd_jstr(s, "vm_state");
 		cells[3] = disks;
+		if (json_is_true(json_object_get(s, "memory")))
+			fmt_size((uint64_t)cmd_jnum(s, "memory_bytes"), mem,
+				 sizeof(mem));
 		cells[4] = cmd_jstr(s, "type");
-		cells[5] = cmd_jstr(s, "description");
+		cells[5] = mem;
+		cells[6] = cmd_jstr(s, "description");
 		table_add(t, cells);
 	}
 	table_print(t, stdout);
@@ -97,6 +112,7 @@ int cmd_vm_snapshot(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "description", required_argument, NULL, O_DESC },
 		{ "disk-only", no_argument, NULL, O_DISK_ONLY },
+		{ "no-memory", no_argument, NULL, O_NO_MEMORY },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct create_opts co = { 0 };
@@ -143,6 +159,8 @@ int cmd_vm_snapshot(int argc, char **argv)
 					    json_string(co.desc));
 		if (co.disk_only)
 			json_object_set_new(body, "disk_only", json_true());
+		if (co.no_memory)
+			json_object_set_new(body, "memory", json_false());
 	}
 	r = cmd_call(c,
 		     list		     ? "GET"
@@ -163,14 +181,18 @@ int cmd_vm_snapshot(int argc, char **argv)
 			       : "s",
 		       cmd_jstr(reply, "vm_state"));
 	else if (!r && create)
-		printf("%s: snapshot %s taken (%zu disk%s, VM %s)\n", pos[0],
+		printf("%s: snapshot %s taken (%zu disk%s%s, VM %s)\n", pos[0],
 		       pos[1], json_array_size(json_object_get(reply, "disks")),
 		       json_array_size(json_object_get(reply, "disks")) == 1
 			       ? ""
 			       : "s",
+		       json_is_true(json_object_get(reply, "memory"))
+			       ? " and memory"
+			       : "",
 		       cmd_jstr(reply, "vm_state"));
 	else if (!r && !strcmp(op, "revert"))
-		printf("%s: reverted to snapshot %s\n", pos[0], pos[1]);
+		printf("%s: reverted to snapshot %s (VM %s)\n", pos[0], pos[1],
+		       cmd_jstr(reply, "state"));
 	else if (!r)
 		printf("%s: snapshot %s deleted\n", pos[0], pos[1]);
 	free(esc);

@@ -968,7 +968,7 @@ int virt_start(struct virt *vm, struct error *err)
 		return r < 0 ? r : -EPERM;
 	}
 	atomic_store(&vm->running, true);
-	if (cfg->start_paused)
+	if (cfg->start_paused || cfg->start_held)
 		virt_pause_before_start(vm);
 	r = start_harts(vm, err);
 	if (!r && pthread_create(&vm->ctl_thread, NULL, control_thread, vm))

@@ -101,6 +101,10 @@ struct virt_config {
 	 * virt_resume (an incoming migration: the source still owns the
 	 * guest until it lets go). */
 	bool start_paused;
+	/* The same pause before the first instruction without an incoming
+	 * migration's disk hand-over: the revert to a snapshot with memory
+	 * of a VM that was paused (docs/vm-state.md). */
+	bool start_held;
 	/* Called once by virt_start on the caller's thread, after the
 	 * first boot's RAM, devices, images and host channels are open and
 	 * before the first guest instruction: the VM process's sandbox
@@ -308,6 +312,16 @@ int virt_save(struct virt *vm, const char *path, struct virt_save_stats *st,
  * "Snapshots of a running VM"). */
 int virt_disk_snapshot(struct virt *vm, const char *name, bool del,
 		       struct error *err);
+/* A snapshot with memory (docs/vm-state.md, "Snapshots with memory"):
+ * at one pause, with every virtio device quiesced, internal snapshot
+ * name of every writable disk (as virt_disk_snapshot) and the machine's
+ * state written to fd (as virt_save_fd: no fsync, no rename). Then the
+ * machine runs on (stays paused if it was). A device that cannot save is
+ * refused before any disk changes; a failed write deletes the disks'
+ * snapshots again. Any thread but a vCPU's. 0 with *st filled, or -errno
+ * with err set. */
+int virt_snapshot_save(struct virt *vm, const char *name, int fd,
+		       struct virt_save_stats *st, struct error *err);
 /* External snapshot of every writable disk at the same instant
  * (blockdev_snapshot_external): overlays[k] (n of them, one per writable
  * disk in order; empty files made by the caller) becomes the k-th

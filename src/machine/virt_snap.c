@@ -15,7 +15,9 @@
 
 #include "block/block.h"
 #include "machine/virt_impl.h"
+#include "util/clock.h"
 #include "util/log.h"
+#include "util/state_io.h"
 #include "virtio/blk.h"
 #include "virtio/virtio.h"
 
@@ -156,5 +158,62 @@ int virt_disk_snapshot(struct virt *vm, const char *name, bool del,
 	if (!was_paused)
 		virt_resume(vm);
 	pthread_mutex_unlock(&vm->io_lock);
+	return r;
+}
+
+int virt_snapshot_save(struct virt *vm, const char *name, int fd,
+		       struct virt_save_stats *st, struct error *err)
+{
+	uint64_t t0 = clock_monotonic_ns();
+
+	if (!atomic_load(&vm->running))
+		return error_set(err, EINVAL,
+				 "snapshot: the VM is not running");
+	pthread_mutex_lock(&vm->io_lock);
+	/* a device that cannot save refuses before any disk changes */
+	int r = virt_state_savable(vm, err);
+	if (r) {
+		pthread_mutex_unlock(&vm->io_lock);
+		return r;
+	}
+	pthread_mutex_lock(&vm->lock);
+	bool was_paused = vm->paused;
+	pthread_mutex_unlock(&vm->lock);
+	virt_pause(vm);
+	/* every device, not only the disks: the state written below must
+	 * have nothing in flight, and no disk request may complete between
+	 * the disks' snapshot and the state (the guest would see a write
+	 * done that the snapshot lacks) */
+	for (unsigned i = 0; i < vm->io.n; i++)
+		virtio_mmio_quiesce(vm->io.vd[i]);
+	uint64_t t_paused = clock_monotonic_ns();
+	r = each_disk(vm, name, false, err);
+	struct state_writer w = { 0 };
+	if (!r) {
+		r = state_writer_open(&w, fd, err);
+		if (!r) {
+			r = virt_state_write(vm, &w, NULL, st, err);
+			if (!r)
+				r = state_writer_finish(&w, err);
+			else
+				state_writer_abort(&w);
+		}
+		if (r) { /* no state: no snapshot either */
+			struct error e = { 0 };
+			if (each_disk(vm, name, true, &e))
+				log_warn(LOG, "undoing snapshot %s: %s", name,
+					 e.msg);
+		}
+	}
+	for (unsigned i = 0; i < vm->io.n; i++)
+		virtio_mmio_resume(vm->io.vd[i]);
+	if (!was_paused)
+		virt_resume(vm);
+	pthread_mutex_unlock(&vm->io_lock);
+	if (!r && st) {
+		st->bytes = w.bytes;
+		st->pause_ns = t_paused - t0;
+		st->total_ns = clock_monotonic_ns() - t0;
+	}
 	return r;
 }

@@ -125,6 +125,7 @@ static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 		.restore = p->restore,
 		.restore_fd = p->restore_fd,
 		.start_paused = p->start_paused,
+		.start_held = p->start_held,
 	};
 	vm->remote = true;
 	pthread_rwlock_wrlock(&vm->proc_lock);
@@ -207,13 +208,13 @@ static int proc_call(struct vm *vm, unsigned type, const void *data,
 }
 
 static int remote_save(struct vm *vm, int fd, unsigned budget_ms, int32_t flags,
-		       struct virt_save_stats *st,
+		       const char *snapshot, struct virt_save_stats *st,
 		       struct virt_precopy_result *res, struct error *err)
 {
 	struct vmproto_saved sv;
 	struct vmproc *p = proc_get(vm);
 	/* a big VM to a slow disk: minutes, not the 5 s of a call */
-	int r = p ? vmproc_save(p, fd, (int32_t)budget_ms, flags, &sv,
+	int r = p ? vmproc_save(p, fd, (int32_t)budget_ms, flags, snapshot, &sv,
 				600 * 1000, err)
 		  : error_set(err, EPIPE, "save: the VM's worker is gone");
 	proc_put(vm);
@@ -238,7 +239,16 @@ int vm_save_fd(struct vm *vm, int fd, struct virt_save_stats *st,
 {
 	if (!vm->remote)
 		return virt_save_fd(vm->board, fd, st, err);
-	return remote_save(vm, fd, 0, 0, st, NULL, err);
+	return remote_save(vm, fd, 0, 0, NULL, st, NULL, err);
+}
+
+int vm_snapshot_save(struct vm *vm, const char *name, int fd,
+		     struct virt_save_stats *st, struct error *err)
+{
+	if (!vm->remote)
+		return virt_snapshot_save(vm->board, name, fd, st, err);
+	return remote_save(vm, fd, 0, VMPROTO_SAVE_SNAPSHOT, name, st, NULL,
+			   err);
 }
 
 int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms,
@@ -253,8 +263,8 @@ int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms,
 		};
 		return virt_precopy_fd(vm->board, fd, &prm, st, res, err);
 	}
-	return remote_save(vm, fd, budget_ms, VMPROTO_SAVE_MIGRATE, st, res,
-			   err);
+	return remote_save(vm, fd, budget_ms, VMPROTO_SAVE_MIGRATE, NULL, st,
+			   res, err);
 }
 
 int vm_precopy_local(struct vm *vm, int fd,

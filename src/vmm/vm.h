@@ -71,6 +71,7 @@ struct vm_params {
 	bool restore;
 	int restore_fd;
 	bool start_paused; /* worker only (else virt_config.start_paused) */
+	bool start_held;   /* worker only (else virt_config.start_held) */
 };
 
 /* Build and start the machine (errors such as a missing kernel come back
@@ -98,6 +99,13 @@ int vm_disk_snapshot_external(struct vm *vm, const char *const *overlays,
  * machine stays paused. 0 with *st filled, or -errno with err set. */
 int vm_save_fd(struct vm *vm, int fd, struct virt_save_stats *st,
 	       struct error *err);
+/* A snapshot with memory: internal snapshot name of every writable disk
+ * and the machine's state to fd at one instant (virt_snapshot_save; in a
+ * worker process through VMPROTO_SAVE with VMPROTO_SAVE_SNAPSHOT). The
+ * machine runs on (stays paused if it was). 0 with *st filled, or -errno
+ * with err set; nothing of the snapshot is left on the disks then. */
+int vm_snapshot_save(struct vm *vm, const char *name, int fd,
+		     struct virt_save_stats *st, struct error *err);
 /* Live migration: the state to fd with pre-copy (virt_precopy_fd) and a
  * downtime budget of budget_ms (0: stop-and-copy); the disks are handed
  * over at the final pause (vm_resume takes them back). */

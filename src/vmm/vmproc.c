@@ -559,6 +559,8 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 	}
 	if (prm->start_paused)
 		m.a1 |= VMPROTO_START_PAUSED;
+	if (prm->start_held)
+		m.a1 |= VMPROTO_START_HELD;
 	if (!r)
 		r = vmproto_send(p->sock, &m, wfds, n_send, 0, err);
 	for (unsigned i = 0; i < n_wfds; i++)
@@ -676,12 +678,15 @@ void vmproc_progress(struct vmproc *p, struct vmproto_progress *out)
 }
 
 int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms, int32_t flags,
-		struct vmproto_saved *out, unsigned timeout_ms,
-		struct error *err)
+		const char *snapshot, struct vmproto_saved *out,
+		unsigned timeout_ms, struct error *err)
 {
 	struct vmproto_msg m = { .type = VMPROTO_SAVE,
 				 .a0 = budget_ms,
-				 .a1 = flags };
+				 .a1 = flags,
+				 .data = snapshot,
+				 .len = snapshot ? (uint32_t)strlen(snapshot)
+						 : 0 };
 	pthread_mutex_lock(&p->lock);
 	memset(&p->progress, 0, sizeof(p->progress));
 	pthread_mutex_unlock(&p->lock);

@@ -46,6 +46,7 @@ struct vmproc_params {
 	bool restore;
 	int restore_fd;
 	bool start_paused; /* the vCPUs wait for RESUME */
+	bool start_held;   /* the same, the disks opened as for a boot */
 };
 
 /* Spawn the worker, start the VM in it; 0 once the machine was built (its
@@ -66,10 +67,12 @@ int vmproc_call_fds(struct vmproc *p, unsigned type, int32_t a0,
 /* Save the VM's state (docs/vm-state.md) to fd, which the worker gets a
  * duplicate of (a file, or a socket someone reads); the VM stays paused.
  * budget_ms > 0: live migration's pre-copy with that downtime budget.
+ * snapshot (flags VMPROTO_SAVE_SNAPSHOT; else NULL): a snapshot with
+ * memory of that name, after which the VM runs on (vm_snapshot_save).
  * 0 with *out filled, or -errno with err (the worker's message). */
 int vmproc_save(struct vmproc *p, int fd, int32_t budget_ms, int32_t flags,
-		struct vmproto_saved *out, unsigned timeout_ms,
-		struct error *err);
+		const char *snapshot, struct vmproto_saved *out,
+		unsigned timeout_ms, struct error *err);
 /* The last PROGRESS of a pre-copy (zeroes before the first). */
 void vmproc_progress(struct vmproc *p, struct vmproto_progress *out);
 /* Figures of the running machine; zeroes if the worker does not answer

@@ -40,7 +40,7 @@ static const struct {
 	[VMPROTO_RAM_FD] = { "ram-fd", 0, 0, 1 },
 	[VMPROTO_DISK_SNAPSHOT] = { "disk-snapshot", 1, 255, 0 },
 	[VMPROTO_PANICKED] = { "panicked", 0, 0, 0 },
-	[VMPROTO_SAVE] = { "save", 0, 0, 1 },
+	[VMPROTO_SAVE] = { "save", 0, 64, 1 },
 	[VMPROTO_SAVED] = { "saved", 0, 512, 0 },
 	[VMPROTO_PROGRESS] = { "progress", sizeof(struct vmproto_progress),
 			       sizeof(struct vmproto_progress), 0 },

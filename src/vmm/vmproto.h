@@ -143,6 +143,10 @@ struct vmproto_progress {
 /* VMPROTO_SAVE: a1 bit: a live migration (a0 = 0: stop-and-copy): the
  * disks are handed over at the final pause (docs/vm-state.md). */
 #define VMPROTO_SAVE_MIGRATE 1
+/* VMPROTO_SAVE: a1 bit: a snapshot with memory (virt_snapshot_save);
+ * data: the snapshot's name (1..64 bytes, no NUL); a0 = 0. The VM runs
+ * on afterwards (stays paused if it was). */
+#define VMPROTO_SAVE_SNAPSHOT 2
 
 /* VMPROTO_START: a1 = VMPROTO_START_RESTORE when the last descriptor is a
  * VM state to continue from (read before the guest's first instruction,
@@ -150,6 +154,9 @@ struct vmproto_progress {
 #define VMPROTO_START_RESTORE 1
 /* VMPROTO_START: a1 bit: the vCPUs wait, paused, until RESUME. */
 #define VMPROTO_START_PAUSED 2
+/* VMPROTO_START: a1 bit: the vCPUs wait, paused, until RESUME, the disks
+ * opened as for a boot (a revert to a snapshot of a paused VM). */
+#define VMPROTO_START_HELD 4
 
 /* Bytes of a receive buffer: the largest packet and one more. */
 #define VMPROTO_RXBUF (VMPROTO_MAX_DATA + 32)

@@ -270,6 +270,8 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 	/* docs/vm-state.md: the last descriptor is the state to continue */
 	bool restore = (m->a1 & VMPROTO_START_RESTORE) != 0;
 	w->board.start_paused = (m->a1 & VMPROTO_START_PAUSED) != 0;
+	w->board.start_held = (m->a1 & VMPROTO_START_HELD) != 0;
+	atomic_store(&w->paused, w->board.start_held);
 	if (restore && nfds) {
 		w->board.restore_by_fd = true;
 		w->board.restore_fd = fds[--nfds];
@@ -457,11 +459,25 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		r = disk_snapshot_ext(w, m, fds, nfds);
 		break;
 	case VMPROTO_STATS: stats(w, m->seq); return 0;
-	case VMPROTO_SAVE:
+	case VMPROTO_SAVE: {
+		/* a snapshot's name: printable, as the daemon checked it */
+		char snap[65] = "";
+		bool is_snap = (m->a1 & VMPROTO_SAVE_SNAPSHOT) != 0;
+		if (is_snap && m->len > 0 && m->len < sizeof(snap))
+			memcpy(snap, m->data, m->len);
+		for (unsigned i = 0; snap[i]; i++)
+			if (snap[i] <= ' ' || snap[i] > '~' || snap[i] == '/')
+				snap[0] = 0;
+		if (is_snap && !snap[0]) {
+			send_simple(w, VMPROTO_SAVED, m->seq, -EINVAL, 0);
+			return 0;
+		}
 		vmworker_save(w->vm, w->sock, m->seq, nfds == 1 ? fds[0] : -1,
 			      m->a0 > 0 ? (unsigned)m->a0 : 0,
-			      (m->a1 & VMPROTO_SAVE_MIGRATE) != 0);
+			      (m->a1 & VMPROTO_SAVE_MIGRATE) != 0,
+			      is_snap ? snap : NULL);
 		return 0;
+	}
 	case VMPROTO_BALLOON:
 		r = m->a0 < 0 ? -EINVAL
 			      : vm_balloon_set(w->vm, (uint64_t)m->a0);

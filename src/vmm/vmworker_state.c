@@ -33,7 +33,7 @@ static void send_progress(void *opaque, const struct virt_precopy_progress *p)
 }
 
 void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
-		   unsigned budget_ms, bool migrate)
+		   unsigned budget_ms, bool migrate, const char *snapshot)
 {
 	struct virt_save_stats st = { 0 };
 	struct virt_precopy_result res = { 0 };
@@ -44,6 +44,8 @@ void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
 	if (fd < 0) {
 		r = error_set(&err, EBADF,
 			      "save: no descriptor came with the request");
+	} else if (snapshot) {
+		r = vm_snapshot_save(vm, snapshot, fd, &st, &err);
 	} else if (budget_ms || migrate) {
 		struct progress_ctx ctx = { sock };
 		struct virt_precopy_params prm = {

@@ -116,68 +116,154 @@ def any_daemon(request, tmp_path):
         assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
 
 
+# The guest's RAM marker: a shell variable and a file in tmpfs
+SETMEM = "R=MEM{tag}$((6*7)); echo $R >/dev/shm/m; echo m$((1+1)){tag}\r"
+# both RAM markers and the disk's first 8 bytes read past the page cache
+PROBE = ("sync; echo 3 >/proc/sys/vm/drop_caches; echo \"P $R $(cat "
+         "/dev/shm/m) $(dd if=/dev/vda bs=8 count=1 2>/dev/null) p\"$((1+1))"
+         "\r")
+
+
+def set_mem(c, tag):
+    c.send(SETMEM.format(tag=tag))
+    c.expect(f"m2{tag}")
+
+
+def probe(c):
+    """(shell variable, tmpfs file, disk) as the guest sees them."""
+    c.send(PROBE)
+    c.expect(r"P (\S*) (\S*) (\S*) p2")
+    return c.match.group(1), c.match.group(2), c.match.group(3)
+
+
+def attach(d, name):
+    """The console of a VM that continues from a saved state (no boot
+    marker: its scrollback starts at the restore)."""
+    env = dict(os.environ, SOFTVISOR_SOCKET=d.sock)
+    child = pexpect.spawn(softvisor_exe(), ["vm", "console", name], env=env,
+                          encoding="utf-8", codec_errors="replace",
+                          timeout=120 * TIME_SCALE)
+    child.logfile_read = open(d.tmp / f"console-{name}.log", "a")
+    return child
+
+
 def test_snapshot_running_vm_and_revert(any_daemon, guest, tmp_path):
     daemon = any_daemon
+    api = daemon.api()
     img = tmp_path / "disk.qcow2"
     image("create", img, "16M")
     define(daemon, guest, "snap1",
            [{"path": str(img), "format": "qcow2"}])
+    vid = api.ok("GET", "/v1/vms/snap1")["id"]
+    states = daemon.state / "snapshots" / str(vid)
     daemon.cli("vm", "start", "snap1")
     c = console(daemon, "snap1")
     write(c, "A")
+    set_mem(c, "A")
+    # a running VM's snapshot holds its memory too (virsh's default)
     out = daemon.cli("vm", "snapshot", "create", "snap1", "s1",
                      "--description", "marker A").stdout
-    assert "snapshot s1 taken (1 disk, VM running)" in out, out
-    # the guest runs on after the snapshot, and writes over the marker
+    assert "snapshot s1 taken (1 disk and memory, VM running)" in out, out
+    s1_state = states / "s1.state"
+    assert s1_state.stat().st_size > 0
+    assert s1_state.stat().st_mode & 0o777 == 0o600
+    # the guest runs on after the snapshot, and writes over both markers
     write(c, "B")
+    set_mem(c, "B")
     assert read(c) == "MARKB-42"
-    # revert refuses a running VM, naming what to do
-    p = daemon.cli("vm", "snapshot", "revert", "snap1", "s1", check=False)
-    assert p.returncode == 1 and "stop it" in p.stderr, p.stderr
-    # a second snapshot taken and deleted while it runs
-    daemon.cli("vm", "snapshot", "create", "snap1", "tmp")
-    daemon.cli("vm", "snapshot", "delete", "snap1", "tmp")
-    # a paused VM stays paused through a snapshot
+    # a paused VM stays paused through a snapshot, which records it so
     daemon.cli("vm", "pause", "snap1")
     daemon.cli("vm", "snapshot", "create", "snap1", "p1")
-    assert daemon.api().state("snap1") == "paused"
+    assert api.state("snap1") == "paused"
     daemon.cli("vm", "resume", "snap1")
-    daemon.cli("vm", "snapshot", "delete", "snap1", "p1")
-    assert read(c) == "MARKB-42"
-    detach(c)
-    daemon.cli("vm", "stop", "snap1")
+    # the disks only (today's internal snapshot); its revert refuses a
+    # running VM, naming what to do
+    out = daemon.cli("vm", "snapshot", "create", "snap1", "d1",
+                     "--no-memory").stdout
+    assert "snapshot d1 taken (1 disk, VM running)" in out, out
+    assert not (states / "d1.state").exists()
+    p = daemon.cli("vm", "snapshot", "revert", "snap1", "d1", check=False)
+    assert p.returncode == 1 and "stop it" in p.stderr, p.stderr
+    st, j = api.call("POST", "/v1/vms/snap1/snapshots",
+                     {"name": "x", "memory": "yes"})
+    assert st == 400 and "memory" in j["error"]["message"], (st, j)
+    write(c, "C")
+    set_mem(c, "C")
 
     lst = json.loads(daemon.cli("vm", "snapshot", "list", "snap1",
                                 "--output", "json").stdout)["snapshots"]
-    assert [(s["name"], s["vm_state"], s["description"]) for s in lst] == \
-        [("s1", "running", "marker A")]
+    assert [(s["name"], s["vm_state"], s["memory"], s["description"])
+            for s in lst] == [("s1", "running", True, "marker A"),
+                              ("p1", "paused", True, ""),
+                              ("d1", "running", False, "")]
+    assert lst[0]["memory_bytes"] == s1_state.stat().st_size
     assert lst[0]["disks"] == [str(img)]
-    assert "s1" in daemon.cli("vm", "snapshot", "list", "snap1").stdout
-    assert host_read(img, tmp_path) == "MARKB-42"
+    rows = {ln.split()[0]: ln.split()
+            for ln in daemon.cli("vm", "snapshot", "list",
+                                 "snap1").stdout.splitlines()[1:]}
+    assert "MEMORY" in daemon.cli("vm", "snapshot", "list", "snap1").stdout
+    # NAME, CREATED (date time), VM STATE, DISKS, TYPE, MEMORY, ...
+    assert rows["d1"][6] == "no" and rows["p1"][6].endswith("M"), rows
+
+    # revert of a running VM to a snapshot with memory: the VM continues
+    # from that instant, paused as it was at p1
+    out = daemon.cli("vm", "snapshot", "revert", "snap1", "p1").stdout
+    assert "reverted to snapshot p1 (VM paused)" in out, out
+    c.expect(pexpect.EOF, timeout=30 * TIME_SCALE)  # the old machine ended
+    assert api.state("snap1") == "paused"
+    daemon.cli("vm", "resume", "snap1")
+    c = attach(daemon, "snap1")
+    assert probe(c) == ("MEMB42", "MEMB42", "MARKB-42")
+    # and running as it was at s1
+    out = daemon.cli("vm", "snapshot", "revert", "snap1", "s1").stdout
+    assert "reverted to snapshot s1 (VM running)" in out, out
+    c.expect(pexpect.EOF, timeout=30 * TIME_SCALE)
+    c = attach(daemon, "snap1")
+    assert probe(c) == ("MEMA42", "MEMA42", "MARKA-42")
+    # it keeps running from there
+    write(c, "D")
+    set_mem(c, "D")
+    assert probe(c) == ("MEMD42", "MEMD42", "MARKD-42")
+    # delete takes the state file with it
+    daemon.cli("vm", "snapshot", "delete", "snap1", "p1")
+    assert not (states / "p1.state").exists() and s1_state.exists()
+    detach(c)
+    daemon.cli("vm", "stop", "snap1")
+    assert host_read(img, tmp_path) == "MARKD-42"
     check_clean(img)
 
-    daemon.cli("vm", "snapshot", "revert", "snap1", "s1")
-    assert host_read(img, tmp_path) == "MARKA-42"
-    # the next boot's guest reads what the disk held at the snapshot
+    # a snapshot without memory of a stopped VM: the disk returns, the
+    # next boot reads it
+    daemon.cli("vm", "snapshot", "revert", "snap1", "d1")
+    assert api.state("snap1") == "stopped"
+    assert host_read(img, tmp_path) == "MARKB-42"
     daemon.cli("vm", "start", "snap1")
     c = console(daemon, "snap1")
-    assert read(c) == "MARKA-42"
+    assert read(c) == "MARKB-42"
     detach(c)
     daemon.cli("vm", "stop", "snap1")
     check_clean(img)
 
     # events and audit records of the snapshot calls
-    ev = daemon.api().ok("GET", "/v1/events?vm=snap1")["events"]
+    ev = api.ok("GET", "/v1/events?vm=snap1")["events"]
     acts = [e["action"] for e in ev]
     for a in ("snapshot-create", "snapshot-delete", "snapshot-revert"):
         assert a in acts, acts
-    audit = daemon.api().ok("GET", "/v1/audit?vm=snap1")["audit"]
+    audit = api.ok("GET", "/v1/audit?vm=snap1")["audit"]
     assert "vm.snapshot.revert" in [a["action"] for a in audit]
     # delete on a stopped VM, then the name is gone
-    daemon.cli("vm", "snapshot", "delete", "snap1", "s1")
-    p = daemon.cli("vm", "snapshot", "revert", "snap1", "s1", check=False)
-    assert p.returncode == 1 and "no snapshot named s1" in p.stderr
+    daemon.cli("vm", "snapshot", "delete", "snap1", "d1")
+    p = daemon.cli("vm", "snapshot", "revert", "snap1", "d1", check=False)
+    assert p.returncode == 1 and "no snapshot named d1" in p.stderr
     check_clean(img)
+    # a VM that is off has no memory to snapshot
+    st, j = api.call("POST", "/v1/vms/snap1/snapshots",
+                     {"name": "off1", "memory": True})
+    assert st == 400 and "memory" in j["error"]["message"], (st, j)
+    # deleting the VM removes its snapshots' state files
+    assert s1_state.exists()
+    daemon.cli("vm", "delete", "snap1")
+    assert not states.exists()
 
 
 # A guest loop writing 64 KiB blocks of its counter (8-byte lines) over
@@ -219,7 +305,7 @@ def test_live_snapshots_under_writes(daemon, guest, tmp_path):
         # a few blocks between snapshots: the guest writes all along
         c.send("sleep 0.5; echo s$((1+1))\r")
         c.expect("s2")
-        daemon.cli("vm", "snapshot", "create", "busy", n)
+        daemon.cli("vm", "snapshot", "create", "busy", n, "--no-memory")
     # the guest's loop still runs after the snapshots: its counter grows
     c.send("sleep 0.5; kill $!; wait; echo k$((1+1))\r")
     c.expect("k2")
@@ -268,6 +354,29 @@ def test_snapshot_refusals(daemon, guest, tmp_path):
     st, _ = daemon.api().call("GET", "/v1/vms/mixed/snapshots/nope")
     assert st == 404
     check_clean(q)
+
+    # a running VM whose state cannot be saved (virtio-balloon, for now):
+    # the snapshot with memory is refused whole, saying how to take one
+    # without; nothing is left on the disk or in the inventory and the VM
+    # runs on (no need to wait for its boot)
+    b = tmp_path / "b.qcow2"
+    image("create", b, "1M")
+    define(daemon, guest, "ballooned", [{"path": str(b), "format": "qcow2"}],
+           balloon=True)
+    daemon.cli("vm", "start", "ballooned")
+    p = daemon.cli("vm", "snapshot", "create", "ballooned", "m1",
+                   check=False)
+    assert p.returncode == 1 and "virtio-balloon" in p.stderr and \
+        "--no-memory" in p.stderr, p.stderr
+    assert daemon.api().state("ballooned") == "running"
+    assert daemon.api().ok("GET", "/v1/vms/ballooned/snapshots")[
+        "snapshots"] == []
+    daemon.cli("vm", "snapshot", "create", "ballooned", "d1", "--no-memory")
+    daemon.cli("vm", "stop", "ballooned")
+    assert "m1" not in image("snapshot", b, "list").stdout
+    assert "d1" in image("snapshot", b, "list").stdout
+    assert not (daemon.state / "snapshots").exists() or not any(
+        (daemon.state / "snapshots").rglob("*.state*"))
 
 
 def sha256(path):

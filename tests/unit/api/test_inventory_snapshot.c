@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "api/inventory_snapshot.h"
 #include "inventory_fixture.h"
@@ -155,6 +156,59 @@ static void test_templates_and_clones(void **state)
 	assert_int_equal(inventory_vm_delete(f->inv, full, &err), 0);
 }
 
+/* Snapshots with memory: the two later columns round-trip, and a table
+ * made before them gains them when an inventory opens it. */
+static void test_memory_columns(void **state)
+{
+	struct fixture *f = *state;
+	struct error err = { 0 };
+	int64_t id = create(f->inv, "m");
+	char path[128], sql[512];
+	sqlite3 *db;
+
+	inventory_close(f->inv);
+	snprintf(path, sizeof(path), "%s/inventory.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE vm_snapshots (vm INTEGER NOT NULL REFERENCES"
+		 " vms(id) ON DELETE CASCADE, name TEXT NOT NULL, created"
+		 " INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '',"
+		 " disks TEXT NOT NULL CHECK (json_valid(disks)), running"
+		 " INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (vm, name));"
+		 "INSERT INTO vm_snapshots VALUES (%lld, 'old', 5, '',"
+		 " '[\"/x/m.qcow2\"]', 1);",
+		 (long long)id);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	if (inventory_open(f->dir, &f->inv, &err))
+		fail_msg("%s", err.msg);
+
+	struct inventory_snapshot got, s = { .disks = "[\"/x/m.qcow2\"]",
+					     .running = true,
+					     .paused = true,
+					     .memory_bytes = 73289409 };
+	assert_int_equal(inventory_snapshot_get(f->inv, id, "old", &got, &err),
+			 0);
+	assert_true(got.running);
+	assert_false(got.paused);
+	assert_int_equal(got.memory_bytes, 0);
+	free(got.disks);
+	snprintf(s.name, sizeof(s.name), "new");
+	assert_int_equal(inventory_snapshot_add(f->inv, id, &s, &err), 0);
+	assert_int_equal(inventory_snapshot_get(f->inv, id, "new", &got, &err),
+			 0);
+	assert_true(got.paused);
+	assert_int_equal(got.memory_bytes, 73289409);
+	free(got.disks);
+	struct inventory_snapshot *l;
+	size_t n;
+	assert_int_equal(inventory_snapshot_list(f->inv, id, &l, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(l[0].name, "old");
+	assert_int_equal(l[1].memory_bytes, 73289409);
+	inventory_snapshot_list_free(l, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +216,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_templates_and_clones,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_columns, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

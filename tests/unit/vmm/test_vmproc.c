@@ -255,7 +255,7 @@ static void test_save(void **state)
 		char buf[8] = { 0 };
 		assert_int_equal(pipe(pfd), 0);
 		assert_int_equal(start(modes[i], &s, NULL, &p, &err), 0);
-		int r = vmproc_save(p, pfd[1], 0, 0, &sv, 5000, &err);
+		int r = vmproc_save(p, pfd[1], 0, 0, NULL, &sv, 5000, &err);
 		close(pfd[1]);
 		/* the worker wrote to its duplicate of the descriptor */
 		assert_int_equal(read(pfd[0], buf, sizeof(buf)), 5);
