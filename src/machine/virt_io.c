@@ -212,6 +212,23 @@ int virt_io_power_button(struct virt *vm)
 	return r;
 }
 
+int virt_io_announce(struct virt *vm, const struct netdev_announce_params *p,
+		     struct error *err)
+{
+	int r = -ENODEV;
+
+	pthread_mutex_lock(&vm->io_lock);
+	for (unsigned i = 0; i < VIRT_MAX_VIRTIO && vm->io.net[i]; i++) {
+		r = virtio_net_announce(vm->io.net[i], p, err);
+		if (r)
+			break;
+	}
+	pthread_mutex_unlock(&vm->io_lock);
+	if (r == -ENODEV)
+		error_set(err, ENODEV, "announce: the VM has no network card");
+	return r;
+}
+
 /* ---- hvc console backend ------------------------------------------------ */
 
 static size_t hvc_input(void *opaque, const uint8_t *buf, size_t len)
