@@ -256,8 +256,7 @@ static void test_bad_params(void **state)
 	cap_up(&c, true);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&err, 0, sizeof(err));
-		assert_int_equal(netdev_announce(c.nd, &bad[i], &err),
-				 -EINVAL);
+		assert_int_equal(netdev_announce(c.nd, &bad[i], &err), -EINVAL);
 		assert_true(strstr(err.msg, "announce") != NULL);
 	}
 	usleep(50 * 1000);
