@@ -234,10 +234,10 @@ def test_daemon_vms_on_switch(tmp_path, guest):
             _, sw = api.call("GET", "/v1/switches/lan")
             return [p["tx_frames"] for p in sw["ports"]
                     if p["mac"] == mac][0]
-        before, deadline = -1, time.monotonic() + 60
+        before, deadline = -1, time.monotonic() + 10
         while time.monotonic() < deadline and before != port_tx():
             before = port_tx()
-            time.sleep(2)
+            time.sleep(1)
         out = d.cli("vm", "announce", "vm1").stdout
         assert "vm1: running" in out, out
         deadline = time.monotonic() + 30
