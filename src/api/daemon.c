@@ -478,6 +478,26 @@ static int do_pause(struct daemon *d, struct dvm *v, bool pause,
 	return set_state(d, v, vm_lifecycle_next(v->state, op), err);
 }
 
+/* The NICs announce themselves (QEMU's announce-self): a running or
+ * paused machine only. */
+static int do_announce(struct dvm *v, struct error *err)
+{
+	if (!v->vm ||
+	    (v->state != VM_STATE_RUNNING && v->state != VM_STATE_PAUSED))
+		return error_set(err, EBUSY,
+				 "%s is %s: announce needs it "
+				 "running or paused",
+				 v->def.name, vm_state_name(v->state));
+	int r = vm_announce(v->vm);
+	if (r == -ENODEV)
+		return error_set(err, ENODEV, "%s has no network card",
+				 v->def.name);
+	if (r)
+		return error_set(err, -r, "%s: announce: %s", v->def.name,
+				 strerror(-r));
+	return 0;
+}
+
 int daemon_action_parse(const char *s, enum daemon_action *out)
 {
 	static const char *const names[] = {
@@ -485,6 +505,7 @@ int daemon_action_parse(const char *s, enum daemon_action *out)
 		[DAEMON_SHUTDOWN] = "shutdown", [DAEMON_PAUSE] = "pause",
 		[DAEMON_RESUME] = "resume",	[DAEMON_RESET] = "reset",
 		[DAEMON_SUSPEND] = "suspend",	[DAEMON_MIGRATE] = "migrate",
+		[DAEMON_ANNOUNCE] = "announce",
 	};
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i])) {
@@ -504,6 +525,7 @@ static const char *action_name(enum daemon_action a)
 	case DAEMON_RESUME: return "resume";
 	case DAEMON_SUSPEND: return "suspend";
 	case DAEMON_MIGRATE: return "migrate";
+	case DAEMON_ANNOUNCE: return "announce";
 	default: return "reset";
 	}
 }
@@ -540,6 +562,7 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *ref,
 	case DAEMON_SHUTDOWN:
 		r = daemon_shutdown_task(d, v, actor, body, out, err);
 		break;
+	case DAEMON_ANNOUNCE: r = do_announce(v, err); break;
 	}
 	if (!r && action != DAEMON_SHUTDOWN && action != DAEMON_MIGRATE)
 		*out = vm_json(v);

@@ -106,8 +106,9 @@ enum daemon_action {
 	DAEMON_PAUSE,
 	DAEMON_RESUME,
 	DAEMON_RESET,
-	DAEMON_SUSPEND, /* save to a file and free the machine (issue 18) */
-	DAEMON_MIGRATE, /* asynchronous: *out is a Task; body {"to", ...} */
+	DAEMON_SUSPEND,	 /* save to a file and free the machine (issue 18) */
+	DAEMON_MIGRATE,	 /* asynchronous: *out is a Task; body {"to", ...} */
+	DAEMON_ANNOUNCE, /* the NICs announce themselves (docs/net.md) */
 };
 /* "start", "stop", ... -> action; -EINVAL if unknown. */
 int daemon_action_parse(const char *s, enum daemon_action *out);

@@ -619,6 +619,8 @@ static const struct route routes[] = {
 	  "vm.reset", GRANT_POWER },
 	{ "POST", "/v1/vms/*/suspend", 200, ROUTE_BODY, DAEMON_SUSPEND,
 	  h_vm_action, "vm.suspend", GRANT_POWER },
+	{ "POST", "/v1/vms/*/announce", 200, ROUTE_BODY, DAEMON_ANNOUNCE,
+	  h_vm_action, "vm.announce", GRANT_POWER },
 	{ "POST", "/v1/vms/*/migrate", 202, ROUTE_BODY, DAEMON_MIGRATE,
 	  h_vm_action, "vm.migrate", GRANT_CONFIGURE },
 	{ "POST", "/v1/migrations/incoming", 200, ROUTE_RAW, 0, h_migrate_in,

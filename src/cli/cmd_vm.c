@@ -276,6 +276,11 @@ static const char *action_help(const char *a)
 		       "(docs/vm-state.md).";
 	if (!strcmp(a, "reset"))
 		return "Hard reset: the VM boots again.";
+	if (!strcmp(a, "announce"))
+		return "Every NIC announces itself to the network (RARP "
+		       "frames from its MAC,\nand the guest's gratuitous ARP "
+		       "where its driver can), as after a\nmigration "
+		       "(QEMU's announce-self; docs/net.md).";
 	return "Remove a VM that is not running (its disks stay).";
 }
 
@@ -642,6 +647,8 @@ static const struct vm_sub subs[] = {
 	{ "suspend", "save to disk and free the memory", vm_action },
 	{ "migrate", "move the running VM to another daemon", cmd_vm_migrate },
 	{ "reset", "hard reset", vm_action },
+	{ "announce", "the NICs announce themselves (after a move)",
+	  vm_action },
 	{ "delete", "remove a VM that is not running", vm_action },
 	{ "edit", "change the definition ($EDITOR or --set)", vm_edit },
 	{ "set", "change CPU QoS (shares, reservation, limit)", vm_set },

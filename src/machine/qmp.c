@@ -388,6 +388,41 @@ static json_t *cmd_migrate(struct qmp *q, json_t *args, bool *neg,
 	return json_object();
 }
 
+/* QEMU's announce-self: RARP rounds from every NIC, and the guest's own
+ * announce (docs/net.md). Its optional arguments and defaults. */
+static json_t *cmd_announce_self(struct qmp *q, json_t *args, bool *neg,
+				 struct qmp_err *e)
+{
+	static const char *const allowed[] = { "initial", "max", "rounds",
+					       "step", NULL };
+	const char *name[4] = { "rounds", "initial", "max", "step" };
+	unsigned v[4] = { 5, 50, 550, 100 };
+	char msg[512] = "";
+	int rc;
+
+	if (!args_only(args, allowed, e))
+		return NULL;
+	for (unsigned i = 0; i < 4; i++) {
+		json_t *j = json_object_get(args, name[i]);
+		if (!j)
+			continue;
+		if (!json_is_integer(j) || json_integer_value(j) < 0 ||
+		    json_integer_value(j) > 1000000)
+			return fail(e, "GenericError",
+				    "Parameter '%s' expects an integer "
+				    "0..1000000",
+				    name[i]);
+		v[i] = (unsigned)json_integer_value(j);
+	}
+	rc = q->ops->announce(q->opaque, v[0], v[1], v[2], v[3], msg,
+			      sizeof(msg));
+	if (rc == -ENODEV)
+		return fail(e, "DeviceNotFound", "%s", msg);
+	if (rc < 0)
+		return fail(e, "GenericError", "%s", msg);
+	return json_object();
+}
+
 /* QEMU's blockdev-snapshot-sync (an external snapshot: docs/block.md),
  * format qcow2 and mode absolute-paths only. */
 static json_t *cmd_blockdev_snapshot_sync(struct qmp *q, json_t *args,
@@ -454,6 +489,7 @@ static const struct qmp_cmd commands[] = {
 	{ "migrate", cmd_migrate, OPT(migrate_file) },
 	{ "blockdev-snapshot-sync", cmd_blockdev_snapshot_sync,
 	  OPT(snapshot_external) },
+	{ "announce-self", cmd_announce_self, OPT(announce) },
 };
 
 static bool cmd_available(struct qmp *q, const struct qmp_cmd *c)

@@ -82,6 +82,12 @@ struct qmp_ops {
 	 * here). 0 or -errno with msg set. */
 	int (*snapshot_external)(void *opaque, const char *device,
 				 const char *file, char *msg, size_t msg_len);
+	/* Optional: announce-self, every NIC announces itself (docs/net.md):
+	 * rounds, then the intervals in ms as QEMU's arguments. 0 or -errno
+	 * with msg set (-ENODEV: no NIC, -EINVAL: out of range). */
+	int (*announce)(void *opaque, unsigned rounds, unsigned initial_ms,
+			unsigned max_ms, unsigned step_ms, char *msg,
+			size_t msg_len);
 };
 
 struct qmp_opts {

@@ -927,6 +927,29 @@ struct virt *virt_create(const struct virt_config *cfg,
 	return vm;
 }
 
+int virt_announce(struct virt *vm, const struct netdev_announce_params *p,
+		  struct error *err)
+{
+	if (!atomic_load(&vm->running))
+		return error_set(err, EINVAL,
+				 "announce: the VM is not running");
+	return virt_io_announce(vm, p, err);
+}
+
+/* The guest runs again after a restore (here or, for an incoming
+ * migration, at the destination's resume): its NICs announce their new
+ * place to the network. */
+static void announce_if_restored(struct virt *vm)
+{
+	struct error err = { 0 };
+
+	if (!atomic_exchange(&vm->announce_pending, false))
+		return;
+	int r = virt_io_announce(vm, NULL, &err);
+	if (r && r != -ENODEV)
+		log_warn(LOG, "%s", err.msg);
+}
+
 int virt_start(struct virt *vm, struct error *err)
 {
 	const struct virt_config *cfg = vm->cfg;
@@ -947,6 +970,8 @@ int virt_start(struct virt *vm, struct error *err)
 		teardown(vm);
 		return r < 0 ? r : -EINVAL;
 	}
+	if (cfg->restore_by_fd || cfg->restore)
+		atomic_store(&vm->announce_pending, true);
 	if (!vm->console && cfg->console.kind != CONSOLE_NONE) {
 		struct console_ops cops = { console_input, console_quit,
 					    console_listening };
@@ -979,6 +1004,8 @@ int virt_start(struct virt *vm, struct error *err)
 		return r;
 	}
 	vm->ctl_started = true;
+	if (!cfg->start_paused)
+		announce_if_restored(vm);
 	return 0;
 }
 
@@ -1023,6 +1050,7 @@ int virt_resume(struct virt *vm)
 		pthread_cond_broadcast(&vm->cond);
 	}
 	pthread_mutex_unlock(&vm->lock);
+	announce_if_restored(vm);
 	return 0;
 }
 

@@ -217,6 +217,15 @@ void virt_reset(struct virt *vm);
 int virt_pause(struct virt *vm);
 /* Continue after virt_pause(): the clock resumes where it stopped. */
 int virt_resume(struct virt *vm);
+/* Every NIC of the VM announces itself (QEMU's announce-self: RARP
+ * rounds into its back end, and the guest's own announce where its driver
+ * negotiated VIRTIO_NET_F_GUEST_ANNOUNCE; docs/net.md). p NULL: the
+ * defaults (5 rounds, 50 ms, +100 ms, at most 550 ms). Done by itself
+ * after a restore. 0, -ENODEV (no NIC), -EINVAL (params) with err set.
+ * Any thread; does not wait for the rounds. */
+struct netdev_announce_params;
+int virt_announce(struct virt *vm, const struct netdev_announce_params *p,
+		  struct error *err);
 /* Press the power button (virtio-input KEY_POWER; docs/shutdown.md): a
  * request the guest may honour. -ENODEV if the machine has none,
  * -EINVAL if not running. */

@@ -14,6 +14,7 @@
 #include "util/vclock.h"
 
 struct gmem;
+struct netdev_announce_params;
 struct virt;
 struct virtio_dev;
 struct virtio_input;
@@ -137,6 +138,10 @@ struct virt {
 	/* an incoming migration (cfg->start_paused): disks open as
 	 * stand-ins until virt_disks_activate (virt_disks.c) */
 	bool disks_incoming;
+	/* restored from a saved state: the NICs announce themselves when
+	 * the guest first runs (virt_start, or virt_resume if started
+	 * paused) */
+	_Atomic bool announce_pending;
 
 	/* bare-metal HTIF (tohost/fromhost polled by the main thread) */
 	bool htif;
@@ -157,6 +162,10 @@ void virt_io_destroy(struct virt *vm);
 /* virt_io.c: press the power button (virtio-input KEY_POWER down and up).
  * -ENODEV without one. Any thread (takes io_lock). */
 int virt_io_power_button(struct virt *vm);
+/* Every NIC announces itself (virtio_net_announce; p NULL: defaults).
+ * -ENODEV without a NIC. Any thread. */
+int virt_io_announce(struct virt *vm, const struct netdev_announce_params *p,
+		     struct error *err);
 /* virt_io.c: the VM-lifetime parts: hvc console backend and QMP. */
 int virt_io_open_host(struct virt *vm, struct error *err);
 void virt_io_close_host(struct virt *vm);

@@ -212,6 +212,23 @@ int virt_io_power_button(struct virt *vm)
 	return r;
 }
 
+int virt_io_announce(struct virt *vm, const struct netdev_announce_params *p,
+		     struct error *err)
+{
+	int r = -ENODEV;
+
+	pthread_mutex_lock(&vm->io_lock);
+	for (unsigned i = 0; i < VIRT_MAX_VIRTIO && vm->io.net[i]; i++) {
+		r = virtio_net_announce(vm->io.net[i], p, err);
+		if (r)
+			break;
+	}
+	pthread_mutex_unlock(&vm->io_lock);
+	if (r == -ENODEV)
+		error_set(err, ENODEV, "announce: the VM has no network card");
+	return r;
+}
+
 /* ---- hvc console backend ------------------------------------------------ */
 
 static size_t hvc_input(void *opaque, const uint8_t *buf, size_t len)
@@ -311,6 +328,9 @@ static void qmp_get_stats(void *opaque, struct qmp_stats *st)
 		snprintf(name, sizeof(name), "net%u", i);
 		qmp_stats_u64(st, name, "tx_bad", s.tx_bad);
 		qmp_stats_u64(st, name, "rx_too_big", s.rx_too_big);
+		qmp_stats_u64(st, name, "rx_filtered", s.rx_filtered);
+		qmp_stats_u64(st, name, "announces", s.announces);
+		qmp_stats_u64(st, name, "tx_frames", s.nd.tx_frames);
 	}
 	if (io->rng) {
 		struct virtio_rng_stats s;
@@ -452,6 +472,19 @@ static int qmp_snapshot_external(void *opaque, const char *device,
 	return rc;
 }
 
+static int qmp_announce(void *opaque, unsigned rounds, unsigned initial_ms,
+			unsigned max_ms, unsigned step_ms, char *msg,
+			size_t msg_len)
+{
+	struct netdev_announce_params p = { rounds, initial_ms, max_ms,
+					    step_ms };
+	struct error err = { 0 };
+	int rc = virt_io_announce(opaque, &p, &err);
+	if (rc)
+		snprintf(msg, msg_len, "%s", err.msg);
+	return rc;
+}
+
 static const struct qmp_ops qmp_cb = {
 	.query_status = qmp_status,
 	.set_balloon_target = qmp_set_balloon,
@@ -463,6 +496,7 @@ static const struct qmp_ops qmp_cb = {
 	.system_powerdown = qmp_powerdown,
 	.migrate_file = qmp_migrate_file,
 	.snapshot_external = qmp_snapshot_external,
+	.announce = qmp_announce,
 };
 
 int virt_io_open_host(struct virt *vm, struct error *err)

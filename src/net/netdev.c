@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/compiler.h"
 #include "util/log.h"
 
@@ -40,6 +41,12 @@ struct netdev {
 
 	/* set from any thread, consumed by the netdev thread */
 	bool kick, rx_ready;
+
+	/* self-announcement (under lock): rounds left, the next one's
+	 * number and time (CLOCK_MONOTONIC ns) */
+	struct netdev_announce_params ann;
+	unsigned ann_left, ann_round;
+	uint64_t ann_next;
 
 	/* netdev thread only */
 	struct frame *rxq[NETDEV_RX_QUEUE_MAX];
@@ -311,6 +318,111 @@ static void txq_drain(struct netdev *nd)
 	}
 }
 
+/* ---- self-announcement ------------------------------------------------------------ */
+
+size_t netdev_rarp_frame(uint8_t *buf, const uint8_t mac[6])
+{
+	/* RFC 903 over Ethernet: hardware type 1, protocol IPv4, address
+	 * lengths 6 and 4, opcode 3 (reverse request) */
+	static const uint8_t arp_hdr[8] = { 0, 1, 0x08, 0x00, 6, 4, 0, 3 };
+	uint8_t *p = buf;
+
+	memset(buf, 0, NETDEV_RARP_LEN);
+	memset(p, 0xff, 6); /* destination: broadcast */
+	memcpy(p + 6, mac, 6);
+	p[12] = 0x80; /* ethertype 0x8035 */
+	p[13] = 0x35;
+	p += 14;
+	memcpy(p, arp_hdr, sizeof(arp_hdr));
+	p += sizeof(arp_hdr);
+	memcpy(p, mac, 6); /* sender hardware address */
+	p += 6 + 4;	   /* sender protocol address 0.0.0.0 */
+	memcpy(p, mac, 6); /* target hardware address */
+	/* target protocol address 0.0.0.0, then padding to 60 bytes */
+	return NETDEV_RARP_LEN;
+}
+
+int netdev_announce(struct netdev *nd, const struct netdev_announce_params *p,
+		    struct error *err)
+{
+	static const struct netdev_announce_params def =
+		NETDEV_ANNOUNCE_DEFAULTS;
+
+	if (!p)
+		p = &def;
+	if (p->rounds < 1 || p->rounds > NETDEV_ANNOUNCE_MAX_ROUNDS)
+		return error_set(err, EINVAL,
+				 "announce rounds %u: expected 1..%u",
+				 p->rounds, NETDEV_ANNOUNCE_MAX_ROUNDS);
+	if (p->initial_ms > NETDEV_ANNOUNCE_MAX_MS ||
+	    p->max_ms > NETDEV_ANNOUNCE_MAX_MS ||
+	    p->step_ms > NETDEV_ANNOUNCE_MAX_MS)
+		return error_set(err, EINVAL,
+				 "announce intervals: initial, max and step "
+				 "are at most %u ms",
+				 NETDEV_ANNOUNCE_MAX_MS);
+	if (p->max_ms < p->initial_ms)
+		return error_set(err, EINVAL,
+				 "announce max %u ms is below initial %u ms",
+				 p->max_ms, p->initial_ms);
+	pthread_mutex_lock(&nd->lock);
+	nd->ann = *p;
+	nd->ann_left = p->rounds;
+	nd->ann_round = 0;
+	nd->ann_next = clock_monotonic_ns();
+	pthread_mutex_unlock(&nd->lock);
+	netdev_wake(nd);
+	return 0;
+}
+
+/* Run a due announce round (netdev thread); lower *timeout_ms to the next
+ * one. */
+static void announce_run(struct netdev *nd, int *timeout_ms)
+{
+	uint64_t now = clock_monotonic_ns();
+	bool due;
+
+	pthread_mutex_lock(&nd->lock);
+	due = nd->ann_left && now >= nd->ann_next;
+	if (due) {
+		uint64_t ms = (uint64_t)nd->ann.initial_ms +
+			      (uint64_t)nd->ann_round * nd->ann.step_ms;
+		if (ms > nd->ann.max_ms)
+			ms = nd->ann.max_ms;
+		nd->ann_left--;
+		nd->ann_round++;
+		nd->ann_next = now + ms * 1000000;
+	}
+	unsigned left = nd->ann_left;
+	uint64_t next = nd->ann_next;
+	pthread_mutex_unlock(&nd->lock);
+
+	if (due) {
+		struct netdev_client c;
+		uint8_t mac[6], f[NETDEV_RARP_LEN];
+		bool send = false;
+
+		if (!nd->in_client && client_enter(nd, &c)) {
+			if (c.announce)
+				send = c.announce(c.opaque, mac);
+			client_leave(nd);
+		}
+		if (send) {
+			netdev_rarp_frame(f, mac);
+			stat_add(&nd->stats.tx_frames, 1);
+			stat_add(&nd->stats.tx_bytes, sizeof(f));
+			nd->ops->output(nd->be, f, sizeof(f));
+		}
+		now = clock_monotonic_ns();
+	}
+	if (left) {
+		uint64_t wait = next > now ? (next - now + 999999) / 1000000
+					   : 0;
+		if (*timeout_ms < 0 || (uint64_t)*timeout_ms > wait)
+			*timeout_ms = (int)wait;
+	}
+}
+
 /* ---- the thread ------------------------------------------------------------------ */
 
 void netdev_wake(struct netdev *nd)
@@ -365,6 +477,7 @@ static void netdev_iterate(struct netdev *nd, int max_wait)
 	nd->ps.n = 0;
 	netdev_pollset_add(&nd->ps, nd->evfd, POLLIN);
 	nd->ops->poll_prepare(nd->be, &nd->ps, &timeout);
+	announce_run(nd, &timeout);
 	/* a kick from our own callbacks: do not sleep */
 	if (__atomic_load_n(&nd->kick, __ATOMIC_ACQUIRE) ||
 	    __atomic_load_n(&nd->rx_ready, __ATOMIC_ACQUIRE))

@@ -63,7 +63,31 @@ struct netdev_client {
 	/* netdev_kick() was called: do pending work (netdev thread). */
 	void (*poll)(void *opaque);
 	void *opaque;
+	/* One round of a self-announcement (netdev_announce; netdev thread;
+	 * may be NULL: no announce). Fill mac with the NIC's current address
+	 * and do the front end's part (virtio-net asks its guest to announce
+	 * itself); return false to send nothing this round. */
+	bool (*announce)(void *opaque, uint8_t mac[6]);
 };
+
+/* Self-announcement after a VM moved (QEMU's announce-self): rounds of a
+ * RARP broadcast from the NIC's MAC so switches relearn its port. Round 1
+ * at once, then after min(initial_ms + k * step_ms, max_ms) for k = 0.. */
+struct netdev_announce_params {
+	unsigned rounds;     /* 1..NETDEV_ANNOUNCE_MAX_ROUNDS */
+	unsigned initial_ms; /* each at most NETDEV_ANNOUNCE_MAX_MS */
+	unsigned max_ms;
+	unsigned step_ms;
+};
+/* QEMU's defaults. */
+#define NETDEV_ANNOUNCE_DEFAULTS \
+	{                        \
+		5, 50, 550, 100  \
+	}
+#define NETDEV_ANNOUNCE_MAX_ROUNDS 1000
+#define NETDEV_ANNOUNCE_MAX_MS	   100000
+/* A self-announce frame is 60 bytes (the Ethernet minimum without FCS). */
+#define NETDEV_RARP_LEN 60
 
 /* Counters, monotonically increasing. rx = toward the guest. */
 struct netdev_stats {
@@ -85,6 +109,18 @@ int netdev_send(struct netdev *nd, const struct iovec *iov, int n_iov);
 void netdev_rx_ready(struct netdev *nd);
 /* Schedule client->poll() on the netdev thread. Any thread. */
 void netdev_kick(struct netdev *nd);
+/* Start (or restart) a self-announcement with params p (NULL: the
+ * defaults): the rounds run on the netdev thread's timer, each calling
+ * client->announce and then sending the RARP frame to the back end (it
+ * counts as a frame sent). -EINVAL (err set) for params out of range. Any
+ * thread; never blocks on the rounds. */
+int netdev_announce(struct netdev *nd, const struct netdev_announce_params *p,
+		    struct error *err);
+/* Build the self-announce frame of mac into buf (NETDEV_RARP_LEN bytes):
+ * broadcast, ethertype 0x8035 (RARP), a "reverse request" (RFC 903) with
+ * sender and target hardware address mac and both protocol addresses
+ * 0.0.0.0, zero padded. Returns NETDEV_RARP_LEN. Pure. */
+size_t netdev_rarp_frame(uint8_t *buf, const uint8_t mac[6]);
 /* Copy the counters. Any thread. */
 void netdev_get_stats(struct netdev *nd, struct netdev_stats *st);
 /* Back-end kind ("user", ...) and instance name, for messages. */

@@ -537,7 +537,8 @@ struct gmem *virtio_mem(const struct virtio_dev *vd)
 
 /* ---- save and restore (docs/vm-state.md) --------------------------------- */
 
-#define VMMIO_STATE_VERSION 1
+/* 1: the transport; 2: then the device's own state (ops->save_state) */
+#define VMMIO_STATE_VERSION 2
 
 const char *virtio_mmio_name(const struct virtio_dev *vd)
 {
@@ -596,6 +597,8 @@ void virtio_mmio_save(struct virtio_dev *vd, uint32_t instance,
 		state_put_u16(w, qs.signalled_used);
 		state_put_u8(w, qs.notify_enabled);
 	}
+	if (vd->ops->save_state)
+		vd->ops->save_state(vd->opaque, w);
 	pthread_mutex_unlock(&vd->lock);
 }
 
@@ -613,8 +616,10 @@ static int vmmio_load_locked(struct virtio_dev *vd, uint32_t instance,
 	if (rc)
 		return rc;
 	uint32_t id = state_get_u32(r), nq = state_get_u32(r);
-	if (!r->short_read &&
-	    (id != (uint32_t)vd->ops->device_id || nq != vd->ops->n_queues))
+	/* fewer queues: saved before the device gained one (virtio-net's
+	 * control queue); the missing ones stay unset, as after a reset */
+	if (!r->short_read && (id != (uint32_t)vd->ops->device_id ||
+			       nq > vd->ops->n_queues || nq == 0))
 		return state_fail(r, err, EINVAL,
 				  "saved for virtio device type %u with %u "
 				  "queues, this slot has %s",
@@ -636,9 +641,14 @@ static int vmmio_load_locked(struct virtio_dev *vd, uint32_t instance,
 		vs[i].signalled_used = state_get_u16(r);
 		vs[i].notify_enabled = state_get_u8(r);
 	}
-	rc = state_section_done(r, err);
-	if (rc)
-		return rc;
+	/* version 2: the device's own state follows (read after the reset
+	 * below); then the section must be done */
+	bool dev_part = r->version >= 2 && vd->ops->load_state;
+	if (r->short_read || !dev_part) {
+		rc = state_section_done(r, err);
+		if (rc)
+			return rc;
+	}
 	if (status & ~0xffu)
 		return state_fail(r, err, EINVAL, "%s: status %#x", name,
 				  status);
@@ -652,6 +662,13 @@ static int vmmio_load_locked(struct virtio_dev *vd, uint32_t instance,
 				  "%s: started without DRIVER_OK", name);
 
 	vmmio_reset(vd);
+	if (dev_part) {
+		rc = vd->ops->load_state(vd->opaque, r, err);
+		if (!rc)
+			rc = state_section_done(r, err);
+		if (rc)
+			return rc;
+	}
 	vd->dev_features_sel = dsel;
 	vd->drv_features_sel = drsel;
 	vd->queue_sel = qsel;

@@ -14,11 +14,13 @@
 #include "net/swport.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/state_io.h"
 
 #define LOG_SUB "virtio-net"
 
-#define RXQ 0
-#define TXQ 1
+#define RXQ   0
+#define TXQ   1
+#define CTRLQ 2 /* with VIRTIO_NET_F_CTRL_VQ (one queue pair: index 2) */
 /* transmit requests per poll before yielding to receive work */
 #define TX_BUDGET 256
 
@@ -27,7 +29,6 @@
 #define NET_HDR_F_NEEDS_CSUM 1
 #define NET_HDR_F_DATA_VALID 2
 #define NET_HDR_GSO_NONE     0
-#define VIRTIO_NET_S_LINK_UP 1
 
 struct virtio_net {
 	struct virtio_dev_ops ops;
@@ -48,8 +49,21 @@ struct virtio_net {
 	unsigned rx_n, rx_cap;
 	struct virtq_req tx_req;
 	uint8_t *tx_buf; /* NETDEV_MAX_FRAME */
+	struct virtq_req ctrl_req;
 
-	uint64_t tx_bad, rx_too_big; /* atomics */
+	/* Receive filter (5.1.6.5.1, 5.1.6.5.2) and the announce (5.1.6.5.4):
+	 * under lock; back to the reset state by reset(), kept across
+	 * quiesce/start, saved with the device. */
+	const uint8_t *cfg_mac; /* the configured address (config[0..5]) */
+	uint8_t mac[6];		/* current: MAC_ADDR_SET changes it */
+	bool promisc, allmulti;
+	bool uc_overflow, mc_overflow; /* a longer table: accept all */
+	unsigned n_uc, n_mc;
+	uint8_t uc[VIRTIO_NET_MAC_TABLE_MAX][6];
+	uint8_t mc[VIRTIO_NET_MAC_TABLE_MAX][6];
+	bool announce_pending; /* VIRTIO_NET_S_ANNOUNCE, not acked yet */
+
+	uint64_t tx_bad, rx_too_big, rx_filtered, announces; /* atomics */
 };
 
 static bool has_feature(const struct virtio_net *n, unsigned bit)
@@ -127,7 +141,143 @@ drop:
 	return 1;
 }
 
-/* The netdev's poll callback: drain the transmit queue (netdev thread). */
+/* ---- control queue (5.1.6.5) ------------------------------------------------- */
+
+static bool mac_unicast(const uint8_t *m)
+{
+	return !(m[0] & 1) && (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]);
+}
+
+/* The filter's reset state: QEMU's, promiscuous until the driver says
+ * otherwise (a driver without CTRL_RX hears everything), empty tables
+ * (5.1.6.5.2.2), the configured address. Under lock. */
+static void filter_reset(struct virtio_net *n)
+{
+	memcpy(n->mac, n->cfg_mac, 6);
+	n->promisc = true;
+	n->allmulti = false;
+	n->uc_overflow = n->mc_overflow = false;
+	n->n_uc = n->n_mc = 0;
+	n->announce_pending = false;
+}
+
+/* VIRTIO_NET_CTRL_MAC_TABLE_SET: two struct virtio_net_ctrl_mac (le32
+ * entries, entries x 6 bytes), unicast then multicast, filling the data
+ * exactly. Applied only when all of it is well formed. */
+static uint8_t ctrl_mac_table(struct virtio_net *n, const struct virtq_req *req)
+{
+	uint8_t tab[2][VIRTIO_NET_MAC_TABLE_MAX][6];
+	unsigned cnt[2];
+	bool over[2];
+	uint64_t off = 2;
+
+	for (unsigned t = 0; t < 2; t++) {
+		uint8_t le[4];
+		if (req->out_len - off < 4 ||
+		    virtq_req_read(req, off, le, 4) != 4)
+			return VIRTIO_NET_ERR;
+		off += 4;
+		uint64_t k = (uint64_t)le[0] | (uint64_t)le[1] << 8 |
+			     (uint64_t)le[2] << 16 | (uint64_t)le[3] << 24;
+		if (k * 6 > req->out_len - off)
+			return VIRTIO_NET_ERR;
+		over[t] = k > VIRTIO_NET_MAC_TABLE_MAX;
+		cnt[t] = over[t] ? 0 : (unsigned)k;
+		if (cnt[t] &&
+		    virtq_req_read(req, off, tab[t], cnt[t] * 6) != cnt[t] * 6)
+			return VIRTIO_NET_ERR;
+		off += k * 6;
+	}
+	if (off != req->out_len)
+		return VIRTIO_NET_ERR;
+	n->n_uc = cnt[0];
+	n->uc_overflow = over[0];
+	memcpy(n->uc, tab[0], cnt[0] * 6);
+	n->n_mc = cnt[1];
+	n->mc_overflow = over[1];
+	memcpy(n->mc, tab[1], cnt[1] * 6);
+	return VIRTIO_NET_OK;
+}
+
+/* One control command: its ack (VIRTIO_NET_OK / VIRTIO_NET_ERR). A class
+ * whose feature was not negotiated, an unknown command, or data of the
+ * wrong size is VIRTIO_NET_ERR and changes nothing. Under lock. */
+static uint8_t ctrl_command(struct virtio_net *n, const struct virtq_req *req)
+{
+	uint8_t hdr[2], b[6];
+	uint64_t dlen = req->out_len - 2;
+
+	virtq_req_read(req, 0, hdr, 2);
+	switch (hdr[0]) {
+	case VIRTIO_NET_CTRL_RX:
+		if (!has_feature(n, VIRTIO_NET_F_CTRL_RX_BIT) || dlen != 1 ||
+		    virtq_req_read(req, 2, b, 1) != 1 || b[0] > 1)
+			return VIRTIO_NET_ERR;
+		if (hdr[1] == VIRTIO_NET_CTRL_RX_PROMISC)
+			n->promisc = b[0];
+		else if (hdr[1] == VIRTIO_NET_CTRL_RX_ALLMULTI)
+			n->allmulti = b[0];
+		else
+			return VIRTIO_NET_ERR;
+		return VIRTIO_NET_OK;
+	case VIRTIO_NET_CTRL_MAC:
+		if (hdr[1] == VIRTIO_NET_CTRL_MAC_TABLE_SET &&
+		    has_feature(n, VIRTIO_NET_F_CTRL_RX_BIT))
+			return ctrl_mac_table(n, req);
+		if (hdr[1] == VIRTIO_NET_CTRL_MAC_ADDR_SET &&
+		    has_feature(n, VIRTIO_NET_F_CTRL_MAC_ADDR_BIT) &&
+		    dlen == 6 && virtq_req_read(req, 2, b, 6) == 6 &&
+		    mac_unicast(b)) {
+			memcpy(n->mac, b, 6);
+			return VIRTIO_NET_OK;
+		}
+		return VIRTIO_NET_ERR;
+	case VIRTIO_NET_CTRL_ANNOUNCE:
+		if (hdr[1] != VIRTIO_NET_CTRL_ANNOUNCE_ACK || dlen ||
+		    !has_feature(n, VIRTIO_NET_F_GUEST_ANNOUNCE_BIT))
+			return VIRTIO_NET_ERR;
+		/* 5.1.6.5.4: the driver announced; clear the bit */
+		n->announce_pending = false;
+		return VIRTIO_NET_OK;
+	default: return VIRTIO_NET_ERR;
+	}
+}
+
+/* Serve the control queue (netdev thread, under lock). false: the device
+ * is broken now. */
+static bool ctrl_poll(struct virtio_net *n, struct virtio_dev *vd)
+{
+	struct virtq *vq = virtio_queue(vd, CTRLQ);
+	bool pushed = false;
+	int rc;
+
+	if (!vq)
+		return true;
+	while ((rc = virtq_pop(vq, &n->ctrl_req)) > 0) {
+		struct virtq_req *req = &n->ctrl_req;
+		/* 5.1.6.5: class and command readable, the ack writable */
+		if (req->out_len < 2 || req->in_len < 1) {
+			virtio_device_error(vd, "net: control request without "
+						"class and command or without "
+						"the ack byte");
+			return false;
+		}
+		uint8_t ack = ctrl_command(n, req);
+		virtq_req_write(req, 0, &ack, 1);
+		virtq_push(vq, req, 1);
+		pushed = true;
+	}
+	if (rc < 0) {
+		virtio_device_error(vd, "net: malformed control queue");
+		return false;
+	}
+	if (pushed)
+		virtio_notify(vd, CTRLQ);
+	return true;
+}
+
+/* The netdev's poll callback: serve the control queue and drain the
+ * transmit queue (netdev thread). */
 static void net_poll(void *opaque)
 {
 	struct virtio_net *n = opaque;
@@ -139,7 +289,8 @@ static void net_poll(void *opaque)
 
 	pthread_mutex_lock(&n->lock);
 	vd = n->vd;
-	if (!vd || virtio_broken(vd) || !(vq = virtio_queue(vd, TXQ)))
+	if (!vd || virtio_broken(vd) || !ctrl_poll(n, vd) ||
+	    !(vq = virtio_queue(vd, TXQ)))
 		goto out;
 	/* no kicks while we drain; re-enabled (and re-checked) below */
 	virtq_set_notify(vq, false);
@@ -231,6 +382,29 @@ static void rx_copy(const struct virtq_req *req, size_t off,
 	}
 }
 
+/* Does the receive filter let a frame to dst through? Under lock. */
+static bool rx_accept(const struct virtio_net *n, const uint8_t *dst)
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+	if (n->promisc)
+		return true;
+	if (dst[0] & 1) {
+		if (!memcmp(dst, bcast, 6) || n->allmulti || n->mc_overflow)
+			return true;
+		for (unsigned i = 0; i < n->n_mc; i++)
+			if (!memcmp(dst, n->mc[i], 6))
+				return true;
+		return false;
+	}
+	if (!memcmp(dst, n->mac, 6) || n->uc_overflow)
+		return true;
+	for (unsigned i = 0; i < n->n_uc; i++)
+		if (!memcmp(dst, n->uc[i], 6))
+			return true;
+	return false;
+}
+
 /* The netdev's receive callback: one frame toward the guest (netdev
  * thread). -EAGAIN when the guest has not posted enough buffers. */
 static int net_receive(void *opaque, const struct iovec *iov, int n_iov)
@@ -249,6 +423,19 @@ static int net_receive(void *opaque, const struct iovec *iov, int n_iov)
 	vd = n->vd;
 	if (!vd || virtio_broken(vd) || !(vq = virtio_queue(vd, RXQ))) {
 		r = -ENETDOWN;
+		goto out;
+	}
+	uint8_t dst[6];
+	size_t got = 0;
+	for (int i = 0; i < n_iov && got < 6; i++) {
+		size_t l = iov[i].iov_len < 6 - got ? iov[i].iov_len : 6 - got;
+		memcpy(dst + got, iov[i].iov_base, l);
+		got += l;
+	}
+	if (got < 6 || !rx_accept(n, dst)) {
+		/* not for this NIC: taken and discarded, as a real NIC does
+		 * (no guest buffer used) */
+		__atomic_fetch_add(&n->rx_filtered, 1, __ATOMIC_RELAXED);
 		goto out;
 	}
 	mrg = has_feature(n, VIRTIO_NET_F_MRG_RXBUF_BIT);
@@ -327,10 +514,17 @@ out:
 static void net_config_read(void *opaque, uint32_t off, void *buf, uint32_t len)
 {
 	struct virtio_net *n = opaque;
+	uint8_t c[VIRTIO_NET_CONFIG_SIZE];
 
+	memcpy(c, n->config, sizeof(c));
+	pthread_mutex_lock(&n->lock);
+	memcpy(c, n->mac, 6);
+	if (n->announce_pending)
+		put_le16(c + 6, VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
+	pthread_mutex_unlock(&n->lock);
 	memset(buf, 0, len);
 	if (off < VIRTIO_NET_CONFIG_SIZE)
-		memcpy(buf, n->config + off,
+		memcpy(buf, c + off,
 		       len < VIRTIO_NET_CONFIG_SIZE - off
 			       ? len
 			       : VIRTIO_NET_CONFIG_SIZE - off);
@@ -356,6 +550,7 @@ static void net_reset(void *opaque)
 	pthread_mutex_lock(&n->lock);
 	rx_stash_free(n);
 	n->vd = NULL;
+	filter_reset(n);
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -386,8 +581,121 @@ static void net_queue_notify(void *opaque, unsigned q)
 
 	if (q == RXQ)
 		netdev_rx_ready(n->nd);
-	else if (q == TXQ)
+	else if (q == TXQ || q == CTRLQ)
 		netdev_kick(n->nd);
+}
+
+/* ---- device state (docs/vm-state.md: "virtio-mmio" version 2) ------------------- */
+
+/* u8 promisc, allmulti, announce pending, mac[6], u8 unicast overflow,
+ * multicast overflow, u32 unicast entries + 6 bytes each, u32 multicast
+ * entries + 6 bytes each. */
+static void net_save_state(void *opaque, struct state_writer *w)
+{
+	struct virtio_net *n = opaque;
+
+	pthread_mutex_lock(&n->lock);
+	state_put_u8(w, n->promisc);
+	state_put_u8(w, n->allmulti);
+	state_put_u8(w, n->announce_pending);
+	state_put_bytes(w, n->mac, 6);
+	state_put_u8(w, n->uc_overflow);
+	state_put_u8(w, n->mc_overflow);
+	state_put_u32(w, n->n_uc);
+	state_put_bytes(w, n->uc, n->n_uc * 6);
+	state_put_u32(w, n->n_mc);
+	state_put_bytes(w, n->mc, n->n_mc * 6);
+	pthread_mutex_unlock(&n->lock);
+}
+
+static int net_load_state(void *opaque, struct state_reader *r,
+			  struct error *err)
+{
+	struct virtio_net *n = opaque;
+	uint8_t flag[5], mac[6];
+	const void *tab[2] = { NULL, NULL };
+	uint32_t cnt[2];
+
+	flag[0] = state_get_u8(r);
+	flag[1] = state_get_u8(r);
+	flag[2] = state_get_u8(r);
+	state_get_bytes(r, mac, 6);
+	flag[3] = state_get_u8(r);
+	flag[4] = state_get_u8(r);
+	for (unsigned t = 0; t < 2; t++) {
+		cnt[t] = state_get_u32(r);
+		if (r->short_read)
+			return state_section_done(r, err);
+		if (cnt[t] > VIRTIO_NET_MAC_TABLE_MAX)
+			return state_fail(r, err, EINVAL,
+					  "virtio-net: %s filter of %u "
+					  "entries, at most %u",
+					  t ? "multicast" : "unicast", cnt[t],
+					  VIRTIO_NET_MAC_TABLE_MAX);
+		if (cnt[t] && !(tab[t] = state_get_ptr(r, cnt[t] * 6)))
+			return state_section_done(r, err);
+	}
+	for (unsigned i = 0; i < 5; i++)
+		if (flag[i] > 1)
+			return state_fail(r, err, EINVAL,
+					  "virtio-net: filter flag %u is %u", i,
+					  flag[i]);
+	if (!mac_unicast(mac))
+		return state_fail(r, err, EINVAL,
+				  "virtio-net: MAC address "
+				  "%02x:%02x:%02x:%02x:%02x:%02x is not a "
+				  "unicast address",
+				  mac[0], mac[1], mac[2], mac[3], mac[4],
+				  mac[5]);
+	pthread_mutex_lock(&n->lock);
+	n->promisc = flag[0];
+	n->allmulti = flag[1];
+	n->announce_pending = flag[2];
+	memcpy(n->mac, mac, 6);
+	n->uc_overflow = flag[3];
+	n->mc_overflow = flag[4];
+	n->n_uc = cnt[0];
+	n->n_mc = cnt[1];
+	if (cnt[0])
+		memcpy(n->uc, tab[0], cnt[0] * 6);
+	if (cnt[1])
+		memcpy(n->mc, tab[1], cnt[1] * 6);
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}
+
+/* ---- announce (5.1.6.5.4 and the host's RARP) ------------------------------------ */
+
+/* One round (netdev thread, from the netdev core): the MAC to announce,
+ * and ask the guest to announce itself if its driver can. */
+static bool net_announce_round(void *opaque, uint8_t mac[6])
+{
+	struct virtio_net *n = opaque;
+	struct virtio_dev *vd;
+
+	pthread_mutex_lock(&n->lock);
+	memcpy(mac, n->mac, 6);
+	vd = n->vd;
+	if (vd && !virtio_broken(vd) &&
+	    has_feature(n, VIRTIO_NET_F_GUEST_ANNOUNCE_BIT) &&
+	    has_feature(n, VIRTIO_NET_F_CTRL_VQ_BIT) &&
+	    virtio_queue(vd, CTRLQ)) {
+		n->announce_pending = true;
+		virtio_config_changed(vd);
+	}
+	pthread_mutex_unlock(&n->lock);
+	__atomic_fetch_add(&n->announces, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+int virtio_net_announce(struct virtio_net *n,
+			const struct netdev_announce_params *p,
+			struct error *err)
+{
+	int r = netdev_announce(n->nd, p, err);
+	if (r)
+		error_prefix(err, "virtio-net %s", n->id);
+	return r;
 }
 
 /* ---- life cycle --------------------------------------------------------------------- */
@@ -443,18 +751,24 @@ struct virtio_net *virtio_net_create(const struct virtio_net_config *cfg,
 	put_le16(n->config + 6, VIRTIO_NET_S_LINK_UP);
 	put_le16(n->config + 8, 1);
 	put_le16(n->config + 10, (uint16_t)mtu);
+	n->cfg_mac = n->config;
+	filter_reset(n);
 
 	n->ops = (struct virtio_dev_ops){
 		.name = "virtio-net",
 		.device_id = VIRTIO_ID_NET,
-		.n_queues = 2,
+		.n_queues = 3, /* receive, transmit, control */
 		.queue_max = VIRTIO_NET_QUEUE_SIZE,
 		.features = 1ull << VIRTIO_NET_F_CSUM_BIT |
 			    1ull << VIRTIO_NET_F_GUEST_CSUM_BIT |
 			    1ull << VIRTIO_NET_F_MTU_BIT |
 			    1ull << VIRTIO_NET_F_MAC_BIT |
 			    1ull << VIRTIO_NET_F_MRG_RXBUF_BIT |
-			    1ull << VIRTIO_NET_F_STATUS_BIT,
+			    1ull << VIRTIO_NET_F_STATUS_BIT |
+			    1ull << VIRTIO_NET_F_CTRL_VQ_BIT |
+			    1ull << VIRTIO_NET_F_CTRL_RX_BIT |
+			    1ull << VIRTIO_NET_F_GUEST_ANNOUNCE_BIT |
+			    1ull << VIRTIO_NET_F_CTRL_MAC_ADDR_BIT,
 		.config_size = VIRTIO_NET_CONFIG_SIZE,
 		.config_read = net_config_read,
 		.config_write = NULL, /* mac is read-only without legacy */
@@ -462,11 +776,14 @@ struct virtio_net *virtio_net_create(const struct virtio_net_config *cfg,
 		.reset = net_reset,
 		.quiesce = net_quiesce,
 		.queue_notify = net_queue_notify,
+		.save_state = net_save_state,
+		.load_state = net_load_state,
 	};
 	/* until a driver negotiates: what we offer (for handle_tx users) */
 	n->features = n->ops.features;
 
-	struct netdev_client c = { net_receive, net_poll, n };
+	struct netdev_client c = { net_receive, net_poll, n,
+				   net_announce_round };
 	netdev_attach(n->nd, &c);
 	return n;
 }
@@ -499,6 +816,8 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *st)
 	netdev_get_stats(n->nd, &st->nd);
 	st->tx_bad = __atomic_load_n(&n->tx_bad, __ATOMIC_RELAXED);
 	st->rx_too_big = __atomic_load_n(&n->rx_too_big, __ATOMIC_RELAXED);
+	st->rx_filtered = __atomic_load_n(&n->rx_filtered, __ATOMIC_RELAXED);
+	st->announces = __atomic_load_n(&n->announces, __ATOMIC_RELAXED);
 }
 
 /* ---- configuration and --net parsing ---------------------------------------------- */

@@ -30,12 +30,35 @@
 #include "virtio/virtq.h"
 
 /* Feature bits (5.1.3). */
-#define VIRTIO_NET_F_CSUM_BIT	    0
-#define VIRTIO_NET_F_GUEST_CSUM_BIT 1
-#define VIRTIO_NET_F_MTU_BIT	    3
-#define VIRTIO_NET_F_MAC_BIT	    5
-#define VIRTIO_NET_F_MRG_RXBUF_BIT  15
-#define VIRTIO_NET_F_STATUS_BIT	    16
+#define VIRTIO_NET_F_CSUM_BIT		0
+#define VIRTIO_NET_F_GUEST_CSUM_BIT	1
+#define VIRTIO_NET_F_MTU_BIT		3
+#define VIRTIO_NET_F_MAC_BIT		5
+#define VIRTIO_NET_F_MRG_RXBUF_BIT	15
+#define VIRTIO_NET_F_STATUS_BIT		16
+#define VIRTIO_NET_F_CTRL_VQ_BIT	17
+#define VIRTIO_NET_F_CTRL_RX_BIT	18
+#define VIRTIO_NET_F_GUEST_ANNOUNCE_BIT 21
+#define VIRTIO_NET_F_CTRL_MAC_ADDR_BIT	23
+
+/* config status bits (5.1.4) */
+#define VIRTIO_NET_S_LINK_UP  1
+#define VIRTIO_NET_S_ANNOUNCE 2
+
+/* Control queue (5.1.6.5): class, command, data..., then the ack byte. */
+#define VIRTIO_NET_OK		      0
+#define VIRTIO_NET_ERR		      1
+#define VIRTIO_NET_CTRL_RX	      0
+#define VIRTIO_NET_CTRL_RX_PROMISC    0
+#define VIRTIO_NET_CTRL_RX_ALLMULTI   1
+#define VIRTIO_NET_CTRL_MAC	      1
+#define VIRTIO_NET_CTRL_MAC_TABLE_SET 0
+#define VIRTIO_NET_CTRL_MAC_ADDR_SET  1
+#define VIRTIO_NET_CTRL_ANNOUNCE      3
+#define VIRTIO_NET_CTRL_ANNOUNCE_ACK  0
+/* Entries of each MAC filter table (unicast, multicast) the device keeps;
+ * a longer table from the driver accepts every address of its kind. */
+#define VIRTIO_NET_MAC_TABLE_MAX 64
 
 #define VIRTIO_NET_QUEUE_SIZE  256
 #define VIRTIO_NET_CONFIG_SIZE 12 /* mac, status, max_vq_pairs, mtu */
@@ -73,6 +96,8 @@ struct virtio_net_stats {
 	struct netdev_stats nd; /* frames through the back end */
 	uint64_t tx_bad;	/* malformed or unsupported frames dropped */
 	uint64_t rx_too_big;	/* frames larger than the guest's buffers */
+	uint64_t rx_filtered;	/* frames the receive filter discarded */
+	uint64_t announces;	/* self-announce rounds run */
 };
 
 /* Defaults for NIC number index: user back end, MAC 52:54:00:12:34:56+index,
@@ -93,6 +118,15 @@ const struct virtio_dev_ops *virtio_net_dev_ops(struct virtio_net *n);
 struct netdev *virtio_net_netdev(struct virtio_net *n);
 /* Counters (any thread). */
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *st);
+
+/* Announce the NIC (after a restore or a move; docs/net.md): rounds (p,
+ * NULL = QEMU's defaults) of a RARP frame from its MAC into the back end
+ * and, when the driver negotiated GUEST_ANNOUNCE, VIRTIO_NET_S_ANNOUNCE
+ * with a configuration interrupt so the guest announces itself. Runs on
+ * the netdev thread's timer; any thread; 0 or -EINVAL (bad params). */
+int virtio_net_announce(struct virtio_net *n,
+			const struct netdev_announce_params *p,
+			struct error *err);
 
 /* Handle one transmit request (netdev thread; exposed for unit tests and
  * fuzzing): strips the virtio_net_hdr, completes a partial checksum

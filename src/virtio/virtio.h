@@ -92,6 +92,18 @@ struct virtio_dev_ops {
 	 * kept); start() continues. NULL: the device's state cannot be saved
 	 * (a save is refused, naming it). */
 	void (*quiesce)(void *opaque);
+	/* The device's own state beyond the transport's (virtio-net's
+	 * receive filter and pending announce), appended to its
+	 * "virtio-mmio" section (version 2; docs/vm-state.md). save_state:
+	 * quiesced, under the transport lock. load_state: after the
+	 * transport was reset and before start(); read with state_get_*,
+	 * check everything (the file is untrusted), apply; -errno with err
+	 * set (state_fail) refuses the file. A version-1 section has no
+	 * device part: load_state is not called and the device keeps its
+	 * reset state. Both NULL: the device has no state of its own. */
+	void (*save_state)(void *opaque, struct state_writer *w);
+	int (*load_state)(void *opaque, struct state_reader *r,
+			  struct error *err);
 };
 
 /* ---- transport: virtio-mmio version 2 (section 4.2) ----------------------- */

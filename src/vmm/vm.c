@@ -331,6 +331,15 @@ int vm_power_button(struct vm *vm)
 	return virt_power_button(vm->board);
 }
 
+int vm_announce(struct vm *vm)
+{
+	struct error err = { 0 };
+
+	if (vm->remote)
+		return proc_call(vm, VMPROTO_ANNOUNCE, NULL, 0);
+	return virt_announce(vm->board, NULL, &err);
+}
+
 int vm_disk_snapshot(struct vm *vm, const char *name, bool del,
 		     struct error *err)
 {

@@ -82,6 +82,9 @@ int vm_resume(struct vm *vm);
 void vm_reset(struct vm *vm);
 /* -ENODEV when the machine has no power button. */
 int vm_power_button(struct vm *vm);
+/* Every NIC announces itself with the default rounds (virt_announce;
+ * in a worker through VMPROTO_ANNOUNCE). 0, -ENODEV (no NIC) or -errno. */
+int vm_announce(struct vm *vm);
 /* Internal snapshot name of every writable disk at one instant, or (del)
  * its deletion (virt_disk_snapshot; in a worker process through
  * VMPROTO_DISK_SNAPSHOT, the worker holding the images open). 0 or -errno

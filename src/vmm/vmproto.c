@@ -59,6 +59,7 @@ static const struct {
 				       ? sizeof(struct vmproto_attached)
 				       : 512,
 			       0 },
+	[VMPROTO_ANNOUNCE] = { "announce", 0, 0, 0 },
 };
 
 const char *vmproto_type_name(unsigned type)

@@ -97,6 +97,9 @@ enum vmproto_type {
 	VMPROTO_RENDEZVOUS,
 	VMPROTO_ATTACH,
 	VMPROTO_ATTACHED,
+	/* daemon -> worker: every NIC announces itself (virt_announce,
+	 * docs/net.md); reply a0 = 0, -ENODEV (no NIC) or -errno */
+	VMPROTO_ANNOUNCE,
 	VMPROTO_TYPE_END
 };
 

@@ -450,6 +450,7 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		r = 0;
 		break;
 	case VMPROTO_POWER: r = vm_power_button(w->vm); break;
+	case VMPROTO_ANNOUNCE: r = vm_announce(w->vm); break;
 	case VMPROTO_CONSOLE_IN:
 		r = vm_console_try_input(w->viewer, m->data, m->len);
 		break;

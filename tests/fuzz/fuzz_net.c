@@ -8,8 +8,12 @@
  * its work runs here through netdev_run_once().
  *
  * Input layout:
- *   u8 features     bit 0: MRG_RXBUF, bit 1: CSUM, bit 2: GUEST_CSUM
- *   then operations until the input ends, each one byte op % 3:
+ *   u8 features     bit 0: MRG_RXBUF, bit 1: CSUM, bit 2: GUEST_CSUM,
+ *                   bit 3: CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR, GUEST_ANNOUNCE
+ *                   (and the control queue)
+ *   then operations until the input ends, each one byte op: 0xfa..0xfc a
+ *   control request (as transmit, on queue 2), 0xfd..0xff an announce
+ *   round (netdev_announce, 1 round, then the loop once), else op % 3:
  *     0 transmit: u8 n (1 + n % 4 buffers), n x { u8 flags (bit 0:
  *       device-writable), u16 len (% 2048), readable: len bytes }
  *     1 post receive buffers: u8 n (1 + n % 4), n x { u8 flags (bit 0:
@@ -55,7 +59,8 @@ static struct echo echo;
 static struct virtio_net *vn;
 static struct virtio_dev *vd;
 static const struct mmio_ops *mo;
-static uint16_t avail[2], used_seen[2], next_desc[2];
+static uint16_t avail[3], used_seen[3], next_desc[3];
+static unsigned n_q = 2;
 
 static void echo_output(void *be, const uint8_t *frame, size_t len)
 {
@@ -136,7 +141,8 @@ static void device_up(uint32_t feat)
 {
 	static const uint8_t zero[0x4000];
 
-	for (unsigned q = 0; q < 2; q++) {
+	n_q = feat & 1u << VIRTIO_NET_F_CTRL_VQ_BIT ? 3 : 2;
+	for (unsigned q = 0; q < 3; q++) {
 		wr(QBASE(q), zero, sizeof(zero));
 		avail[q] = used_seen[q] = next_desc[q] = 0;
 	}
@@ -148,7 +154,7 @@ static void device_up(uint32_t feat)
 	reg_w(0x024, 1);
 	reg_w(0x020, 1); /* VERSION_1 */
 	reg_w(0x070, 3 | 8);
-	for (unsigned q = 0; q < 2; q++) {
+	for (unsigned q = 0; q < n_q; q++) {
 		reg_w(0x030, q);
 		reg_w(0x038, QSZ);
 		reg_w(0x080, (uint32_t)QBASE(q));
@@ -178,6 +184,8 @@ static void check_used(unsigned q)
 		CHECK(e[0] < QSZ);
 		if (q == 1)
 			CHECK(e[1] == 0);
+		else if (q == 2)
+			CHECK(e[1] == 1); /* the ack byte */
 		else
 			CHECK(e[1] <= QSZ * 4096);
 		used_seen[q]++;
@@ -201,7 +209,7 @@ static size_t chain(unsigned q, const uint8_t *data, size_t size)
 
 		used += 3;
 		slot[k] = next_desc[q]++ % QSZ;
-		if (q == 1) {
+		if (q >= 1) {
 			len[k] = l % 2048;
 			flags[k] = (fl & 1) ? 2 : 0; /* WRITE: odd for tx */
 			if (!(fl & 1)) {
@@ -240,20 +248,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		feat |= 1u << VIRTIO_NET_F_CSUM_BIT;
 	if (data[0] & 4)
 		feat |= 1u << VIRTIO_NET_F_GUEST_CSUM_BIT;
+	if (data[0] & 8)
+		feat |= 1u << VIRTIO_NET_F_CTRL_VQ_BIT |
+			1u << VIRTIO_NET_F_CTRL_RX_BIT |
+			1u << VIRTIO_NET_F_CTRL_MAC_ADDR_BIT |
+			1u << VIRTIO_NET_F_GUEST_ANNOUNCE_BIT;
 	device_up(feat);
 	while (pos < size) {
-		uint8_t op = data[pos++] % 3;
+		uint8_t b = data[pos++], op = b % 3;
 
-		if (op == 2)
+		if (b >= 0xfd) {
+			struct netdev_announce_params p = { 1, 0, 0, 0 };
+			CHECK(virtio_net_announce(vn, &p, NULL) == 0);
 			netdev_run_once(echo.nd);
-		else
+		} else if (b >= 0xfa) {
+			if (n_q == 3)
+				pos += chain(2, data + pos, size - pos);
+		} else if (op == 2) {
+			netdev_run_once(echo.nd);
+		} else {
 			pos += chain(op == 0 ? 1 : 0, data + pos, size - pos);
-		check_used(0);
-		check_used(1);
+		}
+		for (unsigned q = 0; q < n_q; q++)
+			check_used(q);
 	}
 	netdev_run_once(echo.nd);
-	check_used(0);
-	check_used(1);
+	for (unsigned q = 0; q < n_q; q++)
+		check_used(q);
 	/* reset: the device lets go of held buffers; queued frames drop */
 	reg_w(0x070, 0);
 	netdev_run_once(echo.nd);

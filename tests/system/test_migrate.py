@@ -8,7 +8,8 @@ migrated back and forth ten times with `softvisor vm migrate NAME --to URL` (pre
 its RAM moves while it runs; once stop-and-copy; twice in the default
 tier, ten times in the full tier), and
 across all moves its console shows every count once, in order, and takes
-input at the end. A migration whose destination is killed while the
+input at the end; after each move the VM's NIC announced itself at the
+destination (its RARP frames are counted there). A migration whose destination is killed while the
 state streams leaves the VM running on the source, and one to a
 destination that refuses (a wrong token) too.
 """
@@ -88,8 +89,34 @@ def back_and_forth(tmp_path, guest, moves):
                 assert d.stop() == 0, d.tail()
 
 
+def nic_tx(d, vm):
+    """Frames VM's NIC sent, from d's /metrics (None: not there yet)."""
+    api = d.api()
+    c = api.conn()
+    c.request("GET", "/metrics", headers={"Authorization": "Bearer " +
+                                          api.token} if api.token else {})
+    body = c.getresponse().read().decode()
+    c.close()
+    m = re.search(r'^softvisor_vm_nic_tx_packets_total\{[^}]*vm="' + vm +
+                  r'"[^}]*\} (\d+)', body, re.M)
+    return int(m.group(1)) if m else None
+
+
+def announced(d, vm):
+    """The moved VM's NIC announced itself at the destination: its 5 RARP
+    frames are counted there (the guest leaves its eth0 down and sends
+    nothing itself; the destination's back end is new, from 0)."""
+    deadline = time.monotonic() + 30 * TIME_SCALE
+    while time.monotonic() < deadline and (nic_tx(d, vm) or 0) < 5:
+        time.sleep(0.2)
+    assert (nic_tx(d, vm) or 0) >= 5, nic_tx(d, vm)
+
+
 def run(tmp_path, a, b, guest, moves):
-    defn = guest_definition(guest, "mig", script=WORKLOAD, after="shell")
+    # a NIC (user-mode NAT, left down by the guest): it announces itself
+    # after each move
+    defn = guest_definition(guest, "mig", script=WORKLOAD, after="shell",
+                            nics=[{"type": "user"}])
     a.api().ok("POST", "/v1/vms", defn)
     a.cli("vm", "start", "mig")
     # the sessions alternate between the daemons; each new one starts
@@ -117,6 +144,7 @@ def run(tmp_path, a, b, guest, moves):
         assert dst.api().state("mig") == "running"
         c = session(dst, "mig", rec)
         c.expect(CTR, timeout=60 * TIME_SCALE)
+        announced(dst, "mig")
 
     # the whole output of all sessions
     c.expect(r"CTR \d+ .* END", timeout=60 * TIME_SCALE)

@@ -226,6 +226,24 @@ def test_daemon_vms_on_switch(tmp_path, guest):
             time.sleep(1)
         assert ok, (sw, d.tail())
         assert {p["portgroup"] for p in ports} == {"web"}
+        # `vm announce` (REST POST .../announce): vm1's NIC sends its 5
+        # RARP frames, and its guest (GUEST_ANNOUNCE) a gratuitous ARP
+        # per round, into the switch, which counts them on vm1's port;
+        # first wait until the guest's own traffic (its pings) is over
+        def port_tx(mac="52:54:00:77:01:01"):
+            _, sw = api.call("GET", "/v1/switches/lan")
+            return [p["tx_frames"] for p in sw["ports"]
+                    if p["mac"] == mac][0]
+        before, deadline = -1, time.monotonic() + 10
+        while time.monotonic() < deadline and before != port_tx():
+            before = port_tx()
+            time.sleep(1)
+        out = d.cli("vm", "announce", "vm1").stdout
+        assert "vm1: running" in out, out
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and port_tx() < before + 10:
+            time.sleep(0.2)
+        assert port_tx() >= before + 10, (before, port_tx())
         assert sw["cpu_ms"] >= 0
         st, j = api.call("DELETE", "/v1/switches/lan")
         assert st == 409 and "connected" in j["error"]["message"], j
@@ -233,6 +251,9 @@ def test_daemon_vms_on_switch(tmp_path, guest):
         assert st == 409, j
         for n in ("vm1", "vm2"):
             api.ok("POST", f"/v1/vms/{n}/stop")
+        st, j = api.call("POST", "/v1/vms/vm1/announce")
+        assert st == 409 and "announce needs it running" in \
+            j["error"]["message"], j
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             _, sw = api.call("GET", "/v1/switches/lan")

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import SOFTVISOR_BOOT_TIMEOUT, append_line
+from conftest import SOFTVISOR_BOOT_TIMEOUT, TIME_SCALE, append_line
 from conftest import softvisor_argv
 from test_virtio import http_server  # noqa: F401 (a fixture)
 
@@ -241,3 +241,125 @@ def test_save_restore_with_network(guest, vm_factory, tmp_path,
               what="fetch after restore")
     vm.send("exit\n")
     assert vm.wait_exit(timeout=60) == 0
+
+
+# ---- the NIC announces itself after a restore ------------------------------------
+
+# Runs in the test's network namespace: prints "READY", then one line per
+# ARP (0x0806) or RARP (0x8035) frame seen on br0 ("TYPE SRC HEX"), until
+# 5 RARP frames and one gratuitous ARP (sender IP == target IP) from MAC
+# were seen or the deadline (argv: MAC, seconds) passed.
+CAPTURE = r"""
+import socket, sys, time
+mac = bytes.fromhex(sys.argv[1].replace(':', ''))
+end = time.monotonic() + float(sys.argv[2])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind(("br0", 0))
+s.settimeout(0.2)
+print("READY", flush=True)
+rarp = garp = 0
+while time.monotonic() < end and (rarp < 5 or not garp):
+    try:
+        f = s.recv(2048)
+    except socket.timeout:
+        continue
+    t = f[12:14]
+    if t not in (b"\x80\x35", b"\x08\x06") or f[6:12] != mac:
+        continue
+    print(t.hex(), f[6:12].hex(), f[:60].hex(), flush=True)
+    if t == b"\x80\x35":
+        rarp += 1
+    elif f[28:32] == f[38:42]:
+        garp += 1
+"""
+
+
+@pytest.fixture
+def bridge_ns():
+    """A network namespace with a Linux bridge br0 at 10.77.0.254/24."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a network namespace")
+    ns = f"svstate{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (["link", "set", "lo", "up"],
+                    ["link", "add", "br0", "type", "bridge"],
+                    ["addr", "add", "10.77.0.254/24", "dev", "br0"],
+                    ["link", "set", "br0", "up"]):
+            subprocess.run(["ip", "-n", ns] + cmd, check=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
+def test_restore_announces_the_nic(guest, vm_factory, tmp_path, bridge_ns):
+    """After `run --restore` the NIC announces itself on the wire: a VM on
+    a switch whose uplink is a bridge in a namespace is saved and
+    restored; on that bridge the host's RARP frames (ethertype 0x8035,
+    source and both hardware addresses the NIC's MAC, opcode 3) arrive,
+    and the guest's own gratuitous ARP for its address, because its
+    virtio_net negotiated VIRTIO_NET_F_GUEST_ANNOUNCE and answered the
+    config interrupt (the control queue's ANNOUNCE_ACK). The guest's
+    network works before and after (its receive filter, set up through the
+    control queue, lets the replies in)."""
+    exe = os.environ.get("SOFTVISOR")
+    mac = "52:54:00:77:03:01"
+    sock = tmp_path / "ann.sock"
+    state = tmp_path / "ann.state"
+    sw = subprocess.Popen(["ip", "netns", "exec", bridge_ns, exe, "switch",
+                           "serve", "ann0", "--socket", str(sock),
+                           "--uplink", "bridge=br0"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    cap = None
+    try:
+        line = sw.stdout.readline()
+        assert "listening on" in line, sw.stderr.read()
+        argv = softvisor_argv(guest, append_line(after="shell"),
+                              memory="256M",
+                              extra=["--save", str(state), "--net",
+                                     f"switch={sock},mac={mac}"])
+        vm = vm_factory(argv, boot_timeout=SOFTVISOR_BOOT_TIMEOUT,
+                        name="announce-")
+        vm.expect_marker()
+        vm.expect(PROMPT, timeout=30, what="shell prompt")
+        vm.send("ip link set eth0 up && ip addr add 10.77.0.31/24 dev eth0"
+                " && ping -c 1 -w 30 10.77.0.254 >/dev/null && echo NET-OK\n")
+        vm.expect("NET-OK", timeout=60, what="ping before the save")
+        os.kill(vm.child.pid, signal.SIGUSR1)
+        vm.expect("VM state saved to", timeout=60, what="saved")
+        assert vm.wait_exit(timeout=30) == 0
+
+        cap = subprocess.Popen(["ip", "netns", "exec", bridge_ns,
+                                "/usr/bin/python3", "-c", CAPTURE, mac,
+                                str(60 * TIME_SCALE)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        assert cap.stdout.readline().strip() == "READY", cap.stderr.read()
+        vm = vm_factory(argv + ["--restore", str(state)], name="announce-r-")
+        out, err = cap.communicate(timeout=90 * TIME_SCALE)
+        frames = [ln.split() for ln in out.splitlines() if ln.strip()]
+        want = mac.replace(":", "")
+        rarps = [bytes.fromhex(f[2]) for f in frames if f[0] == "8035"]
+        garps = [bytes.fromhex(f[2]) for f in frames if f[0] == "0806"]
+        assert rarps, f"no RARP from {mac} after the restore: {out} {err}"
+        assert len(rarps) <= 5, out
+        for f in rarps:
+            assert f[0:6] == b"\xff" * 6                 # broadcast
+            assert f[6:12].hex() == want                # source
+            assert f[14:22] == bytes([0, 1, 8, 0, 6, 4, 0, 3])
+            assert f[22:28].hex() == want and f[32:38].hex() == want
+        ip = bytes([10, 77, 0, 31])
+        assert any(f[28:32] == ip and f[38:42] == ip and
+                   f[22:28].hex() == want for f in garps), \
+            f"no gratuitous ARP from the guest: {out}"
+        vm.send("ping -c 1 -w 30 10.77.0.254 >/dev/null && echo NET-AGAIN\n")
+        vm.expect("NET-AGAIN", timeout=60, what="ping after the restore")
+        vm.send("exit\n")
+        assert vm.wait_exit(timeout=60) == 0
+    finally:
+        if cap and cap.poll() is None:
+            cap.kill()
+            cap.wait()
+        sw.terminate()
+        sw.wait(timeout=10)

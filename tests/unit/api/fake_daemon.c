@@ -357,6 +357,7 @@ int daemon_vm_action(struct daemon *d, const char *actor, const char *vm,
 		consoles_closed(v);
 		break;
 	case DAEMON_RESET:
+	case DAEMON_ANNOUNCE:
 		if (!active(v))
 			LOCKED_ERR(EBUSY, "vm %s: not running", v->name);
 		break;

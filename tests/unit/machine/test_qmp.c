@@ -88,6 +88,23 @@ static int vm_migrate_file(void *opaque, const char *path, char *msg,
 	return 0;
 }
 
+static unsigned announced[4];
+
+static int vm_announce(void *opaque, unsigned rounds, unsigned initial_ms,
+		       unsigned max_ms, unsigned step_ms, char *msg,
+		       size_t msg_len)
+{
+	if (rounds == 0) {
+		snprintf(msg, msg_len, "announce rounds 0: expected 1..1000");
+		return -EINVAL;
+	}
+	announced[0] = rounds;
+	announced[1] = initial_ms;
+	announced[2] = max_ms;
+	announced[3] = step_ms;
+	return 0;
+}
+
 static const struct qmp_ops vm_ops = {
 	.query_status = vm_status,
 	.set_balloon_target = vm_set_target,
@@ -96,6 +113,7 @@ static const struct qmp_ops vm_ops = {
 	.quit = vm_quit,
 	.stop = vm_stop,
 	.migrate_file = vm_migrate_file,
+	.announce = vm_announce,
 };
 
 struct fixture {
@@ -521,6 +539,42 @@ static void test_migrate(void **state)
 	close(fd);
 }
 
+/* announce-self: QEMU's defaults, its arguments, and errors. */
+static void test_announce_self(void **state)
+{
+	struct fixture *f = *state;
+	int fd = connect_negotiated(f);
+	json_t *r;
+
+	json_decref(assert_return(cmd(fd, "{\"execute\":\"announce-self\"}")));
+	assert_int_equal(announced[0], 5);
+	assert_int_equal(announced[1], 50);
+	assert_int_equal(announced[2], 550);
+	assert_int_equal(announced[3], 100);
+	json_decref(assert_return(
+		cmd(fd, "{\"execute\":\"announce-self\",\"arguments\":"
+			"{\"rounds\":2,\"initial\":10,\"max\":20,"
+			"\"step\":5}}")));
+	assert_int_equal(announced[0], 2);
+	assert_int_equal(announced[1], 10);
+	assert_int_equal(announced[2], 20);
+	assert_int_equal(announced[3], 5);
+	r = cmd(fd, "{\"execute\":\"announce-self\",\"arguments\":"
+		    "{\"rounds\":0}}");
+	assert_error(r, "GenericError", "announce rounds 0");
+	r = cmd(fd, "{\"execute\":\"announce-self\",\"arguments\":"
+		    "{\"rounds\":\"five\"}}");
+	assert_error(r, "GenericError", "'rounds' expects an integer");
+	r = cmd(fd, "{\"execute\":\"announce-self\",\"arguments\":"
+		    "{\"step\":-1}}");
+	assert_error(r, "GenericError", "'step' expects an integer");
+	r = cmd(fd, "{\"execute\":\"announce-self\",\"arguments\":"
+		    "{\"interfaces\":[]}}");
+	assert_non_null(json_object_get(r, "error"));
+	json_decref(r);
+	close(fd);
+}
+
 static void test_handle_line_direct(void **state)
 {
 	struct fixture *f = *state;
@@ -580,6 +634,7 @@ int main(void)
 		T(test_events_and_quit),
 		T(test_attach_fd_and_limits),
 		T(test_migrate),
+		T(test_announce_self),
 		T(test_handle_line_direct),
 		T(test_stale_and_busy_path),
 	};

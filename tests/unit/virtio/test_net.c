@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -19,6 +20,7 @@
 
 #include "mem/gmem.h"
 #include "net/netdev.h"
+#include "util/state_io.h"
 #include "virtio/net.h"
 
 /* ---- configuration defaults (--net specs: tests/unit/vmm) -------------------- */
@@ -73,7 +75,7 @@ struct drv {
 	struct virtio_net *n;
 	struct virtio_dev *vd;
 	const struct mmio_ops *mo;
-	uint16_t avail[2], used_seen[2];
+	uint16_t avail[3], used_seen[3];
 };
 
 static void wr(struct drv *d, uint64_t gpa, const void *p, size_t n)
@@ -176,7 +178,8 @@ static void drv_up(struct drv *d, uint32_t feat)
 	reg_w(d, R_DRIVER_FEATURES, 1); /* VERSION_1 */
 	reg_w(d, R_STATUS, 3 | 8);
 	assert_int_equal(reg_r(d, R_STATUS) & 8, 8);
-	for (unsigned q = 0; q < 2; q++) {
+	/* the control queue with VIRTIO_NET_F_CTRL_VQ */
+	for (unsigned q = 0; q < (feat & 1u << 17 ? 3u : 2u); q++) {
 		reg_w(d, R_QUEUE_SEL, q);
 		reg_w(d, R_QUEUE_NUM, QSZ);
 		reg_w(d, R_QUEUE_DESC_LOW, (uint32_t)DESC(q));
@@ -497,6 +500,403 @@ static void test_rx_malformed(void **state)
 	echo_down(&d, e);
 }
 
+/* ---- control queue, receive filter, announce (5.1.6.5) -------------------------- */
+
+#define F_CTRL_VQ	    (1u << 17)
+#define F_CTRL_RX	    (1u << 18)
+#define F_GUEST_ANNOUNCE    (1u << 21)
+#define F_CTRL_MAC_ADDR	    (1u << 23)
+#define R_INTERRUPT_STATUS  0x060
+#define R_INTERRUPT_ACK	    0x064
+#define R_CONFIG_GENERATION 0x0fc
+
+/* One control command (class, command, data) in three descriptors; its
+ * ack. */
+static uint8_t ctrl(struct drv *d, uint8_t cls, uint8_t cmd, const void *data,
+		    size_t len)
+{
+	static unsigned slot;
+	unsigned i = slot++ % 5, h = 3 * i;
+	uint8_t hdr[2] = { cls, cmd }, ack = 0xee;
+	uint32_t id, ulen;
+
+	wr(d, BUF(2, i), hdr, 2);
+	wr(d, BUF(2, i) + 0x1000, &ack, 1);
+	if (len) {
+		wr(d, BUF(2, i) + 0x100, data, len);
+		desc(d, 2, h, BUF(2, i), 2, F_NEXT, (uint16_t)(h + 1));
+		desc(d, 2, h + 1, BUF(2, i) + 0x100, (uint32_t)len, F_NEXT,
+		     (uint16_t)(h + 2));
+	} else {
+		desc(d, 2, h, BUF(2, i), 2, F_NEXT, (uint16_t)(h + 2));
+	}
+	desc(d, 2, h + 2, BUF(2, i) + 0x1000, 1, F_WRITE, 0);
+	make_avail(d, 2, (uint16_t)h);
+	reg_w(d, R_QUEUE_NOTIFY, 2);
+	assert_true(wait_used(d, 2, &id, &ulen, 5000));
+	assert_int_equal(id, h);
+	assert_int_equal(ulen, 1);
+	rd(d, BUF(2, i) + 0x1000, &ack, 1);
+	return ack;
+}
+
+static uint16_t cfg_status(struct drv *d)
+{
+	return (uint16_t)d->mo->read(d->vd, R_CONFIG + 6, 2);
+}
+
+/* Send a 60-byte frame to dst through the echo back end; true if it
+ * reached the guest's receive queue, false if the filter took it. */
+static bool echo_reaches_guest(struct drv *d, const uint8_t dst[6])
+{
+	static unsigned txi;
+	uint8_t f[60] = { 0 };
+	uint32_t id, len;
+	struct virtio_net_stats st;
+
+	memcpy(f, dst, 6);
+	memcpy(f + 6, "\x02\x00\x00\x00\x00\x01", 6);
+	virtio_net_get_stats(d->n, &st);
+	uint64_t filtered = st.rx_filtered, rx = st.nd.rx_frames;
+	post_rx(d, 0, 2048);
+	send_tx(d, txi++ % 4, NULL, f, sizeof(f));
+	assert_true(wait_used(d, 1, &id, &len, 5000));
+	for (int t = 0; t < 5000; t++) {
+		virtio_net_get_stats(d->n, &st);
+		if (st.nd.rx_frames > rx || st.nd.rx_dropped)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(st.nd.rx_frames, rx + 1);
+	if (st.rx_filtered > filtered)
+		return false;
+	assert_true(wait_used(d, 0, &id, &len, 5000));
+	assert_int_equal(len, 12 + 60);
+	return true;
+}
+
+/* RX and MAC commands as Linux sends them, and what they do to the
+ * receive filter; malformed or unnegotiated commands are refused and
+ * change nothing. */
+static void test_ctrl_rx_filter(void **state)
+{
+	struct drv d = { 0 };
+	struct echo *e = echo_up(&d, F_CTRL_VQ | F_CTRL_RX | F_CTRL_MAC_ADDR);
+	static const uint8_t other[6] = { 0x02, 0, 0, 0, 0, 0x99 };
+	static const uint8_t mcast[6] = { 0x01, 0, 0x5e, 0, 0, 0xfb };
+	static const uint8_t mcast2[6] = { 0x33, 0x33, 0, 0, 0, 1 };
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	uint8_t own[6], on = 1, off = 0, tab[64];
+
+	for (unsigned i = 0; i < 6; i++)
+		own[i] = (uint8_t)d.mo->read(d.vd, R_CONFIG + i, 1);
+	/* after reset: promiscuous */
+	assert_true(echo_reaches_guest(&d, other));
+	assert_int_equal(ctrl(&d, 0, 0, &off, 1), 0); /* PROMISC off */
+	assert_int_equal(ctrl(&d, 0, 1, &off, 1), 0); /* ALLMULTI off */
+	assert_false(echo_reaches_guest(&d, other));
+	assert_false(echo_reaches_guest(&d, mcast));
+	assert_true(echo_reaches_guest(&d, own));
+	assert_true(echo_reaches_guest(&d, bcast));
+
+	/* MAC_TABLE_SET: 1 unicast, 1 multicast entry */
+	memset(tab, 0, sizeof(tab));
+	tab[0] = 1;
+	memcpy(tab + 4, other, 6);
+	tab[10] = 1;
+	memcpy(tab + 14, mcast, 6);
+	assert_int_equal(ctrl(&d, 1, 0, tab, 20), 0);
+	assert_true(echo_reaches_guest(&d, other));
+	assert_true(echo_reaches_guest(&d, mcast));
+	assert_false(echo_reaches_guest(&d, mcast2));
+	/* a table whose length disagrees with its data: refused, the old
+	 * table stays */
+	tab[10] = 2;
+	assert_int_equal(ctrl(&d, 1, 0, tab, 20), 1);
+	assert_true(echo_reaches_guest(&d, mcast));
+	/* an empty table set: other unicast filtered again */
+	memset(tab, 0, 8);
+	assert_int_equal(ctrl(&d, 1, 0, tab, 8), 0);
+	assert_false(echo_reaches_guest(&d, other));
+	assert_int_equal(ctrl(&d, 0, 1, &on, 1), 0); /* ALLMULTI on */
+	assert_true(echo_reaches_guest(&d, mcast2));
+
+	/* MAC_ADDR_SET: the config space shows it, frames to it arrive */
+	static const uint8_t newmac[6] = { 0x52, 0x54, 0, 0, 0, 0x42 };
+	assert_int_equal(ctrl(&d, 1, 1, newmac, 6), 0);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(d.mo->read(d.vd, R_CONFIG + i, 1), newmac[i]);
+	assert_true(echo_reaches_guest(&d, newmac));
+	assert_false(echo_reaches_guest(&d, own));
+	/* refused: a multicast address, a short one, PROMISC with 2 bytes or
+	 * the value 2, unknown class and command, ANNOUNCE_ACK without
+	 * GUEST_ANNOUNCE, VLAN (not offered) */
+	assert_int_equal(ctrl(&d, 1, 1, mcast, 6), 1);
+	assert_int_equal(ctrl(&d, 1, 1, newmac, 5), 1);
+	uint8_t two[2] = { 1, 1 };
+	assert_int_equal(ctrl(&d, 0, 0, two, 2), 1);
+	assert_int_equal(ctrl(&d, 0, 0, two + 1, 1), 0);
+	two[0] = 2;
+	assert_int_equal(ctrl(&d, 0, 0, two, 1), 1);
+	assert_int_equal(ctrl(&d, 0, 9, &on, 1), 1);
+	assert_int_equal(ctrl(&d, 9, 0, &on, 1), 1);
+	assert_int_equal(ctrl(&d, 3, 0, NULL, 0), 1);
+	assert_int_equal(ctrl(&d, 2, 0, two, 2), 1);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(d.mo->read(d.vd, R_CONFIG + i, 1), newmac[i]);
+	assert_false(virtio_broken(d.vd));
+
+	/* a reset restores the configured address and promiscuity */
+	reg_w(&d, R_STATUS, 0);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(d.mo->read(d.vd, R_CONFIG + i, 1), own[i]);
+	echo_down(&d, e);
+}
+
+/* A control request without the ack byte: DEVICE_NEEDS_RESET. */
+static void test_ctrl_malformed(void **state)
+{
+	struct drv d = { 0 };
+	struct echo *e = echo_up(&d, F_CTRL_VQ | F_CTRL_RX);
+
+	wr(&d, BUF(2, 0), "\x00\x00\x01", 3);
+	desc(&d, 2, 0, BUF(2, 0), 3, 0, 0);
+	make_avail(&d, 2, 0);
+	reg_w(&d, R_QUEUE_NOTIFY, 2);
+	for (int t = 0; t < 5000 && !virtio_broken(d.vd); t++)
+		usleep(1000);
+	assert_true(virtio_broken(d.vd));
+	echo_down(&d, e);
+}
+
+/* Wait until the echo back end saw n frames. */
+static bool echo_wait_frames(struct echo *e, unsigned n)
+{
+	for (int t = 0; t < 10000; t++) {
+		if (__atomic_load_n(&e->frames, __ATOMIC_SEQ_CST) >= n)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* The announce: a RARP from the NIC's (current) MAC into the back end,
+ * and with GUEST_ANNOUNCE the status bit and a configuration interrupt
+ * until the driver acks. */
+static void test_announce(void **state)
+{
+	struct drv d = { 0 };
+	struct echo *e = echo_up(&d, F_CTRL_VQ | F_GUEST_ANNOUNCE | F_CTRL_RX |
+					     F_CTRL_MAC_ADDR);
+	struct netdev_announce_params p = { 1, 0, 0, 0 };
+	struct error err = { 0 };
+	uint8_t want[NETDEV_RARP_LEN];
+	static const uint8_t newmac[6] = { 0x52, 0x54, 0, 0, 0, 0x43 };
+
+	assert_int_equal(cfg_status(&d), 1);
+	assert_int_equal(ctrl(&d, 1, 1, newmac, 6), 0);
+	uint32_t gen = reg_r(&d, R_CONFIG_GENERATION);
+	reg_w(&d, R_INTERRUPT_ACK, reg_r(&d, R_INTERRUPT_STATUS));
+	assert_int_equal(virtio_net_announce(d.n, &p, &err), 0);
+	assert_true(echo_wait_frames(e, 1));
+	pthread_mutex_lock(&e->lock);
+	assert_int_equal(e->last_len, NETDEV_RARP_LEN);
+	netdev_rarp_frame(want, newmac);
+	assert_memory_equal(e->last, want, NETDEV_RARP_LEN);
+	pthread_mutex_unlock(&e->lock);
+	/* 5.1.6.5.4: the driver sees VIRTIO_NET_S_ANNOUNCE after a
+	 * configuration change interrupt */
+	assert_int_equal(cfg_status(&d), 1 | 2);
+	assert_int_equal(reg_r(&d, R_INTERRUPT_STATUS) & 2, 2);
+	assert_true(reg_r(&d, R_CONFIG_GENERATION) != gen);
+	assert_int_equal(ctrl(&d, 3, 0, NULL, 0), 0); /* ANNOUNCE_ACK */
+	assert_int_equal(cfg_status(&d), 1);
+	struct virtio_net_stats st;
+	virtio_net_get_stats(d.n, &st);
+	assert_int_equal(st.announces, 1);
+	assert_int_equal(virtio_net_announce(
+				 d.n,
+				 &(struct netdev_announce_params){ 0, 0, 0, 0 },
+				 &err),
+			 -EINVAL);
+	echo_down(&d, e);
+
+	/* a driver without GUEST_ANNOUNCE: only the RARP */
+	e = echo_up(&d, F_CTRL_VQ);
+	assert_int_equal(virtio_net_announce(d.n, &p, &err), 0);
+	assert_true(echo_wait_frames(e, 1));
+	assert_int_equal(cfg_status(&d), 1);
+	assert_int_equal(reg_r(&d, R_INTERRUPT_STATUS) & 2, 0);
+	echo_down(&d, e);
+}
+
+/* ---- device state (virtio-mmio section version 2) --------------------------------- */
+
+static int load_fd(struct virtio_dev *vd, int fd, struct error *err)
+{
+	struct state_reader r;
+
+	lseek(fd, 0, SEEK_SET);
+	int rc = state_reader_open(&r, fd, err);
+	if (!rc && (rc = state_next(&r, err)) == 1)
+		rc = virtio_mmio_load(vd, 0, &r, err);
+	state_reader_close(&r);
+	return rc;
+}
+
+/* The filter, the guest's MAC and a pending announce survive a save and a
+ * load into a fresh device on the same guest RAM. */
+static void test_state_round_trip(void **state)
+{
+	struct drv d = { 0 };
+	struct echo *e = echo_up(&d, F_CTRL_VQ | F_CTRL_RX | F_CTRL_MAC_ADDR |
+					     F_GUEST_ANNOUNCE);
+	static const uint8_t newmac[6] = { 0x52, 0x54, 0, 0, 0, 0x44 };
+	static const uint8_t other[6] = { 0x02, 0, 0, 0, 0, 0x98 };
+	static const uint8_t other2[6] = { 0x02, 0, 0, 0, 0, 0x97 };
+	struct netdev_announce_params p = { 1, 0, 0, 0 };
+	struct error err = { 0 };
+	struct state_writer w;
+	uint8_t off = 0, tab[14] = { 1, 0, 0, 0 };
+
+	memcpy(tab + 4, other, 6);
+	assert_int_equal(ctrl(&d, 0, 0, &off, 1), 0);
+	/* unicast: other; multicast: none (le32 0) */
+	assert_int_equal(ctrl(&d, 1, 0, tab, sizeof(tab)), 0);
+	/* cut short: refused */
+	assert_int_equal(ctrl(&d, 1, 0, tab, sizeof(tab) - 1), 1);
+	assert_int_equal(ctrl(&d, 1, 1, newmac, 6), 0);
+	assert_int_equal(virtio_net_announce(d.n, &p, &err), 0);
+	assert_true(echo_wait_frames(e, 1));
+	assert_int_equal(cfg_status(&d), 3);
+
+	int fd = memfd_create("net-state", 0);
+	assert_true(fd >= 0);
+	assert_int_equal(state_writer_open(&w, fd, &err), 0);
+	virtio_mmio_quiesce(d.vd);
+	virtio_mmio_save(d.vd, 0, &w);
+	assert_int_equal(state_end(&w, &err), 0);
+	assert_int_equal(state_writer_finish(&w, &err), 0);
+	virtio_mmio_destroy(d.vd);
+	virtio_net_destroy(d.n);
+	netdev_destroy(e->nd);
+
+	/* a fresh device and back end, the same guest RAM and driver */
+	struct virtio_net_config cfg;
+	struct irq_line irq = { irq_set, NULL };
+	e->nd = netdev_new(&echo_ops, e, "echo", &err);
+	assert_non_null(e->nd);
+	assert_int_equal(netdev_start(e->nd, &err), 0);
+	virtio_net_config_init(&cfg, 1);
+	cfg.netdev = e->nd;
+	d.n = virtio_net_create(&cfg, &err);
+	assert_non_null(d.n);
+	d.vd = virtio_mmio_create(d.gm, virtio_net_dev_ops(d.n), d.n, &irq,
+				  &err);
+	assert_non_null(d.vd);
+	assert_int_equal(cfg_status(&d), 1);
+	assert_int_equal(load_fd(d.vd, fd, &err), 0);
+	close(fd);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(d.mo->read(d.vd, R_CONFIG + i, 1), newmac[i]);
+	assert_int_equal(cfg_status(&d), 3);
+	assert_true(echo_reaches_guest(&d, newmac));
+	assert_true(echo_reaches_guest(&d, other));
+	assert_false(echo_reaches_guest(&d, other2));
+	assert_int_equal(ctrl(&d, 3, 0, NULL, 0), 0);
+	assert_int_equal(cfg_status(&d), 1);
+	echo_down(&d, e);
+}
+
+/* Write a virtio-mmio section for a net device without a driver (3 queues
+ * of zeros) of version `version`, then the net part if version 2. */
+static int crafted(uint32_t version, unsigned nq, uint32_t n_uc,
+		   const uint8_t mac[6], uint8_t promisc)
+{
+	struct state_writer w;
+	struct error err = { 0 };
+	int fd = memfd_create("net-crafted", 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(state_writer_open(&w, fd, &err), 0);
+	state_begin(&w, "virtio-mmio", 0, version);
+	state_put_u32(&w, 1);
+	state_put_u32(&w, nq);
+	state_put_u32(&w, 0);
+	state_put_u8(&w, 0);
+	state_put_u8(&w, 0);
+	state_put_u64(&w, 0);
+	for (int i = 0; i < 5; i++)
+		state_put_u32(&w, 0);
+	for (unsigned q = 0; q < nq; q++) {
+		state_put_u32(&w, 0);
+		state_put_u32(&w, 0);
+		state_put_u64(&w, 0);
+		state_put_u64(&w, 0);
+		state_put_u64(&w, 0);
+		state_put_u16(&w, 0);
+		state_put_u16(&w, 0);
+		state_put_u16(&w, 0);
+		state_put_u8(&w, 0);
+	}
+	if (version >= 2) {
+		state_put_u8(&w, promisc);
+		state_put_u8(&w, 0);
+		state_put_u8(&w, 0);
+		state_put_bytes(&w, mac, 6);
+		state_put_u8(&w, 0);
+		state_put_u8(&w, 0);
+		state_put_u32(&w, n_uc);
+		for (uint32_t i = 0; i < n_uc && i < 100; i++)
+			state_put_bytes(&w, mac, 6);
+		state_put_u32(&w, 0);
+	}
+	assert_int_equal(state_end(&w, &err), 0);
+	assert_int_equal(state_writer_finish(&w, &err), 0);
+	return fd;
+}
+
+/* Hostile or old device state: refused with a message naming the field,
+ * or (a version-1 file of two queues) taken with the reset filter. */
+static void test_state_checked(void **state)
+{
+	struct drv d = { 0 };
+	struct echo *e = echo_up(&d, 0);
+	static const uint8_t mac[6] = { 0x52, 0x54, 0, 0, 0, 0x45 };
+	static const uint8_t mcast[6] = { 0x53, 0x54, 0, 0, 0, 0x45 };
+	struct error err = { 0 };
+	int fd;
+
+	fd = crafted(2, 3, 65, mac, 1);
+	assert_int_equal(load_fd(d.vd, fd, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "at most 64"));
+	close(fd);
+	fd = crafted(2, 3, 0, mcast, 1);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(load_fd(d.vd, fd, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not a unicast address"));
+	close(fd);
+	fd = crafted(2, 3, 0, mac, 7);
+	assert_int_equal(load_fd(d.vd, fd, &err), -EINVAL);
+	close(fd);
+	fd = crafted(2, 4, 0, mac, 1); /* more queues than the device */
+	assert_int_equal(load_fd(d.vd, fd, &err), -EINVAL);
+	close(fd);
+	/* a good one: the MAC shows */
+	fd = crafted(2, 3, 2, mac, 0);
+	assert_int_equal(load_fd(d.vd, fd, &err), 0);
+	close(fd);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(d.mo->read(d.vd, R_CONFIG + i, 1), mac[i]);
+	/* version 1, two queues (before the control queue): the reset
+	 * state, the configured MAC */
+	fd = crafted(1, 2, 0, mac, 0);
+	assert_int_equal(load_fd(d.vd, fd, &err), 0);
+	close(fd);
+	assert_int_equal(d.mo->read(d.vd, R_CONFIG + 5, 1), 0x57);
+	echo_down(&d, e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +907,11 @@ int main(void)
 		cmocka_unit_test(test_tx_csum),
 		cmocka_unit_test(test_tx_malformed),
 		cmocka_unit_test(test_rx_malformed),
+		cmocka_unit_test(test_ctrl_rx_filter),
+		cmocka_unit_test(test_ctrl_malformed),
+		cmocka_unit_test(test_announce),
+		cmocka_unit_test(test_state_round_trip),
+		cmocka_unit_test(test_state_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
