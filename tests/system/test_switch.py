@@ -368,7 +368,7 @@ def test_nat_uplink(guest, vm_factory, tmp_path):
                   "echo PING-RECEIVED $(grep -c 'bytes from' /tmp/p)\n")
         vm = start_vm(guest, vm_factory, sock, script, "52:54:00:77:03:01",
                       name="nat")
-        vm.expect(r"lease of ([0-9.]+)", timeout=SOFTVISOR_BOOT_TIMEOUT,
+        vm.expect(r"lease of ([0-9.]+)\s", timeout=SOFTVISOR_BOOT_TIMEOUT,
                   what="DHCP lease")
         assert vm.child.match.group(1) == "10.0.2.15"
         assert received(vm) == 3, vm.tail()
