@@ -12,6 +12,7 @@
 #include "api/daemon_switch_etcd.h"
 #include "api/inventory_switch.h"
 #include "api/switch_json.h"
+#include "machine/virt.h"
 #include "net/switch_svc.h"
 #include "net/tap.h"
 #include "net/swport.h"
@@ -713,4 +714,54 @@ int daemon_switch_portgroup_delete(struct daemon *d, const char *actor,
 out:
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+/* ---- re-attach -------------------------------------------------------------- */
+
+static bool serves(struct daemon_switches *s, const char *path)
+{
+	bool yes = false;
+
+	pthread_mutex_lock(&s->lock);
+	for (struct dswitch *w = s->list; w && !yes; w = w->next)
+		yes = !strcmp(switch_svc_path(w->svc), path);
+	pthread_mutex_unlock(&s->lock);
+	return yes;
+}
+
+unsigned daemon_switch_dial_ports(struct daemon *d,
+				  const struct virt_config *board, int *fds,
+				  uint8_t *nics, char *note, size_t size)
+{
+	struct daemon_switches *s = d->switches;
+	unsigned k = 0;
+	size_t used = 0;
+
+	if (size)
+		note[0] = '\0';
+	for (unsigned i = 0; s && i < board->n_nets && i < VIRT_MAX_VIRTIO;
+	     i++) {
+		const struct virtio_net_config *n = &board->nets[i];
+		struct error e = { 0 };
+		if (n->backend != VIRTIO_NET_BACKEND_SWITCH ||
+		    !serves(s, n->switch_path))
+			continue;
+		/* the switch's lock is not held: the hello waits for the
+		 * switch's thread (a deleted switch: connect fails) */
+		int fd = net_swport_dial(n->switch_path, n->portgroup, n->mac,
+					 NULL, &e);
+		if (fd < 0) {
+			int w = snprintf(note + used, size - used, "%s%s: %s",
+					 used ? "; " : "", n->id, e.msg);
+			if (w > 0)
+				used += (size_t)w < size - used
+						? (size_t)w
+						: size - used - 1;
+			continue;
+		}
+		fds[k] = fd;
+		nics[k] = (uint8_t)i;
+		k++;
+	}
+	return k;
 }

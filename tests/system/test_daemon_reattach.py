@@ -6,8 +6,12 @@ them, re-attaches them and manages them again: same worker process, the
 guest's counter never reset, the console (with what the guest wrote while
 no daemon ran), stats, pause, stop and events all work. A worker killed
 while no daemon ran is reported crashed with the reason; a worker left
-alone past its grace period stops its VM and exits."""
+alone past its grace period stops its VM and exits. Two of the VMs share
+a port group of one of the daemon's switches (10.77.14.0/24, no uplink:
+no frame leaves the switch); they ping each other before and after each
+restart, the new daemon handing their workers new switch ports."""
 
+import itertools
 import os
 import re
 import signal
@@ -80,10 +84,62 @@ def latest_tick(d, name):
                                                        text)])
 
 
+# c1 and c2 on the daemon's switch "lan", port group web (VLAN 7)
+LAN = {"c1": ("10.77.14.1", "52:54:00:77:0e:01"),
+       "c2": ("10.77.14.2", "52:54:00:77:0e:02")}
+
+
 def start_counter(api, guest, name):
+    more, script = {}, COUNTER
+    if name in LAN:
+        addr, mac = LAN[name]
+        more["nics"] = [{"type": "switch", "switch": "lan",
+                         "portgroup": "web", "mac": mac}]
+        script = (f"ip link set eth0 up; ip addr add {addr}/24 dev eth0; "
+                  + COUNTER)
     api.ok("POST", "/v1/vms", guest_definition(guest, name, memory="128M",
-                                              script=COUNTER))
+                                              script=script, **more))
     api.ok("POST", f"/v1/vms/{name}/start")
+
+
+def ping(d, name, peer, seq=itertools.count()):
+    """Replies name's guest gets to 2 pings of peer (by its console,
+    while its counter runs on). The answer is tagged: the console's
+    scrollback holds the earlier ones."""
+    addr, tag = LAN[peer][0], next(seq)
+    c = console(d, name, read_only=False)
+    try:
+        c.expect(r"TICK-\d+\r")
+        c.send(f"ping -c 2 -w 30 {addr} >/tmp/p 2>&1; "
+               f"echo PONG-{tag}-$(grep -c 'bytes from' /tmp/p)-END\r")
+        c.expect(rf"PONG-{tag}-(\d+)-END", timeout=90 * TIME_SCALE)
+        n = int(c.match.group(1))
+        c.sendcontrol("]")
+        c.expect(pexpect.EOF, timeout=10 * TIME_SCALE)
+    finally:
+        c.terminate(force=True)
+    return n
+
+
+def check_lan(d):
+    """c1 and c2 reach each other through the switch, which shows their
+    ports (REST and /metrics) in their port group."""
+    assert ping(d, "c1", "c2") == 2, d.tail()
+    assert ping(d, "c2", "c1") == 2, d.tail()
+    api = d.api()
+    sw = api.ok("GET", "/v1/switches/lan")
+    assert [(p["name"], p["vlan"]) for p in sw["portgroups"]] == [
+        ("web", 7)], sw
+    ports = {p["mac"]: p for p in sw["ports"]}
+    assert sorted(ports) == sorted(m for _, m in LAN.values()), sw
+    assert all(p["portgroup"] == "web" and p["tx_frames"] >= 2 and
+               p["rx_frames"] >= 2 for p in ports.values()), sw
+    st, text = api.call("GET", "/metrics")
+    assert st == 200
+    for _, mac in LAN.values():
+        assert re.search(
+            r'softvisor_switch_port_transmit_frames_total\{switch="lan",'
+            rf'port="\d+",portgroup="web",mac="{mac}"\}} [1-9]', text), mac
 
 
 def events(api, name, action):
@@ -120,11 +176,14 @@ def test_daemon_restart_keeps_vms(tmp_path, guest):
     api = d.api()
     pids = {}
     try:
+        d.cli("switch", "create", "lan", "--portgroup", "web,vlan=7")
         for n in ["c1", "c2", "gone"]:
             start_counter(api, guest, n)
             pids[n] = vm_pid(api, n, d)
         for n in pids:
             ticks_upto(d, n, 3)
+        # the guests reach each other through the daemon's switch
+        assert ping(d, "c1", "c2") == 2, d.tail()
         before = {n: latest_tick(d, n) for n in ["c1", "c2"]}
         run = tmp_path / "state" / "run"
         assert sorted(p.name for p in run.iterdir()) == sorted(
@@ -141,6 +200,11 @@ def test_daemon_restart_keeps_vms(tmp_path, guest):
         d.start()
         for n in ["c1", "c2"]:
             check_managed(d, n, pids[n], before[n])
+            ev = events(api, n, "reattach")[-1]
+            assert "1 switch port(s) connected again" in ev["message"], ev
+        # the switch is back as recorded, the workers' ports on it: the
+        # guests reach each other again without doing anything
+        check_lan(d)
         assert api.state("gone") == "crashed"
         vm = api.ok("GET", "/v1/vms/gone")
         assert vm["worker_pid"] == 0
@@ -163,6 +227,7 @@ def test_daemon_restart_keeps_vms(tmp_path, guest):
         assert vm_pid(api, "c2", d) == pids["c2"]
         api.ok("POST", "/v1/vms/c2/resume")
         check_managed(d, "c2", pids["c2"], latest_tick(d, "c2"))
+        check_lan(d)
         assert api.state("gone") == "running"
 
         # 3. stop works on an adopted VM and ends its worker
