@@ -737,19 +737,38 @@ unsigned daemon_switch_dial_ports(struct daemon *d,
 	unsigned k = 0;
 	size_t used = 0;
 
+	char dir[108];
+	size_t dl;
+
 	if (size)
 		note[0] = '\0';
+	net_switch_dir(dir, sizeof(dir));
+	dl = strlen(dir);
 	for (unsigned i = 0; s && i < board->n_nets && i < VIRT_MAX_VIRTIO;
 	     i++) {
 		const struct virtio_net_config *n = &board->nets[i];
 		struct error e = { 0 };
-		if (n->backend != VIRTIO_NET_BACKEND_SWITCH ||
-		    !serves(s, n->switch_path))
+		int fd = -1;
+		if (n->backend != VIRTIO_NET_BACKEND_SWITCH)
 			continue;
-		/* the switch's lock is not held: the hello waits for the
-		 * switch's thread (a deleted switch: connect fails) */
-		int fd = net_swport_dial(n->switch_path, n->portgroup, n->mac,
-					 NULL, &e);
+		if (serves(s, n->switch_path))
+			/* the registry's lock is not held: the hello waits
+			 * for the switch's thread (a switch deleted since:
+			 * connect fails) */
+			fd = net_swport_dial(n->switch_path, n->portgroup,
+					     n->mac, NULL, &e);
+		else if (!strncmp(n->switch_path, dir, dl) &&
+			 n->switch_path[dl] == '/') {
+			/* one of ours by its place, but not running (it did
+			 * not start: logged) */
+			const char *name = n->switch_path + dl + 1;
+			size_t len = strlen(name);
+			if (len > 5 && !strcmp(name + len - 5, ".sock"))
+				len -= 5;
+			error_set(&e, ENOENT, "switch %.*s is not running",
+				  (int)len, name);
+		} else
+			continue; /* not ours: its connection lives on */
 		if (fd < 0) {
 			int w = snprintf(note + used, size - used, "%s%s: %s",
 					 used ? "; " : "", n->id, e.msg);
