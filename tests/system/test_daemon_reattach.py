@@ -123,7 +123,7 @@ def ping(d, name, peer, seq=itertools.count()):
 
 def check_lan(d):
     """c1 and c2 reach each other through the switch, which shows their
-    ports (REST and /metrics) in their port group."""
+    ports (REST, /metrics, top -N) in their port group."""
     assert ping(d, "c1", "c2") == 2, d.tail()
     assert ping(d, "c2", "c1") == 2, d.tail()
     api = d.api()
@@ -140,6 +140,11 @@ def check_lan(d):
         assert re.search(
             r'softvisor_switch_port_transmit_frames_total\{switch="lan",'
             rf'port="\d+",portgroup="web",mac="{mac}"\}} [1-9]', text), mac
+    # top -N (batch: CSV rows time,switch,port,portgroup,mac,...)
+    top = d.cli("top", "-N", "-b", "-n", "1", "-d", "0.5").stdout
+    rows = {(r[1], r[3], r[4]) for r in
+            (x.split(",") for x in top.splitlines()[1:]) if len(r) > 4}
+    assert rows >= {("lan", "web", m) for _, m in LAN.values()}, top
 
 
 def events(api, name, action):
