@@ -104,10 +104,15 @@ static void check_ports(struct worker *w, const struct vmproto_msg *m,
 		int type = 0;
 		socklen_t tl = sizeof(type);
 		if (nic[i] >= w->board.n_nets || nic[i] >= VIRT_MAX_VIRTIO ||
-		    !w->ports[nic[i]] || seen[nic[i]]) {
+		    !w->ports[nic[i]]) {
 			snprintf(msg, size,
-				 "switch port for NIC %u: no such switch NIC "
-				 "(or twice)",
+				 "switch port for NIC %u: not a switch NIC of "
+				 "this machine",
+				 nic[i]);
+			return;
+		}
+		if (seen[nic[i]]) {
+			snprintf(msg, size, "two switch ports for NIC %u",
 				 nic[i]);
 			return;
 		}

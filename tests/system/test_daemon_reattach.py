@@ -11,16 +11,19 @@ a port group of one of the daemon's switches (10.77.14.0/24, no uplink:
 no frame leaves the switch); they ping each other before and after each
 restart, the new daemon handing their workers new switch ports."""
 
+import array
 import itertools
 import os
 import re
 import signal
+import socket
+import struct
 import time
 
 import pexpect
 import pytest
 
-from conftest import TIME_SCALE
+from conftest import SRC, TIME_SCALE
 from daemon_util import Daemon, guest_definition, softvisor_exe, vm_pid
 
 # a workload that checks itself: a counter printed on the console every
@@ -121,6 +124,50 @@ def ping(d, name, peer, seq=itertools.count()):
     return n
 
 
+def vmproto():
+    """(VMPROTO_VERSION, {name: value} of enum vmproto_type) from the
+    source, so that the test speaks the protocol of this build."""
+    text = (SRC / "src" / "vmm" / "vmproto.h").read_text()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    version = int(re.search(r"#define VMPROTO_VERSION\s+(\d+)", text)[1])
+    body = re.search(r"enum vmproto_type \{(.*?)\};", text, re.S)[1]
+    types, n = {}, 0
+    for name, value in re.findall(r"(VMPROTO_\w+)\s*(?:=\s*(\d+))?", body):
+        n = int(value) if value else n + 1
+        types[name] = n
+    return version, types
+
+
+def hostile_attach(d, vm_id, nics, port_type=socket.SOCK_SEQPACKET):
+    """While no daemon runs, ATTACH to the worker of VM vm_id as root
+    (the worker takes root as a daemon) with one gate socket and a port
+    for each of nics (NIC indices) of port_type: the worker's answer
+    (a0, message)."""
+    version, types = vmproto()
+    run = d.state / "run"
+    gen = int(re.search(r"^gen (\d+)$",
+                        (run / f"vm-{vm_id}.worker").read_text(), re.M)[1])
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)]
+    pairs += [socket.socketpair(socket.AF_UNIX, port_type) for _ in nics]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.settimeout(30 * TIME_SCALE)
+        s.connect(str(run / f"vm-{vm_id}.sock"))
+        msg = struct.pack("=HHIiII", 0x5356, types["VMPROTO_ATTACH"], 0,
+                          version, gen, len(nics)) + bytes(nics)
+        fds = array.array("i", [p[1].fileno() for p in pairs])
+        s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        reply = s.recv(4096)
+    finally:
+        s.close()
+        for a, b in pairs:
+            a.close()
+            b.close()
+    _, typ, _, a0, _, n = struct.unpack_from("=HHIiII", reply)
+    assert typ == types["VMPROTO_ATTACHED"], reply
+    return a0, reply[20:20 + n].decode(errors="replace")
+
+
 def check_lan(d):
     """c1 and c2 reach each other through the switch, which shows their
     ports (REST, /metrics, top -N) in their port group."""
@@ -190,6 +237,7 @@ def test_daemon_restart_keeps_vms(tmp_path, guest):
         # the guests reach each other through the daemon's switch
         assert ping(d, "c1", "c2") == 2, d.tail()
         before = {n: latest_tick(d, n) for n in ["c1", "c2"]}
+        ids = {n: api.ok("GET", f"/v1/vms/{n}")["id"] for n in pids}
         run = tmp_path / "state" / "run"
         assert sorted(p.name for p in run.iterdir()) == sorted(
             f"vm-{api.ok('GET', f'/v1/vms/{n}')['id']}.{x}"
@@ -199,6 +247,17 @@ def test_daemon_restart_keeps_vms(tmp_path, guest):
         assert d.stop(sig=signal.SIGKILL) == -signal.SIGKILL
         for n, pid in pids.items():
             assert alive(pid), f"{n}'s worker died with the daemon"
+        # the worker checks the switch ports it is handed: only one per
+        # switch NIC of its machine, only seqpacket sockets (refused, it
+        # waits on for a daemon)
+        for nics, kind, why in (
+                ([3], socket.SOCK_SEQPACKET, "NIC 3: not a switch NIC"),
+                ([0, 0], socket.SOCK_SEQPACKET, "two switch ports for NIC 0"),
+                ([0], socket.SOCK_STREAM, "NIC 0: not a seqpacket")):
+            a0, text = hostile_attach(d, ids["c1"], nics, kind)
+            assert a0 < 0 and why in text, (a0, text)
+        a0, text = hostile_attach(d, ids["gone"], [0])
+        assert a0 < 0 and "NIC 0: not a switch NIC" in text, (a0, text)
         # a worker killed while no daemon runs: a stale record
         os.kill(pids["gone"], signal.SIGKILL)
         assert wait_gone(pids["gone"])
