@@ -172,7 +172,7 @@ static int attach(struct worker *w, int conn, uint64_t since_ns)
 			 nfds, want, (unsigned)m.len);
 	else
 		check_ports(w, &m, fds, want, msg, sizeof(msg));
-	if (!msg[0]) {
+	if (!msg[0] && m.len) {
 		n_ports = m.len; /* <= VIRT_MAX_VIRTIO: vmproto checked */
 		memcpy(nics, m.data, n_ports);
 	}

@@ -168,6 +168,28 @@ def hostile_attach(d, vm_id, nics, port_type=socket.SOCK_SEQPACKET):
     return a0, reply[20:20 + n].decode(errors="replace")
 
 
+def ping_in_background(d, name, peer):
+    """name's guest pings peer 5 times a second for 30 s, in the
+    background."""
+    c = console(d, name, read_only=False)
+    try:
+        c.expect(r"TICK-\d+\r")
+        c.send(f"ping -q -c 150 -i 0.2 {LAN[peer][0]} >/dev/null 2>&1 &\r")
+        c.sendcontrol("]")
+        c.expect(pexpect.EOF, timeout=10 * TIME_SCALE)
+    finally:
+        c.terminate(force=True)
+
+
+def nic_tx_dropped(api, name):
+    st, text = api.call("GET", "/metrics")
+    assert st == 200
+    m = re.search(r'softvisor_vm_nic_tx_dropped_total\{vm="%s"[^}]*\} (\S+)'
+                  % name, text)
+    assert m, text[-2000:]
+    return float(m[1])
+
+
 def check_lan(d):
     """c1 and c2 reach each other through the switch, which shows their
     ports (REST, /metrics, top -N) in their port group."""
@@ -238,6 +260,8 @@ def test_daemon_restart_keeps_vms(tmp_path, guest):
         assert ping(d, "c1", "c2") == 2, d.tail()
         before = {n: latest_tick(d, n) for n in ["c1", "c2"]}
         ids = {n: api.ok("GET", f"/v1/vms/{n}")["id"] for n in pids}
+        # c1 sends while no daemon runs: its frames are dropped, counted
+        ping_in_background(d, "c1", "c2")
         run = tmp_path / "state" / "run"
         assert sorted(p.name for p in run.iterdir()) == sorted(
             f"vm-{api.ok('GET', f'/v1/vms/{n}')['id']}.{x}"
@@ -260,12 +284,14 @@ def test_daemon_restart_keeps_vms(tmp_path, guest):
         assert a0 < 0 and "NIC 0: not a switch NIC" in text, (a0, text)
         # a worker killed while no daemon runs: a stale record
         os.kill(pids["gone"], signal.SIGKILL)
+        time.sleep(2)  # c1's pings meanwhile go nowhere
         assert wait_gone(pids["gone"])
         d.start()
         for n in ["c1", "c2"]:
             check_managed(d, n, pids[n], before[n])
             ev = events(api, n, "reattach")[-1]
             assert "1 switch port(s) connected again" in ev["message"], ev
+        assert nic_tx_dropped(api, "c1") > 0
         # the switch is back as recorded, the workers' ports on it: the
         # guests reach each other again without doing anything
         check_lan(d)
