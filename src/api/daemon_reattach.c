@@ -23,6 +23,7 @@
 #include "api/daemon_impl.h"
 #include "api/daemon_mem.h"
 #include "api/daemon_reattach.h"
+#include "api/daemon_switch.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "vmm/vmproto.h"
@@ -179,6 +180,14 @@ static int adopt(struct daemon *d, struct dvm *v,
 		daemon_mem_detach(d, v);
 		return r;
 	}
+	/* the VM's ports on our switches: connected here, handed over with
+	 * ATTACH (the worker's died with the old daemon's switches) */
+	int port_fds[VIRT_MAX_VIRTIO];
+	uint8_t port_nics[VIRT_MAX_VIRTIO];
+	char port_note[200];
+	unsigned n_ports = daemon_switch_dial_ports(d, &v->board, port_fds,
+						    port_nics, port_note,
+						    sizeof(port_note));
 	struct vmproto_attached info;
 	struct vm_adopt_params a = {
 		.sock_path = sock,
@@ -190,12 +199,17 @@ static int adopt(struct daemon *d, struct dvm *v,
 		.sched = slot.handle,
 		.ops = { dvm_machine_ended, v, daemon_machine_panicked },
 		.info = &info,
+		.port_fds = port_fds,
+		.port_nics = port_nics,
+		.n_ports = n_ports,
 	};
 	pthread_mutex_lock(&d->lock);
 	v->gen = wr->gen;
 	v->sched = slot;
 	pthread_mutex_unlock(&d->lock);
 	struct vm *vm = vm_adopt(&a, err);
+	for (unsigned i = 0; i < n_ports; i++)
+		close(port_fds[i]); /* the worker has its own now */
 	if (!vm) {
 		pthread_mutex_lock(&d->lock);
 		memset(&v->sched, 0, sizeof(v->sched));
@@ -212,10 +226,18 @@ static int adopt(struct daemon *d, struct dvm *v,
 	enum vm_state st = info.paused ? VM_STATE_PAUSED : VM_STATE_RUNNING;
 	if (st != v->state && dvm_set_state(d, v, st, err))
 		log_warn(LOG, "%s: %s", v->def.name, err->msg);
-	char msg[160];
-	snprintf(msg, sizeof(msg),
-		 "worker %d re-attached after %u s without a daemon",
-		 (int)wr->pid, info.detached_s);
+	char msg[400];
+	int n = snprintf(msg, sizeof(msg),
+			 "worker %d re-attached after %u s without a daemon",
+			 (int)wr->pid, info.detached_s);
+	if (n_ports && n > 0 && (size_t)n < sizeof(msg))
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n,
+			      "; %u switch port(s) connected again", n_ports);
+	if (port_note[0] && n > 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n,
+			 "; not connected again (that network stays down "
+			 "until the next start): %s",
+			 port_note);
 	struct error e = { 0 };
 	if (inventory_event_add(d->inv, v->def.name, "daemon", "reattach", "ok",
 				msg, &e))

@@ -12,6 +12,7 @@
 #include "api/daemon_switch_etcd.h"
 #include "api/inventory_switch.h"
 #include "api/switch_json.h"
+#include "machine/virt.h"
 #include "net/switch_svc.h"
 #include "net/tap.h"
 #include "net/swport.h"
@@ -713,4 +714,73 @@ int daemon_switch_portgroup_delete(struct daemon *d, const char *actor,
 out:
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+/* ---- re-attach -------------------------------------------------------------- */
+
+static bool serves(struct daemon_switches *s, const char *path)
+{
+	bool yes = false;
+
+	pthread_mutex_lock(&s->lock);
+	for (struct dswitch *w = s->list; w && !yes; w = w->next)
+		yes = !strcmp(switch_svc_path(w->svc), path);
+	pthread_mutex_unlock(&s->lock);
+	return yes;
+}
+
+unsigned daemon_switch_dial_ports(struct daemon *d,
+				  const struct virt_config *board, int *fds,
+				  uint8_t *nics, char *note, size_t size)
+{
+	struct daemon_switches *s = d->switches;
+	unsigned k = 0;
+	size_t used = 0;
+
+	char dir[108];
+	size_t dl;
+
+	if (size)
+		note[0] = '\0';
+	net_switch_dir(dir, sizeof(dir));
+	dl = strlen(dir);
+	for (unsigned i = 0; s && i < board->n_nets && i < VIRT_MAX_VIRTIO;
+	     i++) {
+		const struct virtio_net_config *n = &board->nets[i];
+		struct error e = { 0 };
+		int fd = -1;
+		if (n->backend != VIRTIO_NET_BACKEND_SWITCH)
+			continue;
+		if (serves(s, n->switch_path))
+			/* the registry's lock is not held: the hello waits
+			 * for the switch's thread (a switch deleted since:
+			 * connect fails) */
+			fd = net_swport_dial(n->switch_path, n->portgroup,
+					     n->mac, NULL, &e);
+		else if (!strncmp(n->switch_path, dir, dl) &&
+			 n->switch_path[dl] == '/') {
+			/* one of ours by its place, but not running (it did
+			 * not start: logged) */
+			const char *name = n->switch_path + dl + 1;
+			size_t len = strlen(name);
+			if (len > 5 && !strcmp(name + len - 5, ".sock"))
+				len -= 5;
+			error_set(&e, ENOENT, "switch %.*s is not running",
+				  (int)len, name);
+		} else
+			continue; /* not ours: its connection lives on */
+		if (fd < 0) {
+			int w = snprintf(note + used, size - used, "%s%s: %s",
+					 used ? "; " : "", n->id, e.msg);
+			if (w > 0)
+				used += (size_t)w < size - used
+						? (size_t)w
+						: size - used - 1;
+			continue;
+		}
+		fds[k] = fd;
+		nics[k] = (uint8_t)i;
+		k++;
+	}
+	return k;
 }

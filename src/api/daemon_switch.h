@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api/metrics.h"
 
@@ -52,5 +53,19 @@ int daemon_switch_portgroup_set(struct daemon *d, const char *actor,
 int daemon_switch_portgroup_delete(struct daemon *d, const char *actor,
 				   const char *sw, const char *pg,
 				   struct error *err);
+
+/* Re-attaching a worker after a daemon restart (docs/architecture.md,
+ * "Re-attaching workers"): its ports on this daemon's switches died with
+ * the old daemon, and a sandboxed worker cannot connect again. For every
+ * NIC of board on one of this daemon's switches, connect a port as the
+ * NIC's (its MAC and port group from the definition, not the worker's
+ * word: the worker ran the guest) into fds[k], nics[k] = the NIC's index.
+ * Returns k; a NIC that cannot connect (port group gone, switch full) is
+ * skipped and said in note (size bytes, "" if none). NICs on other
+ * switches (a socket path of `switch serve`) keep their connection. */
+struct virt_config;
+unsigned daemon_switch_dial_ports(struct daemon *d,
+				  const struct virt_config *board, int *fds,
+				  uint8_t *nics, char *note, size_t size);
 
 #endif

@@ -592,6 +592,16 @@ const char *netdev_name(const struct netdev *nd)
 	return nd->name;
 }
 
+void *netdev_backend(struct netdev *nd, const struct netdev_backend_ops *ops)
+{
+	return nd && nd->ops == ops ? nd->be : NULL;
+}
+
+void netdev_count_tx_dropped(struct netdev *nd, uint64_t n)
+{
+	stat_add(&nd->stats.tx_dropped, n);
+}
+
 void netdev_destroy(struct netdev *nd)
 {
 	if (!nd)

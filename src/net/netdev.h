@@ -171,6 +171,11 @@ void netdev_deliver(struct netdev *nd, const uint8_t *frame, size_t len);
 void netdev_wake(struct netdev *nd);
 /* True on the netdev thread. */
 bool netdev_on_thread(const struct netdev *nd);
+/* The back end's state if nd runs ops (its kind), else NULL. Any thread. */
+void *netdev_backend(struct netdev *nd, const struct netdev_backend_ops *ops);
+/* n frames the back end took from the guest but could not send (its peer
+ * full or gone): counted as tx_dropped. Any thread. */
+void netdev_count_tx_dropped(struct netdev *nd, uint64_t n);
 /* For tests and fuzzers: run the loop's work on the calling thread, without
  * sleeping, as if it were the netdev thread. Only for a netdev that was
  * never started (a no-op otherwise). */

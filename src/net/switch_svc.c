@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <sys/socket.h>
@@ -588,6 +589,105 @@ static int uplink_attach_tap(struct switch_svc *svc, int fd, const char *name,
 
 extern char **environ;
 
+/* ---- the DHCP server's record ------------------------------------------------
+ * dnsmasq is our child, but a service that dies (a daemon's kill -9, left
+ * running VMs or not) cannot stop it: it would run on for ever, and a
+ * second one would serve the same subnet once the switch is back. So its
+ * pid and start time go into a file next to the switch's socket
+ * (NAME.dnsmasq.pid); the next start of that switch ends the one it names
+ * if that is still the same process and still dnsmasq. */
+
+static void dhcp_record_path(const struct switch_svc *svc, char *buf,
+			     size_t size)
+{
+	size_t n = strlen(svc->path);
+
+	if (n > 5 && !strcmp(svc->path + n - 5, ".sock"))
+		n -= 5;
+	snprintf(buf, size, "%.*s.dnsmasq.pid", (int)n, svc->path);
+}
+
+/* Start time (clock ticks after boot) and command name of pid: 0 or -1. */
+static int proc_start(pid_t pid, unsigned long long *start, char *comm,
+		      size_t size)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *open = strchr(buf, '('), *close_ = strrchr(buf, ')');
+	if (!open || !close_ || close_ < open)
+		return -1;
+	snprintf(comm, size, "%.*s", (int)(close_ - open - 1), open + 1);
+	/* after ") ": state is field 3, starttime field 22 */
+	char *p = close_ + 1;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -1;
+	}
+	return sscanf(p + 1, "%llu", start) == 1 ? 0 : -1;
+}
+
+/* End the dnsmasq a dead service of this switch left, if any. */
+static void dhcp_end_stale(struct switch_svc *svc)
+{
+	char path[160], comm[32];
+	unsigned long long start = 0, now = 0;
+	int pid = 0;
+
+	dhcp_record_path(svc, path, sizeof(path));
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	int n = fscanf(f, "%d %llu", &pid, &start);
+	fclose(f);
+	unlink(path);
+	if (n != 2 || pid <= 1 || pid == getpid())
+		return;
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return; /* gone */
+	/* pinned: check it is the recorded process before the signal */
+	if (!proc_start(pid, &now, comm, sizeof(comm)) && now == start &&
+	    !strcmp(comm, "dnsmasq") &&
+	    !syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0)) {
+		struct pollfd pf = { pidfd, POLLIN, 0 };
+		if (poll(&pf, 1, 2000) <= 0)
+			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		log_info(LOG_SUB,
+			 "%s: ended the DHCP server (dnsmasq %d) its last run "
+			 "left",
+			 vswitch_name(svc->sw), pid);
+	}
+	close(pidfd);
+}
+
+static void dhcp_record(struct switch_svc *svc)
+{
+	char path[160], comm[32], tmp[176];
+	unsigned long long start = 0;
+
+	dhcp_record_path(svc, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (proc_start(svc->dhcp_pid, &start, comm, sizeof(comm)))
+		return;
+	FILE *f = fopen(tmp, "we");
+	if (!f) {
+		log_warn(LOG_SUB, "%s: %s", tmp, strerror(errno));
+		return;
+	}
+	fprintf(f, "%d %llu\n", (int)svc->dhcp_pid, start);
+	if (fclose(f) || rename(tmp, path)) {
+		log_warn(LOG_SUB, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
 /* dnsmasq on ifname serving [lo, hi] of the subnet. */
 static int dhcp_start(struct switch_svc *svc, const char *ifname, uint32_t lo,
 		      uint32_t hi, uint32_t mask, struct error *err)
@@ -632,12 +732,14 @@ static int dhcp_start(struct switch_svc *svc, const char *ifname, uint32_t lo,
 	posix_spawnattr_setsigdefault(&attr, &def);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
 						POSIX_SPAWN_SETSIGDEF);
+	dhcp_end_stale(svc);
 	r = posix_spawn(&pid, exe, NULL, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	if (r)
 		return error_set(err, r, "dhcp: cannot start %s: %s", exe,
 				 strerror(r));
 	svc->dhcp_pid = pid;
+	dhcp_record(svc);
 	return 0;
 }
 
@@ -992,8 +1094,11 @@ void switch_svc_stop(struct switch_svc *svc)
 	unlink(svc->path);
 	close(svc->evfd);
 	if (svc->dhcp_pid > 0) {
+		char rec[160];
 		kill(svc->dhcp_pid, SIGTERM);
 		waitpid(svc->dhcp_pid, NULL, 0);
+		dhcp_record_path(svc, rec, sizeof(rec));
+		unlink(rec);
 	}
 	if (svc->masq) {
 		struct error e = { 0 };

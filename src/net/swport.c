@@ -2,7 +2,9 @@
 #include "net/swport.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +24,10 @@
 #define SEND_WAIT_MS	 10 /* back pressure before a drop */
 
 struct swport {
-	int fd;		  /* -1 once the switch went away */
+	int fd;		  /* -1 once the switch went away (netdev thread) */
+	atomic_int next;  /* a new connection to take, -1: none (any thread) */
 	uint64_t dropped; /* frames the switch had no room for */
+	uint64_t lost;	  /* frames sent while down (since it went down) */
 	struct netdev *nd;
 	uint8_t *buf; /* NETDEV_MAX_FRAME + 1 */
 	char path[108];
@@ -33,8 +37,13 @@ static void swport_output(void *be, const uint8_t *frame, size_t len)
 {
 	struct swport *p = be;
 
-	if (p->fd < 0)
+	if (p->fd < 0) {
+		/* no switch: the frame is lost, as on a cable pulled out;
+		 * never wait for one to come back */
+		p->lost++;
+		netdev_count_tx_dropped(p->nd, 1);
 		return;
+	}
 	for (int tries = 0; tries < 2; tries++) {
 		if (send(p->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
 			return;
@@ -48,22 +57,46 @@ static void swport_output(void *be, const uint8_t *frame, size_t len)
 			break;
 	}
 	p->dropped++;
+	netdev_count_tx_dropped(p->nd, 1);
+}
+
+/* Take a connection handed over by net_swport_reconnect (netdev thread):
+ * it replaces the old one, whether that still looked open or not. */
+static void swport_take_next(struct swport *p)
+{
+	int fd = atomic_exchange(&p->next, -1);
+
+	if (fd < 0)
+		return;
+	bool was_down = p->fd < 0;
+	if (!was_down)
+		close(p->fd);
+	p->fd = fd;
+	log_info(LOG_SUB,
+		 "%s: connected to switch %s again: link up (%" PRIu64
+		 " frame(s) dropped while it was down)",
+		 netdev_name(p->nd), p->path, was_down ? p->lost : 0);
+	p->lost = 0;
 }
 
 static void swport_prepare(void *be, struct netdev_pollset *ps, int *timeout)
 {
 	struct swport *p = be;
 
+	swport_take_next(p);
 	if (p->fd >= 0)
 		netdev_pollset_add(ps, p->fd, POLLIN);
 }
 
 static void swport_down(struct swport *p, const char *why)
 {
-	log_warn(LOG_SUB, "%s: switch %s went away (%s): link down",
+	log_warn(LOG_SUB,
+		 "%s: switch %s went away (%s): link down, frames dropped "
+		 "until it is connected again",
 		 netdev_name(p->nd), p->path, why);
 	close(p->fd);
 	p->fd = -1;
+	p->lost = 0;
 }
 
 static void swport_dispatch(void *be, struct netdev_pollset *ps, bool error)
@@ -92,7 +125,10 @@ static void swport_dispatch(void *be, struct netdev_pollset *ps, bool error)
 static void swport_destroy(void *be)
 {
 	struct swport *p = be;
+	int next = atomic_exchange(&p->next, -1);
 
+	if (next >= 0)
+		close(next);
 	if (p->fd >= 0)
 		close(p->fd);
 	free(p->buf);
@@ -178,6 +214,7 @@ struct netdev *net_swport_create(const char *sock_path, const char *pg,
 		error_set(err, ENOMEM, "net %s: out of memory", name);
 		return NULL;
 	}
+	atomic_init(&p->next, -1);
 	snprintf(p->path, sizeof(p->path), "%s", sock_path);
 	p->fd = swport_connect(sock_path, pg ? pg : "", mac, &mtu, err);
 	if (p->fd < 0) {
@@ -196,6 +233,30 @@ struct netdev *net_swport_create(const char *sock_path, const char *pg,
 	if (mtu_out)
 		*mtu_out = mtu;
 	return p->nd;
+}
+
+int net_swport_dial(const char *sock_path, const char *pg, const uint8_t mac[6],
+		    uint32_t *mtu_out, struct error *err)
+{
+	uint32_t mtu = 0;
+	int fd = swport_connect(sock_path, pg ? pg : "", mac, &mtu, err);
+
+	if (fd >= 0 && mtu_out)
+		*mtu_out = mtu;
+	return fd;
+}
+
+int net_swport_reconnect(struct netdev *nd, int fd)
+{
+	struct swport *p = netdev_backend(nd, &swport_ops);
+
+	if (!p || fd < 0)
+		return -EINVAL;
+	int old = atomic_exchange(&p->next, fd);
+	if (old >= 0)
+		close(old); /* handed over twice before the thread ran */
+	netdev_wake(nd);
+	return 0;
 }
 
 /* ---- naming ------------------------------------------------------------------ */

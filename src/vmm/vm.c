@@ -552,6 +552,9 @@ struct vm *vm_adopt(const struct vm_adopt_params *a, struct error *err)
 		.n_vcpus = a->n_vcpus,
 		.sched = a->sched,
 		.ops = { console_output, proc_ended, vm, machine_panicked },
+		.port_fds = a->port_fds,
+		.port_nics = a->port_nics,
+		.n_ports = a->n_ports,
 	};
 	pthread_rwlock_wrlock(&vm->proc_lock);
 	int r = vmproc_adopt(&pa, &vm->proc, a->info, err);

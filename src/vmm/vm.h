@@ -155,6 +155,11 @@ struct vm_adopt_params {
 	struct vmk_sched_vm *sched; /* or NULL */
 	struct vm_ops ops;
 	struct vmproto_attached *info; /* filled: the worker's answer */
+	/* connected switch ports for the worker's NICs port_nics[i]
+	 * (vmproc_adopt; the caller keeps and closes them) */
+	const int *port_fds;
+	const uint8_t *port_nics;
+	unsigned n_ports;
 };
 /* A VM object for a worker another daemon started (vmproc_adopt); the
  * worker's scrollback arrives as console output. NULL with err. */

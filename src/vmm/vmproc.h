@@ -113,12 +113,19 @@ struct vmproc_adopt {
 	unsigned n_vcpus;	    /* its definition's */
 	struct vmk_sched_vm *sched; /* the scheduler's handle, or NULL */
 	struct vmproc_ops ops;
+	/* switch ports the daemon connected for the worker (its switches
+	 * died with the old daemon): n_ports sockets past their hello, for
+	 * the NICs port_nics[i]; sent with ATTACH, closed by the caller */
+	const int *port_fds;
+	const uint8_t *port_nics;
+	unsigned n_ports; /* 0..VIRT_MAX_VIRTIO */
 };
 
 /* Reconnect to a worker a previous daemon started: check the process is
  * the recorded one (pid, start time), connect, check the peer (its pid,
- * uid: ours or the sandbox's), ATTACH with fresh gate sockets, check the
- * ATTACHED answer (pid, generation, vCPUs, name). 0 with *out (a vmproc
+ * uid: ours or the sandbox's), ATTACH with fresh gate sockets and the
+ * switch ports, check the ATTACHED answer (pid, generation, vCPUs, name,
+ * ports taken). 0 with *out (a vmproc
  * as from vmproc_start) and *info, or -errno with err (ESRCH: no such
  * worker any more; EPERM: not that worker; EPROTO; ETIMEDOUT). */
 int vmproc_adopt(const struct vmproc_adopt *a, struct vmproc **out,

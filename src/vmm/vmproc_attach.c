@@ -134,10 +134,18 @@ static int handshake(const struct vmproc_adopt *a, int s, const int *wfds,
 				 "the sandbox's)",
 				 a->sock_path, (unsigned)cr.uid,
 				 (unsigned)geteuid());
+	/* the gate sockets, then the switch ports (data: their NICs) */
+	int fds[VMPROTO_MAX_FDS];
+	for (unsigned i = 0; i < n_wfds; i++)
+		fds[i] = wfds[i];
+	for (unsigned i = 0; i < a->n_ports; i++)
+		fds[n_wfds + i] = a->port_fds[i];
 	struct vmproto_msg m = { .type = VMPROTO_ATTACH,
 				 .a0 = VMPROTO_VERSION,
-				 .a1 = (int32_t)a->gen };
-	int r = vmproto_send(s, &m, wfds, n_wfds, 0, err);
+				 .a1 = (int32_t)a->gen,
+				 .data = a->port_nics,
+				 .len = a->n_ports };
+	int r = vmproto_send(s, &m, fds, n_wfds + a->n_ports, 0, err);
 	if (r)
 		return r;
 	uint8_t *buf = malloc(VMPROTO_RXBUF);
@@ -180,6 +188,10 @@ static int handshake(const struct vmproc_adopt *a, int s, const int *wfds,
 				(int)info->pid, info->gen, info->name,
 				info->n_vcpus, (int)a->pid, a->gen, a->name,
 				a->n_vcpus);
+		else if (info->ports != a->n_ports)
+			r = error_set(err, EPROTO,
+				      "the worker took %u switch port(s) of %u",
+				      info->ports, a->n_ports);
 	}
 	free(buf);
 	return r;
@@ -191,6 +203,9 @@ int vmproc_adopt(const struct vmproc_adopt *a, struct vmproc **out,
 	if (a->n_vcpus == 0 || a->n_vcpus > VMPROTO_STATS_VCPUS)
 		return error_set(err, EINVAL, "cpus: 1..%u",
 				 VMPROTO_STATS_VCPUS);
+	if (a->n_ports > VIRT_MAX_VIRTIO)
+		return error_set(err, EINVAL, "%u switch ports (at most %u)",
+				 a->n_ports, VIRT_MAX_VIRTIO);
 	/* pin the process first, then check it is the recorded one: a pid
 	 * reused after the worker died has another start time */
 	int pidfd = (int)syscall(SYS_pidfd_open, a->pid, 0);

@@ -53,7 +53,8 @@ static const struct {
 					VIRT_MAX_VIRTIO * 4096,
 					VIRT_MAX_VIRTIO },
 	[VMPROTO_RENDEZVOUS] = { "rendezvous", 0, 0, 1 },
-	[VMPROTO_ATTACH] = { "attach", 0, 0, VIRT_MAX_HARTS },
+	[VMPROTO_ATTACH] = { "attach", 0, VIRT_MAX_VIRTIO,
+			     VIRT_MAX_HARTS + VIRT_MAX_VIRTIO },
 	[VMPROTO_ATTACHED] = { "attached", 0,
 			       sizeof(struct vmproto_attached) > 512
 				       ? sizeof(struct vmproto_attached)

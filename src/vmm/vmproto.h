@@ -23,10 +23,13 @@
 #include "machine/virt.h"
 #include "util/error.h"
 
+/* Version 2: ATTACH carries the VM's switch ports (a worker of 1 is
+ * refused). Descriptors: VIRT_MAX_HARTS gate sockets and a state (START)
+ * or a switch port per NIC (ATTACH). */
 #define VMPROTO_MAGIC	 0x5356u /* "SV" */
-#define VMPROTO_VERSION	 1u
+#define VMPROTO_VERSION	 2u
 #define VMPROTO_MAX_DATA (64u * 1024)
-#define VMPROTO_MAX_FDS	 65u /* VIRT_MAX_HARTS gate sockets + a state */
+#define VMPROTO_MAX_FDS	 (VIRT_MAX_HARTS + VIRT_MAX_VIRTIO)
 
 enum vmproto_type {
 	/* daemon -> worker */
@@ -91,9 +94,12 @@ enum vmproto_type {
 	 * grace period in seconds (1..VMPROTO_GRACE_MAX), a1: the run's
 	 * generation; reply a0 = 0 or -errno. ATTACH, a new daemon -> worker
 	 * on an accepted connection: a0 protocol version, a1 generation,
-	 * fds: one gate socket per vCPU (none without a scheduler); answer
-	 * ATTACHED: a0 = 0 or -errno, data: struct vmproto_attached or the
-	 * error message. */
+	 * fds: one gate socket per vCPU (none without a scheduler), then
+	 * one connected switch port (past its hello) per byte of data, the
+	 * byte the index of the NIC whose port it replaces (the daemon's
+	 * switches died with the old daemon; the sandboxed worker cannot
+	 * connect); answer ATTACHED: a0 = 0 or -errno, data: struct
+	 * vmproto_attached or the error message. */
 	VMPROTO_RENDEZVOUS,
 	VMPROTO_ATTACH,
 	VMPROTO_ATTACHED,
@@ -125,6 +131,7 @@ struct vmproto_attached {
 	uint32_t n_vcpus;    /* of its machine */
 	uint32_t paused;     /* 1: the machine is paused */
 	uint32_t detached_s; /* how long it ran without a daemon */
+	uint32_t ports;	     /* switch ports taken from ATTACH */
 	char name[64];	     /* the VM's name, NUL-terminated */
 };
 

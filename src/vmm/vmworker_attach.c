@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/swport.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "vmm/vm.h"
@@ -90,6 +91,44 @@ static void refuse(int conn, int code, const char *msg)
 	log_warn(LOG, "a daemon asked to attach: %s", msg);
 }
 
+/* The switch ports of ATTACH (after the want gate sockets): each byte of
+ * data names the NIC a port is for. "" when they fit this machine, else
+ * why not (into msg). */
+static void check_ports(struct worker *w, const struct vmproto_msg *m,
+			const int *fds, unsigned want, char *msg, size_t size)
+{
+	bool seen[VIRT_MAX_VIRTIO] = { false };
+	const uint8_t *nic = m->data;
+
+	for (uint32_t i = 0; i < m->len; i++) {
+		int type = 0;
+		socklen_t tl = sizeof(type);
+		if (nic[i] >= w->board.n_nets || nic[i] >= VIRT_MAX_VIRTIO ||
+		    !w->ports[nic[i]]) {
+			snprintf(msg, size,
+				 "switch port for NIC %u: not a switch NIC of "
+				 "this machine",
+				 nic[i]);
+			return;
+		}
+		if (seen[nic[i]]) {
+			snprintf(msg, size, "two switch ports for NIC %u",
+				 nic[i]);
+			return;
+		}
+		seen[nic[i]] = true;
+		if (getsockopt(fds[want + i], SOL_SOCKET, SO_TYPE, &type,
+			       &tl) ||
+		    type != SOCK_SEQPACKET) {
+			snprintf(msg, size,
+				 "switch port for NIC %u: not a seqpacket "
+				 "socket",
+				 nic[i]);
+			return;
+		}
+	}
+}
+
 /* One connection on the rendezvous: 0 when it became our daemon. */
 static int attach(struct worker *w, int conn, uint64_t since_ns)
 {
@@ -111,6 +150,8 @@ static int attach(struct worker *w, int conn, uint64_t since_ns)
 	int r = vmproto_recv(conn, buf, &m, fds, &nfds, &err);
 	set_rcvtimeo(conn, 0);
 	unsigned want = w->use_gate ? w->n_vcpus : 0;
+	uint8_t nics[VIRT_MAX_VIRTIO];
+	unsigned n_ports = 0;
 	char msg[160] = "";
 	if (r)
 		snprintf(msg, sizeof(msg), "%.150s",
@@ -125,9 +166,16 @@ static int attach(struct worker *w, int conn, uint64_t since_ns)
 	else if ((uint32_t)m.a1 != w->gen)
 		snprintf(msg, sizeof(msg), "run %u (this worker runs %u)",
 			 (unsigned)m.a1, w->gen);
-	else if (nfds != want)
-		snprintf(msg, sizeof(msg), "%u gate sockets for %u vCPUs", nfds,
-			 want);
+	else if (nfds != want + m.len)
+		snprintf(msg, sizeof(msg),
+			 "%u descriptors for %u vCPUs and %u switch ports",
+			 nfds, want, (unsigned)m.len);
+	else
+		check_ports(w, &m, fds, want, msg, sizeof(msg));
+	if (!msg[0] && m.len) {
+		n_ports = m.len; /* <= VIRT_MAX_VIRTIO: vmproto checked */
+		memcpy(nics, m.data, n_ports);
+	}
 	free(buf);
 	if (msg[0]) {
 		refuse(conn, r == -EPROTO || !r ? EPROTO : -r, msg);
@@ -142,6 +190,7 @@ static int attach(struct worker *w, int conn, uint64_t since_ns)
 		.paused = atomic_load(&w->paused),
 		.detached_s = (uint32_t)((clock_monotonic_ns() - since_ns) /
 					 1000000000),
+		.ports = n_ports,
 	};
 	snprintf(at.name, sizeof(at.name), "%s", w->def.name);
 	struct vmproto_msg a = { .type = VMPROTO_ATTACHED,
@@ -159,7 +208,7 @@ static int attach(struct worker *w, int conn, uint64_t since_ns)
 		w->viewer = NULL;
 	}
 	dup2(conn, w->sock);
-	for (unsigned i = 0; i < nfds; i++) {
+	for (unsigned i = 0; i < want; i++) {
 		if (w->vcpu[i].sock >= 0) {
 			dup2(fds[i], w->vcpu[i].sock);
 			close(fds[i]);
@@ -167,6 +216,11 @@ static int attach(struct worker *w, int conn, uint64_t since_ns)
 			w->vcpu[i].sock = fds[i];
 		}
 	}
+	/* the switch ports: each NIC's netdev thread takes its new
+	 * connection and drops the dead one; the guest sees no link change */
+	for (unsigned i = 0; i < n_ports; i++)
+		if (net_swport_reconnect(w->ports[nics[i]], fds[want + i]))
+			close(fds[want + i]); /* checked above: not reached */
 	pthread_mutex_lock(&w->lock);
 	w->remote = w->use_gate;
 	w->link_gen++;
@@ -176,8 +230,10 @@ static int attach(struct worker *w, int conn, uint64_t since_ns)
 	 * then the output as it comes */
 	if (worker_console_attach(w))
 		log_warn(LOG, "console: cannot attach it again");
-	log_info(LOG, "a new daemon attached after %u s on our own",
-		 at.detached_s);
+	log_info(LOG,
+		 "a new daemon attached after %u s on our own (%u switch "
+		 "port(s) connected again)",
+		 at.detached_s, n_ports);
 	return 0;
 }
 

@@ -384,11 +384,39 @@ def ip_forward(ns):
                           text=True, check=True).stdout.strip()
 
 
+def serve_routed(exe, ns, sock):
+    """`switch serve rt0` in namespace ns with a routed uplink and DHCP."""
+    sw = subprocess.Popen(["ip", "netns", "exec", ns, exe, "switch",
+                           "serve", "rt0", "--socket", str(sock),
+                           "--uplink", "routed=10.78.0.1/24,dhcp=on"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    line = sw.stdout.readline()
+    assert "listening on" in line, sw.stderr.read()
+    return sw
+
+
+def dnsmasq_pids(ns):
+    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                          text=True).stdout.split()
+    out = []
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().strip() == "dnsmasq":
+                    out.append(int(p))
+        except FileNotFoundError:
+            pass
+    return sorted(out)
+
+
 def test_routed_uplink(guest, vm_factory, tmp_path):
     """A routed uplink in a namespace of the test: the switch's TAP gets the
     host's address 10.78.0.1/24 and a dnsmasq, the guest leases an address
-    from the upper half and pings the host's side; the TAP and dnsmasq go
-    away with the switch. IPv4 forwarding, on before, stays on."""
+    from the upper half and pings the host's side; a switch killed (-9)
+    and started again ends the dnsmasq the dead one left; the TAP and
+    dnsmasq go away with the switch. IPv4 forwarding, on before, stays
+    on."""
     if os.geteuid() != 0:
         pytest.skip("needs root for a network namespace")
     if not os.access("/usr/sbin/dnsmasq", os.X_OK):
@@ -404,13 +432,7 @@ def test_routed_uplink(guest, vm_factory, tmp_path):
         # forwarding that was on before the switch is never changed
         subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
                         "net.ipv4.ip_forward=1"], check=True)
-        sw = subprocess.Popen(["ip", "netns", "exec", ns, exe, "switch",
-                               "serve", "rt0", "--socket", str(sock),
-                               "--uplink", "routed=10.78.0.1/24,dhcp=on"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-        line = sw.stdout.readline()
-        assert "listening on" in line, sw.stderr.read()
+        sw = serve_routed(exe, ns, sock)
         addrs = subprocess.run(["ip", "-n", ns, "addr", "show", "sv-rt0"],
                                capture_output=True, text=True).stdout
         assert "10.78.0.1/24" in addrs, addrs
@@ -428,6 +450,16 @@ def test_routed_uplink(guest, vm_factory, tmp_path):
                   timeout=SOFTVISOR_BOOT_TIMEOUT, what="DHCP lease")
         assert 128 <= int(vm.child.match.group(1)) <= 254
         assert received(vm) == 3, vm.tail()
+        # a switch that dies (kill -9: a daemon's crash) cannot stop its
+        # dnsmasq; the next start of the switch ends it (its record next
+        # to the socket) and runs one of its own: never two
+        old = dnsmasq_pids(ns)
+        assert len(old) == 1, old
+        sw.kill()
+        sw.wait()
+        sw = serve_routed(exe, ns, sock)
+        new = dnsmasq_pids(ns)
+        assert len(new) == 1 and new != old, (old, new)
         sw.terminate()
         sw.wait(timeout=10)
         links = subprocess.run(["ip", "-n", ns, "link", "show"],

@@ -280,6 +280,129 @@ static void test_bad_hello(void **state)
 	assert_non_null(strstr(err.msg, "cannot connect"));
 }
 
+/* tx_dropped of a port once it reached n (or ms passed). */
+static uint64_t wait_tx_dropped(struct vnic *v, uint64_t n, int ms)
+{
+	struct netdev_stats st;
+
+	for (int t = 0;; t += 10) {
+		netdev_get_stats(v->nd, &st);
+		if (st.tx_dropped >= n || t >= ms)
+			return st.tx_dropped;
+		usleep(10000);
+	}
+}
+
+/* Ports of svc once there are n of them (or ms passed). */
+static unsigned wait_ports(struct switch_svc *svc, unsigned n, int ms)
+{
+	struct switch_port_info info[8];
+	unsigned k;
+
+	for (int t = 0;; t += 10) {
+		k = switch_svc_ports(svc, info, 8);
+		if (k == n || t >= ms)
+			return k;
+		usleep(10000);
+	}
+}
+
+static int sink_count(struct sink *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int n = s->n;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* Send from v until one more frame reached sink (bounded: 50 tries). */
+static bool send_until(struct vnic *v, const uint8_t *dst, uint8_t tag,
+		       struct sink *sink)
+{
+	int n = sink_count(sink);
+
+	for (int i = 0; i < 50; i++) {
+		vnic_send(v, dst, tag);
+		if (sink_wait(sink, n + 1, 100) > n)
+			return true;
+	}
+	return false;
+}
+
+/* A daemon restarted with --keep-vms: its switch goes away with it and a
+ * new one listens on the same socket; ports handed a new connection
+ * (net_swport_dial + net_swport_reconnect, as across the re-attach
+ * handshake) pass frames again. Frames sent while down are dropped and
+ * counted, at once. */
+static void test_reconnect(void **state)
+{
+	struct error err = { 0 };
+	struct switch_svc *svc = switch_svc_start("sw0", path, 0, &err);
+	struct vswitch_portgroup_config pg;
+	struct vnic a, b;
+
+	assert_non_null(svc);
+	assert_int_equal(vnic_open(&a, 1, "", &err), 0);
+	assert_int_equal(vnic_open(&b, 2, "", &err), 0);
+	vnic_send(&a, BCAST, 1);
+	assert_int_equal(sink_wait(&b.sink, 1, 5000), 1);
+
+	/* the switch dies: a's frames are dropped and counted */
+	switch_svc_stop(svc);
+	for (int i = 0; i < 3; i++)
+		vnic_send(&a, BCAST, 2);
+	assert_int_equal(wait_tx_dropped(&a, 3, 5000), 3);
+	assert_int_equal(sink_wait(&b.sink, 2, 100), 1);
+
+	/* a new switch on the same path, with a port group */
+	svc = switch_svc_start("sw0", path, 0, &err);
+	assert_non_null(svc);
+	vswitch_portgroup_init(&pg, "red");
+	pg.vlan = 10;
+	assert_int_equal(switch_svc_portgroup_set(svc, &pg, &err), 0);
+	/* the port group is checked at the hello: the daemon dials */
+	assert_int_equal(net_swport_dial(path, "green", a.mac, NULL, &err),
+			 -ENOENT);
+	assert_non_null(strstr(err.msg, "green"));
+	uint32_t mtu = 0;
+	int fa = net_swport_dial(path, "red", a.mac, &mtu, &err);
+	int fb = net_swport_dial(path, "red", b.mac, NULL, &err);
+	assert_true(fa >= 0 && fb >= 0);
+	assert_int_equal(mtu, 1500);
+	assert_int_equal(net_swport_reconnect(NULL, fa), -EINVAL);
+	assert_int_equal(net_swport_reconnect(a.nd, fa), 0);
+	assert_int_equal(net_swport_reconnect(b.nd, fb), 0);
+	assert_int_equal(wait_ports(svc, 2, 5000), 2);
+	/* each netdev thread takes its connection on its next round (a frame
+	 * sent before that is still dropped): frames flow again */
+	assert_true(send_until(&a, BCAST, 3, &b.sink));
+	assert_int_equal(b.sink.last[20], 3);
+	assert_true(send_until(&b, a.mac, 4, &a.sink));
+	assert_int_equal(a.sink.last[20], 4);
+	/* nothing more dropped once connected */
+	uint64_t dropped = wait_tx_dropped(&a, 0, 0);
+	int nb = sink_count(&b.sink);
+	vnic_send(&a, BCAST, 5);
+	assert_int_equal(sink_wait(&b.sink, nb + 1, 5000), nb + 1);
+	assert_int_equal(wait_tx_dropped(&a, dropped + 1, 200), dropped);
+
+	/* a connection handed over while the old one still works replaces
+	 * it: the switch sees the old port leave */
+	fa = net_swport_dial(path, "red", a.mac, NULL, &err);
+	assert_true(fa >= 0);
+	assert_int_equal(wait_ports(svc, 3, 5000), 3);
+	assert_int_equal(net_swport_reconnect(a.nd, fa), 0);
+	assert_int_equal(wait_ports(svc, 2, 5000), 2);
+	nb = sink_count(&b.sink);
+	vnic_send(&a, BCAST, 6);
+	assert_int_equal(sink_wait(&b.sink, nb + 1, 5000), nb + 1);
+	assert_int_equal(b.sink.last[20], 6);
+
+	vnic_close(&a);
+	vnic_close(&b);
+	switch_svc_stop(svc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +411,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vlans_live, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_hello, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,7 +30,7 @@ static const struct worker_record good = {
 	.gen = 7,
 	.pid = 12345,
 	.pid_start = 987654321,
-	.proto = VMPROTO_VERSION,
+	.proto = 1, /* the format's field, whatever the protocol is now */
 };
 
 static const char good_text[] = "softvisor-worker-record 1\n"
@@ -264,7 +264,8 @@ enum fake {
 	FAKE_SHORT,
 	FAKE_REFUSE,
 	FAKE_WRONG_TYPE,
-	FAKE_NO_LISTEN
+	FAKE_NO_LISTEN,
+	FAKE_PORTS_LOST /* says it took no switch port */
 };
 
 /* A fake worker: listens at path, accepts one daemon, answers ATTACH as
@@ -304,11 +305,24 @@ static pid_t fake_worker(const char *path, enum fake how)
 	int fds[VMPROTO_MAX_FDS];
 	unsigned nfds = 0;
 	if (vmproto_recv(c, buf, &m, fds, &nfds, NULL) ||
-	    m.type != VMPROTO_ATTACH)
+	    m.type != VMPROTO_ATTACH || m.a0 != VMPROTO_VERSION)
 		_exit(3);
-	struct vmproto_attached at = { .pid = getpid(),
-				       .gen = 7,
-				       .n_vcpus = 1 };
+	/* no gate sockets (no scheduler): one switch port per data byte,
+	 * each a live seqpacket socket */
+	if (nfds != m.len)
+		_exit(4);
+	for (unsigned i = 0; i < nfds; i++) {
+		int type = 0;
+		socklen_t tl = sizeof(type);
+		if (getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) ||
+		    type != SOCK_SEQPACKET ||
+		    ((const uint8_t *)m.data)[i] != 2 * i + 1)
+			_exit(5);
+		close(fds[i]);
+	}
+	struct vmproto_attached at = {
+		.pid = getpid(), .gen = 7, .n_vcpus = 1, .ports = m.len
+	};
 	snprintf(at.name, sizeof(at.name), "vm1");
 	struct vmproto_msg a = { .type = VMPROTO_ATTACHED,
 				 .data = &at,
@@ -324,6 +338,7 @@ static pid_t fake_worker(const char *path, enum fake how)
 		a.len = (uint32_t)strlen(a.data);
 		break;
 	case FAKE_WRONG_TYPE: a.type = VMPROTO_CONSOLE_OUT; break;
+	case FAKE_PORTS_LOST: at.ports = 0; break;
 	default: break;
 	}
 	vmproto_send(c, &a, NULL, 0, 0, NULL);
@@ -332,7 +347,8 @@ static pid_t fake_worker(const char *path, enum fake how)
 	_exit(0);
 }
 
-static void adopt_case(enum fake how, int want, const char *what)
+static void adopt_case_ports(enum fake how, unsigned n_ports, int want,
+			     const char *what)
 {
 	char path[108];
 	snprintf(path, sizeof(path), "/tmp/test_worker_record.%d.sock",
@@ -343,11 +359,28 @@ static void adopt_case(enum fake how, int want, const char *what)
 				  .gen = 7,
 				  .name = "vm1",
 				  .n_vcpus = 1 };
+	/* switch ports: socketpair ends stand in for connected ports */
+	int ports[4], peers[4];
+	uint8_t nics[4];
+	for (unsigned i = 0; i < n_ports; i++) {
+		int sv[2];
+		assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+		ports[i] = sv[0];
+		peers[i] = sv[1];
+		nics[i] = (uint8_t)(2 * i + 1);
+	}
+	a.port_fds = ports;
+	a.port_nics = nics;
+	a.n_ports = n_ports;
 	assert_int_equal(worker_record_pid_start(pid, &a.pid_start), 0);
 	struct vmproc *p = NULL;
 	struct vmproto_attached info;
 	struct error err = { 0 };
 	int r = vmproc_adopt(&a, &p, &info, &err);
+	for (unsigned i = 0; i < n_ports; i++) {
+		close(ports[i]);
+		close(peers[i]);
+	}
 	if (r != want || (what && !strstr(err.msg, what)))
 		fail_msg("case %d: got %d \"%s\", want %d naming \"%s\"", how,
 			 r, err.msg, want, what ? what : "");
@@ -361,10 +394,19 @@ static void adopt_case(enum fake how, int want, const char *what)
 	unlink(path);
 }
 
+static void adopt_case(enum fake how, int want, const char *what)
+{
+	adopt_case_ports(how, 0, want, what);
+}
+
 static void test_adopt(void **state)
 {
 	(void)state;
 	adopt_case(FAKE_OK, 0, NULL);
+	/* the switch ports travel with ATTACH, their NICs as data */
+	adopt_case_ports(FAKE_OK, 3, 0, NULL);
+	adopt_case_ports(FAKE_PORTS_LOST, 2, -EPROTO,
+			 "took 0 switch port(s) of 2");
 	adopt_case(FAKE_PID, -EPERM, "pid 1");
 	adopt_case(FAKE_GEN, -EPERM, "run 8");
 	adopt_case(FAKE_NAME, -EPERM, "vm2");
