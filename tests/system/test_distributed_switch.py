@@ -62,6 +62,9 @@ def vm(d, guest, name, script, mac, pg):
     api.ok("POST", f"/v1/vms/{name}/start")
 
 
+# full tier: static peers; CI runs the etcd test, whose VMs cross the same
+# VXLAN path (the encapsulation is fuzzed: fuzz_vxlan)
+@pytest.mark.full
 def test_distributed_switch_two_daemons(tmp_path, guest):
     port = 20000 + os.getpid() % 20000
     vtep = {"a": f"127.0.0.2:{port}", "b": f"127.0.0.3:{port}"}

@@ -103,7 +103,10 @@ def define(daemon, guest, name, disks, **more):
                input=json.dumps(defn))
 
 
-@pytest.fixture(params=["worker", "in-process"])
+# the in-process daemon's variant is in the full tier (CI's time goes to
+# the default, the worker; test_isolation keeps --in-process in CI)
+@pytest.fixture(params=["worker", pytest.param("in-process",
+                                               marks=pytest.mark.full)])
 def any_daemon(request, tmp_path):
     """The daemon with VMs in worker processes (the snapshot goes through
     VMPROTO_DISK_SNAPSHOT) and in its own process (virt_disk_snapshot

@@ -117,7 +117,10 @@ def disk_of(daemon, name):
     return daemon.api().ok("GET", f"/v1/vms/{name}")["definition"]["disks"][0]
 
 
-@pytest.fixture(params=["worker", "in-process"])
+# the in-process daemon's variant is in the full tier (CI's time goes to
+# the default, the worker; test_isolation keeps --in-process in CI)
+@pytest.fixture(params=["worker", pytest.param("in-process",
+                                               marks=pytest.mark.full)])
 def any_daemon(request, tmp_path):
     """VMs in sandboxed worker processes (the daemon hands the overlays
     over through VMPROTO_DISK_SNAPSHOT_EXT) and in the daemon's own
