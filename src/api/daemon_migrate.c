@@ -568,16 +568,6 @@ int daemon_vm_migrate(struct daemon *d, struct dvm *v, const char *actor,
 	if (!r && !vm_state_live(v->state))
 		r = error_set(err, EBUSY, "%s is %s, not running", v->def.name,
 			      vm_state_name(v->state));
-	const char *xd = getenv("SOFTVISOR_MIGRATE_DISKS");
-	if (!r && v->def.n_disks && !(xd && !strcmp(xd, "1")))
-		r = error_set(err, ENOTSUP,
-			      "%s has disks: their hand-over over shared "
-			      "storage is experimental (a guest writing its "
-			      "disk during the move has hung on the "
-			      "destination); SOFTVISOR_MIGRATE_DISKS=1 in the "
-			      "source daemon's environment allows it "
-			      "(docs/vm-state.md)",
-			      v->def.name);
 	if (!r)
 		r = daemon_task_begin(d, "migrate", v->def.name, &j->task, out,
 				      err);

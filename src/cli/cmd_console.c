@@ -55,7 +55,9 @@ static int tty_raw(void)
 	signal(SIGHUP, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGQUIT, on_signal);
-	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) < 0)
+	/* TCSANOW, not TCSAFLUSH: what was typed before the attach is
+	 * kept and goes to the guest, not dropped */
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &t) < 0)
 		return -errno;
 	tio_saved = 1;
 	return 0;

@@ -4,14 +4,13 @@ docs/vm-state.md "Disks on shared storage").
 Two daemons on one machine share the file system, so the VM's qcow2
 image is at the same path on both. The guest writes 1 MiB chunks of
 random data to fresh places on its disk (every chunk allocates clusters:
-L2 and refcount updates) and keeps their md5 sums in RAM, before, between
-and after two moves (there and back; the hand-over is experimental,
-behind SOFTVISOR_MIGRATE_DISKS=1: a guest writing during the move has
-hung on the destination). The source hands the image over at the final
-pause (written back, unlocked), the destination opens it only at its
-resume (its metadata read then): every chunk reads back intact in the
-guest (page cache dropped), on the host, and `qemu-img check` finds the
-image clean.
+L2 and refcount updates) and keeps their md5 sums in RAM, during the
+first move (pre-copy: the writer runs on across the switch-over) and
+between and after two moves (there and back). The source hands the
+image over at the final pause (written back, unlocked), the destination
+opens it only at its resume (its metadata read then): every chunk reads
+back intact in the guest (page cache dropped), on the host, and
+`qemu-img check` finds the image clean.
 
 A destination that cannot reach the image, and one that finds another
 file at the path (a copy: not shared storage), are refused; the VM goes
@@ -60,8 +59,7 @@ def refused(src, dst, name, why):
     assert why in p.stderr + dst.tail(200), (p.stderr, dst.tail(200))
 
 
-def test_migrate_with_shared_disk(tmp_path, guest, monkeypatch):
-    monkeypatch.setenv("SOFTVISOR_MIGRATE_DISKS", "1")
+def test_migrate_with_shared_disk(tmp_path, guest):
     a = tls_daemon(tmp_path, "a")
     b = tls_daemon(tmp_path, "b")
     img = tmp_path / "shared" / "disk.qcow2"
@@ -74,20 +72,30 @@ def test_migrate_with_shared_disk(tmp_path, guest, monkeypatch):
         a.cli("vm", "start", "md")
         c = console(a, "md")
         c.expect(MARKER, timeout=180 * TIME_SCALE)
-        # the guest writes its disk between the moves (not during them:
-        # SOFTVISOR_MIGRATE_DISKS, docs/vm-state.md)
         third = CHUNKS // 3
         for i, (src, dst, extra) in enumerate(
                 ((a, b, []), (b, a, ["--downtime", "0"]))):
             c.send(WRITER.format(k=i * third, n=(i + 1) * third))
-            c.expect(r"WRITER-42", timeout=600 * TIME_SCALE)
+            during = i == 0
+            if during:
+                # the first move while the guest writes: its requests
+                # in flight at the pause complete at the source, the
+                # rest go to the destination's image
+                c.expect("STARTED", timeout=60 * TIME_SCALE)
+                c.send("sleep 1; echo go$((1+1))\r")
+                c.expect("go2", timeout=60 * TIME_SCALE)
+            else:
+                c.expect(r"WRITER-42", timeout=600 * TIME_SCALE)
             p = migrate(src, dst, "md", extra=extra)
             assert "migrated to" in p.stdout, p.stdout
             c.expect(pexpect.EOF, timeout=30 * TIME_SCALE)
             assert dst.api().state("md") == "running"
             c = console(dst, "md")
-            c.send("echo up$((1+1))\r")
-            c.expect("up2", timeout=60 * TIME_SCALE)
+            if during:
+                c.send("wait; echo up$((1+1))\r")
+            else:
+                c.send("echo up$((1+1))\r")
+            c.expect("up2", timeout=600 * TIME_SCALE)
             n, bad = verify(c)
             assert n == (i + 1) * third and bad == 0, (n, bad)
         c.send(WRITER.format(k=2 * third, n=CHUNKS))
