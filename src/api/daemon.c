@@ -418,7 +418,10 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	v->vm = vm;
 	v->started_ns = clock_monotonic_ns();
 	pthread_mutex_unlock(&d->lock);
-	r = set_state(d, v, VM_STATE_RUNNING, err);
+	/* an incoming migration's copy waits paused for the source's
+	 * resume: one state write, not running then paused */
+	bool paused = v->restoring && v->start_paused;
+	r = set_state(d, v, paused ? VM_STATE_PAUSED : VM_STATE_RUNNING, err);
 	if (r) {
 		vm_stop(vm, 0);
 		finalize(d, v, v->gen, "daemon");
@@ -475,7 +478,28 @@ static int do_pause(struct daemon *d, struct dvm *v, bool pause,
 	if (r)
 		return error_set(err, -r, "%s: the machine is not running",
 				 v->def.name);
+	if (!pause) {
+		pthread_mutex_lock(&d->lock);
+		v->resumed_ns = clock_monotonic_ns();
+		pthread_mutex_unlock(&d->lock);
+	}
 	return set_state(d, v, vm_lifecycle_next(v->state, op), err);
+}
+
+uint64_t daemon_vm_resumed_for_ns(struct daemon *d, const char *vm)
+{
+	struct error e = { 0 };
+	struct dvm *v = dvm_find(d, vm, &e);
+	uint64_t ns = 0;
+
+	if (!v)
+		return 0;
+	pthread_mutex_lock(&d->lock);
+	if (v->vm && v->resumed_ns)
+		ns = clock_monotonic_ns() - v->resumed_ns;
+	pthread_mutex_unlock(&d->lock);
+	dvm_put(d, v);
+	return ns;
 }
 
 /* The NICs announce themselves (QEMU's announce-self): a running or

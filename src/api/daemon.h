@@ -118,6 +118,11 @@ int daemon_action_parse(const char *s, enum daemon_action *out);
 int daemon_vm_action(struct daemon *d, const char *actor, const char *vm,
 		     enum daemon_action action, const char *body, json_t **out,
 		     struct error *err);
+/* How long VM's guest has run since its last resume, in ns (0: never
+ * resumed, not there): the bookkeeping after a resume (state, event)
+ * comes after the guest runs again, which a migration's downtime must
+ * not count (the resume's Server-Timing header, rest.c). */
+uint64_t daemon_vm_resumed_for_ns(struct daemon *d, const char *vm);
 /* The destination of a live migration (docs/vm-state.md): create VM
  * def_json and restore it, paused, from the state rd reads (bytes, 0 at
  * the end, <0 on error); *out the VM. On failure nothing is kept. The

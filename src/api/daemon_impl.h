@@ -45,6 +45,7 @@ struct dvm {
 	struct vm *vm; /* (op+d) NULL when not running */
 	unsigned gen;  /* (op+d) bumped per start */
 	uint64_t started_ns;
+	uint64_t resumed_ns;	     /* (op+d) the last resume's vm_resume */
 	struct dvm_sched_slot sched; /* (op+d) */
 	bool reap_pending;	     /* (d) the machine ended */
 	unsigned reap_gen;

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -142,10 +143,8 @@ int daemon_migrate_incoming(struct daemon *d, const char *actor,
 		close(sv[0]);
 		close(sv[1]);
 	}
-	/* its vCPUs wait: the source still owns the guest until it lets go
-	 * with a resume */
-	if (!r)
-		r = dvm_set_state(d, v, VM_STATE_PAUSED, err);
+	/* its vCPUs wait (dvm_start left it paused): the source still owns
+	 * the guest until it lets go with a resume */
 	char msg[160];
 	snprintf(msg, sizeof(msg), "%llu bytes received, restored in %.1f ms",
 		 (unsigned long long)x.bytes,
@@ -179,6 +178,9 @@ struct migr_job {
 	/* one handle for every call: the resume after the stream reuses its
 	 * connection (no TLS handshake inside the downtime) */
 	CURL *curl;
+	/* the last reply's Server-Timing "running" (the resume's: how long
+	 * the guest had run there when it answered), ms; 0: none */
+	double running_ms;
 };
 
 /* The worker's save into the socket, on its own thread. */
@@ -266,6 +268,28 @@ struct reply {
 	size_t len;
 };
 
+/* "Server-Timing: running;desc=...;dur=MS" of the destination's resume
+ * (rest.c) into j->running_ms. */
+static size_t header_seen(char *p, size_t size, size_t nmemb, void *opaque)
+{
+	struct migr_job *j = opaque;
+	size_t n = size * nmemb;
+	char line[256];
+	const char *name = "server-timing:";
+
+	if (n >= sizeof(line) || n < strlen(name) ||
+	    strncasecmp(p, name, strlen(name)))
+		return n;
+	memcpy(line, p, n);
+	line[n] = '\0';
+	const char *m = strstr(line, "running;");
+	const char *dur = m ? strstr(m, "dur=") : NULL;
+	double ms = dur ? strtod(dur + 4, NULL) : 0;
+	if (ms > 0 && ms < 60000)
+		j->running_ms = ms;
+	return n;
+}
+
 static size_t reply_write(char *p, size_t size, size_t nmemb, void *opaque)
 {
 	struct reply *rp = opaque;
@@ -312,6 +336,9 @@ static int dest_call(struct migr_job *j, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, reply_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &rp);
+	j->running_ms = 0;
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_seen);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, j);
 	if (j->ca_file[0])
 		curl_easy_setopt(c, CURLOPT_CAINFO, j->ca_file);
 	if (j->insecure) {
@@ -396,9 +423,9 @@ static void *migrate_thread(void *arg)
 	struct dvm *v = j->v;
 	struct error err = { 0 };
 	struct saver s = { 0 };
-	char name[VMDEF_NAME_MAX + 1], msg[512], path[VMDEF_NAME_MAX + 32];
+	char name[VMDEF_NAME_MAX + 1], msg[640], path[VMDEF_NAME_MAX + 32];
 	bool moved = false, unknown = false;
-	uint64_t t0 = clock_monotonic_ns(), t_resumed = 0;
+	uint64_t t0 = clock_monotonic_ns(), t_resumed = 0, t_answered = 0;
 	int r = 0;
 
 	j->curl = curl_easy_init();
@@ -433,7 +460,13 @@ static void *migrate_thread(void *arg)
 		int r2 = dest_call(j, "POST", path, NULL, &status, &err);
 		if (!r2 && status == 200) {
 			moved = true;
-			t_resumed = clock_monotonic_ns();
+			t_answered = clock_monotonic_ns();
+			/* the guest ran there before the answer left (its
+			 * state, event and audit record come after) */
+			uint64_t ran = (uint64_t)(j->running_ms * 1e6);
+			t_resumed = t_answered - ran > t_restored
+					    ? t_answered - ran
+					    : t_restored;
 		} else {
 			/* no answer: the copy there may have run and written
 			 * the disks; the source must not go on over them */
@@ -456,14 +489,16 @@ static void *migrate_thread(void *arg)
 			 "%llu bytes sent, %u passes, %llu pages paused, "
 			 "dirty rate %.1f MB/s "
 			 "(paused: %.1f ms writing, %.1f ms to the "
-			 "destination's restore, %.1f ms to its resume)",
+			 "destination's restore, %.1f ms to its resume; "
+			 "answered %.1f ms later)",
 			 j->to, (t_resumed - s.res.final_pause_ns) / 1e6,
-			 (t_resumed - t0) / 1e6, (unsigned long long)up.sent,
+			 (t_answered - t0) / 1e6, (unsigned long long)up.sent,
 			 s.res.passes, (unsigned long long)s.res.final_frames,
 			 s.res.dirty_rate / 1e6,
 			 (s.t_end - s.res.final_pause_ns) / 1e6,
 			 (t_restored - s.t_end) / 1e6,
-			 (t_resumed - t_restored) / 1e6);
+			 (t_resumed - t_restored) / 1e6,
+			 (t_answered - t_resumed) / 1e6);
 	} else if (unknown) {
 		struct error e2 = { 0 };
 		if (dvm_set_state(d, v, VM_STATE_PAUSED, &e2))

@@ -340,6 +340,17 @@ static int h_vm_action(struct req *q)
 				  &q->out, &q->err);
 	char id[32];
 
+	/* Server-Timing (W3C): how long the guest has been running again
+	 * when the reply leaves; the source of a live migration takes it
+	 * out of the downtime it measures (daemon_migrate.c) */
+	uint64_t ns = rc == 0 && q->action == DAEMON_RESUME
+			      ? daemon_vm_resumed_for_ns(q->r->d, q->arg[0])
+			      : 0;
+	if (ns)
+		snprintf(q->headers, sizeof(q->headers),
+			 "Server-Timing: running;desc=\"guest running\";"
+			 "dur=%.3f\r\n",
+			 ns / 1e6);
 	if (rc == 0 && q->action == DAEMON_SHUTDOWN &&
 	    json_is_integer(json_object_get(q->out, "id"))) {
 		snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT,

@@ -160,6 +160,12 @@ int rest_start(struct daemon *d, const struct rest_config *cfg,
 		"yes",
 		"keep_alive_timeout_ms",
 		"5000",
+		/* the TLS front end's backend connection (tls.c) is TCP on
+		 * loopback: without it a reply's body, written after its
+		 * headers, waits for the delayed ACK of the headers (Nagle,
+		 * 40 ms a reply) */
+		"tcp_nodelay",
+		"1",
 		NULL,
 		NULL,
 	};

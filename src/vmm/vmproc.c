@@ -565,6 +565,10 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 		r = vmproto_send(p->sock, &m, wfds, n_send, 0, err);
 	for (unsigned i = 0; i < n_wfds; i++)
 		close(wfds[i]); /* the worker has its own now */
+	/* the spare for the next start, while this one builds its machine
+	 * (or restores a migration's stream): not after, where the spawn
+	 * would add to this start's time */
+	spare_refill();
 	if (!r) {
 		struct timespec ts;
 		/* a restore reads a stream that may take its time (a live
@@ -585,7 +589,6 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 				      p->gone ? p->cause : "timed out");
 		pthread_mutex_unlock(&p->lock);
 	}
-	spare_refill(); /* for the next start */
 	if (r) {
 		/* the caller hears of the failure from us, not the end */
 		pthread_mutex_lock(&p->lock);
