@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "api/daemon_impl.h"
+#include "api/tls.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "vmm/lifecycle.h"
@@ -121,6 +122,8 @@ int daemon_migrate_incoming(struct daemon *d, const char *actor,
 		r = error_set(err, EBUSY, "%s was started meanwhile", name);
 	else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		r = error_set(err, errno, "socketpair: %s", strerror(errno));
+	else
+		tls_bound_buffer(sv[1], SO_SNDBUF); /* the relay's side */
 	pthread_t th;
 	struct relay x = { .fd = sv[1], .rd = rd, .opaque = opaque };
 	bool relaying = !r && !pthread_create(&th, NULL, relay_thread, &x);
@@ -268,6 +271,16 @@ struct reply {
 	size_t len;
 };
 
+/* The stream's socket holds little (tls.h, TLS_STREAM_BUFFER): what it
+ * holds at the final pause is sent inside the downtime. */
+static int sockopt_bound(void *opaque, curl_socket_t fd, curlsocktype purpose)
+{
+	(void)opaque;
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		tls_bound_buffer(fd, SO_SNDBUF);
+	return CURL_SOCKOPT_OK;
+}
+
 /* "Server-Timing: running;desc=...;dur=MS" of the destination's resume
  * (rest.c) into j->running_ms. */
 static size_t header_seen(char *p, size_t size, size_t nmemb, void *opaque)
@@ -338,6 +351,7 @@ static int dest_call(struct migr_job *j, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &rp);
 	j->running_ms = 0;
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_seen);
+	curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, sockopt_bound);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, j);
 	if (j->ca_file[0])
 		curl_easy_setopt(c, CURLOPT_CAINFO, j->ca_file);

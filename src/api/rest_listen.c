@@ -3,6 +3,7 @@
  * the unix socket, civetweb's start and stop, the TLS front end.
  */
 #include "api/rest.h"
+#include "api/tls.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -214,6 +215,12 @@ int rest_start(struct daemon *d, const struct rest_config *cfg,
 	if (tfd < 0) {
 		rc = error_set(err, EIO, "HTTP server: listener not found");
 		goto fail;
+	}
+	/* the TLS front end's backend listener (tls.h, TLS_STREAM_BUFFER) */
+	if (cfg->listen && n >= 2) {
+		int bfd = find_listen_fd((unsigned)ports[1].port);
+		if (bfd >= 0)
+			tls_bound_buffer(bfd, SO_RCVBUF);
 	}
 	if (dup3(ufd, tfd, O_CLOEXEC) < 0) {
 		rc = error_set(err, errno, "dup3: %s", strerror(errno));

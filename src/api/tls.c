@@ -206,6 +206,13 @@ int tls_cert_ensure(const char *state_dir, char *path, size_t path_size,
 
 /* ---- relay -------------------------------------------------------------- */
 
+void tls_bound_buffer(int fd, int which)
+{
+	int n = TLS_STREAM_BUFFER;
+
+	setsockopt(fd, SOL_SOCKET, which, &n, sizeof(n));
+}
+
 static int write_all(int fd, const char *buf, size_t len)
 {
 	while (len) {
@@ -258,6 +265,7 @@ static int backend_connect(struct tls_conn *c)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sa.sin_port = htons(c->proxy->backend_port);
 	setsockopt(c->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	tls_bound_buffer(c->bfd, SO_SNDBUF);
 	if (connect(c->bfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -1;
 	if (getsockname(c->bfd, (struct sockaddr *)&sa, &len) < 0)
@@ -458,6 +466,7 @@ static int listen_socket(const char *listen_spec, struct error *err)
 		if (fd < 0)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		tls_bound_buffer(fd, SO_RCVBUF); /* accepted sockets inherit */
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, 128) == 0)
 			break;

@@ -59,4 +59,13 @@ uint16_t tls_proxy_port(const struct tls_proxy *p);
 /* Close the listener and every relay connection; wait for the threads. */
 void tls_proxy_stop(struct tls_proxy *p);
 
+/* Bound a socket's buffer (which: SO_RCVBUF or SO_SNDBUF) to
+ * TLS_STREAM_BUFFER instead of the kernel's autotuning, which lets a
+ * loopback connection hold megabytes. A live migration's stream runs
+ * through the TLS front end (tls.c) to civetweb and a relay to the
+ * worker: what sits in those buffers when the source pauses the guest
+ * is drained inside the downtime (docs/vm-state.md, "Buffers"). */
+#define TLS_STREAM_BUFFER (256 * 1024)
+void tls_bound_buffer(int fd, int which);
+
 #endif

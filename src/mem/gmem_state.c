@@ -120,6 +120,9 @@ int gmem_state_save_frames(struct gmem *gm, struct state_writer *w,
 }
 
 /* Frame gfn reads as zero from now on. */
+/* Frames of a run read and applied at a time (1 MiB). */
+#define LOAD_PIECE 256u
+
 static void frame_zero(struct gmem *gm, uint64_t gfn)
 {
 	unsigned flags = 0;
@@ -172,16 +175,28 @@ int gmem_state_load(struct gmem *gm, struct state_reader *r, struct error *err)
 			return state_fail(r, err, EINVAL,
 					  "bad run of %u frames at %u", cnt,
 					  at);
-		const uint8_t *data = state_get_ptr(r, (size_t)cnt *
-							       GUEST_PAGE_SIZE);
-		if (!data)
-			break;
 		for (uint64_t k = next; k < at && !keep; k++)
 			frame_zero(gm, first + k);
-		uint64_t gpa = base + ((first + at) << GUEST_PAGE_SHIFT);
-		if (gmem_write(gm, gpa, data, (size_t)cnt * GUEST_PAGE_SIZE))
-			return state_fail(r, err, EFAULT,
-					  "run at frame %u is not RAM", at);
+		/* a run in pieces: a streamed section (state_io.h) reads
+		 * each as it is applied */
+		for (uint32_t done = 0; done < cnt;) {
+			uint32_t m = cnt - done < LOAD_PIECE ? cnt - done
+							     : LOAD_PIECE;
+			const uint8_t *data = state_get_ptr(
+				r, (size_t)m * GUEST_PAGE_SIZE);
+			if (!data)
+				break;
+			uint64_t gpa = base + ((first + at + done)
+					       << GUEST_PAGE_SHIFT);
+			if (gmem_write(gm, gpa, data,
+				       (size_t)m * GUEST_PAGE_SIZE))
+				return state_fail(r, err, EFAULT,
+						  "run at frame %u is not RAM",
+						  at);
+			done += m;
+		}
+		if (r->short_read)
+			break;
 		next = (uint64_t)at + cnt;
 	}
 	rc = state_section_done(r, err);

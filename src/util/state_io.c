@@ -275,6 +275,10 @@ int state_next(struct state_reader *r, struct error *err)
 
 	if (r->ended)
 		return 0;
+	if (r->streamed && !r->checked) /* its rest is still in the fd */
+		return state_fail(r, err, EINVAL,
+				  "read before its end (state_section_done)");
+	r->streamed = r->checked = false;
 	r->name[0] = 0;
 	r->len = r->pos = 0;
 	r->short_read = false;
@@ -324,6 +328,17 @@ int state_next(struct state_reader *r, struct error *err)
 				  "length %llu is over the limit of %u bytes "
 				  "(damaged file?)",
 				  (unsigned long long)len, STATE_SECTION_MAX);
+	uLong crc = crc32(0L, Z_NULL, 0);
+	crc = crc32(crc, hdr, (uInt)(1 + nl + 16));
+	if (r->stream_over && len > r->stream_over) {
+		/* the gets read the payload, state_section_done the CRC */
+		r->streamed = true;
+		r->read_err = 0;
+		r->crc = crc;
+		r->len = (size_t)len;
+		r->index = idx;
+		return 1;
+	}
 	if (len > r->cap) {
 		uint8_t *b = realloc(r->buf, len);
 		if (!b)
@@ -339,8 +354,6 @@ int state_next(struct state_reader *r, struct error *err)
 				  "truncated (the file ends inside it)");
 	if (rc)
 		return state_fail(r, err, -rc, "read: %s", strerror(-rc));
-	uLong crc = crc32(0L, Z_NULL, 0);
-	crc = crc32(crc, hdr, (uInt)(1 + nl + 16));
 	if (len)
 		crc = crc32(crc, r->buf, (uInt)len);
 	if ((uint32_t)crc != (uint32_t)le_get(crcb, 4))
@@ -360,6 +373,29 @@ bool state_is(const struct state_reader *r, const char *name)
 	return strcmp(r->name, name) == 0;
 }
 
+/* The next n bytes of a streamed section, from the fd into the buffer. */
+static const uint8_t *take_streamed(struct state_reader *r, size_t n)
+{
+	size_t got;
+
+	if (n > r->cap) {
+		uint8_t *b = realloc(r->buf, n);
+		if (!b) {
+			r->read_err = -ENOMEM;
+			return NULL;
+		}
+		r->buf = b;
+		r->cap = n;
+	}
+	int rc = read_all(r->fd, r->buf, n, &got);
+	if (rc) {
+		r->read_err = rc;
+		return NULL;
+	}
+	r->crc = crc32(r->crc, r->buf, (uInt)n);
+	return r->buf;
+}
+
 static const uint8_t *take(struct state_reader *r, size_t n)
 {
 	if (r->short_read || n > r->len - r->pos) {
@@ -369,7 +405,12 @@ static const uint8_t *take(struct state_reader *r, size_t n)
 	}
 	if (n == 0)
 		return NULL; /* (an empty section has no buffer) */
-	const uint8_t *p = r->buf + r->pos;
+	const uint8_t *p = r->streamed ? take_streamed(r, n) : r->buf + r->pos;
+	if (!p) { /* the input ended or failed: counts as truncated */
+		r->short_read = true;
+		r->pos = r->len;
+		return NULL;
+	}
 	r->pos += n;
 	return p;
 }
@@ -421,6 +462,9 @@ size_t state_remaining(const struct state_reader *r)
 
 int state_section_done(struct state_reader *r, struct error *err)
 {
+	if (r->streamed && r->read_err && r->read_err != -EIO)
+		return state_fail(r, err, -r->read_err, "read: %s",
+				  strerror(-r->read_err));
 	if (r->short_read)
 		return state_fail(r, err, EINVAL,
 				  "truncated (%zu bytes, more expected)",
@@ -430,6 +474,22 @@ int state_section_done(struct state_reader *r, struct error *err)
 				  "%zu unexpected bytes at "
 				  "its end",
 				  r->len - r->pos);
+	if (r->streamed && !r->checked) {
+		uint8_t crcb[4];
+		size_t got;
+		int rc = read_all(r->fd, crcb, 4, &got);
+		if (rc == -EIO)
+			return state_fail(r, err, EINVAL,
+					  "truncated (the file ends inside "
+					  "it)");
+		if (rc)
+			return state_fail(r, err, -rc, "read: %s",
+					  strerror(-rc));
+		if ((uint32_t)r->crc != (uint32_t)le_get(crcb, 4))
+			return state_fail(r, err, EINVAL,
+					  "CRC mismatch (the file is damaged)");
+		r->checked = true;
+	}
 	return 0;
 }
 

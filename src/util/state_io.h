@@ -17,6 +17,14 @@
  * is untrusted: every failure is an error naming the section, never a
  * crash.
  *
+ * A reader with stream_over set reads sections longer than that as they
+ * are parsed instead (guest RAM: up to 64 MiB a section, which a live
+ * migration's destination then applies while the rest still arrives,
+ * instead of after): each get reads from the fd, the CRC is checked by
+ * state_section_done, so the parser sees bytes the CRC has not vouched
+ * for yet. Only a caller that drops all it built when the load fails
+ * (a restore's machine does) may set it.
+ *
  * Thread safety: a writer or reader is used by one thread at a time.
  */
 #ifndef SV_UTIL_STATE_IO_H
@@ -74,6 +82,13 @@ struct state_reader {
 	bool short_read; /* a get went past the end */
 	bool ended;	 /* the end section was read */
 	unsigned index;	 /* sections read so far */
+	/* streaming (see the top): sections longer than stream_over (0:
+	 * none) are read by the gets; streamed: the current one is;
+	 * checked: its CRC was (state_section_done); crc: so far */
+	size_t stream_over;
+	bool streamed, checked;
+	int read_err; /* a streamed read's -errno (-EIO: the input ended) */
+	unsigned long crc;
 };
 
 /* Check the file header read from fd. 0 or -errno: -EINVAL "not a
@@ -92,13 +107,14 @@ uint64_t state_get_u64(struct state_reader *r);
 /* Copy len bytes out (zeros past the end). */
 void state_get_bytes(struct state_reader *r, void *p, size_t len);
 /* Pointer to the next len (> 0) bytes of the payload (valid until
- * state_next), or NULL (and the section counts as truncated) if fewer
- * remain. */
+ * state_next; in a streamed section until the next get), or NULL (and the
+ * section counts as truncated) if fewer remain. */
 const void *state_get_ptr(struct state_reader *r, size_t len);
 /* Bytes of the current section not yet read. */
 size_t state_remaining(const struct state_reader *r);
 /* The current section was parsed: -EINVAL with err naming the section if
- * it was truncated or has bytes left over; else 0. */
+ * it was truncated or has bytes left over (or, streamed, its CRC does not
+ * match); else 0. */
 int state_section_done(struct state_reader *r, struct error *err);
 /* Refuse the current section's version: -EPROTONOSUPPORT if it is not
  * in [1, max]. */

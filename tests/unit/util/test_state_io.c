@@ -233,11 +233,80 @@ static void test_writer_errors(void **unused)
 	close(fd);
 }
 
+/* A reader with stream_over: sections longer than it are read by the
+ * gets (beta: 5 bytes > 4), shorter ones whole (alpha: 15 > 4 too, so
+ * both); the same values come out, the CRC is checked at the end of
+ * each, a damaged byte is found there, a truncation is "truncated",
+ * and moving on before the end of a streamed section is refused. */
+static int read_streamed(const uint8_t *buf, size_t len, struct error *err,
+			 bool skip_done, char *beta)
+{
+	struct state_reader r;
+	int fd = fd_of(buf, len);
+	int rc = state_reader_open(&r, fd, err);
+	r.stream_over = 4;
+	while (!rc) {
+		rc = state_next(&r, err);
+		if (rc <= 0)
+			break;
+		assert_true(r.streamed);
+		if (state_is(&r, "alpha")) {
+			assert_int_equal(state_get_u8(&r), 0xab);
+			assert_int_equal(state_get_u16(&r), 0x1234);
+			assert_int_equal(state_get_u32(&r), 0xdeadbeef);
+			assert_int_equal(state_get_u64(&r),
+					 0x0123456789abcdefULL);
+		} else {
+			/* a damaged payload is seen before its CRC */
+			const char *p = state_get_ptr(&r, 5);
+			if (p && beta)
+				memcpy(beta, p, 5);
+		}
+		rc = skip_done ? 0 : state_section_done(&r, err);
+	}
+	state_reader_close(&r);
+	close(fd);
+	return rc;
+}
+
+static void test_streamed(void **unused)
+{
+	uint8_t buf[512];
+	size_t n = make_file(buf, sizeof(buf));
+	struct error err = { 0 };
+
+	char beta[6] = { 0 };
+	assert_int_equal(read_streamed(buf, n, &err, false, beta), 0);
+	assert_string_equal(beta, "hello");
+	/* a payload byte of beta */
+	uint8_t bad[512];
+	memcpy(bad, buf, n);
+	uint8_t *h = memmem(bad, n, "hello", 5);
+	assert_non_null(h);
+	h[1] ^= 0x20;
+	assert_int_equal(read_streamed(bad, n, &err, false, NULL), -EINVAL);
+	assert_non_null(strstr(err.msg, "beta/3: CRC mismatch"));
+	/* cut inside beta's payload */
+	size_t cut = (size_t)(h - bad) + 2;
+	assert_int_equal(read_streamed(buf, cut, &err, false, NULL), -EINVAL);
+	assert_non_null(strstr(err.msg, "beta/3: truncated"));
+	/* cut between beta's payload and its CRC */
+	assert_int_equal(read_streamed(buf, (size_t)(h - bad) + 5 + 2, &err,
+				       false, NULL),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "beta/3: truncated"));
+	/* state_next before state_section_done */
+	assert_int_equal(read_streamed(buf, n, &err, true, NULL), -EINVAL);
+	assert_non_null(strstr(err.msg, "alpha/0: read before its end"));
+	(void)unused;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_short_and_long_parse),
+		cmocka_unit_test(test_streamed),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_crc),
 		cmocka_unit_test(test_header),
