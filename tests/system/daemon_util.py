@@ -102,8 +102,9 @@ class Api:
 class Daemon:
     """softvisor daemon with its own state dir and socket."""
 
-    def __init__(self, tmp, extra=(), name="daemon"):
+    def __init__(self, tmp, extra=(), name="daemon", netns=None):
         self.tmp = Path(tmp)
+        self.netns = netns  # run in this network namespace
         self.state = self.tmp / "state"
         self.sock = str(self.tmp / "api.sock")
         self.extra = list(extra)
@@ -114,6 +115,8 @@ class Daemon:
         self.log = open(self.logpath, "a")
         argv = [softvisor_exe(), "daemon", "--state-dir", str(self.state),
                 "--socket", self.sock] + self.extra
+        if self.netns:  # `ip netns exec` execs: the pid is the daemon's
+            argv = ["ip", "netns", "exec", self.netns] + argv
         self.log.write("$ " + " ".join(argv) + "\n")
         self.log.flush()
         self.proc = subprocess.Popen(argv, stdout=self.log,

@@ -74,8 +74,186 @@ def test_migrate_back_and_forth(tmp_path, guest):
 
 @pytest.mark.full
 def test_migrate_back_and_forth_ten_times(tmp_path, guest):
-    """The issue's ten moves: the full tier."""
-    back_and_forth(tmp_path, guest, 10)
+    """The issue's ten moves (the full tier), with a TCP connection from
+    the guest to a host on the LAN staying up across all of them."""
+    with Lan() as lan:
+        a = lan_daemon(tmp_path, "a", lan.ns_a, LAN_A)
+        b = lan_daemon(tmp_path, "b", lan.ns_b, LAN_B)
+        try:
+            for d in (a, b):
+                d.cli("switch", "create", "lan", "--uplink", "bridge=br0")
+            echo = EchoServer(lan.ns_lan)
+            try:
+                run(tmp_path, a, b, guest, 10, echo=echo)
+            finally:
+                summary = echo.stop()
+            print(summary)
+            m = re.search(r"SENT (\d+) ECHOED (\d+) BAD (\d+) CLOSED (\d+)",
+                          summary)
+            assert m, summary
+            sent, echoed, bad, closed = map(int, m.groups())
+            assert bad == 0 and closed == 0, summary
+            assert echoed > 100 and sent - echoed <= 20, summary
+        finally:
+            for d in (a, b):
+                if d.proc:
+                    assert d.stop() == 0, d.tail()
+
+
+# ---- a LAN for the TCP connection (full tier) --------------------------------
+#
+# Three network namespaces: the LAN's (a bridge brl at LAN_HOST, the
+# "host" the guest talks to) and one per daemon (a bridge br0 with the
+# daemon's address, its switch's bridged uplink sv-lan on it, and a veth
+# into brl). The daemons migrate over the LAN too (TLS on their br0).
+
+LAN_HOST, LAN_A, LAN_B, LAN_GUEST = ("10.98.0.1", "10.98.0.11", "10.98.0.12",
+                                     "10.98.0.50")
+ECHO_PORT = 5000
+
+
+def ip(*args):
+    subprocess.run(["ip", *args], check=True)
+
+
+class Lan:
+    def __enter__(self):
+        tag = str(os.getpid())
+        self.ns_lan, self.ns_a, self.ns_b = (f"svmig-{x}-{tag}"
+                                             for x in ("lan", "a", "b"))
+        self.made = []
+        for ns in (self.ns_lan, self.ns_a, self.ns_b):
+            ip("netns", "add", ns)
+            self.made.append(ns)
+            ip("-n", ns, "link", "set", "lo", "up")
+        ip("-n", self.ns_lan, "link", "add", "brl", "type", "bridge")
+        ip("-n", self.ns_lan, "addr", "add", f"{LAN_HOST}/24", "dev", "brl")
+        ip("-n", self.ns_lan, "link", "set", "brl", "up")
+        for ns, addr, v in ((self.ns_a, LAN_A, "va"),
+                            (self.ns_b, LAN_B, "vb")):
+            ip("-n", ns, "link", "add", "br0", "type", "bridge")
+            ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "br0")
+            ip("-n", ns, "link", "set", "br0", "up")
+            ip("-n", ns, "link", "add", v, "type", "veth", "peer", "name",
+               "l" + v, "netns", self.ns_lan)
+            ip("-n", ns, "link", "set", v, "master", "br0", "up")
+            ip("-n", self.ns_lan, "link", "set", "l" + v, "master", "brl",
+               "up")
+        return self
+
+    def __exit__(self, *exc):
+        for ns in self.made:
+            subprocess.run(["ip", "netns", "del", ns])
+
+
+def lan_daemon(tmp_path, name, ns, addr):
+    port = free_port()
+    d = Daemon(tmp_path / name, extra=["--listen", f"{addr}:{port}"],
+               name=name, netns=ns)
+    (tmp_path / name).mkdir()
+    d.start()
+    d.url = f"https://{addr}:{port}"
+    d.token = d.cli("token", "create", "migrate").stdout.strip().split()[-1]
+    return d
+
+
+# The LAN's host: it accepts one connection, sends a numbered line every
+# 0.2 s and checks that each comes back, in order; "STOP" on its stdin (or
+# 30 minutes) ends it with one summary line.
+ECHO_SERVER = r"""
+import select, socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+s.settimeout(600)
+c, _ = s.accept()
+print("ACCEPTED", flush=True)
+sent = echoed = bad = closed = 0
+buf = b""
+nxt = time.monotonic()
+end = time.monotonic() + 1800
+while time.monotonic() < end:
+    r, _, _ = select.select([c, sys.stdin], [], [], 0.05)
+    if sys.stdin in r:
+        break
+    if c in r:
+        try:
+            d = c.recv(65536)
+        except OSError:
+            d = b""
+        if not d:
+            closed = 1
+            break
+        buf += d
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line != str(echoed).encode():
+                bad += 1
+            echoed += 1
+            print("ECHOED", echoed, flush=True)
+    if time.monotonic() >= nxt:
+        c.sendall(b"%d\n" % sent)
+        sent += 1
+        nxt += 0.2
+print("SENT %d ECHOED %d BAD %d CLOSED %d" % (sent, echoed, bad, closed),
+      flush=True)
+"""
+
+
+class EchoServer:
+    def __init__(self, ns):
+        import threading
+        self.p = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "python3", "-c", ECHO_SERVER,
+             LAN_HOST, str(ECHO_PORT)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.lines = []
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append(line.strip())
+
+    def echoed(self):
+        n = [int(x.split()[1]) for x in self.lines[-5:]
+             if x.startswith("ECHOED")]
+        return n[-1] if n else 0
+
+    def wait_more(self, than, timeout):
+        """Wait until more than `than` lines came back; return the count."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.echoed() <= than:
+            time.sleep(0.1)
+        assert self.echoed() > than, ("the TCP echo stopped",
+                                      self.lines[-3:])
+        return self.echoed()
+
+    def stop(self):
+        try:
+            self.p.stdin.write("STOP\n")
+            self.p.stdin.flush()
+        except OSError:
+            pass
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.t.join(timeout=10)
+        return next((x for x in reversed(self.lines)
+                     if x.startswith("SENT")), "no summary: "
+                    + " | ".join(self.lines[-3:]))
+
+
+# the guest's side: eth0 on the LAN, and busybox nc as an echo client
+# (what it receives goes into a FIFO that is its own input)
+NET_SETUP = f"""ip link set eth0 up
+ip addr add {LAN_GUEST}/24 dev eth0
+mkfifo /tmp/echo
+(nc {LAN_HOST} {ECHO_PORT} 0<>/tmp/echo 1>/tmp/echo; echo "NC-EXIT $?") &
+"""
 
 
 def back_and_forth(tmp_path, guest, moves):
@@ -112,11 +290,18 @@ def announced(d, vm):
     assert (nic_tx(d, vm) or 0) >= 5, nic_tx(d, vm)
 
 
-def run(tmp_path, a, b, guest, moves):
+def run(tmp_path, a, b, guest, moves, echo=None):
     # a NIC (user-mode NAT, left down by the guest): it announces itself
-    # after each move
-    defn = guest_definition(guest, "mig", script=WORKLOAD, after="shell",
-                            nics=[{"type": "user"}])
+    # after each move; with echo, a NIC on the LAN's switch and a TCP
+    # connection to echo's host, which must go on after every move
+    if echo:
+        defn = guest_definition(
+            guest, "mig", script=NET_SETUP + WORKLOAD, after="shell",
+            nics=[{"type": "switch", "switch": "lan",
+                   "mac": "52:54:00:98:00:50"}])
+    else:
+        defn = guest_definition(guest, "mig", script=WORKLOAD,
+                                after="shell", nics=[{"type": "user"}])
     a.api().ok("POST", "/v1/vms", defn)
     a.cli("vm", "start", "mig")
     # the sessions alternate between the daemons; each new one starts
@@ -125,6 +310,8 @@ def run(tmp_path, a, b, guest, moves):
     c = session(a, "mig", rec)
     c.expect(MARKER, timeout=180 * TIME_SCALE)
     c.expect(r"CTR 3 ", timeout=60 * TIME_SCALE)
+    if echo:
+        n_echo = echo.wait_more(3, 120 * TIME_SCALE)
     hosts = [a, b]
     for i in range(moves):
         src, dst = hosts[i % 2], hosts[(i + 1) % 2]
@@ -144,13 +331,17 @@ def run(tmp_path, a, b, guest, moves):
         assert dst.api().state("mig") == "running"
         c = session(dst, "mig", rec)
         c.expect(CTR, timeout=60 * TIME_SCALE)
-        announced(dst, "mig")
+        if echo:  # the connection carries on from the new host
+            n_echo = echo.wait_more(n_echo + 3, 60 * TIME_SCALE)
+        else:
+            announced(dst, "mig")
 
     # the whole output of all sessions
     c.expect(r"CTR \d+ .* END", timeout=60 * TIME_SCALE)
     c.expect(r"CTR \d+ .* END", timeout=60 * TIME_SCALE)
     text = rec.text()
     assert "CTR-BAD" not in text
+    assert "NC-EXIT" not in text
     got = lines(text)
     nums = [n for n, _, _ in got]
     assert nums == list(range(1, len(nums) + 1)), nums
