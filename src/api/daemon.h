@@ -137,7 +137,7 @@ int daemon_migrate_incoming(struct daemon *d, const char *actor,
  * size disk_sizes gives, in <state_dir>/disks, and *def_json (malloc'd)
  * is replaced by the definition pointing at them; *mi records them (NULL
  * without). Without, every image must be reachable at its path (-ENOENT
- * / -EACCES naming it). daemon_mirror_done ends it: ok keeps the images
+ * / -EPERM naming it). daemon_mirror_done ends it: ok keeps the images
  * (the VM lives here now), else they are removed; frees mi (NULL: no-op). */
 struct daemon_mirror_in;
 int daemon_mirror_prepare(struct daemon *d, const char *query, char **def_json,

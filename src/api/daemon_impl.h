@@ -199,8 +199,8 @@ void daemon_task_disk_progress(struct daemon *d, int64_t id, uint64_t done,
 
 /* daemon_mirror.c: the source's checks for --copy-storage (every disk
  * writable, unencrypted, no backing file) and the destination's query
- * ("copy_storage=1&disk_sizes=N,N") into query. 0 or -ENOTSUP naming
- * the disk. */
+ * ("copy_storage=1&disk_sizes=N,N") into query. 0 or -EINVAL naming
+ * the disk (or image_info's error). */
 int daemon_mirror_check(const struct vmdef *def, char *query, size_t cap,
 			struct error *err);
 

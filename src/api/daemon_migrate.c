@@ -526,6 +526,12 @@ static void *migrate_thread(void *arg)
 			 (t_restored - s.t_end) / 1e6,
 			 (t_resumed - t_restored) / 1e6,
 			 (t_answered - t_resumed) / 1e6);
+		if (j->copy_storage) { /* the disks' part of the bytes */
+			size_t l = strlen(msg);
+			snprintf(msg + l, sizeof(msg) - l,
+				 "; disks copied: %llu bytes",
+				 (unsigned long long)s.res.disk_bytes);
+		}
 	} else if (unknown) {
 		struct error e2 = { 0 };
 		if (dvm_set_state(d, v, VM_STATE_PAUSED, &e2))

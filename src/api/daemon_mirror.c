@@ -41,14 +41,14 @@ int daemon_mirror_check(const struct vmdef *def, char *query, size_t cap,
 		const struct vmdef_disk *dk = &def->disks[i];
 		struct image_info info;
 		if (dk->readonly)
-			return error_set(err, ENOTSUP,
+			return error_set(err, EINVAL,
 					 "disk %u (%s) is read-only: "
 					 "--copy-storage copies writable disks "
 					 "only (give the destination its own "
 					 "copy and use shared storage)",
 					 i, dk->path);
 		if (dk->key_secret[0])
-			return error_set(err, ENOTSUP,
+			return error_set(err, EINVAL,
 					 "disk %u (%s) is encrypted: "
 					 "--copy-storage does not copy "
 					 "encrypted images yet",
@@ -57,7 +57,7 @@ int daemon_mirror_check(const struct vmdef *def, char *query, size_t cap,
 		if (r)
 			return r;
 		if (info.backing[0])
-			return error_set(err, ENOTSUP,
+			return error_set(err, EINVAL,
 					 "disk %u (%s) has a backing file (%s; "
 					 "a linked clone or an external "
 					 "snapshot): --copy-storage copies "
@@ -66,7 +66,7 @@ int daemon_mirror_check(const struct vmdef *def, char *query, size_t cap,
 					 "full clone)",
 					 i, dk->path, info.backing);
 		if (info.encrypted)
-			return error_set(err, ENOTSUP,
+			return error_set(err, EINVAL,
 					 "disk %u (%s) is encrypted: "
 					 "--copy-storage does not copy "
 					 "encrypted images yet",
@@ -173,7 +173,7 @@ int daemon_mirror_prepare(struct daemon *d, const char *query, char **def_json,
 			bool ro = json_is_true(json_object_get(o, "readonly"));
 			if (p && access(p, ro ? R_OK : R_OK | W_OK) < 0)
 				r = error_set(
-					err, errno == ENOENT ? ENOENT : EACCES,
+					err, errno == ENOENT ? ENOENT : EPERM,
 					"disk %zu: %s is not reachable on the "
 					"destination (%s): without "
 					"--copy-storage a VM's disks must be "

@@ -386,6 +386,7 @@ struct virt_precopy_result {
 	uint64_t final_frames;	 /* frames sent while paused */
 	uint64_t final_pause_ns; /* CLOCK_MONOTONIC at the final pause */
 	double dirty_rate;	 /* of the last pass, bytes/s */
+	uint64_t disk_bytes;	 /* mirror_disks: of disk-mirror sections */
 };
 int virt_precopy_fd(struct virt *vm, int fd,
 		    const struct virt_precopy_params *prm,

@@ -185,6 +185,9 @@ int virt_precopy_fd(struct virt *vm, int fd,
 	if (!r && mirror) {
 		virt_mirror_dirty(mirror);
 		r = virt_mirror_send_dirty(mirror, &w, err);
+		struct virt_precopy_progress p = { 0 };
+		virt_mirror_progress(mirror, &p);
+		res->disk_bytes = p.disk_sent;
 	}
 	/* nothing in flight: tracking can go */
 	virt_mirror_end(mirror);

@@ -223,6 +223,7 @@ static int remote_save(struct vm *vm, int fd, unsigned budget_ms, int32_t flags,
 		res->final_frames = sv.final_frames;
 		res->final_pause_ns = sv.final_pause_ns;
 		res->dirty_rate = sv.dirty_rate;
+		res->disk_bytes = sv.disk_bytes;
 	}
 	if (!r && st) {
 		st->bytes = sv.bytes;

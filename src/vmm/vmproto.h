@@ -142,6 +142,7 @@ struct vmproto_saved {
 	 * final pause, the last pass's dirty rate (bytes/s) */
 	uint64_t passes, final_frames, final_pause_ns;
 	double dirty_rate;
+	uint64_t disk_bytes; /* --copy-storage: disk-mirror sections */
 };
 
 /* VMPROTO_PROGRESS (host byte order). */

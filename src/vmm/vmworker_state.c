@@ -80,6 +80,7 @@ void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
 		sv.final_frames = res.final_frames;
 		sv.final_pause_ns = res.final_pause_ns;
 		sv.dirty_rate = res.dirty_rate;
+		sv.disk_bytes = res.disk_bytes;
 		m.data = &sv;
 		m.len = sizeof(sv);
 	}
