@@ -165,6 +165,11 @@ int blockdev_identity(const struct blockdev *bd, struct blockdev_identity *id,
  * (already on), -EINVAL (granule) or -ENOMEM.
  */
 int blockdev_dirty_start(struct blockdev *bd, uint32_t granule);
+/* A mirror's read: as blockdev_readv, but not held back by the device's
+ * I/O limits or datastore cap (they are the guest's; QEMU's mirror job
+ * reads below its throttle group too). */
+int blockdev_readv_unlimited(struct blockdev *bd, const struct iovec *iov,
+			     int iovcnt, uint64_t off);
 /* Move the granules marked since the last collect into out (OR-ed;
  * n words of 64 granules); returns how many. 0 when tracking is off. */
 uint64_t blockdev_dirty_collect(struct blockdev *bd, uint64_t *out, size_t n);

@@ -288,6 +288,20 @@ int blockdev_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 	return bd->ops->readv(bd, iov, iovcnt, off);
 }
 
+int blockdev_readv_unlimited(struct blockdev *bd, const struct iovec *iov,
+			     int iovcnt, uint64_t off)
+{
+	uint64_t len;
+
+	if (iov_length(iov, iovcnt, &len) < 0 || !in_range(bd, off, len))
+		return -EINVAL;
+	if (bd->released)
+		return -EIO;
+	if (len == 0)
+		return 0;
+	return bd->ops->readv(bd, iov, iovcnt, off);
+}
+
 int blockdev_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 		    uint64_t off)
 {

@@ -208,7 +208,7 @@ static int send_granules(struct virt_mirror *m, struct state_writer *w,
 	if (len > d->size - off)
 		len = d->size - off;
 	struct iovec iov = { m->buf, (size_t)len };
-	int r = blockdev_readv(d->bd, &iov, 1, off);
+	int r = blockdev_readv_unlimited(d->bd, &iov, 1, off);
 	if (r < 0)
 		return error_set(err, -r, "disk %s: read at %llu: %s",
 				 blockdev_path(d->bd), (unsigned long long)off,

@@ -8,6 +8,8 @@ guest runs and writes it: the guest writes 1 MiB chunks of random data
 every chunk reads back intact in the guest on B (page cache dropped),
 192 MiB the host put in the image before boot arrive unchanged, `qemu-img
 check` passes on B's image, and A's image still holds what it held, clean.
+A second disk, raw, arrives as a raw image of its size with the host's
+data at its place and zeros elsewhere.
 
 Refused, the VM going on at A: a move without --copy-storage while the
 image is not reachable at its path (the message names it), a move whose
@@ -81,10 +83,18 @@ def test_migrate_copy_storage(tmp_path, guest, monkeypatch):
     image("convert", raw, img, "-O", "qcow2")
     raw.unlink()
     host_sum = md5_region(img, tmp_path, HOST_AT, HOST_MIB)
+    # a second disk, raw: 16 MiB of host data at 8 MiB of 64 MiB
+    img2 = private / "data.raw"
+    seed2 = os.urandom(16 << 20)
+    with open(img2, "wb") as f:
+        f.truncate(64 << 20)
+        f.seek(8 << 20)
+        f.write(seed2)
     try:
         a.api().ok("POST", "/v1/vms", guest_definition(
             guest, "mm", after="shell",
-            disks=[{"path": str(img), "format": "qcow2"}]))
+            disks=[{"path": str(img), "format": "qcow2"},
+                   {"path": str(img2), "format": "raw"}]))
         a.cli("vm", "start", "mm")
         c = console(a, "mm")
         c.expect(MARKER, timeout=180 * TIME_SCALE)
@@ -147,8 +157,10 @@ def test_migrate_copy_storage(tmp_path, guest, monkeypatch):
         assert b2.api().state("mm") == "running"
         ev = a.api().ok("GET", "/v1/events?vm=mm&limit=50")["events"]
         print([e["message"] for e in ev if e["action"] == "migrate"][-1])
-        path = b2.api().ok("GET", "/v1/vms/mm")["definition"]["disks"][0]["path"]
+        disks = b2.api().ok("GET", "/v1/vms/mm")["definition"]["disks"]
+        path, path2 = disks[0]["path"], disks[1]["path"]
         assert path.startswith(str(b2.state)), path
+        assert path2.startswith(str(b2.state)) and path2.endswith(".raw")
         c = console(b2, "mm")
         c.expect(r"WRITER-42", timeout=300 * TIME_SCALE)
         n, bad = verify(c)
@@ -166,6 +178,13 @@ def test_migrate_copy_storage(tmp_path, guest, monkeypatch):
         assert md5_region(path, tmp_path, HOST_AT, HOST_MIB) == host_sum
         got = chunk_sums(path, tmp_path, range(40))
         assert all(got[k] == sums[str(k)] for k in range(40)), got
+        # the raw disk: same size, the host's data at its place
+        assert os.path.getsize(path2) == 64 << 20
+        with open(path2, "rb") as f:
+            data = f.read()
+        assert data[8 << 20:24 << 20] == seed2
+        assert data[:8 << 20].count(0) == 8 << 20
+        assert data[24 << 20:].count(0) == 40 << 20
         # A's image: clean, and what it held (the chunks before the move)
         check_clean(img)
         assert md5_region(img, tmp_path, HOST_AT, HOST_MIB) == host_sum
