@@ -24,6 +24,7 @@ import subprocess
 import time
 
 import pexpect
+import pytest
 
 from conftest import MARKER, TIME_SCALE
 from daemon_util import guest_definition, softvisor_exe
@@ -65,6 +66,17 @@ def refused(p, a, name):
 
 
 def test_migrate_copy_storage(tmp_path, guest, monkeypatch):
+    """Pre-copy (the default tier)."""
+    copy_storage(tmp_path, guest, monkeypatch, [])
+
+
+@pytest.mark.full
+def test_migrate_copy_storage_stop_and_copy(tmp_path, guest, monkeypatch):
+    """--downtime 0: RAM paused, the disks still copied while it runs."""
+    copy_storage(tmp_path, guest, monkeypatch, ["--downtime", "0"])
+
+
+def copy_storage(tmp_path, guest, monkeypatch, extra):
     # the shared-storage refusal below goes past the source's guard on
     # disks (gone in main; harmless after)
     monkeypatch.setenv("SOFTVISOR_MIGRATE_DISKS", "1")
@@ -150,7 +162,7 @@ def test_migrate_copy_storage(tmp_path, guest, monkeypatch):
         # the move, the guest writing all through it
         c.send(WRITER.format(k=4, n=40))
         c.expect("STARTED", timeout=30 * TIME_SCALE)
-        p = migrate(a, b2, "mm", extra=["--copy-storage"])
+        p = migrate(a, b2, "mm", extra=["--copy-storage", *extra])
         assert "migrated to" in p.stdout, (p.stdout, p.stderr)
         c.expect(pexpect.EOF, timeout=30 * TIME_SCALE)
         assert a.api().call("GET", "/v1/vms/mm")[0] == 404
