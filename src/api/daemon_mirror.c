@@ -17,6 +17,7 @@
  *                is reachable at its path (shared storage), so that a
  *                move that cannot work is refused before any copy.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -184,7 +185,19 @@ int daemon_mirror_prepare(struct daemon *d, const char *query, char **def_json,
 		json_decref(def);
 		return r;
 	}
-	if (n > VMDEF_MAX_DISKS)
+	/* the name goes into file names here, before daemon_vm_create
+	 * checks it: the same rule (vmdef.c) */
+	size_t nl = strlen(name);
+	bool name_ok = nl > 0 && nl <= VMDEF_NAME_MAX && name[0] != '-' &&
+		       name[nl - 1] != '-';
+	for (size_t i = 0; name_ok && i < nl; i++)
+		name_ok = isalnum((unsigned char)name[i]) || name[i] == '-';
+	if (!name_ok)
+		r = error_set(err, EINVAL,
+			      "name: \"%s\": expected letters, digits and '-' "
+			      "(not first or last)",
+			      name);
+	else if (n > VMDEF_MAX_DISKS)
 		r = error_set(err, EINVAL, "%zu disks", n);
 	else if (!(mi = calloc(1, sizeof(*mi))))
 		r = error_set(err, ENOMEM, "out of memory");
