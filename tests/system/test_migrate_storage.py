@@ -65,21 +65,18 @@ def refused(p, a, name):
     assert a.api().state(name) == "running"
 
 
-def test_migrate_copy_storage(tmp_path, guest, monkeypatch):
+def test_migrate_copy_storage(tmp_path, guest):
     """Pre-copy (the default tier)."""
-    copy_storage(tmp_path, guest, monkeypatch, [])
+    copy_storage(tmp_path, guest, [])
 
 
 @pytest.mark.full
-def test_migrate_copy_storage_stop_and_copy(tmp_path, guest, monkeypatch):
+def test_migrate_copy_storage_stop_and_copy(tmp_path, guest):
     """--downtime 0: RAM paused, the disks still copied while it runs."""
-    copy_storage(tmp_path, guest, monkeypatch, ["--downtime", "0"])
+    copy_storage(tmp_path, guest, ["--downtime", "0"])
 
 
-def copy_storage(tmp_path, guest, monkeypatch, extra):
-    # the shared-storage refusal below goes past the source's guard on
-    # disks (gone in main; harmless after)
-    monkeypatch.setenv("SOFTVISOR_MIGRATE_DISKS", "1")
+def copy_storage(tmp_path, guest, extra):
     a = tls_daemon(tmp_path, "a")
     b = tls_daemon(tmp_path, "b")
     b2 = None
