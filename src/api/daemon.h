@@ -131,6 +131,18 @@ int daemon_migrate_incoming(struct daemon *d, const char *actor,
 			    const char *def_json,
 			    long (*rd)(void *opaque, void *buf, size_t n),
 			    void *opaque, json_t **out, struct error *err);
+/* The destination's part of a block mirror (--copy-storage,
+ * daemon_mirror.c): query is the incoming request's query string. With
+ * copy_storage=1 each disk of *def_json gets a new empty image of the
+ * size disk_sizes gives, in <state_dir>/disks, and *def_json (malloc'd)
+ * is replaced by the definition pointing at them; *mi records them (NULL
+ * without). Without, every image must be reachable at its path (-ENOENT
+ * / -EPERM naming it). daemon_mirror_done ends it: ok keeps the images
+ * (the VM lives here now), else they are removed; frees mi (NULL: no-op). */
+struct daemon_mirror_in;
+int daemon_mirror_prepare(struct daemon *d, const char *query, char **def_json,
+			  struct daemon_mirror_in **mi, struct error *err);
+void daemon_mirror_done(struct daemon_mirror_in *mi, bool ok);
 /* Per-vCPU and per-VM scheduler figures (docs/api.yaml VmStats). */
 int daemon_vm_stats(struct daemon *d, const char *vm, json_t **out,
 		    struct error *err);

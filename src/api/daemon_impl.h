@@ -77,6 +77,9 @@ struct daemon_task {
 	bool has_xfer;
 	uint64_t bytes_sent, bytes_remaining;
 	double dirty_rate; /* bytes/s dirtied while copying */
+	/* a block mirror (--copy-storage): shown when has_disk */
+	bool has_disk;
+	uint64_t disk_done, disk_total, disk_dirty, disk_sent;
 };
 
 struct daemon {
@@ -189,6 +192,17 @@ void daemon_task_progress(struct daemon *d, int64_t id, int progress,
 			  const char *msg, uint64_t sent, uint64_t remaining,
 			  double dirty_rate);
 void daemon_task_end(struct daemon *d, int64_t id, bool ok, const char *msg);
+/* A migration's block mirror (--copy-storage): bytes of the disks
+ * scanned of their total, dirtied and not yet sent again, sent. */
+void daemon_task_disk_progress(struct daemon *d, int64_t id, uint64_t done,
+			       uint64_t total, uint64_t dirty, uint64_t sent);
+
+/* daemon_mirror.c: the source's checks for --copy-storage (every disk
+ * writable, unencrypted, no backing file) and the destination's query
+ * ("copy_storage=1&disk_sizes=N,N") into query. 0 or -EINVAL naming
+ * the disk (or image_info's error). */
+int daemon_mirror_check(const struct vmdef *def, char *query, size_t cap,
+			struct error *err);
 
 /* daemon_migrate.c (docs/vm-state.md, "Live migration"). */
 int daemon_vm_migrate(struct daemon *d, struct dvm *v, const char *actor,

@@ -178,6 +178,10 @@ struct migr_job {
 	char ca_file[URL_MAX];
 	bool insecure;
 	unsigned downtime_ms; /* 0: stop-and-copy */
+	/* --copy-storage (daemon_mirror.c): the disks go in the stream; the
+	 * destination's query says their sizes */
+	bool copy_storage;
+	char mirror_query[512];
 	/* one handle for every call: the resume after the stream reuses its
 	 * connection (no TLS handshake inside the downtime) */
 	CURL *curl;
@@ -191,6 +195,7 @@ struct saver {
 	struct vm *vm;
 	int fd;
 	unsigned budget_ms;
+	bool copy_storage;
 	int r;
 	struct error err;
 	struct virt_save_stats st;
@@ -203,13 +208,27 @@ static void *saver_thread(void *arg)
 	struct saver *s = arg;
 
 	s->t_start = clock_monotonic_ns();
-	s->r = vm_migrate_fd(s->vm, s->fd, s->budget_ms, &s->st, &s->res,
-			     &s->err);
+	s->r = vm_migrate_fd(s->vm, s->fd, s->budget_ms, s->copy_storage,
+			     &s->st, &s->res, &s->err);
 	if (!s->r && !s->res.final_pause_ns) /* stop-and-copy: all paused */
 		s->res.final_pause_ns = s->t_start;
 	s->t_end = clock_monotonic_ns();
 	shutdown(s->fd, SHUT_WR); /* the end of the upload */
 	return NULL;
+}
+
+/* --copy-storage: the disks' part of what is left, and their figures in
+ * the task. */
+static uint64_t mirror_left(struct migr_job *j,
+			    const struct virt_precopy_progress *pr)
+{
+	daemon_task_disk_progress(j->d, j->task, pr->disk_done, pr->disk_total,
+				  pr->disk_dirty, pr->disk_sent);
+	/* scanned bytes that are zeros are not sent: what is left to scan
+	 * is an upper bound */
+	return (pr->disk_total > pr->disk_done ? pr->disk_total - pr->disk_done
+					       : 0) +
+	       pr->disk_dirty;
 }
 
 /* The upload: the stream's header, then what the worker writes. */
@@ -250,9 +269,13 @@ static size_t upload_read(char *buf, size_t size, size_t nmemb, void *opaque)
 		vm_migrate_progress(u->vm, &pr);
 		/* pass 0: the RAM's size is the estimate; then what the last
 		 * pass left dirty */
-		uint64_t left = pr.pass			? pr.dirty_frames * 4096
-				: u->estimate > u->sent ? u->estimate - u->sent
-							: 0;
+		uint64_t ram_sent = u->sent - pr.disk_sent;
+		uint64_t left = pr.pass ? pr.dirty_frames * 4096
+				: u->estimate > ram_sent
+					? u->estimate - ram_sent
+					: 0;
+		if (u->j->copy_storage)
+			left += mirror_left(u->j, &pr);
 		int pct = (int)(u->sent * 95 / (u->sent + left + 1));
 		char msg[128];
 		snprintf(msg, sizeof(msg),
@@ -402,6 +425,7 @@ static int send_state(struct migr_job *j, struct dvm *v, struct saver *s,
 	s->vm = v->vm;
 	s->fd = sv[1];
 	s->budget_ms = j->downtime_ms;
+	s->copy_storage = j->copy_storage;
 	up->vm = v->vm;
 	if (pthread_create(&th, NULL, saver_thread, s)) {
 		close(sv[0]);
@@ -410,8 +434,11 @@ static int send_state(struct migr_job *j, struct dvm *v, struct saver *s,
 	}
 	up->fd = sv[0];
 	long status = 0;
-	int r = dest_call(j, "POST", "/v1/migrations/incoming", up, &status,
-			  err);
+	char path[sizeof(j->mirror_query) + 32];
+	snprintf(path, sizeof(path), "/v1/migrations/incoming%s%s",
+		 j->copy_storage ? "?" : "",
+		 j->copy_storage ? j->mirror_query : "");
+	int r = dest_call(j, "POST", path, up, &status, err);
 	/* a worker still writing gets EPIPE and its save fails */
 	shutdown(sv[0], SHUT_RDWR);
 	pthread_join(th, NULL);
@@ -513,6 +540,12 @@ static void *migrate_thread(void *arg)
 			 (t_restored - s.t_end) / 1e6,
 			 (t_resumed - t_restored) / 1e6,
 			 (t_answered - t_resumed) / 1e6);
+		if (j->copy_storage) { /* the disks' part of the bytes */
+			size_t l = strlen(msg);
+			snprintf(msg + l, sizeof(msg) - l,
+				 "; disks copied: %llu bytes",
+				 (unsigned long long)s.res.disk_bytes);
+		}
 	} else if (unknown) {
 		struct error e2 = { 0 };
 		if (dvm_set_state(d, v, VM_STATE_PAUSED, &e2))
@@ -572,6 +605,8 @@ static int parse_body(const char *body, struct migr_job *j, struct error *err)
 		const char *s = json_string_value(val);
 		if (!strcmp(key, "insecure") && json_is_boolean(val))
 			j->insecure = json_is_true(val);
+		else if (!strcmp(key, "copy_storage") && json_is_boolean(val))
+			j->copy_storage = json_is_true(val);
 		else if (!strcmp(key, "downtime_ms") && json_is_integer(val) &&
 			 json_integer_value(val) >= 0 &&
 			 json_integer_value(val) <= 60000)
@@ -617,6 +652,10 @@ int daemon_vm_migrate(struct daemon *d, struct dvm *v, const char *actor,
 	if (!r && !vm_state_live(v->state))
 		r = error_set(err, EBUSY, "%s is %s, not running", v->def.name,
 			      vm_state_name(v->state));
+	/* --copy-storage: the disks can be copied (daemon_mirror.c) */
+	if (!r && j->copy_storage)
+		r = daemon_mirror_check(&v->def, j->mirror_query,
+					sizeof(j->mirror_query), err);
 	if (!r)
 		r = daemon_task_begin(d, "migrate", v->def.name, &j->task, out,
 				      err);

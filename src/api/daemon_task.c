@@ -40,6 +40,17 @@ static json_t *task_json(const struct daemon_task *t)
 				  (json_int_t)t->bytes_sent, "bytes_remaining",
 				  (json_int_t)t->bytes_remaining,
 				  "dirty_rate_bytes_s", t->dirty_rate));
+	json_t *x = json_object_get(o, "transfer");
+	if (x && t->has_disk) { /* --copy-storage */
+		json_object_set_new(x, "disk_bytes_done",
+				    json_integer((json_int_t)t->disk_done));
+		json_object_set_new(x, "disk_bytes_total",
+				    json_integer((json_int_t)t->disk_total));
+		json_object_set_new(x, "disk_bytes_dirty",
+				    json_integer((json_int_t)t->disk_dirty));
+		json_object_set_new(x, "disk_bytes_sent",
+				    json_integer((json_int_t)t->disk_sent));
+	}
 	return o;
 }
 
@@ -295,13 +306,28 @@ void daemon_task_progress(struct daemon *d, int64_t id, int progress,
 	pthread_mutex_unlock(&d->lock);
 }
 
+void daemon_task_disk_progress(struct daemon *d, int64_t id, uint64_t done,
+			       uint64_t total, uint64_t dirty, uint64_t sent)
+{
+	pthread_mutex_lock(&d->lock);
+	struct daemon_task *t = task_by_id(d, id);
+	if (t) {
+		t->has_disk = true;
+		t->disk_done = done;
+		t->disk_total = total;
+		t->disk_dirty = dirty;
+		t->disk_sent = sent;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 void daemon_task_end(struct daemon *d, int64_t id, bool ok, const char *msg)
 {
 	task_update(d, id, ok ? "success" : "error", ok ? 100 : 0, msg);
 	pthread_mutex_lock(&d->lock);
 	struct daemon_task *t = task_by_id(d, id);
 	if (t && ok)
-		t->bytes_remaining = 0;
+		t->bytes_remaining = t->disk_dirty = 0;
 	d->tasks_running--;
 	pthread_cond_broadcast(&d->task_cond);
 	pthread_mutex_unlock(&d->lock);

@@ -5,6 +5,10 @@
  *   "SVMIGR1\n" (8 bytes)  u32 LE n  n bytes of VM definition (JSON)
  *   the VM state (docs/vm-state.md, file format), to its end section
  *
+ * A query "copy_storage=1&disk_sizes=N,N" (--copy-storage): the stream
+ * carries the disks' data too, into images created here first
+ * (daemon_mirror_prepare).
+ *
  * The definition is read here (bounded), the state is handed to the
  * daemon as it arrives: the reply comes once the VM was restored, paused
  * (200, the Vm), or it failed (the VM is not kept).
@@ -75,8 +79,15 @@ int rest_migrate_in(struct rest *r, struct mg_connection *conn,
 	const char *name = json_string_value(json_object_get(j, "name"));
 	snprintf(target, target_size, "%s", name ? name : "");
 	json_decref(j);
-	int rc = daemon_migrate_incoming(r->d, actor, def, body_read, conn,
-					 &out, &err);
+	/* --copy-storage: the disks are created here first (or, without,
+	 * must be reachable here) */
+	const char *qs = mg_get_request_info(conn)->query_string;
+	struct daemon_mirror_in *mi = NULL;
+	int rc = daemon_mirror_prepare(r->d, qs ? qs : "", &def, &mi, &err);
+	if (!rc)
+		rc = daemon_migrate_incoming(r->d, actor, def, body_read, conn,
+					     &out, &err);
+	daemon_mirror_done(mi, rc == 0);
 	free(def);
 	if (rc < 0)
 		return rest_send_daemon_error(conn, rc, err.msg);

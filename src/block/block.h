@@ -156,6 +156,27 @@ bool blockdev_released(const struct blockdev *bd);
 int blockdev_identity(const struct blockdev *bd, struct blockdev_identity *id,
 		      struct error *err);
 
+/*
+ * Dirty tracking for a block mirror (docs/vm-state.md, "Disks copied with
+ * the VM"; dirty.h): while on, every write, write-zeroes and discard marks
+ * the granules it touched once it completed (whatever its result). Start
+ * and stop only with no request in flight (the device quiesced or not
+ * started); collect from any thread while requests run. start: 0, -EBUSY
+ * (already on), -EINVAL (granule) or -ENOMEM.
+ */
+int blockdev_dirty_start(struct blockdev *bd, uint32_t granule);
+/* A mirror's read: as blockdev_readv, but not held back by the device's
+ * I/O limits or datastore cap (they are the guest's; QEMU's mirror job
+ * reads below its throttle group too). */
+int blockdev_readv_unlimited(struct blockdev *bd, const struct iovec *iov,
+			     int iovcnt, uint64_t off);
+/* Move the granules marked since the last collect into out (OR-ed;
+ * n words of 64 granules); returns how many. 0 when tracking is off. */
+uint64_t blockdev_dirty_collect(struct blockdev *bd, uint64_t *out, size_t n);
+/* Words of the bitmap (0 when tracking is off). */
+size_t blockdev_dirty_words(const struct blockdev *bd);
+void blockdev_dirty_stop(struct blockdev *bd);
+
 /* Unlock and close the image, free the device. NULL is a no-op. */
 void blockdev_close(struct blockdev *bd);
 

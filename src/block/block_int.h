@@ -11,7 +11,10 @@
 #define SV_BLOCK_BLOCK_INT_H
 
 #include "block/block.h"
+#include <stdatomic.h>
+
 #include "block/aio.h"
+#include "block/dirty.h"
 #include "block/throttle.h"
 
 struct blockdev_ops {
@@ -48,6 +51,9 @@ struct blockdev {
 			     * format's data I/O */
 	int lock_fd;	    /* the descriptor the image lock is held on */
 	bool released;	    /* blockdev_release(): no lock, no I/O */
+	/* blockdev_dirty_start(): the write path marks it (dirty.h); NULL:
+	 * no tracking */
+	struct block_dirty *_Atomic dirty;
 };
 
 /* The raw format (raw.c). */

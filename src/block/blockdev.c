@@ -207,6 +207,7 @@ void blockdev_close(struct blockdev *bd)
 	bd->throttle = NULL;
 	throttle_member_free(bd->cap);
 	bd->cap = NULL;
+	block_dirty_free(atomic_exchange(&bd->dirty, NULL));
 	path = bd->path;
 	bd->ops->close(bd);
 	free(path);
@@ -235,6 +236,17 @@ const char *blockdev_format(const struct blockdev *bd)
 bool blockdev_can_unmap(const struct blockdev *bd)
 {
 	return bd->can_unmap && !bd->readonly;
+}
+
+/* After a write-type request completed (or failed: part of it may be
+ * on the disk): a running mirror sends [off, off+len) again. */
+static void mark_dirty(struct blockdev *bd, uint64_t off, uint64_t len)
+{
+	struct block_dirty *b = atomic_load_explicit(&bd->dirty,
+						     memory_order_acquire);
+
+	if (b)
+		block_dirty_mark(b, off, len);
 }
 
 /* [off, off+len) inside the device, without overflow. */
@@ -276,6 +288,20 @@ int blockdev_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 	return bd->ops->readv(bd, iov, iovcnt, off);
 }
 
+int blockdev_readv_unlimited(struct blockdev *bd, const struct iovec *iov,
+			     int iovcnt, uint64_t off)
+{
+	uint64_t len;
+
+	if (iov_length(iov, iovcnt, &len) < 0 || !in_range(bd, off, len))
+		return -EINVAL;
+	if (bd->released)
+		return -EIO;
+	if (len == 0)
+		return 0;
+	return bd->ops->readv(bd, iov, iovcnt, off);
+}
+
 int blockdev_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 		    uint64_t off)
 {
@@ -291,7 +317,9 @@ int blockdev_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 		return 0;
 	throttle_member_io(bd->throttle, true, len);
 	throttle_member_io(blockdev_cap(bd), true, len);
-	return bd->ops->writev(bd, iov, iovcnt, off);
+	int r = bd->ops->writev(bd, iov, iovcnt, off);
+	mark_dirty(bd, off, len);
+	return r;
 }
 
 int blockdev_flush(struct blockdev *bd)
@@ -314,7 +342,9 @@ int blockdev_discard(struct blockdev *bd, uint64_t off, uint64_t len)
 		return -EINVAL;
 	if (len == 0)
 		return 0;
-	return bd->ops->discard(bd, off, len);
+	int r = bd->ops->discard(bd, off, len);
+	mark_dirty(bd, off, len); /* reads of it may change */
+	return r;
 }
 
 int blockdev_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len,
@@ -332,5 +362,38 @@ int blockdev_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len,
 	 * "I/O limits"). */
 	throttle_member_io(bd->throttle, true, 0);
 	throttle_member_io(blockdev_cap(bd), true, 0);
-	return bd->ops->write_zeroes(bd, off, len, may_unmap);
+	int r = bd->ops->write_zeroes(bd, off, len, may_unmap);
+	mark_dirty(bd, off, len);
+	return r;
+}
+
+int blockdev_dirty_start(struct blockdev *bd, uint32_t granule)
+{
+	if (atomic_load(&bd->dirty))
+		return -EBUSY;
+	struct block_dirty *b = block_dirty_create(bd->ops->size(bd), granule);
+	if (!b)
+		return granule < 512 || (granule & (granule - 1)) ? -EINVAL
+								  : -ENOMEM;
+	atomic_store(&bd->dirty, b);
+	return 0;
+}
+
+uint64_t blockdev_dirty_collect(struct blockdev *bd, uint64_t *out, size_t n)
+{
+	struct block_dirty *b = atomic_load(&bd->dirty);
+
+	return b ? block_dirty_collect(b, out, n) : 0;
+}
+
+size_t blockdev_dirty_words(const struct blockdev *bd)
+{
+	struct block_dirty *b = atomic_load(&((struct blockdev *)bd)->dirty);
+
+	return b ? block_dirty_words(b) : 0;
+}
+
+void blockdev_dirty_stop(struct blockdev *bd)
+{
+	block_dirty_free(atomic_exchange(&bd->dirty, NULL));
 }

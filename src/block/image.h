@@ -115,6 +115,12 @@ struct image_info {
 
 /* Describe the image (format probed from its contents). */
 int image_info(const char *path, struct image_info *info, struct error *err);
+/* The same without the image lock, for an image a running VM has open
+ * for writing (a live migration's checks): the header as it is on the
+ * disk now; virtual size, backing file and encryption change only while
+ * the VM is stopped or paused, the rest may be stale. */
+int image_info_unlocked(const char *path, struct image_info *info,
+			struct error *err);
 
 /* Backing chains and external snapshots (image_chain.c; docs/block.md
  * "External snapshots"). One image of a chain, the top first. */

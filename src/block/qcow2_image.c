@@ -277,6 +277,15 @@ static int clone_impl(const char *template, const char *template_fmt,
 
 /* ---- info ------------------------------------------------------------- */
 
+int image_info_unlocked(const char *path, struct image_info *info,
+			struct error *err)
+{
+	block_lock_skip = true;
+	int r = image_info(path, info, err);
+	block_lock_skip = false;
+	return r;
+}
+
 int image_info(const char *path, struct image_info *info, struct error *err)
 {
 	const char *fmt = blockdev_probe(path, err);

@@ -17,11 +17,19 @@
 #include "cli/output.h"
 #include "util/parse.h"
 
-enum { O_TO = 256, O_TO_TOKEN, O_TO_INSECURE, O_TO_CA, O_NO_WAIT, O_DOWNTIME };
+enum {
+	O_TO = 256,
+	O_TO_TOKEN,
+	O_TO_INSECURE,
+	O_TO_CA,
+	O_NO_WAIT,
+	O_DOWNTIME,
+	O_COPY_STORAGE,
+};
 
 struct migrate_args {
 	const char *to, *token, *ca;
-	bool insecure, no_wait;
+	bool insecure, no_wait, copy_storage;
 	uint64_t downtime_ms;
 	bool has_downtime;
 };
@@ -39,6 +47,7 @@ static int migrate_opt(int c, const char *arg, void *opaque, struct error *err)
 	case O_TO_TOKEN: a->token = arg; break;
 	case O_TO_CA: a->ca = arg; break;
 	case O_TO_INSECURE: a->insecure = true; break;
+	case O_COPY_STORAGE: a->copy_storage = true; break;
 	default: a->no_wait = true; break;
 	}
 	return 0;
@@ -49,13 +58,16 @@ static void migrate_usage(FILE *f)
 	fprintf(f,
 		"usage: softvisor vm migrate NAME --to https://HOST:PORT\n"
 		"         [--to-token TOKEN] [--to-insecure | --to-ca FILE]\n"
-		"         [--downtime MS] [--no-wait]\n\n"
+		"         [--downtime MS] [--copy-storage] [--no-wait]\n\n"
 		"Move the running VM to another softvisor daemon without "
 		"stopping it\n(docs/vm-state.md). The destination's API token "
 		"comes from --to-token\nor $SOFTVISOR_MIGRATE_TOKEN. A failure "
 		"leaves the VM running here.\n--downtime: the budget for the "
 		"part copied with the VM paused\n(default 50 ms; 0: all of "
-		"it, stop-and-copy). --no-wait prints the\ntask id and "
+		"it, stop-and-copy). --copy-storage (libvirt's\n"
+		"--copy-storage-all): the disks are copied too, into new "
+		"images the\ndestination creates, for disks it cannot reach "
+		"(no shared storage).\n--no-wait prints the task id and "
 		"returns at once.\n\n");
 	client_opts_usage(f);
 }
@@ -82,6 +94,10 @@ static void progress_bar(const json_t *task)
 	fprintf(stderr, "\r[%s] %3d%% %8.1f MiB sent, %8.1f MiB left", bar, pct,
 		cmd_jnum(x, "bytes_sent") / 1048576.0,
 		cmd_jnum(x, "bytes_remaining") / 1048576.0);
+	if (json_object_get(x, "disk_bytes_total")) /* --copy-storage */
+		fprintf(stderr, ", disks %.0f/%.0f MiB",
+			cmd_jnum(x, "disk_bytes_done") / 1048576.0,
+			cmd_jnum(x, "disk_bytes_total") / 1048576.0);
 }
 
 int cmd_vm_migrate(int argc, char **argv)
@@ -93,6 +109,8 @@ int cmd_vm_migrate(int argc, char **argv)
 		{ "to-ca", required_argument, NULL, O_TO_CA },
 		{ "no-wait", no_argument, NULL, O_NO_WAIT },
 		{ "downtime", required_argument, NULL, O_DOWNTIME },
+		{ "copy-storage", no_argument, NULL, O_COPY_STORAGE },
+		{ "copy-storage-all", no_argument, NULL, O_COPY_STORAGE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct migrate_args a = { 0 };
@@ -123,6 +141,8 @@ int cmd_vm_migrate(int argc, char **argv)
 	if (body && a.has_downtime)
 		json_object_set_new(body, "downtime_ms",
 				    json_integer((json_int_t)a.downtime_ms));
+	if (body && a.copy_storage)
+		json_object_set_new(body, "copy_storage", json_true());
 	if (body && a.ca)
 		json_object_set_new(body, "ca_file", json_string(a.ca));
 	char *path = cmd_vm_path(name, "/migrate");

@@ -358,6 +358,10 @@ struct virt_precopy_progress {
 	uint64_t dirty_frames; /* dirtied during the last pass */
 	double dirty_rate;     /* bytes/s dirtied during the last pass */
 	double bandwidth;      /* bytes/s written in the last pass */
+	/* the block mirror (mirror_disks): bytes of the disks scanned of
+	 * their total, bytes dirtied and not yet sent again, bytes of
+	 * disk-mirror sections written */
+	uint64_t disk_done, disk_total, disk_dirty, disk_sent;
 };
 struct virt_precopy_params {
 	uint64_t downtime_ns; /* the budget for the paused part */
@@ -371,12 +375,18 @@ struct virt_precopy_params {
 	 * failure path takes them back with virt_disks_activate (or
 	 * vm_resume), the machine ends after a success */
 	bool release_disks;
+	/* a migration with --copy-storage: every disk's data goes into the
+	 * stream (disk-mirror sections) while the guest runs, the guest's
+	 * writes meanwhile again, the last ones paused; the images stay
+	 * here, untouched (virt_mirror.c). Not with release_disks. */
+	bool mirror_disks;
 };
 struct virt_precopy_result {
 	unsigned passes;
 	uint64_t final_frames;	 /* frames sent while paused */
 	uint64_t final_pause_ns; /* CLOCK_MONOTONIC at the final pause */
 	double dirty_rate;	 /* of the last pass, bytes/s */
+	uint64_t disk_bytes;	 /* mirror_disks: of disk-mirror sections */
 };
 int virt_precopy_fd(struct virt *vm, int fd,
 		    const struct virt_precopy_params *prm,

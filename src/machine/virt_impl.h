@@ -197,6 +197,29 @@ int virt_disks_state_write(struct virt *vm, struct state_writer *w,
 int virt_disks_state_load(struct virt *vm, struct state_reader *r,
 			  struct error *err);
 
+/* The block mirror of a live migration with --copy-storage (virt_mirror.c;
+ * docs/vm-state.md "Disks copied with the VM"). Source, in
+ * virt_precopy_fd (io_lock held): begin turns dirty tracking on for every
+ * disk (all writable, without a backing file: the daemon checked);
+ * copy sends every disk's data that is not zeros, then passes of what
+ * the guest wrote meanwhile until the dirty rest is small; dirty
+ * collects what was written since (the bytes pending) and send_dirty
+ * sends it; end (no request in flight) turns tracking off and frees. */
+struct virt_mirror;
+int virt_mirror_begin(struct virt *vm, struct virt_mirror **out,
+		      struct error *err);
+int virt_mirror_copy(struct virt_mirror *m, struct state_writer *w,
+		     const struct virt_precopy_params *prm, struct error *err);
+uint64_t virt_mirror_dirty(struct virt_mirror *m);
+int virt_mirror_send_dirty(struct virt_mirror *m, struct state_writer *w,
+			   struct error *err);
+void virt_mirror_progress(const struct virt_mirror *m,
+			  struct virt_precopy_progress *p);
+void virt_mirror_end(struct virt_mirror *m);
+/* Destination: apply a "disk-mirror" section (an incoming machine). */
+int virt_mirror_state_load(struct virt *vm, struct state_reader *r,
+			   struct error *err);
+
 /* sbi.c: the built-in SBI's ECALL handler (struct hart_config.sbi_call;
  * opaque is the struct virt_hart). */
 void sbi_handle(void *opaque, struct hart *h);

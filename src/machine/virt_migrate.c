@@ -56,8 +56,8 @@ static bool user_paused(struct virt *vm)
  * pending (collected, not sent). */
 static int passes(struct virt *vm, struct state_writer *w,
 		  const struct virt_precopy_params *prm, uint64_t *pending,
-		  size_t words, struct virt_precopy_result *res,
-		  struct error *err)
+		  size_t words, struct virt_mirror *mirror,
+		  struct virt_precopy_result *res, struct error *err)
 {
 	struct gmem_state_stats gs = { 0 };
 	uint64_t t0 = clock_monotonic_ns(), b0 = w->bytes;
@@ -73,6 +73,8 @@ static int passes(struct virt *vm, struct state_writer *w,
 
 	for (res->passes = 1; res->passes <= max; res->passes++) {
 		uint64_t n = gmem_dirty_log_collect(vm->mem, pending, words);
+		/* the disks' dirty granules count against the budget too */
+		uint64_t disk = mirror ? virt_mirror_dirty(mirror) : 0;
 		uint64_t t = clock_monotonic_ns();
 		struct virt_precopy_progress pr = {
 			.pass = res->passes,
@@ -82,12 +84,14 @@ static int passes(struct virt *vm, struct state_writer *w,
 				      ((t - t_collect) / 1e9 + 1e-6),
 			.bandwidth = bw,
 		};
+		if (mirror)
+			virt_mirror_progress(mirror, &pr);
 		res->dirty_rate = pr.dirty_rate;
 		t_collect = t;
 		if (prm->progress)
 			prm->progress(prm->opaque, &pr);
 		/* what is left fits the budget: it goes paused */
-		if ((double)(n * GUEST_PAGE_SIZE) <=
+		if ((double)(n * GUEST_PAGE_SIZE + disk) <=
 		    bw * (prm->downtime_ns / 1e9))
 			return 0;
 		if (res->passes == max)
@@ -96,6 +100,8 @@ static int passes(struct virt *vm, struct state_writer *w,
 		b0 = w->bytes;
 		r = gmem_state_save_frames(vm->mem, w, "ram-pass", pending,
 					   NULL, err);
+		if (!r && mirror)
+			r = virt_mirror_send_dirty(mirror, w, err);
 		if (r)
 			return r;
 		memset(pending, 0, words * sizeof(*pending));
@@ -125,20 +131,29 @@ int virt_precopy_fd(struct virt *vm, int fd,
 		r = error_set(err, ENOMEM, "out of memory");
 	if (!r)
 		r = state_writer_open(&w, fd, err);
+	struct virt_mirror *mirror = NULL;
+	if (!r && prm->mirror_disks &&
+	    (r = virt_mirror_begin(vm, &mirror, err)))
+		state_writer_abort(&w);
 	if (r) {
 		pthread_mutex_unlock(&vm->io_lock);
 		free(pending);
 		free(last);
 		return r;
 	}
-	if (!prm->stop_and_copy) {
+	/* the disks first, while the guest runs (stop-and-copy too: the
+	 * budget is for RAM; a disk copied paused would stop the guest for
+	 * as long as the copy takes) */
+	if (mirror)
+		r = virt_mirror_copy(mirror, &w, prm, err);
+	if (!r && !prm->stop_and_copy) {
 		bool was_paused = user_paused(vm);
 		virt_pause(vm);
 		flush_tlbs(vm);
 		gmem_dirty_log_start(vm->mem);
 		if (!was_paused)
 			virt_resume(vm);
-		r = passes(vm, &w, prm, pending, words, res, err);
+		r = passes(vm, &w, prm, pending, words, mirror, res, err);
 	}
 
 	/* the final pass: paused, nothing in flight */
@@ -165,6 +180,17 @@ int virt_precopy_fd(struct virt *vm, int fd,
 		r = virt_disks_release(vm, err);
 		released = !r;
 	}
+	/* the disks' last writes before the machine: the destination's
+	 * guest must find them when it runs */
+	if (!r && mirror) {
+		virt_mirror_dirty(mirror);
+		r = virt_mirror_send_dirty(mirror, &w, err);
+		struct virt_precopy_progress p = { 0 };
+		virt_mirror_progress(mirror, &p);
+		res->disk_bytes = p.disk_sent;
+	}
+	/* nothing in flight: tracking can go */
+	virt_mirror_end(mirror);
 	if (!r)
 		r = virt_state_write(
 			vm, &w, prm->stop_and_copy ? NULL : pending, st, err);

@@ -280,9 +280,13 @@ static int load_sections(struct virt *vm, struct state_reader *r,
 {
 	int rc = state_next(r, err);
 
-	/* live migration: RAM sent while the guest still ran comes first */
-	while (rc > 0 && state_is(r, "ram-pass")) {
-		rc = gmem_state_load(vm->mem, r, err);
+	/* live migration: RAM sent while the guest still ran comes first,
+	 * and with --copy-storage the disks' data (virt_mirror.c) */
+	while (rc > 0 &&
+	       (state_is(r, "ram-pass") || state_is(r, "disk-mirror"))) {
+		rc = state_is(r, "disk-mirror")
+			     ? virt_mirror_state_load(vm, r, err)
+			     : gmem_state_load(vm->mem, r, err);
 		if (!rc)
 			rc = state_next(r, err);
 	}

@@ -126,6 +126,7 @@ struct virtio_blk {
 	/* live migration: opened incoming (bd is a stand-in until
 	 * virtio_blk_activate), and the identity the source left */
 	bool incoming, has_expect;
+	bool mirror; /* virtio_blk_mirror_open: bd is the real image */
 	struct blockdev_identity expect;
 
 	/* lock guards the fields below it up to qlock. */
@@ -809,6 +810,46 @@ void virtio_blk_expect(struct virtio_blk *blk,
 	blk->has_expect = true;
 }
 
+int virtio_blk_mirror_open(struct virtio_blk *blk, struct error *err)
+{
+	const struct virtio_blk_config *cfg = &blk->cfg;
+
+	if (blk->mirror)
+		return 0;
+	if (!blk->incoming || cfg->readonly)
+		return error_set(err, EINVAL,
+				 "disk %s: a block mirror writes only an "
+				 "incoming migration's writable disks",
+				 cfg->path);
+	struct blockdev *bd = blockdev_open_secret(
+		cfg->path, cfg->format[0] ? cfg->format : "raw", false,
+		cfg->key_secret[0] ? cfg->key_secret : NULL, err);
+	if (!bd)
+		return -err->code;
+	int r = 0;
+	if (blockdev_size(bd) >> SECTOR_SHIFT != blk->capacity)
+		r = error_set(err, ESTALE, "disk %s: its size changed",
+			      cfg->path);
+	if (!r)
+		r = blockdev_set_aio(bd, cfg->aio, err);
+	if (r) {
+		blockdev_close(bd);
+		return r;
+	}
+	pthread_mutex_lock(&blk->lock);
+	struct blockdev *old = blk->bd;
+	blk->bd = bd;
+	blk->mirror = true;
+	pthread_mutex_unlock(&blk->lock);
+	blockdev_close(old);
+	return 0;
+}
+
+bool virtio_blk_mirror_target(struct virtio_blk *blk)
+{
+	return blk->mirror;
+}
+
 bool virtio_blk_inactive(struct virtio_blk *blk)
 {
 	return blk->incoming || blockdev_released(blk->bd);
@@ -820,6 +861,27 @@ int virtio_blk_activate(struct virtio_blk *blk, struct error *err)
 
 	if (!blk->incoming)
 		return blockdev_reacquire(blk->bd, err);
+	if (blk->mirror) {
+		/* what the mirror wrote is durable before the guest runs
+		 * here: the source's acknowledged flushes hold on this copy */
+		int r = blockdev_flush(blk->bd);
+		if (r < 0)
+			return error_set(err, -r, "disk %s: flush: %s",
+					 cfg->path, strerror(-r));
+		r = blockdev_set_throttle(blk->bd, &cfg->throttle, NULL, err);
+		uint64_t iops = atomic_load(&blk->cap_iops);
+		uint64_t bps = atomic_load(&blk->cap_bps);
+		if (!r && (iops || bps) &&
+		    blockdev_set_cap(blk->bd, iops, bps) < 0)
+			r = error_set(err, ENOMEM, "disk %s: datastore cap",
+				      cfg->path);
+		if (r)
+			return r;
+		pthread_mutex_lock(&blk->lock);
+		blk->incoming = false;
+		pthread_mutex_unlock(&blk->lock);
+		return 0;
+	}
 	if (!blk->has_expect)
 		return error_set(err, EPROTO,
 				 "disk %s: the source did not hand the image "

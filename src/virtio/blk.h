@@ -133,6 +133,16 @@ int virtio_blk_release(struct virtio_blk *blk, struct blockdev_identity *id,
 void virtio_blk_expect(struct virtio_blk *blk,
 		       const struct blockdev_identity *id);
 int virtio_blk_activate(struct virtio_blk *blk, struct error *err);
+/* A block mirror's target (live migration with --copy-storage,
+ * docs/vm-state.md "Disks copied with the VM"): an incoming device whose
+ * image the destination created empty opens it for real (its lock, for
+ * writing) so the source's disk-mirror sections can be written into it;
+ * the device stays inactive until virtio_blk_activate, which then only
+ * applies the disk's limits (no hand-over is expected). Device not
+ * started. 0 or -errno with err (-EINVAL: not incoming, read-only). */
+int virtio_blk_mirror_open(struct virtio_blk *blk, struct error *err);
+/* Has virtio_blk_mirror_open taken the image? */
+bool virtio_blk_mirror_target(struct virtio_blk *blk);
 /* Does the device wait for (or has it done) a hand-over? */
 bool virtio_blk_inactive(struct virtio_blk *blk);
 

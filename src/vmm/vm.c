@@ -223,6 +223,7 @@ static int remote_save(struct vm *vm, int fd, unsigned budget_ms, int32_t flags,
 		res->final_frames = sv.final_frames;
 		res->final_pause_ns = sv.final_pause_ns;
 		res->dirty_rate = sv.dirty_rate;
+		res->disk_bytes = sv.disk_bytes;
 	}
 	if (!r && st) {
 		st->bytes = sv.bytes;
@@ -251,7 +252,7 @@ int vm_snapshot_save(struct vm *vm, const char *name, int fd,
 			   err);
 }
 
-int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms,
+int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms, bool copy_storage,
 		  struct virt_save_stats *st, struct virt_precopy_result *res,
 		  struct error *err)
 {
@@ -259,12 +260,15 @@ int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms,
 		struct virt_precopy_params prm = {
 			.downtime_ns = (uint64_t)budget_ms * 1000000,
 			.stop_and_copy = budget_ms == 0,
-			.release_disks = true,
+			.release_disks = !copy_storage,
+			.mirror_disks = copy_storage,
 		};
 		return virt_precopy_fd(vm->board, fd, &prm, st, res, err);
 	}
-	return remote_save(vm, fd, budget_ms, VMPROTO_SAVE_MIGRATE, NULL, st,
-			   res, err);
+	return remote_save(vm, fd, budget_ms,
+			   VMPROTO_SAVE_MIGRATE |
+				   (copy_storage ? VMPROTO_SAVE_MIRROR : 0),
+			   NULL, st, res, err);
 }
 
 int vm_precopy_local(struct vm *vm, int fd,
@@ -291,6 +295,10 @@ void vm_migrate_progress(struct vm *vm, struct virt_precopy_progress *pr)
 		pr->dirty_frames = x.dirty_frames;
 		pr->dirty_rate = x.dirty_rate;
 		pr->bandwidth = x.bandwidth;
+		pr->disk_done = x.disk_done;
+		pr->disk_total = x.disk_total;
+		pr->disk_dirty = x.disk_dirty;
+		pr->disk_sent = x.disk_sent;
 	}
 	proc_put(vm);
 }

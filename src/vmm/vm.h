@@ -111,8 +111,9 @@ int vm_snapshot_save(struct vm *vm, const char *name, int fd,
 		     struct virt_save_stats *st, struct error *err);
 /* Live migration: the state to fd with pre-copy (virt_precopy_fd) and a
  * downtime budget of budget_ms (0: stop-and-copy); the disks are handed
- * over at the final pause (vm_resume takes them back). */
-int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms,
+ * over at the final pause (vm_resume takes them back), or with
+ * copy_storage mirrored into the stream (they stay here, untouched). */
+int vm_migrate_fd(struct vm *vm, int fd, unsigned budget_ms, bool copy_storage,
 		  struct virt_save_stats *st, struct virt_precopy_result *res,
 		  struct error *err);
 /* The same for a VM of this process with the full parameters (the

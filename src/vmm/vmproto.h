@@ -142,12 +142,15 @@ struct vmproto_saved {
 	 * final pause, the last pass's dirty rate (bytes/s) */
 	uint64_t passes, final_frames, final_pause_ns;
 	double dirty_rate;
+	uint64_t disk_bytes; /* --copy-storage: disk-mirror sections */
 };
 
 /* VMPROTO_PROGRESS (host byte order). */
 struct vmproto_progress {
 	uint64_t pass, bytes_sent, dirty_frames;
 	double dirty_rate, bandwidth; /* bytes/s */
+	/* --copy-storage: the block mirror (virt_precopy_progress) */
+	uint64_t disk_done, disk_total, disk_dirty, disk_sent;
 };
 
 /* VMPROTO_SAVE: a1 bit: a live migration (a0 = 0: stop-and-copy): the
@@ -157,6 +160,10 @@ struct vmproto_progress {
  * data: the snapshot's name (1..64 bytes, no NUL); a0 = 0. The VM runs
  * on afterwards (stays paused if it was). */
 #define VMPROTO_SAVE_SNAPSHOT 2
+/* VMPROTO_SAVE: a1 bit, with VMPROTO_SAVE_MIGRATE: --copy-storage, the
+ * disks are mirrored into the stream instead of handed over
+ * (docs/vm-state.md, "Disks copied with the VM"). */
+#define VMPROTO_SAVE_MIRROR 4
 
 /* VMPROTO_START: a1 = VMPROTO_START_RESTORE when the last descriptor is a
  * VM state to continue from (read before the guest's first instruction,

@@ -478,6 +478,7 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		vmworker_save(w->vm, w->sock, m->seq, nfds == 1 ? fds[0] : -1,
 			      m->a0 > 0 ? (unsigned)m->a0 : 0,
 			      (m->a1 & VMPROTO_SAVE_MIGRATE) != 0,
+			      (m->a1 & VMPROTO_SAVE_MIRROR) != 0,
 			      is_snap ? snap : NULL);
 		return 0;
 	}

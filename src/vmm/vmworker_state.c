@@ -25,6 +25,10 @@ static void send_progress(void *opaque, const struct virt_precopy_progress *p)
 		.dirty_frames = p->dirty_frames,
 		.dirty_rate = p->dirty_rate,
 		.bandwidth = p->bandwidth,
+		.disk_done = p->disk_done,
+		.disk_total = p->disk_total,
+		.disk_dirty = p->disk_dirty,
+		.disk_sent = p->disk_sent,
 	};
 	struct vmproto_msg m = { .type = VMPROTO_PROGRESS,
 				 .data = &x,
@@ -33,7 +37,8 @@ static void send_progress(void *opaque, const struct virt_precopy_progress *p)
 }
 
 void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
-		   unsigned budget_ms, bool migrate, const char *snapshot)
+		   unsigned budget_ms, bool migrate, bool mirror,
+		   const char *snapshot)
 {
 	struct virt_save_stats st = { 0 };
 	struct virt_precopy_result res = { 0 };
@@ -53,7 +58,8 @@ void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
 			.progress = send_progress,
 			.opaque = &ctx,
 			.stop_and_copy = budget_ms == 0,
-			.release_disks = migrate,
+			.release_disks = migrate && !mirror,
+			.mirror_disks = migrate && mirror,
 		};
 		r = vm_precopy_local(vm, fd, &prm, &st, &res, &err);
 	} else {
@@ -74,6 +80,7 @@ void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
 		sv.final_frames = res.final_frames;
 		sv.final_pause_ns = res.final_pause_ns;
 		sv.dirty_rate = res.dirty_rate;
+		sv.disk_bytes = res.disk_bytes;
 		m.data = &sv;
 		m.len = sizeof(sv);
 	}

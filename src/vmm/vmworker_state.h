@@ -17,11 +17,13 @@ struct vm;
  * migration's pre-copy with that downtime budget, VMPROTO_PROGRESS after
  * each pass. migrate (VMPROTO_SAVE_MIGRATE): a live migration, also with
  * budget_ms 0 (stop-and-copy): the disks are handed over at the final
- * pause. The VM stays paused after a successful save; the daemon
+ * pause, or with mirror (VMPROTO_SAVE_MIRROR, --copy-storage) copied
+ * into the stream. The VM stays paused after a successful save; the daemon
  * then stops or resumes it. snapshot (VMPROTO_SAVE_SNAPSHOT, else NULL):
  * a snapshot with memory of that name (vm_snapshot_save), after which
  * the VM runs on. On the worker's main thread. */
 void vmworker_save(struct vm *vm, int sock, uint32_t seq, int fd,
-		   unsigned budget_ms, bool migrate, const char *snapshot);
+		   unsigned budget_ms, bool migrate, bool mirror,
+		   const char *snapshot);
 
 #endif

@@ -756,3 +756,16 @@ int daemon_migrate_incoming(struct daemon *d, const char *actor,
 	(void)out;
 	return error_set(err, ENOTSUP, "no migration in the fake");
 }
+
+int daemon_mirror_prepare(struct daemon *d, const char *query, char **def_json,
+			  struct daemon_mirror_in **mi, struct error *err)
+{
+	(void)d, (void)query, (void)def_json, (void)err;
+	*mi = NULL;
+	return 0;
+}
+
+void daemon_mirror_done(struct daemon_mirror_in *mi, bool ok)
+{
+	(void)mi, (void)ok;
+}
