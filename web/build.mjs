@@ -1,6 +1,6 @@
 // Bundle the web console (docs/web.md): node build.mjs OUTDIR writes
-// index.html (the list page's script and its CSS inline: one request
-// draws it), vmpage.HASH.js and vmpage.HASH.css (xterm.js and uPlot with
+// index.html (the list page's script and its CSS inline, and in <head>
+// boot.js, which starts the list's API request at once), vmpage.HASH.js and vmpage.HASH.css (xterm.js and uPlot with
 // their CSS, loaded when a VM page opens; HASH, of the content, lets the
 // daemon serve them as immutable) and index.csp (the
 // Content-Security-Policy, with the inline script's hash).
@@ -44,18 +44,24 @@ const main = await build({
 const js = main.outputFiles[0].text.trim();
 if (/<\/script/i.test(js)) throw new Error("main.js contains </script");
 
+// the list page's request, made before the rest of the page is parsed
+const boot = (await build({ ...common, entryPoints: [join(here, "src", "boot.js")], format: "iife", write: false }))
+  .outputFiles[0].text.trim();
+if (/<\/script/i.test(boot)) throw new Error("boot.js contains </script");
+
 const style = await cssOf(["src/style.css"]);
 if (/<\/style/i.test(style)) throw new Error("the CSS contains </style");
 
 const html = (await readFile(join(here, "src", "index.html"), "utf8"))
+  .replace("<!-- boot -->", () => `<script>${boot}</script>`)
   .replace("<!-- style -->", () => `<style>${style}</style>`)
   .replace("<!-- script -->", () => `<script>${js}</script>`);
 await writeFile(join(out, "index.html"), html);
 
-// Scripts: the daemon's files and this one inline script only (no eval);
-// inline styles for xterm.js; talk to the daemon only; no framing.
-const hash = createHash("sha256").update(js).digest("base64");
+// Scripts: the daemon's files and these two inline scripts only (no
+// eval); inline styles for xterm.js; talk to the daemon only; no framing.
+const sha = (t) => `'sha256-${createHash("sha256").update(t).digest("base64")}'`;
 await writeFile(join(out, "index.csp"),
-  `default-src 'self'; script-src 'self' 'sha256-${hash}'; ` +
+  `default-src 'self'; script-src 'self' ${sha(boot)} ${sha(js)}; ` +
   "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
   "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");

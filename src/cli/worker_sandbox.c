@@ -2,17 +2,19 @@
  * The daemon's VM workers in the sandbox (see worker_sandbox.h). The
  * worker is a fresh process of its own (posix_spawn by the daemon), so no
  * keeper is needed: the daemon is its parent and names the cause of its
- * death (vmm/vmproc.c). No PID namespace: the daemon reads the vCPU
- * threads' host ids that the worker reports (statistics, CPU accounting).
+ * death (vmm/vmproc.c). As root the daemon spawns it as the init of a
+ * PID namespace of its own (util/pidns.h): it numbers its threads in that
+ * namespace and the daemon translates the ids it reports (vmproc.c).
  *
  * Test-only fault injection: SOFTVISOR_TEST_WORKER_FAULT=KIND:VM[,...]
  * makes the worker of VM fault when its guest first writes to the
  * console (on a vCPU thread, in the UART's transmit path, i.e. inside a
  * device model): KIND crash writes through a null pointer, syscall calls
- * ptrace (not on the allow-list).
+ * ptrace (not on the allow-list), abort calls abort().
  */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +31,7 @@
 
 #define LOG "worker"
 
-enum fault { FAULT_NONE, FAULT_CRASH, FAULT_SYSCALL };
+enum fault { FAULT_NONE, FAULT_CRASH, FAULT_SYSCALL, FAULT_ABORT };
 
 static struct {
 	struct sandbox sb;
@@ -55,6 +57,8 @@ static enum fault fault_for(const char *name)
 				return FAULT_CRASH;
 			if (k == 7 && !memcmp(spec, "syscall", 7))
 				return FAULT_SYSCALL;
+			if (k == 5 && !memcmp(spec, "abort", 5))
+				return FAULT_ABORT;
 		}
 		spec = end ? end + 1 : NULL;
 	}
@@ -74,9 +78,13 @@ static void first_output(void *opaque)
 	if (ws.fault == FAULT_NONE)
 		return;
 	log_warn(LOG, "test fault '%s' injected",
-		 ws.fault == FAULT_CRASH ? "crash" : "syscall");
+		 ws.fault == FAULT_CRASH     ? "crash"
+		 : ws.fault == FAULT_SYSCALL ? "syscall"
+					     : "abort");
 	if (ws.fault == FAULT_SYSCALL)
 		syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0);
+	else if (ws.fault == FAULT_ABORT)
+		abort();
 	else
 		fault_crash();
 }
@@ -137,6 +145,17 @@ void worker_hooks_plain(struct vmworker_hooks *hooks)
 	hooks->first_output = first_output;
 }
 
+/* As a PID namespace's init we are not ended by a signal we do not
+ * handle, even one we raise: abort() (a failed assertion in a device
+ * model) would end in glibc's fallback, a SIGSEGV. Its SIGABRT ends us
+ * with 128 + 6 instead, which the daemon reads as the signal (vmproc.c).
+ * SIGTERM, SIGINT and SIGHUP stay blocked as the daemon spawned us
+ * (docs/security.md, "Daemon workers"). */
+static void end_on_abort(int sig)
+{
+	_exit(128 + sig);
+}
+
 int worker_sandbox_init(int sock, struct vmworker_hooks *hooks,
 			struct error *err)
 {
@@ -152,6 +171,8 @@ int worker_sandbox_init(int sock, struct vmworker_hooks *hooks,
 		return r;
 	ws.prepare_ns = clock_monotonic_ns() - t0;
 	ws.on = true;
+	if (getpid() == 1) /* the daemon made us a PID namespace's init */
+		signal(SIGABRT, end_on_abort);
 	worker_hooks_plain(hooks);
 	hooks->prepare = prepare;
 	return 0;

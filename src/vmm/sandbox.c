@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/pidns.h"
 #include "vmm/sandbox.h"
 
 #define LOG "sandbox"
@@ -26,23 +27,12 @@
 
 pid_t sandbox_fork(struct error *err)
 {
-	int ns = -1;
-
-	/* unshare(CLONE_NEWPID) changes where our next child goes; setns
-	 * back to our own namespace after the fork */
-	if (geteuid() == 0) {
-		ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-		if (ns >= 0 && unshare(CLONE_NEWPID) < 0) {
-			log_warn(LOG, "no PID namespace: %s", strerror(errno));
-			close(ns);
-			ns = -1;
-		}
-	}
+	int ns = pidns_begin();
 	pid_t pid = fork();
 	int e = errno;
-	if (pid != 0 && ns >= 0 && setns(ns, CLONE_NEWPID) < 0)
-		log_warn(LOG, "back to our PID namespace: %s", strerror(errno));
-	if (ns >= 0)
+	if (pid != 0)
+		pidns_end(ns);
+	else if (ns >= 0)
 		close(ns);
 	if (pid < 0)
 		return error_set(err, e, "cannot start the VM process: %s",
@@ -66,6 +56,7 @@ int sandbox_prepare(struct sandbox *sb, const struct sandbox_config *cfg,
 	memset(sb, 0, sizeof(*sb));
 	sb->cfg = *cfg;
 	sb->privileged = geteuid() == 0;
+	(void)pidns_outer_pid(); /* while /proc is there (pidns.h) */
 	sb->uid = 65534;
 	sb->gid = 65534;
 	struct passwd *pw = getpwnam("nobody");

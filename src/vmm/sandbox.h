@@ -14,8 +14,9 @@
  *                      capabilities, no_new_privs, then the seccomp filter,
  *                      for every thread of the process.
  *
- * The PID namespace comes with the fork of the VM process (sandbox_fork),
- * which then is its namespace's init. Without root
+ * The PID namespace comes with the fork of the VM process (sandbox_fork;
+ * the daemon's spawn of a worker: util/pidns.h), which then is its
+ * namespace's init. Without root
  * (euid != 0) the namespaces, the root and the user change are left out:
  * the process is unprivileged already; descriptors, no_new_privs and
  * seccomp still apply. Not thread-safe: one caller, the VM process's main

@@ -22,6 +22,7 @@
 
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/pidns.h"
 #include "vmm/sandbox.h"
 #include "vmm/seccomp_audit.h"
 #include "vmm/sched.h"
@@ -260,6 +261,13 @@ static void describe_status(struct vmproc *p, int status)
 			 strsignal(sig),
 			 WCOREDUMP(status) ? ", core dumped" : "");
 		p->code = 128 + sig;
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGABRT) {
+		/* abort() in the init of its PID namespace: its handler
+		 * exits so (cli/worker_sandbox.c), as the signal would */
+		snprintf(p->cause, sizeof(p->cause),
+			 "worker killed by signal %d (%s)", SIGABRT,
+			 strsignal(SIGABRT));
+		p->code = 128 + SIGABRT;
 	} else if (WIFEXITED(status) &&
 		   WEXITSTATUS(status) == SANDBOX_EXIT_SECCOMP) {
 		/* SOFTVISOR_SECCOMP=trap: the worker printed the call */
@@ -395,7 +403,12 @@ static int spawn_raw(const char *exe, pid_t *pid, int *sock, struct error *err)
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
 	posix_spawnattr_setpgroup(&at, 0);
+	/* a sandboxed worker is the init of a PID namespace of its own
+	 * (root only; docs/security.md, "Daemon workers"): its pid, as
+	 * posix_spawn returns it, stays the one of our namespace */
+	int ns = atomic_load(&sandbox_on) ? pidns_begin() : -1;
 	int r = posix_spawn(pid, exe, &fa, &at, argv, environ);
+	pidns_end(ns);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	close(child);
@@ -505,10 +518,12 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 	p->sock = -1;
 	p->pidfd = -1;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->tid_lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	int r = spawn(p, prm->exe, err);
 	if (r) {
 		pthread_mutex_destroy(&p->lock);
+		pthread_mutex_destroy(&p->tid_lock);
 		pthread_cond_destroy(&p->cond);
 		free(p);
 		return r;
@@ -749,12 +764,43 @@ int vmproc_call_fds(struct vmproc *p, unsigned type, int32_t a0,
 	return request_fds(p, &m, fds, nfds, NULL, timeout_ms, NULL, NULL);
 }
 
+/* The worker numbers its threads in its own PID namespace; whoever
+ * reads the figures (softvisor top, /proc/PID/task/TID) needs our ids.
+ * Only threads of the worker are found: a tid it makes up becomes 0. */
+static void tids_to_ours(struct vmproc *p, struct vmproto_stats *st)
+{
+	unsigned n = st->n_vcpus; /* <= VMPROTO_STATS_VCPUS: handle() */
+
+	pthread_mutex_lock(&p->tid_lock);
+	if (n != p->tid_n ||
+	    memcmp(st->tids, p->tid_in, n * sizeof(st->tids[0]))) {
+		struct pidns_map *m = malloc(sizeof(*m));
+		bool all = m && !pidns_map_threads(p->pid, m);
+		for (unsigned i = 0; i < n; i++) {
+			p->tid_in[i] = st->tids[i];
+			p->tid_out[i] = all && st->tids[i] > 0
+						? pidns_map_outer(m,
+								  st->tids[i])
+						: 0;
+			all &= st->tids[i] <= 0 || p->tid_out[i] > 0;
+		}
+		/* a miss (a thread that just ended) is looked up again */
+		p->tid_n = all ? n : 0;
+		free(m);
+	}
+	for (unsigned i = 0; i < n; i++)
+		st->tids[i] = p->tid_out[i];
+	pthread_mutex_unlock(&p->tid_lock);
+}
+
 int vmproc_stats(struct vmproc *p, struct vmproto_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	int r = request(p, VMPROTO_STATS, 0, NULL, 0, st, STATS_TIMEOUT_MS);
 	if (r)
 		memset(st, 0, sizeof(*st));
+	else
+		tids_to_ours(p, st);
 	return r;
 }
 
@@ -864,6 +910,7 @@ void vmproc_destroy(struct vmproc *p)
 	if (p->pidfd >= 0)
 		close(p->pidfd);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->tid_lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);
 }

@@ -244,6 +244,7 @@ int vmproc_adopt(const struct vmproc_adopt *a, struct vmproc **out,
 	uint64_t now = clock_monotonic_ns() / 1000;
 	p->spawned_us = now > 2000000 ? now - 2000000 : 0;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->tid_lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	int wfds[VMPROTO_STATS_VCPUS];
 	unsigned n_wfds = 0;
@@ -321,6 +322,7 @@ void vmproc_detach(struct vmproc *p)
 	if (p->pidfd >= 0)
 		close(p->pidfd);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->tid_lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);
 }

@@ -61,6 +61,13 @@ struct vmproc {
 
 	struct proxy px[VMPROTO_STATS_VCPUS];
 
+	/* the vCPU threads' ids as the worker numbers them (its own PID
+	 * namespace) and as we do (vmproc_stats); remade when the worker
+	 * reports other threads (a reboot) */
+	pthread_mutex_t tid_lock;
+	int32_t tid_in[VMPROTO_STATS_VCPUS], tid_out[VMPROTO_STATS_VCPUS];
+	unsigned tid_n;
+
 	/* re-attach (vmproc_attach.c) */
 	int pidfd;	/* adopted: the worker is not our child; else -1 */
 	bool detaching; /* vmproc_detach: let go, the worker runs on */

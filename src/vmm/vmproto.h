@@ -126,7 +126,7 @@ struct vmproto_stats {
 
 /* VMPROTO_ATTACHED on success (host byte order). */
 struct vmproto_attached {
-	int32_t pid;	     /* the worker's */
+	int32_t pid;	     /* the worker's, as the daemon numbers it */
 	uint32_t gen;	     /* the run's generation (RENDEZVOUS a1) */
 	uint32_t n_vcpus;    /* of its machine */
 	uint32_t paused;     /* 1: the machine is paused */

@@ -21,6 +21,7 @@
 #include "net/swport.h"
 #include "util/hostfile.h"
 #include "util/log.h"
+#include "util/pidns.h"
 #include "vmm/vm.h"
 #include "vmm/vmdef.h"
 #include "vmm/vmproto.h"
@@ -519,7 +520,8 @@ int vmworker_main(int sock, const struct vmworker_hooks *hooks)
 	worker_note_daemon(&w);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
-	send_simple(&w, VMPROTO_HELLO, 0, VMPROTO_VERSION, (int32_t)getpid());
+	send_simple(&w, VMPROTO_HELLO, 0, VMPROTO_VERSION,
+		    (int32_t)pidns_outer_pid());
 	for (unsigned i = 0; i < VIRT_MAX_HARTS; i++)
 		w.vcpu[i].sock = -1;
 	w.main = pthread_self();

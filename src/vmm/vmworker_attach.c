@@ -18,6 +18,7 @@
 #include "net/swport.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/pidns.h"
 #include "vmm/vm.h"
 #include "vmm/vmworker_priv.h"
 
@@ -184,7 +185,7 @@ static int attach(struct worker *w, int conn, uint64_t since_ns)
 		return -1;
 	}
 	struct vmproto_attached at = {
-		.pid = (int32_t)getpid(),
+		.pid = (int32_t)pidns_outer_pid(), /* the daemon's numbering */
 		.gen = w->gen,
 		.n_vcpus = w->n_vcpus,
 		.paused = atomic_load(&w->paused),

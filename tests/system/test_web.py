@@ -95,6 +95,10 @@ def test_web_console(tmp_path, guest):
         js, css = js.group(1).decode(), css.group(1).decode()
         csp = h["content-security-policy"]
         assert "default-src 'self'" in csp and "script-src 'self' 'sha256-" in csp
+        # two inline scripts: boot.js (starts the list's API call at the
+        # top of <head>) and the page's script
+        assert csp.count("'sha256-") == 2, csp
+        assert body.index(b"<script>") < body.index(b"<style>")
         assert "unsafe-eval" not in csp
         st, h2, _ = https_get(port, "/", [("If-None-Match", h["etag"])])
         assert st == 304 and h2["etag"] == h["etag"]

@@ -2,19 +2,22 @@
 "Daemon workers"): every worker runs as nobody under the seccomp filter
 before its guest's first instruction; a device model that crashes or a
 worker that makes a forbidden system call takes down only its own VM, and
-the event log names the cause. `softvisor daemon --sandbox off` leaves the
-workers as they were.
+the event log names the cause. As root each worker is the init of a PID
+namespace of its own. `softvisor daemon --sandbox off` leaves the workers
+as they were.
 
 The faults come from the test-only SOFTVISOR_TEST_WORKER_FAULT=KIND:VM
 (the worker of VM faults when its guest first writes to the console)."""
 
+import os
+import signal
 import time
 
 from conftest import MARKER, TIME_SCALE
 from daemon_util import Daemon, guest_definition, vm_pid
 from test_isolation import alive
 from test_sandbox import sanitized
-from test_sched import wait_console
+from test_sched import vcpu_tids, wait_console
 
 
 def proc_status(pid):
@@ -37,13 +40,26 @@ def crash_event(api, name, timeout=60):
     raise AssertionError(f"{name}: no crash event: {ev}")
 
 
+def assert_own_pid_namespace(d, api, name, pid, st):
+    """The worker pid is the init of a PID namespace other than the
+    daemon's (NSpid: the daemon's number first, 1 last); the vCPU thread
+    ids the daemon reports are its own numbers of the worker's threads."""
+    assert os.readlink(f"/proc/{pid}/ns/pid") != \
+        os.readlink(f"/proc/{d.proc.pid}/ns/pid")
+    assert st["NSpid"][0] == str(pid) and st["NSpid"][-1] == "1", st
+    tids = vcpu_tids(api, name)
+    assert tids and all(tids), tids
+    for t in tids:
+        assert os.path.exists(f"/proc/{pid}/task/{t}"), (t, tids)
+
+
 def test_faults_take_down_only_their_vm(tmp_path, guest, monkeypatch):
     monkeypatch.setenv("SOFTVISOR_TEST_WORKER_FAULT",
-                       "crash:bad-dev,syscall:bad-sys")
+                       "crash:bad-dev,syscall:bad-sys,abort:bad-abrt")
     d = Daemon(tmp_path).start()
     api = d.api()
     try:
-        for n in ["calm", "bad-dev", "bad-sys"]:
+        for n in ["calm", "bad-dev", "bad-sys", "bad-abrt"]:
             api.ok("POST", "/v1/vms", guest_definition(guest, n))
         api.ok("POST", "/v1/vms/calm/start")
         calm = vm_pid(api, "calm", d)
@@ -54,10 +70,12 @@ def test_faults_take_down_only_their_vm(tmp_path, guest, monkeypatch):
         assert st["Seccomp"] == ["2"] and st["NoNewPrivs"] == ["1"], st
         assert st["CapEff"] == ["0000000000000000"], st["CapEff"]
         wait_console(d, "calm", MARKER)
+        if os.geteuid() == 0:
+            assert_own_pid_namespace(d, api, "calm", calm, st)
 
-        for n in ["bad-dev", "bad-sys"]:
+        for n in ["bad-dev", "bad-sys", "bad-abrt"]:
             api.ok("POST", f"/v1/vms/{n}/start")
-        for n in ["bad-dev", "bad-sys"]:
+        for n in ["bad-dev", "bad-sys", "bad-abrt"]:
             api.wait_state(n, "crashed", timeout=60)
         dev = crash_event(api, "bad-dev")
         assert dev["result"] == "crashed"
@@ -78,9 +96,20 @@ def test_faults_take_down_only_their_vm(tmp_path, guest, monkeypatch):
         if "syscall " in sys_["message"]:
             assert "syscall ptrace" in sys_["message"], sys_
 
+        # abort() (a failed assertion) is reported as SIGABRT, although
+        # the init of a PID namespace cannot be ended by its own raise()
+        abrt = crash_event(api, "bad-abrt")
+        assert "worker killed by signal 6 (Aborted)" in abrt["message"], abrt
+
         # the neighbour never stopped: same worker, still running
         assert api.state("calm") == "running"
         assert alive(calm) and vm_pid(api, "calm", d) == calm
+
+        # SIGTERM does not end a worker (blocked, as the daemon spawned
+        # it, and ignored by its namespace's init): the daemon stops VMs
+        assert os.kill(calm, signal.SIGTERM) is None
+        time.sleep(1)
+        assert api.state("calm") == "running" and alive(calm)
         api.ok("POST", "/v1/vms/calm/stop")
         assert api.state("calm") == "stopped"
     finally:

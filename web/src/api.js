@@ -25,12 +25,17 @@ export class ApiError extends Error {
 export async function call(method, path, body) {
   const headers = { Authorization: "Bearer " + token() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const r = await fetch(path, {
+  return reply(fetch(path, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
     cache: "no-store",
-  });
+  }));
+}
+
+// A fetch's response (a promise) -> as call() returns it.
+export async function reply(pending) {
+  const r = await pending;
   const text = await r.text();
   let j = null;
   try {

@@ -1,7 +1,7 @@
 // Softvisor's web console: a hash router over four views (log in, VM
 // list, VM detail with console and chart, events). Plain DOM, no
 // framework; every value from the server goes in as text, never as HTML.
-import { call, token, setToken, followEvents, ApiError } from "./api.js";
+import { call, reply, token, setToken, followEvents, ApiError } from "./api.js";
 
 // VMPAGE_JS, VMPAGE_CSS: the URLs of the VM page's script and styles,
 // named by their content's hash (set by build.mjs)
@@ -209,20 +209,23 @@ function viewList() {
   async function refresh() {
     if (busy) return;
     busy = true;
+    // the first time, the request boot.js made as the page began
+    const early = first && window.svFirstList;
+    window.svFirstList = null;
     try {
-      render(await call("GET", "/v1/vms?view=summary"));
+      render(await (early ? reply(early) : call("GET", "/v1/vms?view=summary")));
     } catch (e) {
       if (e.status === 401) return logout();
       flash("VM list: " + e.message);
     } finally {
       busy = false;
-      // the event log and stream once the list is drawn: they do not
-      // compete with its request
       if (first) {
         first = false;
-        startSession();
         // for bench/web: the first frame with the list painted
         requestAnimationFrame(() => setTimeout(() => performance.mark("sv:list-painted")));
+        // the event log and stream once the list is on screen: fetching
+        // and reading 1000 events must not delay its first frame
+        afterFirstPaint(() => { if (token()) startSession(); });
       }
     }
   }
@@ -456,6 +459,20 @@ function pushEvent(e, notify = true) {
   events.push(e);
   if (events.length > 500) events.shift();
   if (notify) eventListeners.forEach((f) => f(e));
+}
+
+// fn once the next frame is painted (or after 1 s: a hidden tab paints
+// no frames)
+function afterFirstPaint(fn) {
+  let done = false;
+  const go = () => {
+    if (!done) {
+      done = true;
+      fn();
+    }
+  };
+  requestAnimationFrame(() => setTimeout(go));
+  setTimeout(go, 1000);
 }
 
 let sessionOn = false, sessionGen = 0;

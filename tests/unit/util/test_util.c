@@ -5,11 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "util/error.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/pidns.h"
 #include "util/vclock.h"
 
 static void test_parse_size(void **state)
@@ -116,6 +118,33 @@ static void test_vclock_pause(void **state)
 	assert_true(t3 >= t2 && t3 < t2 + 15000);
 }
 
+/* The NSpid line of /proc/PID/status: ours first, the innermost last. */
+static void test_pidns_nspid(void **state)
+{
+	(void)state;
+	int o = 0, in = 0;
+	assert_true(pidns_parse_nspid("NSpid:\t4242\t1\n", &o, &in));
+	assert_int_equal(o, 4242);
+	assert_int_equal(in, 1);
+	assert_true(pidns_parse_nspid("NSpid:\t77\n", &o, &in));
+	assert_int_equal(o, 77);
+	assert_int_equal(in, 77);
+	assert_true(pidns_parse_nspid("NSpid:\t9\t8\t3\n", &o, &in));
+	assert_int_equal(o, 9);
+	assert_int_equal(in, 3);
+	assert_false(pidns_parse_nspid("NStgid:\t9\t1\n", &o, &in));
+	assert_false(pidns_parse_nspid("NSpid:\n", &o, &in));
+	assert_false(pidns_parse_nspid("NSpid:\t12x\t1\n", &o, &in));
+	assert_false(pidns_parse_nspid("NSpid:\t-3\n", &o, &in));
+	assert_false(pidns_parse_nspid("NSpid:\t99999999999\n", &o, &in));
+	/* our own threads: each maps to itself in our namespace */
+	struct pidns_map m;
+	assert_int_equal(pidns_map_threads(getpid(), &m), 0);
+	assert_true(m.n >= 1);
+	assert_int_equal(pidns_map_outer(&m, (int)getpid()), (int)getpid());
+	assert_int_equal(pidns_map_outer(&m, -5), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -125,6 +154,7 @@ int main(void)
 		cmocka_unit_test(test_parse_mac),
 		cmocka_unit_test(test_log_spec),
 		cmocka_unit_test(test_vclock_pause),
+		cmocka_unit_test(test_pidns_nspid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,6 +129,8 @@ static int fake_worker(const char *mode)
 				signal(SIGSEGV, SIG_DFL);
 				raise(SIGSEGV);
 			}
+			if (!strcmp(mode, "exit134"))
+				_exit(128 + SIGABRT);
 			if (!strcmp(mode, "hang"))
 				break; /* never answers */
 			if (!strcmp(mode, "sigsys")) {
@@ -156,6 +158,20 @@ static int fake_worker(const char *mode)
 			wsend(fd, VMPROTO_ENDED, 0, VIRT_END_STOPPED, m.a0,
 			      NULL);
 			break;
+		case VMPROTO_STATS: {
+			/* pidns: our own pid and thread id as we number them
+			 * (in a PID namespace of our own: 1) */
+			struct vmproto_stats st = { .n_vcpus = 1 };
+			st.tids[0] = (int32_t)gettid();
+			struct vmproto_msg r = { .type = VMPROTO_STATS_REPLY,
+						 .seq = m.seq,
+						 .a1 = (int32_t)getpid(),
+						 .data = &st,
+						 .len = sizeof(st) };
+			if (vmproto_send(fd, &r, NULL, 0, 0, NULL))
+				_exit(3);
+			break;
+		}
 		default: break;
 		}
 	}
@@ -339,6 +355,63 @@ static void test_sigsys(void **state)
 	vmproc_destroy(p);
 }
 
+/* As root a sandboxed worker is the init of a PID namespace of its own:
+ * the thread ids it reports come back as ours; a signal it has no
+ * handler for is ignored, but SIGKILL from us ends it. */
+static void test_pid_namespace(void **state)
+{
+	(void)state;
+	if (geteuid() != 0) {
+		skip();
+		return;
+	}
+	struct error err = { 0 };
+	struct seen s;
+	struct vmproc *p;
+	vmproc_set_sandbox(true);
+	int r = start("good", &s, NULL, &p, &err);
+	vmproc_set_sandbox(false);
+	assert_int_equal(r, 0);
+	char self[64], child[64], path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)vmproc_pid(p));
+	ssize_t a = readlink("/proc/self/ns/pid", self, sizeof(self) - 1);
+	ssize_t b = readlink(path, child, sizeof(child) - 1);
+	assert_true(a > 0 && b > 0);
+	self[a] = child[b] = 0;
+	assert_string_not_equal(self, child);
+	struct vmproto_stats st;
+	assert_int_equal(vmproc_stats(p, &st), 0);
+	assert_int_equal(st.n_vcpus, 1);
+	/* its main thread, 1 to itself */
+	assert_int_equal(st.tids[0], vmproc_pid(p));
+	/* SIGTERM without a handler: ignored by a namespace's init */
+	kill(vmproc_pid(p), SIGTERM);
+	usleep(100 * 1000);
+	assert_true(vmproc_running(p));
+	kill(vmproc_pid(p), SIGKILL);
+	int code;
+	assert_int_equal(vmproc_wait(p, &code), VIRT_END_CRASHED);
+	assert_int_equal(code, 128 + SIGKILL);
+	vmproc_destroy(p);
+}
+
+/* A worker that exits 128 + SIGABRT (abort() in a namespace's init:
+ * cli/worker_sandbox.c) is reported as killed by the signal. */
+static void test_exit_for_signal(void **state)
+{
+	(void)state;
+	struct error err = { 0 };
+	struct seen s;
+	struct vmproc *p;
+	assert_int_equal(start("exit134", &s, NULL, &p, &err), 0);
+	assert_int_equal(vmproc_call(p, VMPROTO_PAUSE, 0, NULL, 0), -EPIPE);
+	int code;
+	assert_int_equal(vmproc_wait(p, &code), VIRT_END_CRASHED);
+	assert_int_equal(code, 128 + SIGABRT);
+	assert_non_null(strstr(vmproc_cause(p), "worker killed by signal 6"));
+	vmproc_destroy(p);
+}
+
 /* PANICKED reaches ops.panicked before the reply; a bad reason is a
  * protocol error that kills the worker. */
 static void test_panicked(void **state)
@@ -414,6 +487,9 @@ int main(int argc, char **argv)
 		return fake_worker(getenv("FAKE_WORKER") ? getenv("FAKE_WORKER")
 							 : "good");
 	signal(SIGPIPE, SIG_IGN);
+	/* the fake workers die by raise(), which the init of a PID
+	 * namespace would ignore: in our namespace, but test_pid_namespace */
+	vmproc_set_sandbox(false);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_worker),
 		cmocka_unit_test(test_save),
@@ -421,6 +497,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_protocol_error_kills),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_sigsys),
+		cmocka_unit_test(test_pid_namespace),
+		cmocka_unit_test(test_exit_for_signal),
 		cmocka_unit_test(test_panicked),
 		cmocka_unit_test(test_hung_worker),
 		cmocka_unit_test(test_run_tokens),
