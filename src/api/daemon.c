@@ -398,6 +398,7 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		p.restore_fd = v->board.restore_fd = v->restore_fd;
 		p.start_paused = v->board.start_paused = v->start_paused;
 		p.start_held = v->board.start_held = v->start_held;
+		p.mirror_in = v->board.mirror_in = v->mirror_in;
 	}
 	pthread_mutex_lock(&d->lock);
 	v->gen++;

@@ -126,9 +126,11 @@ uint64_t daemon_vm_resumed_for_ns(struct daemon *d, const char *vm);
 /* The destination of a live migration (docs/vm-state.md): create VM
  * def_json and restore it, paused, from the state rd reads (bytes, 0 at
  * the end, <0 on error); *out the VM. On failure nothing is kept. The
- * source then resumes it (DAEMON_RESUME). */
+ * source then resumes it (DAEMON_RESUME). mirror: its disks are the new
+ * images of a block mirror (daemon_mirror_prepare), which the stream's
+ * disk-mirror sections may write; without it they are refused. */
 int daemon_migrate_incoming(struct daemon *d, const char *actor,
-			    const char *def_json,
+			    const char *def_json, bool mirror,
 			    long (*rd)(void *opaque, void *buf, size_t n),
 			    void *opaque, json_t **out, struct error *err);
 /* The destination's part of a block mirror (--copy-storage,

@@ -62,6 +62,7 @@ struct dvm {
 	bool restoring, suspending; /* (op) */
 	int restore_fd;		    /* (op) */
 	bool start_paused;	    /* (op) incoming migration */
+	bool mirror_in;	 /* (op) its disks: a block mirror's (--copy-storage) */
 	bool start_held; /* (op) restore paused (a snapshot's revert) */
 };
 

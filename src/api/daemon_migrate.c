@@ -101,7 +101,7 @@ out:
 }
 
 int daemon_migrate_incoming(struct daemon *d, const char *actor,
-			    const char *def_json,
+			    const char *def_json, bool mirror,
 			    long (*rd)(void *opaque, void *buf, size_t n),
 			    void *opaque, json_t **out, struct error *err)
 {
@@ -134,8 +134,9 @@ int daemon_migrate_incoming(struct daemon *d, const char *actor,
 		v->restoring = true;
 		v->restore_fd = sv[0];
 		v->start_paused = true;
+		v->mirror_in = mirror;
 		r = dvm_start(d, v, err);
-		v->restoring = v->start_paused = false;
+		v->restoring = v->start_paused = v->mirror_in = false;
 		v->restore_fd = -1;
 	}
 	if (sv[0] >= 0) /* a relay still writing fails and ends */

@@ -85,8 +85,8 @@ int rest_migrate_in(struct rest *r, struct mg_connection *conn,
 	struct daemon_mirror_in *mi = NULL;
 	int rc = daemon_mirror_prepare(r->d, qs ? qs : "", &def, &mi, &err);
 	if (!rc)
-		rc = daemon_migrate_incoming(r->d, actor, def, body_read, conn,
-					     &out, &err);
+		rc = daemon_migrate_incoming(r->d, actor, def, mi != NULL,
+					     body_read, conn, &out, &err);
 	daemon_mirror_done(mi, rc == 0);
 	free(def);
 	if (rc < 0)

@@ -105,6 +105,10 @@ struct virt_config {
 	 * migration's disk hand-over: the revert to a snapshot with memory
 	 * of a VM that was paused (docs/vm-state.md). */
 	bool start_held;
+	/* An incoming migration whose disks are a block mirror's new
+	 * images: only then may the stream's disk-mirror sections write
+	 * them (a source that sends them for shared storage is refused). */
+	bool mirror_in;
 	/* Called once by virt_start on the caller's thread, after the
 	 * first boot's RAM, devices, images and host channels are open and
 	 * before the first guest instruction: the VM process's sandbox

@@ -377,10 +377,10 @@ int virt_mirror_state_load(struct virt *vm, struct state_reader *r,
 				  "this VM has %u disks, the source mirrors "
 				  "disk %u",
 				  n, r->instance);
-	if (!vm->disks_incoming)
+	if (!vm->disks_incoming || !vm->cfg->mirror_in)
 		return state_fail(r, err, EINVAL,
 				  "a disk mirror, but this is not an incoming "
-				  "migration");
+				  "migration with --copy-storage");
 	struct virtio_blk *blk = vm->io.blk[r->instance];
 	if (!virtio_blk_mirror_target(blk) &&
 	    (rc = virtio_blk_mirror_open(blk, err)))

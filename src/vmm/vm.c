@@ -126,6 +126,7 @@ static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 		.restore_fd = p->restore_fd,
 		.start_paused = p->start_paused,
 		.start_held = p->start_held,
+		.mirror_in = p->mirror_in,
 	};
 	vm->remote = true;
 	pthread_rwlock_wrlock(&vm->proc_lock);

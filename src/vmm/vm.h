@@ -72,6 +72,7 @@ struct vm_params {
 	int restore_fd;
 	bool start_paused; /* worker only (else virt_config.start_paused) */
 	bool start_held;   /* worker only (else virt_config.start_held) */
+	bool mirror_in;	   /* worker only (else virt_config.mirror_in) */
 };
 
 /* Build and start the machine (errors such as a missing kernel come back

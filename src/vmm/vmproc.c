@@ -574,6 +574,8 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 	}
 	if (prm->start_paused)
 		m.a1 |= VMPROTO_START_PAUSED;
+	if (prm->mirror_in)
+		m.a1 |= VMPROTO_START_MIRROR;
 	if (prm->start_held)
 		m.a1 |= VMPROTO_START_HELD;
 	if (!r)

@@ -47,6 +47,7 @@ struct vmproc_params {
 	int restore_fd;
 	bool start_paused; /* the vCPUs wait for RESUME */
 	bool start_held;   /* the same, the disks opened as for a boot */
+	bool mirror_in;	   /* the stream may write the disks (a mirror) */
 };
 
 /* Spawn the worker, start the VM in it; 0 once the machine was built (its

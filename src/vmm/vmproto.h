@@ -174,6 +174,9 @@ struct vmproto_progress {
 /* VMPROTO_START: a1 bit: the vCPUs wait, paused, until RESUME, the disks
  * opened as for a boot (a revert to a snapshot of a paused VM). */
 #define VMPROTO_START_HELD 4
+/* VMPROTO_START: a1 bit: an incoming migration with a block mirror: the
+ * stream's disk-mirror sections may write its (new, empty) disks. */
+#define VMPROTO_START_MIRROR 8
 
 /* Bytes of a receive buffer: the largest packet and one more. */
 #define VMPROTO_RXBUF (VMPROTO_MAX_DATA + 32)

@@ -272,6 +272,7 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 	bool restore = (m->a1 & VMPROTO_START_RESTORE) != 0;
 	w->board.start_paused = (m->a1 & VMPROTO_START_PAUSED) != 0;
 	w->board.start_held = (m->a1 & VMPROTO_START_HELD) != 0;
+	w->board.mirror_in = (m->a1 & VMPROTO_START_MIRROR) != 0;
 	/* paused until RESUME either way (an incoming migration's too: a
 	 * daemon re-attaching before the source says go must see it paused) */
 	atomic_store(&w->paused, w->board.start_held || w->board.start_paused);

@@ -748,11 +748,12 @@ struct event_bus *daemon_event_bus(struct daemon *d)
 }
 
 int daemon_migrate_incoming(struct daemon *d, const char *actor,
-			    const char *def_json,
+			    const char *def_json, bool mirror,
 			    long (*rd)(void *opaque, void *buf, size_t n),
 			    void *opaque, json_t **out, struct error *err)
 {
 	(void)d, (void)actor, (void)def_json, (void)rd, (void)opaque;
+	(void)mirror;
 	(void)out;
 	return error_set(err, ENOTSUP, "no migration in the fake");
 }
