@@ -75,9 +75,11 @@ def received(vm, timeout=240):
     return int(vm.child.match.group(1))
 
 
+@pytest.mark.full
 def test_two_vms_ping_through_switch(guest, vm_factory, switch):
     """Two guests on one port group ping each other: every frame goes guest
-    -> switch -> guest."""
+    -> switch -> guest (`switch serve` and `softvisor run`; the daemon's
+    switch and VMs do the same in the CI tier, test_daemon_vms_on_switch)."""
     sock, _ = switch()
     a = start_vm(guest, vm_factory, sock,
                  guest_script("10.77.0.1", "10.77.0.2", linger=20),
