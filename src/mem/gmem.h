@@ -50,6 +50,12 @@ void gmem_destroy(struct gmem *gm);
 
 uint64_t gmem_ram_base(const struct gmem *gm);
 uint64_t gmem_ram_size(const struct gmem *gm);
+/* The memfd holding guest RAM (byte gpa - ram_base of RAM at that offset
+ * while the frame is private; frames that are not private read as zeros
+ * there or hold stale content). Owned by the gmem, closed by
+ * gmem_destroy(): dup it to keep it. Lets another process (the daemon)
+ * read the VM's memory (page sharing, docs/memory.md). */
+int gmem_ram_fd(const struct gmem *gm);
 
 /* True if [gpa, gpa+len) lies entirely in RAM. */
 bool gmem_is_ram(const struct gmem *gm, uint64_t gpa, uint64_t len);
@@ -158,7 +164,7 @@ void gmem_dma_unpin(struct gmem *gm, uint64_t gpa, uint64_t len);
 
 /* Give the frame holding gpa back to the host (balloon inflate, free page
  * reporting): the guest frame reads as zero again and the host memory is
- * returned (MADV_DONTNEED). The page counts as written for the dirty log.
+ * returned (a hole punched in the RAM memfd). The page counts as written for the dirty log.
  * Returns 0 or -EFAULT if not RAM. Hart TLBs that may cache the page must
  * be flushed by the caller's owner; a write racing with the release may be
  * lost (never host-unsafe). */
@@ -232,7 +238,7 @@ size_t gmem_dirty_log_words(const struct gmem *gm);
  *   ...      the owner flushes every hart's TLB (no store can still go
  *            straight to the frame) and waits until each hart did
  *   commit   still protected, unpinned and zero: the entry becomes the
- *            zero frame and the host memory is returned (MADV_DONTNEED);
+ *            zero frame and the host memory is returned (a punched hole);
  *            the next write makes it private again (a COW break)
  *
  * struct gmem_share keeps the position and the batch between the phases;

@@ -73,9 +73,11 @@ struct gmem {
 	uint64_t ram_size;
 	uint64_t nframes;
 
-	/* Frame reserve: slot i backs gfn i once private. Never unmapped
-	 * before gmem_destroy(), so stale pointers stay harmless. */
+	/* Frame reserve: slot i backs gfn i once private. A MAP_SHARED
+	 * mapping of the memfd ram_fd (slot i at offset i * 4K). Never
+	 * unmapped before gmem_destroy(), so stale pointers stay harmless. */
 	uint8_t *reserve;
+	int ram_fd;
 	/* The shared zero frame, mapped PROT_READ. */
 	uint8_t *zero_page;
 	uintptr_t zero_entry; /* zero_page | P2M_F_RO | P2M_F_ZERO */
@@ -178,6 +180,10 @@ static inline void gmem_mark_dirty(struct gmem *gm, uint64_t gfn)
 	if (!(atomic_load_explicit(w, memory_order_relaxed) & bit))
 		atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
 }
+
+/* Give the host memory of slot gfn back (a hole punched in the RAM
+ * memfd): the slot reads as zeros afterwards. */
+void gmem_slot_discard(struct gmem *gm, uint64_t gfn);
 
 /* Make gfn private (first write, lifting a protection) and return its
  * decoded entry. */

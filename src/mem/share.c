@@ -11,7 +11,7 @@
  *    flush removes the old entries before the commit looks at the frame.
  *  - the commit marks the frame busy first: a writer that comes now waits
  *    until the frame is the zero frame and then makes the same slot private
- *    again, after the DONTNEED. A reader may still read the slot through a
+ *    again, after the punch. A reader may still read the slot through a
  *    stale pointer: it reads zeros, which is what the frame holds, and
  *    after the next write the same slot again.
  *  - a device may hold a pointer to the slot from gmem_dma_map() since
@@ -87,8 +87,7 @@ bool gmem_share_commit_zero(struct gmem *gm, uint64_t gfn)
 		(void)p2m_cas(gm, gfn, &cur, slot); /* only we leave busy */
 		return false;
 	}
-	/* Cannot fail on a range we mapped ourselves. */
-	(void)madvise(p2m_slot(gm, gfn), GUEST_PAGE_SIZE, MADV_DONTNEED);
+	gmem_slot_discard(gm, gfn);
 	cur = busy;
 	(void)p2m_cas(gm, gfn, &cur, gm->zero_entry | P2M_F_SHARED);
 	atomic_fetch_sub_explicit(&gm->frames_private, 1, memory_order_relaxed);
