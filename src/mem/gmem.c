@@ -59,6 +59,7 @@ struct gmem *gmem_create(uint64_t ram_base, uint64_t ram_size,
 		return NULL;
 	}
 	gm->ram_fd = -1;
+	pthread_mutex_init(&gm->pool_lock, NULL);
 	gm->ram_base = ram_base;
 	gm->ram_size = ram_size;
 	gm->nframes = ram_size >> GUEST_PAGE_SHIFT;
@@ -129,6 +130,7 @@ void gmem_destroy(struct gmem *gm)
 		return;
 	gmem_bus_destroy(gm);
 	gmem_reclaim_destroy(gm);
+	gmem_pool_destroy(gm);
 	if (gm->loc)
 		munmap(gm->loc, gm->loc_bytes);
 	free(gm->dirty);
@@ -213,6 +215,17 @@ uintptr_t gmem_make_private(struct gmem *gm, uint64_t gfn)
 		}
 		if (cur & P2M_F_COLD) {
 			cur = gmem_reclaim_fault(gm, gfn);
+			continue;
+		}
+		if (cur & P2M_F_POOL) {
+			cur = gmem_pool_break(gm, gfn, cur);
+			continue;
+		}
+		if (cur & P2M_F_OFFER) {
+			/* still private: the offer is lifted, the daemon's
+			 * answer will find it so */
+			if (p2m_cas(gm, gfn, &cur, slot))
+				return slot;
 			continue;
 		}
 		if (cur & P2M_F_ZERO)
@@ -375,8 +388,12 @@ int gmem_release_page(struct gmem *gm, uint64_t gpa)
 			break;
 		}
 		if (p2m_cas(gm, gfn, &cur, gm->zero_entry)) {
-			atomic_fetch_sub_explicit(&gm->frames_private, 1,
-						  memory_order_relaxed);
+			if (cur & P2M_F_POOL)
+				gmem_pool_released(gm, gfn, cur);
+			else
+				atomic_fetch_sub_explicit(&gm->frames_private,
+							  1,
+							  memory_order_relaxed);
 			break;
 		}
 	}
@@ -413,4 +430,7 @@ void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st)
 	st->reclaim_probed = atomic_load(&gm->reclaim_probed);
 	st->reclaim_touched = atomic_load(&gm->reclaim_touched);
 	st->reclaim_kept = atomic_load(&gm->reclaim_kept);
+	st->frames_pool_shared = atomic_load(&gm->frames_pool_shared);
+	st->pool_offered = atomic_load(&gm->pool_offered);
+	st->pool_cow_breaks = atomic_load(&gm->pool_cow_breaks);
 }
