@@ -145,4 +145,10 @@ void vmproc_spare_enable(const char *exe);
 void vmproc_set_sandbox(bool on);
 void vmproc_spare_close(void);
 
+/* Cross-VM page sharing (docs/memory.md): the daemon's host-wide pool
+ * (created with the first worker; NULL if it could not be), and the guest
+ * frames of p's VM that map it now (the daemon's own count). */
+struct mem_pool *vmproc_share_pool(void);
+uint64_t vmproc_share_refs(struct vmproc *p);
+
 #endif
