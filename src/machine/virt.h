@@ -304,7 +304,7 @@ int virt_balloon_set(struct virt *vm, uint64_t pages);
 int virt_mem_target_set(struct virt *vm, uint64_t pages);
 /* The daemon's answers to the current RAM's offers (gmem_pool_answer for
  * each (gfn, frame)). Any thread. */
-void virt_pool_answer(struct virt *vm, uint32_t gen,
+void virt_pool_answer(struct virt *vm, uint32_t gen, uint32_t batch,
 		      const struct gmem_pool_pair *a, unsigned n);
 /* The limit the RAM is reclaimed to now (bytes, 0 = none): the smaller
  * of cfg->mem_limit and the policy's target. */

@@ -337,7 +337,7 @@ void gmem_share_abort(struct gmem *gm, struct gmem_share *s);
 struct gmem_pool_ops {
 	/* On the scanner's thread; n <= GMEM_SHARE_BATCH. false: not sent
 	 * (no daemon): the offers are lifted at once. */
-	bool (*offer)(void *opaque, uint32_t gen,
+	bool (*offer)(void *opaque, uint32_t gen, uint32_t batch,
 		      const struct gmem_pool_offer *o, unsigned n);
 	void (*drop)(void *opaque, uint32_t gen, const struct gmem_pool_pair *d,
 		     unsigned n);
@@ -345,16 +345,21 @@ struct gmem_pool_ops {
 };
 
 /* Share through the pool mapped read-only at base (frames 4 KiB frames;
- * it must stay mapped until gmem_destroy). Before the scanner runs. */
+ * it must stay mapped until gmem_destroy). Before the scanner runs; out of
+ * memory for its table, the gmem stays unattached. */
 void gmem_pool_attach(struct gmem *gm, const void *base, uint64_t frames,
 		      uint32_t gen, const struct gmem_pool_ops *ops);
 bool gmem_pool_attached(const struct gmem *gm);
-/* The daemon's answer to an offer of this RAM (gen): true if gfn now maps
- * pool frame `frame`. false: not committed (no match, written since the
- * offer, pinned, content differs, another gen); a reference the daemon
- * took is given back through ops.drop. Any thread. */
-bool gmem_pool_answer(struct gmem *gm, uint32_t gen, uint32_t gfn,
-		      uint32_t frame);
+/* The daemon's answer to an offer of this RAM (gen) sent in batch `batch`
+ * (ops.offer's): true if gfn now maps pool frame `frame`. false: not
+ * committed (no match, written since the offer, pinned, content differs,
+ * another gen; an answer to an older batch than the one gfn was last
+ * offered in leaves the entry alone); a reference the daemon took is
+ * given back through ops.drop. Any thread. */
+bool gmem_pool_answer(struct gmem *gm, uint32_t gen, uint32_t batch,
+		      uint32_t gfn, uint32_t frame);
+/* The batch the frames protected now will be offered in (tests). */
+uint32_t gmem_pool_batch(const struct gmem *gm);
 /* XXH3-64 of a 4 KiB page. */
 uint64_t gmem_pool_hash(const void *page);
 /* Host address of pool frame `frame` (read-only). */

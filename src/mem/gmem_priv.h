@@ -137,6 +137,11 @@ struct gmem {
 	uint64_t pool_frames;
 	uint32_t pool_gen;
 	struct gmem_pool_ops pool_ops;
+	/* per frame, the batch it was last offered in (lazily committed);
+	 * pool_batch: the batch frames protected now go out in (scanner) */
+	_Atomic uint32_t *offer_batch;
+	size_t offer_batch_bytes;
+	uint32_t pool_batch;
 	pthread_mutex_t pool_lock;
 	uint32_t *pool_drops, n_drops, cap_drops;
 	uint32_t *pool_fresh, n_fresh, cap_fresh;
@@ -246,6 +251,9 @@ uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur);
 void gmem_pool_released(struct gmem *gm, uint64_t gfn, uintptr_t was);
 void gmem_pool_queue_drop(struct gmem *gm, uint32_t gfn, uint32_t frame);
 void gmem_pool_destroy(struct gmem *gm);
+/* The batch in flight went out (or was given up): new protections get a
+ * new batch. */
+void gmem_pool_next_batch(struct gmem *gm);
 
 /* Words, not bytes: the scanners look at many frames (share.c). */
 bool gmem_frame_is_zero(const uint8_t *p);

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <xxhash.h>
 
@@ -62,10 +63,28 @@ static void list_push(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t a,
 void gmem_pool_attach(struct gmem *gm, const void *base, uint64_t frames,
 		      uint32_t gen, const struct gmem_pool_ops *ops)
 {
+	void *t;
+
+	gm->offer_batch_bytes = gm->nframes * sizeof(*gm->offer_batch);
+	t = mmap(NULL, gm->offer_batch_bytes, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (t == MAP_FAILED)
+		return;
+	gm->offer_batch = t;
 	gm->pool_base = base;
 	gm->pool_frames = frames;
 	gm->pool_gen = gen;
 	gm->pool_ops = *ops;
+}
+
+uint32_t gmem_pool_batch(const struct gmem *gm)
+{
+	return gm->pool_batch;
+}
+
+void gmem_pool_next_batch(struct gmem *gm)
+{
+	gm->pool_batch++;
 }
 
 bool gmem_pool_attached(const struct gmem *gm)
@@ -102,6 +121,10 @@ bool gmem_pool_protect(struct gmem *gm, uint64_t gfn)
 	slot = (uintptr_t)p2m_slot(gm, gfn);
 	if (cur != slot || atomic_load(&gm->pins[gfn]))
 		return false;
+	/* only this thread moves slot -> offered: the batch is in place
+	 * before the entry says offered (the CAS releases it) */
+	atomic_store_explicit(&gm->offer_batch[gfn], gm->pool_batch,
+			      memory_order_relaxed);
 	return p2m_cas(gm, gfn, &cur, slot | P2M_OFFER_FLAGS);
 }
 
@@ -130,25 +153,38 @@ bool gmem_pool_offered(struct gmem *gm, uint64_t gfn, uint64_t *hash)
 }
 
 /* The daemon's answer for an offered frame: share it with pool frame
- * `frame` (commit), or GMEM_POOL_NONE (no match: the offer is lifted). */
-bool gmem_pool_answer(struct gmem *gm, uint32_t gen, uint32_t gfn,
-		      uint32_t frame)
+ * `frame` (commit), or GMEM_POOL_NONE (no match: the offer is lifted).
+ * Only the answer to the batch the frame was last offered in may touch
+ * it: a frame written since and offered again is protected, but its new
+ * offer waits for a flush that may not have happened yet (a hart may
+ * still hold a writable TLB entry), so a late answer to the old offer
+ * must not commit it. */
+bool gmem_pool_answer(struct gmem *gm, uint32_t gen, uint32_t batch,
+		      uint32_t gfn, uint32_t frame)
 {
 	uintptr_t slot, cur, busy;
 	const uint8_t *pf;
+	bool none = frame == GMEM_POOL_NONE || frame >= gm->pool_frames;
 
 	if (!gm->pool_base || gen != gm->pool_gen || gfn >= gm->nframes)
 		return false; /* another RAM's: the daemon forgot it */
-	if (frame == GMEM_POOL_NONE || frame >= gm->pool_frames) {
-		/* no match (or a daemon that names no pool frame) */
-		gmem_pool_unoffer(gm, gfn);
-		return false;
-	}
 	slot = (uintptr_t)p2m_slot(gm, gfn);
 	cur = slot | P2M_OFFER_FLAGS;
 	busy = cur | P2M_F_BUSY;
 	if (!p2m_cas(gm, gfn, &cur, busy))
 		goto refuse; /* written since the offer */
+	if (atomic_load_explicit(&gm->offer_batch[gfn], memory_order_relaxed) !=
+	    batch) {
+		cur = busy; /* offered again since: not this answer's */
+		(void)p2m_cas(gm, gfn, &cur, slot | P2M_OFFER_FLAGS);
+		goto refuse;
+	}
+	if (none) {
+		/* no match (or a daemon that names no pool frame) */
+		cur = busy;
+		(void)p2m_cas(gm, gfn, &cur, slot);
+		return false;
+	}
 	atomic_thread_fence(memory_order_seq_cst);
 	pf = gmem_pool_frame(gm, frame);
 	if (atomic_load(&gm->pins[gfn]) ||
@@ -168,7 +204,8 @@ bool gmem_pool_answer(struct gmem *gm, uint32_t gen, uint32_t gfn,
 	return true;
 
 refuse:
-	gmem_pool_queue_drop(gm, gfn, frame);
+	if (!none)
+		gmem_pool_queue_drop(gm, gfn, frame);
 	return false;
 }
 
@@ -283,6 +320,8 @@ void gmem_pool_send_drops(struct gmem *gm)
 
 void gmem_pool_destroy(struct gmem *gm)
 {
+	if (gm->offer_batch)
+		munmap(gm->offer_batch, gm->offer_batch_bytes);
 	free(gm->pool_drops);
 	free(gm->pool_fresh);
 	free(gm->pool_punch);

@@ -104,6 +104,8 @@ void gmem_share_abort(struct gmem *gm, struct gmem_share *s)
 		gmem_reclaim_unprobe(gm, s->cold[i]);
 	for (uint32_t i = 0; i < s->n_offer; i++)
 		gmem_pool_unoffer(gm, s->offer[i]);
+	if (s->n_offer)
+		gmem_pool_next_batch(gm);
 	s->n_offer = 0;
 	s->n = 0;
 	s->n_cold = 0;
@@ -150,9 +152,11 @@ static void pool_send_offers(struct gmem *gm, struct gmem_share *s)
 	atomic_fetch_add_explicit(&gm->pool_offered, n, memory_order_relaxed);
 	if (n && (!gm->pool_ops.offer ||
 		  !gm->pool_ops.offer(gm->pool_ops.opaque, gm->pool_gen,
-				      s->offers, n)))
+				      gmem_pool_batch(gm), s->offers, n)))
 		for (unsigned i = 0; i < n; i++)
 			gmem_pool_unoffer(gm, s->offers[i].gfn);
+	/* what the scan protects from now on goes out in the next batch */
+	gmem_pool_next_batch(gm);
 }
 
 unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,

@@ -100,6 +100,7 @@ static int offer(struct vmproc *p, const struct vmproto_msg *m,
 			p->share_out[k].frame = GMEM_POOL_NONE;
 		}
 	struct vmproto_msg a = { .type = VMPROTO_SHARE_ANSWER,
+				 .a0 = m->a0, /* the batch, echoed */
 				 .a1 = m->a1,
 				 .data = p->share_out,
 				 .len = k * (uint32_t)sizeof(*p->share_out) };

@@ -110,9 +110,10 @@ enum vmproto_type {
 	/* cross-VM page sharing (issue 15, docs/memory.md "Sharing
 	 * identical pages across VMs"). POOL, daemon -> worker before
 	 * START, one fd: the host-wide pool, read-only; a0: its frames.
-	 * SHARE_OFFER, worker -> daemon: a1 the RAM's generation, data:
-	 * struct gmem_pool_offer[] (1..GMEM_SHARE_BATCH). SHARE_ANSWER,
-	 * daemon -> worker: a1 the generation, data: struct
+	 * SHARE_OFFER, worker -> daemon: a0 the batch, a1 the RAM's
+	 * generation, data: struct gmem_pool_offer[] (1..GMEM_SHARE_BATCH).
+	 * SHARE_ANSWER, daemon -> worker: a0 the batch, a1 the generation,
+	 * data: struct
 	 * gmem_pool_pair[] (frame GMEM_POOL_NONE: no match). SHARE_DROP,
 	 * worker -> daemon: a1 the generation, data: struct
 	 * gmem_pool_pair[], references given back. */

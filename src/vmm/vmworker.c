@@ -411,11 +411,12 @@ static int disk_cap(struct worker *w, const struct vmproto_msg *m)
 /* ---- page sharing (docs/memory.md) ----------------------------------- */
 
 /* On the scanner's thread: the daemon answers with SHARE_ANSWER. */
-static bool pool_offer(void *opaque, uint32_t gen,
+static bool pool_offer(void *opaque, uint32_t gen, uint32_t batch,
 		       const struct gmem_pool_offer *o, unsigned n)
 {
 	struct worker *w = opaque;
 	struct vmproto_msg m = { .type = VMPROTO_SHARE_OFFER,
+				 .a0 = (int32_t)batch,
 				 .a1 = (int32_t)gen,
 				 .data = o,
 				 .len = n * (uint32_t)sizeof(*o) };
@@ -563,7 +564,7 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 			return error_set(err, EPROTO, "share-answer: %u bytes",
 					 m->len);
 		memcpy(a, m->data, m->len); /* aligned */
-		vm_pool_answer(w->vm, (uint32_t)m->a1, a,
+		vm_pool_answer(w->vm, (uint32_t)m->a1, (uint32_t)m->a0, a,
 			       m->len / (unsigned)sizeof(a[0]));
 		return 0;
 	}

@@ -48,7 +48,7 @@ struct fake {
 	struct gmem_pool_pair drops[4096];
 };
 
-static bool fake_offer(void *opaque, uint32_t gen,
+static bool fake_offer(void *opaque, uint32_t gen, uint32_t batch,
 		       const struct gmem_pool_offer *o, unsigned n)
 {
 	struct fake *f = opaque;
@@ -69,7 +69,7 @@ static bool fake_offer(void *opaque, uint32_t gen,
 			/* a daemon that read the frame: a new pool frame */
 			uint32_t fr = f->next_frame++ % POOL_FRAMES;
 			memcpy(f->pool_rw + (uint64_t)fr * PG, page, PG);
-			(void)gmem_pool_answer(f->gm, 1, o[i].gfn, fr);
+			(void)gmem_pool_answer(f->gm, 1, batch, o[i].gfn, fr);
 		}
 	}
 	return true;
@@ -194,7 +194,7 @@ static void test_commit_and_cow(void **state)
 	assert_true(gmem_pool_offered(f.gm, 3, &h));
 	assert_true(h == gmem_pool_hash(want));
 	before = ram_blocks(f.gm);
-	assert_true(gmem_pool_answer(f.gm, 1, 3, 7));
+	assert_true(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 3, 7));
 	assert_int_equal(stats(f.gm).frames_pool_shared, 1);
 	assert_int_equal(stats(f.gm).frames_private, 0);
 	assert_int_equal(flags_of(f.gm, 3, &p) & GMEM_PAGE_NOCACHE,
@@ -228,7 +228,7 @@ static void test_commit_and_cow(void **state)
 	fill(f.gm, 4, 0x50);
 	pool_copy(&f, 8, 4);
 	assert_true(gmem_pool_protect(f.gm, 4));
-	assert_true(gmem_pool_answer(f.gm, 1, 4, 8));
+	assert_true(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 4, 8));
 	gmem_pool_flushed(f.gm);
 	fill(f.gm, 4, 0x60); /* COW break: the slot is private again */
 	gmem_pool_flushed(f.gm);
@@ -255,25 +255,27 @@ static void test_refusals(void **state)
 	}
 	/* bytes differ (the daemon is never trusted either) */
 	f.pool_rw[0 * PG + 100] ^= 0xff;
-	assert_false(gmem_pool_answer(f.gm, 1, 0, 0));
+	assert_false(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 0, 0));
 	/* written since the offer */
 	assert_int_equal(gmem_write(f.gm, RAM_BASE + 1 * PG + 5, &b, 1), 0);
 	pool_copy(&f, 1, 1);
-	assert_false(gmem_pool_answer(f.gm, 1, 1, 1));
+	assert_false(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 1, 1));
 	/* pinned by a device between the offer and the answer */
 	assert_int_equal(
 		gmem_dma_map(f.gm, RAM_BASE + 2 * PG, PG, GMEM_READ, &iov, 1),
 		1);
-	assert_false(gmem_pool_answer(f.gm, 1, 2, 2));
+	assert_false(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 2, 2));
 	gmem_dma_unpin(f.gm, RAM_BASE + 2 * PG, PG);
 	/* a frame outside the pool */
-	assert_false(gmem_pool_answer(f.gm, 1, 3, POOL_FRAMES));
+	assert_false(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 3,
+				      POOL_FRAMES));
 	/* an older RAM's answer: ignored, the offer stays */
-	assert_false(gmem_pool_answer(f.gm, 2, 4, 4));
+	assert_false(gmem_pool_answer(f.gm, 2, gmem_pool_batch(f.gm), 4, 4));
 	assert_true(flags_of(f.gm, 4, NULL) & GMEM_PAGE_NOCACHE);
-	assert_true(gmem_pool_answer(f.gm, 1, 4, 4));
+	assert_true(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 4, 4));
 	/* no match: the offer is lifted, nothing to give back */
-	assert_false(gmem_pool_answer(f.gm, 1, 5, GMEM_POOL_NONE));
+	assert_false(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 5,
+				      GMEM_POOL_NONE));
 	assert_int_equal(flags_of(f.gm, 5, NULL), 0);
 
 	for (uint64_t g = 0; g < 4; g++)
@@ -350,6 +352,39 @@ static void test_step(void **state)
 	(void)gmem_share_step(f.gm, s, &ops, 0);
 	for (uint64_t g = 64; g < 80; g++)
 		assert_int_equal(flags_of(f.gm, g, NULL), 0);
+	fake_fini(&f);
+	free(s);
+}
+
+/* A frame offered, written and offered again: a late answer to its first
+ * offer must not commit it (the second offer's flush may not have
+ * happened), only the answer to the batch it is offered in now. */
+static void test_late_answer(void **state)
+{
+	struct fake f;
+	struct gmem_share *s = calloc(1, sizeof(*s));
+	const struct gmem_share_ops ops = { no_flush, always_flushed, NULL };
+	uint32_t b0, b1;
+
+	(void)state;
+	fake_init(&f);
+	fill(f.gm, 9, 0x21);
+	pool_copy(&f, 3, 9);
+	b0 = gmem_pool_batch(f.gm);
+	(void)gmem_share_step(f.gm, s, &ops, NFRAMES); /* protected in b0 */
+	(void)gmem_share_step(f.gm, s, &ops, 0);       /* b0 sent */
+	assert_int_equal(f.n_offers, 1);
+	fill(f.gm, 9, 0x21); /* the same bytes: only the batch tells */
+	b1 = gmem_pool_batch(f.gm);
+	assert_int_not_equal(b0, b1);
+	(void)gmem_share_step(f.gm, s, &ops, NFRAMES); /* protected in b1 */
+	assert_false(gmem_pool_answer(f.gm, 1, b0, 9, 3));
+	assert_true(flags_of(f.gm, 9, NULL) & GMEM_PAGE_NOCACHE);
+	gmem_pool_send_drops(f.gm);
+	assert_int_equal(f.n_drops, 1); /* the daemon's reference back */
+	assert_true(gmem_pool_answer(f.gm, 1, b1, 9, 3));
+	assert_int_equal(stats(f.gm).frames_pool_shared, 1);
+	gmem_share_abort(f.gm, s);
 	fake_fini(&f);
 	free(s);
 }
@@ -446,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_commit_and_cow),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_step),
+		cmocka_unit_test(test_late_answer),
 		cmocka_unit_test(test_race_writers),
 	};
 

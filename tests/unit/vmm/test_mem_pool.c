@@ -250,14 +250,14 @@ struct e2e {
 	struct gmem_pool_pair ans[GMEM_SHARE_BATCH];
 };
 
-static bool e2e_offer(void *opaque, uint32_t gen,
+static bool e2e_offer(void *opaque, uint32_t gen, uint32_t batch,
 		      const struct gmem_pool_offer *o, unsigned n)
 {
 	struct e2e *e = opaque;
 	unsigned k = mem_pool_offer(e->vm, gen, o, n, e->ans);
 
 	for (unsigned i = 0; i < k; i++)
-		(void)gmem_pool_answer(e->gm, gen, e->ans[i].gfn,
+		(void)gmem_pool_answer(e->gm, gen, batch, e->ans[i].gfn,
 				       e->ans[i].frame);
 	return true;
 }
