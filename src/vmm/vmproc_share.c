@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +23,12 @@
 
 static struct mem_pool *g_pool;
 static pthread_once_t g_pool_once = PTHREAD_ONCE_INIT;
+static atomic_bool g_on;
+
+void vmproc_share_enable(bool on)
+{
+	atomic_store(&g_on, on);
+}
 
 static void pool_create(void)
 {
@@ -36,6 +44,8 @@ static void pool_create(void)
 
 struct mem_pool *vmproc_share_pool(void)
 {
+	if (!atomic_load(&g_on))
+		return NULL;
 	pthread_once(&g_pool_once, pool_create);
 	return g_pool;
 }

@@ -33,7 +33,7 @@ SHARED = 16 * MiB
 
 @pytest.fixture
 def daemon(tmp_path):
-    d = Daemon(tmp_path).start()
+    d = Daemon(tmp_path, extra=["--inter-vm-sharing", "on"]).start()
     yield d
     if d.proc:
         rc = d.stop()
