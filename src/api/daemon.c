@@ -1087,6 +1087,7 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 	if (!r)
 		r = daemon_switches_open(d, &d->switches, err);
 	vmproc_set_sandbox(!cfg->no_sandbox);
+	vmproc_share_enable(cfg->inter_vm_sharing);
 	if (!r)
 		r = daemon_mem_open(d, err);
 	if (!r)

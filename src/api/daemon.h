@@ -46,6 +46,7 @@ struct daemon_config {
 	const char *worker_exe;
 	/* --sandbox off: workers run without the sandbox (docs/security.md) */
 	bool no_sandbox;
+	bool inter_vm_sharing; /* the pool of frames shared across VMs */
 	/* on_crash restart: at most restart_limit restarts of a VM within
 	 * restart_window_s (0, 0: 3 in 60 s; --restart-limit N/S) */
 	unsigned restart_limit, restart_window_s;

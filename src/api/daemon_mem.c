@@ -14,7 +14,9 @@
 #include "api/metrics.h"
 #include "vmm/qos.h"
 #include "util/log.h"
+#include "vmm/mem_pool.h"
 #include "vmm/mem_reclaim.h"
+#include "vmm/vmproc.h"
 
 #define LOG	  "mem"
 #define PAGE	  4096ull
@@ -475,6 +477,20 @@ void daemon_mem_host_json(struct daemon *d, json_t *host)
 			    json_integer((json_int_t)budget));
 	json_object_set_new(host, "memory_reserved",
 			    json_integer((json_int_t)res));
+	struct mem_pool *pool = vmproc_share_pool();
+	if (pool) {
+		struct mem_pool_stats ps;
+
+		mem_pool_stats(pool, &ps);
+		json_object_set_new(
+			host, "page_sharing",
+			json_pack("{s:I, s:I, s:I, s:I, s:I}", "pool_bytes",
+				  (json_int_t)(ps.frames * PAGE),
+				  "shared_bytes", (json_int_t)(ps.refs * PAGE),
+				  "saved_bytes", (json_int_t)ps.saved_bytes,
+				  "compared", (json_int_t)ps.compared,
+				  "mismatches", (json_int_t)ps.mismatches));
+	}
 }
 
 static json_int_t bytes(uint64_t pages)
@@ -524,6 +540,16 @@ json_t *daemon_mem_vm_json(struct daemon *d, struct dvm *v)
 						   : s->zero_shared_pages)));
 		json_object_set_new(o, "cow_breaks",
 				    json_integer((json_int_t)s->cow_breaks));
+		/* cross-VM sharing: the daemon's own count of the VM's
+		 * references to the pool; COW breaks of them (the worker's) */
+		json_object_set_new(
+			o, "pool_shared",
+			json_integer(bytes(s->pool_shared_pages > size
+						   ? size
+						   : s->pool_shared_pages)));
+		json_object_set_new(
+			o, "pool_cow_breaks",
+			json_integer((json_int_t)s->pool_cow_breaks));
 		json_object_set_new(o, "balloon", json_boolean(s->has_balloon));
 		json_object_set_new(o, "balloon_target",
 				    json_integer(bytes(bt)));
@@ -581,6 +607,10 @@ void daemon_mem_vm_metrics(struct daemon *d, struct dvm *v,
 						     : s->zero_shared_pages) *
 					    PAGE;
 		mv->mem_cow_breaks = s->cow_breaks;
+		mv->mem_pool_shared_bytes = (s->pool_shared_pages > size
+						     ? size
+						     : s->pool_shared_pages) *
+					    PAGE;
 		mv->mem_balloon_target_bytes =
 			(s->balloon_target_pages > size
 				 ? size
@@ -604,4 +634,13 @@ void daemon_mem_host_metrics(struct daemon *d, struct metrics_host *h)
 	h->mem_budget_bytes = m->prm.budget_pages * PAGE;
 	h->mem_reserved_bytes = reserved_pages(m) * PAGE;
 	pthread_mutex_unlock(&m->lock);
+	struct mem_pool *pool = vmproc_share_pool();
+	if (pool) {
+		struct mem_pool_stats ps;
+
+		mem_pool_stats(pool, &ps);
+		h->mem_pool_bytes = ps.frames * PAGE;
+		h->mem_pool_shared_bytes = ps.refs * PAGE;
+		h->mem_pool_saved_bytes = ps.saved_bytes;
+	}
 }

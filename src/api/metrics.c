@@ -122,6 +122,18 @@ static void render_daemon(FILE *f, const struct metrics_snapshot *s)
 	       "Memory reserved by the running VMs (admission control).");
 	fprintf(f, "softvisor_host_memory_reserved_bytes %" PRIu64 "\n",
 		h->mem_reserved_bytes);
+	family(f, "softvisor_host_memory_pool_bytes", "gauge",
+	       "Frames of the pool of pages shared across VMs.");
+	fprintf(f, "softvisor_host_memory_pool_bytes %" PRIu64 "\n",
+		h->mem_pool_bytes);
+	family(f, "softvisor_host_memory_pool_shared_bytes", "gauge",
+	       "Guest memory of all VMs mapped to the pool.");
+	fprintf(f, "softvisor_host_memory_pool_shared_bytes %" PRIu64 "\n",
+		h->mem_pool_shared_bytes);
+	family(f, "softvisor_host_memory_pool_saved_bytes", "gauge",
+	       "Host memory page sharing across VMs saves (shared - pool).");
+	fprintf(f, "softvisor_host_memory_pool_saved_bytes %" PRIu64 "\n",
+		h->mem_pool_saved_bytes);
 	family(f, "softvisor_host_scheduler_enabled", "gauge",
 	       "1 if VMs run under the vCPU scheduler (0: --no-scheduler).");
 	fprintf(f, "softvisor_host_scheduler_enabled %d\n", h->scheduler);
@@ -373,6 +385,9 @@ static const struct {
 	    "Memory the balloon asks the guest to give up.", "gauge"),
 	MEM(mem_balloon_bytes, "balloon_bytes",
 	    "Memory the guest holds in its balloon.", "gauge"),
+	MEM(mem_pool_shared_bytes, "pool_shared_bytes",
+	    "Guest memory mapped to the pool of pages shared across VMs.",
+	    "gauge"),
 };
 
 static void render_vm_memory(FILE *f, const struct metrics_snapshot *s)

@@ -80,6 +80,7 @@ struct metrics_vm {
 	uint64_t mem_target_bytes, mem_active_bytes, mem_consumed_bytes;
 	uint64_t mem_zero_shared_bytes, mem_cow_breaks;
 	uint64_t mem_balloon_target_bytes, mem_balloon_bytes;
+	uint64_t mem_pool_shared_bytes; /* mapped to the host-wide pool */
 };
 
 struct metrics_host {
@@ -89,6 +90,9 @@ struct metrics_host {
 	uint64_t memory_bytes;	     /* host RAM */
 	uint64_t mem_budget_bytes;   /* what the VMs may hold in total */
 	uint64_t mem_reserved_bytes; /* reservations of the running VMs */
+	/* cross-VM page sharing: the pool's frames, the guest frames that
+	 * map them, what that saves ((shared - pool) bytes) */
+	uint64_t mem_pool_bytes, mem_pool_shared_bytes, mem_pool_saved_bytes;
 	bool scheduler;
 };
 

@@ -61,6 +61,11 @@ static void daemon_usage(FILE *f)
 		"(debugging)\n"
 		"  --sandbox on|off    VM workers in the sandbox (default on;\n"
 		"                      docs/security.md)\n"
+		"  --inter-vm-sharing on|off  share identical pages across "
+		"VMs\n"
+		"                      (default off: reads of shared pages "
+		"are\n"
+		"                      slower; docs/memory.md)\n"
 		"  --restart-limit N/S  on_crash restart: at most N restarts "
 		"of a VM\n"
 		"                      within S seconds (default 3/60)\n"
@@ -102,6 +107,7 @@ int cmd_daemon(int argc, char **argv)
 		{ "no-scheduler", no_argument, NULL, 'n' },
 		{ "in-process", no_argument, NULL, 'i' },
 		{ "sandbox", required_argument, NULL, 'X' },
+		{ "inter-vm-sharing", required_argument, NULL, 'I' },
 		{ "restart-limit", required_argument, NULL, 'R' },
 		{ "mem-budget", required_argument, NULL, 'B' },
 		{ "datastore", required_argument, NULL, 'D' },
@@ -149,6 +155,16 @@ int cmd_daemon(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			dc.no_sandbox = !strcmp(optarg, "off");
+			break;
+		case 'I':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr,
+					"softvisor daemon: --inter-vm-sharing: "
+					"on or off, not '%s'\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			dc.inter_vm_sharing = !strcmp(optarg, "on");
 			break;
 		case 'R': {
 			unsigned n = 0, s = 0;

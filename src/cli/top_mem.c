@@ -43,9 +43,10 @@ void top_format_mem_host(char *buf, size_t len, const struct top_sample *s)
 
 void top_format_mem_heading(char *buf, size_t len, int name_w)
 {
-	snprintf(buf, len, "%-*s %-8s %8s %8s %8s %8s %8s %5s %8s %8s %7s %7s",
+	snprintf(buf, len,
+		 "%-*s %-8s %8s %8s %8s %8s %8s %8s %5s %8s %8s %7s %7s",
 		 name_w, "NAME", "STATE", "MEMSZ", "GRANT", "SZTGT", "ACTV",
-		 "ZERO", "MCTL?", "MCTLTGT", "MCTLSZ", "ZIP", "SWCUR");
+		 "ZERO", "SHRD", "MCTL?", "MCTLTGT", "MCTLSZ", "ZIP", "SWCUR");
 }
 
 void top_format_mem_row(char *buf, size_t len, const struct top_row *r,
@@ -53,21 +54,22 @@ void top_format_mem_row(char *buf, size_t len, const struct top_row *r,
 {
 	const struct top_mem *m = &r->mem;
 	bool p = m->present;
-	char sz[24], gr[24], tg[24], ac[24], ze[24], bt[24], bs[24], zi[24],
-		sw[24];
+	char sz[24], gr[24], tg[24], ac[24], ze[24], sh[24], bt[24], bs[24],
+		zi[24], sw[24];
 
 	cell(sz, sizeof(sz), p, m->size);
 	cell(gr, sizeof(gr), p, m->consumed);
 	cell(tg, sizeof(tg), p, m->target);
 	cell(ac, sizeof(ac), p, m->active);
 	cell(ze, sizeof(ze), p, m->zero_shared);
+	cell(sh, sizeof(sh), p && m->has_pool, m->pool_shared);
 	cell(bt, sizeof(bt), p && m->balloon, m->balloon_target);
 	cell(bs, sizeof(bs), p && m->balloon, m->balloon_size);
 	cell(zi, sizeof(zi), p && m->has_compressed, m->compressed);
 	cell(sw, sizeof(sw), p && m->has_swapped, m->swapped);
 	snprintf(buf, len,
-		 "%-*.*s %-8.8s %8s %8s %8s %8s %8s %5s %8s %8s %7s %7s",
-		 name_w, name_w, r->name, r->state, sz, gr, tg, ac, ze,
+		 "%-*.*s %-8.8s %8s %8s %8s %8s %8s %8s %5s %8s %8s %7s %7s",
+		 name_w, name_w, r->name, r->state, sz, gr, tg, ac, ze, sh,
 		 !p	      ? "-"
 		 : m->balloon ? "Y"
 			      : "N",
@@ -77,7 +79,7 @@ void top_format_mem_row(char *buf, size_t len, const struct top_row *r,
 int top_mem_csv_header(FILE *f)
 {
 	fputs("timestamp_ms,vm,state,memsz,grant,sztgt,active,zero_shared,"
-	      "balloon,mctltgt,mctlsz,compressed,swapped\n",
+	      "balloon,mctltgt,mctlsz,compressed,swapped,pool_shared\n",
 	      f);
 	return ferror(f) ? -EIO : 0;
 }
@@ -127,6 +129,7 @@ int top_mem_csv_sample(FILE *f, const struct top_sample *s, uint64_t time_ms)
 		csv_num(f, p && m->balloon, m->balloon_size);
 		csv_num(f, p && m->has_compressed, m->compressed);
 		csv_num(f, p && m->has_swapped, m->swapped);
+		csv_num(f, p && m->has_pool, m->pool_shared);
 		fputc('\n', f);
 	}
 	return ferror(f) ? -EIO : 0;

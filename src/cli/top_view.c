@@ -155,6 +155,9 @@ static int parse_mem(const json_t *o, const char *where, struct top_mem *m,
 	e = e ?: get_u64(mo, "active", w, &m->active, err);
 	e = e ?: get_u64(mo, "consumed", w, &m->consumed, err);
 	e = e ?: get_u64(mo, "zero_shared", w, &m->zero_shared, err);
+	m->has_pool = json_object_get(mo, "pool_shared") != NULL;
+	if (m->has_pool)
+		e = e ?: get_u64(mo, "pool_shared", w, &m->pool_shared, err);
 	e = e ?: get_u64(mo, "balloon_target", w, &m->balloon_target, err);
 	e = e ?: get_u64(mo, "balloon_size", w, &m->balloon_size, err);
 	if (e)

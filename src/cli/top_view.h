@@ -34,6 +34,10 @@
 struct top_mem {
 	bool present;
 	uint64_t size, target, active, consumed, zero_shared;
+	/* shared with other VMs through the daemon's pool (absent from an
+	 * older daemon: has_pool false) */
+	bool has_pool;
+	uint64_t pool_shared;
 	bool balloon; /* the VM has a balloon device */
 	uint64_t balloon_target, balloon_size;
 	bool has_compressed, has_swapped;

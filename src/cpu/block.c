@@ -151,7 +151,7 @@ static uint8_t *fetch_page(struct hart *h, uint64_t pc, uint64_t *gpa)
 		hart_trap(h, h->s.pc, EXC_INSN_ACCESS, pc);
 		return NULL;
 	}
-	if (!(flags & GMEM_PAGE_ZERO) &&
+	if (!(flags & (GMEM_PAGE_ZERO | GMEM_PAGE_NOCACHE)) &&
 	    pmp_check(h, *gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE, h->s.priv,
 		      MMU_FETCH)) {
 		e->tag = pc & ~GUEST_PAGE_MASK;

@@ -331,8 +331,8 @@ static int load_in_page(struct hart *h, uint64_t va, unsigned size,
 			return EXC_LOAD_ACCESS;
 		*val = read_sized(page + (gpa & GUEST_PAGE_MASK), size);
 		/* a data trigger needs every access on this path */
-		if (!(flags & GMEM_PAGE_ZERO) && !(va & (size - 1)) &&
-		    !h->trig_data &&
+		if (!(flags & (GMEM_PAGE_ZERO | GMEM_PAGE_NOCACHE)) &&
+		    !(va & (size - 1)) && !h->trig_data &&
 		    pmp_check(h, gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE, priv,
 			      MMU_LOAD))
 			tlb_fill(&h->tlb_load[(va >> 12) & (TLB_SIZE - 1)], va,
@@ -418,7 +418,7 @@ static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 		if (code)
 			store_hits_code(h, gpa);
 		else if (!(flags & (GMEM_PAGE_READONLY | GMEM_PAGE_ZERO |
-				    GMEM_PAGE_LOGGED)) &&
+				    GMEM_PAGE_NOCACHE | GMEM_PAGE_LOGGED)) &&
 			 !(va & (size - 1)) && !h->trig_data &&
 			 pmp_check(h, gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE,
 				   priv, MMU_STORE))
@@ -491,7 +491,7 @@ bool mmu_jit_fill(struct hart *h, uint64_t va, unsigned size, bool store)
 				  &flags);
 	/* a logged page (live migration's dirty log) stays out of the store
 	 * TLB: every store must reach gmem_page to mark its frame */
-	if (!page || (flags & GMEM_PAGE_ZERO) ||
+	if (!page || (flags & (GMEM_PAGE_ZERO | GMEM_PAGE_NOCACHE)) ||
 	    (store && (flags & (GMEM_PAGE_READONLY | GMEM_PAGE_LOGGED))))
 		return false;
 	struct tlb_entry *t = store ? h->tlb_store : h->tlb_load;

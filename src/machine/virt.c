@@ -572,6 +572,16 @@ static int build(struct virt *vm, struct error *err)
 		return -ENOMEM;
 	if (reclaim_setup(vm, err))
 		return -EINVAL;
+	if (cfg->pool && cfg->share_rate != VIRT_SHARE_OFF) {
+		/* a new RAM: the daemon forgets the old one's references
+		 * when it hears of this one */
+		uint32_t gen = ++vm->pool_gen;
+
+		cfg->pool->ram(cfg->pool->ops.opaque, gmem_ram_fd(vm->mem),
+			       cfg->ram_size, gen);
+		gmem_pool_attach(vm->mem, cfg->pool->base, cfg->pool->frames,
+				 gen, &cfg->pool->ops);
+	}
 	for (unsigned i = 0; i < vm->n_harts; i++) {
 		struct virt_hart *vh = &vm->harts[i];
 		vh->vm = vm;

@@ -116,6 +116,18 @@ struct virt_config {
 	 * set. May be NULL. */
 	int (*before_guest)(void *opaque, struct error *err);
 	void *before_guest_opaque;
+	/* Cross-VM page sharing (docs/memory.md): the daemon's pool, mapped
+	 * read-only by the VM worker, or NULL. Each RAM the machine builds
+	 * (every boot) is attached to it with a new generation, announced
+	 * first through ram() (its memfd, borrowed: the callee dups or
+	 * sends it). Unused with share_rate VIRT_SHARE_OFF. */
+	const struct virt_pool *pool;
+};
+struct virt_pool {
+	const void *base;
+	uint64_t frames;
+	struct gmem_pool_ops ops;
+	void (*ram)(void *opaque, int fd, uint64_t bytes, uint32_t gen);
 };
 #define VIRT_SHARE_DEFAULT 16384u /* 64 MiB/s */
 #define VIRT_SHARE_OFF	   UINT32_MAX
@@ -278,6 +290,10 @@ struct virt_mem_stats {
 	/* the policy's reclaim target as set (virt_mem_target_set), 0: none;
 	 * the other figures of compression are in struct gmem_stats */
 	uint64_t policy_limit_pages;
+	/* cross-VM sharing (pool.c): frames mapped to the daemon's pool now,
+	 * COW breaks of such frames (total) */
+	uint64_t pool_shared_pages;
+	uint64_t pool_cow_breaks;
 };
 void virt_mem_stats(const struct virt *vm, struct virt_mem_stats *st);
 /* Ask the guest's balloon to hold pages 4 KiB pages (0: deflate all):
@@ -290,6 +306,10 @@ int virt_balloon_set(struct virt *vm, uint64_t pages);
  * (cfg->mem_limit) the smaller one holds. Kept across guest reboots.
  * -EINVAL for more pages than RAM. Any thread. */
 int virt_mem_target_set(struct virt *vm, uint64_t pages);
+/* The daemon's answers to the current RAM's offers (gmem_pool_answer for
+ * each (gfn, frame)). Any thread. */
+void virt_pool_answer(struct virt *vm, uint32_t gen, uint32_t batch,
+		      const struct gmem_pool_pair *a, unsigned n);
 /* The limit the RAM is reclaimed to now (bytes, 0 = none): the smaller
  * of cfg->mem_limit and the policy's target. */
 uint64_t virt_mem_limit(const struct virt *vm);

@@ -99,6 +99,7 @@ struct virt {
 	/* the memory policy's reclaim target (bytes, 0 = none): with
 	 * cfg->mem_limit the smaller one is the RAM's limit (virt_mem.c) */
 	_Atomic uint64_t policy_limit;
+	uint32_t pool_gen; /* of the last RAM attached to the pool */
 	bool swap_open;
 	unsigned panic_match; /* bytes of the banner matched */
 	struct console *console;

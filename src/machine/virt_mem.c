@@ -54,6 +54,8 @@ void virt_mem_stats(const struct virt *vm, struct virt_mem_stats *st)
 		st->private_pages = g.frames_private;
 		st->zero_shared_pages = g.frames_zero_shared;
 		st->cow_breaks = g.cow_breaks;
+		st->pool_shared_pages = g.frames_pool_shared;
+		st->pool_cow_breaks = g.pool_cow_breaks;
 	}
 	st->policy_limit_pages = atomic_load(&m->policy_limit) >> PAGE_SHIFT;
 	if (m->io.balloon)
@@ -90,6 +92,18 @@ uint64_t virt_mem_limit(const struct virt *vm)
 	if (!cfg)
 		return pol;
 	return pol && pol < cfg ? pol : cfg;
+}
+
+void virt_pool_answer(struct virt *vm, uint32_t gen, uint32_t batch,
+		      const struct gmem_pool_pair *a, unsigned n)
+{
+	/* io_lock: a reboot replaces the RAM under it (an answer for the
+	 * old RAM's gen is then ignored by gmem_pool_answer) */
+	pthread_mutex_lock(&vm->io_lock);
+	for (unsigned i = 0; vm->mem && i < n; i++)
+		(void)gmem_pool_answer(vm->mem, gen, batch, a[i].gfn,
+				       a[i].frame);
+	pthread_mutex_unlock(&vm->io_lock);
 }
 
 int virt_mem_target_set(struct virt *vm, uint64_t pages)

@@ -4,10 +4,12 @@
  * p2m encoding and docs/memory.md for the design.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "mem/gmem.h"
 #include "mem/gmem_priv.h"
@@ -56,12 +58,27 @@ struct gmem *gmem_create(uint64_t ram_base, uint64_t ram_size,
 		error_set(err, ENOMEM, "guest memory: out of host memory");
 		return NULL;
 	}
+	gm->ram_fd = -1;
+	pthread_mutex_init(&gm->pool_lock, NULL);
 	gm->ram_base = ram_base;
 	gm->ram_size = ram_size;
 	gm->nframes = ram_size >> GUEST_PAGE_SHIFT;
 
-	gm->reserve = map_anon(ram_size, PROT_READ | PROT_WRITE);
-	if (!gm->reserve) {
+	/* Guest RAM is a memfd (docs/memory.md, "Guest RAM in a memfd"):
+	 * the daemon can read it (page sharing, migration), and a slot goes
+	 * back to the host with a punched hole. */
+	gm->ram_fd = memfd_create("softvisor-ram", MFD_CLOEXEC);
+	if (gm->ram_fd < 0 || ftruncate(gm->ram_fd, (off_t)ram_size)) {
+		e = errno;
+		error_set(err, e,
+			  "guest RAM of %llu MiB: cannot create its memfd: %s",
+			  (unsigned long long)(ram_size >> 20), strerror(e));
+		goto fail;
+	}
+	gm->reserve = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_NORESERVE, gm->ram_fd, 0);
+	if (gm->reserve == MAP_FAILED) {
+		gm->reserve = NULL;
 		e = errno;
 		error_set(err, e,
 			  "guest RAM of %llu MiB: cannot reserve host address "
@@ -113,6 +130,7 @@ void gmem_destroy(struct gmem *gm)
 		return;
 	gmem_bus_destroy(gm);
 	gmem_reclaim_destroy(gm);
+	gmem_pool_destroy(gm);
 	if (gm->loc)
 		munmap(gm->loc, gm->loc_bytes);
 	free(gm->dirty);
@@ -124,6 +142,8 @@ void gmem_destroy(struct gmem *gm)
 		munmap(gm->zero_page, GUEST_PAGE_SIZE);
 	if (gm->reserve)
 		munmap(gm->reserve, gm->ram_size);
+	if (gm->ram_fd >= 0)
+		close(gm->ram_fd);
 	free(gm);
 }
 
@@ -135,6 +155,22 @@ uint64_t gmem_ram_base(const struct gmem *gm)
 uint64_t gmem_ram_size(const struct gmem *gm)
 {
 	return gm->ram_size;
+}
+
+int gmem_ram_fd(const struct gmem *gm)
+{
+	return gm->ram_fd;
+}
+
+void gmem_slot_discard(struct gmem *gm, uint64_t gfn)
+{
+	/* Punching also unmaps the page from every mapping of the memfd,
+	 * so a later access through the reserve (or a stale pointer) reads
+	 * zeros, as MADV_DONTNEED did on the anonymous reserve. Cannot fail
+	 * on a range of our own memfd short of a kernel without hole
+	 * punching in shmem (before 3.5). */
+	(void)fallocate(gm->ram_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			(off_t)(gfn << GUEST_PAGE_SHIFT), GUEST_PAGE_SIZE);
 }
 
 bool gmem_is_ram(const struct gmem *gm, uint64_t gpa, uint64_t len)
@@ -163,7 +199,7 @@ uintptr_t gmem_wait_not_busy(struct gmem *gm, uint64_t gfn)
  * A store to a frame that is not plainly private. From the zero frame the
  * only transition is to slot gfn, so racing writers CAS the same value: one
  * wins and counts the frame, the others see the slot and are done. The slot
- * reads as zeros: it was never touched, or MADV_DONTNEED'd by
+ * reads as zeros: it was never touched, or punched by
  * gmem_release_page() or the scanner. A protected frame (page sharing,
  * phase 1) just loses its protection: the scanner's commit then fails.
  */
@@ -179,6 +215,17 @@ uintptr_t gmem_make_private(struct gmem *gm, uint64_t gfn)
 		}
 		if (cur & P2M_F_COLD) {
 			cur = gmem_reclaim_fault(gm, gfn);
+			continue;
+		}
+		if (cur & P2M_F_POOL) {
+			cur = gmem_pool_break(gm, gfn, cur);
+			continue;
+		}
+		if (cur & P2M_F_OFFER) {
+			/* still private: the offer is lifted, the daemon's
+			 * answer will find it so */
+			if (p2m_cas(gm, gfn, &cur, slot))
+				return slot;
 			continue;
 		}
 		if (cur & P2M_F_ZERO)
@@ -307,7 +354,7 @@ int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf, size_t len)
  * Entry back to the zero frame first, then the host memory. A writer racing
  * with the release (the guest wrote a page it gave away, or a hart used a
  * stale TLB entry) loses its write but never touches memory it does not
- * own: the slot stays mapped and DONTNEED leaves it reading zeros, which
+ * own: the slot stays mapped and the punched hole leaves it reading zeros, which
  * keeps the invariant gmem_make_private() relies on.
  */
 int gmem_release_page(struct gmem *gm, uint64_t gpa)
@@ -341,14 +388,18 @@ int gmem_release_page(struct gmem *gm, uint64_t gpa)
 			break;
 		}
 		if (p2m_cas(gm, gfn, &cur, gm->zero_entry)) {
-			atomic_fetch_sub_explicit(&gm->frames_private, 1,
-						  memory_order_relaxed);
+			if (cur & P2M_F_POOL)
+				gmem_pool_released(gm, gfn, cur);
+			else
+				atomic_fetch_sub_explicit(&gm->frames_private,
+							  1,
+							  memory_order_relaxed);
 			break;
 		}
 	}
-	/* Unconditional: a stale writer may have touched a zero frame's slot.
-	 * Cannot fail on a range we mapped ourselves. */
-	(void)madvise(p2m_slot(gm, gfn), GUEST_PAGE_SIZE, MADV_DONTNEED);
+	/* Unconditional: a stale writer may have touched a zero frame's
+	 * slot. */
+	gmem_slot_discard(gm, gfn);
 	/* The guest-visible content changed (now zeros): migration must send
 	 * the page again. */
 	gmem_mark_dirty(gm, gfn);
@@ -379,4 +430,7 @@ void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st)
 	st->reclaim_probed = atomic_load(&gm->reclaim_probed);
 	st->reclaim_touched = atomic_load(&gm->reclaim_touched);
 	st->reclaim_kept = atomic_load(&gm->reclaim_kept);
+	st->frames_pool_shared = atomic_load(&gm->frames_pool_shared);
+	st->pool_offered = atomic_load(&gm->pool_offered);
+	st->pool_cow_breaks = atomic_load(&gm->pool_cow_breaks);
 }

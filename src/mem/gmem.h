@@ -50,6 +50,12 @@ void gmem_destroy(struct gmem *gm);
 
 uint64_t gmem_ram_base(const struct gmem *gm);
 uint64_t gmem_ram_size(const struct gmem *gm);
+/* The memfd holding guest RAM (byte gpa - ram_base of RAM at that offset
+ * while the frame is private; frames that are not private read as zeros
+ * there or hold stale content). Owned by the gmem, closed by
+ * gmem_destroy(): dup it to keep it. Lets another process (the daemon)
+ * read the VM's memory (page sharing, docs/memory.md). */
+int gmem_ram_fd(const struct gmem *gm);
 
 /* True if [gpa, gpa+len) lies entirely in RAM. */
 bool gmem_is_ram(const struct gmem *gm, uint64_t gpa, uint64_t len);
@@ -106,6 +112,13 @@ enum gmem_page_flags {
 	 * in a TLB, or later stores to the page would not mark it again
 	 * after the log was collected. */
 	GMEM_PAGE_LOGGED = 1u << 2,
+	/* The content is what the page holds, but no TLB may cache the
+	 * pointer, not even for loads: the frame is offered to or shared
+	 * through the host-wide pool (pool.c), and a store by any hart or
+	 * device moves it to another host page (copy-on-write), which a
+	 * cached read pointer would not see. Unlike GMEM_PAGE_ZERO it says
+	 * nothing about the content. */
+	GMEM_PAGE_NOCACHE = 1u << 7,
 };
 
 enum gmem_access { GMEM_READ = 0, GMEM_WRITE = 1 };
@@ -158,7 +171,7 @@ void gmem_dma_unpin(struct gmem *gm, uint64_t gpa, uint64_t len);
 
 /* Give the frame holding gpa back to the host (balloon inflate, free page
  * reporting): the guest frame reads as zero again and the host memory is
- * returned (MADV_DONTNEED). The page counts as written for the dirty log.
+ * returned (a hole punched in the RAM memfd). The page counts as written for the dirty log.
  * Returns 0 or -EFAULT if not RAM. Hart TLBs that may cache the page must
  * be flushed by the caller's owner; a write racing with the release may be
  * lost (never host-unsafe). */
@@ -182,6 +195,10 @@ struct gmem_stats {
 	uint64_t reclaim_probed;    /* frames probed for an access, total */
 	uint64_t reclaim_touched;   /* probes ended by an access, total */
 	uint64_t reclaim_kept; /* cold frames kept: incompressible, no swap */
+	/* cross-VM sharing (pool.c) */
+	uint64_t frames_pool_shared; /* frames mapped to pool frames now */
+	uint64_t pool_offered;	     /* frames offered to the daemon, total */
+	uint64_t pool_cow_breaks;    /* of cow_breaks: pooled frames, total */
 };
 void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st);
 
@@ -232,7 +249,7 @@ size_t gmem_dirty_log_words(const struct gmem *gm);
  *   ...      the owner flushes every hart's TLB (no store can still go
  *            straight to the frame) and waits until each hart did
  *   commit   still protected, unpinned and zero: the entry becomes the
- *            zero frame and the host memory is returned (MADV_DONTNEED);
+ *            zero frame and the host memory is returned (a punched hole);
  *            the next write makes it private again (a COW break)
  *
  * struct gmem_share keeps the position and the batch between the phases;
@@ -240,6 +257,17 @@ size_t gmem_dirty_log_words(const struct gmem *gm);
  * flush. Not thread-safe against itself: one scanner per gmem.
  */
 #define GMEM_SHARE_BATCH 4096
+
+/* Cross-VM sharing (below): an offer, a reference (gfn, pool frame). */
+#define GMEM_POOL_NONE UINT32_MAX
+
+struct gmem_pool_offer {
+	uint32_t gfn, pad;
+	uint64_t hash;
+};
+struct gmem_pool_pair {
+	uint32_t gfn, frame;
+};
 
 struct gmem_share_ops {
 	/* Ask every hart to flush its TLB (returns at once). */
@@ -255,6 +283,11 @@ struct gmem_share {
 	uint32_t n;	 /* protected frames waiting for the commit */
 	uint32_t waited; /* steps the flush has not completed */
 	uint32_t gfn[GMEM_SHARE_BATCH];
+	/* cross-VM sharing: frames offered by the last step, hashed and
+	 * sent once every hart flushed */
+	uint32_t n_offer;
+	uint32_t offer[GMEM_SHARE_BATCH];
+	struct gmem_pool_offer offers[GMEM_SHARE_BATCH];
 	/* reclamation (reclaim.c): the clock hand, frames probed by the
 	 * last step, frames out whose slot goes back after the flush */
 	uint64_t clock;
@@ -286,6 +319,63 @@ unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
  * frames already out stay out (their slots are released later or never:
  * harmless). */
 void gmem_share_abort(struct gmem *gm, struct gmem_share *s);
+/* ---- cross-VM sharing (pool.c, docs/memory.md) ------------------------ */
+
+/*
+ * Identical non-zero frames of all VMs share one read-only frame of a
+ * host-wide pool that the daemon owns (this process maps it read-only).
+ * The scanner (gmem_share_step) protects private frames as for zero
+ * sharing (offered: reads go on through the slot, uncached), and after
+ * the flush hands their XXH3-64 hashes to ops.offer. The daemon compares
+ * candidates byte for byte and answers each with a pool frame or
+ * GMEM_POOL_NONE (gmem_pool_answer, any thread); a committed frame's slot
+ * is punched after one more flush. A store copies the pool frame back
+ * into the slot (a COW break). References let go of (COW breaks,
+ * releases, refused answers) go to ops.drop from the next step. `gen`
+ * tells this RAM's offers and answers from an older RAM's (a reboot).
+ */
+struct gmem_pool_ops {
+	/* On the scanner's thread; n <= GMEM_SHARE_BATCH. false: not sent
+	 * (no daemon): the offers are lifted at once. */
+	bool (*offer)(void *opaque, uint32_t gen, uint32_t batch,
+		      const struct gmem_pool_offer *o, unsigned n);
+	void (*drop)(void *opaque, uint32_t gen, const struct gmem_pool_pair *d,
+		     unsigned n);
+	void *opaque;
+};
+
+/* Share through the pool mapped read-only at base (frames 4 KiB frames;
+ * it must stay mapped until gmem_destroy). Before the scanner runs; out of
+ * memory for its table, the gmem stays unattached. */
+void gmem_pool_attach(struct gmem *gm, const void *base, uint64_t frames,
+		      uint32_t gen, const struct gmem_pool_ops *ops);
+bool gmem_pool_attached(const struct gmem *gm);
+/* The daemon's answer to an offer of this RAM (gen) sent in batch `batch`
+ * (ops.offer's): true if gfn now maps pool frame `frame`. false: not
+ * committed (no match, written since the offer, pinned, content differs,
+ * another gen; an answer to an older batch than the one gfn was last
+ * offered in leaves the entry alone); a reference the daemon took is
+ * given back through ops.drop. Any thread. */
+bool gmem_pool_answer(struct gmem *gm, uint32_t gen, uint32_t batch,
+		      uint32_t gfn, uint32_t frame);
+/* The batch the frames protected now will be offered in (tests). */
+uint32_t gmem_pool_batch(const struct gmem *gm);
+/* XXH3-64 of a 4 KiB page. */
+uint64_t gmem_pool_hash(const void *page);
+/* Host address of pool frame `frame` (read-only). */
+const uint8_t *gmem_pool_frame(const struct gmem *gm, uint32_t frame);
+/* The phases for one frame (the step drives them; tests call them):
+ * protect a private unpinned frame as offered; after the flush, offered
+ * gives its hash if it is still offered; unoffer lifts the offer. */
+bool gmem_pool_protect(struct gmem *gm, uint64_t gfn);
+bool gmem_pool_offered(struct gmem *gm, uint64_t gfn, uint64_t *hash);
+void gmem_pool_unoffer(struct gmem *gm, uint64_t gfn);
+/* Scanner internals (share.c): slots waiting for a flush; punch them
+ * after one; send the queued drops. */
+bool gmem_pool_flush_pending(struct gmem *gm);
+void gmem_pool_flushed(struct gmem *gm);
+void gmem_pool_send_drops(struct gmem *gm);
+
 /* ---- compression and swap (reclaim.c, docs/memory.md) ----------------- */
 
 /*

@@ -28,6 +28,13 @@
  *   + P2M_F_BUSY while the reclaimer commits or releases it, or a fault
  *              brings it back (whoever set BUSY is the only one to clear
  *              it)
+ * Cross-VM sharing (pool.c), with P2M_F_RO | P2M_F_NOCACHE so that no
+ * TLB caches them (a store anywhere moves the frame to another page):
+ *   offered    slot | OFFER      (protected, flushed, hash sent to the
+ *              daemon; reads go through the slot)
+ *   pooled     pool frame | POOL (the slot was punched; a store copies
+ *              the pool frame back into the slot: a COW break)
+ *   + P2M_F_BUSY while the answer is committed or the COW copy made
  * Slot gfn is the only private frame gfn can ever have, so two racing
  * first writes both CAS zero -> the same slot and agree on the result, and
  * a stale pointer to the slot reads what the frame holds or held.
@@ -48,13 +55,20 @@
  * frames). P2M_F_ZERO: the shared zero frame (no TLB may cache it). */
 #define P2M_F_RO       ((uintptr_t)GMEM_PAGE_READONLY)
 #define P2M_F_ZERO     ((uintptr_t)GMEM_PAGE_ZERO)
-#define P2M_PAGE_FLAGS (P2M_F_RO | P2M_F_ZERO)
+#define P2M_F_NOCACHE  ((uintptr_t)GMEM_PAGE_NOCACHE)
+#define P2M_PAGE_FLAGS (P2M_F_RO | P2M_F_ZERO | P2M_F_NOCACHE)
 /* Internal flags, never handed out by gmem_page(). */
-#define P2M_F_BUSY		 ((uintptr_t)1 << 2)
-#define P2M_F_SHARED		 ((uintptr_t)1 << 3)
-#define P2M_F_COLD		 ((uintptr_t)1 << 4)
-#define P2M_F_OUT		 ((uintptr_t)1 << 5)
-#define P2M_F_HELD		 ((uintptr_t)1 << 6)
+#define P2M_F_BUSY   ((uintptr_t)1 << 2)
+#define P2M_F_SHARED ((uintptr_t)1 << 3)
+#define P2M_F_COLD   ((uintptr_t)1 << 4)
+#define P2M_F_OUT    ((uintptr_t)1 << 5)
+#define P2M_F_HELD   ((uintptr_t)1 << 6)
+/* Cross-VM sharing (pool.c): offered to the daemon, mapped to a pool
+ * frame. Both come with RO | NOCACHE. */
+#define P2M_F_OFFER		 ((uintptr_t)1 << 8)
+#define P2M_F_POOL		 ((uintptr_t)1 << 9)
+#define P2M_OFFER_FLAGS		 (P2M_F_RO | P2M_F_NOCACHE | P2M_F_OFFER)
+#define P2M_POOL_FLAGS		 (P2M_F_RO | P2M_F_NOCACHE | P2M_F_POOL)
 #define P2M_COLD_FLAGS		 (P2M_F_COLD | P2M_F_RO | P2M_F_ZERO)
 #define P2M_FLAGS_MASK		 ((uintptr_t)GUEST_PAGE_MASK)
 #define GMEM_NAME_MAX		 48
@@ -73,9 +87,11 @@ struct gmem {
 	uint64_t ram_size;
 	uint64_t nframes;
 
-	/* Frame reserve: slot i backs gfn i once private. Never unmapped
-	 * before gmem_destroy(), so stale pointers stay harmless. */
+	/* Frame reserve: slot i backs gfn i once private. A MAP_SHARED
+	 * mapping of the memfd ram_fd (slot i at offset i * 4K). Never
+	 * unmapped before gmem_destroy(), so stale pointers stay harmless. */
 	uint8_t *reserve;
+	int ram_fd;
 	/* The shared zero frame, mapped PROT_READ. */
 	uint8_t *zero_page;
 	uintptr_t zero_entry; /* zero_page | P2M_F_RO | P2M_F_ZERO */
@@ -111,6 +127,28 @@ struct gmem {
 	_Atomic uint64_t reclaim_probed;
 	_Atomic uint64_t reclaim_touched;
 	_Atomic uint64_t reclaim_kept;
+
+	/* Cross-VM sharing (pool.c): the daemon's pool, mapped read-only
+	 * (NULL: not attached), the generation of this RAM in the daemon's
+	 * eyes, and under pool_lock the references to give back (gfn, frame
+	 * pairs) and the frames committed since the last flush (fresh); the
+	 * scanner alone owns the list whose slots it punches next. */
+	const uint8_t *pool_base;
+	uint64_t pool_frames;
+	uint32_t pool_gen;
+	struct gmem_pool_ops pool_ops;
+	/* per frame, the batch it was last offered in (lazily committed);
+	 * pool_batch: the batch frames protected now go out in (scanner) */
+	_Atomic uint32_t *offer_batch;
+	size_t offer_batch_bytes;
+	uint32_t pool_batch;
+	pthread_mutex_t pool_lock;
+	uint32_t *pool_drops, n_drops, cap_drops;
+	uint32_t *pool_fresh, n_fresh, cap_fresh;
+	uint32_t *pool_punch, n_punch, cap_punch;
+	_Atomic uint64_t frames_pool_shared;
+	_Atomic uint64_t pool_offered;
+	_Atomic uint64_t pool_cow_breaks;
 
 	/* Dirty log: one bit per frame. */
 	_Atomic uint64_t *dirty;
@@ -179,6 +217,10 @@ static inline void gmem_mark_dirty(struct gmem *gm, uint64_t gfn)
 		atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
 }
 
+/* Give the host memory of slot gfn back (a hole punched in the RAM
+ * memfd): the slot reads as zeros afterwards. */
+void gmem_slot_discard(struct gmem *gm, uint64_t gfn);
+
 /* Make gfn private (first write, lifting a protection) and return its
  * decoded entry. */
 uintptr_t gmem_make_private(struct gmem *gm, uint64_t gfn);
@@ -201,6 +243,17 @@ void gmem_reclaim_destroy(struct gmem *gm);
  * gmem_no_throttle (DMA mappings, bulk copies: device threads). */
 extern _Thread_local bool gmem_no_throttle;
 void gmem_reclaim_throttle(struct gmem *gm);
+
+/* pool.c: a store reached a pooled entry cur: copy it into the slot
+ * (returns the new entry, or the one found if it changed); a release
+ * took the pooled entry `was` to zero; the lists' memory. */
+uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur);
+void gmem_pool_released(struct gmem *gm, uint64_t gfn, uintptr_t was);
+void gmem_pool_queue_drop(struct gmem *gm, uint32_t gfn, uint32_t frame);
+void gmem_pool_destroy(struct gmem *gm);
+/* The batch in flight went out (or was given up): new protections get a
+ * new batch. */
+void gmem_pool_next_batch(struct gmem *gm);
 
 /* Words, not bytes: the scanners look at many frames (share.c). */
 bool gmem_frame_is_zero(const uint8_t *p);

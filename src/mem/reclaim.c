@@ -20,9 +20,9 @@
  *    and the entry becomes OUT | HELD: the slot keeps its content.
  *  - release (after one more flush): a hart that looked the frame up
  *    uncached before the commit finished its instruction by now, so the
- *    slot can go (MADV_DONTNEED). A fault before that just drops the copy.
+ *    slot can go (a punched hole in the RAM memfd). A fault before that just drops the copy.
  *  - fault: BUSY, the content back into the slot (which reads as zeros
- *    after DONTNEED, so a full page is written), the copy freed, the entry
+ *    after the punch, so a full page is written), the copy freed, the entry
  *    private again.
  */
 #include <errno.h>
@@ -437,7 +437,7 @@ enum gmem_reclaim_result gmem_reclaim_commit(struct gmem *gm, uint64_t gfn)
 	if (gmem_frame_is_zero(page)) {
 		/* nobody reads the slot but through stale pointers, and they
 		 * read zeros: what the frame holds */
-		(void)madvise(page, GUEST_PAGE_SIZE, MADV_DONTNEED);
+		gmem_slot_discard(gm, gfn);
 		cur = busy;
 		(void)p2m_cas(gm, gfn, &cur, gm->zero_entry | P2M_F_SHARED);
 		atomic_fetch_sub(&gm->frames_private, 1);
@@ -472,8 +472,7 @@ bool gmem_reclaim_release(struct gmem *gm, uint64_t gfn)
 	busy = cur | P2M_F_BUSY;
 	if (!p2m_cas(gm, gfn, &cur, busy))
 		return false; /* brought back (or released) meanwhile */
-	/* Cannot fail on a range we mapped ourselves. */
-	(void)madvise(p2m_slot(gm, gfn), GUEST_PAGE_SIZE, MADV_DONTNEED);
+	gmem_slot_discard(gm, gfn);
 	cur = busy;
 	(void)p2m_cas(gm, gfn, &cur, slot | P2M_COLD_FLAGS | P2M_F_OUT);
 	atomic_fetch_sub(&gm->frames_private, 1);

@@ -11,7 +11,7 @@
  *    flush removes the old entries before the commit looks at the frame.
  *  - the commit marks the frame busy first: a writer that comes now waits
  *    until the frame is the zero frame and then makes the same slot private
- *    again, after the DONTNEED. A reader may still read the slot through a
+ *    again, after the punch. A reader may still read the slot through a
  *    stale pointer: it reads zeros, which is what the frame holds, and
  *    after the next write the same slot again.
  *  - a device may hold a pointer to the slot from gmem_dma_map() since
@@ -87,8 +87,7 @@ bool gmem_share_commit_zero(struct gmem *gm, uint64_t gfn)
 		(void)p2m_cas(gm, gfn, &cur, slot); /* only we leave busy */
 		return false;
 	}
-	/* Cannot fail on a range we mapped ourselves. */
-	(void)madvise(p2m_slot(gm, gfn), GUEST_PAGE_SIZE, MADV_DONTNEED);
+	gmem_slot_discard(gm, gfn);
 	cur = busy;
 	(void)p2m_cas(gm, gfn, &cur, gm->zero_entry | P2M_F_SHARED);
 	atomic_fetch_sub_explicit(&gm->frames_private, 1, memory_order_relaxed);
@@ -103,6 +102,11 @@ void gmem_share_abort(struct gmem *gm, struct gmem_share *s)
 		gmem_share_unprotect(gm, s->gfn[i]);
 	for (uint32_t i = 0; i < s->n_cold; i++)
 		gmem_reclaim_unprobe(gm, s->cold[i]);
+	for (uint32_t i = 0; i < s->n_offer; i++)
+		gmem_pool_unoffer(gm, s->offer[i]);
+	if (s->n_offer)
+		gmem_pool_next_batch(gm);
+	s->n_offer = 0;
 	s->n = 0;
 	s->n_cold = 0;
 	s->waited = 0;
@@ -126,13 +130,47 @@ static void reclaim_probe(struct gmem *gm, struct gmem_share *s, uint64_t want)
 	}
 }
 
+/* The flush after the offers' protection is done: their content is
+ * stable, hash the ones still offered and hand them to the daemon; punch
+ * the slots of frames committed before the last flush. */
+static void pool_send_offers(struct gmem *gm, struct gmem_share *s)
+{
+	unsigned n = 0;
+
+	gmem_pool_flushed(gm);
+	for (uint32_t i = 0; i < s->n_offer; i++) {
+		uint64_t h;
+
+		if (!gmem_pool_offered(gm, s->offer[i], &h))
+			continue; /* written since */
+		s->offers[n].gfn = s->offer[i];
+		s->offers[n].pad = 0;
+		s->offers[n].hash = h;
+		n++;
+	}
+	s->n_offer = 0;
+	atomic_fetch_add_explicit(&gm->pool_offered, n, memory_order_relaxed);
+	if (n && (!gm->pool_ops.offer ||
+		  !gm->pool_ops.offer(gm->pool_ops.opaque, gm->pool_gen,
+				      gmem_pool_batch(gm), s->offers, n)))
+		for (unsigned i = 0; i < n; i++)
+			gmem_pool_unoffer(gm, s->offers[i].gfn);
+	/* what the scan protects from now on goes out in the next batch */
+	gmem_pool_next_batch(gm);
+}
+
 unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 			 const struct gmem_share_ops *ops, unsigned scan)
 {
 	unsigned shared = 0;
 	uint64_t excess;
 
-	if (s->n || s->n_cold || s->n_held) {
+	bool pool = gmem_pool_attached(gm);
+
+	if (pool)
+		gmem_pool_send_drops(gm);
+	if (s->n || s->n_cold || s->n_held || s->n_offer ||
+	    (pool && gmem_pool_flush_pending(gm))) {
 		if (!ops->flushed(ops->opaque)) {
 			/* a vCPU that does not run for long (throttled,
 			 * descheduled) holds the batch back: give it up
@@ -158,6 +196,8 @@ unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 		}
 		s->n_cold = 0;
 		s->waited = 0;
+		if (pool)
+			pool_send_offers(gm, s);
 	}
 	for (unsigned k = 0; k < scan && s->n < GMEM_SHARE_BATCH; k++) {
 		uint64_t gfn = s->cursor++;
@@ -166,6 +206,9 @@ unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 			s->cursor = 0;
 		if (gmem_share_protect_zero(gm, gfn))
 			s->gfn[s->n++] = (uint32_t)gfn;
+		else if (pool && s->n_offer < GMEM_SHARE_BATCH &&
+			 gmem_pool_protect(gm, gfn))
+			s->offer[s->n_offer++] = (uint32_t)gfn;
 	}
 	/* frames whose slot goes back next step count as gone already; a
 	 * VM over its target is taken a little further (1/32 of the
@@ -174,7 +217,8 @@ unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 	if (excess > s->n_held)
 		reclaim_probe(gm, s,
 			      excess - s->n_held + gmem_reclaim_margin(gm));
-	if (s->n || s->n_cold || s->n_held)
+	if (s->n || s->n_cold || s->n_held || s->n_offer ||
+	    (pool && gmem_pool_flush_pending(gm)))
 		ops->flush(ops->opaque);
 	return shared;
 }

@@ -689,6 +689,10 @@ void vm_mem_stats(const struct vm *vm, struct virt_mem_stats *st)
 	else
 		memset(st, 0, sizeof(*st));
 	free(w);
+	/* the pool's references are counted here, not by the worker */
+	struct vmproc *p = proc_get(vm);
+	st->pool_shared_pages = p ? vmproc_share_refs(p) : 0;
+	proc_put(vm);
 }
 
 int vm_balloon_set(struct vm *vm, uint64_t pages)
@@ -702,6 +706,13 @@ int vm_balloon_set(struct vm *vm, uint64_t pages)
 		  : -EPIPE;
 	proc_put(vm);
 	return r;
+}
+
+void vm_pool_answer(struct vm *vm, uint32_t gen, uint32_t batch,
+		    const struct gmem_pool_pair *a, unsigned n)
+{
+	if (!vm->remote)
+		virt_pool_answer(vm->board, gen, batch, a, n);
 }
 
 int vm_mem_target_set(struct vm *vm, uint64_t pages)

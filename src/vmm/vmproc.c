@@ -124,8 +124,8 @@ void *vmproc_proxy_thread(void *arg)
 /* ---- the reader ------------------------------------------------------------ */
 
 /* One message of the worker (p->lock held); -EPROTO drops the worker. */
-static int handle(struct vmproc *p, const struct vmproto_msg *m,
-		  struct error *err)
+static int handle(struct vmproc *p, const struct vmproto_msg *m, int *fds,
+		  unsigned nfds, struct error *err)
 {
 	if (!p->hello && m->type != VMPROTO_HELLO)
 		return error_set(err, EPROTO, "%s before hello",
@@ -212,7 +212,16 @@ static int handle(struct vmproc *p, const struct vmproto_msg *m,
 		vmproto_send(p->sock, &a, NULL, 0, MSG_DONTWAIT, NULL);
 		return 0;
 	}
-	case VMPROTO_RAM_FD: return 0; /* not used by the daemon yet */
+	case VMPROTO_RAM_FD:
+	case VMPROTO_SHARE_OFFER:
+	case VMPROTO_SHARE_DROP: {
+		/* the pool has its own lock; answers may wait for room in
+		 * the socket: not under ours */
+		pthread_mutex_unlock(&p->lock);
+		int r = vmproc_share_handle(p, m, fds, nfds, err);
+		pthread_mutex_lock(&p->lock);
+		return r;
+	}
 	case VMPROTO_PANICKED: {
 		if (m->a0 < VIRT_PANIC_PVPANIC || m->a0 > VIRT_PANIC_REBOOT)
 			return error_set(err, EPROTO, "panicked: bad reason %d",
@@ -292,11 +301,17 @@ void *vmproc_reader_thread(void *arg)
 	int r = buf ? 0 : error_set(&err, ENOMEM, "out of memory");
 
 	while (!r) {
-		r = vmproto_recv(p->sock, buf, &m, NULL, NULL, &err);
+		int fds[VMPROTO_MAX_FDS];
+		unsigned nfds = 0;
+
+		r = vmproto_recv(p->sock, buf, &m, fds, &nfds, &err);
 		pthread_mutex_lock(&p->lock);
 		if (!r)
-			r = handle(p, &m, &err);
+			r = handle(p, &m, fds, nfds, &err);
 		pthread_mutex_unlock(&p->lock);
+		for (unsigned i = 0; i < nfds; i++)
+			if (fds[i] >= 0) /* not taken */
+				close(fds[i]);
 	}
 	free(buf);
 	pthread_mutex_lock(&p->lock);
@@ -562,6 +577,8 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 		shutdown(p->sock, SHUT_RDWR);
 		r = error_set(err, EAGAIN, "cannot start a reader thread");
 	}
+	if (!r)
+		vmproc_share_start(p); /* before START: the first RAM */
 	struct vmproto_msg m = { .type = VMPROTO_START,
 				 .a0 = p->sched != NULL,
 				 .data = prm->def_json,
@@ -911,6 +928,7 @@ void vmproc_destroy(struct vmproc *p)
 	close(p->sock);
 	if (p->pidfd >= 0)
 		close(p->pidfd);
+	vmproc_share_end(p);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->tid_lock);
 	pthread_cond_destroy(&p->cond);

@@ -146,4 +146,16 @@ void vmproc_spare_enable(const char *exe);
 void vmproc_set_sandbox(bool on);
 void vmproc_spare_close(void);
 
+/* Cross-VM page sharing (docs/memory.md): the daemon's host-wide pool
+ * (created with the first worker; NULL if it could not be), and the guest
+ * frames of p's VM that map it now (the daemon's own count). */
+struct mem_pool *vmproc_share_pool(void);
+/* Sharing across VMs through the pool for the workers started from now
+ * on (default off: daemon --inter-vm-sharing; a vCPU does not cache a
+ * pool frame even for reads, so a busy guest runs slower on them, see
+ * docs/memory.md). Off: vmproc_share_pool is NULL, workers share zero
+ * pages only. */
+void vmproc_share_enable(bool on);
+uint64_t vmproc_share_refs(struct vmproc *p);
+
 #endif

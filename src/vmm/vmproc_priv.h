@@ -71,6 +71,12 @@ struct vmproc {
 	/* re-attach (vmproc_attach.c) */
 	int pidfd;	/* adopted: the worker is not our child; else -1 */
 	bool detaching; /* vmproc_detach: let go, the worker runs on */
+
+	/* page sharing (vmproc_share.c): the VM's view of the pool and the
+	 * reader's buffers for offers and answers */
+	struct mem_pool_vm *pool_vm;
+	struct gmem_pool_offer *share_in;
+	struct gmem_pool_pair *share_out;
 };
 
 /* vmproc.c: the reader and proxy threads, the kick hook; SIGKILL the
@@ -82,6 +88,14 @@ void vmproc_kill_worker(struct vmproc *p);
 /* A request with descriptors and the default timeout. */
 int vmproc_call_msg(struct vmproc *p, const struct vmproto_msg *m,
 		    const int *fds, unsigned nfds);
+
+/* vmproc_share.c: send the pool before START; forget the VM's
+ * references; one sharing message of the worker (RAM_FD takes fds[0]
+ * and sets it to -1). */
+void vmproc_share_start(struct vmproc *p);
+void vmproc_share_end(struct vmproc *p);
+int vmproc_share_handle(struct vmproc *p, const struct vmproto_msg *m, int *fds,
+			unsigned nfds, struct error *err);
 
 /* vmproc_attach.c: wait until an adopted worker's pidfd says it ended
  * (true), or give up after 5 s (false); name the cause (p->lock not

@@ -61,7 +61,24 @@ static const struct {
 				       : 512,
 			       0 },
 	[VMPROTO_ANNOUNCE] = { "announce", 0, 0, 0 },
+	[VMPROTO_POOL] = { "pool", 0, 0, 1 },
+	[VMPROTO_SHARE_OFFER] = { "share-offer", sizeof(struct gmem_pool_offer),
+				  GMEM_SHARE_BATCH *
+					  sizeof(struct gmem_pool_offer),
+				  0 },
+	[VMPROTO_SHARE_ANSWER] = { "share-answer",
+				   sizeof(struct gmem_pool_pair),
+				   GMEM_SHARE_BATCH *
+					   sizeof(struct gmem_pool_pair),
+				   0 },
+	[VMPROTO_SHARE_DROP] = { "share-drop", sizeof(struct gmem_pool_pair),
+				 GMEM_SHARE_BATCH *
+					 sizeof(struct gmem_pool_pair),
+				 0 },
 };
+_Static_assert(GMEM_SHARE_BATCH * sizeof(struct gmem_pool_offer) <=
+		       VMPROTO_MAX_DATA,
+	       "an offer batch fits one message");
 
 const char *vmproto_type_name(unsigned type)
 {
@@ -282,7 +299,8 @@ int vmproto_recv(int sock, uint8_t *buf, struct vmproto_msg *m, int *fds,
 				"(allowed %u)",
 				types[m->type].name, n_got,
 				types[m->type].max_fds);
-	if (!ret && m->type == VMPROTO_RAM_FD && n_got < 1)
+	if (!ret && (m->type == VMPROTO_RAM_FD || m->type == VMPROTO_POOL) &&
+	    n_got < 1)
 		ret = error_set(err, EPROTO,
 				"vmproto: %s: %u descriptors attached "
 				"(expected %u)",

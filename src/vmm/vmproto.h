@@ -54,8 +54,9 @@ enum vmproto_type {
 	VMPROTO_GATE_LEAVE,   /* gate socket; a0: vCPU, a1: 1 runnable */
 	VMPROTO_GATE_CLOSING, /* seq; answered by REPLY once in effect */
 	VMPROTO_GATE_OPENING, /* seq; answered by REPLY once in effect */
-	VMPROTO_RAM_FD,	      /* one fd: guest RAM (memfd); a0: size MiB.
-				 Reserved: RAM is not a memfd yet */
+	VMPROTO_RAM_FD,	      /* one fd: guest RAM (memfd) of a new boot;
+				 a0: size MiB, a1: its generation (page
+				 sharing, docs/memory.md) */
 	/* daemon -> worker: internal snapshot of every writable disk at
 	 * one instant (virt_disk_snapshot); data: the snapshot's name;
 	 * a0: 0 create, 1 delete; reply a0 = 0 or -errno */
@@ -106,6 +107,20 @@ enum vmproto_type {
 	/* daemon -> worker: every NIC announces itself (virt_announce,
 	 * docs/net.md); reply a0 = 0, -ENODEV (no NIC) or -errno */
 	VMPROTO_ANNOUNCE,
+	/* cross-VM page sharing (issue 15, docs/memory.md "Sharing
+	 * identical pages across VMs"). POOL, daemon -> worker before
+	 * START, one fd: the host-wide pool, read-only; a0: its frames.
+	 * SHARE_OFFER, worker -> daemon: a0 the batch, a1 the RAM's
+	 * generation, data: struct gmem_pool_offer[] (1..GMEM_SHARE_BATCH).
+	 * SHARE_ANSWER, daemon -> worker: a0 the batch, a1 the generation,
+	 * data: struct
+	 * gmem_pool_pair[] (frame GMEM_POOL_NONE: no match). SHARE_DROP,
+	 * worker -> daemon: a1 the generation, data: struct
+	 * gmem_pool_pair[], references given back. */
+	VMPROTO_POOL,
+	VMPROTO_SHARE_OFFER,
+	VMPROTO_SHARE_ANSWER,
+	VMPROTO_SHARE_DROP,
 	VMPROTO_TYPE_END
 };
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -265,6 +266,8 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 	if (r)
 		return r;
 	w->board.name = w->def.name;
+	if (w->pool.base)
+		w->board.pool = &w->pool;
 	w->board.power_button = virt_virtio_count(&w->board) < VIRT_MAX_VIRTIO;
 	w->n_vcpus = w->def.cpus;
 	w->remote = w->use_gate = m->a0 != 0;
@@ -407,6 +410,70 @@ static int disk_cap(struct worker *w, const struct vmproto_msg *m)
 	return vm_disk_caps(w->vm, caps, n);
 }
 
+/* ---- page sharing (docs/memory.md) ----------------------------------- */
+
+/* On the scanner's thread: the daemon answers with SHARE_ANSWER. */
+static bool pool_offer(void *opaque, uint32_t gen, uint32_t batch,
+		       const struct gmem_pool_offer *o, unsigned n)
+{
+	struct worker *w = opaque;
+	struct vmproto_msg m = { .type = VMPROTO_SHARE_OFFER,
+				 .a0 = (int32_t)batch,
+				 .a1 = (int32_t)gen,
+				 .data = o,
+				 .len = n * (uint32_t)sizeof(*o) };
+
+	return vmproto_send(w->sock, &m, NULL, 0, 0, NULL) == 0;
+}
+
+static void pool_drop(void *opaque, uint32_t gen,
+		      const struct gmem_pool_pair *d, unsigned n)
+{
+	struct worker *w = opaque;
+	struct vmproto_msg m = { .type = VMPROTO_SHARE_DROP,
+				 .a1 = (int32_t)gen,
+				 .data = d,
+				 .len = n * (uint32_t)sizeof(*d) };
+
+	(void)vmproto_send(w->sock, &m, NULL, 0, 0, NULL);
+}
+
+/* A new RAM (every boot): the daemon reads it through this memfd. */
+static void pool_ram(void *opaque, int fd, uint64_t bytes, uint32_t gen)
+{
+	struct worker *w = opaque;
+	struct vmproto_msg m = { .type = VMPROTO_RAM_FD,
+				 .a0 = (int32_t)(bytes >> 20),
+				 .a1 = (int32_t)gen };
+
+	(void)vmproto_send(w->sock, &m, &fd, 1, 0, NULL);
+}
+
+/* POOL: map the daemon's pool read-only (the descriptor is read-only
+ * too: a writable shared mapping would be refused by the kernel). */
+static int pool_map(struct worker *w, const struct vmproto_msg *m,
+		    const int *fds, unsigned nfds, struct error *err)
+{
+	void *p;
+
+	if (nfds != 1 || m->a0 <= 0 || w->pool.base)
+		return error_set(err, EPROTO, "pool: %u descriptors, %d frames",
+				 nfds, m->a0);
+	p = mmap(NULL, (size_t)m->a0 << 12, PROT_READ, MAP_SHARED, fds[0], 0);
+	if (p == MAP_FAILED) {
+		log_error(LOG, "page sharing off: cannot map the pool: %s",
+			  strerror(errno));
+		return 0;
+	}
+	w->pool.base = p;
+	w->pool.frames = (uint64_t)m->a0;
+	w->pool.ops.offer = pool_offer;
+	w->pool.ops.drop = pool_drop;
+	w->pool.ops.opaque = w;
+	w->pool.ram = pool_ram;
+	return 0;
+}
+
 /* One command of the daemon; -EPROTO ends the worker. */
 static int command(struct worker *w, const struct vmproto_msg *m,
 		   const int *fds, unsigned nfds,
@@ -419,7 +486,7 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		return 0;
 	}
 	if (m->type != VMPROTO_START && m->type != VMPROTO_STATS && !w->vm &&
-	    m->type != VMPROTO_STOP)
+	    m->type != VMPROTO_STOP && m->type != VMPROTO_POOL)
 		return error_set(err, EPROTO, "%s before start",
 				 vmproto_type_name(m->type));
 	switch (m->type) {
@@ -493,6 +560,17 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 			      : vm_mem_target_set(w->vm, (uint64_t)m->a0);
 		break;
 	case VMPROTO_GATE_KICK: return gate_kick(w, m, err);
+	case VMPROTO_POOL: return pool_map(w, m, fds, nfds, err);
+	case VMPROTO_SHARE_ANSWER: {
+		static struct gmem_pool_pair a[GMEM_SHARE_BATCH];
+		if (m->len % sizeof(a[0]))
+			return error_set(err, EPROTO, "share-answer: %u bytes",
+					 m->len);
+		memcpy(a, m->data, m->len); /* aligned */
+		vm_pool_answer(w->vm, (uint32_t)m->a1, (uint32_t)m->a0, a,
+			       m->len / (unsigned)sizeof(a[0]));
+		return 0;
+	}
 	case VMPROTO_REPLY: /* to GATE_CLOSING/OPENING */
 		pthread_mutex_lock(&w->lock);
 		if (m->seq > w->acked_seq && m->seq <= w->next_seq)

@@ -64,6 +64,9 @@ struct worker {
 	uid_t daemon_uid;	   /* the first daemon's, from the socket */
 	atomic_bool machine_ended; /* ENDED was sent (or lost) */
 	atomic_bool paused;	   /* by PAUSE, until RESUME */
+
+	/* page sharing: the daemon's pool, mapped read-only (POOL) */
+	struct virt_pool pool;
 };
 
 /* vmworker.c: the console viewer's output (to the daemon). */

@@ -39,9 +39,9 @@ def vm_rss(vm):
 
 
 def ram_rss(vm, size):
-    """Host RSS in bytes of the VM process's guest RAM: the anonymous
-    mapping of exactly `size` bytes (src/mem/gmem.c maps RAM in one piece
-    and never splits it). Unlike VmRSS it leaves out what the process
+    """Host RSS in bytes of the VM process's guest RAM: the mapping of its
+    memfd (softvisor-ram), exactly `size` bytes (src/mem/gmem.c maps RAM
+    in one piece and never splits it). Unlike VmRSS it leaves out what the process
     holds besides guest RAM (and a sanitizer's shadow and quarantine)."""
     found = None
     with open(f"/proc/{vm.vm_pid()}/smaps") as f:
@@ -51,7 +51,8 @@ def ram_rss(vm, size):
                          line)
             if m:
                 start, end = int(m.group(1), 16), int(m.group(2), 16)
-                cur = end - start == size and not m.group(3)
+                cur = end - start == size and \
+                    m.group(3).startswith("/memfd:softvisor-ram")
             elif cur and line.startswith("Rss:"):
                 assert found is None, "two mappings of the guest RAM's size"
                 found = int(line.split()[1]) * 1024

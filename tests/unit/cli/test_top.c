@@ -356,6 +356,7 @@ static const char *const mem_json =
 	"  {\"vm\": \"lo\", \"state\": \"running\", \"memory\": {"
 	"   \"size\": 536870912, \"target\": 134217728, \"active\": 52428800,"
 	"   \"consumed\": 188743680, \"zero_shared\": 1048576,"
+	"   \"pool_shared\": 2097152,"
 	"   \"balloon\": true, \"balloon_target\": 348962816,"
 	"   \"balloon_size\": 340787200}},"
 	"  {\"vm\": \"nb\", \"state\": \"running\", \"memory\": {"
@@ -383,20 +384,20 @@ static void test_memory_view(void **state)
 
 	top_format_mem_heading(buf, sizeof(buf), 4);
 	assert_string_equal(buf, "NAME STATE       MEMSZ    GRANT    SZTGT "
-				 "    ACTV     ZERO MCTL?  MCTLTGT   MCTLSZ "
-				 "    ZIP   SWCUR");
+				 "    ACTV     ZERO     SHRD MCTL?  MCTLTGT "
+				 "  MCTLSZ     ZIP   SWCUR");
 	top_format_mem_row(buf, sizeof(buf), &s.vms[0].row, 4);
 	assert_string_equal(buf, "lo   running       512      180      128 "
-				 "      50        1     Y      333      325 "
-				 "      -       -");
+				 "      50        1        2     Y      333 "
+				 "     325       -       -");
 	top_format_mem_row(buf, sizeof(buf), &s.vms[1].row, 4);
 	assert_string_equal(buf, "nb   running       256        0      256 "
-				 "       0        0     N        -        - "
-				 "      0       0");
+				 "       0        0        -     N        - "
+				 "       -       0       0");
 	top_format_mem_row(buf, sizeof(buf), &s.vms[2].row, 4);
 	assert_string_equal(buf, "x    paused          -        -        - "
-				 "       -        -     -        -        - "
-				 "      -       -");
+				 "       -        -        -     -        - "
+				 "       -       -       -");
 	top_format_mem_host(buf, sizeof(buf), &s);
 	assert_non_null(strstr(buf, "budget 640 MiB, 100 MiB reserved"));
 	assert_non_null(strstr(buf, "2 VMs measured: 768 MiB configured, "
@@ -410,11 +411,11 @@ static void test_memory_view(void **state)
 	assert_string_equal(
 		csv,
 		"timestamp_ms,vm,state,memsz,grant,sztgt,active,zero_shared,"
-		"balloon,mctltgt,mctlsz,compressed,swapped\n"
+		"balloon,mctltgt,mctlsz,compressed,swapped,pool_shared\n"
 		"7,lo,running,536870912,188743680,134217728,52428800,1048576,"
-		"1,348962816,340787200,,\n"
-		"7,nb,running,268435456,0,268435456,0,0,0,,,4096,8192\n"
-		"7,x,paused,,,,,,,,,,\n");
+		"1,348962816,340787200,,,2097152\n"
+		"7,nb,running,268435456,0,268435456,0,0,0,,,4096,8192,\n"
+		"7,x,paused,,,,,,,,,,,\n");
 	free(csv);
 	top_sample_free(&s);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -249,6 +250,45 @@ static void test_concurrent_first_write(void **state)
 }
 
 /* ---- release ----------------------------------------------------------- */
+
+/* Guest RAM is a memfd: what the guest wrote is at its offset in the file
+ * (another process reads it there), and a release punches the frame out
+ * of the file, not just out of this mapping. */
+static void test_ram_memfd(void **state)
+{
+	struct gmem *gm = new_gmem();
+	int fd = gmem_ram_fd(gm);
+	uint8_t buf[PG], want[PG];
+	struct stat sb;
+	blkcnt_t blocks_full;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal((uint64_t)sb.st_size, RAM_SIZE);
+	assert_int_equal(sb.st_blocks, 0); /* nothing committed yet */
+	memset(want, 0x5a, sizeof(want));
+	for (unsigned i = 0; i < 16; i++)
+		assert_int_equal(gmem_write(gm,
+					    RAM_BASE + (uint64_t)(i + 7) * PG,
+					    want, PG),
+				 0);
+	assert_int_equal(pread(fd, buf, PG, 9 * PG), PG);
+	assert_memory_equal(buf, want, PG);
+	assert_int_equal(fstat(fd, &sb), 0);
+	blocks_full = sb.st_blocks;
+	assert_true(blocks_full >= (blkcnt_t)(16 * PG / 512));
+	for (unsigned i = 0; i < 16; i++)
+		assert_int_equal(gmem_release_page(
+					 gm, RAM_BASE + (uint64_t)(i + 7) * PG),
+				 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_true(blocks_full - sb.st_blocks >= (blkcnt_t)(16 * PG / 512));
+	assert_int_equal(pread(fd, buf, PG, 9 * PG), PG);
+	memset(want, 0, sizeof(want));
+	assert_memory_equal(buf, want, PG);
+	gmem_destroy(gm);
+}
 
 static long rss_pages(void)
 {
@@ -809,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_rw_cross_page_and_bounds),
 		cmocka_unit_test(test_dma_map),
 		cmocka_unit_test(test_dirty_log),
+		cmocka_unit_test(test_ram_memfd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
  * FAKE_WORKER says (a good worker, one that breaks the protocol, one that
  * crashes, one whose start fails, one that takes run tokens). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -60,8 +61,19 @@ static int fake_worker(const char *mode)
 	wsend(fd, VMPROTO_HELLO, 0, VMPROTO_VERSION, getpid(), NULL);
 	int gates[VMPROTO_MAX_FDS];
 	unsigned n_gates = 0;
-	if (vmproto_recv(fd, rxbuf, &m, gates, &n_gates, NULL) ||
-	    m.type != VMPROTO_START)
+	if (vmproto_recv(fd, rxbuf, &m, gates, &n_gates, NULL))
+		return 2;
+	/* the daemon's page sharing pool comes first: one read-only fd */
+	if (m.type == VMPROTO_POOL) {
+		if (n_gates != 1 || m.a0 <= 0 || fcntl(gates[0], F_GETFL) < 0 ||
+		    (fcntl(gates[0], F_GETFL) & O_ACCMODE) != O_RDONLY)
+			return 2;
+		close(gates[0]);
+		n_gates = 0;
+		if (vmproto_recv(fd, rxbuf, &m, gates, &n_gates, NULL))
+			return 2;
+	}
+	if (m.type != VMPROTO_START)
 		return 2;
 	if (!strcmp(mode, "startfail")) {
 		wsend(fd, VMPROTO_STARTED, m.seq, -ENOENT, 0,
