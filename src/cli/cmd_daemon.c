@@ -63,9 +63,7 @@ static void daemon_usage(FILE *f)
 		"                      docs/security.md)\n"
 		"  --inter-vm-sharing on|off  share identical pages across "
 		"VMs\n"
-		"                      (default off: reads of shared pages "
-		"are\n"
-		"                      slower; docs/memory.md)\n"
+		"                      (default on; docs/memory.md)\n"
 		"  --restart-limit N/S  on_crash restart: at most N restarts "
 		"of a VM\n"
 		"                      within S seconds (default 3/60)\n"
@@ -117,7 +115,7 @@ int cmd_daemon(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	char state_dir[4096], sock[4096];
-	struct daemon_config dc = { 0 };
+	struct daemon_config dc = { .inter_vm_sharing = true };
 	struct rest_config rc = { 0 };
 	struct error err = { 0 };
 	uint64_t u;

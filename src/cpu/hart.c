@@ -320,7 +320,16 @@ void hart_request(struct hart *h, unsigned reqs)
 bool hart_request_done(struct hart *h, unsigned reqs)
 {
 	return !(atomic_load(&h->requests) & reqs) || atomic_load(&h->parked) ||
-	       !atomic_load(&h->in_run) || h->stopped;
+	       !atomic_load(&h->in_run) || h->stopped ||
+	       (reqs == HART_REQ_TLB_FLUSH && atomic_load(&h->in_device));
+}
+
+void hart_service_tlb_flush(struct hart *h)
+{
+	if (atomic_load(&h->requests) & HART_REQ_TLB_FLUSH) {
+		atomic_fetch_and(&h->requests, ~(unsigned)HART_REQ_TLB_FLUSH);
+		tlb_flush_all(h);
+	}
 }
 
 void hart_service_requests(struct hart *h)

@@ -149,12 +149,19 @@ void hart_set_sbi_timer(struct hart *h, uint64_t val);
 void hart_request(struct hart *h, unsigned reqs);
 /* True once none of reqs is still waiting for h, or h is parked or outside
  * hart_run() (waiting for a pCPU, paused): such a hart handles its requests
- * before it runs guest code again. Any thread. */
+ * before it runs guest code again. A hart inside a device model or an SBI
+ * call (it may wait there for a thread that waits for this answer) counts
+ * as done for HART_REQ_TLB_FLUSH alone: it flushes on its way back to
+ * guest code. Any thread. */
 bool hart_request_done(struct hart *h, unsigned reqs);
 /* Handle this hart's own pending TLB_FLUSH/FENCE_I requests now. Owner
  * thread, from inside a callback (sbi_call): lets two harts that wait for
  * each other's fences make progress. */
 void hart_service_requests(struct hart *h);
+/* Handle a pending TLB_FLUSH request now, even in the middle of an
+ * instruction (decoded blocks stay): owner thread, from a callback that
+ * waits for other harts' flushes (gmem's TLB sync). */
+void hart_service_tlb_flush(struct hart *h);
 
 /* ---- parking (owner thread) -------------------------------------------- */
 

@@ -426,6 +426,8 @@ struct hart {
 	_Atomic int parked;
 	/* inside hart_run(): may use its TLB (hart_request_done) */
 	_Atomic bool in_run;
+	/* inside a device model or an SBI call (hart_device_enter) */
+	_Atomic bool in_device;
 
 	/* set when something that affects interrupt delivery changed */
 	bool irq_check;
@@ -622,6 +624,27 @@ static inline bool hart_fs_off(const struct hart *h)
 static inline void hart_fs_dirty(struct hart *h)
 {
 	h->s.mstatus |= MSTATUS_FS | MSTATUS_SD;
+}
+
+/*
+ * Around a device model's callback (MMIO) or an SBI call: the hart may
+ * block there on a lock or a thread that in turn waits for this hart's TLB
+ * flush (a device thread breaking a shared frame, gmem's TLB sync). While
+ * in_device, such a flush counts as done (hart_request_done), and the hart
+ * serves it on the way out, before its next guest access. Both sides use
+ * sequentially consistent accesses: either the poster sees in_device or
+ * the hart sees the request when it leaves.
+ */
+static inline void hart_device_enter(struct hart *h)
+{
+	atomic_store(&h->in_device, true);
+}
+
+static inline void hart_device_leave(struct hart *h)
+{
+	atomic_store(&h->in_device, false);
+	if (unlikely(atomic_load(&h->requests) & HART_REQ_TLB_FLUSH))
+		hart_service_tlb_flush(h);
 }
 
 #endif

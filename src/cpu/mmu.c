@@ -315,6 +315,23 @@ static void tlb_fill(struct tlb_entry *e, uint64_t va, uint64_t gpa,
 	e->gpa_page = gpa & ~GUEST_PAGE_MASK;
 }
 
+/* MMIO: the device model may block (hart_device_enter). */
+static int bus_read(struct hart *h, uint64_t gpa, unsigned size, uint64_t *val)
+{
+	hart_device_enter(h);
+	int r = gmem_bus_read(h->mem, gpa, size, val);
+	hart_device_leave(h);
+	return r;
+}
+
+static int bus_write(struct hart *h, uint64_t gpa, unsigned size, uint64_t val)
+{
+	hart_device_enter(h);
+	int r = gmem_bus_write(h->mem, gpa, size, val);
+	hart_device_leave(h);
+	return r;
+}
+
 /* One access that lies within a page. */
 static int load_in_page(struct hart *h, uint64_t va, unsigned size,
 			uint64_t *val)
@@ -346,14 +363,14 @@ static int load_in_page(struct hart *h, uint64_t va, unsigned size,
 		uint64_t v = 0;
 		for (unsigned i = 0; i < size; i++) {
 			uint64_t b;
-			if (gmem_bus_read(h->mem, gpa + i, 1, &b))
+			if (bus_read(h, gpa + i, 1, &b))
 				return EXC_LOAD_ACCESS;
 			v |= b << (8 * i);
 		}
 		*val = v;
 		return 0;
 	}
-	if (gmem_bus_read(h->mem, gpa, size, val))
+	if (bus_read(h, gpa, size, val))
 		return EXC_LOAD_ACCESS;
 	return 0;
 }
@@ -428,12 +445,11 @@ static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 	}
 	if (gpa & (size - 1)) {
 		for (unsigned i = 0; i < size; i++)
-			if (gmem_bus_write(h->mem, gpa + i, 1,
-					   (val >> (8 * i)) & 0xff))
+			if (bus_write(h, gpa + i, 1, (val >> (8 * i)) & 0xff))
 				return EXC_STORE_ACCESS;
 		return 0;
 	}
-	if (gmem_bus_write(h->mem, gpa, size, val))
+	if (bus_write(h, gpa, size, val))
 		return EXC_STORE_ACCESS;
 	return 0;
 }

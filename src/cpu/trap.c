@@ -183,7 +183,9 @@ void op_ecall(struct hart *h, const struct insn *in)
 	if (h->s.priv == PRIV_S && h->sbi_builtin) {
 		/* hypercall: the vmkernel is the SEE (ARCHITECTURE.md) */
 		h->s.pc += in->pc_off;
+		hart_device_enter(h);
 		h->sbi_call(h->opaque, h);
+		hart_device_leave(h);
 		h->s.pc += in->len;
 		return;
 	}

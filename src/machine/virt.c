@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,12 +182,16 @@ static bool hart_may_run(struct virt *vm, struct virt_hart *vh)
 	       !atomic_load(&vm->stopping);
 }
 
+/* The hart this thread runs, NULL on other threads (tlb_sync). */
+static _Thread_local struct virt_hart *this_hart;
+
 static void *hart_thread(void *arg)
 {
 	struct virt_hart *vh = arg;
 	struct virt *vm = vh->vm;
 	const struct virt_vcpu_gate *gate = vm->hops.gate;
 
+	this_hart = vh;
 	atomic_store(&vh->tid, (int)gettid());
 	while (!atomic_load(&vm->stopping)) {
 		/* paused or HSM-stopped: sleep until that changes */
@@ -229,6 +234,43 @@ static void *hart_thread(void *arg)
 	}
 	atomic_store(&vh->tid, 0);
 	return NULL;
+}
+
+/*
+ * gmem's TLB sync (gmem_set_tlb_sync): a shared frame is about to leave
+ * the pool. Returns once every hart flushed its TLBs or will before its
+ * next guest access (parked, outside its run, inside a device model).
+ * Called by a hart from inside its own store: it serves its own flush
+ * (and flushes asked of it by another hart doing the same meanwhile)
+ * instead of waiting for itself. Like an SBI remote fence, but from any
+ * thread.
+ */
+static void tlb_sync(void *opaque)
+{
+	struct virt *vm = opaque;
+	struct virt_hart *self = this_hart && this_hart->vm == vm ? this_hart
+								  : NULL;
+
+	for (unsigned i = 0; i < vm->n_harts; i++)
+		if (vm->harts[i].h)
+			hart_request(vm->harts[i].h, HART_REQ_TLB_FLUSH);
+	for (unsigned i = 0; i < vm->n_harts; i++) {
+		struct virt_hart *t = &vm->harts[i];
+
+		for (unsigned spins = 0;
+		     t != self && t->h &&
+		     !hart_request_done(t->h, HART_REQ_TLB_FLUSH) &&
+		     atomic_load(&t->hsm) != HSM_STOPPED &&
+		     !atomic_load(&vm->stopping);
+		     spins++) {
+			if (self)
+				hart_service_tlb_flush(self->h);
+			if (spins >= 64)
+				sched_yield();
+		}
+	}
+	if (self)
+		hart_service_tlb_flush(self->h);
 }
 
 /* ---- console input -------------------------------------------------------- */
@@ -570,6 +612,8 @@ static int build(struct virt *vm, struct error *err)
 	pthread_mutex_unlock(&vm->io_lock);
 	if (!vm->mem)
 		return -ENOMEM;
+	/* harts may cache reads of pool frames (docs/memory.md) */
+	gmem_set_tlb_sync(vm->mem, tlb_sync, vm);
 	if (reclaim_setup(vm, err))
 		return -EINVAL;
 	if (cfg->pool && cfg->share_rate != VIRT_SHARE_OFF) {

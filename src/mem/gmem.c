@@ -387,6 +387,10 @@ int gmem_release_page(struct gmem *gm, uint64_t gpa)
 							  memory_order_relaxed);
 			break;
 		}
+		/* no TLB may go on reading the pool frame once its
+		 * reference goes back */
+		if ((cur & P2M_F_POOL) && !gmem_pool_uncache(gm, gfn, &cur))
+			continue;
 		if (p2m_cas(gm, gfn, &cur, gm->zero_entry)) {
 			if (cur & P2M_F_POOL)
 				gmem_pool_released(gm, gfn, cur);

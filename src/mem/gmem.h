@@ -113,9 +113,10 @@ enum gmem_page_flags {
 	 * after the log was collected. */
 	GMEM_PAGE_LOGGED = 1u << 2,
 	/* The content is what the page holds, but no TLB may cache the
-	 * pointer, not even for loads: the frame is offered to or shared
-	 * through the host-wide pool (pool.c), and a store by any hart or
-	 * device moves it to another host page (copy-on-write), which a
+	 * pointer, not even for loads: the frame is shared through the
+	 * host-wide pool (pool.c) without a TLB sync (gmem_set_tlb_sync),
+	 * or being moved off the pool; a store by any hart
+	 * or device moves it to another host page (copy-on-write), which a
 	 * cached read pointer would not see. Unlike GMEM_PAGE_ZERO it says
 	 * nothing about the content. */
 	GMEM_PAGE_NOCACHE = 1u << 7,
@@ -325,7 +326,7 @@ void gmem_share_abort(struct gmem *gm, struct gmem_share *s);
  * Identical non-zero frames of all VMs share one read-only frame of a
  * host-wide pool that the daemon owns (this process maps it read-only).
  * The scanner (gmem_share_step) protects private frames as for zero
- * sharing (offered: reads go on through the slot, uncached), and after
+ * sharing (offered: reads go on through the slot), and after
  * the flush hands their XXH3-64 hashes to ops.offer. The daemon compares
  * candidates byte for byte and answers each with a pool frame or
  * GMEM_POOL_NONE (gmem_pool_answer, any thread); a committed frame's slot
@@ -370,6 +371,21 @@ const uint8_t *gmem_pool_frame(const struct gmem *gm, uint32_t frame);
 bool gmem_pool_protect(struct gmem *gm, uint64_t gfn);
 bool gmem_pool_offered(struct gmem *gm, uint64_t gfn, uint64_t *hash);
 void gmem_pool_unoffer(struct gmem *gm, uint64_t gfn);
+/*
+ * Cached reads of pool frames. Without a TLB sync a pooled entry is
+ * handed out NOCACHE: every load and fetch from it takes the slow path.
+ * With one, it is handed out READONLY only, so a hart's TLB may cache it
+ * for loads and fetches, and every move of the gfn away from the pool
+ * frame (a COW break, a release) first makes the entry NOCACHE, then
+ * calls sync(opaque), and only then changes the mapping. sync must return
+ * once no hart of this RAM can still use a TLB entry filled before the
+ * call (the caller's own hart, if the caller is one, included). Called on
+ * whatever thread breaks the frame: a hart inside gmem_page(), a device
+ * thread, a bulk copy; never with a p2m entry busy. Set before the first
+ * frame is pooled (board set-up).
+ */
+void gmem_set_tlb_sync(struct gmem *gm, void (*sync)(void *opaque),
+		       void *opaque);
 /* Scanner internals (share.c): slots waiting for a flush; punch them
  * after one; send the queued drops. */
 bool gmem_pool_flush_pending(struct gmem *gm);

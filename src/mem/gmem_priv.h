@@ -28,12 +28,17 @@
  *   + P2M_F_BUSY while the reclaimer commits or releases it, or a fault
  *              brings it back (whoever set BUSY is the only one to clear
  *              it)
- * Cross-VM sharing (pool.c), with P2M_F_RO | P2M_F_NOCACHE so that no
- * TLB caches them (a store anywhere moves the frame to another page):
- *   offered    slot | OFFER      (protected, flushed, hash sent to the
- *              daemon; reads go through the slot)
+ * Cross-VM sharing (pool.c), with P2M_F_RO (a store anywhere moves the
+ * frame to another page):
+ *   offered    slot | OFFER (protected, flushed, hash sent to the
+ *              daemon; reads go through the slot, which stays until a
+ *              flush after the commit, so TLBs may cache them)
  *   pooled     pool frame | POOL (the slot was punched; a store copies
- *              the pool frame back into the slot: a COW break)
+ *              the pool frame back into the slot: a COW break). Reads
+ *              may be cached in TLBs when the owner gave a TLB sync
+ *              (gmem_set_tlb_sync), else the entry is NOCACHE too.
+ *   leaving    pooled | NOCACHE: a break or release is waiting for the
+ *              TLB sync; no new TLB entry, reads still reach the frame
  *   + P2M_F_BUSY while the answer is committed or the COW copy made
  * Slot gfn is the only private frame gfn can ever have, so two racing
  * first writes both CAS zero -> the same slot and agree on the result, and
@@ -63,12 +68,12 @@
 #define P2M_F_COLD   ((uintptr_t)1 << 4)
 #define P2M_F_OUT    ((uintptr_t)1 << 5)
 #define P2M_F_HELD   ((uintptr_t)1 << 6)
-/* Cross-VM sharing (pool.c): offered to the daemon, mapped to a pool
- * frame. Both come with RO | NOCACHE. */
+/* Cross-VM sharing (pool.c): offered to the daemon (RO), mapped to a
+ * pool frame (RO, and NOCACHE without a TLB sync). */
 #define P2M_F_OFFER		 ((uintptr_t)1 << 8)
 #define P2M_F_POOL		 ((uintptr_t)1 << 9)
-#define P2M_OFFER_FLAGS		 (P2M_F_RO | P2M_F_NOCACHE | P2M_F_OFFER)
-#define P2M_POOL_FLAGS		 (P2M_F_RO | P2M_F_NOCACHE | P2M_F_POOL)
+#define P2M_OFFER_FLAGS		 (P2M_F_RO | P2M_F_OFFER)
+#define P2M_POOL_FLAGS		 (P2M_F_RO | P2M_F_POOL)
 #define P2M_COLD_FLAGS		 (P2M_F_COLD | P2M_F_RO | P2M_F_ZERO)
 #define P2M_FLAGS_MASK		 ((uintptr_t)GUEST_PAGE_MASK)
 #define GMEM_NAME_MAX		 48
@@ -135,6 +140,9 @@ struct gmem {
 	 * scanner alone owns the list whose slots it punches next. */
 	const uint8_t *pool_base;
 	uint64_t pool_frames;
+	/* the owner's TLB sync (NULL: pooled entries stay NOCACHE) */
+	void (*tlb_sync)(void *opaque);
+	void *tlb_sync_opaque;
 	uint32_t pool_gen;
 	struct gmem_pool_ops pool_ops;
 	/* per frame, the batch it was last offered in (lazily committed);
@@ -248,6 +256,10 @@ void gmem_reclaim_throttle(struct gmem *gm);
  * (returns the new entry, or the one found if it changed); a release
  * took the pooled entry `was` to zero; the lists' memory. */
 uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur);
+/* A pooled entry cur is about to change: make sure no TLB caches it (set
+ * NOCACHE, then the owner's sync). true: done, *cur is the entry now;
+ * false: the entry changed meanwhile (*cur holds it). */
+bool gmem_pool_uncache(struct gmem *gm, uint64_t gfn, uintptr_t *cur);
 void gmem_pool_released(struct gmem *gm, uint64_t gfn, uintptr_t was);
 void gmem_pool_queue_drop(struct gmem *gm, uint32_t gfn, uint32_t frame);
 void gmem_pool_destroy(struct gmem *gm);

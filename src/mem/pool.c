@@ -7,11 +7,16 @@
  * to the host. A store copies the pool frame back into the slot.
  *
  * Why nothing can be lost (see share.c for the phases they share):
- *  - an offered or pooled entry is RO | NOCACHE: no hart TLB caches it,
- *    not even for loads, so a store by any hart comes to gmem_page() and
- *    breaks the sharing before its data lands anywhere, and a COW break
- *    needs no remote TLB flush (no hart can hold a read pointer to the
- *    pool frame beyond the instruction that looked it up).
+ *  - an offered or pooled entry is RO: no TLB caches it for stores, so a
+ *    store by any hart comes to gmem_page() and breaks the sharing before
+ *    its data lands anywhere.
+ *  - a pooled entry may be cached for loads and fetches only when the
+ *    owner gave a TLB sync (gmem_set_tlb_sync); otherwise it is NOCACHE
+ *    too. With one, a break or release first makes the entry NOCACHE (no
+ *    new TLB entry), then waits for the sync (no old one left), and only
+ *    then maps the slot: no hart goes on reading the pool frame after a
+ *    store to the page, nor after the reference went back to the daemon,
+ *    which may fill the frame with another VM's page.
  *  - a frame is offered only after the flush that follows its protection,
  *    so no TLB entry filled while it was private survives; its content
  *    cannot change while it stays offered (a store lifts the offer).
@@ -19,8 +24,9 @@
  *    and compares the slot with the pool frame before it maps it (the
  *    daemon's answer is only a proposal, the content decides).
  *  - the slot is punched only after one more flush of every hart: a hart
- *    that looked the offered frame up before the commit has finished that
- *    instruction by then.
+ *    that read the offered frame through the slot, or cached that read
+ *    in its TLB (offered frames may be cached for reads: the slot holds
+ *    the content), before the commit has dropped that entry by then.
  *  - the pool mapping is read-only (the daemon hands out a read-only
  *    descriptor; the kernel refuses a writable shared mapping of it).
  */
@@ -194,7 +200,9 @@ bool gmem_pool_answer(struct gmem *gm, uint32_t gen, uint32_t batch,
 		goto refuse;
 	}
 	cur = busy;
-	(void)p2m_cas(gm, gfn, &cur, (uintptr_t)pf | P2M_POOL_FLAGS);
+	(void)p2m_cas(gm, gfn, &cur,
+		      (uintptr_t)pf | P2M_POOL_FLAGS |
+			      (gm->tlb_sync ? 0 : P2M_F_NOCACHE));
 	atomic_fetch_sub_explicit(&gm->frames_private, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&gm->frames_pool_shared, 1,
 				  memory_order_relaxed);
@@ -209,15 +217,39 @@ refuse:
 	return false;
 }
 
+void gmem_set_tlb_sync(struct gmem *gm, void (*sync)(void *opaque),
+		       void *opaque)
+{
+	gm->tlb_sync = sync;
+	gm->tlb_sync_opaque = opaque;
+}
+
+bool gmem_pool_uncache(struct gmem *gm, uint64_t gfn, uintptr_t *cur)
+{
+	if (!gm->tlb_sync)
+		return true; /* pooled entries are NOCACHE: nothing cached */
+	if (!(*cur & P2M_F_NOCACHE)) {
+		if (!p2m_cas(gm, gfn, cur, *cur | P2M_F_NOCACHE))
+			return false;
+		*cur |= P2M_F_NOCACHE;
+	}
+	/* also when another thread set NOCACHE: its sync may not be done */
+	gm->tlb_sync(gm->tlb_sync_opaque);
+	return true;
+}
+
 /* A store reached a pooled frame: copy it back into the slot (a COW
  * break). Called by gmem_make_private() with the current entry; returns
  * the new entry (the slot) or the entry it found changed. */
 uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur)
 {
-	uintptr_t busy = cur | P2M_F_BUSY;
+	uintptr_t busy;
 	uintptr_t slot = (uintptr_t)p2m_slot(gm, gfn);
 
 	gmem_reclaim_throttle(gm);
+	if (!gmem_pool_uncache(gm, gfn, &cur))
+		return cur;
+	busy = cur | P2M_F_BUSY;
 	if (!p2m_cas(gm, gfn, &cur, busy))
 		return cur;
 	/* the slot is a hole (or still holds the content until the punch,

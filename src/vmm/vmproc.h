@@ -151,10 +151,8 @@ void vmproc_spare_close(void);
  * frames of p's VM that map it now (the daemon's own count). */
 struct mem_pool *vmproc_share_pool(void);
 /* Sharing across VMs through the pool for the workers started from now
- * on (default off: daemon --inter-vm-sharing; a vCPU does not cache a
- * pool frame even for reads, so a busy guest runs slower on them, see
- * docs/memory.md). Off: vmproc_share_pool is NULL, workers share zero
- * pages only. */
+ * on (daemon --inter-vm-sharing, on by default; docs/memory.md). Off:
+ * vmproc_share_pool is NULL, workers share zero pages only. */
 void vmproc_share_enable(bool on);
 uint64_t vmproc_share_refs(struct vmproc *p);
 

@@ -585,6 +585,66 @@ static void test_tlb_zero_frame(void **state)
 			 DATA_BASE + 0x7000);
 }
 
+/* A device model's callback: a TLB flush posted to its hart meanwhile
+ * counts as done (the hart may block here on a thread that waits for the
+ * flush), a fence.i does not; the hart flushes on its way out. */
+static unsigned mmio_seen;
+
+static uint64_t flush_probe_read(void *opaque, uint64_t off, unsigned size)
+{
+	(void)opaque;
+	(void)off;
+	(void)size;
+	hart_request(h, HART_REQ_TLB_FLUSH);
+	mmio_seen += hart_request_done(h, HART_REQ_TLB_FLUSH);
+	hart_request(h, HART_REQ_FENCE_I);
+	mmio_seen += !hart_request_done(h, HART_REQ_FENCE_I);
+	atomic_fetch_and(&h->requests, ~(unsigned)HART_REQ_FENCE_I);
+	return 0x77;
+}
+
+static void flush_probe_write(void *opaque, uint64_t off, uint64_t v,
+			      unsigned size)
+{
+	(void)opaque;
+	(void)off;
+	(void)v;
+	(void)size;
+}
+
+static void test_mmio_counts_as_flushed(void **state)
+{
+	static const struct mmio_ops ops = { flush_probe_read,
+					     flush_probe_write };
+	uint64_t v = 0, tval;
+
+	(void)state;
+	assert_int_equal(gmem_map_mmio(mem, 0x10000000, 0x1000, &ops, NULL,
+				       "probe", NULL),
+			 0);
+	wr64(DATA_BASE + 8, 1);		/* a private frame: cached for loads */
+	atomic_store(&h->in_run, true); /* as inside hart_run() */
+	assert_int_equal(mmu_load_slow(h, DATA_BASE + 8, 8, &v, &tval), 0);
+	assert_int_equal(load_entry(DATA_BASE + 8)->tag, DATA_BASE);
+	/* outside a device model a posted flush waits for the hart */
+	hart_request(h, HART_REQ_TLB_FLUSH);
+	assert_false(hart_request_done(h, HART_REQ_TLB_FLUSH));
+	hart_service_tlb_flush(h);
+	assert_true(hart_request_done(h, HART_REQ_TLB_FLUSH));
+	assert_int_equal(load_entry(DATA_BASE + 8)->tag, TLB_TAG_EMPTY);
+
+	assert_int_equal(mmu_load_slow(h, DATA_BASE + 8, 8, &v, &tval), 0);
+	assert_int_equal(load_entry(DATA_BASE + 8)->tag, DATA_BASE);
+	mmio_seen = 0;
+	assert_int_equal(mmu_load_slow(h, 0x10000000, 4, &v, &tval), 0);
+	assert_int_equal(v, 0x77);
+	assert_int_equal(mmio_seen, 2);
+	/* served on the way out of the device model */
+	assert_int_equal(atomic_load(&h->requests) & HART_REQ_TLB_FLUSH, 0);
+	assert_int_equal(load_entry(DATA_BASE + 8)->tag, TLB_TAG_EMPTY);
+	atomic_store(&h->in_run, false);
+}
+
 static void test_tlb_no_store_entry_for_code(void **state)
 {
 	(void)state;
@@ -659,6 +719,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sv39_4k, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mmio_counts_as_flushed,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sv48_4k, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sv57_4k, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_superpages, setup,

@@ -186,10 +186,12 @@ static void test_commit_and_cow(void **state)
 	assert_int_equal(gmem_read(f.gm, RAM_BASE + 3 * PG, want, PG), 0);
 	pool_copy(&f, 7, 3);
 	assert_true(gmem_pool_protect(f.gm, 3));
-	/* offered: read-only and uncached, reads still see the content */
+	/* offered: read-only, reads see the content through the slot (a
+	 * TLB may cache them: the slot is punched only after the flush
+	 * that follows the commit) */
 	assert_int_equal(flags_of(f.gm, 3, &p) &
 				 (GMEM_PAGE_READONLY | GMEM_PAGE_NOCACHE),
-			 GMEM_PAGE_READONLY | GMEM_PAGE_NOCACHE);
+			 GMEM_PAGE_READONLY);
 	assert_memory_equal(p, want, PG);
 	assert_true(gmem_pool_offered(f.gm, 3, &h));
 	assert_true(h == gmem_pool_hash(want));
@@ -238,6 +240,96 @@ static void test_commit_and_cow(void **state)
 	fake_fini(&f);
 }
 
+/* A TLB sync that looks at the frame while the gmem waits for it. */
+struct sync_probe {
+	struct gmem *gm;
+	uint64_t gfn;
+	const uint8_t *pool; /* the pool frame gfn maps until the sync */
+	unsigned calls, nocache, on_pool;
+};
+
+static void probe_sync(void *opaque)
+{
+	struct sync_probe *sp = opaque;
+	const uint8_t *q;
+	unsigned fl = flags_of(sp->gm, sp->gfn, &q);
+
+	sp->calls++;
+	sp->nocache += !!(fl & GMEM_PAGE_NOCACHE);
+	sp->on_pool += q == sp->pool;
+}
+
+/* With a TLB sync, a pooled frame may be cached for reads; a store and a
+ * release first make it uncacheable, then sync, then move it. */
+static void test_cached_reads(void **state)
+{
+	struct fake f;
+	struct sync_probe sp = { 0 };
+	const uint8_t *p;
+	uint8_t want[PG], got[PG];
+
+	(void)state;
+	fake_init(&f);
+	gmem_set_tlb_sync(f.gm, probe_sync, &sp);
+	sp.gm = f.gm;
+	fill(f.gm, 3, 0x40);
+	assert_int_equal(gmem_read(f.gm, RAM_BASE + 3 * PG, want, PG), 0);
+	pool_copy(&f, 7, 3);
+	assert_true(gmem_pool_protect(f.gm, 3));
+	assert_int_equal(flags_of(f.gm, 3, NULL) &
+				 (GMEM_PAGE_READONLY | GMEM_PAGE_NOCACHE),
+			 GMEM_PAGE_READONLY);
+	assert_true(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 3, 7));
+	assert_int_equal(flags_of(f.gm, 3, &p) &
+				 (GMEM_PAGE_READONLY | GMEM_PAGE_NOCACHE |
+				  GMEM_PAGE_ZERO),
+			 GMEM_PAGE_READONLY);
+	assert_ptr_equal(p, gmem_pool_frame(f.gm, 7));
+	assert_int_equal(sp.calls, 0);
+
+	/* a store: the sync runs while the entry still maps the pool frame
+	 * and hands it out uncached; the copy comes after */
+	sp.gfn = 3;
+	sp.pool = gmem_pool_frame(f.gm, 7);
+	uint64_t v = 0x1122334455667788ULL;
+	assert_int_equal(gmem_write(f.gm, RAM_BASE + 3 * PG + 64, &v, 8), 0);
+	memcpy(want + 64, &v, 8);
+	assert_int_equal(sp.calls, 1);
+	assert_int_equal(sp.nocache, 1);
+	assert_int_equal(sp.on_pool, 1);
+	assert_int_equal(gmem_read(f.gm, RAM_BASE + 3 * PG, got, PG), 0);
+	assert_memory_equal(got, want, PG);
+	assert_int_equal(stats(f.gm).pool_cow_breaks, 1);
+	gmem_pool_send_drops(f.gm);
+	assert_int_equal(f.n_drops, 1);
+
+	/* a release (balloon) of a pooled frame syncs before the
+	 * reference goes back */
+	fill(f.gm, 5, 0x70);
+	pool_copy(&f, 9, 5);
+	assert_true(gmem_pool_protect(f.gm, 5));
+	assert_true(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 5, 9));
+	sp.gfn = 5;
+	sp.pool = gmem_pool_frame(f.gm, 9);
+	assert_int_equal(gmem_release_page(f.gm, RAM_BASE + 5 * PG), 0);
+	assert_int_equal(sp.calls, 2);
+	assert_int_equal(sp.nocache, 2);
+	assert_int_equal(sp.on_pool, 2);
+	assert_int_equal(stats(f.gm).frames_pool_shared, 0);
+	assert_int_equal(gmem_read(f.gm, RAM_BASE + 5 * PG, got, PG), 0);
+	memset(want, 0, PG);
+	assert_memory_equal(got, want, PG);
+	gmem_pool_send_drops(f.gm);
+	assert_int_equal(f.n_drops, 2);
+	assert_int_equal(f.drops[1].gfn, 5);
+	assert_int_equal(f.drops[1].frame, 9);
+	/* private frames never sync */
+	fill(f.gm, 3, 0x11);
+	assert_int_equal(gmem_release_page(f.gm, RAM_BASE + 3 * PG), 0);
+	assert_int_equal(sp.calls, 2);
+	fake_fini(&f);
+}
+
 /* Answers that must not commit: other bytes, a store since the offer, a
  * DMA pin, a bad frame, another RAM's gen; none at all. */
 static void test_refusals(void **state)
@@ -271,7 +363,7 @@ static void test_refusals(void **state)
 				      POOL_FRAMES));
 	/* an older RAM's answer: ignored, the offer stays */
 	assert_false(gmem_pool_answer(f.gm, 2, gmem_pool_batch(f.gm), 4, 4));
-	assert_true(flags_of(f.gm, 4, NULL) & GMEM_PAGE_NOCACHE);
+	assert_true(flags_of(f.gm, 4, NULL) & GMEM_PAGE_READONLY);
 	assert_true(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 4, 4));
 	/* no match: the offer is lifted, nothing to give back */
 	assert_false(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 5,
@@ -279,8 +371,7 @@ static void test_refusals(void **state)
 	assert_int_equal(flags_of(f.gm, 5, NULL), 0);
 
 	for (uint64_t g = 0; g < 4; g++)
-		assert_int_equal(flags_of(f.gm, g, NULL) & GMEM_PAGE_NOCACHE,
-				 0);
+		assert_int_equal(flags_of(f.gm, g, NULL), 0);
 	assert_int_equal(stats(f.gm).frames_pool_shared, 1);
 	assert_int_equal(stats(f.gm).frames_private, 5);
 	/* every refused reference goes back (the daemon took it) */
@@ -379,7 +470,7 @@ static void test_late_answer(void **state)
 	assert_int_not_equal(b0, b1);
 	(void)gmem_share_step(f.gm, s, &ops, NFRAMES); /* protected in b1 */
 	assert_false(gmem_pool_answer(f.gm, 1, b0, 9, 3));
-	assert_true(flags_of(f.gm, 9, NULL) & GMEM_PAGE_NOCACHE);
+	assert_true(flags_of(f.gm, 9, NULL) & GMEM_PAGE_READONLY);
 	gmem_pool_send_drops(f.gm);
 	assert_int_equal(f.n_drops, 1); /* the daemon's reference back */
 	assert_true(gmem_pool_answer(f.gm, 1, b1, 9, 3));
@@ -479,6 +570,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_commit_and_cow),
+		cmocka_unit_test(test_cached_reads),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_step),
 		cmocka_unit_test(test_late_answer),
