@@ -810,6 +810,57 @@ void virtio_blk_expect(struct virtio_blk *blk,
 	blk->has_expect = true;
 }
 
+/* The incoming side's own descriptor of the image (a block mirror's
+ * target, or the shared image the source handed over). */
+static struct blockdev *reopen_image(struct virtio_blk *blk, bool readonly,
+				     struct error *err)
+{
+	const struct virtio_blk_config *cfg = &blk->cfg;
+
+	return blockdev_open_secret(
+		cfg->path, cfg->format[0] ? cfg->format : "raw", readonly,
+		cfg->key_secret[0] ? cfg->key_secret : NULL, err);
+}
+
+/* A reopened image still has the guest's capacity; its I/O back end. */
+static int check_reopened(struct virtio_blk *blk, struct blockdev *bd,
+			  struct error *err)
+{
+	if (blockdev_size(bd) >> SECTOR_SHIFT != blk->capacity)
+		return error_set(err, ESTALE, "disk %s: its size changed",
+				 blk->cfg.path);
+	return blockdev_set_aio(bd, blk->cfg.aio, err);
+}
+
+/* The disk's throttle and its datastore cap, on the image it serves from
+ * now on. */
+static int apply_limits(struct virtio_blk *blk, struct blockdev *bd,
+			struct error *err)
+{
+	int r = blockdev_set_throttle(bd, &blk->cfg.throttle, NULL, err);
+	uint64_t iops = atomic_load(&blk->cap_iops);
+	uint64_t bps = atomic_load(&blk->cap_bps);
+
+	if (!r && (iops || bps) && blockdev_set_cap(bd, iops, bps) < 0)
+		r = error_set(err, ENOMEM, "disk %s: datastore cap",
+			      blk->cfg.path);
+	return r;
+}
+
+/* Serve from bd instead of the placeholder; the old one is closed. */
+static void swap_image(struct virtio_blk *blk, struct blockdev *bd, bool mirror)
+{
+	pthread_mutex_lock(&blk->lock);
+	struct blockdev *old = blk->bd;
+	blk->bd = bd;
+	if (mirror)
+		blk->mirror = true;
+	else
+		blk->incoming = false;
+	pthread_mutex_unlock(&blk->lock);
+	blockdev_close(old);
+}
+
 int virtio_blk_mirror_open(struct virtio_blk *blk, struct error *err)
 {
 	const struct virtio_blk_config *cfg = &blk->cfg;
@@ -821,27 +872,15 @@ int virtio_blk_mirror_open(struct virtio_blk *blk, struct error *err)
 				 "disk %s: a block mirror writes only an "
 				 "incoming migration's writable disks",
 				 cfg->path);
-	struct blockdev *bd = blockdev_open_secret(
-		cfg->path, cfg->format[0] ? cfg->format : "raw", false,
-		cfg->key_secret[0] ? cfg->key_secret : NULL, err);
+	struct blockdev *bd = reopen_image(blk, false, err);
 	if (!bd)
 		return -err->code;
-	int r = 0;
-	if (blockdev_size(bd) >> SECTOR_SHIFT != blk->capacity)
-		r = error_set(err, ESTALE, "disk %s: its size changed",
-			      cfg->path);
-	if (!r)
-		r = blockdev_set_aio(bd, cfg->aio, err);
+	int r = check_reopened(blk, bd, err);
 	if (r) {
 		blockdev_close(bd);
 		return r;
 	}
-	pthread_mutex_lock(&blk->lock);
-	struct blockdev *old = blk->bd;
-	blk->bd = bd;
-	blk->mirror = true;
-	pthread_mutex_unlock(&blk->lock);
-	blockdev_close(old);
+	swap_image(blk, bd, true);
 	return 0;
 }
 
@@ -868,13 +907,7 @@ int virtio_blk_activate(struct virtio_blk *blk, struct error *err)
 		if (r < 0)
 			return error_set(err, -r, "disk %s: flush: %s",
 					 cfg->path, strerror(-r));
-		r = blockdev_set_throttle(blk->bd, &cfg->throttle, NULL, err);
-		uint64_t iops = atomic_load(&blk->cap_iops);
-		uint64_t bps = atomic_load(&blk->cap_bps);
-		if (!r && (iops || bps) &&
-		    blockdev_set_cap(blk->bd, iops, bps) < 0)
-			r = error_set(err, ENOMEM, "disk %s: datastore cap",
-				      cfg->path);
+		r = apply_limits(blk, blk->bd, err);
 		if (r)
 			return r;
 		pthread_mutex_lock(&blk->lock);
@@ -887,9 +920,7 @@ int virtio_blk_activate(struct virtio_blk *blk, struct error *err)
 				 "disk %s: the source did not hand the image "
 				 "over",
 				 cfg->path);
-	struct blockdev *bd = blockdev_open_secret(
-		cfg->path, cfg->format[0] ? cfg->format : "raw", cfg->readonly,
-		cfg->key_secret[0] ? cfg->key_secret : NULL, err);
+	struct blockdev *bd = reopen_image(blk, cfg->readonly, err);
 	if (!bd)
 		return -err->code;
 	struct blockdev_identity now;
@@ -902,26 +933,14 @@ int virtio_blk_activate(struct virtio_blk *blk, struct error *err)
 			      "migration needs the same file on shared "
 			      "storage at the same path",
 			      cfg->path);
-	if (!r && blockdev_size(bd) >> SECTOR_SHIFT != blk->capacity)
-		r = error_set(err, ESTALE, "disk %s: its size changed",
-			      cfg->path);
 	if (!r)
-		r = blockdev_set_aio(bd, cfg->aio, err);
+		r = check_reopened(blk, bd, err);
 	if (!r)
-		r = blockdev_set_throttle(bd, &cfg->throttle, NULL, err);
-	uint64_t iops = atomic_load(&blk->cap_iops);
-	uint64_t bps = atomic_load(&blk->cap_bps);
-	if (!r && (iops || bps) && blockdev_set_cap(bd, iops, bps) < 0)
-		r = error_set(err, ENOMEM, "disk %s: datastore cap", cfg->path);
+		r = apply_limits(blk, bd, err);
 	if (r) {
 		blockdev_close(bd);
 		return r;
 	}
-	pthread_mutex_lock(&blk->lock);
-	struct blockdev *old = blk->bd;
-	blk->bd = bd;
-	blk->incoming = false;
-	pthread_mutex_unlock(&blk->lock);
-	blockdev_close(old);
+	swap_image(blk, bd, false);
 	return 0;
 }
