@@ -12,9 +12,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 
-from conftest import TIME_SCALE, append_line
+from conftest import MARKER, TIME_SCALE, append_line
 
 
 def softvisor_exe():
@@ -22,6 +23,20 @@ def softvisor_exe():
     if not exe or not os.access(exe, os.X_OK):
         pytest.skip("SOFTVISOR does not name a softvisor binary")
     return exe
+
+
+def vm_console(d, name, timeout=120, marker=False):
+    """`softvisor vm console NAME` against daemon d on a pty, logged to
+    console-NAME.log in its directory; with marker, once the guest's
+    shell marker showed."""
+    env = dict(os.environ, SOFTVISOR_SOCKET=d.sock)
+    child = pexpect.spawn(softvisor_exe(), ["vm", "console", name], env=env,
+                          encoding="utf-8", codec_errors="replace",
+                          timeout=timeout * TIME_SCALE)
+    child.logfile_read = open(d.tmp / f"console-{name}.log", "a")
+    if marker:
+        child.expect(MARKER, timeout=180 * TIME_SCALE)
+    return child
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

@@ -4,7 +4,6 @@ host CPU, shutdown through the power button, the inventory across restarts,
 bad input, tokens over TLS and concurrent clients."""
 
 import json
-import os
 import signal
 import socket
 import threading
@@ -14,7 +13,7 @@ import pexpect
 import pytest
 
 from conftest import MARKER, TIME_SCALE
-from daemon_util import (Api, Daemon, guest_definition, softvisor_exe,
+from daemon_util import (Api, Daemon, guest_definition, vm_console,
                          thread_cpu_ticks, vm_pid)
 
 
@@ -29,13 +28,7 @@ def daemon(tmp_path):
 
 def console(d, name, timeout=120):
     """`softvisor vm console NAME` on a pty."""
-    env = dict(os.environ, SOFTVISOR_SOCKET=d.sock)
-    child = pexpect.spawn(softvisor_exe(), ["vm", "console", name],
-                          env=env, encoding="utf-8",
-                          codec_errors="replace",
-                          timeout=timeout * TIME_SCALE)
-    child.logfile_read = open(d.tmp / f"console-{name}.log", "a")
-    return child
+    return vm_console(d, name, timeout)
 
 
 def test_three_vms_lifecycle(daemon, guest):

@@ -13,7 +13,6 @@ the active estimates (see test_balloon.py)."""
 
 import csv
 import io
-import os
 import re
 import time
 
@@ -21,7 +20,7 @@ import pexpect
 import pytest
 
 from conftest import MARKER, TIME_SCALE
-from daemon_util import Daemon, guest_definition, softvisor_exe
+from daemon_util import Daemon, guest_definition, vm_console
 
 MiB = 1 << 20
 BUDGET = 640 * MiB
@@ -39,12 +38,7 @@ def daemon(tmp_path):
 
 
 def console(d, name):
-    env = dict(os.environ, SOFTVISOR_SOCKET=d.sock)
-    c = pexpect.spawn(softvisor_exe(), ["vm", "console", name], env=env,
-                      encoding="utf-8", codec_errors="replace",
-                      timeout=180 * TIME_SCALE)
-    c.logfile_read = open(d.tmp / f"console-{name}.log", "a")
-    return c
+    return vm_console(d, name, 180)
 
 
 def guest_mem_total(c):

@@ -19,8 +19,8 @@ import subprocess
 import pexpect
 import pytest
 
-from conftest import MARKER, TIME_SCALE
-from daemon_util import Daemon, guest_definition, softvisor_exe
+from conftest import TIME_SCALE
+from daemon_util import Daemon, guest_definition, softvisor_exe, vm_console
 
 WRITE = ("printf 'MARK%s' {tag}-$((6*7)) | dd of=/dev/vda bs=8 count=1 "
          "conv=notrunc,fsync 2>/dev/null; sync; echo w$((1+1)){tag}\r")
@@ -37,13 +37,7 @@ def daemon(tmp_path):
 
 
 def console(d, name):
-    env = dict(os.environ, SOFTVISOR_SOCKET=d.sock)
-    child = pexpect.spawn(softvisor_exe(), ["vm", "console", name], env=env,
-                          encoding="utf-8", codec_errors="replace",
-                          timeout=120 * TIME_SCALE)
-    child.logfile_read = open(d.tmp / f"console-{name}.log", "a")
-    child.expect(MARKER, timeout=180 * TIME_SCALE)
-    return child
+    return vm_console(d, name, marker=True)
 
 
 def detach(c):
