@@ -9,10 +9,13 @@
  * waits for its machine to end (stop) can therefore never deadlock with it.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -357,6 +360,32 @@ static void *reaper_thread(void *arg)
 
 /* ---- actions ----------------------------------------------------------------- */
 
+/* A new, empty swap file for v in the state directory's run/, already
+ * unlinked; -1 (logged) if it cannot be made. */
+static int open_swap_file(struct daemon *d, struct dvm *v)
+{
+	char path[4096];
+	int n = snprintf(path, sizeof(path), "%s/run", d->cfg.state_dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	(void)mkdir(path, 0700); /* or it exists: the open says */
+	n = snprintf(path, sizeof(path), "%s/run/vm-%" PRId64 ".swap",
+		     d->cfg.state_dir, v->id);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		      0600);
+	if (fd < 0) {
+		log_warn(LOG,
+			 "VM %s: no swap file (%s: %s): memory over its "
+			 "target is only compressed",
+			 v->run_def.name, path, strerror(errno));
+		return -1;
+	}
+	(void)unlink(path);
+	return fd;
+}
+
 static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 {
 	int r = vm_lifecycle_check(v->state, VM_OP_START, v->def.name, err);
@@ -393,6 +422,14 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 		p.n_vcpus = v->run_def.cpus;
 		p.sched = slot.handle;
 	}
+	/* the VM's swap file (docs/memory.md, "Swap file"): scratch, so
+	 * unlinked at once (a crash leaves nothing behind); without one the
+	 * memory policy can only compress */
+	int swap_fd = open_swap_file(d, v);
+	if (swap_fd >= 0) {
+		p.swap = v->board.mem_swap_by_fd = true;
+		p.swap_fd = v->board.mem_swap_fd = swap_fd;
+	}
 	if (v->restoring) { /* daemon_vm_restore, daemon_migrate.c */
 		p.restore = v->board.restore_by_fd = true;
 		p.restore_fd = v->board.restore_fd = v->restore_fd;
@@ -407,6 +444,9 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	pthread_mutex_unlock(&d->lock);
 	struct vm *vm = vm_start(&p, err);
 	free(json);
+	if (swap_fd >= 0) /* the machine holds its own duplicate now */
+		close(swap_fd);
+	v->board.mem_swap_by_fd = false;
 	if (!vm) {
 		daemon_sched_detach(d, &slot);
 		daemon_mem_detach(d, v);

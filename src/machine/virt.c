@@ -577,6 +577,14 @@ static int reclaim_setup(struct virt *vm, struct error *err)
 {
 	const struct virt_config *cfg = vm->cfg;
 
+	if (cfg->mem_swap_by_fd && !vm->swap_open) {
+		int fd = fcntl(cfg->mem_swap_fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return error_set(err, errno, "swap file: %s",
+					 strerror(errno));
+		vm->swap_fd = fd;
+		vm->swap_open = true;
+	}
 	if (cfg->mem_swap && !vm->swap_open) {
 		int fd = open(cfg->mem_swap, O_RDWR | O_CREAT | O_CLOEXEC,
 			      0600);

@@ -84,6 +84,10 @@ struct virt_config {
 	 * the first virt_start, before before_guest */
 	uint64_t mem_limit;
 	const char *mem_swap;
+	/* or the swap file as a descriptor someone else opened (the
+	 * daemon's): duplicated by the first virt_start, not closed */
+	bool mem_swap_by_fd;
+	int mem_swap_fd;
 	/* docs/vm-state.md: start from this saved state instead of booting
 	 * (same configuration required); save to this file when told to
 	 * (virt_run: SIGUSR1 or SIGTERM), then end */

@@ -127,6 +127,8 @@ static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 		.start_paused = p->start_paused,
 		.start_held = p->start_held,
 		.mirror_in = p->mirror_in,
+		.swap = p->swap,
+		.swap_fd = p->swap_fd,
 	};
 	vm->remote = true;
 	pthread_rwlock_wrlock(&vm->proc_lock);

@@ -73,6 +73,10 @@ struct vm_params {
 	bool start_paused; /* worker only (else virt_config.start_paused) */
 	bool start_held;   /* worker only (else virt_config.start_held) */
 	bool mirror_in;	   /* worker only (else virt_config.mirror_in) */
+	/* worker only (else virt_config.mem_swap_fd): the VM's swap file,
+	 * opened by the daemon (the caller's: the worker gets a duplicate) */
+	bool swap;
+	int swap_fd;
 };
 
 /* Build and start the machine (errors such as a missing kernel come back

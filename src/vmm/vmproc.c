@@ -583,8 +583,13 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 				 .a0 = p->sched != NULL,
 				 .data = prm->def_json,
 				 .len = (uint32_t)json_len };
-	/* the state to continue from goes last (the caller keeps its fd) */
+	/* then the swap file, and the state to continue from goes last (the
+	 * caller keeps both) */
 	unsigned n_send = n_wfds;
+	if (prm->swap) {
+		m.a1 |= VMPROTO_START_SWAP;
+		wfds[n_send++] = prm->swap_fd;
+	}
 	if (prm->restore) {
 		m.a1 |= VMPROTO_START_RESTORE;
 		wfds[n_send++] = prm->restore_fd;

@@ -48,6 +48,9 @@ struct vmproc_params {
 	bool start_paused; /* the vCPUs wait for RESUME */
 	bool start_held;   /* the same, the disks opened as for a boot */
 	bool mirror_in;	   /* the stream may write the disks (a mirror) */
+	/* the VM's swap file (the caller's: the worker gets a duplicate) */
+	bool swap;
+	int swap_fd;
 };
 
 /* Spawn the worker, start the VM in it; 0 once the machine was built (its

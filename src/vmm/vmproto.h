@@ -192,6 +192,10 @@ struct vmproto_progress {
 /* VMPROTO_START: a1 bit: an incoming migration with a block mirror: the
  * stream's disk-mirror sections may write its (new, empty) disks. */
 #define VMPROTO_START_MIRROR 8
+/* VMPROTO_START: a1 bit: the descriptor before the state (or the last one)
+ * is the VM's swap file, made by the daemon (docs/memory.md, "Swap
+ * file"). */
+#define VMPROTO_START_SWAP 16
 
 /* Bytes of a receive buffer: the largest packet and one more. */
 #define VMPROTO_RXBUF (VMPROTO_MAX_DATA + 32)

@@ -283,6 +283,10 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 		w->board.restore_by_fd = true;
 		w->board.restore_fd = fds[--nfds];
 	}
+	if ((m->a1 & VMPROTO_START_SWAP) && nfds) {
+		w->board.mem_swap_by_fd = true; /* the board keeps a dup */
+		w->board.mem_swap_fd = fds[--nfds];
+	}
 	w->hooks = hooks;
 	if (hooks && hooks->configure) {
 		r = hooks->configure(hooks->opaque, &w->def, &w->board, err);

@@ -199,6 +199,13 @@ def test_policy_target_compresses_vm_without_balloon(tmp_path, guest):
         api.ok("POST", "/v1/vms/nb/start")
         c = console(d, "nb")
         c.expect("RECLAIM-WROTE")
+        # and pages that do not compress: they go to the VM's swap file,
+        # which the daemon makes for every VM
+        c.send("dd if=/dev/urandom of=/tmp/fill/rnd bs=1M count=32 "
+               "2>/dev/null && "
+               "md5sum /tmp/fill/rnd\r")
+        c.expect(r"([0-9a-f]{32})\s+/tmp/fill/rnd", timeout=120 * TIME_SCALE)
+        rnd_md5 = c.match.group(1)
 
         def mem():
             return api.ok("GET", "/v1/vms/nb/stats")["memory"]
@@ -216,6 +223,7 @@ def test_policy_target_compresses_vm_without_balloon(tmp_path, guest):
             return (m["reclaim_limit"] == target and
                     m["limit_bytes"] == target and
                     m["compressed_bytes"] >= 64 * MiB and
+                    m["swapped_bytes"] >= 8 * MiB and
                     used <= target + 8 * MiB), m
 
         m = wait_until_daemon("compressed toward the 160 MiB target",
@@ -224,7 +232,11 @@ def test_policy_target_compresses_vm_without_balloon(tmp_path, guest):
         c.send("md5sum /tmp/fill/text\r")
         c.expect(r"([0-9a-f]{32})\s+/tmp/fill/text", timeout=120 * TIME_SCALE)
         assert c.match.group(1) == text_md5()
+        c.send("md5sum /tmp/fill/rnd; rm /tmp/fill/rnd\r")
+        c.expect(r"([0-9a-f]{32})\s+/tmp/fill/rnd", timeout=120 * TIME_SCALE)
+        assert c.match.group(1) == rnd_md5
         low = mem()
+        assert low["swap_ins"] > 0, low
 
         # the budget allows it again: the limit goes, pages come back
         api.ok("PATCH", "/v1/host", {"memory_budget": 1024 * MiB})
