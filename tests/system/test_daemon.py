@@ -89,7 +89,9 @@ def test_three_vms_lifecycle(daemon, guest):
     daemon.cli("vm", "shutdown", "beta", "--timeout", "120")
     c.expect("SOFTVISOR-POWER-BUTTON", timeout=30 * TIME_SCALE)
     c.expect(pexpect.EOF, timeout=30 * TIME_SCALE)
-    assert api.state("beta") == "stopped"
+    # the stream ends with the worker; the daemon's reaper then releases
+    # the VM's resources (pool references, reservation) and records it
+    api.wait_state("beta", "stopped", 30)
     # stop: hard power-off
     daemon.cli("vm", "stop", "gamma")
     assert api.state("gamma") == "stopped"
