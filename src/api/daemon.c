@@ -416,8 +416,7 @@ static int do_start(struct daemon *d, struct dvm *v, struct error *err)
 	char *json = NULL;
 	if (!d->cfg.in_process) { /* a worker process per VM (issue 14) */
 		json = vmdef_to_json(&v->run_def);
-		p.worker_exe = d->cfg.worker_exe ? d->cfg.worker_exe
-						 : "/proc/self/exe";
+		p.worker_exe = d->cfg.worker_exe;
 		p.def_json = json ? json : "";
 		p.n_vcpus = v->run_def.cpus;
 		p.sched = slot.handle;
@@ -1107,6 +1106,12 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 		return error_set(err, ENOMEM, "out of memory");
 	d->cfg = *cfg;
 	d->started_ns = clock_monotonic_ns();
+	if (!cfg->in_process && !cfg->worker_exe) {
+		/* softvisor-vmx next to us, else ourselves (vmproc.h) */
+		const char *what;
+		d->cfg.worker_exe = vmproc_worker_exe(&what);
+		log_debug(LOG, "VM workers: %s", what);
+	}
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->create_lock, NULL);
 	pthread_cond_init(&d->reap_cond, NULL);
@@ -1136,8 +1141,7 @@ int daemon_open(const struct daemon_config *cfg, struct daemon **out,
 	if (!r)
 		r = reattach_or_crash(d, err);
 	if (!r && !cfg->in_process) /* a worker ready for the first start */
-		vmproc_spare_enable(cfg->worker_exe ? cfg->worker_exe
-						    : "/proc/self/exe");
+		vmproc_spare_enable(d->cfg.worker_exe);
 	if (!r && pthread_create(&d->reaper, NULL, reaper_thread, d))
 		r = error_set(err, EAGAIN, "cannot start the reaper thread");
 	if (r) {

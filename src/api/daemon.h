@@ -40,7 +40,8 @@ struct daemon_config {
 	unsigned shutdown_timeout_s; /* default for shutdown (0: 120) */
 	bool no_scheduler; /* harts run freely (benchmarks, debugging) */
 	/* Every VM runs in its own worker process (issue 14) of this
-	 * binary, worker_exe (NULL: /proc/self/exe); in_process: in the
+	 * executable, worker_exe (NULL: vmproc_worker_exe(), the lean
+	 * softvisor-vmx next to ours or our own); in_process: in the
 	 * daemon's own process instead (debugging). */
 	bool in_process;
 	const char *worker_exe;

@@ -56,6 +56,7 @@ void bcache_trim(struct hart *h)
 	/* the arena's pages go back to the host; the next blocks decoded
 	 * (an idle guest's few) touch only what they need again */
 	madvise(h->bc.arena, BCACHE_ARENA, MADV_DONTNEED);
+	jit_trim(h); /* and the translations' code pages */
 }
 
 void bcache_fence_i(struct hart *h)

@@ -30,7 +30,6 @@
 #include "vmm/vmproc_priv.h"
 
 #define LOG		   "vmproc"
-#define WORKER_FD	   3
 #define CALL_TIMEOUT_MS	   5000
 #define STATS_TIMEOUT_MS   250
 #define START_TIMEOUT_MS   30000
@@ -389,9 +388,9 @@ static int spawn_raw(const char *exe, pid_t *pid, int *sock, struct error *err)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return error_set(err, errno, "socketpair: %s", strerror(errno));
-	/* the child's end must not already be WORKER_FD (dup2 would then
-	 * keep its close-on-exec flag) */
-	int child = fcntl(sv[1], F_DUPFD_CLOEXEC, WORKER_FD + 1);
+	/* the child's end must not already be VMPROC_WORKER_FD (dup2
+	 * would then keep its close-on-exec flag) */
+	int child = fcntl(sv[1], F_DUPFD_CLOEXEC, VMPROC_WORKER_FD + 1);
 	close(sv[1]);
 	if (child < 0) {
 		close(sv[0]);
@@ -399,10 +398,10 @@ static int spawn_raw(const char *exe, pid_t *pid, int *sock, struct error *err)
 	}
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, child, WORKER_FD);
+	posix_spawn_file_actions_adddup2(&fa, child, VMPROC_WORKER_FD);
 	char fdarg[16];
-	snprintf(fdarg, sizeof(fdarg), "%d", WORKER_FD);
-	char *argv[] = { (char *)"softvisor",
+	snprintf(fdarg, sizeof(fdarg), "%d", VMPROC_WORKER_FD);
+	char *argv[] = { (char *)vmproc_exe_argv0(exe),
 			 (char *)"__vm-worker",
 			 (char *)"--fd",
 			 fdarg,

@@ -36,7 +36,7 @@ struct vmproc_ops {
 };
 
 struct vmproc_params {
-	const char *exe;	    /* the softvisor binary */
+	const char *exe;	    /* vmproc_worker_exe(), or a test's */
 	const char *def_json;	    /* the VM definition */
 	unsigned n_vcpus;	    /* its cpus */
 	struct vmk_sched_vm *sched; /* the scheduler's handle, or NULL */
@@ -139,6 +139,19 @@ int vmproc_adopt(const struct vmproc_adopt *a, struct vmproc **out,
  * running): the threads end, ops.ended does not run, p is freed. The
  * worker keeps running and waits for a new daemon (its rendezvous). */
 void vmproc_detach(struct vmproc *p);
+
+/* The lean worker executable (issue 14): the VM's layers only, none of
+ * the daemon's libraries (src/cli/vmx_main.c). */
+#define VMPROC_LEAN_EXE "softvisor-vmx"
+
+/* The executable for vmproc_params.exe: VMPROC_LEAN_EXE from the
+ * directory of this process's own executable when it is there (opened
+ * once and kept, so workers run the file found even after an install
+ * replaced it: the daemon's own build), else this process's executable
+ * (/proc/self/exe, as `softvisor __vm-worker`). Decided on the first call
+ * and the same afterwards; *what (if what) says which, for the log.
+ * Process-wide, any thread. */
+const char *vmproc_worker_exe(const char **what);
 
 /* Keep one worker of exe spawned ahead: a start then takes it and does not
  * wait for the exec (the daemon enables it; off by default). Close ends

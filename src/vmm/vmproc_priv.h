@@ -104,4 +104,14 @@ bool vmproc_adopted_wait(struct vmproc *p);
 void vmproc_adopted_cause(struct vmproc *p);
 void vmproc_pidfd_kill(int pidfd);
 
+/* The descriptor a spawned worker finds the daemon's socket at (its
+ * --fd): the spawn's file actions dup2 onto it, so nothing the child
+ * must still see at exec time (the executable's descriptor,
+ * vmproc_exe.c) may have this number. */
+#define VMPROC_WORKER_FD 3
+
+/* argv[0] of a worker spawned from exe: VMPROC_LEAN_EXE for the lean
+ * executable vmproc_worker_exe() found, else "softvisor" (vmproc_exe.c). */
+const char *vmproc_exe_argv0(const char *exe);
+
 #endif

@@ -14,7 +14,7 @@ import signal
 import time
 
 from conftest import MARKER, TIME_SCALE
-from daemon_util import Daemon, guest_definition, vm_pid
+from daemon_util import Daemon, guest_definition, softvisor_exe, vm_pid
 from test_isolation import alive
 from test_sandbox import sanitized
 from test_sched import vcpu_tids, wait_console
@@ -53,6 +53,26 @@ def assert_own_pid_namespace(d, api, name, pid, st):
         assert os.path.exists(f"/proc/{pid}/task/{t}"), (t, tids)
 
 
+DAEMON_ONLY_LIBS = ("libcurl", "libsqlite3", "libcivetweb", "libncurses",
+                    "libnftables", "libssl.")
+
+
+def assert_lean_worker(pid):
+    """The worker runs softvisor-vmx, the executable next to softvisor
+    (docs/architecture.md, "Process per VM"), and maps none of the
+    daemon's and the API clients' libraries."""
+    vmx = os.path.join(os.path.dirname(os.path.realpath(softvisor_exe())),
+                       "softvisor-vmx")
+    if not os.path.exists(vmx):
+        return  # a build without it: the daemon falls back to itself
+    exe = os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
+    assert exe == vmx, exe
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read()
+    mapped = [lib for lib in DAEMON_ONLY_LIBS if lib in maps]
+    assert not mapped, mapped
+
+
 def test_faults_take_down_only_their_vm(tmp_path, guest, monkeypatch):
     monkeypatch.setenv("SOFTVISOR_TEST_WORKER_FAULT",
                        "crash:bad-dev,syscall:bad-sys,abort:bad-abrt")
@@ -63,6 +83,7 @@ def test_faults_take_down_only_their_vm(tmp_path, guest, monkeypatch):
             api.ok("POST", "/v1/vms", guest_definition(guest, n))
         api.ok("POST", "/v1/vms/calm/start")
         calm = vm_pid(api, "calm", d)
+        assert_lean_worker(calm)
         # the sandbox is in place before the guest runs: nobody, no
         # capabilities, no_new_privs, the seccomp filter (mode 2)
         st = proc_status(calm)
@@ -124,6 +145,7 @@ def test_sandbox_off(tmp_path, guest):
         api.ok("POST", "/v1/vms", guest_definition(guest, "open"))
         api.ok("POST", "/v1/vms/open/start")
         st = proc_status(vm_pid(api, "open", d))
+        assert_lean_worker(vm_pid(api, "open", d))
         assert st["Uid"][0] == "0" and st["Seccomp"] == ["0"], st
         api.ok("POST", "/v1/vms/open/stop")
     finally:

@@ -4,6 +4,7 @@
  * the interpreter for everything the backend leaves out.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -189,6 +190,20 @@ void jit_flush(struct hart *h)
 	j->stats.flushes++;
 	h->jit_gen++; /* every block's translation is now stale */
 	h->jit_link = 0;
+}
+
+void jit_trim(struct hart *h)
+{
+	struct jit *j = h->jit;
+	if (!j)
+		return;
+	/* the memfd's pages stay resident after a flush, at the high-water
+	 * mark of the boot (MiBs, counted once per view): punch them out,
+	 * keeping the stubs' pages (fallocate is on the sandbox's list) */
+	size_t keep = (j->stubs_end + 4095) & ~(size_t)4095;
+	if (fallocate(j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)keep, (off_t)(JIT_CODE_SIZE - keep)))
+		log_debug("cpu", "jit trim: %s", strerror(errno));
 }
 
 static uint64_t now_ns(void)

@@ -50,6 +50,9 @@ int jit_create(struct hart *h);
 void jit_destroy(struct hart *h);
 /* Drop every translation (the bcache was flushed, or the cache is full). */
 void jit_flush(struct hart *h);
+/* After jit_flush: give the code cache's pages back to the host (the
+ * guest went idle, bcache_trim); hart thread only. */
+void jit_trim(struct hart *h);
 /* Translate b; false if it cannot be (the interpreter runs it). */
 bool jit_translate(struct hart *h, struct block *b);
 /* Run b's translation (and whatever it chains to) from the dispatcher. */
@@ -76,6 +79,10 @@ static inline void jit_destroy(struct hart *h)
 	(void)h;
 }
 static inline void jit_flush(struct hart *h)
+{
+	(void)h;
+}
+static inline void jit_trim(struct hart *h)
 {
 	(void)h;
 }
