@@ -17,9 +17,10 @@ $(BUILD)/build.ninja:
 	@tools/install-deps
 	meson setup $(BUILD) $(MESON_OPTS)
 
-# The VMM only: a tool that only the tests need can never stop `make run`.
+# The VMM and its lean worker (softvisor-vmx, one per daemon VM) only: a
+# tool that only the tests need can never stop `make run`.
 build: $(BUILD)/build.ninja
-	ninja -C $(BUILD) softvisor
+	ninja -C $(BUILD) softvisor softvisor-vmx
 
 # Everything, test programs included (cross-compiled ISA tests too).
 build-tests: $(BUILD)/build.ninja
