@@ -201,10 +201,10 @@ def test_policy_target_compresses_vm_without_balloon(tmp_path, guest):
         c.expect("RECLAIM-WROTE")
         # and pages that do not compress: they go to the VM's swap file,
         # which the daemon makes for every VM
-        c.send("dd if=/dev/urandom of=/tmp/fill/rnd bs=1M count=32 "
+        c.send("dd if=/dev/urandom of=/dev/shm/rnd bs=1M count=32 "
                "2>/dev/null && "
-               "md5sum /tmp/fill/rnd\r")
-        c.expect(r"([0-9a-f]{32})\s+/tmp/fill/rnd", timeout=120 * TIME_SCALE)
+               "md5sum /dev/shm/rnd\r")
+        c.expect(r"([0-9a-f]{32})\s+/dev/shm/rnd", timeout=120 * TIME_SCALE)
         rnd_md5 = c.match.group(1)
 
         def mem():
@@ -232,8 +232,8 @@ def test_policy_target_compresses_vm_without_balloon(tmp_path, guest):
         c.send("md5sum /tmp/fill/text\r")
         c.expect(r"([0-9a-f]{32})\s+/tmp/fill/text", timeout=120 * TIME_SCALE)
         assert c.match.group(1) == text_md5()
-        c.send("md5sum /tmp/fill/rnd; rm /tmp/fill/rnd\r")
-        c.expect(r"([0-9a-f]{32})\s+/tmp/fill/rnd", timeout=120 * TIME_SCALE)
+        c.send("md5sum /dev/shm/rnd\r")
+        c.expect(r"([0-9a-f]{32})\s+/dev/shm/rnd", timeout=120 * TIME_SCALE)
         assert c.match.group(1) == rnd_md5
         low = mem()
         assert low["swap_ins"] > 0, low
