@@ -164,8 +164,10 @@ static void post_exit(struct vmk_sched *s, int vm, int vcpu)
 
 	if (v->kick)
 		v->kick(v->kick_opaque, (unsigned)vcpu);
-	else
+	else if (v->vcpus[vcpu].h)
 		hart_request(v->vcpus[vcpu].h, HART_REQ_EXIT);
+	/* else a worker's vCPU whose worker is gone (its kick cleared): the
+	 * removal that follows takes its token back */
 }
 
 /* Make the timer thread wake up no later than t. */
