@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,13 +364,10 @@ static void *reaper_thread(void *arg)
 static int open_swap_file(struct daemon *d, struct dvm *v)
 {
 	char path[4096];
-	int n = snprintf(path, sizeof(path), "%s/run", d->cfg.state_dir);
-	if (n < 0 || (size_t)n >= sizeof(path))
+	if (daemon_run_path(d, 0, NULL, path, sizeof(path)))
 		return -1;
 	(void)mkdir(path, 0700); /* or it exists: the open says */
-	n = snprintf(path, sizeof(path), "%s/run/vm-%" PRId64 ".swap",
-		     d->cfg.state_dir, v->id);
-	if (n < 0 || (size_t)n >= sizeof(path))
+	if (daemon_run_path(d, v->id, "swap", path, sizeof(path)))
 		return -1;
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 		      0600);

@@ -31,7 +31,7 @@
 
 #define LOG "daemon"
 
-static int run_path(struct daemon *d, int64_t id, const char *ext, char *buf,
+int daemon_run_path(struct daemon *d, int64_t id, const char *ext, char *buf,
 		    size_t cap)
 {
 	int n;
@@ -46,9 +46,9 @@ static int run_path(struct daemon *d, int64_t id, const char *ext, char *buf,
 void daemon_reattach_forget(struct daemon *d, int64_t id)
 {
 	char path[4096];
-	if (!run_path(d, id, "worker", path, sizeof(path)))
+	if (!daemon_run_path(d, id, "worker", path, sizeof(path)))
 		unlink(path);
-	if (!run_path(d, id, "sock", path, sizeof(path)))
+	if (!daemon_run_path(d, id, "sock", path, sizeof(path)))
 		unlink(path);
 }
 
@@ -83,9 +83,9 @@ int daemon_reattach_give(struct daemon *d, struct dvm *v, struct error *err)
 	if (!d->cfg.keep_vms || d->cfg.in_process || !v->vm)
 		return 0;
 	char dir[4096], sock[4096], rec[4096];
-	if (run_path(d, 0, NULL, dir, sizeof(dir)) ||
-	    run_path(d, v->id, "sock", sock, sizeof(sock)) ||
-	    run_path(d, v->id, "worker", rec, sizeof(rec)))
+	if (daemon_run_path(d, 0, NULL, dir, sizeof(dir)) ||
+	    daemon_run_path(d, v->id, "sock", sock, sizeof(sock)) ||
+	    daemon_run_path(d, v->id, "worker", rec, sizeof(rec)))
 		return error_set(err, ENAMETOOLONG,
 				 "state directory path too "
 				 "long");
@@ -157,7 +157,7 @@ static int adopt(struct daemon *d, struct dvm *v,
 		 const struct worker_record *wr, struct error *err)
 {
 	char sock[4096];
-	if (run_path(d, v->id, "sock", sock, sizeof(sock)))
+	if (daemon_run_path(d, v->id, "sock", sock, sizeof(sock)))
 		return error_set(err, ENAMETOOLONG, "path too long");
 	if (strcmp(wr->vm_name, v->def.name))
 		return error_set(err, EPERM,
@@ -322,7 +322,7 @@ int daemon_reattach_open(struct daemon *d, int64_t **kept, size_t *n_kept)
 	*kept = NULL;
 	*n_kept = 0;
 	char dir[4096];
-	if (d->cfg.in_process || run_path(d, 0, NULL, dir, sizeof(dir)))
+	if (d->cfg.in_process || daemon_run_path(d, 0, NULL, dir, sizeof(dir)))
 		return 0;
 	DIR *dh = opendir(dir);
 	if (!dh)

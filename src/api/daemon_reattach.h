@@ -11,6 +11,12 @@
 struct daemon;
 struct dvm;
 
+/* STATE/run/vm-ID.EXT (id 0: STATE/run itself) into buf: 0, or
+ * -ENAMETOOLONG. The run directory holds what lives only while the VM
+ * runs: a kept worker's record and socket, the VM's swap file. */
+int daemon_run_path(struct daemon *d, int64_t id, const char *ext, char *buf,
+		    size_t cap);
+
 /* How long a worker waits for a new daemon by default (seconds). */
 #define DAEMON_KEEP_VMS_GRACE_S 300
 
