@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,11 +207,14 @@ static void ref_take(struct mem_pool_vm *vm, uint32_t gfn, uint32_t f)
 }
 
 /* Forget the VM's RAM and references (lock held). */
-static void vm_reset(struct mem_pool_vm *vm)
+/* Forget the VM's RAM (lock held); its references are dropped first
+ * unless keep_refs. */
+static void vm_reset(struct mem_pool_vm *vm, bool keep_refs)
 {
 	struct mem_pool *pool = vm->pool;
 
-	for (uint64_t g = 0; vm->n_refs && g < vm->ram_frames; g++)
+	for (uint64_t g = 0; !keep_refs && vm->n_refs && g < vm->ram_frames;
+	     g++)
 		ref_drop(vm, (uint32_t)g);
 	for (uint32_t i = 0; i < CAND_SLOTS; i++)
 		if (pool->cand[i].vm == vm)
@@ -224,14 +228,24 @@ static void vm_reset(struct mem_pool_vm *vm)
 	vm->ram_frames = 0;
 }
 
-void mem_pool_vm_free(struct mem_pool_vm *vm)
+static void vm_forget(struct mem_pool_vm *vm, bool keep_refs)
 {
 	if (!vm)
 		return;
 	pthread_mutex_lock(&vm->pool->lock);
-	vm_reset(vm);
+	vm_reset(vm, keep_refs);
 	pthread_mutex_unlock(&vm->pool->lock);
 	free(vm);
+}
+
+void mem_pool_vm_free(struct mem_pool_vm *vm)
+{
+	vm_forget(vm, false);
+}
+
+void mem_pool_vm_leave(struct mem_pool_vm *vm)
+{
+	vm_forget(vm, true);
 }
 
 int mem_pool_vm_ram(struct mem_pool_vm *vm, int fd, uint64_t ram_bytes,
@@ -254,7 +268,7 @@ int mem_pool_vm_ram(struct mem_pool_vm *vm, int fd, uint64_t ram_bytes,
 				 (unsigned long long)ram_bytes);
 	}
 	pthread_mutex_lock(&vm->pool->lock);
-	vm_reset(vm);
+	vm_reset(vm, false);
 	vm->ref_bytes = ram_bytes / PG * sizeof(*vm->ref);
 	vm->ref = map_table(vm->ref_bytes);
 	if (!vm->ref) {

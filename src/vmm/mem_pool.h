@@ -42,6 +42,10 @@ uint64_t mem_pool_max_frames(const struct mem_pool *pool);
 struct mem_pool_vm *mem_pool_vm_new(struct mem_pool *pool);
 /* Drop every reference of the VM and forget it. NULL is fine. */
 void mem_pool_vm_free(struct mem_pool_vm *vm);
+/* Forget the VM but keep its references: its worker runs on without us
+ * (the daemon leaves, vmproc_detach) and still reads those frames through
+ * its mapping, so they are never punched or reused. NULL is fine. */
+void mem_pool_vm_leave(struct mem_pool_vm *vm);
 /* The VM's RAM is the memfd fd (taken: closed here on error too) of
  * ram_bytes (must be its size, a multiple of 4 KiB, at most 1 TiB),
  * generation gen: the references of its previous RAM are dropped.

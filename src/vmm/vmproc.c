@@ -932,7 +932,7 @@ void vmproc_destroy(struct vmproc *p)
 	close(p->sock);
 	if (p->pidfd >= 0)
 		close(p->pidfd);
-	vmproc_share_end(p);
+	vmproc_share_end(p, false);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->tid_lock);
 	pthread_cond_destroy(&p->cond);

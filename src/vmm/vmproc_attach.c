@@ -321,6 +321,8 @@ void vmproc_detach(struct vmproc *p)
 	close(p->sock);
 	if (p->pidfd >= 0)
 		close(p->pidfd);
+	/* the worker still maps the pool frames it holds */
+	vmproc_share_end(p, true);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->tid_lock);
 	pthread_cond_destroy(&p->cond);

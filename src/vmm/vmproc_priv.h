@@ -89,11 +89,11 @@ void vmproc_kill_worker(struct vmproc *p);
 int vmproc_call_msg(struct vmproc *p, const struct vmproto_msg *m,
 		    const int *fds, unsigned nfds);
 
-/* vmproc_share.c: send the pool before START; forget the VM's
- * references; one sharing message of the worker (RAM_FD takes fds[0]
- * and sets it to -1). */
+/* vmproc_share.c: send the pool before START; drop the VM's references
+ * (its worker ended) or keep them (it runs on: vmproc_detach); one
+ * sharing message of the worker (RAM_FD takes fds[0] and sets it to -1). */
 void vmproc_share_start(struct vmproc *p);
-void vmproc_share_end(struct vmproc *p);
+void vmproc_share_end(struct vmproc *p, bool worker_runs_on);
 int vmproc_share_handle(struct vmproc *p, const struct vmproto_msg *m, int *fds,
 			unsigned nfds, struct error *err);
 

@@ -75,9 +75,12 @@ void vmproc_share_start(struct vmproc *p)
 	close(fd);
 }
 
-void vmproc_share_end(struct vmproc *p)
+void vmproc_share_end(struct vmproc *p, bool worker_runs_on)
 {
-	mem_pool_vm_free(p->pool_vm);
+	if (worker_runs_on)
+		mem_pool_vm_leave(p->pool_vm);
+	else
+		mem_pool_vm_free(p->pool_vm);
 	p->pool_vm = NULL;
 	free(p->share_in);
 	free(p->share_out);

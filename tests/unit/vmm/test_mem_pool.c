@@ -241,6 +241,56 @@ static void test_read_only_and_bad_ram(void **state)
 	mem_pool_destroy(pool);
 }
 
+/* A VM whose worker runs on without the daemon (vmproc_detach) is
+ * forgotten with its references kept: the frame it maps is neither
+ * punched nor reused when the other VMs drop theirs. */
+static void test_leave_keeps_frames(void **state)
+{
+	struct error err = { 0 };
+	struct mem_pool *pool = mem_pool_create(FRAMES, &err);
+	int fa, fb;
+
+	(void)state;
+	assert_non_null(pool);
+	struct mem_pool_vm *a = vm_with_ram(pool, &fa);
+	struct mem_pool_vm *b = vm_with_ram(pool, &fb);
+	ram_fill(fa, 3, 0x5a);
+	ram_fill(fb, 7, 0x5a);
+	assert_int_equal(offer1(a, 3, ram_hash(fa, 3)), NONE);
+	uint32_t f = offer1(b, 7, ram_hash(fb, 7));
+	assert_int_not_equal(f, NONE);
+	assert_int_equal(offer1(a, 3, ram_hash(fa, 3)), f);
+	assert_int_equal(pstats(pool).refs, 2);
+
+	mem_pool_vm_leave(a);
+	mem_pool_vm_free(b);
+	assert_int_equal(pstats(pool).frames, 1);
+	assert_int_equal(pstats(pool).refs, 1);
+	/* its content is still there, read as the worker reads it */
+	int ro = mem_pool_ro_fd(pool);
+	uint8_t got[PG], want[PG];
+	assert_int_equal(pread(ro, got, PG, (off_t)f * PG), PG);
+	assert_int_equal(pread(fa, want, PG, 3 * PG), PG);
+	assert_memory_equal(got, want, PG);
+	/* a new frame goes elsewhere */
+	struct mem_pool_vm *c = vm_with_ram(pool, &fb);
+	ram_fill(fb, 1, 0x11);
+	ram_fill(fb, 2, 0x11);
+	assert_int_equal(offer1(c, 1, ram_hash(fb, 1)), NONE);
+	uint32_t g = offer1(c, 2, ram_hash(fb, 2));
+	assert_int_not_equal(g, NONE);
+	assert_int_not_equal(g, f);
+	assert_int_equal(pread(ro, got, PG, (off_t)f * PG), PG);
+	assert_memory_equal(got, want, PG);
+
+	close(ro);
+	close(fa);
+	close(fb);
+	mem_pool_vm_free(c);
+	mem_pool_vm_leave(NULL);
+	mem_pool_destroy(pool);
+}
+
 /* End to end: two guest RAMs with the same content share it through the
  * pool (the worker side from src/mem, the daemon side here, the
  * messages replaced by calls); a store in one breaks its sharing only. */
@@ -371,6 +421,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_confirm_and_refcount),
 		cmocka_unit_test(test_read_only_and_bad_ram),
+		cmocka_unit_test(test_leave_keeps_frames),
 		cmocka_unit_test(test_two_guests),
 	};
 
