@@ -38,6 +38,7 @@ struct fake {
 	uint8_t *pool_rw;
 	const uint8_t *pool_ro;
 	uint32_t next_frame;
+	bool held[POOL_FRAMES]; /* answered and not dropped since */
 	struct gmem *gm;
 	bool answer_at_once; /* the offer callback answers (a new frame) */
 	bool refuse_send;    /* the offer callback fails (no daemon) */
@@ -47,6 +48,21 @@ struct fake {
 	unsigned n_drops;
 	struct gmem_pool_pair drops[4096];
 };
+
+/* The next pool frame after the last one handed out that no VM holds,
+ * taken; GMEM_POOL_NONE when all are. */
+static uint32_t fake_free_frame(struct fake *f)
+{
+	for (uint32_t k = 0; k < POOL_FRAMES; k++) {
+		uint32_t fr = f->next_frame++ % POOL_FRAMES;
+
+		if (!f->held[fr]) {
+			f->held[fr] = true;
+			return fr;
+		}
+	}
+	return GMEM_POOL_NONE;
+}
 
 static bool fake_offer(void *opaque, uint32_t gen, uint32_t batch,
 		       const struct gmem_pool_offer *o, unsigned n)
@@ -66,9 +82,12 @@ static bool fake_offer(void *opaque, uint32_t gen, uint32_t batch,
 			assert_true(gmem_pool_hash(page) == o[i].hash);
 		f->offers[f->n_offers++ % GMEM_SHARE_BATCH] = o[i];
 		if (f->answer_at_once) {
-			/* a daemon that read the frame: a new pool frame */
-			uint32_t fr = f->next_frame++ % POOL_FRAMES;
-			memcpy(f->pool_rw + (uint64_t)fr * PG, page, PG);
+			/* a daemon that read the frame: a new pool frame,
+			 * one that nobody holds (the gmem still maps those) */
+			uint32_t fr = fake_free_frame(f);
+			if (fr != GMEM_POOL_NONE)
+				memcpy(f->pool_rw + (uint64_t)fr * PG, page,
+				       PG);
 			(void)gmem_pool_answer(f->gm, 1, batch, o[i].gfn, fr);
 		}
 	}
@@ -81,8 +100,11 @@ static void fake_drop(void *opaque, uint32_t gen,
 	struct fake *f = opaque;
 
 	assert_int_equal(gen, 1);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		f->drops[f->n_drops++ % 4096] = d[i];
+		if (d[i].frame < POOL_FRAMES)
+			f->held[d[i].frame] = false;
+	}
 }
 
 static void fake_init(struct fake *f)
@@ -555,6 +577,10 @@ static void test_race_writers(void **state)
 	for (unsigned i = 0; i < 2; i++) {
 		r[i].f = &f;
 		r[i].id = i;
+		/* what fill() wrote there: a writer that the scheduler starts
+		 * late may not store before the others reach the goal */
+		for (unsigned k = 0; k < RACE_PAGES / 2; k++)
+			r[i].last[k] = 0x7777777777777777ULL;
 		atomic_init(&r[i].stop, false);
 		assert_int_equal(pthread_create(&t[i], NULL, writer, &r[i]), 0);
 	}
