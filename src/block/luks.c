@@ -7,15 +7,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
+#include "block/libcrypto.h"
 #include "block/luks.h"
 
 static const uint8_t luks_magic[6] = { 'L', 'U', 'K', 'S', 0xba, 0xbe };
 
 struct luks {
+	const struct libcrypto *C;
 	const EVP_CIPHER *cipher;
 	uint8_t key[LUKS_MAX_KEY]; /* the master key */
 	unsigned key_bytes;
@@ -42,14 +40,20 @@ static void get_str(char *out, const uint8_t *p, size_t n)
 	out[n] = '\0';
 }
 
-static const EVP_MD *luks_md(const char *name)
+static bool hash_known(const char *name)
+{
+	return !strcmp(name, "sha1") || !strcmp(name, "sha256") ||
+	       !strcmp(name, "sha512");
+}
+
+static const EVP_MD *luks_md(const struct libcrypto *C, const char *name)
 {
 	if (!strcmp(name, "sha1"))
-		return EVP_sha1();
+		return C->EVP_sha1();
 	if (!strcmp(name, "sha256"))
-		return EVP_sha256();
+		return C->EVP_sha256();
 	if (!strcmp(name, "sha512"))
-		return EVP_sha512();
+		return C->EVP_sha512();
 	return NULL;
 }
 
@@ -118,7 +122,7 @@ int luks_parse(const uint8_t *buf, size_t len, uint64_t area_len,
 				 "LUKS header: a %u-byte aes-xts key is not "
 				 "supported (expected 32 or 64)",
 				 h->key_bytes);
-	if (!luks_md(h->hash_spec))
+	if (!hash_known(h->hash_spec))
 		return error_set(err, ENOTSUP,
 				 "LUKS header: hash %s is not supported "
 				 "(expected sha1, sha256 or sha512)",
@@ -200,22 +204,24 @@ int luks_parse(const uint8_t *buf, size_t len, uint64_t area_len,
 
 /* ---- AES-XTS-plain64 ---------------------------------------------------- */
 
-static const EVP_CIPHER *xts_cipher(unsigned key_bytes)
+static const EVP_CIPHER *xts_cipher(const struct libcrypto *C,
+				    unsigned key_bytes)
 {
-	return key_bytes == 32 ? EVP_aes_128_xts() : EVP_aes_256_xts();
+	return key_bytes == 32 ? C->EVP_aes_128_xts() : C->EVP_aes_256_xts();
 }
 
 /* Each 512-byte sector with IV = its number, 64-bit little-endian, zero
  * padded to 16 bytes (plain64). */
-static int xts(const EVP_CIPHER *cipher, const uint8_t *key, uint64_t sector,
-	       uint8_t *buf, size_t len, bool encrypt)
+static int xts(const struct libcrypto *C, const EVP_CIPHER *cipher,
+	       const uint8_t *key, uint64_t sector, uint8_t *buf, size_t len,
+	       bool encrypt)
 {
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	EVP_CIPHER_CTX *ctx = C->EVP_CIPHER_CTX_new();
 	int r = 0;
 
 	if (!ctx || len % LUKS_SECTOR ||
-	    !EVP_CipherInit_ex(ctx, cipher, NULL, key, NULL, encrypt)) {
-		EVP_CIPHER_CTX_free(ctx);
+	    !C->EVP_CipherInit_ex(ctx, cipher, NULL, key, NULL, encrypt)) {
+		C->EVP_CIPHER_CTX_free(ctx);
 		return -EIO;
 	}
 	for (size_t off = 0; off < len; off += LUKS_SECTOR, sector++) {
@@ -224,32 +230,33 @@ static int xts(const EVP_CIPHER *cipher, const uint8_t *key, uint64_t sector,
 
 		for (int i = 0; i < 8; i++)
 			iv[i] = (uint8_t)(sector >> (8 * i));
-		if (!EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, encrypt) ||
-		    !EVP_CipherUpdate(ctx, buf + off, &outl, buf + off,
-				      LUKS_SECTOR) ||
+		if (!C->EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, encrypt) ||
+		    !C->EVP_CipherUpdate(ctx, buf + off, &outl, buf + off,
+					 LUKS_SECTOR) ||
 		    outl != LUKS_SECTOR) {
 			r = -EIO;
 			break;
 		}
 	}
-	EVP_CIPHER_CTX_free(ctx);
+	C->EVP_CIPHER_CTX_free(ctx);
 	return r;
 }
 
 int luks_crypt(const struct luks *l, uint64_t sector, void *buf, size_t len,
 	       bool encrypt)
 {
-	return xts(l->cipher, l->key, sector, buf, len, encrypt);
+	return xts(l->C, l->cipher, l->key, sector, buf, len, encrypt);
 }
 
 /* ---- anti-forensic split (LUKS1 spec, "AF-Splitter") ------------------- */
 
 /* Replace block (n bytes) by hash(i || chunk i) per digest-sized chunk,
  * the last one truncated. */
-static int diffuse(const EVP_MD *md, uint8_t *block, size_t n)
+static int diffuse(const struct libcrypto *C, const EVP_MD *md, uint8_t *block,
+		   size_t n)
 {
-	size_t ds = (size_t)EVP_MD_get_size(md);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t ds = (size_t)C->EVP_MD_get_size(md);
+	EVP_MD_CTX *ctx = C->EVP_MD_CTX_new();
 	uint8_t out[EVP_MAX_MD_SIZE], iv[4];
 	int r = 0;
 
@@ -259,30 +266,31 @@ static int diffuse(const EVP_MD *md, uint8_t *block, size_t n)
 		size_t k = n - i * ds < ds ? n - i * ds : ds;
 
 		put32(iv, (uint32_t)i);
-		if (!EVP_DigestInit_ex(ctx, md, NULL) ||
-		    !EVP_DigestUpdate(ctx, iv, 4) ||
-		    !EVP_DigestUpdate(ctx, block + i * ds, k) ||
-		    !EVP_DigestFinal_ex(ctx, out, NULL)) {
+		if (!C->EVP_DigestInit_ex(ctx, md, NULL) ||
+		    !C->EVP_DigestUpdate(ctx, iv, 4) ||
+		    !C->EVP_DigestUpdate(ctx, block + i * ds, k) ||
+		    !C->EVP_DigestFinal_ex(ctx, out, NULL)) {
 			r = -EIO;
 			break;
 		}
 		memcpy(block + i * ds, out, k);
 	}
-	EVP_MD_CTX_free(ctx);
-	OPENSSL_cleanse(out, sizeof(out));
+	C->EVP_MD_CTX_free(ctx);
+	explicit_bzero(out, sizeof(out));
 	return r;
 }
 
 /* key (n bytes) from stripes blocks of n bytes. */
-static int af_merge(const EVP_MD *md, const uint8_t *src, size_t n,
-		    unsigned stripes, uint8_t *key)
+static int af_merge(const struct libcrypto *C, const EVP_MD *md,
+		    const uint8_t *src, size_t n, unsigned stripes,
+		    uint8_t *key)
 {
 	memset(key, 0, n);
 	for (unsigned s = 0; s < stripes; s++) {
 		for (size_t i = 0; i < n; i++)
 			key[i] ^= src[(size_t)s * n + i];
 		if (s + 1 < stripes) {
-			int r = diffuse(md, key, n);
+			int r = diffuse(C, md, key, n);
 
 			if (r < 0)
 				return r;
@@ -293,33 +301,35 @@ static int af_merge(const EVP_MD *md, const uint8_t *src, size_t n,
 
 /* dst (stripes blocks of n bytes): random blocks, and a last one such
  * that af_merge gives key back. */
-static int af_split(const EVP_MD *md, const uint8_t *key, size_t n,
-		    unsigned stripes, uint8_t *dst)
+static int af_split(const struct libcrypto *C, const EVP_MD *md,
+		    const uint8_t *key, size_t n, unsigned stripes,
+		    uint8_t *dst)
 {
 	uint8_t d[LUKS_MAX_KEY] = { 0 };
 	uint8_t *last = dst + (size_t)(stripes - 1) * n;
 
-	if (RAND_bytes(dst, (int)((size_t)(stripes - 1) * n)) != 1)
+	if (C->RAND_bytes(dst, (int)((size_t)(stripes - 1) * n)) != 1)
 		return -EIO;
 	for (unsigned s = 0; s + 1 < stripes; s++) {
 		for (size_t i = 0; i < n; i++)
 			d[i] ^= dst[(size_t)s * n + i];
-		if (diffuse(md, d, n) < 0)
+		if (diffuse(C, md, d, n) < 0)
 			return -EIO;
 	}
 	for (size_t i = 0; i < n; i++)
 		last[i] = d[i] ^ key[i];
-	OPENSSL_cleanse(d, sizeof(d));
+	explicit_bzero(d, sizeof(d));
 	return 0;
 }
 
-static int pbkdf2(const EVP_MD *md, const uint8_t *pass, size_t pass_len,
-		  const uint8_t *salt, uint32_t iter, uint8_t *out, size_t n)
+static int pbkdf2(const struct libcrypto *C, const EVP_MD *md,
+		  const uint8_t *pass, size_t pass_len, const uint8_t *salt,
+		  uint32_t iter, uint8_t *out, size_t n)
 {
-	return PKCS5_PBKDF2_HMAC((const char *)pass, (int)pass_len, salt,
-				 LUKS_SALT_LEN,
-				 (int)(iter > 0x7fffffff ? 0x7fffffff : iter),
-				 md, (int)n, out) == 1
+	return C->PKCS5_PBKDF2_HMAC(
+		       (const char *)pass, (int)pass_len, salt, LUKS_SALT_LEN,
+		       (int)(iter > 0x7fffffff ? 0x7fffffff : iter), md, (int)n,
+		       out) == 1
 		       ? 0
 		       : -EIO;
 }
@@ -328,11 +338,11 @@ static int pbkdf2(const EVP_MD *md, const uint8_t *pass, size_t pass_len,
 
 /* Try slot s: 0 with the master key in mk, 1 if the passphrase does not
  * open it, -errno on failure. */
-static int try_slot(const struct luks_header *h, const struct luks_slot *s,
-		    const uint8_t *area, const uint8_t *pass, size_t pass_len,
-		    uint8_t *mk)
+static int try_slot(const struct libcrypto *C, const struct luks_header *h,
+		    const struct luks_slot *s, const uint8_t *area,
+		    const uint8_t *pass, size_t pass_len, uint8_t *mk)
 {
-	const EVP_MD *md = luks_md(h->hash_spec);
+	const EVP_MD *md = luks_md(C, h->hash_spec);
 	size_t mlen = material_sectors(h->key_bytes, s->stripes) * LUKS_SECTOR;
 	uint8_t key[LUKS_MAX_KEY], digest[LUKS_DIGEST_LEN];
 	uint8_t *mat = malloc(mlen);
@@ -341,19 +351,20 @@ static int try_slot(const struct luks_header *h, const struct luks_slot *s,
 	if (!mat)
 		return -ENOMEM;
 	memcpy(mat, area + (size_t)s->key_offset * LUKS_SECTOR, mlen);
-	r = pbkdf2(md, pass, pass_len, s->salt, s->iterations, key,
+	r = pbkdf2(C, md, pass, pass_len, s->salt, s->iterations, key,
 		   h->key_bytes);
 	if (r == 0)
-		r = xts(xts_cipher(h->key_bytes), key, 0, mat, mlen, false);
+		r = xts(C, xts_cipher(C, h->key_bytes), key, 0, mat, mlen,
+			false);
 	if (r == 0)
-		r = af_merge(md, mat, h->key_bytes, s->stripes, mk);
+		r = af_merge(C, md, mat, h->key_bytes, s->stripes, mk);
 	if (r == 0)
-		r = pbkdf2(md, mk, h->key_bytes, h->mk_salt, h->mk_iterations,
-			   digest, LUKS_DIGEST_LEN);
-	if (r == 0 && CRYPTO_memcmp(digest, h->mk_digest, LUKS_DIGEST_LEN))
+		r = pbkdf2(C, md, mk, h->key_bytes, h->mk_salt,
+			   h->mk_iterations, digest, LUKS_DIGEST_LEN);
+	if (r == 0 && C->CRYPTO_memcmp(digest, h->mk_digest, LUKS_DIGEST_LEN))
 		r = 1;
-	OPENSSL_cleanse(mat, mlen);
-	OPENSSL_cleanse(key, sizeof(key));
+	explicit_bzero(mat, mlen);
+	explicit_bzero(key, sizeof(key));
 	free(mat);
 	return r;
 }
@@ -361,6 +372,7 @@ static int try_slot(const struct luks_header *h, const struct luks_slot *s,
 int luks_unlock(const uint8_t *area, size_t area_len, const uint8_t *pass,
 		size_t pass_len, struct luks **out, struct error *err)
 {
+	const struct libcrypto *C;
 	struct luks_header h;
 	struct luks *l;
 	int r = 1;
@@ -369,13 +381,17 @@ int luks_unlock(const uint8_t *area, size_t area_len, const uint8_t *pass,
 	r = luks_parse(area, area_len, area_len, &h, err);
 	if (r < 0)
 		return r;
+	C = libcrypto_get(err);
+	if (!C)
+		return -err->code;
 	r = 1;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return error_set(err, ENOMEM, "LUKS: out of memory");
+	l->C = C;
 	for (int i = 0; i < LUKS_SLOTS && r == 1; i++)
 		if (h.slot[i].active == LUKS_SLOT_ACTIVE)
-			r = try_slot(&h, &h.slot[i], area, pass, pass_len,
+			r = try_slot(C, &h, &h.slot[i], area, pass, pass_len,
 				     l->key);
 	if (r != 0) {
 		luks_free(l);
@@ -387,7 +403,7 @@ int luks_unlock(const uint8_t *area, size_t area_len, const uint8_t *pass,
 				 strerror(-r));
 	}
 	l->key_bytes = h.key_bytes;
-	l->cipher = xts_cipher(h.key_bytes);
+	l->cipher = xts_cipher(C, h.key_bytes);
 	*out = l;
 	return 0;
 }
@@ -396,7 +412,7 @@ void luks_free(struct luks *l)
 {
 	if (!l)
 		return;
-	OPENSSL_cleanse(l, sizeof(*l));
+	explicit_bzero(l, sizeof(*l));
 	free(l);
 }
 
@@ -428,14 +444,16 @@ static uint64_t now_ns(void)
 }
 
 /* PBKDF2 iterations that take about ms milliseconds here (>= 1000). */
-static uint32_t iterations_for(const EVP_MD *md, unsigned ms)
+static uint32_t iterations_for(const struct libcrypto *C, const EVP_MD *md,
+			       unsigned ms)
 {
 	uint8_t salt[LUKS_SALT_LEN] = { 0 }, out[64];
 	const uint32_t probe = 10000;
 	uint64_t t0 = now_ns(), dt;
 	double n;
 
-	pbkdf2(md, (const uint8_t *)"probe", 5, salt, probe, out, sizeof(out));
+	pbkdf2(C, md, (const uint8_t *)"probe", 5, salt, probe, out,
+	       sizeof(out));
 	dt = now_ns() - t0;
 	if (dt == 0)
 		dt = 1;
@@ -449,7 +467,8 @@ int luks_format(uint8_t *area, size_t area_len, const uint8_t *pass,
 		size_t pass_len, unsigned iter_ms, struct luks **out,
 		struct error *err)
 {
-	const EVP_MD *md = EVP_sha256();
+	const struct libcrypto *C = libcrypto_get(err);
+	const EVP_MD *md;
 	const uint32_t key_bytes = 64;
 	uint32_t ss = slot_sectors(key_bytes);
 	size_t mlen = material_sectors(key_bytes, LUKS_STRIPES) * LUKS_SECTOR;
@@ -460,13 +479,17 @@ int luks_format(uint8_t *area, size_t area_len, const uint8_t *pass,
 	int r;
 
 	*out = NULL;
+	if (!C)
+		return -err->code;
 	if (area_len < luks_area_len())
 		return error_set(err, EINVAL, "LUKS: area too small");
+	md = C->EVP_sha256();
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return error_set(err, ENOMEM, "LUKS: out of memory");
+	l->C = C;
 	l->key_bytes = key_bytes;
-	l->cipher = xts_cipher(key_bytes);
+	l->cipher = xts_cipher(C, key_bytes);
 	memset(area, 0, luks_area_len());
 	memcpy(area + H_MAGIC, luks_magic, sizeof(luks_magic));
 	area[H_VERSION + 1] = 1;
@@ -475,16 +498,17 @@ int luks_format(uint8_t *area, size_t area_len, const uint8_t *pass,
 	memcpy(area + H_HASH, "sha256", 6);
 	put32(area + H_PAYLOAD, HDR_SECTORS + LUKS_SLOTS * ss);
 	put32(area + H_KEY_BYTES, key_bytes);
-	if (RAND_bytes(l->key, (int)key_bytes) != 1 ||
-	    RAND_bytes(area + H_MK_SALT, LUKS_SALT_LEN) != 1 ||
-	    RAND_bytes(salt, LUKS_SALT_LEN) != 1 || RAND_bytes(u, 16) != 1) {
+	if (C->RAND_bytes(l->key, (int)key_bytes) != 1 ||
+	    C->RAND_bytes(area + H_MK_SALT, LUKS_SALT_LEN) != 1 ||
+	    C->RAND_bytes(salt, LUKS_SALT_LEN) != 1 ||
+	    C->RAND_bytes(u, 16) != 1) {
 		luks_free(l);
 		return error_set(err, EIO, "LUKS: no random bytes");
 	}
 	/* QEMU spends an eighth of the time on the digest */
-	iter = iterations_for(md, iter_ms);
+	iter = iterations_for(C, md, iter_ms);
 	put32(area + H_MK_ITER, iter / 8 < 1000 ? 1000 : iter / 8);
-	r = pbkdf2(md, l->key, key_bytes, area + H_MK_SALT,
+	r = pbkdf2(C, md, l->key, key_bytes, area + H_MK_SALT,
 		   be32(area + H_MK_ITER), area + H_MK_DIGEST, LUKS_DIGEST_LEN);
 	u[6] = (u[6] & 0x0f) | 0x40; /* version 4 UUID */
 	u[8] = (u[8] & 0x3f) | 0x80;
@@ -505,12 +529,12 @@ int luks_format(uint8_t *area, size_t area_len, const uint8_t *pass,
 	/* slot 0: the split master key, encrypted with the passphrase's key */
 	p = area + (size_t)HDR_SECTORS * LUKS_SECTOR;
 	if (r == 0)
-		r = pbkdf2(md, pass, pass_len, salt, iter, key, key_bytes);
+		r = pbkdf2(C, md, pass, pass_len, salt, iter, key, key_bytes);
 	if (r == 0)
-		r = af_split(md, l->key, key_bytes, LUKS_STRIPES, p);
+		r = af_split(C, md, l->key, key_bytes, LUKS_STRIPES, p);
 	if (r == 0)
-		r = xts(l->cipher, key, 0, p, mlen, true);
-	OPENSSL_cleanse(key, sizeof(key));
+		r = xts(C, l->cipher, key, 0, p, mlen, true);
+	explicit_bzero(key, sizeof(key));
 	if (r < 0) {
 		luks_free(l);
 		return error_set(err, EIO, "LUKS: formatting failed");

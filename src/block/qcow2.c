@@ -14,8 +14,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include <openssl/crypto.h>
-
 #include "block/qcow2_int.h"
 #include "util/hostfile.h"
 #include "util/log.h"
@@ -187,7 +185,7 @@ static int data_io(struct qcow2 *q, struct iovc *c, size_t n, uint64_t off,
 		off += k;
 		n -= k;
 	}
-	OPENSSL_cleanse(buf, blen);
+	explicit_bzero(buf, blen);
 	free(buf);
 	return r;
 }

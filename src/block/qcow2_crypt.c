@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "block/qcow2_int.h"
 
 int qcow2_crypt_unlock(struct qcow2 *q, const char *key_secret,
@@ -34,7 +32,7 @@ int qcow2_crypt_unlock(struct qcow2 *q, const char *key_secret,
 	}
 	area = malloc(q->crypt_len);
 	if (!area) {
-		OPENSSL_cleanse(pass, sizeof(pass));
+		explicit_bzero(pass, sizeof(pass));
 		return error_set(err, ENOMEM, "image %s: out of memory",
 				 q->name);
 	}
@@ -45,7 +43,7 @@ int qcow2_crypt_unlock(struct qcow2 *q, const char *key_secret,
 	else if ((r = luks_unlock(area, q->crypt_len, pass, pass_len, &q->luks,
 				  err)) < 0)
 		error_prefix(err, "image %s", q->name);
-	OPENSSL_cleanse(pass, sizeof(pass));
+	explicit_bzero(pass, sizeof(pass));
 	free(area);
 	return r;
 }
@@ -68,7 +66,7 @@ int qcow2_crypt_new_area(const char *key_secret, unsigned iter_ms,
 		r = error_set(err, ENOMEM, "LUKS: out of memory");
 	else
 		r = luks_format(*area, *len, pass, pass_len, iter_ms, &l, err);
-	OPENSSL_cleanse(pass, sizeof(pass));
+	explicit_bzero(pass, sizeof(pass));
 	luks_free(l);
 	if (r < 0) {
 		free(*area);

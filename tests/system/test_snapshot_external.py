@@ -49,6 +49,15 @@ def console(d, name):
     return vm_console(d, name, marker=True)
 
 
+def worker_maps(d, name):
+    """/proc/PID/maps of the VM's worker process."""
+    pid = d.api().ok("GET", f"/v1/vms/{name}")["worker_pid"]
+    if not pid:
+        return ""  # in the daemon's process
+    with open(f"/proc/{pid}/maps") as f:
+        return f.read()
+
+
 def detach(c):
     c.sendcontrol("]")
     c.expect(pexpect.EOF, timeout=10 * TIME_SCALE)
@@ -143,6 +152,8 @@ def test_external_snapshot_live_revert_commit(any_daemon, guest, tmp_path):
     daemon.cli("vm", "start", "ext1")
     c = console(daemon, "ext1")
     assert read(c) == "MARKZ-42"  # through the chain, from the raw image
+    # a worker without an encrypted disk never loads libcrypto
+    assert "libcrypto" not in worker_maps(daemon, "ext1")
     write(c, "A")
     write(c, "A", WRITE2, "d2")
     out = daemon.cli("vm", "snapshot", "create", "ext1", "s1",
@@ -277,6 +288,15 @@ def test_encrypted_template_clones(daemon, guest, tmp_path):
     info = json.loads(image("info", "--json", lc["path"]).stdout)
     assert info["encrypted"] and info["backing-filename"] == str(img)
     assert qemu_decrypt(lc["path"], key, 0, True) == "AAAAAAAA"
+    # the clone runs in a sandboxed worker, which loads libcrypto for its
+    # encrypted chain before it enters the sandbox: the guest reads the
+    # template's data through both layers
+    daemon.cli("vm", "start", "lc")
+    c = console(daemon, "lc")
+    assert read(c) == "AAAAAAAA"
+    assert "libcrypto.so" in worker_maps(daemon, "lc")
+    detach(c)
+    daemon.cli("vm", "stop", "lc")
 
     daemon.cli("vm", "clone", "etmpl", "fc", "--full", "--key-secret",
                f"file:{key2}")
