@@ -80,13 +80,19 @@ int block_lock_holder(int fd, char *buf, size_t len)
 	/* The format of /proc/locks and fdinfo: MAJ:MIN:INODE, hex device. */
 	snprintf(key, sizeof(key), " %02x:%02x:%llu ", major(st.st_dev),
 		 minor(st.st_dev), (unsigned long long)st.st_ino);
-	snprintf(self, sizeof(self), "%d", (int)getpid());
+	/* our pid as /proc numbers it: a daemon's worker is the init of
+	 * its own PID namespace (getpid() is 1) but sees the host's /proc */
+	ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
+	if (n > 0)
+		self[n] = '\0';
+	else
+		snprintf(self, sizeof(self), "%d", (int)getpid());
 
 	/* Our own process first: another disk of this vmkernel. */
 	if (pid_holds_lock(self, key, fd)) {
 		snprintf(buf, len,
 			 "another VM or disk of this process (pid %s)", self);
-		return (int)getpid();
+		return atoi(self);
 	}
 	d = opendir("/proc");
 	if (!d)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -239,6 +240,55 @@ static void test_lock_other_process(void **state)
 	close(to_child[1]);
 }
 
+/* A process that is the init of its own PID namespace (a daemon's
+ * worker) but sees the host's /proc names itself by its host pid, not 1
+ * (which is the host's init). Needs root to unshare: skipped without. */
+static void test_lock_pid_namespace(void **state)
+{
+	int to_parent[2];
+	char msg[1024] = "";
+	pid_t outer;
+
+	(void)state;
+	assert_int_equal(pipe(to_parent), 0);
+	outer = fork();
+	assert_true(outer >= 0);
+	if (outer == 0) {
+		if (unshare(CLONE_NEWPID) < 0) {
+			(void)!write(to_parent[1], "skip", 5);
+			_exit(0);
+		}
+		pid_t inner = fork();
+		if (inner == 0) {
+			struct error err = { 0 };
+			struct blockdev *a = blockdev_open(img, "raw", false,
+							   &err);
+			struct blockdev *b = blockdev_open(img, "raw", false,
+							   &err);
+			char out[sizeof(err.msg) + 16];
+			snprintf(out, sizeof(out), "%d %s", (int)getpid(),
+				 b ? "opened twice" : err.msg);
+			(void)!write(to_parent[1], out, strlen(out) + 1);
+			blockdev_close(b);
+			blockdev_close(a);
+			_exit(0);
+		}
+		waitpid(inner, NULL, 0);
+		_exit(0);
+	}
+	close(to_parent[1]);
+	assert_true(read(to_parent[0], msg, sizeof(msg) - 1) > 0);
+	close(to_parent[0]);
+	waitpid(outer, NULL, 0);
+	if (!strcmp(msg, "skip"))
+		skip();
+	/* "1 disk ...: image is in use, locked by another VM or disk of
+	 * this process (pid HOSTPID)" */
+	assert_true(!strncmp(msg, "1 ", 2));
+	assert_non_null(strstr(msg, "another VM or disk of this process"));
+	assert_null(strstr(msg, "(pid 1)"));
+}
+
 /* ---- pool ---- */
 
 struct count_job {
@@ -290,6 +340,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_same_process, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lock_other_process, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lock_pid_namespace, setup,
 						teardown),
 		cmocka_unit_test(test_pool),
 	};
