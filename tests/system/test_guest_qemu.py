@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -107,11 +106,11 @@ def test_reboot_cycle(guest, vm_factory):
 
 def test_tool_second_run_is_noop(guest):
     mtimes = {p.name: p.stat().st_mtime_ns for p in guest.dir.iterdir()}
-    again, took = prepare_guest()
+    again, _ = prepare_guest()
     assert again.dir == guest.dir
+    # nothing fetched or rebuilt: every file as it was
     assert {p.name: p.stat().st_mtime_ns
             for p in guest.dir.iterdir()} == mtimes
-    assert took < 5, f"second run took {took:.1f} s"
 
 
 def _seed_cache(guest, tmp_path, copy=()):

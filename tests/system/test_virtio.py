@@ -173,12 +173,10 @@ def test_blk_lock_two_vms(guest, vm_factory, tmp_path):
 
     for spec, how in [(str(img), "for writing"),
                       (f"{img},readonly=on", "read-only")]:
-        t0 = time.monotonic()
+        # refused before it boots (sv_fails bounds the wait)
         status, err = sv_fails(guest, tmp_path, ["--disk", spec])
-        took = time.monotonic() - t0
         assert_one_line_error(status, err, str(img), "in use", how,
                               f"process {holder}")
-        assert took < 10, f"second VM took {took:.1f} s to fail"
 
     assert ofd_lock_type(img) == fcntl.F_WRLCK
 
