@@ -162,12 +162,16 @@ def test_web_console(tmp_path, guest):
                 not shutil.which("node"):
             pytest.skip("no playwright-core: run `npm ci` in web/ "
                         "(tools/install-deps does)")
+        # the browser's VM gets a disk and a NIC from the form
+        disk = tmp_path / "web2.img"
+        with open(disk, "wb") as f:
+            f.truncate(4 << 20)
         env = dict(os.environ, SV_URL=f"https://127.0.0.1:{port}",
                    SV_TOKEN=secret, SV_RO_TOKEN=ro, SV_VM="web2", SV_OTHER_VM="web1",
                    SV_KERNEL=str(guest.image), SV_INITRD=str(guest.initrd),
                    SV_APPEND=append_line(after="shell"), SV_MARKER=MARKER,
                    SV_WEB_DIR=str(WEB), SV_OUT=str(tmp_path),
-                   SV_CHROMIUM=CHROMIUM,
+                   SV_CHROMIUM=CHROMIUM, SV_DISK=str(disk),
                    SV_TIMEOUT_MS=str(int(180000 * TIME_SCALE)))
         p = subprocess.run(["node", str(Path(__file__).parent /
                                         "web_browser.mjs")],
@@ -178,6 +182,11 @@ def test_web_console(tmp_path, guest):
         print("web:", res)
         assert p.returncode == 0 and res["ok"], res
         assert res["listed_state"] == "defined"
+        # the form's disk and NIC, as the definition has them
+        assert [(x["path"], x.get("format", "raw")) for x in
+                res["created"]["disks"]] == [(str(disk), "raw")]
+        assert [x.get("type", "user") for x in res["created"]["nics"]] \
+            == ["user"]
         assert res["stop_status"] == 200
         assert "Memory of running VMs" in res["host_text"]
         assert res["qos"]["cpu"]["shares"] == "high"

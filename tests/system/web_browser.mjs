@@ -58,10 +58,18 @@ try {
   await page.fill("#new-kernel", env.SV_KERNEL);
   await page.fill("#new-initrd", env.SV_INITRD);
   await page.fill("#new-append", env.SV_APPEND);
+  await page.fill("#new-disk", env.SV_DISK);
+  await page.selectOption("#new-net", "user");
   await page.click("#create button[type=submit]");
   const row = page.locator(`#vms tr[data-vm="${vm}"]`);
   await row.waitFor();
   out.listed_state = await row.locator(".state").textContent();
+  out.created = await page.evaluate(async (n) => {
+    const t = sessionStorage.getItem("softvisor.token");
+    const r = await fetch(`/v1/vms/${n}`, { headers: { Authorization: "Bearer " + t } });
+    const d = (await r.json()).definition;
+    return { disks: d.disks, nics: d.nics };
+  }, vm);
 
   step("start from the list");
   await row.locator("button[data-action=start]").click();

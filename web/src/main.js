@@ -131,6 +131,12 @@ function createForm(after) {
       const v = (id) => form.querySelector("#new-" + id).value.trim();
       const def = { name: v("name"), cpus: Number(v("cpus")), memory: v("memory"),
         boot: { kernel: v("kernel"), initrd: v("initrd") || undefined, append: v("append") || undefined } };
+      if (v("disk"))
+        def.disks = [{ path: v("disk"), format: v("disk-format"),
+          readonly: form.querySelector("#new-disk-ro").checked || undefined }];
+      const net = v("net");
+      if (net === "user") def.nics = [{ type: "user" }];
+      else if (net === "switch") def.nics = [{ type: "switch", switch: v("switch"), portgroup: v("portgroup") || undefined }];
       msg.textContent = "";
       try {
         await call("POST", "/v1/vms", def);
@@ -150,6 +156,20 @@ function createForm(after) {
   f("initrd", "Initrd", { size: 40 }),
   h("br"),
   f("append", "Command line", { size: 60, value: "console=ttyS0" }),
+  h("br"),
+  f("disk", "Disk", { size: 40, placeholder: "/path/to/image (none: empty)" }),
+  h("label", {}, "Format ", h("select", { id: "new-disk-format" },
+    h("option", { value: "raw" }, "raw"), h("option", { value: "qcow2" }, "qcow2"))),
+  h("label", {}, h("input", { type: "checkbox", id: "new-disk-ro" }), " read-only"),
+  h("br"),
+  h("label", {}, "Network ", h("select", {
+    id: "new-net",
+    onchange: (e) => form.querySelectorAll(".sw").forEach((x) => (x.disabled = e.target.value !== "switch")),
+  }, h("option", { value: "" }, "none"), h("option", { value: "user" }, "user (NAT)"),
+  h("option", { value: "switch" }, "switch"))),
+  f("switch", "Switch", { size: 16, class: "sw", disabled: true, required: true }),
+  f("portgroup", "Port group", { size: 12, class: "sw", disabled: true, placeholder: "default" }),
+  h("br"),
   h("button", { type: "submit" }, "Create"), " ", msg);
   return h("details", { class: "create" }, h("summary", {}, "Create a VM"), form);
 }
