@@ -193,6 +193,16 @@ def test_web_console(tmp_path, guest):
         assert res["qos"]["cpu"]["limit_mhz"] == 4000
         assert res["qos"]["memory"]["reservation"] in ("64M", "64MiB",
                                                        str(64 << 20))
+        # the VM page's Disks and Network tables: the form's disk and NIC,
+        # their counters grown by the guest's reads and DHCP
+        assert res["disk_row"] == ["disk0", str(disk), "raw", "read-write"]
+        assert res["nic_row"] == ["net0", "52:54:00:12:34:56", "user (NAT)"]
+        io = res["io"]
+        assert io["after"]["read"] >= io["before"]["read"] + 64 * 4096
+        assert io["after"]["read_ops"] > 0
+        assert io["after"]["tx"] > io["before"]["tx"]
+        assert io["after"]["rx"] > io["before"]["rx"]
+        assert io["after"]["rx_bytes"] > 0 and io["after"]["tx_bytes"] > 0
         assert res["page_errors"] == []
         # what the browser did is in the audit log under the token
         got = [(r["action"], r["target"]) for r in

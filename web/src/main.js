@@ -265,14 +265,16 @@ function viewVm(name) {
   const chart = h("div", { id: "cpu-chart", class: "chart" });
   const evs = h("ul", { id: "vm-events", class: "feed" });
   const edit = h("div", { id: "edit-slot" });
+  const devs = h("div", { id: "devices" });
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← all VMs")),
     head, edit,
     h("section", {}, h("h2", {}, "Console ", status), term),
     h("section", {}, h("h2", {}, "CPU"), chart),
+    devs,
     h("section", {}, h("h2", {}, "Events"), evs));
 
-  let closeConsole = null, state = null, vmObj = null;
+  let closeConsole = null, state = null, vmObj = null, tables = null;
   function attach() {
     if (closeConsole) closeConsole();
     closeConsole = null;
@@ -284,6 +286,7 @@ function viewVm(name) {
     }
   }
   async function refresh() {
+    if (!heavy) return; // an event before the page's chunk is loaded
     try {
       vmObj = await call("GET", `/v1/vms/${encodeURIComponent(name)}`);
     } catch (e) {
@@ -313,6 +316,7 @@ function viewVm(name) {
     state = vmObj.state;
     if (was !== state && !edit.querySelector("details[open]"))
       edit.replaceChildren(editForm(vmObj, refresh));
+    tables.definition(vmObj);
     const live = (s) => s === "running" || s === "paused";
     if (was === null || live(was) !== live(state)) attach();
   }
@@ -338,8 +342,9 @@ function viewVm(name) {
   Promise.all([import(VMPAGE_JS), loadCss(VMPAGE_CSS)]).then(([m]) => {
     if (gone) return;
     heavy = m;
+    tables = heavy.deviceTables(devs);
     refresh();
-    stopChart = heavy.cpuChart(chart, name);
+    stopChart = heavy.cpuChart(chart, name, (s) => tables.stats(s));
     t = setInterval(refresh, 5000);
   });
 }
