@@ -201,6 +201,31 @@ try {
   await page.waitForFunction((n) => location.hash === "#/" &&
     document.querySelector("#vms tbody tr") && !document.querySelector(`#vms tr[data-vm="${n}"]`), vm);
 
+  step("convert a VM to a template, clone it from its page");
+  await page.goto(url + "/#/vm/" + env.SV_TEMPLATE);
+  await page.click("#clone-box summary");
+  await page.click("#clone-box button[data-action=template]");
+  // now a template: the form opens with a linked clone chosen
+  await page.locator("#clone-box[open] button[data-action=untemplate]").waitFor();
+  out.clone_mode = await page.inputValue("#clone-mode");
+  out.template_start_disabled = await page.isDisabled(".vmhead button[data-action=start]");
+  await page.screenshot({ path: join(env.SV_OUT, "web-template.png") });
+  await page.fill("#clone-name", env.SV_CLONE);
+  await page.click("#clone button[type=submit]");
+  await page.waitForFunction((n) => location.hash === "#/vm/" + n &&
+    document.querySelector(".vmhead h1")?.textContent.startsWith(n), env.SV_CLONE);
+  await page.locator('#disks tbody tr[data-index="0"]').waitFor();
+  out.clone_disk_row = await page.evaluate(() =>
+    [...document.querySelectorAll('#disks tbody tr[data-index="0"] td')].slice(0, 4).map((td) => td.textContent));
+
+  step("the list shows the clone and marks the template");
+  await page.goto(url + "/#/");
+  await page.locator(`#vms tr[data-vm="${env.SV_CLONE}"]`).waitFor();
+  const trow = page.locator(`#vms tr[data-vm="${env.SV_TEMPLATE}"]`);
+  out.template_tag = await trow.locator(".tag").textContent();
+  out.template_actions = await trow.locator(".actions [data-action]").evaluateAll((a) => a.map((x) => x.dataset.action));
+  await page.screenshot({ path: join(env.SV_OUT, "web-list-template.png") });
+
   out.page_errors = errors;
   out.ok = errors.length === 0;
   delete out.step;

@@ -58,15 +58,17 @@ const ACTIONS = {
   resume: ["paused"],
 };
 
-// The power buttons of a VM, enabled by its state; only the ones its
-// state allows with applicable (the list: fewer controls to lay out).
+// The power buttons of a VM, enabled by its state (a template cannot
+// start); only the ones it allows with applicable (the list: fewer
+// controls to lay out).
 function actionButtons(vm, after, applicable = false) {
-  return Object.entries(ACTIONS).filter(([, states]) => !applicable || states.includes(vm.state)).map(([act, states]) =>
+  const allows = (act, states) => states.includes(vm.state) && !(vm.template && act === "start");
+  return Object.entries(ACTIONS).filter(([act, states]) => !applicable || allows(act, states)).map(([act, states]) =>
     h("button", {
       type: "button",
       class: "act-" + act,
       "data-action": act,
-      disabled: !states.includes(vm.state),
+      disabled: !allows(act, states),
       onclick: async (e) => {
         e.target.disabled = true;
         try {
@@ -193,14 +195,17 @@ function viewList() {
     const live = vm.state === "running" || vm.state === "paused";
     const pct = (v) => (live && v != null ? v.toFixed(1) + " %" : "");
     const cells = [vm.state, vm.cpus, fmtBytes(vm.memory), pct(vm.used_pct), pct(vm.ready_pct), fmtUptime(vm.uptime_s)];
-    const sig = cells.join("\u0000");
+    const sig = cells.join("\u0000") + (vm.template ? "\u0000t" : "");
     const old = shown.get(vm.name);
     if (old && old.sig === sig) return old.tr;
     const tr = h("tr", { "data-vm": vm.name },
-      h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name)),
+      h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name),
+        vm.template ? h("span", { class: "tag" }, "template") : null),
       h("td", {}, stateBadge(vm.state)),
       cells.slice(1).map((c) => h("td", { class: "num" }, c)),
-      h("td", { class: "actions" }, actionButtons(vm, refresh, true)));
+      h("td", { class: "actions" }, actionButtons(vm, refresh, true),
+        vm.template ? h("a", { class: "button", "data-action": "clone",
+          href: "#/vm/" + encodeURIComponent(vm.name) }, "clone") : null));
     shown.set(vm.name, { sig, tr });
     return tr;
   }
@@ -220,8 +225,10 @@ function viewList() {
       at = next;
     }
     const running = list.vms.filter((v) => v.state === "running").length;
+    const templates = list.vms.filter((v) => v.template).length;
     const host = list.host || {};
     summary.textContent = `${list.vms.length} VMs, ${running} running` +
+      (templates ? `, ${templates} template${templates > 1 ? "s" : ""}` : "") +
       (host.hostname ? ` · host ${host.hostname}` : "") +
       (host.used_pct != null ? ` · host CPU ${host.used_pct.toFixed(1)} %` : "");
     main.dataset.loaded = "1";
@@ -265,16 +272,17 @@ function viewVm(name) {
   const chart = h("div", { id: "cpu-chart", class: "chart" });
   const evs = h("ul", { id: "vm-events", class: "feed" });
   const edit = h("div", { id: "edit-slot" });
+  const clone = h("div", { id: "clone-slot" });
   const devs = h("div", { id: "devices" });
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← all VMs")),
-    head, edit,
+    head, edit, clone,
     h("section", {}, h("h2", {}, "Console ", status), term),
     h("section", {}, h("h2", {}, "CPU"), chart),
     devs,
     h("section", {}, h("h2", {}, "Events"), evs));
 
-  let closeConsole = null, state = null, vmObj = null, tables = null;
+  let closeConsole = null, state = null, vmObj = null, cloneKey = null, tables = null;
   function attach() {
     if (closeConsole) closeConsole();
     closeConsole = null;
@@ -295,7 +303,8 @@ function viewVm(name) {
       return;
     }
     head.replaceChildren(
-      h("h1", {}, vmObj.name, " ", stateBadge(vmObj.state)),
+      h("h1", {}, vmObj.name, " ", stateBadge(vmObj.state),
+        vmObj.template ? h("span", { class: "tag" }, "template") : null),
       h("p", {}, `${vmObj.cpus} vCPUs · ${fmtBytes(vmObj.memory)}` +
         (vmObj.uptime_s ? ` · up ${fmtUptime(vmObj.uptime_s)}` : "")),
       h("div", { class: "actions" }, actionButtons(vmObj, refresh),
@@ -317,6 +326,14 @@ function viewVm(name) {
     if (was !== state && !edit.querySelector("details[open]"))
       edit.replaceChildren(editForm(vmObj, refresh));
     tables.definition(vmObj);
+    // clone and convert: a VM that is off; rebuilt when that or its
+    // being a template changes (not under the user's typing otherwise)
+    const off = vmObj.state !== "running" && vmObj.state !== "paused";
+    const key = off ? String(!!vmObj.template) : "";
+    if (key !== cloneKey) {
+      cloneKey = key;
+      clone.replaceChildren(...(off ? [heavy.cloneBox(vmObj, refresh, flash)] : []));
+    }
     const live = (s) => s === "running" || s === "paused";
     if (was === null || live(was) !== live(state)) attach();
   }

@@ -2,3 +2,4 @@
 export { openConsole } from "./console.js";
 export { cpuChart } from "./chart.js";
 export { deviceTables } from "./devices.js";
+export { cloneBox } from "./clone.js";
