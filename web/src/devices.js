@@ -1,8 +1,9 @@
 // The VM page's Disks and Network tables: what the definition says of each
 // disk and NIC (image, format, access; MAC, network) and, while the VM
-// runs, its counters since the start (GET /v1/vms/{vm}/stats: disks[],
-// nics[], the request the CPU chart makes anyway). Rows are keyed by the
-// device's index; a refresh only rewrites the cells whose text changed.
+// runs, its counters since it started or the guest rebooted (GET
+// /v1/vms/{vm}/stats: disks[], nics[], the request the CPU chart makes
+// anyway). Rows are keyed by the device's index; a refresh only rewrites
+// the cells whose text changed.
 
 export function fmtIo(n) {
   if (n == null) return "";
