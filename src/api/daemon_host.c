@@ -13,6 +13,7 @@
 #include "config.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "virtio/net.h"
 #include "vmm/sched.h"
 
 #define LOG "daemon"
@@ -217,6 +218,68 @@ static void vm_memory_json(const struct dvm_live *l, json_t *o)
 	json_decref(add);
 }
 
+/* Each disk's and NIC's counters since the VM started, as "disks" and
+ * "nics" (libvirt's domblkstat and domifstat; the same figures as
+ * /metrics' softvisor_vm_disk_* and softvisor_vm_nic_*), with what names
+ * the device to a user: the image's path, the NIC's MAC. Empty arrays
+ * while the VM does not run (d->lock held). */
+static void vm_devices_json(const struct dvm *v, const struct dvm_live *l,
+			    json_t *o)
+{
+	json_t *disks = json_array(), *nics = json_array();
+	const struct virt_dev_stats *ds = l ? &l->ds : NULL;
+
+	for (unsigned i = 0; ds && i < ds->n_disks; i++) {
+		const struct virtio_blk_stats *b = &ds->disk[i];
+		const char *path = i < v->run_def.n_disks
+					   ? v->run_def.disks[i].path
+					   : "";
+
+		json_array_append_new(
+			disks,
+			json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+				  "disk", (int)i, "path", path, "read_ops",
+				  (json_int_t)b->rd_ops, "read_bytes",
+				  (json_int_t)b->rd_bytes, "write_ops",
+				  (json_int_t)b->wr_ops, "write_bytes",
+				  (json_int_t)b->wr_bytes, "flush_ops",
+				  (json_int_t)b->flush_ops, "errors",
+				  (json_int_t)b->errors));
+	}
+	for (unsigned i = 0; ds && i < ds->n_nets; i++) {
+		const struct virtio_net_stats *s = &ds->net[i];
+		char mac[18] = "";
+
+		if (i < v->run_def.n_nics)
+			snprintf(mac, sizeof(mac), "%s",
+				 v->run_def.nics[i].mac);
+		if (!mac[0]) { /* the default the device was given */
+			struct virtio_net_config c;
+
+			virtio_net_config_init(&c, i);
+			snprintf(mac, sizeof(mac),
+				 "%02x:%02x:%02x:%02x:%02x:%02x", c.mac[0],
+				 c.mac[1], c.mac[2], c.mac[3], c.mac[4],
+				 c.mac[5]);
+		}
+		/* as /metrics: frames the device refused count as dropped */
+		json_array_append_new(
+			nics,
+			json_pack(
+				"{s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+				"nic", (int)i, "mac", mac, "rx_packets",
+				(json_int_t)s->nd.rx_frames, "rx_bytes",
+				(json_int_t)s->nd.rx_bytes, "rx_dropped",
+				(json_int_t)(s->nd.rx_dropped + s->rx_too_big),
+				"tx_packets", (json_int_t)s->nd.tx_frames,
+				"tx_bytes", (json_int_t)s->nd.tx_bytes,
+				"tx_dropped",
+				(json_int_t)(s->nd.tx_dropped + s->tx_bad)));
+	}
+	json_object_set_new(o, "disks", disks);
+	json_object_set_new(o, "nics", nics);
+}
+
 /* VmStats of a running VM (d->lock held; l: its worker's figures,
  * daemon_live.c). */
 static json_t *vm_stats_json(struct daemon *d, struct dvm *v,
@@ -277,6 +340,7 @@ static json_t *vm_stats_json(struct daemon *d, struct dvm *v,
 	if (mem)
 		json_object_set_new(o, "memory", mem);
 	vm_memory_json(l, o);
+	vm_devices_json(v, l, o);
 	return o;
 }
 

@@ -147,6 +147,25 @@ def test_metrics_scrape(tmp_path, guest):
         promtool_check(text, tmp_path)
         assert value(now, "softvisor_vm_nic_tx_bytes_total", vm="web1",
                      nic="0") > 0
+        # the same counters as JSON, per device (GET /v1/vms/{vm}/stats:
+        # the web console's Disks and Network tables); they only grow
+        st = api.ok("GET", "/v1/vms/web1/stats")
+        assert [x["disk"] for x in st["disks"]] == [0]
+        dk = st["disks"][0]
+        assert dk["path"] == str(disk) and dk["errors"] == 0
+        assert dk["read_bytes"] >= value(now, "softvisor_vm_disk_"
+                                         "read_bytes_total", vm="web1",
+                                         disk="0")
+        assert dk["read_ops"] > 0 and dk["read_bytes"] >= 64 * 4096
+        [nic] = st["nics"]
+        assert nic["nic"] == 0 and nic["mac"] == "52:54:00:12:34:56"
+        assert nic["tx_packets"] >= value(now, "softvisor_vm_nic_tx_"
+                                          "packets_total", vm="web1",
+                                          nic="0") > 0
+        assert nic["rx_packets"] > 0 and nic["tx_bytes"] > 0
+        assert nic["rx_bytes"] > 0
+        idle = api.ok("GET", "/v1/vms/idle/stats")
+        assert idle["disks"] == [] and idle["nics"] == []
         assert value(now, "softvisor_api_requests_total", code="200") \
             > value(first, "softvisor_api_requests_total", code="200")
 

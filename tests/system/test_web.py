@@ -162,12 +162,23 @@ def test_web_console(tmp_path, guest):
                 not shutil.which("node"):
             pytest.skip("no playwright-core: run `npm ci` in web/ "
                         "(tools/install-deps does)")
+        # the browser's VM gets a disk and a NIC from the form; a VM that
+        # is off, with a disk, becomes a template and is cloned
+        disk = tmp_path / "web2.img"
+        with open(disk, "wb") as f:
+            f.truncate(4 << 20)
+        tdisk = tmp_path / "tmpl1.img"
+        with open(tdisk, "wb") as f:
+            f.truncate(1 << 20)
+        api.ok("POST", "/v1/vms", guest_definition(
+            guest, "tmpl1", disks=[{"path": str(tdisk)}]))
         env = dict(os.environ, SV_URL=f"https://127.0.0.1:{port}",
                    SV_TOKEN=secret, SV_RO_TOKEN=ro, SV_VM="web2", SV_OTHER_VM="web1",
                    SV_KERNEL=str(guest.image), SV_INITRD=str(guest.initrd),
                    SV_APPEND=append_line(after="shell"), SV_MARKER=MARKER,
                    SV_WEB_DIR=str(WEB), SV_OUT=str(tmp_path),
-                   SV_CHROMIUM=CHROMIUM,
+                   SV_CHROMIUM=CHROMIUM, SV_DISK=str(disk),
+                   SV_TEMPLATE="tmpl1", SV_CLONE="web3",
                    SV_TIMEOUT_MS=str(int(180000 * TIME_SCALE)))
         p = subprocess.run(["node", str(Path(__file__).parent /
                                         "web_browser.mjs")],
@@ -178,12 +189,40 @@ def test_web_console(tmp_path, guest):
         print("web:", res)
         assert p.returncode == 0 and res["ok"], res
         assert res["listed_state"] == "defined"
+        # the form's disk and NIC, as the definition has them
+        assert [(x["path"], x.get("format", "raw")) for x in
+                res["created"]["disks"]] == [(str(disk), "raw")]
+        assert [x.get("type", "user") for x in res["created"]["nics"]] \
+            == ["user"]
         assert res["stop_status"] == 200
         assert "Memory of running VMs" in res["host_text"]
         assert res["qos"]["cpu"]["shares"] == "high"
         assert res["qos"]["cpu"]["limit_mhz"] == 4000
         assert res["qos"]["memory"]["reservation"] in ("64M", "64MiB",
                                                        str(64 << 20))
+        # the VM page's Disks and Network tables: the form's disk and NIC,
+        # their counters grown by the guest's reads and DHCP
+        assert res["disk_row"] == ["disk0", str(disk), "raw", "read-write"]
+        assert res["nic_row"] == ["net0", "52:54:00:12:34:56", "user (NAT)"]
+        io = res["io"]
+        assert io["after"]["read"] >= io["before"]["read"] + 64 * 4096
+        assert io["after"]["read_ops"] > 0
+        assert io["after"]["tx"] > io["before"]["tx"]
+        assert io["after"]["rx"] > io["before"]["rx"]
+        assert io["after"]["rx_bytes"] > 0 and io["after"]["tx_bytes"] > 0
+        # the clone made through the page: linked, a qcow2 overlay on the
+        # template's image, in the list, the template marked
+        assert res["clone_mode"] == "linked"
+        assert res["template_start_disabled"] is True
+        assert res["template_tag"] == "template"
+        assert res["template_actions"] == ["clone"]
+        assert res["clone_disk_row"][0] == "disk0"
+        assert res["clone_disk_row"][2] == "qcow2"
+        web3 = api.ok("GET", "/v1/vms/web3")
+        assert web3["definition"]["disks"][0]["path"] == \
+            res["clone_disk_row"][1]
+        assert web3["definition"]["disks"][0]["format"] == "qcow2"
+        assert api.ok("GET", "/v1/vms/tmpl1")["template"] is True
         assert res["page_errors"] == []
         # what the browser did is in the audit log under the token
         got = [(r["action"], r["target"]) for r in
@@ -192,7 +231,8 @@ def test_web_console(tmp_path, guest):
         for want in [("vm.create", "web2"), ("vm.start", "web2"),
                      ("vm.console", "web2"), ("vm.pause", "web2"),
                      ("vm.edit", "web2"), ("vm.stop", "web2"),
-                     ("vm.delete", "web2")]:
+                     ("vm.delete", "web2"), ("vm.template", "tmpl1"),
+                     ("vm.clone", "tmpl1")]:
             assert want in got, got
     finally:
         rc = d.stop()

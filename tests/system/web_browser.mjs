@@ -58,10 +58,18 @@ try {
   await page.fill("#new-kernel", env.SV_KERNEL);
   await page.fill("#new-initrd", env.SV_INITRD);
   await page.fill("#new-append", env.SV_APPEND);
+  await page.fill("#new-disk", env.SV_DISK);
+  await page.selectOption("#new-net", "user");
   await page.click("#create button[type=submit]");
   const row = page.locator(`#vms tr[data-vm="${vm}"]`);
   await row.waitFor();
   out.listed_state = await row.locator(".state").textContent();
+  out.created = await page.evaluate(async (n) => {
+    const t = sessionStorage.getItem("softvisor.token");
+    const r = await fetch(`/v1/vms/${n}`, { headers: { Authorization: "Bearer " + t } });
+    const d = (await r.json()).definition;
+    return { disks: d.disks, nics: d.nics };
+  }, vm);
 
   step("start from the list");
   await row.locator("button[data-action=start]").click();
@@ -106,6 +114,38 @@ try {
   await page.keyboard.press("Control+U");
   lat.sort((a, b) => a - b);
   out.echo_ms = { median: lat[lat.length >> 1], p90: lat[Math.floor(lat.length * 0.9)], max: lat[lat.length - 1] };
+
+  step("the Disks and Network tables: rows, then figures that grow");
+  // a counter cell's raw value (data-v), null while there is none
+  const fig = (table, key) => page.evaluate(([t, k]) => {
+    const td = document.querySelector(`#${t} tbody tr[data-index="0"] td[data-k="${k}"]`);
+    return td && td.dataset.v != null ? Number(td.dataset.v) : null;
+  }, [table, key]);
+  await page.waitForFunction(() =>
+    document.querySelector('#disks tbody tr[data-index="0"] td[data-k="read_ops"]')?.dataset.v != null &&
+    document.querySelector('#nics tbody tr[data-index="0"] td[data-k="tx_packets"]')?.dataset.v != null);
+  out.disk_row = await page.evaluate(() =>
+    [...document.querySelectorAll('#disks tbody tr[data-index="0"] td')].slice(0, 4).map((td) => td.textContent));
+  out.nic_row = await page.evaluate(() =>
+    [...document.querySelectorAll('#nics tbody tr[data-index="0"] td')].slice(0, 3).map((td) => td.textContent));
+  const before = { read: await fig("disks", "read_bytes"), tx: await fig("nics", "tx_packets"),
+    rx: await fig("nics", "rx_packets") };
+  // read 256 KiB the guest never read (2 MiB in: not the partition
+  // table's blocks), bring the NIC up and ask for a lease (frames both
+  // ways through the user back end, inside the VM's process)
+  await page.click("#console");
+  await page.keyboard.type("dd if=/dev/vda of=/dev/null bs=4096 count=64 skip=512 2>/dev/null; " +
+    "ip link set eth0 up; udhcpc -i eth0 -n -q -t 5 -s /bin/true >/dev/null 2>&1; echo io=$((6*7))done\n");
+  await waitConsole(page, "io=42done");
+  await page.waitForFunction((b) => {
+    const v = (t, k) => Number(document.querySelector(`#${t} tbody tr[data-index="0"] td[data-k="${k}"]`)?.dataset.v);
+    return v("disks", "read_bytes") >= b.read + 64 * 4096 && v("nics", "tx_packets") > b.tx &&
+      v("nics", "rx_packets") > b.rx;
+  }, before);
+  out.io = { before, after: { read: await fig("disks", "read_bytes"), read_ops: await fig("disks", "read_ops"),
+    tx: await fig("nics", "tx_packets"), rx: await fig("nics", "rx_packets"),
+    rx_bytes: await fig("nics", "rx_bytes"), tx_bytes: await fig("nics", "tx_bytes") } };
+  await page.screenshot({ path: join(env.SV_OUT, "web-devices.png"), fullPage: true });
 
   step("pause and resume: events arrive on the VM page");
   await page.click(".vmhead button[data-action=pause]");
@@ -160,6 +200,31 @@ try {
   await page.click(".vmhead button[data-action=delete]");
   await page.waitForFunction((n) => location.hash === "#/" &&
     document.querySelector("#vms tbody tr") && !document.querySelector(`#vms tr[data-vm="${n}"]`), vm);
+
+  step("convert a VM to a template, clone it from its page");
+  await page.goto(url + "/#/vm/" + env.SV_TEMPLATE);
+  await page.click("#clone-box summary");
+  await page.click("#clone-box button[data-action=template]");
+  // now a template: the form opens with a linked clone chosen
+  await page.locator("#clone-box[open] button[data-action=untemplate]").waitFor();
+  out.clone_mode = await page.inputValue("#clone-mode");
+  out.template_start_disabled = await page.isDisabled(".vmhead button[data-action=start]");
+  await page.screenshot({ path: join(env.SV_OUT, "web-template.png") });
+  await page.fill("#clone-name", env.SV_CLONE);
+  await page.click("#clone button[type=submit]");
+  await page.waitForFunction((n) => location.hash === "#/vm/" + n &&
+    document.querySelector(".vmhead h1")?.textContent.startsWith(n), env.SV_CLONE);
+  await page.locator('#disks tbody tr[data-index="0"]').waitFor();
+  out.clone_disk_row = await page.evaluate(() =>
+    [...document.querySelectorAll('#disks tbody tr[data-index="0"] td')].slice(0, 4).map((td) => td.textContent));
+
+  step("the list shows the clone and marks the template");
+  await page.goto(url + "/#/");
+  await page.locator(`#vms tr[data-vm="${env.SV_CLONE}"]`).waitFor();
+  const trow = page.locator(`#vms tr[data-vm="${env.SV_TEMPLATE}"]`);
+  out.template_tag = await trow.locator(".tag").textContent();
+  out.template_actions = await trow.locator(".actions [data-action]").evaluateAll((a) => a.map((x) => x.dataset.action));
+  await page.screenshot({ path: join(env.SV_OUT, "web-list-template.png") });
 
   out.page_errors = errors;
   out.ok = errors.length === 0;

@@ -1,9 +1,10 @@
 // A live CPU chart of one VM (uPlot): used and ready %, polled from
-// GET /v1/vms/{vm}/stats, the last 120 samples.
+// GET /v1/vms/{vm}/stats, the last 120 samples; onStats(stats) gets each
+// answer whole (the page's Disks and Network tables: no second request).
 import uPlot from "uplot";
 import { call } from "./api.js";
 
-export function cpuChart(el, vm, periodMs = 2000) {
+export function cpuChart(el, vm, onStats, periodMs = 2000) {
   const n = 120;
   const xs = [], used = [], ready = [];
   const plot = new uPlot({
@@ -27,6 +28,7 @@ export function cpuChart(el, vm, periodMs = 2000) {
       ready.push(s.ready_pct || 0);
       if (xs.length > n) { xs.shift(); used.shift(); ready.shift(); }
       plot.setData([xs, used, ready]);
+      if (onStats) onStats(s);
     } catch (e) {
       /* a stopped VM has no figures: keep the chart */
     }

@@ -58,15 +58,17 @@ const ACTIONS = {
   resume: ["paused"],
 };
 
-// The power buttons of a VM, enabled by its state; only the ones its
-// state allows with applicable (the list: fewer controls to lay out).
+// The power buttons of a VM, enabled by its state (a template cannot
+// start); only the ones it allows with applicable (the list: fewer
+// controls to lay out).
 function actionButtons(vm, after, applicable = false) {
-  return Object.entries(ACTIONS).filter(([, states]) => !applicable || states.includes(vm.state)).map(([act, states]) =>
+  const allows = (act, states) => states.includes(vm.state) && !(vm.template && act === "start");
+  return Object.entries(ACTIONS).filter(([act, states]) => !applicable || allows(act, states)).map(([act, states]) =>
     h("button", {
       type: "button",
       class: "act-" + act,
       "data-action": act,
-      disabled: !states.includes(vm.state),
+      disabled: !allows(act, states),
       onclick: async (e) => {
         e.target.disabled = true;
         try {
@@ -131,6 +133,12 @@ function createForm(after) {
       const v = (id) => form.querySelector("#new-" + id).value.trim();
       const def = { name: v("name"), cpus: Number(v("cpus")), memory: v("memory"),
         boot: { kernel: v("kernel"), initrd: v("initrd") || undefined, append: v("append") || undefined } };
+      if (v("disk"))
+        def.disks = [{ path: v("disk"), format: v("disk-format"),
+          readonly: form.querySelector("#new-disk-ro").checked || undefined }];
+      const net = v("net");
+      if (net === "user") def.nics = [{ type: "user" }];
+      else if (net === "switch") def.nics = [{ type: "switch", switch: v("switch"), portgroup: v("portgroup") || undefined }];
       msg.textContent = "";
       try {
         await call("POST", "/v1/vms", def);
@@ -150,6 +158,20 @@ function createForm(after) {
   f("initrd", "Initrd", { size: 40 }),
   h("br"),
   f("append", "Command line", { size: 60, value: "console=ttyS0" }),
+  h("br"),
+  f("disk", "Disk", { size: 40, placeholder: "/path/to/image (none: empty)" }),
+  h("label", {}, "Format ", h("select", { id: "new-disk-format" },
+    h("option", { value: "raw" }, "raw"), h("option", { value: "qcow2" }, "qcow2"))),
+  h("label", {}, h("input", { type: "checkbox", id: "new-disk-ro" }), " read-only"),
+  h("br"),
+  h("label", {}, "Network ", h("select", {
+    id: "new-net",
+    onchange: (e) => form.querySelectorAll(".sw").forEach((x) => (x.disabled = e.target.value !== "switch")),
+  }, h("option", { value: "" }, "none"), h("option", { value: "user" }, "user (NAT)"),
+  h("option", { value: "switch" }, "switch"))),
+  f("switch", "Switch", { size: 16, class: "sw", disabled: true, required: true }),
+  f("portgroup", "Port group", { size: 12, class: "sw", disabled: true, placeholder: "default" }),
+  h("br"),
   h("button", { type: "submit" }, "Create"), " ", msg);
   return h("details", { class: "create" }, h("summary", {}, "Create a VM"), form);
 }
@@ -173,14 +195,17 @@ function viewList() {
     const live = vm.state === "running" || vm.state === "paused";
     const pct = (v) => (live && v != null ? v.toFixed(1) + " %" : "");
     const cells = [vm.state, vm.cpus, fmtBytes(vm.memory), pct(vm.used_pct), pct(vm.ready_pct), fmtUptime(vm.uptime_s)];
-    const sig = cells.join("\u0000");
+    const sig = cells.join("\u0000") + (vm.template ? "\u0000t" : "");
     const old = shown.get(vm.name);
     if (old && old.sig === sig) return old.tr;
     const tr = h("tr", { "data-vm": vm.name },
-      h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name)),
+      h("td", {}, h("a", { href: "#/vm/" + encodeURIComponent(vm.name) }, vm.name),
+        vm.template ? h("span", { class: "tag" }, "template") : null),
       h("td", {}, stateBadge(vm.state)),
       cells.slice(1).map((c) => h("td", { class: "num" }, c)),
-      h("td", { class: "actions" }, actionButtons(vm, refresh, true)));
+      h("td", { class: "actions" }, actionButtons(vm, refresh, true),
+        vm.template ? h("a", { class: "button", "data-action": "clone",
+          href: "#/vm/" + encodeURIComponent(vm.name) }, "clone") : null));
     shown.set(vm.name, { sig, tr });
     return tr;
   }
@@ -200,8 +225,10 @@ function viewList() {
       at = next;
     }
     const running = list.vms.filter((v) => v.state === "running").length;
+    const templates = list.vms.filter((v) => v.template).length;
     const host = list.host || {};
     summary.textContent = `${list.vms.length} VMs, ${running} running` +
+      (templates ? `, ${templates} template${templates > 1 ? "s" : ""}` : "") +
       (host.hostname ? ` · host ${host.hostname}` : "") +
       (host.used_pct != null ? ` · host CPU ${host.used_pct.toFixed(1)} %` : "");
     main.dataset.loaded = "1";
@@ -245,14 +272,17 @@ function viewVm(name) {
   const chart = h("div", { id: "cpu-chart", class: "chart" });
   const evs = h("ul", { id: "vm-events", class: "feed" });
   const edit = h("div", { id: "edit-slot" });
+  const clone = h("div", { id: "clone-slot" });
+  const devs = h("div", { id: "devices" });
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← all VMs")),
-    head, edit,
+    head, edit, clone,
     h("section", {}, h("h2", {}, "Console ", status), term),
     h("section", {}, h("h2", {}, "CPU"), chart),
+    devs,
     h("section", {}, h("h2", {}, "Events"), evs));
 
-  let closeConsole = null, state = null, vmObj = null;
+  let closeConsole = null, state = null, vmObj = null, cloneKey = null, tables = null;
   function attach() {
     if (closeConsole) closeConsole();
     closeConsole = null;
@@ -264,6 +294,7 @@ function viewVm(name) {
     }
   }
   async function refresh() {
+    if (!heavy) return; // an event before the page's chunk is loaded
     try {
       vmObj = await call("GET", `/v1/vms/${encodeURIComponent(name)}`);
     } catch (e) {
@@ -272,7 +303,8 @@ function viewVm(name) {
       return;
     }
     head.replaceChildren(
-      h("h1", {}, vmObj.name, " ", stateBadge(vmObj.state)),
+      h("h1", {}, vmObj.name, " ", stateBadge(vmObj.state),
+        vmObj.template ? h("span", { class: "tag" }, "template") : null),
       h("p", {}, `${vmObj.cpus} vCPUs · ${fmtBytes(vmObj.memory)}` +
         (vmObj.uptime_s ? ` · up ${fmtUptime(vmObj.uptime_s)}` : "")),
       h("div", { class: "actions" }, actionButtons(vmObj, refresh),
@@ -293,6 +325,15 @@ function viewVm(name) {
     state = vmObj.state;
     if (was !== state && !edit.querySelector("details[open]"))
       edit.replaceChildren(editForm(vmObj, refresh));
+    tables.definition(vmObj);
+    // clone and convert: a VM that is off; rebuilt when that or its
+    // being a template changes (not under the user's typing otherwise)
+    const off = vmObj.state !== "running" && vmObj.state !== "paused";
+    const key = off ? String(!!vmObj.template) : "";
+    if (key !== cloneKey) {
+      cloneKey = key;
+      clone.replaceChildren(...(off ? [heavy.cloneBox(vmObj, refresh, flash)] : []));
+    }
     const live = (s) => s === "running" || s === "paused";
     if (was === null || live(was) !== live(state)) attach();
   }
@@ -318,8 +359,9 @@ function viewVm(name) {
   Promise.all([import(VMPAGE_JS), loadCss(VMPAGE_CSS)]).then(([m]) => {
     if (gone) return;
     heavy = m;
+    tables = heavy.deviceTables(devs);
     refresh();
-    stopChart = heavy.cpuChart(chart, name);
+    stopChart = heavy.cpuChart(chart, name, (s) => tables.stats(s));
     t = setInterval(refresh, 5000);
   });
 }

@@ -1,3 +1,5 @@
 // The VM page's heavy parts, loaded on demand (a chunk of its own).
 export { openConsole } from "./console.js";
 export { cpuChart } from "./chart.js";
+export { deviceTables } from "./devices.js";
+export { cloneBox } from "./clone.js";

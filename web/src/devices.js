@@ -1,0 +1,133 @@
+// The VM page's Disks and Network tables: what the definition says of each
+// disk and NIC (image, format, access; MAC, network) and, while the VM
+// runs, its counters since it started or the guest rebooted (GET
+// /v1/vms/{vm}/stats: disks[], nics[], the request the CPU chart makes
+// anyway). Rows are keyed by the device's index; a refresh only rewrites
+// the cells whose text changed.
+
+export function fmtIo(n) {
+  if (n == null) return "";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return (i ? n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0) : String(n)) + " " + u[i];
+}
+
+const DISK_COLS = [
+  ["Disk"], ["Image"], ["Format"], ["Access"],
+  ["Read", "read_bytes", fmtIo], ["Reads", "read_ops"],
+  ["Written", "write_bytes", fmtIo], ["Writes", "write_ops"],
+  ["Flushes", "flush_ops"], ["Errors", "errors"],
+];
+const NIC_COLS = [
+  ["NIC"], ["MAC"], ["Network"],
+  ["Received", "rx_bytes", fmtIo], ["Rx packets", "rx_packets"],
+  ["Sent", "tx_bytes", fmtIo], ["Tx packets", "tx_packets"],
+  ["Dropped", "dropped"],
+];
+
+function table(id, cols) {
+  const t = document.createElement("table");
+  t.id = id;
+  t.className = "grid devices";
+  const tr = t.createTHead().insertRow();
+  for (const [name, key] of cols) {
+    const th = document.createElement("th");
+    th.textContent = name;
+    if (key) th.className = "num";
+    tr.append(th);
+  }
+  t.createTBody();
+  return t;
+}
+
+function setText(td, text) {
+  if (td.textContent !== text) td.textContent = text;
+}
+
+// Fill tbody with one row per static entry ([text...] per device), then
+// the counters of stats (an array of objects, by index; missing: blank).
+function fill(tbody, cols, statics, counters) {
+  while (tbody.rows.length > statics.length) tbody.deleteRow(-1);
+  statics.forEach((cells, i) => {
+    const tr = tbody.rows[i] || tbody.insertRow();
+    tr.dataset.index = String(i);
+    while (tr.cells.length < cols.length) tr.insertCell();
+    const c = counters[i];
+    cols.forEach(([, key, fmt], k) => {
+      const td = tr.cells[k];
+      if (!key) return setText(td, cells[k] ?? "");
+      td.className = "num";
+      td.dataset.k = key;
+      const v = c ? c[key] : null;
+      // the raw figure, for tests and for copying
+      if (v == null) delete td.dataset.v;
+      else td.dataset.v = String(v);
+      setText(td, v == null ? "" : fmt ? fmt(v) : String(v));
+    });
+  });
+}
+
+function network(n) {
+  if (n.type === "switch") {
+    const pg = n.portgroup && n.portgroup !== "default" ? `, port group ${n.portgroup}` : "";
+    return `switch ${n.switch}${pg}`;
+  }
+  const fw = (n.hostfwd || []).length ? `, forwards ${n.hostfwd.join(" ")}` : "";
+  return (n.restrict ? "user (NAT, restricted)" : "user (NAT)") + fw;
+}
+
+// el: where the two sections go. Returns { definition(vm), stats(s) }.
+export function deviceTables(el) {
+  const disks = table("disks", DISK_COLS), nics = table("nics", NIC_COLS);
+  const noDisks = document.createElement("p"), noNics = document.createElement("p");
+  noDisks.className = noNics.className = "muted";
+  noDisks.textContent = "No disks.";
+  noNics.textContent = "No NICs.";
+  const sec = (title, ...kids) => {
+    const s = document.createElement("section");
+    const h = document.createElement("h2");
+    h.textContent = title;
+    s.append(h, ...kids);
+    return s;
+  };
+  el.replaceChildren(sec("Disks", disks, noDisks), sec("Network", nics, noNics));
+
+  let def = { disks: [], nics: [] }, live = { disks: [], nics: [] };
+  function draw() {
+    const d = def.disks.map((x, i) => [`disk${i}`, x.path, x.format || "raw",
+      x.readonly ? "read-only" : "read-write"]);
+    const byIndex = (arr, k) => {
+      const out = [];
+      for (const x of arr || []) out[x[k]] = x;
+      return out;
+    };
+    fill(disks.tBodies[0], DISK_COLS, d, byIndex(live.disks, "disk"));
+    const macs = byIndex(live.nics, "nic");
+    const n = def.nics.map((x, i) => [`net${i}`, x.mac || macs[i]?.mac || "", network(x)]);
+    const nc = byIndex(live.nics, "nic").map((x) => x && { ...x, dropped: x.rx_dropped + x.tx_dropped });
+    fill(nics.tBodies[0], NIC_COLS, n, nc);
+    disks.hidden = !d.length;
+    noDisks.hidden = !!d.length;
+    nics.hidden = !n.length;
+    noNics.hidden = !!n.length;
+  }
+  draw();
+  return {
+    // the VM (GET /v1/vms/{vm}): its definition's disks and nics; a VM
+    // that does not run has no counters
+    definition(vm) {
+      const d = vm.definition || {};
+      def = { disks: d.disks || [], nics: d.nics || [] };
+      if (vm.state !== "running" && vm.state !== "paused") live = { disks: [], nics: [] };
+      draw();
+    },
+    stats(s) {
+      live = { disks: s.disks || [], nics: s.nics || [] };
+      draw();
+    },
+  };
+}
