@@ -3,7 +3,7 @@
  *
  * Files are never trusted: every header field is range-checked against the
  * file size before use, and all arithmetic on guest addresses is checked for
- * overflow. RAM is written only through gmem_write().
+ * overflow. RAM is written only through gmem_load() and gmem_write().
  */
 #include <elf.h>
 #include <errno.h>
@@ -513,7 +513,7 @@ static int copy_to_guest(struct gmem *gm, int fd, uint64_t off, uint64_t gpa,
 				       strerror(-rc));
 			break;
 		}
-		if (gmem_write(gm, gpa, buf, n)) {
+		if (gmem_load(gm, gpa, buf, n)) {
 			rc = error_set(err, EFAULT,
 				       "%s %s: 0x%llx is not guest RAM", what,
 				       path, (unsigned long long)gpa);
@@ -535,7 +535,7 @@ static int zero_guest(struct gmem *gm, uint64_t gpa, uint64_t len,
 	while (len) {
 		size_t n = len < sizeof(zero) ? (size_t)len : sizeof(zero);
 
-		if (gmem_write(gm, gpa, zero, n))
+		if (gmem_load(gm, gpa, zero, n))
 			return error_set(err, EFAULT,
 					 "%s %s: 0x%llx is not guest RAM", what,
 					 path, (unsigned long long)gpa);

@@ -350,6 +350,68 @@ int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf, size_t len)
 	return gmem_copy(gm, gpa, (uint8_t *)(uintptr_t)buf, len, GMEM_WRITE);
 }
 
+/* A page gmem_load need not write: zeros over the zero frame. */
+static bool load_skips(struct gmem *gm, uint64_t gfn, const uint8_t *src)
+{
+	return (p2m_get(gm, gfn) & ~P2M_F_SHARED) == gm->zero_entry &&
+	       gmem_frame_is_zero(src);
+}
+
+/* Allocate the slots of the n pages from gfn at once: a fault per page
+ * costs a trap each, which in a VM host is most of a loader's time. A
+ * kernel without MADV_POPULATE_WRITE (before 5.14) faults them as
+ * before. */
+static void load_populate(struct gmem *gm, uint64_t gfn, uint64_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+	if (n > 1)
+		(void)madvise(p2m_slot(gm, gfn), n << GUEST_PAGE_SHIFT,
+			      MADV_POPULATE_WRITE);
+#else
+	(void)gm, (void)gfn, (void)n;
+#endif
+}
+
+int gmem_load(struct gmem *gm, uint64_t gpa, const void *buf, size_t len)
+{
+	const uint8_t *src = buf;
+	uint64_t off;
+
+	if (len == 0)
+		return 0;
+	if (!gmem_ram_offset(gm, gpa, len, &off))
+		return -EFAULT;
+	while (len) {
+		size_t head = (size_t)(gpa & GUEST_PAGE_MASK);
+		uint64_t gfn = (gpa - gm->ram_base) >> GUEST_PAGE_SHIFT;
+		size_t n = 0;
+
+		/* a partial page is written as gmem_write would */
+		if (head || len < GUEST_PAGE_SIZE) {
+			n = GUEST_PAGE_SIZE - head < len
+				    ? GUEST_PAGE_SIZE - head
+				    : len;
+			if (gmem_write(gm, gpa, src, n))
+				return -EFAULT;
+		} else if (load_skips(gm, gfn, src)) {
+			n = GUEST_PAGE_SIZE;
+		} else {
+			/* the run of whole pages to write */
+			while (n + GUEST_PAGE_SIZE <= len &&
+			       !load_skips(gm, gfn + n / GUEST_PAGE_SIZE,
+					   src + n))
+				n += GUEST_PAGE_SIZE;
+			load_populate(gm, gfn, n / GUEST_PAGE_SIZE);
+			if (gmem_write(gm, gpa, src, n))
+				return -EFAULT;
+		}
+		src += n;
+		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /*
  * Entry back to the zero frame first, then the host memory. A writer racing
  * with the release (the guest wrote a page it gave away, or a hart used a

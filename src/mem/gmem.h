@@ -145,6 +145,12 @@ int gmem_read(struct gmem *gm, uint64_t gpa, void *buf,
 	      size_t len) SV_MUST_CHECK;
 int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf,
 	       size_t len) SV_MUST_CHECK;
+/* gmem_write for loaders (kernel, initrd, firmware): a whole page of
+ * zeros over a page that maps the zero frame is skipped (it reads as
+ * zeros already and stays unallocated), and the pages it writes are
+ * allocated in one call per run rather than one page fault each. */
+int gmem_load(struct gmem *gm, uint64_t gpa, const void *buf,
+	      size_t len) SV_MUST_CHECK;
 
 /* ---- DMA API (devices) ------------------------------------------------- */
 

@@ -600,6 +600,53 @@ static void test_bus_overlap(void **state)
 
 /* ---- bulk copies ------------------------------------------------------- */
 
+/* gmem_load: the loader's copy. Whole zero pages over the zero frame
+ * stay unallocated, zeros over a written page are written, the rest (and
+ * partial pages) as gmem_write; out of RAM refused. */
+static void test_load(void **state)
+{
+	struct gmem *gm = new_gmem();
+	const size_t len = 8 * PG + 100;
+	uint8_t *img = calloc(1, len), *back = malloc(len);
+	const uint64_t gpa = RAM_BASE + 16 * PG;
+
+	(void)state;
+	assert_non_null(img);
+	assert_non_null(back);
+	/* pages 0, 3 and 4 of the image hold data, 1, 2, 5-7 zeros; the
+	 * tail (100 bytes of page 8) data */
+	for (unsigned p = 0; p < 9; p++)
+		if (p == 0 || p == 3 || p == 4 || p == 8)
+			memset(img + p * PG, 0x40 + p, p == 8 ? 100 : PG);
+	/* page 6 of the destination was written before (a reboot) */
+	assert_int_equal(gmem_write(gm, gpa + 6 * PG + 8, "old", 3), 0);
+	assert_int_equal(n_private(gm), 1);
+
+	assert_int_equal(gmem_load(gm, gpa, img, len), 0);
+	assert_int_equal(gmem_read(gm, gpa, back, len), 0);
+	assert_memory_equal(back, img, len);
+	/* 0, 3, 4, the tail's page and the old page 6 (now zeros) */
+	assert_int_equal(n_private(gm), 5);
+	assert_true(resident(gmem_page(gm, gpa, GMEM_READ, NULL)));
+	unsigned fl = 0;
+	(void)gmem_page(gm, gpa + PG, GMEM_READ, &fl);
+	assert_true(fl & GMEM_PAGE_ZERO);
+	(void)gmem_page(gm, gpa + 6 * PG, GMEM_READ, &fl);
+	assert_false(fl & GMEM_PAGE_ZERO);
+
+	/* unaligned: the partial head is written as gmem_write would */
+	assert_int_equal(gmem_load(gm, gpa + 20 * PG + 7, img, 2 * PG), 0);
+	assert_int_equal(gmem_read(gm, gpa + 20 * PG + 7, back, 2 * PG), 0);
+	assert_memory_equal(back, img, 2 * PG);
+
+	assert_int_equal(gmem_load(gm, RAM_BASE + RAM_SIZE - PG, img, 2 * PG),
+			 -EFAULT);
+	assert_int_equal(gmem_load(gm, gpa, img, 0), 0);
+	free(img);
+	free(back);
+	gmem_destroy(gm);
+}
+
 static void test_rw_cross_page_and_bounds(void **state)
 {
 	struct gmem *gm = new_gmem();
@@ -847,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_bus_many_regions),
 		cmocka_unit_test(test_bus_overlap),
 		cmocka_unit_test(test_rw_cross_page_and_bounds),
+		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_dma_map),
 		cmocka_unit_test(test_dirty_log),
 		cmocka_unit_test(test_ram_memfd),
