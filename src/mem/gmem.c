@@ -350,11 +350,23 @@ int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf, size_t len)
 	return gmem_copy(gm, gpa, (uint8_t *)(uintptr_t)buf, len, GMEM_WRITE);
 }
 
+/* A loader's page of zeros: its buffer may have any alignment. */
+static bool load_page_is_zero(const uint8_t *p)
+{
+	uint64_t acc = 0, w[8];
+
+	for (size_t i = 0; i < GUEST_PAGE_SIZE && !acc; i += sizeof(w)) {
+		memcpy(w, p + i, sizeof(w));
+		acc = w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7];
+	}
+	return !acc;
+}
+
 /* A page gmem_load need not write: zeros over the zero frame. */
 static bool load_skips(struct gmem *gm, uint64_t gfn, const uint8_t *src)
 {
 	return (p2m_get(gm, gfn) & ~P2M_F_SHARED) == gm->zero_entry &&
-	       gmem_frame_is_zero(src);
+	       load_page_is_zero(src);
 }
 
 /* Allocate the slots of the n pages from gfn at once: a fault per page
