@@ -240,7 +240,10 @@ def test_policy_target_compresses_vm_without_balloon(tmp_path, guest):
 
         # the budget allows it again: the limit goes, pages come back
         api.ok("PATCH", "/v1/host", {"memory_budget": 1024 * MiB})
-        wait_until_daemon(
+        # (until the limit goes the reclaimer may still compress what the
+        # md5sum's swap-ins brought back over the target: the reference
+        # is the figure once it went)
+        lifted = wait_until_daemon(
             "the reclaim limit lifted",
             lambda: (lambda m: (m["reclaim_limit"] == 0 and
                                 m["limit_bytes"] == 0, m))(mem()),
@@ -253,9 +256,9 @@ def test_policy_target_compresses_vm_without_balloon(tmp_path, guest):
         c.expect(r"([0-9a-f]{32})\s+/tmp/fill/text", timeout=120 * TIME_SCALE)
         assert c.match.group(1) == text_md5()
         back = mem()
-        print(f"low budget: {low}\nback: {back}")
+        print(f"low budget: {low}\nlifted: {lifted}\nback: {back}")
         assert back["decompressions"] > 0, back
-        assert back["compressed_bytes"] <= low["compressed_bytes"], back
+        assert back["compressed_bytes"] <= lifted["compressed_bytes"], back
         assert (back["private_bytes"] + back["compression_cache_bytes"]
                 >= target + 40 * MiB), back
         c.send("echo sum=$((40+2))\r")
