@@ -5,6 +5,7 @@ and run the `softvisor` CLI against it."""
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -23,6 +24,31 @@ def softvisor_exe():
     if not exe or not os.access(exe, os.X_OK):
         pytest.skip("SOFTVISOR does not name a softvisor binary")
     return exe
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port on host, free now, for a server a test starts. Below
+    the kernel's ephemeral range (ip_local_port_range), so that no
+    outgoing connection of a test running beside it takes the port
+    between this check and the server's bind (a port from bind(0) is one
+    of those); random, so that two tests rarely pick the same one."""
+    lo = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(100):
+        port = random.randrange(10000, max(lo, 11000))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def vm_console(d, name, timeout=120, marker=False):

@@ -6,17 +6,8 @@ nowhere, not even in the inventory's files. docs/api.md "Audit log"."""
 
 import json
 import os
-import socket
 
-from daemon_util import Api, Daemon, guest_definition
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from daemon_util import Api, Daemon, guest_definition, free_port
 
 
 def records(api, query=""):

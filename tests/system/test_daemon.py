@@ -5,7 +5,6 @@ bad input, tokens over TLS and concurrent clients."""
 
 import json
 import signal
-import socket
 import threading
 import time
 
@@ -13,8 +12,8 @@ import pexpect
 import pytest
 
 from conftest import MARKER, TIME_SCALE
-from daemon_util import (Api, Daemon, guest_definition, vm_console,
-                         thread_cpu_ticks, vm_pid)
+from daemon_util import (Api, Daemon, free_port, guest_definition,
+                         thread_cpu_ticks, vm_console, vm_pid)
 
 
 @pytest.fixture
@@ -192,14 +191,6 @@ def test_bad_input(daemon, guest):
     # CLI usage errors exit 2, failed operations 1
     assert daemon.cli("vm", "frobnicate", check=False).returncode == 2
     assert daemon.cli("vm", "info", "nosuch", check=False).returncode == 1
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_tls_and_tokens(tmp_path):

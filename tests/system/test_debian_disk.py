@@ -12,7 +12,6 @@ user-mode NAT, and the only forwarded port is on loopback.
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 
@@ -20,6 +19,7 @@ import pexpect
 import pytest
 
 from conftest import GUEST_TOOL, TIME_SCALE
+from daemon_util import free_port
 
 DISK_IMAGE = "debian-root.img"
 ROOT_PASSWORD = "softvisor"
@@ -30,12 +30,6 @@ PROMPT = "root@softvisor:~# "
 BUILD_TIMEOUT = 1800
 LOGIN_TIMEOUT = int(os.environ.get("SOFTVISOR_DEBIAN_BOOT_TIMEOUT", "600"))
 STARTUP_TIMEOUT = 300
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,7 @@ import ssl
 import subprocess
 import time
 
-from daemon_util import Daemon, guest_definition, softvisor_exe
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from daemon_util import Daemon, guest_definition, softvisor_exe, free_port
 
 
 class Stream:

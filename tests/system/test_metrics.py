@@ -6,14 +6,13 @@ scrapes. docs/metrics.md."""
 
 import os
 import re
-import socket
 import subprocess
 import time
 
 import pytest
 
 from conftest import TIME_SCALE
-from daemon_util import Api, Daemon, guest_definition
+from daemon_util import Api, Daemon, guest_definition, free_port
 
 PROMTOOL = "/usr/bin/promtool"
 
@@ -70,14 +69,6 @@ def scrape(api):
     ctype = r.getheader("Content-Type")
     c.close()
     return r.status, ctype, body
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def cpu_total(samples, vm):

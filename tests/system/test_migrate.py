@@ -24,8 +24,8 @@ import pexpect
 import pytest
 
 from conftest import MARKER, TIME_SCALE
-from daemon_util import Daemon, guest_definition, softvisor_exe
-from test_daemon import console, free_port
+from daemon_util import Daemon, free_port, guest_definition, softvisor_exe
+from test_daemon import console
 from test_suspend import CTR, WORKLOAD, lines
 
 

@@ -8,15 +8,7 @@ import base64
 import os
 import socket
 
-from daemon_util import Api, Daemon, guest_definition
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from daemon_util import Api, Daemon, guest_definition, free_port
 
 
 def token(d, name, *args):

@@ -24,6 +24,7 @@ import pytest
 
 from conftest import (RUN_BEGIN, RUN_EXIT_RE, SOFTVISOR_BOOT_TIMEOUT,
                       append_line, run_script, softvisor_argv)
+from daemon_util import free_port
 
 HELLO = "Hello from the Softvisor data disk."
 SBIN = "/usr/sbin:/sbin:/usr/bin:/bin"
@@ -52,13 +53,6 @@ def data_copy(guest, tmp_path, name="data.ext4"):
 
 def sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sv_fails(guest, tmp_path, extra, timeout=20):

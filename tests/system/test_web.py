@@ -21,18 +21,10 @@ from pathlib import Path
 import pytest
 
 from conftest import MARKER, TIME_SCALE, append_line
-from daemon_util import Daemon, guest_definition
+from daemon_util import Daemon, guest_definition, free_port
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 CHROMIUM = os.environ.get("SV_CHROMIUM", "/usr/bin/chromium")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def https_get(port, path, headers=()):
