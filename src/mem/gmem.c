@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mem/gmem.h"
@@ -142,6 +143,8 @@ void gmem_destroy(struct gmem *gm)
 		munmap(gm->zero_page, GUEST_PAGE_SIZE);
 	if (gm->reserve)
 		munmap(gm->reserve, gm->ram_size);
+	if (gm->file_map)
+		munmap((void *)(uintptr_t)gm->file_map, gm->file_bytes);
 	if (gm->ram_fd >= 0)
 		close(gm->ram_fd);
 	free(gm);
@@ -424,6 +427,54 @@ int gmem_load(struct gmem *gm, uint64_t gpa, const void *buf, size_t len)
 	return 0;
 }
 
+int gmem_map_file(struct gmem *gm, uint64_t gpa, int fd, uint64_t len)
+{
+	const int need = F_SEAL_WRITE | F_SEAL_SHRINK;
+	uint64_t off, gfn, pages;
+	struct stat st;
+	int seals;
+	uint8_t *map;
+
+	if (len == 0)
+		return 0;
+	if (!gmem_ram_offset(gm, gpa, len, &off))
+		return -EFAULT;
+	if (gpa & GUEST_PAGE_MASK)
+		return -EINVAL;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (!gm->tlb_sync || gm->file_map || seals < 0 ||
+	    (seals & need) != need)
+		return -ENOTSUP;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size != len)
+		return -ENOTSUP;
+	gfn = off >> GUEST_PAGE_SHIFT;
+	/* RAM and gpa are page aligned: the rounded range is RAM too */
+	pages = (len + GUEST_PAGE_MASK) >> GUEST_PAGE_SHIFT;
+	for (uint64_t i = 0; i < pages; i++)
+		if (p2m_get(gm, gfn + i) != gm->zero_entry)
+			return -EBUSY;
+	map = mmap(NULL, pages << GUEST_PAGE_SHIFT, PROT_READ, MAP_SHARED, fd,
+		   0);
+	if (map == MAP_FAILED)
+		return -errno;
+	gm->file_map = map;
+	gm->file_bytes = pages << GUEST_PAGE_SHIFT;
+	for (uint64_t i = 0; i < pages; i++) {
+		uintptr_t cur = gm->zero_entry;
+		uintptr_t e = (uintptr_t)(map + (i << GUEST_PAGE_SHIFT)) |
+			      P2M_POOL_FLAGS | P2M_F_FILE;
+
+		/* a racing writer keeps its frame (the caller copies) */
+		if (!p2m_cas(gm, gfn + i, &cur, e))
+			return -EBUSY;
+		atomic_fetch_add_explicit(&gm->frames_file, 1,
+					  memory_order_relaxed);
+	}
+	return 0;
+}
+
 /*
  * Entry back to the zero frame first, then the host memory. A writer racing
  * with the release (the guest wrote a page it gave away, or a hart used a
@@ -511,4 +562,5 @@ void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st)
 	st->frames_pool_shared = atomic_load(&gm->frames_pool_shared);
 	st->pool_offered = atomic_load(&gm->pool_offered);
 	st->pool_cow_breaks = atomic_load(&gm->pool_cow_breaks);
+	st->frames_file = atomic_load(&gm->frames_file);
 }

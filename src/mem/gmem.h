@@ -151,6 +151,21 @@ int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf,
  * allocated in one call per run rather than one page fault each. */
 int gmem_load(struct gmem *gm, uint64_t gpa, const void *buf,
 	      size_t len) SV_MUST_CHECK;
+/* For loaders too: map [gpa, gpa + len) of RAM to the bytes of fd instead
+ * of copying them (a kernel that many VMs boot, docs/memory.md "Kernel
+ * images"). Each page reads the file's page, shared with every process
+ * that maps the file, and the first store to it (a hart, a device, a
+ * restore) copies it into the VM's own frame, as for a pool frame. Only
+ * for content that cannot change under the guest: fd must be a memfd
+ * sealed against writes and shrinking (F_SEAL_WRITE | F_SEAL_SHRINK) of
+ * exactly len bytes. gpa page aligned, every frame of the range still the
+ * zero frame (before the harts run), and the gmem has a TLB sync
+ * (gmem_set_tlb_sync), so that harts cache the reads. One file per gmem,
+ * mapped until gmem_destroy. Returns 0; -ENOTSUP (not such a file, no TLB
+ * sync, a file mapped already): copy instead; -EFAULT (not RAM), -EINVAL
+ * (gpa not page aligned), -EBUSY (a frame was written before), -errno. */
+int gmem_map_file(struct gmem *gm, uint64_t gpa, int fd,
+		  uint64_t len) SV_MUST_CHECK;
 
 /* ---- DMA API (devices) ------------------------------------------------- */
 
@@ -206,6 +221,7 @@ struct gmem_stats {
 	uint64_t frames_pool_shared; /* frames mapped to pool frames now */
 	uint64_t pool_offered;	     /* frames offered to the daemon, total */
 	uint64_t pool_cow_breaks;    /* of cow_breaks: pooled frames, total */
+	uint64_t frames_file; /* frames reading a mapped file's page now */
 };
 void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st);
 

@@ -39,6 +39,10 @@
  *              (gmem_set_tlb_sync), else the entry is NOCACHE too.
  *   leaving    pooled | NOCACHE: a break or release is waiting for the
  *              TLB sync; no new TLB entry, reads still reach the frame
+ *   file       file page | POOL | FILE (gmem_map_file: a sealed file's
+ *              page, shared with every process that maps it; breaks and
+ *              releases go as for a pooled frame, with no reference to
+ *              give back)
  *   + P2M_F_BUSY while the answer is committed or the COW copy made
  * Slot gfn is the only private frame gfn can ever have, so two racing
  * first writes both CAS zero -> the same slot and agree on the result, and
@@ -70,8 +74,11 @@
 #define P2M_F_HELD   ((uintptr_t)1 << 6)
 /* Cross-VM sharing (pool.c): offered to the daemon (RO), mapped to a
  * pool frame (RO, and NOCACHE without a TLB sync). */
-#define P2M_F_OFFER		 ((uintptr_t)1 << 8)
-#define P2M_F_POOL		 ((uintptr_t)1 << 9)
+#define P2M_F_OFFER ((uintptr_t)1 << 8)
+#define P2M_F_POOL  ((uintptr_t)1 << 9)
+/* With P2M_F_POOL: the page of the mapped file (gmem_map_file), not of
+ * the daemon's pool. */
+#define P2M_F_FILE		 ((uintptr_t)1 << 10)
 #define P2M_OFFER_FLAGS		 (P2M_F_RO | P2M_F_OFFER)
 #define P2M_POOL_FLAGS		 (P2M_F_RO | P2M_F_POOL)
 #define P2M_COLD_FLAGS		 (P2M_F_COLD | P2M_F_RO | P2M_F_ZERO)
@@ -157,6 +164,12 @@ struct gmem {
 	_Atomic uint64_t frames_pool_shared;
 	_Atomic uint64_t pool_offered;
 	_Atomic uint64_t pool_cow_breaks;
+
+	/* gmem_map_file: the file's read-only mapping (NULL: none), kept
+	 * until gmem_destroy like the reserve, and how many frames map it */
+	const uint8_t *file_map;
+	size_t file_bytes;
+	_Atomic uint64_t frames_file;
 
 	/* Dirty log: one bit per frame. */
 	_Atomic uint64_t *dirty;
@@ -253,8 +266,9 @@ extern _Thread_local bool gmem_no_throttle;
 void gmem_reclaim_throttle(struct gmem *gm);
 
 /* pool.c: a store reached a pooled entry cur: copy it into the slot
- * (returns the new entry, or the one found if it changed); a release
- * took the pooled entry `was` to zero; the lists' memory. */
+ * (returns the new entry, or the one found if it changed); a pooled or
+ * file entry `was` left its gfn (a break, a release to zero); the lists'
+ * memory. */
 uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur);
 /* A pooled entry cur is about to change: make sure no TLB caches it (set
  * NOCACHE, then the owner's sync). true: done, *cur is the entry now;

@@ -259,18 +259,23 @@ uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur)
 	cur = busy;
 	(void)p2m_cas(gm, gfn, &cur, slot);
 	atomic_fetch_add_explicit(&gm->frames_private, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&gm->frames_pool_shared, 1,
-				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&gm->cow_breaks, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&gm->pool_cow_breaks, 1,
-				  memory_order_relaxed);
-	gmem_pool_queue_drop(gm, (uint32_t)gfn, pool_index(gm, busy));
+	gmem_pool_released(gm, gfn, busy);
+	if (!(busy & P2M_F_FILE))
+		atomic_fetch_add_explicit(&gm->pool_cow_breaks, 1,
+					  memory_order_relaxed);
 	return slot;
 }
 
-/* gmem_release_page() took a pooled frame back to the zero frame. */
+/* A pooled (or file) frame left gfn: a COW break, or gmem_release_page()
+ * took it back to the zero frame. A pool frame's reference goes back. */
 void gmem_pool_released(struct gmem *gm, uint64_t gfn, uintptr_t was)
 {
+	if (was & P2M_F_FILE) {
+		atomic_fetch_sub_explicit(&gm->frames_file, 1,
+					  memory_order_relaxed);
+		return;
+	}
 	atomic_fetch_sub_explicit(&gm->frames_pool_shared, 1,
 				  memory_order_relaxed);
 	gmem_pool_queue_drop(gm, (uint32_t)gfn, pool_index(gm, was));

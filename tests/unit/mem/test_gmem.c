@@ -1,6 +1,7 @@
 /* Unit tests for src/mem: p2m and zero frame, first-write allocation (also
  * racing), release, MMIO bus, bulk copies, DMA mapping and the dirty log. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -647,6 +648,112 @@ static void test_load(void **state)
 	gmem_destroy(gm);
 }
 
+static unsigned syncs;
+static void count_sync(void *opaque)
+{
+	(void)opaque;
+	syncs++;
+}
+
+/* A memfd holding len bytes of pattern, sealed as gmem_map_file wants it
+ * (or not). */
+static int pattern_memfd(size_t len, bool seal)
+{
+	int fd = memfd_create("test-file", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	uint8_t *b = malloc(len);
+
+	assert_true(fd >= 0);
+	assert_non_null(b);
+	for (size_t i = 0; i < len; i++)
+		b[i] = (uint8_t)(i * 7 + i / PG + 1);
+	assert_int_equal(pwrite(fd, b, len, 0), (ssize_t)len);
+	free(b);
+	if (seal)
+		assert_int_equal(fcntl(fd, F_ADD_SEALS,
+				       F_SEAL_WRITE | F_SEAL_SHRINK |
+					       F_SEAL_GROW | F_SEAL_SEAL),
+				 0);
+	return fd;
+}
+
+/* gmem_map_file: the file's pages read through the p2m, shared and
+ * read-only; a store or a release leaves the file as it was. */
+static void test_map_file(void **state)
+{
+	struct gmem *gm = new_gmem();
+	const size_t len = 4 * PG + 100;
+	const uint64_t gpa = RAM_BASE + 32 * PG;
+	int fd = pattern_memfd(len, true), loose = pattern_memfd(len, false);
+	uint8_t *want = malloc(5 * PG), *back = malloc(5 * PG);
+	struct gmem_stats st;
+	unsigned fl = 0;
+
+	(void)state;
+	assert_non_null(want);
+	assert_non_null(back);
+	memset(want, 0, 5 * PG);
+	assert_int_equal(pread(fd, want, len, 0), (ssize_t)len);
+
+	/* without a TLB sync the harts could not cache it: copy instead */
+	assert_int_equal(gmem_map_file(gm, gpa, fd, len), -ENOTSUP);
+	gmem_set_tlb_sync(gm, count_sync, NULL);
+	assert_int_equal(gmem_map_file(gm, gpa, loose, len), -ENOTSUP);
+	assert_int_equal(gmem_map_file(gm, gpa, fd, len - 1), -ENOTSUP);
+	assert_int_equal(gmem_map_file(gm, gpa + 8, fd, len), -EINVAL);
+	assert_int_equal(gmem_map_file(gm, RAM_BASE + RAM_SIZE - PG, fd, len),
+			 -EFAULT);
+	/* a frame written before */
+	assert_int_equal(gmem_write(gm, gpa + 2 * PG, "x", 1), 0);
+	assert_int_equal(gmem_map_file(gm, gpa, fd, len), -EBUSY);
+	assert_int_equal(gmem_release_page(gm, gpa + 2 * PG), 0);
+	gmem_get_stats(gm, &st);
+	assert_int_equal(st.frames_file, 0);
+	uint64_t priv = st.frames_private;
+
+	assert_int_equal(gmem_map_file(gm, gpa, fd, len), 0);
+	gmem_get_stats(gm, &st);
+	assert_int_equal(st.frames_file, 5);
+	assert_int_equal(st.frames_private, priv);
+	assert_int_equal(gmem_read(gm, gpa, back, 5 * PG), 0);
+	assert_memory_equal(back, want, 5 * PG); /* the tail reads zeros */
+	/* read-only, cacheable for reads, not the VM's slot */
+	const uint8_t *p = gmem_page(gm, gpa + PG, GMEM_READ, &fl);
+	assert_true(fl & GMEM_PAGE_READONLY);
+	assert_false(fl & (GMEM_PAGE_NOCACHE | GMEM_PAGE_ZERO));
+	assert_memory_equal(p, want + PG, PG);
+	assert_int_equal(gmem_map_file(gm, gpa + 16 * PG, fd, len), -ENOTSUP);
+
+	/* a store copies the page first, after the TLB sync */
+	syncs = 0;
+	assert_int_equal(gmem_write(gm, gpa + PG + 5, "new", 3), 0);
+	assert_true(syncs >= 1);
+	memcpy(want + PG + 5, "new", 3);
+	assert_int_equal(gmem_read(gm, gpa, back, 5 * PG), 0);
+	assert_memory_equal(back, want, 5 * PG);
+	assert_true(gmem_page(gm, gpa + PG, GMEM_READ, &fl) != p);
+	assert_false(fl & GMEM_PAGE_READONLY);
+	/* a release gives back the zero frame */
+	assert_int_equal(gmem_release_page(gm, gpa + 3 * PG), 0);
+	memset(want + 3 * PG, 0, PG);
+	assert_int_equal(gmem_read(gm, gpa, back, 5 * PG), 0);
+	assert_memory_equal(back, want, 5 * PG);
+	gmem_get_stats(gm, &st);
+	assert_int_equal(st.frames_file, 3);
+	assert_int_equal(st.frames_private, priv + 1);
+	assert_int_equal(st.cow_breaks, 1);
+	assert_int_equal(st.pool_cow_breaks, 0);
+	assert_int_equal(st.frames_pool_shared, 0);
+	/* the file is as it was */
+	assert_int_equal(pread(fd, back, len, 0), (ssize_t)len);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(back[i], (uint8_t)(i * 7 + i / PG + 1));
+	gmem_destroy(gm);
+	close(fd);
+	close(loose);
+	free(want);
+	free(back);
+}
+
 static void test_rw_cross_page_and_bounds(void **state)
 {
 	struct gmem *gm = new_gmem();
@@ -895,6 +1002,7 @@ int main(void)
 		cmocka_unit_test(test_bus_overlap),
 		cmocka_unit_test(test_rw_cross_page_and_bounds),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_map_file),
 		cmocka_unit_test(test_dma_map),
 		cmocka_unit_test(test_dirty_log),
 		cmocka_unit_test(test_ram_memfd),
