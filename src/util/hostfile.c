@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@ struct hostfile {
 	char *path;
 	int accmode; /* O_RDONLY or O_RDWR */
 	int fd;
+	bool added; /* hostfile_add's: stands for the path while recording */
 };
 
 static pthread_mutex_t hf_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -68,6 +70,17 @@ int hostfile_open(const char *path, int flags)
 			errno = e;
 		return fd;
 	}
+	if (hf_recording) {
+		struct hostfile *f = find(path, accmode);
+
+		if (f && f->added) {
+			fd = dup_at_start(f->fd, flags);
+			e = errno;
+			pthread_mutex_unlock(&hf_lock);
+			errno = e;
+			return fd;
+		}
+	}
 	fd = open(path, flags);
 	e = errno;
 	if (fd >= 0 && hf_recording && !find(path, accmode) &&
@@ -99,7 +112,7 @@ int hostfile_add(const char *path, int fd, int accmode)
 					    : -1;
 
 		if (p && d >= 0) {
-			hf[hf_n++] = (struct hostfile){ p, accmode, d };
+			hf[hf_n++] = (struct hostfile){ p, accmode, d, true };
 		} else {
 			r = -1;
 			errno = hf_n >= HOSTFILE_MAX ? ENOSPC

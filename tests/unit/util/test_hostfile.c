@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -88,6 +89,37 @@ static void test_sealed_reopen(void **state)
 	assert_int_equal(rename(moved, file_a), 0);
 }
 
+/* A descriptor the daemon added stands for its path from then on, also
+ * before the seal (a worker's first boot). */
+static void test_added_stands_for_path(void **state)
+{
+	char buf[5] = "";
+	int fd, mfd = memfd_create("kernel-copy", MFD_CLOEXEC);
+
+	assert_true(mfd >= 0);
+	assert_int_equal(write(mfd, "cccc", 4), 4);
+	hostfile_record();
+	assert_int_equal(hostfile_add(file_a, mfd, O_RDONLY), 0);
+	close(mfd);
+	fd = hostfile_open(file_a, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, 4), 4); /* from the start */
+	assert_string_equal(buf, "cccc");
+	close(fd);
+	/* another mode, another file: the path's own */
+	fd = hostfile_open(file_b, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, 4), 4);
+	assert_string_equal(buf, "bbbb");
+	close(fd);
+	hostfile_seal();
+	fd = hostfile_open(file_a, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, 4), 4);
+	assert_string_equal(buf, "cccc");
+	close(fd);
+}
+
 static void test_mode_not_widened(void **state)
 {
 	hostfile_record();
@@ -111,6 +143,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sealed_reopen, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_added_stands_for_path,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mode_not_widened, setup,
 						teardown),
 	};
