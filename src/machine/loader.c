@@ -3,7 +3,8 @@
  *
  * Files are never trusted: every header field is range-checked against the
  * file size before use, and all arithmetic on guest addresses is checked for
- * overflow. RAM is written only through gmem_load() and gmem_write().
+ * overflow. RAM is written only through gmem_load() and gmem_write(), or
+ * mapped from a sealed file with gmem_map_file().
  */
 #include <elf.h>
 #include <errno.h>
@@ -597,8 +598,19 @@ int loader_load_kernel(struct gmem *gm, const char *what, const char *path,
 	}
 	if (k->format == LOADER_FMT_ELF)
 		rc = load_elf(gm, fd, what, path, size, err);
-	else /* Image and raw: the whole file; Linux clears its own bss. */
-		rc = copy_to_guest(gm, fd, 0, addr, size, what, path, err);
+	else {
+		/* Image and raw: the whole file; Linux clears its own bss.
+		 * A sealed memfd (the daemon's copy of the file, shared by
+		 * its VMs) is mapped, anything else copied. */
+		rc = gmem_map_file(gm, addr, fd, size);
+		if (rc == -EFAULT)
+			rc = error_set(err, EFAULT,
+				       "%s %s: 0x%llx is not guest RAM", what,
+				       path, (unsigned long long)addr);
+		else if (rc)
+			rc = copy_to_guest(gm, fd, 0, addr, size, what, path,
+					   err);
+	}
 	close(fd);
 	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * Unit tests for the boot loaders and layout (src/machine/loader.c).
  * Guest RAM is a fake gmem defined here (a flat buffer), so the test does
- * not depend on src/mem; the loader only calls gmem_load() and gmem_write().
+ * not depend on src/mem; the loader only calls gmem_load(), gmem_write()
+ * and gmem_map_file().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +28,8 @@
 struct gmem {
 	uint64_t base, size;
 	uint8_t *mem;
+	bool maps_files; /* gmem_map_file takes the file (else -ENOTSUP) */
+	unsigned mapped; /* files it took */
 };
 
 int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf, size_t len)
@@ -41,6 +44,19 @@ int gmem_write(struct gmem *gm, uint64_t gpa, const void *buf, size_t len)
 int gmem_load(struct gmem *gm, uint64_t gpa, const void *buf, size_t len)
 {
 	return gmem_write(gm, gpa, buf, len);
+}
+
+/* the real one maps a sealed memfd's pages: the same content */
+int gmem_map_file(struct gmem *gm, uint64_t gpa, int fd, uint64_t len)
+{
+	if (gpa < gm->base || len > gm->size || gpa - gm->base > gm->size - len)
+		return -EFAULT;
+	if (!gm->maps_files)
+		return -ENOTSUP;
+	if (pread(fd, gm->mem + (gpa - gm->base), len, 0) != (ssize_t)len)
+		return -EIO;
+	gm->mapped++;
+	return 0;
 }
 
 static struct gmem *fake_ram(uint64_t size, uint8_t fill)
@@ -325,6 +341,35 @@ static void test_image_load(void **state)
 					    RAM + 32 * MiB - 4096, &err),
 			 -EFAULT);
 	assert_non_null(strstr(err.msg, "not guest RAM"));
+	assert_int_equal(gm->mapped, 0);
+	drop_temp(path);
+	free_ram(gm);
+}
+
+/* A gmem that maps the file: the loader copies nothing itself, and a map
+ * outside RAM is the same clear error. */
+static void test_image_mapped(void **state)
+{
+	struct gmem *gm = fake_ram(32 * MiB, 0xaa);
+	char *path = make_image(0x200000, 2 * MiB, 300000);
+	struct error err = { 0 };
+	struct loader_kernel k;
+
+	gm->maps_files = true;
+	assert_int_equal(
+		loader_probe_kernel("kernel", path, false, 0, &k, &err), 0);
+	assert_int_equal(loader_load_kernel(gm, "kernel", path, &k,
+					    RAM + 0x200000, &err),
+			 0);
+	assert_int_equal(gm->mapped, 1);
+	assert_int_equal(*at(gm, RAM + 0x200000), 'M');
+	assert_int_equal(*at(gm, RAM + 0x200000 + 299999), (uint8_t)299999);
+	assert_int_equal(*at(gm, RAM + 0x200000 + 300000), 0xaa);
+	assert_int_equal(loader_load_kernel(gm, "kernel", path, &k,
+					    RAM + 32 * MiB - 4096, &err),
+			 -EFAULT);
+	assert_non_null(strstr(err.msg, "not guest RAM"));
+	assert_int_equal(gm->mapped, 1);
 	drop_temp(path);
 	free_ram(gm);
 }
@@ -546,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_probe_truncated_elf),
 		cmocka_unit_test(test_elf_load_and_symbols),
 		cmocka_unit_test(test_image_load),
+		cmocka_unit_test(test_image_mapped),
 		cmocka_unit_test(test_load_file_limits),
 		cmocka_unit_test(test_layout_opensbi),
 		cmocka_unit_test(test_layout_builtin_same_kernel_addr),
