@@ -129,6 +129,7 @@ static struct vm *start_worker(struct vm *vm, const struct vm_params *p,
 		.mirror_in = p->mirror_in,
 		.swap = p->swap,
 		.swap_fd = p->swap_fd,
+		.kernel = p->board ? p->board->kernel : NULL,
 	};
 	vm->remote = true;
 	pthread_rwlock_wrlock(&vm->proc_lock);

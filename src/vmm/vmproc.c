@@ -23,9 +23,11 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/pidns.h"
+#include "vmm/kernel_cache.h"
 #include "vmm/sandbox.h"
 #include "vmm/seccomp_audit.h"
 #include "vmm/sched.h"
+#include "vmm/vmdef.h"
 #include "vmm/vmproc.h"
 #include "vmm/vmproc_priv.h"
 
@@ -511,6 +513,25 @@ static int spawn(struct vmproc *p, const char *exe, struct error *err)
 	return spawn_raw(exe, &p->pid, &p->sock, err);
 }
 
+/* The daemon's sealed copy of the kernel, for the worker's loader to map
+ * (KERNEL_FILE); without one the worker copies the file itself. */
+static void send_kernel_file(struct vmproc *p, const char *path)
+{
+	struct error e = { 0 };
+	int fd = kernel_cache_get(path, &e);
+
+	if (fd < 0) {
+		log_warn(LOG, "%s (the worker copies it)", e.msg);
+		return;
+	}
+	struct vmproto_msg m = { .type = VMPROTO_KERNEL_FILE,
+				 .data = path,
+				 .len = (uint32_t)strlen(path) + 1 };
+	if (m.len <= VMDEF_PATH_MAX)
+		(void)vmproto_send(p->sock, &m, &fd, 1, 0, NULL);
+	close(fd);
+}
+
 int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 		 struct error *err)
 {
@@ -578,6 +599,8 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 	}
 	if (!r)
 		vmproc_share_start(p); /* before START: the first RAM */
+	if (!r && prm->kernel)
+		send_kernel_file(p, prm->kernel);
 	struct vmproto_msg m = { .type = VMPROTO_START,
 				 .a0 = p->sched != NULL,
 				 .data = prm->def_json,

@@ -51,6 +51,9 @@ struct vmproc_params {
 	/* the VM's swap file (the caller's: the worker gets a duplicate) */
 	bool swap;
 	int swap_fd;
+	/* the kernel the VM boots (NULL: none): the worker maps the
+	 * daemon's sealed copy of it (vmm/kernel_cache.h) */
+	const char *kernel;
 };
 
 /* Spawn the worker, start the VM in it; 0 once the machine was built (its

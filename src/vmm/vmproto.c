@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "vmm/vmdef.h"
 #include "vmm/vmproto.h"
 
 #define HDR_SIZE 20u
@@ -75,6 +76,7 @@ static const struct {
 				 GMEM_SHARE_BATCH *
 					 sizeof(struct gmem_pool_pair),
 				 0 },
+	[VMPROTO_KERNEL_FILE] = { "kernel-file", 2, VMDEF_PATH_MAX, 1 },
 };
 _Static_assert(GMEM_SHARE_BATCH * sizeof(struct gmem_pool_offer) <=
 		       VMPROTO_MAX_DATA,
@@ -299,7 +301,9 @@ int vmproto_recv(int sock, uint8_t *buf, struct vmproto_msg *m, int *fds,
 				"(allowed %u)",
 				types[m->type].name, n_got,
 				types[m->type].max_fds);
-	if (!ret && (m->type == VMPROTO_RAM_FD || m->type == VMPROTO_POOL) &&
+	if (!ret &&
+	    (m->type == VMPROTO_RAM_FD || m->type == VMPROTO_POOL ||
+	     m->type == VMPROTO_KERNEL_FILE) &&
 	    n_got < 1)
 		ret = error_set(err, EPROTO,
 				"vmproto: %s: %u descriptors attached "

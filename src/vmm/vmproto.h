@@ -121,6 +121,12 @@ enum vmproto_type {
 	VMPROTO_SHARE_OFFER,
 	VMPROTO_SHARE_ANSWER,
 	VMPROTO_SHARE_DROP,
+	/* daemon -> worker before START, one fd: the daemon's sealed copy
+	 * of a file the VM boots (vmm/kernel_cache.h), which the worker's
+	 * loader maps instead of copying; data: the file's path as the
+	 * VM definition names it, NUL-terminated. A worker that cannot use
+	 * it opens the path as before. */
+	VMPROTO_KERNEL_FILE,
 	VMPROTO_TYPE_END
 };
 

@@ -249,6 +249,48 @@ static unsigned open_fds(int *fds, unsigned cap)
 	return n;
 }
 
+/* KERNEL_FILE: kept until START, which records it for the path (the
+ * loader then maps it). A copy that cannot be kept only costs the copy. */
+static int kernel_file(struct worker *w, const struct vmproto_msg *m,
+		       const int *fds, unsigned nfds, struct error *err)
+{
+	const char *d = m->data;
+
+	if (nfds != 1 || m->len < 2 || memchr(d, 0, m->len) != d + m->len - 1 ||
+	    w->kernel_path)
+		return error_set(err, EPROTO,
+				 "kernel-file: %u descriptors, "
+				 "%u bytes",
+				 nfds, m->len);
+	w->kernel_path = strdup(d);
+	w->kernel_fd = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
+	if (!w->kernel_path || w->kernel_fd < 0) {
+		log_warn(LOG, "the daemon's copy of %s: %s", d,
+			 strerror(errno));
+		free(w->kernel_path);
+		w->kernel_path = NULL;
+		if (w->kernel_fd >= 0)
+			close(w->kernel_fd);
+		w->kernel_fd = -1;
+	}
+	return 0;
+}
+
+/* START: the daemon's copy of the kernel stands for its path from now on
+ * (the sandbox records every file the machine opens). */
+static void kernel_file_record(struct worker *w)
+{
+	if (!w->kernel_path)
+		return;
+	if (hostfile_add(w->kernel_path, w->kernel_fd, O_RDONLY) < 0)
+		log_warn(LOG, "the daemon's copy of %s: %s", w->kernel_path,
+			 strerror(errno));
+	close(w->kernel_fd);
+	free(w->kernel_path);
+	w->kernel_fd = -1;
+	w->kernel_path = NULL;
+}
+
 static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 		 unsigned nfds, const struct vmworker_hooks *hooks,
 		 struct error *err)
@@ -293,6 +335,7 @@ static int start(struct worker *w, const struct vmproto_msg *m, const int *fds,
 		if (r)
 			return r;
 	}
+	kernel_file_record(w);
 	r = connect_ports(w, err);
 	if (r)
 		return r;
@@ -490,7 +533,8 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		return 0;
 	}
 	if (m->type != VMPROTO_START && m->type != VMPROTO_STATS && !w->vm &&
-	    m->type != VMPROTO_STOP && m->type != VMPROTO_POOL)
+	    m->type != VMPROTO_STOP && m->type != VMPROTO_POOL &&
+	    m->type != VMPROTO_KERNEL_FILE)
 		return error_set(err, EPROTO, "%s before start",
 				 vmproto_type_name(m->type));
 	switch (m->type) {
@@ -565,6 +609,7 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 		break;
 	case VMPROTO_GATE_KICK: return gate_kick(w, m, err);
 	case VMPROTO_POOL: return pool_map(w, m, fds, nfds, err);
+	case VMPROTO_KERNEL_FILE: return kernel_file(w, m, fds, nfds, err);
 	case VMPROTO_SHARE_ANSWER: {
 		static struct gmem_pool_pair a[GMEM_SHARE_BATCH];
 		if (m->len % sizeof(a[0]))
@@ -600,6 +645,7 @@ int vmworker_main(int sock, const struct vmworker_hooks *hooks)
 
 	w.sock = sock;
 	w.listen_fd = -1;
+	w.kernel_fd = -1;
 	worker_note_daemon(&w);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
@@ -656,6 +702,9 @@ int vmworker_main(int sock, const struct vmworker_hooks *hooks)
 			netdev_destroy(w.ports[i]);
 	if (w.listen_fd >= 0)
 		close(w.listen_fd);
+	if (w.kernel_fd >= 0) /* KERNEL_FILE without a START */
+		close(w.kernel_fd);
+	free(w.kernel_path);
 	close(sock);
 	return status;
 }

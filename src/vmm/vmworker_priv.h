@@ -67,6 +67,10 @@ struct worker {
 
 	/* page sharing: the daemon's pool, mapped read-only (POOL) */
 	struct virt_pool pool;
+	/* KERNEL_FILE: the daemon's sealed copy of the kernel at this path,
+	 * until START hands it to hostfile (-1, NULL: none) */
+	int kernel_fd;
+	char *kernel_path;
 };
 
 /* vmworker.c: the console viewer's output (to the daemon). */
