@@ -151,3 +151,42 @@ def test_sandbox_off(tmp_path, guest):
     finally:
         rc = d.stop()
     assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
+
+
+def kernel_copy(pid):
+    """The inode of the daemon's sealed kernel copy the worker maps
+    (docs/memory.md, "Kernel images"), or None."""
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            if "/memfd:softvisor-kernel" in line:
+                return line.split()[4]
+    return None
+
+
+def test_workers_map_the_daemons_kernel_copy(tmp_path, guest):
+    """Workers map one sealed copy of the kernel instead of copying it
+    into their RAM; a kernel file changed on disk gets a new copy, and
+    the guest boots from the copy."""
+    kernel = tmp_path / "Image"
+    kernel.write_bytes(guest.image.read_bytes())
+    d = Daemon(tmp_path).start()
+    api = d.api()
+    try:
+        seen = {}
+        for n in ["k1", "k2", "k3"]:
+            vm = guest_definition(guest, n, memory="128M")
+            vm["boot"]["kernel"] = str(kernel)
+            api.ok("POST", "/v1/vms", vm)
+        for n in ["k1", "k2", "k3"]:
+            if n == "k2":  # the file changed: not the old copy
+                os.utime(kernel, (1, 1))
+            api.ok("POST", f"/v1/vms/{n}/start")
+            seen[n] = kernel_copy(vm_pid(api, n, d))
+            assert seen[n], f"{n}: its worker maps no kernel copy"
+        assert seen["k1"] != seen["k2"] == seen["k3"], seen
+        wait_console(d, "k3", MARKER)
+        for n in ["k1", "k2", "k3"]:
+            api.ok("POST", f"/v1/vms/{n}/stop")
+    finally:
+        rc = d.stop()
+    assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
