@@ -4,6 +4,7 @@
 // /v1/vms/{vm}/stats: disks[], nics[], the request the CPU chart makes
 // anyway). Rows are keyed by the device's index; a refresh only rewrites
 // the cells whose text changed.
+import { h } from "./dom.js";
 
 export function fmtIo(n) {
   if (n == null) return "";
@@ -30,18 +31,9 @@ const NIC_COLS = [
 ];
 
 function table(id, cols) {
-  const t = document.createElement("table");
-  t.id = id;
-  t.className = "grid devices";
-  const tr = t.createTHead().insertRow();
-  for (const [name, key] of cols) {
-    const th = document.createElement("th");
-    th.textContent = name;
-    if (key) th.className = "num";
-    tr.append(th);
-  }
-  t.createTBody();
-  return t;
+  return h("table", { id, class: "grid devices" },
+    h("thead", {}, h("tr", {}, cols.map(([name, key]) => h("th", { class: key ? "num" : null }, name)))),
+    h("tbody"));
 }
 
 function setText(td, text) {
@@ -83,17 +75,8 @@ function network(n) {
 // el: where the two sections go. Returns { definition(vm), stats(s) }.
 export function deviceTables(el) {
   const disks = table("disks", DISK_COLS), nics = table("nics", NIC_COLS);
-  const noDisks = document.createElement("p"), noNics = document.createElement("p");
-  noDisks.className = noNics.className = "muted";
-  noDisks.textContent = "No disks.";
-  noNics.textContent = "No NICs.";
-  const sec = (title, ...kids) => {
-    const s = document.createElement("section");
-    const h = document.createElement("h2");
-    h.textContent = title;
-    s.append(h, ...kids);
-    return s;
-  };
+  const noDisks = h("p", { class: "muted" }, "No disks."), noNics = h("p", { class: "muted" }, "No NICs.");
+  const sec = (title, ...kids) => h("section", {}, h("h2", {}, title), ...kids);
   el.replaceChildren(sec("Disks", disks, noDisks), sec("Network", nics, noNics));
 
   let def = { disks: [], nics: [] }, live = { disks: [], nics: [] };

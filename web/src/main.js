@@ -2,6 +2,7 @@
 // list, VM detail with console and chart, events). Plain DOM, no
 // framework; every value from the server goes in as text, never as HTML.
 import { call, reply, token, setToken, followEvents, ApiError } from "./api.js";
+import { h } from "./dom.js";
 
 // VMPAGE_JS, VMPAGE_CSS: the URLs of the VM page's script and styles,
 // named by their content's hash (set by build.mjs)
@@ -12,20 +13,6 @@ const events = [];          // the newest events, oldest first (<= 500)
 const eventListeners = new Set();
 let stopEvents = null;
 let streamState = "";
-
-function h(tag, attrs = {}, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v === true) el.setAttribute(k, "");
-    else if (v !== false && v != null) el.setAttribute(k, v);
-  }
-  for (const c of kids.flat()) {
-    if (c == null) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
 
 function fmtBytes(n) {
   if (n >= 1 << 30) return (n / (1 << 30)).toFixed(n % (1 << 30) ? 1 : 0) + " GiB";
