@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MARKER, TIME_SCALE, append_line
-from daemon_util import Daemon, guest_definition, free_port
+from daemon_util import Daemon, guest_definition, free_port, softvisor_exe
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 CHROMIUM = os.environ.get("SV_CHROMIUM", "/usr/bin/chromium")
@@ -164,13 +164,19 @@ def test_web_console(tmp_path, guest):
             f.truncate(1 << 20)
         api.ok("POST", "/v1/vms", guest_definition(
             guest, "tmpl1", disks=[{"path": str(tdisk)}]))
+        # snapshots are taken of a qcow2 disk (web2's raw one is refused)
+        sdisk = tmp_path / "snap1.qcow2"
+        subprocess.run([softvisor_exe(), "image", "create", str(sdisk), "1M"],
+                       check=True, timeout=60 * TIME_SCALE)
+        api.ok("POST", "/v1/vms", guest_definition(
+            guest, "snap1", disks=[{"path": str(sdisk), "format": "qcow2"}]))
         env = dict(os.environ, SV_URL=f"https://127.0.0.1:{port}",
                    SV_TOKEN=secret, SV_RO_TOKEN=ro, SV_VM="web2", SV_OTHER_VM="web1",
                    SV_KERNEL=str(guest.image), SV_INITRD=str(guest.initrd),
                    SV_APPEND=append_line(after="shell"), SV_MARKER=MARKER,
                    SV_WEB_DIR=str(WEB), SV_OUT=str(tmp_path),
                    SV_CHROMIUM=CHROMIUM, SV_DISK=str(disk),
-                   SV_TEMPLATE="tmpl1", SV_CLONE="web3",
+                   SV_TEMPLATE="tmpl1", SV_CLONE="web3", SV_SNAP_VM="snap1",
                    SV_TIMEOUT_MS=str(int(180000 * TIME_SCALE)))
         p = subprocess.run(["node", str(Path(__file__).parent /
                                         "web_browser.mjs")],
@@ -215,6 +221,19 @@ def test_web_console(tmp_path, guest):
             res["clone_disk_row"][1]
         assert web3["definition"]["disks"][0]["format"] == "qcow2"
         assert api.ok("GET", "/v1/vms/tmpl1")["template"] is True
+        # snapshots: web2's raw disk refused with the API's reason; snap1's
+        # taken (as the API lists it), a second s1 refused, reverted and
+        # deleted, all from its page
+        assert res["snap_memory_default"] is True  # web2 was running
+        assert "raw" in res["snap_refused"], res["snap_refused"]
+        assert res["snap_none_shown"] is True
+        assert res["snap_memory_disabled"] is True  # snap1 is off
+        assert res["snap_row"][0] == "s1" and res["snap_row"][2] == "disk-only"
+        assert res["snap_row"][3] == "before the test"
+        assert [(x["name"], x["memory"], x.get("description")) for x in
+                res["snap_api"]] == [("s1", False, "before the test")]
+        assert "already" in res["snap_dup"], res["snap_dup"]
+        assert res["snap_after_delete"] == []
         assert res["page_errors"] == []
         # what the browser did is in the audit log under the token
         got = [(r["action"], r["target"]) for r in

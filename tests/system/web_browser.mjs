@@ -39,6 +39,13 @@ try {
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.setDefaultTimeout(T);
+  page.on("dialog", (d) => d.accept()); // confirm(): delete, revert
+  // GET a path with the page's token (what the API says, to compare)
+  const api = (path) => page.evaluate(async (p) => {
+    const t = sessionStorage.getItem("softvisor.token");
+    const r = await fetch(p, { headers: { Authorization: "Bearer " + t } });
+    return r.json();
+  }, path);
 
   step("a wrong token is refused");
   await page.goto(url + "/");
@@ -147,6 +154,15 @@ try {
     rx_bytes: await fig("nics", "rx_bytes"), tx_bytes: await fig("nics", "tx_bytes") } };
   await page.screenshot({ path: join(env.SV_OUT, "web-devices.png"), fullPage: true });
 
+  step("a snapshot the API refuses (a raw disk): its message is shown");
+  await page.locator("#snapshots-slot[data-loaded]").waitFor();
+  out.snap_memory_default = await page.isChecked("#snap-memory");
+  await page.fill("#snap-name", "nope1");
+  await page.click("#snap-take button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("snap-error")?.className === "error" &&
+    document.getElementById("snap-error").textContent !== "");
+  out.snap_refused = await page.textContent("#snap-error");
+
   step("pause and resume: events arrive on the VM page");
   await page.click(".vmhead button[data-action=pause]");
   await page.locator("#vm-events li", { hasText: "pause ok" }).waitFor();
@@ -195,7 +211,6 @@ try {
   await page.screenshot({ path: join(env.SV_OUT, "web-list.png") });
 
   step("delete it from its page");
-  page.on("dialog", (d) => d.accept());
   await page.goto(url + "/#/vm/" + vm);
   await page.click(".vmhead button[data-action=delete]");
   await page.waitForFunction((n) => location.hash === "#/" &&
@@ -225,6 +240,32 @@ try {
   out.template_tag = await trow.locator(".tag").textContent();
   out.template_actions = await trow.locator(".actions [data-action]").evaluateAll((a) => a.map((x) => x.dataset.action));
   await page.screenshot({ path: join(env.SV_OUT, "web-list-template.png") });
+
+  step("snapshots of a VM that is off: take, a second s1 refused, revert, delete");
+  const sv = env.SV_SNAP_VM, spath = `/v1/vms/${sv}/snapshots`;
+  await page.goto(url + "/#/vm/" + sv);
+  await page.locator("#snapshots-slot[data-loaded]").waitFor();
+  out.snap_none_shown = await page.isVisible("#snapshots-slot p.muted");
+  out.snap_memory_disabled = await page.isDisabled("#snap-memory");
+  await page.fill("#snap-name", "s1");
+  await page.fill("#snap-desc", "before the test");
+  await page.click("#snap-take button[type=submit]");
+  const srow = page.locator('#snapshots tr[data-snapshot="s1"]');
+  await srow.waitFor();
+  out.snap_row = await srow.locator("td").evaluateAll((a) => a.slice(0, 4).map((x) => x.textContent));
+  out.snap_api = (await api(spath)).snapshots;
+  await page.fill("#snap-name", "s1");
+  await page.click("#snap-take button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("snap-error")?.className === "error" &&
+    document.getElementById("snap-error").textContent !== "");
+  out.snap_dup = await page.textContent("#snap-error");
+  await srow.locator("button[data-action=snapshot-revert]").click();
+  await page.locator("#vm-events li", { hasText: "snapshot-revert ok" }).waitFor();
+  await srow.locator("button[data-action=snapshot-delete]").click();
+  await page.locator("#vm-events li", { hasText: "snapshot-delete ok" }).waitFor();
+  await page.waitForFunction(() => !document.querySelector("#snapshots tr[data-snapshot]"));
+  out.snap_after_delete = (await api(spath)).snapshots;
+  await page.screenshot({ path: join(env.SV_OUT, "web-snapshots.png"), fullPage: true });
 
   out.page_errors = errors;
   out.ok = errors.length === 0;

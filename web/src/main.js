@@ -261,15 +261,16 @@ function viewVm(name) {
   const edit = h("div", { id: "edit-slot" });
   const clone = h("div", { id: "clone-slot" });
   const devs = h("div", { id: "devices" });
+  const snapSlot = h("div", { id: "snapshots-slot" });
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← all VMs")),
     head, edit, clone,
     h("section", {}, h("h2", {}, "Console ", status), term),
     h("section", {}, h("h2", {}, "CPU"), chart),
-    devs,
+    devs, snapSlot,
     h("section", {}, h("h2", {}, "Events"), evs));
 
-  let closeConsole = null, state = null, vmObj = null, cloneKey = null, tables = null;
+  let closeConsole = null, state = null, vmObj = null, cloneKey = null, tables = null, snaps = null;
   function attach() {
     if (closeConsole) closeConsole();
     closeConsole = null;
@@ -313,6 +314,7 @@ function viewVm(name) {
     if (was !== state && !edit.querySelector("details[open]"))
       edit.replaceChildren(editForm(vmObj, refresh));
     tables.definition(vmObj);
+    snaps.vm(vmObj);
     // clone and convert: a VM that is off; rebuilt when that or its
     // being a template changes (not under the user's typing otherwise)
     const off = vmObj.state !== "running" && vmObj.state !== "paused";
@@ -332,6 +334,7 @@ function viewVm(name) {
   const onEv = (e) => {
     if (e.vm !== name) return;
     showEvent(e);
+    if (snaps && e.action.startsWith("snapshot")) snaps.reload();
     refresh();
   };
   eventListeners.add(onEv);
@@ -347,6 +350,7 @@ function viewVm(name) {
     if (gone) return;
     heavy = m;
     tables = heavy.deviceTables(devs);
+    snaps = heavy.snapshotBox(snapSlot, name, flash, refresh);
     refresh();
     stopChart = heavy.cpuChart(chart, name, (s) => tables.stats(s));
     t = setInterval(refresh, 5000);

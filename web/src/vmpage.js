@@ -3,3 +3,4 @@ export { openConsole } from "./console.js";
 export { cpuChart } from "./chart.js";
 export { deviceTables } from "./devices.js";
 export { cloneBox } from "./clone.js";
+export { snapshotBox } from "./snapshots.js";
