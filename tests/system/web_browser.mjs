@@ -146,9 +146,17 @@ try {
   await waitConsole(page, "io=42done");
   await page.waitForFunction((b) => {
     const v = (t, k) => Number(document.querySelector(`#${t} tbody tr[data-index="0"] td[data-k="${k}"]`)?.dataset.v);
+    // the sample that first shows the read's total shows its rate too:
+    // the sample before it had less
+    const r = document.querySelector('#disks tbody tr[data-index="0"] td[data-k="read_bytes"]')?.dataset.rate;
     return v("disks", "read_bytes") >= b.read + 64 * 4096 && v("nics", "tx_packets") > b.tx &&
-      v("nics", "rx_packets") > b.rx;
+      v("nics", "rx_packets") > b.rx && Number(r) > 0;
   }, before);
+  // every rate cell: its raw figure (data-rate) and what it shows
+  out.rates = await page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll("#disks tbody td[data-rate], #nics tbody td[data-rate]")].map((td) =>
+      [`${td.closest("table").id}.${td.dataset.k}`, { v: Number(td.dataset.rate), text: td.querySelector(".rate").textContent,
+        total: td.querySelector("small").textContent }])));
   out.io = { before, after: { read: await fig("disks", "read_bytes"), read_ops: await fig("disks", "read_ops"),
     tx: await fig("nics", "tx_packets"), rx: await fig("nics", "rx_packets"),
     rx_bytes: await fig("nics", "rx_bytes"), tx_bytes: await fig("nics", "tx_bytes") } };
