@@ -193,6 +193,13 @@ def test_web_console(tmp_path, guest):
         assert [x.get("type", "user") for x in res["created"]["nics"]] \
             == ["user"]
         assert res["stop_status"] == 200
+        # shutdown from the VM page: its task's progress shown, then its
+        # end; the guest powered off (no hard stop after the timeout)
+        texts = res["shutdown_texts"]
+        assert texts and texts[0].startswith("running|shutdown web2: running"), texts
+        assert texts[-1].startswith("success|shutdown web2: success"), texts
+        assert "powered off" in texts[-1], texts
+        assert res["shutdown_state"] == "stopped"
         assert "Memory of running VMs" in res["host_text"]
         assert res["qos"]["cpu"]["shares"] == "high"
         assert res["qos"]["cpu"]["limit_mhz"] == 4000
@@ -252,6 +259,7 @@ def test_web_console(tmp_path, guest):
         for want in [("vm.create", "web2"), ("vm.start", "web2"),
                      ("vm.console", "web2"), ("vm.pause", "web2"),
                      ("vm.edit", "web2"), ("vm.stop", "web2"),
+                     ("vm.shutdown", "web2"),
                      ("vm.delete", "web2"), ("vm.template", "tmpl1"),
                      ("vm.clone", "tmpl1")]:
             assert want in got, got

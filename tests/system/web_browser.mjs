@@ -18,14 +18,14 @@ function step(name) {
 }
 
 // Wait until the console (xterm's buffer) holds text.
-function waitConsole(page, text) {
+function waitConsole(page, text, timeout = T) {
   return page.waitForFunction((m) => {
     const t = window.__svConsole;
     if (!t) return false;
     const b = t.buffer.active;
     for (let i = 0; i < b.length; i++) if (b.getLine(i).translateToString(true).includes(m)) return true;
     return false;
-  }, text);
+  }, text, { timeout });
 }
 
 const browser = await chromium.launch({
@@ -218,8 +218,41 @@ try {
     document.querySelector(`#vms tr[data-vm="${n}"] .state`)?.textContent === "stopped", vm);
   await page.screenshot({ path: join(env.SV_OUT, "web-list.png") });
 
-  step("delete it from its page");
+  step("start it again, shut it down from its page: the task's progress, then off");
+  await page.locator(`#vms tr[data-vm="${vm}"] button[data-action=start]`).click();
+  await page.waitForFunction((n) =>
+    document.querySelector(`#vms tr[data-vm="${n}"] .state`)?.textContent === "running", vm);
   await page.goto(url + "/#/vm/" + vm);
+  // the guest's shell answers (its /init listens for the power button
+  // before the shell starts); what is typed while it boots may be lost:
+  // asked again, at most 30 times
+  await page.locator("#console-status", { hasText: "connected" }).waitFor();
+  await page.click("#console");
+  for (let i = 0; ; i++) {
+    await page.keyboard.type(`echo up=$((3*3))x${i}\n`);
+    try {
+      await waitConsole(page, `up=9x${i}`, 5000);
+      break;
+    } catch (e) {
+      if (i >= 30) throw e;
+    }
+  }
+  // every text the task's line shows, in order
+  await page.evaluate(() => {
+    window.__taskTexts = [];
+    new MutationObserver(() => {
+      const el = document.querySelector("[data-task]");
+      const t = el && `${el.dataset.state}|${el.textContent}`;
+      if (t && window.__taskTexts[window.__taskTexts.length - 1] !== t) window.__taskTexts.push(t);
+    }).observe(document.getElementById("main"), { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+  await page.click(".vmhead button[data-action=shutdown]");
+  await page.locator("[data-task][data-state=success]").waitFor();
+  await page.locator(".vmhead .state", { hasText: "stopped" }).waitFor();
+  out.shutdown_texts = await page.evaluate(() => window.__taskTexts);
+  out.shutdown_state = (await api(`/v1/vms/${vm}`)).state;
+
+  step("delete it from its page");
   await page.click(".vmhead button[data-action=delete]");
   await page.waitForFunction((n) => location.hash === "#/" &&
     document.querySelector("#vms tbody tr") && !document.querySelector(`#vms tr[data-vm="${n}"]`), vm);

@@ -3,10 +3,8 @@
 // /v1/vms/{vm}/clone: linked, from a template only, or full), then show
 // the new VM. A full clone is a task: its progress is shown until it
 // ends (GET /v1/tasks/{id}).
-import { call } from "./api.js";
+import { call, watchTask } from "./api.js";
 import { h } from "./dom.js";
-
-const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 
 // vm: GET /v1/vms/{vm}; after(): refresh the page; err(msg): tell the user.
 export function cloneBox(vm, after, err) {
@@ -42,12 +40,12 @@ export function cloneBox(vm, after, err) {
       msg.className = "muted";
       msg.textContent = "cloning…";
       try {
-        let t = await call("POST", path + "/clone", { name: n, mode: mode.value });
-        while (t.state === "running") {
-          msg.textContent = `cloning: ${t.progress || 0} %` + (t.message ? ` (${t.message})` : "");
-          await sleep(1000);
-          t = await call("GET", `/v1/tasks/${t.id}`);
-        }
+        // a full clone copies the disks: followed for up to an hour
+        const t = await watchTask(await call("POST", path + "/clone", { name: n, mode: mode.value }), (t) => {
+          if (t.state === "running")
+            msg.textContent = `cloning: ${t.progress || 0} %` + (t.message ? ` (${t.message})` : "");
+        }, { maxPolls: 3600, maxMs: 3600e3 });
+        if (t.state === "running") throw new Error(`still cloning after an hour: task ${t.id} goes on`);
         if (t.state !== "success") throw new Error(t.message || "the clone failed");
         location.hash = "#/vm/" + encodeURIComponent(n);
       } catch (x) {

@@ -59,7 +59,10 @@ function actionButtons(vm, after, applicable = false) {
       onclick: async (e) => {
         e.target.disabled = true;
         try {
-          await call("POST", `/v1/vms/${encodeURIComponent(vm.name)}/${act}`);
+          const r = await call("POST", `/v1/vms/${encodeURIComponent(vm.name)}/${act}`);
+          // its task's progress: the code is the VM page's (the list
+          // page stays small), fetched once, on the first shutdown
+          if (act === "shutdown") import(VMPAGE_JS).then((m) => m.followTask(main, `shutdown ${vm.name}`, r));
         } catch (err) {
           flash(`${act} ${vm.name}: ${err.message}`);
         }

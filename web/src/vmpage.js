@@ -4,3 +4,4 @@ export { cpuChart } from "./chart.js";
 export { deviceTables } from "./devices.js";
 export { cloneBox } from "./clone.js";
 export { snapshotBox } from "./snapshots.js";
+export { followTask } from "./tasks.js";
