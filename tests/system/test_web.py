@@ -159,6 +159,11 @@ def test_web_console(tmp_path, guest):
         disk = tmp_path / "web2.img"
         with open(disk, "wb") as f:
             f.truncate(4 << 20)
+        disks2 = []  # the two disks of a VM made by the form
+        for n in ("multi-a.img", "multi-b.img"):
+            disks2.append(tmp_path / n)
+            with open(disks2[-1], "wb") as f:
+                f.truncate(1 << 20)
         tdisk = tmp_path / "tmpl1.img"
         with open(tdisk, "wb") as f:
             f.truncate(1 << 20)
@@ -177,6 +182,8 @@ def test_web_console(tmp_path, guest):
                    SV_WEB_DIR=str(WEB), SV_OUT=str(tmp_path),
                    SV_CHROMIUM=CHROMIUM, SV_DISK=str(disk),
                    SV_TEMPLATE="tmpl1", SV_CLONE="web3", SV_SNAP_VM="snap1",
+                   SV_MULTI_VM="multi1", SV_DISK2=str(disks2[0]),
+                   SV_DISK3=str(disks2[1]),
                    SV_TIMEOUT_MS=str(int(180000 * TIME_SCALE)))
         p = subprocess.run(["node", str(Path(__file__).parent /
                                         "web_browser.mjs")],
@@ -251,6 +258,24 @@ def test_web_console(tmp_path, guest):
                 res["snap_api"]] == [("s1", False, "before the test")]
         assert "already" in res["snap_dup"], res["snap_dup"]
         assert res["snap_after_delete"] == []
+        # devices of a running VM: the API's 409, shown, nothing changed
+        assert "is running" in res["edit_running"] and "stop it" in \
+            res["edit_running"], res["edit_running"]
+        assert res["disks_after_refusal"] == 1
+        # two disks and two NICs from the create form (an added row
+        # removed again is not sent), in the definition and on its page
+        mc = res["multi_created"]
+        assert [(x["path"], x["format"], x["readonly"]) for x in
+                mc["disks"]] == [(str(disks2[0]), "raw", False),
+                                 (str(disks2[1]), "raw", True)], mc["disks"]
+        assert [x["type"] for x in mc["nics"]] == ["user", "user"], mc["nics"]
+        assert res["multi_disk_rows"] == 2 and res["multi_nic_rows"] == 2
+        # edited while off (PATCH): the first disk and the second NIC gone,
+        # the disk left made writable, the NIC left unchanged
+        me = res["multi_edited"]
+        assert [(x["path"], x["readonly"]) for x in me["disks"]] == \
+            [(str(disks2[1]), False)], me["disks"]
+        assert me["nics"] == mc["nics"][:1], me["nics"]
         assert res["page_errors"] == []
         # what the browser did is in the audit log under the token
         got = [(r["action"], r["target"]) for r in

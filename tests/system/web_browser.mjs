@@ -65,8 +65,9 @@ try {
   await page.fill("#new-kernel", env.SV_KERNEL);
   await page.fill("#new-initrd", env.SV_INITRD);
   await page.fill("#new-append", env.SV_APPEND);
-  await page.fill("#new-disk", env.SV_DISK);
-  await page.selectOption("#new-net", "user");
+  // the disk and NIC rows come with the VM page's code, on the first open
+  await page.fill("#new-disks .devrow .d-path", env.SV_DISK);
+  await page.click("#create button[data-action=add-NIC]");
   await page.click("#create button[type=submit]");
   const row = page.locator(`#vms tr[data-vm="${vm}"]`);
   await row.waitFor();
@@ -193,6 +194,15 @@ try {
     return (await r.json()).definition.qos;
   }, vm);
 
+  step("devices of a running VM: the API's refusal (409) is shown");
+  await page.reload();
+  await page.click("#edit-box summary");
+  await page.click("#e-disks .devrow button[data-action=remove]");
+  await page.click("#edit button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("edit-error")?.textContent !== "");
+  out.edit_running = await page.textContent("#edit-error");
+  out.disks_after_refusal = (await api(`/v1/vms/${vm}`)).definition.disks.length;
+
   step("the events page lists them, live");
   await page.goto(url + "/#/events");
   await page.locator("#events tbody tr", { hasText: "resume" }).first().waitFor();
@@ -307,6 +317,40 @@ try {
   await page.waitForFunction(() => !document.querySelector("#snapshots tr[data-snapshot]"));
   out.snap_after_delete = (await api(spath)).snapshots;
   await page.screenshot({ path: join(env.SV_OUT, "web-snapshots.png"), fullPage: true });
+
+  step("create a VM with two disks and two NICs, edit them while it is off");
+  const mv = env.SV_MULTI_VM;
+  await page.goto(url + "/#/");
+  await page.click("details.create summary");
+  await page.fill("#new-name", mv);
+  await page.fill("#new-kernel", env.SV_KERNEL);
+  await page.fill("#new-disks .devrow .d-path", env.SV_DISK2);
+  await page.click("#create button[data-action=add-disk]");
+  await page.locator("#new-disks .devrow >> nth=1").waitFor();
+  await page.fill("#new-disks .devrow >> nth=1 >> .d-path", env.SV_DISK3);
+  await page.check("#new-disks .devrow >> nth=1 >> .d-ro");
+  await page.click("#create button[data-action=add-NIC]");
+  await page.click("#create button[data-action=add-NIC]");
+  // a row added then removed is not sent
+  await page.click("#create button[data-action=add-disk]");
+  await page.click("#new-disks .devrow >> nth=2 >> button[data-action=remove]");
+  await page.click("#create button[type=submit]");
+  await page.locator(`#vms tr[data-vm="${mv}"]`).waitFor();
+  out.multi_created = (await api(`/v1/vms/${mv}`)).definition;
+  await page.goto(url + "/#/vm/" + mv);
+  await page.locator('#disks tbody tr[data-index="1"]').waitFor();
+  out.multi_disk_rows = await page.locator("#disks tbody tr").count();
+  out.multi_nic_rows = await page.locator("#nics tbody tr").count();
+  await page.click("#edit-box summary");
+  // drop the first disk and the second NIC, make the disk left writable
+  await page.click("#e-disks .devrow >> nth=0 >> button[data-action=remove]");
+  await page.uncheck("#e-disks .devrow >> nth=0 >> .d-ro");
+  await page.click("#e-nics .devrow >> nth=1 >> button[data-action=remove]");
+  await page.click("#edit button[type=submit]");
+  await page.locator(".flash", { hasText: "saved" }).waitFor();
+  out.multi_edited = (await api(`/v1/vms/${mv}`)).definition;
+  await page.waitForFunction(() => document.querySelectorAll("#disks tbody tr").length === 1);
+  await page.screenshot({ path: join(env.SV_OUT, "web-multi.png"), fullPage: true });
 
   out.page_errors = errors;
   out.ok = errors.length === 0;

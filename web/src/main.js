@@ -111,11 +111,22 @@ function viewLogin() {
 // ---- VM list --------------------------------------------------------------
 
 // The create form: a VM that boots a kernel and initrd (vm create's
-// --kernel/--initrd/--append); docs/vm-definition.md has the rest.
+// --kernel/--initrd/--append) with disks and NICs (rows to add and
+// remove: the VM page's code, fetched when the form is first opened);
+// docs/vm-definition.md has the rest.
 function createForm(after) {
   const f = (id, label, attrs = {}) => h("label", {}, label + " ",
     h("input", { id: "new-" + id, ...attrs }));  // no name: form.append would be the input
   const msg = h("span", { class: "error", id: "create-error" });
+  const devSlot = h("div", { id: "new-devices" }, h("span", { class: "muted" }, "loading…"));
+  const submit = h("button", { type: "submit", disabled: true }, "Create");
+  let rows = null;
+  const fillRows = (m) => {
+    rows = { disks: m.diskRows("new-disks", [null]), nics: m.nicRows("new-nics") };
+    devSlot.replaceChildren(rows.disks.el, rows.nics.el);
+    submit.disabled = false;
+  };
+  let heavy = null;
   const form = h("form", {
     id: "create",
     onsubmit: async (e) => {
@@ -123,16 +134,15 @@ function createForm(after) {
       const v = (id) => form.querySelector("#new-" + id).value.trim();
       const def = { name: v("name"), cpus: Number(v("cpus")), memory: v("memory"),
         boot: { kernel: v("kernel"), initrd: v("initrd") || undefined, append: v("append") || undefined } };
-      if (v("disk"))
-        def.disks = [{ path: v("disk"), format: v("disk-format"),
-          readonly: form.querySelector("#new-disk-ro").checked || undefined }];
-      const net = v("net");
-      if (net === "user") def.nics = [{ type: "user" }];
-      else if (net === "switch") def.nics = [{ type: "switch", switch: v("switch"), portgroup: v("portgroup") || undefined }];
+      const disks = rows.disks.value().map((d) => ({ ...d, readonly: d.readonly || undefined }));
+      const nics = rows.nics.value();
+      if (disks.length) def.disks = disks;
+      if (nics.length) def.nics = nics;
       msg.textContent = "";
       try {
         await call("POST", "/v1/vms", def);
         form.reset();
+        fillRows(heavy);
         form.closest("details").open = false;
         after();
       } catch (err) {
@@ -148,22 +158,18 @@ function createForm(after) {
   f("initrd", "Initrd", { size: 40 }),
   h("br"),
   f("append", "Command line", { size: 60, value: "console=ttyS0" }),
-  h("br"),
-  f("disk", "Disk", { size: 40, placeholder: "/path/to/image (none: empty)" }),
-  h("label", {}, "Format ", h("select", { id: "new-disk-format" },
-    h("option", { value: "raw" }, "raw"), h("option", { value: "qcow2" }, "qcow2"))),
-  h("label", {}, h("input", { type: "checkbox", id: "new-disk-ro" }), " read-only"),
-  h("br"),
-  h("label", {}, "Network ", h("select", {
-    id: "new-net",
-    onchange: (e) => form.querySelectorAll(".sw").forEach((x) => (x.disabled = e.target.value !== "switch")),
-  }, h("option", { value: "" }, "none"), h("option", { value: "user" }, "user (NAT)"),
-  h("option", { value: "switch" }, "switch"))),
-  f("switch", "Switch", { size: 16, class: "sw", disabled: true, required: true }),
-  f("portgroup", "Port group", { size: 12, class: "sw", disabled: true, placeholder: "default" }),
-  h("br"),
-  h("button", { type: "submit" }, "Create"), " ", msg);
-  return h("details", { class: "create" }, h("summary", {}, "Create a VM"), form);
+  devSlot,
+  submit, " ", msg);
+  return h("details", {
+    class: "create",
+    ontoggle: (e) => {
+      if (!e.target.open || heavy) return;
+      import(VMPAGE_JS).then((m) => {
+        heavy = m;
+        fillRows(m);
+      }).catch((err) => (msg.textContent = "cannot load the form: " + err.message));
+    },
+  }, h("summary", {}, "Create a VM"), form);
 }
 
 function viewList() {
@@ -315,7 +321,7 @@ function viewVm(name) {
     const was = state;
     state = vmObj.state;
     if (was !== state && !edit.querySelector("details[open]"))
-      edit.replaceChildren(editForm(vmObj, refresh));
+      edit.replaceChildren(editForm(vmObj, refresh, heavy));
     tables.definition(vmObj);
     snaps.vm(vmObj);
     // clone and convert: a VM that is off; rebuilt when that or its
@@ -360,10 +366,12 @@ function viewVm(name) {
   });
 }
 
-// The edit form of a VM: size (while it is not running) and QoS (at any
-// time), sent as a JSON merge patch of its definition (RFC 7396: an
-// empty limit is null, i.e. unlimited).
-function editForm(vm, after) {
+// The edit form of a VM: size, disks and NICs (while it is not running;
+// the API refuses those with 409 otherwise) and QoS (at any time), sent
+// as a JSON merge patch of its definition (RFC 7396: an empty limit is
+// null, i.e. unlimited; disks and nics, when changed, replace the lists
+// whole). heavy: the VM page's module (the disk and NIC rows).
+function editForm(vm, after, heavy) {
   const d = vm.definition || {};
   const q = d.qos || {}, qc = q.cpu || {}, qm = q.memory || {};
   const running = vm.state === "running" || vm.state === "paused";
@@ -373,6 +381,8 @@ function editForm(vm, after) {
   const inp = (id, v, attrs = {}) => h("input", { id, value: v == null ? "" : String(v), ...attrs });
   const lab = (text, el) => h("label", {}, text + " ", el);
   const msg = h("span", { class: "error", id: "edit-error" });
+  const disks = heavy.diskRows("e-disks", d.disks || []), nics = heavy.nicRows("e-nics", d.nics || []);
+  const d0 = JSON.stringify(disks.value()), n0 = JSON.stringify(nics.value());
   const form = h("form", {
     id: "edit",
     onsubmit: async (e) => {
@@ -391,6 +401,10 @@ function editForm(vm, after) {
         patch.cpus = Number(val("e-cpus"));
         patch.memory = val("e-mem");
       }
+      // changed devices are sent even while it runs: the API's 409 says why not
+      const dv = disks.value(), nv = nics.value();
+      if (JSON.stringify(dv) !== d0) patch.disks = dv;
+      if (JSON.stringify(nv) !== n0) patch.nics = nv;
       msg.textContent = "";
       try {
         await call("PATCH", `/v1/vms/${encodeURIComponent(vm.name)}`, patch);
@@ -413,8 +427,10 @@ function editForm(vm, after) {
   lab("Memory shares", shares("e-mshares", qm.shares || "normal")),
   lab("reservation", inp("e-mres", qm.reservation || "0", { size: 6 })),
   lab("limit", inp("e-mlim", qm.limit, { size: 6, placeholder: "unlimited" })),
+  h("h3", {}, "Disks and NICs", running ? h("span", { class: "muted" }, " (stop the VM to change them)") : null),
+  disks.el, nics.el,
   h("button", { type: "submit" }, "Save"), " ", msg);
-  return h("details", { class: "create", id: "edit-box" }, h("summary", {}, "Edit size and QoS"), form);
+  return h("details", { class: "create", id: "edit-box" }, h("summary", {}, "Edit size, devices and QoS"), form);
 }
 
 // ---- host -----------------------------------------------------------------

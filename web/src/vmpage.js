@@ -5,3 +5,4 @@ export { deviceTables } from "./devices.js";
 export { cloneBox } from "./clone.js";
 export { snapshotBox } from "./snapshots.js";
 export { followTask } from "./tasks.js";
+export { diskRows, nicRows } from "./devrows.js";
