@@ -6,3 +6,4 @@ export { cloneBox } from "./clone.js";
 export { snapshotBox } from "./snapshots.js";
 export { followTask } from "./tasks.js";
 export { diskRows, nicRows } from "./devrows.js";
+export { editForm } from "./edit.js";
