@@ -258,6 +258,13 @@ def test_web_console(tmp_path, guest):
                 res["snap_api"]] == [("s1", False, "before the test")]
         assert "already" in res["snap_dup"], res["snap_dup"]
         assert res["snap_after_delete"] == []
+        # then running: with memory by default, reverted (it runs on from
+        # the snapshot), deleted while it runs
+        assert res["snap_live_memory_default"] is True
+        assert res["snap_live_kind"] == "with memory"
+        assert res["snap_live_api"] == [["m1", True, "running"]]
+        assert res["snap_live_after_delete"] == []
+        assert res["snap_live_state"] == "running"
         # devices of a running VM: the API's 409, shown, nothing changed
         assert "is running" in res["edit_running"] and "stop it" in \
             res["edit_running"], res["edit_running"]

@@ -28,6 +28,22 @@ function waitConsole(page, text, timeout = T) {
   }, text, { timeout });
 }
 
+// Wait until the guest's shell answers on the VM page's console: what is
+// typed while it boots may be lost, so it is asked again (at most 30
+// times, 5 s each).
+async function shellAnswers(page) {
+  await page.locator("#console-status", { hasText: "connected" }).waitFor();
+  await page.click("#console");
+  for (let i = 0; ; i++) {
+    await page.keyboard.type(`echo up=$((3*3))x${i}\n`);
+    try {
+      return await waitConsole(page, `up=9x${i}`, 5000);
+    } catch (e) {
+      if (i >= 30) throw e;
+    }
+  }
+}
+
 const browser = await chromium.launch({
   executablePath: env.SV_CHROMIUM || "/usr/bin/chromium",
   headless: true,
@@ -236,17 +252,7 @@ try {
   // the guest's shell answers (its /init listens for the power button
   // before the shell starts); what is typed while it boots may be lost:
   // asked again, at most 30 times
-  await page.locator("#console-status", { hasText: "connected" }).waitFor();
-  await page.click("#console");
-  for (let i = 0; ; i++) {
-    await page.keyboard.type(`echo up=$((3*3))x${i}\n`);
-    try {
-      await waitConsole(page, `up=9x${i}`, 5000);
-      break;
-    } catch (e) {
-      if (i >= 30) throw e;
-    }
-  }
+  await shellAnswers(page);
   // every text the task's line shows, in order
   await page.evaluate(() => {
     window.__taskTexts = [];
@@ -317,6 +323,28 @@ try {
   await page.waitForFunction(() => !document.querySelector("#snapshots tr[data-snapshot]"));
   out.snap_after_delete = (await api(spath)).snapshots;
   await page.screenshot({ path: join(env.SV_OUT, "web-snapshots.png"), fullPage: true });
+
+  step("a snapshot with memory of the same VM running: take, revert, delete");
+  await page.click(".vmhead button[data-action=start]");
+  await shellAnswers(page);
+  // memory is offered, and chosen, for a running VM
+  await page.waitForFunction(() => !document.getElementById("snap-memory").disabled);
+  out.snap_live_memory_default = await page.isChecked("#snap-memory");
+  await page.fill("#snap-name", "m1");
+  await page.click("#snap-take button[type=submit]");
+  const mrow = page.locator('#snapshots tr[data-snapshot="m1"]');
+  await mrow.waitFor();
+  out.snap_live_kind = await mrow.locator("td[data-kind]").textContent();
+  out.snap_live_api = (await api(spath)).snapshots.map((x) => [x.name, x.memory, x.vm_state]);
+  await mrow.locator("button[data-action=snapshot-revert]").click();
+  await page.locator("#vm-events li", { hasText: "snapshot-revert ok" }).waitFor();
+  await page.locator(".vmhead .state", { hasText: "running" }).waitFor();
+  await mrow.locator("button[data-action=snapshot-delete]").click();
+  await page.waitForFunction(() => !document.querySelector("#snapshots tr[data-snapshot]"));
+  out.snap_live_after_delete = (await api(spath)).snapshots;
+  out.snap_live_state = (await api(`/v1/vms/${sv}`)).state;
+  await page.click(".vmhead button[data-action=stop]");
+  await page.locator(".vmhead .state", { hasText: "stopped" }).waitFor();
 
   step("create a VM with two disks and two NICs, edit them while it is off");
   const mv = env.SV_MULTI_VM;
