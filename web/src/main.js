@@ -62,7 +62,9 @@ function actionButtons(vm, after, applicable = false) {
           const r = await call("POST", `/v1/vms/${encodeURIComponent(vm.name)}/${act}`);
           // its task's progress: the code is the VM page's (the list
           // page stays small), fetched once, on the first shutdown
-          if (act === "shutdown") import(VMPAGE_JS).then((m) => m.followTask(main, `shutdown ${vm.name}`, r));
+          if (act === "shutdown")
+            import(VMPAGE_JS).then((m) => m.followTask(main, `shutdown ${vm.name}`, r),
+              (x) => flash(`shutdown ${vm.name}: started; its progress cannot be shown (${x.message})`));
         } catch (err) {
           flash(`${act} ${vm.name}: ${err.message}`);
         }
