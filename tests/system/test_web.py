@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MARKER, TIME_SCALE, append_line
-from daemon_util import Daemon, guest_definition, free_port
+from daemon_util import Daemon, guest_definition, free_port, softvisor_exe
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 CHROMIUM = os.environ.get("SV_CHROMIUM", "/usr/bin/chromium")
@@ -159,18 +159,31 @@ def test_web_console(tmp_path, guest):
         disk = tmp_path / "web2.img"
         with open(disk, "wb") as f:
             f.truncate(4 << 20)
+        disks2 = []  # the two disks of a VM made by the form
+        for n in ("multi-a.img", "multi-b.img"):
+            disks2.append(tmp_path / n)
+            with open(disks2[-1], "wb") as f:
+                f.truncate(1 << 20)
         tdisk = tmp_path / "tmpl1.img"
         with open(tdisk, "wb") as f:
             f.truncate(1 << 20)
         api.ok("POST", "/v1/vms", guest_definition(
             guest, "tmpl1", disks=[{"path": str(tdisk)}]))
+        # snapshots are taken of a qcow2 disk (web2's raw one is refused)
+        sdisk = tmp_path / "snap1.qcow2"
+        subprocess.run([softvisor_exe(), "image", "create", str(sdisk), "1M"],
+                       check=True, timeout=60 * TIME_SCALE)
+        api.ok("POST", "/v1/vms", guest_definition(
+            guest, "snap1", disks=[{"path": str(sdisk), "format": "qcow2"}]))
         env = dict(os.environ, SV_URL=f"https://127.0.0.1:{port}",
                    SV_TOKEN=secret, SV_RO_TOKEN=ro, SV_VM="web2", SV_OTHER_VM="web1",
                    SV_KERNEL=str(guest.image), SV_INITRD=str(guest.initrd),
                    SV_APPEND=append_line(after="shell"), SV_MARKER=MARKER,
                    SV_WEB_DIR=str(WEB), SV_OUT=str(tmp_path),
                    SV_CHROMIUM=CHROMIUM, SV_DISK=str(disk),
-                   SV_TEMPLATE="tmpl1", SV_CLONE="web3",
+                   SV_TEMPLATE="tmpl1", SV_CLONE="web3", SV_SNAP_VM="snap1",
+                   SV_MULTI_VM="multi1", SV_DISK2=str(disks2[0]),
+                   SV_DISK3=str(disks2[1]),
                    SV_TIMEOUT_MS=str(int(180000 * TIME_SCALE)))
         p = subprocess.run(["node", str(Path(__file__).parent /
                                         "web_browser.mjs")],
@@ -187,6 +200,13 @@ def test_web_console(tmp_path, guest):
         assert [x.get("type", "user") for x in res["created"]["nics"]] \
             == ["user"]
         assert res["stop_status"] == 200
+        # shutdown from the VM page: its task's progress shown, then its
+        # end; the guest powered off (no hard stop after the timeout)
+        texts = res["shutdown_texts"]
+        assert texts and texts[0].startswith("running|shutdown web2: running"), texts
+        assert texts[-1].startswith("success|shutdown web2: success"), texts
+        assert "powered off" in texts[-1], texts
+        assert res["shutdown_state"] == "stopped"
         assert "Memory of running VMs" in res["host_text"]
         assert res["qos"]["cpu"]["shares"] == "high"
         assert res["qos"]["cpu"]["limit_mhz"] == 4000
@@ -202,6 +222,16 @@ def test_web_console(tmp_path, guest):
         assert io["after"]["tx"] > io["before"]["tx"]
         assert io["after"]["rx"] > io["before"]["rx"]
         assert io["after"]["rx_bytes"] > 0 and io["after"]["tx_bytes"] > 0
+        # per-second rates from the page's successive samples, next to the
+        # totals: every counter that has one, a number >= 0, the read's > 0
+        want = {"disks." + k for k in ("read_bytes", "read_ops", "write_bytes",
+                                       "write_ops")} | \
+            {"nics." + k for k in ("rx_bytes", "rx_packets", "tx_bytes",
+                                   "tx_packets")}
+        assert set(res["rates"]) == want, res["rates"]
+        for k, r in res["rates"].items():
+            assert r["v"] >= 0 and r["text"].endswith("/s") and r["total"], (k, r)
+        assert res["rates"]["disks.read_bytes"]["v"] > 0, res["rates"]
         # the clone made through the page: linked, a qcow2 overlay on the
         # template's image, in the list, the template marked
         assert res["clone_mode"] == "linked"
@@ -215,6 +245,44 @@ def test_web_console(tmp_path, guest):
             res["clone_disk_row"][1]
         assert web3["definition"]["disks"][0]["format"] == "qcow2"
         assert api.ok("GET", "/v1/vms/tmpl1")["template"] is True
+        # snapshots: web2's raw disk refused with the API's reason; snap1's
+        # taken (as the API lists it), a second s1 refused, reverted and
+        # deleted, all from its page
+        assert res["snap_memory_default"] is True  # web2 was running
+        assert "raw" in res["snap_refused"], res["snap_refused"]
+        assert res["snap_none_shown"] is True
+        assert res["snap_memory_disabled"] is True  # snap1 is off
+        assert res["snap_row"][0] == "s1" and res["snap_row"][2] == "disk-only"
+        assert res["snap_row"][3] == "before the test"
+        assert [(x["name"], x["memory"], x.get("description")) for x in
+                res["snap_api"]] == [("s1", False, "before the test")]
+        assert "already" in res["snap_dup"], res["snap_dup"]
+        assert res["snap_after_delete"] == []
+        # then running: with memory by default, reverted (it runs on from
+        # the snapshot), deleted while it runs
+        assert res["snap_live_memory_default"] is True
+        assert res["snap_live_kind"] == "with memory"
+        assert res["snap_live_api"] == [["m1", True, "running"]]
+        assert res["snap_live_after_delete"] == []
+        assert res["snap_live_state"] == "running"
+        # devices of a running VM: the API's 409, shown, nothing changed
+        assert "is running" in res["edit_running"] and "stop it" in \
+            res["edit_running"], res["edit_running"]
+        assert res["disks_after_refusal"] == 1
+        # two disks and two NICs from the create form (an added row
+        # removed again is not sent), in the definition and on its page
+        mc = res["multi_created"]
+        assert [(x["path"], x["format"], x["readonly"]) for x in
+                mc["disks"]] == [(str(disks2[0]), "raw", False),
+                                 (str(disks2[1]), "raw", True)], mc["disks"]
+        assert [x["type"] for x in mc["nics"]] == ["user", "user"], mc["nics"]
+        assert res["multi_disk_rows"] == 2 and res["multi_nic_rows"] == 2
+        # edited while off (PATCH): the first disk and the second NIC gone,
+        # the disk left made writable, the NIC left unchanged
+        me = res["multi_edited"]
+        assert [(x["path"], x["readonly"]) for x in me["disks"]] == \
+            [(str(disks2[1]), False)], me["disks"]
+        assert me["nics"] == mc["nics"][:1], me["nics"]
         assert res["page_errors"] == []
         # what the browser did is in the audit log under the token
         got = [(r["action"], r["target"]) for r in
@@ -223,6 +291,7 @@ def test_web_console(tmp_path, guest):
         for want in [("vm.create", "web2"), ("vm.start", "web2"),
                      ("vm.console", "web2"), ("vm.pause", "web2"),
                      ("vm.edit", "web2"), ("vm.stop", "web2"),
+                     ("vm.shutdown", "web2"),
                      ("vm.delete", "web2"), ("vm.template", "tmpl1"),
                      ("vm.clone", "tmpl1")]:
             assert want in got, got

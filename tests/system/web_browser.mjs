@@ -18,14 +18,30 @@ function step(name) {
 }
 
 // Wait until the console (xterm's buffer) holds text.
-function waitConsole(page, text) {
+function waitConsole(page, text, timeout = T) {
   return page.waitForFunction((m) => {
     const t = window.__svConsole;
     if (!t) return false;
     const b = t.buffer.active;
     for (let i = 0; i < b.length; i++) if (b.getLine(i).translateToString(true).includes(m)) return true;
     return false;
-  }, text);
+  }, text, { timeout });
+}
+
+// Wait until the guest's shell answers on the VM page's console: what is
+// typed while it boots may be lost, so it is asked again (at most 30
+// times, 5 s each).
+async function shellAnswers(page) {
+  await page.locator("#console-status", { hasText: "connected" }).waitFor();
+  await page.click("#console");
+  for (let i = 0; ; i++) {
+    await page.keyboard.type(`echo up=$((3*3))x${i}\n`);
+    try {
+      return await waitConsole(page, `up=9x${i}`, 5000);
+    } catch (e) {
+      if (i >= 30) throw e;
+    }
+  }
 }
 
 const browser = await chromium.launch({
@@ -39,6 +55,13 @@ try {
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.setDefaultTimeout(T);
+  page.on("dialog", (d) => d.accept()); // confirm(): delete, revert
+  // GET a path with the page's token (what the API says, to compare)
+  const api = (path) => page.evaluate(async (p) => {
+    const t = sessionStorage.getItem("softvisor.token");
+    const r = await fetch(p, { headers: { Authorization: "Bearer " + t } });
+    return r.json();
+  }, path);
 
   step("a wrong token is refused");
   await page.goto(url + "/");
@@ -58,8 +81,9 @@ try {
   await page.fill("#new-kernel", env.SV_KERNEL);
   await page.fill("#new-initrd", env.SV_INITRD);
   await page.fill("#new-append", env.SV_APPEND);
-  await page.fill("#new-disk", env.SV_DISK);
-  await page.selectOption("#new-net", "user");
+  // the disk and NIC rows come with the VM page's code, on the first open
+  await page.fill("#new-disks .devrow .d-path", env.SV_DISK);
+  await page.click("#create button[data-action=add-NIC]");
   await page.click("#create button[type=submit]");
   const row = page.locator(`#vms tr[data-vm="${vm}"]`);
   await row.waitFor();
@@ -139,13 +163,30 @@ try {
   await waitConsole(page, "io=42done");
   await page.waitForFunction((b) => {
     const v = (t, k) => Number(document.querySelector(`#${t} tbody tr[data-index="0"] td[data-k="${k}"]`)?.dataset.v);
+    // the sample that first shows the read's total shows its rate too:
+    // the sample before it had less
+    const r = document.querySelector('#disks tbody tr[data-index="0"] td[data-k="read_bytes"]')?.dataset.rate;
     return v("disks", "read_bytes") >= b.read + 64 * 4096 && v("nics", "tx_packets") > b.tx &&
-      v("nics", "rx_packets") > b.rx;
+      v("nics", "rx_packets") > b.rx && Number(r) > 0;
   }, before);
+  // every rate cell: its raw figure (data-rate) and what it shows
+  out.rates = await page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll("#disks tbody td[data-rate], #nics tbody td[data-rate]")].map((td) =>
+      [`${td.closest("table").id}.${td.dataset.k}`, { v: Number(td.dataset.rate), text: td.querySelector(".rate").textContent,
+        total: td.querySelector("small").textContent }])));
   out.io = { before, after: { read: await fig("disks", "read_bytes"), read_ops: await fig("disks", "read_ops"),
     tx: await fig("nics", "tx_packets"), rx: await fig("nics", "rx_packets"),
     rx_bytes: await fig("nics", "rx_bytes"), tx_bytes: await fig("nics", "tx_bytes") } };
   await page.screenshot({ path: join(env.SV_OUT, "web-devices.png"), fullPage: true });
+
+  step("a snapshot the API refuses (a raw disk): its message is shown");
+  await page.locator("#snapshots-slot[data-loaded]").waitFor();
+  out.snap_memory_default = await page.isChecked("#snap-memory");
+  await page.fill("#snap-name", "nope1");
+  await page.click("#snap-take button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("snap-error")?.className === "error" &&
+    document.getElementById("snap-error").textContent !== "");
+  out.snap_refused = await page.textContent("#snap-error");
 
   step("pause and resume: events arrive on the VM page");
   await page.click(".vmhead button[data-action=pause]");
@@ -168,6 +209,15 @@ try {
     const r = await fetch(`/v1/vms/${n}`, { headers: { Authorization: "Bearer " + t } });
     return (await r.json()).definition.qos;
   }, vm);
+
+  step("devices of a running VM: the API's refusal (409) is shown");
+  await page.reload();
+  await page.click("#edit-box summary");
+  await page.click("#e-disks .devrow button[data-action=remove]");
+  await page.click("#edit button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("edit-error")?.textContent !== "");
+  out.edit_running = await page.textContent("#edit-error");
+  out.disks_after_refusal = (await api(`/v1/vms/${vm}`)).definition.disks.length;
 
   step("the events page lists them, live");
   await page.goto(url + "/#/events");
@@ -194,9 +244,31 @@ try {
     document.querySelector(`#vms tr[data-vm="${n}"] .state`)?.textContent === "stopped", vm);
   await page.screenshot({ path: join(env.SV_OUT, "web-list.png") });
 
-  step("delete it from its page");
-  page.on("dialog", (d) => d.accept());
+  step("start it again, shut it down from its page: the task's progress, then off");
+  await page.locator(`#vms tr[data-vm="${vm}"] button[data-action=start]`).click();
+  await page.waitForFunction((n) =>
+    document.querySelector(`#vms tr[data-vm="${n}"] .state`)?.textContent === "running", vm);
   await page.goto(url + "/#/vm/" + vm);
+  // the guest's shell answers (its /init listens for the power button
+  // before the shell starts); what is typed while it boots may be lost:
+  // asked again, at most 30 times
+  await shellAnswers(page);
+  // every text the task's line shows, in order
+  await page.evaluate(() => {
+    window.__taskTexts = [];
+    new MutationObserver(() => {
+      const el = document.querySelector("[data-task]");
+      const t = el && `${el.dataset.state}|${el.textContent}`;
+      if (t && window.__taskTexts[window.__taskTexts.length - 1] !== t) window.__taskTexts.push(t);
+    }).observe(document.getElementById("main"), { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+  await page.click(".vmhead button[data-action=shutdown]");
+  await page.locator("[data-task][data-state=success]").waitFor();
+  await page.locator(".vmhead .state", { hasText: "stopped" }).waitFor();
+  out.shutdown_texts = await page.evaluate(() => window.__taskTexts);
+  out.shutdown_state = (await api(`/v1/vms/${vm}`)).state;
+
+  step("delete it from its page");
   await page.click(".vmhead button[data-action=delete]");
   await page.waitForFunction((n) => location.hash === "#/" &&
     document.querySelector("#vms tbody tr") && !document.querySelector(`#vms tr[data-vm="${n}"]`), vm);
@@ -225,6 +297,88 @@ try {
   out.template_tag = await trow.locator(".tag").textContent();
   out.template_actions = await trow.locator(".actions [data-action]").evaluateAll((a) => a.map((x) => x.dataset.action));
   await page.screenshot({ path: join(env.SV_OUT, "web-list-template.png") });
+
+  step("snapshots of a VM that is off: take, a second s1 refused, revert, delete");
+  const sv = env.SV_SNAP_VM, spath = `/v1/vms/${sv}/snapshots`;
+  await page.goto(url + "/#/vm/" + sv);
+  await page.locator("#snapshots-slot[data-loaded]").waitFor();
+  out.snap_none_shown = await page.isVisible("#snapshots-slot p.muted");
+  out.snap_memory_disabled = await page.isDisabled("#snap-memory");
+  await page.fill("#snap-name", "s1");
+  await page.fill("#snap-desc", "before the test");
+  await page.click("#snap-take button[type=submit]");
+  const srow = page.locator('#snapshots tr[data-snapshot="s1"]');
+  await srow.waitFor();
+  out.snap_row = await srow.locator("td").evaluateAll((a) => a.slice(0, 4).map((x) => x.textContent));
+  out.snap_api = (await api(spath)).snapshots;
+  await page.fill("#snap-name", "s1");
+  await page.click("#snap-take button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("snap-error")?.className === "error" &&
+    document.getElementById("snap-error").textContent !== "");
+  out.snap_dup = await page.textContent("#snap-error");
+  await srow.locator("button[data-action=snapshot-revert]").click();
+  await page.locator("#vm-events li", { hasText: "snapshot-revert ok" }).waitFor();
+  await srow.locator("button[data-action=snapshot-delete]").click();
+  await page.locator("#vm-events li", { hasText: "snapshot-delete ok" }).waitFor();
+  await page.waitForFunction(() => !document.querySelector("#snapshots tr[data-snapshot]"));
+  out.snap_after_delete = (await api(spath)).snapshots;
+  await page.screenshot({ path: join(env.SV_OUT, "web-snapshots.png"), fullPage: true });
+
+  step("a snapshot with memory of the same VM running: take, revert, delete");
+  await page.click(".vmhead button[data-action=start]");
+  await shellAnswers(page);
+  // memory is offered, and chosen, for a running VM
+  await page.waitForFunction(() => !document.getElementById("snap-memory").disabled);
+  out.snap_live_memory_default = await page.isChecked("#snap-memory");
+  await page.fill("#snap-name", "m1");
+  await page.click("#snap-take button[type=submit]");
+  const mrow = page.locator('#snapshots tr[data-snapshot="m1"]');
+  await mrow.waitFor();
+  out.snap_live_kind = await mrow.locator("td[data-kind]").textContent();
+  out.snap_live_api = (await api(spath)).snapshots.map((x) => [x.name, x.memory, x.vm_state]);
+  await mrow.locator("button[data-action=snapshot-revert]").click();
+  await page.locator("#vm-events li", { hasText: "snapshot-revert ok" }).waitFor();
+  await page.locator(".vmhead .state", { hasText: "running" }).waitFor();
+  await mrow.locator("button[data-action=snapshot-delete]").click();
+  await page.waitForFunction(() => !document.querySelector("#snapshots tr[data-snapshot]"));
+  out.snap_live_after_delete = (await api(spath)).snapshots;
+  out.snap_live_state = (await api(`/v1/vms/${sv}`)).state;
+  await page.click(".vmhead button[data-action=stop]");
+  await page.locator(".vmhead .state", { hasText: "stopped" }).waitFor();
+
+  step("create a VM with two disks and two NICs, edit them while it is off");
+  const mv = env.SV_MULTI_VM;
+  await page.goto(url + "/#/");
+  await page.click("details.create summary");
+  await page.fill("#new-name", mv);
+  await page.fill("#new-kernel", env.SV_KERNEL);
+  await page.fill("#new-disks .devrow .d-path", env.SV_DISK2);
+  await page.click("#create button[data-action=add-disk]");
+  await page.locator("#new-disks .devrow >> nth=1").waitFor();
+  await page.fill("#new-disks .devrow >> nth=1 >> .d-path", env.SV_DISK3);
+  await page.check("#new-disks .devrow >> nth=1 >> .d-ro");
+  await page.click("#create button[data-action=add-NIC]");
+  await page.click("#create button[data-action=add-NIC]");
+  // a row added then removed is not sent
+  await page.click("#create button[data-action=add-disk]");
+  await page.click("#new-disks .devrow >> nth=2 >> button[data-action=remove]");
+  await page.click("#create button[type=submit]");
+  await page.locator(`#vms tr[data-vm="${mv}"]`).waitFor();
+  out.multi_created = (await api(`/v1/vms/${mv}`)).definition;
+  await page.goto(url + "/#/vm/" + mv);
+  await page.locator('#disks tbody tr[data-index="1"]').waitFor();
+  out.multi_disk_rows = await page.locator("#disks tbody tr").count();
+  out.multi_nic_rows = await page.locator("#nics tbody tr").count();
+  await page.click("#edit-box summary");
+  // drop the first disk and the second NIC, make the disk left writable
+  await page.click("#e-disks .devrow >> nth=0 >> button[data-action=remove]");
+  await page.uncheck("#e-disks .devrow >> nth=0 >> .d-ro");
+  await page.click("#e-nics .devrow >> nth=1 >> button[data-action=remove]");
+  await page.click("#edit button[type=submit]");
+  await page.locator(".flash", { hasText: "saved" }).waitFor();
+  out.multi_edited = (await api(`/v1/vms/${mv}`)).definition;
+  await page.waitForFunction(() => document.querySelectorAll("#disks tbody tr").length === 1);
+  await page.screenshot({ path: join(env.SV_OUT, "web-multi.png"), fullPage: true });
 
   out.page_errors = errors;
   out.ok = errors.length === 0;

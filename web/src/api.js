@@ -113,3 +113,18 @@ export function followEvents(onEvent, onState) {
     if (ctl) ctl.abort();
   };
 }
+
+// Follow a task (POST's 202 answer: a Task) with GET /v1/tasks/{id} until
+// it ends: onUpdate(task) for each answer. Bounded in polls and in time
+// (a task the daemon keeps running longer is left to it: the last
+// answer, still "running", is returned). The promise gives the last task.
+export async function watchTask(task, onUpdate, { periodMs = 1000, maxPolls = 200, maxMs = 200000 } = {}) {
+  const end = Date.now() + maxMs;
+  onUpdate && onUpdate(task);
+  for (let n = 0; task.state === "running" && n < maxPolls && Date.now() < end; n++) {
+    await new Promise((res) => setTimeout(res, periodMs));
+    task = await call("GET", `/v1/tasks/${task.id}`);
+    onUpdate && onUpdate(task);
+  }
+  return task;
+}

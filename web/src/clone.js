@@ -3,25 +3,13 @@
 // /v1/vms/{vm}/clone: linked, from a template only, or full), then show
 // the new VM. A full clone is a task: its progress is shown until it
 // ends (GET /v1/tasks/{id}).
-import { call } from "./api.js";
-
-function el(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v === true) e.setAttribute(k, "");
-    else if (v !== false && v != null) e.setAttribute(k, v);
-  }
-  e.append(...kids.filter((c) => c != null));
-  return e;
-}
-
-const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+import { call, watchTask } from "./api.js";
+import { h } from "./dom.js";
 
 // vm: GET /v1/vms/{vm}; after(): refresh the page; err(msg): tell the user.
 export function cloneBox(vm, after, err) {
   const path = `/v1/vms/${encodeURIComponent(vm.name)}`;
-  const convert = el("button", {
+  const convert = h("button", {
     type: "button",
     "data-action": vm.template ? "untemplate" : "template",
     onclick: async (e) => {
@@ -35,14 +23,14 @@ export function cloneBox(vm, after, err) {
     },
   }, vm.template ? "Convert to VM" : "Convert to template");
 
-  const name = el("input", { id: "clone-name", required: true, size: 16,
+  const name = h("input", { id: "clone-name", required: true, size: 16,
     pattern: "[A-Za-z0-9][A-Za-z0-9._-]*", placeholder: vm.name + "-1" });
-  const mode = el("select", { id: "clone-mode" },
-    el("option", { value: "linked", disabled: !vm.template, selected: !!vm.template },
+  const mode = h("select", { id: "clone-mode" },
+    h("option", { value: "linked", disabled: !vm.template, selected: !!vm.template },
       "linked (overlays on the template's disks)"),
-    el("option", { value: "full", selected: !vm.template }, "full (copies of the disks)"));
-  const msg = el("span", { id: "clone-status", class: "muted" });
-  const form = el("form", {
+    h("option", { value: "full", selected: !vm.template }, "full (copies of the disks)"));
+  const msg = h("span", { id: "clone-status", class: "muted" });
+  const form = h("form", {
     id: "clone",
     onsubmit: async (e) => {
       e.preventDefault();
@@ -52,12 +40,12 @@ export function cloneBox(vm, after, err) {
       msg.className = "muted";
       msg.textContent = "cloning…";
       try {
-        let t = await call("POST", path + "/clone", { name: n, mode: mode.value });
-        while (t.state === "running") {
-          msg.textContent = `cloning: ${t.progress || 0} %` + (t.message ? ` (${t.message})` : "");
-          await sleep(1000);
-          t = await call("GET", `/v1/tasks/${t.id}`);
-        }
+        // a full clone copies the disks: followed for up to an hour
+        const t = await watchTask(await call("POST", path + "/clone", { name: n, mode: mode.value }), (t) => {
+          if (t.state === "running")
+            msg.textContent = `cloning: ${t.progress || 0} %` + (t.message ? ` (${t.message})` : "");
+        }, { maxPolls: 3600, maxMs: 3600e3 });
+        if (t.state === "running") throw new Error(`still cloning after an hour: task ${t.id} goes on`);
         if (t.state !== "success") throw new Error(t.message || "the clone failed");
         location.hash = "#/vm/" + encodeURIComponent(n);
       } catch (x) {
@@ -67,15 +55,15 @@ export function cloneBox(vm, after, err) {
       }
     },
   },
-  el("label", {}, "Name ", name), " ",
-  el("label", {}, "Clone ", mode), " ",
-  el("button", { type: "submit" }, "Clone"), " ", msg);
+  h("label", {}, "Name ", name), " ",
+  h("label", {}, "Clone ", mode), " ",
+  h("button", { type: "submit" }, "Clone"), " ", msg);
 
   const lead = vm.template
     ? "A template: it cannot start; clone it to make VMs from it. "
     : "";
   // a template is there to be cloned: its form is open
-  return el("details", { class: "create", id: "clone-box", open: !!vm.template },
-    el("summary", {}, vm.template ? "Template: clone" : "Clone or convert to template"),
-    el("p", {}, lead, convert), form);
+  return h("details", { class: "create", id: "clone-box", open: !!vm.template },
+    h("summary", {}, vm.template ? "Template: clone" : "Clone or convert to template"),
+    h("p", {}, lead, convert), form);
 }

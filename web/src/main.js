@@ -2,6 +2,7 @@
 // list, VM detail with console and chart, events). Plain DOM, no
 // framework; every value from the server goes in as text, never as HTML.
 import { call, reply, token, setToken, followEvents, ApiError } from "./api.js";
+import { h } from "./dom.js";
 
 // VMPAGE_JS, VMPAGE_CSS: the URLs of the VM page's script and styles,
 // named by their content's hash (set by build.mjs)
@@ -12,20 +13,6 @@ const events = [];          // the newest events, oldest first (<= 500)
 const eventListeners = new Set();
 let stopEvents = null;
 let streamState = "";
-
-function h(tag, attrs = {}, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v === true) el.setAttribute(k, "");
-    else if (v !== false && v != null) el.setAttribute(k, v);
-  }
-  for (const c of kids.flat()) {
-    if (c == null) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
 
 function fmtBytes(n) {
   if (n >= 1 << 30) return (n / (1 << 30)).toFixed(n % (1 << 30) ? 1 : 0) + " GiB";
@@ -72,7 +59,12 @@ function actionButtons(vm, after, applicable = false) {
       onclick: async (e) => {
         e.target.disabled = true;
         try {
-          await call("POST", `/v1/vms/${encodeURIComponent(vm.name)}/${act}`);
+          const r = await call("POST", `/v1/vms/${encodeURIComponent(vm.name)}/${act}`);
+          // its task's progress: the code is the VM page's (the list
+          // page stays small), fetched once, on the first shutdown
+          if (act === "shutdown")
+            import(VMPAGE_JS).then((m) => m.followTask(main, `shutdown ${vm.name}`, r),
+              (x) => flash(`shutdown ${vm.name}: started; its progress cannot be shown (${x.message})`));
         } catch (err) {
           flash(`${act} ${vm.name}: ${err.message}`);
         }
@@ -121,11 +113,22 @@ function viewLogin() {
 // ---- VM list --------------------------------------------------------------
 
 // The create form: a VM that boots a kernel and initrd (vm create's
-// --kernel/--initrd/--append); docs/vm-definition.md has the rest.
+// --kernel/--initrd/--append) with disks and NICs (rows to add and
+// remove: the VM page's code, fetched when the form is first opened);
+// docs/vm-definition.md has the rest.
 function createForm(after) {
   const f = (id, label, attrs = {}) => h("label", {}, label + " ",
     h("input", { id: "new-" + id, ...attrs }));  // no name: form.append would be the input
   const msg = h("span", { class: "error", id: "create-error" });
+  const devSlot = h("div", { id: "new-devices" }, h("span", { class: "muted" }, "loading…"));
+  const submit = h("button", { type: "submit", disabled: true }, "Create");
+  let rows = null;
+  const fillRows = (m) => {
+    rows = { disks: m.diskRows("new-disks", [null]), nics: m.nicRows("new-nics") };
+    devSlot.replaceChildren(rows.disks.el, rows.nics.el);
+    submit.disabled = false;
+  };
+  let heavy = null;
   const form = h("form", {
     id: "create",
     onsubmit: async (e) => {
@@ -133,16 +136,15 @@ function createForm(after) {
       const v = (id) => form.querySelector("#new-" + id).value.trim();
       const def = { name: v("name"), cpus: Number(v("cpus")), memory: v("memory"),
         boot: { kernel: v("kernel"), initrd: v("initrd") || undefined, append: v("append") || undefined } };
-      if (v("disk"))
-        def.disks = [{ path: v("disk"), format: v("disk-format"),
-          readonly: form.querySelector("#new-disk-ro").checked || undefined }];
-      const net = v("net");
-      if (net === "user") def.nics = [{ type: "user" }];
-      else if (net === "switch") def.nics = [{ type: "switch", switch: v("switch"), portgroup: v("portgroup") || undefined }];
+      const disks = rows.disks.value().map((d) => ({ ...d, readonly: d.readonly || undefined }));
+      const nics = rows.nics.value();
+      if (disks.length) def.disks = disks;
+      if (nics.length) def.nics = nics;
       msg.textContent = "";
       try {
         await call("POST", "/v1/vms", def);
         form.reset();
+        fillRows(heavy);
         form.closest("details").open = false;
         after();
       } catch (err) {
@@ -158,22 +160,18 @@ function createForm(after) {
   f("initrd", "Initrd", { size: 40 }),
   h("br"),
   f("append", "Command line", { size: 60, value: "console=ttyS0" }),
-  h("br"),
-  f("disk", "Disk", { size: 40, placeholder: "/path/to/image (none: empty)" }),
-  h("label", {}, "Format ", h("select", { id: "new-disk-format" },
-    h("option", { value: "raw" }, "raw"), h("option", { value: "qcow2" }, "qcow2"))),
-  h("label", {}, h("input", { type: "checkbox", id: "new-disk-ro" }), " read-only"),
-  h("br"),
-  h("label", {}, "Network ", h("select", {
-    id: "new-net",
-    onchange: (e) => form.querySelectorAll(".sw").forEach((x) => (x.disabled = e.target.value !== "switch")),
-  }, h("option", { value: "" }, "none"), h("option", { value: "user" }, "user (NAT)"),
-  h("option", { value: "switch" }, "switch"))),
-  f("switch", "Switch", { size: 16, class: "sw", disabled: true, required: true }),
-  f("portgroup", "Port group", { size: 12, class: "sw", disabled: true, placeholder: "default" }),
-  h("br"),
-  h("button", { type: "submit" }, "Create"), " ", msg);
-  return h("details", { class: "create" }, h("summary", {}, "Create a VM"), form);
+  devSlot,
+  submit, " ", msg);
+  return h("details", {
+    class: "create",
+    ontoggle: (e) => {
+      if (!e.target.open || heavy) return;
+      import(VMPAGE_JS).then((m) => {
+        heavy = m;
+        fillRows(m);
+      }).catch((err) => (msg.textContent = "cannot load the form: " + err.message));
+    },
+  }, h("summary", {}, "Create a VM"), form);
 }
 
 function viewList() {
@@ -274,15 +272,16 @@ function viewVm(name) {
   const edit = h("div", { id: "edit-slot" });
   const clone = h("div", { id: "clone-slot" });
   const devs = h("div", { id: "devices" });
+  const snapSlot = h("div", { id: "snapshots-slot" });
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← all VMs")),
     head, edit, clone,
     h("section", {}, h("h2", {}, "Console ", status), term),
     h("section", {}, h("h2", {}, "CPU"), chart),
-    devs,
+    devs, snapSlot,
     h("section", {}, h("h2", {}, "Events"), evs));
 
-  let closeConsole = null, state = null, vmObj = null, cloneKey = null, tables = null;
+  let closeConsole = null, state = null, vmObj = null, cloneKey = null, tables = null, snaps = null;
   function attach() {
     if (closeConsole) closeConsole();
     closeConsole = null;
@@ -324,8 +323,9 @@ function viewVm(name) {
     const was = state;
     state = vmObj.state;
     if (was !== state && !edit.querySelector("details[open]"))
-      edit.replaceChildren(editForm(vmObj, refresh));
+      edit.replaceChildren(heavy.editForm(vmObj, refresh, flash));
     tables.definition(vmObj);
+    snaps.vm(vmObj);
     // clone and convert: a VM that is off; rebuilt when that or its
     // being a template changes (not under the user's typing otherwise)
     const off = vmObj.state !== "running" && vmObj.state !== "paused";
@@ -345,6 +345,7 @@ function viewVm(name) {
   const onEv = (e) => {
     if (e.vm !== name) return;
     showEvent(e);
+    if (snaps && e.action.startsWith("snapshot")) snaps.reload();
     refresh();
   };
   eventListeners.add(onEv);
@@ -360,67 +361,11 @@ function viewVm(name) {
     if (gone) return;
     heavy = m;
     tables = heavy.deviceTables(devs);
+    snaps = heavy.snapshotBox(snapSlot, name, flash, refresh);
     refresh();
     stopChart = heavy.cpuChart(chart, name, (s) => tables.stats(s));
     t = setInterval(refresh, 5000);
   });
-}
-
-// The edit form of a VM: size (while it is not running) and QoS (at any
-// time), sent as a JSON merge patch of its definition (RFC 7396: an
-// empty limit is null, i.e. unlimited).
-function editForm(vm, after) {
-  const d = vm.definition || {};
-  const q = d.qos || {}, qc = q.cpu || {}, qm = q.memory || {};
-  const running = vm.state === "running" || vm.state === "paused";
-  const shares = (id, v) => h("select", { id },
-    ...["low", "normal", "high"].map((o) => h("option", { value: o, selected: o === v }, o)),
-    ...(["low", "normal", "high"].includes(v) ? [] : [h("option", { value: String(v), selected: true }, String(v))]));
-  const inp = (id, v, attrs = {}) => h("input", { id, value: v == null ? "" : String(v), ...attrs });
-  const lab = (text, el) => h("label", {}, text + " ", el);
-  const msg = h("span", { class: "error", id: "edit-error" });
-  const form = h("form", {
-    id: "edit",
-    onsubmit: async (e) => {
-      e.preventDefault();
-      const val = (id) => form.querySelector("#" + id).value.trim();
-      const num = (s) => (/^[0-9]+$/.test(s) ? Number(s) : s);
-      const patch = {
-        qos: {
-          cpu: { shares: num(val("e-cshares")), reservation_mhz: Number(val("e-cres") || 0),
-            limit_mhz: val("e-clim") ? Number(val("e-clim")) : null },
-          memory: { shares: num(val("e-mshares")), reservation: val("e-mres") || "0",
-            limit: val("e-mlim") || null },
-        },
-      };
-      if (!running) {
-        patch.cpus = Number(val("e-cpus"));
-        patch.memory = val("e-mem");
-      }
-      msg.textContent = "";
-      try {
-        await call("PATCH", `/v1/vms/${encodeURIComponent(vm.name)}`, patch);
-        msg.textContent = "";
-        flash(`${vm.name}: saved`, false);
-        after();
-      } catch (err) {
-        msg.textContent = err.message;
-      }
-    },
-  },
-  lab("vCPUs", inp("e-cpus", d.cpus, { type: "number", min: 1, max: 64, disabled: running })),
-  lab("Memory", inp("e-mem", d.memory, { size: 6, disabled: running })),
-  running ? h("span", { class: "muted" }, " (size: stop the VM to change)") : null,
-  h("br"),
-  lab("CPU shares", shares("e-cshares", qc.shares || "normal")),
-  lab("reservation MHz", inp("e-cres", qc.reservation_mhz || 0, { size: 7 })),
-  lab("limit MHz", inp("e-clim", qc.limit_mhz, { size: 7, placeholder: "unlimited" })),
-  h("br"),
-  lab("Memory shares", shares("e-mshares", qm.shares || "normal")),
-  lab("reservation", inp("e-mres", qm.reservation || "0", { size: 6 })),
-  lab("limit", inp("e-mlim", qm.limit, { size: 6, placeholder: "unlimited" })),
-  h("button", { type: "submit" }, "Save"), " ", msg);
-  return h("details", { class: "create", id: "edit-box" }, h("summary", {}, "Edit size and QoS"), form);
 }
 
 // ---- host -----------------------------------------------------------------
