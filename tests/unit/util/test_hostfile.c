@@ -106,7 +106,7 @@ static void test_added_stands_for_path(void **state)
 	assert_int_equal(read(fd, buf, 4), 4); /* from the start */
 	assert_string_equal(buf, "cccc");
 	close(fd);
-	/* another mode, another file: the path's own */
+	/* another path: its own file */
 	fd = hostfile_open(file_b, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(read(fd, buf, 4), 4);
