@@ -85,6 +85,9 @@ def test_migrate_back_and_forth_ten_times(tmp_path, guest):
             echo = EchoServer(lan.ns_lan)
             try:
                 run(tmp_path, a, b, guest, 10, echo=echo)
+                # the connection goes on after the last move: 100 lines
+                # echoed in all (ten quick moves may take less time)
+                echo.wait_more(100, 60 * TIME_SCALE)
             finally:
                 summary = echo.stop()
             print(summary)
