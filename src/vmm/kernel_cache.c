@@ -68,25 +68,50 @@ static int lookup(const char *path, const struct stat *st)
 	return -1;
 }
 
-/* Keep fd as the copy of path (lock held): a free slot, else the least
- * recently used. */
+/* The least recently used copy, or NULL (lock held). */
+static struct entry *oldest(void)
+{
+	struct entry *v = NULL;
+
+	for (unsigned i = 0; i < KERNEL_CACHE_MAX; i++)
+		if (cache[i].fd >= 0 && (!v || cache[i].used < v->used))
+			v = &cache[i];
+	return v;
+}
+
+static uint64_t bytes_kept(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < KERNEL_CACHE_MAX; i++)
+		if (cache[i].fd >= 0)
+			n += (uint64_t)cache[i].st.st_size;
+	return n;
+}
+
+/* Keep fd as the copy of path (lock held): in place of a racing start's
+ * copy of the same file, else in a free slot, the least recently used
+ * copies going first until the bytes fit. */
 static void insert(const char *path, const struct stat *st, int fd)
 {
-	struct entry *v = &cache[0];
+	struct entry *v = NULL;
 	char *p = strdup(path);
 
 	if (!p)
 		return;
-	for (unsigned i = 0; i < KERNEL_CACHE_MAX; i++) {
-		struct entry *e = &cache[i];
-
-		if (e->fd >= 0 && !strcmp(e->path, path)) {
-			v = e; /* a racing start's copy of the same file */
-			break;
-		}
-		if (e->fd < 0 || (v->fd >= 0 && e->used < v->used))
-			v = e;
-	}
+	for (unsigned i = 0; i < KERNEL_CACHE_MAX && !v; i++)
+		if (cache[i].fd >= 0 && !strcmp(cache[i].path, path))
+			v = &cache[i];
+	if (v)
+		entry_free(v);
+	while (bytes_kept() + (uint64_t)st->st_size > KERNEL_CACHE_BYTES &&
+	       oldest())
+		entry_free(oldest());
+	for (unsigned i = 0; i < KERNEL_CACHE_MAX && !v; i++)
+		if (cache[i].fd < 0)
+			v = &cache[i];
+	if (!v)
+		v = oldest();
 	entry_free(v);
 	v->path = p;
 	v->st = *st;

@@ -152,6 +152,43 @@ static void test_least_recently_used_goes(void **state)
 	}
 }
 
+/* At most KERNEL_CACHE_BYTES together: three 100 MiB kernels (sparse
+ * files) do not fit, the oldest copy goes. */
+static void test_bytes_bounded(void **state)
+{
+	const off_t big = 100 << 20;
+	struct error err = { 0 };
+	ino_t ino[4];
+	char p[96];
+	int fd;
+
+	(void)state;
+	_Static_assert(3 * (100ULL << 20) > KERNEL_CACHE_BYTES &&
+			       2 * (100ULL << 20) <= KERNEL_CACHE_BYTES,
+		       "two of them fit, three do not");
+	for (unsigned i = 1; i <= 3; i++) {
+		write_file(i, "x");
+		path_of(p, sizeof(p), i);
+		assert_int_equal(truncate(p, big), 0);
+		fd = kernel_cache_get(p, &err);
+		assert_true(fd >= 0);
+		ino[i] = inode(fd);
+		close(fd);
+	}
+	path_of(p, sizeof(p), 3); /* kept */
+	fd = kernel_cache_get(p, &err);
+	assert_int_equal(inode(fd), ino[3]);
+	close(fd);
+	path_of(p, sizeof(p), 2); /* kept */
+	fd = kernel_cache_get(p, &err);
+	assert_int_equal(inode(fd), ino[2]);
+	close(fd);
+	path_of(p, sizeof(p), 1); /* dropped for k3: copied again */
+	fd = kernel_cache_get(p, &err);
+	assert_int_not_equal(inode(fd), ino[1]);
+	close(fd);
+}
+
 /* Bad files: a clear error naming the path. */
 static void test_bad_files(void **state)
 {
@@ -167,6 +204,10 @@ static void test_bad_files(void **state)
 	write_file(0, "");
 	path_of(p, sizeof(p), 0);
 	assert_int_equal(kernel_cache_get(p, &err), -EINVAL);
+	/* larger than a copy may be (sparse: nothing is read) */
+	assert_int_equal(truncate(p, (off_t)KERNEL_CACHE_FILE_MAX + 1), 0);
+	assert_int_equal(kernel_cache_get(p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "128 MiB"));
 }
 
 int main(void)
@@ -176,6 +217,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_least_recently_used_goes,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bytes_bounded, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_files, setup,
 						teardown),
 	};
