@@ -482,15 +482,13 @@ int gmem_map_file(struct gmem *gm, uint64_t gpa, int fd, uint64_t len)
  * own: the slot stays mapped and the punched hole leaves it reading zeros, which
  * keeps the invariant gmem_make_private() relies on.
  */
-int gmem_release_page(struct gmem *gm, uint64_t gpa)
+/* Release gfn's frame. synced: a pooled entry with NOCACHE that was in
+ * place before a TLB sync ended (gmem_release_pages; 0: none), which
+ * needs no sync of its own while gfn still holds exactly it. */
+static void release_frame(struct gmem *gm, uint64_t gfn, uintptr_t synced)
 {
-	uint64_t off, gfn;
-	uintptr_t cur;
+	uintptr_t cur = gmem_wait_not_busy(gm, gfn);
 
-	if (!gmem_ram_offset(gm, gpa, 1, &off))
-		return -EFAULT;
-	gfn = off >> GUEST_PAGE_SHIFT;
-	cur = gmem_wait_not_busy(gm, gfn);
 	/* private, protected, probed or out (not the zero frame): to zero */
 	while ((cur & ~P2M_FLAGS_MASK) != (uintptr_t)gm->zero_page) {
 		if (cur & P2M_F_BUSY) {
@@ -514,7 +512,8 @@ int gmem_release_page(struct gmem *gm, uint64_t gpa)
 		}
 		/* no TLB may go on reading the pool frame once its
 		 * reference goes back */
-		if ((cur & P2M_F_POOL) && !gmem_pool_uncache(gm, gfn, &cur))
+		if ((cur & P2M_F_POOL) && cur != synced &&
+		    !gmem_pool_uncache(gm, gfn, &cur))
 			continue;
 		if (p2m_cas(gm, gfn, &cur, gm->zero_entry)) {
 			if (cur & P2M_F_POOL)
@@ -534,7 +533,75 @@ int gmem_release_page(struct gmem *gm, uint64_t gpa)
 	gmem_mark_dirty(gm, gfn);
 	atomic_fetch_add_explicit(&gm->frames_released, 1,
 				  memory_order_relaxed);
+}
+
+int gmem_release_page(struct gmem *gm, uint64_t gpa)
+{
+	uint64_t off;
+
+	if (!gmem_ram_offset(gm, gpa, 1, &off))
+		return -EFAULT;
+	release_frame(gm, off >> GUEST_PAGE_SHIFT, 0);
 	return 0;
+}
+
+/*
+ * A batch: every pooled (or file) entry of it is made NOCACHE first and
+ * one TLB sync covers them all, instead of one sync per page. Each such
+ * gfn stays pinned until its release, so no commit can map a pool frame
+ * there again meanwhile (commits refuse pinned frames): an entry that is
+ * still the one seen before the sync was never cached after it.
+ */
+size_t gmem_release_pages(struct gmem *gm, const uint64_t *gpa, size_t n)
+{
+	uintptr_t synced[GMEM_RELEASE_BATCH];
+	uint64_t gfns[GMEM_RELEASE_BATCH];
+	bool pinned[GMEM_RELEASE_BATCH];
+	size_t done = 0;
+
+	for (size_t base = 0; base < n; base += GMEM_RELEASE_BATCH) {
+		size_t m = n - base < GMEM_RELEASE_BATCH ? n - base
+							 : GMEM_RELEASE_BATCH;
+		bool sync = false;
+
+		for (size_t i = 0; i < m; i++) {
+			uint64_t off;
+			uintptr_t cur;
+
+			synced[i] = 0;
+			pinned[i] = false;
+			gfns[i] = UINT64_MAX;
+			if (!gmem_ram_offset(gm, gpa[base + i], 1, &off))
+				continue;
+			gfns[i] = off >> GUEST_PAGE_SHIFT;
+			if (!gm->tlb_sync ||
+			    !(p2m_get(gm, gfns[i]) & P2M_F_POOL))
+				continue; /* nothing a TLB may cache */
+			atomic_fetch_add(&gm->pins[gfns[i]], 1);
+			pinned[i] = true;
+			atomic_thread_fence(memory_order_seq_cst);
+			cur = p2m_get(gm, gfns[i]);
+			while ((cur & P2M_F_POOL) &&
+			       !(cur & (P2M_F_BUSY | P2M_F_NOCACHE)) &&
+			       !p2m_cas(gm, gfns[i], &cur, cur | P2M_F_NOCACHE))
+				;
+			if ((cur & P2M_F_POOL) && !(cur & P2M_F_BUSY)) {
+				synced[i] = cur | P2M_F_NOCACHE;
+				sync = true;
+			}
+		}
+		if (sync)
+			gm->tlb_sync(gm->tlb_sync_opaque);
+		for (size_t i = 0; i < m; i++) {
+			if (gfns[i] == UINT64_MAX)
+				continue;
+			release_frame(gm, gfns[i], synced[i]);
+			if (pinned[i])
+				atomic_fetch_sub(&gm->pins[gfns[i]], 1);
+			done++;
+		}
+	}
+	return done;
 }
 
 void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st)

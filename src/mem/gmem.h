@@ -198,6 +198,13 @@ void gmem_dma_unpin(struct gmem *gm, uint64_t gpa, uint64_t len);
  * be flushed by the caller's owner; a write racing with the release may be
  * lost (never host-unsafe). */
 int gmem_release_page(struct gmem *gm, uint64_t gpa);
+/* gmem_release_page for each of n gpas (any order; one outside RAM is
+ * skipped), faster for many: the frames shared through the pool or a
+ * mapped file cost one sync of the harts' TLBs per GMEM_RELEASE_BATCH
+ * pages instead of one each (balloon inflation, free page reporting).
+ * Returns how many were released. */
+#define GMEM_RELEASE_BATCH 256
+size_t gmem_release_pages(struct gmem *gm, const uint64_t *gpa, size_t n);
 
 struct gmem_stats {
 	uint64_t frames_total;	  /* ram_size / 4 KiB */

@@ -104,6 +104,7 @@ int virtio_balloon_handle_pfns(struct virtio_balloon *b,
 			       const struct virtq_req *req, bool inflate)
 {
 	uint32_t pfns[PFN_CHUNK];
+	uint64_t gpas[PFN_CHUNK];
 	uint64_t n_total, off, bad = 0, bad_gpa = 0;
 	int done = 0;
 
@@ -117,6 +118,7 @@ int virtio_balloon_handle_pfns(struct virtio_balloon *b,
 
 		if (req_read(req, off * 4, pfns, n * 4) != n * 4)
 			return -EINVAL;
+		size_t k = 0;
 		for (i = 0; i < n; i++) {
 			uint64_t gpa = (uint64_t)le32toh(pfns[i])
 				       << VIRTIO_BALLOON_PFN_SHIFT;
@@ -126,10 +128,11 @@ int virtio_balloon_handle_pfns(struct virtio_balloon *b,
 					bad_gpa = gpa;
 				continue;
 			}
-			if (inflate && gmem_release_page(b->mem, gpa) < 0)
-				continue;
-			done++;
+			gpas[k++] = gpa;
 		}
+		/* one TLB sync for the chunk's shared frames, not one each */
+		done += (int)(inflate ? gmem_release_pages(b->mem, gpas, k)
+				      : k);
 	}
 	note_invalid(b, inflate ? "inflate" : "deflate", "outside guest RAM",
 		     bad_gpa, bad);
@@ -210,9 +213,14 @@ int virtio_balloon_handle_report(struct virtio_balloon *b,
 				     gpa, 1);
 			continue;
 		}
-		for (; start < end; start += GUEST_PAGE_SIZE) {
-			if (gmem_release_page(b->mem, start) == 0)
-				done++;
+		while (start < end) {
+			uint64_t gpas[PFN_CHUNK];
+			size_t k = 0;
+
+			for (; start < end && k < PFN_CHUNK;
+			     start += GUEST_PAGE_SIZE)
+				gpas[k++] = start;
+			done += (int)gmem_release_pages(b->mem, gpas, k);
 		}
 	}
 	atomic_fetch_add_explicit(&b->reported, (uint64_t)done,

@@ -754,6 +754,44 @@ static void test_map_file(void **state)
 	free(back);
 }
 
+/* gmem_release_pages: the file frames of a batch cost one TLB sync, not
+ * one each; private frames, zero frames and gpas outside RAM mixed in. */
+static void test_release_batch(void **state)
+{
+	struct gmem *gm = new_gmem();
+	const size_t len = 8 * PG;
+	const uint64_t gpa = RAM_BASE + 64 * PG;
+	int fd = pattern_memfd(len, true);
+	uint64_t list[12];
+	uint8_t back[PG], zero[PG] = { 0 };
+	struct gmem_stats st;
+
+	(void)state;
+	gmem_set_tlb_sync(gm, count_sync, NULL);
+	assert_int_equal(gmem_map_file(gm, gpa, fd, len), 0);
+	assert_int_equal(gmem_write(gm, gpa + 20 * PG, "p", 1), 0);
+	for (unsigned i = 0; i < 8; i++)
+		list[i] = gpa + i * PG + (i & 1) * 9; /* any offset */
+	list[8] = gpa + 20 * PG;		      /* private */
+	list[9] = gpa + 30 * PG;		      /* zero frame */
+	list[10] = RAM_BASE + RAM_SIZE;		      /* outside RAM */
+	list[11] = gpa + 3 * PG;		      /* twice */
+	syncs = 0;
+	assert_int_equal(gmem_release_pages(gm, list, 12), 11);
+	assert_int_equal(syncs, 1);
+	gmem_get_stats(gm, &st);
+	assert_int_equal(st.frames_file, 0);
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(gmem_read(gm, gpa + i * PG, back, PG), 0);
+		assert_memory_equal(back, zero, PG);
+	}
+	assert_int_equal(gmem_read(gm, gpa + 20 * PG, back, PG), 0);
+	assert_memory_equal(back, zero, PG);
+	assert_int_equal(gmem_release_pages(gm, list, 0), 0);
+	gmem_destroy(gm);
+	close(fd);
+}
+
 static void test_rw_cross_page_and_bounds(void **state)
 {
 	struct gmem *gm = new_gmem();
@@ -1003,6 +1041,7 @@ int main(void)
 		cmocka_unit_test(test_rw_cross_page_and_bounds),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_map_file),
+		cmocka_unit_test(test_release_batch),
 		cmocka_unit_test(test_dma_map),
 		cmocka_unit_test(test_dirty_log),
 		cmocka_unit_test(test_ram_memfd),

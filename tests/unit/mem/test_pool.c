@@ -349,6 +349,34 @@ static void test_cached_reads(void **state)
 	fill(f.gm, 3, 0x11);
 	assert_int_equal(gmem_release_page(f.gm, RAM_BASE + 3 * PG), 0);
 	assert_int_equal(sp.calls, 2);
+
+	/* a batch (gmem_release_pages): both pooled frames uncached by
+	 * one sync, both references back, the private one released too */
+	for (uint64_t g = 6; g <= 7; g++) {
+		fill(f.gm, g, (uint8_t)(0x60 + g));
+		pool_copy(&f, (uint32_t)(4 + g), g);
+		assert_true(gmem_pool_protect(f.gm, g));
+	}
+	for (uint64_t g = 6; g <= 7; g++)
+		assert_true(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm),
+					     (uint32_t)g, (uint32_t)(4 + g)));
+	fill(f.gm, 8, 0x11);
+	sp.gfn = 7;
+	sp.pool = gmem_pool_frame(f.gm, 11);
+	uint64_t batch[3] = { RAM_BASE + 6 * PG, RAM_BASE + 7 * PG,
+			      RAM_BASE + 8 * PG };
+	assert_int_equal(gmem_release_pages(f.gm, batch, 3), 3);
+	assert_int_equal(sp.calls, 3);
+	assert_int_equal(sp.nocache, 3);
+	assert_int_equal(sp.on_pool, 3);
+	assert_int_equal(stats(f.gm).frames_pool_shared, 0);
+	for (uint64_t g = 6; g <= 8; g++) {
+		assert_int_equal(gmem_read(f.gm, RAM_BASE + g * PG, got, PG),
+				 0);
+		assert_memory_equal(got, want, PG); /* zeros */
+	}
+	gmem_pool_send_drops(f.gm);
+	assert_int_equal(f.n_drops, 4);
 	fake_fini(&f);
 }
 
