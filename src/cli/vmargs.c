@@ -284,7 +284,7 @@ static int console_json(const char *arg, json_t **out, struct error *err)
 /* --disk: the definition's parser, the path made absolute. */
 static int disk_json(const char *arg, json_t **out, struct error *err)
 {
-	static struct vmdef_disk d; /* 4 KB; getopt makes this one thread */
+	static struct vmdef_disk d; /* 12 KB; getopt makes this one thread */
 	char abs[VIRTIO_BLK_PATH_MAX];
 
 	if (vmdef_opt_disk(arg, &d, err) < 0)
