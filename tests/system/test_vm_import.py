@@ -8,7 +8,8 @@ write their own; the image is never written. The stored definitions name
 the new images, not the image they came from. Bad input (a missing file,
 a directory, a format we do not read, path and import_from together, a
 relative path, a name in use) is refused naming disks[N], leaving no VM
-and no file behind. `softvisor run` refuses import-from.
+and no file behind; a copy that fails in its task removes every image
+made and leaves no VM. `softvisor run` refuses import-from.
 """
 
 import hashlib
@@ -241,3 +242,35 @@ def test_import_refused(daemon, guest, tmp_path):
     disks_dir = daemon.state / "disks"
     assert not disks_dir.exists() or not os.listdir(disks_dir), \
         os.listdir(disks_dir)
+
+
+def test_import_failure_leaves_nothing(daemon, guest, tmp_path):
+    """A copy that fails in the task (a qcow2 image whose L1 table points
+    past its end: its header passes the checks, its data cannot be read)
+    removes every image the request made, the linked one too, and leaves
+    no VM."""
+    raw = seed(tmp_path)
+    before = sha256(raw)
+    good = tmp_path / "good.qcow2"
+    image("convert", "-O", "qcow2", raw, good)
+    data = bytearray(good.read_bytes())
+    l1 = int.from_bytes(data[40:48], "big")  # header: l1_table_offset
+    data[l1:l1 + 8] = ((1 << 63) | (1 << 40)).to_bytes(8, "big")
+    bad = tmp_path / "bad.qcow2"
+    bad.write_bytes(bytes(data))
+    api = daemon.api()
+    st, t = api.call("POST", "/v1/vms", guest_definition(
+        guest, "broken", disks=[{"import_from": str(raw), "linked": True},
+                                {"import_from": str(bad)}]))
+    assert st == 202, (st, t)
+    t = api.wait_task(t["id"])
+    assert t["state"] == "error", t
+    assert t["message"].startswith("disks[1]: "), t
+    st, _ = api.call("GET", "/v1/vms/broken")
+    assert st == 404
+    assert os.listdir(daemon.state / "disks") == []
+    assert sha256(raw) == before
+    # the event log says what happened
+    ev = api.ok("GET", "/v1/events?vm=broken")["events"]
+    assert any(e["action"] == "create" and e["result"] == "failed"
+               for e in ev), ev
