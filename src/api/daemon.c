@@ -648,6 +648,17 @@ int daemon_vm_list(struct daemon *d, json_t **out, struct error *err)
 	return 0;
 }
 
+int daemon_check_no_import(const struct vmdef *def, const char *where,
+			   struct error *err)
+{
+	int i = vmdef_import_disk(def);
+	if (i < 0)
+		return 0;
+	return error_set(err, EINVAL,
+			 "disks[%d].import_from: only for the disks of %s", i,
+			 where);
+}
+
 static json_t *vm_json_of(struct daemon *d, struct dvm *v)
 {
 	(void)d;
@@ -688,6 +699,8 @@ int daemon_vm_create(struct daemon *d, const char *actor, const char *body,
 		return error_set(err, ENOMEM, "out of memory");
 	int64_t id;
 	int r = vmdef_parse(body, def, err);
+	if (!r)
+		r = daemon_check_no_import(def, "a new VM (POST /v1/vms)", err);
 	if (!r) {
 		pthread_mutex_lock(&d->create_lock);
 		r = inventory_vm_create(d->inv, def, &id, err);
@@ -786,6 +799,8 @@ int daemon_vm_patch(struct daemon *d, const char *actor, const char *ref,
 		r = vmdef_from_json(merged, def, err);
 		json_decref(merged);
 	}
+	if (!r) /* an image is made into a disk once, with its VM */
+		r = daemon_check_no_import(def, "a new VM (POST /v1/vms)", err);
 	bool live = v->state == VM_STATE_RUNNING || v->state == VM_STATE_PAUSED;
 	/* a suspended VM continues on the machine it was saved from */
 	if (!r && v->state == VM_STATE_SUSPENDED &&

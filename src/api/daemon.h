@@ -90,6 +90,14 @@ int daemon_vm_summary(struct daemon *d, json_t **out, struct error *err);
 /* Create from a VM definition (JSON text); *out is the new VM. */
 int daemon_vm_create(struct daemon *d, const char *actor, const char *body,
 		     json_t **out, struct error *err);
+/* POST /v1/vms (daemon_import.c). Without disks[].import_from it is
+ * daemon_vm_create (*task false, *out the VM). With, each such disk is
+ * made from its image and *out is a task (*task true; 202, docs/api.yaml
+ * "Disks from an image"): ended already when every import is linked,
+ * else running while the copies are made; the VM exists once it
+ * succeeded. Bad input fails before the task, naming disks[N]. */
+int daemon_vm_create_api(struct daemon *d, const char *actor, const char *body,
+			 json_t **out, bool *task, struct error *err);
 int daemon_vm_get(struct daemon *d, const char *vm, json_t **out,
 		  struct error *err);
 /* JSON merge patch (RFC 7396) of the definition. cpus, memory, boot,

@@ -247,6 +247,21 @@ int daemon_template_check_delete(struct daemon *d, struct dvm *v,
 				 struct error *err);
 void daemon_templates_load(struct daemon *d);
 
+/* daemon.c: -EINVAL naming the first disk of def with import_from (a
+ * definition only POST /v1/vms takes, daemon_import.c); where says
+ * what may have it. 0 without. */
+int daemon_check_no_import(const struct vmdef *def, const char *where,
+			   struct error *err);
+
+/* daemon_mirror.c: a name for a new image of VM vm's disk i,
+ * <state_dir>/disks/<vm>-disk<i>[-k].<format> (the directory made if
+ * needed): the first k that is free. reserve: the file is created (empty,
+ * O_EXCL) so that nobody else takes it; else the caller creates it, with
+ * O_EXCL (image_clone, image_copy), and a race is an EEXIST error. */
+int daemon_new_image_path(struct daemon *d, const char *vm, unsigned i,
+			  const char *format, bool reserve, char *out,
+			  size_t cap, struct error *err);
+
 /* daemon_host.c: the scheduler. attach fills slot for a VM about to start
  * (admission control: -ENOSPC with the numbers); detach after it ended. */
 int daemon_sched_open(struct daemon *d, struct error *err);

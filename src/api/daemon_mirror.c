@@ -113,10 +113,9 @@ void daemon_mirror_done(struct daemon_mirror_in *mi, bool ok)
 	free(mi);
 }
 
-/* A new file <state_dir>/disks/<vm>-disk<i>[-k].<format>, created here. */
-static int new_image_path(struct daemon *d, const char *vm, unsigned i,
-			  const char *format, char *out, size_t cap,
-			  struct error *err)
+int daemon_new_image_path(struct daemon *d, const char *vm, unsigned i,
+			  const char *format, bool reserve, char *out,
+			  size_t cap, struct error *err)
 {
 	char dir[4096];
 
@@ -133,6 +132,11 @@ static int new_image_path(struct daemon *d, const char *vm, unsigned i,
 			     format) >= (int)cap)
 			return error_set(err, ENAMETOOLONG,
 					 "disk path too long");
+		if (!reserve) {
+			if (access(out, F_OK) < 0 && errno == ENOENT)
+				return 0;
+			continue;
+		}
 		int fd = open(out, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
 			      0600);
 		if (fd >= 0) {
@@ -229,8 +233,9 @@ int daemon_mirror_prepare(struct daemon *d, const char *query, char **def_json,
 				      fmt);
 			break;
 		}
-		r = new_image_path(d, name, (unsigned)i, fmt, mi->paths[i],
-				   sizeof(mi->paths[i]), err);
+		r = daemon_new_image_path(d, name, (unsigned)i, fmt, true,
+					  mi->paths[i], sizeof(mi->paths[i]),
+					  err);
 		if (r)
 			break;
 		mi->n = (unsigned)i + 1;

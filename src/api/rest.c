@@ -254,6 +254,7 @@ struct req {
 	struct error err;
 	struct rest_audit_info *audit; /* handlers may set its target */
 	struct grant grant;	       /* what the client may do */
+	int status;		       /* success status; 0: the route's */
 };
 
 enum {
@@ -297,12 +298,21 @@ static void set_location(struct req *q, const char *prefix, const char *id)
 
 static int h_vm_create(struct req *q)
 {
-	int rc = daemon_vm_create(q->r->d, q->actor, q->body ? q->body : "",
-				  &q->out, &q->err);
+	bool task = false;
+	int rc = daemon_vm_create_api(q->r->d, q->actor, q->body ? q->body : "",
+				      &q->out, &task, &q->err);
 	const char *name;
 
-	if (rc == 0 &&
-	    (name = json_string_value(json_object_get(q->out, "name")))) {
+	if (rc == 0 && task) {
+		/* disks made from images: 202 and the task (docs/api.yaml) */
+		q->status = 202;
+		snprintf(q->headers, sizeof(q->headers),
+			 "Location: /v1/tasks/%" JSON_INTEGER_FORMAT "\r\n",
+			 json_integer_value(json_object_get(q->out, "id")));
+		snprintf(q->audit->target, sizeof(q->audit->target), "%s",
+			 json_string_value(json_object_get(q->out, "vm")));
+	} else if (rc == 0 && (name = json_string_value(
+				       json_object_get(q->out, "name")))) {
 		set_location(q, "/v1/vms/", name);
 		snprintf(q->audit->target, sizeof(q->audit->target), "%s",
 			 name);
@@ -888,7 +898,8 @@ static int run_route(struct req *q, const struct route *rt)
 					      vm ? vm : "");
 		}
 	}
-	rc = send_json(q->conn, rt->status, q->headers, q->out);
+	rc = send_json(q->conn, q->status ? q->status : rt->status, q->headers,
+		       q->out);
 	json_decref(q->out);
 	return rc;
 }

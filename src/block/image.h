@@ -122,6 +122,19 @@ int image_info(const char *path, struct image_info *info, struct error *err);
 int image_info_unlocked(const char *path, struct image_info *info,
 			struct error *err);
 
+/* The format of an image from its first bytes (buf, n of them; 512 are
+ * enough): "qcow2", "raw" (nothing else recognised), or the name of a
+ * format this project does not read ("VMDK", "VDI", "VHDX", "VHD", "QED",
+ * "LUKS", "qcow" (version 1), ...). Pure. */
+const char *image_format_probe(const uint8_t *buf, size_t n);
+/* May path be made into a new disk (a VM created from an image,
+ * docs/vm-definition.md "Disks from an image")? A regular, non-empty
+ * file, raw or qcow2 (image_format_probe), not encrypted, its backing
+ * chain whole; info describes it then. Only reads. -ENOENT, -EINVAL, ...
+ * with a message that starts with path or says what path is. */
+int image_import_check(const char *path, struct image_info *info,
+		       struct error *err);
+
 /* Backing chains and external snapshots (image_chain.c; docs/block.md
  * "External snapshots"). One image of a chain, the top first. */
 struct image_chain_entry {

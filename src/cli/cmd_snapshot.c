@@ -297,12 +297,6 @@ static int clone_opt(int c, const char *arg, void *opaque, struct error *err)
 	return 0;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 int cmd_vm_clone(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -318,9 +312,7 @@ int cmd_vm_clone(int argc, char **argv)
 	const char *pos[2];
 	struct client *c;
 	json_t *body, *task = NULL;
-	char tpath[64];
-	int r, shown = -1;
-	bool tty = isatty(2);
+	int r;
 
 	r = cmd_parse(argc, argv, "vm clone", opts, clone_opt, &a, 2, pos, &o,
 		      clone_usage);
@@ -337,25 +329,10 @@ int cmd_vm_clone(int argc, char **argv)
 	r = cmd_call(c, "POST", path, body, &task);
 	free(path);
 	json_decref(body);
+	if (!r && !a.no_wait)
+		r = cmd_task_wait(c, &task);
 	if (r)
 		goto out;
-	snprintf(tpath, sizeof(tpath), "/v1/tasks/%lld",
-		 (long long)cmd_jnum(task, "id"));
-	while (!a.no_wait && !strcmp(cmd_jstr(task, "state"), "running")) {
-		int pct = (int)cmd_jnum(task, "progress");
-		if (tty && pct != shown) {
-			fprintf(stderr, "\r    (%3d/100%%) %s", pct,
-				cmd_jstr(task, "message"));
-			shown = pct;
-		}
-		sleep_ms(200);
-		json_decref(task);
-		task = NULL;
-		if ((r = cmd_call(c, "GET", tpath, NULL, &task)) != 0)
-			goto out;
-	}
-	if (tty && shown >= 0)
-		fputc('\n', stderr);
 	if (client_output(c) == CLIENT_OUTPUT_JSON)
 		output_json(stdout, task);
 	else if (a.no_wait)

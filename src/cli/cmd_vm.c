@@ -41,13 +41,29 @@ static int vm_create(int argc, char **argv)
 		json_decref(def);
 		return r;
 	}
-	r = cmd_call(c, "POST", "/v1/vms", def, &vm);
-	if (!r) {
-		if (client_output(c) == CLIENT_OUTPUT_JSON)
-			output_json(stdout, vm);
-		else
-			printf("created %s (id %lld)\n", cmd_jstr(vm, "name"),
-			       (long long)cmd_jnum(vm, "id"));
+	int status = 0;
+	if (client_request(c, "POST", "/v1/vms", def, &vm, &status, &err) < 0) {
+		json_decref(vm);
+		vm = NULL;
+		r = cmd_fail(&err);
+	}
+	/* disks made from images: a task (202), followed as vm clone does */
+	if (!r && status == 202)
+		r = cmd_task_wait(c, &vm);
+	if (r) {
+		/* printed */
+	} else if (client_output(c) == CLIENT_OUTPUT_JSON) {
+		output_json(stdout, vm);
+	} else if (status != 202) {
+		printf("created %s (id %lld)\n", cmd_jstr(vm, "name"),
+		       (long long)cmd_jnum(vm, "id"));
+	} else if (!strcmp(cmd_jstr(vm, "state"), "success")) {
+		printf("%s\n", cmd_jstr(vm, "message"));
+	}
+	if (!r && status == 202 && strcmp(cmd_jstr(vm, "state"), "success")) {
+		error_set(&err, EIO, "creating %s failed: %s",
+			  cmd_jstr(vm, "vm"), cmd_jstr(vm, "message"));
+		r = cmd_fail(&err);
 	}
 	json_decref(vm);
 	json_decref(def);

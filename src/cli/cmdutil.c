@@ -3,6 +3,8 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/cmdutil.h"
@@ -143,6 +145,39 @@ int cmd_call(struct client *c, const char *method, const char *path,
 		return cmd_fail(&err);
 	}
 	return 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+int cmd_task_wait(struct client *c, json_t **task)
+{
+	char tpath[64];
+	int r = 0, shown = -1;
+	bool tty = isatty(2);
+
+	snprintf(tpath, sizeof(tpath), "/v1/tasks/%lld",
+		 (long long)cmd_jnum(*task, "id"));
+	/* poll the task until it leaves "running" (docs/api.md Task) */
+	while (!strcmp(cmd_jstr(*task, "state"), "running")) {
+		int pct = (int)cmd_jnum(*task, "progress");
+		if (tty && pct != shown) {
+			fprintf(stderr, "\r    (%3d/100%%) %s", pct,
+				cmd_jstr(*task, "message"));
+			shown = pct;
+		}
+		sleep_ms(200);
+		json_decref(*task);
+		*task = NULL;
+		if ((r = cmd_call(c, "GET", tpath, NULL, task)) != 0)
+			break;
+	}
+	if (tty && shown >= 0)
+		fputc('\n', stderr);
+	return r;
 }
 
 const char *cmd_jstr(const json_t *o, const char *key)

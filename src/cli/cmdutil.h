@@ -49,6 +49,13 @@ char *cmd_escape(const char *s);
 int cmd_call(struct client *c, const char *method, const char *path,
 	     const json_t *body, json_t **reply);
 
+/* Follow the task *task (a 202 answer) with GET /v1/tasks/ID until it
+ * leaves "running", *task replaced by each answer; on a terminal (stderr)
+ * its progress and message on one line. 0 or CLI_EXIT_FAIL (the daemon
+ * did not answer; printed). Whether the task succeeded is the caller's
+ * to read. */
+int cmd_task_wait(struct client *c, json_t **task);
+
 /* o[key] as a string; "-" when absent or empty (for tables). */
 const char *cmd_jstr(const json_t *o, const char *key);
 

@@ -194,7 +194,11 @@ static void create_usage(FILE *f)
 		"when the\n"
 		"                        VM's worker process dies (daemon)\n"
 		"  --disk SPEC           PATH[,readonly][,serial=S] "
-		"(repeatable)\n"
+		"(repeatable), or\n"
+		"                        import-from=IMAGE[,linked=on]: a new "
+		"disk made\n"
+		"                        from IMAGE (a copy; linked: an "
+		"overlay)\n"
 		"  --net SPEC            user[,hostfwd=RULE][,mac=MAC] "
 		"(repeatable)\n"
 		"  --rng                 virtio-rng\n"
@@ -284,16 +288,19 @@ static int console_json(const char *arg, json_t **out, struct error *err)
 /* --disk: the definition's parser, the path made absolute. */
 static int disk_json(const char *arg, json_t **out, struct error *err)
 {
-	static struct vmdef_disk d; /* 4 KB; getopt makes this one thread */
+	static struct vmdef_disk d; /* 12 KB; getopt makes this one thread */
 	char abs[VIRTIO_BLK_PATH_MAX];
 
 	if (vmdef_opt_disk(arg, &d, err) < 0)
 		return -EINVAL;
-	if (vmargs_abspath(d.path, abs, sizeof(abs), err) < 0) {
+	/* import-from=IMAGE: the daemon reads IMAGE, so it is made
+	 * absolute as a disk's own image is */
+	char *p = d.import_from[0] ? d.import_from : d.path;
+	if (vmargs_abspath(p, abs, sizeof(abs), err) < 0) {
 		error_prefix(err, "--disk");
 		return -EINVAL;
 	}
-	memcpy(d.path, abs, sizeof(d.path));
+	memcpy(p, abs, sizeof(abs));
 	/* the daemon's worker reads the key file: make its path absolute */
 	if (!strncmp(d.key_secret, "file:", 5)) {
 		/* abs (VIRTIO_BLK_PATH_MAX) + "file:" fits key_secret */

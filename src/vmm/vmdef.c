@@ -161,8 +161,35 @@ static int check_disk(const struct vmdef_disk *dk, unsigned i,
 {
 	char field[64];
 
-	snprintf(field, sizeof(field), "disks[%u].path", i);
-	if (check_path(field, dk->path, true, host, err))
+	if (dk->import_from[0] && host == VMDEF_HOST_RUN)
+		return error_set(err, EINVAL,
+				 "disks[%u].import_from: only a VM of the "
+				 "daemon is created from an image (softvisor "
+				 "vm create); softvisor run uses a disk image "
+				 "as it is: give its path",
+				 i);
+	if (dk->import_from[0] && dk->path[0])
+		return error_set(err, EINVAL,
+				 "disks[%u]: path and import_from exclude each "
+				 "other (path names the disk's image, "
+				 "import_from an image to make it from)",
+				 i);
+	if (dk->linked && !dk->import_from[0])
+		return error_set(err, EINVAL,
+				 "disks[%u].linked: only with import_from", i);
+	if (dk->import_from[0] && dk->key_secret[0])
+		return error_set(err, EINVAL,
+				 "disks[%u].key_secret: not with import_from "
+				 "(encrypted images are not imported)",
+				 i);
+	snprintf(field, sizeof(field), "disks[%u].%s", i,
+		 dk->import_from[0] ? "import_from" : "path");
+	if (!dk->import_from[0] && !dk->path[0])
+		return error_set(err, EINVAL,
+				 "disks[%u].path: required (or import_from)",
+				 i);
+	if (check_path(field, dk->import_from[0] ? dk->import_from : dk->path,
+		       true, host, err))
 		return -EINVAL;
 	if (strcmp(dk->format, "raw") != 0 && strcmp(dk->format, "qcow2") != 0)
 		return error_set(err, EINVAL,

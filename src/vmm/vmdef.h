@@ -123,6 +123,14 @@ struct vmdef_disk {
 	 * image's passphrase (the secret is never stored); "" for none */
 	char key_secret[VIRTIO_BLK_PATH_MAX + 8];
 	int aio; /* enum block_aio (block/aio.h): 0 threads, auto, io_uring */
+	/* import_from: the disk is to be made from this image (raw or
+	 * qcow2) when the daemon creates the VM (docs/vm-definition.md
+	 * "Disks from an image"); path is "" and format "qcow2" (what the
+	 * new image will be) until the daemon names the image it made.
+	 * linked: that image is a qcow2 overlay on import_from, not a
+	 * copy. A stored definition never holds import_from. */
+	char import_from[VIRTIO_BLK_PATH_MAX];
+	bool linked;
 };
 
 struct vmdef_nic {
@@ -242,6 +250,10 @@ json_t *vmdef_disk_to_json(const struct vmdef_disk *disk, bool full);
 json_t *vmdef_nic_to_json(const struct vmdef_nic *nic, bool full);
 json_t *vmdef_shares_to_json(const struct vmdef_shares *shares);
 
+/* The first disk of def with import_from set, or -1: a definition the
+ * daemon must import disks for before it can be stored. */
+int vmdef_import_disk(const struct vmdef *def);
+
 /* Field-by-field equality (ignores bytes after the NUL of strings). */
 bool vmdef_equal(const struct vmdef *a, const struct vmdef *b);
 
@@ -311,7 +323,10 @@ int vmdef_opt_console(const char *s, enum vmdef_host host,
 		      struct error *err);
 
 /* --disk "PATH[,format=raw][,readonly[=on|off]][,serial=STR]" (",," is a
- * literal comma in PATH or STR; "ro" is readonly). out is overwritten. */
+ * literal comma in PATH or STR; "ro" is readonly), or
+ * "import-from=IMAGE[,linked[=on|off]][,readonly...]" (a disk the daemon
+ * makes from IMAGE: import_from; format= and key-secret= refused). out is
+ * overwritten. */
 int vmdef_opt_disk(const char *spec, struct vmdef_disk *out, struct error *err);
 
 /* --net "user[,hostfwd=RULE]...[,mac=MAC][,mtu=N][,restrict=on|off]",

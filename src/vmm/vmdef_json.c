@@ -399,10 +399,10 @@ static int parse_aio(const json_t *disk, const char *where, int *aio,
 static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 		      struct error *err)
 {
-	static const char *const keys[] = { "path",	  "format",
-					    "readonly",	  "serial",
-					    "throttling", "key_secret",
-					    "aio",	  NULL };
+	static const char *const keys[] = {
+		"path",	      "format", "readonly",    "serial", "throttling",
+		"key_secret", "aio",	"import_from", "linked", NULL
+	};
 	char where[FIELD_MAX];
 
 	snprintf(where, sizeof(where), "disks[%u]", i);
@@ -410,7 +410,21 @@ static int parse_disk(const json_t *v, unsigned i, struct vmdef_disk *dk,
 		return bad_type(where, "an object", v, err);
 	snprintf(dk->format, sizeof(dk->format), "raw");
 	if (check_keys(v, keys, where, err) ||
-	    get_str(v, where, "path", dk->path, sizeof(dk->path), true, err) ||
+	    get_str(v, where, "import_from", dk->import_from,
+		    sizeof(dk->import_from), false, err) == -EINVAL ||
+	    get_bool(v, where, "linked", &dk->linked, err))
+		return -EINVAL;
+	/* the new image is qcow2; the source's format is probed from it */
+	if (dk->import_from[0] && json_object_get(v, "format"))
+		return error_set(err, EINVAL,
+				 "%s.format: not with import_from (the "
+				 "image's format is detected, the new disk "
+				 "is qcow2)",
+				 where);
+	if (dk->import_from[0])
+		snprintf(dk->format, sizeof(dk->format), "qcow2");
+	if (get_str(v, where, "path", dk->path, sizeof(dk->path), false, err) ==
+		    -EINVAL ||
 	    get_str(v, where, "format", dk->format, sizeof(dk->format), false,
 		    err) == -EINVAL ||
 	    get_bool(v, where, "readonly", &dk->readonly, err) ||
@@ -733,11 +747,19 @@ static json_t *throttle_to_json(const struct throttle_config *c)
 
 json_t *vmdef_disk_to_json(const struct vmdef_disk *k, bool full)
 {
-	json_t *o = json_pack("{s:s}", "path", k->path);
+	json_t *o = json_object();
 	int bad = !o;
 
-	if (o && (full || strcmp(k->format, "raw") != 0))
+	if (o && (k->path[0] || !k->import_from[0]))
+		bad |= json_object_set_new(o, "path", json_string(k->path));
+	if (o && k->import_from[0]) /* its format is the image's */
+		bad |= json_object_set_new(o, "import_from",
+					   json_string(k->import_from));
+	else if (o && (full || strcmp(k->format, "raw") != 0))
 		bad |= json_object_set_new(o, "format", json_string(k->format));
+	if (o && (k->linked || (full && k->import_from[0])))
+		bad |= json_object_set_new(o, "linked",
+					   json_boolean(k->linked));
 	if (o && (full || k->readonly))
 		bad |= json_object_set_new(o, "readonly",
 					   json_boolean(k->readonly));
@@ -911,6 +933,14 @@ char *vmdef_to_json(const struct vmdef *def)
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s;
+}
+
+int vmdef_import_disk(const struct vmdef *def)
+{
+	for (unsigned i = 0; i < def->n_disks; i++)
+		if (def->disks[i].import_from[0])
+			return (int)i;
+	return -1;
 }
 
 bool vmdef_equal(const struct vmdef *a, const struct vmdef *b)

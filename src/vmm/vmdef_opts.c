@@ -314,10 +314,13 @@ int vmdef_opt_console(const char *s, enum vmdef_host host,
 /* ---- --disk PATH[,format=raw|qcow2][,readonly=on][,serial=STR]
  *             [,throttling.KEY=VALUE]... ------------------------------------ */
 
+#define IMPORT_KEY "import-from="
+
 #define DISK_USAGE                                                     \
 	"expected PATH[,format=raw|qcow2][,readonly=on][,serial=STR]"  \
 	"[,aio=auto|threads|io_uring][,key-secret=file:PATH|env:NAME]" \
-	"[,shares=low|normal|high|N][,throttling.KEY=N]..."
+	"[,shares=low|normal|high|N][,throttling.KEY=N]... or "        \
+	"import-from=IMAGE[,linked=on][,...]"
 
 /* One KEY[=VALUE] of --disk after the path; seen collects the keys given. */
 static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
@@ -327,14 +330,39 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 	char *val = strchr(key, '=');
 	unsigned bit;
 	size_t len;
+	const char *name = d->path[0] ? d->path : d->import_from;
 
 	if (val)
 		*val++ = '\0';
+	if (!strcmp(key, "linked")) {
+		if (!d->import_from[0])
+			return error_set(err, EINVAL,
+					 "--disk %s: linked is for a disk made "
+					 "from an image (import-from=IMAGE)",
+					 name);
+		if (!val)
+			d->linked = true;
+		else if (parse_bool(val, &d->linked) < 0)
+			return error_set(err, EINVAL,
+					 "--disk import-from=%s: linked=%s: "
+					 "expected on or off",
+					 name, val);
+		return 0;
+	}
+	/* the new disk is qcow2, in clear; the image's format is probed */
+	if (d->import_from[0] &&
+	    (!strcmp(key, "format") || !strcmp(key, "key-secret")))
+		return error_set(err, EINVAL,
+				 "--disk import-from=%s: %s= cannot be given "
+				 "(the image's format is detected; the new "
+				 "disk is qcow2; encrypted images are not "
+				 "imported)",
+				 name, key);
 	/* shares=: the disk's weight on its datastore and in its throttle
 	 * group, throttling.shares (docs/block.md, "Disk shares") */
 	if (!strcmp(key, "shares")) {
 		if (throttle_config_set(&d->throttle, key, val, err) < 0) {
-			error_prefix(err, "--disk %s", d->path);
+			error_prefix(err, "--disk %s", name);
 			return -EINVAL;
 		}
 		return 0;
@@ -342,7 +370,7 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 	/* QEMU's -drive throttling.* options (docs/block.md, "I/O limits") */
 	if (!strncmp(key, "throttling.", 11)) {
 		if (throttle_config_set(&d->throttle, key + 11, val, err) < 0) {
-			error_prefix(err, "--disk %s", d->path);
+			error_prefix(err, "--disk %s", name);
 			return -EINVAL;
 		}
 		return 0;
@@ -354,7 +382,7 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 			return error_set(err, EINVAL,
 					 "--disk %s: aio=%s: expected auto, "
 					 "threads or io_uring",
-					 d->path, val ? val : "");
+					 name, val ? val : "");
 		d->aio = (int)m;
 		return 0;
 	}
@@ -365,11 +393,11 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 					 "--disk %s: key-secret: expected "
 					 "file:PATH or env:NAME (a secret is "
 					 "never given literally)",
-					 d->path);
+					 name);
 		if (strlen(val) >= sizeof(d->key_secret))
 			return error_set(err, EINVAL,
 					 "--disk %s: key-secret too long",
-					 d->path);
+					 name);
 		strcpy(d->key_secret, val);
 		return 0;
 	}
@@ -382,13 +410,12 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 				 "--disk %s: unknown option '%s' (expected "
 				 "format, readonly, serial, aio, key-secret, "
 				 "shares or throttling.*)",
-				 d->path, key);
+				 name, key);
 	if ((*seen & (1u << bit)) || (!val && bit != 1))
-		return error_set(err, EINVAL,
-				 "--disk %s: option '%s' %s (" DISK_USAGE ")",
-				 d->path, key,
-				 *seen & (1u << bit) ? "given twice"
-						     : "needs a value");
+		return error_set(
+			err, EINVAL,
+			"--disk %s: option '%s' %s (" DISK_USAGE ")", name, key,
+			*seen & (1u << bit) ? "given twice" : "needs a value");
 	*seen |= 1u << bit;
 	switch (bit) {
 	case 0:
@@ -396,7 +423,7 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 			return error_set(err, EINVAL,
 					 "--disk %s: unknown format '%s' "
 					 "(expected raw or qcow2)",
-					 d->path, val);
+					 name, val);
 		strcpy(d->format, val);
 		return 0;
 	case 1:
@@ -407,7 +434,7 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 			return error_set(err, EINVAL,
 					 "--disk %s: readonly=%s: expected on "
 					 "or off",
-					 d->path, val);
+					 name, val);
 		return 0;
 	default:
 		len = strlen(val);
@@ -415,14 +442,13 @@ static int disk_option(char *key, struct vmdef_disk *d, unsigned *seen,
 			return error_set(err, EINVAL,
 					 "--disk %s: serial '%s' is %zu bytes "
 					 "long, at most %d allowed",
-					 d->path, val, len,
-					 VIRTIO_BLK_ID_BYTES);
+					 name, val, len, VIRTIO_BLK_ID_BYTES);
 		for (size_t i = 0; i < len; i++)
 			if (val[i] < 0x20 || val[i] > 0x7e)
 				return error_set(err, EINVAL,
 						 "--disk %s: serial may hold "
 						 "only printable ASCII",
-						 d->path);
+						 name);
 		memcpy(d->serial, val, len + 1);
 		return 0;
 	}
@@ -478,19 +504,31 @@ int vmdef_opt_disk(const char *spec, struct vmdef_disk *out, struct error *err)
 				 "--disk '%s': missing image path (" DISK_USAGE
 				 ")",
 				 spec ? spec : "");
+	if (!strncmp(out->path, IMPORT_KEY, strlen(IMPORT_KEY))) {
+		/* a disk the daemon makes from an image (docs/cli.md) */
+		memcpy(out->import_from, out->path + strlen(IMPORT_KEY),
+		       strlen(out->path + strlen(IMPORT_KEY)) + 1);
+		out->path[0] = '\0';
+		strcpy(out->format, "qcow2");
+		if (!out->import_from[0])
+			return error_set(err, EINVAL,
+					 "--disk import-from=: missing image "
+					 "path (expected import-from=IMAGE"
+					 "[,linked=on])");
+	}
+	const char *name = out->path[0] ? out->path : out->import_from;
 	while (*s) {
 		if (parse_next_field(&s, field, sizeof(field)) < 0)
 			return error_set(err, EINVAL,
-					 "--disk %s: option too long",
-					 out->path);
+					 "--disk %s: option too long", name);
 		if (disk_option(field, out, &seen, err) < 0)
 			return -EINVAL;
 	}
 	if (throttle_config_check(&out->throttle, err) < 0) {
-		error_prefix(err, "--disk %s", out->path);
+		error_prefix(err, "--disk %s", name);
 		return -EINVAL;
 	}
-	if (!(seen & 1))
+	if (!(seen & 1) && !out->import_from[0])
 		return disk_probe(out, err);
 	return 0;
 }

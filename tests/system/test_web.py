@@ -164,6 +164,12 @@ def test_web_console(tmp_path, guest):
             disks2.append(tmp_path / n)
             with open(disks2[-1], "wb") as f:
                 f.truncate(1 << 20)
+        # an image for the form's "import from image" disks
+        src = tmp_path / "cloud.raw"
+        with open(src, "wb") as f:
+            f.write(b"MARKI-42")
+            f.truncate(1 << 20)
+        src_before = src.read_bytes()
         tdisk = tmp_path / "tmpl1.img"
         with open(tdisk, "wb") as f:
             f.truncate(1 << 20)
@@ -183,7 +189,8 @@ def test_web_console(tmp_path, guest):
                    SV_CHROMIUM=CHROMIUM, SV_DISK=str(disk),
                    SV_TEMPLATE="tmpl1", SV_CLONE="web3", SV_SNAP_VM="snap1",
                    SV_MULTI_VM="multi1", SV_DISK2=str(disks2[0]),
-                   SV_DISK3=str(disks2[1]),
+                   SV_DISK3=str(disks2[1]), SV_IMPORT=str(src),
+                   SV_IMPORT_VM="imp1",
                    SV_TIMEOUT_MS=str(int(180000 * TIME_SCALE)))
         p = subprocess.run(["node", str(Path(__file__).parent /
                                         "web_browser.mjs")],
@@ -283,6 +290,18 @@ def test_web_console(tmp_path, guest):
         assert [(x["path"], x["readonly"]) for x in me["disks"]] == \
             [(str(disks2[1]), False)], me["disks"]
         assert me["nics"] == mc["nics"][:1], me["nics"]
+        # two disks made from one image by the form: a copy (the task
+        # followed to its end) and a linked overlay; a missing image is
+        # refused with the API's message; the image is not written
+        assert res["import_format_disabled"] is True
+        assert "disks[0].import_from: " in res["import_error"] and \
+            "no such file" in res["import_error"], res["import_error"]
+        assert "(1 linked, 1 copied)" in res["import_msg"], res["import_msg"]
+        ic = res["import_created"]["disks"]
+        assert [(x["path"], x["format"]) for x in ic] == [
+            (str(d.state / "disks" / "imp1-disk0.qcow2"), "qcow2"),
+            (str(d.state / "disks" / "imp1-disk1.qcow2"), "qcow2")], ic
+        assert src.read_bytes() == src_before
         assert res["page_errors"] == []
         # what the browser did is in the audit log under the token
         got = [(r["action"], r["target"]) for r in
@@ -293,7 +312,7 @@ def test_web_console(tmp_path, guest):
                      ("vm.edit", "web2"), ("vm.stop", "web2"),
                      ("vm.shutdown", "web2"),
                      ("vm.delete", "web2"), ("vm.template", "tmpl1"),
-                     ("vm.clone", "tmpl1")]:
+                     ("vm.clone", "tmpl1"), ("vm.create", "imp1")]:
             assert want in got, got
     finally:
         rc = d.stop()

@@ -380,6 +380,31 @@ try {
   await page.waitForFunction(() => document.querySelectorAll("#disks tbody tr").length === 1);
   await page.screenshot({ path: join(env.SV_OUT, "web-multi.png"), fullPage: true });
 
+  step("create a VM from an image with the form: a copy and a linked overlay");
+  const iv = env.SV_IMPORT_VM;
+  await page.goto(url + "/#/");
+  await page.click("details.create summary");
+  await page.fill("#new-name", iv);
+  await page.fill("#new-kernel", env.SV_KERNEL);
+  await page.selectOption("#new-disks .devrow .d-src", "import");
+  await page.fill("#new-disks .devrow .d-path", env.SV_IMPORT + ".missing");
+  await page.click("#create button[data-action=add-disk]");
+  await page.locator("#new-disks .devrow >> nth=1").waitFor();
+  await page.selectOption("#new-disks .devrow >> nth=1 >> .d-src", "import");
+  await page.fill("#new-disks .devrow >> nth=1 >> .d-path", env.SV_IMPORT);
+  await page.check("#new-disks .devrow >> nth=1 >> .d-linked");
+  out.import_format_disabled = await page.isDisabled("#new-disks .devrow >> nth=1 >> .d-format");
+  await page.click("#create button[type=submit]");
+  await page.waitForFunction(() => /import_from/.test(document.getElementById("create-error")?.textContent || ""));
+  out.import_error = await page.textContent("#create-error");
+  await page.fill("#new-disks .devrow .d-path", env.SV_IMPORT);
+  await page.click("#create button[type=submit]");
+  // the form follows the task to its end, then says what it made
+  await page.waitForFunction(() => /^created /.test(document.getElementById("create-error")?.textContent || ""));
+  await page.locator(`#vms tr[data-vm="${iv}"]`).waitFor();
+  out.import_msg = await page.textContent("#create-error");
+  out.import_created = (await api(`/v1/vms/${iv}`)).definition;
+
   out.page_errors = errors;
   out.ok = errors.length === 0;
   delete out.step;

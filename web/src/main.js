@@ -1,7 +1,7 @@
 // Softvisor's web console: a hash router over four views (log in, VM
 // list, VM detail with console and chart, events). Plain DOM, no
 // framework; every value from the server goes in as text, never as HTML.
-import { call, reply, token, setToken, followEvents, ApiError } from "./api.js";
+import { call, reply, token, setToken, followEvents, watchTask, ApiError } from "./api.js";
 import { h } from "./dom.js";
 
 // VMPAGE_JS, VMPAGE_CSS: the URLs of the VM page's script and styles,
@@ -124,7 +124,7 @@ function createForm(after) {
   const submit = h("button", { type: "submit", disabled: true }, "Create");
   let rows = null;
   const fillRows = (m) => {
-    rows = { disks: m.diskRows("new-disks", [null]), nics: m.nicRows("new-nics") };
+    rows = { disks: m.diskRows("new-disks", [null], { imports: true }), nics: m.nicRows("new-nics") };
     devSlot.replaceChildren(rows.disks.el, rows.nics.el);
     submit.disabled = false;
   };
@@ -140,14 +140,29 @@ function createForm(after) {
       const nics = rows.nics.value();
       if (disks.length) def.disks = disks;
       if (nics.length) def.nics = nics;
+      msg.className = "error";
       msg.textContent = "";
       try {
-        await call("POST", "/v1/vms", def);
+        const r = await call("POST", "/v1/vms", def);
+        if (disks.some((d) => d.import_from)) {
+          // disks made from images: a task (202), copies take a while;
+          // followed as the clone box does, for up to an hour
+          msg.className = "muted";
+          submit.disabled = true;
+          const t = await watchTask(r, (t) => {
+            if (t.state === "running")
+              msg.textContent = `creating: ${t.progress || 0} %` + (t.message ? ` (${t.message})` : "");
+          }, { maxPolls: 3600, maxMs: 3600e3 }).finally(() => (submit.disabled = false));
+          if (t.state === "running") throw new Error(`still creating after an hour: task ${t.id} goes on`);
+          if (t.state !== "success") throw new Error(t.message || "creating the VM failed");
+          msg.textContent = t.message;
+        }
         form.reset();
         fillRows(heavy);
         form.closest("details").open = false;
         after();
       } catch (err) {
+        msg.className = "error";
         msg.textContent = err.message;
       }
     },

@@ -213,6 +213,17 @@ static void test_vm_lifecycle(void **state)
 	assert_non_null(strstr(r.headers, "application/json"));
 	resp_free(&r);
 
+	/* disks made from images: 202 with the task, not the VM */
+	assert_int_equal(req("POST", "/v1/vms",
+			     "{\"name\":\"imported\",\"disks\":"
+			     "[{\"import_from\":\"/i.img\"}]}",
+			     &r),
+			 202);
+	assert_non_null(strstr(r.headers, "Location: /v1/tasks/9"));
+	assert_string_equal(json_string_value(json_object_get(r.json, "kind")),
+			    "create");
+	resp_free(&r);
+
 	expect(200, "GET", "/v1/vms/web1", NULL, NULL);
 	expect(409, "POST", "/v1/vms", "{\"name\":\"web1\"}", "conflict");
 	expect(400, "POST", "/v1/vms", "{bad json", "bad_request");

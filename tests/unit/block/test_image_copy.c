@@ -147,10 +147,103 @@ static void test_copy_missing_source(void **state)
 	assert_int_equal(access(dst, F_OK), -1);
 }
 
+/* image_format_probe: raw and qcow2 are read; other formats are named,
+ * never taken for raw data. */
+static void test_format_probe(void **state)
+{
+	uint8_t b[512] = { 0 };
+
+	(void)state;
+	assert_string_equal(image_format_probe(b, sizeof(b)), "raw");
+	assert_string_equal(image_format_probe(b, 0), "raw");
+	memcpy(b, "QFI\xfb\0\0\0\3", 8);
+	assert_string_equal(image_format_probe(b, sizeof(b)), "qcow2");
+	b[7] = 2;
+	assert_string_equal(image_format_probe(b, sizeof(b)), "qcow2");
+	b[7] = 1;
+	assert_string_equal(image_format_probe(b, sizeof(b)), "qcow");
+	assert_string_equal(image_format_probe(b, 4), "raw"); /* too short */
+	memset(b, 0, sizeof(b));
+	memcpy(b, "KDMV", 4);
+	assert_string_equal(image_format_probe(b, sizeof(b)), "VMDK");
+	memset(b, 0, sizeof(b));
+	memcpy(b + 0x40, "\x7f\x10\xda\xbe", 4);
+	assert_string_equal(image_format_probe(b, sizeof(b)), "VDI");
+	assert_string_equal(image_format_probe(b, 0x43), "raw");
+	memset(b, 0, sizeof(b));
+	memcpy(b, "LUKS\xba\xbe", 6);
+	assert_string_equal(image_format_probe(b, sizeof(b)), "LUKS");
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, n, f), n);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* image_import_check: what may become a new VM's disk. */
+static void test_import_check(void **state)
+{
+	char p[128], q[128];
+	struct image_info info;
+	struct error err = { 0 };
+	uint8_t b[4096] = { 1, 2, 3 };
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/none.img", dir);
+	assert_int_equal(image_import_check(p, &info, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "none.img: no such file"));
+	assert_int_equal(image_import_check(dir, &info, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "is not a regular file (a "
+					"directory)"));
+	snprintf(p, sizeof(p), "%s/empty.img", dir);
+	write_file(p, b, 0);
+	assert_int_equal(image_import_check(p, &info, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "empty.img is empty (0 bytes)"));
+	snprintf(p, sizeof(p), "%s/d.vmdk", dir);
+	memcpy(b, "KDMV", 4);
+	write_file(p, b, sizeof(b));
+	assert_int_equal(image_import_check(p, &info, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "d.vmdk is a VMDK image: only raw and "
+					"qcow2 images can be imported"));
+	snprintf(p, sizeof(p), "%s/d.raw", dir);
+	memset(b, 7, sizeof(b));
+	write_file(p, b, sizeof(b));
+	assert_int_equal(image_import_check(p, &info, &err), 0);
+	assert_string_equal(info.format, "raw");
+	assert_int_equal(info.virtual_size, sizeof(b));
+	snprintf(q, sizeof(q), "%s/d.qcow2", dir);
+	assert_int_equal(image_create(q, "qcow2", 2 * MiB, NULL, &err), 0);
+	assert_int_equal(image_import_check(q, &info, &err), 0);
+	assert_string_equal(info.format, "qcow2");
+	assert_int_equal(info.virtual_size, 2 * MiB);
+	/* a qcow2 image whose backing file is gone */
+	snprintf(q, sizeof(q), "%s/top.qcow2", dir);
+	assert_int_equal(image_create_backing(q, "qcow2", 0, p, "raw", &err),
+			 0);
+	assert_int_equal(image_import_check(q, &info, &err), 0);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(image_import_check(q, &info, &err), -ENOENT);
+	/* encrypted */
+	snprintf(q, sizeof(q), "%s/enc.qcow2", dir);
+	setenv("SV_TEST_IMPORT_KEY", "pass", 1);
+	assert_int_equal(image_create_luks(q, MiB, NULL, NULL,
+					   "env:SV_TEST_IMPORT_KEY", 10, &err),
+			 0);
+	assert_int_equal(image_import_check(q, &info, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "enc.qcow2 is an encrypted qcow2 "
+					"image"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_copy_flattens_chain, setup,
+						teardown),
+		cmocka_unit_test(test_format_probe),
+		cmocka_unit_test_setup_teardown(test_import_check, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_copy_missing_source, setup,
 						teardown),

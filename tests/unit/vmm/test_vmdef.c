@@ -160,6 +160,48 @@ static void test_round_trip(void **state)
 		   "\"memory\":{\"shares\":\"low\"}}}");
 }
 
+/* import_from: parsed, written back (no path, no format: the new disk is
+ * qcow2), found; refused where a definition is run as it is. */
+static void test_import_from(void **state)
+{
+	struct vmdef *d = new_def();
+	struct error err = { 0 };
+
+	(void)state;
+	round_trip("{\"name\":\"i\",\"boot\":{\"kernel\":\"/k\"},"
+		   "\"disks\":[{\"path\":\"/d.img\"},"
+		   "{\"import_from\":\"/c.raw\",\"linked\":true},"
+		   "{\"import_from\":\"/c.qcow2\",\"readonly\":true}]}");
+	assert_int_equal(
+		vmdef_parse("{\"name\":\"i\",\"boot\":{\"kernel\":\"/k\"},"
+			    "\"disks\":[{\"path\":\"/d.img\"},"
+			    "{\"import_from\":\"/c.raw\",\"linked\":true}]}",
+			    d, &err),
+		0);
+	assert_int_equal(vmdef_import_disk(d), 1);
+	assert_string_equal(d->disks[1].import_from, "/c.raw");
+	assert_string_equal(d->disks[1].path, "");
+	assert_string_equal(d->disks[1].format, "qcow2");
+	assert_true(d->disks[1].linked);
+	json_t *j = vmdef_disk_to_json(&d->disks[1], false);
+	assert_null(json_object_get(j, "path"));
+	assert_null(json_object_get(j, "format"));
+	assert_true(json_is_true(json_object_get(j, "linked")));
+	json_decref(j);
+	/* softvisor run never makes images */
+	assert_int_equal(vmdef_validate(d, VMDEF_HOST_RUN, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "disks[1].import_from: only a VM of "
+					"the daemon"));
+	/* the image it made replaces it: a definition to store */
+	snprintf(d->disks[1].path, sizeof(d->disks[1].path),
+		 "/s/i-disk1.qcow2");
+	d->disks[1].import_from[0] = '\0';
+	d->disks[1].linked = false;
+	assert_int_equal(vmdef_validate(d, VMDEF_HOST_DAEMON, &err), 0);
+	assert_int_equal(vmdef_import_disk(d), -1);
+	free(d);
+}
+
 static void test_not_equal(void **state)
 {
 	struct vmdef *a = new_def(), *b = new_def();
@@ -262,7 +304,32 @@ static const struct {
 	  "\"opensbi\"" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
 	  "\"disks\":[{\"path\":\"/x\"},{\"readonly\":true}]}",
-	  "disks[1].path: required" },
+	  "disks[1].path: required (or import_from)" },
+	/* a disk made from an image (import_from) */
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"import_from\":\"/i.img\"}]}",
+	  "disks[0]: path and import_from exclude each other (path names the "
+	  "disk's image, import_from an image to make it from)" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"import_from\":\"i.img\"}]}",
+	  "disks[0].import_from: expected an absolute path, got \"i.img\"" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"path\":\"/x\",\"linked\":true}]}",
+	  "disks[0].linked: only with import_from" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"import_from\":\"/i\",\"linked\":\"on\"}]}",
+	  "disks[0].linked: expected true or false, got \"on\"" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"import_from\":\"/i\",\"format\":\"raw\"}]}",
+	  "disks[0].format: not with import_from (the image's format is "
+	  "detected, the new disk is qcow2)" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"import_from\":\"/i\",\"key_secret\":\"env:K\"}]}",
+	  "disks[0].key_secret: not with import_from (encrypted images are "
+	  "not imported)" },
+	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
+	  "\"disks\":[{\"import_from\":5}]}",
+	  "disks[0].import_from: expected a string, got 5" },
 	{ "{\"name\":\"a\",\"boot\":{\"kernel\":\"/k\"},"
 	  "\"disks\":[{\"path\":\"/x\",\"format\":\"vmdk\"}]}",
 	  "disks[0].format: expected \"raw\" or \"qcow2\", got \"vmdk\"" },
@@ -450,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_import_from),
 		cmocka_unit_test(test_not_equal),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_virt_config),

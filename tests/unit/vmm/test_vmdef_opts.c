@@ -149,6 +149,33 @@ static void test_disk(void **state)
 		err.msg, "--disk x: unknown option 'bogus' (expected format, "
 			 "readonly, serial, aio, key-secret, shares or "
 			 "throttling.*)");
+	/* import-from=IMAGE: a disk the daemon makes from an image */
+	assert_int_equal(
+		vmdef_opt_disk("import-from=cloud,,1.img,linked,ro", &c, &err),
+		0);
+	assert_string_equal(c.import_from, "cloud,1.img");
+	assert_string_equal(c.path, "");
+	assert_string_equal(c.format, "qcow2");
+	assert_true(c.linked);
+	assert_true(c.readonly);
+	assert_int_equal(
+		vmdef_opt_disk("import-from=/c.img,linked=off", &c, &err), 0);
+	assert_false(c.linked);
+	assert_int_equal(vmdef_opt_disk("import-from=", &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "--disk import-from=: missing image"));
+	assert_int_equal(vmdef_opt_disk("x.img,linked", &c, &err), -EINVAL);
+	assert_string_equal(err.msg, "--disk x.img: linked is for a disk made "
+				     "from an image (import-from=IMAGE)");
+	assert_int_equal(
+		vmdef_opt_disk("import-from=/c.img,format=raw", &c, &err),
+		-EINVAL);
+	assert_non_null(strstr(err.msg, "--disk import-from=/c.img: format= "
+					"cannot be given"));
+	assert_int_equal(
+		vmdef_opt_disk("import-from=/c.img,linked=maybe", &c, &err),
+		-EINVAL);
+	assert_string_equal(err.msg, "--disk import-from=/c.img: linked=maybe: "
+				     "expected on or off");
 	/* shares: presets or a number, the same weight as throttling.shares */
 	assert_int_equal(vmdef_opt_disk("x,shares=high", &c, &err), 0);
 	assert_int_equal(c.throttle.shares, 2000);
