@@ -237,6 +237,16 @@ void daemon_tasks_close(struct daemon *d);
  * still ends it. */
 void daemon_task_set(struct daemon *d, int64_t id, const char *state,
 		     int progress, const char *msg);
+/* A task that copies disks one after the other (full clones, imports):
+ * image_copy's progress callback, with the counts here as its opaque. */
+struct disk_copy_progress {
+	struct daemon *d;
+	int64_t task;
+	unsigned disk;	      /* being copied */
+	uint64_t done, total; /* bytes, all disks */
+	uint64_t disk_base;   /* of done, the disks before this one */
+};
+void daemon_disk_copy_progress(void *opaque, uint64_t done, uint64_t total);
 
 /* daemon_template.c: a template cannot start (-EBUSY), nor be deleted
  * while linked clones use its images (-EBUSY naming them); caller holds

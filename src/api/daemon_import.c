@@ -36,10 +36,8 @@ struct import_job {
 	bool linked[VMDEF_MAX_DISKS];
 	bool made[VMDEF_MAX_DISKS];
 	unsigned n_linked, n_copied;
-	bool create_tried;    /* daemon_vm_create records its own event */
-	unsigned disk;	      /* being copied */
-	uint64_t done, total; /* bytes of the copies, all disks */
-	uint64_t disk_base;
+	bool create_tried; /* daemon_vm_create records its own event */
+	struct disk_copy_progress cp; /* of the copies */
 };
 
 static void import_event(struct daemon *d, const char *vm, const char *actor,
@@ -81,7 +79,7 @@ static int import_plan(struct import_job *j, struct error *err)
 			 info.format);
 		j->linked[i] = dk->linked;
 		if (!dk->linked)
-			j->total += info.virtual_size;
+			j->cp.total += info.virtual_size;
 		if (daemon_new_image_path(j->d, def->name, i, "qcow2", false,
 					  dk->path, sizeof(dk->path), err)) {
 			error_prefix(err, "disks[%u]", i);
@@ -93,19 +91,6 @@ static int import_plan(struct import_job *j, struct error *err)
 	}
 	/* what will be stored: valid before anything is made */
 	return vmdef_validate(def, VMDEF_HOST_DAEMON, err);
-}
-
-static void copy_progress(void *opaque, uint64_t done, uint64_t total)
-{
-	struct import_job *j = opaque;
-	(void)total;
-	j->done = j->disk_base + done;
-	int pct = j->total ? (int)(j->done * 99 / j->total) : 0;
-	char msg[128];
-	snprintf(msg, sizeof(msg), "copying disk %u: %llu of %llu MiB", j->disk,
-		 (unsigned long long)(j->done >> 20),
-		 (unsigned long long)(j->total >> 20));
-	daemon_task_set(j->d, j->task, NULL, pct, msg);
 }
 
 /* Make the linked overlays (instant) or else the copies. */
@@ -122,10 +107,10 @@ static int import_make(struct import_job *j, bool copies, struct error *err)
 			r = image_clone(j->src[i], j->src_fmt[i], dst, err);
 			j->n_linked += !r;
 		} else {
-			j->disk = i;
-			j->disk_base = j->done;
+			j->cp.disk = i;
+			j->cp.disk_base = j->cp.done;
 			r = image_copy(j->src[i], j->src_fmt[i], dst,
-				       copy_progress, j, err);
+				       daemon_disk_copy_progress, &j->cp, err);
 			j->n_copied += !r;
 		}
 		if (r) {
@@ -213,6 +198,8 @@ int daemon_vm_create_api(struct daemon *d, const char *actor, const char *body,
 		return r;
 	}
 	*task = true;
+	j->cp.d = d;
+	j->cp.task = j->task;
 	r = import_make(j, false, err);
 	if (!r && !copies)
 		r = import_finish(j, err);

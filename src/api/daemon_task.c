@@ -288,6 +288,20 @@ void daemon_task_set(struct daemon *d, int64_t id, const char *state,
 	task_update(d, id, state, progress, msg);
 }
 
+void daemon_disk_copy_progress(void *opaque, uint64_t done, uint64_t total)
+{
+	struct disk_copy_progress *c = opaque;
+	char msg[128];
+
+	(void)total; /* of this disk: c->total counts them all */
+	c->done = c->disk_base + done;
+	snprintf(msg, sizeof(msg), "copying disk %u: %llu of %llu MiB", c->disk,
+		 (unsigned long long)(c->done >> 20),
+		 (unsigned long long)(c->total >> 20));
+	daemon_task_set(c->d, c->task, NULL,
+			c->total ? (int)(c->done * 99 / c->total) : 0, msg);
+}
+
 void daemon_task_progress(struct daemon *d, int64_t id, int progress,
 			  const char *msg, uint64_t sent, uint64_t remaining,
 			  double dirty_rate)

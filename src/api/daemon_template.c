@@ -149,9 +149,7 @@ struct clone_job {
 	struct vmdef def; /* the new VM; its disks' paths are the new ones */
 	char src[VMDEF_MAX_DISKS][VMDEF_PATH_MAX]; /* "" : shared as is */
 	unsigned made;				   /* new images made */
-	unsigned disk;				   /* being copied */
-	uint64_t done, total;			   /* bytes, all disks */
-	uint64_t disk_base;
+	struct disk_copy_progress cp;		   /* full clone */
 	/* full clone: the copies' new key-secret ("": the template's) */
 	char key_secret[VMDEF_PATH_MAX + 8];
 };
@@ -270,19 +268,6 @@ static void remove_made(struct clone_job *j)
 			unlink(j->def.disks[i].path);
 }
 
-static void copy_progress(void *opaque, uint64_t done, uint64_t total)
-{
-	struct clone_job *j = opaque;
-	(void)total;
-	j->done = j->disk_base + done;
-	int pct = j->total ? (int)(j->done * 99 / j->total) : 0;
-	char msg[128];
-	snprintf(msg, sizeof(msg), "copying disk %u: %llu of %llu MiB", j->disk,
-		 (unsigned long long)(j->done >> 20),
-		 (unsigned long long)(j->total >> 20));
-	daemon_task_set(j->d, j->task, NULL, pct, msg);
-}
-
 /* Make the new images (overlays or copies), then the VM. */
 static int clone_run(struct clone_job *j, json_t **vm, struct error *err)
 {
@@ -294,8 +279,8 @@ static int clone_run(struct clone_job *j, json_t **vm, struct error *err)
 			j->made = i + 1;
 			continue;
 		}
-		j->disk = i;
-		j->disk_base = j->done;
+		j->cp.disk = i;
+		j->cp.disk_base = j->cp.done;
 		const char *key = td->disks[i].key_secret[0]
 					  ? td->disks[i].key_secret
 					  : NULL;
@@ -311,7 +296,8 @@ static int clone_run(struct clone_job *j, json_t **vm, struct error *err)
 		} else {
 			r = image_copy_secret(j->src[i], td->disks[i].format,
 					      key, j->def.disks[i].path, nkey,
-					      0, copy_progress, j, err);
+					      0, daemon_disk_copy_progress,
+					      &j->cp, err);
 		}
 		j->made = r ? i : i + 1;
 	}
@@ -405,18 +391,20 @@ int daemon_vm_clone(struct daemon *d, const char *actor, const char *ref,
 		}
 	}
 	if (!r && !j->linked) {
-		j->total = 0;
+		j->cp.total = 0;
 		for (unsigned i = 0; i < j->def.n_disks; i++) {
 			struct image_info info;
 			struct error e = { 0 };
 			if (j->src[i][0] && !image_info(j->src[i], &info, &e))
-				j->total += info.virtual_size;
+				j->cp.total += info.virtual_size;
 		}
 	}
 	int64_t task = 0;
 	if (!r)
 		r = daemon_task_begin(d, "clone", j->name, &task, out, err);
 	j->task = task;
+	j->cp.d = d;
+	j->cp.task = task;
 	if (!r && j->linked) {
 		/* no data to copy: done before the reply */
 		json_t *vm = NULL;

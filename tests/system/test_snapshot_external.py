@@ -21,7 +21,9 @@ import pexpect
 import pytest
 
 from conftest import MARKER, TIME_SCALE
-from daemon_util import Daemon, guest_definition, softvisor_exe, vm_console
+from daemon_util import Daemon, guest_definition, vm_console
+from test_daemon import daemon  # noqa: F401 (the fixture)
+from test_snapshot import image
 
 WRITE = ("printf 'MARK%s' {tag}-$((6*7)) | dd of=/dev/vda bs=8 count=1 "
          "conv=notrunc,fsync 2>/dev/null; sync; echo w$((1+1)){tag}\r")
@@ -34,15 +36,6 @@ WRITE2 = ("printf 'DEEP%s' {tag}-$((6*7)) | dd of=/dev/vda bs=8 count=1 "
 needs_qemu = pytest.mark.skipif(not shutil.which("qemu-img")
                                 or not shutil.which("qemu-io"),
                                 reason="qemu-utils not installed")
-
-
-@pytest.fixture
-def daemon(tmp_path):
-    d = Daemon(tmp_path).start()
-    yield d
-    if d.proc:
-        rc = d.stop()
-        assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
 
 
 def console(d, name):
@@ -73,15 +66,6 @@ def read(c):
     c.send(READ)
     c.expect(r"(\S{8}) r2")
     return c.match.group(1)
-
-
-def image(*args, check=True):
-    p = subprocess.run([softvisor_exe(), "image", *map(str, args)],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, timeout=120 * TIME_SCALE)
-    if check:
-        assert p.returncode == 0, (args, p.stdout, p.stderr)
-    return p
 
 
 def qemu_read(img, off=0):

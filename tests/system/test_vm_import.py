@@ -18,10 +18,11 @@ import os
 import subprocess
 
 import pexpect
-import pytest
 
 from conftest import TIME_SCALE
-from daemon_util import Daemon, guest_definition, softvisor_exe, vm_console
+from daemon_util import guest_definition, softvisor_exe, vm_console
+from test_daemon import daemon  # noqa: F401 (the fixture)
+from test_snapshot import host_read, image
 
 WRITE = ("printf 'MARK%s' {tag}-$((6*7)) | dd of=/dev/vda bs=8 count=1 "
          "conv=notrunc,fsync 2>/dev/null; sync; echo w$((1+1)){tag}\r")
@@ -29,39 +30,12 @@ READ = ("sync; echo 3 >/proc/sys/vm/drop_caches; "
         "dd if=/dev/vda bs=8 count=1 2>/dev/null; echo ' r'$((1+1))\r")
 
 
-@pytest.fixture
-def daemon(tmp_path):
-    d = Daemon(tmp_path).start()
-    yield d
-    if d.proc:
-        rc = d.stop()
-        assert rc == 0, f"daemon exit status {rc}:\n{d.tail()}"
-
-
-def sha256(path):
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
-
-
-def image(*args):
-    p = subprocess.run([softvisor_exe(), "image", *map(str, args)],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, timeout=120 * TIME_SCALE)
-    assert p.returncode == 0, (args, p.stdout, p.stderr)
-    return p
-
-
 def info(path):
     return json.loads(image("info", "--json", path).stdout)
 
 
-def host_read(img, tmp_path):
-    """The first 8 bytes of a qcow2 image, read on the host."""
-    out = tmp_path / "peek.raw"
-    if out.exists():
-        out.unlink()
-    image("convert", img, out)
-    with open(out, "rb") as f:
-        return f.read(8).decode(errors="replace")
+def sha256(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
 def seed(tmp_path):
