@@ -476,15 +476,15 @@ int gmem_map_file(struct gmem *gm, uint64_t gpa, int fd, uint64_t len)
 }
 
 /*
- * Entry back to the zero frame first, then the host memory. A writer racing
- * with the release (the guest wrote a page it gave away, or a hart used a
- * stale TLB entry) loses its write but never touches memory it does not
- * own: the slot stays mapped and the punched hole leaves it reading zeros, which
- * keeps the invariant gmem_make_private() relies on.
+ * Release gfn's frame: the entry back to the zero frame first, then the
+ * host memory. A writer racing with the release (the guest wrote a page
+ * it gave away, or a hart used a stale TLB entry) loses its write but
+ * never touches memory it does not own: the slot stays mapped and the
+ * punched hole leaves it reading zeros, which keeps the invariant
+ * gmem_make_private() relies on. synced: a pooled entry with NOCACHE that
+ * was in place before a TLB sync ended (gmem_release_pages; 0: none),
+ * which needs no sync of its own while gfn still holds exactly it.
  */
-/* Release gfn's frame. synced: a pooled entry with NOCACHE that was in
- * place before a TLB sync ended (gmem_release_pages; 0: none), which
- * needs no sync of its own while gfn still holds exactly it. */
 static void release_frame(struct gmem *gm, uint64_t gfn, uintptr_t synced)
 {
 	uintptr_t cur = gmem_wait_not_busy(gm, gfn);
