@@ -23,9 +23,19 @@
 
 #define LOG "virt"
 
-static int each_disk(struct virt *vm, const char *name, bool del,
+/* The arguments of one operation on the quiesced disks. */
+struct disk_op {
+	const char *name;	     /* internal: the snapshot's name ... */
+	bool del;		     /* ... made or deleted */
+	const char *const *overlays; /* external: one per writable disk */
+	unsigned n;
+};
+
+static int each_disk(struct virt *vm, const struct disk_op *op,
 		     struct error *err)
 {
+	const char *name = op->name;
+	bool del = op->del;
 	struct virt_io *io = &vm->io;
 	unsigned done = 0;
 	int r = 0;
@@ -61,9 +71,11 @@ static int each_disk(struct virt *vm, const char *name, bool del,
 }
 
 /* The external snapshot on the quiesced disks: all or none. */
-static int each_disk_external(struct virt *vm, const char *const *overlays,
-			      unsigned n, struct error *err)
+static int each_disk_external(struct virt *vm, const struct disk_op *op,
+			      struct error *err)
 {
+	const char *const *overlays = op->overlays;
+	unsigned n = op->n;
 	struct virt_io *io = &vm->io;
 	struct virt_config *cfg = (struct virt_config *)vm->cfg;
 	struct blockdev *made[VIRT_MAX_VIRTIO] = { 0 };
@@ -104,35 +116,12 @@ static int each_disk_external(struct virt *vm, const char *const *overlays,
 	return r;
 }
 
-int virt_disk_snapshot_external(struct virt *vm, const char *const *overlays,
-				unsigned n, struct error *err)
-{
-	if (!atomic_load(&vm->running))
-		return error_set(err, EINVAL,
-				 "snapshot: the VM is not running");
-	pthread_mutex_lock(&vm->io_lock);
-	if (atomic_load(&vm->stopping) || !vm->mem) {
-		pthread_mutex_unlock(&vm->io_lock);
-		return error_set(err, EAGAIN,
-				 "snapshot: the VM is rebooting or stopping");
-	}
-	pthread_mutex_lock(&vm->lock);
-	bool was_paused = vm->paused;
-	pthread_mutex_unlock(&vm->lock);
-	virt_pause(vm);
-	for (unsigned i = 0; i < vm->io.n && vm->io.blk[i]; i++)
-		virtio_mmio_quiesce(vm->io.vd[i]);
-	int r = each_disk_external(vm, overlays, n, err);
-	for (unsigned i = 0; i < vm->io.n && vm->io.blk[i]; i++)
-		virtio_mmio_resume(vm->io.vd[i]);
-	if (!was_paused)
-		virt_resume(vm);
-	pthread_mutex_unlock(&vm->io_lock);
-	return r;
-}
-
-int virt_disk_snapshot(struct virt *vm, const char *name, bool del,
-		       struct error *err)
+/* Run fn at the consistent point (this file's header) of a running VM. */
+static int with_disks_quiesced(struct virt *vm,
+			       int (*fn)(struct virt *vm,
+					 const struct disk_op *op,
+					 struct error *err),
+			       const struct disk_op *op, struct error *err)
 {
 	if (!atomic_load(&vm->running))
 		return error_set(err, EINVAL,
@@ -152,13 +141,29 @@ int virt_disk_snapshot(struct virt *vm, const char *name, bool del,
 	 * transport of blk[i] */
 	for (unsigned i = 0; i < vm->io.n && vm->io.blk[i]; i++)
 		virtio_mmio_quiesce(vm->io.vd[i]);
-	int r = each_disk(vm, name, del, err);
+	int r = fn(vm, op, err);
 	for (unsigned i = 0; i < vm->io.n && vm->io.blk[i]; i++)
 		virtio_mmio_resume(vm->io.vd[i]);
 	if (!was_paused)
 		virt_resume(vm);
 	pthread_mutex_unlock(&vm->io_lock);
 	return r;
+}
+
+int virt_disk_snapshot_external(struct virt *vm, const char *const *overlays,
+				unsigned n, struct error *err)
+{
+	const struct disk_op op = { .overlays = overlays, .n = n };
+
+	return with_disks_quiesced(vm, each_disk_external, &op, err);
+}
+
+int virt_disk_snapshot(struct virt *vm, const char *name, bool del,
+		       struct error *err)
+{
+	const struct disk_op op = { .name = name, .del = del };
+
+	return with_disks_quiesced(vm, each_disk, &op, err);
 }
 
 int virt_snapshot_save(struct virt *vm, const char *name, int fd,
@@ -187,7 +192,7 @@ int virt_snapshot_save(struct virt *vm, const char *name, int fd,
 	for (unsigned i = 0; i < vm->io.n; i++)
 		virtio_mmio_quiesce(vm->io.vd[i]);
 	uint64_t t_paused = clock_monotonic_ns();
-	r = each_disk(vm, name, false, err);
+	r = each_disk(vm, &(struct disk_op){ .name = name }, err);
 	struct state_writer w = { 0 };
 	if (!r) {
 		r = state_writer_open(&w, fd, err);
@@ -200,7 +205,10 @@ int virt_snapshot_save(struct virt *vm, const char *name, int fd,
 		}
 		if (r) { /* no state: no snapshot either */
 			struct error e = { 0 };
-			if (each_disk(vm, name, true, &e))
+			if (each_disk(vm,
+				      &(struct disk_op){ .name = name,
+							 .del = true },
+				      &e))
 				log_warn(LOG, "undoing snapshot %s: %s", name,
 					 e.msg);
 		}
