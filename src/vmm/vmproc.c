@@ -944,6 +944,11 @@ void vmproc_destroy(struct vmproc *p)
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, NULL, 0);
 	}
+	vmproc_free(p, false);
+}
+
+void vmproc_free(struct vmproc *p, bool worker_runs_on)
+{
 	for (unsigned i = 0; i < p->n_vcpus; i++) {
 		if (p->px[i].started)
 			pthread_join(p->px[i].thread, NULL);
@@ -955,7 +960,7 @@ void vmproc_destroy(struct vmproc *p)
 	close(p->sock);
 	if (p->pidfd >= 0)
 		close(p->pidfd);
-	vmproc_share_end(p, false);
+	vmproc_share_end(p, worker_runs_on);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->tid_lock);
 	pthread_cond_destroy(&p->cond);

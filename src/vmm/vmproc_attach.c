@@ -310,21 +310,6 @@ void vmproc_detach(struct vmproc *p)
 		vmk_sched_vm_shutdown(p->sched);
 	if (p->reader_started)
 		pthread_join(p->reader, NULL);
-	for (unsigned i = 0; i < p->n_vcpus; i++) {
-		if (p->px[i].started)
-			pthread_join(p->px[i].thread, NULL);
-		if (p->px[i].sock >= 0)
-			close(p->px[i].sock);
-	}
-	if (p->sched)
-		vmk_sched_vm_set_kick(p->sched, NULL, NULL);
-	close(p->sock);
-	if (p->pidfd >= 0)
-		close(p->pidfd);
 	/* the worker still maps the pool frames it holds */
-	vmproc_share_end(p, true);
-	pthread_mutex_destroy(&p->lock);
-	pthread_mutex_destroy(&p->tid_lock);
-	pthread_cond_destroy(&p->cond);
-	free(p);
+	vmproc_free(p, true);
 }

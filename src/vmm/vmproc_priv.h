@@ -85,6 +85,9 @@ void *vmproc_reader_thread(void *arg);
 void *vmproc_proxy_thread(void *arg);
 void vmproc_kick(void *opaque, unsigned vcpu);
 void vmproc_kill_worker(struct vmproc *p);
+/* The end of vmproc_destroy and vmproc_detach, once the reader is gone
+ * and the sockets are shut down: join the proxies, close, free p. */
+void vmproc_free(struct vmproc *p, bool worker_runs_on);
 /* A request with descriptors and the default timeout. */
 int vmproc_call_msg(struct vmproc *p, const struct vmproto_msg *m,
 		    const int *fds, unsigned nfds);
