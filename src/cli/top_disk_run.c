@@ -2,13 +2,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <curses.h>
 
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/top_disk.h"
+#include "cli/top_screen.h"
 
 static int fetch(struct client *c, struct top_disk **d, size_t *n,
 		 struct error *err)
@@ -24,33 +22,9 @@ static int fetch(struct client *c, struct top_disk **d, size_t *n,
 	return r;
 }
 
-static uint64_t now_ms(clockid_t clk)
+static void row(char *buf, size_t len, const void *rows, size_t i)
 {
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void draw(const struct top_disk *d, size_t n, const char *status)
-{
-	char line[512];
-
-	erase();
-	mvprintw(0, 0,
-		 "softvisor top - disks (q quits; every disk of every "
-		 "running VM, the daemon's last period)");
-	if (status[0])
-		mvprintw(1, 0, "%s", status);
-	top_disk_heading(line, sizeof(line));
-	attron(A_REVERSE);
-	mvprintw(2, 0, "%-*s", COLS > 0 ? COLS : 1, line);
-	attroff(A_REVERSE);
-	for (size_t i = 0; i < n && (int)i + 3 < LINES; i++) {
-		top_disk_row(line, sizeof(line), &d[i]);
-		mvprintw((int)i + 3, 0, "%.*s", COLS > 0 ? COLS : 1, line);
-	}
-	refresh();
+	top_disk_row(buf, len, (const struct top_disk *)rows + i);
 }
 
 static int run_screen(struct client *c, double delay_s, long count,
@@ -59,43 +33,25 @@ static int run_screen(struct client *c, double delay_s, long count,
 	struct top_disk *d = NULL;
 	size_t n = 0;
 	struct error err = { 0 };
-	char status[600] = "";
-	SCREEN *scr;
+	char heading[512], status[600] = "";
 	long samples = 0;
 
 	if (fetch(c, &d, &n, &err) < 0) {
 		fprintf(stderr, "softvisor: top: %s\n", err.msg);
 		return CLI_EXIT_FAIL;
 	}
-	scr = newterm(NULL, stdout, stdin);
-	if (!scr) {
+	if (!top_screen_begin()) {
 		free(d);
-		fprintf(stderr, "softvisor: top: cannot drive the terminal\n");
 		return CLI_EXIT_FAIL;
 	}
-	cbreak();
-	noecho();
-	curs_set(0);
+	top_disk_heading(heading, sizeof(heading));
 	for (;;) {
-		uint64_t next = now_ms(CLOCK_MONOTONIC) +
-				(uint64_t)(delay_s * 1000);
-		bool quit = false;
-
-		draw(d, n, status);
+		top_screen_draw("softvisor top - disks (q quits; every disk of "
+				"every running VM, the daemon's last period)",
+				status, heading, row, d, n);
 		samples++;
-		while (!*stop && now_ms(CLOCK_MONOTONIC) < next) {
-			int ch;
-
-			timeout(250);
-			ch = getch();
-			if (ch == 'q' || ch == 'Q') {
-				quit = true;
-				break;
-			}
-			if (ch == ' ')
-				break;
-		}
-		if (quit || *stop || (count > 0 && samples >= count))
+		if (!top_screen_wait(delay_s, stop) ||
+		    (count > 0 && samples >= count))
 			break;
 		free(d);
 		d = NULL;
@@ -104,8 +60,7 @@ static int run_screen(struct client *c, double delay_s, long count,
 		if (fetch(c, &d, &n, &err) < 0)
 			snprintf(status, sizeof(status), "%s", err.msg);
 	}
-	endwin();
-	delscreen(scr);
+	top_screen_end();
 	free(d);
 	return *stop ? 128 + *stop : CLI_EXIT_OK;
 }
@@ -122,15 +77,8 @@ int top_disk_run(struct client *c, double delay_s, long count, int batch,
 		size_t n = 0;
 		int r;
 
-		if (k > 0) {
-			struct timespec ts = {
-				.tv_sec = (time_t)delay_s,
-				.tv_nsec = (long)((delay_s -
-						   (double)(time_t)delay_s) *
-						  1e9),
-			};
-			nanosleep(&ts, NULL);
-		}
+		if (k > 0)
+			top_sleep_s(delay_s);
 		if (*stop)
 			return 128 + *stop;
 		if (fetch(c, &d, &n, &err) < 0) {
@@ -139,7 +87,8 @@ int top_disk_run(struct client *c, double delay_s, long count, int batch,
 		}
 		r = k == 0 ? top_disk_csv_header(stdout) : 0;
 		if (!r)
-			r = top_disk_csv(stdout, d, n, now_ms(CLOCK_REALTIME));
+			r = top_disk_csv(stdout, d, n,
+					 top_clock_ms(CLOCK_REALTIME));
 		free(d);
 		if (r || fflush(stdout)) {
 			fprintf(stderr, "softvisor: top: writing: %s\n",
