@@ -4,6 +4,7 @@ host CPU, shutdown through the power button, the inventory across restarts,
 bad input, tokens over TLS and concurrent clients."""
 
 import json
+import os
 import signal
 import threading
 import time
@@ -13,7 +14,8 @@ import pytest
 
 from conftest import MARKER, TIME_SCALE
 from daemon_util import (Api, Daemon, free_port, guest_definition,
-                         thread_cpu_ticks, vm_console, vm_pid)
+                         softvisor_exe, thread_cpu_ticks, vm_console,
+                         vm_pid)
 
 
 @pytest.fixture
@@ -290,3 +292,31 @@ def test_crash_is_isolated(open_daemon, guest, tmp_path):
     shutil.copy(guest.image, kernel)
     api.ok("POST", "/v1/vms/fragile/start")
     assert api.state("fragile") == "running"
+
+
+def test_top_screens(tmp_path):
+    """Every view of `softvisor top` on a terminal (the batch modes are
+    checked where their figures are): the title and the column heading
+    drawn, q quits with status 0."""
+    d = Daemon(tmp_path).start()
+    try:
+        d.cli("switch", "create", "lan")
+        env = dict(os.environ, SOFTVISOR_SOCKET=d.sock, TERM="xterm")
+        for flags, title, heading in (
+                ([], "softvisor top ", "%USED"),
+                (["-m"], "softvisor top ", "MCTLSZ"),
+                (["-D"], "softvisor top - disks", "DATASTORE"),
+                (["-N"], "softvisor top - network", "PORTGROUP")):
+            c = pexpect.spawn(softvisor_exe(), ["top", *flags, "-d", "0.3"],
+                              env=env, timeout=30 * TIME_SCALE,
+                              dimensions=(30, 160))
+            try:
+                c.expect_exact(title)
+                c.expect_exact(heading)
+                c.send("q")
+                c.expect(pexpect.EOF)
+            finally:
+                c.close(force=True)
+            assert c.exitstatus == 0, (flags, c.before)
+    finally:
+        d.stop()
