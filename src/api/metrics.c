@@ -33,6 +33,13 @@ static void family(FILE *f, const char *name, const char *type,
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A gauge of the host without labels: its family and its one sample. */
+static void gauge(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	family(f, name, "gauge", help);
+	fprintf(f, "%s %" PRIu64 "\n", name, v);
+}
+
 static void vm_label(FILE *f, const char *name, const struct metrics_vm *vm)
 {
 	fprintf(f, "%s{vm=\"", name);
@@ -96,47 +103,36 @@ static void render_daemon(FILE *f, const struct metrics_snapshot *s)
 		free(api);
 	}
 
-	family(f, "softvisor_host_pcpus", "gauge",
-	       "Host CPUs given to the vmkernel.");
-	fprintf(f, "softvisor_host_pcpus %" PRIu64 "\n", h->pcpus);
-	family(f, "softvisor_host_cpu_frequency_hertz", "gauge",
-	       "Nominal frequency of one host CPU.");
-	fprintf(f, "softvisor_host_cpu_frequency_hertz %" PRIu64 "\n",
-		h->mhz_per_pcpu * 1000000);
-	family(f, "softvisor_host_cpu_capacity_hertz", "gauge",
-	       "Host CPU capacity: pCPUs times their nominal frequency.");
-	fprintf(f, "softvisor_host_cpu_capacity_hertz %" PRIu64 "\n",
-		h->capacity_mhz * 1000000);
-	family(f, "softvisor_host_cpu_reserved_hertz", "gauge",
-	       "CPU reserved by the running VMs (admission control).");
-	fprintf(f, "softvisor_host_cpu_reserved_hertz %" PRIu64 "\n",
-		h->reserved_mhz * 1000000);
-	family(f, "softvisor_host_memory_bytes", "gauge", "Host memory.");
-	fprintf(f, "softvisor_host_memory_bytes %" PRIu64 "\n",
-		h->memory_bytes);
-	family(f, "softvisor_host_memory_budget_bytes", "gauge",
-	       "Memory the VMs may hold in total (--mem-budget).");
-	fprintf(f, "softvisor_host_memory_budget_bytes %" PRIu64 "\n",
-		h->mem_budget_bytes);
-	family(f, "softvisor_host_memory_reserved_bytes", "gauge",
-	       "Memory reserved by the running VMs (admission control).");
-	fprintf(f, "softvisor_host_memory_reserved_bytes %" PRIu64 "\n",
-		h->mem_reserved_bytes);
-	family(f, "softvisor_host_memory_pool_bytes", "gauge",
-	       "Frames of the pool of pages shared across VMs.");
-	fprintf(f, "softvisor_host_memory_pool_bytes %" PRIu64 "\n",
-		h->mem_pool_bytes);
-	family(f, "softvisor_host_memory_pool_shared_bytes", "gauge",
-	       "Guest memory of all VMs mapped to the pool.");
-	fprintf(f, "softvisor_host_memory_pool_shared_bytes %" PRIu64 "\n",
-		h->mem_pool_shared_bytes);
-	family(f, "softvisor_host_memory_pool_saved_bytes", "gauge",
-	       "Host memory page sharing across VMs saves (shared - pool).");
-	fprintf(f, "softvisor_host_memory_pool_saved_bytes %" PRIu64 "\n",
-		h->mem_pool_saved_bytes);
-	family(f, "softvisor_host_scheduler_enabled", "gauge",
-	       "1 if VMs run under the vCPU scheduler (0: --no-scheduler).");
-	fprintf(f, "softvisor_host_scheduler_enabled %d\n", h->scheduler);
+	gauge(f, "softvisor_host_pcpus", "Host CPUs given to the vmkernel.",
+	      h->pcpus);
+	gauge(f, "softvisor_host_cpu_frequency_hertz",
+	      "Nominal frequency of one host CPU.", h->mhz_per_pcpu * 1000000);
+	gauge(f, "softvisor_host_cpu_capacity_hertz",
+	      "Host CPU capacity: pCPUs times their nominal frequency.",
+	      h->capacity_mhz * 1000000);
+	gauge(f, "softvisor_host_cpu_reserved_hertz",
+	      "CPU reserved by the running VMs (admission control).",
+	      h->reserved_mhz * 1000000);
+	gauge(f, "softvisor_host_memory_bytes", "Host memory.",
+	      h->memory_bytes);
+	gauge(f, "softvisor_host_memory_budget_bytes",
+	      "Memory the VMs may hold in total (--mem-budget).",
+	      h->mem_budget_bytes);
+	gauge(f, "softvisor_host_memory_reserved_bytes",
+	      "Memory reserved by the running VMs (admission control).",
+	      h->mem_reserved_bytes);
+	gauge(f, "softvisor_host_memory_pool_bytes",
+	      "Frames of the pool of pages shared across VMs.",
+	      h->mem_pool_bytes);
+	gauge(f, "softvisor_host_memory_pool_shared_bytes",
+	      "Guest memory of all VMs mapped to the pool.",
+	      h->mem_pool_shared_bytes);
+	gauge(f, "softvisor_host_memory_pool_saved_bytes",
+	      "Host memory page sharing across VMs saves (shared - pool).",
+	      h->mem_pool_saved_bytes);
+	gauge(f, "softvisor_host_scheduler_enabled",
+	      "1 if VMs run under the vCPU scheduler (0: --no-scheduler).",
+	      h->scheduler ? 1 : 0);
 }
 
 /* ---- VMs ----------------------------------------------------------------- */
