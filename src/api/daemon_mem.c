@@ -550,6 +550,12 @@ json_t *daemon_mem_vm_json(struct daemon *d, struct dvm *v)
 		json_object_set_new(
 			o, "pool_cow_breaks",
 			json_integer((json_int_t)s->pool_cow_breaks));
+		/* the daemon's sealed kernel copy: one host copy for all */
+		json_object_set_new(
+			o, "kernel_shared",
+			json_integer(bytes(s->kernel_shared_pages > size
+						   ? size
+						   : s->kernel_shared_pages)));
 		json_object_set_new(o, "balloon", json_boolean(s->has_balloon));
 		json_object_set_new(o, "balloon_target",
 				    json_integer(bytes(bt)));
@@ -611,6 +617,11 @@ void daemon_mem_vm_metrics(struct daemon *d, struct dvm *v,
 						     ? size
 						     : s->pool_shared_pages) *
 					    PAGE;
+		mv->mem_kernel_shared_bytes =
+			(s->kernel_shared_pages > size
+				 ? size
+				 : s->kernel_shared_pages) *
+			PAGE;
 		mv->mem_balloon_target_bytes =
 			(s->balloon_target_pages > size
 				 ? size

@@ -384,6 +384,9 @@ static const struct {
 	MEM(mem_pool_shared_bytes, "pool_shared_bytes",
 	    "Guest memory mapped to the pool of pages shared across VMs.",
 	    "gauge"),
+	MEM(mem_kernel_shared_bytes, "kernel_shared_bytes",
+	    "Guest memory reading the daemon's shared copy of the kernel.",
+	    "gauge"),
 };
 
 static void render_vm_memory(FILE *f, const struct metrics_snapshot *s)

@@ -80,7 +80,8 @@ struct metrics_vm {
 	uint64_t mem_target_bytes, mem_active_bytes, mem_consumed_bytes;
 	uint64_t mem_zero_shared_bytes, mem_cow_breaks;
 	uint64_t mem_balloon_target_bytes, mem_balloon_bytes;
-	uint64_t mem_pool_shared_bytes; /* mapped to the host-wide pool */
+	uint64_t mem_pool_shared_bytes;	  /* mapped to the host-wide pool */
+	uint64_t mem_kernel_shared_bytes; /* the daemon's kernel copy */
 };
 
 struct metrics_host {

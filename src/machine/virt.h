@@ -298,6 +298,9 @@ struct virt_mem_stats {
 	 * COW breaks of such frames (total) */
 	uint64_t pool_shared_pages;
 	uint64_t pool_cow_breaks;
+	/* frames reading the daemon's sealed copy of the kernel now
+	 * (gmem_map_file, docs/memory.md "Kernel images") */
+	uint64_t kernel_shared_pages;
 };
 void virt_mem_stats(const struct virt *vm, struct virt_mem_stats *st);
 /* Ask the guest's balloon to hold pages 4 KiB pages (0: deflate all):

@@ -56,6 +56,7 @@ void virt_mem_stats(const struct virt *vm, struct virt_mem_stats *st)
 		st->cow_breaks = g.cow_breaks;
 		st->pool_shared_pages = g.frames_pool_shared;
 		st->pool_cow_breaks = g.pool_cow_breaks;
+		st->kernel_shared_pages = g.frames_file;
 	}
 	st->policy_limit_pages = atomic_load(&m->policy_limit) >> PAGE_SHIFT;
 	if (m->io.balloon)

@@ -27,7 +27,7 @@
  * refused). Descriptors: VIRT_MAX_HARTS gate sockets and a state (START)
  * or a switch port per NIC (ATTACH). */
 #define VMPROTO_MAGIC	 0x5356u /* "SV" */
-#define VMPROTO_VERSION	 2u
+#define VMPROTO_VERSION	 3u
 #define VMPROTO_MAX_DATA (64u * 1024)
 #define VMPROTO_MAX_FDS	 (VIRT_MAX_HARTS + VIRT_MAX_VIRTIO)
 

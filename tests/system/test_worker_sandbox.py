@@ -16,6 +16,7 @@ import time
 from conftest import MARKER, TIME_SCALE
 from daemon_util import Daemon, guest_definition, softvisor_exe, vm_pid
 from test_isolation import alive
+from test_metrics import parse, scrape, value
 from test_sandbox import sanitized
 from test_sched import vcpu_tids, wait_console
 
@@ -185,6 +186,18 @@ def test_workers_map_the_daemons_kernel_copy(tmp_path, guest):
             assert seen[n], f"{n}: its worker maps no kernel copy"
         assert seen["k1"] != seen["k2"] == seen["k3"], seen
         wait_console(d, "k3", MARKER)
+        # the frames still reading the copy are in the VM's figures, and
+        # not among its private ones
+        image_bytes = guest.image.stat().st_size
+        mem = api.ok("GET", "/v1/vms/k3/stats")["memory"]
+        print(f"kernel_shared {mem['kernel_shared'] / 2**20:.1f} MiB of "
+              f"the {image_bytes / 2**20:.1f} MiB Image")
+        assert 0 < mem["kernel_shared"] < image_bytes, mem
+        assert mem["consumed"] + mem["kernel_shared"] <= mem["size"], mem
+        st, _, text = scrape(api)
+        assert st == 200, text
+        assert value(parse(text), "softvisor_vm_memory_kernel_shared_bytes",
+                     vm="k3") > 0, text
         for n in ["k1", "k2", "k3"]:
             api.ok("POST", f"/v1/vms/{n}/stop")
     finally:
