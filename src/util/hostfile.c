@@ -70,7 +70,8 @@ int hostfile_open(const char *path, int flags)
 			errno = e;
 		return fd;
 	}
-	if (hf_recording) {
+	{
+		/* recording or plain: an added file stands for its path */
 		struct hostfile *f = find(path, accmode);
 
 		if (f && f->added) {
@@ -106,7 +107,7 @@ int hostfile_add(const char *path, int fd, int accmode)
 	int r = 0;
 
 	pthread_mutex_lock(&hf_lock);
-	if ((hf_recording || hf_sealed) && !find(path, accmode)) {
+	if (!find(path, accmode)) {
 		char *p = strdup(path);
 		int d = hf_n < HOSTFILE_MAX ? fcntl(fd, F_DUPFD_CLOEXEC, 0)
 					    : -1;

@@ -12,7 +12,8 @@
  *
  * A duplicate shares the open file description, its offset and its OFD
  * locks (block/lock.c): users read with pread and keep their lock.
- * Neither recording nor sealed (the daemon today): plain open(2).
+ * Neither recording nor sealed (the daemon, a worker without the
+ * sandbox): plain open(2), but for the files hostfile_add() gave.
  * All functions are thread-safe.
  */
 #ifndef SV_UTIL_HOSTFILE_H
@@ -29,11 +30,10 @@ int hostfile_open(const char *path, int flags);
 int hostfile_stat(const char *path, struct stat *st);
 /* Record fd (not taken: a duplicate is kept) as the file at path, opened
  * with accmode (O_RDONLY or O_RDWR): a file someone else opened for us
- * (the daemon, for an external snapshot's overlay of a sandboxed VM, or
- * its sealed copy of a kernel). From then on, recording or sealed, an
- * open of path with that mode gets a duplicate of fd, not the file the
- * path names. Neither recording nor sealed: nothing to do (plain open(2)
- * finds the file). 0 or -1 with errno (ENOSPC: the table is full). */
+ * (the daemon, for an external snapshot's overlay, or its sealed copy of
+ * a kernel). From then on, in every mode, an open of path with that mode
+ * gets a duplicate of fd, not the file the path names. 0 or -1 with
+ * errno (ENOSPC: the table is full). */
 int hostfile_add(const char *path, int fd, int accmode);
 /* Start keeping a duplicate of every file hostfile_open() opens. */
 void hostfile_record(void);

@@ -276,8 +276,8 @@ static int kernel_file(struct worker *w, const struct vmproto_msg *m,
 	return 0;
 }
 
-/* START: the daemon's copy of the kernel stands for its path from now on
- * (the sandbox records every file the machine opens). */
+/* START: the daemon's copy of the kernel stands for its path from now on,
+ * with or without the sandbox (a reboot loads the same copy). */
 static void kernel_file_record(struct worker *w)
 {
 	if (!w->kernel_path)

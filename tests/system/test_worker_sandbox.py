@@ -148,6 +148,8 @@ def test_sandbox_off(tmp_path, guest):
         st = proc_status(vm_pid(api, "open", d))
         assert_lean_worker(vm_pid(api, "open", d))
         assert st["Uid"][0] == "0" and st["Seccomp"] == ["0"], st
+        # the daemon's kernel copy, mapped without the sandbox too
+        assert kernel_copy(vm_pid(api, "open", d)), "the kernel was copied"
         api.ok("POST", "/v1/vms/open/stop")
     finally:
         rc = d.stop()

@@ -120,6 +120,33 @@ static void test_added_stands_for_path(void **state)
 	close(fd);
 }
 
+/* Without recording (a worker without the sandbox) too. */
+static void test_added_without_recording(void **state)
+{
+	char buf[5] = "";
+	int fd, mfd = memfd_create("kernel-copy", MFD_CLOEXEC);
+
+	assert_true(mfd >= 0);
+	assert_int_equal(write(mfd, "cccc", 4), 4);
+	assert_int_equal(hostfile_add(file_a, mfd, O_RDONLY), 0);
+	close(mfd);
+	fd = hostfile_open(file_a, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, 4), 4);
+	assert_string_equal(buf, "cccc");
+	close(fd);
+	/* not for another mode, nor another path; nothing else recorded */
+	fd = hostfile_open(file_a, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, 4), 4);
+	assert_string_equal(buf, "aaaa");
+	close(fd);
+	fd = hostfile_open(file_b, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(hostfile_count(), 1);
+}
+
 static void test_mode_not_widened(void **state)
 {
 	hostfile_record();
@@ -144,6 +171,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sealed_reopen, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_added_stands_for_path,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_added_without_recording,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mode_not_widened, setup,
 						teardown),
