@@ -62,7 +62,9 @@ void top_format_mem_row(char *buf, size_t len, const struct top_row *r,
 	cell(tg, sizeof(tg), p, m->target);
 	cell(ac, sizeof(ac), p, m->active);
 	cell(ze, sizeof(ze), p, m->zero_shared);
-	cell(sh, sizeof(sh), p && m->has_pool, m->pool_shared);
+	/* SHRD: frames shared with other VMs, the pool's and the kernel's */
+	cell(sh, sizeof(sh), p && (m->has_pool || m->has_kernel),
+	     m->pool_shared + m->kernel_shared);
 	cell(bt, sizeof(bt), p && m->balloon, m->balloon_target);
 	cell(bs, sizeof(bs), p && m->balloon, m->balloon_size);
 	cell(zi, sizeof(zi), p && m->has_compressed, m->compressed);
@@ -79,7 +81,8 @@ void top_format_mem_row(char *buf, size_t len, const struct top_row *r,
 int top_mem_csv_header(FILE *f)
 {
 	fputs("timestamp_ms,vm,state,memsz,grant,sztgt,active,zero_shared,"
-	      "balloon,mctltgt,mctlsz,compressed,swapped,pool_shared\n",
+	      "balloon,mctltgt,mctlsz,compressed,swapped,pool_shared,"
+	      "kernel_shared\n",
 	      f);
 	return ferror(f) ? -EIO : 0;
 }
@@ -130,6 +133,7 @@ int top_mem_csv_sample(FILE *f, const struct top_sample *s, uint64_t time_ms)
 		csv_num(f, p && m->has_compressed, m->compressed);
 		csv_num(f, p && m->has_swapped, m->swapped);
 		csv_num(f, p && m->has_pool, m->pool_shared);
+		csv_num(f, p && m->has_kernel, m->kernel_shared);
 		fputc('\n', f);
 	}
 	return ferror(f) ? -EIO : 0;

@@ -158,6 +158,11 @@ static int parse_mem(const json_t *o, const char *where, struct top_mem *m,
 	m->has_pool = json_object_get(mo, "pool_shared") != NULL;
 	if (m->has_pool)
 		e = e ?: get_u64(mo, "pool_shared", w, &m->pool_shared, err);
+	m->has_kernel = json_object_get(mo, "kernel_shared") != NULL;
+	if (m->has_kernel)
+		e = e
+			    ?: get_u64(mo, "kernel_shared", w,
+				       &m->kernel_shared, err);
 	e = e ?: get_u64(mo, "balloon_target", w, &m->balloon_target, err);
 	e = e ?: get_u64(mo, "balloon_size", w, &m->balloon_size, err);
 	if (e)

@@ -38,6 +38,10 @@ struct top_mem {
 	 * older daemon: has_pool false) */
 	bool has_pool;
 	uint64_t pool_shared;
+	/* reading the daemon's sealed kernel copy, also shared with other
+	 * VMs (absent from an older daemon: has_kernel false) */
+	bool has_kernel;
+	uint64_t kernel_shared;
 	bool balloon; /* the VM has a balloon device */
 	uint64_t balloon_target, balloon_size;
 	bool has_compressed, has_swapped;

@@ -9,6 +9,8 @@ as they were.
 The faults come from the test-only SOFTVISOR_TEST_WORKER_FAULT=KIND:VM
 (the worker of VM faults when its guest first writes to the console)."""
 
+import csv
+import io
 import os
 import signal
 import time
@@ -200,6 +202,9 @@ def test_workers_map_the_daemons_kernel_copy(tmp_path, guest):
         assert st == 200, text
         assert value(parse(text), "softvisor_vm_memory_kernel_shared_bytes",
                      vm="k3") > 0, text
+        rows = {r["vm"]: r for r in csv.DictReader(io.StringIO(
+            d.cli("top", "-b", "-m", "-n", "1").stdout))}
+        assert int(rows["k3"]["kernel_shared"]) > 0, rows
         for n in ["k1", "k2", "k3"]:
             api.ok("POST", f"/v1/vms/{n}/stop")
     finally:

@@ -356,7 +356,7 @@ static const char *const mem_json =
 	"  {\"vm\": \"lo\", \"state\": \"running\", \"memory\": {"
 	"   \"size\": 536870912, \"target\": 134217728, \"active\": 52428800,"
 	"   \"consumed\": 188743680, \"zero_shared\": 1048576,"
-	"   \"pool_shared\": 2097152,"
+	"   \"pool_shared\": 2097152, \"kernel_shared\": 16777216,"
 	"   \"balloon\": true, \"balloon_target\": 348962816,"
 	"   \"balloon_size\": 340787200}},"
 	"  {\"vm\": \"nb\", \"state\": \"running\", \"memory\": {"
@@ -388,7 +388,7 @@ static void test_memory_view(void **state)
 				 "  MCTLSZ     ZIP   SWCUR");
 	top_format_mem_row(buf, sizeof(buf), &s.vms[0].row, 4);
 	assert_string_equal(buf, "lo   running       512      180      128 "
-				 "      50        1        2     Y      333 "
+				 "      50        1       18     Y      333 "
 				 "     325       -       -");
 	top_format_mem_row(buf, sizeof(buf), &s.vms[1].row, 4);
 	assert_string_equal(buf, "nb   running       256        0      256 "
@@ -411,11 +411,12 @@ static void test_memory_view(void **state)
 	assert_string_equal(
 		csv,
 		"timestamp_ms,vm,state,memsz,grant,sztgt,active,zero_shared,"
-		"balloon,mctltgt,mctlsz,compressed,swapped,pool_shared\n"
+		"balloon,mctltgt,mctlsz,compressed,swapped,pool_shared,"
+		"kernel_shared\n"
 		"7,lo,running,536870912,188743680,134217728,52428800,1048576,"
-		"1,348962816,340787200,,,2097152\n"
-		"7,nb,running,268435456,0,268435456,0,0,0,,,4096,8192,\n"
-		"7,x,paused,,,,,,,,,,,\n");
+		"1,348962816,340787200,,,2097152,16777216\n"
+		"7,nb,running,268435456,0,268435456,0,0,0,,,4096,8192,,\n"
+		"7,x,paused,,,,,,,,,,,,\n");
 	free(csv);
 	top_sample_free(&s);
 
@@ -428,6 +429,11 @@ static void test_memory_view(void **state)
 	parse_fails("{\"vms\": [{\"vm\": \"a\", \"memory\": "
 		    "{\"balloon\": 1}}]}",
 		    "vms[0].memory.balloon");
+	parse_fails("{\"vms\": [{\"vm\": \"a\", \"memory\": "
+		    "{\"size\": 1, \"target\": 1, \"active\": 1, "
+		    "\"consumed\": 1, \"zero_shared\": 1, "
+		    "\"kernel_shared\": \"big\"}}]}",
+		    "vms[0].memory.kernel_shared");
 }
 
 int main(void)
