@@ -265,6 +265,10 @@ def test_web_console(tmp_path, guest):
                 res["snap_api"]] == [("s1", False, "before the test")]
         assert "already" in res["snap_dup"], res["snap_dup"]
         assert res["snap_after_delete"] == []
+        assert res["snap_ext_kind"] == "disk-only (overlays)"
+        assert res["snap_ext_api"] == [["x1", "external", False, 1]], \
+            res["snap_ext_api"]
+        assert res["snap_ext_after_delete"] == []
         # then running: with memory by default, reverted (it runs on from
         # the snapshot), deleted while it runs
         assert res["snap_live_memory_default"] is True

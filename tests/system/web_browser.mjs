@@ -322,7 +322,20 @@ try {
   await page.locator("#vm-events li", { hasText: "snapshot-delete ok" }).waitFor();
   await page.waitForFunction(() => !document.querySelector("#snapshots tr[data-snapshot]"));
   out.snap_after_delete = (await api(spath)).snapshots;
+  // disk-only: an external snapshot (an overlay), then deleted (its
+  // overlay committed: the VM is off)
+  await page.check("#snap-external");
+  await page.fill("#snap-name", "x1");
+  await page.click("#snap-take button[type=submit]");
+  const xrow = page.locator('#snapshots tr[data-snapshot="x1"]');
+  await xrow.waitFor();
+  out.snap_ext_kind = await xrow.locator("td").nth(2).textContent();
+  out.snap_ext_api = (await api(spath)).snapshots.map((x) => [x.name, x.type, x.memory, (x.overlays || []).length]);
   await page.screenshot({ path: join(env.SV_OUT, "web-snapshots.png"), fullPage: true });
+  await xrow.locator("button[data-action=snapshot-delete]").click();
+  await page.waitForFunction(() => !document.querySelector("#snapshots tr[data-snapshot]"));
+  out.snap_ext_after_delete = (await api(spath)).snapshots;
+  await page.uncheck("#snap-external");
 
   step("a snapshot with memory of the same VM running: take, revert, delete");
   await page.click(".vmhead button[data-action=start]");

@@ -1,7 +1,8 @@
 // The VM page's Snapshots section: the VM's snapshots (GET
 // /v1/vms/{vm}/snapshots, oldest first: name, when, with the VM's memory
 // or of the disks only, description), a form to take one (POST: name,
-// description, memory for a running or paused VM) and per row revert
+// description, memory for a running or paused VM, or disk-only: an
+// external snapshot, a new qcow2 overlay per disk) and per row revert
 // (POST .../revert) and delete (DELETE). Errors are the API's own
 // messages (a raw disk, a name in use, revert while running: 409).
 import { call } from "./api.js";
@@ -23,6 +24,14 @@ export function snapshotBox(el, name, err, after) {
     pattern: "[A-Za-z0-9][A-Za-z0-9._-]{0,63}", placeholder: "before-upgrade" });
   const desc = h("input", { id: "snap-desc", size: 30, maxlength: 512 });
   const mem = h("input", { type: "checkbox", id: "snap-memory" });
+  // external: overlays instead of internal snapshots, never with memory
+  const ext = h("input", {
+    type: "checkbox", id: "snap-external",
+    onchange: () => {
+      mem.disabled = ext.checked || !live(state);
+      mem.checked = !mem.disabled && live(state);
+    },
+  });
   const msg = h("span", { class: "error", id: "snap-error" });
   const form = h("form", {
     id: "snap-take",
@@ -33,6 +42,7 @@ export function snapshotBox(el, name, err, after) {
       msg.className = "muted";
       msg.textContent = "taking…";
       const body = { name: sname.value.trim(), memory: !mem.disabled && mem.checked };
+      if (ext.checked) body.disk_only = true;
       if (desc.value.trim()) body.description = desc.value.trim();
       try {
         await call("POST", path, body);
@@ -50,6 +60,8 @@ export function snapshotBox(el, name, err, after) {
   h("label", {}, "Description ", desc), " ",
   h("label", { title: "the VM's memory too (a running or paused VM): a revert continues it from this instant" },
     mem, " with memory"), " ",
+  h("label", { title: "an external snapshot: each disk goes on in a new qcow2 overlay next to its image" },
+    ext, " disk-only (overlays)"), " ",
   h("button", { type: "submit" }, "Take snapshot"), " ", msg);
   el.replaceChildren(h("section", {}, h("h2", {}, "Snapshots"), table, none, form));
 
@@ -106,8 +118,8 @@ export function snapshotBox(el, name, err, after) {
     vm(v) {
       if (state !== null && live(v.state) === live(state)) return;
       state = v.state;
-      mem.disabled = !live(state);
-      mem.checked = live(state);
+      mem.disabled = ext.checked || !live(state);
+      mem.checked = !mem.disabled;
     },
     reload,
   };
