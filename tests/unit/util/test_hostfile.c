@@ -89,61 +89,51 @@ static void test_sealed_reopen(void **state)
 	assert_int_equal(rename(moved, file_a), 0);
 }
 
+/* What an open of path with flags reads: its first four bytes must be
+ * want (from the start, whatever the offset of the descriptor it is a
+ * duplicate of). */
+static void opens_as(const char *path, int flags, const char *want)
+{
+	char buf[5] = "";
+	int fd = hostfile_open(path, flags | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, 4), 4);
+	assert_string_equal(buf, want);
+	close(fd);
+}
+
+/* hostfile_add(path, a memfd holding "cccc", O_RDONLY). */
+static void add_copy(const char *path)
+{
+	int mfd = memfd_create("kernel-copy", MFD_CLOEXEC);
+
+	assert_true(mfd >= 0);
+	assert_int_equal(write(mfd, "cccc", 4), 4);
+	assert_int_equal(hostfile_add(path, mfd, O_RDONLY), 0);
+	close(mfd);
+}
+
 /* A descriptor the daemon added stands for its path from then on, also
  * before the seal (a worker's first boot). */
 static void test_added_stands_for_path(void **state)
 {
-	char buf[5] = "";
-	int fd, mfd = memfd_create("kernel-copy", MFD_CLOEXEC);
-
-	assert_true(mfd >= 0);
-	assert_int_equal(write(mfd, "cccc", 4), 4);
 	hostfile_record();
-	assert_int_equal(hostfile_add(file_a, mfd, O_RDONLY), 0);
-	close(mfd);
-	fd = hostfile_open(file_a, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(read(fd, buf, 4), 4); /* from the start */
-	assert_string_equal(buf, "cccc");
-	close(fd);
-	/* another path: its own file */
-	fd = hostfile_open(file_b, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(read(fd, buf, 4), 4);
-	assert_string_equal(buf, "bbbb");
-	close(fd);
+	add_copy(file_a);
+	opens_as(file_a, O_RDONLY, "cccc");
+	opens_as(file_b, O_RDONLY, "bbbb"); /* another path: its own file */
 	hostfile_seal();
-	fd = hostfile_open(file_a, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(read(fd, buf, 4), 4);
-	assert_string_equal(buf, "cccc");
-	close(fd);
+	opens_as(file_a, O_RDONLY, "cccc");
 }
 
 /* Without recording (a worker without the sandbox) too. */
 static void test_added_without_recording(void **state)
 {
-	char buf[5] = "";
-	int fd, mfd = memfd_create("kernel-copy", MFD_CLOEXEC);
-
-	assert_true(mfd >= 0);
-	assert_int_equal(write(mfd, "cccc", 4), 4);
-	assert_int_equal(hostfile_add(file_a, mfd, O_RDONLY), 0);
-	close(mfd);
-	fd = hostfile_open(file_a, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(read(fd, buf, 4), 4);
-	assert_string_equal(buf, "cccc");
-	close(fd);
+	add_copy(file_a);
+	opens_as(file_a, O_RDONLY, "cccc");
 	/* not for another mode, nor another path; nothing else recorded */
-	fd = hostfile_open(file_a, O_RDWR | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(read(fd, buf, 4), 4);
-	assert_string_equal(buf, "aaaa");
-	close(fd);
-	fd = hostfile_open(file_b, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	close(fd);
+	opens_as(file_a, O_RDWR, "aaaa");
+	opens_as(file_b, O_RDONLY, "bbbb");
 	assert_int_equal(hostfile_count(), 1);
 }
 
