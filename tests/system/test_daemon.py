@@ -257,9 +257,10 @@ def test_concurrent_clients(daemon, guest):
 
 @pytest.fixture
 def open_daemon(tmp_path):
-    """Workers without the sandbox: a sandboxed worker keeps its kernel
-    file open across reboots (docs/security.md, "Files after the
-    sandbox"), so a vanished kernel would not fail its reboot."""
+    """Workers without the sandbox: a sandboxed worker keeps its files
+    open across reboots (docs/security.md, "Files after the sandbox"), so
+    a vanished initrd would not fail its reboot. (Every worker keeps the
+    daemon's copy of its kernel: docs/memory.md, "Kernel images".)"""
     d = Daemon(tmp_path, extra=["--sandbox", "off"]).start()
     yield d
     if d.proc:
@@ -269,27 +270,27 @@ def open_daemon(tmp_path):
 
 def test_crash_is_isolated(open_daemon, guest, tmp_path):
     """A machine that cannot continue goes to crashed; the daemon and the
-    other VMs go on. Here the guest reboots after its kernel file vanished:
+    other VMs go on. Here the guest reboots after its initrd vanished:
     the rebuild fails and the machine ends crashed."""
     import shutil
     api = open_daemon.api()
-    kernel = tmp_path / "Image"
-    shutil.copy(guest.image, kernel)
+    initrd = tmp_path / "initrd.img"
+    shutil.copy(guest.initrd, initrd)
     fragile = guest_definition(guest, "fragile", after="reboot",
                                script="sleep 2")
-    fragile["boot"]["kernel"] = str(kernel)
+    fragile["boot"]["initrd"] = str(initrd)
     api.ok("POST", "/v1/vms", fragile)
     api.ok("POST", "/v1/vms", guest_definition(guest, "steady"))
     api.ok("POST", "/v1/vms/steady/start")
     api.ok("POST", "/v1/vms/fragile/start")
-    kernel.unlink()
+    initrd.unlink()
     api.wait_state("fragile", "crashed", timeout=180)
     assert api.state("steady") == "running"
     ev = api.ok("GET", "/v1/events?vm=fragile")["events"]
     assert any(e["action"] == "crash" and e["result"] == "crashed"
                for e in ev), ev
-    # a crashed VM can be started again once its kernel is back
-    shutil.copy(guest.image, kernel)
+    # a crashed VM can be started again once its initrd is back
+    shutil.copy(guest.initrd, initrd)
     api.ok("POST", "/v1/vms/fragile/start")
     assert api.state("fragile") == "running"
 
