@@ -498,6 +498,13 @@ static json_int_t bytes(uint64_t pages)
 	return (json_int_t)(pages * PAGE);
 }
 
+/* A page count the worker reported, clamped to the VM's size (its words
+ * are not trusted). */
+static uint64_t in_vm(uint64_t pages, uint64_t size)
+{
+	return pages > size ? size : pages;
+}
+
 json_t *daemon_mem_vm_json(struct daemon *d, struct dvm *v)
 {
 	struct daemon_mem *m = d->mem;
@@ -511,12 +518,9 @@ json_t *daemon_mem_vm_json(struct daemon *d, struct dvm *v)
 		const struct mem_reclaim_vm *l = &e->last;
 		const struct virt_mem_stats *s = &e->raw;
 		uint64_t size = e->cfg.size_pages;
-		uint64_t bt = s->balloon_target_pages,
-			 ba = s->balloon_actual_pages;
+		uint64_t bt = in_vm(s->balloon_target_pages, size),
+			 ba = in_vm(s->balloon_actual_pages, size);
 
-		/* the worker's words, clamped to the VM's size */
-		bt = bt > size ? size : bt;
-		ba = ba > size ? size : ba;
 		o = json_pack("{s:I, s:I, s:I, s:I, s:b}", "size", bytes(size),
 			      "shares", (json_int_t)e->cfg.shares,
 			      "reservation", bytes(e->cfg.reservation_pages),
@@ -530,32 +534,24 @@ json_t *daemon_mem_vm_json(struct daemon *d, struct dvm *v)
 				    json_integer(bytes(l->active_pages)));
 		json_object_set_new(
 			o, "consumed",
-			json_integer(bytes(s->private_pages > size
-						   ? size
-						   : s->private_pages)));
+			json_integer(bytes(in_vm(s->private_pages, size))));
 		json_object_set_new(
 			o, "zero_shared",
-			json_integer(bytes(s->zero_shared_pages > size
-						   ? size
-						   : s->zero_shared_pages)));
+			json_integer(bytes(in_vm(s->zero_shared_pages, size))));
 		json_object_set_new(o, "cow_breaks",
 				    json_integer((json_int_t)s->cow_breaks));
 		/* cross-VM sharing: the daemon's own count of the VM's
 		 * references to the pool; COW breaks of them (the worker's) */
 		json_object_set_new(
 			o, "pool_shared",
-			json_integer(bytes(s->pool_shared_pages > size
-						   ? size
-						   : s->pool_shared_pages)));
+			json_integer(bytes(in_vm(s->pool_shared_pages, size))));
 		json_object_set_new(
 			o, "pool_cow_breaks",
 			json_integer((json_int_t)s->pool_cow_breaks));
 		/* the daemon's sealed kernel copy: one host copy for all */
-		json_object_set_new(
-			o, "kernel_shared",
-			json_integer(bytes(s->kernel_shared_pages > size
-						   ? size
-						   : s->kernel_shared_pages)));
+		json_object_set_new(o, "kernel_shared",
+				    json_integer(bytes(in_vm(
+					    s->kernel_shared_pages, size))));
 		json_object_set_new(o, "balloon", json_boolean(s->has_balloon));
 		json_object_set_new(o, "balloon_target",
 				    json_integer(bytes(bt)));
@@ -566,11 +562,9 @@ json_t *daemon_mem_vm_json(struct daemon *d, struct dvm *v)
 						      : 0)));
 		/* compression's limit as the worker holds it, clamped (the
 		 * figures of compression are the machine's: daemon_host.c) */
-		json_object_set_new(
-			o, "reclaim_limit",
-			json_integer(bytes(s->policy_limit_pages > size
-						   ? size
-						   : s->policy_limit_pages)));
+		json_object_set_new(o, "reclaim_limit",
+				    json_integer(bytes(in_vm(
+					    s->policy_limit_pages, size))));
 		if (s->guest_stats)
 			json_object_set_new(
 				o, "guest",
@@ -605,31 +599,17 @@ void daemon_mem_vm_metrics(struct daemon *d, struct dvm *v,
 		mv->mem_has_balloon = s->has_balloon != 0;
 		mv->mem_target_bytes = e->last.target_pages * PAGE;
 		mv->mem_active_bytes = e->last.active_pages * PAGE;
-		mv->mem_consumed_bytes =
-			(s->private_pages > size ? size : s->private_pages) *
-			PAGE;
-		mv->mem_zero_shared_bytes = (s->zero_shared_pages > size
-						     ? size
-						     : s->zero_shared_pages) *
+		mv->mem_consumed_bytes = in_vm(s->private_pages, size) * PAGE;
+		mv->mem_zero_shared_bytes = in_vm(s->zero_shared_pages, size) *
 					    PAGE;
 		mv->mem_cow_breaks = s->cow_breaks;
-		mv->mem_pool_shared_bytes = (s->pool_shared_pages > size
-						     ? size
-						     : s->pool_shared_pages) *
+		mv->mem_pool_shared_bytes = in_vm(s->pool_shared_pages, size) *
 					    PAGE;
 		mv->mem_kernel_shared_bytes =
-			(s->kernel_shared_pages > size
-				 ? size
-				 : s->kernel_shared_pages) *
-			PAGE;
+			in_vm(s->kernel_shared_pages, size) * PAGE;
 		mv->mem_balloon_target_bytes =
-			(s->balloon_target_pages > size
-				 ? size
-				 : s->balloon_target_pages) *
-			PAGE;
-		mv->mem_balloon_bytes = (s->balloon_actual_pages > size
-						 ? size
-						 : s->balloon_actual_pages) *
+			in_vm(s->balloon_target_pages, size) * PAGE;
+		mv->mem_balloon_bytes = in_vm(s->balloon_actual_pages, size) *
 					PAGE;
 	}
 	pthread_mutex_unlock(&m->lock);
