@@ -60,9 +60,11 @@ int hostfile_open(const char *path, int flags)
 	int fd, e;
 
 	pthread_mutex_lock(&hf_lock);
-	if (hf_sealed) {
-		struct hostfile *f = find(path, accmode);
+	struct hostfile *f = find(path, accmode);
 
+	/* sealed: only what was recorded; else an added file stands for its
+	 * path (recording or plain) */
+	if (hf_sealed || (f && f->added)) {
 		fd = f ? dup_at_start(f->fd, flags) : -1;
 		e = f ? errno : EACCES;
 		pthread_mutex_unlock(&hf_lock);
@@ -70,22 +72,10 @@ int hostfile_open(const char *path, int flags)
 			errno = e;
 		return fd;
 	}
-	{
-		/* recording or plain: an added file stands for its path */
-		struct hostfile *f = find(path, accmode);
-
-		if (f && f->added) {
-			fd = dup_at_start(f->fd, flags);
-			e = errno;
-			pthread_mutex_unlock(&hf_lock);
-			errno = e;
-			return fd;
-		}
-	}
 	fd = open(path, flags);
 	e = errno;
-	if (fd >= 0 && hf_recording && !find(path, accmode) &&
-	    hf_n < HOSTFILE_MAX && (accmode == O_RDONLY || accmode == O_RDWR)) {
+	if (fd >= 0 && hf_recording && !f && hf_n < HOSTFILE_MAX &&
+	    (accmode == O_RDONLY || accmode == O_RDWR)) {
 		char *p = strdup(path);
 		int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 
