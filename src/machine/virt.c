@@ -1236,36 +1236,110 @@ static int virt_run_save(struct virt *vm, const struct virt_config *cfg)
 	return 0;
 }
 
+/* virt_run's thread, and whether its machine ended */
+struct run_waiter {
+	pthread_t thread;
+	atomic_bool ended;
+};
+
+/* The machine ended (before virt_running says so): say it, then wake the
+ * thread out of sigwaitinfo. */
+static void run_ended(void *opaque, enum virt_end why, int code)
+{
+	struct run_waiter *w = opaque;
+
+	(void)why;
+	(void)code;
+	atomic_store(&w->ended, true);
+	pthread_kill(w->thread, SIGUSR2);
+}
+
+/* Never runs (SIGUSR2 stays blocked): a handler makes the signal count
+ * where the default action would be dropped, in the sandbox's PID
+ * namespace whose init this process is. */
+static void run_ended_handler(int sig)
+{
+	(void)sig;
+}
+
+/* Take a SIGUSR2 the end left pending, then give the thread its mask and
+ * the signal its action back. */
+static void run_restore(const sigset_t *old, const struct sigaction *old_usr2)
+{
+	const struct timespec now = { 0, 0 };
+	sigset_t end;
+
+	sigemptyset(&end);
+	sigaddset(&end, SIGUSR2);
+	while (sigtimedwait(&end, NULL, &now) == SIGUSR2)
+		;
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+	sigaction(SIGUSR2, old_usr2, NULL);
+}
+
 int virt_run(const struct virt_config *cfg, struct error *err)
 {
 	sigset_t sigs, old;
-	struct virt *vm = virt_create(cfg, NULL, err);
+	struct sigaction usr2 = { .sa_handler = run_ended_handler }, old_usr2;
+	struct run_waiter waiter = { .thread = pthread_self() };
+	const struct virt_host_ops ops = { .ended = run_ended,
+					   .opaque = &waiter };
+	struct virt *vm = virt_create(cfg, &ops, err);
 	if (!vm)
 		return -EINVAL;
 
 	/* signals are taken synchronously here; every thread created from
-	 * here on inherits the mask */
+	 * here on inherits the mask. The thread sleeps until one comes:
+	 * the machine's end sends SIGUSR2 (an idle VM costs no polling). */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR2);
 	if (cfg->save)
 		sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	sigaction(SIGUSR2, &usr2, &old_usr2);
 
 	int ret = virt_start(vm, err);
 	if (ret) {
 		virt_destroy(vm);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		run_restore(&old, &old_usr2);
 		return ret == 1 ? 0 : ret;
 	}
-	time_t deadline = cfg->timeout_s ? time(NULL) + cfg->timeout_s : 0;
-	while (virt_running(vm)) {
-		struct timespec ts = { 0, 100000000 };
+	struct timespec deadline = { 0, 0 };
+	if (cfg->timeout_s) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += cfg->timeout_s;
+	}
+	while (!atomic_load(&waiter.ended) && virt_running(vm)) {
 		siginfo_t si;
-		int sig = sigtimedwait(&sigs, &si, &ts);
-		if (sig > 0 && cfg->save &&
-		    (sig == SIGUSR1 || sig == SIGTERM)) {
+		int sig;
+		if (cfg->timeout_s) {
+			struct timespec now, left;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left.tv_sec = deadline.tv_sec - now.tv_sec;
+			left.tv_nsec = deadline.tv_nsec - now.tv_nsec;
+			if (left.tv_nsec < 0) {
+				left.tv_nsec += 1000000000;
+				left.tv_sec--;
+			}
+			if (left.tv_sec < 0) {
+				fprintf(stderr,
+					"\r\nsoftvisor: --timeout %u s "
+					"reached, "
+					"stopping the VM\r\n",
+					cfg->timeout_s);
+				virt_stop(vm, VIRT_EXIT_TIMEOUT);
+				break;
+			}
+			sig = sigtimedwait(&sigs, &si, &left);
+		} else {
+			sig = sigwaitinfo(&sigs, &si);
+		}
+		if (sig <= 0 || sig == SIGUSR2)
+			continue; /* EINTR, the deadline or the end: look again */
+		if (cfg->save && (sig == SIGUSR1 || sig == SIGTERM)) {
 			/* a failed save keeps the VM on SIGUSR1 */
 			int saved = virt_run_save(vm, cfg);
 			if (saved < 0 && sig == SIGUSR1) {
@@ -1275,25 +1349,14 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 			virt_stop(vm, saved < 0 ? 1 : 0);
 			break;
 		}
-		if (sig > 0) {
-			fprintf(stderr,
-				"\r\nsoftvisor: terminating on signal %d\r\n",
-				sig);
-			virt_stop(vm, 128 + sig);
-			break;
-		}
-		if (deadline && time(NULL) >= deadline) {
-			fprintf(stderr,
-				"\r\nsoftvisor: --timeout %u s reached, "
-				"stopping the VM\r\n",
-				cfg->timeout_s);
-			virt_stop(vm, VIRT_EXIT_TIMEOUT);
-			break;
-		}
+		fprintf(stderr, "\r\nsoftvisor: terminating on signal %d\r\n",
+			sig);
+		virt_stop(vm, 128 + sig);
+		break;
 	}
 	int code = 0;
 	enum virt_end why = virt_wait(vm, &code);
 	virt_destroy(vm);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	run_restore(&old, &old_usr2);
 	return why == VIRT_END_CRASHED && code == 0 ? 1 : code;
 }

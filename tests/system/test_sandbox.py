@@ -90,6 +90,16 @@ def test_guest_runs_in_the_sandbox(guest, vm_factory, tmp_path):
     vm.send("echo SVSUM$((6*7))\n")
     vm.expect("SVSUM42", timeout=30)
 
+    # the process's main thread sleeps until a signal or the machine's
+    # end (which it learns from a signal too): no polling while the guest
+    # idles (it used to wake ten times a second)
+    def main_thread_runs():
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            return int(f.read().split()[2])
+    before = main_thread_runs()
+    time.sleep(2)
+    assert main_thread_runs() - before <= 1
+
     # a reboot rebuilds the machine from inside the sandbox
     vm.send("reboot -f\n")
     vm.expect_marker()
