@@ -324,6 +324,11 @@ struct gmem_share {
 	uint32_t n_cold, n_held;
 	uint32_t cold[GMEM_SHARE_BATCH];
 	uint32_t held[GMEM_SHARE_BATCH];
+	/* back-off (share.c): the pass so far (steps that scanned, frames
+	 * protected), passes in a row that found next to nothing, steps
+	 * still to rest, the private frames when the last pass ended */
+	uint32_t pass_steps, pass_found, idle_passes, rest;
+	uint64_t private_at_end;
 };
 
 /* Phase 1 and 2 for one frame (the step below and the tests use them):
@@ -342,7 +347,11 @@ void gmem_share_unprotect(struct gmem *gm, uint64_t gfn);
  * GMEM_SHARE_BATCH), and if the VM is over its target probe as many
  * frames as it is over (a clock); ask for a flush if anything waits for
  * one. Returns the frames shared by this step. A step with scan = 0 only
- * reclaims: an owner steps often while gmem_reclaim_excess() says so. */
+ * reclaims: an owner steps often while gmem_reclaim_excess() says so.
+ * After a pass over the whole VM that protected less than a 256th of it,
+ * the scan rests as many steps as the pass took, doubling with each such
+ * pass up to 15 times as many; a rest ends early once the VM's private
+ * frames grew by a 256th of it (docs/memory.md, "Page sharing"). */
 unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 			 const struct gmem_share_ops *ops, unsigned scan);
 /* Lift the protection of a batch in flight (before the owner stops); the

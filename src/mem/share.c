@@ -159,6 +159,45 @@ static void pool_send_offers(struct gmem *gm, struct gmem_share *s)
 	gmem_pool_next_batch(gm);
 }
 
+/* A 256th of the VM: below it a pass found "nothing", above it the VM's
+ * new private frames end a rest. */
+static uint64_t share_idle_frames(const struct gmem *gm)
+{
+	return gm->nframes / 256 + 1;
+}
+
+/* One step of a rest: true while the scan should stay still. */
+static bool share_resting(struct gmem *gm, struct gmem_share *s)
+{
+	uint64_t priv;
+
+	if (!s->rest)
+		return false;
+	priv = atomic_load_explicit(&gm->frames_private, memory_order_relaxed);
+	if (priv >= s->private_at_end + share_idle_frames(gm)) {
+		s->rest = 0; /* the guest took memory: look again */
+		return false;
+	}
+	s->rest--;
+	return true;
+}
+
+/* The cursor went round: rest after a pass that found next to nothing,
+ * longer after each one in a row (ESX spreads its scan of an idle VM
+ * over an hour; an idle VM here pays about a sixteenth of the scan). */
+static void share_pass_ended(struct gmem *gm, struct gmem_share *s)
+{
+	if (s->pass_found >= share_idle_frames(gm))
+		s->idle_passes = 0;
+	else if (s->idle_passes < 4)
+		s->idle_passes++;
+	s->rest = s->pass_steps * ((1u << s->idle_passes) - 1);
+	s->pass_steps = 0;
+	s->pass_found = 0;
+	s->private_at_end = atomic_load_explicit(&gm->frames_private,
+						 memory_order_relaxed);
+}
+
 unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 			 const struct gmem_share_ops *ops, unsigned scan)
 {
@@ -199,16 +238,26 @@ unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 		if (pool)
 			pool_send_offers(gm, s);
 	}
+	if (scan && share_resting(gm, s))
+		scan = 0;
+	if (scan)
+		s->pass_steps++;
 	for (unsigned k = 0; k < scan && s->n < GMEM_SHARE_BATCH; k++) {
 		uint64_t gfn = s->cursor++;
 
-		if (s->cursor >= gm->nframes)
-			s->cursor = 0;
-		if (gmem_share_protect_zero(gm, gfn))
+		if (gmem_share_protect_zero(gm, gfn)) {
 			s->gfn[s->n++] = (uint32_t)gfn;
-		else if (pool && s->n_offer < GMEM_SHARE_BATCH &&
-			 gmem_pool_protect(gm, gfn))
+			s->pass_found++;
+		} else if (pool && s->n_offer < GMEM_SHARE_BATCH &&
+			   gmem_pool_protect(gm, gfn)) {
 			s->offer[s->n_offer++] = (uint32_t)gfn;
+			s->pass_found++;
+		}
+		if (s->cursor >= gm->nframes) {
+			s->cursor = 0;
+			share_pass_ended(gm, s);
+			break;
+		}
 	}
 	/* frames whose slot goes back next step count as gone already; a
 	 * VM over its target is taken a little further (1/32 of the

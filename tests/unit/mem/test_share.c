@@ -1,7 +1,8 @@
 /* Unit tests for page sharing (src/mem/share.c): zero frames go back to the
  * shared zero frame in two phases, writes in between cancel, DMA pins keep
- * frames private, a write after the commit breaks the sharing, and writers
- * racing the scanner never lose a store. */
+ * frames private, a write after the commit breaks the sharing, the scan
+ * rests on a VM where it finds nothing, and writers racing the scanner
+ * never lose a store. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -269,6 +270,78 @@ static void test_step_waits_for_the_flush(void **state)
 	gmem_destroy(gm);
 }
 
+static uint64_t scanned(const struct gmem *gm)
+{
+	return stats(gm).share_scanned;
+}
+
+static void no_flush(void *opaque)
+{
+	(void)opaque;
+}
+
+static bool always_flushed(void *opaque)
+{
+	(void)opaque;
+	return true;
+}
+
+/* A pass that found next to nothing (under a 256th of the VM: 1 frame
+ * here) rests as many steps as it took, then three times as many; new
+ * private frames end a rest, and a pass that finds something again
+ * scans without rest. */
+static void test_idle_pass_rests(void **state)
+{
+	struct gmem *gm = new_gmem();
+	struct gmem_share *s = calloc(1, sizeof(*s));
+	const struct gmem_share_ops ops = { no_flush, always_flushed, NULL };
+	const unsigned quarter = NFRAMES / 4;
+
+	(void)state;
+	assert_non_null(s);
+	for (uint64_t g = 0; g < NFRAMES / 2; g++)
+		fill(gm, g, 0x5a);
+	for (int i = 0; i < 4; i++) /* the first pass: nothing */
+		(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(scanned(gm), NFRAMES);
+	for (int i = 0; i < 4; i++) /* rests as long */
+		(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(scanned(gm), NFRAMES);
+	for (int i = 0; i < 4; i++) /* the second pass */
+		(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(scanned(gm), 2 * NFRAMES);
+	for (int i = 0; i < 12; i++) /* rests three times as long */
+		(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(scanned(gm), 2 * NFRAMES);
+	(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(scanned(gm), 2 * NFRAMES + quarter);
+
+	/* into the next rest (7 passes' worth); the guest takes 4 frames
+	 * (two of them zero): the rest ends at the next step */
+	for (int i = 0; i < 3; i++)
+		(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(s->idle_passes, 3);
+	(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(scanned(gm), 3 * NFRAMES);
+	for (uint64_t g = NFRAMES / 2; g < NFRAMES / 2 + 4; g++) {
+		fill(gm, g, 0x11);
+		if (g % 2 == 0)
+			fill(gm, g, 0);
+	}
+	(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(scanned(gm), 3 * NFRAMES + quarter);
+	/* this pass finds the two zero frames: no rest after it */
+	for (int i = 0; i < 3; i++)
+		(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(s->idle_passes, 0);
+	assert_int_equal(stats(gm).frames_zero_shared, 2);
+	(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(scanned(gm), 4 * NFRAMES + quarter);
+	gmem_share_abort(gm, s);
+	free(s);
+	gmem_destroy(gm);
+}
+
 /* ---- writers racing the scanner ------------------------------------------ */
 
 /*
@@ -371,6 +444,7 @@ static void test_racing_writers_lose_nothing(void **state)
 			pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
 	}
 	for (unsigned n = 0; n < STEPS_LIMIT; n++) {
+		s->rest = 0; /* scan all the time: the race is the point */
 		(void)gmem_share_step(r.gm, s, &ops, WRITERS * W_FRAMES);
 		if (stats(r.gm).cow_breaks >= COW_WANTED)
 			break;
@@ -407,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_write_between_phases_cancels),
 		cmocka_unit_test(test_dma_pins_keep_frames),
 		cmocka_unit_test(test_step_waits_for_the_flush),
+		cmocka_unit_test(test_idle_pass_rests),
 		cmocka_unit_test(test_racing_writers_lose_nothing),
 	};
 
