@@ -28,6 +28,7 @@ int bcache_init(struct bcache *bc, struct gmem *mem)
 		return -1;
 	}
 	bc->used = 0;
+	bc->trim_at = BCACHE_TRIM_MIN;
 	memset(bc->table, 0, sizeof(bc->table));
 	return 0;
 }
@@ -52,6 +53,11 @@ void bcache_flush(struct hart *h)
 
 void bcache_trim(struct hart *h)
 {
+	struct bcache *bc = &h->bc;
+
+	if (bc->used < 2 * bc->trim_at)
+		bc->trim_at = bc->used < BCACHE_ARENA / 4 ? 2 * bc->used
+							  : BCACHE_ARENA / 2;
 	bcache_flush(h);
 	/* the arena's pages go back to the host; the next blocks decoded
 	 * (an idle guest's few) touch only what they need again */

@@ -434,8 +434,7 @@ void hart_park(struct hart *h, uint64_t timeout_ns)
 		uint64_t slept = (uint64_t)(t1.tv_sec - t0.tv_sec) *
 					 1000000000ULL +
 				 (uint64_t)(t1.tv_nsec - t0.tv_nsec);
-		if (slept >= BCACHE_TRIM_IDLE_NS &&
-		    h->bc.used >= BCACHE_TRIM_MIN)
+		if (slept >= BCACHE_TRIM_IDLE_NS && h->bc.used >= h->bc.trim_at)
 			bcache_trim(h);
 	}
 	atomic_store(&h->parked, 0);

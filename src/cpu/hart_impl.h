@@ -365,6 +365,9 @@ struct bcache {
 	uint64_t *code_pages;
 	uint64_t n_frames;
 	uint64_t ram_base;
+	/* an idle park trims the arena once it holds this much
+	 * (bcache_trim raises it to what the idle guest needs) */
+	size_t trim_at;
 };
 
 /* ---- the hart ------------------------------------------------------------ */
@@ -543,12 +546,17 @@ int bcache_init(struct bcache *bc, struct gmem *mem);
 void bcache_destroy(struct bcache *bc);
 void bcache_flush(struct hart *h);
 /* Flush and return the arena's pages to the host (an idle hart: the
- * worker's memory overhead, docs/performance.md). Hart thread only. */
+ * worker's memory overhead, docs/performance.md). Hart thread only. An
+ * arena under twice bc.trim_at held little more than the idle guest
+ * decodes again between two trims (its timers' code: ~1 MiB for
+ * Debian's kernel), so the next trim waits for twice what it held, at
+ * most half the arena: trimming that would only make every wake-up
+ * decode and translate it again. */
 void bcache_trim(struct hart *h);
 /* A park at least this long trims a block cache holding at least
- * BCACHE_TRIM_MIN bytes: the guest went idle, what its boot or its last
- * burst decoded is unlikely to run soon, and an idle VM should not hold
- * 8 MiB of decoded blocks per vCPU. */
+ * bc.trim_at bytes (first BCACHE_TRIM_MIN): the guest went idle, what its
+ * boot or its last burst decoded is unlikely to run soon, and an idle VM
+ * should not hold 8 MiB of decoded blocks per vCPU. */
 #define BCACHE_TRIM_IDLE_NS 200000000ull
 #define BCACHE_TRIM_MIN	    (1u << 20)
 /* FENCE.I: later fetches must see every store made before it. */
