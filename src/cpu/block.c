@@ -30,11 +30,15 @@ int bcache_init(struct bcache *bc, struct gmem *mem)
 	bc->used = 0;
 	bc->trim_at = BCACHE_TRIM_MIN;
 	memset(bc->table, 0, sizeof(bc->table));
+	bc->mem = mem;
+	gmem_hart_attach(mem);
 	return 0;
 }
 
 void bcache_destroy(struct bcache *bc)
 {
+	if (bc->mem)
+		gmem_hart_detach(bc->mem);
 	free(bc->code_pages);
 	if (bc->arena)
 		munmap(bc->arena, BCACHE_ARENA);
@@ -65,9 +69,37 @@ void bcache_trim(struct hart *h)
 	jit_trim(h); /* and the translations' code pages */
 }
 
+/* Every block must prove its bytes again before it runs: the generation is
+ * loaded first, so every write that moved it that far is seen by the
+ * checks (which read memory later). */
+static void new_epoch(struct bcache *bc)
+{
+	bc->code_gen = gmem_code_gen(bc->mem);
+	bc->code_unsure = false;
+	bc->epoch++;
+	bc->epoch_moves++;
+}
+
 void bcache_fence_i(struct hart *h)
 {
-	h->bc.epoch++;
+	struct bcache *bc = &h->bc;
+
+	bc->fence_i++;
+	/* This hart's own stores to its code pages moved the epoch already
+	 * (bcache_invalidate_page); another hart's are not logged. */
+	if (!bc->code_unsure && gmem_harts(bc->mem) == 1 &&
+	    gmem_code_gen(bc->mem) == bc->code_gen) {
+		bc->fence_i_kept++;
+		return;
+	}
+	new_epoch(bc);
+}
+
+/* About to read instructions from gpa's frame (decode, revalidation). */
+static inline void code_read(struct bcache *bc, uint64_t gpa)
+{
+	if (!gmem_code_mark(bc->mem, gpa))
+		bc->code_unsure = true;
 }
 
 /* Does memory still hold the instructions b was decoded from? */
@@ -107,7 +139,7 @@ void bcache_invalidate_page(struct hart *h, uint64_t gpa_page)
 	/* No need to find the page's blocks (they may also be reachable
 	 * through chains or have lost their table slot): a new epoch makes
 	 * every block prove its instruction bytes before it runs again. */
-	bc->epoch++;
+	new_epoch(bc);
 }
 
 static void mark_code_page(struct hart *h, uint64_t gpa)
@@ -173,10 +205,12 @@ static struct block *decode_straddling(struct hart *h, uint8_t *page,
 {
 	uint64_t pc = h->s.pc, gpa2;
 	uint16_t lo, hi;
+	code_read(&h->bc, gpa);
 	memcpy(&lo, page + (gpa & GUEST_PAGE_MASK), 2);
 	uint8_t *page2 = fetch_page(h, pc + 2, &gpa2);
 	if (!page2)
 		return NULL; /* trap taken with tval = pc + 2, epc = pc */
+	code_read(&h->bc, gpa2);
 	memcpy(&hi, page2, 2);
 	struct block *b = &straddle.b;
 	memset(b, 0, sizeof(*b));
@@ -204,6 +238,8 @@ static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
 	struct block *b = (struct block *)(bc->arena + bc->used);
 	unsigned off = (unsigned)(gpa & GUEST_PAGE_MASK), start = off;
 	unsigned n = 0;
+
+	code_read(bc, gpa);
 
 	while (n < BLOCK_MAX_INSNS && off + 2 <= GUEST_PAGE_SIZE) {
 		uint16_t lo;
@@ -253,6 +289,7 @@ static struct block *lookup_table(struct hart *h, uint8_t *page, uint64_t gpa)
 	if (likely(b && b->gpa == gpa)) {
 		if (likely(b->epoch == h->bc.epoch))
 			return b;
+		code_read(&h->bc, gpa);
 		if (block_still_valid(b, page)) {
 			b->epoch = h->bc.epoch;
 			/* a store may have unmarked its page meanwhile */

@@ -96,6 +96,13 @@ void hart_destroy(struct hart *h)
 			  (unsigned long long)js->flushes,
 			  (unsigned long long)js->entries,
 			  (unsigned long long)js->links);
+	log_debug("cpu",
+		  "hart %llu code: %llu fence.i (%llu kept the epoch), %llu "
+		  "epoch moves",
+		  (unsigned long long)h->hartid,
+		  (unsigned long long)h->bc.fence_i,
+		  (unsigned long long)h->bc.fence_i_kept,
+		  (unsigned long long)h->bc.epoch_moves);
 	jit_destroy(h);
 	bcache_destroy(&h->bc);
 	free(h);

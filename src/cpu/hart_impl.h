@@ -368,6 +368,17 @@ struct bcache {
 	/* an idle park trims the arena once it holds this much
 	 * (bcache_trim raises it to what the idle guest needs) */
 	size_t trim_at;
+	/* FENCE.I keeps the epoch (links, jump cache, every block valid)
+	 * when no one else can have written code since the last epoch move:
+	 * this hart is the only one on the RAM, the code-write generation
+	 * (gmem.h) is still code_gen, loaded at that move, and nothing it
+	 * decoded or revalidated since was read from a frame a host writer
+	 * had pinned (code_unsure). */
+	struct gmem *mem;
+	uint64_t code_gen;
+	bool code_unsure;
+	uint64_t fence_i, fence_i_kept; /* counts, for --log cpu=debug */
+	uint64_t epoch_moves;
 };
 
 /* ---- the hart ------------------------------------------------------------ */
@@ -559,7 +570,8 @@ void bcache_trim(struct hart *h);
  * should not hold 8 MiB of decoded blocks per vCPU. */
 #define BCACHE_TRIM_IDLE_NS 200000000ull
 #define BCACHE_TRIM_MIN	    (1u << 20)
-/* FENCE.I: later fetches must see every store made before it. */
+/* FENCE.I: later fetches must see every store made before it (by this
+ * hart, another hart, a device or the host). */
 void bcache_fence_i(struct hart *h);
 /* A store hit page gpa_page that holds code: drop its blocks. */
 void bcache_invalidate_page(struct hart *h, uint64_t gpa_page);

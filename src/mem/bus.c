@@ -204,10 +204,18 @@ int gmem_bus_write(struct gmem *gm, uint64_t gpa, unsigned size, uint64_t val)
 
 	if (unlikely(!bus_size_ok(gpa, size)))
 		return -EINVAL;
-	page = gmem_page(gm, gpa, GMEM_WRITE, NULL);
-	if (page) {
+	if (gmem_is_ram(gm, gpa, size)) {
+		/* pinned as a bulk copy: a host write for the code log
+		 * (code.c), and no commit takes the frame meanwhile */
+		uint64_t gfn = (gpa - gm->ram_base) >> GUEST_PAGE_SHIFT;
+
+		atomic_fetch_add(&gm->pins[gfn], 1);
+		atomic_thread_fence(memory_order_seq_cst);
+		gmem_code_write(gm, gfn, gfn);
+		page = gmem_page(gm, gpa, GMEM_WRITE, NULL);
 		ram_store(page + (gpa & GUEST_PAGE_MASK), size, val);
 		gmem_dirty_log_wrote(gm, gpa, size);
+		atomic_fetch_sub(&gm->pins[gfn], 1);
 		return 0;
 	}
 	r = gmem_find_mmio(gm, gpa);

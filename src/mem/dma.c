@@ -33,6 +33,9 @@ int gmem_dma_map(struct gmem *gm, uint64_t gpa, uint64_t len,
 	last = (off + len - 1) >> GUEST_PAGE_SHIFT;
 	pin_range(gm, first, last, 1);
 	atomic_thread_fence(memory_order_seq_cst);
+	/* the device may write from now until the unpin (code.c) */
+	if (access == GMEM_WRITE)
+		gmem_code_write(gm, first, last);
 	gmem_no_throttle = true; /* a device thread: never wait for reclaim */
 	while (len) {
 		uint64_t in_page = GUEST_PAGE_SIZE - (gpa & GUEST_PAGE_MASK);

@@ -97,9 +97,11 @@ struct gmem *gmem_create(uint64_t ram_base, uint64_t ram_size,
 	gm->p2m = map_anon(gm->p2m_bytes, PROT_READ | PROT_WRITE);
 	gm->dirty_words = GMEM_DIRTY_WORDS(gm->nframes);
 	gm->dirty = calloc(gm->dirty_words, sizeof(*gm->dirty));
+	gm->code = calloc(gm->dirty_words, sizeof(*gm->code));
 	gm->pins_bytes = gm->nframes * sizeof(*gm->pins);
 	gm->pins = map_anon(gm->pins_bytes, PROT_READ | PROT_WRITE);
-	if (!gm->zero_page || !gm->p2m || !gm->dirty || !gm->pins) {
+	if (!gm->zero_page || !gm->p2m || !gm->dirty || !gm->code ||
+	    !gm->pins) {
 		error_set(err, ENOMEM,
 			  "guest RAM of %llu MiB: cannot allocate the frame "
 			  "table",
@@ -114,6 +116,8 @@ struct gmem *gmem_create(uint64_t ram_base, uint64_t ram_size,
 	atomic_init(&gm->share_scanned, 0);
 	atomic_init(&gm->cow_breaks, 0);
 	atomic_init(&gm->dirty_active, false);
+	atomic_init(&gm->code_gen, 0);
+	atomic_init(&gm->harts, 0);
 	log_debug("mem", "RAM 0x%llx..0x%llx: %llu frames reserved at %p",
 		  (unsigned long long)ram_base,
 		  (unsigned long long)(ram_base + ram_size - 1),
@@ -135,6 +139,7 @@ void gmem_destroy(struct gmem *gm)
 	if (gm->loc)
 		munmap(gm->loc, gm->loc_bytes);
 	free(gm->dirty);
+	free(gm->code);
 	if (gm->pins)
 		munmap(gm->pins, gm->pins_bytes);
 	if (gm->p2m)
@@ -329,6 +334,7 @@ static int gmem_copy(struct gmem *gm, uint64_t gpa, uint8_t *buf, size_t len,
 		atomic_thread_fence(memory_order_seq_cst);
 		p = gmem_page(gm, gpa, access, NULL) + (gpa & GUEST_PAGE_MASK);
 		if (access == GMEM_WRITE) {
+			gmem_code_write(gm, gfn, gfn);
 			memcpy(p, buf, n);
 			gmem_dirty_log_wrote(gm, gpa, n);
 		} else
@@ -487,6 +493,11 @@ int gmem_map_file(struct gmem *gm, uint64_t gpa, int fd, uint64_t len)
  */
 static void release_frame(struct gmem *gm, uint64_t gfn, uintptr_t synced)
 {
+	/* the content becomes zeros: a host write for the code log */
+	atomic_fetch_add(&gm->pins[gfn], 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	gmem_code_write(gm, gfn, gfn);
+
 	uintptr_t cur = gmem_wait_not_busy(gm, gfn);
 
 	/* private, protected, probed or out (not the zero frame): to zero */
@@ -531,6 +542,7 @@ static void release_frame(struct gmem *gm, uint64_t gfn, uintptr_t synced)
 	/* The guest-visible content changed (now zeros): migration must send
 	 * the page again. */
 	gmem_mark_dirty(gm, gfn);
+	atomic_fetch_sub(&gm->pins[gfn], 1);
 	atomic_fetch_add_explicit(&gm->frames_released, 1,
 				  memory_order_relaxed);
 }

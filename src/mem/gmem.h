@@ -232,6 +232,39 @@ struct gmem_stats {
 };
 void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st);
 
+/* ---- code-write log (the harts' FENCE.I, docs/jit.md) ----------------- */
+
+/*
+ * Lets a hart's FENCE.I keep its decoded blocks when nothing but the hart
+ * itself can have changed the frames it decoded from. A hart marks a frame
+ * as code before it reads instructions from it; every host writer (bulk
+ * copies, DMA write mappings, bus writes, virtqueue ring stores, page
+ * releases) pins the frames it is about to change and, if any is marked,
+ * moves a generation before it writes (code.c has the protocol). Content
+ * that stays the same (copy-on-write breaks, sharing, reclaim and
+ * swap-in) moves nothing. The harts' own stores are not logged: each hart
+ * sees its own (its store TLB never maps its code pages), so a FENCE.I may
+ * skip only when its hart is the only one using this RAM.
+ */
+
+/* Mark gpa's frame as holding code (never unmarked), then report whether
+ * it is unpinned: false means a host writer may be changing it now, so
+ * what the caller reads next is not to be trusted past its next FENCE.I.
+ * Call before reading the instructions. Any thread. */
+bool gmem_code_mark(struct gmem *gm, uint64_t gpa);
+/* The code-write generation: moves after a frame marked as code was (or
+ * is about to be) written by a host writer, or a hart detached. A reader
+ * that loads it before reading memory sees every write that moved it to
+ * that value. Any thread. */
+uint64_t gmem_code_gen(const struct gmem *gm);
+/* Move it (a writer outside this API, e.g. RAM replaced wholesale). */
+void gmem_code_moved(struct gmem *gm);
+/* Harts using this RAM (hart create/destroy; detach moves the
+ * generation: the hart's stores were never logged). Any thread. */
+void gmem_hart_attach(struct gmem *gm);
+void gmem_hart_detach(struct gmem *gm);
+unsigned gmem_harts(const struct gmem *gm);
+
 /* ---- dirty log (live migration) ---------------------------------------- */
 
 /* Start or stop tracking writes. While on, every write-mapping of a page

@@ -171,6 +171,13 @@ struct gmem {
 	size_t file_bytes;
 	_Atomic uint64_t frames_file;
 
+	/* Code-write log (code.c): one bit per frame some hart decoded
+	 * instructions from (never cleared), the generation host writers of
+	 * such frames move, and the harts using this RAM. */
+	_Atomic uint64_t *code;
+	_Atomic uint64_t code_gen;
+	atomic_uint harts;
+
 	/* Dirty log: one bit per frame. */
 	_Atomic uint64_t *dirty;
 	size_t dirty_words;
@@ -220,6 +227,23 @@ static inline bool gmem_ram_offset(const struct gmem *gm, uint64_t gpa,
 		return false;
 	*off = o;
 	return true;
+}
+
+/* A host writer (device, loader, balloon) pinned frames first..last and
+ * then fenced, and is about to change their content: if a hart decoded
+ * code from any of them, move the code-write generation first (code.c). */
+static inline void gmem_code_write(struct gmem *gm, uint64_t first,
+				   uint64_t last)
+{
+	for (uint64_t f = first; f <= last; f++)
+		if (atomic_load_explicit(&gm->code[f >> 6],
+					 memory_order_relaxed) >>
+			    (f & 63) &
+		    1) {
+			atomic_fetch_add_explicit(&gm->code_gen, 1,
+						  memory_order_seq_cst);
+			return;
+		}
 }
 
 /* Set the dirty bit of gfn if the log is on (dirty.c). */

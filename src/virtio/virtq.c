@@ -88,21 +88,21 @@ static inline uint16_t vq_load16(const struct virtq *vq, uint64_t gpa,
 	return le16toh(__atomic_load_n(p, order));
 }
 
+/* Ring stores go through gmem_bus_write (aligned, single-copy atomic;
+ * create checked the alignment and that the rings are RAM): a hostile
+ * guest may put a ring in a page it runs code from, and a host write
+ * there must reach the code-write log (gmem.h). */
 static inline void vq_store16(const struct virtq *vq, uint64_t gpa, uint16_t v,
 			      int order)
 {
-	uint16_t *p = vq_host(vq, gpa, GMEM_WRITE);
-
-	__atomic_store_n(p, htole16(v), order);
-	gmem_dirty_log_wrote(vq->mem, gpa, sizeof(v));
+	if (order != __ATOMIC_RELAXED)
+		atomic_thread_fence(memory_order_release);
+	(void)!gmem_bus_write(vq->mem, gpa, 2, htole16(v));
 }
 
 static inline void vq_store32(const struct virtq *vq, uint64_t gpa, uint32_t v)
 {
-	uint32_t *p = vq_host(vq, gpa, GMEM_WRITE);
-
-	__atomic_store_n(p, htole32(v), __ATOMIC_RELAXED);
-	gmem_dirty_log_wrote(vq->mem, gpa, sizeof(v));
+	(void)!gmem_bus_write(vq->mem, gpa, 4, htole32(v));
 }
 
 /* 2.7.6: avail = { le16 flags; le16 idx; le16 ring[size]; le16 used_event } */
