@@ -13,37 +13,11 @@
 
 #include <cmocka.h>
 
-#include "cpu/hart_impl.h"
-#include "mem/gmem.h"
-#include "util/vclock.h"
-
 #define RAM_BASE 0x80000000ULL
 #define RAM_SIZE (16ULL << 20)
-#define MiB	 (1u << 20)
+#include "one_hart.h"
 
-static struct gmem *mem;
-static struct hart *h;
-static struct vclock clock_;
-
-static int setup(void **state)
-{
-	(void)state;
-	vclock_init(&clock_);
-	mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
-	assert_non_null(mem);
-	struct hart_config cfg = { .hartid = 0, .mem = mem, .clock = &clock_ };
-	h = hart_create(&cfg, NULL);
-	assert_non_null(h);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	hart_destroy(h);
-	gmem_destroy(mem);
-	return 0;
-}
+#define MiB (1u << 20)
 
 /* Pretend the hart decoded `used` bytes of blocks (touching the arena's
  * pages), then trim as a long park would. */

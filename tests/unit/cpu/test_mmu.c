@@ -16,12 +16,9 @@
 
 #include <cmocka.h>
 
-#include "cpu/hart_impl.h"
-#include "mem/gmem.h"
-#include "util/vclock.h"
-
 #define RAM_BASE 0x80000000ULL
 #define RAM_SIZE (64ULL << 20)
+#include "one_hart.h"
 /* page tables are allocated from here, data pages from DATA_BASE */
 #define PT_BASE	  (RAM_BASE + 0x100000)
 #define DATA_BASE (RAM_BASE + 0x800000)
@@ -30,33 +27,9 @@
 #define PTE_AD	 (PTE_A | PTE_D)
 #define PTE_LEAF (PTE_V | PTE_RWX | PTE_AD)
 
-static struct gmem *mem;
-static struct hart *h;
-static struct vclock clock_;
 static uint64_t pt_next; /* next free page-table page */
 static uint64_t root;	 /* root table of the current address space */
 static unsigned levels;	 /* 3, 4 or 5 */
-
-static int setup(void **state)
-{
-	(void)state;
-	vclock_init(&clock_);
-	mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
-	assert_non_null(mem);
-	struct hart_config cfg = { .hartid = 0, .mem = mem, .clock = &clock_ };
-	h = hart_create(&cfg, NULL);
-	assert_non_null(h);
-	hart_reset(h, RAM_BASE, PRIV_M);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	hart_destroy(h);
-	gmem_destroy(mem);
-	return 0;
-}
 
 /* ---- building page tables ---------------------------------------------------- */
 

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "mem/gmem.h"
+#include "share_owner.h"
 
 #define RAM_BASE    0x80000000ULL
 #define RAM_SIZE    (1ULL << 20)
@@ -440,17 +441,6 @@ static void test_refusals(void **state)
 	assert_int_equal(f.drops[3].gfn, 4);
 	assert_int_equal(f.drops[3].frame, 4);
 	fake_fini(&f);
-}
-
-static void no_flush(void *opaque)
-{
-	(void)opaque;
-}
-
-static bool always_flushed(void *opaque)
-{
-	(void)opaque;
-	return true;
 }
 
 /* The scanner: offers non-zero frames, hashes them after the flush,

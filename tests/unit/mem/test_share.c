@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "mem/gmem.h"
+#include "share_owner.h"
 
 #define RAM_BASE 0x80000000ULL
 #define RAM_SIZE (1ULL << 20)
@@ -273,17 +274,6 @@ static void test_step_waits_for_the_flush(void **state)
 static uint64_t scanned(const struct gmem *gm)
 {
 	return stats(gm).share_scanned;
-}
-
-static void no_flush(void *opaque)
-{
-	(void)opaque;
-}
-
-static bool always_flushed(void *opaque)
-{
-	(void)opaque;
-	return true;
 }
 
 /* A pass that found next to nothing (under a 256th of the VM: 1 frame

@@ -23,6 +23,7 @@
 
 #include "mem/gmem.h"
 #include "vmm/mem_pool.h"
+#include "../mem/share_owner.h"
 
 #define PG     4096u
 #define FRAMES 64u
@@ -318,17 +319,6 @@ static void e2e_drop(void *opaque, uint32_t gen, const struct gmem_pool_pair *d,
 	struct e2e *e = opaque;
 
 	mem_pool_drop(e->vm, gen, d, n);
-}
-
-static void no_flush(void *opaque)
-{
-	(void)opaque;
-}
-
-static bool always_flushed(void *opaque)
-{
-	(void)opaque;
-	return true;
 }
 
 static void test_two_guests(void **state)
