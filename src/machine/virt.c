@@ -23,6 +23,7 @@
 #include "machine/loader.h"
 #include "machine/virt_impl.h"
 #include "mem/gmem.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define LOG "virt"
@@ -1262,6 +1263,23 @@ static void run_ended_handler(int sig)
 	(void)sig;
 }
 
+/* Wait for one of sigs until deadline_ns (0: none). The signal, 0 once
+ * the deadline has passed, or -1 (EINTR, or it passed during the wait). */
+static int run_wait(const sigset_t *sigs, uint64_t deadline_ns)
+{
+	uint64_t now, left;
+
+	if (!deadline_ns)
+		return sigwaitinfo(sigs, NULL);
+	now = clock_monotonic_ns();
+	if (now >= deadline_ns)
+		return 0;
+	left = deadline_ns - now;
+	const struct timespec ts = { (time_t)(left / 1000000000ULL),
+				     (long)(left % 1000000000ULL) };
+	return sigtimedwait(sigs, NULL, &ts);
+}
+
 /* Take a SIGUSR2 the end left pending, then give the thread its mask and
  * the signal its action back. */
 static void run_restore(const sigset_t *old, const struct sigaction *old_usr2)
@@ -1307,38 +1325,22 @@ int virt_run(const struct virt_config *cfg, struct error *err)
 		run_restore(&old, &old_usr2);
 		return ret == 1 ? 0 : ret;
 	}
-	struct timespec deadline = { 0, 0 };
-	if (cfg->timeout_s) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += cfg->timeout_s;
-	}
+	uint64_t deadline = cfg->timeout_s
+				    ? clock_monotonic_ns() +
+					      cfg->timeout_s * 1000000000ULL
+				    : 0;
 	while (!atomic_load(&waiter.ended) && virt_running(vm)) {
-		siginfo_t si;
-		int sig;
-		if (cfg->timeout_s) {
-			struct timespec now, left;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			left.tv_sec = deadline.tv_sec - now.tv_sec;
-			left.tv_nsec = deadline.tv_nsec - now.tv_nsec;
-			if (left.tv_nsec < 0) {
-				left.tv_nsec += 1000000000;
-				left.tv_sec--;
-			}
-			if (left.tv_sec < 0) {
-				fprintf(stderr,
-					"\r\nsoftvisor: --timeout %u s "
-					"reached, "
-					"stopping the VM\r\n",
-					cfg->timeout_s);
-				virt_stop(vm, VIRT_EXIT_TIMEOUT);
-				break;
-			}
-			sig = sigtimedwait(&sigs, &si, &left);
-		} else {
-			sig = sigwaitinfo(&sigs, &si);
+		int sig = run_wait(&sigs, deadline);
+		if (sig == 0) {
+			fprintf(stderr,
+				"\r\nsoftvisor: --timeout %u s reached, "
+				"stopping the VM\r\n",
+				cfg->timeout_s);
+			virt_stop(vm, VIRT_EXIT_TIMEOUT);
+			break;
 		}
-		if (sig <= 0 || sig == SIGUSR2)
-			continue; /* EINTR, the deadline or the end: look again */
+		if (sig < 0 || sig == SIGUSR2)
+			continue; /* EINTR, or the end: look again */
 		if (cfg->save && (sig == SIGUSR1 || sig == SIGTERM)) {
 			/* a failed save keeps the VM on SIGUSR1 */
 			int saved = virt_run_save(vm, cfg);
