@@ -89,15 +89,21 @@ static SV_NORETURN void vm_exit(int code)
 	_exit(code);
 }
 
-/* The VM process: never returns. */
-static SV_NORETURN void vm_child(struct virt_config *cfg)
+/* The VM process: never returns. `keeper` is the read end of a pipe only
+ * the keeper writes to (never): it hangs up when the keeper ends. */
+static SV_NORETURN void vm_child(struct virt_config *cfg, int keeper)
 {
 	static struct sandbox sb;
 	struct sandbox_config sc = { 0 };
 	struct error err = { 0 };
 
-	/* the keeper's death ends the VM too */
+	/* the keeper's death ends the VM too; the user change in
+	 * sandbox_enter clears this, so it sets it again, and a keeper that
+	 * ended before that is seen on the pipe */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	sc.die_with_parent = true;
+	sc.parent_fd = keeper;
+	sc.keep[sc.n_keep++] = keeper;
 	sc.host_net = cfg->n_nets > 0;
 	if (cfg->save_by_fd) { /* --save: the keeper's PATH.tmp */
 		sc.keep[sc.n_keep++] = cfg->save_fd;
@@ -281,18 +287,30 @@ int run_sandboxed(struct virt_config *cfg, struct error *err)
 	sigaddset(&sigs, SIGCHLD);
 	if (cfg->save)
 		sigaddset(&sigs, SIGUSR1); /* save and go on (virt_run) */
+	int alive[2]; /* the VM process learns the keeper's end from it */
+	if (pipe2(alive, O_CLOEXEC)) {
+		int e = errno;
+		save_forked(cfg, &sf);
+		save_finish(cfg, &sf);
+		return error_set(err, e, "pipe: %s", strerror(e));
+	}
 	sigprocmask(SIG_BLOCK, &sigs, &old);
 	fflush(stdout);
 	fflush(stderr);
 	pid_t pid = sandbox_fork(err);
 	if (pid < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(alive[0]);
+		close(alive[1]);
 		save_forked(cfg, &sf);
 		save_finish(cfg, &sf);
 		return pid;
 	}
-	if (pid == 0)
-		vm_child(cfg);
+	if (pid == 0) {
+		close(alive[1]);
+		vm_child(cfg, alive[0]);
+	}
+	close(alive[0]);
 	save_forked(cfg, &sf);
 
 	int status = 0;
@@ -308,13 +326,16 @@ int run_sandboxed(struct virt_config *cfg, struct error *err)
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR) {
+			int e = errno;
 			sigprocmask(SIG_SETMASK, &old, NULL);
+			close(alive[1]);
 			save_finish(cfg, &sf);
-			return error_set(err, errno, "waiting for the VM: %s",
-					 strerror(errno));
+			return error_set(err, e, "waiting for the VM: %s",
+					 strerror(e));
 		}
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(alive[1]);
 	save_finish(cfg, &sf);
 	return report(pid, status, cfg, have_tio ? &tio : NULL);
 }

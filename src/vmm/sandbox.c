@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -172,6 +174,27 @@ int sandbox_drop_privileges(uid_t uid, gid_t gid, struct error *err)
 	return 0;
 }
 
+/* The parent-death signal, and a parent that died before it was set. */
+static int die_with_parent(int fd, struct error *err)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return error_set(err, errno, "sandbox: parent-death signal: %s",
+				 strerror(errno));
+	int n = poll(&p, 1, 0);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return error_set(err, e, "sandbox: polling the parent: %s",
+				 strerror(e));
+	if (n > 0)
+		return error_set(err, ESRCH,
+				 "sandbox: the parent process ended before "
+				 "the guest started");
+	return 0;
+}
+
 int sandbox_enter(struct sandbox *sb, struct error *err)
 {
 	int r;
@@ -186,6 +209,12 @@ int sandbox_enter(struct sandbox *sb, struct error *err)
 		if (r)
 			return r;
 		sb->dropped = true;
+	}
+	if (sb->cfg.die_with_parent) {
+		r = die_with_parent(sb->cfg.parent_fd, err);
+		sb->cfg.die_with_parent = false; /* the pipe is closed */
+		if (r)
+			return r;
 	}
 	r = sandbox_seccomp_install(&sb->cfg, err);
 	if (r)

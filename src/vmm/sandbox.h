@@ -43,6 +43,14 @@ struct sandbox_config {
 	/* seccomp: trap (print the system call, exit 159) instead of killing
 	 * the process; a development aid (SOFTVISOR_SECCOMP=trap) */
 	bool seccomp_trap;
+	/* end with the parent: sandbox_enter sets the parent-death signal
+	 * (SIGKILL) again after the user change, which clears it, and fails
+	 * if the parent is already gone, which it learns from parent_fd: the
+	 * read end of a pipe whose only write end the parent holds (also in
+	 * keep[]; closed by sandbox_enter). An init of a PID namespace cannot
+	 * ask getppid(). */
+	bool die_with_parent;
+	int parent_fd;
 };
 
 /* What was applied (for logs and tests). */

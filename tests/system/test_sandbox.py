@@ -111,6 +111,55 @@ def test_guest_runs_in_the_sandbox(guest, vm_factory, tmp_path):
     assert vm.wait_exit(timeout=60) == 0
 
 
+def sandboxed_child(p):
+    """The keeper `p`'s VM process, once its sandbox is in place."""
+    deadline = time.monotonic() + SOFTVISOR_BOOT_TIMEOUT
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                kids = f.read().split()
+            if kids and proc_status(kids[0])["Seccomp"] == "2":
+                return int(kids[0])
+        except (OSError, KeyError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError("no sandboxed VM process")
+
+
+def gone(pid):
+    """The process has ended (reaped, or a zombie nobody reaped yet)."""
+    try:
+        return proc_status(pid)["State"].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def test_keeper_killed_ends_the_vm(guest, tmp_path):
+    """SIGKILL to the keeper (which cannot forward it) ends the VM
+    process too: the parent-death signal survives the sandbox's change
+    of user, which clears it."""
+    argv = softvisor_argv(guest, append_line(None, after="shell"),
+                          extra=["--console", "none"])
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    pid = None
+    try:
+        pid = sandboxed_child(p)
+        p.kill()
+        p.wait()
+        deadline = time.monotonic() + 30
+        while not gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gone(pid), f"VM process {pid} outlived its keeper"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if pid and not gone(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_leaked_fd_closed_and_signal_forwarded(guest, tmp_path):
     """A descriptor the caller leaks to `softvisor run` stays with the
     keeper and is closed in the VM process; SIGTERM to the keeper stops
@@ -125,20 +174,7 @@ def test_leaked_fd_closed_and_signal_forwarded(guest, tmp_path):
                          text=True, pass_fds=(fd,))
     os.close(fd)
     try:
-        # the VM process exists and its sandbox is in place
-        deadline = time.monotonic() + SOFTVISOR_BOOT_TIMEOUT
-        pid = None
-        while time.monotonic() < deadline and p.poll() is None:
-            try:
-                with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
-                    kids = f.read().split()
-                if kids and proc_status(kids[0])["Seccomp"] == "2":
-                    pid = int(kids[0])
-                    break
-            except (OSError, KeyError):
-                pass
-            time.sleep(0.05)
-        assert pid, "no sandboxed VM process"
+        pid = sandboxed_child(p)
         def fds(p_):
             return [os.readlink(f"/proc/{p_}/fd/{n}")
                     for n in os.listdir(f"/proc/{p_}/fd")]
