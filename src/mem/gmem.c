@@ -98,10 +98,13 @@ struct gmem *gmem_create(uint64_t ram_base, uint64_t ram_size,
 	gm->dirty_words = GMEM_DIRTY_WORDS(gm->nframes);
 	gm->dirty = calloc(gm->dirty_words, sizeof(*gm->dirty));
 	gm->code = calloc(gm->dirty_words, sizeof(*gm->code));
+	gm->populated = calloc(
+		GMEM_DIRTY_WORDS(gm->nframes / GMEM_POPULATE_FRAMES) + 1,
+		sizeof(*gm->populated));
 	gm->pins_bytes = gm->nframes * sizeof(*gm->pins);
 	gm->pins = map_anon(gm->pins_bytes, PROT_READ | PROT_WRITE);
 	if (!gm->zero_page || !gm->p2m || !gm->dirty || !gm->code ||
-	    !gm->pins) {
+	    !gm->populated || !gm->pins) {
 		error_set(err, ENOMEM,
 			  "guest RAM of %llu MiB: cannot allocate the frame "
 			  "table",
@@ -140,6 +143,7 @@ void gmem_destroy(struct gmem *gm)
 		munmap(gm->loc, gm->loc_bytes);
 	free(gm->dirty);
 	free(gm->code);
+	free(gm->populated);
 	if (gm->pins)
 		munmap(gm->pins, gm->pins_bytes);
 	if (gm->p2m)
@@ -204,6 +208,38 @@ uintptr_t gmem_wait_not_busy(struct gmem *gm, uint64_t gfn)
 }
 
 /*
+ * The first write to a group of GMEM_POPULATE_FRAMES never-written frames
+ * commits the whole group's slots with one madvise instead of one host
+ * page fault each (a fault costs a few microseconds on a virtualized
+ * host; a Debian boot writes ~22 000 frames, in groups of 16 it leaves
+ * about 1 % of the committed slots unwritten). The slots stay zeros, so
+ * frames still on the zero frame read the same; a group is populated
+ * only once, so frames released later (balloon, free page reporting,
+ * the scanner's punches) are not committed again behind the guest's
+ * back.
+ */
+static void gmem_populate_group(struct gmem *gm, uint64_t gfn)
+{
+	uint64_t g = gfn / GMEM_POPULATE_FRAMES;
+	uint64_t bit = 1ull << (g % 64);
+	uint64_t n = GMEM_POPULATE_FRAMES;
+
+	if (atomic_load_explicit(&gm->populate_off, memory_order_relaxed) ||
+	    (atomic_fetch_or_explicit(&gm->populated[g / 64], bit,
+				      memory_order_relaxed) &
+	     bit))
+		return;
+	if ((g + 1) * n > gm->nframes)
+		n = gm->nframes - g * n;
+	if (madvise(gm->reserve +
+			    (g * GMEM_POPULATE_FRAMES << GUEST_PAGE_SHIFT),
+		    n << GUEST_PAGE_SHIFT, MADV_POPULATE_WRITE) &&
+	    errno == EINVAL) /* before Linux 5.14 */
+		atomic_store_explicit(&gm->populate_off, true,
+				      memory_order_relaxed);
+}
+
+/*
  * A store to a frame that is not plainly private. From the zero frame the
  * only transition is to slot gfn, so racing writers CAS the same value: one
  * wins and counts the frame, the others see the slot and are done. The slot
@@ -240,9 +276,11 @@ uintptr_t gmem_make_private(struct gmem *gm, uint64_t gfn)
 			gmem_reclaim_throttle(gm);
 		if (!p2m_cas(gm, gfn, &cur, slot))
 			continue;
-		if (cur & P2M_F_ZERO)
+		if (cur & P2M_F_ZERO) {
 			atomic_fetch_add_explicit(&gm->frames_private, 1,
 						  memory_order_relaxed);
+			gmem_populate_group(gm, gfn);
+		}
 		if (cur & P2M_F_SHARED) {
 			atomic_fetch_sub_explicit(&gm->frames_zero_shared, 1,
 						  memory_order_relaxed);

@@ -85,6 +85,8 @@
 #define P2M_FLAGS_MASK		 ((uintptr_t)GUEST_PAGE_MASK)
 #define GMEM_NAME_MAX		 48
 #define GMEM_DIRTY_WORDS(frames) (((frames) + 63) / 64)
+/* Frames a first write commits together (gmem_populate_group). */
+#define GMEM_POPULATE_FRAMES 16
 
 struct mmio_region {
 	uint64_t base;
@@ -104,6 +106,11 @@ struct gmem {
 	 * unmapped before gmem_destroy(), so stale pointers stay harmless. */
 	uint8_t *reserve;
 	int ram_fd;
+	/* First-write batching: one bit per GMEM_POPULATE_FRAMES aligned
+	 * frames of the reserve, set when a first write into the group
+	 * populated all of its slots with one madvise (gmem.c). */
+	_Atomic uint64_t *populated;
+	atomic_bool populate_off; /* the host refused MADV_POPULATE_WRITE */
 	/* The shared zero frame, mapped PROT_READ. */
 	uint8_t *zero_page;
 	uintptr_t zero_entry; /* zero_page | P2M_F_RO | P2M_F_ZERO */

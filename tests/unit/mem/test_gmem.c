@@ -291,6 +291,48 @@ static void test_ram_memfd(void **state)
 	gmem_destroy(gm);
 }
 
+static blkcnt_t committed_pages(int fd)
+{
+	struct stat sb;
+
+	assert_int_equal(fstat(fd, &sb), 0);
+	return sb.st_blocks / (PG / 512);
+}
+
+/* The first write into a never-written group of 16 frames commits the
+ * group's slots at once; the other frames stay on the zero frame, and a
+ * frame released later is not committed again by a neighbour's first
+ * write. */
+static void test_first_write_populates_group(void **state)
+{
+	struct gmem *gm = new_gmem();
+	int fd = gmem_ram_fd(gm);
+	unsigned flags = 0;
+	uint8_t b = 0xff;
+
+	(void)state;
+	assert_int_equal(committed_pages(fd), 0);
+	assert_int_equal(gmem_write(gm, RAM_BASE + 3 * PG, "\x01", 1), 0);
+	assert_int_equal(committed_pages(fd), 16);
+	assert_int_equal(n_private(gm), 1);
+	gmem_page(gm, RAM_BASE + 5 * PG, GMEM_READ, &flags);
+	assert_true(flags & GMEM_PAGE_ZERO);
+	assert_int_equal(gmem_read(gm, RAM_BASE + 5 * PG + 7, &b, 1), 0);
+	assert_int_equal(b, 0);
+
+	/* released, then a neighbour's first write: frame 3 stays out */
+	assert_int_equal(gmem_release_page(gm, RAM_BASE + 3 * PG), 0);
+	assert_int_equal(committed_pages(fd), 15);
+	assert_int_equal(gmem_write(gm, RAM_BASE + 4 * PG, "\x02", 1), 0);
+	assert_int_equal(committed_pages(fd), 15);
+	assert_int_equal(n_private(gm), 1);
+
+	/* the next group on its own first write */
+	assert_int_equal(gmem_write(gm, RAM_BASE + 31 * PG, "\x03", 1), 0);
+	assert_int_equal(committed_pages(fd), 31);
+	gmem_destroy(gm);
+}
+
 static long rss_pages(void)
 {
 	long size = 0, rss = 0;
@@ -1045,6 +1087,7 @@ int main(void)
 		cmocka_unit_test(test_dma_map),
 		cmocka_unit_test(test_dirty_log),
 		cmocka_unit_test(test_ram_memfd),
+		cmocka_unit_test(test_first_write_populates_group),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
