@@ -11,6 +11,7 @@
 
 #include "cpu/exec.h"
 #include "cpu/jit/jit.h"
+#include "util/prefault.h"
 
 int bcache_init(struct bcache *bc, struct gmem *mem)
 {
@@ -28,6 +29,7 @@ int bcache_init(struct bcache *bc, struct gmem *mem)
 		return -1;
 	}
 	bc->used = 0;
+	bc->committed = 0;
 	bc->trim_at = BCACHE_TRIM_MIN;
 	memset(bc->table, 0, sizeof(bc->table));
 	bc->mem = mem;
@@ -66,6 +68,7 @@ void bcache_trim(struct hart *h)
 	/* the arena's pages go back to the host; the next blocks decoded
 	 * (an idle guest's few) touch only what they need again */
 	madvise(h->bc.arena, BCACHE_ARENA, MADV_DONTNEED);
+	h->bc.committed = 0;
 	jit_trim(h); /* and the translations' code pages */
 }
 
@@ -235,6 +238,8 @@ static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
 		      (BLOCK_MAX_INSNS + 1) * sizeof(struct insn);
 	if (bc->used + need > BCACHE_ARENA)
 		bcache_flush(h);
+	prefault_ahead(bc->arena, &bc->committed, bc->used + need, BCACHE_ARENA,
+		       MADV_POPULATE_WRITE);
 	struct block *b = (struct block *)(bc->arena + bc->used);
 	unsigned off = (unsigned)(gpa & GUEST_PAGE_MASK), start = off;
 	unsigned n = 0;

@@ -360,6 +360,7 @@ struct bcache {
 	struct block *prev;
 	uint8_t *arena;
 	size_t used;
+	size_t committed; /* arena bytes prefaulted (util/prefault.h) */
 	/* Bitmap of RAM frames that hold decoded code of this hart: stores to
 	 * them go the slow path and invalidate. */
 	uint64_t *code_pages;

@@ -14,6 +14,7 @@
 #include "cpu/exec.h"
 #include "cpu/jit/jit_impl.h"
 #include "util/log.h"
+#include "util/prefault.h"
 
 /* Sentinel after a single instruction: the handler's NEXT_INSN lands here
  * and returns, telling jit_exec_one that the block goes on. */
@@ -120,6 +121,7 @@ int jit_create(struct hart *h)
 	}
 	jit_be_stubs(j);
 	j->stubs_end = j->used;
+	j->committed = (j->used + 4095) & ~(size_t)4095;
 	j->exits_used = 1;
 	jc_clear(j);
 	h->jit = j;
@@ -204,6 +206,7 @@ void jit_trim(struct hart *h)
 	if (fallocate(j->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)keep, (off_t)(JIT_CODE_SIZE - keep)))
 		log_debug("cpu", "jit trim: %s", strerror(errno));
+	j->committed = keep;
 }
 
 static uint64_t now_ns(void)
@@ -227,6 +230,12 @@ bool jit_translate(struct hart *h, struct block *b)
 		jit_flush(h);
 		before = j->used;
 	}
+	size_t from = j->committed;
+	prefault_ahead(j->rw, &j->committed, j->used + JIT_BLOCK_MAX,
+		       JIT_CODE_SIZE, MADV_POPULATE_WRITE);
+	if (j->committed != from)
+		(void)madvise((void *)(j->rx + from), j->committed - from,
+			      MADV_POPULATE_READ);
 	if (!jit_be_block(j, h, b)) {
 		jit_flush(h);
 		return false;

@@ -52,6 +52,7 @@ struct jit {
 	 * registers into h->s.x first; epilogue_mem when they are there */
 	const uint8_t *epilogue, *epilogue_mem;
 	size_t stubs_end;
+	size_t committed;	/* code bytes prefaulted in both views */
 	struct jit_exit *exits; /* [0] unused: h->jit_link = 0 is none */
 	size_t exits_used;
 	/* sites patched into direct jumps, undone when the bcache epoch
