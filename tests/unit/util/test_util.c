@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -12,6 +13,7 @@
 #include "util/log.h"
 #include "util/parse.h"
 #include "util/pidns.h"
+#include "util/prefault.h"
 #include "util/vclock.h"
 
 static void test_parse_size(void **state)
@@ -145,6 +147,41 @@ static void test_pidns_nspid(void **state)
 	assert_int_equal(pidns_map_outer(&m, -5), 0);
 }
 
+static size_t resident_pages(const uint8_t *p, size_t len)
+{
+	unsigned char vec[4 * PREFAULT_CHUNK / 4096];
+	size_t n = 0;
+
+	assert_true(len <= sizeof(vec) * 4096);
+	assert_int_equal(mincore((void *)p, len, vec), 0);
+	for (size_t i = 0; i < len / 4096; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+/* A fill from the bottom up commits whole chunks ahead, never past the
+ * limit, and nothing again below the mark. */
+static void test_prefault_ahead(void **state)
+{
+	const size_t len = 3 * PREFAULT_CHUNK + 8192;
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t mark = 0;
+
+	(void)state;
+	assert_true(p != MAP_FAILED);
+	prefault_ahead(p, &mark, 100, len, MADV_POPULATE_WRITE);
+	assert_int_equal(mark, PREFAULT_CHUNK);
+	assert_int_equal(resident_pages(p, len), PREFAULT_CHUNK / 4096);
+	prefault_ahead(p, &mark, PREFAULT_CHUNK, len, MADV_POPULATE_WRITE);
+	assert_int_equal(mark, PREFAULT_CHUNK); /* nothing new needed */
+	prefault_ahead(p, &mark, 3 * PREFAULT_CHUNK + 1, len,
+		       MADV_POPULATE_WRITE);
+	assert_int_equal(mark, len); /* up to the limit, not past it */
+	assert_int_equal(resident_pages(p, len), len / 4096);
+	munmap(p, len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +192,7 @@ int main(void)
 		cmocka_unit_test(test_log_spec),
 		cmocka_unit_test(test_vclock_pause),
 		cmocka_unit_test(test_pidns_nspid),
+		cmocka_unit_test(test_prefault_ahead),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
