@@ -2,9 +2,11 @@
  * an offered frame is committed to a pool frame only when the bytes are
  * equal, untouched since the offer and unpinned; its slot goes back after
  * one more flush; a store copies the pool frame back (a COW break) and
- * gives the reference back; releases too; the scanner offers, hashes
- * and lifts offers nobody took; writers racing the scanner never lose a
- * store. The pool here is a memfd mapped read-only, as a worker maps the
+ * gives the reference back; releases too; the scanner offers and hashes,
+ * lifts offers it cannot send, keeps unmatched offers offered (not
+ * offered again until written) and rests when it only offered; late
+ * answers commit unless the frame was written; writers racing the
+ * scanner never lose a store. The pool here is a memfd mapped read-only, as a worker maps the
  * daemon's. */
 #include <errno.h>
 #include <fcntl.h>

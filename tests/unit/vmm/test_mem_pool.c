@@ -1,7 +1,9 @@
 /* Unit tests for the daemon's pool of shared frames (src/vmm/mem_pool.c):
  * offers are confirmed byte for byte against the VM's RAM memfd (a lying
- * hash or content changed since gets nothing), references are counted per
- * (VM, gfn) and only what a VM holds can be dropped, a frame whose last
+ * hash or content changed since gets nothing), an unmatched offer is a
+ * candidate whose VM gets a late answer when an equal offer comes,
+ * references are counted per (VM, gfn) and only what a VM holds (in the
+ * batch named) can be dropped, a frame whose last
  * reference goes is punched and reused, a VM's end or new RAM drops all of
  * its references, the workers' descriptor is read-only; and end to end
  * with two guest RAMs (gmem) sharing through the pool, a store breaks the
