@@ -225,7 +225,9 @@ static struct io_sample *collect(struct daemon *d, size_t *n)
 		return NULL;
 	pthread_mutex_lock(&d->lock);
 	for (struct dvm *v = d->vms; v; v = v->next) {
-		if (!v->vm)
+		/* a VM without disks has nothing to sample: no STATS round
+		 * trip to its worker (a wake-up of its main thread a second) */
+		if (!v->vm || !v->run_def.n_disks)
 			continue;
 		vm_dev_stats(v->vm, ds);
 		uint64_t now = clock_monotonic_ns();

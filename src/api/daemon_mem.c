@@ -484,12 +484,13 @@ void daemon_mem_host_json(struct daemon *d, json_t *host)
 		mem_pool_stats(pool, &ps);
 		json_object_set_new(
 			host, "page_sharing",
-			json_pack("{s:I, s:I, s:I, s:I, s:I}", "pool_bytes",
-				  (json_int_t)(ps.frames * PAGE),
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+				  "pool_bytes", (json_int_t)(ps.frames * PAGE),
 				  "shared_bytes", (json_int_t)(ps.refs * PAGE),
 				  "saved_bytes", (json_int_t)ps.saved_bytes,
 				  "compared", (json_int_t)ps.compared,
-				  "mismatches", (json_int_t)ps.mismatches));
+				  "mismatches", (json_int_t)ps.mismatches,
+				  "candidates", (json_int_t)ps.candidates));
 	}
 }
 

@@ -313,9 +313,9 @@ int virt_balloon_set(struct virt *vm, uint64_t pages);
  * (cfg->mem_limit) the smaller one holds. Kept across guest reboots.
  * -EINVAL for more pages than RAM. Any thread. */
 int virt_mem_target_set(struct virt *vm, uint64_t pages);
-/* The daemon's answers to the current RAM's offers (gmem_pool_answer for
- * each (gfn, frame)). Any thread. */
-void virt_pool_answer(struct virt *vm, uint32_t gen, uint32_t batch,
+/* The daemon's answers to the current RAM's offers, at once or late
+ * (gmem_pool_answer for each (gfn, frame, batch)). Any thread. */
+void virt_pool_answer(struct virt *vm, uint32_t gen,
 		      const struct gmem_pool_pair *a, unsigned n);
 /* The limit the RAM is reclaimed to now (bytes, 0 = none): the smaller
  * of cfg->mem_limit and the policy's target. */

@@ -95,14 +95,14 @@ uint64_t virt_mem_limit(const struct virt *vm)
 	return pol && pol < cfg ? pol : cfg;
 }
 
-void virt_pool_answer(struct virt *vm, uint32_t gen, uint32_t batch,
+void virt_pool_answer(struct virt *vm, uint32_t gen,
 		      const struct gmem_pool_pair *a, unsigned n)
 {
 	/* io_lock: a reboot replaces the RAM under it (an answer for the
 	 * old RAM's gen is then ignored by gmem_pool_answer) */
 	pthread_mutex_lock(&vm->io_lock);
 	for (unsigned i = 0; vm->mem && i < n; i++)
-		(void)gmem_pool_answer(vm->mem, gen, batch, a[i].gfn,
+		(void)gmem_pool_answer(vm->mem, gen, a[i].batch, a[i].gfn,
 				       a[i].frame);
 	pthread_mutex_unlock(&vm->io_lock);
 }

@@ -564,9 +564,12 @@ static void release_frame(struct gmem *gm, uint64_t gfn, uintptr_t synced)
 		if ((cur & P2M_F_POOL) && cur != synced &&
 		    !gmem_pool_uncache(gm, gfn, &cur))
 			continue;
+		/* read before the entry leaves: a new offer overwrites it */
+		uint32_t batch = gmem_pool_commit_batch(gm, gfn);
+
 		if (p2m_cas(gm, gfn, &cur, gm->zero_entry)) {
 			if (cur & P2M_F_POOL)
-				gmem_pool_released(gm, gfn, cur);
+				gmem_pool_released(gm, gfn, cur, batch);
 			else
 				atomic_fetch_sub_explicit(&gm->frames_private,
 							  1,

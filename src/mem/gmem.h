@@ -321,15 +321,21 @@ size_t gmem_dirty_log_words(const struct gmem *gm);
  */
 #define GMEM_SHARE_BATCH 4096
 
-/* Cross-VM sharing (below): an offer, a reference (gfn, pool frame). */
+/* Cross-VM sharing (below): an offer; an answer or a reference given
+ * back (gfn, pool frame, the batch of the offer it answers or was
+ * committed by). Answers that name no frame: NONE, no match yet (the
+ * daemon keeps the frame as a candidate, the offer stays until the guest
+ * writes the frame); LIFT, not kept (the offer is lifted and made again
+ * by a later pass). */
 #define GMEM_POOL_NONE UINT32_MAX
+#define GMEM_POOL_LIFT (UINT32_MAX - 1)
 
 struct gmem_pool_offer {
 	uint32_t gfn, pad;
 	uint64_t hash;
 };
 struct gmem_pool_pair {
-	uint32_t gfn, frame;
+	uint32_t gfn, frame, batch, pad;
 };
 
 struct gmem_share_ops {
@@ -358,10 +364,13 @@ struct gmem_share {
 	uint32_t cold[GMEM_SHARE_BATCH];
 	uint32_t held[GMEM_SHARE_BATCH];
 	/* back-off (share.c): the pass so far (steps that scanned, frames
-	 * protected), passes in a row that found next to nothing, steps
-	 * still to rest, the private frames when the last pass ended */
+	 * shared: zero commits, pool commits, reclaimed zero frames; not
+	 * offers), passes in a row that found next to nothing, steps still
+	 * to rest, the private frames when the last pass ended, the pool
+	 * commits counted so far */
 	uint32_t pass_steps, pass_found, idle_passes, rest;
 	uint64_t private_at_end;
+	uint64_t pool_commits_seen;
 };
 
 /* Phase 1 and 2 for one frame (the step below and the tests use them):
@@ -381,7 +390,7 @@ void gmem_share_unprotect(struct gmem *gm, uint64_t gfn);
  * frames as it is over (a clock); ask for a flush if anything waits for
  * one. Returns the frames shared by this step. A step with scan = 0 only
  * reclaims: an owner steps often while gmem_reclaim_excess() says so.
- * After a pass over the whole VM that protected less than a 256th of it,
+ * After a pass over the whole VM that shared less than a 256th of it,
  * the scan rests as many steps as the pass took, doubling with each such
  * pass up to 15 times as many; a rest ends early once the VM's private
  * frames grew by a 256th of it (docs/memory.md, "Page sharing"). */
@@ -399,12 +408,17 @@ void gmem_share_abort(struct gmem *gm, struct gmem_share *s);
  * The scanner (gmem_share_step) protects private frames as for zero
  * sharing (offered: reads go on through the slot), and after
  * the flush hands their XXH3-64 hashes to ops.offer. The daemon compares
- * candidates byte for byte and answers each with a pool frame or
- * GMEM_POOL_NONE (gmem_pool_answer, any thread); a committed frame's slot
- * is punched after one more flush. A store copies the pool frame back
- * into the slot (a COW break). References let go of (COW breaks,
- * releases, refused answers) go to ops.drop from the next step. `gen`
- * tells this RAM's offers and answers from an older RAM's (a reboot).
+ * candidates byte for byte and answers each with a pool frame,
+ * GMEM_POOL_NONE or GMEM_POOL_LIFT (gmem_pool_answer, any thread); a
+ * committed frame's slot is punched after one more flush. An unmatched
+ * frame (NONE) stays offered until the guest writes it, so later passes
+ * skip it and the daemon does not read it again; when another frame with
+ * the same content is offered later, the daemon answers this offer then
+ * (a late answer, checked like any other). A store copies the pool frame
+ * back into the slot (a COW break). References let go of (COW breaks,
+ * releases, refused answers) go to ops.drop from the next step, each with
+ * the batch it was answered for. `gen` tells this RAM's offers and
+ * answers from an older RAM's (a reboot).
  */
 struct gmem_pool_ops {
 	/* On the scanner's thread; n <= GMEM_SHARE_BATCH. false: not sent
@@ -423,8 +437,9 @@ void gmem_pool_attach(struct gmem *gm, const void *base, uint64_t frames,
 		      uint32_t gen, const struct gmem_pool_ops *ops);
 bool gmem_pool_attached(const struct gmem *gm);
 /* The daemon's answer to an offer of this RAM (gen) sent in batch `batch`
- * (ops.offer's): true if gfn now maps pool frame `frame`. false: not
- * committed (no match, written since the offer, pinned, content differs,
+ * (ops.offer's), at once or late: true if gfn now maps pool frame
+ * `frame`. false: not committed (no match yet: NONE leaves the offer;
+ * LIFT lifts it; written since the offer, pinned, content differs,
  * another gen; an answer to an older batch than the one gfn was last
  * offered in leaves the entry alone); a reference the daemon took is
  * given back through ops.drop. Any thread. */

@@ -165,12 +165,13 @@ struct gmem {
 	size_t offer_batch_bytes;
 	uint32_t pool_batch;
 	pthread_mutex_t pool_lock;
-	uint32_t *pool_drops, n_drops, cap_drops;
+	uint32_t *pool_drops, n_drops, cap_drops; /* gfn, frame, batch */
 	uint32_t *pool_fresh, n_fresh, cap_fresh;
 	uint32_t *pool_punch, n_punch, cap_punch;
 	_Atomic uint64_t frames_pool_shared;
 	_Atomic uint64_t pool_offered;
 	_Atomic uint64_t pool_cow_breaks;
+	_Atomic uint64_t pool_commits; /* total: the scanner's back-off */
 
 	/* gmem_map_file: the file's read-only mapping (NULL: none), kept
 	 * until gmem_destroy like the reserve, and how many frames map it */
@@ -305,8 +306,14 @@ uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur);
  * NOCACHE, then the owner's sync). true: done, *cur is the entry now;
  * false: the entry changed meanwhile (*cur holds it). */
 bool gmem_pool_uncache(struct gmem *gm, uint64_t gfn, uintptr_t *cur);
-void gmem_pool_released(struct gmem *gm, uint64_t gfn, uintptr_t was);
-void gmem_pool_queue_drop(struct gmem *gm, uint32_t gfn, uint32_t frame);
+/* was: the entry that left; batch: gmem_pool_commit_batch() read before
+ * it left (a later offer of the frame overwrites it) */
+void gmem_pool_released(struct gmem *gm, uint64_t gfn, uintptr_t was,
+			uint32_t batch);
+void gmem_pool_queue_drop(struct gmem *gm, uint32_t gfn, uint32_t frame,
+			  uint32_t batch);
+/* The batch a pooled gfn was committed by (0 without a pool). */
+uint32_t gmem_pool_commit_batch(const struct gmem *gm, uint64_t gfn);
 void gmem_pool_destroy(struct gmem *gm);
 /* The batch in flight went out (or was given up): new protections get a
  * new batch. */

@@ -45,11 +45,11 @@ uint64_t gmem_pool_hash(const void *page)
 	return XXH3_64bits(page, GUEST_PAGE_SIZE);
 }
 
-/* Append to a growable list (pool_lock held). Out of memory: the item is
- * lost, which costs a leaked pool reference (until the VM ends) or a
- * slot that stays committed: never correctness. */
-static void list_push(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t a,
-		      uint32_t b, unsigned width)
+/* Append an item of `width` words to a growable list (pool_lock held).
+ * Out of memory: the item is lost, which costs a leaked pool reference
+ * (until the VM ends) or a slot that stays committed: never correctness. */
+static void list_push(uint32_t **v, uint32_t *n, uint32_t *cap,
+		      const uint32_t *item, unsigned width)
 {
 	if (*n == *cap) {
 		uint32_t nc = *cap ? *cap * 2 : 256;
@@ -60,9 +60,7 @@ static void list_push(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t a,
 		*v = nv;
 		*cap = nc;
 	}
-	(*v)[*n * width] = a;
-	if (width > 1)
-		(*v)[*n * width + 1] = b;
+	memcpy(*v + (size_t)*n * width, item, width * sizeof(**v));
 	(*n)++;
 }
 
@@ -110,11 +108,22 @@ static uint32_t pool_index(const struct gmem *gm, uintptr_t e)
 			  GUEST_PAGE_SHIFT);
 }
 
-void gmem_pool_queue_drop(struct gmem *gm, uint32_t gfn, uint32_t frame)
+void gmem_pool_queue_drop(struct gmem *gm, uint32_t gfn, uint32_t frame,
+			  uint32_t batch)
 {
+	const uint32_t item[3] = { gfn, frame, batch };
+
 	pthread_mutex_lock(&gm->pool_lock);
-	list_push(&gm->pool_drops, &gm->n_drops, &gm->cap_drops, gfn, frame, 2);
+	list_push(&gm->pool_drops, &gm->n_drops, &gm->cap_drops, item, 3);
 	pthread_mutex_unlock(&gm->pool_lock);
+}
+
+uint32_t gmem_pool_commit_batch(const struct gmem *gm, uint64_t gfn)
+{
+	if (!gm->offer_batch || gfn >= gm->nframes)
+		return 0;
+	return atomic_load_explicit(&gm->offer_batch[gfn],
+				    memory_order_relaxed);
 }
 
 bool gmem_pool_protect(struct gmem *gm, uint64_t gfn)
@@ -159,19 +168,28 @@ bool gmem_pool_offered(struct gmem *gm, uint64_t gfn, uint64_t *hash)
 }
 
 /* The daemon's answer for an offered frame: share it with pool frame
- * `frame` (commit), or GMEM_POOL_NONE (no match: the offer is lifted).
+ * `frame` (commit), GMEM_POOL_NONE (no match yet: the offer stays, the
+ * daemon keeps the frame as a candidate and may answer again, late, when
+ * another frame with these bytes comes) or GMEM_POOL_LIFT (not kept: the
+ * offer is lifted, a later pass offers it again).
  * Only the answer to the batch the frame was last offered in may touch
  * it: a frame written since and offered again is protected, but its new
  * offer waits for a flush that may not have happened yet (a hart may
  * still hold a writable TLB entry), so a late answer to the old offer
- * must not commit it. */
+ * must not commit it. A late answer to the offer it still is in is fine:
+ * the frame has stayed offered (read-only, flushed) since, so its content
+ * is what was offered, and the commit compares it with the pool frame
+ * anyway. */
 bool gmem_pool_answer(struct gmem *gm, uint32_t gen, uint32_t batch,
 		      uint32_t gfn, uint32_t frame)
 {
 	uintptr_t slot, cur, busy;
 	const uint8_t *pf;
-	bool none = frame == GMEM_POOL_NONE || frame >= gm->pool_frames;
+	bool lift = frame == GMEM_POOL_LIFT ||
+		    (frame != GMEM_POOL_NONE && frame >= gm->pool_frames);
 
+	if (frame == GMEM_POOL_NONE)
+		return false; /* stays offered until written */
 	if (!gm->pool_base || gen != gm->pool_gen || gfn >= gm->nframes)
 		return false; /* another RAM's: the daemon forgot it */
 	slot = (uintptr_t)p2m_slot(gm, gfn);
@@ -185,8 +203,8 @@ bool gmem_pool_answer(struct gmem *gm, uint32_t gen, uint32_t batch,
 		(void)p2m_cas(gm, gfn, &cur, slot | P2M_OFFER_FLAGS);
 		goto refuse;
 	}
-	if (none) {
-		/* no match (or a daemon that names no pool frame) */
+	if (lift) {
+		/* not kept (or a daemon that names no pool frame) */
 		cur = busy;
 		(void)p2m_cas(gm, gfn, &cur, slot);
 		return false;
@@ -206,14 +224,15 @@ bool gmem_pool_answer(struct gmem *gm, uint32_t gen, uint32_t batch,
 	atomic_fetch_sub_explicit(&gm->frames_private, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&gm->frames_pool_shared, 1,
 				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&gm->pool_commits, 1, memory_order_relaxed);
 	pthread_mutex_lock(&gm->pool_lock);
-	list_push(&gm->pool_fresh, &gm->n_fresh, &gm->cap_fresh, gfn, 0, 1);
+	list_push(&gm->pool_fresh, &gm->n_fresh, &gm->cap_fresh, &gfn, 1);
 	pthread_mutex_unlock(&gm->pool_lock);
 	return true;
 
 refuse:
-	if (!none)
-		gmem_pool_queue_drop(gm, gfn, frame);
+	if (!lift)
+		gmem_pool_queue_drop(gm, gfn, frame, batch);
 	return false;
 }
 
@@ -245,6 +264,7 @@ uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur)
 {
 	uintptr_t busy;
 	uintptr_t slot = (uintptr_t)p2m_slot(gm, gfn);
+	uint32_t batch;
 
 	gmem_reclaim_throttle(gm);
 	if (!gmem_pool_uncache(gm, gfn, &cur))
@@ -252,6 +272,8 @@ uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur)
 	busy = cur | P2M_F_BUSY;
 	if (!p2m_cas(gm, gfn, &cur, busy))
 		return cur;
+	/* before the entry is the slot again: a new offer overwrites it */
+	batch = gmem_pool_commit_batch(gm, gfn);
 	/* the slot is a hole (or still holds the content until the punch,
 	 * which leaves a frame that is no longer pooled alone) */
 	memcpy(p2m_slot(gm, gfn), (const void *)(cur & ~P2M_FLAGS_MASK),
@@ -260,7 +282,7 @@ uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur)
 	(void)p2m_cas(gm, gfn, &cur, slot);
 	atomic_fetch_add_explicit(&gm->frames_private, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&gm->cow_breaks, 1, memory_order_relaxed);
-	gmem_pool_released(gm, gfn, busy);
+	gmem_pool_released(gm, gfn, busy, batch);
 	if (!(busy & P2M_F_FILE))
 		atomic_fetch_add_explicit(&gm->pool_cow_breaks, 1,
 					  memory_order_relaxed);
@@ -269,7 +291,8 @@ uintptr_t gmem_pool_break(struct gmem *gm, uint64_t gfn, uintptr_t cur)
 
 /* A pooled (or file) frame left gfn: a COW break, or gmem_release_page()
  * took it back to the zero frame. A pool frame's reference goes back. */
-void gmem_pool_released(struct gmem *gm, uint64_t gfn, uintptr_t was)
+void gmem_pool_released(struct gmem *gm, uint64_t gfn, uintptr_t was,
+			uint32_t batch)
 {
 	if (was & P2M_F_FILE) {
 		atomic_fetch_sub_explicit(&gm->frames_file, 1,
@@ -278,7 +301,7 @@ void gmem_pool_released(struct gmem *gm, uint64_t gfn, uintptr_t was)
 	}
 	atomic_fetch_sub_explicit(&gm->frames_pool_shared, 1,
 				  memory_order_relaxed);
-	gmem_pool_queue_drop(gm, (uint32_t)gfn, pool_index(gm, was));
+	gmem_pool_queue_drop(gm, (uint32_t)gfn, pool_index(gm, was), batch);
 }
 
 bool gmem_pool_flush_pending(struct gmem *gm)
@@ -335,18 +358,20 @@ void gmem_pool_send_drops(struct gmem *gm)
 	pthread_mutex_lock(&gm->pool_lock);
 	uint32_t keep = 0;
 	for (uint32_t i = 0; i < gm->n_drops; i++) {
-		uint32_t gfn = gm->pool_drops[2 * i];
-		uint32_t frame = gm->pool_drops[2 * i + 1];
+		const uint32_t *d = gm->pool_drops + 3 * (size_t)i;
+		uint32_t gfn = d[0];
 
 		if (n == sizeof(out) / sizeof(out[0]) ||
 		    (gfn < gm->nframes && atomic_load(&gm->pins[gfn]))) {
-			gm->pool_drops[2 * keep] = gfn;
-			gm->pool_drops[2 * keep + 1] = frame;
+			memmove(gm->pool_drops + 3 * (size_t)keep, d,
+				3 * sizeof(*d));
 			keep++;
 			continue;
 		}
 		out[n].gfn = gfn;
-		out[n].frame = frame;
+		out[n].frame = d[1];
+		out[n].batch = d[2];
+		out[n].pad = 0;
 		n++;
 	}
 	gm->n_drops = keep;

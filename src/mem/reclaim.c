@@ -381,7 +381,11 @@ bool gmem_reclaim_probe(struct gmem *gm, uint64_t gfn)
 		return false;
 	slot = (uintptr_t)p2m_slot(gm, gfn);
 	cur = p2m_get(gm, gfn);
-	if (cur != slot || atomic_load(&gm->pins[gfn]))
+	/* an offered frame (pool.c) stays offered until written, however
+	 * cold: take it too, the probe ends its offer (a late answer then
+	 * finds it no longer offered and refuses) */
+	if ((cur != slot && cur != (slot | P2M_OFFER_FLAGS)) ||
+	    atomic_load(&gm->pins[gfn]))
 		return false;
 	if (!p2m_cas(gm, gfn, &cur, slot | P2M_COLD_FLAGS))
 		return false;

@@ -166,6 +166,19 @@ static uint64_t share_idle_frames(const struct gmem *gm)
 	return gm->nframes / 256 + 1;
 }
 
+/* Frames the daemon's answers committed since the last call (answers
+ * come on another thread, at once or late): finds of the pass. An offer
+ * is no find: an unmatched one stays offered and is not made again. */
+static uint32_t share_pool_commits(struct gmem *gm, struct gmem_share *s)
+{
+	uint64_t c = atomic_load_explicit(&gm->pool_commits,
+					  memory_order_relaxed);
+	uint64_t d = c - s->pool_commits_seen;
+
+	s->pool_commits_seen = c;
+	return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+}
+
 /* One step of a rest: true while the scan should stay still. */
 static bool share_resting(struct gmem *gm, struct gmem_share *s)
 {
@@ -187,6 +200,7 @@ static bool share_resting(struct gmem *gm, struct gmem_share *s)
  * over an hour; an idle VM here pays about a sixteenth of the scan). */
 static void share_pass_ended(struct gmem *gm, struct gmem_share *s)
 {
+	s->pass_found += share_pool_commits(gm, s);
 	if (s->pass_found >= share_idle_frames(gm))
 		s->idle_passes = 0;
 	else if (s->idle_passes < 4)
@@ -237,6 +251,7 @@ unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 		s->waited = 0;
 		if (pool)
 			pool_send_offers(gm, s);
+		s->pass_found += shared;
 	}
 	if (scan && share_resting(gm, s))
 		scan = 0;
@@ -245,14 +260,11 @@ unsigned gmem_share_step(struct gmem *gm, struct gmem_share *s,
 	for (unsigned k = 0; k < scan && s->n < GMEM_SHARE_BATCH; k++) {
 		uint64_t gfn = s->cursor++;
 
-		if (gmem_share_protect_zero(gm, gfn)) {
+		if (gmem_share_protect_zero(gm, gfn))
 			s->gfn[s->n++] = (uint32_t)gfn;
-			s->pass_found++;
-		} else if (pool && s->n_offer < GMEM_SHARE_BATCH &&
-			   gmem_pool_protect(gm, gfn)) {
+		else if (pool && s->n_offer < GMEM_SHARE_BATCH &&
+			 gmem_pool_protect(gm, gfn))
 			s->offer[s->n_offer++] = (uint32_t)gfn;
-			s->pass_found++;
-		}
 		if (s->cursor >= gm->nframes) {
 			s->cursor = 0;
 			share_pass_ended(gm, s);

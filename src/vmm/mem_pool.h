@@ -7,7 +7,10 @@
  * reads the offered frame from the VM's RAM memfd and compares it byte for
  * byte with the pool frame (or with an earlier offer of the same hash,
  * then copies it into a new pool frame): a worker's word is never trusted
- * for equality, only used as a lookup key.
+ * for equality, only used as a lookup key. An offer that matches nothing
+ * stays a candidate (its worker keeps the frame offered until the guest
+ * writes it); a later equal offer makes it a pool frame and the
+ * candidate's VM gets a late answer.
  *
  * References are counted per (VM, gfn) here, not by the workers: a worker
  * can give back only what it holds (a drop names the gfn and the frame,
@@ -20,6 +23,7 @@
 #ifndef SV_VMM_MEM_POOL_H
 #define SV_VMM_MEM_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mem/gmem.h"
@@ -40,6 +44,17 @@ uint64_t mem_pool_max_frames(const struct mem_pool *pool);
 
 /* One VM's view: its RAM and its references. */
 struct mem_pool_vm *mem_pool_vm_new(struct mem_pool *pool);
+/* Late answers for the VM (a candidate of it matched another VM's
+ * offer): late(opaque, gen, answers, n) is called with the pool's lock
+ * held, on the thread of the offer that matched, so it must neither block
+ * nor call back into the pool; it returns false if it could not send
+ * (the reference is dropped then). opaque must stay valid until
+ * mem_pool_vm_free/leave. Without it, no late answers: a candidate that
+ * matches gets no pool frame. */
+void mem_pool_vm_link(struct mem_pool_vm *vm,
+		      bool (*late)(void *opaque, uint32_t gen,
+				   const struct gmem_pool_pair *a, unsigned n),
+		      void *opaque);
 /* Drop every reference of the VM and forget it. NULL is fine. */
 void mem_pool_vm_free(struct mem_pool_vm *vm);
 /* Forget the VM but keep its references: its worker runs on without us
@@ -53,14 +68,16 @@ void mem_pool_vm_leave(struct mem_pool_vm *vm);
 int mem_pool_vm_ram(struct mem_pool_vm *vm, int fd, uint64_t ram_bytes,
 		    uint32_t gen, struct error *err);
 
-/* Offers of the VM's RAM gen (untrusted): fills one answer per offer of
- * the current RAM with a valid gfn, in order (frame GMEM_POOL_NONE: no
- * match), and returns their number. A matched offer takes a reference. */
-unsigned mem_pool_offer(struct mem_pool_vm *vm, uint32_t gen,
+/* Offers of the VM's RAM gen in batch (untrusted): fills one answer per
+ * offer of the current RAM with a valid gfn, in order (frame
+ * GMEM_POOL_NONE: no match, kept as a candidate; GMEM_POOL_LIFT: not
+ * kept), and returns their number. A matched offer takes a reference
+ * (and so does a candidate it matched, whose VM gets a late answer). */
+unsigned mem_pool_offer(struct mem_pool_vm *vm, uint32_t gen, uint32_t batch,
 			const struct gmem_pool_offer *o, unsigned n,
 			struct gmem_pool_pair *answers);
-/* The VM gives references back (untrusted): each (gfn, frame) that the
- * VM holds is dropped, anything else ignored. */
+/* The VM gives references back (untrusted): each (gfn, frame, batch)
+ * that the VM holds is dropped, anything else ignored. */
 void mem_pool_drop(struct mem_pool_vm *vm, uint32_t gen,
 		   const struct gmem_pool_pair *d, unsigned n);
 
@@ -70,6 +87,7 @@ struct mem_pool_stats {
 	uint64_t saved_bytes; /* (refs - frames) * 4 KiB */
 	uint64_t compared;    /* byte comparisons, total */
 	uint64_t mismatches;  /* offers whose hash matched, bytes did not */
+	uint64_t candidates;  /* unmatched offers kept now */
 };
 void mem_pool_stats(struct mem_pool *pool, struct mem_pool_stats *st);
 /* Guest frames of vm mapped to the pool now. */

@@ -711,11 +711,11 @@ int vm_balloon_set(struct vm *vm, uint64_t pages)
 	return r;
 }
 
-void vm_pool_answer(struct vm *vm, uint32_t gen, uint32_t batch,
-		    const struct gmem_pool_pair *a, unsigned n)
+void vm_pool_answer(struct vm *vm, uint32_t gen, const struct gmem_pool_pair *a,
+		    unsigned n)
 {
 	if (!vm->remote)
-		virt_pool_answer(vm->board, gen, batch, a, n);
+		virt_pool_answer(vm->board, gen, a, n);
 }
 
 int vm_mem_target_set(struct vm *vm, uint64_t pages)

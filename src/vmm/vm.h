@@ -186,8 +186,8 @@ const char *vm_end_cause(struct vm *vm);
 
 /* The daemon's answers to the machine's page sharing offers (in the VM
  * worker, which runs the machine in-process; virt_pool_answer). */
-void vm_pool_answer(struct vm *vm, uint32_t gen, uint32_t batch,
-		    const struct gmem_pool_pair *a, unsigned n);
+void vm_pool_answer(struct vm *vm, uint32_t gen, const struct gmem_pool_pair *a,
+		    unsigned n);
 
 /* Host thread ids of the vCPUs (in the worker's process if it has one);
  * returns the vCPU count. */

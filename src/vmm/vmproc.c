@@ -552,6 +552,7 @@ int vmproc_start(const struct vmproc_params *prm, struct vmproc **out,
 	p->n_vcpus = prm->n_vcpus;
 	p->sock = -1;
 	p->pidfd = -1;
+	p->share_sock = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->tid_lock, NULL);
 	pthread_cond_init(&p->cond, NULL);

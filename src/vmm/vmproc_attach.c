@@ -238,6 +238,7 @@ int vmproc_adopt(const struct vmproc_adopt *a, struct vmproc **out,
 	p->sched = a->sched;
 	p->n_vcpus = a->n_vcpus;
 	p->sock = s;
+	p->share_sock = -1;
 	p->pid = a->pid;
 	p->pidfd = pidfd;
 	p->hello = p->started = true;

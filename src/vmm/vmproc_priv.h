@@ -75,6 +75,7 @@ struct vmproc {
 	/* page sharing (vmproc_share.c): the VM's view of the pool and the
 	 * reader's buffers for offers and answers */
 	struct mem_pool_vm *pool_vm;
+	int share_sock; /* dup of sock for late answers, -1: none */
 	struct gmem_pool_offer *share_in;
 	struct gmem_pool_pair *share_out;
 };

@@ -50,6 +50,23 @@ struct mem_pool *vmproc_share_pool(void)
 	return g_pool;
 }
 
+/* A late answer (mem_pool_vm_link): under the pool's lock, so it must
+ * not block; a full link loses it (the frame stays offered unmatched). Its
+ * own descriptor: p->sock is closed before the pool forgets the VM. */
+static bool late_answer(void *opaque, uint32_t gen,
+			const struct gmem_pool_pair *a, unsigned n)
+{
+	struct vmproc *p = opaque;
+	struct vmproto_msg m = { .type = VMPROTO_SHARE_ANSWER,
+				 .a0 = (int32_t)a[0].batch,
+				 .a1 = (int32_t)gen,
+				 .data = a,
+				 .len = n * (uint32_t)sizeof(*a) };
+
+	return vmproto_send(p->share_sock, &m, NULL, 0, MSG_DONTWAIT, NULL) ==
+	       0;
+}
+
 void vmproc_share_start(struct vmproc *p)
 {
 	struct mem_pool *pool = vmproc_share_pool();
@@ -67,6 +84,9 @@ void vmproc_share_start(struct vmproc *p)
 			close(fd);
 		return;
 	}
+	p->share_sock = dup(p->sock);
+	if (p->share_sock >= 0)
+		mem_pool_vm_link(p->pool_vm, late_answer, p);
 	frames = mem_pool_max_frames(pool);
 	struct vmproto_msg m = { .type = VMPROTO_POOL,
 				 .a0 = frames > INT32_MAX ? INT32_MAX
@@ -82,6 +102,9 @@ void vmproc_share_end(struct vmproc *p, bool worker_runs_on)
 	else
 		mem_pool_vm_free(p->pool_vm);
 	p->pool_vm = NULL;
+	if (p->share_sock >= 0)
+		close(p->share_sock);
+	p->share_sock = -1;
 	free(p->share_in);
 	free(p->share_out);
 	p->share_in = NULL;
@@ -94,8 +117,8 @@ uint64_t vmproc_share_refs(struct vmproc *p)
 }
 
 /* Answer offers; without a view of the VM's RAM (a worker adopted after
- * a daemon restart, no pool) every offer is refused, so that the worker
- * lifts them. */
+ * a daemon restart, no pool) every offer is refused with LIFT, so that
+ * the worker lifts them. */
 static int offer(struct vmproc *p, const struct vmproto_msg *m,
 		 struct error *err)
 {
@@ -105,12 +128,14 @@ static int offer(struct vmproc *p, const struct vmproto_msg *m,
 		return error_set(err, EPROTO, "share-offer: %u bytes", m->len);
 	memcpy(p->share_in, m->data, m->len); /* aligned */
 	if (p->pool_vm)
-		k = mem_pool_offer(p->pool_vm, (uint32_t)m->a1, p->share_in, n,
-				   p->share_out);
+		k = mem_pool_offer(p->pool_vm, (uint32_t)m->a1, (uint32_t)m->a0,
+				   p->share_in, n, p->share_out);
 	if (k == 0)
 		for (k = 0; k < n; k++) {
 			p->share_out[k].gfn = p->share_in[k].gfn;
-			p->share_out[k].frame = GMEM_POOL_NONE;
+			p->share_out[k].frame = GMEM_POOL_LIFT;
+			p->share_out[k].batch = (uint32_t)m->a0;
+			p->share_out[k].pad = 0;
 		}
 	struct vmproto_msg a = { .type = VMPROTO_SHARE_ANSWER,
 				 .a0 = m->a0, /* the batch, echoed */

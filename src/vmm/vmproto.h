@@ -24,10 +24,11 @@
 #include "util/error.h"
 
 /* Version 2: ATTACH carries the VM's switch ports (a worker of 1 is
- * refused). Descriptors: VIRT_MAX_HARTS gate sockets and a state (START)
+ * refused). Version 4: struct gmem_pool_pair carries the batch (late
+ * answers, drops checked by batch). Descriptors: VIRT_MAX_HARTS gate sockets and a state (START)
  * or a switch port per NIC (ATTACH). */
 #define VMPROTO_MAGIC	 0x5356u /* "SV" */
-#define VMPROTO_VERSION	 3u
+#define VMPROTO_VERSION	 4u
 #define VMPROTO_MAX_DATA (64u * 1024)
 #define VMPROTO_MAX_FDS	 (VIRT_MAX_HARTS + VIRT_MAX_VIRTIO)
 
@@ -112,11 +113,14 @@ enum vmproto_type {
 	 * START, one fd: the host-wide pool, read-only; a0: its frames.
 	 * SHARE_OFFER, worker -> daemon: a0 the batch, a1 the RAM's
 	 * generation, data: struct gmem_pool_offer[] (1..GMEM_SHARE_BATCH).
-	 * SHARE_ANSWER, daemon -> worker: a0 the batch, a1 the generation,
-	 * data: struct
-	 * gmem_pool_pair[] (frame GMEM_POOL_NONE: no match). SHARE_DROP,
-	 * worker -> daemon: a1 the generation, data: struct
-	 * gmem_pool_pair[], references given back. */
+	 * SHARE_ANSWER, daemon -> worker, the answer to an offer or a late
+	 * answer (a frame kept as a candidate matched a later offer): a0
+	 * the batch of the first pair, a1 the generation, data: struct
+	 * gmem_pool_pair[] (each with its batch; frame GMEM_POOL_NONE: no
+	 * match yet, the offer stays; GMEM_POOL_LIFT: not kept, lifted).
+	 * SHARE_DROP, worker -> daemon: a1 the generation, data: struct
+	 * gmem_pool_pair[], references given back (with the batch they
+	 * were answered for). */
 	VMPROTO_POOL,
 	VMPROTO_SHARE_OFFER,
 	VMPROTO_SHARE_ANSWER,

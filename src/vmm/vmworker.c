@@ -616,7 +616,7 @@ static int command(struct worker *w, const struct vmproto_msg *m,
 			return error_set(err, EPROTO, "share-answer: %u bytes",
 					 m->len);
 		memcpy(a, m->data, m->len); /* aligned */
-		vm_pool_answer(w->vm, (uint32_t)m->a1, (uint32_t)m->a0, a,
+		vm_pool_answer(w->vm, (uint32_t)m->a1, a,
 			       m->len / (unsigned)sizeof(a[0]));
 		return 0;
 	}

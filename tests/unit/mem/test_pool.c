@@ -2,9 +2,11 @@
  * an offered frame is committed to a pool frame only when the bytes are
  * equal, untouched since the offer and unpinned; its slot goes back after
  * one more flush; a store copies the pool frame back (a COW break) and
- * gives the reference back; releases too; the scanner offers, hashes
- * and lifts offers nobody took; writers racing the scanner never lose a
- * store. The pool here is a memfd mapped read-only, as a worker maps the
+ * gives the reference back; releases too; the scanner offers and hashes,
+ * lifts offers it cannot send, keeps unmatched offers offered (not
+ * offered again until written) and rests when it only offered; late
+ * answers commit unless the frame was written; writers racing the
+ * scanner never lose a store. The pool here is a memfd mapped read-only, as a worker maps the
  * daemon's. */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +44,8 @@ struct fake {
 	bool held[POOL_FRAMES]; /* answered and not dropped since */
 	struct gmem *gm;
 	bool answer_at_once; /* the offer callback answers (a new frame) */
+	bool answer_none;    /* the offer callback answers no match yet */
+	uint32_t last_batch; /* of the last offer */
 	bool refuse_send;    /* the offer callback fails (no daemon) */
 	bool racing;	     /* writers may change frames after the offer */
 	unsigned n_offers;
@@ -82,6 +86,10 @@ static bool fake_offer(void *opaque, uint32_t gen, uint32_t batch,
 		if (!f->racing)
 			assert_true(gmem_pool_hash(page) == o[i].hash);
 		f->offers[f->n_offers++ % GMEM_SHARE_BATCH] = o[i];
+		f->last_batch = batch;
+		if (f->answer_none)
+			assert_false(gmem_pool_answer(f->gm, 1, batch, o[i].gfn,
+						      GMEM_POOL_NONE));
 		if (f->answer_at_once) {
 			/* a daemon that read the frame: a new pool frame,
 			 * one that nobody holds (the gmem still maps those) */
@@ -416,9 +424,13 @@ static void test_refusals(void **state)
 	assert_false(gmem_pool_answer(f.gm, 2, gmem_pool_batch(f.gm), 4, 4));
 	assert_true(flags_of(f.gm, 4, NULL) & GMEM_PAGE_READONLY);
 	assert_true(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 4, 4));
-	/* no match: the offer is lifted, nothing to give back */
+	/* no match yet: the offer stays; not kept: it is lifted; nothing
+	 * to give back either way */
 	assert_false(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 5,
 				      GMEM_POOL_NONE));
+	assert_true(flags_of(f.gm, 5, NULL) & GMEM_PAGE_READONLY);
+	assert_false(gmem_pool_answer(f.gm, 1, gmem_pool_batch(f.gm), 5,
+				      GMEM_POOL_LIFT));
 	assert_int_equal(flags_of(f.gm, 5, NULL), 0);
 
 	for (uint64_t g = 0; g < 4; g++)
@@ -428,8 +440,10 @@ static void test_refusals(void **state)
 	/* every refused reference goes back (the daemon took it) */
 	gmem_pool_send_drops(f.gm);
 	assert_int_equal(f.n_drops, 3);
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < 3; i++) {
 		assert_int_equal(f.drops[i].gfn, f.drops[i].frame);
+		assert_int_equal(f.drops[i].batch, gmem_pool_batch(f.gm));
+	}
 
 	/* a release of a pooled frame: zeros, the reference goes back */
 	assert_int_equal(gmem_release_page(f.gm, RAM_BASE + 4 * PG), 0);
@@ -516,6 +530,135 @@ static void test_late_answer(void **state)
 	assert_int_equal(f.n_drops, 1); /* the daemon's reference back */
 	assert_true(gmem_pool_answer(f.gm, 1, b1, 9, 3));
 	assert_int_equal(stats(f.gm).frames_pool_shared, 1);
+	gmem_share_abort(f.gm, s);
+	fake_fini(&f);
+	free(s);
+}
+
+/* An offer nobody matched stays (read-only, flushed) and the next pass
+ * does not offer it again: the daemon reads each frame once. A store
+ * ends the offer and a later pass offers the new content. A pass that
+ * offered but shared nothing counts as idle: the scanner rests. */
+static void test_unmatched_stays_offered(void **state)
+{
+	struct fake f;
+	struct gmem_share *s = calloc(1, sizeof(*s));
+	const struct gmem_share_ops ops = { no_flush, always_flushed, NULL };
+	uint8_t b = 0x42;
+
+	(void)state;
+	fake_init(&f);
+	f.answer_none = true;
+	for (uint64_t g = 0; g < 16; g++)
+		fill(f.gm, g, (uint8_t)(0x30 + g));
+	(void)gmem_share_step(f.gm, s, &ops, NFRAMES); /* protect, pass */
+	(void)gmem_share_step(f.gm, s, &ops, 0);       /* offered */
+	assert_int_equal(f.n_offers, 16);
+	for (uint64_t g = 0; g < 16; g++)
+		assert_true(flags_of(f.gm, g, NULL) & GMEM_PAGE_READONLY);
+	/* the pass offered 16 frames and shared none: it rests */
+	assert_int_equal(s->idle_passes, 1);
+	assert_true(s->rest > 0);
+	s->rest = 0;
+	(void)gmem_share_step(f.gm, s, &ops, NFRAMES);
+	(void)gmem_share_step(f.gm, s, &ops, 0);
+	assert_int_equal(f.n_offers, 16); /* none again */
+	assert_int_equal(stats(f.gm).pool_offered, 16);
+	assert_int_equal(s->idle_passes, 2);
+
+	/* a store ends one offer; the next pass offers it, alone */
+	assert_int_equal(gmem_write(f.gm, RAM_BASE + 3 * PG + 1, &b, 1), 0);
+	assert_int_equal(flags_of(f.gm, 3, NULL), 0);
+	s->rest = 0;
+	(void)gmem_share_step(f.gm, s, &ops, NFRAMES);
+	(void)gmem_share_step(f.gm, s, &ops, 0);
+	assert_int_equal(f.n_offers, 17);
+	assert_int_equal(f.offers[16].gfn, 3);
+	uint8_t page[PG];
+	assert_int_equal(gmem_read(f.gm, RAM_BASE + 3 * PG, page, PG), 0);
+	assert_true(f.offers[16].hash == gmem_pool_hash(page));
+	assert_int_equal(page[1], 0x42);
+	gmem_share_abort(f.gm, s);
+	fake_fini(&f);
+	free(s);
+}
+
+/* The daemon keeps an unmatched offer as a candidate and answers it when
+ * another VM offers the same bytes, maybe long after: that late answer
+ * commits a frame still offered in that batch, and the slot goes back
+ * after the next flushes; a frame written since (offered again or not)
+ * refuses it and gives the reference back with the batch answered. */
+static void test_late_match(void **state)
+{
+	struct fake f;
+	struct gmem_share *s = calloc(1, sizeof(*s));
+	const struct gmem_share_ops ops = { no_flush, always_flushed, NULL };
+	uint32_t b0, b1;
+	uint8_t v = 0x99, got[PG];
+	blkcnt_t before;
+
+	(void)state;
+	fake_init(&f);
+	f.answer_none = true;
+	for (uint64_t g = 0; g < 3; g++) {
+		fill(f.gm, g, (uint8_t)(0x50 + g));
+		pool_copy(&f, (uint32_t)(10 + g), g); /* what the daemon has */
+	}
+	(void)gmem_share_step(f.gm, s, &ops, NFRAMES);
+	(void)gmem_share_step(f.gm, s, &ops, 0);
+	assert_int_equal(f.n_offers, 3);
+	b0 = f.last_batch;
+	before = ram_blocks(f.gm);
+	/* many steps later (the scanner resting) */
+	for (unsigned i = 0; i < 8; i++)
+		(void)gmem_share_step(f.gm, s, &ops, NFRAMES);
+	assert_int_equal(f.n_offers, 3);
+
+	/* gfn 0: untouched, the late match commits */
+	assert_true(gmem_pool_answer(f.gm, 1, b0, 0, 10));
+	assert_int_equal(stats(f.gm).frames_pool_shared, 1);
+	/* gfn 1: a store since; the late match is refused */
+	assert_int_equal(gmem_write(f.gm, RAM_BASE + 1 * PG + 7, &v, 1), 0);
+	assert_false(gmem_pool_answer(f.gm, 1, b0, 1, 11));
+	assert_int_equal(flags_of(f.gm, 1, NULL), 0);
+	assert_int_equal(gmem_read(f.gm, RAM_BASE + 1 * PG, got, PG), 0);
+	assert_int_equal(got[7], 0x99);
+	/* gfn 2: a store, the same bytes back, offered again in a newer
+	 * batch: the late answer to the old one must not commit it (the
+	 * new offer's flush may not have happened), the new one may */
+	fill(f.gm, 2, 0x52);
+	s->rest = 0;
+	(void)gmem_share_step(f.gm, s, &ops, NFRAMES); /* protected */
+	b1 = gmem_pool_batch(f.gm);
+	assert_int_not_equal(b0, b1);
+	assert_false(gmem_pool_answer(f.gm, 1, b0, 2, 12));
+	assert_true(flags_of(f.gm, 2, NULL) & GMEM_PAGE_READONLY);
+	(void)gmem_share_step(f.gm, s, &ops, 0); /* offered in b1 */
+	assert_int_equal(f.n_offers, 5);
+	/* both refused references go back, each with its batch */
+	gmem_pool_send_drops(f.gm);
+	assert_int_equal(f.n_drops, 2);
+	assert_int_equal(f.drops[0].gfn, 1);
+	assert_int_equal(f.drops[0].frame, 11);
+	assert_int_equal(f.drops[0].batch, b0);
+	assert_int_equal(f.drops[1].gfn, 2);
+	assert_int_equal(f.drops[1].batch, b0);
+	assert_true(gmem_pool_answer(f.gm, 1, b1, 2, 12));
+	assert_int_equal(stats(f.gm).frames_pool_shared, 2);
+
+	/* the late commits' slots go back after the flushes */
+	for (unsigned i = 0; i < 3; i++)
+		(void)gmem_share_step(f.gm, s, &ops, 0);
+	assert_true(before - ram_blocks(f.gm) >= (blkcnt_t)(PG / 512));
+	assert_int_equal(gmem_read(f.gm, RAM_BASE, got, PG), 0);
+	assert_int_equal(got[0], 0x50);
+	/* a COW break gives the reference back with the commit's batch */
+	assert_int_equal(gmem_write(f.gm, RAM_BASE + 5, &v, 1), 0);
+	gmem_pool_send_drops(f.gm);
+	assert_int_equal(f.n_drops, 3);
+	assert_int_equal(f.drops[2].gfn, 0);
+	assert_int_equal(f.drops[2].frame, 10);
+	assert_int_equal(f.drops[2].batch, b0);
 	gmem_share_abort(f.gm, s);
 	fake_fini(&f);
 	free(s);
@@ -634,6 +777,8 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_step),
 		cmocka_unit_test(test_late_answer),
+		cmocka_unit_test(test_unmatched_stays_offered),
+		cmocka_unit_test(test_late_match),
 		cmocka_unit_test(test_race_writers),
 	};
 

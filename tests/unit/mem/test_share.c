@@ -332,6 +332,38 @@ static void test_idle_pass_rests(void **state)
 	gmem_destroy(gm);
 }
 
+/* Only frames shared count as finds, not frames protected: zero frames
+ * that the guest writes again before the commit leave the pass idle,
+ * and the scanner rests after it. */
+static void test_protected_is_no_find(void **state)
+{
+	struct gmem *gm = new_gmem();
+	struct gmem_share *s = calloc(1, sizeof(*s));
+	const struct gmem_share_ops ops = { no_flush, always_flushed, NULL };
+	const unsigned quarter = NFRAMES / 4;
+
+	(void)state;
+	assert_non_null(s);
+	for (uint64_t g = 0; g < NFRAMES; g++)
+		fill(gm, g, 0x5a);
+	for (uint64_t g = 0; g < 8; g++)
+		fill(gm, g, 0);			     /* private zero frames */
+	(void)gmem_share_step(gm, s, &ops, quarter); /* 8 protected */
+	for (uint64_t g = 0; g < 8; g++)
+		fill(gm, g, 0x11); /* written before the commit */
+	for (int i = 0; i < 3; i++)
+		(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(scanned(gm), NFRAMES);
+	assert_int_equal(stats(gm).frames_zero_shared, 0);
+	assert_int_equal(s->idle_passes, 1);
+	for (int i = 0; i < 4; i++) /* rests as long as the pass */
+		(void)gmem_share_step(gm, s, &ops, quarter);
+	assert_int_equal(scanned(gm), NFRAMES);
+	gmem_share_abort(gm, s);
+	free(s);
+	gmem_destroy(gm);
+}
+
 /* ---- writers racing the scanner ------------------------------------------ */
 
 /*
@@ -472,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_dma_pins_keep_frames),
 		cmocka_unit_test(test_step_waits_for_the_flush),
 		cmocka_unit_test(test_idle_pass_rests),
+		cmocka_unit_test(test_protected_is_no_find),
 		cmocka_unit_test(test_racing_writers_lose_nothing),
 	};
 

@@ -1,7 +1,9 @@
 /* Unit tests for the daemon's pool of shared frames (src/vmm/mem_pool.c):
  * offers are confirmed byte for byte against the VM's RAM memfd (a lying
- * hash or content changed since gets nothing), references are counted per
- * (VM, gfn) and only what a VM holds can be dropped, a frame whose last
+ * hash or content changed since gets nothing), an unmatched offer is a
+ * candidate whose VM gets a late answer when an equal offer comes,
+ * references are counted per (VM, gfn) and only what a VM holds (in the
+ * batch named) can be dropped, a frame whose last
  * reference goes is punched and reused, a VM's end or new RAM drops all of
  * its references, the workers' descriptor is read-only; and end to end
  * with two guest RAMs (gmem) sharing through the pool, a store breaks the
@@ -28,6 +30,27 @@
 #define PG     4096u
 #define FRAMES 64u
 #define NONE   GMEM_POOL_NONE
+#define LIFT   GMEM_POOL_LIFT
+
+/* Late answers the pool sent (mem_pool_vm_link), to whom. */
+static struct late_log {
+	void *to;
+	uint32_t gen;
+	struct gmem_pool_pair a;
+} late[16];
+static unsigned n_late;
+static bool late_refuse; /* the link is full */
+
+static bool late_rec(void *opaque, uint32_t gen, const struct gmem_pool_pair *a,
+		     unsigned n)
+{
+	assert_int_equal(n, 1);
+	if (late_refuse)
+		return false;
+	late[n_late % 16] = (struct late_log){ opaque, gen, a[0] };
+	n_late++;
+	return true;
+}
 
 /* A fake VM RAM: a memfd of FRAMES frames. */
 static int ram_new(void)
@@ -62,19 +85,22 @@ static struct mem_pool_vm *vm_with_ram(struct mem_pool *pool, int *fd)
 	struct mem_pool_vm *vm = mem_pool_vm_new(pool);
 
 	assert_non_null(vm);
+	mem_pool_vm_link(vm, late_rec, vm);
 	*fd = ram_new();
 	assert_int_equal(mem_pool_vm_ram(vm, dup(*fd), FRAMES * PG, 1, &err),
 			 0);
 	return vm;
 }
 
+/* One offer in batch 7 (the batch is echoed in the answer). */
 static uint32_t offer1(struct mem_pool_vm *vm, uint32_t gfn, uint64_t h)
 {
 	struct gmem_pool_offer o = { gfn, 0, h };
-	struct gmem_pool_pair a = { 0, 0 };
+	struct gmem_pool_pair a = { 0, 0, 0, 0 };
 
-	assert_int_equal(mem_pool_offer(vm, 1, &o, 1, &a), 1);
+	assert_int_equal(mem_pool_offer(vm, 1, 7, &o, 1, &a), 1);
 	assert_int_equal(a.gfn, gfn);
+	assert_int_equal(a.batch, 7);
 	return a.frame;
 }
 
@@ -103,11 +129,24 @@ static void test_confirm_and_refcount(void **state)
 	ram_fill(fb, 9, 0x11);
 	ram_fill(fc, 2, 0x22);
 
-	/* the first offer of a content finds nothing, the second one the
-	 * first: a new frame with the bytes (read here, not sent) */
+	/* the first offer of a content finds nothing (a candidate), the
+	 * second one the first: a new frame with the bytes (read here, not
+	 * sent), and a late answer for the first, with its reference */
+	n_late = 0;
 	assert_int_equal(offer1(a, 5, ram_hash(fa, 5)), NONE);
+	assert_int_equal(pstats(pool).candidates, 1);
 	f0 = offer1(b, 9, ram_hash(fb, 9));
 	assert_int_not_equal(f0, NONE);
+	assert_int_equal(pstats(pool).candidates, 0);
+	assert_int_equal(n_late, 1);
+	assert_ptr_equal(late[0].to, a);
+	assert_int_equal(late[0].gen, 1);
+	assert_int_equal(late[0].a.gfn, 5);
+	assert_int_equal(late[0].a.frame, f0);
+	assert_int_equal(late[0].a.batch, 7);
+	assert_int_equal(pstats(pool).refs, 2);
+	/* offered again (its worker refused the late answer, written the
+	 * same bytes back): the old reference goes, a new one comes */
 	assert_int_equal(offer1(a, 5, ram_hash(fa, 5)), f0);
 	assert_int_equal(pstats(pool).frames, 1);
 	assert_int_equal(pstats(pool).refs, 2);
@@ -132,21 +171,26 @@ static void test_confirm_and_refcount(void **state)
 	/* gfns past the RAM are skipped; another gen answers nothing */
 	struct gmem_pool_offer bad[2] = { { FRAMES, 0, 1 }, { 5, 0, 1 } };
 	struct gmem_pool_pair ans[2];
-	assert_int_equal(mem_pool_offer(a, 1, bad, 1, ans), 0);
-	assert_int_equal(mem_pool_offer(a, 2, bad + 1, 1, ans), 0);
+	assert_int_equal(mem_pool_offer(a, 1, 7, bad, 1, ans), 0);
+	assert_int_equal(mem_pool_offer(a, 2, 7, bad + 1, 1, ans), 0);
 	assert_int_equal(mem_pool_vm_refs(a), 1);
 
 	/* c shares too: three references to one frame */
 	ram_fill(fc, 4, 0x11);
 	assert_int_equal(offer1(c, 4, ram_hash(fc, 4)), f0);
 	assert_int_equal(pstats(pool).refs, 3);
-	/* drops: only what the VM holds, by gfn and frame */
-	struct gmem_pool_pair d[3] = { { 4, f0 + 1 }, { 9, f0 }, { 63, f0 } };
-	mem_pool_drop(c, 1, d, 3); /* wrong frame, not c's gfn, none */
+	/* drops: only what the VM holds, by gfn, frame and batch */
+	struct gmem_pool_pair d[4] = { { 4, f0 + 1, 7, 0 },
+				       { 9, f0, 7, 0 },
+				       { 63, f0, 7, 0 },
+				       { 4, f0, 6, 0 } };
+	/* wrong frame, not c's gfn, none, an older batch's (a refused late
+	 * answer must not drop what a newer offer took) */
+	mem_pool_drop(c, 1, d, 4);
 	assert_int_equal(pstats(pool).refs, 3);
-	mem_pool_drop(c, 2, (struct gmem_pool_pair[]){ { 4, f0 } }, 1);
+	mem_pool_drop(c, 2, (struct gmem_pool_pair[]){ { 4, f0, 7, 0 } }, 1);
 	assert_int_equal(pstats(pool).refs, 3); /* another gen */
-	mem_pool_drop(c, 1, (struct gmem_pool_pair[]){ { 4, f0 } }, 1);
+	mem_pool_drop(c, 1, (struct gmem_pool_pair[]){ { 4, f0, 7, 0 } }, 1);
 	assert_int_equal(pstats(pool).refs, 2);
 	/* re-offering a gfn drops what it mapped (it is private again) */
 	assert_int_equal(offer1(a, 5, ram_hash(fa, 5)), f0);
@@ -160,16 +204,21 @@ static void test_confirm_and_refcount(void **state)
 	assert_true(sb.st_blocks >= (blkcnt_t)(PG / 512));
 	mem_pool_vm_free(b); /* all of b's */
 	assert_int_equal(pstats(pool).refs, 1);
-	mem_pool_drop(a, 1, (struct gmem_pool_pair[]){ { 5, f0 } }, 1);
+	mem_pool_drop(a, 1, (struct gmem_pool_pair[]){ { 5, f0, 7, 0 } }, 1);
 	assert_int_equal(pstats(pool).frames, 0);
 	assert_int_equal(pstats(pool).refs, 0);
 	assert_int_equal(fstat(ro, &sb), 0);
 	assert_int_equal(sb.st_blocks, 0);
 	ram_fill(fc, 8, 0x55);
 	ram_fill(fa, 8, 0x55);
+	/* c's link is full: its late answer is lost, and so is the
+	 * reference it would have held */
+	late_refuse = true;
 	assert_int_equal(offer1(c, 8, ram_hash(fc, 8)), NONE);
 	f1 = offer1(a, 8, ram_hash(fa, 8));
+	late_refuse = false;
 	assert_int_equal(f1, f0); /* reused */
+	assert_int_equal(pstats(pool).refs, 1);
 	uint8_t want[PG], got[PG];
 	assert_int_equal(pread(fa, want, PG, 8 * PG), PG);
 	assert_int_equal(pread(ro, got, PG, (off_t)f1 * PG), PG);
@@ -237,7 +286,7 @@ static void test_read_only_and_bad_ram(void **state)
 	/* without a RAM, offers are not answered */
 	struct gmem_pool_offer o = { 0, 0, 0 };
 	struct gmem_pool_pair a;
-	assert_int_equal(mem_pool_offer(vm, 1, &o, 1, &a), 0);
+	assert_int_equal(mem_pool_offer(vm, 1, 7, &o, 1, &a), 0);
 	mem_pool_vm_free(vm);
 	mem_pool_destroy(pool);
 }
@@ -260,8 +309,7 @@ static void test_leave_keeps_frames(void **state)
 	assert_int_equal(offer1(a, 3, ram_hash(fa, 3)), NONE);
 	uint32_t f = offer1(b, 7, ram_hash(fb, 7));
 	assert_int_not_equal(f, NONE);
-	assert_int_equal(offer1(a, 3, ram_hash(fa, 3)), f);
-	assert_int_equal(pstats(pool).refs, 2);
+	assert_int_equal(pstats(pool).refs, 2); /* a's by a late answer */
 
 	mem_pool_vm_leave(a);
 	mem_pool_vm_free(b);
@@ -299,17 +347,32 @@ struct e2e {
 	struct gmem *gm;
 	struct mem_pool_vm *vm;
 	struct gmem_pool_pair ans[GMEM_SHARE_BATCH];
+	unsigned late_msgs, late_pairs;
 };
 
 static bool e2e_offer(void *opaque, uint32_t gen, uint32_t batch,
 		      const struct gmem_pool_offer *o, unsigned n)
 {
 	struct e2e *e = opaque;
-	unsigned k = mem_pool_offer(e->vm, gen, o, n, e->ans);
+	unsigned k = mem_pool_offer(e->vm, gen, batch, o, n, e->ans);
 
 	for (unsigned i = 0; i < k; i++)
-		(void)gmem_pool_answer(e->gm, gen, batch, e->ans[i].gfn,
-				       e->ans[i].frame);
+		(void)gmem_pool_answer(e->gm, gen, e->ans[i].batch,
+				       e->ans[i].gfn, e->ans[i].frame);
+	return true;
+}
+
+/* A late answer: at once, as the worker's link thread would. */
+static bool e2e_late(void *opaque, uint32_t gen, const struct gmem_pool_pair *a,
+		     unsigned n)
+{
+	struct e2e *e = opaque;
+
+	e->late_msgs++;
+	e->late_pairs += n;
+	for (unsigned i = 0; i < n; i++)
+		(void)gmem_pool_answer(e->gm, gen, a[i].batch, a[i].gfn,
+				       a[i].frame);
 	return true;
 }
 
@@ -340,6 +403,8 @@ static void test_two_guests(void **state)
 		e[i].gm = gmem_create(base_gpa, FRAMES * PG, &err);
 		assert_non_null(e[i].gm);
 		e[i].vm = mem_pool_vm_new(pool);
+		e[i].late_msgs = e[i].late_pairs = 0;
+		mem_pool_vm_link(e[i].vm, e2e_late, &e[i]);
 		assert_int_equal(mem_pool_vm_ram(e[i].vm,
 						 dup(gmem_ram_fd(e[i].gm)),
 						 FRAMES * PG, 1, &err),
@@ -358,8 +423,9 @@ static void test_two_guests(void **state)
 				0);
 		}
 	}
-	/* two passes each: the first offers are candidates, the second
-	 * VM's match them, the first VM's next pass matches the frames */
+	/* one pass each: the first VM's offers are candidates (they stay
+	 * offered), the second VM's match them and the first VM gets late
+	 * answers for its frames; a second pass offers nothing again */
 	for (unsigned pass = 0; pass < 2; pass++)
 		for (unsigned i = 0; i < 2; i++)
 			for (unsigned k = 0; k < 4; k++)
@@ -368,6 +434,13 @@ static void test_two_guests(void **state)
 	struct gmem_stats g0, g1;
 	gmem_get_stats(e[0].gm, &g0);
 	gmem_get_stats(e[1].gm, &g1);
+	assert_int_equal(g0.pool_offered, 40);
+	assert_int_equal(g1.pool_offered, 40);
+	assert_int_equal(pstats(pool).candidates, 16);
+	/* the 32 late answers of one round of offers: one message */
+	assert_int_equal(e[0].late_msgs, 1);
+	assert_int_equal(e[0].late_pairs, 32);
+	assert_int_equal(e[1].late_msgs, 0);
 	assert_int_equal(g0.frames_pool_shared, 32);
 	assert_int_equal(g1.frames_pool_shared, 32);
 	assert_int_equal(g0.frames_private, 8);
