@@ -172,11 +172,15 @@ struct gmem {
 	_Atomic uint64_t frames_file;
 
 	/* Code-write log (code.c): one bit per frame some hart decoded
-	 * instructions from (never cleared), the generation host writers of
-	 * such frames move, and the harts using this RAM. */
+	 * instructions from since the last hart store to it (a hart store
+	 * clears it), the generation writers of such frames move, the harts
+	 * using this RAM, first marks whose TLB sync is not over yet, and
+	 * how many syncs first marks did. */
 	_Atomic uint64_t *code;
 	_Atomic uint64_t code_gen;
 	atomic_uint harts;
+	atomic_uint code_marking;
+	_Atomic uint64_t code_syncs;
 
 	/* Dirty log: one bit per frame. */
 	_Atomic uint64_t *dirty;
