@@ -18,15 +18,27 @@
  * always moves the generation first.
  *
  * Harts' stores. A store TLB fill that does not store (the translator's,
- * mmu_jit_fill) reads the bit after the translation and refuses a marked
- * frame (gmem_code_marked), so a store to a marked frame takes the slow
- * path, which moves the generation and then clears the bit before it
- * writes (gmem_code_store), and may fill after that. Clearing lets a frame
- * that held code and now holds data go back to fast stores; whoever reads
- * code from it again marks it again. The generation moves before the
- * clear, so a host writer that finds the bit clear (and moves nothing)
- * read it after the hart's move and writes after it; and a hart that
- * loaded the generation before the move sees it at its next FENCE.I.
+ * mmu_jit_fill) refuses a marked frame (gmem_code_marked), so a store to
+ * a marked frame takes the slow path, whose gmem_code_store clears the bit
+ * and then moves the generation, before it writes; it may fill after
+ * that. Clearing lets a frame that held code and now holds data go back to
+ * fast stores; whoever reads code from it again marks it again.
+ *
+ * The move comes after the clear: a reader whose mark the clear took (its
+ * fetch_or came first, found the bit set, and trusted it) loaded its
+ * generation before its fetch_or, which the clear read, so it cannot have
+ * seen the move, and its FENCE.I after the guest saw the bytes (written
+ * after the move) moves its epoch. (The test_threads race: with the move
+ * before the clear, such a reader could load the moved generation, keep
+ * its mark for a moment, read the old bytes, lose the mark, and keep its
+ * epoch at the next FENCE.I.) Between the clear and the move, someone
+ * who reads the bit clear cannot rely on the move yet: code_clearing
+ * counts stores in that window, and whoever finds the bit clear reads it
+ * after the bit: a host writer (gmem_code_write) and another hart's slow
+ * store then move the generation themselves, and the translator's fill
+ * refuses. A zero there means every clear it could have read was followed
+ * by its move (every lowering follows its raise, and the bit's clear is a
+ * release its reader synchronises with).
  *
  * A store TLB entry filled before the bit was set is the danger: its
  * stores are never seen. So the hart that sets the bit (a first mark)
@@ -43,8 +55,8 @@
  * instructions; take the last acknowledgement B made before its fill F.
  * If it read A's post, then A's set happened before it (the post is a
  * release after the set) and so before F: the translator's fill reads the
- * bit and refuses, and the slow path's gmem_code_store sees the bit, moves
- * the generation and clears it, so its fill maps an unmarked frame. If
+ * bit and refuses, and the slow path's gmem_code_store sees the bit, clears
+ * it and moves the generation, so its fill maps an unmarked frame. If
  * not, B acknowledges A's post after F, and its flush takes the entry
  * away before B's next guest access, while A waits. A store in flight
  * through an old entry is over when its hart acknowledges, and the
@@ -109,8 +121,10 @@ bool gmem_code_marked(struct gmem *gm, uint64_t gpa)
 	_Atomic uint64_t *w;
 	uint64_t gfn, bit;
 
-	return code_bit(gm, gpa, &gfn, &w, &bit) &&
-	       (atomic_load_explicit(w, memory_order_relaxed) & bit);
+	if (!code_bit(gm, gpa, &gfn, &w, &bit))
+		return false;
+	/* a clear bit counts only once the store that cleared it moved */
+	return (atomic_load(w) & bit) || atomic_load(&gm->code_clearing);
 }
 
 void gmem_code_store(struct gmem *gm, uint64_t gpa)
@@ -118,10 +132,20 @@ void gmem_code_store(struct gmem *gm, uint64_t gpa)
 	_Atomic uint64_t *w;
 	uint64_t gfn, bit;
 
-	if (!code_bit(gm, gpa, &gfn, &w, &bit) || !(atomic_load(w) & bit))
+	if (!code_bit(gm, gpa, &gfn, &w, &bit))
 		return;
-	gmem_code_moved(gm); /* before the clear (a host writer's check) */
+	if (!(atomic_load(w) & bit)) {
+		/* cleared by a store whose move may not be done yet */
+		if (atomic_load(&gm->code_clearing))
+			gmem_code_moved(gm);
+		return;
+	}
+	atomic_fetch_add(&gm->code_clearing, 1);
 	atomic_fetch_and(w, ~bit);
+	/* after the clear: a reader whose mark the clear took loaded its
+	 * generation before (its fetch_or came first) */
+	gmem_code_moved(gm);
+	atomic_fetch_sub(&gm->code_clearing, 1);
 }
 
 bool gmem_code_smp(const struct gmem *gm)
