@@ -15,6 +15,8 @@
  * wfi (hart_run returns) the test checks what f returned and maybe
  * rewrites f's `li a0, K`.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +28,7 @@
 
 #include "cpu/hart_impl.h"
 #include "mem/gmem.h"
+#include "mem/gmem_priv.h" /* code_clearing: a hart store's window */
 #include "util/vclock.h"
 
 #define RAM_BASE 0x80000000ULL
@@ -35,6 +38,8 @@
 #define CODE_B	 (RAM_BASE + 0x5000)
 #define CODE_AMO (RAM_BASE + 0x5100)
 #define ROUNDS	 40
+#define FLAG	 (RAM_BASE + 0x7000)
+#define KMAX	 2000 /* fits li's 12-bit immediate */
 
 static uint32_t i_type(unsigned op, unsigned rd, unsigned f3, unsigned rs1,
 		       int imm)
@@ -475,9 +480,174 @@ static void test_code_mark_sync(void **state)
 	gmem_code_store(mem, FUNC);
 	assert_true(gmem_code_mark(mem, FUNC));
 	assert_int_equal(inner_calls, 2);
+	/* another hart's store between its clear and its move: an unmarked
+	 * frame keeps out of store TLBs, and other writers move themselves */
+	uint32_t v = 0;
+	atomic_fetch_add(&mem->code_clearing, 1);
+	assert_true(gmem_code_marked(mem, CODE_B));
+	uint64_t g = gmem_code_gen(mem);
+	gmem_code_store(mem, CODE_B);
+	assert_true(gmem_code_gen(mem) > g);
+	g = gmem_code_gen(mem);
+	assert_int_equal(gmem_write(mem, CODE_B, &v, 4), 0);
+	assert_true(gmem_code_gen(mem) > g);
+	atomic_fetch_sub(&mem->code_clearing, 1);
+	assert_false(gmem_code_marked(mem, CODE_B));
+	g = gmem_code_gen(mem);
+	gmem_code_store(mem, CODE_B);
+	assert_int_equal(gmem_write(mem, CODE_B, &v, 4), 0);
+	assert_int_equal(gmem_code_gen(mem), g);
 	gmem_hart_detach(mem);
 	gmem_hart_detach(mem);
 	gmem_destroy(mem);
+}
+
+/*
+ * Two harts on two threads, with a TLB sync like the board's (virt.c's
+ * tlb_sync: post, wait for each other hart, serve one's own meanwhile).
+ * B rewrites f to return k, fences and publishes k (k = 1..KMAX); A
+ * loops: read the published k, fence, fence.i, call f, which must return
+ * at least k. B's stores race with A's marks (B's slow store unmarks f's
+ * frame and fills its store TLB, A's revalidation marks it again).
+ */
+static _Thread_local struct hart *thread_hart;
+
+struct sync_rig {
+	struct hart *h[2];
+	_Atomic unsigned syncs;
+};
+
+static void threads_sync(void *opaque)
+{
+	struct sync_rig *r = opaque;
+
+	atomic_fetch_add(&r->syncs, 1);
+	for (unsigned i = 0; i < 2; i++)
+		hart_request(r->h[i], HART_REQ_TLB_FLUSH);
+	for (unsigned i = 0; i < 2; i++)
+		for (unsigned spins = 0;
+		     r->h[i] != thread_hart &&
+		     !hart_request_done(r->h[i], HART_REQ_TLB_FLUSH);
+		     spins++) {
+			if (thread_hart)
+				hart_service_tlb_flush(thread_hart);
+			if (spins >= 64)
+				sched_yield();
+		}
+	if (thread_hart)
+		hart_service_tlb_flush(thread_hart);
+}
+
+static void *threads_run(void *arg)
+{
+	struct hart *h = arg;
+
+	thread_hart = h;
+	/* until its wfi, or A's thread ended (HART_REQ_EXIT) */
+	for (;;) {
+		enum hart_run_result res = hart_run(h, 20000);
+		if (res == HART_RUN_WFI || res == HART_RUN_EXIT)
+			break;
+	}
+	return NULL;
+}
+
+static uint32_t b_type(unsigned f3, unsigned rs1, unsigned rs2, int off)
+{
+	uint32_t u = (uint32_t)off;
+	return 0x63 | ((u >> 11) & 1) << 7 | ((u >> 1) & 0xf) << 8 | f3 << 12 |
+	       rs1 << 15 | rs2 << 20 | ((u >> 5) & 0x3f) << 25 |
+	       ((u >> 12) & 1) << 31;
+}
+
+static void test_threads(void **state)
+{
+	(void)state;
+	/* A: x8 = FLAG (k; FLAG + 4: the last k A checked), x9 = FUNC,
+	 * x7 = KMAX */
+	uint32_t a[] = {
+		i_type(0x03, 5, 2, 8, 0),  /* loop: lw x5, 0(x8) */
+		0x0ff0000fu,		   /* fence */
+		FENCE_I,		   /* fence.i */
+		i_type(0x67, 1, 0, 9, 0),  /* jalr ra, 0(x9) */
+		b_type(4, 10, 5, 24),	   /* blt a0, x5, fail */
+		s_type(2, 8, 5, 4),	   /* sw x5, 4(x8) */
+		i_type(0x13, 6, 0, 6, 1),  /* addi x6, x6, 1 */
+		b_type(1, 5, 7, -28),	   /* bne x5, x7, loop */
+		WFI,			   /* done */
+		WFI,			   /* (unused) */
+		i_type(0x13, 31, 0, 0, 1), /* fail: li x31, 1 */
+		WFI,
+	};
+	/* B: x14 = FUNC, x8 = FLAG, x7 = KMAX, x15 = k */
+	uint32_t b[] = {
+		i_type(0x13, 15, 0, 15, 1),	/* loop: addi x15, x15, 1 */
+		i_type(0x13, 16, 1, 15, 20),	/* slli x16, x15, 20 */
+		i_type(0x13, 16, 6, 16, 0x513), /* ori x16, x16, li a0 */
+		s_type(2, 14, 16, 0),		/* sw x16, 0(x14) */
+		0x0110000fu,			/* fence w, w */
+		s_type(2, 8, 15, 0),		/* sw x15, 0(x8) */
+		i_type(0x03, 17, 2, 8, 4),	/* wait: lw x17, 4(x8) */
+		b_type(1, 17, 15, -4),		/* bne x17, x15, wait */
+		b_type(4, 15, 7, -32),		/* blt x15, x7, loop */
+		WFI,
+	};
+
+	for (int jit = 0; jit < 2; jit++) {
+		struct vclock clock;
+		struct sync_rig r = { 0 };
+		vclock_init(&clock);
+		struct gmem *mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
+		assert_non_null(mem);
+		gmem_set_tlb_sync(mem, threads_sync, &r);
+		uint32_t f[] = { li_a0(0), i_type(0x67, 0, 0, 1, 0) };
+		uint32_t zero[2] = { 0, 0 };
+		assert_int_equal(gmem_write(mem, CODE, a, sizeof(a)), 0);
+		assert_int_equal(gmem_write(mem, CODE_B, b, sizeof(b)), 0);
+		assert_int_equal(gmem_write(mem, FUNC, f, sizeof(f)), 0);
+		assert_int_equal(gmem_write(mem, FLAG, zero, 8), 0);
+		for (unsigned i = 0; i < 2; i++) {
+			struct hart_config cfg = { .hartid = i,
+						   .mem = mem,
+						   .clock = &clock,
+						   .jit = jit };
+			r.h[i] = hart_create(&cfg, NULL);
+			assert_non_null(r.h[i]);
+			hart_reset(r.h[i], i ? CODE_B : CODE, PRIV_M);
+			r.h[i]->jit_hot = 1;
+			r.h[i]->s.x[8] = FLAG;
+			r.h[i]->s.x[7] = KMAX;
+		}
+		r.h[0]->s.x[9] = FUNC;
+		r.h[1]->s.x[14] = FUNC;
+		pthread_t t[2];
+		for (unsigned i = 0; i < 2; i++)
+			assert_int_equal(pthread_create(&t[i], NULL,
+							threads_run, r.h[i]),
+					 0);
+		pthread_join(t[0], NULL);
+		/* B waits for an answer A no longer gives if it failed */
+		hart_request(r.h[1], HART_REQ_EXIT);
+		pthread_join(t[1], NULL);
+		if (r.h[0]->s.x[31])
+			print_message("%s: f returned %llu after k %llu\n",
+				      jit ? "jit" : "interp",
+				      (unsigned long long)r.h[0]->s.x[10],
+				      (unsigned long long)r.h[0]->s.x[5]);
+		/* f never returned less than the k read before the fence.i */
+		assert_int_equal(r.h[0]->s.x[31], 0);
+		assert_int_equal(r.h[0]->s.x[10], KMAX);
+		print_message("%s: %llu calls, %llu of %llu fence.i kept the "
+			      "epoch, %u syncs\n",
+			      jit ? "jit" : "interp",
+			      (unsigned long long)r.h[0]->s.x[6],
+			      (unsigned long long)r.h[0]->bc.fence_i_kept,
+			      (unsigned long long)r.h[0]->bc.fence_i,
+			      atomic_load(&r.syncs));
+		hart_destroy(r.h[0]);
+		hart_destroy(r.h[1]);
+		gmem_destroy(mem);
+	}
 }
 
 int main(void)
@@ -494,6 +664,7 @@ int main(void)
 		cmocka_unit_test(test_other_hart_amo),
 		cmocka_unit_test(test_other_harts_filled_first),
 		cmocka_unit_test(test_other_hart_gone),
+		cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
