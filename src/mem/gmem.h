@@ -258,11 +258,13 @@ void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st);
  * when it is a hart of this RAM). Call before reading the instructions,
  * holding no lock a hart may wait for. Any thread. */
 bool gmem_code_mark(struct gmem *gm, uint64_t gpa);
-/* Is gpa's frame marked? A store TLB fill asks after the translation and
- * refuses a marked frame. Any thread. */
+/* Is gpa's frame marked (or a hart store between its unmark and its
+ * move)? A store TLB fill asks after the translation and refuses then.
+ * Any thread. */
 bool gmem_code_marked(struct gmem *gm, uint64_t gpa);
 /* A hart is about to store to gpa other than through its store TLB: if
- * the frame is marked, move the generation, then unmark it. Any thread. */
+ * the frame is marked, unmark it, then move the generation (also when
+ * another store is between the two). Any thread. */
 void gmem_code_store(struct gmem *gm, uint64_t gpa);
 /* Do the marks cover other harts' stores (a TLB sync is set)? */
 bool gmem_code_smp(const struct gmem *gm);
