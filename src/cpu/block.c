@@ -89,8 +89,11 @@ void bcache_fence_i(struct hart *h)
 
 	bc->fence_i++;
 	/* This hart's own stores to its code pages moved the epoch already
-	 * (bcache_invalidate_page); another hart's are not logged. */
-	if (!bc->code_unsure && gmem_harts(bc->mem) == 1 &&
+	 * (bcache_invalidate_page); other writers moved the generation
+	 * (code.c). Other harts' stores are logged only with a TLB sync
+	 * (gmem_code_smp): without one, only a hart alone may keep it. */
+	if (!bc->code_unsure &&
+	    (gmem_code_smp(bc->mem) || gmem_harts(bc->mem) == 1) &&
 	    gmem_code_gen(bc->mem) == bc->code_gen) {
 		bc->fence_i_kept++;
 		return;

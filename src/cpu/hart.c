@@ -98,11 +98,12 @@ void hart_destroy(struct hart *h)
 			  (unsigned long long)js->links);
 	log_debug("cpu",
 		  "hart %llu code: %llu fence.i (%llu kept the epoch), %llu "
-		  "epoch moves",
+		  "epoch moves, %llu TLB syncs for first marks (all harts)",
 		  (unsigned long long)h->hartid,
 		  (unsigned long long)h->bc.fence_i,
 		  (unsigned long long)h->bc.fence_i_kept,
-		  (unsigned long long)h->bc.epoch_moves);
+		  (unsigned long long)h->bc.epoch_moves,
+		  (unsigned long long)gmem_code_syncs(h->mem));
 	jit_destroy(h);
 	bcache_destroy(&h->bc);
 	free(h);

@@ -371,10 +371,12 @@ struct bcache {
 	size_t trim_at;
 	/* FENCE.I keeps the epoch (links, jump cache, every block valid)
 	 * when no one else can have written code since the last epoch move:
-	 * this hart is the only one on the RAM, the code-write generation
+	 * other harts' stores are logged (a TLB sync, gmem_code_smp) or this
+	 * hart is the only one on the RAM, the code-write generation
 	 * (gmem.h) is still code_gen, loaded at that move, and nothing it
 	 * decoded or revalidated since was read from a frame a host writer
-	 * had pinned (code_unsure). */
+	 * had pinned or while another hart's first mark synced
+	 * (code_unsure). */
 	struct gmem *mem;
 	uint64_t code_gen;
 	bool code_unsure;

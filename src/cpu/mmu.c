@@ -229,6 +229,7 @@ restart:;
 			page = gmem_page(h->mem, pte_addr, GMEM_WRITE, &flags);
 			if (!page)
 				return access_cause(acc);
+			gmem_code_store(h->mem, pte_addr);
 			if (bcache_is_code_page(&h->bc, pte_addr))
 				bcache_invalidate_page(
 					h, pte_addr & ~GUEST_PAGE_MASK);
@@ -429,6 +430,8 @@ static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 	uint8_t *page = gmem_page(h->mem, gpa, GMEM_WRITE, &flags);
 	if (page) {
 		bool code = bcache_is_code_page(&h->bc, gpa);
+		/* some hart may have decoded from it: log, unmark (code.c) */
+		gmem_code_store(h->mem, gpa);
 		write_sized(page + (gpa & GUEST_PAGE_MASK), size, val);
 		if (flags & GMEM_PAGE_LOGGED)
 			gmem_dirty_log_wrote(h->mem, gpa, size);
@@ -439,6 +442,9 @@ static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 			 !(va & (size - 1)) && !h->trig_data &&
 			 pmp_check(h, gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE,
 				   priv, MMU_STORE))
+			/* the frame is unmarked now; a hart that marks it
+			 * meanwhile syncs, and this hart flushes after the
+			 * instruction (code.c) */
 			tlb_fill(&h->tlb_store[(va >> 12) & (TLB_SIZE - 1)], va,
 				 gpa, page);
 		return 0;
@@ -510,6 +516,11 @@ bool mmu_jit_fill(struct hart *h, uint64_t va, unsigned size, bool store)
 	if (!page || (flags & (GMEM_PAGE_ZERO | GMEM_PAGE_NOCACHE)) ||
 	    (store && (flags & (GMEM_PAGE_READONLY | GMEM_PAGE_LOGGED))))
 		return false;
+	/* a frame some hart decoded from stays out of every store TLB: its
+	 * stores must reach gmem_code_store (code.c has the race with the
+	 * first mark) */
+	if (store && gmem_code_marked(h->mem, gpa))
+		return false;
 	struct tlb_entry *t = store ? h->tlb_store : h->tlb_load;
 	tlb_fill(&t[(va >> 12) & (TLB_SIZE - 1)], va, gpa, page);
 	return true;
@@ -531,6 +542,7 @@ void *mmu_amo_ptr(struct hart *h, uint64_t va, unsigned size, uint64_t *gpa,
 		*cause = EXC_STORE_ACCESS; /* AMOs to MMIO are not supported */
 		return NULL;
 	}
+	gmem_code_store(h->mem, *gpa);
 	store_hits_code(h, *gpa);
 	return page + (*gpa & GUEST_PAGE_MASK);
 }

@@ -235,32 +235,50 @@ void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st);
 /* ---- code-write log (the harts' FENCE.I, docs/jit.md) ----------------- */
 
 /*
- * Lets a hart's FENCE.I keep its decoded blocks when nothing but the hart
- * itself can have changed the frames it decoded from. A hart marks a frame
- * as code before it reads instructions from it; every host writer (bulk
- * copies, DMA write mappings, bus writes, virtqueue ring stores, page
- * releases) pins the frames it is about to change and, if any is marked,
- * moves a generation before it writes (code.c has the protocol). Content
- * that stays the same (copy-on-write breaks, sharing, reclaim and
- * swap-in) moves nothing. The harts' own stores are not logged: each hart
- * sees its own (its store TLB never maps its code pages), so a FENCE.I may
- * skip only when its hart is the only one using this RAM.
+ * Lets a hart's FENCE.I keep its decoded blocks when nobody can have
+ * changed the frames it decoded from. A hart marks a frame as code before
+ * it reads instructions from it; every host writer (bulk copies, DMA
+ * write mappings, bus writes, virtqueue ring stores, page releases) pins
+ * the frames it is about to change and, if any is marked, moves a
+ * generation before it writes (code.c has the protocol). Content that
+ * stays the same (copy-on-write breaks, sharing, reclaim and swap-in)
+ * moves nothing. Harts' stores: no store TLB maps a marked frame (fills
+ * ask gmem_code_marked), a store that reaches one moves the generation
+ * and unmarks it (gmem_code_store), and the first mark of a frame flushes
+ * every hart's TLB through the TLB sync (gmem_set_tlb_sync) before the
+ * bytes are read. Without a TLB sync a FENCE.I may skip only when its
+ * hart is the only one using this RAM (gmem_code_smp).
  */
 
-/* Mark gpa's frame as holding code (never unmarked), then report whether
- * it is unpinned: false means a host writer may be changing it now, so
- * what the caller reads next is not to be trusted past its next FENCE.I.
- * Call before reading the instructions. Any thread. */
+/* Mark gpa's frame as holding code, then report whether what the caller
+ * reads next can be trusted: false if a host writer may be changing it
+ * now (pinned) or another hart's first mark is still syncing; the caller
+ * then must not trust it past its next FENCE.I. A first mark with several
+ * harts attached calls the TLB sync (the caller's own TLB is flushed too
+ * when it is a hart of this RAM). Call before reading the instructions,
+ * holding no lock a hart may wait for. Any thread. */
 bool gmem_code_mark(struct gmem *gm, uint64_t gpa);
+/* Is gpa's frame marked (or a hart store between its unmark and its
+ * move)? A store TLB fill asks after the translation and refuses then.
+ * Any thread. */
+bool gmem_code_marked(struct gmem *gm, uint64_t gpa);
+/* A hart is about to store to gpa other than through its store TLB: if
+ * the frame is marked, unmark it, then move the generation (also when
+ * another store is between the two). Any thread. */
+void gmem_code_store(struct gmem *gm, uint64_t gpa);
+/* Do the marks cover other harts' stores (a TLB sync is set)? */
+bool gmem_code_smp(const struct gmem *gm);
+/* TLB syncs done by first marks so far. */
+uint64_t gmem_code_syncs(const struct gmem *gm);
 /* The code-write generation: moves after a frame marked as code was (or
- * is about to be) written by a host writer, or a hart detached. A reader
- * that loads it before reading memory sees every write that moved it to
- * that value. Any thread. */
+ * is about to be) written by a host writer or a hart, or a hart detached.
+ * A reader that loads it before reading memory sees every write that
+ * moved it to that value. Any thread. */
 uint64_t gmem_code_gen(const struct gmem *gm);
 /* Move it (a writer outside this API, e.g. RAM replaced wholesale). */
 void gmem_code_moved(struct gmem *gm);
 /* Harts using this RAM (hart create/destroy; detach moves the
- * generation: the hart's stores were never logged). Any thread. */
+ * generation). Any thread. */
 void gmem_hart_attach(struct gmem *gm);
 void gmem_hart_detach(struct gmem *gm);
 unsigned gmem_harts(const struct gmem *gm);
@@ -467,8 +485,9 @@ void gmem_pool_unoffer(struct gmem *gm, uint64_t gfn);
  * once no hart of this RAM can still use a TLB entry filled before the
  * call (the caller's own hart, if the caller is one, included). Called on
  * whatever thread breaks the frame: a hart inside gmem_page(), a device
- * thread, a bulk copy; never with a p2m entry busy. Set before the first
- * frame is pooled (board set-up).
+ * thread, a bulk copy; never with a p2m entry busy; also by a hart's first
+ * mark of a code frame (gmem_code_mark), from its run loop. Set before the
+ * first frame is pooled and before the harts are created (board set-up).
  */
 void gmem_set_tlb_sync(struct gmem *gm, void (*sync)(void *opaque),
 		       void *opaque);

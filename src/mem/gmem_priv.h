@@ -180,11 +180,16 @@ struct gmem {
 	_Atomic uint64_t frames_file;
 
 	/* Code-write log (code.c): one bit per frame some hart decoded
-	 * instructions from (never cleared), the generation host writers of
-	 * such frames move, and the harts using this RAM. */
+	 * instructions from since the last hart store to it (a hart store
+	 * clears it), the generation writers of such frames move, the harts
+	 * using this RAM, first marks whose TLB sync is not over yet, and
+	 * how many syncs first marks did. */
 	_Atomic uint64_t *code;
 	_Atomic uint64_t code_gen;
 	atomic_uint harts;
+	atomic_uint code_marking;
+	atomic_uint code_clearing; /* hart stores between unmark and move */
+	_Atomic uint64_t code_syncs;
 
 	/* Dirty log: one bit per frame. */
 	_Atomic uint64_t *dirty;
@@ -243,15 +248,21 @@ static inline bool gmem_ram_offset(const struct gmem *gm, uint64_t gpa,
 static inline void gmem_code_write(struct gmem *gm, uint64_t first,
 				   uint64_t last)
 {
-	for (uint64_t f = first; f <= last; f++)
-		if (atomic_load_explicit(&gm->code[f >> 6],
-					 memory_order_relaxed) >>
-			    (f & 63) &
-		    1) {
-			atomic_fetch_add_explicit(&gm->code_gen, 1,
-						  memory_order_seq_cst);
-			return;
-		}
+	bool move = false;
+
+	for (uint64_t f = first; f <= last && !move; f++)
+		move = atomic_load_explicit(&gm->code[f >> 6],
+					    memory_order_seq_cst) >>
+			       (f & 63) &
+		       1;
+	/* After the bits: a bit a hart store just cleared may have been
+	 * set by a reader whose generation only the store's move, not yet
+	 * done, would cover (code.c). */
+	if (!move)
+		move = atomic_load(&gm->code_clearing) != 0;
+	if (move)
+		atomic_fetch_add_explicit(&gm->code_gen, 1,
+					  memory_order_seq_cst);
 }
 
 /* Set the dirty bit of gfn if the log is on (dirty.c). */

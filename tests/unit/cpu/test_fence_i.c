@@ -1,17 +1,22 @@
 /*
  * FENCE.I after a write by every kind of writer (docs/jit.md, "Seventh
- * pass"): a hart keeps its decoded blocks and translations across a
- * FENCE.I only when nothing but itself can have written its code, so each
- * test rewrites a function the hart has run many times (translated and
- * linked with the translator), by a host copy, a DMA write mapping, a bus
- * write (virtqueue ring stores), another hart's plain stores, or another
- * hart that then goes away, and checks that the call after the next
- * FENCE.I runs the new code. Both engines.
+ * pass", "Eighth pass"): a hart keeps its decoded blocks and translations
+ * across a FENCE.I only when nobody can have written its code since its
+ * last epoch, so each test rewrites a function the hart has run many
+ * times (translated and linked with the translator), by a host copy, a
+ * DMA write mapping, a bus write (virtqueue ring stores), other harts'
+ * plain stores and AMOs (with the board's TLB sync: the epoch is kept on
+ * the rounds without a write; without one: never), other harts whose
+ * store TLBs held the function's frame writable before it was first
+ * decoded, or another hart that then goes away, and checks that the call
+ * after the next FENCE.I runs the new code. Both engines.
  *
  * The guest (M-mode, bare) loops: call f; wfi; fence.i; call f. At each
  * wfi (hart_run returns) the test checks what f returned and maybe
  * rewrites f's `li a0, K`.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +28,7 @@
 
 #include "cpu/hart_impl.h"
 #include "mem/gmem.h"
+#include "mem/gmem_priv.h" /* code_clearing: a hart store's window */
 #include "util/vclock.h"
 
 #define RAM_BASE 0x80000000ULL
@@ -30,7 +36,10 @@
 #define CODE	 (RAM_BASE + 0x1000)
 #define FUNC	 (RAM_BASE + 0x3000)
 #define CODE_B	 (RAM_BASE + 0x5000)
+#define CODE_AMO (RAM_BASE + 0x5100)
 #define ROUNDS	 40
+#define FLAG	 (RAM_BASE + 0x7000)
+#define KMAX	 2000 /* fits li's 12-bit immediate */
 
 static uint32_t i_type(unsigned op, unsigned rd, unsigned f3, unsigned rs1,
 		       int imm)
@@ -81,21 +90,50 @@ static void load_programs(struct gmem *mem)
 		jal(0, -24),			/* j loop */
 	};
 	uint32_t f[] = { li_a0(1), i_type(0x67, 0, 0, 1, 0) /* ret */ };
-	/* hart B: sw x15, 0(x14); wfi; j back */
+	/* the other harts: sw x15, 0(x14); wfi; j back */
 	uint32_t b[] = { s_type(2, 14, 15, 0), WFI, jal(0, -8) };
+	/* or amoswap.w x0, x15, (x14); wfi; j back */
+	uint32_t amo[] = { r_type(0x2f, 0, 2, 14, 15, 1 << 2), WFI,
+			   jal(0, -8) };
 	assert_int_equal(gmem_write(mem, CODE, c, sizeof(c)), 0);
 	assert_int_equal(gmem_write(mem, FUNC, f, sizeof(f)), 0);
 	assert_int_equal(gmem_write(mem, CODE_B, b, sizeof(b)), 0);
+	assert_int_equal(gmem_write(mem, CODE_AMO, amo, sizeof(amo)), 0);
 }
 
 struct rig {
 	struct vclock clock;
 	struct gmem *mem;
-	struct hart *a, *b;
+	struct hart *a, *b, *c;
 	bool jit;
 	struct iovec iov; /* the held DMA mapping of FUNC's page */
 	bool mapped;
+	unsigned syncs; /* rig_sync calls */
 };
+
+/*
+ * The board's TLB sync (virt.c's tlb_sync) for harts that one thread runs
+ * in turn: every hart gets a flush request; the caller (inside hart_run)
+ * serves its own, the others are outside hart_run, so theirs stays
+ * pending until their next run begins (hart_request_done).
+ */
+static void rig_sync(void *opaque)
+{
+	struct rig *r = opaque;
+	struct hart *hs[] = { r->a, r->b, r->c };
+
+	r->syncs++;
+	for (unsigned i = 0; i < 3; i++)
+		if (hs[i])
+			hart_request(hs[i], HART_REQ_TLB_FLUSH);
+	for (unsigned i = 0; i < 3; i++) {
+		if (!hs[i])
+			continue;
+		if (atomic_load(&hs[i]->in_run))
+			hart_service_tlb_flush(hs[i]);
+		assert_true(hart_request_done(hs[i], HART_REQ_TLB_FLUSH));
+	}
+}
 
 static struct hart *make_hart(struct rig *r, uint64_t id, uint64_t pc)
 {
@@ -109,19 +147,28 @@ static struct hart *make_hart(struct rig *r, uint64_t id, uint64_t pc)
 	return h;
 }
 
-static void rig_init(struct rig *r, bool jit, bool two)
+/* harts: 1 (A alone), 2 (B stores) or 3 (B and C store); sync: the
+ * board's TLB sync is set (other harts' stores are logged) */
+static void rig_init(struct rig *r, bool jit, unsigned harts, bool sync,
+		     uint64_t pc_writers)
 {
 	memset(r, 0, sizeof(*r));
 	vclock_init(&r->clock);
 	r->jit = jit;
 	r->mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
 	assert_non_null(r->mem);
+	if (sync)
+		gmem_set_tlb_sync(r->mem, rig_sync, r);
 	load_programs(r->mem);
 	r->a = make_hart(r, 0, CODE);
 	r->a->s.x[9] = FUNC;
-	if (two) {
-		r->b = make_hart(r, 1, CODE_B);
+	if (harts >= 2) {
+		r->b = make_hart(r, 1, pc_writers);
 		r->b->s.x[14] = FUNC;
+	}
+	if (harts >= 3) {
+		r->c = make_hart(r, 2, pc_writers);
+		r->c->s.x[14] = FUNC;
 	}
 }
 
@@ -131,6 +178,7 @@ static void rig_destroy(struct rig *r)
 		gmem_dma_unpin(r->mem, FUNC, 8);
 	hart_destroy(r->a);
 	hart_destroy(r->b);
+	hart_destroy(r->c);
 	gmem_destroy(r->mem);
 }
 
@@ -146,6 +194,7 @@ enum writer {
 	W_DMA_HELD, /* a write mapping held across the hart's runs */
 	W_BUS,	    /* gmem_bus_write: virtqueue ring stores */
 	W_HART,	    /* hart B's plain store (its store TLB, after the first) */
+	W_HARTS,    /* B and C in turn (rig_init's pc_writers: stores, AMOs) */
 };
 
 static void write_func(struct rig *r, enum writer w, int k)
@@ -170,6 +219,12 @@ static void write_func(struct rig *r, enum writer w, int k)
 		r->b->s.x[15] = insn;
 		run_to_wfi(r->b);
 		break;
+	case W_HARTS: {
+		struct hart *h = r->c && k % 4 == 0 ? r->c : r->b;
+		h->s.x[15] = insn;
+		run_to_wfi(h);
+		break;
+	}
 	}
 }
 
@@ -197,21 +252,30 @@ static void rounds(struct rig *r, enum writer w)
 	assert_int_equal(r->a->s.x[10], (uint64_t)cur);
 }
 
-static void one_writer(enum writer w, bool two)
+/* A's FENCE.I counts after rounds(): keeps says whether the rounds
+ * without a write may keep the epoch. */
+static void check_rounds(struct rig *r, bool keeps)
+{
+	/* the 40 rounds' fence.i, and no more */
+	assert_int_equal(r->a->bc.fence_i, ROUNDS);
+	if (!keeps) /* another hart may store unseen: never kept */
+		assert_int_equal(r->a->bc.fence_i_kept, 0);
+	else /* the rounds without a write */
+		assert_true(r->a->bc.fence_i_kept >= ROUNDS / 2 - 1);
+	print_message("%s: %llu of %d fence.i kept the epoch, %u syncs\n",
+		      r->jit ? "jit" : "interp",
+		      (unsigned long long)r->a->bc.fence_i_kept, ROUNDS,
+		      r->syncs);
+}
+
+static void one_writer(enum writer w, unsigned harts, bool sync,
+		       uint64_t pc_writers)
 {
 	for (int jit = 0; jit < 2; jit++) {
 		struct rig r;
-		rig_init(&r, jit, two);
+		rig_init(&r, jit, harts, sync, pc_writers);
 		rounds(&r, w);
-		/* the 40 rounds' fence.i, and no more */
-		assert_int_equal(r.a->bc.fence_i, ROUNDS);
-		if (two) /* another hart may store unseen: never kept */
-			assert_int_equal(r.a->bc.fence_i_kept, 0);
-		else if (w != W_DMA_HELD) /* the rounds without a write */
-			assert_true(r.a->bc.fence_i_kept >= ROUNDS / 2 - 1);
-		print_message("%s: %llu of %d fence.i kept the epoch\n",
-			      jit ? "jit" : "interp",
-			      (unsigned long long)r.a->bc.fence_i_kept, ROUNDS);
+		check_rounds(&r, (harts == 1 || sync) && w != W_DMA_HELD);
 		rig_destroy(&r);
 	}
 }
@@ -219,31 +283,82 @@ static void one_writer(enum writer w, bool two)
 static void test_host_write(void **state)
 {
 	(void)state;
-	one_writer(W_HOST, false);
+	one_writer(W_HOST, 1, false, 0);
 }
 
 static void test_dma_write(void **state)
 {
 	(void)state;
-	one_writer(W_DMA, false);
+	one_writer(W_DMA, 1, false, 0);
 }
 
 static void test_dma_write_held(void **state)
 {
 	(void)state;
-	one_writer(W_DMA_HELD, false);
+	one_writer(W_DMA_HELD, 1, false, 0);
 }
 
 static void test_bus_write(void **state)
 {
 	(void)state;
-	one_writer(W_BUS, false);
+	one_writer(W_BUS, 1, false, 0);
 }
 
+/* No TLB sync (a board without one): B's stores through its TLB are
+ * unseen, so nothing is kept. */
+static void test_other_hart_unsynced(void **state)
+{
+	(void)state;
+	one_writer(W_HART, 2, false, CODE_B);
+}
+
+/* With the board's TLB sync: B's stores reach the slow path and log. */
 static void test_other_hart(void **state)
 {
 	(void)state;
-	one_writer(W_HART, true);
+	one_writer(W_HART, 2, true, CODE_B);
+}
+
+static void test_other_hart_amo(void **state)
+{
+	(void)state;
+	one_writer(W_HARTS, 2, true, CODE_AMO);
+}
+
+/*
+ * B and C stored into f's frame before A first decoded it, so their
+ * store TLBs map it writable (through the translator's fill too); the
+ * first mark's sync must take those entries away, or their later stores
+ * would never move the generation.
+ */
+static void test_other_harts_filled_first(void **state)
+{
+	(void)state;
+	for (int jit = 0; jit < 2; jit++) {
+		for (int amo = 0; amo < 2; amo++) {
+			struct rig r;
+			rig_init(&r, jit, 3, true, amo ? CODE_AMO : CODE_B);
+			struct hart *hs[] = { r.b, r.c };
+			for (unsigned i = 0; i < 2; i++) {
+				/* the same bytes: f still returns 1; twice so
+				 * the second runs translated */
+				hs[i]->s.x[15] = li_a0(1);
+				run_to_wfi(hs[i]);
+				run_to_wfi(hs[i]);
+				const struct tlb_entry *e =
+					&hs[i]->tlb_store[(FUNC >> 12) &
+							  (TLB_SIZE - 1)];
+				if (!amo) /* AMOs never fill */
+					assert_int_equal(
+						e->tag,
+						FUNC & ~GUEST_PAGE_MASK);
+			}
+			rounds(&r, W_HARTS);
+			check_rounds(&r, true);
+			assert_true(r.syncs >= 1);
+			rig_destroy(&r);
+		}
+	}
 }
 
 /* Hart B stores into f through its store TLB and is destroyed: A, alone
@@ -253,7 +368,7 @@ static void test_other_hart_gone(void **state)
 	(void)state;
 	for (int jit = 0; jit < 2; jit++) {
 		struct rig r;
-		rig_init(&r, jit, true);
+		rig_init(&r, jit, 2, false, CODE_B);
 		int cur = 1;
 		for (int k = 0; k < 8; k++) {
 			run_to_wfi(r.a);
@@ -308,6 +423,16 @@ static void test_code_log(void **state)
 	g = gmem_code_gen(mem);
 	assert_int_equal(gmem_release_page(mem, FUNC), 0);
 	assert_true(gmem_code_gen(mem) > g);
+	/* a hart's store outside its TLB: moves it and unmarks, once */
+	assert_true(gmem_code_mark(mem, FUNC));
+	assert_true(gmem_code_marked(mem, FUNC));
+	g = gmem_code_gen(mem);
+	gmem_code_store(mem, FUNC + 4);
+	assert_true(gmem_code_gen(mem) > g);
+	assert_false(gmem_code_marked(mem, FUNC));
+	g = gmem_code_gen(mem);
+	gmem_code_store(mem, FUNC + 4);
+	assert_int_equal(gmem_code_gen(mem), g);
 	/* harts: a detach moves it */
 	gmem_hart_attach(mem);
 	assert_int_equal(gmem_harts(mem), 1);
@@ -318,16 +443,228 @@ static void test_code_log(void **state)
 	gmem_destroy(mem);
 }
 
+/* A sync standing for another hart that reads the same frame while the
+ * first mark's sync is still in flight: what it reads is unsure. */
+static struct gmem *inner_mem;
+static int inner_sure = -1;
+static unsigned inner_calls;
+
+static void inner_sync(void *opaque)
+{
+	(void)opaque;
+	inner_calls++;
+	inner_sure = gmem_code_mark(inner_mem, FUNC);
+}
+
+static void test_code_mark_sync(void **state)
+{
+	(void)state;
+	struct gmem *mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
+	assert_non_null(mem);
+	inner_mem = mem;
+	gmem_set_tlb_sync(mem, inner_sync, NULL);
+	assert_true(gmem_code_smp(mem));
+	/* one hart: a first mark needs no sync */
+	gmem_hart_attach(mem);
+	assert_true(gmem_code_mark(mem, CODE));
+	assert_int_equal(inner_calls, 0);
+	/* two: the first mark syncs, once; a reader meanwhile is unsure */
+	gmem_hart_attach(mem);
+	assert_true(gmem_code_mark(mem, FUNC));
+	assert_int_equal(inner_calls, 1);
+	assert_int_equal(inner_sure, 0);
+	assert_true(gmem_code_mark(mem, FUNC));
+	assert_int_equal(inner_calls, 1);
+	assert_int_equal(gmem_code_syncs(mem), 1);
+	/* unmarked by a store: the next mark syncs again */
+	gmem_code_store(mem, FUNC);
+	assert_true(gmem_code_mark(mem, FUNC));
+	assert_int_equal(inner_calls, 2);
+	/* another hart's store between its clear and its move: an unmarked
+	 * frame keeps out of store TLBs, and other writers move themselves */
+	uint32_t v = 0;
+	atomic_fetch_add(&mem->code_clearing, 1);
+	assert_true(gmem_code_marked(mem, CODE_B));
+	uint64_t g = gmem_code_gen(mem);
+	gmem_code_store(mem, CODE_B);
+	assert_true(gmem_code_gen(mem) > g);
+	g = gmem_code_gen(mem);
+	assert_int_equal(gmem_write(mem, CODE_B, &v, 4), 0);
+	assert_true(gmem_code_gen(mem) > g);
+	atomic_fetch_sub(&mem->code_clearing, 1);
+	assert_false(gmem_code_marked(mem, CODE_B));
+	g = gmem_code_gen(mem);
+	gmem_code_store(mem, CODE_B);
+	assert_int_equal(gmem_write(mem, CODE_B, &v, 4), 0);
+	assert_int_equal(gmem_code_gen(mem), g);
+	gmem_hart_detach(mem);
+	gmem_hart_detach(mem);
+	gmem_destroy(mem);
+}
+
+/*
+ * Two harts on two threads, with a TLB sync like the board's (virt.c's
+ * tlb_sync: post, wait for each other hart, serve one's own meanwhile).
+ * B rewrites f to return k, fences and publishes k (k = 1..KMAX); A
+ * loops: read the published k, fence, fence.i, call f, which must return
+ * at least k. B's stores race with A's marks (B's slow store unmarks f's
+ * frame and fills its store TLB, A's revalidation marks it again).
+ */
+static _Thread_local struct hart *thread_hart;
+
+struct sync_rig {
+	struct hart *h[2];
+	_Atomic unsigned syncs;
+};
+
+static void threads_sync(void *opaque)
+{
+	struct sync_rig *r = opaque;
+
+	atomic_fetch_add(&r->syncs, 1);
+	for (unsigned i = 0; i < 2; i++)
+		hart_request(r->h[i], HART_REQ_TLB_FLUSH);
+	for (unsigned i = 0; i < 2; i++)
+		for (unsigned spins = 0;
+		     r->h[i] != thread_hart &&
+		     !hart_request_done(r->h[i], HART_REQ_TLB_FLUSH);
+		     spins++) {
+			if (thread_hart)
+				hart_service_tlb_flush(thread_hart);
+			if (spins >= 64)
+				sched_yield();
+		}
+	if (thread_hart)
+		hart_service_tlb_flush(thread_hart);
+}
+
+static void *threads_run(void *arg)
+{
+	struct hart *h = arg;
+
+	thread_hart = h;
+	/* until its wfi, or A's thread ended (HART_REQ_EXIT) */
+	for (;;) {
+		enum hart_run_result res = hart_run(h, 20000);
+		if (res == HART_RUN_WFI || res == HART_RUN_EXIT)
+			break;
+	}
+	return NULL;
+}
+
+static uint32_t b_type(unsigned f3, unsigned rs1, unsigned rs2, int off)
+{
+	uint32_t u = (uint32_t)off;
+	return 0x63 | ((u >> 11) & 1) << 7 | ((u >> 1) & 0xf) << 8 | f3 << 12 |
+	       rs1 << 15 | rs2 << 20 | ((u >> 5) & 0x3f) << 25 |
+	       ((u >> 12) & 1) << 31;
+}
+
+static void test_threads(void **state)
+{
+	(void)state;
+	/* A: x8 = FLAG (k; FLAG + 4: the last k A checked), x9 = FUNC,
+	 * x7 = KMAX */
+	uint32_t a[] = {
+		i_type(0x03, 5, 2, 8, 0),  /* loop: lw x5, 0(x8) */
+		0x0ff0000fu,		   /* fence */
+		FENCE_I,		   /* fence.i */
+		i_type(0x67, 1, 0, 9, 0),  /* jalr ra, 0(x9) */
+		b_type(4, 10, 5, 24),	   /* blt a0, x5, fail */
+		s_type(2, 8, 5, 4),	   /* sw x5, 4(x8) */
+		i_type(0x13, 6, 0, 6, 1),  /* addi x6, x6, 1 */
+		b_type(1, 5, 7, -28),	   /* bne x5, x7, loop */
+		WFI,			   /* done */
+		WFI,			   /* (unused) */
+		i_type(0x13, 31, 0, 0, 1), /* fail: li x31, 1 */
+		WFI,
+	};
+	/* B: x14 = FUNC, x8 = FLAG, x7 = KMAX, x15 = k */
+	uint32_t b[] = {
+		i_type(0x13, 15, 0, 15, 1),	/* loop: addi x15, x15, 1 */
+		i_type(0x13, 16, 1, 15, 20),	/* slli x16, x15, 20 */
+		i_type(0x13, 16, 6, 16, 0x513), /* ori x16, x16, li a0 */
+		s_type(2, 14, 16, 0),		/* sw x16, 0(x14) */
+		0x0110000fu,			/* fence w, w */
+		s_type(2, 8, 15, 0),		/* sw x15, 0(x8) */
+		i_type(0x03, 17, 2, 8, 4),	/* wait: lw x17, 4(x8) */
+		b_type(1, 17, 15, -4),		/* bne x17, x15, wait */
+		b_type(4, 15, 7, -32),		/* blt x15, x7, loop */
+		WFI,
+	};
+
+	for (int jit = 0; jit < 2; jit++) {
+		struct vclock clock;
+		struct sync_rig r = { 0 };
+		vclock_init(&clock);
+		struct gmem *mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
+		assert_non_null(mem);
+		gmem_set_tlb_sync(mem, threads_sync, &r);
+		uint32_t f[] = { li_a0(0), i_type(0x67, 0, 0, 1, 0) };
+		uint32_t zero[2] = { 0, 0 };
+		assert_int_equal(gmem_write(mem, CODE, a, sizeof(a)), 0);
+		assert_int_equal(gmem_write(mem, CODE_B, b, sizeof(b)), 0);
+		assert_int_equal(gmem_write(mem, FUNC, f, sizeof(f)), 0);
+		assert_int_equal(gmem_write(mem, FLAG, zero, 8), 0);
+		for (unsigned i = 0; i < 2; i++) {
+			struct hart_config cfg = { .hartid = i,
+						   .mem = mem,
+						   .clock = &clock,
+						   .jit = jit };
+			r.h[i] = hart_create(&cfg, NULL);
+			assert_non_null(r.h[i]);
+			hart_reset(r.h[i], i ? CODE_B : CODE, PRIV_M);
+			r.h[i]->jit_hot = 1;
+			r.h[i]->s.x[8] = FLAG;
+			r.h[i]->s.x[7] = KMAX;
+		}
+		r.h[0]->s.x[9] = FUNC;
+		r.h[1]->s.x[14] = FUNC;
+		pthread_t t[2];
+		for (unsigned i = 0; i < 2; i++)
+			assert_int_equal(pthread_create(&t[i], NULL,
+							threads_run, r.h[i]),
+					 0);
+		pthread_join(t[0], NULL);
+		/* B waits for an answer A no longer gives if it failed */
+		hart_request(r.h[1], HART_REQ_EXIT);
+		pthread_join(t[1], NULL);
+		if (r.h[0]->s.x[31])
+			print_message("%s: f returned %llu after k %llu\n",
+				      jit ? "jit" : "interp",
+				      (unsigned long long)r.h[0]->s.x[10],
+				      (unsigned long long)r.h[0]->s.x[5]);
+		/* f never returned less than the k read before the fence.i */
+		assert_int_equal(r.h[0]->s.x[31], 0);
+		assert_int_equal(r.h[0]->s.x[10], KMAX);
+		print_message("%s: %llu calls, %llu of %llu fence.i kept the "
+			      "epoch, %u syncs\n",
+			      jit ? "jit" : "interp",
+			      (unsigned long long)r.h[0]->s.x[6],
+			      (unsigned long long)r.h[0]->bc.fence_i_kept,
+			      (unsigned long long)r.h[0]->bc.fence_i,
+			      atomic_load(&r.syncs));
+		hart_destroy(r.h[0]);
+		hart_destroy(r.h[1]);
+		gmem_destroy(mem);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_code_log),
+		cmocka_unit_test(test_code_mark_sync),
 		cmocka_unit_test(test_host_write),
 		cmocka_unit_test(test_dma_write),
 		cmocka_unit_test(test_dma_write_held),
 		cmocka_unit_test(test_bus_write),
+		cmocka_unit_test(test_other_hart_unsynced),
 		cmocka_unit_test(test_other_hart),
+		cmocka_unit_test(test_other_hart_amo),
+		cmocka_unit_test(test_other_harts_filled_first),
 		cmocka_unit_test(test_other_hart_gone),
+		cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
