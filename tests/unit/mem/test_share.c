@@ -276,6 +276,14 @@ static uint64_t scanned(const struct gmem *gm)
 	return stats(gm).share_scanned;
 }
 
+static struct gmem_share *new_scanner(void)
+{
+	struct gmem_share *s = calloc(1, sizeof(*s));
+
+	assert_non_null(s);
+	return s;
+}
+
 /* A pass that found next to nothing (under a 256th of the VM: 1 frame
  * here) rests as many steps as it took, then three times as many; new
  * private frames end a rest, and a pass that finds something again
@@ -283,12 +291,11 @@ static uint64_t scanned(const struct gmem *gm)
 static void test_idle_pass_rests(void **state)
 {
 	struct gmem *gm = new_gmem();
-	struct gmem_share *s = calloc(1, sizeof(*s));
+	struct gmem_share *s = new_scanner();
 	const struct gmem_share_ops ops = { no_flush, always_flushed, NULL };
 	const unsigned quarter = NFRAMES / 4;
 
 	(void)state;
-	assert_non_null(s);
 	for (uint64_t g = 0; g < NFRAMES / 2; g++)
 		fill(gm, g, 0x5a);
 	for (int i = 0; i < 4; i++) /* the first pass: nothing */
@@ -338,12 +345,11 @@ static void test_idle_pass_rests(void **state)
 static void test_protected_is_no_find(void **state)
 {
 	struct gmem *gm = new_gmem();
-	struct gmem_share *s = calloc(1, sizeof(*s));
+	struct gmem_share *s = new_scanner();
 	const struct gmem_share_ops ops = { no_flush, always_flushed, NULL };
 	const unsigned quarter = NFRAMES / 4;
 
 	(void)state;
-	assert_non_null(s);
 	for (uint64_t g = 0; g < NFRAMES; g++)
 		fill(gm, g, 0x5a);
 	for (uint64_t g = 0; g < 8; g++)
