@@ -224,7 +224,10 @@ static void gmem_populate_group(struct gmem *gm, uint64_t gfn)
 	uint64_t bit = 1ull << (g % 64);
 	uint64_t n = GMEM_POPULATE_FRAMES;
 
+	/* under a memory limit every committed slot must be one reclaim
+	 * sees (a private frame): no unwritten slots behind its back */
 	if (atomic_load_explicit(&gm->populate_off, memory_order_relaxed) ||
+	    atomic_load_explicit(&gm->limit_frames, memory_order_relaxed) ||
 	    (atomic_fetch_or_explicit(&gm->populated[g / 64], bit,
 				      memory_order_relaxed) &
 	     bit))

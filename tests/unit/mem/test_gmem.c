@@ -330,6 +330,11 @@ static void test_first_write_populates_group(void **state)
 	/* the next group on its own first write */
 	assert_int_equal(gmem_write(gm, RAM_BASE + 31 * PG, "\x03", 1), 0);
 	assert_int_equal(committed_pages(fd), 31);
+
+	/* under a memory limit only written frames are committed */
+	gmem_set_limit(gm, RAM_SIZE / 2);
+	assert_int_equal(gmem_write(gm, RAM_BASE + 40 * PG, "\x04", 1), 0);
+	assert_int_equal(committed_pages(fd), 32);
 	gmem_destroy(gm);
 }
 
