@@ -13,25 +13,50 @@
 #include "cpu/jit/jit.h"
 #include "util/prefault.h"
 
+#define BCACHE_TABLE_BYTES (BCACHE_SIZE * sizeof(struct block *))
+
+/* The arena on transparent huge pages where the host allows them (a
+ * madvise policy): it is written in order as blocks are decoded, and one
+ * 2 MiB fault costs far less than 512 page faults on a virtualized host.
+ * MAP_FAILED on failure. */
+static uint8_t *map_arena(void)
+{
+	const size_t huge = 2u << 20;
+	uint8_t *p = mmap(NULL, BCACHE_ARENA + huge, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	uint8_t *a = (uint8_t *)(((uintptr_t)p + huge - 1) & ~(huge - 1));
+	if (a != p)
+		munmap(p, (size_t)(a - p));
+	munmap(a + BCACHE_ARENA, (size_t)(p + huge - a));
+	(void)madvise(a, BCACHE_ARENA, MADV_HUGEPAGE);
+	return a;
+}
+
 int bcache_init(struct bcache *bc, struct gmem *mem)
 {
 	bc->ram_base = gmem_ram_base(mem);
 	bc->n_frames = gmem_ram_size(mem) >> GUEST_PAGE_SHIFT;
 	bc->code_pages = calloc((bc->n_frames + 63) / 64, sizeof(uint64_t));
-	bc->arena = mmap(NULL, BCACHE_ARENA, PROT_READ | PROT_WRITE,
+	bc->arena = map_arena();
+	bc->table = mmap(NULL, BCACHE_TABLE_BYTES, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (!bc->code_pages || bc->arena == MAP_FAILED) {
+	if (!bc->code_pages || bc->arena == MAP_FAILED ||
+	    bc->table == MAP_FAILED) {
 		free(bc->code_pages);
 		bc->code_pages = NULL;
 		if (bc->arena != MAP_FAILED)
 			munmap(bc->arena, BCACHE_ARENA);
+		if (bc->table != MAP_FAILED)
+			munmap(bc->table, BCACHE_TABLE_BYTES);
 		bc->arena = NULL;
+		bc->table = NULL;
 		return -1;
 	}
 	bc->used = 0;
 	bc->committed = 0;
 	bc->trim_at = BCACHE_TRIM_MIN;
-	memset(bc->table, 0, sizeof(bc->table));
 	bc->mem = mem;
 	gmem_hart_attach(mem);
 	return 0;
@@ -44,12 +69,14 @@ void bcache_destroy(struct bcache *bc)
 	free(bc->code_pages);
 	if (bc->arena)
 		munmap(bc->arena, BCACHE_ARENA);
+	if (bc->table)
+		munmap(bc->table, BCACHE_TABLE_BYTES);
 }
 
 void bcache_flush(struct hart *h)
 {
 	struct bcache *bc = &h->bc;
-	memset(bc->table, 0, sizeof(bc->table));
+	memset(bc->table, 0, BCACHE_TABLE_BYTES);
 	memset(bc->code_pages, 0, (bc->n_frames + 63) / 64 * sizeof(uint64_t));
 	bc->used = 0;
 	bc->prev = NULL;
@@ -61,13 +88,15 @@ void bcache_trim(struct hart *h)
 {
 	struct bcache *bc = &h->bc;
 
+	bc->trims++;
 	if (bc->used < 2 * bc->trim_at)
-		bc->trim_at = bc->used < BCACHE_ARENA / 4 ? 2 * bc->used
-							  : BCACHE_ARENA / 2;
+		bc->trim_at = bc->used < BCACHE_TRIM_MAX / 2 ? 2 * bc->used
+							     : BCACHE_TRIM_MAX;
 	bcache_flush(h);
 	/* the arena's pages go back to the host; the next blocks decoded
 	 * (an idle guest's few) touch only what they need again */
 	madvise(h->bc.arena, BCACHE_ARENA, MADV_DONTNEED);
+	madvise(h->bc.table, BCACHE_TABLE_BYTES, MADV_DONTNEED);
 	h->bc.committed = 0;
 	jit_trim(h); /* and the translations' code pages */
 }
@@ -239,8 +268,11 @@ static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
 	struct bcache *bc = &h->bc;
 	size_t need = sizeof(struct block) +
 		      (BLOCK_MAX_INSNS + 1) * sizeof(struct insn);
-	if (bc->used + need > BCACHE_ARENA)
+	if (bc->used + need > BCACHE_ARENA) {
+		bc->arena_resets++;
 		bcache_flush(h);
+	}
+	bc->decodes++;
 	prefault_ahead(bc->arena, &bc->committed, bc->used + need, BCACHE_ARENA,
 		       MADV_POPULATE_WRITE);
 	struct block *b = (struct block *)(bc->arena + bc->used);
@@ -286,6 +318,7 @@ static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
 	bc->used += (sizeof(struct block) + (n + 1) * sizeof(struct insn) +
 		     15) &
 		    ~15UL;
+	b->hnext = bc->table[bcache_index(gpa)];
 	bc->table[bcache_index(gpa)] = b;
 	mark_code_page(h, gpa);
 	return b;
@@ -293,17 +326,26 @@ static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
 
 static struct block *lookup_table(struct hart *h, uint8_t *page, uint64_t gpa)
 {
-	struct block *b = h->bc.table[bcache_index(gpa)];
-	if (likely(b && b->gpa == gpa)) {
-		if (likely(b->epoch == h->bc.epoch))
-			return b;
-		code_read(&h->bc, gpa);
-		if (block_still_valid(b, page)) {
+	struct block **slot = &h->bc.table[bcache_index(gpa)], **pp, *b;
+	for (pp = slot; (b = *pp); pp = &b->hnext) {
+		if (b->gpa != gpa)
+			continue;
+		if (unlikely(b->epoch != h->bc.epoch)) {
+			code_read(&h->bc, gpa);
+			if (!block_still_valid(b, page)) {
+				*pp = b->hnext; /* replaced below */
+				break;
+			}
 			b->epoch = h->bc.epoch;
 			/* a store may have unmarked its page meanwhile */
 			mark_code_page(h, gpa);
-			return b;
 		}
+		if (pp != slot) { /* to the front: the next lookup is short */
+			*pp = b->hnext;
+			b->hnext = *slot;
+			*slot = b;
+		}
+		return b;
 	}
 	uint16_t first;
 	memcpy(&first, page + (gpa & GUEST_PAGE_MASK), 2);

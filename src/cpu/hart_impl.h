@@ -334,22 +334,27 @@ struct block {
 	uint32_t size; /* bytes covered */
 	/* Translation (src/cpu/jit): valid while jit_gen == h->jit_gen.
 	 * jit_entry is entered from the dispatcher, jit_chain from another
-	 * translated block (it checks requests, budget and epoch first). */
+	 * translated block (it checks requests and budget first; links are
+	 * undone when the epoch moves). */
 	const void *jit_entry, *jit_chain;
 	uint32_t jit_gen;
-	uint32_t hits; /* runs in the interpreter, towards JIT_HOT */
+	uint32_t hits;	     /* runs in the interpreter, towards JIT_HOT */
+	struct block *hnext; /* next block of its bcache table slot */
 	struct insn insn[];
 };
 
-/* Per-hart cache of decoded blocks: a hash table into an arena. The arena is
- * reset as a whole when full or on FENCE.I; blocks are never freed singly, so
- * a block stays valid until the next block boundary even if invalidated. */
-#define BCACHE_BITS  13
+/* Per-hart cache of decoded blocks: a hash table (chained through the
+ * blocks) into an arena. The arena is reset as a whole when full; blocks are
+ * never freed singly, so a block stays valid until the next block boundary
+ * even if invalidated. A full Debian boot decodes ~150 000 distinct blocks
+ * (~500 bytes each): an arena that holds a boot's working set keeps its hot
+ * code decoded and translated (docs/jit.md, "Ninth pass"). */
+#define BCACHE_BITS  15
 #define BCACHE_SIZE  (1u << BCACHE_BITS)
-#define BCACHE_ARENA (8u << 20)
+#define BCACHE_ARENA (32u << 20)
 
 struct bcache {
-	struct block *table[BCACHE_SIZE];
+	struct block **table; /* BCACHE_SIZE chains, its own mapping */
 	/* FENCE.I bumps the epoch instead of dropping every block: a block of
 	 * an older epoch is checked against memory (its instruction bits)
 	 * the next time it runs, and decoded again only if they changed.
@@ -382,6 +387,7 @@ struct bcache {
 	bool code_unsure;
 	uint64_t fence_i, fence_i_kept; /* counts, for --log cpu=debug */
 	uint64_t epoch_moves;
+	uint64_t decodes, arena_resets, trims;
 };
 
 /* ---- the hart ------------------------------------------------------------ */
@@ -563,16 +569,16 @@ void bcache_flush(struct hart *h);
  * worker's memory overhead, docs/performance.md). Hart thread only. An
  * arena under twice bc.trim_at held little more than the idle guest
  * decodes again between two trims (its timers' code: ~1 MiB for
- * Debian's kernel), so the next trim waits for twice what it held, at
- * most half the arena: trimming that would only make every wake-up
- * decode and translate it again. */
+ * Debian's kernel), so the next trim waits for twice what it held: trimming that would only make every wake-up
+ * decode and translate it again, at most BCACHE_TRIM_MAX. */
 void bcache_trim(struct hart *h);
 /* A park at least this long trims a block cache holding at least
  * bc.trim_at bytes (first BCACHE_TRIM_MIN): the guest went idle, what its
  * boot or its last burst decoded is unlikely to run soon, and an idle VM
- * should not hold 8 MiB of decoded blocks per vCPU. */
+ * should not hold tens of MiB of decoded blocks per vCPU. */
 #define BCACHE_TRIM_IDLE_NS 200000000ull
 #define BCACHE_TRIM_MIN	    (1u << 20)
+#define BCACHE_TRIM_MAX	    (4u << 20)
 /* FENCE.I: later fetches must see every store made before it (by this
  * hart, another hart, a device or the host). */
 void bcache_fence_i(struct hart *h);

@@ -15,10 +15,10 @@
 
 /* Code cache: one memfd mapped twice, RW to emit and RX to run; never
  * writable and executable in one mapping. Flushed whole when full. */
-#define JIT_CODE_SIZE (16u << 20)
+#define JIT_CODE_SIZE (32u << 20)
 /* Worst case code of one block (64 instructions, cold paths included). */
 #define JIT_BLOCK_MAX (48u << 10)
-#define JIT_LINKS     (256u << 10)
+#define JIT_LINKS     (512u << 10)
 /* The jump cache: computed jumps (jalr) from translated code go straight
  * to the target's translation when it is here. Keyed by guest physical
  * address (found through the fetch TLB, as the dispatcher does), filled
