@@ -31,15 +31,35 @@
 /* Instructions a hart runs between looks at the VM's state. */
 #define HART_SLICE 1000000
 
+/*
+ * The first event of a boot wins: what the guest asks after that dies with
+ * its boot. But a stop from the host (virt_stop, C-a x, QMP quit) must
+ * never be lost, and the control thread leaves REBOOT in vm->event while
+ * it tears the machine down and builds it again: a stop replaces a
+ * reboot, pending or under way, and build() keeps it for the new boot.
+ */
 void virt_post_event(struct virt *vm, enum virt_event ev, int code)
 {
-	int none = VIRT_EV_NONE;
 	pthread_mutex_lock(&vm->ev_lock);
-	if (atomic_compare_exchange_strong(&vm->event, &none, (int)ev)) {
+	int cur = atomic_load(&vm->event);
+	if (cur == VIRT_EV_NONE ||
+	    (ev == VIRT_EV_QUIT && cur == VIRT_EV_REBOOT)) {
+		atomic_store(&vm->event, (int)ev);
 		vm->exit_code = code;
 		pthread_cond_broadcast(&vm->ev_cond);
 	}
 	pthread_mutex_unlock(&vm->ev_lock);
+}
+
+/* A stop came while the control thread rebooted; its code. */
+static bool stop_pending(struct virt *vm, int *code)
+{
+	pthread_mutex_lock(&vm->ev_lock);
+	bool stop = atomic_load(&vm->event) == VIRT_EV_QUIT;
+	if (stop)
+		*code = vm->exit_code;
+	pthread_mutex_unlock(&vm->ev_lock);
+	return stop;
 }
 
 void virt_console_write(struct virt *vm, const uint8_t *buf, size_t len)
@@ -611,8 +631,11 @@ static int build(struct virt *vm, struct error *err)
 	vm->in_guest = 0;
 	pthread_mutex_unlock(&vm->lock);
 	pthread_mutex_lock(&vm->ev_lock);
-	atomic_store(&vm->event, VIRT_EV_NONE);
-	vm->exit_code = 0;
+	/* the old boot's events are void, not a stop (virt_post_event) */
+	if (atomic_load(&vm->event) != VIRT_EV_QUIT) {
+		atomic_store(&vm->event, VIRT_EV_NONE);
+		vm->exit_code = 0;
+	}
 	pthread_mutex_unlock(&vm->ev_lock);
 	vclock_init(&vm->clock);
 	struct gmem *mem = gmem_create(VIRT_RAM_BASE, cfg->ram_size, err);
@@ -916,6 +939,8 @@ static void *control_thread(void *arg)
 			pause_after = vm->cfg->on_panic == VIRT_ON_PANIC_PAUSE;
 		}
 		teardown(vm);
+		if (ev == VIRT_EV_REBOOT && stop_pending(vm, &code))
+			ev = VIRT_EV_QUIT; /* stopped while rebooting */
 		if (ev == VIRT_EV_REBOOT) {
 			struct error err = { 0 };
 			log_info(LOG, "%s: rebooting",

@@ -227,7 +227,9 @@ struct virt *virt_create(const struct virt_config *cfg,
  * -errno with err set (the machine is then not running). Once. */
 int virt_start(struct virt *vm, struct error *err);
 /* Hard power-off (any thread, asynchronous; virt_wait to join): the
- * machine ends with VIRT_END_STOPPED and code. No-op once ended. */
+ * machine ends with VIRT_END_STOPPED and code, also when it comes while
+ * the guest reboots (the next boot does not start, or stops at once).
+ * No-op once ended. */
 void virt_stop(struct virt *vm, int code);
 /* Hard reset: rebuild and reboot as if the guest asked (any thread). */
 void virt_reset(struct virt *vm);

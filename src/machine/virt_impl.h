@@ -113,7 +113,10 @@ struct virt {
 	bool paused;	   /* under lock */
 	unsigned in_guest; /* hart threads inside hart_run, under lock */
 
-	/* events for the control thread (first one wins) */
+	/* events for the control thread, written under ev_lock: the first
+	 * one of a boot wins, except that a stop (VIRT_EV_QUIT) replaces a
+	 * reboot, also one under way, and survives into the next boot
+	 * (virt_post_event, build) */
 	pthread_mutex_t ev_lock;
 	pthread_cond_t ev_cond;
 	_Atomic int event;
