@@ -348,7 +348,7 @@ struct block {
  * never freed singly, so a block stays valid until the next block boundary
  * even if invalidated. A full Debian boot decodes ~150 000 distinct blocks
  * (~500 bytes each): an arena that holds a boot's working set keeps its hot
- * code decoded and translated (docs/jit.md, "Ninth pass"). */
+ * code decoded and translated (docs/jit.md, "Tenth pass"). */
 #define BCACHE_BITS  15
 #define BCACHE_SIZE  (1u << BCACHE_BITS)
 #define BCACHE_ARENA (32u << 20)
