@@ -578,8 +578,10 @@ static void teardown(struct virt *vm)
 	vm->pvpanic = NULL;
 	vm->aclint = NULL;
 	vm->plic = NULL;
-	/* under io_lock: the QMP thread reads memory statistics, the
-	 * daemon instruction counts */
+	/* under lock (virt_pause asks the harts to leave their runs) and
+	 * io_lock (the QMP thread reads memory statistics, the daemon
+	 * instruction counts), taken in that order */
+	pthread_mutex_lock(&vm->lock);
 	pthread_mutex_lock(&vm->io_lock);
 	for (unsigned i = 0; i < vm->n_harts; i++) {
 		hart_destroy(vm->harts[i].h);
@@ -588,6 +590,7 @@ static void teardown(struct virt *vm)
 	gmem_destroy(vm->mem);
 	vm->mem = NULL;
 	pthread_mutex_unlock(&vm->io_lock);
+	pthread_mutex_unlock(&vm->lock);
 }
 
 /* Compression and swap: the swap file is opened by the first build (before
@@ -620,15 +623,24 @@ static int reclaim_setup(struct virt *vm, struct error *err)
 				  vm->swap_open ? vm->swap_fd : -1, err);
 }
 
-/* Build everything; returns 0, 1 (nothing to run: --dump-dtb), or <0. */
-static int build(struct virt *vm, struct error *err)
+/* Build everything; returns 0, 1 (nothing to run: --dump-dtb), or <0.
+ * keep_pause (a guest's reboot): a pause that came while the old boot went
+ * down holds for the new one, whose harts then wait for virt_resume. */
+static int build(struct virt *vm, bool keep_pause, struct error *err)
 {
 	const struct virt_config *cfg = vm->cfg;
 
 	atomic_store(&vm->stopping, 0);
 	pthread_mutex_lock(&vm->lock);
+	bool paused = keep_pause && vm->paused;
 	vm->paused = false;
 	vm->in_guest = 0;
+	/* under lock: a virt_pause from now on pauses the new clock */
+	vclock_init(&vm->clock);
+	if (paused) {
+		vm->paused = true;
+		vclock_pause(&vm->clock);
+	}
 	pthread_mutex_unlock(&vm->lock);
 	pthread_mutex_lock(&vm->ev_lock);
 	/* the old boot's events are void, not a stop (virt_post_event) */
@@ -637,7 +649,6 @@ static int build(struct virt *vm, struct error *err)
 		vm->exit_code = 0;
 	}
 	pthread_mutex_unlock(&vm->ev_lock);
-	vclock_init(&vm->clock);
 	struct gmem *mem = gmem_create(VIRT_RAM_BASE, cfg->ram_size, err);
 	pthread_mutex_lock(&vm->io_lock);
 	vm->mem = mem;
@@ -945,7 +956,7 @@ static void *control_thread(void *arg)
 			struct error err = { 0 };
 			log_info(LOG, "%s: rebooting",
 				 vm->cfg->name ? vm->cfg->name : "guest");
-			int r = build(vm, &err);
+			int r = build(vm, true, &err);
 			if (!r && pause_after)
 				virt_pause_before_start(vm);
 			if (!r)
@@ -1044,7 +1055,7 @@ int virt_start(struct virt *vm, struct error *err)
 	/* an incoming migration: its disks wait for the source's hand-over
 	 * (virt_disks.c) */
 	vm->disks_incoming = cfg->start_paused;
-	int r = build(vm, err);
+	int r = build(vm, false, err);
 
 	if (r == 1) { /* --dump-dtb */
 		teardown(vm);

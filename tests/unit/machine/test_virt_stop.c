@@ -5,7 +5,8 @@
  * none, M-mode) prints B, asks the syscon for a reboot and prints Q in the
  * same block: the control thread cannot have built the next boot before
  * the Q, since it first joins this hart's thread. The stop comes from the
- * Q, inside the reboot's window.
+ * Q, inside the reboot's window; so does a pause (virt_pause), which must
+ * hold for the next boot.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,6 +44,8 @@ _Static_assert(VIRT_UART0_BASE == 0x10000000 && VIRT_SYSCON_BASE == 0x100000 &&
 struct ctx {
 	struct virt *vm;
 	atomic_int boots;
+	bool pause;	    /* the pause test: 'Q' pauses instead of stopping */
+	atomic_bool paused; /* virt_pause returned, inside the window */
 };
 
 /* UART output, on the hart's thread. */
@@ -51,25 +54,39 @@ static void output(void *opaque, const uint8_t *buf, size_t len)
 	struct ctx *c = opaque;
 
 	for (size_t i = 0; i < len; i++) {
-		/* a second boot: the stop was lost; end it (and fail) */
-		if (buf[i] == 'B' && atomic_fetch_add(&c->boots, 1) >= 1)
-			virt_stop(c->vm, 1);
-		else if (buf[i] == 'Q' && atomic_load(&c->boots) == 1)
-			virt_stop(c->vm, STOP_CODE);
+		if (buf[i] == 'B' && atomic_fetch_add(&c->boots, 1) >= 1) {
+			/* a second boot: after the resume in the pause
+			 * test, else the stop was lost; end it */
+			virt_stop(c->vm, c->pause ? STOP_CODE : 1);
+		} else if (buf[i] == 'Q' && atomic_load(&c->boots) == 1) {
+			if (!c->pause) {
+				virt_stop(c->vm, STOP_CODE);
+				continue;
+			}
+			virt_pause(c->vm);
+			atomic_store(&c->paused, true);
+		}
 	}
 }
 
-static void stop_during_reboot(void **state)
+static char *write_program(void)
 {
-	(void)state;
-	char path[] = "/tmp/sv-test-virt-stop-XXXXXX";
+	static char path[] = "/tmp/sv-test-virt-stop-XXXXXX";
+	strcpy(path, "/tmp/sv-test-virt-stop-XXXXXX");
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, program, sizeof(program)),
 			 (ssize_t)sizeof(program));
 	close(fd);
+	return path;
+}
 
-	struct virt_config cfg = {
+static struct virt *start(struct ctx *c, const char *path,
+			  struct virt_config *cfg, struct virt_host_ops *ops)
+{
+	struct error err = { 0 };
+
+	*cfg = (struct virt_config){
 		.ram_size = 16ULL << 20,
 		.n_harts = 1,
 		.kernel = path,
@@ -77,19 +94,59 @@ static void stop_during_reboot(void **state)
 		.accel = VIRT_ACCEL_INTERP,
 		.console = { .kind = CONSOLE_NONE },
 	};
-	struct ctx c = { 0 };
-	struct virt_host_ops ops = { .console_output = output, .opaque = &c };
-	struct error err = { 0 };
+	*ops = (struct virt_host_ops){ .console_output = output, .opaque = c };
+	c->vm = virt_create(cfg, ops, &err);
+	assert_non_null(c->vm);
+	assert_int_equal(virt_start(c->vm, &err), 0);
+	return c->vm;
+}
 
-	c.vm = virt_create(&cfg, &ops, &err);
-	assert_non_null(c.vm);
-	assert_int_equal(virt_start(c.vm, &err), 0);
+static void stop_during_reboot(void **state)
+{
+	(void)state;
+	const char *path = write_program();
+	struct virt_config cfg;
+	struct virt_host_ops ops;
+	struct ctx c = { 0 };
+	struct virt *vm = start(&c, path, &cfg, &ops);
+
 	int code = -1;
-	enum virt_end why = virt_wait(c.vm, &code);
-	virt_destroy(c.vm);
+	enum virt_end why = virt_wait(vm, &code);
+	virt_destroy(vm);
 	unlink(path);
 
 	assert_int_equal(atomic_load(&c.boots), 1);
+	assert_int_equal(why, VIRT_END_STOPPED);
+	assert_int_equal(code, STOP_CODE);
+}
+
+/* A pause in the same window holds for the next boot, as QEMU keeps a
+ * stopped VM stopped across a reset: its first instruction waits for
+ * virt_resume. (Before, build() cleared it and the new boot ran.) */
+static void pause_during_reboot(void **state)
+{
+	(void)state;
+	const char *path = write_program();
+	struct virt_config cfg;
+	struct virt_host_ops ops;
+	struct ctx c = { .pause = true };
+	struct virt *vm = start(&c, path, &cfg, &ops);
+
+	for (int i = 0; i < 20000 && !atomic_load(&c.paused); i++)
+		usleep(1000);
+	assert_true(atomic_load(&c.paused));
+	/* the rebuild takes milliseconds; a lost pause prints 'B' again */
+	for (int i = 0; i < 1000 && atomic_load(&c.boots) == 1; i++)
+		usleep(1000);
+	int boots_paused = atomic_load(&c.boots);
+	assert_int_equal(virt_resume(vm), 0);
+	int code = -1;
+	enum virt_end why = virt_wait(vm, &code);
+	virt_destroy(vm);
+	unlink(path);
+
+	assert_int_equal(boots_paused, 1);
+	assert_int_equal(atomic_load(&c.boots), 2);
 	assert_int_equal(why, VIRT_END_STOPPED);
 	assert_int_equal(code, STOP_CODE);
 }
@@ -98,6 +155,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(stop_during_reboot),
+		cmocka_unit_test(pause_during_reboot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
