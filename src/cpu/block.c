@@ -319,8 +319,9 @@ static struct block *decode_block(struct hart *h, uint8_t *page, uint64_t gpa)
 	bc->used += (sizeof(struct block) + (n + 1) * sizeof(struct insn) +
 		     15) &
 		    ~15UL;
-	b->hnext = bc->table[bcache_index(gpa)];
-	bc->table[bcache_index(gpa)] = b;
+	struct block **slot = &bc->table[bcache_index(gpa)];
+	b->hnext = *slot;
+	*slot = b;
 	mark_code_page(h, gpa);
 	return b;
 }

@@ -569,8 +569,9 @@ void bcache_flush(struct hart *h);
  * worker's memory overhead, docs/performance.md). Hart thread only. An
  * arena under twice bc.trim_at held little more than the idle guest
  * decodes again between two trims (its timers' code: ~1 MiB for
- * Debian's kernel), so the next trim waits for twice what it held: trimming that would only make every wake-up
- * decode and translate it again, at most BCACHE_TRIM_MAX. */
+ * Debian's kernel), so the next trim waits for twice what it held, at
+ * most BCACHE_TRIM_MAX: trimming that would only make every wake-up
+ * decode and translate it again. */
 void bcache_trim(struct hart *h);
 /* A park at least this long trims a block cache holding at least
  * bc.trim_at bytes (first BCACHE_TRIM_MIN): the guest went idle, what its
