@@ -257,10 +257,12 @@ static inline void *amo_ptr(struct hart *h, const struct insn *in,
 	return p;
 }
 
-/* After an SC or AMO wrote (a full barrier itself): mark the frame again
- * for live migration, as store_in_page does after a logged store. */
+/* After an SC or AMO wrote (a full barrier itself): look again for a
+ * first mark of its frame, and mark the frame again for live migration,
+ * as store_in_page does after a store. */
 static inline void amo_wrote(struct hart *h, uint64_t gpa, unsigned size)
 {
+	gmem_code_stored(h->mem, gpa);
 	gmem_dirty_log_mark(h->mem, gpa, size);
 }
 

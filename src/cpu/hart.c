@@ -98,13 +98,15 @@ void hart_destroy(struct hart *h)
 			  (unsigned long long)js->links);
 	log_debug("cpu",
 		  "hart %llu code: %llu fence.i (%llu kept the epoch), %llu "
-		  "epoch moves, %llu TLB syncs for first marks (all harts); "
+		  "epoch moves, %llu TLB syncs for first marks (%llu spared by "
+		  "the store probe; all harts); "
 		  "%llu blocks decoded, %llu arena resets, %llu idle trims",
 		  (unsigned long long)h->hartid,
 		  (unsigned long long)h->bc.fence_i,
 		  (unsigned long long)h->bc.fence_i_kept,
 		  (unsigned long long)h->bc.epoch_moves,
 		  (unsigned long long)gmem_code_syncs(h->mem),
+		  (unsigned long long)gmem_code_probed(h->mem),
 		  (unsigned long long)h->bc.decodes,
 		  (unsigned long long)h->bc.arena_resets,
 		  (unsigned long long)h->bc.trims);

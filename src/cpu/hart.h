@@ -154,6 +154,10 @@ void hart_request(struct hart *h, unsigned reqs);
  * as done for HART_REQ_TLB_FLUSH alone: it flushes on its way back to
  * guest code. Any thread. */
 bool hart_request_done(struct hart *h, unsigned reqs);
+/* May h's store TLB map guest frame gpa_page? Read from any thread while
+ * h runs (gmem_set_store_probe: code.c has why the answer holds once the
+ * frame's code bit is set). */
+bool hart_tlb_maps_store(const struct hart *h, uint64_t gpa_page);
 /* Handle this hart's own pending TLB_FLUSH/FENCE_I requests now. Owner
  * thread, from inside a callback (sbi_call): lets two harts that wait for
  * each other's fences make progress. */

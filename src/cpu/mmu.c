@@ -44,6 +44,22 @@ void tlb_flush_store_gpa(struct hart *h, uint64_t gpa_page)
 		}
 }
 
+bool hart_tlb_maps_store(const struct hart *h, uint64_t gpa_page)
+{
+	/* another thread's entries: each field read once, as its hart may be
+	 * replacing it (code.c: a torn read hides only an entry no store uses) */
+	for (int c = 0; c < TLB_NCTX; c++)
+		for (unsigned i = 0; i < TLB_SIZE; i++) {
+			const struct tlb_entry *e = &h->tlb_data[c][1][i];
+			if (__atomic_load_n(&e->gpa_page, __ATOMIC_RELAXED) ==
+				    gpa_page &&
+			    __atomic_load_n(&e->tag, __ATOMIC_RELAXED) !=
+				    TLB_TAG_EMPTY)
+				return true;
+		}
+	return false;
+}
+
 static inline enum priv data_priv(const struct hart *h)
 {
 	if ((h->s.mstatus & MSTATUS_MPRV) && h->s.priv == PRIV_M)
@@ -239,6 +255,7 @@ restart:;
 				    ptep, &pte, want, false, __ATOMIC_ACQ_REL,
 				    __ATOMIC_ACQUIRE))
 				goto restart;
+			gmem_code_stored(h->mem, pte_addr);
 			if (flags & GMEM_PAGE_LOGGED)
 				gmem_dirty_log_wrote(h->mem, pte_addr, 8);
 		}
@@ -442,11 +459,12 @@ static int store_in_page(struct hart *h, uint64_t va, unsigned size,
 			 !(va & (size - 1)) && !h->trig_data &&
 			 pmp_check(h, gpa & ~GUEST_PAGE_MASK, GUEST_PAGE_SIZE,
 				   priv, MMU_STORE))
-			/* the frame is unmarked now; a hart that marks it
-			 * meanwhile syncs, and this hart flushes after the
-			 * instruction (code.c) */
+			/* the frame is unmarked now; a first mark from now
+			 * on finds the entry (gmem_code_stored fences) */
 			tlb_fill(&h->tlb_store[(va >> 12) & (TLB_SIZE - 1)], va,
 				 gpa, page);
+		/* a first mark meanwhile may not have seen the write */
+		gmem_code_stored(h->mem, gpa);
 		return 0;
 	}
 	if (gpa & (size - 1)) {
@@ -522,7 +540,12 @@ bool mmu_jit_fill(struct hart *h, uint64_t va, unsigned size, bool store)
 	if (store && gmem_code_marked(h->mem, gpa))
 		return false;
 	struct tlb_entry *t = store ? h->tlb_store : h->tlb_load;
-	tlb_fill(&t[(va >> 12) & (TLB_SIZE - 1)], va, gpa, page);
+	struct tlb_entry *e = &t[(va >> 12) & (TLB_SIZE - 1)];
+	tlb_fill(e, va, gpa, page);
+	if (store && !gmem_code_fill_ok(h->mem, gpa)) {
+		e->tag = TLB_TAG_EMPTY; /* marked meanwhile: never used */
+		return false;
+	}
 	return true;
 }
 

@@ -294,6 +294,26 @@ static void tlb_sync(void *opaque)
 		hart_service_tlb_flush(self->h);
 }
 
+/*
+ * gmem's store probe (gmem_set_store_probe): a hart's first mark of a code
+ * frame asks whether another hart's store TLB may map it, so that it calls
+ * tlb_sync only then. Another hart's store TLB is read while it runs; the
+ * caller's own is its own (it drops the frame's entries as it marks).
+ */
+static bool store_probe(void *opaque, uint64_t gpa_page)
+{
+	struct virt *vm = opaque;
+
+	for (unsigned i = 0; i < vm->n_harts; i++) {
+		struct virt_hart *t = &vm->harts[i];
+
+		if (t != this_hart && t->h &&
+		    hart_tlb_maps_store(t->h, gpa_page))
+			return true;
+	}
+	return false;
+}
+
 /* ---- console input -------------------------------------------------------- */
 
 static size_t console_input(void *opaque, const uint8_t *buf, size_t len)
@@ -657,6 +677,7 @@ static int build(struct virt *vm, bool keep_pause, struct error *err)
 		return -ENOMEM;
 	/* harts may cache reads of pool frames (docs/memory.md) */
 	gmem_set_tlb_sync(vm->mem, tlb_sync, vm);
+	gmem_set_store_probe(vm->mem, store_probe);
 	if (reclaim_setup(vm, err))
 		return -EINVAL;
 	if (cfg->pool && cfg->share_rate != VIRT_SHARE_OFF) {

@@ -40,27 +40,43 @@
  * by its move (every lowering follows its raise, and the bit's clear is a
  * release its reader synchronises with).
  *
- * A store TLB entry filled before the bit was set is the danger: its
- * stores are never seen. So the hart that sets the bit (a first mark)
- * calls the board's TLB sync (gmem_set_tlb_sync, the one pool frames use)
- * before it reads the bytes. The sync posts a TLB flush to every hart and
+ * With several harts, two kinds of store can miss a first mark: one on
+ * the slow path that read the bit clear before it was set, and one
+ * through a store TLB entry filled before it was set.
+ *
+ * A slow-path store (mmu.c: a store, an AMO or SC, an A/D update) looks
+ * again after it wrote, behind a full fence (gmem_code_stored):
+ *
+ *   hart (first mark)                 hart store, slow path
+ *   set the code bit                  write
+ *   full fence                        full fence
+ *   read the instruction bytes        read the code bit: set -> unmark,
+ *                                       move the generation
+ *
+ * Either the marker reads what was written, or the store moves the
+ * generation, which the marker loaded before it marked (its epoch), so
+ * its next FENCE.I does not keep the epoch.
+ *
+ * Store TLB entries. After the fence the marker asks the board's store
+ * probe (gmem_set_store_probe) whether another hart's store TLB holds an
+ * entry for the frame. A fill publishes its entry, fences, and reads the
+ * bit, taking the entry back before any store uses it if the bit is set
+ * (mmu.c, gmem_code_fill_ok): either the probe sees the entry or the filler sees
+ * the bit. A hart replaces or clears its entries only between its own
+ * accesses, so an entry the probe does not see is not in use. An entry it
+ * sees may be: then, and without a probe, the marker calls the board's
+ * TLB sync (gmem_set_tlb_sync, the one pool frames use) before it reads
+ * the bytes. The sync posts a TLB flush to every hart and
  * returns when each flushed, or is parked, outside hart_run() or in a
  * device model with the request still pending: such a hart serves it
  * before its next guest access (the top of its run loop, after the fence
  * that follows in_run, or hart_device_leave), so none of its stores uses
  * an old entry after the sync returns; "not running" alone would not do,
- * the pending request is what makes it an acknowledgement.
- *
- * A fill racing with the mark. A hart acknowledges only between
- * instructions; take the last acknowledgement B made before its fill F.
- * If it read A's post, then A's set happened before it (the post is a
- * release after the set) and so before F: the translator's fill reads the
- * bit and refuses, and the slow path's gmem_code_store sees the bit, clears
- * it and moves the generation, so its fill maps an unmarked frame. If
- * not, B acknowledges A's post after F, and its flush takes the entry
- * away before B's next guest access, while A waits. A store in flight
- * through an old entry is over when its hart acknowledges, and the
- * acknowledgement is a release that A's wait reads: A reads its bytes.
+ * the pending request is what makes it an acknowledgement. A store in
+ * flight through an old entry is over when its hart acknowledges, and
+ * the acknowledgement is a release that the sync's wait reads. Most first
+ * marks are of frames no other hart stores to, and skip the wait (a
+ * 4-hart boot: docs/jit.md, "Eleventh pass").
  *
  * A second hart that finds the bit already set may not trust its reads
  * until the first marker's sync is over: code_marking counts first marks
@@ -104,9 +120,18 @@ bool gmem_code_mark(struct gmem *gm, uint64_t gpa)
 		atomic_fetch_add(&gm->code_marking, 1);
 		if (!(atomic_fetch_or(w, bit) & bit) && gm->tlb_sync &&
 		    gmem_harts(gm) > 1) {
-			gm->tlb_sync(gm->tlb_sync_opaque);
-			atomic_fetch_add_explicit(&gm->code_syncs, 1,
-						  memory_order_relaxed);
+			/* the probe reads the entries after the bit */
+			atomic_thread_fence(memory_order_seq_cst);
+			if (!gm->store_probe ||
+			    gm->store_probe(gm->tlb_sync_opaque,
+					    gpa & ~GUEST_PAGE_MASK)) {
+				gm->tlb_sync(gm->tlb_sync_opaque);
+				atomic_fetch_add_explicit(&gm->code_syncs, 1,
+							  memory_order_relaxed);
+			} else {
+				atomic_fetch_add_explicit(&gm->code_probed, 1,
+							  memory_order_relaxed);
+			}
 		}
 		atomic_fetch_sub(&gm->code_marking, 1);
 	}
@@ -148,6 +173,28 @@ void gmem_code_store(struct gmem *gm, uint64_t gpa)
 	atomic_fetch_sub(&gm->code_clearing, 1);
 }
 
+void gmem_code_stored(struct gmem *gm, uint64_t gpa)
+{
+	if (gmem_harts(gm) < 2)
+		return; /* the only marker is the storer */
+	atomic_thread_fence(memory_order_seq_cst);
+	gmem_code_store(gm, gpa);
+}
+
+bool gmem_code_fill_ok(struct gmem *gm, uint64_t gpa)
+{
+	if (gmem_harts(gm) < 2)
+		return true;
+	atomic_thread_fence(memory_order_seq_cst);
+	return !gmem_code_marked(gm, gpa);
+}
+
+void gmem_set_store_probe(struct gmem *gm,
+			  bool (*probe)(void *opaque, uint64_t gpa_page))
+{
+	gm->store_probe = probe;
+}
+
 bool gmem_code_smp(const struct gmem *gm)
 {
 	return gm->tlb_sync != NULL;
@@ -156,6 +203,11 @@ bool gmem_code_smp(const struct gmem *gm)
 uint64_t gmem_code_syncs(const struct gmem *gm)
 {
 	return atomic_load_explicit(&gm->code_syncs, memory_order_relaxed);
+}
+
+uint64_t gmem_code_probed(const struct gmem *gm)
+{
+	return atomic_load_explicit(&gm->code_probed, memory_order_relaxed);
 }
 
 uint64_t gmem_code_gen(const struct gmem *gm)

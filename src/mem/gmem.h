@@ -243,19 +243,22 @@ void gmem_get_stats(const struct gmem *gm, struct gmem_stats *st);
  * generation before it writes (code.c has the protocol). Content that
  * stays the same (copy-on-write breaks, sharing, reclaim and swap-in)
  * moves nothing. Harts' stores: no store TLB maps a marked frame (fills
- * ask gmem_code_marked), a store that reaches one moves the generation
- * and unmarks it (gmem_code_store), and the first mark of a frame flushes
- * every hart's TLB through the TLB sync (gmem_set_tlb_sync) before the
- * bytes are read. Without a TLB sync a FENCE.I may skip only when its
- * hart is the only one using this RAM (gmem_code_smp).
+ * ask gmem_code_marked before and gmem_code_fill_ok after), a store that
+ * reaches one moves the generation and unmarks it (gmem_code_store before
+ * it writes, gmem_code_stored after), and the first mark of a frame that
+ * another hart's store TLB may map (gmem_set_store_probe) flushes every
+ * hart's TLB through the TLB sync (gmem_set_tlb_sync) before the bytes
+ * are read. Without a TLB sync a FENCE.I may skip only when its hart is
+ * the only one using this RAM (gmem_code_smp).
  */
 
 /* Mark gpa's frame as holding code, then report whether what the caller
  * reads next can be trusted: false if a host writer may be changing it
  * now (pinned) or another hart's first mark is still syncing; the caller
  * then must not trust it past its next FENCE.I. A first mark with several
- * harts attached calls the TLB sync (the caller's own TLB is flushed too
- * when it is a hart of this RAM). Call before reading the instructions,
+ * harts attached asks the store probe, and calls the TLB sync if another
+ * hart's store TLB may map the frame (the caller's own TLB is flushed
+ * too when it is a hart of this RAM). Call before reading the instructions,
  * holding no lock a hart may wait for. Any thread. */
 bool gmem_code_mark(struct gmem *gm, uint64_t gpa);
 /* Is gpa's frame marked (or a hart store between its unmark and its
@@ -266,10 +269,31 @@ bool gmem_code_marked(struct gmem *gm, uint64_t gpa);
  * the frame is marked, unmark it, then move the generation (also when
  * another store is between the two). Any thread. */
 void gmem_code_store(struct gmem *gm, uint64_t gpa);
+/* A hart wrote gpa other than through its store TLB (after
+ * gmem_code_store): with several harts, look again behind a fence, for a
+ * first mark that read the bit clear meanwhile may not have seen the
+ * write; if marked now, unmark and move as gmem_code_store. Any thread. */
+void gmem_code_stored(struct gmem *gm, uint64_t gpa);
+/* A hart published a store TLB entry for gpa (after gmem_code_marked said
+ * no): may it keep it? With several harts, false if a first mark set the
+ * bit meanwhile; the hart then takes the entry back before any store uses
+ * it. Behind a fence, so that a first mark's store probe sees the entry
+ * or this sees the bit. */
+bool gmem_code_fill_ok(struct gmem *gm, uint64_t gpa);
+/* The board's store probe: may a hart of this RAM other than the calling
+ * thread's own hart hold a store TLB entry for gpa_page? Called by a first
+ * mark with several harts, after its bit is set: false spares the TLB
+ * sync; true (or no probe) calls it. The calling hart's own entries for
+ * the frame are its own business (block.c drops them as it marks). Set at
+ * board set-up, with the TLB sync. */
+void gmem_set_store_probe(struct gmem *gm,
+			  bool (*probe)(void *opaque, uint64_t gpa_page));
 /* Do the marks cover other harts' stores (a TLB sync is set)? */
 bool gmem_code_smp(const struct gmem *gm);
-/* TLB syncs done by first marks so far. */
+/* TLB syncs done by first marks so far, and first marks the store probe
+ * spared one. */
 uint64_t gmem_code_syncs(const struct gmem *gm);
+uint64_t gmem_code_probed(const struct gmem *gm);
 /* The code-write generation: moves after a frame marked as code was (or
  * is about to be) written by a host writer or a hart, or a hart detached.
  * A reader that loads it before reading memory sees every write that

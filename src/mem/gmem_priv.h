@@ -157,6 +157,8 @@ struct gmem {
 	/* the owner's TLB sync (NULL: pooled entries stay NOCACHE) */
 	void (*tlb_sync)(void *opaque);
 	void *tlb_sync_opaque;
+	/* the owner's store-TLB probe for first marks (NULL: always sync) */
+	bool (*store_probe)(void *opaque, uint64_t gpa_page);
 	uint32_t pool_gen;
 	struct gmem_pool_ops pool_ops;
 	/* per frame, the batch it was last offered in (lazily committed);
@@ -182,14 +184,15 @@ struct gmem {
 	/* Code-write log (code.c): one bit per frame some hart decoded
 	 * instructions from since the last hart store to it (a hart store
 	 * clears it), the generation writers of such frames move, the harts
-	 * using this RAM, first marks whose TLB sync is not over yet, and
-	 * how many syncs first marks did. */
+	 * using this RAM, first marks whose TLB sync is not over yet, how
+	 * many syncs first marks did and how many the probe spared. */
 	_Atomic uint64_t *code;
 	_Atomic uint64_t code_gen;
 	atomic_uint harts;
 	atomic_uint code_marking;
 	atomic_uint code_clearing; /* hart stores between unmark and move */
 	_Atomic uint64_t code_syncs;
+	_Atomic uint64_t code_probed;
 
 	/* Dirty log: one bit per frame. */
 	_Atomic uint64_t *dirty;

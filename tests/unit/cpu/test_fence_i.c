@@ -108,7 +108,8 @@ struct rig {
 	bool jit;
 	struct iovec iov; /* the held DMA mapping of FUNC's page */
 	bool mapped;
-	unsigned syncs; /* rig_sync calls */
+	unsigned syncs;	 /* rig_sync calls */
+	unsigned probes; /* rig_probe calls that found an entry */
 };
 
 /*
@@ -135,6 +136,22 @@ static void rig_sync(void *opaque)
 	}
 }
 
+/* The board's store probe (virt.c's store_probe): another hart's store
+ * TLB, the caller being the hart inside hart_run. */
+static bool rig_probe(void *opaque, uint64_t gpa_page)
+{
+	struct rig *r = opaque;
+	struct hart *hs[] = { r->a, r->b, r->c };
+
+	for (unsigned i = 0; i < 3; i++)
+		if (hs[i] && !atomic_load(&hs[i]->in_run) &&
+		    hart_tlb_maps_store(hs[i], gpa_page)) {
+			r->probes++;
+			return true;
+		}
+	return false;
+}
+
 static struct hart *make_hart(struct rig *r, uint64_t id, uint64_t pc)
 {
 	struct hart_config cfg = {
@@ -147,18 +164,26 @@ static struct hart *make_hart(struct rig *r, uint64_t id, uint64_t pc)
 	return h;
 }
 
-/* harts: 1 (A alone), 2 (B stores) or 3 (B and C store); sync: the
- * board's TLB sync is set (other harts' stores are logged) */
-static void rig_init(struct rig *r, bool jit, unsigned harts, bool sync,
-		     uint64_t pc_writers)
+enum rig_sync {
+	NO_SYNC,    /* a board without a TLB sync */
+	SYNC,	    /* every first mark syncs (no store probe) */
+	SYNC_PROBE, /* as the board: only when the probe finds an entry */
+};
+
+/* harts: 1 (A alone), 2 (B stores) or 3 (B and C store); sync: whether
+ * the board's TLB sync is set (other harts' stores are logged) */
+static void rig_init(struct rig *r, bool jit, unsigned harts,
+		     enum rig_sync sync, uint64_t pc_writers)
 {
 	memset(r, 0, sizeof(*r));
 	vclock_init(&r->clock);
 	r->jit = jit;
 	r->mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
 	assert_non_null(r->mem);
-	if (sync)
+	if (sync != NO_SYNC)
 		gmem_set_tlb_sync(r->mem, rig_sync, r);
+	if (sync == SYNC_PROBE)
+		gmem_set_store_probe(r->mem, rig_probe);
 	load_programs(r->mem);
 	r->a = make_hart(r, 0, CODE);
 	r->a->s.x[9] = FUNC;
@@ -262,21 +287,30 @@ static void check_rounds(struct rig *r, bool keeps)
 		assert_int_equal(r->a->bc.fence_i_kept, 0);
 	else /* the rounds without a write */
 		assert_true(r->a->bc.fence_i_kept >= ROUNDS / 2 - 1);
-	print_message("%s: %llu of %d fence.i kept the epoch, %u syncs\n",
+	print_message("%s: %llu of %d fence.i kept the epoch, %u syncs, "
+		      "%u probes found an entry\n",
 		      r->jit ? "jit" : "interp",
 		      (unsigned long long)r->a->bc.fence_i_kept, ROUNDS,
-		      r->syncs);
+		      r->syncs, r->probes);
 }
 
+/* sync: with the board's TLB sync, both with and without its probe */
 static void one_writer(enum writer w, unsigned harts, bool sync,
 		       uint64_t pc_writers)
 {
 	for (int jit = 0; jit < 2; jit++) {
-		struct rig r;
-		rig_init(&r, jit, harts, sync, pc_writers);
-		rounds(&r, w);
-		check_rounds(&r, (harts == 1 || sync) && w != W_DMA_HELD);
-		rig_destroy(&r);
+		for (int probe = 0; probe <= sync; probe++) {
+			struct rig r;
+			rig_init(&r, jit, harts,
+				 !sync	 ? NO_SYNC
+				 : probe ? SYNC_PROBE
+					 : SYNC,
+				 pc_writers);
+			rounds(&r, w);
+			check_rounds(&r,
+				     (harts == 1 || sync) && w != W_DMA_HELD);
+			rig_destroy(&r);
+		}
 	}
 }
 
@@ -334,10 +368,11 @@ static void test_other_hart_amo(void **state)
 static void test_other_harts_filled_first(void **state)
 {
 	(void)state;
-	for (int jit = 0; jit < 2; jit++) {
+	for (int jit = 0; jit < 4; jit++) { /* bit 1: the store probe */
 		for (int amo = 0; amo < 2; amo++) {
 			struct rig r;
-			rig_init(&r, jit, 3, true, amo ? CODE_AMO : CODE_B);
+			rig_init(&r, jit & 1, 3, jit & 2 ? SYNC_PROBE : SYNC,
+				 amo ? CODE_AMO : CODE_B);
 			struct hart *hs[] = { r.b, r.c };
 			for (unsigned i = 0; i < 2; i++) {
 				/* the same bytes: f still returns 1; twice so
@@ -355,7 +390,14 @@ static void test_other_harts_filled_first(void **state)
 			}
 			rounds(&r, W_HARTS);
 			check_rounds(&r, true);
-			assert_true(r.syncs >= 1);
+			if (!amo) /* B's and C's entries */
+				assert_true(r.syncs >= 1);
+			/* with the probe, a sync only for an entry it found
+			 * (the interpreter's AMOs never fill: none) */
+			if (jit & 2)
+				assert_int_equal(r.syncs, r.probes);
+			if ((jit & 2) && amo && !(jit & 1))
+				assert_int_equal(r.syncs, 0);
 			rig_destroy(&r);
 		}
 	}
@@ -368,7 +410,7 @@ static void test_other_hart_gone(void **state)
 	(void)state;
 	for (int jit = 0; jit < 2; jit++) {
 		struct rig r;
-		rig_init(&r, jit, 2, false, CODE_B);
+		rig_init(&r, jit, 2, NO_SYNC, CODE_B);
 		int cur = 1;
 		for (int k = 0; k < 8; k++) {
 			run_to_wfi(r.a);
@@ -502,6 +544,108 @@ static void test_code_mark_sync(void **state)
 	gmem_destroy(mem);
 }
 
+/* The board's store probe stands for the other harts' store TLBs. */
+static bool probe_answer;
+static unsigned probe_calls;
+
+static bool fake_probe(void *opaque, uint64_t gpa_page)
+{
+	(void)opaque;
+	assert_int_equal(gpa_page, FUNC & ~GUEST_PAGE_MASK);
+	probe_calls++;
+	return probe_answer;
+}
+
+static void test_code_mark_probe(void **state)
+{
+	(void)state;
+	struct gmem *mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
+	assert_non_null(mem);
+	inner_mem = mem;
+	inner_calls = 0;
+	gmem_set_tlb_sync(mem, inner_sync, NULL);
+	gmem_set_store_probe(mem, fake_probe);
+	gmem_hart_attach(mem);
+	/* one hart: neither the probe nor the sync */
+	assert_true(gmem_code_mark(mem, FUNC));
+	assert_int_equal(probe_calls, 0);
+	assert_int_equal(inner_calls, 0);
+	/* one hart: a store looks no further, a fill keeps its entry */
+	uint64_t g = gmem_code_gen(mem);
+	gmem_code_stored(mem, FUNC);
+	assert_int_equal(gmem_code_gen(mem), g);
+	assert_true(gmem_code_fill_ok(mem, FUNC));
+	gmem_code_store(mem, FUNC); /* unmarked again */
+
+	gmem_hart_attach(mem);
+	/* no other store TLB maps it: no sync */
+	probe_answer = false;
+	assert_true(gmem_code_mark(mem, FUNC));
+	assert_int_equal(probe_calls, 1);
+	assert_int_equal(inner_calls, 0);
+	assert_int_equal(gmem_code_probed(mem), 1);
+	assert_int_equal(gmem_code_syncs(mem), 0);
+	/* marked already: asked no more */
+	assert_true(gmem_code_mark(mem, FUNC));
+	assert_int_equal(probe_calls, 1);
+
+	/* a slow store that read the bit clear, then the first mark, then
+	 * the write: its look after moves the generation the marker loaded
+	 * before, and unmarks */
+	gmem_code_store(mem, FUNC);
+	assert_false(gmem_code_marked(mem, FUNC));
+	g = gmem_code_gen(mem);
+	assert_true(gmem_code_mark(mem, FUNC));
+	gmem_code_stored(mem, FUNC);
+	assert_true(gmem_code_gen(mem) > g);
+	assert_false(gmem_code_marked(mem, FUNC));
+	/* and a store that finds it unmarked moves nothing */
+	g = gmem_code_gen(mem);
+	gmem_code_stored(mem, FUNC);
+	assert_int_equal(gmem_code_gen(mem), g);
+
+	/* a fill published, then the first mark: the fill gives it back */
+	assert_false(gmem_code_marked(mem, FUNC));
+	assert_true(gmem_code_fill_ok(mem, FUNC));
+	assert_true(gmem_code_mark(mem, FUNC));
+	assert_false(gmem_code_fill_ok(mem, FUNC));
+	assert_int_equal(inner_calls, 0);
+
+	/* another hart's store TLB maps it: the sync, as without a probe */
+	gmem_code_store(mem, FUNC);
+	probe_answer = true;
+	assert_true(gmem_code_mark(mem, FUNC));
+	assert_int_equal(probe_calls, 4);
+	assert_int_equal(inner_calls, 1);
+	assert_int_equal(gmem_code_syncs(mem), 1);
+	assert_int_equal(gmem_code_probed(mem), 3);
+	gmem_hart_detach(mem);
+	gmem_hart_detach(mem);
+	gmem_destroy(mem);
+}
+
+/* hart_tlb_maps_store, the probe's answer for one hart */
+static void test_tlb_maps_store(void **state)
+{
+	(void)state;
+	for (int jit = 0; jit < 2; jit++) {
+		struct rig r;
+		rig_init(&r, jit, 2, SYNC_PROBE, CODE_B);
+		assert_false(hart_tlb_maps_store(r.b, FUNC & ~GUEST_PAGE_MASK));
+		/* B's stores to f fill its store TLB (the second through the
+		 * translator's fill when it runs translated) */
+		r.b->s.x[15] = li_a0(1);
+		run_to_wfi(r.b);
+		run_to_wfi(r.b);
+		assert_true(hart_tlb_maps_store(r.b, FUNC & ~GUEST_PAGE_MASK));
+		assert_false(hart_tlb_maps_store(r.b, CODE & ~GUEST_PAGE_MASK));
+		assert_false(hart_tlb_maps_store(r.a, FUNC & ~GUEST_PAGE_MASK));
+		tlb_flush_all(r.b);
+		assert_false(hart_tlb_maps_store(r.b, FUNC & ~GUEST_PAGE_MASK));
+		rig_destroy(&r);
+	}
+}
+
 /*
  * Two harts on two threads, with a TLB sync like the board's (virt.c's
  * tlb_sync: post, wait for each other hart, serve one's own meanwhile).
@@ -515,7 +659,21 @@ static _Thread_local struct hart *thread_hart;
 struct sync_rig {
 	struct hart *h[2];
 	_Atomic unsigned syncs;
+	_Atomic unsigned probes; /* probes that found an entry */
 };
+
+static bool threads_probe(void *opaque, uint64_t gpa_page)
+{
+	struct sync_rig *r = opaque;
+
+	for (unsigned i = 0; i < 2; i++)
+		if (r->h[i] != thread_hart &&
+		    hart_tlb_maps_store(r->h[i], gpa_page)) {
+			atomic_fetch_add(&r->probes, 1);
+			return true;
+		}
+	return false;
+}
 
 static void threads_sync(void *opaque)
 {
@@ -593,13 +751,16 @@ static void test_threads(void **state)
 		WFI,
 	};
 
-	for (int jit = 0; jit < 2; jit++) {
+	for (int v = 0; v < 4; v++) {
+		bool jit = v & 1, probe = v & 2;
 		struct vclock clock;
 		struct sync_rig r = { 0 };
 		vclock_init(&clock);
 		struct gmem *mem = gmem_create(RAM_BASE, RAM_SIZE, NULL);
 		assert_non_null(mem);
 		gmem_set_tlb_sync(mem, threads_sync, &r);
+		if (probe)
+			gmem_set_store_probe(mem, threads_probe);
 		uint32_t f[] = { li_a0(0), i_type(0x67, 0, 0, 1, 0) };
 		uint32_t zero[2] = { 0, 0 };
 		assert_int_equal(gmem_write(mem, CODE, a, sizeof(a)), 0);
@@ -637,13 +798,14 @@ static void test_threads(void **state)
 		/* f never returned less than the k read before the fence.i */
 		assert_int_equal(r.h[0]->s.x[31], 0);
 		assert_int_equal(r.h[0]->s.x[10], KMAX);
-		print_message("%s: %llu calls, %llu of %llu fence.i kept the "
-			      "epoch, %u syncs\n",
+		print_message("%s%s: %llu calls, %llu of %llu fence.i kept "
+			      "the epoch, %u syncs, %u probes found an entry\n",
 			      jit ? "jit" : "interp",
+			      probe ? " with the store probe" : "",
 			      (unsigned long long)r.h[0]->s.x[6],
 			      (unsigned long long)r.h[0]->bc.fence_i_kept,
 			      (unsigned long long)r.h[0]->bc.fence_i,
-			      atomic_load(&r.syncs));
+			      atomic_load(&r.syncs), atomic_load(&r.probes));
 		hart_destroy(r.h[0]);
 		hart_destroy(r.h[1]);
 		gmem_destroy(mem);
@@ -655,6 +817,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_code_log),
 		cmocka_unit_test(test_code_mark_sync),
+		cmocka_unit_test(test_code_mark_probe),
+		cmocka_unit_test(test_tlb_maps_store),
 		cmocka_unit_test(test_host_write),
 		cmocka_unit_test(test_dma_write),
 		cmocka_unit_test(test_dma_write_held),
