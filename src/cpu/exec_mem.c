@@ -5,6 +5,7 @@
  */
 #include "cpu/exec.h"
 
+#include <sched.h>
 #include <string.h>
 
 /* What a load writes where: integer loads extend into rd, FP loads fill
@@ -212,6 +213,18 @@ void op_fence(struct hart *h, const struct insn *in)
 	/* Harts run on host threads: a full host barrier gives at least the
 	 * ordering any RVWMO FENCE asks for. */
 	atomic_thread_fence(memory_order_seq_cst);
+	/* Pause-loop exiting: a hart spinning on a lock (Linux's
+	 * cpu_relax() is a PAUSE) may wait for a vCPU that the host has not
+	 * scheduled, when there are more harts than host CPUs; after a
+	 * spin's worth of PAUSEs, give the host CPU away. The spin may wait
+	 * for time to pass (jiffies): the timers are polled at the next
+	 * block boundary, not after the next HART_POLL_BLOCKS. */
+	if (in->raw == INSN_PAUSE && ++h->pause_spins >= HART_PAUSE_YIELD) {
+		h->pause_spins = 0;
+		h->pause_yields++;
+		sched_yield();
+		hart_request(h, HART_EV_IRQ);
+	}
 	NEXT_INSN(h, in);
 }
 

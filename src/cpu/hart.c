@@ -100,7 +100,8 @@ void hart_destroy(struct hart *h)
 		  "hart %llu code: %llu fence.i (%llu kept the epoch), %llu "
 		  "epoch moves, %llu TLB syncs for first marks (%llu spared by "
 		  "the store probe; all harts); "
-		  "%llu blocks decoded, %llu arena resets, %llu idle trims",
+		  "%llu blocks decoded, %llu arena resets, %llu idle trims, "
+		  "%llu pause-loop yields",
 		  (unsigned long long)h->hartid,
 		  (unsigned long long)h->bc.fence_i,
 		  (unsigned long long)h->bc.fence_i_kept,
@@ -109,7 +110,8 @@ void hart_destroy(struct hart *h)
 		  (unsigned long long)gmem_code_probed(h->mem),
 		  (unsigned long long)h->bc.decodes,
 		  (unsigned long long)h->bc.arena_resets,
-		  (unsigned long long)h->bc.trims);
+		  (unsigned long long)h->bc.trims,
+		  (unsigned long long)h->pause_yields);
 	jit_destroy(h);
 	bcache_destroy(&h->bc);
 	free(h);
@@ -325,10 +327,17 @@ static void wake(struct hart *h)
 			NULL, NULL, 0);
 }
 
+/* Requests a parked hart need not wake for: it counts as done
+ * (hart_request_done) and serves them before its next guest access. A
+ * guest's flush_tlb_all() asks every hart, idle ones included: woken,
+ * each would flush, run its idle loop to the next WFI and park again. */
+#define HART_REQS_LAZY (HART_REQ_TLB_FLUSH | HART_REQ_FENCE_I)
+
 void hart_request(struct hart *h, unsigned reqs)
 {
 	atomic_fetch_or(&h->requests, reqs);
-	wake(h);
+	if (reqs & ~HART_REQS_LAZY)
+		wake(h);
 }
 
 bool hart_request_done(struct hart *h, unsigned reqs)
@@ -435,6 +444,9 @@ void hart_park(struct hart *h, uint64_t timeout_ns)
 			wait_ns = t;
 	}
 	atomic_store(&h->parked, 1);
+	/* the lazy requests so far: they do not end the park, and the futex
+	 * waits for a requests word of 0 */
+	hart_service_requests(h);
 	if (!hart_wake_pending(h) && wait_ns > 0) {
 		struct timespec ts = {
 			.tv_sec = (time_t)(wait_ns / 1000000000ULL),

@@ -145,7 +145,9 @@ void hart_set_mtimecmp(struct hart *h, uint64_t val);
 uint64_t hart_get_mtimecmp(const struct hart *h);
 /* The SBI TIME extension (built-in SBI): STIP pending while time >= val. */
 void hart_set_sbi_timer(struct hart *h, uint64_t val);
-/* Post requests (enum hart_request bits) and wake the hart if parked. */
+/* Post requests (enum hart_request bits) and wake the hart if parked,
+ * except for TLB_FLUSH and FENCE_I alone: a parked hart serves those when
+ * it wakes for something else, before its next guest access. */
 void hart_request(struct hart *h, unsigned reqs);
 /* True once none of reqs is still waiting for h, or h is parked or outside
  * hart_run() (waiting for a pCPU, paused): such a hart handles its requests

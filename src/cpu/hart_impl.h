@@ -461,6 +461,9 @@ struct hart {
 	uint64_t mip_timer;
 	int poll_countdown;
 	int64_t budget;
+	/* PAUSEs since the last yield (op_fence), and the yields */
+	unsigned pause_spins;
+	uint64_t pause_yields;
 	/* translated code counts down jit_left instead of instret and budget
 	 * (one counter); jit_sync credits jit_left0 - jit_left to both */
 	int64_t jit_left, jit_left0;
@@ -501,6 +504,11 @@ struct hart {
 };
 
 #define HART_EV_IRQ (1u << 16)
+/* Zihintpause's PAUSE: FENCE with predecessor W, successor none. */
+#define INSN_PAUSE 0x0100000fu
+/* PAUSEs a hart spins through before it yields its host CPU (op_fence):
+ * at ~30 ns a turn of Linux's spin loops, a few microseconds. */
+#define HART_PAUSE_YIELD 64
 /* How many blocks run between timer polls (time is read from the host
  * clock only this often; ~10-50 us of guest execution). */
 #define HART_POLL_BLOCKS 1024

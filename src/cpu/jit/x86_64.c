@@ -769,6 +769,8 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 	case OP_AMOOR_W:
 	case OP_AMOOR_D: return jx_atomic(t, in);
 	case OP_FENCE: {
+		if (in->raw == INSN_PAUSE)
+			return fallback(t, in); /* may yield (op_fence) */
 		/* x86-64 keeps every order RVWMO asks of loads and stores
 		 * but store -> load: only a fence ordering earlier writes
 		 * (W, O) before later reads (R, I) needs mfence (the
