@@ -61,13 +61,13 @@
  * probe (gmem_set_store_probe) whether another hart's store TLB holds an
  * entry for the frame. A fill publishes its entry, fences, and reads the
  * bit, taking the entry back before any store uses it if the bit is set
- * (mmu.c, gmem_code_fill_ok): either the probe sees the entry or the filler sees
- * the bit. A hart replaces or clears its entries only between its own
- * accesses, so an entry the probe does not see is not in use. An entry it
- * sees may be: then, and without a probe, the marker calls the board's
- * TLB sync (gmem_set_tlb_sync, the one pool frames use) before it reads
- * the bytes. The sync posts a TLB flush to every hart and
- * returns when each flushed, or is parked, outside hart_run() or in a
+ * (mmu.c, gmem_code_fill_ok): either the probe sees the entry or the
+ * filler sees the bit. A hart replaces or clears its entries only between
+ * its own accesses, so an entry the probe does not see is not in use. An
+ * entry it sees may be: then, and without a probe, the marker calls the
+ * board's TLB sync (gmem_set_tlb_sync, the one pool frames use) before it
+ * reads the bytes. The sync posts a TLB flush to every hart and returns
+ * when each flushed, or is parked, outside hart_run() or in a
  * device model with the request still pending: such a hart serves it
  * before its next guest access (the top of its run loop, after the fence
  * that follows in_run, or hart_device_leave), so none of its stores uses
