@@ -357,8 +357,7 @@ void hart_service_tlb_flush(struct hart *h)
 
 void hart_service_requests(struct hart *h)
 {
-	unsigned mine = atomic_load(&h->requests) &
-			(HART_REQ_TLB_FLUSH | HART_REQ_FENCE_I);
+	unsigned mine = atomic_load(&h->requests) & HART_REQS_LAZY;
 	if (mine) {
 		atomic_fetch_and(&h->requests, ~mine);
 		handle_requests(h, mine);

@@ -6,7 +6,6 @@
  * IPI (7), RFENCE (8), HSM (9), SRST (10), PMU probing (11, absent), DBCN
  * (12). Every argument is guest-controlled and checked here.
  */
-#include <sched.h>
 #include <stdint.h>
 
 #include "machine/virt_impl.h"
@@ -148,22 +147,12 @@ static struct sbiret rfence(struct virt_hart *vh, unsigned long fid,
 		return r;
 	/* The caller may rely on the fence being done when the call returns
 	 * (it is about to reuse the page): wait for every target to reach a
-	 * block boundary, serving fences aimed at us meanwhile. With more
-	 * harts than host CPUs a target may be waiting for ours: yield it. */
+	 * block boundary, serving fences aimed at us meanwhile. */
 	struct virt *vm = vh->vm;
-	for (unsigned i = 0; i < vm->n_harts; i++) {
-		struct virt_hart *t = &vm->harts[i];
-		if (t == vh)
-			continue;
-		for (unsigned spins = 0; !hart_request_done(t->h, req) &&
-					 atomic_load(&t->hsm) != HSM_STOPPED &&
-					 !atomic_load(&vm->stopping);
-		     spins++) {
-			hart_service_requests(vh->h);
-			if (spins >= 64)
-				sched_yield();
-		}
-	}
+	for (unsigned i = 0; i < vm->n_harts; i++)
+		if (&vm->harts[i] != vh)
+			virt_wait_hart(vm, &vm->harts[i], req, vh->h,
+				       hart_service_requests);
 	hart_service_requests(vh->h);
 	return r;
 }

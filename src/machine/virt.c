@@ -278,20 +278,27 @@ static void tlb_sync(void *opaque)
 	for (unsigned i = 0; i < vm->n_harts; i++) {
 		struct virt_hart *t = &vm->harts[i];
 
-		for (unsigned spins = 0;
-		     t != self && t->h &&
-		     !hart_request_done(t->h, HART_REQ_TLB_FLUSH) &&
-		     atomic_load(&t->hsm) != HSM_STOPPED &&
-		     !atomic_load(&vm->stopping);
-		     spins++) {
-			if (self)
-				hart_service_tlb_flush(self->h);
-			if (spins >= 64)
-				sched_yield();
-		}
+		if (t != self && t->h)
+			virt_wait_hart(vm, t, HART_REQ_TLB_FLUSH,
+				       self ? self->h : NULL,
+				       hart_service_tlb_flush);
 	}
 	if (self)
 		hart_service_tlb_flush(self->h);
+}
+
+void virt_wait_hart(struct virt *vm, struct virt_hart *t, unsigned req,
+		    struct hart *self, void (*serve)(struct hart *self))
+{
+	for (unsigned spins = 0;
+	     !hart_request_done(t->h, req) &&
+	     atomic_load(&t->hsm) != HSM_STOPPED && !atomic_load(&vm->stopping);
+	     spins++) {
+		if (self)
+			serve(self);
+		if (spins >= 64)
+			sched_yield();
+	}
 }
 
 /*

@@ -158,6 +158,13 @@ void virt_post_event(struct virt *vm, enum virt_event ev, int code);
 void virt_console_write(struct virt *vm, const uint8_t *buf, size_t len);
 /* Wake harts waiting in HSM STOPPED / SUSPENDED. */
 void virt_hsm_kick(struct virt *vm);
+/* Wait until hart t is done with req (hart_request_done), stopped, or the
+ * VM stops. Meanwhile serve(self) answers what is asked of the caller's own
+ * hart (self may be NULL: not a hart), so that two harts waiting for each
+ * other go on; after 64 spins each turn yields the host CPU, which t may
+ * be waiting for when there are more harts than host CPUs. */
+void virt_wait_hart(struct virt *vm, struct virt_hart *t, unsigned req,
+		    struct hart *self, void (*serve)(struct hart *self));
 
 /* virt_io.c: create the configured virtio devices and map their slots
  * (after the PLIC exists); destroy them (before the PLIC goes). */
