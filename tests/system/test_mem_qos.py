@@ -99,11 +99,15 @@ def test_admission_and_balloon_policy(daemon, guest):
         cons[name].expect(MARKER)
 
     # 1 GiB of guests on 640 MiB: the low-share VM is ballooned (toward
-    # 128 MiB, at most 65 % of its memory), the high-share one is not
-    lo = wait_mem(daemon, "lo", "balloon inflated",
-                  lambda m: m["balloon_size"] >= BALLOON_MAX - 8 * MiB)
+    # 128 MiB, at most 65 % of its memory), the high-share one is not.
+    # The balloon also leaves the guest its active memory and a headroom:
+    # while the guest boots, that estimate (every page it wrote, until its
+    # own statistics arrive) may hold the first balloon a few MiB short of
+    # the cap; later rounds reach it
+    lo = wait_mem(daemon, "lo", "balloon inflated to its cap",
+                  lambda m: m["balloon_target"] == BALLOON_MAX and
+                  m["balloon_size"] >= BALLOON_MAX - 8 * MiB)
     assert lo["target"] < 256 * MiB, lo
-    assert lo["balloon_target"] == BALLOON_MAX, lo
     hi = mem(api, "hi")
     assert hi["target"] == 512 * MiB and hi["balloon_size"] == 0, hi
     assert guest_mem_total(cons["lo"]) < 200 * MiB
