@@ -4,7 +4,8 @@
  * Entered in M-mode at 0x80000000 with a0 = hartid.  Hart 0 clears .bss,
  * sets up a stack and FP state and calls main(); other harts park in WFI.
  * main()'s return value goes to HTIF tohost: 0 becomes 1 (pass), N becomes
- * (N << 1) | 1 (fail with exit status N).
+ * (N << 1) | 1 (fail with exit status N); then the hart waits in WFI for
+ * the host to end the run (a spin there would count in profiles).
  */
 	.section .text.init, "ax", @progbits
 	.option norvc
@@ -27,6 +28,7 @@ _start:
 	fence
 	la	t0, tohost
 3:	sd	a0, 0(t0)
+	wfi			/* until the host sees it: no spinning to profile */
 	j	3b
 park:
 	wfi
