@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,11 +83,17 @@ void hart_destroy(struct hart *h)
 	if (!h)
 		return;
 	const struct jit_stats *js = jit_stats(h);
+	uint8_t pin[32];
+	char pinned[32 * 4 + 1] = "";
+	for (unsigned k = 0, n = jit_pinned(h, pin); k < n; k++)
+		snprintf(pinned + strlen(pinned),
+			 sizeof(pinned) - strlen(pinned), " x%u", pin[k]);
 	if (js)
 		log_debug("cpu",
 			  "hart %llu jit: %llu blocks, %llu insns (%llu by "
 			  "handler), %llu bytes, %llu ns, %llu flushes, %llu "
-			  "entries, %llu links",
+			  "entries, %llu links, %llu repins (pinned:%s), %llu "
+			  "accesses sharing a lookup",
 			  (unsigned long long)h->hartid,
 			  (unsigned long long)js->blocks,
 			  (unsigned long long)js->insns,
@@ -95,7 +102,9 @@ void hart_destroy(struct hart *h)
 			  (unsigned long long)js->ns,
 			  (unsigned long long)js->flushes,
 			  (unsigned long long)js->entries,
-			  (unsigned long long)js->links);
+			  (unsigned long long)js->links,
+			  (unsigned long long)js->repins, pinned,
+			  (unsigned long long)js->run_shared);
 	log_debug("cpu",
 		  "hart %llu code: %llu fence.i (%llu kept the epoch), %llu "
 		  "epoch moves, %llu TLB syncs for first marks (%llu spared by "

@@ -368,6 +368,63 @@ static uint32_t jd_insn(uint64_t *s, unsigned i, unsigned n)
 	}
 }
 
+/* A load or store like w (same opcode and base) with funct3 f3, offset
+ * imm and rd (or rs2) r. */
+static uint32_t jd_access_like(uint32_t w, uint32_t f3, int32_t imm, uint32_t r)
+{
+	uint32_t u = (uint32_t)imm, op = w & 0x7f;
+	uint32_t keep = (w & (31u << 15)) | f3 << 12;
+	if (op == 0x03)
+		return (u & 0xfff) << 20 | keep | r << 7 | op;
+	return ((u >> 5) & 0x7f) << 25 | r << 20 | keep | (u & 31) << 7 | op;
+}
+
+/* Runs of loads or stores off one base register, as in prologues and
+ * epilogues (the translator gives them one TLB lookup): half the accesses
+ * off the data window or the end of RAM are followed by another, mostly
+ * of the same size or narrower, with a nearby offset a multiple of its
+ * size away; a quarter of the runs start next to the page boundary in the
+ * window, or the end of RAM, so that they cross it. */
+static void jd_runs(struct jd_prog *p, uint64_t *s)
+{
+	bool cont = false;
+	for (unsigned i = 1; i < p->n; i++) {
+		uint32_t prev = p->code[i - 1], op = prev & 0x7f;
+		uint32_t base = (prev >> 15) & 31, f3 = (prev >> 12) & 7;
+		bool was = cont;
+		cont = false;
+		if ((op != 0x03 && op != 0x23) || (base != 1 && base != 5) ||
+		    jd_rng(s) % 2)
+			continue;
+		int32_t size = 1 << (f3 & 3);
+		/* the next: mostly as wide or narrower (lb/lbu ... ld, sb
+		 * ... sd), which may share the lookup, else any */
+		uint32_t e = (uint32_t)(jd_rng(s) % 4
+						? jd_rng(s) % ((f3 & 3) + 1)
+						: jd_rng(s) % 4);
+		uint32_t nf3 = e |
+			       (op == 0x03 && e < 3 && jd_rng(s) % 2 ? 4 : 0);
+		int32_t imm = op == 0x03 ? (int32_t)prev >> 20
+					 : ((int32_t)prev >> 25) * 32 +
+						   (int32_t)((prev >> 7) & 31);
+		/* rd or rs2: not a reserved register */
+		uint32_t r = 6 + (uint32_t)(jd_rng(s) % 26);
+		if (!was && jd_rng(s) % 4 == 0) {
+			/* x1 is at a page boundary, x5 1 KiB before the
+			 * end of RAM */
+			imm = (base == 5 ? 1024 : 0) +
+			      size * ((int32_t)(jd_rng(s) % 4) - 3);
+			uint32_t own = (prev >> (op == 0x03 ? 7 : 20)) & 31;
+			p->code[i - 1] = jd_access_like(prev, f3, imm, own);
+		}
+		imm += (1 << e) * ((int32_t)(jd_rng(s) % 9) - 4);
+		if (imm < -2048 || imm > 2047)
+			continue;
+		p->code[i] = jd_access_like(prev, nf3, imm, r);
+		cont = true;
+	}
+}
+
 /* n <= 500: offsets of jalr and self-modifying stores are 12-bit */
 static void jd_generate(struct jd_prog *p, uint64_t seed, unsigned n)
 {
@@ -377,6 +434,7 @@ static void jd_generate(struct jd_prog *p, uint64_t seed, unsigned n)
 	p->n = n;
 	for (unsigned i = 0; i < n; i++)
 		p->code[i] = jd_insn(&s, i, n);
+	jd_runs(p, &s);
 	for (unsigned r = 0; r < 32; r++) {
 		p->x[r] = jd_value(&s);
 		p->f[r] = jd_value(&s);

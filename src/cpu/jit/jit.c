@@ -82,6 +82,19 @@ static void jc_clear(struct jit *j)
 	memset(j->jc, 0xff, sizeof(j->jc));
 }
 
+/* The pinned registers before the first samples: a5, sp, a4, a0, s0, a3,
+ * a1, a2, the most used by static count in Debian's riscv64 libc. */
+static const uint8_t default_pin[JIT_PINNED] = { 15, 2, 14, 10, 8, 13, 11, 12 };
+
+/* The dispatcher's entry and exits, which load and store j->pin, at the
+ * start of the (empty) code cache. */
+static void emit_stubs(struct jit *j)
+{
+	j->used = 0;
+	jit_be_stubs(j);
+	j->stubs_end = j->used;
+}
+
 int jit_create(struct hart *h)
 {
 	struct jit *j = calloc(1, sizeof(*j));
@@ -119,8 +132,12 @@ int jit_create(struct hart *h)
 		free(j);
 		return err;
 	}
-	jit_be_stubs(j);
-	j->stubs_end = j->used;
+	memcpy(j->pin, default_pin, sizeof(j->pin));
+	j->repin_samples = JIT_REPIN_SAMPLES;
+	const char *rs = getenv("SV_JIT_REPIN_SAMPLES");
+	if (rs && atoi(rs) > 0)
+		j->repin_samples = (uint32_t)atoi(rs);
+	emit_stubs(j);
 	j->committed = (j->used + 4095) & ~(size_t)4095;
 	j->exits_used = 1;
 	jc_clear(j);
@@ -190,8 +207,72 @@ void jit_flush(struct hart *h)
 	j->n_linked = 0;
 	jc_clear(j);
 	j->stats.flushes++;
+	j->gen_blocks = 0;
 	h->jit_gen++; /* every block's translation is now stale */
 	h->jit_link = 0;
+}
+
+/* Pin the JIT_PINNED guest registers the samples used most, if they
+ * were used enough more than the pinned ones (see jit_impl.h): a flush
+ * and new stubs. */
+static void repin(struct hart *h, struct jit *j)
+{
+	uint8_t best[JIT_PINNED];
+	bool taken[32] = { [0] = true };
+	uint64_t w_best = 0, w_cur = 0;
+	for (unsigned k = 0; k < JIT_PINNED; k++) {
+		unsigned g = 0;
+		for (unsigned r = 1; r < 32; r++)
+			if (!taken[r] && (!g || j->use[r] > j->use[g]))
+				g = r;
+		taken[g] = true;
+		best[k] = (uint8_t)g;
+		w_best += j->use[g];
+		w_cur += j->use[j->pin[k]];
+	}
+	/* the gain, in accesses per instruction x 256 */
+	uint64_t gain = (w_best - w_cur) / j->weight;
+	if (w_best > w_cur + w_cur / JIT_REPIN_GAIN &&
+	    gain >= 1u << JIT_REPIN_MIN_SHIFT &&
+	    gain * JIT_REPIN_PAYBACK >= j->gen_blocks) {
+		_Static_assert(JIT_PINNED == 8, "the log names eight");
+		log_debug(
+			"cpu",
+			"hart %llu: new pinned registers x%u x%u x%u x%u "
+			"x%u x%u x%u x%u (%llu/256 fewer accesses to the hart "
+			"per instruction; %llu blocks to translate again)",
+			(unsigned long long)h->hartid, best[0], best[1],
+			best[2], best[3], best[4], best[5], best[6], best[7],
+			(unsigned long long)gain,
+			(unsigned long long)j->gen_blocks);
+		memcpy(j->pin, best, sizeof(j->pin));
+		jit_flush(h);
+		emit_stubs(j);
+		j->stats.repins++;
+	}
+	/* older samples count half in the next choice */
+	for (unsigned r = 0; r < 32; r++)
+		j->use[r] /= 2;
+	j->weight /= 2;
+	j->samples = 0;
+}
+
+/* The block b that the dispatcher enters after the countdown ran out:
+ * its profile is one sample of what the guest runs. False when a new
+ * pinned set left b without a translation. */
+static bool sample(struct hart *h, struct jit *j, struct block *b)
+{
+	const uint8_t *p = j->rw + ((const uint8_t *)b->jit_chain - j->rx) -
+			   JIT_PROFILE_BYTES;
+	uint32_t per_insn = (1u << 16) / b->n; /* 1/n, x 2^16 */
+	j->sample = false;
+	for (unsigned r = 1; r < 32; r++)
+		j->use[r] += (p[r] * per_insn) >> 8;
+	j->weight++;
+	if (++j->samples < j->repin_samples)
+		return true;
+	repin(h, j);
+	return b->jit_gen == h->jit_gen || jit_translate(h, b);
 }
 
 void jit_trim(struct hart *h)
@@ -241,6 +322,7 @@ bool jit_translate(struct hart *h, struct block *b)
 		return false;
 	}
 	b->jit_gen = h->jit_gen;
+	j->gen_blocks++;
 	j->stats.blocks++;
 	j->stats.insns += b->n;
 	j->stats.code_bytes += j->used - before;
@@ -280,6 +362,8 @@ static void unlink_all(struct hart *h, struct jit *j)
 void jit_run(struct hart *h, struct block *b)
 {
 	struct jit *j = h->jit;
+	if (unlikely(j->sample) && !sample(h, j, b))
+		return;
 	if (unlikely(j->link_epoch != h->bc.epoch))
 		unlink_all(h, j);
 	if (h->jit_link)
@@ -294,9 +378,21 @@ void jit_run(struct hart *h, struct block *b)
 	jit_sync(h);
 	if (h->jit_left <= 0)
 		h->poll_countdown = 1; /* ran JIT_POLL_INSNS: poll now */
+	/* the countdown ran out: every JIT_SAMPLE_EVERY-th time, a sample */
+	if (h->jit_left < BLOCK_MAX_INSNS &&
+	    !(++j->polls & (JIT_SAMPLE_EVERY - 1)))
+		j->sample = true;
 }
 
 const struct jit_stats *jit_stats(const struct hart *h)
 {
 	return h->jit ? &h->jit->stats : NULL;
+}
+
+unsigned jit_pinned(const struct hart *h, uint8_t *regs)
+{
+	if (!h->jit)
+		return 0;
+	memcpy(regs, h->jit->pin, JIT_PINNED);
+	return JIT_PINNED;
 }

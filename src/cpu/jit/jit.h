@@ -41,6 +41,9 @@ struct jit_stats {
 	uint64_t flushes;    /* code cache flushed whole */
 	uint64_t entries;    /* blocks entered from the dispatcher */
 	uint64_t links;	     /* exits patched into direct jumps */
+	uint64_t repins;     /* pinned registers chosen again (a flush) */
+	uint64_t run_shared; /* accesses translated without their own TLB
+			      * lookup (runs off one base register) */
 };
 
 #if SV_HAVE_JIT
@@ -58,6 +61,9 @@ bool jit_translate(struct hart *h, struct block *b);
 /* Run b's translation (and whatever it chains to) from the dispatcher. */
 void jit_run(struct hart *h, struct block *b);
 const struct jit_stats *jit_stats(const struct hart *h);
+/* The guest registers translated code keeps in host registers now, most
+ * used first, into regs (room for 32); their number. */
+unsigned jit_pinned(const struct hart *h, uint8_t *regs);
 
 /* Is b translated (translating it now if it became hot)? */
 static inline bool jit_block_ready(struct hart *h, struct block *b)
@@ -100,6 +106,12 @@ static inline void jit_run(struct hart *h, struct block *b)
 static inline const struct jit_stats *jit_stats(const struct hart *h)
 {
 	(void)h;
+	return 0;
+}
+static inline unsigned jit_pinned(const struct hart *h, uint8_t *regs)
+{
+	(void)h;
+	(void)regs;
 	return 0;
 }
 #endif

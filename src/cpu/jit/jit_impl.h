@@ -25,6 +25,38 @@
  * by the dispatcher, cleared when the bcache epoch moves or the cache is
  * flushed (the same lifetime as the links). */
 #define JIT_JC_SIZE 1024u
+
+/* Guest registers the backend keeps in host registers (j->pin), and each
+ * block's profile: JIT_PROFILE_BYTES just before its chained entry
+ * (jit_chain), byte g the main-line reads and writes of guest register g
+ * (at most 255).
+ *
+ * The pinned set follows the running code. Every JIT_SAMPLE_EVERY-th
+ * time the countdown runs out (after JIT_POLL_INSNS instructions of
+ * chained code, so a block is hit in proportion to the instructions it
+ * runs), the block entered next adds its uses per instruction (x 256) to
+ * j->use. Every
+ * JIT_REPIN_SAMPLES samples, the JIT_PINNED registers used most replace
+ * the pinned ones if they were used more by over 1/JIT_REPIN_GAIN
+ * (12.5 %), by 1/2^JIT_REPIN_MIN_SHIFT of an access per instruction, and
+ * by enough to pay, within one period of JIT_REPIN_SAMPLES samples, for
+ * translating again what the flush drops: the gain (accesses per
+ * instruction x 256) times JIT_REPIN_PAYBACK at least the blocks
+ * translated since the last flush. (A block costs ~4.5 us to translate,
+ * an access to the hart ~0.5 ns; over a period, 33.5 M instructions, a
+ * gain of g / 256 saves 0.065 g ms, which pays for about 12 g blocks.)
+ * The samples only vouch for the period they cover: a Debian boot's
+ * phases are shorter than what a flush of its thousands of blocks needs,
+ * and the set of one phase is worse for the next (docs/jit.md, "Twelfth
+ * pass"). So a loop repins at once, a kernel hardly ever. Then the
+ * counts are halved (older samples weigh less). */
+#define JIT_PINNED	    8u
+#define JIT_PROFILE_BYTES   32u
+#define JIT_SAMPLE_EVERY    4u /* a power of two */
+#define JIT_REPIN_SAMPLES   1024u
+#define JIT_REPIN_GAIN	    8u
+#define JIT_REPIN_MIN_SHIFT 4u
+#define JIT_REPIN_PAYBACK   12u
 struct jit_jc {
 	uint64_t gpa; /* ~0: empty */
 	const void *chain;
@@ -60,7 +92,14 @@ struct jit {
 	uint32_t *linked;
 	size_t n_linked;
 	uint64_t link_epoch;
-	struct jit_jc jc[JIT_JC_SIZE]; /* h->jit_jc points here */
+	struct jit_jc jc[JIT_JC_SIZE];	 /* h->jit_jc points here */
+	uint8_t pin[JIT_PINNED];	 /* pinned guest registers, see above */
+	bool sample;			 /* profile the next block entered */
+	uint32_t polls;			 /* countdowns run out */
+	uint32_t samples, repin_samples; /* SV_JIT_REPIN_SAMPLES for tests */
+	uint64_t weight;		 /* samples in use[], halved with it */
+	uint64_t gen_blocks;		 /* translated since the last flush */
+	uint64_t use[32]; /* sampled reads and writes of each register */
 	struct jit_stats stats;
 	/* SV_JIT_PERFMAP=1: /tmp/perf-PID.map, each range of translated
 	 * code named by what it does, for perf report (docs/performance.md) */

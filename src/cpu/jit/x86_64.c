@@ -7,12 +7,15 @@
  * translated code runs); r15 holds h->s.pc (the running block's first
  * instruction) and r14 h->jit_left (the countdown of instructions), so
  * that going from block to block touches no memory; rbp, r12, r13, rdi
- * and r8-r11 hold eight guest registers, the same ones in every block
- * (the ones compiled RISC-V code uses most), so that chained blocks pass
- * them in host registers. All are loaded when the dispatcher enters
- * translated code, stored when it returns there, and written back before
- * every helper call (which may read any of them and writes at most rd and
- * jit_left: only those and the caller-saved ones are reloaded). rax, rcx,
+ * and r8-r11 hold eight guest registers, the same ones in every block of
+ * a code-cache generation (j->pin: the ones the running code uses most,
+ * jit.c), so that chained blocks pass them in host registers. Each block
+ * records how often it reads and writes every guest register (its
+ * profile, before its code) for that choice. All are loaded when the
+ * dispatcher enters translated code, stored when it returns there, and
+ * written back before every helper call (which may read any of them and
+ * writes at most rd and jit_left: only those and the caller-saved ones
+ * are reloaded). rax, rcx,
  * rdx and rsi are scratch. The System V ABI keeps rbx, rbp and r12-r15
  * across the calls into C helpers.
  */
@@ -23,12 +26,10 @@
 #include "cpu/jit/jit_impl.h"
 #include "cpu/jit/x86_64.h"
 
-/* guest register -> host register for the pinned ones: a5, sp, a4, a0,
- * s0, a3, a1, a2, the most used by static count in Debian's riscv64 libc */
-#define N_PINNED 8
-static const uint8_t pinned_guest[N_PINNED] = { 15, 2, 14, 10, 8, 13, 11, 12 };
-static const uint8_t pinned_host[N_PINNED] = { RBP, R12, R13, RDI,
-					       R8,  R9,	 R10, R11 };
+/* the host registers of the pinned guest registers j->pin[k]: the
+ * callee-saved ones first, which need no reload after a helper call */
+static const uint8_t pinned_host[JIT_PINNED] = { RBP, R12, R13, RDI,
+						 R8,  R9,  R10, R11 };
 #define RPC   R15 /* h->s.pc */
 #define RLEFT R14 /* h->jit_left */
 
@@ -45,6 +46,14 @@ static bool is_zero_reg(unsigned g)
 	return g == 0 || g == 32;
 }
 
+/* One read or write of guest register g (not x0) in the main line, for
+ * the block's profile. */
+static void use(struct tctx *t, unsigned g)
+{
+	if (t->uses[g] < UINT8_MAX)
+		t->uses[g]++;
+}
+
 /* A host register holding guest register g: its own, or scratch loaded. */
 static unsigned src(struct tctx *t, unsigned g, unsigned scratch)
 {
@@ -52,6 +61,7 @@ static unsigned src(struct tctx *t, unsigned g, unsigned scratch)
 		mov_ri(t, scratch, 0);
 		return scratch;
 	}
+	use(t, g);
 	if (t->host[g] >= 0)
 		return (unsigned)t->host[g];
 	if (scratch == RAX && t->fwd_end == off(t) && t->fwd_g == g)
@@ -70,6 +80,7 @@ static void set_rd(struct tctx *t, unsigned g, unsigned s)
 {
 	if (g == 0 || g == 32)
 		return;
+	use(t, g);
 	if (t->host[g] >= 0) {
 		mov_rr(t, (unsigned)t->host[g], s);
 	} else {
@@ -84,16 +95,16 @@ static void set_rd(struct tctx *t, unsigned g, unsigned s)
 /* The pinned registers into the hart (before a helper reads them). */
 static void write_back(struct tctx *t)
 {
-	for (unsigned k = 0; k < N_PINNED; k++)
-		st64(t, RBX, XOFF(pinned_guest[k]), pinned_host[k]);
+	for (unsigned k = 0; k < JIT_PINNED; k++)
+		st64(t, RBX, XOFF(t->j->pin[k]), pinned_host[k]);
 	st64(t, RBX, HOFF(s.pc), RPC);
 	st64(t, RBX, HOFF(jit_left), RLEFT);
 }
 
 static void load_pinned(struct tctx *t)
 {
-	for (unsigned k = 0; k < N_PINNED; k++)
-		ld64(t, pinned_host[k], RBX, XOFF(pinned_guest[k]));
+	for (unsigned k = 0; k < JIT_PINNED; k++)
+		ld64(t, pinned_host[k], RBX, XOFF(t->j->pin[k]));
 	ld64(t, RPC, RBX, HOFF(s.pc));
 	ld64(t, RLEFT, RBX, HOFF(jit_left));
 }
@@ -103,10 +114,10 @@ static void load_pinned(struct tctx *t)
  * caller-saved pinned registers. */
 static void reload(struct tctx *t, unsigned rd)
 {
-	for (unsigned k = 0; k < N_PINNED; k++) {
-		unsigned hr = pinned_host[k];
-		if (pinned_guest[k] == rd || caller_saved(hr))
-			ld64(t, hr, RBX, XOFF(pinned_guest[k]));
+	for (unsigned k = 0; k < JIT_PINNED; k++) {
+		unsigned hr = pinned_host[k], g = t->j->pin[k];
+		if (g == rd || caller_saved(hr))
+			ld64(t, hr, RBX, XOFF(g));
 	}
 	ld64(t, RLEFT, RBX, HOFF(jit_left));
 }
@@ -114,8 +125,8 @@ static void reload(struct tctx *t, unsigned rd)
 static void allocate(struct tctx *t)
 {
 	memset(t->host, -1, sizeof(t->host));
-	for (unsigned k = 0; k < N_PINNED; k++)
-		t->host[pinned_guest[k]] = (int8_t)pinned_host[k];
+	for (unsigned k = 0; k < JIT_PINNED; k++)
+		t->host[t->j->pin[k]] = (int8_t)pinned_host[k];
 }
 
 /* ---- exits ----------------------------------------------------------------- */
@@ -278,24 +289,48 @@ static void resume_here(struct tctx *t)
 	t->fwd_end = 0; /* the slow path comes back here */
 }
 
+/* The load itself, once the lookup is done: rd = [rsi + rcx + disp],
+ * straight into rd's host register when it has one. */
+static void load_access(struct tctx *t, const struct insn *in, unsigned size,
+			bool sign, int32_t disp)
+{
+	unsigned d = dst(t, in->rd, 0);
+	switch (size) {
+	case 1:
+		rm_idx_disp(t, W, sign ? 0x0fbe : 0x0fb6, d, RSI, RCX, disp);
+		break;
+	case 2:
+		rm_idx_disp(t, W, sign ? 0x0fbf : 0x0fb7, d, RSI, RCX, disp);
+		break;
+	case 4:
+		if (sign)
+			rm_idx_disp(t, W, 0x63, d, RSI, RCX, disp);
+		else
+			rm_idx_disp(t, 0, 0x8b, d, RSI, RCX, disp);
+		break;
+	default: rm_idx_disp(t, W, 0x8b, d, RSI, RCX, disp); break;
+	}
+	set_rd(t, in->rd, d);
+}
+
+/* The store itself: [rsi + rcx + disp] = rs2. */
+static void store_access(struct tctx *t, const struct insn *in, unsigned size,
+			 int32_t disp)
+{
+	unsigned v = src(t, in->rs2, RDX);
+	switch (size) {
+	case 1: rm_idx_disp(t, B8, 0x88, v, RSI, RCX, disp); break;
+	case 2: rm_idx_disp(t, P66, 0x89, v, RSI, RCX, disp); break;
+	case 4: rm_idx_disp(t, 0, 0x89, v, RSI, RCX, disp); break;
+	default: rm_idx_disp(t, W, 0x89, v, RSI, RCX, disp); break;
+	}
+}
+
 static bool emit_load(struct tctx *t, const struct insn *in, unsigned size,
 		      bool sign)
 {
 	tlb_lookup(t, in, size, HOFF(tlb_load));
-	/* straight into rd's host register when it has one */
-	unsigned d = dst(t, in->rd, 0);
-	switch (size) {
-	case 1: rm_idx(t, W, sign ? 0x0fbe : 0x0fb6, d, RSI, RCX); break;
-	case 2: rm_idx(t, W, sign ? 0x0fbf : 0x0fb7, d, RSI, RCX); break;
-	case 4:
-		if (sign)
-			rm_idx(t, W, 0x63, d, RSI, RCX);
-		else
-			rm_idx(t, 0, 0x8b, d, RSI, RCX);
-		break;
-	default: rm_idx(t, W, 0x8b, d, RSI, RCX); break;
-	}
-	set_rd(t, in->rd, d);
+	load_access(t, in, size, sign, 0);
 	resume_here(t);
 	return true;
 }
@@ -303,15 +338,126 @@ static bool emit_load(struct tctx *t, const struct insn *in, unsigned size,
 static bool emit_store(struct tctx *t, const struct insn *in, unsigned size)
 {
 	tlb_lookup(t, in, size, HOFF(tlb_store));
-	unsigned v = src(t, in->rs2, RDX);
-	switch (size) {
-	case 1: rm_idx(t, B8, 0x88, v, RSI, RCX); break;
-	case 2: rm_idx(t, P66, 0x89, v, RSI, RCX); break;
-	case 4: rm_idx(t, 0, 0x89, v, RSI, RCX); break;
-	default: rm_idx(t, W, 0x89, v, RSI, RCX); break;
-	}
+	store_access(t, in, size, 0);
 	resume_here(t);
 	return true;
+}
+
+/* ---- runs of accesses off one base register -------------------------------- */
+
+/* A run is worth its page check from this many accesses on (the check
+ * costs about what a lookup does); at most RUN_MAX bounds its cold copy
+ * (and keeps a block's cold entries within 2 * BLOCK_MAX_INSNS + 2: a run
+ * of k makes k + 2). */
+#define RUN_MIN 3u
+#define RUN_MAX 16u
+
+/* The size of an integer load or store (0: another operation), whether
+ * it stores, and whether a load sign-extends. */
+static unsigned access_size(unsigned op, bool *store, bool *sign)
+{
+	*store = false;
+	*sign = false;
+	switch ((enum insn_op)op) {
+	case OP_LB: *sign = true; return 1;
+	case OP_LH: *sign = true; return 2;
+	case OP_LW: *sign = true; return 4;
+	case OP_LBU: return 1;
+	case OP_LHU: return 2;
+	case OP_LWU: return 4;
+	case OP_LD: return 8;
+	case OP_SB: *store = true; return 1;
+	case OP_SH: *store = true; return 2;
+	case OP_SW: *store = true; return 4;
+	case OP_SD: *store = true; return 8;
+	default: return 0;
+	}
+}
+
+/* The length of the run at insn[i]: loads (or stores) off one base
+ * register, one after the other, none wider than the first, each offset
+ * from the first's by a multiple of its own size: so each is aligned if
+ * the first is (sizes are powers of two), which the first's lookup
+ * checks. A load that writes the base ends the run. If the lowest and
+ * the highest offset (lo, hi) land in one page, every access lands in
+ * the first one's page, none across its end, and hits where the first
+ * hits: one check, one TLB lookup for the run (the register saves and
+ * restores of prologues and epilogues, neighbouring fields). */
+static unsigned mem_run(const struct block *b, unsigned i, int32_t *lo,
+			int32_t *hi)
+{
+	const struct insn *f = &b->insn[i];
+	bool store, st, sign;
+	unsigned size = access_size(f->op, &store, &sign), k = 1;
+	*lo = *hi = f->imm;
+	if (!size || f->rs1 == 0 || (!store && f->rd == f->rs1))
+		return 1;
+	/* 12-bit offsets: lo and hi are always less than a page apart */
+	while (i + k < b->n && k < RUN_MAX) {
+		const struct insn *in = &b->insn[i + k];
+		unsigned sz = access_size(in->op, &st, &sign);
+		if (!sz || sz > size || st != store || in->rs1 != f->rs1 ||
+		    (in->imm - f->imm) % (int32_t)sz)
+			break;
+		*lo = in->imm < *lo ? in->imm : *lo;
+		*hi = in->imm > *hi ? in->imm : *hi;
+		k++;
+		if (!store && in->rd == f->rs1)
+			break;
+	}
+	return k;
+}
+
+/* One load or store with its own lookup. */
+static void emit_access(struct tctx *t, const struct insn *in)
+{
+	bool store, sign;
+	unsigned size = access_size(in->op, &store, &sign);
+	if (store)
+		emit_store(t, in, size);
+	else
+		emit_load(t, in, size, sign);
+}
+
+/* The first access of a run of k: the page check, then the access with
+ * its lookup, which leaves rsi and rcx for the others (run_next). */
+static void run_start(struct tctx *t, const struct insn *in, unsigned k,
+		      int32_t lo, int32_t hi)
+{
+	/* one page: base + lo and base + hi agree above the page offset
+	 * (in 32 bits, as they are less than a page apart) */
+	unsigned a = src(t, in->rs1, RDX);
+	rm(t, 0, 0x8d, RAX, a, lo); /* lea eax, [a + lo] */
+	rm(t, 0, 0x8d, RDX, a, hi); /* lea edx, [a + hi] */
+	rr(t, 0, 0x31, RDX, RAX);   /* xor eax, edx */
+	shift_ri(t, 0, 5, RAX, GUEST_PAGE_SHIFT);
+	struct cold *c = &t->cold[t->n_cold++];
+	c->kind = COLD_RUN;
+	c->fix = jcc(t, CC_NE);
+	c->in = in;
+	c->size = k;
+	c->first = t->n_cold; /* the lookup's, next */
+	t->run_cold = t->n_cold - 1;
+	t->run_first = in;
+	t->run_left = k - 1;
+	t->j->stats.run_shared += k - 1;
+	emit_access(t, in);
+}
+
+/* A later access of the run: in the first one's page, through its entry. */
+static void run_next(struct tctx *t, const struct insn *in)
+{
+	bool store, sign;
+	unsigned size = access_size(in->op, &store, &sign);
+	int32_t disp = in->imm - t->run_first->imm;
+	if (store)
+		store_access(t, in, size, disp);
+	else
+		load_access(t, in, size, sign, disp);
+	if (--t->run_left == 0) {
+		t->cold[t->run_cold].resume = off(t);
+		t->fwd_end = 0; /* the cold copy comes back here */
+	}
 }
 
 /* ---- integer operations ---------------------------------------------------- */
@@ -342,10 +488,12 @@ static void alu(struct tctx *t, const struct insn *in, unsigned op, bool word)
 	unsigned d = dst(t, in->rd, in->rs2);
 	load_to(t, d, in->rs1);
 	unsigned g = in->rs2;
-	if (g != 0 && g != 32 && t->host[g] < 0)
+	if (g != 0 && g != 32 && t->host[g] < 0) {
+		use(t, g);
 		rm(t, W, op + 2, d, RBX, XOFF(g)); /* op d, [rbx + x] */
-	else
+	} else {
 		rr(t, W, op, src(t, g, RCX), d);
+	}
 	if (word)
 		movsxd(t, d, d);
 	set_rd(t, in->rd, d);
@@ -478,9 +626,11 @@ static void branch(struct tctx *t, const struct insn *in, unsigned cc)
 		rr(t, W, 0x85, a, a);
 	} else if (t->host[g2] < 0) {
 		/* cmp a, [rbx + x2]: no load into a scratch register */
+		use(t, g2);
 		rm(t, W, 0x3b, src(t, g1, RAX), RBX, XOFF(g2));
 	} else {
 		unsigned a = src(t, g1, RAX);
+		use(t, g2);
 		rr(t, W, 0x39, (unsigned)t->host[g2], a);
 	}
 	struct cold *c = &t->cold[t->n_cold++];
@@ -794,6 +944,17 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 {
 	patch(t, c->fix, off(t));
 	const struct insn *in = c->in;
+	if (c->kind == COLD_RUN) {
+		/* not in one page: each access with its own lookup; or the
+		 * first one took its handler (rcx is gone): the others */
+		for (unsigned k = 0; k < c->size; k++) {
+			if (k == 1)
+				t->cold[c->first].resume = off(t);
+			emit_access(t, &in[k]);
+		}
+		patch(t, jmp(t), c->resume);
+		return;
+	}
 	if (c->kind == COLD_BRANCH) {
 		/* taken: the rest of the block does not retire */
 		uint32_t rest = t->b->n - in->idx - 1;
@@ -876,6 +1037,8 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	t.n_ended_mem = 0;
 	t.n_cold = 0;
 	allocate(&t);
+	uint32_t profile = off(&t);
+	t.p += JIT_PROFILE_BYTES; /* filled in at the end */
 	uint32_t epilogue = (uint32_t)(j->epilogue - j->rx);
 	uint32_t epilogue_mem = (uint32_t)(j->epilogue_mem - j->rx);
 
@@ -903,7 +1066,14 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 			return false;
 		if (i)
 			t.insn_off[i] = off(&t);
-		open = emit_insn(&t, &b->insn[i]);
+		int32_t lo, hi;
+		unsigned k;
+		if (t.run_left)
+			run_next(&t, &b->insn[i]);
+		else if ((k = mem_run(b, i, &lo, &hi)) >= RUN_MIN)
+			run_start(&t, &b->insn[i], k, lo, hi);
+		else
+			open = emit_insn(&t, &b->insn[i]);
 	}
 	if (open) {
 		t.insn_off[b->n] = off(&t);
@@ -950,6 +1120,8 @@ bool jit_be_block(struct jit *j, struct hart *h, struct block *b)
 	alu_ri(&t, W, 5, RLEFT, (int32_t)b->n);
 	patch(&t, jmp(&t), body);
 
+	_Static_assert(JIT_PROFILE_BYTES == 32, "a byte per guest register");
+	memcpy(t.base + profile, t.uses, JIT_PROFILE_BYTES);
 	if (j->perfmap)
 		jx_perfmap_block(&t, chain, body, main_end, cold_end, entry);
 	b->jit_chain = j->rx + chain;
@@ -972,6 +1144,11 @@ void jit_be_link(struct jit *j, uint32_t site, const void *target)
 unsigned jx_src(struct tctx *t, unsigned g, unsigned scratch)
 {
 	return src(t, g, scratch);
+}
+
+void jx_use(struct tctx *t, unsigned g)
+{
+	use(t, g);
 }
 
 void jx_set_rd(struct tctx *t, unsigned g, unsigned s)

@@ -54,15 +54,18 @@ enum { W = 1, B8 = 2, P66 = 4 };
 #define XOFF(g) ((int32_t)(offsetof(struct hart, s.x) + 8 * (g)))
 #define HOFF(f) ((int32_t)offsetof(struct hart, f))
 
-/* Out-of-line code emitted after the block's main line. */
-enum cold_kind { COLD_BRANCH, COLD_MEM };
+/* Out-of-line code emitted after the block's main line. COLD_RUN: the
+ * accesses of a run (x86_64.c, mem_run) one by one, for when they are not
+ * all in one page or the first took its handler. */
+enum cold_kind { COLD_BRANCH, COLD_MEM, COLD_RUN };
 struct cold {
 	enum cold_kind kind;
 	uint32_t fix;	 /* rel32 of the jump to this code */
-	uint32_t resume; /* COLD_MEM: where the main line goes on */
+	uint32_t resume; /* COLD_MEM, COLD_RUN: where the main line goes on */
 	uint32_t access; /* COLD_MEM: the access, after the TLB lookup */
 	int32_t tlb_field;
-	unsigned size;
+	unsigned size;	/* COLD_MEM: bytes accessed; COLD_RUN: accesses */
+	unsigned first; /* COLD_RUN: the cold entry of its first access */
 	const struct insn *in;
 };
 
@@ -73,13 +76,21 @@ struct tctx {
 	uint8_t *base; /* RW view of the cache; offsets are the same in RX */
 	uint8_t *p;
 	uint8_t *limit;
-	int8_t host[33]; /* guest register -> host register, or -1 */
+	int8_t host[33];  /* guest register -> host register, or -1 */
+	uint8_t uses[33]; /* the block's profile: main-line reads and writes
+			   * of each guest register (saturating) */
 	/* rax still holds guest register fwd_g (just stored to the hart
 	 * from it) while the code ends at fwd_end and nothing jumps there:
 	 * the next read of fwd_g takes rax instead of reloading it (0:
 	 * none) */
 	uint32_t fwd_end;
 	uint8_t fwd_g;
+	/* in a run of accesses sharing the first one's TLB lookup (rsi =
+	 * its address, rcx = the entry's addend): accesses still to come,
+	 * the first, and its COLD_RUN entry */
+	unsigned run_left;
+	const struct insn *run_first;
+	unsigned run_cold;
 	/* jumps to the block's common exit, with the pinned registers live
 	 * (ended) or already in h->s.x (after a helper ended the block) */
 	unsigned n_ended, n_ended_mem;
@@ -161,15 +172,28 @@ static inline void rm(struct tctx *t, unsigned fl, unsigned op, unsigned reg,
 		b4(t, (uint32_t)disp);
 }
 
-/* op reg, [base + index] (no displacement: base must not be rbp/r13,
- * index below r8) */
+/* op reg, [base + index + disp] (base not rbp/r13 without a
+ * displacement, index below r8) */
+static inline void rm_idx_disp(struct tctx *t, unsigned fl, unsigned op,
+			       unsigned reg, unsigned base, unsigned index,
+			       int32_t disp)
+{
+	unsigned mod = disp == 0 ? 0 : (disp >= -128 && disp <= 127) ? 1 : 2;
+	prefix(t, fl, reg, base);
+	opcode(t, op);
+	b1(t, mod << 6 | (reg & 7) << 3 | 4);
+	b1(t, (index & 7) << 3 | (base & 7));
+	if (mod == 1)
+		b1(t, (uint8_t)disp);
+	else if (mod == 2)
+		b4(t, (uint32_t)disp);
+}
+
+/* op reg, [base + index] */
 static inline void rm_idx(struct tctx *t, unsigned fl, unsigned op,
 			  unsigned reg, unsigned base, unsigned index)
 {
-	prefix(t, fl, reg, base);
-	opcode(t, op);
-	b1(t, (reg & 7) << 3 | 4);
-	b1(t, (index & 7) << 3 | (base & 7));
+	rm_idx_disp(t, fl, op, reg, base, index, 0);
 }
 
 static inline void mov_rr(struct tctx *t, unsigned d, unsigned s)
@@ -304,6 +328,7 @@ static inline void cmov(struct tctx *t, unsigned cc, unsigned d, unsigned s)
 
 /* x86_64.c, for x86_64_ops.c */
 unsigned jx_src(struct tctx *t, unsigned g, unsigned scratch);
+void jx_use(struct tctx *t, unsigned g);
 void jx_set_rd(struct tctx *t, unsigned g, unsigned s);
 void jx_tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 		   int32_t tlb_field);

@@ -137,8 +137,10 @@ bool jx_atomic(struct tctx *t, const struct insn *in)
 				if (alu == 0x23)
 					rr(t, 0, 0x31, RDX, RDX); /* & 0 */
 			} else if (t->host[g] >= 0) {
+				jx_use(t, g);
 				rr(t, fl, alu, RDX, (unsigned)t->host[g]);
 			} else {
+				jx_use(t, g);
 				rm(t, fl, alu, RDX, RBX, XOFF(g));
 			}
 			locked(t, fl, 0x0fb1, RDX); /* lock cmpxchg [], rdx */
