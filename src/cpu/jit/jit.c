@@ -220,6 +220,7 @@ static void repin(struct hart *h, struct jit *j)
 	uint8_t best[JIT_PINNED];
 	bool taken[32] = { [0] = true };
 	uint64_t w_best = 0, w_cur = 0;
+	uint32_t mask = 0;
 	for (unsigned k = 0; k < JIT_PINNED; k++) {
 		unsigned g = 0;
 		for (unsigned r = 1; r < 32; r++)
@@ -227,14 +228,19 @@ static void repin(struct hart *h, struct jit *j)
 				g = r;
 		taken[g] = true;
 		best[k] = (uint8_t)g;
+		mask |= 1u << g;
 		w_best += j->use[g];
 		w_cur += j->use[j->pin[k]];
 	}
 	/* the gain, in accesses per instruction x 256 */
 	uint64_t gain = (w_best - w_cur) / j->weight;
-	if (w_best > w_cur + w_cur / JIT_REPIN_GAIN &&
-	    gain >= 1u << JIT_REPIN_MIN_SHIFT &&
-	    gain * JIT_REPIN_PAYBACK >= j->gen_blocks) {
+	bool worth = w_best > w_cur + w_cur / JIT_REPIN_GAIN &&
+		     gain >= 1u << JIT_REPIN_MIN_SHIFT &&
+		     gain * JIT_REPIN_PAYBACK >= j->gen_blocks;
+	/* and the same set won the period before: not a passing phase */
+	bool again = worth && mask == j->candidate;
+	j->candidate = worth ? mask : 0;
+	if (again) {
 		_Static_assert(JIT_PINNED == 8, "the log names eight");
 		log_debug(
 			"cpu",

@@ -48,8 +48,10 @@
  * The samples only vouch for the period they cover: a Debian boot's
  * phases are shorter than what a flush of its thousands of blocks needs,
  * and the set of one phase is worse for the next (docs/jit.md, "Twelfth
- * pass"). So a loop repins at once, a kernel hardly ever. Then the
- * counts are halved (older samples weigh less). */
+ * pass"). And the same set must have won the period before (so a phase
+ * shorter than two periods does not get its own set). So a loop repins
+ * after two periods, a kernel hardly ever. Then the counts are halved
+ * (older samples weigh less). */
 #define JIT_PINNED	    8u
 #define JIT_PROFILE_BYTES   32u
 #define JIT_SAMPLE_EVERY    4u /* a power of two */
@@ -99,7 +101,8 @@ struct jit {
 	uint32_t samples, repin_samples; /* SV_JIT_REPIN_SAMPLES for tests */
 	uint64_t weight;		 /* samples in use[], halved with it */
 	uint64_t gen_blocks;		 /* translated since the last flush */
-	uint64_t use[32]; /* sampled reads and writes of each register */
+	uint32_t candidate; /* the set that won the last period, as a mask */
+	uint64_t use[32];   /* sampled reads and writes of each register */
 	struct jit_stats stats;
 	/* SV_JIT_PERFMAP=1: /tmp/perf-PID.map, each range of translated
 	 * code named by what it does, for perf report (docs/performance.md) */

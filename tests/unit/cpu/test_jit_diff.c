@@ -184,8 +184,9 @@ static void test_hot_registers_pinned(void **state)
 	for (unsigned i = 0; i < 8; i++)
 		prog.x[hot[i]] = 0x1234567ULL * (i + 1);
 	prog.jit_hot = 1;
-	/* ~5000 countdowns of JIT_POLL_INSNS: one choice of the set */
-	prog.budget = 40u << 20;
+	/* ~12 000 countdowns of JIT_POLL_INSNS, 3 000 samples: two periods
+	 * that pick the same set, which replaces the first */
+	prog.budget = 96u << 20;
 	char why[160];
 	bool same = jd_check(&interp, &side, &prog, why, sizeof(why));
 	uint64_t repins = jit_stats(side.h)->repins;
