@@ -326,21 +326,19 @@ static void store_access(struct tctx *t, const struct insn *in, unsigned size,
 	}
 }
 
-static bool emit_load(struct tctx *t, const struct insn *in, unsigned size,
+static void emit_load(struct tctx *t, const struct insn *in, unsigned size,
 		      bool sign)
 {
 	tlb_lookup(t, in, size, HOFF(tlb_load));
 	load_access(t, in, size, sign, 0);
 	resume_here(t);
-	return true;
 }
 
-static bool emit_store(struct tctx *t, const struct insn *in, unsigned size)
+static void emit_store(struct tctx *t, const struct insn *in, unsigned size)
 {
 	tlb_lookup(t, in, size, HOFF(tlb_store));
 	store_access(t, in, size, 0);
 	resume_here(t);
-	return true;
 }
 
 /* ---- runs of accesses off one base register -------------------------------- */
@@ -730,17 +728,17 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 	case OP_BGE: branch(t, in, CC_GE); return true;
 	case OP_BLTU: branch(t, in, CC_B); return true;
 	case OP_BGEU: branch(t, in, CC_AE); return true;
-	case OP_LB: return emit_load(t, in, 1, true);
-	case OP_LH: return emit_load(t, in, 2, true);
-	case OP_LW: return emit_load(t, in, 4, true);
-	case OP_LD: return emit_load(t, in, 8, false);
-	case OP_LBU: return emit_load(t, in, 1, false);
-	case OP_LHU: return emit_load(t, in, 2, false);
-	case OP_LWU: return emit_load(t, in, 4, false);
-	case OP_SB: return emit_store(t, in, 1);
-	case OP_SH: return emit_store(t, in, 2);
-	case OP_SW: return emit_store(t, in, 4);
-	case OP_SD: return emit_store(t, in, 8);
+	case OP_LB:
+	case OP_LH:
+	case OP_LW:
+	case OP_LD:
+	case OP_LBU:
+	case OP_LHU:
+	case OP_LWU:
+	case OP_SB:
+	case OP_SH:
+	case OP_SW:
+	case OP_SD: emit_access(t, in); return true;
 	case OP_ADDI: alu_imm(t, in, 0); return true;
 	case OP_XORI: alu_imm(t, in, 6); return true;
 	case OP_ORI: alu_imm(t, in, 1); return true;
