@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "cpu/exec.h"
+#include "cpu/fpu.h"
 #include "cpu/hart_impl.h"
 #include "mem/gmem.h"
 #include "util/vclock.h"
@@ -48,6 +49,8 @@ struct jd_prog {
 	uint64_t f[32];
 	uint8_t data[JD_DATA_LEN];
 	uint32_t frm;
+	uint32_t fflags;
+	unsigned fs; /* mstatus.FS (SD set with Dirty) */
 	unsigned jit_hot;
 	uint64_t budget;
 };
@@ -108,8 +111,11 @@ static void jd_load(struct jd_side *s, const struct jd_prog *p)
 		h->s.x[r] = p->x[r];
 	memcpy(h->s.f, p->f, sizeof(h->s.f));
 	h->s.frm = p->frm & 7;
+	h->s.fflags = p->fflags & 31;
 	h->s.mtvec = JD_HANDLER;
-	h->s.mstatus = (uint64_t)FS_INITIAL << MSTATUS_FS_SHIFT;
+	h->s.mstatus = (uint64_t)(p->fs & 3) << MSTATUS_FS_SHIFT;
+	if ((p->fs & 3) == FS_DIRTY)
+		h->s.mstatus |= MSTATUS_SD;
 	/* PMP open for M is implicit; no interrupts */
 	h->s.mie = 0;
 	if (h->jit)
@@ -452,8 +458,218 @@ static void jd_generate(struct jd_prog *p, uint64_t seed, unsigned n)
 	for (unsigned k = 0; k < JD_DATA_LEN; k++)
 		p->data[k] = (uint8_t)jd_rng(&s);
 	p->frm = (uint32_t)(jd_rng(&s) % 5);
+	p->fflags = 0;
+	p->fs = FS_INITIAL;
 	p->jit_hot = 1 + (unsigned)(jd_rng(&s) % 3);
 	p->budget = 20 * n + jd_rng(&s) % (40 * n + 1);
+}
+
+/* ---- F and D: programs for the translator's inline floating point ------ */
+
+/* An f register's value: mostly numbers whose results stay normal (the
+ * inline path), a double or a NaN-boxed single; else the edges that send
+ * an operation to its handler: zeros, subnormals, the smallest normal,
+ * the largest finite, infinities, NaNs (quiet, signalling), a single that
+ * is not NaN-boxed. */
+static uint64_t jd_fp_value(uint64_t *s, bool dbl)
+{
+	static const uint64_t edge[] = {
+		0,
+		0x8000000000000000ULL,
+		0x3ff0000000000000ULL,
+		0x0000000000000001ULL,
+		0x0010000000000000ULL,
+		0x0018000000000000ULL,
+		0x7fefffffffffffffULL,
+		0x7ff0000000000000ULL,
+		0xfff0000000000000ULL,
+		0x7ff8000000000000ULL,
+		0x7ff4000000000000ULL,
+		0x41e0000000000000ULL, /* 2^31 */
+		0xc3e0000000000000ULL, /* -2^63 */
+		0xffffffff00000000ULL,
+		0xffffffff80000001ULL,
+		0xffffffff00800000ULL,
+		0xffffffff00c00000ULL,
+		0xffffffff7f7fffffULL,
+		0xffffffff7f800000ULL,
+		0xffffffff7fc00000ULL,
+		0xffffffff7fa00000ULL,
+		0xffffffff4f000000ULL, /* 2^31 */
+		0x000000003f800000ULL, /* 1.0f, not boxed */
+	};
+	uint64_t r = jd_rng(s), m = jd_rng(s);
+	uint64_t sign = r >> 63;
+	switch (r % 8) {
+	case 0: return edge[(r >> 8) % ARRAY_SIZE(edge)];
+	case 1: /* near the smallest normals: results may underflow */
+		if (dbl)
+			return sign << 63 | ((r >> 9) % 4) << 52 |
+			       (m & 0xfffffffffffffULL);
+		return 0xffffffff00000000ULL | sign << 31 |
+		       ((r >> 9) % 4) << 23 | (m & 0x7fffff);
+	case 2:
+	case 3:
+	case 4: /* integral or short fractions, as programs compute */
+		if (dbl)
+			return sign << 63 | (1023 + (r >> 9) % 40) << 52 |
+			       (m & 0xfff0000000000ULL);
+		return 0xffffffff00000000ULL | sign << 31 |
+		       (127 + (r >> 9) % 30) << 23 | (m & 0x7f0000);
+	default:
+		if (dbl)
+			return sign << 63 | (1023 + (r >> 9) % 160 - 80) << 52 |
+			       (m & 0xfffffffffffffULL);
+		return 0xffffffff00000000ULL | sign << 31 |
+		       (127 + (r >> 9) % 60 - 30) << 23 | (m & 0x7fffff);
+	}
+}
+
+/* A rounding mode field: mostly dynamic or RNE, sometimes another mode,
+ * rarely a reserved one (illegal). */
+static uint32_t jd_fp_rm(uint64_t *s)
+{
+	static const uint8_t rms[] = { 7, 7, 7, 0, 0, 0, 1, 2, 3, 4, 5 };
+	return rms[jd_rng(s) % ARRAY_SIZE(rms)];
+}
+
+/* Doubles live in f0-f15, singles in f16-f31 (jd_fp_generate): an
+ * operand of the format from there, and now and then any. */
+static uint32_t jd_freg(uint64_t *s, bool dbl)
+{
+	uint64_t r = jd_rng(s);
+	if (r % 8 == 0)
+		return (uint32_t)(r >> 8) % 32;
+	return (dbl ? 0 : 16) + (uint32_t)(r >> 8) % 16;
+}
+
+static uint32_t jd_fp_insn(uint64_t *s)
+{
+	/* funct7 and rs2 (or -1: any f register) of OP-FP operations */
+	static const struct {
+		uint8_t f7;
+		int8_t rs2;
+		int8_t rm; /* -1: a rounding mode */
+	} opfp[] = {
+		{ 0x00, -1, -1 }, { 0x01, -1, -1 }, /* fadd */
+		{ 0x04, -1, -1 }, { 0x05, -1, -1 }, /* fsub */
+		{ 0x08, -1, -1 }, { 0x09, -1, -1 }, /* fmul */
+		{ 0x0c, -1, -1 }, { 0x0d, -1, -1 }, /* fdiv */
+		{ 0x2c, 0, -1 },  { 0x2d, 0, -1 },  /* fsqrt */
+		{ 0x10, -1, 0 },  { 0x10, -1, 1 },
+		{ 0x10, -1, 2 }, /* fsgnj */
+		{ 0x11, -1, 0 },  { 0x11, -1, 1 },
+		{ 0x11, -1, 2 },  { 0x14, -1, 0 },
+		{ 0x15, -1, 1 },		   /* fmin.s, fmax.d */
+		{ 0x20, 1, -1 },  { 0x21, 0, -1 }, /* fcvt.s.d, fcvt.d.s */
+		{ 0x50, -1, 2 },  { 0x50, -1, 1 },
+		{ 0x50, -1, 0 }, /* feq */
+		{ 0x51, -1, 2 },  { 0x51, -1, 1 },
+		{ 0x51, -1, 0 },  { 0x70, 0, 0 },
+		{ 0x71, 0, 0 }, /* fmv.x.w/d */
+		{ 0x71, 0, 1 }, /* fclass.d */
+		{ 0x60, 0, -1 },  { 0x60, 2, -1 },
+		{ 0x60, 1, -1 }, /* fcvt.w */
+		{ 0x61, 0, -1 },  { 0x61, 2, -1 },
+		{ 0x61, 3, -1 },  { 0x68, 0, -1 },
+		{ 0x68, 2, -1 }, /* fcvt.s.w/l */
+		{ 0x69, 0, -1 },  { 0x69, 2, -1 },
+		{ 0x69, 1, -1 },  { 0x78, 0, 0 },
+		{ 0x79, 0, 0 }, /* fmv.w/d.x */
+	};
+	uint32_t r = (uint32_t)jd_rng(s);
+	/* integer destinations and sources: not a reserved register, nor
+	 * x30 and x31 (mstatus values, below) */
+	uint32_t xd = 6 + (r >> 20) % 24, xs = 6 + (r >> 25) % 24;
+	switch (jd_rng(s) % 16) {
+	case 0: /* fld/flw, fsd/fsw around the data window's boundary */
+	case 1: {
+		uint32_t dbl = (r >> 30) & 1, st = r >> 31;
+		int32_t imm = (int32_t)(jd_rng(s) % 64) * 4 - 128;
+		uint32_t u = (uint32_t)imm & 0xfff, f3 = 2 + dbl;
+		if (st)
+			return (u >> 5) << 25 | jd_freg(s, dbl) << 20 |
+			       1u << 15 | f3 << 12 | (u & 31) << 7 | 0x27;
+		return u << 20 | 1u << 15 | f3 << 12 | jd_freg(s, dbl) << 7 |
+		       0x07;
+	}
+	case 2: /* fmadd, fmsub, fnmsub, fnmadd */
+	case 3: {
+		static const uint8_t op[] = { 0x43, 0x47, 0x4b, 0x4f };
+		bool dbl = (r >> 20) & 1;
+		return jd_freg(s, dbl) << 27 | (uint32_t)dbl << 25 |
+		       jd_freg(s, dbl) << 20 | jd_freg(s, dbl) << 15 |
+		       jd_fp_rm(s) << 12 | jd_freg(s, dbl) << 7 |
+		       op[(r >> 21) % 4];
+	}
+	case 4: /* now and then: clear NX, change frm, FS Off, Clean or
+		 * Dirty */
+		switch ((r >> 20) % 7) {
+		case 0: return 0x0010f073;  /* csrci fflags, 1 */
+		case 1: return 0x0020d073;  /* csrwi frm, 1 */
+		case 2: return 0x00205073;  /* csrwi frm, 0 */
+		case 3: return 0x300fb073;  /* csrc mstatus, x31 */
+		case 4: return 0x300fa073;  /* csrs mstatus, x31 */
+		case 5: return 0x300f1073;  /* csrw mstatus, x30 */
+		default: return 0x0010e073; /* csrsi fflags, 1 */
+		}
+	default: {
+		unsigned k = (unsigned)(jd_rng(s) % ARRAY_SIZE(opfp));
+		uint32_t f7 = opfp[k].f7, rm = opfp[k].rm;
+		/* the format: funct7's low bit, but for fcvt.s.d and
+		 * fcvt.d.s the source's is the other one */
+		bool dbl = f7 & 1, sdbl = f7 == 0x20 || (dbl && f7 != 0x21);
+		uint32_t rd = jd_freg(s, dbl), rs1 = jd_freg(s, sdbl);
+		uint32_t src2 = opfp[k].rs2 < 0 ? jd_freg(s, dbl)
+						: (uint32_t)opfp[k].rs2;
+		if (opfp[k].rm < 0)
+			rm = jd_fp_rm(s);
+		/* integer operands: fcvt/fmv from x take xs, compares,
+		 * fclass, fcvt to integers and fmv to x write xd */
+		if (f7 == 0x68 || f7 == 0x69 || f7 == 0x78 || f7 == 0x79)
+			rs1 = xs;
+		if (f7 == 0x50 || f7 == 0x51 || f7 == 0x60 || f7 == 0x61 ||
+		    f7 == 0x70 || f7 == 0x71)
+			rd = xd;
+		return f7 << 25 | src2 << 20 | rs1 << 15 | rm << 12 | rd << 7 |
+		       0x53;
+	}
+	}
+}
+
+/* Programs of F and D operations on values that mostly keep to the
+ * translator's inline paths, with the state those need (FS Dirty, frm
+ * and the rounding mode RNE, fflags.NX set) most of the time, and
+ * instructions that take it away. n <= 500. */
+static void jd_fp_generate(struct jd_prog *p, uint64_t seed, unsigned n)
+{
+	/* seeds k and k + 1 would give the same stream shifted by one
+	 * draw: start from a hash of the seed */
+	uint64_t s = seed;
+	s = jd_rng(&s);
+	jd_generate(p, seed, n);
+	for (unsigned i = 0; i < p->n; i++)
+		p->code[i] = jd_fp_insn(&s);
+	for (unsigned r = 0; r < 32; r++)
+		p->f[r] = jd_fp_value(&s, r < 16);
+	for (unsigned r = 6; r < 31; r++)
+		p->x[r] =
+			jd_rng(&s) % 2
+				? jd_value(&s)
+				: (uint64_t)(int64_t)(int32_t)(jd_rng(&s) %
+								       2000000 -
+							       1000000);
+	p->x[30] = (uint64_t)FS_CLEAN << MSTATUS_FS_SHIFT | MSTATUS_MPP;
+	p->x[31] = MSTATUS_FS;
+	for (unsigned k = 0; k < JD_DATA_LEN; k += 8) {
+		uint64_t v = jd_fp_value(&s, (k >> 3) & 1);
+		memcpy(&p->data[k], &v, 8);
+	}
+	static const uint8_t fs[] = { FS_DIRTY, FS_DIRTY,   FS_DIRTY, FS_DIRTY,
+				      FS_CLEAN, FS_INITIAL, 0 };
+	p->fs = fs[jd_rng(&s) % ARRAY_SIZE(fs)];
+	p->frm = jd_rng(&s) % 4 ? 0 : (uint32_t)(jd_rng(&s) % 5);
+	p->fflags = jd_rng(&s) % 4 ? FPU_NX : 0;
 }
 
 #endif

@@ -4,7 +4,8 @@
  * translator from the same state, and any difference in registers, CSRs
  * or memory aborts (tests/diff/jitdiff.h has the machine and the
  * comparison). Input layout: 32 x 8 bytes of x registers (the reserved
- * ones are overwritten), 1 byte of JIT threshold, then instruction words.
+ * ones are overwritten), 1 byte of JIT threshold (bits 0-1) and F/D state
+ * (bit 2), then instruction words.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -27,8 +28,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 32 * 8 + 1 + 4)
 		return 0;
-	uint64_t seed = 1;
-	jd_generate(&prog, seed, 1); /* data, f registers, frm */
+	/* data, f registers, frm; from the threshold byte's bit 2, the
+	 * state the translator's inline F and D need (jd_fp_generate) */
+	if (data[32 * 8] & 4)
+		jd_fp_generate(&prog, 1, 1);
+	else
+		jd_generate(&prog, 1, 1);
 	memcpy(prog.x, data, 32 * 8);
 	prog.x[0] = 0;
 	prog.x[1] = JD_DATA;

@@ -915,7 +915,63 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 	case OP_AMOAND_W:
 	case OP_AMOAND_D:
 	case OP_AMOOR_W:
-	case OP_AMOOR_D: return jx_atomic(t, in);
+	case OP_AMOOR_D:
+	case OP_AMOMIN_W:
+	case OP_AMOMIN_D:
+	case OP_AMOMAX_W:
+	case OP_AMOMAX_D:
+	case OP_AMOMINU_W:
+	case OP_AMOMINU_D:
+	case OP_AMOMAXU_W:
+	case OP_AMOMAXU_D: return jx_atomic(t, in);
+	case OP_FLW:
+	case OP_FLD:
+	case OP_FSW:
+	case OP_FSD:
+	case OP_FMADD_S:
+	case OP_FMSUB_S:
+	case OP_FNMSUB_S:
+	case OP_FNMADD_S:
+	case OP_FMADD_D:
+	case OP_FMSUB_D:
+	case OP_FNMSUB_D:
+	case OP_FNMADD_D:
+	case OP_FADD_S:
+	case OP_FSUB_S:
+	case OP_FMUL_S:
+	case OP_FDIV_S:
+	case OP_FSQRT_S:
+	case OP_FADD_D:
+	case OP_FSUB_D:
+	case OP_FMUL_D:
+	case OP_FDIV_D:
+	case OP_FSQRT_D:
+	case OP_FSGNJ_S:
+	case OP_FSGNJN_S:
+	case OP_FSGNJX_S:
+	case OP_FSGNJ_D:
+	case OP_FSGNJN_D:
+	case OP_FSGNJX_D:
+	case OP_FEQ_S:
+	case OP_FLT_S:
+	case OP_FLE_S:
+	case OP_FEQ_D:
+	case OP_FLT_D:
+	case OP_FLE_D:
+	case OP_FCVT_W_S:
+	case OP_FCVT_L_S:
+	case OP_FCVT_W_D:
+	case OP_FCVT_L_D:
+	case OP_FCVT_S_W:
+	case OP_FCVT_S_L:
+	case OP_FCVT_D_W:
+	case OP_FCVT_D_L:
+	case OP_FCVT_S_D:
+	case OP_FCVT_D_S:
+	case OP_FMV_X_W:
+	case OP_FMV_W_X:
+	case OP_FMV_X_D:
+	case OP_FMV_D_X: return jx_fp(t, in);
 	case OP_FENCE: {
 		if (in->raw == INSN_PAUSE)
 			return fallback(t, in); /* may yield (op_fence) */
@@ -940,8 +996,9 @@ static bool emit_insn(struct tctx *t, const struct insn *in)
 
 static void emit_cold(struct tctx *t, const struct cold *c)
 {
-	patch(t, c->fix, off(t));
 	const struct insn *in = c->in;
+	if (c->kind != COLD_CALL)
+		patch(t, c->fix, off(t));
 	if (c->kind == COLD_RUN) {
 		/* not in one page: each access with its own lookup; or the
 		 * first one took its handler (rcx is gone): the others */
@@ -950,6 +1007,13 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 				t->cold[c->first].resume = off(t);
 			emit_access(t, &in[k]);
 		}
+		patch(t, jmp(t), c->resume);
+		return;
+	}
+	if (c->kind == COLD_CALL) {
+		for (unsigned k = 0; k < c->n_guard; k++)
+			patch(t, c->guard[k], off(t));
+		call_handler(t, in);
 		patch(t, jmp(t), c->resume);
 		return;
 	}
@@ -1168,4 +1232,24 @@ void jx_resume_here(struct tctx *t)
 bool jx_fallback(struct tctx *t, const struct insn *in)
 {
 	return fallback(t, in);
+}
+
+struct cold *jx_cold_call(struct tctx *t, const struct insn *in)
+{
+	struct cold *c = &t->cold[t->n_cold++];
+	c->kind = COLD_CALL;
+	c->in = in;
+	c->n_guard = 0;
+	return c;
+}
+
+void jx_guard(struct tctx *t, struct cold *c, unsigned cc)
+{
+	c->guard[c->n_guard++] = jcc(t, cc);
+}
+
+void jx_guards_end(struct tctx *t, struct cold *c)
+{
+	c->resume = off(t);
+	t->fwd_end = 0; /* the handler comes back here */
 }

@@ -36,31 +36,43 @@ enum {
 
 /* condition codes (the low nibble of Jcc/SETcc/CMOVcc) */
 enum {
+	CC_O = 0,
 	CC_B = 2,
 	CC_AE = 3,
 	CC_E = 4,
 	CC_NE = 5,
 	CC_BE = 6,
 	CC_A = 7,
+	CC_P = 0xa,
 	CC_L = 0xc,
 	CC_GE = 0xd,
 	CC_LE = 0xe,
 	CC_G = 0xf,
 };
 
-/* operand-size flags of an encoding */
-enum { W = 1, B8 = 2, P66 = 4 };
+/* operand-size flags of an encoding, and the mandatory prefixes of SSE
+ * instructions (which go before REX) */
+enum { W = 1, B8 = 2, P66 = 4, PF2 = 8, PF3 = 16 };
 
 #define XOFF(g) ((int32_t)(offsetof(struct hart, s.x) + 8 * (g)))
+#define FOFF(r) ((int32_t)(offsetof(struct hart, s.f) + 8 * (r)))
 #define HOFF(f) ((int32_t)offsetof(struct hart, f))
 
 /* Out-of-line code emitted after the block's main line. COLD_RUN: the
  * accesses of a run (x86_64.c, mem_run) one by one, for when they are not
- * all in one page or the first took its handler. */
-enum cold_kind { COLD_BRANCH, COLD_MEM, COLD_RUN };
+ * all in one page or the first took its handler. COLD_CALL: the
+ * instruction's handler, for when one of the guards of its inline code
+ * fails (x86_64_fp.c). */
+enum cold_kind { COLD_BRANCH, COLD_MEM, COLD_RUN, COLD_CALL };
+/* guards of one instruction: at most 7 (a fused single: FS, frm, NX,
+ * three boxes, the result) */
+#define COLD_GUARDS 8
 struct cold {
 	enum cold_kind kind;
-	uint32_t fix;	 /* rel32 of the jump to this code */
+	uint32_t fix; /* rel32 of the jump to this code */
+	/* COLD_CALL: the rel32 of every guard's jump (fix unused) */
+	uint32_t guard[COLD_GUARDS];
+	unsigned n_guard;
 	uint32_t resume; /* COLD_MEM, COLD_RUN: where the main line goes on */
 	uint32_t access; /* COLD_MEM: the access, after the TLB lookup */
 	int32_t tlb_field;
@@ -131,6 +143,10 @@ static inline void prefix(struct tctx *t, unsigned fl, unsigned reg,
 {
 	if (fl & P66)
 		b1(t, 0x66);
+	if (fl & PF2)
+		b1(t, 0xf2);
+	if (fl & PF3)
+		b1(t, 0xf3);
 	unsigned r = 0x40 | ((fl & W) ? 8 : 0) | ((reg >> 3) & 1) << 2 |
 		     ((rm >> 3) & 1);
 	/* byte registers 4..7 are spl..dil only with a REX prefix */
@@ -334,6 +350,14 @@ void jx_tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 		   int32_t tlb_field);
 void jx_resume_here(struct tctx *t);
 bool jx_fallback(struct tctx *t, const struct insn *in);
+/* The way out of in's inline code to its handler (COLD_CALL): jx_guard
+ * adds a conditional jump there, jx_guards_end marks where the handler
+ * comes back to (after the instruction's code). */
+struct cold *jx_cold_call(struct tctx *t, const struct insn *in);
+void jx_guard(struct tctx *t, struct cold *c, unsigned cc);
+void jx_guards_end(struct tctx *t, struct cold *c);
+/* x86_64_fp.c */
+bool jx_fp(struct tctx *t, const struct insn *in);
 /* x86_64_ops.c */
 bool jx_bitcount(struct tctx *t, const struct insn *in);
 bool jx_atomic(struct tctx *t, const struct insn *in);

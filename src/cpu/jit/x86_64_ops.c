@@ -64,14 +64,31 @@ static void gpa_to_rdx(struct tctx *t)
 	rr(t, W, 0x09, RAX, RDX); /* or rdx, rax */
 }
 
+/* The condition under which amomin/amomax replace the old value by rs2
+ * (cmp old, rs2): old greater (min), less (max), unsigned for the u
+ * forms; 0 for the other AMOs. */
+static unsigned minmax_cc(enum insn_op op)
+{
+	switch (op) {
+	case OP_AMOMIN_W:
+	case OP_AMOMIN_D: return CC_G;
+	case OP_AMOMAX_W:
+	case OP_AMOMAX_D: return CC_L;
+	case OP_AMOMINU_W:
+	case OP_AMOMINU_D: return CC_A;
+	case OP_AMOMAXU_W:
+	case OP_AMOMAXU_D: return CC_B;
+	default: return 0;
+	}
+}
+
 /*
  * The same operations as the interpreter's (exec_mem.c), on the TLB fast
  * path: LR through the load TLB, SC and AMOs through the store TLB (which
  * never maps code pages, MMIO or the zero frame); a miss, a misaligned
  * address (the alignment bits are in the tag compare) or a watched
  * access (data triggers keep the TLBs empty) runs the interpreter's
- * handler. Locked x86 instructions are full barriers: aq/rl hold. min/max
- * stay with the handler.
+ * handler. Locked x86 instructions are full barriers: aq/rl hold.
  */
 bool jx_atomic(struct tctx *t, const struct insn *in)
 {
@@ -123,17 +140,36 @@ bool jx_atomic(struct tctx *t, const struct insn *in)
 			locked(t, fl, 0x0fc1, RAX); /* lock xadd [], rax */
 			break;
 		default: {
-			/* and, or, xor: compare-and-swap loop; rax = old */
-			unsigned alu = op == OP_AMOAND_W || op == OP_AMOAND_D
-					       ? 0x23
-				       : op == OP_AMOOR_W || op == OP_AMOOR_D
-					       ? 0x0b
-					       : 0x33;
+			/* and, or, xor, min, max: compare-and-swap loop; rax
+			 * = old, rdx = new. min/max: rdx = rs2 when old is
+			 * past it (cmp; cmovcc rdx, rs2) */
+			unsigned cc = minmax_cc(op), alu = 0;
+			if (!cc)
+				alu = op == OP_AMOAND_W || op == OP_AMOAND_D
+					      ? 0x23
+				      : op == OP_AMOOR_W || op == OP_AMOOR_D
+					      ? 0x0b
+					      : 0x33;
+			/* rs2 = x0: min/max read the hart's x[0], always
+			 * zero (writes to x0 go to the sink x[32]) */
+			unsigned g = in->rs2 == 32 ? 0 : in->rs2;
 			rm_idx(t, fl, 0x8b, RAX, RSI, RCX);
 			uint32_t retry = off(t);
 			mov_rr(t, RDX, RAX);
-			unsigned g = in->rs2;
-			if (g == 0 || g == 32) {
+			if (cc) {
+				if (g && t->host[g] >= 0) {
+					unsigned v = (unsigned)t->host[g];
+					rr(t, fl, 0x39, v,
+					   RDX); /* cmp rdx, v */
+					rr(t, fl, 0x0f40 + cc, RDX, v);
+				} else {
+					rm(t, fl, 0x3b, RDX, RBX, XOFF(g));
+					rm(t, fl, 0x0f40 + cc, RDX, RBX,
+					   XOFF(g));
+				}
+				if (g)
+					jx_use(t, g);
+			} else if (g == 0) {
 				if (alu == 0x23)
 					rr(t, 0, 0x31, RDX, RDX); /* & 0 */
 			} else if (t->host[g] >= 0) {
@@ -177,7 +213,7 @@ static const char *op_class(const struct insn *in)
 	if (op >= OP_LR_W && op <= OP_AMOMAXU_D)
 		return "jit:amo";
 	if (op >= OP_FLW && op <= OP_FMV_D_X)
-		return "jit:call-fp";
+		return "jit:fp";
 	if (op >= OP_CSRRW && op <= OP_CSRRCI)
 		return "jit:call-csr";
 	if (op >= OP_FENCE && op <= OP_SFENCE_VMA)

@@ -201,6 +201,164 @@ static void test_hot_registers_pinned(void **state)
 		assert_non_null(memchr(pin, hot[i], n));
 }
 
+/* F and D programs (jd_fp_generate): the inline paths and every guard
+ * that leaves them (FS not Dirty, frm or rm not RNE, NX clear, NaN,
+ * infinite, zero, tiny or overflowing results and operands, bad boxes,
+ * conversions out of range). */
+static void test_fp_programs(void **state)
+{
+	(void)state;
+	unsigned seeds = env_or("JITDIFF_SEEDS", 400);
+	unsigned first = env_or("JITDIFF_SEED", 1);
+	char why[160];
+	for (unsigned k = 0; k < seeds; k++) {
+		unsigned seed = first + k;
+		jd_fp_generate(&prog, seed, 20 + seed % 120);
+		if (!jd_check(&interp, &jit, &prog, why, sizeof(why)))
+			fail_msg("fp seed %u (%u instructions): %s", seed,
+				 prog.n, why);
+	}
+}
+
+/* Every F and D operation the backend translates inline, on values that
+ * keep to the inline path, translated without a handler call: with
+ * mutations of that code (a wrong opcode, a lost box) the comparison
+ * fails. */
+static void test_fp_inline(void **state)
+{
+	(void)state;
+	if (!hart_jit_enabled(jit.h))
+		skip();
+	/* riscv64-linux-gnu-as -march=rv64gc */
+	static const uint32_t code[] = {
+		0x035a7053, /* fadd.d ft0,fs4,fs5 */
+		0x0b6af0d3, /* fsub.d ft1,fs5,fs6 */
+		0x137b7153, /* fmul.d ft2,fs6,fs7 */
+		0x1b8bf1d3, /* fdiv.d ft3,fs7,fs8 */
+		0x5a0cf253, /* fsqrt.d ft4,fs9 */
+		0x236a22d3, /* fsgnjx.d ft5,fs4,fs6 */
+		0x235a9353, /* fneg.d ft6,fs5 */
+		0xb35a73c3, /* fmadd.d ft7,fs4,fs5,fs6 */
+		0xe1bd7447, /* fmsub.s fs0,fs10,fs11,ft8 */
+		0x01bd74d3, /* fadd.s fs1,fs10,fs11 */
+		0x401bf553, /* fcvt.s.d fa0,fs7 */
+		0x420d05d3, /* fcvt.d.s fa1,fs10 */
+		0xa34a2a53, /* feq.d s4,fs4,fs4 */
+		0xa35a19d3, /* flt.d s3,fs4,fs5 */
+		0xc20b1953, /* fcvt.w.d s2,fs6,rtz */
+		0xd2297653, /* fcvt.d.l fa2,s2 */
+		0xe20b8ad3, /* fmv.x.d s5,fs7 */
+		0xf20a86d3, /* fmv.d.x fa3,s5 */
+		0x0080b707, /* fld fa4,8(ra) */
+		0x00e0b827, /* fsd fa4,16(ra) */
+		0x238c07d3, /* fmv.d fa5,fs8 */
+		0x0040a807, /* flw fa6,4(ra) */
+		0x0100a627, /* fsw fa6,12(ra) */
+		0xa1bd0b53, /* fle.s s6,fs10,fs11 */
+		0xc02e7bd3, /* fcvt.l.s s7,ft8 */
+		0xd00978d3, /* fcvt.s.w fa7,s2 */
+		0xd2090953, /* fcvt.d.w fs2,s2 */
+		0xe00d8c53, /* fmv.x.w s8,fs11 */
+		0xf00c09d3, /* fmv.w.x fs3,s8 */
+		0xc36a7ecf, /* fnmadd.d ft9,fs4,fs6,fs8 */
+		0xe1bd7f4b, /* fnmsub.s ft10,fs10,fs11,ft8 */
+		0x19cdffd3, /* fdiv.s ft11,fs11,ft8 */
+	};
+	memset(&prog, 0, sizeof(prog));
+	jd_fp_generate(&prog, 1, 1);
+	prog.n = ARRAY_SIZE(code);
+	memcpy(prog.code, code, sizeof(code));
+	/* sources f20-f28 (doubles, then boxed singles), never written */
+	static const uint64_t src[] = {
+		0x3ff8000000000000ULL, 0x4002000000000000ULL,
+		0xc009000000000001ULL, 0x4202a05f20000000ULL,
+		0x3fe6666666666666ULL, 0x4000000000000000ULL,
+		0xffffffff3fc00001ULL, 0xffffffff40100003ULL,
+		0xffffffffc1200000ULL,
+	};
+	memcpy(&prog.f[20], src, sizeof(src));
+	prog.fs = FS_DIRTY;
+	prog.frm = 0;
+	prog.fflags = FPU_NX;
+	prog.jit_hot = 1;
+	prog.budget = 5000;
+	uint64_t fallbacks = jit_stats(jit.h)->fallbacks;
+	char why[160];
+	assert_true(jd_check(&interp, &jit, &prog, why, sizeof(why)));
+	/* the loop ran translated, none of it through a handler (the
+	 * fused operations only on a host with FMA3) */
+	assert_int_equal(jit_stats(jit.h)->fallbacks - fallbacks,
+			 __builtin_cpu_supports("fma") ? 0 : 4);
+	assert_true(jit.h->s.instret >= prog.budget);
+	assert_int_equal(jit.h->s.mcause, 0);
+}
+
+/* Run code (n words) from FS = fs, NX set, frm = RNE, f20-f23 = f,
+ * translated from the first time, on both engines. */
+static void fp_edge(const uint32_t *code, unsigned n, unsigned fs,
+		    const uint64_t *f)
+{
+	memset(&prog, 0, sizeof(prog));
+	jd_fp_generate(&prog, 1, 1);
+	prog.n = n;
+	memcpy(prog.code, code, n * sizeof(*code));
+	memcpy(&prog.f[20], f, 4 * sizeof(*f));
+	prog.fs = fs;
+	prog.frm = 0;
+	prog.fflags = FPU_NX;
+	prog.jit_hot = 1;
+	prog.budget = 300;
+	char why[160];
+	assert_true(jd_check(&interp, &jit, &prog, why, sizeof(why)));
+}
+
+/* Edges of the inline path's guards that random programs hardly reach
+ * before the interpreter's handler has set the state they guard:
+ * - a product that rounds up to the smallest normal but is tiny after
+ *   rounding: RISC-V raises UF, so a normal exponent is not enough;
+ * - FS Clean: the handler makes it Dirty;
+ * - FS made Dirty by a CSR write that leaves SD clear in the hart: the
+ *   handler sets SD. */
+static void test_fp_edges(void **state)
+{
+	(void)state;
+	/* the flags each raises (x6, x7), then NX alone again */
+	static const uint32_t tiny[] = {
+		0x135a7053, /* fmul.d f0, f20, f21 */
+		0x0010d373, /* csrrwi x6, fflags, 1 */
+		0x117b70d3, /* fmul.s f1, f22, f23 */
+		0x0010d3f3, /* csrrwi x7, fflags, 1 */
+	};
+	static const uint64_t tiny_f[] = {
+		0x0010000000000000ULL, /* 2^-1022 */
+		0x3fefffffffffffffULL, /* 1 - 2^-53 */
+		0xffffffff00800000ULL, /* 2^-126 */
+		0xffffffff3f7fffffULL, /* 1 - 2^-24 */
+	};
+	fp_edge(tiny, 4, FS_DIRTY, tiny_f);
+	assert_int_equal(jit.h->s.f[0], 0x0010000000000000ULL);
+	assert_int_equal(jit.h->s.f[1], 0xffffffff00800000ULL);
+	assert_int_equal(jit.h->s.x[6], FPU_NX | FPU_UF);
+	assert_int_equal(jit.h->s.x[7], FPU_NX | FPU_UF);
+
+	static const uint32_t add[] = {
+		0x035a7053, /* fadd.d f0, f20, f21 */
+		0x234a0153, /* fmv.d f2, f20 */
+	};
+	static const uint32_t set_dirty_add[] = {
+		0x300fa073, /* csrs mstatus, x31 (FS Dirty) */
+		0x035a7053, /* fadd.d f0, f20, f21 */
+	};
+	static const uint64_t normal_f[] = { 0x3ff8000000000000ULL,
+					     0x4002000000000001ULL,
+					     0x3ff8000000000000ULL,
+					     0x3ff8000000000000ULL };
+	fp_edge(add, 2, FS_CLEAN, normal_f);
+	assert_int_equal(jit.h->s.mstatus & MSTATUS_FS, MSTATUS_FS);
+	fp_edge(set_dirty_add, 2, 0, normal_f);
+	assert_true(jit.h->s.mstatus & MSTATUS_SD);
+}
+
 /* The translator really ran: the comparison is not interp vs interp. */
 static void test_jit_engaged(void **state)
 {
@@ -227,6 +385,9 @@ int main(void)
 		cmocka_unit_test(test_random_programs_repinned),
 		cmocka_unit_test(test_hot_registers_pinned),
 		cmocka_unit_test(test_access_runs),
+		cmocka_unit_test(test_fp_programs),
+		cmocka_unit_test(test_fp_inline),
+		cmocka_unit_test(test_fp_edges),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
