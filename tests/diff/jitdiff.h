@@ -41,6 +41,9 @@
 #define JD_DATA_LO  (JD_DATA - 0x1000)
 #define JD_DATA_LEN 0x2000
 #define JD_MAX_CODE 0x8000 /* bytes of program */
+/* Page tables of a paged program (jd_prog.paging): root, level 1, level
+ * 0, above the handler and below the data window */
+#define JD_PT (JD_RAM_BASE + 0x30000)
 
 struct jd_prog {
 	uint32_t code[JD_MAX_CODE / 4];
@@ -51,6 +54,11 @@ struct jd_prog {
 	uint32_t frm;
 	uint32_t fflags;
 	unsigned fs; /* mstatus.FS (SD set with Dirty) */
+	/* S-mode under Sv39 (jd_map) instead of M-mode, bare; the data
+	 * window's upper page then readable and writable (0), read-only
+	 * (1) or not mapped (2) */
+	bool paging;
+	unsigned hi_perm;
 	unsigned jit_hot;
 	uint64_t budget;
 };
@@ -87,6 +95,36 @@ static void jd_write(struct jd_side *s, uint64_t gpa, const void *buf,
 		abort();
 }
 
+/* RAM mapped at its own addresses by 4 KiB pages, readable, writable and
+ * executable by S-mode (A and D set: no walk writes them), but for the
+ * data window's upper page (hi_perm); then satp on and S-mode. Accesses
+ * across x1's page boundary take page faults, and addresses off random
+ * registers mostly do. */
+static void jd_map(struct jd_side *s, const struct jd_prog *p)
+{
+	static uint64_t pt[3][512];
+	const uint64_t leaf = PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D;
+	memset(pt, 0, sizeof(pt));
+	pt[0][(JD_RAM_BASE >> 30) & 511] = ((JD_PT + 0x1000) >> 12) << 10 |
+					   PTE_V;
+	pt[1][(JD_RAM_BASE >> 21) & 511] = ((JD_PT + 0x2000) >> 12) << 10 |
+					   PTE_V;
+	for (uint64_t i = 0; i < JD_RAM_SIZE >> 12; i++)
+		pt[2][i] = ((JD_RAM_BASE >> 12) + i) << 10 | leaf;
+	uint64_t *hi = &pt[2][(JD_DATA - JD_RAM_BASE) >> 12];
+	if (p->hi_perm == 1)
+		*hi &= ~(PTE_W | PTE_X | PTE_D);
+	else if (p->hi_perm == 2)
+		*hi = 0;
+	jd_write(s, JD_PT, pt, sizeof(pt));
+	if (csr_write(s->h, CSR_SATP,
+		      (uint64_t)SATP_MODE_SV39 << SATP_MODE_SHIFT |
+			      JD_PT >> 12))
+		abort();
+	s->h->s.priv = PRIV_S;
+	hart_update_tlb_ctx(s->h);
+}
+
 static void jd_load(struct jd_side *s, const struct jd_prog *p)
 {
 	static uint8_t zero[JD_RAM_SIZE];
@@ -118,6 +156,8 @@ static void jd_load(struct jd_side *s, const struct jd_prog *p)
 		h->s.mstatus |= MSTATUS_SD;
 	/* PMP open for M is implicit; no interrupts */
 	h->s.mie = 0;
+	if (p->paging)
+		jd_map(s, p);
 	if (h->jit)
 		h->jit_hot = p->jit_hot ? p->jit_hot : 1;
 }
@@ -302,6 +342,10 @@ static uint32_t jd_insn(uint64_t *s, unsigned i, unsigned n)
 					: sel < 13 ? 2
 						   : (w >> 15) & 31;
 			w = (w & ~(31u << 15)) | base << 15;
+			/* one AMO in four an LR (rs2 = 0 by chance only
+			 * one time in 32): reservations to compare */
+			if (op == 0x2f && (w >> 30) == 0)
+				w = (w & ~(0x1fu << 27 | 31u << 20)) | 2u << 27;
 			if (op == 0x23 && base == 2) {
 				/* sw x4, off(x2): a valid instruction over
 				 * one a little ahead */
@@ -460,6 +504,8 @@ static void jd_generate(struct jd_prog *p, uint64_t seed, unsigned n)
 	p->frm = (uint32_t)(jd_rng(&s) % 5);
 	p->fflags = 0;
 	p->fs = FS_INITIAL;
+	p->paging = false;
+	p->hi_perm = 0;
 	p->jit_hot = 1 + (unsigned)(jd_rng(&s) % 3);
 	p->budget = 20 * n + jd_rng(&s) % (40 * n + 1);
 }

@@ -48,24 +48,47 @@ static unsigned env_or(const char *name, unsigned dflt)
 	return v && *v ? (unsigned)strtoul(v, NULL, 0) : dflt;
 }
 
-static void random_programs(struct jd_side *side, const char *what)
+/* Programs whose last trap was a page fault (load, store, fetch). */
+static unsigned page_faulted;
+
+static void random_programs(struct jd_side *side, const char *what, bool paging)
 {
 	unsigned seeds = env_or("JITDIFF_SEEDS", 400);
 	unsigned first = env_or("JITDIFF_SEED", 1);
 	char why[160];
+	page_faulted = 0;
 	for (unsigned k = 0; k < seeds; k++) {
 		unsigned seed = first + k;
 		jd_generate(&prog, seed, 40 + seed % 400);
+		prog.paging = paging;
+		prog.hi_perm = seed % 3;
 		if (!jd_check(&interp, side, &prog, why, sizeof(why)))
 			fail_msg("%sseed %u (%u instructions): %s", what, seed,
 				 prog.n, why);
+		uint64_t cause = side->h->s.mcause;
+		page_faulted += cause == EXC_INSN_PAGE_FAULT ||
+				cause == EXC_LOAD_PAGE_FAULT ||
+				cause == EXC_STORE_PAGE_FAULT;
 	}
 }
 
 static void test_random_programs(void **state)
 {
 	(void)state;
-	random_programs(&jit, "");
+	random_programs(&jit, "", false);
+}
+
+/* The same programs in S-mode under Sv39 (jd_map): page faults across
+ * the data window's page boundary (its upper page read-only or not
+ * mapped in two programs of three) and off random addresses; fetches
+ * and computed jumps through the fetch TLB of a paged mode. */
+static void test_random_programs_paged(void **state)
+{
+	(void)state;
+	random_programs(&jit, "paged: ", true);
+	print_message("%u programs ended on a page fault\n", page_faulted);
+	/* the paging is real */
+	assert_true(page_faulted >= env_or("JITDIFF_SEEDS", 400) / 10);
 }
 
 /* A translator that may choose other pinned registers at every sample. */
@@ -86,7 +109,7 @@ static void test_random_programs_repinned(void **state)
 		jd_side_fini(&side);
 		skip();
 	}
-	random_programs(&side, "repinned: ");
+	random_programs(&side, "repinned: ", false);
 	uint64_t repins = jit_stats(side.h)->repins;
 	print_message("%llu new pinned sets\n", (unsigned long long)repins);
 	jd_side_fini(&side);
@@ -382,6 +405,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jit_engaged),
 		cmocka_unit_test(test_random_programs),
+		cmocka_unit_test(test_random_programs_paged),
 		cmocka_unit_test(test_random_programs_repinned),
 		cmocka_unit_test(test_hot_registers_pinned),
 		cmocka_unit_test(test_access_runs),
