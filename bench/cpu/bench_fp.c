@@ -39,15 +39,6 @@ static uint64_t bits_d(double d)
 	return u.u;
 }
 
-static uint32_t bits_s(float f)
-{
-	union {
-		float f;
-		uint32_t u;
-	} u = { .f = f };
-	return u.u;
-}
-
 static void init(void)
 {
 	for (int i = 0; i < N; i++)
@@ -130,7 +121,7 @@ static uint32_t poly(uint32_t h)
 		acc = acc + y;
 		poly_x[i] = x + y * 0.001f;
 	}
-	return mix(h, bits_s(acc));
+	return mix(h, bits_d((double)acc)); /* exact: every bit of acc */
 }
 
 /* conversions: to integers by truncation, back, and a sum of both */
