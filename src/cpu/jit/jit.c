@@ -65,6 +65,12 @@ uint32_t jit_exec_one(struct hart *h, const struct insn *in)
 	return 1;
 }
 
+void jit_exec_rest(struct hart *h, const struct insn *in)
+{
+	jit_sync(h);
+	in->fn(h, in);
+}
+
 uint32_t jit_new_exit(struct jit *j, uint32_t site, uint64_t from_page,
 		      uint32_t target_off)
 {

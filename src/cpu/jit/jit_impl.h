@@ -115,6 +115,10 @@ struct jit {
  * after it, 0 if it ended the block (trap, jump, state change: h->s.pc is
  * already set). */
 uint32_t jit_exec_one(struct hart *h, const struct insn *in);
+/* Run the rest of the block from in (which is in the block's own array,
+ * so each handler goes on to the next) as the interpreter does, to the
+ * block's end: the block is over, h->s.pc set. */
+void jit_exec_rest(struct hart *h, const struct insn *in);
 /* Register a chainable exit; returns its number (never 0), or 0 if the
  * table is full (the exit then simply is not chainable). */
 uint32_t jit_new_exit(struct jit *j, uint32_t site, uint64_t from_page,

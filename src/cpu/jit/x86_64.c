@@ -232,6 +232,7 @@ static void call_handler(struct tctx *t, const struct insn *in)
 static bool fallback(struct tctx *t, const struct insn *in)
 {
 	call_handler(t, in);
+	t->fp_known = 0; /* it may have changed FS, frm or fflags */
 	t->j->stats.fallbacks++;
 	return true;
 }
@@ -1011,10 +1012,18 @@ static void emit_cold(struct tctx *t, const struct cold *c)
 		return;
 	}
 	if (c->kind == COLD_CALL) {
+		/* the interpreter runs the rest of the block from here,
+		 * and the block ends where the interpreter's would: so
+		 * every main-line instruction after a guard has passed it
+		 * (x86_64_fp.c shares them) */
 		for (unsigned k = 0; k < c->n_guard; k++)
 			patch(t, c->guard[k], off(t));
-		call_handler(t, in);
-		patch(t, jmp(t), c->resume);
+		write_back(t);
+		handler_context(t);
+		mov_rr(t, RDI, RBX);
+		mov_ri(t, RSI, (int64_t)(uintptr_t)in);
+		call(t, (const void *)jit_exec_rest);
+		jump_to_ended_mem(t, jmp(t));
 		return;
 	}
 	if (c->kind == COLD_BRANCH) {
@@ -1234,22 +1243,14 @@ bool jx_fallback(struct tctx *t, const struct insn *in)
 	return fallback(t, in);
 }
 
-struct cold *jx_cold_call(struct tctx *t, const struct insn *in)
+void jx_guard(struct tctx *t, unsigned cc)
 {
-	struct cold *c = &t->cold[t->n_cold++];
-	c->kind = COLD_CALL;
-	c->in = in;
-	c->n_guard = 0;
-	return c;
-}
-
-void jx_guard(struct tctx *t, struct cold *c, unsigned cc)
-{
+	struct cold *c = t->fp_cold;
+	if (!c) {
+		c = t->fp_cold = &t->cold[t->n_cold++];
+		c->kind = COLD_CALL;
+		c->in = t->fp_in;
+		c->n_guard = 0;
+	}
 	c->guard[c->n_guard++] = jcc(t, cc);
-}
-
-void jx_guards_end(struct tctx *t, struct cold *c)
-{
-	c->resume = off(t);
-	t->fwd_end = 0; /* the handler comes back here */
 }

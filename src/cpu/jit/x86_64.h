@@ -62,7 +62,7 @@ enum { W = 1, B8 = 2, P66 = 4, PF2 = 8, PF3 = 16 };
  * accesses of a run (x86_64.c, mem_run) one by one, for when they are not
  * all in one page or the first took its handler. COLD_CALL: the
  * instruction's handler, for when one of the guards of its inline code
- * fails (x86_64_fp.c). */
+ * fails (x86_64_fp.c), then out of the block to the next instruction. */
 enum cold_kind { COLD_BRANCH, COLD_MEM, COLD_RUN, COLD_CALL };
 /* guards of one instruction: at most 7 (a fused single: FS, frm, NX,
  * three boxes, the result) */
@@ -103,6 +103,14 @@ struct tctx {
 	unsigned run_left;
 	const struct insn *run_first;
 	unsigned run_cold;
+	/* x86_64_fp.c: what the guards on the main line have tested so far
+	 * (a failing guard leaves the block for good, and nothing on the
+	 * main line falsifies them but a handler call, which clears this) */
+	unsigned fp_known;
+	/* the F/D instruction being translated and its COLD_CALL, made by
+	 * its first guard (jx_guard) */
+	const struct insn *fp_in;
+	struct cold *fp_cold;
 	/* jumps to the block's common exit, with the pinned registers live
 	 * (ended) or already in h->s.x (after a helper ended the block) */
 	unsigned n_ended, n_ended_mem;
@@ -350,12 +358,9 @@ void jx_tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 		   int32_t tlb_field);
 void jx_resume_here(struct tctx *t);
 bool jx_fallback(struct tctx *t, const struct insn *in);
-/* The way out of in's inline code to its handler (COLD_CALL): jx_guard
- * adds a conditional jump there, jx_guards_end marks where the handler
- * comes back to (after the instruction's code). */
-struct cold *jx_cold_call(struct tctx *t, const struct insn *in);
-void jx_guard(struct tctx *t, struct cold *c, unsigned cc);
-void jx_guards_end(struct tctx *t, struct cold *c);
+/* A conditional jump out of t->fp_in's inline code to its handler
+ * (COLD_CALL, made at the first), which then leaves the block after it. */
+void jx_guard(struct tctx *t, unsigned cc);
 /* x86_64_fp.c */
 bool jx_fp(struct tctx *t, const struct insn *in);
 /* x86_64_ops.c */

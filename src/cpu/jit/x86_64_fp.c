@@ -2,9 +2,12 @@
  * The x86-64 backend, continued: F and D inline (docs/jit.md, "F and D").
  *
  * The common case runs on the host's SSE unit (and FMA3 for the fused
- * operations); guards send every other case to the interpreter's handler,
- * whose fpu.c is exact in all of them. An instruction's guards, in the
- * order its code tests them:
+ * operations); guards send every other case to the interpreter, which
+ * runs the rest of the block from the instruction (COLD_CALL,
+ * jit_exec_rest; fpu.c is exact in every case). So a guard that passed
+ * holds for the block's later instructions, and each is tested once per
+ * block (tctx.fp_known). An instruction's guards, in the order its code
+ * tests them:
  * - mstatus.FS: Dirty (with SD set, as hart_fs_dirty leaves it) for an
  *   instruction that writes an f register or may raise a flag, since the
  *   handler would set both; not Off for the others;
@@ -25,8 +28,8 @@
  * - single-precision operands NaN-boxed (a bad box reads as the canonical
  *   NaN).
  * A program that keeps fflags clear (a library saving and restoring the
- * environment around exact arithmetic) takes the handler each time, as
- * before, at the price of the guards.
+ * environment around exact arithmetic) runs the rest of each block with
+ * such an operation in the interpreter.
  *
  * FMIN/FMAX, FCLASS, the unsigned conversions and other rounding modes
  * stay with their handlers (jx_fallback).
@@ -63,9 +66,18 @@ static bool rm_ok(const struct insn *in, bool exact)
 	return in->rm == 0 || in->rm == 7 || (exact && in->rm <= 4);
 }
 
-static struct cold *guards(struct tctx *t, const struct insn *in, unsigned need)
+static void guards(struct tctx *t, const struct insn *in, unsigned need)
 {
-	struct cold *c = jx_cold_call(t, in);
+	t->fp_in = in;
+	t->fp_cold = NULL;
+	if (in->rm != 7)
+		need &= ~NEED_RNE; /* static: checked by rm_ok */
+	/* tested by an earlier instruction of the block (tctx.fp_known):
+	 * Dirty implies On */
+	need &= ~t->fp_known;
+	if (t->fp_known & NEED_FS_DIRTY)
+		need &= ~NEED_FS_ON;
+	t->fp_known |= need;
 	if (need & NEED_FS_DIRTY) {
 		/* rol brings SD to bit 0 and FS to bits 14-15 */
 		ld64(t, RAX, RBX, HOFF(s.mstatus));
@@ -73,29 +85,28 @@ static struct cold *guards(struct tctx *t, const struct insn *in, unsigned need)
 		rr(t, 0, 0xf7, 2, RAX); /* not eax */
 		b1(t, 0xa9);		/* test eax, imm32 */
 		b4(t, (uint32_t)(MSTATUS_FS << 1) | 1);
-		jx_guard(t, c, CC_NE);
+		jx_guard(t, CC_NE);
 	} else if (need & NEED_FS_ON) {
 		rm(t, 0, 0xf7, 0, RBX, HOFF(s.mstatus)); /* test dword */
 		b4(t, (uint32_t)MSTATUS_FS);
-		jx_guard(t, c, CC_E);
+		jx_guard(t, CC_E);
 	}
-	if ((need & NEED_RNE) && in->rm == 7) {
+	if (need & NEED_RNE) {
 		alu_mi(t, 0, 7, RBX, HOFF(s.frm), 0);
-		jx_guard(t, c, CC_NE);
+		jx_guard(t, CC_NE);
 	}
 	if (need & NEED_NX) {
 		rm(t, 0, 0xf6, 0, RBX, HOFF(s.fflags)); /* test byte */
 		b1(t, FPU_NX);
-		jx_guard(t, c, CC_E);
+		jx_guard(t, CC_E);
 	}
-	return c;
 }
 
 /* f register r holds a NaN-boxed single */
-static void boxed(struct tctx *t, struct cold *c, unsigned r)
+static void boxed(struct tctx *t, unsigned r)
 {
 	alu_mi(t, 0, 7, RBX, FOFF(r) + 4, -1);
-	jx_guard(t, c, CC_NE);
+	jx_guard(t, CC_NE);
 }
 
 /* xmm x = f register r (its low half for a single) */
@@ -106,7 +117,7 @@ static void load_f(struct tctx *t, unsigned x, unsigned r, bool dbl)
 
 /* rax = the bits of xmm x; to the handler unless they are a normal
  * number with a biased exponent from 2 to the largest finite one */
-static void normal_result(struct tctx *t, struct cold *c, unsigned x, bool dbl)
+static void normal_result(struct tctx *t, unsigned x, bool dbl)
 {
 	if (dbl) {
 		rr(t, P66 | W, 0x0f7e, x, RAX); /* movq rax, xmm */
@@ -123,7 +134,7 @@ static void normal_result(struct tctx *t, struct cold *c, unsigned x, bool dbl)
 		alu_ri(t, 0, 5, RCX, 2);
 		alu_ri(t, 0, 7, RCX, 0xfd);
 	}
-	jx_guard(t, c, CC_AE);
+	jx_guard(t, CC_AE);
 }
 
 /* f register rd = rax: all of it, or NaN-boxed eax */
@@ -144,11 +155,11 @@ static bool arith(struct tctx *t, const struct insn *in, unsigned op, bool dbl)
 	if (!rm_ok(in, false))
 		return jx_fallback(t, in);
 	bool sqrt = op == 0x0f51;
-	struct cold *c = guards(t, in, NEED_FS_DIRTY | NEED_RNE | NEED_NX);
+	guards(t, in, NEED_FS_DIRTY | NEED_RNE | NEED_NX);
 	if (!dbl) {
-		boxed(t, c, in->rs1);
+		boxed(t, in->rs1);
 		if (!sqrt)
-			boxed(t, c, in->rs2);
+			boxed(t, in->rs2);
 	}
 	unsigned pf = dbl ? PF2 : PF3;
 	if (sqrt) {
@@ -157,9 +168,8 @@ static bool arith(struct tctx *t, const struct insn *in, unsigned op, bool dbl)
 		load_f(t, 0, in->rs1, dbl);
 		rm(t, pf, op, 0, RBX, FOFF(in->rs2));
 	}
-	normal_result(t, c, 0, dbl);
+	normal_result(t, 0, dbl);
 	put_f(t, in->rd, dbl);
-	jx_guards_end(t, c);
 	return true;
 }
 
@@ -170,11 +180,11 @@ static bool fused(struct tctx *t, const struct insn *in, unsigned op, bool dbl)
 {
 	if (!rm_ok(in, false) || !__builtin_cpu_supports("fma"))
 		return jx_fallback(t, in);
-	struct cold *c = guards(t, in, NEED_FS_DIRTY | NEED_RNE | NEED_NX);
+	guards(t, in, NEED_FS_DIRTY | NEED_RNE | NEED_NX);
 	if (!dbl) {
-		boxed(t, c, in->rs1);
-		boxed(t, c, in->rs2);
-		boxed(t, c, in->rs3);
+		boxed(t, in->rs1);
+		boxed(t, in->rs2);
+		boxed(t, in->rs3);
 	}
 	load_f(t, 0, in->rs1, dbl);
 	load_f(t, 1, in->rs2, dbl);
@@ -185,9 +195,8 @@ static bool fused(struct tctx *t, const struct insn *in, unsigned op, bool dbl)
 	b1(t, dbl ? 0xf9 : 0x79);
 	b1(t, op);
 	b1(t, 0xd1);
-	normal_result(t, c, 2, dbl);
+	normal_result(t, 2, dbl);
 	put_f(t, in->rd, dbl);
-	jx_guards_end(t, c);
 	return true;
 }
 
@@ -195,11 +204,11 @@ static bool fused(struct tctx *t, const struct insn *in, unsigned op, bool dbl)
 static bool sign_inject(struct tctx *t, const struct insn *in, bool n, bool x,
 			bool dbl)
 {
-	struct cold *c = guards(t, in, NEED_FS_DIRTY);
+	guards(t, in, NEED_FS_DIRTY);
 	unsigned fl = dbl ? W : 0;
 	if (!dbl) {
-		boxed(t, c, in->rs1);
-		boxed(t, c, in->rs2);
+		boxed(t, in->rs1);
+		boxed(t, in->rs2);
 	}
 	rm(t, fl, 0x8b, RAX, RBX, FOFF(in->rs1));
 	rm(t, fl, 0x8b, RCX, RBX, FOFF(in->rs2));
@@ -212,7 +221,6 @@ static bool sign_inject(struct tctx *t, const struct insn *in, bool n, bool x,
 	shift_ri(t, fl, 4, RCX, dbl ? 63 : 31);
 	rr(t, fl, 0x31, RCX, RAX); /* flip rax's sign where rcx says */
 	put_f(t, in->rd, dbl);
-	jx_guards_end(t, c);
 	return true;
 }
 
@@ -221,18 +229,17 @@ static bool sign_inject(struct tctx *t, const struct insn *in, bool n, bool x,
 static bool compare(struct tctx *t, const struct insn *in, unsigned cc,
 		    bool dbl)
 {
-	struct cold *c = guards(t, in, NEED_FS_ON);
+	guards(t, in, NEED_FS_ON);
 	if (!dbl) {
-		boxed(t, c, in->rs1);
-		boxed(t, c, in->rs2);
+		boxed(t, in->rs1);
+		boxed(t, in->rs2);
 	}
 	load_f(t, 0, in->rs1, dbl);
 	rm(t, dbl ? P66 : 0, 0x0f2e, 0, RBX, FOFF(in->rs2)); /* ucomis */
-	jx_guard(t, c, CC_P);				     /* unordered */
+	jx_guard(t, CC_P);				     /* unordered */
 	setcc(t, cc, RAX);
 	rr(t, B8, 0x0fb6, RAX, RAX); /* movzx eax, al */
 	jx_set_rd(t, in->rd, RAX);
-	jx_guards_end(t, c);
 	return true;
 }
 
@@ -245,19 +252,18 @@ static bool to_int(struct tctx *t, const struct insn *in, bool dbl, bool word)
 	if (in->rm != 1 && !rm_ok(in, false))
 		return jx_fallback(t, in);
 	/* the handler dirties FS when it raises NX: it is dirty already */
-	struct cold *c = guards(t, in, NEED_FS_DIRTY | NEED_RNE | NEED_NX);
+	guards(t, in, NEED_FS_DIRTY | NEED_RNE | NEED_NX);
 	if (!dbl)
-		boxed(t, c, in->rs1);
+		boxed(t, in->rs1);
 	unsigned fl = (dbl ? PF2 : PF3) | (word ? 0 : W);
 	/* cvttsd2si / cvtsd2si (and the ss forms) rax, [f] */
 	rm(t, fl, in->rm == 1 ? 0x0f2c : 0x0f2d, RAX, RBX, FOFF(in->rs1));
 	alu_ri(t, word ? 0 : W, 7, RAX,
 	       1); /* the most negative - 1 overflows */
-	jx_guard(t, c, CC_O);
+	jx_guard(t, CC_O);
 	if (word)
 		movsxd(t, RAX, RAX);
 	jx_set_rd(t, in->rd, RAX);
-	jx_guards_end(t, c);
 	return true;
 }
 
@@ -269,15 +275,13 @@ static bool from_int(struct tctx *t, const struct insn *in, bool dbl, bool word)
 	bool exact = dbl && word;
 	if (!rm_ok(in, exact))
 		return jx_fallback(t, in);
-	struct cold *c = guards(
-		t, in, NEED_FS_DIRTY | NEED_RNE | (exact ? 0 : NEED_NX));
+	guards(t, in, NEED_FS_DIRTY | NEED_RNE | (exact ? 0 : NEED_NX));
 	unsigned a = jx_src(t, in->rs1, RCX);
 	rr(t, P66, 0x0fef, 0, 0); /* pxor xmm0, xmm0: no false dependency */
 	/* cvtsi2sd / cvtsi2ss xmm0, r32/r64 */
 	rr(t, (dbl ? PF2 : PF3) | (word ? 0 : W), 0x0f2a, 0, a);
 	rr(t, P66 | (dbl ? W : 0), 0x0f7e, 0, RAX); /* movq/movd */
 	put_f(t, in->rd, dbl);
-	jx_guards_end(t, c);
 	return true;
 }
 
@@ -286,20 +290,18 @@ static bool convert_fp(struct tctx *t, const struct insn *in, bool to_dbl)
 {
 	if (!rm_ok(in, to_dbl))
 		return jx_fallback(t, in);
-	struct cold *c = guards(
-		t, in, NEED_FS_DIRTY | NEED_RNE | (to_dbl ? 0 : NEED_NX));
+	guards(t, in, NEED_FS_DIRTY | NEED_RNE | (to_dbl ? 0 : NEED_NX));
 	if (to_dbl) {
-		boxed(t, c, in->rs1);
+		boxed(t, in->rs1);
 		rm(t, PF3, 0x0f5a, 0, RBX, FOFF(in->rs1)); /* cvtss2sd */
 		rr(t, P66, 0x0f2e, 0, 0); /* ucomisd xmm0, xmm0 */
-		jx_guard(t, c, CC_P);
+		jx_guard(t, CC_P);
 		rr(t, P66 | W, 0x0f7e, 0, RAX);
 	} else {
 		rm(t, PF2, 0x0f5a, 0, RBX, FOFF(in->rs1)); /* cvtsd2ss */
-		normal_result(t, c, 0, false);
+		normal_result(t, 0, false);
 	}
 	put_f(t, in->rd, to_dbl);
-	jx_guards_end(t, c);
 	return true;
 }
 
@@ -307,7 +309,7 @@ static bool convert_fp(struct tctx *t, const struct insn *in, bool to_dbl)
  * into an f register (a single NaN-boxed) */
 static bool move(struct tctx *t, const struct insn *in, bool to_x, bool dbl)
 {
-	struct cold *c = guards(t, in, to_x ? NEED_FS_ON : NEED_FS_DIRTY);
+	guards(t, in, to_x ? NEED_FS_ON : NEED_FS_DIRTY);
 	if (to_x) {
 		rm(t, W, dbl ? 0x8b : 0x63, RAX, RBX, FOFF(in->rs1));
 		jx_set_rd(t, in->rd, RAX);
@@ -315,7 +317,6 @@ static bool move(struct tctx *t, const struct insn *in, bool to_x, bool dbl)
 		mov_rr(t, RAX, jx_src(t, in->rs1, RAX));
 		put_f(t, in->rd, dbl);
 	}
-	jx_guards_end(t, c);
 	return true;
 }
 
@@ -325,7 +326,7 @@ static bool access(struct tctx *t, const struct insn *in, bool store, bool dbl)
 {
 	unsigned size = dbl ? 8 : 4, fl = dbl ? W : 0;
 	/* a load dirties FS; a store only needs it on */
-	struct cold *c = guards(t, in, store ? NEED_FS_ON : NEED_FS_DIRTY);
+	guards(t, in, store ? NEED_FS_ON : NEED_FS_DIRTY);
 	jx_tlb_lookup(t, in, size, store ? HOFF(tlb_store) : HOFF(tlb_load));
 	if (store) {
 		rm(t, fl, 0x8b, RDX, RBX, FOFF(in->rs2));
@@ -335,7 +336,6 @@ static bool access(struct tctx *t, const struct insn *in, bool store, bool dbl)
 		put_f(t, in->rd, dbl);
 	}
 	jx_resume_here(t);
-	jx_guards_end(t, c);
 	return true;
 }
 

@@ -380,6 +380,32 @@ static void test_fp_edges(void **state)
 	assert_int_equal(jit.h->s.mstatus & MSTATUS_FS, MSTATUS_FS);
 	fp_edge(set_dirty_add, 2, 0, normal_f);
 	assert_true(jit.h->s.mstatus & MSTATUS_SD);
+
+	/* A block's later F/D instructions share the guards its earlier
+	 * ones tested, but only those: an instruction that tests neither
+	 * NX nor Dirty before an inexact add (x6: the flags, then
+	 * mstatus, right after it; NX cleared, FS made Clean again) */
+	static const uint32_t share_nx[] = {
+		0x234a0153, /* fmv.d f2, f20 */
+		0x035a7053, /* fadd.d f0, f20, f21 */
+		0x00102373, /* frflags x6 */
+		0x0010f073, /* csrc fflags, 1 */
+	};
+	static const uint32_t share_fs[] = {
+		0xe20a03d3, /* fmv.x.d x7, f20 */
+		0x035a7053, /* fadd.d f0, f20, f21 */
+		0x30002373, /* csrr x6, mstatus */
+		0x300f1073, /* csrw mstatus, x30 (FS Clean) */
+	};
+	static const uint64_t inexact_f[] = {
+		0x3ff8000000000000ULL, /* 1.5 */
+		0x3c90000000000000ULL, /* 2^-54: the sum is inexact */
+		0, 0
+	};
+	fp_edge(share_nx, 4, FS_DIRTY, inexact_f);
+	assert_int_equal(jit.h->s.x[6], FPU_NX);
+	fp_edge(share_fs, 4, FS_CLEAN, inexact_f);
+	assert_int_equal(jit.h->s.x[6] & MSTATUS_FS, MSTATUS_FS);
 }
 
 /* The translator really ran: the comparison is not interp vs interp. */
