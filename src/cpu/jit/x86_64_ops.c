@@ -64,6 +64,16 @@ static void gpa_to_rdx(struct tctx *t)
 	rr(t, W, 0x09, RAX, RDX); /* or rdx, rax */
 }
 
+/* op rdx, rs2 (op: a "reg, r/m" opcode): rs2's host register, or its
+ * slot in the hart (x[0] for x0) */
+static void rs2_operand(struct tctx *t, unsigned fl, unsigned op, unsigned g)
+{
+	if (g && t->host[g] >= 0)
+		rr(t, fl, op, RDX, (unsigned)t->host[g]);
+	else
+		rm(t, fl, op, RDX, RBX, XOFF(g));
+}
+
 /* The condition under which amomin/amomax replace the old value by rs2
  * (cmp old, rs2): old greater (min), less (max), unsigned for the u
  * forms; 0 for the other AMOs. */
@@ -150,34 +160,19 @@ bool jx_atomic(struct tctx *t, const struct insn *in)
 				      : op == OP_AMOOR_W || op == OP_AMOOR_D
 					      ? 0x0b
 					      : 0x33;
-			/* rs2 = x0: min/max read the hart's x[0], always
-			 * zero (writes to x0 go to the sink x[32]) */
+			/* rs2 = x0 reads the hart's x[0], always zero
+			 * (writes to x0 go to the sink x[32]) */
 			unsigned g = in->rs2 == 32 ? 0 : in->rs2;
+			if (g)
+				jx_use(t, g);
 			rm_idx(t, fl, 0x8b, RAX, RSI, RCX);
 			uint32_t retry = off(t);
 			mov_rr(t, RDX, RAX);
 			if (cc) {
-				if (g && t->host[g] >= 0) {
-					unsigned v = (unsigned)t->host[g];
-					rr(t, fl, 0x39, v,
-					   RDX); /* cmp rdx, v */
-					rr(t, fl, 0x0f40 + cc, RDX, v);
-				} else {
-					rm(t, fl, 0x3b, RDX, RBX, XOFF(g));
-					rm(t, fl, 0x0f40 + cc, RDX, RBX,
-					   XOFF(g));
-				}
-				if (g)
-					jx_use(t, g);
-			} else if (g == 0) {
-				if (alu == 0x23)
-					rr(t, 0, 0x31, RDX, RDX); /* & 0 */
-			} else if (t->host[g] >= 0) {
-				jx_use(t, g);
-				rr(t, fl, alu, RDX, (unsigned)t->host[g]);
+				rs2_operand(t, fl, 0x3b, g); /* cmp rdx, rs2 */
+				rs2_operand(t, fl, 0x0f40 + cc, g);
 			} else {
-				jx_use(t, g);
-				rm(t, fl, alu, RDX, RBX, XOFF(g));
+				rs2_operand(t, fl, alu, g);
 			}
 			locked(t, fl, 0x0fb1, RDX); /* lock cmpxchg [], rdx */
 			patch(t, jcc(t, CC_NE), retry);
