@@ -60,9 +60,9 @@ enum { W = 1, B8 = 2, P66 = 4, PF2 = 8, PF3 = 16 };
 
 /* Out-of-line code emitted after the block's main line. COLD_RUN: the
  * accesses of a run (x86_64.c, mem_run) one by one, for when they are not
- * all in one page or the first took its handler. COLD_CALL: the
- * instruction's handler, for when one of the guards of its inline code
- * fails (x86_64_fp.c), then out of the block to the next instruction. */
+ * all in one page or the first took its handler. COLD_CALL: for when one
+ * of the guards of an instruction's inline code fails (x86_64_fp.c), the
+ * interpreter runs the rest of the block from it (jit_exec_rest). */
 enum cold_kind { COLD_BRANCH, COLD_MEM, COLD_RUN, COLD_CALL };
 /* guards of one instruction: at most 7 (a fused single: FS, frm, NX,
  * three boxes, the result) */
@@ -358,8 +358,8 @@ void jx_tlb_lookup(struct tctx *t, const struct insn *in, unsigned size,
 		   int32_t tlb_field);
 void jx_resume_here(struct tctx *t);
 bool jx_fallback(struct tctx *t, const struct insn *in);
-/* A conditional jump out of t->fp_in's inline code to its handler
- * (COLD_CALL, made at the first), which then leaves the block after it. */
+/* A conditional jump out of t->fp_in's inline code to its COLD_CALL
+ * (made at the first): the interpreter runs the rest of the block. */
 void jx_guard(struct tctx *t, unsigned cc);
 /* x86_64_fp.c */
 bool jx_fp(struct tctx *t, const struct insn *in);

@@ -258,8 +258,8 @@ static bool to_int(struct tctx *t, const struct insn *in, bool dbl, bool word)
 	unsigned fl = (dbl ? PF2 : PF3) | (word ? 0 : W);
 	/* cvttsd2si / cvtsd2si (and the ss forms) rax, [f] */
 	rm(t, fl, in->rm == 1 ? 0x0f2c : 0x0f2d, RAX, RBX, FOFF(in->rs1));
-	alu_ri(t, word ? 0 : W, 7, RAX,
-	       1); /* the most negative - 1 overflows */
+	/* cmp rax, 1: only the most negative value overflows */
+	alu_ri(t, word ? 0 : W, 7, RAX, 1);
 	jx_guard(t, CC_O);
 	if (word)
 		movsxd(t, RAX, RAX);
