@@ -44,6 +44,9 @@
 /* Page tables of a paged program (jd_prog.paging): root, level 1, level
  * 0, above the handler and below the data window */
 #define JD_PT (JD_RAM_BASE + 0x30000)
+/* ... which map RAM this far below its physical addresses: virtual and
+ * physical addresses differ */
+#define JD_VA_OFF 0x40000000ULL
 
 struct jd_prog {
 	uint32_t code[JD_MAX_CODE / 4];
@@ -95,20 +98,20 @@ static void jd_write(struct jd_side *s, uint64_t gpa, const void *buf,
 		abort();
 }
 
-/* RAM mapped at its own addresses by 4 KiB pages, readable, writable and
- * executable by S-mode (A and D set: no walk writes them), but for the
- * data window's upper page (hi_perm); then satp on and S-mode. Accesses
- * across x1's page boundary take page faults, and addresses off random
- * registers mostly do. */
+/* RAM mapped JD_VA_OFF below its physical addresses by 4 KiB pages,
+ * readable, writable and executable by S-mode (A and D set: no walk
+ * writes them), but for the data window's upper page (hi_perm); then
+ * satp on, S-mode, and the pc and the registers that hold addresses (x1,
+ * x2, x5) virtual. Accesses across x1's page boundary take page faults,
+ * and addresses off random registers mostly do. */
 static void jd_map(struct jd_side *s, const struct jd_prog *p)
 {
 	static uint64_t pt[3][512];
 	const uint64_t leaf = PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D;
+	const uint64_t va = JD_RAM_BASE - JD_VA_OFF;
 	memset(pt, 0, sizeof(pt));
-	pt[0][(JD_RAM_BASE >> 30) & 511] = ((JD_PT + 0x1000) >> 12) << 10 |
-					   PTE_V;
-	pt[1][(JD_RAM_BASE >> 21) & 511] = ((JD_PT + 0x2000) >> 12) << 10 |
-					   PTE_V;
+	pt[0][(va >> 30) & 511] = ((JD_PT + 0x1000) >> 12) << 10 | PTE_V;
+	pt[1][(va >> 21) & 511] = ((JD_PT + 0x2000) >> 12) << 10 | PTE_V;
 	for (uint64_t i = 0; i < JD_RAM_SIZE >> 12; i++)
 		pt[2][i] = ((JD_RAM_BASE >> 12) + i) << 10 | leaf;
 	uint64_t *hi = &pt[2][(JD_DATA - JD_RAM_BASE) >> 12];
@@ -117,12 +120,17 @@ static void jd_map(struct jd_side *s, const struct jd_prog *p)
 	else if (p->hi_perm == 2)
 		*hi = 0;
 	jd_write(s, JD_PT, pt, sizeof(pt));
-	if (csr_write(s->h, CSR_SATP,
+	struct hart *h = s->h;
+	if (csr_write(h, CSR_SATP,
 		      (uint64_t)SATP_MODE_SV39 << SATP_MODE_SHIFT |
 			      JD_PT >> 12))
 		abort();
-	s->h->s.priv = PRIV_S;
-	hart_update_tlb_ctx(s->h);
+	h->s.priv = PRIV_S;
+	hart_update_tlb_ctx(h);
+	h->s.pc -= JD_VA_OFF;
+	h->s.x[1] -= JD_VA_OFF;
+	h->s.x[2] -= JD_VA_OFF;
+	h->s.x[5] -= JD_VA_OFF;
 }
 
 static void jd_load(struct jd_side *s, const struct jd_prog *p)
